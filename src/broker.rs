@@ -1,0 +1,160 @@
+//! In-process pub/sub of newly stored messages, keyed by recipient handle.
+//!
+//! Each recipient gets its own `broadcast` channel, created on the first
+//! subscribe and removed when the last subscriber leaves, so a message only
+//! wakes its recipient's streams. The `Broker` trait lets a NATS-backed
+//! implementation replace this one without touching handlers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+
+use crate::store::StoredMessage;
+
+/// Slots per recipient channel; a subscriber further behind is told it lagged
+/// and catches up from the database.
+pub const CHANNEL_CAPACITY: usize = 64;
+
+/// Fan-out of stored messages to live subscribers.
+pub trait Broker: Send + Sync + 'static {
+    /// Delivers to current subscribers of `handle`; a no-op without any.
+    fn publish(&self, handle: &str, msg: Arc<StoredMessage>);
+    /// Subscribes to messages for `handle` from now on.
+    fn subscribe(&self, handle: &str) -> Subscription;
+}
+
+/// A live subscription; dropping it unregisters the subscriber.
+pub struct Subscription {
+    /// Messages published after the subscription was made.
+    pub receiver: broadcast::Receiver<Arc<StoredMessage>>,
+    _guard: Box<dyn Send + Sync>,
+}
+
+/// The default single-process broker.
+#[derive(Clone, Default)]
+pub struct LocalBroker {
+    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Arc<StoredMessage>>>>>,
+}
+
+impl LocalBroker {
+    /// An empty broker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of recipients with at least one subscriber (for tests and metrics).
+    pub fn active_channels(&self) -> usize {
+        self.channels.lock().map(|c| c.len()).unwrap_or(0)
+    }
+}
+
+impl Broker for LocalBroker {
+    fn publish(&self, handle: &str, msg: Arc<StoredMessage>) {
+        let Ok(channels) = self.channels.lock() else {
+            return;
+        };
+        if let Some(tx) = channels.get(handle) {
+            // Err only means every receiver has gone; the guard cleans up.
+            let _ = tx.send(msg);
+        }
+    }
+
+    fn subscribe(&self, handle: &str) -> Subscription {
+        let mut channels = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let receiver = channels
+            .entry(handle.to_owned())
+            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
+            .subscribe();
+        Subscription {
+            receiver,
+            _guard: Box::new(Unsubscribe {
+                channels: self.channels.clone(),
+                handle: handle.to_owned(),
+            }),
+        }
+    }
+}
+
+struct Unsubscribe {
+    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Arc<StoredMessage>>>>>,
+    handle: String,
+}
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        let Ok(mut channels) = self.channels.lock() else {
+            return;
+        };
+        // Fields drop in declaration order, so the Subscription's receiver is
+        // already gone: zero receivers left means nobody else is listening.
+        if let Some(tx) = channels.get(&self.handle)
+            && tx.receiver_count() == 0
+        {
+            channels.remove(&self.handle);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::value::RawValue;
+
+    fn msg(seq: u64) -> Arc<StoredMessage> {
+        Arc::new(StoredMessage {
+            seq,
+            id: format!("id-{seq}-aaaaaaaaaaaa"),
+            envelope: RawValue::from_string("{}".to_owned()).unwrap(),
+            received_at: 0,
+        })
+    }
+
+    #[tokio::test]
+    async fn subscriber_receives_published_messages() {
+        let b = LocalBroker::new();
+        let mut s = b.subscribe("bob");
+        b.publish("bob", msg(1));
+        assert_eq!(s.receiver.recv().await.unwrap().seq, 1);
+    }
+
+    #[tokio::test]
+    async fn fans_out_to_every_subscriber_of_a_handle() {
+        let b = LocalBroker::new();
+        let mut s1 = b.subscribe("bob");
+        let mut s2 = b.subscribe("bob");
+        b.publish("bob", msg(7));
+        assert_eq!(s1.receiver.recv().await.unwrap().seq, 7);
+        assert_eq!(s2.receiver.recv().await.unwrap().seq, 7);
+    }
+
+    #[tokio::test]
+    async fn handles_are_isolated() {
+        let b = LocalBroker::new();
+        let mut alice = b.subscribe("alice");
+        b.publish("bob", msg(1));
+        assert!(alice.receiver.try_recv().is_err());
+    }
+
+    #[test]
+    fn publish_without_subscribers_is_a_no_op() {
+        let b = LocalBroker::new();
+        b.publish("nobody", msg(1));
+        assert_eq!(b.active_channels(), 0);
+    }
+
+    #[test]
+    fn channel_is_removed_when_the_last_subscriber_leaves() {
+        let b = LocalBroker::new();
+        let s1 = b.subscribe("bob");
+        let s2 = b.subscribe("bob");
+        assert_eq!(b.active_channels(), 1);
+        drop(s1);
+        assert_eq!(b.active_channels(), 1);
+        drop(s2);
+        assert_eq!(b.active_channels(), 0);
+    }
+}

@@ -1,0 +1,97 @@
+//! Command-line flags and environment variables: the whole configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Home server for kez-chat: handle registry, WebFinger, end-to-end-encrypted
+/// message relay with live streams, and the web client.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "kez-chat-server", version, about)]
+pub struct Config {
+    /// Address to listen on (use port 0 to pick a free port).
+    #[arg(long, env = "KEZ_CHAT_BIND", default_value = "0.0.0.0:6969")]
+    pub bind: SocketAddr,
+
+    /// SQLite database file; created if missing.
+    #[arg(long, env = "KEZ_CHAT_DB", default_value = "kez-chat.db")]
+    pub db: PathBuf,
+
+    /// This server's domain: the part after `@` in `handle@server`.
+    #[arg(long, env = "KEZ_CHAT_SERVER", default_value = "kez.lat")]
+    pub server: String,
+
+    /// Base URL of the sigchain service, used to build `sigchain_url`.
+    #[arg(
+        long,
+        env = "KEZ_CHAT_SIG_SERVER_URL",
+        default_value = "http://localhost:7878"
+    )]
+    pub sig_server_url: String,
+
+    /// Serve the web client from this directory instead of the built-in one.
+    #[arg(long, env = "KEZ_CHAT_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+
+    /// Seconds a client may take to send its request headers (slowloris guard).
+    #[arg(long, env = "KEZ_CHAT_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a non-streaming request may take before it gets 408.
+    #[arg(long, env = "KEZ_CHAT_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Maximum simultaneous TCP connections; further clients wait in the backlog.
+    #[arg(long, env = "KEZ_CHAT_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Message posts allowed per client IP per minute (also the burst size).
+    #[arg(long, env = "KEZ_CHAT_MESSAGE_RATE_PER_MINUTE", default_value_t = 60)]
+    pub message_rate_per_minute: u32,
+
+    /// Registrations allowed per client IP per minute (also the burst size).
+    #[arg(long, env = "KEZ_CHAT_REGISTER_RATE_PER_MINUTE", default_value_t = 5)]
+    pub register_rate_per_minute: u32,
+
+    /// Take the client IP from CF-Connecting-IP / X-Forwarded-For (only behind a proxy you run).
+    #[arg(long, env = "KEZ_CHAT_TRUST_PROXY", default_value_t = false)]
+    pub trust_proxy: bool,
+
+    /// Hours a stored message is kept before the retention task deletes it.
+    #[arg(long, env = "KEZ_CHAT_RETENTION_HOURS", default_value_t = 48)]
+    pub retention_hours: u64,
+
+    /// Most messages one handle's mailbox may hold.
+    #[arg(long, env = "KEZ_CHAT_MAILBOX_MAX_MESSAGES", default_value_t = 10_000)]
+    pub mailbox_max_messages: u64,
+
+    /// Most envelope bytes one handle's mailbox may hold.
+    #[arg(long, env = "KEZ_CHAT_MAILBOX_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub mailbox_max_bytes: u64,
+
+    /// Most simultaneous live streams per handle; a new one closes the oldest.
+    #[arg(long, env = "KEZ_CHAT_MAX_STREAMS_PER_HANDLE", default_value_t = 8)]
+    pub max_streams_per_handle: usize,
+}
+
+impl Config {
+    /// A configuration with every default, for tests and embedding.
+    pub fn defaults() -> Self {
+        Self::parse_from(["kez-chat-server"])
+    }
+
+    /// How long a client may take to send request headers.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_secs)
+    }
+
+    /// The sigchain URL of a key, per SPEC §5.
+    pub fn sigchain_url(&self, key_hex: &str) -> String {
+        format!(
+            "{}/v1/sigchains/ed25519/{key_hex}",
+            self.sig_server_url.trim_end_matches('/')
+        )
+    }
+}

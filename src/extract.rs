@@ -1,0 +1,86 @@
+//! Request extractors whose rejections use our JSON error format.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::{header, request::Parts};
+use serde_json::Value;
+
+use crate::error::AppError;
+use crate::kez::json;
+use crate::state::AppState;
+
+/// A JSON body parsed strictly (duplicate keys, invalid UTF-8 and trailing
+/// data rejected) after checking the content type; the size limit is the
+/// route's `DefaultBodyLimit`, enforced while reading.
+pub struct StrictJson(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for StrictJson {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<mime_guess::Mime>().ok())
+            .is_some_and(|m| {
+                m.type_() == "application"
+                    && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+            });
+        if !is_json {
+            return Err(AppError::UnsupportedMediaType((
+                "unsupported_media_type",
+                Cow::Borrowed("send the body as Content-Type: application/json"),
+            )));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge((
+                    "payload_too_large",
+                    Cow::Borrowed("the request body is too large"),
+                ))
+            } else {
+                AppError::BadRequest(("invalid_body", Cow::Owned(rejection.body_text())))
+            }
+        })?;
+        json::parse_strict(&bytes)
+            .map(StrictJson)
+            .map_err(|e| AppError::BadRequest(("invalid_json", Cow::Owned(format!("the body is not valid JSON: {e}")))))
+    }
+}
+
+/// The client's IP: the TCP peer, or with `--trust-proxy` the address the
+/// proxy reports (`CF-Connecting-IP`, else the last `X-Forwarded-For` hop,
+/// which is the one our proxy appended).
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if state.config.trust_proxy
+            && let Some(ip) = forwarded_ip(parts)
+        {
+            return Ok(Self(ip));
+        }
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| Self(addr.ip()))
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no peer address on request")))
+    }
+}
+
+fn forwarded_ip(parts: &Parts) -> Option<IpAddr> {
+    let header_str = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(ip) = header_str("cf-connecting-ip").and_then(|v| v.trim().parse().ok()) {
+        return Some(ip);
+    }
+    header_str("x-forwarded-for")?
+        .rsplit(',')
+        .next()
+        .and_then(|v| v.trim().parse().ok())
+}

@@ -1,0 +1,302 @@
+//! Reading a mailbox: signed polling and the live SSE stream.
+//!
+//! The stream subscribes to the broker *before* reading stored messages, then
+//! replays, then goes live, skipping anything it already sent and filling any
+//! hole (a lagged channel, an out-of-order wakeup) from the database, so there
+//! is no gap and no duplicate across the switch.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use tokio::sync::{broadcast::error::RecvError, mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::error::{AppError, Result};
+use crate::kez::Identity;
+use crate::kez::auth::{self, AuthError, Credential};
+use crate::registry::find_by_handle;
+use crate::state::AppState;
+use crate::store::{StoredMessage, unix_now};
+
+/// Most messages per poll response or per replay query.
+pub const PAGE_SIZE: usize = 500;
+/// Interval of the SSE keep-alive comment.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Header carrying `<ts>:<sig>` for polling.
+pub const AUTH_HEADER: &str = "x-kez-auth";
+
+/// Routes owned by the inbox.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/inbox/{handle}", get(poll))
+        .route("/v1/inbox/{handle}/stream", get(stream))
+}
+
+#[derive(Deserialize)]
+struct PollQuery {
+    since: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    auth: Option<String>,
+    since: Option<u64>,
+}
+
+fn bad_query(e: &QueryRejection) -> AppError {
+    AppError::BadRequest(("invalid_query", Cow::Owned(e.body_text())))
+}
+
+fn auth_error(e: AuthError) -> AppError {
+    AppError::Unauthorized((e.code(), Cow::Owned(e.to_string())))
+}
+
+/// Finds the handle and checks `cred` against the endpoint's signed string.
+async fn authenticate(
+    state: &AppState,
+    handle: &str,
+    cred: &str,
+    signed: impl FnOnce(i64) -> String,
+) -> Result<()> {
+    let view = find_by_handle(state, handle).await?;
+    let key = Identity::parse(view.primary()).map_err(|e| AppError::Internal(anyhow::anyhow!("stored key invalid: {e}")))?;
+    let cred = Credential::parse(cred).map_err(auth_error)?;
+    cred.verify(&key, &signed(cred.ts()), unix_now())
+        .map_err(auth_error)
+}
+
+/// # `GET /v1/inbox/{handle}?since=<seq>` with `X-Kez-Auth: <ts>:<sig>`
+async fn poll(
+    State(state): State<AppState>,
+    Path(handle): Path<String>,
+    query: std::result::Result<Query<PollQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>> {
+    let Query(q) = query.map_err(|e| bad_query(&e))?;
+    let since = q.since.unwrap_or(0);
+    let cred = headers.get(AUTH_HEADER).and_then(|v| v.to_str().ok());
+    let Some(cred) = cred else {
+        // Look the handle up first so an unknown handle is a 404 either way.
+        find_by_handle(&state, &handle).await?;
+        return Err(AppError::Unauthorized((
+            "missing_auth",
+            Cow::Borrowed("send X-Kez-Auth: <unix seconds>:<signature>"),
+        )));
+    };
+    authenticate(&state, &handle, cred, |ts| auth::poll_string(&handle, since, ts)).await?;
+    let messages = state.store.messages_after(handle, since, PAGE_SIZE).await?;
+    let next = messages.last().map(|m| m.seq);
+    Ok(Json(serde_json::json!({ "messages": messages, "next": next })))
+}
+
+/// # `GET /v1/inbox/{handle}/stream?auth=<ts>:<sig>[&since=<seq>]`
+/// `Last-Event-ID` wins over `since`.
+async fn stream(
+    State(state): State<AppState>,
+    Path(handle): Path<String>,
+    query: std::result::Result<Query<StreamQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Sse<impl futures_util::Stream<Item = std::result::Result<Event, Infallible>>>> {
+    let Query(q) = query.map_err(|e| bad_query(&e))?;
+    let Some(cred) = q.auth.as_deref() else {
+        return Err(AppError::BadRequest((
+            "missing_auth",
+            Cow::Borrowed("add ?auth=<unix seconds>:<signature>"),
+        )));
+    };
+    authenticate(&state, &handle, cred, |ts| auth::stream_string(&handle, ts)).await?;
+    let since = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or(q.since)
+        .unwrap_or(0);
+
+    // Subscribe before the replay query so nothing published in between is lost.
+    let subscription = state.broker.subscribe(&handle);
+    let ticket = state.streams.open(&handle);
+    let (tx, rx) = mpsc::channel(32);
+    let task = StreamTask {
+        state: state.clone(),
+        handle,
+        last: since,
+        tx,
+    };
+    tokio::spawn(task.run(subscription, ticket));
+    Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive")))
+}
+
+/// Why a stream task stopped early.
+enum Stop {
+    ClientGone,
+    Failed,
+}
+
+struct StreamTask {
+    state: AppState,
+    handle: String,
+    last: u64,
+    tx: mpsc::Sender<std::result::Result<Event, Infallible>>,
+}
+
+impl StreamTask {
+    async fn run(mut self, mut sub: crate::broker::Subscription, mut ticket: StreamTicket) {
+        if self.catch_up().await.is_err() {
+            return;
+        }
+        let mut shutdown = self.state.shutdown.clone();
+        loop {
+            tokio::select! {
+                received = sub.receiver.recv() => {
+                    let step = match received {
+                        Ok(m) if m.seq <= self.last => Ok(()),
+                        Ok(m) if m.seq == self.last + 1 => self.send(&m).await,
+                        // A hole (or a lag): the database has everything up to m.
+                        Ok(_) | Err(RecvError::Lagged(_)) => self.catch_up().await,
+                        Err(RecvError::Closed) => return,
+                    };
+                    if step.is_err() {
+                        return;
+                    }
+                }
+                _ = &mut ticket.closed => {
+                    let _ = self.tx.send(Ok(Event::default().event("close").data(r#"{"reason":"stream_limit"}"#))).await;
+                    return;
+                }
+                _ = shutdown.changed() => return,
+                () = self.tx.closed() => return,
+            }
+        }
+    }
+
+    /// Sends every stored message after `last`, page by page.
+    async fn catch_up(&mut self) -> std::result::Result<(), Stop> {
+        loop {
+            let page = self
+                .state
+                .store
+                .messages_after(self.handle.clone(), self.last, PAGE_SIZE)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "stream replay failed");
+                    Stop::Failed
+                })?;
+            let full = page.len() == PAGE_SIZE;
+            for m in &page {
+                self.send(m).await?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn send(&mut self, m: &StoredMessage) -> std::result::Result<(), Stop> {
+        let data = serde_json::to_string(m).map_err(|_| Stop::Failed)?;
+        let event = Event::default().event("message").id(m.seq.to_string()).data(data);
+        self.tx.send(Ok(event)).await.map_err(|_| Stop::ClientGone)?;
+        self.last = m.seq;
+        Ok(())
+    }
+}
+
+/// Tracks open streams per handle and closes the oldest beyond the cap, so
+/// the newest tab always wins and a handle can't hold unbounded connections.
+#[derive(Clone)]
+pub struct StreamRegistry {
+    open: Arc<Mutex<HashMap<String, VecDeque<(u64, oneshot::Sender<()>)>>>>,
+    next_id: Arc<AtomicU64>,
+    max_per_handle: usize,
+}
+
+/// One open stream; dropping it unregisters the stream.
+pub struct StreamTicket {
+    registry: StreamRegistry,
+    handle: String,
+    id: u64,
+    /// Fires when a newer stream displaced this one.
+    pub closed: oneshot::Receiver<()>,
+}
+
+impl StreamRegistry {
+    /// A registry allowing `max_per_handle` concurrent streams per handle.
+    pub fn new(max_per_handle: usize) -> Self {
+        Self {
+            open: Arc::default(),
+            next_id: Arc::default(),
+            max_per_handle: max_per_handle.max(1),
+        }
+    }
+
+    /// Registers a new stream, closing the oldest ones over the cap.
+    pub fn open(&self, handle: &str) -> StreamTicket {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let streams = open.entry(handle.to_owned()).or_default();
+        while streams.len() >= self.max_per_handle {
+            if let Some((_, oldest)) = streams.pop_front() {
+                let _ = oldest.send(());
+            }
+        }
+        streams.push_back((id, tx));
+        StreamTicket {
+            registry: self.clone(),
+            handle: handle.to_owned(),
+            id,
+            closed: rx,
+        }
+    }
+
+    /// Streams currently open for `handle`.
+    pub fn open_count(&self, handle: &str) -> usize {
+        self.open
+            .lock()
+            .map(|o| o.get(handle).map_or(0, VecDeque::len))
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for StreamTicket {
+    fn drop(&mut self) {
+        let Ok(mut open) = self.registry.open.lock() else {
+            return;
+        };
+        if let Some(streams) = open.get_mut(&self.handle) {
+            streams.retain(|(id, _)| *id != self.id);
+            if streams.is_empty() {
+                open.remove(&self.handle);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_stream_is_closed_beyond_the_cap() {
+        let reg = StreamRegistry::new(2);
+        let mut first = reg.open("bob");
+        let mut second = reg.open("bob");
+        let _third = reg.open("bob");
+        assert!(first.closed.try_recv().is_ok());
+        assert!(second.closed.try_recv().is_err());
+        assert_eq!(reg.open_count("bob"), 2);
+        drop(second);
+        assert_eq!(reg.open_count("bob"), 1);
+        assert_eq!(reg.open_count("alice"), 0);
+    }
+}

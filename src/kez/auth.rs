@@ -1,0 +1,124 @@
+//! Request authentication by signed strings (`X-Kez-Auth: <ts>:<sig>`, SPEC §7.2).
+//!
+//! Each endpoint signs a different string, so a signature captured on one
+//! endpoint is useless on another.
+
+use super::identity::{Identity, SignatureHex};
+
+/// Allowed distance between the client's `ts` and the server clock.
+pub const MAX_SKEW_SECS: i64 = 300;
+
+/// Why a credential was refused; each maps to one SPEC §7.2 error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("the credential must be <unix seconds>:<128 hex signature>")]
+    Malformed,
+    #[error("the credential's timestamp is more than 5 minutes from the server's clock")]
+    Stale,
+    #[error("the signature does not verify against the handle's key")]
+    BadSignature,
+}
+
+impl AuthError {
+    /// The stable machine-readable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed_auth",
+            Self::Stale => "stale_auth",
+            Self::BadSignature => "bad_signature",
+        }
+    }
+}
+
+/// The signed string for polling `GET /v1/inbox/<handle>?since=<n>`.
+pub fn poll_string(handle: &str, since: u64, ts: i64) -> String {
+    format!("GET\n/v1/inbox/{handle}\nsince={since}\n{ts}")
+}
+
+/// The signed string for the SSE stream `GET /v1/inbox/<handle>/stream`.
+pub fn stream_string(handle: &str, ts: i64) -> String {
+    format!("GET\n/v1/inbox/{handle}/stream\n{ts}")
+}
+
+/// A `<ts>:<sig>` credential split but not yet verified.
+pub struct Credential {
+    ts: i64,
+    sig: SignatureHex,
+}
+
+impl Credential {
+    /// Splits and parses `<ts>:<sig>`.
+    pub fn parse(s: &str) -> Result<Self, AuthError> {
+        let (ts, sig) = s.split_once(':').ok_or(AuthError::Malformed)?;
+        if ts.is_empty() || ts.len() > 12 || !ts.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(AuthError::Malformed);
+        }
+        let ts = ts.parse().map_err(|_| AuthError::Malformed)?;
+        let sig = SignatureHex::parse(sig).ok_or(AuthError::Malformed)?;
+        Ok(Self { ts, sig })
+    }
+
+    /// The client's timestamp, needed to rebuild the signed string.
+    pub fn ts(&self) -> i64 {
+        self.ts
+    }
+
+    /// Checks freshness against `now` (unix seconds), then the signature over `signed`.
+    pub fn verify(&self, key: &Identity, signed: &str, now: i64) -> Result<(), AuthError> {
+        if (now - self.ts).abs() > MAX_SKEW_SECS {
+            return Err(AuthError::Stale);
+        }
+        if key.verify(signed.as_bytes(), &self.sig) {
+            Ok(())
+        } else {
+            Err(AuthError::BadSignature)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    fn cred(sk: &SigningKey, msg: &str, ts: i64) -> Credential {
+        Credential::parse(&format!("{ts}:{}", hex::encode(sk.sign(msg.as_bytes()).to_bytes())))
+            .unwrap()
+    }
+
+    #[test]
+    fn signed_strings_are_distinct_per_endpoint() {
+        assert_eq!(poll_string("bob", 0, 5), "GET\n/v1/inbox/bob\nsince=0\n5");
+        assert_eq!(stream_string("bob", 5), "GET\n/v1/inbox/bob/stream\n5");
+        let sk = SigningKey::from_bytes(&[3; 32]);
+        let id = Identity::from_bytes(sk.verifying_key().as_bytes()).unwrap();
+        let poll = cred(&sk, &poll_string("bob", 0, 100), 100);
+        assert_eq!(poll.verify(&id, &poll_string("bob", 0, 100), 100), Ok(()));
+        assert_eq!(
+            poll.verify(&id, &stream_string("bob", 100), 100),
+            Err(AuthError::BadSignature)
+        );
+        let stream = cred(&sk, &stream_string("bob", 100), 100);
+        assert_eq!(
+            stream.verify(&id, &poll_string("bob", 0, 100), 100),
+            Err(AuthError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn stale_and_future_timestamps_fail() {
+        let sk = SigningKey::from_bytes(&[3; 32]);
+        let id = Identity::from_bytes(sk.verifying_key().as_bytes()).unwrap();
+        let s = stream_string("bob", 1000);
+        assert_eq!(cred(&sk, &s, 1000).verify(&id, &s, 1301), Err(AuthError::Stale));
+        assert_eq!(cred(&sk, &s, 1000).verify(&id, &s, 699), Err(AuthError::Stale));
+        assert_eq!(cred(&sk, &s, 1000).verify(&id, &s, 1300), Ok(()));
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        for bad in ["", ":", "abc", "12:zz", "-1:aa", &format!("1:{}", "A".repeat(128))] {
+            assert!(matches!(Credential::parse(bad), Err(AuthError::Malformed)), "{bad}");
+        }
+    }
+}

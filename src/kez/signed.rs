@@ -1,0 +1,285 @@
+//! Signed envelopes (`ed25519-sha512-jcs`, SPEC §2) and the handle
+//! registration envelope (SPEC §4), checked in the README's order.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::handle::{Handle, HandleError};
+use super::identity::{Identity, IdentityError, SignatureHex};
+use super::json::{self, JsonError};
+
+/// The only signature algorithm name kez-chat accepts.
+pub const ALG: &str = "ed25519-sha512-jcs";
+/// Envelope tag of a registration.
+pub const REGISTRATION_TAG: &str = "handle_registration";
+/// Payload type of a registration.
+pub const REGISTRATION_TYPE: &str = "kez.chat.handle_registration";
+/// Allowed clock skew for `created_at`, both directions.
+pub const MAX_SKEW_SECS: i64 = 300;
+
+/// Every way a registration can be refused, one per SPEC §4 error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("numbers in signed payloads must be integers between -(2^53-1) and 2^53-1")]
+    UnsafeNumber,
+    #[error("the registration body does not have the expected fields: {0}")]
+    InvalidBody(String),
+    #[error("the envelope tag must be \"handle_registration\"")]
+    WrongEnvelopeTag,
+    #[error("the payload type must be \"kez.chat.handle_registration\"")]
+    WrongPayloadType,
+    #[error("only version 1 registrations are supported")]
+    UnsupportedVersion,
+    #[error("signature.key must equal payload.primary")]
+    KeyMismatch,
+    #[error("the signature algorithm must be \"ed25519-sha512-jcs\"")]
+    UnsupportedAlg,
+    #[error("{0}")]
+    InvalidKey(IdentityError),
+    #[error("the signature does not verify against the primary key")]
+    InvalidSignature,
+    #[error("this registration is for another server")]
+    WrongServer,
+    #[error("{0}")]
+    InvalidHandle(HandleError),
+    #[error("created_at must be an RFC 3339 timestamp")]
+    InvalidTimestamp,
+    #[error("created_at must be within 5 minutes of the server's clock")]
+    StaleTimestamp,
+}
+
+impl RegistrationError {
+    /// The stable machine-readable code of SPEC §4.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnsafeNumber => "unsafe_number",
+            Self::InvalidBody(_) => "invalid_body",
+            Self::WrongEnvelopeTag => "wrong_envelope_tag",
+            Self::WrongPayloadType => "wrong_payload_type",
+            Self::UnsupportedVersion => "unsupported_version",
+            Self::KeyMismatch => "key_mismatch",
+            Self::UnsupportedAlg => "unsupported_alg",
+            Self::InvalidKey(_) => "invalid_key",
+            Self::InvalidSignature => "invalid_signature",
+            Self::WrongServer => "wrong_server",
+            Self::InvalidHandle(HandleError::Reserved) => "reserved_handle",
+            Self::InvalidHandle(HandleError::Invalid) => "invalid_handle",
+            Self::InvalidTimestamp => "invalid_timestamp",
+            Self::StaleTimestamp => "stale_timestamp",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvelope {
+    kez: String,
+    payload: Value,
+    signature: RawSignature,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSignature {
+    alg: String,
+    key: String,
+    sig: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistration {
+    #[serde(rename = "type")]
+    kind: String,
+    version: u64,
+    handle: String,
+    primary: String,
+    server: String,
+    created_at: String,
+}
+
+/// A registration that passed every check of SPEC §4.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The handle being claimed.
+    pub handle: Handle,
+    /// The key that signed the claim.
+    pub primary: Identity,
+    /// When the client made the claim.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Checks a strictly parsed registration body in SPEC §4 order.
+pub fn verify_registration(
+    body: &Value,
+    server_domain: &str,
+    now: DateTime<Utc>,
+) -> Result<Registration, RegistrationError> {
+    json::ensure_safe_numbers(body).map_err(|e| match e {
+        JsonError::UnsafeNumber => RegistrationError::UnsafeNumber,
+        JsonError::Invalid(m) => RegistrationError::InvalidBody(m),
+    })?;
+    let env: RawEnvelope = serde_json::from_value(body.clone())
+        .map_err(|e| RegistrationError::InvalidBody(e.to_string()))?;
+    let payload: RawRegistration = serde_json::from_value(env.payload.clone())
+        .map_err(|e| RegistrationError::InvalidBody(format!("payload: {e}")))?;
+
+    if env.kez != REGISTRATION_TAG {
+        return Err(RegistrationError::WrongEnvelopeTag);
+    }
+    if payload.kind != REGISTRATION_TYPE {
+        return Err(RegistrationError::WrongPayloadType);
+    }
+    if payload.version != 1 {
+        return Err(RegistrationError::UnsupportedVersion);
+    }
+    if env.signature.key != payload.primary {
+        return Err(RegistrationError::KeyMismatch);
+    }
+    if env.signature.alg != ALG {
+        return Err(RegistrationError::UnsupportedAlg);
+    }
+    let primary = Identity::parse(&payload.primary).map_err(RegistrationError::InvalidKey)?;
+    let sig = SignatureHex::parse(&env.signature.sig).ok_or(RegistrationError::InvalidSignature)?;
+    if !primary.verify(&json::canonical_bytes(&env.payload), &sig) {
+        return Err(RegistrationError::InvalidSignature);
+    }
+    if payload.server != server_domain {
+        return Err(RegistrationError::WrongServer);
+    }
+    let handle =
+        Handle::parse_registrable(&payload.handle).map_err(RegistrationError::InvalidHandle)?;
+    let created_at = DateTime::parse_from_rfc3339(&payload.created_at)
+        .map_err(|_| RegistrationError::InvalidTimestamp)?
+        .with_timezone(&Utc);
+    if (now - created_at).num_seconds().abs() > MAX_SKEW_SECS {
+        return Err(RegistrationError::StaleTimestamp);
+    }
+    Ok(Registration {
+        handle,
+        primary,
+        created_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-05-25T03:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn envelope(sk: &SigningKey, payload: Value) -> Value {
+        let sig = sk.sign(&json::canonical_bytes(&payload));
+        let key = format!("ed25519:{}", hex::encode(sk.verifying_key().as_bytes()));
+        json!({"kez": REGISTRATION_TAG, "payload": payload,
+               "signature": {"alg": ALG, "key": key, "sig": hex::encode(sig.to_bytes())}})
+    }
+
+    fn payload(sk: &SigningKey) -> Value {
+        json!({"type": REGISTRATION_TYPE, "version": 1, "handle": "alice",
+               "primary": format!("ed25519:{}", hex::encode(sk.verifying_key().as_bytes())),
+               "server": "kez.lat", "created_at": "2026-05-25T03:01:00Z"})
+    }
+
+    #[test]
+    fn accepts_a_well_signed_registration() {
+        let sk = SigningKey::from_bytes(&[1; 32]);
+        let r = verify_registration(&envelope(&sk, payload(&sk)), "kez.lat", now()).unwrap();
+        assert_eq!(r.handle.as_str(), "alice");
+    }
+
+    #[test]
+    fn each_failure_has_its_own_code() {
+        let sk = SigningKey::from_bytes(&[1; 32]);
+        let other = SigningKey::from_bytes(&[2; 32]);
+        let cases: Vec<(&str, Value)> = vec![
+            ("wrong_envelope_tag", {
+                let mut e = envelope(&sk, payload(&sk));
+                e["kez"] = json!("other");
+                e
+            }),
+            ("wrong_payload_type", {
+                let mut p = payload(&sk);
+                p["type"] = json!("x");
+                envelope(&sk, p)
+            }),
+            ("unsupported_version", {
+                let mut p = payload(&sk);
+                p["version"] = json!(2);
+                envelope(&sk, p)
+            }),
+            ("key_mismatch", {
+                let mut e = envelope(&sk, payload(&sk));
+                e["signature"]["key"] =
+                    json!(format!("ed25519:{}", hex::encode(other.verifying_key().as_bytes())));
+                e
+            }),
+            ("unsupported_alg", {
+                let mut e = envelope(&sk, payload(&sk));
+                e["signature"]["alg"] = json!("ed25519");
+                e
+            }),
+            ("invalid_signature", {
+                let mut e = envelope(&sk, payload(&sk));
+                e["signature"]["sig"] = envelope(&other, payload(&sk))["signature"]["sig"].clone();
+                e
+            }),
+            ("invalid_signature", {
+                let mut e = envelope(&sk, payload(&sk));
+                e["payload"]["created_at"] = json!("2026-05-25T03:01:01Z");
+                e
+            }),
+            ("wrong_server", {
+                let mut p = payload(&sk);
+                p["server"] = json!("evil.example");
+                envelope(&sk, p)
+            }),
+            ("invalid_handle", {
+                let mut p = payload(&sk);
+                p["handle"] = json!("A");
+                envelope(&sk, p)
+            }),
+            ("reserved_handle", {
+                let mut p = payload(&sk);
+                p["handle"] = json!("admin");
+                envelope(&sk, p)
+            }),
+            ("invalid_timestamp", {
+                let mut p = payload(&sk);
+                p["created_at"] = json!("yesterday");
+                envelope(&sk, p)
+            }),
+            ("stale_timestamp", {
+                let mut p = payload(&sk);
+                p["created_at"] = json!("2026-05-25T02:54:59Z");
+                envelope(&sk, p)
+            }),
+            ("stale_timestamp", {
+                let mut p = payload(&sk);
+                p["created_at"] = json!("2026-05-25T03:05:01Z");
+                envelope(&sk, p)
+            }),
+            ("invalid_body", {
+                let mut p = payload(&sk);
+                p["extra"] = json!(true);
+                envelope(&sk, p)
+            }),
+            ("unsafe_number", {
+                let mut p = payload(&sk);
+                p["version"] = json!(1.5);
+                envelope(&sk, p)
+            }),
+        ];
+        for (code, body) in cases {
+            let err = verify_registration(&body, "kez.lat", now()).unwrap_err();
+            assert_eq!(err.code(), code, "{err}");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! kez-chat-server: the home server of kez-chat. One module per capability;
+//! `app` assembles their routers and the cross-cutting layers.
+
+pub mod broker;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod inbox;
+pub mod kez;
+pub mod messages;
+pub mod nats;
+pub mod rate_limit;
+pub mod registry;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod time;
+pub mod web;
+pub mod webfinger;
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::error::{AppError, InternalErrorReport};
+use crate::state::AppState;
+
+/// Content-Security-Policy for everything we serve: the SPA loads only its
+/// own scripts and talks only to this origin.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; \
+object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Builds the full HTTP application.
+pub fn app(state: AppState) -> Router {
+    let request_timeout = Duration::from_secs(state.config.request_timeout_secs);
+    Router::new()
+        .merge(registry::router())
+        .merge(webfinger::router())
+        .merge(messages::router())
+        .merge(inbox::router())
+        .merge(nats::router())
+        .fallback(web::fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(log_internal_errors))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    // The route template, never the raw path or query: paths
+                    // carry handles and the stream's query carries a signature.
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("<fallback>", MatchedPath::as_str);
+                    tracing::info_span!("request", method = %req.method(), route = %route)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            HeaderName::from_static(inbox::AUTH_HEADER),
+        ]))
+        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(security_header(header::CONTENT_SECURITY_POLICY, CSP))
+        .with_state(state)
+}
+
+fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed((
+        "method_not_allowed",
+        Cow::Borrowed("this endpoint does not support that method"),
+    ))
+}
+
+async fn log_internal_errors(res: Response) -> Response {
+    if let Some(InternalErrorReport(e)) = res.extensions().get::<InternalErrorReport>() {
+        tracing::error!(error.message = %e, error.cause_chain = ?e, "internal error");
+    }
+    res.into_response()
+}

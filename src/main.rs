@@ -1,0 +1,15 @@
+//! The `kez-chat-server` binary: parse flags, start, wait for a signal, stop.
+
+use clap::Parser;
+use kez_chat_server::{config::Config, server, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let config = Config::parse();
+    let running = server::start(config).await?;
+    server::shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! `POST /v1/messages`: store an opaque end-to-end-encrypted envelope for a
+//! local handle, durably, then publish it to that handle's live streams.
+//! Also owns the retention task that deletes old messages.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::{AppError, Result};
+use crate::extract::{ClientIp, StrictJson};
+use crate::kez::Handle;
+use crate::state::AppState;
+use crate::store::{NewMessage, Store, unix_now};
+
+/// Largest envelope, measured as compact JSON.
+pub const MAX_ENVELOPE_BYTES: usize = 256 * 1024;
+/// Largest request body (envelope plus the small wrapper and whitespace).
+pub const MAX_BODY_BYTES: usize = 320 * 1024;
+
+/// Routes owned by message posting.
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/v1/messages",
+        post(post_message).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostBody {
+    to: String,
+    id: String,
+    envelope: serde_json::Map<String, serde_json::Value>,
+}
+
+/// # `POST /v1/messages`
+/// 201 when stored, 200 with the original seq when `(to, id)` was already stored.
+async fn post_message(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    StrictJson(body): StrictJson,
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    state.message_limiter.check(ip)?;
+    let body: PostBody = serde_json::from_value(body)
+        .map_err(|e| AppError::Unprocessable(("invalid_body", Cow::Owned(e.to_string()))))?;
+    let recipient = local_recipient(&body.to, &state.config.server)?;
+    if !valid_message_id(&body.id) {
+        return Err(AppError::Unprocessable((
+            "invalid_message_id",
+            Cow::Borrowed("id must be 16-64 characters of A-Za-z0-9_-"),
+        )));
+    }
+    let envelope = serde_json::to_string(&body.envelope)
+        .map_err(|e| AppError::Internal(e.into()))?;
+    if envelope.len() > MAX_ENVELOPE_BYTES {
+        return Err(AppError::PayloadTooLarge((
+            "payload_too_large",
+            Cow::Borrowed("the envelope is larger than 256 KiB"),
+        )));
+    }
+    let envelope = RawValue::from_string(envelope).map_err(|e| AppError::Internal(e.into()))?;
+    let handle_hash = state.redact.hash(recipient.as_str());
+    let broker = state.broker.clone();
+    let to = recipient.as_str().to_owned();
+    let outcome = state
+        .store
+        .post_message(
+            NewMessage {
+                recipient: to.clone(),
+                client_id: body.id,
+                envelope,
+            },
+            state.mailbox_limits(),
+            unix_now(),
+            move |stored| broker.publish(&to, Arc::new(stored)),
+        )
+        .await?;
+    tracing::debug!(to = %handle_hash, seq = outcome.seq, created = outcome.created, "message stored");
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(serde_json::json!({
+            "seq": outcome.seq,
+            "received_at": crate::time::rfc3339(outcome.received_at),
+        })),
+    ))
+}
+
+/// Accepts `alice` or `alice@<this server>`.
+fn local_recipient(to: &str, server: &str) -> Result<Handle> {
+    let (name, domain) = match to.rsplit_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (to, None),
+    };
+    if let Some(d) = domain
+        && !d.eq_ignore_ascii_case(server)
+    {
+        return Err(AppError::Unprocessable((
+            "foreign_recipient",
+            Cow::Borrowed("this server only accepts messages for its own handles"),
+        )));
+    }
+    Handle::parse(name).map_err(|_| {
+        AppError::NotFound((
+            "unknown_recipient",
+            Cow::Borrowed("no such handle on this server"),
+        ))
+    })
+}
+
+/// Message ids are 16-64 chars of `A-Za-z0-9_-` (SPEC §7.1).
+pub fn valid_message_id(id: &str) -> bool {
+    (16..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Deletes messages older than `retention` every `every`, until shutdown.
+pub async fn run_retention(
+    store: Store,
+    retention: Duration,
+    every: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let cutoff = unix_now() - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+                match store.purge_messages_before(cutoff).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "retention purge"),
+                    Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_id_rule() {
+        assert!(valid_message_id("abcdefghijklmnop"));
+        assert!(valid_message_id(&"A_-9".repeat(16)));
+        assert!(!valid_message_id("short"));
+        assert!(!valid_message_id(&"a".repeat(65)));
+        assert!(!valid_message_id("abcdefghijklmno!"));
+        assert!(!valid_message_id("abcdefghijklmnoé"));
+    }
+
+    #[test]
+    fn recipient_must_be_local() {
+        assert_eq!(local_recipient("bob", "kez.lat").unwrap().as_str(), "bob");
+        assert_eq!(local_recipient("bob@KEZ.lat", "kez.lat").unwrap().as_str(), "bob");
+        assert_eq!(local_recipient("bob@other.example", "kez.lat").unwrap_err().code(), "foreign_recipient");
+        assert_eq!(local_recipient("B!", "kez.lat").unwrap_err().code(), "unknown_recipient");
+    }
+}

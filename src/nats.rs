@@ -1,0 +1,25 @@
+//! NATS integration. For now only the HTTP auth-callout endpoint exists, and
+//! it says so honestly with 501 (see TODO.md: nats-server's auth callout is
+//! NATS request/reply, not HTTP, so the real one subscribes to
+//! `$SYS.REQ.USER.AUTH`).
+
+use std::borrow::Cow;
+
+use axum::Router;
+use axum::routing::post;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Routes owned by the NATS module.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/internal/nats/auth", post(auth_callout))
+}
+
+/// # `POST /internal/nats/auth`
+async fn auth_callout() -> AppError {
+    AppError::NotImplemented((
+        "not_implemented",
+        Cow::Borrowed("the NATS auth callout is not implemented yet"),
+    ))
+}

@@ -1,0 +1,141 @@
+//! Per-client-IP token buckets (GCRA via `governor`) for the endpoints
+//! strangers can hammer: posting messages and registering handles.
+//!
+//! IPv6 clients are keyed by their /64, since one host usually owns a whole /64.
+//! A periodic sweep drops buckets that have refilled completely, so memory
+//! stays bounded however many addresses pass by.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::error::AppError;
+
+/// One class of rate limit (e.g. "message posts"), keyed by client network.
+#[derive(Clone)]
+pub struct IpRateLimiter {
+    limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    what: &'static str,
+}
+
+impl IpRateLimiter {
+    /// A bucket of `burst` tokens refilled at `per_minute` tokens per minute.
+    pub fn per_minute(per_minute: u32, burst: u32, what: &'static str) -> Self {
+        let rate = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self::with_quota(Quota::per_minute(rate).allow_burst(burst), what)
+    }
+
+    /// A limiter with an explicit quota (tests use fast refills).
+    pub fn with_quota(quota: Quota, what: &'static str) -> Self {
+        Self {
+            limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)),
+            what,
+        }
+    }
+
+    /// Takes one token for `ip`, or says how long to wait.
+    pub fn check(&self, ip: IpAddr) -> Result<(), AppError> {
+        self.limiter.check_key(&network_key(ip)).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            AppError::TooManyRequests {
+                reason: (
+                    "rate_limited",
+                    Cow::Owned(format!("too many {} from your address; slow down", self.what)),
+                ),
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    }
+
+    /// Forgets buckets that are indistinguishable from fresh ones.
+    pub fn sweep(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    /// Buckets currently held.
+    pub fn tracked_keys(&self) -> usize {
+        self.limiter.len()
+    }
+}
+
+/// IPv4 as is; IPv6 truncated to its /64 (IPv4-mapped addresses as IPv4).
+fn network_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+/// Sweeps every limiter once a minute until shutdown.
+pub async fn run_sweeper(
+    limiters: Vec<IpRateLimiter>,
+    every: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => limiters.iter().for_each(IpRateLimiter::sweep),
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_61st_request_in_a_minute_is_refused_with_retry_after() {
+        let l = IpRateLimiter::per_minute(60, 60, "posts");
+        for _ in 0..60 {
+            l.check(ip("192.0.2.1")).unwrap();
+        }
+        match l.check(ip("192.0.2.1")) {
+            Err(AppError::TooManyRequests {
+                retry_after_secs, ..
+            }) => assert!((1..=2).contains(&retry_after_secs), "{retry_after_secs}"),
+            other => panic!("expected 429, got {other:?}"),
+        }
+        l.check(ip("192.0.2.2")).expect("another IP is unaffected");
+    }
+
+    #[test]
+    fn ipv6_neighbours_in_one_64_share_a_bucket() {
+        let l = IpRateLimiter::per_minute(1, 1, "posts");
+        l.check(ip("2001:db8::1")).unwrap();
+        assert!(l.check(ip("2001:db8::ffff")).is_err());
+        l.check(ip("2001:db8:0:1::1")).unwrap();
+    }
+
+    #[test]
+    fn sweep_frees_idle_buckets() {
+        let quota = Quota::per_second(NonZeroU32::new(1000).unwrap());
+        let l = IpRateLimiter::with_quota(quota, "posts");
+        for i in 0..100u8 {
+            l.check(IpAddr::from([10, 0, 0, i])).unwrap();
+        }
+        assert_eq!(l.tracked_keys(), 100);
+        std::thread::sleep(Duration::from_millis(20));
+        l.sweep();
+        assert_eq!(l.tracked_keys(), 0);
+    }
+}

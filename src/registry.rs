@@ -1,0 +1,135 @@
+//! The handle registry: signed registration, lookup by handle and by key,
+//! and the health check.
+
+use std::borrow::Cow;
+
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::error::{AppError, Result};
+use crate::extract::{ClientIp, StrictJson};
+use crate::kez::signed::{self, RegistrationError};
+use crate::kez::{Handle, Identity};
+use crate::state::AppState;
+use crate::store::HandleRecord;
+
+/// Largest accepted registration body.
+pub const MAX_REGISTRATION_BYTES: usize = 16 * 1024;
+
+/// Routes owned by the registry.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/healthz", get(healthz))
+        .route(
+            "/v1/register",
+            post(register).layer(DefaultBodyLimit::max(MAX_REGISTRATION_BYTES)),
+        )
+        .route("/v1/u/{handle}", get(lookup))
+        .route("/v1/by-primary/{primary}", get(by_primary))
+}
+
+/// The public view of a registered handle (SPEC §5).
+#[derive(Debug, Serialize)]
+pub struct HandleView {
+    handle: String,
+    fqhn: String,
+    primary: String,
+    sigchain_url: String,
+    registered_at: String,
+}
+
+impl HandleView {
+    /// Renders a stored record for this server.
+    pub fn new(state: &AppState, r: HandleRecord) -> Self {
+        let key_hex = r.primary.trim_start_matches("ed25519:");
+        Self {
+            fqhn: format!("{}@{}", r.handle, state.config.server),
+            sigchain_url: state.config.sigchain_url(key_hex),
+            registered_at: crate::time::rfc3339(r.registered_at),
+            primary: r.primary,
+            handle: r.handle,
+        }
+    }
+
+    /// The handle's key, `ed25519:<hex>`.
+    pub fn primary(&self) -> &str {
+        &self.primary
+    }
+
+    /// The sigchain URL of the handle's key.
+    pub fn sigchain_url(&self) -> &str {
+        &self.sigchain_url
+    }
+}
+
+/// # `GET /v1/healthz`
+async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "status": "ok",
+        "server": state.config.server,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// # `POST /v1/register`
+/// Verifies the signed envelope (SPEC §4) and stores the handle.
+async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    StrictJson(body): StrictJson,
+) -> Result<(StatusCode, Json<HandleView>)> {
+    state.register_limiter.check(ip)?;
+    let now = chrono::Utc::now();
+    let reg = signed::verify_registration(&body, &state.config.server, now).map_err(registration_error)?;
+    let handle_hash = state.redact.hash(reg.handle.as_str());
+    let record = state
+        .store
+        .register_handle(reg, body.to_string(), now.timestamp())
+        .await?;
+    tracing::info!(handle = %handle_hash, "handle registered");
+    Ok((StatusCode::CREATED, Json(HandleView::new(&state, record))))
+}
+
+fn registration_error(e: RegistrationError) -> AppError {
+    let reason = (e.code(), Cow::Owned(e.to_string()));
+    match e {
+        RegistrationError::UnsafeNumber => AppError::BadRequest(reason),
+        RegistrationError::InvalidSignature => AppError::Unauthorized(reason),
+        _ => AppError::Unprocessable(reason),
+    }
+}
+
+/// # `GET /v1/u/{handle}`
+async fn lookup(State(state): State<AppState>, Path(handle): Path<String>) -> Result<Json<HandleView>> {
+    find_by_handle(&state, &handle).await.map(Json)
+}
+
+/// Looks up a local handle; a syntactically impossible handle is simply not found.
+pub async fn find_by_handle(state: &AppState, handle: &str) -> Result<HandleView> {
+    let handle = Handle::parse(handle).map_err(|_| AppError::not_found("no such handle on this server"))?;
+    let record = state
+        .store
+        .handle_by_name(handle.as_str().to_owned())
+        .await?
+        .ok_or_else(|| AppError::not_found("no such handle on this server"))?;
+    Ok(HandleView::new(state, record))
+}
+
+/// # `GET /v1/by-primary/{primary}`
+/// Reverse lookup, so clients can show `@alice` instead of a key.
+async fn by_primary(
+    State(state): State<AppState>,
+    Path(primary): Path<String>,
+) -> Result<Json<HandleView>> {
+    let id = Identity::parse(&primary)
+        .map_err(|e| AppError::BadRequest(("invalid_key", Cow::Owned(e.to_string()))))?;
+    let record = state
+        .store
+        .handle_by_primary(id.to_string())
+        .await?
+        .ok_or_else(|| AppError::not_found("no handle on this server has that key"))?;
+    Ok(Json(HandleView::new(&state, record)))
+}

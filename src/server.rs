@@ -1,0 +1,163 @@
+//! Binding, the connection loop and lifecycle: one HTTP/1 server with a
+//! header-read timeout (axum's `serve` has none, which invites slowloris), a
+//! cap on concurrent connections, background tasks, and graceful shutdown
+//! that lets in-flight requests finish and closes the database cleanly.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+use tower::ServiceExt;
+
+use crate::config::Config;
+use crate::state::AppState;
+
+/// How long shutdown waits for open connections before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often idle rate-limit buckets are dropped.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How often the retention task runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(300);
+
+/// A started server: its address, state, and the handle to stop it.
+pub struct RunningServer {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    /// The shared state, for tests and embedding.
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    serve: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish, ends streams and
+    /// background tasks, and closes the database.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.serve.await;
+        for task in self.background {
+            let _ = task.await;
+        }
+        self.state.store.close().await;
+        tracing::info!("server stopped");
+    }
+}
+
+/// Opens the database, binds, and starts serving and the background tasks.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let state = AppState::new(config, shutdown_rx.clone())?;
+    let app = crate::app(state.clone());
+
+    let background = vec![
+        tokio::spawn(crate::rate_limit::run_sweeper(
+            vec![state.message_limiter.clone(), state.register_limiter.clone()],
+            SWEEP_EVERY,
+            shutdown_rx.clone(),
+        )),
+        tokio::spawn(crate::messages::run_retention(
+            state.store.clone(),
+            Duration::from_secs(state.config.retention_hours * 3600),
+            RETENTION_EVERY,
+            shutdown_rx.clone(),
+        )),
+    ];
+    let opts = ServeOptions {
+        header_timeout: state.config.header_timeout(),
+        max_connections: state.config.max_connections.max(1),
+    };
+    let serve = tokio::spawn(serve(listener, app, opts, shutdown_rx));
+    tracing::info!("listening on http://{addr}");
+    Ok(RunningServer {
+        addr,
+        state,
+        shutdown: shutdown_tx,
+        serve,
+        background,
+    })
+}
+
+struct ServeOptions {
+    header_timeout: Duration,
+    max_connections: usize,
+}
+
+async fn serve(listener: TcpListener, app: Router, opts: ServeOptions, mut shutdown: watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(opts.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(opts.header_timeout);
+    loop {
+        // Over the cap we stop accepting; new clients wait in the kernel backlog.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = shutdown.changed() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let svc = app.clone().map_request(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req
+        });
+        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections did not close within the shutdown grace period");
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

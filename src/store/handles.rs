@@ -1,0 +1,119 @@
+//! The handle registry table.
+
+use std::borrow::Cow;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::Store;
+use crate::error::{AppError, Result};
+use crate::kez::signed::Registration;
+
+/// One registered handle as stored.
+#[derive(Debug, Clone)]
+pub struct HandleRecord {
+    /// The handle (valid by construction).
+    pub handle: String,
+    /// `ed25519:<hex>`.
+    pub primary: String,
+    /// Unix seconds.
+    pub registered_at: i64,
+}
+
+impl Store {
+    /// Stores a verified registration; 409 if the handle or the key is taken.
+    pub async fn register_handle(
+        &self,
+        reg: Registration,
+        envelope_json: String,
+        now: i64,
+    ) -> Result<HandleRecord> {
+        self.write(
+            move |conn| insert_handle(conn, &reg, &envelope_json, now),
+            |_| {},
+        )
+        .await
+    }
+
+    /// Looks a handle up by name.
+    pub async fn handle_by_name(&self, handle: String) -> Result<Option<HandleRecord>> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT handle, primary_key, registered_at FROM handles WHERE handle = ?1",
+                    params![handle],
+                    row_to_record,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Looks a handle up by its `ed25519:<hex>` key.
+    pub async fn handle_by_primary(&self, primary: String) -> Result<Option<HandleRecord>> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT handle, primary_key, registered_at FROM handles WHERE primary_key = ?1",
+                    params![primary],
+                    row_to_record,
+                )
+                .optional()?)
+        })
+        .await
+    }
+}
+
+fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<HandleRecord> {
+    Ok(HandleRecord {
+        handle: r.get(0)?,
+        primary: r.get(1)?,
+        registered_at: r.get(2)?,
+    })
+}
+
+fn insert_handle(
+    conn: &Connection,
+    reg: &Registration,
+    envelope_json: &str,
+    now: i64,
+) -> Result<HandleRecord> {
+    let record = HandleRecord {
+        handle: reg.handle.as_str().to_owned(),
+        primary: reg.primary.to_string(),
+        registered_at: now,
+    };
+    let inserted = conn.execute(
+        "INSERT INTO handles (handle, primary_key, registered_at, envelope) VALUES (?1, ?2, ?3, ?4)",
+        params![record.handle, record.primary, now, envelope_json],
+    );
+    if let Err(e) = inserted {
+        return Err(on_unique_violation(e));
+    }
+    conn.execute(
+        "INSERT INTO mailboxes (handle) VALUES (?1)",
+        params![record.handle],
+    )?;
+    Ok(record)
+}
+
+/// Turns the database's uniqueness verdict into the matching 409.
+fn on_unique_violation(e: rusqlite::Error) -> AppError {
+    let msg = match &e {
+        rusqlite::Error::SqliteFailure(f, Some(m))
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            m.as_str()
+        }
+        _ => return e.into(),
+    };
+    if msg.contains("handles.primary_key") {
+        AppError::Conflict((
+            "primary_taken",
+            Cow::Borrowed("this key already has a handle on this server"),
+        ))
+    } else if msg.contains("handles.handle") {
+        AppError::Conflict(("handle_taken", Cow::Borrowed("this handle is already taken")))
+    } else {
+        e.into()
+    }
+}

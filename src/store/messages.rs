@@ -1,0 +1,205 @@
+//! Mailboxes: the stored, opaque message envelopes per recipient.
+
+use std::borrow::Cow;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::Store;
+use crate::error::{AppError, Result};
+
+/// A message as delivered to the recipient (one element of the inbox `messages` array).
+#[derive(Debug, Serialize)]
+pub struct StoredMessage {
+    /// Per-recipient sequence number.
+    pub seq: u64,
+    /// The client's message id.
+    pub id: String,
+    /// The opaque envelope, embedded verbatim.
+    pub envelope: Box<RawValue>,
+    /// RFC 3339, whole seconds.
+    #[serde(serialize_with = "crate::time::serialize_unix")]
+    pub received_at: i64,
+}
+
+/// A message about to be stored.
+pub struct NewMessage {
+    /// Recipient handle (registered).
+    pub recipient: String,
+    /// Client message id (validated).
+    pub client_id: String,
+    /// The envelope re-encoded as compact JSON.
+    pub envelope: Box<RawValue>,
+}
+
+/// What a post did.
+#[derive(Debug, Clone)]
+pub struct PostOutcome {
+    /// The message's seq (the original one for a retry).
+    pub seq: u64,
+    /// When it was first stored.
+    pub received_at: i64,
+    /// False when `(recipient, id)` was already stored.
+    pub created: bool,
+}
+
+/// Per-recipient storage quota.
+#[derive(Debug, Clone, Copy)]
+pub struct MailboxLimits {
+    /// Most stored messages.
+    pub max_messages: u64,
+    /// Most stored envelope bytes.
+    pub max_bytes: u64,
+}
+
+impl Store {
+    /// Durably stores a message (idempotent on `(recipient, client_id)`), then
+    /// runs `after_commit` with the stored message on the writer thread, in
+    /// commit order, only if it was new.
+    pub async fn post_message(
+        &self,
+        msg: NewMessage,
+        limits: MailboxLimits,
+        now: i64,
+        after_commit: impl FnOnce(StoredMessage) + Send + 'static,
+    ) -> Result<PostOutcome> {
+        self.write(
+            move |conn| insert_message(conn, msg, limits, now),
+            move |(outcome, stored): &(PostOutcome, Option<StoredMessage>)| {
+                if let (true, Some(m)) = (outcome.created, stored) {
+                    after_commit(StoredMessage {
+                        seq: m.seq,
+                        id: m.id.clone(),
+                        envelope: m.envelope.clone(),
+                        received_at: m.received_at,
+                    });
+                }
+            },
+        )
+        .await
+        .map(|(outcome, _)| outcome)
+    }
+
+    /// Messages for `recipient` with `seq > since`, oldest first.
+    pub async fn messages_after(
+        &self,
+        recipient: String,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        self.read(move |conn| list_after(conn, &recipient, since, limit))
+            .await
+    }
+
+    /// Deletes messages stored before `cutoff` (unix seconds); returns how many.
+    pub async fn purge_messages_before(&self, cutoff: i64) -> Result<usize> {
+        self.write(move |conn| purge_before(conn, cutoff), |_| {}).await
+    }
+}
+
+fn insert_message(
+    conn: &Connection,
+    msg: NewMessage,
+    limits: MailboxLimits,
+    now: i64,
+) -> Result<(PostOutcome, Option<StoredMessage>)> {
+    let existing = conn
+        .query_row(
+            "SELECT seq, received_at FROM messages WHERE recipient = ?1 AND client_id = ?2",
+            params![msg.recipient, msg.client_id],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )
+        .optional()?;
+    if let Some((seq, received_at)) = existing {
+        let outcome = PostOutcome {
+            seq: seq as u64,
+            received_at,
+            created: false,
+        };
+        return Ok((outcome, None));
+    }
+    let (last_seq, count, bytes): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT last_seq, msg_count, msg_bytes FROM mailboxes WHERE handle = ?1",
+            params![msg.recipient],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?
+        .ok_or_else(|| {
+            AppError::NotFound((
+                "unknown_recipient",
+                Cow::Borrowed("no such handle on this server"),
+            ))
+        })?;
+    let size = msg.envelope.get().len() as i64;
+    if count as u64 >= limits.max_messages || (bytes + size) as u64 > limits.max_bytes {
+        return Err(AppError::InsufficientStorage((
+            "mailbox_full",
+            Cow::Borrowed("the recipient's mailbox is full; try again later"),
+        )));
+    }
+    let seq = last_seq + 1;
+    conn.execute(
+        "INSERT INTO messages (recipient, seq, client_id, envelope, size, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![msg.recipient, seq, msg.client_id, msg.envelope.get(), size, now],
+    )?;
+    conn.execute(
+        "UPDATE mailboxes SET last_seq = ?2, msg_count = msg_count + 1, msg_bytes = msg_bytes + ?3
+         WHERE handle = ?1",
+        params![msg.recipient, seq, size],
+    )?;
+    let outcome = PostOutcome {
+        seq: seq as u64,
+        received_at: now,
+        created: true,
+    };
+    let stored = StoredMessage {
+        seq: seq as u64,
+        id: msg.client_id,
+        envelope: msg.envelope,
+        received_at: now,
+    };
+    Ok((outcome, Some(stored)))
+}
+
+fn list_after(
+    conn: &Connection,
+    recipient: &str,
+    since: u64,
+    limit: usize,
+) -> Result<Vec<StoredMessage>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, client_id, envelope, received_at FROM messages
+         WHERE recipient = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let since = i64::try_from(since).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![recipient, since, limit as i64], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, id, envelope, received_at) = row?;
+        let envelope = RawValue::from_string(envelope)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored envelope is not JSON: {e}")))?;
+        out.push(StoredMessage {
+            seq: seq as u64,
+            id,
+            envelope,
+            received_at,
+        });
+    }
+    Ok(out)
+}
+
+fn purge_before(conn: &Connection, cutoff: i64) -> Result<usize> {
+    conn.execute(
+        "UPDATE mailboxes SET msg_count = msg_count - d.c, msg_bytes = msg_bytes - d.b
+         FROM (SELECT recipient, count(*) AS c, sum(size) AS b FROM messages
+               WHERE received_at < ?1 GROUP BY recipient) AS d
+         WHERE mailboxes.handle = d.recipient",
+        params![cutoff],
+    )?;
+    Ok(conn.execute("DELETE FROM messages WHERE received_at < ?1", params![cutoff])?)
+}

@@ -1,0 +1,74 @@
+//! Schema migrations, tracked with `PRAGMA user_version` and applied in order
+//! at startup before the server binds.
+
+use rusqlite::Connection;
+
+/// Each entry moves the schema from version `i` to `i + 1`. Never edit a
+/// released entry; append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: handle registry
+    "CREATE TABLE handles (
+        handle        TEXT PRIMARY KEY,        -- registered handle, lower case (SPEC §3)
+        primary_key   TEXT NOT NULL UNIQUE,    -- 'ed25519:<hex>' that signed the registration
+        registered_at INTEGER NOT NULL,        -- unix seconds when the server accepted it
+        envelope      TEXT NOT NULL            -- the signed registration envelope, kept as proof
+    ) STRICT;",
+    // 2: mailboxes and messages
+    "CREATE TABLE mailboxes (
+        handle    TEXT PRIMARY KEY REFERENCES handles(handle) ON DELETE CASCADE,
+        last_seq  INTEGER NOT NULL DEFAULT 0,  -- highest seq ever assigned; never reused
+        msg_count INTEGER NOT NULL DEFAULT 0,  -- messages currently stored (quota)
+        msg_bytes INTEGER NOT NULL DEFAULT 0   -- envelope bytes currently stored (quota)
+    ) STRICT;
+    CREATE TABLE messages (
+        recipient   TEXT NOT NULL REFERENCES handles(handle) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL,          -- per-recipient, strictly increasing
+        client_id   TEXT NOT NULL,             -- sender-chosen id; (recipient, client_id) is idempotent
+        envelope    TEXT NOT NULL,             -- opaque end-to-end-encrypted JSON object
+        size        INTEGER NOT NULL,          -- length of envelope in bytes
+        received_at INTEGER NOT NULL,          -- unix seconds when stored
+        PRIMARY KEY (recipient, seq),
+        UNIQUE (recipient, client_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX messages_by_age ON messages(received_at);",
+];
+
+/// Brings the schema up to date; fails if the file is newer than this binary.
+pub(super) fn apply(conn: &mut Connection) -> anyhow::Result<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let current = usize::try_from(current).unwrap_or(usize::MAX);
+    anyhow::ensure!(
+        current <= MIGRATIONS.len(),
+        "database schema version {current} is newer than this binary knows ({})",
+        MIGRATIONS.len()
+    );
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied database migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_are_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn).unwrap();
+        apply(&mut conn).unwrap();
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v as usize, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", 999).unwrap();
+        assert!(apply(&mut conn).is_err());
+    }
+}

@@ -1,0 +1,246 @@
+//! All SQL lives here. rusqlite never runs on the async runtime's threads:
+//! reads run on the blocking pool with a small set of read-only connections,
+//! and every write goes to one dedicated writer thread that group-commits
+//! (everything queued while the previous commit was syncing lands in the next
+//! transaction), so a durable `synchronous=FULL` commit is shared by many posts.
+
+mod handles;
+mod messages;
+mod migrations;
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::error::{AppError, Result};
+
+pub use handles::HandleRecord;
+pub use messages::{MailboxLimits, NewMessage, PostOutcome, StoredMessage};
+
+/// Most write jobs folded into one transaction.
+const MAX_BATCH: usize = 512;
+/// Most concurrently open read connections.
+const MAX_READERS: usize = 8;
+/// Queued write jobs before callers wait for room.
+const WRITE_QUEUE: usize = 4096;
+
+/// A job for the writer thread: runs inside the open transaction and returns
+/// the completion to call once the transaction's fate is known.
+type WriteJob = Box<dyn FnOnce(&Connection) -> Completion + Send>;
+type Completion = Box<dyn FnOnce(std::result::Result<(), Arc<anyhow::Error>>) + Send>;
+
+enum Command {
+    Write(WriteJob),
+    Close,
+}
+
+/// Cheap, cloneable handle to the database.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    reader_slots: Semaphore,
+    writer: mpsc::Sender<Command>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Store {
+    /// Opens (creating if missing) and migrates the database, then starts the writer.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let mut conn = Connection::open(path)
+            .with_context(|| format!("cannot open database {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .with_context(|| format!("cannot use database {}", path.display()))?;
+        configure(&conn)?;
+        // FULL in WAL mode: each commit is fsync'd, so an acknowledged post
+        // survives power loss, not just a process crash.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        migrations::apply(&mut conn).context("database migration failed")?;
+
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("kez-db-writer".to_owned())
+            .spawn(move || writer_loop(conn, rx))
+            .context("cannot start database writer thread")?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                readers: Mutex::new(Vec::new()),
+                reader_slots: Semaphore::new(MAX_READERS),
+                writer: tx,
+                writer_thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// Runs `f` on a read-only connection off the async threads.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let _slot = self
+            .inner
+            .reader_slots
+            .acquire()
+            .await
+            .map_err(|_| anyhow::anyhow!("store closed"))?;
+        let inner = self.inner.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _g = span.enter();
+            let conn = match inner.readers.lock().ok().and_then(|mut v| v.pop()) {
+                Some(c) => c,
+                None => open_reader(&inner.path)?,
+            };
+            let out = f(&conn);
+            if let Ok(mut pool) = inner.readers.lock() {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("database read task failed: {e}")))?
+    }
+
+    /// Runs `f` inside the writer's next transaction and resolves once that
+    /// transaction is durably committed. `after_commit` runs on the writer
+    /// thread right after the commit, in commit order (used to publish to
+    /// live streams without reordering).
+    pub async fn write<T, F, A>(&self, f: F, after_commit: A) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        A: FnOnce(&T) + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T>>();
+        let span = tracing::Span::current();
+        let job: WriteJob = Box::new(move |conn| {
+            let _g = span.enter();
+            let out = run_in_savepoint(conn, f);
+            Box::new(move |committed| {
+                let out = match (out, committed) {
+                    (Ok(v), Ok(())) => {
+                        after_commit(&v);
+                        Ok(v)
+                    }
+                    (Ok(_), Err(e)) => Err(AppError::Internal(anyhow::anyhow!("commit failed: {e:#}"))),
+                    (Err(e), _) => Err(e),
+                };
+                let _ = tx.send(out);
+            })
+        });
+        self.inner
+            .writer
+            .send(Command::Write(job))
+            .await
+            .map_err(|_| anyhow::anyhow!("database writer has stopped"))?;
+        rx.await
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("database writer dropped a job")))?
+    }
+
+    /// Flushes and stops the writer; later writes fail. Safe to call more than once.
+    pub async fn close(&self) {
+        let _ = self.inner.writer.send(Command::Close).await;
+        let thread = self.inner.writer_thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+fn configure(conn: &Connection) -> anyhow::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+/// Runs one job in its own savepoint so a failing job (say, a UNIQUE
+/// violation) does not undo the others sharing the transaction.
+fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("SAVEPOINT job")?;
+    let out = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|_| Err(AppError::Internal(anyhow::anyhow!("database job panicked"))));
+    let end = if out.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    conn.execute_batch(end)?;
+    out
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>) {
+    let mut closing = false;
+    while !closing {
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
+        let mut batch = Vec::new();
+        match first {
+            Command::Write(j) => batch.push(j),
+            Command::Close => closing = true,
+        }
+        while batch.len() < MAX_BATCH && !closing {
+            match rx.try_recv() {
+                Ok(Command::Write(j)) => batch.push(j),
+                Ok(Command::Close) => closing = true,
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            run_batch(&conn, batch);
+        }
+    }
+    // Refuse anything still queued, then fold the WAL back into the main file.
+    rx.close();
+    while let Ok(Command::Write(j)) = rx.try_recv() {
+        drop(j);
+    }
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!(error = %e, "WAL checkpoint at shutdown failed");
+    }
+    tracing::debug!("database writer stopped");
+}
+
+fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Dropping the jobs drops their reply channels: each caller gets an
+        // internal error instead of hanging.
+        tracing::error!(error = %e, jobs = batch.len(), "cannot begin write transaction");
+        return;
+    }
+    let completions: Vec<Completion> = batch.into_iter().map(|job| job(conn)).collect();
+    let committed = conn
+        .execute_batch("COMMIT")
+        .map_err(|e| Arc::new(anyhow::Error::from(e).context("COMMIT failed")));
+    if committed.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for done in completions {
+        done(committed.clone());
+    }
+}
+
+/// Current time as unix seconds.
+pub(crate) fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}

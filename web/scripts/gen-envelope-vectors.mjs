@@ -1,0 +1,334 @@
+#!/usr/bin/env node
+// Writes ../tests/vectors/envelope-v2.json: SPEC §8 envelope-v2 vectors with
+// fixed seeds, ephemeral secrets and nonces. Run with `npm run vectors`.
+// The crypto comes from src/lib (loaded through Vite's module runner so the
+// TypeScript sources are used as-is); the Vitest suite re-checks the file.
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runnerImport } from 'vite';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = resolve(process.env.KEZ_VECTORS_OUT ?? resolve(here, '../../tests/vectors/envelope-v2.json'));
+
+/** @param {string} path */
+async function load(path) {
+  const { module } = await runnerImport(resolve(here, path), { configFile: false });
+  return module;
+}
+
+const env = await load('../src/lib/envelope.ts');
+const id = await load('../src/lib/identity.ts');
+const bytes = await load('../src/lib/bytes.ts');
+const { jcs } = await load('../src/lib/jcs.ts');
+const { sha256 } = await import('@noble/hashes/sha2.js');
+const { x25519 } = await import('@noble/curves/ed25519.js');
+
+/** Deterministic 32-byte values: SHA-256 of a label. @param {string} label */
+const det = (label) => sha256(new TextEncoder().encode(`kez-chat test vector: ${label}`));
+const hex = bytes.bytesToHex;
+
+const NOW = '2026-05-25T03:00:30Z';
+const alice = det('alice seed');
+const bob = det('bob seed');
+const carol = det('carol seed');
+const P = { alice: id.primaryFromSeed(alice), bob: id.primaryFromSeed(bob), carol: id.primaryFromSeed(carol) };
+const seeds = { alice, bob, carol };
+/** @type {Record<string,string>} */
+const handles = { alice: 'alice@kez.test', bob: 'bob@kez.test', carol: 'carol@kez.test' };
+
+/** Message id: 22 chars b64url of 16 deterministic bytes. @param {string} label */
+const mid = (label) => bytes.toB64url(det(`id ${label}`).subarray(0, 16));
+
+/**
+ * @param {object} c
+ * @param {string} c.name
+ * @param {string} c.description
+ * @param {'alice'|'bob'|'carol'} c.sender
+ * @param {'alice'|'bob'|'carol'} c.recipient   whose key the envelope is sealed to
+ * @param {'alice'|'bob'|'carol'} [c.opener]    who tries to open it (default recipient)
+ * @param {any} c.message                        the sealed message object (already signed)
+ * @param {(e: any) => any} [c.tamper]           turns the sealed envelope into what the opener receives
+ * @param {string[]} [c.seen_ids]
+ * @param {{verdict: 'accept'} | {verdict: 'reject', error: string}} c.expected
+ */
+function makeCase(c) {
+  const ephemeralSecret = det(`ephemeral ${c.name}`);
+  const nonce = det(`nonce ${c.name}`).subarray(0, 12);
+  const envelope = env.sealEnvelope(c.message, P[c.recipient], { ephemeralSecret, nonce });
+  const rxPub = env.x25519PublicFromPrimary(P[c.recipient]);
+  const epk = x25519.getPublicKey(ephemeralSecret);
+  const shared = x25519.getSharedSecret(ephemeralSecret, rxPub);
+  const key = env.deriveKey(shared, epk, rxPub);
+  const { sig: _sig, ...unsigned } = c.message;
+  const opener = c.opener ?? c.recipient;
+  /** @type {any} */
+  const out = {
+    name: c.name,
+    description: c.description,
+    sender_seed: hex(seeds[c.sender]),
+    sender_primary: P[c.sender],
+    recipient_seed: hex(seeds[c.recipient]),
+    recipient_primary: P[c.recipient],
+    open_with_seed: hex(seeds[opener]),
+    open_with_primary: P[opener],
+    ephemeral_secret: hex(ephemeralSecret),
+    nonce: hex(nonce),
+    now: NOW,
+    seen_ids: c.seen_ids ?? [],
+    sealed_message: c.message,
+    signing_input_jcs: jcs(unsigned),
+    sealed_message_jcs: jcs(c.message),
+    intermediate: {
+      rx_pub: hex(rxPub),
+      epk: hex(epk),
+      shared: hex(shared),
+      key: hex(key),
+      aad: `${env.ENVELOPE_INFO}\n${hex(epk)}\n${P[c.recipient]}`,
+    },
+    envelope,
+    envelope_json: jcs(envelope),
+  };
+  if (c.message.kind === 'ack') out.ack_signing_input = env.ackSignedString(c.message.body);
+  if (c.tamper) out.open_input = c.tamper(structuredClone(envelope));
+  out.expected = c.expected;
+  // Self-check: the generator must agree with openEnvelope.
+  let got;
+  try {
+    env.openEnvelope(seeds[opener], out.open_input ?? envelope, {
+      now: new Date(NOW),
+      seen: (/** @type {string} */ x) => out.seen_ids.includes(x),
+    });
+    got = { verdict: 'accept' };
+  } catch (e) {
+    got = { verdict: 'reject', error: /** @type {any} */ (e).code ?? String(e) };
+  }
+  if (JSON.stringify(got) !== JSON.stringify(c.expected)) {
+    throw new Error(`case ${c.name}: expected ${JSON.stringify(c.expected)}, got ${JSON.stringify(got)}`);
+  }
+  return out;
+}
+
+/** @param {'alice'|'bob'|'carol'} from @param {'alice'|'bob'|'carol'} to @param {Partial<import('../src/lib/envelope').MessageFields>} f */
+const text = (from, to, f) =>
+  env.signMessage(seeds[from], {
+    kind: 'text',
+    id: f.id ?? mid(`${from}->${to}`),
+    from_handle: handles[from],
+    to: f.to ?? P[to],
+    sent_at: f.sent_at ?? '2026-05-25T03:00:00Z',
+    body: f.body ?? 'hello',
+  });
+
+const firstId = mid('first text');
+const emojiBody = 'Héllo Bob! 👋🏽 Grüße — 你好 ✓\nsecond line with "quotes" and \\ backslash';
+const ACCEPT = { verdict: 'accept' };
+/** @param {string} error */
+const reject = (error) => ({ verdict: 'reject', error });
+
+const flipHexChar = (/** @type {string} */ s, i = 0) => s.slice(0, i) + (s[i] === '0' ? '1' : '0') + s.slice(i + 1);
+
+/** An ack whose ack_sig covers a different id, but whose outer sig is valid. */
+function ackWithWrongAckSig() {
+  const unsigned = {
+    type: 'kez.chat.message',
+    version: 2,
+    kind: 'ack',
+    id: mid('ack bad ack_sig'),
+    from: P.bob,
+    from_handle: handles.bob,
+    to: P.alice,
+    sent_at: '2026-05-25T03:00:20Z',
+    body: firstId,
+    ack_sig: id.signString(bob, env.ackSignedString(mid('some other message'))),
+  };
+  return { ...unsigned, sig: id.signJcs(bob, unsigned) };
+}
+
+/** A text message claiming to be from alice, signed by carol. */
+function forgedFrom() {
+  const unsigned = {
+    type: 'kez.chat.message',
+    version: 2,
+    kind: 'text',
+    id: mid('forged'),
+    from: P.alice,
+    from_handle: handles.alice,
+    to: P.bob,
+    sent_at: '2026-05-25T03:00:00Z',
+    body: 'I am totally alice',
+  };
+  return { ...unsigned, sig: id.signJcs(carol, unsigned) };
+}
+
+const cases = [
+  makeCase({
+    name: 'text_unicode',
+    description: 'alice → bob text with non-ASCII, emoji (with skin-tone modifier), CJK, newline, quote and backslash',
+    sender: 'alice',
+    recipient: 'bob',
+    message: text('alice', 'bob', { id: firstId, body: emojiBody }),
+    expected: ACCEPT,
+  }),
+  makeCase({
+    name: 'ack',
+    description: "bob → alice delivery receipt for text_unicode's id; ack_sig signs \"kez.chat.ack.v1\\n<id>\"",
+    sender: 'bob',
+    recipient: 'alice',
+    message: env.signMessage(bob, {
+      kind: 'ack',
+      id: mid('ack'),
+      from_handle: handles.bob,
+      to: P.alice,
+      sent_at: '2026-05-25T03:00:10Z',
+      body: firstId,
+    }),
+    expected: ACCEPT,
+  }),
+  makeCase({
+    name: 'text_ascii',
+    description: 'bob → alice plain ASCII text, sent_at 4 minutes ahead of now (inside the 5-minute window)',
+    sender: 'bob',
+    recipient: 'alice',
+    message: text('bob', 'alice', { body: 'hi alice', sent_at: '2026-05-25T03:04:30Z' }),
+    expected: ACCEPT,
+  }),
+  makeCase({
+    name: 'wrong_recipient_inner_to',
+    description: 'sealed to bob, but the signed inner `to` is carol: bob decrypts, then rejects',
+    sender: 'alice',
+    recipient: 'bob',
+    message: text('alice', 'bob', { to: P.carol, body: 'meant for carol' }),
+    expected: reject('wrong_recipient'),
+  }),
+  makeCase({
+    name: 'wrong_recipient_key',
+    description: 'sealed to bob, carol tries to open it: decryption fails',
+    sender: 'alice',
+    recipient: 'bob',
+    opener: 'carol',
+    message: text('alice', 'bob', { body: 'for bob only' }),
+    expected: reject('decrypt_failed'),
+  }),
+  makeCase({
+    name: 'tampered_ct',
+    description: 'first ciphertext byte flipped in transit',
+    sender: 'alice',
+    recipient: 'bob',
+    message: text('alice', 'bob', { body: 'do not touch' }),
+    tamper: (e) => {
+      const ct = bytes.fromB64url(e.ct);
+      ct[0] ^= 0x01;
+      return { ...e, ct: bytes.toB64url(ct) };
+    },
+    expected: reject('decrypt_failed'),
+  }),
+  makeCase({
+    name: 'tampered_epk',
+    description: 'epk replaced by another valid X25519 key (AAD and key both change)',
+    sender: 'alice',
+    recipient: 'bob',
+    message: text('alice', 'bob', { body: 'epk swap' }),
+    tamper: (e) => ({ ...e, epk: hex(x25519.getPublicKey(det('other ephemeral'))) }),
+    expected: reject('decrypt_failed'),
+  }),
+  makeCase({
+    name: 'bad_inner_sig',
+    description: 'inner sig with its first hex char changed; encryption is intact',
+    sender: 'alice',
+    recipient: 'bob',
+    message: (() => {
+      const m = text('alice', 'bob', { body: 'sig broken' });
+      return { ...m, sig: flipHexChar(m.sig, 0) };
+    })(),
+    expected: reject('bad_signature'),
+  }),
+  makeCase({
+    name: 'forged_from',
+    description: 'from = alice, but signed with carol\'s key',
+    sender: 'carol',
+    recipient: 'bob',
+    message: forgedFrom(),
+    expected: reject('bad_signature'),
+  }),
+  makeCase({
+    name: 'bad_ack_sig',
+    description: 'ack whose ack_sig covers a different id (outer sig valid)',
+    sender: 'bob',
+    recipient: 'alice',
+    message: ackWithWrongAckSig(),
+    expected: reject('bad_ack_signature'),
+  }),
+  makeCase({
+    name: 'stale_sent_at',
+    description: 'sent_at 7 days and 1 second before now',
+    sender: 'alice',
+    recipient: 'bob',
+    message: text('alice', 'bob', { body: 'old news', sent_at: '2026-05-18T03:00:29Z' }),
+    expected: reject('stale_sent_at'),
+  }),
+  makeCase({
+    name: 'future_sent_at',
+    description: 'sent_at 5 minutes and 1 second after now',
+    sender: 'alice',
+    recipient: 'bob',
+    message: text('alice', 'bob', { body: 'from the future', sent_at: '2026-05-25T03:05:31Z' }),
+    expected: reject('future_sent_at'),
+  }),
+  makeCase({
+    name: 'replay',
+    description: 'valid message whose id the recipient has already seen',
+    sender: 'alice',
+    recipient: 'bob',
+    message: text('alice', 'bob', { id: mid('replayed'), body: 'again?' }),
+    seen_ids: [mid('replayed')],
+    expected: reject('replay'),
+  }),
+  makeCase({
+    name: 'not_v2',
+    description: 'a valid envelope relabelled v: 1',
+    sender: 'alice',
+    recipient: 'bob',
+    message: text('alice', 'bob', { body: 'version games' }),
+    tamper: (e) => ({ ...e, v: 1 }),
+    expected: reject('not_v2'),
+  }),
+];
+
+const doc = {
+  description:
+    'Envelope v2 (SPEC §8) vectors. For each case: sealEnvelope(sealed_message, recipient_primary, ephemeral_secret, nonce) ' +
+    'must produce exactly `envelope` (byte-equal `envelope_json`, the JCS of the envelope), and opening `open_input` ' +
+    '(or `envelope` when absent) with `open_with_seed` at time `now`, with `seen_ids` already seen, must give `expected`. ' +
+    'Seeds and secrets are hex; `intermediate` holds X25519/HKDF values for debugging.',
+  generator: 'web/scripts/gen-envelope-vectors.mjs',
+  errors: {
+    not_v2: 'envelope is not an object with v == 2',
+    malformed_envelope: 'epk/nonce/ct not 64 hex / 24 hex / unpadded base64url (>= 16 bytes)',
+    decrypt_failed: 'X25519, HKDF or AES-256-GCM (with AAD) failed',
+    malformed_message: 'plaintext is not a JSON sealed message of the SPEC §8 shape',
+    wrong_recipient: 'sealed message `to` is not the opener\'s primary',
+    bad_signature: '`sig` does not verify strictly against `from` over the JCS of the message without `sig`',
+    bad_ack_signature: 'kind ack and `ack_sig` does not verify against `from` over "kez.chat.ack.v1\\n<body>"',
+    stale_sent_at: 'now - sent_at > 7 days',
+    future_sent_at: 'sent_at - now > 5 minutes',
+    replay: 'id already seen',
+  },
+  check_order: [
+    'not_v2',
+    'malformed_envelope',
+    'decrypt_failed',
+    'malformed_message',
+    'wrong_recipient',
+    'bad_signature',
+    'bad_ack_signature',
+    'stale_sent_at',
+    'future_sent_at',
+    'replay',
+  ],
+  cases,
+};
+
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify(doc, null, 2) + '\n');
+console.log(`wrote ${cases.length} cases to ${out}`);

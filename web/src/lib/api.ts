@@ -1,0 +1,165 @@
+// HTTP client for the home server (same origin). Every server error body is
+// `{"error": code, "message": text}`; ApiError carries the code and a plain
+// sentence for the UI (see friendly()).
+import type { RegistrationEnvelope } from './registration';
+import type { EnvelopeV2 } from './envelope';
+
+export interface LookupRecord {
+  handle: string;
+  fqhn: string;
+  primary: string;
+  sigchain_url?: string;
+  registered_at: string;
+}
+
+export interface InboxItem {
+  seq: number;
+  id: string;
+  envelope: unknown;
+  received_at: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    public readonly status: number,
+    public readonly code: string,
+    public readonly serverMessage: string,
+    public readonly retryAfter?: number,
+  ) {
+    super(friendly(code, status));
+    this.name = 'ApiError';
+  }
+}
+
+const GENERIC_BUG = 'Something went wrong preparing your request. Please reload the page and try again.';
+
+const MESSAGES: Record<string, string> = {
+  network: 'Can’t reach the server. Check your connection and try again.',
+  // registration (SPEC §4)
+  handle_taken: 'Someone already has that handle. Try another one.',
+  primary_taken: 'This identity already has a handle on this server.',
+  reserved_handle: 'That handle is reserved. Please pick another one.',
+  invalid_handle: 'Handles are 3–32 characters: lower-case letters, digits, “_” and “-”, starting with a letter or digit.',
+  stale_timestamp: 'Your device clock is more than 5 minutes off. Set the correct time and try again.',
+  invalid_timestamp: GENERIC_BUG,
+  wrong_server: 'This server’s name has changed. Reload the page and try again.',
+  invalid_signature: 'The server couldn’t verify your signature. Reload the page and try again.',
+  key_mismatch: GENERIC_BUG,
+  invalid_key: 'That identity key isn’t valid.',
+  unsupported_alg: GENERIC_BUG,
+  unsupported_version: 'This app is out of date with the server. Reload the page to update it.',
+  wrong_payload_type: GENERIC_BUG,
+  wrong_envelope_tag: GENERIC_BUG,
+  invalid_body: GENERIC_BUG,
+  unsafe_number: GENERIC_BUG,
+  invalid_json: GENERIC_BUG,
+  unsupported_media_type: GENERIC_BUG,
+  payload_too_large: 'That’s too large to send.',
+  rate_limited: 'Too many attempts in a short time. Wait a minute and try again.',
+  // lookup / messages (SPEC §5, §7)
+  not_found: 'Nobody is registered with that handle on this server.',
+  unknown_recipient: 'That person isn’t registered on this server any more.',
+  foreign_recipient: 'Chatting with people on other servers isn’t supported yet.',
+  invalid_message_id: GENERIC_BUG,
+  mailbox_full: 'Their inbox is full right now. Try again later.',
+  // inbox auth (SPEC §7.2)
+  missing_auth: GENERIC_BUG,
+  malformed_auth: GENERIC_BUG,
+  stale_auth: 'Your device clock is more than 5 minutes off. Set the correct time to receive messages.',
+  bad_signature: 'The server didn’t accept this device’s signature for your inbox.',
+  internal: 'The server had a problem. Try again in a moment.',
+};
+
+/** A plain sentence for an error code. */
+export function friendly(code: string, status = 0): string {
+  if (MESSAGES[code]) return MESSAGES[code];
+  if (status >= 500) return MESSAGES.internal;
+  return `The server refused the request (${code}). Please try again.`;
+}
+
+async function request<T>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
+  let res: Response;
+  try {
+    res = await fetch(path, { ...init, headers: { Accept: 'application/json', ...(init.headers ?? {}) } });
+  } catch {
+    throw new ApiError(0, 'network', 'network error');
+  }
+  let body: unknown = null;
+  const text = await res.text();
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (!res.ok) {
+    const b = (body ?? {}) as { error?: unknown; message?: unknown };
+    const code = typeof b.error === 'string' ? b.error : res.status >= 500 ? 'internal' : `http_${res.status}`;
+    const ra = Number(res.headers.get('Retry-After'));
+    throw new ApiError(res.status, code, typeof b.message === 'string' ? b.message : '', Number.isFinite(ra) ? ra : undefined);
+  }
+  return { status: res.status, body: body as T };
+}
+
+const json = (body: unknown): RequestInit => ({
+  method: 'POST',
+  headers: { 'Content-Type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+export interface ServerInfo {
+  server: string;
+}
+
+/**
+ * The home server's domain (what goes into `payload.server`). Read from
+ * `GET /v1/healthz`'s `server` field; falls back to the page's host name.
+ */
+export async function serverInfo(): Promise<ServerInfo> {
+  try {
+    const { body } = await request<{ server?: unknown }>('/v1/healthz');
+    if (body && typeof body.server === 'string' && body.server) return { server: body.server };
+  } catch {
+    /* fall through */
+  }
+  return { server: location.hostname };
+}
+
+export async function register(env: RegistrationEnvelope): Promise<LookupRecord> {
+  return (await request<LookupRecord>('/v1/register', json(env))).body;
+}
+
+export async function lookupHandle(handle: string): Promise<LookupRecord> {
+  return (await request<LookupRecord>(`/v1/u/${encodeURIComponent(handle)}`)).body;
+}
+
+export async function lookupPrimary(primary: string): Promise<LookupRecord> {
+  return (await request<LookupRecord>(`/v1/by-primary/${encodeURIComponent(primary)}`)).body;
+}
+
+export async function postMessage(
+  to: string,
+  id: string,
+  envelope: EnvelopeV2,
+): Promise<{ status: number; seq: number; received_at: string }> {
+  const { status, body } = await request<{ seq: number; received_at: string }>('/v1/messages', json({ to, id, envelope }));
+  return { status, ...body };
+}
+
+export async function pollInbox(
+  handle: string,
+  since: number,
+  auth: string,
+): Promise<{ messages: InboxItem[]; next: number | null }> {
+  const q = since > 0 ? `?since=${since}` : '?since=0';
+  return (
+    await request<{ messages: InboxItem[]; next: number | null }>(`/v1/inbox/${encodeURIComponent(handle)}${q}`, {
+      headers: { 'X-Kez-Auth': auth },
+    })
+  ).body;
+}
+
+export function streamUrl(handle: string, auth: string, since: number): string {
+  const p = new URLSearchParams({ auth });
+  if (since > 0) p.set('since', String(since));
+  return `/v1/inbox/${encodeURIComponent(handle)}/stream?${p}`;
+}

@@ -1,0 +1,432 @@
+// Conversations and messages for one unlocked identity. Persisted in the KV
+// under keys prefixed by the own primary, so several identities used in the
+// same browser never see each other's history.
+import * as realApi from './api';
+import { ApiError, type InboxItem, type LookupRecord } from './api';
+import { pollAuth, streamAuth } from './auth';
+import { newMessageId } from './bytes';
+import { EnvelopeError, openEnvelope, seal, type SealedMessage } from './envelope';
+import { InboxConnection, type LiveStatus } from './inbox';
+import type { KV } from './kv';
+import { SeenIds } from './seen';
+import { rfc3339 } from './time';
+
+export interface Conversation {
+  peer_primary: string;
+  /** Verified `handle@server` of the peer (from the directory), or null if unknown. */
+  peer_handle: string | null;
+  last_at: string;
+  last_preview: string;
+  unread: number;
+}
+
+export type MessageStatus = 'sending' | 'sent' | 'delivered' | 'failed' | 'received';
+
+export interface ChatMessage {
+  id: string;
+  dir: 'in' | 'out';
+  body: string;
+  sent_at: string;
+  status: MessageStatus;
+  error?: string;
+  /** Inbound: whether our delivery receipt has been accepted by the server. */
+  acked?: boolean;
+}
+
+export interface Me {
+  seed: Uint8Array;
+  primary: string;
+  handle: string; // local part
+  server: string;
+}
+
+export type Api = Pick<typeof realApi, 'lookupHandle' | 'lookupPrimary' | 'postMessage' | 'pollInbox' | 'streamUrl'>;
+
+export interface ChatDeps {
+  kv: KV;
+  me: Me;
+  api?: Api;
+  EventSource?: typeof EventSource;
+  now?: () => Date;
+  reconnectMs?: number;
+  pollMs?: number;
+}
+
+export class StartChatError extends Error {}
+
+/** `alice`, `@alice` or `alice@server` → { handle, server | null }. */
+export function parseKez(input: string): { handle: string; server: string | null } {
+  const s = input.trim().replace(/^@/, '');
+  const at = s.lastIndexOf('@');
+  if (at === -1) return { handle: s, server: null };
+  return { handle: s.slice(0, at), server: s.slice(at + 1).toLowerCase() };
+}
+
+export function unreadLabel(n: number): string {
+  return n > 99 ? '99+' : String(n);
+}
+
+export class ChatStore {
+  conversations = $state<Conversation[]>([]);
+  threads = $state<Record<string, ChatMessage[]>>({});
+  activePeer = $state<string | null>(null);
+  live = $state<LiveStatus>('connecting');
+  lastSeq = $state(0);
+  loaded = $state(false);
+
+  sorted = $derived([...this.conversations].sort((a, b) => (a.last_at < b.last_at ? 1 : a.last_at > b.last_at ? -1 : 0)));
+  totalUnread = $derived(this.conversations.reduce((n, c) => n + c.unread, 0));
+
+  readonly #kv: KV;
+  readonly #me: Me;
+  readonly #api: Api;
+  readonly #now: () => Date;
+  readonly #seen: SeenIds;
+  readonly #deps: ChatDeps;
+  #queue: Promise<unknown> = Promise.resolve();
+  #inbox: InboxConnection | null = null;
+  #handleCache = new Map<string, Promise<string | null>>();
+
+  constructor(deps: ChatDeps) {
+    this.#deps = deps;
+    this.#kv = deps.kv;
+    this.#me = deps.me;
+    this.#api = deps.api ?? realApi;
+    this.#now = deps.now ?? (() => new Date());
+    this.#seen = new SeenIds(this.#kv, this.#key('seen'));
+  }
+
+  get me(): Readonly<Omit<Me, 'seed'>> {
+    const { primary, handle, server } = this.#me;
+    return { primary, handle, server };
+  }
+
+  get fqhn(): string {
+    return `${this.#me.handle}@${this.#me.server}`;
+  }
+
+  #key(part: string): string {
+    return `chat:${this.#me.primary}:${part}`;
+  }
+
+  /** Run `fn` after every previously queued mutation (keeps IDB writes ordered). */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.#queue.then(fn, fn);
+    this.#queue = p.catch(() => undefined);
+    return p;
+  }
+
+  async load(): Promise<void> {
+    const convs = (await this.#kv.get<Conversation[]>(this.#key('convs'))) ?? [];
+    this.conversations = convs;
+    this.lastSeq = (await this.#kv.get<number>(this.#key('seq'))) ?? 0;
+    await this.#seen.load();
+    this.loaded = true;
+  }
+
+  async #saveConvs(): Promise<void> {
+    await this.#kv.set(this.#key('convs'), $state.snapshot(this.conversations));
+  }
+
+  async #thread(peer: string): Promise<ChatMessage[]> {
+    if (!this.threads[peer]) {
+      this.threads[peer] = (await this.#kv.get<ChatMessage[]>(this.#key(`msgs:${peer}`))) ?? [];
+    }
+    return this.threads[peer];
+  }
+
+  async #saveThread(peer: string): Promise<void> {
+    await this.#kv.set(this.#key(`msgs:${peer}`), $state.snapshot(this.threads[peer] ?? []));
+  }
+
+  conversation(peer: string): Conversation | undefined {
+    return this.conversations.find((c) => c.peer_primary === peer);
+  }
+
+  #ensureConversation(peer: string, handle: string | null): Conversation {
+    let c = this.conversation(peer);
+    if (!c) {
+      this.conversations.push({ peer_primary: peer, peer_handle: handle, last_at: '', last_preview: '', unread: 0 });
+      c = this.conversations[this.conversations.length - 1];
+    } else if (handle && c.peer_handle !== handle) {
+      c.peer_handle = handle;
+    }
+    return c;
+  }
+
+  // ---- starting a chat -------------------------------------------------------
+
+  /** Resolve `alice` / `alice@server` and make sure a conversation exists. Returns the peer primary. */
+  async startChat(input: string): Promise<string> {
+    const { handle, server } = parseKez(input);
+    if (!handle) throw new StartChatError('Type the KEZ of the person you want to chat with, like alice or alice@' + this.#me.server + '.');
+    if (server !== null && server !== this.#me.server) {
+      throw new StartChatError(`Only people on ${this.#me.server} can be reached from here for now.`);
+    }
+    if (!/^[a-z0-9][a-z0-9_-]{2,31}$/.test(handle)) {
+      throw new StartChatError(
+        /[A-Z]/.test(handle) ? `KEZ handles are lower case — try “${handle.toLowerCase()}”.` : `“${handle}” isn’t a valid handle.`,
+      );
+    }
+    if (handle === this.#me.handle) {
+      throw new StartChatError('That’s you! Open this site in a second browser, create another account and message yourself there.');
+    }
+    let rec: LookupRecord;
+    try {
+      rec = await this.#api.lookupHandle(handle);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) {
+        throw new StartChatError(`Nobody called “${handle}” is registered on ${this.#me.server}. Check the spelling.`);
+      }
+      throw new StartChatError(e instanceof Error ? e.message : String(e));
+    }
+    if (rec.primary === this.#me.primary) throw new StartChatError('That’s you!');
+    return this.#serial(async () => {
+      const c = this.#ensureConversation(rec.primary, rec.fqhn ?? `${rec.handle}@${this.#me.server}`);
+      if (!c.last_at) c.last_at = rfc3339(this.#now());
+      await this.#saveConvs();
+      return rec.primary;
+    });
+  }
+
+  // ---- threads -----------------------------------------------------------------
+
+  /** Show a thread: load it, reset unread, acknowledge unread inbound texts. */
+  async openThread(peer: string): Promise<void> {
+    this.activePeer = peer;
+    await this.#serial(async () => {
+      await this.#thread(peer);
+      const c = this.conversation(peer);
+      if (c && c.unread) {
+        c.unread = 0;
+        await this.#saveConvs();
+      }
+    });
+    void this.#ackPending(peer);
+  }
+
+  closeThread(): void {
+    this.activePeer = null;
+  }
+
+  /** Send a text message with local echo: sending → sent (201/200) → delivered (ack). */
+  async send(peer: string, text: string): Promise<void> {
+    const body = text.replace(/\s+$/, '');
+    if (!body.trim()) return;
+    const msg: ChatMessage = { id: newMessageId(), dir: 'out', body, sent_at: rfc3339(this.#now()), status: 'sending' };
+    await this.#serial(async () => {
+      const thread = await this.#thread(peer);
+      thread.push(msg);
+      const c = this.#ensureConversation(peer, null);
+      c.last_at = msg.sent_at;
+      c.last_preview = body;
+      await this.#saveThread(peer);
+      await this.#saveConvs();
+    });
+    await this.#deliver(peer, msg.id);
+  }
+
+  retry(peer: string, id: string): Promise<void> {
+    return this.#deliver(peer, id);
+  }
+
+  #find(peer: string, id: string): ChatMessage | undefined {
+    return this.threads[peer]?.find((m) => m.id === id);
+  }
+
+  async #peerHandle(peer: string): Promise<string> {
+    const c = this.conversation(peer);
+    const h = c?.peer_handle ?? (await this.#resolveHandle(peer, null));
+    if (!h) throw new ApiError(404, 'unknown_recipient', '');
+    return h;
+  }
+
+  async #deliver(peer: string, id: string): Promise<void> {
+    const m = this.#find(peer, id);
+    if (!m || m.dir !== 'out') return;
+    await this.#serial(async () => {
+      const msg = this.#find(peer, id)!;
+      msg.status = 'sending';
+      msg.error = undefined;
+      await this.#saveThread(peer);
+    });
+    let status: MessageStatus = 'sent';
+    let error: string | undefined;
+    try {
+      const to = await this.#peerHandle(peer);
+      const { envelope } = seal(this.#me.seed, {
+        kind: 'text',
+        id,
+        from_handle: this.fqhn,
+        to: peer,
+        sent_at: m.sent_at,
+        body: m.body,
+      });
+      await this.#api.postMessage(to, id, envelope);
+    } catch (e) {
+      status = 'failed';
+      error = e instanceof Error ? e.message : String(e);
+    }
+    await this.#serial(async () => {
+      const msg = this.#find(peer, id);
+      if (!msg) return;
+      // An ack may have raced ahead of the POST response.
+      if (!(status === 'sent' && msg.status === 'delivered')) msg.status = status;
+      msg.error = error;
+      await this.#saveThread(peer);
+    });
+  }
+
+  async #ackPending(peer: string): Promise<void> {
+    const thread = this.threads[peer];
+    if (!thread || this.activePeer !== peer) return;
+    const todo = thread.filter((m) => m.dir === 'in' && !m.acked).map((m) => m.id);
+    for (const id of todo) await this.#sendAck(peer, id);
+  }
+
+  async #sendAck(peer: string, ackedId: string): Promise<void> {
+    try {
+      const to = await this.#peerHandle(peer);
+      const id = newMessageId();
+      const { envelope } = seal(this.#me.seed, {
+        kind: 'ack',
+        id,
+        from_handle: this.fqhn,
+        to: peer,
+        sent_at: rfc3339(this.#now()),
+        body: ackedId,
+      });
+      await this.#api.postMessage(to, id, envelope);
+    } catch {
+      return; // retried next time the thread is opened
+    }
+    await this.#serial(async () => {
+      const m = this.#find(peer, ackedId);
+      if (m) {
+        m.acked = true;
+        await this.#saveThread(peer);
+      }
+    });
+  }
+
+  // ---- inbound -------------------------------------------------------------------
+
+  /** Directory-verified `handle@server` for a primary; checks a claimed handle if the reverse lookup fails. */
+  #resolveHandle(primary: string, claimed: string | null): Promise<string | null> {
+    let p = this.#handleCache.get(primary);
+    if (!p) {
+      p = (async () => {
+        try {
+          const r = await this.#api.lookupPrimary(primary);
+          return r.fqhn ?? `${r.handle}@${this.#me.server}`;
+        } catch {
+          /* fall back to the claimed handle, if the directory agrees */
+        }
+        if (claimed) {
+          const { handle, server } = parseKez(claimed);
+          if (server === this.#me.server) {
+            try {
+              const r = await this.#api.lookupHandle(handle);
+              if (r.primary === primary) return r.fqhn ?? claimed;
+            } catch {
+              /* unknown */
+            }
+          }
+        }
+        return null;
+      })();
+      this.#handleCache.set(primary, p);
+      void p.then((h) => {
+        if (h === null) this.#handleCache.delete(primary);
+      });
+    }
+    return p;
+  }
+
+  /** Process inbox items in seq order; skips seqs already processed. */
+  ingest(items: InboxItem[]): Promise<void> {
+    return this.#serial(async () => {
+      for (const item of [...items].sort((a, b) => a.seq - b.seq)) {
+        if (!Number.isSafeInteger(item.seq) || item.seq <= this.lastSeq) continue;
+        await this.#ingestOne(item);
+        this.lastSeq = item.seq;
+        await this.#kv.set(this.#key('seq'), item.seq);
+      }
+    });
+  }
+
+  async #ingestOne(item: InboxItem): Promise<void> {
+    let msg: SealedMessage;
+    try {
+      msg = openEnvelope(this.#me.seed, item.envelope, { now: this.#now(), seen: (id) => this.#seen.has(id) });
+    } catch (e) {
+      if (!(e instanceof EnvelopeError)) throw e;
+      console.debug(`dropped inbox message seq ${item.seq}: ${e.code}`);
+      return;
+    }
+    await this.#seen.add(msg.id);
+    const peer = msg.from;
+    if (msg.kind === 'ack') {
+      // Only the conversation's peer can confirm delivery of what we sent them;
+      // openEnvelope verified ack_sig against `from`.
+      const thread = this.conversation(peer) ? await this.#thread(peer) : [];
+      const m = thread.find((x) => x.id === msg.body && x.dir === 'out');
+      if (m && m.status !== 'delivered') {
+        m.status = 'delivered';
+        m.error = undefined;
+        await this.#saveThread(peer);
+      }
+      return;
+    }
+    const thread = await this.#thread(peer);
+    if (thread.some((m) => m.id === msg.id && m.dir === 'in')) return;
+    const handle = await this.#resolveHandle(peer, msg.from_handle);
+    thread.push({ id: msg.id, dir: 'in', body: msg.body, sent_at: msg.sent_at, status: 'received', acked: false });
+    thread.sort((a, b) => (a.sent_at < b.sent_at ? -1 : a.sent_at > b.sent_at ? 1 : 0));
+    const c = this.#ensureConversation(peer, handle);
+    if (msg.sent_at >= c.last_at) {
+      c.last_at = msg.sent_at;
+      c.last_preview = msg.body;
+    }
+    const viewing = this.activePeer === peer && (typeof document === 'undefined' || document.visibilityState === 'visible');
+    if (!viewing) c.unread += 1;
+    await this.#saveThread(peer);
+    await this.#saveConvs();
+    if (viewing) void this.#sendAck(peer, msg.id);
+  }
+
+  /** Catch up when the tab becomes visible on an open thread. */
+  onVisible(): void {
+    const peer = this.activePeer;
+    if (!peer) return;
+    void this.openThread(peer);
+  }
+
+  // ---- live connection ---------------------------------------------------------
+
+  connect(): void {
+    if (this.#inbox) return;
+    const handle = this.#me.handle;
+    this.#inbox = new InboxConnection({
+      streamUrl: (since) => this.#api.streamUrl(handle, streamAuth(this.#me.seed, handle, this.#now()), since),
+      poll: (since) => this.#api.pollInbox(handle, since, pollAuth(this.#me.seed, handle, since, this.#now())),
+      lastSeq: () => this.lastSeq,
+      onItems: (items) => this.ingest(items),
+      onStatus: (s) => (this.live = s),
+      onError: (e) => console.debug('inbox:', e),
+      EventSource: this.#deps.EventSource,
+      reconnectMs: this.#deps.reconnectMs,
+      pollMs: this.#deps.pollMs,
+    });
+    this.#inbox.start();
+  }
+
+  pollNow(): Promise<void> {
+    return this.#inbox?.pollNow() ?? Promise.resolve();
+  }
+
+  disconnect(): void {
+    this.#inbox?.stop();
+    this.#inbox = null;
+  }
+}

@@ -1,0 +1,115 @@
+// Live delivery (SPEC §7.3, §7.4): an EventSource on the inbox stream with a
+// 30 s polling heartbeat. On a stream error the source is closed and re-opened
+// after 3 s with a fresh signature and `since=<last seq>` (EventSource's own
+// retry would reuse the stale URL).
+import type { InboxItem } from './api';
+
+export type LiveStatus = 'connecting' | 'live' | 'reconnecting';
+
+export interface InboxDeps {
+  streamUrl(since: number): string;
+  poll(since: number): Promise<{ messages: InboxItem[]; next: number | null }>;
+  lastSeq(): number;
+  onItems(items: InboxItem[]): Promise<void> | void;
+  onStatus(status: LiveStatus): void;
+  onError?(err: unknown): void;
+  EventSource?: typeof EventSource;
+  reconnectMs?: number;
+  pollMs?: number;
+}
+
+export class InboxConnection {
+  #es: EventSource | null = null;
+  #reconnect: ReturnType<typeof setTimeout> | null = null;
+  #poller: ReturnType<typeof setInterval> | null = null;
+  #stopped = true;
+  #polling = false;
+  #everLive = false;
+  #onVisible = () => {
+    if (document.visibilityState === 'visible') void this.pollNow();
+  };
+
+  constructor(private readonly deps: InboxDeps) {}
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.deps.onStatus('connecting');
+    this.#open();
+    this.#poller = setInterval(() => void this.pollNow(), this.deps.pollMs ?? 30_000);
+    if (typeof document !== 'undefined') document.addEventListener('visibilitychange', this.#onVisible);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#es?.close();
+    this.#es = null;
+    if (this.#reconnect) clearTimeout(this.#reconnect);
+    if (this.#poller) clearInterval(this.#poller);
+    this.#reconnect = this.#poller = null;
+    if (typeof document !== 'undefined') document.removeEventListener('visibilitychange', this.#onVisible);
+  }
+
+  #open(): void {
+    const ES = this.deps.EventSource ?? globalThis.EventSource;
+    let es: EventSource;
+    try {
+      es = new ES(this.deps.streamUrl(this.deps.lastSeq()));
+    } catch (err) {
+      this.deps.onError?.(err);
+      this.#scheduleReconnect();
+      return;
+    }
+    this.#es = es;
+    es.addEventListener('open', () => {
+      if (this.#es !== es) return;
+      this.#everLive = true;
+      this.deps.onStatus('live');
+    });
+    es.addEventListener('message', (ev) => {
+      if (this.#es !== es) return;
+      let item: InboxItem;
+      try {
+        item = JSON.parse((ev as MessageEvent<string>).data) as InboxItem;
+      } catch (err) {
+        this.deps.onError?.(err);
+        return;
+      }
+      void this.deps.onItems([item]);
+    });
+    es.addEventListener('error', () => {
+      if (this.#es !== es) return;
+      es.close();
+      this.#es = null;
+      this.#scheduleReconnect();
+    });
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#stopped) return;
+    this.deps.onStatus(this.#everLive ? 'reconnecting' : 'connecting');
+    if (this.#reconnect) clearTimeout(this.#reconnect);
+    this.#reconnect = setTimeout(() => {
+      this.#reconnect = null;
+      if (!this.#stopped) this.#open();
+    }, this.deps.reconnectMs ?? 3_000);
+  }
+
+  /** Fetch everything after the last seq (heartbeat, tab becoming visible). */
+  async pollNow(): Promise<void> {
+    if (this.#stopped || this.#polling) return;
+    this.#polling = true;
+    try {
+      for (let round = 0; round < 20; round++) {
+        const since = this.deps.lastSeq();
+        const { messages, next } = await this.deps.poll(since);
+        if (messages.length) await this.deps.onItems(messages);
+        if (next === null || messages.length < 500) break;
+      }
+    } catch (err) {
+      this.deps.onError?.(err);
+    } finally {
+      this.#polling = false;
+    }
+  }
+}

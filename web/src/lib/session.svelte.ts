@@ -1,0 +1,155 @@
+// The identity of this browser: create / restore / unlock / lock, the
+// persistent session, and the handle registered on this server.
+import * as api from './api';
+import { ApiError } from './api';
+import { generateSeed, phraseToSeed, primaryFromSeed, seedToPhrase } from './identity';
+import type { KV } from './kv';
+import { buildRegistration } from './registration';
+import { SeedStore } from './vault';
+import { ChatStore } from './chat.svelte';
+
+export type SessionStatus = 'loading' | 'new' | 'locked' | 'unlocked';
+
+interface Profile {
+  handle: string;
+  server: string;
+}
+
+export const MIN_PASSPHRASE = 8;
+
+export class Session {
+  status = $state<SessionStatus>('loading');
+  primary = $state<string | null>(null);
+  handle = $state<string | null>(null);
+  server = $state('');
+  chat = $state<ChatStore | null>(null);
+
+  fqhn = $derived(this.handle && this.server ? `${this.handle}@${this.server}` : null);
+
+  #seed: Uint8Array | null = null;
+  readonly #kv: KV;
+  readonly #store: SeedStore;
+  readonly #iterations?: number;
+
+  constructor(kv: KV, opts: { iterations?: number } = {}) {
+    this.#kv = kv;
+    this.#store = new SeedStore(kv);
+    this.#iterations = opts.iterations;
+  }
+
+  async boot(): Promise<void> {
+    const info = await api.serverInfo();
+    this.server = info.server;
+    const vault = await this.#store.loadVault();
+    if (!vault) {
+      this.status = 'new';
+      return;
+    }
+    this.primary = vault.primary;
+    const seed = await this.#store.resumeSession();
+    if (seed && primaryFromSeed(seed) === vault.primary) {
+      await this.#becomeUnlocked(seed);
+    } else {
+      this.status = 'locked';
+    }
+  }
+
+  /** A fresh 32-byte seed and its 24-word phrase (not stored until `create`). */
+  newSeed(): { seed: Uint8Array; phrase: string } {
+    const seed = generateSeed();
+    return { seed, phrase: seedToPhrase(seed) };
+  }
+
+  async create(seed: Uint8Array, passphrase: string): Promise<void> {
+    await this.#store.saveVault(seed, passphrase, primaryFromSeed(seed), this.#iterations);
+    await this.#store.startSession(seed, primaryFromSeed(seed));
+    await this.#becomeUnlocked(seed);
+  }
+
+  async restore(phrase: string, passphrase: string): Promise<void> {
+    const seed = phraseToSeed(phrase);
+    await this.create(seed, passphrase);
+  }
+
+  async unlock(passphrase: string): Promise<void> {
+    const seed = await this.#store.unlock(passphrase); // throws WrongPassphraseError
+    await this.#store.startSession(seed, primaryFromSeed(seed));
+    await this.#becomeUnlocked(seed);
+  }
+
+  /** Re-check the passphrase (fresh prompt) and return the recovery phrase. */
+  async revealPhrase(passphrase: string): Promise<string> {
+    const seed = await this.#store.unlock(passphrase);
+    return seedToPhrase(seed);
+  }
+
+  async lock(): Promise<void> {
+    this.chat?.disconnect();
+    this.chat = null;
+    await this.#store.endSession();
+    this.#seed?.fill(0);
+    this.#seed = null;
+    this.status = 'locked';
+  }
+
+  async #becomeUnlocked(seed: Uint8Array): Promise<void> {
+    this.#seed = seed;
+    this.primary = primaryFromSeed(seed);
+    const profile = await this.#kv.get<Profile>(`profile:${this.primary}`);
+    if (profile && profile.server === this.server) {
+      this.handle = profile.handle;
+    } else {
+      this.handle = null;
+      await this.#discoverHandle();
+    }
+    this.status = 'unlocked';
+    if (this.handle) await this.#startChat();
+  }
+
+  /** After a restore the handle may already be registered: ask the directory. */
+  async #discoverHandle(): Promise<void> {
+    if (!this.primary) return;
+    try {
+      const rec = await api.lookupPrimary(this.primary);
+      await this.#setHandle(rec.handle);
+    } catch {
+      /* not registered here (or offline) */
+    }
+  }
+
+  async #setHandle(handle: string): Promise<void> {
+    this.handle = handle;
+    await this.#kv.set(`profile:${this.primary}`, { handle, server: this.server } satisfies Profile);
+  }
+
+  async register(handle: string): Promise<void> {
+    if (!this.#seed) throw new Error('Unlock first.');
+    const env = buildRegistration(this.#seed, handle, this.server);
+    try {
+      const rec = await api.register(env);
+      await this.#setHandle(rec.handle);
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'primary_taken') {
+        await this.#discoverHandle();
+        if (this.handle) {
+          await this.#startChat();
+          return;
+        }
+      }
+      throw e;
+    }
+    await this.#startChat();
+  }
+
+  async #startChat(): Promise<void> {
+    if (!this.#seed || !this.handle || !this.primary) return;
+    this.chat?.disconnect();
+    const chat = new ChatStore({
+      kv: this.#kv,
+      me: { seed: this.#seed, primary: this.primary, handle: this.handle, server: this.server },
+    });
+    await chat.load();
+    this.chat = chat;
+    chat.connect();
+  }
+}
