@@ -67,6 +67,10 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_MAILBOX_MAX_MESSAGES", default_value_t = 10_000)]
     pub mailbox_max_messages: u64,
 
+    /// Seconds between runs of the retention task.
+    #[arg(long, env = "KEZ_CHAT_RETENTION_INTERVAL_SECS", default_value_t = 300)]
+    pub retention_interval_secs: u64,
+
     /// Most envelope bytes one handle's mailbox may hold.
     #[arg(long, env = "KEZ_CHAT_MAILBOX_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub mailbox_max_bytes: u64,

@@ -26,8 +26,6 @@ use crate::state::AppState;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often idle rate-limit buckets are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
-/// How often the retention task runs.
-const RETENTION_EVERY: Duration = Duration::from_secs(300);
 
 /// A started server: its address, state, and the handle to stop it.
 pub struct RunningServer {
@@ -73,7 +71,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         tokio::spawn(crate::messages::run_retention(
             state.store.clone(),
             Duration::from_secs(state.config.retention_hours * 3600),
-            RETENTION_EVERY,
+            Duration::from_secs(state.config.retention_interval_secs.max(1)),
             shutdown_rx.clone(),
         )),
     ];

@@ -350,8 +350,11 @@ export class ChatStore {
         if (!Number.isSafeInteger(item.seq) || item.seq <= this.lastSeq) continue;
         await this.#ingestOne(item);
         this.lastSeq = item.seq;
-        await this.#kv.set(this.#key('seq'), item.seq);
       }
+      // Seen ids first, then the seq: a crash in between re-delivers, and the
+      // replay guard drops what was already handled.
+      await this.#seen.flush();
+      await this.#kv.set(this.#key('seq'), this.lastSeq);
     });
   }
 
@@ -364,7 +367,7 @@ export class ChatStore {
       console.debug(`dropped inbox message seq ${item.seq}: ${e.code}`);
       return;
     }
-    await this.#seen.add(msg.id);
+    this.#seen.add(msg.id);
     const peer = msg.from;
     if (msg.kind === 'ack') {
       // Only the conversation's peer can confirm delivery of what we sent them;

@@ -1,6 +1,6 @@
 // Handle registration envelope (SPEC §3, §4).
-import { primaryFromSeed, signJcs } from './identity';
-import { rfc3339 } from './time';
+import { isValidPrimary, primaryFromSeed, signJcs, verifyJcs } from './identity';
+import { parseRfc3339, rfc3339 } from './time';
 
 export const RESERVED_HANDLES: ReadonlySet<string> = new Set(
   `abuse about account accounts admin administrator api app help hostmaster
@@ -62,4 +62,27 @@ export function buildRegistration(
     payload,
     signature: { alg: 'ed25519-sha512-jcs', key: primary, sig: signJcs(seed, payload) },
   };
+}
+
+/**
+ * The SPEC §4 checks 1–7 a server applies to a parsed registration envelope
+ * (not the transport checks of step 0 nor the database ones). Returns "ok" or
+ * the error code. Used by the tests against tests/vectors/registration.json.
+ */
+export function checkRegistration(env: RegistrationEnvelope, server: string, now: Date): string {
+  const p = env.payload;
+  if (env.kez !== 'handle_registration') return 'wrong_envelope_tag';
+  if (p.type !== 'kez.chat.handle_registration') return 'wrong_payload_type';
+  if (p.version !== 1) return 'unsupported_version';
+  if (env.signature.key !== p.primary) return 'key_mismatch';
+  if (env.signature.alg !== 'ed25519-sha512-jcs') return 'unsupported_alg';
+  if (!isValidPrimary(p.primary)) return 'invalid_key';
+  if (!/^[0-9a-f]{128}$/.test(env.signature.sig) || !verifyJcs(env.signature.sig, p, p.primary)) return 'invalid_signature';
+  if (p.server !== server) return 'wrong_server';
+  if (!isValidHandleSyntax(p.handle)) return 'invalid_handle';
+  if (RESERVED_HANDLES.has(p.handle)) return 'reserved_handle';
+  const t = parseRfc3339(p.created_at);
+  if (Number.isNaN(t)) return 'invalid_timestamp';
+  if (Math.abs(t - now.getTime()) > 5 * 60 * 1000) return 'stale_timestamp';
+  return 'ok';
 }

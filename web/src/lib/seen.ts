@@ -28,13 +28,25 @@ export class SeenIds {
     return this.#ids.length;
   }
 
-  /** Record `id`; returns false if it was already there. Persists. */
-  async add(id: string): Promise<boolean> {
+  #dirty = false;
+
+  /** Record `id` in memory; returns false if it was already there. Call flush() to persist. */
+  add(id: string): boolean {
     if (this.#set.has(id)) return false;
     this.#ids.push(id);
     this.#set.add(id);
-    while (this.#ids.length > this.capacity) this.#set.delete(this.#ids.shift()!);
-    await this.kv.set(this.key, this.#ids);
+    if (this.#ids.length > this.capacity) {
+      const drop = this.#ids.splice(0, this.#ids.length - this.capacity);
+      for (const d of drop) this.#set.delete(d);
+    }
+    this.#dirty = true;
     return true;
+  }
+
+  /** Persist if anything changed (once per inbox batch rather than per id). */
+  async flush(): Promise<void> {
+    if (!this.#dirty) return;
+    this.#dirty = false;
+    await this.kv.set(this.key, this.#ids);
   }
 }

@@ -60,15 +60,19 @@ export class Session {
     return { seed, phrase: seedToPhrase(seed) };
   }
 
+  /** Store a brand-new identity (nothing to discover: it can't be registered yet). */
   async create(seed: Uint8Array, passphrase: string): Promise<void> {
     await this.#store.saveVault(seed, passphrase, primaryFromSeed(seed), this.#iterations);
     await this.#store.startSession(seed, primaryFromSeed(seed));
-    await this.#becomeUnlocked(seed);
+    await this.#becomeUnlocked(seed, false);
   }
 
+  /** Re-create an identity from its phrase; its handle is looked up on this server. */
   async restore(phrase: string, passphrase: string): Promise<void> {
     const seed = phraseToSeed(phrase);
-    await this.create(seed, passphrase);
+    await this.#store.saveVault(seed, passphrase, primaryFromSeed(seed), this.#iterations);
+    await this.#store.startSession(seed, primaryFromSeed(seed));
+    await this.#becomeUnlocked(seed);
   }
 
   async unlock(passphrase: string): Promise<void> {
@@ -92,7 +96,7 @@ export class Session {
     this.status = 'locked';
   }
 
-  async #becomeUnlocked(seed: Uint8Array): Promise<void> {
+  async #becomeUnlocked(seed: Uint8Array, discover = true): Promise<void> {
     this.#seed = seed;
     this.primary = primaryFromSeed(seed);
     const profile = await this.#kv.get<Profile>(`profile:${this.primary}`);
@@ -100,7 +104,7 @@ export class Session {
       this.handle = profile.handle;
     } else {
       this.handle = null;
-      await this.#discoverHandle();
+      if (discover) await this.#discoverHandle();
     }
     this.status = 'unlocked';
     if (this.handle) await this.#startChat();

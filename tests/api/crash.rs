@@ -1,0 +1,111 @@
+//! Durability under SIGKILL: every acknowledged message survives.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::helpers::*;
+
+/// Starts the real binary and waits for its "listening on" line.
+async fn start_binary(db: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kez-chat-server"))
+        .args(["--bind", "127.0.0.1:0", "--server", SERVER, "--message-rate-per-minute", "1000000"])
+        .arg("--db")
+        .arg(db)
+        .env("RUST_LOG", "kez_chat_server=info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                return rest.trim().to_owned();
+            }
+        }
+        panic!("server exited before listening");
+    })
+    .await
+    .expect("server did not start");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base)
+}
+
+#[tokio::test]
+async fn acknowledged_messages_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    let bob = TestIdentity::generate();
+    let client = reqwest::Client::new();
+    let mut acked: Vec<String> = Vec::new();
+    for round in 0..3u64 {
+        let (mut child, base) = start_binary(&db).await;
+        if round == 0 {
+            let res = client.post(format!("{base}/v1/register")).json(&bob.registration("bob", SERVER)).send().await.unwrap();
+            assert_eq!(res.status(), 201);
+        }
+        // Post from several concurrent writers and kill at a pseudo-random moment.
+        let kill_after = Duration::from_millis(150 + (rand_u64() % 350));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let mut writers = Vec::new();
+        for w in 0..4 {
+            let (client, base, tx) = (client.clone(), base.clone(), tx.clone());
+            writers.push(tokio::spawn(async move {
+                for i in 0.. {
+                    let id = format!("r{round}-w{w}-{i:08}-crash");
+                    match client.post(format!("{base}/v1/messages")).json(&message_body("bob", &id, "durable")).send().await {
+                        Ok(r) if r.status() == 201 => {
+                            let _ = tx.send(id);
+                        }
+                        _ => break,
+                    }
+                }
+            }));
+        }
+        drop(tx);
+        tokio::time::sleep(kill_after).await;
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+        for w in writers {
+            let _ = w.await;
+        }
+        while let Ok(id) = rx.try_recv() {
+            acked.push(id);
+        }
+    }
+    assert!(!acked.is_empty());
+    // Restart and check that every acknowledged id is in the inbox.
+    let (_child, base) = start_binary(&db).await;
+    let mut stored = std::collections::HashSet::new();
+    let mut since = 0;
+    loop {
+        let res = client
+            .get(format!("{base}/v1/inbox/bob?since={since}"))
+            .header("x-kez-auth", bob.poll_auth("bob", since))
+            .send()
+            .await
+            .unwrap();
+        let page: Value = res.json().await.unwrap();
+        for m in page["messages"].as_array().unwrap() {
+            stored.insert(m["id"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_u64() {
+            Some(n) => since = n,
+            None => break,
+        }
+    }
+    let lost: Vec<_> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(lost.is_empty(), "{} of {} acknowledged messages lost: {:?}", lost.len(), acked.len(), &lost[..lost.len().min(5)]);
+}
+
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).unwrap();
+    u64::from_le_bytes(b)
+}

@@ -1,0 +1,208 @@
+//! Signed polling and the SSE stream.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+async fn poll_with(app: &TestApp, handle: &str, query: &str, auth: Option<String>) -> reqwest::Response {
+    let mut req = app.client.get(app.url(&format!("/v1/inbox/{handle}{query}")));
+    if let Some(a) = auth {
+        req = req.header("x-kez-auth", a);
+    }
+    req.send().await.unwrap()
+}
+
+async fn stream_with(app: &TestApp, handle: &str, auth: Option<&str>) -> reqwest::Response {
+    let q = auth.map(|a| format!("?auth={a}")).unwrap_or_default();
+    app.client.get(app.url(&format!("/v1/inbox/{handle}/stream{q}"))).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn poll_authentication_failures() {
+    let app = spawn_app().await;
+    let bob = TestIdentity::generate();
+    let mallory = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    app.register(&mallory, "mallory").await;
+    let now = chrono::Utc::now().timestamp();
+
+    assert_eq!(poll_with(&app, "bob", "?since=0", Some(bob.poll_auth("bob", 0))).await.status(), 200);
+    // since defaults to 0 and the signed string carries the effective value
+    assert_eq!(poll_with(&app, "bob", "", Some(bob.poll_auth("bob", 0))).await.status(), 200);
+    assert_error(poll_with(&app, "bob", "", None).await, 401, "missing_auth").await;
+    assert_error(poll_with(&app, "bob", "", Some(bob.poll_auth_at("bob", 0, now - 301))).await, 401, "stale_auth").await;
+    assert_error(poll_with(&app, "bob", "", Some(bob.poll_auth_at("bob", 0, now + 301))).await, 401, "stale_auth").await;
+    assert_error(poll_with(&app, "bob", "", Some(mallory.poll_auth("bob", 0))).await, 401, "bad_signature").await;
+    // a signature for another handle, or another since, does not transfer
+    assert_error(poll_with(&app, "bob", "", Some(bob.poll_auth("mallory", 0))).await, 401, "bad_signature").await;
+    assert_error(poll_with(&app, "bob", "?since=5", Some(bob.poll_auth("bob", 0))).await, 401, "bad_signature").await;
+    // a stream signature replayed on the poll endpoint
+    assert_error(poll_with(&app, "bob", "", Some(bob.stream_auth("bob"))).await, 401, "bad_signature").await;
+    for garbage in ["", "nonsense", "123:", ":abc", "12x:00"] {
+        assert_error(poll_with(&app, "bob", "", Some(garbage.to_owned())).await, 401, "malformed_auth").await;
+    }
+    assert_error(poll_with(&app, "nobody", "", Some(bob.poll_auth("nobody", 0))).await, 404, "not_found").await;
+    assert_error(poll_with(&app, "bob", "?since=-1", Some(bob.poll_auth("bob", 0))).await, 400, "invalid_query").await;
+}
+
+#[tokio::test]
+async fn stream_authentication_failures() {
+    let app = spawn_app().await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    let now = chrono::Utc::now().timestamp();
+    assert_error(stream_with(&app, "bob", None).await, 400, "missing_auth").await;
+    assert_error(stream_with(&app, "bob", Some("bad")).await, 401, "malformed_auth").await;
+    // a poll signature replayed on the stream endpoint
+    let poll_sig = bob.poll_auth("bob", 0);
+    assert_error(stream_with(&app, "bob", Some(&poll_sig)).await, 401, "bad_signature").await;
+    assert_error(stream_with(&app, "bob", Some(&bob.stream_auth_at("bob", now - 400))).await, 401, "stale_auth").await;
+    assert_error(stream_with(&app, "bob", Some(&TestIdentity::generate().stream_auth("bob"))).await, 401, "bad_signature").await;
+    assert_error(stream_with(&app, "nobody", Some(&bob.stream_auth("nobody"))).await, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn a_post_reaches_every_open_stream_of_the_recipient_only() {
+    // Arrange
+    let app = spawn_app().await;
+    let (alice, bob) = (TestIdentity::generate(), TestIdentity::generate());
+    app.register(&alice, "alice").await;
+    app.register(&bob, "bob").await;
+    let mut bob1 = app.open_stream(&bob, "bob", None).await;
+    let mut bob2 = app.open_stream(&bob, "bob", None).await;
+    let mut alice1 = app.open_stream(&alice, "alice", None).await;
+    // Act
+    assert_eq!(app.send("bob", "live!").await.status(), 201);
+    // Assert
+    for s in [&mut bob1, &mut bob2] {
+        let m = next_message(s).await;
+        assert_eq!(m["seq"], 1);
+        assert_eq!(m["envelope"]["ct"], "live!");
+    }
+    let nothing = tokio::time::timeout(Duration::from_millis(300), alice1.next()).await;
+    assert!(nothing.is_err(), "alice's stream received bob's message");
+}
+
+#[tokio::test]
+async fn reconnecting_with_last_event_id_gets_exactly_the_missed_messages() {
+    let app = spawn_app().await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    let mut s = app.open_stream(&bob, "bob", None).await;
+    for _ in 0..3 {
+        app.send("bob", "a").await;
+    }
+    for expected in 1..=3 {
+        assert_eq!(next_message(&mut s).await["seq"], expected);
+    }
+    drop(s);
+    for _ in 0..4 {
+        app.send("bob", "b").await;
+    }
+    let mut s = app.open_stream(&bob, "bob", Some(3)).await;
+    for expected in 4..=7 {
+        assert_eq!(next_message(&mut s).await["seq"], expected);
+    }
+    app.send("bob", "c").await;
+    assert_eq!(next_message(&mut s).await["seq"], 8);
+}
+
+#[tokio::test]
+async fn messages_posted_while_a_stream_connects_arrive_once_and_in_order() {
+    let app = spawn_app().await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    let sender = {
+        let client = app.client.clone();
+        let url = app.url("/v1/messages");
+        tokio::spawn(async move {
+            for i in 0..200 {
+                let body = message_body("bob", &format!("concurrent-{i:06}-xxxxx"), "m");
+                let res = client.post(&url).json(&body).send().await.unwrap();
+                assert_eq!(res.status(), 201);
+            }
+        })
+    };
+    // Connect mid-flight: part of the 200 is replayed, the rest arrives live.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut s = app.open_stream(&bob, "bob", Some(0)).await;
+    for expected in 1..=200u64 {
+        let m = next_message(&mut s).await;
+        assert_eq!(m["seq"], expected, "gap or duplicate");
+    }
+    sender.await.unwrap();
+    let extra = tokio::time::timeout(Duration::from_millis(300), s.next()).await;
+    assert!(extra.is_err(), "a duplicate arrived after the 200th message");
+}
+
+#[tokio::test]
+async fn a_lagging_stream_is_caught_up_from_the_database() {
+    let app = spawn_app().await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    let mut s = app.open_stream(&bob, "bob", None).await;
+    // 300 posts without reading the stream: far beyond the 64-slot channel.
+    let bodies: Vec<Value> = (0..300).map(|i| message_body("bob", &format!("lag-{i:08}-xxxxxxx"), "m")).collect();
+    futures_util::future::join_all(bodies.iter().map(|b| app.post_json("/v1/messages", b))).await;
+    for expected in 1..=300u64 {
+        assert_eq!(next_message(&mut s).await["seq"], expected);
+    }
+}
+
+#[tokio::test]
+async fn a_ninth_stream_closes_the_oldest() {
+    let app = spawn_app().await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    let mut streams = Vec::new();
+    for _ in 0..8 {
+        streams.push(app.open_stream(&bob, "bob", None).await);
+    }
+    let _ninth = app.open_stream(&bob, "bob", None).await;
+    let oldest = &mut streams[0];
+    let ev = tokio::time::timeout(Duration::from_secs(5), oldest.next()).await.unwrap().unwrap();
+    assert_eq!(ev.event, "close");
+    let after = tokio::time::timeout(Duration::from_secs(5), oldest.next()).await.unwrap();
+    assert!(after.is_none(), "the oldest stream stayed open");
+    let state = &app.server.as_ref().unwrap().state;
+    assert_eq!(state.streams.open_count("bob"), 8);
+    // The others still receive.
+    app.send("bob", "x").await;
+    assert_eq!(next_message(&mut streams[1]).await["seq"], 1);
+}
+
+#[tokio::test]
+async fn streams_close_on_shutdown() {
+    let mut app = spawn_app().await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    let mut s = app.open_stream(&bob, "bob", None).await;
+    let server = app.server.take().unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await;
+    assert!(stopped.is_ok(), "shutdown hung on an open stream");
+    let end = tokio::time::timeout(Duration::from_secs(5), s.next()).await.unwrap();
+    assert!(end.is_none());
+}
+
+#[tokio::test]
+async fn stream_replays_stored_messages_after_since() {
+    let app = spawn_app().await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    for _ in 0..5 {
+        app.send("bob", "x").await;
+    }
+    let res = app
+        .client
+        .get(app.url(&format!("/v1/inbox/bob/stream?auth={}&since=2", bob.stream_auth("bob"))))
+        .send()
+        .await
+        .unwrap();
+    use eventsource_stream::Eventsource;
+    let mut s = Box::pin(res.bytes_stream().eventsource().filter_map(|e| async move { e.ok() }));
+    let seqs: Vec<Value> = vec![next_message(&mut s).await["seq"].clone(), next_message(&mut s).await["seq"].clone(), next_message(&mut s).await["seq"].clone()];
+    assert_eq!(seqs, vec![3, 4, 5]);
+}

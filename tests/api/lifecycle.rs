@@ -1,0 +1,68 @@
+//! Startup, restart and connection-level protections.
+
+use std::time::Duration;
+
+use kez_chat_server::server;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn registrations_survive_a_restart() {
+    let mut app = spawn_app().await;
+    let alice = TestIdentity::generate();
+    let created = app.register(&alice, "alice").await;
+    app.restart().await;
+    let res = app.get("/v1/u/alice").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap(), created);
+}
+
+#[tokio::test]
+async fn an_unwritable_database_path_is_a_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&dir);
+    config.db = dir.path().join("no/such/dir/kez.db");
+    let err = server::start(config).await.err().expect("start must fail");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("cannot open database"), "{msg}");
+}
+
+#[tokio::test]
+async fn slow_headers_are_cut_off() {
+    let app = spawn_app_with(|c| c.header_timeout_secs = 1).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"GET /v1/healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    // Never finish the headers: the server must hang up on its own.
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "server kept a slowloris connection open");
+    // A well-behaved client still gets through.
+    assert_eq!(app.get("/v1/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_wait_instead_of_being_served() {
+    let app = spawn_app_with(|c| c.max_connections = 1).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    // Hold the only slot with an idle keep-alive connection.
+    let mut held = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    held.write_all(b"GET /v1/healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 512];
+    let n = held.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // A second client is not served while the slot is held...
+    let second = reqwest::Client::new();
+    let pending = tokio::spawn({
+        let url = app.url("/v1/healthz");
+        async move { second.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!pending.is_finished(), "second connection was served over the cap");
+    // ...and is served once it frees up.
+    drop(held);
+    let status = tokio::time::timeout(Duration::from_secs(10), pending).await.unwrap().unwrap().unwrap();
+    assert_eq!(status, 200);
+}

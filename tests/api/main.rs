@@ -1,0 +1,14 @@
+//! Integration tests: the real router on 127.0.0.1:0 with a fresh SQLite
+//! file per test, exercised over HTTP. No mocks.
+
+#![allow(unreachable_pub)]
+
+mod crash;
+mod helpers;
+mod inbox;
+mod lifecycle;
+mod messages;
+mod registry;
+mod vectors;
+mod web;
+mod webfinger;

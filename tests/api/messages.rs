@@ -1,0 +1,179 @@
+//! `POST /v1/messages`: storage, idempotency, limits, quotas, retention.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_posted_message_can_be_polled_by_its_recipient() {
+    // Arrange
+    let app = spawn_app().await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    // Act
+    let res = app.post_json("/v1/messages", &message_body("bob", "msg-0000000000000001", "hello")).await;
+    // Assert
+    assert_eq!(res.status(), 201);
+    let posted: Value = res.json().await.unwrap();
+    assert_eq!(posted["seq"], 1);
+    let inbox = app.poll(&bob, "bob", 0).await;
+    let msgs = inbox["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["seq"], 1);
+    assert_eq!(msgs[0]["id"], "msg-0000000000000001");
+    assert_eq!(msgs[0]["envelope"], json!({"v": 2, "ct": "hello"}));
+    assert_eq!(msgs[0]["received_at"], posted["received_at"]);
+    assert_eq!(inbox["next"], 1);
+}
+
+#[tokio::test]
+async fn seq_is_per_recipient_and_strictly_increasing() {
+    let app = spawn_app().await;
+    let (alice, bob) = (TestIdentity::generate(), TestIdentity::generate());
+    app.register(&alice, "alice").await;
+    app.register(&bob, "bob").await;
+    for expected in 1..=3 {
+        let r: Value = app.send("bob", "x").await.json().await.unwrap();
+        assert_eq!(r["seq"], expected);
+    }
+    let r: Value = app.send(&format!("alice@{SERVER}"), "x").await.json().await.unwrap();
+    assert_eq!(r["seq"], 1);
+}
+
+#[tokio::test]
+async fn a_retried_post_is_idempotent() {
+    let app = spawn_app().await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    let body = message_body("bob", "retry-me-0000000001", "once");
+    let first = app.post_json("/v1/messages", &body).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let second = app.post_json("/v1/messages", &body).await;
+    assert_eq!(second.status(), 200);
+    assert_eq!(second.json::<Value>().await.unwrap(), first);
+    assert_eq!(app.poll(&bob, "bob", 0).await["messages"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_posts_get_clear_errors() {
+    let app = spawn_app().await;
+    app.register(&TestIdentity::generate(), "bob").await;
+    assert_error(app.send("nobody", "x").await, 404, "unknown_recipient").await;
+    assert_error(app.send("bob@elsewhere.example", "x").await, 422, "foreign_recipient").await;
+    for bad_id in ["short", "has spaces in it!!", &"x".repeat(65)] {
+        let res = app.post_json("/v1/messages", &message_body("bob", bad_id, "x")).await;
+        assert_error(res, 422, "invalid_message_id").await;
+    }
+    let res = app.post_json("/v1/messages", &json!({"to": "bob", "id": random_id(), "envelope": "not an object"})).await;
+    assert_error(res, 422, "invalid_body").await;
+    let res = app.post_json("/v1/messages", &json!({"to": "bob", "id": random_id()})).await;
+    assert_error(res, 422, "invalid_body").await;
+    let big = "a".repeat(256 * 1024);
+    let res = app.post_json("/v1/messages", &message_body("bob", &random_id(), &big)).await;
+    assert_error(res, 413, "payload_too_large").await;
+    let huge = "a".repeat(400 * 1024);
+    let res = app.post_json("/v1/messages", &message_body("bob", &random_id(), &huge)).await;
+    assert_error(res, 413, "payload_too_large").await;
+}
+
+#[tokio::test]
+async fn the_61st_post_in_a_minute_is_rate_limited() {
+    let app = spawn_app_with(|c| c.message_rate_per_minute = 60).await;
+    app.register(&TestIdentity::generate(), "bob").await;
+    for _ in 0..60 {
+        assert_eq!(app.send("bob", "x").await.status(), 201);
+    }
+    let res = app.send("bob", "x").await;
+    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_error(res, 429, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn a_full_mailbox_refuses_new_messages_whoever_sends_them() {
+    let app = spawn_app_with(|c| c.mailbox_max_messages = 3).await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    app.register(&TestIdentity::generate(), "carol").await;
+    for _ in 0..3 {
+        assert_eq!(app.send("bob", "x").await.status(), 201);
+    }
+    assert_error(app.send("bob", "x").await, 507, "mailbox_full").await;
+    // Another mailbox is unaffected.
+    assert_eq!(app.send("carol", "x").await.status(), 201);
+}
+
+#[tokio::test]
+async fn the_byte_quota_is_enforced_too() {
+    let app = spawn_app_with(|c| c.mailbox_max_bytes = 10_000).await;
+    app.register(&TestIdentity::generate(), "bob").await;
+    let chunk = "a".repeat(4_000);
+    assert_eq!(app.send("bob", &chunk).await.status(), 201);
+    assert_eq!(app.send("bob", &chunk).await.status(), 201);
+    assert_error(app.send("bob", &chunk).await, 507, "mailbox_full").await;
+}
+
+#[tokio::test]
+async fn retention_purges_old_messages_and_frees_quota() {
+    let app = spawn_app_with(|c| {
+        c.retention_hours = 0;
+        c.retention_interval_secs = 1;
+        c.mailbox_max_messages = 2;
+    })
+    .await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    assert_eq!(app.send("bob", "old-1").await.status(), 201);
+    assert_eq!(app.send("bob", "old-2").await.status(), 201);
+    // Wait (bounded) for the purge task to delete them once they're in the past.
+    let mut purged = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        if app.poll(&bob, "bob", 0).await["messages"].as_array().unwrap().is_empty() {
+            purged = true;
+            break;
+        }
+    }
+    assert!(purged, "retention task did not purge");
+    // The quota counters went down with the purge, and seq keeps increasing.
+    let r: Value = app.send("bob", "new").await.json().await.unwrap();
+    assert_eq!(r["seq"], 3);
+}
+
+#[tokio::test]
+async fn messages_survive_a_restart() {
+    let mut app = spawn_app().await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    for _ in 0..5 {
+        assert_eq!(app.send("bob", "persist").await.status(), 201);
+    }
+    app.restart().await;
+    let inbox = app.poll(&bob, "bob", 0).await;
+    assert_eq!(inbox["messages"].as_array().unwrap().len(), 5);
+    let r: Value = app.send("bob", "after").await.json().await.unwrap();
+    assert_eq!(r["seq"], 6);
+}
+
+#[tokio::test]
+async fn polling_pages_at_500() {
+    let app = spawn_app().await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    let posts = (0..600).map(|_| app.send("bob", "p"));
+    for r in futures_util::future::join_all(posts).await {
+        assert_eq!(r.status(), 201);
+    }
+    let first = app.poll(&bob, "bob", 0).await;
+    let msgs = first["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 500);
+    assert_eq!(first["next"], 500);
+    let seqs: Vec<u64> = msgs.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=500).collect::<Vec<_>>());
+    let second = app.poll(&bob, "bob", 500).await;
+    assert_eq!(second["messages"].as_array().unwrap().len(), 100);
+    assert_eq!(second["next"], 600);
+    let empty = app.poll(&bob, "bob", 600).await;
+    assert_eq!(empty, json!({"messages": [], "next": null}));
+}

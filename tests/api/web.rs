@@ -1,0 +1,115 @@
+//! Static SPA serving, fallbacks, security headers and the JSON 404/405s.
+
+use std::io::Write;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::*;
+
+/// Sends a raw HTTP/1.1 request (reqwest would normalise `..` away).
+async fn raw_get(app: &TestApp, target: &str) -> String {
+    let addr = app.base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn web_fixture() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("secret.txt"), "TOP-SECRET").unwrap();
+    let dist = root.path().join("dist");
+    std::fs::create_dir_all(dist.join("assets")).unwrap();
+    std::fs::write(dist.join("index.html"), "<!doctype html><title>KEZ SPA</title>").unwrap();
+    let mut js = std::fs::File::create(dist.join("assets/index-abc123.js")).unwrap();
+    js.write_all(b"console.log('hi')").unwrap();
+    std::fs::write(dist.join("manifest.webmanifest"), "{}").unwrap();
+    root
+}
+
+#[tokio::test]
+async fn without_web_dir_a_placeholder_page_is_served() {
+    let app = spawn_app().await;
+    let res = app.get("/").await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(res.text().await.unwrap().contains("kez-chat"));
+}
+
+#[tokio::test]
+async fn spa_files_fallback_and_cache_headers() {
+    let root = web_fixture();
+    let dist = root.path().join("dist");
+    let app = spawn_app_with(|c| c.web_dir = Some(dist)).await;
+
+    let index = app.get("/").await;
+    assert_eq!(index.status(), 200);
+    assert_eq!(index.headers()["cache-control"], "no-cache");
+    assert!(index.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    assert!(index.text().await.unwrap().contains("KEZ SPA"));
+
+    let js = app.get("/assets/index-abc123.js").await;
+    assert_eq!(js.status(), 200);
+    assert!(js.headers()["content-type"].to_str().unwrap().contains("javascript"));
+    assert!(js.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+
+    // Client-side routes get index.html.
+    let route = app.get("/chats/alice").await;
+    assert_eq!(route.status(), 200);
+    assert!(route.text().await.unwrap().contains("KEZ SPA"));
+
+    // A missing file with an extension is a real 404, not the SPA.
+    assert_eq!(app.get("/assets/missing.js").await.status(), 404);
+    // API paths never fall back to the SPA.
+    assert_error(app.get("/v1/nope").await, 404, "not_found").await;
+    assert_error(app.get("/.well-known/nope").await, 404, "not_found").await;
+    assert_error(app.get("/internal/nope").await, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn no_file_outside_the_web_dir_is_ever_served() {
+    let root = web_fixture();
+    let app = spawn_app_with(|c| c.web_dir = Some(root.path().join("dist"))).await;
+    for target in [
+        "/../secret.txt",
+        "/assets/../../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/assets/%2e%2e%2f%2e%2e%2fsecret.txt",
+        "/..%5csecret.txt",
+        "/%252e%252e/secret.txt",
+    ] {
+        let raw = raw_get(&app, target).await;
+        assert!(!raw.contains("TOP-SECRET"), "{target} leaked: {raw}");
+    }
+}
+
+#[tokio::test]
+async fn security_headers_are_on_every_response() {
+    let app = spawn_app().await;
+    for path in ["/", "/v1/healthz", "/v1/u/nobody"] {
+        let res = app.get(path).await;
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(res.headers()["referrer-policy"], "no-referrer", "{path}");
+        assert!(res.headers().contains_key("content-security-policy"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_methods_get_405_json() {
+    let app = spawn_app().await;
+    let res = app.client.delete(app.url("/v1/healthz")).send().await.unwrap();
+    assert_error(res, 405, "method_not_allowed").await;
+    let res = app.client.get(app.url("/v1/register")).send().await.unwrap();
+    assert_error(res, 405, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn nats_auth_callout_is_an_honest_501() {
+    let app = spawn_app().await;
+    let res = app.post_json("/internal/nats/auth", &Value::Null).await;
+    assert_error(res, 501, "not_implemented").await;
+}

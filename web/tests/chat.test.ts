@@ -1,0 +1,241 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ApiError } from '../src/lib/api';
+import { ChatStore, parseKez, unreadLabel, type Me } from '../src/lib/chat.svelte';
+import { seal, openEnvelope } from '../src/lib/envelope';
+import { memoryKV, type KV } from '../src/lib/kv';
+import { SEEN_CAPACITY, SeenIds } from '../src/lib/seen';
+import { rfc3339 } from '../src/lib/time';
+import { primaryFromSeed } from '../src/lib/identity';
+import { FakeServer, seedFor } from './helpers';
+
+const aliceSeed = seedFor('alice');
+const bobSeed = seedFor('bob');
+const carolSeed = seedFor('carol');
+
+function setup() {
+  const server = new FakeServer('kez.test');
+  const ap = server.add('alice', aliceSeed);
+  const bp = server.add('bob', bobSeed);
+  const me = (seed: Uint8Array, handle: string, primary: string): Me => ({ seed, handle, primary, server: 'kez.test' });
+  const akv = memoryKV();
+  const bkv = memoryKV();
+  const alice = new ChatStore({ kv: akv, me: me(aliceSeed, 'alice', ap), api: server.api() });
+  const bob = new ChatStore({ kv: bkv, me: me(bobSeed, 'bob', bp), api: server.api() });
+  return { server, ap, bp, alice, bob, akv, bkv, me };
+}
+
+async function pull(store: ChatStore, server: FakeServer, handle: string) {
+  const { messages } = await server.api().pollInbox(handle, store.lastSeq, '');
+  await store.ingest(messages);
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 0));
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('ChatStore', () => {
+  it('parses KEZ input', () => {
+    expect(parseKez('alice')).toEqual({ handle: 'alice', server: null });
+    expect(parseKez(' @alice@KEZ.test ')).toEqual({ handle: 'alice', server: 'kez.test' });
+    expect(unreadLabel(5)).toBe('5');
+    expect(unreadLabel(99)).toBe('99');
+    expect(unreadLabel(100)).toBe('99+');
+  });
+
+  it('starts chats only with registered people other than yourself', async () => {
+    const { alice, bp } = setup();
+    await alice.load();
+    await expect(alice.startChat('alice')).rejects.toThrow(/That’s you/);
+    await expect(alice.startChat('nobody1')).rejects.toThrow(/Nobody called “nobody1” is registered/);
+    await expect(alice.startChat('bob@other.example')).rejects.toThrow(/Only people on kez.test/);
+    await expect(alice.startChat('Bob')).rejects.toThrow(/lower case/);
+    await expect(alice.startChat('')).rejects.toThrow(/Type the KEZ/);
+    expect(await alice.startChat('bob@kez.test')).toBe(bp);
+    expect(await alice.startChat('@bob')).toBe(bp);
+    expect(alice.conversations).toHaveLength(1);
+    expect(alice.conversations[0].peer_handle).toBe('bob@kez.test');
+  });
+
+  it('sends, receives, acks and marks delivered', async () => {
+    const { server, ap, bp, alice, bob } = setup();
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    await alice.send(bp, 'hi bob 👋');
+    const out = alice.threads[bp][0];
+    expect(out.status).toBe('sent');
+    expect(server.posts).toHaveLength(1);
+    // The server only sees ciphertext.
+    expect(JSON.stringify(server.posts[0])).not.toContain('hi bob');
+    expect(server.posts[0].to).toBe('bob@kez.test');
+    expect(server.posts[0].id).toBe(out.id);
+
+    await pull(bob, server, 'bob');
+    expect(bob.conversations).toHaveLength(1);
+    const conv = bob.conversations[0];
+    expect(conv.peer_primary).toBe(ap);
+    expect(conv.peer_handle).toBe('alice@kez.test'); // reverse lookup
+    expect(conv.unread).toBe(1);
+    expect(conv.last_preview).toBe('hi bob 👋');
+    expect(bob.threads[ap][0]).toMatchObject({ dir: 'in', body: 'hi bob 👋', acked: false });
+    expect(server.boxes.get('alice')).toHaveLength(0); // no ack before opening
+
+    await bob.openThread(ap);
+    await settle();
+    await settle();
+    expect(bob.conversations[0].unread).toBe(0);
+    expect(server.boxes.get('alice')).toHaveLength(1);
+    expect(bob.threads[ap][0].acked).toBe(true);
+
+    await pull(alice, server, 'alice');
+    expect(alice.threads[bp][0].status).toBe('delivered');
+    // acks don't create conversations or unread counts
+    expect(alice.conversations).toHaveLength(1);
+    expect(alice.conversations[0].unread).toBe(0);
+
+    // bob replies while viewing; alice (thread closed) gets an unread pill
+    await bob.send(ap, 'hello alice');
+    await pull(alice, server, 'alice');
+    expect(alice.conversations[0].unread).toBe(1);
+    expect(alice.sorted[0].last_preview).toBe('hello alice');
+  });
+
+  it('acks immediately when the thread is open', async () => {
+    const { server, ap, bp, alice, bob } = setup();
+    await alice.load();
+    await bob.load();
+    await bob.openThread(ap);
+    await alice.startChat('bob');
+    await alice.send(bp, 'are you there?');
+    await pull(bob, server, 'bob');
+    await settle();
+    await settle();
+    expect(bob.conversations[0].unread).toBe(0);
+    await pull(alice, server, 'alice');
+    expect(alice.threads[bp][0].status).toBe('delivered');
+  });
+
+  it('ignores acks not from the conversation peer', async () => {
+    const { server, ap, bp, alice } = setup();
+    server.add('carol', carolSeed);
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.send(bp, 'secret');
+    const id = alice.threads[bp][0].id;
+    // carol acks alice's message to bob
+    const { envelope } = seal(carolSeed, {
+      kind: 'ack',
+      id: 'carolackid0000000000000',
+      from_handle: 'carol@kez.test',
+      to: ap,
+      sent_at: rfc3339(),
+      body: id,
+    });
+    await server.api().postMessage('alice', 'carolackid0000000000000', envelope);
+    await pull(alice, server, 'alice');
+    expect(alice.threads[bp][0].status).toBe('sent');
+  });
+
+  it('marks failed sends and retries them', async () => {
+    const { server, bp, alice } = setup();
+    await alice.load();
+    await alice.startChat('bob');
+    server.failNextPost = new ApiError(507, 'mailbox_full', 'full');
+    await alice.send(bp, 'one');
+    const m = alice.threads[bp][0];
+    expect(m.status).toBe('failed');
+    expect(m.error).toMatch(/inbox is full/);
+    await alice.retry(bp, m.id);
+    expect(alice.threads[bp][0].status).toBe('sent');
+    expect(alice.threads[bp][0].error).toBeUndefined();
+  });
+
+  it('persists history, last seq and seen ids across reloads', async () => {
+    const { server, ap, bp, alice, bob, bkv, me } = setup();
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    await alice.send(bp, 'persist me');
+    await pull(bob, server, 'bob');
+    expect(bob.lastSeq).toBe(1);
+
+    const bob2 = new ChatStore({ kv: bkv, me: me(bobSeed, 'bob', bp), api: server.api() });
+    await bob2.load();
+    expect(bob2.lastSeq).toBe(1);
+    expect(bob2.conversations[0].peer_primary).toBe(ap);
+    await bob2.openThread(ap);
+    expect(bob2.threads[ap][0].body).toBe('persist me');
+
+    // the same envelope re-posted under a new seq is a replay and is dropped
+    vi.spyOn(console, 'debug').mockImplementation(() => {});
+    const env = server.boxes.get('bob')![0].envelope;
+    server.boxes.get('bob')!.push({ seq: 2, id: 'replayedid0000000000000', envelope: env, received_at: '' });
+    await pull(bob2, server, 'bob');
+    expect(bob2.lastSeq).toBe(2);
+    expect(bob2.threads[ap]).toHaveLength(1);
+
+    // history is keyed by primary: another identity in the same browser sees nothing
+    const other = new ChatStore({ kv: bkv, me: me(carolSeed, 'carol', 'ed25519:' + '0'.repeat(64)), api: server.api() });
+    await other.load();
+    expect(other.conversations).toHaveLength(0);
+  });
+
+  it('skips seqs already processed and keeps order', async () => {
+    const { server, bp, alice, bob } = setup();
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    await alice.send(bp, 'first');
+    await alice.send(bp, 'second');
+    const items = server.boxes.get('bob')!;
+    await Promise.all([bob.ingest([items[1], items[0]]), bob.ingest(items)]);
+    const t = bob.threads[alice.me.primary];
+    expect(t.map((m) => m.body)).toEqual(['first', 'second']);
+    expect(bob.conversations[0].unread).toBe(2);
+  });
+
+  it('drops envelopes that fail to open', async () => {
+    const { server, bob } = setup();
+    await bob.load();
+    const dbg = vi.spyOn(console, 'debug').mockImplementation(() => {});
+    await bob.ingest([{ seq: 1, id: 'x'.repeat(22), envelope: { v: 1 }, received_at: '' }]);
+    await bob.ingest([{ seq: 2, id: 'y'.repeat(22), envelope: { v: 2, epk: '00', nonce: '00', ct: '' }, received_at: '' }]);
+    expect(bob.conversations).toHaveLength(0);
+    expect(bob.lastSeq).toBe(2);
+    expect(dbg).toHaveBeenCalledTimes(2);
+    void server;
+  });
+});
+
+describe('SeenIds', () => {
+  it('remembers 10,000 ids, persisted, FIFO', async () => {
+    const kv: KV = memoryKV();
+    const seen = new SeenIds(kv, 'seen');
+    await seen.load();
+    expect(SEEN_CAPACITY).toBeGreaterThanOrEqual(10_000);
+    for (let i = 0; i < SEEN_CAPACITY + 5; i++) seen.add(`id-${i}`);
+    await seen.flush();
+    expect(seen.size).toBe(SEEN_CAPACITY);
+    expect(seen.has('id-4')).toBe(false);
+    expect(seen.has('id-5')).toBe(true);
+    expect(seen.add('id-5')).toBe(false);
+    const again = new SeenIds(kv, 'seen');
+    await again.load();
+    expect(again.has(`id-${SEEN_CAPACITY + 4}`)).toBe(true);
+    expect(again.size).toBe(SEEN_CAPACITY);
+  });
+
+  it('openEnvelope consults it', () => {
+    const bobPrimary = primaryFromSeed(bobSeed);
+    const { envelope, message } = seal(aliceSeed, {
+      kind: 'text',
+      id: 'aaaaaaaaaaaaaaaaaaaaaa',
+      from_handle: 'alice@kez.test',
+      to: bobPrimary,
+      sent_at: rfc3339(),
+      body: 'x',
+    });
+    expect(openEnvelope(bobSeed, envelope, { seen: () => false })).toEqual(message);
+    expect(() => openEnvelope(bobSeed, envelope, { seen: (id) => id === message.id })).toThrow('replay');
+  });
+});

@@ -1,0 +1,76 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ApiError, type InboxItem, type LookupRecord } from '../src/lib/api';
+import type { Api } from '../src/lib/chat.svelte';
+import { primaryFromSeed } from '../src/lib/identity';
+import { fromHex } from '../src/lib/bytes';
+import { sha256 } from '@noble/hashes/sha2.js';
+
+export const REPO = resolve(__dirname, '../..');
+export const vectorPath = (name: string) => resolve(REPO, 'tests/vectors', name);
+
+export function loadJson<T = any>(path: string): T | null {
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as T) : null;
+}
+
+export const hexSeed = (h: string) => fromHex(h, 32);
+export const seedFor = (label: string) => sha256(new TextEncoder().encode(`kez-chat unit test: ${label}`));
+
+/** An in-memory home server implementing the parts of SPEC §5/§7 the client uses. */
+export class FakeServer {
+  users = new Map<string, string>(); // handle → primary
+  boxes = new Map<string, InboxItem[]>();
+  posts: { to: string; id: string; envelope: unknown }[] = [];
+  failNextPost: ApiError | null = null;
+  constructor(public readonly domain = 'kez.test') {}
+
+  add(handle: string, seed: Uint8Array): string {
+    const p = primaryFromSeed(seed);
+    this.users.set(handle, p);
+    this.boxes.set(handle, []);
+    return p;
+  }
+
+  #rec(handle: string): LookupRecord {
+    return {
+      handle,
+      fqhn: `${handle}@${this.domain}`,
+      primary: this.users.get(handle)!,
+      registered_at: '2026-05-25T03:00:00Z',
+    };
+  }
+
+  api(): Api {
+    return {
+      lookupHandle: async (h) => {
+        if (!this.users.has(h)) throw new ApiError(404, 'not_found', '');
+        return this.#rec(h);
+      },
+      lookupPrimary: async (p) => {
+        for (const [h, q] of this.users) if (q === p) return this.#rec(h);
+        throw new ApiError(404, 'not_found', '');
+      },
+      postMessage: async (to, id, envelope) => {
+        if (this.failNextPost) {
+          const e = this.failNextPost;
+          this.failNextPost = null;
+          throw e;
+        }
+        const handle = to.replace(`@${this.domain}`, '');
+        const box = this.boxes.get(handle);
+        if (!box) throw new ApiError(404, 'unknown_recipient', '');
+        const dup = box.find((m) => m.id === id);
+        if (dup) return { status: 200, seq: dup.seq, received_at: dup.received_at };
+        this.posts.push({ to, id, envelope });
+        const item = { seq: box.length + 1, id, envelope: structuredClone(envelope), received_at: new Date().toISOString() };
+        box.push(item);
+        return { status: 201, seq: item.seq, received_at: item.received_at };
+      },
+      pollInbox: async (handle, since) => {
+        const messages = (this.boxes.get(handle) ?? []).filter((m) => m.seq > since).slice(0, 500);
+        return { messages, next: messages.length ? messages[messages.length - 1].seq : null };
+      },
+      streamUrl: (handle, auth, since) => `/v1/inbox/${handle}/stream?auth=${auth}&since=${since}`,
+    };
+  }
+}
