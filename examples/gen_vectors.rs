@@ -5,6 +5,8 @@
 //!
 //! `cargo run --example gen_vectors`
 
+#![allow(clippy::needless_pass_by_value)]
+
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signer, SigningKey};
 use kez_chat_server::kez::{auth, json, signed};
@@ -70,13 +72,43 @@ fn main() -> anyhow::Result<()> {
     let mut foreign = payload(&k3, "bob");
     foreign["server"] = json!("kéz.example");
     let vectors = vec![
-        vector("valid registration", s1, payload(&k1, "tudisco"), payload(&k1, "tudisco")),
-        vector("valid registration, handle with - and _", s2, payload(&k2, "a-b_c9"), payload(&k2, "a-b_c9")),
-        vector("non-ASCII handle is signed fine but refused", s3, payload(&k3, "zoë"), payload(&k3, "zoë")),
+        vector(
+            "valid registration",
+            s1,
+            payload(&k1, "tudisco"),
+            payload(&k1, "tudisco"),
+        ),
+        vector(
+            "valid registration, handle with - and _",
+            s2,
+            payload(&k2, "a-b_c9"),
+            payload(&k2, "a-b_c9"),
+        ),
+        vector(
+            "non-ASCII handle is signed fine but refused",
+            s3,
+            payload(&k3, "zoë"),
+            payload(&k3, "zoë"),
+        ),
         vector("non-ASCII server name", s3, foreign.clone(), foreign),
-        vector("version 2 is refused after the signature check", s2, v2.clone(), v2),
-        vector("reserved handle", s1, payload(&k1, "admin"), payload(&k1, "admin")),
-        vector("payload tampered after signing", s1, payload(&k1, "tudisco"), tampered),
+        vector(
+            "version 2 is refused after the signature check",
+            s2,
+            v2.clone(),
+            v2,
+        ),
+        vector(
+            "reserved handle",
+            s1,
+            payload(&k1, "admin"),
+            payload(&k1, "admin"),
+        ),
+        vector(
+            "payload tampered after signing",
+            s1,
+            payload(&k1, "tudisco"),
+            tampered,
+        ),
     ];
     let registration = json!({
         "about": "Handle registration vectors (SPEC §4). jcs is the RFC 8785 form of payload; signature is Ed25519 over jcs by seed_hex; verdict is the server's answer at `now` for `server`. Regenerate with `cargo run --example gen_vectors`.",
@@ -91,8 +123,18 @@ fn main() -> anyhow::Result<()> {
 
     let ts = 1_779_678_000_i64;
     let strings = vec![
-        ("poll, since omitted (0)", s1, "tudisco", auth::poll_string("tudisco", 0, ts)),
-        ("poll, since=42", s2, "alice", auth::poll_string("alice", 42, ts)),
+        (
+            "poll, since omitted (0)",
+            s1,
+            "tudisco",
+            auth::poll_string("tudisco", 0, ts),
+        ),
+        (
+            "poll, since=42",
+            s2,
+            "alice",
+            auth::poll_string("alice", 42, ts),
+        ),
         ("stream", s2, "alice", auth::stream_string("alice", ts)),
     ];
     let strings: Vec<Value> = strings

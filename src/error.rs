@@ -34,7 +34,10 @@ pub enum AppError {
     #[error("{}", .0.1)]
     Unprocessable(Reason),
     #[error("{}", .reason.1)]
-    TooManyRequests { reason: Reason, retry_after_secs: u64 },
+    TooManyRequests {
+        reason: Reason,
+        retry_after_secs: u64,
+    },
     #[error("{}", .0.1)]
     InsufficientStorage(Reason),
     #[error("{}", .0.1)]
@@ -103,13 +106,19 @@ impl IntoResponse for AppError {
             Self::Internal(_) => "the server hit an unexpected error".to_owned(),
             other => other.to_string(),
         };
-        let mut res = (status, Json(json!({"error": self.code(), "message": message}))).into_response();
+        let mut res = (
+            status,
+            Json(json!({"error": self.code(), "message": message})),
+        )
+            .into_response();
         match self {
             Self::TooManyRequests {
                 retry_after_secs, ..
             } => {
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs.max(1)),
+                );
             }
             Self::Internal(e) => {
                 res.extensions_mut()

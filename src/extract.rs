@@ -46,9 +46,12 @@ impl<S: Send + Sync> FromRequest<S> for StrictJson {
                 AppError::BadRequest(("invalid_body", Cow::Owned(rejection.body_text())))
             }
         })?;
-        json::parse_strict(&bytes)
-            .map(StrictJson)
-            .map_err(|e| AppError::BadRequest(("invalid_json", Cow::Owned(format!("the body is not valid JSON: {e}")))))
+        json::parse_strict(&bytes).map(StrictJson).map_err(|e| {
+            AppError::BadRequest((
+                "invalid_json",
+                Cow::Owned(format!("the body is not valid JSON: {e}")),
+            ))
+        })
     }
 }
 
@@ -60,7 +63,10 @@ pub struct ClientIp(pub IpAddr);
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if state.config.trust_proxy
             && let Some(ip) = forwarded_ip(parts)
         {

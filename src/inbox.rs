@@ -70,7 +70,8 @@ async fn authenticate(
     signed: impl FnOnce(i64) -> String,
 ) -> Result<()> {
     let view = find_by_handle(state, handle).await?;
-    let key = Identity::parse(view.primary()).map_err(|e| AppError::Internal(anyhow::anyhow!("stored key invalid: {e}")))?;
+    let key = Identity::parse(view.primary())
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored key invalid: {e}")))?;
     let cred = Credential::parse(cred).map_err(auth_error)?;
     cred.verify(&key, &signed(cred.ts()), unix_now())
         .map_err(auth_error)
@@ -94,10 +95,15 @@ async fn poll(
             Cow::Borrowed("send X-Kez-Auth: <unix seconds>:<signature>"),
         )));
     };
-    authenticate(&state, &handle, cred, |ts| auth::poll_string(&handle, since, ts)).await?;
+    authenticate(&state, &handle, cred, |ts| {
+        auth::poll_string(&handle, since, ts)
+    })
+    .await?;
     let messages = state.store.messages_after(handle, since, PAGE_SIZE).await?;
     let next = messages.last().map(|m| m.seq);
-    Ok(Json(serde_json::json!({ "messages": messages, "next": next })))
+    Ok(Json(
+        serde_json::json!({ "messages": messages, "next": next }),
+    ))
 }
 
 /// # `GET /v1/inbox/{handle}/stream?auth=<ts>:<sig>[&since=<seq>]`
@@ -134,7 +140,8 @@ async fn stream(
         tx,
     };
     tokio::spawn(task.run(subscription, ticket));
-    Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive")))
+    Ok(Sse::new(ReceiverStream::new(rx))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive")))
 }
 
 /// Why a stream task stopped early.
@@ -204,8 +211,14 @@ impl StreamTask {
 
     async fn send(&mut self, m: &StoredMessage) -> std::result::Result<(), Stop> {
         let data = serde_json::to_string(m).map_err(|_| Stop::Failed)?;
-        let event = Event::default().event("message").id(m.seq.to_string()).data(data);
-        self.tx.send(Ok(event)).await.map_err(|_| Stop::ClientGone)?;
+        let event = Event::default()
+            .event("message")
+            .id(m.seq.to_string())
+            .data(data);
+        self.tx
+            .send(Ok(event))
+            .await
+            .map_err(|_| Stop::ClientGone)?;
         self.last = m.seq;
         Ok(())
     }
@@ -215,10 +228,13 @@ impl StreamTask {
 /// the newest tab always wins and a handle can't hold unbounded connections.
 #[derive(Clone)]
 pub struct StreamRegistry {
-    open: Arc<Mutex<HashMap<String, VecDeque<(u64, oneshot::Sender<()>)>>>>,
+    open: Arc<Mutex<HashMap<String, VecDeque<OpenStream>>>>,
     next_id: Arc<AtomicU64>,
     max_per_handle: usize,
 }
+
+/// A registered stream: its id and the switch that closes it.
+type OpenStream = (u64, oneshot::Sender<()>);
 
 /// One open stream; dropping it unregisters the stream.
 pub struct StreamTicket {
@@ -243,7 +259,10 @@ impl StreamRegistry {
     pub fn open(&self, handle: &str) -> StreamTicket {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let streams = open.entry(handle.to_owned()).or_default();
         while streams.len() >= self.max_per_handle {
             if let Some((_, oldest)) = streams.pop_front() {

@@ -57,8 +57,8 @@ async fn post_message(
             Cow::Borrowed("id must be 16-64 characters of A-Za-z0-9_-"),
         )));
     }
-    let envelope = serde_json::to_string(&body.envelope)
-        .map_err(|e| AppError::Internal(e.into()))?;
+    let envelope =
+        serde_json::to_string(&body.envelope).map_err(|e| AppError::Internal(e.into()))?;
     if envelope.len() > MAX_ENVELOPE_BYTES {
         return Err(AppError::PayloadTooLarge((
             "payload_too_large",
@@ -168,8 +168,19 @@ mod tests {
     #[test]
     fn recipient_must_be_local() {
         assert_eq!(local_recipient("bob", "kez.lat").unwrap().as_str(), "bob");
-        assert_eq!(local_recipient("bob@KEZ.lat", "kez.lat").unwrap().as_str(), "bob");
-        assert_eq!(local_recipient("bob@other.example", "kez.lat").unwrap_err().code(), "foreign_recipient");
-        assert_eq!(local_recipient("B!", "kez.lat").unwrap_err().code(), "unknown_recipient");
+        assert_eq!(
+            local_recipient("bob@KEZ.lat", "kez.lat").unwrap().as_str(),
+            "bob"
+        );
+        assert_eq!(
+            local_recipient("bob@other.example", "kez.lat")
+                .unwrap_err()
+                .code(),
+            "foreign_recipient"
+        );
+        assert_eq!(
+            local_recipient("B!", "kez.lat").unwrap_err().code(),
+            "unknown_recipient"
+        );
     }
 }

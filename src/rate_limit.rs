@@ -41,16 +41,21 @@ impl IpRateLimiter {
 
     /// Takes one token for `ip`, or says how long to wait.
     pub fn check(&self, ip: IpAddr) -> Result<(), AppError> {
-        self.limiter.check_key(&network_key(ip)).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            AppError::TooManyRequests {
-                reason: (
-                    "rate_limited",
-                    Cow::Owned(format!("too many {} from your address; slow down", self.what)),
-                ),
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            }
-        })
+        self.limiter
+            .check_key(&network_key(ip))
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                AppError::TooManyRequests {
+                    reason: (
+                        "rate_limited",
+                        Cow::Owned(format!(
+                            "too many {} from your address; slow down",
+                            self.what
+                        )),
+                    ),
+                    retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                }
+            })
     }
 
     /// Forgets buckets that are indistinguishable from fresh ones.

@@ -83,7 +83,8 @@ async fn register(
 ) -> Result<(StatusCode, Json<HandleView>)> {
     state.register_limiter.check(ip)?;
     let now = chrono::Utc::now();
-    let reg = signed::verify_registration(&body, &state.config.server, now).map_err(registration_error)?;
+    let reg = signed::verify_registration(&body, &state.config.server, now)
+        .map_err(|e| registration_error(&e))?;
     let handle_hash = state.redact.hash(reg.handle.as_str());
     let record = state
         .store
@@ -93,7 +94,7 @@ async fn register(
     Ok((StatusCode::CREATED, Json(HandleView::new(&state, record))))
 }
 
-fn registration_error(e: RegistrationError) -> AppError {
+fn registration_error(e: &RegistrationError) -> AppError {
     let reason = (e.code(), Cow::Owned(e.to_string()));
     match e {
         RegistrationError::UnsafeNumber => AppError::BadRequest(reason),
@@ -103,13 +104,17 @@ fn registration_error(e: RegistrationError) -> AppError {
 }
 
 /// # `GET /v1/u/{handle}`
-async fn lookup(State(state): State<AppState>, Path(handle): Path<String>) -> Result<Json<HandleView>> {
+async fn lookup(
+    State(state): State<AppState>,
+    Path(handle): Path<String>,
+) -> Result<Json<HandleView>> {
     find_by_handle(&state, &handle).await.map(Json)
 }
 
 /// Looks up a local handle; a syntactically impossible handle is simply not found.
 pub async fn find_by_handle(state: &AppState, handle: &str) -> Result<HandleView> {
-    let handle = Handle::parse(handle).map_err(|_| AppError::not_found("no such handle on this server"))?;
+    let handle =
+        Handle::parse(handle).map_err(|_| AppError::not_found("no such handle on this server"))?;
     let record = state
         .store
         .handle_by_name(handle.as_str().to_owned())

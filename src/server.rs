@@ -64,7 +64,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 
     let background = vec![
         tokio::spawn(crate::rate_limit::run_sweeper(
-            vec![state.message_limiter.clone(), state.register_limiter.clone()],
+            vec![
+                state.message_limiter.clone(),
+                state.register_limiter.clone(),
+            ],
             SWEEP_EVERY,
             shutdown_rx.clone(),
         )),
@@ -95,7 +98,12 @@ struct ServeOptions {
     max_connections: usize,
 }
 
-async fn serve(listener: TcpListener, app: Router, opts: ServeOptions, mut shutdown: watch::Receiver<bool>) {
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    opts: ServeOptions,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(opts.max_connections));
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -133,7 +141,10 @@ async fn serve(listener: TcpListener, app: Router, opts: ServeOptions, mut shutd
         });
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections did not close within the shutdown grace period");
     }
 }

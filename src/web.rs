@@ -34,7 +34,10 @@ with <code>--web-dir</code> pointing at the built client (<code>web/dist</code>)
 /// The router's fallback: SPA files, the placeholder, or a JSON 404.
 pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path();
-    if API_PREFIXES.iter().any(|p| path.starts_with(p) || path == p.trim_end_matches('/')) {
+    if API_PREFIXES
+        .iter()
+        .any(|p| path.starts_with(p) || path == p.trim_end_matches('/'))
+    {
         return AppError::not_found("no such endpoint").into_response();
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -61,7 +64,10 @@ async fn serve_dir(dir: PathBuf, req: Request) -> Response {
     let last_segment = path.rsplit('/').next().unwrap_or("");
     let res = if res.status() == StatusCode::NOT_FOUND && !last_segment.contains('.') {
         // A client-side route such as /chats/alice: hand it to the SPA.
-        match ServeFile::new(index).oneshot(Request::new(Body::empty())).await {
+        match ServeFile::new(index)
+            .oneshot(Request::new(Body::empty()))
+            .await
+        {
             Ok(res) => res.map(Body::new),
             Err(never) => match never {},
         }

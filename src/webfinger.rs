@@ -65,8 +65,14 @@ async fn webfinger(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
     });
     let mut res = Json(jrd).into_response();
     let headers = res.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jrd+json"));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jrd+json"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     Ok(res)
 }
 
@@ -76,7 +82,11 @@ fn invalid_resource(msg: &'static str) -> AppError {
 
 /// Decodes `application/x-www-form-urlencoded` pairs, keeping repeated keys.
 fn parse_query(q: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+    let decode = |s: &str| {
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|pair| {

@@ -82,8 +82,11 @@ mod tests {
     use ed25519_dalek::{Signer, SigningKey};
 
     fn cred(sk: &SigningKey, msg: &str, ts: i64) -> Credential {
-        Credential::parse(&format!("{ts}:{}", hex::encode(sk.sign(msg.as_bytes()).to_bytes())))
-            .unwrap()
+        Credential::parse(&format!(
+            "{ts}:{}",
+            hex::encode(sk.sign(msg.as_bytes()).to_bytes())
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -110,15 +113,31 @@ mod tests {
         let sk = SigningKey::from_bytes(&[3; 32]);
         let id = Identity::from_bytes(sk.verifying_key().as_bytes()).unwrap();
         let s = stream_string("bob", 1000);
-        assert_eq!(cred(&sk, &s, 1000).verify(&id, &s, 1301), Err(AuthError::Stale));
-        assert_eq!(cred(&sk, &s, 1000).verify(&id, &s, 699), Err(AuthError::Stale));
+        assert_eq!(
+            cred(&sk, &s, 1000).verify(&id, &s, 1301),
+            Err(AuthError::Stale)
+        );
+        assert_eq!(
+            cred(&sk, &s, 1000).verify(&id, &s, 699),
+            Err(AuthError::Stale)
+        );
         assert_eq!(cred(&sk, &s, 1000).verify(&id, &s, 1300), Ok(()));
     }
 
     #[test]
     fn garbage_is_malformed() {
-        for bad in ["", ":", "abc", "12:zz", "-1:aa", &format!("1:{}", "A".repeat(128))] {
-            assert!(matches!(Credential::parse(bad), Err(AuthError::Malformed)), "{bad}");
+        for bad in [
+            "",
+            ":",
+            "abc",
+            "12:zz",
+            "-1:aa",
+            &format!("1:{}", "A".repeat(128)),
+        ] {
+            assert!(
+                matches!(Credential::parse(bad), Err(AuthError::Malformed)),
+                "{bad}"
+            );
         }
     }
 }

@@ -47,9 +47,7 @@ pub const RESERVED: &[&str] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HandleError {
     /// Wrong length or characters.
-    #[error(
-        "a handle is 3-32 characters of a-z, 0-9, _ and -, starting with a letter or digit"
-    )]
+    #[error("a handle is 3-32 characters of a-z, 0-9, _ and -, starting with a letter or digit")]
     Invalid,
     /// Syntactically fine but kept back by the server.
     #[error("this handle is reserved")]
@@ -111,7 +109,14 @@ mod tests {
 
     #[test]
     fn accepts_valid_handles() {
-        for ok in ["abc", "a-b", "a_b", "0day", "x".repeat(32).as_str(), "tudisco"] {
+        for ok in [
+            "abc",
+            "a-b",
+            "a_b",
+            "0day",
+            "x".repeat(32).as_str(),
+            "tudisco",
+        ] {
             assert!(Handle::parse_registrable(ok).is_ok(), "{ok}");
         }
     }
@@ -137,7 +142,21 @@ mod tests {
 
     #[test]
     fn reserved_names_are_refused_for_registration_only() {
-        for r in ["admin", "root", "system", "support", "security", "abuse", "postmaster", "kez", "api", "www", "help", "about", "settings"] {
+        for r in [
+            "admin",
+            "root",
+            "system",
+            "support",
+            "security",
+            "abuse",
+            "postmaster",
+            "kez",
+            "api",
+            "www",
+            "help",
+            "about",
+            "settings",
+        ] {
             assert!(RESERVED.contains(&r), "{r} must be reserved");
             assert_eq!(Handle::parse_registrable(r), Err(HandleError::Reserved));
             assert!(Handle::parse(r).is_ok());

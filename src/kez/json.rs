@@ -38,7 +38,8 @@ pub fn ensure_safe_numbers(v: &Value) -> Result<(), JsonError> {
     match v {
         Value::Number(n) => {
             let safe = n.as_u64().is_some_and(|u| u <= MAX_SAFE_INTEGER)
-                || n.as_i64().is_some_and(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER);
+                || n.as_i64()
+                    .is_some_and(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER);
             if safe {
                 Ok(())
             } else {
@@ -148,14 +149,24 @@ mod tests {
             br#"{"a":18446744073709551616}"#,
         ] {
             let v = parse_strict(bad).unwrap();
-            assert_eq!(ensure_safe_numbers(&v), Err(JsonError::UnsafeNumber), "{bad:?}");
+            assert_eq!(
+                ensure_safe_numbers(&v),
+                Err(JsonError::UnsafeNumber),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn canonical_form_sorts_keys_by_utf16_units() {
-        let v = parse_strict("{\"\u{fb33}\":1,\"\u{1f600}\":2,\"b\":[true,null],\"a\":\"é\\n\"}".as_bytes()).unwrap();
+        let v = parse_strict(
+            "{\"\u{fb33}\":1,\"\u{1f600}\":2,\"b\":[true,null],\"a\":\"é\\n\"}".as_bytes(),
+        )
+        .unwrap();
         let out = String::from_utf8(canonical_bytes(&v)).unwrap();
-        assert_eq!(out, "{\"a\":\"é\\n\",\"b\":[true,null],\"\u{1f600}\":2,\"\u{fb33}\":1}");
+        assert_eq!(
+            out,
+            "{\"a\":\"é\\n\",\"b\":[true,null],\"\u{1f600}\":2,\"\u{fb33}\":1}"
+        );
     }
 }

@@ -175,6 +175,7 @@ mod tests {
             .with_timezone(&Utc)
     }
 
+    #[allow(clippy::needless_pass_by_value)] // call sites read better passing owned payloads
     fn envelope(sk: &SigningKey, payload: Value) -> Value {
         let sig = sk.sign(&json::canonical_bytes(&payload));
         let key = format!("ed25519:{}", hex::encode(sk.verifying_key().as_bytes()));
@@ -217,8 +218,10 @@ mod tests {
             }),
             ("key_mismatch", {
                 let mut e = envelope(&sk, payload(&sk));
-                e["signature"]["key"] =
-                    json!(format!("ed25519:{}", hex::encode(other.verifying_key().as_bytes())));
+                e["signature"]["key"] = json!(format!(
+                    "ed25519:{}",
+                    hex::encode(other.verifying_key().as_bytes())
+                ));
                 e
             }),
             ("unsupported_alg", {

@@ -112,7 +112,10 @@ fn on_unique_violation(e: rusqlite::Error) -> AppError {
             Cow::Borrowed("this key already has a handle on this server"),
         ))
     } else if msg.contains("handles.handle") {
-        AppError::Conflict(("handle_taken", Cow::Borrowed("this handle is already taken")))
+        AppError::Conflict((
+            "handle_taken",
+            Cow::Borrowed("this handle is already taken"),
+        ))
     } else {
         e.into()
     }

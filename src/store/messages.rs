@@ -94,7 +94,8 @@ impl Store {
 
     /// Deletes messages stored before `cutoff` (unix seconds); returns how many.
     pub async fn purge_messages_before(&self, cutoff: i64) -> Result<usize> {
-        self.write(move |conn| purge_before(conn, cutoff), |_| {}).await
+        self.write(move |conn| purge_before(conn, cutoff), |_| {})
+            .await
     }
 }
 
@@ -143,7 +144,14 @@ fn insert_message(
     conn.execute(
         "INSERT INTO messages (recipient, seq, client_id, envelope, size, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![msg.recipient, seq, msg.client_id, msg.envelope.get(), size, now],
+        params![
+            msg.recipient,
+            seq,
+            msg.client_id,
+            msg.envelope.get(),
+            size,
+            now
+        ],
     )?;
     conn.execute(
         "UPDATE mailboxes SET last_seq = ?2, msg_count = msg_count + 1, msg_bytes = msg_bytes + ?3
@@ -176,7 +184,12 @@ fn list_after(
     )?;
     let since = i64::try_from(since).unwrap_or(i64::MAX);
     let rows = stmt.query_map(params![recipient, since, limit as i64], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
     })?;
     let mut out = Vec::new();
     for row in rows {
@@ -201,5 +214,8 @@ fn purge_before(conn: &Connection, cutoff: i64) -> Result<usize> {
          WHERE mailboxes.handle = d.recipient",
         params![cutoff],
     )?;
-    Ok(conn.execute("DELETE FROM messages WHERE received_at < ?1", params![cutoff])?)
+    Ok(conn.execute(
+        "DELETE FROM messages WHERE received_at < ?1",
+        params![cutoff],
+    )?)
 }

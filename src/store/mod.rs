@@ -133,7 +133,9 @@ impl Store {
                         after_commit(&v);
                         Ok(v)
                     }
-                    (Ok(_), Err(e)) => Err(AppError::Internal(anyhow::anyhow!("commit failed: {e:#}"))),
+                    (Ok(_), Err(e)) => {
+                        Err(AppError::Internal(anyhow::anyhow!("commit failed: {e:#}")))
+                    }
                     (Err(e), _) => Err(e),
                 };
                 let _ = tx.send(out);
@@ -151,7 +153,12 @@ impl Store {
     /// Flushes and stops the writer; later writes fail. Safe to call more than once.
     pub async fn close(&self) {
         let _ = self.inner.writer.send(Command::Close).await;
-        let thread = self.inner.writer_thread.lock().ok().and_then(|mut t| t.take());
+        let thread = self
+            .inner
+            .writer_thread
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take());
         if let Some(t) = thread {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
@@ -188,6 +195,7 @@ fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<
     out
 }
 
+#[allow(clippy::needless_pass_by_value)] // the thread owns the connection until it exits
 fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>) {
     let mut closing = false;
     while !closing {

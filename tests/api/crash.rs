@@ -12,7 +12,14 @@ use crate::helpers::*;
 /// Starts the real binary and waits for its "listening on" line.
 async fn start_binary(db: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kez-chat-server"))
-        .args(["--bind", "127.0.0.1:0", "--server", SERVER, "--message-rate-per-minute", "1000000"])
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--server",
+            SERVER,
+            "--message-rate-per-minute",
+            "1000000",
+        ])
         .arg("--db")
         .arg(db)
         .env("RUST_LOG", "kez_chat_server=info")
@@ -47,7 +54,12 @@ async fn acknowledged_messages_survive_sigkill() {
     for round in 0..3u64 {
         let (mut child, base) = start_binary(&db).await;
         if round == 0 {
-            let res = client.post(format!("{base}/v1/register")).json(&bob.registration("bob", SERVER)).send().await.unwrap();
+            let res = client
+                .post(format!("{base}/v1/register"))
+                .json(&bob.registration("bob", SERVER))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(res.status(), 201);
         }
         // Post from several concurrent writers and kill at a pseudo-random moment.
@@ -59,7 +71,12 @@ async fn acknowledged_messages_survive_sigkill() {
             writers.push(tokio::spawn(async move {
                 for i in 0.. {
                     let id = format!("r{round}-w{w}-{i:08}-crash");
-                    match client.post(format!("{base}/v1/messages")).json(&message_body("bob", &id, "durable")).send().await {
+                    match client
+                        .post(format!("{base}/v1/messages"))
+                        .json(&message_body("bob", &id, "durable"))
+                        .send()
+                        .await
+                    {
                         Ok(r) if r.status() == 201 => {
                             let _ = tx.send(id);
                         }
@@ -101,7 +118,13 @@ async fn acknowledged_messages_survive_sigkill() {
         }
     }
     let lost: Vec<_> = acked.iter().filter(|id| !stored.contains(*id)).collect();
-    assert!(lost.is_empty(), "{} of {} acknowledged messages lost: {:?}", lost.len(), acked.len(), &lost[..lost.len().min(5)]);
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged messages lost: {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
 }
 
 fn rand_u64() -> u64 {

@@ -64,7 +64,9 @@ impl TestApp {
         if let Some(s) = self.server.take() {
             s.shutdown().await;
         }
-        let server = server::start(self.config.clone()).await.expect("server restarts");
+        let server = server::start(self.config.clone())
+            .await
+            .expect("server restarts");
         self.base = format!("http://{}", server.addr);
         self.server = Some(server);
     }
@@ -74,10 +76,20 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client.post(self.url(path)).json(body).send().await.unwrap()
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
         self.client
             .post(self.url(path))
             .header("content-type", content_type)
@@ -89,7 +101,9 @@ impl TestApp {
 
     /// Registers `handle` for `id` and asserts success.
     pub async fn register(&self, id: &TestIdentity, handle: &str) -> Value {
-        let res = self.post_json("/v1/register", &id.registration(handle, SERVER)).await;
+        let res = self
+            .post_json("/v1/register", &id.registration(handle, SERVER))
+            .await;
         let status = res.status();
         let body: Value = res.json().await.unwrap();
         assert_eq!(status, 201, "registration of {handle} failed: {body}");
@@ -98,7 +112,8 @@ impl TestApp {
 
     /// Posts a message with a fresh random id.
     pub async fn send(&self, to: &str, text: &str) -> reqwest::Response {
-        self.post_json("/v1/messages", &message_body(to, &random_id(), text)).await
+        self.post_json("/v1/messages", &message_body(to, &random_id(), text))
+            .await
     }
 
     /// Polls `handle`'s inbox with a valid signature.
@@ -140,7 +155,9 @@ impl TestApp {
 }
 
 /// Next `message` event (skipping others) within 10 s, parsed.
-pub async fn next_message(stream: &mut (impl Stream<Item = eventsource_stream::Event> + Unpin)) -> Value {
+pub async fn next_message(
+    stream: &mut (impl Stream<Item = eventsource_stream::Event> + Unpin),
+) -> Value {
     let fut = async {
         loop {
             let ev = stream.next().await.expect("stream ended");
@@ -183,7 +200,10 @@ impl TestIdentity {
     }
 
     pub fn primary(&self) -> String {
-        format!("ed25519:{}", hex::encode(self.sk.verifying_key().as_bytes()))
+        format!(
+            "ed25519:{}",
+            hex::encode(self.sk.verifying_key().as_bytes())
+        )
     }
 
     pub fn sign_hex(&self, msg: &[u8]) -> String {
@@ -208,7 +228,10 @@ impl TestIdentity {
     }
 
     pub fn poll_auth_at(&self, handle: &str, since: u64, ts: i64) -> String {
-        format!("{ts}:{}", self.sign_hex(auth::poll_string(handle, since, ts).as_bytes()))
+        format!(
+            "{ts}:{}",
+            self.sign_hex(auth::poll_string(handle, since, ts).as_bytes())
+        )
     }
 
     pub fn poll_auth(&self, handle: &str, since: u64) -> String {
@@ -216,7 +239,10 @@ impl TestIdentity {
     }
 
     pub fn stream_auth_at(&self, handle: &str, ts: i64) -> String {
-        format!("{ts}:{}", self.sign_hex(auth::stream_string(handle, ts).as_bytes()))
+        format!(
+            "{ts}:{}",
+            self.sign_hex(auth::stream_string(handle, ts).as_bytes())
+        )
     }
 
     pub fn stream_auth(&self, handle: &str) -> String {
@@ -228,7 +254,11 @@ impl TestIdentity {
 pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> Value {
     let got = res.status().as_u16();
     let body: Value = res.json().await.expect("error body is JSON");
-    assert_eq!((got, body["error"].as_str().unwrap_or("")), (status, code), "body: {body}");
+    assert_eq!(
+        (got, body["error"].as_str().unwrap_or("")),
+        (status, code),
+        "body: {body}"
+    );
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     body
 }

@@ -7,8 +7,15 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-async fn poll_with(app: &TestApp, handle: &str, query: &str, auth: Option<String>) -> reqwest::Response {
-    let mut req = app.client.get(app.url(&format!("/v1/inbox/{handle}{query}")));
+async fn poll_with(
+    app: &TestApp,
+    handle: &str,
+    query: &str,
+    auth: Option<String>,
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .get(app.url(&format!("/v1/inbox/{handle}{query}")));
     if let Some(a) = auth {
         req = req.header("x-kez-auth", a);
     }
@@ -17,7 +24,11 @@ async fn poll_with(app: &TestApp, handle: &str, query: &str, auth: Option<String
 
 async fn stream_with(app: &TestApp, handle: &str, auth: Option<&str>) -> reqwest::Response {
     let q = auth.map(|a| format!("?auth={a}")).unwrap_or_default();
-    app.client.get(app.url(&format!("/v1/inbox/{handle}/stream{q}"))).send().await.unwrap()
+    app.client
+        .get(app.url(&format!("/v1/inbox/{handle}/stream{q}")))
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -29,23 +40,78 @@ async fn poll_authentication_failures() {
     app.register(&mallory, "mallory").await;
     let now = chrono::Utc::now().timestamp();
 
-    assert_eq!(poll_with(&app, "bob", "?since=0", Some(bob.poll_auth("bob", 0))).await.status(), 200);
+    assert_eq!(
+        poll_with(&app, "bob", "?since=0", Some(bob.poll_auth("bob", 0)))
+            .await
+            .status(),
+        200
+    );
     // since defaults to 0 and the signed string carries the effective value
-    assert_eq!(poll_with(&app, "bob", "", Some(bob.poll_auth("bob", 0))).await.status(), 200);
+    assert_eq!(
+        poll_with(&app, "bob", "", Some(bob.poll_auth("bob", 0)))
+            .await
+            .status(),
+        200
+    );
     assert_error(poll_with(&app, "bob", "", None).await, 401, "missing_auth").await;
-    assert_error(poll_with(&app, "bob", "", Some(bob.poll_auth_at("bob", 0, now - 301))).await, 401, "stale_auth").await;
-    assert_error(poll_with(&app, "bob", "", Some(bob.poll_auth_at("bob", 0, now + 301))).await, 401, "stale_auth").await;
-    assert_error(poll_with(&app, "bob", "", Some(mallory.poll_auth("bob", 0))).await, 401, "bad_signature").await;
+    assert_error(
+        poll_with(&app, "bob", "", Some(bob.poll_auth_at("bob", 0, now - 301))).await,
+        401,
+        "stale_auth",
+    )
+    .await;
+    assert_error(
+        poll_with(&app, "bob", "", Some(bob.poll_auth_at("bob", 0, now + 301))).await,
+        401,
+        "stale_auth",
+    )
+    .await;
+    assert_error(
+        poll_with(&app, "bob", "", Some(mallory.poll_auth("bob", 0))).await,
+        401,
+        "bad_signature",
+    )
+    .await;
     // a signature for another handle, or another since, does not transfer
-    assert_error(poll_with(&app, "bob", "", Some(bob.poll_auth("mallory", 0))).await, 401, "bad_signature").await;
-    assert_error(poll_with(&app, "bob", "?since=5", Some(bob.poll_auth("bob", 0))).await, 401, "bad_signature").await;
+    assert_error(
+        poll_with(&app, "bob", "", Some(bob.poll_auth("mallory", 0))).await,
+        401,
+        "bad_signature",
+    )
+    .await;
+    assert_error(
+        poll_with(&app, "bob", "?since=5", Some(bob.poll_auth("bob", 0))).await,
+        401,
+        "bad_signature",
+    )
+    .await;
     // a stream signature replayed on the poll endpoint
-    assert_error(poll_with(&app, "bob", "", Some(bob.stream_auth("bob"))).await, 401, "bad_signature").await;
+    assert_error(
+        poll_with(&app, "bob", "", Some(bob.stream_auth("bob"))).await,
+        401,
+        "bad_signature",
+    )
+    .await;
     for garbage in ["", "nonsense", "123:", ":abc", "12x:00"] {
-        assert_error(poll_with(&app, "bob", "", Some(garbage.to_owned())).await, 401, "malformed_auth").await;
+        assert_error(
+            poll_with(&app, "bob", "", Some(garbage.to_owned())).await,
+            401,
+            "malformed_auth",
+        )
+        .await;
     }
-    assert_error(poll_with(&app, "nobody", "", Some(bob.poll_auth("nobody", 0))).await, 404, "not_found").await;
-    assert_error(poll_with(&app, "bob", "?since=-1", Some(bob.poll_auth("bob", 0))).await, 400, "invalid_query").await;
+    assert_error(
+        poll_with(&app, "nobody", "", Some(bob.poll_auth("nobody", 0))).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        poll_with(&app, "bob", "?since=-1", Some(bob.poll_auth("bob", 0))).await,
+        400,
+        "invalid_query",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -55,13 +121,43 @@ async fn stream_authentication_failures() {
     app.register(&bob, "bob").await;
     let now = chrono::Utc::now().timestamp();
     assert_error(stream_with(&app, "bob", None).await, 400, "missing_auth").await;
-    assert_error(stream_with(&app, "bob", Some("bad")).await, 401, "malformed_auth").await;
+    assert_error(
+        stream_with(&app, "bob", Some("bad")).await,
+        401,
+        "malformed_auth",
+    )
+    .await;
     // a poll signature replayed on the stream endpoint
     let poll_sig = bob.poll_auth("bob", 0);
-    assert_error(stream_with(&app, "bob", Some(&poll_sig)).await, 401, "bad_signature").await;
-    assert_error(stream_with(&app, "bob", Some(&bob.stream_auth_at("bob", now - 400))).await, 401, "stale_auth").await;
-    assert_error(stream_with(&app, "bob", Some(&TestIdentity::generate().stream_auth("bob"))).await, 401, "bad_signature").await;
-    assert_error(stream_with(&app, "nobody", Some(&bob.stream_auth("nobody"))).await, 404, "not_found").await;
+    assert_error(
+        stream_with(&app, "bob", Some(&poll_sig)).await,
+        401,
+        "bad_signature",
+    )
+    .await;
+    assert_error(
+        stream_with(&app, "bob", Some(&bob.stream_auth_at("bob", now - 400))).await,
+        401,
+        "stale_auth",
+    )
+    .await;
+    assert_error(
+        stream_with(
+            &app,
+            "bob",
+            Some(&TestIdentity::generate().stream_auth("bob")),
+        )
+        .await,
+        401,
+        "bad_signature",
+    )
+    .await;
+    assert_error(
+        stream_with(&app, "nobody", Some(&bob.stream_auth("nobody"))).await,
+        404,
+        "not_found",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -135,7 +231,10 @@ async fn messages_posted_while_a_stream_connects_arrive_once_and_in_order() {
     }
     sender.await.unwrap();
     let extra = tokio::time::timeout(Duration::from_millis(300), s.next()).await;
-    assert!(extra.is_err(), "a duplicate arrived after the 200th message");
+    assert!(
+        extra.is_err(),
+        "a duplicate arrived after the 200th message"
+    );
 }
 
 #[tokio::test]
@@ -145,7 +244,9 @@ async fn a_lagging_stream_is_caught_up_from_the_database() {
     app.register(&bob, "bob").await;
     let mut s = app.open_stream(&bob, "bob", None).await;
     // 300 posts without reading the stream: far beyond the 64-slot channel.
-    let bodies: Vec<Value> = (0..300).map(|i| message_body("bob", &format!("lag-{i:08}-xxxxxxx"), "m")).collect();
+    let bodies: Vec<Value> = (0..300)
+        .map(|i| message_body("bob", &format!("lag-{i:08}-xxxxxxx"), "m"))
+        .collect();
     futures_util::future::join_all(bodies.iter().map(|b| app.post_json("/v1/messages", b))).await;
     for expected in 1..=300u64 {
         assert_eq!(next_message(&mut s).await["seq"], expected);
@@ -163,9 +264,14 @@ async fn a_ninth_stream_closes_the_oldest() {
     }
     let _ninth = app.open_stream(&bob, "bob", None).await;
     let oldest = &mut streams[0];
-    let ev = tokio::time::timeout(Duration::from_secs(5), oldest.next()).await.unwrap().unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(5), oldest.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(ev.event, "close");
-    let after = tokio::time::timeout(Duration::from_secs(5), oldest.next()).await.unwrap();
+    let after = tokio::time::timeout(Duration::from_secs(5), oldest.next())
+        .await
+        .unwrap();
     assert!(after.is_none(), "the oldest stream stayed open");
     let state = &app.server.as_ref().unwrap().state;
     assert_eq!(state.streams.open_count("bob"), 8);
@@ -183,7 +289,9 @@ async fn streams_close_on_shutdown() {
     let server = app.server.take().unwrap();
     let stopped = tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await;
     assert!(stopped.is_ok(), "shutdown hung on an open stream");
-    let end = tokio::time::timeout(Duration::from_secs(5), s.next()).await.unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(5), s.next())
+        .await
+        .unwrap();
     assert!(end.is_none());
 }
 
@@ -197,12 +305,23 @@ async fn stream_replays_stored_messages_after_since() {
     }
     let res = app
         .client
-        .get(app.url(&format!("/v1/inbox/bob/stream?auth={}&since=2", bob.stream_auth("bob"))))
+        .get(app.url(&format!(
+            "/v1/inbox/bob/stream?auth={}&since=2",
+            bob.stream_auth("bob")
+        )))
         .send()
         .await
         .unwrap();
     use eventsource_stream::Eventsource;
-    let mut s = Box::pin(res.bytes_stream().eventsource().filter_map(|e| async move { e.ok() }));
-    let seqs: Vec<Value> = vec![next_message(&mut s).await["seq"].clone(), next_message(&mut s).await["seq"].clone(), next_message(&mut s).await["seq"].clone()];
+    let mut s = Box::pin(
+        res.bytes_stream()
+            .eventsource()
+            .filter_map(|e| async move { e.ok() }),
+    );
+    let seqs: Vec<Value> = vec![
+        next_message(&mut s).await["seq"].clone(),
+        next_message(&mut s).await["seq"].clone(),
+        next_message(&mut s).await["seq"].clone(),
+    ];
     assert_eq!(seqs, vec![3, 4, 5]);
 }

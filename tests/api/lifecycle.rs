@@ -34,7 +34,9 @@ async fn slow_headers_are_cut_off() {
     let app = spawn_app_with(|c| c.header_timeout_secs = 1).await;
     let addr = app.base.trim_start_matches("http://").to_owned();
     let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    s.write_all(b"GET /v1/healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    s.write_all(b"GET /v1/healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     // Never finish the headers: the server must hang up on its own.
     let mut buf = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
@@ -49,7 +51,9 @@ async fn connections_over_the_cap_wait_instead_of_being_served() {
     let addr = app.base.trim_start_matches("http://").to_owned();
     // Hold the only slot with an idle keep-alive connection.
     let mut held = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    held.write_all(b"GET /v1/healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    held.write_all(b"GET /v1/healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 512];
     let n = held.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
@@ -60,9 +64,16 @@ async fn connections_over_the_cap_wait_instead_of_being_served() {
         async move { second.get(url).send().await.map(|r| r.status().as_u16()) }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!pending.is_finished(), "second connection was served over the cap");
+    assert!(
+        !pending.is_finished(),
+        "second connection was served over the cap"
+    );
     // ...and is served once it frees up.
     drop(held);
-    let status = tokio::time::timeout(Duration::from_secs(10), pending).await.unwrap().unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), pending)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(status, 200);
 }

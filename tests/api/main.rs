@@ -1,7 +1,7 @@
 //! Integration tests: the real router on 127.0.0.1:0 with a fresh SQLite
 //! file per test, exercised over HTTP. No mocks.
 
-#![allow(unreachable_pub)]
+#![allow(unreachable_pub, clippy::needless_pass_by_value)]
 
 mod crash;
 mod helpers;

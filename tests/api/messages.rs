@@ -11,7 +11,12 @@ async fn a_posted_message_can_be_polled_by_its_recipient() {
     let bob = TestIdentity::generate();
     app.register(&bob, "bob").await;
     // Act
-    let res = app.post_json("/v1/messages", &message_body("bob", "msg-0000000000000001", "hello")).await;
+    let res = app
+        .post_json(
+            "/v1/messages",
+            &message_body("bob", "msg-0000000000000001", "hello"),
+        )
+        .await;
     // Assert
     assert_eq!(res.status(), 201);
     let posted: Value = res.json().await.unwrap();
@@ -36,7 +41,12 @@ async fn seq_is_per_recipient_and_strictly_increasing() {
         let r: Value = app.send("bob", "x").await.json().await.unwrap();
         assert_eq!(r["seq"], expected);
     }
-    let r: Value = app.send(&format!("alice@{SERVER}"), "x").await.json().await.unwrap();
+    let r: Value = app
+        .send(&format!("alice@{SERVER}"), "x")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(r["seq"], 1);
 }
 
@@ -52,7 +62,13 @@ async fn a_retried_post_is_idempotent() {
     let second = app.post_json("/v1/messages", &body).await;
     assert_eq!(second.status(), 200);
     assert_eq!(second.json::<Value>().await.unwrap(), first);
-    assert_eq!(app.poll(&bob, "bob", 0).await["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.poll(&bob, "bob", 0).await["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -60,20 +76,38 @@ async fn bad_posts_get_clear_errors() {
     let app = spawn_app().await;
     app.register(&TestIdentity::generate(), "bob").await;
     assert_error(app.send("nobody", "x").await, 404, "unknown_recipient").await;
-    assert_error(app.send("bob@elsewhere.example", "x").await, 422, "foreign_recipient").await;
+    assert_error(
+        app.send("bob@elsewhere.example", "x").await,
+        422,
+        "foreign_recipient",
+    )
+    .await;
     for bad_id in ["short", "has spaces in it!!", &"x".repeat(65)] {
-        let res = app.post_json("/v1/messages", &message_body("bob", bad_id, "x")).await;
+        let res = app
+            .post_json("/v1/messages", &message_body("bob", bad_id, "x"))
+            .await;
         assert_error(res, 422, "invalid_message_id").await;
     }
-    let res = app.post_json("/v1/messages", &json!({"to": "bob", "id": random_id(), "envelope": "not an object"})).await;
+    let res = app
+        .post_json(
+            "/v1/messages",
+            &json!({"to": "bob", "id": random_id(), "envelope": "not an object"}),
+        )
+        .await;
     assert_error(res, 422, "invalid_body").await;
-    let res = app.post_json("/v1/messages", &json!({"to": "bob", "id": random_id()})).await;
+    let res = app
+        .post_json("/v1/messages", &json!({"to": "bob", "id": random_id()}))
+        .await;
     assert_error(res, 422, "invalid_body").await;
     let big = "a".repeat(256 * 1024);
-    let res = app.post_json("/v1/messages", &message_body("bob", &random_id(), &big)).await;
+    let res = app
+        .post_json("/v1/messages", &message_body("bob", &random_id(), &big))
+        .await;
     assert_error(res, 413, "payload_too_large").await;
     let huge = "a".repeat(400 * 1024);
-    let res = app.post_json("/v1/messages", &message_body("bob", &random_id(), &huge)).await;
+    let res = app
+        .post_json("/v1/messages", &message_body("bob", &random_id(), &huge))
+        .await;
     assert_error(res, 413, "payload_too_large").await;
 }
 
@@ -85,7 +119,11 @@ async fn the_61st_post_in_a_minute_is_rate_limited() {
         assert_eq!(app.send("bob", "x").await.status(), 201);
     }
     let res = app.send("bob", "x").await;
-    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry));
     assert_error(res, 429, "rate_limited").await;
 }
@@ -130,7 +168,11 @@ async fn retention_purges_old_messages_and_frees_quota() {
     let mut purged = false;
     for _ in 0..50 {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        if app.poll(&bob, "bob", 0).await["messages"].as_array().unwrap().is_empty() {
+        if app.poll(&bob, "bob", 0).await["messages"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+        {
             purged = true;
             break;
         }

@@ -10,7 +10,10 @@ async fn healthz_reports_server_and_version() {
     let res = app.get("/v1/healthz").await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body, json!({"status": "ok", "server": SERVER, "version": env!("CARGO_PKG_VERSION")}));
+    assert_eq!(
+        body,
+        json!({"status": "ok", "server": SERVER, "version": env!("CARGO_PKG_VERSION")})
+    );
 }
 
 #[tokio::test]
@@ -27,9 +30,15 @@ async fn registration_returns_the_lookup_record() {
     assert_eq!(created["fqhn"], format!("alice@{SERVER}"));
     assert_eq!(created["primary"], alice.primary());
     let hex = alice.primary().trim_start_matches("ed25519:").to_owned();
-    assert_eq!(created["sigchain_url"], format!("http://localhost:7878/v1/sigchains/ed25519/{hex}"));
+    assert_eq!(
+        created["sigchain_url"],
+        format!("http://localhost:7878/v1/sigchains/ed25519/{hex}")
+    );
     let at = created["registered_at"].as_str().unwrap();
-    assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok() && at.ends_with('Z'), "{at}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(at).is_ok() && at.ends_with('Z'),
+        "{at}"
+    );
     assert_eq!(created.as_object().unwrap().len(), 5);
 }
 
@@ -45,7 +54,10 @@ async fn duplicate_handle_is_409() {
     let app = spawn_app().await;
     app.register(&TestIdentity::generate(), "alice").await;
     let res = app
-        .post_json("/v1/register", &TestIdentity::generate().registration("alice", SERVER))
+        .post_json(
+            "/v1/register",
+            &TestIdentity::generate().registration("alice", SERVER),
+        )
         .await;
     assert_error(res, 409, "handle_taken").await;
 }
@@ -55,7 +67,9 @@ async fn duplicate_primary_is_409() {
     let app = spawn_app().await;
     let alice = TestIdentity::generate();
     app.register(&alice, "alice").await;
-    let res = app.post_json("/v1/register", &alice.registration("alice2", SERVER)).await;
+    let res = app
+        .post_json("/v1/register", &alice.registration("alice2", SERVER))
+        .await;
     assert_error(res, 409, "primary_taken").await;
 }
 
@@ -71,15 +85,26 @@ async fn twenty_concurrent_registrations_of_one_handle_have_exactly_one_winner()
         .iter()
         .map(|r| r.status().as_u16())
         .collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 19, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
 async fn registration_for_another_server_is_refused() {
     let app = spawn_app().await;
     let res = app
-        .post_json("/v1/register", &TestIdentity::generate().registration("alice", "other.example"))
+        .post_json(
+            "/v1/register",
+            &TestIdentity::generate().registration("alice", "other.example"),
+        )
         .await;
     assert_error(res, 422, "wrong_server").await;
 }
@@ -89,7 +114,10 @@ async fn reserved_names_are_refused() {
     let app = spawn_app().await;
     for name in ["admin", "root", "support", "postmaster", "www", "settings"] {
         let res = app
-            .post_json("/v1/register", &TestIdentity::generate().registration(name, SERVER))
+            .post_json(
+                "/v1/register",
+                &TestIdentity::generate().registration(name, SERVER),
+            )
             .await;
         assert_error(res, 422, "reserved_handle").await;
     }
@@ -99,15 +127,30 @@ async fn reserved_names_are_refused() {
 async fn invalid_handles_are_refused() {
     let app = spawn_app().await;
     let long = "a".repeat(33);
-    for name in ["ab", long.as_str(), "Alice", "-lead", "_lead", "has space", "dot.ted", "zoë", "", "a@b"] {
+    for name in [
+        "ab",
+        long.as_str(),
+        "Alice",
+        "-lead",
+        "_lead",
+        "has space",
+        "dot.ted",
+        "zoë",
+        "",
+        "a@b",
+    ] {
         let res = app
-            .post_json("/v1/register", &TestIdentity::generate().registration(name, SERVER))
+            .post_json(
+                "/v1/register",
+                &TestIdentity::generate().registration(name, SERVER),
+            )
             .await;
         assert_error(res, 422, "invalid_handle").await;
     }
     // Boundaries that are fine.
     app.register(&TestIdentity::generate(), "abc").await;
-    app.register(&TestIdentity::generate(), &"z".repeat(32)).await;
+    app.register(&TestIdentity::generate(), &"z".repeat(32))
+        .await;
 }
 
 #[tokio::test]
@@ -116,7 +159,12 @@ async fn tampered_payload_fails_signature_check() {
     let id = TestIdentity::generate();
     let mut env = id.registration("alice", SERVER);
     env["payload"]["handle"] = json!("mallory");
-    assert_error(app.post_json("/v1/register", &env).await, 401, "invalid_signature").await;
+    assert_error(
+        app.post_json("/v1/register", &env).await,
+        401,
+        "invalid_signature",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -126,10 +174,20 @@ async fn tampered_or_malformed_signature_fails() {
     let env = id.registration("alice", SERVER);
     let sig = env["signature"]["sig"].as_str().unwrap().to_owned();
     let flipped = format!("{}{}", if &sig[..1] == "0" { "1" } else { "0" }, &sig[1..]);
-    for bad in [flipped, sig[..126].to_owned(), sig.to_uppercase(), "zz".repeat(64)] {
+    for bad in [
+        flipped,
+        sig[..126].to_owned(),
+        sig.to_uppercase(),
+        "zz".repeat(64),
+    ] {
         let mut e = env.clone();
         e["signature"]["sig"] = json!(bad);
-        assert_error(app.post_json("/v1/register", &e).await, 401, "invalid_signature").await;
+        assert_error(
+            app.post_json("/v1/register", &e).await,
+            401,
+            "invalid_signature",
+        )
+        .await;
     }
 }
 
@@ -151,7 +209,12 @@ async fn non_canonical_signature_is_refused() {
         carry = v >> 8;
     }
     env["signature"]["sig"] = json!(hex::encode(sig));
-    assert_error(app.post_json("/v1/register", &env).await, 401, "invalid_signature").await;
+    assert_error(
+        app.post_json("/v1/register", &env).await,
+        401,
+        "invalid_signature",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -160,7 +223,12 @@ async fn key_must_equal_primary() {
     let id = TestIdentity::generate();
     let mut env = id.registration("alice", SERVER);
     env["signature"]["key"] = json!(TestIdentity::generate().primary());
-    assert_error(app.post_json("/v1/register", &env).await, 422, "key_mismatch").await;
+    assert_error(
+        app.post_json("/v1/register", &env).await,
+        422,
+        "key_mismatch",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -169,12 +237,21 @@ async fn malformed_primary_is_refused() {
     let id = TestIdentity::generate();
     let mut weak = [0u8; 32];
     weak[0] = 1; // the identity point: small order
-    for bad in [format!("ed25519:{}", hex::encode(weak)), "ed25519:abc".to_owned(), id.primary().to_uppercase()] {
+    for bad in [
+        format!("ed25519:{}", hex::encode(weak)),
+        "ed25519:abc".to_owned(),
+        id.primary().to_uppercase(),
+    ] {
         let mut p = id.registration_payload("alice", SERVER);
         p["primary"] = json!(bad);
         let mut env = id.sign_envelope(p);
         env["signature"]["key"] = json!(bad);
-        assert_error(app.post_json("/v1/register", &env).await, 422, "invalid_key").await;
+        assert_error(
+            app.post_json("/v1/register", &env).await,
+            422,
+            "invalid_key",
+        )
+        .await;
     }
 }
 
@@ -191,7 +268,12 @@ async fn stale_and_future_timestamps_are_refused() {
     }
     let mut p = id.registration_payload("alice", SERVER);
     p["created_at"] = json!("last tuesday");
-    assert_error(app.post_json("/v1/register", &id.sign_envelope(p)).await, 422, "invalid_timestamp").await;
+    assert_error(
+        app.post_json("/v1/register", &id.sign_envelope(p)).await,
+        422,
+        "invalid_timestamp",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -201,19 +283,39 @@ async fn wrong_tag_type_version_and_alg_each_have_a_code() {
 
     let mut env = id.registration("alice", SERVER);
     env["kez"] = json!("registration");
-    assert_error(app.post_json("/v1/register", &env).await, 422, "wrong_envelope_tag").await;
+    assert_error(
+        app.post_json("/v1/register", &env).await,
+        422,
+        "wrong_envelope_tag",
+    )
+    .await;
 
     let mut p = id.registration_payload("alice", SERVER);
     p["type"] = json!("kez.chat.other");
-    assert_error(app.post_json("/v1/register", &id.sign_envelope(p)).await, 422, "wrong_payload_type").await;
+    assert_error(
+        app.post_json("/v1/register", &id.sign_envelope(p)).await,
+        422,
+        "wrong_payload_type",
+    )
+    .await;
 
     let mut p = id.registration_payload("alice", SERVER);
     p["version"] = json!(2);
-    assert_error(app.post_json("/v1/register", &id.sign_envelope(p)).await, 422, "unsupported_version").await;
+    assert_error(
+        app.post_json("/v1/register", &id.sign_envelope(p)).await,
+        422,
+        "unsupported_version",
+    )
+    .await;
 
     let mut env = id.registration("alice", SERVER);
     env["signature"]["alg"] = json!("ed25519ph");
-    assert_error(app.post_json("/v1/register", &env).await, 422, "unsupported_alg").await;
+    assert_error(
+        app.post_json("/v1/register", &env).await,
+        422,
+        "unsupported_alg",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -222,19 +324,45 @@ async fn malformed_bodies_get_json_errors() {
     let id = TestIdentity::generate();
     let good = serde_json::to_vec(&id.registration("alice", SERVER)).unwrap();
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
-        ("application/json", b"{not json".to_vec(), 400, "invalid_json"),
-        ("application/json", b"{\"kez\":\"\xff\"}".to_vec(), 400, "invalid_json"),
+        (
+            "application/json",
+            b"{not json".to_vec(),
+            400,
+            "invalid_json",
+        ),
+        (
+            "application/json",
+            b"{\"kez\":\"\xff\"}".to_vec(),
+            400,
+            "invalid_json",
+        ),
         ("application/json", b"".to_vec(), 400, "invalid_json"),
         ("text/plain", good.clone(), 415, "unsupported_media_type"),
         ("application/json", b"[1,2,3]".to_vec(), 422, "invalid_body"),
-        ("application/json", b"{\"kez\":\"handle_registration\"}".to_vec(), 422, "invalid_body"),
-        ("application/json", vec![b' '; 16 * 1024 + 1], 413, "payload_too_large"),
+        (
+            "application/json",
+            b"{\"kez\":\"handle_registration\"}".to_vec(),
+            422,
+            "invalid_body",
+        ),
+        (
+            "application/json",
+            vec![b' '; 16 * 1024 + 1],
+            413,
+            "payload_too_large",
+        ),
     ];
     for (ct, body, status, code) in cases {
         assert_error(app.post_raw("/v1/register", ct, body).await, status, code).await;
     }
     // Without a content type at all.
-    let res = app.client.post(app.url("/v1/register")).body(good).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/v1/register"))
+        .body(good)
+        .send()
+        .await
+        .unwrap();
     assert_error(res, 415, "unsupported_media_type").await;
 }
 
@@ -245,27 +373,58 @@ async fn duplicate_keys_are_refused_so_parsers_cannot_disagree() {
     let env = id.registration("alice", SERVER);
     let text = serde_json::to_string(&env).unwrap();
     // A second "handle" key: serde_json would keep the last one, JS the last, some parsers the first.
-    let dup = text.replacen("\"handle\":\"alice\"", "\"handle\":\"alice\",\"handle\":\"mallory\"", 1);
+    let dup = text.replacen(
+        "\"handle\":\"alice\"",
+        "\"handle\":\"alice\",\"handle\":\"mallory\"",
+        1,
+    );
     assert_ne!(dup, text);
-    assert_error(app.post_raw("/v1/register", "application/json", dup.into_bytes()).await, 400, "invalid_json").await;
+    assert_error(
+        app.post_raw("/v1/register", "application/json", dup.into_bytes())
+            .await,
+        400,
+        "invalid_json",
+    )
+    .await;
     // The same at the top level.
     let dup = text.replacen("{", "{\"kez\":\"x\",", 1);
-    assert_error(app.post_raw("/v1/register", "application/json", dup.into_bytes()).await, 400, "invalid_json").await;
+    assert_error(
+        app.post_raw("/v1/register", "application/json", dup.into_bytes())
+            .await,
+        400,
+        "invalid_json",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn unsafe_numbers_in_signed_payloads_are_refused() {
     let app = spawn_app().await;
     let id = TestIdentity::generate();
-    for v in [json!(1.0), json!(9_007_199_254_740_993u64), json!(-9_007_199_254_740_993i64)] {
+    for v in [
+        json!(1.0),
+        json!(9_007_199_254_740_993u64),
+        json!(-9_007_199_254_740_993i64),
+    ] {
         let mut p = id.registration_payload("alice", SERVER);
         p["version"] = v;
-        assert_error(app.post_json("/v1/register", &id.sign_envelope(p)).await, 400, "unsafe_number").await;
+        assert_error(
+            app.post_json("/v1/register", &id.sign_envelope(p)).await,
+            400,
+            "unsafe_number",
+        )
+        .await;
     }
     let raw = serde_json::to_string(&id.registration("alice", SERVER))
         .unwrap()
         .replacen("\"version\":1", "\"version\":1e0", 1);
-    assert_error(app.post_raw("/v1/register", "application/json", raw.into_bytes()).await, 400, "unsafe_number").await;
+    assert_error(
+        app.post_raw("/v1/register", "application/json", raw.into_bytes())
+            .await,
+        400,
+        "unsafe_number",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -273,7 +432,9 @@ async fn reverse_lookup_round_trips() {
     let app = spawn_app().await;
     let alice = TestIdentity::generate();
     let created = app.register(&alice, "alice").await;
-    let res = app.get(&format!("/v1/by-primary/{}", alice.primary())).await;
+    let res = app
+        .get(&format!("/v1/by-primary/{}", alice.primary()))
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap(), created);
 }
@@ -282,9 +443,25 @@ async fn reverse_lookup_round_trips() {
 async fn reverse_lookup_distinguishes_unknown_from_garbage() {
     let app = spawn_app().await;
     let stranger = TestIdentity::generate();
-    assert_error(app.get(&format!("/v1/by-primary/{}", stranger.primary())).await, 404, "not_found").await;
-    for garbage in ["ed25519:xyz", "nonsense", "ed25519:", &stranger.primary().to_uppercase()] {
-        assert_error(app.get(&format!("/v1/by-primary/{garbage}")).await, 400, "invalid_key").await;
+    assert_error(
+        app.get(&format!("/v1/by-primary/{}", stranger.primary()))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    for garbage in [
+        "ed25519:xyz",
+        "nonsense",
+        "ed25519:",
+        &stranger.primary().to_uppercase(),
+    ] {
+        assert_error(
+            app.get(&format!("/v1/by-primary/{garbage}")).await,
+            400,
+            "invalid_key",
+        )
+        .await;
     }
 }
 
@@ -292,10 +469,14 @@ async fn reverse_lookup_distinguishes_unknown_from_garbage() {
 async fn registration_is_rate_limited_per_ip() {
     let app = spawn_app_with(|c| c.register_rate_per_minute = 2).await;
     for i in 0..2 {
-        app.register(&TestIdentity::generate(), &format!("user{i}")).await;
+        app.register(&TestIdentity::generate(), &format!("user{i}"))
+            .await;
     }
     let res = app
-        .post_json("/v1/register", &TestIdentity::generate().registration("user9", SERVER))
+        .post_json(
+            "/v1/register",
+            &TestIdentity::generate().registration("user9", SERVER),
+        )
         .await;
     assert!(res.headers().get("retry-after").is_some());
     assert_error(res, 429, "rate_limited").await;

@@ -26,7 +26,9 @@ fn jcs_matches_rfc8785_reference_cases() {
     }
     for n in data["numbers"].as_array().unwrap() {
         let bits = u64::from_str_radix(n["ieee_hex"].as_str().unwrap(), 16).unwrap();
-        let v = serde_json::Number::from_f64(f64::from_bits(bits)).map(Value::Number).unwrap();
+        let v = serde_json::Number::from_f64(f64::from_bits(bits))
+            .map(Value::Number)
+            .unwrap();
         let out = String::from_utf8(json::canonical_bytes(&v)).unwrap();
         assert_eq!(out, n["output"].as_str().unwrap(), "{}", n["ieee_hex"]);
     }
@@ -42,11 +44,23 @@ fn registration_vectors_hold() {
     for v in vectors {
         let name = v["name"].as_str().unwrap();
         let sk = key(v["seed_hex"].as_str().unwrap());
-        assert_eq!(v["primary"].as_str().unwrap(), format!("ed25519:{}", hex::encode(sk.verifying_key().as_bytes())), "{name}");
+        assert_eq!(
+            v["primary"].as_str().unwrap(),
+            format!("ed25519:{}", hex::encode(sk.verifying_key().as_bytes())),
+            "{name}"
+        );
         let jcs = json::canonical_bytes(&v["payload"]);
-        assert_eq!(String::from_utf8(jcs.clone()).unwrap(), v["jcs"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            String::from_utf8(jcs.clone()).unwrap(),
+            v["jcs"].as_str().unwrap(),
+            "{name}"
+        );
         assert_eq!(hex::encode(&jcs), v["jcs_hex"].as_str().unwrap(), "{name}");
-        assert_eq!(hex::encode(sk.sign(&jcs).to_bytes()), v["signature"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            hex::encode(sk.sign(&jcs).to_bytes()),
+            v["signature"].as_str().unwrap(),
+            "{name}"
+        );
         let verdict = match signed::verify_registration(&v["envelope"], server, now) {
             Ok(_) => "ok",
             Err(e) => e.code(),
@@ -54,7 +68,11 @@ fn registration_vectors_hold() {
         assert_eq!(verdict, v["verdict"].as_str().unwrap(), "{name}");
     }
     // The set covers a non-ASCII string and a refused tampering.
-    assert!(vectors.iter().any(|v| !v["jcs"].as_str().unwrap().is_ascii()));
+    assert!(
+        vectors
+            .iter()
+            .any(|v| !v["jcs"].as_str().unwrap().is_ascii())
+    );
     assert!(vectors.iter().any(|v| v["verdict"] == "invalid_signature"));
 }
 
@@ -69,7 +87,15 @@ fn signed_string_vectors_hold() {
         let expected = if s.ends_with("/stream\n".to_owned().as_str()) || s.contains("/stream\n") {
             auth::stream_string(handle, ts)
         } else {
-            let since: u64 = s.split("since=").nth(1).unwrap().split('\n').next().unwrap().parse().unwrap();
+            let since: u64 = s
+                .split("since=")
+                .nth(1)
+                .unwrap()
+                .split('\n')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
             auth::poll_string(handle, since, ts)
         };
         assert_eq!(s, expected);

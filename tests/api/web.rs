@@ -23,7 +23,11 @@ fn web_fixture() -> tempfile::TempDir {
     std::fs::write(root.path().join("secret.txt"), "TOP-SECRET").unwrap();
     let dist = root.path().join("dist");
     std::fs::create_dir_all(dist.join("assets")).unwrap();
-    std::fs::write(dist.join("index.html"), "<!doctype html><title>KEZ SPA</title>").unwrap();
+    std::fs::write(
+        dist.join("index.html"),
+        "<!doctype html><title>KEZ SPA</title>",
+    )
+    .unwrap();
     let mut js = std::fs::File::create(dist.join("assets/index-abc123.js")).unwrap();
     js.write_all(b"console.log('hi')").unwrap();
     std::fs::write(dist.join("manifest.webmanifest"), "{}").unwrap();
@@ -35,7 +39,12 @@ async fn without_web_dir_a_placeholder_page_is_served() {
     let app = spawn_app().await;
     let res = app.get("/").await;
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(res.text().await.unwrap().contains("kez-chat"));
 }
 
@@ -48,13 +57,28 @@ async fn spa_files_fallback_and_cache_headers() {
     let index = app.get("/").await;
     assert_eq!(index.status(), 200);
     assert_eq!(index.headers()["cache-control"], "no-cache");
-    assert!(index.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    assert!(
+        index.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
     assert!(index.text().await.unwrap().contains("KEZ SPA"));
 
     let js = app.get("/assets/index-abc123.js").await;
     assert_eq!(js.status(), 200);
-    assert!(js.headers()["content-type"].to_str().unwrap().contains("javascript"));
-    assert!(js.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    assert!(
+        js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    assert!(
+        js.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
 
     // Client-side routes get index.html.
     let route = app.get("/chats/alice").await;
@@ -94,16 +118,29 @@ async fn security_headers_are_on_every_response() {
         let res = app.get(path).await;
         assert_eq!(res.headers()["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(res.headers()["referrer-policy"], "no-referrer", "{path}");
-        assert!(res.headers().contains_key("content-security-policy"), "{path}");
+        assert!(
+            res.headers().contains_key("content-security-policy"),
+            "{path}"
+        );
     }
 }
 
 #[tokio::test]
 async fn wrong_methods_get_405_json() {
     let app = spawn_app().await;
-    let res = app.client.delete(app.url("/v1/healthz")).send().await.unwrap();
+    let res = app
+        .client
+        .delete(app.url("/v1/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_error(res, 405, "method_not_allowed").await;
-    let res = app.client.get(app.url("/v1/register")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/v1/register"))
+        .send()
+        .await
+        .unwrap();
     assert_error(res, 405, "method_not_allowed").await;
 }
 

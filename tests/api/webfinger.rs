@@ -9,14 +9,21 @@ async fn webfinger_describes_a_registered_handle() {
     let app = spawn_app().await;
     let alice = TestIdentity::generate();
     let record = app.register(&alice, "alice").await;
-    let res = app.get(&format!("/.well-known/webfinger?resource=acct:alice@{SERVER}")).await;
+    let res = app
+        .get(&format!(
+            "/.well-known/webfinger?resource=acct:alice@{SERVER}"
+        ))
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/jrd+json");
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
     let jrd: Value = res.json().await.unwrap();
     assert_eq!(jrd["subject"], format!("acct:alice@{SERVER}"));
     assert_eq!(jrd["aliases"][0], alice.primary());
-    assert_eq!(jrd["properties"]["https://kez.lat/ns/primary"], alice.primary());
+    assert_eq!(
+        jrd["properties"]["https://kez.lat/ns/primary"],
+        alice.primary()
+    );
     let links = jrd["links"].as_array().unwrap();
     assert_eq!(links.len(), 2);
     assert_eq!(links[0]["rel"], "self");
@@ -43,7 +50,9 @@ async fn webfinger_head_matches_get_without_a_body() {
     app.register(&TestIdentity::generate(), "alice").await;
     let res = app
         .client
-        .head(app.url(&format!("/.well-known/webfinger?resource=acct:alice@{SERVER}")))
+        .head(app.url(&format!(
+            "/.well-known/webfinger?resource=acct:alice@{SERVER}"
+        )))
         .send()
         .await
         .unwrap();
@@ -56,10 +65,40 @@ async fn webfinger_head_matches_get_without_a_body() {
 #[tokio::test]
 async fn webfinger_errors() {
     let app = spawn_app().await;
-    assert_error(app.get("/.well-known/webfinger").await, 400, "invalid_resource").await;
-    assert_error(app.get("/.well-known/webfinger?resource=alice").await, 400, "invalid_resource").await;
-    assert_error(app.get("/.well-known/webfinger?resource=acct:@kez.test").await, 400, "invalid_resource").await;
-    assert_error(app.get(&format!("/.well-known/webfinger?resource=acct:nobody@{SERVER}")).await, 404, "not_found").await;
+    assert_error(
+        app.get("/.well-known/webfinger").await,
+        400,
+        "invalid_resource",
+    )
+    .await;
+    assert_error(
+        app.get("/.well-known/webfinger?resource=alice").await,
+        400,
+        "invalid_resource",
+    )
+    .await;
+    assert_error(
+        app.get("/.well-known/webfinger?resource=acct:@kez.test")
+            .await,
+        400,
+        "invalid_resource",
+    )
+    .await;
+    assert_error(
+        app.get(&format!(
+            "/.well-known/webfinger?resource=acct:nobody@{SERVER}"
+        ))
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
     app.register(&TestIdentity::generate(), "alice").await;
-    assert_error(app.get("/.well-known/webfinger?resource=acct:alice@other.example").await, 404, "not_found").await;
+    assert_error(
+        app.get("/.well-known/webfinger?resource=acct:alice@other.example")
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
 }

@@ -1,0 +1,311 @@
+#!/usr/bin/env node
+// End-to-end test in real Chromium against the real server binary.
+//
+//   KEZ_SERVER_BIN  server binary (default ../target/debug/kez-chat-server)
+//   CHROMIUM        browser binary (default: `which chromium`)
+//   KEZ_ARTIFACTS   screenshot directory (default ../test-artifacts)
+//
+// Serves web/dist (run `vite build` first; `npm run e2e` does).
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const web = resolve(here, '..');
+const serverBin = resolve(web, process.env.KEZ_SERVER_BIN ?? '../target/debug/kez-chat-server');
+const artifacts = resolve(web, process.env.KEZ_ARTIFACTS ?? '../test-artifacts');
+const dist = join(web, 'dist');
+const DOMAIN = 'kez.test';
+const PASS = { alice: 'alice correct horse battery', bob: 'bob staple paper clip' };
+const TEXT1 = 'Hello Bob 👋 — this one is sealed 🔐 ünïcödé';
+const TEXT2 = 'Hi Alice! Got it, loud and clear ✓';
+
+const chromiumPath =
+  process.env.CHROMIUM ??
+  (() => {
+    try {
+      return execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim();
+    } catch {
+      return '/usr/bin/chromium';
+    }
+  })();
+
+/** @param {string} msg */
+function log(msg) {
+  console.log(`[e2e] ${msg}`);
+}
+
+/** @param {unknown} cond @param {string} msg */
+function assert(cond, msg) {
+  if (!cond) throw new Error(`assertion failed: ${msg}`);
+}
+
+if (!existsSync(join(dist, 'index.html'))) throw new Error(`${dist}/index.html missing — run \`npm run build\``);
+if (!existsSync(serverBin)) throw new Error(`server binary ${serverBin} missing (set KEZ_SERVER_BIN)`);
+
+// ---- server ------------------------------------------------------------------
+const tmp = mkdtempSync(join(tmpdir(), 'kez-e2e-'));
+const dbPath = join(tmp, 'kez.db');
+const server = spawn(serverBin, ['--bind', '127.0.0.1:0', '--db', dbPath, '--server', DOMAIN, '--web-dir', dist], {
+  stdio: ['ignore', 'pipe', 'pipe'],
+  env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', NO_COLOR: '1' },
+});
+let serverLog = '';
+/** @type {Promise<string>} */
+const baseUrl = new Promise((resolveUrl, reject) => {
+  const timer = setTimeout(() => reject(new Error(`server did not report its address:\n${serverLog}`)), 15_000);
+  /** @param {Buffer} chunk */
+  const onData = (chunk) => {
+    serverLog += chunk.toString();
+    // eslint-disable-next-line no-control-regex
+    const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(serverLog.replace(/\x1b\[[0-9;]*m/g, ''));
+    if (m) {
+      clearTimeout(timer);
+      resolveUrl(m[1]);
+    }
+  };
+  server.stderr.on('data', onData);
+  server.stdout.on('data', onData);
+  server.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${serverLog}`)));
+});
+
+/** @type {import('playwright-core').Browser | undefined} */
+let browser;
+/** @type {{ who: string, text: string, url: string }[]} */
+const consoleErrors = [];
+/** Console errors we deliberately provoke (an HTTP 409 from a taken handle). */
+const expectedErrors = [/status of 409/];
+
+async function main() {
+  const base = await baseUrl;
+  log(`server at ${base}, db ${dbPath}`);
+  mkdirSync(artifacts, { recursive: true });
+
+  const b = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  browser = b;
+
+  /** @param {string} who */
+  async function openWindow(who) {
+    const ctx = await b.newContext({ viewport: { width: 1100, height: 760 } });
+    await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(20_000);
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') consoleErrors.push({ who, text: msg.text(), url: msg.location().url });
+    });
+    page.on('pageerror', (err) => consoleErrors.push({ who, text: `pageerror: ${err.message}`, url: '' }));
+    await page.goto(base + '/');
+    return { ctx, page };
+  }
+
+  /** Create an identity (phrase → confirm 3 words → passphrase) and register `handle`. */
+  async function signUp(/** @type {import('playwright-core').Page} */ page, /** @type {string} */ handle, /** @type {string} */ pass, taken = '') {
+    await page.getByRole('link', { name: 'Create a new identity' }).click();
+    const words = await page.locator('[data-word]').allTextContents();
+    assert(words.length === 24, `24 words shown, got ${words.length}`);
+    await page.getByLabel('I’ve written these words down in order.').check();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    const inputs = page.locator('input[data-position]');
+    assert((await inputs.count()) === 3, 'asks for 3 words');
+    // A wrong word is refused first.
+    await inputs.nth(0).fill('notaword');
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByText(/doesn’t match/).waitFor();
+    for (let i = 0; i < 3; i++) {
+      const pos = Number(await inputs.nth(i).getAttribute('data-position'));
+      await inputs.nth(i).fill(words[pos - 1]);
+    }
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.locator('#new-passphrase').fill(pass);
+    await page.locator('#confirm-passphrase').fill(pass);
+    await page.getByRole('button', { name: 'Create identity' }).click();
+    await page.getByRole('heading', { name: 'Pick your handle' }).waitFor();
+
+    // Client-side check: reserved handle.
+    await page.locator('#handle').fill('admin');
+    await page.getByRole('button', { name: 'Register' }).click();
+    await page.getByText('That handle is reserved. Please pick another one.').waitFor();
+    if (taken) {
+      // Server-side error code shown as a sentence next to the field.
+      await page.locator('#handle').fill(taken);
+      await page.getByRole('button', { name: 'Register' }).click();
+      await page.getByText('Someone already has that handle. Try another one.').waitFor();
+    }
+    await page.locator('#handle').fill(handle);
+    await page.getByRole('button', { name: 'Register' }).click();
+    await page.getByTestId('my-kez').getByText(`${handle}@${DOMAIN}`).waitFor();
+    await page.locator('[data-live="live"]').waitFor();
+    return words;
+  }
+
+  const A = await openWindow('alice');
+  const B = await openWindow('bob');
+
+  await signUp(A.page, 'alice', PASS.alice);
+  log('alice registered');
+  await A.page.getByTestId('empty-state').getByText('End-to-end encrypted chat').waitFor();
+  await signUp(B.page, 'bob', PASS.bob, 'alice');
+  log('bob registered (after being told "alice" is taken)');
+
+  // Alice starts a chat: first herself (refused), then bob.
+  await A.page.locator('#start-chat').fill('alice');
+  await A.page.getByRole('button', { name: 'Chat', exact: true }).click();
+  await A.page.getByText(/That’s you!/).waitFor();
+  await A.page.locator('#start-chat').fill(`bob@${DOMAIN}`);
+  await A.page.getByRole('button', { name: 'Chat', exact: true }).click();
+  await A.page.getByTestId('thread-title').getByText(`bob@${DOMAIN}`).waitFor();
+
+  // Send with Enter; Shift+Enter makes a newline.
+  const composerA = A.page.locator('#composer');
+  await composerA.fill(TEXT1);
+  await composerA.press('Enter');
+  const firstA = A.page.locator('[data-message][data-dir="out"]').first();
+  await firstA.locator('[data-body]').getByText(TEXT1).waitFor();
+  await A.page.locator('[data-message][data-dir="out"][data-state="sent"], [data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
+  log('alice: message sent');
+
+  // Bob sees it live, under alice's handle, with an unread pill.
+  const convB = B.page.locator(`[data-testid="conversation"][data-peer="alice@${DOMAIN}"]`);
+  await convB.waitFor();
+  await convB.getByTestId('unread').getByText('1').waitFor();
+  await convB.getByText(TEXT1.slice(0, 20)).waitFor();
+  await convB.click();
+  await B.page.locator('[data-message][data-dir="in"] [data-body]').getByText(TEXT1).waitFor();
+  assert((await convB.getByTestId('unread').count()) === 0, 'unread pill cleared on open');
+  log('bob: received and decrypted');
+
+  // Bob replies (multi-line via Shift+Enter).
+  const composerB = B.page.locator('#composer');
+  await composerB.click();
+  await composerB.pressSequentially('Hi Alice!');
+  await composerB.press('Shift+Enter');
+  await composerB.pressSequentially(TEXT2.replace('Hi Alice! ', ''));
+  await composerB.press('Enter');
+  const expectedReply = 'Hi Alice!\n' + TEXT2.replace('Hi Alice! ', '');
+  await B.page.locator('[data-message][data-dir="out"][data-state="sent"], [data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
+
+  // Alice sees the reply live and her first message becomes "delivered".
+  await A.page.locator('[data-message][data-dir="in"] [data-body]').filter({ hasText: 'loud and clear' }).waitFor();
+  const replyText = await A.page.locator('[data-message][data-dir="in"] [data-body]').first().evaluate((el) => el.firstChild?.textContent ?? '');
+  assert(replyText === expectedReply, `reply text with newline, got ${JSON.stringify(replyText)}`);
+  await A.page.locator('[data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
+  log('alice: reply received, first message delivered');
+  // Bob's reply gets delivered too (alice has the thread open → immediate ack).
+  await B.page.locator('[data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
+
+  await A.page.screenshot({ path: join(artifacts, 'alice.png') });
+  await B.page.screenshot({ path: join(artifacts, 'bob.png') });
+
+  // Reload bob: the persistent session restores, history is there.
+  await B.page.reload();
+  await B.page.locator(`[data-message][data-dir="in"] [data-body]`).getByText(TEXT1).waitFor();
+  log('bob: history survives a reload (persistent session)');
+
+  // Lock, reload, wrong passphrase refused, right one unlocks with history.
+  await B.page.goto(base + '/#/settings');
+  await B.page.getByRole('button', { name: 'Reveal recovery phrase' }).click();
+  await B.page.locator('#reveal-passphrase').fill('wrong wrong wrong');
+  await B.page.getByRole('button', { name: 'Show phrase' }).click();
+  await B.page.getByText('That passphrase doesn’t unlock this identity.').waitFor();
+  await B.page.locator('#reveal-passphrase').fill(PASS.bob);
+  await B.page.getByRole('button', { name: 'Show phrase' }).click();
+  await B.page.getByRole('list', { name: 'Recovery phrase' }).waitFor();
+  await B.page.getByRole('button', { name: 'Lock now' }).click();
+  await B.page.getByRole('heading', { name: 'Welcome back' }).waitFor();
+  await B.page.reload();
+  await B.page.getByRole('heading', { name: 'Welcome back' }).waitFor();
+  await B.page.locator('#passphrase').fill('definitely not it');
+  await B.page.getByRole('button', { name: 'Unlock' }).click();
+  await B.page.getByText('That passphrase doesn’t unlock this identity.').waitFor();
+  log('bob: wrong passphrase refused');
+  await B.page.locator('#passphrase').fill(PASS.bob);
+  await B.page.getByRole('button', { name: 'Unlock' }).click();
+  await B.page.locator(`[data-testid="conversation"][data-peer="alice@${DOMAIN}"]`).click();
+  await B.page.locator('[data-message][data-dir="in"] [data-body]').getByText(TEXT1).waitFor();
+  await B.page.locator('[data-message][data-dir="out"] [data-body]').filter({ hasText: 'loud and clear' }).waitFor();
+  await B.page.locator('[data-live="live"]').waitFor();
+  log('bob: unlocked with the right passphrase, history intact');
+
+  // A message sent while bob's tab is closed arrives on the next open.
+  await B.page.close();
+  await composerA.fill('while you were away');
+  await composerA.press('Enter');
+  await A.page.locator('[data-message][data-dir="out"][data-state="sent"]').filter({ hasText: 'while you were away' }).waitFor();
+  const B2 = await B.ctx.newPage();
+  B2.on('console', (msg) => {
+    if (msg.type() === 'error') consoleErrors.push({ who: 'bob', text: msg.text(), url: msg.location().url });
+  });
+  B2.on('pageerror', (err) => consoleErrors.push({ who: 'bob', text: `pageerror: ${err.message}`, url: '' }));
+  await B2.goto(base + '/');
+  await B2.locator(`[data-testid="conversation"][data-peer="alice@${DOMAIN}"]`).getByTestId('unread').getByText('1').waitFor();
+  log('bob: offline message arrived on next open');
+
+  // Phone-sized viewport.
+  await B2.setViewportSize({ width: 390, height: 780 });
+  await B2.locator(`[data-testid="conversation"][data-peer="alice@${DOMAIN}"]`).click();
+  await B2.locator('[data-message] [data-body]').getByText('while you were away').waitFor();
+  await B2.screenshot({ path: join(artifacts, 'bob-phone.png') });
+  await A.page.locator('[data-message][data-dir="out"][data-state="delivered"]').filter({ hasText: 'while you were away' }).waitFor();
+  await A.page.screenshot({ path: join(artifacts, 'alice-final.png') });
+
+  // The server stored only ciphertext.
+  const needles = [TEXT1, TEXT2, 'loud and clear', 'while you were away', 'ünïcödé'];
+  /** @param {string} when */
+  const checkDb = (when) => {
+    for (const suffix of ['', '-wal', '-shm', '-journal']) {
+      const f = dbPath + suffix;
+      if (!existsSync(f)) continue;
+      const bytes = readFileSync(f);
+      for (const n of needles) assert(!bytes.includes(Buffer.from(n, 'utf8')), `${when}: ${f} contains "${n}"`);
+    }
+  };
+  checkDb('while running');
+  assert(existsSync(dbPath), 'database file exists');
+
+  const unexpected = consoleErrors.filter((e) => !expectedErrors.some((re) => re.test(e.text)));
+  if (unexpected.length) throw new Error(`console errors:\n${unexpected.map((e) => `  [${e.who}] ${e.text} ${e.url}`).join('\n')}`);
+  log(`console: ${consoleErrors.length} expected error(s) (HTTP 409 for the taken handle), none unexpected`);
+
+  await b.close();
+  browser = undefined;
+  await stopServer();
+  checkDb('after shutdown');
+  log(`screenshots in ${artifacts}`);
+}
+
+async function stopServer() {
+  if (server.exitCode !== null || server.signalCode !== null) return;
+  const exited = new Promise((r) => server.once('exit', r));
+  server.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+}
+
+try {
+  await main();
+  log('PASS');
+} catch (err) {
+  console.error(err);
+  if (process.env.KEZ_E2E_VERBOSE) console.error(serverLog);
+  process.exitCode = 1;
+} finally {
+  await browser?.close().catch(() => {});
+  await stopServer();
+  rmSync(tmp, { recursive: true, force: true });
+}
