@@ -75,6 +75,18 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_MAILBOX_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub mailbox_max_bytes: u64,
 
+    /// VAPID `sub` claim sent to push services (default `mailto:admin@<server>`).
+    #[arg(long, env = "KEZ_CHAT_VAPID_SUBJECT")]
+    pub vapid_subject: Option<String>,
+
+    /// Accept http:// and private-address push endpoints (tests only; never in production).
+    #[arg(
+        long,
+        env = "KEZ_CHAT_ALLOW_INSECURE_PUSH_ENDPOINTS",
+        default_value_t = false
+    )]
+    pub allow_insecure_push_endpoints: bool,
+
     /// Most simultaneous live streams per handle; a new one closes the oldest.
     #[arg(long, env = "KEZ_CHAT_MAX_STREAMS_PER_HANDLE", default_value_t = 8)]
     pub max_streams_per_handle: usize,

@@ -9,6 +9,7 @@ pub mod inbox;
 pub mod kez;
 pub mod messages;
 pub mod nats;
+pub mod push;
 pub mod rate_limit;
 pub mod registry;
 pub mod server;
@@ -50,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .merge(messages::router())
         .merge(inbox::router())
         .merge(nats::router())
+        .merge(push::router())
         .fallback(web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(log_internal_errors))

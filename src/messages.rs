@@ -83,6 +83,10 @@ async fn post_message(
         )
         .await?;
     tracing::debug!(to = %handle_hash, seq = outcome.seq, created = outcome.created, "message stored");
+    if outcome.created {
+        // Fire-and-forget: push delivery never delays or fails the post.
+        state.push.notify(recipient.as_str());
+    }
     let status = if outcome.created {
         StatusCode::CREATED
     } else {

@@ -28,6 +28,8 @@ pub struct AppState {
     pub register_limiter: IpRateLimiter,
     /// Salted hashing of identifiers for logs.
     pub redact: Redactor,
+    /// Web Push subscriptions and fanout.
+    pub push: crate::push::PushService,
     /// Flips to `true` when the server starts shutting down; streams end on it.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -36,7 +38,9 @@ impl AppState {
     /// Opens the store and builds every shared component.
     pub fn new(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<Self> {
         let store = Store::open(&config.db)?;
+        let push = crate::push::PushService::new(&config, &store)?;
         Ok(Self {
+            push,
             message_limiter: IpRateLimiter::per_minute(
                 config.message_rate_per_minute,
                 config.message_rate_per_minute,

@@ -115,10 +115,12 @@ async function main() {
   }
 
   /** Create an identity (phrase → confirm 3 words → passphrase) and register `handle`. */
-  async function signUp(/** @type {import('playwright-core').Page} */ page, /** @type {string} */ handle, /** @type {string} */ pass, taken = '') {
+  async function signUp(/** @type {import('playwright-core').Page} */ page, /** @type {string} */ handle, /** @type {string} */ pass, taken = '', shots = false) {
+    if (shots) await page.screenshot({ path: join(artifacts, '1-welcome.png') });
     await page.getByRole('link', { name: 'Create a new identity' }).click();
     const words = await page.locator('[data-word]').allTextContents();
     assert(words.length === 24, `24 words shown, got ${words.length}`);
+    if (shots) await page.screenshot({ path: join(artifacts, '2-recovery-phrase.png') });
     await page.getByLabel('I’ve written these words down in order.').check();
     await page.getByRole('button', { name: 'Continue' }).click();
     const inputs = page.locator('input[data-position]');
@@ -141,6 +143,7 @@ async function main() {
     await page.locator('#handle').fill('admin');
     await page.getByRole('button', { name: 'Register' }).click();
     await page.getByText('That handle is reserved. Please pick another one.').waitFor();
+    if (shots) await page.screenshot({ path: join(artifacts, '3-register-error.png') });
     if (taken) {
       // Server-side error code shown as a sentence next to the field.
       await page.locator('#handle').fill(taken);
@@ -157,9 +160,10 @@ async function main() {
   const A = await openWindow('alice');
   const B = await openWindow('bob');
 
-  await signUp(A.page, 'alice', PASS.alice);
+  await signUp(A.page, 'alice', PASS.alice, '', true);
   log('alice registered');
   await A.page.getByTestId('empty-state').getByText('End-to-end encrypted chat').waitFor();
+  await A.page.screenshot({ path: join(artifacts, '4-empty-state.png') });
   await signUp(B.page, 'bob', PASS.bob, 'alice');
   log('bob registered (after being told "alice" is taken)');
 
@@ -226,6 +230,7 @@ async function main() {
   await B.page.locator('#reveal-passphrase').fill(PASS.bob);
   await B.page.getByRole('button', { name: 'Show phrase' }).click();
   await B.page.getByRole('list', { name: 'Recovery phrase' }).waitFor();
+  await B.page.screenshot({ path: join(artifacts, '5-settings.png'), fullPage: true });
   await B.page.getByRole('button', { name: 'Lock now' }).click();
   await B.page.getByRole('heading', { name: 'Welcome back' }).waitFor();
   await B.page.reload();
@@ -233,6 +238,7 @@ async function main() {
   await B.page.locator('#passphrase').fill('definitely not it');
   await B.page.getByRole('button', { name: 'Unlock' }).click();
   await B.page.getByText('That passphrase doesn’t unlock this identity.').waitFor();
+  await B.page.screenshot({ path: join(artifacts, '6-unlock-wrong-passphrase.png') });
   log('bob: wrong passphrase refused');
   await B.page.locator('#passphrase').fill(PASS.bob);
   await B.page.getByRole('button', { name: 'Unlock' }).click();

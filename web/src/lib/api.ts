@@ -108,6 +108,8 @@ const json = (body: unknown): RequestInit => ({
 
 export interface ServerInfo {
   server: string;
+  /** false when the server couldn't be reached and `server` is only a guess. */
+  reachable: boolean;
 }
 
 /**
@@ -117,11 +119,11 @@ export interface ServerInfo {
 export async function serverInfo(): Promise<ServerInfo> {
   try {
     const { body } = await request<{ server?: unknown }>('/v1/healthz');
-    if (body && typeof body.server === 'string' && body.server) return { server: body.server };
+    if (body && typeof body.server === 'string' && body.server) return { server: body.server, reachable: true };
   } catch {
     /* fall through */
   }
-  return { server: location.hostname };
+  return { server: location.hostname, reachable: false };
 }
 
 export async function register(env: RegistrationEnvelope): Promise<LookupRecord> {

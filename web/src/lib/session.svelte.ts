@@ -27,6 +27,7 @@ export class Session {
   fqhn = $derived(this.handle && this.server ? `${this.handle}@${this.server}` : null);
 
   #seed: Uint8Array | null = null;
+  #serverKnown = false;
   readonly #kv: KV;
   readonly #store: SeedStore;
   readonly #iterations?: number;
@@ -40,6 +41,7 @@ export class Session {
   async boot(): Promise<void> {
     const info = await api.serverInfo();
     this.server = info.server;
+    this.#serverKnown = info.reachable;
     const vault = await this.#store.loadVault();
     if (!vault) {
       this.status = 'new';
@@ -100,7 +102,11 @@ export class Session {
     this.#seed = seed;
     this.primary = primaryFromSeed(seed);
     const profile = await this.#kv.get<Profile>(`profile:${this.primary}`);
-    if (profile && profile.server === this.server) {
+    if (profile && !this.#serverKnown) {
+      // Offline at boot: trust what we registered last time; the inbox reconnects later.
+      this.server = profile.server;
+      this.handle = profile.handle;
+    } else if (profile && profile.server === this.server) {
       this.handle = profile.handle;
     } else {
       this.handle = null;
