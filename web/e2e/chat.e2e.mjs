@@ -4,6 +4,7 @@
 //   KEZ_SERVER_BIN  server binary (default ../target/debug/kez-chat-server)
 //   CHROMIUM        browser binary (default: `which chromium`)
 //   KEZ_ARTIFACTS   screenshot directory (default ../test-artifacts)
+//   KEZ_E2E_COLOR_SCHEME=dark  run with prefers-color-scheme: dark
 //
 // Serves web/dist (run `vite build` first; `npm run e2e` does).
 import { spawn, execFileSync } from 'node:child_process';
@@ -102,7 +103,10 @@ async function main() {
 
   /** @param {string} who */
   async function openWindow(who) {
-    const ctx = await b.newContext({ viewport: { width: 1100, height: 760 } });
+    const ctx = await b.newContext({
+      viewport: { width: 1100, height: 760 },
+      colorScheme: process.env.KEZ_E2E_COLOR_SCHEME === 'dark' ? 'dark' : 'light',
+    });
     await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
     const page = await ctx.newPage();
     page.setDefaultTimeout(20_000);
@@ -230,6 +234,10 @@ async function main() {
   await B.page.locator('#reveal-passphrase').fill(PASS.bob);
   await B.page.getByRole('button', { name: 'Show phrase' }).click();
   await B.page.getByRole('list', { name: 'Recovery phrase' }).waitFor();
+  const bobWords = (await B.page.getByRole('list', { name: 'Recovery phrase' }).locator('li').allTextContents()).map((t) =>
+    t.replace(/^\s*\d+/, '').trim(),
+  );
+  assert(bobWords.length === 24, 'settings reveals 24 words');
   await B.page.screenshot({ path: join(artifacts, '5-settings.png'), fullPage: true });
   await B.page.getByRole('button', { name: 'Lock now' }).click();
   await B.page.getByRole('heading', { name: 'Welcome back' }).waitFor();
@@ -269,6 +277,19 @@ async function main() {
   await B2.screenshot({ path: join(artifacts, 'bob-phone.png') });
   await A.page.locator('[data-message][data-dir="out"][data-state="delivered"]').filter({ hasText: 'while you were away' }).waitFor();
   await A.page.screenshot({ path: join(artifacts, 'alice-final.png') });
+
+  // A fresh browser restores bob from his phrase: the handle is found on the
+  // server and the inbox replays what is still stored there.
+  const C = await openWindow('bob-restored');
+  await C.page.getByRole('link', { name: 'I have a recovery phrase' }).click();
+  await C.page.locator('#phrase').fill(bobWords.join(' '));
+  await C.page.locator('#new-passphrase').fill('a new passphrase here');
+  await C.page.locator('#confirm-passphrase').fill('a new passphrase here');
+  await C.page.getByRole('button', { name: 'Restore' }).click();
+  await C.page.getByTestId('my-kez').getByText(`bob@${DOMAIN}`).waitFor();
+  await C.page.locator(`[data-testid="conversation"][data-peer="alice@${DOMAIN}"]`).click();
+  await C.page.locator('[data-message][data-dir="in"] [data-body]').getByText(TEXT1).waitFor();
+  log('bob restored from the recovery phrase in a fresh browser');
 
   // The server stored only ciphertext.
   const needles = [TEXT1, TEXT2, 'loud and clear', 'while you were away', 'ünïcödé'];

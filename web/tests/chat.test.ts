@@ -136,6 +136,31 @@ describe('ChatStore', () => {
     expect(alice.threads[bp][0].status).toBe('sent');
   });
 
+  it('shows "sending" until the server answers', async () => {
+    const { server, bp, alice } = setup();
+    await alice.load();
+    await alice.startChat('bob');
+    const api = server.api();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const real = api.postMessage;
+    const gated = new ChatStore({
+      kv: memoryKV(),
+      me: { seed: aliceSeed, ...alice.me },
+      api: { ...api, postMessage: async (...a) => (await gate, real(...a)) },
+    });
+    await gated.load();
+    await gated.startChat('bob');
+    const sending = gated.send(bp, 'wait for it');
+    await settle();
+    await settle();
+    expect(gated.threads[bp][0].status).toBe('sending');
+    expect(gated.conversations[0].last_preview).toBe('wait for it');
+    release();
+    await sending;
+    expect(gated.threads[bp][0].status).toBe('sent');
+  });
+
   it('marks failed sends and retries them', async () => {
     const { server, bp, alice } = setup();
     await alice.load();

@@ -77,10 +77,17 @@ export function friendly(code: string, status = 0): string {
   return `The server refused the request (${code}). Please try again.`;
 }
 
+const TIMEOUT_MS = 20_000;
+
 async function request<T>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
   let res: Response;
   try {
-    res = await fetch(path, { ...init, headers: { Accept: 'application/json', ...(init.headers ?? {}) } });
+    res = await fetch(path, {
+      ...init,
+      headers: { Accept: 'application/json', ...(init.headers ?? {}) },
+      // A hung request must not stall the inbox queue forever.
+      signal: init.signal ?? AbortSignal.timeout(TIMEOUT_MS),
+    });
   } catch {
     throw new ApiError(0, 'network', 'network error');
   }
