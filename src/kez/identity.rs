@@ -51,6 +51,12 @@ impl Identity {
         hex::encode(self.key.as_bytes())
     }
 
+    /// The X25519 public key of this Ed25519 key (RFC 7748 birational map),
+    /// so only the Ed25519 primary ever needs publishing.
+    pub fn to_montgomery_bytes(&self) -> [u8; 32] {
+        self.key.to_montgomery().to_bytes()
+    }
+
     /// Strict RFC 8032 verification (rejects non-canonical and small-order parts).
     pub fn verify(&self, message: &[u8], sig: &SignatureHex) -> bool {
         self.key.verify_strict(message, &sig.0).is_ok()

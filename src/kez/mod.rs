@@ -3,6 +3,7 @@
 //! and request-auth signed strings. Pure functions only; no I/O.
 
 pub mod auth;
+pub mod envelope;
 pub mod handle;
 pub mod identity;
 pub mod json;

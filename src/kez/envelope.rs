@@ -1,0 +1,280 @@
+//! Envelope v2 (SPEC §8): end-to-end encryption of chat messages.
+//!
+//! The server never needs this to relay messages (envelopes are opaque to
+//! it); it lives in the KEZ core so Rust tools, bots and tests speak the same
+//! bytes as the web client, proven by `tests/vectors/envelope-v2.json`.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{Signer, SigningKey};
+use hkdf::Hkdf;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sha2::Sha256;
+use x25519_dalek::{PublicKey, StaticSecret};
+
+use super::identity::{Identity, SignatureHex, parse_lower_hex};
+use super::json;
+
+/// Domain-separation label used as HKDF info and AAD prefix.
+pub const CONTEXT: &str = "kez.chat.envelope.v2";
+/// Prefix of the string an ack signature covers.
+pub const ACK_CONTEXT: &str = "kez.chat.ack.v1";
+/// Messages older than this are refused (seconds).
+pub const MAX_AGE_SECS: i64 = 7 * 24 * 3600;
+/// Messages dated further ahead than this are refused (seconds).
+pub const MAX_AHEAD_SECS: i64 = 300;
+
+/// Why an envelope was refused; the codes match the web client's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    #[error("not a v2 envelope")]
+    NotV2,
+    #[error("epk, nonce or ct is malformed")]
+    MalformedEnvelope,
+    #[error("decryption failed")]
+    DecryptFailed,
+    #[error("the decrypted message does not have the v2 shape")]
+    MalformedMessage,
+    #[error("the message is for someone else")]
+    WrongRecipient,
+    #[error("the sender's signature does not verify")]
+    BadSignature,
+    #[error("the ack signature does not verify")]
+    BadAckSignature,
+    #[error("the message is more than 7 days old")]
+    StaleSentAt,
+    #[error("the message is dated more than 5 minutes ahead")]
+    FutureSentAt,
+    #[error("the message id was already seen")]
+    Replay,
+}
+
+impl OpenError {
+    /// The stable code shared with the web client and the vectors.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NotV2 => "not_v2",
+            Self::MalformedEnvelope => "malformed_envelope",
+            Self::DecryptFailed => "decrypt_failed",
+            Self::MalformedMessage => "malformed_message",
+            Self::WrongRecipient => "wrong_recipient",
+            Self::BadSignature => "bad_signature",
+            Self::BadAckSignature => "bad_ack_signature",
+            Self::StaleSentAt => "stale_sent_at",
+            Self::FutureSentAt => "future_sent_at",
+            Self::Replay => "replay",
+        }
+    }
+}
+
+/// A sealed message after decryption and every check.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenedMessage {
+    #[serde(rename = "type")]
+    kind_tag: String,
+    version: u64,
+    /// `text` or `ack`.
+    pub kind: String,
+    /// The client message id.
+    pub id: String,
+    /// Sender primary.
+    pub from: String,
+    /// Sender's claimed `handle@server` (verify with the directory before showing).
+    pub from_handle: String,
+    /// Recipient primary.
+    pub to: String,
+    /// RFC 3339 send time.
+    pub sent_at: String,
+    /// The text, or the acknowledged id for an ack.
+    pub body: String,
+    sig: String,
+    /// For acks: signature over `kez.chat.ack.v1\n<body>`.
+    #[serde(default)]
+    pub ack_sig: Option<String>,
+}
+
+/// Signs the fields of a sealed message (everything but `sig`) with `sender`
+/// and returns the complete sealed message.
+pub fn sign_message(sender: &SigningKey, mut fields: Map<String, Value>) -> Value {
+    fields.remove("sig");
+    let unsigned = Value::Object(fields);
+    let sig = hex::encode(sender.sign(&json::canonical_bytes(&unsigned)).to_bytes());
+    let Value::Object(mut signed) = unsigned else {
+        unreachable!("built from a map")
+    };
+    signed.insert("sig".to_owned(), Value::String(sig));
+    Value::Object(signed)
+}
+
+/// The ack signature over an acknowledged message id.
+pub fn sign_ack(sender: &SigningKey, acked_id: &str) -> String {
+    hex::encode(sender.sign(ack_string(acked_id).as_bytes()).to_bytes())
+}
+
+fn ack_string(acked_id: &str) -> String {
+    format!("{ACK_CONTEXT}\n{acked_id}")
+}
+
+/// Seals a signed message to `recipient` with a fresh ephemeral key and nonce.
+pub fn seal(message: &Value, recipient: &Identity) -> Value {
+    let mut eph = [0u8; 32];
+    let mut nonce = [0u8; 12];
+    getrandom::fill(&mut eph).expect("the OS random number generator is unavailable");
+    getrandom::fill(&mut nonce).expect("the OS random number generator is unavailable");
+    seal_with(message, recipient, eph, nonce).expect("a random ephemeral key is contributory")
+}
+
+/// Deterministic sealing for test vectors: caller supplies the ephemeral secret and nonce.
+pub fn seal_with(
+    message: &Value,
+    recipient: &Identity,
+    ephemeral_secret: [u8; 32],
+    nonce: [u8; 12],
+) -> Result<Value, OpenError> {
+    let rx_pub = PublicKey::from(recipient.to_montgomery_bytes());
+    let eph = StaticSecret::from(ephemeral_secret);
+    let epk = PublicKey::from(&eph);
+    let key = derive_key(&eph.diffie_hellman(&rx_pub), &epk, &rx_pub)?;
+    let aad = aad(&epk, &recipient.to_string());
+    let ct = Aes256Gcm::new_from_slice(&key)
+        .map_err(|_| OpenError::DecryptFailed)?
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: &json::canonical_bytes(message),
+                aad: aad.as_bytes(),
+            },
+        )
+        .map_err(|_| OpenError::DecryptFailed)?;
+    Ok(json!({
+        "v": 2,
+        "epk": hex::encode(epk.as_bytes()),
+        "nonce": hex::encode(nonce),
+        "ct": URL_SAFE_NO_PAD.encode(ct),
+    }))
+}
+
+/// Decrypts and checks an envelope for the holder of `seed`, at `now`.
+/// `seen` answers whether a message id was already accepted.
+pub fn open(
+    envelope: &Value,
+    seed: &[u8; 32],
+    now: DateTime<Utc>,
+    seen: impl Fn(&str) -> bool,
+) -> Result<OpenedMessage, OpenError> {
+    let obj = envelope.as_object().ok_or(OpenError::NotV2)?;
+    if obj.get("v").and_then(Value::as_u64) != Some(2) {
+        return Err(OpenError::NotV2);
+    }
+    let field = |k: &str| {
+        obj.get(k)
+            .and_then(Value::as_str)
+            .ok_or(OpenError::MalformedEnvelope)
+    };
+    let epk = parse_lower_hex::<32>(field("epk")?).ok_or(OpenError::MalformedEnvelope)?;
+    let nonce = parse_lower_hex::<12>(field("nonce")?).ok_or(OpenError::MalformedEnvelope)?;
+    let ct = URL_SAFE_NO_PAD
+        .decode(field("ct")?)
+        .map_err(|_| OpenError::MalformedEnvelope)?;
+    if ct.len() < 16 {
+        return Err(OpenError::MalformedEnvelope);
+    }
+
+    let me = SigningKey::from_bytes(seed);
+    let my_primary = Identity::from_bytes(me.verifying_key().as_bytes())
+        .map_err(|_| OpenError::DecryptFailed)?
+        .to_string();
+    let secret = StaticSecret::from(me.to_scalar_bytes());
+    let epk = PublicKey::from(epk);
+    let key = derive_key(
+        &secret.diffie_hellman(&epk),
+        &epk,
+        &PublicKey::from(&secret),
+    )?;
+    let aad = aad(&epk, &my_primary);
+    let plaintext = Aes256Gcm::new_from_slice(&key)
+        .map_err(|_| OpenError::DecryptFailed)?
+        .decrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: &ct,
+                aad: aad.as_bytes(),
+            },
+        )
+        .map_err(|_| OpenError::DecryptFailed)?;
+
+    let value = json::parse_strict(&plaintext).map_err(|_| OpenError::MalformedMessage)?;
+    let msg: OpenedMessage =
+        serde_json::from_value(value.clone()).map_err(|_| OpenError::MalformedMessage)?;
+    let shape_ok = msg.kind_tag == "kez.chat.message"
+        && msg.version == 2
+        && matches!(msg.kind.as_str(), "text" | "ack")
+        && (msg.kind == "ack") == msg.ack_sig.is_some();
+    if !shape_ok {
+        return Err(OpenError::MalformedMessage);
+    }
+    if msg.to != my_primary {
+        return Err(OpenError::WrongRecipient);
+    }
+    let from = Identity::parse(&msg.from).map_err(|_| OpenError::BadSignature)?;
+    let sig = SignatureHex::parse(&msg.sig).ok_or(OpenError::BadSignature)?;
+    let mut unsigned = value;
+    if let Some(o) = unsigned.as_object_mut() {
+        o.remove("sig");
+    }
+    if !from.verify(&json::canonical_bytes(&unsigned), &sig) {
+        return Err(OpenError::BadSignature);
+    }
+    if let Some(ack_sig) = &msg.ack_sig {
+        let ok = SignatureHex::parse(ack_sig)
+            .is_some_and(|s| from.verify(ack_string(&msg.body).as_bytes(), &s));
+        if !ok {
+            return Err(OpenError::BadAckSignature);
+        }
+    }
+    let sent_at = DateTime::parse_from_rfc3339(&msg.sent_at)
+        .map_err(|_| OpenError::MalformedMessage)?
+        .with_timezone(&Utc);
+    let age = (now - sent_at).num_seconds();
+    if age > MAX_AGE_SECS {
+        return Err(OpenError::StaleSentAt);
+    }
+    if -age > MAX_AHEAD_SECS {
+        return Err(OpenError::FutureSentAt);
+    }
+    if seen(&msg.id) {
+        return Err(OpenError::Replay);
+    }
+    Ok(msg)
+}
+
+/// HKDF-SHA256 over the X25519 result, salted with `epk ‖ rx_pub`.
+fn derive_key(
+    shared: &x25519_dalek::SharedSecret,
+    epk: &PublicKey,
+    rx_pub: &PublicKey,
+) -> Result<[u8; 32], OpenError> {
+    if !shared.was_contributory() {
+        return Err(OpenError::DecryptFailed);
+    }
+    let mut salt = [0u8; 64];
+    salt[..32].copy_from_slice(epk.as_bytes());
+    salt[32..].copy_from_slice(rx_pub.as_bytes());
+    let mut key = [0u8; 32];
+    Hkdf::<Sha256>::new(Some(&salt), shared.as_bytes())
+        .expand(CONTEXT.as_bytes(), &mut key)
+        .map_err(|_| OpenError::DecryptFailed)?;
+    Ok(key)
+}
+
+fn aad(epk: &PublicKey, recipient_primary: &str) -> String {
+    format!(
+        "{CONTEXT}\n{}\n{recipient_primary}",
+        hex::encode(epk.as_bytes())
+    )
+}
