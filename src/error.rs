@@ -26,6 +26,8 @@ pub enum AppError {
     #[error("{}", .0.1)]
     MethodNotAllowed(Reason),
     #[error("{}", .0.1)]
+    RequestTimeout(Reason),
+    #[error("{}", .0.1)]
     Conflict(Reason),
     #[error("{}", .0.1)]
     PayloadTooLarge(Reason),
@@ -62,6 +64,7 @@ impl AppError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -81,6 +84,7 @@ impl AppError {
             | Self::Unauthorized((c, _))
             | Self::NotFound((c, _))
             | Self::MethodNotAllowed((c, _))
+            | Self::RequestTimeout((c, _))
             | Self::Conflict((c, _))
             | Self::PayloadTooLarge((c, _))
             | Self::UnsupportedMediaType((c, _))

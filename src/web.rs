@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -20,6 +20,7 @@ const API_PREFIXES: &[&str] = &["/v1/", "/.well-known/", "/internal/"];
 /// Cache policy for content-hashed build output (Vite's `/assets/`).
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
+#[cfg(not(feature = "embed-web"))]
 const PLACEHOLDER: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -49,8 +50,57 @@ pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
     }
     match &state.config.web_dir {
         Some(dir) => serve_dir(dir.clone(), req).await,
-        None if path == "/" || path == "/index.html" => Html(PLACEHOLDER).into_response(),
-        None => AppError::not_found("nothing here").into_response(),
+        None => serve_builtin(path),
+    }
+}
+
+/// Without `--web-dir`: the client compiled into the binary, if any.
+#[cfg(feature = "embed-web")]
+fn serve_builtin(path: &str) -> Response {
+    embedded::serve(path)
+}
+
+/// Without `--web-dir` and without an embedded client: a placeholder page.
+#[cfg(not(feature = "embed-web"))]
+fn serve_builtin(path: &str) -> Response {
+    if path == "/" || path == "/index.html" {
+        axum::response::Html(PLACEHOLDER).into_response()
+    } else {
+        AppError::not_found("nothing here").into_response()
+    }
+}
+
+#[cfg(feature = "embed-web")]
+mod embedded {
+    use axum::http::{HeaderValue, header};
+    use axum::response::{IntoResponse, Response};
+
+    use crate::error::AppError;
+
+    #[derive(rust_embed::Embed)]
+    #[folder = "web/dist"]
+    struct Assets;
+
+    /// Serves an embedded file, falling back to `index.html` for client routes.
+    pub(super) fn serve(path: &str) -> Response {
+        let name = path.trim_start_matches('/');
+        let name = if name.is_empty() { "index.html" } else { name };
+        let last = name.rsplit('/').next().unwrap_or("");
+        let (name, file) = match Assets::get(name) {
+            Some(f) => (name, f),
+            None if !last.contains('.') => match Assets::get("index.html") {
+                Some(f) => ("index.html", f),
+                None => return AppError::not_found("the web client was not built in").into_response(),
+            },
+            None => return AppError::not_found("no such file").into_response(),
+        };
+        let mime = mime_guess::from_path(name).first_or_octet_stream();
+        let mut res = file.data.into_owned().into_response();
+        let headers = res.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(mime.as_ref()) {
+            headers.insert(header::CONTENT_TYPE, v);
+        }
+        super::with_cache_policy(res, path)
     }
 }
 

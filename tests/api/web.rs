@@ -34,6 +34,7 @@ fn web_fixture() -> tempfile::TempDir {
     root
 }
 
+#[cfg(not(feature = "embed-web"))]
 #[tokio::test]
 async fn without_web_dir_a_placeholder_page_is_served() {
     let app = spawn_app().await;
@@ -46,6 +47,30 @@ async fn without_web_dir_a_placeholder_page_is_served() {
             .starts_with("text/html")
     );
     assert!(res.text().await.unwrap().contains("kez-chat"));
+}
+
+/// With `--features embed-web` the binary serves the client built into it.
+#[cfg(feature = "embed-web")]
+#[tokio::test]
+async fn embedded_client_is_served_without_web_dir() {
+    let app = spawn_app().await;
+    let index = app.get("/").await;
+    assert_eq!(index.status(), 200);
+    assert!(index.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert_eq!(index.headers()["cache-control"], "no-cache");
+    let html = index.text().await.unwrap();
+    let built = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist/index.html")).unwrap();
+    assert_eq!(html, built);
+    // A hashed asset referenced by index.html, with a long cache.
+    let asset = html.split("src=\"").nth(1).and_then(|r| r.split('"').next()).expect("a script tag");
+    let js = app.get(asset).await;
+    assert_eq!(js.status(), 200);
+    assert!(js.headers()["content-type"].to_str().unwrap().contains("javascript"));
+    assert!(js.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    // Client-side routes fall back to index.html; API paths do not.
+    assert_eq!(app.get("/chats/alice").await.text().await.unwrap(), built);
+    assert_eq!(app.get("/assets/missing.js").await.status(), 404);
+    assert_error(app.get("/v1/nope").await, 404, "not_found").await;
 }
 
 #[tokio::test]

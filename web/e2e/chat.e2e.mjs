@@ -50,7 +50,10 @@ if (!existsSync(serverBin)) throw new Error(`server binary ${serverBin} missing 
 // ---- server ------------------------------------------------------------------
 const tmp = mkdtempSync(join(tmpdir(), 'kez-e2e-'));
 const dbPath = join(tmp, 'kez.db');
-const server = spawn(serverBin, ['--bind', '127.0.0.1:0', '--db', dbPath, '--server', DOMAIN, '--web-dir', dist], {
+// KEZ_E2E_EMBEDDED=1: the binary was built with --features embed-web and serves
+// its built-in copy of the client (the shipping shape), so no --web-dir.
+const webArgs = process.env.KEZ_E2E_EMBEDDED === '1' ? [] : ['--web-dir', dist];
+const server = spawn(serverBin, ['--bind', '127.0.0.1:0', '--db', dbPath, '--server', DOMAIN, ...webArgs], {
   stdio: ['ignore', 'pipe', 'pipe'],
   env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', NO_COLOR: '1' },
 });
