@@ -49,7 +49,7 @@ async fn acknowledged_messages_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
     let bob = TestIdentity::generate();
-    let client = reqwest::Client::new();
+    let client = http_client();
     let mut acked: Vec<String> = Vec::new();
     for round in 0..3u64 {
         let (mut child, base) = start_binary(&db).await;

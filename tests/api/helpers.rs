@@ -23,6 +23,13 @@ pub struct TestApp {
     pub _dir: Arc<tempfile::TempDir>,
 }
 
+/// An HTTP client for tests. reqwest is built without a bundled TLS
+/// provider (the server installs ring), so tests install it too.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// A config for tests: loopback, a temp DB, generous rate limits.
 pub fn test_config(dir: &tempfile::TempDir) -> Config {
     let mut c = Config::defaults();
@@ -47,7 +54,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let server = server::start(config.clone()).await.expect("server starts");
     TestApp {
         base: format!("http://{}", server.addr),
-        client: reqwest::Client::new(),
+        client: http_client(),
         server: Some(server),
         config,
         _dir: dir,

@@ -58,7 +58,7 @@ async fn connections_over_the_cap_wait_instead_of_being_served() {
     let n = held.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     // A second client is not served while the slot is held...
-    let second = reqwest::Client::new();
+    let second = http_client();
     let pending = tokio::spawn({
         let url = app.url("/v1/healthz");
         async move { second.get(url).send().await.map(|r| r.status().as_u16()) }
