@@ -132,3 +132,58 @@ fn rand_u64() -> u64 {
     getrandom::fill(&mut b).unwrap();
     u64::from_le_bytes(b)
 }
+
+#[tokio::test]
+async fn sigterm_ends_streams_and_closes_the_database_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("term.db");
+    let (mut child, base) = start_binary(&db).await;
+    let client = http_client();
+    let bob = TestIdentity::generate();
+    let res = client
+        .post(format!("{base}/v1/register"))
+        .json(&bob.registration("bob", SERVER))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let res = client
+        .post(format!("{base}/v1/messages"))
+        .json(&message_body("bob", &random_id(), "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    // An open stream must not keep the server from stopping.
+    let stream = client
+        .get(format!(
+            "{base}/v1/inbox/bob/stream?auth={}",
+            bob.stream_auth("bob")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("no exit after SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    // The stream ended instead of hanging.
+    let body = tokio::time::timeout(Duration::from_secs(5), stream.bytes())
+        .await
+        .expect("stream still open");
+    assert!(body.is_ok());
+    // The WAL was checkpointed into the main file on the way out.
+    let wal = std::fs::metadata(dir.path().join("term.db-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert_eq!(wal, 0, "WAL not checkpointed at shutdown");
+}
