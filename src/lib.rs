@@ -24,11 +24,11 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
-use axum::{BoxError, Router};
-use tower::ServiceBuilder;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::{BoxError, Router};
+use tower::ServiceBuilder;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};

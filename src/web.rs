@@ -90,7 +90,9 @@ mod embedded {
             Some(f) => (name, f),
             None if !last.contains('.') => match Assets::get("index.html") {
                 Some(f) => ("index.html", f),
-                None => return AppError::not_found("the web client was not built in").into_response(),
+                None => {
+                    return AppError::not_found("the web client was not built in").into_response();
+                }
             },
             None => return AppError::not_found("no such file").into_response(),
         };

@@ -56,17 +56,38 @@ async fn embedded_client_is_served_without_web_dir() {
     let app = spawn_app().await;
     let index = app.get("/").await;
     assert_eq!(index.status(), 200);
-    assert!(index.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        index.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert_eq!(index.headers()["cache-control"], "no-cache");
     let html = index.text().await.unwrap();
-    let built = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist/index.html")).unwrap();
+    let built =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist/index.html"))
+            .unwrap();
     assert_eq!(html, built);
     // A hashed asset referenced by index.html, with a long cache.
-    let asset = html.split("src=\"").nth(1).and_then(|r| r.split('"').next()).expect("a script tag");
+    let asset = html
+        .split("src=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a script tag");
     let js = app.get(asset).await;
     assert_eq!(js.status(), 200);
-    assert!(js.headers()["content-type"].to_str().unwrap().contains("javascript"));
-    assert!(js.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    assert!(
+        js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    assert!(
+        js.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
     // Client-side routes fall back to index.html; API paths do not.
     assert_eq!(app.get("/chats/alice").await.text().await.unwrap(), built);
     assert_eq!(app.get("/assets/missing.js").await.status(), 404);
