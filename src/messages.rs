@@ -131,27 +131,13 @@ pub fn valid_message_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// Deletes messages older than `retention` every `every`, until shutdown.
-pub async fn run_retention(
-    store: Store,
-    retention: Duration,
-    every: Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                let cutoff = unix_now() - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
-                match store.purge_messages_before(cutoff).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(deleted = n, "retention purge"),
-                    Err(e) => tracing::warn!(error = %e, "retention purge failed"),
-                }
-            }
-            _ = shutdown.changed() => return,
-        }
+/// One retention pass: deletes messages stored more than `retention` ago.
+pub async fn purge_expired(store: Store, retention: Duration) {
+    let cutoff = unix_now() - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    match store.purge_messages_before(cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, "retention purge"),
+        Err(e) => tracing::warn!(error = %e, "retention purge failed"),
     }
 }
 

@@ -63,20 +63,27 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let app = crate::app(state.clone());
 
     let background = vec![
-        tokio::spawn(crate::rate_limit::run_sweeper(
-            vec![
+        tokio::spawn({
+            let limiters = [
                 state.message_limiter.clone(),
                 state.register_limiter.clone(),
-            ],
-            SWEEP_EVERY,
-            shutdown_rx.clone(),
-        )),
-        tokio::spawn(crate::messages::run_retention(
-            state.store.clone(),
-            Duration::from_secs(state.config.retention_hours * 3600),
-            Duration::from_secs(state.config.retention_interval_secs.max(1)),
-            shutdown_rx.clone(),
-        )),
+            ];
+            run_periodically(SWEEP_EVERY, shutdown_rx.clone(), move || {
+                limiters
+                    .iter()
+                    .for_each(crate::rate_limit::IpRateLimiter::sweep);
+                std::future::ready(())
+            })
+        }),
+        tokio::spawn({
+            let store = state.store.clone();
+            let retention = Duration::from_secs(state.config.retention_hours.saturating_mul(3600));
+            run_periodically(
+                Duration::from_secs(state.config.retention_interval_secs.max(1)),
+                shutdown_rx.clone(),
+                move || crate::messages::purge_expired(store.clone(), retention),
+            )
+        }),
     ];
     let opts = ServeOptions {
         header_timeout: state.config.header_timeout(),
@@ -146,6 +153,26 @@ async fn serve(
         .is_err()
     {
         tracing::warn!("some connections did not close within the shutdown grace period");
+    }
+}
+
+/// Runs `task` every `every` (first run immediately) until shutdown; the
+/// shape of every periodic background job (retention, limiter sweeps).
+pub async fn run_periodically<F, Fut>(
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    mut task: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => task().await,
+            _ = shutdown.changed() => return,
+        }
     }
 }
 
