@@ -1,47 +1,14 @@
 //! Durability under SIGKILL: every acknowledged message survives.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 use crate::helpers::*;
 
-/// Starts the real binary and waits for its "listening on" line.
-async fn start_binary(db: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kez-chat-server"))
-        .args([
-            "--bind",
-            "127.0.0.1:0",
-            "--server",
-            SERVER,
-            "--message-rate-per-minute",
-            "1000000",
-        ])
-        .arg("--db")
-        .arg(db)
-        .env("RUST_LOG", "kez_chat_server=info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                return rest.trim().to_owned();
-            }
-        }
-        panic!("server exited before listening");
-    })
-    .await
-    .expect("server did not start");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base)
+async fn start(db: &std::path::Path) -> (tokio::process::Child, String) {
+    let server = start_binary(db, "kez_chat_server=info").await;
+    (server.child, server.base)
 }
 
 #[tokio::test]
@@ -52,7 +19,7 @@ async fn acknowledged_messages_survive_sigkill() {
     let client = http_client();
     let mut acked: Vec<String> = Vec::new();
     for round in 0..3u64 {
-        let (mut child, base) = start_binary(&db).await;
+        let (mut child, base) = start(&db).await;
         if round == 0 {
             let res = client
                 .post(format!("{base}/v1/register"))
@@ -98,7 +65,7 @@ async fn acknowledged_messages_survive_sigkill() {
     }
     assert!(!acked.is_empty());
     // Restart and check that every acknowledged id is in the inbox.
-    let (_child, base) = start_binary(&db).await;
+    let (_child, base) = start(&db).await;
     let mut stored = std::collections::HashSet::new();
     let mut since = 0;
     loop {
@@ -137,7 +104,7 @@ fn rand_u64() -> u64 {
 async fn sigterm_ends_streams_and_closes_the_database_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("term.db");
-    let (mut child, base) = start_binary(&db).await;
+    let (mut child, base) = start(&db).await;
     let client = http_client();
     let bob = TestIdentity::generate();
     let res = client

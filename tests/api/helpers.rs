@@ -30,6 +30,59 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// The real binary, started as a child process, and everything it logged.
+pub struct BinaryServer {
+    pub child: tokio::process::Child,
+    pub base: String,
+    pub log: Arc<std::sync::Mutex<String>>,
+}
+
+/// Starts `kez-chat-server` on 127.0.0.1:0 with `db`, waits for its
+/// "listening on" line and keeps collecting its log.
+pub async fn start_binary(db: &std::path::Path, rust_log: &str) -> BinaryServer {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kez-chat-server"))
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--server",
+            SERVER,
+            "--message-rate-per-minute",
+            "1000000",
+        ])
+        .arg("--db")
+        .arg(db)
+        .env("RUST_LOG", rust_log)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let log = Arc::new(std::sync::Mutex::new(String::new()));
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let sink = log.clone();
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move {
+        let mut addr_tx = Some(addr_tx);
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("listening on ").nth(1)
+                && let Some(tx) = addr_tx.take()
+            {
+                let _ = tx.send(rest.trim().to_owned());
+            }
+            let mut l = sink.lock().unwrap();
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    let base = tokio::time::timeout(std::time::Duration::from_secs(30), addr_rx)
+        .await
+        .expect("server did not start in 30 s")
+        .expect("server exited before listening");
+    BinaryServer { child, base, log }
+}
+
 /// A config for tests: loopback, a temp DB, generous rate limits.
 pub fn test_config(dir: &tempfile::TempDir) -> Config {
     let mut c = Config::defaults();

@@ -1,49 +1,18 @@
 //! What the server writes to its log: never handles, keys or signatures in
 //! clear, even at debug level.
 
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 use crate::helpers::*;
 
 #[tokio::test]
 async fn logs_carry_no_handles_keys_or_signatures() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kez-chat-server"))
-        .args(["--bind", "127.0.0.1:0", "--server", SERVER])
-        .arg("--db")
-        .arg(dir.path().join("logs.db"))
-        .env("RUST_LOG", "debug")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-    let sink = log.clone();
-    tokio::spawn(async move {
-        let mut addr_tx = Some(addr_tx);
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(rest) = line.split("listening on ").nth(1)
-                && let Some(tx) = addr_tx.take()
-            {
-                let _ = tx.send(rest.trim().to_owned());
-            }
-            let mut l = sink.lock().unwrap();
-            l.push_str(&line);
-            l.push('\n');
-        }
-    });
-    let base = tokio::time::timeout(Duration::from_secs(30), addr_rx)
-        .await
-        .unwrap()
-        .unwrap();
+    let BinaryServer {
+        mut child,
+        base,
+        log,
+    } = start_binary(&dir.path().join("logs.db"), "debug").await;
     let client = http_client();
 
     // Arrange: a distinctive handle, its key, a message and signed reads.
