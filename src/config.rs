@@ -55,6 +55,10 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_REGISTER_RATE_PER_MINUTE", default_value_t = 5)]
     pub register_rate_per_minute: u32,
 
+    /// Push subscription changes allowed per client IP per minute (also the burst size).
+    #[arg(long, env = "KEZ_CHAT_PUSH_RATE_PER_MINUTE", default_value_t = 30)]
+    pub push_rate_per_minute: u32,
+
     /// Take the client IP from CF-Connecting-IP / X-Forwarded-For (only behind a proxy you run).
     #[arg(long, env = "KEZ_CHAT_TRUST_PROXY", default_value_t = false)]
     pub trust_proxy: bool,

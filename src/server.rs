@@ -62,11 +62,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let state = AppState::new(config, shutdown_rx.clone())?;
     let app = crate::app(state.clone());
 
-    let background = vec![
+    let mut background = vec![
         tokio::spawn({
             let limiters = [
                 state.message_limiter.clone(),
                 state.register_limiter.clone(),
+                state.push_limiter.clone(),
             ];
             run_periodically(SWEEP_EVERY, shutdown_rx.clone(), move || {
                 limiters
@@ -85,6 +86,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             )
         }),
     ];
+    background.extend(state.push.start_worker(shutdown_rx.clone()));
     let opts = ServeOptions {
         header_timeout: state.config.header_timeout(),
         max_connections: state.config.max_connections.max(1),

@@ -26,6 +26,8 @@ pub struct AppState {
     pub message_limiter: IpRateLimiter,
     /// Per-IP limit on `POST /v1/register`.
     pub register_limiter: IpRateLimiter,
+    /// Per-IP limit on push subscription changes.
+    pub push_limiter: IpRateLimiter,
     /// Salted hashing of identifiers for logs.
     pub redact: Redactor,
     /// Web Push subscriptions and fanout.
@@ -38,7 +40,8 @@ impl AppState {
     /// Opens the store and builds every shared component.
     pub fn new(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<Self> {
         let store = Store::open(&config.db)?;
-        let push = crate::push::PushService::new(&config, &store)?;
+        let redact = Redactor::new();
+        let push = crate::push::PushService::new(&config, &store, &redact)?;
         Ok(Self {
             push,
             message_limiter: IpRateLimiter::per_minute(
@@ -51,11 +54,16 @@ impl AppState {
                 config.register_rate_per_minute,
                 "registrations",
             ),
+            push_limiter: IpRateLimiter::per_minute(
+                config.push_rate_per_minute,
+                config.push_rate_per_minute,
+                "push subscription changes",
+            ),
             streams: StreamRegistry::new(config.max_streams_per_handle),
             config: Arc::new(config),
             store,
             broker: Arc::new(LocalBroker::new()),
-            redact: Redactor::new(),
+            redact,
             shutdown,
         })
     }

@@ -1,29 +1,184 @@
-//! Web Push (RFC 8030 + VAPID RFC 8292): subscriptions signed by the handle's
-//! key, and empty-payload fanout after a message is stored.
+//! Web Push (RFC 8030 + VAPID RFC 8292, SPEC §10): subscriptions signed by
+//! the handle's key, and an empty, VAPID-signed push to each of a handle's
+//! subscriptions after a message to it is stored.
 //!
-//! Placeholder until the push issue lands: no routes, `notify` does nothing.
+//! `notify` is a non-blocking send to a bounded queue; a worker task
+//! (spawned on the first `notify`) coalesces per handle and sends. The
+//! worker holds no sender of its queue, so it ends once the last
+//! `PushService` clone (the one in `AppState`) is dropped after shutdown.
 
+mod endpoint;
+mod sender;
+mod subscriptions;
+mod vapid;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use axum::Json;
 use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::state::AppState;
 use crate::store::Store;
+use crate::telemetry::Redactor;
+
+pub use endpoint::{
+    EndpointError, MAX_ENDPOINT_BYTES, is_public_ip, validate as validate_endpoint,
+};
+pub use sender::{
+    COALESCE_WINDOW, MAX_ATTEMPTS, MAX_CONCURRENT_PUSHES, MAX_PENDING_HANDLES, MAX_RETRY_WAIT,
+    PUSH_TTL_SECS, QUEUE_CAPACITY, REQUEST_TIMEOUT,
+};
+pub use subscriptions::{
+    MAX_BODY_BYTES, MAX_SUBSCRIPTIONS_PER_HANDLE, check_string, endpoint_hash, subscribe_string,
+    unsubscribe_string,
+};
+pub use vapid::{JWT_LIFETIME_SECS, VapidKey, audience};
 
 /// Routes owned by Web Push.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/v1/push/vapid-public-key", get(vapid_public_key))
+        .merge(subscriptions::routes())
 }
 
-/// Handle to the push subsystem held in `AppState`.
+/// # `GET /v1/push/vapid-public-key`
+/// The `applicationServerKey` for `pushManager.subscribe`.
+async fn vapid_public_key(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "key": state.push.public_key() }))
+}
+
+/// Handle to the push subsystem held in `AppState`; cheap to clone.
 #[derive(Clone)]
-pub struct PushService {}
+pub struct PushService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: mpsc::Sender<String>,
+    /// Taken by `start_worker`.
+    rx: Mutex<Option<mpsc::Receiver<String>>>,
+    dispatcher: Arc<sender::Dispatcher>,
+}
+
+/// Counters since start, for tests and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PushStats {
+    /// Notifications accepted into the queue.
+    pub queued: u64,
+    /// Notifications folded into a push already due for the same handle.
+    pub coalesced: u64,
+    /// Notifications dropped because the queue or backlog was full.
+    pub dropped: u64,
+    /// Pushes the push service accepted (2xx).
+    pub delivered: u64,
+    /// Tries repeated after 429, 5xx or a network error.
+    pub retried: u64,
+    /// Subscriptions removed after 404/410.
+    pub removed: u64,
+    /// Pushes given up on.
+    pub failed: u64,
+}
 
 impl PushService {
-    /// Builds the push subsystem from configuration.
-    pub fn new(_config: &Config, _store: &Store) -> anyhow::Result<Self> {
-        Ok(Self {})
+    /// Loads (or on first start generates and stores) the VAPID key and
+    /// builds the shared outbound client. Needs no runtime; the worker runs
+    /// once `start_worker` is called.
+    pub fn new(config: &Config, store: &Store, redact: &Redactor) -> anyhow::Result<Self> {
+        let stored = store
+            .vapid_private_key(|| VapidKey::generate().private_b64())
+            .context("cannot load the VAPID key")?;
+        let vapid = VapidKey::from_private_b64(&stored)?;
+        let subject = match &config.vapid_subject {
+            Some(s) => {
+                anyhow::ensure!(
+                    s.starts_with("mailto:") || s.starts_with("https://"),
+                    "--vapid-subject must be a mailto: or https: URL"
+                );
+                s.clone()
+            }
+            None => format!("mailto:admin@{}", config.server),
+        };
+        let client = sender::build_client(config.allow_insecure_push_endpoints)
+            .context("cannot build the push HTTP client")?;
+        if config.allow_insecure_push_endpoints {
+            tracing::warn!(
+                "push endpoints may be http:// and private addresses (--allow-insecure-push-endpoints)"
+            );
+        }
+        let (tx, rx) = mpsc::channel(sender::QUEUE_CAPACITY);
+        let dispatcher = Arc::new(sender::Dispatcher {
+            client,
+            vapid,
+            subject,
+            store: store.clone(),
+            allow_insecure: config.allow_insecure_push_endpoints,
+            redact: redact.clone(),
+            counters: Arc::default(),
+            permits: Arc::new(Semaphore::new(sender::MAX_CONCURRENT_PUSHES)),
+        });
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tx,
+                rx: Mutex::new(Some(rx)),
+                dispatcher,
+            }),
+        })
+    }
+
+    /// The VAPID public key (65-byte uncompressed point, base64url).
+    pub fn public_key(&self) -> &str {
+        self.inner.dispatcher.vapid.public_b64()
     }
 
     /// Schedules a push to every subscription of `handle`; never blocks.
-    pub fn notify(&self, _handle: &str) {}
+    /// When the queue is full the notification is dropped and counted.
+    pub fn notify(&self, handle: &str) {
+        let counters = &self.inner.dispatcher.counters;
+        match self.inner.tx.try_send(handle.to_owned()) {
+            Ok(()) => {
+                sender::Counters::bump(&counters.queued);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let n = sender::Counters::bump(&counters.dropped);
+                if n.is_power_of_two() {
+                    tracing::warn!(dropped_total = n, "push queue full; notification dropped");
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> PushStats {
+        let c = &self.inner.dispatcher.counters;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        PushStats {
+            queued: get(&c.queued),
+            coalesced: get(&c.coalesced),
+            dropped: get(&c.dropped),
+            delivered: get(&c.delivered),
+            retried: get(&c.retried),
+            removed: get(&c.removed),
+            failed: get(&c.failed),
+        }
+    }
+
+    /// Starts the delivery worker; `server::start` supervises it next to the
+    /// other background tasks. It ends on shutdown (handles still inside
+    /// their coalescing window are dropped). Only the first call starts one.
+    pub fn start_worker(&self, shutdown: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
+        let rx = self.inner.rx.lock().ok().and_then(|mut slot| slot.take())?;
+        Some(tokio::spawn(sender::run(
+            self.inner.dispatcher.clone(),
+            rx,
+            shutdown,
+        )))
+    }
 }

@@ -31,6 +31,21 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (recipient, client_id)
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX messages_by_age ON messages(received_at);",
+    // 3: Web Push (SPEC §10): the VAPID key pair and per-handle subscriptions
+    "CREATE TABLE vapid_keys (
+        id          INTEGER PRIMARY KEY CHECK (id = 1), -- exactly one row: the server's key
+        private_key TEXT NOT NULL,             -- P-256 private scalar, 32 bytes base64url (no padding)
+        created_at  INTEGER NOT NULL           -- unix seconds when first generated
+    ) STRICT;
+    CREATE TABLE push_subscriptions (
+        handle     TEXT NOT NULL REFERENCES handles(handle) ON DELETE CASCADE,
+        endpoint   TEXT NOT NULL,              -- push service URL exactly as the browser gave it
+        p256dh     TEXT NOT NULL,              -- browser's P-256 key, 65-byte point base64url (unused: pushes are empty)
+        auth       TEXT NOT NULL,              -- browser's 16-byte auth secret base64url (unused: pushes are empty)
+        created_at INTEGER NOT NULL,           -- unix seconds of the first registration
+        updated_ms INTEGER NOT NULL,           -- unix milliseconds of the latest (re-)registration; oldest is evicted first
+        PRIMARY KEY (handle, endpoint)
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// Brings the schema up to date; fails if the file is newer than this binary.

@@ -7,6 +7,7 @@
 mod handles;
 mod messages;
 mod migrations;
+mod push_subs;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use crate::error::{AppError, Result};
 
 pub use handles::HandleRecord;
 pub use messages::{MailboxLimits, NewMessage, PostOutcome, StoredMessage};
+pub use push_subs::{PushSubscription, SubscribeOutcome};
 
 /// Most write jobs folded into one transaction.
 const MAX_BATCH: usize = 512;

@@ -1,0 +1,326 @@
+//! Push endpoints are URLs chosen by clients, so the server is an SSRF
+//! vector: endpoints are checked when registered (scheme, host shape, literal
+//! addresses) and again when sent to, after DNS resolution, so a public name
+//! that resolves to 10.0.0.1 is refused too.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use url::{Host, Url};
+
+/// Longest accepted endpoint, in bytes (real ones are 150-500).
+pub const MAX_ENDPOINT_BYTES: usize = 2048;
+
+/// Why an endpoint was refused at registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    #[error("the endpoint is longer than 2048 bytes")]
+    TooLong,
+    #[error("the endpoint is not an absolute URL")]
+    NotAUrl,
+    #[error("the endpoint must use https")]
+    NotHttps,
+    #[error("the endpoint must not carry a user name, password or fragment")]
+    Credentials,
+    #[error("the endpoint's host is local, private or not a public name")]
+    PrivateHost,
+}
+
+/// Parses and checks a client-supplied endpoint. With `allow_insecure`
+/// (tests only) http and local hosts pass.
+pub fn validate(endpoint: &str, allow_insecure: bool) -> Result<Url, EndpointError> {
+    if endpoint.len() > MAX_ENDPOINT_BYTES {
+        return Err(EndpointError::TooLong);
+    }
+    let url = Url::parse(endpoint).map_err(|_| EndpointError::NotAUrl)?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_insecure => {}
+        _ => return Err(EndpointError::NotHttps),
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+        return Err(EndpointError::Credentials);
+    }
+    let host = url.host().ok_or(EndpointError::NotAUrl)?;
+    if !allow_insecure && !host_is_public(&host) {
+        return Err(EndpointError::PrivateHost);
+    }
+    Ok(url)
+}
+
+/// A literal address must be public; a name must look like a public DNS
+/// name (dotted, not a local-only suffix). Resolution is checked at send time.
+fn host_is_public(host: &Host<&str>) -> bool {
+    match host {
+        Host::Ipv4(ip) => is_public_ip(IpAddr::V4(*ip)),
+        Host::Ipv6(ip) => is_public_ip(IpAddr::V6(*ip)),
+        Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            let local_suffix = [
+                "localhost",
+                "local",
+                "internal",
+                "home.arpa",
+                "lan",
+                "localdomain",
+            ]
+            .iter()
+            .any(|s| name == *s || name.ends_with(&format!(".{s}")));
+            name.contains('.') && !local_suffix
+        }
+    }
+}
+
+/// True only for globally routable unicast addresses: refuses loopback,
+/// private (RFC 1918), CGNAT, link-local, unique-local, multicast,
+/// documentation, reserved and unspecified ranges, and looks inside
+/// IPv4-mapped, IPv4-compatible, NAT64 and 6to4 IPv6 forms.
+pub fn is_public_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(a == 0                                  // "this network", 0.0.0.0/8
+        || a == 10                            // private
+        || a == 127                           // loopback
+        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64/10
+        || (a == 169 && b == 254)             // link-local
+        || (a == 172 && (16..32).contains(&b)) // private
+        || (a == 192 && b == 0 && c == 0)     // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2)     // TEST-NET-1
+        || (a == 192 && b == 88 && c == 99)   // 6to4 relay anycast
+        || (a == 192 && b == 168)             // private
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || (a == 198 && b == 51 && c == 100)  // TEST-NET-2
+        || (a == 203 && b == 0 && c == 113)   // TEST-NET-3
+        || a >= 224) // multicast, reserved, broadcast
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let seg = ip.segments();
+    // Forms that embed an IPv4 address: judge the embedded one.
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    if seg[..6] == [0, 0, 0, 0, 0, 0] {
+        // ::/96 (IPv4-compatible, deprecated), including :: and ::1.
+        return false;
+    }
+    if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        // NAT64 well-known prefix 64:ff9b::/96.
+        return is_public_v4(embedded_v4(seg[6], seg[7]));
+    }
+    if seg[0] == 0x2002 {
+        // 6to4 2002::/16 carries the IPv4 address in bits 16..48.
+        return is_public_v4(embedded_v4(seg[1], seg[2]));
+    }
+    // Only global unicast 2000::/3 is routable; that excludes ULA fc00::/7,
+    // link-local fe80::/10, site-local fec0::/10, multicast ff00::/8,
+    // 64:ff9b:1::/48 and 100::/64.
+    if seg[0] & 0xe000 != 0x2000 {
+        return false;
+    }
+    // Special blocks inside 2000::/3: IETF protocol assignments 2001::/23
+    // (Teredo, benchmarking, ORCHID…) and documentation 2001:db8::/32, 3fff::/20.
+    match seg[0] {
+        0x2001 => seg[1] >= 0x0200 && seg[1] != 0x0db8,
+        0x3fff => seg[1] >= 0x1000,
+        _ => true,
+    }
+}
+
+fn embedded_v4(hi: u16, lo: u16) -> Ipv4Addr {
+    let [a, b] = hi.to_be_bytes();
+    let [c, d] = lo.to_be_bytes();
+    Ipv4Addr::new(a, b, c, d)
+}
+
+/// DNS resolver for the push client that drops every non-public address;
+/// a name with only such addresses fails to resolve (SSRF guard).
+pub(crate) struct PublicOnlyResolver;
+
+/// The resolver's refusal, told apart from transient DNS failures so the
+/// sender does not retry it. Names no host: errors end up in logs.
+#[derive(Debug, thiserror::Error)]
+#[error("push endpoint resolves to no public address")]
+pub(crate) struct NoPublicAddress;
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| is_public_ip(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(Box::new(NoPublicAddress) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_filter_table() {
+        let cases: &[(&str, bool)] = &[
+            // IPv4
+            ("8.8.8.8", true),
+            ("142.250.74.202", true),
+            ("100.63.255.255", true),
+            ("100.128.0.1", true),
+            ("172.15.0.1", true),
+            ("172.32.0.1", true),
+            ("0.0.0.0", false),
+            ("0.1.2.3", false),
+            ("10.0.0.1", false),
+            ("127.0.0.1", false),
+            ("127.255.255.254", false),
+            ("100.64.0.1", false),
+            ("169.254.169.254", false),
+            ("172.16.0.1", false),
+            ("172.31.255.255", false),
+            ("192.0.0.8", false),
+            ("192.0.2.1", false),
+            ("192.168.1.1", false),
+            ("198.18.0.1", false),
+            ("198.51.100.7", false),
+            ("203.0.113.9", false),
+            ("224.0.0.1", false),
+            ("240.0.0.1", false),
+            ("255.255.255.255", false),
+            // IPv6
+            ("2607:f8b0:4004:c07::5f", true),
+            ("2a00:1450:4001:82b::200a", true),
+            ("2001:4860:4860::8888", true),
+            ("::", false),
+            ("::1", false),
+            ("fe80::1", false),
+            ("febf::1", false),
+            ("fec0::1", false),
+            ("fc00::1", false),
+            ("fd12:3456:789a::1", false),
+            ("ff02::1", false),
+            ("2001:db8::1", false),
+            ("2001::1", false),
+            ("3fff::1", false),
+            ("100::1", false),
+            ("64:ff9b:1::1", false),
+            // IPv6 forms embedding IPv4
+            ("::ffff:127.0.0.1", false),
+            ("::ffff:10.1.2.3", false),
+            ("::ffff:169.254.169.254", false),
+            ("::ffff:8.8.8.8", true),
+            ("::127.0.0.1", false),
+            ("::8.8.8.8", false),
+            ("64:ff9b::7f00:1", false),
+            ("64:ff9b::808:808", true),
+            ("2002:7f00:1::1", false),
+            ("2002:c0a8:101::1", false),
+            ("2002:808:808::1", true),
+        ];
+        for (ip, public) in cases {
+            let parsed: IpAddr = ip.parse().unwrap();
+            assert_eq!(is_public_ip(parsed), *public, "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn resolver_refuses_names_with_only_local_addresses() {
+        use reqwest::dns::Resolve as _;
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        let err = PublicOnlyResolver.resolve(name).await.err().unwrap();
+        assert!(err.is::<NoPublicAddress>(), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_production_client_filters_resolution_and_requires_https() {
+        use super::super::sender::{build_client, is_refused_address};
+        let client = build_client(false).unwrap();
+        let err = client
+            .post("https://localhost:9/push")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(is_refused_address(&err), "{err:?}");
+        let err = client
+            .post("http://localhost:9/push")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(err.is_builder() && !is_refused_address(&err), "{err:?}");
+        // The test client resolves normally: the refusal came from the filter.
+        let err = build_client(true)
+            .unwrap()
+            .post("http://localhost:9/push")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(!is_refused_address(&err), "{err:?}");
+    }
+
+    #[test]
+    fn endpoint_validation_table() {
+        use EndpointError::*;
+        let long = format!("https://push.example.com/{}", "a".repeat(2048));
+        let cases: &[(&str, bool, Result<(), EndpointError>)] = &[
+            ("https://fcm.googleapis.com/fcm/send/abc:def", false, Ok(())),
+            (
+                "https://updates.push.services.mozilla.com/wpush/v2/gAAA",
+                false,
+                Ok(()),
+            ),
+            ("https://web.push.apple.com/QGuQ", false, Ok(())),
+            ("https://push.example.com:8443/x", false, Ok(())),
+            ("https://8.8.8.8/x", false, Ok(())),
+            ("https://[2001:4860:4860::8888]/x", false, Ok(())),
+            ("http://push.example.com/x", false, Err(NotHttps)),
+            ("http://127.0.0.1:3000/x", true, Ok(())),
+            ("http://localhost/x", true, Ok(())),
+            ("ftp://push.example.com/x", true, Err(NotHttps)),
+            ("wss://push.example.com/x", false, Err(NotHttps)),
+            ("not a url", false, Err(NotAUrl)),
+            ("/relative/path", false, Err(NotAUrl)),
+            ("", false, Err(NotAUrl)),
+            (
+                "https://user:pw@push.example.com/x",
+                false,
+                Err(Credentials),
+            ),
+            ("https://user@push.example.com/x", true, Err(Credentials)),
+            ("https://push.example.com/x#frag", false, Err(Credentials)),
+            ("https://127.0.0.1/x", false, Err(PrivateHost)),
+            ("https://2130706433/x", false, Err(PrivateHost)),
+            ("https://0x7f.1/x", false, Err(PrivateHost)),
+            ("https://10.0.0.5/x", false, Err(PrivateHost)),
+            ("https://169.254.169.254/latest", false, Err(PrivateHost)),
+            ("https://[::1]/x", false, Err(PrivateHost)),
+            ("https://[::ffff:127.0.0.1]/x", false, Err(PrivateHost)),
+            ("https://[fd00::1]/x", false, Err(PrivateHost)),
+            ("https://[fe80::1]/x", false, Err(PrivateHost)),
+            ("https://localhost/x", false, Err(PrivateHost)),
+            ("https://LOCALHOST./x", false, Err(PrivateHost)),
+            ("https://api.localhost/x", false, Err(PrivateHost)),
+            ("https://printer.local/x", false, Err(PrivateHost)),
+            (
+                "https://metadata.google.internal/x",
+                false,
+                Err(PrivateHost),
+            ),
+            ("https://intranet/x", false, Err(PrivateHost)),
+            (&long, true, Err(TooLong)),
+        ];
+        for (endpoint, insecure, want) in cases {
+            let got = validate(endpoint, *insecure).map(|_| ());
+            assert_eq!(got, *want, "{endpoint} (insecure: {insecure})");
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! The push worker: coalesces notifications per handle, then sends one empty
+//! VAPID-signed push to each of the handle's subscriptions with one shared,
+//! SSRF-guarded HTTP client, bounded concurrency, and retries for transient
+//! failures. Nothing here runs on the request path: `notify` only does a
+//! non-blocking channel send.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+
+use super::endpoint::{self, NoPublicAddress, PublicOnlyResolver};
+use super::vapid::VapidKey;
+use crate::store::{PushSubscription, Store, unix_now};
+use crate::telemetry::Redactor;
+
+/// Notifications for one handle within this window become one push.
+pub const COALESCE_WINDOW: Duration = Duration::from_secs(2);
+/// Notifications waiting for the worker; beyond this they are dropped and counted.
+pub const QUEUE_CAPACITY: usize = 4096;
+/// Handles waiting out their coalescing window; beyond this new ones are dropped.
+pub const MAX_PENDING_HANDLES: usize = 16_384;
+/// Pushes in flight at once (including their retry waits).
+pub const MAX_CONCURRENT_PUSHES: usize = 32;
+/// Whole-request timeout for one push.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Tries per push (the first plus retries) on 429, 5xx, timeouts and network errors.
+pub const MAX_ATTEMPTS: u32 = 4;
+/// Longest wait between tries, whatever `Retry-After` asks for.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+/// The `TTL` header: how long the push service keeps an undelivered push.
+pub const PUSH_TTL_SECS: u32 = 86_400;
+
+const USER_AGENT: &str = concat!("kez-chat-server/", env!("CARGO_PKG_VERSION"), " (web-push)");
+const BACKOFF_BASE: Duration = Duration::from_secs(1);
+
+/// The shared outbound client: fixed User-Agent, timeouts, no redirects, no
+/// proxy, and unless `allow_insecure` https only with a resolver that refuses
+/// non-public addresses.
+pub(crate) fn build_client(allow_insecure: bool) -> anyhow::Result<reqwest::Client> {
+    // reqwest is built without a default TLS provider; ring is ours. Fails
+    // harmlessly if a provider is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
+    if !allow_insecure {
+        builder = builder.https_only(true).dns_resolver(PublicOnlyResolver);
+    }
+    Ok(builder.build()?)
+}
+
+/// Counters, shared by the service and the worker.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) queued: AtomicU64,
+    pub(crate) coalesced: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) retried: AtomicU64,
+    pub(crate) removed: AtomicU64,
+    pub(crate) failed: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) -> u64 {
+        counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// Everything the worker and its delivery tasks need. Holds no sender of the
+/// notification channel, so the worker ends once the service is dropped.
+pub(crate) struct Dispatcher {
+    pub(crate) client: reqwest::Client,
+    pub(crate) vapid: VapidKey,
+    pub(crate) subject: String,
+    pub(crate) store: Store,
+    pub(crate) allow_insecure: bool,
+    pub(crate) redact: Redactor,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) permits: Arc<Semaphore>,
+}
+
+/// The worker loop: collects handles from `rx`, waits out each one's window,
+/// then fans out. Ends on shutdown (or when every sender is gone); handles
+/// still waiting then are abandoned, as the database is closing anyway.
+pub(crate) async fn run(
+    dispatcher: Arc<Dispatcher>,
+    mut rx: mpsc::Receiver<String>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut pending = Coalescer::new(COALESCE_WINDOW, MAX_PENDING_HANDLES);
+    loop {
+        let due = pending.next_due();
+        let wait = async move {
+            match due {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            received = rx.recv() => {
+                let Some(handle) = received else { break };
+                match pending.add(handle, Instant::now()) {
+                    Added::Scheduled => {}
+                    Added::Coalesced => {
+                        Counters::bump(&dispatcher.counters.coalesced);
+                    }
+                    Added::Full => {
+                        let n = Counters::bump(&dispatcher.counters.dropped);
+                        if n.is_power_of_two() {
+                            tracing::warn!(dropped_total = n, "push backlog full; notification dropped");
+                        }
+                    }
+                }
+            }
+            () = wait => {
+                for handle in pending.take_due(Instant::now()) {
+                    dispatcher.fanout(&handle).await;
+                }
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    tracing::debug!(abandoned = pending.len(), "push worker stopped");
+}
+
+impl Dispatcher {
+    /// Starts one delivery per subscription of `handle`, waiting for a free
+    /// slot before each (back-pressure lands on the bounded queue).
+    async fn fanout(self: &Arc<Self>, handle: &str) {
+        let subs = match self.store.push_subscriptions_of(handle.to_owned()).await {
+            Ok(subs) => subs,
+            Err(e) => {
+                tracing::warn!(handle = %self.redact.hash(handle), error = %e, "cannot load push subscriptions");
+                return;
+            }
+        };
+        for sub in subs {
+            let Ok(permit) = self.permits.clone().acquire_owned().await else {
+                return;
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.deliver(sub).await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// Sends one push, retrying transient failures and deleting the
+    /// subscription when the push service says it is gone.
+    async fn deliver(&self, sub: PushSubscription) {
+        let handle = self.redact.hash(&sub.handle);
+        let endpoint = self.redact.hash(&sub.endpoint);
+        for attempt in 1..=MAX_ATTEMPTS {
+            match self.send_once(&sub).await {
+                Attempt::Delivered => {
+                    Counters::bump(&self.counters.delivered);
+                    tracing::debug!(%handle, %endpoint, attempt, "push delivered");
+                    return;
+                }
+                Attempt::Gone(status) => {
+                    Counters::bump(&self.counters.removed);
+                    let deleted = self.store.delete_gone_push_subscription(sub).await;
+                    tracing::info!(%handle, %endpoint, status = status.as_u16(), deleted = ?deleted.ok(),
+                        "push subscription gone; removed");
+                    return;
+                }
+                Attempt::Retry { after, why } if attempt < MAX_ATTEMPTS => {
+                    Counters::bump(&self.counters.retried);
+                    let wait = after
+                        .unwrap_or_else(|| backoff(attempt))
+                        .min(MAX_RETRY_WAIT);
+                    tracing::debug!(%handle, %endpoint, attempt, wait_ms = wait.as_millis() as u64, reason = %why,
+                        "push failed; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                Attempt::Retry { why, .. } | Attempt::Failed(why) => {
+                    Counters::bump(&self.counters.failed);
+                    tracing::warn!(%handle, %endpoint, attempt, reason = %why, "push not delivered");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn send_once(&self, sub: &PushSubscription) -> Attempt {
+        // Re-checked on every send: the policy may have tightened since
+        // registration, and literal addresses never reach the resolver.
+        let url = match endpoint::validate(&sub.endpoint, self.allow_insecure) {
+            Ok(url) => url,
+            Err(e) => return Attempt::Failed(format!("endpoint refused: {e}")),
+        };
+        let authorization = self.vapid.authorization(&url, unix_now(), &self.subject);
+        let sent = self
+            .client
+            .post(url)
+            .header(header::AUTHORIZATION, authorization)
+            .header("ttl", PUSH_TTL_SECS)
+            .header("urgency", "high")
+            // Empty push (no payload, so no Content-Encoding); some fronts
+            // answer 411 to a POST without an explicit length.
+            .header(header::CONTENT_LENGTH, 0)
+            .body(Vec::new())
+            .send()
+            .await;
+        match sent {
+            Ok(res) => classify(res.status(), res.headers()),
+            Err(e) if is_refused_address(&e) => Attempt::Failed(describe(&e)),
+            Err(e) => Attempt::Retry {
+                after: None,
+                why: describe(&e),
+            },
+        }
+    }
+}
+
+/// The result of one try.
+#[derive(Debug, PartialEq, Eq)]
+enum Attempt {
+    Delivered,
+    /// 404/410: the subscription expired or was withdrawn (RFC 8030 §7.3).
+    Gone(StatusCode),
+    Retry {
+        after: Option<Duration>,
+        why: String,
+    },
+    Failed(String),
+}
+
+fn classify(status: StatusCode, headers: &HeaderMap) -> Attempt {
+    match status.as_u16() {
+        200..=299 => Attempt::Delivered,
+        404 | 410 => Attempt::Gone(status),
+        408 | 429 | 500..=599 => Attempt::Retry {
+            after: retry_after(headers, chrono::Utc::now()),
+            why: format!("push service answered {}", status.as_u16()),
+        },
+        _ => Attempt::Failed(format!("push service answered {}", status.as_u16())),
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let secs = (at.with_timezone(&chrono::Utc) - now).num_seconds().max(0);
+    Some(Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
+}
+
+fn backoff(attempt: u32) -> Duration {
+    BACKOFF_BASE.saturating_mul(1 << attempt.saturating_sub(1).min(8))
+}
+
+/// Whether the SSRF resolver refused the endpoint's addresses (no retry).
+pub(crate) fn is_refused_address(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause.is::<NoPublicAddress>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// A transport error with its causes but never the URL (it names the
+/// endpoint, which must not reach the logs).
+fn describe(e: &reqwest::Error) -> String {
+    let mut out = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+/// Outcome of queueing a handle.
+#[derive(Debug, PartialEq, Eq)]
+enum Added {
+    /// First notification of a burst: a push is due at the end of the window.
+    Scheduled,
+    /// Already waiting: folded into the push that is due.
+    Coalesced,
+    /// Too many handles waiting: dropped.
+    Full,
+}
+
+/// Per-handle debounce with a fixed window from the first notification, so
+/// a burst costs one push and the delay is bounded by the window. Windows
+/// are all the same length, so deadlines come out in insertion order and a
+/// queue suffices.
+struct Coalescer {
+    window: Duration,
+    cap: usize,
+    queue: VecDeque<(Instant, String)>,
+    waiting: HashSet<String>,
+}
+
+impl Coalescer {
+    fn new(window: Duration, cap: usize) -> Self {
+        Self {
+            window,
+            cap,
+            queue: VecDeque::new(),
+            waiting: HashSet::new(),
+        }
+    }
+
+    fn add(&mut self, handle: String, now: Instant) -> Added {
+        if self.waiting.contains(&handle) {
+            return Added::Coalesced;
+        }
+        if self.waiting.len() >= self.cap {
+            return Added::Full;
+        }
+        self.waiting.insert(handle.clone());
+        self.queue.push_back((now + self.window, handle));
+        Added::Scheduled
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.queue.front().map(|(t, _)| *t)
+    }
+
+    fn take_due(&mut self, now: Instant) -> Vec<String> {
+        let mut due = Vec::new();
+        while let Some((t, _)) = self.queue.front() {
+            if *t > now {
+                break;
+            }
+            if let Some((_, handle)) = self.queue.pop_front() {
+                self.waiting.remove(&handle);
+                due.push(handle);
+            }
+        }
+        due
+    }
+
+    fn len(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn coalescer_folds_a_burst_and_bounds_the_backlog() {
+        let t0 = Instant::now();
+        let w = Duration::from_secs(2);
+        let mut c = Coalescer::new(w, 2);
+        assert_eq!(c.add("bob".into(), t0), Added::Scheduled);
+        for i in 1..5 {
+            assert_eq!(
+                c.add("bob".into(), t0 + Duration::from_millis(100 * i)),
+                Added::Coalesced
+            );
+        }
+        assert_eq!(
+            c.add("alice".into(), t0 + Duration::from_secs(1)),
+            Added::Scheduled
+        );
+        assert_eq!(c.add("carol".into(), t0), Added::Full);
+        assert_eq!(c.next_due(), Some(t0 + w));
+        assert!(c.take_due(t0 + Duration::from_millis(1999)).is_empty());
+        assert_eq!(c.take_due(t0 + w), ["bob"]);
+        // bob's window is over: a new notification starts a new one
+        assert_eq!(c.add("bob".into(), t0 + w), Added::Scheduled);
+        assert_eq!(c.take_due(t0 + w * 3), ["alice", "bob"]);
+        assert_eq!((c.len(), c.next_due()), (0, None));
+    }
+
+    #[test]
+    fn statuses_map_to_outcomes() {
+        let none = HeaderMap::new();
+        assert_eq!(classify(StatusCode::CREATED, &none), Attempt::Delivered);
+        assert_eq!(
+            classify(StatusCode::GONE, &none),
+            Attempt::Gone(StatusCode::GONE)
+        );
+        assert_eq!(
+            classify(StatusCode::NOT_FOUND, &none),
+            Attempt::Gone(StatusCode::NOT_FOUND)
+        );
+        for s in [429, 500, 502, 503] {
+            let status = StatusCode::from_u16(s).unwrap();
+            assert!(
+                matches!(classify(status, &none), Attempt::Retry { .. }),
+                "{s}"
+            );
+        }
+        for s in [301, 400, 401, 403, 413] {
+            let status = StatusCode::from_u16(s).unwrap();
+            assert!(matches!(classify(status, &none), Attempt::Failed(_)), "{s}");
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-05-25T03:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+            retry_after(&h, now)
+        };
+        assert_eq!(with("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            with("Mon, 25 May 2026 03:00:30 GMT"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(with("Mon, 25 May 2026 02:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(with("soon"), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(3), Duration::from_secs(4));
+    }
+}

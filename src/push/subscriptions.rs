@@ -1,0 +1,325 @@
+//! Subscription routes (SPEC §10.2-10.4): register, withdraw, and the
+//! self-heal check, each signed by the handle's key over its own string.
+
+use std::borrow::Cow;
+
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::{URL_SAFE_NO_PAD, URL_SAFE_NO_PAD_INDIFFERENT};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::endpoint::{self, MAX_ENDPOINT_BYTES};
+use crate::error::{AppError, Result};
+use crate::extract::{ClientIp, StrictJson};
+use crate::inbox::AUTH_HEADER;
+use crate::kez::Identity;
+use crate::kez::auth::{AuthError, Credential};
+use crate::registry::find_by_handle;
+use crate::state::AppState;
+use crate::store::{PushSubscription, unix_now};
+
+/// Largest body of a subscription request (real ones are under 1 KiB).
+pub const MAX_BODY_BYTES: usize = 8 * 1024;
+
+/// The subscription routes, bodies capped at `MAX_BODY_BYTES`.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/push/subscriptions",
+            post(subscribe)
+                .delete(unsubscribe)
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .route("/v1/push/subscriptions/{handle}", get(check))
+}
+
+/// Most subscriptions one handle holds; registering another drops the least
+/// recently (re-)registered one.
+pub const MAX_SUBSCRIPTIONS_PER_HANDLE: usize = 10;
+
+/// Lowercase hex SHA-256 of the endpoint's UTF-8: binds a signature to one
+/// endpoint without putting a long URL in the signed string.
+pub fn endpoint_hash(endpoint: &str) -> String {
+    hex::encode(Sha256::digest(endpoint.as_bytes()).as_slice())
+}
+
+/// The signed string for `POST /v1/push/subscriptions`.
+pub fn subscribe_string(handle: &str, endpoint: &str, ts: i64) -> String {
+    format!(
+        "POST\n/v1/push/subscriptions\n{handle}\n{}\n{ts}",
+        endpoint_hash(endpoint)
+    )
+}
+
+/// The signed string for `DELETE /v1/push/subscriptions`.
+pub fn unsubscribe_string(handle: &str, endpoint: &str, ts: i64) -> String {
+    format!(
+        "DELETE\n/v1/push/subscriptions\n{handle}\n{}\n{ts}",
+        endpoint_hash(endpoint)
+    )
+}
+
+/// The signed string for `GET /v1/push/subscriptions/{handle}?endpoint=`.
+pub fn check_string(handle: &str, endpoint: &str, ts: i64) -> String {
+    format!(
+        "GET\n/v1/push/subscriptions/{handle}\n{}\n{ts}",
+        endpoint_hash(endpoint)
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscribeBody {
+    handle: String,
+    endpoint: String,
+    keys: SubscriptionKeys,
+    /// `PushSubscription.toJSON()` includes it; accepted and ignored.
+    #[serde(default, rename = "expirationTime")]
+    _expiration_time: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriptionKeys {
+    p256dh: String,
+    auth: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnsubscribeBody {
+    handle: String,
+    endpoint: String,
+}
+
+#[derive(Deserialize)]
+struct CheckQuery {
+    endpoint: Option<String>,
+}
+
+fn unprocessable(code: &'static str, message: impl Into<Cow<'static, str>>) -> AppError {
+    AppError::Unprocessable((code, message.into()))
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: Value) -> Result<T> {
+    serde_json::from_value(body).map_err(|e| unprocessable("invalid_body", e.to_string()))
+}
+
+fn check_endpoint_len(endpoint: &str) -> Result<()> {
+    if endpoint.is_empty() || endpoint.len() > MAX_ENDPOINT_BYTES {
+        return Err(unprocessable(
+            "invalid_endpoint",
+            "the endpoint must be 1-2048 bytes",
+        ));
+    }
+    Ok(())
+}
+
+/// Decodes a base64url key of exactly `len` bytes, returned re-encoded
+/// without padding.
+fn decode_key(value: &str, len: usize, what: &'static str) -> Result<(Vec<u8>, String)> {
+    let bytes = URL_SAFE_NO_PAD_INDIFFERENT
+        .decode(value)
+        .ok()
+        .filter(|b| b.len() == len)
+        .ok_or_else(|| {
+            unprocessable(
+                "invalid_keys",
+                format!("keys.{what} must be {len} bytes in base64url"),
+            )
+        })?;
+    let normalized = URL_SAFE_NO_PAD.encode(&bytes);
+    Ok((bytes, normalized))
+}
+
+/// Finds the handle (404 first, like the inbox) and checks `X-Kez-Auth`
+/// against the endpoint's signed string.
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    handle: &str,
+    signed: impl FnOnce(i64) -> String,
+) -> Result<()> {
+    let view = find_by_handle(state, handle).await?;
+    let Some(cred) = headers.get(AUTH_HEADER).and_then(|v| v.to_str().ok()) else {
+        return Err(AppError::Unauthorized((
+            "missing_auth",
+            Cow::Borrowed("send X-Kez-Auth: <unix seconds>:<signature>"),
+        )));
+    };
+    let key = Identity::parse(view.primary())
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored key invalid: {e}")))?;
+    let cred = Credential::parse(cred).map_err(auth_error)?;
+    cred.verify(&key, &signed(cred.ts()), unix_now())
+        .map_err(auth_error)
+}
+
+fn auth_error(e: AuthError) -> AppError {
+    AppError::Unauthorized((e.code(), Cow::Owned(e.to_string())))
+}
+
+/// # `POST /v1/push/subscriptions`
+/// 201 when new, 200 when `(handle, endpoint)` was already stored (keys refreshed).
+async fn subscribe(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson,
+) -> Result<(StatusCode, Json<Value>)> {
+    state.push_limiter.check(ip)?;
+    let body: SubscribeBody = parse_body(body)?;
+    endpoint::validate(&body.endpoint, state.config.allow_insecure_push_endpoints)
+        .map_err(|e| unprocessable("invalid_endpoint", e.to_string()))?;
+    let (p256dh_bytes, p256dh) = decode_key(&body.keys.p256dh, 65, "p256dh")?;
+    if p256::PublicKey::from_sec1_bytes(&p256dh_bytes).is_err() {
+        return Err(unprocessable(
+            "invalid_keys",
+            "keys.p256dh is not an uncompressed P-256 point",
+        ));
+    }
+    let (_, auth) = decode_key(&body.keys.auth, 16, "auth")?;
+    authenticate(&state, &headers, &body.handle, |ts| {
+        subscribe_string(&body.handle, &body.endpoint, ts)
+    })
+    .await?;
+    let handle_hash = state.redact.hash(&body.handle);
+    let endpoint_tag = state.redact.hash(&body.endpoint);
+    let outcome = state
+        .store
+        .upsert_push_subscription(
+            PushSubscription {
+                handle: body.handle,
+                endpoint: body.endpoint,
+                p256dh,
+                auth,
+            },
+            MAX_SUBSCRIPTIONS_PER_HANDLE,
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .await?;
+    tracing::debug!(handle = %handle_hash, endpoint = %endpoint_tag, created = outcome.created,
+        evicted = outcome.evicted, "push subscription stored");
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(json!({"subscribed": true, "evicted": outcome.evicted})),
+    ))
+}
+
+/// # `DELETE /v1/push/subscriptions`
+/// 204 whether or not it existed, so a retry is harmless.
+async fn unsubscribe(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    StrictJson(body): StrictJson,
+) -> Result<StatusCode> {
+    state.push_limiter.check(ip)?;
+    let body: UnsubscribeBody = parse_body(body)?;
+    check_endpoint_len(&body.endpoint)?;
+    authenticate(&state, &headers, &body.handle, |ts| {
+        unsubscribe_string(&body.handle, &body.endpoint, ts)
+    })
+    .await?;
+    let handle_hash = state.redact.hash(&body.handle);
+    let deleted = state
+        .store
+        .delete_push_subscription(body.handle, body.endpoint)
+        .await?;
+    tracing::debug!(handle = %handle_hash, deleted, "push subscription withdrawn");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// # `GET /v1/push/subscriptions/{handle}?endpoint=<url>`
+/// Self-heal: tells the client whether its endpoint is still stored.
+async fn check(
+    State(state): State<AppState>,
+    Path(handle): Path<String>,
+    query: std::result::Result<Query<CheckQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let Query(q) =
+        query.map_err(|e| AppError::BadRequest(("invalid_query", Cow::Owned(e.body_text()))))?;
+    let Some(endpoint) = q.endpoint else {
+        return Err(AppError::BadRequest((
+            "invalid_query",
+            Cow::Borrowed("add ?endpoint=<the subscription's endpoint URL>"),
+        )));
+    };
+    check_endpoint_len(&endpoint)?;
+    authenticate(&state, &headers, &handle, |ts| {
+        check_string(&handle, &endpoint, ts)
+    })
+    .await?;
+    let subscribed = state.store.has_push_subscription(handle, endpoint).await?;
+    Ok(Json(json!({ "subscribed": subscribed })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_strings_are_distinct_and_bind_the_endpoint() {
+        let e = "https://push.example/abc";
+        let h = endpoint_hash(e);
+        assert_eq!(h.len(), 64);
+        assert_eq!(
+            endpoint_hash(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            subscribe_string("bob", e, 5),
+            format!("POST\n/v1/push/subscriptions\nbob\n{h}\n5")
+        );
+        assert_eq!(
+            unsubscribe_string("bob", e, 5),
+            format!("DELETE\n/v1/push/subscriptions\nbob\n{h}\n5")
+        );
+        assert_eq!(
+            check_string("bob", e, 5),
+            format!("GET\n/v1/push/subscriptions/bob\n{h}\n5")
+        );
+        let all = [
+            subscribe_string("bob", e, 5),
+            unsubscribe_string("bob", e, 5),
+            check_string("bob", e, 5),
+            crate::kez::auth::poll_string("bob", 0, 5),
+            crate::kez::auth::stream_string("bob", 5),
+        ];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_ne!(
+            subscribe_string("bob", e, 5),
+            subscribe_string("bob", "https://push.example/abd", 5)
+        );
+    }
+
+    #[test]
+    fn key_lengths_are_enforced() {
+        let p = URL_SAFE_NO_PAD.encode([4u8; 65]);
+        assert!(decode_key(&p, 65, "p256dh").is_ok());
+        let padded = base64::engine::general_purpose::URL_SAFE.encode([7u8; 16]);
+        assert_eq!(
+            decode_key(&padded, 16, "auth").unwrap().1,
+            URL_SAFE_NO_PAD.encode([7u8; 16])
+        );
+        assert!(decode_key(&URL_SAFE_NO_PAD.encode([7u8; 15]), 16, "auth").is_err());
+        assert!(decode_key(&URL_SAFE_NO_PAD.encode([4u8; 64]), 65, "p256dh").is_err());
+        assert!(decode_key("not base64!", 16, "auth").is_err());
+    }
+}
