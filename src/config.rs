@@ -91,6 +91,11 @@ pub struct Config {
     )]
     pub allow_insecure_push_endpoints: bool,
 
+    /// Write a consistent copy of the database to this new file (SQLite
+    /// `VACUUM INTO`, safe while another server process runs) and exit.
+    #[arg(long, env = "KEZ_CHAT_BACKUP_TO", value_name = "FILE")]
+    pub backup_to: Option<PathBuf>,
+
     /// Most simultaneous live streams per handle; a new one closes the oldest.
     #[arg(long, env = "KEZ_CHAT_MAX_STREAMS_PER_HANDLE", default_value_t = 8)]
     pub max_streams_per_handle: usize,

@@ -7,6 +7,11 @@ use kez_chat_server::{config::Config, server, telemetry};
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let config = Config::parse();
+    if let Some(dest) = &config.backup_to {
+        kez_chat_server::store::backup(&config.db, dest)?;
+        tracing::info!(to = %dest.display(), "backup written");
+        return Ok(());
+    }
     let running = server::start(config).await?;
     server::shutdown_signal().await;
     tracing::info!("shutting down");

@@ -250,6 +250,21 @@ fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
     }
 }
 
+/// Writes a consistent snapshot of the database at `db` to `dest` (which
+/// must not exist) with `VACUUM INTO`; readers and a running writer are not
+/// blocked, and the copy is a plain, compact SQLite file.
+pub fn backup(db: &Path, dest: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(!dest.exists(), "{} already exists", dest.display());
+    let conn = open_reader(db)
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", db.display()))?;
+    let dest = dest
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("backup path must be valid UTF-8"))?;
+    conn.execute("VACUUM INTO ?1", rusqlite::params![dest])
+        .with_context(|| format!("backup to {dest} failed"))?;
+    Ok(())
+}
+
 /// Current time as unix seconds.
 pub(crate) fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
