@@ -91,6 +91,10 @@ pub struct Config {
     )]
     pub allow_insecure_push_endpoints: bool,
 
+    /// Seconds between SSE keep-alive comments on idle streams (proxies drop silent connections).
+    #[arg(long, env = "KEZ_CHAT_SSE_KEEPALIVE_SECS", default_value_t = 15)]
+    pub sse_keepalive_secs: u64,
+
     /// Write a consistent copy of the database to this new file (SQLite
     /// `VACUUM INTO`, safe while another server process runs) and exit.
     #[arg(long, env = "KEZ_CHAT_BACKUP_TO", value_name = "FILE")]

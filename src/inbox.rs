@@ -31,8 +31,6 @@ use crate::store::{StoredMessage, unix_now};
 
 /// Most messages per poll response or per replay query.
 pub const PAGE_SIZE: usize = 500;
-/// Interval of the SSE keep-alive comment.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Header carrying `<ts>:<sig>` for polling.
 pub const AUTH_HEADER: &str = "x-kez-auth";
 
@@ -140,8 +138,11 @@ async fn stream(
         tx,
     };
     tokio::spawn(task.run(subscription, ticket));
-    Ok(Sse::new(ReceiverStream::new(rx))
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive")))
+    Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(state.config.sse_keepalive_secs.max(1)))
+            .text("keep-alive"),
+    ))
 }
 
 /// Why a stream task stopped early.

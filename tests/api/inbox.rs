@@ -325,3 +325,29 @@ async fn stream_replays_stored_messages_after_since() {
     ];
     assert_eq!(seqs, vec![3, 4, 5]);
 }
+
+#[tokio::test]
+async fn idle_streams_get_keep_alive_comments() {
+    let app = spawn_app_with(|c| c.sse_keepalive_secs = 1).await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    let mut res = app
+        .client
+        .get(app.url(&format!(
+            "/v1/inbox/bob/stream?auth={}",
+            bob.stream_auth("bob")
+        )))
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains(": keep-alive") {
+        let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            .await
+            .expect("no keep-alive within 10 s");
+        seen.push_str(&String::from_utf8_lossy(
+            &chunk.unwrap().expect("stream ended"),
+        ));
+    }
+}
