@@ -169,6 +169,12 @@ async function main() {
 
   await signUp(A.page, 'alice', PASS.alice, '', true);
   log('alice registered');
+  await checkPwa(A.page, A.ctx, base);
+
+  // Playwright denies every permission not granted (only clipboard here), so
+  // notifications are "denied": no nudge, and the toggle says why it's disabled.
+  await expectPushBlocked(A.page, base);
+  log('alice: notifications blocked → no nudge, toggle disabled with the reason');
   await A.page.getByTestId('empty-state').getByText('End-to-end encrypted chat').waitFor();
   await A.page.screenshot({ path: join(artifacts, '4-empty-state.png') });
   await signUp(B.page, 'bob', PASS.bob, 'alice');
@@ -230,6 +236,10 @@ async function main() {
 
   // Lock, reload, wrong passphrase refused, right one unlocks with history.
   await B.page.goto(base + '/#/settings');
+  const toggleB = B.page.getByRole('switch', { name: 'Notifications' });
+  await toggleB.waitFor();
+  assert(await toggleB.isDisabled(), 'push toggle disabled when notifications are blocked');
+  await B.page.getByTestId('push-unavailable').getByText(/blocked for this site/).waitFor();
   await B.page.getByRole('button', { name: 'Reveal recovery phrase' }).click();
   await B.page.locator('#reveal-passphrase').fill('wrong wrong wrong');
   await B.page.getByRole('button', { name: 'Show phrase' }).click();
@@ -294,6 +304,37 @@ async function main() {
   await C.page.locator('[data-message][data-dir="in"] [data-body]').getByText(TEXT1).waitFor();
   log('bob restored from the recovery phrase in a fresh browser');
 
+  // Push subscribe in a real (non-incognito) profile with notifications granted:
+  // no push service is reachable here, so subscribe fails or times out, and the
+  // toggle says so in a sentence. (Incognito contexts can't use push at all.)
+  await checkPushToggle(base, signUp);
+
+  // An iPhone browser tab (user agent only): push needs the Home Screen app there.
+  const E = await b.newContext({
+    viewport: { width: 390, height: 780 },
+    colorScheme: process.env.KEZ_E2E_COLOR_SCHEME === 'dark' ? 'dark' : 'light',
+    userAgent:
+      'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
+  });
+  const erin = await E.newPage();
+  erin.setDefaultTimeout(20_000);
+  erin.on('console', (msg) => {
+    if (msg.type() === 'error') consoleErrors.push({ who: 'erin', text: msg.text(), url: msg.location().url });
+  });
+  erin.on('pageerror', (err) => consoleErrors.push({ who: 'erin', text: `pageerror: ${err.message}`, url: '' }));
+  await erin.goto(base + '/');
+  await signUp(erin, 'erin', 'erin long enough passphrase');
+  const hint = erin.locator('[data-testid="push-nudge"][data-kind="install"]');
+  await hint.getByText('Add to Home Screen', { exact: false }).waitFor();
+  await erin.screenshot({ path: join(artifacts, '4b-push-ios-hint.png') });
+  await hint.getByRole('button', { name: 'Got it' }).click();
+  await hint.waitFor({ state: 'detached' });
+  await erin.goto(base + '/#/settings');
+  await erin.getByTestId('push-unavailable').getByText(/Add to Home Screen/).waitFor();
+  assert(await erin.getByRole('switch', { name: 'Notifications' }).isDisabled(), 'iOS tab: toggle disabled');
+  await E.close();
+  log('erin (iPhone tab): "Add to Home Screen" hint, toggle disabled with the reason');
+
   // The server stored only ciphertext.
   const needles = [TEXT1, TEXT2, 'loud and clear', 'while you were away', 'ünïcödé'];
   /** @param {string} when */
@@ -317,6 +358,181 @@ async function main() {
   await stopServer();
   checkDb('after shutdown');
   log(`screenshots in ${artifacts}`);
+}
+
+/**
+ * The service worker is active at scope `/`, and the web app manifest is linked,
+ * served as JSON with the installability fields, and every icon in it loads.
+ * @param {import('playwright-core').Page} page
+ * @param {import('playwright-core').BrowserContext} ctx
+ * @param {string} base
+ */
+async function checkPwa(page, ctx, base) {
+  const sw = await page.evaluate(async () => {
+    const reg = await navigator.serviceWorker.ready;
+    const w = reg.active;
+    if (w && w.state !== 'activated') await new Promise((r) => w.addEventListener('statechange', () => w.state === 'activated' && r(null)));
+    return { scope: reg.scope, state: reg.active?.state, url: reg.active?.scriptURL, push: 'pushManager' in reg };
+  });
+  assert(sw.scope === `${base}/`, `service worker scope is / (got ${sw.scope})`);
+  assert(sw.state === 'activated', `service worker active (got ${sw.state})`);
+  assert(sw.url === `${base}/sw.js`, `service worker script /sw.js (got ${sw.url})`);
+  assert(sw.push, 'registration has a pushManager');
+  const swRes = await ctx.request.get(`${base}/sw.js`);
+  assert(swRes.status() === 200 && /javascript/.test(swRes.headers()['content-type'] ?? ''), '/sw.js served as JavaScript');
+  assert(!/immutable/.test(swRes.headers()['cache-control'] ?? ''), '/sw.js is not cached as immutable');
+
+  const links = await page.evaluate(() => ({
+    manifest: /** @type {HTMLLinkElement | null} */ (document.querySelector('link[rel="manifest"]'))?.href ?? null,
+    apple: /** @type {HTMLLinkElement | null} */ (document.querySelector('link[rel="apple-touch-icon"]'))?.href ?? null,
+  }));
+  const manifestUrl = links.manifest ?? '';
+  assert(manifestUrl === `${base}/manifest.webmanifest`, `<link rel=manifest> → /manifest.webmanifest (got ${links.manifest})`);
+  const res = await ctx.request.get(manifestUrl);
+  assert(res.status() === 200, `manifest 200 (got ${res.status()})`);
+  const type = res.headers()['content-type'] ?? '';
+  assert(/^application\/(manifest\+)?json/.test(type), `manifest content-type JSON (got ${type})`);
+  const m = await res.json();
+  for (const f of ['name', 'short_name', 'start_url', 'display', 'theme_color', 'background_color']) {
+    assert(typeof m[f] === 'string' && m[f], `manifest has ${f}`);
+  }
+  assert(m.display === 'standalone', 'manifest display standalone');
+  assert(Array.isArray(m.icons) && m.icons.length > 0, 'manifest has icons');
+  /** @type {{src: string, sizes: string, type?: string, purpose?: string}[]} */
+  const icons = m.icons;
+  const sizes = icons.flatMap((i) => i.sizes.split(/\s+/));
+  assert(sizes.includes('192x192') && sizes.includes('512x512'), 'icons of 192 and 512 px');
+  assert(icons.some((i) => (i.purpose ?? '').split(/\s+/).includes('maskable')), 'a maskable icon');
+  const urls = [...icons.map((i) => new URL(i.src, manifestUrl).href), ...(links.apple ? [links.apple] : [])];
+  assert(links.apple, '<link rel=apple-touch-icon>');
+  for (const url of urls) {
+    const r = await ctx.request.get(url);
+    const t = r.headers()['content-type'] ?? '';
+    assert(r.status() === 200 && t.startsWith('image/'), `icon ${url}: 200 image/* (got ${r.status()} ${t})`);
+    const icon = icons.find((i) => new URL(i.src, manifestUrl).href === url);
+    if (t === 'image/png') {
+      const b = await r.body();
+      assert(b.subarray(1, 4).toString('latin1') === 'PNG', `${url} is a PNG`);
+      const wh = `${b.readUInt32BE(16)}x${b.readUInt32BE(20)}`;
+      if (icon) assert(icon.sizes.split(/\s+/).includes(wh), `${url} is ${icon.sizes} (got ${wh})`);
+    }
+  }
+  log(`PWA: service worker active at /, manifest ok, ${urls.length} icons load`);
+}
+
+/**
+ * @param {import('playwright-core').Page} page
+ * @param {string} base
+ */
+async function expectPushBlocked(page, base) {
+  await page.goto(base + '/#/settings');
+  await page.locator('[data-testid="push-toggle"]:not([data-state="checking"])').waitFor();
+  const toggle = page.getByRole('switch', { name: 'Notifications' });
+  assert(await toggle.isDisabled(), 'push toggle disabled when notifications are blocked');
+  assert((await toggle.getAttribute('aria-checked')) === 'false', 'push toggle off');
+  await page.getByTestId('push-unavailable').getByText(/blocked for this site/).waitFor();
+  await page.goto(base + '/#/chats');
+  await page.getByTestId('my-kez').waitFor();
+  assert((await page.getByTestId('push-nudge').count()) === 0, 'no push nudge when notifications are blocked');
+}
+
+/**
+ * @param {string} base
+ * @param {(page: import('playwright-core').Page, handle: string, pass: string) => Promise<string[]>} signUp
+ */
+async function checkPushToggle(base, signUp) {
+  const profile = mkdtempSync(join(tmpdir(), 'kez-e2e-profile-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath,
+    headless: true,
+    viewport: { width: 1100, height: 760 },
+    colorScheme: process.env.KEZ_E2E_COLOR_SCHEME === 'dark' ? 'dark' : 'light',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    page.setDefaultTimeout(20_000);
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') consoleErrors.push({ who: 'dave', text: msg.text(), url: msg.location().url });
+    });
+    page.on('pageerror', (err) => consoleErrors.push({ who: 'dave', text: `pageerror: ${err.message}`, url: '' }));
+    await page.goto(base + '/');
+    await signUp(page, 'dave', 'dave long enough passphrase');
+    // No permission overrides in this profile: notifications are "default", so
+    // the Messages page nudges once; "Not now" is remembered across reloads.
+    const nudge = page.getByTestId('push-nudge');
+    await nudge.getByRole('button', { name: 'Turn on' }).waitFor();
+    await page.screenshot({ path: join(artifacts, '4a-push-nudge.png') });
+    await nudge.getByRole('button', { name: 'Not now' }).click();
+    await nudge.waitFor({ state: 'detached' });
+    await page.reload();
+    await page.goto(base + '/#/settings');
+    await page.locator('[data-testid="push-toggle"]:not([data-state="checking"])').waitFor();
+    await page.goto(base + '/#/chats');
+    await page.getByTestId('my-kez').waitFor();
+    assert((await page.getByTestId('push-nudge').count()) === 0, 'dismissed push nudge stays dismissed after a reload');
+    log('dave: push nudge shown once, "Not now" remembered');
+
+    await ctx.grantPermissions(['notifications'], { origin: base });
+    await page.goto(base + '/#/settings');
+    const toggle = page.getByRole('switch', { name: 'Notifications' });
+    await page.locator('[data-testid="push-toggle"][data-state="off"]').waitFor();
+    assert((await toggle.getAttribute('aria-checked')) === 'false', 'toggle starts off');
+    const calls = await page.evaluate(() => {
+      // Count subscribe calls (the page's own code path), leaving them unchanged.
+      const proto = PushManager.prototype;
+      const orig = proto.subscribe;
+      /** @type {any} */ (window).__subscribeCalls = 0;
+      proto.subscribe = function (...args) {
+        /** @type {any} */ (window).__subscribeCalls++;
+        return orig.apply(this, args);
+      };
+      return /** @type {any} */ (window).__subscribeCalls;
+    });
+    assert(calls === 0, 'no subscribe yet');
+    await toggle.click();
+    // subscribe either fails at once or hangs until the client's 20 s timeout.
+    const err = page.getByTestId('push-error');
+    await err.waitFor({ timeout: 40_000 });
+    const text = (await err.textContent())?.trim() ?? '';
+    assert(/push service/.test(text), `friendly push error, got ${JSON.stringify(text)}`);
+    assert((await page.evaluate(() => /** @type {any} */ (window).__subscribeCalls)) === 1, 'pushManager.subscribe was called once');
+    assert((await toggle.getAttribute('aria-checked')) === 'false', 'toggle stays off');
+    await page.screenshot({ path: join(artifacts, '5a-settings-push-error.png'), fullPage: true });
+    log(`dave: toggle → pushManager.subscribe → "${text}"`);
+
+    // The worker's push handler, fed through DevTools (no push service needed):
+    // two empty pushes → one generic notification (same tag).
+    const cdp = await ctx.newCDPSession(page);
+    /** @type {{registrationId: string, scopeURL: string, isDeleted: boolean}[]} */
+    const regs = [];
+    cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => regs.push(...e.registrations));
+    await cdp.send('ServiceWorker.enable');
+    for (let i = 0; i < 50 && !regs.some((r) => r.scopeURL === `${base}/` && !r.isDeleted); i++) await page.waitForTimeout(100);
+    const reg = regs.find((r) => r.scopeURL === `${base}/` && !r.isDeleted);
+    if (!reg) throw new Error('DevTools sees no service worker registration at /');
+    for (let i = 0; i < 2; i++) {
+      await cdp.send('ServiceWorker.deliverPushMessage', { origin: base, registrationId: reg.registrationId, data: '' });
+    }
+    /** @type {{title: string, body: string, tag: string}[]} */
+    let shown = [];
+    for (let i = 0; i < 50 && shown.length === 0; i++) {
+      await page.waitForTimeout(100);
+      shown = await page.evaluate(async () =>
+        (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag })),
+      );
+    }
+    await page.waitForTimeout(300);
+    shown = await page.evaluate(async () =>
+      (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag })),
+    );
+    assert(shown.length === 1, `two pushes collapse into one notification (got ${JSON.stringify(shown)})`);
+    assert(shown[0].title === 'New message' && shown[0].tag === 'kez-chat-new-message', `generic notification, got ${JSON.stringify(shown[0])}`);
+    log(`dave: empty pushes → one "${shown[0].title}" notification (tag ${shown[0].tag})`);
+  } finally {
+    await ctx.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
 }
 
 async function stopServer() {

@@ -68,6 +68,10 @@ const MESSAGES: Record<string, string> = {
   stale_auth: 'Your device clock is more than 5 minutes off. Set the correct time to receive messages.',
   bad_signature: 'The server didn’t accept this device’s signature for your inbox.',
   internal: 'The server had a problem. Try again in a moment.',
+  // push subscriptions (SPEC §10)
+  invalid_endpoint: 'The server didn’t accept this browser’s push address.',
+  invalid_keys: 'The server didn’t accept this browser’s push keys.',
+  invalid_query: GENERIC_BUG,
 };
 
 /** A plain sentence for an error code. */
@@ -171,4 +175,49 @@ export function streamUrl(handle: string, auth: string, since: number): string {
   const p = new URLSearchParams({ auth });
   if (since > 0) p.set('since', String(since));
   return `/v1/inbox/${encodeURIComponent(handle)}/stream?${p}`;
+}
+
+// ---- Web Push (SPEC §10) ----------------------------------------------------
+
+/** The subscription as the server wants it: `PushSubscription.toJSON()` plus the handle. */
+export interface PushSubscriptionBody {
+  handle: string;
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+  expirationTime?: number | null;
+}
+
+/** The server's VAPID public key (base64url, 65-byte uncompressed P-256 point). */
+export async function vapidPublicKey(): Promise<string> {
+  const { body } = await request<{ key?: unknown }>('/v1/push/vapid-public-key');
+  if (!body || typeof body.key !== 'string' || !body.key) throw new ApiError(0, 'invalid_response', 'no key');
+  return body.key;
+}
+
+/** 201 new / 200 refreshed. */
+export async function pushSubscribe(sub: PushSubscriptionBody, auth: string): Promise<{ status: number }> {
+  const init = json(sub);
+  const { status } = await request<unknown>('/v1/push/subscriptions', {
+    ...init,
+    headers: { ...(init.headers as Record<string, string>), 'X-Kez-Auth': auth },
+  });
+  return { status };
+}
+
+/** 204 whether or not the server had it. */
+export async function pushUnsubscribe(handle: string, endpoint: string, auth: string): Promise<void> {
+  await request<unknown>('/v1/push/subscriptions', {
+    method: 'DELETE',
+    headers: { 'Content-Type': 'application/json', 'X-Kez-Auth': auth },
+    body: JSON.stringify({ handle, endpoint }),
+  });
+}
+
+/** Self-heal: does the server still hold this endpoint for the handle? */
+export async function pushCheck(handle: string, endpoint: string, auth: string): Promise<boolean> {
+  const q = new URLSearchParams({ endpoint });
+  const { body } = await request<{ subscribed?: unknown }>(`/v1/push/subscriptions/${encodeURIComponent(handle)}?${q}`, {
+    headers: { 'X-Kez-Auth': auth },
+  });
+  return body?.subscribed === true;
 }

@@ -2,7 +2,7 @@
 // persistent session, and the handle registered on this server.
 import * as api from './api';
 import { ApiError } from './api';
-import { generateSeed, phraseToSeed, primaryFromSeed, seedToPhrase } from './identity';
+import { generateSeed, phraseToSeed, primaryFromSeed, seedToPhrase, signString } from './identity';
 import type { KV } from './kv';
 import { buildRegistration } from './registration';
 import { SeedStore } from './vault';
@@ -87,6 +87,12 @@ export class Session {
   async revealPhrase(passphrase: string): Promise<string> {
     const seed = await this.#store.unlock(passphrase);
     return seedToPhrase(seed);
+  }
+
+  /** Sign an X-Kez-Auth string with the unlocked identity (push subscriptions). */
+  sign(text: string): string {
+    if (!this.#seed) throw new Error('Unlock first.');
+    return signString(this.#seed, text);
   }
 
   async lock(): Promise<void> {

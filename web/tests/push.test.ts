@@ -1,0 +1,523 @@
+// Web Push client side (SPEC §10): signed strings, the self-heal decision,
+// the nudge-once logic, support detection, error sentences, and the
+// controller against a fake browser + fake server.
+import { describe, expect, it } from 'vitest';
+import { ApiError } from '../src/lib/api';
+import {
+  endpointHash,
+  pushAuth,
+  pushCheckSignedString,
+  pushSubscribeSignedString,
+  pushUnsubscribeSignedString,
+} from '../src/lib/auth';
+import { bytesToHex, fromB64url, fromHex, toB64url, utf8ToBytes } from '../src/lib/bytes';
+import { primaryFromSeed, signString, verifyString } from '../src/lib/identity';
+import { memoryKV } from '../src/lib/kv';
+import {
+  detectSupport,
+  healAction,
+  isIOS,
+  nudgeKind,
+  PermissionNotGrantedError,
+  pushErrorText,
+  PushTimeoutError,
+  sameServerKey,
+  unavailableReason,
+  type HealAction,
+  type HealInput,
+  type PlatformFacts,
+  type PushPref,
+} from '../src/lib/push';
+import { PushController, type PushApi, type PushPlatform } from '../src/lib/push.svelte';
+import { loadJson, vectorPath } from './helpers';
+
+// ---- signed strings -------------------------------------------------------------
+
+// RFC 8032 test 1 seed; a realistic FCM endpoint; a fixed time.
+const SEED = fromHex('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 32);
+const ENDPOINT = 'https://fcm.googleapis.com/fcm/send/dQw4w9WgXcQ:APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx';
+const TS = 1779678000;
+const HASH = 'faf127d4176e5be2c5c46f048bfa25bde683c9f674914e02d340d25db65aafcc';
+
+describe('push signed strings (SPEC §10.2)', () => {
+  it('endpoint hash is lowercase hex SHA-256 of the UTF-8', () => {
+    expect(endpointHash(ENDPOINT)).toBe(HASH);
+    expect(endpointHash('')).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    // Non-ASCII is hashed as UTF-8, exactly as given (no normalisation).
+    expect(endpointHash('https://push.example/é')).not.toBe(endpointHash('https://push.example/e\u0301'));
+  });
+
+  it('exact bytes of the three strings', () => {
+    const post = pushSubscribeSignedString('tudisco', ENDPOINT, TS);
+    const del = pushUnsubscribeSignedString('tudisco', ENDPOINT, TS);
+    const get = pushCheckSignedString('tudisco', ENDPOINT, TS);
+    expect(post).toBe(`POST\n/v1/push/subscriptions\ntudisco\n${HASH}\n${TS}`);
+    expect(del).toBe(`DELETE\n/v1/push/subscriptions\ntudisco\n${HASH}\n${TS}`);
+    expect(get).toBe(`GET\n/v1/push/subscriptions/tudisco\n${HASH}\n${TS}`);
+    // Byte level: LF separators, no trailing newline.
+    const hex = (s: string) => bytesToHex(utf8ToBytes(s));
+    expect(hex(get)).toBe(
+      hex('GET') + '0a' + hex('/v1/push/subscriptions/tudisco') + '0a' + hex(HASH) + '0a' + hex(String(TS)),
+    );
+    expect(hex(post).endsWith('0a')).toBe(false);
+    expect(new Set([post, del, get]).size).toBe(3);
+  });
+
+  it('signatures (deterministic Ed25519) and the X-Kez-Auth value', () => {
+    const now = new Date(TS * 1000);
+    const sign = (t: string) => signString(SEED, t);
+    const header = pushAuth(sign, 'subscribe', 'tudisco', ENDPOINT, now);
+    expect(header).toBe(
+      `${TS}:66801aac2afd83d41998372eb1519df7158218ad5314f19304877d75ad84e5097c352b15285e52345baebd2f7ba2d0dc6741b464f200c71efbfb5a329f3dfa00`,
+    );
+    for (const kind of ['subscribe', 'unsubscribe', 'check'] as const) {
+      const [ts, sig] = pushAuth(sign, kind, 'tudisco', ENDPOINT, now).split(':');
+      expect(Number(ts)).toBe(TS);
+      const text = { subscribe: pushSubscribeSignedString, unsubscribe: pushUnsubscribeSignedString, check: pushCheckSignedString }[
+        kind
+      ]('tudisco', ENDPOINT, TS);
+      expect(verifyString(sig, text, primaryFromSeed(SEED))).toBe(true);
+    }
+  });
+});
+
+const vectors = loadJson(vectorPath('push-signed-strings.json'));
+
+describe.skipIf(!vectors)('tests/vectors/push-signed-strings.json', () => {
+  const builders: [RegExp, (h: string, e: string, ts: number) => string][] = [
+    [/^POST\n/, pushSubscribeSignedString],
+    [/^DELETE\n/, pushUnsubscribeSignedString],
+    [/^GET\n/, pushCheckSignedString],
+  ];
+  for (const v of vectors?.vectors ?? []) {
+    it(v.name, () => {
+      const seed = fromHex(v.seed_hex, 32);
+      expect(primaryFromSeed(seed)).toBe(v.primary);
+      expect(endpointHash(v.endpoint)).toBe(v.endpoint_sha256);
+      const build = builders.find(([re]) => re.test(v.string))?.[1];
+      expect(build, 'known operation').toBeDefined();
+      expect(build!(v.handle, v.endpoint, v.ts)).toBe(v.string);
+      expect(signString(seed, v.string)).toBe(v.signature);
+      expect(`${v.ts}:${v.signature}`).toBe(v.header);
+      const kind = v.string.startsWith('POST') ? 'subscribe' : v.string.startsWith('DELETE') ? 'unsubscribe' : 'check';
+      expect(pushAuth((t) => signString(seed, t), kind, v.handle, v.endpoint, new Date(v.ts * 1000))).toBe(v.header);
+    });
+  }
+
+  it.skipIf(!vectors?.vapid)('the VAPID public key decodes to a 65-byte uncompressed point', () => {
+    const key = fromB64url(vectors.vapid.public_b64url);
+    expect(key.length).toBe(65);
+    expect(key[0]).toBe(4);
+    expect(sameServerKey(key.buffer as ArrayBuffer, vectors.vapid.public_b64url)).toBe(true);
+  });
+});
+
+// ---- decisions --------------------------------------------------------------------
+
+describe('healAction (self-heal decision)', () => {
+  const base: HealInput = { permission: 'granted', pref: 'on', browserSub: true, keyMatches: true, serverSubscribed: null };
+  const cases: [Partial<HealInput>, HealAction][] = [
+    // browser has a subscription, key matches: ask the server, re-POST on false
+    [{}, 'check'],
+    [{ serverSubscribed: true }, 'nothing'],
+    [{ serverSubscribed: false }, 'post'],
+    // the VAPID key changed: resubscribe whatever the server says
+    [{ keyMatches: false }, 'resubscribe'],
+    [{ keyMatches: false, serverSubscribed: true }, 'resubscribe'],
+    [{ keyMatches: false, serverSubscribed: false }, 'resubscribe'],
+    // no browser subscription but wanted: make one
+    [{ browserSub: false }, 'subscribe'],
+    [{ browserSub: false, keyMatches: false }, 'subscribe'],
+    // auto-enable: permission already granted, never decided here
+    [{ pref: null, browserSub: false }, 'subscribe'],
+    [{ pref: null }, 'check'],
+    [{ pref: null, serverSubscribed: false }, 'post'],
+    // turned off on this device
+    [{ pref: 'off', browserSub: false }, 'nothing'],
+    [{ pref: 'off' }, 'drop'],
+    [{ pref: 'off', serverSubscribed: true }, 'drop'],
+    // no permission: nothing can be done (and nothing is shown)
+    [{ permission: 'default', pref: null, browserSub: false }, 'nothing'],
+    [{ permission: 'default' }, 'nothing'],
+    [{ permission: 'denied', serverSubscribed: false }, 'nothing'],
+    [{ permission: 'denied', browserSub: false }, 'nothing'],
+  ];
+  for (const [over, want] of cases) {
+    it(`${JSON.stringify(over)} → ${want}`, () => expect(healAction({ ...base, ...over })).toBe(want));
+  }
+
+  it('every combination gives an action; check only when the server was not asked', () => {
+    for (const permission of ['granted', 'denied', 'default'] as NotificationPermission[])
+      for (const pref of ['on', 'off', null] as (PushPref | null)[])
+        for (const browserSub of [true, false])
+          for (const keyMatches of [true, false])
+            for (const serverSubscribed of [true, false, null]) {
+              const a = healAction({ permission, pref, browserSub, keyMatches, serverSubscribed });
+              if (a === 'check') expect(serverSubscribed).toBeNull();
+              if (a === 'post' || a === 'check' || a === 'drop' || a === 'resubscribe') expect(browserSub).toBe(true);
+              if (permission !== 'granted') expect(a).toBe('nothing');
+            }
+  });
+});
+
+describe('nudgeKind (ask once)', () => {
+  it('asks only when supported, undecided, not yet asked and permission is default', () => {
+    const n = (o: Partial<Parameters<typeof nudgeKind>[0]>) =>
+      nudgeKind({ support: 'supported', permission: 'default', pref: null, nudged: false, ...o });
+    expect(n({})).toBe('ask');
+    expect(n({ nudged: true })).toBe('none');
+    expect(n({ pref: 'on' })).toBe('none');
+    expect(n({ pref: 'off' })).toBe('none');
+    expect(n({ permission: 'granted' })).toBe('none'); // auto-enabled instead
+    expect(n({ permission: 'denied' })).toBe('none');
+    expect(n({ support: 'unsupported' })).toBe('none');
+    expect(n({ support: 'server-off' })).toBe('none');
+    expect(n({ support: 'ios-install' })).toBe('install');
+    expect(n({ support: 'ios-install', nudged: true })).toBe('none');
+  });
+});
+
+describe('support detection', () => {
+  const UA = {
+    iphone:
+      'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
+    ipad: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15',
+    mac: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15',
+    chrome: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+  };
+  const facts = (o: Partial<PlatformFacts>): PlatformFacts => ({
+    userAgent: UA.chrome,
+    platform: 'Linux x86_64',
+    maxTouchPoints: 0,
+    standalone: false,
+    secure: true,
+    hasServiceWorker: true,
+    hasPushManager: true,
+    hasNotification: true,
+    ...o,
+  });
+
+  it('recognises iPhone and iPad (desktop-class UA with touch)', () => {
+    expect(isIOS(facts({ userAgent: UA.iphone, platform: 'iPhone', maxTouchPoints: 5 }))).toBe(true);
+    expect(isIOS(facts({ userAgent: UA.ipad, platform: 'MacIntel', maxTouchPoints: 5 }))).toBe(true);
+    expect(isIOS(facts({ userAgent: UA.mac, platform: 'MacIntel', maxTouchPoints: 0 }))).toBe(false);
+    expect(isIOS(facts({}))).toBe(false);
+  });
+
+  it('iOS tab → install hint; installed iOS app with the APIs → supported', () => {
+    const tab = facts({ userAgent: UA.iphone, platform: 'iPhone', maxTouchPoints: 5, hasPushManager: false, hasNotification: false });
+    expect(detectSupport(tab)).toBe('ios-install');
+    expect(detectSupport({ ...tab, hasPushManager: true, hasNotification: true })).toBe('ios-install');
+    expect(detectSupport({ ...tab, standalone: true, hasPushManager: true, hasNotification: true })).toBe('supported');
+    expect(detectSupport({ ...tab, standalone: true })).toBe('unsupported'); // iOS < 16.4
+  });
+
+  it('desktop: supported only with service worker, PushManager and Notification', () => {
+    expect(detectSupport(facts({}))).toBe('supported');
+    expect(detectSupport(facts({ hasPushManager: false }))).toBe('unsupported');
+    expect(detectSupport(facts({ hasServiceWorker: false }))).toBe('unsupported');
+    expect(detectSupport(facts({ hasNotification: false }))).toBe('unsupported');
+    expect(detectSupport(facts({ secure: false, hasServiceWorker: false, hasPushManager: false }))).toBe('insecure');
+  });
+
+  it('explains why the toggle is disabled', () => {
+    expect(unavailableReason('supported', 'default')).toBeNull();
+    expect(unavailableReason('supported', 'granted')).toBeNull();
+    expect(unavailableReason('supported', 'denied')).toMatch(/blocked/);
+    expect(unavailableReason('unsupported', 'default')).toMatch(/doesn’t support/);
+    expect(unavailableReason('ios-install', 'default')).toMatch(/Add to Home Screen/);
+    expect(unavailableReason('server-off', 'default')).toMatch(/server/);
+    expect(unavailableReason('insecure', 'default')).toMatch(/https/);
+  });
+});
+
+describe('key comparison and error sentences', () => {
+  const key = toB64url(new Uint8Array(65).fill(4));
+  const other = toB64url(new Uint8Array(65).fill(5));
+  it('sameServerKey', () => {
+    expect(sameServerKey(fromB64url(key).buffer as ArrayBuffer, key)).toBe(true);
+    expect(sameServerKey(fromB64url(other).buffer as ArrayBuffer, key)).toBe(false);
+    expect(sameServerKey(null, key, key)).toBe(true);
+    expect(sameServerKey(null, key, other)).toBe(false);
+    expect(sameServerKey(null, key)).toBe(true); // unknown: don't churn
+    expect(sameServerKey(fromB64url(key).buffer as ArrayBuffer, 'not base64!')).toBe(false);
+  });
+
+  it('pushErrorText gives sentences, never raw exceptions', () => {
+    const dom = (name: string) => Object.assign(new Error('raw'), { name });
+    expect(pushErrorText(dom('AbortError'))).toMatch(/push service/);
+    expect(pushErrorText(new PushTimeoutError())).toMatch(/push service/);
+    expect(pushErrorText(dom('NotAllowedError'))).toMatch(/blocked/);
+    expect(pushErrorText(new PermissionNotGrantedError('denied'))).toMatch(/blocked/);
+    expect(pushErrorText(new PermissionNotGrantedError('default'))).toMatch(/Allow notifications/);
+    expect(pushErrorText(dom('NotSupportedError'))).toMatch(/doesn’t support/);
+    expect(pushErrorText(new ApiError(0, 'network', ''))).toMatch(/Can’t reach the server/);
+    expect(pushErrorText(new ApiError(422, 'invalid_endpoint', ''))).toMatch(/push address/);
+    for (const e of [dom('AbortError'), new Error('x'), 'str', null]) expect(pushErrorText(e)).not.toMatch(/raw|^x$/);
+  });
+});
+
+// ---- the controller against fakes ---------------------------------------------------
+
+const SERVER_KEY = toB64url(Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : i)));
+const NEW_KEY = toB64url(Uint8Array.from({ length: 65 }, (_, i) => (i === 0 ? 4 : 200 - i)));
+
+class FakeSub {
+  constructor(
+    private mgr: FakePushManager,
+    readonly endpoint: string,
+    readonly key: Uint8Array,
+  ) {}
+  get options() {
+    return { applicationServerKey: this.key.buffer as ArrayBuffer, userVisibleOnly: true };
+  }
+  toJSON(): PushSubscriptionJSON {
+    return { endpoint: this.endpoint, expirationTime: null, keys: { p256dh: toB64url(new Uint8Array(65).fill(4)), auth: 'AAAAAAAAAAAAAAAAAAAAAA' } };
+  }
+  async unsubscribe() {
+    if (this.mgr.sub === this) this.mgr.sub = null;
+    return true;
+  }
+}
+
+class FakePushManager {
+  sub: FakeSub | null = null;
+  n = 0;
+  subscribeCalls = 0;
+  /** 'ok', 'hang' (never settles), or a DOMException-like name to throw. */
+  mode: 'ok' | 'hang' | string = 'ok';
+  async getSubscription() {
+    return this.sub as unknown as PushSubscription | null;
+  }
+  subscribe(opts: PushSubscriptionOptionsInit): Promise<PushSubscription> {
+    this.subscribeCalls++;
+    if (this.mode === 'hang') return new Promise(() => {});
+    if (this.mode !== 'ok') return Promise.reject(Object.assign(new Error('Registration failed'), { name: this.mode }));
+    this.sub = new FakeSub(this, `https://push.example.net/sub/${++this.n}`, new Uint8Array(opts.applicationServerKey as Uint8Array));
+    return Promise.resolve(this.sub as unknown as PushSubscription);
+  }
+}
+
+function fakeWorld(o: { permission?: NotificationPermission; answer?: NotificationPermission } = {}) {
+  const pm = new FakePushManager();
+  const state = { permission: o.permission ?? 'default', requests: 0 };
+  const platform: PushPlatform = {
+    support: () => 'supported',
+    permission: () => state.permission,
+    requestPermission: async () => {
+      state.requests++;
+      state.permission = o.answer ?? 'granted';
+      return state.permission;
+    },
+    registration: async () => ({ pushManager: pm as unknown as PushManager }),
+  };
+  const server = { key: SERVER_KEY, subs: new Map<string, string>(), calls: [] as string[], vapidStatus: 200 };
+  const api: PushApi = {
+    vapidPublicKey: async () => {
+      server.calls.push('key');
+      if (server.vapidStatus !== 200) throw new ApiError(server.vapidStatus, 'not_found', '');
+      return server.key;
+    },
+    pushSubscribe: async (body, auth) => {
+      const [ts, sig] = auth.split(':');
+      expect(verifyString(sig, pushSubscribeSignedString(body.handle, body.endpoint, Number(ts)), ID_PRIMARY)).toBe(true);
+      server.calls.push(`POST ${body.endpoint}`);
+      const existed = server.subs.has(body.endpoint);
+      server.subs.set(body.endpoint, body.handle);
+      return { status: existed ? 200 : 201 };
+    },
+    pushUnsubscribe: async (handle, endpoint, auth) => {
+      const [ts, sig] = auth.split(':');
+      expect(verifyString(sig, pushUnsubscribeSignedString(handle, endpoint, Number(ts)), ID_PRIMARY)).toBe(true);
+      server.calls.push(`DELETE ${endpoint}`);
+      server.subs.delete(endpoint);
+    },
+    pushCheck: async (handle, endpoint, auth) => {
+      const [ts, sig] = auth.split(':');
+      expect(verifyString(sig, pushCheckSignedString(handle, endpoint, Number(ts)), ID_PRIMARY)).toBe(true);
+      server.calls.push(`GET ${endpoint}`);
+      return server.subs.get(endpoint) === handle;
+    },
+  };
+  return { pm, state, platform, server, api };
+}
+
+const ID_SEED = fromHex('4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb', 32);
+const ID_PRIMARY = primaryFromSeed(ID_SEED);
+const ID = { handle: 'alice', primary: ID_PRIMARY, sign: (t: string) => signString(ID_SEED, t) };
+
+describe('PushController', () => {
+  it('auto-enables on first unlock when permission is already granted', async () => {
+    const w = fakeWorld({ permission: 'granted' });
+    const kv = memoryKV();
+    const c = new PushController(kv, w.platform, w.api);
+    await c.attach(ID);
+    expect(c.subscribed).toBe(true);
+    expect(c.pref).toBe('on');
+    expect(c.nudge).toBe('none');
+    expect(w.server.subs.get('https://push.example.net/sub/1')).toBe('alice');
+    expect(w.state.requests).toBe(0); // never prompts on its own
+    expect(kv.map.get(`push:${ID_PRIMARY}`)).toMatchObject({ pref: 'on', key: SERVER_KEY, endpoint: 'https://push.example.net/sub/1' });
+  });
+
+  it('permission default: no prompt, no subscription, the nudge asks once', async () => {
+    const w = fakeWorld();
+    const kv = memoryKV();
+    const c = new PushController(kv, w.platform, w.api);
+    await c.attach(ID);
+    expect(w.pm.subscribeCalls).toBe(0);
+    expect(w.state.requests).toBe(0);
+    expect(c.nudge).toBe('ask');
+    await c.dismissNudge();
+    expect(c.nudge).toBe('none');
+    // Remembered: a new boot doesn't ask again.
+    const c2 = new PushController(kv, w.platform, w.api);
+    await c2.attach(ID);
+    expect(c2.nudge).toBe('none');
+    expect(c2.pref).toBeNull();
+  });
+
+  it('nudge "Turn on": prompts, subscribes, and is not shown again', async () => {
+    const w = fakeWorld();
+    const kv = memoryKV();
+    const c = new PushController(kv, w.platform, w.api);
+    await c.attach(ID);
+    expect(await c.enable(true)).toBe(true);
+    expect(w.state.requests).toBe(1);
+    expect(c.subscribed).toBe(true);
+    expect(c.nudge).toBe('none');
+    expect(kv.map.get(`push-nudged:${ID_PRIMARY}`)).toBe(true);
+  });
+
+  it('nudge "Turn on" refused by the user: sentence, off, asked once', async () => {
+    const w = fakeWorld({ answer: 'denied' });
+    const kv = memoryKV();
+    const c = new PushController(kv, w.platform, w.api);
+    await c.attach(ID);
+    expect(await c.enable(true)).toBe(false);
+    expect(c.nudgeError).toMatch(/blocked/);
+    expect(c.error).toBe('');
+    expect(c.pref).toBe('off');
+    expect(c.permission).toBe('denied');
+    expect(c.unavailable).toMatch(/blocked/);
+    expect(w.pm.subscribeCalls).toBe(0);
+    const c2 = new PushController(kv, w.platform, w.api);
+    await c2.attach(ID);
+    expect(c2.nudge).toBe('none');
+  });
+
+  it('self-heal: the server forgot the subscription → re-POST the same endpoint', async () => {
+    const w = fakeWorld({ permission: 'granted' });
+    const kv = memoryKV();
+    await new PushController(kv, w.platform, w.api).attach(ID);
+    w.server.subs.clear(); // e.g. evicted
+    w.server.calls.length = 0;
+    const c = new PushController(kv, w.platform, w.api);
+    await c.attach(ID);
+    expect(w.server.calls).toEqual(['key', 'GET https://push.example.net/sub/1', 'POST https://push.example.net/sub/1']);
+    expect(w.pm.subscribeCalls).toBe(1); // not resubscribed
+    expect(c.subscribed).toBe(true);
+  });
+
+  it('self-heal: the server still has it → only the check', async () => {
+    const w = fakeWorld({ permission: 'granted' });
+    const kv = memoryKV();
+    await new PushController(kv, w.platform, w.api).attach(ID);
+    w.server.calls.length = 0;
+    const c = new PushController(kv, w.platform, w.api);
+    await c.attach(ID);
+    expect(w.server.calls).toEqual(['key', 'GET https://push.example.net/sub/1']);
+    expect(c.subscribed).toBe(true);
+  });
+
+  it('self-heal: the VAPID key changed → resubscribe, withdraw the old endpoint', async () => {
+    const w = fakeWorld({ permission: 'granted' });
+    const kv = memoryKV();
+    await new PushController(kv, w.platform, w.api).attach(ID);
+    w.server.key = NEW_KEY;
+    w.server.calls.length = 0;
+    const c = new PushController(kv, w.platform, w.api);
+    await c.attach(ID);
+    expect(w.server.calls).toEqual(['key', 'DELETE https://push.example.net/sub/1', 'POST https://push.example.net/sub/2']);
+    expect(toB64url(w.pm.sub!.key)).toBe(NEW_KEY);
+    expect([...w.server.subs.keys()]).toEqual(['https://push.example.net/sub/2']);
+    expect(c.subscribed).toBe(true);
+  });
+
+  it('self-heal: the browser lost its subscription → a new one', async () => {
+    const w = fakeWorld({ permission: 'granted' });
+    const kv = memoryKV();
+    await new PushController(kv, w.platform, w.api).attach(ID);
+    w.pm.sub = null;
+    w.server.calls.length = 0;
+    const c = new PushController(kv, w.platform, w.api);
+    await c.attach(ID);
+    expect(w.server.calls).toEqual(['key', 'POST https://push.example.net/sub/2', 'DELETE https://push.example.net/sub/1']);
+    expect(c.subscribed).toBe(true);
+  });
+
+  it('toggle off: DELETE, browser unsubscribed, stays off on the next boot', async () => {
+    const w = fakeWorld({ permission: 'granted' });
+    const kv = memoryKV();
+    const c = new PushController(kv, w.platform, w.api);
+    await c.attach(ID);
+    await c.disable();
+    expect(w.server.calls.at(-1)).toBe('DELETE https://push.example.net/sub/1');
+    expect(w.pm.sub).toBeNull();
+    expect(c.subscribed).toBe(false);
+    expect(c.pref).toBe('off');
+    const c2 = new PushController(kv, w.platform, w.api);
+    await c2.attach(ID);
+    expect(w.pm.subscribeCalls).toBe(1); // no auto re-enable
+    expect(c2.subscribed).toBe(false);
+    // And on again.
+    expect(await c2.enable()).toBe(true);
+    expect(c2.subscribed).toBe(true);
+    expect(c2.pref).toBe('on');
+  });
+
+  it('push service unreachable: a sentence on the toggle, not an exception', async () => {
+    const w = fakeWorld({ permission: 'granted' });
+    w.pm.mode = 'AbortError';
+    const c = new PushController(memoryKV(), w.platform, w.api, { subscribeTimeoutMs: 20 });
+    await c.attach(ID); // auto-enable fails quietly (nothing was asked for)
+    expect(c.error).toBe('');
+    expect(c.ready).toBe(true);
+    expect(await c.enable()).toBe(false);
+    expect(c.error).toMatch(/couldn’t reach its push service/);
+    w.pm.mode = 'hang';
+    expect(await c.enable()).toBe(false);
+    expect(c.error).toMatch(/couldn’t reach its push service/);
+    expect(c.busy).toBe(false);
+    expect(c.subscribed).toBe(false);
+  });
+
+  it('a server without push endpoints disables the toggle', async () => {
+    const w = fakeWorld({ permission: 'granted' });
+    w.server.vapidStatus = 404;
+    const c = new PushController(memoryKV(), w.platform, w.api);
+    await c.attach(ID);
+    expect(c.support).toBe('server-off');
+    expect(c.unavailable).toMatch(/server/);
+    expect(c.nudge).toBe('none');
+  });
+
+  it('unsupported browser: nothing is called', async () => {
+    const w = fakeWorld({ permission: 'granted' });
+    const c = new PushController(memoryKV(), { ...w.platform, support: () => 'unsupported' }, w.api);
+    await c.attach(ID);
+    expect(w.server.calls).toEqual([]);
+    expect(c.unavailable).toMatch(/doesn’t support/);
+    expect(await c.enable()).toBe(false);
+  });
+
+  it('detach (lock) drops results of a pass still running', async () => {
+    const w = fakeWorld({ permission: 'granted' });
+    const c = new PushController(memoryKV(), w.platform, w.api);
+    const p = c.attach(ID);
+    c.detach();
+    await p;
+    expect(c.subscribed).toBe(false);
+    expect(c.ready).toBe(false);
+  });
+});
