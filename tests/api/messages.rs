@@ -219,3 +219,70 @@ async fn polling_pages_at_500() {
     let empty = app.poll(&bob, "bob", 600).await;
     assert_eq!(empty, json!({"messages": [], "next": null}));
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
+    let app = spawn_app_with(|c| {
+        c.trust_proxy = true;
+        c.message_rate_per_minute = 1;
+    })
+    .await;
+    app.register(&TestIdentity::generate(), "bob").await;
+    let post = |ip: &'static str, header: &'static str| {
+        app.client
+            .post(app.url("/v1/messages"))
+            .header(header, ip)
+            .json(&message_body("bob", &random_id(), "x"))
+            .send()
+    };
+    assert_eq!(
+        post("203.0.113.1", "x-forwarded-for")
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(
+        post("203.0.113.1", "x-forwarded-for")
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    // Another client behind the same proxy has its own bucket; the last hop counts.
+    assert_eq!(
+        post("203.0.113.1, 203.0.113.2", "x-forwarded-for")
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(
+        post("203.0.113.3", "cf-connecting-ip")
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn without_trust_proxy_forwarded_headers_are_ignored() {
+    let app = spawn_app_with(|c| c.message_rate_per_minute = 1).await;
+    app.register(&TestIdentity::generate(), "bob").await;
+    for (i, status) in [(1, 201), (2, 429)] {
+        let res = app
+            .client
+            .post(app.url("/v1/messages"))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .json(&message_body("bob", &random_id(), "x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            status,
+            "spoofed X-Forwarded-For must not buy a new bucket"
+        );
+    }
+}
