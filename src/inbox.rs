@@ -23,11 +23,10 @@ use tokio::sync::{broadcast::error::RecvError, mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::{AppError, Result};
-use crate::kez::Identity;
-use crate::kez::auth::{self, AuthError, Credential};
-use crate::registry::find_by_handle;
+use crate::kez::auth;
+use crate::registry::authenticate;
 use crate::state::AppState;
-use crate::store::{StoredMessage, unix_now};
+use crate::store::StoredMessage;
 
 /// Most messages per poll response or per replay query.
 pub const PAGE_SIZE: usize = 500;
@@ -56,25 +55,6 @@ fn bad_query(e: &QueryRejection) -> AppError {
     AppError::BadRequest(("invalid_query", Cow::Owned(e.body_text())))
 }
 
-fn auth_error(e: AuthError) -> AppError {
-    AppError::Unauthorized((e.code(), Cow::Owned(e.to_string())))
-}
-
-/// Finds the handle and checks `cred` against the endpoint's signed string.
-async fn authenticate(
-    state: &AppState,
-    handle: &str,
-    cred: &str,
-    signed: impl FnOnce(i64) -> String,
-) -> Result<()> {
-    let view = find_by_handle(state, handle).await?;
-    let key = Identity::parse(view.primary())
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored key invalid: {e}")))?;
-    let cred = Credential::parse(cred).map_err(auth_error)?;
-    cred.verify(&key, &signed(cred.ts()), unix_now())
-        .map_err(auth_error)
-}
-
 /// # `GET /v1/inbox/{handle}?since=<seq>` with `X-Kez-Auth: <ts>:<sig>`
 async fn poll(
     State(state): State<AppState>,
@@ -85,14 +65,6 @@ async fn poll(
     let Query(q) = query.map_err(|e| bad_query(&e))?;
     let since = q.since.unwrap_or(0);
     let cred = headers.get(AUTH_HEADER).and_then(|v| v.to_str().ok());
-    let Some(cred) = cred else {
-        // Look the handle up first so an unknown handle is a 404 either way.
-        find_by_handle(&state, &handle).await?;
-        return Err(AppError::Unauthorized((
-            "missing_auth",
-            Cow::Borrowed("send X-Kez-Auth: <unix seconds>:<signature>"),
-        )));
-    };
     authenticate(&state, &handle, cred, |ts| {
         auth::poll_string(&handle, since, ts)
     })
@@ -119,7 +91,10 @@ async fn stream(
             Cow::Borrowed("add ?auth=<unix seconds>:<signature>"),
         )));
     };
-    authenticate(&state, &handle, cred, |ts| auth::stream_string(&handle, ts)).await?;
+    authenticate(&state, &handle, Some(cred), |ts| {
+        auth::stream_string(&handle, ts)
+    })
+    .await?;
     let since = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

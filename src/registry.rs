@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::error::{AppError, Result};
 use crate::extract::{ClientIp, StrictJson};
+use crate::kez::auth::{AuthError, Credential};
 use crate::kez::signed::{self, RegistrationError};
 use crate::kez::{Handle, Identity};
 use crate::state::AppState;
@@ -121,6 +122,30 @@ pub async fn find_by_handle(state: &AppState, handle: &str) -> Result<HandleView
         .await?
         .ok_or_else(|| AppError::not_found("no such handle on this server"))?;
     Ok(HandleView::new(state, record))
+}
+
+/// Authenticates a request as `handle` (SPEC §7.2): the handle must exist
+/// (404 first), then `credential` (`<ts>:<sig>`, `None` if the client sent
+/// none) must be fresh and sign the endpoint's string built by `signed(ts)`.
+pub async fn authenticate(
+    state: &AppState,
+    handle: &str,
+    credential: Option<&str>,
+    signed: impl FnOnce(i64) -> String,
+) -> Result<()> {
+    let view = find_by_handle(state, handle).await?;
+    let Some(credential) = credential else {
+        return Err(AppError::Unauthorized((
+            "missing_auth",
+            Cow::Borrowed("send X-Kez-Auth: <unix seconds>:<signature>"),
+        )));
+    };
+    let key = Identity::parse(view.primary())
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored key invalid: {e}")))?;
+    let auth_error = |e: AuthError| AppError::Unauthorized((e.code(), Cow::Owned(e.to_string())));
+    let cred = Credential::parse(credential).map_err(auth_error)?;
+    cred.verify(&key, &signed(cred.ts()), crate::store::unix_now())
+        .map_err(auth_error)
 }
 
 /// # `GET /v1/by-primary/{primary}`

@@ -19,11 +19,8 @@ use super::endpoint::{self, MAX_ENDPOINT_BYTES};
 use crate::error::{AppError, Result};
 use crate::extract::{ClientIp, StrictJson};
 use crate::inbox::AUTH_HEADER;
-use crate::kez::Identity;
-use crate::kez::auth::{AuthError, Credential};
-use crate::registry::find_by_handle;
 use crate::state::AppState;
-use crate::store::{PushSubscription, unix_now};
+use crate::store::PushSubscription;
 
 /// Largest body of a subscription request (real ones are under 1 KiB).
 pub const MAX_BODY_BYTES: usize = 8 * 1024;
@@ -139,30 +136,15 @@ fn decode_key(value: &str, len: usize, what: &'static str) -> Result<(Vec<u8>, S
     Ok((bytes, normalized))
 }
 
-/// Finds the handle (404 first, like the inbox) and checks `X-Kez-Auth`
-/// against the endpoint's signed string.
+/// Authenticates as `handle` with the request's `X-Kez-Auth` header.
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     handle: &str,
     signed: impl FnOnce(i64) -> String,
 ) -> Result<()> {
-    let view = find_by_handle(state, handle).await?;
-    let Some(cred) = headers.get(AUTH_HEADER).and_then(|v| v.to_str().ok()) else {
-        return Err(AppError::Unauthorized((
-            "missing_auth",
-            Cow::Borrowed("send X-Kez-Auth: <unix seconds>:<signature>"),
-        )));
-    };
-    let key = Identity::parse(view.primary())
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored key invalid: {e}")))?;
-    let cred = Credential::parse(cred).map_err(auth_error)?;
-    cred.verify(&key, &signed(cred.ts()), unix_now())
-        .map_err(auth_error)
-}
-
-fn auth_error(e: AuthError) -> AppError {
-    AppError::Unauthorized((e.code(), Cow::Owned(e.to_string())))
+    let credential = headers.get(AUTH_HEADER).and_then(|v| v.to_str().ok());
+    crate::registry::authenticate(state, handle, credential, signed).await
 }
 
 /// # `POST /v1/push/subscriptions`
