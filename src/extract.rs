@@ -90,3 +90,40 @@ fn forwarded_ip(parts: &Parts) -> Option<IpAddr> {
         .next()
         .and_then(|v| v.trim().parse().ok())
 }
+
+/// `axum::extract::Path` whose rejection (e.g. invalid UTF-8 after
+/// percent-decoding) is our JSON 400 instead of plain text.
+pub struct AppPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for AppPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Self(v))
+            .map_err(|e| AppError::BadRequest(("invalid_path", Cow::Owned(e.body_text()))))
+    }
+}
+
+/// `axum::extract::Query` whose rejection is our JSON 400 `invalid_query`.
+pub struct AppQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for AppQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Self(v))
+            .map_err(|e| AppError::BadRequest(("invalid_query", Cow::Owned(e.body_text()))))
+    }
+}

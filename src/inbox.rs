@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
@@ -23,6 +22,7 @@ use tokio::sync::{broadcast::error::RecvError, mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::{AppError, Result};
+use crate::extract::{AppPath, AppQuery};
 use crate::kez::auth;
 use crate::registry::authenticate;
 use crate::state::AppState;
@@ -51,18 +51,13 @@ struct StreamQuery {
     since: Option<u64>,
 }
 
-fn bad_query(e: &QueryRejection) -> AppError {
-    AppError::BadRequest(("invalid_query", Cow::Owned(e.body_text())))
-}
-
 /// # `GET /v1/inbox/{handle}?since=<seq>` with `X-Kez-Auth: <ts>:<sig>`
 async fn poll(
     State(state): State<AppState>,
-    Path(handle): Path<String>,
-    query: std::result::Result<Query<PollQuery>, QueryRejection>,
+    AppPath(handle): AppPath<String>,
+    AppQuery(q): AppQuery<PollQuery>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>> {
-    let Query(q) = query.map_err(|e| bad_query(&e))?;
     let since = q.since.unwrap_or(0);
     let cred = headers.get(AUTH_HEADER).and_then(|v| v.to_str().ok());
     authenticate(&state, &handle, cred, |ts| {
@@ -80,11 +75,10 @@ async fn poll(
 /// `Last-Event-ID` wins over `since`.
 async fn stream(
     State(state): State<AppState>,
-    Path(handle): Path<String>,
-    query: std::result::Result<Query<StreamQuery>, QueryRejection>,
+    AppPath(handle): AppPath<String>,
+    AppQuery(q): AppQuery<StreamQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl futures_util::Stream<Item = std::result::Result<Event, Infallible>>>> {
-    let Query(q) = query.map_err(|e| bad_query(&e))?;
     let Some(cred) = q.auth.as_deref() else {
         return Err(AppError::BadRequest((
             "missing_auth",

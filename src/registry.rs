@@ -3,14 +3,14 @@
 
 use std::borrow::Cow;
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::error::{AppError, Result};
-use crate::extract::{ClientIp, StrictJson};
+use crate::extract::{AppPath, ClientIp, StrictJson};
 use crate::kez::auth::{AuthError, Credential};
 use crate::kez::signed::{self, RegistrationError};
 use crate::kez::{Handle, Identity};
@@ -107,7 +107,7 @@ fn registration_error(e: &RegistrationError) -> AppError {
 /// # `GET /v1/u/{handle}`
 async fn lookup(
     State(state): State<AppState>,
-    Path(handle): Path<String>,
+    AppPath(handle): AppPath<String>,
 ) -> Result<Json<HandleView>> {
     find_by_handle(&state, &handle).await.map(Json)
 }
@@ -152,7 +152,7 @@ pub async fn authenticate(
 /// Reverse lookup, so clients can show `@alice` instead of a key.
 async fn by_primary(
     State(state): State<AppState>,
-    Path(primary): Path<String>,
+    AppPath(primary): AppPath<String>,
 ) -> Result<Json<HandleView>> {
     let id = Identity::parse(&primary)
         .map_err(|e| AppError::BadRequest(("invalid_key", Cow::Owned(e.to_string()))))?;

@@ -4,8 +4,7 @@
 use std::borrow::Cow;
 
 use axum::extract::DefaultBodyLimit;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::endpoint::{self, MAX_ENDPOINT_BYTES};
 use crate::error::{AppError, Result};
-use crate::extract::{ClientIp, StrictJson};
+use crate::extract::{AppPath, AppQuery, ClientIp, StrictJson};
 use crate::inbox::AUTH_HEADER;
 use crate::state::AppState;
 use crate::store::PushSubscription;
@@ -227,12 +226,10 @@ async fn unsubscribe(
 /// Self-heal: tells the client whether its endpoint is still stored.
 async fn check(
     State(state): State<AppState>,
-    Path(handle): Path<String>,
-    query: std::result::Result<Query<CheckQuery>, QueryRejection>,
+    AppPath(handle): AppPath<String>,
+    AppQuery(q): AppQuery<CheckQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
-    let Query(q) =
-        query.map_err(|e| AppError::BadRequest(("invalid_query", Cow::Owned(e.body_text()))))?;
     let Some(endpoint) = q.endpoint else {
         return Err(AppError::BadRequest((
             "invalid_query",

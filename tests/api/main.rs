@@ -11,6 +11,7 @@ mod logs;
 mod messages;
 mod push;
 mod registry;
+mod robustness;
 mod vectors;
 mod web;
 mod webfinger;
