@@ -29,6 +29,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{BoxError, Router};
 use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -67,18 +68,28 @@ pub fn app(state: AppState) -> Router {
                 .timeout(request_timeout),
         )
         .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    // The route template, never the raw path or query: paths
-                    // carry handles and the stream's query carries a signature.
-                    let route = req
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map_or("<fallback>", MatchedPath::as_str);
-                    tracing::info_span!("request", method = %req.method(), route = %route)
-                })
-                .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request| {
+                            // The route template, never the raw path or query: paths
+                            // carry handles and the stream's query carries a signature.
+                            let route = req
+                                .extensions()
+                                .get::<MatchedPath>()
+                                .map_or("<fallback>", MatchedPath::as_str);
+                            let id = req
+                                .headers()
+                                .get("x-request-id")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-");
+                            tracing::info_span!("request", method = %req.method(), route = %route, id = %id)
+                        })
+                        .on_request(())
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id()),
         )
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,

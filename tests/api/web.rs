@@ -196,3 +196,21 @@ async fn nats_auth_callout_is_an_honest_501() {
     let res = app.post_json("/internal/nats/auth", &Value::Null).await;
     assert_error(res, 501, "not_implemented").await;
 }
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = spawn_app().await;
+    let a = app.get("/v1/healthz").await;
+    let b = app.get("/v1/u/nobody").await;
+    let (a, b) = (&a.headers()["x-request-id"], &b.headers()["x-request-id"]);
+    assert!(!a.is_empty() && a != b);
+    // A proxy's id is kept, so logs on both sides line up.
+    let res = app
+        .client
+        .get(app.url("/v1/healthz"))
+        .header("x-request-id", "edge-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "edge-42");
+}
