@@ -2,8 +2,9 @@
 //!
 //! Each recipient gets its own `broadcast` channel, created on the first
 //! subscribe and removed when the last subscriber leaves, so a message only
-//! wakes its recipient's streams. The `Broker` trait lets a NATS-backed
-//! implementation replace this one without touching handlers.
+//! wakes its recipient's streams. The `Broker` trait lets the NATS-backed
+//! implementation (`crate::nats::fanout::NatsBroker`, which wraps this one)
+//! replace it without touching handlers.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,18 @@ pub struct Subscription {
     /// Messages published after the subscription was made.
     pub receiver: broadcast::Receiver<Arc<StoredMessage>>,
     _guard: Box<dyn Send + Sync>,
+}
+
+impl Subscription {
+    /// The same subscription, also keeping `guard` alive until it is dropped,
+    /// so a broker layered on [`LocalBroker`] can track its own subscribers.
+    pub fn also_holding(self, guard: impl Send + Sync + 'static) -> Self {
+        Self {
+            receiver: self.receiver,
+            // A tuple drops in order: the local unsubscribe first, then `guard`.
+            _guard: Box::new((self._guard, guard)),
+        }
+    }
 }
 
 /// The default single-process broker.

@@ -100,6 +100,11 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_BACKUP_TO", value_name = "FILE")]
     pub backup_to: Option<PathBuf>,
 
+    /// NATS server for cross-instance fan-out (e.g. `nats://127.0.0.1:4222`);
+    /// unset, streams only see messages posted to this process.
+    #[arg(long, env = "KEZ_CHAT_NATS_URL", value_name = "URL")]
+    pub nats_url: Option<String>,
+
     /// Most simultaneous live streams per handle; a new one closes the oldest.
     #[arg(long, env = "KEZ_CHAT_MAX_STREAMS_PER_HANDLE", default_value_t = 8)]
     pub max_streams_per_handle: usize,

@@ -59,7 +59,18 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener.local_addr()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let state = AppState::new(config, shutdown_rx.clone())?;
+    let mut state = AppState::new(config, shutdown_rx.clone())?;
+    // With NATS, the NATS broker (which wraps a local one) replaces the default.
+    let nats_bridge = state.config.nats_url.clone().map(|url| {
+        let (broker, bridge) = crate::nats::fanout::NatsBroker::new(
+            &url,
+            &state.config.server,
+            crate::nats::fanout::DEFAULT_QUEUE,
+        );
+        state.nats = Some(broker.stats());
+        state.broker = Arc::new(broker);
+        bridge
+    });
     let app = crate::app(state.clone());
 
     let mut background = vec![
@@ -87,6 +98,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         }),
     ];
     background.extend(state.push.start_worker(shutdown_rx.clone()));
+    background
+        .extend(nats_bridge.map(|b| tokio::spawn(b.run(state.store.clone(), shutdown_rx.clone()))));
     let opts = ServeOptions {
         header_timeout: state.config.header_timeout(),
         max_connections: state.config.max_connections.max(1),

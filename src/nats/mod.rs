@@ -1,7 +1,10 @@
-//! NATS integration. For now only the HTTP auth-callout endpoint exists, and
-//! it says so honestly with 501 (see TODO.md: nats-server's auth callout is
+//! NATS integration: cross-instance fan-out of new messages (`fanout`,
+//! enabled by `--nats-url`, SPEC §11), and the auth-callout endpoint, which
+//! still answers 501 honestly (see TODO.md: nats-server's auth callout is
 //! NATS request/reply, not HTTP, so the real one subscribes to
 //! `$SYS.REQ.USER.AUTH`).
+
+pub mod fanout;
 
 use std::borrow::Cow;
 

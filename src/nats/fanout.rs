@@ -1,0 +1,538 @@
+//! Cross-instance fan-out over NATS (SPEC §11).
+//!
+//! Several server processes can share one SQLite file behind one proxy; a
+//! message stored by one of them must still reach SSE streams held by the
+//! others. [`NatsBroker`] delivers to local streams through a [`LocalBroker`]
+//! at once, exactly as without NATS, and also hands the message to the
+//! [`NatsBridge`] task through a bounded queue (never blocking the writer
+//! thread, so a slow or absent NATS can't delay or fail a post). The bridge
+//! publishes on `kez.chat.inbox.<hash>` and forwards messages published by
+//! *other* instances into the local broker. Subjects carry a hash, never a
+//! handle, so the NATS operator's logs don't reveal who gets mail; a stream
+//! refills any gap from SQLite, so a lost NATS message only delays delivery
+//! until the next one (or the client's reconnect).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::broker::{Broker, LocalBroker, Subscription};
+use crate::store::{Store, StoredMessage};
+
+/// Subject prefix of per-recipient inbox subjects.
+pub const SUBJECT_PREFIX: &str = "kez.chat.inbox.";
+/// The one wildcard each instance subscribes to.
+pub const SUBJECT_WILDCARD: &str = "kez.chat.inbox.>";
+/// Header naming the publishing instance, so it can ignore its own messages.
+pub const INSTANCE_HEADER: &str = "Kez-Instance";
+/// Default depth of the queue from the writer thread to the bridge task.
+pub const DEFAULT_QUEUE: usize = 1024;
+
+/// First wait before retrying a failed connection; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest wait between connection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(15);
+/// How long to wait for the SUB to be confirmed after a reconnect.
+const RECONNECT_FLUSH: Duration = Duration::from_secs(5);
+/// How long shutdown waits for already-queued publishes to reach NATS.
+const FLUSH_ON_SHUTDOWN: Duration = Duration::from_secs(2);
+
+/// The NATS subject of `handle`'s inbox on the server `domain`:
+/// `kez.chat.inbox.` + hex SHA-256 of `"kez.chat.inbox\n" + domain + "\n" + handle`,
+/// with `domain` lowercased. Domain-separated so the same handle on two
+/// servers sharing a NATS cluster gets two subjects.
+pub fn inbox_subject(domain: &str, handle: &str) -> String {
+    format!("{SUBJECT_PREFIX}{}", subject_token(domain, handle))
+}
+
+fn subject_token(domain: &str, handle: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"kez.chat.inbox\n");
+    h.update(domain.to_ascii_lowercase().as_bytes());
+    h.update(b"\n");
+    h.update(handle.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Counters and readiness of the NATS bridge, shared with `AppState` for
+/// tests and (later) metrics.
+#[derive(Debug)]
+pub struct NatsStats {
+    /// Messages handed to NATS.
+    pub published: AtomicU64,
+    /// Messages not sent to NATS: queue full, or NATS not connected.
+    pub dropped: AtomicU64,
+    /// Messages from other instances delivered to local streams.
+    pub forwarded: AtomicU64,
+    ready: watch::Sender<bool>,
+}
+
+impl NatsStats {
+    fn new() -> Self {
+        Self {
+            published: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            forwarded: AtomicU64::new(0),
+            ready: watch::Sender::new(false),
+        }
+    }
+
+    /// Whether the bridge is connected and its subscription is in place.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Resolves once the bridge is connected and subscribed (tests wait on
+    /// this instead of sleeping).
+    pub async fn ready(&self) {
+        let mut rx = self.ready.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
+    }
+
+    fn count_drop(&self) {
+        let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        // Log the first drop and then ever more rarely, not once per message.
+        if n.is_power_of_two() {
+            tracing::warn!(
+                dropped = n,
+                "NATS fan-out queue full or disconnected; messages not sent to other instances"
+            );
+        }
+    }
+}
+
+/// Handles with a local subscriber, by subject token: how an incoming NATS
+/// message (which carries only the hash) finds its local recipient.
+#[derive(Clone, Default)]
+struct SubjectIndex {
+    map: Arc<Mutex<HashMap<String, (String, usize)>>>,
+}
+
+impl SubjectIndex {
+    fn add(&self, token: String, handle: &str) -> IndexGuard {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        map.entry(token.clone())
+            .or_insert_with(|| (handle.to_owned(), 0))
+            .1 += 1;
+        IndexGuard {
+            index: self.clone(),
+            token,
+        }
+    }
+
+    fn handle(&self, token: &str) -> Option<String> {
+        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(token).map(|(h, _)| h.clone())
+    }
+}
+
+struct IndexGuard {
+    index: SubjectIndex,
+    token: String,
+}
+
+impl Drop for IndexGuard {
+    fn drop(&mut self) {
+        let mut map = self
+            .index
+            .map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, n)) = map.get_mut(&self.token) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.token);
+            }
+        }
+    }
+}
+
+/// A message waiting to be published to NATS.
+struct Outbound {
+    subject: String,
+    msg: Arc<StoredMessage>,
+}
+
+/// The broker used when `--nats-url` is set: local delivery plus NATS.
+pub struct NatsBroker {
+    local: LocalBroker,
+    index: SubjectIndex,
+    domain: String,
+    outbound: mpsc::Sender<Outbound>,
+    stats: Arc<NatsStats>,
+}
+
+/// The background half of [`NatsBroker`]: owns the NATS connection.
+pub struct NatsBridge {
+    url: String,
+    instance: String,
+    local: LocalBroker,
+    index: SubjectIndex,
+    outbound: mpsc::Receiver<Outbound>,
+    stats: Arc<NatsStats>,
+}
+
+impl NatsBroker {
+    /// A broker for the server `domain` publishing through NATS at `url`,
+    /// with up to `queue` messages waiting for the bridge. Run the returned
+    /// [`NatsBridge`] as a background task.
+    pub fn new(url: &str, domain: &str, queue: usize) -> (Self, NatsBridge) {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let local = LocalBroker::new();
+        let index = SubjectIndex::default();
+        let stats = Arc::new(NatsStats::new());
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).expect("the OS random number generator is unavailable");
+        let bridge = NatsBridge {
+            url: url.to_owned(),
+            instance: hex::encode(id),
+            local: local.clone(),
+            index: index.clone(),
+            outbound: rx,
+            stats: stats.clone(),
+        };
+        let broker = Self {
+            local,
+            index,
+            domain: domain.to_owned(),
+            outbound: tx,
+            stats,
+        };
+        (broker, bridge)
+    }
+
+    /// The shared counters and readiness signal.
+    pub fn stats(&self) -> Arc<NatsStats> {
+        self.stats.clone()
+    }
+}
+
+impl Broker for NatsBroker {
+    fn publish(&self, handle: &str, msg: Arc<StoredMessage>) {
+        self.local.publish(handle, msg.clone());
+        let subject = inbox_subject(&self.domain, handle);
+        // Called on the writer thread: never wait for the bridge.
+        if self.outbound.try_send(Outbound { subject, msg }).is_err() {
+            self.stats.count_drop();
+        }
+    }
+
+    fn subscribe(&self, handle: &str) -> Subscription {
+        let sub = self.local.subscribe(handle);
+        let guard = self.index.add(subject_token(&self.domain, handle), handle);
+        sub.also_holding(guard)
+    }
+}
+
+/// Why a connected session ended.
+enum SessionEnd {
+    Shutdown,
+    Lost(anyhow::Error),
+}
+
+impl NatsBridge {
+    /// Connects (retrying with backoff until it works), subscribes to every
+    /// inbox subject, then publishes queued messages and forwards other
+    /// instances' messages until shutdown. async-nats reconnects a dropped
+    /// connection by itself and re-subscribes; this loop only starts over if
+    /// the client gives up.
+    pub async fn run(mut self, store: Store, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = FIRST_BACKOFF;
+        // async-nats re-sends our SUB after a reconnect; the session flushes
+        // on this signal before it reports ready again.
+        let reconnected = Arc::new(Notify::new());
+        loop {
+            let attempt = async_nats::ConnectOptions::new()
+                .name("kez-chat-server")
+                // Our own messages are already delivered locally.
+                .no_echo()
+                .connection_timeout(Duration::from_secs(5))
+                .event_callback({
+                    let stats = self.stats.clone();
+                    let reconnected = reconnected.clone();
+                    move |event| {
+                        match event {
+                            async_nats::Event::Disconnected => {
+                                stats.ready.send_replace(false);
+                            }
+                            async_nats::Event::Connected => reconnected.notify_one(),
+                            _ => {}
+                        }
+                        async move { tracing::info!(%event, "NATS connection event") }
+                    }
+                })
+                .connect(self.url.as_str());
+            let connected = tokio::select! {
+                c = attempt => c,
+                _ = shutdown.changed() => return,
+            };
+            let end = match connected {
+                Ok(client) => {
+                    tracing::info!(instance = %self.instance, "connected to NATS");
+                    backoff = FIRST_BACKOFF;
+                    let end = self
+                        .session(&client, &store, &reconnected, &mut shutdown)
+                        .await;
+                    self.stats.ready.send_replace(false);
+                    end
+                }
+                Err(e) => SessionEnd::Lost(e.into()),
+            };
+            match end {
+                SessionEnd::Shutdown => return,
+                SessionEnd::Lost(e) => tracing::warn!(
+                    error.message = %e,
+                    error.cause_chain = ?e,
+                    retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+                    "NATS unavailable; local delivery continues"
+                ),
+            }
+            if self.drop_until(backoff, &mut shutdown).await {
+                return;
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Waits `pause` while discarding (and counting) queued messages, so the
+    /// queue holds fresh messages when the connection comes back. True on shutdown.
+    async fn drop_until(&mut self, pause: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let deadline = tokio::time::sleep(pause);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => return false,
+                m = self.outbound.recv() => match m {
+                    Some(_) => self.stats.count_drop(),
+                    None => return true,
+                },
+                _ = shutdown.changed() => return true,
+            }
+        }
+    }
+
+    async fn session(
+        &mut self,
+        client: &async_nats::Client,
+        store: &Store,
+        reconnected: &Notify,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> SessionEnd {
+        let mut inbound = match client.subscribe(SUBJECT_WILDCARD).await {
+            Ok(s) => s,
+            Err(e) => return SessionEnd::Lost(e.into()),
+        };
+        // The SUB is only in place once the server answered a PING after it.
+        if let Err(e) = client.flush().await {
+            return SessionEnd::Lost(e.into());
+        }
+        self.stats.ready.send_replace(true);
+        loop {
+            tokio::select! {
+                m = self.outbound.recv() => {
+                    let Some(m) = m else { return SessionEnd::Shutdown };
+                    tokio::select! {
+                        r = self.publish(client, m) => if let Err(e) = r {
+                            return SessionEnd::Lost(e);
+                        },
+                        _ = shutdown.changed() => break,
+                    }
+                }
+                () = reconnected.notified() => {
+                    if let Ok(Ok(())) = tokio::time::timeout(RECONNECT_FLUSH, client.flush()).await {
+                        self.stats.ready.send_replace(true);
+                    }
+                }
+                m = inbound.next() => match m {
+                    Some(m) => self.forward(store, &m).await,
+                    None => return SessionEnd::Lost(anyhow::anyhow!("NATS subscription closed")),
+                },
+                _ = shutdown.changed() => break,
+            }
+        }
+        // Give what was already handed to the client a moment to leave.
+        let _ = tokio::time::timeout(FLUSH_ON_SHUTDOWN, client.flush()).await;
+        SessionEnd::Shutdown
+    }
+
+    async fn publish(&self, client: &async_nats::Client, m: Outbound) -> anyhow::Result<()> {
+        let payload = serde_json::to_vec(&*m.msg)?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(INSTANCE_HEADER, self.instance.as_str());
+        match client
+            .publish_with_headers(m.subject, headers, payload.into())
+            .await
+        {
+            Ok(()) => {
+                self.stats.published.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            // Only a closed client fails here (a disconnected one buffers).
+            Err(e) => {
+                self.stats.count_drop();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Delivers a message from another instance to local streams, if any
+    /// stream here waits for its recipient. The NATS payload only says
+    /// *which* seq is new: the message itself is read from the shared
+    /// database, so whoever can publish on NATS can wake streams but can
+    /// never inject or replace a message.
+    async fn forward(&self, store: &Store, m: &async_nats::Message) {
+        let from = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(INSTANCE_HEADER))
+            .map(async_nats::HeaderValue::as_str);
+        if from == Some(self.instance.as_str()) {
+            return;
+        }
+        let Some(token) = m.subject.as_str().strip_prefix(SUBJECT_PREFIX) else {
+            return;
+        };
+        let Some(handle) = self.index.handle(token) else {
+            return;
+        };
+        let seq = match decode_message(&m.payload) {
+            Ok(msg) => msg.seq,
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring a malformed NATS inbox message");
+                return;
+            }
+        };
+        match store.messages_after(handle.clone(), seq - 1, 1).await {
+            Ok(mut found) if found.first().is_some_and(|f| f.seq == seq) => {
+                let msg = found.swap_remove(0);
+                self.local.publish(&handle, Arc::new(msg));
+                self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(_) => tracing::warn!("ignoring a NATS inbox message that is not in the database"),
+            Err(e) => tracing::warn!(error = %e, "cannot read a forwarded message"),
+        }
+    }
+}
+
+/// The payload of an inbox subject: a `StoredMessage` as JSON (SPEC §11).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireMessage {
+    seq: u64,
+    id: String,
+    envelope: Box<RawValue>,
+    received_at: String,
+}
+
+fn decode_message(payload: &[u8]) -> anyhow::Result<StoredMessage> {
+    let w: WireMessage = serde_json::from_slice(payload)?;
+    let received_at = chrono::DateTime::parse_from_rfc3339(&w.received_at)?.timestamp();
+    if w.seq == 0 || !crate::messages::valid_message_id(&w.id) {
+        anyhow::bail!("invalid seq or id");
+    }
+    Ok(StoredMessage {
+        seq: w.seq,
+        id: w.id,
+        envelope: w.envelope,
+        received_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(seq: u64) -> Arc<StoredMessage> {
+        Arc::new(StoredMessage {
+            seq,
+            id: "Q2hhdE1lc3NhZ2VJZDAx".to_owned(),
+            envelope: RawValue::from_string(r#"{"v":2,"ct":"x"}"#.to_owned()).unwrap(),
+            received_at: 1_779_678_001,
+        })
+    }
+
+    #[test]
+    fn subject_is_the_domain_separated_sha256_of_the_handle() {
+        // python3: hashlib.sha256(b"kez.chat.inbox\nkez.lat\nbob").hexdigest()
+        assert_eq!(
+            inbox_subject("kez.lat", "bob"),
+            "kez.chat.inbox.7a7e50c99c44f51cddb372ea3ba16902d7ef55756a002c0a27fd39dde3bda476"
+        );
+        assert_eq!(
+            inbox_subject("KEZ.lat", "bob"),
+            inbox_subject("kez.lat", "bob")
+        );
+        assert_ne!(
+            inbox_subject("kez.lat", "bob"),
+            inbox_subject("other.example", "bob")
+        );
+        assert_ne!(
+            inbox_subject("kez.lat", "bob"),
+            inbox_subject("kez.lat", "bob2")
+        );
+        // "a\nb" + "c" must not collide with "a" + "b\nc"-style splits.
+        assert_ne!(inbox_subject("a", "b-c"), inbox_subject("a\nb", "c"));
+    }
+
+    #[test]
+    fn subject_is_one_valid_token_without_the_handle() {
+        let s = inbox_subject("kez.lat", "bob");
+        let token = s.strip_prefix(SUBJECT_PREFIX).unwrap();
+        assert_eq!(token.len(), 64);
+        assert!(
+            token
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert!(!s.contains("bob"));
+    }
+
+    #[test]
+    fn payload_round_trips_through_json() {
+        let m = msg(7);
+        let back = decode_message(&serde_json::to_vec(&*m).unwrap()).unwrap();
+        assert_eq!(
+            (
+                back.seq,
+                back.id.as_str(),
+                back.envelope.get(),
+                back.received_at
+            ),
+            (7, m.id.as_str(), m.envelope.get(), m.received_at)
+        );
+        assert!(decode_message(br#"{"seq":1}"#).is_err());
+        assert!(decode_message(&serde_json::to_vec(&*msg(0)).unwrap()).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_but_local_delivery_goes_on() {
+        let (broker, _bridge) = NatsBroker::new("nats://127.0.0.1:1", "kez.lat", 1);
+        let mut sub = broker.subscribe("bob");
+        broker.publish("bob", msg(1));
+        broker.publish("bob", msg(2));
+        assert_eq!(sub.receiver.recv().await.unwrap().seq, 1);
+        assert_eq!(sub.receiver.recv().await.unwrap().seq, 2);
+        assert_eq!(broker.stats().dropped.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn the_subject_index_tracks_local_subscribers() {
+        let (broker, bridge) = NatsBroker::new("nats://127.0.0.1:1", "kez.lat", 8);
+        let token = subject_token("kez.lat", "bob");
+        assert_eq!(bridge.index.handle(&token), None);
+        let s1 = broker.subscribe("bob");
+        let s2 = broker.subscribe("bob");
+        assert_eq!(bridge.index.handle(&token).as_deref(), Some("bob"));
+        drop(s1);
+        assert_eq!(bridge.index.handle(&token).as_deref(), Some("bob"));
+        drop(s2);
+        assert_eq!(bridge.index.handle(&token), None);
+    }
+}
