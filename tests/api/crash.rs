@@ -164,29 +164,22 @@ async fn backup_writes_a_consistent_copy_while_the_server_runs() {
         assert_eq!(app.send("bob", "kept").await.status(), 201);
     }
     let dest = app.config.db.with_file_name("backup.db");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_kez-chat-server"))
-        .arg("--db")
-        .arg(&app.config.db)
-        .arg("--backup-to")
-        .arg(&dest)
-        .output()
-        .await
-        .unwrap();
+    let backup = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_kez-chat-server"))
+            .arg("--db")
+            .arg(&app.config.db)
+            .arg("--backup-to")
+            .arg(&dest)
+            .output()
+    };
+    let out = backup().await.unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     // A second backup to the same file is refused, not overwritten.
-    let again = tokio::process::Command::new(env!("CARGO_BIN_EXE_kez-chat-server"))
-        .arg("--db")
-        .arg(&app.config.db)
-        .arg("--backup-to")
-        .arg(&dest)
-        .output()
-        .await
-        .unwrap();
-    assert!(!again.status.success());
+    assert!(!backup().await.unwrap().status.success());
     // Serving the copy gives the same data.
     app.config.db = dest;
     app.restart().await;
