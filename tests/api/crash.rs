@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::helpers::*;
 
 async fn start(db: &std::path::Path) -> (tokio::process::Child, String) {
-    let server = start_binary(db, "kez_chat_server=info").await;
+    let server = start_binary(db, "kez_chat_server=info", &[]).await;
     (server.child, server.base)
 }
 
@@ -131,6 +131,20 @@ async fn sigterm_ends_streams_and_closes_the_database_cleanly() {
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
+    // A request in flight: headers and half the body sent.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = serde_json::to_vec(&message_body("bob", "in-flight-message-01", "late")).unwrap();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut conn = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    conn.write_all(head).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
     let pid = child.id().unwrap().to_string();
     let status = std::process::Command::new("kill")
@@ -138,6 +152,16 @@ async fn sigterm_ends_streams_and_closes_the_database_cleanly() {
         .status()
         .unwrap();
     assert!(status.success());
+    // The in-flight request still completes and is stored.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    conn.write_all(tail).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut response))
+        .await
+        .expect("the in-flight request got no answer")
+        .unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
     let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
         .await
         .expect("no exit after SIGTERM")
@@ -153,6 +177,24 @@ async fn sigterm_ends_streams_and_closes_the_database_cleanly() {
         .map(|m| m.len())
         .unwrap_or(0);
     assert_eq!(wal, 0, "WAL not checkpointed at shutdown");
+    // And the late message is in the database.
+    let (_child, base) = start(&db).await;
+    let inbox: serde_json::Value = client
+        .get(format!("{base}/v1/inbox/bob?since=0"))
+        .header("x-kez-auth", bob.poll_auth("bob", 0))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = inbox["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"in-flight-message-01"), "{ids:?}");
 }
 
 #[tokio::test]

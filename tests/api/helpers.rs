@@ -39,7 +39,11 @@ pub struct BinaryServer {
 
 /// Starts `kez-chat-server` on 127.0.0.1:0 with `db`, waits for its
 /// "listening on" line and keeps collecting its log.
-pub async fn start_binary(db: &std::path::Path, rust_log: &str) -> BinaryServer {
+pub async fn start_binary(
+    db: &std::path::Path,
+    rust_log: &str,
+    extra_args: &[&str],
+) -> BinaryServer {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kez-chat-server"))
         .args([
@@ -52,6 +56,7 @@ pub async fn start_binary(db: &std::path::Path, rust_log: &str) -> BinaryServer 
         ])
         .arg("--db")
         .arg(db)
+        .args(extra_args)
         .env("RUST_LOG", rust_log)
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())

@@ -95,3 +95,41 @@ async fn a_body_that_never_finishes_gets_408_json() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains(r#""error":"request_timeout""#), "{text}");
 }
+
+#[test]
+fn every_flag_is_in_help_and_in_the_readme_table() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_kez-chat-server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    let flags =
+        |text: &str, line_filter: &dyn Fn(&str) -> bool| -> std::collections::BTreeSet<String> {
+            text.lines()
+                .filter(|l| line_filter(l))
+                .flat_map(|l| {
+                    l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                        .filter(|w| w.starts_with("--") && w.len() > 2)
+                        .map(str::to_owned)
+                        .take(1)
+                        .collect::<Vec<_>>()
+                })
+                .filter(|f| f != "--help" && f != "--version")
+                .collect()
+        };
+    let help = String::from_utf8(help.stdout).unwrap();
+    let in_help = flags(&help, &|l| l.trim_start().starts_with("--"));
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let in_readme = flags(&readme, &|l| l.starts_with("| `--"));
+    assert!(in_help.len() >= 20, "{in_help:?}");
+    assert_eq!(in_help, in_readme, "README flags table and --help disagree");
+    // Every flag has an environment variable too.
+    for f in &in_help {
+        let env = format!(
+            "KEZ_CHAT_{}",
+            f.trim_start_matches("--").replace('-', "_").to_uppercase()
+        );
+        assert!(help.contains(&env), "{f} has no {env}");
+    }
+}

@@ -12,7 +12,12 @@ async fn logs_carry_no_handles_keys_or_signatures() {
         mut child,
         base,
         log,
-    } = start_binary(&dir.path().join("logs.db"), "debug").await;
+    } = start_binary(
+        &dir.path().join("logs.db"),
+        "debug",
+        &["--allow-insecure-push-endpoints"],
+    )
+    .await;
     let client = http_client();
 
     // Arrange: a distinctive handle, its key, a message and signed reads.
@@ -21,6 +26,24 @@ async fn logs_carry_no_handles_keys_or_signatures() {
     let res = client
         .post(format!("{base}/v1/register"))
         .json(&id.registration(handle, SERVER))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    // A push subscription whose endpoint refuses connections, so the push
+    // path runs and logs its failures.
+    let endpoint = "http://127.0.0.1:9/zq7-endpoint-canary";
+    let ts = chrono::Utc::now().timestamp();
+    let sub_auth = format!(
+        "{ts}:{}",
+        id.sign_hex(kez_chat_server::push::subscribe_string(handle, endpoint, ts).as_bytes())
+    );
+    let keys = serde_json::json!({"p256dh": kez_chat_server::push::VapidKey::generate().public_b64(),
+        "auth": "AAAAAAAAAAAAAAAAAAAAAA"});
+    let res = client
+        .post(format!("{base}/v1/push/subscriptions"))
+        .header("x-kez-auth", &sub_auth)
+        .json(&serde_json::json!({"handle": handle, "endpoint": endpoint, "keys": keys}))
         .send()
         .await
         .unwrap();
@@ -68,7 +91,15 @@ async fn logs_carry_no_handles_keys_or_signatures() {
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The push fires after its 2 s coalescing window; wait for its failure.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !log.lock().unwrap().contains("push failed; retrying") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the push attempt was never logged"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     child.start_kill().unwrap();
     let _ = child.wait().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -90,6 +121,8 @@ async fn logs_carry_no_handles_keys_or_signatures() {
         "SECRET-CIPHERTEXT",
         "canary-message-id-01",
         &"ab".repeat(64),
+        "zq7-endpoint-canary",
+        &sub_auth[sub_auth.find(':').unwrap() + 1..],
     ] {
         assert!(!log.contains(secret), "log contains {secret:?}:\n{log}");
     }
