@@ -77,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
     config.server = SERVER.to_owned();
     config.message_rate_per_minute = u32::MAX;
     config.register_rate_per_minute = u32::MAX;
+    config.max_connections_per_ip = usize::MAX;
     config.mailbox_max_messages = u64::MAX / 2;
     config.mailbox_max_bytes = u64::MAX / 2;
     let running = server::start(config).await?;

@@ -47,6 +47,11 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
+    /// Most simultaneous TCP connections from one client IP (ignored with
+    /// --trust-proxy, where all connections come from the proxy).
+    #[arg(long, env = "KEZ_CHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+
     /// Message posts allowed per client IP per minute (also the burst size).
     #[arg(long, env = "KEZ_CHAT_MESSAGE_RATE_PER_MINUTE", default_value_t = 60)]
     pub message_rate_per_minute: u32,

@@ -103,6 +103,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let opts = ServeOptions {
         header_timeout: state.config.header_timeout(),
         max_connections: state.config.max_connections.max(1),
+        max_per_ip: (!state.config.trust_proxy)
+            .then_some(state.config.max_connections_per_ip.max(1)),
     };
     let serve = tokio::spawn(serve(listener, app, opts, shutdown_rx));
     tracing::info!("listening on http://{addr}");
@@ -118,6 +120,54 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 struct ServeOptions {
     header_timeout: Duration,
     max_connections: usize,
+    /// `None` behind a trusted proxy, where every connection comes from it.
+    max_per_ip: Option<usize>,
+}
+
+/// Open connections per client IP, so one address can't take every slot.
+#[derive(Clone, Default)]
+struct PerIpConnections {
+    open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+/// One counted connection; dropping it gives the slot back.
+struct IpSlot {
+    table: PerIpConnections,
+    ip: std::net::IpAddr,
+}
+
+impl PerIpConnections {
+    fn try_take(&self, ip: std::net::IpAddr, max: usize) -> Option<IpSlot> {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = open.entry(ip).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .table
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 async fn serve(
@@ -128,6 +178,7 @@ async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(opts.max_connections));
+    let per_ip = PerIpConnections::default();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(opts.header_timeout);
@@ -149,6 +200,18 @@ async fn serve(
             },
             _ = shutdown.changed() => break,
         };
+        let ip_slot = match opts.max_per_ip {
+            Some(max) => match per_ip.try_take(peer.ip(), max) {
+                Some(slot) => Some(slot),
+                None => {
+                    // Over its share: hang up at once rather than queue it.
+                    tracing::debug!("connection refused: too many from one address");
+                    drop(stream);
+                    continue;
+                }
+            },
+            None => None,
+        };
         let svc = app.clone().map_request(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
             req
@@ -160,6 +223,7 @@ async fn serve(
                 tracing::debug!(error = %e, "connection ended with an error");
             }
             drop(permit);
+            drop(ip_slot);
         });
     }
     drop(listener);

@@ -133,3 +133,35 @@ fn every_flag_is_in_help_and_in_the_readme_table() {
         assert!(help.contains(&env), "{f} has no {env}");
     }
 }
+
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    let app = spawn_app_with(|c| c.max_connections_per_ip = 2).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /v1/healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        held.push(s);
+    }
+    // A third from the same address is closed without an answer.
+    let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = third
+        .write_all(b"GET /v1/healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "third connection was served: {buf:?}"
+    );
+    // Freeing a slot lets the address in again.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(app.get("/v1/healthz").await.status(), 200);
+}
