@@ -100,6 +100,11 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_SSE_KEEPALIVE_SECS", default_value_t = 15)]
     pub sse_keepalive_secs: u64,
 
+    /// Serve Prometheus/OpenMetrics figures at `GET /metrics` on this
+    /// separate address (keep it private, e.g. 127.0.0.1:9464); unset = off.
+    #[arg(long, env = "KEZ_CHAT_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
     /// Write a consistent copy of the database to this new file (SQLite
     /// `VACUUM INTO`, safe while another server process runs) and exit.
     #[arg(long, env = "KEZ_CHAT_BACKUP_TO", value_name = "FILE")]

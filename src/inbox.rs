@@ -248,6 +248,14 @@ impl StreamRegistry {
         }
     }
 
+    /// Streams currently open across all handles.
+    pub fn total_open(&self) -> usize {
+        self.open
+            .lock()
+            .map(|o| o.values().map(VecDeque::len).sum())
+            .unwrap_or(0)
+    }
+
     /// Streams currently open for `handle`.
     pub fn open_count(&self, handle: &str) -> usize {
         self.open

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod inbox;
 pub mod kez;
 pub mod messages;
+pub mod metrics;
 pub mod nats;
 pub mod push;
 pub mod rate_limit;

@@ -84,6 +84,7 @@ async fn post_message(
         .await?;
     tracing::debug!(to = %handle_hash, seq = outcome.seq, created = outcome.created, "message stored");
     if outcome.created {
+        crate::metrics::RequestCounters::bump(&state.counters.messages_stored);
         // Fire-and-forget: push delivery never delays or fails the post.
         state.push.notify(recipient.as_str());
     }

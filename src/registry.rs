@@ -92,6 +92,7 @@ async fn register(
         .register_handle(reg, body.to_string(), now.timestamp())
         .await?;
     tracing::info!(handle = %handle_hash, "handle registered");
+    crate::metrics::RequestCounters::bump(&state.counters.registrations);
     Ok((StatusCode::CREATED, Json(HandleView::new(&state, record))))
 }
 

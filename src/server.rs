@@ -33,6 +33,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The shared state, for tests and embedding.
     pub state: AppState,
+    /// Where `/metrics` is served, when `--metrics-bind` is set.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     serve: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
@@ -106,11 +108,23 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         max_per_ip: (!state.config.trust_proxy)
             .then_some(state.config.max_connections_per_ip.max(1)),
     };
+    let metrics_listener = crate::metrics::bind(&state).await?;
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .and_then(crate::metrics::local_addr);
+    background.extend(
+        metrics_listener
+            .map(|l| tokio::spawn(crate::metrics::serve(l, state.clone(), shutdown_rx.clone()))),
+    );
+    if let Some(m) = metrics_addr {
+        tracing::info!("metrics on http://{m}/metrics");
+    }
     let serve = tokio::spawn(serve(listener, app, opts, shutdown_rx));
     tracing::info!("listening on http://{addr}");
     Ok(RunningServer {
         addr,
         state,
+        metrics_addr,
         shutdown: shutdown_tx,
         serve,
         background,

@@ -32,6 +32,8 @@ pub struct AppState {
     pub redact: Redactor,
     /// Web Push subscriptions and fanout.
     pub push: crate::push::PushService,
+    /// Counts bumped by handlers, for `/metrics`.
+    pub counters: Arc<crate::metrics::RequestCounters>,
     /// Counters and readiness of the NATS fan-out, when `--nats-url` is set.
     pub nats: Option<Arc<crate::nats::fanout::NatsStats>>,
     /// Flips to `true` when the server starts shutting down; streams end on it.
@@ -66,6 +68,7 @@ impl AppState {
             store,
             broker: Arc::new(LocalBroker::new()),
             redact,
+            counters: Arc::default(),
             nats: None,
             shutdown,
         })

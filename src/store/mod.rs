@@ -53,6 +53,16 @@ struct Inner {
     reader_slots: Semaphore,
     writer: mpsc::Sender<Command>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    stats: Arc<WriterStats>,
+}
+
+/// What the writer did, to see how well group commit batches under load.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Transactions committed (one fsync each).
+    pub commits: std::sync::atomic::AtomicU64,
+    /// Write jobs carried by those transactions.
+    pub jobs: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -69,9 +79,11 @@ impl Store {
         migrations::apply(&mut conn).context("database migration failed")?;
 
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let stats = Arc::new(WriterStats::default());
+        let writer_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("kez-db-writer".to_owned())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, &writer_stats))
             .context("cannot start database writer thread")?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -80,6 +92,7 @@ impl Store {
                 reader_slots: Semaphore::new(MAX_READERS),
                 writer: tx,
                 writer_thread: Mutex::new(Some(thread)),
+                stats,
             }),
         })
     }
@@ -152,6 +165,11 @@ impl Store {
             .map_err(|_| AppError::Internal(anyhow::anyhow!("database writer dropped a job")))?
     }
 
+    /// Counters of the writer thread.
+    pub fn writer_stats(&self) -> &WriterStats {
+        &self.inner.stats
+    }
+
     /// Flushes and stops the writer; later writes fail. Safe to call more than once.
     pub async fn close(&self) {
         let _ = self.inner.writer.send(Command::Close).await;
@@ -198,7 +216,7 @@ fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<
 }
 
 #[allow(clippy::needless_pass_by_value)] // the thread owns the connection until it exits
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>) {
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>, stats: &WriterStats) {
     let mut closing = false;
     while !closing {
         let Some(first) = rx.blocking_recv() else {
@@ -217,7 +235,15 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>) {
             }
         }
         if !batch.is_empty() {
-            run_batch(&conn, batch);
+            let jobs = batch.len() as u64;
+            if run_batch(&conn, batch) {
+                stats
+                    .commits
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats
+                    .jobs
+                    .fetch_add(jobs, std::sync::atomic::Ordering::Relaxed);
+            }
         }
     }
     // Refuse anything still queued, then fold the WAL back into the main file.
@@ -231,12 +257,13 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>) {
     tracing::debug!("database writer stopped");
 }
 
-fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
+/// Runs one transaction; true when it committed.
+fn run_batch(conn: &Connection, batch: Vec<WriteJob>) -> bool {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         // Dropping the jobs drops their reply channels: each caller gets an
         // internal error instead of hanging.
         tracing::error!(error = %e, jobs = batch.len(), "cannot begin write transaction");
-        return;
+        return false;
     }
     let completions: Vec<Completion> = batch.into_iter().map(|job| job(conn)).collect();
     let committed = conn
@@ -245,9 +272,11 @@ fn run_batch(conn: &Connection, batch: Vec<WriteJob>) {
     if committed.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
+    let ok = committed.is_ok();
     for done in completions {
         done(committed.clone());
     }
+    ok
 }
 
 /// Writes a consistent snapshot of the database at `db` to `dest` (which

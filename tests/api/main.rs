@@ -9,6 +9,7 @@ mod inbox;
 mod lifecycle;
 mod logs;
 mod messages;
+mod metrics;
 mod nats;
 mod push;
 mod registry;

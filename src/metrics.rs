@@ -1,0 +1,201 @@
+//! Operational figures in the Prometheus/OpenMetrics text format, served on a
+//! separate listener (`--metrics-bind`) so they never sit behind the public
+//! proxy. Only counts: no handle, key or endpoint ever becomes a label.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::state::AppState;
+
+/// Counters bumped by handlers (others are read from their owners at scrape time).
+#[derive(Debug, Default)]
+pub struct RequestCounters {
+    /// Handles registered.
+    pub registrations: AtomicU64,
+    /// Messages newly stored (retries of a stored id excluded).
+    pub messages_stored: AtomicU64,
+}
+
+impl RequestCounters {
+    /// Adds one to `counter`.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Binds the metrics listener; `None` when `--metrics-bind` is unset.
+pub async fn bind(state: &AppState) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = state.config.metrics_bind else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+    Ok(Some(listener))
+}
+
+/// Serves `GET /metrics` until shutdown.
+pub async fn serve(listener: TcpListener, state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state);
+    let stop = async move {
+        let _ = shutdown.changed().await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        tracing::warn!(error = %e, "metrics listener failed");
+    }
+}
+
+/// The address a bound metrics listener reports (for logs and tests).
+pub fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
+    listener.local_addr().ok()
+}
+
+/// # `GET /metrics` (metrics listener only)
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut res = render(&state).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    res
+}
+
+/// A snapshot of every figure, encoded as OpenMetrics text.
+pub fn render(state: &AppState) -> String {
+    let mut registry = Registry::with_prefix("kez");
+    let counter = |registry: &mut Registry, name: &str, help: &str, value: u64| {
+        let c = Counter::<u64>::default();
+        c.inc_by(value);
+        registry.register(name, help, c);
+    };
+    let gauge = |registry: &mut Registry, name: &str, help: &str, value: i64| {
+        let g = Gauge::<i64>::default();
+        g.set(value);
+        registry.register(name, help, g);
+    };
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let to_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+
+    let r = &mut registry;
+    counter(
+        r,
+        "registrations",
+        "Handles registered",
+        load(&state.counters.registrations),
+    );
+    counter(
+        r,
+        "messages_stored",
+        "Messages newly stored",
+        load(&state.counters.messages_stored),
+    );
+    let writer = state.store.writer_stats();
+    counter(
+        r,
+        "db_commits",
+        "Write transactions committed (one fsync each)",
+        load(&writer.commits),
+    );
+    counter(
+        r,
+        "db_write_jobs",
+        "Write jobs carried by those commits",
+        load(&writer.jobs),
+    );
+    gauge(
+        r,
+        "streams_open",
+        "Live SSE streams",
+        to_i64(state.streams.total_open()),
+    );
+    gauge(
+        r,
+        "rate_limit_tracked_addresses",
+        "Client networks with a rate-limit bucket (all classes)",
+        to_i64(
+            state.message_limiter.tracked_keys()
+                + state.register_limiter.tracked_keys()
+                + state.push_limiter.tracked_keys(),
+        ),
+    );
+    let push = state.push.stats();
+    for (name, help, value) in [
+        ("push_queued", "Push notifications queued", push.queued),
+        (
+            "push_coalesced",
+            "Push notifications folded into one already due",
+            push.coalesced,
+        ),
+        (
+            "push_dropped",
+            "Push notifications dropped (queue full)",
+            push.dropped,
+        ),
+        (
+            "push_delivered",
+            "Pushes accepted by push services",
+            push.delivered,
+        ),
+        (
+            "push_retried",
+            "Push tries repeated after 429/5xx/network errors",
+            push.retried,
+        ),
+        (
+            "push_removed",
+            "Subscriptions removed after 404/410",
+            push.removed,
+        ),
+        ("push_failed", "Pushes given up on", push.failed),
+    ] {
+        counter(r, name, help, value);
+    }
+    if let Some(nats) = &state.nats {
+        counter(
+            r,
+            "nats_published",
+            "Messages published to NATS",
+            load(&nats.published),
+        );
+        counter(
+            r,
+            "nats_dropped",
+            "Messages not sent to NATS",
+            load(&nats.dropped),
+        );
+        counter(
+            r,
+            "nats_forwarded",
+            "Messages from other instances delivered here",
+            load(&nats.forwarded),
+        );
+        gauge(
+            r,
+            "nats_ready",
+            "1 when the NATS bridge is connected and subscribed",
+            i64::from(nats.is_ready()),
+        );
+    }
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode(&mut out, &registry);
+    out
+}
