@@ -11,7 +11,12 @@ pub fn init() {
         .unwrap_or_else(|_| EnvFilter::new("kez_chat_server=info,tower_http=warn"));
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(tfmt::layer().with_writer(std::io::stderr))
+        .with(
+            tfmt::layer()
+                .with_writer(std::io::stderr)
+                // Colour codes only for a terminal, never in files or journald.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
         .try_init();
 }
 
