@@ -80,6 +80,30 @@ describe('InboxConnection', () => {
     expect(FakeES.all).toHaveLength(2);
   });
 
+  it('pauses instead of reconnecting when a newer tab displaces the stream, and resumes on demand', async () => {
+    const seq = { v: 1 };
+    const { conn, statuses, polls } = make(seq);
+    conn.start();
+    FakeES.all[0].emit('open');
+    FakeES.all[0].emit('close', { data: '{"reason":"stream_limit"}' });
+    expect(FakeES.all[0].closed).toBe(true);
+    expect(statuses.at(-1)).toBe('paused');
+    // No reconnect storm between tabs: nothing re-opens by itself...
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeES.all).toHaveLength(1);
+    // ...but the polling heartbeat goes on.
+    expect(polls).toEqual([1, 1]);
+    // Looking at the tab again goes live.
+    conn.resume();
+    expect(statuses.at(-1)).toBe('connecting');
+    expect(FakeES.all).toHaveLength(2);
+    FakeES.all[1].emit('open');
+    expect(statuses.at(-1)).toBe('live');
+    conn.resume(); // not displaced: a no-op
+    expect(FakeES.all).toHaveLength(2);
+    conn.stop();
+  });
+
   it('says "connecting" (not "reconnecting") until the first successful open', () => {
     const { conn, statuses } = make({ v: 0 });
     conn.start();

@@ -4,7 +4,10 @@
 // retry would reuse the stale URL).
 import type { InboxItem } from './api';
 
-export type LiveStatus = 'connecting' | 'live' | 'reconnecting';
+// 'paused': the server closed this stream because newer tabs of the same
+// handle hold all its stream slots (SPEC §7.4 `event: close`); this tab keeps
+// the polling heartbeat and goes live again when it becomes visible.
+export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'paused';
 
 export interface InboxDeps {
   streamUrl(since: number): string;
@@ -25,8 +28,11 @@ export class InboxConnection {
   #stopped = true;
   #polling = false;
   #everLive = false;
+  #displaced = false;
   #onVisible = () => {
-    if (document.visibilityState === 'visible') void this.pollNow();
+    if (document.visibilityState !== 'visible') return;
+    this.resume();
+    void this.pollNow();
   };
 
   constructor(private readonly deps: InboxDeps) {}
@@ -42,6 +48,7 @@ export class InboxConnection {
 
   stop(): void {
     this.#stopped = true;
+    this.#displaced = false;
     this.#es?.close();
     this.#es = null;
     if (this.#reconnect) clearTimeout(this.#reconnect);
@@ -77,6 +84,15 @@ export class InboxConnection {
       }
       void this.deps.onItems([item]);
     });
+    es.addEventListener('close', () => {
+      // Displaced by a newer stream: reconnecting now would just displace
+      // another tab in turn, so wait until this tab is looked at again.
+      if (this.#es !== es) return;
+      es.close();
+      this.#es = null;
+      this.#displaced = true;
+      this.deps.onStatus('paused');
+    });
     es.addEventListener('error', () => {
       if (this.#es !== es) return;
       es.close();
@@ -93,6 +109,14 @@ export class InboxConnection {
       this.#reconnect = null;
       if (!this.#stopped) this.#open();
     }, this.deps.reconnectMs ?? 3_000);
+  }
+
+  /** Re-opens a stream the server displaced (called when the tab becomes visible). */
+  resume(): void {
+    if (this.#stopped || !this.#displaced) return;
+    this.#displaced = false;
+    this.deps.onStatus('connecting');
+    this.#open();
   }
 
   /** Fetch everything after the last seq (heartbeat, tab becoming visible). */
