@@ -741,27 +741,22 @@ async fn a_hanging_push_service_does_not_delay_posting() {
     ps.set_mode("/slow", Mode::Hang);
     subscribe(&app, &bob, "bob", &ps.endpoint("/slow")).await;
 
-    let started = Instant::now();
     assert_eq!(app.send("bob", "one").await.status(), 201);
-    assert!(started.elapsed() < Duration::from_secs(1));
     wait_for(10, "the push to reach the stand-in", async || {
         ps.hanging() == 1
     })
     .await;
 
-    // While that push hangs, posting stays fast.
+    // While that push hangs (it is never answered), posts still complete:
+    // they do not wait for push delivery at all.
     for i in 0..5 {
-        let started = Instant::now();
         assert_eq!(app.send("bob", &format!("more {i}")).await.status(), 201);
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "post {i} took {:?}",
-            started.elapsed()
-        );
     }
+    // The first push attempt is still pending: not delivered, not failed,
+    // not even timed out and retried, so no post above waited for it.
     assert_eq!(ps.hanging(), 1, "the first push is still pending");
     let s = stats(&app);
-    assert_eq!((s.delivered, s.failed), (0, 0));
+    assert_eq!((s.delivered, s.failed, s.retried), (0, 0, 0));
     ps.assert_no_problems();
 }
 
