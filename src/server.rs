@@ -24,6 +24,8 @@ use crate::state::AppState;
 
 /// How long shutdown waits for open connections before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long shutdown waits for the last pushes (those still coalescing).
+const PUSH_DRAIN_GRACE: Duration = Duration::from_secs(5);
 /// How often idle rate-limit buckets are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -37,6 +39,7 @@ pub struct RunningServer {
     pub metrics_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     serve: JoinHandle<()>,
+    push_worker: Option<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -46,6 +49,17 @@ impl RunningServer {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.serve.await;
+        // No request can store a message any more: push what is still waiting.
+        if let Some(mut worker) = self.push_worker {
+            self.state.push.drain();
+            if tokio::time::timeout(PUSH_DRAIN_GRACE, &mut worker)
+                .await
+                .is_err()
+            {
+                worker.abort();
+                tracing::warn!("some pushes were still in flight at shutdown");
+            }
+        }
         for task in self.background {
             let _ = task.await;
         }
@@ -99,7 +113,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             )
         }),
     ];
-    background.extend(state.push.start_worker(shutdown_rx.clone()));
+    let push_worker = state.push.start_worker();
     background
         .extend(nats_bridge.map(|b| tokio::spawn(b.run(state.store.clone(), shutdown_rx.clone()))));
     let opts = ServeOptions {
@@ -127,6 +141,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         metrics_addr,
         shutdown: shutdown_tx,
         serve,
+        push_worker,
         background,
     })
 }

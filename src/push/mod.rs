@@ -3,9 +3,10 @@
 //! subscriptions after a message to it is stored.
 //!
 //! `notify` is a non-blocking send to a bounded queue; a worker task
-//! (spawned on the first `notify`) coalesces per handle and sends. The
-//! worker holds no sender of its queue, so it ends once the last
-//! `PushService` clone (the one in `AppState`) is dropped after shutdown.
+//! coalesces per handle and sends. At shutdown, once the last request has
+//! finished, `drain` makes the worker push whatever is still inside its
+//! coalescing window, so a message stored just before a restart still
+//! wakes the recipient's devices.
 
 mod endpoint;
 mod sender;
@@ -20,7 +21,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
@@ -64,6 +65,8 @@ struct Inner {
     tx: mpsc::Sender<String>,
     /// Taken by `start_worker`.
     rx: Mutex<Option<mpsc::Receiver<String>>>,
+    /// Set by `start_worker`, fired by `drain`.
+    drain: Mutex<Option<oneshot::Sender<()>>>,
     dispatcher: Arc<sender::Dispatcher>,
 }
 
@@ -122,11 +125,13 @@ impl PushService {
             redact: redact.clone(),
             counters: Arc::default(),
             permits: Arc::new(Semaphore::new(sender::MAX_CONCURRENT_PUSHES)),
+            draining: false.into(),
         });
         Ok(Self {
             inner: Arc::new(Inner {
                 tx,
                 rx: Mutex::new(Some(rx)),
+                drain: Mutex::new(None),
                 dispatcher,
             }),
         })
@@ -170,15 +175,34 @@ impl PushService {
         }
     }
 
-    /// Starts the delivery worker; `server::start` supervises it next to the
-    /// other background tasks. It ends on shutdown (handles still inside
-    /// their coalescing window are dropped). Only the first call starts one.
-    pub fn start_worker(&self, shutdown: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
+    /// Starts the delivery worker; it runs until `drain`. Only the first
+    /// call starts one.
+    pub fn start_worker(&self) -> Option<JoinHandle<()>> {
         let rx = self.inner.rx.lock().ok().and_then(|mut slot| slot.take())?;
+        let (drain_tx, drain_rx) = oneshot::channel();
+        if let Ok(mut slot) = self.inner.drain.lock() {
+            *slot = Some(drain_tx);
+        }
         Some(tokio::spawn(sender::run(
             self.inner.dispatcher.clone(),
             rx,
-            shutdown,
+            drain_rx,
         )))
+    }
+
+    /// Tells the worker to push every handle still inside its coalescing
+    /// window now (one try each) and then stop. Called at shutdown after
+    /// the last request finished; the caller bounds the wait on the
+    /// worker's `JoinHandle`.
+    pub fn drain(&self) {
+        if let Some(tx) = self
+            .inner
+            .drain
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+        {
+            let _ = tx.send(());
+        }
     }
 }

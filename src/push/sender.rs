@@ -6,7 +6,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode, header};
@@ -86,17 +86,22 @@ pub(crate) struct Dispatcher {
     pub(crate) redact: Redactor,
     pub(crate) counters: Arc<Counters>,
     pub(crate) permits: Arc<Semaphore>,
+    /// Set at shutdown: one try per push, no waiting to retry.
+    pub(crate) draining: AtomicBool,
 }
 
 /// The worker loop: collects handles from `rx`, waits out each one's window,
-/// then fans out. Ends on shutdown (or when every sender is gone); handles
-/// still waiting then are abandoned, as the database is closing anyway.
+/// then fans out. When `drain` fires (after the last request finished at
+/// shutdown) it pushes every handle still waiting at once, without retries,
+/// waits for the deliveries in flight, and ends. It also ends when every
+/// sender is gone.
 pub(crate) async fn run(
     dispatcher: Arc<Dispatcher>,
     mut rx: mpsc::Receiver<String>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    drain: tokio::sync::oneshot::Receiver<()>,
 ) {
     let mut pending = Coalescer::new(COALESCE_WINDOW, MAX_PENDING_HANDLES);
+    let mut drain = std::pin::pin!(drain);
     loop {
         let due = pending.next_due();
         let wait = async move {
@@ -126,10 +131,27 @@ pub(crate) async fn run(
                     dispatcher.fanout(&handle).await;
                 }
             }
-            _ = shutdown.changed() => break,
+            _ = &mut drain => {
+                dispatcher.draining.store(true, Ordering::Relaxed);
+                let now = Instant::now();
+                while let Ok(handle) = rx.try_recv() {
+                    if pending.add(handle, now) == Added::Coalesced {
+                        Counters::bump(&dispatcher.counters.coalesced);
+                    }
+                }
+                let due = pending.take_all();
+                tracing::debug!(handles = due.len(), "push worker draining");
+                for handle in due {
+                    dispatcher.fanout(&handle).await;
+                }
+                // Every delivery holds a permit: all of them back means all done.
+                let all = u32::try_from(MAX_CONCURRENT_PUSHES).unwrap_or(u32::MAX);
+                let _ = dispatcher.permits.acquire_many(all).await;
+                break;
+            }
         }
     }
-    tracing::debug!(abandoned = pending.len(), "push worker stopped");
+    tracing::debug!("push worker stopped");
 }
 
 impl Dispatcher {
@@ -174,7 +196,9 @@ impl Dispatcher {
                         "push subscription gone; removed");
                     return;
                 }
-                Attempt::Retry { after, why } if attempt < MAX_ATTEMPTS => {
+                Attempt::Retry { after, why }
+                    if attempt < MAX_ATTEMPTS && !self.draining.load(Ordering::Relaxed) =>
+                {
                     Counters::bump(&self.counters.retried);
                     let wait = after
                         .unwrap_or_else(|| backoff(attempt))
@@ -356,6 +380,13 @@ impl Coalescer {
         due
     }
 
+    /// Everything still waiting, due or not (shutdown).
+    fn take_all(&mut self) -> Vec<String> {
+        self.waiting.clear();
+        self.queue.drain(..).map(|(_, handle)| handle).collect()
+    }
+
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.queue.len()
     }
@@ -390,6 +421,11 @@ mod tests {
         assert_eq!(c.add("bob".into(), t0 + w), Added::Scheduled);
         assert_eq!(c.take_due(t0 + w * 3), ["alice", "bob"]);
         assert_eq!((c.len(), c.next_due()), (0, None));
+        // Shutdown takes what is waiting, due or not, and frees the slots.
+        c.add("dave".into(), t0 + w * 3);
+        c.add("erin".into(), t0 + w * 4);
+        assert_eq!(c.take_all(), ["dave", "erin"]);
+        assert_eq!(c.add("dave".into(), t0 + w * 4), Added::Scheduled);
     }
 
     #[test]

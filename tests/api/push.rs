@@ -896,3 +896,44 @@ async fn subscription_changes_are_rate_limited_per_ip() {
     assert!(res.headers().get("retry-after").is_some());
     assert_error(res, 429, "rate_limited").await;
 }
+
+#[tokio::test]
+async fn a_push_still_coalescing_at_shutdown_is_sent_before_the_server_stops() {
+    // Arrange
+    let mut app = insecure_app().await;
+    let ps = PushService::start(&vapid_key(&app).await).await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    subscribe(&app, &bob, "bob", &ps.endpoint("/bob")).await;
+    assert_eq!(app.send("bob", "just before a restart").await.status(), 201);
+    let server = app.server.take().unwrap();
+    let push = server.state.push.clone();
+    assert_eq!(push.stats().delivered, 0, "still inside its window");
+
+    // Act
+    server.shutdown().await;
+
+    // Assert: the push went out before `shutdown` returned.
+    ps.assert_no_problems();
+    let got = ps.received("/bob");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!((got[0].status, got[0].body_len), (201, 0));
+    assert_eq!(push.stats().delivered, 1);
+}
+
+#[tokio::test]
+async fn a_hanging_push_service_cannot_hold_up_shutdown() {
+    let mut app = insecure_app().await;
+    let ps = PushService::start(&vapid_key(&app).await).await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    ps.set_mode("/slow", Mode::Hang);
+    subscribe(&app, &bob, "bob", &ps.endpoint("/slow")).await;
+    assert_eq!(app.send("bob", "one").await.status(), 201);
+    let server = app.server.take().unwrap();
+
+    let stopped = tokio::time::timeout(Duration::from_secs(30), server.shutdown()).await;
+
+    assert!(stopped.is_ok(), "shutdown hung on a push");
+    assert_eq!(ps.hanging(), 1, "tried once, never retried at shutdown");
+}
