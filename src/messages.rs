@@ -38,6 +38,15 @@ struct PostBody {
     to: String,
     id: String,
     envelope: serde_json::Map<String, serde_json::Value>,
+    /// `false` stores and streams the message without waking the
+    /// recipient's devices by Web Push (clients send their delivery
+    /// receipts this way, so reading a chat does not buzz the sender).
+    #[serde(default = "yes")]
+    notify: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// # `POST /v1/messages`
@@ -85,6 +94,8 @@ async fn post_message(
     tracing::debug!(to = %handle_hash, seq = outcome.seq, created = outcome.created, "message stored");
     if outcome.created {
         crate::metrics::RequestCounters::bump(&state.counters.messages_stored);
+    }
+    if outcome.created && body.notify {
         // Fire-and-forget: push delivery never delays or fails the post.
         state.push.notify(recipient.as_str());
     }
@@ -124,13 +135,7 @@ fn local_recipient(to: &str, server: &str) -> Result<Handle> {
     })
 }
 
-/// Message ids are 16-64 chars of `A-Za-z0-9_-` (SPEC §7.1).
-pub fn valid_message_id(id: &str) -> bool {
-    (16..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
+pub use crate::kez::valid_message_id;
 
 /// One retention pass: deletes messages stored more than `retention` ago.
 pub async fn purge_expired(store: Store, retention: Duration) {

@@ -23,6 +23,8 @@ use super::json;
 pub const CONTEXT: &str = "kez.chat.envelope.v2";
 /// Prefix of the string an ack signature covers.
 pub const ACK_CONTEXT: &str = "kez.chat.ack.v1";
+/// Most message ids one ack may confirm.
+pub const MAX_ACK_IDS: usize = 100;
 /// Messages older than this are refused (seconds).
 pub const MAX_AGE_SECS: i64 = 7 * 24 * 3600;
 /// Messages dated further ahead than this are refused (seconds).
@@ -90,7 +92,8 @@ pub struct OpenedMessage {
     pub to: String,
     /// RFC 3339 send time.
     pub sent_at: String,
-    /// The text, or the acknowledged id for an ack.
+    /// The text, or for an ack the acknowledged ids joined by commas
+    /// (see [`ack_ids`]).
     pub body: String,
     sig: String,
     /// For acks: signature over `kez.chat.ack.v1\n<body>`.
@@ -111,13 +114,26 @@ pub fn sign_message(sender: &SigningKey, mut fields: Map<String, Value>) -> Valu
     Value::Object(signed)
 }
 
-/// The ack signature over an acknowledged message id.
-pub fn sign_ack(sender: &SigningKey, acked_id: &str) -> String {
-    hex::encode(sender.sign(ack_string(acked_id).as_bytes()).to_bytes())
+/// The ack signature over an ack's body (the acknowledged ids joined by
+/// commas), so a receipt stays unforgeable even copied out of its envelope.
+pub fn sign_ack(sender: &SigningKey, body: &str) -> String {
+    hex::encode(sender.sign(ack_string(body).as_bytes()).to_bytes())
 }
 
-fn ack_string(acked_id: &str) -> String {
-    format!("{ACK_CONTEXT}\n{acked_id}")
+fn ack_string(body: &str) -> String {
+    format!("{ACK_CONTEXT}\n{body}")
+}
+
+/// The ids an ack body confirms: 1 to [`MAX_ACK_IDS`] distinct message ids
+/// separated by single commas, or `None`.
+pub fn ack_ids(body: &str) -> Option<Vec<&str>> {
+    let ids: Vec<&str> = body.split(',').collect();
+    let mut unique = std::collections::HashSet::with_capacity(ids.len());
+    let ok = ids.len() <= MAX_ACK_IDS
+        && ids
+            .iter()
+            .all(|id| super::valid_message_id(id) && unique.insert(*id));
+    ok.then_some(ids)
 }
 
 /// Seals a signed message to `recipient` with a fresh ephemeral key and nonce.
@@ -213,15 +229,21 @@ pub fn open(
         serde_json::from_value(value.clone()).map_err(|_| OpenError::MalformedMessage)?;
     let shape_ok = msg.kind_tag == "kez.chat.message"
         && msg.version == 2
-        && matches!(msg.kind.as_str(), "text" | "ack")
-        && (msg.kind == "ack") == msg.ack_sig.is_some();
+        && super::valid_message_id(&msg.id)
+        && match msg.kind.as_str() {
+            "text" => msg.ack_sig.is_none(),
+            "ack" => msg.ack_sig.is_some() && ack_ids(&msg.body).is_some(),
+            _ => false,
+        };
+    let Ok(from) = Identity::parse(&msg.from) else {
+        return Err(OpenError::MalformedMessage);
+    };
     if !shape_ok {
         return Err(OpenError::MalformedMessage);
     }
     if msg.to != my_primary {
         return Err(OpenError::WrongRecipient);
     }
-    let from = Identity::parse(&msg.from).map_err(|_| OpenError::BadSignature)?;
     let sig = SignatureHex::parse(&msg.sig).ok_or(OpenError::BadSignature)?;
     let mut unsigned = value;
     if let Some(o) = unsigned.as_object_mut() {

@@ -937,3 +937,38 @@ async fn a_hanging_push_service_cannot_hold_up_shutdown() {
     assert!(stopped.is_ok(), "shutdown hung on a push");
     assert_eq!(ps.hanging(), 1, "tried once, never retried at shutdown");
 }
+
+#[tokio::test]
+async fn a_message_posted_with_notify_false_is_stored_and_streamed_but_not_pushed() {
+    // Arrange
+    let app = insecure_app().await;
+    let ps = PushService::start(&vapid_key(&app).await).await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    subscribe(&app, &bob, "bob", &ps.endpoint("/bob")).await;
+    let mut receipt = message_body("bob", &random_id(), "a delivery receipt");
+    receipt["notify"] = json!(false);
+
+    // Act
+    assert_eq!(app.post_json("/v1/messages", &receipt).await.status(), 201);
+    let mut not_bool = message_body("bob", &random_id(), "x");
+    not_bool["notify"] = json!("no");
+    let refused = app.post_json("/v1/messages", &not_bool).await;
+    // A text after it does push, so the quiet one is known to have been
+    // processed by the time this push arrives.
+    assert_eq!(app.send("bob", "a text").await.status(), 201);
+
+    // Assert
+    assert_eq!(refused.status(), 422);
+    wait_for(10, "the text's push", async || ps.total() >= 1).await;
+    tokio::time::sleep(settle()).await;
+    assert_eq!(ps.received("/bob").len(), 1);
+    let s = stats(&app);
+    assert_eq!((s.queued, s.delivered), (1, 1), "only the text was queued");
+    let inbox = app.poll(&bob, "bob", 0).await;
+    assert_eq!(
+        inbox["messages"].as_array().unwrap().len(),
+        2,
+        "both stored"
+    );
+}

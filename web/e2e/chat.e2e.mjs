@@ -254,6 +254,28 @@ async function main() {
   await B.page.screenshot({ path: join(artifacts, '5-settings.png'), fullPage: true });
   await B.page.getByRole('button', { name: 'Lock now' }).click();
   await B.page.getByRole('heading', { name: 'Welcome back' }).waitFor();
+  // Locked: the browser's IndexedDB holds history only sealed (SPEC §8.2).
+  const idb = await B.page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('kez-chat');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const all = open.result.transaction('kv').objectStore('kv').getAll();
+          all.onerror = () => reject(all.error);
+          all.onsuccess = () => {
+            const bytes = (/** @type {Uint8Array} */ u) => Array.from(u, (c) => String.fromCharCode(c)).join('');
+            const dump = JSON.stringify(all.result, (_k, v) => (v instanceof Uint8Array ? bytes(v) : v));
+            const sealed = all.result.filter((v) => v && v.kez_sealed === 1).length;
+            open.result.close();
+            resolve({ dump, sealed });
+          };
+        };
+      }),
+  );
+  assert(idb.sealed >= 3, `sealed chat records in IndexedDB (got ${idb.sealed})`);
+  for (const n of ['Hello Bob', 'loud and clear']) assert(!idb.dump.includes(n), `IndexedDB holds "${n}" in clear`);
+  log(`bob (locked): IndexedDB holds ${idb.sealed} sealed chat records and no message text`);
   await B.page.reload();
   await B.page.getByRole('heading', { name: 'Welcome back' }).waitFor();
   await B.page.locator('#passphrase').fill('definitely not it');

@@ -128,6 +128,34 @@ const reject = (error) => ({ verdict: 'reject', error });
 
 const flipHexChar = (/** @type {string} */ s, i = 0) => s.slice(0, i) + (s[i] === '0' ? '1' : '0') + s.slice(i + 1);
 
+/** bob → alice ack for `ids`, signed honestly whatever the body says. @param {string[]} ids @param {string} label */
+const ack = (ids, label) =>
+  env.signMessage(bob, {
+    kind: 'ack',
+    id: mid(label),
+    from_handle: handles.bob,
+    to: P.alice,
+    sent_at: '2026-05-25T03:00:15Z',
+    body: ids.join(','),
+  });
+
+/** alice → bob text built field by field and signed as is (for shape cases). @param {Record<string, unknown>} changes */
+function textWith(changes) {
+  const unsigned = {
+    type: 'kez.chat.message',
+    version: 2,
+    kind: 'text',
+    id: mid(`shape ${JSON.stringify(changes)}`),
+    from: P.alice,
+    from_handle: handles.alice,
+    to: P.bob,
+    sent_at: '2026-05-25T03:00:00Z',
+    body: 'shape games',
+    ...changes,
+  };
+  return { ...unsigned, sig: id.signJcs(alice, unsigned) };
+}
+
 /** An ack whose ack_sig covers a different id, but whose outer sig is valid. */
 function ackWithWrongAckSig() {
   const unsigned = {
@@ -285,6 +313,73 @@ const cases = [
     expected: reject('replay'),
   }),
   makeCase({
+    name: 'ack_batch',
+    description: 'bob → alice receipt for three ids at once: body is the ids joined by commas, ack_sig signs "kez.chat.ack.v1\\n<body>"',
+    sender: 'bob',
+    recipient: 'alice',
+    message: ack([firstId, mid('second text'), mid('third text')], 'ack batch'),
+    expected: ACCEPT,
+  }),
+  makeCase({
+    name: 'ack_duplicate_ids',
+    description: 'an ack naming the same id twice (both signatures valid)',
+    sender: 'bob',
+    recipient: 'alice',
+    message: ack([firstId, firstId], 'ack duplicate'),
+    expected: reject('malformed_message'),
+  }),
+  makeCase({
+    name: 'ack_body_not_an_id',
+    description: 'an ack whose body is not a message id (too short; both signatures valid)',
+    sender: 'bob',
+    recipient: 'alice',
+    message: ack(['too-short'], 'ack not an id'),
+    expected: reject('malformed_message'),
+  }),
+  makeCase({
+    name: 'ack_too_many_ids',
+    description: `an ack naming ${env.MAX_ACK_IDS + 1} ids, one more than allowed (both signatures valid)`,
+    sender: 'bob',
+    recipient: 'alice',
+    message: ack(
+      Array.from({ length: env.MAX_ACK_IDS + 1 }, (_, i) => mid(`many ${i}`)),
+      'ack too many',
+    ),
+    expected: reject('malformed_message'),
+  }),
+  makeCase({
+    name: 'unknown_field',
+    description: 'a text with one field SPEC §8 does not define, covered by a valid sig',
+    sender: 'alice',
+    recipient: 'bob',
+    message: textWith({ reply_to: firstId }),
+    expected: reject('malformed_message'),
+  }),
+  makeCase({
+    name: 'text_with_ack_sig',
+    description: 'a text carrying an ack_sig (only acks may), covered by a valid sig',
+    sender: 'alice',
+    recipient: 'bob',
+    message: textWith({ ack_sig: id.signString(alice, env.ackSignedString(firstId)) }),
+    expected: reject('malformed_message'),
+  }),
+  makeCase({
+    name: 'id_not_a_message_id',
+    description: 'a text whose id breaks the SPEC §7.1 rule (has a space), covered by a valid sig',
+    sender: 'alice',
+    recipient: 'bob',
+    message: textWith({ id: 'not a message id!!' }),
+    expected: reject('malformed_message'),
+  }),
+  makeCase({
+    name: 'from_not_a_primary',
+    description: 'a text whose from is not an ed25519:<64 hex> primary (upper-case hex)',
+    sender: 'alice',
+    recipient: 'bob',
+    message: textWith({ from: P.alice.toUpperCase().replace('ED25519:', 'ed25519:') }),
+    expected: reject('malformed_message'),
+  }),
+  makeCase({
     name: 'not_v2',
     description: 'a valid envelope relabelled v: 1',
     sender: 'alice',
@@ -306,7 +401,8 @@ const doc = {
     not_v2: 'envelope is not an object with v == 2',
     malformed_envelope: 'epk/nonce/ct not 64 hex / 24 hex / unpadded base64url (>= 16 bytes)',
     decrypt_failed: 'X25519, HKDF or AES-256-GCM (with AAD) failed',
-    malformed_message: 'plaintext is not a JSON sealed message of the SPEC §8 shape',
+    malformed_message:
+      'plaintext is not a JSON sealed message of the SPEC §8 shape (for acks: body is 1-100 distinct message ids joined by commas)',
     wrong_recipient: 'sealed message `to` is not the opener\'s primary',
     bad_signature: '`sig` does not verify strictly against `from` over the JCS of the message without `sig`',
     bad_ack_signature: 'kind ack and `ack_sig` does not verify against `from` over "kez.chat.ack.v1\\n<body>"',

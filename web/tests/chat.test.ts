@@ -19,8 +19,8 @@ function setup() {
   const me = (seed: Uint8Array, handle: string, primary: string): Me => ({ seed, handle, primary, server: 'kez.test' });
   const akv = memoryKV();
   const bkv = memoryKV();
-  const alice = new ChatStore({ kv: akv, me: me(aliceSeed, 'alice', ap), api: server.api() });
-  const bob = new ChatStore({ kv: bkv, me: me(bobSeed, 'bob', bp), api: server.api() });
+  const alice = new ChatStore({ kv: akv, me: me(aliceSeed, 'alice', ap), api: server.api(), ackDelayMs: 0 });
+  const bob = new ChatStore({ kv: bkv, me: me(bobSeed, 'bob', bp), api: server.api(), ackDelayMs: 0 });
   return { server, ap, bp, alice, bob, akv, bkv, me };
 }
 
@@ -77,15 +77,23 @@ describe('ChatStore', () => {
     expect(conv.peer_handle).toBe('alice@kez.test'); // reverse lookup
     expect(conv.unread).toBe(1);
     expect(conv.last_preview).toBe('hi bob 👋');
-    expect(bob.threads[ap][0]).toMatchObject({ dir: 'in', body: 'hi bob 👋', acked: false });
-    expect(server.boxes.get('alice')).toHaveLength(0); // no ack before opening
+    expect(bob.threads[ap][0]).toMatchObject({ dir: 'in', body: 'hi bob 👋' });
+
+    // The delivery receipt goes out once the message is on bob's device,
+    // before he reads it, and without a Web Push to alice.
+    await settle();
+    await settle();
+    expect(server.boxes.get('alice')).toHaveLength(1);
+    expect(server.posts.at(-1)).toMatchObject({ to: 'alice@kez.test', notify: false });
+    expect(server.posts[0].notify).toBe(true);
+    expect(bob.threads[ap][0].acked).toBe(true);
+    expect(bob.conversations[0].unread).toBe(1);
 
     await bob.openThread(ap);
     await settle();
     await settle();
     expect(bob.conversations[0].unread).toBe(0);
-    expect(server.boxes.get('alice')).toHaveLength(1);
-    expect(bob.threads[ap][0].acked).toBe(true);
+    expect(server.boxes.get('alice')).toHaveLength(1); // no second receipt
 
     await pull(alice, server, 'alice');
     expect(alice.threads[bp][0].status).toBe('delivered');
@@ -111,6 +119,59 @@ describe('ChatStore', () => {
     await settle();
     await settle();
     expect(bob.conversations[0].unread).toBe(0);
+    await pull(alice, server, 'alice');
+    expect(alice.threads[bp][0].status).toBe('delivered');
+  });
+
+  it('acks a long backlog in batches of at most 100 ids', async () => {
+    const { server, ap, bp, alice, bob } = setup();
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    for (let i = 0; i < 150; i++) await alice.send(bp, `message ${i}`);
+    await pull(bob, server, 'bob');
+    expect(bob.conversations[0].unread).toBe(150);
+    for (let i = 0; i < 10; i++) await settle();
+
+    const acks = server.boxes.get('alice') ?? [];
+    expect(acks).toHaveLength(2);
+    const bodies = acks.map((a) => openEnvelope(aliceSeed, a.envelope).body.split(','));
+    expect(bodies.map((b) => b.length)).toEqual([100, 50]);
+    expect(new Set(bodies.flat())).toEqual(new Set(alice.threads[bp].map((m) => m.id)));
+    expect(bob.threads[ap].every((m) => m.acked)).toBe(true);
+    await pull(alice, server, 'alice');
+    expect(alice.threads[bp].every((m) => m.status === 'delivered')).toBe(true);
+  });
+
+  it('batches the acks of a burst into one post', async () => {
+    const { server, bp, alice, bob } = setup();
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    for (let i = 0; i < 5; i++) await alice.send(bp, `burst ${i}`);
+    await pull(bob, server, 'bob');
+    for (let i = 0; i < 10; i++) await settle();
+    expect(server.boxes.get('alice')).toHaveLength(1);
+    await pull(alice, server, 'alice');
+    expect(alice.threads[bp].map((m) => m.status)).toEqual(Array(5).fill('delivered'));
+  });
+
+  it('retries a receipt that could not be posted when the thread is opened', async () => {
+    const { server, ap, bp, alice, bob } = setup();
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    await alice.send(bp, 'ping');
+    server.failNextPost = new ApiError(429, 'rate_limited', 'slow down');
+    await pull(bob, server, 'bob');
+    for (let i = 0; i < 5; i++) await settle();
+    expect(bob.threads[ap][0].acked).toBe(false);
+    expect(server.boxes.get('alice')).toHaveLength(0);
+
+    await bob.openThread(ap);
+    for (let i = 0; i < 5; i++) await settle();
+
+    expect(bob.threads[ap][0].acked).toBe(true);
     await pull(alice, server, 'alice');
     expect(alice.threads[bp][0].status).toBe('delivered');
   });

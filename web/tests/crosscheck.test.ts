@@ -50,13 +50,18 @@ describe('envelope-v2 vectors vs node:crypto', () => {
         c.intermediate.shared,
       );
 
-      const sigOk = verify(
-        null,
-        Buffer.from(c.signing_input_jcs),
-        edPub(fromHex(c.sealed_message.from.slice(8), 32)),
-        Buffer.from(c.sealed_message.sig, 'hex'),
-      );
-      expect(sigOk).toBe(!['bad_signature'].includes(c.expected.error));
+      // (A `from` that is no primary at all is refused before any signature check.)
+      if (/^ed25519:[0-9a-f]{64}$/.test(c.sealed_message.from)) {
+        const sigOk = verify(
+          null,
+          Buffer.from(c.signing_input_jcs),
+          edPub(fromHex(c.sealed_message.from.slice(8), 32)),
+          Buffer.from(c.sealed_message.sig, 'hex'),
+        );
+        expect(sigOk).toBe(!['bad_signature'].includes(c.expected.error));
+      } else {
+        expect(c.expected.error).toBe('malformed_message');
+      }
     });
   }
 });

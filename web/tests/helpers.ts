@@ -20,7 +20,7 @@ export const seedFor = (label: string) => sha256(new TextEncoder().encode(`kez-c
 export class FakeServer {
   users = new Map<string, string>(); // handle → primary
   boxes = new Map<string, InboxItem[]>();
-  posts: { to: string; id: string; envelope: unknown }[] = [];
+  posts: { to: string; id: string; envelope: unknown; notify: boolean }[] = [];
   failNextPost: ApiError | null = null;
   constructor(public readonly domain = 'kez.test') {}
 
@@ -50,7 +50,7 @@ export class FakeServer {
         for (const [h, q] of this.users) if (q === p) return this.#rec(h);
         throw new ApiError(404, 'not_found', '');
       },
-      postMessage: async (to, id, envelope) => {
+      postMessage: async (to, id, envelope, opts = {}) => {
         if (this.failNextPost) {
           const e = this.failNextPost;
           this.failNextPost = null;
@@ -61,7 +61,7 @@ export class FakeServer {
         if (!box) throw new ApiError(404, 'unknown_recipient', '');
         const dup = box.find((m) => m.id === id);
         if (dup) return { status: 200, seq: dup.seq, received_at: dup.received_at };
-        this.posts.push({ to, id, envelope });
+        this.posts.push({ to, id, envelope, notify: opts.notify !== false });
         const item = { seq: box.length + 1, id, envelope: structuredClone(envelope), received_at: new Date().toISOString() };
         box.push(item);
         return { status: 201, seq: item.seq, received_at: item.received_at };

@@ -149,12 +149,18 @@ export async function lookupPrimary(primary: string): Promise<LookupRecord> {
   return (await request<LookupRecord>(`/v1/by-primary/${encodeURIComponent(primary)}`)).body;
 }
 
+/**
+ * Post a sealed message. `notify: false` skips the recipient's Web Push
+ * (SPEC §7.1): delivery receipts use it so reading never buzzes a phone.
+ */
 export async function postMessage(
   to: string,
   id: string,
   envelope: EnvelopeV2,
+  opts: { notify?: boolean } = {},
 ): Promise<{ status: number; seq: number; received_at: string }> {
-  const { status, body } = await request<{ seq: number; received_at: string }>('/v1/messages', json({ to, id, envelope }));
+  const payload = opts.notify === false ? { to, id, envelope, notify: false } : { to, id, envelope };
+  const { status, body } = await request<{ seq: number; received_at: string }>('/v1/messages', json(payload));
   return { status, ...body };
 }
 

@@ -5,7 +5,7 @@ import * as realApi from './api';
 import { ApiError, type InboxItem, type LookupRecord } from './api';
 import { pollAuth, streamAuth } from './auth';
 import { newMessageId } from './bytes';
-import { EnvelopeError, openEnvelope, seal, type SealedMessage } from './envelope';
+import { ackBody, ackIds, EnvelopeError, MAX_ACK_IDS, openEnvelope, seal, type SealedMessage } from './envelope';
 import { InboxConnection, type LiveStatus } from './inbox';
 import type { KV } from './kv';
 import { SeenIds } from './seen';
@@ -50,6 +50,8 @@ export interface ChatDeps {
   now?: () => Date;
   reconnectMs?: number;
   pollMs?: number;
+  /** How long live acks wait to be batched into one post (default 500 ms). */
+  ackDelayMs?: number;
 }
 
 export class StartChatError extends Error {}
@@ -86,6 +88,10 @@ export class ChatStore {
   #queue: Promise<unknown> = Promise.resolve();
   #inbox: InboxConnection | null = null;
   #handleCache = new Map<string, Promise<string | null>>();
+  /** Per peer: a batched live ack waiting to go out. */
+  #ackTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Per peer: the ack run in progress (runs for one peer never overlap). */
+  #acking = new Map<string, Promise<void>>();
 
   constructor(deps: ChatDeps) {
     this.#deps = deps;
@@ -191,7 +197,7 @@ export class ChatStore {
 
   // ---- threads -----------------------------------------------------------------
 
-  /** Show a thread: load it, reset unread, acknowledge unread inbound texts. */
+  /** Show a thread: load it, reset unread, and retry any receipt that failed. */
   async openThread(peer: string): Promise<void> {
     this.activePeer = peer;
     await this.#serial(async () => {
@@ -277,14 +283,41 @@ export class ChatStore {
     });
   }
 
-  async #ackPending(peer: string): Promise<void> {
-    const thread = this.threads[peer];
-    if (!thread || this.activePeer !== peer) return;
-    const todo = thread.filter((m) => m.dir === 'in' && !m.acked).map((m) => m.id);
-    for (const id of todo) await this.#sendAck(peer, id);
+  /**
+   * Acknowledge every unacked inbound message from `peer`, up to
+   * MAX_ACK_IDS per post, so catching up on a long thread costs a few posts
+   * (acks count against the same per-IP rate limit as texts).
+   */
+  #ackPending(peer: string): Promise<void> {
+    const run = (this.#acking.get(peer) ?? Promise.resolve()).then(() => this.#ackNow(peer));
+    this.#acking.set(peer, run);
+    void run.then(() => {
+      if (this.#acking.get(peer) === run) this.#acking.delete(peer);
+    });
+    return run;
   }
 
-  async #sendAck(peer: string, ackedId: string): Promise<void> {
+  async #ackNow(peer: string): Promise<void> {
+    const thread = this.threads[peer];
+    if (!thread) return;
+    const todo = thread.filter((m) => m.dir === 'in' && !m.acked).map((m) => m.id);
+    for (let i = 0; i < todo.length; i += MAX_ACK_IDS) {
+      if (!(await this.#sendAck(peer, todo.slice(i, i + MAX_ACK_IDS)))) return;
+    }
+  }
+
+  /** Batch the delivery receipts of messages arriving together into one post. */
+  #scheduleAck(peer: string): void {
+    if (this.#ackTimers.has(peer)) return;
+    const timer = setTimeout(() => {
+      this.#ackTimers.delete(peer);
+      void this.#ackPending(peer);
+    }, this.#deps.ackDelayMs ?? 500);
+    this.#ackTimers.set(peer, timer);
+  }
+
+  /** One signed ack for `ids`; false if it could not be posted (retried on the next open). */
+  async #sendAck(peer: string, ids: string[]): Promise<boolean> {
     try {
       const to = await this.#peerHandle(peer);
       const id = newMessageId();
@@ -294,19 +327,18 @@ export class ChatStore {
         from_handle: this.fqhn,
         to: peer,
         sent_at: rfc3339(this.#now()),
-        body: ackedId,
+        body: ackBody(ids),
       });
-      await this.#api.postMessage(to, id, envelope);
+      await this.#api.postMessage(to, id, envelope, { notify: false });
     } catch {
-      return; // retried next time the thread is opened
+      return false;
     }
     await this.#serial(async () => {
-      const m = this.#find(peer, ackedId);
-      if (m) {
-        m.acked = true;
-        await this.#saveThread(peer);
-      }
+      const acked = new Set(ids);
+      for (const m of this.threads[peer] ?? []) if (m.dir === 'in' && acked.has(m.id)) m.acked = true;
+      await this.#saveThread(peer);
     });
+    return true;
   }
 
   // ---- inbound -------------------------------------------------------------------
@@ -373,12 +405,16 @@ export class ChatStore {
       // Only the conversation's peer can confirm delivery of what we sent them;
       // openEnvelope verified ack_sig against `from`.
       const thread = this.conversation(peer) ? await this.#thread(peer) : [];
-      const m = thread.find((x) => x.id === msg.body && x.dir === 'out');
-      if (m && m.status !== 'delivered') {
-        m.status = 'delivered';
-        m.error = undefined;
-        await this.#saveThread(peer);
+      const acked = new Set(ackIds(msg.body));
+      let changed = false;
+      for (const m of thread) {
+        if (m.dir === 'out' && m.status !== 'delivered' && acked.has(m.id)) {
+          m.status = 'delivered';
+          m.error = undefined;
+          changed = true;
+        }
       }
+      if (changed) await this.#saveThread(peer);
       return;
     }
     const thread = await this.#thread(peer);
@@ -395,7 +431,9 @@ export class ChatStore {
     if (!viewing) c.unread += 1;
     await this.#saveThread(peer);
     await this.#saveConvs();
-    if (viewing) void this.#sendAck(peer, msg.id);
+    // A delivery receipt as soon as the message is on this device, batched
+    // with the others arriving now.
+    this.#scheduleAck(peer);
   }
 
   /** Catch up when the tab becomes visible on an open thread. */
@@ -428,8 +466,11 @@ export class ChatStore {
     return this.#inbox?.pollNow() ?? Promise.resolve();
   }
 
+  /** Stop live delivery and any batched ack still waiting (on lock). */
   disconnect(): void {
     this.#inbox?.stop();
     this.#inbox = null;
+    for (const t of this.#ackTimers.values()) clearTimeout(t);
+    this.#ackTimers.clear();
   }
 }

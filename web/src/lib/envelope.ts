@@ -67,8 +67,27 @@ export class EnvelopeError extends Error {
   }
 }
 
-export function ackSignedString(ackedId: string): string {
-  return `${ACK_CONTEXT}\n${ackedId}`;
+/** Most message ids one ack may confirm (SPEC §8). */
+export const MAX_ACK_IDS = 100;
+
+/** The string `ack_sig` covers: the context, a newline, then the ack's body. */
+export function ackSignedString(body: string): string {
+  return `${ACK_CONTEXT}\n${body}`;
+}
+
+/** An ack's body for these ids: comma-separated, in the given order. */
+export function ackBody(ids: readonly string[]): string {
+  return ids.join(',');
+}
+
+/**
+ * The ids an ack body confirms, or null unless it holds 1 to MAX_ACK_IDS
+ * distinct message ids separated by single commas.
+ */
+export function ackIds(body: string): string[] | null {
+  const ids = body.split(',');
+  if (ids.length > MAX_ACK_IDS || !ids.every((x) => MESSAGE_ID_RE.test(x))) return null;
+  return new Set(ids).size === ids.length ? ids : null;
 }
 
 export function envelopeAad(epkHex: string, recipientPrimary: string): Uint8Array {
@@ -99,7 +118,7 @@ export interface MessageFields {
   body: string;
 }
 
-/** Build and sign a sealed message. For `ack`, `body` is the acked id and `ack_sig` is added. */
+/** Build and sign a sealed message. For `ack`, `body` is `ackBody(ids)` and `ack_sig` is added. */
 export function signMessage(seed: Uint8Array, fields: MessageFields): SealedMessage {
   const unsigned: Omit<SealedMessage, 'sig'> = {
     type: 'kez.chat.message',
@@ -159,15 +178,20 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+const TEXT_FIELDS = ['type', 'version', 'kind', 'id', 'from', 'from_handle', 'to', 'sent_at', 'body', 'sig'];
+
+/** Exactly the SPEC §8 shape: no other fields, `ack_sig` only (and always) on acks. */
 function checkMessageShape(m: unknown): m is SealedMessage {
   if (!isPlainObject(m)) return false;
   const s = (k: string) => typeof m[k] === 'string';
   if (m.type !== 'kez.chat.message' || m.version !== 2) return false;
   if (m.kind !== 'text' && m.kind !== 'ack') return false;
-  if (!['id', 'from', 'from_handle', 'to', 'sent_at', 'body', 'sig'].every(s)) return false;
+  const fields = m.kind === 'ack' ? [...TEXT_FIELDS, 'ack_sig'] : TEXT_FIELDS;
+  if (Object.keys(m).length !== fields.length || !fields.every((k) => Object.hasOwn(m, k))) return false;
+  if (!fields.slice(3).every(s)) return false;
   if (!MESSAGE_ID_RE.test(m.id as string)) return false;
   if (!isValidPrimary(m.from as string)) return false;
-  if (m.kind === 'ack' && (!s('ack_sig') || !MESSAGE_ID_RE.test(m.body as string))) return false;
+  if (m.kind === 'ack' && ackIds(m.body as string) === null) return false;
   return true;
 }
 

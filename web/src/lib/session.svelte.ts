@@ -7,6 +7,7 @@ import type { KV } from './kv';
 import { buildRegistration } from './registration';
 import { SeedStore } from './vault';
 import { ChatStore } from './chat.svelte';
+import { sealedKV } from './sealedkv';
 
 export type SessionStatus = 'loading' | 'new' | 'locked' | 'unlocked';
 
@@ -161,7 +162,7 @@ export class Session {
     if (!this.#seed || !this.handle || !this.primary) return;
     this.chat?.disconnect();
     const chat = new ChatStore({
-      kv: this.#kv,
+      kv: sealedKV(this.#kv, this.#seed),
       me: { seed: this.#seed, primary: this.primary, handle: this.handle, server: this.server },
     });
     await chat.load();
