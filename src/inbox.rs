@@ -17,7 +17,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast::error::RecvError, mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -30,6 +30,17 @@ use crate::store::StoredMessage;
 
 /// Most messages per poll response or per replay query.
 pub const PAGE_SIZE: usize = 500;
+/// A poll page stops once its envelopes reach this many bytes (SPEC §7.3),
+/// so a full mailbox of large envelopes can't make one response huge.
+pub const POLL_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// The stream replays in smaller pages: each open stream holds one in memory.
+pub const STREAM_PAGE_BYTES: usize = 1024 * 1024;
+/// Events buffered between a stream's task and its connection.
+const STREAM_BUFFER: usize = 16;
+/// A client that reads nothing for this long while an event waits loses
+/// its stream (it resumes with `Last-Event-ID`), so a stalled reader can't
+/// pin memory or hold a slot of the per-handle cap.
+pub const STREAM_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Header carrying `<ts>:<sig>` for polling.
 pub const AUTH_HEADER: &str = "x-kez-auth";
 
@@ -38,6 +49,14 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/inbox/{handle}", get(poll))
         .route("/v1/inbox/{handle}/stream", get(stream))
+}
+
+/// The poll response, serialised directly so each stored envelope is
+/// written verbatim (never re-parsed into a `serde_json::Value` tree).
+#[derive(Serialize)]
+struct PollResponse {
+    messages: Vec<StoredMessage>,
+    next: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -57,18 +76,19 @@ async fn poll(
     AppPath(handle): AppPath<String>,
     AppQuery(q): AppQuery<PollQuery>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<PollResponse>> {
     let since = q.since.unwrap_or(0);
     let cred = headers.get(AUTH_HEADER).and_then(|v| v.to_str().ok());
     authenticate(&state, &handle, cred, |ts| {
         auth::poll_string(&handle, since, ts)
     })
     .await?;
-    let messages = state.store.messages_after(handle, since, PAGE_SIZE).await?;
+    let messages = state
+        .store
+        .messages_after(handle, since, PAGE_SIZE, POLL_PAGE_BYTES)
+        .await?;
     let next = messages.last().map(|m| m.seq);
-    Ok(Json(
-        serde_json::json!({ "messages": messages, "next": next }),
-    ))
+    Ok(Json(PollResponse { messages, next }))
 }
 
 /// # `GET /v1/inbox/{handle}/stream?auth=<ts>:<sig>[&since=<seq>]`
@@ -99,14 +119,16 @@ async fn stream(
     // Subscribe before the replay query so nothing published in between is lost.
     let subscription = state.broker.subscribe(&handle);
     let ticket = state.streams.open(&handle);
-    let (tx, rx) = mpsc::channel(32);
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     let task = StreamTask {
+        shutdown: state.shutdown.clone(),
         state: state.clone(),
         handle,
         last: since,
         tx,
+        ticket,
     };
-    tokio::spawn(task.run(subscription, ticket));
+    tokio::spawn(task.run(subscription));
     Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(state.config.sse_keepalive_secs.max(1)))
@@ -116,7 +138,10 @@ async fn stream(
 
 /// Why a stream task stopped early.
 enum Stop {
+    /// The client went away, stopped reading, or the server is stopping.
     ClientGone,
+    /// A newer stream of the same handle took this one's slot.
+    Displaced,
     Failed,
 }
 
@@ -125,35 +150,34 @@ struct StreamTask {
     handle: String,
     last: u64,
     tx: mpsc::Sender<std::result::Result<Event, Infallible>>,
+    ticket: StreamTicket,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl StreamTask {
-    async fn run(mut self, mut sub: crate::broker::Subscription, mut ticket: StreamTicket) {
-        if self.catch_up().await.is_err() {
-            return;
-        }
-        let mut shutdown = self.state.shutdown.clone();
-        loop {
+    async fn run(mut self, mut sub: crate::broker::Subscription) {
+        let mut stop = self.catch_up().await;
+        while stop.is_ok() {
             tokio::select! {
                 received = sub.receiver.recv() => {
-                    let step = match received {
+                    stop = match received {
                         Ok(m) if m.seq <= self.last => Ok(()),
                         Ok(m) if m.seq == self.last + 1 => self.send(&m).await,
                         // A hole (or a lag): the database has everything up to m.
                         Ok(_) | Err(RecvError::Lagged(_)) => self.catch_up().await,
-                        Err(RecvError::Closed) => return,
+                        Err(RecvError::Closed) => Err(Stop::ClientGone),
                     };
-                    if step.is_err() {
-                        return;
-                    }
                 }
-                _ = &mut ticket.closed => {
-                    let _ = self.tx.send(Ok(Event::default().event("close").data(r#"{"reason":"stream_limit"}"#))).await;
-                    return;
-                }
-                _ = shutdown.changed() => return,
-                () = self.tx.closed() => return,
+                _ = &mut self.ticket.closed => stop = Err(Stop::Displaced),
+                _ = self.shutdown.changed() => stop = Err(Stop::ClientGone),
+                () = self.tx.closed() => stop = Err(Stop::ClientGone),
             }
+        }
+        if let Err(Stop::Displaced) = stop {
+            // Best effort and never waiting: a client that reads gets told why.
+            let _ = self.tx.try_send(Ok(Event::default()
+                .event("close")
+                .data(r#"{"reason":"stream_limit"}"#)));
         }
     }
 
@@ -163,17 +187,20 @@ impl StreamTask {
             let page = self
                 .state
                 .store
-                .messages_after(self.handle.clone(), self.last, PAGE_SIZE)
+                .messages_after(self.handle.clone(), self.last, PAGE_SIZE, STREAM_PAGE_BYTES)
                 .await
                 .map_err(|e| {
                     tracing::warn!(error = %e, "stream replay failed");
                     Stop::Failed
                 })?;
-            let full = page.len() == PAGE_SIZE;
+            // A page is cut short by count or by bytes; only a page short on
+            // both counts proves the end was reached.
+            let bytes: usize = page.iter().map(|m| m.envelope.get().len()).sum();
+            let more = page.len() == PAGE_SIZE || bytes >= STREAM_PAGE_BYTES;
             for m in &page {
                 self.send(m).await?;
             }
-            if !full {
+            if !more {
                 return Ok(());
             }
         }
@@ -185,10 +212,18 @@ impl StreamTask {
             .event("message")
             .id(m.seq.to_string())
             .data(data);
-        self.tx
-            .send(Ok(event))
-            .await
-            .map_err(|_| Stop::ClientGone)?;
+        tokio::select! {
+            sent = tokio::time::timeout(STREAM_SEND_TIMEOUT, self.tx.send(Ok(event))) => match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(Stop::ClientGone),
+                Err(_) => {
+                    tracing::debug!("stream client stopped reading; closing its stream");
+                    return Err(Stop::ClientGone);
+                }
+            },
+            _ = &mut self.ticket.closed => return Err(Stop::Displaced),
+            _ = self.shutdown.changed() => return Err(Stop::ClientGone),
+        }
         self.last = m.seq;
         Ok(())
     }
@@ -201,6 +236,8 @@ pub struct StreamRegistry {
     open: Arc<Mutex<HashMap<String, VecDeque<OpenStream>>>>,
     next_id: Arc<AtomicU64>,
     max_per_handle: usize,
+    /// Tickets not yet dropped: stream tasks still running, displaced or not.
+    live: Arc<AtomicU64>,
 }
 
 /// A registered stream: its id and the switch that closes it.
@@ -222,12 +259,14 @@ impl StreamRegistry {
             open: Arc::default(),
             next_id: Arc::default(),
             max_per_handle: max_per_handle.max(1),
+            live: Arc::default(),
         }
     }
 
     /// Registers a new stream, closing the oldest ones over the cap.
     pub fn open(&self, handle: &str) -> StreamTicket {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.live.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         let mut open = self
             .open
@@ -256,6 +295,12 @@ impl StreamRegistry {
             .unwrap_or(0)
     }
 
+    /// Stream tasks still running, including displaced ones that have not
+    /// finished yet (they end within one send).
+    pub fn live_tasks(&self) -> u64 {
+        self.live.load(Ordering::Relaxed)
+    }
+
     /// Streams currently open for `handle`.
     pub fn open_count(&self, handle: &str) -> usize {
         self.open
@@ -267,6 +312,7 @@ impl StreamRegistry {
 
 impl Drop for StreamTicket {
     fn drop(&mut self) {
+        self.registry.live.fetch_sub(1, Ordering::Relaxed);
         let Ok(mut open) = self.registry.open.lock() else {
             return;
         };

@@ -409,7 +409,10 @@ impl NatsBridge {
                 return;
             }
         };
-        match store.messages_after(handle.clone(), seq - 1, 1).await {
+        match store
+            .messages_after(handle.clone(), seq - 1, 1, usize::MAX)
+            .await
+        {
             Ok(mut found) if found.first().is_some_and(|f| f.seq == seq) => {
                 let msg = found.swap_remove(0);
                 self.local.publish(&handle, Arc::new(msg));

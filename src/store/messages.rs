@@ -87,8 +87,9 @@ impl Store {
         recipient: String,
         since: u64,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<StoredMessage>> {
-        self.read(move |conn| list_after(conn, &recipient, since, limit))
+        self.read(move |conn| list_after(conn, &recipient, since, limit, max_bytes))
             .await
     }
 
@@ -172,11 +173,15 @@ fn insert_message(
     Ok((outcome, Some(stored)))
 }
 
+/// At most `limit` messages after `since`, in seq order, stopping early once
+/// the envelopes reach `max_bytes` (the page then ends with the message that
+/// crossed it, so every page holds at least one message).
 fn list_after(
     conn: &Connection,
     recipient: &str,
     since: u64,
     limit: usize,
+    max_bytes: usize,
 ) -> Result<Vec<StoredMessage>> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, client_id, envelope, received_at FROM messages
@@ -192,8 +197,13 @@ fn list_after(
         ))
     })?;
     let mut out = Vec::new();
+    let mut bytes = 0usize;
     for row in rows {
+        if bytes >= max_bytes {
+            break;
+        }
         let (seq, id, envelope, received_at) = row?;
+        bytes = bytes.saturating_add(envelope.len());
         let envelope = RawValue::from_string(envelope)
             .map_err(|e| AppError::Internal(anyhow::anyhow!("stored envelope is not JSON: {e}")))?;
         out.push(StoredMessage {

@@ -351,3 +351,85 @@ async fn idle_streams_get_keep_alive_comments() {
         ));
     }
 }
+
+/// Posts `n` messages to `handle` whose envelopes are each about 250 KiB.
+async fn post_big(app: &TestApp, handle: &str, n: usize) {
+    let filler = "A".repeat(250 * 1024);
+    for i in 0..n {
+        let body = serde_json::json!({"to": handle, "id": random_id(),
+            "envelope": {"v": 2, "n": i, "ct": filler}});
+        assert_eq!(app.post_json("/v1/messages", &body).await.status(), 201);
+    }
+}
+
+#[tokio::test]
+async fn a_poll_page_stops_near_4_mib_and_next_fetches_the_rest() {
+    // Arrange: 20 envelopes of ~250 KiB, about 5 MiB in all.
+    let app = spawn_app().await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    post_big(&app, "bob", 20).await;
+
+    // Act
+    let first = app.poll(&bob, "bob", 0).await;
+    let n = first["messages"].as_array().unwrap().len();
+    let next = first["next"].as_u64().unwrap();
+    let rest = app.poll(&bob, "bob", next).await;
+
+    // Assert: cut by bytes (not by the 500 count), nothing lost or repeated.
+    assert!((16..20).contains(&n), "first page held {n} messages");
+    let seqs: Vec<u64> = [&first, &rest]
+        .iter()
+        .flat_map(|p| p["messages"].as_array().unwrap().clone())
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+    assert_eq!(rest["messages"][0]["envelope"]["n"], n);
+    // The stream replays the same backlog in 1 MiB pages, in order.
+    let mut s = app.open_stream(&bob, "bob", None).await;
+    for seq in 1..=20 {
+        assert_eq!(next_message(&mut s).await["seq"], seq);
+    }
+}
+
+#[tokio::test]
+async fn a_stream_that_stops_reading_is_ended_when_a_newer_one_displaces_it() {
+    use tokio::io::AsyncWriteExt;
+    // Arrange: far more stored than the socket buffers hold, and a client
+    // that asks for the stream and then never reads a byte.
+    let app = spawn_app().await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    post_big(&app, "bob", 100).await;
+    let state = app.server.as_ref().unwrap().state.clone();
+    let addr = app.server.as_ref().unwrap().addr;
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /v1/inbox/bob/stream?auth={} HTTP/1.1\r\nhost: {addr}\r\n\r\n",
+        bob.stream_auth("bob")
+    );
+    stalled.write_all(request.as_bytes()).await.unwrap();
+    wait_until(10, || state.streams.open_count("bob") == 1).await;
+
+    // Act: eight newer streams of the same handle.
+    let mut newer = Vec::new();
+    for _ in 0..8 {
+        newer.push(app.open_stream(&bob, "bob", Some(100)).await);
+    }
+
+    // Assert: the stalled stream's task ended although its client never read.
+    wait_until(10, || state.streams.live_tasks() == 8).await;
+    assert_eq!(state.streams.open_count("bob"), 8);
+    drop(stalled);
+}
+
+async fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met in {secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
