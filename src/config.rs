@@ -47,8 +47,9 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
-    /// Most simultaneous TCP connections from one client IP (ignored with
-    /// --trust-proxy, where all connections come from the proxy).
+    /// Most simultaneous TCP connections from one client IP, IPv6 counted
+    /// per /64 (ignored with --trust-proxy, where all connections come from
+    /// the proxy).
     #[arg(long, env = "KEZ_CHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub max_connections_per_ip: usize,
 

@@ -14,8 +14,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{AppError, Result};
-use crate::extract::{ClientIp, StrictJson};
+use crate::extract::StrictJson;
 use crate::kez::Handle;
+use crate::rate_limit::{Messages, RateLimited};
 use crate::state::AppState;
 use crate::store::{NewMessage, Store, unix_now};
 
@@ -53,10 +54,9 @@ fn yes() -> bool {
 /// 201 when stored, 200 with the original seq when `(to, id)` was already stored.
 async fn post_message(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    _: RateLimited<Messages>,
     StrictJson(body): StrictJson,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    state.message_limiter.check(ip)?;
     let body: PostBody = serde_json::from_value(body)
         .map_err(|e| AppError::Unprocessable(("invalid_body", Cow::Owned(e.to_string()))))?;
     let recipient = local_recipient(&body.to, &state.config.server)?;

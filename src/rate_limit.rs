@@ -14,6 +14,55 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::error::AppError;
+use crate::extract::ClientIp;
+use crate::state::AppState;
+
+/// Picks the limiter of one class of requests from the state.
+pub trait Limit {
+    /// The limiter this class draws tokens from.
+    fn limiter(state: &AppState) -> &IpRateLimiter;
+}
+
+/// `POST /v1/messages`.
+pub struct Messages;
+/// `POST /v1/register`.
+pub struct Registrations;
+/// Push subscription changes.
+pub struct PushChanges;
+
+impl Limit for Messages {
+    fn limiter(state: &AppState) -> &IpRateLimiter {
+        &state.message_limiter
+    }
+}
+impl Limit for Registrations {
+    fn limiter(state: &AppState) -> &IpRateLimiter {
+        &state.register_limiter
+    }
+}
+impl Limit for PushChanges {
+    fn limiter(state: &AppState) -> &IpRateLimiter {
+        &state.push_limiter
+    }
+}
+
+/// Extractor that takes a token for the client from `L`'s limiter. Listed
+/// before the body extractor, it runs before the body is read, so a refused
+/// request costs no buffering or parsing.
+pub struct RateLimited<L>(std::marker::PhantomData<L>);
+
+impl<L: Limit> axum::extract::FromRequestParts<AppState> for RateLimited<L> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        L::limiter(state).check(ip)?;
+        Ok(Self(std::marker::PhantomData))
+    }
+}
 
 /// One class of rate limit (e.g. "message posts"), keyed by client network.
 #[derive(Clone)]
@@ -69,8 +118,9 @@ impl IpRateLimiter {
     }
 }
 
-/// IPv4 as is; IPv6 truncated to its /64 (IPv4-mapped addresses as IPv4).
-fn network_key(ip: IpAddr) -> IpAddr {
+/// The unit one client is counted by: IPv4 as is, IPv6 truncated to its /64
+/// (IPv4-mapped addresses as IPv4), since one host usually owns a whole /64.
+pub fn network_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

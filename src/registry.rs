@@ -10,10 +10,11 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::error::{AppError, Result};
-use crate::extract::{AppPath, ClientIp, StrictJson};
+use crate::extract::{AppPath, StrictJson};
 use crate::kez::auth::{AuthError, Credential};
 use crate::kez::signed::{self, RegistrationError};
 use crate::kez::{Handle, Identity};
+use crate::rate_limit::{RateLimited, Registrations};
 use crate::state::AppState;
 use crate::store::HandleRecord;
 
@@ -79,10 +80,9 @@ async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
 /// Verifies the signed envelope (SPEC §4) and stores the handle.
 async fn register(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    _: RateLimited<Registrations>,
     StrictJson(body): StrictJson,
 ) -> Result<(StatusCode, Json<HandleView>)> {
-    state.register_limiter.check(ip)?;
     let now = chrono::Utc::now();
     let reg = signed::verify_registration(&body, &state.config.server, now)
         .map_err(|e| registration_error(&e))?;

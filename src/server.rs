@@ -230,7 +230,7 @@ async fn serve(
             _ = shutdown.changed() => break,
         };
         let ip_slot = match opts.max_per_ip {
-            Some(max) => match per_ip.try_take(peer.ip(), max) {
+            Some(max) => match per_ip.try_take(crate::rate_limit::network_key(peer.ip()), max) {
                 Some(slot) => Some(slot),
                 None => {
                     // Over its share: hang up at once rather than queue it.

@@ -16,8 +16,9 @@ use sha2::{Digest, Sha256};
 
 use super::endpoint::{self, MAX_ENDPOINT_BYTES};
 use crate::error::{AppError, Result};
-use crate::extract::{AppPath, AppQuery, ClientIp, StrictJson};
+use crate::extract::{AppPath, AppQuery, StrictJson};
 use crate::inbox::AUTH_HEADER;
+use crate::rate_limit::{PushChanges, RateLimited};
 use crate::state::AppState;
 use crate::store::PushSubscription;
 
@@ -150,11 +151,10 @@ async fn authenticate(
 /// 201 when new, 200 when `(handle, endpoint)` was already stored (keys refreshed).
 async fn subscribe(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    _: RateLimited<PushChanges>,
     headers: HeaderMap,
     StrictJson(body): StrictJson,
 ) -> Result<(StatusCode, Json<Value>)> {
-    state.push_limiter.check(ip)?;
     let body: SubscribeBody = parse_body(body)?;
     endpoint::validate(&body.endpoint, state.config.allow_insecure_push_endpoints)
         .map_err(|e| unprocessable("invalid_endpoint", e.to_string()))?;
@@ -202,11 +202,10 @@ async fn subscribe(
 /// 204 whether or not it existed, so a retry is harmless.
 async fn unsubscribe(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    _: RateLimited<PushChanges>,
     headers: HeaderMap,
     StrictJson(body): StrictJson,
 ) -> Result<StatusCode> {
-    state.push_limiter.check(ip)?;
     let body: UnsubscribeBody = parse_body(body)?;
     check_endpoint_len(&body.endpoint)?;
     authenticate(&state, &headers, &body.handle, |ts| {

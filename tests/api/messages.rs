@@ -1,5 +1,7 @@
 //! `POST /v1/messages`: storage, idempotency, limits, quotas, retention.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -285,4 +287,35 @@ async fn without_trust_proxy_forwarded_headers_are_ignored() {
             "spoofed X-Forwarded-For must not buy a new bucket"
         );
     }
+}
+
+#[tokio::test]
+async fn a_rate_limited_post_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Arrange: one post a minute, already used.
+    let app = spawn_app_with(|c| c.message_rate_per_minute = 1).await;
+    app.register(&TestIdentity::generate(), "bob").await;
+    assert_eq!(app.send("bob", "x").await.status(), 201);
+    let addr = app.server.as_ref().unwrap().addr;
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+
+    // Act: announce a 300 KB body and send none of it.
+    conn.write_all(
+        format!(
+            "POST /v1/messages HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 300000\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+
+    // Assert: the 429 comes without the server waiting for the body.
+    let mut head = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut head))
+        .await
+        .expect("the server waited for the body")
+        .unwrap();
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+    assert!(head.contains("\"rate_limited\""), "{head}");
 }
