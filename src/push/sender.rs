@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode, header};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::endpoint::{self, NoPublicAddress, PublicOnlyResolver};
@@ -170,19 +170,30 @@ impl Dispatcher {
                 return;
             };
             let this = self.clone();
-            tokio::spawn(async move {
-                this.deliver(sub).await;
-                drop(permit);
-            });
+            tokio::spawn(async move { this.deliver(sub, permit).await });
         }
     }
 
     /// Sends one push, retrying transient failures and deleting the
-    /// subscription when the push service says it is gone.
-    async fn deliver(&self, sub: PushSubscription) {
+    /// subscription when the push service says it is gone. `permit` is held
+    /// only while a request is in flight, never across a retry wait, so slow
+    /// or rate-limiting push services can't hold every slot for minutes.
+    async fn deliver(&self, sub: PushSubscription, permit: OwnedSemaphorePermit) {
         let handle = self.redact.hash(&sub.handle);
         let endpoint = self.redact.hash(&sub.endpoint);
+        let mut first = Some(permit);
         for attempt in 1..=MAX_ATTEMPTS {
+            let slot = match first.take() {
+                Some(p) => p,
+                None if self.draining.load(Ordering::Relaxed) => {
+                    Counters::bump(&self.counters.failed);
+                    return;
+                }
+                None => match self.permits.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+            };
             match self.send_once(&sub).await {
                 Attempt::Delivered => {
                     Counters::bump(&self.counters.delivered);
@@ -205,6 +216,7 @@ impl Dispatcher {
                         .min(MAX_RETRY_WAIT);
                     tracing::debug!(%handle, %endpoint, attempt, wait_ms = wait.as_millis() as u64, reason = %why,
                         "push failed; retrying");
+                    drop(slot);
                     tokio::time::sleep(wait).await;
                 }
                 Attempt::Retry { why, .. } | Attempt::Failed(why) => {

@@ -31,6 +31,8 @@ enum Mode {
     FailThenCreated(u16, u32),
     /// Never answer (well, not for a minute).
     Hang,
+    /// Always 429 with `Retry-After: 30`.
+    Throttled,
 }
 
 #[derive(Debug, Clone)]
@@ -137,13 +139,14 @@ async fn accept_push(
         mode
     };
     let (status, retry_after) = match mode {
-        Mode::Created => (201, false),
-        Mode::Status(s) => (s, false),
-        Mode::FailThenCreated(s, _) => (s, true),
+        Mode::Created => (201, None),
+        Mode::Status(s) => (s, None),
+        Mode::FailThenCreated(s, _) => (s, Some("1")),
+        Mode::Throttled => (429, Some("30")),
         Mode::Hang => {
             svc.log.lock().unwrap().hanging += 1;
             tokio::time::sleep(Duration::from_secs(60)).await;
-            (201, false)
+            (201, None)
         }
     };
     let status = if problems.is_empty() { status } else { 400 };
@@ -156,9 +159,9 @@ async fn accept_push(
         status,
     });
     let mut res = StatusCode::from_u16(status).unwrap().into_response();
-    if retry_after {
+    if let Some(secs) = retry_after {
         res.headers_mut()
-            .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            .insert("retry-after", axum::http::HeaderValue::from_static(secs));
     }
     res
 }
@@ -971,4 +974,53 @@ async fn a_message_posted_with_notify_false_is_stored_and_streamed_but_not_pushe
         2,
         "both stored"
     );
+}
+
+#[tokio::test]
+async fn pushes_waiting_to_retry_do_not_hold_the_delivery_slots() {
+    // Arrange: more throttled subscriptions than there are delivery slots,
+    // all told to come back in 30 s.
+    let app = insecure_app().await;
+    let ps = PushService::start(&vapid_key(&app).await).await;
+    let per_handle = push::MAX_SUBSCRIPTIONS_PER_HANDLE;
+    let handles = push::MAX_CONCURRENT_PUSHES.div_ceil(per_handle) + 1;
+    for h in 0..handles {
+        let id = TestIdentity::generate();
+        let name = format!("throttled{h}");
+        app.register(&id, &name).await;
+        for i in 0..per_handle {
+            let path = format!("/{name}/{i}");
+            ps.set_mode(&path, Mode::Throttled);
+            assert_eq!(
+                subscribe(&app, &id, &name, &ps.endpoint(&path))
+                    .await
+                    .status(),
+                201
+            );
+        }
+        app.send(&name, "x").await;
+    }
+    let throttled = handles * per_handle;
+    assert!(throttled > push::MAX_CONCURRENT_PUSHES);
+    wait_for(15, "every throttled push to be tried once", async || {
+        ps.total() >= throttled
+    })
+    .await;
+
+    // Act: a message for someone whose push service is fine.
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    subscribe(&app, &bob, "bob", &ps.endpoint("/bob")).await;
+    app.send("bob", "hello").await;
+
+    // Assert: delivered while every throttled one is still waiting out its
+    // 30 s (none has been retried yet).
+    wait_for(10, "bob's push", async || !ps.received("/bob").is_empty()).await;
+    assert_eq!(ps.received("/bob")[0].status, 201);
+    assert_eq!(
+        ps.total(),
+        throttled + 1,
+        "no throttled push was retried yet"
+    );
+    ps.assert_no_problems();
 }
