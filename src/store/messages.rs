@@ -93,10 +93,21 @@ impl Store {
             .await
     }
 
-    /// Deletes messages stored before `cutoff` (unix seconds); returns how many.
+    /// Deletes messages stored before `cutoff` (unix seconds); returns how
+    /// many. Works in chunks of [`PURGE_CHUNK`], each its own write job, so
+    /// posts are committed in between instead of queueing behind one huge
+    /// delete.
     pub async fn purge_messages_before(&self, cutoff: i64) -> Result<usize> {
-        self.write(move |conn| purge_before(conn, cutoff), |_| {})
-            .await
+        let mut total = 0;
+        loop {
+            let n = self
+                .write(move |conn| purge_chunk(conn, cutoff, PURGE_CHUNK), |_| {})
+                .await?;
+            total += n;
+            if n < PURGE_CHUNK {
+                return Ok(total);
+            }
+        }
     }
 }
 
@@ -216,16 +227,34 @@ fn list_after(
     Ok(out)
 }
 
-fn purge_before(conn: &Connection, cutoff: i64) -> Result<usize> {
+/// Messages deleted per retention write job.
+pub const PURGE_CHUNK: usize = 1000;
+
+/// Deletes up to `limit` of the oldest messages stored before `cutoff` and
+/// keeps the mailbox counters in step, in one transaction.
+fn purge_chunk(conn: &Connection, cutoff: i64, limit: usize) -> Result<usize> {
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS purge_batch (recipient TEXT NOT NULL, seq INTEGER NOT NULL, size INTEGER NOT NULL)",
+        [],
+    )?;
+    conn.execute("DELETE FROM temp.purge_batch", [])?;
+    conn.execute(
+        "INSERT INTO temp.purge_batch
+         SELECT recipient, seq, size FROM messages WHERE received_at < ?1
+         ORDER BY received_at LIMIT ?2",
+        params![cutoff, limit as i64],
+    )?;
     conn.execute(
         "UPDATE mailboxes SET msg_count = msg_count - d.c, msg_bytes = msg_bytes - d.b
-         FROM (SELECT recipient, count(*) AS c, sum(size) AS b FROM messages
-               WHERE received_at < ?1 GROUP BY recipient) AS d
+         FROM (SELECT recipient, count(*) AS c, sum(size) AS b FROM temp.purge_batch
+               GROUP BY recipient) AS d
          WHERE mailboxes.handle = d.recipient",
-        params![cutoff],
+        [],
     )?;
-    Ok(conn.execute(
-        "DELETE FROM messages WHERE received_at < ?1",
-        params![cutoff],
-    )?)
+    let deleted = conn.execute(
+        "DELETE FROM messages WHERE (recipient, seq) IN (SELECT recipient, seq FROM temp.purge_batch)",
+        [],
+    )?;
+    conn.execute("DELETE FROM temp.purge_batch", [])?;
+    Ok(deleted)
 }

@@ -21,7 +21,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use crate::error::{AppError, Result};
 
 pub use handles::HandleRecord;
-pub use messages::{MailboxLimits, NewMessage, PostOutcome, StoredMessage};
+pub use messages::{MailboxLimits, NewMessage, PURGE_CHUNK, PostOutcome, StoredMessage};
 pub use push_subs::{PushSubscription, SubscribeOutcome};
 
 /// Most write jobs folded into one transaction.

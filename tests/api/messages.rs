@@ -319,3 +319,63 @@ async fn a_rate_limited_post_is_refused_before_its_body_is_read() {
     assert!(head.starts_with("HTTP/1.1 429"), "{head}");
     assert!(head.contains("\"rate_limited\""), "{head}");
 }
+
+#[tokio::test]
+async fn retention_purges_in_chunks_and_keeps_the_quota_counters_right() {
+    use kez_chat_server::store::{NewMessage, PURGE_CHUNK};
+    // Arrange: 2.5 chunks of old messages and one fresh one, for two handles.
+    let app = spawn_app_with(|c| c.mailbox_max_messages = 5_000).await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    app.register(&TestIdentity::generate(), "carol").await;
+    let state = app.server.as_ref().unwrap().state.clone();
+    let old = chrono::Utc::now().timestamp() - 10 * 86_400;
+    let posts = (0..PURGE_CHUNK * 5 / 2).map(|i| {
+        let store = state.store.clone();
+        let limits = state.mailbox_limits();
+        async move {
+            let to = if i % 2 == 0 { "bob" } else { "carol" };
+            let msg = NewMessage {
+                recipient: to.to_owned(),
+                client_id: format!("old-message-{i:010}"),
+                envelope: serde_json::value::RawValue::from_string(r#"{"v":2}"#.into()).unwrap(),
+            };
+            store.post_message(msg, limits, old, |_| {}).await.unwrap();
+        }
+    });
+    futures_util::future::join_all(posts).await;
+    assert_eq!(app.send("bob", "fresh").await.status(), 201);
+
+    // Act
+    let deleted = state.store.purge_messages_before(old + 1).await.unwrap();
+
+    // Assert: all old ones gone, the fresh one kept, and the counters agree
+    // (a mailbox limited to exactly its remaining count takes no more).
+    assert_eq!(deleted, PURGE_CHUNK * 5 / 2);
+    let inbox = app.poll(&bob, "bob", 0).await;
+    let left = inbox["messages"].as_array().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["seq"], PURGE_CHUNK * 5 / 4 + 1);
+    let mut full = state.mailbox_limits();
+    full.max_messages = 1;
+    let msg = NewMessage {
+        recipient: "bob".into(),
+        client_id: "one-too-many-000".into(),
+        envelope: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+    };
+    assert!(
+        state
+            .store
+            .post_message(msg.clone(), full, old, |_| {})
+            .await
+            .is_err()
+    );
+    full.max_messages = 2;
+    assert!(
+        state
+            .store
+            .post_message(msg, full, old, |_| {})
+            .await
+            .is_ok()
+    );
+}
