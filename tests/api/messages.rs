@@ -358,24 +358,13 @@ async fn retention_purges_in_chunks_and_keeps_the_quota_counters_right() {
     assert_eq!(left[0]["seq"], PURGE_CHUNK * 5 / 4 + 1);
     let mut full = state.mailbox_limits();
     full.max_messages = 1;
-    let msg = NewMessage {
+    let extra = || NewMessage {
         recipient: "bob".into(),
         client_id: "one-too-many-000".into(),
         envelope: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
     };
-    assert!(
-        state
-            .store
-            .post_message(msg.clone(), full, old, |_| {})
-            .await
-            .is_err()
-    );
+    let post = |limits| state.store.post_message(extra(), limits, old, |_| {});
+    assert!(post(full).await.is_err());
     full.max_messages = 2;
-    assert!(
-        state
-            .store
-            .post_message(msg, full, old, |_| {})
-            .await
-            .is_ok()
-    );
+    assert!(post(full).await.is_ok());
 }
