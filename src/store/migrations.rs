@@ -49,22 +49,26 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Brings the schema up to date; fails if the file is newer than this binary.
+/// Each step reads the version inside a write-locked transaction, so two
+/// instances starting on one fresh file (SPEC §11) apply each step once.
 pub(super) fn apply(conn: &mut Connection) -> anyhow::Result<()> {
-    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let current = usize::try_from(current).unwrap_or(usize::MAX);
-    anyhow::ensure!(
-        current <= MIGRATIONS.len(),
-        "database schema version {current} is newer than this binary knows ({})",
-        MIGRATIONS.len()
-    );
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction()?;
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let current = usize::try_from(current).unwrap_or(usize::MAX);
+        anyhow::ensure!(
+            current <= MIGRATIONS.len(),
+            "database schema version {current} is newer than this binary knows ({})",
+            MIGRATIONS.len()
+        );
+        let Some(sql) = MIGRATIONS.get(current) else {
+            return Ok(());
+        };
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.pragma_update(None, "user_version", (current + 1) as i64)?;
         tx.commit()?;
-        tracing::info!(version = i + 1, "applied database migration");
+        tracing::info!(version = current + 1, "applied database migration");
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -77,6 +81,32 @@ mod tests {
         apply(&mut conn).unwrap();
         apply(&mut conn).unwrap();
         let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v as usize, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn instances_starting_together_on_a_fresh_file_migrate_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fresh.db");
+        let results: Vec<anyhow::Result<()>> = std::thread::scope(|s| {
+            let starts: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut conn = Connection::open(&path)?;
+                        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+                        apply(&mut conn)
+                    })
+                })
+                .collect();
+            starts.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for r in results {
+            r.unwrap();
+        }
+        let v: i64 = Connection::open(&path)
+            .unwrap()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v as usize, MIGRATIONS.len());

@@ -265,7 +265,20 @@ fn run_batch(conn: &Connection, batch: Vec<WriteJob>) -> bool {
         tracing::error!(error = %e, jobs = batch.len(), "cannot begin write transaction");
         return false;
     }
-    let completions: Vec<Completion> = batch.into_iter().map(|job| job(conn)).collect();
+    let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+    let mut jobs = batch.into_iter();
+    for job in jobs.by_ref() {
+        completions.push(job(conn));
+        // SQLite rolls the whole transaction back on some errors (disk full,
+        // I/O): the rest must not run outside a transaction, each committing
+        // on its own while its caller is told it failed.
+        if conn.is_autocommit() {
+            tracing::error!("the write transaction was rolled back; failing the rest of the batch");
+            break;
+        }
+    }
+    // Jobs never run are dropped with their reply channels: an error each.
+    drop(jobs);
     let committed = conn
         .execute_batch("COMMIT")
         .map_err(|e| Arc::new(anyhow::Error::from(e).context("COMMIT failed")));
@@ -274,7 +287,11 @@ fn run_batch(conn: &Connection, batch: Vec<WriteJob>) -> bool {
     }
     let ok = committed.is_ok();
     for done in completions {
-        done(committed.clone());
+        // A panicking `after_commit` must not take the only writer down.
+        let result = committed.clone();
+        if std::panic::catch_unwind(AssertUnwindSafe(move || done(result))).is_err() {
+            tracing::error!("a write completion panicked");
+        }
     }
     ok
 }
@@ -297,4 +314,60 @@ pub fn backup(db: &Path, dest: &Path) -> anyhow::Result<()> {
 /// Current time as unix seconds.
 pub(crate) fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_transaction_rolled_back_mid_batch_runs_no_later_job_outside_it() {
+        // Arrange: a job holds the writer so the next two share one batch.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let holder = store.clone();
+        let hold = tokio::spawn(async move {
+            holder
+                .write(
+                    move |_| {
+                        let _ = started_tx.send(());
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                        Ok(())
+                    },
+                    |_| {},
+                )
+                .await
+        });
+        tokio::task::spawn_blocking(move || started_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        // What SQLite does to the transaction on SQLITE_FULL or an I/O error.
+        let rollback = store.write(|c| Ok(c.execute_batch("ROLLBACK")?), |_| {});
+        let later = store.write(
+            |c| Ok(c.execute_batch("CREATE TABLE probe(x); INSERT INTO probe VALUES (1)")?),
+            |_| {},
+        );
+
+        // Act
+        let (rolled, later) = tokio::join!(rollback, later);
+
+        // Assert: the later job failed and left nothing behind.
+        assert!(hold.await.unwrap().is_ok());
+        assert!(rolled.is_err());
+        assert!(later.is_err());
+        let probe: i64 = open_reader(&dir.path().join("t.db"))
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'probe'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(probe, 0, "a job ran outside the transaction and committed");
+        // The writer still works.
+        assert!(store.write(|_| Ok(()), |_| {}).await.is_ok());
+        store.close().await;
+    }
 }
