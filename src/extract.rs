@@ -43,7 +43,7 @@ impl<S: Send + Sync> FromRequest<S> for StrictJson {
                     Cow::Borrowed("the request body is too large"),
                 ))
             } else {
-                AppError::BadRequest(("invalid_body", Cow::Owned(rejection.body_text())))
+                AppError::BadRequest(("unreadable_body", Cow::Owned(rejection.body_text())))
             }
         })?;
         json::parse_strict(&bytes).map(StrictJson).map_err(|e| {

@@ -45,9 +45,26 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' '
 img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; \
 object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// An incoming `X-Request-Id` goes into every log line of the request, so it
+/// is kept only from a trusted proxy and only when short and plain;
+/// otherwise a fresh id is made.
+fn keep_request_id_only_from_proxy(req: &mut Request, trust_proxy: bool) {
+    let plain = |v: &header::HeaderValue| {
+        (1..=64).contains(&v.len())
+            && v.as_bytes()
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    let name = HeaderName::from_static("x-request-id");
+    if !(trust_proxy && req.headers().get(&name).is_some_and(plain)) {
+        req.headers_mut().remove(&name);
+    }
+}
+
 /// Builds the full HTTP application.
 pub fn app(state: AppState) -> Router {
     let request_timeout = Duration::from_secs(state.config.request_timeout_secs);
+    let trust_proxy = state.config.trust_proxy;
     Router::new()
         .merge(registry::router())
         .merge(webfinger::router())
@@ -92,6 +109,10 @@ pub fn app(state: AppState) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
+        .layer(axum::middleware::map_request(move |mut req: Request| async move {
+            keep_request_id_only_from_proxy(&mut req, trust_proxy);
+            req
+        }))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             HeaderName::from_static(inbox::AUTH_HEADER),

@@ -311,20 +311,30 @@ pub(crate) fn is_refused_address(e: &reqwest::Error) -> bool {
     false
 }
 
-/// A transport error with its causes but never the URL (it names the
-/// endpoint, which must not reach the logs).
+/// A transport error as fixed categories: never the URL, and never a cause's
+/// own text, which can name the endpoint's host (e.g. a TLS name mismatch).
 fn describe(e: &reqwest::Error) -> String {
     let mut out = if e.is_timeout() {
-        "timed out".to_owned()
+        "timed out"
     } else if e.is_connect() {
-        "cannot connect".to_owned()
+        "cannot connect"
     } else {
-        "request failed".to_owned()
-    };
+        "request failed"
+    }
+    .to_owned();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
+        let category = if cause.is::<rustls::Error>() {
+            Some("TLS error".to_owned())
+        } else if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            Some(io.kind().to_string())
+        } else {
+            None
+        };
+        if let Some(c) = category {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
         source = cause.source();
     }
     out
@@ -438,6 +448,22 @@ mod tests {
         c.add("erin".into(), t0 + w * 4);
         assert_eq!(c.take_all(), ["dave", "erin"]);
         assert_eq!(c.add("dave".into(), t0 + w * 4), Added::Scheduled);
+    }
+
+    #[tokio::test]
+    async fn transport_errors_are_described_without_the_endpoint() {
+        let client = build_client(true).unwrap();
+        let e = client
+            .post("http://127.0.0.1:1/push/secret-token")
+            .send()
+            .await
+            .unwrap_err();
+        let text = describe(&e);
+        assert_eq!(text, "cannot connect: connection refused");
+        assert!(
+            e.to_string().contains("127.0.0.1"),
+            "reqwest's own text would leak it"
+        );
     }
 
     #[test]

@@ -143,7 +143,8 @@ async fn authenticate(
     handle: &str,
     signed: impl FnOnce(i64) -> String,
 ) -> Result<()> {
-    let credential = headers.get(AUTH_HEADER).and_then(|v| v.to_str().ok());
+    // A header that is not even ASCII is malformed, not missing.
+    let credential = headers.get(AUTH_HEADER).map(|v| v.to_str().unwrap_or(""));
     crate::registry::authenticate(state, handle, credential, signed).await
 }
 

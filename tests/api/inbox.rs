@@ -100,6 +100,18 @@ async fn poll_authentication_failures() {
         )
         .await;
     }
+    // Not even ASCII: malformed, not missing.
+    let res = app
+        .client
+        .get(app.url("/v1/inbox/bob"))
+        .header(
+            "x-kez-auth",
+            reqwest::header::HeaderValue::from_bytes(b"1700000000:\xff").unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 401, "malformed_auth").await;
     assert_error(
         poll_with(&app, "nobody", "", Some(bob.poll_auth("nobody", 0))).await,
         404,

@@ -204,13 +204,25 @@ async fn every_response_carries_a_request_id() {
     let b = app.get("/v1/u/nobody").await;
     let (a, b) = (&a.headers()["x-request-id"], &b.headers()["x-request-id"]);
     assert!(!a.is_empty() && a != b);
-    // A proxy's id is kept, so logs on both sides line up.
-    let res = app
-        .client
-        .get(app.url("/v1/healthz"))
-        .header("x-request-id", "edge-42")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.headers()["x-request-id"], "edge-42");
+    // Without a trusted proxy, a client can't choose what goes into the logs.
+    let with_id = async |app: &TestApp, id: &str| {
+        let res = app
+            .client
+            .get(app.url("/v1/healthz"))
+            .header("x-request-id", id)
+            .send()
+            .await
+            .unwrap();
+        res.headers()["x-request-id"].to_str().unwrap().to_owned()
+    };
+    assert_ne!(with_id(&app, "edge-42").await, "edge-42");
+    // A trusted proxy's plain id is kept, so logs on both sides line up;
+    // anything else is replaced.
+    let proxied = spawn_app_with(|c| c.trust_proxy = true).await;
+    assert_eq!(with_id(&proxied, "edge-42").await, "edge-42");
+    for odd in ["two words", "a\"quote", &"x".repeat(65)] {
+        let got = with_id(&proxied, odd).await;
+        assert_ne!(got, odd);
+        assert_eq!(got.len(), 36, "a fresh UUID: {got}");
+    }
 }
