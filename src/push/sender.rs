@@ -326,10 +326,10 @@ fn describe(e: &reqwest::Error) -> String {
     while let Some(cause) = source {
         let category = if cause.is::<rustls::Error>() {
             Some("TLS error".to_owned())
-        } else if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            Some(io.kind().to_string())
         } else {
-            None
+            cause
+                .downcast_ref::<std::io::Error>()
+                .map(|io| io.kind().to_string())
         };
         if let Some(c) = category {
             out.push_str(": ");
