@@ -65,9 +65,15 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_PUSH_RATE_PER_MINUTE", default_value_t = 30)]
     pub push_rate_per_minute: u32,
 
-    /// Take the client IP from CF-Connecting-IP / X-Forwarded-For (only behind a proxy you run).
+    /// Take the client IP from the proxy's header (see --client-ip-header; only behind a proxy you run).
     #[arg(long, env = "KEZ_CHAT_TRUST_PROXY", default_value_t = false)]
     pub trust_proxy: bool,
+
+    /// With --trust-proxy, the one header carrying the client IP: the last hop of
+    /// X-Forwarded-For (nginx, Caddy), or CF-Connecting-IP behind Cloudflare. Only that
+    /// header is read, so a client can't pick another one its proxy passes through.
+    #[arg(long, env = "KEZ_CHAT_CLIENT_IP_HEADER", value_enum, default_value_t = ClientIpHeader::XForwardedFor)]
+    pub client_ip_header: ClientIpHeader,
 
     /// Hours a stored message is kept before the retention task deletes it.
     #[arg(long, env = "KEZ_CHAT_RETENTION_HOURS", default_value_t = 48)]
@@ -139,4 +145,13 @@ impl Config {
             self.sig_server_url.trim_end_matches('/')
         )
     }
+}
+
+/// Where a trusted proxy puts the client's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientIpHeader {
+    /// The last (proxy-appended) entry of `X-Forwarded-For`.
+    XForwardedFor,
+    /// `CF-Connecting-IP`, set by Cloudflare.
+    CfConnectingIp,
 }

@@ -8,6 +8,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts};
 use serde_json::Value;
 
+use crate::config::ClientIpHeader;
 use crate::error::AppError;
 use crate::kez::json;
 use crate::state::AppState;
@@ -68,7 +69,7 @@ impl FromRequestParts<AppState> for ClientIp {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if state.config.trust_proxy
-            && let Some(ip) = forwarded_ip(parts)
+            && let Some(ip) = forwarded_ip(parts, state.config.client_ip_header)
         {
             return Ok(Self(ip));
         }
@@ -80,15 +81,15 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-fn forwarded_ip(parts: &Parts) -> Option<IpAddr> {
+fn forwarded_ip(parts: &Parts, from: ClientIpHeader) -> Option<IpAddr> {
     let header_str = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(ip) = header_str("cf-connecting-ip").and_then(|v| v.trim().parse().ok()) {
-        return Some(ip);
+    match from {
+        ClientIpHeader::CfConnectingIp => header_str("cf-connecting-ip")?.trim().parse().ok(),
+        ClientIpHeader::XForwardedFor => header_str("x-forwarded-for")?
+            .rsplit(',')
+            .next()
+            .and_then(|v| v.trim().parse().ok()),
     }
-    header_str("x-forwarded-for")?
-        .rsplit(',')
-        .next()
-        .and_then(|v| v.trim().parse().ok())
 }
 
 /// `axum::extract::Path` whose rejection (e.g. invalid UTF-8 after

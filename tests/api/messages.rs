@@ -259,11 +259,51 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
             .status(),
         201
     );
-    assert_eq!(
-        post("203.0.113.3", "cf-connecting-ip")
+    // Behind nginx or Caddy a client's own CF-Connecting-IP is passed
+    // through: it must not buy a new bucket.
+    for spoofed in ["203.0.113.3", "203.0.113.4"] {
+        let res = app
+            .client
+            .post(app.url("/v1/messages"))
+            .header("x-forwarded-for", "203.0.113.1")
+            .header("cf-connecting-ip", spoofed)
+            .json(&message_body("bob", &random_id(), "x"))
+            .send()
             .await
-            .unwrap()
-            .status(),
+            .unwrap();
+        assert_eq!(res.status(), 429);
+    }
+}
+
+#[tokio::test]
+async fn behind_cloudflare_cf_connecting_ip_is_the_client() {
+    use kez_chat_server::config::ClientIpHeader;
+    let app = spawn_app_with(|c| {
+        c.trust_proxy = true;
+        c.client_ip_header = ClientIpHeader::CfConnectingIp;
+        c.message_rate_per_minute = 1;
+    })
+    .await;
+    app.register(&TestIdentity::generate(), "bob").await;
+    let post = |cf: &'static str, xff: &'static str| {
+        app.client
+            .post(app.url("/v1/messages"))
+            .header("cf-connecting-ip", cf)
+            .header("x-forwarded-for", xff)
+            .json(&message_body("bob", &random_id(), "x"))
+            .send()
+    };
+    assert_eq!(
+        post("203.0.113.3", "198.51.100.1").await.unwrap().status(),
+        201
+    );
+    // Same client, another X-Forwarded-For: still the same bucket.
+    assert_eq!(
+        post("203.0.113.3", "198.51.100.2").await.unwrap().status(),
+        429
+    );
+    assert_eq!(
+        post("203.0.113.4", "198.51.100.1").await.unwrap().status(),
         201
     );
 }
