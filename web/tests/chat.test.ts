@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ApiError } from '../src/lib/api';
-import { ChatStore, parseKez, unreadLabel, type Me } from '../src/lib/chat.svelte';
+import { AUTO_RETRIES, ChatStore, CLOCK_PROBLEM, parseKez, unreadLabel, type Api, type Me } from '../src/lib/chat.svelte';
 import { seal, openEnvelope } from '../src/lib/envelope';
 import { memoryKV, type KV } from '../src/lib/kv';
 import { SEEN_CAPACITY, SeenIds } from '../src/lib/seen';
-import { rfc3339 } from '../src/lib/time';
+import { rfc3339, unixSeconds } from '../src/lib/time';
 import { primaryFromSeed } from '../src/lib/identity';
-import { FakeServer, seedFor } from './helpers';
+import { FakeEventSource, FakeServer, seedFor } from './helpers';
 
 const aliceSeed = seedFor('alice');
 const bobSeed = seedFor('bob');
@@ -31,7 +31,10 @@ async function pull(store: ChatStore, server: FakeServer, handle: string) {
 
 const settle = () => new Promise((r) => setTimeout(r, 0));
 
-afterEach(() => vi.restoreAllMocks());
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.unstubAllGlobals();
+});
 
 describe('ChatStore', () => {
   it('parses KEZ input', () => {
@@ -290,6 +293,231 @@ describe('ChatStore', () => {
     expect(bob.lastSeq).toBe(2);
     expect(dbg).toHaveBeenCalledTimes(2);
     void server;
+  });
+});
+
+describe('ChatStore outbox', () => {
+  it('re-sends a message left "sending" by a closed tab, same id and sent_at, once the store loads', async () => {
+    const { server, bp, akv, me, alice } = setup();
+    await alice.load();
+    await alice.startChat('bob');
+    const api = server.api();
+    const posted: { id: string; envelope: unknown }[] = [];
+    const spy: Api = {
+      ...api,
+      postMessage: async (to, id, envelope, opts) => {
+        posted.push({ id, envelope });
+        return api.postMessage(to, id, envelope, opts);
+      },
+    };
+    // The POST reaches the server but the tab closes before the answer.
+    const closing = new ChatStore({
+      kv: akv,
+      me: me(aliceSeed, 'alice', alice.me.primary),
+      api: { ...spy, postMessage: async (...a) => (await spy.postMessage(...a), new Promise<never>(() => {})) },
+    });
+    await closing.load();
+    void closing.send(bp, 'did this go?');
+    await vi.waitFor(() => expect(posted).toHaveLength(1));
+    const stuck = closing.threads[bp][0];
+    expect(stuck.status).toBe('sending');
+
+    const reopened = new ChatStore({ kv: akv, me: me(aliceSeed, 'alice', alice.me.primary), api: spy });
+    await reopened.load();
+    await vi.waitFor(() => expect(reopened.threads[bp]?.[0].status).toBe('sent'));
+    expect(posted).toHaveLength(2);
+    expect(posted[1].id).toBe(stuck.id);
+    // A fresh seal of the same message: the recipient sees one message, same time.
+    const again = openEnvelope(bobSeed, posted[1].envelope);
+    expect(again).toMatchObject({ id: stuck.id, sent_at: stuck.sent_at, body: 'did this go?' });
+    expect(server.boxes.get('bob')).toHaveLength(1); // 200, the same seq
+    // The next load finds nothing left and stops looking at this thread.
+    const third = new ChatStore({ kv: akv, me: me(aliceSeed, 'alice', alice.me.primary), api: spy });
+    await third.load();
+    await vi.waitFor(() => expect(third.conversations[0].unsent).toBe(false));
+    expect(posted).toHaveLength(2);
+  });
+
+  it('retries transient failures when the connection comes back, but not permanent ones', async () => {
+    FakeEventSource.all = [];
+    const { server, bp, alice } = setup();
+    const store = new ChatStore({
+      kv: memoryKV(),
+      me: { seed: aliceSeed, ...alice.me },
+      api: server.api(),
+      EventSource: FakeEventSource as unknown as typeof EventSource,
+    });
+    await store.load();
+    await store.startChat('bob');
+    server.failNextPost = new ApiError(0, 'network', 'network error');
+    await store.send(bp, 'offline for a moment');
+    server.failNextPost = new ApiError(422, 'invalid_message_id', '');
+    await store.send(bp, 'never going to work');
+    expect(store.threads[bp].map((m) => m.status)).toEqual(['failed', 'failed']);
+
+    store.connect();
+    FakeEventSource.all[0].emit('open');
+    expect(store.live).toBe('live');
+    await vi.waitFor(() => expect(store.threads[bp][0].status).toBe('sent'));
+    for (let i = 0; i < 5; i++) await settle();
+    expect(store.threads[bp][1].status).toBe('failed');
+    expect(server.boxes.get('bob')).toHaveLength(1);
+
+    // The Retry button still tries it.
+    await store.retry(bp, store.threads[bp][1].id);
+    expect(store.threads[bp][1].status).toBe('sent');
+    store.disconnect();
+  });
+
+  it('retries on the browser "online" event, at most AUTO_RETRIES times', async () => {
+    const win = new EventTarget();
+    vi.stubGlobal('window', win);
+    const { server, bp, alice } = setup();
+    const api = server.api();
+    let attempts = 0;
+    const store = new ChatStore({
+      kv: memoryKV(),
+      me: { seed: aliceSeed, ...alice.me },
+      api: {
+        ...api,
+        postMessage: async () => {
+          attempts++;
+          throw new ApiError(503, 'internal', '');
+        },
+      },
+      EventSource: FakeEventSource as unknown as typeof EventSource,
+    });
+    await store.load();
+    await store.startChat('bob');
+    await store.send(bp, 'server is down');
+    expect(attempts).toBe(1);
+    store.connect();
+    for (let i = 0; i < AUTO_RETRIES + 3; i++) {
+      win.dispatchEvent(new Event('online'));
+      for (let j = 0; j < 10; j++) await settle();
+    }
+    expect(attempts).toBe(1 + AUTO_RETRIES);
+    expect(store.threads[bp][0].status).toBe('failed');
+    store.disconnect();
+    win.dispatchEvent(new Event('online'));
+    await settle();
+    expect(attempts).toBe(1 + AUTO_RETRIES);
+  });
+});
+
+describe('ChatStore.close (locking)', () => {
+  it('stops a queued ingest between items, so nothing is opened with a wiped seed or skipped', async () => {
+    const { server, bp, alice, bkv, me } = setup();
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.send(bp, 'first');
+    await alice.send(bp, 'second');
+    const seed = new Uint8Array(bobSeed); // what Session wipes on lock
+    const api = server.api();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const bob = new ChatStore({
+      kv: bkv,
+      me: me(seed, 'bob', bp),
+      api: { ...api, lookupPrimary: async (p) => (await gate, api.lookupPrimary(p)) },
+      ackDelayMs: 0,
+    });
+    await bob.load();
+    const items = server.boxes.get('bob')!;
+    const ingesting = bob.ingest([items[0]]);
+    const queued = bob.ingest([items[1]]); // waiting behind the first
+    await settle();
+    const closing = bob.close();
+    release();
+    await closing;
+    seed.fill(0); // Session.lock() after close()
+    await Promise.all([ingesting, queued]);
+    expect(bob.lastSeq).toBe(1);
+    expect(await bkv.get(`chat:${bp}:seq`)).toBe(1);
+    // After close nothing is ingested or sent any more.
+    await bob.ingest(items);
+    expect(bob.lastSeq).toBe(1);
+    await bob.send(alice.me.primary, 'too late');
+    expect(server.boxes.get('alice')).toHaveLength(0);
+
+    // Unlocked again, the second message is still there to fetch.
+    const again = new ChatStore({ kv: bkv, me: me(bobSeed, 'bob', bp), api, ackDelayMs: 0 });
+    await again.load();
+    await pull(again, server, 'bob');
+    await again.openThread(alice.me.primary);
+    expect(again.threads[alice.me.primary].map((m) => m.body)).toEqual(['first', 'second']);
+  });
+});
+
+describe('ChatStore sent_at', () => {
+  it('stores inbound sent_at as UTC, so an offset cannot pin a message to the top', async () => {
+    const { server, ap, bp, bob } = setup();
+    await bob.load();
+    const now = Date.now();
+    // Sent 2 minutes ago but written in +14:00: as text it is "later" than anything in Z.
+    const early = new Date(now - 120_000 + 14 * 3600_000).toISOString().replace(/\.\d{3}Z$/, '+14:00');
+    const late = rfc3339(new Date(now - 60_000));
+    for (const [id, sent_at, body] of [
+      ['aaaaaaaaaaaaaaaaaaaaaa', early, 'older'],
+      ['bbbbbbbbbbbbbbbbbbbbbb', late, 'newer'],
+    ]) {
+      const { envelope } = seal(aliceSeed, { kind: 'text', id, from_handle: 'alice@kez.test', to: bp, sent_at, body });
+      await server.api().postMessage('bob', id, envelope);
+    }
+    await pull(bob, server, 'bob');
+    const t = bob.threads[ap];
+    expect(t.map((m) => m.body)).toEqual(['older', 'newer']);
+    expect(t[0].sent_at).toBe(rfc3339(new Date(now - 120_000)));
+    expect(bob.conversations[0].last_preview).toBe('newer');
+    expect(bob.conversations[0].last_at).toBe(late);
+  });
+});
+
+describe('ChatStore clock', () => {
+  it('signs inbox auth and stamps sent_at with the clock it is given', async () => {
+    FakeEventSource.all = [];
+    const { server, bp, alice } = setup();
+    const serverTime = new Date(Date.now() + 3600_000); // the device is an hour slow
+    const store = new ChatStore({
+      kv: memoryKV(),
+      me: { seed: aliceSeed, ...alice.me },
+      api: server.api(),
+      now: () => serverTime,
+      EventSource: FakeEventSource as unknown as typeof EventSource,
+    });
+    await store.load();
+    await store.startChat('bob');
+    await store.send(bp, 'on time');
+    expect(store.threads[bp][0].sent_at).toBe(rfc3339(serverTime));
+    store.connect();
+    expect(new URL(FakeEventSource.all[0].url, 'http://x').searchParams.get('auth')).toMatch(
+      new RegExp(`^${unixSeconds(serverTime)}:`),
+    );
+    store.disconnect();
+  });
+
+  it('says in a sentence that the clock looks wrong when the inbox refuses a stale signature', async () => {
+    FakeEventSource.all = [];
+    vi.spyOn(console, 'debug').mockImplementation(() => {});
+    const { server, alice } = setup();
+    const store = new ChatStore({
+      kv: memoryKV(),
+      me: { seed: aliceSeed, ...alice.me },
+      api: {
+        ...server.api(),
+        pollInbox: async () => {
+          throw new ApiError(401, 'stale_auth', 'timestamp outside the allowed window');
+        },
+      },
+      EventSource: FakeEventSource as unknown as typeof EventSource,
+    });
+    await store.load();
+    store.connect();
+    FakeEventSource.all[0].emit('error'); // the stream was refused; EventSource can't say why
+    await vi.waitFor(() => expect(store.live).toBe('auth_failed'));
+    expect(store.liveProblem).toBe(CLOCK_PROBLEM);
+    expect(CLOCK_PROBLEM).toMatch(/clock looks wrong/);
+    store.disconnect();
   });
 });
 

@@ -74,3 +74,22 @@ export class FakeServer {
     };
   }
 }
+
+/** An EventSource the test drives by hand (`emit('open')`, `emit('error')`…). */
+export class FakeEventSource {
+  static all: FakeEventSource[] = [];
+  listeners: Record<string, ((ev: any) => void)[]> = {};
+  closed = false;
+  constructor(public url: string) {
+    FakeEventSource.all.push(this);
+  }
+  addEventListener(t: string, fn: (ev: any) => void) {
+    (this.listeners[t] ??= []).push(fn);
+  }
+  emit(t: string, ev: any = {}) {
+    for (const fn of this.listeners[t] ?? []) fn(ev);
+  }
+  close() {
+    this.closed = true;
+  }
+}

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InboxConnection, type LiveStatus } from '../src/lib/inbox';
-import type { InboxItem } from '../src/lib/api';
+import { ApiError, type InboxItem } from '../src/lib/api';
 
 class FakeES {
   static all: FakeES[] = [];
@@ -27,8 +27,9 @@ describe('InboxConnection', () => {
   });
   afterEach(() => vi.useRealTimers());
 
-  function make(seqRef: { v: number }, polled: InboxItem[][] = []) {
+  function make(seqRef: { v: number }, polled: (InboxItem[] | Error)[] = []) {
     const statuses: LiveStatus[] = [];
+    const errors: unknown[] = [];
     const got: InboxItem[] = [];
     let n = 0;
     const polls: number[] = [];
@@ -36,7 +37,9 @@ describe('InboxConnection', () => {
       streamUrl: (since) => `/stream?auth=${++n}&since=${since}`,
       poll: async (since) => {
         polls.push(since);
-        const messages = polled.shift() ?? [];
+        const next = polled.shift() ?? [];
+        if (next instanceof Error) throw next;
+        const messages = next;
         return { messages, next: messages.length ? messages[messages.length - 1].seq : null };
       },
       lastSeq: () => seqRef.v,
@@ -45,9 +48,10 @@ describe('InboxConnection', () => {
         seqRef.v = Math.max(seqRef.v, ...items.map((i) => i.seq));
       },
       onStatus: (s) => statuses.push(s),
+      onError: (e) => errors.push(e),
       EventSource: FakeES as unknown as typeof EventSource,
     });
-    return { conn, statuses, got, polls };
+    return { conn, statuses, got, polls, errors };
   }
 
   it('goes live, delivers events, reconnects after 3 s with fresh auth and since', async () => {
@@ -112,15 +116,74 @@ describe('InboxConnection', () => {
     conn.stop();
   });
 
+  it('backs off reconnects from 3 s doubling to 60 s, and starts again at 3 s after a stream opens', async () => {
+    const { conn } = make({ v: 0 });
+    conn.start();
+    const waits: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const n = FakeES.all.length;
+      FakeES.all[n - 1].emit('error');
+      let waited = 0;
+      while (FakeES.all.length === n) {
+        await vi.advanceTimersByTimeAsync(1_000);
+        waited += 1_000;
+      }
+      waits.push(waited);
+    }
+    expect(waits).toEqual([3_000, 6_000, 12_000, 24_000, 48_000, 60_000, 60_000]);
+    FakeES.all.at(-1)!.emit('open');
+    FakeES.all.at(-1)!.emit('error');
+    const n = FakeES.all.length;
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(FakeES.all).toHaveLength(n + 1);
+    conn.stop();
+  });
+
+  it('reports auth_failed when the inbox refuses the signature (401), and reconnects at once when it is accepted again', async () => {
+    const stale = () => new ApiError(401, 'stale_auth', '');
+    const { conn, statuses, errors } = make({ v: 0 }, [stale(), stale()]);
+    conn.start();
+    FakeES.all[0].emit('error'); // EventSource can't tell a 401 from a dropped connection
+    await vi.advanceTimersByTimeAsync(0);
+    expect(statuses.at(-1)).toBe('auth_failed');
+    expect(errors[0]).toBeInstanceOf(ApiError);
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(FakeES.all).toHaveLength(2);
+    FakeES.all[1].emit('error');
+    await vi.advanceTimersByTimeAsync(0);
+    // Not flickering back to "connecting" on every attempt.
+    expect(statuses).toEqual(['connecting', 'connecting', 'auth_failed', 'auth_failed']);
+    // The clock was fixed: the next poll works and the stream re-opens without waiting 6 s.
+    await conn.pollNow();
+    expect(statuses.at(-1)).toBe('connecting');
+    expect(FakeES.all).toHaveLength(3);
+    FakeES.all[2].emit('open');
+    expect(statuses.at(-1)).toBe('live');
+    conn.stop();
+  });
+
   it('polls every 30 s from the last seq', async () => {
     const seq = { v: 2 };
     const { conn, polls, got } = make(seq, [[{ seq: 3, id: 'b', envelope: {}, received_at: '' }]]);
     conn.start();
     await vi.advanceTimersByTimeAsync(30_000);
-    expect(polls).toEqual([2]);
+    // A page may end early by bytes (SPEC §7.3), so it asks again until empty.
+    expect(polls).toEqual([2, 3]);
     expect(got.map((g) => g.seq)).toEqual([3]);
     await vi.advanceTimersByTimeAsync(30_000);
-    expect(polls).toEqual([2, 3]);
+    expect(polls).toEqual([2, 3, 3]);
+    conn.stop();
+  });
+
+  it('keeps polling past a short page until one comes back empty', async () => {
+    const seq = { v: 0 };
+    const page = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ({ seq: from + i, id: `m${from + i}`, envelope: {}, received_at: '' }));
+    const { conn, polls, got } = make(seq, [page(1, 17), page(18, 3)]);
+    conn.start();
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(polls).toEqual([0, 17, 20]);
+    expect(got.map((g) => g.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     conn.stop();
   });
 });

@@ -2,25 +2,41 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { memoryKV } from '../src/lib/kv';
 import { Session } from '../src/lib/session.svelte';
 import { checkRegistration } from '../src/lib/registration';
-import { seedToPhrase } from '../src/lib/identity';
+import { primaryFromSeed, seedToPhrase } from '../src/lib/identity';
+import type { InboxItem } from '../src/lib/api';
+import { seal } from '../src/lib/envelope';
+import { rfc3339, unixSeconds } from '../src/lib/time';
+import { seedFor } from './helpers';
 
 class FakeEventSource {
-  constructor(public url: string) {}
+  static last: FakeEventSource | null = null;
+  constructor(public url: string) {
+    FakeEventSource.last = this;
+  }
   addEventListener() {}
   close() {}
 }
 
-/** Just enough of the server for registration and lookups, behind a stubbed fetch. */
-function stubServer(domain = 'kez.test') {
+/**
+ * Just enough of the server for registration, lookups and polling, behind a
+ * stubbed fetch. `skewMs`: how far the server's clock is ahead of the device.
+ */
+function stubServer(domain = 'kez.test', opts: { skewMs?: number } = {}) {
   const byHandle = new Map<string, string>();
+  const inbox: InboxItem[] = [];
+  const hold: { byPrimary: Promise<void> | null } = { byPrimary: null };
+  const serverNow = () => new Date(Date.now() + (opts.skewMs ?? 0));
   const rec = (handle: string) => ({ handle, fqhn: `${handle}@${domain}`, primary: byHandle.get(handle), registered_at: '' });
   const reply = (status: number, body: unknown) =>
-    new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+    new Response(JSON.stringify(body), {
+      status,
+      headers: { 'Content-Type': 'application/json', Date: serverNow().toUTCString() },
+    });
   const fetch = vi.fn(async (url: string, init?: RequestInit) => {
     if (url === '/v1/healthz') return reply(200, { status: 'ok', server: domain });
     if (url === '/v1/register') {
       const env = JSON.parse(String(init!.body));
-      const verdict = checkRegistration(env, domain, new Date());
+      const verdict = checkRegistration(env, domain, serverNow());
       if (verdict !== 'ok') return reply(422, { error: verdict, message: '' });
       if (byHandle.has(env.payload.handle)) return reply(409, { error: 'handle_taken', message: '' });
       if ([...byHandle.values()].includes(env.payload.primary)) return reply(409, { error: 'primary_taken', message: '' });
@@ -29,18 +45,23 @@ function stubServer(domain = 'kez.test') {
     }
     const bp = /^\/v1\/by-primary\/(.+)$/.exec(url);
     if (bp) {
+      if (hold.byPrimary) await hold.byPrimary;
       const p = decodeURIComponent(bp[1]);
       for (const h of byHandle.keys()) if (byHandle.get(h) === p) return reply(200, rec(h));
       return reply(404, { error: 'not_found', message: '' });
     }
     const u = /^\/v1\/u\/(.+)$/.exec(url);
     if (u) return byHandle.has(u[1]) ? reply(200, rec(u[1])) : reply(404, { error: 'not_found', message: '' });
-    if (url.startsWith('/v1/inbox/')) return reply(200, { messages: [], next: null });
+    if (url.startsWith('/v1/inbox/')) {
+      const since = Number(new URL(url, 'http://x').searchParams.get('since') ?? 0);
+      const messages = inbox.filter((m) => m.seq > since);
+      return reply(200, { messages, next: messages.at(-1)?.seq ?? null });
+    }
     return reply(404, { error: 'not_found', message: '' });
   });
   vi.stubGlobal('fetch', fetch);
   vi.stubGlobal('EventSource', FakeEventSource);
-  return { byHandle, fetch };
+  return { byHandle, fetch, inbox, hold, serverNow };
 }
 
 afterEach(() => {
@@ -100,6 +121,64 @@ describe('Session', () => {
     expect(s4.status).toBe('unlocked');
     expect(s4.handle).toBe('alice');
     expect(s4.primary).toBe(s.primary);
+  });
+
+  it('registers, signs inbox auth and stamps messages by the server clock when the device is an hour slow', async () => {
+    const srv = stubServer('kez.test', { skewMs: 3600_000 });
+    const s = new Session(memoryKV(), { iterations: 1000 });
+    await s.boot(); // the healthz answer's Date header tells the offset
+    const { seed } = s.newSeed();
+    await s.create(seed, 'passphrase-1');
+    await s.register('alice'); // created_at would be stale_timestamp by the device clock
+    expect(s.handle).toBe('alice');
+    const ts = Number(new URL(FakeEventSource.last!.url, 'http://x').searchParams.get('auth')!.split(':')[0]);
+    expect(Math.abs(ts - unixSeconds(srv.serverNow()))).toBeLessThanOrEqual(2);
+
+    const bob = primaryFromSeed(seedFor('bob'));
+    srv.byHandle.set('bob', bob);
+    await s.chat!.startChat('bob');
+    await s.chat!.send(bob, 'on time');
+    const sentAt = Date.parse(s.chat!.threads[bob][0].sent_at);
+    expect(Math.abs(sentAt - srv.serverNow().getTime())).toBeLessThan(2_000);
+  });
+
+  it('lock waits for a queued ingest to stop before wiping the seed, so no message is lost', async () => {
+    const srv = stubServer();
+    const kv = memoryKV();
+    const s = new Session(kv, { iterations: 1000 });
+    await s.boot();
+    const { seed } = s.newSeed();
+    await s.create(seed, 'passphrase-1');
+    await s.register('alice');
+    const bobSeed = seedFor('bob');
+    srv.byHandle.set('bob', primaryFromSeed(bobSeed));
+    for (const [seq, id, body] of [
+      [1, 'aaaaaaaaaaaaaaaaaaaaaa', 'one'],
+      [2, 'bbbbbbbbbbbbbbbbbbbbbb', 'two'],
+    ] as const) {
+      const { envelope } = seal(bobSeed, { kind: 'text', id, from_handle: 'bob@kez.test', to: s.primary!, sent_at: rfc3339(), body });
+      srv.inbox.push({ seq, id, envelope, received_at: rfc3339() });
+    }
+    // The first message waits on the directory lookup of its (new) sender.
+    let release!: () => void;
+    srv.hold.byPrimary = new Promise<void>((r) => (release = r));
+    const ingesting = s.chat!.ingest(srv.inbox);
+    await new Promise((r) => setTimeout(r, 0));
+    const locking = s.lock();
+    release();
+    srv.hold.byPrimary = null;
+    await locking;
+    await ingesting;
+    expect(s.status).toBe('locked');
+
+    await s.unlock('passphrase-1');
+    const chat = s.chat!;
+    expect(chat.lastSeq).toBe(1);
+    await chat.pollNow();
+    const peer = primaryFromSeed(bobSeed);
+    await chat.openThread(peer);
+    expect(chat.threads[peer].map((m) => m.body)).toEqual(['one', 'two']);
+    await s.lock();
   });
 
   it('register adopts an existing handle on primary_taken', async () => {

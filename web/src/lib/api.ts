@@ -3,6 +3,7 @@
 // sentence for the UI (see friendly()).
 import type { RegistrationEnvelope } from './registration';
 import type { EnvelopeV2 } from './envelope';
+import { ServerClock } from './time';
 
 export interface LookupRecord {
   handle: string;
@@ -83,8 +84,15 @@ export function friendly(code: string, status = 0): string {
 
 const TIMEOUT_MS = 20_000;
 
+/** Device time corrected by the server's `Date` headers (see ServerClock). */
+export const serverClock = new ServerClock();
+
+/** Now, by the server's clock as far as we know it: for auth `ts` and `sent_at`. */
+export const serverNow = (): Date => serverClock.now();
+
 async function request<T>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
   let res: Response;
+  const sentAt = Date.now();
   try {
     res = await fetch(path, {
       ...init,
@@ -95,6 +103,9 @@ async function request<T>(path: string, init: RequestInit = {}): Promise<{ statu
   } catch {
     throw new ApiError(0, 'network', 'network error');
   }
+  // Error responses count too: a 401 stale_auth is exactly when it matters.
+  // A cached copy (`Age`) carries an old Date.
+  if (!res.headers.has('Age')) serverClock.observe(res.headers.get('Date'), sentAt, Date.now());
   let body: unknown = null;
   const text = await res.text();
   try {

@@ -9,7 +9,7 @@ import { ackBody, ackIds, EnvelopeError, MAX_ACK_IDS, openEnvelope, seal, type S
 import { InboxConnection, type LiveStatus } from './inbox';
 import type { KV } from './kv';
 import { SeenIds } from './seen';
-import { rfc3339 } from './time';
+import { parseRfc3339, rfc3339 } from './time';
 
 export interface Conversation {
   peer_primary: string;
@@ -18,6 +18,12 @@ export interface Conversation {
   last_at: string;
   last_preview: string;
   unread: number;
+  /**
+   * The thread may hold outbound messages the server hasn't accepted
+   * (`sending`/`failed`), so load() looks at it. Absent in history from before
+   * this field: looked at once.
+   */
+  unsent?: boolean;
 }
 
 export type MessageStatus = 'sending' | 'sent' | 'delivered' | 'failed' | 'received';
@@ -31,6 +37,30 @@ export interface ChatMessage {
   error?: string;
   /** Inbound: whether our delivery receipt has been accepted by the server. */
   acked?: boolean;
+  /** Outbound `failed`: the error may pass (network, 429, 5xx), so it is retried automatically. */
+  retryable?: boolean;
+  /** Outbound: automatic retries since the last send or manual Retry (bounded by AUTO_RETRIES). */
+  retries?: number;
+}
+
+/** Automatic retries of one failed message before only the Retry button is left. */
+export const AUTO_RETRIES = 5;
+
+/** Shown when the server refuses the inbox signature as stale (SPEC §7.2 ±300 s). */
+export const CLOCK_PROBLEM =
+  'Can’t receive messages: this device’s clock looks wrong. Set the correct date and time, and messages will arrive.';
+
+/** Errors worth retrying without being asked: they may pass by themselves. */
+function transient(e: unknown): boolean {
+  return e instanceof ApiError && (e.status === 0 || e.status === 429 || e.status >= 500);
+}
+
+/** Thrown by queued work once the store is closed (the identity is locking). */
+export class ChatClosedError extends Error {
+  constructor() {
+    super('This chat is closed.');
+    this.name = 'ChatClosedError';
+  }
 }
 
 export interface Me {
@@ -73,6 +103,8 @@ export class ChatStore {
   threads = $state<Record<string, ChatMessage[]>>({});
   activePeer = $state<string | null>(null);
   live = $state<LiveStatus>('connecting');
+  /** A plain sentence on why live delivery doesn't work (with live === 'auth_failed'). */
+  liveProblem = $state<string | null>(null);
   lastSeq = $state(0);
   loaded = $state(false);
 
@@ -92,6 +124,11 @@ export class ChatStore {
   #ackTimers = new Map<string, ReturnType<typeof setTimeout>>();
   /** Per peer: the ack run in progress (runs for one peer never overlap). */
   #acking = new Map<string, Promise<void>>();
+  /** `peer/id` of outbound messages being posted right now (never posted twice at once). */
+  #delivering = new Set<string>();
+  /** Set by close(): no more sealing, ingesting or queued writes. */
+  #closed = false;
+  #onOnline = () => void this.retryFailed();
 
   constructor(deps: ChatDeps) {
     this.#deps = deps;
@@ -117,6 +154,8 @@ export class ChatStore {
 
   /** Run `fn` after every previously queued mutation (keeps IDB writes ordered). */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
+    // Work queued before close() still runs (close() waits for it); later work doesn't.
+    if (this.#closed) return Promise.reject(new ChatClosedError());
     const p = this.#queue.then(fn, fn);
     this.#queue = p.catch(() => undefined);
     return p;
@@ -128,6 +167,19 @@ export class ChatStore {
     this.lastSeq = (await this.#kv.get<number>(this.#key('seq'))) ?? 0;
     await this.#seen.load();
     this.loaded = true;
+    // In the background: offline, a post can take the whole request timeout.
+    void this.#resend(true);
+  }
+
+  /**
+   * Stop for good (on lock) before the seed is wiped: no more sealing or
+   * ingesting, and every queued write finished. An ingest in progress stops
+   * between items, so lastSeq never moves past a message it didn't open.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.disconnect();
+    await this.#queue;
   }
 
   async #saveConvs(): Promise<void> {
@@ -152,7 +204,7 @@ export class ChatStore {
   #ensureConversation(peer: string, handle: string | null): Conversation {
     let c = this.conversation(peer);
     if (!c) {
-      this.conversations.push({ peer_primary: peer, peer_handle: handle, last_at: '', last_preview: '', unread: 0 });
+      this.conversations.push({ peer_primary: peer, peer_handle: handle, last_at: '', last_preview: '', unread: 0, unsent: false });
       c = this.conversations[this.conversations.length - 1];
     } else if (handle && c.peer_handle !== handle) {
       c.peer_handle = handle;
@@ -200,6 +252,7 @@ export class ChatStore {
   /** Show a thread: load it, reset unread, and retry any receipt that failed. */
   async openThread(peer: string): Promise<void> {
     this.activePeer = peer;
+    if (this.#closed) return;
     await this.#serial(async () => {
       await this.#thread(peer);
       const c = this.conversation(peer);
@@ -218,7 +271,7 @@ export class ChatStore {
   /** Send a text message with local echo: sending → sent (201/200) → delivered (ack). */
   async send(peer: string, text: string): Promise<void> {
     const body = text.replace(/\s+$/, '');
-    if (!body.trim()) return;
+    if (!body.trim() || this.#closed) return;
     const msg: ChatMessage = { id: newMessageId(), dir: 'out', body, sent_at: rfc3339(this.#now()), status: 'sending' };
     await this.#serial(async () => {
       const thread = await this.#thread(peer);
@@ -226,14 +279,65 @@ export class ChatStore {
       const c = this.#ensureConversation(peer, null);
       c.last_at = msg.sent_at;
       c.last_preview = body;
-      await this.#saveThread(peer);
+      c.unsent = true;
+      // The flag first: a tab closed in between must not hide the message from load().
       await this.#saveConvs();
+      await this.#saveThread(peer);
     });
     await this.#deliver(peer, msg.id);
   }
 
+  /** The Retry button: any failed message, whatever the error. */
   retry(peer: string, id: string): Promise<void> {
     return this.#deliver(peer, id);
+  }
+
+  /** Retry failed sends whose error may have passed (connection back, browser online). */
+  retryFailed(): Promise<void> {
+    return this.#resend(false);
+  }
+
+  /**
+   * Post what the server never accepted. At load that includes messages
+   * still `sending` (the tab closed mid-send; the server answers 200 with the
+   * same seq for a `(to, id)` it already has, and the re-sealed envelope keeps
+   * id and sent_at). `failed` ones are retried only for transient errors, at
+   * most AUTO_RETRIES times, so e.g. a 404 unknown_recipient is left to Retry.
+   */
+  async #resend(atLoad: boolean): Promise<void> {
+    if (this.#closed) return;
+    try {
+      const todo = await this.#serial(async () => {
+        const found: [string, string][] = [];
+        let changed = false;
+        for (const c of this.conversations) {
+          if (c.unsent === false) continue;
+          let unsent = false;
+          for (const m of await this.#thread(c.peer_primary)) {
+            if (m.dir !== 'out' || (m.status !== 'sending' && m.status !== 'failed')) continue;
+            unsent = true;
+            if (this.#autoResend(c.peer_primary, m, atLoad)) found.push([c.peer_primary, m.id]);
+          }
+          if (c.unsent !== unsent) {
+            c.unsent = unsent;
+            changed = true;
+          }
+        }
+        if (changed) await this.#saveConvs();
+        return found;
+      });
+      // One at a time, in order: keeps the recipient's seqs in send order.
+      for (const [peer, id] of todo) await this.#deliver(peer, id, atLoad ? 'load' : 'auto');
+    } catch (e) {
+      // Runs unasked (load, online): a storage error must not become an unhandled rejection.
+      if (!(e instanceof ChatClosedError)) console.debug('resend:', e);
+    }
+  }
+
+  #autoResend(peer: string, m: ChatMessage, atLoad: boolean): boolean {
+    if (m.dir !== 'out' || this.#delivering.has(`${peer}/${m.id}`)) return false;
+    if (m.status === 'sending') return atLoad;
+    return m.status === 'failed' && m.retryable === true && (m.retries ?? 0) < AUTO_RETRIES;
   }
 
   #find(peer: string, id: string): ChatMessage | undefined {
@@ -247,19 +351,45 @@ export class ChatStore {
     return h;
   }
 
-  async #deliver(peer: string, id: string): Promise<void> {
+  /**
+   * Post one outbound message. `send`: new or Retry button (resets the
+   * count); `auto`/`load`: picked by #resend, counted when it had failed.
+   */
+  async #deliver(peer: string, id: string, mode: 'send' | 'auto' | 'load' = 'send'): Promise<void> {
+    const key = `${peer}/${id}`;
     const m = this.#find(peer, id);
-    if (!m || m.dir !== 'out') return;
+    if (!m || m.dir !== 'out' || this.#closed || this.#delivering.has(key)) return;
+    // Re-checked now: a manual Retry may have settled it since it was picked.
+    if (mode !== 'send' && !this.#autoResend(peer, m, mode === 'load')) return;
+    const counted = mode !== 'send' && m.status === 'failed';
+    this.#delivering.add(key);
+    try {
+      await this.#post(peer, id, counted);
+    } catch (e) {
+      // Closed mid-way: left `sending`, so the next unlock posts it again.
+      if (!(e instanceof ChatClosedError)) throw e;
+    } finally {
+      this.#delivering.delete(key);
+    }
+  }
+
+  async #post(peer: string, id: string, counted: boolean): Promise<void> {
+    const m = this.#find(peer, id)!;
     await this.#serial(async () => {
       const msg = this.#find(peer, id)!;
+      msg.retries = counted ? (msg.retries ?? 0) + 1 : 0;
       msg.status = 'sending';
       msg.error = undefined;
+      msg.retryable = undefined;
       await this.#saveThread(peer);
     });
     let status: MessageStatus = 'sent';
     let error: string | undefined;
+    let retryable: boolean | undefined;
     try {
       const to = await this.#peerHandle(peer);
+      // Locking wipes the seed once close() returns: never seal after that.
+      if (this.#closed) throw new ChatClosedError();
       const { envelope } = seal(this.#me.seed, {
         kind: 'text',
         id,
@@ -270,8 +400,10 @@ export class ChatStore {
       });
       await this.#api.postMessage(to, id, envelope);
     } catch (e) {
+      if (e instanceof ChatClosedError) throw e;
       status = 'failed';
       error = e instanceof Error ? e.message : String(e);
+      retryable = transient(e);
     }
     await this.#serial(async () => {
       const msg = this.#find(peer, id);
@@ -279,6 +411,7 @@ export class ChatStore {
       // An ack may have raced ahead of the POST response.
       if (!(status === 'sent' && msg.status === 'delivered')) msg.status = status;
       msg.error = error;
+      msg.retryable = retryable;
       await this.#saveThread(peer);
     });
   }
@@ -301,14 +434,14 @@ export class ChatStore {
     const thread = this.threads[peer];
     if (!thread) return;
     const todo = thread.filter((m) => m.dir === 'in' && !m.acked).map((m) => m.id);
-    for (let i = 0; i < todo.length; i += MAX_ACK_IDS) {
+    for (let i = 0; i < todo.length && !this.#closed; i += MAX_ACK_IDS) {
       if (!(await this.#sendAck(peer, todo.slice(i, i + MAX_ACK_IDS)))) return;
     }
   }
 
   /** Batch the delivery receipts of messages arriving together into one post. */
   #scheduleAck(peer: string): void {
-    if (this.#ackTimers.has(peer)) return;
+    if (this.#ackTimers.has(peer) || this.#closed) return;
     const timer = setTimeout(() => {
       this.#ackTimers.delete(peer);
       void this.#ackPending(peer);
@@ -320,6 +453,7 @@ export class ChatStore {
   async #sendAck(peer: string, ids: string[]): Promise<boolean> {
     try {
       const to = await this.#peerHandle(peer);
+      if (this.#closed) return false; // the seed is about to be wiped
       const id = newMessageId();
       const { envelope } = seal(this.#me.seed, {
         kind: 'ack',
@@ -333,6 +467,8 @@ export class ChatStore {
     } catch {
       return false;
     }
+    // Closed meanwhile: left unacked, so the next unlock acks again (idempotent).
+    if (this.#closed) return false;
     await this.#serial(async () => {
       const acked = new Set(ids);
       for (const m of this.threads[peer] ?? []) if (m.dir === 'in' && acked.has(m.id)) m.acked = true;
@@ -377,8 +513,12 @@ export class ChatStore {
 
   /** Process inbox items in seq order; skips seqs already processed. */
   ingest(items: InboxItem[]): Promise<void> {
+    // After close() the items stay on the server for the next unlock.
+    if (this.#closed) return Promise.resolve();
     return this.#serial(async () => {
       for (const item of [...items].sort((a, b) => a.seq - b.seq)) {
+        // Locking: stop here, so lastSeq stays before what wasn't opened.
+        if (this.#closed) break;
         if (!Number.isSafeInteger(item.seq) || item.seq <= this.lastSeq) continue;
         await this.#ingestOne(item);
         this.lastSeq = item.seq;
@@ -420,11 +560,14 @@ export class ChatStore {
     const thread = await this.#thread(peer);
     if (thread.some((m) => m.id === msg.id && m.dir === 'in')) return;
     const handle = await this.#resolveHandle(peer, msg.from_handle);
-    thread.push({ id: msg.id, dir: 'in', body: msg.body, sent_at: msg.sent_at, status: 'received', acked: false });
+    // As UTC `Z`, like ours: sent_at is sorted as text, and an offset such as
+    // `+14:00` would otherwise let the sender pin a message to the top.
+    const sentAt = rfc3339(new Date(parseRfc3339(msg.sent_at)));
+    thread.push({ id: msg.id, dir: 'in', body: msg.body, sent_at: sentAt, status: 'received', acked: false });
     thread.sort((a, b) => (a.sent_at < b.sent_at ? -1 : a.sent_at > b.sent_at ? 1 : 0));
     const c = this.#ensureConversation(peer, handle);
-    if (msg.sent_at >= c.last_at) {
-      c.last_at = msg.sent_at;
+    if (sentAt >= c.last_at) {
+      c.last_at = sentAt;
       c.last_preview = msg.body;
     }
     const viewing = this.activePeer === peer && (typeof document === 'undefined' || document.visibilityState === 'visible');
@@ -446,30 +589,41 @@ export class ChatStore {
   // ---- live connection ---------------------------------------------------------
 
   connect(): void {
-    if (this.#inbox) return;
+    if (this.#inbox || this.#closed) return;
     const handle = this.#me.handle;
     this.#inbox = new InboxConnection({
       streamUrl: (since) => this.#api.streamUrl(handle, streamAuth(this.#me.seed, handle, this.#now()), since),
       poll: (since) => this.#api.pollInbox(handle, since, pollAuth(this.#me.seed, handle, since, this.#now())),
       lastSeq: () => this.lastSeq,
       onItems: (items) => this.ingest(items),
-      onStatus: (s) => (this.live = s),
-      onError: (e) => console.debug('inbox:', e),
+      onStatus: (s) => {
+        const was = this.live;
+        this.live = s;
+        if (s === 'live') this.liveProblem = null;
+        // Back online: what failed for want of a connection may go through now.
+        if (s === 'live' && was !== 'live') void this.retryFailed();
+      },
+      onError: (e) => {
+        if (e instanceof ApiError && e.status === 401) this.liveProblem = e.code === 'stale_auth' ? CLOCK_PROBLEM : e.message;
+        console.debug('inbox:', e);
+      },
       EventSource: this.#deps.EventSource,
       reconnectMs: this.#deps.reconnectMs,
       pollMs: this.#deps.pollMs,
     });
     this.#inbox.start();
+    if (typeof window !== 'undefined') window.addEventListener('online', this.#onOnline);
   }
 
   pollNow(): Promise<void> {
     return this.#inbox?.pollNow() ?? Promise.resolve();
   }
 
-  /** Stop live delivery and any batched ack still waiting (on lock). */
+  /** Stop live delivery and any batched ack still waiting (see close() for locking). */
   disconnect(): void {
     this.#inbox?.stop();
     this.#inbox = null;
+    if (typeof window !== 'undefined') window.removeEventListener('online', this.#onOnline);
     for (const t of this.#ackTimers.values()) clearTimeout(t);
     this.#ackTimers.clear();
   }

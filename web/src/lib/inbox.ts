@@ -1,13 +1,15 @@
 // Live delivery (SPEC §7.3, §7.4): an EventSource on the inbox stream with a
 // 30 s polling heartbeat. On a stream error the source is closed and re-opened
-// after 3 s with a fresh signature and `since=<last seq>` (EventSource's own
-// retry would reuse the stale URL).
-import type { InboxItem } from './api';
+// with a fresh signature and `since=<last seq>` (EventSource's own retry would
+// reuse the stale URL), after 3 s doubling to 60 s until a stream opens again.
+import { ApiError, type InboxItem } from './api';
 
 // 'paused': the server closed this stream because newer tabs of the same
 // handle hold all its stream slots (SPEC §7.4 `event: close`); this tab keeps
 // the polling heartbeat and goes live again when it becomes visible.
-export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'paused';
+// 'auth_failed': the server refuses this device's inbox signature (401), most
+// likely because the device clock is off by more than 5 minutes.
+export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'paused' | 'auth_failed';
 
 export interface InboxDeps {
   streamUrl(since: number): string;
@@ -17,7 +19,9 @@ export interface InboxDeps {
   onStatus(status: LiveStatus): void;
   onError?(err: unknown): void;
   EventSource?: typeof EventSource;
+  /** First reconnect delay (3 s); doubles per failed attempt up to maxReconnectMs (60 s). */
   reconnectMs?: number;
+  maxReconnectMs?: number;
   pollMs?: number;
 }
 
@@ -29,6 +33,11 @@ export class InboxConnection {
   #polling = false;
   #everLive = false;
   #displaced = false;
+  /** The current stream has opened (and not failed since). */
+  #streaming = false;
+  /** The last poll was refused with 401; cleared by a poll or stream that works. */
+  #authFailed = false;
+  #delay = 0;
   #onVisible = () => {
     if (document.visibilityState !== 'visible') return;
     this.resume();
@@ -40,6 +49,7 @@ export class InboxConnection {
   start(): void {
     if (!this.#stopped) return;
     this.#stopped = false;
+    this.#delay = this.deps.reconnectMs ?? 3_000;
     this.deps.onStatus('connecting');
     this.#open();
     this.#poller = setInterval(() => void this.pollNow(), this.deps.pollMs ?? 30_000);
@@ -51,6 +61,7 @@ export class InboxConnection {
     this.#displaced = false;
     this.#es?.close();
     this.#es = null;
+    this.#streaming = false;
     if (this.#reconnect) clearTimeout(this.#reconnect);
     if (this.#poller) clearInterval(this.#poller);
     this.#reconnect = this.#poller = null;
@@ -71,6 +82,9 @@ export class InboxConnection {
     es.addEventListener('open', () => {
       if (this.#es !== es) return;
       this.#everLive = true;
+      this.#streaming = true;
+      this.#authFailed = false;
+      this.#delay = this.deps.reconnectMs ?? 3_000;
       this.deps.onStatus('live');
     });
     es.addEventListener('message', (ev) => {
@@ -90,6 +104,7 @@ export class InboxConnection {
       if (this.#es !== es) return;
       es.close();
       this.#es = null;
+      this.#streaming = false;
       this.#displaced = true;
       this.deps.onStatus('paused');
     });
@@ -97,18 +112,44 @@ export class InboxConnection {
       if (this.#es !== es) return;
       es.close();
       this.#es = null;
+      this.#streaming = false;
       this.#scheduleReconnect();
+      // EventSource hides the HTTP status; a poll tells a refused signature
+      // (401) from a network problem, and catches up meanwhile.
+      void this.pollNow();
     });
   }
 
   #scheduleReconnect(): void {
     if (this.#stopped) return;
-    this.deps.onStatus(this.#everLive ? 'reconnecting' : 'connecting');
+    this.deps.onStatus(this.#authFailed ? 'auth_failed' : this.#everLive ? 'reconnecting' : 'connecting');
     if (this.#reconnect) clearTimeout(this.#reconnect);
+    const delay = this.#delay;
+    // Back off so a refused or unreachable server isn't hammered every 3 s.
+    this.#delay = Math.min(delay * 2, this.deps.maxReconnectMs ?? 60_000);
     this.#reconnect = setTimeout(() => {
       this.#reconnect = null;
       if (!this.#stopped) this.#open();
-    }, this.deps.reconnectMs ?? 3_000);
+    }, delay);
+  }
+
+  /** A poll was refused (401) or, after that, accepted again. */
+  #setAuthFailed(failed: boolean): void {
+    if (this.#stopped || failed === this.#authFailed) return;
+    this.#authFailed = failed;
+    if (this.#streaming || this.#displaced) return; // a working stream says more
+    if (failed) {
+      this.deps.onStatus('auth_failed');
+      return;
+    }
+    this.deps.onStatus(this.#everLive ? 'reconnecting' : 'connecting');
+    if (this.#reconnect) {
+      // Fixed (e.g. the clock was corrected): don't sit out the backoff.
+      clearTimeout(this.#reconnect);
+      this.#reconnect = null;
+      this.#delay = this.deps.reconnectMs ?? 3_000;
+      this.#open();
+    }
   }
 
   /** Re-opens a stream the server displaced (called when the tab becomes visible). */
@@ -124,13 +165,16 @@ export class InboxConnection {
     if (this.#stopped || this.#polling) return;
     this.#polling = true;
     try {
-      for (let round = 0; round < 20; round++) {
+      for (let round = 0; round < 20 && !this.#stopped; round++) {
         const since = this.deps.lastSeq();
         const { messages, next } = await this.deps.poll(since);
+        this.#setAuthFailed(false);
         if (messages.length) await this.deps.onItems(messages);
-        if (next === null || messages.length < 500) break;
+        // A page can end early by bytes (SPEC §7.3): only an empty one means done.
+        if (next === null || messages.length === 0) break;
       }
     } catch (err) {
+      if (err instanceof ApiError && err.status === 401) this.#setAuthFailed(true);
       this.deps.onError?.(err);
     } finally {
       this.#polling = false;

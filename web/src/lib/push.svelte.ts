@@ -230,7 +230,7 @@ export class PushController {
     };
     let action = healAction(input);
     if (action === 'check' && sub) {
-      input.serverSubscribed = await this.#api.pushCheck(id.handle, sub.endpoint, pushAuth(id.sign, 'check', id.handle, sub.endpoint));
+      input.serverSubscribed = await this.#api.pushCheck(id.handle, sub.endpoint, pushAuth(id.sign, 'check', id.handle, sub.endpoint, realApi.serverNow()));
       action = healAction(input);
     }
     if (gen !== this.#gen) return;
@@ -293,7 +293,7 @@ export class PushController {
     if (!p256dh || !auth) throw Object.assign(new Error('subscription without keys'), { name: 'NotSupportedError' });
     await this.#api.pushSubscribe(
       { handle: id.handle, endpoint, keys: { p256dh, auth }, expirationTime: j.expirationTime ?? null },
-      pushAuth(id.sign, 'subscribe', id.handle, endpoint),
+      pushAuth(id.sign, 'subscribe', id.handle, endpoint, realApi.serverNow()),
     );
     if (this.#stored?.endpoint && this.#stored.endpoint !== endpoint) {
       await this.#withdraw(id, this.#stored.endpoint).catch(() => undefined);
@@ -302,7 +302,7 @@ export class PushController {
   }
 
   async #withdraw(id: PushIdentity, endpoint: string): Promise<void> {
-    await this.#api.pushUnsubscribe(id.handle, endpoint, pushAuth(id.sign, 'unsubscribe', id.handle, endpoint));
+    await this.#api.pushUnsubscribe(id.handle, endpoint, pushAuth(id.sign, 'unsubscribe', id.handle, endpoint, realApi.serverNow()));
     if (this.#stored?.endpoint === endpoint) this.#stored = { ...this.#stored, endpoint: undefined };
   }
 

@@ -1,7 +1,19 @@
 // A small hash router: `#/chats/<peer>` → path "/chats/<peer>".
-function current(): string {
-  const h = typeof location === 'undefined' ? '' : decodeURIComponent(location.hash.replace(/^#/, ''));
+
+/** The path of a location hash; '/' for anything else, including bad %-escapes. */
+export function pathFromHash(hash: string): string {
+  let h: string;
+  try {
+    h = decodeURIComponent(hash.replace(/^#/, ''));
+  } catch {
+    // A mangled link (`#/%E0%A4%A`) must not blank the whole app.
+    return '/';
+  }
   return h.startsWith('/') ? h : '/';
+}
+
+function current(): string {
+  return pathFromHash(typeof location === 'undefined' ? '' : location.hash);
 }
 
 export class Router {

@@ -29,6 +29,8 @@ export class Session {
 
   #seed: Uint8Array | null = null;
   #serverKnown = false;
+  /** The last chat store's close() (lock waits for it before wiping the seed). */
+  #chatClosed: Promise<void> = Promise.resolve();
   readonly #kv: KV;
   readonly #store: SeedStore;
   readonly #iterations?: number;
@@ -97,8 +99,12 @@ export class Session {
   }
 
   async lock(): Promise<void> {
-    this.chat?.disconnect();
+    // The chat store shares the seed: let queued work finish (or stop) first,
+    // or an ingest would open envelopes with a wiped seed and lose them. A
+    // second lock() meanwhile waits for the same close.
+    if (this.chat) this.#chatClosed = this.chat.close();
     this.chat = null;
+    await this.#chatClosed;
     await this.#store.endSession();
     this.#seed?.fill(0);
     this.#seed = null;
@@ -141,7 +147,7 @@ export class Session {
 
   async register(handle: string): Promise<void> {
     if (!this.#seed) throw new Error('Unlock first.');
-    const env = buildRegistration(this.#seed, handle, this.server);
+    const env = buildRegistration(this.#seed, handle, this.server, api.serverNow());
     try {
       const rec = await api.register(env);
       await this.#setHandle(rec.handle);
@@ -160,10 +166,13 @@ export class Session {
 
   async #startChat(): Promise<void> {
     if (!this.#seed || !this.handle || !this.primary) return;
-    this.chat?.disconnect();
+    await this.chat?.close();
     const chat = new ChatStore({
       kv: sealedKV(this.#kv, this.#seed),
       me: { seed: this.#seed, primary: this.primary, handle: this.handle, server: this.server },
+      // Auth `ts` and `sent_at` by the server's clock: a device clock more than
+      // 5 minutes off would otherwise be refused (and its messages dropped).
+      now: api.serverNow,
     });
     await chat.load();
     this.chat = chat;
