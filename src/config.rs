@@ -95,6 +95,11 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_VAPID_SUBJECT")]
     pub vapid_subject: Option<String>,
 
+    /// Push services this server sends to: host names, `*.suffix`, or `*` for any public
+    /// host. The default covers the browsers' own (FCM, Mozilla, Apple, WNS).
+    #[arg(long, env = "KEZ_CHAT_PUSH_HOSTS", default_value = crate::push::DEFAULT_PUSH_HOSTS)]
+    pub push_hosts: String,
+
     /// Accept http:// and private-address push endpoints (tests only; never in production).
     #[arg(
         long,

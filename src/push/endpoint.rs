@@ -23,6 +23,72 @@ pub enum EndpointError {
     Credentials,
     #[error("the endpoint's host is local, private or not a public name")]
     PrivateHost,
+    #[error("the endpoint's host is not a push service this server sends to (--push-hosts)")]
+    UnknownPushService,
+}
+
+/// The browsers' push services: Chrome/Edge-on-Android/Opera/Brave (FCM),
+/// Firefox (autopush), Safari (Apple), Edge on Windows (WNS).
+pub const DEFAULT_PUSH_HOSTS: &str =
+    "fcm.googleapis.com,*.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com";
+
+/// Which hosts the server sends pushes to. Limiting them to the real push
+/// services keeps the server from being used to POST at arbitrary sites
+/// (or to hold its push slots with deliberately slow ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushHosts {
+    /// `None`: any public host.
+    patterns: Option<Vec<String>>,
+}
+
+impl PushHosts {
+    /// A comma-separated list of host names, `*.suffix` for any subdomain
+    /// of `suffix`, or `*` alone for any public host.
+    pub fn parse(list: &str) -> Self {
+        let patterns: Vec<String> = list
+            .split(',')
+            .map(|p| p.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|p| !p.is_empty())
+            .collect();
+        if patterns.iter().any(|p| p == "*") {
+            return Self { patterns: None };
+        }
+        Self {
+            patterns: Some(patterns),
+        }
+    }
+
+    /// Whether `url`'s host is on the list (IP literals only with `*`).
+    pub fn allows(&self, url: &Url) -> bool {
+        let Some(patterns) = &self.patterns else {
+            return true;
+        };
+        let Some(Host::Domain(name)) = url.host() else {
+            return false;
+        };
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        patterns.iter().any(|p| match p.strip_prefix("*.") {
+            Some(suffix) => name
+                .strip_suffix(suffix)
+                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+            None => name == *p,
+        })
+    }
+}
+
+/// An endpoint this server will send to: a valid, public one (see
+/// [`validate`]) on a listed push service (the list is skipped with
+/// `allow_insecure`, for tests).
+pub(super) fn accept(
+    endpoint: &str,
+    allow_insecure: bool,
+    hosts: &PushHosts,
+) -> Result<Url, EndpointError> {
+    let url = validate(endpoint, allow_insecure)?;
+    if !allow_insecure && !hosts.allows(&url) {
+        return Err(EndpointError::UnknownPushService);
+    }
+    Ok(url)
 }
 
 /// Parses and checks a client-supplied endpoint. With `allow_insecure`
@@ -265,6 +331,34 @@ mod tests {
             .await
             .unwrap_err();
         assert!(!is_refused_address(&err), "{err:?}");
+    }
+
+    #[test]
+    fn only_listed_push_services_are_allowed() {
+        let hosts = PushHosts::parse(DEFAULT_PUSH_HOSTS);
+        let ok = |u: &str| hosts.allows(&Url::parse(u).unwrap());
+        assert!(ok("https://fcm.googleapis.com/fcm/send/abc:def"));
+        assert!(ok(
+            "https://updates.push.services.mozilla.com/wpush/v2/gAAA"
+        ));
+        assert!(ok("https://web.push.apple.com/QO2b"));
+        assert!(ok("https://wns2-by3p.notify.windows.com/w/?token=x"));
+        assert!(ok("https://FCM.googleapis.com./x"));
+        assert!(!ok("https://evil.example.com/fcm.googleapis.com"));
+        assert!(!ok("https://fcm.googleapis.com.evil.example/x"));
+        assert!(!ok("https://evilpush.apple.com/x"));
+        assert!(
+            !ok("https://push.apple.com/x"),
+            "the bare suffix is not a subdomain"
+        );
+        assert!(!ok("https://googleapis.com/x"));
+        assert!(!ok("https://8.8.8.8/x"));
+        let any = PushHosts::parse(" * ");
+        assert!(any.allows(&Url::parse("https://push.example.com/x").unwrap()));
+        let own = PushHosts::parse("push.example.com, *.corp.example");
+        assert!(own.allows(&Url::parse("https://push.example.com/x").unwrap()));
+        assert!(own.allows(&Url::parse("https://a.b.corp.example/x").unwrap()));
+        assert!(!own.allows(&Url::parse("https://fcm.googleapis.com/x").unwrap()));
     }
 
     #[test]

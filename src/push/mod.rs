@@ -30,7 +30,8 @@ use crate::store::Store;
 use crate::telemetry::Redactor;
 
 pub use endpoint::{
-    EndpointError, MAX_ENDPOINT_BYTES, is_public_ip, validate as validate_endpoint,
+    DEFAULT_PUSH_HOSTS, EndpointError, MAX_ENDPOINT_BYTES, PushHosts, is_public_ip,
+    validate as validate_endpoint,
 };
 pub use sender::{
     COALESCE_WINDOW, MAX_ATTEMPTS, MAX_CONCURRENT_PUSHES, MAX_PENDING_HANDLES, MAX_RETRY_WAIT,
@@ -122,6 +123,7 @@ impl PushService {
             subject,
             store: store.clone(),
             allow_insecure: config.allow_insecure_push_endpoints,
+            hosts: endpoint::PushHosts::parse(&config.push_hosts),
             redact: redact.clone(),
             counters: Arc::default(),
             permits: Arc::new(Semaphore::new(sender::MAX_CONCURRENT_PUSHES)),
@@ -135,6 +137,13 @@ impl PushService {
                 dispatcher,
             }),
         })
+    }
+
+    /// Checks a client's endpoint: valid, public, and on a push service
+    /// this server sends to (`--push-hosts`).
+    pub fn accept_endpoint(&self, endpoint: &str) -> Result<url::Url, EndpointError> {
+        let d = &self.inner.dispatcher;
+        endpoint::accept(endpoint, d.allow_insecure, &d.hosts)
     }
 
     /// The VAPID public key (65-byte uncompressed point, base64url).

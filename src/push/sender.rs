@@ -83,6 +83,7 @@ pub(crate) struct Dispatcher {
     pub(crate) subject: String,
     pub(crate) store: Store,
     pub(crate) allow_insecure: bool,
+    pub(crate) hosts: endpoint::PushHosts,
     pub(crate) redact: Redactor,
     pub(crate) counters: Arc<Counters>,
     pub(crate) permits: Arc<Semaphore>,
@@ -231,7 +232,7 @@ impl Dispatcher {
     async fn send_once(&self, sub: &PushSubscription) -> Attempt {
         // Re-checked on every send: the policy may have tightened since
         // registration, and literal addresses never reach the resolver.
-        let url = match endpoint::validate(&sub.endpoint, self.allow_insecure) {
+        let url = match endpoint::accept(&sub.endpoint, self.allow_insecure, &self.hosts) {
             Ok(url) => url,
             Err(e) => return Attempt::Failed(format!("endpoint refused: {e}")),
         };

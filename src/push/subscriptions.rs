@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::endpoint::{self, MAX_ENDPOINT_BYTES};
+use super::endpoint::MAX_ENDPOINT_BYTES;
 use crate::error::{AppError, Result};
 use crate::extract::{AppPath, AppQuery, StrictJson};
 use crate::inbox::AUTH_HEADER;
@@ -157,7 +157,9 @@ async fn subscribe(
     StrictJson(body): StrictJson,
 ) -> Result<(StatusCode, Json<Value>)> {
     let body: SubscribeBody = parse_body(body)?;
-    endpoint::validate(&body.endpoint, state.config.allow_insecure_push_endpoints)
+    state
+        .push
+        .accept_endpoint(&body.endpoint)
         .map_err(|e| unprocessable("invalid_endpoint", e.to_string()))?;
     let (p256dh_bytes, p256dh) = decode_key(&body.keys.p256dh, 65, "p256dh")?;
     if p256::PublicKey::from_sec1_bytes(&p256dh_bytes).is_err() {

@@ -1024,3 +1024,42 @@ async fn pushes_waiting_to_retry_do_not_hold_the_delivery_slots() {
     );
     ps.assert_no_problems();
 }
+
+#[tokio::test]
+async fn only_the_browsers_push_services_are_accepted_unless_configured() {
+    // Arrange: production settings.
+    let app = spawn_app().await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+
+    // Act
+    let fcm = subscribe(
+        &app,
+        &bob,
+        "bob",
+        "https://fcm.googleapis.com/fcm/send/dGVzdA:APA91b",
+    )
+    .await;
+    let mozilla = subscribe(
+        &app,
+        &bob,
+        "bob",
+        "https://updates.push.services.mozilla.com/wpush/v2/gAAAAAB",
+    )
+    .await;
+    let elsewhere = subscribe(&app, &bob, "bob", "https://push.example.com/x").await;
+
+    // Assert
+    assert_eq!(fcm.status(), 201);
+    assert_eq!(mozilla.status(), 201);
+    let body = assert_error(elsewhere, 422, "invalid_endpoint").await;
+    assert!(
+        body["message"].as_str().unwrap().contains("push service"),
+        "{body}"
+    );
+    // An operator can widen the list.
+    let open = spawn_app_with(|c| c.push_hosts = "*".into()).await;
+    open.register(&bob, "bob").await;
+    let res = subscribe(&open, &bob, "bob", "https://push.example.com/x").await;
+    assert_eq!(res.status(), 201);
+}
