@@ -346,6 +346,19 @@ async fn wait_for(secs: u64, what: &str, mut cond: impl AsyncFnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// An insecure-mode app, a stand-in push service answering `path` with
+/// `mode`, and bob registered and subscribed there.
+async fn bob_subscribed(path: &str, mode: Mode) -> (TestApp, PushService, TestIdentity) {
+    let app = insecure_app().await;
+    let ps = PushService::start(&vapid_key(&app).await).await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+    ps.set_mode(path, mode);
+    let res = subscribe(&app, &bob, "bob", &ps.endpoint(path)).await;
+    assert_eq!(res.status(), 201);
+    (app, ps, bob)
+}
+
 /// Long enough for a coalescing window plus a local delivery.
 fn settle() -> Duration {
     push::COALESCE_WINDOW + Duration::from_millis(1500)
@@ -524,7 +537,7 @@ async fn subscriptions_are_validated() {
         assert_error(res, 422, "invalid_endpoint").await;
     }
     assert_eq!(
-        subscribe(&app, &bob, "bob", "https://push.example.com/x")
+        subscribe(&app, &bob, "bob", "https://fcm.googleapis.com/fcm/send/x")
             .await
             .status(),
         201
@@ -737,12 +750,7 @@ async fn rate_limits_and_server_errors_are_retried() {
 
 #[tokio::test]
 async fn a_hanging_push_service_does_not_delay_posting() {
-    let app = insecure_app().await;
-    let ps = PushService::start(&vapid_key(&app).await).await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
-    ps.set_mode("/slow", Mode::Hang);
-    subscribe(&app, &bob, "bob", &ps.endpoint("/slow")).await;
+    let (app, ps, _bob) = bob_subscribed("/slow", Mode::Hang).await;
 
     assert_eq!(app.send("bob", "one").await.status(), 201);
     wait_for(10, "the push to reach the stand-in", async || {
@@ -765,11 +773,7 @@ async fn a_hanging_push_service_does_not_delay_posting() {
 
 #[tokio::test]
 async fn a_burst_of_messages_sends_one_push() {
-    let app = insecure_app().await;
-    let ps = PushService::start(&vapid_key(&app).await).await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
-    subscribe(&app, &bob, "bob", &ps.endpoint("/bob")).await;
+    let (app, ps, _bob) = bob_subscribed("/bob", Mode::Created).await;
 
     for i in 0..5 {
         assert_eq!(app.send("bob", &format!("burst {i}")).await.status(), 201);
@@ -789,11 +793,7 @@ async fn a_burst_of_messages_sends_one_push() {
 
 #[tokio::test]
 async fn a_replayed_message_does_not_push_again() {
-    let app = insecure_app().await;
-    let ps = PushService::start(&vapid_key(&app).await).await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
-    subscribe(&app, &bob, "bob", &ps.endpoint("/bob")).await;
+    let (app, ps, _bob) = bob_subscribed("/bob", Mode::Created).await;
     let body = message_body("bob", &random_id(), "once");
 
     assert_eq!(app.post_json("/v1/messages", &body).await.status(), 201);
@@ -863,11 +863,7 @@ fn push_signed_string_vectors_hold() {
 #[tokio::test]
 async fn without_the_test_switch_a_stored_local_endpoint_is_never_contacted() {
     // Arrange: a loopback endpoint stored while the switch was on…
-    let mut app = insecure_app().await;
-    let ps = PushService::start(&vapid_key(&app).await).await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
-    subscribe(&app, &bob, "bob", &ps.endpoint("/bob")).await;
+    let (mut app, ps, _bob) = bob_subscribed("/bob", Mode::Created).await;
     // …then the server runs as in production.
     app.config.allow_insecure_push_endpoints = false;
     app.restart().await;
@@ -903,11 +899,7 @@ async fn subscription_changes_are_rate_limited_per_ip() {
 #[tokio::test]
 async fn a_push_still_coalescing_at_shutdown_is_sent_before_the_server_stops() {
     // Arrange
-    let mut app = insecure_app().await;
-    let ps = PushService::start(&vapid_key(&app).await).await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
-    subscribe(&app, &bob, "bob", &ps.endpoint("/bob")).await;
+    let (mut app, ps, _bob) = bob_subscribed("/bob", Mode::Created).await;
     assert_eq!(app.send("bob", "just before a restart").await.status(), 201);
     let server = app.server.take().unwrap();
     let push = server.state.push.clone();
@@ -926,12 +918,7 @@ async fn a_push_still_coalescing_at_shutdown_is_sent_before_the_server_stops() {
 
 #[tokio::test]
 async fn a_hanging_push_service_cannot_hold_up_shutdown() {
-    let mut app = insecure_app().await;
-    let ps = PushService::start(&vapid_key(&app).await).await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
-    ps.set_mode("/slow", Mode::Hang);
-    subscribe(&app, &bob, "bob", &ps.endpoint("/slow")).await;
+    let (mut app, ps, _bob) = bob_subscribed("/slow", Mode::Hang).await;
     assert_eq!(app.send("bob", "one").await.status(), 201);
     let server = app.server.take().unwrap();
 
@@ -944,11 +931,7 @@ async fn a_hanging_push_service_cannot_hold_up_shutdown() {
 #[tokio::test]
 async fn a_message_posted_with_notify_false_is_stored_and_streamed_but_not_pushed() {
     // Arrange
-    let app = insecure_app().await;
-    let ps = PushService::start(&vapid_key(&app).await).await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
-    subscribe(&app, &bob, "bob", &ps.endpoint("/bob")).await;
+    let (app, ps, bob) = bob_subscribed("/bob", Mode::Created).await;
     let mut receipt = message_body("bob", &random_id(), "a delivery receipt");
     receipt["notify"] = json!(false);
 

@@ -2,23 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InboxConnection, type LiveStatus } from '../src/lib/inbox';
 import { ApiError, type InboxItem } from '../src/lib/api';
 
-class FakeES {
-  static all: FakeES[] = [];
-  listeners: Record<string, ((ev: any) => void)[]> = {};
-  closed = false;
-  constructor(public url: string) {
-    FakeES.all.push(this);
-  }
-  addEventListener(t: string, fn: (ev: any) => void) {
-    (this.listeners[t] ??= []).push(fn);
-  }
-  emit(t: string, ev: any = {}) {
-    for (const fn of this.listeners[t] ?? []) fn(ev);
-  }
-  close() {
-    this.closed = true;
-  }
-}
+import { FakeEventSource as FakeES } from './helpers';
 
 describe('InboxConnection', () => {
   beforeEach(() => {
