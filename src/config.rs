@@ -83,6 +83,11 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_MAILBOX_MAX_MESSAGES", default_value_t = 10_000)]
     pub mailbox_max_messages: u64,
 
+    /// Refuse new messages (507 storage_full) while the database's disk has less than this
+    /// many MiB free; 0 turns the check off.
+    #[arg(long, env = "KEZ_CHAT_MIN_FREE_DISK_MB", default_value_t = 256)]
+    pub min_free_disk_mb: u64,
+
     /// Seconds between runs of the retention task.
     #[arg(long, env = "KEZ_CHAT_RETENTION_INTERVAL_SECS", default_value_t = 300)]
     pub retention_interval_secs: u64,

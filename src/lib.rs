@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod disk;
 pub mod error;
 pub mod extract;
 pub mod inbox;

@@ -113,6 +113,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             )
         }),
     ];
+    background.push(tokio::spawn({
+        let disk = state.disk.clone();
+        run_periodically(crate::disk::CHECK_EVERY, shutdown_rx.clone(), move || {
+            let disk = disk.clone();
+            async move {
+                let _ = tokio::task::spawn_blocking(move || disk.measure()).await;
+            }
+        })
+    }));
     let push_worker = state.push.start_worker();
     background
         .extend(nats_bridge.map(|b| tokio::spawn(b.run(state.store.clone(), shutdown_rx.clone()))));

@@ -36,6 +36,8 @@ pub struct AppState {
     pub counters: Arc<crate::metrics::RequestCounters>,
     /// Counters and readiness of the NATS fan-out, when `--nats-url` is set.
     pub nats: Option<Arc<crate::nats::fanout::NatsStats>>,
+    /// Whether the disk is too full to take new messages.
+    pub disk: crate::disk::DiskGuard,
     /// Flips to `true` when the server starts shutting down; streams end on it.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -46,7 +48,9 @@ impl AppState {
         let store = Store::open(&config.db)?;
         let redact = Redactor::new();
         let push = crate::push::PushService::new(&config, &store, &redact)?;
+        let disk = crate::disk::DiskGuard::new(&config.db, config.min_free_disk_mb);
         Ok(Self {
+            disk,
             push,
             message_limiter: IpRateLimiter::per_minute(
                 config.message_rate_per_minute,

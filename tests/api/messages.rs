@@ -408,3 +408,19 @@ async fn retention_purges_in_chunks_and_keeps_the_quota_counters_right() {
     full.max_messages = 2;
     assert!(post(full).await.is_ok());
 }
+
+#[tokio::test]
+async fn with_the_disk_almost_full_new_messages_are_refused_and_reads_go_on() {
+    // Arrange: a minimum no disk can meet.
+    let app = spawn_app_with(|c| c.min_free_disk_mb = u64::MAX >> 20).await;
+    let bob = TestIdentity::generate();
+    app.register(&bob, "bob").await;
+
+    // Act
+    let res = app.send("bob", "x").await;
+
+    // Assert
+    assert_error(res, 507, "storage_full").await;
+    let inbox = app.poll(&bob, "bob", 0).await;
+    assert_eq!(inbox["messages"], json!([]));
+}

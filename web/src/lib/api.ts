@@ -63,6 +63,7 @@ const MESSAGES: Record<string, string> = {
   foreign_recipient: 'Chatting with people on other servers isn’t supported yet.',
   invalid_message_id: GENERIC_BUG,
   mailbox_full: 'Their inbox is full right now. Try again later.',
+  storage_full: 'The server is out of space right now. Try again later.',
   // inbox auth (SPEC §7.2)
   missing_auth: GENERIC_BUG,
   malformed_auth: GENERIC_BUG,
