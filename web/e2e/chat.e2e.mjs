@@ -313,6 +313,77 @@ async function main() {
   await A.page.locator('[data-message][data-dir="out"][data-state="delivered"]').filter({ hasText: 'while you were away' }).waitFor();
   await A.page.screenshot({ path: join(artifacts, 'alice-final.png') });
 
+  // One active tab per identity (Web Locks): a second tab of bob's (same
+  // profile, same IndexedDB) waits; "Use here" moves him there, and the first
+  // tab stops and shows the same notice.
+  const B3 = await B.ctx.newPage();
+  B3.setDefaultTimeout(20_000);
+  B3.on('console', (msg) => {
+    if (msg.type() === 'error') consoleErrors.push({ who: 'bob (tab 2)', text: msg.text(), url: msg.location().url });
+  });
+  B3.on('pageerror', (err) => consoleErrors.push({ who: 'bob (tab 2)', text: `pageerror: ${err.message}`, url: '' }));
+  await B3.goto(base + '/');
+  const otherTab = (/** @type {import('playwright-core').Page} */ p) => p.getByRole('heading', { name: 'KEZ is open in another tab' });
+  await otherTab(B3).waitFor();
+  assert((await B3.getByTestId('my-kez').count()) === 0, 'the waiting tab shows no chats');
+  assert((await B2.locator('[data-live="live"]').count()) === 1, 'the first tab stays live while the second waits');
+  await B3.screenshot({ path: join(artifacts, '7-open-in-another-tab.png') });
+  log('bob, second tab: "KEZ is open in another tab"');
+  await B3.getByRole('button', { name: 'Use here' }).click();
+  await otherTab(B2).waitFor();
+  assert((await B2.locator('[data-message]').count()) === 0, 'the displaced tab no longer shows the history');
+  assert((await B2.getByTestId('live-status').count()) === 0, 'the displaced tab has no inbox connection');
+  const convB3 = B3.locator(`[data-testid="conversation"][data-peer="alice@${DOMAIN}"]`);
+  await convB3.waitFor();
+  await B3.locator('[data-live="live"]').waitFor();
+  await composerA.fill('to your other tab');
+  await composerA.press('Enter');
+  await convB3.getByTestId('unread').getByText('1').waitFor();
+  await convB3.click();
+  await B3.locator('[data-message][data-dir="in"] [data-body]').getByText('to your other tab').waitFor();
+  await B3.locator('[data-message][data-dir="in"] [data-body]').getByText('while you were away').waitFor();
+  await B3.locator('[data-message][data-dir="out"] [data-body]').filter({ hasText: 'loud and clear' }).waitFor();
+  await A.page.locator('[data-message][data-dir="out"][data-state="delivered"]').filter({ hasText: 'to your other tab' }).waitFor();
+  assert((await B2.locator('[data-message]').count()) === 0, 'the displaced tab stays stopped');
+  log('bob: "Use here" moved him to the second tab (history there, live); the first tab stopped');
+
+  // "Verify": alice reads bob's full key in blocks of 4; bob's Settings shows the same.
+  await A.page.getByRole('button', { name: 'Verify', exact: true }).click();
+  const aliceSees = ((await A.page.getByTestId('verify-key').textContent()) ?? '').replace(/\s+/g, ' ').trim();
+  await A.page.screenshot({ path: join(artifacts, 'alice-verify-key.png') });
+  await B3.goto(base + '/#/settings');
+  const bobHas = ((await B3.getByTestId('primary').textContent()) ?? '').replace(/\s+/g, ' ').trim();
+  assert(/^ed25519:( [0-9a-f]{4}){16}$/.test(aliceSees.replace('ed25519:', 'ed25519: ')), `key in 16 blocks of 4, got ${JSON.stringify(aliceSees)}`);
+  assert(aliceSees === bobHas, `alice's "Verify" matches bob's Settings (${aliceSees} vs ${bobHas})`);
+  assert((await A.page.getByTestId('key-changed').count()) === 0, 'no key-change warning for a first contact');
+  await B3.goto(base + '/#/chats');
+  log('alice: "Verify" shows bob\'s key in blocks of 4, the same as in his Settings');
+
+  // A directory that suddenly gives "bob" another key (a reset, or a lying
+  // server) doesn't open a second, identical-looking chat unannounced.
+  const otherKey = 'ed25519:d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a'; // RFC 8032 test 1
+  await A.page.route('**/v1/u/bob', (route) =>
+    route.fulfill({
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ handle: 'bob', fqhn: `bob@${DOMAIN}`, primary: otherKey, registered_at: '2026-01-01T00:00:00Z' }),
+    }),
+  );
+  await A.page.locator('#start-chat').fill('bob');
+  await A.page.getByRole('button', { name: 'Chat', exact: true }).click();
+  const changed = `bob@${DOMAIN}’s key changed since you last talked. Only continue if bob told you they reset their identity.`;
+  await A.page.getByTestId('start-chat-notice').getByText(changed).waitFor();
+  await A.page.getByTestId('key-changed').getByText(changed).waitFor();
+  await A.page.getByRole('button', { name: 'Verify the new key' }).click();
+  const shown = ((await A.page.getByTestId('verify-key').textContent()) ?? '').replace(/\s+/g, '');
+  assert(shown === otherKey, `"Verify" shows the new key (${shown})`);
+  assert((await A.page.getByTestId('key-changed-mark').count()) === 1, 'the new conversation is marked in the list, the old one not');
+  await A.page.screenshot({ path: join(artifacts, 'alice-key-changed.png') });
+  await A.page.getByRole('button', { name: /confirmed it/ }).click();
+  await A.page.getByTestId('key-changed').waitFor({ state: 'detached' });
+  await A.page.unroute('**/v1/u/bob');
+  log('alice: a different key for "bob" → "key changed" warning, full key under "Verify"');
+
   // A fresh browser restores bob from his phrase: the handle is found on the
   // server and the inbox replays what is still stored there.
   const C = await openWindow('bob-restored');
@@ -358,7 +429,7 @@ async function main() {
   log('erin (iPhone tab): "Add to Home Screen" hint, toggle disabled with the reason');
 
   // The server stored only ciphertext.
-  const needles = [TEXT1, TEXT2, 'loud and clear', 'while you were away', 'ünïcödé'];
+  const needles = [TEXT1, TEXT2, 'loud and clear', 'while you were away', 'to your other tab', 'ünïcödé'];
   /** @param {string} when */
   const checkDb = (when) => {
     for (const suffix of ['', '-wal', '-shm', '-journal']) {

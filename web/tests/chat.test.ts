@@ -1,6 +1,17 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ApiError } from '../src/lib/api';
-import { AUTO_RETRIES, ChatStore, CLOCK_PROBLEM, parseKez, unreadLabel, type Api, type Me } from '../src/lib/chat.svelte';
+import {
+  AUTO_RETRIES,
+  ChatStore,
+  CLOCK_PROBLEM,
+  keyChangedText,
+  parseKez,
+  unreadLabel,
+  type Api,
+  type Conversation,
+  type Me,
+} from '../src/lib/chat.svelte';
+import { keyBlocks } from '../src/lib/format';
 import { seal, openEnvelope } from '../src/lib/envelope';
 import { memoryKV, type KV } from '../src/lib/kv';
 import { SEEN_CAPACITY, SeenIds } from '../src/lib/seen';
@@ -518,6 +529,93 @@ describe('ChatStore clock', () => {
     expect(store.liveProblem).toBe(CLOCK_PROBLEM);
     expect(CLOCK_PROBLEM).toMatch(/clock looks wrong/);
     store.disconnect();
+  });
+});
+
+describe('ChatStore key change (same handle, different primary)', () => {
+  const bob2Seed = seedFor('bob, after resetting his identity');
+
+  it('remembers the key at first contact and warns when starting a chat finds another', async () => {
+    const { server, bp, alice, akv, me, ap } = setup();
+    await alice.load();
+    expect(await alice.startChat('bob')).toBe(bp);
+    expect(alice.knownKey('bob@kez.test')).toBe(bp);
+    expect(alice.conversation(bp)?.key_changed_from).toBeUndefined();
+
+    const bp2 = server.add('bob', bob2Seed); // "bob" now points to another key
+    expect(await alice.startChat('bob')).toBe(bp2);
+    expect(alice.conversations).toHaveLength(2);
+    expect(alice.conversation(bp2)?.key_changed_from).toBe(bp);
+    expect(alice.conversation(bp)?.key_changed_from).toBeUndefined();
+    expect(alice.knownKey('bob@kez.test')).toBe(bp); // still the first one
+    expect(keyChangedText('bob@kez.test')).toBe(
+      'bob@kez.test’s key changed since you last talked. Only continue if bob told you they reset their identity.',
+    );
+
+    // survives a reload (the remembered key is a KV record like the rest)
+    await expect(akv.get(`chat:${ap}:contacts`)).resolves.toEqual({ 'bob@kez.test': bp });
+    const again = new ChatStore({ kv: akv, me: me(aliceSeed, 'alice', ap), api: server.api() });
+    await again.load();
+    expect(again.knownKey('bob@kez.test')).toBe(bp);
+    expect(again.conversation(bp2)?.key_changed_from).toBe(bp);
+  });
+
+  it('warns when a message arrives from the handle under another key; first contact by message is remembered', async () => {
+    const { server, ap, bp, alice, me } = setup();
+    await alice.load();
+    await alice.startChat('bob');
+    const bp2 = server.add('bob', bob2Seed);
+    const bob2 = new ChatStore({ kv: memoryKV(), me: me(bob2Seed, 'bob', bp2), api: server.api(), ackDelayMs: 0 });
+    await bob2.load();
+    await bob2.startChat('alice');
+    await bob2.send(ap, 'it’s me, new phone');
+    const cp = server.add('carol', carolSeed);
+    const carol = new ChatStore({ kv: memoryKV(), me: me(carolSeed, 'carol', cp), api: server.api(), ackDelayMs: 0 });
+    await carol.load();
+    await carol.startChat('alice');
+    await carol.send(ap, 'hi from carol');
+
+    await pull(alice, server, 'alice');
+    expect(alice.conversation(bp2)?.peer_handle).toBe('bob@kez.test'); // verified with the directory
+    expect(alice.conversation(bp2)?.key_changed_from).toBe(bp);
+    expect(alice.conversation(cp)?.key_changed_from).toBeUndefined();
+    expect(alice.knownKey('carol@kez.test')).toBe(cp);
+  });
+
+  it('stops warning once the user says the person confirmed the reset', async () => {
+    const { server, bp, alice } = setup();
+    await alice.load();
+    await alice.startChat('bob');
+    const bp2 = server.add('bob', bob2Seed);
+    await alice.startChat('bob');
+    await alice.trustKey(bp2);
+    expect(alice.conversation(bp2)?.key_changed_from).toBeUndefined();
+    expect(alice.knownKey('bob@kez.test')).toBe(bp2);
+    await alice.startChat('bob');
+    expect(alice.conversation(bp2)?.key_changed_from).toBeUndefined();
+    expect(alice.conversation(bp)?.key_changed_from).toBeUndefined();
+  });
+
+  it('flags the later of two conversations with one handle in history from before the remembered keys', async () => {
+    const { server, ap, bp, me } = setup();
+    const bp2 = primaryFromSeed(bob2Seed);
+    const kv = memoryKV();
+    const conv = (peer: string): Conversation => ({ peer_primary: peer, peer_handle: 'bob@kez.test', last_at: '', last_preview: '', unread: 0 });
+    await kv.set(`chat:${ap}:convs`, [conv(bp), conv(bp2)]);
+    const alice = new ChatStore({ kv, me: me(aliceSeed, 'alice', ap), api: server.api() });
+    await alice.load();
+    expect(alice.conversation(bp)?.key_changed_from).toBeUndefined();
+    expect(alice.conversation(bp2)?.key_changed_from).toBe(bp);
+    expect(await kv.get(`chat:${ap}:contacts`)).toEqual({ 'bob@kez.test': bp });
+    expect((await kv.get<Conversation[]>(`chat:${ap}:convs`))?.[1].key_changed_from).toBe(bp);
+  });
+
+  it('splits a primary into 16 blocks of 4 for reading aloud', () => {
+    const { scheme, blocks } = keyBlocks('ed25519:' + '0123456789abcdef'.repeat(4));
+    expect(scheme).toBe('ed25519:');
+    expect(blocks).toHaveLength(16);
+    expect(blocks.slice(0, 4)).toEqual(['0123', '4567', '89ab', 'cdef']);
+    expect(blocks.join('')).toBe('0123456789abcdef'.repeat(4));
   });
 });
 

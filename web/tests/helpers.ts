@@ -93,3 +93,69 @@ export class FakeEventSource {
     this.closed = true;
   }
 }
+
+type LockCallback = (lock: { name: string } | null) => unknown;
+
+/**
+ * An in-process LockManager with the Web Locks semantics TabLock relies on:
+ * exclusive locks, a FIFO of waiters, `ifAvailable` (callback gets null),
+ * `steal` (the holder's request rejects with AbortError, the stealer gets the
+ * lock at once) and `signal` (a waiting request is dropped with AbortError).
+ * Several tabs of one browser share one instance.
+ */
+export class FakeLockManager {
+  #held = new Map<string, { stolen: (e: Error) => void }>();
+  #waiting = new Map<string, (() => void)[]>();
+
+  holds(name: string): boolean {
+    return this.#held.has(name);
+  }
+
+  request(name: string, opts: { ifAvailable?: boolean; steal?: boolean; signal?: AbortSignal }, cb: LockCallback): Promise<unknown> {
+    if (opts.steal) {
+      const h = this.#held.get(name);
+      this.#held.delete(name);
+      h?.stolen(new DOMException('The lock was stolen.', 'AbortError'));
+      return this.#grant(name, cb);
+    }
+    const queue = this.#waiting.get(name) ?? [];
+    if (!this.#held.has(name) && queue.length === 0) return this.#grant(name, cb);
+    if (opts.ifAvailable) return Promise.resolve().then(() => cb(null));
+    return new Promise<unknown>((go, fail) => {
+      // Granted synchronously when the holder lets go, so nobody slips in between.
+      const entry = () => void this.#grant(name, cb).then(go, fail);
+      queue.push(entry);
+      this.#waiting.set(name, queue);
+      opts.signal?.addEventListener('abort', () => {
+        const i = queue.indexOf(entry);
+        if (i === -1) return;
+        queue.splice(i, 1);
+        fail(new DOMException('The request was aborted.', 'AbortError'));
+      });
+    });
+  }
+
+  #grant(name: string, cb: LockCallback): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const entry = { stolen: reject };
+      this.#held.set(name, entry);
+      const done = () => {
+        if (this.#held.get(name) !== entry) return;
+        this.#held.delete(name);
+        this.#waiting.get(name)?.shift()?.();
+      };
+      void Promise.resolve()
+        .then(() => cb({ name }))
+        .then(
+          (v) => {
+            done();
+            resolve(v);
+          },
+          (e: unknown) => {
+            done();
+            reject(e);
+          },
+        );
+    });
+  }
+}

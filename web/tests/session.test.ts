@@ -6,12 +6,14 @@ import { primaryFromSeed, seedToPhrase } from '../src/lib/identity';
 import type { InboxItem } from '../src/lib/api';
 import { seal } from '../src/lib/envelope';
 import { rfc3339, unixSeconds } from '../src/lib/time';
-import { seedFor } from './helpers';
+import { FakeLockManager, seedFor } from './helpers';
 
 class FakeEventSource {
   static last: FakeEventSource | null = null;
+  static opened = 0;
   constructor(public url: string) {
     FakeEventSource.last = this;
+    FakeEventSource.opened++;
   }
   addEventListener() {}
   close() {}
@@ -24,6 +26,7 @@ class FakeEventSource {
 function stubServer(domain = 'kez.test', opts: { skewMs?: number } = {}) {
   const byHandle = new Map<string, string>();
   const inbox: InboxItem[] = [];
+  const posts: { to: string; id: string }[] = [];
   const hold: { byPrimary: Promise<void> | null } = { byPrimary: null };
   const serverNow = () => new Date(Date.now() + (opts.skewMs ?? 0));
   const rec = (handle: string) => ({ handle, fqhn: `${handle}@${domain}`, primary: byHandle.get(handle), registered_at: '' });
@@ -52,6 +55,11 @@ function stubServer(domain = 'kez.test', opts: { skewMs?: number } = {}) {
     }
     const u = /^\/v1\/u\/(.+)$/.exec(url);
     if (u) return byHandle.has(u[1]) ? reply(200, rec(u[1])) : reply(404, { error: 'not_found', message: '' });
+    if (url === '/v1/messages') {
+      const { to, id } = JSON.parse(String(init!.body));
+      posts.push({ to, id });
+      return reply(201, { seq: posts.length, received_at: rfc3339(serverNow()) });
+    }
     if (url.startsWith('/v1/inbox/')) {
       const since = Number(new URL(url, 'http://x').searchParams.get('since') ?? 0);
       const messages = inbox.filter((m) => m.seq > since);
@@ -61,7 +69,7 @@ function stubServer(domain = 'kez.test', opts: { skewMs?: number } = {}) {
   });
   vi.stubGlobal('fetch', fetch);
   vi.stubGlobal('EventSource', FakeEventSource);
-  return { byHandle, fetch, inbox, hold, serverNow };
+  return { byHandle, fetch, inbox, hold, posts, serverNow };
 }
 
 afterEach(() => {
@@ -194,5 +202,86 @@ describe('Session', () => {
     await other.register('second');
     expect(other.handle).toBe('first');
     expect(srv.byHandle.has('second')).toBe(false);
+  });
+
+  it('one active tab per identity: a second tab waits; "Use here" takes over with the whole history', async () => {
+    const srv = stubServer();
+    const kv = memoryKV(); // one browser profile: the tabs share IndexedDB…
+    const locks = new FakeLockManager(); // …and its Web Locks
+    const a = new Session(kv, { iterations: 1000, locks });
+    await a.boot();
+    await a.create(a.newSeed().seed, 'passphrase-1');
+    await a.register('alice');
+    const bobSeed = seedFor('bob');
+    const bob = primaryFromSeed(bobSeed);
+    srv.byHandle.set('bob', bob);
+    const chatA = a.chat!;
+    await chatA.startChat('bob');
+    await chatA.send(bob, 'from tab A');
+    expect(a.elsewhere).toBe(false);
+
+    // A second tab: unlocked (persistent session), but no chat store and no inbox connection.
+    const streams = FakeEventSource.opened;
+    const inboxCalls = () => srv.fetch.mock.calls.filter(([u]) => String(u).startsWith('/v1/inbox/')).length;
+    const polls = inboxCalls();
+    const b = new Session(kv, { iterations: 1000, locks });
+    await b.boot();
+    expect(b.status).toBe('unlocked');
+    expect(b.handle).toBe('alice');
+    expect(b.elsewhere).toBe(true);
+    expect(b.chat).toBeNull();
+    expect(FakeEventSource.opened).toBe(streams);
+    expect(inboxCalls()).toBe(polls);
+    expect(a.chat).toBe(chatA);
+
+    // Tab A is busy ingesting (waiting on a directory lookup) when B takes over.
+    const items: [number, string, string][] = [
+      [1, 'aaaaaaaaaaaaaaaaaaaaaa', 'one'],
+      [2, 'bbbbbbbbbbbbbbbbbbbbbb', 'two'],
+    ];
+    for (const [seq, id, body] of items) {
+      const { envelope } = seal(bobSeed, { kind: 'text', id, from_handle: 'bob@kez.test', to: a.primary!, sent_at: rfc3339(), body });
+      srv.inbox.push({ seq, id, envelope, received_at: rfc3339() });
+    }
+    let release!: () => void;
+    srv.hold.byPrimary = new Promise<void>((r) => (release = r));
+    const ingesting = chatA.ingest(srv.inbox);
+    await new Promise((r) => setTimeout(r, 0));
+    const takingOver = b.useHere();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(a.elsewhere).toBe(true);
+    expect(a.chat).toBeNull();
+    expect(b.chat).toBeNull(); // still waiting for A to finish its writes
+    release();
+    srv.hold.byPrimary = null;
+    await takingOver;
+    await ingesting;
+    const chatB = b.chat!;
+    expect(b.elsewhere).toBe(false);
+    // B loaded after A's last write: the seq A committed, not an older one.
+    expect(chatB.lastSeq).toBe(1);
+    await chatA.send(bob, 'lost tab, too late'); // closed: neither sent nor stored
+    await chatB.send(bob, 'from tab B');
+    await chatB.pollNow();
+    await chatB.openThread(bob);
+    expect(chatB.threads[bob].filter((m) => m.dir === 'out').map((m) => m.body)).toEqual(['from tab A', 'from tab B']);
+    expect(chatB.threads[bob].filter((m) => m.dir === 'in').map((m) => m.body)).toEqual(['one', 'two']);
+    const outIds = chatB.threads[bob].filter((m) => m.dir === 'out').map((m) => m.id);
+    expect(srv.posts.filter((p) => p.to === 'bob@kez.test').map((p) => p.id)).toEqual(outIds);
+
+    // And back: A takes over again and sees what B sent.
+    await a.useHere();
+    expect(b.chat).toBeNull();
+    expect(b.elsewhere).toBe(true);
+    await a.chat!.openThread(bob);
+    expect(a.chat!.threads[bob].filter((m) => m.dir === 'out').map((m) => m.body)).toEqual(['from tab A', 'from tab B']);
+
+    // Locking the active tab lets go of it, but the waiting tab stays put until asked.
+    await a.lock();
+    expect(b.elsewhere).toBe(true);
+    expect(b.chat).toBeNull();
+    await b.useHere();
+    expect(b.chat).not.toBeNull();
+    await b.lock();
   });
 });

@@ -2,7 +2,9 @@
 import { idbKV } from './kv';
 import { browserPlatform, PushController } from './push.svelte';
 import { Session } from './session.svelte';
+import { browserLocks } from './tablock';
 
 const kv = idbKV();
-export const session = new Session(kv);
+// One active tab per identity (Web Locks); without them, every tab is active as before.
+export const session = new Session(kv, { locks: browserLocks() });
 export const push = new PushController(kv, browserPlatform());

@@ -24,6 +24,12 @@ export interface Conversation {
    * this field: looked at once.
    */
   unsent?: boolean;
+  /**
+   * The primary the peer's handle belonged to when we first talked, set when
+   * the directory now gives that handle this (different) primary: the person
+   * reset their identity, or someone else has the handle. Cleared by trustKey().
+   */
+  key_changed_from?: string;
 }
 
 export type MessageStatus = 'sending' | 'sent' | 'delivered' | 'failed' | 'received';
@@ -49,6 +55,11 @@ export const AUTO_RETRIES = 5;
 /** Shown when the server refuses the inbox signature as stale (SPEC §7.2 ±300 s). */
 export const CLOCK_PROBLEM =
   'Can’t receive messages: this device’s clock looks wrong. Set the correct date and time, and messages will arrive.';
+
+/** The warning for a conversation whose handle now belongs to a different key than at first contact. */
+export function keyChangedText(fqhn: string): string {
+  return `${fqhn}’s key changed since you last talked. Only continue if ${parseKez(fqhn).handle} told you they reset their identity.`;
+}
 
 /** Errors worth retrying without being asked: they may pass by themselves. */
 function transient(e: unknown): boolean {
@@ -120,6 +131,13 @@ export class ChatStore {
   #queue: Promise<unknown> = Promise.resolve();
   #inbox: InboxConnection | null = null;
   #handleCache = new Map<string, Promise<string | null>>();
+  /**
+   * Verified `handle@server` → the primary it had at first contact (sealed
+   * like the rest), so a handle that later points to another key is noticed
+   * instead of silently opening a second, identical-looking conversation.
+   */
+  #contacts: Record<string, string> = {};
+  #contactsDirty = false;
   /** Per peer: a batched live ack waiting to go out. */
   #ackTimers = new Map<string, ReturnType<typeof setTimeout>>();
   /** Per peer: the ack run in progress (runs for one peer never overlap). */
@@ -164,6 +182,14 @@ export class ChatStore {
   async load(): Promise<void> {
     const convs = (await this.#kv.get<Conversation[]>(this.#key('convs'))) ?? [];
     this.conversations = convs;
+    const contacts = await this.#kv.get<Record<string, string>>(this.#key('contacts'));
+    if (contacts) this.#contacts = contacts;
+    else if (convs.length) {
+      // History from before this record: conversations are in the order they
+      // began, so the first one per handle holds the key it had first.
+      for (const c of this.conversations) if (c.peer_handle) this.#noteContact(c, c.peer_handle);
+      await this.#saveConvs();
+    }
     this.lastSeq = (await this.#kv.get<number>(this.#key('seq'))) ?? 0;
     await this.#seen.load();
     this.loaded = true;
@@ -183,6 +209,10 @@ export class ChatStore {
   }
 
   async #saveConvs(): Promise<void> {
+    if (this.#contactsDirty) {
+      this.#contactsDirty = false;
+      await this.#kv.set(this.#key('contacts'), { ...this.#contacts });
+    }
     await this.#kv.set(this.#key('convs'), $state.snapshot(this.conversations));
   }
 
@@ -209,7 +239,38 @@ export class ChatStore {
     } else if (handle && c.peer_handle !== handle) {
       c.peer_handle = handle;
     }
+    if (handle) this.#noteContact(c, handle);
     return c;
+  }
+
+  /** Remember the handle's key at first contact; flag the conversation if it differs from that. */
+  #noteContact(c: Conversation, handle: string): void {
+    const first = this.#contacts[handle];
+    if (!first) {
+      this.#contacts[handle] = c.peer_primary;
+      this.#contactsDirty = true;
+    } else if (first !== c.peer_primary && !c.key_changed_from) {
+      c.key_changed_from = first;
+    }
+  }
+
+  /** The primary `handle@server` had at first contact (undefined if never talked to). */
+  knownKey(fqhn: string): string | undefined {
+    return this.#contacts[fqhn];
+  }
+
+  /** "They told me they reset": the conversation's key becomes the one remembered for its handle. */
+  trustKey(peer: string): Promise<void> {
+    return this.#serial(async () => {
+      const c = this.conversation(peer);
+      if (!c?.key_changed_from) return;
+      if (c.peer_handle) {
+        this.#contacts[c.peer_handle] = peer;
+        this.#contactsDirty = true;
+      }
+      delete c.key_changed_from;
+      await this.#saveConvs();
+    });
   }
 
   // ---- starting a chat -------------------------------------------------------

@@ -25,3 +25,13 @@ export function preview(text: string, max = 80): string {
   const one = text.replace(/\s+/g, ' ').trim();
   return one.length > max ? one.slice(0, max - 1) + '…' : one;
 }
+
+/**
+ * A primary split for reading aloud: `ed25519:` and its 64 hex digits in 16
+ * blocks of 4, so two people can compare keys block by block on a call.
+ */
+export function keyBlocks(primary: string): { scheme: string; blocks: string[] } {
+  const i = primary.indexOf(':');
+  const hex = primary.slice(i + 1);
+  return { scheme: primary.slice(0, i + 1), blocks: hex.match(/.{1,4}/g) ?? [] };
+}

@@ -8,6 +8,7 @@ import { buildRegistration } from './registration';
 import { SeedStore } from './vault';
 import { ChatStore } from './chat.svelte';
 import { sealedKV } from './sealedkv';
+import { TabLock, tabLockName, type LockManagerLike } from './tablock';
 
 export type SessionStatus = 'loading' | 'new' | 'locked' | 'unlocked';
 
@@ -24,6 +25,11 @@ export class Session {
   handle = $state<string | null>(null);
   server = $state('');
   chat = $state<ChatStore | null>(null);
+  /**
+   * Unlocked, but another tab is the active one for this identity: no chat
+   * store or inbox connection here until the user presses "Use here".
+   */
+  elsewhere = $state(false);
 
   fqhn = $derived(this.handle && this.server ? `${this.handle}@${this.server}` : null);
 
@@ -34,11 +40,18 @@ export class Session {
   readonly #kv: KV;
   readonly #store: SeedStore;
   readonly #iterations?: number;
+  readonly #locks: LockManagerLike | null;
+  /** One active tab per identity (see tablock.ts); null until a chat store starts. */
+  #tab: TabLock | null = null;
+  /** The #startChat in progress (losing the tab lock waits for it). */
+  #starting: Promise<void> = Promise.resolve();
 
-  constructor(kv: KV, opts: { iterations?: number } = {}) {
+  /** `locks`: navigator.locks in the browser; null (tests, old browsers) makes every tab active. */
+  constructor(kv: KV, opts: { iterations?: number; locks?: LockManagerLike | null } = {}) {
     this.#kv = kv;
     this.#store = new SeedStore(kv);
     this.#iterations = opts.iterations;
+    this.#locks = opts.locks ?? null;
   }
 
   async boot(): Promise<void> {
@@ -105,6 +118,9 @@ export class Session {
     if (this.chat) this.#chatClosed = this.chat.close();
     this.chat = null;
     await this.#chatClosed;
+    // Closed: another tab may become the active one (when its user asks).
+    this.#tab?.release();
+    this.elsewhere = false;
     await this.#store.endSession();
     this.#seed?.fill(0);
     this.#seed = null;
@@ -164,9 +180,31 @@ export class Session {
     await this.#startChat();
   }
 
-  async #startChat(): Promise<void> {
+  /** "Use here": take over from the tab that is active for this identity; it stops and shows the same notice. */
+  async useHere(): Promise<void> {
+    // Still closing after losing the lock (a quick click back): finish that first.
+    await this.#chatClosed;
+    await this.#startChat(true);
+  }
+
+  /** Start the chat store if this tab is (or, with `steal`, becomes) the active one. */
+  #startChat(steal = false): Promise<void> {
+    const run = this.#starting.then(() => this.#startChatNow(steal));
+    this.#starting = run.catch(() => undefined);
+    return run;
+  }
+
+  async #startChatNow(steal: boolean): Promise<void> {
     if (!this.#seed || !this.handle || !this.primary) return;
     await this.chat?.close();
+    this.chat = null;
+    const tab = this.#tabFor(this.primary);
+    // A steal can lose too: the other tab pressed "Use here" again meanwhile.
+    if (!(await (steal ? tab.steal() : tab.acquire()))) {
+      this.elsewhere = true;
+      return;
+    }
+    this.elsewhere = false;
     const chat = new ChatStore({
       kv: sealedKV(this.#kv, this.#seed),
       me: { seed: this.#seed, primary: this.primary, handle: this.handle, server: this.server },
@@ -175,7 +213,38 @@ export class Session {
       now: api.serverNow,
     });
     await chat.load();
+    if (!tab.held) {
+      // Taken over while loading: close before the other tab loads (#onTabLost waits for this run).
+      await chat.close();
+      return;
+    }
     this.chat = chat;
     chat.connect();
+  }
+
+  #tabFor(primary: string): TabLock {
+    const name = tabLockName(primary);
+    if (this.#tab?.name === name) return this.#tab;
+    this.#tab?.release(); // another identity was restored here
+    this.#tab = new TabLock({ locks: this.#locks, name, onLost: () => this.#onTabLost() });
+    return this.#tab;
+  }
+
+  /**
+   * Another tab pressed "Use here": stop the chat store (its queued writes
+   * finish first; the other tab waits for them before loading) and drop the
+   * history held in memory.
+   */
+  #onTabLost(): Promise<void> {
+    this.elsewhere = true;
+    const closing = (async () => {
+      await this.#starting; // a start in progress finishes (or notices) first
+      const chat = this.chat;
+      this.chat = null;
+      this.elsewhere = true;
+      await chat?.close();
+    })();
+    this.#chatClosed = closing;
+    return closing;
   }
 }
