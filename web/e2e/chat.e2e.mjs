@@ -81,7 +81,8 @@ let browser;
 /** @type {{ who: string, text: string, url: string }[]} */
 const consoleErrors = [];
 /** Console errors we deliberately provoke (an HTTP 409 from a taken handle). */
-const expectedErrors = [/status of 409/];
+// 409: the taken handle; ERR_INTERNET_DISCONNECTED: API calls during the offline step.
+const expectedErrors = [/status of 409/, /ERR_INTERNET_DISCONNECTED/];
 
 async function main() {
   const base = await baseUrl;
@@ -347,6 +348,27 @@ async function main() {
   assert((await B2.locator('[data-message]').count()) === 0, 'the displaced tab stays stopped');
   log('bob: "Use here" moved him to the second tab (history there, live); the first tab stopped');
 
+  // Offline: the app opens from the service worker's cache and shows the
+  // history kept on this device; back online it goes live again.
+  const shell = await B3.evaluate(async () => {
+    const cache = await caches.open('kez-chat-shell-v1');
+    const keys = (await cache.keys()).map((r) => new URL(r.url).pathname);
+    const script = /** @type {HTMLScriptElement | null} */ (document.querySelector('script[src*="/assets/"]'));
+    return { keys, script: script ? new URL(script.src).pathname : null };
+  });
+  assert(shell.keys.includes('/'), `the page is cached (got ${shell.keys.join(', ')})`);
+  assert(shell.script && shell.keys.includes(shell.script), `the app's script is cached (${shell.script})`);
+  assert(!shell.keys.some((k) => k.startsWith('/v1/')), 'no API response is cached');
+  await B.ctx.setOffline(true);
+  await B3.goto(base + '/');
+  await convB3.click();
+  await B3.locator('[data-message][data-dir="in"] [data-body]').getByText('to your other tab').waitFor();
+  assert((await B3.locator('[data-live="live"]').count()) === 0, 'not live while offline');
+  await B3.screenshot({ path: join(artifacts, '8-offline.png') });
+  await B.ctx.setOffline(false);
+  await B3.locator('[data-live="live"]').waitFor({ timeout: 90_000 });
+  log(`bob: offline, the app opens from the service worker cache (${shell.keys.length} files) with its history; live again online`);
+
   // "Verify": alice reads bob's full key in blocks of 4; bob's Settings shows the same.
   await A.page.getByRole('button', { name: 'Verify', exact: true }).click();
   const aliceSees = ((await A.page.getByTestId('verify-key').textContent()) ?? '').replace(/\s+/g, ' ').trim();
@@ -444,7 +466,7 @@ async function main() {
 
   const unexpected = consoleErrors.filter((e) => !expectedErrors.some((re) => re.test(e.text)));
   if (unexpected.length) throw new Error(`console errors:\n${unexpected.map((e) => `  [${e.who}] ${e.text} ${e.url}`).join('\n')}`);
-  log(`console: ${consoleErrors.length} expected error(s) (HTTP 409 for the taken handle), none unexpected`);
+  log(`console: ${consoleErrors.length} expected error(s) (HTTP 409 for the taken handle, failed requests while offline), none unexpected`);
 
   await b.close();
   browser = undefined;

@@ -1,22 +1,95 @@
-// kez-chat service worker: notifications only (no caching, no fetch handler).
+// kez-chat service worker: notifications, and an offline app shell.
 //
 // Pushes carry no payload (SPEC §10): the push service learns nothing, and
 // there is nothing to read here. Every push shows the same generic
 // notification — browsers (Safari in particular) revoke subscriptions whose
 // pushes show nothing — and a shared `tag` collapses several into one.
+//
+// Offline: the app's own files are cached so an installed app opens without
+// a network and shows the history kept on the device. Pages are fetched
+// network-first (a new version is picked up at once), hashed /assets/ files
+// cache-first; the API (/v1/, /.well-known/, /internal/) is never cached.
 /* eslint-env serviceworker */
 /// <reference lib="webworker" />
 const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
 
 const TAG = 'kez-chat-new-message';
+const SHELL = 'kez-chat-shell-v1';
+const NEVER_CACHED = ['/v1/', '/.well-known/', '/internal/'];
 
 sw.addEventListener('install', () => {
   void sw.skipWaiting();
 });
 
 sw.addEventListener('activate', (event) => {
-  event.waitUntil(sw.clients.claim());
+  event.waitUntil(
+    (async () => {
+      for (const name of await caches.keys()) if (name !== SHELL) await caches.delete(name);
+      await sw.clients.claim();
+    })(),
+  );
 });
+
+sw.addEventListener('fetch', (event) => {
+  const req = event.request;
+  const url = new URL(req.url);
+  if (req.method !== 'GET' || url.origin !== sw.location.origin) return;
+  if (NEVER_CACHED.some((p) => url.pathname.startsWith(p))) return;
+  if (req.mode === 'navigate') event.respondWith(page(req));
+  else if (url.pathname.startsWith('/assets/')) event.respondWith(asset(req));
+  else event.respondWith(file(req));
+});
+
+/** The SPA's page: network first; offline, the last one seen. @param {Request} req */
+async function page(req) {
+  const cache = await caches.open(SHELL);
+  try {
+    const res = await fetch(req);
+    if (res.ok) {
+      const html = await res.clone().text();
+      await cache.put('/', res.clone());
+      await pruneAssets(cache, html);
+    }
+    return res;
+  } catch (err) {
+    const cached = await cache.match('/');
+    if (cached) return cached;
+    throw err;
+  }
+}
+
+/** Hashed build output never changes under one name: cache first. @param {Request} req */
+async function asset(req) {
+  const cache = await caches.open(SHELL);
+  const cached = await cache.match(req);
+  if (cached) return cached;
+  const res = await fetch(req);
+  if (res.ok) await cache.put(req, res.clone());
+  return res;
+}
+
+/** Icons, manifest and the like: network first, cached copy offline. @param {Request} req */
+async function file(req) {
+  const cache = await caches.open(SHELL);
+  try {
+    const res = await fetch(req);
+    if (res.ok) await cache.put(req, res.clone());
+    return res;
+  } catch (err) {
+    const cached = await cache.match(req);
+    if (cached) return cached;
+    throw err;
+  }
+}
+
+/** Drops cached /assets/ files the current page no longer uses (old versions). @param {Cache} cache @param {string} html */
+async function pruneAssets(cache, html) {
+  const used = new Set(Array.from(html.matchAll(/\/assets\/[^"'?#\s>]+/g), (m) => m[0]));
+  for (const key of await cache.keys()) {
+    const path = new URL(key.url).pathname;
+    if (path.startsWith('/assets/') && !used.has(path)) await cache.delete(key);
+  }
+}
 
 sw.addEventListener('push', (event) => {
   event.waitUntil(
