@@ -365,8 +365,18 @@ async function main() {
   await B3.locator('[data-message][data-dir="in"] [data-body]').getByText('to your other tab').waitFor();
   assert((await B3.locator('[data-live="live"]').count()) === 0, 'not live while offline');
   await B3.screenshot({ path: join(artifacts, '8-offline.png') });
+  // Phone-sized with the thread open: the list's status footer is hidden, so the thread header says it.
+  await B3.setViewportSize({ width: 390, height: 780 });
+  const headerStatus = B3.getByTestId('thread-live-status');
+  await headerStatus.waitFor();
+  assert((await headerStatus.getAttribute('data-state')) !== 'live', 'the thread header shows the offline state');
+  assert(!(await B3.getByTestId('live-status').isVisible()), 'the footer is hidden on a phone with a thread open');
+  await B3.screenshot({ path: join(artifacts, '8b-offline-phone.png') });
   await B.ctx.setOffline(false);
-  await B3.locator('[data-live="live"]').waitFor({ timeout: 90_000 });
+  await headerStatus.waitFor({ state: 'detached', timeout: 90_000 }); // live: nothing to say
+  assert((await B3.locator('[data-live="live"]').count()) === 1, 'live again (footer hidden but there)');
+  await B3.setViewportSize({ width: 1100, height: 760 });
+  await B3.locator('[data-live="live"]').waitFor();
   log(`bob: offline, the app opens from the service worker cache (${shell.keys.length} files) with its history; live again online`);
 
   // "Verify": alice reads bob's full key in blocks of 4; bob's Settings shows the same.
@@ -375,6 +385,8 @@ async function main() {
   await A.page.screenshot({ path: join(artifacts, 'alice-verify-key.png') });
   await B3.goto(base + '/#/settings');
   const bobHas = ((await B3.getByTestId('primary').textContent()) ?? '').replace(/\s+/g, ' ').trim();
+  // Notifications are blocked for bob, so Lock says nothing will arrive while locked.
+  await B3.getByTestId('lock-notifications').getByText('Notifications are off on this device', { exact: false }).waitFor();
   assert(/^ed25519:( [0-9a-f]{4}){16}$/.test(aliceSees.replace('ed25519:', 'ed25519: ')), `key in 16 blocks of 4, got ${JSON.stringify(aliceSees)}`);
   assert(aliceSees === bobHas, `alice's "Verify" matches bob's Settings (${aliceSees} vs ${bobHas})`);
   assert((await A.page.getByTestId('key-changed').count()) === 0, 'no key-change warning for a first contact');

@@ -5,7 +5,9 @@ import {
   ChatStore,
   CLOCK_PROBLEM,
   keyChangedText,
+  liveStatusText,
   parseKez,
+  threadLiveText,
   unreadLabel,
   type Api,
   type Conversation,
@@ -528,7 +530,27 @@ describe('ChatStore clock', () => {
     await vi.waitFor(() => expect(store.live).toBe('auth_failed'));
     expect(store.liveProblem).toBe(CLOCK_PROBLEM);
     expect(CLOCK_PROBLEM).toMatch(/clock looks wrong/);
+    // A phone with the thread open shows the whole sentence in the thread header too.
+    expect(threadLiveText(store.live, store.liveProblem)).toBe(CLOCK_PROBLEM);
     store.disconnect();
+  });
+});
+
+describe('live status text (list footer; thread header on phones)', () => {
+  it('the footer names every state', () => {
+    expect(liveStatusText('live', null)).toBe('live');
+    expect(liveStatusText('connecting', null)).toBe('connecting…');
+    expect(liveStatusText('reconnecting', null)).toBe('reconnecting…');
+    expect(liveStatusText('paused', null)).toBe('paused (live in another tab)');
+    expect(liveStatusText('auth_failed', null)).toBe(CLOCK_PROBLEM);
+    expect(liveStatusText('auth_failed', 'That signature isn’t valid.')).toBe('That signature isn’t valid.');
+  });
+
+  it('the thread header says nothing while live, and the same words otherwise', () => {
+    expect(threadLiveText('live', null)).toBeNull();
+    for (const s of ['connecting', 'reconnecting', 'paused', 'auth_failed'] as const) {
+      expect(threadLiveText(s, null)).toBe(liveStatusText(s, null));
+    }
   });
 });
 

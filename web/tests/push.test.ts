@@ -17,6 +17,7 @@ import {
   detectSupport,
   healAction,
   isIOS,
+  lockNotificationText,
   nudgeKind,
   PermissionNotGrantedError,
   pushErrorText,
@@ -28,7 +29,7 @@ import {
   type PlatformFacts,
   type PushPref,
 } from '../src/lib/push';
-import { PushController, type PushApi, type PushPlatform } from '../src/lib/push.svelte';
+import { PUSH_OWNER_KEY, PushController, type PushApi, type PushPlatform } from '../src/lib/push.svelte';
 import { loadJson, vectorPath } from './helpers';
 
 // ---- signed strings -------------------------------------------------------------
@@ -255,6 +256,13 @@ describe('key comparison and error sentences', () => {
     expect(pushErrorText(new ApiError(422, 'invalid_endpoint', ''))).toMatch(/push address/);
     for (const e of [dom('AbortError'), new Error('x'), 'str', null]) expect(pushErrorText(e)).not.toMatch(/raw|^x$/);
   });
+
+  it('the Lock text says notifications keep coming while locked (only when they are on)', () => {
+    expect(lockNotificationText(true)).toMatch(/keep coming while locked/);
+    expect(lockNotificationText(true)).toMatch(/never who wrote or what/);
+    expect(lockNotificationText(true)).toMatch(/Turn Notifications off/);
+    expect(lockNotificationText(false)).toMatch(/off on this device/);
+  });
 });
 
 // ---- the controller against fakes ---------------------------------------------------
@@ -274,7 +282,9 @@ class FakeSub {
   toJSON(): PushSubscriptionJSON {
     return { endpoint: this.endpoint, expirationTime: null, keys: { p256dh: toB64url(new Uint8Array(65).fill(4)), auth: 'AAAAAAAAAAAAAAAAAAAAAA' } };
   }
+  unsubscribed = false;
   async unsubscribe() {
+    this.unsubscribed = true;
     if (this.mgr.sub === this) this.mgr.sub = null;
     return true;
   }
@@ -311,7 +321,9 @@ function fakeWorld(o: { permission?: NotificationPermission; answer?: Notificati
     },
     registration: async () => ({ pushManager: pm as unknown as PushManager }),
   };
-  const server = { key: SERVER_KEY, subs: new Map<string, string>(), calls: [] as string[], vapidStatus: 200 };
+  // handle → primary, to check each signature against the handle's own key.
+  const users = new Map([['alice', ID_PRIMARY]]);
+  const server = { key: SERVER_KEY, subs: new Map<string, string>(), calls: [] as string[], vapidStatus: 200, users };
   const api: PushApi = {
     vapidPublicKey: async () => {
       server.calls.push('key');
@@ -320,7 +332,7 @@ function fakeWorld(o: { permission?: NotificationPermission; answer?: Notificati
     },
     pushSubscribe: async (body, auth) => {
       const [ts, sig] = auth.split(':');
-      expect(verifyString(sig, pushSubscribeSignedString(body.handle, body.endpoint, Number(ts)), ID_PRIMARY)).toBe(true);
+      expect(verifyString(sig, pushSubscribeSignedString(body.handle, body.endpoint, Number(ts)), users.get(body.handle)!)).toBe(true);
       server.calls.push(`POST ${body.endpoint}`);
       const existed = server.subs.has(body.endpoint);
       server.subs.set(body.endpoint, body.handle);
@@ -328,13 +340,13 @@ function fakeWorld(o: { permission?: NotificationPermission; answer?: Notificati
     },
     pushUnsubscribe: async (handle, endpoint, auth) => {
       const [ts, sig] = auth.split(':');
-      expect(verifyString(sig, pushUnsubscribeSignedString(handle, endpoint, Number(ts)), ID_PRIMARY)).toBe(true);
+      expect(verifyString(sig, pushUnsubscribeSignedString(handle, endpoint, Number(ts)), users.get(handle)!)).toBe(true);
       server.calls.push(`DELETE ${endpoint}`);
       server.subs.delete(endpoint);
     },
     pushCheck: async (handle, endpoint, auth) => {
       const [ts, sig] = auth.split(':');
-      expect(verifyString(sig, pushCheckSignedString(handle, endpoint, Number(ts)), ID_PRIMARY)).toBe(true);
+      expect(verifyString(sig, pushCheckSignedString(handle, endpoint, Number(ts)), users.get(handle)!)).toBe(true);
       server.calls.push(`GET ${endpoint}`);
       return server.subs.get(endpoint) === handle;
     },
@@ -345,6 +357,8 @@ function fakeWorld(o: { permission?: NotificationPermission; answer?: Notificati
 const ID_SEED = fromHex('4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb', 32);
 const ID_PRIMARY = primaryFromSeed(ID_SEED);
 const ID = { handle: 'alice', primary: ID_PRIMARY, sign: (t: string) => signString(ID_SEED, t) };
+const CAROL_SEED = fromHex('c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7', 32);
+const CAROL = { handle: 'carol', primary: primaryFromSeed(CAROL_SEED), sign: (t: string) => signString(CAROL_SEED, t) };
 
 describe('PushController', () => {
   it('auto-enables on first unlock when permission is already granted', async () => {
@@ -519,5 +533,105 @@ describe('PushController', () => {
     await p;
     expect(c.subscribed).toBe(false);
     expect(c.ready).toBe(false);
+  });
+
+  // One browser, one push subscription, but registered per handle: a new
+  // identity here must not leave it waking the previous one.
+  it('identity replaced in this browser: the old subscription is unsubscribed, not re-registered for the new handle', async () => {
+    const w = fakeWorld({ permission: 'granted' });
+    w.server.users.set('carol', CAROL.primary);
+    const kv = memoryKV();
+    const c = new PushController(kv, w.platform, w.api);
+    await c.attach(ID);
+    const old = w.pm.sub!;
+    expect(kv.map.get(PUSH_OWNER_KEY)).toEqual({ primary: ID_PRIMARY, handle: 'alice' });
+    c.detach(); // locked; then "Restore" with carol's phrase replaces alice here
+    w.server.calls.length = 0;
+    await c.attach(CAROL);
+    // alice's seed is locked away, so no signed DELETE for alice: the endpoint itself is dropped
+    // (the push service then answers 410 and the server forgets it, SPEC §10.4).
+    expect(old.unsubscribed).toBe(true);
+    expect(w.server.calls).toEqual(['key', 'POST https://push.example.net/sub/2']);
+    expect(w.server.subs.get('https://push.example.net/sub/2')).toBe('carol');
+    expect([...w.server.subs.entries()].filter(([, h]) => h === 'carol')).toHaveLength(1);
+    expect(c.subscribed).toBe(true);
+    expect(kv.map.get(PUSH_OWNER_KEY)).toEqual({ primary: CAROL.primary, handle: 'carol' });
+
+    // Reloads as carol change nothing.
+    w.server.calls.length = 0;
+    await new PushController(kv, w.platform, w.api).attach(CAROL);
+    expect(w.server.calls).toEqual(['key', 'GET https://push.example.net/sub/2']);
+
+    // alice restored here again: carol's subscription goes the same way, and alice
+    // (who can sign now) withdraws her own stale registration.
+    const carols = w.pm.sub!;
+    w.server.calls.length = 0;
+    const c3 = new PushController(kv, w.platform, w.api);
+    await c3.attach(ID);
+    expect(carols.unsubscribed).toBe(true);
+    expect(w.server.calls).toEqual(['key', 'DELETE https://push.example.net/sub/1', 'POST https://push.example.net/sub/3']);
+    expect(w.server.subs.has('https://push.example.net/sub/1')).toBe(false);
+    expect(w.server.subs.get('https://push.example.net/sub/3')).toBe('alice');
+    expect(kv.map.get(`push:${ID_PRIMARY}`)).toMatchObject({ endpoint: 'https://push.example.net/sub/3' });
+  });
+
+  it('identity replaced, the new one has notifications off: the old subscription still goes', async () => {
+    const w = fakeWorld({ permission: 'granted' });
+    w.server.users.set('carol', CAROL.primary);
+    const kv = memoryKV();
+    await new PushController(kv, w.platform, w.api).attach(ID);
+    const old = w.pm.sub!;
+    await kv.set(`push:${CAROL.primary}`, { pref: 'off' });
+    w.server.calls.length = 0;
+    const c = new PushController(kv, w.platform, w.api);
+    await c.attach(CAROL);
+    expect(old.unsubscribed).toBe(true);
+    expect(w.server.calls).toEqual(['key']); // handed over before the "off" pass: no DELETE of alice's endpoint as carol
+    expect(w.pm.sub).toBeNull();
+    expect(w.pm.subscribeCalls).toBe(1);
+    expect(c.subscribed).toBe(false);
+  });
+
+  it('no owner recorded yet (set up before the check): a subscription this identity never registered is dropped', async () => {
+    const w = fakeWorld({ permission: 'granted' });
+    w.server.users.set('carol', CAROL.primary);
+    const kv = memoryKV();
+    await new PushController(kv, w.platform, w.api).attach(ID);
+    const old = w.pm.sub!;
+    await kv.del(PUSH_OWNER_KEY);
+    await new PushController(kv, w.platform, w.api).attach(CAROL);
+    expect(old.unsubscribed).toBe(true);
+    expect(w.server.subs.get('https://push.example.net/sub/2')).toBe('carol');
+    // …but the identity that did register it keeps it (no churn on upgrade).
+    await kv.del(PUSH_OWNER_KEY);
+    await kv.set(`push:${CAROL.primary}`, { pref: 'on', key: SERVER_KEY, endpoint: 'https://push.example.net/sub/2' });
+    w.server.calls.length = 0;
+    await new PushController(kv, w.platform, w.api).attach(CAROL);
+    expect(w.pm.sub!.unsubscribed).toBe(false);
+    expect(w.server.calls).toEqual(['key', 'GET https://push.example.net/sub/2']);
+  });
+
+  it('the toggle hands over too: "on" for a new identity never re-POSTs the previous one\'s endpoint', async () => {
+    const w = fakeWorld({ permission: 'granted' });
+    w.server.users.set('carol', CAROL.primary);
+    const kv = memoryKV();
+    await new PushController(kv, w.platform, w.api).attach(ID);
+    const old = w.pm.sub!;
+    // carol's self-heal pass fails before it reaches the browser (server unreachable)…
+    let offline = true;
+    const api: PushApi = {
+      ...w.api,
+      vapidPublicKey: () => (offline ? Promise.reject(new ApiError(0, 'network', '')) : w.api.vapidPublicKey()),
+    };
+    const c = new PushController(kv, w.platform, api);
+    await c.attach(CAROL);
+    expect(old.unsubscribed).toBe(false);
+    // …then the toggle is switched on once the server is back.
+    offline = false;
+    w.server.calls.length = 0;
+    expect(await c.enable()).toBe(true);
+    expect(old.unsubscribed).toBe(true);
+    expect(w.server.calls).toEqual(['key', 'POST https://push.example.net/sub/2']);
+    expect(w.server.subs.get('https://push.example.net/sub/2')).toBe('carol');
   });
 });

@@ -6,6 +6,7 @@ import { primaryFromSeed, seedToPhrase } from '../src/lib/identity';
 import type { InboxItem } from '../src/lib/api';
 import { seal } from '../src/lib/envelope';
 import { rfc3339, unixSeconds } from '../src/lib/time';
+import { AppBadge, appBadgeCount, type BadgeNavigator } from '../src/lib/badge';
 import { FakeLockManager, seedFor } from './helpers';
 
 class FakeEventSource {
@@ -282,6 +283,52 @@ describe('Session', () => {
     expect(b.chat).toBeNull();
     await b.useHere();
     expect(b.chat).not.toBeNull();
+    await b.lock();
+  });
+
+  it('app badge: the active tab shows the unread total, a waiting tab leaves it, locking clears it', async () => {
+    const srv = stubServer();
+    const kv = memoryKV();
+    const locks = new FakeLockManager();
+    const calls: string[] = [];
+    const nav: BadgeNavigator = {
+      setAppBadge: async (n) => void calls.push(`set ${n}`),
+      clearAppBadge: async () => void calls.push('clear'),
+    };
+    const badge = new AppBadge(nav);
+    /** What App.svelte's effect does on every change. */
+    const sync = (s: Session) => {
+      const n = appBadgeCount(s);
+      if (n !== null) badge.set(n);
+    };
+    const a = new Session(kv, { iterations: 1000, locks });
+    await a.boot();
+    sync(a);
+    await a.create(a.newSeed().seed, 'passphrase-1');
+    await a.register('alice');
+    const bobSeed = seedFor('bob');
+    srv.byHandle.set('bob', primaryFromSeed(bobSeed));
+    for (const [seq, id] of [
+      [1, 'aaaaaaaaaaaaaaaaaaaaaa'],
+      [2, 'bbbbbbbbbbbbbbbbbbbbbb'],
+    ] as const) {
+      const { envelope } = seal(bobSeed, { kind: 'text', id, from_handle: 'bob@kez.test', to: a.primary!, sent_at: rfc3339(), body: 'hi' });
+      srv.inbox.push({ seq, id, envelope, received_at: rfc3339() });
+    }
+    await a.chat!.pollNow();
+    expect(a.chat!.totalUnread).toBe(2);
+    sync(a);
+    expect(calls).toEqual(['clear', 'set 2']);
+
+    // A second tab of the same profile waits for "Use here": it must not wipe the count.
+    const b = new Session(kv, { iterations: 1000, locks });
+    await b.boot();
+    expect(b.elsewhere).toBe(true);
+    expect(appBadgeCount(b)).toBeNull();
+
+    await a.lock();
+    sync(a);
+    expect(calls).toEqual(['clear', 'set 2', 'clear']);
     await b.lock();
   });
 });

@@ -56,6 +56,32 @@ export const AUTO_RETRIES = 5;
 export const CLOCK_PROBLEM =
   'Can’t receive messages: this device’s clock looks wrong. Set the correct date and time, and messages will arrive.';
 
+/** The footer's sentence for the live connection (Messages list). */
+export function liveStatusText(live: LiveStatus, problem: string | null): string {
+  switch (live) {
+    case 'live':
+      return 'live';
+    case 'reconnecting':
+      return 'reconnecting…';
+    case 'paused':
+      return 'paused (live in another tab)';
+    case 'auth_failed':
+      return problem ?? CLOCK_PROBLEM;
+    case 'connecting':
+      return 'connecting…';
+  }
+}
+
+/**
+ * The same for an open thread's header on a phone, where the list and its
+ * footer are hidden: nothing while live (the normal case needs no words
+ * and the header no clutter), otherwise the footer's words — including the
+ * whole clock sentence, since nothing arrives until the user fixes it.
+ */
+export function threadLiveText(live: LiveStatus, problem: string | null): string | null {
+  return live === 'live' ? null : liveStatusText(live, problem);
+}
+
 /** The warning for a conversation whose handle now belongs to a different key than at first contact. */
 export function keyChangedText(fqhn: string): string {
   return `${fqhn}’s key changed since you last talked. Only continue if ${parseKez(fqhn).handle} told you they reset their identity.`;

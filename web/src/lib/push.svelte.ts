@@ -44,6 +44,19 @@ interface Stored {
   endpoint?: string;
 }
 
+/**
+ * KV key (one per browser, not per identity): whose handle this browser's push
+ * subscription was last registered for. A browser has one subscription but
+ * registers it per handle, so this is how a new identity here notices that the
+ * subscription still wakes someone else (see #handover).
+ */
+export const PUSH_OWNER_KEY = 'push-owner';
+
+interface Owner {
+  primary: string;
+  handle: string;
+}
+
 /** Timeout for `pushManager.subscribe` (it may hang when the push service is unreachable). */
 export const SUBSCRIBE_TIMEOUT_MS = 20_000;
 
@@ -69,6 +82,8 @@ export class PushController {
   #stored: Stored | null = null;
   #key: string | null = null;
   #gen = 0;
+  /** The primary #handover has checked in this attach (it runs once per identity). */
+  #handedOver: string | null = null;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #kv: KV;
   readonly #platform: PushPlatform;
@@ -87,6 +102,7 @@ export class PushController {
   attach(id: PushIdentity): Promise<void> {
     const gen = ++this.#gen;
     this.#id = id;
+    this.#handedOver = null;
     this.ready = false;
     this.error = '';
     this.nudgeError = '';
@@ -220,6 +236,8 @@ export class PushController {
       this.support = 'unsupported';
       return;
     }
+    await this.#handover(id, reg);
+    if (gen !== this.#gen) return;
     let sub = await reg.pushManager.getSubscription();
     const input = {
       permission: this.permission,
@@ -263,11 +281,47 @@ export class PushController {
     }
   }
 
+  /**
+   * The identity in this browser changed (restored or created over another
+   * one): the browser's subscription is still registered for the previous
+   * handle, which would keep getting "New message" here. Withdrawing that
+   * needs a DELETE signed by the previous identity, whose seed is gone by now
+   * (a restore replaces a *locked* identity; create starts from none), so the
+   * browser subscription is unsubscribed instead: the push service then
+   * answers 404/410 for that endpoint and the server drops the previous
+   * handle's registration at its next push (SPEC §10.4). This identity gets a
+   * fresh subscription (new endpoint) if it wants one. With no owner recorded
+   * (a browser set up before this check), a subscription this identity never
+   * registered counts as someone else's.
+   */
+  async #handover(id: PushIdentity, reg: Pick<ServiceWorkerRegistration, 'pushManager'>): Promise<void> {
+    if (this.#handedOver === id.primary) return;
+    const owner = await this.#kv.get<Owner>(PUSH_OWNER_KEY);
+    const sub = await reg.pushManager.getSubscription();
+    const foreign = owner ? owner.primary !== id.primary : sub !== null && !this.#stored?.endpoint;
+    if (foreign) {
+      if (sub) await sub.unsubscribe();
+      // Our own registration from before the other identity: its endpoint is dead too, and we can sign.
+      const mine = this.#stored?.endpoint;
+      if (mine) {
+        try {
+          await this.#withdraw(id, mine); // forgets it in #stored
+          await this.#kv.set(`push:${id.primary}`, this.#stored);
+        } catch {
+          /* kept in #stored: the next POST withdraws it */
+        }
+      }
+    }
+    await this.#kv.set(PUSH_OWNER_KEY, { primary: id.primary, handle: id.handle } satisfies Owner);
+    this.#handedOver = id.primary;
+  }
+
   /** Make sure the browser has a subscription under the server's current key, and send it. */
   async #subscribe(id: PushIdentity, gen: number): Promise<void> {
     const key = await this.#serverKey();
     const reg = await this.#platform.registration();
     if (!reg) throw Object.assign(new Error('no service worker'), { name: 'NotSupportedError' });
+    await this.#handover(id, reg);
     let sub = await reg.pushManager.getSubscription();
     if (sub && !sameServerKey(sub.options?.applicationServerKey, key, this.#stored?.key)) {
       // The server's VAPID key changed: the old subscription can't be used.

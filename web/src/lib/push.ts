@@ -123,6 +123,18 @@ export function unavailableReason(support: PushSupport, permission: Notification
   }
 }
 
+/**
+ * What Settings' Lock section says about notifications. Locking only forgets
+ * the key here: the server still pushes for every new message and the worker
+ * still shows its generic "New message", so say so rather than let "locked"
+ * sound like "silent".
+ */
+export function lockNotificationText(subscribed: boolean): string {
+  return subscribed
+    ? 'Notifications keep coming while locked: this device still gets “New message” (never who wrote or what). Turn Notifications off above first if you want it quiet.'
+    : 'Notifications are off on this device, so nothing arrives while it’s locked.';
+}
+
 export class PushTimeoutError extends Error {
   constructor() {
     super('push subscription timed out');
