@@ -85,7 +85,15 @@ fn forwarded_ip(parts: &Parts, from: ClientIpHeader) -> Option<IpAddr> {
     let header_str = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     match from {
         ClientIpHeader::CfConnectingIp => header_str("cf-connecting-ip")?.trim().parse().ok(),
-        ClientIpHeader::XForwardedFor => header_str("x-forwarded-for")?
+        // The proxy appends: to the last line, or as a line of its own below
+        // the client's (HAProxy), so only the last hop of the last line counts.
+        ClientIpHeader::XForwardedFor => parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()?
+            .to_str()
+            .ok()?
             .rsplit(',')
             .next()
             .and_then(|v| v.trim().parse().ok()),

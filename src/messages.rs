@@ -60,12 +60,6 @@ async fn post_message(
     let body: PostBody = serde_json::from_value(body)
         .map_err(|e| AppError::Unprocessable(("invalid_body", Cow::Owned(e.to_string()))))?;
     let recipient = local_recipient(&body.to, &state.config.server)?;
-    if state.disk.low() {
-        return Err(AppError::InsufficientStorage((
-            "storage_full",
-            Cow::Borrowed("this server is out of disk space; try again later"),
-        )));
-    }
     if !valid_message_id(&body.id) {
         return Err(AppError::Unprocessable((
             "invalid_message_id",

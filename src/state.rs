@@ -83,6 +83,7 @@ impl AppState {
         MailboxLimits {
             max_messages: self.config.mailbox_max_messages,
             max_bytes: self.config.mailbox_max_bytes,
+            accept_new: !self.disk.low(),
         }
     }
 }

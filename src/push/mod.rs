@@ -34,8 +34,8 @@ pub use endpoint::{
     validate as validate_endpoint,
 };
 pub use sender::{
-    COALESCE_WINDOW, MAX_ATTEMPTS, MAX_CONCURRENT_PUSHES, MAX_PENDING_HANDLES, MAX_RETRY_WAIT,
-    PUSH_TTL_SECS, QUEUE_CAPACITY, REQUEST_TIMEOUT,
+    COALESCE_WINDOW, MAX_ATTEMPTS, MAX_CONCURRENT_PUSHES, MAX_DELIVERY_TASKS, MAX_PENDING_HANDLES,
+    MAX_RETRY_WAIT, PUSH_TTL_SECS, QUEUE_CAPACITY, REQUEST_TIMEOUT,
 };
 pub use subscriptions::{
     MAX_BODY_BYTES, MAX_SUBSCRIPTIONS_PER_HANDLE, check_string, endpoint_hash, subscribe_string,
@@ -127,6 +127,7 @@ impl PushService {
             redact: redact.clone(),
             counters: Arc::default(),
             permits: Arc::new(Semaphore::new(sender::MAX_CONCURRENT_PUSHES)),
+            tasks: Arc::new(Semaphore::new(sender::MAX_DELIVERY_TASKS)),
             draining: false.into(),
         });
         Ok(Self {

@@ -24,8 +24,11 @@ pub const COALESCE_WINDOW: Duration = Duration::from_secs(2);
 pub const QUEUE_CAPACITY: usize = 4096;
 /// Handles waiting out their coalescing window; beyond this new ones are dropped.
 pub const MAX_PENDING_HANDLES: usize = 16_384;
-/// Pushes in flight at once (including their retry waits).
+/// Push requests in flight at once (a delivery waiting to retry holds none).
 pub const MAX_CONCURRENT_PUSHES: usize = 32;
+/// Deliveries alive at once, in flight or waiting to retry; beyond this the
+/// worker waits, and the bounded queue behind it absorbs (or drops) the rest.
+pub const MAX_DELIVERY_TASKS: usize = 1024;
 /// Whole-request timeout for one push.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Tries per push (the first plus retries) on 429, 5xx, timeouts and network errors.
@@ -87,6 +90,8 @@ pub(crate) struct Dispatcher {
     pub(crate) redact: Redactor,
     pub(crate) counters: Arc<Counters>,
     pub(crate) permits: Arc<Semaphore>,
+    /// One per live delivery task (see `MAX_DELIVERY_TASKS`).
+    pub(crate) tasks: Arc<Semaphore>,
     /// Set at shutdown: one try per push, no waiting to retry.
     pub(crate) draining: AtomicBool,
 }
@@ -156,8 +161,9 @@ pub(crate) async fn run(
 }
 
 impl Dispatcher {
-    /// Starts one delivery per subscription of `handle`, waiting for a free
-    /// slot before each (back-pressure lands on the bounded queue).
+    /// Starts one delivery per subscription of `handle`, waiting for a task
+    /// slot and a request slot before each (back-pressure lands on the
+    /// bounded queue).
     async fn fanout(self: &Arc<Self>, handle: &str) {
         let subs = match self.store.push_subscriptions_of(handle.to_owned()).await {
             Ok(subs) => subs,
@@ -167,11 +173,17 @@ impl Dispatcher {
             }
         };
         for sub in subs {
+            let Ok(task) = self.tasks.clone().acquire_owned().await else {
+                return;
+            };
             let Ok(permit) = self.permits.clone().acquire_owned().await else {
                 return;
             };
             let this = self.clone();
-            tokio::spawn(async move { this.deliver(sub, permit).await });
+            tokio::spawn(async move {
+                this.deliver(sub, permit).await;
+                drop(task);
+            });
         }
     }
 
@@ -208,6 +220,13 @@ impl Dispatcher {
                         "push subscription gone; removed");
                     return;
                 }
+                Attempt::Refused => {
+                    Counters::bump(&self.counters.removed);
+                    let deleted = self.store.delete_gone_push_subscription(sub).await;
+                    tracing::info!(%handle, %endpoint, deleted = ?deleted.ok(),
+                        "push endpoint no longer allowed (--push-hosts, https, public host); removed");
+                    return;
+                }
                 Attempt::Retry { after, why }
                     if attempt < MAX_ATTEMPTS && !self.draining.load(Ordering::Relaxed) =>
                 {
@@ -234,7 +253,7 @@ impl Dispatcher {
         // registration, and literal addresses never reach the resolver.
         let url = match endpoint::accept(&sub.endpoint, self.allow_insecure, &self.hosts) {
             Ok(url) => url,
-            Err(e) => return Attempt::Failed(format!("endpoint refused: {e}")),
+            Err(_) => return Attempt::Refused,
         };
         let authorization = self.vapid.authorization(&url, unix_now(), &self.subject);
         let sent = self
@@ -266,6 +285,10 @@ enum Attempt {
     Delivered,
     /// 404/410: the subscription expired or was withdrawn (RFC 8030 §7.3).
     Gone(StatusCode),
+    /// The endpoint is no longer one this server sends to (the policy
+    /// changed since it was stored): dropped, so the client's self-heal
+    /// check sees it gone and the user gets the reason on re-subscribing.
+    Refused,
     Retry {
         after: Option<Duration>,
         why: String,

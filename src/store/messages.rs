@@ -44,13 +44,17 @@ pub struct PostOutcome {
     pub created: bool,
 }
 
-/// Per-recipient storage quota.
+/// Per-recipient storage quota, and whether the server takes new messages
+/// at all.
 #[derive(Debug, Clone, Copy)]
 pub struct MailboxLimits {
     /// Most stored messages.
     pub max_messages: u64,
     /// Most stored envelope bytes.
     pub max_bytes: u64,
+    /// False while the disk is almost full: new messages get `storage_full`,
+    /// but a retry of one already stored still gets its original seq.
+    pub accept_new: bool,
 }
 
 impl Store {
@@ -145,6 +149,12 @@ fn insert_message(
                 Cow::Borrowed("no such handle on this server"),
             ))
         })?;
+    if !limits.accept_new {
+        return Err(AppError::InsufficientStorage((
+            "storage_full",
+            Cow::Borrowed("this server is out of disk space; try again later"),
+        )));
+    }
     let size = msg.envelope.get().len() as i64;
     if count as u64 >= limits.max_messages || (bytes + size) as u64 > limits.max_bytes {
         return Err(AppError::InsufficientStorage((

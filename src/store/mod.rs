@@ -70,9 +70,8 @@ impl Store {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         let mut conn = Connection::open(path)
             .with_context(|| format!("cannot open database {}", path.display()))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .with_context(|| format!("cannot use database {}", path.display()))?;
         configure(&conn)?;
+        switch_to_wal(&conn).with_context(|| format!("cannot use database {}", path.display()))?;
         // FULL in WAL mode: each commit is fsync'd, so an acknowledged post
         // survives power loss, not just a process crash.
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -181,6 +180,24 @@ impl Store {
             .and_then(|mut t| t.take());
         if let Some(t) = thread {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+/// Turns on WAL. Switching takes an exclusive lock and SQLite does not wait
+/// on the busy timeout for it, so instances starting together on a fresh
+/// file (SPEC §11) retry for a while instead of failing.
+fn switch_to_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let mut tries = 0;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 200 =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            other => return other,
         }
     }
 }
@@ -319,6 +336,21 @@ pub(crate) fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instances_opening_one_fresh_file_together_all_start() {
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("fresh.db");
+            let opened: Vec<anyhow::Result<Store>> = std::thread::scope(|s| {
+                let starts: Vec<_> = (0..6).map(|_| s.spawn(|| Store::open(&path))).collect();
+                starts.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for store in opened {
+                store.unwrap();
+            }
+        }
+    }
 
     #[tokio::test]
     async fn a_transaction_rolled_back_mid_batch_runs_no_later_job_outside_it() {

@@ -259,6 +259,20 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
             .status(),
         201
     );
+    // A proxy that adds its own X-Forwarded-For line below the client's
+    // (HAProxy): the client's made-up line is not the address.
+    for made_up in ["198.51.100.7", "198.51.100.8"] {
+        let res = app
+            .client
+            .post(app.url("/v1/messages"))
+            .header("x-forwarded-for", made_up)
+            .header("x-forwarded-for", "203.0.113.1")
+            .json(&message_body("bob", &random_id(), "x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 429, "{made_up}");
+    }
     // Behind nginx or Caddy a client's own CF-Connecting-IP is passed
     // through: it must not buy a new bucket.
     for spoofed in ["203.0.113.3", "203.0.113.4"] {
@@ -410,17 +424,26 @@ async fn retention_purges_in_chunks_and_keeps_the_quota_counters_right() {
 }
 
 #[tokio::test]
-async fn with_the_disk_almost_full_new_messages_are_refused_and_reads_go_on() {
-    // Arrange: a minimum no disk can meet.
-    let app = spawn_app_with(|c| c.min_free_disk_mb = u64::MAX >> 20).await;
+async fn with_the_disk_almost_full_new_messages_are_refused_and_reads_and_retries_go_on() {
+    // Arrange: one message stored, then the server restarts with a minimum
+    // of free space no disk can meet.
+    let mut app = spawn_app().await;
     let bob = TestIdentity::generate();
     app.register(&bob, "bob").await;
+    let stored = message_body("bob", &random_id(), "before");
+    assert_eq!(app.post_json("/v1/messages", &stored).await.status(), 201);
+    app.config.min_free_disk_mb = u64::MAX >> 20;
+    app.restart().await;
 
     // Act
-    let res = app.send("bob", "x").await;
+    let new = app.send("bob", "x").await;
+    let retry = app.post_json("/v1/messages", &stored).await;
 
-    // Assert
-    assert_error(res, 507, "storage_full").await;
+    // Assert: new messages refused; the retry of a stored one still gets its
+    // seq (SPEC §7.1); reads go on.
+    assert_error(new, 507, "storage_full").await;
+    assert_eq!(retry.status(), 200);
+    assert_eq!(retry.json::<Value>().await.unwrap()["seq"], 1);
     let inbox = app.poll(&bob, "bob", 0).await;
-    assert_eq!(inbox["messages"], json!([]));
+    assert_eq!(inbox["messages"].as_array().unwrap().len(), 1);
 }

@@ -863,7 +863,7 @@ fn push_signed_string_vectors_hold() {
 #[tokio::test]
 async fn without_the_test_switch_a_stored_local_endpoint_is_never_contacted() {
     // Arrange: a loopback endpoint stored while the switch was on…
-    let (mut app, ps, _bob) = bob_subscribed("/bob", Mode::Created).await;
+    let (mut app, ps, bob) = bob_subscribed("/bob", Mode::Created).await;
     // …then the server runs as in production.
     app.config.allow_insecure_push_endpoints = false;
     app.restart().await;
@@ -871,11 +871,13 @@ async fn without_the_test_switch_a_stored_local_endpoint_is_never_contacted() {
     app.send("bob", "hello").await;
 
     wait_for(10, "the push to be refused", async || {
-        stats(&app).failed == 1
+        stats(&app).removed == 1
     })
     .await;
     assert_eq!(ps.total(), 0);
     assert_eq!(stats(&app).retried, 0, "a refused endpoint is not retried");
+    // Dropped, so the client's self-heal check sees it gone.
+    assert!(!is_subscribed(&app, &bob, "bob", &ps.endpoint("/bob")).await);
 }
 
 #[tokio::test]
