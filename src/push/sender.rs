@@ -251,9 +251,8 @@ impl Dispatcher {
     async fn send_once(&self, sub: &PushSubscription) -> Attempt {
         // Re-checked on every send: the policy may have tightened since
         // registration, and literal addresses never reach the resolver.
-        let url = match endpoint::accept(&sub.endpoint, self.allow_insecure, &self.hosts) {
-            Ok(url) => url,
-            Err(_) => return Attempt::Refused,
+        let Ok(url) = endpoint::accept(&sub.endpoint, self.allow_insecure, &self.hosts) else {
+            return Attempt::Refused;
         };
         let authorization = self.vapid.authorization(&url, unix_now(), &self.subject);
         let sent = self
