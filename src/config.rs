@@ -39,6 +39,11 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub header_timeout_secs: u64,
 
+    /// Seconds a response may go without the client reading any of it before the connection
+    /// is closed (a stalled SSE reader loses its stream and what was buffered for it).
+    #[arg(long, env = "KEZ_CHAT_WRITE_TIMEOUT_SECS", default_value_t = 30)]
+    pub write_timeout_secs: u64,
+
     /// Seconds a non-streaming request may take before it gets 408.
     #[arg(long, env = "KEZ_CHAT_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -146,6 +151,11 @@ impl Config {
     /// How long a client may take to send request headers.
     pub fn header_timeout(&self) -> Duration {
         Duration::from_secs(self.header_timeout_secs)
+    }
+
+    /// How long a write may make no progress (see `write_timeout_secs`).
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_secs.max(1))
     }
 
     /// The sigchain URL of a key, per SPEC §5.

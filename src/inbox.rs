@@ -37,10 +37,6 @@ pub const POLL_PAGE_BYTES: usize = 4 * 1024 * 1024;
 pub const STREAM_PAGE_BYTES: usize = 1024 * 1024;
 /// Events buffered between a stream's task and its connection.
 const STREAM_BUFFER: usize = 16;
-/// A client that reads nothing for this long while an event waits loses
-/// its stream (it resumes with `Last-Event-ID`), so a stalled reader can't
-/// pin memory or hold a slot of the per-handle cap.
-pub const STREAM_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Header carrying `<ts>:<sig>` for polling.
 pub const AUTH_HEADER: &str = "x-kez-auth";
 
@@ -214,7 +210,10 @@ impl StreamTask {
             .id(m.seq.to_string())
             .data(data);
         tokio::select! {
-            sent = tokio::time::timeout(STREAM_SEND_TIMEOUT, self.tx.send(Ok(event))) => match sent {
+            // A client that reads nothing for `--write-timeout-secs` while an
+            // event waits loses its stream (it resumes with `Last-Event-ID`);
+            // the connection's own write timeout then frees what was buffered.
+            sent = tokio::time::timeout(self.state.config.write_timeout(), self.tx.send(Ok(event))) => match sent {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return Err(Stop::ClientGone),
                 Err(_) => {

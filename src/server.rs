@@ -127,6 +127,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .extend(nats_bridge.map(|b| tokio::spawn(b.run(state.store.clone(), shutdown_rx.clone()))));
     let opts = ServeOptions {
         header_timeout: state.config.header_timeout(),
+        write_timeout: state.config.write_timeout(),
         max_connections: state.config.max_connections.max(1),
         max_per_ip: (!state.config.trust_proxy)
             .then_some(state.config.max_connections_per_ip.max(1)),
@@ -157,6 +158,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 
 struct ServeOptions {
     header_timeout: Duration,
+    write_timeout: Duration,
     max_connections: usize,
     /// `None` behind a trusted proxy, where every connection comes from it.
     max_per_ip: Option<usize>,
@@ -254,7 +256,12 @@ async fn serve(
             req.extensions_mut().insert(ConnectInfo(peer));
             req
         });
-        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
+        // A write that makes no progress for this long ends the connection,
+        // and with it whatever its response (say an SSE stream) buffered for
+        // a client that stopped reading.
+        let mut io = tokio_io_timeout::TimeoutStream::new(stream);
+        io.set_write_timeout(Some(opts.write_timeout));
+        let conn = http.serve_connection(TokioIo::new(Box::pin(io)), TowerToHyperService::new(svc));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

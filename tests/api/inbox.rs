@@ -406,10 +406,10 @@ async fn a_poll_page_stops_near_4_mib_and_next_fetches_the_rest() {
 
 #[tokio::test]
 async fn a_stream_that_stops_reading_is_ended_when_a_newer_one_displaces_it() {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // Arrange: far more stored than the socket buffers hold, and a client
     // that asks for the stream and then never reads a byte.
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.write_timeout_secs = 2).await;
     let bob = TestIdentity::generate();
     app.register(&bob, "bob").await;
     post_big(&app, "bob", 100).await;
@@ -429,10 +429,26 @@ async fn a_stream_that_stops_reading_is_ended_when_a_newer_one_displaces_it() {
         newer.push(app.open_stream(&bob, "bob", Some(100)).await);
     }
 
-    // Assert: the stalled stream's task ended although its client never read.
+    // Assert: the stalled stream's task ended although its client never read…
     wait_until(10, || state.streams.live_tasks() == 8).await;
     assert_eq!(state.streams.open_count("bob"), 8);
-    drop(stalled);
+    // …and once the write timeout passed, the connection itself was closed
+    // (so nothing stays buffered for it): reading now drains what the
+    // kernel held and then hits the end, without the body's last chunk.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stalled.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the stalled connection is still open");
+    assert!(!got.ends_with(b"0\r\n\r\n"), "the body was not cut off");
 }
 
 async fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) {
