@@ -225,13 +225,22 @@ pub fn open(
         .map_err(|_| OpenError::DecryptFailed)?;
 
     let value = json::parse_strict(&plaintext).map_err(|_| OpenError::MalformedMessage)?;
+    // Exactly the JCS of the message it holds, so no two JSON parsers can
+    // read it differently (duplicate keys, 2.0, escapes, whitespace): the web
+    // client applies the same rule.
+    if json::canonical_bytes(&value) != plaintext {
+        return Err(OpenError::MalformedMessage);
+    }
     let msg: OpenedMessage =
         serde_json::from_value(value.clone()).map_err(|_| OpenError::MalformedMessage)?;
+    // By key, not by value: `"ack_sig": null` on a text is still the field.
+    let has_ack_sig = value.get("ack_sig").is_some();
     let shape_ok = msg.kind_tag == "kez.chat.message"
         && msg.version == 2
         && super::valid_message_id(&msg.id)
+        && strict_utc_seconds(&msg.sent_at).is_some()
         && match msg.kind.as_str() {
-            "text" => msg.ack_sig.is_none(),
+            "text" => !has_ack_sig,
             "ack" => msg.ack_sig.is_some() && ack_ids(&msg.body).is_some(),
             _ => false,
         };
@@ -259,9 +268,7 @@ pub fn open(
             return Err(OpenError::BadAckSignature);
         }
     }
-    let sent_at = DateTime::parse_from_rfc3339(&msg.sent_at)
-        .map_err(|_| OpenError::MalformedMessage)?
-        .with_timezone(&Utc);
+    let sent_at = strict_utc_seconds(&msg.sent_at).ok_or(OpenError::MalformedMessage)?;
     let age = (now - sent_at).num_seconds();
     if age > MAX_AGE_SECS {
         return Err(OpenError::StaleSentAt);
@@ -273,6 +280,26 @@ pub fn open(
         return Err(OpenError::Replay);
     }
     Ok(msg)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` naming a real instant (no 24:00, :60 or Feb 30),
+/// the only `sent_at` form SPEC §8 allows.
+pub fn strict_utc_seconds(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    let shape = b.len() == 20
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        });
+    if !shape || &s[17..19] == "60" {
+        return None;
+    }
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%SZ")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 /// HKDF-SHA256 over the X25519 result, salted with `epk ‖ rx_pub`.

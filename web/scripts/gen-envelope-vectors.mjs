@@ -49,6 +49,7 @@ const mid = (label) => bytes.toB64url(det(`id ${label}`).subarray(0, 16));
  * @param {'alice'|'bob'|'carol'} [c.opener]    who tries to open it (default recipient)
  * @param {any} c.message                        the sealed message object (already signed)
  * @param {(e: any) => any} [c.tamper]           turns the sealed envelope into what the opener receives
+ * @param {string} [c.rawPlaintext]              what the opener receives is this exact text sealed (same key and nonce)
  * @param {string[]} [c.seen_ids]
  * @param {{verdict: string, error?: string}} c.expected
  */
@@ -91,6 +92,10 @@ function makeCase(c) {
   };
   if (c.message.kind === 'ack') out.ack_signing_input = env.ackSignedString(c.message.body);
   if (c.tamper) out.open_input = c.tamper(structuredClone(envelope));
+  if (c.rawPlaintext !== undefined) {
+    out.open_input_plaintext = c.rawPlaintext;
+    out.open_input = env.sealPlaintext(new TextEncoder().encode(c.rawPlaintext), P[c.recipient], { ephemeralSecret, nonce });
+  }
   out.expected = c.expected;
   // Self-check: the generator must agree with openEnvelope.
   let got;
@@ -379,6 +384,49 @@ const cases = [
     message: textWith({ from: P.alice.toUpperCase().replace('ED25519:', 'ed25519:') }),
     expected: reject('malformed_message'),
   }),
+  ...(() => {
+    // Plaintexts that are not exactly the JCS of a message: each parser
+    // could read them differently, so both openers refuse them.
+    const honest = textWith({ body: 'raw games' });
+    const honestJcs = jcs(honest);
+    const raw = (/** @type {string} */ name, /** @type {string} */ description, /** @type {string} */ text) =>
+      makeCase({ name, description, sender: 'alice', recipient: 'bob', message: honest, rawPlaintext: text, expected: reject('malformed_message') });
+    return [
+      raw('plaintext_not_jcs', 'a validly signed message, pretty-printed instead of JCS', JSON.stringify(honest, null, 1)),
+      raw(
+        'plaintext_duplicate_key',
+        'a validly signed message with a second "body" key in front of the real one',
+        honestJcs.replace('"body":"raw games"', '"body":"decoy","body":"raw games"'),
+      ),
+      raw('plaintext_version_float', '"version": 2.0 instead of 2', honestJcs.replace('"version":2', '"version":2.0')),
+      raw('plaintext_lone_surrogate', 'a body holding a lone UTF-16 surrogate escape', honestJcs.replace('"body":"raw games"', '"body":"\\ud800"')),
+    ];
+  })(),
+  makeCase({
+    name: 'text_with_null_ack_sig',
+    description: 'a text with "ack_sig": null (only acks carry the field), covered by a valid sig',
+    sender: 'alice',
+    recipient: 'bob',
+    message: textWith({ ack_sig: null }),
+    expected: reject('malformed_message'),
+  }),
+  ...[
+    ['sent_at_space', '2026-05-25 03:00:00Z', 'a space instead of T'],
+    ['sent_at_leap_second', '2026-05-25T02:59:60Z', 'second 60'],
+    ['sent_at_hour_24', '2026-05-24T24:00:00Z', 'hour 24'],
+    ['sent_at_feb_30', '2026-02-30T03:00:00Z', 'a day February does not have'],
+    ['sent_at_offset', '2026-05-25T05:00:00+02:00', 'an offset instead of Z'],
+    ['sent_at_fraction', '2026-05-25T03:00:00.5Z', 'fractional seconds'],
+  ].map(([name, sentAt, what]) =>
+    makeCase({
+      name,
+      description: `sent_at "${sentAt}": ${what} (SPEC §8 wants YYYY-MM-DDTHH:MM:SSZ naming a real instant)`,
+      sender: 'alice',
+      recipient: 'bob',
+      message: textWith({ sent_at: sentAt }),
+      expected: reject('malformed_message'),
+    }),
+  ),
   makeCase({
     name: 'not_v2',
     description: 'a valid envelope relabelled v: 1',

@@ -144,6 +144,11 @@ export interface SealOptions {
 
 /** Encrypt `message` (any JSON object; normally a SealedMessage) to `recipientPrimary`. */
 export function sealEnvelope(message: object, recipientPrimary: string, opts: SealOptions = {}): EnvelopeV2 {
+  return sealPlaintext(utf8ToBytes(jcs(message)), recipientPrimary, opts);
+}
+
+/** Encrypt exact plaintext bytes (honest senders seal the JCS of a message; tests seal anything). */
+export function sealPlaintext(plaintext: Uint8Array, recipientPrimary: string, opts: SealOptions = {}): EnvelopeV2 {
   const rxPub = x25519PublicFromPrimary(recipientPrimary);
   const e = opts.ephemeralSecret ?? randomBytes(32);
   const nonce = opts.nonce ?? randomBytes(12);
@@ -152,7 +157,6 @@ export function sealEnvelope(message: object, recipientPrimary: string, opts: Se
   const shared = x25519.getSharedSecret(e, rxPub);
   const key = deriveKey(shared, epk, rxPub);
   const epkHex = bytesToHex(epk);
-  const plaintext = utf8ToBytes(jcs(message));
   const ct = gcm(key, nonce, envelopeAad(epkHex, recipientPrimary)).encrypt(plaintext);
   return { v: 2, epk: epkHex, nonce: bytesToHex(nonce), ct: toB64url(ct) };
 }
@@ -178,6 +182,13 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/** `YYYY-MM-DDTHH:MM:SSZ` naming a real instant (no 24:00, :60 or Feb 30). */
+export function isStrictUtcSeconds(s: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/.test(s)) return false;
+  const t = Date.parse(s);
+  return !Number.isNaN(t) && new Date(t).toISOString() === `${s.slice(0, 19)}.000Z`;
+}
+
 const TEXT_FIELDS = ['type', 'version', 'kind', 'id', 'from', 'from_handle', 'to', 'sent_at', 'body', 'sig'];
 
 /** Exactly the SPEC §8 shape: no other fields, `ack_sig` only (and always) on acks. */
@@ -189,6 +200,9 @@ function checkMessageShape(m: unknown): m is SealedMessage {
   const fields = m.kind === 'ack' ? [...TEXT_FIELDS, 'ack_sig'] : TEXT_FIELDS;
   if (Object.keys(m).length !== fields.length || !fields.every((k) => Object.hasOwn(m, k))) return false;
   if (!fields.slice(3).every(s)) return false;
+  // Lone UTF-16 surrogates (`"\ud800"`) are not text; Rust's parser refuses them.
+  if (fields.slice(3).some((k) => /\p{Surrogate}/u.test(m[k] as string))) return false;
+  if (!isStrictUtcSeconds(m.sent_at as string)) return false;
   if (!MESSAGE_ID_RE.test(m.id as string)) return false;
   if (!isValidPrimary(m.from as string)) return false;
   if (m.kind === 'ack' && ackIds(m.body as string) === null) return false;
@@ -224,9 +238,14 @@ export function openEnvelope(seed: Uint8Array, envelope: unknown, opts: OpenOpti
     throw new EnvelopeError('decrypt_failed');
   }
 
+  // The plaintext must be exactly the JCS of the message it holds, so no two
+  // JSON parsers can read it differently (duplicate keys, 2.0, escapes,
+  // whitespace): the Rust opener applies the same rule.
   let msg: unknown;
   try {
-    msg = JSON.parse(utf8Decode(plaintext));
+    const text = utf8Decode(plaintext);
+    msg = JSON.parse(text);
+    if (jcs(msg) !== text) throw new Error('not JCS');
   } catch {
     throw new EnvelopeError('malformed_message');
   }
