@@ -359,6 +359,24 @@ async function main() {
   assert(shell.keys.includes('/'), `the page is cached (got ${shell.keys.join(', ')})`);
   assert(shell.script && shell.keys.includes(shell.script), `the app's script is cached (${shell.script})`);
   assert(!shell.keys.some((k) => k.startsWith('/v1/')), 'no API response is cached');
+  // Opening a file in a tab is a navigation too: only an HTML answer may
+  // become the cached page (a PNG under '/' would also prune every asset).
+  const iconTab = await B.ctx.newPage();
+  const icon = await iconTab.goto(base + '/icon-192.png');
+  assert(icon?.ok() && (icon.headers()['content-type'] ?? '').startsWith('image/png'), 'the icon opens in a tab');
+  await iconTab.close();
+  const afterIcon = await B3.evaluate(async (script) => {
+    const cache = await caches.open('kez-chat-shell-v1');
+    const page = await cache.match('/');
+    return {
+      type: page?.headers.get('Content-Type') ?? null,
+      root: (await page?.text())?.includes('<div id="app">') ?? false,
+      script: script ? Boolean(await cache.match(script)) : false,
+    };
+  }, shell.script);
+  assert(afterIcon.root && afterIcon.type?.startsWith('text/html'), `the cached page is still the app's (${afterIcon.type})`);
+  assert(afterIcon.script, `the app's script is still cached after opening the icon`);
+  log('bob: opening /icon-192.png in a tab leaves the cached page and its assets alone');
   await B.ctx.setOffline(true);
   await B3.goto(base + '/');
   await convB3.click();

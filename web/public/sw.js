@@ -40,12 +40,19 @@ sw.addEventListener('fetch', (event) => {
   else event.respondWith(file(req));
 });
 
-/** The SPA's page: network first; offline, the last one seen. @param {Request} req */
+/**
+ * The SPA's page: network first; offline, the last one seen. Only an HTML
+ * answer is kept as the page: a tab opened on /icon-192.png is a navigation
+ * too, and storing the PNG under '/' (then pruning every asset it doesn't
+ * mention) would leave the installed app nothing to open offline.
+ * @param {Request} req
+ */
 async function page(req) {
   const cache = await caches.open(SHELL);
   try {
     const res = await fetch(req);
-    if (res.ok) {
+    const type = res.headers.get('Content-Type') ?? '';
+    if (res.ok && /^text\/html\b/i.test(type)) {
       const html = await res.clone().text();
       await cache.put('/', res.clone());
       await pruneAssets(cache, html);

@@ -418,6 +418,209 @@ describe('ChatStore outbox', () => {
   });
 });
 
+describe('ChatStore re-sends after days', () => {
+  const DAY = 24 * 3600_000;
+
+  it('gives a failed message re-sent more than 6 days later a fresh sent_at and id, so the recipient keeps it', async () => {
+    const { server, ap, bp, alice, me } = setup();
+    let now = Date.now();
+    const clock = () => new Date(now);
+    const akv = memoryKV();
+    const a = new ChatStore({ kv: akv, me: me(aliceSeed, 'alice', ap), api: server.api(), now: clock, ackDelayMs: 0 });
+    const b = new ChatStore({ kv: memoryKV(), me: me(bobSeed, 'bob', bp), api: server.api(), now: clock, ackDelayMs: 0 });
+    await a.load();
+    await b.load();
+    await a.startChat('bob');
+    server.failNextPost = new ApiError(0, 'network', 'network error');
+    await a.send(bp, 'written before the trip');
+    const before = { ...a.threads[bp][0] };
+    expect(before.status).toBe('failed');
+    // Sent before this one failed and was retried: the re-sent one moves after it.
+    await a.send(bp, 'a later one that went through');
+
+    now += 8 * DAY; // back online a week later
+    await a.retryFailed();
+    const t = a.threads[bp];
+    const resent = t.find((m) => m.body === 'written before the trip')!;
+    expect(resent.status).toBe('sent');
+    expect(resent.id).not.toBe(before.id);
+    expect(resent.sent_at).toBe(rfc3339(new Date(now)));
+    expect(t.map((m) => m.body)).toEqual(['a later one that went through', 'written before the trip']);
+    expect(a.conversations[0].last_at).toBe(resent.sent_at);
+    expect(a.conversations[0].last_preview).toBe('written before the trip');
+    expect(server.posts.at(-1)?.id).toBe(resent.id);
+    // Persisted with the new id and time.
+    const again = new ChatStore({ kv: akv, me: me(aliceSeed, 'alice', ap), api: server.api(), now: clock });
+    await again.load();
+    await again.openThread(bp);
+    expect(again.threads[bp].at(-1)).toMatchObject({ id: resent.id, sent_at: resent.sent_at, status: 'sent' });
+
+    // The recipient, by the same clock, keeps it (the old sent_at would be stale_sent_at) and acks the new id.
+    vi.spyOn(console, 'debug').mockImplementation(() => {});
+    await pull(b, server, 'bob');
+    expect(b.threads[ap].map((m) => m.body)).toContain('written before the trip');
+    for (let i = 0; i < 5; i++) await settle();
+    await pull(a, server, 'alice');
+    expect(resent.status).toBe('delivered');
+  });
+
+  it('re-sends a message left "sending" a week ago under a new id, not as a 200 replay of the stale envelope', async () => {
+    const { server, ap, bp, me } = setup();
+    let now = Date.now();
+    const clock = () => new Date(now);
+    const akv = memoryKV();
+    const api = server.api();
+    // The POST reached the server (stored under the old id) but the tab closed before the answer.
+    const closing = new ChatStore({
+      kv: akv,
+      me: me(aliceSeed, 'alice', ap),
+      api: { ...api, postMessage: async (...a) => (await api.postMessage(...a), new Promise<never>(() => {})) },
+      now: clock,
+    });
+    await closing.load();
+    await closing.startChat('bob');
+    void closing.send(bp, 'did this go?');
+    await vi.waitFor(() => expect(server.boxes.get('bob')).toHaveLength(1));
+    const old = { ...closing.threads[bp][0] };
+    expect(old.status).toBe('sending');
+
+    now += 8 * DAY;
+    const reopened = new ChatStore({ kv: akv, me: me(aliceSeed, 'alice', ap), api, now: clock, ackDelayMs: 0 });
+    await reopened.load();
+    await vi.waitFor(() => expect(reopened.threads[bp]?.[0].status).toBe('sent'));
+    const m = reopened.threads[bp][0];
+    expect(m.id).not.toBe(old.id);
+    expect(m.sent_at).toBe(rfc3339(new Date(now)));
+    expect(server.boxes.get('bob')).toHaveLength(2); // 201: stored, not the old envelope's seq again
+
+    // bob, who was away too, drops the stale first post and keeps the new one.
+    const dbg = vi.spyOn(console, 'debug').mockImplementation(() => {});
+    const b = new ChatStore({ kv: memoryKV(), me: me(bobSeed, 'bob', bp), api, now: clock, ackDelayMs: 0 });
+    await b.load();
+    await pull(b, server, 'bob');
+    expect(dbg).toHaveBeenCalledWith(expect.stringContaining('stale_sent_at'));
+    expect(b.threads[ap]).toHaveLength(1);
+    expect(b.threads[ap][0]).toMatchObject({ id: m.id, body: 'did this go?' });
+  });
+
+  it('still takes an ack for the id a re-stamped message had before', async () => {
+    const { server, ap, bp, me } = setup();
+    let now = Date.now();
+    const clock = () => new Date(now);
+    const a = new ChatStore({ kv: memoryKV(), me: me(aliceSeed, 'alice', ap), api: server.api(), now: clock });
+    await a.load();
+    await a.startChat('bob');
+    server.failNextPost = new ApiError(503, 'internal', '');
+    await a.send(bp, 'hello?');
+    const oldId = a.threads[bp][0].id;
+    now += 7 * DAY;
+    server.failNextPost = new ApiError(503, 'internal', '');
+    await a.retry(bp, oldId);
+    expect(a.threads[bp][0]).toMatchObject({ status: 'failed', prev_ids: [oldId] });
+    // bob had got the first post after all (a lost answer) and acks it.
+    const ack = { kind: 'ack', id: 'bobackid00000000000000', from_handle: 'bob@kez.test', to: ap, sent_at: rfc3339(clock()), body: oldId } as const;
+    const { envelope } = seal(bobSeed, ack);
+    await server.api().postMessage('alice', 'bobackid00000000000000', envelope);
+    await pull(a, server, 'alice');
+    expect(a.threads[bp][0].status).toBe('delivered');
+  });
+
+  it('keeps sent_at and id for a re-send within 6 days', async () => {
+    const { server, ap, bp, me } = setup();
+    let now = Date.now();
+    const a = new ChatStore({ kv: memoryKV(), me: me(aliceSeed, 'alice', ap), api: server.api(), now: () => new Date(now) });
+    await a.load();
+    await a.startChat('bob');
+    server.failNextPost = new ApiError(0, 'network', '');
+    await a.send(bp, 'soon');
+    const before = { ...a.threads[bp][0] };
+    now += 5 * DAY;
+    await a.retryFailed();
+    expect(a.threads[bp][0]).toMatchObject({ id: before.id, sent_at: before.sent_at, status: 'sent' });
+  });
+});
+
+describe('ChatStore delivered is final', () => {
+  it('stays delivered when the ack beats a POST that then fails, and is not re-sent', async () => {
+    const { server, bp, alice, bob } = setup();
+    await bob.load();
+    const api = server.api();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let posts = 0;
+    // The server stores the message, but the answer never comes back (a timeout).
+    const a = new ChatStore({
+      kv: memoryKV(),
+      me: { seed: aliceSeed, ...alice.me },
+      api: {
+        ...api,
+        postMessage: async (...args) => {
+          posts++;
+          const res = await api.postMessage(...args);
+          if (posts > 1) return res;
+          await gate;
+          throw new ApiError(0, 'network', 'The request timed out.');
+        },
+      },
+    });
+    await a.load();
+    await a.startChat('bob');
+    const sending = a.send(bp, 'timed out, but there');
+    await vi.waitFor(() => expect(server.boxes.get('bob')).toHaveLength(1));
+    await pull(bob, server, 'bob');
+    for (let i = 0; i < 5; i++) await settle();
+    await pull(a, server, 'alice');
+    expect(a.threads[bp][0].status).toBe('delivered');
+
+    release();
+    await sending;
+    expect(a.threads[bp][0]).toMatchObject({ status: 'delivered', error: undefined });
+    await a.retryFailed();
+    expect(a.threads[bp][0].status).toBe('delivered');
+    expect(posts).toBe(1);
+  });
+});
+
+describe('ChatStore acks after a failure', () => {
+  it('keeps acking a peer after one ack run failed', async () => {
+    const { server, ap, bp, alice, me } = setup();
+    await alice.load();
+    await alice.startChat('bob');
+    // bob's storage refuses the write that records the first ack.
+    const inner = memoryKV();
+    let failThread = false;
+    const kv: KV = {
+      ...inner,
+      get: (k) => inner.get(k),
+      set: async (k, v) => {
+        if (failThread && k === `chat:${bp}:msgs:${ap}`) {
+          failThread = false;
+          throw new Error('QuotaExceededError');
+        }
+        return inner.set(k, v);
+      },
+    };
+    const dbg = vi.spyOn(console, 'debug').mockImplementation(() => {});
+    const bob = new ChatStore({ kv, me: me(bobSeed, 'bob', bp), api: server.api(), ackDelayMs: 0 });
+    await bob.load();
+    await alice.send(bp, 'first');
+    await pull(bob, server, 'bob');
+    failThread = true; // the ack posts, then marking it acked fails
+    for (let i = 0; i < 10; i++) await settle();
+    expect(failThread).toBe(false);
+    expect(server.boxes.get('alice')).toHaveLength(1);
+
+    await alice.send(bp, 'second');
+    await pull(bob, server, 'bob');
+    for (let i = 0; i < 10; i++) await settle();
+    expect(server.boxes.get('alice')).toHaveLength(2);
+    await pull(alice, server, 'alice');
+    expect(alice.threads[bp].map((m) => m.status)).toEqual(['delivered', 'delivered']);
+    // Logged, not an unhandled rejection.
+    expect(dbg).toHaveBeenCalledWith('ack:', expect.any(Error));
+  });
+});
+
 describe('ChatStore.close (locking)', () => {
   it('stops a queued ingest between items, so nothing is opened with a wiped seed or skipped', async () => {
     const { server, bp, alice, bkv, me } = setup();

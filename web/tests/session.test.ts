@@ -7,6 +7,7 @@ import type { InboxItem } from '../src/lib/api';
 import { seal } from '../src/lib/envelope';
 import { rfc3339, unixSeconds } from '../src/lib/time';
 import { AppBadge, appBadgeCount, type BadgeNavigator } from '../src/lib/badge';
+import { tabLockName, type LockManagerLike } from '../src/lib/tablock';
 import { FakeLockManager, seedFor } from './helpers';
 
 class FakeEventSource {
@@ -284,6 +285,42 @@ describe('Session', () => {
     await b.useHere();
     expect(b.chat).not.toBeNull();
     await b.lock();
+  });
+
+  it('Lock pressed while the tab lock is being acquired lets go of it, and no chat store starts', async () => {
+    stubServer();
+    const inner = new FakeLockManager();
+    // Web Locks grant asynchronously: hold the grant of the identity's lock until the test says.
+    let grant!: () => void;
+    const granted = new Promise<void>((r) => (grant = r));
+    let asked!: () => void;
+    const waiting = new Promise<void>((r) => (asked = r));
+    const locks: LockManagerLike = {
+      request: (name, opts, cb) => {
+        if (name.endsWith(':open')) return inner.request(name, opts, cb);
+        asked();
+        return granted.then(() => inner.request(name, opts, cb));
+      },
+    };
+    const s = new Session(memoryKV(), { iterations: 1000, locks });
+    await s.boot();
+    await s.create(s.newSeed().seed, 'passphrase-1');
+    const registering = s.register('alice'); // starts the chat store: acquire() waits
+    await waiting;
+    await s.lock();
+    grant();
+    await expect(registering).resolves.toBeUndefined();
+    expect(s.status).toBe('locked');
+    expect(s.chat).toBeNull();
+    expect(s.elsewhere).toBe(false);
+    expect(inner.holds(tabLockName(s.primary!))).toBe(false);
+
+    // Unlocked again, it takes the lock and starts as usual.
+    await s.unlock('passphrase-1');
+    expect(s.chat).not.toBeNull();
+    expect(inner.holds(tabLockName(s.primary!))).toBe(true);
+    await s.lock();
+    expect(inner.holds(tabLockName(s.primary!))).toBe(false);
   });
 
   it('app badge: the active tab shows the unread total, a waiting tab leaves it, locking clears it', async () => {

@@ -47,10 +47,20 @@ export interface ChatMessage {
   retryable?: boolean;
   /** Outbound: automatic retries since the last send or manual Retry (bounded by AUTO_RETRIES). */
   retries?: number;
+  /** Outbound: ids it was posted under before a re-send gave it a fresh one (an ack may name them). */
+  prev_ids?: string[];
 }
 
 /** Automatic retries of one failed message before only the Retry button is left. */
 export const AUTO_RETRIES = 5;
+
+/**
+ * A message re-posted once its sent_at is older than this gets a fresh
+ * sent_at and id: recipients drop sent_at older than 7 days (SPEC §8
+ * stale_sent_at) while the server still accepts the post, so it would show
+ * "sent" and never arrive. A day of margin for a slow recipient.
+ */
+export const RESTAMP_AFTER_MS = 6 * 24 * 3600_000;
 
 /** Shown when the server refuses the inbox signature as stale (SPEC §7.2 ±300 s). */
 export const CLOCK_PROBLEM =
@@ -388,8 +398,9 @@ export class ChatStore {
    * Post what the server never accepted. At load that includes messages
    * still `sending` (the tab closed mid-send; the server answers 200 with the
    * same seq for a `(to, id)` it already has, and the re-sealed envelope keeps
-   * id and sent_at). `failed` ones are retried only for transient errors, at
-   * most AUTO_RETRIES times, so e.g. a 404 unknown_recipient is left to Retry.
+   * id and sent_at, unless too old: #restampIfStale). `failed` ones are
+   * retried only for transient errors, at most AUTO_RETRIES times, so e.g. a
+   * 404 unknown_recipient is left to Retry.
    */
   async #resend(atLoad: boolean): Promise<void> {
     if (this.#closed) return;
@@ -445,7 +456,8 @@ export class ChatStore {
   async #deliver(peer: string, id: string, mode: 'send' | 'auto' | 'load' = 'send'): Promise<void> {
     const key = `${peer}/${id}`;
     const m = this.#find(peer, id);
-    if (!m || m.dir !== 'out' || this.#closed || this.#delivering.has(key)) return;
+    // Delivered is final: never posted again, so never downgraded to sending.
+    if (!m || m.dir !== 'out' || m.status === 'delivered' || this.#closed || this.#delivering.has(key)) return;
     // Re-checked now: a manual Retry may have settled it since it was picked.
     if (mode !== 'send' && !this.#autoResend(peer, m, mode === 'load')) return;
     const counted = mode !== 'send' && m.status === 'failed';
@@ -461,46 +473,80 @@ export class ChatStore {
   }
 
   async #post(peer: string, id: string, counted: boolean): Promise<void> {
-    const m = this.#find(peer, id)!;
-    await this.#serial(async () => {
-      const msg = this.#find(peer, id)!;
+    const m = await this.#serial(async () => {
+      const msg = this.#find(peer, id);
+      // Acked while this post waited for the queue.
+      if (!msg || msg.status === 'delivered') return null;
+      const restamped = this.#restampIfStale(peer, msg);
       msg.retries = counted ? (msg.retries ?? 0) + 1 : 0;
       msg.status = 'sending';
       msg.error = undefined;
       msg.retryable = undefined;
+      if (restamped) await this.#saveConvs();
       await this.#saveThread(peer);
+      return msg;
     });
-    let status: MessageStatus = 'sent';
-    let error: string | undefined;
-    let retryable: boolean | undefined;
+    if (!m) return;
+    const { sent_at, body } = m;
+    const fresh = m.id !== id;
+    id = m.id;
+    // Under its new id too: #resend must not pick it while this post runs.
+    if (fresh) this.#delivering.add(`${peer}/${id}`);
     try {
-      const to = await this.#peerHandle(peer);
-      // Locking wipes the seed once close() returns: never seal after that.
-      if (this.#closed) throw new ChatClosedError();
-      const { envelope } = seal(this.#me.seed, {
-        kind: 'text',
-        id,
-        from_handle: this.fqhn,
-        to: peer,
-        sent_at: m.sent_at,
-        body: m.body,
+      let status: MessageStatus = 'sent';
+      let error: string | undefined;
+      let retryable: boolean | undefined;
+      try {
+        const to = await this.#peerHandle(peer);
+        // Locking wipes the seed once close() returns: never seal after that.
+        if (this.#closed) throw new ChatClosedError();
+        const { envelope } = seal(this.#me.seed, { kind: 'text', id, from_handle: this.fqhn, to: peer, sent_at, body });
+        await this.#api.postMessage(to, id, envelope);
+      } catch (e) {
+        if (e instanceof ChatClosedError) throw e;
+        status = 'failed';
+        error = e instanceof Error ? e.message : String(e);
+        retryable = transient(e);
+      }
+      await this.#serial(async () => {
+        const msg = this.#find(peer, id);
+        if (!msg) return;
+        // The ack may have raced ahead of the POST's answer (even a failed
+        // one: a timeout after the server stored it). Delivered is final.
+        if (msg.status !== 'delivered') {
+          msg.status = status;
+          msg.error = error;
+          msg.retryable = retryable;
+        }
+        await this.#saveThread(peer);
       });
-      await this.#api.postMessage(to, id, envelope);
-    } catch (e) {
-      if (e instanceof ChatClosedError) throw e;
-      status = 'failed';
-      error = e instanceof Error ? e.message : String(e);
-      retryable = transient(e);
+    } finally {
+      if (fresh) this.#delivering.delete(`${peer}/${id}`);
     }
-    await this.#serial(async () => {
-      const msg = this.#find(peer, id);
-      if (!msg) return;
-      // An ack may have raced ahead of the POST response.
-      if (!(status === 'sent' && msg.status === 'delivered')) msg.status = status;
-      msg.error = error;
-      msg.retryable = retryable;
-      await this.#saveThread(peer);
-    });
+  }
+
+  /**
+   * A message about to be re-posted after RESTAMP_AFTER_MS gets a new
+   * sent_at (the recipient would drop the old one as stale) and a new id: the
+   * server may already hold the old id and would answer 200 for it without
+   * storing the new envelope, and the recipient's replay guard is per id. It
+   * moves to the end of the thread, where its new time puts it. The old id
+   * is kept: if the first post did get through, the peer's ack names it.
+   */
+  #restampIfStale(peer: string, msg: ChatMessage): boolean {
+    const now = this.#now();
+    if (!(now.getTime() - parseRfc3339(msg.sent_at) > RESTAMP_AFTER_MS)) return false;
+    msg.prev_ids = [...(msg.prev_ids ?? []), msg.id];
+    msg.id = newMessageId();
+    msg.sent_at = rfc3339(now);
+    const thread = this.threads[peer];
+    thread.sort((a, b) => (a.sent_at < b.sent_at ? -1 : a.sent_at > b.sent_at ? 1 : 0));
+    const c = this.conversation(peer);
+    if (c && msg.sent_at >= c.last_at) {
+      c.last_at = msg.sent_at;
+      c.last_preview = msg.body;
+    }
+    return true;
   }
 
   /**
@@ -509,20 +555,29 @@ export class ChatStore {
    * (acks count against the same per-IP rate limit as texts).
    */
   #ackPending(peer: string): Promise<void> {
-    const run = (this.#acking.get(peer) ?? Promise.resolve()).then(() => this.#ackNow(peer));
+    const ack = () => this.#ackNow(peer);
+    // After the previous run however it ended: a rejected one must not skip every later ack.
+    const run = (this.#acking.get(peer) ?? Promise.resolve()).then(ack, ack);
     this.#acking.set(peer, run);
-    void run.then(() => {
-      if (this.#acking.get(peer) === run) this.#acking.delete(peer);
-    });
+    void run
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.#acking.get(peer) === run) this.#acking.delete(peer);
+      });
     return run;
   }
 
+  /** Never rejects: runs unasked (timer, openThread), and what failed is retried on the next open. */
   async #ackNow(peer: string): Promise<void> {
-    const thread = this.threads[peer];
-    if (!thread) return;
-    const todo = thread.filter((m) => m.dir === 'in' && !m.acked).map((m) => m.id);
-    for (let i = 0; i < todo.length && !this.#closed; i += MAX_ACK_IDS) {
-      if (!(await this.#sendAck(peer, todo.slice(i, i + MAX_ACK_IDS)))) return;
+    try {
+      const thread = this.threads[peer];
+      if (!thread) return;
+      const todo = thread.filter((m) => m.dir === 'in' && !m.acked).map((m) => m.id);
+      for (let i = 0; i < todo.length && !this.#closed; i += MAX_ACK_IDS) {
+        if (!(await this.#sendAck(peer, todo.slice(i, i + MAX_ACK_IDS)))) return;
+      }
+    } catch (e) {
+      if (!(e instanceof ChatClosedError)) console.debug('ack:', e);
     }
   }
 
@@ -635,7 +690,7 @@ export class ChatStore {
       const acked = new Set(ackIds(msg.body));
       let changed = false;
       for (const m of thread) {
-        if (m.dir === 'out' && m.status !== 'delivered' && acked.has(m.id)) {
+        if (m.dir === 'out' && m.status !== 'delivered' && (acked.has(m.id) || m.prev_ids?.some((p) => acked.has(p)))) {
           m.status = 'delivered';
           m.error = undefined;
           changed = true;

@@ -199,8 +199,15 @@ export class Session {
     await this.chat?.close();
     this.chat = null;
     const tab = this.#tabFor(this.primary);
+    const held = await (steal ? tab.steal() : tab.acquire());
+    // Locked while waiting for the lock (the seed is gone): let it go again,
+    // or this tab would keep the identity's lock while showing Unlock.
+    if (!this.#seed || this.status !== 'unlocked' || !this.handle) {
+      if (held) tab.release();
+      return;
+    }
     // A steal can lose too: the other tab pressed "Use here" again meanwhile.
-    if (!(await (steal ? tab.steal() : tab.acquire()))) {
+    if (!held) {
       this.elsewhere = true;
       return;
     }
