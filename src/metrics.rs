@@ -128,6 +128,18 @@ pub fn render(state: &AppState) -> String {
     );
     gauge(
         r,
+        "stream_tasks",
+        "SSE stream tasks still running, displaced ones included",
+        i64::try_from(state.streams.live_tasks()).unwrap_or(i64::MAX),
+    );
+    gauge(
+        r,
+        "disk_low",
+        "1 while free disk space is under --min-free-disk-mb (new messages refused)",
+        i64::from(state.disk.low()),
+    );
+    gauge(
+        r,
         "rate_limit_tracked_addresses",
         "Client networks with a rate-limit bucket (all classes)",
         to_i64(
