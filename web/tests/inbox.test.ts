@@ -34,6 +34,7 @@ describe('InboxConnection', () => {
       onStatus: (s) => statuses.push(s),
       onError: (e) => errors.push(e),
       EventSource: FakeES as unknown as typeof EventSource,
+      batchMs: 0,
     });
     return { conn, statuses, got, polls, errors };
   }
@@ -168,6 +169,34 @@ describe('InboxConnection', () => {
     await vi.advanceTimersByTimeAsync(30_000);
     expect(polls).toEqual([0, 17, 20]);
     expect(got.map((g) => g.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    conn.stop();
+  });
+
+  it('hands a burst of stream events over as one batch, and the next burst as another', async () => {
+    const batches: number[][] = [];
+    const conn = new InboxConnection({
+      streamUrl: (since) => `/stream?since=${since}`,
+      poll: async () => ({ messages: [], next: null }),
+      lastSeq: () => 0,
+      onItems: (items) => void batches.push(items.map((i) => i.seq)),
+      onStatus: () => {},
+      EventSource: FakeES as unknown as typeof EventSource,
+    });
+    FakeES.all = [];
+    conn.start();
+    const es = FakeES.all[0];
+    const ev = (seq: number) => ({ data: JSON.stringify({ seq, id: `m${seq}`, envelope: {}, received_at: '' }) });
+    for (const seq of [1, 2, 3]) es.emit('message', ev(seq));
+    expect(batches).toEqual([]);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(batches).toEqual([[1, 2, 3]]);
+    es.emit('message', ev(4));
+    await vi.advanceTimersByTimeAsync(20);
+    expect(batches).toEqual([[1, 2, 3], [4]]);
+    // A stream error hands over what was collected at once.
+    es.emit('message', ev(5));
+    es.emit('error');
+    expect(batches.at(-1)).toEqual([5]);
     conn.stop();
   });
 });

@@ -23,7 +23,16 @@ export interface InboxDeps {
   reconnectMs?: number;
   maxReconnectMs?: number;
   pollMs?: number;
+  /**
+   * Stream events arriving within this many ms are handed over as one batch
+   * (default 20), so a long replay is stored once per batch, not once per
+   * message; 0 hands each over at once.
+   */
+  batchMs?: number;
 }
+
+/** Most stream events handed over in one batch. */
+export const MAX_BATCH = 200;
 
 export class InboxConnection {
   #es: EventSource | null = null;
@@ -38,6 +47,9 @@ export class InboxConnection {
   /** The last poll was refused with 401; cleared by a poll or stream that works. */
   #authFailed = false;
   #delay = 0;
+  /** Stream events not yet handed to onItems (see InboxDeps.batchMs). */
+  #batch: InboxItem[] = [];
+  #batchTimer: ReturnType<typeof setTimeout> | null = null;
   #onVisible = () => {
     if (document.visibilityState !== 'visible') return;
     this.resume();
@@ -62,6 +74,10 @@ export class InboxConnection {
     this.#es?.close();
     this.#es = null;
     this.#streaming = false;
+    // Not yet processed, so not counted in lastSeq: they come again next time.
+    if (this.#batchTimer) clearTimeout(this.#batchTimer);
+    this.#batchTimer = null;
+    this.#batch = [];
     if (this.#reconnect) clearTimeout(this.#reconnect);
     if (this.#poller) clearInterval(this.#poller);
     this.#reconnect = this.#poller = null;
@@ -96,7 +112,10 @@ export class InboxConnection {
         this.deps.onError?.(err);
         return;
       }
-      void this.deps.onItems([item]);
+      this.#batch.push(item);
+      const wait = this.deps.batchMs ?? 20;
+      if (wait <= 0 || this.#batch.length >= MAX_BATCH) this.#flush();
+      else this.#batchTimer ??= setTimeout(() => this.#flush(), wait);
     });
     es.addEventListener('close', () => {
       // Displaced by a newer stream: reconnecting now would just displace
@@ -112,12 +131,22 @@ export class InboxConnection {
       if (this.#es !== es) return;
       es.close();
       this.#es = null;
+      this.#flush();
       this.#streaming = false;
       this.#scheduleReconnect();
       // EventSource hides the HTTP status; a poll tells a refused signature
       // (401) from a network problem, and catches up meanwhile.
       void this.pollNow();
     });
+  }
+
+  /** Hands the collected stream events over in one call. */
+  #flush(): void {
+    if (this.#batchTimer) clearTimeout(this.#batchTimer);
+    this.#batchTimer = null;
+    const items = this.#batch;
+    this.#batch = [];
+    if (items.length && !this.#stopped) void this.deps.onItems(items);
   }
 
   #scheduleReconnect(): void {
