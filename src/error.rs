@@ -17,33 +17,48 @@ pub type Reason = (&'static str, Cow<'static, str>);
 /// Every failure a request can end in.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// 400: the request itself is malformed (JSON, query, path).
     #[error("{}", .0.1)]
     BadRequest(Reason),
+    /// 401: a missing, stale or wrong signature.
     #[error("{}", .0.1)]
     Unauthorized(Reason),
+    /// 404: no such route or resource.
     #[error("{}", .0.1)]
     NotFound(Reason),
+    /// 405: the route exists with other methods.
     #[error("{}", .0.1)]
     MethodNotAllowed(Reason),
+    /// 408: the request took longer than `--request-timeout-secs`.
     #[error("{}", .0.1)]
     RequestTimeout(Reason),
+    /// 409: the handle or key is taken.
     #[error("{}", .0.1)]
     Conflict(Reason),
+    /// 413: the body is over the route's limit.
     #[error("{}", .0.1)]
     PayloadTooLarge(Reason),
+    /// 415: a JSON body without a JSON content type.
     #[error("{}", .0.1)]
     UnsupportedMediaType(Reason),
+    /// 422: well-formed JSON that breaks a rule.
     #[error("{}", .0.1)]
     Unprocessable(Reason),
+    /// 429: the client's rate-limit bucket is empty; `Retry-After` says when to come back.
     #[error("{}", .reason.1)]
     TooManyRequests {
+        /// The code and sentence.
         reason: Reason,
+        /// Seconds until a token is back.
         retry_after_secs: u64,
     },
+    /// 507: a full mailbox or an almost full disk.
     #[error("{}", .0.1)]
     InsufficientStorage(Reason),
+    /// 501: a route that is planned but not built.
     #[error("{}", .0.1)]
     NotImplemented(Reason),
+    /// 503: a dependency is down for now.
     #[error("{}", .0.1)]
     Unavailable(Reason),
     /// Anything unexpected: logged in full, shown to the client as a generic message.

@@ -1,5 +1,6 @@
 //! kez-chat-server: the home server of kez-chat. One module per capability;
 //! `app` assembles their routers and the cross-cutting layers.
+#![warn(missing_docs)]
 
 pub mod broker;
 pub mod config;

@@ -11,10 +11,13 @@ pub const MAX_SKEW_SECS: i64 = 300;
 /// Why a credential was refused; each maps to one SPEC §7.2 error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    /// `malformed_auth`
     #[error("the credential must be <unix seconds>:<128 hex signature>")]
     Malformed,
+    /// `stale_auth`
     #[error("the credential's timestamp is more than 5 minutes from the server's clock")]
     Stale,
+    /// `bad_signature`
     #[error("the signature does not verify against the handle's key")]
     BadSignature,
 }

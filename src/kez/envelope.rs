@@ -33,24 +33,34 @@ pub const MAX_AHEAD_SECS: i64 = 300;
 /// Why an envelope was refused; the codes match the web client's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum OpenError {
+    /// `not_v2`
     #[error("not a v2 envelope")]
     NotV2,
+    /// `malformed_envelope`
     #[error("epk, nonce or ct is malformed")]
     MalformedEnvelope,
+    /// `decrypt_failed`
     #[error("decryption failed")]
     DecryptFailed,
+    /// `malformed_message`
     #[error("the decrypted message does not have the v2 shape")]
     MalformedMessage,
+    /// `wrong_recipient`
     #[error("the message is for someone else")]
     WrongRecipient,
+    /// `bad_signature`
     #[error("the sender's signature does not verify")]
     BadSignature,
+    /// `bad_ack_signature`
     #[error("the ack signature does not verify")]
     BadAckSignature,
+    /// `stale_sent_at`
     #[error("the message is more than 7 days old")]
     StaleSentAt,
+    /// `future_sent_at`
     #[error("the message is dated more than 5 minutes ahead")]
     FutureSentAt,
+    /// `replay`
     #[error("the message id was already seen")]
     Replay,
 }

@@ -21,30 +21,43 @@ pub const MAX_SKEW_SECS: i64 = 300;
 /// Every way a registration can be refused, one per SPEC §4 error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistrationError {
+    /// `unsafe_number`
     #[error("numbers in signed payloads must be integers between -(2^53-1) and 2^53-1")]
     UnsafeNumber,
+    /// `invalid_body`
     #[error("the registration body does not have the expected fields: {0}")]
     InvalidBody(String),
+    /// `wrong_envelope_tag`
     #[error("the envelope tag must be \"handle_registration\"")]
     WrongEnvelopeTag,
+    /// `wrong_payload_type`
     #[error("the payload type must be \"kez.chat.handle_registration\"")]
     WrongPayloadType,
+    /// `unsupported_version`
     #[error("only version 1 registrations are supported")]
     UnsupportedVersion,
+    /// `key_mismatch`
     #[error("signature.key must equal payload.primary")]
     KeyMismatch,
+    /// `unsupported_alg`
     #[error("the signature algorithm must be \"ed25519-sha512-jcs\"")]
     UnsupportedAlg,
+    /// `invalid_key`
     #[error("{0}")]
     InvalidKey(IdentityError),
+    /// `invalid_signature`
     #[error("the signature does not verify against the primary key")]
     InvalidSignature,
+    /// `wrong_server`
     #[error("this registration is for another server")]
     WrongServer,
+    /// `invalid_handle` or `reserved_handle`
     #[error("{0}")]
     InvalidHandle(HandleError),
+    /// `invalid_timestamp`
     #[error("created_at must be an RFC 3339 timestamp")]
     InvalidTimestamp,
+    /// `stale_timestamp`
     #[error("created_at must be within 5 minutes of the server's clock")]
     StaleTimestamp,
 }

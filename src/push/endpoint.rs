@@ -13,16 +13,22 @@ pub const MAX_ENDPOINT_BYTES: usize = 2048;
 /// Why an endpoint was refused at registration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
+    /// Refused with `invalid_endpoint`.
     #[error("the endpoint is longer than 2048 bytes")]
     TooLong,
+    /// Refused with `invalid_endpoint`.
     #[error("the endpoint is not an absolute URL")]
     NotAUrl,
+    /// Refused with `invalid_endpoint`.
     #[error("the endpoint must use https")]
     NotHttps,
+    /// Refused with `invalid_endpoint`.
     #[error("the endpoint must not carry a user name, password or fragment")]
     Credentials,
+    /// Refused with `invalid_endpoint`.
     #[error("the endpoint's host is local, private or not a public name")]
     PrivateHost,
+    /// Refused with `invalid_endpoint`.
     #[error("the endpoint's host is not a push service this server sends to (--push-hosts)")]
     UnknownPushService,
 }
