@@ -245,10 +245,11 @@ pub fn open(
         serde_json::from_value(value.clone()).map_err(|_| OpenError::MalformedMessage)?;
     // By key, not by value: `"ack_sig": null` on a text is still the field.
     let has_ack_sig = value.get("ack_sig").is_some();
+    let sent_at = strict_utc_seconds(&msg.sent_at);
     let shape_ok = msg.kind_tag == "kez.chat.message"
         && msg.version == 2
         && super::valid_message_id(&msg.id)
-        && strict_utc_seconds(&msg.sent_at).is_some()
+        && sent_at.is_some()
         && match msg.kind.as_str() {
             "text" => !has_ack_sig,
             "ack" => msg.ack_sig.is_some() && ack_ids(&msg.body).is_some(),
@@ -278,7 +279,9 @@ pub fn open(
             return Err(OpenError::BadAckSignature);
         }
     }
-    let sent_at = strict_utc_seconds(&msg.sent_at).ok_or(OpenError::MalformedMessage)?;
+    let Some(sent_at) = sent_at else {
+        return Err(OpenError::MalformedMessage);
+    };
     let age = (now - sent_at).num_seconds();
     if age > MAX_AGE_SECS {
         return Err(OpenError::StaleSentAt);

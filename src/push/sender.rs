@@ -150,7 +150,9 @@ pub(crate) async fn run(
                 for handle in due {
                     dispatcher.fanout(&handle).await;
                 }
-                // Every delivery holds a permit: all of them back means all done.
+                // A request in flight holds a slot; deliveries that were waiting
+                // to retry give up at their next try (draining), so all slots
+                // back means nothing more will be sent.
                 let all = u32::try_from(MAX_CONCURRENT_PUSHES).unwrap_or(u32::MAX);
                 let _ = dispatcher.permits.acquire_many(all).await;
                 break;

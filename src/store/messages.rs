@@ -1,6 +1,7 @@
 //! Mailboxes: the stored, opaque message envelopes per recipient.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -243,28 +244,25 @@ pub const PURGE_CHUNK: usize = 1000;
 /// Deletes up to `limit` of the oldest messages stored before `cutoff` and
 /// keeps the mailbox counters in step, in one transaction.
 fn purge_chunk(conn: &Connection, cutoff: i64, limit: usize) -> Result<usize> {
-    conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS purge_batch (recipient TEXT NOT NULL, seq INTEGER NOT NULL, size INTEGER NOT NULL)",
-        [],
+    let mut freed: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut deleted = 0;
+    let mut delete = conn.prepare_cached(
+        "DELETE FROM messages WHERE (recipient, seq) IN
+           (SELECT recipient, seq FROM messages WHERE received_at < ?1 ORDER BY received_at LIMIT ?2)
+         RETURNING recipient, size",
     )?;
-    conn.execute("DELETE FROM temp.purge_batch", [])?;
-    conn.execute(
-        "INSERT INTO temp.purge_batch
-         SELECT recipient, seq, size FROM messages WHERE received_at < ?1
-         ORDER BY received_at LIMIT ?2",
-        params![cutoff, limit as i64],
+    let mut rows = delete.query(params![cutoff, limit as i64])?;
+    while let Some(row) = rows.next()? {
+        let entry = freed.entry(row.get(0)?).or_default();
+        entry.0 += 1;
+        entry.1 += row.get::<_, i64>(1)?;
+        deleted += 1;
+    }
+    let mut update = conn.prepare_cached(
+        "UPDATE mailboxes SET msg_count = msg_count - ?2, msg_bytes = msg_bytes - ?3 WHERE handle = ?1",
     )?;
-    conn.execute(
-        "UPDATE mailboxes SET msg_count = msg_count - d.c, msg_bytes = msg_bytes - d.b
-         FROM (SELECT recipient, count(*) AS c, sum(size) AS b FROM temp.purge_batch
-               GROUP BY recipient) AS d
-         WHERE mailboxes.handle = d.recipient",
-        [],
-    )?;
-    let deleted = conn.execute(
-        "DELETE FROM messages WHERE (recipient, seq) IN (SELECT recipient, seq FROM temp.purge_batch)",
-        [],
-    )?;
-    conn.execute("DELETE FROM temp.purge_batch", [])?;
+    for (handle, (count, bytes)) in freed {
+        update.execute(params![handle, count, bytes])?;
+    }
     Ok(deleted)
 }
