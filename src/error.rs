@@ -1,5 +1,10 @@
 //! The one error type every handler returns, rendered as
 //! `{"error": "<code>", "message": "<sentence>"}` with a fitting status.
+//!
+//! The layers below HTTP have their own errors (`StoreError`, the KEZ core's
+//! `AuthError`, `RegistrationError`, …) and say *what* went wrong; the
+//! `From` impls here are the one place that picks the status and code for
+//! each (SPEC §4, §7, §10 list them).
 
 use std::borrow::Cow;
 
@@ -8,13 +13,21 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::kez::auth::AuthError;
+use crate::kez::handle::HandleError;
+use crate::kez::identity::IdentityError;
+use crate::kez::json::JsonError;
+use crate::kez::signed::RegistrationError;
+use crate::store::StoreError;
+
 /// Handler result.
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
 
 /// A stable machine-readable code plus a human sentence.
 pub type Reason = (&'static str, Cow<'static, str>);
 
-/// Every failure a request can end in.
+/// Every failure a request can end in. Build them with the constructors
+/// below or through `From`, never from a hand-made [`Reason`].
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// 400: the request itself is malformed (JSON, query, path).
@@ -66,10 +79,100 @@ pub enum AppError {
     Internal(#[from] anyhow::Error),
 }
 
+/// A sentence, borrowed when static and owned when formatted.
+type Message = Cow<'static, str>;
+
 impl AppError {
-    /// Shorthand for the common 404.
-    pub fn not_found(what: &'static str) -> Self {
-        Self::NotFound(("not_found", Cow::Borrowed(what)))
+    /// 400 with `code`.
+    pub fn bad_request(code: &'static str, message: impl Into<Message>) -> Self {
+        Self::BadRequest((code, message.into()))
+    }
+
+    /// 400 `invalid_query`: a query string that does not parse or lacks a parameter.
+    pub fn invalid_query(message: impl Into<Message>) -> Self {
+        Self::bad_request("invalid_query", message)
+    }
+
+    /// 401 with `code`.
+    pub fn unauthorized(code: &'static str, message: impl Into<Message>) -> Self {
+        Self::Unauthorized((code, message.into()))
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(message: impl Into<Message>) -> Self {
+        Self::NotFound(("not_found", message.into()))
+    }
+
+    /// 404 `unknown_recipient`: a message for a handle this server does not have.
+    pub fn unknown_recipient() -> Self {
+        StoreError::UnknownRecipient.into()
+    }
+
+    /// 405 `method_not_allowed`.
+    pub fn method_not_allowed(message: impl Into<Message>) -> Self {
+        Self::MethodNotAllowed(("method_not_allowed", message.into()))
+    }
+
+    /// 408 `request_timeout`.
+    pub fn request_timeout() -> Self {
+        Self::RequestTimeout(("request_timeout", "the request took too long".into()))
+    }
+
+    /// 409 with `code`.
+    pub fn conflict(code: &'static str, message: impl Into<Message>) -> Self {
+        Self::Conflict((code, message.into()))
+    }
+
+    /// 413 `payload_too_large`.
+    pub fn payload_too_large(message: impl Into<Message>) -> Self {
+        Self::PayloadTooLarge(("payload_too_large", message.into()))
+    }
+
+    /// 415 `unsupported_media_type`.
+    pub fn unsupported_media_type(message: impl Into<Message>) -> Self {
+        Self::UnsupportedMediaType(("unsupported_media_type", message.into()))
+    }
+
+    /// 422 with `code`.
+    pub fn unprocessable(code: &'static str, message: impl Into<Message>) -> Self {
+        Self::Unprocessable((code, message.into()))
+    }
+
+    /// 422 `invalid_body`: JSON that does not have the endpoint's fields.
+    pub fn invalid_body(message: impl Into<Message>) -> Self {
+        Self::unprocessable("invalid_body", message)
+    }
+
+    /// 429 with `code`; `Retry-After` is `retry_after_secs`, at least 1.
+    pub fn too_many_requests(
+        code: &'static str,
+        message: impl Into<Message>,
+        retry_after_secs: u64,
+    ) -> Self {
+        Self::TooManyRequests {
+            reason: (code, message.into()),
+            retry_after_secs,
+        }
+    }
+
+    /// 507 with `code`.
+    pub fn insufficient_storage(code: &'static str, message: impl Into<Message>) -> Self {
+        Self::InsufficientStorage((code, message.into()))
+    }
+
+    /// 501 `not_implemented`.
+    pub fn not_implemented(message: impl Into<Message>) -> Self {
+        Self::NotImplemented(("not_implemented", message.into()))
+    }
+
+    /// 503 with `code`.
+    pub fn unavailable(code: &'static str, message: impl Into<Message>) -> Self {
+        Self::Unavailable((code, message.into()))
+    }
+
+    /// 500: logged with its cause chain, shown as a generic sentence.
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
     }
 
     /// The HTTP status of this error.
@@ -113,6 +216,74 @@ impl AppError {
     }
 }
 
+/// The store's refusals are the client's doing; its failures are internal.
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::HandleTaken => Self::conflict("handle_taken", e.to_string()),
+            StoreError::PrimaryTaken => Self::conflict("primary_taken", e.to_string()),
+            StoreError::UnknownRecipient => {
+                Self::NotFound(("unknown_recipient", e.to_string().into()))
+            }
+            StoreError::MailboxFull => Self::insufficient_storage("mailbox_full", e.to_string()),
+            StoreError::StorageFull => Self::insufficient_storage("storage_full", e.to_string()),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+/// SPEC §7.2: every refused credential is a 401 with the credential's code.
+impl From<AuthError> for AppError {
+    fn from(e: AuthError) -> Self {
+        Self::unauthorized(e.code(), e.to_string())
+    }
+}
+
+/// SPEC §4: an unsafe number is a malformed request, a bad signature an
+/// authentication failure, anything else a well-formed body breaking a rule.
+impl From<RegistrationError> for AppError {
+    fn from(e: RegistrationError) -> Self {
+        let reason = (e.code(), e.to_string().into());
+        match e {
+            RegistrationError::UnsafeNumber => Self::BadRequest(reason),
+            RegistrationError::InvalidSignature => Self::Unauthorized(reason),
+            _ => Self::Unprocessable(reason),
+        }
+    }
+}
+
+/// A handle in a body that is not registrable: 422, as in a registration.
+/// Lookups map a bad handle to a plain 404 themselves (it simply is not there).
+impl From<HandleError> for AppError {
+    fn from(e: HandleError) -> Self {
+        let code = match e {
+            HandleError::Invalid => "invalid_handle",
+            HandleError::Reserved => "reserved_handle",
+        };
+        Self::unprocessable(code, e.to_string())
+    }
+}
+
+/// A key given in a path or query: 400 `invalid_key`. (Inside a registration
+/// body it is a [`RegistrationError::InvalidKey`], 422.)
+impl From<IdentityError> for AppError {
+    fn from(e: IdentityError) -> Self {
+        Self::bad_request("invalid_key", e.to_string())
+    }
+}
+
+/// A body that is not strict JSON (SPEC §2): 400.
+impl From<JsonError> for AppError {
+    fn from(e: JsonError) -> Self {
+        match e {
+            JsonError::Invalid(m) => {
+                Self::bad_request("invalid_json", format!("the body is not valid JSON: {m}"))
+            }
+            JsonError::UnsafeNumber => Self::bad_request("unsafe_number", e.to_string()),
+        }
+    }
+}
+
 /// Marks a response as carrying an internal error, so the logging middleware
 /// can report it once with its cause chain.
 #[derive(Clone)]
@@ -149,8 +320,5 @@ impl IntoResponse for AppError {
     }
 }
 
-impl From<rusqlite::Error> for AppError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Internal(e.into())
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,5 @@
 //! Request extractors whose rejections use our JSON error format.
 
-use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
@@ -32,27 +31,18 @@ impl<S: Send + Sync> FromRequest<S> for StrictJson {
                     && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
             });
         if !is_json {
-            return Err(AppError::UnsupportedMediaType((
-                "unsupported_media_type",
-                Cow::Borrowed("send the body as Content-Type: application/json"),
-            )));
+            return Err(AppError::unsupported_media_type(
+                "send the body as Content-Type: application/json",
+            ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge((
-                    "payload_too_large",
-                    Cow::Borrowed("the request body is too large"),
-                ))
+                AppError::payload_too_large("the request body is too large")
             } else {
-                AppError::BadRequest(("unreadable_body", Cow::Owned(rejection.body_text())))
+                AppError::bad_request("unreadable_body", rejection.body_text())
             }
         })?;
-        json::parse_strict(&bytes).map(StrictJson).map_err(|e| {
-            AppError::BadRequest((
-                "invalid_json",
-                Cow::Owned(format!("the body is not valid JSON: {e}")),
-            ))
-        })
+        Ok(StrictJson(json::parse_strict(&bytes)?))
     }
 }
 
@@ -77,7 +67,7 @@ impl FromRequestParts<AppState> for ClientIp {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| Self(addr.ip()))
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no peer address on request")))
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("no peer address on request")))
     }
 }
 
@@ -115,7 +105,7 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| Self(v))
-            .map_err(|e| AppError::BadRequest(("invalid_path", Cow::Owned(e.body_text()))))
+            .map_err(|e| AppError::bad_request("invalid_path", e.body_text()))
     }
 }
 
@@ -133,6 +123,6 @@ where
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(v)| Self(v))
-            .map_err(|e| AppError::BadRequest(("invalid_query", Cow::Owned(e.body_text()))))
+            .map_err(|e| AppError::invalid_query(e.body_text()))
     }
 }

@@ -5,7 +5,6 @@
 //! hole (a lagged channel, an out-of-order wakeup) from the database, so there
 //! is no gap and no duplicate across the switch.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,10 +20,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast::error::RecvError, mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::error::{AppError, Result};
+use crate::auth::{authenticate, header_credential, query_credential};
+use crate::error::Result;
 use crate::extract::{AppPath, AppQuery};
 use crate::kez::auth;
-use crate::registry::authenticate;
 use crate::state::AppState;
 use crate::store::StoredMessage;
 
@@ -37,8 +36,6 @@ pub const POLL_PAGE_BYTES: usize = 4 * 1024 * 1024;
 pub const STREAM_PAGE_BYTES: usize = 1024 * 1024;
 /// Events buffered between a stream's task and its connection.
 const STREAM_BUFFER: usize = 16;
-/// Header carrying `<ts>:<sig>` for polling.
-pub const AUTH_HEADER: &str = "x-kez-auth";
 
 /// Routes owned by the inbox.
 pub fn router() -> Router<AppState> {
@@ -74,9 +71,7 @@ async fn poll(
     headers: HeaderMap,
 ) -> Result<Json<PollResponse>> {
     let since = q.since.unwrap_or(0);
-    // A header that is not even ASCII is malformed, not missing.
-    let cred = headers.get(AUTH_HEADER).map(|v| v.to_str().unwrap_or(""));
-    authenticate(&state, &handle, cred, |ts| {
+    authenticate(&state, &handle, header_credential(&headers), |ts| {
         auth::poll_string(&handle, since, ts)
     })
     .await?;
@@ -96,12 +91,7 @@ async fn stream(
     AppQuery(q): AppQuery<StreamQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl futures_util::Stream<Item = std::result::Result<Event, Infallible>>>> {
-    let Some(cred) = q.auth.as_deref() else {
-        return Err(AppError::BadRequest((
-            "missing_auth",
-            Cow::Borrowed("add ?auth=<unix seconds>:<signature>"),
-        )));
-    };
+    let cred = query_credential(q.auth.as_deref())?;
     authenticate(&state, &handle, Some(cred), |ts| {
         auth::stream_string(&handle, ts)
     })

@@ -2,6 +2,7 @@
 //! `app` assembles their routers and the cross-cutting layers.
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod disk;
@@ -23,7 +24,6 @@ pub mod time;
 pub mod web;
 pub mod webfinger;
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
@@ -80,10 +80,7 @@ pub fn app(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|_: BoxError| async {
-                    AppError::RequestTimeout((
-                        "request_timeout",
-                        Cow::Borrowed("the request took too long"),
-                    ))
+                    AppError::request_timeout()
                 }))
                 .timeout(request_timeout),
         )
@@ -117,7 +114,7 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
-            HeaderName::from_static(inbox::AUTH_HEADER),
+            HeaderName::from_static(auth::AUTH_HEADER),
         ]))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
@@ -131,10 +128,7 @@ fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLa
 }
 
 async fn method_not_allowed() -> AppError {
-    AppError::MethodNotAllowed((
-        "method_not_allowed",
-        Cow::Borrowed("this endpoint does not support that method"),
-    ))
+    AppError::method_not_allowed("this endpoint does not support that method")
 }
 
 async fn log_internal_errors(res: Response) -> Response {

@@ -2,7 +2,6 @@
 //! local handle, durably, then publish it to that handle's live streams.
 //! Also owns the retention task that deletes old messages.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,24 +56,22 @@ async fn post_message(
     _: RateLimited<Messages>,
     StrictJson(body): StrictJson,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    let body: PostBody = serde_json::from_value(body)
-        .map_err(|e| AppError::Unprocessable(("invalid_body", Cow::Owned(e.to_string()))))?;
+    let body: PostBody =
+        serde_json::from_value(body).map_err(|e| AppError::invalid_body(e.to_string()))?;
     let recipient = local_recipient(&body.to, &state.config.server)?;
     if !valid_message_id(&body.id) {
-        return Err(AppError::Unprocessable((
+        return Err(AppError::unprocessable(
             "invalid_message_id",
-            Cow::Borrowed("id must be 16-64 characters of A-Za-z0-9_-"),
-        )));
+            "id must be 16-64 characters of A-Za-z0-9_-",
+        ));
     }
-    let envelope =
-        serde_json::to_string(&body.envelope).map_err(|e| AppError::Internal(e.into()))?;
+    let envelope = serde_json::to_string(&body.envelope).map_err(AppError::internal)?;
     if envelope.len() > MAX_ENVELOPE_BYTES {
-        return Err(AppError::PayloadTooLarge((
-            "payload_too_large",
-            Cow::Borrowed("the envelope is larger than 256 KiB"),
-        )));
+        return Err(AppError::payload_too_large(
+            "the envelope is larger than 256 KiB",
+        ));
     }
-    let envelope = RawValue::from_string(envelope).map_err(|e| AppError::Internal(e.into()))?;
+    let envelope = RawValue::from_string(envelope).map_err(AppError::internal)?;
     let handle_hash = state.redact.hash(recipient.as_str());
     let broker = state.broker.clone();
     let to = recipient.as_str().to_owned();
@@ -122,17 +119,12 @@ fn local_recipient(to: &str, server: &str) -> Result<Handle> {
     if let Some(d) = domain
         && !d.eq_ignore_ascii_case(server)
     {
-        return Err(AppError::Unprocessable((
+        return Err(AppError::unprocessable(
             "foreign_recipient",
-            Cow::Borrowed("this server only accepts messages for its own handles"),
-        )));
+            "this server only accepts messages for its own handles",
+        ));
     }
-    Handle::parse(name).map_err(|_| {
-        AppError::NotFound((
-            "unknown_recipient",
-            Cow::Borrowed("no such handle on this server"),
-        ))
-    })
+    Handle::parse(name).map_err(|_| AppError::unknown_recipient())
 }
 
 pub use crate::kez::valid_message_id;

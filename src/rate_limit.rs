@@ -5,7 +5,6 @@
 //! A periodic sweep drops buckets that have refilled completely, so memory
 //! stays bounded however many addresses pass by.
 
-use std::borrow::Cow;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -93,16 +92,11 @@ impl IpRateLimiter {
             .check_key(&network_key(ip))
             .map_err(|not_until| {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
-                AppError::TooManyRequests {
-                    reason: (
-                        "rate_limited",
-                        Cow::Owned(format!(
-                            "too many {} from your address; slow down",
-                            self.what
-                        )),
-                    ),
-                    retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-                }
+                AppError::too_many_requests(
+                    "rate_limited",
+                    format!("too many {} from your address; slow down", self.what),
+                    wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                )
             })
     }
 

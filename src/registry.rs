@@ -1,19 +1,17 @@
 //! The handle registry: signed registration, lookup by handle and by key,
 //! and the health check.
 
-use std::borrow::Cow;
-
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
+use crate::auth::local_handle;
 use crate::error::{AppError, Result};
 use crate::extract::{AppPath, StrictJson};
-use crate::kez::auth::{AuthError, Credential};
-use crate::kez::signed::{self, RegistrationError};
-use crate::kez::{Handle, Identity};
+use crate::kez::Identity;
+use crate::kez::signed;
 use crate::rate_limit::{RateLimited, Registrations};
 use crate::state::AppState;
 use crate::store::HandleRecord;
@@ -84,8 +82,7 @@ async fn register(
     StrictJson(body): StrictJson,
 ) -> Result<(StatusCode, Json<HandleView>)> {
     let now = chrono::Utc::now();
-    let reg = signed::verify_registration(&body, &state.config.server, now)
-        .map_err(|e| registration_error(&e))?;
+    let reg = signed::verify_registration(&body, &state.config.server, now)?;
     let handle_hash = state.redact.hash(reg.handle.as_str());
     let record = state
         .store
@@ -94,15 +91,6 @@ async fn register(
     tracing::info!(handle = %handle_hash, "handle registered");
     crate::metrics::RequestCounters::bump(&state.counters.registrations);
     Ok((StatusCode::CREATED, Json(HandleView::new(&state, record))))
-}
-
-fn registration_error(e: &RegistrationError) -> AppError {
-    let reason = (e.code(), Cow::Owned(e.to_string()));
-    match e {
-        RegistrationError::UnsafeNumber => AppError::BadRequest(reason),
-        RegistrationError::InvalidSignature => AppError::Unauthorized(reason),
-        _ => AppError::Unprocessable(reason),
-    }
 }
 
 /// # `GET /v1/u/{handle}`
@@ -115,38 +103,8 @@ async fn lookup(
 
 /// Looks up a local handle; a syntactically impossible handle is simply not found.
 pub async fn find_by_handle(state: &AppState, handle: &str) -> Result<HandleView> {
-    let handle =
-        Handle::parse(handle).map_err(|_| AppError::not_found("no such handle on this server"))?;
-    let record = state
-        .store
-        .handle_by_name(handle.as_str().to_owned())
-        .await?
-        .ok_or_else(|| AppError::not_found("no such handle on this server"))?;
+    let record = local_handle(state, handle).await?;
     Ok(HandleView::new(state, record))
-}
-
-/// Authenticates a request as `handle` (SPEC §7.2): the handle must exist
-/// (404 first), then `credential` (`<ts>:<sig>`, `None` if the client sent
-/// none) must be fresh and sign the endpoint's string built by `signed(ts)`.
-pub async fn authenticate(
-    state: &AppState,
-    handle: &str,
-    credential: Option<&str>,
-    signed: impl FnOnce(i64) -> String,
-) -> Result<()> {
-    let view = find_by_handle(state, handle).await?;
-    let Some(credential) = credential else {
-        return Err(AppError::Unauthorized((
-            "missing_auth",
-            Cow::Borrowed("send X-Kez-Auth: <unix seconds>:<signature>"),
-        )));
-    };
-    let key = Identity::parse(view.primary())
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored key invalid: {e}")))?;
-    let auth_error = |e: AuthError| AppError::Unauthorized((e.code(), Cow::Owned(e.to_string())));
-    let cred = Credential::parse(credential).map_err(auth_error)?;
-    cred.verify(&key, &signed(cred.ts()), crate::store::unix_now())
-        .map_err(auth_error)
 }
 
 /// # `GET /v1/by-primary/{primary}`
@@ -155,8 +113,7 @@ async fn by_primary(
     State(state): State<AppState>,
     AppPath(primary): AppPath<String>,
 ) -> Result<Json<HandleView>> {
-    let id = Identity::parse(&primary)
-        .map_err(|e| AppError::BadRequest(("invalid_key", Cow::Owned(e.to_string()))))?;
+    let id = Identity::parse(&primary)?;
     let record = state
         .store
         .handle_by_primary(id.to_string())

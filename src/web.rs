@@ -42,11 +42,7 @@ pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
         return AppError::not_found("no such endpoint").into_response();
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return AppError::MethodNotAllowed((
-            "method_not_allowed",
-            "only GET and HEAD are served here".into(),
-        ))
-        .into_response();
+        return AppError::method_not_allowed("only GET and HEAD are served here").into_response();
     }
     match &state.config.web_dir {
         Some(dir) => serve_dir(dir.clone(), req).await,

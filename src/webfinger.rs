@@ -1,8 +1,6 @@
 //! WebFinger discovery (RFC 7033) so other servers and fediverse tools can
 //! find a handle's KEZ key and sigchain.
 
-use std::borrow::Cow;
-
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -77,7 +75,7 @@ async fn webfinger(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
 }
 
 fn invalid_resource(msg: &'static str) -> AppError {
-    AppError::BadRequest(("invalid_resource", Cow::Borrowed(msg)))
+    AppError::bad_request("invalid_resource", msg)
 }
 
 /// Decodes `application/x-www-form-urlencoded` pairs, keeping repeated keys.

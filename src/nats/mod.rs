@@ -6,8 +6,6 @@
 
 pub mod fanout;
 
-use std::borrow::Cow;
-
 use axum::Router;
 use axum::routing::post;
 
@@ -21,8 +19,5 @@ pub fn router() -> Router<AppState> {
 
 /// # `POST /internal/nats/auth`
 async fn auth_callout() -> AppError {
-    AppError::NotImplemented((
-        "not_implemented",
-        Cow::Borrowed("the NATS auth callout is not implemented yet"),
-    ))
+    AppError::not_implemented("the NATS auth callout is not implemented yet")
 }

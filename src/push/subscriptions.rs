@@ -1,8 +1,6 @@
 //! Subscription routes (SPEC §10.2-10.4): register, withdraw, and the
 //! self-heal check, each signed by the handle's key over its own string.
 
-use std::borrow::Cow;
-
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -15,9 +13,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::endpoint::MAX_ENDPOINT_BYTES;
+use crate::auth::{authenticate, header_credential};
 use crate::error::{AppError, Result};
 use crate::extract::{AppPath, AppQuery, StrictJson};
-use crate::inbox::AUTH_HEADER;
 use crate::rate_limit::{PushChanges, RateLimited};
 use crate::state::AppState;
 use crate::store::PushSubscription;
@@ -101,20 +99,24 @@ struct CheckQuery {
     endpoint: Option<String>,
 }
 
-fn unprocessable(code: &'static str, message: impl Into<Cow<'static, str>>) -> AppError {
-    AppError::Unprocessable((code, message.into()))
+/// 422 `invalid_endpoint`: an endpoint this server will not send to
+/// (the sentence says why; `EndpointError`'s for a refused one).
+fn invalid_endpoint(message: impl Into<std::borrow::Cow<'static, str>>) -> AppError {
+    AppError::unprocessable("invalid_endpoint", message)
+}
+
+/// 422 `invalid_keys`: a `keys` member of the wrong size or shape.
+fn invalid_keys(message: impl Into<std::borrow::Cow<'static, str>>) -> AppError {
+    AppError::unprocessable("invalid_keys", message)
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(body: Value) -> Result<T> {
-    serde_json::from_value(body).map_err(|e| unprocessable("invalid_body", e.to_string()))
+    serde_json::from_value(body).map_err(|e| AppError::invalid_body(e.to_string()))
 }
 
 fn check_endpoint_len(endpoint: &str) -> Result<()> {
     if endpoint.is_empty() || endpoint.len() > MAX_ENDPOINT_BYTES {
-        return Err(unprocessable(
-            "invalid_endpoint",
-            "the endpoint must be 1-2048 bytes",
-        ));
+        return Err(invalid_endpoint("the endpoint must be 1-2048 bytes"));
     }
     Ok(())
 }
@@ -126,26 +128,9 @@ fn decode_key(value: &str, len: usize, what: &'static str) -> Result<(Vec<u8>, S
         .decode(value)
         .ok()
         .filter(|b| b.len() == len)
-        .ok_or_else(|| {
-            unprocessable(
-                "invalid_keys",
-                format!("keys.{what} must be {len} bytes in base64url"),
-            )
-        })?;
+        .ok_or_else(|| invalid_keys(format!("keys.{what} must be {len} bytes in base64url")))?;
     let normalized = URL_SAFE_NO_PAD.encode(&bytes);
     Ok((bytes, normalized))
-}
-
-/// Authenticates as `handle` with the request's `X-Kez-Auth` header.
-async fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-    handle: &str,
-    signed: impl FnOnce(i64) -> String,
-) -> Result<()> {
-    // A header that is not even ASCII is malformed, not missing.
-    let credential = headers.get(AUTH_HEADER).map(|v| v.to_str().unwrap_or(""));
-    crate::registry::authenticate(state, handle, credential, signed).await
 }
 
 /// # `POST /v1/push/subscriptions`
@@ -160,16 +145,15 @@ async fn subscribe(
     state
         .push
         .accept_endpoint(&body.endpoint)
-        .map_err(|e| unprocessable("invalid_endpoint", e.to_string()))?;
+        .map_err(|e| invalid_endpoint(e.to_string()))?;
     let (p256dh_bytes, p256dh) = decode_key(&body.keys.p256dh, 65, "p256dh")?;
     if p256::PublicKey::from_sec1_bytes(&p256dh_bytes).is_err() {
-        return Err(unprocessable(
-            "invalid_keys",
+        return Err(invalid_keys(
             "keys.p256dh is not an uncompressed P-256 point",
         ));
     }
     let (_, auth) = decode_key(&body.keys.auth, 16, "auth")?;
-    authenticate(&state, &headers, &body.handle, |ts| {
+    authenticate(&state, &body.handle, header_credential(&headers), |ts| {
         subscribe_string(&body.handle, &body.endpoint, ts)
     })
     .await?;
@@ -211,7 +195,7 @@ async fn unsubscribe(
 ) -> Result<StatusCode> {
     let body: UnsubscribeBody = parse_body(body)?;
     check_endpoint_len(&body.endpoint)?;
-    authenticate(&state, &headers, &body.handle, |ts| {
+    authenticate(&state, &body.handle, header_credential(&headers), |ts| {
         unsubscribe_string(&body.handle, &body.endpoint, ts)
     })
     .await?;
@@ -233,13 +217,12 @@ async fn check(
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
     let Some(endpoint) = q.endpoint else {
-        return Err(AppError::BadRequest((
-            "invalid_query",
-            Cow::Borrowed("add ?endpoint=<the subscription's endpoint URL>"),
-        )));
+        return Err(AppError::invalid_query(
+            "add ?endpoint=<the subscription's endpoint URL>",
+        ));
     };
     check_endpoint_len(&endpoint)?;
-    authenticate(&state, &headers, &handle, |ts| {
+    authenticate(&state, &handle, header_credential(&headers), |ts| {
         check_string(&handle, &endpoint, ts)
     })
     .await?;

@@ -1,11 +1,9 @@
 //! The handle registry table.
 
-use std::borrow::Cow;
-
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Store;
-use crate::error::{AppError, Result};
+use super::{Result, StoreError};
 use crate::kez::signed::Registration;
 
 /// One registered handle as stored.
@@ -20,7 +18,8 @@ pub struct HandleRecord {
 }
 
 impl Store {
-    /// Stores a verified registration; 409 if the handle or the key is taken.
+    /// Stores a verified registration; [`StoreError::HandleTaken`] or
+    /// [`StoreError::PrimaryTaken`] if the handle or the key is taken.
     pub async fn register_handle(
         &self,
         reg: Registration,
@@ -96,8 +95,8 @@ fn insert_handle(
     Ok(record)
 }
 
-/// Turns the database's uniqueness verdict into the matching 409.
-fn on_unique_violation(e: rusqlite::Error) -> AppError {
+/// Turns the database's uniqueness verdict into what was taken.
+fn on_unique_violation(e: rusqlite::Error) -> StoreError {
     let msg = match &e {
         rusqlite::Error::SqliteFailure(f, Some(m))
             if f.code == rusqlite::ErrorCode::ConstraintViolation =>
@@ -107,15 +106,9 @@ fn on_unique_violation(e: rusqlite::Error) -> AppError {
         _ => return e.into(),
     };
     if msg.contains("handles.primary_key") {
-        AppError::Conflict((
-            "primary_taken",
-            Cow::Borrowed("this key already has a handle on this server"),
-        ))
+        StoreError::PrimaryTaken
     } else if msg.contains("handles.handle") {
-        AppError::Conflict((
-            "handle_taken",
-            Cow::Borrowed("this handle is already taken"),
-        ))
+        StoreError::HandleTaken
     } else {
         e.into()
     }

@@ -1,14 +1,12 @@
 //! Mailboxes: the stored, opaque message envelopes per recipient.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::Store;
-use crate::error::{AppError, Result};
+use super::{Result, Store, StoreError};
 
 /// A message as delivered to the recipient (one element of the inbox `messages` array).
 #[derive(Debug, Serialize)]
@@ -144,24 +142,13 @@ fn insert_message(
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?
-        .ok_or_else(|| {
-            AppError::NotFound((
-                "unknown_recipient",
-                Cow::Borrowed("no such handle on this server"),
-            ))
-        })?;
+        .ok_or(StoreError::UnknownRecipient)?;
     if !limits.accept_new {
-        return Err(AppError::InsufficientStorage((
-            "storage_full",
-            Cow::Borrowed("this server is out of disk space; try again later"),
-        )));
+        return Err(StoreError::StorageFull);
     }
     let size = msg.envelope.get().len() as i64;
     if count as u64 >= limits.max_messages || (bytes + size) as u64 > limits.max_bytes {
-        return Err(AppError::InsufficientStorage((
-            "mailbox_full",
-            Cow::Borrowed("the recipient's mailbox is full; try again later"),
-        )));
+        return Err(StoreError::MailboxFull);
     }
     let seq = last_seq + 1;
     conn.execute(
@@ -227,7 +214,7 @@ fn list_after(
         let (seq, id, envelope, received_at) = row?;
         bytes = bytes.saturating_add(envelope.len());
         let envelope = RawValue::from_string(envelope)
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored envelope is not JSON: {e}")))?;
+            .map_err(|e| StoreError::Corrupt(format!("stored envelope is not JSON: {e}")))?;
         out.push(StoredMessage {
             seq: seq as u64,
             id,

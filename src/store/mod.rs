@@ -4,6 +4,7 @@
 //! (everything queued while the previous commit was syncing lands in the next
 //! transaction), so a durable `synchronous=FULL` commit is shared by many posts.
 
+mod error;
 mod handles;
 mod messages;
 mod migrations;
@@ -18,8 +19,7 @@ use anyhow::Context;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::error::{AppError, Result};
-
+pub use error::{Result, StoreError};
 pub use handles::HandleRecord;
 pub use messages::{MailboxLimits, NewMessage, PURGE_CHUNK, PostOutcome, StoredMessage};
 pub use push_subs::{PushSubscription, SubscribeOutcome};
@@ -107,7 +107,7 @@ impl Store {
             .reader_slots
             .acquire()
             .await
-            .map_err(|_| anyhow::anyhow!("store closed"))?;
+            .map_err(|_| StoreError::Closed)?;
         let inner = self.inner.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
@@ -122,8 +122,7 @@ impl Store {
             }
             out
         })
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("database read task failed: {e}")))?
+        .await?
     }
 
     /// Runs `f` inside the writer's next transaction and resolves once that
@@ -147,9 +146,7 @@ impl Store {
                         after_commit(&v);
                         Ok(v)
                     }
-                    (Ok(_), Err(e)) => {
-                        Err(AppError::Internal(anyhow::anyhow!("commit failed: {e:#}")))
-                    }
+                    (Ok(_), Err(e)) => Err(StoreError::CommitFailed(e)),
                     (Err(e), _) => Err(e),
                 };
                 let _ = tx.send(out);
@@ -159,9 +156,8 @@ impl Store {
             .writer
             .send(Command::Write(job))
             .await
-            .map_err(|_| anyhow::anyhow!("database writer has stopped"))?;
-        rx.await
-            .map_err(|_| AppError::Internal(anyhow::anyhow!("database writer dropped a job")))?
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::JobDropped)?
     }
 
     /// Counters of the writer thread.
@@ -202,7 +198,7 @@ fn switch_to_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
-fn configure(conn: &Connection) -> anyhow::Result<()> {
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
@@ -222,7 +218,7 @@ fn open_reader(path: &Path) -> Result<Connection> {
 fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
     conn.execute_batch("SAVEPOINT job")?;
     let out = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
-        .unwrap_or_else(|_| Err(AppError::Internal(anyhow::anyhow!("database job panicked"))));
+        .unwrap_or(Err(StoreError::JobPanicked));
     let end = if out.is_ok() {
         "RELEASE job"
     } else {

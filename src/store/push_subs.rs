@@ -4,8 +4,7 @@
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::Store;
-use crate::error::Result;
+use super::{Result, Store};
 
 /// One browser push subscription of a handle, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

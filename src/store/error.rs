@@ -1,0 +1,54 @@
+//! What the store can refuse or fail with. The store decides *what* went
+//! wrong; the HTTP layer (`AppError`'s `From<StoreError>`) picks the status.
+//! The first five variants are the client's doing and their `Display` is the
+//! sentence shown to it; the rest are internal and only logged.
+
+use std::sync::Arc;
+
+/// Store result.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Every way a store call can end without its value.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Registration: another key already holds the handle (`handles.handle` UNIQUE).
+    #[error("this handle is already taken")]
+    HandleTaken,
+    /// Registration: the key already has a handle (`handles.primary_key` UNIQUE).
+    #[error("this key already has a handle on this server")]
+    PrimaryTaken,
+    /// A post to a handle that has no mailbox.
+    #[error("no such handle on this server")]
+    UnknownRecipient,
+    /// A new message would go over the recipient's message count or byte quota.
+    #[error("the recipient's mailbox is full; try again later")]
+    MailboxFull,
+    /// The disk guard says the disk is almost full; no new messages for now.
+    #[error("this server is out of disk space; try again later")]
+    StorageFull,
+    /// A stored value no longer parses (e.g. an envelope that is not JSON).
+    #[error("{0}")]
+    Corrupt(String),
+    /// The store is closed: no more reads.
+    #[error("store closed")]
+    Closed,
+    /// The writer thread stopped before taking the job.
+    #[error("database writer has stopped")]
+    WriterGone,
+    /// The writer dropped the job without an answer (its transaction could not begin,
+    /// or was rolled back before the job ran).
+    #[error("database writer dropped a job")]
+    JobDropped,
+    /// A job's closure panicked; its savepoint was rolled back.
+    #[error("database job panicked")]
+    JobPanicked,
+    /// The transaction holding the job did not commit.
+    #[error("commit failed: {0:#}")]
+    CommitFailed(Arc<anyhow::Error>),
+    /// The blocking task running a read failed (panicked or was cancelled).
+    #[error("database read task failed: {0}")]
+    ReadTask(#[from] tokio::task::JoinError),
+    /// Any other SQLite error.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
