@@ -6,6 +6,11 @@ use std::time::Duration;
 
 use clap::Parser;
 
+/// The browsers' push services (`--push-hosts` default): Chrome/Edge-on-Android/
+/// Opera/Brave (FCM), Firefox (autopush), Safari (Apple), Edge on Windows (WNS).
+pub const DEFAULT_PUSH_HOSTS: &str =
+    "fcm.googleapis.com,*.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com";
+
 /// Home server for kez-chat: handle registry, WebFinger, end-to-end-encrypted
 /// message relay with live streams, and the web client.
 #[derive(Debug, Clone, Parser)]
@@ -107,7 +112,7 @@ pub struct Config {
 
     /// Push services this server sends to: host names, `*.suffix`, or `*` for any public
     /// host. The default covers the browsers' own (FCM, Mozilla, Apple, WNS).
-    #[arg(long, env = "KEZ_CHAT_PUSH_HOSTS", default_value = crate::push::DEFAULT_PUSH_HOSTS)]
+    #[arg(long, env = "KEZ_CHAT_PUSH_HOSTS", default_value = DEFAULT_PUSH_HOSTS)]
     pub push_hosts: String,
 
     /// Accept http:// and private-address push endpoints (tests only; never in production).

@@ -33,11 +33,6 @@ pub enum EndpointError {
     UnknownPushService,
 }
 
-/// The browsers' push services: Chrome/Edge-on-Android/Opera/Brave (FCM),
-/// Firefox (autopush), Safari (Apple), Edge on Windows (WNS).
-pub const DEFAULT_PUSH_HOSTS: &str =
-    "fcm.googleapis.com,*.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com";
-
 /// Which hosts the server sends pushes to. Limiting them to the real push
 /// services keeps the server from being used to POST at arbitrary sites
 /// (or to hold its push slots with deliberately slow ones).
@@ -240,6 +235,7 @@ impl reqwest::dns::Resolve for PublicOnlyResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DEFAULT_PUSH_HOSTS;
 
     #[test]
     fn address_filter_table() {

@@ -30,8 +30,7 @@ use crate::store::Store;
 use crate::telemetry::Redactor;
 
 pub use endpoint::{
-    DEFAULT_PUSH_HOSTS, EndpointError, MAX_ENDPOINT_BYTES, PushHosts, is_public_ip,
-    validate as validate_endpoint,
+    EndpointError, MAX_ENDPOINT_BYTES, PushHosts, is_public_ip, validate as validate_endpoint,
 };
 pub use sender::{
     COALESCE_WINDOW, MAX_ATTEMPTS, MAX_CONCURRENT_PUSHES, MAX_DELIVERY_TASKS, MAX_PENDING_HANDLES,
