@@ -8,7 +8,6 @@ pub mod disk;
 pub mod error;
 pub mod extract;
 pub mod inbox;
-pub mod kez;
 pub mod messages;
 pub mod metrics;
 pub mod nats;
@@ -22,6 +21,9 @@ pub mod telemetry;
 pub mod time;
 pub mod web;
 pub mod webfinger;
+
+/// The KEZ core (`crates/kez-core`), under its old path so `crate::kez::…` keeps working.
+pub use kez_core as kez;
 
 use std::borrow::Cow;
 use std::time::Duration;
