@@ -7,6 +7,9 @@
 //! `cargo run --example gen_push_vectors`
 
 use ed25519_dalek::{Signer, SigningKey};
+use kez_chat_server::kez::auth::{
+    check_string, endpoint_hash, subscribe_string, unsubscribe_string,
+};
 use kez_chat_server::push;
 use serde_json::{Value, json};
 
@@ -30,40 +33,28 @@ fn main() -> anyhow::Result<()> {
     let apple = "https://web.push.apple.com/QGuQyavXutnMH6F0tRsxF4Pc3QXgdt3bOHb1V0gEiIRFnTeVpqkm";
     type Build = fn(&str, &str, i64) -> String;
     let cases: [(&str, &str, &str, &str, Build); 5] = [
-        (
-            "subscribe (POST)",
-            s1,
-            "tudisco",
-            fcm,
-            push::subscribe_string,
-        ),
+        ("subscribe (POST)", s1, "tudisco", fcm, subscribe_string),
         (
             "unsubscribe (DELETE)",
             s1,
             "tudisco",
             fcm,
-            push::unsubscribe_string,
+            unsubscribe_string,
         ),
-        (
-            "self-heal check (GET)",
-            s1,
-            "tudisco",
-            fcm,
-            push::check_string,
-        ),
+        ("self-heal check (GET)", s1, "tudisco", fcm, check_string),
         (
             "subscribe, another endpoint",
             s2,
             "alice",
             mozilla,
-            push::subscribe_string,
+            subscribe_string,
         ),
         (
             "self-heal check, Safari endpoint",
             s2,
             "alice",
             apple,
-            push::check_string,
+            check_string,
         ),
     ];
     let vectors: Vec<Value> = cases
@@ -73,7 +64,7 @@ fn main() -> anyhow::Result<()> {
             let string = build(handle, endpoint, ts);
             let sig = hex::encode(sk.sign(string.as_bytes()).to_bytes());
             json!({"name": name, "seed_hex": seed, "primary": primary(&sk), "handle": handle,
-                   "endpoint": endpoint, "endpoint_sha256": push::endpoint_hash(endpoint),
+                   "endpoint": endpoint, "endpoint_sha256": endpoint_hash(endpoint),
                    "ts": ts, "string": string, "signature": sig, "header": format!("{ts}:{sig}")})
         })
         .collect();

@@ -9,7 +9,6 @@ pub mod disk;
 pub mod error;
 pub mod extract;
 pub mod inbox;
-pub mod kez;
 pub mod messages;
 pub mod metrics;
 pub mod nats;
@@ -23,6 +22,9 @@ pub mod telemetry;
 pub mod time;
 pub mod web;
 pub mod webfinger;
+
+/// The KEZ core (`crates/kez-core`), under its old path so `crate::kez::…` keeps working.
+pub use kez_core as kez;
 
 use std::time::Duration;
 

@@ -36,10 +36,7 @@ pub use sender::{
     COALESCE_WINDOW, MAX_ATTEMPTS, MAX_CONCURRENT_PUSHES, MAX_DELIVERY_TASKS, MAX_PENDING_HANDLES,
     MAX_RETRY_WAIT, PUSH_TTL_SECS, QUEUE_CAPACITY, REQUEST_TIMEOUT,
 };
-pub use subscriptions::{
-    MAX_BODY_BYTES, MAX_SUBSCRIPTIONS_PER_HANDLE, check_string, endpoint_hash, subscribe_string,
-    unsubscribe_string,
-};
+pub use subscriptions::{MAX_BODY_BYTES, MAX_SUBSCRIPTIONS_PER_HANDLE};
 pub use vapid::{JWT_LIFETIME_SECS, VapidKey, audience};
 
 /// Routes owned by Web Push.

@@ -10,12 +10,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE_NO_PAD, URL_SAFE_NO_PAD_INDIFFERENT};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::endpoint::MAX_ENDPOINT_BYTES;
 use crate::auth::{authenticate, header_credential};
 use crate::error::{AppError, Result};
 use crate::extract::{AppPath, AppQuery, StrictJson};
+use crate::kez::auth::{check_string, subscribe_string, unsubscribe_string};
 use crate::rate_limit::{PushChanges, RateLimited};
 use crate::state::AppState;
 use crate::store::PushSubscription;
@@ -38,36 +38,6 @@ pub(super) fn routes() -> Router<AppState> {
 /// Most subscriptions one handle holds; registering another drops the least
 /// recently (re-)registered one.
 pub const MAX_SUBSCRIPTIONS_PER_HANDLE: usize = 10;
-
-/// Lowercase hex SHA-256 of the endpoint's UTF-8: binds a signature to one
-/// endpoint without putting a long URL in the signed string.
-pub fn endpoint_hash(endpoint: &str) -> String {
-    hex::encode(Sha256::digest(endpoint.as_bytes()).as_slice())
-}
-
-/// The signed string for `POST /v1/push/subscriptions`.
-pub fn subscribe_string(handle: &str, endpoint: &str, ts: i64) -> String {
-    format!(
-        "POST\n/v1/push/subscriptions\n{handle}\n{}\n{ts}",
-        endpoint_hash(endpoint)
-    )
-}
-
-/// The signed string for `DELETE /v1/push/subscriptions`.
-pub fn unsubscribe_string(handle: &str, endpoint: &str, ts: i64) -> String {
-    format!(
-        "DELETE\n/v1/push/subscriptions\n{handle}\n{}\n{ts}",
-        endpoint_hash(endpoint)
-    )
-}
-
-/// The signed string for `GET /v1/push/subscriptions/{handle}?endpoint=`.
-pub fn check_string(handle: &str, endpoint: &str, ts: i64) -> String {
-    format!(
-        "GET\n/v1/push/subscriptions/{handle}\n{}\n{ts}",
-        endpoint_hash(endpoint)
-    )
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -233,45 +203,6 @@ async fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signed_strings_are_distinct_and_bind_the_endpoint() {
-        let e = "https://push.example/abc";
-        let h = endpoint_hash(e);
-        assert_eq!(h.len(), 64);
-        assert_eq!(
-            endpoint_hash(""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_eq!(
-            subscribe_string("bob", e, 5),
-            format!("POST\n/v1/push/subscriptions\nbob\n{h}\n5")
-        );
-        assert_eq!(
-            unsubscribe_string("bob", e, 5),
-            format!("DELETE\n/v1/push/subscriptions\nbob\n{h}\n5")
-        );
-        assert_eq!(
-            check_string("bob", e, 5),
-            format!("GET\n/v1/push/subscriptions/bob\n{h}\n5")
-        );
-        let all = [
-            subscribe_string("bob", e, 5),
-            unsubscribe_string("bob", e, 5),
-            check_string("bob", e, 5),
-            crate::kez::auth::poll_string("bob", 0, 5),
-            crate::kez::auth::stream_string("bob", 5),
-        ];
-        for (i, a) in all.iter().enumerate() {
-            for b in &all[i + 1..] {
-                assert_ne!(a, b);
-            }
-        }
-        assert_ne!(
-            subscribe_string("bob", e, 5),
-            subscribe_string("bob", "https://push.example/abd", 5)
-        );
-    }
 
     #[test]
     fn key_lengths_are_enforced() {

@@ -36,7 +36,7 @@ async fn logs_carry_no_handles_keys_or_signatures() {
     let ts = chrono::Utc::now().timestamp();
     let sub_auth = format!(
         "{ts}:{}",
-        id.sign_hex(kez_chat_server::push::subscribe_string(handle, endpoint, ts).as_bytes())
+        id.sign_hex(kez_chat_server::kez::auth::subscribe_string(handle, endpoint, ts).as_bytes())
     );
     let keys = serde_json::json!({"p256dh": kez_chat_server::push::VapidKey::generate().public_b64(),
         "auth": "AAAAAAAAAAAAAAAAAAAAAA"});

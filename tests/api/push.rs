@@ -12,6 +12,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use kez_chat_server::kez::auth::{
+    check_string, endpoint_hash, poll_string, stream_string, subscribe_string, unsubscribe_string,
+};
 use kez_chat_server::push;
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
@@ -286,7 +289,7 @@ async fn subscribe(
     handle: &str,
     endpoint: &str,
 ) -> reqwest::Response {
-    let auth = signed(id, &push::subscribe_string(handle, endpoint, now()), now());
+    let auth = signed(id, &subscribe_string(handle, endpoint, now()), now());
     post_sub(
         app,
         &json!({"handle": handle, "endpoint": endpoint, "keys": browser_keys()}),
@@ -323,7 +326,7 @@ async fn check_sub(app: &TestApp, handle: &str, endpoint: &str, auth: String) ->
 
 /// The self-heal check with a valid signature.
 async fn is_subscribed(app: &TestApp, id: &TestIdentity, handle: &str, endpoint: &str) -> bool {
-    let auth = signed(id, &push::check_string(handle, endpoint, now()), now());
+    let auth = signed(id, &check_string(handle, endpoint, now()), now());
     let res = check_sub(app, handle, endpoint, auth).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
@@ -395,7 +398,7 @@ async fn subscription_requests_must_be_signed_by_the_handle_for_that_endpoint() 
     let res = post_sub(
         &app,
         &body,
-        Some(signed(&bob, &push::subscribe_string("bob", e, t), t)),
+        Some(signed(&bob, &subscribe_string("bob", e, t), t)),
     )
     .await;
     assert_eq!(res.status(), 201);
@@ -404,7 +407,7 @@ async fn subscription_requests_must_be_signed_by_the_handle_for_that_endpoint() 
     let res = post_sub(
         &app,
         &body,
-        Some(signed(&bob, &push::subscribe_string("bob", e, t), t)),
+        Some(signed(&bob, &subscribe_string("bob", e, t), t)),
     )
     .await;
     assert_eq!(res.status(), 200);
@@ -421,37 +424,27 @@ async fn subscription_requests_must_be_signed_by_the_handle_for_that_endpoint() 
     let res = post_sub(
         &app,
         &body,
-        Some(signed(
-            &bob,
-            &push::subscribe_string("bob", e, stale),
-            stale,
-        )),
+        Some(signed(&bob, &subscribe_string("bob", e, stale), stale)),
     )
     .await;
     assert_error(res, 401, "stale_auth").await;
     let res = post_sub(
         &app,
         &body,
-        Some(signed(&mallory, &push::subscribe_string("bob", e, t), t)),
+        Some(signed(&mallory, &subscribe_string("bob", e, t), t)),
     )
     .await;
     assert_error(res, 401, "bad_signature").await;
     let replays = [
-        (
-            "inbox poll",
-            kez_chat_server::kez::auth::poll_string("bob", 0, t),
-        ),
-        (
-            "inbox stream",
-            kez_chat_server::kez::auth::stream_string("bob", t),
-        ),
-        ("DELETE", push::unsubscribe_string("bob", e, t)),
-        ("GET check", push::check_string("bob", e, t)),
+        ("inbox poll", poll_string("bob", 0, t)),
+        ("inbox stream", stream_string("bob", t)),
+        ("DELETE", unsubscribe_string("bob", e, t)),
+        ("GET check", check_string("bob", e, t)),
         (
             "another endpoint",
-            push::subscribe_string("bob", "http://127.0.0.1:9/other", t),
+            subscribe_string("bob", "http://127.0.0.1:9/other", t),
         ),
-        ("another handle", push::subscribe_string("mallory", e, t)),
+        ("another handle", subscribe_string("mallory", e, t)),
     ];
     for (what, string) in &replays {
         let res = post_sub(&app, &body, Some(signed(&bob, string, t))).await;
@@ -461,7 +454,7 @@ async fn subscription_requests_must_be_signed_by_the_handle_for_that_endpoint() 
     let res = post_sub(
         &app,
         &unknown,
-        Some(signed(&bob, &push::subscribe_string("nobody", e, t), t)),
+        Some(signed(&bob, &subscribe_string("nobody", e, t), t)),
     )
     .await;
     assert_error(res, 404, "not_found").await;
@@ -471,7 +464,7 @@ async fn subscription_requests_must_be_signed_by_the_handle_for_that_endpoint() 
         &app,
         "bob",
         e,
-        signed(&bob, &push::subscribe_string("bob", e, t), t),
+        signed(&bob, &subscribe_string("bob", e, t), t),
     )
     .await;
     assert_error(res, 401, "bad_signature").await;
@@ -479,7 +472,7 @@ async fn subscription_requests_must_be_signed_by_the_handle_for_that_endpoint() 
         &app,
         "bob",
         e,
-        signed(&mallory, &push::check_string("bob", e, t), t),
+        signed(&mallory, &check_string("bob", e, t), t),
     )
     .await;
     assert_error(res, 401, "bad_signature").await;
@@ -489,10 +482,7 @@ async fn subscription_requests_must_be_signed_by_the_handle_for_that_endpoint() 
     assert_error(res, 400, "invalid_query").await;
 
     // DELETE: refused with foreign strings, then done and idempotent
-    for string in [
-        push::subscribe_string("bob", e, t),
-        push::check_string("bob", e, t),
-    ] {
+    for string in [subscribe_string("bob", e, t), check_string("bob", e, t)] {
         let res = delete_sub(&app, "bob", e, signed(&bob, &string, t)).await;
         assert_error(res, 401, "bad_signature").await;
     }
@@ -500,7 +490,7 @@ async fn subscription_requests_must_be_signed_by_the_handle_for_that_endpoint() 
         &app,
         "bob",
         e,
-        signed(&mallory, &push::unsubscribe_string("bob", e, t), t),
+        signed(&mallory, &unsubscribe_string("bob", e, t), t),
     )
     .await;
     assert_error(res, 401, "bad_signature").await;
@@ -510,7 +500,7 @@ async fn subscription_requests_must_be_signed_by_the_handle_for_that_endpoint() 
             &app,
             "bob",
             e,
-            signed(&bob, &push::unsubscribe_string("bob", e, t), t),
+            signed(&bob, &unsubscribe_string("bob", e, t), t),
         )
         .await;
         assert_eq!(res.status(), 204);
@@ -547,13 +537,7 @@ async fn subscriptions_are_validated() {
     let app = insecure_app().await;
     app.register(&bob, "bob").await;
     let e = "http://127.0.0.1:9/push";
-    let auth = || {
-        Some(signed(
-            &bob,
-            &push::subscribe_string("bob", e, now()),
-            now(),
-        ))
-    };
+    let auth = || Some(signed(&bob, &subscribe_string("bob", e, now()), now()));
     let good = browser_keys();
     let point = URL_SAFE_NO_PAD
         .decode(good["p256dh"].as_str().unwrap())
@@ -821,16 +805,12 @@ fn push_signed_string_vectors_hold() {
             v["endpoint"].as_str().unwrap(),
         );
         let ts = v["ts"].as_i64().unwrap();
-        assert_eq!(
-            push::endpoint_hash(endpoint),
-            v["endpoint_sha256"],
-            "{name}"
-        );
+        assert_eq!(endpoint_hash(endpoint), v["endpoint_sha256"], "{name}");
         let string = v["string"].as_str().unwrap();
         let rebuilt = [
-            push::subscribe_string(handle, endpoint, ts),
-            push::unsubscribe_string(handle, endpoint, ts),
-            push::check_string(handle, endpoint, ts),
+            subscribe_string(handle, endpoint, ts),
+            unsubscribe_string(handle, endpoint, ts),
+            check_string(handle, endpoint, ts),
         ];
         assert!(rebuilt.iter().any(|s| s == string), "{name}");
         seen.insert(string.split('\n').next().unwrap().to_owned());

@@ -1,7 +1,10 @@
-//! Request authentication by signed strings (`X-Kez-Auth: <ts>:<sig>`, SPEC §7.2).
+//! Request authentication by signed strings (`X-Kez-Auth: <ts>:<sig>`,
+//! SPEC §7.2 for the inbox, §10.2 for push subscriptions).
 //!
 //! Each endpoint signs a different string, so a signature captured on one
 //! endpoint is useless on another.
+
+use sha2::{Digest, Sha256};
 
 use super::identity::{Identity, SignatureHex};
 
@@ -41,6 +44,37 @@ pub fn poll_string(handle: &str, since: u64, ts: i64) -> String {
 /// The signed string for the SSE stream `GET /v1/inbox/<handle>/stream`.
 pub fn stream_string(handle: &str, ts: i64) -> String {
     format!("GET\n/v1/inbox/{handle}/stream\n{ts}")
+}
+
+/// Lowercase hex SHA-256 of the endpoint's UTF-8 (SPEC §10.2): binds a
+/// signature to one endpoint without putting a long URL in the signed string.
+pub fn endpoint_hash(endpoint: &str) -> String {
+    hex::encode(Sha256::digest(endpoint.as_bytes()).as_slice())
+}
+
+/// The signed string for `POST /v1/push/subscriptions` (SPEC §10.2).
+pub fn subscribe_string(handle: &str, endpoint: &str, ts: i64) -> String {
+    format!(
+        "POST\n/v1/push/subscriptions\n{handle}\n{}\n{ts}",
+        endpoint_hash(endpoint)
+    )
+}
+
+/// The signed string for `DELETE /v1/push/subscriptions` (SPEC §10.2).
+pub fn unsubscribe_string(handle: &str, endpoint: &str, ts: i64) -> String {
+    format!(
+        "DELETE\n/v1/push/subscriptions\n{handle}\n{}\n{ts}",
+        endpoint_hash(endpoint)
+    )
+}
+
+/// The signed string for `GET /v1/push/subscriptions/{handle}?endpoint=`
+/// (SPEC §10.2).
+pub fn check_string(handle: &str, endpoint: &str, ts: i64) -> String {
+    format!(
+        "GET\n/v1/push/subscriptions/{handle}\n{}\n{ts}",
+        endpoint_hash(endpoint)
+    )
 }
 
 /// A `<ts>:<sig>` credential split but not yet verified.
@@ -108,6 +142,45 @@ mod tests {
         assert_eq!(
             stream.verify(&id, &poll_string("bob", 0, 100), 100),
             Err(AuthError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn push_strings_are_distinct_and_bind_the_endpoint() {
+        let e = "https://push.example/abc";
+        let h = endpoint_hash(e);
+        assert_eq!(h.len(), 64);
+        assert_eq!(
+            endpoint_hash(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            subscribe_string("bob", e, 5),
+            format!("POST\n/v1/push/subscriptions\nbob\n{h}\n5")
+        );
+        assert_eq!(
+            unsubscribe_string("bob", e, 5),
+            format!("DELETE\n/v1/push/subscriptions\nbob\n{h}\n5")
+        );
+        assert_eq!(
+            check_string("bob", e, 5),
+            format!("GET\n/v1/push/subscriptions/bob\n{h}\n5")
+        );
+        let all = [
+            subscribe_string("bob", e, 5),
+            unsubscribe_string("bob", e, 5),
+            check_string("bob", e, 5),
+            poll_string("bob", 0, 5),
+            stream_string("bob", 5),
+        ];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_ne!(
+            subscribe_string("bob", e, 5),
+            subscribe_string("bob", "https://push.example/abd", 5)
         );
     }
 

@@ -1,0 +1,31 @@
+//! The KEZ core: the identity layer shared by every signed thing kez-chat
+//! handles. Identities, strict JSON, JCS canonicalisation, Ed25519 signed
+//! envelopes, handles and the request-auth signed strings (SPEC §1-§4, §7.2,
+//! §10.2), plus envelope v2 (SPEC §8) behind the `envelope` feature.
+//!
+//! Pure: no I/O, no async, no HTTP. The compiler enforces that, because this
+//! crate depends on nothing that does any (the optional `rusqlite` feature
+//! only adds `ToSql`/`FromSql` conversions, it opens no database).
+#![warn(missing_docs)]
+
+pub mod auth;
+#[cfg(feature = "envelope")]
+pub mod envelope;
+pub mod handle;
+pub mod identity;
+pub mod json;
+pub mod signed;
+#[cfg(feature = "rusqlite")]
+mod sql;
+
+pub use handle::Handle;
+pub use identity::{Identity, SignatureHex};
+
+/// Message ids are 16-64 chars of `A-Za-z0-9_-` (SPEC §7.1): safe in URLs,
+/// SSE fields and comma-separated ack bodies.
+pub fn valid_message_id(id: &str) -> bool {
+    (16..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
