@@ -15,7 +15,17 @@ import type { KV } from './kv';
 import { liveProblemFor } from './live';
 import { Outbox } from './outbox';
 import { Receipts } from './receipts';
-import { bySentAt, ChatClosedError, isLatest, type Api, type ChatAccess, type ChatMessage, type Conversation, type Me, type Outgoing } from './records';
+import {
+  bySentAt,
+  ChatClosedError,
+  isLatest,
+  type Api,
+  type ChatAccess,
+  type ChatMessage,
+  type Conversation,
+  type Me,
+  type Outgoing,
+} from './records';
 import { SeenIds } from './seen';
 import { parseRfc3339, rfc3339 } from './time';
 
@@ -259,9 +269,10 @@ export class ChatStore {
     const to = await this.#peerHandle(peer);
     // Locking wipes the seed once close() returns: never seal after that.
     if (this.#closed) throw new ChatClosedError();
-    const { envelope } = seal(this.#me.seed, { kind: m.kind, id: m.id, from_handle: this.fqhn, to: peer, sent_at: m.sent_at, body: m.body });
-    if (opts) await this.#api.postMessage(to, m.id, envelope, opts);
-    else await this.#api.postMessage(to, m.id, envelope);
+    const { kind, id, sent_at, body } = m;
+    const { envelope } = seal(this.#me.seed, { kind, id, from_handle: this.fqhn, to: peer, sent_at, body });
+    if (opts) await this.#api.postMessage(to, id, envelope, opts);
+    else await this.#api.postMessage(to, id, envelope);
   }
 
   async #peerHandle(peer: string): Promise<string> {

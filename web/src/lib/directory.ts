@@ -3,7 +3,7 @@
 // and the key each handle had at first contact, so a handle that later points
 // to another key is noticed (the "key changed" warning). The decisions are
 // the pure functions at the top; `HandleDirectory` and `ContactBook` keep state.
-import { ApiError, type LookupRecord } from './api';
+import { ApiError } from './api';
 import type { KV } from './kv';
 import type { Api, Conversation, Me } from './records';
 
@@ -30,7 +30,9 @@ export function startChatProblem(handle: string, server: string | null, me: Pick
   if (!/^[a-z0-9][a-z0-9_-]{2,31}$/.test(handle)) {
     return /[A-Z]/.test(handle) ? `KEZ handles are lower case — try “${handle.toLowerCase()}”.` : `“${handle}” isn’t a valid handle.`;
   }
-  if (handle === me.handle) return 'That’s you! Open this site in a second browser, create another account and message yourself there.';
+  if (handle === me.handle) {
+    return 'That’s you! Open this site in a second browser, create another account and message yourself there.';
+  }
   return null;
 }
 
@@ -41,7 +43,7 @@ export function lookupProblem(e: unknown, handle: string, server: string): strin
 }
 
 /** A lookup record's `handle@server` (`fqhn`, or the handle on our server for servers that omit it). */
-export function fqhnOf(rec: Pick<LookupRecord, 'handle' | 'fqhn'>, server: string): string {
+export function fqhnOf(rec: { handle: string; fqhn?: string }, server: string): string {
   return rec.fqhn ?? `${rec.handle}@${server}`;
 }
 

@@ -61,9 +61,14 @@ export function autoResendable(m: ChatMessage, atLoad: boolean): boolean {
 }
 
 /** One thread in a re-send pass: whether it still holds unsent messages, and which to post now (in order). */
-export function resendPicks(thread: readonly ChatMessage[], atLoad: boolean, busy: (id: string) => boolean): { unsent: boolean; picks: string[] } {
+export function resendPicks(
+  thread: readonly ChatMessage[],
+  atLoad: boolean,
+  busy: (id: string) => boolean,
+): { unsent: boolean; picks: string[] } {
   const unsent = thread.filter(isUnsent);
-  return { unsent: unsent.length > 0, picks: unsent.filter((m) => !busy(m.id) && autoResendable(m, atLoad)).map((m) => m.id) };
+  const picks = unsent.filter((m) => !busy(m.id) && autoResendable(m, atLoad)).map((m) => m.id);
+  return { unsent: unsent.length > 0, picks };
 }
 
 /** Whether a post of `m` counts against AUTO_RETRIES: a re-send pass retrying a failure. */
@@ -81,7 +86,7 @@ export function startedFields(m: ChatMessage, counted: boolean): Pick<ChatMessag
  * have raced ahead of the answer, even of a failed one: a timeout after the
  * server stored it). Delivered is final.
  */
-export function settle(current: MessageStatus, outcome: PostOutcome): PostOutcome | null {
+export function settled(current: MessageStatus, outcome: PostOutcome): PostOutcome | null {
   return current === 'delivered' ? null : outcome;
 }
 
@@ -209,7 +214,7 @@ export class Outbox {
       await this.#chat.serial(async () => {
         const msg = this.#find(peer, id);
         if (!msg) return;
-        const next = settle(msg.status, outcome);
+        const next = settled(msg.status, outcome);
         if (next) Object.assign(msg, next);
         await this.#chat.saveThread(peer);
       });
