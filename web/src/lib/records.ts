@@ -1,0 +1,114 @@
+// The records the chat keeps per identity (conversations and messages, stored
+// in the KV under `chat:<own primary>:…`), and what the outbox, the receipts
+// and the directory need from the ChatStore that owns them.
+import type * as realApi from './api';
+import type { MessageKind } from './envelope';
+
+export interface Conversation {
+  peer_primary: string;
+  /** Verified `handle@server` of the peer (from the directory), or null if unknown. */
+  peer_handle: string | null;
+  last_at: string;
+  last_preview: string;
+  unread: number;
+  /**
+   * The thread may hold outbound messages the server hasn't accepted
+   * (`sending`/`failed`), so load() looks at it. Absent in history from before
+   * this field: looked at once.
+   */
+  unsent?: boolean;
+  /**
+   * The primary the peer's handle belonged to when we first talked, set when
+   * the directory now gives that handle this (different) primary: the person
+   * reset their identity, or someone else has the handle. Cleared by trustKey().
+   */
+  key_changed_from?: string;
+}
+
+export type MessageStatus = 'sending' | 'sent' | 'delivered' | 'failed' | 'received';
+
+export interface ChatMessage {
+  id: string;
+  dir: 'in' | 'out';
+  body: string;
+  sent_at: string;
+  status: MessageStatus;
+  error?: string;
+  /** Inbound: whether our delivery receipt has been accepted by the server. */
+  acked?: boolean;
+  /** Outbound `failed`: the error may pass (network, 429, 5xx), so it is retried automatically. */
+  retryable?: boolean;
+  /** Outbound: automatic retries since the last send or manual Retry (bounded by AUTO_RETRIES). */
+  retries?: number;
+  /** Outbound: ids it was posted under before a re-send gave it a fresh one (an ack may name them). */
+  prev_ids?: string[];
+}
+
+export interface Me {
+  seed: Uint8Array;
+  primary: string;
+  handle: string; // local part
+  server: string;
+}
+
+/** The server calls the chat makes (faked in tests). */
+export type Api = Pick<typeof realApi, 'lookupHandle' | 'lookupPrimary' | 'postMessage' | 'pollInbox' | 'streamUrl'>;
+
+/** Thrown by queued work once the store is closed (the identity is locking). */
+export class ChatClosedError extends Error {
+  constructor() {
+    super('This chat is closed.');
+    this.name = 'ChatClosedError';
+  }
+}
+
+/**
+ * Thread order: by `sent_at` as text, which is time order because every
+ * stored `sent_at` is UTC `…Z` (inbound ones are re-written so on ingest).
+ */
+export function bySentAt(a: Pick<ChatMessage, 'sent_at'>, b: Pick<ChatMessage, 'sent_at'>): number {
+  return a.sent_at < b.sent_at ? -1 : a.sent_at > b.sent_at ? 1 : 0;
+}
+
+/** Whether a message sent at `sentAt` becomes the conversation's latest (ties count: the newer write wins). */
+export function isLatest(c: Pick<Conversation, 'last_at'>, sentAt: string): boolean {
+  return sentAt >= c.last_at;
+}
+
+/** A message to seal and post: the fields of SPEC §8 the sender chooses. */
+export interface Outgoing {
+  kind: MessageKind;
+  id: string;
+  sent_at: string;
+  body: string;
+}
+
+/**
+ * What the outbox and the receipts need from the ChatStore that owns the
+ * reactive state: its write queue, its records and the one way to post.
+ * Records handed out are the store's own (reactive) objects: mutate them in
+ * place, then save.
+ */
+export interface ChatAccess {
+  /** Set once close() ran: nothing more is sealed, posted or written. */
+  readonly closed: boolean;
+  now(): Date;
+  /** Run after every queued write (keeps IDB writes ordered); rejects with ChatClosedError once closed. */
+  serial<T>(fn: () => Promise<T>): Promise<T>;
+  conversations(): Conversation[];
+  conversation(peer: string): Conversation | undefined;
+  /** The conversation with `peer`, created empty if there is none. */
+  ensureConversation(peer: string): Conversation;
+  /** The thread, read from the KV the first time. */
+  thread(peer: string): Promise<ChatMessage[]>;
+  /** The thread if it is in memory already (never reads the KV). */
+  loadedThread(peer: string): ChatMessage[] | undefined;
+  saveThread(peer: string): Promise<void>;
+  saveConvs(): Promise<void>;
+  /**
+   * Seal `m` to `peer` and post it to the peer's handle. Throws
+   * ChatClosedError when the store closed before sealing (the seed is about
+   * to be wiped), ApiError for the server's answer or an unknown handle.
+   */
+  post(peer: string, m: Outgoing, opts?: { notify?: boolean }): Promise<void>;
+}
