@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod nats;
 pub mod push;
 pub mod rate_limit;
+pub mod refmap;
 pub mod registry;
 pub mod server;
 pub mod state;

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 use crate::config::Config;
+use crate::refmap::RefCountedMap;
 use crate::state::AppState;
 
 /// How long shutdown waits for open connections before giving up on them.
@@ -164,51 +165,9 @@ struct ServeOptions {
     max_per_ip: Option<usize>,
 }
 
-/// Open connections per client IP, so one address can't take every slot.
-#[derive(Clone, Default)]
-struct PerIpConnections {
-    open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
-}
-
-/// One counted connection; dropping it gives the slot back.
-struct IpSlot {
-    table: PerIpConnections,
-    ip: std::net::IpAddr,
-}
-
-impl PerIpConnections {
-    fn try_take(&self, ip: std::net::IpAddr, max: usize) -> Option<IpSlot> {
-        let mut open = self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let n = open.entry(ip).or_default();
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(IpSlot {
-            table: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut open = self
-            .table
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = open.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
-}
+/// Open connections per client network, so one address can't take every
+/// slot; each connection holds its network's entry until it closes.
+type PerIpConnections = RefCountedMap<std::net::IpAddr, ()>;
 
 async fn serve(
     listener: TcpListener,
@@ -241,15 +200,17 @@ async fn serve(
             _ = shutdown.changed() => break,
         };
         let ip_slot = match opts.max_per_ip {
-            Some(max) => match per_ip.try_take(crate::rate_limit::network_key(peer.ip()), max) {
-                Some(slot) => Some(slot),
-                None => {
-                    // Over its share: hang up at once rather than queue it.
-                    tracing::debug!("connection refused: too many from one address");
-                    drop(stream);
-                    continue;
+            Some(max) => {
+                match per_ip.acquire_within(crate::rate_limit::network_key(peer.ip()), max, || ()) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        // Over its share: hang up at once rather than queue it.
+                        tracing::debug!("connection refused: too many from one address");
+                        drop(stream);
+                        continue;
+                    }
                 }
-            },
+            }
             None => None,
         };
         let svc = app.clone().map_request(move |mut req: Request<Incoming>| {

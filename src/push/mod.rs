@@ -13,14 +13,15 @@ mod sender;
 mod subscriptions;
 mod vapid;
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
+use parking_lot::Mutex;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -188,11 +189,9 @@ impl PushService {
     /// Starts the delivery worker; it runs until `drain`. Only the first
     /// call starts one.
     pub fn start_worker(&self) -> Option<JoinHandle<()>> {
-        let rx = self.inner.rx.lock().ok().and_then(|mut slot| slot.take())?;
+        let rx = self.inner.rx.lock().take()?;
         let (drain_tx, drain_rx) = oneshot::channel();
-        if let Ok(mut slot) = self.inner.drain.lock() {
-            *slot = Some(drain_tx);
-        }
+        *self.inner.drain.lock() = Some(drain_tx);
         Some(tokio::spawn(sender::run(
             self.inner.dispatcher.clone(),
             rx,
@@ -205,13 +204,8 @@ impl PushService {
     /// the last request finished; the caller bounds the wait on the
     /// worker's `JoinHandle`.
     pub fn drain(&self) {
-        if let Some(tx) = self
-            .inner
-            .drain
-            .lock()
-            .ok()
-            .and_then(|mut slot| slot.take())
-        {
+        let tx = self.inner.drain.lock().take();
+        if let Some(tx) = tx {
             let _ = tx.send(());
         }
     }
