@@ -19,6 +19,7 @@ pub mod registry;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod supervisor;
 pub mod telemetry;
 pub mod time;
 pub mod web;

@@ -8,7 +8,9 @@
 //! later callers must either recover (`PoisonError::into_inner`) or skip
 //! (`let Ok(..) = lock() else return`), and every site reads the same:
 //! `.lock()`. Nothing is awaited while such a lock is held (clippy's
-//! `await_holding_lock` warns).
+//! `await_holding_lock` warns); the only lock held across `.await` is a
+//! `tokio::sync::Mutex` handing a background worker's queue from one run
+//! to the next (`server::supervise_workers`), which cannot be poisoned either.
 //!
 //! Per-key bookkeeping that must disappear when its last user leaves (live
 //! channels per recipient, connections per address, NATS subjects with a

@@ -203,8 +203,11 @@ impl NatsBridge {
     /// inbox subject, then publishes queued messages and forwards other
     /// instances' messages until shutdown. async-nats reconnects a dropped
     /// connection by itself and re-subscribes; this loop only starts over if
-    /// the client gives up.
-    pub async fn run(mut self, store: Store, mut shutdown: watch::Receiver<bool>) {
+    /// the client gives up. Takes `&mut self` so a supervisor can run the
+    /// same bridge (and its queue) again after a run that panicked.
+    pub async fn run(&mut self, store: Store, mut shutdown: watch::Receiver<bool>) {
+        // Not ready until this run has subscribed (a panicked run may have left it set).
+        self.stats.ready.send_replace(false);
         let mut backoff = FIRST_BACKOFF;
         // async-nats re-sends our SUB after a reconnect; the session flushes
         // on this signal before it reports ready again.
