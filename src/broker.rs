@@ -6,11 +6,11 @@
 //! implementation (`crate::nats::fanout::NatsBroker`, which wraps this one)
 //! replace it without touching handlers.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
+use crate::refmap::RefCountedMap;
 use crate::store::StoredMessage;
 
 /// Slots per recipient channel; a subscriber further behind is told it lagged
@@ -47,7 +47,7 @@ impl Subscription {
 /// The default single-process broker.
 #[derive(Clone, Default)]
 pub struct LocalBroker {
-    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Arc<StoredMessage>>>>>,
+    channels: RefCountedMap<String, broadcast::Sender<Arc<StoredMessage>>>,
 }
 
 impl LocalBroker {
@@ -58,56 +58,26 @@ impl LocalBroker {
 
     /// Number of recipients with at least one subscriber (for tests and metrics).
     pub fn active_channels(&self) -> usize {
-        self.channels.lock().map(|c| c.len()).unwrap_or(0)
+        self.channels.len()
     }
 }
 
 impl Broker for LocalBroker {
     fn publish(&self, handle: &str, msg: Arc<StoredMessage>) {
-        let Ok(channels) = self.channels.lock() else {
-            return;
-        };
-        if let Some(tx) = channels.get(handle) {
-            // Err only means every receiver has gone; the guard cleans up.
+        if let Some(tx) = self.channels.get(handle) {
+            // Err only means every receiver has gone since the lookup.
             let _ = tx.send(msg);
         }
     }
 
     fn subscribe(&self, handle: &str) -> Subscription {
-        let mut channels = self
+        // The guard removes the channel once the recipient's last stream leaves.
+        let guard = self
             .channels
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let receiver = channels
-            .entry(handle.to_owned())
-            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
-            .subscribe();
+            .acquire(handle.to_owned(), || broadcast::channel(CHANNEL_CAPACITY).0);
         Subscription {
-            receiver,
-            _guard: Box::new(Unsubscribe {
-                channels: self.channels.clone(),
-                handle: handle.to_owned(),
-            }),
-        }
-    }
-}
-
-struct Unsubscribe {
-    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Arc<StoredMessage>>>>>,
-    handle: String,
-}
-
-impl Drop for Unsubscribe {
-    fn drop(&mut self) {
-        let Ok(mut channels) = self.channels.lock() else {
-            return;
-        };
-        // Fields drop in declaration order, so the Subscription's receiver is
-        // already gone: zero receivers left means nobody else is listening.
-        if let Some(tx) = channels.get(&self.handle)
-            && tx.receiver_count() == 0
-        {
-            channels.remove(&self.handle);
+            receiver: guard.value().subscribe(),
+            _guard: Box::new(guard),
         }
     }
 }

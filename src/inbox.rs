@@ -7,8 +7,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -16,6 +16,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::{Json, Router};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast::error::RecvError, mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
@@ -258,10 +259,7 @@ impl StreamRegistry {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.live.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        let mut open = self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut open = self.open.lock();
         let streams = open.entry(handle.to_owned()).or_default();
         while streams.len() >= self.max_per_handle {
             if let Some((_, oldest)) = streams.pop_front() {
@@ -279,10 +277,7 @@ impl StreamRegistry {
 
     /// Streams currently open across all handles.
     pub fn total_open(&self) -> usize {
-        self.open
-            .lock()
-            .map(|o| o.values().map(VecDeque::len).sum())
-            .unwrap_or(0)
+        self.open.lock().values().map(VecDeque::len).sum()
     }
 
     /// Stream tasks still running, including displaced ones that have not
@@ -293,19 +288,14 @@ impl StreamRegistry {
 
     /// Streams currently open for `handle`.
     pub fn open_count(&self, handle: &str) -> usize {
-        self.open
-            .lock()
-            .map(|o| o.get(handle).map_or(0, VecDeque::len))
-            .unwrap_or(0)
+        self.open.lock().get(handle).map_or(0, VecDeque::len)
     }
 }
 
 impl Drop for StreamTicket {
     fn drop(&mut self) {
         self.registry.live.fetch_sub(1, Ordering::Relaxed);
-        let Ok(mut open) = self.registry.open.lock() else {
-            return;
-        };
+        let mut open = self.registry.open.lock();
         if let Some(streams) = open.get_mut(&self.handle) {
             streams.retain(|(id, _)| *id != self.id);
             if streams.is_empty() {

@@ -1,4 +1,5 @@
-//! The `kez-chat-server` binary: parse flags, start, wait for a signal, stop.
+//! The `kez-chat-server` binary: parse flags, start, serve until a signal
+//! (or until a critical task fails, then exit non-zero), stop.
 
 use clap::Parser;
 use kez_chat_server::{config::Config, server, telemetry};
@@ -13,8 +14,5 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let running = server::start(config).await?;
-    server::shutdown_signal().await;
-    tracing::info!("shutting down");
-    running.shutdown().await;
-    Ok(())
+    running.run_until(server::shutdown_signal()).await
 }

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -36,19 +37,66 @@ impl RequestCounters {
     }
 }
 
+/// Background tasks that ended before shutdown (returned or panicked), by
+/// task name: `kez_background_task_exits_total{task="…"}`. Cheap to clone
+/// (clones share the counts).
+#[derive(Clone, Debug, Default)]
+pub struct TaskExits(Family<[(&'static str, &'static str); 1], Counter>);
+
+impl TaskExits {
+    /// Lists `task` with a count of 0, so a healthy task shows up too.
+    pub fn track(&self, task: &'static str) {
+        let _ = self.0.get_or_create(&[("task", task)]);
+    }
+
+    /// Counts one early end of `task`.
+    pub fn count(&self, task: &'static str) {
+        self.0.get_or_create(&[("task", task)]).inc();
+    }
+
+    /// Early ends of `task` so far.
+    pub fn get(&self, task: &'static str) -> u64 {
+        self.0.get_or_create(&[("task", task)]).get()
+    }
+}
+
+/// The bound metrics socket. Each [`serve`] run listens on a duplicate of
+/// it, so a run that ended early can be started again on the same port.
+#[derive(Debug)]
+pub struct MetricsListener(std::net::TcpListener);
+
+impl MetricsListener {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.0.local_addr().ok()
+    }
+}
+
 /// Binds the metrics listener; `None` when `--metrics-bind` is unset.
-pub async fn bind(state: &AppState) -> anyhow::Result<Option<TcpListener>> {
+pub async fn bind(state: &AppState) -> anyhow::Result<Option<MetricsListener>> {
     let Some(addr) = state.config.metrics_bind else {
         return Ok(None);
     };
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen for metrics on {addr}"))?;
-    Ok(Some(listener))
+    // Stays non-blocking, as `TcpListener::from_std` needs it.
+    Ok(Some(MetricsListener(listener.into_std()?)))
 }
 
 /// Serves `GET /metrics` until shutdown.
-pub async fn serve(listener: TcpListener, state: AppState, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: &MetricsListener,
+    state: AppState,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let listener = match listener.0.try_clone().and_then(TcpListener::from_std) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for metrics");
+            return;
+        }
+    };
     let app = Router::new()
         .route("/metrics", get(metrics))
         .with_state(state);
@@ -61,11 +109,6 @@ pub async fn serve(listener: TcpListener, state: AppState, mut shutdown: watch::
     {
         tracing::warn!(error = %e, "metrics listener failed");
     }
-}
-
-/// The address a bound metrics listener reports (for logs and tests).
-pub fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
-    listener.local_addr().ok()
 }
 
 /// # `GET /metrics` (metrics listener only)
@@ -180,6 +223,11 @@ pub fn render(state: &AppState) -> String {
     ] {
         counter(r, name, help, value);
     }
+    r.register(
+        "background_task_exits",
+        "Background tasks that ended before shutdown (returned or panicked), by task",
+        state.task_exits.0.clone(),
+    );
     if let Some(nats) = &state.nats {
         counter(
             r,

@@ -1,9 +1,11 @@
 //! Binding, the connection loop and lifecycle: one HTTP/1 server with a
 //! header-read timeout (axum's `serve` has none, which invites slowloris), a
-//! cap on concurrent connections, background tasks, and graceful shutdown
-//! that lets in-flight requests finish and closes the database cleanly.
+//! cap on concurrent connections, every background task under one
+//! [`Supervisor`], and graceful shutdown that lets in-flight requests
+//! finish, pushes what is still waiting, and closes the database cleanly.
 
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,12 +17,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 use crate::config::Config;
-use crate::state::AppState;
+use crate::refmap::RefCountedMap;
+use crate::state::{AppState, Background};
+use crate::supervisor::{Supervisor, TaskFailed, run_periodically};
 
 /// How long shutdown waits for open connections before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -37,34 +41,46 @@ pub struct RunningServer {
     pub state: AppState,
     /// Where `/metrics` is served, when `--metrics-bind` is set.
     pub metrics_addr: Option<SocketAddr>,
-    shutdown: watch::Sender<bool>,
-    serve: JoinHandle<()>,
-    push_worker: Option<JoinHandle<()>>,
-    background: Vec<JoinHandle<()>>,
+    /// Dropping it (or the whole `RunningServer`) starts the shutdown.
+    stop: oneshot::Sender<()>,
+    supervisor: JoinHandle<Result<(), TaskFailed>>,
 }
 
 impl RunningServer {
-    /// Stops accepting, lets in-flight requests finish, ends streams and
-    /// background tasks, and closes the database.
+    /// Serves until `signal` resolves or the server stops itself because a
+    /// critical task failed, then shuts down. `Err` in the second case, so
+    /// the process can exit non-zero.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let mut shutdown = self.state.shutdown.clone();
+        let stopped_itself = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
+        tokio::select! {
+            () = signal => tracing::info!("shutting down"),
+            () = stopped_itself => {}
+        }
+        Ok(self.stop().await?)
+    }
+
+    /// Stops accepting, lets in-flight requests finish, pushes what is still
+    /// waiting, ends streams and background tasks, and closes the database.
     pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        let _ = self.serve.await;
-        // No request can store a message any more: push what is still waiting.
-        if let Some(mut worker) = self.push_worker {
-            self.state.push.drain();
-            if tokio::time::timeout(PUSH_DRAIN_GRACE, &mut worker)
-                .await
-                .is_err()
-            {
-                worker.abort();
-                tracing::warn!("some pushes were still in flight at shutdown");
-            }
-        }
-        for task in self.background {
-            let _ = task.await;
-        }
+        // A critical task's failure was logged when it happened.
+        let _ = self.stop().await;
+    }
+
+    async fn stop(self) -> Result<(), TaskFailed> {
+        let _ = self.stop.send(());
+        // The supervisor runs the shutdown in order: the HTTP loop stops
+        // accepting and waits for open requests, then the push worker drains,
+        // and every task has ended when it returns.
+        let outcome = self.supervisor.await.unwrap_or_else(|e| {
+            tracing::error!(error.message = %e, "the task supervisor failed");
+            Err(TaskFailed { task: "supervisor" })
+        });
         self.state.store.close().await;
         tracing::info!("server stopped");
+        outcome
     }
 }
 
@@ -75,56 +91,50 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener.local_addr()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let mut state = AppState::new(config, shutdown_rx.clone())?;
-    // With NATS, the NATS broker (which wraps a local one) replaces the default.
-    let nats_bridge = state.config.nats_url.clone().map(|url| {
-        let (broker, bridge) = crate::nats::fanout::NatsBroker::new(
-            &url,
-            &state.config.server,
-            crate::nats::fanout::DEFAULT_QUEUE,
-        );
-        state.nats = Some(broker.stats());
-        state.broker = Arc::new(broker);
-        bridge
-    });
-    let app = crate::app(state.clone());
+    let (state, background) = AppState::new(config, shutdown_rx)?;
+    let metrics_listener = crate::metrics::bind(&state).await?;
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .and_then(crate::metrics::MetricsListener::local_addr);
 
-    let mut background = vec![
-        tokio::spawn({
-            let limiters = [
-                state.message_limiter.clone(),
-                state.register_limiter.clone(),
-                state.push_limiter.clone(),
-            ];
-            run_periodically(SWEEP_EVERY, shutdown_rx.clone(), move || {
-                limiters
-                    .iter()
-                    .for_each(crate::rate_limit::IpRateLimiter::sweep);
-                std::future::ready(())
-            })
-        }),
-        tokio::spawn({
-            let store = state.store.clone();
-            let retention = Duration::from_secs(state.config.retention_hours.saturating_mul(3600));
-            run_periodically(
-                Duration::from_secs(state.config.retention_interval_secs.max(1)),
-                shutdown_rx.clone(),
-                move || crate::messages::purge_expired(store.clone(), retention),
-            )
-        }),
-    ];
-    background.push(tokio::spawn({
-        let disk = state.disk.clone();
-        run_periodically(crate::disk::CHECK_EVERY, shutdown_rx.clone(), move || {
-            let disk = disk.clone();
-            async move {
-                let _ = tokio::task::spawn_blocking(move || disk.measure()).await;
-            }
-        })
+    let mut tasks = Supervisor::new(shutdown_tx, state.task_exits.clone());
+    let requests_done = supervise_http(&mut tasks, listener, &state);
+    supervise_jobs(&mut tasks, &state);
+    supervise_workers(&mut tasks, &state, background, requests_done);
+    if let Some(listener) = metrics_listener {
+        let (listener, state) = (Arc::new(listener), state.clone());
+        tasks.restartable("metrics_listener", move || {
+            let (listener, state) = (listener.clone(), state.clone());
+            let shutdown = state.shutdown.clone();
+            async move { crate::metrics::serve(&listener, state, shutdown).await }
+        });
+    }
+    let (stop, stop_rx) = oneshot::channel();
+    let supervisor = tokio::spawn(tasks.run(async {
+        // Sent, or the `RunningServer` was dropped: stop either way.
+        let _ = stop_rx.await;
     }));
-    let push_worker = state.push.start_worker();
-    background
-        .extend(nats_bridge.map(|b| tokio::spawn(b.run(state.store.clone(), shutdown_rx.clone()))));
+    if let Some(m) = metrics_addr {
+        tracing::info!("metrics on http://{m}/metrics");
+    }
+    tracing::info!("listening on http://{addr}");
+    Ok(RunningServer {
+        addr,
+        state,
+        metrics_addr,
+        stop,
+        supervisor,
+    })
+}
+
+/// The HTTP loop, critical: if it ends before shutdown the server stops
+/// (and `main` exits non-zero) instead of running on without accepting
+/// anything. Returns what flips once it has ended and no request is left.
+fn supervise_http(
+    tasks: &mut Supervisor,
+    listener: TcpListener,
+    state: &AppState,
+) -> watch::Receiver<bool> {
     let opts = ServeOptions {
         header_timeout: state.config.header_timeout(),
         write_timeout: state.config.write_timeout(),
@@ -132,28 +142,95 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         max_per_ip: (!state.config.trust_proxy)
             .then_some(state.config.max_connections_per_ip.max(1)),
     };
-    let metrics_listener = crate::metrics::bind(&state).await?;
-    let metrics_addr = metrics_listener
-        .as_ref()
-        .and_then(crate::metrics::local_addr);
-    background.extend(
-        metrics_listener
-            .map(|l| tokio::spawn(crate::metrics::serve(l, state.clone(), shutdown_rx.clone()))),
-    );
-    if let Some(m) = metrics_addr {
-        tracing::info!("metrics on http://{m}/metrics");
+    let app = crate::app(state.clone());
+    let shutdown = state.shutdown.clone();
+    // Dropped unsent if the loop panics, which also tells receivers it ended.
+    let (done, requests_done) = watch::channel(false);
+    tasks.critical("http", async move {
+        serve(listener, app, opts, shutdown).await;
+        done.send_replace(true);
+    });
+    requests_done
+}
+
+/// The periodic jobs: idempotent, so restarted after an early end.
+fn supervise_jobs(tasks: &mut Supervisor, state: &AppState) {
+    let limiters = [
+        state.message_limiter.clone(),
+        state.register_limiter.clone(),
+        state.push_limiter.clone(),
+    ];
+    let shutdown = state.shutdown.clone();
+    tasks.restartable("rate_limit_sweep", move || {
+        let limiters = limiters.clone();
+        run_periodically(SWEEP_EVERY, shutdown.clone(), move || {
+            limiters
+                .iter()
+                .for_each(crate::rate_limit::IpRateLimiter::sweep);
+            std::future::ready(())
+        })
+    });
+    let store = state.store.clone();
+    let retention = Duration::from_secs(state.config.retention_hours.saturating_mul(3600));
+    let every = Duration::from_secs(state.config.retention_interval_secs.max(1));
+    let shutdown = state.shutdown.clone();
+    tasks.restartable("retention", move || {
+        let store = store.clone();
+        run_periodically(every, shutdown.clone(), move || {
+            crate::messages::purge_expired(store.clone(), retention)
+        })
+    });
+    let disk = state.disk.clone();
+    let shutdown = state.shutdown.clone();
+    tasks.restartable("disk_measure", move || {
+        let disk = disk.clone();
+        run_periodically(crate::disk::CHECK_EVERY, shutdown.clone(), move || {
+            let disk = disk.clone();
+            async move {
+                let _ = tokio::task::spawn_blocking(move || disk.measure()).await;
+            }
+        })
+    });
+}
+
+/// The workers behind the components, restarted after an early end. Each
+/// owns a queue: the worker sits in a `tokio::sync::Mutex` that its run
+/// holds, so a run that panics hands the queue to the next one as it
+/// unwinds.
+fn supervise_workers(
+    tasks: &mut Supervisor,
+    state: &AppState,
+    background: Background,
+    requests_done: watch::Receiver<bool>,
+) {
+    let worker = Arc::new(tokio::sync::Mutex::new(background.push));
+    let push = state.push.clone();
+    tasks.restartable("push_worker", move || {
+        let (worker, push, mut requests_done) =
+            (worker.clone(), push.clone(), requests_done.clone());
+        async move {
+            let mut worker = worker.lock_owned().await;
+            let run = worker.run();
+            tokio::pin!(run);
+            tokio::select! {
+                () = &mut run => return,
+                _ = requests_done.wait_for(|d| *d) => {}
+            }
+            // No request can store a message any more: push what is still waiting.
+            push.drain();
+            if tokio::time::timeout(PUSH_DRAIN_GRACE, run).await.is_err() {
+                tracing::warn!("some pushes were still in flight at shutdown");
+            }
+        }
+    });
+    if let Some(bridge) = background.nats {
+        let bridge = Arc::new(tokio::sync::Mutex::new(bridge));
+        let (store, shutdown) = (state.store.clone(), state.shutdown.clone());
+        tasks.restartable("nats_bridge", move || {
+            let (bridge, store, shutdown) = (bridge.clone(), store.clone(), shutdown.clone());
+            async move { bridge.lock_owned().await.run(store, shutdown).await }
+        });
     }
-    let serve = tokio::spawn(serve(listener, app, opts, shutdown_rx));
-    tracing::info!("listening on http://{addr}");
-    Ok(RunningServer {
-        addr,
-        state,
-        metrics_addr,
-        shutdown: shutdown_tx,
-        serve,
-        push_worker,
-        background,
-    })
 }
 
 struct ServeOptions {
@@ -164,51 +241,9 @@ struct ServeOptions {
     max_per_ip: Option<usize>,
 }
 
-/// Open connections per client IP, so one address can't take every slot.
-#[derive(Clone, Default)]
-struct PerIpConnections {
-    open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
-}
-
-/// One counted connection; dropping it gives the slot back.
-struct IpSlot {
-    table: PerIpConnections,
-    ip: std::net::IpAddr,
-}
-
-impl PerIpConnections {
-    fn try_take(&self, ip: std::net::IpAddr, max: usize) -> Option<IpSlot> {
-        let mut open = self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let n = open.entry(ip).or_default();
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(IpSlot {
-            table: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut open = self
-            .table
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = open.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
-}
+/// Open connections per client network, so one address can't take every
+/// slot; each connection holds its network's entry until it closes.
+type PerIpConnections = RefCountedMap<IpAddr, ()>;
 
 async fn serve(
     listener: TcpListener,
@@ -241,15 +276,17 @@ async fn serve(
             _ = shutdown.changed() => break,
         };
         let ip_slot = match opts.max_per_ip {
-            Some(max) => match per_ip.try_take(crate::rate_limit::network_key(peer.ip()), max) {
-                Some(slot) => Some(slot),
-                None => {
-                    // Over its share: hang up at once rather than queue it.
-                    tracing::debug!("connection refused: too many from one address");
-                    drop(stream);
-                    continue;
+            Some(max) => {
+                match per_ip.acquire_within(crate::rate_limit::network_key(peer.ip()), max, || ()) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        // Over its share: hang up at once rather than queue it.
+                        tracing::debug!("connection refused: too many from one address");
+                        drop(stream);
+                        continue;
+                    }
                 }
-            },
+            }
             None => None,
         };
         let svc = app.clone().map_request(move |mut req: Request<Incoming>| {
@@ -277,26 +314,6 @@ async fn serve(
         .is_err()
     {
         tracing::warn!("some connections did not close within the shutdown grace period");
-    }
-}
-
-/// Runs `task` every `every` (first run immediately) until shutdown; the
-/// shape of every periodic background job (retention, limiter sweeps).
-pub async fn run_periodically<F, Fut>(
-    every: Duration,
-    mut shutdown: watch::Receiver<bool>,
-    mut task: F,
-) where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => task().await,
-            _ = shutdown.changed() => return,
-        }
     }
 }
 

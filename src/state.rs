@@ -1,4 +1,5 @@
-//! `AppState`: everything a handler needs, built once from `Config`.
+//! `AppState`: everything a handler needs, built once from `Config`, and
+//! the [`Background`] work its components need running beside it.
 
 use std::sync::Arc;
 
@@ -7,6 +8,8 @@ use tokio::sync::watch;
 use crate::broker::{Broker, LocalBroker};
 use crate::config::Config;
 use crate::inbox::StreamRegistry;
+use crate::nats::fanout::{NatsBridge, NatsBroker, NatsStats};
+use crate::push::{PushService, PushWorker};
 use crate::rate_limit::IpRateLimiter;
 use crate::store::{MailboxLimits, Store};
 use crate::telemetry::Redactor;
@@ -31,25 +34,43 @@ pub struct AppState {
     /// Salted hashing of identifiers for logs.
     pub redact: Redactor,
     /// Web Push subscriptions and fanout.
-    pub push: crate::push::PushService,
+    pub push: PushService,
     /// Counts bumped by handlers, for `/metrics`.
     pub counters: Arc<crate::metrics::RequestCounters>,
     /// Counters and readiness of the NATS fan-out, when `--nats-url` is set.
-    pub nats: Option<Arc<crate::nats::fanout::NatsStats>>,
+    pub nats: Option<Arc<NatsStats>>,
+    /// Background tasks that ended before shutdown, for `/metrics`.
+    pub task_exits: crate::metrics::TaskExits,
     /// Whether the disk is too full to take new messages.
     pub disk: crate::disk::DiskGuard,
     /// Flips to `true` when the server starts shutting down; streams end on it.
     pub shutdown: watch::Receiver<bool>,
 }
 
+/// The work [`AppState`]'s components need done in the background, for the
+/// server to run under its supervisor (`server::start`).
+pub struct Background {
+    /// Sends the pushes that `state.push.notify` queues.
+    pub push: PushWorker,
+    /// Carries messages to and from other instances, with `--nats-url`.
+    pub nats: Option<NatsBridge>,
+}
+
 impl AppState {
-    /// Opens the store and builds every shared component.
-    pub fn new(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<Self> {
+    /// Opens the store and builds every shared component, the broker
+    /// included (NATS-backed with `--nats-url`, SPEC §11, else local).
+    /// Nothing runs yet: the returned [`Background`] work does not start
+    /// until the server runs it, and notifications queue up meanwhile.
+    pub fn new(
+        config: Config,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<(Self, Background)> {
         let store = Store::open(&config.db)?;
         let redact = Redactor::new();
-        let push = crate::push::PushService::new(&config, &store, &redact)?;
+        let (push, push_worker) = PushService::new(&config, &store, &redact)?;
         let disk = crate::disk::DiskGuard::new(&config.db, config.min_free_disk_mb);
-        Ok(Self {
+        let (broker, nats, nats_bridge) = choose_broker(&config);
+        let state = Self {
             disk,
             push,
             message_limiter: IpRateLimiter::per_minute(
@@ -70,12 +91,18 @@ impl AppState {
             streams: StreamRegistry::new(config.max_streams_per_handle),
             config: Arc::new(config),
             store,
-            broker: Arc::new(LocalBroker::new()),
+            broker,
             redact,
             counters: Arc::default(),
-            nats: None,
+            nats,
+            task_exits: crate::metrics::TaskExits::default(),
             shutdown,
-        })
+        };
+        let background = Background {
+            push: push_worker,
+            nats: nats_bridge,
+        };
+        Ok((state, background))
     }
 
     /// The mailbox quota from the configuration.
@@ -85,5 +112,19 @@ impl AppState {
             max_bytes: self.config.mailbox_max_bytes,
             accept_new: !self.disk.low(),
         }
+    }
+}
+
+/// The NATS broker (which wraps a local one) with `--nats-url`, with its
+/// counters and the bridge it needs running; otherwise the local broker.
+fn choose_broker(config: &Config) -> (Arc<dyn Broker>, Option<Arc<NatsStats>>, Option<NatsBridge>) {
+    match &config.nats_url {
+        Some(url) => {
+            let (broker, bridge) =
+                NatsBroker::new(url, &config.server, crate::nats::fanout::DEFAULT_QUEUE);
+            let stats = broker.stats();
+            (Arc::new(broker), Some(stats), Some(bridge))
+        }
+        None => (Arc::new(LocalBroker::new()), None, None),
     }
 }

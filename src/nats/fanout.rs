@@ -12,9 +12,8 @@
 //! refills any gap from SQLite, so a lost NATS message only delays delivery
 //! until the next one (or the client's reconnect).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -24,6 +23,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::broker::{Broker, LocalBroker, Subscription};
+use crate::refmap::RefCountedMap;
 use crate::store::{Store, StoredMessage};
 
 /// Subject prefix of per-recipient inbox subjects.
@@ -109,50 +109,9 @@ impl NatsStats {
 }
 
 /// Handles with a local subscriber, by subject token: how an incoming NATS
-/// message (which carries only the hash) finds its local recipient.
-#[derive(Clone, Default)]
-struct SubjectIndex {
-    map: Arc<Mutex<HashMap<String, (String, usize)>>>,
-}
-
-impl SubjectIndex {
-    fn add(&self, token: String, handle: &str) -> IndexGuard {
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        map.entry(token.clone())
-            .or_insert_with(|| (handle.to_owned(), 0))
-            .1 += 1;
-        IndexGuard {
-            index: self.clone(),
-            token,
-        }
-    }
-
-    fn handle(&self, token: &str) -> Option<String> {
-        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(token).map(|(h, _)| h.clone())
-    }
-}
-
-struct IndexGuard {
-    index: SubjectIndex,
-    token: String,
-}
-
-impl Drop for IndexGuard {
-    fn drop(&mut self) {
-        let mut map = self
-            .index
-            .map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, n)) = map.get_mut(&self.token) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.token);
-            }
-        }
-    }
-}
+/// message (which carries only the hash) finds its local recipient. Each
+/// subscription holds its token's entry.
+type SubjectIndex = RefCountedMap<String, String>;
 
 /// A message waiting to be published to NATS.
 struct Outbound {
@@ -226,7 +185,9 @@ impl Broker for NatsBroker {
 
     fn subscribe(&self, handle: &str) -> Subscription {
         let sub = self.local.subscribe(handle);
-        let guard = self.index.add(subject_token(&self.domain, handle), handle);
+        let guard = self
+            .index
+            .acquire(subject_token(&self.domain, handle), || handle.to_owned());
         sub.also_holding(guard)
     }
 }
@@ -242,8 +203,11 @@ impl NatsBridge {
     /// inbox subject, then publishes queued messages and forwards other
     /// instances' messages until shutdown. async-nats reconnects a dropped
     /// connection by itself and re-subscribes; this loop only starts over if
-    /// the client gives up.
-    pub async fn run(mut self, store: Store, mut shutdown: watch::Receiver<bool>) {
+    /// the client gives up. Takes `&mut self` so a supervisor can run the
+    /// same bridge (and its queue) again after a run that panicked.
+    pub async fn run(&mut self, store: Store, mut shutdown: watch::Receiver<bool>) {
+        // Not ready until this run has subscribed (a panicked run may have left it set).
+        self.stats.ready.send_replace(false);
         let mut backoff = FIRST_BACKOFF;
         // async-nats re-sends our SUB after a reconnect; the session flushes
         // on this signal before it reports ready again.
@@ -399,7 +363,7 @@ impl NatsBridge {
         let Some(token) = m.subject.as_str().strip_prefix(SUBJECT_PREFIX) else {
             return;
         };
-        let Some(handle) = self.index.handle(token) else {
+        let Some(handle) = self.index.get(token) else {
             return;
         };
         let seq = match decode_message(&m.payload) {
@@ -529,13 +493,13 @@ mod tests {
     fn the_subject_index_tracks_local_subscribers() {
         let (broker, bridge) = NatsBroker::new("nats://127.0.0.1:1", "kez.lat", 8);
         let token = subject_token("kez.lat", "bob");
-        assert_eq!(bridge.index.handle(&token), None);
+        assert_eq!(bridge.index.get(&token), None);
         let s1 = broker.subscribe("bob");
         let s2 = broker.subscribe("bob");
-        assert_eq!(bridge.index.handle(&token).as_deref(), Some("bob"));
+        assert_eq!(bridge.index.get(&token).as_deref(), Some("bob"));
         drop(s1);
-        assert_eq!(bridge.index.handle(&token).as_deref(), Some("bob"));
+        assert_eq!(bridge.index.get(&token).as_deref(), Some("bob"));
         drop(s2);
-        assert_eq!(bridge.index.handle(&token), None);
+        assert_eq!(bridge.index.get(&token), None);
     }
 }

@@ -2,7 +2,7 @@
 //! the handle's key, and an empty, VAPID-signed push to each of a handle's
 //! subscriptions after a message to it is stored.
 //!
-//! `notify` is a non-blocking send to a bounded queue; a worker task
+//! `notify` is a non-blocking send to a bounded queue; a [`PushWorker`]
 //! coalesces per handle and sends. At shutdown, once the last request has
 //! finished, `drain` makes the worker push whatever is still inside its
 //! coalescing window, so a message stored just before a restart still
@@ -13,16 +13,15 @@ mod sender;
 mod subscriptions;
 mod vapid;
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use tokio::sync::{Semaphore, mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -60,11 +59,17 @@ pub struct PushService {
 
 struct Inner {
     tx: mpsc::Sender<String>,
-    /// Taken by `start_worker`.
-    rx: Mutex<Option<mpsc::Receiver<String>>>,
-    /// Set by `start_worker`, fired by `drain`.
-    drain: Mutex<Option<oneshot::Sender<()>>>,
+    /// Set once by `drain`; every worker run watches it.
+    drain: watch::Sender<bool>,
     dispatcher: Arc<sender::Dispatcher>,
+}
+
+/// The delivery side of a [`PushService`], returned with it by
+/// [`PushService::new`] for the server to run and supervise.
+pub struct PushWorker {
+    dispatcher: Arc<sender::Dispatcher>,
+    queue: mpsc::Receiver<String>,
+    drain: watch::Receiver<bool>,
 }
 
 /// Counters since start, for tests and diagnostics.
@@ -88,9 +93,13 @@ pub struct PushStats {
 
 impl PushService {
     /// Loads (or on first start generates and stores) the VAPID key and
-    /// builds the shared outbound client. Needs no runtime; the worker runs
-    /// once `start_worker` is called.
-    pub fn new(config: &Config, store: &Store, redact: &Redactor) -> anyhow::Result<Self> {
+    /// builds the shared outbound client. Needs no runtime; notifications
+    /// queue up until the returned [`PushWorker`] runs.
+    pub fn new(
+        config: &Config,
+        store: &Store,
+        redact: &Redactor,
+    ) -> anyhow::Result<(Self, PushWorker)> {
         let stored = store
             .vapid_private_key(|| VapidKey::generate().private_b64())
             .context("cannot load the VAPID key")?;
@@ -126,14 +135,20 @@ impl PushService {
             tasks: Arc::new(Semaphore::new(sender::MAX_DELIVERY_TASKS)),
             draining: false.into(),
         });
-        Ok(Self {
+        let (drain, drain_rx) = watch::channel(false);
+        let worker = PushWorker {
+            dispatcher: dispatcher.clone(),
+            queue: rx,
+            drain: drain_rx,
+        };
+        let service = Self {
             inner: Arc::new(Inner {
                 tx,
-                rx: Mutex::new(Some(rx)),
-                drain: Mutex::new(None),
+                drain,
                 dispatcher,
             }),
-        })
+        };
+        Ok((service, worker))
     }
 
     /// Checks a client's endpoint: valid, public, and on a push service
@@ -181,34 +196,33 @@ impl PushService {
         }
     }
 
-    /// Starts the delivery worker; it runs until `drain`. Only the first
-    /// call starts one.
-    pub fn start_worker(&self) -> Option<JoinHandle<()>> {
-        let rx = self.inner.rx.lock().ok().and_then(|mut slot| slot.take())?;
-        let (drain_tx, drain_rx) = oneshot::channel();
-        if let Ok(mut slot) = self.inner.drain.lock() {
-            *slot = Some(drain_tx);
-        }
-        Some(tokio::spawn(sender::run(
-            self.inner.dispatcher.clone(),
-            rx,
-            drain_rx,
-        )))
-    }
-
     /// Tells the worker to push every handle still inside its coalescing
     /// window now (one try each) and then stop. Called at shutdown after
-    /// the last request finished; the caller bounds the wait on the
-    /// worker's `JoinHandle`.
+    /// the last request finished; the caller bounds the wait on the worker.
     pub fn drain(&self) {
-        if let Some(tx) = self
-            .inner
-            .drain
-            .lock()
-            .ok()
-            .and_then(|mut slot| slot.take())
-        {
-            let _ = tx.send(());
+        self.inner.drain.send_replace(true);
+    }
+}
+
+impl PushWorker {
+    /// Delivers queued notifications until [`PushService::drain`]. Takes
+    /// `&mut self`, not `self`, so a supervisor can run the worker again
+    /// after a run that panicked: the queue survives (only what was inside
+    /// the coalescing window is lost), and a drain requested before the
+    /// new run starts is still seen.
+    pub async fn run(&mut self) {
+        let (drain_tx, drain_rx) = oneshot::channel();
+        let mut drain = self.drain.clone();
+        let relay = async move {
+            if drain.wait_for(|d| *d).await.is_ok() {
+                let _ = drain_tx.send(());
+            }
+            // Ends only with the worker, below.
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            () = sender::run(self.dispatcher.clone(), &mut self.queue, drain_rx) => {}
+            () = relay => {}
         }
     }
 }

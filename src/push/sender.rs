@@ -103,7 +103,7 @@ pub(crate) struct Dispatcher {
 /// sender is gone.
 pub(crate) async fn run(
     dispatcher: Arc<Dispatcher>,
-    mut rx: mpsc::Receiver<String>,
+    rx: &mut mpsc::Receiver<String>,
     drain: tokio::sync::oneshot::Receiver<()>,
 ) {
     let mut pending = Coalescer::new(COALESCE_WINDOW, MAX_PENDING_HANDLES);

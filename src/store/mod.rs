@@ -12,10 +12,11 @@ mod push_subs;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use anyhow::Context;
+use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -112,14 +113,13 @@ impl Store {
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _g = span.enter();
-            let conn = match inner.readers.lock().ok().and_then(|mut v| v.pop()) {
+            let pooled = inner.readers.lock().pop();
+            let conn = match pooled {
                 Some(c) => c,
                 None => open_reader(&inner.path)?,
             };
             let out = f(&conn);
-            if let Ok(mut pool) = inner.readers.lock() {
-                pool.push(conn);
-            }
+            inner.readers.lock().push(conn);
             out
         })
         .await?
@@ -168,12 +168,7 @@ impl Store {
     /// Flushes and stops the writer; later writes fail. Safe to call more than once.
     pub async fn close(&self) {
         let _ = self.inner.writer.send(Command::Close).await;
-        let thread = self
-            .inner
-            .writer_thread
-            .lock()
-            .ok()
-            .and_then(|mut t| t.take());
+        let thread = self.inner.writer_thread.lock().take();
         if let Some(t) = thread {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }

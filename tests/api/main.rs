@@ -14,6 +14,7 @@ mod nats;
 mod push;
 mod registry;
 mod robustness;
+mod supervision;
 mod vectors;
 mod web;
 mod webfinger;
