@@ -34,8 +34,8 @@ pub use endpoint::{
     validate as validate_endpoint,
 };
 pub use sender::{
-    COALESCE_WINDOW, MAX_ATTEMPTS, MAX_CONCURRENT_PUSHES, MAX_DELIVERY_TASKS, MAX_PENDING_HANDLES,
-    MAX_RETRY_WAIT, PUSH_TTL_SECS, QUEUE_CAPACITY, REQUEST_TIMEOUT,
+    MAX_ATTEMPTS, MAX_CONCURRENT_PUSHES, MAX_DELIVERY_TASKS, MAX_PENDING_HANDLES, PUSH_TTL_SECS,
+    QUEUE_CAPACITY, REQUEST_TIMEOUT,
 };
 pub use subscriptions::{
     MAX_BODY_BYTES, MAX_SUBSCRIPTIONS_PER_HANDLE, check_string, endpoint_hash, subscribe_string,
@@ -88,6 +88,11 @@ pub struct PushStats {
     pub removed: u64,
     /// Pushes given up on.
     pub failed: u64,
+    /// Coalescing windows closed, each with all its deliveries started
+    /// (with `in_flight` at 0, nothing more is sent for them).
+    pub flushed: u64,
+    /// Deliveries alive now, sending or waiting to retry (a gauge).
+    pub in_flight: u64,
 }
 
 impl PushService {
@@ -129,6 +134,8 @@ impl PushService {
             permits: Arc::new(Semaphore::new(sender::MAX_CONCURRENT_PUSHES)),
             tasks: Arc::new(Semaphore::new(sender::MAX_DELIVERY_TASKS)),
             draining: false.into(),
+            coalesce_window: std::time::Duration::from_millis(config.push_coalesce_ms),
+            max_retry_wait: std::time::Duration::from_secs(config.push_max_retry_wait_secs),
         });
         Ok(Self {
             inner: Arc::new(Inner {
@@ -182,6 +189,8 @@ impl PushService {
             retried: get(&c.retried),
             removed: get(&c.removed),
             failed: get(&c.failed),
+            flushed: get(&c.flushed),
+            in_flight: self.inner.dispatcher.live_deliveries(),
         }
     }
 

@@ -361,7 +361,8 @@ async fn bob_subscribed(path: &str, mode: Mode) -> (TestApp, PushService, TestId
 
 /// Long enough for a coalescing window plus a local delivery.
 fn settle() -> Duration {
-    push::COALESCE_WINDOW + Duration::from_millis(1500)
+    let window = kez_chat_server::config::Config::defaults().push_coalesce_ms;
+    Duration::from_millis(window + 1500)
 }
 
 // ---------------------------------------------------------------------------
