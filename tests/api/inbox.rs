@@ -27,11 +27,7 @@ async fn poll_with(
 
 async fn stream_with(app: &TestApp, handle: &str, auth: Option<&str>) -> reqwest::Response {
     let q = auth.map(|a| format!("?auth={a}")).unwrap_or_default();
-    app.client
-        .get(app.url(&format!("/v1/inbox/{handle}/stream{q}")))
-        .send()
-        .await
-        .unwrap()
+    app.get(&format!("/v1/inbox/{handle}/stream{q}")).await
 }
 
 #[tokio::test]
@@ -41,83 +37,28 @@ async fn poll_authentication_failures() {
     let mallory = app.user("mallory").await;
     let now = now();
 
-    assert_eq!(
-        poll_with(&app, "bob", "?since=0", Some(bob.poll_auth("bob", 0)))
-            .await
-            .status(),
-        200
-    );
+    let signed = |handle| Some(bob.poll_auth(handle, 0));
+    let ok = poll_with(&app, "bob", "?since=0", signed("bob")).await;
+    assert_eq!(ok.status(), 200);
     // since defaults to 0 and the signed string carries the effective value
-    assert_eq!(
-        poll_with(&app, "bob", "", Some(bob.poll_auth("bob", 0)))
-            .await
-            .status(),
-        200
-    );
-    let mut refusals = vec![
-        ("bob", "", None, 401, "missing_auth"),
-        (
-            "bob",
-            "",
-            Some(bob.poll_auth_at("bob", 0, now - 301)),
-            401,
-            "stale_auth",
-        ),
-        (
-            "bob",
-            "",
-            Some(bob.poll_auth_at("bob", 0, now + 301)),
-            401,
-            "stale_auth",
-        ),
-        (
-            "bob",
-            "",
-            Some(mallory.poll_auth("bob", 0)),
-            401,
-            "bad_signature",
-        ),
-        // a signature for another handle, or another since, does not transfer
-        (
-            "bob",
-            "",
-            Some(bob.poll_auth("mallory", 0)),
-            401,
-            "bad_signature",
-        ),
-        (
-            "bob",
-            "?since=5",
-            Some(bob.poll_auth("bob", 0)),
-            401,
-            "bad_signature",
-        ),
-        // a stream signature replayed on the poll endpoint
-        (
-            "bob",
-            "",
-            Some(bob.stream_auth("bob")),
-            401,
-            "bad_signature",
-        ),
-        (
-            "nobody",
-            "",
-            Some(bob.poll_auth("nobody", 0)),
-            404,
-            "not_found",
-        ),
-        (
-            "bob",
-            "?since=-1",
-            Some(bob.poll_auth("bob", 0)),
-            400,
-            "invalid_query",
-        ),
+    let ok = poll_with(&app, "bob", "", signed("bob")).await;
+    assert_eq!(ok.status(), 200);
+    let mut refusals = vec![("bob", "", None, 401, "missing_auth")];
+    let stale = [now - 301, now + 301].map(|ts| bob.poll_auth_at("bob", 0, ts));
+    refusals.extend(stale.map(|a| ("bob", "", Some(a), 401, "stale_auth")));
+    // Another key; a signature for another handle or another since does
+    // not transfer, nor does a stream signature replayed here.
+    let foreign = [
+        ("", mallory.poll_auth("bob", 0)),
+        ("", bob.poll_auth("mallory", 0)),
+        ("?since=5", bob.poll_auth("bob", 0)),
+        ("", bob.stream_auth("bob")),
     ];
-    for garbage in ["", "nonsense", "123:", ":abc", "12x:00"] {
-        refusals.push(("bob", "", Some(garbage.to_owned()), 401, "malformed_auth"));
-    }
+    refusals.extend(foreign.map(|(q, a)| ("bob", q, Some(a), 401, "bad_signature")));
+    let garbage = ["", "nonsense", "123:", ":abc", "12x:00"].map(str::to_owned);
+    refusals.extend(garbage.map(|g| ("bob", "", Some(g), 401, "malformed_auth")));
+    refusals.push(("nobody", "", signed("nobody"), 404, "not_found"));
+    refusals.push(("bob", "?since=-1", signed("bob"), 400, "invalid_query"));
     for (handle, query, auth, status, code) in refusals {
         assert_error(poll_with(&app, handle, query, auth).await, status, code).await;
     }
@@ -140,18 +81,14 @@ async fn stream_authentication_failures() {
     let app = spawn_app().await;
     let bob = app.user("bob").await;
     let stale = bob.stream_auth_at("bob", now() - 400);
+    let stranger = TestIdentity::generate().stream_auth("bob");
     let refusals = [
         ("bob", None, 400, "missing_auth"),
         ("bob", Some("bad".to_owned()), 401, "malformed_auth"),
         // a poll signature replayed on the stream endpoint
         ("bob", Some(bob.poll_auth("bob", 0)), 401, "bad_signature"),
         ("bob", Some(stale), 401, "stale_auth"),
-        (
-            "bob",
-            Some(TestIdentity::generate().stream_auth("bob")),
-            401,
-            "bad_signature",
-        ),
+        ("bob", Some(stranger), 401, "bad_signature"),
         ("nobody", Some(bob.stream_auth("nobody")), 404, "not_found"),
     ];
     for (handle, auth, status, code) in refusals {
@@ -292,15 +229,10 @@ async fn stream_replays_stored_messages_after_since() {
     for _ in 0..5 {
         app.send("bob", "x").await;
     }
+    let auth = bob.stream_auth("bob");
     let res = app
-        .client
-        .get(app.url(&format!(
-            "/v1/inbox/bob/stream?auth={}&since=2",
-            bob.stream_auth("bob")
-        )))
-        .send()
-        .await
-        .unwrap();
+        .get(&format!("/v1/inbox/bob/stream?auth={auth}&since=2"))
+        .await;
     let mut s = events(res);
     let seqs: Vec<Value> = vec![
         next_message(&mut s).await["seq"].clone(),
@@ -314,15 +246,8 @@ async fn stream_replays_stored_messages_after_since() {
 async fn idle_streams_get_keep_alive_comments() {
     let app = spawn_app_with(|c| c.sse_keepalive_secs = 1).await;
     let bob = app.user("bob").await;
-    let mut res = app
-        .client
-        .get(app.url(&format!(
-            "/v1/inbox/bob/stream?auth={}",
-            bob.stream_auth("bob")
-        )))
-        .send()
-        .await
-        .unwrap();
+    let auth = bob.stream_auth("bob");
+    let mut res = app.get(&format!("/v1/inbox/bob/stream?auth={auth}")).await;
     let mut seen = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !seen.contains(": keep-alive") {

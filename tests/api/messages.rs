@@ -180,10 +180,7 @@ async fn messages_survive_a_restart() {
 async fn polling_pages_at_500() {
     let app = spawn_app().await;
     let bob = app.user("bob").await;
-    let posts = (0..600).map(|_| app.send("bob", "p"));
-    for r in futures_util::future::join_all(posts).await {
-        assert_eq!(r.status(), 201);
-    }
+    app.send_concurrently("bob", 600, "p").await;
     let first = app.poll(&bob, "bob", 0).await;
     let msgs = first["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 500);

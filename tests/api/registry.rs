@@ -10,6 +10,14 @@ async fn assert_refused(app: &TestApp, envelope: &Value, status: u16, code: &str
     assert_error(app.post_json("/v1/register", envelope).await, status, code).await;
 }
 
+/// `assert_refused` for a body given as JSON text, sent as is.
+async fn assert_text_refused(app: &TestApp, text: String, status: u16, code: &str) {
+    let res = app
+        .post_raw("/v1/register", "application/json", text.into_bytes())
+        .await;
+    assert_error(res, status, code).await;
+}
+
 #[tokio::test]
 async fn healthz_reports_server_and_version() {
     let app = spawn_app().await;
@@ -337,22 +345,10 @@ async fn duplicate_keys_are_refused_so_parsers_cannot_disagree() {
         1,
     );
     assert_ne!(dup, text);
-    assert_error(
-        app.post_raw("/v1/register", "application/json", dup.into_bytes())
-            .await,
-        400,
-        "invalid_json",
-    )
-    .await;
+    assert_text_refused(&app, dup, 400, "invalid_json").await;
     // The same at the top level.
     let dup = text.replacen("{", "{\"kez\":\"x\",", 1);
-    assert_error(
-        app.post_raw("/v1/register", "application/json", dup.into_bytes())
-            .await,
-        400,
-        "invalid_json",
-    )
-    .await;
+    assert_text_refused(&app, dup, 400, "invalid_json").await;
 }
 
 #[tokio::test]
@@ -371,13 +367,7 @@ async fn unsafe_numbers_in_signed_payloads_are_refused() {
     let raw = serde_json::to_string(&id.registration("alice", SERVER))
         .unwrap()
         .replacen("\"version\":1", "\"version\":1e0", 1);
-    assert_error(
-        app.post_raw("/v1/register", "application/json", raw.into_bytes())
-            .await,
-        400,
-        "unsafe_number",
-    )
-    .await;
+    assert_text_refused(&app, raw, 400, "unsafe_number").await;
 }
 
 #[tokio::test]

@@ -139,19 +139,9 @@ async fn security_headers_are_on_every_response() {
 #[tokio::test]
 async fn wrong_methods_get_405_json() {
     let app = spawn_app().await;
-    let res = app
-        .client
-        .delete(app.url("/v1/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.request(reqwest::Method::DELETE, "/v1/healthz").await;
     assert_error(res, 405, "method_not_allowed").await;
-    let res = app
-        .client
-        .get(app.url("/v1/register"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/v1/register").await;
     assert_error(res, 405, "method_not_allowed").await;
 }
 

@@ -46,6 +46,10 @@ impl std::ops::Deref for TestApp {
     }
 }
 
+/// The push coalescing window of `test_config`: short, so pushes go out
+/// at once.
+pub const TEST_PUSH_COALESCE_MS: u64 = 50;
+
 /// A config for tests: loopback, a temp DB, generous rate limits, and
 /// pushes that go out (and retry) at once.
 pub fn test_config(dir: &tempfile::TempDir) -> Config {
@@ -61,7 +65,7 @@ pub fn test_config(dir: &tempfile::TempDir) -> Config {
     // Tests are not about the disk, and CI disks can be small.
     c.min_free_disk_mb = 0;
     // Tests that need a window or a retry wait set their own.
-    c.push_coalesce_ms = 50;
+    c.push_coalesce_ms = TEST_PUSH_COALESCE_MS;
     c.push_max_retry_wait_secs = 0;
     c
 }
@@ -122,7 +126,16 @@ impl Api {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.unwrap()
+        self.request(reqwest::Method::GET, path).await
+    }
+
+    /// A request without a body.
+    pub async fn request(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
@@ -171,6 +184,16 @@ impl Api {
     pub async fn send(&self, to: &str, text: &str) -> reqwest::Response {
         self.post_json("/v1/messages", &message_body(to, &random_id(), text))
             .await
+    }
+
+    /// Posts `n` messages to `to` at once ("`label` 0", "`label` 1", …)
+    /// and asserts each was stored.
+    pub async fn send_concurrently(&self, to: &str, n: usize, label: &str) {
+        let texts: Vec<String> = (0..n).map(|i| format!("{label} {i}")).collect();
+        let posts = texts.iter().map(|t| self.send(to, t));
+        for res in futures_util::future::join_all(posts).await {
+            assert_eq!(res.status(), 201);
+        }
     }
 
     /// Polls `handle`'s inbox with a valid signature.

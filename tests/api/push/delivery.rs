@@ -95,12 +95,7 @@ async fn rate_limits_and_server_errors_are_retried() {
 async fn a_hanging_push_service_does_not_delay_posting() {
     // The five posts below open a second window that must still be open
     // when the first push is checked.
-    let (app, ps, _bob) = bob_subscribed_with(
-        |c| c.push_coalesce_ms = BURST_WINDOW_MS,
-        "/slow",
-        Mode::Hang,
-    )
-    .await;
+    let (app, ps, _bob) = bob_subscribed_window(BURST_WINDOW_MS, "/slow", Mode::Hang).await;
 
     assert_eq!(app.send("bob", "one").await.status(), 201);
     wait_for(10, "the push to reach the stand-in", async || {
@@ -110,11 +105,7 @@ async fn a_hanging_push_service_does_not_delay_posting() {
 
     // While that push hangs (it is never answered), posts still complete:
     // they do not wait for push delivery at all.
-    let texts: Vec<String> = (0..5).map(|i| format!("more {i}")).collect();
-    let more = texts.iter().map(|t| app.send("bob", t));
-    for res in futures_util::future::join_all(more).await {
-        assert_eq!(res.status(), 201);
-    }
+    app.send_concurrently("bob", 5, "more").await;
     // The first push attempt is still pending: not delivered, not failed,
     // not even timed out and retried, so no post above waited for it.
     assert_eq!(ps.hanging(), 1, "the first push is still pending");
@@ -125,18 +116,9 @@ async fn a_hanging_push_service_does_not_delay_posting() {
 
 #[tokio::test]
 async fn a_burst_of_messages_sends_one_push() {
-    let (app, ps, _bob) = bob_subscribed_with(
-        |c| c.push_coalesce_ms = BURST_WINDOW_MS,
-        "/bob",
-        Mode::Created,
-    )
-    .await;
+    let (app, ps, _bob) = bob_subscribed_window(BURST_WINDOW_MS, "/bob", Mode::Created).await;
 
-    let texts: Vec<String> = (0..5).map(|i| format!("burst {i}")).collect();
-    let burst = texts.iter().map(|t| app.send("bob", t));
-    for res in futures_util::future::join_all(burst).await {
-        assert_eq!(res.status(), 201);
-    }
+    app.send_concurrently("bob", 5, "burst").await;
 
     wait_push_idle(&app).await;
     ps.assert_no_problems();
@@ -185,8 +167,7 @@ async fn without_the_test_switch_a_stored_local_endpoint_is_never_contacted() {
 #[tokio::test]
 async fn a_push_still_coalescing_at_shutdown_is_sent_before_the_server_stops() {
     // Arrange: a window that outlasts the test.
-    let (mut app, ps, _bob) =
-        bob_subscribed_with(|c| c.push_coalesce_ms = AN_HOUR_MS, "/bob", Mode::Created).await;
+    let (mut app, ps, _bob) = bob_subscribed_window(AN_HOUR_MS, "/bob", Mode::Created).await;
     assert_eq!(app.send("bob", "just before a restart").await.status(), 201);
     let server = app.server.take().unwrap();
     let push = server.state.push.clone();
@@ -206,8 +187,7 @@ async fn a_push_still_coalescing_at_shutdown_is_sent_before_the_server_stops() {
 #[tokio::test]
 async fn a_hanging_push_service_cannot_hold_up_shutdown() {
     // A window that outlasts the test: the push is the one shutdown sends.
-    let (mut app, ps, _bob) =
-        bob_subscribed_with(|c| c.push_coalesce_ms = AN_HOUR_MS, "/slow", Mode::Hang).await;
+    let (mut app, ps, _bob) = bob_subscribed_window(AN_HOUR_MS, "/slow", Mode::Hang).await;
     assert_eq!(app.send("bob", "one").await.status(), 201);
     let server = app.server.take().unwrap();
 

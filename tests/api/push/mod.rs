@@ -132,22 +132,22 @@ async fn wait_push_idle(app: &TestApp) {
     .await;
 }
 
-/// An insecure-mode app (after `tweak`), a stand-in push service answering
-/// `path` with `mode`, and bob registered and subscribed there.
-async fn bob_subscribed_with(
-    tweak: impl FnOnce(&mut Config),
+/// An insecure-mode app, a stand-in push service answering `path` with
+/// `mode`, and bob registered and subscribed there.
+async fn bob_subscribed(path: &str, mode: Mode) -> (TestApp, PushService, TestIdentity) {
+    bob_subscribed_window(TEST_PUSH_COALESCE_MS, path, mode).await
+}
+
+/// `bob_subscribed` with a coalescing window of `window_ms`.
+async fn bob_subscribed_window(
+    window_ms: u64,
     path: &str,
     mode: Mode,
 ) -> (TestApp, PushService, TestIdentity) {
-    let app = insecure_app_with(tweak).await;
+    let app = insecure_app_with(|c| c.push_coalesce_ms = window_ms).await;
     let ps = push_service_for(&app).await;
     let bob = app.user("bob").await;
     ps.set_mode(path, mode);
     subscribe_new(&app, &bob, "bob", &ps.endpoint(path)).await;
     (app, ps, bob)
-}
-
-/// `bob_subscribed_with` the test config.
-async fn bob_subscribed(path: &str, mode: Mode) -> (TestApp, PushService, TestIdentity) {
-    bob_subscribed_with(|_| {}, path, mode).await
 }

@@ -21,6 +21,13 @@ async fn bob_and_mallory() -> (TestApp, TestIdentity, TestIdentity) {
     (app, bob, mallory)
 }
 
+/// `bob_and_mallory`, with bob subscribed at `E`.
+async fn bob_subscribed_at_e() -> (TestApp, TestIdentity, TestIdentity) {
+    let (app, bob, mallory) = bob_and_mallory().await;
+    subscribe_new(&app, &bob, "bob", E).await;
+    (app, bob, mallory)
+}
+
 #[tokio::test]
 async fn the_vapid_key_is_a_p256_point_and_survives_a_restart() {
     let mut app = spawn_app().await;
@@ -88,8 +95,7 @@ async fn subscribing_needs_the_handles_signature_over_that_endpoint() {
 #[tokio::test]
 async fn the_check_needs_the_handles_signature_over_its_own_string() {
     // Arrange
-    let (app, bob, mallory) = bob_and_mallory().await;
-    subscribe_new(&app, &bob, "bob", E).await;
+    let (app, bob, mallory) = bob_subscribed_at_e().await;
     let t = now();
 
     // Act + Assert
@@ -108,8 +114,7 @@ async fn the_check_needs_the_handles_signature_over_its_own_string() {
 #[tokio::test]
 async fn unsubscribing_needs_its_own_signature_and_is_idempotent() {
     // Arrange
-    let (app, bob, mallory) = bob_and_mallory().await;
-    subscribe_new(&app, &bob, "bob", E).await;
+    let (app, bob, mallory) = bob_subscribed_at_e().await;
     let t = now();
 
     // Act + Assert: refused with foreign strings or keys…
