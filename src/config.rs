@@ -112,7 +112,9 @@ pub struct Config {
 
     /// Milliseconds a handle's first new message waits before its push goes out; further
     /// messages to it within this window ride on the same push (SPEC §10 coalescing).
-    #[arg(long, env = "KEZ_CHAT_PUSH_COALESCE_MS", default_value_t = 2000)]
+    /// At most an hour.
+    #[arg(long, env = "KEZ_CHAT_PUSH_COALESCE_MS", default_value_t = 2000,
+        value_parser = clap::value_parser!(u64).range(..=3_600_000))]
     pub push_coalesce_ms: u64,
 
     /// Longest wait in seconds between tries of one push, whatever the push service's

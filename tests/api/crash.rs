@@ -68,7 +68,7 @@ async fn acknowledged_messages_survive_sigkill() {
         }
         // Post from several concurrent writers and kill once a
         // pseudo-random number of posts were acknowledged, more in flight.
-        let kill_after = acked.len() + 20 + (rand_u64() % 200) as usize;
+        let kill_after = acked.len() + 100 + (rand_u64() % 400) as usize;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         spawn_writers(&server.api, round, tx);
         within(30, "acknowledged posts", async {
@@ -112,6 +112,26 @@ async fn read_head(conn: &mut tokio::net::TcpStream) -> String {
     String::from_utf8_lossy(&head).into_owned()
 }
 
+/// A message post in flight: headers and half the body sent, and the
+/// server reading the body (it asked for it with `100 Continue`). Returns
+/// the connection and the rest of the body.
+async fn half_sent_post(api: &Api, id: &str) -> (tokio::net::TcpStream, Vec<u8>) {
+    let body = serde_json::to_vec(&message_body("bob", id, "late")).unwrap();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut conn = tokio::net::TcpStream::connect(api.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let interim = within(10, "100 Continue", read_head(&mut conn)).await;
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    conn.write_all(head).await.unwrap();
+    (conn, tail.to_vec())
+}
+
 #[tokio::test]
 async fn sigterm_ends_streams_and_closes_the_database_cleanly() {
     let dir = tempfile::tempdir().unwrap();
@@ -127,21 +147,7 @@ async fn sigterm_ends_streams_and_closes_the_database_cleanly() {
         ))
         .await;
     assert_eq!(stream.status(), 200);
-    // A request in flight: headers and half the body sent, and the server
-    // reading the body (it asked for it with `100 Continue`).
-    let body = serde_json::to_vec(&message_body("bob", "in-flight-message-01", "late")).unwrap();
-    let (head, tail) = body.split_at(body.len() / 2);
-    let mut conn = tokio::net::TcpStream::connect(server.base.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    let request = format!(
-        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    conn.write_all(request.as_bytes()).await.unwrap();
-    let interim = within(10, "100 Continue", read_head(&mut conn)).await;
-    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
-    conn.write_all(head).await.unwrap();
+    let (mut conn, tail) = half_sent_post(&server, "in-flight-message-01").await;
 
     let pid = server.process.child.id().unwrap().to_string();
     let status = std::process::Command::new("kill")
@@ -154,7 +160,7 @@ async fn sigterm_ends_streams_and_closes_the_database_cleanly() {
         server.process.logged("shutting down")
     })
     .await;
-    conn.write_all(tail).await.unwrap();
+    conn.write_all(&tail).await.unwrap();
     let mut response = Vec::new();
     within(
         10,
