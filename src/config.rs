@@ -115,6 +115,18 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_PUSH_HOSTS", default_value = DEFAULT_PUSH_HOSTS)]
     pub push_hosts: String,
 
+    /// Milliseconds a handle's first new message waits before its push goes out; further
+    /// messages to it within this window ride on the same push (SPEC §10 coalescing).
+    /// At most an hour.
+    #[arg(long, env = "KEZ_CHAT_PUSH_COALESCE_MS", default_value_t = 2000,
+        value_parser = clap::value_parser!(u64).range(..=3_600_000))]
+    pub push_coalesce_ms: u64,
+
+    /// Longest wait in seconds between tries of one push, whatever the push service's
+    /// `Retry-After` asks for (SPEC §10); 0 retries at once.
+    #[arg(long, env = "KEZ_CHAT_PUSH_MAX_RETRY_WAIT_SECS", default_value_t = 30)]
+    pub push_max_retry_wait_secs: u64,
+
     /// Accept http:// and private-address push endpoints (tests only; never in production).
     #[arg(
         long,

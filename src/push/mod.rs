@@ -32,8 +32,8 @@ pub use endpoint::{
     EndpointError, MAX_ENDPOINT_BYTES, PushHosts, is_public_ip, validate as validate_endpoint,
 };
 pub use sender::{
-    COALESCE_WINDOW, MAX_ATTEMPTS, MAX_CONCURRENT_PUSHES, MAX_DELIVERY_TASKS, MAX_PENDING_HANDLES,
-    MAX_RETRY_WAIT, PUSH_TTL_SECS, QUEUE_CAPACITY, REQUEST_TIMEOUT,
+    MAX_ATTEMPTS, MAX_CONCURRENT_PUSHES, MAX_DELIVERY_TASKS, MAX_PENDING_HANDLES, PUSH_TTL_SECS,
+    QUEUE_CAPACITY, REQUEST_TIMEOUT,
 };
 pub use subscriptions::{MAX_BODY_BYTES, MAX_SUBSCRIPTIONS_PER_HANDLE};
 pub use vapid::{JWT_LIFETIME_SECS, VapidKey, audience};
@@ -89,6 +89,11 @@ pub struct PushStats {
     pub removed: u64,
     /// Pushes given up on.
     pub failed: u64,
+    /// Coalescing windows closed, each with all its deliveries started
+    /// (with `in_flight` at 0, nothing more is sent for them).
+    pub flushed: u64,
+    /// Deliveries alive now, sending or waiting to retry (a gauge).
+    pub in_flight: u64,
 }
 
 impl PushService {
@@ -134,6 +139,8 @@ impl PushService {
             permits: Arc::new(Semaphore::new(sender::MAX_CONCURRENT_PUSHES)),
             tasks: Arc::new(Semaphore::new(sender::MAX_DELIVERY_TASKS)),
             draining: false.into(),
+            coalesce_window: std::time::Duration::from_millis(config.push_coalesce_ms),
+            max_retry_wait: std::time::Duration::from_secs(config.push_max_retry_wait_secs),
         });
         let (drain, drain_rx) = watch::channel(false);
         let worker = PushWorker {
@@ -193,6 +200,8 @@ impl PushService {
             retried: get(&c.retried),
             removed: get(&c.removed),
             failed: get(&c.failed),
+            flushed: get(&c.flushed),
+            in_flight: self.inner.dispatcher.live_deliveries(),
         }
     }
 

@@ -18,8 +18,6 @@ use super::vapid::VapidKey;
 use crate::store::{PushSubscription, Store, unix_now};
 use crate::telemetry::Redactor;
 
-/// Notifications for one handle within this window become one push.
-pub const COALESCE_WINDOW: Duration = Duration::from_secs(2);
 /// Notifications waiting for the worker; beyond this they are dropped and counted.
 pub const QUEUE_CAPACITY: usize = 4096;
 /// Handles waiting out their coalescing window; beyond this new ones are dropped.
@@ -33,8 +31,6 @@ pub const MAX_DELIVERY_TASKS: usize = 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Tries per push (the first plus retries) on 429, 5xx, timeouts and network errors.
 pub const MAX_ATTEMPTS: u32 = 4;
-/// Longest wait between tries, whatever `Retry-After` asks for.
-pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 /// The `TTL` header: how long the push service keeps an undelivered push.
 pub const PUSH_TTL_SECS: u32 = 86_400;
 
@@ -70,6 +66,7 @@ pub(crate) struct Counters {
     pub(crate) retried: AtomicU64,
     pub(crate) removed: AtomicU64,
     pub(crate) failed: AtomicU64,
+    pub(crate) flushed: AtomicU64,
 }
 
 impl Counters {
@@ -94,6 +91,12 @@ pub(crate) struct Dispatcher {
     pub(crate) tasks: Arc<Semaphore>,
     /// Set at shutdown: one try per push, no waiting to retry.
     pub(crate) draining: AtomicBool,
+    /// Notifications for one handle within this window become one push
+    /// (`--push-coalesce-ms`).
+    pub(crate) coalesce_window: Duration,
+    /// Longest wait between tries, whatever `Retry-After` asks for
+    /// (`--push-max-retry-wait-secs`).
+    pub(crate) max_retry_wait: Duration,
 }
 
 /// The worker loop: collects handles from `rx`, waits out each one's window,
@@ -106,7 +109,7 @@ pub(crate) async fn run(
     rx: &mut mpsc::Receiver<String>,
     drain: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let mut pending = Coalescer::new(COALESCE_WINDOW, MAX_PENDING_HANDLES);
+    let mut pending = Coalescer::new(dispatcher.coalesce_window, MAX_PENDING_HANDLES);
     let mut drain = std::pin::pin!(drain);
     loop {
         let due = pending.next_due();
@@ -163,10 +166,23 @@ pub(crate) async fn run(
 }
 
 impl Dispatcher {
+    /// Deliveries alive now, sending or waiting to retry.
+    pub(crate) fn live_deliveries(&self) -> u64 {
+        let live = MAX_DELIVERY_TASKS.saturating_sub(self.tasks.available_permits());
+        u64::try_from(live).unwrap_or(u64::MAX)
+    }
+
+    /// Ends one coalescing window: starts the deliveries for `handle`, then
+    /// counts the window as flushed (every delivery of it has started).
+    async fn fanout(self: &Arc<Self>, handle: &str) {
+        self.start_deliveries(handle).await;
+        Counters::bump(&self.counters.flushed);
+    }
+
     /// Starts one delivery per subscription of `handle`, waiting for a task
     /// slot and a request slot before each (back-pressure lands on the
     /// bounded queue).
-    async fn fanout(self: &Arc<Self>, handle: &str) {
+    async fn start_deliveries(self: &Arc<Self>, handle: &str) {
         let subs = match self.store.push_subscriptions_of(handle.to_owned()).await {
             Ok(subs) => subs,
             Err(e) => {
@@ -235,7 +251,7 @@ impl Dispatcher {
                     Counters::bump(&self.counters.retried);
                     let wait = after
                         .unwrap_or_else(|| backoff(attempt))
-                        .min(MAX_RETRY_WAIT);
+                        .min(self.max_retry_wait);
                     tracing::debug!(%handle, %endpoint, attempt, wait_ms = wait.as_millis() as u64, reason = %why,
                         "push failed; retrying");
                     drop(slot);

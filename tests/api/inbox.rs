@@ -1,5 +1,8 @@
 //! Signed polling and the SSE stream.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -24,81 +27,40 @@ async fn poll_with(
 
 async fn stream_with(app: &TestApp, handle: &str, auth: Option<&str>) -> reqwest::Response {
     let q = auth.map(|a| format!("?auth={a}")).unwrap_or_default();
-    app.client
-        .get(app.url(&format!("/v1/inbox/{handle}/stream{q}")))
-        .send()
-        .await
-        .unwrap()
+    app.get(&format!("/v1/inbox/{handle}/stream{q}")).await
 }
 
 #[tokio::test]
 async fn poll_authentication_failures() {
     let app = spawn_app().await;
-    let bob = TestIdentity::generate();
-    let mallory = TestIdentity::generate();
-    app.register(&bob, "bob").await;
-    app.register(&mallory, "mallory").await;
-    let now = chrono::Utc::now().timestamp();
+    let bob = app.user("bob").await;
+    let mallory = app.user("mallory").await;
+    let now = now();
 
-    assert_eq!(
-        poll_with(&app, "bob", "?since=0", Some(bob.poll_auth("bob", 0)))
-            .await
-            .status(),
-        200
-    );
+    let signed = |handle| Some(bob.poll_auth(handle, 0));
+    let ok = poll_with(&app, "bob", "?since=0", signed("bob")).await;
+    assert_eq!(ok.status(), 200);
     // since defaults to 0 and the signed string carries the effective value
-    assert_eq!(
-        poll_with(&app, "bob", "", Some(bob.poll_auth("bob", 0)))
-            .await
-            .status(),
-        200
-    );
-    assert_error(poll_with(&app, "bob", "", None).await, 401, "missing_auth").await;
-    assert_error(
-        poll_with(&app, "bob", "", Some(bob.poll_auth_at("bob", 0, now - 301))).await,
-        401,
-        "stale_auth",
-    )
-    .await;
-    assert_error(
-        poll_with(&app, "bob", "", Some(bob.poll_auth_at("bob", 0, now + 301))).await,
-        401,
-        "stale_auth",
-    )
-    .await;
-    assert_error(
-        poll_with(&app, "bob", "", Some(mallory.poll_auth("bob", 0))).await,
-        401,
-        "bad_signature",
-    )
-    .await;
-    // a signature for another handle, or another since, does not transfer
-    assert_error(
-        poll_with(&app, "bob", "", Some(bob.poll_auth("mallory", 0))).await,
-        401,
-        "bad_signature",
-    )
-    .await;
-    assert_error(
-        poll_with(&app, "bob", "?since=5", Some(bob.poll_auth("bob", 0))).await,
-        401,
-        "bad_signature",
-    )
-    .await;
-    // a stream signature replayed on the poll endpoint
-    assert_error(
-        poll_with(&app, "bob", "", Some(bob.stream_auth("bob"))).await,
-        401,
-        "bad_signature",
-    )
-    .await;
-    for garbage in ["", "nonsense", "123:", ":abc", "12x:00"] {
-        assert_error(
-            poll_with(&app, "bob", "", Some(garbage.to_owned())).await,
-            401,
-            "malformed_auth",
-        )
-        .await;
+    let ok = poll_with(&app, "bob", "", signed("bob")).await;
+    assert_eq!(ok.status(), 200);
+    let mut refusals = vec![("bob", "", None, 401, "missing_auth")];
+    let stale = [now - 301, now + 301].map(|ts| bob.poll_auth_at("bob", 0, ts));
+    refusals.extend(stale.map(|a| ("bob", "", Some(a), 401, "stale_auth")));
+    // Another key; a signature for another handle or another since does
+    // not transfer, nor does a stream signature replayed here.
+    let foreign = [
+        ("", mallory.poll_auth("bob", 0)),
+        ("", bob.poll_auth("mallory", 0)),
+        ("?since=5", bob.poll_auth("bob", 0)),
+        ("", bob.stream_auth("bob")),
+    ];
+    refusals.extend(foreign.map(|(q, a)| ("bob", q, Some(a), 401, "bad_signature")));
+    let garbage = ["", "nonsense", "123:", ":abc", "12x:00"].map(str::to_owned);
+    refusals.extend(garbage.map(|g| ("bob", "", Some(g), 401, "malformed_auth")));
+    refusals.push(("nobody", "", signed("nobody"), 404, "not_found"));
+    refusals.push(("bob", "?since=-1", signed("bob"), 400, "invalid_query"));
+    for (handle, query, auth, status, code) in refusals {
+        assert_error(poll_with(&app, handle, query, auth).await, status, code).await;
     }
     // Not even ASCII: malformed, not missing.
     let res = app
@@ -112,73 +74,35 @@ async fn poll_authentication_failures() {
         .await
         .unwrap();
     assert_error(res, 401, "malformed_auth").await;
-    assert_error(
-        poll_with(&app, "nobody", "", Some(bob.poll_auth("nobody", 0))).await,
-        404,
-        "not_found",
-    )
-    .await;
-    assert_error(
-        poll_with(&app, "bob", "?since=-1", Some(bob.poll_auth("bob", 0))).await,
-        400,
-        "invalid_query",
-    )
-    .await;
 }
 
 #[tokio::test]
 async fn stream_authentication_failures() {
     let app = spawn_app().await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
-    let now = chrono::Utc::now().timestamp();
-    assert_error(stream_with(&app, "bob", None).await, 400, "missing_auth").await;
-    assert_error(
-        stream_with(&app, "bob", Some("bad")).await,
-        401,
-        "malformed_auth",
-    )
-    .await;
-    // a poll signature replayed on the stream endpoint
-    let poll_sig = bob.poll_auth("bob", 0);
-    assert_error(
-        stream_with(&app, "bob", Some(&poll_sig)).await,
-        401,
-        "bad_signature",
-    )
-    .await;
-    assert_error(
-        stream_with(&app, "bob", Some(&bob.stream_auth_at("bob", now - 400))).await,
-        401,
-        "stale_auth",
-    )
-    .await;
-    assert_error(
-        stream_with(
-            &app,
-            "bob",
-            Some(&TestIdentity::generate().stream_auth("bob")),
-        )
-        .await,
-        401,
-        "bad_signature",
-    )
-    .await;
-    assert_error(
-        stream_with(&app, "nobody", Some(&bob.stream_auth("nobody"))).await,
-        404,
-        "not_found",
-    )
-    .await;
+    let bob = app.user("bob").await;
+    let stale = bob.stream_auth_at("bob", now() - 400);
+    let stranger = TestIdentity::generate().stream_auth("bob");
+    let refusals = [
+        ("bob", None, 400, "missing_auth"),
+        ("bob", Some("bad".to_owned()), 401, "malformed_auth"),
+        // a poll signature replayed on the stream endpoint
+        ("bob", Some(bob.poll_auth("bob", 0)), 401, "bad_signature"),
+        ("bob", Some(stale), 401, "stale_auth"),
+        ("bob", Some(stranger), 401, "bad_signature"),
+        ("nobody", Some(bob.stream_auth("nobody")), 404, "not_found"),
+    ];
+    for (handle, auth, status, code) in refusals {
+        let res = stream_with(&app, handle, auth.as_deref()).await;
+        assert_error(res, status, code).await;
+    }
 }
 
 #[tokio::test]
 async fn a_post_reaches_every_open_stream_of_the_recipient_only() {
     // Arrange
     let app = spawn_app().await;
-    let (alice, bob) = (TestIdentity::generate(), TestIdentity::generate());
-    app.register(&alice, "alice").await;
-    app.register(&bob, "bob").await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
     let mut bob1 = app.open_stream(&bob, "bob", None).await;
     let mut bob2 = app.open_stream(&bob, "bob", None).await;
     let mut alice1 = app.open_stream(&alice, "alice", None).await;
@@ -197,8 +121,7 @@ async fn a_post_reaches_every_open_stream_of_the_recipient_only() {
 #[tokio::test]
 async fn reconnecting_with_last_event_id_gets_exactly_the_missed_messages() {
     let app = spawn_app().await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    let bob = app.user("bob").await;
     let mut s = app.open_stream(&bob, "bob", None).await;
     for _ in 0..3 {
         app.send("bob", "a").await;
@@ -221,21 +144,23 @@ async fn reconnecting_with_last_event_id_gets_exactly_the_missed_messages() {
 #[tokio::test]
 async fn messages_posted_while_a_stream_connects_arrive_once_and_in_order() {
     let app = spawn_app().await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    let bob = app.user("bob").await;
+    let posted = Arc::new(AtomicUsize::new(0));
     let sender = {
-        let client = app.client.clone();
-        let url = app.url("/v1/messages");
+        let (api, posted) = (app.api.clone(), posted.clone());
         tokio::spawn(async move {
             for i in 0..200 {
                 let body = message_body("bob", &format!("concurrent-{i:06}-xxxxx"), "m");
-                let res = client.post(&url).json(&body).send().await.unwrap();
-                assert_eq!(res.status(), 201);
+                assert_eq!(api.post_json("/v1/messages", &body).await.status(), 201);
+                posted.fetch_add(1, Ordering::Relaxed);
             }
         })
     };
     // Connect mid-flight: part of the 200 is replayed, the rest arrives live.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    wait_for(10, "the first posts", async || {
+        posted.load(Ordering::Relaxed) >= 10
+    })
+    .await;
     let mut s = app.open_stream(&bob, "bob", Some(0)).await;
     for expected in 1..=200u64 {
         let m = next_message(&mut s).await;
@@ -252,8 +177,7 @@ async fn messages_posted_while_a_stream_connects_arrive_once_and_in_order() {
 #[tokio::test]
 async fn a_lagging_stream_is_caught_up_from_the_database() {
     let app = spawn_app().await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    let bob = app.user("bob").await;
     let mut s = app.open_stream(&bob, "bob", None).await;
     // 300 posts without reading the stream: far beyond the 64-slot channel.
     let bodies: Vec<Value> = (0..300)
@@ -268,25 +192,20 @@ async fn a_lagging_stream_is_caught_up_from_the_database() {
 #[tokio::test]
 async fn a_ninth_stream_closes_the_oldest() {
     let app = spawn_app().await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    let bob = app.user("bob").await;
     let mut streams = Vec::new();
     for _ in 0..8 {
         streams.push(app.open_stream(&bob, "bob", None).await);
     }
     let _ninth = app.open_stream(&bob, "bob", None).await;
     let oldest = &mut streams[0];
-    let ev = tokio::time::timeout(Duration::from_secs(5), oldest.next())
+    let ev = within(5, "the oldest stream's close event", oldest.next())
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(ev.event, "close");
-    let after = tokio::time::timeout(Duration::from_secs(5), oldest.next())
-        .await
-        .unwrap();
+    let after = within(5, "the oldest stream to end", oldest.next()).await;
     assert!(after.is_none(), "the oldest stream stayed open");
-    let state = &app.server.as_ref().unwrap().state;
-    assert_eq!(state.streams.open_count("bob"), 8);
+    assert_eq!(app.state().streams.open_count("bob"), 8);
     // The others still receive.
     app.send("bob", "x").await;
     assert_eq!(next_message(&mut streams[1]).await["seq"], 1);
@@ -295,41 +214,26 @@ async fn a_ninth_stream_closes_the_oldest() {
 #[tokio::test]
 async fn streams_close_on_shutdown() {
     let mut app = spawn_app().await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    let bob = app.user("bob").await;
     let mut s = app.open_stream(&bob, "bob", None).await;
     let server = app.server.take().unwrap();
-    let stopped = tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await;
-    assert!(stopped.is_ok(), "shutdown hung on an open stream");
-    let end = tokio::time::timeout(Duration::from_secs(5), s.next())
-        .await
-        .unwrap();
+    within(10, "shutdown despite an open stream", server.shutdown()).await;
+    let end = within(5, "the stream to end", s.next()).await;
     assert!(end.is_none());
 }
 
 #[tokio::test]
 async fn stream_replays_stored_messages_after_since() {
     let app = spawn_app().await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    let bob = app.user("bob").await;
     for _ in 0..5 {
         app.send("bob", "x").await;
     }
+    let auth = bob.stream_auth("bob");
     let res = app
-        .client
-        .get(app.url(&format!(
-            "/v1/inbox/bob/stream?auth={}&since=2",
-            bob.stream_auth("bob")
-        )))
-        .send()
-        .await
-        .unwrap();
-    use eventsource_stream::Eventsource;
-    let mut s = Box::pin(
-        res.bytes_stream()
-            .eventsource()
-            .filter_map(|e| async move { e.ok() }),
-    );
+        .get(&format!("/v1/inbox/bob/stream?auth={auth}&since=2"))
+        .await;
+    let mut s = events(res);
     let seqs: Vec<Value> = vec![
         next_message(&mut s).await["seq"].clone(),
         next_message(&mut s).await["seq"].clone(),
@@ -341,17 +245,9 @@ async fn stream_replays_stored_messages_after_since() {
 #[tokio::test]
 async fn idle_streams_get_keep_alive_comments() {
     let app = spawn_app_with(|c| c.sse_keepalive_secs = 1).await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
-    let mut res = app
-        .client
-        .get(app.url(&format!(
-            "/v1/inbox/bob/stream?auth={}",
-            bob.stream_auth("bob")
-        )))
-        .send()
-        .await
-        .unwrap();
+    let bob = app.user("bob").await;
+    let auth = bob.stream_auth("bob");
+    let mut res = app.get(&format!("/v1/inbox/bob/stream?auth={auth}")).await;
     let mut seen = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !seen.contains(": keep-alive") {
@@ -378,8 +274,7 @@ async fn post_big(app: &TestApp, handle: &str, n: usize) {
 async fn a_poll_page_stops_near_4_mib_and_next_fetches_the_rest() {
     // Arrange: 20 envelopes of ~250 KiB, about 5 MiB in all.
     let app = spawn_app().await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    let bob = app.user("bob").await;
     post_big(&app, "bob", 20).await;
 
     // Act
@@ -410,18 +305,20 @@ async fn a_stream_that_stops_reading_is_ended_when_a_newer_one_displaces_it() {
     // Arrange: far more stored than the socket buffers hold, and a client
     // that asks for the stream and then never reads a byte.
     let app = spawn_app_with(|c| c.write_timeout_secs = 2).await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    let bob = app.user("bob").await;
     post_big(&app, "bob", 100).await;
-    let state = app.server.as_ref().unwrap().state.clone();
-    let addr = app.server.as_ref().unwrap().addr;
+    let state = app.state().clone();
+    let addr = app.addr();
     let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request = format!(
         "GET /v1/inbox/bob/stream?auth={} HTTP/1.1\r\nhost: {addr}\r\n\r\n",
         bob.stream_auth("bob")
     );
     stalled.write_all(request.as_bytes()).await.unwrap();
-    wait_until(10, || state.streams.open_count("bob") == 1).await;
+    wait_for(10, "the stalled stream to open", async || {
+        state.streams.open_count("bob") == 1
+    })
+    .await;
 
     // Act: eight newer streams of the same handle.
     let mut newer = Vec::new();
@@ -430,12 +327,23 @@ async fn a_stream_that_stops_reading_is_ended_when_a_newer_one_displaces_it() {
     }
 
     // Assert: the stalled stream's task ended although its client never read…
-    wait_until(10, || state.streams.live_tasks() == 8).await;
+    wait_for(10, "the stalled stream's task to end", async || {
+        state.streams.live_tasks() == 8
+    })
+    .await;
     assert_eq!(state.streams.open_count("bob"), 8);
-    // …and once the write timeout passed, the connection itself was closed
-    // (so nothing stays buffered for it): reading now drains what the
-    // kernel held and then hits the end, without the body's last chunk.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // …and once the write timeout passed, the server closed the connection
+    // itself (so nothing stays buffered for it). Reading before that would
+    // let the server write again, so watch the kernel's table instead.
+    let client = stalled.local_addr().unwrap();
+    wait_for(
+        20,
+        "the server to close the stalled connection",
+        async || !established(addr, client),
+    )
+    .await;
+    // Reading now drains what the kernel held and then hits the end,
+    // without the body's last chunk.
     let mut got = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(20), async {
         let mut buf = vec![0u8; 64 * 1024];
@@ -451,13 +359,24 @@ async fn a_stream_that_stops_reading_is_ended_when_a_newer_one_displaces_it() {
     assert!(!got.ends_with(b"0\r\n\r\n"), "the body was not cut off");
 }
 
-async fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met in {secs} s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Whether the kernel still has the server's end of the IPv4 connection
+/// `server` ↔ `client` established (Linux `/proc/net/tcp`).
+fn established(server: SocketAddr, client: SocketAddr) -> bool {
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_ne_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => panic!("an IPv4 test server"),
+    };
+    let (local, remote) = (hex(server), hex(client));
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp (Linux)");
+    table.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // sl, local_address, rem_address, st (01 = ESTABLISHED)
+        f.get(1) == Some(&local.as_str())
+            && f.get(2) == Some(&remote.as_str())
+            && f.get(3) == Some(&"01")
+    })
 }

@@ -1,129 +1,100 @@
 //! What the server writes to its log: never handles, keys or signatures in
 //! clear, even at debug level.
 
-use std::time::Duration;
+use kez_chat_server::kez::auth;
+use kez_chat_server::push;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn logs_carry_no_handles_keys_or_signatures() {
-    let dir = tempfile::tempdir().unwrap();
-    let BinaryServer {
-        mut child,
-        base,
-        log,
-    } = start_binary(
-        &dir.path().join("logs.db"),
-        "debug",
-        &["--allow-insecure-push-endpoints"],
-    )
-    .await;
-    let client = http_client();
+/// A handle distinctive enough to search the log for.
+const HANDLE: &str = "zq7canaryhandle";
 
-    // Arrange: a distinctive handle, its key, a message and signed reads.
-    let id = TestIdentity::generate();
-    let handle = "zq7canaryhandle";
-    let res = client
-        .post(format!("{base}/v1/register"))
-        .json(&id.registration(handle, SERVER))
+/// Sends `auth` as `X-KEZ-Auth` on a GET of `path`.
+async fn get_signed(server: &BinaryServer, path: &str, auth: &str) -> reqwest::Response {
+    server
+        .client
+        .get(server.url(path))
+        .header("x-kez-auth", auth)
         .send()
         .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    // A push subscription whose endpoint refuses connections, so the push
-    // path runs and logs its failures.
+        .unwrap()
+}
+
+/// Runs every path that logs something about `HANDLE`: registration, a push
+/// subscription whose endpoint refuses connections (so the push path logs
+/// its failures), a message, signed reads, a failing lookup and a bad
+/// signature. Returns every secret the log must not contain.
+async fn exercise_every_logging_path(server: &BinaryServer) -> Vec<String> {
+    let id = server.user(HANDLE).await;
     let endpoint = "http://127.0.0.1:9/zq7-endpoint-canary";
-    let ts = chrono::Utc::now().timestamp();
-    let sub_auth = format!(
-        "{ts}:{}",
-        id.sign_hex(kez_chat_server::kez::auth::subscribe_string(handle, endpoint, ts).as_bytes())
-    );
-    let keys = serde_json::json!({"p256dh": kez_chat_server::push::VapidKey::generate().public_b64(),
+    let sub_auth = id.auth(&auth::subscribe_string(HANDLE, endpoint, now()), now());
+    let keys = serde_json::json!({"p256dh": push::VapidKey::generate().public_b64(),
         "auth": "AAAAAAAAAAAAAAAAAAAAAA"});
-    let res = client
-        .post(format!("{base}/v1/push/subscriptions"))
+    let res = server
+        .client
+        .post(server.url("/v1/push/subscriptions"))
         .header("x-kez-auth", &sub_auth)
-        .json(&serde_json::json!({"handle": handle, "endpoint": endpoint, "keys": keys}))
+        .json(&serde_json::json!({"handle": HANDLE, "endpoint": endpoint, "keys": keys}))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    let body = message_body(handle, "canary-message-id-01", "SECRET-CIPHERTEXT");
-    assert_eq!(
-        client
-            .post(format!("{base}/v1/messages"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
-    let poll_auth = id.poll_auth(handle, 0);
-    let res = client
-        .get(format!("{base}/v1/inbox/{handle}?since=0"))
-        .header("x-kez-auth", &poll_auth)
-        .send()
-        .await
-        .unwrap();
+    let body = message_body(HANDLE, "canary-message-id-01", "SECRET-CIPHERTEXT");
+    assert_eq!(server.post_json("/v1/messages", &body).await.status(), 201);
+    let poll_auth = id.poll_auth(HANDLE, 0);
+    let res = get_signed(server, &format!("/v1/inbox/{HANDLE}?since=0"), &poll_auth).await;
     assert_eq!(res.status(), 200);
-    let stream_auth = id.stream_auth(handle);
-    let res = client
-        .get(format!(
-            "{base}/v1/inbox/{handle}/stream?auth={stream_auth}"
-        ))
-        .send()
-        .await
-        .unwrap();
+    let stream_auth = id.stream_auth(HANDLE);
+    let res = server
+        .get(&format!("/v1/inbox/{HANDLE}/stream?auth={stream_auth}"))
+        .await;
     assert_eq!(res.status(), 200);
     drop(res);
-    // A failing lookup and a bad signature also log.
-    client
-        .get(format!("{base}/v1/u/{handle}x"))
-        .send()
-        .await
-        .unwrap();
-    client
-        .get(format!(
-            "{base}/v1/inbox/{handle}/stream?auth=1:{}",
-            "ab".repeat(64)
-        ))
-        .send()
-        .await
-        .unwrap();
-    // The push fires after its 2 s coalescing window; wait for its failure.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !log.lock().unwrap().contains("push failed; retrying") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the push attempt was never logged"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    child.start_kill().unwrap();
-    let _ = child.wait().await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.get(&format!("/v1/u/{HANDLE}x")).await;
+    let bad = "ab".repeat(64);
+    server
+        .get(&format!("/v1/inbox/{HANDLE}/stream?auth=1:{bad}"))
+        .await;
+    let signature = |auth: &str| auth.split_once(':').unwrap().1.to_owned();
+    vec![
+        HANDLE.to_owned(),
+        id.primary().trim_start_matches("ed25519:").to_owned(),
+        signature(&poll_auth),
+        signature(&stream_auth),
+        "SECRET-CIPHERTEXT".to_owned(),
+        "canary-message-id-01".to_owned(),
+        bad,
+        "zq7-endpoint-canary".to_owned(),
+        signature(&sub_auth),
+    ]
+}
+
+#[tokio::test]
+async fn logs_carry_no_handles_keys_or_signatures() {
+    // Arrange
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--allow-insecure-push-endpoints",
+        "--push-coalesce-ms",
+        "50",
+    ];
+    let server = start_binary(&dir.path().join("logs.db"), "debug", &args).await;
+
+    // Act
+    let secrets = exercise_every_logging_path(&server).await;
+    // The push fires after its coalescing window; wait for its failure.
+    wait_for(15, "the push attempt to be logged", async || {
+        server.process.logged("push failed; retrying")
+    })
+    .await;
+    let log = server.process.kill().await;
 
     // Assert
-    let log = log.lock().unwrap().clone();
     assert!(
         log.contains("/v1/inbox/{handle}/stream"),
         "request lines use route templates:\n{log}"
     );
-    let key_hex = id.primary().trim_start_matches("ed25519:").to_owned();
-    let poll_sig = poll_auth.split(':').nth(1).unwrap().to_owned();
-    let stream_sig = stream_auth.split(':').nth(1).unwrap().to_owned();
-    for secret in [
-        handle,
-        key_hex.as_str(),
-        &poll_sig,
-        &stream_sig,
-        "SECRET-CIPHERTEXT",
-        "canary-message-id-01",
-        &"ab".repeat(64),
-        "zq7-endpoint-canary",
-        &sub_auth[sub_auth.find(':').unwrap() + 1..],
-    ] {
+    for secret in &secrets {
         assert!(!log.contains(secret), "log contains {secret:?}:\n{log}");
     }
 }

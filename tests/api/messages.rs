@@ -1,7 +1,5 @@
 //! `POST /v1/messages`: storage, idempotency, limits, quotas, retention.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -10,8 +8,7 @@ use crate::helpers::*;
 async fn a_posted_message_can_be_polled_by_its_recipient() {
     // Arrange
     let app = spawn_app().await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    let bob = app.user("bob").await;
     // Act
     let res = app
         .post_json(
@@ -36,9 +33,8 @@ async fn a_posted_message_can_be_polled_by_its_recipient() {
 #[tokio::test]
 async fn seq_is_per_recipient_and_strictly_increasing() {
     let app = spawn_app().await;
-    let (alice, bob) = (TestIdentity::generate(), TestIdentity::generate());
-    app.register(&alice, "alice").await;
-    app.register(&bob, "bob").await;
+    app.user("alice").await;
+    app.user("bob").await;
     for expected in 1..=3 {
         let r: Value = app.send("bob", "x").await.json().await.unwrap();
         assert_eq!(r["seq"], expected);
@@ -55,8 +51,7 @@ async fn seq_is_per_recipient_and_strictly_increasing() {
 #[tokio::test]
 async fn a_retried_post_is_idempotent() {
     let app = spawn_app().await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    let bob = app.user("bob").await;
     let body = message_body("bob", "retry-me-0000000001", "once");
     let first = app.post_json("/v1/messages", &body).await;
     assert_eq!(first.status(), 201);
@@ -64,19 +59,13 @@ async fn a_retried_post_is_idempotent() {
     let second = app.post_json("/v1/messages", &body).await;
     assert_eq!(second.status(), 200);
     assert_eq!(second.json::<Value>().await.unwrap(), first);
-    assert_eq!(
-        app.poll(&bob, "bob", 0).await["messages"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(app.inbox_len(&bob, "bob").await, 1);
 }
 
 #[tokio::test]
 async fn bad_posts_get_clear_errors() {
     let app = spawn_app().await;
-    app.register(&TestIdentity::generate(), "bob").await;
+    app.user("bob").await;
     assert_error(app.send("nobody", "x").await, 404, "unknown_recipient").await;
     assert_error(
         app.send("bob@elsewhere.example", "x").await,
@@ -116,7 +105,7 @@ async fn bad_posts_get_clear_errors() {
 #[tokio::test]
 async fn the_61st_post_in_a_minute_is_rate_limited() {
     let app = spawn_app_with(|c| c.message_rate_per_minute = 60).await;
-    app.register(&TestIdentity::generate(), "bob").await;
+    app.user("bob").await;
     for _ in 0..60 {
         assert_eq!(app.send("bob", "x").await.status(), 201);
     }
@@ -133,9 +122,8 @@ async fn the_61st_post_in_a_minute_is_rate_limited() {
 #[tokio::test]
 async fn a_full_mailbox_refuses_new_messages_whoever_sends_them() {
     let app = spawn_app_with(|c| c.mailbox_max_messages = 3).await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
-    app.register(&TestIdentity::generate(), "carol").await;
+    app.user("bob").await;
+    app.user("carol").await;
     for _ in 0..3 {
         assert_eq!(app.send("bob", "x").await.status(), 201);
     }
@@ -147,7 +135,7 @@ async fn a_full_mailbox_refuses_new_messages_whoever_sends_them() {
 #[tokio::test]
 async fn the_byte_quota_is_enforced_too() {
     let app = spawn_app_with(|c| c.mailbox_max_bytes = 10_000).await;
-    app.register(&TestIdentity::generate(), "bob").await;
+    app.user("bob").await;
     let chunk = "a".repeat(4_000);
     assert_eq!(app.send("bob", &chunk).await.status(), 201);
     assert_eq!(app.send("bob", &chunk).await.status(), 201);
@@ -162,24 +150,14 @@ async fn retention_purges_old_messages_and_frees_quota() {
         c.mailbox_max_messages = 2;
     })
     .await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    let bob = app.user("bob").await;
     assert_eq!(app.send("bob", "old-1").await.status(), 201);
     assert_eq!(app.send("bob", "old-2").await.status(), 201);
-    // Wait (bounded) for the purge task to delete them once they're in the past.
-    let mut purged = false;
-    for _ in 0..50 {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        if app.poll(&bob, "bob", 0).await["messages"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-        {
-            purged = true;
-            break;
-        }
-    }
-    assert!(purged, "retention task did not purge");
+    // The purge task deletes them once they're in the past.
+    wait_for(10, "the retention task to purge", async || {
+        app.inbox_len(&bob, "bob").await == 0
+    })
+    .await;
     // The quota counters went down with the purge, and seq keeps increasing.
     let r: Value = app.send("bob", "new").await.json().await.unwrap();
     assert_eq!(r["seq"], 3);
@@ -188,14 +166,12 @@ async fn retention_purges_old_messages_and_frees_quota() {
 #[tokio::test]
 async fn messages_survive_a_restart() {
     let mut app = spawn_app().await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    let bob = app.user("bob").await;
     for _ in 0..5 {
         assert_eq!(app.send("bob", "persist").await.status(), 201);
     }
     app.restart().await;
-    let inbox = app.poll(&bob, "bob", 0).await;
-    assert_eq!(inbox["messages"].as_array().unwrap().len(), 5);
+    assert_eq!(app.inbox_len(&bob, "bob").await, 5);
     let r: Value = app.send("bob", "after").await.json().await.unwrap();
     assert_eq!(r["seq"], 6);
 }
@@ -203,12 +179,8 @@ async fn messages_survive_a_restart() {
 #[tokio::test]
 async fn polling_pages_at_500() {
     let app = spawn_app().await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
-    let posts = (0..600).map(|_| app.send("bob", "p"));
-    for r in futures_util::future::join_all(posts).await {
-        assert_eq!(r.status(), 201);
-    }
+    let bob = app.user("bob").await;
+    app.send_concurrently("bob", 600, "p").await;
     let first = app.poll(&bob, "bob", 0).await;
     let msgs = first["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 500);
@@ -222,6 +194,19 @@ async fn polling_pages_at_500() {
     assert_eq!(empty, json!({"messages": [], "next": null}));
 }
 
+/// Posts a fresh message to bob with `headers` added (a name given twice
+/// makes two header lines); returns the status.
+async fn post_with_headers(app: &TestApp, headers: &[(&str, &str)]) -> u16 {
+    let mut req =
+        app.client
+            .post(app.url("/v1/messages"))
+            .json(&message_body("bob", &random_id(), "x"));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
     let app = spawn_app_with(|c| {
@@ -229,63 +214,30 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client() {
         c.message_rate_per_minute = 1;
     })
     .await;
-    app.register(&TestIdentity::generate(), "bob").await;
-    let post = |ip: &'static str, header: &'static str| {
-        app.client
-            .post(app.url("/v1/messages"))
-            .header(header, ip)
-            .json(&message_body("bob", &random_id(), "x"))
-            .send()
-    };
-    assert_eq!(
-        post("203.0.113.1", "x-forwarded-for")
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
-    assert_eq!(
-        post("203.0.113.1", "x-forwarded-for")
-            .await
-            .unwrap()
-            .status(),
-        429
-    );
+    app.user("bob").await;
+    let xff = |ip| [("x-forwarded-for", ip)];
+    assert_eq!(post_with_headers(&app, &xff("203.0.113.1")).await, 201);
+    assert_eq!(post_with_headers(&app, &xff("203.0.113.1")).await, 429);
     // Another client behind the same proxy has its own bucket; the last hop counts.
-    assert_eq!(
-        post("203.0.113.1, 203.0.113.2", "x-forwarded-for")
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+    let two_hops = xff("203.0.113.1, 203.0.113.2");
+    assert_eq!(post_with_headers(&app, &two_hops).await, 201);
     // A proxy that adds its own X-Forwarded-For line below the client's
     // (HAProxy): the client's made-up line is not the address.
     for made_up in ["198.51.100.7", "198.51.100.8"] {
-        let res = app
-            .client
-            .post(app.url("/v1/messages"))
-            .header("x-forwarded-for", made_up)
-            .header("x-forwarded-for", "203.0.113.1")
-            .json(&message_body("bob", &random_id(), "x"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 429, "{made_up}");
+        let lines = [
+            ("x-forwarded-for", made_up),
+            ("x-forwarded-for", "203.0.113.1"),
+        ];
+        assert_eq!(post_with_headers(&app, &lines).await, 429, "{made_up}");
     }
     // Behind nginx or Caddy a client's own CF-Connecting-IP is passed
     // through: it must not buy a new bucket.
     for spoofed in ["203.0.113.3", "203.0.113.4"] {
-        let res = app
-            .client
-            .post(app.url("/v1/messages"))
-            .header("x-forwarded-for", "203.0.113.1")
-            .header("cf-connecting-ip", spoofed)
-            .json(&message_body("bob", &random_id(), "x"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 429);
+        let headers = [
+            ("x-forwarded-for", "203.0.113.1"),
+            ("cf-connecting-ip", spoofed),
+        ];
+        assert_eq!(post_with_headers(&app, &headers).await, 429);
     }
 }
 
@@ -298,45 +250,23 @@ async fn behind_cloudflare_cf_connecting_ip_is_the_client() {
         c.message_rate_per_minute = 1;
     })
     .await;
-    app.register(&TestIdentity::generate(), "bob").await;
-    let post = |cf: &'static str, xff: &'static str| {
-        app.client
-            .post(app.url("/v1/messages"))
-            .header("cf-connecting-ip", cf)
-            .header("x-forwarded-for", xff)
-            .json(&message_body("bob", &random_id(), "x"))
-            .send()
+    app.user("bob").await;
+    let post = async |cf, xff| {
+        post_with_headers(&app, &[("cf-connecting-ip", cf), ("x-forwarded-for", xff)]).await
     };
-    assert_eq!(
-        post("203.0.113.3", "198.51.100.1").await.unwrap().status(),
-        201
-    );
+    assert_eq!(post("203.0.113.3", "198.51.100.1").await, 201);
     // Same client, another X-Forwarded-For: still the same bucket.
-    assert_eq!(
-        post("203.0.113.3", "198.51.100.2").await.unwrap().status(),
-        429
-    );
-    assert_eq!(
-        post("203.0.113.4", "198.51.100.1").await.unwrap().status(),
-        201
-    );
+    assert_eq!(post("203.0.113.3", "198.51.100.2").await, 429);
+    assert_eq!(post("203.0.113.4", "198.51.100.1").await, 201);
 }
 
 #[tokio::test]
 async fn without_trust_proxy_forwarded_headers_are_ignored() {
     let app = spawn_app_with(|c| c.message_rate_per_minute = 1).await;
-    app.register(&TestIdentity::generate(), "bob").await;
-    for (i, status) in [(1, 201), (2, 429)] {
-        let res = app
-            .client
-            .post(app.url("/v1/messages"))
-            .header("x-forwarded-for", format!("203.0.113.{i}"))
-            .json(&message_body("bob", &random_id(), "x"))
-            .send()
-            .await
-            .unwrap();
+    app.user("bob").await;
+    for (ip, status) in [("203.0.113.1", 201), ("203.0.113.2", 429)] {
         assert_eq!(
-            res.status(),
+            post_with_headers(&app, &[("x-forwarded-for", ip)]).await,
             status,
             "spoofed X-Forwarded-For must not buy a new bucket"
         );
@@ -348,7 +278,7 @@ async fn a_rate_limited_post_is_refused_before_its_body_is_read() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // Arrange: one post a minute, already used.
     let app = spawn_app_with(|c| c.message_rate_per_minute = 1).await;
-    app.register(&TestIdentity::generate(), "bob").await;
+    app.user("bob").await;
     assert_eq!(app.send("bob", "x").await.status(), 201);
     let addr = app.server.as_ref().unwrap().addr;
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -365,9 +295,8 @@ async fn a_rate_limited_post_is_refused_before_its_body_is_read() {
 
     // Assert: the 429 comes without the server waiting for the body.
     let mut head = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut head))
+    let n = within(10, "a 429 without the body", conn.read(&mut head))
         .await
-        .expect("the server waited for the body")
         .unwrap();
     let head = String::from_utf8_lossy(&head[..n]);
     assert!(head.starts_with("HTTP/1.1 429"), "{head}");
@@ -379,9 +308,8 @@ async fn retention_purges_in_chunks_and_keeps_the_quota_counters_right() {
     use kez_chat_server::store::{NewMessage, PURGE_CHUNK};
     // Arrange: 2.5 chunks of old messages and one fresh one, for two handles.
     let app = spawn_app_with(|c| c.mailbox_max_messages = 5_000).await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
-    app.register(&TestIdentity::generate(), "carol").await;
+    let bob = app.user("bob").await;
+    app.user("carol").await;
     let state = app.server.as_ref().unwrap().state.clone();
     let old = chrono::Utc::now().timestamp() - 10 * 86_400;
     let posts = (0..PURGE_CHUNK * 5 / 2).map(|i| {
@@ -428,8 +356,7 @@ async fn with_the_disk_almost_full_new_messages_are_refused_and_reads_and_retrie
     // Arrange: one message stored, then the server restarts with a minimum
     // of free space no disk can meet.
     let mut app = spawn_app().await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    let bob = app.user("bob").await;
     let stored = message_body("bob", &random_id(), "before");
     assert_eq!(app.post_json("/v1/messages", &stored).await.status(), 201);
     app.config.min_free_disk_mb = u64::MAX >> 20;
@@ -444,6 +371,5 @@ async fn with_the_disk_almost_full_new_messages_are_refused_and_reads_and_retrie
     assert_error(new, 507, "storage_full").await;
     assert_eq!(retry.status(), 200);
     assert_eq!(retry.json::<Value>().await.unwrap()["seq"], 1);
-    let inbox = app.poll(&bob, "bob", 0).await;
-    assert_eq!(inbox["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(app.inbox_len(&bob, "bob").await, 1);
 }

@@ -23,12 +23,7 @@ async fn metrics_count_what_happened_without_naming_anyone() {
 
     // Assert
     assert_eq!(res.status(), 200);
-    assert!(
-        res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/openmetrics-text")
-    );
+    assert!(header(&res, "content-type").starts_with("application/openmetrics-text"));
     let text = res.text().await.unwrap();
     let value = |name: &str| -> f64 {
         text.lines()

@@ -14,13 +14,12 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use kez_chat_server::nats::fanout::{INSTANCE_HEADER, inbox_subject};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncBufReadExt;
 
-use crate::helpers::{SERVER, TestApp, TestIdentity, next_message, spawn_app_with};
+use crate::helpers::*;
 
 /// A `nats-server` child on 127.0.0.1 and a random port, killed on drop.
 struct NatsServer {
-    child: tokio::process::Child,
+    process: LoggedChild,
     bin: PathBuf,
     url: String,
 }
@@ -60,32 +59,12 @@ async fn start_nats() -> Option<NatsServer> {
 
 /// Runs `bin` on 127.0.0.1:`port` (`-1`: a random free port, read from its log).
 async fn launch(bin: PathBuf, port: &str) -> NatsServer {
-    let mut child = tokio::process::Command::new(&bin)
-        .args(["-a", "127.0.0.1", "-p", port])
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    // Keep draining the log so the child never blocks on a full pipe.
-    tokio::spawn(async move {
-        let mut tx = Some(tx);
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(addr) = line.split("Listening for client connections on ").nth(1)
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(addr.trim().to_owned());
-            }
-        }
-    });
-    let addr = tokio::time::timeout(Duration::from_secs(20), rx)
-        .await
-        .expect("nats-server did not start listening in 20 s")
-        .expect("nats-server exited before listening");
+    let mut cmd = tokio::process::Command::new(&bin);
+    cmd.args(["-a", "127.0.0.1", "-p", port]);
+    let (process, addr) =
+        LoggedChild::spawn(&mut cmd, "Listening for client connections on ", 20).await;
     NatsServer {
-        child,
+        process,
         bin,
         url: format!("nats://{addr}"),
     }
@@ -94,12 +73,8 @@ async fn launch(bin: PathBuf, port: &str) -> NatsServer {
 impl NatsServer {
     /// Kills the server and starts a new one on the same port.
     async fn restart(self) -> Self {
-        let NatsServer {
-            mut child,
-            bin,
-            url,
-        } = self;
-        child.kill().await.unwrap();
+        let NatsServer { process, bin, url } = self;
+        process.kill().await;
         let port = url.rsplit(':').next().unwrap().to_owned();
         launch(bin, &port).await
     }
@@ -118,10 +93,24 @@ async fn spawn_with_nats(url: &str, db: Option<PathBuf>) -> TestApp {
 }
 
 async fn wait_nats_ready(app: &TestApp) {
-    let stats = app.server.as_ref().unwrap().state.nats.clone().unwrap();
-    tokio::time::timeout(Duration::from_secs(10), stats.ready())
-        .await
-        .expect("NATS bridge not ready in 10 s");
+    let stats = app.state().nats.clone().unwrap();
+    within(10, "the NATS bridge to be ready", stats.ready()).await;
+}
+
+/// Two instances on one database and one NATS, and bob's stream open on
+/// the second.
+async fn two_instances_streaming_bob(
+    nats: &NatsServer,
+) -> (
+    TestApp,
+    TestApp,
+    impl futures_util::Stream<Item = eventsource_stream::Event> + Unpin + use<>,
+) {
+    let a = spawn_with_nats(&nats.url, None).await;
+    let b = spawn_with_nats(&nats.url, Some(a.config.db.clone())).await;
+    let bob = a.user("bob").await;
+    let stream = b.open_stream(&bob, "bob", None).await;
+    (a, b, stream)
 }
 
 #[tokio::test]
@@ -130,21 +119,14 @@ async fn a_message_posted_to_one_instance_streams_live_from_the_other() {
         return;
     };
     // Arrange: two instances, one database, one NATS.
-    let a = spawn_with_nats(&nats.url, None).await;
-    let b = spawn_with_nats(&nats.url, Some(a.config.db.clone())).await;
-    let bob = TestIdentity::generate();
-    a.register(&bob, "bob").await;
-    let mut stream = b.open_stream(&bob, "bob", None).await;
+    let (a, b, mut stream) = two_instances_streaming_bob(&nats).await;
 
     // Act: post to A only.
     let mut ids = Vec::new();
     for i in 0..5 {
-        let id = crate::helpers::random_id();
+        let id = random_id();
         let res = a
-            .post_json(
-                "/v1/messages",
-                &crate::helpers::message_body("bob", &id, &format!("m{i}")),
-            )
+            .post_json("/v1/messages", &message_body("bob", &id, &format!("m{i}")))
             .await;
         assert_eq!(res.status(), 201);
         ids.push(id);
@@ -164,28 +146,16 @@ async fn a_message_posted_to_one_instance_streams_live_from_the_other() {
         (m["seq"].as_u64(), m["envelope"]["ct"].as_str()),
         (Some(6), Some("last"))
     );
-    let stats = b.server.as_ref().unwrap().state.nats.clone().unwrap();
-    assert_eq!(stats.forwarded.load(Ordering::Relaxed), 6);
-    assert_eq!(
-        a.server
-            .as_ref()
-            .unwrap()
-            .state
-            .nats
-            .as_ref()
-            .unwrap()
-            .dropped
-            .load(Ordering::Relaxed),
-        0
-    );
+    let nats_stats = |app: &TestApp| app.state().nats.clone().unwrap();
+    assert_eq!(nats_stats(&b).forwarded.load(Ordering::Relaxed), 6);
+    assert_eq!(nats_stats(&a).dropped.load(Ordering::Relaxed), 0);
 }
 
 #[tokio::test]
 async fn an_unreachable_nats_does_not_stop_the_server_from_serving() {
     // Arrange: nothing listens on port 1.
     let mut app = spawn_app_with(|c| c.nats_url = Some("nats://127.0.0.1:1".to_owned())).await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    let bob = app.user("bob").await;
     let mut stream = app.open_stream(&bob, "bob", None).await;
 
     // Act
@@ -196,9 +166,12 @@ async fn an_unreachable_nats_does_not_stop_the_server_from_serving() {
     assert_eq!(next_message(&mut stream).await["envelope"]["ct"], "hello");
     let server = app.server.take().unwrap();
     assert!(!server.state.nats.as_ref().unwrap().is_ready());
-    tokio::time::timeout(Duration::from_secs(10), server.shutdown())
-        .await
-        .expect("shutdown hung on an unreachable NATS");
+    within(
+        10,
+        "shutdown despite an unreachable NATS",
+        server.shutdown(),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -212,17 +185,13 @@ async fn no_handle_appears_in_clear_on_the_nats_wire() {
     let mut wire = raw.subscribe("kez.chat.inbox.>").await.unwrap();
     raw.flush().await.unwrap();
     let app = spawn_with_nats(&nats.url, None).await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    app.user("bob").await;
 
     // Act
     assert_eq!(app.send("bob", "opaque").await.status(), 201);
 
     // Assert: the subject is the SPEC §11 hash, computed independently here.
-    let m = tokio::time::timeout(Duration::from_secs(10), wire.next())
-        .await
-        .expect("nothing published to NATS in 10 s")
-        .unwrap();
+    let m = within(10, "a publish to NATS", wire.next()).await.unwrap();
     let expected = hex::encode(Sha256::digest(format!("kez.chat.inbox\n{SERVER}\nbob")));
     assert_eq!(m.subject.as_str(), format!("kez.chat.inbox.{expected}"));
     assert_eq!(m.subject.as_str(), inbox_subject(SERVER, "bob"));
@@ -245,11 +214,7 @@ async fn fanout_resumes_after_nats_restarts_and_the_stream_fills_the_gap() {
         return;
     };
     // Arrange: two instances, B streaming bob, one message through NATS.
-    let a = spawn_with_nats(&nats.url, None).await;
-    let b = spawn_with_nats(&nats.url, Some(a.config.db.clone())).await;
-    let bob = TestIdentity::generate();
-    a.register(&bob, "bob").await;
-    let mut stream = b.open_stream(&bob, "bob", None).await;
+    let (a, b, mut stream) = two_instances_streaming_bob(&nats).await;
     assert_eq!(a.send("bob", "before").await.status(), 201);
     assert_eq!(next_message(&mut stream).await["seq"], 1);
 
@@ -288,26 +253,42 @@ async fn a_forged_nats_event_cannot_inject_or_hide_a_message() {
     let Some(nats) = start_nats().await else {
         return;
     };
-    // Arrange: an instance with bob's stream open, and an attacker on NATS.
+    // Arrange: an instance with bob's and carol's streams open, one message
+    // stored for carol, and an attacker on NATS.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let app = spawn_with_nats(&nats.url, None).await;
-    let bob = TestIdentity::generate();
-    app.register(&bob, "bob").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
     let mut stream = app.open_stream(&bob, "bob", None).await;
-    let attacker = async_nats::connect(nats.url.as_str()).await.unwrap();
-
-    // Act: forge the next seq with fake content, then post the real message.
-    let forged = serde_json::json!({"seq": 1, "id": "forged-message-0001",
-        "envelope": {"v": 2, "ct": "FORGED"}, "received_at": "2026-01-01T00:00:00Z"});
-    attacker
-        .publish(
-            inbox_subject(SERVER, "bob"),
-            serde_json::to_vec(&forged).unwrap().into(),
-        )
+    let _carol_stream = app.open_stream(&carol, "carol", None).await;
+    let marker = message_body("carol", &random_id(), "marker");
+    let stored: serde_json::Value = app
+        .post_json("/v1/messages", &marker)
+        .await
+        .json()
         .await
         .unwrap();
+    let attacker = async_nats::connect(nats.url.as_str()).await.unwrap();
+
+    // Act: forge the next seq with fake content; then announce carol's real
+    // message, which the instance forwards only after handling the forged
+    // event before it (one subscription, handled in order); then post the
+    // real message.
+    let forged = serde_json::json!({"seq": 1, "id": "forged-message-0001",
+        "envelope": {"v": 2, "ct": "FORGED"}, "received_at": "2026-01-01T00:00:00Z"});
+    let genuine = serde_json::json!({"seq": stored["seq"], "id": marker["id"],
+        "envelope": marker["envelope"], "received_at": stored["received_at"]});
+    for (to, event) in [("bob", forged), ("carol", genuine)] {
+        let payload = serde_json::to_vec(&event).unwrap();
+        let subject = inbox_subject(SERVER, to);
+        attacker.publish(subject, payload.into()).await.unwrap();
+    }
     attacker.flush().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stats = app.state().nats.clone().unwrap();
+    wait_for(10, "the attacker's events to be handled", async || {
+        stats.forwarded.load(Ordering::Relaxed) >= 1
+    })
+    .await;
     assert_eq!(app.send("bob", "real").await.status(), 201);
 
     // Assert: the only message the stream shows is the real one.

@@ -4,6 +4,20 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
+/// Posts a registration envelope and asserts it is refused with `status`
+/// and the error `code`.
+async fn assert_refused(app: &TestApp, envelope: &Value, status: u16, code: &str) {
+    assert_error(app.post_json("/v1/register", envelope).await, status, code).await;
+}
+
+/// `assert_refused` for a body given as JSON text, sent as is.
+async fn assert_text_refused(app: &TestApp, text: String, status: u16, code: &str) {
+    let res = app
+        .post_raw("/v1/register", "application/json", text.into_bytes())
+        .await;
+    assert_error(res, status, code).await;
+}
+
 #[tokio::test]
 async fn healthz_reports_server_and_version() {
     let app = spawn_app().await;
@@ -53,13 +67,13 @@ async fn lookup_of_an_unknown_handle_is_404_json() {
 async fn duplicate_handle_is_409() {
     let app = spawn_app().await;
     app.register(&TestIdentity::generate(), "alice").await;
-    let res = app
-        .post_json(
-            "/v1/register",
-            &TestIdentity::generate().registration("alice", SERVER),
-        )
-        .await;
-    assert_error(res, 409, "handle_taken").await;
+    assert_refused(
+        &app,
+        &TestIdentity::generate().registration("alice", SERVER),
+        409,
+        "handle_taken",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -67,10 +81,13 @@ async fn duplicate_primary_is_409() {
     let app = spawn_app().await;
     let alice = TestIdentity::generate();
     app.register(&alice, "alice").await;
-    let res = app
-        .post_json("/v1/register", &alice.registration("alice2", SERVER))
-        .await;
-    assert_error(res, 409, "primary_taken").await;
+    assert_refused(
+        &app,
+        &alice.registration("alice2", SERVER),
+        409,
+        "primary_taken",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -100,26 +117,26 @@ async fn twenty_concurrent_registrations_of_one_handle_have_exactly_one_winner()
 #[tokio::test]
 async fn registration_for_another_server_is_refused() {
     let app = spawn_app().await;
-    let res = app
-        .post_json(
-            "/v1/register",
-            &TestIdentity::generate().registration("alice", "other.example"),
-        )
-        .await;
-    assert_error(res, 422, "wrong_server").await;
+    assert_refused(
+        &app,
+        &TestIdentity::generate().registration("alice", "other.example"),
+        422,
+        "wrong_server",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn reserved_names_are_refused() {
     let app = spawn_app().await;
     for name in ["admin", "root", "support", "postmaster", "www", "settings"] {
-        let res = app
-            .post_json(
-                "/v1/register",
-                &TestIdentity::generate().registration(name, SERVER),
-            )
-            .await;
-        assert_error(res, 422, "reserved_handle").await;
+        assert_refused(
+            &app,
+            &TestIdentity::generate().registration(name, SERVER),
+            422,
+            "reserved_handle",
+        )
+        .await;
     }
 }
 
@@ -139,13 +156,13 @@ async fn invalid_handles_are_refused() {
         "",
         "a@b",
     ] {
-        let res = app
-            .post_json(
-                "/v1/register",
-                &TestIdentity::generate().registration(name, SERVER),
-            )
-            .await;
-        assert_error(res, 422, "invalid_handle").await;
+        assert_refused(
+            &app,
+            &TestIdentity::generate().registration(name, SERVER),
+            422,
+            "invalid_handle",
+        )
+        .await;
     }
     // Boundaries that are fine.
     app.register(&TestIdentity::generate(), "abc").await;
@@ -159,12 +176,7 @@ async fn tampered_payload_fails_signature_check() {
     let id = TestIdentity::generate();
     let mut env = id.registration("alice", SERVER);
     env["payload"]["handle"] = json!("mallory");
-    assert_error(
-        app.post_json("/v1/register", &env).await,
-        401,
-        "invalid_signature",
-    )
-    .await;
+    assert_refused(&app, &env, 401, "invalid_signature").await;
 }
 
 #[tokio::test]
@@ -182,12 +194,7 @@ async fn tampered_or_malformed_signature_fails() {
     ] {
         let mut e = env.clone();
         e["signature"]["sig"] = json!(bad);
-        assert_error(
-            app.post_json("/v1/register", &e).await,
-            401,
-            "invalid_signature",
-        )
-        .await;
+        assert_refused(&app, &e, 401, "invalid_signature").await;
     }
 }
 
@@ -209,12 +216,7 @@ async fn non_canonical_signature_is_refused() {
         carry = v >> 8;
     }
     env["signature"]["sig"] = json!(hex::encode(sig));
-    assert_error(
-        app.post_json("/v1/register", &env).await,
-        401,
-        "invalid_signature",
-    )
-    .await;
+    assert_refused(&app, &env, 401, "invalid_signature").await;
 }
 
 #[tokio::test]
@@ -223,12 +225,7 @@ async fn key_must_equal_primary() {
     let id = TestIdentity::generate();
     let mut env = id.registration("alice", SERVER);
     env["signature"]["key"] = json!(TestIdentity::generate().primary());
-    assert_error(
-        app.post_json("/v1/register", &env).await,
-        422,
-        "key_mismatch",
-    )
-    .await;
+    assert_refused(&app, &env, 422, "key_mismatch").await;
 }
 
 #[tokio::test]
@@ -246,12 +243,7 @@ async fn malformed_primary_is_refused() {
         p["primary"] = json!(bad);
         let mut env = id.sign_envelope(p);
         env["signature"]["key"] = json!(bad);
-        assert_error(
-            app.post_json("/v1/register", &env).await,
-            422,
-            "invalid_key",
-        )
-        .await;
+        assert_refused(&app, &env, 422, "invalid_key").await;
     }
 }
 
@@ -263,17 +255,11 @@ async fn stale_and_future_timestamps_are_refused() {
         let mut p = id.registration_payload("alice", SERVER);
         let at = chrono::Utc::now() + chrono::Duration::seconds(offset);
         p["created_at"] = json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        let res = app.post_json("/v1/register", &id.sign_envelope(p)).await;
-        assert_error(res, 422, "stale_timestamp").await;
+        assert_refused(&app, &id.sign_envelope(p), 422, "stale_timestamp").await;
     }
     let mut p = id.registration_payload("alice", SERVER);
     p["created_at"] = json!("last tuesday");
-    assert_error(
-        app.post_json("/v1/register", &id.sign_envelope(p)).await,
-        422,
-        "invalid_timestamp",
-    )
-    .await;
+    assert_refused(&app, &id.sign_envelope(p), 422, "invalid_timestamp").await;
 }
 
 #[tokio::test]
@@ -283,39 +269,19 @@ async fn wrong_tag_type_version_and_alg_each_have_a_code() {
 
     let mut env = id.registration("alice", SERVER);
     env["kez"] = json!("registration");
-    assert_error(
-        app.post_json("/v1/register", &env).await,
-        422,
-        "wrong_envelope_tag",
-    )
-    .await;
+    assert_refused(&app, &env, 422, "wrong_envelope_tag").await;
 
     let mut p = id.registration_payload("alice", SERVER);
     p["type"] = json!("kez.chat.other");
-    assert_error(
-        app.post_json("/v1/register", &id.sign_envelope(p)).await,
-        422,
-        "wrong_payload_type",
-    )
-    .await;
+    assert_refused(&app, &id.sign_envelope(p), 422, "wrong_payload_type").await;
 
     let mut p = id.registration_payload("alice", SERVER);
     p["version"] = json!(2);
-    assert_error(
-        app.post_json("/v1/register", &id.sign_envelope(p)).await,
-        422,
-        "unsupported_version",
-    )
-    .await;
+    assert_refused(&app, &id.sign_envelope(p), 422, "unsupported_version").await;
 
     let mut env = id.registration("alice", SERVER);
     env["signature"]["alg"] = json!("ed25519ph");
-    assert_error(
-        app.post_json("/v1/register", &env).await,
-        422,
-        "unsupported_alg",
-    )
-    .await;
+    assert_refused(&app, &env, 422, "unsupported_alg").await;
 }
 
 #[tokio::test]
@@ -379,22 +345,10 @@ async fn duplicate_keys_are_refused_so_parsers_cannot_disagree() {
         1,
     );
     assert_ne!(dup, text);
-    assert_error(
-        app.post_raw("/v1/register", "application/json", dup.into_bytes())
-            .await,
-        400,
-        "invalid_json",
-    )
-    .await;
+    assert_text_refused(&app, dup, 400, "invalid_json").await;
     // The same at the top level.
     let dup = text.replacen("{", "{\"kez\":\"x\",", 1);
-    assert_error(
-        app.post_raw("/v1/register", "application/json", dup.into_bytes())
-            .await,
-        400,
-        "invalid_json",
-    )
-    .await;
+    assert_text_refused(&app, dup, 400, "invalid_json").await;
 }
 
 #[tokio::test]
@@ -408,23 +362,12 @@ async fn unsafe_numbers_in_signed_payloads_are_refused() {
     ] {
         let mut p = id.registration_payload("alice", SERVER);
         p["version"] = v;
-        assert_error(
-            app.post_json("/v1/register", &id.sign_envelope(p)).await,
-            400,
-            "unsafe_number",
-        )
-        .await;
+        assert_refused(&app, &id.sign_envelope(p), 400, "unsafe_number").await;
     }
     let raw = serde_json::to_string(&id.registration("alice", SERVER))
         .unwrap()
         .replacen("\"version\":1", "\"version\":1e0", 1);
-    assert_error(
-        app.post_raw("/v1/register", "application/json", raw.into_bytes())
-            .await,
-        400,
-        "unsafe_number",
-    )
-    .await;
+    assert_text_refused(&app, raw, 400, "unsafe_number").await;
 }
 
 #[tokio::test]

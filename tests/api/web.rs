@@ -40,12 +40,7 @@ async fn without_web_dir_a_placeholder_page_is_served() {
     let app = spawn_app().await;
     let res = app.get("/").await;
     assert_eq!(res.status(), 200);
-    assert!(
-        res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(header(&res, "content-type").starts_with("text/html"));
     assert!(res.text().await.unwrap().contains("kez-chat"));
 }
 
@@ -56,12 +51,7 @@ async fn embedded_client_is_served_without_web_dir() {
     let app = spawn_app().await;
     let index = app.get("/").await;
     assert_eq!(index.status(), 200);
-    assert!(
-        index.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(header(&index, "content-type").starts_with("text/html"));
     assert_eq!(index.headers()["cache-control"], "no-cache");
     let html = index.text().await.unwrap();
     let built =
@@ -76,18 +66,8 @@ async fn embedded_client_is_served_without_web_dir() {
         .expect("a script tag");
     let js = app.get(asset).await;
     assert_eq!(js.status(), 200);
-    assert!(
-        js.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .contains("javascript")
-    );
-    assert!(
-        js.headers()["cache-control"]
-            .to_str()
-            .unwrap()
-            .contains("immutable")
-    );
+    assert!(header(&js, "content-type").contains("javascript"));
+    assert!(header(&js, "cache-control").contains("immutable"));
     // Client-side routes fall back to index.html; API paths do not.
     assert_eq!(app.get("/chats/alice").await.text().await.unwrap(), built);
     assert_eq!(app.get("/assets/missing.js").await.status(), 404);
@@ -103,28 +83,13 @@ async fn spa_files_fallback_and_cache_headers() {
     let index = app.get("/").await;
     assert_eq!(index.status(), 200);
     assert_eq!(index.headers()["cache-control"], "no-cache");
-    assert!(
-        index.headers()["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .contains("default-src 'self'")
-    );
+    assert!(header(&index, "content-security-policy").contains("default-src 'self'"));
     assert!(index.text().await.unwrap().contains("KEZ SPA"));
 
     let js = app.get("/assets/index-abc123.js").await;
     assert_eq!(js.status(), 200);
-    assert!(
-        js.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .contains("javascript")
-    );
-    assert!(
-        js.headers()["cache-control"]
-            .to_str()
-            .unwrap()
-            .contains("immutable")
-    );
+    assert!(header(&js, "content-type").contains("javascript"));
+    assert!(header(&js, "cache-control").contains("immutable"));
 
     // Client-side routes get index.html.
     let route = app.get("/chats/alice").await;
@@ -174,19 +139,9 @@ async fn security_headers_are_on_every_response() {
 #[tokio::test]
 async fn wrong_methods_get_405_json() {
     let app = spawn_app().await;
-    let res = app
-        .client
-        .delete(app.url("/v1/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.request(reqwest::Method::DELETE, "/v1/healthz").await;
     assert_error(res, 405, "method_not_allowed").await;
-    let res = app
-        .client
-        .get(app.url("/v1/register"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/v1/register").await;
     assert_error(res, 405, "method_not_allowed").await;
 }
 

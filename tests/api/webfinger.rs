@@ -34,7 +34,7 @@ async fn webfinger_describes_a_registered_handle() {
 #[tokio::test]
 async fn webfinger_accepts_percent_encoding_and_filters_by_rel() {
     let app = spawn_app().await;
-    app.register(&TestIdentity::generate(), "alice").await;
+    app.user("alice").await;
     let res = app
         .get(&format!("/.well-known/webfinger?resource=acct%3Aalice%40{SERVER}&rel=https%3A%2F%2Fkez.lat%2Fns%2Fsigchain"))
         .await;
@@ -47,15 +47,9 @@ async fn webfinger_accepts_percent_encoding_and_filters_by_rel() {
 #[tokio::test]
 async fn webfinger_head_matches_get_without_a_body() {
     let app = spawn_app().await;
-    app.register(&TestIdentity::generate(), "alice").await;
-    let res = app
-        .client
-        .head(app.url(&format!(
-            "/.well-known/webfinger?resource=acct:alice@{SERVER}"
-        )))
-        .send()
-        .await
-        .unwrap();
+    app.user("alice").await;
+    let path = format!("/.well-known/webfinger?resource=acct:alice@{SERVER}");
+    let res = app.request(reqwest::Method::HEAD, &path).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/jrd+json");
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
@@ -93,7 +87,7 @@ async fn webfinger_errors() {
         "not_found",
     )
     .await;
-    app.register(&TestIdentity::generate(), "alice").await;
+    app.user("alice").await;
     assert_error(
         app.get("/.well-known/webfinger?resource=acct:alice@other.example")
             .await,

@@ -1,27 +1,18 @@
-//! `spawn_app` and typed helpers shared by every integration test.
+//! The server under test, in process (`spawn_app`) on 127.0.0.1:0 with a
+//! fresh SQLite file, and `Api`, a typed client for any running server.
 
 use std::sync::Arc;
 
-use ed25519_dalek::{Signer, SigningKey};
 use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
 use kez_chat_server::config::Config;
-use kez_chat_server::kez::{auth, json};
 use kez_chat_server::server::{self, RunningServer};
 use serde_json::{Value, json};
 
+use super::{TestIdentity, within};
+
 /// The domain test servers answer for.
 pub const SERVER: &str = "kez.test";
-
-/// A running server plus what tests need to talk to it.
-pub struct TestApp {
-    pub base: String,
-    pub client: reqwest::Client,
-    pub server: Option<RunningServer>,
-    pub config: Config,
-    /// Keeps the temp directory (and its DB) alive as long as the app.
-    pub _dir: Arc<tempfile::TempDir>,
-}
 
 /// An HTTP client for tests. reqwest is built without a bundled TLS
 /// provider (the server installs ring), so tests install it too.
@@ -30,65 +21,37 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-/// The real binary, started as a child process, and everything it logged.
-pub struct BinaryServer {
-    pub child: tokio::process::Child,
+/// A client bound to one server's base URL, with typed calls.
+#[derive(Clone)]
+pub struct Api {
     pub base: String,
-    pub log: Arc<std::sync::Mutex<String>>,
+    pub client: reqwest::Client,
 }
 
-/// Starts `kez-chat-server` on 127.0.0.1:0 with `db`, waits for its
-/// "listening on" line and keeps collecting its log.
-pub async fn start_binary(
-    db: &std::path::Path,
-    rust_log: &str,
-    extra_args: &[&str],
-) -> BinaryServer {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kez-chat-server"))
-        .args([
-            "--bind",
-            "127.0.0.1:0",
-            "--server",
-            SERVER,
-            "--message-rate-per-minute",
-            "1000000",
-        ])
-        .arg("--db")
-        .arg(db)
-        .args(extra_args)
-        .env("RUST_LOG", rust_log)
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let log = Arc::new(std::sync::Mutex::new(String::new()));
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-    let sink = log.clone();
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move {
-        let mut addr_tx = Some(addr_tx);
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(rest) = line.split("listening on ").nth(1)
-                && let Some(tx) = addr_tx.take()
-            {
-                let _ = tx.send(rest.trim().to_owned());
-            }
-            let mut l = sink.lock().unwrap();
-            l.push_str(&line);
-            l.push('\n');
-        }
-    });
-    let base = tokio::time::timeout(std::time::Duration::from_secs(30), addr_rx)
-        .await
-        .expect("server did not start in 30 s")
-        .expect("server exited before listening");
-    BinaryServer { child, base, log }
+/// A running in-process server plus what tests need to talk to it; derefs
+/// to its `Api`.
+pub struct TestApp {
+    pub api: Api,
+    pub server: Option<RunningServer>,
+    pub config: Config,
+    /// Keeps the temp directory (and its DB) alive as long as the app.
+    pub _dir: Arc<tempfile::TempDir>,
 }
 
-/// A config for tests: loopback, a temp DB, generous rate limits.
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+/// The push coalescing window of `test_config`: short, so pushes go out
+/// at once.
+pub const TEST_PUSH_COALESCE_MS: u64 = 50;
+
+/// A config for tests: loopback, a temp DB, generous rate limits, and
+/// pushes that go out (and retry) at once.
 pub fn test_config(dir: &tempfile::TempDir) -> Config {
     let mut c = Config::defaults();
     c.bind = "127.0.0.1:0".parse().unwrap();
@@ -101,6 +64,9 @@ pub fn test_config(dir: &tempfile::TempDir) -> Config {
     c.max_connections_per_ip = 100_000;
     // Tests are not about the disk, and CI disks can be small.
     c.min_free_disk_mb = 0;
+    // Tests that need a window or a retry wait set their own.
+    c.push_coalesce_ms = TEST_PUSH_COALESCE_MS;
+    c.push_max_retry_wait_secs = 0;
     c
 }
 
@@ -116,8 +82,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     tweak(&mut config);
     let server = server::start(config.clone()).await.expect("server starts");
     TestApp {
-        base: format!("http://{}", server.addr),
-        client: http_client(),
+        api: Api::new(format!("http://{}", server.addr)),
         server: Some(server),
         config,
         _dir: dir,
@@ -125,10 +90,6 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     /// Stops the server gracefully and starts a new one on the same DB.
     pub async fn restart(&mut self) {
         if let Some(s) = self.server.take() {
@@ -137,12 +98,44 @@ impl TestApp {
         let server = server::start(self.config.clone())
             .await
             .expect("server restarts");
-        self.base = format!("http://{}", server.addr);
+        self.api.base = format!("http://{}", server.addr);
         self.server = Some(server);
     }
 
+    /// The running server's shared state.
+    pub fn state(&self) -> &kez_chat_server::state::AppState {
+        &self.server.as_ref().expect("server running").state
+    }
+
+    /// `host:port` of the running server, for raw TCP.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.as_ref().expect("server running").addr
+    }
+}
+
+impl Api {
+    pub fn new(base: String) -> Self {
+        Self {
+            base,
+            client: http_client(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.unwrap()
+        self.request(reqwest::Method::GET, path).await
+    }
+
+    /// A request without a body.
+    pub async fn request(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
@@ -180,10 +173,27 @@ impl TestApp {
         body
     }
 
+    /// A new identity, registered as `handle`.
+    pub async fn user(&self, handle: &str) -> TestIdentity {
+        let id = TestIdentity::generate();
+        self.register(&id, handle).await;
+        id
+    }
+
     /// Posts a message with a fresh random id.
     pub async fn send(&self, to: &str, text: &str) -> reqwest::Response {
         self.post_json("/v1/messages", &message_body(to, &random_id(), text))
             .await
+    }
+
+    /// Posts `n` messages to `to` at once ("`label` 0", "`label` 1", …)
+    /// and asserts each was stored.
+    pub async fn send_concurrently(&self, to: &str, n: usize, label: &str) {
+        let texts: Vec<String> = (0..n).map(|i| format!("{label} {i}")).collect();
+        let posts = texts.iter().map(|t| self.send(to, t));
+        for res in futures_util::future::join_all(posts).await {
+            assert_eq!(res.status(), 201);
+        }
     }
 
     /// Polls `handle`'s inbox with a valid signature.
@@ -197,6 +207,14 @@ impl TestApp {
             .unwrap();
         assert_eq!(res.status(), 200);
         res.json().await.unwrap()
+    }
+
+    /// How many messages the first page of `handle`'s inbox holds.
+    pub async fn inbox_len(&self, id: &TestIdentity, handle: &str) -> usize {
+        self.poll(id, handle, 0).await["messages"]
+            .as_array()
+            .unwrap()
+            .len()
     }
 
     /// Opens an SSE stream and returns its parsed events.
@@ -216,12 +234,19 @@ impl TestApp {
         let res = req.send().await.unwrap();
         assert_eq!(res.status(), 200);
         assert_eq!(res.headers()["content-type"], "text/event-stream");
-        Box::pin(
-            res.bytes_stream()
-                .eventsource()
-                .filter_map(|e| async move { e.ok() }),
-        )
+        events(res)
     }
+}
+
+/// The SSE events of a stream response.
+pub fn events(
+    res: reqwest::Response,
+) -> impl Stream<Item = eventsource_stream::Event> + Unpin + use<> {
+    Box::pin(
+        res.bytes_stream()
+            .eventsource()
+            .filter_map(|e| async move { e.ok() }),
+    )
 }
 
 /// Next `message` event (skipping others) within 10 s, parsed.
@@ -238,9 +263,7 @@ pub async fn next_message(
             }
         }
     };
-    tokio::time::timeout(std::time::Duration::from_secs(10), fut)
-        .await
-        .expect("no message event within 10 s")
+    within(10, "a message event", fut).await
 }
 
 /// A message POST body with an opaque stand-in envelope.
@@ -255,71 +278,6 @@ pub fn random_id() -> String {
     hex::encode(b)
 }
 
-/// A keypair acting as a user.
-pub struct TestIdentity {
-    pub sk: SigningKey,
-}
-
-impl TestIdentity {
-    pub fn generate() -> Self {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).unwrap();
-        Self {
-            sk: SigningKey::from_bytes(&seed),
-        }
-    }
-
-    pub fn primary(&self) -> String {
-        format!(
-            "ed25519:{}",
-            hex::encode(self.sk.verifying_key().as_bytes())
-        )
-    }
-
-    pub fn sign_hex(&self, msg: &[u8]) -> String {
-        hex::encode(self.sk.sign(msg).to_bytes())
-    }
-
-    pub fn registration_payload(&self, handle: &str, server: &str) -> Value {
-        json!({"type": "kez.chat.handle_registration", "version": 1, "handle": handle,
-               "primary": self.primary(), "server": server,
-               "created_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)})
-    }
-
-    /// A registration envelope signed over `payload` as given.
-    pub fn sign_envelope(&self, payload: Value) -> Value {
-        let sig = self.sign_hex(&json::canonical_bytes(&payload));
-        json!({"kez": "handle_registration", "payload": payload,
-               "signature": {"alg": "ed25519-sha512-jcs", "key": self.primary(), "sig": sig}})
-    }
-
-    pub fn registration(&self, handle: &str, server: &str) -> Value {
-        self.sign_envelope(self.registration_payload(handle, server))
-    }
-
-    pub fn poll_auth_at(&self, handle: &str, since: u64, ts: i64) -> String {
-        format!(
-            "{ts}:{}",
-            self.sign_hex(auth::poll_string(handle, since, ts).as_bytes())
-        )
-    }
-
-    pub fn poll_auth(&self, handle: &str, since: u64) -> String {
-        self.poll_auth_at(handle, since, chrono::Utc::now().timestamp())
-    }
-
-    pub fn stream_auth_at(&self, handle: &str, ts: i64) -> String {
-        format!(
-            "{ts}:{}",
-            self.sign_hex(auth::stream_string(handle, ts).as_bytes())
-        )
-    }
-
-    pub fn stream_auth(&self, handle: &str) -> String {
-        self.stream_auth_at(handle, chrono::Utc::now().timestamp())
-    }
-}
-
 /// Asserts the status and the JSON error code of a response.
 pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> Value {
     let got = res.status().as_u16();
@@ -331,4 +289,13 @@ pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> Va
     );
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     body
+}
+
+/// Header `name` of `res` as text; panics when it is missing.
+pub fn header<'r>(res: &'r reqwest::Response, name: &str) -> &'r str {
+    res.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
 }

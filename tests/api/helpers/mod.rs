@@ -1,0 +1,14 @@
+//! What every integration test shares: the in-process server (`spawn_app`)
+//! and a typed client for it, the real binary as a child process, identities
+//! that sign like a client, bounded waits, and the stand-in push service.
+
+mod app;
+mod binary;
+mod identity;
+pub mod push_service;
+mod wait;
+
+pub use app::*;
+pub use binary::*;
+pub use identity::*;
+pub use wait::*;
