@@ -27,6 +27,7 @@ pub trait Broker: Send + Sync + 'static {
 }
 
 /// A live subscription; dropping it unregisters the subscriber.
+#[must_use = "the subscriber is unregistered as soon as the subscription is dropped"]
 pub struct Subscription {
     /// Messages published after the subscription was made.
     pub receiver: broadcast::Receiver<Arc<StoredMessage>>,

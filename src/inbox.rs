@@ -236,6 +236,7 @@ pub struct StreamRegistry {
 type OpenStream = (u64, oneshot::Sender<()>);
 
 /// One open stream; dropping it unregisters the stream.
+#[must_use = "the stream is unregistered as soon as its ticket is dropped"]
 pub struct StreamTicket {
     registry: StreamRegistry,
     handle: String,

@@ -241,7 +241,7 @@ impl Dispatcher {
                     let wait = after
                         .unwrap_or_else(|| backoff(attempt))
                         .min(MAX_RETRY_WAIT);
-                    tracing::debug!(%handle, %endpoint, attempt, wait_ms = wait.as_millis() as u64, reason = %why,
+                    tracing::debug!(%handle, %endpoint, attempt, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), reason = %why,
                         "push failed; retrying");
                     drop(slot);
                     tokio::time::sleep(wait).await;
