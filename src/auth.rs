@@ -7,8 +7,8 @@
 use axum::http::HeaderMap;
 
 use crate::error::{AppError, Result};
+use crate::kez::Handle;
 use crate::kez::auth::Credential;
-use crate::kez::{Handle, Identity};
 use crate::state::AppState;
 use crate::store::{HandleRecord, unix_now};
 
@@ -25,7 +25,7 @@ pub async fn local_handle(state: &AppState, handle: &str) -> Result<HandleRecord
     let handle = Handle::parse(handle).map_err(|_| AppError::not_found(NO_SUCH_HANDLE))?;
     state
         .store
-        .handle_by_name(handle.as_str().to_owned())
+        .handle_by_name(handle)
         .await?
         .ok_or_else(|| AppError::not_found(NO_SUCH_HANDLE))
 }
@@ -45,13 +45,14 @@ pub fn query_credential(auth: Option<&str>) -> Result<&str> {
 /// Authenticates a request as `handle`: the handle must exist (404 first),
 /// then `credential` (`None`: 401 `missing_auth`) must parse, be within
 /// [`crate::kez::auth::MAX_SKEW_SECS`] of our clock and sign the endpoint's
-/// string built by `signed(ts)` (401 with the `AuthError`'s code).
+/// string built by `signed(ts)` (401 with the `AuthError`'s code). Returns
+/// the parsed, registered handle the request now acts as.
 pub async fn authenticate(
     state: &AppState,
     handle: &str,
     credential: Option<&str>,
     signed: impl FnOnce(i64) -> String,
-) -> Result<()> {
+) -> Result<Handle> {
     let record = local_handle(state, handle).await?;
     let Some(credential) = credential else {
         return Err(AppError::unauthorized(
@@ -59,8 +60,7 @@ pub async fn authenticate(
             "send X-Kez-Auth: <unix seconds>:<signature>",
         ));
     };
-    let key = Identity::parse(&record.primary)
-        .map_err(|e| AppError::internal(anyhow::anyhow!("stored key invalid: {e}")))?;
     let cred = Credential::parse(credential)?;
-    Ok(cred.verify(&key, &signed(cred.ts()), unix_now())?)
+    cred.verify(&record.primary, &signed(cred.ts()), unix_now())?;
+    Ok(record.handle)
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
+use crate::kez::Handle;
 use crate::refmap::RefCountedMap;
 use crate::store::StoredMessage;
 
@@ -20,12 +21,13 @@ pub const CHANNEL_CAPACITY: usize = 64;
 /// Fan-out of stored messages to live subscribers.
 pub trait Broker: Send + Sync + 'static {
     /// Delivers to current subscribers of `handle`; a no-op without any.
-    fn publish(&self, handle: &str, msg: Arc<StoredMessage>);
+    fn publish(&self, handle: &Handle, msg: Arc<StoredMessage>);
     /// Subscribes to messages for `handle` from now on.
-    fn subscribe(&self, handle: &str) -> Subscription;
+    fn subscribe(&self, handle: &Handle) -> Subscription;
 }
 
 /// A live subscription; dropping it unregisters the subscriber.
+#[must_use = "the subscriber is unregistered as soon as the subscription is dropped"]
 pub struct Subscription {
     /// Messages published after the subscription was made.
     pub receiver: broadcast::Receiver<Arc<StoredMessage>>,
@@ -63,18 +65,18 @@ impl LocalBroker {
 }
 
 impl Broker for LocalBroker {
-    fn publish(&self, handle: &str, msg: Arc<StoredMessage>) {
-        if let Some(tx) = self.channels.get(handle) {
+    fn publish(&self, handle: &Handle, msg: Arc<StoredMessage>) {
+        if let Some(tx) = self.channels.get(handle.as_str()) {
             // Err only means every receiver has gone since the lookup.
             let _ = tx.send(msg);
         }
     }
 
-    fn subscribe(&self, handle: &str) -> Subscription {
+    fn subscribe(&self, handle: &Handle) -> Subscription {
         // The guard removes the channel once the recipient's last stream leaves.
-        let guard = self
-            .channels
-            .acquire(handle.to_owned(), || broadcast::channel(CHANNEL_CAPACITY).0);
+        let guard = self.channels.acquire(handle.as_str().to_owned(), || {
+            broadcast::channel(CHANNEL_CAPACITY).0
+        });
         Subscription {
             receiver: guard.value().subscribe(),
             _guard: Box::new(guard),
@@ -85,11 +87,16 @@ impl Broker for LocalBroker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Seq;
     use serde_json::value::RawValue;
+
+    fn h(s: &str) -> Handle {
+        Handle::parse(s).unwrap()
+    }
 
     fn msg(seq: u64) -> Arc<StoredMessage> {
         Arc::new(StoredMessage {
-            seq,
+            seq: Seq::new(seq),
             id: format!("id-{seq}-aaaaaaaaaaaa"),
             envelope: RawValue::from_string("{}".to_owned()).unwrap(),
             received_at: 0,
@@ -99,41 +106,41 @@ mod tests {
     #[tokio::test]
     async fn subscriber_receives_published_messages() {
         let b = LocalBroker::new();
-        let mut s = b.subscribe("bob");
-        b.publish("bob", msg(1));
-        assert_eq!(s.receiver.recv().await.unwrap().seq, 1);
+        let mut s = b.subscribe(&h("bob"));
+        b.publish(&h("bob"), msg(1));
+        assert_eq!(s.receiver.recv().await.unwrap().seq, Seq::new(1));
     }
 
     #[tokio::test]
     async fn fans_out_to_every_subscriber_of_a_handle() {
         let b = LocalBroker::new();
-        let mut s1 = b.subscribe("bob");
-        let mut s2 = b.subscribe("bob");
-        b.publish("bob", msg(7));
-        assert_eq!(s1.receiver.recv().await.unwrap().seq, 7);
-        assert_eq!(s2.receiver.recv().await.unwrap().seq, 7);
+        let mut s1 = b.subscribe(&h("bob"));
+        let mut s2 = b.subscribe(&h("bob"));
+        b.publish(&h("bob"), msg(7));
+        assert_eq!(s1.receiver.recv().await.unwrap().seq, Seq::new(7));
+        assert_eq!(s2.receiver.recv().await.unwrap().seq, Seq::new(7));
     }
 
     #[tokio::test]
     async fn handles_are_isolated() {
         let b = LocalBroker::new();
-        let mut alice = b.subscribe("alice");
-        b.publish("bob", msg(1));
+        let mut alice = b.subscribe(&h("alice"));
+        b.publish(&h("bob"), msg(1));
         assert!(alice.receiver.try_recv().is_err());
     }
 
     #[test]
     fn publish_without_subscribers_is_a_no_op() {
         let b = LocalBroker::new();
-        b.publish("nobody", msg(1));
+        b.publish(&h("nobody"), msg(1));
         assert_eq!(b.active_channels(), 0);
     }
 
     #[test]
     fn channel_is_removed_when_the_last_subscriber_leaves() {
         let b = LocalBroker::new();
-        let s1 = b.subscribe("bob");
-        let s2 = b.subscribe("bob");
+        let s1 = b.subscribe(&h("bob"));
+        let s2 = b.subscribe(&h("bob"));
         assert_eq!(b.active_channels(), 1);
         drop(s1);
         assert_eq!(b.active_channels(), 1);

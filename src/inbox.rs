@@ -24,9 +24,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::auth::{authenticate, header_credential, query_credential};
 use crate::error::Result;
 use crate::extract::{AppPath, AppQuery};
-use crate::kez::auth;
+use crate::kez::{Handle, auth};
 use crate::state::AppState;
-use crate::store::StoredMessage;
+use crate::store::{Seq, StoredMessage};
 
 /// Most messages per poll response or per replay query.
 pub const PAGE_SIZE: usize = 500;
@@ -50,30 +50,30 @@ pub fn router() -> Router<AppState> {
 #[derive(Serialize)]
 struct PollResponse {
     messages: Vec<StoredMessage>,
-    next: Option<u64>,
+    next: Option<Seq>,
 }
 
 #[derive(Deserialize)]
 struct PollQuery {
-    since: Option<u64>,
+    since: Option<Seq>,
 }
 
 #[derive(Deserialize)]
 struct StreamQuery {
     auth: Option<String>,
-    since: Option<u64>,
+    since: Option<Seq>,
 }
 
 /// # `GET /v1/inbox/{handle}?since=<seq>` with `X-Kez-Auth: <ts>:<sig>`
 async fn poll(
     State(state): State<AppState>,
-    AppPath(handle): AppPath<String>,
+    AppPath(name): AppPath<String>,
     AppQuery(q): AppQuery<PollQuery>,
     headers: HeaderMap,
 ) -> Result<Json<PollResponse>> {
-    let since = q.since.unwrap_or(0);
-    authenticate(&state, &handle, header_credential(&headers), |ts| {
-        auth::poll_string(&handle, since, ts)
+    let since = q.since.unwrap_or(Seq::ZERO);
+    let handle = authenticate(&state, &name, header_credential(&headers), |ts| {
+        auth::poll_string(&name, since.get(), ts)
     })
     .await?;
     let messages = state
@@ -88,25 +88,26 @@ async fn poll(
 /// `Last-Event-ID` wins over `since`.
 async fn stream(
     State(state): State<AppState>,
-    AppPath(handle): AppPath<String>,
+    AppPath(name): AppPath<String>,
     AppQuery(q): AppQuery<StreamQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl futures_util::Stream<Item = std::result::Result<Event, Infallible>>>> {
     let cred = query_credential(q.auth.as_deref())?;
-    authenticate(&state, &handle, Some(cred), |ts| {
-        auth::stream_string(&handle, ts)
+    let handle = authenticate(&state, &name, Some(cred), |ts| {
+        auth::stream_string(&name, ts)
     })
     .await?;
     let since = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Seq::new)
         .or(q.since)
-        .unwrap_or(0);
+        .unwrap_or(Seq::ZERO);
 
     // Subscribe before the replay query so nothing published in between is lost.
     let subscription = state.broker.subscribe(&handle);
-    let ticket = state.streams.open(&handle);
+    let ticket = state.streams.open(handle.as_str());
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     let task = StreamTask {
         shutdown: state.shutdown.clone(),
@@ -135,8 +136,8 @@ enum Stop {
 
 struct StreamTask {
     state: AppState,
-    handle: String,
-    last: u64,
+    handle: Handle,
+    last: Seq,
     tx: mpsc::Sender<std::result::Result<Event, Infallible>>,
     ticket: StreamTicket,
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -150,7 +151,7 @@ impl StreamTask {
                 received = sub.receiver.recv() => {
                     stop = match received {
                         Ok(m) if m.seq <= self.last => Ok(()),
-                        Ok(m) if m.seq == self.last + 1 => self.send(&m).await,
+                        Ok(m) if Some(m.seq) == self.last.next() => self.send(&m).await,
                         // A hole (or a lag): the database has everything up to m.
                         Ok(_) | Err(RecvError::Lagged(_)) => self.catch_up().await,
                         Err(RecvError::Closed) => Err(Stop::ClientGone),
@@ -235,6 +236,7 @@ pub struct StreamRegistry {
 type OpenStream = (u64, oneshot::Sender<()>);
 
 /// One open stream; dropping it unregisters the stream.
+#[must_use = "the stream is unregistered as soon as its ticket is dropped"]
 pub struct StreamTicket {
     registry: StreamRegistry,
     handle: String,

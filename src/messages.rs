@@ -74,12 +74,12 @@ async fn post_message(
     let envelope = RawValue::from_string(envelope).map_err(AppError::internal)?;
     let handle_hash = state.redact.hash(recipient.as_str());
     let broker = state.broker.clone();
-    let to = recipient.as_str().to_owned();
+    let to = recipient.clone();
     let outcome = state
         .store
         .post_message(
             NewMessage {
-                recipient: to.clone(),
+                recipient: recipient.clone(),
                 client_id: body.id,
                 envelope,
             },
@@ -88,13 +88,13 @@ async fn post_message(
             move |stored| broker.publish(&to, Arc::new(stored)),
         )
         .await?;
-    tracing::debug!(to = %handle_hash, seq = outcome.seq, created = outcome.created, "message stored");
+    tracing::debug!(to = %handle_hash, seq = outcome.seq.get(), created = outcome.created, "message stored");
     if outcome.created {
         crate::metrics::RequestCounters::bump(&state.counters.messages_stored);
     }
     if outcome.created && body.notify {
         // Fire-and-forget: push delivery never delays or fails the post.
-        state.push.notify(recipient.as_str());
+        state.push.notify(&recipient);
     }
     let status = if outcome.created {
         StatusCode::CREATED

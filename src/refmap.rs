@@ -39,6 +39,7 @@ struct Entry<V> {
 
 /// One holder of an entry; dropping the last one for a key removes it.
 /// Holds a clone of the entry's value, readable without the lock.
+#[must_use = "the entry is released as soon as its guard is dropped"]
 pub struct RefGuard<K: Hash + Eq, V> {
     entries: Arc<Mutex<HashMap<K, Entry<V>>>>,
     key: K,

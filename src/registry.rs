@@ -43,14 +43,13 @@ pub struct HandleView {
 
 impl HandleView {
     /// Renders a stored record for this server.
-    pub fn new(state: &AppState, r: HandleRecord) -> Self {
-        let key_hex = r.primary.trim_start_matches("ed25519:");
+    pub fn new(state: &AppState, r: &HandleRecord) -> Self {
         Self {
             fqhn: format!("{}@{}", r.handle, state.config.server),
-            sigchain_url: state.config.sigchain_url(key_hex),
+            sigchain_url: state.config.sigchain_url(&r.primary.hex()),
             registered_at: crate::time::rfc3339(r.registered_at),
-            primary: r.primary,
-            handle: r.handle,
+            primary: r.primary.to_string(),
+            handle: r.handle.to_string(),
         }
     }
 
@@ -90,7 +89,7 @@ async fn register(
         .await?;
     tracing::info!(handle = %handle_hash, "handle registered");
     crate::metrics::RequestCounters::bump(&state.counters.registrations);
-    Ok((StatusCode::CREATED, Json(HandleView::new(&state, record))))
+    Ok((StatusCode::CREATED, Json(HandleView::new(&state, &record))))
 }
 
 /// # `GET /v1/u/{handle}`
@@ -104,7 +103,7 @@ async fn lookup(
 /// Looks up a local handle; a syntactically impossible handle is simply not found.
 pub async fn find_by_handle(state: &AppState, handle: &str) -> Result<HandleView> {
     let record = local_handle(state, handle).await?;
-    Ok(HandleView::new(state, record))
+    Ok(HandleView::new(state, &record))
 }
 
 /// # `GET /v1/by-primary/{primary}`
@@ -116,8 +115,8 @@ async fn by_primary(
     let id = Identity::parse(&primary)?;
     let record = state
         .store
-        .handle_by_primary(id.to_string())
+        .handle_by_primary(id)
         .await?
         .ok_or_else(|| AppError::not_found("no handle on this server has that key"))?;
-    Ok(Json(HandleView::new(&state, record)))
+    Ok(Json(HandleView::new(&state, &record)))
 }

@@ -86,6 +86,7 @@ impl Supervisor {
     }
 
     /// The same supervisor with other restart delays (tests use short ones).
+    #[must_use]
     pub fn with_restart_delays(mut self, first: Duration, max: Duration) -> Self {
         self.first_delay = first;
         self.max_delay = max.max(first);

@@ -23,8 +23,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::broker::{Broker, LocalBroker, Subscription};
+use crate::kez::Handle;
 use crate::refmap::RefCountedMap;
-use crate::store::{Store, StoredMessage};
+use crate::store::{Seq, Store, StoredMessage};
 
 /// Subject prefix of per-recipient inbox subjects.
 pub const SUBJECT_PREFIX: &str = "kez.chat.inbox.";
@@ -111,7 +112,7 @@ impl NatsStats {
 /// Handles with a local subscriber, by subject token: how an incoming NATS
 /// message (which carries only the hash) finds its local recipient. Each
 /// subscription holds its token's entry.
-type SubjectIndex = RefCountedMap<String, String>;
+type SubjectIndex = RefCountedMap<String, Handle>;
 
 /// A message waiting to be published to NATS.
 struct Outbound {
@@ -174,20 +175,22 @@ impl NatsBroker {
 }
 
 impl Broker for NatsBroker {
-    fn publish(&self, handle: &str, msg: Arc<StoredMessage>) {
+    fn publish(&self, handle: &Handle, msg: Arc<StoredMessage>) {
         self.local.publish(handle, msg.clone());
-        let subject = inbox_subject(&self.domain, handle);
+        let subject = inbox_subject(&self.domain, handle.as_str());
         // Called on the writer thread: never wait for the bridge.
         if self.outbound.try_send(Outbound { subject, msg }).is_err() {
             self.stats.count_drop();
         }
     }
 
-    fn subscribe(&self, handle: &str) -> Subscription {
+    fn subscribe(&self, handle: &Handle) -> Subscription {
         let sub = self.local.subscribe(handle);
         let guard = self
             .index
-            .acquire(subject_token(&self.domain, handle), || handle.to_owned());
+            .acquire(subject_token(&self.domain, handle.as_str()), || {
+                handle.clone()
+            });
         sub.also_holding(guard)
     }
 }
@@ -366,15 +369,15 @@ impl NatsBridge {
         let Some(handle) = self.index.get(token) else {
             return;
         };
-        let seq = match decode_message(&m.payload) {
-            Ok(msg) => msg.seq,
+        let (seq, before) = match decode_message(&m.payload) {
+            Ok(msg) => (msg.seq, msg.seq.prev().unwrap_or(Seq::ZERO)),
             Err(e) => {
                 tracing::warn!(error = %e, "ignoring a malformed NATS inbox message");
                 return;
             }
         };
         match store
-            .messages_after(handle.clone(), seq - 1, 1, usize::MAX)
+            .messages_after(handle.clone(), before, 1, usize::MAX)
             .await
         {
             Ok(mut found) if found.first().is_some_and(|f| f.seq == seq) => {
@@ -392,7 +395,7 @@ impl NatsBridge {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WireMessage {
-    seq: u64,
+    seq: Seq,
     id: String,
     envelope: Box<RawValue>,
     received_at: String,
@@ -401,7 +404,7 @@ struct WireMessage {
 fn decode_message(payload: &[u8]) -> anyhow::Result<StoredMessage> {
     let w: WireMessage = serde_json::from_slice(payload)?;
     let received_at = chrono::DateTime::parse_from_rfc3339(&w.received_at)?.timestamp();
-    if w.seq == 0 || !crate::messages::valid_message_id(&w.id) {
+    if w.seq == Seq::ZERO || !crate::messages::valid_message_id(&w.id) {
         anyhow::bail!("invalid seq or id");
     }
     Ok(StoredMessage {
@@ -416,9 +419,13 @@ fn decode_message(payload: &[u8]) -> anyhow::Result<StoredMessage> {
 mod tests {
     use super::*;
 
+    fn h(s: &str) -> Handle {
+        Handle::parse(s).unwrap()
+    }
+
     fn msg(seq: u64) -> Arc<StoredMessage> {
         Arc::new(StoredMessage {
-            seq,
+            seq: Seq::new(seq),
             id: "Q2hhdE1lc3NhZ2VJZDAx".to_owned(),
             envelope: RawValue::from_string(r#"{"v":2,"ct":"x"}"#.to_owned()).unwrap(),
             received_at: 1_779_678_001,
@@ -472,7 +479,7 @@ mod tests {
                 back.envelope.get(),
                 back.received_at
             ),
-            (7, m.id.as_str(), m.envelope.get(), m.received_at)
+            (Seq::new(7), m.id.as_str(), m.envelope.get(), m.received_at)
         );
         assert!(decode_message(br#"{"seq":1}"#).is_err());
         assert!(decode_message(&serde_json::to_vec(&*msg(0)).unwrap()).is_err());
@@ -481,11 +488,11 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_drops_and_counts_but_local_delivery_goes_on() {
         let (broker, _bridge) = NatsBroker::new("nats://127.0.0.1:1", "kez.lat", 1);
-        let mut sub = broker.subscribe("bob");
-        broker.publish("bob", msg(1));
-        broker.publish("bob", msg(2));
-        assert_eq!(sub.receiver.recv().await.unwrap().seq, 1);
-        assert_eq!(sub.receiver.recv().await.unwrap().seq, 2);
+        let mut sub = broker.subscribe(&h("bob"));
+        broker.publish(&h("bob"), msg(1));
+        broker.publish(&h("bob"), msg(2));
+        assert_eq!(sub.receiver.recv().await.unwrap().seq, Seq::new(1));
+        assert_eq!(sub.receiver.recv().await.unwrap().seq, Seq::new(2));
         assert_eq!(broker.stats().dropped.load(Ordering::Relaxed), 1);
     }
 
@@ -494,11 +501,11 @@ mod tests {
         let (broker, bridge) = NatsBroker::new("nats://127.0.0.1:1", "kez.lat", 8);
         let token = subject_token("kez.lat", "bob");
         assert_eq!(bridge.index.get(&token), None);
-        let s1 = broker.subscribe("bob");
-        let s2 = broker.subscribe("bob");
-        assert_eq!(bridge.index.get(&token).as_deref(), Some("bob"));
+        let s1 = broker.subscribe(&h("bob"));
+        let s2 = broker.subscribe(&h("bob"));
+        assert_eq!(bridge.index.get(&token), Some(h("bob")));
         drop(s1);
-        assert_eq!(bridge.index.get(&token).as_deref(), Some("bob"));
+        assert_eq!(bridge.index.get(&token), Some(h("bob")));
         drop(s2);
         assert_eq!(bridge.index.get(&token), None);
     }

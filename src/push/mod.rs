@@ -24,6 +24,7 @@ use axum::routing::get;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use crate::config::Config;
+use crate::kez::Handle;
 use crate::state::AppState;
 use crate::store::Store;
 use crate::telemetry::Redactor;
@@ -172,9 +173,9 @@ impl PushService {
 
     /// Schedules a push to every subscription of `handle`; never blocks.
     /// When the queue is full the notification is dropped and counted.
-    pub fn notify(&self, handle: &str) {
+    pub fn notify(&self, handle: &Handle) {
         let counters = &self.inner.dispatcher.counters;
-        match self.inner.tx.try_send(handle.to_owned()) {
+        match self.inner.tx.try_send(handle.as_str().to_owned()) {
             Ok(()) => {
                 sender::Counters::bump(&counters.queued);
             }

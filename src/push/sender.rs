@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::endpoint::{self, NoPublicAddress, PublicOnlyResolver};
 use super::vapid::VapidKey;
+use crate::kez::Handle;
 use crate::store::{PushSubscription, Store, unix_now};
 use crate::telemetry::Redactor;
 
@@ -183,7 +184,11 @@ impl Dispatcher {
     /// slot and a request slot before each (back-pressure lands on the
     /// bounded queue).
     async fn start_deliveries(self: &Arc<Self>, handle: &str) {
-        let subs = match self.store.push_subscriptions_of(handle.to_owned()).await {
+        // Queued by `PushClient::notify` as the text of a parsed `Handle`.
+        let Ok(parsed) = Handle::parse(handle) else {
+            return;
+        };
+        let subs = match self.store.push_subscriptions_of(parsed).await {
             Ok(subs) => subs,
             Err(e) => {
                 tracing::warn!(handle = %self.redact.hash(handle), error = %e, "cannot load push subscriptions");
@@ -210,7 +215,7 @@ impl Dispatcher {
     /// only while a request is in flight, never across a retry wait, so slow
     /// or rate-limiting push services can't hold every slot for minutes.
     async fn deliver(&self, sub: PushSubscription, permit: OwnedSemaphorePermit) {
-        let handle = self.redact.hash(&sub.handle);
+        let handle = self.redact.hash(sub.handle.as_str());
         let endpoint = self.redact.hash(&sub.endpoint);
         let mut first = Some(permit);
         for attempt in 1..=MAX_ATTEMPTS {
@@ -252,7 +257,7 @@ impl Dispatcher {
                     let wait = after
                         .unwrap_or_else(|| backoff(attempt))
                         .min(self.max_retry_wait);
-                    tracing::debug!(%handle, %endpoint, attempt, wait_ms = wait.as_millis() as u64, reason = %why,
+                    tracing::debug!(%handle, %endpoint, attempt, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), reason = %why,
                         "push failed; retrying");
                     drop(slot);
                     tokio::time::sleep(wait).await;

@@ -123,7 +123,7 @@ async fn subscribe(
         ));
     }
     let (_, auth) = decode_key(&body.keys.auth, 16, "auth")?;
-    authenticate(&state, &body.handle, header_credential(&headers), |ts| {
+    let handle = authenticate(&state, &body.handle, header_credential(&headers), |ts| {
         subscribe_string(&body.handle, &body.endpoint, ts)
     })
     .await?;
@@ -133,7 +133,7 @@ async fn subscribe(
         .store
         .upsert_push_subscription(
             PushSubscription {
-                handle: body.handle,
+                handle,
                 endpoint: body.endpoint,
                 p256dh,
                 auth,
@@ -165,14 +165,14 @@ async fn unsubscribe(
 ) -> Result<StatusCode> {
     let body: UnsubscribeBody = parse_body(body)?;
     check_endpoint_len(&body.endpoint)?;
-    authenticate(&state, &body.handle, header_credential(&headers), |ts| {
+    let handle = authenticate(&state, &body.handle, header_credential(&headers), |ts| {
         unsubscribe_string(&body.handle, &body.endpoint, ts)
     })
     .await?;
     let handle_hash = state.redact.hash(&body.handle);
     let deleted = state
         .store
-        .delete_push_subscription(body.handle, body.endpoint)
+        .delete_push_subscription(handle, body.endpoint)
         .await?;
     tracing::debug!(handle = %handle_hash, deleted, "push subscription withdrawn");
     Ok(StatusCode::NO_CONTENT)
@@ -182,7 +182,7 @@ async fn unsubscribe(
 /// Self-heal: tells the client whether its endpoint is still stored.
 async fn check(
     State(state): State<AppState>,
-    AppPath(handle): AppPath<String>,
+    AppPath(name): AppPath<String>,
     AppQuery(q): AppQuery<CheckQuery>,
     headers: HeaderMap,
 ) -> Result<Json<Value>> {
@@ -192,8 +192,8 @@ async fn check(
         ));
     };
     check_endpoint_len(&endpoint)?;
-    authenticate(&state, &handle, header_credential(&headers), |ts| {
-        check_string(&handle, &endpoint, ts)
+    let handle = authenticate(&state, &name, header_credential(&headers), |ts| {
+        check_string(&name, &endpoint, ts)
     })
     .await?;
     let subscribed = state.store.has_push_subscription(handle, endpoint).await?;

@@ -5,14 +5,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::Store;
 use super::{Result, StoreError};
 use crate::kez::signed::Registration;
+use crate::kez::{Handle, Identity};
 
 /// One registered handle as stored.
 #[derive(Debug, Clone)]
 pub struct HandleRecord {
-    /// The handle (valid by construction).
-    pub handle: String,
-    /// `ed25519:<hex>`.
-    pub primary: String,
+    /// The handle.
+    pub handle: Handle,
+    /// Its key, stored as `ed25519:<hex>`.
+    pub primary: Identity,
     /// Unix seconds.
     pub registered_at: i64,
 }
@@ -34,7 +35,7 @@ impl Store {
     }
 
     /// Looks a handle up by name.
-    pub async fn handle_by_name(&self, handle: String) -> Result<Option<HandleRecord>> {
+    pub async fn handle_by_name(&self, handle: Handle) -> Result<Option<HandleRecord>> {
         self.read(move |conn| {
             Ok(conn
                 .query_row(
@@ -47,8 +48,8 @@ impl Store {
         .await
     }
 
-    /// Looks a handle up by its `ed25519:<hex>` key.
-    pub async fn handle_by_primary(&self, primary: String) -> Result<Option<HandleRecord>> {
+    /// Looks a handle up by its key.
+    pub async fn handle_by_primary(&self, primary: Identity) -> Result<Option<HandleRecord>> {
         self.read(move |conn| {
             Ok(conn
                 .query_row(
@@ -77,8 +78,8 @@ fn insert_handle(
     now: i64,
 ) -> Result<HandleRecord> {
     let record = HandleRecord {
-        handle: reg.handle.as_str().to_owned(),
-        primary: reg.primary.to_string(),
+        handle: reg.handle.clone(),
+        primary: reg.primary.clone(),
         registered_at: now,
     };
     let inserted = conn.execute(

@@ -6,13 +6,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::{Result, Store, StoreError};
+use super::{Result, Seq, Store, StoreError};
+use crate::kez::Handle;
 
 /// A message as delivered to the recipient (one element of the inbox `messages` array).
 #[derive(Debug, Serialize)]
 pub struct StoredMessage {
     /// Per-recipient sequence number.
-    pub seq: u64,
+    pub seq: Seq,
     /// The client's message id.
     pub id: String,
     /// The opaque envelope, embedded verbatim.
@@ -25,7 +26,7 @@ pub struct StoredMessage {
 /// A message about to be stored.
 pub struct NewMessage {
     /// Recipient handle (registered).
-    pub recipient: String,
+    pub recipient: Handle,
     /// Client message id (validated).
     pub client_id: String,
     /// The envelope re-encoded as compact JSON.
@@ -36,7 +37,7 @@ pub struct NewMessage {
 #[derive(Debug, Clone)]
 pub struct PostOutcome {
     /// The message's seq (the original one for a retry).
-    pub seq: u64,
+    pub seq: Seq,
     /// When it was first stored.
     pub received_at: i64,
     /// False when `(recipient, id)` was already stored.
@@ -87,8 +88,8 @@ impl Store {
     /// Messages for `recipient` with `seq > since`, oldest first.
     pub async fn messages_after(
         &self,
-        recipient: String,
-        since: u64,
+        recipient: Handle,
+        since: Seq,
         limit: usize,
         max_bytes: usize,
     ) -> Result<Vec<StoredMessage>> {
@@ -124,18 +125,18 @@ fn insert_message(
         .query_row(
             "SELECT seq, received_at FROM messages WHERE recipient = ?1 AND client_id = ?2",
             params![msg.recipient, msg.client_id],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            |r| Ok((r.get::<_, Seq>(0)?, r.get::<_, i64>(1)?)),
         )
         .optional()?;
     if let Some((seq, received_at)) = existing {
         let outcome = PostOutcome {
-            seq: seq as u64,
+            seq,
             received_at,
             created: false,
         };
         return Ok((outcome, None));
     }
-    let (last_seq, count, bytes): (i64, i64, i64) = conn
+    let (last_seq, count, bytes): (Seq, u64, u64) = conn
         .query_row(
             "SELECT last_seq, msg_count, msg_bytes FROM mailboxes WHERE handle = ?1",
             params![msg.recipient],
@@ -146,11 +147,14 @@ fn insert_message(
     if !limits.accept_new {
         return Err(StoreError::StorageFull);
     }
-    let size = msg.envelope.get().len() as i64;
-    if count as u64 >= limits.max_messages || (bytes + size) as u64 > limits.max_bytes {
+    // Saturating: a size beyond u64 is over any quota.
+    let size = u64::try_from(msg.envelope.get().len()).unwrap_or(u64::MAX);
+    if count >= limits.max_messages || bytes.saturating_add(size) > limits.max_bytes {
         return Err(StoreError::MailboxFull);
     }
-    let seq = last_seq + 1;
+    let seq = last_seq
+        .next()
+        .ok_or_else(|| StoreError::Corrupt("the mailbox's seq is exhausted".to_owned()))?;
     conn.execute(
         "INSERT INTO messages (recipient, seq, client_id, envelope, size, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -169,12 +173,12 @@ fn insert_message(
         params![msg.recipient, seq, size],
     )?;
     let outcome = PostOutcome {
-        seq: seq as u64,
+        seq,
         received_at: now,
         created: true,
     };
     let stored = StoredMessage {
-        seq: seq as u64,
+        seq,
         id: msg.client_id,
         envelope: msg.envelope,
         received_at: now,
@@ -187,8 +191,8 @@ fn insert_message(
 /// crossed it, so every page holds at least one message).
 fn list_after(
     conn: &Connection,
-    recipient: &str,
-    since: u64,
+    recipient: &Handle,
+    since: Seq,
     limit: usize,
     max_bytes: usize,
 ) -> Result<Vec<StoredMessage>> {
@@ -196,10 +200,11 @@ fn list_after(
         "SELECT seq, client_id, envelope, received_at FROM messages
          WHERE recipient = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
-    let since = i64::try_from(since).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![recipient, since, limit as i64], |r| {
+    // A cursor beyond what SQLite can store is after every stored message.
+    let since = i64::try_from(since.get()).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![recipient, since, limit], |r| {
         Ok((
-            r.get::<_, i64>(0)?,
+            r.get::<_, Seq>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
             r.get::<_, i64>(3)?,
@@ -216,7 +221,7 @@ fn list_after(
         let envelope = RawValue::from_string(envelope)
             .map_err(|e| StoreError::Corrupt(format!("stored envelope is not JSON: {e}")))?;
         out.push(StoredMessage {
-            seq: seq as u64,
+            seq,
             id,
             envelope,
             received_at,
@@ -231,18 +236,18 @@ pub const PURGE_CHUNK: usize = 1000;
 /// Deletes up to `limit` of the oldest messages stored before `cutoff` and
 /// keeps the mailbox counters in step, in one transaction.
 fn purge_chunk(conn: &Connection, cutoff: i64, limit: usize) -> Result<usize> {
-    let mut freed: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut freed: HashMap<Handle, (u64, u64)> = HashMap::new();
     let mut deleted = 0;
     let mut delete = conn.prepare_cached(
         "DELETE FROM messages WHERE (recipient, seq) IN
            (SELECT recipient, seq FROM messages WHERE received_at < ?1 ORDER BY received_at LIMIT ?2)
          RETURNING recipient, size",
     )?;
-    let mut rows = delete.query(params![cutoff, limit as i64])?;
+    let mut rows = delete.query(params![cutoff, limit])?;
     while let Some(row) = rows.next()? {
         let entry = freed.entry(row.get(0)?).or_default();
         entry.0 += 1;
-        entry.1 += row.get::<_, i64>(1)?;
+        entry.1 += row.get::<_, u64>(1)?;
         deleted += 1;
     }
     let mut update = conn.prepare_cached(

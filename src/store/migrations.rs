@@ -65,7 +65,7 @@ pub(super) fn apply(conn: &mut Connection) -> anyhow::Result<()> {
             return Ok(());
         };
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (current + 1) as i64)?;
+        tx.pragma_update(None, "user_version", i64::try_from(current + 1)?)?;
         tx.commit()?;
         tracing::info!(version = current + 1, "applied database migration");
     }
@@ -83,7 +83,7 @@ mod tests {
         let v: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v as usize, MIGRATIONS.len());
+        assert_eq!(usize::try_from(v).unwrap(), MIGRATIONS.len());
     }
 
     #[test]
@@ -109,7 +109,7 @@ mod tests {
             .unwrap()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v as usize, MIGRATIONS.len());
+        assert_eq!(usize::try_from(v).unwrap(), MIGRATIONS.len());
     }
 
     #[test]

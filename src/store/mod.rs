@@ -9,6 +9,7 @@ mod handles;
 mod messages;
 mod migrations;
 mod push_subs;
+mod seq;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ pub use error::{Result, StoreError};
 pub use handles::HandleRecord;
 pub use messages::{MailboxLimits, NewMessage, PURGE_CHUNK, PostOutcome, StoredMessage};
 pub use push_subs::{PushSubscription, SubscribeOutcome};
+pub use seq::Seq;
 
 /// Most write jobs folded into one transaction.
 const MAX_BATCH: usize = 512;
@@ -243,7 +245,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>, stats: &Writer
             }
         }
         if !batch.is_empty() {
-            let jobs = batch.len() as u64;
+            let jobs = u64::try_from(batch.len()).unwrap_or(u64::MAX);
             if run_batch(&conn, batch) {
                 stats
                     .commits

@@ -5,12 +5,13 @@ use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, Store};
+use crate::kez::Handle;
 
 /// One browser push subscription of a handle, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushSubscription {
     /// The handle that registered it.
-    pub handle: String,
+    pub handle: Handle,
     /// The push service URL, exactly as the browser gave it.
     pub endpoint: String,
     /// The browser's P-256 key, base64url (kept for a future encrypted payload).
@@ -69,7 +70,7 @@ impl Store {
     }
 
     /// Deletes `(handle, endpoint)`; true if it existed.
-    pub async fn delete_push_subscription(&self, handle: String, endpoint: String) -> Result<bool> {
+    pub async fn delete_push_subscription(&self, handle: Handle, endpoint: String) -> Result<bool> {
         self.write(
             move |conn| {
                 Ok(conn.execute(
@@ -99,7 +100,7 @@ impl Store {
     }
 
     /// Whether `(handle, endpoint)` is stored.
-    pub async fn has_push_subscription(&self, handle: String, endpoint: String) -> Result<bool> {
+    pub async fn has_push_subscription(&self, handle: Handle, endpoint: String) -> Result<bool> {
         self.read(move |conn| {
             Ok(conn
                 .query_row(
@@ -114,7 +115,7 @@ impl Store {
     }
 
     /// Every subscription of `handle`.
-    pub async fn push_subscriptions_of(&self, handle: String) -> Result<Vec<PushSubscription>> {
+    pub async fn push_subscriptions_of(&self, handle: Handle) -> Result<Vec<PushSubscription>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT handle, endpoint, p256dh, auth FROM push_subscriptions
@@ -196,7 +197,7 @@ mod tests {
 
     fn sub(endpoint: &str, auth: &str) -> PushSubscription {
         PushSubscription {
-            handle: "bob".to_owned(),
+            handle: Handle::parse("bob").unwrap(),
             endpoint: endpoint.to_owned(),
             p256dh: "p".to_owned(),
             auth: auth.to_owned(),

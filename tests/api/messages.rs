@@ -305,6 +305,7 @@ async fn a_rate_limited_post_is_refused_before_its_body_is_read() {
 
 #[tokio::test]
 async fn retention_purges_in_chunks_and_keeps_the_quota_counters_right() {
+    use kez_chat_server::kez::Handle;
     use kez_chat_server::store::{NewMessage, PURGE_CHUNK};
     // Arrange: 2.5 chunks of old messages and one fresh one, for two handles.
     let app = spawn_app_with(|c| c.mailbox_max_messages = 5_000).await;
@@ -318,7 +319,7 @@ async fn retention_purges_in_chunks_and_keeps_the_quota_counters_right() {
         async move {
             let to = if i % 2 == 0 { "bob" } else { "carol" };
             let msg = NewMessage {
-                recipient: to.to_owned(),
+                recipient: Handle::parse(to).unwrap(),
                 client_id: format!("old-message-{i:010}"),
                 envelope: serde_json::value::RawValue::from_string(r#"{"v":2}"#.into()).unwrap(),
             };
@@ -341,7 +342,7 @@ async fn retention_purges_in_chunks_and_keeps_the_quota_counters_right() {
     let mut full = state.mailbox_limits();
     full.max_messages = 1;
     let extra = || NewMessage {
-        recipient: "bob".into(),
+        recipient: Handle::parse("bob").unwrap(),
         client_id: "one-too-many-000".into(),
         envelope: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
     };

@@ -211,9 +211,9 @@ async fn non_canonical_signature_is_refused() {
     ];
     let mut carry = 0u16;
     for i in 0..32 {
-        let v = u16::from(sig[32 + i]) + u16::from(L[i]) + carry;
-        sig[32 + i] = v as u8;
-        carry = v >> 8;
+        let [low, high] = (u16::from(sig[32 + i]) + u16::from(L[i]) + carry).to_le_bytes();
+        sig[32 + i] = low;
+        carry = u16::from(high);
     }
     env["signature"]["sig"] = json!(hex::encode(sig));
     assert_refused(&app, &env, 401, "invalid_signature").await;

@@ -17,7 +17,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        usize::try_from(self.next() % u64::try_from(n).unwrap()).unwrap()
     }
 }
 
@@ -57,7 +57,7 @@ fn mutate(valid: &[u8], rng: &mut Rng) -> Vec<u8> {
                 let chunk: Vec<u8> = b[i.min(j)..i.max(j)].to_vec();
                 b.splice(i..i, chunk);
             }
-            _ => b[i] = rng.below(256) as u8,
+            _ => b[i] = u8::try_from(rng.below(256)).unwrap(),
         }
     }
     b

@@ -37,22 +37,26 @@ impl AuthError {
 }
 
 /// The signed string for polling `GET /v1/inbox/<handle>?since=<n>`.
+#[must_use]
 pub fn poll_string(handle: &str, since: u64, ts: i64) -> String {
     format!("GET\n/v1/inbox/{handle}\nsince={since}\n{ts}")
 }
 
 /// The signed string for the SSE stream `GET /v1/inbox/<handle>/stream`.
+#[must_use]
 pub fn stream_string(handle: &str, ts: i64) -> String {
     format!("GET\n/v1/inbox/{handle}/stream\n{ts}")
 }
 
 /// Lowercase hex SHA-256 of the endpoint's UTF-8 (SPEC §10.2): binds a
 /// signature to one endpoint without putting a long URL in the signed string.
+#[must_use]
 pub fn endpoint_hash(endpoint: &str) -> String {
     hex::encode(Sha256::digest(endpoint.as_bytes()).as_slice())
 }
 
 /// The signed string for `POST /v1/push/subscriptions` (SPEC §10.2).
+#[must_use]
 pub fn subscribe_string(handle: &str, endpoint: &str, ts: i64) -> String {
     format!(
         "POST\n/v1/push/subscriptions\n{handle}\n{}\n{ts}",
@@ -61,6 +65,7 @@ pub fn subscribe_string(handle: &str, endpoint: &str, ts: i64) -> String {
 }
 
 /// The signed string for `DELETE /v1/push/subscriptions` (SPEC §10.2).
+#[must_use]
 pub fn unsubscribe_string(handle: &str, endpoint: &str, ts: i64) -> String {
     format!(
         "DELETE\n/v1/push/subscriptions\n{handle}\n{}\n{ts}",
@@ -70,6 +75,7 @@ pub fn unsubscribe_string(handle: &str, endpoint: &str, ts: i64) -> String {
 
 /// The signed string for `GET /v1/push/subscriptions/{handle}?endpoint=`
 /// (SPEC §10.2).
+#[must_use]
 pub fn check_string(handle: &str, endpoint: &str, ts: i64) -> String {
     format!(
         "GET\n/v1/push/subscriptions/{handle}\n{}\n{ts}",

@@ -162,9 +162,9 @@ mod tests {
         ];
         let mut carry = 0u16;
         for i in 0..32 {
-            let v = sig[32 + i] as u16 + L[i] as u16 + carry;
-            sig[32 + i] = v as u8;
-            carry = v >> 8;
+            let [low, high] = (u16::from(sig[32 + i]) + u16::from(L[i]) + carry).to_le_bytes();
+            sig[32 + i] = low;
+            carry = u16::from(high);
         }
         let sig = SignatureHex::parse(&hex::encode(sig)).unwrap();
         assert!(!id.verify(b"m", &sig));

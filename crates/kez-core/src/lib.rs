@@ -23,6 +23,7 @@ pub use identity::{Identity, SignatureHex};
 
 /// Message ids are 16-64 chars of `A-Za-z0-9_-` (SPEC §7.1): safe in URLs,
 /// SSE fields and comma-separated ack bodies.
+#[must_use]
 pub fn valid_message_id(id: &str) -> bool {
     (16..=64).contains(&id.len())
         && id
