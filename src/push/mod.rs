@@ -8,6 +8,7 @@
 //! coalescing window, so a message stored just before a restart still
 //! wakes the recipient's devices.
 
+mod coalescer;
 mod endpoint;
 mod sender;
 mod subscriptions;
@@ -59,7 +60,7 @@ pub struct PushService {
 }
 
 struct Inner {
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<Handle>,
     /// Set once by `drain`; every worker run watches it.
     drain: watch::Sender<bool>,
     dispatcher: Arc<sender::Dispatcher>,
@@ -69,7 +70,7 @@ struct Inner {
 /// [`PushService::new`] for the server to run and supervise.
 pub struct PushWorker {
     dispatcher: Arc<sender::Dispatcher>,
-    queue: mpsc::Receiver<String>,
+    queue: mpsc::Receiver<Handle>,
     drain: watch::Receiver<bool>,
 }
 
@@ -175,7 +176,7 @@ impl PushService {
     /// When the queue is full the notification is dropped and counted.
     pub fn notify(&self, handle: &Handle) {
         let counters = &self.inner.dispatcher.counters;
-        match self.inner.tx.try_send(handle.as_str().to_owned()) {
+        match self.inner.tx.try_send(handle.clone()) {
             Ok(()) => {
                 sender::Counters::bump(&counters.queued);
             }

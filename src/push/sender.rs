@@ -4,7 +4,6 @@
 //! failures. Nothing here runs on the request path: `notify` only does a
 //! non-blocking channel send.
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 
+use super::coalescer::{Added, Coalescer};
 use super::endpoint::{self, NoPublicAddress, PublicOnlyResolver};
 use super::vapid::VapidKey;
 use crate::kez::Handle;
@@ -107,7 +107,7 @@ pub(crate) struct Dispatcher {
 /// sender is gone.
 pub(crate) async fn run(
     dispatcher: Arc<Dispatcher>,
-    rx: &mut mpsc::Receiver<String>,
+    rx: &mut mpsc::Receiver<Handle>,
     drain: tokio::sync::oneshot::Receiver<()>,
 ) {
     let mut pending = Coalescer::new(dispatcher.coalesce_window, MAX_PENDING_HANDLES);
@@ -175,7 +175,7 @@ impl Dispatcher {
 
     /// Ends one coalescing window: starts the deliveries for `handle`, then
     /// counts the window as flushed (every delivery of it has started).
-    async fn fanout(self: &Arc<Self>, handle: &str) {
+    async fn fanout(self: &Arc<Self>, handle: &Handle) {
         self.start_deliveries(handle).await;
         Counters::bump(&self.counters.flushed);
     }
@@ -183,15 +183,11 @@ impl Dispatcher {
     /// Starts one delivery per subscription of `handle`, waiting for a task
     /// slot and a request slot before each (back-pressure lands on the
     /// bounded queue).
-    async fn start_deliveries(self: &Arc<Self>, handle: &str) {
-        // Queued by `PushClient::notify` as the text of a parsed `Handle`.
-        let Ok(parsed) = Handle::parse(handle) else {
-            return;
-        };
-        let subs = match self.store.push_subscriptions_of(parsed).await {
+    async fn start_deliveries(self: &Arc<Self>, handle: &Handle) {
+        let subs = match self.store.push_subscriptions_of(handle.clone()).await {
             Ok(subs) => subs,
             Err(e) => {
-                tracing::warn!(handle = %self.redact.hash(handle), error = %e, "cannot load push subscriptions");
+                tracing::warn!(handle = %self.redact.hash(handle.as_str()), error = %e, "cannot load push subscriptions");
                 return;
             }
         };
@@ -386,176 +382,5 @@ fn describe(e: &reqwest::Error) -> String {
     out
 }
 
-/// Outcome of queueing a handle.
-#[derive(Debug, PartialEq, Eq)]
-enum Added {
-    /// First notification of a burst: a push is due at the end of the window.
-    Scheduled,
-    /// Already waiting: folded into the push that is due.
-    Coalesced,
-    /// Too many handles waiting: dropped.
-    Full,
-}
-
-/// Per-handle debounce with a fixed window from the first notification, so
-/// a burst costs one push and the delay is bounded by the window. Windows
-/// are all the same length, so deadlines come out in insertion order and a
-/// queue suffices.
-struct Coalescer {
-    window: Duration,
-    cap: usize,
-    queue: VecDeque<(Instant, String)>,
-    waiting: HashSet<String>,
-}
-
-impl Coalescer {
-    fn new(window: Duration, cap: usize) -> Self {
-        Self {
-            window,
-            cap,
-            queue: VecDeque::new(),
-            waiting: HashSet::new(),
-        }
-    }
-
-    fn add(&mut self, handle: String, now: Instant) -> Added {
-        if self.waiting.contains(&handle) {
-            return Added::Coalesced;
-        }
-        if self.waiting.len() >= self.cap {
-            return Added::Full;
-        }
-        self.waiting.insert(handle.clone());
-        self.queue.push_back((now + self.window, handle));
-        Added::Scheduled
-    }
-
-    fn next_due(&self) -> Option<Instant> {
-        self.queue.front().map(|(t, _)| *t)
-    }
-
-    fn take_due(&mut self, now: Instant) -> Vec<String> {
-        let mut due = Vec::new();
-        while let Some((t, _)) = self.queue.front() {
-            if *t > now {
-                break;
-            }
-            if let Some((_, handle)) = self.queue.pop_front() {
-                self.waiting.remove(&handle);
-                due.push(handle);
-            }
-        }
-        due
-    }
-
-    /// Everything still waiting, due or not (shutdown).
-    fn take_all(&mut self) -> Vec<String> {
-        self.waiting.clear();
-        self.queue.drain(..).map(|(_, handle)| handle).collect()
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.queue.len()
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::HeaderValue;
-
-    #[test]
-    fn coalescer_folds_a_burst_and_bounds_the_backlog() {
-        let t0 = Instant::now();
-        let w = Duration::from_secs(2);
-        let mut c = Coalescer::new(w, 2);
-        assert_eq!(c.add("bob".into(), t0), Added::Scheduled);
-        for i in 1..5 {
-            assert_eq!(
-                c.add("bob".into(), t0 + Duration::from_millis(100 * i)),
-                Added::Coalesced
-            );
-        }
-        assert_eq!(
-            c.add("alice".into(), t0 + Duration::from_secs(1)),
-            Added::Scheduled
-        );
-        assert_eq!(c.add("carol".into(), t0), Added::Full);
-        assert_eq!(c.next_due(), Some(t0 + w));
-        assert!(c.take_due(t0 + Duration::from_millis(1999)).is_empty());
-        assert_eq!(c.take_due(t0 + w), ["bob"]);
-        // bob's window is over: a new notification starts a new one
-        assert_eq!(c.add("bob".into(), t0 + w), Added::Scheduled);
-        assert_eq!(c.take_due(t0 + w * 3), ["alice", "bob"]);
-        assert_eq!((c.len(), c.next_due()), (0, None));
-        // Shutdown takes what is waiting, due or not, and frees the slots.
-        c.add("dave".into(), t0 + w * 3);
-        c.add("erin".into(), t0 + w * 4);
-        assert_eq!(c.take_all(), ["dave", "erin"]);
-        assert_eq!(c.add("dave".into(), t0 + w * 4), Added::Scheduled);
-    }
-
-    #[tokio::test]
-    async fn transport_errors_are_described_without_the_endpoint() {
-        let client = build_client(true).unwrap();
-        let e = client
-            .post("http://127.0.0.1:1/push/secret-token")
-            .send()
-            .await
-            .unwrap_err();
-        let text = describe(&e);
-        assert_eq!(text, "cannot connect: connection refused");
-        assert!(
-            e.to_string().contains("127.0.0.1"),
-            "reqwest's own text would leak it"
-        );
-    }
-
-    #[test]
-    fn statuses_map_to_outcomes() {
-        let none = HeaderMap::new();
-        assert_eq!(classify(StatusCode::CREATED, &none), Attempt::Delivered);
-        assert_eq!(
-            classify(StatusCode::GONE, &none),
-            Attempt::Gone(StatusCode::GONE)
-        );
-        assert_eq!(
-            classify(StatusCode::NOT_FOUND, &none),
-            Attempt::Gone(StatusCode::NOT_FOUND)
-        );
-        for s in [429, 500, 502, 503] {
-            let status = StatusCode::from_u16(s).unwrap();
-            assert!(
-                matches!(classify(status, &none), Attempt::Retry { .. }),
-                "{s}"
-            );
-        }
-        for s in [301, 400, 401, 403, 413] {
-            let status = StatusCode::from_u16(s).unwrap();
-            assert!(matches!(classify(status, &none), Attempt::Failed(_)), "{s}");
-        }
-    }
-
-    #[test]
-    fn retry_after_seconds_and_dates() {
-        let now = chrono::DateTime::parse_from_rfc3339("2026-05-25T03:00:00Z")
-            .unwrap()
-            .with_timezone(&chrono::Utc);
-        let with = |v: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(header::RETRY_AFTER, HeaderValue::from_str(v).unwrap());
-            retry_after(&h, now)
-        };
-        assert_eq!(with("7"), Some(Duration::from_secs(7)));
-        assert_eq!(
-            with("Mon, 25 May 2026 03:00:30 GMT"),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(with("Mon, 25 May 2026 02:00:00 GMT"), Some(Duration::ZERO));
-        assert_eq!(with("soon"), None);
-        assert_eq!(retry_after(&HeaderMap::new(), now), None);
-        assert_eq!(backoff(1), Duration::from_secs(1));
-        assert_eq!(backoff(3), Duration::from_secs(4));
-    }
-}
+mod tests;

@@ -1,0 +1,83 @@
+//! Per-handle coalescing of push notifications (SPEC §10: one push per
+//! burst, at the end of a fixed window that starts with the first).
+
+use std::collections::{HashSet, VecDeque};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::kez::Handle;
+
+/// Outcome of queueing a handle.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Added {
+    /// First notification of a burst: a push is due at the end of the window.
+    Scheduled,
+    /// Already waiting: folded into the push that is due.
+    Coalesced,
+    /// Too many handles waiting: dropped.
+    Full,
+}
+
+/// Per-handle debounce with a fixed window from the first notification, so
+/// a burst costs one push and the delay is bounded by the window. Windows
+/// are all the same length, so deadlines come out in insertion order and a
+/// queue suffices.
+pub(crate) struct Coalescer {
+    window: Duration,
+    cap: usize,
+    queue: VecDeque<(Instant, Handle)>,
+    waiting: HashSet<Handle>,
+}
+
+impl Coalescer {
+    pub(crate) fn new(window: Duration, cap: usize) -> Self {
+        Self {
+            window,
+            cap,
+            queue: VecDeque::new(),
+            waiting: HashSet::new(),
+        }
+    }
+
+    pub(crate) fn add(&mut self, handle: Handle, now: Instant) -> Added {
+        if self.waiting.contains(&handle) {
+            return Added::Coalesced;
+        }
+        if self.waiting.len() >= self.cap {
+            return Added::Full;
+        }
+        self.waiting.insert(handle.clone());
+        self.queue.push_back((now + self.window, handle));
+        Added::Scheduled
+    }
+
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.queue.front().map(|(t, _)| *t)
+    }
+
+    pub(crate) fn take_due(&mut self, now: Instant) -> Vec<Handle> {
+        let mut due = Vec::new();
+        while let Some((t, _)) = self.queue.front() {
+            if *t > now {
+                break;
+            }
+            if let Some((_, handle)) = self.queue.pop_front() {
+                self.waiting.remove(&handle);
+                due.push(handle);
+            }
+        }
+        due
+    }
+
+    /// Everything still waiting, due or not (shutdown).
+    pub(crate) fn take_all(&mut self) -> Vec<Handle> {
+        self.waiting.clear();
+        self.queue.drain(..).map(|(_, handle)| handle).collect()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+}
