@@ -1,7 +1,7 @@
 //! Regenerates `tests/vectors/push-signed-strings.json`: the Web Push
 //! subscription signed strings (SPEC §10.2) from fixed seeds, plus one VAPID
 //! JWT from a fixed P-256 key. Ed25519 and RFC 6979 ECDSA are deterministic,
-//! so running it again yields the same bytes; `tests/api/push.rs` recomputes
+//! so running it again yields the same bytes; `tests/api/push/subscriptions.rs` recomputes
 //! every field and compares.
 //!
 //! `cargo run --example gen_push_vectors`

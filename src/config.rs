@@ -123,8 +123,10 @@ pub struct Config {
     pub push_coalesce_ms: u64,
 
     /// Longest wait in seconds between tries of one push, whatever the push service's
-    /// `Retry-After` asks for (SPEC §10); 0 retries at once.
-    #[arg(long, env = "KEZ_CHAT_PUSH_MAX_RETRY_WAIT_SECS", default_value_t = 30)]
+    /// `Retry-After` asks for (SPEC §10); 0 retries at once, at most an hour
+    /// (a waiting delivery holds one of the bounded delivery tasks).
+    #[arg(long, env = "KEZ_CHAT_PUSH_MAX_RETRY_WAIT_SECS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(..=3600))]
     pub push_max_retry_wait_secs: u64,
 
     /// Accept http:// and private-address push endpoints (tests only; never in production).

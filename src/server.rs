@@ -91,7 +91,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener.local_addr()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let (state, background) = AppState::new(config, shutdown_rx)?;
+    // Opening the store (migrations, the WAL switch) is blocking SQLite work.
+    let (state, background) =
+        tokio::task::spawn_blocking(move || AppState::new(config, shutdown_rx)).await??;
     let metrics_listener = crate::metrics::bind(&state).await?;
     let metrics_addr = metrics_listener
         .as_ref()

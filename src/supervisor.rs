@@ -196,9 +196,12 @@ impl Supervisor {
                 let stopping = async move {
                     let _ = shutdown.wait_for(|s| *s).await;
                 };
+                // Shutdown during the wait still runs the task once: every
+                // task ends on its own soon after the signal, and a worker
+                // that drains at shutdown (the push worker) must get to.
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
-                    () = stopping => return,
+                    () = stopping => {}
                 }
                 run.await;
             })
@@ -245,8 +248,10 @@ pub async fn run_periodically<F, Fut>(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            biased;
+            // `wait_for` also sees a shutdown that began before this run.
+            () = async { drop(shutdown.wait_for(|s| *s).await) } => return,
             _ = tick.tick() => task().await,
-            _ = shutdown.changed() => return,
         }
     }
 }
@@ -347,5 +352,51 @@ mod tests {
         assert!(*shutdown.borrow());
         assert!(worker_stopped.load(Ordering::Relaxed));
         assert_eq!((exits.get("http"), exits.get("worker")), (1, 0));
+    }
+    #[tokio::test]
+    async fn a_task_waiting_to_restart_still_runs_once_at_shutdown() {
+        // Arrange: a worker that panics on its first run, then (like the
+        // push worker) does its shutdown work when it runs; a long restart wait.
+        let (tx, shutdown) = watch::channel(false);
+        let exits = TaskExits::default();
+        let mut sup = Supervisor::new(tx, exits.clone())
+            .with_restart_delays(Duration::from_secs(3600), Duration::from_secs(3600));
+        let (runs_tx, mut runs) = watch::channel(0u32);
+        let drained = Arc::new(AtomicBool::new(false));
+        let (flag, rx) = (drained.clone(), shutdown.clone());
+        sup.restartable("worker", move || {
+            let (runs_tx, flag, mut rx) = (runs_tx.clone(), flag.clone(), rx.clone());
+            async move {
+                runs_tx.send_modify(|n| *n += 1);
+                assert!(*runs_tx.borrow() > 1, "the first run fails");
+                let _ = rx.wait_for(|s| *s).await;
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let supervised = tokio::spawn(sup.run(async {
+            let _ = stop_rx.await;
+        }));
+        tokio::time::timeout(BOUND, runs.wait_for(|n| *n >= 1))
+            .await
+            .unwrap()
+            .unwrap();
+        let counted = async {
+            while exits.get("worker") == 0 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(BOUND, counted).await.unwrap();
+
+        // Act: shut down during the hour-long restart wait.
+        stop.send(()).unwrap();
+        let outcome = tokio::time::timeout(BOUND, supervised).await;
+
+        // Assert: the worker ran once more and did its shutdown work.
+        assert!(outcome.expect("shutdown hung").unwrap().is_ok());
+        assert!(
+            drained.load(Ordering::Relaxed),
+            "the waiting worker never ran"
+        );
     }
 }

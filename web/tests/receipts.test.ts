@@ -121,7 +121,8 @@ describe('ChatStore receipts', () => {
     expect(bob.threads[ap].every((m) => m.acked)).toBe(true);
     await pull(alice, server, 'alice');
     expect(alice.threads[bp].every((m) => m.status === 'delivered')).toBe(true);
-  });
+    // Hundreds of real seal/open operations: ~2.5 s idle, far more on a busy CI core.
+  }, 30_000);
 
   it('batches the acks of a burst into one post', async () => {
     const { server, bp, alice, bob } = setup();
