@@ -23,42 +23,57 @@ use crate::store::StoreError;
 /// Handler result.
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
 
-/// A stable machine-readable code plus a human sentence.
-pub type Reason = (&'static str, Cow<'static, str>);
+/// A stable machine-readable code plus a human sentence. Its fields are
+/// private, so only this module makes one: every error goes through a
+/// constructor below or a `From`, and a code is spelled in one place.
+#[derive(Debug)]
+pub struct Reason {
+    code: &'static str,
+    message: Cow<'static, str>,
+}
+
+impl Reason {
+    fn new(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
 
 /// Every failure a request can end in. Build them with the constructors
 /// below or through `From`, never from a hand-made [`Reason`].
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// 400: the request itself is malformed (JSON, query, path).
-    #[error("{}", .0.1)]
+    #[error("{}", .0.message)]
     BadRequest(Reason),
     /// 401: a missing, stale or wrong signature.
-    #[error("{}", .0.1)]
+    #[error("{}", .0.message)]
     Unauthorized(Reason),
     /// 404: no such route or resource.
-    #[error("{}", .0.1)]
+    #[error("{}", .0.message)]
     NotFound(Reason),
     /// 405: the route exists with other methods.
-    #[error("{}", .0.1)]
+    #[error("{}", .0.message)]
     MethodNotAllowed(Reason),
     /// 408: the request took longer than `--request-timeout-secs`.
-    #[error("{}", .0.1)]
+    #[error("{}", .0.message)]
     RequestTimeout(Reason),
     /// 409: the handle or key is taken.
-    #[error("{}", .0.1)]
+    #[error("{}", .0.message)]
     Conflict(Reason),
     /// 413: the body is over the route's limit.
-    #[error("{}", .0.1)]
+    #[error("{}", .0.message)]
     PayloadTooLarge(Reason),
     /// 415: a JSON body without a JSON content type.
-    #[error("{}", .0.1)]
+    #[error("{}", .0.message)]
     UnsupportedMediaType(Reason),
     /// 422: well-formed JSON that breaks a rule.
-    #[error("{}", .0.1)]
+    #[error("{}", .0.message)]
     Unprocessable(Reason),
     /// 429: the client's rate-limit bucket is empty; `Retry-After` says when to come back.
-    #[error("{}", .reason.1)]
+    #[error("{}", .reason.message)]
     TooManyRequests {
         /// The code and sentence.
         reason: Reason,
@@ -66,13 +81,13 @@ pub enum AppError {
         retry_after_secs: u64,
     },
     /// 507: a full mailbox or an almost full disk.
-    #[error("{}", .0.1)]
+    #[error("{}", .0.message)]
     InsufficientStorage(Reason),
     /// 501: a route that is planned but not built.
-    #[error("{}", .0.1)]
+    #[error("{}", .0.message)]
     NotImplemented(Reason),
     /// 503: a dependency is down for now.
-    #[error("{}", .0.1)]
+    #[error("{}", .0.message)]
     Unavailable(Reason),
     /// Anything unexpected: logged in full, shown to the client as a generic message.
     #[error(transparent)]
@@ -85,7 +100,7 @@ type Message = Cow<'static, str>;
 impl AppError {
     /// 400 with `code`.
     pub fn bad_request(code: &'static str, message: impl Into<Message>) -> Self {
-        Self::BadRequest((code, message.into()))
+        Self::BadRequest(Reason::new(code, message))
     }
 
     /// 400 `invalid_query`: a query string that does not parse or lacks a parameter.
@@ -95,12 +110,12 @@ impl AppError {
 
     /// 401 with `code`.
     pub fn unauthorized(code: &'static str, message: impl Into<Message>) -> Self {
-        Self::Unauthorized((code, message.into()))
+        Self::Unauthorized(Reason::new(code, message))
     }
 
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<Message>) -> Self {
-        Self::NotFound(("not_found", message.into()))
+        Self::NotFound(Reason::new("not_found", message))
     }
 
     /// 404 `unknown_recipient`: a message for a handle this server does not have.
@@ -110,32 +125,32 @@ impl AppError {
 
     /// 405 `method_not_allowed`.
     pub fn method_not_allowed(message: impl Into<Message>) -> Self {
-        Self::MethodNotAllowed(("method_not_allowed", message.into()))
+        Self::MethodNotAllowed(Reason::new("method_not_allowed", message))
     }
 
     /// 408 `request_timeout`.
     pub fn request_timeout() -> Self {
-        Self::RequestTimeout(("request_timeout", "the request took too long".into()))
+        Self::RequestTimeout(Reason::new("request_timeout", "the request took too long"))
     }
 
     /// 409 with `code`.
     pub fn conflict(code: &'static str, message: impl Into<Message>) -> Self {
-        Self::Conflict((code, message.into()))
+        Self::Conflict(Reason::new(code, message))
     }
 
     /// 413 `payload_too_large`.
     pub fn payload_too_large(message: impl Into<Message>) -> Self {
-        Self::PayloadTooLarge(("payload_too_large", message.into()))
+        Self::PayloadTooLarge(Reason::new("payload_too_large", message))
     }
 
     /// 415 `unsupported_media_type`.
     pub fn unsupported_media_type(message: impl Into<Message>) -> Self {
-        Self::UnsupportedMediaType(("unsupported_media_type", message.into()))
+        Self::UnsupportedMediaType(Reason::new("unsupported_media_type", message))
     }
 
     /// 422 with `code`.
     pub fn unprocessable(code: &'static str, message: impl Into<Message>) -> Self {
-        Self::Unprocessable((code, message.into()))
+        Self::Unprocessable(Reason::new(code, message))
     }
 
     /// 422 `invalid_body`: JSON that does not have the endpoint's fields.
@@ -150,24 +165,24 @@ impl AppError {
         retry_after_secs: u64,
     ) -> Self {
         Self::TooManyRequests {
-            reason: (code, message.into()),
+            reason: Reason::new(code, message),
             retry_after_secs,
         }
     }
 
     /// 507 with `code`.
     pub fn insufficient_storage(code: &'static str, message: impl Into<Message>) -> Self {
-        Self::InsufficientStorage((code, message.into()))
+        Self::InsufficientStorage(Reason::new(code, message))
     }
 
     /// 501 `not_implemented`.
     pub fn not_implemented(message: impl Into<Message>) -> Self {
-        Self::NotImplemented(("not_implemented", message.into()))
+        Self::NotImplemented(Reason::new("not_implemented", message))
     }
 
     /// 503 with `code`.
     pub fn unavailable(code: &'static str, message: impl Into<Message>) -> Self {
-        Self::Unavailable((code, message.into()))
+        Self::Unavailable(Reason::new(code, message))
     }
 
     /// 500: logged with its cause chain, shown as a generic sentence.
@@ -198,19 +213,22 @@ impl AppError {
     /// The stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest((c, _))
-            | Self::Unauthorized((c, _))
-            | Self::NotFound((c, _))
-            | Self::MethodNotAllowed((c, _))
-            | Self::RequestTimeout((c, _))
-            | Self::Conflict((c, _))
-            | Self::PayloadTooLarge((c, _))
-            | Self::UnsupportedMediaType((c, _))
-            | Self::Unprocessable((c, _))
-            | Self::TooManyRequests { reason: (c, _), .. }
-            | Self::InsufficientStorage((c, _))
-            | Self::NotImplemented((c, _))
-            | Self::Unavailable((c, _)) => c,
+            Self::BadRequest(Reason { code: c, .. })
+            | Self::Unauthorized(Reason { code: c, .. })
+            | Self::NotFound(Reason { code: c, .. })
+            | Self::MethodNotAllowed(Reason { code: c, .. })
+            | Self::RequestTimeout(Reason { code: c, .. })
+            | Self::Conflict(Reason { code: c, .. })
+            | Self::PayloadTooLarge(Reason { code: c, .. })
+            | Self::UnsupportedMediaType(Reason { code: c, .. })
+            | Self::Unprocessable(Reason { code: c, .. })
+            | Self::TooManyRequests {
+                reason: Reason { code: c, .. },
+                ..
+            }
+            | Self::InsufficientStorage(Reason { code: c, .. })
+            | Self::NotImplemented(Reason { code: c, .. })
+            | Self::Unavailable(Reason { code: c, .. }) => c,
             Self::Internal(_) => "internal",
         }
     }
@@ -223,7 +241,7 @@ impl From<StoreError> for AppError {
             StoreError::HandleTaken => Self::conflict("handle_taken", e.to_string()),
             StoreError::PrimaryTaken => Self::conflict("primary_taken", e.to_string()),
             StoreError::UnknownRecipient => {
-                Self::NotFound(("unknown_recipient", e.to_string().into()))
+                Self::NotFound(Reason::new("unknown_recipient", e.to_string()))
             }
             StoreError::MailboxFull => Self::insufficient_storage("mailbox_full", e.to_string()),
             StoreError::StorageFull => Self::insufficient_storage("storage_full", e.to_string()),
@@ -243,7 +261,7 @@ impl From<AuthError> for AppError {
 /// authentication failure, anything else a well-formed body breaking a rule.
 impl From<RegistrationError> for AppError {
     fn from(e: RegistrationError) -> Self {
-        let reason = (e.code(), e.to_string().into());
+        let reason = Reason::new(e.code(), e.to_string());
         match e {
             RegistrationError::UnsafeNumber => Self::BadRequest(reason),
             RegistrationError::InvalidSignature => Self::Unauthorized(reason),
