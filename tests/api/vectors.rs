@@ -219,3 +219,38 @@ fn envelope_v2_round_trips_with_random_keys() {
         "decrypt_failed"
     );
 }
+
+/// The verdict of kez-core on one Ed25519 case: the key must parse, the
+/// signature must be 128 lowercase hex and verify (SPEC §2).
+fn ed25519_verdict(case: &Value) -> &'static str {
+    use kez_chat_server::kez::{Identity, SignatureHex};
+    let field = |k: &str| case[k].as_str().unwrap();
+    let Ok(id) = Identity::parse(&format!("ed25519:{}", field("public_key_hex"))) else {
+        return "reject";
+    };
+    let Some(sig) = SignatureHex::parse(field("signature_hex")) else {
+        return "reject";
+    };
+    let message = hex::decode(field("message_hex")).unwrap();
+    if id.verify(&message, &sig) {
+        "accept"
+    } else {
+        "reject"
+    }
+}
+
+#[test]
+fn ed25519_edge_cases_get_the_shared_verdicts() {
+    let data = load("tests/vectors/ed25519-edge-cases.json");
+    let cases = data["cases"].as_array().unwrap();
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter(|c| ed25519_verdict(c) != c["expected"].as_str().unwrap())
+        .map(|c| format!("{} ({})", c["id"], c["why"]))
+        .collect();
+    assert!(wrong.is_empty(), "verdicts differ from SPEC §2: {wrong:#?}");
+    // The set holds every speccheck case and both verdicts.
+    let ids: Vec<&str> = cases.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert!((0..10).all(|i| ids.contains(&format!("speccheck-{i}").as_str())));
+    assert!(cases.iter().any(|c| c["expected"] == "accept"));
+}
