@@ -79,30 +79,28 @@ fn registration_vectors_hold() {
 #[test]
 fn signed_string_vectors_hold() {
     let data = load("tests/vectors/signed-strings.json");
-    for v in data["vectors"].as_array().unwrap() {
+    let vectors = data["vectors"].as_array().unwrap();
+    for v in vectors {
         let sk = key(v["seed_hex"].as_str().unwrap());
+        let server = v["server"].as_str().unwrap();
         let handle = v["handle"].as_str().unwrap();
         let ts = v["ts"].as_i64().unwrap();
         let s = v["string"].as_str().unwrap();
-        let expected = if s.ends_with("/stream\n".to_owned().as_str()) || s.contains("/stream\n") {
-            auth::stream_string(handle, ts)
+        let expected = if s.contains("/stream\n") {
+            auth::stream_string(server, handle, ts)
         } else {
-            let since: u64 = s
-                .split("since=")
-                .nth(1)
-                .unwrap()
-                .split('\n')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
-            auth::poll_string(handle, since, ts)
+            let since = s.split("since=").nth(1).unwrap().split('\n').next();
+            auth::poll_string(server, handle, since.unwrap().parse().unwrap(), ts)
         };
         assert_eq!(s, expected);
+        assert!(s.starts_with(&format!("{}\n{server}\n", auth::REQUEST_TAG)));
         let sig = hex::encode(sk.sign(s.as_bytes()).to_bytes());
         assert_eq!(sig, v["signature"].as_str().unwrap());
         assert_eq!(v["header"].as_str().unwrap(), format!("{ts}:{sig}"));
     }
+    // Same key, handle and ts on two servers: two different signatures.
+    let servers: std::collections::HashSet<_> = vectors.iter().map(|v| &v["server"]).collect();
+    assert!(servers.len() >= 2);
 }
 
 #[test]
