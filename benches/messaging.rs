@@ -53,7 +53,7 @@ impl User {
         let ts = chrono::Utc::now().timestamp();
         let sig = hex::encode(
             self.sk
-                .sign(auth::stream_string(&self.handle, ts).as_bytes())
+                .sign(auth::stream_string(SERVER, &self.handle, ts).as_bytes())
                 .to_bytes(),
         );
         format!("{base}/v1/inbox/{}/stream?auth={ts}:{sig}", self.handle)

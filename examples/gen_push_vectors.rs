@@ -31,7 +31,8 @@ fn main() -> anyhow::Result<()> {
         "https://fcm.googleapis.com/fcm/send/dQw4w9WgXcQ:APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx";
     let mozilla = "https://updates.push.services.mozilla.com/wpush/v2/gAAAAABmZ2xvYmFs";
     let apple = "https://web.push.apple.com/QGuQyavXutnMH6F0tRsxF4Pc3QXgdt3bOHb1V0gEiIRFnTeVpqkm";
-    type Build = fn(&str, &str, i64) -> String;
+    let server = "kez.lat";
+    type Build = fn(&str, &str, &str, i64) -> String;
     let cases: [(&str, &str, &str, &str, Build); 5] = [
         ("subscribe (POST)", s1, "tudisco", fcm, subscribe_string),
         (
@@ -61,9 +62,9 @@ fn main() -> anyhow::Result<()> {
         .into_iter()
         .map(|(name, seed, handle, endpoint, build)| {
             let sk = key(seed);
-            let string = build(handle, endpoint, ts);
+            let string = build(server, handle, endpoint, ts);
             let sig = hex::encode(sk.sign(string.as_bytes()).to_bytes());
-            json!({"name": name, "seed_hex": seed, "primary": primary(&sk), "handle": handle,
+            json!({"name": name, "seed_hex": seed, "primary": primary(&sk), "server": server, "handle": handle,
                    "endpoint": endpoint, "endpoint_sha256": endpoint_hash(endpoint),
                    "ts": ts, "string": string, "signature": sig, "header": format!("{ts}:{sig}")})
         })
@@ -80,7 +81,7 @@ fn main() -> anyhow::Result<()> {
     let sub = "mailto:admin@kez.lat";
     let jwt = vapid.jwt(&aud, exp, sub);
     let out = json!({
-        "about": "Web Push subscription signed strings (SPEC §10.2): endpoint_sha256 is lowercase hex SHA-256 of the endpoint's UTF-8; string is the exact UTF-8 signed; signature is Ed25519 by seed_hex; header is the X-Kez-Auth value. vapid: an ES256 JWT (RFC 6979 deterministic) by the P-256 scalar private_b64url for a push to endpoint at ts. Regenerate with `cargo run --example gen_push_vectors`.",
+        "about": "Web Push subscription signed strings (SPEC §10.2, kez.chat.req.v2 for server): endpoint_sha256 is lowercase hex SHA-256 of the endpoint's UTF-8; string is the exact UTF-8 signed; signature is Ed25519 by seed_hex; header is the X-Kez-Auth value. vapid: an ES256 JWT (RFC 6979 deterministic) by the P-256 scalar private_b64url for a push to endpoint at ts. Regenerate with `cargo run --example gen_push_vectors`.",
         "vectors": vectors,
         "vapid": {
             "private_b64url": vapid_private,

@@ -122,32 +122,49 @@ fn main() -> anyhow::Result<()> {
     )?;
 
     let ts = 1_779_678_000_i64;
+    let other = "chat.example.org";
     let strings = vec![
         (
             "poll, since omitted (0)",
             s1,
+            SERVER,
             "tudisco",
-            auth::poll_string("tudisco", 0, ts),
+            auth::poll_string(SERVER, "tudisco", 0, ts),
         ),
         (
             "poll, since=42",
             s2,
+            SERVER,
             "alice",
-            auth::poll_string("alice", 42, ts),
+            auth::poll_string(SERVER, "alice", 42, ts),
         ),
-        ("stream", s2, "alice", auth::stream_string("alice", ts)),
+        (
+            "stream",
+            s2,
+            SERVER,
+            "alice",
+            auth::stream_string(SERVER, "alice", ts),
+        ),
+        (
+            "stream, same key and handle on another server",
+            s2,
+            other,
+            "alice",
+            auth::stream_string(other, "alice", ts),
+        ),
     ];
     let strings: Vec<Value> = strings
         .into_iter()
-        .map(|(name, seed, handle, s)| {
+        .map(|(name, seed, server, handle, s)| {
             let sk = key(seed);
-            json!({"name": name, "seed_hex": seed, "primary": primary(&sk), "handle": handle,
-                   "ts": ts, "string": s, "signature": hex::encode(sk.sign(s.as_bytes()).to_bytes()),
-                   "header": format!("{ts}:{}", hex::encode(sk.sign(s.as_bytes()).to_bytes()))})
+            let sig = hex::encode(sk.sign(s.as_bytes()).to_bytes());
+            json!({"name": name, "seed_hex": seed, "primary": primary(&sk), "server": server,
+                   "handle": handle, "ts": ts, "string": s, "signature": sig,
+                   "header": format!("{ts}:{sig}")})
         })
         .collect();
     let signed_strings = json!({
-        "about": "Request-auth signed strings (SPEC §7.2): string is the exact UTF-8 signed; signature is Ed25519 by seed_hex; header is the X-Kez-Auth / auth= value.",
+        "about": "Request-auth signed strings (SPEC §7.2, kez.chat.req.v2): server is the server signed for; string is the exact UTF-8 signed; signature is Ed25519 by seed_hex; header is the X-Kez-Auth / auth= value.",
         "vectors": strings,
     });
     std::fs::write(

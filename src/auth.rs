@@ -45,13 +45,15 @@ pub fn query_credential(auth: Option<&str>) -> Result<&str> {
 /// Authenticates a request as `handle`: the handle must exist (404 first),
 /// then `credential` (`None`: 401 `missing_auth`) must parse, be within
 /// [`crate::kez::auth::MAX_SKEW_SECS`] of our clock and sign the endpoint's
-/// string built by `signed(ts)` (401 with the `AuthError`'s code). Returns
-/// the parsed, registered handle the request now acts as.
+/// string built by `signed(server, ts)` with this server's name
+/// (`--server`, so a credential made for another server never verifies
+/// here) and the credential's `ts` (401 with the `AuthError`'s code).
+/// Returns the parsed, registered handle the request now acts as.
 pub async fn authenticate(
     state: &AppState,
     handle: &str,
     credential: Option<&str>,
-    signed: impl FnOnce(i64) -> String,
+    signed: impl FnOnce(&str, i64) -> String,
 ) -> Result<Handle> {
     let record = local_handle(state, handle).await?;
     let Some(credential) = credential else {
@@ -61,6 +63,7 @@ pub async fn authenticate(
         ));
     };
     let cred = Credential::parse(credential)?;
-    cred.verify(&record.primary, &signed(cred.ts()), unix_now())?;
+    let string = signed(&state.config.server, cred.ts());
+    cred.verify(&record.primary, &string, unix_now())?;
     Ok(record.handle)
 }

@@ -72,8 +72,8 @@ async fn poll(
     headers: HeaderMap,
 ) -> Result<Json<PollResponse>> {
     let since = q.since.unwrap_or(Seq::ZERO);
-    let handle = authenticate(&state, &name, header_credential(&headers), |ts| {
-        auth::poll_string(&name, since.get(), ts)
+    let handle = authenticate(&state, &name, header_credential(&headers), |server, ts| {
+        auth::poll_string(server, &name, since.get(), ts)
     })
     .await?;
     let messages = state
@@ -93,8 +93,8 @@ async fn stream(
     headers: HeaderMap,
 ) -> Result<Sse<impl futures_util::Stream<Item = std::result::Result<Event, Infallible>>>> {
     let cred = query_credential(q.auth.as_deref())?;
-    let handle = authenticate(&state, &name, Some(cred), |ts| {
-        auth::stream_string(&name, ts)
+    let handle = authenticate(&state, &name, Some(cred), |server, ts| {
+        auth::stream_string(server, &name, ts)
     })
     .await?;
     let since = headers

@@ -123,9 +123,12 @@ async fn subscribe(
         ));
     }
     let (_, auth) = decode_key(&body.keys.auth, 16, "auth")?;
-    let handle = authenticate(&state, &body.handle, header_credential(&headers), |ts| {
-        subscribe_string(&body.handle, &body.endpoint, ts)
-    })
+    let handle = authenticate(
+        &state,
+        &body.handle,
+        header_credential(&headers),
+        |server, ts| subscribe_string(server, &body.handle, &body.endpoint, ts),
+    )
     .await?;
     let handle_hash = state.redact.hash(&body.handle);
     let endpoint_tag = state.redact.hash(&body.endpoint);
@@ -165,9 +168,12 @@ async fn unsubscribe(
 ) -> Result<StatusCode> {
     let body: UnsubscribeBody = parse_body(body)?;
     check_endpoint_len(&body.endpoint)?;
-    let handle = authenticate(&state, &body.handle, header_credential(&headers), |ts| {
-        unsubscribe_string(&body.handle, &body.endpoint, ts)
-    })
+    let handle = authenticate(
+        &state,
+        &body.handle,
+        header_credential(&headers),
+        |server, ts| unsubscribe_string(server, &body.handle, &body.endpoint, ts),
+    )
     .await?;
     let handle_hash = state.redact.hash(&body.handle);
     let deleted = state
@@ -192,8 +198,8 @@ async fn check(
         ));
     };
     check_endpoint_len(&endpoint)?;
-    let handle = authenticate(&state, &name, header_credential(&headers), |ts| {
-        check_string(&name, &endpoint, ts)
+    let handle = authenticate(&state, &name, header_credential(&headers), |server, ts| {
+        check_string(server, &name, &endpoint, ts)
     })
     .await?;
     let subscribed = state.store.has_push_subscription(handle, endpoint).await?;

@@ -27,7 +27,10 @@ async fn get_signed(server: &BinaryServer, path: &str, auth: &str) -> reqwest::R
 async fn exercise_every_logging_path(server: &BinaryServer) -> Vec<String> {
     let id = server.user(HANDLE).await;
     let endpoint = "http://127.0.0.1:9/zq7-endpoint-canary";
-    let sub_auth = id.auth(&auth::subscribe_string(HANDLE, endpoint, now()), now());
+    let sub_auth = id.auth(
+        &auth::subscribe_string(SERVER, HANDLE, endpoint, now()),
+        now(),
+    );
     let keys = serde_json::json!({"p256dh": push::VapidKey::generate().public_b64(),
         "auth": "AAAAAAAAAAAAAAAAAAAAAA"});
     let res = server

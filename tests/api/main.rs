@@ -4,6 +4,7 @@
 #![allow(unreachable_pub, clippy::needless_pass_by_value)]
 
 mod crash;
+mod cross_server;
 mod helpers;
 mod inbox;
 mod lifecycle;

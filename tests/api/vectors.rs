@@ -79,30 +79,28 @@ fn registration_vectors_hold() {
 #[test]
 fn signed_string_vectors_hold() {
     let data = load("tests/vectors/signed-strings.json");
-    for v in data["vectors"].as_array().unwrap() {
+    let vectors = data["vectors"].as_array().unwrap();
+    for v in vectors {
         let sk = key(v["seed_hex"].as_str().unwrap());
+        let server = v["server"].as_str().unwrap();
         let handle = v["handle"].as_str().unwrap();
         let ts = v["ts"].as_i64().unwrap();
         let s = v["string"].as_str().unwrap();
-        let expected = if s.ends_with("/stream\n".to_owned().as_str()) || s.contains("/stream\n") {
-            auth::stream_string(handle, ts)
+        let expected = if s.contains("/stream\n") {
+            auth::stream_string(server, handle, ts)
         } else {
-            let since: u64 = s
-                .split("since=")
-                .nth(1)
-                .unwrap()
-                .split('\n')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
-            auth::poll_string(handle, since, ts)
+            let since = s.split("since=").nth(1).unwrap().split('\n').next();
+            auth::poll_string(server, handle, since.unwrap().parse().unwrap(), ts)
         };
         assert_eq!(s, expected);
+        assert!(s.starts_with(&format!("{}\n{server}\n", auth::REQUEST_TAG)));
         let sig = hex::encode(sk.sign(s.as_bytes()).to_bytes());
         assert_eq!(sig, v["signature"].as_str().unwrap());
         assert_eq!(v["header"].as_str().unwrap(), format!("{ts}:{sig}"));
     }
+    // Same key, handle and ts on two servers: two different signatures.
+    let servers: std::collections::HashSet<_> = vectors.iter().map(|v| &v["server"]).collect();
+    assert!(servers.len() >= 2);
 }
 
 #[test]
@@ -218,4 +216,39 @@ fn envelope_v2_round_trips_with_random_keys() {
             .code(),
         "decrypt_failed"
     );
+}
+
+/// The verdict of kez-core on one Ed25519 case: the key must parse, the
+/// signature must be 128 lowercase hex and verify (SPEC §2).
+fn ed25519_verdict(case: &Value) -> &'static str {
+    use kez_chat_server::kez::{Identity, SignatureHex};
+    let field = |k: &str| case[k].as_str().unwrap();
+    let Ok(id) = Identity::parse(&format!("ed25519:{}", field("public_key_hex"))) else {
+        return "reject";
+    };
+    let Some(sig) = SignatureHex::parse(field("signature_hex")) else {
+        return "reject";
+    };
+    let message = hex::decode(field("message_hex")).unwrap();
+    if id.verify(&message, &sig) {
+        "accept"
+    } else {
+        "reject"
+    }
+}
+
+#[test]
+fn ed25519_edge_cases_get_the_shared_verdicts() {
+    let data = load("tests/vectors/ed25519-edge-cases.json");
+    let cases = data["cases"].as_array().unwrap();
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter(|c| ed25519_verdict(c) != c["expected"].as_str().unwrap())
+        .map(|c| format!("{} ({})", c["id"], c["why"]))
+        .collect();
+    assert!(wrong.is_empty(), "verdicts differ from SPEC §2: {wrong:#?}");
+    // The set holds every speccheck case and both verdicts.
+    let ids: Vec<&str> = cases.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert!((0..10).all(|i| ids.contains(&format!("speccheck-{i}").as_str())));
+    assert!(cases.iter().any(|c| c["expected"] == "accept"));
 }

@@ -23,7 +23,7 @@ export function setup() {
 
 /** Poll `handle`'s inbox from the store's last seq and ingest what comes back. */
 export async function pull(store: ChatStore, server: FakeServer, handle: string) {
-  const { messages } = await server.api().pollInbox(handle, store.lastSeq, '');
+  const { messages } = await server.api().pollInbox(handle, store.lastSeq, server.pollAuth(handle, store.lastSeq));
   await store.ingest(messages);
 }
 

@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ApiError, type InboxItem, type LookupRecord } from '../src/lib/api';
 import type { Api } from '../src/lib/chat.svelte';
-import { primaryFromSeed } from '../src/lib/identity';
+import { pollAuth, pollSignedString } from '../src/lib/auth';
+import { primaryFromSeed, verifyString } from '../src/lib/identity';
 import { fromHex } from '../src/lib/bytes';
 import { sha256 } from '@noble/hashes/sha2.js';
 
@@ -19,6 +20,7 @@ export const seedFor = (label: string) => sha256(new TextEncoder().encode(`kez-c
 /** An in-memory home server implementing the parts of SPEC §5/§7 the client uses. */
 export class FakeServer {
   users = new Map<string, string>(); // handle → primary
+  seeds = new Map<string, Uint8Array>(); // handle → seed, for tests that poll by hand
   boxes = new Map<string, InboxItem[]>();
   posts: { to: string; id: string; envelope: unknown; notify: boolean }[] = [];
   failNextPost: ApiError | null = null;
@@ -27,6 +29,7 @@ export class FakeServer {
   add(handle: string, seed: Uint8Array): string {
     const p = primaryFromSeed(seed);
     this.users.set(handle, p);
+    this.seeds.set(handle, seed);
     this.boxes.set(handle, []);
     return p;
   }
@@ -38,6 +41,11 @@ export class FakeServer {
       primary: this.users.get(handle)!,
       registered_at: '2026-05-25T03:00:00Z',
     };
+  }
+
+  /** A valid poll credential for `handle` on this server, as its client would sign it. */
+  pollAuth(handle: string, since: number): string {
+    return pollAuth(this.seeds.get(handle)!, this.domain, handle, since);
   }
 
   api(): Api {
@@ -66,7 +74,14 @@ export class FakeServer {
         box.push(item);
         return { status: 201, seq: item.seq, received_at: item.received_at };
       },
-      pollInbox: async (handle, since) => {
+      pollInbox: async (handle, since, auth) => {
+        // As the real server does (SPEC §7.2): the credential must be signed
+        // for this server, by the handle's key.
+        const [ts, sig] = auth.split(':');
+        const primary = this.users.get(handle);
+        if (!primary || !verifyString(sig, pollSignedString(this.domain, handle, since, Number(ts)), primary)) {
+          throw new ApiError(401, 'bad_signature', '');
+        }
         const messages = (this.boxes.get(handle) ?? []).filter((m) => m.seq > since).slice(0, 500);
         return { messages, next: messages.length ? messages[messages.length - 1].seq : null };
       },

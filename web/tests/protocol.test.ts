@@ -60,18 +60,21 @@ describe('registration envelope', () => {
 
 describe('X-Kez-Auth signed strings', () => {
   it('builds the SPEC §7.2 strings', () => {
-    expect(pollSignedString('alice', 0, 1748142000)).toBe('GET\n/v1/inbox/alice\nsince=0\n1748142000');
-    expect(pollSignedString('alice', 42, 1748142000)).toBe('GET\n/v1/inbox/alice\nsince=42\n1748142000');
-    expect(streamSignedString('alice', 1748142000)).toBe('GET\n/v1/inbox/alice/stream\n1748142000');
+    const head = 'kez.chat.req.v2\nkez.lat\n';
+    expect(pollSignedString('kez.lat', 'alice', 0, 1748142000)).toBe(`${head}GET\n/v1/inbox/alice\nsince=0\n1748142000`);
+    expect(pollSignedString('kez.lat', 'alice', 42, 1748142000)).toBe(`${head}GET\n/v1/inbox/alice\nsince=42\n1748142000`);
+    expect(streamSignedString('kez.lat', 'alice', 1748142000)).toBe(`${head}GET\n/v1/inbox/alice/stream\n1748142000`);
   });
 
-  it('signs them with the primary', () => {
+  it('signs them with the primary, for one server only', () => {
     const now = new Date('2025-05-25T03:00:00Z');
-    const [ts, sig] = pollAuth(seed, 'alice', 7, now).split(':');
+    const [ts, sig] = pollAuth(seed, 'kez.lat', 'alice', 7, now).split(':');
     expect(ts).toBe(String(now.getTime() / 1000));
-    expect(verifyString(sig, pollSignedString('alice', 7, Number(ts)), primary)).toBe(true);
-    expect(verifyString(sig, streamSignedString('alice', Number(ts)), primary)).toBe(false);
-    const [ts2, sig2] = streamAuth(seed, 'alice', now).split(':');
-    expect(verifyString(sig2, streamSignedString('alice', Number(ts2)), primary)).toBe(true);
+    expect(verifyString(sig, pollSignedString('kez.lat', 'alice', 7, Number(ts)), primary)).toBe(true);
+    expect(verifyString(sig, streamSignedString('kez.lat', 'alice', Number(ts)), primary)).toBe(false);
+    expect(verifyString(sig, pollSignedString('other.example', 'alice', 7, Number(ts)), primary)).toBe(false);
+    const [ts2, sig2] = streamAuth(seed, 'kez.lat', 'alice', now).split(':');
+    expect(verifyString(sig2, streamSignedString('kez.lat', 'alice', Number(ts2)), primary)).toBe(true);
+    expect(verifyString(sig2, streamSignedString('other.example', 'alice', Number(ts2)), primary)).toBe(false);
   });
 });

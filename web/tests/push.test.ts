@@ -38,6 +38,8 @@ import { loadJson, vectorPath } from './helpers';
 const SEED = fromHex('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 32);
 const ENDPOINT = 'https://fcm.googleapis.com/fcm/send/dQw4w9WgXcQ:APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx';
 const TS = 1779678000;
+// The server the strings are signed for (as in the shared vectors).
+const SRV = 'kez.lat';
 const HASH = 'faf127d4176e5be2c5c46f048bfa25bde683c9f674914e02d340d25db65aafcc';
 
 describe('push signed strings (SPEC §10.2)', () => {
@@ -49,34 +51,37 @@ describe('push signed strings (SPEC §10.2)', () => {
   });
 
   it('exact bytes of the three strings', () => {
-    const post = pushSubscribeSignedString('tudisco', ENDPOINT, TS);
-    const del = pushUnsubscribeSignedString('tudisco', ENDPOINT, TS);
-    const get = pushCheckSignedString('tudisco', ENDPOINT, TS);
-    expect(post).toBe(`POST\n/v1/push/subscriptions\ntudisco\n${HASH}\n${TS}`);
-    expect(del).toBe(`DELETE\n/v1/push/subscriptions\ntudisco\n${HASH}\n${TS}`);
-    expect(get).toBe(`GET\n/v1/push/subscriptions/tudisco\n${HASH}\n${TS}`);
+    const post = pushSubscribeSignedString(SRV, 'tudisco', ENDPOINT, TS);
+    const del = pushUnsubscribeSignedString(SRV, 'tudisco', ENDPOINT, TS);
+    const get = pushCheckSignedString(SRV, 'tudisco', ENDPOINT, TS);
+    const head = `kez.chat.req.v2\n${SRV}\n`;
+    expect(post).toBe(`${head}POST\n/v1/push/subscriptions\ntudisco\n${HASH}\n${TS}`);
+    expect(del).toBe(`${head}DELETE\n/v1/push/subscriptions\ntudisco\n${HASH}\n${TS}`);
+    expect(get).toBe(`${head}GET\n/v1/push/subscriptions/tudisco\n${HASH}\n${TS}`);
     // Byte level: LF separators, no trailing newline.
     const hex = (s: string) => bytesToHex(utf8ToBytes(s));
     expect(hex(get)).toBe(
-      hex('GET') + '0a' + hex('/v1/push/subscriptions/tudisco') + '0a' + hex(HASH) + '0a' + hex(String(TS)),
+      hex('kez.chat.req.v2') + '0a' + hex(SRV) + '0a' + hex('GET') + '0a' + hex('/v1/push/subscriptions/tudisco') + '0a' + hex(HASH) + '0a' + hex(String(TS)),
     );
     expect(hex(post).endsWith('0a')).toBe(false);
     expect(new Set([post, del, get]).size).toBe(3);
+    // Another server, another string: no replay across servers.
+    expect(pushSubscribeSignedString('other.example', 'tudisco', ENDPOINT, TS)).not.toBe(post);
   });
 
   it('signatures (deterministic Ed25519) and the X-Kez-Auth value', () => {
     const now = new Date(TS * 1000);
     const sign = (t: string) => signString(SEED, t);
-    const header = pushAuth(sign, 'subscribe', 'tudisco', ENDPOINT, now);
+    const header = pushAuth(sign, 'subscribe', SRV, 'tudisco', ENDPOINT, now);
     expect(header).toBe(
-      `${TS}:66801aac2afd83d41998372eb1519df7158218ad5314f19304877d75ad84e5097c352b15285e52345baebd2f7ba2d0dc6741b464f200c71efbfb5a329f3dfa00`,
+      `${TS}:590f250184abd1f916f1f7820d5f9872d0e3e904d120c09e25dd6df1ab568e78658b1da10d37629b8047c49304d22dffc4afda4557ea74831c09841764db5109`,
     );
     for (const kind of ['subscribe', 'unsubscribe', 'check'] as const) {
-      const [ts, sig] = pushAuth(sign, kind, 'tudisco', ENDPOINT, now).split(':');
+      const [ts, sig] = pushAuth(sign, kind, SRV, 'tudisco', ENDPOINT, now).split(':');
       expect(Number(ts)).toBe(TS);
       const text = { subscribe: pushSubscribeSignedString, unsubscribe: pushUnsubscribeSignedString, check: pushCheckSignedString }[
         kind
-      ]('tudisco', ENDPOINT, TS);
+      ](SRV, 'tudisco', ENDPOINT, TS);
       expect(verifyString(sig, text, primaryFromSeed(SEED))).toBe(true);
     }
   });
@@ -85,10 +90,10 @@ describe('push signed strings (SPEC §10.2)', () => {
 const vectors = loadJson(vectorPath('push-signed-strings.json'));
 
 describe.skipIf(!vectors)('tests/vectors/push-signed-strings.json', () => {
-  const builders: [RegExp, (h: string, e: string, ts: number) => string][] = [
-    [/^POST\n/, pushSubscribeSignedString],
-    [/^DELETE\n/, pushUnsubscribeSignedString],
-    [/^GET\n/, pushCheckSignedString],
+  const builders: [RegExp, (s: string, h: string, e: string, ts: number) => string][] = [
+    [/^kez\.chat\.req\.v2\n[^\n]+\nPOST\n/, pushSubscribeSignedString],
+    [/^kez\.chat\.req\.v2\n[^\n]+\nDELETE\n/, pushUnsubscribeSignedString],
+    [/^kez\.chat\.req\.v2\n[^\n]+\nGET\n/, pushCheckSignedString],
   ];
   for (const v of vectors?.vectors ?? []) {
     it(v.name, () => {
@@ -97,11 +102,12 @@ describe.skipIf(!vectors)('tests/vectors/push-signed-strings.json', () => {
       expect(endpointHash(v.endpoint)).toBe(v.endpoint_sha256);
       const build = builders.find(([re]) => re.test(v.string))?.[1];
       expect(build, 'known operation').toBeDefined();
-      expect(build!(v.handle, v.endpoint, v.ts)).toBe(v.string);
+      expect(build!(v.server, v.handle, v.endpoint, v.ts)).toBe(v.string);
       expect(signString(seed, v.string)).toBe(v.signature);
       expect(`${v.ts}:${v.signature}`).toBe(v.header);
-      const kind = v.string.startsWith('POST') ? 'subscribe' : v.string.startsWith('DELETE') ? 'unsubscribe' : 'check';
-      expect(pushAuth((t) => signString(seed, t), kind, v.handle, v.endpoint, new Date(v.ts * 1000))).toBe(v.header);
+      const method = v.string.split('\n')[2];
+      const kind = method === 'POST' ? 'subscribe' : method === 'DELETE' ? 'unsubscribe' : 'check';
+      expect(pushAuth((t) => signString(seed, t), kind, v.server, v.handle, v.endpoint, new Date(v.ts * 1000))).toBe(v.header);
     });
   }
 
@@ -308,6 +314,9 @@ class FakePushManager {
   }
 }
 
+/** The fake server's name: every push credential must be signed for it. */
+const PUSH_SERVER = 'kez.test';
+
 function fakeWorld(o: { permission?: NotificationPermission; answer?: NotificationPermission } = {}) {
   const pm = new FakePushManager();
   const state = { permission: o.permission ?? 'default', requests: 0 };
@@ -332,7 +341,7 @@ function fakeWorld(o: { permission?: NotificationPermission; answer?: Notificati
     },
     pushSubscribe: async (body, auth) => {
       const [ts, sig] = auth.split(':');
-      expect(verifyString(sig, pushSubscribeSignedString(body.handle, body.endpoint, Number(ts)), users.get(body.handle)!)).toBe(true);
+      expect(verifyString(sig, pushSubscribeSignedString(PUSH_SERVER, body.handle, body.endpoint, Number(ts)), users.get(body.handle)!)).toBe(true);
       server.calls.push(`POST ${body.endpoint}`);
       const existed = server.subs.has(body.endpoint);
       server.subs.set(body.endpoint, body.handle);
@@ -340,13 +349,13 @@ function fakeWorld(o: { permission?: NotificationPermission; answer?: Notificati
     },
     pushUnsubscribe: async (handle, endpoint, auth) => {
       const [ts, sig] = auth.split(':');
-      expect(verifyString(sig, pushUnsubscribeSignedString(handle, endpoint, Number(ts)), users.get(handle)!)).toBe(true);
+      expect(verifyString(sig, pushUnsubscribeSignedString(PUSH_SERVER, handle, endpoint, Number(ts)), users.get(handle)!)).toBe(true);
       server.calls.push(`DELETE ${endpoint}`);
       server.subs.delete(endpoint);
     },
     pushCheck: async (handle, endpoint, auth) => {
       const [ts, sig] = auth.split(':');
-      expect(verifyString(sig, pushCheckSignedString(handle, endpoint, Number(ts)), users.get(handle)!)).toBe(true);
+      expect(verifyString(sig, pushCheckSignedString(PUSH_SERVER, handle, endpoint, Number(ts)), users.get(handle)!)).toBe(true);
       server.calls.push(`GET ${endpoint}`);
       return server.subs.get(endpoint) === handle;
     },
@@ -356,9 +365,9 @@ function fakeWorld(o: { permission?: NotificationPermission; answer?: Notificati
 
 const ID_SEED = fromHex('4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb', 32);
 const ID_PRIMARY = primaryFromSeed(ID_SEED);
-const ID = { handle: 'alice', primary: ID_PRIMARY, sign: (t: string) => signString(ID_SEED, t) };
+const ID = { handle: 'alice', server: PUSH_SERVER, primary: ID_PRIMARY, sign: (t: string) => signString(ID_SEED, t) };
 const CAROL_SEED = fromHex('c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7', 32);
-const CAROL = { handle: 'carol', primary: primaryFromSeed(CAROL_SEED), sign: (t: string) => signString(CAROL_SEED, t) };
+const CAROL = { handle: 'carol', server: PUSH_SERVER, primary: primaryFromSeed(CAROL_SEED), sign: (t: string) => signString(CAROL_SEED, t) };
 
 describe('PushController', () => {
   it('auto-enables on first unlock when permission is already granted', async () => {

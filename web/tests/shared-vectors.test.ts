@@ -38,12 +38,13 @@ describe.skipIf(!strings)('signed-strings.json', () => {
     it(v.name, () => {
       const seed = fromHex(v.seed_hex, 32);
       expect(primaryFromSeed(seed)).toBe(v.primary);
-      const m = /^GET\n\/v1\/inbox\/([^/\n]+)(\/stream)?\n(?:since=(\d+)\n)?(\d+)$/.exec(v.string);
+      const m = /^kez\.chat\.req\.v2\n([^\n]+)\nGET\n\/v1\/inbox\/([^/\n]+)(\/stream)?\n(?:since=(\d+)\n)?(\d+)$/.exec(v.string);
       expect(m, 'recognised signed string').not.toBeNull();
-      const [, handle, stream, since, ts] = m!;
+      const [, server, handle, stream, since, ts] = m!;
+      expect(server).toBe(v.server);
       expect(handle).toBe(v.handle);
       expect(Number(ts)).toBe(v.ts);
-      const built = stream ? streamSignedString(handle, v.ts) : pollSignedString(handle, Number(since), v.ts);
+      const built = stream ? streamSignedString(server, handle, v.ts) : pollSignedString(server, handle, Number(since), v.ts);
       expect(built).toBe(v.string);
       expect(signString(seed, v.string)).toBe(v.signature);
       expect(verifyString(v.signature, v.string, v.primary)).toBe(true);

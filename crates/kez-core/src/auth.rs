@@ -36,16 +36,35 @@ impl AuthError {
     }
 }
 
-/// The signed string for polling `GET /v1/inbox/<handle>?since=<n>`.
-#[must_use]
-pub fn poll_string(handle: &str, since: u64, ts: i64) -> String {
-    format!("GET\n/v1/inbox/{handle}\nsince={since}\n{ts}")
+/// First line of every signed request string (SPEC §7.2). `v1` strings had
+/// no tag and no server name; they are no longer accepted.
+pub const REQUEST_TAG: &str = "kez.chat.req.v2";
+
+/// `kez.chat.req.v2\n<server>\n<fields joined by \n>\n<ts>`: the shape all
+/// signed request strings share. Naming the server keeps a credential made
+/// for one server from replaying on another where the same key holds the
+/// same handle.
+fn request_string(server: &str, fields: &[&str], ts: i64) -> String {
+    let mut out = format!("{REQUEST_TAG}\n{server}\n");
+    for field in fields {
+        out.push_str(field);
+        out.push('\n');
+    }
+    out.push_str(&ts.to_string());
+    out
 }
 
-/// The signed string for the SSE stream `GET /v1/inbox/<handle>/stream`.
+/// The signed string for polling `GET /v1/inbox/<handle>?since=<n>` on `server`.
 #[must_use]
-pub fn stream_string(handle: &str, ts: i64) -> String {
-    format!("GET\n/v1/inbox/{handle}/stream\n{ts}")
+pub fn poll_string(server: &str, handle: &str, since: u64, ts: i64) -> String {
+    let path = format!("/v1/inbox/{handle}");
+    request_string(server, &["GET", &path, &format!("since={since}")], ts)
+}
+
+/// The signed string for the SSE stream `GET /v1/inbox/<handle>/stream` on `server`.
+#[must_use]
+pub fn stream_string(server: &str, handle: &str, ts: i64) -> String {
+    request_string(server, &["GET", &format!("/v1/inbox/{handle}/stream")], ts)
 }
 
 /// Lowercase hex SHA-256 of the endpoint's UTF-8 (SPEC §10.2): binds a
@@ -55,32 +74,34 @@ pub fn endpoint_hash(endpoint: &str) -> String {
     hex::encode(Sha256::digest(endpoint.as_bytes()).as_slice())
 }
 
-/// The signed string for `POST /v1/push/subscriptions` (SPEC §10.2).
+/// The signed string for `POST /v1/push/subscriptions` on `server` (SPEC §10.2).
 #[must_use]
-pub fn subscribe_string(handle: &str, endpoint: &str, ts: i64) -> String {
-    format!(
-        "POST\n/v1/push/subscriptions\n{handle}\n{}\n{ts}",
-        endpoint_hash(endpoint)
+pub fn subscribe_string(server: &str, handle: &str, endpoint: &str, ts: i64) -> String {
+    let hash = endpoint_hash(endpoint);
+    request_string(
+        server,
+        &["POST", "/v1/push/subscriptions", handle, &hash],
+        ts,
     )
 }
 
-/// The signed string for `DELETE /v1/push/subscriptions` (SPEC §10.2).
+/// The signed string for `DELETE /v1/push/subscriptions` on `server` (SPEC §10.2).
 #[must_use]
-pub fn unsubscribe_string(handle: &str, endpoint: &str, ts: i64) -> String {
-    format!(
-        "DELETE\n/v1/push/subscriptions\n{handle}\n{}\n{ts}",
-        endpoint_hash(endpoint)
+pub fn unsubscribe_string(server: &str, handle: &str, endpoint: &str, ts: i64) -> String {
+    let hash = endpoint_hash(endpoint);
+    request_string(
+        server,
+        &["DELETE", "/v1/push/subscriptions", handle, &hash],
+        ts,
     )
 }
 
-/// The signed string for `GET /v1/push/subscriptions/{handle}?endpoint=`
-/// (SPEC §10.2).
+/// The signed string for `GET /v1/push/subscriptions/{handle}?endpoint=` on
+/// `server` (SPEC §10.2).
 #[must_use]
-pub fn check_string(handle: &str, endpoint: &str, ts: i64) -> String {
-    format!(
-        "GET\n/v1/push/subscriptions/{handle}\n{}\n{ts}",
-        endpoint_hash(endpoint)
-    )
+pub fn check_string(server: &str, handle: &str, endpoint: &str, ts: i64) -> String {
+    let path = format!("/v1/push/subscriptions/{handle}");
+    request_string(server, &["GET", &path, &endpoint_hash(endpoint)], ts)
 }
 
 /// A `<ts>:<sig>` credential split but not yet verified.
@@ -134,19 +155,28 @@ mod tests {
 
     #[test]
     fn signed_strings_are_distinct_per_endpoint() {
-        assert_eq!(poll_string("bob", 0, 5), "GET\n/v1/inbox/bob\nsince=0\n5");
-        assert_eq!(stream_string("bob", 5), "GET\n/v1/inbox/bob/stream\n5");
+        assert_eq!(
+            poll_string("a.test", "bob", 0, 5),
+            "kez.chat.req.v2\na.test\nGET\n/v1/inbox/bob\nsince=0\n5"
+        );
+        assert_eq!(
+            stream_string("a.test", "bob", 5),
+            "kez.chat.req.v2\na.test\nGET\n/v1/inbox/bob/stream\n5"
+        );
         let sk = SigningKey::from_bytes(&[3; 32]);
         let id = Identity::from_bytes(sk.verifying_key().as_bytes()).unwrap();
-        let poll = cred(&sk, &poll_string("bob", 0, 100), 100);
-        assert_eq!(poll.verify(&id, &poll_string("bob", 0, 100), 100), Ok(()));
+        let poll = cred(&sk, &poll_string("a.test", "bob", 0, 100), 100);
         assert_eq!(
-            poll.verify(&id, &stream_string("bob", 100), 100),
+            poll.verify(&id, &poll_string("a.test", "bob", 0, 100), 100),
+            Ok(())
+        );
+        assert_eq!(
+            poll.verify(&id, &stream_string("a.test", "bob", 100), 100),
             Err(AuthError::BadSignature)
         );
-        let stream = cred(&sk, &stream_string("bob", 100), 100);
+        let stream = cred(&sk, &stream_string("a.test", "bob", 100), 100);
         assert_eq!(
-            stream.verify(&id, &poll_string("bob", 0, 100), 100),
+            stream.verify(&id, &poll_string("a.test", "bob", 0, 100), 100),
             Err(AuthError::BadSignature)
         );
     }
@@ -161,23 +191,23 @@ mod tests {
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(
-            subscribe_string("bob", e, 5),
-            format!("POST\n/v1/push/subscriptions\nbob\n{h}\n5")
+            subscribe_string("a.test", "bob", e, 5),
+            format!("kez.chat.req.v2\na.test\nPOST\n/v1/push/subscriptions\nbob\n{h}\n5")
         );
         assert_eq!(
-            unsubscribe_string("bob", e, 5),
-            format!("DELETE\n/v1/push/subscriptions\nbob\n{h}\n5")
+            unsubscribe_string("a.test", "bob", e, 5),
+            format!("kez.chat.req.v2\na.test\nDELETE\n/v1/push/subscriptions\nbob\n{h}\n5")
         );
         assert_eq!(
-            check_string("bob", e, 5),
-            format!("GET\n/v1/push/subscriptions/bob\n{h}\n5")
+            check_string("a.test", "bob", e, 5),
+            format!("kez.chat.req.v2\na.test\nGET\n/v1/push/subscriptions/bob\n{h}\n5")
         );
         let all = [
-            subscribe_string("bob", e, 5),
-            unsubscribe_string("bob", e, 5),
-            check_string("bob", e, 5),
-            poll_string("bob", 0, 5),
-            stream_string("bob", 5),
+            subscribe_string("a.test", "bob", e, 5),
+            unsubscribe_string("a.test", "bob", e, 5),
+            check_string("a.test", "bob", e, 5),
+            poll_string("a.test", "bob", 0, 5),
+            stream_string("a.test", "bob", 5),
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
@@ -185,8 +215,30 @@ mod tests {
             }
         }
         assert_ne!(
-            subscribe_string("bob", e, 5),
-            subscribe_string("bob", "https://push.example/abd", 5)
+            subscribe_string("a.test", "bob", e, 5),
+            subscribe_string("a.test", "bob", "https://push.example/abd", 5)
+        );
+    }
+
+    #[test]
+    fn every_string_names_its_server() {
+        let e = "https://push.example/abc";
+        type Build = fn(&str) -> String;
+        let builders: [Build; 5] = [
+            |srv| poll_string(srv, "bob", 0, 5),
+            |srv| stream_string(srv, "bob", 5),
+            |srv| subscribe_string(srv, "bob", "https://push.example/abc", 5),
+            |srv| unsubscribe_string(srv, "bob", "https://push.example/abc", 5),
+            |srv| check_string(srv, "bob", "https://push.example/abc", 5),
+        ];
+        for build in builders {
+            let (a, b) = (build("a.test"), build("b.test"));
+            assert!(a.starts_with("kez.chat.req.v2\na.test\n"), "{a}");
+            assert_ne!(a, b);
+        }
+        assert_ne!(
+            subscribe_string("a.test", "bob", e, 5),
+            subscribe_string("a.test\nPOST", "bob", e, 5)
         );
     }
 
@@ -194,7 +246,7 @@ mod tests {
     fn stale_and_future_timestamps_fail() {
         let sk = SigningKey::from_bytes(&[3; 32]);
         let id = Identity::from_bytes(sk.verifying_key().as_bytes()).unwrap();
-        let s = stream_string("bob", 1000);
+        let s = stream_string("a.test", "bob", 1000);
         assert_eq!(
             cred(&sk, &s, 1000).verify(&id, &s, 1301),
             Err(AuthError::Stale)

@@ -13,11 +13,13 @@ pub enum IdentityError {
     /// Not `ed25519:` followed by 64 lowercase hex chars.
     #[error("a KEZ primary is `ed25519:` followed by 64 lowercase hex characters")]
     Malformed,
-    /// The bytes are not a valid curve point.
+    /// The bytes are not the canonical encoding of a curve point.
     #[error("the key is not a valid Ed25519 public key")]
     NotOnCurve,
-    /// Small-order keys verify forged signatures; never accept them.
-    #[error("the key is a weak (small-order) Ed25519 key")]
+    /// A point outside the prime-order subgroup (small order, or with a
+    /// small-order component): no honest key is one, and verifiers that
+    /// differ on the cofactor disagree about its signatures (SPEC §2).
+    #[error("the key is a weak (small-order or mixed-order) Ed25519 key")]
     Weak,
 }
 
@@ -37,13 +39,10 @@ impl Identity {
         Self::from_bytes(&bytes)
     }
 
-    /// Builds an identity from raw public key bytes.
+    /// Builds an identity from raw public key bytes: they must be the
+    /// canonical encoding of a point of order exactly L ([`prime_order_point`]).
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, IdentityError> {
-        let key = VerifyingKey::from_bytes(bytes).map_err(|_| IdentityError::NotOnCurve)?;
-        if key.is_weak() {
-            return Err(IdentityError::Weak);
-        }
-        Ok(Self { key })
+        prime_order_point(bytes).map(|key| Self { key })
     }
 
     /// The lowercase hex of the 32 public key bytes (no prefix).
@@ -57,9 +56,15 @@ impl Identity {
         self.key.to_montgomery().to_bytes()
     }
 
-    /// Strict RFC 8032 verification (rejects non-canonical and small-order parts).
+    /// The KEZ signature rule (SPEC §2): `R` must be a canonical encoding
+    /// of a point of order exactly L (as the key already is), `S < L`, and
+    /// `[S]B = R + [k]A`. With every point in the prime-order subgroup the
+    /// cofactored and cofactorless equations agree, so the web client
+    /// (`@noble/curves`, cofactored) and this check (`verify_strict`,
+    /// cofactorless) accept exactly the same signatures.
     pub fn verify(&self, message: &[u8], sig: &SignatureHex) -> bool {
-        self.key.verify_strict(message, &sig.0).is_ok()
+        prime_order_point(sig.0.r_bytes()).is_ok()
+            && self.key.verify_strict(message, &sig.0).is_ok()
     }
 }
 
@@ -73,6 +78,23 @@ impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Identity({self})")
     }
+}
+
+/// Decodes 32 bytes as a point KEZ accepts for a key or a signature's `R`
+/// (SPEC §2): on the curve ([`IdentityError::NotOnCurve`] otherwise),
+/// canonically encoded (re-encoding gives the same bytes, so `y < p` and no
+/// "negative zero" x; also `NotOnCurve`), and of order exactly L: not of
+/// small order and torsion-free ([`IdentityError::Weak`] otherwise).
+fn prime_order_point(bytes: &[u8; 32]) -> Result<VerifyingKey, IdentityError> {
+    let key = VerifyingKey::from_bytes(bytes).map_err(|_| IdentityError::NotOnCurve)?;
+    let point = key.to_edwards();
+    if point.compress().as_bytes() != bytes {
+        return Err(IdentityError::NotOnCurve);
+    }
+    if point.is_small_order() || !point.is_torsion_free() {
+        return Err(IdentityError::Weak);
+    }
+    Ok(key)
 }
 
 /// A 64-byte Ed25519 signature parsed from 128 lowercase hex chars.
@@ -138,6 +160,22 @@ mod tests {
         let mut weak = [0u8; 32];
         weak[0] = 1;
         assert_eq!(Identity::from_bytes(&weak), Err(IdentityError::Weak));
+    }
+
+    #[test]
+    fn rejects_mixed_order_and_non_canonical_keys() {
+        // ed25519-speccheck cases 3-5: a key with a small-order component.
+        let mixed = "cdb267ce40c5cd45306fa5d2f29731459387dbf9eb933b7bd5aed9a765b88d4d";
+        let mixed = parse_lower_hex::<32>(mixed).unwrap();
+        assert_eq!(Identity::from_bytes(&mixed), Err(IdentityError::Weak));
+        // y = p + 1 encodes (0, 1) non-canonically.
+        let mut non_canonical = [0xff; 32];
+        non_canonical[0] = 0xee;
+        non_canonical[31] = 0x7f;
+        assert_eq!(
+            Identity::from_bytes(&non_canonical),
+            Err(IdentityError::NotOnCurve)
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@ use ed25519_dalek::{Signer, SigningKey};
 use kez_chat_server::kez::{auth, json};
 use serde_json::{Value, json};
 
+use super::SERVER;
+
 /// Now, as the unix seconds auth strings carry.
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -57,16 +59,18 @@ impl TestIdentity {
         self.sign_envelope(self.registration_payload(handle, server))
     }
 
+    /// Poll credential for the test server ([`SERVER`]) at `ts`.
     pub fn poll_auth_at(&self, handle: &str, since: u64, ts: i64) -> String {
-        self.auth(&auth::poll_string(handle, since, ts), ts)
+        self.auth(&auth::poll_string(SERVER, handle, since, ts), ts)
     }
 
     pub fn poll_auth(&self, handle: &str, since: u64) -> String {
         self.poll_auth_at(handle, since, now())
     }
 
+    /// Stream credential for the test server ([`SERVER`]) at `ts`.
     pub fn stream_auth_at(&self, handle: &str, ts: i64) -> String {
-        self.auth(&auth::stream_string(handle, ts), ts)
+        self.auth(&auth::stream_string(SERVER, handle, ts), ts)
     }
 
     pub fn stream_auth(&self, handle: &str) -> String {

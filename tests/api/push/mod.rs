@@ -66,7 +66,10 @@ async fn subscribe(
     handle: &str,
     endpoint: &str,
 ) -> reqwest::Response {
-    let auth = id.auth(&auth::subscribe_string(handle, endpoint, now()), now());
+    let auth = id.auth(
+        &auth::subscribe_string(SERVER, handle, endpoint, now()),
+        now(),
+    );
     post_sub(
         app,
         &json!({"handle": handle, "endpoint": endpoint, "keys": browser_keys()}),
@@ -109,7 +112,7 @@ async fn check_sub(app: &TestApp, handle: &str, endpoint: &str, auth: String) ->
 
 /// The self-heal check with a valid signature.
 async fn is_subscribed(app: &TestApp, id: &TestIdentity, handle: &str, endpoint: &str) -> bool {
-    let auth = id.auth(&auth::check_string(handle, endpoint, now()), now());
+    let auth = id.auth(&auth::check_string(SERVER, handle, endpoint, now()), now());
     let res = check_sub(app, handle, endpoint, auth).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();

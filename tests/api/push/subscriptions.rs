@@ -46,7 +46,7 @@ async fn subscribing_needs_the_handles_signature_over_that_endpoint() {
     let (app, bob, mallory) = bob_and_mallory().await;
     let body = json!({"handle": "bob", "endpoint": E, "keys": browser_keys()});
     let t = now();
-    let good = || Some(bob.auth(&auth::subscribe_string("bob", E, t), t));
+    let good = || Some(bob.auth(&auth::subscribe_string(SERVER, "bob", E, t), t));
 
     // Act + Assert: good, then refreshed
     let res = post_sub(&app, &body, good()).await;
@@ -61,11 +61,11 @@ async fn subscribing_needs_the_handles_signature_over_that_endpoint() {
         (None, "missing_auth"),
         (Some("nope".to_owned()), "malformed_auth"),
         (
-            Some(bob.auth(&auth::subscribe_string("bob", E, stale), stale)),
+            Some(bob.auth(&auth::subscribe_string(SERVER, "bob", E, stale), stale)),
             "stale_auth",
         ),
         (
-            Some(mallory.auth(&auth::subscribe_string("bob", E, t), t)),
+            Some(mallory.auth(&auth::subscribe_string(SERVER, "bob", E, t), t)),
             "bad_signature",
         ),
     ];
@@ -73,22 +73,25 @@ async fn subscribing_needs_the_handles_signature_over_that_endpoint() {
         assert_error(post_sub(&app, &body, auth).await, 401, code).await;
     }
     let replays = [
-        ("inbox poll", auth::poll_string("bob", 0, t)),
-        ("inbox stream", auth::stream_string("bob", t)),
-        ("DELETE", auth::unsubscribe_string("bob", E, t)),
-        ("GET check", auth::check_string("bob", E, t)),
+        ("inbox poll", auth::poll_string(SERVER, "bob", 0, t)),
+        ("inbox stream", auth::stream_string(SERVER, "bob", t)),
+        ("DELETE", auth::unsubscribe_string(SERVER, "bob", E, t)),
+        ("GET check", auth::check_string(SERVER, "bob", E, t)),
         (
             "another endpoint",
-            auth::subscribe_string("bob", "http://127.0.0.1:9/other", t),
+            auth::subscribe_string(SERVER, "bob", "http://127.0.0.1:9/other", t),
         ),
-        ("another handle", auth::subscribe_string("mallory", E, t)),
+        (
+            "another handle",
+            auth::subscribe_string(SERVER, "mallory", E, t),
+        ),
     ];
     for (what, string) in &replays {
         let res = post_sub(&app, &body, Some(bob.auth(string, t))).await;
         assert_eq!(res.status(), 401, "POST accepted a {what} signature");
     }
     let unknown = json!({"handle": "nobody", "endpoint": E, "keys": browser_keys()});
-    let auth = bob.auth(&auth::subscribe_string("nobody", E, t), t);
+    let auth = bob.auth(&auth::subscribe_string(SERVER, "nobody", E, t), t);
     assert_error(post_sub(&app, &unknown, Some(auth)).await, 404, "not_found").await;
 }
 
@@ -100,8 +103,8 @@ async fn the_check_needs_the_handles_signature_over_its_own_string() {
 
     // Act + Assert
     for auth in [
-        bob.auth(&auth::subscribe_string("bob", E, t), t),
-        mallory.auth(&auth::check_string("bob", E, t), t),
+        bob.auth(&auth::subscribe_string(SERVER, "bob", E, t), t),
+        mallory.auth(&auth::check_string(SERVER, "bob", E, t), t),
     ] {
         assert_error(check_sub(&app, "bob", E, auth).await, 401, "bad_signature").await;
     }
@@ -119,16 +122,16 @@ async fn unsubscribing_needs_its_own_signature_and_is_idempotent() {
 
     // Act + Assert: refused with foreign strings or keys…
     for auth in [
-        bob.auth(&auth::subscribe_string("bob", E, t), t),
-        bob.auth(&auth::check_string("bob", E, t), t),
-        mallory.auth(&auth::unsubscribe_string("bob", E, t), t),
+        bob.auth(&auth::subscribe_string(SERVER, "bob", E, t), t),
+        bob.auth(&auth::check_string(SERVER, "bob", E, t), t),
+        mallory.auth(&auth::unsubscribe_string(SERVER, "bob", E, t), t),
     ] {
         assert_error(delete_sub(&app, "bob", E, auth).await, 401, "bad_signature").await;
     }
     assert!(is_subscribed(&app, &bob, "bob", E).await);
     // …then done, and done again.
     for _ in 0..2 {
-        let auth = bob.auth(&auth::unsubscribe_string("bob", E, t), t);
+        let auth = bob.auth(&auth::unsubscribe_string(SERVER, "bob", E, t), t);
         assert_eq!(delete_sub(&app, "bob", E, auth).await.status(), 204);
     }
     assert!(!is_subscribed(&app, &bob, "bob", E).await);
@@ -158,7 +161,7 @@ async fn with_the_test_switch_keys_shape_size_and_content_type_are_still_checked
     let app = insecure_app().await;
     let bob = app.user("bob").await;
     let e = "http://127.0.0.1:9/push";
-    let auth = || Some(bob.auth(&auth::subscribe_string("bob", e, now()), now()));
+    let auth = || Some(bob.auth(&auth::subscribe_string(SERVER, "bob", e, now()), now()));
     let post = async |body: Value| post_sub(&app, &body, auth()).await;
     let good = browser_keys();
     let point = URL_SAFE_NO_PAD
@@ -288,6 +291,7 @@ fn push_signed_string_vectors_hold() {
             v["endpoint"].as_str().unwrap(),
         );
         let ts = v["ts"].as_i64().unwrap();
+        let server = v["server"].as_str().unwrap();
         assert_eq!(
             auth::endpoint_hash(endpoint),
             v["endpoint_sha256"],
@@ -295,12 +299,12 @@ fn push_signed_string_vectors_hold() {
         );
         let string = v["string"].as_str().unwrap();
         let rebuilt = [
-            auth::subscribe_string(handle, endpoint, ts),
-            auth::unsubscribe_string(handle, endpoint, ts),
-            auth::check_string(handle, endpoint, ts),
+            auth::subscribe_string(server, handle, endpoint, ts),
+            auth::unsubscribe_string(server, handle, endpoint, ts),
+            auth::check_string(server, handle, endpoint, ts),
         ];
         assert!(rebuilt.iter().any(|s| s == string), "{name}");
-        seen.insert(string.split('\n').next().unwrap().to_owned());
+        seen.insert(string.split('\n').nth(2).unwrap().to_owned());
         let mut seed = [0u8; 32];
         hex::decode_to_slice(v["seed_hex"].as_str().unwrap(), &mut seed).unwrap();
         let sk = SigningKey::from_bytes(&seed);

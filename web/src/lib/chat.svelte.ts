@@ -355,8 +355,8 @@ export class ChatStore {
     if (this.#inbox || this.#closed) return;
     const handle = this.#me.handle;
     this.#inbox = new InboxConnection({
-      streamUrl: (since) => this.#api.streamUrl(handle, streamAuth(this.#me.seed, handle, this.#now()), since),
-      poll: (since) => this.#api.pollInbox(handle, since, pollAuth(this.#me.seed, handle, since, this.#now())),
+      streamUrl: (since) => this.#api.streamUrl(handle, streamAuth(this.#me.seed, this.#me.server, handle, this.#now()), since),
+      poll: (since) => this.#api.pollInbox(handle, since, pollAuth(this.#me.seed, this.#me.server, handle, since, this.#now())),
       lastSeq: () => this.lastSeq,
       onItems: (items) => this.ingest(items),
       onStatus: (s) => {

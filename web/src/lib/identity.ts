@@ -26,11 +26,16 @@ export function primaryFromSeed(seed: Uint8Array): string {
   return formatPrimary(publicKeyFromSeed(seed));
 }
 
-/** A point that decodes strictly (canonical y) and is not of small order. */
+/**
+ * A point KEZ accepts as a key or a signature's R (SPEC §2): the canonical
+ * encoding (strict decoding, and re-encoding gives the same bytes) of a
+ * point of order exactly L — not of small order and torsion-free. Same rule
+ * as kez-core's `prime_order_point`.
+ */
 function isStrongPoint(bytes: Uint8Array): boolean {
   try {
     const p = ed25519.Point.fromBytes(bytes, false);
-    return !p.isSmallOrder();
+    return bytesToHex(p.toBytes()) === bytesToHex(bytes) && !p.isSmallOrder() && p.isTorsionFree();
   } catch {
     return false;
   }
@@ -67,9 +72,12 @@ export function signString(seed: Uint8Array, text: string): string {
 }
 
 /**
- * Strict verification (SPEC §2): canonical S, canonical and non-small-order
- * A and R. noble's `zip215: false` covers canonical encodings, S < L and
- * small-order A; the small-order R check matches ed25519-dalek verify_strict.
+ * The KEZ signature rule (SPEC §2), the same as kez-core's `Identity::verify`:
+ * A and R canonical points of order exactly L, S < L, and the equation.
+ * noble checks the equation cofactored and dalek's `verify_strict`
+ * cofactorless; with A and R in the prime-order subgroup the two agree,
+ * so both sides accept exactly the same signatures
+ * (tests/vectors/ed25519-edge-cases.json).
  */
 export function verifyStrict(sigHex: string, message: Uint8Array, publicKey: Uint8Array): boolean {
   let sig: Uint8Array;
@@ -78,7 +86,7 @@ export function verifyStrict(sigHex: string, message: Uint8Array, publicKey: Uin
   } catch {
     return false;
   }
-  if (!isStrongPoint(sig.subarray(0, 32))) return false;
+  if (!isStrongPoint(publicKey) || !isStrongPoint(sig.subarray(0, 32))) return false;
   try {
     return ed25519.verify(sig, message, publicKey, { zip215: false });
   } catch {

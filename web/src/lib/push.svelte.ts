@@ -22,6 +22,8 @@ import {
 /** Who push is for; `sign` signs an X-Kez-Auth string with the identity's seed. */
 export interface PushIdentity {
   handle: string;
+  /** The home server's name, signed into every X-Kez-Auth string (SPEC §10.2). */
+  server: string;
   primary: string;
   sign: (text: string) => string;
 }
@@ -248,7 +250,7 @@ export class PushController {
     };
     let action = healAction(input);
     if (action === 'check' && sub) {
-      input.serverSubscribed = await this.#api.pushCheck(id.handle, sub.endpoint, pushAuth(id.sign, 'check', id.handle, sub.endpoint, realApi.serverNow()));
+      input.serverSubscribed = await this.#api.pushCheck(id.handle, sub.endpoint, pushAuth(id.sign, 'check', id.server, id.handle, sub.endpoint, realApi.serverNow()));
       action = healAction(input);
     }
     if (gen !== this.#gen) return;
@@ -347,7 +349,7 @@ export class PushController {
     if (!p256dh || !auth) throw Object.assign(new Error('subscription without keys'), { name: 'NotSupportedError' });
     await this.#api.pushSubscribe(
       { handle: id.handle, endpoint, keys: { p256dh, auth }, expirationTime: j.expirationTime ?? null },
-      pushAuth(id.sign, 'subscribe', id.handle, endpoint, realApi.serverNow()),
+      pushAuth(id.sign, 'subscribe', id.server, id.handle, endpoint, realApi.serverNow()),
     );
     if (this.#stored?.endpoint && this.#stored.endpoint !== endpoint) {
       await this.#withdraw(id, this.#stored.endpoint).catch(() => undefined);
@@ -356,7 +358,7 @@ export class PushController {
   }
 
   async #withdraw(id: PushIdentity, endpoint: string): Promise<void> {
-    await this.#api.pushUnsubscribe(id.handle, endpoint, pushAuth(id.sign, 'unsubscribe', id.handle, endpoint, realApi.serverNow()));
+    await this.#api.pushUnsubscribe(id.handle, endpoint, pushAuth(id.sign, 'unsubscribe', id.server, id.handle, endpoint, realApi.serverNow()));
     if (this.#stored?.endpoint === endpoint) this.#stored = { ...this.#stored, endpoint: undefined };
   }
 
