@@ -1,19 +1,72 @@
 //! Rules for every answer, applied around the whole app (outside routing,
 //! the request timeout and the handlers), so no error path can miss them:
-//! WebFinger's CORS header.
+//! the cache policy of each route and WebFinger's CORS header.
 
 use axum::extract::Request;
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::webfinger;
 
+/// Per-user or authenticated routes: nothing of theirs may be stored by a
+/// cache, or a shared proxy could hand one user's answer to another.
+const PRIVATE: &[&str] = &[
+    "/v1/inbox",
+    "/v1/messages",
+    "/v1/register",
+    "/v1/push/subscriptions",
+    "/internal",
+    // Public, but a stored liveness answer would hide an outage.
+    "/v1/healthz",
+];
+
+/// `Cache-Control` of everything that must not be stored: private routes
+/// and every error of every route.
+pub const NO_STORE: &str = "no-store";
+/// `Cache-Control` of public answers, unless the handler chose its own
+/// (the SPA's hashed assets are immutable).
+pub const REVALIDATE: &str = "no-cache";
+
+/// How a path's answers may be cached (README "Endpoints" lists it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachePolicy {
+    /// `no-store` on every answer.
+    Private,
+    /// Everything else: the lookups (`/v1/u`, `/v1/by-primary`, WebFinger),
+    /// the VAPID key and the SPA. `no-cache` on successes (may be stored,
+    /// must be revalidated) unless the handler chose its own, `no-store` on errors.
+    Public,
+}
+
+/// The policy of `path`.
+pub fn cache_policy(path: &str) -> CachePolicy {
+    let under = |prefix: &&str| {
+        path.strip_prefix(*prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    if PRIVATE.iter().any(under) {
+        CachePolicy::Private
+    } else {
+        CachePolicy::Public
+    }
+}
+
 /// Middleware: the per-path response headers.
 pub async fn response_headers(req: Request, next: Next) -> Response {
-    let is_webfinger = req.uri().path() == webfinger::PATH;
+    let path = req.uri().path();
+    let is_webfinger = path == webfinger::PATH;
+    let policy = cache_policy(path);
     let mut res = next.run(req).await;
     if is_webfinger {
         webfinger::with_cors(&mut res);
+    }
+    let failed = res.status().is_client_error() || res.status().is_server_error();
+    let headers = res.headers_mut();
+    if failed || policy == CachePolicy::Private {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+    } else if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(REVALIDATE));
     }
     res
 }

@@ -5,6 +5,7 @@
 
 mod crash;
 mod helpers;
+mod http_edge;
 mod inbox;
 mod lifecycle;
 mod logs;
