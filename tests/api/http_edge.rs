@@ -94,3 +94,20 @@ fn assert_cache(res: &reqwest::Response, want: &str) {
         .map(|v| v.to_str().unwrap());
     assert_eq!(got, Some(want), "{} {}", res.status(), res.url().path());
 }
+
+/// A buffering proxy (nginx) holds a stream's headers until its first
+/// bytes: the stream says `X-Accel-Buffering: no` and sends a comment at
+/// once, before any event or keep-alive (here an hour away), even when the
+/// mailbox is empty.
+#[tokio::test]
+async fn the_stream_sends_its_first_bytes_at_once() {
+    let app = spawn_app_with(|c| c.sse_keepalive_secs = 3600).await;
+    let alice = app.user("alice").await;
+    let path = format!("/v1/inbox/alice/stream?auth={}", alice.stream_auth("alice"));
+    let mut res = app.get(&path).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(header(&res, "x-accel-buffering"), "no");
+    let first = within(10, "the stream's first bytes", res.chunk()).await;
+    let first = first.unwrap().expect("the stream is open");
+    assert_eq!(&first[..], b": open\n\n");
+}
