@@ -1,12 +1,14 @@
 //! Rules for every answer, applied around the whole app (outside routing,
 //! the request timeout and the handlers), so no error path can miss them:
-//! the cache policy of each route and WebFinger's CORS header.
+//! the cache policy of each route, WebFinger's CORS header, and
+//! `Connection: close` on answers given without reading the request's body.
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::extract::BodyRead;
 use crate::webfinger;
 
 /// Per-user or authenticated routes: nothing of theirs may be stored by a
@@ -69,4 +71,30 @@ pub async fn response_headers(req: Request, next: Next) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(REVALIDATE));
     }
     res
+}
+
+/// Middleware: a request that came with a body gets a [`BodyRead`] flag;
+/// if the answer was made without reading that body to its end (a 415,
+/// 429 or early 413, a 401, 404 or 405, a timeout), it says
+/// `Connection: close`, and hyper closes the connection after it instead
+/// of dropping it silently under a keep-alive client's next request.
+pub async fn close_unread_bodies(mut req: Request, next: Next) -> Response {
+    let read = has_body(req.headers()).then(BodyRead::default);
+    if let Some(read) = &read {
+        req.extensions_mut().insert(read.clone());
+    }
+    let mut res = next.run(req).await;
+    if read.is_some_and(|r| !r.done()) {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
+}
+
+/// A non-empty `Content-Length` or any `Transfer-Encoding`.
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }

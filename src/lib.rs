@@ -90,6 +90,7 @@ pub fn app(state: AppState) -> Router {
                 .timeout(request_timeout),
         )
         .layer(axum::middleware::from_fn(edge::response_headers))
+        .layer(axum::middleware::from_fn(edge::close_unread_bodies))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
