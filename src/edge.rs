@@ -1,13 +1,21 @@
 //! Rules for every answer, applied around the whole app (outside routing,
 //! the request timeout and the handlers), so no error path can miss them:
-//! the cache policy of each route, WebFinger's CORS header, and
-//! `Connection: close` on answers given without reading the request's body.
+//! the cache policy of each route, WebFinger's CORS header,
+//! `Connection: close` on answers given without reading the request's body,
+//! and JSON 414/431 for request targets and headers over our limits.
+//!
+//! Those limits sit below hyper's own (a 65,534-byte URI, the
+//! [`HYPER_MAX_HEADERS`] headers, a ~400 KiB head), whose refusals (and
+//! its 400 for a request line that does not parse) have empty bodies: hyper
+//! 1 writes them itself, before any service is called, with no hook to
+//! give them one.
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
+use crate::error::AppError;
 use crate::extract::BodyRead;
 use crate::webfinger;
 
@@ -97,4 +105,35 @@ fn has_body(headers: &HeaderMap) -> bool {
         || headers
             .get(header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() != b"0")
+}
+
+/// Longest request target (path and query) answered: longer is JSON 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most request headers answered: more is JSON 431.
+pub const MAX_HEADERS: usize = 100;
+/// Most header bytes (names, values and `": \r\n"`) answered: more is JSON 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Headers hyper parses before refusing on its own (empty 431), above
+/// [`MAX_HEADERS`] so that the usual excess gets our JSON answer.
+pub const HYPER_MAX_HEADERS: usize = 4 * MAX_HEADERS;
+
+/// Middleware: JSON 414 and 431 for requests over our limits.
+pub async fn request_limits(req: Request, next: Next) -> Response {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        return AppError::uri_too_long(format!("the request target is over {MAX_URI_BYTES} bytes"))
+            .into_response();
+    }
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return AppError::headers_too_large(format!(
+            "at most {MAX_HEADERS} request headers of {MAX_HEADER_BYTES} bytes in all"
+        ))
+        .into_response();
+    }
+    next.run(req).await
 }

@@ -51,12 +51,18 @@ pub enum AppError {
     /// 413: the body is over the route's limit.
     #[error("{}", .0.1)]
     PayloadTooLarge(Reason),
+    /// 414: a request target over the edge's limit.
+    #[error("{}", .0.1)]
+    UriTooLong(Reason),
     /// 415: a JSON body without a JSON content type.
     #[error("{}", .0.1)]
     UnsupportedMediaType(Reason),
     /// 422: well-formed JSON that breaks a rule.
     #[error("{}", .0.1)]
     Unprocessable(Reason),
+    /// 431: more request headers, or more header bytes, than the edge allows.
+    #[error("{}", .0.1)]
+    HeadersTooLarge(Reason),
     /// 429: the client's rate-limit bucket is empty; `Retry-After` says when to come back.
     #[error("{}", .reason.1)]
     TooManyRequests {
@@ -155,6 +161,16 @@ impl AppError {
         }
     }
 
+    /// 414 `uri_too_long`.
+    pub fn uri_too_long(message: impl Into<Message>) -> Self {
+        Self::UriTooLong(("uri_too_long", message.into()))
+    }
+
+    /// 431 `headers_too_large`.
+    pub fn headers_too_large(message: impl Into<Message>) -> Self {
+        Self::HeadersTooLarge(("headers_too_large", message.into()))
+    }
+
     /// 507 with `code`.
     pub fn insufficient_storage(code: &'static str, message: impl Into<Message>) -> Self {
         Self::InsufficientStorage((code, message.into()))
@@ -185,8 +201,10 @@ impl AppError {
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -205,6 +223,8 @@ impl AppError {
             | Self::RequestTimeout((c, _))
             | Self::Conflict((c, _))
             | Self::PayloadTooLarge((c, _))
+            | Self::UriTooLong((c, _))
+            | Self::HeadersTooLarge((c, _))
             | Self::UnsupportedMediaType((c, _))
             | Self::Unprocessable((c, _))
             | Self::TooManyRequests { reason: (c, _), .. }

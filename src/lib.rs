@@ -89,6 +89,7 @@ pub fn app(state: AppState) -> Router {
                 }))
                 .timeout(request_timeout),
         )
+        .layer(axum::middleware::from_fn(edge::request_limits))
         .layer(axum::middleware::from_fn(edge::response_headers))
         .layer(axum::middleware::from_fn(edge::close_unread_bodies))
         .layer(

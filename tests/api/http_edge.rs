@@ -304,3 +304,46 @@ async fn a_declared_body_over_the_limit_is_refused_at_once() {
         }
     }
 }
+
+/// Requests over the edge's limits get JSON errors like every other, with
+/// the route's headers (here WebFinger's CORS and `no-store`).
+#[tokio::test]
+async fn oversized_targets_and_headers_get_json_errors() {
+    use kez_chat_server::edge::{MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
+    let app = spawn_app().await;
+    let long = format!(
+        "/.well-known/webfinger?resource={}",
+        "a".repeat(MAX_URI_BYTES)
+    );
+    let res = app.get(&long).await;
+    assert_eq!(header(&res, "access-control-allow-origin"), "*");
+    assert_cache(&res, "no-store");
+    assert_error(res, 414, "uri_too_long").await;
+
+    let mut many = app.client.get(app.url("/v1/healthz"));
+    for i in 0..MAX_HEADERS {
+        many = many.header(format!("x-filler-{i}"), "1");
+    }
+    let res = many.send().await.unwrap();
+    assert_error(res, 431, "headers_too_large").await;
+
+    let big = "b".repeat(MAX_HEADER_BYTES);
+    let res = app
+        .client
+        .get(app.url("/v1/healthz"))
+        .header("x-big", big)
+        .send()
+        .await
+        .unwrap();
+    assert_cache(&res, "no-store");
+    assert_error(res, 431, "headers_too_large").await;
+
+    // Within the limits, all is as usual.
+    let res = app
+        .get(&format!(
+            "/v1/healthz?pad={}",
+            "p".repeat(MAX_URI_BYTES / 2)
+        ))
+        .await;
+    assert_eq!(res.status(), 200);
+}
