@@ -66,12 +66,18 @@ pub enum AppError {
     /// 413: the body is over the route's limit.
     #[error("{}", .0.message)]
     PayloadTooLarge(Reason),
+    /// 414: a request target over the edge's limit.
+    #[error("{}", .0.message)]
+    UriTooLong(Reason),
     /// 415: a JSON body without a JSON content type.
     #[error("{}", .0.message)]
     UnsupportedMediaType(Reason),
     /// 422: well-formed JSON that breaks a rule.
     #[error("{}", .0.message)]
     Unprocessable(Reason),
+    /// 431: more request headers, or more header bytes, than the edge allows.
+    #[error("{}", .0.message)]
+    HeadersTooLarge(Reason),
     /// 429: the client's rate-limit bucket is empty; `Retry-After` says when to come back.
     #[error("{}", .reason.message)]
     TooManyRequests {
@@ -170,6 +176,16 @@ impl AppError {
         }
     }
 
+    /// 414 `uri_too_long`.
+    pub fn uri_too_long(message: impl Into<Message>) -> Self {
+        Self::UriTooLong(Reason::new("uri_too_long", message))
+    }
+
+    /// 431 `headers_too_large`.
+    pub fn headers_too_large(message: impl Into<Message>) -> Self {
+        Self::HeadersTooLarge(Reason::new("headers_too_large", message))
+    }
+
     /// 507 with `code`.
     pub fn insufficient_storage(code: &'static str, message: impl Into<Message>) -> Self {
         Self::InsufficientStorage(Reason::new(code, message))
@@ -200,8 +216,10 @@ impl AppError {
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -220,6 +238,8 @@ impl AppError {
             | Self::RequestTimeout(Reason { code: c, .. })
             | Self::Conflict(Reason { code: c, .. })
             | Self::PayloadTooLarge(Reason { code: c, .. })
+            | Self::UriTooLong(Reason { code: c, .. })
+            | Self::HeadersTooLarge(Reason { code: c, .. })
             | Self::UnsupportedMediaType(Reason { code: c, .. })
             | Self::Unprocessable(Reason { code: c, .. })
             | Self::TooManyRequests {

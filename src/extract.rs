@@ -1,8 +1,11 @@
 //! Request extractors whose rejections use our JSON error format.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::body::Bytes;
+use axum::RequestExt;
+use axum::body::{Bytes, HttpBody};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts};
 use serde_json::Value;
@@ -14,7 +17,8 @@ use crate::state::AppState;
 
 /// A JSON body parsed strictly (duplicate keys, invalid UTF-8 and trailing
 /// data rejected) after checking the content type; the size limit is the
-/// route's `DefaultBodyLimit`, enforced while reading.
+/// route's `DefaultBodyLimit`, checked against `Content-Length` before
+/// reading and enforced while reading.
 pub struct StrictJson(pub Value);
 
 impl<S: Send + Sync> FromRequest<S> for StrictJson {
@@ -35,14 +39,62 @@ impl<S: Send + Sync> FromRequest<S> for StrictJson {
                 "send the body as Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let bytes = read_body(req, state).await?;
+        Ok(StrictJson(json::parse_strict(&bytes)?))
+    }
+}
+
+/// Reads the whole body within the route's `DefaultBodyLimit`. A body whose
+/// declared `Content-Length` is over that limit is refused with 413 before
+/// any of it is read (so `Expect: 100-continue` gets no `100 Continue`).
+/// Once the body is read to its end, [`BodyRead`] says so.
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let read = req.extensions().get::<BodyRead>().cloned();
+    let (parts, body) = req.into_parts();
+    let extensions = parts.extensions.clone();
+    // The limited body's size hint is capped at the route's limit.
+    let body = Request::from_parts(parts, body).into_limited_body();
+    let max = HttpBody::size_hint(&body).upper();
+    if declared.is_some_and(|len| max.is_some_and(|max| len > max)) {
+        return Err(too_large());
+    }
+    let mut limited = Request::new(body);
+    *limited.extensions_mut() = extensions;
+    let bytes = Bytes::from_request(limited, state)
+        .await
+        .map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::payload_too_large("the request body is too large")
+                too_large()
             } else {
                 AppError::bad_request("unreadable_body", rejection.body_text())
             }
         })?;
-        Ok(StrictJson(json::parse_strict(&bytes)?))
+    if let Some(BodyRead(flag)) = read {
+        flag.store(true, Ordering::Relaxed);
+    }
+    Ok(bytes)
+}
+
+fn too_large() -> AppError {
+    AppError::payload_too_large("the request body is too large")
+}
+
+/// Put on a request that came with a body by `edge::close_unread_bodies`
+/// and set once a handler has read that body to its end. A response to a
+/// request whose body was not read (refused first: 415, 429, 413, 401, …)
+/// says `Connection: close`: hyper closes such a connection after the
+/// answer anyway, and a keep-alive client must know not to reuse it.
+#[derive(Clone, Default)]
+pub struct BodyRead(pub Arc<AtomicBool>);
+
+impl BodyRead {
+    /// Whether the body was read to its end.
+    pub fn done(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }
 

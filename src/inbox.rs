@@ -12,13 +12,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
+use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::{Json, Router};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast::error::RecvError, mpsc, oneshot};
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::{authenticate, header_credential, query_credential};
@@ -35,6 +37,8 @@ pub const PAGE_SIZE: usize = 500;
 pub const POLL_PAGE_BYTES: usize = 4 * 1024 * 1024;
 /// The stream replays in smaller pages: each open stream holds one in memory.
 pub const STREAM_PAGE_BYTES: usize = 1024 * 1024;
+/// The SSE comment every stream starts with (`: open`), sent at once.
+pub const OPENED_COMMENT: &str = "open";
 /// Events buffered between a stream's task and its connection.
 const STREAM_BUFFER: usize = 16;
 
@@ -91,7 +95,7 @@ async fn stream(
     AppPath(name): AppPath<String>,
     AppQuery(q): AppQuery<StreamQuery>,
     headers: HeaderMap,
-) -> Result<Sse<impl futures_util::Stream<Item = std::result::Result<Event, Infallible>>>> {
+) -> Result<impl IntoResponse> {
     let cred = query_credential(q.auth.as_deref())?;
     let handle = authenticate(&state, &name, Some(cred), |server, ts| {
         auth::stream_string(server, &name, ts)
@@ -118,11 +122,16 @@ async fn stream(
         ticket,
     };
     tokio::spawn(task.run(subscription));
-    Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(
+    // A comment at once, so a buffering proxy (or a client waiting for the
+    // first byte) sees the stream open before any event or keep-alive.
+    let opened = tokio_stream::once(Ok(Event::default().comment(OPENED_COMMENT)));
+    let sse = Sse::new(opened.chain(ReceiverStream::new(rx))).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(state.config.sse_keepalive_secs.max(1)))
             .text("keep-alive"),
-    ))
+    );
+    // nginx buffers proxied responses by default; this turns it off for the stream.
+    Ok(([(HeaderName::from_static("x-accel-buffering"), "no")], sse))
 }
 
 /// Why a stream task stopped early.

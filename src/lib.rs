@@ -6,6 +6,7 @@ pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod disk;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod inbox;
@@ -88,6 +89,9 @@ pub fn app(state: AppState) -> Router {
                 }))
                 .timeout(request_timeout),
         )
+        .layer(axum::middleware::from_fn(edge::request_limits))
+        .layer(axum::middleware::from_fn(edge::response_headers))
+        .layer(axum::middleware::from_fn(edge::close_unread_bodies))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -258,7 +258,9 @@ async fn serve(
     let per_ip = PerIpConnections::default();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(opts.header_timeout);
+        .header_read_timeout(opts.header_timeout)
+        // Above our own limit, so most excess gets `edge`'s JSON 431.
+        .max_headers(crate::edge::HYPER_MAX_HEADERS);
     loop {
         // Over the cap we stop accepting; new clients wait in the kernel backlog.
         let permit = tokio::select! {

@@ -18,9 +18,22 @@ pub const REL_SIGCHAIN: &str = "https://kez.lat/ns/sigchain";
 /// Property carrying the KEZ primary key.
 pub const PROP_PRIMARY: &str = "https://kez.lat/ns/primary";
 
+/// Where WebFinger answers. Every answer there, errors included, carries
+/// `Access-Control-Allow-Origin: *` (RFC 7033 §5), set by [`with_cors`]
+/// around the whole app so that 405, 408 and the edge's own errors get it too.
+pub const PATH: &str = "/.well-known/webfinger";
+
 /// Routes owned by WebFinger.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/.well-known/webfinger", get(webfinger))
+    Router::new().route(PATH, get(webfinger))
+}
+
+/// Adds the CORS header to an answer of [`PATH`].
+pub fn with_cors(res: &mut Response) {
+    res.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
 }
 
 /// # `GET /.well-known/webfinger?resource=acct:user@server[&rel=...]`
@@ -32,14 +45,7 @@ async fn webfinger(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
         .find(|(k, _)| k == "resource")
         .map(|(_, v)| v.as_str())
         .ok_or_else(|| invalid_resource("the resource parameter is required"))?;
-    let (user, domain) = resource
-        .strip_prefix("acct:")
-        .and_then(|acct| acct.rsplit_once('@'))
-        .filter(|(u, d)| !u.is_empty() && !d.is_empty())
-        .ok_or_else(|| invalid_resource("resource must look like acct:handle@server"))?;
-    if !domain.eq_ignore_ascii_case(&state.config.server) {
-        return Err(AppError::not_found("that account is not on this server"));
-    }
+    let user = ours(resource, &state.config.server)?;
     let view = find_by_handle(&state, user).await?;
     let subject = format!("acct:{user}@{}", state.config.server);
     let rels: Vec<&str> = params
@@ -62,16 +68,43 @@ async fn webfinger(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
         "links": links,
     });
     let mut res = Json(jrd).into_response();
-    let headers = res.headers_mut();
-    headers.insert(
+    res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/jrd+json"),
     );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
     Ok(res)
+}
+
+/// The handle a resource names on this server. A resource that is not a URI
+/// (RFC 3986: `scheme ":" …`) or a malformed `acct:` (RFC 7565; the scheme
+/// is case-insensitive) is 400 `invalid_resource`; a well-formed URI that is
+/// not an account here (`https:`, `mailto:`, another server's `acct:`) is
+/// 404 `not_found`, as RFC 7033 §4.2 asks.
+fn ours<'r>(resource: &'r str, server: &str) -> Result<&'r str> {
+    let (scheme, rest) = resource
+        .split_once(':')
+        .filter(|(scheme, _)| is_uri_scheme(scheme))
+        .ok_or_else(|| invalid_resource("resource must be a URI such as acct:handle@server"))?;
+    if !scheme.eq_ignore_ascii_case("acct") {
+        return Err(AppError::not_found(
+            "that resource is not an account on this server",
+        ));
+    }
+    let (user, domain) = rest
+        .rsplit_once('@')
+        .filter(|(u, d)| !u.is_empty() && !d.is_empty())
+        .ok_or_else(|| invalid_resource("resource must look like acct:handle@server"))?;
+    if !domain.eq_ignore_ascii_case(server) {
+        return Err(AppError::not_found("that account is not on this server"));
+    }
+    Ok(user)
+}
+
+/// `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` (RFC 3986 §3.1).
+fn is_uri_scheme(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
 fn invalid_resource(msg: &'static str) -> AppError {

@@ -162,6 +162,8 @@ fn constructors_pin_status_and_code() {
         (AppError::request_timeout(), 408, "request_timeout"),
         (AppError::conflict("c", "m"), 409, "c"),
         (AppError::payload_too_large("m"), 413, "payload_too_large"),
+        (AppError::uri_too_long("m"), 414, "uri_too_long"),
+        (AppError::headers_too_large("m"), 431, "headers_too_large"),
         (
             AppError::unsupported_media_type("m"),
             415,

@@ -59,40 +59,73 @@ async fn webfinger_head_matches_get_without_a_body() {
 #[tokio::test]
 async fn webfinger_errors() {
     let app = spawn_app().await;
-    assert_error(
-        app.get("/.well-known/webfinger").await,
-        400,
-        "invalid_resource",
-    )
-    .await;
-    assert_error(
-        app.get("/.well-known/webfinger?resource=alice").await,
-        400,
-        "invalid_resource",
-    )
-    .await;
-    assert_error(
-        app.get("/.well-known/webfinger?resource=acct:@kez.test")
-            .await,
-        400,
-        "invalid_resource",
-    )
-    .await;
-    assert_error(
-        app.get(&format!(
-            "/.well-known/webfinger?resource=acct:nobody@{SERVER}"
-        ))
-        .await,
-        404,
-        "not_found",
-    )
-    .await;
+    for bad in [
+        "",
+        "?resource=alice",
+        "?resource=acct:@kez.test",
+        "?resource=acct:alice",
+        "?resource=:x",
+        "?resource=1http:x",
+    ] {
+        let res = app.get(&format!("/.well-known/webfinger{bad}")).await;
+        assert_error(res, 400, "invalid_resource").await;
+    }
     app.user("alice").await;
-    assert_error(
-        app.get("/.well-known/webfinger?resource=acct:alice@other.example")
+    // Well-formed URIs that are not an account here: 404, not 400 (RFC 7033 §4.2).
+    for elsewhere in [
+        format!("acct:nobody@{SERVER}"),
+        "acct:alice@other.example".to_owned(),
+        "https://other.example/alice".to_owned(),
+        format!("mailto:alice@{SERVER}"),
+        format!("https://{SERVER}/v1/u/alice"),
+    ] {
+        let res = app
+            .get(&format!("/.well-known/webfinger?resource={elsewhere}"))
+            .await;
+        assert_error(res, 404, "not_found").await;
+    }
+}
+
+#[tokio::test]
+async fn webfinger_acct_scheme_is_case_insensitive() {
+    let app = spawn_app().await;
+    app.user("alice").await;
+    for scheme in ["ACCT", "Acct", "aCcT"] {
+        let res = app
+            .get(&format!(
+                "/.well-known/webfinger?resource={scheme}:alice@{SERVER}"
+            ))
+            .await;
+        assert_eq!(res.status(), 200, "{scheme}");
+        let jrd: Value = res.json().await.unwrap();
+        assert_eq!(jrd["subject"], format!("acct:alice@{SERVER}"));
+    }
+}
+
+/// RFC 7033 §5: every answer, errors of every kind included.
+#[tokio::test]
+async fn webfinger_every_answer_allows_any_origin() {
+    let app = spawn_app().await;
+    app.user("alice").await;
+    let path = "/.well-known/webfinger";
+    let answers = [
+        app.get(&format!("{path}?resource=acct:alice@{SERVER}"))
             .await,
-        404,
-        "not_found",
-    )
-    .await;
+        app.get(path).await,
+        app.get(&format!("{path}?resource=acct:bob@{SERVER}")).await,
+        app.get(&format!("{path}?resource=https://example.com/"))
+            .await,
+        app.request(reqwest::Method::POST, path).await,
+        app.request(reqwest::Method::OPTIONS, path).await,
+        app.request(reqwest::Method::HEAD, path).await,
+    ];
+    for res in answers {
+        assert_eq!(
+            header(&res, "access-control-allow-origin"),
+            "*",
+            "{} {}",
+            res.status(),
+            res.url()
+        );
+    }
 }
