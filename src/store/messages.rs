@@ -29,7 +29,7 @@ pub struct NewMessage {
     pub recipient: Handle,
     /// Client message id (validated).
     pub client_id: String,
-    /// The envelope re-encoded as compact JSON.
+    /// The envelope exactly as the client sent it (a JSON object).
     pub envelope: Box<RawValue>,
 }
 

@@ -8,6 +8,7 @@ mod helpers;
 mod inbox;
 mod lifecycle;
 mod logs;
+mod mailbox;
 mod messages;
 mod metrics;
 mod nats;
