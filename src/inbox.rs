@@ -51,6 +51,9 @@ pub fn router() -> Router<AppState> {
 struct PollResponse {
     messages: Vec<StoredMessage>,
     next: Option<Seq>,
+    /// The mailbox's highest seq ever; `since` above it is a cursor ahead of
+    /// the mailbox (SPEC §7.3), which the client rewinds to this.
+    newest: Seq,
 }
 
 #[derive(Deserialize)]
@@ -76,12 +79,16 @@ async fn poll(
         auth::poll_string(&name, since.get(), ts)
     })
     .await?;
-    let messages = state
+    let page = state
         .store
-        .messages_after(handle, since, PAGE_SIZE, POLL_PAGE_BYTES)
+        .page_after(handle, since, PAGE_SIZE, POLL_PAGE_BYTES)
         .await?;
-    let next = messages.last().map(|m| m.seq);
-    Ok(Json(PollResponse { messages, next }))
+    let next = page.messages.last().map(|m| m.seq);
+    Ok(Json(PollResponse {
+        messages: page.messages,
+        next,
+        newest: page.newest,
+    }))
 }
 
 /// # `GET /v1/inbox/{handle}/stream?auth=<ts>:<sig>[&since=<seq>]`
@@ -97,7 +104,7 @@ async fn stream(
         auth::stream_string(&name, ts)
     })
     .await?;
-    let since = headers
+    let mut since = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
@@ -109,6 +116,13 @@ async fn stream(
     let subscription = state.broker.subscribe(&handle);
     let ticket = state.streams.open(handle.as_str());
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    let newest = state.store.newest_seq(handle.clone()).await?;
+    if since > newest {
+        // A cursor ahead of the mailbox (SPEC §7.4): say so, then go on from
+        // the newest seq. The channel is empty, so this never waits.
+        let _ = tx.try_send(Ok(reset_event(newest)));
+        since = newest;
+    }
     let task = StreamTask {
         shutdown: state.shutdown.clone(),
         state: state.clone(),
@@ -123,6 +137,15 @@ async fn stream(
             .interval(Duration::from_secs(state.config.sse_keepalive_secs.max(1)))
             .text("keep-alive"),
     ))
+}
+
+/// `event: reset`: the client's cursor was above the mailbox's newest seq;
+/// its `id` moves the client's `Last-Event-ID` back to that seq.
+fn reset_event(newest: Seq) -> Event {
+    Event::default()
+        .event("reset")
+        .id(newest.to_string())
+        .data(format!(r#"{{"newest":{newest}}}"#))
 }
 
 /// Why a stream task stopped early.

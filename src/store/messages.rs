@@ -189,7 +189,7 @@ fn insert_message(
 /// At most `limit` messages after `since`, in seq order, stopping early once
 /// the envelopes reach `max_bytes` (the page then ends with the message that
 /// crossed it, so every page holds at least one message).
-fn list_after(
+pub(super) fn list_after(
     conn: &Connection,
     recipient: &Handle,
     since: Seq,

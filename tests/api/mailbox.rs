@@ -91,3 +91,84 @@ async fn envelopes_that_are_not_objects_too_large_or_carry_a_cr_are_refused() {
     let fits = format!("{{\"ct\":\"{}\"}}", "x".repeat(256 * 1024 - 10));
     assert_eq!(post_envelope(&app, "bob", &fits).await.status(), 201);
 }
+
+/// Posts `n` messages to `to` one after the other; returns the last seq.
+async fn post_n(app: &TestApp, to: &str, n: usize) -> u64 {
+    let mut last = 0;
+    for _ in 0..n {
+        let res = app.send(to, "x").await;
+        assert_eq!(res.status(), 201);
+        last = res.json::<serde_json::Value>().await.unwrap()["seq"]
+            .as_u64()
+            .unwrap();
+    }
+    last
+}
+
+#[tokio::test]
+async fn a_poll_says_how_far_the_mailbox_goes_so_a_cursor_ahead_shows() {
+    // Arrange
+    let app = spawn_app().await;
+    let bob = app.user("bob").await;
+    post_n(&app, "bob", 2).await;
+
+    // Act
+    let ahead = app.poll(&bob, "bob", 5).await;
+    let behind = app.poll(&bob, "bob", 1).await;
+
+    // Assert
+    assert_eq!(ahead["messages"].as_array().unwrap().len(), 0);
+    assert_eq!(ahead["newest"], 2);
+    assert_eq!(behind["next"], 2);
+    assert_eq!(behind["newest"], 2);
+}
+
+#[tokio::test]
+async fn a_stream_with_a_cursor_ahead_gets_a_reset_then_goes_on_from_the_newest() {
+    // Arrange
+    let app = spawn_app().await;
+    let bob = app.user("bob").await;
+    post_n(&app, "bob", 2).await;
+
+    // Act
+    let mut stream = app.open_stream(&bob, "bob", Some(5)).await;
+    let first = within(10, "the first event", stream.next())
+        .await
+        .expect("stream ended");
+    post_n(&app, "bob", 1).await;
+
+    // Assert
+    assert_eq!(
+        (first.event.as_str(), first.id.as_str()),
+        ("reset", "2"),
+        "{first:?}"
+    );
+    let data: serde_json::Value = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(data, serde_json::json!({"newest": 2}));
+    assert_eq!(next_message(&mut stream).await["seq"], 3);
+}
+
+#[tokio::test]
+async fn a_server_restored_from_a_backup_never_reuses_a_seq_its_clients_saw() {
+    // Arrange: a backup after seq 3, then seqs 4 and 5 seen by bob's device.
+    let mut old = spawn_app().await;
+    let bob = old.user("bob").await;
+    post_n(&old, "bob", 3).await;
+    let copy = old._dir.path().join("backup.db");
+    kez_chat_server::store::backup(&old.config.db, &copy).unwrap();
+    let cursor = post_n(&old, "bob", 2).await;
+    old.server.take().unwrap().shutdown().await;
+
+    // Act: the copy is restored and someone writes to bob.
+    let restored = spawn_app_with(|c| c.db = copy.clone()).await;
+    let seq = post_n(&restored, "bob", 1).await;
+
+    // Assert
+    assert!(
+        seq > cursor,
+        "new seq {seq} reuses one bob saw (≤ {cursor})"
+    );
+    let page = restored.poll(&bob, "bob", cursor).await;
+    assert_eq!(page["messages"][0]["seq"], seq);
+    assert_eq!(page["messages"].as_array().unwrap().len(), 1);
+}

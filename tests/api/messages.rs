@@ -191,7 +191,7 @@ async fn polling_pages_at_500() {
     assert_eq!(second["messages"].as_array().unwrap().len(), 100);
     assert_eq!(second["next"], 600);
     let empty = app.poll(&bob, "bob", 600).await;
-    assert_eq!(empty, json!({"messages": [], "next": null}));
+    assert_eq!(empty, json!({"messages": [], "next": null, "newest": 600}));
 }
 
 /// Posts a fresh message to bob with `headers` added (a name given twice

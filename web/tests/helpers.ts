@@ -67,8 +67,9 @@ export class FakeServer {
         return { status: 201, seq: item.seq, received_at: item.received_at };
       },
       pollInbox: async (handle, since) => {
-        const messages = (this.boxes.get(handle) ?? []).filter((m) => m.seq > since).slice(0, 500);
-        return { messages, next: messages.length ? messages[messages.length - 1].seq : null };
+        const box = this.boxes.get(handle) ?? [];
+        const messages = box.filter((m) => m.seq > since).slice(0, 500);
+        return { messages, next: messages.length ? messages[messages.length - 1].seq : null, newest: box.length };
       },
       streamUrl: (handle, auth, since) => `/v1/inbox/${handle}/stream?auth=${auth}&since=${since}`,
     };

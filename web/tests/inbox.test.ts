@@ -27,6 +27,7 @@ describe('InboxConnection', () => {
         return { messages, next: messages.length ? messages[messages.length - 1].seq : null };
       },
       lastSeq: () => seqRef.v,
+      rewind: (newest) => void (seqRef.v = newest),
       onItems: (items) => {
         got.push(...items);
         seqRef.v = Math.max(seqRef.v, ...items.map((i) => i.seq));
@@ -178,6 +179,7 @@ describe('InboxConnection', () => {
       streamUrl: (since) => `/stream?since=${since}`,
       poll: async () => ({ messages: [], next: null }),
       lastSeq: () => 0,
+      rewind: () => {},
       onItems: (items) => void batches.push(items.map((i) => i.seq)),
       onStatus: () => {},
       EventSource: FakeES as unknown as typeof EventSource,
@@ -197,6 +199,53 @@ describe('InboxConnection', () => {
     es.emit('message', ev(5));
     es.emit('error');
     expect(batches.at(-1)).toEqual([5]);
+    conn.stop();
+  });
+
+  it('rewinds a cursor ahead of the mailbox on a poll and asks again from the newest seq', async () => {
+    // The server was restored from an older copy: its mailbox ends at 3, our cursor is at 9.
+    const seq = { v: 9 };
+    const polls: number[] = [];
+    const got: number[] = [];
+    const pages = [
+      { messages: [], next: null, newest: 3 },
+      { messages: [{ seq: 4, id: 'n4', envelope: {}, received_at: '' }], next: 4, newest: 4 },
+      { messages: [], next: null, newest: 4 },
+    ];
+    const conn = new InboxConnection({
+      streamUrl: (since) => `/stream?since=${since}`,
+      poll: async (since) => (polls.push(since), pages.shift() ?? { messages: [], next: null, newest: 4 }),
+      lastSeq: () => seq.v,
+      rewind: (newest) => void (seq.v = newest),
+      onItems: (items) => {
+        got.push(...items.map((i) => i.seq));
+        seq.v = Math.max(seq.v, ...items.map((i) => i.seq));
+      },
+      onStatus: () => {},
+      EventSource: FakeES as unknown as typeof EventSource,
+    });
+    conn.start();
+    await conn.pollNow();
+    expect(polls).toEqual([9, 3, 4]);
+    expect(got).toEqual([4]);
+    expect(seq.v).toBe(4);
+    conn.stop();
+  });
+
+  it('rewinds on a stream reset before handing over what follows it', async () => {
+    const seq = { v: 9 };
+    const { conn, got } = make(seq);
+    conn.start();
+    const es = FakeES.all[0];
+    es.emit('open');
+    es.emit('reset', { data: '{"newest":3}' });
+    expect(seq.v).toBe(3);
+    es.emit('message', { data: JSON.stringify({ seq: 4, id: 'n4', envelope: {}, received_at: '' }) });
+    expect(got.map((g) => g.seq)).toEqual([4]);
+    // A malformed reset changes nothing.
+    es.emit('reset', { data: '{"newest":-1}' });
+    es.emit('reset', { data: 'nope' });
+    expect(seq.v).toBe(4);
     conn.stop();
   });
 });

@@ -180,10 +180,10 @@ export async function pollInbox(
   handle: string,
   since: number,
   auth: string,
-): Promise<{ messages: InboxItem[]; next: number | null }> {
+): Promise<{ messages: InboxItem[]; next: number | null; newest: number }> {
   const q = since > 0 ? `?since=${since}` : '?since=0';
   return (
-    await request<{ messages: InboxItem[]; next: number | null }>(`/v1/inbox/${encodeURIComponent(handle)}${q}`, {
+    await request<{ messages: InboxItem[]; next: number | null; newest: number }>(`/v1/inbox/${encodeURIComponent(handle)}${q}`, {
       headers: { 'X-Kez-Auth': auth },
     })
   ).body;

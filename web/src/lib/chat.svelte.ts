@@ -303,6 +303,15 @@ export class ChatStore {
     });
   }
 
+  /** The server's mailbox ends below lastSeq (restored from a backup, SPEC §7.3): go on from its newest seq. */
+  #rewind(newest: number): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#closed || newest >= this.lastSeq) return;
+      this.lastSeq = newest;
+      await this.#kv.set(this.#key('seq'), newest);
+    });
+  }
+
   async #ingestOne(item: InboxItem): Promise<void> {
     let msg: SealedMessage;
     try {
@@ -358,6 +367,7 @@ export class ChatStore {
       streamUrl: (since) => this.#api.streamUrl(handle, streamAuth(this.#me.seed, handle, this.#now()), since),
       poll: (since) => this.#api.pollInbox(handle, since, pollAuth(this.#me.seed, handle, since, this.#now())),
       lastSeq: () => this.lastSeq,
+      rewind: (newest) => this.#rewind(newest),
       onItems: (items) => this.ingest(items),
       onStatus: (s) => {
         const was = this.live;

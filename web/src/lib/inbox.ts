@@ -13,8 +13,14 @@ export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'paused' | 'au
 
 export interface InboxDeps {
   streamUrl(since: number): string;
-  poll(since: number): Promise<{ messages: InboxItem[]; next: number | null }>;
+  poll(since: number): Promise<{ messages: InboxItem[]; next: number | null; newest?: number }>;
   lastSeq(): number;
+  /**
+   * The server's mailbox ends below our cursor (it was restored from an older
+   * copy, SPEC §7.3/§7.4): continue from its `newest` seq. Called before any
+   * later item is handed over.
+   */
+  rewind(newest: number): Promise<void> | void;
   onItems(items: InboxItem[]): Promise<void> | void;
   onStatus(status: LiveStatus): void;
   onError?(err: unknown): void;
@@ -117,6 +123,19 @@ export class InboxConnection {
       if (wait <= 0 || this.#batch.length >= MAX_BATCH) this.#flush();
       else this.#batchTimer ??= setTimeout(() => this.#flush(), wait);
     });
+    es.addEventListener('reset', (ev) => {
+      if (this.#es !== es) return;
+      let newest: unknown;
+      try {
+        newest = (JSON.parse((ev as MessageEvent<string>).data) as { newest?: unknown }).newest;
+      } catch (err) {
+        this.deps.onError?.(err);
+        return;
+      }
+      if (!Number.isSafeInteger(newest) || (newest as number) < 0) return;
+      this.#flush();
+      void this.deps.rewind(newest as number);
+    });
     es.addEventListener('close', () => {
       // Displaced by a newer stream: reconnecting now would just displace
       // another tab in turn, so wait until this tab is looked at again.
@@ -196,8 +215,13 @@ export class InboxConnection {
     try {
       for (let round = 0; round < 20 && !this.#stopped; round++) {
         const since = this.deps.lastSeq();
-        const { messages, next } = await this.deps.poll(since);
+        const { messages, next, newest } = await this.deps.poll(since);
         this.#setAuthFailed(false);
+        if (typeof newest === 'number' && Number.isSafeInteger(newest) && newest >= 0 && since > newest) {
+          // A cursor ahead of the mailbox: rewind and ask again from there.
+          await this.deps.rewind(newest);
+          continue;
+        }
         if (messages.length) await this.deps.onItems(messages);
         // A page can end early by bytes (SPEC §7.3): only an empty one means done.
         if (next === null || messages.length === 0) break;
