@@ -41,7 +41,7 @@ const STREAM_BUFFER: usize = 16;
 /// Routes owned by the inbox.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/inbox/{handle}", get(poll))
+        .route("/v1/inbox/{handle}", get(poll).delete(release))
         .route("/v1/inbox/{handle}/stream", get(stream))
 }
 
@@ -59,6 +59,11 @@ struct PollResponse {
 #[derive(Deserialize)]
 struct PollQuery {
     since: Option<Seq>,
+}
+
+#[derive(Deserialize)]
+struct ReleaseQuery {
+    through: Seq,
 }
 
 #[derive(Deserialize)]
@@ -89,6 +94,23 @@ async fn poll(
         next,
         newest: page.newest,
     }))
+}
+
+/// # `DELETE /v1/inbox/{handle}?through=<seq>` with `X-Kez-Auth: <ts>:<sig>`
+/// Deletes the handle's messages up to `through` (its devices have them)
+/// and answers `{"deleted": <n>}`.
+async fn release(
+    State(state): State<AppState>,
+    AppPath(name): AppPath<String>,
+    AppQuery(q): AppQuery<ReleaseQuery>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>> {
+    let handle = authenticate(&state, &name, header_credential(&headers), |ts| {
+        auth::release_string(&name, q.through.get(), ts)
+    })
+    .await?;
+    let deleted = state.store.release_through(handle, q.through).await?;
+    Ok(Json(serde_json::json!({ "deleted": deleted })))
 }
 
 /// # `GET /v1/inbox/{handle}/stream?auth=<ts>:<sig>[&since=<seq>]`

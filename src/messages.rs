@@ -13,9 +13,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{AppError, Result};
-use crate::extract::StrictJsonBytes;
+use crate::extract::{ClientIp, StrictJsonBytes};
 use crate::kez::Handle;
-use crate::rate_limit::{Messages, RateLimited};
+use crate::rate_limit::{Messages, RateLimited, network_key};
 use crate::state::AppState;
 use crate::store::{NewMessage, Store, unix_now};
 
@@ -57,6 +57,7 @@ fn yes() -> bool {
 async fn post_message(
     State(state): State<AppState>,
     _: RateLimited<Messages>,
+    ClientIp(ip): ClientIp,
     StrictJsonBytes(body): StrictJsonBytes,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
     let body: PostBody =
@@ -79,6 +80,8 @@ async fn post_message(
                 recipient: recipient.clone(),
                 client_id: body.id,
                 envelope: body.envelope,
+                // Salted per process: the DB never holds a sender's address.
+                sender: state.redact.hash(&network_key(ip).to_string()).to_string(),
             },
             state.mailbox_limits(),
             unix_now(),

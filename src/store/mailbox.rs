@@ -39,6 +39,26 @@ impl Store {
         .await
     }
 
+    /// Deletes `recipient`'s messages with `seq <= through` (its devices
+    /// have them, SPEC §7.5) and frees their quota; returns how many. Works
+    /// in chunks of [`super::PURGE_CHUNK`], each its own write job.
+    pub async fn release_through(&self, recipient: Handle, through: Seq) -> Result<u64> {
+        let mut total = 0u64;
+        loop {
+            let who = recipient.clone();
+            let n = self
+                .write(
+                    move |conn| release_chunk(conn, &who, through, super::PURGE_CHUNK),
+                    |_| {},
+                )
+                .await?;
+            total += u64::try_from(n).unwrap_or(u64::MAX);
+            if n < super::PURGE_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+
     /// The highest seq `recipient`'s mailbox ever assigned (0 when none).
     pub async fn newest_seq(&self, recipient: Handle) -> Result<Seq> {
         self.read(move |conn| newest_seq(conn, &recipient)).await
@@ -54,4 +74,33 @@ fn newest_seq(conn: &Connection, recipient: &Handle) -> Result<Seq> {
         )
         .optional()?
         .unwrap_or(Seq::ZERO))
+}
+
+/// Deletes up to `limit` of `recipient`'s oldest messages with
+/// `seq <= through` and keeps the mailbox counters in step.
+fn release_chunk(
+    conn: &Connection,
+    recipient: &Handle,
+    through: Seq,
+    limit: usize,
+) -> Result<usize> {
+    // A cursor beyond what SQLite can store is after every stored message.
+    let through = i64::try_from(through.get()).unwrap_or(i64::MAX);
+    let mut delete = conn.prepare_cached(
+        "DELETE FROM messages WHERE recipient = ?1 AND seq IN
+           (SELECT seq FROM messages WHERE recipient = ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3)
+         RETURNING size",
+    )?;
+    let (mut count, mut bytes) = (0usize, 0u64);
+    let mut rows = delete.query(params![recipient, through, limit])?;
+    while let Some(row) = rows.next()? {
+        count += 1;
+        bytes += row.get::<_, u64>(0)?;
+    }
+    drop(rows);
+    conn.execute(
+        "UPDATE mailboxes SET msg_count = msg_count - ?2, msg_bytes = msg_bytes - ?3 WHERE handle = ?1",
+        params![recipient, count, bytes],
+    )?;
+    Ok(count)
 }

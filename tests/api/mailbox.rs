@@ -172,3 +172,114 @@ async fn a_server_restored_from_a_backup_never_reuses_a_seq_its_clients_saw() {
     assert_eq!(page["messages"][0]["seq"], seq);
     assert_eq!(page["messages"].as_array().unwrap().len(), 1);
 }
+
+/// `DELETE /v1/inbox/{handle}?through=` signed by `id` for `signed_through`.
+async fn release(
+    app: &TestApp,
+    id: &TestIdentity,
+    handle: &str,
+    through: u64,
+    signed_through: u64,
+) -> reqwest::Response {
+    let ts = now();
+    let string = kez_chat_server::kez::auth::release_string(handle, signed_through, ts);
+    app.client
+        .delete(app.url(&format!("/v1/inbox/{handle}?through={through}")))
+        .header("x-kez-auth", id.auth(&string, ts))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_owner_frees_a_full_mailbox_by_releasing_what_it_has() {
+    // Arrange
+    let app = spawn_app_with(|c| {
+        c.mailbox_max_messages = 3;
+        c.mailbox_sender_share_percent = 100;
+    })
+    .await;
+    let bob = app.user("bob").await;
+    post_n(&app, "bob", 3).await;
+    assert_error(app.send("bob", "x").await, 507, "mailbox_full").await;
+
+    // Act
+    let res = release(&app, &bob, "bob", 2, 2).await;
+
+    // Assert
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"deleted": 2})
+    );
+    assert_eq!(post_n(&app, "bob", 2).await, 5);
+    let page = app.poll(&bob, "bob", 0).await;
+    let seqs: Vec<u64> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [3, 4, 5]);
+    assert_eq!(page["newest"], 5);
+}
+
+#[tokio::test]
+async fn a_release_not_signed_by_the_owner_for_that_seq_is_refused() {
+    let app = spawn_app().await;
+    let bob = app.user("bob").await;
+    let mallory = app.user("mallory").await;
+    post_n(&app, "bob", 3).await;
+    let res = release(&app, &mallory, "bob", 3, 3).await;
+    assert_error(res, 401, "bad_signature").await;
+    // A signature for a smaller release does not stretch to a larger one.
+    assert_error(release(&app, &bob, "bob", 3, 1).await, 401, "bad_signature").await;
+    let unsigned = app.request(reqwest::Method::DELETE, "/v1/inbox/bob?through=3");
+    assert_error(unsigned.await, 401, "missing_auth").await;
+    let no_through = app.request(reqwest::Method::DELETE, "/v1/inbox/bob");
+    assert_error(no_through.await, 400, "invalid_query").await;
+    assert_eq!(app.inbox_len(&bob, "bob").await, 3);
+}
+
+/// Posts a message to `to` as if from `ip` (behind a trusted proxy).
+async fn send_from(app: &TestApp, to: &str, ip: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/messages"))
+        .header("x-forwarded-for", ip)
+        .json(&message_body(to, &random_id(), "x"))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn one_sender_cannot_take_the_whole_mailbox() {
+    // Arrange: 8 messages; a sender (IPv4, or an IPv6 /64) may hold 25 %.
+    let app = spawn_app_with(|c| {
+        c.mailbox_max_messages = 8;
+        c.trust_proxy = true;
+    })
+    .await;
+    let bob = app.user("bob").await;
+    app.user("carol").await;
+
+    // Act + Assert
+    for ip in ["203.0.113.7", "203.0.113.7"] {
+        assert_eq!(send_from(&app, "bob", ip).await.status(), 201);
+    }
+    assert_error(
+        send_from(&app, "bob", "203.0.113.7").await,
+        507,
+        "mailbox_full",
+    )
+    .await;
+    // Another mailbox and another sender are unaffected.
+    assert_eq!(send_from(&app, "carol", "203.0.113.7").await.status(), 201);
+    assert_eq!(send_from(&app, "bob", "2001:db8::1").await.status(), 201);
+    assert_eq!(send_from(&app, "bob", "2001:db8::2").await.status(), 201);
+    let same_64 = send_from(&app, "bob", "2001:db8::3").await;
+    assert_error(same_64, 507, "mailbox_full").await;
+    // Released messages no longer count against their sender.
+    assert_eq!(release(&app, &bob, "bob", 1, 1).await.status(), 200);
+    assert_eq!(send_from(&app, "bob", "203.0.113.7").await.status(), 201);
+}

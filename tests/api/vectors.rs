@@ -84,19 +84,22 @@ fn signed_string_vectors_hold() {
         let handle = v["handle"].as_str().unwrap();
         let ts = v["ts"].as_i64().unwrap();
         let s = v["string"].as_str().unwrap();
-        let expected = if s.ends_with("/stream\n".to_owned().as_str()) || s.contains("/stream\n") {
-            auth::stream_string(handle, ts)
-        } else {
-            let since: u64 = s
-                .split("since=")
+        let number_after = |key: &str| -> u64 {
+            s.split(key)
                 .nth(1)
                 .unwrap()
                 .split('\n')
                 .next()
                 .unwrap()
                 .parse()
-                .unwrap();
-            auth::poll_string(handle, since, ts)
+                .unwrap()
+        };
+        let expected = if s.contains("/stream\n") {
+            auth::stream_string(handle, ts)
+        } else if s.starts_with("DELETE\n") {
+            auth::release_string(handle, number_after("through="), ts)
+        } else {
+            auth::poll_string(handle, number_after("since="), ts)
         };
         assert_eq!(s, expected);
         let sig = hex::encode(sk.sign(s.as_bytes()).to_bytes());

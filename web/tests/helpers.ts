@@ -21,6 +21,8 @@ export class FakeServer {
   users = new Map<string, string>(); // handle → primary
   boxes = new Map<string, InboxItem[]>();
   posts: { to: string; id: string; envelope: unknown; notify: boolean }[] = [];
+  /** DELETE /v1/inbox calls, in order. */
+  released: { handle: string; through: number }[] = [];
   failNextPost: ApiError | null = null;
   constructor(public readonly domain = 'kez.test') {}
 
@@ -70,6 +72,10 @@ export class FakeServer {
         const box = this.boxes.get(handle) ?? [];
         const messages = box.filter((m) => m.seq > since).slice(0, 500);
         return { messages, next: messages.length ? messages[messages.length - 1].seq : null, newest: box.length };
+      },
+      releaseInbox: async (handle, through) => {
+        this.released.push({ handle, through });
+        return { deleted: 0 };
       },
       streamUrl: (handle, auth, since) => `/v1/inbox/${handle}/stream?auth=${auth}&since=${since}`,
     };

@@ -48,6 +48,13 @@ pub fn stream_string(handle: &str, ts: i64) -> String {
     format!("GET\n/v1/inbox/{handle}/stream\n{ts}")
 }
 
+/// The signed string for releasing messages,
+/// `DELETE /v1/inbox/<handle>?through=<n>` (SPEC §7.2).
+#[must_use]
+pub fn release_string(handle: &str, through: u64, ts: i64) -> String {
+    format!("DELETE\n/v1/inbox/{handle}\nthrough={through}\n{ts}")
+}
+
 /// Lowercase hex SHA-256 of the endpoint's UTF-8 (SPEC §10.2): binds a
 /// signature to one endpoint without putting a long URL in the signed string.
 #[must_use]

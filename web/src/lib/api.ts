@@ -189,6 +189,17 @@ export async function pollInbox(
   ).body;
 }
 
+/** Deletes the handle's stored messages up to `through` (SPEC §7.5): its devices have them. */
+export async function releaseInbox(handle: string, through: number, auth: string): Promise<{ deleted: number }> {
+  const q = `?through=${Math.max(0, Math.trunc(through))}`;
+  return (
+    await request<{ deleted: number }>(`/v1/inbox/${encodeURIComponent(handle)}${q}`, {
+      method: 'DELETE',
+      headers: { 'X-Kez-Auth': auth },
+    })
+  ).body;
+}
+
 export function streamUrl(handle: string, auth: string, since: number): string {
   const p = new URLSearchParams({ auth });
   if (since > 0) p.set('since', String(since));

@@ -12,6 +12,16 @@ export function streamSignedString(handle: string, ts: number): string {
   return `GET\n/v1/inbox/${handle}/stream\n${ts}`;
 }
 
+export function releaseSignedString(handle: string, through: number, ts: number): string {
+  return `DELETE\n/v1/inbox/${handle}\nthrough=${Math.max(0, Math.trunc(through))}\n${ts}`;
+}
+
+/** `<ts>:<sig>` for releasing `DELETE /v1/inbox/{handle}?through=n` (SPEC §7.5). */
+export function releaseAuth(seed: Uint8Array, handle: string, through: number, now = new Date()): string {
+  const ts = unixSeconds(now);
+  return `${ts}:${signString(seed, releaseSignedString(handle, through, ts))}`;
+}
+
 /** `<ts>:<sig>` for polling `GET /v1/inbox/{handle}?since=n`. */
 export function pollAuth(seed: Uint8Array, handle: string, since: number, now = new Date()): string {
   const ts = unixSeconds(now);

@@ -7,7 +7,7 @@
 // through a ChatAccess.
 import * as realApi from './api';
 import { ApiError, type InboxItem, type LookupRecord } from './api';
-import { pollAuth, streamAuth } from './auth';
+import { pollAuth, releaseAuth, streamAuth } from './auth';
 import { ContactBook, fqhnOf, HandleDirectory, lookupProblem, parseKez, StartChatError, startChatProblem } from './directory';
 import { EnvelopeError, openEnvelope, seal, type SealedMessage } from './envelope';
 import { InboxConnection, type LiveStatus } from './inbox';
@@ -368,6 +368,7 @@ export class ChatStore {
       poll: (since) => this.#api.pollInbox(handle, since, pollAuth(this.#me.seed, handle, since, this.#now())),
       lastSeq: () => this.lastSeq,
       rewind: (newest) => this.#rewind(newest),
+      release: (through) => this.#api.releaseInbox(handle, through, releaseAuth(this.#me.seed, handle, through, this.#now())),
       onItems: (items) => this.ingest(items),
       onStatus: (s) => {
         const was = this.live;
