@@ -5,6 +5,8 @@
 //! hole (a lagged channel, an out-of-order wakeup) from the database, so there
 //! is no gap and no duplicate across the switch.
 
+mod budget;
+
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,7 +21,11 @@ use axum::{Json, Router};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast::error::RecvError, mpsc, oneshot};
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
+
+pub use budget::{ALL_STREAMS_BUFFER_BYTES, ByteBudget, STREAM_BUFFER_BYTES};
+use budget::{EVENT_OVERHEAD, Outgoing, StreamBudget};
 
 use crate::auth::{authenticate, header_credential, query_credential};
 use crate::error::Result;
@@ -33,9 +39,11 @@ pub const PAGE_SIZE: usize = 500;
 /// A poll page stops once its envelopes reach this many bytes (SPEC §7.3),
 /// so a full mailbox of large envelopes can't make one response huge.
 pub const POLL_PAGE_BYTES: usize = 4 * 1024 * 1024;
-/// The stream replays in smaller pages: each open stream holds one in memory.
-pub const STREAM_PAGE_BYTES: usize = 1024 * 1024;
-/// Events buffered between a stream's task and its connection.
+/// The stream replays in smaller pages: each open stream holds one in memory
+/// (at most this plus one envelope) besides its queued events.
+pub const STREAM_PAGE_BYTES: usize = 256 * 1024;
+/// Most events queued between a stream's task and its connection; their
+/// bytes are bounded by [`STREAM_BUFFER_BYTES`] and [`ALL_STREAMS_BUFFER_BYTES`].
 const STREAM_BUFFER: usize = 16;
 
 /// Routes owned by the inbox.
@@ -142,7 +150,7 @@ async fn stream(
     if since > newest {
         // A cursor ahead of the mailbox (SPEC §7.4): say so, then go on from
         // the newest seq. The channel is empty, so this never waits.
-        let _ = tx.try_send(Ok(reset_event(newest)));
+        let _ = tx.try_send(Outgoing::control(reset_event(newest)));
         since = newest;
     }
     let task = StreamTask {
@@ -151,10 +159,13 @@ async fn stream(
         handle,
         last: since,
         tx,
+        budget: ByteBudget::for_stream(),
         ticket,
     };
     tokio::spawn(task.run(subscription));
-    Ok(Sse::new(ReceiverStream::new(rx)).keep_alive(
+    // Taking an event from the queue releases the bytes it held.
+    let events = ReceiverStream::new(rx).map(|o: Outgoing| Ok::<_, Infallible>(o.event));
+    Ok(Sse::new(events).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(state.config.sse_keepalive_secs.max(1)))
             .text("keep-alive"),
@@ -183,7 +194,9 @@ struct StreamTask {
     state: AppState,
     handle: Handle,
     last: Seq,
-    tx: mpsc::Sender<std::result::Result<Event, Infallible>>,
+    tx: mpsc::Sender<Outgoing>,
+    /// What this stream may hold queued, in bytes.
+    budget: StreamBudget,
     ticket: StreamTicket,
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -209,9 +222,11 @@ impl StreamTask {
         }
         if let Err(Stop::Displaced) = stop {
             // Best effort and never waiting: a client that reads gets told why.
-            let _ = self.tx.try_send(Ok(Event::default()
-                .event("close")
-                .data(r#"{"reason":"stream_limit"}"#)));
+            let _ = self.tx.try_send(Outgoing::control(
+                Event::default()
+                    .event("close")
+                    .data(r#"{"reason":"stream_limit"}"#),
+            ));
         }
     }
 
@@ -231,8 +246,9 @@ impl StreamTask {
             // both counts proves the end was reached.
             let bytes: usize = page.iter().map(|m| m.envelope.get().len()).sum();
             let more = page.len() == PAGE_SIZE || bytes >= STREAM_PAGE_BYTES;
-            for m in &page {
-                self.send(m).await?;
+            // By value: each envelope is freed once its event is queued.
+            for m in page {
+                self.send(&m).await?;
             }
             if !more {
                 return Ok(());
@@ -242,15 +258,26 @@ impl StreamTask {
 
     async fn send(&mut self, m: &StoredMessage) -> std::result::Result<(), Stop> {
         let data = serde_json::to_string(m).map_err(|_| Stop::Failed)?;
+        let cost = data.len() + EVENT_OVERHEAD;
         let event = Event::default()
             .event("message")
             .id(m.seq.to_string())
             .data(data);
+        let (tx, budget, all) = (&self.tx, &self.budget, &self.state.streams.bytes);
+        let queue = async move {
+            let reserved = all.reserve(budget, cost).await;
+            tx.send(Outgoing {
+                event,
+                _reserved: Some(reserved),
+            })
+            .await
+        };
         tokio::select! {
             // A client that reads nothing for `--write-timeout-secs` while an
-            // event waits loses its stream (it resumes with `Last-Event-ID`);
-            // the connection's own write timeout then frees what was buffered.
-            sent = tokio::time::timeout(self.state.config.write_timeout(), self.tx.send(Ok(event))) => match sent {
+            // event waits (for room in the queue or in the byte budgets)
+            // loses its stream (it resumes with `Last-Event-ID`); the
+            // connection's own write timeout then frees what was buffered.
+            sent = tokio::time::timeout(self.state.config.write_timeout(), queue) => match sent {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return Err(Stop::ClientGone),
                 Err(_) => {
@@ -275,6 +302,8 @@ pub struct StreamRegistry {
     max_per_handle: usize,
     /// Tickets not yet dropped: stream tasks still running, displaced or not.
     live: Arc<AtomicU64>,
+    /// Bytes of events queued across all streams (SPEC §7.4).
+    pub bytes: ByteBudget,
 }
 
 /// A registered stream: its id and the switch that closes it.
@@ -298,6 +327,7 @@ impl StreamRegistry {
             next_id: Arc::default(),
             max_per_handle: max_per_handle.max(1),
             live: Arc::default(),
+            bytes: ByteBudget::new(ALL_STREAMS_BUFFER_BYTES),
         }
     }
 

@@ -283,3 +283,47 @@ async fn one_sender_cannot_take_the_whole_mailbox() {
     assert_eq!(release(&app, &bob, "bob", 1, 1).await.status(), 200);
     assert_eq!(send_from(&app, "bob", "203.0.113.7").await.status(), 201);
 }
+
+#[tokio::test]
+async fn a_stream_that_never_reads_holds_at_most_its_byte_budget() {
+    use kez_chat_server::inbox::STREAM_BUFFER_BYTES;
+    use tokio::io::AsyncWriteExt;
+    // Arrange: 100 envelopes of ~250 KiB, far more than socket buffers hold.
+    let app = spawn_app_with(|c| c.mailbox_sender_share_percent = 100).await;
+    let bob = app.user("bob").await;
+    let filler = "A".repeat(250 * 1024);
+    for i in 0..100 {
+        let envelope = format!("{{\"v\":2,\"n\":{i},\"ct\":\"{filler}\"}}");
+        assert_eq!(post_envelope(&app, "bob", &envelope).await.status(), 201);
+    }
+    let budget = app.state().streams.bytes.clone();
+
+    // Act: a client asks for the stream, then never reads a byte.
+    let addr = app.addr();
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /v1/inbox/bob/stream?auth={} HTTP/1.1\r\nhost: {addr}\r\n\r\n",
+        bob.stream_auth("bob")
+    );
+    stalled.write_all(request.as_bytes()).await.unwrap();
+
+    // Assert: its queue fills up to its byte budget (two such events), not
+    // to its event count (16 events, 4 MiB), and stays there.
+    wait_for(10, "the stalled stream's queue to fill", async || {
+        budget.in_use() >= 2 * 250 * 1024
+    })
+    .await;
+    for _ in 0..20 {
+        assert!(
+            budget.in_use() <= STREAM_BUFFER_BYTES,
+            "{}",
+            budget.in_use()
+        );
+        tokio::task::yield_now().await;
+    }
+    drop(stalled);
+    wait_for(10, "the closed stream to release its bytes", async || {
+        budget.in_use() == 0
+    })
+    .await;
+}
