@@ -11,7 +11,7 @@ use crate::helpers::*;
 /// Valid strict JSON that any parse-and-re-encode changes: an integer above
 /// 2^53, one beyond u64, exponents, `-0`, trailing zeros, keys out of
 /// order, `\u` and `\/` escapes, tabs and newlines between tokens.
-const ODD_ENVELOPE: &str = "{ \"v\" : 2,\n\t\"zz\":9007199254740993 ,\"aa\":\"caf\\u00e9 \\/ \\ud83d\\ude00\",\
+pub(crate) const ODD_ENVELOPE: &str = "{ \"v\" : 2,\n\t\"zz\":9007199254740993 ,\"aa\":\"caf\\u00e9 \\/ \\ud83d\\ude00\",\
     \"n\":[1E5,-0,1.50,1e-7,123456789012345678901234567890],\n  \"ct\" :\"x\"  }";
 
 #[derive(Deserialize)]
@@ -19,12 +19,29 @@ struct RawPoll {
     messages: Vec<RawMessage>,
 }
 
+/// A message as delivered, its envelope kept as raw bytes.
 #[derive(Deserialize)]
-struct RawMessage {
-    envelope: Box<RawValue>,
+pub(crate) struct RawMessage {
+    pub(crate) envelope: Box<RawValue>,
 }
 
-async fn post_envelope(app: &TestApp, to: &str, envelope: &str) -> reqwest::Response {
+/// The data of the next `message` event, unparsed, within 10 s.
+pub(crate) async fn next_message_data(
+    stream: &mut (impl futures_util::Stream<Item = eventsource_stream::Event> + Unpin),
+) -> String {
+    within(10, "a message event", async {
+        loop {
+            let ev = stream.next().await.expect("stream ended");
+            if ev.event == "message" {
+                return ev.data;
+            }
+        }
+    })
+    .await
+}
+
+/// Posts `envelope`, written as is into the body, to `to`.
+pub(crate) async fn post_envelope(app: &TestApp, to: &str, envelope: &str) -> reqwest::Response {
     let body = format!(
         "{{\"to\":\"{to}\",\"id\":\"{}\",\"envelope\":  {envelope}  }}",
         random_id()
@@ -57,15 +74,7 @@ async fn an_envelope_comes_back_byte_for_byte_through_poll_and_stream() {
         .unwrap();
     let polled: RawPoll = serde_json::from_str(&polled).unwrap();
     assert_eq!(polled.messages[0].envelope.get(), ODD_ENVELOPE);
-    let event = within(10, "the streamed message", async {
-        loop {
-            let ev = stream.next().await.expect("stream ended");
-            if ev.event == "message" {
-                return ev.data;
-            }
-        }
-    })
-    .await;
+    let event = next_message_data(&mut stream).await;
     let streamed: RawMessage = serde_json::from_str(&event).unwrap();
     assert_eq!(streamed.envelope.get(), ODD_ENVELOPE);
 }
