@@ -152,6 +152,13 @@ fn main() -> anyhow::Result<()> {
             "alice",
             auth::stream_string(other, "alice", ts),
         ),
+        (
+            "release, through=42",
+            s2,
+            SERVER,
+            "alice",
+            auth::release_string(SERVER, "alice", 42, ts),
+        ),
     ];
     let strings: Vec<Value> = strings
         .into_iter()
@@ -164,7 +171,7 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     let signed_strings = json!({
-        "about": "Request-auth signed strings (SPEC §7.2, kez.chat.req.v2): server is the server signed for; string is the exact UTF-8 signed; signature is Ed25519 by seed_hex; header is the X-Kez-Auth / auth= value.",
+        "about": "Request-auth signed strings (SPEC §7.2, kez.chat.req.v2: poll, stream, release): server is the server signed for; string is the exact UTF-8 signed; signature is Ed25519 by seed_hex; header is the X-Kez-Auth / auth= value.",
         "vectors": strings,
     });
     std::fs::write(

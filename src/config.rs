@@ -106,6 +106,12 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_MAILBOX_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub mailbox_max_bytes: u64,
 
+    /// Percent of each mailbox's message and byte quota one sender (client IP, IPv6 per /64)
+    /// may hold, so one stranger cannot fill it; 100 turns the share off.
+    #[arg(long, env = "KEZ_CHAT_MAILBOX_SENDER_SHARE_PERCENT", default_value_t = 25,
+          value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub mailbox_sender_share_percent: u64,
+
     /// VAPID `sub` claim sent to push services (default `mailto:admin@<server>`).
     #[arg(long, env = "KEZ_CHAT_VAPID_SUBJECT")]
     pub vapid_subject: Option<String>,

@@ -25,23 +25,42 @@ impl<S: Send + Sync> FromRequest<S> for StrictJson {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<mime_guess::Mime>().ok())
-            .is_some_and(|m| {
-                m.type_() == "application"
-                    && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
-            });
-        if !is_json {
-            return Err(AppError::unsupported_media_type(
-                "send the body as Content-Type: application/json",
-            ));
-        }
-        let bytes = read_body(req, state).await?;
+        let bytes = read_json_body(req, state).await?;
         Ok(StrictJson(json::parse_strict(&bytes)?))
     }
+}
+
+/// The exact bytes of a body that passed the [`StrictJson`] checks, for a
+/// handler that must keep part of it verbatim (the message envelope).
+pub struct StrictJsonBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for StrictJsonBytes {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_json_body(req, state).await?;
+        json::parse_strict(&bytes)?;
+        Ok(StrictJsonBytes(bytes))
+    }
+}
+
+/// Checks the content type (415 otherwise), then reads the body.
+async fn read_json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime_guess::Mime>().ok())
+        .is_some_and(|m| {
+            m.type_() == "application"
+                && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+        });
+    if !is_json {
+        return Err(AppError::unsupported_media_type(
+            "send the body as Content-Type: application/json",
+        ));
+    }
+    read_body(req, state).await
 }
 
 /// Reads the whole body within the route's `DefaultBodyLimit`. A body whose

@@ -5,6 +5,8 @@
 //! hole (a lagged channel, an out-of-order wakeup) from the database, so there
 //! is no gap and no duplicate across the switch.
 
+mod budget;
+
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -23,6 +25,9 @@ use tokio::sync::{broadcast::error::RecvError, mpsc, oneshot};
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 
+pub use budget::{ALL_STREAMS_BUFFER_BYTES, ByteBudget, STREAM_BUFFER_BYTES};
+use budget::{EVENT_OVERHEAD, Outgoing, StreamBudget};
+
 use crate::auth::{authenticate, header_credential, query_credential};
 use crate::error::Result;
 use crate::extract::{AppPath, AppQuery};
@@ -35,17 +40,19 @@ pub const PAGE_SIZE: usize = 500;
 /// A poll page stops once its envelopes reach this many bytes (SPEC §7.3),
 /// so a full mailbox of large envelopes can't make one response huge.
 pub const POLL_PAGE_BYTES: usize = 4 * 1024 * 1024;
-/// The stream replays in smaller pages: each open stream holds one in memory.
-pub const STREAM_PAGE_BYTES: usize = 1024 * 1024;
+/// The stream replays in smaller pages: each open stream holds one in memory
+/// (at most this plus one envelope) besides its queued events.
+pub const STREAM_PAGE_BYTES: usize = 256 * 1024;
 /// The SSE comment every stream starts with (`: open`), sent at once.
 pub const OPENED_COMMENT: &str = "open";
-/// Events buffered between a stream's task and its connection.
+/// Most events queued between a stream's task and its connection; their
+/// bytes are bounded by [`STREAM_BUFFER_BYTES`] and [`ALL_STREAMS_BUFFER_BYTES`].
 const STREAM_BUFFER: usize = 16;
 
 /// Routes owned by the inbox.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/inbox/{handle}", get(poll))
+        .route("/v1/inbox/{handle}", get(poll).delete(release))
         .route("/v1/inbox/{handle}/stream", get(stream))
 }
 
@@ -55,11 +62,19 @@ pub fn router() -> Router<AppState> {
 struct PollResponse {
     messages: Vec<StoredMessage>,
     next: Option<Seq>,
+    /// The mailbox's highest seq ever; `since` above it is a cursor ahead of
+    /// the mailbox (SPEC §7.3), which the client rewinds to this.
+    newest: Seq,
 }
 
 #[derive(Deserialize)]
 struct PollQuery {
     since: Option<Seq>,
+}
+
+#[derive(Deserialize)]
+struct ReleaseQuery {
+    through: Seq,
 }
 
 #[derive(Deserialize)]
@@ -80,12 +95,33 @@ async fn poll(
         auth::poll_string(server, &name, since.get(), ts)
     })
     .await?;
-    let messages = state
+    let page = state
         .store
-        .messages_after(handle, since, PAGE_SIZE, POLL_PAGE_BYTES)
+        .page_after(handle, since, PAGE_SIZE, POLL_PAGE_BYTES)
         .await?;
-    let next = messages.last().map(|m| m.seq);
-    Ok(Json(PollResponse { messages, next }))
+    let next = page.messages.last().map(|m| m.seq);
+    Ok(Json(PollResponse {
+        messages: page.messages,
+        next,
+        newest: page.newest,
+    }))
+}
+
+/// # `DELETE /v1/inbox/{handle}?through=<seq>` with `X-Kez-Auth: <ts>:<sig>`
+/// Deletes the handle's messages up to `through` (its devices have them)
+/// and answers `{"deleted": <n>}`.
+async fn release(
+    State(state): State<AppState>,
+    AppPath(name): AppPath<String>,
+    AppQuery(q): AppQuery<ReleaseQuery>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>> {
+    let handle = authenticate(&state, &name, header_credential(&headers), |server, ts| {
+        auth::release_string(server, &name, q.through.get(), ts)
+    })
+    .await?;
+    let deleted = state.store.release_through(handle, q.through).await?;
+    Ok(Json(serde_json::json!({ "deleted": deleted })))
 }
 
 /// # `GET /v1/inbox/{handle}/stream?auth=<ts>:<sig>[&since=<seq>]`
@@ -101,7 +137,7 @@ async fn stream(
         auth::stream_string(server, &name, ts)
     })
     .await?;
-    let since = headers
+    let mut since = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
@@ -113,25 +149,44 @@ async fn stream(
     let subscription = state.broker.subscribe(&handle);
     let ticket = state.streams.open(handle.as_str());
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    let newest = state.store.newest_seq(handle.clone()).await?;
+    if since > newest {
+        // A cursor ahead of the mailbox (SPEC §7.4): say so, then go on from
+        // the newest seq. The channel is empty, so this never waits.
+        let _ = tx.try_send(Outgoing::control(reset_event(newest)));
+        since = newest;
+    }
     let task = StreamTask {
         shutdown: state.shutdown.clone(),
         state: state.clone(),
         handle,
         last: since,
         tx,
+        budget: ByteBudget::for_stream(),
         ticket,
     };
     tokio::spawn(task.run(subscription));
     // A comment at once, so a buffering proxy (or a client waiting for the
     // first byte) sees the stream open before any event or keep-alive.
     let opened = tokio_stream::once(Ok(Event::default().comment(OPENED_COMMENT)));
-    let sse = Sse::new(opened.chain(ReceiverStream::new(rx))).keep_alive(
+    // Taking an event from the queue releases the bytes it held.
+    let events = ReceiverStream::new(rx).map(|o: Outgoing| Ok::<_, Infallible>(o.event));
+    let sse = Sse::new(opened.chain(events)).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(state.config.sse_keepalive_secs.max(1)))
             .text("keep-alive"),
     );
     // nginx buffers proxied responses by default; this turns it off for the stream.
     Ok(([(HeaderName::from_static("x-accel-buffering"), "no")], sse))
+}
+
+/// `event: reset`: the client's cursor was above the mailbox's newest seq;
+/// its `id` moves the client's `Last-Event-ID` back to that seq.
+fn reset_event(newest: Seq) -> Event {
+    Event::default()
+        .event("reset")
+        .id(newest.to_string())
+        .data(format!(r#"{{"newest":{newest}}}"#))
 }
 
 /// Why a stream task stopped early.
@@ -147,7 +202,9 @@ struct StreamTask {
     state: AppState,
     handle: Handle,
     last: Seq,
-    tx: mpsc::Sender<std::result::Result<Event, Infallible>>,
+    tx: mpsc::Sender<Outgoing>,
+    /// What this stream may hold queued, in bytes.
+    budget: StreamBudget,
     ticket: StreamTicket,
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -173,9 +230,11 @@ impl StreamTask {
         }
         if let Err(Stop::Displaced) = stop {
             // Best effort and never waiting: a client that reads gets told why.
-            let _ = self.tx.try_send(Ok(Event::default()
-                .event("close")
-                .data(r#"{"reason":"stream_limit"}"#)));
+            let _ = self.tx.try_send(Outgoing::control(
+                Event::default()
+                    .event("close")
+                    .data(r#"{"reason":"stream_limit"}"#),
+            ));
         }
     }
 
@@ -195,8 +254,9 @@ impl StreamTask {
             // both counts proves the end was reached.
             let bytes: usize = page.iter().map(|m| m.envelope.get().len()).sum();
             let more = page.len() == PAGE_SIZE || bytes >= STREAM_PAGE_BYTES;
-            for m in &page {
-                self.send(m).await?;
+            // By value: each envelope is freed once its event is queued.
+            for m in page {
+                self.send(&m).await?;
             }
             if !more {
                 return Ok(());
@@ -206,15 +266,26 @@ impl StreamTask {
 
     async fn send(&mut self, m: &StoredMessage) -> std::result::Result<(), Stop> {
         let data = serde_json::to_string(m).map_err(|_| Stop::Failed)?;
+        let cost = data.len() + EVENT_OVERHEAD;
         let event = Event::default()
             .event("message")
             .id(m.seq.to_string())
             .data(data);
+        let (tx, budget, all) = (&self.tx, &self.budget, &self.state.streams.bytes);
+        let queue = async move {
+            let reserved = all.reserve(budget, cost).await;
+            tx.send(Outgoing {
+                event,
+                _reserved: Some(reserved),
+            })
+            .await
+        };
         tokio::select! {
             // A client that reads nothing for `--write-timeout-secs` while an
-            // event waits loses its stream (it resumes with `Last-Event-ID`);
-            // the connection's own write timeout then frees what was buffered.
-            sent = tokio::time::timeout(self.state.config.write_timeout(), self.tx.send(Ok(event))) => match sent {
+            // event waits (for room in the queue or in the byte budgets)
+            // loses its stream (it resumes with `Last-Event-ID`); the
+            // connection's own write timeout then frees what was buffered.
+            sent = tokio::time::timeout(self.state.config.write_timeout(), queue) => match sent {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return Err(Stop::ClientGone),
                 Err(_) => {
@@ -239,6 +310,8 @@ pub struct StreamRegistry {
     max_per_handle: usize,
     /// Tickets not yet dropped: stream tasks still running, displaced or not.
     live: Arc<AtomicU64>,
+    /// Bytes of events queued across all streams (SPEC §7.4).
+    pub bytes: ByteBudget,
 }
 
 /// A registered stream: its id and the switch that closes it.
@@ -262,6 +335,7 @@ impl StreamRegistry {
             next_id: Arc::default(),
             max_per_handle: max_per_handle.max(1),
             live: Arc::default(),
+            bytes: ByteBudget::new(ALL_STREAMS_BUFFER_BYTES),
         }
     }
 

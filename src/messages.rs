@@ -13,13 +13,13 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{AppError, Result};
-use crate::extract::StrictJson;
+use crate::extract::{ClientIp, StrictJsonBytes};
 use crate::kez::Handle;
-use crate::rate_limit::{Messages, RateLimited};
+use crate::rate_limit::{Messages, RateLimited, network_key};
 use crate::state::AppState;
 use crate::store::{NewMessage, Store, unix_now};
 
-/// Largest envelope, measured as compact JSON.
+/// Largest envelope, measured as the bytes the client sent.
 pub const MAX_ENVELOPE_BYTES: usize = 256 * 1024;
 /// Largest request body (envelope plus the small wrapper and whitespace).
 pub const MAX_BODY_BYTES: usize = 320 * 1024;
@@ -37,7 +37,10 @@ pub fn router() -> Router<AppState> {
 struct PostBody {
     to: String,
     id: String,
-    envelope: serde_json::Map<String, serde_json::Value>,
+    /// Kept as the exact bytes the client sent (SPEC §7.1): never parsed
+    /// into a tree and re-encoded, so big integers, key order and escapes
+    /// come back unchanged.
+    envelope: Box<RawValue>,
     /// `false` stores and streams the message without waking the
     /// recipient's devices by Web Push (clients send their delivery
     /// receipts this way, so reading a chat does not buzz the sender).
@@ -54,10 +57,11 @@ fn yes() -> bool {
 async fn post_message(
     State(state): State<AppState>,
     _: RateLimited<Messages>,
-    StrictJson(body): StrictJson,
+    ClientIp(ip): ClientIp,
+    StrictJsonBytes(body): StrictJsonBytes,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
     let body: PostBody =
-        serde_json::from_value(body).map_err(|e| AppError::invalid_body(e.to_string()))?;
+        serde_json::from_slice(&body).map_err(|e| AppError::invalid_body(e.to_string()))?;
     let recipient = local_recipient(&body.to, &state.config.server)?;
     if !valid_message_id(&body.id) {
         return Err(AppError::unprocessable(
@@ -65,13 +69,7 @@ async fn post_message(
             "id must be 16-64 characters of A-Za-z0-9_-",
         ));
     }
-    let envelope = serde_json::to_string(&body.envelope).map_err(AppError::internal)?;
-    if envelope.len() > MAX_ENVELOPE_BYTES {
-        return Err(AppError::payload_too_large(
-            "the envelope is larger than 256 KiB",
-        ));
-    }
-    let envelope = RawValue::from_string(envelope).map_err(AppError::internal)?;
+    check_envelope(&body.envelope)?;
     let handle_hash = state.redact.hash(recipient.as_str());
     let broker = state.broker.clone();
     let to = recipient.clone();
@@ -81,7 +79,9 @@ async fn post_message(
             NewMessage {
                 recipient: recipient.clone(),
                 client_id: body.id,
-                envelope,
+                envelope: body.envelope,
+                // Salted per process: the DB never holds a sender's address.
+                sender: state.redact.hash(&network_key(ip).to_string()).to_string(),
             },
             state.mailbox_limits(),
             unix_now(),
@@ -108,6 +108,28 @@ async fn post_message(
             "received_at": crate::time::rfc3339(outcome.received_at),
         })),
     ))
+}
+
+/// The envelope as sent must be a JSON object of at most
+/// [`MAX_ENVELOPE_BYTES`] without a carriage return: SSE (§7.4) has no way
+/// to carry one, and in strict JSON it can only be insignificant whitespace.
+fn check_envelope(envelope: &RawValue) -> Result<()> {
+    let raw = envelope.get();
+    if !raw.starts_with('{') {
+        return Err(AppError::invalid_body("envelope must be a JSON object"));
+    }
+    if raw.len() > MAX_ENVELOPE_BYTES {
+        return Err(AppError::payload_too_large(
+            "the envelope is larger than 256 KiB",
+        ));
+    }
+    if raw.contains('\r') {
+        return Err(AppError::unprocessable(
+            "invalid_envelope",
+            "the envelope must not contain a carriage return (U+000D); use \\n or no whitespace",
+        ));
+    }
+    Ok(())
 }
 
 /// Accepts `alice` or `alice@<this server>`.

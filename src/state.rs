@@ -110,6 +110,7 @@ impl AppState {
         MailboxLimits {
             max_messages: self.config.mailbox_max_messages,
             max_bytes: self.config.mailbox_max_bytes,
+            sender_share_percent: self.config.mailbox_sender_share_percent,
             accept_new: !self.disk.low(),
         }
     }

@@ -29,7 +29,11 @@ pub struct NewMessage {
     pub recipient: Handle,
     /// Client message id (validated).
     pub client_id: String,
-    /// The envelope re-encoded as compact JSON.
+    /// Who sent it, as an opaque key counted against the per-sender share
+    /// of the mailbox (the server's salted hash of the client's network);
+    /// empty: not counted.
+    pub sender: String,
+    /// The envelope exactly as the client sent it (a JSON object).
     pub envelope: Box<RawValue>,
 }
 
@@ -52,6 +56,8 @@ pub struct MailboxLimits {
     pub max_messages: u64,
     /// Most stored envelope bytes.
     pub max_bytes: u64,
+    /// Percent (1-100) of both quotas one sender may hold; 100: no share.
+    pub sender_share_percent: u64,
     /// False while the disk is almost full: new messages get `storage_full`,
     /// but a retry of one already stored still gets its original seq.
     pub accept_new: bool,
@@ -152,19 +158,21 @@ fn insert_message(
     if count >= limits.max_messages || bytes.saturating_add(size) > limits.max_bytes {
         return Err(StoreError::MailboxFull);
     }
+    check_sender_share(conn, &msg, size, limits)?;
     let seq = last_seq
         .next()
         .ok_or_else(|| StoreError::Corrupt("the mailbox's seq is exhausted".to_owned()))?;
     conn.execute(
-        "INSERT INTO messages (recipient, seq, client_id, envelope, size, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO messages (recipient, seq, client_id, envelope, size, received_at, sender)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             msg.recipient,
             seq,
             msg.client_id,
             msg.envelope.get(),
             size,
-            now
+            now,
+            msg.sender
         ],
     )?;
     conn.execute(
@@ -186,10 +194,39 @@ fn insert_message(
     Ok((outcome, Some(stored)))
 }
 
+/// `MailboxFull` when the message's sender already holds its share
+/// (`sender_share_percent` of the message and of the byte quota, at least
+/// one message) of the recipient's mailbox.
+fn check_sender_share(
+    conn: &Connection,
+    msg: &NewMessage,
+    size: u64,
+    limits: MailboxLimits,
+) -> Result<()> {
+    if msg.sender.is_empty() || limits.sender_share_percent >= 100 {
+        return Ok(());
+    }
+    let (held, held_bytes): (u64, u64) = conn.query_row(
+        "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE recipient = ?1 AND sender = ?2",
+        params![msg.recipient, msg.sender],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let share = |quota: u64| {
+        let part = u128::from(quota) * u128::from(limits.sender_share_percent) / 100;
+        u64::try_from(part).unwrap_or(u64::MAX)
+    };
+    if held >= share(limits.max_messages).max(1)
+        || held_bytes.saturating_add(size) > share(limits.max_bytes)
+    {
+        return Err(StoreError::MailboxFull);
+    }
+    Ok(())
+}
+
 /// At most `limit` messages after `since`, in seq order, stopping early once
 /// the envelopes reach `max_bytes` (the page then ends with the message that
 /// crossed it, so every page holds at least one message).
-fn list_after(
+pub(super) fn list_after(
     conn: &Connection,
     recipient: &Handle,
     since: Seq,

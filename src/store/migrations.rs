@@ -46,6 +46,10 @@ const MIGRATIONS: &[&str] = &[
         updated_ms INTEGER NOT NULL,           -- unix milliseconds of the latest (re-)registration; oldest is evicted first
         PRIMARY KEY (handle, endpoint)
     ) STRICT, WITHOUT ROWID;",
+    // 4: who sent a stored message, for the per-sender share of a mailbox (SPEC §7.5)
+    "ALTER TABLE messages ADD COLUMN
+        sender TEXT NOT NULL DEFAULT '';       -- salted hash of the sender's IP (/64), '' when unknown
+    CREATE INDEX messages_by_sender ON messages(recipient, sender, size);",
 ];
 
 /// Brings the schema up to date; fails if the file is newer than this binary.

@@ -4,8 +4,10 @@
 //! (everything queued while the previous commit was syncing lands in the next
 //! transaction), so a durable `synchronous=FULL` commit is shared by many posts.
 
+mod backup;
 mod error;
 mod handles;
+mod mailbox;
 mod messages;
 mod migrations;
 mod push_subs;
@@ -21,8 +23,10 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+pub use backup::{BACKUP_SEQ_GAP, backup};
 pub use error::{Result, StoreError};
 pub use handles::HandleRecord;
+pub use mailbox::Page;
 pub use messages::{MailboxLimits, NewMessage, PURGE_CHUNK, PostOutcome, StoredMessage};
 pub use push_subs::{PushSubscription, SubscribeOutcome};
 pub use seq::Seq;
@@ -304,21 +308,6 @@ fn run_batch(conn: &Connection, batch: Vec<WriteJob>) -> bool {
         }
     }
     ok
-}
-
-/// Writes a consistent snapshot of the database at `db` to `dest` (which
-/// must not exist) with `VACUUM INTO`; readers and a running writer are not
-/// blocked, and the copy is a plain, compact SQLite file.
-pub fn backup(db: &Path, dest: &Path) -> anyhow::Result<()> {
-    anyhow::ensure!(!dest.exists(), "{} already exists", dest.display());
-    let conn = open_reader(db)
-        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", db.display()))?;
-    let dest = dest
-        .to_str()
-        .ok_or_else(|| anyhow::anyhow!("backup path must be valid UTF-8"))?;
-    conn.execute("VACUUM INTO ?1", rusqlite::params![dest])
-        .with_context(|| format!("backup to {dest} failed"))?;
-    Ok(())
 }
 
 /// Current time as unix seconds.

@@ -304,7 +304,12 @@ async fn a_stream_that_stops_reading_is_ended_when_a_newer_one_displaces_it() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // Arrange: far more stored than the socket buffers hold, and a client
     // that asks for the stream and then never reads a byte.
-    let app = spawn_app_with(|c| c.write_timeout_secs = 2).await;
+    // 25 MiB from one sender: more than its default share of the mailbox.
+    let app = spawn_app_with(|c| {
+        c.write_timeout_secs = 2;
+        c.mailbox_sender_share_percent = 100;
+    })
+    .await;
     let bob = app.user("bob").await;
     post_big(&app, "bob", 100).await;
     let state = app.state().clone();

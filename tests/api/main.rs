@@ -10,6 +10,7 @@ mod http_edge;
 mod inbox;
 mod lifecycle;
 mod logs;
+mod mailbox;
 mod messages;
 mod metrics;
 mod nats;

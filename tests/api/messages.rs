@@ -121,7 +121,12 @@ async fn the_61st_post_in_a_minute_is_rate_limited() {
 
 #[tokio::test]
 async fn a_full_mailbox_refuses_new_messages_whoever_sends_them() {
-    let app = spawn_app_with(|c| c.mailbox_max_messages = 3).await;
+    // One sender here: the total quota, not the per-sender share.
+    let app = spawn_app_with(|c| {
+        c.mailbox_max_messages = 3;
+        c.mailbox_sender_share_percent = 100;
+    })
+    .await;
     app.user("bob").await;
     app.user("carol").await;
     for _ in 0..3 {
@@ -134,7 +139,11 @@ async fn a_full_mailbox_refuses_new_messages_whoever_sends_them() {
 
 #[tokio::test]
 async fn the_byte_quota_is_enforced_too() {
-    let app = spawn_app_with(|c| c.mailbox_max_bytes = 10_000).await;
+    let app = spawn_app_with(|c| {
+        c.mailbox_max_bytes = 10_000;
+        c.mailbox_sender_share_percent = 100;
+    })
+    .await;
     app.user("bob").await;
     let chunk = "a".repeat(4_000);
     assert_eq!(app.send("bob", &chunk).await.status(), 201);
@@ -148,6 +157,7 @@ async fn retention_purges_old_messages_and_frees_quota() {
         c.retention_hours = 0;
         c.retention_interval_secs = 1;
         c.mailbox_max_messages = 2;
+        c.mailbox_sender_share_percent = 100;
     })
     .await;
     let bob = app.user("bob").await;
@@ -191,7 +201,7 @@ async fn polling_pages_at_500() {
     assert_eq!(second["messages"].as_array().unwrap().len(), 100);
     assert_eq!(second["next"], 600);
     let empty = app.poll(&bob, "bob", 600).await;
-    assert_eq!(empty, json!({"messages": [], "next": null}));
+    assert_eq!(empty, json!({"messages": [], "next": null, "newest": 600}));
 }
 
 /// Posts a fresh message to bob with `headers` added (a name given twice
@@ -322,6 +332,7 @@ async fn retention_purges_in_chunks_and_keeps_the_quota_counters_right() {
                 recipient: Handle::parse(to).unwrap(),
                 client_id: format!("old-message-{i:010}"),
                 envelope: serde_json::value::RawValue::from_string(r#"{"v":2}"#.into()).unwrap(),
+                sender: String::new(),
             };
             store.post_message(msg, limits, old, |_| {}).await.unwrap();
         }
@@ -345,6 +356,7 @@ async fn retention_purges_in_chunks_and_keeps_the_quota_counters_right() {
         recipient: Handle::parse("bob").unwrap(),
         client_id: "one-too-many-000".into(),
         envelope: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+        sender: String::new(),
     };
     let post = |limits| state.store.post_message(extra(), limits, old, |_| {});
     assert!(post(full).await.is_err());

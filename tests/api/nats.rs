@@ -114,6 +114,19 @@ async fn two_instances_streaming_bob(
 }
 
 #[tokio::test]
+async fn an_envelope_crosses_instances_byte_for_byte() {
+    use crate::mailbox::{ODD_ENVELOPE, RawMessage, next_message_data, post_envelope};
+    let Some(nats) = start_nats().await else {
+        return;
+    };
+    let (a, _b, mut stream) = two_instances_streaming_bob(&nats).await;
+    assert_eq!(post_envelope(&a, "bob", ODD_ENVELOPE).await.status(), 201);
+    let data = next_message_data(&mut stream).await;
+    let m: RawMessage = serde_json::from_str(&data).unwrap();
+    assert_eq!(m.envelope.get(), ODD_ENVELOPE);
+}
+
+#[tokio::test]
 async fn a_message_posted_to_one_instance_streams_live_from_the_other() {
     let Some(nats) = start_nats().await else {
         return;

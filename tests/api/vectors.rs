@@ -86,11 +86,22 @@ fn signed_string_vectors_hold() {
         let handle = v["handle"].as_str().unwrap();
         let ts = v["ts"].as_i64().unwrap();
         let s = v["string"].as_str().unwrap();
+        let number_after = |key: &str| -> u64 {
+            s.split(key)
+                .nth(1)
+                .unwrap()
+                .split('\n')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
         let expected = if s.contains("/stream\n") {
             auth::stream_string(server, handle, ts)
+        } else if s.contains("\nDELETE\n") {
+            auth::release_string(server, handle, number_after("through="), ts)
         } else {
-            let since = s.split("since=").nth(1).unwrap().split('\n').next();
-            auth::poll_string(server, handle, since.unwrap().parse().unwrap(), ts)
+            auth::poll_string(server, handle, number_after("since="), ts)
         };
         assert_eq!(s, expected);
         assert!(s.starts_with(&format!("{}\n{server}\n", auth::REQUEST_TAG)));

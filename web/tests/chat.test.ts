@@ -252,3 +252,34 @@ describe('ChatStore clock', () => {
     store.disconnect();
   });
 });
+
+describe('ChatStore inbox cursor (SPEC §7.3, §7.5)', () => {
+  it('rewinds a cursor ahead of the mailbox, then releases what it stored', async () => {
+    FakeEventSource.all = [];
+    vi.spyOn(console, 'debug').mockImplementation(() => {});
+    const { server, ap, bp, alice, bob } = setup();
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.send(bp, 'before the restore');
+    const store = new ChatStore({
+      kv: memoryKV(),
+      me: { seed: bobSeed, ...bob.me },
+      api: server.api(),
+      EventSource: FakeEventSource as unknown as typeof EventSource,
+      reconnectMs: 1,
+    });
+    await store.load();
+    store.lastSeq = 9; // seen before the server was restored from an older copy
+    store.connect();
+    FakeEventSource.all[0].emit('error');
+    await vi.waitFor(() => expect(store.lastSeq).toBe(1));
+    await alice.send(bp, 'after the restore');
+    await vi.waitFor(() => expect(FakeEventSource.all).toHaveLength(2));
+    expect(new URL(FakeEventSource.all[1].url, 'http://x').searchParams.get('since')).toBe('1');
+    FakeEventSource.all[1].emit('error');
+    await vi.waitFor(() => expect(store.lastSeq).toBe(2));
+    await vi.waitFor(() => expect(server.released.at(-1)).toEqual({ handle: 'bob', through: 2 }));
+    expect(store.threads[ap].map((m) => m.body)).toEqual(['after the restore']);
+    store.disconnect();
+  });
+});

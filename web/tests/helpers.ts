@@ -23,6 +23,8 @@ export class FakeServer {
   seeds = new Map<string, Uint8Array>(); // handle → seed, for tests that poll by hand
   boxes = new Map<string, InboxItem[]>();
   posts: { to: string; id: string; envelope: unknown; notify: boolean }[] = [];
+  /** DELETE /v1/inbox calls, in order. */
+  released: { handle: string; through: number }[] = [];
   failNextPost: ApiError | null = null;
   constructor(public readonly domain = 'kez.test') {}
 
@@ -82,8 +84,13 @@ export class FakeServer {
         if (!primary || !verifyString(sig, pollSignedString(this.domain, handle, since, Number(ts)), primary)) {
           throw new ApiError(401, 'bad_signature', '');
         }
-        const messages = (this.boxes.get(handle) ?? []).filter((m) => m.seq > since).slice(0, 500);
-        return { messages, next: messages.length ? messages[messages.length - 1].seq : null };
+        const box = this.boxes.get(handle) ?? [];
+        const messages = box.filter((m) => m.seq > since).slice(0, 500);
+        return { messages, next: messages.length ? messages[messages.length - 1].seq : null, newest: box.length };
+      },
+      releaseInbox: async (handle, through) => {
+        this.released.push({ handle, through });
+        return { deleted: 0 };
       },
       streamUrl: (handle, auth, since) => `/v1/inbox/${handle}/stream?auth=${auth}&since=${since}`,
     };

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InboxConnection, type LiveStatus } from '../src/lib/inbox';
-import { ApiError, type InboxItem } from '../src/lib/api';
+import { ApiError, releaseInbox, type InboxItem } from '../src/lib/api';
+import { releaseSignedString } from '../src/lib/auth';
 
 import { FakeEventSource as FakeES } from './helpers';
 
@@ -27,6 +28,7 @@ describe('InboxConnection', () => {
         return { messages, next: messages.length ? messages[messages.length - 1].seq : null };
       },
       lastSeq: () => seqRef.v,
+      rewind: (newest) => void (seqRef.v = newest),
       onItems: (items) => {
         got.push(...items);
         seqRef.v = Math.max(seqRef.v, ...items.map((i) => i.seq));
@@ -178,6 +180,7 @@ describe('InboxConnection', () => {
       streamUrl: (since) => `/stream?since=${since}`,
       poll: async () => ({ messages: [], next: null }),
       lastSeq: () => 0,
+      rewind: () => {},
       onItems: (items) => void batches.push(items.map((i) => i.seq)),
       onStatus: () => {},
       EventSource: FakeES as unknown as typeof EventSource,
@@ -198,5 +201,113 @@ describe('InboxConnection', () => {
     es.emit('error');
     expect(batches.at(-1)).toEqual([5]);
     conn.stop();
+  });
+
+  it('rewinds a cursor ahead of the mailbox on a poll and asks again from the newest seq', async () => {
+    // The server was restored from an older copy: its mailbox ends at 3, our cursor is at 9.
+    const seq = { v: 9 };
+    const polls: number[] = [];
+    const got: number[] = [];
+    const pages = [
+      { messages: [], next: null, newest: 3 },
+      { messages: [{ seq: 4, id: 'n4', envelope: {}, received_at: '' }], next: 4, newest: 4 },
+      { messages: [], next: null, newest: 4 },
+    ];
+    const conn = new InboxConnection({
+      streamUrl: (since) => `/stream?since=${since}`,
+      poll: async (since) => (polls.push(since), pages.shift() ?? { messages: [], next: null, newest: 4 }),
+      lastSeq: () => seq.v,
+      rewind: (newest) => void (seq.v = newest),
+      onItems: (items) => {
+        got.push(...items.map((i) => i.seq));
+        seq.v = Math.max(seq.v, ...items.map((i) => i.seq));
+      },
+      onStatus: () => {},
+      EventSource: FakeES as unknown as typeof EventSource,
+    });
+    conn.start();
+    await conn.pollNow();
+    expect(polls).toEqual([9, 3, 4]);
+    expect(got).toEqual([4]);
+    expect(seq.v).toBe(4);
+    conn.stop();
+  });
+
+  it('rewinds on a stream reset before handing over what follows it', async () => {
+    const seq = { v: 9 };
+    const { conn, got } = make(seq);
+    conn.start();
+    const es = FakeES.all[0];
+    es.emit('open');
+    es.emit('reset', { data: '{"newest":3}' });
+    expect(seq.v).toBe(3);
+    es.emit('message', { data: JSON.stringify({ seq: 4, id: 'n4', envelope: {}, received_at: '' }) });
+    expect(got.map((g) => g.seq)).toEqual([4]);
+    // A malformed reset changes nothing.
+    es.emit('reset', { data: '{"newest":-1}' });
+    es.emit('reset', { data: 'nope' });
+    expect(seq.v).toBe(4);
+    conn.stop();
+  });
+
+  it('releases what it stored on the server, after a poll and after stream batches, once per seq', async () => {
+    const seq = { v: 0 };
+    const released: number[] = [];
+    let fail = false;
+    const item = (n: number) => ({ seq: n, id: `m${n}`, envelope: {}, received_at: '' });
+    const pages = [{ messages: [item(1), item(2)], next: 2, newest: 2 }];
+    const conn = new InboxConnection({
+      streamUrl: (since) => `/stream?since=${since}`,
+      poll: async () => pages.shift() ?? { messages: [], next: null, newest: seq.v },
+      lastSeq: () => seq.v,
+      rewind: () => {},
+      onItems: (items) => void (seq.v = Math.max(seq.v, ...items.map((i) => i.seq))),
+      release: async (through) => {
+        released.push(through);
+        if (fail) throw new Error('offline');
+      },
+      onStatus: () => {},
+      EventSource: FakeES as unknown as typeof EventSource,
+      batchMs: 0,
+    });
+    FakeES.all = [];
+    conn.start();
+    await conn.pollNow();
+    expect(released).toEqual([2]);
+    await conn.pollNow(); // nothing new stored: nothing released again
+    expect(released).toEqual([2]);
+    const es = FakeES.all[0];
+    fail = true;
+    es.emit('message', { data: JSON.stringify(item(3)) });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(released).toEqual([2, 3]);
+    // A failed release is tried again with the next stored page.
+    fail = false;
+    es.emit('message', { data: JSON.stringify(item(4)) });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(released).toEqual([2, 3, 4]);
+    conn.stop();
+  });
+
+  it('releases with a signed DELETE /v1/inbox/{handle}?through=n (SPEC §7.2, §7.5)', async () => {
+    const calls: [string, RequestInit | undefined][] = [];
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string, init?: RequestInit) => {
+        calls.push([url, init]);
+        return new Response('{"deleted":2}', { status: 200, headers: { 'Content-Type': 'application/json' } });
+      }),
+    );
+    try {
+      expect(await releaseInbox('bob', 7, '1779678000:ab')).toEqual({ deleted: 2 });
+      expect(calls[0][0]).toBe('/v1/inbox/bob?through=7');
+      expect(calls[0][1]?.method).toBe('DELETE');
+      expect((calls[0][1]?.headers as Record<string, string>)['X-Kez-Auth']).toBe('1779678000:ab');
+      expect(releaseSignedString('kez.test', 'bob', 7, 1779678000)).toBe(
+        'kez.chat.req.v2\nkez.test\nDELETE\n/v1/inbox/bob\nthrough=7\n1779678000',
+      );
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 });

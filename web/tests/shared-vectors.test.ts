@@ -6,7 +6,7 @@ import { bytesToHex, fromHex, utf8ToBytes } from '../src/lib/bytes';
 import { jcs, UnsafeNumberError } from '../src/lib/jcs';
 import { primaryFromSeed, signJcs, signString, verifyJcs, verifyString } from '../src/lib/identity';
 import { checkRegistration, type RegistrationEnvelope } from '../src/lib/registration';
-import { pollSignedString, streamSignedString } from '../src/lib/auth';
+import { pollSignedString, releaseSignedString, streamSignedString } from '../src/lib/auth';
 import { loadJson, REPO, vectorPath } from './helpers';
 import { resolve } from 'node:path';
 
@@ -38,13 +38,18 @@ describe.skipIf(!strings)('signed-strings.json', () => {
     it(v.name, () => {
       const seed = fromHex(v.seed_hex, 32);
       expect(primaryFromSeed(seed)).toBe(v.primary);
-      const m = /^kez\.chat\.req\.v2\n([^\n]+)\nGET\n\/v1\/inbox\/([^/\n]+)(\/stream)?\n(?:since=(\d+)\n)?(\d+)$/.exec(v.string);
+      const m = /^kez\.chat\.req\.v2\n([^\n]+)\n(GET|DELETE)\n\/v1\/inbox\/([^/\n]+)(\/stream)?\n(?:(since|through)=(\d+)\n)?(\d+)$/.exec(v.string);
       expect(m, 'recognised signed string').not.toBeNull();
-      const [, server, handle, stream, since, ts] = m!;
+      const [, server, method, handle, stream, , n, ts] = m!;
       expect(server).toBe(v.server);
       expect(handle).toBe(v.handle);
       expect(Number(ts)).toBe(v.ts);
-      const built = stream ? streamSignedString(server, handle, v.ts) : pollSignedString(server, handle, Number(since), v.ts);
+      const built =
+        method === 'DELETE'
+          ? releaseSignedString(server, handle, Number(n), v.ts)
+          : stream
+            ? streamSignedString(server, handle, v.ts)
+            : pollSignedString(server, handle, Number(n), v.ts);
       expect(built).toBe(v.string);
       expect(signString(seed, v.string)).toBe(v.signature);
       expect(verifyString(v.signature, v.string, v.primary)).toBe(true);

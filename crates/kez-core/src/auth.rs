@@ -67,6 +67,18 @@ pub fn stream_string(server: &str, handle: &str, ts: i64) -> String {
     request_string(server, &["GET", &format!("/v1/inbox/{handle}/stream")], ts)
 }
 
+/// The signed string for releasing messages,
+/// `DELETE /v1/inbox/<handle>?through=<n>` on `server` (SPEC §7.2).
+#[must_use]
+pub fn release_string(server: &str, handle: &str, through: u64, ts: i64) -> String {
+    let path = format!("/v1/inbox/{handle}");
+    request_string(
+        server,
+        &["DELETE", &path, &format!("through={through}")],
+        ts,
+    )
+}
+
 /// Lowercase hex SHA-256 of the endpoint's UTF-8 (SPEC §10.2): binds a
 /// signature to one endpoint without putting a long URL in the signed string.
 #[must_use]

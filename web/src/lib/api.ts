@@ -180,10 +180,21 @@ export async function pollInbox(
   handle: string,
   since: number,
   auth: string,
-): Promise<{ messages: InboxItem[]; next: number | null }> {
+): Promise<{ messages: InboxItem[]; next: number | null; newest: number }> {
   const q = since > 0 ? `?since=${since}` : '?since=0';
   return (
-    await request<{ messages: InboxItem[]; next: number | null }>(`/v1/inbox/${encodeURIComponent(handle)}${q}`, {
+    await request<{ messages: InboxItem[]; next: number | null; newest: number }>(`/v1/inbox/${encodeURIComponent(handle)}${q}`, {
+      headers: { 'X-Kez-Auth': auth },
+    })
+  ).body;
+}
+
+/** Deletes the handle's stored messages up to `through` (SPEC §7.5): its devices have them. */
+export async function releaseInbox(handle: string, through: number, auth: string): Promise<{ deleted: number }> {
+  const q = `?through=${Math.max(0, Math.trunc(through))}`;
+  return (
+    await request<{ deleted: number }>(`/v1/inbox/${encodeURIComponent(handle)}${q}`, {
+      method: 'DELETE',
       headers: { 'X-Kez-Auth': auth },
     })
   ).body;

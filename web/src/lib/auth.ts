@@ -24,6 +24,16 @@ export function streamSignedString(server: string, handle: string, ts: number): 
   return requestString(server, ['GET', `/v1/inbox/${handle}/stream`], ts);
 }
 
+export function releaseSignedString(server: string, handle: string, through: number, ts: number): string {
+  return requestString(server, ['DELETE', `/v1/inbox/${handle}`, `through=${Math.max(0, Math.trunc(through))}`], ts);
+}
+
+/** `<ts>:<sig>` for releasing `DELETE /v1/inbox/{handle}?through=n` on `server` (SPEC §7.5). */
+export function releaseAuth(seed: Uint8Array, server: string, handle: string, through: number, now = new Date()): string {
+  const ts = unixSeconds(now);
+  return `${ts}:${signString(seed, releaseSignedString(server, handle, through, ts))}`;
+}
+
 /** `<ts>:<sig>` for polling `GET /v1/inbox/{handle}?since=n` on `server`. */
 export function pollAuth(seed: Uint8Array, server: string, handle: string, since: number, now = new Date()): string {
   const ts = unixSeconds(now);

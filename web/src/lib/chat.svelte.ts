@@ -7,7 +7,7 @@
 // through a ChatAccess.
 import * as realApi from './api';
 import { ApiError, type InboxItem, type LookupRecord } from './api';
-import { pollAuth, streamAuth } from './auth';
+import { pollAuth, releaseAuth, streamAuth } from './auth';
 import { ContactBook, fqhnOf, HandleDirectory, lookupProblem, parseKez, StartChatError, startChatProblem } from './directory';
 import { EnvelopeError, openEnvelope, seal, type SealedMessage } from './envelope';
 import { InboxConnection, type LiveStatus } from './inbox';
@@ -303,6 +303,15 @@ export class ChatStore {
     });
   }
 
+  /** The server's mailbox ends below lastSeq (restored from a backup, SPEC §7.3): go on from its newest seq. */
+  #rewind(newest: number): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#closed || newest >= this.lastSeq) return;
+      this.lastSeq = newest;
+      await this.#kv.set(this.#key('seq'), newest);
+    });
+  }
+
   async #ingestOne(item: InboxItem): Promise<void> {
     let msg: SealedMessage;
     try {
@@ -358,6 +367,8 @@ export class ChatStore {
       streamUrl: (since) => this.#api.streamUrl(handle, streamAuth(this.#me.seed, this.#me.server, handle, this.#now()), since),
       poll: (since) => this.#api.pollInbox(handle, since, pollAuth(this.#me.seed, this.#me.server, handle, since, this.#now())),
       lastSeq: () => this.lastSeq,
+      rewind: (newest) => this.#rewind(newest),
+      release: (through) => this.#api.releaseInbox(handle, through, releaseAuth(this.#me.seed, this.#me.server, handle, through, this.#now())),
       onItems: (items) => this.ingest(items),
       onStatus: (s) => {
         const was = this.live;

@@ -13,8 +13,20 @@ export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'paused' | 'au
 
 export interface InboxDeps {
   streamUrl(since: number): string;
-  poll(since: number): Promise<{ messages: InboxItem[]; next: number | null }>;
+  poll(since: number): Promise<{ messages: InboxItem[]; next: number | null; newest?: number }>;
   lastSeq(): number;
+  /**
+   * The server's mailbox ends below our cursor (it was restored from an older
+   * copy, SPEC §7.3/§7.4): continue from its `newest` seq. Called before any
+   * later item is handed over.
+   */
+  rewind(newest: number): Promise<void> | void;
+  /**
+   * Best effort: deletes the server's copies up to `through`, which this
+   * device has stored (SPEC §7.5). Called after items were handed over, at
+   * most one call at a time, never twice for the same seq.
+   */
+  release?(through: number): Promise<unknown>;
   onItems(items: InboxItem[]): Promise<void> | void;
   onStatus(status: LiveStatus): void;
   onError?(err: unknown): void;
@@ -50,6 +62,9 @@ export class InboxConnection {
   /** Stream events not yet handed to onItems (see InboxDeps.batchMs). */
   #batch: InboxItem[] = [];
   #batchTimer: ReturnType<typeof setTimeout> | null = null;
+  #releasing = false;
+  /** Highest seq released on the server (or found stored there already released). */
+  #released = 0;
   #onVisible = () => {
     if (document.visibilityState !== 'visible') return;
     this.resume();
@@ -117,6 +132,20 @@ export class InboxConnection {
       if (wait <= 0 || this.#batch.length >= MAX_BATCH) this.#flush();
       else this.#batchTimer ??= setTimeout(() => this.#flush(), wait);
     });
+    es.addEventListener('reset', (ev) => {
+      if (this.#es !== es) return;
+      let newest: unknown;
+      try {
+        newest = (JSON.parse((ev as MessageEvent<string>).data) as { newest?: unknown }).newest;
+      } catch (err) {
+        this.deps.onError?.(err);
+        return;
+      }
+      if (!Number.isSafeInteger(newest) || (newest as number) < 0) return;
+      this.#flush();
+      this.#released = Math.min(this.#released, newest as number);
+      void this.deps.rewind(newest as number);
+    });
     es.addEventListener('close', () => {
       // Displaced by a newer stream: reconnecting now would just displace
       // another tab in turn, so wait until this tab is looked at again.
@@ -146,7 +175,30 @@ export class InboxConnection {
     this.#batchTimer = null;
     const items = this.#batch;
     this.#batch = [];
-    if (items.length && !this.#stopped) void this.deps.onItems(items);
+    if (items.length && !this.#stopped) void this.#hand(items);
+  }
+
+  /** onItems, then release what it stored. */
+  async #hand(items: InboxItem[]): Promise<void> {
+    await this.deps.onItems(items);
+    await this.#releaseStored();
+  }
+
+  /** Releases the server's copies through the last stored seq (SPEC §7.5). */
+  async #releaseStored(): Promise<void> {
+    const release = this.deps.release;
+    const through = this.deps.lastSeq();
+    if (!release || this.#stopped || this.#releasing || through <= this.#released) return;
+    this.#releasing = true;
+    try {
+      await release(through);
+      this.#released = through;
+    } catch (err) {
+      // Best effort: retention frees them anyway; the next page tries again.
+      console.debug('inbox release:', err);
+    } finally {
+      this.#releasing = false;
+    }
   }
 
   #scheduleReconnect(): void {
@@ -196,12 +248,19 @@ export class InboxConnection {
     try {
       for (let round = 0; round < 20 && !this.#stopped; round++) {
         const since = this.deps.lastSeq();
-        const { messages, next } = await this.deps.poll(since);
+        const { messages, next, newest } = await this.deps.poll(since);
         this.#setAuthFailed(false);
+        if (typeof newest === 'number' && Number.isSafeInteger(newest) && newest >= 0 && since > newest) {
+          // A cursor ahead of the mailbox: rewind and ask again from there.
+          this.#released = Math.min(this.#released, newest);
+          await this.deps.rewind(newest);
+          continue;
+        }
         if (messages.length) await this.deps.onItems(messages);
         // A page can end early by bytes (SPEC §7.3): only an empty one means done.
         if (next === null || messages.length === 0) break;
       }
+      await this.#releaseStored();
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) this.#setAuthFailed(true);
       this.deps.onError?.(err);

@@ -52,7 +52,7 @@ export interface Me {
 }
 
 /** The server calls the chat makes (faked in tests). */
-export type Api = Pick<typeof realApi, 'lookupHandle' | 'lookupPrimary' | 'postMessage' | 'pollInbox' | 'streamUrl'>;
+export type Api = Pick<typeof realApi, 'lookupHandle' | 'lookupPrimary' | 'postMessage' | 'pollInbox' | 'releaseInbox' | 'streamUrl'>;
 
 /** Thrown by queued work once the store is closed (the identity is locking). */
 export class ChatClosedError extends Error {

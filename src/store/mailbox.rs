@@ -1,0 +1,106 @@
+//! A mailbox as its owner reads it: pages with the mailbox's newest seq (so
+//! a cursor ahead of it can be told apart, SPEC §7.3), and releasing what
+//! the owner's devices already have (SPEC §7.5).
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::messages::list_after;
+use super::{Result, Seq, Store, StoredMessage};
+use crate::kez::Handle;
+
+/// One page of a mailbox, read in one snapshot.
+#[derive(Debug)]
+pub struct Page {
+    /// Messages with `seq > since`, oldest first.
+    pub messages: Vec<StoredMessage>,
+    /// The highest seq the mailbox ever assigned (0 when none). A cursor
+    /// above it is ahead of the mailbox (a server restored from a backup).
+    pub newest: Seq,
+}
+
+impl Store {
+    /// At most `limit` messages for `recipient` after `since` (stopping once
+    /// they reach `max_bytes`), and the mailbox's newest seq, from one
+    /// consistent snapshot. Unknown handles read as an empty mailbox.
+    pub async fn page_after(
+        &self,
+        recipient: Handle,
+        since: Seq,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Page> {
+        self.read(move |conn| {
+            let tx = conn.unchecked_transaction()?;
+            let messages = list_after(&tx, &recipient, since, limit, max_bytes)?;
+            let newest = newest_seq(&tx, &recipient)?;
+            tx.finish()?;
+            Ok(Page { messages, newest })
+        })
+        .await
+    }
+
+    /// Deletes `recipient`'s messages with `seq <= through` (its devices
+    /// have them, SPEC §7.5) and frees their quota; returns how many. Works
+    /// in chunks of [`super::PURGE_CHUNK`], each its own write job.
+    pub async fn release_through(&self, recipient: Handle, through: Seq) -> Result<u64> {
+        let mut total = 0u64;
+        loop {
+            let who = recipient.clone();
+            let n = self
+                .write(
+                    move |conn| release_chunk(conn, &who, through, super::PURGE_CHUNK),
+                    |_| {},
+                )
+                .await?;
+            total += u64::try_from(n).unwrap_or(u64::MAX);
+            if n < super::PURGE_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The highest seq `recipient`'s mailbox ever assigned (0 when none).
+    pub async fn newest_seq(&self, recipient: Handle) -> Result<Seq> {
+        self.read(move |conn| newest_seq(conn, &recipient)).await
+    }
+}
+
+fn newest_seq(conn: &Connection, recipient: &Handle) -> Result<Seq> {
+    Ok(conn
+        .query_row(
+            "SELECT last_seq FROM mailboxes WHERE handle = ?1",
+            params![recipient],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(Seq::ZERO))
+}
+
+/// Deletes up to `limit` of `recipient`'s oldest messages with
+/// `seq <= through` and keeps the mailbox counters in step.
+fn release_chunk(
+    conn: &Connection,
+    recipient: &Handle,
+    through: Seq,
+    limit: usize,
+) -> Result<usize> {
+    // A cursor beyond what SQLite can store is after every stored message.
+    let through = i64::try_from(through.get()).unwrap_or(i64::MAX);
+    let mut delete = conn.prepare_cached(
+        "DELETE FROM messages WHERE recipient = ?1 AND seq IN
+           (SELECT seq FROM messages WHERE recipient = ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3)
+         RETURNING size",
+    )?;
+    let (mut count, mut bytes) = (0usize, 0u64);
+    let mut rows = delete.query(params![recipient, through, limit])?;
+    while let Some(row) = rows.next()? {
+        count += 1;
+        bytes += row.get::<_, u64>(0)?;
+    }
+    drop(rows);
+    conn.execute(
+        "UPDATE mailboxes SET msg_count = msg_count - ?2, msg_bytes = msg_bytes - ?3 WHERE handle = ?1",
+        params![recipient, count, bytes],
+    )?;
+    Ok(count)
+}
