@@ -139,8 +139,8 @@ fn supervise_http(
         header_timeout: state.config.header_timeout(),
         write_timeout: state.config.write_timeout(),
         max_connections: state.config.max_connections.max(1),
-        max_per_ip: (!state.config.trust_proxy)
-            .then_some(state.config.max_connections_per_ip.max(1)),
+        max_per_ip: state.config.max_connections_per_ip.max(1),
+        config: state.config.clone(),
     };
     let app = crate::app(state.clone());
     let shutdown = state.shutdown.clone();
@@ -237,8 +237,10 @@ struct ServeOptions {
     header_timeout: Duration,
     write_timeout: Duration,
     max_connections: usize,
-    /// `None` behind a trusted proxy, where every connection comes from it.
-    max_per_ip: Option<usize>,
+    /// Per client network; a trusted proxy (`extract::is_trusted_proxy`),
+    /// whose connections carry every client, is exempt.
+    max_per_ip: usize,
+    config: Arc<Config>,
 }
 
 /// Open connections per client network, so one address can't take every
@@ -275,19 +277,19 @@ async fn serve(
             },
             _ = shutdown.changed() => break,
         };
-        let ip_slot = match opts.max_per_ip {
-            Some(max) => {
-                match per_ip.acquire_within(crate::rate_limit::network_key(peer.ip()), max, || ()) {
-                    Some(slot) => Some(slot),
-                    None => {
-                        // Over its share: hang up at once rather than queue it.
-                        tracing::debug!("connection refused: too many from one address");
-                        drop(stream);
-                        continue;
-                    }
+        let ip_slot = if crate::extract::is_trusted_proxy(&opts.config, peer.ip()) {
+            None
+        } else {
+            let key = crate::rate_limit::network_key(peer.ip().to_canonical());
+            match per_ip.acquire_within(key, opts.max_per_ip, || ()) {
+                Some(slot) => Some(slot),
+                None => {
+                    // Over its share: hang up at once rather than queue it.
+                    tracing::debug!("connection refused: too many from one address");
+                    drop(stream);
+                    continue;
                 }
             }
-            None => None,
         };
         let svc = app.clone().map_request(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));

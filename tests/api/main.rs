@@ -11,6 +11,7 @@ mod logs;
 mod messages;
 mod metrics;
 mod nats;
+mod proxy;
 mod push;
 mod registry;
 mod robustness;
