@@ -160,3 +160,28 @@ fn the_deploy_files_keep_the_request_lines() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_local_vapid_subject_is_warned_about_at_start() {
+    for (subject, warned) in [
+        ("mailto:admin@localhost", true),
+        ("mailto:admin@chat.kez.lat", false),
+    ] {
+        // Arrange + Act: the warning comes before "listening on".
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_binary(
+            &dir.path().join("vapid.db"),
+            "info",
+            &["--vapid-subject", subject],
+        )
+        .await;
+
+        // Assert
+        let log = server.process.kill().await;
+        assert_eq!(
+            log.contains("is not a public name"),
+            warned,
+            "{subject}:\n{log}"
+        );
+    }
+}
