@@ -21,7 +21,7 @@ use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
-use crate::config::Config;
+use crate::config::{Config, TrustedProxies};
 use crate::refmap::RefCountedMap;
 use crate::state::{AppState, Background};
 use crate::supervisor::{Supervisor, TaskFailed, run_periodically};
@@ -139,8 +139,11 @@ fn supervise_http(
         header_timeout: state.config.header_timeout(),
         write_timeout: state.config.write_timeout(),
         max_connections: state.config.max_connections.max(1),
-        max_per_ip: state.config.max_connections_per_ip.max(1),
-        config: state.config.clone(),
+        max_per_ip: Some(state.config.max_connections_per_ip.max(1)),
+        trusted_proxies: state
+            .config
+            .trust_proxy
+            .then(|| state.config.trusted_proxies.clone()),
     };
     let app = crate::app(state.clone());
     let shutdown = state.shutdown.clone();
@@ -233,21 +236,29 @@ fn supervise_workers(
     }
 }
 
-struct ServeOptions {
-    header_timeout: Duration,
-    write_timeout: Duration,
-    max_connections: usize,
-    /// Per client network; a trusted proxy (`extract::is_trusted_proxy`),
+/// How [`serve`] treats connections; the public listener and the metrics
+/// one share the loop and its protections.
+pub(crate) struct ServeOptions {
+    /// Time to send the request headers (slowloris guard).
+    pub(crate) header_timeout: Duration,
+    /// Time a response may go unread before the connection is closed.
+    pub(crate) write_timeout: Duration,
+    /// Open connections at most; more wait in the kernel backlog.
+    pub(crate) max_connections: usize,
+    /// Open connections per client network, if capped; a trusted proxy,
     /// whose connections carry every client, is exempt.
-    max_per_ip: usize,
-    config: Arc<Config>,
+    pub(crate) max_per_ip: Option<usize>,
+    /// With `--trust-proxy`, `--trusted-proxies` (as `extract::is_trusted_proxy`).
+    pub(crate) trusted_proxies: Option<TrustedProxies>,
 }
 
 /// Open connections per client network, so one address can't take every
 /// slot; each connection holds its network's entry until it closes.
 type PerIpConnections = RefCountedMap<IpAddr, ()>;
 
-async fn serve(
+/// Accepts and serves `app` on `listener` until `shutdown` changes, then
+/// waits at most [`SHUTDOWN_GRACE`] for the open connections.
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     opts: ServeOptions,
@@ -277,11 +288,13 @@ async fn serve(
             },
             _ = shutdown.changed() => break,
         };
-        let ip_slot = if crate::extract::is_trusted_proxy(&opts.config, peer.ip()) {
-            None
-        } else {
+        let exempt = |max| {
+            let proxy = opts.trusted_proxies.as_ref();
+            (!proxy.is_some_and(|p| p.contains(peer.ip()))).then_some(max)
+        };
+        let ip_slot = if let Some(max) = opts.max_per_ip.and_then(exempt) {
             let key = crate::rate_limit::network_key(peer.ip().to_canonical());
-            match per_ip.acquire_within(key, opts.max_per_ip, || ()) {
+            match per_ip.acquire_within(key, max, || ()) {
                 Some(slot) => Some(slot),
                 None => {
                     // Over its share: hang up at once rather than queue it.
@@ -290,6 +303,8 @@ async fn serve(
                     continue;
                 }
             }
+        } else {
+            None
         };
         let svc = app.clone().map_request(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
