@@ -259,3 +259,63 @@ async fn metrics_connections_over_the_cap_wait() {
             > 0
     );
 }
+
+/// Starts the real binary under `prlimit --nofile=<soft>:<hard>`.
+async fn spawn_under_nofile(soft: u64, hard: u64, dir: &tempfile::TempDir) -> (LoggedChild, Api) {
+    let mut cmd = tokio::process::Command::new("prlimit");
+    cmd.arg(format!("--nofile={soft}:{hard}"))
+        .arg(env!("CARGO_BIN_EXE_kez-chat-server"))
+        .args(["--bind", "127.0.0.1:0", "--server", SERVER])
+        .arg("--db")
+        .arg(dir.path().join("nofile.db"))
+        .env("RUST_LOG", "info");
+    let (process, base) = LoggedChild::spawn(&mut cmd, "listening on ", 30).await;
+    (process, Api::new(base))
+}
+
+/// Starts the real binary under `prlimit --nofile=<soft>:<hard>` and returns
+/// its log up to "listening on".
+async fn start_under_nofile(soft: u64, hard: u64) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    spawn_under_nofile(soft, hard, &dir).await.0.kill().await
+}
+
+#[tokio::test]
+async fn the_open_file_limit_is_raised_and_the_connection_cap_fits_under_it() {
+    use kez_chat_server::server::fd_limit::RESERVED_FDS;
+    // Soft 64 under a hard 4096: raised to 4096, the cap leaves room.
+    let log = start_under_nofile(64, 4096).await;
+    let cap = format!("max_connections={}", 4096 - RESERVED_FDS);
+    assert!(log.contains("effective connection cap"), "{log}");
+    assert!(
+        log.contains(&cap) && log.contains("open_files_limit=Some(4096)"),
+        "{log}"
+    );
+    // Nothing to raise to: --max-connections is lowered, and the log says so.
+    let log = start_under_nofile(64, 64).await;
+    assert!(log.contains("max_connections=32 "), "{log}");
+    assert!(log.contains("--max-connections lowered"), "{log}");
+}
+
+#[tokio::test]
+async fn more_clients_than_open_files_wait_instead_of_failing_accepts() {
+    // Arrange: 64 open files, and more idle connections than that.
+    let dir = tempfile::tempdir().unwrap();
+    let (process, api) = spawn_under_nofile(64, 64, &dir).await;
+    let addr = api.base.trim_start_matches("http://").to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..80 {
+        idle.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    // Act: the held connections go, a new client comes.
+    let mut first = idle.remove(0);
+    first.write_all(HEALTHZ).await.unwrap();
+    let mut buf = [0u8; 64];
+    drop(idle);
+    assert!(within(30, "an answer", first.read(&mut buf)).await.unwrap() > 0);
+    assert_eq!(api.get("/v1/healthz").await.status(), 200);
+
+    // Assert: the cap held connections back; no descriptor ran out.
+    let log = process.kill().await;
+    assert!(!log.contains("accept failed"), "{log}");
+}
