@@ -4,6 +4,7 @@
 #![allow(unreachable_pub, clippy::needless_pass_by_value)]
 
 mod crash;
+mod deploy;
 mod helpers;
 mod inbox;
 mod lifecycle;
