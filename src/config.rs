@@ -76,7 +76,8 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_PUSH_RATE_PER_MINUTE", default_value_t = 30)]
     pub push_rate_per_minute: u32,
 
-    /// Take the client IP from the proxy's header (see --client-ip-header; only behind a proxy you run).
+    /// Take the client IP from the proxy's header (see --client-ip-header; only behind a proxy you
+    /// run), for connections from --trusted-proxies only.
     #[arg(long, env = "KEZ_CHAT_TRUST_PROXY", default_value_t = false)]
     pub trust_proxy: bool,
 

@@ -11,16 +11,24 @@ use std::time::{Duration, Instant};
 pub const RESERVED_FDS: u64 =
     64 + crate::push::MAX_CONCURRENT_PUSHES as u64 + crate::metrics::MAX_CONNECTIONS as u64;
 
-/// Raises the soft open-file limit to the hard one (best effort) and
+/// The highest soft open-file limit asked for: Linux's default `fs.nr_open`.
+const RAISE_AT_MOST: u64 = 1 << 20;
+
+/// Raises the soft open-file limit to the hard one (at most 2^20; best effort) and
 /// returns the soft limit now in force; `None` when unlimited or unknown.
 pub fn raise_open_file_limit() -> Option<u64> {
     #[cfg(unix)]
     {
         use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
         let before = getrlimit(Resource::Nofile);
-        if before.current.is_some() && before.current != before.maximum {
+        // An unlimited (or huge) hard limit is still capped by the kernel
+        // (`fs.nr_open`, 2^20 by default), so aim no higher.
+        let target = before
+            .maximum
+            .map_or(RAISE_AT_MOST, |m| m.min(RAISE_AT_MOST));
+        if before.current.is_some_and(|current| current < target) {
             let raised = Rlimit {
-                current: before.maximum,
+                current: Some(target),
                 maximum: before.maximum,
             };
             if let Err(e) = setrlimit(Resource::Nofile, raised) {
