@@ -1,7 +1,8 @@
 //! Command-line flags and environment variables: the whole configuration.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -58,8 +59,8 @@ pub struct Config {
     pub max_connections: usize,
 
     /// Most simultaneous TCP connections from one client IP, IPv6 counted
-    /// per /64 (ignored with --trust-proxy, where all connections come from
-    /// the proxy).
+    /// per /64 (a trusted proxy, see --trusted-proxies, is exempt: all its
+    /// connections carry other clients).
     #[arg(long, env = "KEZ_CHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub max_connections_per_ip: usize,
 
@@ -75,9 +76,19 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_PUSH_RATE_PER_MINUTE", default_value_t = 30)]
     pub push_rate_per_minute: u32,
 
-    /// Take the client IP from the proxy's header (see --client-ip-header; only behind a proxy you run).
+    /// Take the client IP from the proxy's header (see --client-ip-header; only behind a proxy you
+    /// run), for connections from --trusted-proxies only.
     #[arg(long, env = "KEZ_CHAT_TRUST_PROXY", default_value_t = false)]
     pub trust_proxy: bool,
+
+    /// With --trust-proxy, the TCP peers whose forwarded header is believed: comma-separated
+    /// CIDRs or addresses. Any other peer's own address is its client IP, whatever it sends.
+    #[arg(
+        long,
+        env = "KEZ_CHAT_TRUSTED_PROXIES",
+        default_value = "127.0.0.0/8,::1/128"
+    )]
+    pub trusted_proxies: TrustedProxies,
 
     /// With --trust-proxy, the one header carrying the client IP: the last hop of
     /// X-Forwarded-For (nginx, Caddy), or CF-Connecting-IP behind Cloudflare. Only that
@@ -199,4 +210,62 @@ pub enum ClientIpHeader {
     XForwardedFor,
     /// `CF-Connecting-IP`, set by Cloudflare.
     CfConnectingIp,
+}
+
+/// The networks of the proxies we run (`--trusted-proxies`): only a TCP peer
+/// inside one of them may report the client's address in a header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Whether `peer` (an IPv4-mapped IPv6 address counts as its IPv4 form)
+    /// lies in one of the networks.
+    pub fn contains(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.0.iter().any(|net| net.contains(&peer))
+    }
+}
+
+impl FromStr for TrustedProxies {
+    type Err = String;
+
+    /// Comma-separated CIDRs (`10.0.0.0/8`) or single addresses (`::1`);
+    /// empty trusts no peer.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+            .map(|part| {
+                part.parse::<ipnet::IpNet>()
+                    .or_else(|_| part.parse::<IpAddr>().map(ipnet::IpNet::from))
+                    .map(|net| net.trunc())
+                    .map_err(|_| format!("{part:?} is not a CIDR (10.0.0.0/8) or an IP address"))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusted_proxies_parse_cidrs_and_addresses() {
+        let t: TrustedProxies = "127.0.0.0/8, ::1/128,10.1.2.3".parse().unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(t.contains(ip("127.9.9.9")));
+        assert!(t.contains(ip("::1")));
+        assert!(t.contains(ip("::ffff:127.0.0.1")));
+        assert!(t.contains(ip("10.1.2.3")));
+        assert!(!t.contains(ip("10.1.2.4")));
+        assert!(!t.contains(ip("192.0.2.1")));
+        assert!(
+            !"".parse::<TrustedProxies>()
+                .unwrap()
+                .contains(ip("127.0.0.1"))
+        );
+        assert!("10.0.0.0/33".parse::<TrustedProxies>().is_err());
+        assert!("proxy.example".parse::<TrustedProxies>().is_err());
+    }
 }

@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts};
 use serde_json::Value;
 
-use crate::config::ClientIpHeader;
+use crate::config::{ClientIpHeader, Config};
 use crate::error::AppError;
 use crate::kez::json;
 use crate::state::AppState;
@@ -117,9 +117,10 @@ impl BodyRead {
     }
 }
 
-/// The client's IP: the TCP peer, or with `--trust-proxy` the address the
-/// proxy reports (`CF-Connecting-IP`, else the last `X-Forwarded-For` hop,
-/// which is the one our proxy appended).
+/// The client's IP: the TCP peer, or with `--trust-proxy` and a peer in
+/// `--trusted-proxies` the address that proxy reports (`CF-Connecting-IP`,
+/// else the last `X-Forwarded-For` hop, which is the one our proxy
+/// appended). Any other peer's forwarded header is ignored.
 pub struct ClientIp(pub IpAddr);
 
 impl FromRequestParts<AppState> for ClientIp {
@@ -129,17 +130,26 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if state.config.trust_proxy
-            && let Some(ip) = forwarded_ip(parts, state.config.client_ip_header)
-        {
-            return Ok(Self(ip));
-        }
-        parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| Self(addr.ip()))
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("no peer address on request")))
+            .map(|ConnectInfo(addr)| addr.ip())
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("no peer address on request")))?;
+        if is_trusted_proxy(&state.config, peer)
+            && let Some(ip) = forwarded_ip(parts, state.config.client_ip_header)
+        {
+            return Ok(Self(ip.to_canonical()));
+        }
+        Ok(Self(peer.to_canonical()))
     }
+}
+
+/// Whether headers from the TCP peer `peer` speak for the client: with
+/// `--trust-proxy` and `peer` inside `--trusted-proxies` only. Everything
+/// that believes a proxy's header (client IP, `X-Request-Id`, the per-IP
+/// connection cap's exemption) asks this.
+pub fn is_trusted_proxy(config: &Config, peer: IpAddr) -> bool {
+    config.trust_proxy && config.trusted_proxies.contains(peer)
 }
 
 fn forwarded_ip(parts: &Parts, from: ClientIpHeader) -> Option<IpAddr> {

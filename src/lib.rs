@@ -29,10 +29,11 @@ pub mod webfinger;
 /// The KEZ core (`crates/kez-core`), under its old path so `crate::kez::…` keeps working.
 pub use kez_core as kez;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{BoxError, Router};
@@ -53,9 +54,13 @@ img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; manifest-src 
 object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// An incoming `X-Request-Id` goes into every log line of the request, so it
-/// is kept only from a trusted proxy and only when short and plain;
-/// otherwise a fresh id is made.
-fn keep_request_id_only_from_proxy(req: &mut Request, trust_proxy: bool) {
+/// is kept only from a trusted proxy (`extract::is_trusted_proxy` on the TCP
+/// peer) and only when short and plain; otherwise a fresh id is made.
+fn keep_request_id_only_from_proxy(req: &mut Request, config: &config::Config) {
+    let trust_proxy = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(peer)| extract::is_trusted_proxy(config, peer.ip()));
     let plain = |v: &header::HeaderValue| {
         (1..=64).contains(&v.len())
             && v.as_bytes()
@@ -71,7 +76,7 @@ fn keep_request_id_only_from_proxy(req: &mut Request, trust_proxy: bool) {
 /// Builds the full HTTP application.
 pub fn app(state: AppState) -> Router {
     let request_timeout = Duration::from_secs(state.config.request_timeout_secs);
-    let trust_proxy = state.config.trust_proxy;
+    let config = state.config.clone();
     Router::new()
         .merge(registry::router())
         .merge(webfinger::router())
@@ -116,9 +121,9 @@ pub fn app(state: AppState) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
-        .layer(axum::middleware::map_request(move |mut req: Request| async move {
-            keep_request_id_only_from_proxy(&mut req, trust_proxy);
-            req
+        .layer(axum::middleware::map_request(move |mut req: Request| {
+            keep_request_id_only_from_proxy(&mut req, &config);
+            std::future::ready(req)
         }))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,

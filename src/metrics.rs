@@ -21,6 +21,10 @@ use tokio::sync::watch;
 
 use crate::state::AppState;
 
+/// Most simultaneous connections to the metrics listener (scrapers are
+/// few); more wait in the backlog.
+pub const MAX_CONNECTIONS: usize = 8;
+
 /// Counters bumped by handlers (others are read from their owners at scrape time).
 #[derive(Debug, Default)]
 pub struct RequestCounters {
@@ -85,11 +89,7 @@ pub async fn bind(state: &AppState) -> anyhow::Result<Option<MetricsListener>> {
 }
 
 /// Serves `GET /metrics` until shutdown.
-pub async fn serve(
-    listener: &MetricsListener,
-    state: AppState,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(listener: &MetricsListener, state: AppState, shutdown: watch::Receiver<bool>) {
     let listener = match listener.0.try_clone().and_then(TcpListener::from_std) {
         Ok(l) => l,
         Err(e) => {
@@ -97,18 +97,19 @@ pub async fn serve(
             return;
         }
     };
+    // The public listener's loop: its header and write timeouts, a small
+    // connection cap, and a bounded wait for open connections at shutdown.
+    let opts = crate::server::ServeOptions {
+        header_timeout: state.config.header_timeout(),
+        write_timeout: state.config.write_timeout(),
+        max_connections: MAX_CONNECTIONS,
+        max_per_ip: None,
+        trusted_proxies: None,
+    };
     let app = Router::new()
         .route("/metrics", get(metrics))
         .with_state(state);
-    let stop = async move {
-        let _ = shutdown.changed().await;
-    };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
-    {
-        tracing::warn!(error = %e, "metrics listener failed");
-    }
+    crate::server::serve(listener, app, opts, shutdown).await;
 }
 
 /// # `GET /metrics` (metrics listener only)

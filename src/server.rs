@@ -21,10 +21,12 @@ use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
-use crate::config::Config;
-use crate::refmap::RefCountedMap;
+use crate::config::{Config, TrustedProxies};
+use crate::refmap::{RefCountedMap, RefGuard};
 use crate::state::{AppState, Background};
 use crate::supervisor::{Supervisor, TaskFailed, run_periodically};
+
+pub mod fd_limit;
 
 /// How long shutdown waits for open connections before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -86,6 +88,7 @@ impl RunningServer {
 
 /// Opens the database, binds, and starts serving and the background tasks.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    let open_files = fd_limit::raise_open_file_limit();
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -100,7 +103,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .and_then(crate::metrics::MetricsListener::local_addr);
 
     let mut tasks = Supervisor::new(shutdown_tx, state.task_exits.clone());
-    let requests_done = supervise_http(&mut tasks, listener, &state);
+    let requests_done = supervise_http(&mut tasks, listener, &state, open_files);
     supervise_jobs(&mut tasks, &state);
     supervise_workers(&mut tasks, &state, background, requests_done);
     if let Some(listener) = metrics_listener {
@@ -136,13 +139,30 @@ fn supervise_http(
     tasks: &mut Supervisor,
     listener: TcpListener,
     state: &AppState,
+    open_files: Option<u64>,
 ) -> watch::Receiver<bool> {
+    let configured = state.config.max_connections.max(1);
+    let max_connections = fd_limit::effective_max_connections(configured, open_files);
+    if max_connections < configured {
+        tracing::warn!(
+            configured,
+            "--max-connections lowered to fit the open-file limit; raise `ulimit -n` for more"
+        );
+    }
+    tracing::info!(
+        max_connections,
+        open_files_limit = ?open_files,
+        "effective connection cap"
+    );
     let opts = ServeOptions {
         header_timeout: state.config.header_timeout(),
         write_timeout: state.config.write_timeout(),
-        max_connections: state.config.max_connections.max(1),
-        max_per_ip: (!state.config.trust_proxy)
-            .then_some(state.config.max_connections_per_ip.max(1)),
+        max_connections,
+        max_per_ip: Some(state.config.max_connections_per_ip.max(1)),
+        trusted_proxies: state
+            .config
+            .trust_proxy
+            .then(|| state.config.trusted_proxies.clone()),
     };
     let app = crate::app(state.clone());
     let shutdown = state.shutdown.clone();
@@ -235,19 +255,53 @@ fn supervise_workers(
     }
 }
 
-struct ServeOptions {
-    header_timeout: Duration,
-    write_timeout: Duration,
-    max_connections: usize,
-    /// `None` behind a trusted proxy, where every connection comes from it.
-    max_per_ip: Option<usize>,
+/// How [`serve`] treats connections; the public listener and the metrics
+/// one share the loop and its protections.
+pub(crate) struct ServeOptions {
+    /// Time to send the request headers (slowloris guard).
+    pub(crate) header_timeout: Duration,
+    /// Time a response may go unread before the connection is closed.
+    pub(crate) write_timeout: Duration,
+    /// Open connections at most; more wait in the kernel backlog.
+    pub(crate) max_connections: usize,
+    /// Open connections per client network, if capped; a trusted proxy,
+    /// whose connections carry every client, is exempt.
+    pub(crate) max_per_ip: Option<usize>,
+    /// With `--trust-proxy`, `--trusted-proxies` (as `extract::is_trusted_proxy`).
+    pub(crate) trusted_proxies: Option<TrustedProxies>,
 }
 
 /// Open connections per client network, so one address can't take every
 /// slot; each connection holds its network's entry until it closes.
 type PerIpConnections = RefCountedMap<IpAddr, ()>;
 
-async fn serve(
+impl ServeOptions {
+    /// The per-network slot a connection from `peer` holds while open:
+    /// `Ok(None)` when uncapped (or from a trusted proxy), `Err` when its
+    /// network already has `max_per_ip` open.
+    fn per_ip_slot(
+        &self,
+        per_ip: &PerIpConnections,
+        peer: IpAddr,
+    ) -> Result<Option<RefGuard<IpAddr, ()>>, ()> {
+        let Some(max) = self.max_per_ip else {
+            return Ok(None);
+        };
+        if self
+            .trusted_proxies
+            .as_ref()
+            .is_some_and(|p| p.contains(peer))
+        {
+            return Ok(None);
+        }
+        let key = crate::rate_limit::network_key(peer.to_canonical());
+        per_ip.acquire_within(key, max, || ()).map(Some).ok_or(())
+    }
+}
+
+/// Accepts and serves `app` on `listener` until `shutdown` changes, then
+/// waits at most [`SHUTDOWN_GRACE`] for the open connections.
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     opts: ServeOptions,
@@ -256,6 +310,7 @@ async fn serve(
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(opts.max_connections));
     let per_ip = PerIpConnections::default();
+    let mut accept_errors = fd_limit::AcceptErrors::default();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(opts.header_timeout)
@@ -271,27 +326,22 @@ async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    // EMFILE and friends: back off instead of spinning, and
+                    // say so once per period rather than every 50 ms.
+                    if let Some(failures) = accept_errors.record(std::time::Instant::now()) {
+                        tracing::warn!(error = %e, failures, "accept failed (warned at most every 10 s)");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             _ = shutdown.changed() => break,
         };
-        let ip_slot = match opts.max_per_ip {
-            Some(max) => {
-                match per_ip.acquire_within(crate::rate_limit::network_key(peer.ip()), max, || ()) {
-                    Some(slot) => Some(slot),
-                    None => {
-                        // Over its share: hang up at once rather than queue it.
-                        tracing::debug!("connection refused: too many from one address");
-                        drop(stream);
-                        continue;
-                    }
-                }
-            }
-            None => None,
+        let Ok(ip_slot) = opts.per_ip_slot(&per_ip, peer.ip()) else {
+            // Over its share: hang up at once rather than queue it.
+            tracing::debug!("connection refused: too many from one address");
+            drop(stream);
+            continue;
         };
         let svc = app.clone().map_request(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));

@@ -5,10 +5,20 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 use tracing_subscriber::{EnvFilter, fmt as tfmt, prelude::*};
 
-/// Installs the global tracing subscriber (`RUST_LOG` overrides the default filter).
+/// The log filter without `RUST_LOG`: our own events at info, and the one
+/// line per request that `tower_http`'s trace layer writes at info when a
+/// response is sent (its failures at error). Keep `tower_http=info` in any
+/// `RUST_LOG` you set (the deploy files do), or the request lines go.
+pub const DEFAULT_FILTER: &str = "kez_chat_server=info,tower_http=info";
+
+/// Installs the global tracing subscriber (`RUST_LOG`, when set and not
+/// empty, replaces [`DEFAULT_FILTER`]).
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("kez_chat_server=info,tower_http=warn"));
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER));
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(

@@ -121,6 +121,13 @@ impl PushService {
             }
             None => format!("mailto:admin@{}", config.server),
         };
+        if let Some(host) = vapid::local_subject_host(&subject) {
+            tracing::warn!(
+                subject = %subject,
+                "the VAPID subject's host {host:?} is not a public name: push services \
+                 (Apple's) refuse it; set --vapid-subject (or --server) to a public one"
+            );
+        }
         let client = sender::build_client(config.allow_insecure_push_endpoints)
             .context("cannot build the push HTTP client")?;
         if config.allow_insecure_push_endpoints {

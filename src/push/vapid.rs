@@ -82,6 +82,48 @@ pub fn audience(endpoint: &Url) -> String {
     endpoint.origin().ascii_serialization()
 }
 
+/// Special-use and private suffixes (RFC 2606, 6761, 6762, 8375 and the
+/// `.internal`/`.lan` conventions) that no push service can reach.
+const LOCAL_SUFFIXES: [&str; 8] = [
+    "localhost",
+    "local",
+    "test",
+    "example",
+    "invalid",
+    "internal",
+    "lan",
+    "home.arpa",
+];
+
+/// The host of a VAPID subject that is not a public DNS name (`localhost`,
+/// `.local` and the other special-use names, IP literals, single labels),
+/// or `None` when it looks public. Push services (Apple's first) refuse a
+/// token whose `sub` names such a host. `subject` is `mailto:…@host` (the
+/// part after the last `@`, before any `?`) or an `https:` URL.
+pub(super) fn local_subject_host(subject: &str) -> Option<String> {
+    let host = match subject.strip_prefix("mailto:") {
+        Some(address) => {
+            let address = address.split('?').next().unwrap_or_default();
+            address
+                .rsplit_once('@')
+                .map_or("", |(_, host)| host)
+                .to_owned()
+        }
+        None => Url::parse(subject)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default(),
+    };
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    let local = bare.parse::<std::net::IpAddr>().is_ok()
+        || !name.contains('.')
+        || LOCAL_SUFFIXES
+            .iter()
+            .any(|s| name == *s || name.ends_with(&format!(".{s}")));
+    local.then_some(host)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +190,35 @@ mod tests {
         assert_eq!(again.public_b64(), key.public_b64());
         assert!(VapidKey::from_private_b64("AAAA").is_err());
         assert!(VapidKey::from_private_b64(&URL_SAFE_NO_PAD.encode([0u8; 32])).is_err());
+    }
+
+    #[test]
+    fn local_subject_hosts_are_told_apart_from_public_names() {
+        for local in [
+            "mailto:admin@localhost",
+            "mailto:admin@chat.localhost",
+            "mailto:admin@box.local",
+            "mailto:admin@kez.test",
+            "mailto:admin@nas.home.arpa",
+            "mailto:admin@intranet",
+            "mailto:admin@192.168.1.10",
+            "mailto:admin@[::1]",
+            "mailto:admin@LOCALHOST.",
+            "mailto:nobody",
+            "https://localhost:8443/contact",
+            "https://10.0.0.1/",
+            "https://[fe80::1]/",
+            "https://chat.local",
+        ] {
+            assert!(local_subject_host(local).is_some(), "{local}");
+        }
+        for public in [
+            "mailto:admin@kez.lat",
+            "mailto:ops@chat.example.org?subject=push",
+            "https://kez.lat/contact",
+            "https://push-admin.example.com",
+        ] {
+            assert_eq!(local_subject_host(public), None, "{public}");
+        }
     }
 }

@@ -177,3 +177,145 @@ async fn one_address_cannot_take_every_connection() {
     })
     .await;
 }
+
+/// A server with the metrics listener on, and that listener's address.
+async fn with_metrics(tweak: impl FnOnce(&mut kez_chat_server::config::Config)) -> TestApp {
+    spawn_app_with(|c| {
+        c.metrics_bind = Some("127.0.0.1:0".parse().unwrap());
+        tweak(c);
+    })
+    .await
+}
+
+fn metrics_addr(app: &TestApp) -> std::net::SocketAddr {
+    app.server.as_ref().unwrap().metrics_addr.unwrap()
+}
+
+#[tokio::test]
+async fn a_half_sent_request_to_metrics_does_not_block_shutdown() {
+    // Arrange: headers that never end, and no header timeout to save us.
+    let mut app = with_metrics(|c| c.header_timeout_secs = 3600).await;
+    let mut half = TcpStream::connect(metrics_addr(&app)).await.unwrap();
+    half.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // The server has the connection once a full request on another is answered.
+    let res = app
+        .client
+        .get(format!("http://{}/metrics", metrics_addr(&app)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // Act + Assert: shutdown ends (the grace period bounds it).
+    let server = app.server.take().unwrap();
+    within(
+        60,
+        "shutdown with a half-sent metrics request",
+        server.shutdown(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn slow_headers_to_metrics_are_cut_off() {
+    let app = with_metrics(|c| c.header_timeout_secs = 1).await;
+    let mut s = TcpStream::connect(metrics_addr(&app)).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the metrics listener kept a slowloris open");
+}
+
+#[tokio::test]
+async fn metrics_connections_over_the_cap_wait() {
+    let app = with_metrics(|_| {}).await;
+    let connect = async || {
+        let mut s = TcpStream::connect(metrics_addr(&app)).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        s
+    };
+    let mut held = Vec::new();
+    for _ in 0..kez_chat_server::metrics::MAX_CONNECTIONS {
+        let mut s = connect().await;
+        let mut buf = [0u8; 64];
+        assert!(within(10, "an answer", s.read(&mut buf)).await.unwrap() > 0);
+        held.push(s);
+    }
+    let mut extra = connect().await;
+    let mut buf = [0u8; 64];
+    let early = tokio::time::timeout(Duration::from_millis(200), extra.read(&mut buf)).await;
+    assert!(early.is_err(), "a connection over the cap was served");
+    drop(held.pop());
+    assert!(
+        within(10, "an answer once a slot frees", extra.read(&mut buf))
+            .await
+            .unwrap()
+            > 0
+    );
+}
+
+/// Starts the real binary under `prlimit --nofile=<soft>:<hard>`.
+async fn spawn_under_nofile(soft: u64, hard: u64, dir: &tempfile::TempDir) -> (LoggedChild, Api) {
+    let mut cmd = tokio::process::Command::new("prlimit");
+    cmd.arg(format!("--nofile={soft}:{hard}"))
+        .arg(env!("CARGO_BIN_EXE_kez-chat-server"))
+        .args(["--bind", "127.0.0.1:0", "--server", SERVER])
+        .arg("--db")
+        .arg(dir.path().join("nofile.db"))
+        .env("RUST_LOG", "info");
+    let (process, base) = LoggedChild::spawn(&mut cmd, "listening on ", 30).await;
+    (process, Api::new(base))
+}
+
+/// Starts the real binary under `prlimit --nofile=<soft>:<hard>` and returns
+/// its log up to "listening on".
+async fn start_under_nofile(soft: u64, hard: u64) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    spawn_under_nofile(soft, hard, &dir).await.0.kill().await
+}
+
+#[tokio::test]
+async fn the_open_file_limit_is_raised_and_the_connection_cap_fits_under_it() {
+    use kez_chat_server::server::fd_limit::RESERVED_FDS;
+    // Soft 64 under a hard 4096: raised to 4096, the cap leaves room.
+    let log = start_under_nofile(64, 4096).await;
+    let cap = format!("max_connections={}", 4096 - RESERVED_FDS);
+    assert!(log.contains("effective connection cap"), "{log}");
+    assert!(
+        log.contains(&cap) && log.contains("open_files_limit=Some(4096)"),
+        "{log}"
+    );
+    // Nothing to raise to: --max-connections is lowered, and the log says so.
+    let log = start_under_nofile(64, 64).await;
+    assert!(log.contains("max_connections=32 "), "{log}");
+    assert!(log.contains("--max-connections lowered"), "{log}");
+}
+
+#[tokio::test]
+async fn more_clients_than_open_files_wait_instead_of_failing_accepts() {
+    // Arrange: 64 open files, and more idle connections than that.
+    let dir = tempfile::tempdir().unwrap();
+    let (process, api) = spawn_under_nofile(64, 64, &dir).await;
+    let addr = api.base.trim_start_matches("http://").to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..80 {
+        idle.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    // Act: the held connections go, a new client comes.
+    let mut first = idle.remove(0);
+    first.write_all(HEALTHZ).await.unwrap();
+    let mut buf = [0u8; 64];
+    drop(idle);
+    assert!(within(30, "an answer", first.read(&mut buf)).await.unwrap() > 0);
+    assert_eq!(api.get("/v1/healthz").await.status(), 200);
+
+    // Assert: the cap held connections back; no descriptor ran out.
+    let log = process.kill().await;
+    assert!(!log.contains("accept failed"), "{log}");
+}

@@ -101,3 +101,87 @@ async fn logs_carry_no_handles_keys_or_signatures() {
         assert!(!log.contains(secret), "log contains {secret:?}:\n{log}");
     }
 }
+
+/// The request lines in `log`: `tower_http`'s one line per answered request.
+fn request_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains("finished processing request"))
+        .collect()
+}
+
+#[tokio::test]
+async fn without_rust_log_each_request_logs_one_line() {
+    // Arrange: the real binary with no RUST_LOG at all.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_kez-chat-server"));
+    cmd.args(["--bind", "127.0.0.1:0", "--server", SERVER])
+        .arg("--db")
+        .arg(dir.path().join("requests.db"))
+        .env_remove("RUST_LOG");
+    let (process, base) = LoggedChild::spawn(&mut cmd, "listening on ", 30).await;
+    let api = Api::new(base);
+
+    // Act: three requests, one of them an error.
+    assert_eq!(api.get("/v1/healthz").await.status(), 200);
+    assert_eq!(api.get("/v1/u/nobody").await.status(), 404);
+    assert_eq!(api.get("/v1/healthz").await.status(), 200);
+    wait_for(10, "three request lines", async || {
+        request_lines(&process.log.lock().unwrap()).len() >= 3
+    })
+    .await;
+    let log = process.kill().await;
+
+    // Assert: one line each, with route template, status and latency.
+    let lines = request_lines(&log);
+    assert_eq!(lines.len(), 3, "{log}");
+    assert!(
+        lines[1].contains("/v1/u/{handle}") && lines[1].contains("status=404"),
+        "{log}"
+    );
+    assert!(lines.iter().all(|l| l.contains("latency=")), "{log}");
+}
+
+#[test]
+fn the_deploy_files_keep_the_request_lines() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files = [
+        "deploy/docker-compose.yml",
+        "Dockerfile",
+        "Dockerfile.runtime",
+    ];
+    for file in files {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        assert!(text.contains("RUST_LOG"), "{file}");
+        for line in text.lines().filter(|l| l.contains("RUST_LOG")) {
+            assert!(
+                line.contains("tower_http=info") || line.trim_start().starts_with('#'),
+                "{file}: {line}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_local_vapid_subject_is_warned_about_at_start() {
+    for (subject, warned) in [
+        ("mailto:admin@localhost", true),
+        ("mailto:admin@chat.kez.lat", false),
+    ] {
+        // Arrange + Act: the warning comes before "listening on".
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_binary(
+            &dir.path().join("vapid.db"),
+            "info",
+            &["--vapid-subject", subject],
+        )
+        .await;
+
+        // Assert
+        let log = server.process.kill().await;
+        assert_eq!(
+            log.contains("is not a public name"),
+            warned,
+            "{subject}:\n{log}"
+        );
+    }
+}

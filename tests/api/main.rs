@@ -5,6 +5,7 @@
 
 mod crash;
 mod cross_server;
+mod deploy;
 mod helpers;
 mod http_edge;
 mod inbox;
@@ -14,6 +15,7 @@ mod mailbox;
 mod messages;
 mod metrics;
 mod nats;
+mod proxy;
 mod push;
 mod registry;
 mod robustness;

@@ -1,0 +1,101 @@
+//! The deploy files (top-level `Dockerfile`, `Dockerfile.runtime`,
+//! `docker-compose.fast.yml`, `.dockerignore`, and `deploy/`) stay in sync
+//! with the binary's flags and with each other. `scripts/test` also runs
+//! `docker-compose config` and hadolint on them.
+
+use std::path::Path;
+
+/// Every deploy file, from the repository root.
+const DEPLOY_FILES: [&str; 5] = [
+    "Dockerfile",
+    "Dockerfile.runtime",
+    "docker-compose.fast.yml",
+    ".dockerignore",
+    "deploy/docker-compose.yml",
+];
+
+fn read(file: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+#[test]
+fn every_variable_the_deploy_files_set_is_a_flag() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_kez-chat-server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    for file in DEPLOY_FILES {
+        let text = read(file);
+        let names = text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("KEZ_CHAT_"));
+        for name in names {
+            assert!(
+                help.contains(&format!("env: {name}=")),
+                "{file}: {name} is no flag's variable"
+            );
+        }
+    }
+}
+
+/// The runtime part of a Dockerfile: everything after the line that
+/// copies the binary in.
+fn runtime_settings(text: &str) -> Vec<&str> {
+    text.lines()
+        .skip_while(|l| !(l.starts_with("COPY ") && l.ends_with("/usr/local/bin/kez-chat-server")))
+        .skip(1)
+        .collect()
+}
+
+#[test]
+fn the_runtime_image_is_set_up_like_the_full_builds() {
+    let full = read("Dockerfile");
+    let fast = read("Dockerfile.runtime");
+    let stage = full.find("FROM debian").expect("a runtime stage");
+    let full_runtime = &full[stage..];
+    assert!(!runtime_settings(full_runtime).is_empty());
+    assert_eq!(runtime_settings(full_runtime), runtime_settings(&fast));
+    // The same base and user set-up too.
+    let setup = |t: &str| {
+        t.lines()
+            .filter(|l| l.starts_with("FROM ") || l.contains("useradd"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(setup(full_runtime), setup(&fast));
+}
+
+#[test]
+fn the_full_build_copies_every_workspace_member() {
+    let dockerfile = read("Dockerfile");
+    let manifest = read("Cargo.toml");
+    let members = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("members = "))
+        .expect("a workspace members line");
+    for member in members.split('"').skip(1).step_by(2).filter(|m| *m != ".") {
+        let top = member.split('/').next().unwrap();
+        assert!(
+            dockerfile.contains(&format!("COPY {top}/ {top}/")),
+            "Dockerfile does not copy {member}"
+        );
+    }
+}
+
+#[test]
+fn the_build_context_leaves_out_outputs_dependencies_and_databases() {
+    let ignore = read(".dockerignore");
+    for pattern in [
+        "target/",
+        "node_modules/",
+        "*.db",
+        "*.db-wal",
+        ".git",
+        ".venv*/",
+    ] {
+        assert!(ignore.lines().any(|l| l == pattern), "{pattern}");
+    }
+    assert!(!ignore.lines().any(|l| l.starts_with("prebuilt")));
+}
