@@ -65,6 +65,9 @@ struct PollResponse {
     /// The mailbox's highest seq ever; `since` above it is a cursor ahead of
     /// the mailbox (SPEC §7.3), which the client rewinds to this.
     newest: Seq,
+    /// How full the mailbox is, 0..=100 (the larger of its message and byte
+    /// quota use): clients release what they have only under pressure (§7.5).
+    used_percent: u8,
 }
 
 #[derive(Deserialize)]
@@ -100,10 +103,12 @@ async fn poll(
         .page_after(handle, since, PAGE_SIZE, POLL_PAGE_BYTES)
         .await?;
     let next = page.messages.last().map(|m| m.seq);
+    let used_percent = page.used_percent(&state.mailbox_limits());
     Ok(Json(PollResponse {
         messages: page.messages,
         next,
         newest: page.newest,
+        used_percent,
     }))
 }
 

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::messages::list_after;
-use super::{Result, Seq, Store, StoredMessage};
+use super::{MailboxLimits, Result, Seq, Store, StoredMessage};
 use crate::kez::Handle;
 
 /// One page of a mailbox, read in one snapshot.
@@ -16,6 +16,33 @@ pub struct Page {
     /// The highest seq the mailbox ever assigned (0 when none). A cursor
     /// above it is ahead of the mailbox (a server restored from a backup).
     pub newest: Seq,
+    /// Messages the mailbox holds now (all of them, not just this page).
+    pub msg_count: u64,
+    /// Envelope bytes the mailbox holds now.
+    pub msg_bytes: u64,
+}
+
+impl Page {
+    /// How full the mailbox is, 0..=100: the larger of its message and byte
+    /// quota use, rounded down (SPEC §7.3 `used_percent`).
+    pub fn used_percent(&self, limits: &MailboxLimits) -> u8 {
+        used_percent(self.msg_count, self.msg_bytes, limits)
+    }
+}
+
+/// The larger of `count / max_messages` and `bytes / max_bytes` in percent,
+/// rounded down and capped at 100 (a quota lowered below what is stored, or
+/// a zero quota, reads as full).
+fn used_percent(count: u64, bytes: u64, limits: &MailboxLimits) -> u8 {
+    fn percent(used: u64, max: u64) -> u64 {
+        if max == 0 {
+            return if used == 0 { 0 } else { 100 };
+        }
+        let p = u128::from(used) * 100 / u128::from(max);
+        u64::try_from(p.min(100)).unwrap_or(100)
+    }
+    let p = percent(count, limits.max_messages).max(percent(bytes, limits.max_bytes));
+    u8::try_from(p).unwrap_or(100)
 }
 
 impl Store {
@@ -32,9 +59,14 @@ impl Store {
         self.read(move |conn| {
             let tx = conn.unchecked_transaction()?;
             let messages = list_after(&tx, &recipient, since, limit, max_bytes)?;
-            let newest = newest_seq(&tx, &recipient)?;
+            let (newest, msg_count, msg_bytes) = mailbox_row(&tx, &recipient)?;
             tx.finish()?;
-            Ok(Page { messages, newest })
+            Ok(Page {
+                messages,
+                newest,
+                msg_count,
+                msg_bytes,
+            })
         })
         .await
     }
@@ -76,6 +108,19 @@ fn newest_seq(conn: &Connection, recipient: &Handle) -> Result<Seq> {
         .unwrap_or(Seq::ZERO))
 }
 
+/// The mailbox's newest seq, message count and bytes (zeros when it has
+/// no row yet).
+fn mailbox_row(conn: &Connection, recipient: &Handle) -> Result<(Seq, u64, u64)> {
+    Ok(conn
+        .query_row(
+            "SELECT last_seq, msg_count, msg_bytes FROM mailboxes WHERE handle = ?1",
+            params![recipient],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?
+        .unwrap_or((Seq::ZERO, 0, 0)))
+}
+
 /// Deletes up to `limit` of `recipient`'s oldest messages with
 /// `seq <= through` and keeps the mailbox counters in step.
 fn release_chunk(
@@ -103,4 +148,31 @@ fn release_chunk(
         params![recipient, count, bytes],
     )?;
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(max_messages: u64, max_bytes: u64) -> MailboxLimits {
+        MailboxLimits {
+            max_messages,
+            max_bytes,
+            sender_share_percent: 100,
+            accept_new: true,
+        }
+    }
+
+    #[test]
+    fn used_percent_is_the_larger_share_rounded_down() {
+        let l = limits(10, 1000);
+        assert_eq!(used_percent(0, 0, &l), 0);
+        assert_eq!(used_percent(4, 100, &l), 40);
+        assert_eq!(used_percent(1, 599, &l), 59);
+        assert_eq!(used_percent(5, 0, &l), 50);
+        assert_eq!(used_percent(10, 1000, &l), 100);
+        assert_eq!(used_percent(u64::MAX, u64::MAX, &l), 100);
+        assert_eq!(used_percent(1, 1, &limits(0, 0)), 100);
+        assert_eq!(used_percent(0, 0, &limits(0, 0)), 0);
+    }
 }

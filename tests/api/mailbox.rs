@@ -1,6 +1,7 @@
 //! A mailbox as its owner sees it: envelopes kept byte for byte (SPEC §7.1),
 //! cursors ahead of the mailbox (§7.3, §7.4), seqs after a restored backup,
-//! releasing what was read and the per-sender share of the quota (§7.5).
+//! how full it is, releasing what was read and the per-sender share of the
+//! quota (§7.5).
 
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -231,6 +232,30 @@ async fn the_owner_frees_a_full_mailbox_by_releasing_what_it_has() {
         .collect();
     assert_eq!(seqs, [3, 4, 5]);
     assert_eq!(page["newest"], 5);
+}
+
+#[tokio::test]
+async fn a_poll_says_how_full_the_mailbox_is_so_clients_release_only_under_pressure() {
+    // Arrange: a quota of 10 messages, all of it open to one sender.
+    let app = spawn_app_with(|c| {
+        c.mailbox_max_messages = 10;
+        c.mailbox_sender_share_percent = 100;
+    })
+    .await;
+    let bob = app.user("bob").await;
+    let empty = app.poll(&bob, "bob", 0).await;
+
+    // Act
+    let last = post_n(&app, "bob", 6).await;
+    let full = app.poll(&bob, "bob", 0).await;
+    assert_eq!(release(&app, &bob, "bob", last, last).await.status(), 200);
+    let released = app.poll(&bob, "bob", last).await;
+
+    // Assert
+    assert_eq!(empty["used_percent"], 0);
+    assert!(full["used_percent"].as_u64().unwrap() >= 50, "{full}");
+    assert_eq!(full["used_percent"], 60);
+    assert_eq!(released["used_percent"], 0);
 }
 
 #[tokio::test]

@@ -201,7 +201,9 @@ async fn polling_pages_at_500() {
     assert_eq!(second["messages"].as_array().unwrap().len(), 100);
     assert_eq!(second["next"], 600);
     let empty = app.poll(&bob, "bob", 600).await;
-    assert_eq!(empty, json!({"messages": [], "next": null, "newest": 600}));
+    // 600 of the default 10,000 messages.
+    let want = json!({"messages": [], "next": null, "newest": 600, "used_percent": 6});
+    assert_eq!(empty, want);
 }
 
 /// Posts a fresh message to bob with `headers` added (a name given twice

@@ -9,6 +9,7 @@ import { memoryKV } from '../src/lib/kv';
 import { rfc3339, unixSeconds } from '../src/lib/time';
 import { aliceSeed, bobSeed, carolSeed, pull, settle, setup } from './chat-fixture';
 import { FakeEventSource } from './helpers';
+import { RELEASE_AT_PERCENT } from '../src/lib/inbox';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -254,7 +255,7 @@ describe('ChatStore clock', () => {
 });
 
 describe('ChatStore inbox cursor (SPEC §7.3, §7.5)', () => {
-  it('rewinds a cursor ahead of the mailbox, then releases what it stored', async () => {
+  it('rewinds a cursor ahead of the mailbox, then releases what it stored only once the mailbox is half full', async () => {
     FakeEventSource.all = [];
     vi.spyOn(console, 'debug').mockImplementation(() => {});
     const { server, ap, bp, alice, bob } = setup();
@@ -278,8 +279,16 @@ describe('ChatStore inbox cursor (SPEC §7.3, §7.5)', () => {
     expect(new URL(FakeEventSource.all[1].url, 'http://x').searchParams.get('since')).toBe('1');
     FakeEventSource.all[1].emit('error');
     await vi.waitFor(() => expect(store.lastSeq).toBe(2));
-    await vi.waitFor(() => expect(server.released.at(-1)).toEqual({ handle: 'bob', through: 2 }));
     expect(store.threads[ap].map((m) => m.body)).toEqual(['after the restore']);
+    // Below RELEASE_AT_PERCENT: another device of bob's still gets everything.
+    server.usedPercent.set('bob', RELEASE_AT_PERCENT - 1);
+    await store.pollNow();
+    expect(server.released).toEqual([]);
+    server.usedPercent.set('bob', RELEASE_AT_PERCENT);
+    await vi.waitFor(async () => {
+      await store.pollNow();
+      expect(server.released).toEqual([{ handle: 'bob', through: 2 }]);
+    });
     store.disconnect();
   });
 });

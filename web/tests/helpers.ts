@@ -25,6 +25,8 @@ export class FakeServer {
   posts: { to: string; id: string; envelope: unknown; notify: boolean }[] = [];
   /** DELETE /v1/inbox calls, in order. */
   released: { handle: string; through: number }[] = [];
+  /** What polls say of how full each mailbox is (`used_percent`, SPEC §7.3); 0 when unset. */
+  usedPercent = new Map<string, number>();
   failNextPost: ApiError | null = null;
   constructor(public readonly domain = 'kez.test') {}
 
@@ -86,7 +88,12 @@ export class FakeServer {
         }
         const box = this.boxes.get(handle) ?? [];
         const messages = box.filter((m) => m.seq > since).slice(0, 500);
-        return { messages, next: messages.length ? messages[messages.length - 1].seq : null, newest: box.length };
+        return {
+          messages,
+          next: messages.length ? messages[messages.length - 1].seq : null,
+          newest: box.length,
+          used_percent: this.usedPercent.get(handle) ?? 0,
+        };
       },
       releaseInbox: async (handle, through) => {
         this.released.push({ handle, through });

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { InboxConnection, type LiveStatus } from '../src/lib/inbox';
+import { InboxConnection, RELEASE_AT_PERCENT, type LiveStatus } from '../src/lib/inbox';
 import { ApiError, releaseInbox, type InboxItem } from '../src/lib/api';
 import { releaseSignedString } from '../src/lib/auth';
 
@@ -250,21 +250,21 @@ describe('InboxConnection', () => {
     conn.stop();
   });
 
-  it('releases what it stored on the server, after a poll and after stream batches, once per seq', async () => {
+  /** A connection whose polls say the mailbox is `state.used` % full. */
+  function makeReleasing(state: { used: number; fail: boolean }) {
     const seq = { v: 0 };
     const released: number[] = [];
-    let fail = false;
     const item = (n: number) => ({ seq: n, id: `m${n}`, envelope: {}, received_at: '' });
     const pages = [{ messages: [item(1), item(2)], next: 2, newest: 2 }];
     const conn = new InboxConnection({
       streamUrl: (since) => `/stream?since=${since}`,
-      poll: async () => pages.shift() ?? { messages: [], next: null, newest: seq.v },
+      poll: async () => ({ ...(pages.shift() ?? { messages: [], next: null, newest: seq.v }), used_percent: state.used }),
       lastSeq: () => seq.v,
       rewind: () => {},
       onItems: (items) => void (seq.v = Math.max(seq.v, ...items.map((i) => i.seq))),
       release: async (through) => {
         released.push(through);
-        if (fail) throw new Error('offline');
+        if (state.fail) throw new Error('offline');
       },
       onStatus: () => {},
       EventSource: FakeES as unknown as typeof EventSource,
@@ -272,20 +272,53 @@ describe('InboxConnection', () => {
     });
     FakeES.all = [];
     conn.start();
+    const message = async (n: number) => {
+      FakeES.all[0].emit('message', { data: JSON.stringify(item(n)) });
+      await vi.advanceTimersByTimeAsync(0);
+    };
+    return { conn, released, message };
+  }
+
+  it(`never releases below ${RELEASE_AT_PERCENT} % full, so every device of the identity keeps getting everything`, async () => {
+    const state = { used: RELEASE_AT_PERCENT - 1, fail: false };
+    const { conn, released, message } = makeReleasing(state);
+    await conn.pollNow();
+    await message(3);
+    await conn.pollNow();
+    await message(4);
+    expect(released).toEqual([]);
+    // A server that doesn't say how full the mailbox is: never release either.
+    state.used = undefined as unknown as number;
+    await conn.pollNow();
+    await message(5);
+    expect(released).toEqual([]);
+    conn.stop();
+  });
+
+  it(`releases at ${RELEASE_AT_PERCENT} % full or more, after a poll and after stream batches, once per seq, retrying a failed one`, async () => {
+    vi.spyOn(console, 'debug').mockImplementation(() => {});
+    const state = { used: RELEASE_AT_PERCENT, fail: false };
+    const { conn, released, message } = makeReleasing(state);
     await conn.pollNow();
     expect(released).toEqual([2]);
     await conn.pollNow(); // nothing new stored: nothing released again
     expect(released).toEqual([2]);
-    const es = FakeES.all[0];
-    fail = true;
-    es.emit('message', { data: JSON.stringify(item(3)) });
-    await vi.advanceTimersByTimeAsync(0);
+    state.fail = true;
+    await message(3);
     expect(released).toEqual([2, 3]);
-    // A failed release is tried again with the next stored page.
-    fail = false;
-    es.emit('message', { data: JSON.stringify(item(4)) });
-    await vi.advanceTimersByTimeAsync(0);
+    // A failed release is tried again with the next stored batch.
+    state.fail = false;
+    await message(4);
     expect(released).toEqual([2, 3, 4]);
+    // That release made the poll's figure stale: nothing more until a poll says so again.
+    await message(5);
+    expect(released).toEqual([2, 3, 4]);
+    state.used = 20;
+    await conn.pollNow();
+    expect(released).toEqual([2, 3, 4]);
+    state.used = 100;
+    await conn.pollNow();
+    expect(released).toEqual([2, 3, 4, 5]);
     conn.stop();
   });
 

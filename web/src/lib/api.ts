@@ -176,14 +176,27 @@ export async function postMessage(
   return { status, ...body };
 }
 
+/** A poll answer (SPEC §7.3). */
+export interface PollPage {
+  messages: InboxItem[];
+  next: number | null;
+  /** The mailbox's highest seq ever; a cursor above it is ahead (rewind). */
+  newest: number;
+  /**
+   * How full the mailbox is, 0..=100: the larger of its message and byte
+   * quota use. Clients release what they stored only under pressure (§7.5).
+   */
+  used_percent: number;
+}
+
 export async function pollInbox(
   handle: string,
   since: number,
   auth: string,
-): Promise<{ messages: InboxItem[]; next: number | null; newest: number }> {
+): Promise<PollPage> {
   const q = since > 0 ? `?since=${since}` : '?since=0';
   return (
-    await request<{ messages: InboxItem[]; next: number | null; newest: number }>(`/v1/inbox/${encodeURIComponent(handle)}${q}`, {
+    await request<PollPage>(`/v1/inbox/${encodeURIComponent(handle)}${q}`, {
       headers: { 'X-Kez-Auth': auth },
     })
   ).body;

@@ -13,7 +13,7 @@ export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'paused' | 'au
 
 export interface InboxDeps {
   streamUrl(since: number): string;
-  poll(since: number): Promise<{ messages: InboxItem[]; next: number | null; newest?: number }>;
+  poll(since: number): Promise<{ messages: InboxItem[]; next: number | null; newest?: number; used_percent?: number }>;
   lastSeq(): number;
   /**
    * The server's mailbox ends below our cursor (it was restored from an older
@@ -23,8 +23,9 @@ export interface InboxDeps {
   rewind(newest: number): Promise<void> | void;
   /**
    * Best effort: deletes the server's copies up to `through`, which this
-   * device has stored (SPEC §7.5). Called after items were handed over, at
-   * most one call at a time, never twice for the same seq.
+   * device has stored (SPEC §7.5). Called after items were handed over, only
+   * while the last poll said the mailbox is at least RELEASE_AT_PERCENT full,
+   * at most one call at a time, never twice for the same seq.
    */
   release?(through: number): Promise<unknown>;
   onItems(items: InboxItem[]): Promise<void> | void;
@@ -42,6 +43,16 @@ export interface InboxDeps {
    */
   batchMs?: number;
 }
+
+/**
+ * Release what this device stored only once the last poll said the mailbox
+ * is at least this full (`used_percent`, SPEC §7.3, §7.5). A release deletes
+ * for every device of the identity: another browser, or one restored from
+ * the recovery phrase, would silently lose what this one read. Below this,
+ * retention (48 h) frees the mailbox and every device keeps getting
+ * everything; at or above it, a full mailbox refusing new messages is worse.
+ */
+export const RELEASE_AT_PERCENT = 50;
 
 /** Most stream events handed over in one batch. */
 export const MAX_BATCH = 200;
@@ -63,6 +74,11 @@ export class InboxConnection {
   #batch: InboxItem[] = [];
   #batchTimer: ReturnType<typeof setTimeout> | null = null;
   #releasing = false;
+  /**
+   * `used_percent` of the last poll (0 until one says more, or when the
+   * server doesn't say); reset by a release, which made it stale.
+   */
+  #usedPercent = 0;
   /** Highest seq released on the server (or found stored there already released). */
   #released = 0;
   #onVisible = () => {
@@ -178,23 +194,29 @@ export class InboxConnection {
     if (items.length && !this.#stopped) void this.#hand(items);
   }
 
-  /** onItems, then release what it stored. */
+  /** onItems, then release what it stored if the mailbox is under pressure. */
   async #hand(items: InboxItem[]): Promise<void> {
     await this.deps.onItems(items);
     await this.#releaseStored();
   }
 
-  /** Releases the server's copies through the last stored seq (SPEC §7.5). */
+  /**
+   * Releases the server's copies through the last stored seq (SPEC §7.5),
+   * only when the last poll found the mailbox RELEASE_AT_PERCENT full.
+   */
   async #releaseStored(): Promise<void> {
     const release = this.deps.release;
     const through = this.deps.lastSeq();
     if (!release || this.#stopped || this.#releasing || through <= this.#released) return;
+    if (this.#usedPercent < RELEASE_AT_PERCENT) return;
     this.#releasing = true;
     try {
       await release(through);
       this.#released = through;
+      // The mailbox is emptier now; the next poll says how full it is.
+      this.#usedPercent = 0;
     } catch (err) {
-      // Best effort: retention frees them anyway; the next page tries again.
+      // Best effort: retention frees them anyway; the next page (or poll) tries again.
       console.debug('inbox release:', err);
     } finally {
       this.#releasing = false;
@@ -248,8 +270,9 @@ export class InboxConnection {
     try {
       for (let round = 0; round < 20 && !this.#stopped; round++) {
         const since = this.deps.lastSeq();
-        const { messages, next, newest } = await this.deps.poll(since);
+        const { messages, next, newest, used_percent } = await this.deps.poll(since);
         this.#setAuthFailed(false);
+        this.#usedPercent = typeof used_percent === 'number' && Number.isFinite(used_percent) ? used_percent : 0;
         if (typeof newest === 'number' && Number.isSafeInteger(newest) && newest >= 0 && since > newest) {
           // A cursor ahead of the mailbox: rewind and ask again from there.
           this.#released = Math.min(this.#released, newest);
