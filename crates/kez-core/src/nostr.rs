@@ -143,6 +143,68 @@ impl Event {
     }
 }
 
+/// Why a KEZ event was refused (SPEC §12); checks run in this order and
+/// the codes are shared with the web client and the server's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reject {
+    /// `kind` is neither [`KIND_MESSAGE`] nor [`KIND_ACK`].
+    WrongKind,
+    /// No `q` tag, or its value is not 64 lowercase hex.
+    BadRoute,
+    /// `created_at` more than [`MAX_FUTURE_SECS`] ahead of now.
+    Future,
+    /// `created_at` more than [`LOOKBACK_SECS`] before now.
+    Stale,
+    /// `id` is not the NIP-01 hash of the event.
+    BadId,
+    /// `sig` is not a valid BIP-340 signature by `pubkey` over `id`.
+    BadSignature,
+}
+
+impl Reject {
+    /// The shared code: `wrong_kind`, `bad_route`, `future`, `stale`,
+    /// `bad_id` or `bad_signature`.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::WrongKind => "wrong_kind",
+            Self::BadRoute => "bad_route",
+            Self::Future => "future",
+            Self::Stale => "stale",
+            Self::BadId => "bad_id",
+            Self::BadSignature => "bad_signature",
+        }
+    }
+}
+
+/// The checks of SPEC §12 that need no secp256k1: kind, `q` route,
+/// freshness at `now` (unix seconds) and the id, in the shared order.
+/// Returns the routing addr. The caller still verifies the signature
+/// (`keys::check_kez_event`, or its nostr library) and then looks the addr
+/// up and drops event ids it has seen.
+///
+/// # Errors
+/// The first [`Reject`] that applies.
+pub fn check_unsigned(event: &Event, now: i64) -> Result<&str, Reject> {
+    if !matches!(event.kind, KIND_MESSAGE | KIND_ACK) {
+        return Err(Reject::WrongKind);
+    }
+    let q = event
+        .q()
+        .filter(|q| q.len() == 64 && q.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .ok_or(Reject::BadRoute)?;
+    if i128::from(event.created_at) - i128::from(now) > i128::from(MAX_FUTURE_SECS) {
+        return Err(Reject::Future);
+    }
+    if !is_fresh(event.created_at, now) {
+        return Err(Reject::Stale);
+    }
+    if !event.id_matches() {
+        return Err(Reject::BadId);
+    }
+    Ok(q)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use hkdf::Hkdf;
 use k256::schnorr::{Signature, SigningKey, VerifyingKey};
 use sha2::Sha256;
 
-use super::{Event, event_id, is_fresh};
+use super::{Event, Reject, check_unsigned, event_id};
 
 /// HKDF info of the nostr key; retries append one counter byte 0x01, 0x02, ….
 pub const KEY_INFO: &str = "kez.chat.nostr.key.v1";
@@ -91,14 +91,19 @@ pub fn verify(event: &Event) -> bool {
     vk.verify_raw(&id, &sig).is_ok()
 }
 
-/// [`verify`] plus the KEZ rules of SPEC §12: kind 4243 or 4244, a `q` tag
-/// equal to `expected_addr`, and [`is_fresh`] at `now` (unix seconds).
-#[must_use]
-pub fn verify_kez_event(event: &Event, expected_addr: &str, now: i64) -> bool {
-    matches!(event.kind, super::KIND_MESSAGE | super::KIND_ACK)
-        && event.q() == Some(expected_addr)
-        && is_fresh(event.created_at, now)
-        && verify(event)
+/// All checks of SPEC §12 in the shared order: [`check_unsigned`] (kind,
+/// `q`, freshness at `now` in unix seconds, id), then the BIP-340
+/// signature. Returns the routing addr from the `q` tag.
+///
+/// # Errors
+/// The first [`Reject`] that applies.
+pub fn check_kez_event(event: &Event, now: i64) -> Result<&str, Reject> {
+    let q = check_unsigned(event, now)?;
+    if verify(event) {
+        Ok(q)
+    } else {
+        Err(Reject::BadSignature)
+    }
 }
 
 #[cfg(test)]
