@@ -124,19 +124,29 @@ mod tests {
     #[test]
     fn signed_events_verify_and_tampering_fails() {
         let sk = [3u8; 32];
+        let q = "ab".repeat(32);
         let ev = sign_event(
             &sk,
             &[0; 32],
             1000,
             KIND_MESSAGE,
-            tags("aa", 1000),
+            tags(&q, 1000),
             "{}".into(),
         )
         .unwrap();
         assert!(verify(&ev));
-        assert!(verify_kez_event(&ev, "aa", 1000));
-        assert!(!verify_kez_event(&ev, "ab", 1000));
-        assert!(!verify_kez_event(&ev, "aa", 1000 + 172_801));
+        assert_eq!(check_kez_event(&ev, 1000), Ok(q.as_str()));
+        assert_eq!(check_kez_event(&ev, 1000 + 172_801), Err(Reject::Stale));
+        assert_eq!(check_kez_event(&ev, 1000 - 301), Err(Reject::Future));
+        let mut bad = ev.clone();
+        bad.kind = 1;
+        assert_eq!(check_kez_event(&bad, 1000), Err(Reject::WrongKind));
+        let mut bad = ev.clone();
+        bad.sig = "00".repeat(64);
+        assert_eq!(check_kez_event(&bad, 1000), Err(Reject::BadSignature));
+        let mut bad = ev.clone();
+        bad.tags[0][1] = q.to_uppercase();
+        assert_eq!(check_kez_event(&bad, 1000), Err(Reject::BadRoute));
         let mut bad = ev.clone();
         bad.content = "{ }".into();
         assert!(!verify(&bad));
