@@ -263,3 +263,110 @@ fn ed25519_edge_cases_get_the_shared_verdicts() {
     assert!((0..10).all(|i| ids.contains(&format!("speccheck-{i}").as_str())));
     assert!(cases.iter().any(|c| c["expected"] == "accept"));
 }
+
+/// `tests/vectors/nostr.json` (SPEC §12): keys, addrs, signed events, check
+/// verdicts and freshness, all recomputed.
+#[test]
+fn nostr_vectors_hold() {
+    use kez_chat_server::kez::Identity;
+    use kez_chat_server::kez::nostr::keys::{
+        check_kez_event, nostr_secret_key, public_key, sign_event,
+    };
+    use kez_chat_server::kez::nostr::{self, Event};
+    let data = load("tests/vectors/nostr.json");
+    let envelopes = load("tests/vectors/envelope-v2.json");
+    let hex32 = |v: &Value| -> [u8; 32] {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(v.as_str().unwrap(), &mut out).unwrap();
+        out
+    };
+    assert_eq!(data["kinds"]["message"], 4243);
+    assert_eq!(data["kinds"]["ack"], 4244);
+    let keys = data["keys"].as_array().unwrap();
+    assert!(keys.len() >= 4);
+    for k in keys {
+        let seed = hex32(&k["seed"]);
+        let sk = key(k["seed"].as_str().unwrap());
+        let primary = format!("ed25519:{}", hex::encode(sk.verifying_key().as_bytes()));
+        assert_eq!(k["primary"], primary.as_str());
+        assert_eq!(
+            k["addr"],
+            nostr::addr(&Identity::parse(&primary).unwrap()).as_str()
+        );
+        let nsk = nostr_secret_key(&seed);
+        assert_eq!(k["nostr_secret_key"], hex::encode(nsk).as_str());
+        assert_eq!(
+            k["nostr_public_key"],
+            hex::encode(public_key(&nsk).unwrap()).as_str()
+        );
+    }
+    for a in data["addrs"].as_array().unwrap() {
+        let id = Identity::parse(a["primary"].as_str().unwrap()).unwrap();
+        assert_eq!(a["addr"], nostr::addr(&id).as_str());
+    }
+    let events = data["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    for e in events {
+        let name = e["name"].as_str().unwrap();
+        let expected: Event = serde_json::from_value(e["event"].clone()).unwrap();
+        let case = envelopes["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == e["envelope_case"])
+            .unwrap();
+        // content is the envelope exactly as posted to the server (its JCS).
+        assert_eq!(
+            expected.content,
+            String::from_utf8(json::canonical_bytes(&case["envelope"])).unwrap(),
+            "{name}"
+        );
+        let route = Identity::parse(e["route_to_primary"].as_str().unwrap()).unwrap();
+        let tags = nostr::tags(&nostr::addr(&route), expected.created_at);
+        let built = sign_event(
+            &hex32(&e["one_time_secret"]),
+            &hex32(&e["aux_rand"]),
+            expected.created_at,
+            expected.kind,
+            tags,
+            case["envelope_json"].as_str().unwrap().to_owned(),
+        )
+        .unwrap();
+        assert_eq!(built, expected, "{name}");
+        let serialized = nostr::serialize_for_id(
+            &built.pubkey,
+            built.created_at,
+            built.kind,
+            &built.tags,
+            &built.content,
+        );
+        assert_eq!(e["serialized"], serialized.as_str(), "{name}");
+        assert_eq!(
+            check_kez_event(&built, built.created_at),
+            Ok(nostr::addr(&route).as_str()),
+            "{name}"
+        );
+    }
+    assert_eq!(events[0]["event"]["kind"], 4243);
+    assert_eq!(events[1]["event"]["kind"], 4244);
+    for c in data["checks"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let ev: Event = serde_json::from_value(c["event"].clone()).unwrap();
+        let got = match check_kez_event(&ev, c["now"].as_i64().unwrap()) {
+            Ok(q) => serde_json::json!({ "ok": true, "addr": q }),
+            Err(r) => serde_json::json!({ "ok": false, "reason": r.code() }),
+        };
+        assert_eq!(got, c["expected"], "{name}");
+    }
+    for f in data["freshness"].as_array().unwrap() {
+        let (c, n) = (
+            f["created_at"].as_i64().unwrap(),
+            f["now"].as_i64().unwrap(),
+        );
+        assert_eq!(
+            nostr::is_fresh(c, n),
+            f["fresh"].as_bool().unwrap(),
+            "{c} {n}"
+        );
+    }
+}

@@ -1,7 +1,9 @@
 //! The KEZ core: the identity layer shared by every signed thing kez-chat
 //! handles. Identities, strict JSON, JCS canonicalisation, Ed25519 signed
 //! envelopes, handles and the request-auth signed strings (SPEC §1-§4, §7.2,
-//! §10.2), plus envelope v2 (SPEC §8) behind the `envelope` feature.
+//! §10.2), the nostr routing address and event rules (SPEC §12), plus
+//! envelope v2 (SPEC §8) behind the `envelope` feature and nostr key
+//! derivation and event signing behind `nostr-keys`.
 //!
 //! Pure: no I/O, no async, no HTTP. The dependencies keep it so (no tokio,
 //! no HTTP or database client; the optional `rusqlite` feature only adds
@@ -15,6 +17,7 @@ pub mod envelope;
 pub mod handle;
 pub mod identity;
 pub mod json;
+pub mod nostr;
 pub mod signed;
 #[cfg(feature = "rusqlite")]
 mod sql;
