@@ -15,6 +15,7 @@ pub mod envelope;
 pub mod handle;
 pub mod identity;
 pub mod json;
+pub mod nostr;
 pub mod signed;
 #[cfg(feature = "rusqlite")]
 mod sql;
