@@ -13,6 +13,7 @@ mod logs;
 mod messages;
 mod metrics;
 mod nats;
+mod nostr;
 mod push;
 mod registry;
 mod robustness;

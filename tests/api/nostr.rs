@@ -1,0 +1,196 @@
+//! The nostr listener (SPEC §12) against real relays (PyPI `nostr-relay`
+//! 1.14, see `helpers::nostr_relay`) and the stand-in push service: which
+//! events make a push, across relays, for handles registered later, and
+//! after the relay restarts.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use kez_chat_server::config::parse_relays;
+use kez_chat_server::kez::Identity;
+use kez_chat_server::kez::nostr::{KIND_ACK, KIND_MESSAGE, addr};
+use kez_chat_server::nostr::NostrStats;
+use nostr_sdk::prelude::*;
+use serde_json::Value;
+
+use crate::helpers::nostr_relay::NostrRelay;
+use crate::helpers::push_service::PushService as StandIn;
+use crate::helpers::*;
+use crate::push::{insecure_app_with, push_service_for, subscribe_new, wait_push_idle};
+
+/// An app listening on `relays`, the stand-in push service, and bob
+/// registered and subscribed at `/bob`.
+async fn app_on(relays: &[&NostrRelay]) -> (TestApp, StandIn, TestIdentity) {
+    let list = relays.iter().map(|r| r.url()).collect::<Vec<_>>().join(",");
+    let app = insecure_app_with(|c| c.nostr_relays = parse_relays(&list).unwrap()).await;
+    let ps = push_service_for(&app).await;
+    let bob = app.user("bob").await;
+    subscribe_new(&app, &bob, "bob", &ps.endpoint("/bob")).await;
+    wait_connected(&app, relays.len()).await;
+    (app, ps, bob)
+}
+
+fn stats(app: &TestApp) -> &NostrStats {
+    &app.state().nostr.as_ref().unwrap().stats
+}
+
+async fn wait_connected(app: &TestApp, n: usize) {
+    let n = u64::try_from(n).unwrap();
+    wait_for(20, "the relays to be connected", async || {
+        stats(app).relays_connected.load(Ordering::Relaxed) == n
+    })
+    .await;
+}
+
+async fn wait_pushed(app: &TestApp, n: u64) {
+    wait_for(20, "the listener to push", async || {
+        stats(app).pushed.load(Ordering::Relaxed) >= n
+    })
+    .await;
+    wait_push_idle(app).await;
+}
+
+fn addr_of(id: &TestIdentity) -> String {
+    addr(&Identity::parse(&id.primary()).unwrap())
+}
+
+/// A signed event of `kind` for `to`, dated `age` seconds ago (negative: ahead).
+fn event(kind: u16, to: &str, age: i64) -> Event {
+    let at = u64::try_from(now() - age).unwrap();
+    EventBuilder::new(Kind::from(kind), "{\"v\":2}")
+        .tag(Tag::custom(
+            TagKind::SingleLetter(SingleLetterTag::lowercase(Alphabet::Q)),
+            [to],
+        ))
+        .custom_created_at(Timestamp::from(at))
+        .sign_with_keys(&Keys::generate())
+        .unwrap()
+}
+
+/// Publishes `events` to `relay` from a fresh client (refusals are fine).
+async fn publish(relay: &NostrRelay, events: &[Event]) {
+    let client = Client::default();
+    client.add_relay(relay.url()).await.unwrap();
+    client.connect().await;
+    client.wait_for_connection(Duration::from_secs(10)).await;
+    for ev in events {
+        let _ = client.send_event(ev).await;
+    }
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_event_pushes_once_even_through_a_second_relay() {
+    let (Some(r1), Some(r2)) = (NostrRelay::start().await, NostrRelay::start().await) else {
+        return;
+    };
+    let (app, ps, bob) = app_on(&[&r1, &r2]).await;
+    let ev = event(KIND_MESSAGE, &addr_of(&bob), 0);
+
+    publish(&r1, std::slice::from_ref(&ev)).await;
+    wait_pushed(&app, 1).await;
+    publish(&r2, std::slice::from_ref(&ev)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_push_idle(&app).await;
+
+    assert_eq!(ps.received("/bob").len(), 1);
+    assert_eq!(stats(&app).pushed.load(Ordering::Relaxed), 1);
+    ps.assert_no_problems();
+}
+
+#[tokio::test]
+async fn forged_wrong_kind_stale_future_and_unknown_events_push_nothing() {
+    let Some(relay) = NostrRelay::start().await else {
+        return;
+    };
+    let (app, ps, bob) = app_on(&[&relay]).await;
+    let to = addr_of(&bob);
+    let mut forged = event(KIND_MESSAGE, &to, 0);
+    forged.content = "{\"v\":3}".to_owned();
+    let bad = [
+        forged,
+        event(KIND_ACK, &to, 0),
+        event(KIND_MESSAGE, &to, 172_800 + 60),
+        event(KIND_MESSAGE, &to, -400),
+        event(KIND_MESSAGE, &"0".repeat(64), 0),
+    ];
+    publish(&relay, &bad).await;
+    // A good event afterwards proves the pipeline ran past the bad ones.
+    let good = event(KIND_MESSAGE, &to, 0);
+    publish(&relay, &[good]).await;
+    wait_pushed(&app, 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_push_idle(&app).await;
+
+    assert_eq!(ps.received("/bob").len(), 1);
+    assert_eq!(stats(&app).pushed.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn a_handle_registered_after_start_is_covered_within_two_seconds() {
+    let Some(relay) = NostrRelay::start().await else {
+        return;
+    };
+    let (app, ps, _bob) = app_on(&[&relay]).await;
+    let carol = app.user("carol").await;
+    subscribe_new(&app, &carol, "carol", &ps.endpoint("/carol")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    publish(&relay, &[event(KIND_MESSAGE, &addr_of(&carol), 0)]).await;
+    wait_pushed(&app, 1).await;
+
+    assert_eq!(ps.received("/carol").len(), 1);
+    assert!(ps.received("/bob").is_empty());
+}
+
+#[tokio::test]
+async fn a_restarted_relay_is_reconnected_and_resubscribed() {
+    let Some(mut relay) = NostrRelay::start().await else {
+        return;
+    };
+    let (app, ps, bob) = app_on(&[&relay]).await;
+    relay.kill().await;
+    wait_connected(&app, 0).await;
+    relay.restart().await;
+    wait_connected(&app, 1).await;
+
+    publish(&relay, &[event(KIND_MESSAGE, &addr_of(&bob), 0)]).await;
+    wait_pushed(&app, 1).await;
+
+    assert_eq!(ps.received("/bob").len(), 1);
+}
+
+#[tokio::test]
+async fn the_discovery_document_lists_transports_and_relays() {
+    let app = spawn_app().await;
+    let body: Value = app.get("/v1/server").await.json().await.unwrap();
+    assert_eq!(body["transports"], serde_json::json!(["server"]));
+    assert_eq!(body["nostr_relays"], serde_json::json!([]));
+    assert_eq!(body["server"], SERVER);
+
+    let relays = parse_relays("wss://relay.example/, ws://127.0.0.1:1").unwrap();
+    let app = spawn_app_with(|c| c.nostr_relays = relays).await;
+    let res = app.get("/v1/server").await;
+    assert_eq!(header(&res, "cache-control"), "no-cache");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["transports"], serde_json::json!(["server", "nostr"]));
+    assert_eq!(
+        body["nostr_relays"],
+        serde_json::json!(["wss://relay.example/", "ws://127.0.0.1:1/"])
+    );
+}
+
+#[test]
+fn relay_lists_are_validated() {
+    assert!(parse_relays("").unwrap().0.is_empty());
+    for bad in [
+        "https://relay.example",
+        "relay.example",
+        "ws://u:p@relay.example",
+        "ws://",
+    ] {
+        assert!(parse_relays(bad).is_err(), "{bad}");
+    }
+    let twice = parse_relays("wss://a.example,wss://a.example/").unwrap();
+    assert_eq!(twice.0, ["wss://a.example/"]);
+}
