@@ -194,3 +194,29 @@ fn relay_lists_are_validated() {
     let twice = parse_relays("wss://a.example,wss://a.example/").unwrap();
     assert_eq!(twice.0, ["wss://a.example/"]);
 }
+
+#[tokio::test]
+async fn a_thousand_registered_handles_are_all_covered() {
+    const N: usize = 1000;
+    let Some(relay) = NostrRelay::start().await else {
+        return;
+    };
+    let (app, _ps, bob) = app_on(&[&relay]).await;
+    let mut addrs = vec![addr_of(&bob)];
+    for batch in 0..N / 50 {
+        let users = (0..50).map(|i| app.user_owned(format!("user{:04}", batch * 50 + i)));
+        let ids = futures_util::future::join_all(users).await;
+        addrs.extend(ids.iter().map(addr_of));
+    }
+    let events: Vec<Event> = addrs.iter().map(|a| event(KIND_MESSAGE, a, 0)).collect();
+
+    publish(&relay, &events).await;
+
+    let want = u64::try_from(addrs.len()).unwrap();
+    wait_for(60, "every handle to be pushed", async || {
+        stats(&app).pushed.load(Ordering::Relaxed) == want
+    })
+    .await;
+    let s = stats(&app);
+    assert_eq!(s.rejected_unknown_addr.load(Ordering::Relaxed), 0);
+}
