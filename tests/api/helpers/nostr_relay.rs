@@ -114,7 +114,9 @@ impl NostrRelay {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
         self.child = Some(child);
-        let http = super::http_client();
+        // Self-contained (the benchmark includes this file too).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::new();
         let nip11 = format!("http://127.0.0.1:{}/", self.port);
         for _ in 0..200 {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
