@@ -22,7 +22,11 @@ use crate::push::{insecure_app_with, push_service_for, subscribe_new, wait_push_
 /// registered and subscribed at `/bob`.
 async fn app_on(relays: &[&NostrRelay]) -> (TestApp, StandIn, TestIdentity) {
     let list = relays.iter().map(|r| r.url()).collect::<Vec<_>>().join(",");
-    let app = insecure_app_with(|c| c.nostr_relays = parse_relays(&list).unwrap()).await;
+    let app = insecure_app_with(|c| {
+        c.nostr_relays = parse_relays(&list).unwrap();
+        c.metrics_bind = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
     let ps = push_service_for(&app).await;
     let bob = app.user("bob").await;
     subscribe_new(&app, &bob, "bob", &ps.endpoint("/bob")).await;
@@ -67,15 +71,30 @@ fn event(kind: u16, to: &str, age: i64) -> Event {
         .unwrap()
 }
 
-/// Publishes `events` to `relay` from a fresh client (refusals are fine).
+/// Publishes `events` to `relay` and waits until the relay accepted each.
 async fn publish(relay: &NostrRelay, events: &[Event]) {
     let client = Client::default();
     client.add_relay(relay.url()).await.unwrap();
     client.connect().await;
     client.wait_for_connection(Duration::from_secs(10)).await;
-    for ev in events {
-        let _ = client.send_event(ev).await;
+    let sends = futures_util::future::join_all(events.iter().map(|e| client.send_event(e)));
+    for sent in within(30, "the relay to accept the events", sends).await {
+        let out = sent.unwrap();
+        assert!(!out.success.is_empty(), "refused: {:?}", out.failed);
     }
+    client.shutdown().await;
+}
+
+/// Publishes `events` that the relay may refuse (without answering).
+async fn publish_refusable(relay: &NostrRelay, events: &[Event]) {
+    let client = Client::default();
+    client.add_relay(relay.url()).await.unwrap();
+    client.connect().await;
+    client.wait_for_connection(Duration::from_secs(10)).await;
+    // Sent at once; a relay that refuses may never answer OK, so no waiting
+    // long for the answers (the events are on the wire by then).
+    let sends = futures_util::future::join_all(events.iter().map(|e| client.send_event(e)));
+    let _ = tokio::time::timeout(Duration::from_secs(3), sends).await;
     client.shutdown().await;
 }
 
@@ -114,7 +133,7 @@ async fn forged_wrong_kind_stale_future_and_unknown_events_push_nothing() {
         event(KIND_MESSAGE, &to, -400),
         event(KIND_MESSAGE, &"0".repeat(64), 0),
     ];
-    publish(&relay, &bad).await;
+    publish_refusable(&relay, &bad).await;
     // A good event afterwards proves the pipeline ran past the bad ones.
     let good = event(KIND_MESSAGE, &to, 0);
     publish(&relay, &[good]).await;
@@ -124,6 +143,29 @@ async fn forged_wrong_kind_stale_future_and_unknown_events_push_nothing() {
 
     assert_eq!(ps.received("/bob").len(), 1);
     assert_eq!(stats(&app).pushed.load(Ordering::Relaxed), 1);
+    let metrics_url = format!(
+        "http://{}/metrics",
+        app.server.as_ref().unwrap().metrics_addr.unwrap()
+    );
+    let text = app
+        .client
+        .get(&metrics_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "kez_nostr_events_pushed_total 1",
+        "kez_nostr_relays_connected 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing in:\n{text}"
+        );
+    }
+    assert!(!text.contains(&to[..16]), "an addr in /metrics");
 }
 
 #[tokio::test]

@@ -98,7 +98,7 @@ impl NostrRelay {
 
     /// Spawns the relay on `self.port` and waits until it answers NIP-11
     /// (served by the worker that also takes websockets); `false` if it
-    /// exited or did not answer within 20 s.
+    /// exited or did not answer within 40 s (Python starts slowly on a busy machine).
     async fn launch(&mut self) -> bool {
         let conf = self.dir.path().join("config.yaml");
         std::fs::write(&conf, config(self.dir.path(), self.port)).unwrap();
@@ -118,7 +118,7 @@ impl NostrRelay {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::new();
         let nip11 = format!("http://127.0.0.1:{}/", self.port);
-        for _ in 0..200 {
+        for _ in 0..400 {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
                 return false;
             }
@@ -163,7 +163,11 @@ impl NostrRelay {
 
     /// Starts it again on the same port and database.
     pub async fn restart(&mut self) {
-        assert!(self.launch().await, "the relay did not restart");
+        if !self.launch().await {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("relay.log")).unwrap_or_default();
+            panic!("the relay did not restart:\n{log}");
+        }
     }
 }
 
