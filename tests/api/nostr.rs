@@ -203,6 +203,24 @@ async fn a_restarted_relay_is_reconnected_and_resubscribed() {
 }
 
 #[tokio::test]
+async fn a_dead_relay_does_not_stop_the_others() {
+    let Some(relay) = NostrRelay::start().await else {
+        return;
+    };
+    let list = format!("ws://127.0.0.1:1,{}", relay.url());
+    let app = insecure_app_with(|c| c.nostr_relays = parse_relays(&list).unwrap()).await;
+    let ps = push_service_for(&app).await;
+    let bob = app.user("bob").await;
+    subscribe_new(&app, &bob, "bob", &ps.endpoint("/bob")).await;
+    wait_connected(&app, 1).await;
+
+    publish(&relay, &[event(KIND_MESSAGE, &addr_of(&bob), 0)]).await;
+    wait_pushed(&app, 1).await;
+
+    assert_eq!(ps.received("/bob").len(), 1);
+}
+
+#[tokio::test]
 async fn the_discovery_document_lists_transports_and_relays() {
     let app = spawn_app().await;
     let body: Value = app.get("/v1/server").await.json().await.unwrap();
