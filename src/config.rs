@@ -176,6 +176,45 @@ pub struct Config {
     /// Most simultaneous live streams per handle; a new one closes the oldest.
     #[arg(long, env = "KEZ_CHAT_MAX_STREAMS_PER_HANDLE", default_value_t = 8)]
     pub max_streams_per_handle: usize,
+
+    /// nostr relays to listen on for the users' message events, so Web Push
+    /// keeps working for chats that go over nostr (SPEC §12): comma-separated
+    /// `ws://` or `wss://` URLs. Empty (the default) turns the listener off.
+    #[arg(long, env = "KEZ_CHAT_NOSTR_RELAYS", value_name = "URLS",
+          default_value = "", value_parser = parse_relays)]
+    pub nostr_relays: RelayList,
+}
+
+/// Validated nostr relay URLs, in the order given, without duplicates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RelayList(pub Vec<String>);
+
+/// Parses `--nostr-relays`: each comma-separated entry must be a `ws://` or
+/// `wss://` URL with a host and no credentials or fragment; blanks are skipped.
+pub fn parse_relays(s: &str) -> Result<RelayList, String> {
+    let mut out: Vec<String> = Vec::new();
+    for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let url = url::Url::parse(entry).map_err(|e| format!("{entry}: {e}"))?;
+        if !matches!(url.scheme(), "ws" | "wss") {
+            return Err(format!(
+                "{entry}: a relay URL must start with ws:// or wss://"
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty)
+            || !url.username().is_empty()
+            || url.password().is_some()
+            || url.fragment().is_some()
+        {
+            return Err(format!(
+                "{entry}: a relay URL needs a host and no credentials or fragment"
+            ));
+        }
+        let url = url.to_string();
+        if !out.contains(&url) {
+            out.push(url);
+        }
+    }
+    Ok(RelayList(out))
 }
 
 impl Config {

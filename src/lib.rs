@@ -13,6 +13,7 @@ pub mod inbox;
 pub mod messages;
 pub mod metrics;
 pub mod nats;
+pub mod nostr;
 pub mod push;
 pub mod rate_limit;
 pub mod refmap;

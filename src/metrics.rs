@@ -122,20 +122,25 @@ async fn metrics(State(state): State<AppState>) -> Response {
     res
 }
 
+fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let c = Counter::<u64>::default();
+    c.inc_by(value);
+    registry.register(name, help, c);
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: i64) {
+    let g = Gauge::<i64>::default();
+    g.set(value);
+    registry.register(name, help, g);
+}
+
+fn load(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
 /// A snapshot of every figure, encoded as OpenMetrics text.
 pub fn render(state: &AppState) -> String {
     let mut registry = Registry::with_prefix("kez");
-    let counter = |registry: &mut Registry, name: &str, help: &str, value: u64| {
-        let c = Counter::<u64>::default();
-        c.inc_by(value);
-        registry.register(name, help, c);
-    };
-    let gauge = |registry: &mut Registry, name: &str, help: &str, value: i64| {
-        let g = Gauge::<i64>::default();
-        g.set(value);
-        registry.register(name, help, g);
-    };
-    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let to_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
 
     let r = &mut registry;
@@ -255,8 +260,65 @@ pub fn render(state: &AppState) -> String {
             i64::from(nats.is_ready()),
         );
     }
+    if let Some(nostr) = &state.nostr {
+        nostr_metrics(r, &nostr.stats);
+    }
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = encode(&mut out, &registry);
     out
+}
+
+/// The nostr listener's counters (SPEC §12), with `--nostr-relays`.
+fn nostr_metrics(r: &mut Registry, s: &crate::nostr::NostrStats) {
+    for (name, help, value) in [
+        (
+            "nostr_events_received",
+            "nostr events delivered by relays (first copy)",
+            &s.received,
+        ),
+        (
+            "nostr_events_pushed",
+            "nostr events that caused a push",
+            &s.pushed,
+        ),
+        (
+            "nostr_events_duplicate",
+            "nostr events already pushed",
+            &s.duplicates,
+        ),
+        (
+            "nostr_events_rejected_signature",
+            "nostr events with a bad id or signature",
+            &s.rejected_signature,
+        ),
+        (
+            "nostr_events_rejected_kind",
+            "nostr events of another kind than 4243",
+            &s.rejected_kind,
+        ),
+        (
+            "nostr_events_rejected_unknown_addr",
+            "nostr events for no registered handle",
+            &s.rejected_unknown_addr,
+        ),
+        (
+            "nostr_events_rejected_stale",
+            "nostr events outside the freshness window",
+            &s.rejected_stale,
+        ),
+        (
+            "nostr_notifications_lagged",
+            "nostr notifications lost to a full channel",
+            &s.lagged,
+        ),
+    ] {
+        counter(r, name, help, load(value));
+    }
+    gauge(
+        r,
+        "nostr_relays_connected",
+        "nostr relays connected now",
+        i64::try_from(load(&s.relays_connected)).unwrap_or(i64::MAX),
+    );
 }

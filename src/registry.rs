@@ -23,6 +23,7 @@ pub const MAX_REGISTRATION_BYTES: usize = 16 * 1024;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/healthz", get(healthz))
+        .route("/v1/server", get(server_info))
         .route(
             "/v1/register",
             post(register).layer(DefaultBodyLimit::max(MAX_REGISTRATION_BYTES)),
@@ -73,6 +74,26 @@ async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
+/// # `GET /v1/server`
+/// What a client needs to know at start (SPEC §12):
+/// `{"server": "<domain>", "version": "<semver>", "transports": ["server"]
+/// or ["server", "nostr"], "nostr_relays": ["wss://…", …]}`. Public;
+/// `Cache-Control: no-cache` (the edge layer's default for public routes).
+async fn server_info(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let relays = &state.config.nostr_relays.0;
+    let transports: &[&str] = if relays.is_empty() {
+        &["server"]
+    } else {
+        &["server", "nostr"]
+    };
+    Json(serde_json::json!({
+        "server": state.config.server,
+        "version": env!("CARGO_PKG_VERSION"),
+        "transports": transports,
+        "nostr_relays": relays,
+    }))
+}
+
 /// # `POST /v1/register`
 /// Verifies the signed envelope (SPEC §4) and stores the handle.
 async fn register(
@@ -89,6 +110,10 @@ async fn register(
         .await?;
     tracing::info!(handle = %handle_hash, "handle registered");
     crate::metrics::RequestCounters::bump(&state.counters.registrations);
+    if let Some(nostr) = &state.nostr {
+        // The listener subscribes the new handle's addr within about a second.
+        nostr.handles_changed();
+    }
     Ok((StatusCode::CREATED, Json(HandleView::new(&state, &record))))
 }
 

@@ -253,6 +253,13 @@ fn supervise_workers(
             async move { bridge.lock_owned().await.run(store, shutdown).await }
         });
     }
+    if let Some(listener) = background.nostr {
+        let (listener, shutdown) = (Arc::new(listener), state.shutdown.clone());
+        tasks.restartable("nostr_listener", move || {
+            let (listener, shutdown) = (listener.clone(), shutdown.clone());
+            async move { listener.run(shutdown).await }
+        });
+    }
 }
 
 /// How [`serve`] treats connections; the public listener and the metrics

@@ -39,6 +39,8 @@ pub struct AppState {
     pub counters: Arc<crate::metrics::RequestCounters>,
     /// Counters and readiness of the NATS fan-out, when `--nats-url` is set.
     pub nats: Option<Arc<NatsStats>>,
+    /// The nostr listener's counters and wake-up, when `--nostr-relays` is set.
+    pub nostr: Option<crate::nostr::NostrHandle>,
     /// Background tasks that ended before shutdown, for `/metrics`.
     pub task_exits: crate::metrics::TaskExits,
     /// Whether the disk is too full to take new messages.
@@ -54,6 +56,8 @@ pub struct Background {
     pub push: PushWorker,
     /// Carries messages to and from other instances, with `--nats-url`.
     pub nats: Option<NatsBridge>,
+    /// Pushes for message events on nostr relays, with `--nostr-relays`.
+    pub nostr: Option<crate::nostr::NostrListener>,
 }
 
 impl AppState {
@@ -70,6 +74,15 @@ impl AppState {
         let (push, push_worker) = PushService::new(&config, &store, &redact)?;
         let disk = crate::disk::DiskGuard::new(&config.db, config.min_free_disk_mb);
         let (broker, nats, nats_bridge) = choose_broker(&config);
+        let nostr = (!config.nostr_relays.0.is_empty()).then(crate::nostr::NostrHandle::default);
+        let nostr_listener = nostr.as_ref().map(|h| {
+            crate::nostr::NostrListener::new(
+                config.nostr_relays.0.clone(),
+                store.clone(),
+                push.clone(),
+                h.clone(),
+            )
+        });
         let state = Self {
             disk,
             push,
@@ -95,12 +108,14 @@ impl AppState {
             redact,
             counters: Arc::default(),
             nats,
+            nostr,
             task_exits: crate::metrics::TaskExits::default(),
             shutdown,
         };
         let background = Background {
             push: push_worker,
             nats: nats_bridge,
+            nostr: nostr_listener,
         };
         Ok((state, background))
     }

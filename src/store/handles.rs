@@ -48,6 +48,18 @@ impl Store {
         .await
     }
 
+    /// Every registered handle with its key, in registration order (rowid),
+    /// for the nostr listener's subscriptions.
+    pub async fn all_primaries(&self) -> Result<Vec<(Handle, Identity)>> {
+        self.read(move |conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT handle, primary_key FROM handles ORDER BY rowid")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
     /// Looks a handle up by its key.
     pub async fn handle_by_primary(&self, primary: Identity) -> Result<Option<HandleRecord>> {
         self.read(move |conn| {

@@ -15,6 +15,7 @@ mod mailbox;
 mod messages;
 mod metrics;
 mod nats;
+mod nostr;
 mod proxy;
 mod push;
 mod registry;

@@ -180,6 +180,11 @@ impl Api {
         id
     }
 
+    /// `user` with an owned handle, for many registrations at once.
+    pub async fn user_owned(&self, handle: String) -> TestIdentity {
+        self.user(&handle).await
+    }
+
     /// Posts a message with a fresh random id.
     pub async fn send(&self, to: &str, text: &str) -> reqwest::Response {
         self.post_json("/v1/messages", &message_body(to, &random_id(), text))

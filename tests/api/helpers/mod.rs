@@ -5,6 +5,7 @@
 mod app;
 mod binary;
 mod identity;
+pub mod nostr_relay;
 pub mod push_service;
 mod wait;
 

@@ -21,7 +21,7 @@ async fn insecure_app() -> TestApp {
 }
 
 /// `insecure_app` after `tweak` adjusts the config.
-async fn insecure_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+pub(crate) async fn insecure_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     spawn_app_with(|c| {
         c.allow_insecure_push_endpoints = true;
         tweak(c);
@@ -37,7 +37,7 @@ async fn vapid_key(app: &TestApp) -> String {
 }
 
 /// A stand-in push service that expects `app`'s VAPID key.
-async fn push_service_for(app: &TestApp) -> PushService {
+pub(crate) async fn push_service_for(app: &TestApp) -> PushService {
     PushService::start(&vapid_key(app).await).await
 }
 
@@ -79,7 +79,7 @@ async fn subscribe(
 }
 
 /// `subscribe`, asserting that it created a new subscription.
-async fn subscribe_new(app: &TestApp, id: &TestIdentity, handle: &str, endpoint: &str) {
+pub(crate) async fn subscribe_new(app: &TestApp, id: &TestIdentity, handle: &str, endpoint: &str) {
     let res = subscribe(app, id, handle, endpoint).await;
     assert_eq!(res.status(), 201, "subscribing {endpoint}");
 }
@@ -128,7 +128,7 @@ fn stats(app: &TestApp) -> push::PushStats {
 /// delivery is still sending or waiting to retry. After that nothing more
 /// is pushed until the next message, so tests can assert what did not
 /// happen.
-async fn wait_push_idle(app: &TestApp) {
+pub(crate) async fn wait_push_idle(app: &TestApp) {
     wait_for(20, "the push pipeline to go idle", async || {
         let s = stats(app);
         s.queued == s.flushed + s.coalesced + s.dropped && s.in_flight == 0
