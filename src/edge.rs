@@ -19,16 +19,17 @@ use crate::error::AppError;
 use crate::extract::BodyRead;
 use crate::webfinger;
 
-/// Per-user or authenticated routes: nothing of theirs may be stored by a
-/// cache, or a shared proxy could hand one user's answer to another.
-const PRIVATE: &[&str] = &[
-    "/v1/inbox",
-    "/v1/messages",
-    "/v1/register",
-    "/v1/push/subscriptions",
-    "/internal",
-    // Public, but a stored liveness answer would hide an outage.
-    "/v1/healthz",
+/// The API's public routes, whose successes may be stored (and must be
+/// revalidated): `*` stands for one non-empty path segment. Every other
+/// API path (per-user, authenticated, health, unknown, added later) is
+/// `no-store`, so a new per-user route is private unless listed here.
+/// `/v1/healthz` stays out: a stored liveness answer would hide an outage.
+const PUBLIC: &[&str] = &[
+    "/v1/u/*",
+    "/v1/by-primary/*",
+    "/.well-known/webfinger",
+    "/v1/push/vapid-public-key",
+    "/v1/server",
 ];
 
 /// `Cache-Control` of everything that must not be stored: private routes
@@ -41,24 +42,36 @@ pub const REVALIDATE: &str = "no-cache";
 /// How a path's answers may be cached (README "Endpoints" lists it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CachePolicy {
-    /// `no-store` on every answer.
+    /// `no-store` on every answer: every API path not in the public list.
     Private,
-    /// Everything else: the lookups (`/v1/u`, `/v1/by-primary`, WebFinger),
-    /// the VAPID key and the SPA. `no-cache` on successes (may be stored,
-    /// must be revalidated) unless the handler chose its own, `no-store` on errors.
+    /// The lookups (`/v1/u`, `/v1/by-primary`, WebFinger), the VAPID key,
+    /// `/v1/server` and the SPA's files (paths outside the API's prefixes).
+    /// `no-cache` on successes (may be stored, must be revalidated) unless
+    /// the handler chose its own, `no-store` on errors.
     Public,
 }
 
 /// The policy of `path`.
 pub fn cache_policy(path: &str) -> CachePolicy {
-    let under = |prefix: &&str| {
-        path.strip_prefix(*prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    };
-    if PRIVATE.iter().any(under) {
-        CachePolicy::Private
-    } else {
+    if !crate::web::is_api_path(path) || PUBLIC.iter().any(|p| matches(p, path)) {
         CachePolicy::Public
+    } else {
+        CachePolicy::Private
+    }
+}
+
+/// Whether `path` matches `pattern`, segment by segment (`*` = any one
+/// non-empty segment).
+fn matches(pattern: &str, path: &str) -> bool {
+    let mut want = pattern.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some("*"), Some(seg)) if !seg.is_empty() => {}
+            (Some(w), Some(seg)) if w == seg => {}
+            _ => return false,
+        }
     }
 }
 

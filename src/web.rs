@@ -32,13 +32,17 @@ with <code>--web-dir</code> pointing at the built client (<code>web/dist</code>)
 <p>API health: <a href="/v1/healthz">/v1/healthz</a></p>
 </body></html>"#;
 
+/// Whether `path` belongs to the API (never served from the SPA).
+pub(crate) fn is_api_path(path: &str) -> bool {
+    API_PREFIXES
+        .iter()
+        .any(|p| path.starts_with(p) || path == p.trim_end_matches('/'))
+}
+
 /// The router's fallback: SPA files, the placeholder, or a JSON 404.
 pub async fn fallback(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path();
-    if API_PREFIXES
-        .iter()
-        .any(|p| path.starts_with(p) || path == p.trim_end_matches('/'))
-    {
+    if is_api_path(path) {
         return AppError::not_found("no such endpoint").into_response();
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {

@@ -35,6 +35,9 @@ async fn every_route_says_how_it_may_be_cached() {
         app.request(Method::DELETE, "/v1/push/subscriptions").await,
         app.get("/v1/push/subscriptions/alice?endpoint=x").await,
         app.request(Method::POST, "/internal/nats/auth").await,
+        app.request(Method::DELETE, "/v1/inbox/alice").await,
+        app.get("/v1/no-such-route").await,
+        app.get("/v1/new-per-user-route/alice").await,
     ];
     private.push(signed_get(&app, "/v1/inbox/alice?since=0", alice.poll_auth("alice", 0)).await);
     let stream = format!("/v1/inbox/alice/stream?auth={}", alice.stream_auth("alice"));
@@ -57,6 +60,7 @@ async fn every_route_says_how_it_may_be_cached() {
         ))
         .await,
         app.get("/v1/push/vapid-public-key").await,
+        app.get("/v1/server").await,
         app.get("/").await,
     ];
     for res in &public_ok {
@@ -68,7 +72,6 @@ async fn every_route_says_how_it_may_be_cached() {
         app.get("/v1/by-primary/ed25519:zz").await,
         app.get("/.well-known/webfinger").await,
         app.request(Method::POST, "/v1/u/alice").await,
-        app.get("/v1/no-such-route").await,
         app.get("/no-such-file.js").await,
     ];
     for res in &public_errors {
@@ -87,6 +90,42 @@ async fn signed_get(app: &TestApp, path: &str, auth: String) -> reqwest::Respons
         .unwrap();
     assert_eq!(res.status(), 200, "{path}");
     res
+}
+
+/// The cache policy is opt-out: an API path is `no-store` unless it is one
+/// of the listed public routes, so a per-user route added later (and not
+/// listed) can never be stored by a shared cache.
+#[test]
+fn api_paths_are_private_unless_listed_public() {
+    use kez_chat_server::edge::{CachePolicy, cache_policy};
+    let private = [
+        "/v1/inbox/alice",
+        "/v1/healthz",
+        "/v1/no-such-route",
+        "/v1/new-per-user-route/alice",
+        "/v1/u/alice/extra",
+        "/v1/u/",
+        "/v1/server/x",
+        "/.well-known/other",
+        "/internal/anything",
+        "/v1",
+    ];
+    for path in private {
+        assert_eq!(cache_policy(path), CachePolicy::Private, "{path}");
+    }
+    let public = [
+        "/v1/u/alice",
+        "/v1/by-primary/ed25519:00",
+        "/.well-known/webfinger",
+        "/v1/push/vapid-public-key",
+        "/v1/server",
+        "/",
+        "/assets/app.js",
+        "/chats/alice",
+    ];
+    for path in public {
+        assert_eq!(cache_policy(path), CachePolicy::Public, "{path}");
+    }
 }
 
 fn assert_cache(res: &reqwest::Response, want: &str) {
