@@ -28,7 +28,7 @@ describe('InboxConnection', () => {
         return { messages, next: messages.length ? messages[messages.length - 1].seq : null };
       },
       lastSeq: () => seqRef.v,
-      rewind: (newest) => void (seqRef.v = newest),
+      rewind: () => void (seqRef.v = 0),
       onItems: (items) => {
         got.push(...items);
         seqRef.v = Math.max(seqRef.v, ...items.map((i) => i.seq));
@@ -203,21 +203,24 @@ describe('InboxConnection', () => {
     conn.stop();
   });
 
-  it('rewinds a cursor ahead of the mailbox on a poll and asks again from the newest seq', async () => {
-    // The server was restored from an older copy: its mailbox ends at 3, our cursor is at 9.
+  it('rewinds a cursor ahead of the mailbox on a poll to 0 and asks again from there (SPEC §7.3)', async () => {
+    // The server was restored from an older copy: its mailbox ends at 3, our
+    // cursor is at 9, and seqs up to 3 may hold messages we never saw.
     const seq = { v: 9 };
     const polls: number[] = [];
     const got: number[] = [];
+    const at = (n: number) => ({ seq: n, id: `n${n}`, envelope: {}, received_at: '' });
     const pages = [
       { messages: [], next: null, newest: 3 },
-      { messages: [{ seq: 4, id: 'n4', envelope: {}, received_at: '' }], next: 4, newest: 4 },
-      { messages: [], next: null, newest: 4 },
+      { messages: [at(1), at(2), at(3)], next: 3, newest: 3 },
+      { messages: [], next: null, newest: 3 },
     ];
+    const rewinds: number[] = [];
     const conn = new InboxConnection({
       streamUrl: (since) => `/stream?since=${since}`,
-      poll: async (since) => (polls.push(since), pages.shift() ?? { messages: [], next: null, newest: 4 }),
+      poll: async (since) => (polls.push(since), pages.shift() ?? { messages: [], next: null, newest: 3 }),
       lastSeq: () => seq.v,
-      rewind: (newest) => void (seq.v = newest),
+      rewind: (newest) => void (rewinds.push(newest), (seq.v = 0)),
       onItems: (items) => {
         got.push(...items.map((i) => i.seq));
         seq.v = Math.max(seq.v, ...items.map((i) => i.seq));
@@ -227,26 +230,37 @@ describe('InboxConnection', () => {
     });
     conn.start();
     await conn.pollNow();
-    expect(polls).toEqual([9, 3, 4]);
-    expect(got).toEqual([4]);
-    expect(seq.v).toBe(4);
+    expect(rewinds).toEqual([3]);
+    expect(polls).toEqual([9, 0, 3]);
+    expect(got).toEqual([1, 2, 3]);
+    expect(seq.v).toBe(3);
     conn.stop();
   });
 
-  it('rewinds on a stream reset before handing over what follows it', async () => {
+  it('on a stream reset, drops that stream, rewinds to 0 and streams again from 0 (SPEC §7.4)', async () => {
     const seq = { v: 9 };
     const { conn, got } = make(seq);
     conn.start();
     const es = FakeES.all[0];
     es.emit('open');
     es.emit('reset', { data: '{"newest":3}' });
-    expect(seq.v).toBe(3);
+    expect(es.closed).toBe(true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(seq.v).toBe(0);
+    // The old stream went on from 3: whatever it still says is ignored.
     es.emit('message', { data: JSON.stringify({ seq: 4, id: 'n4', envelope: {}, received_at: '' }) });
-    expect(got.map((g) => g.seq)).toEqual([4]);
+    expect(got).toEqual([]);
+    expect(FakeES.all).toHaveLength(2);
+    const again = FakeES.all[1];
+    expect(again.url).toMatch(/since=0$/);
+    again.emit('open');
+    again.emit('message', { data: JSON.stringify({ seq: 2, id: 'n2', envelope: {}, received_at: '' }) });
+    expect(got.map((g) => g.seq)).toEqual([2]);
     // A malformed reset changes nothing.
-    es.emit('reset', { data: '{"newest":-1}' });
-    es.emit('reset', { data: 'nope' });
-    expect(seq.v).toBe(4);
+    again.emit('reset', { data: '{"newest":-1}' });
+    again.emit('reset', { data: 'nope' });
+    expect(again.closed).toBe(false);
+    expect(seq.v).toBe(2);
     conn.stop();
   });
 

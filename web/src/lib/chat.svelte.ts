@@ -303,12 +303,18 @@ export class ChatStore {
     });
   }
 
-  /** The server's mailbox ends below lastSeq (restored from a backup, SPEC §7.3): go on from its newest seq. */
+  /**
+   * The server's mailbox ends at `newest`, below lastSeq (restored from a
+   * backup, SPEC §7.3): start again from 0. Seqs up to `newest` may have been
+   * reused for messages posted since the restore, so the server replays all it
+   * holds; what this device already has is dropped by message id (the replay
+   * guard in #ingestOne, and #receive's thread check).
+   */
   #rewind(newest: number): Promise<void> {
     return this.#serial(async () => {
       if (this.#closed || newest >= this.lastSeq) return;
-      this.lastSeq = newest;
-      await this.#kv.set(this.#key('seq'), newest);
+      this.lastSeq = 0;
+      await this.#kv.set(this.#key('seq'), 0);
     });
   }
 

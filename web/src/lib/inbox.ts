@@ -16,9 +16,11 @@ export interface InboxDeps {
   poll(since: number): Promise<{ messages: InboxItem[]; next: number | null; newest?: number; used_percent?: number }>;
   lastSeq(): number;
   /**
-   * The server's mailbox ends below our cursor (it was restored from an older
-   * copy, SPEC §7.3/§7.4): continue from its `newest` seq. Called before any
-   * later item is handed over.
+   * The server's mailbox ends at `newest`, below our cursor (it was restored
+   * from an older copy, SPEC §7.3/§7.4): set the cursor back to 0, so the
+   * server replays everything it holds (seqs at or below `newest` may have
+   * been reused for messages this device never saw), and drop by message id
+   * what this device already has. Called before any later item is handed over.
    */
   rewind(newest: number): Promise<void> | void;
   /**
@@ -158,9 +160,14 @@ export class InboxConnection {
         return;
       }
       if (!Number.isSafeInteger(newest) || (newest as number) < 0) return;
+      // This stream goes on from `newest` (SPEC §7.4), past seqs that may hold
+      // messages we never saw: drop it, rewind to 0 and open one from there.
       this.#flush();
-      this.#released = Math.min(this.#released, newest as number);
-      void this.deps.rewind(newest as number);
+      es.close();
+      this.#es = null;
+      this.#streaming = false;
+      this.#released = 0;
+      void this.#rewindAndReopen(newest as number);
     });
     es.addEventListener('close', () => {
       // Displaced by a newer stream: reconnecting now would just displace
@@ -183,6 +190,16 @@ export class InboxConnection {
       // (401) from a network problem, and catches up meanwhile.
       void this.pollNow();
     });
+  }
+
+  /** After a stream's `reset`: rewind the cursor, then stream again from it. */
+  async #rewindAndReopen(newest: number): Promise<void> {
+    try {
+      await this.deps.rewind(newest);
+    } catch (err) {
+      this.deps.onError?.(err);
+    }
+    if (!this.#stopped && !this.#es && !this.#displaced && !this.#reconnect) this.#open();
   }
 
   /** Hands the collected stream events over in one call. */
@@ -274,8 +291,8 @@ export class InboxConnection {
         this.#setAuthFailed(false);
         this.#usedPercent = typeof used_percent === 'number' && Number.isFinite(used_percent) ? used_percent : 0;
         if (typeof newest === 'number' && Number.isSafeInteger(newest) && newest >= 0 && since > newest) {
-          // A cursor ahead of the mailbox: rewind and ask again from there.
-          this.#released = Math.min(this.#released, newest);
+          // A cursor ahead of the mailbox: rewind to 0 and ask again (SPEC §7.3).
+          this.#released = 0;
           await this.deps.rewind(newest);
           continue;
         }
