@@ -1,16 +1,17 @@
 //! The deploy files (top-level `Dockerfile`, `Dockerfile.runtime`,
-//! `docker-compose.fast.yml`, `.dockerignore`, and `deploy/`) stay in sync
+//! `docker-compose.fast.yml`, the two ignore files, and `deploy/`) stay in sync
 //! with the binary's flags and with each other. `scripts/test` also runs
 //! `docker-compose config` and hadolint on them.
 
 use std::path::Path;
 
 /// Every deploy file, from the repository root.
-const DEPLOY_FILES: [&str; 5] = [
+const DEPLOY_FILES: [&str; 6] = [
     "Dockerfile",
     "Dockerfile.runtime",
     "docker-compose.fast.yml",
     ".dockerignore",
+    "Dockerfile.dockerignore",
     "deploy/docker-compose.yml",
 ];
 
@@ -98,4 +99,37 @@ fn the_build_context_leaves_out_outputs_dependencies_and_databases() {
         assert!(ignore.lines().any(|l| l == pattern), "{pattern}");
     }
     assert!(!ignore.lines().any(|l| l.starts_with("prebuilt")));
+}
+
+/// The full build's own ignore file (BuildKit) is `.dockerignore` plus
+/// `prebuilt/`, which only `Dockerfile.runtime` copies.
+#[test]
+fn the_full_build_leaves_out_the_prebuilt_binary() {
+    let rules = |file: &str| {
+        read(file)
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let mut want = rules(".dockerignore");
+    want.push("prebuilt/".to_owned());
+    assert_eq!(rules("Dockerfile.dockerignore"), want);
+}
+
+/// The compose stack publishes the port on loopback for a proxy on the
+/// host, so it believes that proxy's forwarded header by default (only from
+/// the trusted ranges, the compose gateway's included); no obsolete
+/// `version:` key.
+#[test]
+fn the_compose_stack_trusts_the_proxy_on_its_gateway() {
+    let compose = read("deploy/docker-compose.yml");
+    assert!(compose.contains("${CHAT_SERVER_PUBLISH:-127.0.0.1:6969}:6969"));
+    assert!(compose.contains("KEZ_CHAT_TRUST_PROXY: ${KEZ_CHAT_TRUST_PROXY:-true}"));
+    let trusted = compose
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("KEZ_CHAT_TRUSTED_PROXIES: "))
+        .expect("a trusted proxies default");
+    assert!(trusted.contains("172.16.0.0/12"), "{trusted}");
+    assert!(!compose.lines().any(|l| l.starts_with("version:")));
 }
