@@ -22,14 +22,17 @@ use tokio::sync::{broadcast::error::RecvError, mpsc};
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 
-pub use budget::{ALL_STREAMS_BUFFER_BYTES, ByteBudget, STREAM_BUFFER_BYTES};
+pub use budget::{
+    ALL_STREAMS_BUFFER_BYTES, ByteBudget, NETWORK_SHARE_DIVISOR, STREAM_BUFFER_BYTES,
+};
 use budget::{EVENT_OVERHEAD, Outgoing, StreamBudget};
 pub use registry::{StreamRegistry, StreamTicket};
 
 use crate::auth::{authenticate, header_credential, query_credential};
 use crate::error::Result;
-use crate::extract::{AppPath, AppQuery};
+use crate::extract::{AppPath, AppQuery, ClientIp};
 use crate::kez::{Handle, auth};
+use crate::rate_limit::network_key;
 use crate::state::AppState;
 use crate::store::{Seq, StoredMessage};
 
@@ -133,6 +136,7 @@ async fn stream(
     State(state): State<AppState>,
     AppPath(name): AppPath<String>,
     AppQuery(q): AppQuery<StreamQuery>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse> {
     let cred = query_credential(q.auth.as_deref())?;
@@ -165,7 +169,7 @@ async fn stream(
         handle,
         last: since,
         tx,
-        budget: ByteBudget::for_stream(),
+        budget: state.streams.bytes.for_stream(network_key(ip)),
         ticket,
     };
     tokio::spawn(task.run(subscription));
