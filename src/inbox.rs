@@ -6,11 +6,9 @@
 //! is no gap and no duplicate across the switch.
 
 mod budget;
+mod registry;
 
-use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -19,19 +17,22 @@ use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::{Json, Router};
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast::error::RecvError, mpsc, oneshot};
+use tokio::sync::{broadcast::error::RecvError, mpsc};
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 
-pub use budget::{ALL_STREAMS_BUFFER_BYTES, ByteBudget, STREAM_BUFFER_BYTES};
+pub use budget::{
+    ALL_STREAMS_BUFFER_BYTES, ByteBudget, NETWORK_SHARE_DIVISOR, STREAM_BUFFER_BYTES,
+};
 use budget::{EVENT_OVERHEAD, Outgoing, StreamBudget};
+pub use registry::{StreamRegistry, StreamTicket};
 
 use crate::auth::{authenticate, header_credential, query_credential};
 use crate::error::Result;
-use crate::extract::{AppPath, AppQuery};
+use crate::extract::{AppPath, AppQuery, ClientIp};
 use crate::kez::{Handle, auth};
+use crate::rate_limit::network_key;
 use crate::state::AppState;
 use crate::store::{Seq, StoredMessage};
 
@@ -135,6 +136,7 @@ async fn stream(
     State(state): State<AppState>,
     AppPath(name): AppPath<String>,
     AppQuery(q): AppQuery<StreamQuery>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse> {
     let cred = query_credential(q.auth.as_deref())?;
@@ -167,7 +169,7 @@ async fn stream(
         handle,
         last: since,
         tx,
-        budget: ByteBudget::for_stream(),
+        budget: state.streams.bytes.for_stream(network_key(ip)),
         ticket,
     };
     tokio::spawn(task.run(subscription));
@@ -303,113 +305,5 @@ impl StreamTask {
         }
         self.last = m.seq;
         Ok(())
-    }
-}
-
-/// Tracks open streams per handle and closes the oldest beyond the cap, so
-/// the newest tab always wins and a handle can't hold unbounded connections.
-#[derive(Clone)]
-pub struct StreamRegistry {
-    open: Arc<Mutex<HashMap<String, VecDeque<OpenStream>>>>,
-    next_id: Arc<AtomicU64>,
-    max_per_handle: usize,
-    /// Tickets not yet dropped: stream tasks still running, displaced or not.
-    live: Arc<AtomicU64>,
-    /// Bytes of events queued across all streams (SPEC §7.4).
-    pub bytes: ByteBudget,
-}
-
-/// A registered stream: its id and the switch that closes it.
-type OpenStream = (u64, oneshot::Sender<()>);
-
-/// One open stream; dropping it unregisters the stream.
-#[must_use = "the stream is unregistered as soon as its ticket is dropped"]
-pub struct StreamTicket {
-    registry: StreamRegistry,
-    handle: String,
-    id: u64,
-    /// Fires when a newer stream displaced this one.
-    pub closed: oneshot::Receiver<()>,
-}
-
-impl StreamRegistry {
-    /// A registry allowing `max_per_handle` concurrent streams per handle.
-    pub fn new(max_per_handle: usize) -> Self {
-        Self {
-            open: Arc::default(),
-            next_id: Arc::default(),
-            max_per_handle: max_per_handle.max(1),
-            live: Arc::default(),
-            bytes: ByteBudget::new(ALL_STREAMS_BUFFER_BYTES),
-        }
-    }
-
-    /// Registers a new stream, closing the oldest ones over the cap.
-    pub fn open(&self, handle: &str) -> StreamTicket {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.live.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        let mut open = self.open.lock();
-        let streams = open.entry(handle.to_owned()).or_default();
-        while streams.len() >= self.max_per_handle {
-            if let Some((_, oldest)) = streams.pop_front() {
-                let _ = oldest.send(());
-            }
-        }
-        streams.push_back((id, tx));
-        StreamTicket {
-            registry: self.clone(),
-            handle: handle.to_owned(),
-            id,
-            closed: rx,
-        }
-    }
-
-    /// Streams currently open across all handles.
-    pub fn total_open(&self) -> usize {
-        self.open.lock().values().map(VecDeque::len).sum()
-    }
-
-    /// Stream tasks still running, including displaced ones that have not
-    /// finished yet (they end within one send).
-    pub fn live_tasks(&self) -> u64 {
-        self.live.load(Ordering::Relaxed)
-    }
-
-    /// Streams currently open for `handle`.
-    pub fn open_count(&self, handle: &str) -> usize {
-        self.open.lock().get(handle).map_or(0, VecDeque::len)
-    }
-}
-
-impl Drop for StreamTicket {
-    fn drop(&mut self) {
-        self.registry.live.fetch_sub(1, Ordering::Relaxed);
-        let mut open = self.registry.open.lock();
-        if let Some(streams) = open.get_mut(&self.handle) {
-            streams.retain(|(id, _)| *id != self.id);
-            if streams.is_empty() {
-                open.remove(&self.handle);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_oldest_stream_is_closed_beyond_the_cap() {
-        let reg = StreamRegistry::new(2);
-        let mut first = reg.open("bob");
-        let mut second = reg.open("bob");
-        let _third = reg.open("bob");
-        assert!(first.closed.try_recv().is_ok());
-        assert!(second.closed.try_recv().is_err());
-        assert_eq!(reg.open_count("bob"), 2);
-        drop(second);
-        assert_eq!(reg.open_count("bob"), 1);
-        assert_eq!(reg.open_count("alice"), 0);
     }
 }

@@ -80,8 +80,9 @@ async fn post_message(
                 recipient: recipient.clone(),
                 client_id: body.id,
                 envelope: body.envelope,
-                // Salted per process: the DB never holds a sender's address.
-                sender: state.redact.hash(&network_key(ip).to_string()).to_string(),
+                // Keyed by the database's salt (stable across restarts and
+                // replicas); the DB never holds a sender's address.
+                sender: state.senders.hash(&network_key(ip).to_string()).to_string(),
             },
             state.mailbox_limits(),
             unix_now(),

@@ -33,6 +33,9 @@ pub struct AppState {
     pub push_limiter: IpRateLimiter,
     /// Salted hashing of identifiers for logs.
     pub redact: Redactor,
+    /// Hashing of senders' networks for the per-sender share (SPEC §7.5),
+    /// keyed by the database's salt so it survives restarts and replicas.
+    pub senders: Redactor,
     /// Web Push subscriptions and fanout.
     pub push: PushService,
     /// Counts bumped by handlers, for `/metrics`.
@@ -71,6 +74,7 @@ impl AppState {
     ) -> anyhow::Result<(Self, Background)> {
         let store = Store::open(&config.db)?;
         let redact = Redactor::new();
+        let senders = Redactor::with_salt(store.sender_salt());
         let (push, push_worker) = PushService::new(&config, &store, &redact)?;
         let disk = crate::disk::DiskGuard::new(&config.db, config.min_free_disk_mb);
         let (broker, nats, nats_bridge) = choose_broker(&config);
@@ -106,6 +110,7 @@ impl AppState {
             store,
             broker,
             redact,
+            senders,
             counters: Arc::default(),
             nats,
             nostr,

@@ -43,19 +43,30 @@ impl Store {
                     params![handle],
                     row_to_record,
                 )
-                .optional()?)
+                .optional()
+                .or_else(quarantine)?)
         })
         .await
     }
 
     /// Every registered handle with its key, in registration order (rowid),
-    /// for the nostr listener's subscriptions.
+    /// for the nostr listener's subscriptions. A row that cannot be read
+    /// back (a handle or key that no parser accepts) is skipped with a
+    /// warning, so one bad row never stops the listener.
     pub async fn all_primaries(&self) -> Result<Vec<(Handle, Identity)>> {
         self.read(move |conn| {
             let mut stmt =
                 conn.prepare_cached("SELECT handle, primary_key FROM handles ORDER BY rowid")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            let mut out = Vec::new();
+            for row in rows {
+                match row {
+                    Ok(pair) => out.push(pair),
+                    Err(e) if is_unreadable(&e) => skip_row(&e),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -69,9 +80,30 @@ impl Store {
                     params![primary],
                     row_to_record,
                 )
-                .optional()?)
+                .optional()
+                .or_else(quarantine)?)
         })
         .await
+    }
+}
+
+/// A stored value its parser refuses (not a failure of the database).
+fn is_unreadable(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::FromSqlConversionFailure(..))
+}
+
+fn skip_row(e: &rusqlite::Error) {
+    tracing::warn!(error = %e, "skipping a handles row that cannot be read back");
+}
+
+/// A lookup whose row cannot be read back answers "not found" (with a
+/// warning) rather than failing the request.
+fn quarantine(e: rusqlite::Error) -> rusqlite::Result<Option<HandleRecord>> {
+    if is_unreadable(&e) {
+        skip_row(&e);
+        Ok(None)
+    } else {
+        Err(e)
     }
 }
 

@@ -48,8 +48,13 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;",
     // 4: who sent a stored message, for the per-sender share of a mailbox (SPEC §7.5)
     "ALTER TABLE messages ADD COLUMN
-        sender TEXT NOT NULL DEFAULT '';       -- salted hash of the sender's IP (/64), '' when unknown
+        sender TEXT NOT NULL DEFAULT '';       -- hash of the sender's IP (/64) keyed by meta.sender_salt, '' when unknown
     CREATE INDEX messages_by_sender ON messages(recipient, sender, size);",
+    // 5: server-wide values, such as the salt of senders' hashes (SPEC §7.5)
+    "CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,                -- 'sender_salt': 16 random bytes, created once at Store::open
+        value BLOB NOT NULL
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// Brings the schema up to date; fails if the file is newer than this binary.

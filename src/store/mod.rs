@@ -9,6 +9,7 @@ mod error;
 mod handles;
 mod mailbox;
 mod messages;
+mod meta;
 mod migrations;
 mod push_subs;
 mod seq;
@@ -61,6 +62,7 @@ struct Inner {
     writer: mpsc::Sender<Command>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<WriterStats>,
+    sender_salt: [u8; 16],
 }
 
 /// What the writer did, to see how well group commit batches under load.
@@ -83,6 +85,7 @@ impl Store {
         // survives power loss, not just a process crash.
         conn.pragma_update(None, "synchronous", "FULL")?;
         migrations::apply(&mut conn).context("database migration failed")?;
+        let sender_salt = meta::load_sender_salt(&conn).context("cannot read the sender salt")?;
 
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let stats = Arc::new(WriterStats::default());
@@ -99,6 +102,7 @@ impl Store {
                 writer: tx,
                 writer_thread: Mutex::new(Some(thread)),
                 stats,
+                sender_salt,
             }),
         })
     }

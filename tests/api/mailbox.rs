@@ -276,7 +276,7 @@ async fn a_release_not_signed_by_the_owner_for_that_seq_is_refused() {
 }
 
 /// Posts a message to `to` as if from `ip` (behind a trusted proxy).
-async fn send_from(app: &TestApp, to: &str, ip: &str) -> reqwest::Response {
+async fn send_from(app: &Api, to: &str, ip: &str) -> reqwest::Response {
     app.client
         .post(app.url("/v1/messages"))
         .header("x-forwarded-for", ip)
@@ -316,6 +316,34 @@ async fn one_sender_cannot_take_the_whole_mailbox() {
     // Released messages no longer count against their sender.
     assert_eq!(release(&app, &bob, "bob", 1, 1).await.status(), 200);
     assert_eq!(send_from(&app, "bob", "203.0.113.7").await.status(), 201);
+}
+
+#[tokio::test]
+async fn a_senders_share_survives_a_restart_and_is_shared_by_replicas() {
+    // Arrange: a sender at its 25 % of 8 messages.
+    let mut app = spawn_app_with(|c| {
+        c.mailbox_max_messages = 8;
+        c.trust_proxy = true;
+    })
+    .await;
+    app.user("bob").await;
+    for _ in 0..2 {
+        assert_eq!(send_from(&app, "bob", "203.0.113.7").await.status(), 201);
+    }
+
+    // Act: the server restarts on the same file.
+    app.restart().await;
+
+    // Assert: still refused there, and by a second instance on the file.
+    let res = send_from(&app, "bob", "203.0.113.7").await;
+    assert_error(res, 507, "mailbox_full").await;
+    let replica = kez_chat_server::server::start(app.config.clone())
+        .await
+        .expect("a replica starts");
+    let other = Api::new(format!("http://{}", replica.addr));
+    let res = send_from(&other, "bob", "203.0.113.7").await;
+    assert_error(res, 507, "mailbox_full").await;
+    replica.shutdown().await;
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@ mod proxy;
 mod push;
 mod registry;
 mod robustness;
+mod stream_budget;
 mod supervision;
 mod vectors;
 mod web;

@@ -129,3 +129,57 @@ async fn webfinger_every_answer_allows_any_origin() {
         );
     }
 }
+
+/// A key registered under the old, laxer rule (mixed-order: speccheck-3 in
+/// tests/vectors/ed25519-edge-cases.json) and a row no parser accepts are in
+/// the database: lookups, WebFinger and the nostr listener's handle list
+/// still answer, and the unreadable row alone is left out.
+#[tokio::test]
+async fn stored_rows_the_current_rules_refuse_do_not_break_lookups() {
+    // Arrange: alice registered normally; "old" and "broken" written directly.
+    let mut app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let weak = "ed25519:cdb267ce40c5cd45306fa5d2f29731459387dbf9eb933b7bd5aed9a765b88d4d";
+    let conn = rusqlite::Connection::open(&app.config.db).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    for (handle, key) in [("old", weak), ("broken", "ed25519:00")] {
+        conn.execute(
+            "INSERT INTO handles (handle, primary_key, registered_at, envelope) \
+             VALUES (?1, ?2, 1700000000, '{}')",
+            [handle, key],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    app.restart().await;
+
+    // Act + Assert: the old key is looked up as stored.
+    let res = app.get("/v1/u/old").await;
+    assert_eq!(res.status(), 200);
+    let record: Value = res.json().await.unwrap();
+    assert_eq!(record["primary"], weak);
+    let res = app
+        .get(&format!(
+            "/.well-known/webfinger?resource=acct:old@{SERVER}"
+        ))
+        .await;
+    assert_eq!(res.status(), 200);
+    let jrd: Value = res.json().await.unwrap();
+    assert_eq!(jrd["aliases"][0], weak);
+    // The unreadable row is not found, not a 500.
+    assert_error(app.get("/v1/u/broken").await, 404, "not_found").await;
+    let res = app
+        .get(&format!(
+            "/.well-known/webfinger?resource=acct:broken@{SERVER}"
+        ))
+        .await;
+    assert_eq!(res.status(), 404);
+    // The listener's handle list skips only the unreadable row.
+    let rows = app.state().store.all_primaries().await.unwrap();
+    let listed: Vec<String> = rows.iter().map(|(h, k)| format!("{h} {k}")).collect();
+    assert_eq!(
+        listed,
+        [format!("alice {}", alice.primary()), format!("old {weak}")]
+    );
+}

@@ -27,6 +27,9 @@ pub enum IdentityError {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Identity {
     key: VerifyingKey,
+    /// False only for a key loaded by [`Identity::parse_stored`] that fails
+    /// the prime-order rule: such a key never verifies a signature.
+    strict: bool,
 }
 
 impl Identity {
@@ -39,10 +42,39 @@ impl Identity {
         Self::from_bytes(&bytes)
     }
 
+    /// Parses a key read back from storage: the format and the canonical
+    /// point encoding are checked ([`IdentityError::Malformed`],
+    /// [`IdentityError::NotOnCurve`]), but not the prime-order rule, so a
+    /// key accepted under an older, laxer rule (small- or mixed-order)
+    /// still loads and can be displayed and looked up. Such a key can
+    /// never verify a signature: [`Identity::verify`] applies the strict
+    /// rule to it and answers `false`.
+    pub fn parse_stored(s: &str) -> Result<Self, IdentityError> {
+        let hex_part = s
+            .strip_prefix(ED25519_PREFIX)
+            .ok_or(IdentityError::Malformed)?;
+        let bytes = parse_lower_hex::<32>(hex_part).ok_or(IdentityError::Malformed)?;
+        match prime_order_point(&bytes) {
+            Ok(key) => Ok(Self { key, strict: true }),
+            Err(IdentityError::Weak) => {
+                let key =
+                    VerifyingKey::from_bytes(&bytes).map_err(|_| IdentityError::NotOnCurve)?;
+                Ok(Self { key, strict: false })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether this key passes the prime-order rule (false only for a
+    /// legacy key loaded by [`Identity::parse_stored`]).
+    pub fn is_strict(&self) -> bool {
+        self.strict
+    }
+
     /// Builds an identity from raw public key bytes: they must be the
     /// canonical encoding of a point of order exactly L ([`prime_order_point`]).
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, IdentityError> {
-        prime_order_point(bytes).map(|key| Self { key })
+        prime_order_point(bytes).map(|key| Self { key, strict: true })
     }
 
     /// The lowercase hex of the 32 public key bytes (no prefix).
@@ -62,8 +94,11 @@ impl Identity {
     /// cofactored and cofactorless equations agree, so the web client
     /// (`@noble/curves`, cofactored) and this check (`verify_strict`,
     /// cofactorless) accept exactly the same signatures.
+    /// A key loaded by [`Identity::parse_stored`] that fails the
+    /// prime-order rule verifies nothing.
     pub fn verify(&self, message: &[u8], sig: &SignatureHex) -> bool {
-        prime_order_point(sig.0.r_bytes()).is_ok()
+        self.strict
+            && prime_order_point(sig.0.r_bytes()).is_ok()
             && self.key.verify_strict(message, &sig.0).is_ok()
     }
 }
@@ -175,6 +210,28 @@ mod tests {
         assert_eq!(
             Identity::from_bytes(&non_canonical),
             Err(IdentityError::NotOnCurve)
+        );
+    }
+
+    #[test]
+    fn a_stored_weak_key_loads_but_verifies_nothing() {
+        // speccheck-3: mixed-order key, signature verify_strict accepts.
+        let weak = "ed25519:cdb267ce40c5cd45306fa5d2f29731459387dbf9eb933b7bd5aed9a765b88d4d";
+        let msg = "9bd9f44f4dcc75bd531b56b2cd280b0bb38fc1cd6d1230e14861d861de092e79";
+        let sig = "9046a64750444938de19f227bb80485e92b83fdb4b6506c160484c016cc1852f\
+                   87909e14428a7a1d62e9f22f3d3ad7802db02eb2e688b6c52fcd6648a98bd009";
+        let id = Identity::parse_stored(weak).unwrap();
+        assert!(!id.is_strict());
+        assert_eq!(id.to_string(), weak);
+        let msg = parse_lower_hex::<32>(msg).unwrap();
+        assert!(!id.verify(&msg, &SignatureHex::parse(sig).unwrap()));
+        let good = Identity::from_bytes(key().verifying_key().as_bytes()).unwrap();
+        let stored = Identity::parse_stored(&good.to_string()).unwrap();
+        assert!(stored.is_strict());
+        assert_eq!(stored, good);
+        assert_eq!(
+            Identity::parse_stored("ed25519:00"),
+            Err(IdentityError::Malformed)
         );
     }
 

@@ -1,7 +1,9 @@
 //! rusqlite conversions (feature `rusqlite`): `Handle` and `Identity` are
 //! stored as their text forms (`alice`, `ed25519:<hex>`), and read back
 //! through the same parsers, so a row holding anything else is an error
-//! rather than an unchecked value.
+//! rather than an unchecked value. A stored key is checked for its format
+//! only ([`Identity::parse_stored`]): a key registered under an older rule
+//! still loads, and verifies no signature.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
@@ -28,8 +30,10 @@ impl ToSql for Identity {
 }
 
 impl FromSql for Identity {
+    /// Format and point encoding only ([`Identity::parse_stored`]): a key
+    /// stored under an older, laxer rule still loads, and never verifies.
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        Identity::parse(value.as_str()?).map_err(|e| FromSqlError::Other(Box::new(e)))
+        Identity::parse_stored(value.as_str()?).map_err(|e| FromSqlError::Other(Box::new(e)))
     }
 }
 
@@ -76,6 +80,15 @@ mod tests {
             .unwrap();
         assert_eq!(read::<String>(&conn).unwrap(), text);
         assert_eq!(read::<Identity>(&conn).unwrap(), id);
+
+        // A mixed-order key (speccheck-3) stored under the old rule loads,
+        // but verifies nothing.
+        let weak = "ed25519:cdb267ce40c5cd45306fa5d2f29731459387dbf9eb933b7bd5aed9a765b88d4d";
+        assert!(Identity::parse(weak).is_err());
+        conn.execute("UPDATE t SET v = ?1", [weak]).unwrap();
+        let loaded = read::<Identity>(&conn).unwrap();
+        assert_eq!(loaded.to_string(), weak);
+        assert!(!loaded.is_strict());
 
         conn.execute("UPDATE t SET v = 'ed25519:00'", []).unwrap();
         let err = read::<Identity>(&conn).unwrap_err();
