@@ -301,7 +301,7 @@ async fn a_poll_page_stops_near_4_mib_and_next_fetches_the_rest() {
 
 #[tokio::test]
 async fn a_stream_that_stops_reading_is_ended_when_a_newer_one_displaces_it() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     // Arrange: far more stored than the socket buffers hold, and a client
     // that asks for the stream and then never reads a byte.
     // 25 MiB from one sender: more than its default share of the mailbox.
@@ -314,12 +314,7 @@ async fn a_stream_that_stops_reading_is_ended_when_a_newer_one_displaces_it() {
     post_big(&app, "bob", 100).await;
     let state = app.state().clone();
     let addr = app.addr();
-    let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "GET /v1/inbox/bob/stream?auth={} HTTP/1.1\r\nhost: {addr}\r\n\r\n",
-        bob.stream_auth("bob")
-    );
-    stalled.write_all(request.as_bytes()).await.unwrap();
+    let mut stalled = app.stalled_stream(&bob, "bob", "").await;
     wait_for(10, "the stalled stream to open", async || {
         state.streams.open_count("bob") == 1
     })

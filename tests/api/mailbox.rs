@@ -349,7 +349,6 @@ async fn a_senders_share_survives_a_restart_and_is_shared_by_replicas() {
 #[tokio::test]
 async fn a_stream_that_never_reads_holds_at_most_its_byte_budget() {
     use kez_chat_server::inbox::STREAM_BUFFER_BYTES;
-    use tokio::io::AsyncWriteExt;
     // Arrange: 100 envelopes of ~250 KiB, far more than socket buffers hold.
     let app = spawn_app_with(|c| c.mailbox_sender_share_percent = 100).await;
     let bob = app.user("bob").await;
@@ -361,13 +360,7 @@ async fn a_stream_that_never_reads_holds_at_most_its_byte_budget() {
     let budget = app.state().streams.bytes.clone();
 
     // Act: a client asks for the stream, then never reads a byte.
-    let addr = app.addr();
-    let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "GET /v1/inbox/bob/stream?auth={} HTTP/1.1\r\nhost: {addr}\r\n\r\n",
-        bob.stream_auth("bob")
-    );
-    stalled.write_all(request.as_bytes()).await.unwrap();
+    let stalled = app.stalled_stream(&bob, "bob", "").await;
 
     // Assert: its queue fills up to its byte budget (two such events), not
     // to its event count (16 events, 4 MiB), and stays there.

@@ -7,10 +7,7 @@ use crate::helpers::*;
 async fn metrics_count_what_happened_without_naming_anyone() {
     // Arrange
     let app = spawn_app_with(|c| c.metrics_bind = Some("127.0.0.1:0".parse().unwrap())).await;
-    let metrics_url = format!(
-        "http://{}/metrics",
-        app.server.as_ref().unwrap().metrics_addr.unwrap()
-    );
+    let metrics_url = app.metrics_url();
     let bob = TestIdentity::generate();
     app.register(&bob, "zq7metricscanary").await;
     let _stream = app.open_stream(&bob, "zq7metricscanary", None).await;

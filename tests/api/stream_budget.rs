@@ -2,8 +2,6 @@
 //! network's stalled readers hold at most its share of the process-wide
 //! budget, and other networks' streams still get their events.
 
-use tokio::io::AsyncWriteExt;
-
 use crate::helpers::*;
 use crate::mailbox::post_envelope;
 
@@ -29,16 +27,11 @@ async fn one_networks_stalled_streams_hold_at_most_its_share() {
 
     // Act: 24 streams from one network that never read a byte (together
     // they would queue ~12 MiB, more than the 8 MiB share)…
-    let addr = app.addr();
     let mut stalled = Vec::new();
     for _ in 0..24 {
-        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let request = format!(
-            "GET /v1/inbox/bob/stream?auth={} HTTP/1.1\r\nhost: {addr}\r\n\
-             x-forwarded-for: 203.0.113.7\r\n\r\n",
-            bob.stream_auth("bob")
-        );
-        conn.write_all(request.as_bytes()).await.unwrap();
+        let conn = app
+            .stalled_stream(&bob, "bob", "x-forwarded-for: 203.0.113.7\r\n")
+            .await;
         stalled.push(conn);
     }
     wait_for(

@@ -19,21 +19,9 @@ async fn every_background_task_is_listed_with_no_early_exits() {
         c.nats_url = Some("nats://127.0.0.1:1".to_owned());
     })
     .await;
-    let metrics_url = format!(
-        "http://{}/metrics",
-        app.server.as_ref().unwrap().metrics_addr.unwrap()
-    );
 
     // Act
-    let text = app
-        .client
-        .get(&metrics_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
 
     // Assert
     for task in [

@@ -111,6 +111,39 @@ impl TestApp {
     pub fn addr(&self) -> std::net::SocketAddr {
         self.server.as_ref().expect("server running").addr
     }
+
+    /// `http://host:port/metrics` (the app must have `metrics_bind` set).
+    pub fn metrics_url(&self) -> String {
+        let server = self.server.as_ref().expect("server running");
+        let addr = server.metrics_addr.expect("metrics_bind set");
+        format!("http://{addr}/metrics")
+    }
+
+    /// Opens `handle`'s SSE stream on a raw connection that never reads a
+    /// byte (a stalled reader), sending `extra_headers` (each ending in CRLF).
+    pub async fn stalled_stream(
+        &self,
+        id: &TestIdentity,
+        handle: &str,
+        extra_headers: &str,
+    ) -> tokio::net::TcpStream {
+        use tokio::io::AsyncWriteExt as _;
+        let addr = self.addr();
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /v1/inbox/{handle}/stream?auth={} HTTP/1.1\r\nhost: {addr}\r\n{extra_headers}\r\n",
+            id.stream_auth(handle)
+        );
+        conn.write_all(request.as_bytes()).await.unwrap();
+        conn
+    }
+
+    /// The OpenMetrics text of one scrape.
+    pub async fn metrics_text(&self) -> String {
+        let res = self.client.get(self.metrics_url()).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        res.text().await.unwrap()
+    }
 }
 
 impl Api {
