@@ -141,9 +141,29 @@ fn load(a: &AtomicU64) -> u64 {
 /// A snapshot of every figure, encoded as OpenMetrics text.
 pub fn render(state: &AppState) -> String {
     let mut registry = Registry::with_prefix("kez");
-    let to_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-
     let r = &mut registry;
+    store_metrics(r, state);
+    stream_metrics(r, state);
+    push_metrics(r, state);
+    task_metrics(r, state);
+    if let Some(nats) = &state.nats {
+        nats_metrics(r, nats);
+    }
+    if let Some(nostr) = &state.nostr {
+        nostr_metrics(r, &nostr.stats);
+    }
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode(&mut out, &registry);
+    out
+}
+
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Registrations, stored messages and the database writer.
+fn store_metrics(r: &mut Registry, state: &AppState) {
     counter(
         r,
         "registrations",
@@ -169,6 +189,10 @@ pub fn render(state: &AppState) -> String {
         "Write jobs carried by those commits",
         load(&writer.jobs),
     );
+}
+
+/// Live streams, disk space and rate-limit buckets.
+fn stream_metrics(r: &mut Registry, state: &AppState) {
     gauge(
         r,
         "streams_open",
@@ -197,6 +221,10 @@ pub fn render(state: &AppState) -> String {
                 + state.push_limiter.tracked_keys(),
         ),
     );
+}
+
+/// The push queue's counters.
+fn push_metrics(r: &mut Registry, state: &AppState) {
     let push = state.push.stats();
     for (name, help, value) in [
         ("push_queued", "Push notifications queued", push.queued),
@@ -229,44 +257,43 @@ pub fn render(state: &AppState) -> String {
     ] {
         counter(r, name, help, value);
     }
+}
+
+/// Background tasks that ended early, by task.
+fn task_metrics(r: &mut Registry, state: &AppState) {
     r.register(
         "background_task_exits",
         "Background tasks that ended before shutdown (returned or panicked), by task",
         state.task_exits.0.clone(),
     );
-    if let Some(nats) = &state.nats {
-        counter(
-            r,
-            "nats_published",
-            "Messages published to NATS",
-            load(&nats.published),
-        );
-        counter(
-            r,
-            "nats_dropped",
-            "Messages not sent to NATS",
-            load(&nats.dropped),
-        );
-        counter(
-            r,
-            "nats_forwarded",
-            "Messages from other instances delivered here",
-            load(&nats.forwarded),
-        );
-        gauge(
-            r,
-            "nats_ready",
-            "1 when the NATS bridge is connected and subscribed",
-            i64::from(nats.is_ready()),
-        );
-    }
-    if let Some(nostr) = &state.nostr {
-        nostr_metrics(r, &nostr.stats);
-    }
-    let mut out = String::new();
-    // Writing into a String cannot fail.
-    let _ = encode(&mut out, &registry);
-    out
+}
+
+/// The NATS bridge's counters, with `--nats-url`.
+fn nats_metrics(r: &mut Registry, nats: &crate::nats::fanout::NatsStats) {
+    counter(
+        r,
+        "nats_published",
+        "Messages published to NATS",
+        load(&nats.published),
+    );
+    counter(
+        r,
+        "nats_dropped",
+        "Messages not sent to NATS",
+        load(&nats.dropped),
+    );
+    counter(
+        r,
+        "nats_forwarded",
+        "Messages from other instances delivered here",
+        load(&nats.forwarded),
+    );
+    gauge(
+        r,
+        "nats_ready",
+        "1 when the NATS bridge is connected and subscribed",
+        i64::from(nats.is_ready()),
+    );
 }
 
 /// The nostr listener's counters (SPEC §12), with `--nostr-relays`.
