@@ -5,31 +5,24 @@
 //! finish, pushes what is still waiting, and closes the database cleanly.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
-use axum::extract::{ConnectInfo, Request};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-use tower::ServiceExt;
 
-use crate::config::{Config, TrustedProxies};
-use crate::refmap::{RefCountedMap, RefGuard};
+use crate::config::Config;
 use crate::state::{AppState, Background};
 use crate::supervisor::{Supervisor, TaskFailed, run_periodically};
 
+mod conn;
 pub mod fd_limit;
 
-/// How long shutdown waits for open connections before giving up on them.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub(crate) use conn::{ServeOptions, serve};
+
 /// How long shutdown waits for the last pushes (those still coalescing).
 const PUSH_DRAIN_GRACE: Duration = Duration::from_secs(5);
 /// How often idle rate-limit buckets are dropped.
@@ -259,122 +252,6 @@ fn supervise_workers(
             let (listener, shutdown) = (listener.clone(), shutdown.clone());
             async move { listener.run(shutdown).await }
         });
-    }
-}
-
-/// How [`serve`] treats connections; the public listener and the metrics
-/// one share the loop and its protections.
-pub(crate) struct ServeOptions {
-    /// Time to send the request headers (slowloris guard).
-    pub(crate) header_timeout: Duration,
-    /// Time a response may go unread before the connection is closed.
-    pub(crate) write_timeout: Duration,
-    /// Open connections at most; more wait in the kernel backlog.
-    pub(crate) max_connections: usize,
-    /// Open connections per client network, if capped; a trusted proxy,
-    /// whose connections carry every client, is exempt.
-    pub(crate) max_per_ip: Option<usize>,
-    /// With `--trust-proxy`, `--trusted-proxies` (as `extract::is_trusted_proxy`).
-    pub(crate) trusted_proxies: Option<TrustedProxies>,
-}
-
-/// Open connections per client network, so one address can't take every
-/// slot; each connection holds its network's entry until it closes.
-type PerIpConnections = RefCountedMap<IpAddr, ()>;
-
-impl ServeOptions {
-    /// The per-network slot a connection from `peer` holds while open:
-    /// `Ok(None)` when uncapped (or from a trusted proxy), `Err` when its
-    /// network already has `max_per_ip` open.
-    fn per_ip_slot(
-        &self,
-        per_ip: &PerIpConnections,
-        peer: IpAddr,
-    ) -> Result<Option<RefGuard<IpAddr, ()>>, ()> {
-        let Some(max) = self.max_per_ip else {
-            return Ok(None);
-        };
-        if self
-            .trusted_proxies
-            .as_ref()
-            .is_some_and(|p| p.contains(peer))
-        {
-            return Ok(None);
-        }
-        let key = crate::rate_limit::network_key(peer.to_canonical());
-        per_ip.acquire_within(key, max, || ()).map(Some).ok_or(())
-    }
-}
-
-/// Accepts and serves `app` on `listener` until `shutdown` changes, then
-/// waits at most [`SHUTDOWN_GRACE`] for the open connections.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    app: Router,
-    opts: ServeOptions,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(opts.max_connections));
-    let per_ip = PerIpConnections::default();
-    let mut accept_errors = fd_limit::AcceptErrors::default();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(opts.header_timeout)
-        // Above our own limit, so most excess gets `edge`'s JSON 431.
-        .max_headers(crate::edge::HYPER_MAX_HEADERS);
-    loop {
-        // Over the cap we stop accepting; new clients wait in the kernel backlog.
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = shutdown.changed() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning, and
-                    // say so once per period rather than every 50 ms.
-                    if let Some(failures) = accept_errors.record(std::time::Instant::now()) {
-                        tracing::warn!(error = %e, failures, "accept failed (warned at most every 10 s)");
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let Ok(ip_slot) = opts.per_ip_slot(&per_ip, peer.ip()) else {
-            // Over its share: hang up at once rather than queue it.
-            tracing::debug!("connection refused: too many from one address");
-            drop(stream);
-            continue;
-        };
-        let svc = app.clone().map_request(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            req
-        });
-        // A write that makes no progress for this long ends the connection,
-        // and with it whatever its response (say an SSE stream) buffered for
-        // a client that stopped reading.
-        let mut io = tokio_io_timeout::TimeoutStream::new(stream);
-        io.set_write_timeout(Some(opts.write_timeout));
-        let conn = http.serve_connection(TokioIo::new(Box::pin(io)), TowerToHyperService::new(svc));
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-            drop(permit);
-            drop(ip_slot);
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections did not close within the shutdown grace period");
     }
 }
 

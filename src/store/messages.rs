@@ -127,41 +127,10 @@ fn insert_message(
     limits: MailboxLimits,
     now: i64,
 ) -> Result<(PostOutcome, Option<StoredMessage>)> {
-    let existing = conn
-        .query_row(
-            "SELECT seq, received_at FROM messages WHERE recipient = ?1 AND client_id = ?2",
-            params![msg.recipient, msg.client_id],
-            |r| Ok((r.get::<_, Seq>(0)?, r.get::<_, i64>(1)?)),
-        )
-        .optional()?;
-    if let Some((seq, received_at)) = existing {
-        let outcome = PostOutcome {
-            seq,
-            received_at,
-            created: false,
-        };
+    if let Some(outcome) = already_stored(conn, &msg)? {
         return Ok((outcome, None));
     }
-    let (last_seq, count, bytes): (Seq, u64, u64) = conn
-        .query_row(
-            "SELECT last_seq, msg_count, msg_bytes FROM mailboxes WHERE handle = ?1",
-            params![msg.recipient],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?
-        .ok_or(StoreError::UnknownRecipient)?;
-    if !limits.accept_new {
-        return Err(StoreError::StorageFull);
-    }
-    // Saturating: a size beyond u64 is over any quota.
-    let size = u64::try_from(msg.envelope.get().len()).unwrap_or(u64::MAX);
-    if count >= limits.max_messages || bytes.saturating_add(size) > limits.max_bytes {
-        return Err(StoreError::MailboxFull);
-    }
-    check_sender_share(conn, &msg, size, limits)?;
-    let seq = last_seq
-        .next()
-        .ok_or_else(|| StoreError::Corrupt("the mailbox's seq is exhausted".to_owned()))?;
+    let (seq, size) = next_seq_within_quota(conn, &msg, limits)?;
     conn.execute(
         "INSERT INTO messages (recipient, seq, client_id, envelope, size, received_at, sender)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -192,6 +161,52 @@ fn insert_message(
         received_at: now,
     };
     Ok((outcome, Some(stored)))
+}
+
+/// The outcome of the first post when `msg`'s id is already stored (a retry).
+fn already_stored(conn: &Connection, msg: &NewMessage) -> Result<Option<PostOutcome>> {
+    let existing = conn
+        .query_row(
+            "SELECT seq, received_at FROM messages WHERE recipient = ?1 AND client_id = ?2",
+            params![msg.recipient, msg.client_id],
+            |r| Ok((r.get::<_, Seq>(0)?, r.get::<_, i64>(1)?)),
+        )
+        .optional()?;
+    Ok(existing.map(|(seq, received_at)| PostOutcome {
+        seq,
+        received_at,
+        created: false,
+    }))
+}
+
+/// The seq and size `msg` gets, once the recipient exists and it fits the
+/// disk, the mailbox quotas and its sender's share.
+fn next_seq_within_quota(
+    conn: &Connection,
+    msg: &NewMessage,
+    limits: MailboxLimits,
+) -> Result<(Seq, u64)> {
+    let (last_seq, count, bytes): (Seq, u64, u64) = conn
+        .query_row(
+            "SELECT last_seq, msg_count, msg_bytes FROM mailboxes WHERE handle = ?1",
+            params![msg.recipient],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?
+        .ok_or(StoreError::UnknownRecipient)?;
+    if !limits.accept_new {
+        return Err(StoreError::StorageFull);
+    }
+    // Saturating: a size beyond u64 is over any quota.
+    let size = u64::try_from(msg.envelope.get().len()).unwrap_or(u64::MAX);
+    if count >= limits.max_messages || bytes.saturating_add(size) > limits.max_bytes {
+        return Err(StoreError::MailboxFull);
+    }
+    check_sender_share(conn, msg, size, limits)?;
+    let seq = last_seq
+        .next()
+        .ok_or_else(|| StoreError::Corrupt("the mailbox's seq is exhausted".to_owned()))?;
+    Ok((seq, size))
 }
 
 /// `MailboxFull` when the message's sender already holds its share
