@@ -17,15 +17,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde::Deserialize;
-use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::broker::{Broker, LocalBroker, Subscription};
 use crate::kez::Handle;
 use crate::refmap::RefCountedMap;
 use crate::store::{Seq, Store, StoredMessage};
+
+mod wire;
+
+pub use wire::inbox_subject;
+use wire::{decode_message, subject_token};
 
 /// Subject prefix of per-recipient inbox subjects.
 pub const SUBJECT_PREFIX: &str = "kez.chat.inbox.";
@@ -44,23 +46,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(15);
 const RECONNECT_FLUSH: Duration = Duration::from_secs(5);
 /// How long shutdown waits for already-queued publishes to reach NATS.
 const FLUSH_ON_SHUTDOWN: Duration = Duration::from_secs(2);
-
-/// The NATS subject of `handle`'s inbox on the server `domain`:
-/// `kez.chat.inbox.` + hex SHA-256 of `"kez.chat.inbox\n" + domain + "\n" + handle`,
-/// with `domain` lowercased. Domain-separated so the same handle on two
-/// servers sharing a NATS cluster gets two subjects.
-pub fn inbox_subject(domain: &str, handle: &str) -> String {
-    format!("{SUBJECT_PREFIX}{}", subject_token(domain, handle))
-}
-
-fn subject_token(domain: &str, handle: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(b"kez.chat.inbox\n");
-    h.update(domain.to_ascii_lowercase().as_bytes());
-    h.update(b"\n");
-    h.update(handle.as_bytes());
-    hex::encode(h.finalize())
-}
 
 /// Counters and readiness of the NATS bridge, shared with `AppState` for
 /// tests and (later) metrics.
@@ -389,30 +374,6 @@ impl NatsBridge {
             Err(e) => tracing::warn!(error = %e, "cannot read a forwarded message"),
         }
     }
-}
-
-/// The payload of an inbox subject: a `StoredMessage` as JSON (SPEC §11).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WireMessage {
-    seq: Seq,
-    id: String,
-    envelope: Box<RawValue>,
-    received_at: String,
-}
-
-fn decode_message(payload: &[u8]) -> anyhow::Result<StoredMessage> {
-    let w: WireMessage = serde_json::from_slice(payload)?;
-    let received_at = chrono::DateTime::parse_from_rfc3339(&w.received_at)?.timestamp();
-    if w.seq == Seq::ZERO || !crate::kez::valid_message_id(&w.id) {
-        anyhow::bail!("invalid seq or id");
-    }
-    Ok(StoredMessage {
-        seq: w.seq,
-        id: w.id,
-        envelope: w.envelope,
-        received_at,
-    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Unit tests of the NATS fan-out: subjects, wake-up parsing, the subject index.
 
+use serde_json::value::RawValue;
+
 use super::*;
 
 fn h(s: &str) -> Handle {
