@@ -1,7 +1,7 @@
 import { mount } from 'svelte';
 import './app.css';
 import App from './App.svelte';
-import { registerServiceWorker } from './lib/push.svelte';
+import { registerServiceWorker } from './lib/pushplatform';
 
 // The service worker shows "New message" for pushes; registered on every visit.
 void registerServiceWorker();

@@ -1,6 +1,7 @@
 // The app-wide singletons (browser only).
 import { idbKV } from './kv';
-import { browserPlatform, PushController } from './push.svelte';
+import { PushController } from './push.svelte';
+import { browserPlatform } from './pushplatform';
 import { Session } from './session.svelte';
 import { browserLocks } from './tablock';
 

@@ -1,13 +1,12 @@
-// Web Push, the stateful side: the service worker registration, the
-// Settings toggle, the Messages nudge and the self-heal run on every
-// boot/unlock. Pure decisions live in push.ts.
+// Web Push, the stateful side: the Settings toggle, the Messages nudge and
+// the self-heal run on every boot/unlock. Pure decisions live in push.ts, the
+// browser glue (service worker registration) in pushplatform.ts.
 import * as realApi from './api';
 import { ApiError } from './api';
 import { pushAuth } from './auth';
 import { fromB64url } from './bytes';
 import type { KV } from './kv';
 import {
-  detectSupport,
   healAction,
   nudgeKind,
   PermissionNotGrantedError,
@@ -18,6 +17,7 @@ import {
   type PushPref,
   type PushSupport,
 } from './push';
+import type { PushPlatform } from './pushplatform';
 
 /** Who push is for; `sign` signs an X-Kez-Auth string with the identity's seed. */
 export interface PushIdentity {
@@ -26,15 +26,6 @@ export interface PushIdentity {
   server: string;
   primary: string;
   sign: (text: string) => string;
-}
-
-/** What the controller needs from the browser (faked in tests). */
-export interface PushPlatform {
-  support(): PushSupport;
-  permission(): NotificationPermission;
-  requestPermission(): Promise<NotificationPermission>;
-  /** The active service worker registration (scope `/`), or null when there is none. */
-  registration(): Promise<Pick<ServiceWorkerRegistration, 'pushManager'> | null>;
 }
 
 export type PushApi = Pick<typeof realApi, 'vapidPublicKey' | 'pushSubscribe' | 'pushUnsubscribe' | 'pushCheck'>;
@@ -377,40 +368,4 @@ export class PushController {
     this.nudged = true;
     await this.#kv.set(`push-nudged:${id.primary}`, true);
   }
-}
-
-// ---- the browser -------------------------------------------------------------
-
-let registering: Promise<ServiceWorkerRegistration | null> | null = null;
-
-/** Register `/sw.js` (scope `/`) once; null when unavailable. Never logs or throws. */
-export function registerServiceWorker(): Promise<ServiceWorkerRegistration | null> {
-  if (typeof navigator === 'undefined' || !('serviceWorker' in navigator)) return Promise.resolve(null);
-  registering ??= navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch(() => null);
-  return registering;
-}
-
-export function browserPlatform(): PushPlatform {
-  return {
-    support: () =>
-      detectSupport({
-        userAgent: navigator.userAgent,
-        platform: navigator.platform ?? '',
-        maxTouchPoints: navigator.maxTouchPoints ?? 0,
-        standalone:
-          matchMedia('(display-mode: standalone)').matches || (navigator as Navigator & { standalone?: boolean }).standalone === true,
-        secure: window.isSecureContext,
-        hasServiceWorker: 'serviceWorker' in navigator,
-        hasPushManager: 'PushManager' in window,
-        hasNotification: 'Notification' in window,
-      }),
-    permission: () => ('Notification' in window ? Notification.permission : 'denied'),
-    requestPermission: () => Notification.requestPermission(),
-    registration: async () => {
-      const reg = await registerServiceWorker();
-      if (!reg) return null;
-      // pushManager.subscribe needs an active worker; `ready` waits for activation.
-      return reg.active ? reg : withTimeout(navigator.serviceWorker.ready, 10_000).catch(() => null);
-    },
-  };
 }
