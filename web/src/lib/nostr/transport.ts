@@ -250,7 +250,11 @@ export class NostrTransport {
     this.#closed = true;
     if (this.#stateTimer) clearInterval(this.#stateTimer);
     this.#stateTimer = null;
-    this.#pool.destroy();
+    // nostr-tools sends CLOSE once the connection promise settles: close the
+    // sockets after that, or the browser logs "WebSocket is already in
+    // CLOSING or CLOSED state" (the pool's own close would send CLOSE too).
+    const pool = this.#pool;
+    setTimeout(() => pool.destroy(), 0);
   }
 }
 
