@@ -534,7 +534,12 @@ export class ChatStore {
     if (this.#connected || this.#closed) return;
     this.#connected = true;
     if (this.transport !== 'server' && this.relays.length) {
-      this.#ensureNostr().subscribe(addr(this.#me.primary), this.#nostrSince, (ev) => void this.ingestNostr([ev]));
+      this.#ensureNostr().subscribe(addr(this.#me.primary), this.#nostrSince, (ev) =>
+        // Runs unasked: a storage error must not become an unhandled rejection.
+        this.ingestNostr([ev]).catch((e: unknown) => {
+          if (!(e instanceof ChatClosedError)) console.debug('nostr ingest:', e);
+        }),
+      );
       this.#nostrLive();
     }
     if (this.transport !== 'nostr') this.#connectInbox();
