@@ -1,9 +1,11 @@
 // Chat over nostr (SPEC §12) against a real relay on 127.0.0.1 (PyPI's
 // nostr-relay, NOSTR_RELAY_BIN; skipped without it). A second kez server is
 // started with `--nostr-relays ws://127.0.0.1:<port>` and a metrics port;
-// carol and dave register there, switch Settings → Delivery to "nostr relays
+// carol and dave register there; on the default `both` a message shows once
+// and, with the relay killed, still arrives through the server (shown once);
+// with the relay back they switch Settings → Delivery to "nostr relays
 // only", and chat with the delivered mark while the server stores nothing
-// (`kez_messages_stored_total` stays 0). Then that server is stopped and they
+// (`kez_messages_stored_total` does not move). Then that server is stopped and they
 // still chat. Console errors of this scenario are its own (requests to the
 // stopped server fail on purpose), not the run's.
 import { execFileSync, spawn } from 'node:child_process';
@@ -66,11 +68,15 @@ hellthread_limit: 100
 `;
 }
 
-/** Starts the relay and waits (40 s at most) until it answers NIP-11. @param {string} bin */
-async function startRelay(bin) {
-  const dir = mkdtempSync(join(tmpdir(), 'kez-e2e-relay-'));
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort();
+/**
+ * Starts the relay (on `port` if given, else a free one; same directory and
+ * database) and waits (40 s at most) until it answers NIP-11.
+ * @param {string} bin @param {string} [dir] @param {number} [fixedPort]
+ * @returns {Promise<{ url: string, port: number, dir: string, kill: () => void, cleanup: () => void, output: () => string }>}
+ */
+async function startRelay(bin, dir = mkdtempSync(join(tmpdir(), 'kez-e2e-relay-')), fixedPort = 0) {
+  for (let attempt = 0; attempt < (fixedPort ? 1 : 5); attempt++) {
+    const port = fixedPort || (await freePort());
     const conf = join(dir, 'config.yaml');
     writeFileSync(conf, relayConfig(dir, port));
     const child = spawn(bin, ['-c', conf, 'serve'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -91,7 +97,7 @@ async function startRelay(bin) {
     for (let i = 0; i < 400 && child.exitCode === null; i++) {
       try {
         const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { accept: 'application/nostr+json' }, signal: AbortSignal.timeout(1000) });
-        if (res.ok) return { url: `ws://127.0.0.1:${port}`, kill, cleanup: () => rmSync(dir, { recursive: true, force: true }), output: () => out };
+        if (res.ok) return { url: `ws://127.0.0.1:${port}`, port, dir, kill, cleanup: () => rmSync(dir, { recursive: true, force: true }), output: () => out };
       } catch {
         /* not yet */
       }
@@ -99,7 +105,30 @@ async function startRelay(bin) {
     }
     kill();
   }
-  throw new Error('nostr-relay did not start after 5 ports');
+  throw new Error(`nostr-relay did not start${fixedPort ? ` again on ${fixedPort}` : ' after 5 ports'}`);
+}
+
+/** Until nothing listens on `port` (a killed relay's socket is gone). @param {number} port */
+async function portFree(port) {
+  for (let i = 0; i < 100; i++) {
+    const free = await new Promise((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (free) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`port ${port} stayed busy`);
+}
+
+/** How many of `page`'s incoming messages read `text`, after a moment for a second copy to show up. @param {import('playwright-core').Page} page @param {string} text */
+async function shownOnce(page, text) {
+  const loc = page.locator('[data-message][data-dir="in"] [data-body]').filter({ hasText: text });
+  await loc.first().waitFor();
+  await page.waitForTimeout(1500);
+  const n = await loc.count();
+  assert(n === 1, `"${text}" shown once, got ${n}`);
 }
 
 /** `kez_messages_stored_total` from the metrics port. @param {string} metrics */
@@ -131,7 +160,7 @@ export default {
       log('SKIPPED: NOSTR_RELAY_BIN not set (scripts/test sets it)');
       return;
     }
-    const relay = await startRelay(bin);
+    let relay = await startRelay(bin);
     const metricsPort = await freePort();
     const metrics = `http://127.0.0.1:${metricsPort}`;
     const server = startServer(['--nostr-relays', relay.url, '--metrics-bind', `127.0.0.1:${metricsPort}`]);
@@ -164,25 +193,45 @@ export default {
       const D = await open('dave');
       await signUp(C, 'carol', PASS);
       await signUp(D, 'dave', PASS);
-      // Default with relays advertised: both; this scenario uses nostr only.
-      assert((await C.locator('[data-testid="relays-live"]').count()) === 1, 'relay count shown on transport both');
+      // Default with relays advertised: both. Every message goes both ways and shows once.
+      await C.locator('[data-testid="relays-live"][data-count="1"]').waitFor();
+      await D.locator('[data-testid="relays-live"][data-count="1"]').waitFor();
+      await C.locator('#start-chat').fill(`dave@${DOMAIN}`);
+      await C.getByRole('button', { name: 'Chat', exact: true }).click();
+      await C.getByTestId('thread-title').getByText(`dave@${DOMAIN}`).waitFor();
+      await C.locator('#composer').fill('both ways at once');
+      await C.locator('#composer').press('Enter');
+      const convD = D.locator(`[data-testid="conversation"][data-peer="carol@${DOMAIN}"]`);
+      await convD.waitFor();
+      await convD.click();
+      await shownOnce(D, 'both ways at once');
+      await C.locator('[data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
+      log('transport both: delivered, shown once');
+
+      // The relay dies mid-conversation: the server path carries on.
+      relay.kill();
+      await portFree(relay.port);
+      await C.locator('#composer').fill('relay is down');
+      await C.locator('#composer').press('Enter');
+      await shownOnce(D, 'relay is down');
+      await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(1).waitFor();
+      log('relay killed: delivered through the server, shown once');
+      relay = await startRelay(bin, relay.dir, relay.port);
+      log('relay restarted');
+
       await chooseNostr(C);
       await chooseNostr(D);
       log('carol and dave: transport nostr, relay connected');
       const before = await storedTotal(metrics);
+      await C.locator(`[data-testid="conversation"][data-peer="dave@${DOMAIN}"]`).click();
+      await convD.click();
 
-      // A new conversation looks dave up once; the message itself goes by the relay.
-      await C.locator('#start-chat').fill(`dave@${DOMAIN}`);
-      await C.getByRole('button', { name: 'Chat', exact: true }).click();
-      await C.getByTestId('thread-title').getByText(`dave@${DOMAIN}`).waitFor();
+      // An existing conversation: nothing asks the server; the relay takes it.
       await C.locator('#composer').fill('over the relay 1');
       await C.locator('#composer').press('Enter');
-      await C.getByTestId('via').first().getByText('via 127.0.0.1').waitFor();
-      const convD = D.locator(`[data-testid="conversation"][data-peer="carol@${DOMAIN}"]`);
-      await convD.waitFor();
-      await convD.click();
+      await C.locator('[data-message][data-dir="out"]').last().getByTestId('via').getByText('via 127.0.0.1').waitFor();
       await D.locator('[data-message][data-dir="in"] [data-body]').getByText('over the relay 1').waitFor();
-      await C.locator('[data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
+      await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(2).waitFor();
       log('carol → dave over nostr, delivered');
       await D.locator('#composer').fill('reply by relay');
       await D.locator('#composer').press('Enter');
@@ -190,7 +239,7 @@ export default {
       await D.locator('[data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
       const after = await storedTotal(metrics);
       assert(after === before, `POST /v1/messages never stored anything (kez_messages_stored_total ${before} → ${after})`);
-      log(`server stored nothing (kez_messages_stored_total = ${after})`);
+      log(`on nostr the server stored nothing (kez_messages_stored_total stays ${after}, all from the "both" part)`);
 
       // The kez server goes away; the relay carries on.
       await server.stop();
@@ -198,7 +247,7 @@ export default {
       await C.locator('#composer').fill('server is gone, still here');
       await C.locator('#composer').press('Enter');
       await D.locator('[data-message][data-dir="in"] [data-body]').getByText('server is gone, still here').waitFor();
-      await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(1).waitFor();
+      await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(3).waitFor();
       await D.locator('#composer').fill('and back, without it');
       await D.locator('#composer').press('Enter');
       await C.locator('[data-message][data-dir="in"] [data-body]').getByText('and back, without it').waitFor();
