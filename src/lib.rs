@@ -48,11 +48,40 @@ use tracing::Level;
 use crate::error::{AppError, InternalErrorReport};
 use crate::state::AppState;
 
-/// Content-Security-Policy for everything we serve: the SPA loads only its
-/// own scripts and talks only to this origin.
+/// Content-Security-Policy for everything we serve when nostr is off: the
+/// SPA loads only its own scripts and talks only to this origin.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
 img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; \
 object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The Content-Security-Policy for this configuration, built once at start.
+/// With `--nostr-relays` (SPEC §12), `connect-src` adds the exact origin of
+/// every advertised relay (so a `ws://` one, e.g. a local relay, works too)
+/// and `wss:`, so a relay a user adds in Settings is reachable: the client's
+/// relay list is editable, and what it sends there is sealed envelopes signed
+/// by one-time keys, nothing a relay of the user's own choosing may not see.
+/// Plain `ws:` stays limited to the advertised relays (an `https` page could
+/// not use it anyway). Without relays the policy is [`CSP`].
+pub fn csp(config: &config::Config) -> String {
+    let relays = &config.nostr_relays.0;
+    if relays.is_empty() {
+        return CSP.to_owned();
+    }
+    let mut connect = vec!["'self'".to_owned()];
+    for r in relays {
+        if let Ok(url) = url::Url::parse(r) {
+            let origin = url.origin().ascii_serialization();
+            if origin != "null" && !connect.contains(&origin) {
+                connect.push(origin);
+            }
+        }
+    }
+    connect.push("wss:".to_owned());
+    CSP.replace(
+        "connect-src 'self'",
+        &format!("connect-src {}", connect.join(" ")),
+    )
+}
 
 /// An incoming `X-Request-Id` goes into every log line of the request, so it
 /// is kept only from a trusted proxy (`extract::is_trusted_proxy` on the TCP
@@ -78,6 +107,9 @@ fn keep_request_id_only_from_proxy(req: &mut Request, config: &config::Config) {
 pub fn app(state: AppState) -> Router {
     let request_timeout = Duration::from_secs(state.config.request_timeout_secs);
     let config = state.config.clone();
+    // Relay URLs were validated at parse time, so the policy is a valid header value.
+    let csp_value =
+        HeaderValue::from_str(&csp(&config)).unwrap_or_else(|_| HeaderValue::from_static(CSP));
     Router::new()
         .merge(registry::router())
         .merge(webfinger::router())
@@ -133,7 +165,10 @@ pub fn app(state: AppState) -> Router {
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(security_header(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            csp_value,
+        ))
         .with_state(state)
 }
 

@@ -181,3 +181,27 @@ async fn every_response_carries_a_request_id() {
         assert_eq!(got.len(), 36, "a fresh UUID: {got}");
     }
 }
+
+#[tokio::test]
+async fn csp_lets_the_page_reach_the_advertised_relays() {
+    // Nostr off: the page talks to this origin only.
+    let plain = spawn_app().await;
+    let res = plain.get("/").await;
+    let csp = header(&res, "content-security-policy");
+    assert!(csp.contains("connect-src 'self';"), "{csp}");
+
+    // The listener may try these and fail; the header is what is checked.
+    let relays =
+        kez_chat_server::config::parse_relays("ws://127.0.0.1:9/, wss://relay.example.org/nostr")
+            .unwrap();
+    let app = spawn_app_with(|c| c.nostr_relays = relays).await;
+    for path in ["/", "/v1/healthz"] {
+        let res = app.get(path).await;
+        let csp = header(&res, "content-security-policy");
+        assert!(
+            csp.contains("connect-src 'self' ws://127.0.0.1:9 wss://relay.example.org wss:;"),
+            "{path}: {csp}"
+        );
+        assert!(csp.contains("default-src 'self'"), "{csp}");
+    }
+}

@@ -27,9 +27,11 @@ import restore from './scenarios/restore.mjs';
 import push from './scenarios/push.mjs';
 import ios from './scenarios/ios.mjs';
 import storage from './scenarios/storage.mjs';
+import nostr from './scenarios/nostr.mjs';
 
 /** @type {import('./helpers.mjs').Scenario[]} */
-const SCENARIOS = [register, pwa, chat, lock, away, oneTab, offline, keys, restore, push, ios, storage];
+// nostr runs its own server and relay (skipped without NOSTR_RELAY_BIN), after storage's console check.
+const SCENARIOS = [register, pwa, chat, lock, away, oneTab, offline, keys, restore, push, ios, storage, nostr];
 
 preflight();
 const server = startServer();

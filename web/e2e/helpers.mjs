@@ -83,13 +83,13 @@ export function preflight() {
  * directory, `--server kez.test`. `base` resolves from its `listening on`
  * log line (15 s at most). KEZ_E2E_EMBEDDED=1: the binary was built with
  * `--features embed-web` and serves its built-in copy of the client (the
- * shipping shape), so no `--web-dir`.
+ * shipping shape), so no `--web-dir`. `extraArgs` go after the others.
  */
-export function startServer() {
+export function startServer(extraArgs = /** @type {string[]} */ ([])) {
   const tmp = mkdtempSync(join(tmpdir(), 'kez-e2e-'));
   const dbPath = join(tmp, 'kez.db');
   const webArgs = process.env.KEZ_E2E_EMBEDDED === '1' ? [] : ['--web-dir', dist];
-  const child = spawn(serverBin, ['--bind', '127.0.0.1:0', '--db', dbPath, '--server', DOMAIN, ...webArgs], {
+  const child = spawn(serverBin, ['--bind', '127.0.0.1:0', '--db', dbPath, '--server', DOMAIN, ...webArgs, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', NO_COLOR: '1' },
   });

@@ -149,6 +149,23 @@ export async function serverInfo(): Promise<ServerInfo> {
   return { server: location.hostname, reachable: false };
 }
 
+/** The discovery document (SPEC §12 `GET /v1/server`): which transports and relays the server offers. */
+export interface Discovery {
+  transports: string[];
+  nostr_relays: string[];
+}
+
+/** `GET /v1/server`; throws ApiError when the server can't be reached or answers nonsense. */
+export async function discovery(): Promise<Discovery> {
+  // Short: the chat waits for it at start, and a hung server must not hold that up.
+  const { body } = await request<{ transports?: unknown; nostr_relays?: unknown }>('/v1/server', { signal: AbortSignal.timeout(3_000) });
+  const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : null);
+  const transports = strings(body?.transports);
+  const relays = strings(body?.nostr_relays);
+  if (!transports || !relays) throw new ApiError(0, 'invalid_response', 'not a discovery document');
+  return { transports, nostr_relays: relays };
+}
+
 export async function register(env: RegistrationEnvelope): Promise<LookupRecord> {
   return (await request<LookupRecord>('/v1/register', json(env))).body;
 }

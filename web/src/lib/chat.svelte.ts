@@ -26,6 +26,10 @@ import {
   type Me,
   type Outgoing,
 } from './records';
+import { buildAckEvent, buildMessageEvent } from './nostr/events';
+import { addr } from './nostr/keys';
+import { NostrTransport, relayLabel, type PoolLike, type RelayState } from './nostr/transport';
+import type { Event as NostrEvent } from 'nostr-tools/pure';
 import { SeenIds } from './seen';
 import { parseRfc3339, rfc3339 } from './time';
 
@@ -33,6 +37,51 @@ export { keyChangedText, parseKez, StartChatError } from './directory';
 export { CLOCK_PROBLEM, liveStatusText, threadLiveText } from './live';
 export { AUTO_RETRIES, RESTAMP_AFTER_MS } from './outbox';
 export { ChatClosedError, type Api, type ChatMessage, type Conversation, type Me, type MessageStatus } from './records';
+
+/** Which way messages and acks travel (SPEC §12): the home server, nostr relays, or both. */
+export type TransportChoice = 'server' | 'nostr' | 'both';
+export const TRANSPORTS: readonly TransportChoice[] = ['server', 'nostr', 'both'];
+
+/** A relay URL the client accepts: ws:// or wss://, a host, no credentials. */
+export function isRelayUrl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return (u.protocol === 'wss:' || u.protocol === 'ws:') && !!u.hostname && !u.username && !u.password && !u.hash;
+  } catch {
+    return false;
+  }
+}
+
+/** The transport an identity starts with: `both` when its server advertises relays, else `server`. */
+export function defaultTransport(advertised: readonly string[]): TransportChoice {
+  return advertised.length ? 'both' : 'server';
+}
+
+/** The first of `tasks` to succeed; if all fail, the error of the first (the server's, when it ran). */
+export function firstSuccess<T>(tasks: Promise<T>[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const errors: unknown[] = [];
+    let failed = 0;
+    let done = false;
+    tasks.forEach((t, i) =>
+      t.then(
+        (v) => {
+          if (!done) {
+            done = true;
+            resolve(v);
+          }
+        },
+        (e: unknown) => {
+          errors[i] = e;
+          if (++failed === tasks.length && !done) {
+            done = true;
+            reject(errors[0]);
+          } else console.debug('one transport failed:', e);
+        },
+      ),
+    );
+  });
+}
 
 export interface ChatDeps {
   kv: KV;
@@ -44,6 +93,12 @@ export interface ChatDeps {
   pollMs?: number;
   /** How long live acks wait to be batched into one post (default ACK_DELAY_MS, 500 ms). */
   ackDelayMs?: number;
+  /** Relays the home server advertises (GET /v1/server): the default relay list, and transport `both`. */
+  advertisedRelays?: readonly string[];
+  /** The relay pool (default: nostr-tools' SimplePool); tests pass a fake. */
+  nostrPool?: () => PoolLike;
+  /** How often relay states are re-read (NostrTransport's stateEveryMs). */
+  nostrStateEveryMs?: number;
 }
 
 export function unreadLabel(n: number): string {
@@ -59,6 +114,13 @@ export class ChatStore {
   liveProblem = $state<string | null>(null);
   lastSeq = $state(0);
   loaded = $state(false);
+  /** This identity's transport choice (persisted; see defaultTransport). */
+  transport = $state<TransportChoice>('server');
+  /** This identity's relays (persisted; default: the advertised ones). */
+  relays = $state<string[]>([]);
+  /** Each relay's connection state while the nostr transport runs. */
+  relayStates = $state<Record<string, RelayState>>({});
+  relaysLive = $derived(Object.values(this.relayStates).filter((s) => s === 'connected').length);
 
   sorted = $derived([...this.conversations].sort((a, b) => (a.last_at < b.last_at ? 1 : a.last_at > b.last_at ? -1 : 0)));
   totalUnread = $derived(this.conversations.reduce((n, c) => n + c.unread, 0));
@@ -75,6 +137,11 @@ export class ChatStore {
   readonly #receipts: Receipts;
   #queue: Promise<unknown> = Promise.resolve();
   #inbox: InboxConnection | null = null;
+  #nostr: NostrTransport | null = null;
+  #nostrEverLive = false;
+  /** Newest created_at accepted from a relay (unix s), persisted: the next subscription's `since`. */
+  #nostrSince = 0;
+  #connected = false;
   /** Set by close(): no more sealing, ingesting or queued writes. */
   #closed = false;
   #onOnline = () => void this.retryFailed();
@@ -145,6 +212,12 @@ export class ChatStore {
       await this.#saveConvs();
     }
     this.lastSeq = (await this.#kv.get<number>(this.#key('seq'))) ?? 0;
+    const advertised = [...(this.#deps.advertisedRelays ?? [])];
+    const t = await this.#kv.get<TransportChoice>(this.#key('transport'));
+    this.transport = t && TRANSPORTS.includes(t) ? t : defaultTransport(advertised);
+    const relays = await this.#kv.get<string[]>(this.#key('relays'));
+    this.relays = Array.isArray(relays) ? relays.filter(isRelayUrl) : advertised.filter(isRelayUrl);
+    this.#nostrSince = (await this.#kv.get<number>(this.#key('nostr_since'))) ?? 0;
     await this.#seen.load();
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
@@ -264,15 +337,74 @@ export class ChatStore {
     return this.#outbox.resend(false);
   }
 
-  /** Seal `m` to `peer` and post it to the peer's verified handle (ChatAccess.post). */
-  async #post(peer: string, m: Outgoing, opts?: { notify?: boolean }): Promise<void> {
-    const to = await this.#peerHandle(peer);
+  /**
+   * Seal `m` to `peer` once and send that envelope by the chosen transports
+   * (ChatAccess.post): posted to the peer's verified handle, and/or published
+   * to the relays routed to the peer's addr. Resolves when the first one
+   * accepts it (`via` = the relay, when a relay was first); with `nostr` the
+   * server is never called.
+   */
+  async #post(peer: string, m: Outgoing, opts?: { notify?: boolean }): Promise<{ via?: string }> {
+    const useServer = this.transport !== 'nostr';
+    const useNostr = this.transport !== 'server';
+    // Server only: resolve the handle first, as before (nothing sealed for an unknown one).
+    const to = useServer && !useNostr ? await this.#peerHandle(peer) : null;
     // Locking wipes the seed once close() returns: never seal after that.
     if (this.#closed) throw new ChatClosedError();
     const { kind, id, sent_at, body } = m;
     const { envelope } = seal(this.#me.seed, { kind, id, from_handle: this.fqhn, to: peer, sent_at, body });
-    if (opts) await this.#api.postMessage(to, id, envelope, opts);
-    else await this.#api.postMessage(to, id, envelope);
+    const tasks: Promise<{ via?: string }>[] = [];
+    if (useServer)
+      tasks.push(
+        (async () => {
+          const handle = to ?? (await this.#peerHandle(peer));
+          if (opts) await this.#api.postMessage(handle, id, envelope, opts);
+          else await this.#api.postMessage(handle, id, envelope);
+          return {};
+        })(),
+      );
+    if (useNostr) tasks.push(this.#publish(peer, kind === 'ack', envelope));
+    return firstSuccess(tasks);
+  }
+
+  /** The envelope as a kind 4243 (or 4244 ack) event to the peer's addr, on every relay. */
+  async #publish(peer: string, ack: boolean, envelope: unknown): Promise<{ via?: string }> {
+    const t = this.#ensureNostr();
+    const createdAt = Math.floor(this.#now().getTime() / 1000);
+    const ev = (ack ? buildAckEvent : buildMessageEvent)(envelope, addr(peer), createdAt);
+    const { relay } = await t.publish(ev);
+    return { via: relayLabel(relay) };
+  }
+
+  /** The transport, created on first use (sending works before or without connect()). */
+  #ensureNostr(): NostrTransport {
+    if (this.#nostr) return this.#nostr;
+    const t = new NostrTransport({
+      relays: [...this.relays],
+      pool: this.#deps.nostrPool?.(),
+      now: () => Math.floor(this.#now().getTime() / 1000),
+      onState: (s) => {
+        if (this.#nostr !== t) return;
+        this.relayStates = s;
+        this.#nostrLive();
+      },
+      stateEveryMs: this.#deps.nostrStateEveryMs,
+    });
+    this.#nostr = t;
+    this.relayStates = t.states;
+    return t;
+  }
+
+  /** With transport `nostr` only, the live status is the relays'. */
+  #nostrLive(): void {
+    if (this.transport !== 'nostr' || !this.#connected) return;
+    const was = this.live;
+    if (this.relaysLive > 0) {
+      this.#nostrEverLive = true;
+      this.live = 'live';
+      this.liveProblem = null;
+      if (was !== 'live') void this.retryFailed();
+    } else this.live = this.#nostrEverLive ? 'reconnecting' : 'connecting';
   }
 
   async #peerHandle(peer: string): Promise<string> {
@@ -319,12 +451,44 @@ export class ChatStore {
   }
 
   async #ingestOne(item: InboxItem): Promise<void> {
+    await this.#openAndApply(item.envelope, `inbox message seq ${item.seq}`);
+  }
+
+  /**
+   * Events from the relays (already checked by the transport, SPEC §12):
+   * their envelopes go through the same open, replay guard and apply as the
+   * server's, so a message arriving by both transports is shown once.
+   */
+  ingestNostr(events: NostrEvent[]): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return this.#serial(async () => {
+      for (const ev of events) {
+        if (this.#closed) break;
+        let envelope: unknown;
+        try {
+          envelope = JSON.parse(ev.content);
+        } catch {
+          console.debug(`dropped nostr event ${ev.id}: bad_json`);
+          continue;
+        }
+        await this.#openAndApply(envelope, `nostr event ${ev.id}`);
+      }
+      await this.#seen.flush();
+      const since = this.#nostr?.lastSeen ?? 0;
+      if (since > this.#nostrSince) {
+        this.#nostrSince = since;
+        await this.#kv.set(this.#key('nostr_since'), since);
+      }
+    });
+  }
+
+  async #openAndApply(envelope: unknown, what: string): Promise<void> {
     let msg: SealedMessage;
     try {
-      msg = openEnvelope(this.#me.seed, item.envelope, { now: this.#now(), seen: (id) => this.#seen.has(id) });
+      msg = openEnvelope(this.#me.seed, envelope, { now: this.#now(), seen: (id) => this.#seen.has(id) });
     } catch (e) {
       if (!(e instanceof EnvelopeError)) throw e;
-      console.debug(`dropped inbox message seq ${item.seq}: ${e.code}`);
+      console.debug(`dropped ${what}: ${e.code}`);
       return;
     }
     this.#seen.add(msg.id);
@@ -367,6 +531,39 @@ export class ChatStore {
   // ---- live connection ---------------------------------------------------------
 
   connect(): void {
+    if (this.#connected || this.#closed) return;
+    this.#connected = true;
+    if (this.transport !== 'server' && this.relays.length) {
+      this.#ensureNostr().subscribe(addr(this.#me.primary), this.#nostrSince, (ev) =>
+        // Runs unasked: a storage error must not become an unhandled rejection.
+        this.ingestNostr([ev]).catch((e: unknown) => {
+          if (!(e instanceof ChatClosedError)) console.debug('nostr ingest:', e);
+        }),
+      );
+      this.#nostrLive();
+    }
+    if (this.transport !== 'nostr') this.#connectInbox();
+    if (typeof window !== 'undefined') window.addEventListener('online', this.#onOnline);
+  }
+
+  /** Change the transport and/or relays: persisted, and live delivery restarted on the new ones. */
+  async configure(transport: TransportChoice, relays: readonly string[]): Promise<void> {
+    if (!TRANSPORTS.includes(transport)) throw new Error('unknown transport');
+    const bad = relays.find((r) => !isRelayUrl(r));
+    if (bad !== undefined) throw new Error(`Not a relay address (ws:// or wss://): ${bad}`);
+    const list = [...new Set(relays)];
+    await this.#serial(async () => {
+      await this.#kv.set(this.#key('transport'), transport);
+      await this.#kv.set(this.#key('relays'), list);
+    });
+    const wasConnected = this.#connected;
+    this.disconnect();
+    this.transport = transport;
+    this.relays = list;
+    if (wasConnected) this.connect();
+  }
+
+  #connectInbox(): void {
     if (this.#inbox || this.#closed) return;
     const handle = this.#me.handle;
     this.#inbox = new InboxConnection({
@@ -393,7 +590,6 @@ export class ChatStore {
       pollMs: this.#deps.pollMs,
     });
     this.#inbox.start();
-    if (typeof window !== 'undefined') window.addEventListener('online', this.#onOnline);
   }
 
   pollNow(): Promise<void> {
@@ -402,8 +598,12 @@ export class ChatStore {
 
   /** Stop live delivery and any batched ack still waiting (see close() for locking). */
   disconnect(): void {
+    this.#connected = false;
     this.#inbox?.stop();
     this.#inbox = null;
+    this.#nostr?.close();
+    this.#nostr = null;
+    this.relayStates = {};
     if (typeof window !== 'undefined') window.removeEventListener('online', this.#onOnline);
     this.#receipts.cancel();
   }

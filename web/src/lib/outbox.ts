@@ -4,6 +4,7 @@
 // applies them to the ChatStore's records.
 import { ApiError } from './api';
 import { newMessageId } from './bytes';
+import { PublishError } from './nostr/transport';
 import { ChatClosedError, bySentAt, isLatest, type ChatAccess, type ChatMessage, type MessageStatus } from './records';
 import { parseRfc3339, rfc3339 } from './time';
 
@@ -22,10 +23,10 @@ export const RESTAMP_AFTER_MS = 6 * 24 * 3600_000;
 export type SendMode = 'send' | 'auto' | 'load';
 
 /** What a POST's answer leaves on the message. */
-export type PostOutcome = Pick<ChatMessage, 'status' | 'error' | 'retryable'>;
+export type PostOutcome = Pick<ChatMessage, 'status' | 'error' | 'retryable' | 'via'>;
 
 /** The outcome of a POST the server accepted (201, or 200 for an id it already had). */
-export const SENT: Readonly<PostOutcome> = Object.freeze({ status: 'sent', error: undefined, retryable: undefined });
+export const SENT: Readonly<PostOutcome> = Object.freeze({ status: 'sent', error: undefined, retryable: undefined, via: undefined });
 
 /** The text as sent (trailing whitespace dropped), or null when there is nothing to send. */
 export function outgoingBody(text: string): string | null {
@@ -35,6 +36,8 @@ export function outgoingBody(text: string): string | null {
 
 /** Errors worth retrying without being asked: they may pass by themselves (network, 429, 5xx incl. 507). */
 export function isTransient(e: unknown): boolean {
+  // No relay accepted it: relays come back like a network does.
+  if (e instanceof PublishError) return true;
   return e instanceof ApiError && (e.status === 0 || e.status === 429 || e.status >= 500);
 }
 
@@ -206,7 +209,8 @@ export class Outbox {
     try {
       let outcome = SENT;
       try {
-        await this.#chat.post(peer, { kind: 'text', id, sent_at, body });
+        const r = await this.#chat.post(peer, { kind: 'text', id, sent_at, body });
+        if (r?.via) outcome = { ...SENT, via: r.via };
       } catch (e) {
         if (e instanceof ChatClosedError) throw e;
         outcome = failure(e);

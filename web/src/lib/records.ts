@@ -40,6 +40,8 @@ export interface ChatMessage {
   retryable?: boolean;
   /** Outbound: automatic retries since the last send or manual Retry (bounded by AUTO_RETRIES). */
   retries?: number;
+  /** Outbound `sent`: the relay that accepted it first ("via relay.x"), when a relay did. */
+  via?: string;
   /** Outbound: ids it was posted under before a re-send gave it a fresh one (an ack may name them). */
   prev_ids?: string[];
 }
@@ -110,5 +112,5 @@ export interface ChatAccess {
    * ChatClosedError when the store closed before sealing (the seed is about
    * to be wiped), ApiError for the server's answer or an unknown handle.
    */
-  post(peer: string, m: Outgoing, opts?: { notify?: boolean }): Promise<void>;
+  post(peer: string, m: Outgoing, opts?: { notify?: boolean }): Promise<{ via?: string } | void>;
 }

@@ -212,7 +212,9 @@ export class Session {
       return;
     }
     this.elsewhere = false;
+    const advertisedRelays = await this.#advertisedRelays();
     const chat = new ChatStore({
+      advertisedRelays,
       kv: sealedKV(this.#kv, this.#seed),
       me: { seed: this.#seed, primary: this.primary, handle: this.handle, server: this.server },
       // Auth `ts` and `sent_at` by the server's clock: a device clock more than
@@ -227,6 +229,21 @@ export class Session {
     }
     this.chat = chat;
     chat.connect();
+  }
+
+  /**
+   * The relays the server advertises (SPEC §12 discovery), remembered for a
+   * start while the server is unreachable; [] when it never said.
+   */
+  async #advertisedRelays(): Promise<string[]> {
+    try {
+      const d = await api.discovery();
+      const relays = d.transports.includes('nostr') ? d.nostr_relays : [];
+      await this.#kv.set('discovery:relays', relays);
+      return relays;
+    } catch {
+      return (await this.#kv.get<string[]>('discovery:relays')) ?? [];
+    }
   }
 
   #tabFor(primary: string): TabLock {

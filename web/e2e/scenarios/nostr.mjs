@@ -1,0 +1,270 @@
+// Chat over nostr (SPEC §12) against a real relay on 127.0.0.1 (PyPI's
+// nostr-relay, NOSTR_RELAY_BIN; skipped without it). A second kez server is
+// started with `--nostr-relays ws://127.0.0.1:<port>` and a metrics port;
+// carol and dave register there; on the default `both` a message shows once
+// and, with the relay killed, still arrives through the server (shown once);
+// with the relay back they switch Settings → Delivery to "nostr relays
+// only", and chat with the delivered mark while the server stores nothing
+// (`kez_messages_stored_total` does not move). Then that server is stopped and they
+// still chat. Console errors of this scenario are its own (requests to the
+// stopped server fail on purpose), not the run's.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { assert, colorScheme, log, shot, signUp, startServer, DOMAIN } from '../helpers.mjs';
+
+const PASS = 'nostr test passphrase 1';
+
+/** A port that was free a moment ago (the relay can't bind port 0 itself). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {import('node:net').AddressInfo} */ (srv.address());
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The packaged config with our port and database, no control socket (as tests/api/helpers/nostr_relay.rs). @param {string} dir @param {number} port */
+function relayConfig(dir, port) {
+  const db = join(dir, 'relay.sqlite3');
+  return `DEBUG: false
+relay_name: test relay
+relay_description: kez-chat e2e
+storage:
+  sqlalchemy.url: sqlite+aiosqlite:///${db}
+  num_concurrent_reqs: 10
+  num_concurrent_adds: 2
+  validators:
+    - nostr_relay.validators.is_not_too_large
+    - nostr_relay.validators.is_signed
+    - nostr_relay.validators.is_recent
+verification:
+  nip05_verification: disabled
+  expiration: 86400
+  update_frequency: 3600
+gunicorn:
+  bind: 127.0.0.1:${port}
+  workers: 1
+  loglevel: warning
+  reload: false
+  control_socket_disable: true
+  graceful_timeout: 1
+purple:
+  host: 127.0.0.1
+  port: ${port}
+  workers: 1
+  disable_compression: true
+authentication:
+  enabled: false
+message_timeout: 1800
+subscription_limit: 64
+max_limit: 6000
+hellthread_limit: 100
+`;
+}
+
+/**
+ * Starts the relay (on `port` if given, else a free one; same directory and
+ * database) and waits (40 s at most) until it answers NIP-11.
+ * @param {string} bin @param {string} [dir] @param {number} [fixedPort]
+ * @returns {Promise<{ url: string, port: number, dir: string, kill: () => void, cleanup: () => void, output: () => string }>}
+ */
+async function startRelay(bin, dir = mkdtempSync(join(tmpdir(), 'kez-e2e-relay-')), fixedPort = 0) {
+  for (let attempt = 0; attempt < (fixedPort ? 1 : 5); attempt++) {
+    const port = fixedPort || (await freePort());
+    const conf = join(dir, 'config.yaml');
+    writeFileSync(conf, relayConfig(dir, port));
+    const child = spawn(bin, ['-c', conf, 'serve'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (out += c));
+    const kill = () => {
+      // gunicorn's worker is the master's child: kill it too.
+      if (child.pid) {
+        try {
+          execFileSync('pkill', ['-KILL', '-P', String(child.pid)]);
+        } catch {
+          /* none left */
+        }
+      }
+      child.kill('SIGKILL');
+    };
+    for (let i = 0; i < 400 && child.exitCode === null; i++) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { accept: 'application/nostr+json' }, signal: AbortSignal.timeout(1000) });
+        if (res.ok) return { url: `ws://127.0.0.1:${port}`, port, dir, kill, cleanup: () => rmSync(dir, { recursive: true, force: true }), output: () => out };
+      } catch {
+        /* not yet */
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    kill();
+  }
+  throw new Error(`nostr-relay did not start${fixedPort ? ` again on ${fixedPort}` : ' after 5 ports'}`);
+}
+
+/** Until nothing listens on `port` (a killed relay's socket is gone). @param {number} port */
+async function portFree(port) {
+  for (let i = 0; i < 100; i++) {
+    const free = await new Promise((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (free) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`port ${port} stayed busy`);
+}
+
+/** How many of `page`'s incoming messages read `text`, after a moment for a second copy to show up. @param {import('playwright-core').Page} page @param {string} text */
+async function shownOnce(page, text) {
+  const loc = page.locator('[data-message][data-dir="in"] [data-body]').filter({ hasText: text });
+  await loc.first().waitFor();
+  await page.waitForTimeout(1500);
+  const n = await loc.count();
+  assert(n === 1, `"${text}" shown once, got ${n}`);
+}
+
+/** `kez_messages_stored_total` from the metrics port. @param {string} metrics */
+async function storedTotal(metrics) {
+  const text = await (await fetch(`${metrics}/metrics`)).text();
+  const m = /^kez_messages_stored_total (\d+)/m.exec(text);
+  assert(m, `kez_messages_stored_total in /metrics:\n${text.slice(0, 400)}`);
+  return Number(m[1]);
+}
+
+/** @param {import('playwright-core').Page} page */
+async function chooseNostr(page) {
+  await page.getByRole('link', { name: 'Settings' }).first().click();
+  const box = page.getByTestId('transport-settings');
+  await box.getByTestId('transport-nostr').check();
+  await box.getByTestId('transport-save').click();
+  await box.getByText('Saved.').waitFor();
+  await page.getByRole('link', { name: 'Back to chats' }).click();
+  await page.locator('[data-testid="relays-live"][data-count="1"]').waitFor();
+  await page.locator('[data-live="live"]').waitFor();
+}
+
+/** @type {import('../helpers.mjs').Scenario} */
+export default {
+  name: 'chat over nostr (real relay), server not used, then stopped',
+  async run(t) {
+    const bin = process.env.NOSTR_RELAY_BIN;
+    if (!bin) {
+      log('SKIPPED: NOSTR_RELAY_BIN not set (scripts/test sets it)');
+      return;
+    }
+    let relay = await startRelay(bin);
+    const metricsPort = await freePort();
+    const metrics = `http://127.0.0.1:${metricsPort}`;
+    const server = startServer(['--nostr-relays', relay.url, '--metrics-bind', `127.0.0.1:${metricsPort}`]);
+    /** @type {import('playwright-core').BrowserContext[]} */
+    const contexts = [];
+    /** @type {string[]} */
+    const errors = [];
+    try {
+      const base = await server.base;
+      log(`second server at ${base} with relay ${relay.url}`);
+      const info = await (await fetch(`${base}/v1/server`)).json();
+      assert(JSON.stringify(info.nostr_relays) === JSON.stringify([relay.url + '/']), `discovery lists the relay: ${JSON.stringify(info)}`);
+      const csp = (await fetch(`${base}/`)).headers.get('content-security-policy') ?? '';
+      assert(csp.includes(relay.url), `CSP connect-src lists the relay: ${csp}`);
+
+      /** @param {string} who */
+      const open = async (who) => {
+        const ctx = await t.browser.newContext({ viewport: { width: 1100, height: 760 }, colorScheme });
+        contexts.push(ctx);
+        const page = await ctx.newPage();
+        page.setDefaultTimeout(20_000);
+        page.on('console', (msg) => {
+          if (msg.type() === 'error') errors.push(`[${who}] ${msg.text()}`);
+        });
+        page.on('pageerror', (err) => errors.push(`[${who}] pageerror: ${err.message}`));
+        await page.goto(base + '/');
+        return page;
+      };
+      const C = await open('carol');
+      const D = await open('dave');
+      await signUp(C, 'carol', PASS);
+      await signUp(D, 'dave', PASS);
+      // Default with relays advertised: both. Every message goes both ways and shows once.
+      await C.locator('[data-testid="relays-live"][data-count="1"]').waitFor();
+      await D.locator('[data-testid="relays-live"][data-count="1"]').waitFor();
+      await C.locator('#start-chat').fill(`dave@${DOMAIN}`);
+      await C.getByRole('button', { name: 'Chat', exact: true }).click();
+      await C.getByTestId('thread-title').getByText(`dave@${DOMAIN}`).waitFor();
+      await C.locator('#composer').fill('both ways at once');
+      await C.locator('#composer').press('Enter');
+      const convD = D.locator(`[data-testid="conversation"][data-peer="carol@${DOMAIN}"]`);
+      await convD.waitFor();
+      await convD.click();
+      await shownOnce(D, 'both ways at once');
+      await C.locator('[data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
+      log('transport both: delivered, shown once');
+
+      // The relay dies mid-conversation: the server path carries on.
+      relay.kill();
+      await portFree(relay.port);
+      await C.locator('#composer').fill('relay is down');
+      await C.locator('#composer').press('Enter');
+      await shownOnce(D, 'relay is down');
+      await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(1).waitFor();
+      log('relay killed: delivered through the server, shown once');
+      relay = await startRelay(bin, relay.dir, relay.port);
+      log('relay restarted');
+
+      await chooseNostr(C);
+      await chooseNostr(D);
+      log('carol and dave: transport nostr, relay connected');
+      const before = await storedTotal(metrics);
+      await C.locator(`[data-testid="conversation"][data-peer="dave@${DOMAIN}"]`).click();
+      await convD.click();
+
+      // An existing conversation: nothing asks the server; the relay takes it.
+      await C.locator('#composer').fill('over the relay 1');
+      await C.locator('#composer').press('Enter');
+      await C.locator('[data-message][data-dir="out"]').last().getByTestId('via').getByText('via 127.0.0.1').waitFor();
+      await D.locator('[data-message][data-dir="in"] [data-body]').getByText('over the relay 1').waitFor();
+      await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(2).waitFor();
+      log('carol → dave over nostr, delivered');
+      await D.locator('#composer').fill('reply by relay');
+      await D.locator('#composer').press('Enter');
+      await C.locator('[data-message][data-dir="in"] [data-body]').getByText('reply by relay').waitFor();
+      await D.locator('[data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
+      const after = await storedTotal(metrics);
+      assert(after === before, `POST /v1/messages never stored anything (kez_messages_stored_total ${before} → ${after})`);
+      log(`on nostr the server stored nothing (kez_messages_stored_total stays ${after}, all from the "both" part)`);
+
+      // The kez server goes away; the relay carries on.
+      await server.stop();
+      log('kez server stopped');
+      await C.locator('#composer').fill('server is gone, still here');
+      await C.locator('#composer').press('Enter');
+      await D.locator('[data-message][data-dir="in"] [data-body]').getByText('server is gone, still here').waitFor();
+      await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(3).waitFor();
+      await D.locator('#composer').fill('and back, without it');
+      await D.locator('#composer').press('Enter');
+      await C.locator('[data-message][data-dir="in"] [data-body]').getByText('and back, without it').waitFor();
+      log('chat goes on with the kez server stopped');
+      await shot(C, 'nostr-carol.png');
+      await shot(D, 'nostr-dave.png');
+      const unexpected = errors.filter((e) => !/Failed to load resource|ERR_CONNECTION_REFUSED|net::ERR_/.test(e));
+      assert(unexpected.length === 0, `console errors:\n${unexpected.join('\n')}`);
+    } catch (e) {
+      if (process.env.KEZ_E2E_VERBOSE) console.error(server.output(), relay.output());
+      throw e;
+    } finally {
+      for (const ctx of contexts) await ctx.close().catch(() => {});
+      await server.stop();
+      server.cleanup();
+      relay.kill();
+      relay.cleanup();
+    }
+  },
+};

@@ -1,0 +1,164 @@
+// ChatStore over the nostr transport (SPEC §12) on fake relays: a message
+// sent by both transports is shown once, acks work over nostr, the server
+// being down doesn't stop delivery, and `nostr` never calls the server.
+import { describe, expect, it } from 'vitest';
+import { ApiError } from '../src/lib/api';
+import { ChatStore, defaultTransport, firstSuccess, isRelayUrl, type Me } from '../src/lib/chat.svelte';
+import { memoryKV } from '../src/lib/kv';
+import type { Api } from '../src/lib/records';
+import { aliceSeed, bobSeed, pull, settle } from './chat-fixture';
+import { FakeEventSource, FakeServer } from './helpers';
+import { FakeRelays } from './nostr-fake';
+
+const RELAYS = ['wss://relay.a', 'wss://relay.b'];
+
+/** An Api whose every call counts, and fails as a network error while `down`. */
+function counted(api: Api) {
+  const calls: string[] = [];
+  const state = { down: false };
+  const wrapped = Object.fromEntries(
+    Object.entries(api).map(([name, fn]) => [
+      name,
+      (...args: unknown[]) => {
+        calls.push(name);
+        if (state.down && name !== 'streamUrl') return Promise.reject(new ApiError(0, 'network', 'network error'));
+        return (fn as (...a: unknown[]) => unknown)(...args);
+      },
+    ]),
+  ) as unknown as Api;
+  return { api: wrapped, calls, state };
+}
+
+function setup() {
+  const server = new FakeServer('kez.test');
+  const ap = server.add('alice', aliceSeed);
+  const bp = server.add('bob', bobSeed);
+  const net = new FakeRelays(RELAYS);
+  const me = (seed: Uint8Array, handle: string, primary: string): Me => ({ seed, handle, primary, server: 'kez.test' });
+  const a = counted(server.api());
+  const b = counted(server.api());
+  const EventSource = FakeEventSource as unknown as typeof globalThis.EventSource;
+  const opts = { EventSource, advertisedRelays: RELAYS, nostrPool: () => net.pool(), nostrStateEveryMs: 0, ackDelayMs: 0, pollMs: 3_600_000 };
+  const alice = new ChatStore({ kv: memoryKV(), me: me(aliceSeed, 'alice', ap), api: a.api, ...opts });
+  const bob = new ChatStore({ kv: memoryKV(), me: me(bobSeed, 'bob', bp), api: b.api, ...opts });
+  return { server, net, ap, bp, alice, bob, a, b };
+}
+
+/** Live on both transports (the server's stream is a FakeEventSource; its inbox is pulled by hand). */
+function listen(...stores: ChatStore[]) {
+  for (const s of stores) s.connect();
+}
+
+describe('transport choice', () => {
+  it('defaults to both when relays are advertised, else server; validates relay URLs', async () => {
+    expect(defaultTransport(RELAYS)).toBe('both');
+    expect(defaultTransport([])).toBe('server');
+    expect(isRelayUrl('wss://relay.example')).toBe(true);
+    expect(isRelayUrl('ws://127.0.0.1:7777')).toBe(true);
+    expect(isRelayUrl('https://relay.example')).toBe(false);
+    expect(isRelayUrl('wss://u:p@relay.example')).toBe(false);
+    expect(isRelayUrl('relay.example')).toBe(false);
+    const { alice } = setup();
+    await alice.load();
+    expect(alice.transport).toBe('both');
+    expect(alice.relays).toEqual(RELAYS);
+    await alice.configure('nostr', ['wss://relay.c']);
+    await expect(alice.configure('nostr', ['http://x'])).rejects.toThrow(/relay/);
+  });
+
+  it('persists the choice per identity', async () => {
+    const kv = memoryKV();
+    const server = new FakeServer();
+    const p = server.add('alice', aliceSeed);
+    const me: Me = { seed: aliceSeed, handle: 'alice', primary: p, server: 'kez.test' };
+    const s1 = new ChatStore({ kv, me, api: server.api(), advertisedRelays: RELAYS });
+    await s1.load();
+    await s1.configure('nostr', ['wss://relay.c']);
+    const s2 = new ChatStore({ kv, me, api: server.api(), advertisedRelays: RELAYS });
+    await s2.load();
+    expect([s2.transport, s2.relays]).toEqual(['nostr', ['wss://relay.c']]);
+  });
+
+  it('firstSuccess: the first to succeed, else the first error', async () => {
+    expect(await firstSuccess([Promise.reject(new Error('x')), Promise.resolve(2)])).toBe(2);
+    await expect(firstSuccess([Promise.reject(new Error('server')), Promise.reject(new Error('relay'))])).rejects.toThrow('server');
+  });
+});
+
+describe('both transports', () => {
+  it('a message arriving by both is shown once; the ack marks it delivered', async () => {
+    const { server, alice, bob, ap, bp } = setup();
+    await alice.load();
+    await bob.load();
+    listen(alice, bob);
+    await alice.startChat('bob');
+    await alice.send(bp, 'hi bob');
+    await settle();
+    await settle();
+    expect(server.posts.filter((p) => p.notify).length).toBe(1); // by the server too
+    await pull(bob, server, 'bob'); // and once more from the server's inbox
+    await settle();
+    const thread = bob.threads[ap];
+    expect(thread.map((m) => m.body)).toEqual(['hi bob']);
+    expect(bob.conversation(ap)!.unread).toBe(1);
+    await settle();
+    await pull(alice, server, 'alice'); // the ack by the server, after the relay's
+    await settle();
+    expect(alice.threads[bp].map((m) => m.status)).toEqual(['delivered']);
+  });
+
+  it('server down: nostr still delivers, and the ack comes back over nostr', async () => {
+    const { alice, bob, a, b, ap, bp } = setup();
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob'); // the one lookup, while the server is up
+    listen(alice, bob);
+    a.state.down = true;
+    b.state.down = true;
+    await alice.send(bp, 'still there?');
+    for (let i = 0; i < 5; i++) await settle();
+    expect(bob.threads[ap].map((m) => m.body)).toEqual(['still there?']);
+    const sent = alice.threads[bp][0];
+    expect(sent.status).toBe('delivered');
+  });
+
+  it('a sent message says which relay took it', async () => {
+    const { alice, net, bp } = setup();
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.configure('nostr', RELAYS);
+    net.setDown(RELAYS[0], true);
+    await alice.send(bp, 'x');
+    expect(alice.threads[bp][0]).toMatchObject({ status: 'sent', via: 'relay.b' });
+  });
+});
+
+describe('nostr only', () => {
+  it('sending to an existing conversation never calls the server', async () => {
+    const { alice, bob, a, b, ap, bp, server } = setup();
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    await alice.configure('nostr', RELAYS);
+    await bob.configure('nostr', RELAYS);
+    alice.connect();
+    bob.connect();
+    a.calls.length = 0;
+    b.calls.length = 0;
+    await alice.send(bp, 'nostr only');
+    for (let i = 0; i < 5; i++) await settle();
+    expect(bob.threads[ap].map((m) => m.body)).toEqual(['nostr only']);
+    expect(alice.threads[bp][0].status).toBe('delivered');
+    await bob.send(ap, 'reply');
+    for (let i = 0; i < 5; i++) await settle();
+    expect(alice.threads[bp].map((m) => m.body)).toEqual(['nostr only', 'reply']);
+    expect(server.posts).toEqual([]);
+    // Bob's first message from alice resolves her handle once (directory), nothing else.
+    expect(a.calls.filter((c) => c !== 'lookupPrimary')).toEqual([]);
+    expect(b.calls.filter((c) => c !== 'lookupPrimary')).toEqual([]);
+    expect(alice.live).toBe('live');
+    expect(alice.relaysLive).toBe(2);
+    alice.disconnect();
+    bob.disconnect();
+  });
+});
