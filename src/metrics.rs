@@ -138,6 +138,13 @@ fn load(a: &AtomicU64) -> u64 {
     a.load(Ordering::Relaxed)
 }
 
+/// Registers one counter per `(name, help, value)`, in order.
+fn counters(registry: &mut Registry, rows: &[(&str, &str, u64)]) {
+    for &(name, help, value) in rows {
+        counter(registry, name, help, value);
+    }
+}
+
 /// A snapshot of every figure, encoded as OpenMetrics text.
 pub fn render(state: &AppState) -> String {
     let mut registry = Registry::with_prefix("kez");
@@ -164,30 +171,31 @@ fn to_i64(n: usize) -> i64 {
 
 /// Registrations, stored messages and the database writer.
 fn store_metrics(r: &mut Registry, state: &AppState) {
-    counter(
-        r,
-        "registrations",
-        "Handles registered",
-        load(&state.counters.registrations),
-    );
-    counter(
-        r,
-        "messages_stored",
-        "Messages newly stored",
-        load(&state.counters.messages_stored),
-    );
     let writer = state.store.writer_stats();
-    counter(
+    counters(
         r,
-        "db_commits",
-        "Write transactions committed (one fsync each)",
-        load(&writer.commits),
-    );
-    counter(
-        r,
-        "db_write_jobs",
-        "Write jobs carried by those commits",
-        load(&writer.jobs),
+        &[
+            (
+                "registrations",
+                "Handles registered",
+                load(&state.counters.registrations),
+            ),
+            (
+                "messages_stored",
+                "Messages newly stored",
+                load(&state.counters.messages_stored),
+            ),
+            (
+                "db_commits",
+                "Write transactions committed (one fsync each)",
+                load(&writer.commits),
+            ),
+            (
+                "db_write_jobs",
+                "Write jobs carried by those commits",
+                load(&writer.jobs),
+            ),
+        ],
     );
 }
 
@@ -226,37 +234,38 @@ fn stream_metrics(r: &mut Registry, state: &AppState) {
 /// The push queue's counters.
 fn push_metrics(r: &mut Registry, state: &AppState) {
     let push = state.push.stats();
-    for (name, help, value) in [
-        ("push_queued", "Push notifications queued", push.queued),
-        (
-            "push_coalesced",
-            "Push notifications folded into one already due",
-            push.coalesced,
-        ),
-        (
-            "push_dropped",
-            "Push notifications dropped (queue full)",
-            push.dropped,
-        ),
-        (
-            "push_delivered",
-            "Pushes accepted by push services",
-            push.delivered,
-        ),
-        (
-            "push_retried",
-            "Push tries repeated after 429/5xx/network errors",
-            push.retried,
-        ),
-        (
-            "push_removed",
-            "Subscriptions removed after 404/410",
-            push.removed,
-        ),
-        ("push_failed", "Pushes given up on", push.failed),
-    ] {
-        counter(r, name, help, value);
-    }
+    counters(
+        r,
+        &[
+            ("push_queued", "Push notifications queued", push.queued),
+            (
+                "push_coalesced",
+                "Push notifications folded into one already due",
+                push.coalesced,
+            ),
+            (
+                "push_dropped",
+                "Push notifications dropped (queue full)",
+                push.dropped,
+            ),
+            (
+                "push_delivered",
+                "Pushes accepted by push services",
+                push.delivered,
+            ),
+            (
+                "push_retried",
+                "Push tries repeated after 429/5xx/network errors",
+                push.retried,
+            ),
+            (
+                "push_removed",
+                "Subscriptions removed after 404/410",
+                push.removed,
+            ),
+            ("push_failed", "Pushes given up on", push.failed),
+        ],
+    );
 }
 
 /// Background tasks that ended early, by task.
@@ -270,23 +279,25 @@ fn task_metrics(r: &mut Registry, state: &AppState) {
 
 /// The NATS bridge's counters, with `--nats-url`.
 fn nats_metrics(r: &mut Registry, nats: &crate::nats::fanout::NatsStats) {
-    counter(
+    counters(
         r,
-        "nats_published",
-        "Messages published to NATS",
-        load(&nats.published),
-    );
-    counter(
-        r,
-        "nats_dropped",
-        "Messages not sent to NATS",
-        load(&nats.dropped),
-    );
-    counter(
-        r,
-        "nats_forwarded",
-        "Messages from other instances delivered here",
-        load(&nats.forwarded),
+        &[
+            (
+                "nats_published",
+                "Messages published to NATS",
+                load(&nats.published),
+            ),
+            (
+                "nats_dropped",
+                "Messages not sent to NATS",
+                load(&nats.dropped),
+            ),
+            (
+                "nats_forwarded",
+                "Messages from other instances delivered here",
+                load(&nats.forwarded),
+            ),
+        ],
     );
     gauge(
         r,
@@ -298,50 +309,51 @@ fn nats_metrics(r: &mut Registry, nats: &crate::nats::fanout::NatsStats) {
 
 /// The nostr listener's counters (SPEC §12), with `--nostr-relays`.
 fn nostr_metrics(r: &mut Registry, s: &crate::nostr::NostrStats) {
-    for (name, help, value) in [
-        (
-            "nostr_events_received",
-            "nostr events delivered by relays (first copy)",
-            &s.received,
-        ),
-        (
-            "nostr_events_pushed",
-            "nostr events that caused a push",
-            &s.pushed,
-        ),
-        (
-            "nostr_events_duplicate",
-            "nostr events already pushed",
-            &s.duplicates,
-        ),
-        (
-            "nostr_events_rejected_signature",
-            "nostr events with a bad id or signature",
-            &s.rejected_signature,
-        ),
-        (
-            "nostr_events_rejected_kind",
-            "nostr events of another kind than 4243",
-            &s.rejected_kind,
-        ),
-        (
-            "nostr_events_rejected_unknown_addr",
-            "nostr events for no registered handle",
-            &s.rejected_unknown_addr,
-        ),
-        (
-            "nostr_events_rejected_stale",
-            "nostr events outside the freshness window",
-            &s.rejected_stale,
-        ),
-        (
-            "nostr_notifications_lagged",
-            "nostr notifications lost to a full channel",
-            &s.lagged,
-        ),
-    ] {
-        counter(r, name, help, load(value));
-    }
+    counters(
+        r,
+        &[
+            (
+                "nostr_events_received",
+                "nostr events delivered by relays (first copy)",
+                load(&s.received),
+            ),
+            (
+                "nostr_events_pushed",
+                "nostr events that caused a push",
+                load(&s.pushed),
+            ),
+            (
+                "nostr_events_duplicate",
+                "nostr events already pushed",
+                load(&s.duplicates),
+            ),
+            (
+                "nostr_events_rejected_signature",
+                "nostr events with a bad id or signature",
+                load(&s.rejected_signature),
+            ),
+            (
+                "nostr_events_rejected_kind",
+                "nostr events of another kind than 4243",
+                load(&s.rejected_kind),
+            ),
+            (
+                "nostr_events_rejected_unknown_addr",
+                "nostr events for no registered handle",
+                load(&s.rejected_unknown_addr),
+            ),
+            (
+                "nostr_events_rejected_stale",
+                "nostr events outside the freshness window",
+                load(&s.rejected_stale),
+            ),
+            (
+                "nostr_notifications_lagged",
+                "nostr notifications lost to a full channel",
+                load(&s.lagged),
+            ),
+        ],
+    );
     gauge(
         r,
         "nostr_relays_connected",
