@@ -261,7 +261,8 @@ async fn idle_streams_get_keep_alive_comments() {
 }
 
 /// Posts `n` messages to `handle` whose envelopes are each about 250 KiB.
-async fn post_big(app: &TestApp, handle: &str, n: usize) {
+/// Posts `n` envelopes of about 250 KiB each to `handle` (byte-budget and page tests).
+pub(crate) async fn post_big(app: &TestApp, handle: &str, n: usize) {
     let filler = "A".repeat(250 * 1024);
     for i in 0..n {
         let body = serde_json::json!({"to": handle, "id": random_id(),

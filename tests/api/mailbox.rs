@@ -352,11 +352,7 @@ async fn a_stream_that_never_reads_holds_at_most_its_byte_budget() {
     // Arrange: 100 envelopes of ~250 KiB, far more than socket buffers hold.
     let app = spawn_app_with(|c| c.mailbox_sender_share_percent = 100).await;
     let bob = app.user("bob").await;
-    let filler = "A".repeat(250 * 1024);
-    for i in 0..100 {
-        let envelope = format!("{{\"v\":2,\"n\":{i},\"ct\":\"{filler}\"}}");
-        assert_eq!(post_envelope(&app, "bob", &envelope).await.status(), 201);
-    }
+    crate::inbox::post_big(&app, "bob", 100).await;
     let budget = app.state().streams.bytes.clone();
 
     // Act: a client asks for the stream, then never reads a byte.

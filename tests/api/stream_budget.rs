@@ -3,7 +3,6 @@
 //! budget, and other networks' streams still get their events.
 
 use crate::helpers::*;
-use crate::mailbox::post_envelope;
 
 #[tokio::test]
 async fn one_networks_stalled_streams_hold_at_most_its_share() {
@@ -17,11 +16,7 @@ async fn one_networks_stalled_streams_hold_at_most_its_share() {
     })
     .await;
     let bob = app.user("bob").await;
-    let filler = "A".repeat(250 * 1024);
-    for i in 0..100 {
-        let envelope = format!("{{\"v\":2,\"n\":{i},\"ct\":\"{filler}\"}}");
-        assert_eq!(post_envelope(&app, "bob", &envelope).await.status(), 201);
-    }
+    crate::inbox::post_big(&app, "bob", 100).await;
     let budget = app.state().streams.bytes.clone();
     let share = budget.network_share();
 
