@@ -184,10 +184,26 @@ async fn a_restarted_relay_is_reconnected_and_resubscribed() {
     relay.restart().await;
     wait_connected(&app, 1).await;
 
-    publish(&relay, &[event(KIND_MESSAGE, &addr_of(&bob), 0)]).await;
-    wait_pushed(&app, 1).await;
+    // "Connected" can come before the re-sent REQ is live on a busy
+    // machine: publish a new event every 5 s until one pushes (bounded).
+    let pushed = || stats(&app).pushed.load(Ordering::Relaxed) >= 1;
+    let mut published = 0;
+    for _ in 0..12 {
+        published += 1;
+        publish(&relay, &[event(KIND_MESSAGE, &addr_of(&bob), 0)]).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !pushed() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if pushed() {
+            break;
+        }
+    }
+    assert!(pushed(), "the listener never resubscribed after the restart");
+    wait_push_idle(&app).await;
 
-    assert_eq!(ps.received("/bob").len(), 1);
+    // One push per event at most (usually exactly one event was needed).
+    assert!((1..=published).contains(&ps.received("/bob").len()));
 }
 
 #[tokio::test]
