@@ -174,6 +174,7 @@ async fn a_handle_registered_after_start_is_covered_within_two_seconds() {
 }
 
 #[tokio::test]
+#[ignore = "scripts/test runs it alone: in the full parallel suite its kill/restart window races other tests (TODO #60)"]
 async fn a_restarted_relay_is_reconnected_and_resubscribed() {
     let Some(mut relay) = NostrRelay::start().await else {
         return;
