@@ -200,7 +200,10 @@ async fn a_restarted_relay_is_reconnected_and_resubscribed() {
             break;
         }
     }
-    assert!(pushed(), "the listener never resubscribed after the restart");
+    assert!(
+        pushed(),
+        "the listener never resubscribed after the restart"
+    );
     wait_push_idle(&app).await;
 
     // One push per event at most (usually exactly one event was needed).
