@@ -2,7 +2,7 @@
 //! the `#q` subscriptions kept in step with the registered handles, and
 //! each notification checked and turned into at most one push.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -41,12 +41,44 @@ pub struct NostrListener {
     handle: NostrHandle,
 }
 
-/// What a run knows: the addr → handle map and the subscribed shards.
+/// What a run knows: the addr → handle map, the subscribed shards and the
+/// filter each was last sent with (re-sent as is to a relay that reconnects).
 #[derive(Default)]
 struct Subscribed {
     order: Vec<String>,
     addrs: HashMap<String, Handle>,
     shards: Vec<Vec<String>>,
+    filters: Vec<Filter>,
+}
+
+/// Per relay: what says it may not hold our subscriptions. nostr-sdk
+/// re-sends a subscription on a reconnect only if the relay took it in the
+/// first place: one sent while a relay that already failed to connect is
+/// down is refused for that relay (`NotConnected`, reported only in the
+/// output's `failed`) and never sent to it later; and nostr-sdk forgets a
+/// subscription the relay closed. So the listener re-sends every shard
+/// itself (TODO #60).
+#[derive(Default)]
+struct RelayWatch {
+    /// nostr-sdk's count of connections made to each relay, last look.
+    connections: HashMap<RelayUrl, usize>,
+    /// Relays that refused a subscription: re-sent to once connected.
+    pending: HashSet<RelayUrl>,
+    /// Relays that closed one of ours (`CLOSED`): re-sent at the next resync.
+    closed: HashSet<RelayUrl>,
+}
+
+impl RelayWatch {
+    /// Notes a relay that closed one of our subscriptions.
+    fn on_message(&mut self, url: RelayUrl, message: &RelayMessage<'_>) {
+        if let RelayMessage::Closed {
+            subscription_id, ..
+        } = message
+            && subscription_id.as_str().starts_with(SUBSCRIPTION_PREFIX)
+        {
+            self.closed.insert(url);
+        }
+    }
 }
 
 impl NostrListener {
@@ -76,8 +108,9 @@ impl NostrListener {
         let mut rx = client.notifications();
         client.connect().await;
         let mut subscribed = Subscribed::default();
+        let mut relays = RelayWatch::default();
         let mut seen = Dedupe::default();
-        self.resync(&client, &mut subscribed).await;
+        self.resync(&client, &mut subscribed, &mut relays).await;
         let mut resync = tokio::time::interval(RESYNC_EVERY);
         let mut status = tokio::time::interval(STATUS_EVERY);
         let stop = async move {
@@ -90,7 +123,9 @@ impl NostrListener {
                     Ok(RelayPoolNotification::Event { event, .. }) => {
                         self.on_event(&event, &subscribed, &mut seen);
                     }
-                    Ok(RelayPoolNotification::Message { .. }) => {}
+                    Ok(RelayPoolNotification::Message { relay_url, message }) => {
+                        relays.on_message(relay_url, &message);
+                    }
                     Ok(RelayPoolNotification::Shutdown) | Err(RecvError::Closed) => {
                         tracing::warn!("nostr client stopped; restarting the listener");
                         break;
@@ -102,10 +137,19 @@ impl NostrListener {
                 },
                 () = self.handle.wake.notified() => {
                     tokio::time::sleep(DEBOUNCE).await;
-                    self.resync(&client, &mut subscribed).await;
+                    self.resync(&client, &mut subscribed, &mut relays).await;
                 }
-                _ = resync.tick() => self.resync(&client, &mut subscribed).await,
-                _ = status.tick() => self.count_connected(&client).await,
+                _ = resync.tick() => {
+                    self.resync(&client, &mut subscribed, &mut relays).await;
+                    // At most once per resync: a relay that keeps closing
+                    // our subscriptions is not flooded with REQs.
+                    for url in std::mem::take(&mut relays.closed) {
+                        if !self.resend(&client, &url, &subscribed).await {
+                            relays.pending.insert(url);
+                        }
+                    }
+                }
+                _ = status.tick() => self.watch_relays(&client, &subscribed, &mut relays).await,
                 () = &mut stop => break,
             }
         }
@@ -131,7 +175,7 @@ impl NostrListener {
 
     /// Re-reads the handles and re-sends every shard whose values changed
     /// (`unsubscribe` then `subscribe_with_id`: also right on nostr-sdk 0.45).
-    async fn resync(&self, client: &Client, subscribed: &mut Subscribed) {
+    async fn resync(&self, client: &Client, subscribed: &mut Subscribed, watch: &mut RelayWatch) {
         let rows = match self.store.all_primaries().await {
             Ok(rows) => rows,
             Err(e) => {
@@ -153,27 +197,78 @@ impl NostrListener {
             if subscribed.shards.get(n) == Some(values) {
                 continue;
             }
-            let id = SubscriptionId::new(format!("kez-q-{n}"));
+            let id = shard_id(n);
             let filter = Filter::new()
                 .kind(Kind::from(KIND_MESSAGE))
                 .custom_tags(q, values.iter().map(String::as_str))
                 .since(since);
             client.unsubscribe(&id).await;
-            if let Err(e) = client.subscribe_with_id(id, filter, None).await {
-                // Kept as unsent: the next resync tries again.
-                tracing::warn!(shard = n, error.message = %e, "nostr subscription not sent");
-                subscribed.shards.truncate(n);
-                return;
+            match client.subscribe_with_id(id, filter.clone(), None).await {
+                Ok(out) => watch.pending.extend(out.failed.into_keys()),
+                Err(e) => {
+                    // Kept as unsent: the next resync tries again.
+                    tracing::warn!(shard = n, error.message = %e, "nostr subscription not sent");
+                    subscribed.shards.truncate(n);
+                    subscribed.filters.truncate(n);
+                    return;
+                }
+            }
+            if let Some(old) = subscribed.filters.get_mut(n) {
+                *old = filter;
+            } else {
+                subscribed.filters.push(filter);
             }
         }
         subscribed.shards = shards;
     }
 
-    async fn count_connected(&self, client: &Client) {
+    /// Refreshes `relays_connected`, and re-sends every shard to a connected
+    /// relay that refused one or connected again since the last look (its
+    /// connection count grew): a relay that restarted forgot our subscriptions.
+    async fn watch_relays(&self, client: &Client, subscribed: &Subscribed, watch: &mut RelayWatch) {
         let relays = client.relays().await;
-        let up = relays.values().filter(|r| r.is_connected()).count();
-        self.stats()
-            .relays_connected
-            .store(u64::try_from(up).unwrap_or(u64::MAX), Ordering::Relaxed);
+        let mut up = 0_u64;
+        for (url, relay) in &relays {
+            if !relay.is_connected() {
+                continue;
+            }
+            up += 1;
+            let connections = relay.stats().success();
+            let before = watch.connections.insert(url.clone(), connections);
+            let refused = watch.pending.remove(url);
+            if (refused || before.is_some_and(|n| n != connections))
+                && !self.resend(client, url, subscribed).await
+            {
+                watch.pending.insert(url.clone());
+            }
+        }
+        self.stats().relays_connected.store(up, Ordering::Relaxed);
     }
+
+    /// Sends every subscribed shard to the relay at `url` again (a REQ with
+    /// the same id replaces the relay's copy; what it re-delivers is dropped
+    /// as already seen); `false` if the relay refused one (try again later).
+    async fn resend(&self, client: &Client, url: &RelayUrl, subscribed: &Subscribed) -> bool {
+        let Ok(relay) = client.relay(url).await else {
+            return true; // not ours (any more): nothing to re-send
+        };
+        for (n, filter) in subscribed.filters.iter().enumerate() {
+            let sent = relay
+                .subscribe_with_id(shard_id(n), filter.clone(), SubscribeOptions::default())
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!(shard = n, error.message = %e, "nostr subscription not re-sent");
+                return false;
+            }
+        }
+        self.stats().resubscribed.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+}
+
+/// Our subscription ids are `kez-q-<shard number>`.
+const SUBSCRIPTION_PREFIX: &str = "kez-q-";
+
+fn shard_id(n: usize) -> SubscriptionId {
+    SubscriptionId::new(format!("{SUBSCRIPTION_PREFIX}{n}"))
 }

@@ -42,6 +42,9 @@ pub struct NostrStats {
     pub rejected_stale: AtomicU64,
     /// Notifications lost because the listener fell behind the pool's channel.
     pub lagged: AtomicU64,
+    /// Times every shard was re-sent to a relay that reconnected or closed
+    /// one of our subscriptions.
+    pub resubscribed: AtomicU64,
     /// Relays connected now (a gauge).
     pub relays_connected: AtomicU64,
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-/// A running relay; killed (SIGKILL to gunicorn's master and its worker) on drop.
+/// A running relay; killed (SIGKILL to its process group: gunicorn's master
+/// and its worker) on drop.
 pub struct NostrRelay {
     child: Option<Child>,
     bin: PathBuf,
@@ -108,6 +109,8 @@ impl NostrRelay {
             .arg(&conf)
             .arg("serve")
             .current_dir(self.dir.path())
+            // Its own process group, killed as one (see `kill_now`).
+            .process_group(0)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .kill_on_drop(true)
@@ -136,13 +139,14 @@ impl NostrRelay {
         false
     }
 
-    /// SIGKILLs the relay's process group: the master and its worker.
+    /// SIGKILLs the relay's process group: the master and its worker in one
+    /// signal. Killing the worker first let the still-living master fork a
+    /// new worker, orphaned a moment later and holding the port (TODO #60).
     fn kill_now(&mut self) {
         if let Some(mut child) = self.child.take() {
             if let Some(pid) = child.id() {
-                // The worker is the master's child; kill it too.
-                let _ = std::process::Command::new("pkill")
-                    .args(["-KILL", "-P", &pid.to_string()])
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{pid}")])
                     .status();
             }
             let _ = child.start_kill();
@@ -161,12 +165,15 @@ impl NostrRelay {
         panic!("the relay's port stayed busy");
     }
 
+    /// What the relay wrote to stdout and stderr (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("relay.log")).unwrap_or_default()
+    }
+
     /// Starts it again on the same port and database.
     pub async fn restart(&mut self) {
         if !self.launch().await {
-            let log =
-                std::fs::read_to_string(self.dir.path().join("relay.log")).unwrap_or_default();
-            panic!("the relay did not restart:\n{log}");
+            panic!("the relay did not restart:\n{}", self.log());
         }
     }
 }
