@@ -64,8 +64,10 @@ struct RelayWatch {
     connections: HashMap<RelayUrl, usize>,
     /// Relays that refused a subscription: re-sent to once connected.
     pending: HashSet<RelayUrl>,
-    /// Relays that closed one of ours (`CLOSED`): re-sent at the next resync.
-    closed: HashSet<RelayUrl>,
+    /// Relays that closed one of ours (`CLOSED`) or refused a re-send:
+    /// tried again at the next resync, so at most every 30 s (no REQ flood,
+    /// no log line a second).
+    retry: HashSet<RelayUrl>,
 }
 
 impl RelayWatch {
@@ -76,7 +78,7 @@ impl RelayWatch {
         } = message
             && subscription_id.as_str().starts_with(SUBSCRIPTION_PREFIX)
         {
-            self.closed.insert(url);
+            self.retry.insert(url);
         }
     }
 }
@@ -141,11 +143,9 @@ impl NostrListener {
                 }
                 _ = resync.tick() => {
                     self.resync(&client, &mut subscribed, &mut relays).await;
-                    // At most once per resync: a relay that keeps closing
-                    // our subscriptions is not flooded with REQs.
-                    for url in std::mem::take(&mut relays.closed) {
+                    for url in std::mem::take(&mut relays.retry) {
                         if !self.resend(&client, &url, &subscribed).await {
-                            relays.pending.insert(url);
+                            relays.retry.insert(url);
                         }
                     }
                 }
@@ -239,7 +239,7 @@ impl NostrListener {
             if (refused || before.is_some_and(|n| n != connections))
                 && !self.resend(client, url, subscribed).await
             {
-                watch.pending.insert(url.clone());
+                watch.retry.insert(url.clone());
             }
         }
         self.stats().relays_connected.store(up, Ordering::Relaxed);
