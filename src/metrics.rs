@@ -352,6 +352,11 @@ fn nostr_metrics(r: &mut Registry, s: &crate::nostr::NostrStats) {
                 "nostr notifications lost to a full channel",
                 load(&s.lagged),
             ),
+            (
+                "nostr_resubscriptions",
+                "times every shard was re-sent to a relay that reconnected or closed ours",
+                load(&s.resubscribed),
+            ),
         ],
     );
     gauge(

@@ -188,6 +188,12 @@ async fn a_restarted_relay_is_reconnected_and_resubscribed() {
         stats(&app).resubscribed.load(Ordering::Relaxed) >= 1
     })
     .await;
+    let text = app.metrics_text().await;
+    let resent = text
+        .lines()
+        .find_map(|l| l.strip_prefix("kez_nostr_resubscriptions_total "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(resent >= Some(1), "no re-sends in /metrics:\n{text}");
 
     // The REQ may still be on its way when the event is published: publish
     // a new event every 5 s until one pushes (bounded).
