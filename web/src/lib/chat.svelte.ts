@@ -19,11 +19,12 @@ import {
   isLatest,
   type Api,
   type ChatAccess,
+  type ChatDeps,
   type ChatMessage,
   type Conversation,
   type Me,
 } from './records';
-import type { PoolLike, RelayState } from './nostr/transport';
+import type { RelayProblem, RelayState } from './nostr/transport';
 import type { Event as NostrEvent } from 'nostr-tools/pure';
 import { SeenIds } from './seen';
 import { parseRfc3339, rfc3339 } from './time';
@@ -33,25 +34,7 @@ export { keyChangedText, parseKez, StartChatError } from './directory';
 export { CLOCK_PROBLEM, liveStatusText, threadLiveText } from './live';
 export { AUTO_RETRIES, RESTAMP_AFTER_MS } from './outbox';
 export { defaultTransport, firstSuccess, isRelayUrl, TRANSPORTS, type TransportChoice } from './transports';
-export { ChatClosedError, type Api, type ChatMessage, type Conversation, type Me, type MessageStatus } from './records';
-
-export interface ChatDeps {
-  kv: KV;
-  me: Me;
-  api?: Api;
-  EventSource?: typeof EventSource;
-  now?: () => Date;
-  reconnectMs?: number;
-  pollMs?: number;
-  /** How long live acks wait to be batched into one post (default ACK_DELAY_MS, 500 ms). */
-  ackDelayMs?: number;
-  /** Relays the home server advertises (GET /v1/server): the default relay list, and transport `both`. */
-  advertisedRelays?: readonly string[];
-  /** The relay pool (default: nostr-tools' SimplePool); tests pass a fake. */
-  nostrPool?: () => PoolLike;
-  /** How often relay states are re-read (NostrTransport's stateEveryMs). */
-  nostrStateEveryMs?: number;
-}
+export { ChatClosedError, type Api, type ChatDeps, type ChatMessage, type Conversation, type Me, type MessageStatus } from './records';
 
 export function unreadLabel(n: number): string {
   return n > 99 ? '99+' : String(n);
@@ -72,6 +55,8 @@ export class ChatStore {
   relays = $state<string[]>([]);
   /** Each relay's connection state while the nostr transport runs. */
   relayStates = $state<Record<string, RelayState>>({});
+  /** Why a relay refused the last event or subscription (auth required, too large), if it did. */
+  relayProblems = $state<Record<string, RelayProblem>>({});
   relaysLive = $derived(Object.values(this.relayStates).filter((s) => s === 'connected').length);
 
   sorted = $derived([...this.conversations].sort((a, b) => (a.last_at < b.last_at ? 1 : a.last_at > b.last_at ? -1 : 0)));
@@ -116,12 +101,20 @@ export class ChatStore {
       transport: () => this.transport,
       relays: () => this.relays,
       peerHandle: (peer) => this.#peerHandle(peer),
-      onRelayStates: (s) => (this.relayStates = s),
+      onRelayStates: (s, p) => {
+        this.relayStates = s;
+        this.relayProblems = p;
+      },
+      peerRelay: (peer) => this.conversation(peer)?.peer_relay,
+      kv: this.#kv,
+      key: (part) => this.#key(part),
+      advertised: deps.advertisedRelays ?? [],
+      fetchRelayInfo: deps.fetchRelayInfo,
       lastSeq: () => this.lastSeq,
       rewind: (newest) => this.#rewind(newest),
       ingest: (items) => this.ingest(items),
       nostrSince: () => this.#nostrSince,
-      ingestNostr: (ev) => this.ingestNostr([ev]),
+      ingestNostr: (ev, relay) => this.ingestNostr([ev], relay),
       setLive: (s) => {
         const was = this.live;
         this.live = s;
@@ -367,7 +360,7 @@ export class ChatStore {
    * their envelopes go through the same open, replay guard and apply as the
    * server's, so a message arriving by both transports is shown once.
    */
-  ingestNostr(events: NostrEvent[]): Promise<void> {
+  ingestNostr(events: NostrEvent[], relay?: string): Promise<void> {
     if (this.#closed) return Promise.resolve();
     return this.#serial(async () => {
       for (const ev of events) {
@@ -379,7 +372,13 @@ export class ChatStore {
           console.debug(`dropped nostr event ${ev.id}: bad_json`);
           continue;
         }
-        await this.#openAndApply(envelope, `nostr event ${ev.id}`);
+        const from = await this.#openAndApply(envelope, `nostr event ${ev.id}`);
+        // The peer's relay, for our next event to them (SPEC §12).
+        const c = from && relay ? this.conversation(from) : undefined;
+        if (c && c.peer_relay !== relay) {
+          c.peer_relay = relay;
+          await this.#saveConvs();
+        }
       }
       await this.#seen.flush();
       const since = this.#transports.lastSeen;
@@ -390,18 +389,20 @@ export class ChatStore {
     });
   }
 
-  async #openAndApply(envelope: unknown, what: string): Promise<void> {
+  /** Open, replay-check and apply one envelope; the sender's primary, or null when dropped. */
+  async #openAndApply(envelope: unknown, what: string): Promise<string | null> {
     let msg: SealedMessage;
     try {
       msg = openEnvelope(this.#me.seed, envelope, { now: this.#now(), seen: (id) => this.#seen.has(id) });
     } catch (e) {
       if (!(e instanceof EnvelopeError)) throw e;
       console.debug(`dropped ${what}: ${e.code}`);
-      return;
+      return null;
     }
     this.#seen.add(msg.id);
     if (msg.kind === 'ack') await this.#receipts.applyAck(msg.from, msg.body);
     else await this.#receive(msg);
+    return msg.from;
   }
 
   /** A text arrived: into its thread and conversation, then a (batched) delivery receipt. */
@@ -447,6 +448,16 @@ export class ChatStore {
 
   pollNow(): Promise<void> {
     return this.#transports.pollNow();
+  }
+
+  /**
+   * Publish a kind 0 signed by this identity's derived nostr key (SPEC §12,
+   * §14): `content` becomes its JCS text. For profiles; rejects with the
+   * relays' reasons when none accepted it.
+   */
+  publishMetadata(content: Record<string, unknown>): Promise<{ relay: string }> {
+    if (this.#closed) return Promise.reject(new ChatClosedError());
+    return this.#transports.publishMetadata(content);
   }
 
   /** Change the transport and/or relays: persisted, and live delivery restarted on the new ones. */

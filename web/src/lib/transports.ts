@@ -9,8 +9,11 @@ import { seal } from './envelope';
 import { InboxConnection, type LiveStatus } from './inbox';
 import { liveProblemFor } from './live';
 import { buildAckEvent, buildMessageEvent } from './nostr/events';
-import { addr } from './nostr/keys';
-import { NostrTransport, relayLabel, type PoolLike, type RelayState } from './nostr/transport';
+import type { KV } from './kv';
+import { announceOnce, fetchMaxMessageLength } from './nostr/announce';
+import { buildMetadataEvent } from './nostr/hygiene';
+import { addr, nostrSecretKey } from './nostr/keys';
+import { NostrTransport, relayLabel, type PoolLike, type RelayProblem, type RelayState } from './nostr/transport';
 import { ChatClosedError, type Api, type Me, type Outgoing } from './records';
 
 /** Which way messages and acks travel (SPEC §12): the home server, nostr relays, or both. */
@@ -77,8 +80,17 @@ export interface TransportHost {
   relays(): readonly string[];
   /** The peer's verified handle (for the server transport). */
   peerHandle(peer: string): Promise<string>;
-  /** The relays' states changed (only for the transport currently in use). */
-  onRelayStates(states: Record<string, RelayState>): void;
+  /** The relays' states or problems changed (only for the transport currently in use). */
+  onRelayStates(states: Record<string, RelayState>, problems: Record<string, RelayProblem>): void;
+  /** The relay the peer's last event came from (SPEC §12: published there first). */
+  peerRelay(peer: string): string | undefined;
+  /** The sealed KV and its key naming, for the announcement record. */
+  kv: KV;
+  key(part: string): string;
+  /** Relays the home server advertises: the page's CSP lets it read their NIP-11 documents. */
+  advertised: readonly string[];
+  /** fetch for NIP-11 documents; absent = no limits read (tests). */
+  fetchRelayInfo?: typeof fetch;
   /** The server's mailbox position (SPEC §7.3) and what to do with what arrives live. */
   lastSeq(): number;
   rewind(newest: number): Promise<void>;
@@ -104,6 +116,9 @@ export class Transports {
   #inbox: InboxConnection | null = null;
   #connected = false;
   #nostrEverLive = false;
+  #announcing = false;
+  /** The derived nostr key (SPEC §12), while a relay connection may need it; zeroed on close. */
+  #nostrKey: Uint8Array | null = null;
 
   constructor(host: TransportHost) {
     this.#host = host;
@@ -143,6 +158,8 @@ export class Transports {
         })(),
       );
     if (useNostr) tasks.push(this.#publish(peer, kind === 'ack', envelope));
+    // Only after the envelope is sealed: a send isn't held up by bookkeeping.
+    if (useNostr) void this.#announce();
     return firstSuccess(tasks);
   }
 
@@ -151,8 +168,55 @@ export class Transports {
     const t = this.#ensureNostr();
     const createdAt = Math.floor(this.#host.now().getTime() / 1000);
     const ev = (ack ? buildAckEvent : buildMessageEvent)(envelope, addr(peer), createdAt);
-    const { relay } = await t.publish(ev);
+    const { relay } = await t.publish(ev, this.#host.peerRelay(peer));
     return { via: relayLabel(relay) };
+  }
+
+  /**
+   * Publish a kind 0 (`content` as its JCS text, tagged with the own addr)
+   * signed by the derived key, on every relay; resolves with the first relay
+   * that accepted it. The seam for profiles (SPEC §14).
+   */
+  publishMetadata(content: Record<string, unknown>): Promise<{ relay: string }> {
+    const t = this.#ensureNostr();
+    const now = Math.floor(this.#host.now().getTime() / 1000);
+    return t.publish(buildMetadataEvent(content, this.#host.me.primary, this.#key(), now));
+  }
+
+  #key(): Uint8Array {
+    return (this.#nostrKey ??= nostrSecretKey(this.#host.me.seed));
+  }
+
+  /** Once per identity and relay set (SPEC §12): the relay list and minimal kind 0. Errors are only logged. */
+  async #announce(): Promise<void> {
+    const host = this.#host;
+    if (this.#announcing || host.closed()) return;
+    this.#announcing = true;
+    const t = this.#ensureNostr();
+    try {
+      await announceOnce({
+        kv: host.kv,
+        recordKey: host.key('nostr_announced'),
+        relays: t.relays,
+        primary: host.me.primary,
+        fqhn: `${host.me.handle}@${host.me.server}`,
+        secretKey: this.#key(),
+        now: Math.floor(host.now().getTime() / 1000),
+        publish: (ev) => t.publish(ev),
+      });
+    } catch (e) {
+      console.debug('nostr: relay list / kind 0 not published:', e);
+    }
+  }
+
+  /** NIP-11 limits of the advertised relays (the others' cannot be read under the page's CSP). */
+  #readLimits(t: NostrTransport): void {
+    const fetchFn = this.#host.fetchRelayInfo;
+    if (!fetchFn) return;
+    for (const r of t.relays.filter((r) => this.#host.advertised.includes(r)))
+      void fetchMaxMessageLength(r, fetchFn).then((n) => {
+        if (n !== null) t.setLimit(r, n);
+      });
   }
 
   /** The nostr transport, created on first use (sending works before or without subscribe()). */
@@ -163,15 +227,17 @@ export class Transports {
       relays: [...host.relays()],
       pool: host.nostrPool?.(),
       now: () => Math.floor(host.now().getTime() / 1000),
-      onState: (s) => {
+      authKey: this.#key(),
+      onState: (s, p) => {
         if (this.#nostr !== t) return;
-        host.onRelayStates(s);
+        host.onRelayStates(s, p);
         this.#nostrLive();
       },
       stateEveryMs: host.nostrStateEveryMs,
     });
     this.#nostr = t;
-    host.onRelayStates(t.states);
+    host.onRelayStates(t.states, t.problems);
+    this.#readLimits(t);
     return t;
   }
 
@@ -197,6 +263,7 @@ export class Transports {
         }),
       );
       this.#nostrLive();
+      void this.#announce();
     }
     if (host.transport() !== 'nostr') this.#connectInbox();
   }
@@ -237,5 +304,8 @@ export class Transports {
     this.#inbox = null;
     this.#nostr?.close();
     this.#nostr = null;
+    this.#announcing = false;
+    this.#nostrKey?.fill(0);
+    this.#nostrKey = null;
   }
 }
