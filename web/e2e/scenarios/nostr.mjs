@@ -19,6 +19,8 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { verifyEvent } from 'nostr-tools/pure';
+import WebSocket from 'ws';
 import { assert, colorScheme, log, shot, signUp, startServer, DOMAIN } from '../helpers.mjs';
 
 const PASS = 'nostr test passphrase 1';
@@ -143,6 +145,56 @@ async function storedTotal(metrics) {
   const m = /^kez_messages_stored_total (\d+)/m.exec(text);
   assert(m, `kez_messages_stored_total in /metrics:\n${text.slice(0, 400)}`);
   return Number(m[1]);
+}
+
+/**
+ * The stored events of `filter` on the relay (REQ until EOSE, 10 s at most).
+ * @param {string} url @param {object} filter
+ * @returns {Promise<import('nostr-tools/pure').Event[]>}
+ */
+function query(url, filter) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    /** @type {import('nostr-tools/pure').Event[]} */
+    const got = [];
+    const timer = setTimeout(() => (ws.close(), reject(new Error(`no EOSE from ${url}`))), 10_000);
+    ws.on('open', () => ws.send(JSON.stringify(['REQ', 'q', filter])));
+    ws.on('error', (e) => (clearTimeout(timer), reject(e)));
+    ws.on('message', (m) => {
+      const msg = JSON.parse(String(m));
+      if (msg[0] === 'EVENT') got.push(msg[2]);
+      if (msg[0] === 'EOSE') {
+        clearTimeout(timer);
+        ws.close();
+        resolve(got);
+      }
+    });
+  });
+}
+
+/**
+ * First unlock published, per identity, one kind 10002 listing the relay and
+ * one kind 0 named handle@server, both by the same (derived, not one-time)
+ * key and valid. Polled, bounded: they go out in the background.
+ * @param {string} url @param {string[]} handles
+ * @returns {Promise<Set<string>>} the derived public keys
+ */
+async function announced(url, handles) {
+  for (let i = 0; ; i++) {
+    const lists = await query(url, { kinds: [10002] });
+    const meta = await query(url, { kinds: [0] });
+    const names = meta.map((e) => JSON.parse(e.content).name).sort();
+    if (lists.length >= handles.length && names.length >= handles.length) {
+      assert(JSON.stringify(names) === JSON.stringify(handles.sort()), `kind 0 names: ${names}`);
+      assert([...lists, ...meta].every((e) => verifyEvent(e)), 'kind 10002 / 0 verify');
+      assert(lists.every((e) => JSON.stringify(e.tags) === JSON.stringify([['r', url + '/']])), `10002 tags: ${JSON.stringify(lists.map((e) => e.tags))}`);
+      const keys = new Set(meta.map((e) => e.pubkey));
+      assert(keys.size === handles.length && lists.every((e) => keys.has(e.pubkey)), 'each identity signs its 10002 and kind 0 with one key');
+      return keys;
+    }
+    assert(i < 100, `relay list and kind 0 published: ${lists.length} lists, names ${names}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** A counter from the metrics port (0 when absent). @param {string} metrics @param {string} name */
@@ -293,6 +345,8 @@ export default {
       // Default with relays advertised: both. Every message goes both ways and shows once.
       await C.locator('[data-testid="relays-live"][data-count="1"]').waitFor();
       await D.locator('[data-testid="relays-live"][data-count="1"]').waitFor();
+      const derived = await announced(relay.url, [`carol@${DOMAIN}`, `dave@${DOMAIN}`]);
+      log('first unlock: kind 10002 and kind 0 on the relay, signed by each one’s derived key');
       await C.locator('#start-chat').fill(`dave@${DOMAIN}`);
       await C.getByRole('button', { name: 'Chat', exact: true }).click();
       await C.getByTestId('thread-title').getByText(`dave@${DOMAIN}`).waitFor();
@@ -362,6 +416,10 @@ export default {
       await D.locator('#composer').press('Enter');
       await C.locator('[data-message][data-dir="in"] [data-body]').getByText('and back, without it').waitFor();
       log('chat goes on with the kez server stopped');
+      const events = await query(relay.url, { kinds: [4243, 4244] });
+      const signers = new Set(events.map((e) => e.pubkey));
+      assert(events.length > 0 && signers.size === events.length && events.every((e) => !derived.has(e.pubkey)), 'messages and acks: a one-time key each, never a derived key');
+      log(`${events.length} message/ack events on the relay, each by its own one-time key`);
       await shot(C, 'nostr-carol.png');
       await shot(D, 'nostr-dave.png');
       const unexpected = errors.filter((e) => !/Failed to load resource|ERR_CONNECTION_REFUSED|net::ERR_/.test(e));
