@@ -28,7 +28,7 @@ import type { RelayProblem, RelayState } from './nostr/transport';
 import type { Event as NostrEvent } from 'nostr-tools/pure';
 import { SeenIds } from './seen';
 import { parseRfc3339, rfc3339 } from './time';
-import { checkedRelays, defaultTransport, isRelayUrl, Transports, TRANSPORTS, type TransportChoice } from './transports';
+import { checkedRelays, Transports, type TransportChoice } from './transports';
 
 export { keyChangedText, parseKez, StartChatError } from './directory';
 export { CLOCK_PROBLEM, liveStatusText, threadLiveText } from './live';
@@ -67,22 +67,18 @@ export class ChatStore {
   readonly #api: Api;
   readonly #now: () => Date;
   readonly #seen: SeenIds;
-  readonly #deps: ChatDeps;
   readonly #contacts: ContactBook;
   readonly #directory: HandleDirectory;
   readonly #outbox: Outbox;
   readonly #receipts: Receipts;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #transports: Transports;
-  /** Newest created_at accepted from a relay (unix s), persisted: the next subscription's `since`. */
-  #nostrSince = 0;
   #connected = false;
   /** Set by close(): no more sealing, ingesting or queued writes. */
   #closed = false;
   #onOnline = () => void this.retryFailed();
 
   constructor(deps: ChatDeps) {
-    this.#deps = deps;
     this.#kv = deps.kv;
     this.#me = deps.me;
     this.#api = deps.api ?? realApi;
@@ -94,7 +90,7 @@ export class ChatStore {
     this.#outbox = new Outbox(access);
     this.#receipts = new Receipts(access, deps.ackDelayMs);
     this.#transports = new Transports({
-      me: this.#me,
+      deps,
       api: this.#api,
       now: () => this.#now(),
       closed: () => this.#closed,
@@ -106,14 +102,10 @@ export class ChatStore {
         this.relayProblems = p;
       },
       peerRelay: (peer) => this.conversation(peer)?.peer_relay,
-      kv: this.#kv,
       key: (part) => this.#key(part),
-      advertised: deps.advertisedRelays ?? [],
-      fetchRelayInfo: deps.fetchRelayInfo,
       lastSeq: () => this.lastSeq,
       rewind: (newest) => this.#rewind(newest),
       ingest: (items) => this.ingest(items),
-      nostrSince: () => this.#nostrSince,
       ingestNostr: (ev, relay) => this.ingestNostr([ev], relay),
       setLive: (s) => {
         const was = this.live;
@@ -123,11 +115,6 @@ export class ChatStore {
         if (s === 'live' && was !== 'live') void this.retryFailed();
       },
       setLiveProblem: (problem) => (this.liveProblem = problem),
-      EventSource: deps.EventSource,
-      reconnectMs: deps.reconnectMs,
-      pollMs: deps.pollMs,
-      nostrPool: deps.nostrPool,
-      nostrStateEveryMs: deps.nostrStateEveryMs,
     });
   }
 
@@ -183,12 +170,7 @@ export class ChatStore {
       await this.#saveConvs();
     }
     this.lastSeq = (await this.#kv.get<number>(this.#key('seq'))) ?? 0;
-    const advertised = [...(this.#deps.advertisedRelays ?? [])];
-    const t = await this.#kv.get<TransportChoice>(this.#key('transport'));
-    this.transport = t && TRANSPORTS.includes(t) ? t : defaultTransport(advertised);
-    const relays = await this.#kv.get<string[]>(this.#key('relays'));
-    this.relays = Array.isArray(relays) ? relays.filter(isRelayUrl) : advertised.filter(isRelayUrl);
-    this.#nostrSince = (await this.#kv.get<number>(this.#key('nostr_since'))) ?? 0;
+    ({ transport: this.transport, relays: this.relays } = await this.#transports.load());
     await this.#seen.load();
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
@@ -381,11 +363,7 @@ export class ChatStore {
         }
       }
       await this.#seen.flush();
-      const since = this.#transports.lastSeen;
-      if (since > this.#nostrSince) {
-        this.#nostrSince = since;
-        await this.#kv.set(this.#key('nostr_since'), since);
-      }
+      await this.#transports.saveSince();
     });
   }
 

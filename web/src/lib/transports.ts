@@ -9,12 +9,11 @@ import { seal } from './envelope';
 import { InboxConnection, type LiveStatus } from './inbox';
 import { liveProblemFor } from './live';
 import { buildAckEvent, buildMessageEvent } from './nostr/events';
-import type { KV } from './kv';
 import { announceOnce, fetchMaxMessageLength } from './nostr/announce';
 import { buildMetadataEvent } from './nostr/hygiene';
 import { addr, nostrSecretKey } from './nostr/keys';
-import { NostrTransport, relayLabel, type PoolLike, type RelayProblem, type RelayState } from './nostr/transport';
-import { ChatClosedError, type Api, type Me, type Outgoing } from './records';
+import { NostrTransport, relayLabel, type RelayProblem, type RelayState } from './nostr/transport';
+import { ChatClosedError, type Api, type ChatDeps, type Outgoing } from './records';
 
 /** Which way messages and acks travel (SPEC §12): the home server, nostr relays, or both. */
 export type TransportChoice = 'server' | 'nostr' | 'both';
@@ -80,7 +79,8 @@ export function checkedRelays(transport: TransportChoice, relays: readonly strin
 
 /** What Transports reads of its ChatStore. */
 export interface TransportHost {
-  readonly me: Me;
+  /** The store's own deps: identity, sealed KV, advertised relays and (tests) network parts. */
+  readonly deps: ChatDeps;
   readonly api: Api;
   now(): Date;
   /** Set once the store is closed (locking): never seal after that. */
@@ -93,30 +93,18 @@ export interface TransportHost {
   onRelayStates(states: Record<string, RelayState>, problems: Record<string, RelayProblem>): void;
   /** The relay the peer's last event came from (SPEC §12: published there first). */
   peerRelay(peer: string): string | undefined;
-  /** The sealed KV and its key naming, for the announcement record. */
-  kv: KV;
+  /** The store's KV key naming, for the announcement record. */
   key(part: string): string;
-  /** Relays the home server advertises: the page's CSP lets it read their NIP-11 documents. */
-  advertised: readonly string[];
-  /** fetch for NIP-11 documents; absent = no limits read (tests). */
-  fetchRelayInfo?: typeof fetch;
   /** The server's mailbox position (SPEC §7.3) and what to do with what arrives live. */
   lastSeq(): number;
   rewind(newest: number): Promise<void>;
   ingest(items: InboxItem[]): Promise<void>;
-  /** The since of the nostr subscription (unix s) and the events it brings. */
-  nostrSince(): number;
+  /** The events the nostr subscription brings. */
   ingestNostr(ev: NostrEvent, relay: string): Promise<void>;
   /** The live indicator: set from the inbox stream, or from the relays with transport `nostr`. */
   setLive(s: LiveStatus): void;
   setLiveProblem(problem: string): void;
-  EventSource?: typeof EventSource;
-  reconnectMs?: number;
-  pollMs?: number;
-  /** The relay pool (default: nostr-tools' SimplePool); tests pass a fake. */
-  nostrPool?: () => PoolLike;
-  /** How often relay states are re-read (NostrTransport's stateEveryMs). */
-  nostrStateEveryMs?: number;
+
 }
 
 export class Transports {
@@ -126,6 +114,8 @@ export class Transports {
   #connected = false;
   #nostrEverLive = false;
   #announcing = false;
+  /** Newest created_at accepted from a relay (unix s), as persisted. */
+  #since = 0;
   /** The derived nostr key (SPEC §12), while a relay connection may need it; zeroed on close. */
   #nostrKey: Uint8Array | null = null;
 
@@ -133,9 +123,24 @@ export class Transports {
     this.#host = host;
   }
 
-  /** Newest created_at accepted from a relay (unix s), 0 before any. */
-  get lastSeen(): number {
-    return this.#nostr?.lastSeen ?? 0;
+  /** The persisted transport choice and relays (defaults from the advertised relays), and the nostr `since`. */
+  async load(): Promise<{ transport: TransportChoice; relays: string[] }> {
+    const { kv, advertisedRelays = [] } = this.#host.deps;
+    const t = await kv.get<TransportChoice>(this.#host.key('transport'));
+    const relays = await kv.get<string[]>(this.#host.key('relays'));
+    this.#since = (await kv.get<number>(this.#host.key('nostr_since'))) ?? 0;
+    return {
+      transport: t && TRANSPORTS.includes(t) ? t : defaultTransport(advertisedRelays),
+      relays: (Array.isArray(relays) ? relays : [...advertisedRelays]).filter(isRelayUrl),
+    };
+  }
+
+  /** Persist the newest created_at accepted from a relay: the next subscription's `since` (SPEC §12). */
+  async saveSince(): Promise<void> {
+    const since = this.#nostr?.lastSeen ?? 0;
+    if (since <= this.#since) return;
+    this.#since = since;
+    await this.#host.deps.kv.set(this.#host.key('nostr_since'), since);
   }
 
   /**
@@ -154,7 +159,7 @@ export class Transports {
     // Locking wipes the seed once close() returns: never seal after that.
     if (host.closed()) throw new ChatClosedError();
     const { kind, id, sent_at, body } = m;
-    const { seed, handle, server } = host.me;
+    const { seed, handle, server } = host.deps.me;
     const { envelope } = seal(seed, { kind, id, from_handle: `${handle}@${server}`, to: peer, sent_at, body });
     const tasks: Promise<{ via?: string }>[] = [];
     if (useServer)
@@ -189,11 +194,11 @@ export class Transports {
   publishMetadata(content: Record<string, unknown>): Promise<{ relay: string }> {
     const t = this.#ensureNostr();
     const now = Math.floor(this.#host.now().getTime() / 1000);
-    return t.publish(buildMetadataEvent(content, this.#host.me.primary, this.#key(), now));
+    return t.publish(buildMetadataEvent(content, this.#host.deps.me.primary, this.#key(), now));
   }
 
   #key(): Uint8Array {
-    return (this.#nostrKey ??= nostrSecretKey(this.#host.me.seed));
+    return (this.#nostrKey ??= nostrSecretKey(this.#host.deps.me.seed));
   }
 
   /** Once per identity and relay set (SPEC §12): the relay list and minimal kind 0. Errors are only logged. */
@@ -204,11 +209,11 @@ export class Transports {
     const t = this.#ensureNostr();
     try {
       await announceOnce({
-        kv: host.kv,
+        kv: host.deps.kv,
         recordKey: host.key('nostr_announced'),
         relays: t.relays,
-        primary: host.me.primary,
-        fqhn: `${host.me.handle}@${host.me.server}`,
+        primary: host.deps.me.primary,
+        fqhn: `${host.deps.me.handle}@${host.deps.me.server}`,
         secretKey: this.#key(),
         now: Math.floor(host.now().getTime() / 1000),
         publish: (ev) => t.publish(ev),
@@ -220,9 +225,9 @@ export class Transports {
 
   /** NIP-11 limits of the advertised relays (the others' cannot be read under the page's CSP). */
   #readLimits(t: NostrTransport): void {
-    const fetchFn = this.#host.fetchRelayInfo;
+    const fetchFn = this.#host.deps.fetchRelayInfo;
     if (!fetchFn) return;
-    for (const r of t.relays.filter((r) => this.#host.advertised.includes(r)))
+    for (const r of t.relays.filter((r) => (this.#host.deps.advertisedRelays ?? []).includes(r)))
       void fetchMaxMessageLength(r, fetchFn).then((n) => {
         if (n !== null) t.setLimit(r, n);
       });
@@ -234,7 +239,7 @@ export class Transports {
     const host = this.#host;
     const t = new NostrTransport({
       relays: [...host.relays()],
-      pool: host.nostrPool?.(),
+      pool: host.deps.nostrPool?.(),
       now: () => Math.floor(host.now().getTime() / 1000),
       authKey: this.#key(),
       onState: (s, p) => {
@@ -242,7 +247,7 @@ export class Transports {
         host.onRelayStates(s, p);
         this.#nostrLive();
       },
-      stateEveryMs: host.nostrStateEveryMs,
+      stateEveryMs: host.deps.nostrStateEveryMs,
     });
     this.#nostr = t;
     host.onRelayStates(t.states, t.problems);
@@ -265,7 +270,7 @@ export class Transports {
     this.#connected = true;
     const host = this.#host;
     if (host.transport() !== 'server' && host.relays().length) {
-      this.#ensureNostr().subscribe(addr(host.me.primary), host.nostrSince(), (ev, relay) =>
+      this.#ensureNostr().subscribe(addr(host.deps.me.primary), this.#since, (ev, relay) =>
         // Runs unasked: a storage error must not become an unhandled rejection.
         host.ingestNostr(ev, relay).catch((e: unknown) => {
           if (!(e instanceof ChatClosedError)) console.debug('nostr ingest:', e);
@@ -280,7 +285,7 @@ export class Transports {
   #connectInbox(): void {
     if (this.#inbox) return;
     const host = this.#host;
-    const { seed, server, handle } = host.me;
+    const { seed, server, handle } = host.deps.me;
     const api = host.api;
     this.#inbox = new InboxConnection({
       streamUrl: (since) => api.streamUrl(handle, streamAuth(seed, server, handle, host.now()), since),
@@ -295,9 +300,9 @@ export class Transports {
         if (problem !== undefined) host.setLiveProblem(problem);
         console.debug('inbox:', e);
       },
-      EventSource: host.EventSource,
-      reconnectMs: host.reconnectMs,
-      pollMs: host.pollMs,
+      EventSource: host.deps.EventSource,
+      reconnectMs: host.deps.reconnectMs,
+      pollMs: host.deps.pollMs,
     });
     this.#inbox.start();
   }
