@@ -279,6 +279,7 @@ async function relayPopover(page) {
   const pop = page.getByTestId('relay-popover');
   await pop.locator('[data-state="connected"][data-problem=""]').getByText('connected').waitFor();
   assert((await button.getAttribute('aria-expanded')) === 'true', 'relay count button is expanded');
+  await shot(page, 'nostr-relay-popover.png');
   await page.keyboard.press('Escape');
   await pop.waitFor({ state: 'detached' });
 }
