@@ -7,6 +7,8 @@
 //   KEZ_ARTIFACTS   screenshot directory (default ../test-artifacts)
 //   KEZ_E2E_COLOR_SCHEME=dark  run with prefers-color-scheme: dark
 //   KEZ_E2E_VERBOSE=1  print the server's log on failure
+//   KEZ_E2E_ONLY=register,chat  run only these scenarios (by file name; the
+//                      ones a scenario builds on must be listed too)
 //
 // Serves web/dist (run `vite build` first; `npm run e2e` does). The
 // scenarios in scenarios/ run in this order on one server and one browser,
@@ -29,9 +31,13 @@ import ios from './scenarios/ios.mjs';
 import storage from './scenarios/storage.mjs';
 import nostr from './scenarios/nostr.mjs';
 
-/** @type {import('./helpers.mjs').Scenario[]} */
 // nostr runs its own server and relay (skipped without NOSTR_RELAY_BIN), after storage's console check.
-const SCENARIOS = [register, pwa, chat, lock, away, oneTab, offline, keys, restore, push, ios, storage, nostr];
+const ALL = { register, pwa, chat, lock, away, oneTab, offline, keys, restore, push, ios, storage, nostr };
+const only = process.env.KEZ_E2E_ONLY?.split(',').map((s) => s.trim().replace(/-(.)/g, (_, c) => c.toUpperCase()));
+/** @type {import('./helpers.mjs').Scenario[]} */
+const SCENARIOS = Object.entries(ALL)
+  .filter(([name]) => !only || only.includes(name))
+  .map(([, s]) => s);
 
 preflight();
 const server = startServer();

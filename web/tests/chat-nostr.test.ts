@@ -133,6 +133,27 @@ describe('both transports', () => {
   });
 });
 
+describe('the peer’s relay', () => {
+  it('is remembered from their last event and a reply is sent via it first', async () => {
+    const { alice, bob, net, ap, bp } = setup();
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    await alice.configure('nostr', RELAYS);
+    await bob.configure('nostr', RELAYS);
+    bob.connect();
+    net.setDown(RELAYS[0], true); // alice's message reaches relay.b only
+    await alice.send(bp, 'by b');
+    for (let i = 0; i < 5; i++) await settle();
+    expect(bob.conversation(ap)!.peer_relay).toBe(RELAYS[1]);
+    net.setDown(RELAYS[0], false);
+    // Both relays take the reply; relay.a answers first, but relay.b is alice's.
+    await bob.send(ap, 'reply');
+    expect(bob.threads[ap].find((m) => m.dir === 'out')).toMatchObject({ status: 'sent', via: 'relay.b' });
+    bob.disconnect();
+  });
+});
+
 describe('nostr only', () => {
   it('sending to an existing conversation never calls the server', async () => {
     const { alice, bob, a, b, ap, bp, server } = setup();
