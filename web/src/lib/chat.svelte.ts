@@ -11,7 +11,10 @@ import { pollAuth, releaseAuth, streamAuth } from './auth';
 import { ContactBook, fqhnOf, HandleDirectory, lookupProblem, parseKez, StartChatError, startChatProblem } from './directory';
 import { EnvelopeError, openEnvelope, seal, type SealedMessage } from './envelope';
 import { InboxConnection, type LiveStatus } from './inbox';
-import type { KV } from './kv';
+import { memoryKV, type KV } from './kv';
+import { Attachments } from './attachments/attachments';
+import { SealedFiles } from './attachments/filestore';
+import { filePreview, type Attachment } from './attachments/meta';
 import { liveProblemFor } from './live';
 import { Outbox } from './outbox';
 import { Receipts } from './receipts';
@@ -36,6 +39,7 @@ import { parseRfc3339, rfc3339 } from './time';
 export { keyChangedText, parseKez, StartChatError } from './directory';
 export { CLOCK_PROBLEM, liveStatusText, threadLiveText } from './live';
 export { AUTO_RETRIES, RESTAMP_AFTER_MS } from './outbox';
+export { EmptyFileError, FileTooLargeError } from './attachments/attachments';
 export { ChatClosedError, type Api, type ChatMessage, type Conversation, type Me, type MessageStatus } from './records';
 
 /** Which way messages and acks travel (SPEC §12): the home server, nostr relays, or both. */
@@ -99,6 +103,10 @@ export interface ChatDeps {
   nostrPool?: () => PoolLike;
   /** How often relay states are re-read (NostrTransport's stateEveryMs). */
   nostrStateEveryMs?: number;
+  /** Unsealed KV for file bytes (sealed by SealedFiles; default: in memory). */
+  files?: KV;
+  /** Look for stalled incoming files every few seconds (default true). */
+  stallCheck?: boolean;
 }
 
 export function unreadLabel(n: number): string {
@@ -135,6 +143,7 @@ export class ChatStore {
   readonly #directory: HandleDirectory;
   readonly #outbox: Outbox;
   readonly #receipts: Receipts;
+  readonly #attachments: Attachments;
   #queue: Promise<unknown> = Promise.resolve();
   #inbox: InboxConnection | null = null;
   #nostr: NostrTransport | null = null;
@@ -158,6 +167,15 @@ export class ChatStore {
     const access = this.#access();
     this.#outbox = new Outbox(access);
     this.#receipts = new Receipts(access, deps.ackDelayMs);
+    this.#attachments = new Attachments({
+      chat: access,
+      kv: this.#kv,
+      files: new SealedFiles(deps.files ?? memoryKV(), deps.me.seed),
+      key: (part) => this.#key(part),
+      transport: () => this.transport,
+      receive: (msg, shown) => this.#receive(msg, shown),
+      scheduleAck: (peer) => this.#receipts.schedule(peer),
+    });
   }
 
   get me(): Readonly<Omit<Me, 'seed'>> {
@@ -219,9 +237,11 @@ export class ChatStore {
     this.relays = Array.isArray(relays) ? relays.filter(isRelayUrl) : advertised.filter(isRelayUrl);
     this.#nostrSince = (await this.#kv.get<number>(this.#key('nostr_since'))) ?? 0;
     await this.#seen.load();
+    await this.#attachments.load(this.#deps.stallCheck ?? true);
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
     void this.#outbox.resend(true);
+    void this.#attachments.resume();
   }
 
   /**
@@ -232,6 +252,7 @@ export class ChatStore {
   async close(): Promise<void> {
     this.#closed = true;
     this.disconnect();
+    this.#attachments.close();
     await this.#queue;
   }
 
@@ -327,9 +348,35 @@ export class ChatStore {
     return this.#outbox.send(peer, text);
   }
 
-  /** The Retry button: any failed message, whatever the error. */
+  /** The Retry button: any failed message, whatever the error (a file continues where it stopped). */
   retry(peer: string, id: string): Promise<void> {
+    if (this.threads[peer]?.find((m) => m.id === id && m.dir === 'out')?.attachment) return this.#attachments.retry(peer, id);
     return this.#outbox.deliver(peer, id);
+  }
+
+  /**
+   * Send a file (SPEC §13) with local echo and progress; throws
+   * FileTooLargeError (over 10 MiB) or EmptyFileError before anything is
+   * stored or sent. Resolves after the local echo; the file goes out in the
+   * background (fileSendsIdle waits for it).
+   */
+  sendFile(peer: string, name: string, mime: string, bytes: Uint8Array): Promise<void> {
+    return this.#attachments.send(peer, name, mime, bytes);
+  }
+
+  /** Resolves once the files queued for `peer` are posted, failed or stopped. */
+  fileSendsIdle(peer: string): Promise<void> {
+    return this.#attachments.sender.idle(peer);
+  }
+
+  /** "Ask again" on an incoming file that stalled or arrived damaged. */
+  askAgain(peer: string, id: string): Promise<void> {
+    return this.#attachments.askAgain(peer, id);
+  }
+
+  /** An object URL of a stored file (image types typed as such, anything else octet-stream); null while incomplete. */
+  fileUrl(peer: string, m: ChatMessage): Promise<string | null> {
+    return this.#attachments.url(peer, m);
   }
 
   /** Retry failed sends whose error may have passed (connection back, browser online). */
@@ -493,24 +540,30 @@ export class ChatStore {
     }
     this.#seen.add(msg.id);
     if (msg.kind === 'ack') await this.#receipts.applyAck(msg.from, msg.body);
-    else await this.#receive(msg);
+    else if (msg.kind === 'text') await this.#receive(msg);
+    else await this.#attachments.apply(msg);
   }
 
-  /** A text arrived: into its thread and conversation, then a (batched) delivery receipt. */
-  async #receive(msg: SealedMessage): Promise<void> {
+  /**
+   * A text (or, with `shown`, a file's visible message) arrived: into its
+   * thread and conversation, then a (batched) delivery receipt. False when
+   * the thread had it already.
+   */
+  async #receive(msg: SealedMessage, shown?: { body: string; attachment: Attachment }): Promise<boolean> {
     const peer = msg.from;
     const thread = await this.#thread(peer);
-    if (thread.some((m) => m.id === msg.id && m.dir === 'in')) return;
+    if (thread.some((m) => m.id === msg.id && m.dir === 'in')) return false;
     const handle = await this.#directory.resolve(peer, msg.from_handle);
     // As UTC `Z`, like ours: sent_at is sorted as text, and an offset such as
     // `+14:00` would otherwise let the sender pin a message to the top.
     const sentAt = rfc3339(new Date(parseRfc3339(msg.sent_at)));
-    thread.push({ id: msg.id, dir: 'in', body: msg.body, sent_at: sentAt, status: 'received', acked: false });
+    const body = shown?.body ?? msg.body;
+    thread.push({ id: msg.id, dir: 'in', body, sent_at: sentAt, status: 'received', acked: false, ...(shown ? { attachment: shown.attachment } : {}) });
     thread.sort(bySentAt);
     const c = this.#ensureConversation(peer, handle);
     if (isLatest(c, sentAt)) {
       c.last_at = sentAt;
-      c.last_preview = msg.body;
+      c.last_preview = shown ? filePreview(body) : body;
     }
     const viewing = this.activePeer === peer && (typeof document === 'undefined' || document.visibilityState === 'visible');
     if (!viewing) c.unread += 1;
@@ -519,6 +572,7 @@ export class ChatStore {
     // A delivery receipt as soon as the message is on this device, batched
     // with the others arriving now.
     this.#receipts.schedule(peer);
+    return true;
   }
 
   /** Catch up when the tab becomes visible on an open thread. */

@@ -3,6 +3,7 @@
 // and the directory need from the ChatStore that owns them.
 import type * as realApi from './api';
 import type { MessageKind } from './envelope';
+import type { Attachment } from './attachments/meta';
 
 export interface Conversation {
   peer_primary: string;
@@ -44,6 +45,8 @@ export interface ChatMessage {
   via?: string;
   /** Outbound: ids it was posted under before a re-send gave it a fresh one (an ack may name them). */
   prev_ids?: string[];
+  /** A file (SPEC §13); `body` then holds its name. */
+  attachment?: Attachment;
 }
 
 export interface Me {
