@@ -364,6 +364,16 @@ export class ChatStore {
     return this.#attachments.send(peer, name, mime, bytes);
   }
 
+  /** A stored file's bytes (null while incomplete). */
+  fileBytes(peer: string, m: ChatMessage): Promise<Uint8Array | null> {
+    return this.#attachments.bytes(peer, m);
+  }
+
+  /** Mark incoming files that stopped moving as failed ("ask again"); also runs every 15 s. */
+  checkFiles(): Promise<void> {
+    return this.#attachments.receiver.checkStalls();
+  }
+
   /** Resolves once the files queued for `peer` are posted, failed or stopped. */
   fileSendsIdle(peer: string): Promise<void> {
     return this.#attachments.sender.idle(peer);
