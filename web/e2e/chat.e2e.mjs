@@ -7,6 +7,8 @@
 //   KEZ_ARTIFACTS   screenshot directory (default ../test-artifacts)
 //   KEZ_E2E_COLOR_SCHEME=dark  run with prefers-color-scheme: dark
 //   KEZ_E2E_VERBOSE=1  print the server's log on failure
+//   KEZ_E2E_ONLY=register,chat,attachments  run only these scenarios (by
+//                      the names below; later ones may need earlier ones)
 //
 // Serves web/dist (run `vite build` first; `npm run e2e` does). The
 // scenarios in scenarios/ run in this order on one server and one browser,
@@ -28,10 +30,16 @@ import push from './scenarios/push.mjs';
 import ios from './scenarios/ios.mjs';
 import storage from './scenarios/storage.mjs';
 import nostr from './scenarios/nostr.mjs';
+import attachments from './scenarios/attachments.mjs';
 
 /** @type {import('./helpers.mjs').Scenario[]} */
 // nostr runs its own server and relay (skipped without NOSTR_RELAY_BIN), after storage's console check.
-const SCENARIOS = [register, pwa, chat, lock, away, oneTab, offline, keys, restore, push, ios, storage, nostr];
+// attachments right after chat: it uses alice and bob's fresh conversation (and runs its own relay for the nostr part).
+const ALL = { register, pwa, chat, attachments, lock, away, oneTab, offline, keys, restore, push, ios, storage, nostr };
+const ONLY = process.env.KEZ_E2E_ONLY?.split(',').map((s) => s.trim());
+const SCENARIOS = Object.entries(ALL)
+  .filter(([k]) => !ONLY || ONLY.includes(k))
+  .map(([, s]) => s);
 
 preflight();
 const server = startServer();

@@ -17,6 +17,8 @@ import {
   sha256Hex,
 } from '../src/lib/attachments/body';
 import { jcs } from '../src/lib/jcs';
+import { bytesToHex } from '../src/lib/bytes';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { openEnvelope, seal } from '../src/lib/envelope';
 import { primaryFromSeed } from '../src/lib/identity';
 import { seedFor } from './helpers';
@@ -73,13 +75,14 @@ describe('bodies round-trip', () => {
 });
 
 describe('bodies refused', () => {
-  const inline = { type: 'kez-file-v1', mode: 'inline', name: 'a', mime: 'text/plain', size: 2, sha256: HASH, data: 'AAA' };
+  const inline = { type: 'kez-file-v1', mode: 'inline', name: 'a', mime: 'text/plain', size: 2, sha256: bytesToHex(sha256(new Uint8Array(2))), data: 'AAA' };
   const pointer = { type: 'kez-file-v1', mode: 'pointer', file_id: FID, name: 'a', mime: 'text/plain', size: 81921, sha256: HASH, chunks: 2, chunk_size: 81920 };
   const chunk = { type: 'kez-file-chunk-v1', file_id: FID, index: 1, count: 2, data: 'AAA' };
   const cases: [string, 'file' | 'chunk' | 'need', unknown][] = [
     ['extra field', 'file', { ...inline, x: 1 }],
     ['missing field', 'file', { ...inline, sha256: undefined }],
     ['inline size ≠ data', 'file', { ...inline, size: 3 }],
+    ['inline hash ≠ data', 'file', { ...inline, sha256: HASH }],
     ['inline over 80 KiB', 'file', { ...inline, size: 81921 }],
     ['padded data', 'file', { ...inline, data: 'AAA=' }],
     ['upper-case hash', 'file', { ...inline, sha256: 'A'.repeat(64) }],

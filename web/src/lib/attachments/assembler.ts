@@ -14,7 +14,7 @@ export const PEER_TRANSFERS = 4;
 export const TOTAL_TRANSFERS = 16;
 /** A transfer whose pointer arrived and that got no chunk for this long shows as failed ("ask again"). */
 export const STALL_MS = 90_000;
-/** Chunks without a pointer are dropped after this (the server keeps messages 48 h, §7.5). */
+/** Incomplete transfers are forgotten after this without progress (the server keeps messages 48 h, §7.5). */
 export const ORPHAN_MS = 48 * 3600_000;
 
 /** What the pointer told us (kept in the buffer index once it arrived). */
@@ -103,9 +103,9 @@ export function isStalled(t: Transfer, now: number, since: number): boolean {
   return !!t.pointer && !isComplete(t) && now - Math.max(t.last_at, since) > STALL_MS;
 }
 
-/** Chunks with no pointer for ORPHAN_MS: the file will never show, so they are dropped. */
+/** An incomplete transfer that got nothing for ORPHAN_MS: whatever is missing has expired everywhere, so it is dropped. */
 export function isOrphan(t: Transfer, now: number): boolean {
-  return !t.pointer && now - t.first_at > ORPHAN_MS;
+  return now - Math.max(t.first_at, t.last_at) > ORPHAN_MS;
 }
 
 export type Assembly = { ok: true; bytes: Uint8Array } | { ok: false; reason: 'missing' | 'wrong_size' };

@@ -48,6 +48,8 @@ export class Attachments {
       if (c) await this.receiver.onChunk(msg, c);
     } else if (msg.kind === 'need') {
       const n = parseBody('need', msg.body);
+      // Acked like chunks (SPEC §13 receipts).
+      if (n) this.receiver.ackLater(msg.from, msg.id);
       // Only the conversation's peer can ask for what we sent them.
       if (n && this.#host.chat.conversation(msg.from)) {
         await this.#host.chat.thread(msg.from);

@@ -2,6 +2,7 @@
 // kind `file`, `chunk` or `need` is the JCS (§2) of exactly one of these
 // objects. Building, parsing and validating them; a body that is not exactly
 // one of these shapes makes the message `malformed_message`.
+import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, fromB64url, toB64url, utf8ToBytes } from '../bytes';
 import { jcs } from '../jcs';
 
@@ -112,7 +113,9 @@ function validFile(o: Record<string, unknown>): o is Record<string, unknown> & F
   if (typeof o.sha256 !== 'string' || !HEX64_RE.test(o.sha256)) return false;
   if (o.mode === 'inline') {
     if (!hasExactly(o, INLINE_KEYS) || !isInt(o.size, 0, MAX_INLINE)) return false;
-    return decodeData(o.data)?.length === o.size;
+    const data = decodeData(o.data);
+    // SPEC §13: an inline file whose hash does not match is malformed (≤ 80 KiB: cheap to check here).
+    return data?.length === o.size && bytesToHex(sha256(data)) === o.sha256;
   }
   if (o.mode !== 'pointer' || !hasExactly(o, POINTER_KEYS) || !isFileId(o.file_id)) return false;
   if (!isInt(o.size, MAX_INLINE + 1, MAX_FILE)) return false;

@@ -110,7 +110,7 @@ export class Receiver {
     const data = fromB64url(c.data);
     const refused = admitChunk(this.#xfers, peer, c, data.length);
     if (refused && refused !== 'duplicate') return console.debug(`dropped chunk: ${refused}`);
-    this.#ackLater(peer, msg.id);
+    this.ackLater(peer, msg.id);
     if (refused) return;
     await this.#host.files.put(this.#host.key(chunkRecord(peer, c.file_id, c.index)), data);
     const now = this.#chat.now().getTime();
@@ -173,7 +173,10 @@ export class Receiver {
     return this.#chat.serial(async () => {
       const now = this.#chat.now().getTime();
       for (const t of [...this.#xfers]) {
-        if (isOrphan(t, now)) await this.#drop(t);
+        if (isOrphan(t, now)) {
+          await this.#drop(t);
+          if (t.pointer) await this.#show(t, { state: 'failed', note: 'This file didn’t arrive within 48 hours.' });
+        }
         else if (!t.stalled && isStalled(t, now, this.#since)) {
           t.stalled = true;
           await this.#save();
@@ -202,7 +205,7 @@ export class Receiver {
   }
 
   /** Chunk receipts gather for CHUNK_ACK_DELAY_MS, then go out in batches of MAX_ACK_IDS. */
-  #ackLater(peer: string, id: string): void {
+  ackLater(peer: string, id: string): void {
     const ids = this.#acks.get(peer) ?? [];
     if (!ids.includes(id)) ids.push(id);
     this.#acks.set(peer, ids);
