@@ -32,11 +32,12 @@ import storage from './scenarios/storage.mjs';
 import nostr from './scenarios/nostr.mjs';
 import attachments from './scenarios/attachments.mjs';
 
-/** @type {import('./helpers.mjs').Scenario[]} */
 // nostr runs its own server and relay (skipped without NOSTR_RELAY_BIN), after storage's console check.
 // attachments right after chat: it uses alice and bob's fresh conversation (and runs its own relay for the nostr part).
+/** @type {Record<string, import('./helpers.mjs').Scenario>} */
 const ALL = { register, pwa, chat, attachments, lock, away, oneTab, offline, keys, restore, push, ios, storage, nostr };
 const ONLY = process.env.KEZ_E2E_ONLY?.split(',').map((s) => s.trim());
+/** @type {import('./helpers.mjs').Scenario[]} */
 const SCENARIOS = Object.entries(ALL)
   .filter(([k]) => !ONLY || ONLY.includes(k))
   .map(([, s]) => s);
