@@ -215,6 +215,8 @@ export class Session {
     const advertisedRelays = await this.#advertisedRelays();
     const chat = new ChatStore({
       advertisedRelays,
+      // NIP-11 documents of the advertised relays (SPEC §12; the CSP allows those origins).
+      fetchRelayInfo: (input, init) => fetch(input, init),
       kv: sealedKV(this.#kv, this.#seed),
       // File bytes and buffered chunks: binary records sealed like the history (SPEC §13).
       files: this.#kv,
