@@ -83,6 +83,36 @@ function checkDbHasNoFile(dbPath, bytes) {
   }
 }
 
+/** Bob's IndexedDB holds the file only sealed: no sampled run of it, raw or b64url. @param {import('playwright-core').Page} page @param {Buffer} bytes */
+async function checkIdbHasNoFile(page, bytes) {
+  const runs = [3000, 81920 + 3000].map((off) => bytes.subarray(off, off + 48));
+  const needles = runs.flatMap((r) => [r.toString('latin1'), r.toString('base64url')]);
+  const found = await page.evaluate(
+    (needles) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('kez-chat');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const all = open.result.transaction('kv').objectStore('kv').getAll();
+          all.onerror = () => reject(all.error);
+          all.onsuccess = () => {
+            // Byte arrays as latin1 (raw runs), everything else as JSON text (b64url runs).
+            const blobs = /** @type {string[]} */ ([]);
+            const json = JSON.stringify(all.result, (_k, v) => {
+              if (!(v instanceof Uint8Array)) return v;
+              blobs.push(Array.from(v, (c) => String.fromCharCode(c)).join(''));
+              return null;
+            });
+            open.result.close();
+            resolve(needles.filter((n) => json.includes(n) || blobs.some((b) => b.includes(n))).length);
+          };
+        };
+      }),
+    needles,
+  );
+  assert(found === 0, `bob's IndexedDB holds ${found} sampled run(s) of the image in clear`);
+}
+
 /** @type {import('../helpers.mjs').Scenario} */
 export default {
   name: 'attachments: 2 MB image with a reload mid-transfer, 11 MB refused, nothing in clear, over nostr',
@@ -133,6 +163,8 @@ export default {
 
     checkDbHasNoFile(t.dbPath, bytes);
     log('server database: none of the image bytes in clear');
+    await checkIdbHasNoFile(B, bytes);
+    log('bob’s IndexedDB: the image only sealed');
     await shot(A, 'attachment-alice.png');
     await shot(B, 'attachment-bob.png');
     await overNostr(t, png);
