@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { ChatStore, FileTooLargeError, type ChatMessage, type Me } from '../src/lib/chat.svelte';
 import { memoryKV } from '../src/lib/kv';
-import { CHUNK_SIZE, MAX_FILE, pointerBody, sha256Hex } from '../src/lib/attachments/body';
-import { STALL_MS } from '../src/lib/attachments/assembler';
+import { CHUNK_SIZE, chunkBody, MAX_FILE, pointerBody, sha256Hex } from '../src/lib/attachments/body';
+import { PEER_TRANSFERS, STALL_MS } from '../src/lib/attachments/assembler';
 import { seal } from '../src/lib/envelope';
 import type { InboxItem } from '../src/lib/api';
 import { aliceSeed, bobSeed } from './chat-fixture';
@@ -32,7 +32,7 @@ function world() {
       now,
       stallCheck: false,
     });
-  return { server, ap, bp, store };
+  return { server, ap, bp, store, kv };
 }
 
 /** What is in `handle`'s box after `since`, by seq. */
@@ -214,5 +214,47 @@ describe('files between two chat stores', () => {
     await alice.retry(w.bp, fileMsg(alice, w.bp, 'out')!.id);
     expect(fileMsg(alice, w.bp, 'out')).toMatchObject({ status: 'sent', attachment: { state: 'ready', done: 3 } });
     expect(box(w.server, 'bob')).toHaveLength(4);
+  });
+
+  it('a chunk re-sent after its file completed starts no new transfer', async () => {
+    const w = world();
+    const alice = w.store('alice');
+    const bob = w.store('bob');
+    const bytes = file(2 * CHUNK_SIZE + 3);
+    const items = await sendAndCollect(w, alice, bytes);
+    await bob.load();
+    await deliver(bob, items);
+    expect(fileMsg(bob, w.ap, 'in')?.attachment?.state).toBe('ready');
+    const fileId = fileMsg(alice, w.bp, 'out')!.attachment!.file_id!;
+    const sentAt = now().toISOString().slice(0, 19) + 'Z';
+    const id = 'bGF0ZUNodW5rUmVzZW50MDE';
+    const { envelope } = seal(aliceSeed, { kind: 'chunk', id, from_handle: 'alice@kez.test', to: w.bp, sent_at: sentAt, body: chunkBody(fileId, bytes, 1) });
+    await deliver(bob, [{ seq: 0, id, envelope, received_at: sentAt }]);
+    expect(await w.kv.bob.get(`chat:${w.bp}:xfers`)).toEqual([]);
+    expect(fileMsg(bob, w.ap, 'in')?.attachment?.state).toBe('ready');
+  });
+
+  it('pointers over the transfer bound show failed; "Ask again" starts one once there is room', async () => {
+    const w = world();
+    const alice = w.store('alice');
+    const bob = w.store('bob');
+    await alice.load();
+    await alice.startChat('bob');
+    for (let i = 0; i <= PEER_TRANSFERS; i++) await alice.sendFile(w.bp, `f${i}.bin`, 'application/octet-stream', file(CHUNK_SIZE + 1 + i));
+    await alice.fileSendsIdle(w.bp);
+    const items = box(w.server, 'bob');
+    await bob.load();
+    // Only the pointers (every third item: pointer, chunk, chunk).
+    await deliver(bob, items.filter((_, i) => i % 3 === 0));
+    const states = bob.threads[w.ap].map((m) => m.attachment?.state);
+    expect(states).toEqual([...Array(PEER_TRANSFERS).fill('receiving'), 'failed']);
+    const last = bob.threads[w.ap][PEER_TRANSFERS];
+    expect(last.attachment?.note).toBe('Too many files arriving at once.');
+    await deliver(bob, items.slice(1, 3));
+    expect(bob.threads[w.ap][0].attachment?.state).toBe('ready');
+    const posts = w.server.posts.length;
+    await bob.askAgain(w.ap, last.id);
+    expect(w.server.posts.length).toBe(posts + 1);
+    expect(bob.threads[w.ap][PEER_TRANSFERS].attachment?.state).toBe('receiving');
   });
 });

@@ -19,6 +19,7 @@ import {
   missingChunks,
   noteChunk,
   pointerMatches,
+  transferKey,
   type Transfer,
 } from './assembler';
 import { needBody, sha256Hex, type FileBody, type FileChunk } from './body';
@@ -29,10 +30,14 @@ import type { Attachment } from './meta';
 export const CHUNK_ACK_DELAY_MS = 5_000;
 /** How often stalled transfers are looked for. */
 export const STALL_CHECK_MS = 15_000;
+/** Completed files remembered, so chunks re-sent after completion start no new transfer. */
+export const FINISHED_KEPT = 256;
 
 export class Receiver {
   readonly #host: AttachmentHost;
   #xfers: Transfer[] = [];
+  /** `transferKey`s of files completed lately (bounded): late or re-sent chunks of them are only acked. */
+  #finished: string[] = [];
   /** Unix ms of load(): a transfer is not stalled before STALL_MS after it (the inbox catches up first). */
   #since = 0;
   readonly #acks = new Map<string, string[]>();
@@ -54,6 +59,7 @@ export class Receiver {
 
   async load(stallCheck = true): Promise<void> {
     this.#xfers = (await this.#host.kv.get<Transfer[]>(this.#host.key('xfers'))) ?? [];
+    this.#finished = (await this.#host.kv.get<string[]>(this.#host.key('xfers_done'))) ?? [];
     this.#since = this.#chat.now().getTime();
     if (stallCheck && typeof setInterval !== 'undefined') {
       this.#stallTimer = setInterval(() => void this.checkStalls().catch(() => undefined), STALL_CHECK_MS);
@@ -85,20 +91,22 @@ export class Receiver {
       await this.#host.receive(msg, { body: f.name, attachment: { ...base, mode: 'inline', done: 1, chunks: 1, state: 'ready' } });
       return;
     }
+    if (this.#finished.includes(transferKey(peer, f.file_id))) return;
     let t = this.#find(peer, f.file_id);
     if (t?.pointer) return; // the same file announced twice: the first pointer stands
     if (t && !pointerMatches(t, f)) {
       await this.#drop(t);
       t = undefined;
     }
-    const now = this.#chat.now().getTime();
-    if (!t) {
-      t = { peer, file_id: f.file_id, count: f.chunks, have: [], bytes: 0, first_at: now, last_at: now };
-      this.#xfers.push(t);
+    const a: Attachment = { ...base, mode: 'pointer', file_id: f.file_id, chunks: f.chunks, done: t?.have.length ?? 0, state: 'receiving' };
+    if (!t && admitChunk(this.#xfers, peer, { file_id: f.file_id, index: 0, count: f.chunks }, 0)) {
+      // Over the transfer bounds: shown as failed; "Ask again" starts it once others are done.
+      await this.#host.receive(msg, { body: f.name, attachment: { ...a, state: 'failed', note: 'Too many files arriving at once.' } });
+      return;
     }
+    t ??= this.#track(peer, f.file_id, f.chunks);
     t.pointer = { msg_id: msg.id, size: f.size, sha256: f.sha256, chunks: f.chunks };
-    t.last_at = now;
-    const a: Attachment = { ...base, mode: 'pointer', file_id: f.file_id, chunks: f.chunks, done: t.have.length, state: 'receiving' };
+    t.last_at = this.#chat.now().getTime();
     await this.#host.receive(msg, { body: f.name, attachment: a });
     await this.#save();
     if (isComplete(t)) await this.#finish(t);
@@ -109,20 +117,24 @@ export class Receiver {
     const peer = msg.from;
     const data = fromB64url(c.data);
     const refused = admitChunk(this.#xfers, peer, c, data.length);
-    if (refused && refused !== 'duplicate') return console.debug(`dropped chunk: ${refused}`);
+    const done = this.#finished.includes(transferKey(peer, c.file_id));
+    if (refused && refused !== 'duplicate' && !done) return console.debug(`dropped chunk: ${refused}`);
     this.ackLater(peer, msg.id);
-    if (refused) return;
+    if (refused || done) return;
     await this.#host.files.put(this.#host.key(chunkRecord(peer, c.file_id, c.index)), data);
-    const now = this.#chat.now().getTime();
-    let t = this.#find(peer, c.file_id);
-    if (!t) {
-      t = { peer, file_id: c.file_id, count: c.count, have: [], bytes: 0, first_at: now, last_at: now };
-      this.#xfers.push(t);
-    }
-    noteChunk(t, c.index, data.length, now);
+    const t = this.#find(peer, c.file_id) ?? this.#track(peer, c.file_id, c.count);
+    noteChunk(t, c.index, data.length, this.#chat.now().getTime());
     await this.#save();
     if (t.pointer) await this.#show(t, { done: t.have.length, state: 'receiving', note: undefined });
     if (isComplete(t)) await this.#finish(t);
+  }
+
+  /** A new transfer in the index (saved by the caller). */
+  #track(peer: string, fileId: string, count: number): Transfer {
+    const now = this.#chat.now().getTime();
+    const t: Transfer = { peer, file_id: fileId, count, have: [], bytes: 0, first_at: now, last_at: now };
+    this.#xfers.push(t);
+    return t;
   }
 
   /** The pointer's thread message. */
@@ -148,6 +160,8 @@ export class Receiver {
     await this.#dropChunks(t);
     if (ok) {
       this.#xfers = this.#xfers.filter((x) => x !== t);
+      this.#finished = [...this.#finished, transferKey(t.peer, t.file_id)].slice(-FINISHED_KEPT);
+      await this.#host.kv.set(this.#host.key('xfers_done'), this.#finished);
       await this.#save();
       await this.#show(t, { done: p.chunks, state: 'ready', note: undefined });
       this.#host.scheduleAck(t.peer);
@@ -191,7 +205,7 @@ export class Receiver {
    * §13), silent; the transfer counts as moving again.
    */
   async askAgain(peer: string, msgId: string): Promise<void> {
-    const t = this.#xfers.find((x) => x.peer === peer && x.pointer?.msg_id === msgId);
+    const t = this.#xfers.find((x) => x.peer === peer && x.pointer?.msg_id === msgId) ?? (await this.#chat.serial(() => this.#retrack(peer, msgId)));
     if (!t) return;
     const missing = missingChunks(t.count, t.have);
     if (!missing.length) return this.#chat.serial(() => this.#finish(t));
@@ -202,6 +216,18 @@ export class Receiver {
       await this.#save();
       await this.#show(t, { state: 'receiving', note: undefined });
     });
+  }
+
+  /** Queued: a transfer again for a pointer refused earlier over the bounds (null if still over them). */
+  async #retrack(peer: string, msgId: string): Promise<Transfer | null> {
+    const m = (await this.#chat.thread(peer)).find((x) => x.dir === 'in' && x.id === msgId);
+    const a = m?.attachment;
+    if (!a || a.mode !== 'pointer' || !a.file_id || !a.chunks || a.state !== 'failed') return null;
+    if (admitChunk(this.#xfers, peer, { file_id: a.file_id, index: 0, count: a.chunks }, 0)) return null;
+    const t = this.#track(peer, a.file_id, a.chunks);
+    t.pointer = { msg_id: msgId, size: a.size, sha256: a.sha256, chunks: a.chunks };
+    await this.#save();
+    return t;
   }
 
   /** Chunk receipts gather for CHUNK_ACK_DELAY_MS, then go out in batches of MAX_ACK_IDS. */
