@@ -3,8 +3,10 @@
 // pointer and a few chunks, bob sees "Receiving N/M…", reloads, still sees
 // N/M (the sealed buffer survived), the hold is lifted and the image arrives
 // with the SHA-256 alice announced, and alice's copy turns delivered. An
-// 11 MB file is refused with a sentence and nothing is sent. The SQLite file
-// holds none of the image's bytes (raw or b64url). Then, on a second server
+// 11 MB file is refused with a sentence and nothing is sent; an HTML file
+// dropped on the thread goes inline and is only a download for bob. Neither
+// the SQLite file nor bob's IndexedDB holds the image's bytes (raw or
+// b64url). Then, on a second server
 // with a local relay (skipped without NOSTR_RELAY_BIN), two users on
 // transport `nostr` send the same image.
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
@@ -160,6 +162,23 @@ export default {
     await A.getByTestId('file-error').getByText(/Files up to 10 MB can be sent/).waitFor();
     assert((await A.locator('[data-message][data-dir="out"]').count()) === before, 'no message for the refused file');
     log('alice: an 11 MB file is refused before anything is sent');
+
+    // Dropped on the thread: a small HTML file goes inline and is only ever a download on bob's side.
+    const html = '<!doctype html><h1>never rendered</h1><script>alert(1)</script>';
+    const drop = await A.evaluateHandle((text) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([text], 'hello.html', { type: 'text/html' }));
+      return dt;
+    }, html);
+    await A.getByTestId('messages').dispatchEvent('drop', { dataTransfer: drop });
+    const htmlIn = B.locator('[data-message][data-dir="in"] [data-file][data-name="hello.html"]');
+    await htmlIn.getByTestId('file-download').waitFor();
+    assert((await htmlIn.locator('img, iframe, object, embed').count()) === 0, 'an HTML file is never rendered');
+    const [dl] = await Promise.all([B.waitForEvent('download'), htmlIn.getByTestId('file-download').click()]);
+    const saved = await dl.path();
+    assert(saved && readFileSync(saved, 'utf8') === html, 'the dropped file downloads byte for byte');
+    await A.locator('[data-message][data-dir="out"][data-state="delivered"] [data-file][data-name="hello.html"]').waitFor();
+    log('a dropped HTML file: inline message, a download on the other side, delivered');
 
     checkDbHasNoFile(t.dbPath, bytes);
     log('server database: none of the image bytes in clear');
