@@ -147,6 +147,7 @@ describe('files between two chat stores', () => {
     await alice.fileSendsIdle(w.bp);
     const resent = box(w.server, 'bob', items.at(-1)!.seq);
     expect(resent).toHaveLength(1);
+    expect(fileMsg(alice, w.bp, 'out')).toMatchObject({ status: 'sent', attachment: { state: 'ready', resent: 1 } });
     await deliver(bob, resent);
     const m = fileMsg(bob, w.ap, 'in')!;
     expect(m.attachment?.state).toBe('ready');

@@ -190,8 +190,7 @@ export class Receiver {
         if (isOrphan(t, now)) {
           await this.#drop(t);
           if (t.pointer) await this.#show(t, { state: 'failed', note: 'This file didn’t arrive within 48 hours.' });
-        }
-        else if (!t.stalled && isStalled(t, now, this.#since)) {
+        } else if (!t.stalled && isStalled(t, now, this.#since)) {
           t.stalled = true;
           await this.#save();
           await this.#show(t, { state: 'failed', note: `Stopped at ${t.have.length}/${t.count}.` });
@@ -223,8 +222,10 @@ export class Receiver {
     const m = (await this.#chat.thread(peer)).find((x) => x.dir === 'in' && x.id === msgId);
     const a = m?.attachment;
     if (!a || a.mode !== 'pointer' || !a.file_id || !a.chunks || a.state !== 'failed') return null;
-    if (admitChunk(this.#xfers, peer, { file_id: a.file_id, index: 0, count: a.chunks }, 0)) return null;
-    const t = this.#track(peer, a.file_id, a.chunks);
+    let t = this.#find(peer, a.file_id);
+    if (t && t.count !== a.chunks) return null;
+    if (!t && admitChunk(this.#xfers, peer, { file_id: a.file_id, index: 0, count: a.chunks }, 0)) return null;
+    t ??= this.#track(peer, a.file_id, a.chunks);
     t.pointer = { msg_id: msgId, size: a.size, sha256: a.sha256, chunks: a.chunks };
     await this.#save();
     return t;

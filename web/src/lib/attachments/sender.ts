@@ -146,8 +146,11 @@ export class Sender {
         if (!bytes) return;
         for (const i of missing) await this.#postChunk(peer, m, bytes, i);
       } catch (e) {
-        if (!(e instanceof ChatClosedError) && !(e instanceof Stop)) console.debug('resend chunks:', e);
+        if (e instanceof ChatClosedError) return;
+        if (!(e instanceof Stop)) console.debug('resend chunks:', e);
       }
+      // The file itself was sent before: whatever the re-send met, it stays sent (or delivered).
+      await this.#update(peer, m, { state: 'ready', note: undefined }, { status: 'sent', error: undefined, retryable: undefined }).catch(() => undefined);
     });
   }
 
