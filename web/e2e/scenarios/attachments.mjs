@@ -3,7 +3,8 @@
 // pointer and a few chunks, bob sees "Receiving N/M…", reloads, still sees
 // N/M (the sealed buffer survived), the hold is lifted and the image arrives
 // with the SHA-256 alice announced, and alice's copy turns delivered. An
-// 11 MB file is refused with a sentence and nothing is sent; an HTML file
+// 11 MB file is refused with a sentence and nothing is sent; a JPEG with an
+// EXIF block arrives inline without it; an HTML file
 // dropped on the thread goes inline and is only a download for bob. Neither
 // the SQLite file nor bob's IndexedDB holds the image's bytes (raw or
 // b64url). Then, on a second server
@@ -85,6 +86,29 @@ function checkDbHasNoFile(dbPath, bytes) {
   }
 }
 
+/**
+ * A JPEG drawn by the browser, with an APP1 "Exif" segment holding `marker`
+ * spliced in after SOI (a stand-in for a phone's location tags).
+ * @param {import('playwright-core').Page} page @param {string} marker
+ */
+async function jpegWithExif(page, marker) {
+  const b64 = await page.evaluate(async () => {
+    const c = new OffscreenCanvas(64, 48);
+    const g = /** @type {OffscreenCanvasRenderingContext2D} */ (c.getContext('2d'));
+    g.fillStyle = '#c33';
+    g.fillRect(0, 0, 64, 48);
+    const u = new Uint8Array(await (await c.convertToBlob({ type: 'image/jpeg' })).arrayBuffer());
+    let s = '';
+    for (const v of u) s += String.fromCharCode(v);
+    return btoa(s);
+  });
+  const jpeg = Buffer.from(b64, 'base64');
+  const payload = Buffer.concat([Buffer.from('Exif\0\0MM\0*\0\0\0\x08\0\0', 'latin1'), Buffer.from(marker)]);
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(payload.length + 2);
+  return Buffer.concat([jpeg.subarray(0, 2), Buffer.from([0xff, 0xe1]), len, payload, jpeg.subarray(2)]);
+}
+
 /** Bob's IndexedDB holds the file only sealed: no sampled run of it, raw or b64url. @param {import('playwright-core').Page} page @param {Buffer} bytes */
 async function checkIdbHasNoFile(page, bytes) {
   const runs = [3000, 81920 + 3000].map((off) => bytes.subarray(off, off + 48));
@@ -162,6 +186,16 @@ export default {
     await A.getByTestId('file-error').getByText(/Files up to 10 MB can be sent/).waitFor();
     assert((await A.locator('[data-message][data-dir="out"]').count()) === before, 'no message for the refused file');
     log('alice: an 11 MB file is refused before anything is sent');
+
+    // A small JPEG carrying an EXIF block: the canvas re-encode drops it, and it goes inline.
+    const marker = 'KEZ-GPS-51.5007N-0.1246W';
+    const jpeg = await jpegWithExif(A, marker);
+    assert(jpeg.includes(Buffer.from(marker)), 'the test JPEG carries the marker');
+    await A.getByTestId('file-input').setInputFiles({ name: 'photo.jpg', mimeType: 'image/jpeg', buffer: jpeg });
+    await B.locator('[data-message][data-dir="in"] [data-file][data-name="photo.jpg"][data-file-state="ready"]').waitFor();
+    const photo = await receivedImage(B);
+    assert(!photo.bytes.includes(Buffer.from(marker)), 'the EXIF block was stripped before sending');
+    log(`a JPEG with EXIF arrives inline (${photo.bytes.length} bytes) without it`);
 
     // Dropped on the thread: a small HTML file goes inline and is only ever a download on bob's side.
     const html = '<!doctype html><h1>never rendered</h1><script>alert(1)</script>';
