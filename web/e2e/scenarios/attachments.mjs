@@ -165,6 +165,8 @@ export default {
     await outFile.getByTestId('file-progress').getByText(/Sending \d+\/\d+…/).waitFor();
     const got = HOLD_AFTER - 1;
     await B.locator('[data-message][data-dir="in"] [data-testid="file-progress"]').getByText(new RegExp(`Receiving ${got}/\\d+…`)).waitFor();
+    await shot(B, 'attachment-receiving.png');
+    await shot(A, 'attachment-sending.png');
     log(`bob: receiving, ${got} chunks in; reloading`);
     await B.reload();
     await B.locator('[data-message][data-dir="in"] [data-testid="file-progress"]').getByText(new RegExp(`Receiving ${got}/\\d+…`)).waitFor();
