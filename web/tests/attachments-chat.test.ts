@@ -50,8 +50,8 @@ const fileMsg = (s: ChatStore, peer: string, dir: 'in' | 'out'): ChatMessage | u
 async function sendAndCollect(w: ReturnType<typeof world>, alice: ChatStore, bytes: Uint8Array, name = 'photo.png', mime = 'image/png') {
   await alice.load();
   await alice.startChat('bob');
-  await alice.sendFile(w.bp, name, mime, bytes);
-  await alice.fileSendsIdle(w.bp);
+  await alice.files.send(w.bp, name, mime, bytes);
+  await alice.files.idle(w.bp);
   return box(w.server, 'bob');
 }
 
@@ -69,7 +69,7 @@ describe('files between two chat stores', () => {
     await deliver(bob, items);
     const m = fileMsg(bob, w.ap, 'in')!;
     expect(m.attachment).toMatchObject({ state: 'ready', name: 'note.txt', size: 5000 });
-    expect(await bob.fileBytes(w.ap, m)).toEqual(bytes);
+    expect(await bob.files.bytes(w.ap, m)).toEqual(bytes);
     expect(bob.conversation(w.ap)?.last_preview).toBe('📎 note.txt');
     await settle(5);
     await deliver(alice, box(w.server, 'alice'));
@@ -98,7 +98,7 @@ describe('files between two chat stores', () => {
     await deliver(bob, shuffle([chunks[0], chunks[2]]));
     const m = fileMsg(bob, w.ap, 'in')!;
     expect(m.attachment).toMatchObject({ state: 'ready', done: 4 });
-    expect(await bob.fileBytes(w.ap, m)).toEqual(bytes);
+    expect(await bob.files.bytes(w.ap, m)).toEqual(bytes);
     expect(bob.threads[w.ap].filter((x) => x.attachment)).toHaveLength(1);
     await settle(5);
     await deliver(alice, box(w.server, 'alice'));
@@ -122,7 +122,7 @@ describe('files between two chat stores', () => {
     await bob2.ingest(items);
     const m = fileMsg(bob2, w.ap, 'in')!;
     expect(m.attachment?.state).toBe('ready');
-    expect(await bob2.fileBytes(w.ap, m)).toEqual(bytes);
+    expect(await bob2.files.bytes(w.ap, m)).toEqual(bytes);
   });
 
   it('a missing chunk: stalled → failed → ask again → the sender re-sends it → ready', async () => {
@@ -133,25 +133,25 @@ describe('files between two chat stores', () => {
     const items = await sendAndCollect(w, alice, bytes);
     await bob.load();
     await deliver(bob, [items[0], items[1], items[3]]);
-    await bob.checkFiles();
+    await bob.files.checkStalls();
     expect(fileMsg(bob, w.ap, 'in')?.attachment?.state).toBe('receiving');
     clock += STALL_MS + 1000;
-    await bob.checkFiles();
+    await bob.files.checkStalls();
     expect(fileMsg(bob, w.ap, 'in')?.attachment).toMatchObject({ state: 'failed', note: 'Stopped at 2/3.' });
-    await bob.askAgain(w.ap, items[0].id);
+    await bob.files.askAgain(w.ap, items[0].id);
     expect(fileMsg(bob, w.ap, 'in')?.attachment?.state).toBe('receiving');
     const need = w.server.posts.at(-1)!;
     expect(need.notify).toBe(false);
     const aliceSince = alice.lastSeq;
     await deliver(alice, box(w.server, 'alice', aliceSince));
-    await alice.fileSendsIdle(w.bp);
+    await alice.files.idle(w.bp);
     const resent = box(w.server, 'bob', items.at(-1)!.seq);
     expect(resent).toHaveLength(1);
     expect(fileMsg(alice, w.bp, 'out')).toMatchObject({ status: 'sent', attachment: { state: 'ready', resent: 1 } });
     await deliver(bob, resent);
     const m = fileMsg(bob, w.ap, 'in')!;
     expect(m.attachment?.state).toBe('ready');
-    expect(await bob.fileBytes(w.ap, m)).toEqual(bytes);
+    expect(await bob.files.bytes(w.ap, m)).toEqual(bytes);
   });
 
   it('a wrong hash: the file shows damaged, is not stored and not acked', async () => {
@@ -169,7 +169,7 @@ describe('files between two chat stores', () => {
     await deliver(bob, [{ seq: 0, id: 'Zm9yZ2VkUG9pbnRlcjAwMQ', envelope, received_at: sentAt }, ...chunks]);
     const m = fileMsg(bob, w.ap, 'in')!;
     expect(m.attachment).toMatchObject({ state: 'failed', note: 'The file arrived damaged.' });
-    expect(await bob.fileBytes(w.ap, m)).toBeNull();
+    expect(await bob.files.bytes(w.ap, m)).toBeNull();
     await settle(5);
     const acks = box(w.server, 'alice');
     await deliver(alice, acks);
@@ -182,7 +182,7 @@ describe('files between two chat stores', () => {
     const alice = w.store('alice');
     await alice.load();
     await alice.startChat('bob');
-    await expect(alice.sendFile(w.bp, 'big.bin', 'application/octet-stream', new Uint8Array(MAX_FILE + 1))).rejects.toThrow(FileTooLargeError);
+    await expect(alice.files.send(w.bp, 'big.bin', 'application/octet-stream', new Uint8Array(MAX_FILE + 1))).rejects.toThrow(FileTooLargeError);
     expect(w.server.posts).toHaveLength(0);
     expect(alice.threads[w.bp] ?? []).toHaveLength(0);
   });
@@ -194,10 +194,10 @@ describe('files between two chat stores', () => {
     await alice.load();
     await alice.startChat('bob');
     w.server.failNextPost = new ApiError(429, 'rate_limited', '', 1);
-    await alice.sendFile(w.bp, 'x.bin', 'application/octet-stream', file(2 * CHUNK_SIZE + 1));
+    await alice.files.send(w.bp, 'x.bin', 'application/octet-stream', file(2 * CHUNK_SIZE + 1));
     for (let i = 0; i < 200 && fileMsg(alice, w.bp, 'out')?.attachment?.state !== 'waiting'; i++) await settle(5);
     expect(fileMsg(alice, w.bp, 'out')?.attachment).toMatchObject({ state: 'waiting', note: 'Waiting (sending too fast)…' });
-    await alice.fileSendsIdle(w.bp);
+    await alice.files.idle(w.bp);
     expect(fileMsg(alice, w.bp, 'out')).toMatchObject({ status: 'sent', attachment: { state: 'ready', done: 3 } });
     expect(box(w.server, 'bob')).toHaveLength(4);
   });
@@ -209,8 +209,8 @@ describe('files between two chat stores', () => {
     await alice.load();
     await alice.startChat('bob');
     w.server.failNextPost = new ApiError(413, 'payload_too_large', '');
-    await alice.sendFile(w.bp, 'x.bin', 'application/octet-stream', file(2 * CHUNK_SIZE + 1));
-    await alice.fileSendsIdle(w.bp);
+    await alice.files.send(w.bp, 'x.bin', 'application/octet-stream', file(2 * CHUNK_SIZE + 1));
+    await alice.files.idle(w.bp);
     expect(fileMsg(alice, w.bp, 'out')).toMatchObject({ status: 'failed', attachment: { state: 'failed' } });
     await alice.retry(w.bp, fileMsg(alice, w.bp, 'out')!.id);
     expect(fileMsg(alice, w.bp, 'out')).toMatchObject({ status: 'sent', attachment: { state: 'ready', done: 3 } });
@@ -241,8 +241,8 @@ describe('files between two chat stores', () => {
     const bob = w.store('bob');
     await alice.load();
     await alice.startChat('bob');
-    for (let i = 0; i <= PEER_TRANSFERS; i++) await alice.sendFile(w.bp, `f${i}.bin`, 'application/octet-stream', file(CHUNK_SIZE + 1 + i));
-    await alice.fileSendsIdle(w.bp);
+    for (let i = 0; i <= PEER_TRANSFERS; i++) await alice.files.send(w.bp, `f${i}.bin`, 'application/octet-stream', file(CHUNK_SIZE + 1 + i));
+    await alice.files.idle(w.bp);
     const items = box(w.server, 'bob');
     await bob.load();
     // Only the pointers (every third item: pointer, chunk, chunk).
@@ -254,7 +254,7 @@ describe('files between two chat stores', () => {
     await deliver(bob, items.slice(1, 3));
     expect(bob.threads[w.ap][0].attachment?.state).toBe('ready');
     const posts = w.server.posts.length;
-    await bob.askAgain(w.ap, last.id);
+    await bob.files.askAgain(w.ap, last.id);
     expect(w.server.posts.length).toBe(posts + 1);
     expect(bob.threads[w.ap][PEER_TRANSFERS].attachment?.state).toBe('receiving');
   });

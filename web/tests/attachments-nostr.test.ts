@@ -28,8 +28,8 @@ describe('files over both transports', () => {
     bob.connect();
     await alice.startChat('bob');
     const bytes = new Uint8Array(2 * CHUNK_SIZE + 9).map((_, i) => i % 253);
-    await alice.sendFile(bp, 'both.bin', 'application/octet-stream', bytes);
-    await alice.fileSendsIdle(bp);
+    await alice.files.send(bp, 'both.bin', 'application/octet-stream', bytes);
+    await alice.files.idle(bp);
     // Pointer + 3 chunks to the server (only the pointer pushes) and as 4 events to the relay.
     expect(server.posts.map((p) => p.notify)).toEqual([true, false, false, false]);
     expect(net.stored.get(RELAYS[0])!.filter((e) => e.kind === 4243)).toHaveLength(4);
@@ -39,7 +39,7 @@ describe('files over both transports', () => {
     const files = bob.threads[ap].filter((m) => m.attachment);
     expect(files).toHaveLength(1);
     expect(files[0].attachment?.state).toBe('ready');
-    expect(await bob.fileBytes(ap, files[0])).toEqual(bytes);
+    expect(await bob.files.bytes(ap, files[0])).toEqual(bytes);
     for (let i = 0; i < 5; i++) await settle();
     await pull(alice, server, 'alice');
     await settle();

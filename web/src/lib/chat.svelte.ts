@@ -76,7 +76,8 @@ export class ChatStore {
   readonly #directory: HandleDirectory;
   readonly #outbox: Outbox;
   readonly #receipts: Receipts;
-  readonly #attachments: Attachments;
+  /** Files in conversations (SPEC §13): send, ask again, stored bytes and URLs for the UI. */
+  readonly files: Attachments;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #transports: Transports;
   /** Newest created_at accepted from a relay (unix s), persisted: the next subscription's `since`. */
@@ -98,7 +99,7 @@ export class ChatStore {
     const access = this.#access();
     this.#outbox = new Outbox(access);
     this.#receipts = new Receipts(access, deps.ackDelayMs);
-    this.#attachments = new Attachments({
+    this.files = new Attachments({
       chat: access,
       kv: this.#kv,
       files: new SealedFiles(deps.files ?? memoryKV(), deps.me.seed),
@@ -204,11 +205,11 @@ export class ChatStore {
     this.relays = Array.isArray(relays) ? relays.filter(isRelayUrl) : advertised.filter(isRelayUrl);
     this.#nostrSince = (await this.#kv.get<number>(this.#key('nostr_since'))) ?? 0;
     await this.#seen.load();
-    await this.#attachments.load(this.#deps.stallCheck ?? true);
+    await this.files.load(this.#deps.stallCheck ?? true);
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
     void this.#outbox.resend(true);
-    void this.#attachments.resume();
+    void this.files.resume();
   }
 
   /**
@@ -219,7 +220,7 @@ export class ChatStore {
   async close(): Promise<void> {
     this.#closed = true;
     this.disconnect();
-    this.#attachments.close();
+    this.files.close();
     await this.#queue;
   }
 
@@ -317,44 +318,10 @@ export class ChatStore {
 
   /** The Retry button: any failed message, whatever the error (a file continues where it stopped). */
   retry(peer: string, id: string): Promise<void> {
-    if (this.threads[peer]?.find((m) => m.id === id && m.dir === 'out')?.attachment) return this.#attachments.retry(peer, id);
+    if (this.threads[peer]?.find((m) => m.id === id && m.dir === 'out')?.attachment) return this.files.retry(peer, id);
     return this.#outbox.deliver(peer, id);
   }
 
-  /**
-   * Send a file (SPEC §13) with local echo and progress; throws
-   * FileTooLargeError (over 10 MiB) or EmptyFileError before anything is
-   * stored or sent. Resolves after the local echo; the file goes out in the
-   * background (fileSendsIdle waits for it).
-   */
-  sendFile(peer: string, name: string, mime: string, bytes: Uint8Array): Promise<void> {
-    return this.#attachments.send(peer, name, mime, bytes);
-  }
-
-  /** A stored file's bytes (null while incomplete). */
-  fileBytes(peer: string, m: ChatMessage): Promise<Uint8Array | null> {
-    return this.#attachments.bytes(peer, m);
-  }
-
-  /** Mark incoming files that stopped moving as failed ("ask again"); also runs every 15 s. */
-  checkFiles(): Promise<void> {
-    return this.#attachments.receiver.checkStalls();
-  }
-
-  /** Resolves once the files queued for `peer` are posted, failed or stopped. */
-  fileSendsIdle(peer: string): Promise<void> {
-    return this.#attachments.sender.idle(peer);
-  }
-
-  /** "Ask again" on an incoming file that stalled or arrived damaged. */
-  askAgain(peer: string, id: string): Promise<void> {
-    return this.#attachments.askAgain(peer, id);
-  }
-
-  /** An object URL of a stored file (image types typed as such, anything else octet-stream); null while incomplete. */
-  fileUrl(peer: string, m: ChatMessage): Promise<string | null> {
-    return this.#attachments.url(peer, m);
-  }
 
   /** Retry failed sends whose error may have passed (connection back, browser online). */
   retryFailed(): Promise<void> {
@@ -455,7 +422,7 @@ export class ChatStore {
     this.#seen.add(msg.id);
     if (msg.kind === 'ack') await this.#receipts.applyAck(msg.from, msg.body);
     else if (msg.kind === 'text') await this.#receive(msg);
-    else await this.#attachments.apply(msg);
+    else await this.files.apply(msg);
     return msg.from;
   }
 

@@ -58,14 +58,31 @@ export class Attachments {
     }
   }
 
+  /**
+   * Send a file with local echo and progress; throws FileTooLargeError
+   * (over 10 MiB) or EmptyFileError before anything is stored or sent.
+   * Resolves after the local echo; the file goes out in the background
+   * (idle() waits for it).
+   */
   send(peer: string, name: string, mime: string, bytes: Uint8Array): Promise<void> {
     return this.sender.send(peer, name, mime, bytes);
+  }
+
+  /** Resolves once the files queued for `peer` are posted, failed or stopped. */
+  idle(peer: string): Promise<void> {
+    return this.sender.idle(peer);
+  }
+
+  /** Mark incoming files that stopped moving as failed ("ask again"); also runs every 15 s. */
+  checkStalls(): Promise<void> {
+    return this.receiver.checkStalls();
   }
 
   retry(peer: string, id: string): Promise<void> {
     return this.sender.retry(peer, id);
   }
 
+  /** "Ask again" on an incoming file that stalled or arrived damaged. */
   askAgain(peer: string, id: string): Promise<void> {
     return this.receiver.askAgain(peer, id);
   }

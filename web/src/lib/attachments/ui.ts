@@ -3,9 +3,9 @@
 import { EmptyFileError, FileTooLargeError } from './sender';
 import { prepareFile } from './prepare';
 
-/** What sendFile needs of the ChatStore. */
+/** What sendFiles needs of the ChatStore. */
 export interface FileSink {
-  sendFile(peer: string, name: string, mime: string, bytes: Uint8Array): Promise<void>;
+  files: { send(peer: string, name: string, mime: string, bytes: Uint8Array): Promise<void> };
 }
 
 /**
@@ -18,7 +18,7 @@ export async function sendFiles(chat: FileSink, peer: string, files: readonly Fi
     try {
       const p = await prepareFile(f);
       // Resolves after the local echo; the file goes out in the background, in order.
-      await chat.sendFile(peer, p.name, p.mime, p.bytes);
+      await chat.files.send(peer, p.name, p.mime, p.bytes);
     } catch (e) {
       if (e instanceof FileTooLargeError || e instanceof EmptyFileError) return e.message;
       return `Couldn’t read ${f.name || 'that file'}.`;
