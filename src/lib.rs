@@ -62,7 +62,10 @@ object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 /// relay list is editable, and what it sends there is sealed envelopes signed
 /// by one-time keys, nothing a relay of the user's own choosing may not see.
 /// Plain `ws:` stays limited to the advertised relays (an `https` page could
-/// not use it anyway). Without relays the policy is [`CSP`].
+/// not use it anyway). Each advertised relay's `http(s)` origin (ws → http,
+/// wss → https) is added too, so the client can read its NIP-11 document
+/// (`max_message_length`); relays users add have none readable (SPEC §12).
+/// Without relays the policy is [`CSP`].
 pub fn csp(config: &config::Config) -> String {
     let relays = &config.nostr_relays.0;
     if relays.is_empty() {
@@ -72,8 +75,18 @@ pub fn csp(config: &config::Config) -> String {
     for r in relays {
         if let Ok(url) = url::Url::parse(r) {
             let origin = url.origin().ascii_serialization();
-            if origin != "null" && !connect.contains(&origin) {
-                connect.push(origin);
+            if origin == "null" {
+                continue;
+            }
+            let info = match (origin.strip_prefix("wss://"), origin.strip_prefix("ws://")) {
+                (Some(host), _) => format!("https://{host}"),
+                (_, Some(host)) => format!("http://{host}"),
+                _ => origin.clone(),
+            };
+            for o in [origin, info] {
+                if !connect.contains(&o) {
+                    connect.push(o);
+                }
             }
         }
     }

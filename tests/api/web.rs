@@ -199,7 +199,10 @@ async fn csp_lets_the_page_reach_the_advertised_relays() {
         let res = app.get(path).await;
         let csp = header(&res, "content-security-policy");
         assert!(
-            csp.contains("connect-src 'self' ws://127.0.0.1:9 wss://relay.example.org wss:;"),
+            csp.contains(
+                "connect-src 'self' ws://127.0.0.1:9 http://127.0.0.1:9 \
+                 wss://relay.example.org https://relay.example.org wss:;"
+            ),
             "{path}: {csp}"
         );
         assert!(csp.contains("default-src 'self'"), "{csp}");

@@ -7,7 +7,8 @@
 //   KEZ_ARTIFACTS   screenshot directory (default ../test-artifacts)
 //   KEZ_E2E_COLOR_SCHEME=dark  run with prefers-color-scheme: dark
 //   KEZ_E2E_VERBOSE=1  print the server's log on failure
-//   KEZ_E2E_ONLY=register,chat,attachments  run only these scenarios (keys of ALL below)
+//   KEZ_E2E_ONLY=register,chat  run only these scenarios (by file name; the
+//                      ones a scenario builds on must be listed too)
 //
 // Serves web/dist (run `vite build` first; `npm run e2e` does). The
 // scenarios in scenarios/ run in this order on one server and one browser,
@@ -33,12 +34,11 @@ import attachments from './scenarios/attachments.mjs';
 
 // nostr runs its own server and relay (skipped without NOSTR_RELAY_BIN), after storage's console check.
 // attachments right after chat: it uses alice and bob's fresh conversation (and runs its own relay for its nostr part).
-/** @type {Record<string, import('./helpers.mjs').Scenario>} */
 const ALL = { register, pwa, chat, attachments, lock, away, oneTab, offline, keys, restore, push, ios, storage, nostr };
-// KEZ_E2E_ONLY=register,chat,attachments runs those (in the order above); each needs what the ones before it leave.
-const only = process.env.KEZ_E2E_ONLY?.split(',').map((s) => s.trim());
+const only = process.env.KEZ_E2E_ONLY?.split(',').map((s) => s.trim().replace(/-(.)/g, (_, c) => c.toUpperCase()));
+/** @type {import('./helpers.mjs').Scenario[]} */
 const SCENARIOS = Object.entries(ALL)
-  .filter(([id]) => !only || only.includes(id))
+  .filter(([name]) => !only || only.includes(name))
   .map(([, s]) => s);
 
 preflight();

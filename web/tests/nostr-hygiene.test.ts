@@ -21,6 +21,7 @@ import {
 import { addr, nostrPublicKey, nostrSecretKey } from '../src/lib/nostr/keys';
 import { NostrTransport, PublishError, type PoolLike, type RelayLike } from '../src/lib/nostr/transport';
 import { memoryKV } from '../src/lib/kv';
+import { relayStatusText } from '../src/lib/transports';
 import { aliceSeed } from './chat-fixture';
 
 const A = 'wss://relay.a/';
@@ -219,5 +220,15 @@ describe('NostrTransport relay hygiene', () => {
     expect(subs).toBe(2);
     expect(t.problems).toEqual({ [A]: 'auth_required' });
     t.close();
+  });
+});
+
+describe('relay popover text', () => {
+  it('names the problem before the connection state', () => {
+    expect(relayStatusText('connected', undefined)).toBe('connected');
+    expect(relayStatusText('connected', 'too_large')).toBe('message too large');
+    expect(relayStatusText('connected', 'auth_required')).toBe('auth required');
+    expect(relayStatusText('disconnected', undefined)).toBe('error: not connected');
+    expect(relayStatusText(undefined, undefined)).toBe('connecting');
   });
 });

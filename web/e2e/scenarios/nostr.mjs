@@ -6,10 +6,16 @@
 // with the relay back they switch Settings → Delivery to "nostr relays
 // only", and chat with the delivered mark while the server stores nothing
 // (`kez_messages_stored_total` does not move). Then that server is stopped and they
-// still chat. Console errors of this scenario are its own (requests to the
-// stopped server fail on purpose), not the run's.
+// still chat. Carol's browser has a push subscription at a stand-in push
+// service (a local HTTP server; the browser's PushManager is replaced by one
+// that hands out its URL, as no real push service is reachable here): dave's
+// message over the relay makes it receive a push, which on transport `nostr`
+// can only come through the server's nostr listener. The relay count opens
+// its popover of relay states. Console errors of this scenario are its own
+// (requests to the stopped server fail on purpose), not the run's.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,6 +146,92 @@ async function storedTotal(metrics) {
   return Number(m[1]);
 }
 
+/** A counter from the metrics port (0 when absent). @param {string} metrics @param {string} name */
+async function metric(metrics, name) {
+  const text = await (await fetch(`${metrics}/metrics`)).text();
+  const m = new RegExp(`^${name}(?:_total)? (\\d+)`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * The stand-in push service: a local HTTP server that records each request
+ * (method, path, body length) and answers 201, as a push service does.
+ * @returns {Promise<{ origin: string, got: { method: string, path: string, bodyLen: number }[], close: () => Promise<void> }>}
+ */
+async function startPushStandIn() {
+  /** @type {{ method: string, path: string, bodyLen: number }[]} */
+  const got = [];
+  const srv = createHttpServer((req, res) => {
+    let n = 0;
+    req.on('data', (c) => (n += c.length));
+    req.on('end', () => {
+      got.push({ method: req.method ?? '', path: req.url ?? '', bodyLen: n });
+      res.writeHead(201).end();
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', () => r(undefined)));
+  const { port } = /** @type {import('node:net').AddressInfo} */ (srv.address());
+  return { origin: `http://127.0.0.1:${port}`, got, close: () => new Promise((r) => srv.close(() => r()))};
+}
+
+/**
+ * An init script: notifications granted, and a PushManager whose
+ * subscription is `endpoint` with a fresh P-256 key and auth secret (the
+ * server checks and stores them like a real one's).
+ * @param {string} endpoint
+ */
+function fakePushManager(endpoint) {
+  return `(() => {
+  const endpoint = ${JSON.stringify(endpoint)};
+  const b64u = (b) => btoa(String.fromCharCode(...new Uint8Array(b))).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+  let sub = null;
+  const make = async () => {
+    const kp = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits']);
+    const raw = await crypto.subtle.exportKey('raw', kp.publicKey);
+    const auth = crypto.getRandomValues(new Uint8Array(16)).buffer;
+    const json = { endpoint, expirationTime: null, keys: { p256dh: b64u(raw), auth: b64u(auth) } };
+    return { endpoint, expirationTime: null, options: { userVisibleOnly: true }, toJSON: () => json,
+      getKey: (n) => (n === 'p256dh' ? raw : auth), unsubscribe: async () => ((sub = null), true) };
+  };
+  if (self.PushManager) {
+    PushManager.prototype.subscribe = async function () { return (sub ??= await make()); };
+    PushManager.prototype.getSubscription = async function () { return sub; };
+    PushManager.prototype.permissionState = async function () { return 'granted'; };
+  }
+  if (self.Notification) {
+    Object.defineProperty(Notification, 'permission', { get: () => 'granted' });
+    Notification.requestPermission = async () => 'granted';
+  }
+})();`;
+}
+
+/** Settings → Notifications on (registered with the server), with the stand-in's PushManager. @param {import('playwright-core').Page} page */
+async function enablePush(page) {
+  await page.getByRole('link', { name: 'Settings' }).first().click();
+  const toggle = page.getByTestId('push-toggle');
+  await page.locator('[data-testid="push-toggle"]:not([data-state="checking"])').waitFor();
+  // Permission already granted: the client may have subscribed by itself.
+  if ((await toggle.getAttribute('data-state')) === 'off') await page.getByRole('switch', { name: 'Notifications' }).click();
+  await page
+    .locator('[data-testid="push-toggle"][data-state="on"]')
+    .waitFor()
+    .catch(async (e) => {
+      throw new Error(`push toggle: ${await page.locator('main').innerText()}`, { cause: e });
+    });
+  await page.getByRole('link', { name: 'Back to chats' }).click();
+}
+
+/** The relay count opens the popover listing the relay as connected; Escape closes it. @param {import('playwright-core').Page} page */
+async function relayPopover(page) {
+  const button = page.getByTestId('relays-live');
+  await button.click();
+  const pop = page.getByTestId('relay-popover');
+  await pop.locator('[data-state="connected"][data-problem=""]').getByText('connected').waitFor();
+  assert((await button.getAttribute('aria-expanded')) === 'true', 'relay count button is expanded');
+  await page.keyboard.press('Escape');
+  await pop.waitFor({ state: 'detached' });
+}
+
 /** @param {import('playwright-core').Page} page */
 export async function chooseNostr(page) {
   await page.getByRole('link', { name: 'Settings' }).first().click();
@@ -162,9 +254,10 @@ export default {
       return;
     }
     let relay = await startRelay(bin);
+    const pushes = await startPushStandIn();
     const metricsPort = await freePort();
     const metrics = `http://127.0.0.1:${metricsPort}`;
-    const server = startServer(['--nostr-relays', relay.url, '--metrics-bind', `127.0.0.1:${metricsPort}`]);
+    const server = startServer(['--nostr-relays', relay.url, '--metrics-bind', `127.0.0.1:${metricsPort}`, '--allow-insecure-push-endpoints']);
     /** @type {import('playwright-core').BrowserContext[]} */
     const contexts = [];
     /** @type {string[]} */
@@ -177,10 +270,11 @@ export default {
       const csp = (await fetch(`${base}/`)).headers.get('content-security-policy') ?? '';
       assert(csp.includes(relay.url), `CSP connect-src lists the relay: ${csp}`);
 
-      /** @param {string} who */
-      const open = async (who) => {
+      /** @param {string} who @param {string} [init] */
+      const open = async (who, init) => {
         const ctx = await t.browser.newContext({ viewport: { width: 1100, height: 760 }, colorScheme });
         contexts.push(ctx);
+        if (init) await ctx.addInitScript({ content: init });
         const page = await ctx.newPage();
         page.setDefaultTimeout(20_000);
         page.on('console', (msg) => {
@@ -190,10 +284,13 @@ export default {
         await page.goto(base + '/');
         return page;
       };
-      const C = await open('carol');
+      const carolPush = `${pushes.origin}/push/carol`;
+      const C = await open('carol', fakePushManager(carolPush));
       const D = await open('dave');
       await signUp(C, 'carol', PASS);
       await signUp(D, 'dave', PASS);
+      await enablePush(C);
+      log('carol: push subscription at the stand-in push service');
       // Default with relays advertised: both. Every message goes both ways and shows once.
       await C.locator('[data-testid="relays-live"][data-count="1"]').waitFor();
       await D.locator('[data-testid="relays-live"][data-count="1"]').waitFor();
@@ -223,6 +320,8 @@ export default {
       await chooseNostr(C);
       await chooseNostr(D);
       log('carol and dave: transport nostr, relay connected');
+      await relayPopover(C);
+      log('relay popover: the relay listed as connected');
       const before = await storedTotal(metrics);
       await C.locator(`[data-testid="conversation"][data-peer="dave@${DOMAIN}"]`).click();
       await convD.click();
@@ -234,9 +333,20 @@ export default {
       await D.locator('[data-message][data-dir="in"] [data-body]').getByText('over the relay 1').waitFor();
       await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(2).waitFor();
       log('carol → dave over nostr, delivered');
+      const pushedBefore = await metric(metrics, 'kez_nostr_events_pushed');
+      const toCarol = () => pushes.got.filter((p) => p.path === '/push/carol');
+      assert(toCarol().length === 0, `no push to carol before dave writes: ${JSON.stringify(pushes.got)}`);
       await D.locator('#composer').fill('reply by relay');
       await D.locator('#composer').press('Enter');
       await C.locator('[data-message][data-dir="in"] [data-body]').getByText('reply by relay').waitFor();
+      // The listener pushes after its coalescing window (2 s): wait for it, bounded.
+      for (let i = 0; i < 150 && toCarol().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      const got = toCarol();
+      assert(got.length === 1 && got[0].method === 'POST' && got[0].bodyLen === 0, `one empty push to carol: ${JSON.stringify(pushes.got)}`);
+      const pushedAfter = await metric(metrics, 'kez_nostr_events_pushed');
+      // (Its count may also include carol's message to dave, pushed meanwhile.)
+      assert(pushedAfter > pushedBefore, `the nostr listener pushed it (kez_nostr_events_pushed ${pushedBefore} → ${pushedAfter})`);
+      log('dave → carol over nostr: one push at the stand-in, through the nostr listener');
       await D.locator('[data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
       const after = await storedTotal(metrics);
       assert(after === before, `POST /v1/messages never stored anything (kez_messages_stored_total ${before} → ${after})`);
@@ -266,6 +376,7 @@ export default {
       server.cleanup();
       relay.kill();
       relay.cleanup();
+      await pushes.close();
     }
   },
 };
