@@ -30,9 +30,11 @@ import push from './scenarios/push.mjs';
 import ios from './scenarios/ios.mjs';
 import storage from './scenarios/storage.mjs';
 import nostr from './scenarios/nostr.mjs';
+import attachments from './scenarios/attachments.mjs';
 
 // nostr runs its own server and relay (skipped without NOSTR_RELAY_BIN), after storage's console check.
-const ALL = { register, pwa, chat, lock, away, oneTab, offline, keys, restore, push, ios, storage, nostr };
+// attachments right after chat: it uses alice and bob's fresh conversation (and runs its own relay for its nostr part).
+const ALL = { register, pwa, chat, attachments, lock, away, oneTab, offline, keys, restore, push, ios, storage, nostr };
 const only = process.env.KEZ_E2E_ONLY?.split(',').map((s) => s.trim().replace(/-(.)/g, (_, c) => c.toUpperCase()));
 /** @type {import('./helpers.mjs').Scenario[]} */
 const SCENARIOS = Object.entries(ALL)

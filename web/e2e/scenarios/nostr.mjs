@@ -26,7 +26,7 @@ import { assert, colorScheme, log, shot, signUp, startServer, DOMAIN } from '../
 const PASS = 'nostr test passphrase 1';
 
 /** A port that was free a moment ago (the relay can't bind port 0 itself). */
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -37,8 +37,8 @@ function freePort() {
   });
 }
 
-/** The packaged config with our port and database, no control socket (as tests/api/helpers/nostr_relay.rs). @param {string} dir @param {number} port */
-function relayConfig(dir, port) {
+/** The packaged config with our port and database, no control socket (as tests/api/helpers/nostr_relay.rs), plus `extra` YAML. @param {string} dir @param {number} port @param {string} [extra] */
+function relayConfig(dir, port, extra = '') {
   const db = join(dir, 'relay.sqlite3');
   return `DEBUG: false
 relay_name: test relay
@@ -73,20 +73,21 @@ message_timeout: 1800
 subscription_limit: 64
 max_limit: 6000
 hellthread_limit: 100
-`;
+${extra}`;
 }
 
 /**
  * Starts the relay (on `port` if given, else a free one; same directory and
- * database) and waits (40 s at most) until it answers NIP-11.
- * @param {string} bin @param {string} [dir] @param {number} [fixedPort]
+ * database) and waits (40 s at most) until it answers NIP-11. `extra`: more
+ * config YAML (e.g. `max_event_size` for file chunks).
+ * @param {string} bin @param {string} [dir] @param {number} [fixedPort] @param {string} [extra]
  * @returns {Promise<{ url: string, port: number, dir: string, kill: () => void, cleanup: () => void, output: () => string }>}
  */
-async function startRelay(bin, dir = mkdtempSync(join(tmpdir(), 'kez-e2e-relay-')), fixedPort = 0) {
+export async function startRelay(bin, dir = mkdtempSync(join(tmpdir(), 'kez-e2e-relay-')), fixedPort = 0, extra = '') {
   for (let attempt = 0; attempt < (fixedPort ? 1 : 5); attempt++) {
     const port = fixedPort || (await freePort());
     const conf = join(dir, 'config.yaml');
-    writeFileSync(conf, relayConfig(dir, port));
+    writeFileSync(conf, relayConfig(dir, port, extra));
     const child = spawn(bin, ['-c', conf, 'serve'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (c) => (out += c));
@@ -285,7 +286,7 @@ async function relayPopover(page) {
 }
 
 /** @param {import('playwright-core').Page} page */
-async function chooseNostr(page) {
+export async function chooseNostr(page) {
   await page.getByRole('link', { name: 'Settings' }).first().click();
   const box = page.getByTestId('transport-settings');
   await box.getByTestId('transport-nostr').check();

@@ -10,7 +10,10 @@ import { ApiError, type InboxItem, type LookupRecord } from './api';
 import { ContactBook, fqhnOf, HandleDirectory, lookupProblem, parseKez, StartChatError, startChatProblem } from './directory';
 import { EnvelopeError, openEnvelope, type SealedMessage } from './envelope';
 import type { LiveStatus } from './inbox';
-import type { KV } from './kv';
+import { memoryKV, type KV } from './kv';
+import { Attachments } from './attachments/attachments';
+import { SealedFiles } from './attachments/filestore';
+import { filePreview, type Attachment } from './attachments/meta';
 import { Outbox } from './outbox';
 import { Receipts } from './receipts';
 import {
@@ -33,6 +36,7 @@ import { checkedRelays, Transports, type TransportChoice } from './transports';
 export { keyChangedText, parseKez, StartChatError } from './directory';
 export { CLOCK_PROBLEM, liveStatusText, threadLiveText } from './live';
 export { AUTO_RETRIES, RESTAMP_AFTER_MS } from './outbox';
+export { EmptyFileError, FileTooLargeError } from './attachments/attachments';
 export { defaultTransport, firstSuccess, isRelayUrl, TRANSPORTS, type TransportChoice } from './transports';
 export { ChatClosedError, type Api, type ChatDeps, type ChatMessage, type Conversation, type Me, type MessageStatus } from './records';
 
@@ -71,6 +75,8 @@ export class ChatStore {
   readonly #directory: HandleDirectory;
   readonly #outbox: Outbox;
   readonly #receipts: Receipts;
+  /** Files in conversations (SPEC §13): send, ask again, stored bytes and URLs for the UI. */
+  readonly files: Attachments;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #transports: Transports;
   #connected = false;
@@ -89,6 +95,15 @@ export class ChatStore {
     const access = this.#access();
     this.#outbox = new Outbox(access);
     this.#receipts = new Receipts(access, deps.ackDelayMs);
+    this.files = new Attachments({
+      chat: access,
+      kv: this.#kv,
+      files: new SealedFiles(deps.files ?? memoryKV(), deps.me.seed),
+      key: (part) => this.#key(part),
+      transport: () => this.transport,
+      receive: (msg, shown) => this.#receive(msg, shown),
+      scheduleAck: (peer) => this.#receipts.schedule(peer),
+    });
     this.#transports = new Transports({
       deps,
       api: this.#api,
@@ -172,9 +187,11 @@ export class ChatStore {
     this.lastSeq = (await this.#kv.get<number>(this.#key('seq'))) ?? 0;
     ({ transport: this.transport, relays: this.relays } = await this.#transports.load());
     await this.#seen.load();
+    await this.files.load(this.#deps.stallCheck ?? true);
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
     void this.#outbox.resend(true);
+    void this.files.resume();
   }
 
   /**
@@ -185,6 +202,7 @@ export class ChatStore {
   async close(): Promise<void> {
     this.#closed = true;
     this.disconnect();
+    this.files.close();
     await this.#queue;
   }
 
@@ -280,10 +298,12 @@ export class ChatStore {
     return this.#outbox.send(peer, text);
   }
 
-  /** The Retry button: any failed message, whatever the error. */
+  /** The Retry button: any failed message, whatever the error (a file continues where it stopped). */
   retry(peer: string, id: string): Promise<void> {
+    if (this.threads[peer]?.find((m) => m.id === id && m.dir === 'out')?.attachment) return this.files.retry(peer, id);
     return this.#outbox.deliver(peer, id);
   }
+
 
   /** Retry failed sends whose error may have passed (connection back, browser online). */
   retryFailed(): Promise<void> {
@@ -379,25 +399,31 @@ export class ChatStore {
     }
     this.#seen.add(msg.id);
     if (msg.kind === 'ack') await this.#receipts.applyAck(msg.from, msg.body);
-    else await this.#receive(msg);
+    else if (msg.kind === 'text') await this.#receive(msg);
+    else await this.files.apply(msg);
     return msg.from;
   }
 
-  /** A text arrived: into its thread and conversation, then a (batched) delivery receipt. */
-  async #receive(msg: SealedMessage): Promise<void> {
+  /**
+   * A text (or, with `shown`, a file's visible message) arrived: into its
+   * thread and conversation, then a (batched) delivery receipt. False when
+   * the thread had it already.
+   */
+  async #receive(msg: SealedMessage, shown?: { body: string; attachment: Attachment }): Promise<boolean> {
     const peer = msg.from;
     const thread = await this.#thread(peer);
-    if (thread.some((m) => m.id === msg.id && m.dir === 'in')) return;
+    if (thread.some((m) => m.id === msg.id && m.dir === 'in')) return false;
     const handle = await this.#directory.resolve(peer, msg.from_handle);
     // As UTC `Z`, like ours: sent_at is sorted as text, and an offset such as
     // `+14:00` would otherwise let the sender pin a message to the top.
     const sentAt = rfc3339(new Date(parseRfc3339(msg.sent_at)));
-    thread.push({ id: msg.id, dir: 'in', body: msg.body, sent_at: sentAt, status: 'received', acked: false });
+    const body = shown?.body ?? msg.body;
+    thread.push({ id: msg.id, dir: 'in', body, sent_at: sentAt, status: 'received', acked: false, ...(shown ? { attachment: shown.attachment } : {}) });
     thread.sort(bySentAt);
     const c = this.#ensureConversation(peer, handle);
     if (isLatest(c, sentAt)) {
       c.last_at = sentAt;
-      c.last_preview = msg.body;
+      c.last_preview = shown ? filePreview(body) : body;
     }
     const viewing = this.activePeer === peer && (typeof document === 'undefined' || document.visibilityState === 'visible');
     if (!viewing) c.unread += 1;
@@ -406,6 +432,7 @@ export class ChatStore {
     // A delivery receipt as soon as the message is on this device, batched
     // with the others arriving now.
     this.#receipts.schedule(peer);
+    return true;
   }
 
   /** Catch up when the tab becomes visible on an open thread. */

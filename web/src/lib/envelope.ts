@@ -18,13 +18,16 @@ import {
 import { isValidPrimary, parsePrimary, primaryFromSeed, signJcs, signString, verifyJcs, verifyString } from './identity';
 import { jcs } from './jcs';
 import { parseRfc3339 } from './time';
+import { isValidBody } from './attachments/body';
 
 export const ENVELOPE_INFO = 'kez.chat.envelope.v2';
 export const ACK_CONTEXT = 'kez.chat.ack.v1';
 export const MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 export const MAX_SKEW_MS = 5 * 60 * 1000;
 
-export type MessageKind = 'text' | 'ack';
+/** `file`, `chunk` and `need` carry attachments (SPEC §13): their body is the JCS of a fixed shape. */
+export type MessageKind = 'text' | 'ack' | 'file' | 'chunk' | 'need';
+const KINDS: readonly string[] = ['text', 'ack', 'file', 'chunk', 'need'];
 
 export interface SealedMessage {
   type: 'kez.chat.message';
@@ -196,7 +199,7 @@ function checkMessageShape(m: unknown): m is SealedMessage {
   if (!isPlainObject(m)) return false;
   const s = (k: string) => typeof m[k] === 'string';
   if (m.type !== 'kez.chat.message' || m.version !== 2) return false;
-  if (m.kind !== 'text' && m.kind !== 'ack') return false;
+  if (typeof m.kind !== 'string' || !KINDS.includes(m.kind)) return false;
   const fields = m.kind === 'ack' ? [...TEXT_FIELDS, 'ack_sig'] : TEXT_FIELDS;
   if (Object.keys(m).length !== fields.length || !fields.every((k) => Object.hasOwn(m, k))) return false;
   if (!fields.slice(3).every(s)) return false;
@@ -206,6 +209,7 @@ function checkMessageShape(m: unknown): m is SealedMessage {
   if (!MESSAGE_ID_RE.test(m.id as string)) return false;
   if (!isValidPrimary(m.from as string)) return false;
   if (m.kind === 'ack' && ackIds(m.body as string) === null) return false;
+  if ((m.kind === 'file' || m.kind === 'chunk' || m.kind === 'need') && !isValidBody(m.kind, m.body as string)) return false;
   return true;
 }
 

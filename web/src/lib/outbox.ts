@@ -58,7 +58,8 @@ export function isUnsent(m: ChatMessage): boolean {
  * unknown_recipient is left to the Retry button.
  */
 export function autoResendable(m: ChatMessage, atLoad: boolean): boolean {
-  if (m.dir !== 'out') return false;
+  // Files have their own sender (attachments/sender.ts).
+  if (m.dir !== 'out' || m.attachment) return false;
   if (m.status === 'sending') return atLoad;
   return m.status === 'failed' && m.retryable === true && (m.retries ?? 0) < AUTO_RETRIES;
 }

@@ -10,9 +10,13 @@ import { rfc3339 } from './time';
 /** How long a live ack waits for others arriving with it, to go out as one post. */
 export const ACK_DELAY_MS = 500;
 
-/** Ids of inbound messages whose receipt the server hasn't accepted yet, in thread order. */
+/**
+ * Ids of inbound messages whose receipt the server hasn't accepted yet, in
+ * thread order. A file only once it is complete and checked (SPEC §13), so
+ * "delivered" on a file means all of it.
+ */
 export function unackedIds(thread: readonly ChatMessage[]): string[] {
-  return thread.filter((m) => m.dir === 'in' && !m.acked).map((m) => m.id);
+  return thread.filter((m) => m.dir === 'in' && !m.acked && (!m.attachment || m.attachment.state === 'ready')).map((m) => m.id);
 }
 
 /**

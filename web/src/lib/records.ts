@@ -3,6 +3,7 @@
 // and the directory need from the ChatStore that owns them.
 import type * as realApi from './api';
 import type { MessageKind } from './envelope';
+import type { Attachment } from './attachments/meta';
 import type { KV } from './kv';
 import type { PoolLike } from './nostr/transport';
 
@@ -48,6 +49,8 @@ export interface ChatMessage {
   via?: string;
   /** Outbound: ids it was posted under before a re-send gave it a fresh one (an ack may name them). */
   prev_ids?: string[];
+  /** A file (SPEC §13); `body` then holds its name. */
+  attachment?: Attachment;
 }
 
 export interface Me {
@@ -138,4 +141,8 @@ export interface ChatDeps {
   nostrStateEveryMs?: number;
   /** fetch for the relays' NIP-11 documents (the browser's; absent = no limits read). */
   fetchRelayInfo?: typeof fetch;
+  /** Unsealed KV for file bytes (sealed by SealedFiles, SPEC §13.1; default: in memory). */
+  files?: KV;
+  /** Look for stalled incoming files every 15 s (default true). */
+  stallCheck?: boolean;
 }

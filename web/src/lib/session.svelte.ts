@@ -218,6 +218,8 @@ export class Session {
       // NIP-11 documents of the advertised relays (SPEC §12; the CSP allows those origins).
       fetchRelayInfo: (input, init) => fetch(input, init),
       kv: sealedKV(this.#kv, this.#seed),
+      // File bytes and buffered chunks: binary records sealed like the history (SPEC §13).
+      files: this.#kv,
       me: { seed: this.#seed, primary: this.primary, handle: this.handle, server: this.server },
       // Auth `ts` and `sent_at` by the server's clock: a device clock more than
       // 5 minutes off would otherwise be refused (and its messages dropped).

@@ -1,0 +1,130 @@
+// The receiving side's decisions (SPEC §13 client behaviour), as pure
+// functions over the buffer index: which chunks a transfer may take (bounds
+// per peer and in total), what is missing, when a transfer has stalled, and
+// putting a complete file together.
+import { CHUNK_SIZE, chunkCount, MAX_CHUNKS, type FileChunk, type PointerFile } from './body';
+
+/** Raw chunk bytes buffered from one peer at most (two 10 MiB files and change). */
+export const PEER_BUFFER_BYTES = 24 * 1024 * 1024;
+/** Raw chunk bytes buffered from everyone together. */
+export const TOTAL_BUFFER_BYTES = 64 * 1024 * 1024;
+/** Incomplete transfers from one peer at once. */
+export const PEER_TRANSFERS = 4;
+/** Incomplete transfers at once, all peers together. */
+export const TOTAL_TRANSFERS = 16;
+/** A transfer whose pointer arrived and that got no chunk for this long shows as failed ("ask again"). */
+export const STALL_MS = 90_000;
+/** Incomplete transfers are forgotten after this without progress (the server keeps messages 48 h, §7.5). */
+export const ORPHAN_MS = 48 * 3600_000;
+
+/** What the pointer told us (kept in the buffer index once it arrived). */
+export interface PointerInfo {
+  /** The pointer message's id: its thread entry, and what the ack names. */
+  msg_id: string;
+  size: number;
+  sha256: string;
+  chunks: number;
+}
+
+/** One incoming file in the buffer index (sealed like the history). */
+export interface Transfer {
+  peer: string;
+  file_id: string;
+  /** Chunk count the chunks (or the pointer) announced. */
+  count: number;
+  /** Indices buffered, ascending. */
+  have: number[];
+  /** Raw bytes buffered. */
+  bytes: number;
+  /** Unix ms: first chunk or pointer, and the latest progress. */
+  first_at: number;
+  last_at: number;
+  pointer?: PointerInfo;
+  /** Set once the user was shown "failed" for this transfer (stall). */
+  stalled?: boolean;
+}
+
+export const transferKey = (peer: string, fileId: string) => `${peer}|${fileId}`;
+
+/** Why a chunk was not buffered. */
+export type Refusal = 'duplicate' | 'count_mismatch' | 'peer_bytes' | 'total_bytes' | 'peer_transfers' | 'total_transfers';
+
+/**
+ * Whether `chunk` (raw length `len`) from `peer` may go into the buffer,
+ * given every transfer buffered now. Duplicates (the same chunk by both
+ * transports, or re-sent) and chunks disagreeing with the announced count are
+ * refused, as is anything over the bounds above.
+ */
+export function admitChunk(transfers: readonly Transfer[], peer: string, chunk: Pick<FileChunk, 'file_id' | 'index' | 'count'>, len: number): Refusal | null {
+  const t = transfers.find((x) => x.peer === peer && x.file_id === chunk.file_id);
+  if (t) {
+    if (t.count !== chunk.count) return 'count_mismatch';
+    if (t.have.includes(chunk.index)) return 'duplicate';
+  } else {
+    if (transfers.filter((x) => x.peer === peer).length >= PEER_TRANSFERS) return 'peer_transfers';
+    if (transfers.length >= TOTAL_TRANSFERS) return 'total_transfers';
+  }
+  const peerBytes = transfers.filter((x) => x.peer === peer).reduce((n, x) => n + x.bytes, 0);
+  if (peerBytes + len > PEER_BUFFER_BYTES) return 'peer_bytes';
+  if (transfers.reduce((n, x) => n + x.bytes, 0) + len > TOTAL_BUFFER_BYTES) return 'total_bytes';
+  return null;
+}
+
+/** Record a buffered chunk in `t` (in place). */
+export function noteChunk(t: Transfer, index: number, len: number, now: number): void {
+  if (t.have.includes(index)) return;
+  t.have.push(index);
+  t.have.sort((a, b) => a - b);
+  t.bytes += len;
+  t.last_at = now;
+  t.stalled = false;
+}
+
+/** Indices of `count` not in `have`, ascending. */
+export function missingChunks(count: number, have: readonly number[]): number[] {
+  const got = new Set(have);
+  const out: number[] = [];
+  for (let i = 0; i < Math.min(count, MAX_CHUNKS); i++) if (!got.has(i)) out.push(i);
+  return out;
+}
+
+/** Whether every chunk the pointer announced is buffered. */
+export function isComplete(t: Transfer): boolean {
+  return !!t.pointer && t.count === t.pointer.chunks && t.have.length === t.count;
+}
+
+/** Whether a pointer agrees with what the chunks announced (else the chunks are dropped). */
+export function pointerMatches(t: Transfer, p: Pick<PointerFile, 'chunks' | 'size'>): boolean {
+  return t.count === p.chunks && p.chunks === chunkCount(p.size);
+}
+
+/** Whether a transfer with a pointer has waited too long for its next chunk. */
+export function isStalled(t: Transfer, now: number, since: number): boolean {
+  return !!t.pointer && !isComplete(t) && now - Math.max(t.last_at, since) > STALL_MS;
+}
+
+/** An incomplete transfer that got nothing for ORPHAN_MS: whatever is missing has expired everywhere, so it is dropped. */
+export function isOrphan(t: Transfer, now: number): boolean {
+  return now - Math.max(t.first_at, t.last_at) > ORPHAN_MS;
+}
+
+export type Assembly = { ok: true; bytes: Uint8Array } | { ok: false; reason: 'missing' | 'wrong_size' };
+
+/**
+ * The file from its chunks in index order: every chunk present, all but the
+ * last exactly CHUNK_SIZE bytes, and the total `size`. The SHA-256 check
+ * against the pointer is the caller's (async WebCrypto).
+ */
+export function assemble(size: number, chunks: readonly (Uint8Array | undefined)[]): Assembly {
+  const count = chunkCount(size);
+  if (chunks.length !== count || chunks.some((c) => !c)) return { ok: false, reason: 'missing' };
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const [i, c] of (chunks as Uint8Array[]).entries()) {
+    const last = i === count - 1;
+    if ((!last && c.length !== CHUNK_SIZE) || at + c.length > size) return { ok: false, reason: 'wrong_size' };
+    out.set(c, at);
+    at += c.length;
+  }
+  return at === size ? { ok: true, bytes: out } : { ok: false, reason: 'wrong_size' };
+}

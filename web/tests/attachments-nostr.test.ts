@@ -1,0 +1,50 @@
+// Files over transport `both` (SPEC §13, §12) on fake relays: every chunk
+// goes both ways, the receiver assembles the file once (the second copy of
+// each message is dropped by its id), and it shows delivered.
+import { describe, expect, it } from 'vitest';
+import { ChatStore, type Me } from '../src/lib/chat.svelte';
+import { memoryKV } from '../src/lib/kv';
+import { CHUNK_SIZE } from '../src/lib/attachments/body';
+import { aliceSeed, bobSeed, pull, settle } from './chat-fixture';
+import { FakeEventSource, FakeServer } from './helpers';
+import { FakeRelays } from './nostr-fake';
+
+const RELAYS = ['wss://relay.a'];
+
+describe('files over both transports', () => {
+  it('each chunk by the server and the relay; assembled once, delivered', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const net = new FakeRelays(RELAYS);
+    const me = (seed: Uint8Array, handle: string, primary: string): Me => ({ seed, handle, primary, server: 'kez.test' });
+    const EventSource = FakeEventSource as unknown as typeof globalThis.EventSource;
+    const opts = { EventSource, advertisedRelays: RELAYS, nostrPool: () => net.pool(), nostrStateEveryMs: 0, ackDelayMs: 0, pollMs: 3_600_000, stallCheck: false };
+    const alice = new ChatStore({ kv: memoryKV(), me: me(aliceSeed, 'alice', ap), api: server.api(), ...opts });
+    const bob = new ChatStore({ kv: memoryKV(), me: me(bobSeed, 'bob', bp), api: server.api(), ...opts });
+    await alice.load();
+    await bob.load();
+    alice.connect();
+    bob.connect();
+    await alice.startChat('bob');
+    const bytes = new Uint8Array(2 * CHUNK_SIZE + 9).map((_, i) => i % 253);
+    await alice.files.send(bp, 'both.bin', 'application/octet-stream', bytes);
+    await alice.files.idle(bp);
+    // Pointer + 3 chunks to the server (only the pointer pushes) and as 4 events to the relay.
+    expect(server.posts.map((p) => p.notify)).toEqual([true, false, false, false]);
+    expect(net.stored.get(RELAYS[0])!.filter((e) => e.kind === 4243)).toHaveLength(4);
+    for (let i = 0; i < 5; i++) await settle();
+    await pull(bob, server, 'bob'); // the same four again, from the server
+    await settle();
+    const files = bob.threads[ap].filter((m) => m.attachment);
+    expect(files).toHaveLength(1);
+    expect(files[0].attachment?.state).toBe('ready');
+    expect(await bob.files.bytes(ap, files[0])).toEqual(bytes);
+    for (let i = 0; i < 5; i++) await settle();
+    await pull(alice, server, 'alice');
+    await settle();
+    expect(alice.threads[bp].find((m) => m.attachment)?.status).toBe('delivered');
+    alice.disconnect();
+    bob.disconnect();
+  });
+});
