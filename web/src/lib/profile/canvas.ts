@@ -11,7 +11,8 @@ function canvas(side: number): { c: HTMLCanvasElement; g: CanvasRenderingContext
   const c = document.createElement('canvas');
   c.width = side;
   c.height = side;
-  const g = c.getContext('2d', { willReadFrequently: true });
+  // Opaque: the PNG encoder then writes 8-bit RGB (colour type 2), as SPEC §14.2 says.
+  const g = c.getContext('2d', { willReadFrequently: true, alpha: false });
   if (!g) throw new Error('This browser cannot draw pictures.');
   return { c, g };
 }

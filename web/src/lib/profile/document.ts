@@ -35,10 +35,33 @@ export interface ProfileDocument {
 
 export type ProfileFields = Pick<ProfilePayload, 'handle' | 'server' | 'display_name' | 'picture' | 'visual_keys' | 'updated_at'>;
 
-/** A display name as published: trimmed, ≤ 64 characters, no control characters; '' → null. */
+/**
+ * A display name as published (SPEC §14.4): control characters (C0, DEL, C1)
+ * removed, trimmed (White_Space and U+FEFF: what String.trim removes), at
+ * most 64 code points; '' → null.
+ */
 export function cleanDisplayName(name: string | null | undefined): string | null {
-  const t = (name ?? '').replace(/[\p{Cc}]/gu, '').trim();
+  const t = (name ?? '').replace(/\p{Cc}/gu, '').trim();
   return t ? [...t].slice(0, MAX_DISPLAY_NAME).join('').trim() : null;
+}
+
+/** Whether a picture's bytes start with the signature of its media type (SPEC §14.4). */
+function pictureBytesOk(picture: string): boolean {
+  const parts = parsePicture(picture);
+  if (!parts) return false;
+  const b64 = parts.dataUrl.slice(parts.dataUrl.indexOf(',') + 1);
+  if (b64.length > MAX_PICTURE_B64) return false;
+  let head: string;
+  let canonical: boolean;
+  try {
+    const bin = atob(b64);
+    head = bin.slice(0, 8);
+    canonical = btoa(bin) === b64;
+  } catch {
+    return false;
+  }
+  const sig = parts.mime === 'image/png' ? '\x89PNG\r\n\x1a\n' : '\xff\xd8\xff';
+  return canonical && head.startsWith(sig);
 }
 
 /** Build and sign a profile document with `seed`'s identity. */
@@ -85,20 +108,24 @@ function payloadProblem(p: Record<string, unknown>): string | null {
   if (typeof p.server !== 'string' || !p.server) return 'invalid_body';
   if (typeof p.updated_at !== 'string' || !isStrictUtcSeconds(p.updated_at)) return 'invalid_timestamp';
   const dn = p.display_name;
-  if (dn !== null && (typeof dn !== 'string' || cleanDisplayName(dn) !== dn)) return 'invalid_display_name';
+  if (dn !== null && (typeof dn !== 'string' || !dn || cleanDisplayName(dn) !== dn)) return 'invalid_display_name';
   const pic = p.picture;
-  if (pic !== null && (typeof pic !== 'string' || pic.length > MAX_PICTURE_B64 + 100 || !parsePicture(pic))) return 'invalid_picture';
-  if (!Array.isArray(p.visual_keys) || p.visual_keys.length > MAX_WRAPS || !p.visual_keys.every(isWrap)) return 'invalid_visual_keys';
+  if (pic !== null && (typeof pic !== 'string' || !pictureBytesOk(pic))) return 'invalid_picture';
+  const keys = p.visual_keys;
+  if (!Array.isArray(keys) || keys.length > MAX_WRAPS || !keys.every(isWrap)) return 'invalid_visual_keys';
+  // Keys if and only if the picture is scrambled.
+  if ((typeof pic === 'string' && parsePicture(pic)?.salt ? 1 : 0) !== (keys.length ? 1 : 0)) return 'invalid_visual_keys';
   return null;
 }
 
 /**
- * Check a parsed profile document: exact shape, the §4-style tags, and a
- * strict signature by `expectedPrimary` (the key the reader already knows;
- * a document signed by anyone else is worthless). Returns the payload, or
- * throws an Error whose message is the code.
+ * Check a parsed profile document: exact shape, the §14.5 tags and rules,
+ * and a strict signature by `expectedPrimary` (the key the reader already
+ * knows; a document signed by anyone else is worthless), and, when given,
+ * the handle and server asked for (SPEC §14.4 reader checks). Returns the
+ * payload, or throws an Error whose message is the code.
  */
-export function verifyProfile(doc: unknown, expectedPrimary: string): ProfilePayload {
+export function verifyProfile(doc: unknown, expectedPrimary: string, expected?: { handle: string; server: string }): ProfilePayload {
   if (!isObj(doc) || !exactKeys(doc, ['kez', 'payload', 'signature'])) throw new Error('invalid_body');
   const { payload, signature } = doc;
   if (doc.kez !== 'profile') throw new Error('wrong_envelope_tag');
@@ -110,5 +137,6 @@ export function verifyProfile(doc: unknown, expectedPrimary: string): ProfilePay
   if (typeof payload.primary !== 'string' || !isValidPrimary(payload.primary)) throw new Error('invalid_key');
   if (payload.primary !== expectedPrimary) throw new Error('wrong_primary');
   if (typeof signature.sig !== 'string' || !verifyJcs(signature.sig, payload, payload.primary)) throw new Error('invalid_signature');
+  if (expected && (payload.handle !== expected.handle || payload.server !== expected.server)) throw new Error('wrong_handle');
   return payload as unknown as ProfilePayload;
 }

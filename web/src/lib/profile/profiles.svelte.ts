@@ -4,7 +4,6 @@
 // little later, when a new contact appears (first message either way), so
 // every contact gets a wrap of the picture's key; a restored device reads
 // its own picture back through its self-wrap.
-import { untrack } from 'svelte';
 import type { KV } from '../kv';
 import type { Conversation } from '../records';
 import { bytesToHex, fromHex } from '../bytes';
@@ -14,8 +13,13 @@ import { PeerCache, refreshPeer, type PeerProfile, type ProfileSource, type Reve
 import { buildMetadataEvent, fetchNostrProfile, fetchServerProfile, putProfile, publishMetadata } from './publish';
 import { findKey, wrapForAll } from './wrap';
 
-/** How long after a new contact appears the profile is republished with a wrap for them (ms). */
-export const REPUBLISH_DELAY_MS = 2_000;
+/**
+ * How often the conversations are looked at (ms): a new contact gets a wrap
+ * (the profile is republished) and a new peer's profile is fetched within
+ * this delay. A plain timer, not an $effect: it also runs outside
+ * components and in the unit tests.
+ */
+export const CHECK_EVERY_MS = 2_000;
 
 /** The own profile as stored (sealed) on this device. */
 export interface OwnProfile {
@@ -83,9 +87,10 @@ export class Profiles {
   readonly #d: ProfilesDeps;
   readonly #cache: PeerCache;
   #closed = false;
-  #timer: ReturnType<typeof setTimeout> | null = null;
-  #stopEffect: (() => void) | null = null;
+  #timer: ReturnType<typeof setInterval> | null = null;
   #inflight = new Map<string, Promise<void>>();
+  /** When the last publish failed (ms), 0 after a success. */
+  #failedAt = 0;
 
   constructor(deps: ProfilesDeps) {
     this.#d = deps;
@@ -105,22 +110,28 @@ export class Profiles {
 
   /** Watch the conversations: show their peers' profiles, republish for new contacts. */
   start(): void {
-    if (this.#closed) return;
-    this.#stopEffect = $effect.root(() => {
-      $effect(() => {
-        const peers = this.#d.chat.conversations.map((c) => c.peer_primary);
-        const contacts = contactsOf(this.#d.chat.conversations);
-        untrack(() => void this.#showAll(peers));
-        const wrapped = new Set(this.own.wrapped_for);
-        if (this.own.published && this.own.key && contacts.some((p) => !wrapped.has(p))) this.#schedule();
-      });
-    });
+    if (this.#closed || this.#timer) return;
+    this.#check();
+    this.#timer = setInterval(() => this.#check(), CHECK_EVERY_MS);
   }
 
   close(): void {
     this.#closed = true;
-    this.#stopEffect?.();
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  #check(): void {
+    const convs = this.#d.chat.conversations;
+    void this.#showAll(convs.map((c) => c.peer_primary));
+    const wrapped = new Set(this.own.wrapped_for);
+    const owed = contactsOf(convs).some((p) => !wrapped.has(p));
+    if (owed && this.own.published && this.own.key && !this.publishing && !this.#failedRecently()) void this.publish();
+  }
+
+  /** After a failed publish, the next automatic one waits a minute (no hammering a refusing server). */
+  #failedRecently(): boolean {
+    return this.#failedAt !== 0 && this.#d.now().getTime() - this.#failedAt < 60_000;
   }
 
   /** A peer's cached profile (reactive). */
@@ -165,7 +176,7 @@ export class Profiles {
         const h = fqhn();
         const at = h?.lastIndexOf('@') ?? -1;
         if (!h || at < 0 || h.slice(at + 1) !== this.#d.server) return null;
-        return fetchServerProfile(h.slice(0, at), peer, this.#d.fetch);
+        return fetchServerProfile(h.slice(0, at), this.#d.server, peer, this.#d.fetch);
       });
     }
     if (this.#d.chat.transport !== 'server' && this.#d.chat.relays.length) {
@@ -216,14 +227,6 @@ export class Profiles {
     await this.publish();
   }
 
-  #schedule(): void {
-    if (this.#timer || this.#closed) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      void this.publish();
-    }, REPUBLISH_DELAY_MS);
-  }
-
   /** Sign and publish the own profile with a wrap for every contact (home server, and nostr when on). */
   async publish(): Promise<void> {
     if (this.#closed) return;
@@ -245,7 +248,9 @@ export class Profiles {
       this.own.wrapped_for = contacts;
       await this.#d.kv.set(this.#ownKey, $state.snapshot(this.own));
       this.publishError = null;
+      this.#failedAt = 0;
     } catch (e) {
+      this.#failedAt = this.#d.now().getTime();
       this.publishError = 'Your profile could not be published. It will be tried again with your next change.';
       console.debug('profile publish failed:', (e as Error).message);
     } finally {

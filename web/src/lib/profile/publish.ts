@@ -47,7 +47,12 @@ export async function putProfile(doc: ProfileDocument, fetchFn: typeof fetch = f
  * `primary`; null when there is none (404), it is too big, or it does not
  * verify (a server can serve anything).
  */
-export async function fetchServerProfile(handle: string, primary: string, fetchFn: typeof fetch = fetch): Promise<ProfilePayload | null> {
+export async function fetchServerProfile(
+  handle: string,
+  server: string,
+  primary: string,
+  fetchFn: typeof fetch = fetch,
+): Promise<ProfilePayload | null> {
   let res: Response;
   try {
     res = await fetchFn(`/v1/u/${encodeURIComponent(handle)}/profile`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
@@ -59,7 +64,7 @@ export async function fetchServerProfile(handle: string, primary: string, fetchF
   const text = await res.text();
   if (text.length > MAX_PROFILE_BYTES) return null;
   try {
-    return verifyProfile(JSON.parse(text), primary);
+    return verifyProfile(JSON.parse(text), primary, { handle, server });
   } catch (e) {
     console.debug('a served profile did not verify:', (e as Error).message);
     return null;

@@ -1,0 +1,174 @@
+// The signed profile document (SPEC §14.4), the peer cache (§14.7) and the
+// profile store's publishing (§14.3: a wrap for each contact, republished
+// when a contact appears).
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { primaryFromSeed, signJcs } from '../src/lib/identity';
+import { memoryKV } from '../src/lib/kv';
+import { buildProfile, cleanDisplayName, verifyProfile, type ProfilePayload } from '../src/lib/profile/document';
+import { isStale, PeerCache, refreshPeer, STALE_AFTER_MS } from '../src/lib/profile/peers';
+import { buildMetadataEvent, profileFromEvent } from '../src/lib/profile/publish';
+import { contactsOf, nextUpdatedAt, Profiles, CHECK_EVERY_MS } from '../src/lib/profile/profiles.svelte';
+import { findKey, wrapKey } from '../src/lib/profile/wrap';
+import { addr } from '../src/lib/nostr/keys';
+import type { Conversation } from '../src/lib/records';
+import { seedFor } from './helpers';
+
+const alice = seedFor('alice');
+const bob = seedFor('bob');
+const A = primaryFromSeed(alice);
+const B = primaryFromSeed(bob);
+const K = seedFor('K');
+const PNG = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==';
+const scrambled = `${PNG}#kez-visual-v1:${'0f'.repeat(16)}`;
+
+function doc(over: Partial<ProfilePayload> = {}, updated_at = '2026-05-25T03:00:00Z') {
+  return buildProfile(alice, {
+    handle: 'alice',
+    server: 'kez.test',
+    display_name: 'Alice',
+    picture: scrambled,
+    visual_keys: [wrapKey(K, A), wrapKey(K, B)],
+    updated_at,
+    ...over,
+  });
+}
+
+describe('profile document', () => {
+  it('verifies against the known primary, handle and server', () => {
+    const d = doc();
+    expect(verifyProfile(JSON.parse(JSON.stringify(d)), A, { handle: 'alice', server: 'kez.test' }).display_name).toBe('Alice');
+    expect(() => verifyProfile(d, B)).toThrow('wrong_primary');
+    expect(() => verifyProfile(d, A, { handle: 'alice', server: 'other.test' })).toThrow('wrong_handle');
+  });
+
+  it('refuses tampering, unknown fields and broken rules with their codes', () => {
+    const d = doc();
+    const cases: [unknown, string][] = [
+      [{ ...d, payload: { ...d.payload, display_name: 'Mallory' } }, 'invalid_signature'],
+      [{ ...d, extra: 1 }, 'invalid_body'],
+      [{ ...d, payload: { ...d.payload, extra: 1 } }, 'invalid_body'],
+      [{ ...d, kez: 'handle_registration' }, 'wrong_envelope_tag'],
+      [{ ...d, signature: { ...d.signature, key: B } }, 'key_mismatch'],
+      [doc({ display_name: ' Alice' }), 'invalid_display_name'],
+      [doc({ display_name: '' }), 'invalid_display_name'],
+      [doc({ display_name: 'x'.repeat(65) }), 'invalid_display_name'],
+      [doc({ picture: 'data:image/svg+xml;base64,PHN2Zz4=' }), 'invalid_picture'],
+      [doc({ picture: 'data:image/png;base64,/9j/AAAA' }), 'invalid_picture'], // JPEG bytes labelled PNG
+      [doc({ picture: PNG }), 'invalid_visual_keys'], // keys without a fragment
+      [doc({ visual_keys: [] }), 'invalid_visual_keys'], // a fragment without keys
+      [doc({}, '2026-02-30T03:00:00Z'), 'invalid_timestamp'],
+    ];
+    for (const [bad, code] of cases) expect(() => verifyProfile(bad, A), code).toThrow(code);
+    // A forged document signed by someone else for alice's primary.
+    const forged = { ...d, signature: { ...d.signature, sig: signJcs(bob, d.payload) } };
+    expect(() => verifyProfile(forged, A)).toThrow('invalid_signature');
+  });
+
+  it('cleans display names: controls out, trimmed, 64 code points, empty is none', () => {
+    expect(cleanDisplayName('  Al\u0007ice \u00a0')).toBe('Alice');
+    expect(cleanDisplayName('   ')).toBeNull();
+    expect([...(cleanDisplayName('😀'.repeat(70)) ?? '')]).toHaveLength(64);
+  });
+
+  it('travels in a kind 0 that readers verify against the primary', () => {
+    const ev = buildMetadataEvent(alice, doc(), 1779678030);
+    expect(ev.tags).toEqual([['q', addr(A)]]);
+    expect(profileFromEvent(ev, A)?.updated_at).toBe('2026-05-25T03:00:00Z');
+    expect(profileFromEvent(ev, B)).toBeNull();
+    // A fresh object, as from a relay (nostr-tools caches a verdict on the event).
+    expect(profileFromEvent({ ...JSON.parse(JSON.stringify(ev)), content: ev.content.replace('Alice', 'Alicf') }, A)).toBeNull();
+  });
+});
+
+describe('peer cache', () => {
+  const reveal = vi.fn(async (picture: string, key: Uint8Array | null) => ({ url: key ? 'clear' : picture, clear: !!key }));
+  const newCache = () => new PeerCache(memoryKV(), B);
+
+  it('is stale after 6 h, or when missing', () => {
+    expect(isStale(undefined, 0)).toBe(true);
+    const p = { display_name: null, picture: null, clear: true, updated_at: null, fetched_at: 1000 };
+    expect(isStale(p, 1000 + STALE_AFTER_MS - 1)).toBe(false);
+    expect(isStale(p, 1000 + STALE_AFTER_MS)).toBe(true);
+  });
+
+  it('refetches only when stale or forced, newest document wins, a failing source keeps the old', async () => {
+    const cache = newCache();
+    const older = verifyProfile(doc({}, '2026-05-25T03:00:00Z'), A);
+    const newer = verifyProfile(doc({ display_name: 'Alice 2' }, '2026-05-25T04:00:00Z'), A);
+    const source = vi.fn(async () => older);
+    const base = { cache, seed: bob, peer: A, reveal, now: 0 };
+    let p = await refreshPeer({ ...base, sources: [source, async () => newer] });
+    expect(p?.display_name).toBe('Alice 2');
+    expect(p?.picture).toBe('clear'); // bob has a wrap
+    await refreshPeer({ ...base, sources: [source], now: STALE_AFTER_MS - 1 });
+    expect(source).toHaveBeenCalledTimes(1);
+    // Stale: refetched, but an older document never replaces a newer one.
+    p = await refreshPeer({ ...base, sources: [source], now: STALE_AFTER_MS });
+    expect(source).toHaveBeenCalledTimes(2);
+    expect(p?.display_name).toBe('Alice 2');
+    p = await refreshPeer({ ...base, sources: [async () => Promise.reject(new Error('down'))], force: true });
+    expect(p?.display_name).toBe('Alice 2');
+    // A stranger (no wrap) gets the noise.
+    const carol = await refreshPeer({ ...base, cache: new PeerCache(memoryKV(), 'x'), seed: seedFor('carol'), sources: [async () => newer] });
+    expect(carol?.clear).toBe(false);
+    expect(carol?.picture).toBe(scrambled);
+  });
+
+  it('is sealed by the KV it is given', async () => {
+    const kv = memoryKV();
+    await new PeerCache(kv, B).set(A, { display_name: 'Alice', picture: null, clear: true, updated_at: null, fetched_at: 1 });
+    expect(await new PeerCache(kv, B).get(A)).toMatchObject({ display_name: 'Alice' });
+    expect([...kv.map.keys()]).toEqual([`peerprofile:${B}:${A}`]);
+  });
+});
+
+describe('profile store', () => {
+  afterEach(() => vi.useRealTimers());
+  const conv = (peer: string, preview: string): Conversation => ({ peer_primary: peer, peer_handle: null, last_at: '', last_preview: preview, unread: 0 });
+
+  it('counts conversations with a message as contacts; updated_at always moves forward', () => {
+    expect(contactsOf([conv(B, 'hi'), conv(A, '')])).toEqual([B]);
+    const now = new Date('2026-05-25T03:00:00Z');
+    expect(nextUpdatedAt(now, null)).toBe('2026-05-25T03:00:00Z');
+    expect(nextUpdatedAt(now, '2026-05-25T03:00:00Z')).toBe('2026-05-25T03:00:01Z');
+  });
+
+  it('publishes with a wrap for itself and every contact, and again when a contact appears', async () => {
+    vi.useFakeTimers();
+    const puts: { payload: ProfilePayload }[] = [];
+    const fetchFn = vi.fn(async (url: string, init?: RequestInit) => {
+      if (init?.method === 'PUT') puts.push(JSON.parse(init.body as string));
+      return new Response(init?.method === 'PUT' ? '{}' : '', { status: init?.method === 'PUT' ? 200 : 404 });
+    }) as unknown as typeof fetch;
+    const chat = ({ conversations: [conv(B, 'hi')], conversation: () => undefined, transport: 'server' as const, relays: [] as string[] });
+    const carol = seedFor('carol');
+    const profiles = new Profiles({
+      kv: memoryKV(),
+      seed: alice,
+      primary: A,
+      handle: 'alice',
+      server: 'kez.test',
+      chat,
+      now: () => new Date(Date.now()),
+      fetch: fetchFn,
+      pictures: { reveal: async () => null, publish: async () => ({ picture: scrambled, key: K }) },
+    });
+    await profiles.load();
+    profiles.start();
+    await profiles.save({ picture: 'data:image/jpeg;base64,/9j/', display_name: ' Alice ', visual: true });
+    expect(puts).toHaveLength(1);
+    const first = verifyProfile(puts[0], A);
+    expect(first.display_name).toBe('Alice');
+    expect(first.visual_keys).toHaveLength(2);
+    expect(findKey(bob, first.visual_keys)).toEqual(K);
+    expect(findKey(carol, first.visual_keys)).toBeNull();
+
+    chat.conversations = [...chat.conversations, conv(primaryFromSeed(carol), 'hello')];
+    await vi.advanceTimersByTimeAsync(CHECK_EVERY_MS + 10);
+    expect(puts).toHaveLength(2);
+    const second = verifyProfile(puts[1], A);
+    expect(findKey(carol, second.visual_keys)).toEqual(K);
+    expect(second.updated_at > first.updated_at).toBe(true);
+    profiles.close();
+  });
+});
