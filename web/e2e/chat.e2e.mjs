@@ -7,6 +7,7 @@
 //   KEZ_ARTIFACTS   screenshot directory (default ../test-artifacts)
 //   KEZ_E2E_COLOR_SCHEME=dark  run with prefers-color-scheme: dark
 //   KEZ_E2E_VERBOSE=1  print the server's log on failure
+//   KEZ_E2E_ONLY=register,chat,profile  run only these scenarios (keys of ALL below)
 //
 // Serves web/dist (run `vite build` first; `npm run e2e` does). The
 // scenarios in scenarios/ run in this order on one server and one browser,
@@ -28,10 +29,16 @@ import push from './scenarios/push.mjs';
 import ios from './scenarios/ios.mjs';
 import storage from './scenarios/storage.mjs';
 import nostr from './scenarios/nostr.mjs';
+import profile from './scenarios/profile.mjs';
 
-/** @type {import('./helpers.mjs').Scenario[]} */
 // nostr runs its own server and relay (skipped without NOSTR_RELAY_BIN), after storage's console check.
-const SCENARIOS = [register, pwa, chat, lock, away, oneTab, offline, keys, restore, push, ios, storage, nostr];
+/** @type {Record<string, import('./helpers.mjs').Scenario>} */
+const ALL = { register, pwa, chat, profile, lock, away, oneTab, offline, keys, restore, push, ios, storage, nostr };
+// KEZ_E2E_ONLY=register,chat,profile runs those (in the order above); each needs what the ones before it leave.
+const only = process.env.KEZ_E2E_ONLY?.split(',').map((s) => s.trim());
+const SCENARIOS = Object.entries(ALL)
+  .filter(([id]) => !only || only.includes(id))
+  .map(([, s]) => s);
 
 preflight();
 const server = startServer();

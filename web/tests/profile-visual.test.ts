@@ -114,3 +114,22 @@ describe('key wraps', () => {
     expect(findKey(carol, wraps)).toBeNull();
   });
 });
+
+describe('RGB PNG encoder', () => {
+  it('writes 8-bit RGB (colour type 2) whose IDAT inflates to the filtered rows', async () => {
+    const { crc32, encodeRgbPng, toBase64 } = await import('../src/lib/profile/png');
+    expect(crc32(new TextEncoder().encode('IEND'))).toBe(0xae426082);
+    const rgb = Uint8Array.from({ length: 2 * 3 * 3 }, (_, i) => i * 7);
+    const png = await encodeRgbPng(rgb, 3, 2);
+    expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const v = new DataView(png.buffer, png.byteOffset);
+    expect([v.getUint32(16), v.getUint32(20), png[24], png[25]]).toEqual([3, 2, 8, 2]);
+    const idatLen = v.getUint32(33);
+    expect(new TextDecoder().decode(png.subarray(37, 41))).toBe('IDAT');
+    const inflated = new Uint8Array(
+      await new Response(new Blob([png.slice(41, 41 + idatLen)]).stream().pipeThrough(new DecompressionStream('deflate'))).arrayBuffer(),
+    );
+    expect([...inflated]).toEqual([0, ...rgb.subarray(0, 9), 0, ...rgb.subarray(9)]);
+    expect(toBase64(Uint8Array.of(0xff, 0xd8, 0xff))).toBe('/9j/');
+  });
+});

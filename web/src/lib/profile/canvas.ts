@@ -2,6 +2,7 @@
 // re-encode (which also strips EXIF), and scramble/unscramble through a 2D
 // canvas. The permutation itself is visual.ts's pure code.
 import { randomBytes } from '../bytes';
+import { encodeRgbPng, toBase64 } from './png';
 import { LOCAL_SIDE, parsePicture, permutation, PUBLISHED_SIDE, rgbaToRgb, rgbToRgba, scramble, scrambledPictureUrl, unscramble } from './visual';
 
 /** JPEG quality of the local and the plain published picture. */
@@ -11,7 +12,6 @@ function canvas(side: number): { c: HTMLCanvasElement; g: CanvasRenderingContext
   const c = document.createElement('canvas');
   c.width = side;
   c.height = side;
-  // Opaque: the PNG encoder then writes 8-bit RGB (colour type 2), as SPEC §14.2 says.
   const g = c.getContext('2d', { willReadFrequently: true, alpha: false });
   if (!g) throw new Error('This browser cannot draw pictures.');
   return { c, g };
@@ -49,10 +49,15 @@ async function pixels(url: string, side: number): Promise<Uint8Array> {
   return rgbaToRgb(g.getImageData(0, 0, side, side).data);
 }
 
-function encode(rgb: Uint8Array, side: number, mime: 'image/png' | 'image/jpeg'): string {
+function encodeJpeg(rgb: Uint8Array, side: number): string {
   const { c, g } = canvas(side);
   g.putImageData(new ImageData(rgbToRgba(rgb), side, side), 0, 0);
-  return mime === 'image/png' ? c.toDataURL('image/png') : c.toDataURL('image/jpeg', JPEG_QUALITY);
+  return c.toDataURL('image/jpeg', JPEG_QUALITY);
+}
+
+/** 8-bit RGB PNG (SPEC §14.2); the canvas would write RGBA. */
+async function encodePng(rgb: Uint8Array, side: number): Promise<string> {
+  return `data:image/png;base64,${toBase64(await encodeRgbPng(rgb, side, side))}`;
 }
 
 /** What gets published: the picture's URL, and its visual key when scrambled. */
@@ -68,11 +73,11 @@ export interface Published {
  */
 export async function publishPicture(localUrl: string, visual: boolean, key?: Uint8Array): Promise<Published> {
   const rgb = await pixels(localUrl, PUBLISHED_SIDE);
-  if (!visual) return { picture: encode(rgb, PUBLISHED_SIDE, 'image/jpeg'), key: null };
+  if (!visual) return { picture: encodeJpeg(rgb, PUBLISHED_SIDE), key: null };
   const k = key ?? randomBytes(32);
   const salt = randomBytes(16);
   const p = permutation(PUBLISHED_SIDE * PUBLISHED_SIDE, k, salt);
-  return { picture: scrambledPictureUrl(encode(scramble(rgb, p), PUBLISHED_SIDE, 'image/png'), salt), key: k };
+  return { picture: scrambledPictureUrl(await encodePng(scramble(rgb, p), PUBLISHED_SIDE), salt), key: k };
 }
 
 /**
@@ -92,5 +97,5 @@ export async function revealPicture(picture: string, key: Uint8Array | null): Pr
   g.drawImage(img, 0, 0);
   const rgb = rgbaToRgb(g.getImageData(0, 0, side, side).data);
   const p = permutation(side * side, key, parts.salt);
-  return { url: encode(unscramble(rgb, p), side, 'image/png'), clear: true };
+  return { url: await encodePng(unscramble(rgb, p), side), clear: true };
 }
