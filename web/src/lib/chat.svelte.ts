@@ -7,12 +7,10 @@
 // through a ChatAccess.
 import * as realApi from './api';
 import { ApiError, type InboxItem, type LookupRecord } from './api';
-import { pollAuth, releaseAuth, streamAuth } from './auth';
 import { ContactBook, fqhnOf, HandleDirectory, lookupProblem, parseKez, StartChatError, startChatProblem } from './directory';
-import { EnvelopeError, openEnvelope, seal, type SealedMessage } from './envelope';
-import { InboxConnection, type LiveStatus } from './inbox';
+import { EnvelopeError, openEnvelope, type SealedMessage } from './envelope';
+import type { LiveStatus } from './inbox';
 import type { KV } from './kv';
-import { liveProblemFor } from './live';
 import { Outbox } from './outbox';
 import { Receipts } from './receipts';
 import {
@@ -21,85 +19,22 @@ import {
   isLatest,
   type Api,
   type ChatAccess,
+  type ChatDeps,
   type ChatMessage,
   type Conversation,
   type Me,
-  type Outgoing,
 } from './records';
-import { buildAckEvent, buildMessageEvent } from './nostr/events';
-import { addr } from './nostr/keys';
-import { NostrTransport, relayLabel, type PoolLike, type RelayState } from './nostr/transport';
+import type { RelayProblem, RelayState } from './nostr/transport';
 import type { Event as NostrEvent } from 'nostr-tools/pure';
 import { SeenIds } from './seen';
 import { parseRfc3339, rfc3339 } from './time';
+import { checkedRelays, defaultTransport, isRelayUrl, Transports, TRANSPORTS, type TransportChoice } from './transports';
 
 export { keyChangedText, parseKez, StartChatError } from './directory';
 export { CLOCK_PROBLEM, liveStatusText, threadLiveText } from './live';
 export { AUTO_RETRIES, RESTAMP_AFTER_MS } from './outbox';
-export { ChatClosedError, type Api, type ChatMessage, type Conversation, type Me, type MessageStatus } from './records';
-
-/** Which way messages and acks travel (SPEC §12): the home server, nostr relays, or both. */
-export type TransportChoice = 'server' | 'nostr' | 'both';
-export const TRANSPORTS: readonly TransportChoice[] = ['server', 'nostr', 'both'];
-
-/** A relay URL the client accepts: ws:// or wss://, a host, no credentials. */
-export function isRelayUrl(url: string): boolean {
-  try {
-    const u = new URL(url);
-    return (u.protocol === 'wss:' || u.protocol === 'ws:') && !!u.hostname && !u.username && !u.password && !u.hash;
-  } catch {
-    return false;
-  }
-}
-
-/** The transport an identity starts with: `both` when its server advertises relays, else `server`. */
-export function defaultTransport(advertised: readonly string[]): TransportChoice {
-  return advertised.length ? 'both' : 'server';
-}
-
-/** The first of `tasks` to succeed; if all fail, the error of the first (the server's, when it ran). */
-export function firstSuccess<T>(tasks: Promise<T>[]): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const errors: unknown[] = [];
-    let failed = 0;
-    let done = false;
-    tasks.forEach((t, i) =>
-      t.then(
-        (v) => {
-          if (!done) {
-            done = true;
-            resolve(v);
-          }
-        },
-        (e: unknown) => {
-          errors[i] = e;
-          if (++failed === tasks.length && !done) {
-            done = true;
-            reject(errors[0]);
-          } else console.debug('one transport failed:', e);
-        },
-      ),
-    );
-  });
-}
-
-export interface ChatDeps {
-  kv: KV;
-  me: Me;
-  api?: Api;
-  EventSource?: typeof EventSource;
-  now?: () => Date;
-  reconnectMs?: number;
-  pollMs?: number;
-  /** How long live acks wait to be batched into one post (default ACK_DELAY_MS, 500 ms). */
-  ackDelayMs?: number;
-  /** Relays the home server advertises (GET /v1/server): the default relay list, and transport `both`. */
-  advertisedRelays?: readonly string[];
-  /** The relay pool (default: nostr-tools' SimplePool); tests pass a fake. */
-  nostrPool?: () => PoolLike;
-  /** How often relay states are re-read (NostrTransport's stateEveryMs). */
-  nostrStateEveryMs?: number;
-}
+export { defaultTransport, firstSuccess, isRelayUrl, TRANSPORTS, type TransportChoice } from './transports';
+export { ChatClosedError, type Api, type ChatDeps, type ChatMessage, type Conversation, type Me, type MessageStatus } from './records';
 
 export function unreadLabel(n: number): string {
   return n > 99 ? '99+' : String(n);
@@ -120,6 +55,8 @@ export class ChatStore {
   relays = $state<string[]>([]);
   /** Each relay's connection state while the nostr transport runs. */
   relayStates = $state<Record<string, RelayState>>({});
+  /** Why a relay refused the last event or subscription (auth required, too large), if it did. */
+  relayProblems = $state<Record<string, RelayProblem>>({});
   relaysLive = $derived(Object.values(this.relayStates).filter((s) => s === 'connected').length);
 
   sorted = $derived([...this.conversations].sort((a, b) => (a.last_at < b.last_at ? 1 : a.last_at > b.last_at ? -1 : 0)));
@@ -136,9 +73,7 @@ export class ChatStore {
   readonly #outbox: Outbox;
   readonly #receipts: Receipts;
   #queue: Promise<unknown> = Promise.resolve();
-  #inbox: InboxConnection | null = null;
-  #nostr: NostrTransport | null = null;
-  #nostrEverLive = false;
+  readonly #transports: Transports;
   /** Newest created_at accepted from a relay (unix s), persisted: the next subscription's `since`. */
   #nostrSince = 0;
   #connected = false;
@@ -158,6 +93,42 @@ export class ChatStore {
     const access = this.#access();
     this.#outbox = new Outbox(access);
     this.#receipts = new Receipts(access, deps.ackDelayMs);
+    this.#transports = new Transports({
+      me: this.#me,
+      api: this.#api,
+      now: () => this.#now(),
+      closed: () => this.#closed,
+      transport: () => this.transport,
+      relays: () => this.relays,
+      peerHandle: (peer) => this.#peerHandle(peer),
+      onRelayStates: (s, p) => {
+        this.relayStates = s;
+        this.relayProblems = p;
+      },
+      peerRelay: (peer) => this.conversation(peer)?.peer_relay,
+      kv: this.#kv,
+      key: (part) => this.#key(part),
+      advertised: deps.advertisedRelays ?? [],
+      fetchRelayInfo: deps.fetchRelayInfo,
+      lastSeq: () => this.lastSeq,
+      rewind: (newest) => this.#rewind(newest),
+      ingest: (items) => this.ingest(items),
+      nostrSince: () => this.#nostrSince,
+      ingestNostr: (ev, relay) => this.ingestNostr([ev], relay),
+      setLive: (s) => {
+        const was = this.live;
+        this.live = s;
+        if (s === 'live') this.liveProblem = null;
+        // Back online: what failed for want of a connection may go through now.
+        if (s === 'live' && was !== 'live') void this.retryFailed();
+      },
+      setLiveProblem: (problem) => (this.liveProblem = problem),
+      EventSource: deps.EventSource,
+      reconnectMs: deps.reconnectMs,
+      pollMs: deps.pollMs,
+      nostrPool: deps.nostrPool,
+      nostrStateEveryMs: deps.nostrStateEveryMs,
+    });
   }
 
   get me(): Readonly<Omit<Me, 'seed'>> {
@@ -189,7 +160,7 @@ export class ChatStore {
       loadedThread: (peer) => this.threads[peer],
       saveThread: (peer) => this.#saveThread(peer),
       saveConvs: () => this.#saveConvs(),
-      post: (peer, m, opts) => this.#post(peer, m, opts),
+      post: (peer, m, opts) => this.#transports.post(peer, m, opts),
     };
   }
 
@@ -337,76 +308,6 @@ export class ChatStore {
     return this.#outbox.resend(false);
   }
 
-  /**
-   * Seal `m` to `peer` once and send that envelope by the chosen transports
-   * (ChatAccess.post): posted to the peer's verified handle, and/or published
-   * to the relays routed to the peer's addr. Resolves when the first one
-   * accepts it (`via` = the relay, when a relay was first); with `nostr` the
-   * server is never called.
-   */
-  async #post(peer: string, m: Outgoing, opts?: { notify?: boolean }): Promise<{ via?: string }> {
-    const useServer = this.transport !== 'nostr';
-    const useNostr = this.transport !== 'server';
-    // Server only: resolve the handle first, as before (nothing sealed for an unknown one).
-    const to = useServer && !useNostr ? await this.#peerHandle(peer) : null;
-    // Locking wipes the seed once close() returns: never seal after that.
-    if (this.#closed) throw new ChatClosedError();
-    const { kind, id, sent_at, body } = m;
-    const { envelope } = seal(this.#me.seed, { kind, id, from_handle: this.fqhn, to: peer, sent_at, body });
-    const tasks: Promise<{ via?: string }>[] = [];
-    if (useServer)
-      tasks.push(
-        (async () => {
-          const handle = to ?? (await this.#peerHandle(peer));
-          if (opts) await this.#api.postMessage(handle, id, envelope, opts);
-          else await this.#api.postMessage(handle, id, envelope);
-          return {};
-        })(),
-      );
-    if (useNostr) tasks.push(this.#publish(peer, kind === 'ack', envelope));
-    return firstSuccess(tasks);
-  }
-
-  /** The envelope as a kind 4243 (or 4244 ack) event to the peer's addr, on every relay. */
-  async #publish(peer: string, ack: boolean, envelope: unknown): Promise<{ via?: string }> {
-    const t = this.#ensureNostr();
-    const createdAt = Math.floor(this.#now().getTime() / 1000);
-    const ev = (ack ? buildAckEvent : buildMessageEvent)(envelope, addr(peer), createdAt);
-    const { relay } = await t.publish(ev);
-    return { via: relayLabel(relay) };
-  }
-
-  /** The transport, created on first use (sending works before or without connect()). */
-  #ensureNostr(): NostrTransport {
-    if (this.#nostr) return this.#nostr;
-    const t = new NostrTransport({
-      relays: [...this.relays],
-      pool: this.#deps.nostrPool?.(),
-      now: () => Math.floor(this.#now().getTime() / 1000),
-      onState: (s) => {
-        if (this.#nostr !== t) return;
-        this.relayStates = s;
-        this.#nostrLive();
-      },
-      stateEveryMs: this.#deps.nostrStateEveryMs,
-    });
-    this.#nostr = t;
-    this.relayStates = t.states;
-    return t;
-  }
-
-  /** With transport `nostr` only, the live status is the relays'. */
-  #nostrLive(): void {
-    if (this.transport !== 'nostr' || !this.#connected) return;
-    const was = this.live;
-    if (this.relaysLive > 0) {
-      this.#nostrEverLive = true;
-      this.live = 'live';
-      this.liveProblem = null;
-      if (was !== 'live') void this.retryFailed();
-    } else this.live = this.#nostrEverLive ? 'reconnecting' : 'connecting';
-  }
-
   async #peerHandle(peer: string): Promise<string> {
     const c = this.conversation(peer);
     const h = c?.peer_handle ?? (await this.#directory.resolve(peer, null));
@@ -459,7 +360,7 @@ export class ChatStore {
    * their envelopes go through the same open, replay guard and apply as the
    * server's, so a message arriving by both transports is shown once.
    */
-  ingestNostr(events: NostrEvent[]): Promise<void> {
+  ingestNostr(events: NostrEvent[], relay?: string): Promise<void> {
     if (this.#closed) return Promise.resolve();
     return this.#serial(async () => {
       for (const ev of events) {
@@ -471,10 +372,16 @@ export class ChatStore {
           console.debug(`dropped nostr event ${ev.id}: bad_json`);
           continue;
         }
-        await this.#openAndApply(envelope, `nostr event ${ev.id}`);
+        const from = await this.#openAndApply(envelope, `nostr event ${ev.id}`);
+        // The peer's relay, for our next event to them (SPEC §12).
+        const c = from && relay ? this.conversation(from) : undefined;
+        if (c && c.peer_relay !== relay) {
+          c.peer_relay = relay;
+          await this.#saveConvs();
+        }
       }
       await this.#seen.flush();
-      const since = this.#nostr?.lastSeen ?? 0;
+      const since = this.#transports.lastSeen;
       if (since > this.#nostrSince) {
         this.#nostrSince = since;
         await this.#kv.set(this.#key('nostr_since'), since);
@@ -482,18 +389,20 @@ export class ChatStore {
     });
   }
 
-  async #openAndApply(envelope: unknown, what: string): Promise<void> {
+  /** Open, replay-check and apply one envelope; the sender's primary, or null when dropped. */
+  async #openAndApply(envelope: unknown, what: string): Promise<string | null> {
     let msg: SealedMessage;
     try {
       msg = openEnvelope(this.#me.seed, envelope, { now: this.#now(), seen: (id) => this.#seen.has(id) });
     } catch (e) {
       if (!(e instanceof EnvelopeError)) throw e;
       console.debug(`dropped ${what}: ${e.code}`);
-      return;
+      return null;
     }
     this.#seen.add(msg.id);
     if (msg.kind === 'ack') await this.#receipts.applyAck(msg.from, msg.body);
     else await this.#receive(msg);
+    return msg.from;
   }
 
   /** A text arrived: into its thread and conversation, then a (batched) delivery receipt. */
@@ -533,25 +442,27 @@ export class ChatStore {
   connect(): void {
     if (this.#connected || this.#closed) return;
     this.#connected = true;
-    if (this.transport !== 'server' && this.relays.length) {
-      this.#ensureNostr().subscribe(addr(this.#me.primary), this.#nostrSince, (ev) =>
-        // Runs unasked: a storage error must not become an unhandled rejection.
-        this.ingestNostr([ev]).catch((e: unknown) => {
-          if (!(e instanceof ChatClosedError)) console.debug('nostr ingest:', e);
-        }),
-      );
-      this.#nostrLive();
-    }
-    if (this.transport !== 'nostr') this.#connectInbox();
+    this.#transports.connect();
     if (typeof window !== 'undefined') window.addEventListener('online', this.#onOnline);
+  }
+
+  pollNow(): Promise<void> {
+    return this.#transports.pollNow();
+  }
+
+  /**
+   * Publish a kind 0 signed by this identity's derived nostr key (SPEC §12,
+   * §14): `content` becomes its JCS text. For profiles; rejects with the
+   * relays' reasons when none accepted it.
+   */
+  publishMetadata(content: Record<string, unknown>): Promise<{ relay: string }> {
+    if (this.#closed) return Promise.reject(new ChatClosedError());
+    return this.#transports.publishMetadata(content);
   }
 
   /** Change the transport and/or relays: persisted, and live delivery restarted on the new ones. */
   async configure(transport: TransportChoice, relays: readonly string[]): Promise<void> {
-    if (!TRANSPORTS.includes(transport)) throw new Error('unknown transport');
-    const bad = relays.find((r) => !isRelayUrl(r));
-    if (bad !== undefined) throw new Error(`Not a relay address (ws:// or wss://): ${bad}`);
-    const list = [...new Set(relays)];
+    const list = checkedRelays(transport, relays);
     await this.#serial(async () => {
       await this.#kv.set(this.#key('transport'), transport);
       await this.#kv.set(this.#key('relays'), list);
@@ -563,46 +474,10 @@ export class ChatStore {
     if (wasConnected) this.connect();
   }
 
-  #connectInbox(): void {
-    if (this.#inbox || this.#closed) return;
-    const handle = this.#me.handle;
-    this.#inbox = new InboxConnection({
-      streamUrl: (since) => this.#api.streamUrl(handle, streamAuth(this.#me.seed, this.#me.server, handle, this.#now()), since),
-      poll: (since) => this.#api.pollInbox(handle, since, pollAuth(this.#me.seed, this.#me.server, handle, since, this.#now())),
-      lastSeq: () => this.lastSeq,
-      rewind: (newest) => this.#rewind(newest),
-      release: (through) => this.#api.releaseInbox(handle, through, releaseAuth(this.#me.seed, this.#me.server, handle, through, this.#now())),
-      onItems: (items) => this.ingest(items),
-      onStatus: (s) => {
-        const was = this.live;
-        this.live = s;
-        if (s === 'live') this.liveProblem = null;
-        // Back online: what failed for want of a connection may go through now.
-        if (s === 'live' && was !== 'live') void this.retryFailed();
-      },
-      onError: (e) => {
-        const problem = liveProblemFor(e);
-        if (problem !== undefined) this.liveProblem = problem;
-        console.debug('inbox:', e);
-      },
-      EventSource: this.#deps.EventSource,
-      reconnectMs: this.#deps.reconnectMs,
-      pollMs: this.#deps.pollMs,
-    });
-    this.#inbox.start();
-  }
-
-  pollNow(): Promise<void> {
-    return this.#inbox?.pollNow() ?? Promise.resolve();
-  }
-
   /** Stop live delivery and any batched ack still waiting (see close() for locking). */
   disconnect(): void {
     this.#connected = false;
-    this.#inbox?.stop();
-    this.#inbox = null;
-    this.#nostr?.close();
-    this.#nostr = null;
+    this.#transports.close();
     this.relayStates = {};
     if (typeof window !== 'undefined') window.removeEventListener('online', this.#onOnline);
     this.#receipts.cancel();

@@ -3,6 +3,8 @@
 // and the directory need from the ChatStore that owns them.
 import type * as realApi from './api';
 import type { MessageKind } from './envelope';
+import type { KV } from './kv';
+import type { PoolLike } from './nostr/transport';
 
 export interface Conversation {
   peer_primary: string;
@@ -17,6 +19,8 @@ export interface Conversation {
    * this field: looked at once.
    */
   unsent?: boolean;
+  /** The relay URL the peer's last nostr event came from: published there first (SPEC §12). */
+  peer_relay?: string;
   /**
    * The primary the peer's handle belonged to when we first talked, set when
    * the directory now gives that handle this (different) primary: the person
@@ -113,4 +117,25 @@ export interface ChatAccess {
    * to be wiped), ApiError for the server's answer or an unknown handle.
    */
   post(peer: string, m: Outgoing, opts?: { notify?: boolean }): Promise<{ via?: string } | void>;
+}
+
+/** What a ChatStore is built from: storage, identity, and (tests) the network parts. */
+export interface ChatDeps {
+  kv: KV;
+  me: Me;
+  api?: Api;
+  EventSource?: typeof EventSource;
+  now?: () => Date;
+  reconnectMs?: number;
+  pollMs?: number;
+  /** How long live acks wait to be batched into one post (default ACK_DELAY_MS, 500 ms). */
+  ackDelayMs?: number;
+  /** Relays the home server advertises (GET /v1/server): the default relay list, and transport `both`. */
+  advertisedRelays?: readonly string[];
+  /** The relay pool (default: nostr-tools' SimplePool); tests pass a fake. */
+  nostrPool?: () => PoolLike;
+  /** How often relay states are re-read (NostrTransport's stateEveryMs). */
+  nostrStateEveryMs?: number;
+  /** fetch for the relays' NIP-11 documents (the browser's; absent = no limits read). */
+  fetchRelayInfo?: typeof fetch;
 }

@@ -220,6 +220,8 @@ export class Session {
     const advertisedRelays = await this.#advertisedRelays();
     const chat = new ChatStore({
       advertisedRelays,
+      // NIP-11 documents of the advertised relays (SPEC §12; the CSP allows those origins).
+      fetchRelayInfo: (input, init) => fetch(input, init),
       kv: sealedKV(this.#kv, this.#seed),
       me: { seed: this.#seed, primary: this.primary, handle: this.handle, server: this.server },
       // Auth `ts` and `sent_at` by the server's clock: a device clock more than

@@ -1,19 +1,31 @@
 // The client's nostr transport (SPEC §12): publish KEZ events to every relay,
 // subscribe to the own addr on every relay, verify every event ourselves
-// (relays are not trusted) and drop event ids already handled. Built on
-// nostr-tools' SimplePool; tests pass a fake pool (PoolLike).
+// (relays are not trusted) and drop event ids already handled. Relay
+// hygiene (hygiene.ts): NIP-42 AUTH with the derived key when a relay
+// refuses for want of it, NIP-11 limits, the peer's last relay first. Built
+// on nostr-tools' SimplePool; tests pass a fake pool (PoolLike).
 import type { Event } from 'nostr-tools/pure';
 import { SimplePool } from 'nostr-tools/pool';
 import { normalizeURL } from 'nostr-tools/utils';
 import { KIND_ACK, KIND_MESSAGE, LOOKBACK_SECS, verifyKezEvent } from './events';
+import { buildAuthEvent, preferFirst, relaysFor } from './hygiene';
 
 /** How far before the last seen created_at a (re)subscription starts. */
 export const OVERLAP_SECS = 300;
 /** Event ids remembered against relays repeating themselves (SPEC §12: at least 10,000). */
 export const SEEN_EVENTS = 10_000;
 
+/** The part of a nostr-tools AbstractRelay the AUTH answer uses. */
+export interface RelayLike {
+  readonly url: string;
+  send(message: string): Promise<void> | void;
+  onnotice: (msg: string) => void;
+}
+
 /** The part of nostr-tools' SimplePool the transport uses. */
 export interface PoolLike {
+  /** The pool's connection to `url` (nostr-tools: ensureRelay); absent = no NIP-42. */
+  ensureRelay?(url: string): Promise<RelayLike>;
   publish(relays: string[], event: Event): Promise<string>[];
   subscribe(
     relays: string[],
@@ -25,6 +37,15 @@ export interface PoolLike {
 }
 
 export type RelayState = 'connecting' | 'connected' | 'disconnected';
+/**
+ * Why a relay did not take the last event or subscription: it wants NIP-42
+ * AUTH and refused ours (or sent no challenge), or the event was longer than
+ * its NIP-11 max_message_length. Cleared by its next success.
+ */
+export type RelayProblem = 'auth_required' | 'too_large';
+
+/** A relay refusal that more authentication may cure (NIP-01 machine-readable prefixes). */
+const AUTH_REFUSAL = /^(auth-required|restricted):/;
 
 /** Thrown by publish() when no relay accepted the event. */
 export class PublishError extends Error {
@@ -39,8 +60,10 @@ export interface NostrTransportOptions {
   pool?: PoolLike;
   /** Unix seconds (default: the device clock). */
   now?: () => number;
-  /** Called whenever a relay's state may have changed. */
-  onState?: (states: Record<string, RelayState>) => void;
+  /** Called whenever a relay's state or problem may have changed. */
+  onState?: (states: Record<string, RelayState>, problems: Record<string, RelayProblem>) => void;
+  /** The identity's derived nostr key (SPEC §12): signs NIP-42 AUTH only. Without it no AUTH. */
+  authKey?: Uint8Array;
   /** Delay before re-subscribing on a relay whose subscription closed (default 3 s, doubling to 60 s). */
   resubscribeMs?: number;
   /** How often relay connection states are refreshed (default 2 s; 0 = never). */
@@ -88,7 +111,13 @@ export class NostrTransport {
   readonly #pool: PoolLike;
   readonly #now: () => number;
   readonly #seen = new BoundedSet(SEEN_EVENTS);
-  readonly #onState?: (s: Record<string, RelayState>) => void;
+  readonly #onState?: (s: Record<string, RelayState>, p: Record<string, RelayProblem>) => void;
+  readonly #authKey?: Uint8Array;
+  /** The challenge each relay was last answered for (one AUTH per challenge). */
+  readonly #authed = new Map<string, string>();
+  /** NIP-11 max_message_length per relay (bytes), where known. */
+  readonly #limits = new Map<string, number>();
+  #problems: Record<string, RelayProblem> = {};
   readonly #resubMs: number;
   #sub: Sub | null = null;
   #timers = new Set<ReturnType<typeof setTimeout>>();
@@ -102,6 +131,7 @@ export class NostrTransport {
   constructor(opts: NostrTransportOptions) {
     this.relays = [...new Set(opts.relays)];
     this.#pool = opts.pool ?? new SimplePool({ enableReconnect: true, enablePing: true });
+    this.#authKey = opts.authKey;
     this.#now = opts.now ?? (() => Math.floor(Date.now() / 1000));
     this.#onState = opts.onState;
     this.#resubMs = opts.resubscribeMs ?? 3_000;
@@ -133,48 +163,88 @@ export class NostrTransport {
         changed = true;
       }
     }
-    if (changed) this.#onState?.(this.states);
+    if (changed) this.#tell();
+  }
+
+  /** Each relay's current problem, if any. */
+  get problems(): Record<string, RelayProblem> {
+    return { ...this.#problems };
+  }
+
+  #tell(): void {
+    this.#onState?.(this.states, this.problems);
   }
 
   #setState(relay: string, s: RelayState): void {
     if (this.#closed || this.#states[relay] === s) return;
     this.#states[relay] = s;
-    this.#onState?.(this.states);
+    this.#tell();
+  }
+
+  #setProblem(relay: string, p: RelayProblem | null): void {
+    if (this.#closed || (this.#problems[relay] ?? null) === p) return;
+    if (p) this.#problems[relay] = p;
+    else delete this.#problems[relay];
+    this.#tell();
+  }
+
+  /** A relay's NIP-11 max_message_length (bytes), learnt by the caller. */
+  setLimit(relay: string, maxMessageLength: number): void {
+    this.#limits.set(relay, maxMessageLength);
   }
 
   /**
-   * Publish to every relay; resolves with the first relay that answers
-   * `OK true` (the others go on in the background), rejects with
-   * PublishError when none does.
+   * NIP-42: answer the relay's last challenge with a kind 22242 event signed
+   * by the derived key, once per challenge. True when the relay has (now or
+   * before) an answer to its current challenge, so a refused request may be
+   * sent again: the relay reads it after the AUTH on the same connection.
    */
-  publish(event: Event): Promise<{ relay: string }> {
+  async #auth(url: string): Promise<boolean> {
+    if (!this.#authKey || !this.#pool.ensureRelay || this.#closed) return false;
+    const relay = await this.#pool.ensureRelay(url);
+    const challenge = (relay as unknown as { challenge?: unknown }).challenge;
+    if (typeof challenge !== 'string' || !challenge) return false;
+    if (this.#authed.get(url) === challenge) return true;
+    this.#authed.set(url, challenge);
+    await relay.send(JSON.stringify(['AUTH', buildAuthEvent(relay.url, challenge, this.#authKey)]));
+    return true;
+  }
+
+  /** One relay's publish, sent again once after AUTH when the relay refused it for want of one. */
+  async #publishOne(url: string, event: Event, first: Promise<string>): Promise<void> {
+    try {
+      await first;
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (!AUTH_REFUSAL.test(msg) || !(await this.#auth(url).catch(() => false))) {
+        if (msg.startsWith('auth-required:')) this.#setProblem(url, 'auth_required');
+        throw e;
+      }
+      try {
+        await this.#pool.publish([url], event)[0];
+      } catch (e2) {
+        this.#setProblem(url, 'auth_required');
+        throw e2;
+      }
+    }
+    this.#setProblem(url, null);
+  }
+
+  /**
+   * Publish to every relay whose NIP-11 limit the event fits (the others get
+   * problem `too_large` and never see it); resolves with the relay that
+   * answered `OK true`: `preferred` (the peer's last relay) when it does,
+   * else the first other. Rejects with PublishError when none does.
+   */
+  publish(event: Event, preferred?: string | null): Promise<{ relay: string }> {
     if (this.#closed) return Promise.reject(new PublishError(['closed']));
     if (!this.relays.length) return Promise.reject(new PublishError(['no relays']));
-    const attempts = this.#pool.publish([...this.relays], event);
-    return new Promise((resolve, reject) => {
-      const reasons: string[] = new Array(attempts.length);
-      let failed = 0;
-      let done = false;
-      attempts.forEach((p, i) => {
-        const relay = this.relays[i];
-        p.then(
-          () => {
-            this.#setState(relay, 'connected');
-            if (!done) {
-              done = true;
-              resolve({ relay });
-            }
-          },
-          (e: unknown) => {
-            reasons[i] = `${relay}: ${e instanceof Error ? e.message : String(e)}`;
-            if (++failed === attempts.length && !done) {
-              done = true;
-              reject(new PublishError(reasons));
-            }
-          },
-        );
-      });
-    });
+    const { fit, tooLarge } = relaysFor(event, this.relays, this.#limits);
+    for (const r of tooLarge) this.#setProblem(r, 'too_large');
+    if (!fit.length) return Promise.reject(new PublishError(tooLarge.map((r) => `${r}: too large (max_message_length ${this.#limits.get(r)} bytes)`)));
+    const targets = preferFirst(fit, preferred);
+    const attempts = this.#pool.publish(targets, event).map((p, i) => this.#publishOne(targets[i], event, p));
+    return firstOk(targets, attempts, targets[0] === preferred, (relay) => this.#setState(relay, 'connected'));
   }
 
   /**
@@ -210,12 +280,18 @@ export class NostrTransport {
       onevent: (e) => {
         if (this.#sub !== sub) return;
         this.#setState(relay, 'connected');
+        this.#setProblem(relay, null);
         this.#delays.delete(relay);
         this.#accept(sub, e, relay);
       },
-      onclose: () => {
+      onclose: (reasons) => {
         if (this.#sub !== sub || sub.closers.get(relay) !== closer) return;
         sub.closers.delete(relay);
+        const reason = String(Array.isArray(reasons) ? reasons[0] : reasons);
+        if (AUTH_REFUSAL.test(reason)) {
+          this.#refused(sub, relay);
+          return;
+        }
         this.#setState(relay, 'disconnected');
         const delay = this.#delays.get(relay) ?? this.#resubMs;
         this.#delays.set(relay, Math.min(delay * 2, 60_000));
@@ -227,6 +303,33 @@ export class NostrTransport {
       },
     });
     sub.closers.set(relay, closer);
+    // A relay may refuse the REQ with a NOTICE instead of CLOSED (nostr-relay does).
+    void this.#pool.ensureRelay?.(relay).then(
+      (r) => {
+        r.onnotice = (msg) => {
+          if (AUTH_REFUSAL.test(String(msg)) && this.#sub === sub && sub.closers.get(relay) === closer) {
+            closer.close();
+            sub.closers.delete(relay);
+            this.#refused(sub, relay);
+          }
+        };
+      },
+      () => undefined,
+    );
+  }
+
+  /** The relay refused our subscription for want of AUTH: answer its challenge and ask again, once per challenge. */
+  #refused(sub: Sub, relay: string): void {
+    const before = this.#authed.get(relay);
+    void this.#auth(relay)
+      .catch(() => false)
+      .then((ok) => {
+        if (this.#sub !== sub) return;
+        if (ok && this.#authed.get(relay) !== before) {
+          this.#setProblem(relay, null);
+          this.#open(sub, relay);
+        } else this.#setProblem(relay, 'auth_required');
+      });
   }
 
   #accept(sub: Sub, e: Event, relay: string): void {
@@ -264,4 +367,46 @@ function normalize(url: string): string {
   } catch {
     return url;
   }
+}
+
+/**
+ * The relay of the first attempt to succeed; with `awaitFirst` (the peer's
+ * relay is relays[0]) that one's answer is awaited first and wins if it is OK.
+ */
+function firstOk(relays: string[], attempts: Promise<void>[], awaitFirst: boolean, onOk: (relay: string) => void): Promise<{ relay: string }> {
+  return new Promise((resolve, reject) => {
+    const outcome: (boolean | undefined)[] = attempts.map(() => undefined);
+    const reasons: string[] = new Array(attempts.length);
+    let done = false;
+    const settle = () => {
+      if (done) return;
+      for (let i = 0; i < outcome.length; i++) {
+        // Earlier ones (the preferred relay) are awaited first.
+        if (awaitFirst && i === 0 && outcome[0] === undefined) return;
+        if (outcome[i]) {
+          done = true;
+          resolve({ relay: relays[i] });
+          return;
+        }
+      }
+      if (outcome.every((o) => o === false)) {
+        done = true;
+        reject(new PublishError(reasons));
+      }
+    };
+    attempts.forEach((p, i) =>
+      p.then(
+        () => {
+          onOk(relays[i]);
+          outcome[i] = true;
+          settle();
+        },
+        (e: unknown) => {
+          reasons[i] = `${relays[i]}: ${e instanceof Error ? e.message : String(e)}`;
+          outcome[i] = false;
+          settle();
+        },
+      ),
+    );
+  });
 }

@@ -1,0 +1,311 @@
+// The ways a sealed envelope travels (SPEC §12): the home server's
+// POST /v1/messages, nostr relays, or both. ChatStore owns one Transports and
+// keeps the chat logic (sealing, threads, receipts); this module only moves
+// envelopes and relay events.
+import type { Event as NostrEvent } from 'nostr-tools/pure';
+import type { InboxItem } from './api';
+import { pollAuth, releaseAuth, streamAuth } from './auth';
+import { seal } from './envelope';
+import { InboxConnection, type LiveStatus } from './inbox';
+import { liveProblemFor } from './live';
+import { buildAckEvent, buildMessageEvent } from './nostr/events';
+import type { KV } from './kv';
+import { announceOnce, fetchMaxMessageLength } from './nostr/announce';
+import { buildMetadataEvent } from './nostr/hygiene';
+import { addr, nostrSecretKey } from './nostr/keys';
+import { NostrTransport, relayLabel, type PoolLike, type RelayProblem, type RelayState } from './nostr/transport';
+import { ChatClosedError, type Api, type Me, type Outgoing } from './records';
+
+/** Which way messages and acks travel (SPEC §12): the home server, nostr relays, or both. */
+export type TransportChoice = 'server' | 'nostr' | 'both';
+export const TRANSPORTS: readonly TransportChoice[] = ['server', 'nostr', 'both'];
+
+/** A relay URL the client accepts: ws:// or wss://, a host, no credentials. */
+export function isRelayUrl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return (u.protocol === 'wss:' || u.protocol === 'ws:') && !!u.hostname && !u.username && !u.password && !u.hash;
+  } catch {
+    return false;
+  }
+}
+
+/** The transport an identity starts with: `both` when its server advertises relays, else `server`. */
+export function defaultTransport(advertised: readonly string[]): TransportChoice {
+  return advertised.length ? 'both' : 'server';
+}
+
+/** The first of `tasks` to succeed; if all fail, the error of the first (the server's, when it ran). */
+export function firstSuccess<T>(tasks: Promise<T>[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const errors: unknown[] = [];
+    let failed = 0;
+    let done = false;
+    tasks.forEach((t, i) =>
+      t.then(
+        (v) => {
+          if (!done) {
+            done = true;
+            resolve(v);
+          }
+        },
+        (e: unknown) => {
+          errors[i] = e;
+          if (++failed === tasks.length && !done) {
+            done = true;
+            reject(errors[0]);
+          } else console.debug('one transport failed:', e);
+        },
+      ),
+    );
+  });
+}
+
+/** The deduplicated relay list of a configuration; throws on a URL that is not a relay's. */
+export function checkedRelays(transport: TransportChoice, relays: readonly string[]): string[] {
+  if (!TRANSPORTS.includes(transport)) throw new Error('unknown transport');
+  const bad = relays.find((r) => !isRelayUrl(r));
+  if (bad !== undefined) throw new Error(`Not a relay address (ws:// or wss://): ${bad}`);
+  return [...new Set(relays)];
+}
+
+/** What Transports reads of its ChatStore. */
+export interface TransportHost {
+  readonly me: Me;
+  readonly api: Api;
+  now(): Date;
+  /** Set once the store is closed (locking): never seal after that. */
+  closed(): boolean;
+  transport(): TransportChoice;
+  relays(): readonly string[];
+  /** The peer's verified handle (for the server transport). */
+  peerHandle(peer: string): Promise<string>;
+  /** The relays' states or problems changed (only for the transport currently in use). */
+  onRelayStates(states: Record<string, RelayState>, problems: Record<string, RelayProblem>): void;
+  /** The relay the peer's last event came from (SPEC §12: published there first). */
+  peerRelay(peer: string): string | undefined;
+  /** The sealed KV and its key naming, for the announcement record. */
+  kv: KV;
+  key(part: string): string;
+  /** Relays the home server advertises: the page's CSP lets it read their NIP-11 documents. */
+  advertised: readonly string[];
+  /** fetch for NIP-11 documents; absent = no limits read (tests). */
+  fetchRelayInfo?: typeof fetch;
+  /** The server's mailbox position (SPEC §7.3) and what to do with what arrives live. */
+  lastSeq(): number;
+  rewind(newest: number): Promise<void>;
+  ingest(items: InboxItem[]): Promise<void>;
+  /** The since of the nostr subscription (unix s) and the events it brings. */
+  nostrSince(): number;
+  ingestNostr(ev: NostrEvent, relay: string): Promise<void>;
+  /** The live indicator: set from the inbox stream, or from the relays with transport `nostr`. */
+  setLive(s: LiveStatus): void;
+  setLiveProblem(problem: string): void;
+  EventSource?: typeof EventSource;
+  reconnectMs?: number;
+  pollMs?: number;
+  /** The relay pool (default: nostr-tools' SimplePool); tests pass a fake. */
+  nostrPool?: () => PoolLike;
+  /** How often relay states are re-read (NostrTransport's stateEveryMs). */
+  nostrStateEveryMs?: number;
+}
+
+export class Transports {
+  readonly #host: TransportHost;
+  #nostr: NostrTransport | null = null;
+  #inbox: InboxConnection | null = null;
+  #connected = false;
+  #nostrEverLive = false;
+  #announcing = false;
+  /** The derived nostr key (SPEC §12), while a relay connection may need it; zeroed on close. */
+  #nostrKey: Uint8Array | null = null;
+
+  constructor(host: TransportHost) {
+    this.#host = host;
+  }
+
+  /** Newest created_at accepted from a relay (unix s), 0 before any. */
+  get lastSeen(): number {
+    return this.#nostr?.lastSeen ?? 0;
+  }
+
+  /**
+   * Seal `m` to `peer` once and send that envelope by the chosen transports:
+   * posted to the peer's verified handle, and/or published to the relays
+   * routed to the peer's addr. Resolves when the first one accepts it
+   * (`via` = the relay, when a relay was first); with `nostr` the server is
+   * never called.
+   */
+  async post(peer: string, m: Outgoing, opts?: { notify?: boolean }): Promise<{ via?: string }> {
+    const host = this.#host;
+    const useServer = host.transport() !== 'nostr';
+    const useNostr = host.transport() !== 'server';
+    // Server only: resolve the handle first, as before (nothing sealed for an unknown one).
+    const to = useServer && !useNostr ? await host.peerHandle(peer) : null;
+    // Locking wipes the seed once close() returns: never seal after that.
+    if (host.closed()) throw new ChatClosedError();
+    const { kind, id, sent_at, body } = m;
+    const { seed, handle, server } = host.me;
+    const { envelope } = seal(seed, { kind, id, from_handle: `${handle}@${server}`, to: peer, sent_at, body });
+    const tasks: Promise<{ via?: string }>[] = [];
+    if (useServer)
+      tasks.push(
+        (async () => {
+          const h = to ?? (await host.peerHandle(peer));
+          if (opts) await host.api.postMessage(h, id, envelope, opts);
+          else await host.api.postMessage(h, id, envelope);
+          return {};
+        })(),
+      );
+    if (useNostr) tasks.push(this.#publish(peer, kind === 'ack', envelope));
+    // Only after the envelope is sealed: a send isn't held up by bookkeeping.
+    if (useNostr) void this.#announce();
+    return firstSuccess(tasks);
+  }
+
+  /** The envelope as a kind 4243 (or 4244 ack) event to the peer's addr, on every relay. */
+  async #publish(peer: string, ack: boolean, envelope: unknown): Promise<{ via?: string }> {
+    const t = this.#ensureNostr();
+    const createdAt = Math.floor(this.#host.now().getTime() / 1000);
+    const ev = (ack ? buildAckEvent : buildMessageEvent)(envelope, addr(peer), createdAt);
+    const { relay } = await t.publish(ev, this.#host.peerRelay(peer));
+    return { via: relayLabel(relay) };
+  }
+
+  /**
+   * Publish a kind 0 (`content` as its JCS text, tagged with the own addr)
+   * signed by the derived key, on every relay; resolves with the first relay
+   * that accepted it. The seam for profiles (SPEC §14).
+   */
+  publishMetadata(content: Record<string, unknown>): Promise<{ relay: string }> {
+    const t = this.#ensureNostr();
+    const now = Math.floor(this.#host.now().getTime() / 1000);
+    return t.publish(buildMetadataEvent(content, this.#host.me.primary, this.#key(), now));
+  }
+
+  #key(): Uint8Array {
+    return (this.#nostrKey ??= nostrSecretKey(this.#host.me.seed));
+  }
+
+  /** Once per identity and relay set (SPEC §12): the relay list and minimal kind 0. Errors are only logged. */
+  async #announce(): Promise<void> {
+    const host = this.#host;
+    if (this.#announcing || host.closed()) return;
+    this.#announcing = true;
+    const t = this.#ensureNostr();
+    try {
+      await announceOnce({
+        kv: host.kv,
+        recordKey: host.key('nostr_announced'),
+        relays: t.relays,
+        primary: host.me.primary,
+        fqhn: `${host.me.handle}@${host.me.server}`,
+        secretKey: this.#key(),
+        now: Math.floor(host.now().getTime() / 1000),
+        publish: (ev) => t.publish(ev),
+      });
+    } catch (e) {
+      console.debug('nostr: relay list / kind 0 not published:', e);
+    }
+  }
+
+  /** NIP-11 limits of the advertised relays (the others' cannot be read under the page's CSP). */
+  #readLimits(t: NostrTransport): void {
+    const fetchFn = this.#host.fetchRelayInfo;
+    if (!fetchFn) return;
+    for (const r of t.relays.filter((r) => this.#host.advertised.includes(r)))
+      void fetchMaxMessageLength(r, fetchFn).then((n) => {
+        if (n !== null) t.setLimit(r, n);
+      });
+  }
+
+  /** The nostr transport, created on first use (sending works before or without subscribe()). */
+  #ensureNostr(): NostrTransport {
+    if (this.#nostr) return this.#nostr;
+    const host = this.#host;
+    const t = new NostrTransport({
+      relays: [...host.relays()],
+      pool: host.nostrPool?.(),
+      now: () => Math.floor(host.now().getTime() / 1000),
+      authKey: this.#key(),
+      onState: (s, p) => {
+        if (this.#nostr !== t) return;
+        host.onRelayStates(s, p);
+        this.#nostrLive();
+      },
+      stateEveryMs: host.nostrStateEveryMs,
+    });
+    this.#nostr = t;
+    host.onRelayStates(t.states, t.problems);
+    this.#readLimits(t);
+    return t;
+  }
+
+  /** With transport `nostr` only, the live status is the relays'. */
+  #nostrLive(): void {
+    if (this.#host.transport() !== 'nostr' || !this.#connected || !this.#nostr) return;
+    if (this.#nostr.connected > 0) {
+      this.#nostrEverLive = true;
+      this.#host.setLive('live');
+    } else this.#host.setLive(this.#nostrEverLive ? 'reconnecting' : 'connecting');
+  }
+
+  /** Live delivery by the chosen transports: the own addr on the relays, the server's inbox stream. */
+  connect(): void {
+    if (this.#connected) return;
+    this.#connected = true;
+    const host = this.#host;
+    if (host.transport() !== 'server' && host.relays().length) {
+      this.#ensureNostr().subscribe(addr(host.me.primary), host.nostrSince(), (ev, relay) =>
+        // Runs unasked: a storage error must not become an unhandled rejection.
+        host.ingestNostr(ev, relay).catch((e: unknown) => {
+          if (!(e instanceof ChatClosedError)) console.debug('nostr ingest:', e);
+        }),
+      );
+      this.#nostrLive();
+      void this.#announce();
+    }
+    if (host.transport() !== 'nostr') this.#connectInbox();
+  }
+
+  #connectInbox(): void {
+    if (this.#inbox) return;
+    const host = this.#host;
+    const { seed, server, handle } = host.me;
+    const api = host.api;
+    this.#inbox = new InboxConnection({
+      streamUrl: (since) => api.streamUrl(handle, streamAuth(seed, server, handle, host.now()), since),
+      poll: (since) => api.pollInbox(handle, since, pollAuth(seed, server, handle, since, host.now())),
+      lastSeq: () => host.lastSeq(),
+      rewind: (newest) => host.rewind(newest),
+      release: (through) => api.releaseInbox(handle, through, releaseAuth(seed, server, handle, through, host.now())),
+      onItems: (items) => host.ingest(items),
+      onStatus: (s) => host.setLive(s),
+      onError: (e) => {
+        const problem = liveProblemFor(e);
+        if (problem !== undefined) host.setLiveProblem(problem);
+        console.debug('inbox:', e);
+      },
+      EventSource: host.EventSource,
+      reconnectMs: host.reconnectMs,
+      pollMs: host.pollMs,
+    });
+    this.#inbox.start();
+  }
+
+  pollNow(): Promise<void> {
+    return this.#inbox?.pollNow() ?? Promise.resolve();
+  }
+
+  /** Stop live delivery and drop the relay connections (a later post opens new ones on the current relays). */
+  close(): void {
+    this.#connected = false;
+    this.#inbox?.stop();
+    this.#inbox = null;
+    this.#nostr?.close();
+    this.#nostr = null;
+    this.#announcing = false;
+    this.#nostrKey?.fill(0);
+    this.#nostrKey = null;
+  }
+}
