@@ -6,7 +6,9 @@ import { primaryFromSeed, signJcs } from '../src/lib/identity';
 import { memoryKV } from '../src/lib/kv';
 import { buildProfile, cleanDisplayName, verifyProfile, type ProfilePayload } from '../src/lib/profile/document';
 import { isStale, PeerCache, refreshPeer, STALE_AFTER_MS } from '../src/lib/profile/peers';
-import { buildMetadataEvent, profileFromEvent } from '../src/lib/profile/publish';
+import { metadataContent, profileFromEvent } from '../src/lib/profile/publish';
+import { buildMetadataEvent } from '../src/lib/nostr/hygiene';
+import { nostrSecretKey } from '../src/lib/nostr/keys';
 import { contactsOf, nextUpdatedAt, Profiles, CHECK_EVERY_MS } from '../src/lib/profile/profiles.svelte';
 import { findKey, wrapKey } from '../src/lib/profile/wrap';
 import { addr } from '../src/lib/nostr/keys';
@@ -71,7 +73,7 @@ describe('profile document', () => {
   });
 
   it('travels in a kind 0 that readers verify against the primary', () => {
-    const ev = buildMetadataEvent(alice, doc(), 1779678030);
+    const ev = buildMetadataEvent(metadataContent(doc()), A, nostrSecretKey(alice), 1779678030);
     expect(ev.tags).toEqual([['q', addr(A)]]);
     expect(profileFromEvent(ev, A)?.updated_at).toBe('2026-05-25T03:00:00Z');
     expect(profileFromEvent(ev, B)).toBeNull();
@@ -140,7 +142,7 @@ describe('profile store', () => {
       if (init?.method === 'PUT') puts.push(JSON.parse(init.body as string));
       return new Response(init?.method === 'PUT' ? '{}' : '', { status: init?.method === 'PUT' ? 200 : 404 });
     }) as unknown as typeof fetch;
-    const chat = ({ conversations: [conv(B, 'hi')], conversation: () => undefined, transport: 'server' as const, relays: [] as string[] });
+    const chat = ({ conversations: [conv(B, 'hi')], conversation: () => undefined, transport: 'server' as const, relays: [] as string[], publishMetadata: async () => ({}) });
     const carol = seedFor('carol');
     const profiles = new Profiles({
       kv: memoryKV(),
@@ -170,5 +172,36 @@ describe('profile store', () => {
     expect(findKey(carol, second.visual_keys)).toEqual(K);
     expect(second.updated_at > first.updated_at).toBe(true);
     profiles.close();
+  });
+
+  it('over nostr, hands the kind 0 content to the transport (the document inside verifies)', async () => {
+    const sent: Record<string, unknown>[] = [];
+    const chat = {
+      conversations: [conv(B, 'hi')],
+      conversation: () => undefined,
+      transport: 'server' as 'server' | 'nostr',
+      relays: [] as string[],
+      publishMetadata: async (c: Record<string, unknown>) => void sent.push(c),
+    };
+    const profiles = new Profiles({
+      kv: memoryKV(),
+      seed: alice,
+      primary: A,
+      handle: 'alice',
+      server: 'kez.test',
+      chat,
+      now: () => new Date(),
+      fetch: (async () => new Response('', { status: 404 })) as unknown as typeof fetch,
+      pictures: { reveal: async () => null, publish: async () => ({ picture: scrambled, key: K }) },
+    });
+    await profiles.load();
+    chat.transport = 'nostr';
+    chat.relays = ['ws://relay.invalid'];
+    await profiles.save({ picture: 'data:image/jpeg;base64,/9j/', display_name: 'Alice', visual: true });
+    expect(sent).toHaveLength(1);
+    expect(sent[0].name).toBe('alice@kez.test');
+    expect(sent[0].picture).toBe(scrambled);
+    expect(findKey(bob, verifyProfile(sent[0].kez_profile, A).visual_keys)).toEqual(K);
+    expect(profiles.publishError).toBeNull();
   });
 });

@@ -10,7 +10,7 @@ import { bytesToHex, fromHex } from '../bytes';
 import { rfc3339 } from '../time';
 import { buildProfile, cleanDisplayName, type ProfilePayload } from './document';
 import { PeerCache, refreshPeer, type PeerProfile, type ProfileSource, type Reveal } from './peers';
-import { buildMetadataEvent, fetchNostrProfile, fetchServerProfile, putProfile, publishMetadata } from './publish';
+import { fetchNostrProfile, fetchServerProfile, metadataContent, putProfile } from './publish';
 import { findKey, wrapForAll } from './wrap';
 
 /**
@@ -45,6 +45,8 @@ export interface ChatView {
   conversation(peer: string): Conversation | undefined;
   transport: 'server' | 'nostr' | 'both';
   relays: string[];
+  /** Publish a kind 0 with this content, signed by the derived nostr key (SPEC §12, §14.6). */
+  publishMetadata(content: Record<string, unknown>): Promise<unknown>;
 }
 
 /** The canvas work (canvas.ts in the browser; tests pass their own). */
@@ -262,10 +264,7 @@ export class Profiles {
     const tasks: Promise<void>[] = [];
     const { transport, relays } = this.#d.chat;
     if (transport !== 'nostr') tasks.push(putProfile(doc, this.#d.fetch));
-    if (transport !== 'server' && relays.length) {
-      const ev = buildMetadataEvent(this.#d.seed, doc, Math.floor(this.#d.now().getTime() / 1000));
-      tasks.push(publishMetadata([...relays], ev));
-    }
+    if (transport !== 'server' && relays.length) tasks.push(this.#d.chat.publishMetadata(metadataContent(doc)).then(() => undefined));
     await Promise.any(tasks);
   }
 }

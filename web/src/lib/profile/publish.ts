@@ -1,12 +1,12 @@
 // Where a profile goes and comes from (SPEC §14): the home server
 // (`PUT /v1/profile`, public `GET /v1/u/{handle}/profile`) and, when the
 // identity's transport uses nostr, a NIP-01 kind 0 signed by the derived
-// nostr key (§12) that embeds the signed document. Built on nostr-tools
-// directly (no transport seam for kind 0 existed when this was written).
-import { finalizeEvent, verifyEvent, type Event } from 'nostr-tools/pure';
+// nostr key (§12) that embeds the signed document, published through the
+// chat's transport (ChatStore.publishMetadata: NIP-42 AUTH, NIP-11 limits)
+// and read here with nostr-tools' pool.
+import { verifyEvent, type Event } from 'nostr-tools/pure';
 import { SimplePool } from 'nostr-tools/pool';
-import { jcs } from '../jcs';
-import { addr, nostrSecretKey } from '../nostr/keys';
+import { addr } from '../nostr/keys';
 import { MAX_PROFILE_BYTES, verifyProfile, type ProfileDocument, type ProfilePayload } from './document';
 
 /** How long one profile request or relay query may take. */
@@ -71,11 +71,10 @@ export async function fetchServerProfile(
   }
 }
 
-/** The kind 0 of a profile (SPEC §14): content = JCS of name, display_name, picture and the document. */
-export function buildMetadataEvent(seed: Uint8Array, doc: ProfileDocument, createdAt: number): Event {
+/** The kind 0 `content` object of a profile (SPEC §14.6); the transport sends its JCS. */
+export function metadataContent(doc: ProfileDocument): Record<string, unknown> {
   const p = doc.payload;
-  const content = jcs({ name: `${p.handle}@${p.server}`, display_name: p.display_name, picture: p.picture, kez_profile: doc });
-  return finalizeEvent({ kind: 0, created_at: createdAt, tags: [['q', addr(p.primary)]], content }, nostrSecretKey(seed));
+  return { name: `${p.handle}@${p.server}`, display_name: p.display_name, picture: p.picture, kez_profile: doc };
 }
 
 /** The verified document inside a kind 0, or null (anyone may publish one with that tag). */
@@ -86,16 +85,6 @@ export function profileFromEvent(ev: Event, primary: string): ProfilePayload | n
     return verifyProfile(c?.kez_profile, primary);
   } catch {
     return null;
-  }
-}
-
-/** Publish a kind 0 to `relays`; resolves when one accepts it, throws when none does. */
-export async function publishMetadata(relays: string[], ev: Event): Promise<void> {
-  const pool = new SimplePool();
-  try {
-    await Promise.any(pool.publish(relays, ev));
-  } finally {
-    pool.destroy();
   }
 }
 
