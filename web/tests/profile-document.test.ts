@@ -204,4 +204,25 @@ describe('profile store', () => {
     expect(findKey(bob, verifyProfile(sent[0].kez_profile, A).visual_keys)).toEqual(K);
     expect(profiles.publishError).toBeNull();
   });
+
+  it('a restored device reads its own picture back through its self-wrap', async () => {
+    const published = JSON.stringify(doc({ visual_keys: [wrapKey(K, B), wrapKey(K, A)] }, new Date().toISOString().slice(0, 19) + 'Z'));
+    const urls: string[] = [];
+    const fetchFn = (async (url: string) => {
+      urls.push(url);
+      return new Response(published, { status: 200 });
+    }) as unknown as typeof fetch;
+    const chat = { conversations: [], conversation: () => undefined, transport: 'server' as const, relays: [], publishMetadata: async () => ({}) };
+    const reveal = async (picture: string, key: Uint8Array | null) => (key && key.every((b, i) => b === K[i]) ? { url: 'the face', clear: true } : null);
+    const kv = memoryKV();
+    const fresh = new Profiles({ kv, seed: alice, primary: A, handle: 'alice', server: 'kez.test', chat, now: () => new Date(), fetch: fetchFn, pictures: { reveal, publish: async () => ({ picture: scrambled, key: K }) } });
+    await fresh.load();
+    expect(urls).toEqual(['/v1/u/alice/profile']);
+    expect(fresh.own).toMatchObject({ picture: 'the face', display_name: 'Alice', visual: true, published: scrambled });
+    // Kept (sealed by the KV the session gives), so the next start needs no fetch.
+    const again = new Profiles({ kv, seed: alice, primary: A, handle: 'alice', server: 'kez.test', chat, now: () => new Date(), fetch: fetchFn, pictures: { reveal, publish: async () => ({ picture: scrambled, key: K }) } });
+    await again.load();
+    expect(urls).toHaveLength(1);
+    expect(again.own.picture).toBe('the face');
+  });
 });
