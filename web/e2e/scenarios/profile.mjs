@@ -88,6 +88,9 @@ export default {
     await B.goto(t.base + '/#/chats');
     await B.locator(`[data-testid="conversation"][data-peer="alice@${DOMAIN}"]`).click();
     await B.getByTestId('thread-display-name').getByText('Alice Liddell').waitFor();
+    const inList = B.locator(`[data-testid="conversation"][data-peer="alice@${DOMAIN}"]`);
+    await inList.getByTestId('conversation-display-name').getByText('Alice Liddell').waitFor();
+    await inList.locator('img[data-testid="conversation-avatar"]').waitFor();
     const bobSees = await pixelsOf(B, 'thread-avatar');
     const near = meanDiff(local, bobSees);
     assert(near < 12, `bob sees alice's face (diff ${near.toFixed(1)})`);
