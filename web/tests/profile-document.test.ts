@@ -225,4 +225,36 @@ describe('profile store', () => {
     expect(urls).toHaveLength(1);
     expect(again.own.picture).toBe('the face');
   });
+
+  it('refreshes peers in the background when stale, and does not hammer a failing server', async () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(new Date('2026-05-25T03:00:00Z'));
+    const bobDoc = JSON.stringify(
+      buildProfile(bob, { handle: 'bob', server: 'kez.test', display_name: 'Bob', picture: null, visual_keys: [], updated_at: '2026-05-25T02:00:00Z' }),
+    );
+    let status = 200;
+    const gets: string[] = [];
+    const fetchFn = (async (url: string) => {
+      gets.push(url);
+      return new Response(status === 200 ? bobDoc : '', { status });
+    }) as unknown as typeof fetch;
+    const c = { ...conv(B, 'hi'), peer_handle: 'bob@kez.test' };
+    const chat = { conversations: [c], conversation: () => c, transport: 'server' as const, relays: [], publishMetadata: async () => ({}) };
+    const kv = memoryKV();
+    await kv.set(`ownprofile:${A}`, { picture: null, display_name: null, visual: true, key: null, published: null, wrapped_for: [B], updated_at: null });
+    const profiles = new Profiles({ kv, seed: alice, primary: A, handle: 'alice', server: 'kez.test', chat, now: () => new Date(), fetch: fetchFn, pictures: { reveal: async () => null, publish: async () => ({ picture: scrambled, key: K }) } });
+    await profiles.load();
+    profiles.start();
+    await vi.advanceTimersByTimeAsync(CHECK_EVERY_MS * 3);
+    expect(gets).toEqual(['/v1/u/bob/profile']);
+    expect(profiles.peer(B)?.display_name).toBe('Bob');
+    // Stale after 6 h: fetched again in the background; a failing server keeps the entry and waits before trying again.
+    status = 500;
+    await vi.advanceTimersByTimeAsync(STALE_AFTER_MS);
+    expect(gets).toHaveLength(2);
+    expect(profiles.peer(B)?.display_name).toBe('Bob');
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(gets).toHaveLength(2);
+    profiles.close();
+  });
 });

@@ -9,7 +9,7 @@ import type { Conversation } from '../records';
 import { bytesToHex, fromHex } from '../bytes';
 import { rfc3339 } from '../time';
 import { buildProfile, cleanDisplayName, type ProfilePayload } from './document';
-import { PeerCache, refreshPeer, type PeerProfile, type ProfileSource, type Reveal } from './peers';
+import { isStale, PeerCache, refreshPeer, type PeerProfile, type ProfileSource, type Reveal } from './peers';
 import { fetchNostrProfile, fetchServerProfile, metadataContent, putProfile } from './publish';
 import { findKey, wrapForAll } from './wrap';
 
@@ -20,6 +20,8 @@ import { findKey, wrapForAll } from './wrap';
  * components and in the unit tests.
  */
 export const CHECK_EVERY_MS = 2_000;
+/** A background refresh of one peer is not tried again sooner than this (ms): a failing source is not hammered. */
+export const RETRY_AFTER_MS = 5 * 60_000;
 
 /** The own profile as stored (sealed) on this device. */
 export interface OwnProfile {
@@ -91,6 +93,8 @@ export class Profiles {
   #closed = false;
   #timer: ReturnType<typeof setInterval> | null = null;
   #inflight = new Map<string, Promise<void>>();
+  /** When each peer was last refreshed in the background (ms). */
+  #tried = new Map<string, number>();
   /** When the last publish failed (ms), 0 after a success. */
   #failedAt = 0;
 
@@ -163,10 +167,16 @@ export class Profiles {
     return run;
   }
 
+  /** Background refresh of every peer whose entry is missing or stale, at most one try per peer per RETRY_AFTER_MS. */
   async #showAll(peers: string[]): Promise<void> {
+    const now = this.#d.now().getTime();
     for (const p of peers) {
       if (this.#closed) return;
-      if (!this.peers[p]) await this.refresh(p);
+      if (now - (this.#tried.get(p) ?? -Infinity) < RETRY_AFTER_MS) continue;
+      const known = this.peers[p];
+      if (known && !isStale(known, now)) continue;
+      this.#tried.set(p, now);
+      await this.refresh(p);
     }
   }
 
@@ -194,7 +204,7 @@ export class Profiles {
     );
     let best: ProfilePayload | null = null;
     for (const p of found) if (p && (!best || p.updated_at > best.updated_at)) best = p;
-    if (!best) return;
+    if (!best || this.#closed) return;
     const key = findKey(this.#d.seed, best.visual_keys);
     const shown = best.picture ? await this.#d.pictures.reveal(best.picture, key).catch(() => null) : null;
     this.own = {
@@ -206,7 +216,7 @@ export class Profiles {
       wrapped_for: [],
       updated_at: best.updated_at,
     };
-    await this.#d.kv.set(this.#ownKey, $state.snapshot(this.own));
+    if (!this.#closed) await this.#d.kv.set(this.#ownKey, $state.snapshot(this.own));
   }
 
   /**
