@@ -18,6 +18,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 
 use super::identity::{Identity, SignatureHex, parse_lower_hex};
 use super::json;
+pub use super::time::strict_utc_seconds;
 
 /// Domain-separation label used as HKDF info and AAD prefix.
 pub const CONTEXT: &str = "kez.chat.envelope.v2";
@@ -90,7 +91,8 @@ pub struct OpenedMessage {
     #[serde(rename = "type")]
     kind_tag: String,
     version: u64,
-    /// `text` or `ack`.
+    /// `text`, `ack`, or an attachment kind (`file`, `chunk`, `need`:
+    /// read `body` with [`crate::file::parse_body`], SPEC §13).
     pub kind: String,
     /// The client message id.
     pub id: String,
@@ -162,24 +164,16 @@ pub fn seal_with(
     ephemeral_secret: [u8; 32],
     nonce: [u8; 12],
 ) -> Result<Value, OpenError> {
-    let rx_pub = PublicKey::from(recipient.to_montgomery_bytes());
-    let eph = StaticSecret::from(ephemeral_secret);
-    let epk = PublicKey::from(&eph);
-    let key = derive_key(&eph.diffie_hellman(&rx_pub), &epk, &rx_pub)?;
-    let aad = aad(&epk, &recipient.to_string());
-    let ct = Aes256Gcm::new_from_slice(&key)
-        .map_err(|_| OpenError::DecryptFailed)?
-        .encrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: &json::canonical_bytes(message),
-                aad: aad.as_bytes(),
-            },
-        )
-        .map_err(|_| OpenError::DecryptFailed)?;
+    let (epk, ct) = seal_bytes(
+        CONTEXT,
+        &json::canonical_bytes(message),
+        recipient,
+        ephemeral_secret,
+        nonce,
+    )?;
     Ok(json!({
         "v": 2,
-        "epk": hex::encode(epk.as_bytes()),
+        "epk": hex::encode(epk),
         "nonce": hex::encode(nonce),
         "ct": URL_SAFE_NO_PAD.encode(ct),
     }))
@@ -215,24 +209,7 @@ pub fn open(
     let my_primary = Identity::from_bytes(me.verifying_key().as_bytes())
         .map_err(|_| OpenError::DecryptFailed)?
         .to_string();
-    let secret = StaticSecret::from(me.to_scalar_bytes());
-    let epk = PublicKey::from(epk);
-    let key = derive_key(
-        &secret.diffie_hellman(&epk),
-        &epk,
-        &PublicKey::from(&secret),
-    )?;
-    let aad = aad(&epk, &my_primary);
-    let plaintext = Aes256Gcm::new_from_slice(&key)
-        .map_err(|_| OpenError::DecryptFailed)?
-        .decrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: &ct,
-                aad: aad.as_bytes(),
-            },
-        )
-        .map_err(|_| OpenError::DecryptFailed)?;
+    let plaintext = open_bytes(CONTEXT, epk, nonce, &ct, seed)?;
 
     let value = json::parse_strict(&plaintext).map_err(|_| OpenError::MalformedMessage)?;
     // Exactly the JCS of the message it holds, so no two JSON parsers can
@@ -253,6 +230,9 @@ pub fn open(
         && match msg.kind.as_str() {
             "text" => !has_ack_sig,
             "ack" => msg.ack_sig.is_some() && ack_ids(&msg.body).is_some(),
+            "file" | "chunk" | "need" => {
+                !has_ack_sig && super::file::parse_body(&msg.kind, &msg.body).is_some()
+            }
             _ => false,
         };
     let Ok(from) = Identity::parse(&msg.from) else {
@@ -295,28 +275,71 @@ pub fn open(
     Ok(msg)
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` naming a real instant (no 24:00, :60 or Feb 30),
-/// the only `sent_at` form SPEC §8 allows.
-pub fn strict_utc_seconds(s: &str) -> Option<DateTime<Utc>> {
-    let b = s.as_bytes();
-    let shape = b.len() == 20
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            10 => *c == b'T',
-            13 | 16 => *c == b':',
-            19 => *c == b'Z',
-            _ => c.is_ascii_digit(),
-        });
-    if !shape || &s[17..19] == "60" {
-        return None;
-    }
-    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%SZ")
-        .ok()
-        .map(|t| t.and_utc())
+/// SPEC §8 steps 1-7 under `domain` (HKDF info and AAD prefix): encrypts
+/// `plaintext` to `recipient`, returning `epk` and `ct` (ciphertext ‖ tag).
+/// Shared with the visual-key wrap (SPEC §14.3), which uses its own domain.
+pub(crate) fn seal_bytes(
+    domain: &str,
+    plaintext: &[u8],
+    recipient: &Identity,
+    ephemeral_secret: [u8; 32],
+    nonce: [u8; 12],
+) -> Result<([u8; 32], Vec<u8>), OpenError> {
+    let rx_pub = PublicKey::from(recipient.to_montgomery_bytes());
+    let eph = StaticSecret::from(ephemeral_secret);
+    let epk = PublicKey::from(&eph);
+    let key = derive_key(domain, &eph.diffie_hellman(&rx_pub), &epk, &rx_pub)?;
+    let aad = aad(domain, &epk, &recipient.to_string());
+    let ct = Aes256Gcm::new_from_slice(&key)
+        .map_err(|_| OpenError::DecryptFailed)?
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: plaintext,
+                aad: aad.as_bytes(),
+            },
+        )
+        .map_err(|_| OpenError::DecryptFailed)?;
+    Ok((epk.to_bytes(), ct))
 }
 
-/// HKDF-SHA256 over the X25519 result, salted with `epk ‖ rx_pub`.
+/// The inverse of [`seal_bytes`] for the holder of `seed`: X25519 with the
+/// seed's scalar, HKDF and AES-256-GCM with the AAD naming the holder.
+pub(crate) fn open_bytes(
+    domain: &str,
+    epk: [u8; 32],
+    nonce: [u8; 12],
+    ct: &[u8],
+    seed: &[u8; 32],
+) -> Result<Vec<u8>, OpenError> {
+    let me = SigningKey::from_bytes(seed);
+    let my_primary = Identity::from_bytes(me.verifying_key().as_bytes())
+        .map_err(|_| OpenError::DecryptFailed)?
+        .to_string();
+    let secret = StaticSecret::from(me.to_scalar_bytes());
+    let epk = PublicKey::from(epk);
+    let key = derive_key(
+        domain,
+        &secret.diffie_hellman(&epk),
+        &epk,
+        &PublicKey::from(&secret),
+    )?;
+    let aad = aad(domain, &epk, &my_primary);
+    Aes256Gcm::new_from_slice(&key)
+        .map_err(|_| OpenError::DecryptFailed)?
+        .decrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: ct,
+                aad: aad.as_bytes(),
+            },
+        )
+        .map_err(|_| OpenError::DecryptFailed)
+}
+
+/// HKDF-SHA256 over the X25519 result, salted with `epk ‖ rx_pub`, info `domain`.
 fn derive_key(
+    domain: &str,
     shared: &x25519_dalek::SharedSecret,
     epk: &PublicKey,
     rx_pub: &PublicKey,
@@ -329,14 +352,14 @@ fn derive_key(
     salt[32..].copy_from_slice(rx_pub.as_bytes());
     let mut key = [0u8; 32];
     Hkdf::<Sha256>::new(Some(&salt), shared.as_bytes())
-        .expand(CONTEXT.as_bytes(), &mut key)
+        .expand(domain.as_bytes(), &mut key)
         .map_err(|_| OpenError::DecryptFailed)?;
     Ok(key)
 }
 
-fn aad(epk: &PublicKey, recipient_primary: &str) -> String {
+fn aad(domain: &str, epk: &PublicKey, recipient_primary: &str) -> String {
     format!(
-        "{CONTEXT}\n{}\n{recipient_primary}",
+        "{domain}\n{}\n{recipient_primary}",
         hex::encode(epk.as_bytes())
     )
 }

@@ -1,8 +1,10 @@
 //! The KEZ core: the identity layer shared by every signed thing kez-chat
 //! handles. Identities, strict JSON, JCS canonicalisation, Ed25519 signed
 //! envelopes, handles and the request-auth signed strings (SPEC §1-§4, §7.2,
-//! §10.2), the nostr routing address and event rules (SPEC §12), plus
-//! envelope v2 (SPEC §8) behind the `envelope` feature and nostr key
+//! §10.2), the nostr routing address and event rules (SPEC §12), attachment
+//! bodies (SPEC §13) and profile documents (SPEC §14), plus
+//! envelope v2 (SPEC §8) and visual encryption (SPEC §14.2-§14.3) behind the
+//! `envelope` feature and nostr key
 //! derivation and event signing behind `nostr-keys`.
 //!
 //! Pure: no I/O, no async, no HTTP. The dependencies keep it so (no tokio,
@@ -14,13 +16,18 @@
 pub mod auth;
 #[cfg(feature = "envelope")]
 pub mod envelope;
+pub mod file;
 pub mod handle;
 pub mod identity;
 pub mod json;
 pub mod nostr;
+pub mod profile;
 pub mod signed;
 #[cfg(feature = "rusqlite")]
 mod sql;
+pub mod time;
+#[cfg(feature = "envelope")]
+pub mod visual;
 
 pub use handle::Handle;
 pub use identity::{Identity, SignatureHex};
