@@ -40,7 +40,8 @@ describe('profile document', () => {
     const d = doc();
     expect(verifyProfile(JSON.parse(JSON.stringify(d)), A, { handle: 'alice', server: 'kez.test' }).display_name).toBe('Alice');
     expect(() => verifyProfile(d, B)).toThrow('wrong_primary');
-    expect(() => verifyProfile(d, A, { handle: 'alice', server: 'other.test' })).toThrow('wrong_handle');
+    expect(() => verifyProfile(d, A, { handle: 'alice', server: 'other.test' })).toThrow('wrong_server');
+    expect(() => verifyProfile(d, A, { handle: 'bob', server: 'kez.test' })).toThrow('wrong_handle');
   });
 
   it('refuses tampering, unknown fields and broken rules with their codes', () => {

@@ -4,7 +4,7 @@
 // against the primary it already knows.
 import { isValidHandleSyntax } from '../registration';
 import { isValidPrimary, primaryFromSeed, signJcs, verifyJcs } from '../identity';
-import { isStrictUtcSeconds } from '../envelope';
+import { isStrictUtcSeconds, MAX_SKEW_MS } from '../envelope';
 import { parsePicture } from './visual';
 import { MAX_WRAPS, type KeyWrap } from './wrap';
 
@@ -87,56 +87,85 @@ const exactKeys = (o: Record<string, unknown>, keys: string[]) =>
 
 const PAYLOAD_KEYS = ['type', 'version', 'handle', 'server', 'primary', 'display_name', 'picture', 'visual_keys', 'updated_at'];
 
-function isWrap(w: unknown): w is KeyWrap {
+/** A well-formed wrap (SPEC §14.3): 64 hex epk, 24 hex nonce, 64 chars of b64url ct (48 bytes). */
+function isWrap(w: KeyWrap): boolean {
+  return /^[0-9a-f]{64}$/.test(w.epk) && /^[0-9a-f]{24}$/.test(w.nonce) && /^[A-Za-z0-9_-]{64}$/.test(w.ct);
+}
+
+/** The JSON types of SPEC §14.5 step 0 (`invalid_body`): exact field sets, strings where strings go. */
+function shapeOk(doc: unknown): doc is ProfileDocument {
+  if (!isObj(doc) || !exactKeys(doc, ['kez', 'payload', 'signature'])) return false;
+  const { payload: p, signature: sig } = doc;
+  if (!isObj(p) || !exactKeys(p, PAYLOAD_KEYS) || !isObj(sig) || !exactKeys(sig, ['alg', 'key', 'sig'])) return false;
+  const str = (v: unknown) => typeof v === 'string';
+  const strOrNull = (v: unknown) => v === null || typeof v === 'string';
+  const wrapShape = (w: unknown) => isObj(w) && exactKeys(w, ['ct', 'epk', 'nonce']) && str(w.ct) && str(w.epk) && str(w.nonce);
   return (
-    isObj(w) &&
-    exactKeys(w, ['epk', 'nonce', 'ct']) &&
-    typeof w.epk === 'string' &&
-    /^[0-9a-f]{64}$/.test(w.epk) &&
-    typeof w.nonce === 'string' &&
-    /^[0-9a-f]{24}$/.test(w.nonce) &&
-    typeof w.ct === 'string' &&
-    /^[A-Za-z0-9_-]{64}$/.test(w.ct)
+    str(doc.kez) &&
+    [p.type, p.handle, p.server, p.primary, p.updated_at, sig.alg, sig.key, sig.sig].every(str) &&
+    typeof p.version === 'number' &&
+    strOrNull(p.display_name) &&
+    strOrNull(p.picture) &&
+    Array.isArray(p.visual_keys) &&
+    p.visual_keys.every(wrapShape)
   );
 }
 
-function payloadProblem(p: Record<string, unknown>): string | null {
-  if (!exactKeys(p, PAYLOAD_KEYS)) return 'invalid_body';
+/** Steps 6–10 of SPEC §14.5: handle, timestamp, display name, picture, wraps. */
+function fieldProblem(p: ProfilePayload, now?: Date): string | null {
+  if (!isValidHandleSyntax(p.handle)) return 'invalid_handle';
+  if (!isStrictUtcSeconds(p.updated_at)) return 'invalid_timestamp';
+  if (now && Math.abs(Date.parse(p.updated_at) - now.getTime()) > MAX_SKEW_MS) return 'stale_timestamp';
+  const dn = p.display_name;
+  if (dn !== null && (!dn || cleanDisplayName(dn) !== dn)) return 'invalid_display_name';
+  if (p.picture !== null && !pictureBytesOk(p.picture)) return 'invalid_picture';
+  const keys = p.visual_keys;
+  if (keys.length > MAX_WRAPS || !keys.every(isWrap)) return 'invalid_visual_keys';
+  // Keys if and only if the picture is scrambled.
+  if (!!(p.picture && parsePicture(p.picture)?.salt) !== keys.length > 0) return 'invalid_visual_keys';
+  return null;
+}
+
+/** What a reader (or the server's checks, for tests) holds a document to. */
+export interface ProfileExpectations {
+  /** The primary the reader already knows for the handle: anything signed by another key is worthless. */
+  primary?: string;
+  handle?: string;
+  server?: string;
+  /** Check `updated_at` within ±5 minutes of this (the server's step 7; readers pass none). */
+  now?: Date;
+}
+
+/**
+ * The first failing check of a parsed profile document, in SPEC §14.5 order
+ * (steps 0–10, the codes of tests/vectors/media.json `profiles`), then the
+ * reader's: `wrong_primary`, `wrong_handle`. null when it passes.
+ */
+export function profileProblem(doc: unknown, exp: ProfileExpectations = {}): string | null {
+  if (!shapeOk(doc)) return 'invalid_body';
+  const { payload: p, signature: sig } = doc;
+  if (doc.kez !== 'profile') return 'wrong_envelope_tag';
   if (p.type !== 'kez.chat.profile') return 'wrong_payload_type';
   if (p.version !== 1) return 'unsupported_version';
-  if (typeof p.handle !== 'string' || !isValidHandleSyntax(p.handle)) return 'invalid_handle';
-  if (typeof p.server !== 'string' || !p.server) return 'invalid_body';
-  if (typeof p.updated_at !== 'string' || !isStrictUtcSeconds(p.updated_at)) return 'invalid_timestamp';
-  const dn = p.display_name;
-  if (dn !== null && (typeof dn !== 'string' || !dn || cleanDisplayName(dn) !== dn)) return 'invalid_display_name';
-  const pic = p.picture;
-  if (pic !== null && (typeof pic !== 'string' || !pictureBytesOk(pic))) return 'invalid_picture';
-  const keys = p.visual_keys;
-  if (!Array.isArray(keys) || keys.length > MAX_WRAPS || !keys.every(isWrap)) return 'invalid_visual_keys';
-  // Keys if and only if the picture is scrambled.
-  if ((typeof pic === 'string' && parsePicture(pic)?.salt ? 1 : 0) !== (keys.length ? 1 : 0)) return 'invalid_visual_keys';
+  if (sig.key !== p.primary) return 'key_mismatch';
+  if (sig.alg !== 'ed25519-sha512-jcs') return 'unsupported_alg';
+  if (!isValidPrimary(p.primary)) return 'invalid_key';
+  if (!/^[0-9a-f]{128}$/.test(sig.sig) || !verifyJcs(sig.sig, p, p.primary)) return 'invalid_signature';
+  if (exp.server !== undefined && p.server !== exp.server) return 'wrong_server';
+  const problem = fieldProblem(p, exp.now);
+  if (problem) return problem;
+  if (exp.primary !== undefined && p.primary !== exp.primary) return 'wrong_primary';
+  if (exp.handle !== undefined && p.handle !== exp.handle) return 'wrong_handle';
   return null;
 }
 
 /**
- * Check a parsed profile document: exact shape, the §14.5 tags and rules,
- * and a strict signature by `expectedPrimary` (the key the reader already
- * knows; a document signed by anyone else is worthless), and, when given,
- * the handle and server asked for (SPEC §14.4 reader checks). Returns the
- * payload, or throws an Error whose message is the code.
+ * A document a reader may trust: every §14.5 rule, signed by
+ * `expectedPrimary`, and (when given) the handle and server asked for
+ * (SPEC §14.4). Returns the payload; throws an Error whose message is the code.
  */
 export function verifyProfile(doc: unknown, expectedPrimary: string, expected?: { handle: string; server: string }): ProfilePayload {
-  if (!isObj(doc) || !exactKeys(doc, ['kez', 'payload', 'signature'])) throw new Error('invalid_body');
-  const { payload, signature } = doc;
-  if (doc.kez !== 'profile') throw new Error('wrong_envelope_tag');
-  if (!isObj(payload) || !isObj(signature) || !exactKeys(signature, ['alg', 'key', 'sig'])) throw new Error('invalid_body');
-  const problem = payloadProblem(payload);
+  const problem = profileProblem(doc, { primary: expectedPrimary, ...expected });
   if (problem) throw new Error(problem);
-  if (signature.key !== payload.primary) throw new Error('key_mismatch');
-  if (signature.alg !== 'ed25519-sha512-jcs') throw new Error('unsupported_alg');
-  if (typeof payload.primary !== 'string' || !isValidPrimary(payload.primary)) throw new Error('invalid_key');
-  if (payload.primary !== expectedPrimary) throw new Error('wrong_primary');
-  if (typeof signature.sig !== 'string' || !verifyJcs(signature.sig, payload, payload.primary)) throw new Error('invalid_signature');
-  if (expected && (payload.handle !== expected.handle || payload.server !== expected.server)) throw new Error('wrong_handle');
-  return payload as unknown as ProfilePayload;
+  return (doc as ProfileDocument).payload;
 }

@@ -50,14 +50,19 @@ export class Xoshiro256ss {
     return result;
   }
 
-  /** Uniform in 0..=max by rejection (SPEC §14): draw while r ≥ 2^64 − (2^64 mod bound). */
-  uniform(max: number): number {
-    const bound = BigInt(max) + 1n;
+  /** Uniform in 0..=max by rejection (SPEC §14.2): draw while r ≥ 2^64 − (2^64 mod bound). `max` < 2^64 − 1. */
+  uniformBig(max: bigint): bigint {
+    const bound = max + 1n;
     const limit = TWO64 - (TWO64 % bound);
     for (;;) {
       const r = this.nextU64();
-      if (r < limit) return Number(r % bound);
+      if (r < limit) return r % bound;
     }
+  }
+
+  /** {@link uniformBig} for a pixel index. */
+  uniform(max: number): number {
+    return Number(this.uniformBig(BigInt(max)));
   }
 }
 
