@@ -76,6 +76,10 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_PUSH_RATE_PER_MINUTE", default_value_t = 30)]
     pub push_rate_per_minute: u32,
 
+    /// Profile updates (`PUT /v1/profile`) allowed per client IP per minute (also the burst size).
+    #[arg(long, env = "KEZ_CHAT_PROFILE_RATE_PER_MINUTE", default_value_t = 10)]
+    pub profile_rate_per_minute: u32,
+
     /// Take the client IP from the proxy's header (see --client-ip-header; only behind a proxy you
     /// run), for connections from --trusted-proxies only.
     #[arg(long, env = "KEZ_CHAT_TRUST_PROXY", default_value_t = false)]
@@ -113,8 +117,9 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_RETENTION_INTERVAL_SECS", default_value_t = 300)]
     pub retention_interval_secs: u64,
 
-    /// Most envelope bytes one handle's mailbox may hold.
-    #[arg(long, env = "KEZ_CHAT_MAILBOX_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    /// Most envelope bytes one handle's mailbox may hold. 256 MiB: a 10 MiB attachment is
+    /// ~18 MiB of envelopes (SPEC §13), so one sender's 25 % share holds three in flight.
+    #[arg(long, env = "KEZ_CHAT_MAILBOX_MAX_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub mailbox_max_bytes: u64,
 
     /// Percent of each mailbox's message and byte quota one sender (client IP, IPv6 per /64)

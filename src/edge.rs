@@ -1,6 +1,6 @@
 //! Rules for every answer, applied around the whole app (outside routing,
 //! the request timeout and the handlers), so no error path can miss them:
-//! the cache policy of each route, WebFinger's CORS header,
+//! the cache policy of each route, the CORS header of WebFinger and profiles,
 //! `Connection: close` on answers given without reading the request's body,
 //! and JSON 414/431 for request targets and headers over our limits.
 //!
@@ -26,6 +26,7 @@ use crate::webfinger;
 /// `/v1/healthz` stays out: a stored liveness answer would hide an outage.
 const PUBLIC: &[&str] = &[
     "/v1/u/*",
+    "/v1/u/*/profile",
     "/v1/by-primary/*",
     "/.well-known/webfinger",
     "/v1/push/vapid-public-key",
@@ -44,7 +45,7 @@ pub const REVALIDATE: &str = "no-cache";
 pub enum CachePolicy {
     /// `no-store` on every answer: every API path not in the public list.
     Private,
-    /// The lookups (`/v1/u`, `/v1/by-primary`, WebFinger), the VAPID key,
+    /// The lookups (`/v1/u`, `/v1/by-primary`, WebFinger, profiles), the VAPID key,
     /// `/v1/server` and the SPA's files (paths outside the API's prefixes).
     /// `no-cache` on successes (may be stored, must be revalidated) unless
     /// the handler chose its own, `no-store` on errors.
@@ -78,10 +79,11 @@ fn matches(pattern: &str, path: &str) -> bool {
 /// Middleware: the per-path response headers.
 pub async fn response_headers(req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    let is_webfinger = path == webfinger::PATH;
+    // Read from other origins (SPEC §6, §14.5), errors included.
+    let cors = path == webfinger::PATH || matches(crate::profile::PUBLIC_PATH, path);
     let policy = cache_policy(path);
     let mut res = next.run(req).await;
-    if is_webfinger {
+    if cors {
         webfinger::with_cors(&mut res);
     }
     let failed = res.status().is_client_error() || res.status().is_server_error();

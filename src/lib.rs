@@ -14,6 +14,7 @@ pub mod messages;
 pub mod metrics;
 pub mod nats;
 pub mod nostr;
+pub mod profile;
 pub mod push;
 pub mod rate_limit;
 pub mod refmap;
@@ -117,6 +118,7 @@ pub fn app(state: AppState) -> Router {
         .merge(inbox::router())
         .merge(nats::router())
         .merge(push::router())
+        .merge(profile::router())
         .fallback(web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(log_internal_errors))

@@ -28,6 +28,8 @@ pub struct Messages;
 pub struct Registrations;
 /// Push subscription changes.
 pub struct PushChanges;
+/// `PUT /v1/profile`.
+pub struct Profiles;
 
 impl Limit for Messages {
     fn limiter(state: &AppState) -> &IpRateLimiter {
@@ -42,6 +44,11 @@ impl Limit for Registrations {
 impl Limit for PushChanges {
     fn limiter(state: &AppState) -> &IpRateLimiter {
         &state.push_limiter
+    }
+}
+impl Limit for Profiles {
+    fn limiter(state: &AppState) -> &IpRateLimiter {
+        &state.profile_limiter
     }
 }
 

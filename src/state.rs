@@ -31,6 +31,8 @@ pub struct AppState {
     pub register_limiter: IpRateLimiter,
     /// Per-IP limit on push subscription changes.
     pub push_limiter: IpRateLimiter,
+    /// Per-IP limit on `PUT /v1/profile`.
+    pub profile_limiter: IpRateLimiter,
     /// Salted hashing of identifiers for logs.
     pub redact: Redactor,
     /// Hashing of senders' networks for the per-sender share (SPEC §7.5),
@@ -104,6 +106,11 @@ impl AppState {
                 config.push_rate_per_minute,
                 config.push_rate_per_minute,
                 "push subscription changes",
+            ),
+            profile_limiter: IpRateLimiter::per_minute(
+                config.profile_rate_per_minute,
+                config.profile_rate_per_minute,
+                "profile updates",
             ),
             streams: StreamRegistry::new(config.max_streams_per_handle),
             config: Arc::new(config),

@@ -55,6 +55,12 @@ const MIGRATIONS: &[&str] = &[
         key   TEXT PRIMARY KEY,                -- 'sender_salt': 16 random bytes, created once at Store::open
         value BLOB NOT NULL
     ) STRICT, WITHOUT ROWID;",
+    // 6: public profiles (SPEC §14.5)
+    "CREATE TABLE profiles (
+        handle     TEXT PRIMARY KEY REFERENCES handles(handle) ON DELETE CASCADE,
+        document   TEXT NOT NULL,              -- the signed profile document, the PUT body byte for byte (opaque)
+        updated_at INTEGER NOT NULL            -- unix seconds of its payload.updated_at; only a newer one replaces it
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// Brings the schema up to date; fails if the file is newer than this binary.

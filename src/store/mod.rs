@@ -11,6 +11,7 @@ mod mailbox;
 mod messages;
 mod meta;
 mod migrations;
+mod profiles;
 mod push_subs;
 mod seq;
 
@@ -29,6 +30,7 @@ pub use error::{Result, StoreError};
 pub use handles::HandleRecord;
 pub use mailbox::Page;
 pub use messages::{MailboxLimits, NewMessage, PURGE_CHUNK, PostOutcome, StoredMessage};
+pub use profiles::PutProfile;
 pub use push_subs::{PushSubscription, SubscribeOutcome};
 pub use seq::Seq;
 

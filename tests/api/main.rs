@@ -16,6 +16,7 @@ mod messages;
 mod metrics;
 mod nats;
 mod nostr;
+mod profile;
 mod proxy;
 mod push;
 mod registry;

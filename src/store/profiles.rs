@@ -1,0 +1,93 @@
+//! The public profiles table (SPEC §14.5): one signed document per handle,
+//! stored as the bytes the client sent.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::Result;
+use super::Store;
+use crate::kez::{Handle, Identity};
+
+/// What storing a verified profile came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutProfile {
+    /// Stored, replacing any older one.
+    Stored,
+    /// No such handle here.
+    UnknownHandle,
+    /// The handle belongs to another key.
+    WrongPrimary,
+    /// The stored profile is as new or newer (a replay or an old document).
+    Stale,
+}
+
+impl Store {
+    /// Stores `document` as `handle`'s profile if `primary` owns the handle
+    /// and `updated_at` (unix seconds) is newer than the stored one; the
+    /// checks and the write are one job of the single writer, so two
+    /// concurrent updates cannot both win.
+    pub async fn put_profile(
+        &self,
+        handle: Handle,
+        primary: Identity,
+        updated_at: i64,
+        document: String,
+    ) -> Result<PutProfile> {
+        self.write(
+            move |conn| put(conn, &handle, &primary, updated_at, &document),
+            |_| {},
+        )
+        .await
+    }
+
+    /// The stored profile document of `handle`, byte for byte.
+    pub async fn profile(&self, handle: Handle) -> Result<Option<String>> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT document FROM profiles WHERE handle = ?1",
+                    params![handle],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+        .await
+    }
+}
+
+fn put(
+    conn: &Connection,
+    handle: &Handle,
+    primary: &Identity,
+    updated_at: i64,
+    document: &str,
+) -> Result<PutProfile> {
+    let owner: Option<String> = conn
+        .query_row(
+            "SELECT primary_key FROM handles WHERE handle = ?1",
+            params![handle],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match owner {
+        None => return Ok(PutProfile::UnknownHandle),
+        Some(owner) if owner != primary.to_string() => return Ok(PutProfile::WrongPrimary),
+        Some(_) => {}
+    }
+    let stored: Option<i64> = conn
+        .query_row(
+            "SELECT updated_at FROM profiles WHERE handle = ?1",
+            params![handle],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if stored.is_some_and(|t| t >= updated_at) {
+        return Ok(PutProfile::Stale);
+    }
+    conn.execute(
+        "INSERT INTO profiles (handle, document, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (handle) DO UPDATE SET document = excluded.document,
+                                            updated_at = excluded.updated_at",
+        params![handle, document, updated_at],
+    )?;
+    Ok(PutProfile::Stored)
+}
