@@ -5,6 +5,7 @@
 // (pixels far from it); a fresh browser restored from alice's phrase reads
 // her own picture back through its self-wrap; the SQLite file holds the
 // scrambled PNG (positive control) but neither her local JPEG nor a plain one.
+// Alice ends in the thread she started in.
 import { existsSync, readFileSync } from 'node:fs';
 import { assert, log, openWindow, shot, signUp, DOMAIN } from '../helpers.mjs';
 
@@ -64,6 +65,7 @@ export default {
   name: 'profile pictures: contacts see the face, strangers noise',
   async run(t) {
     const A = t.alice.page;
+    const aliceWasAt = A.url();
     await A.goto(t.base + '/#/settings');
     await A.getByTestId('profile-file').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: await makePicture(A) });
     await A.locator('#profile-name').fill('Alice Liddell');
@@ -119,6 +121,9 @@ export default {
 
     await restoredReadsOwnPicture(t, local);
     checkDb(t.dbPath, published, localUrl);
+    // Back where the chat scenario left her (the next scenarios type in that thread).
+    await A.goto(aliceWasAt);
+    await A.locator('#composer').waitFor();
   },
 };
 
