@@ -61,6 +61,15 @@ export function firstSuccess<T>(tasks: Promise<T>[]): Promise<T> {
   });
 }
 
+/** What the relay popover says of one relay: a problem (SPEC §12 hygiene) outranks the connection state. */
+export function relayStatusText(state: RelayState | undefined, problem: RelayProblem | undefined): string {
+  if (problem === 'auth_required') return 'auth required';
+  if (problem === 'too_large') return 'message too large';
+  if (state === 'connected') return 'connected';
+  if (state === 'disconnected') return 'error: not connected';
+  return 'connecting';
+}
+
 /** The deduplicated relay list of a configuration; throws on a URL that is not a relay's. */
 export function checkedRelays(transport: TransportChoice, relays: readonly string[]): string[] {
   if (!TRANSPORTS.includes(transport)) throw new Error('unknown transport');

@@ -195,28 +195,35 @@ export class NostrTransport {
 
   /**
    * NIP-42: answer the relay's last challenge with a kind 22242 event signed
-   * by the derived key, once per challenge. True when the relay has (now or
-   * before) an answer to its current challenge, so a refused request may be
-   * sent again: the relay reads it after the AUTH on the same connection.
+   * by the derived key, once per challenge: `new` when sent now, `done` when
+   * sent before, `none` without a key or a challenge. After an answer a
+   * refused request may be sent again: the relay reads it after the AUTH on
+   * the same connection.
    */
-  async #auth(url: string): Promise<boolean> {
-    if (!this.#authKey || !this.#pool.ensureRelay || this.#closed) return false;
+  async #auth(url: string): Promise<'new' | 'done' | 'none'> {
+    if (!this.#authKey || !this.#pool.ensureRelay || this.#closed) return 'none';
     const relay = await this.#pool.ensureRelay(url);
     const challenge = (relay as unknown as { challenge?: unknown }).challenge;
-    if (typeof challenge !== 'string' || !challenge) return false;
-    if (this.#authed.get(url) === challenge) return true;
+    if (typeof challenge !== 'string' || !challenge) return 'none';
+    if (this.#authed.get(url) === challenge) return 'done';
     this.#authed.set(url, challenge);
     await relay.send(JSON.stringify(['AUTH', buildAuthEvent(relay.url, challenge, this.#authKey)]));
-    return true;
+    return 'new';
   }
 
-  /** One relay's publish, sent again once after AUTH when the relay refused it for want of one. */
+  /**
+   * One relay's publish, sent again once after AUTH when the relay refused it
+   * for want of one, or (nostr-relay 1.14 answers such refusals with an empty
+   * event id) did not answer while its challenge was unanswered.
+   */
   async #publishOne(url: string, event: Event, first: Promise<string>): Promise<void> {
     try {
       await first;
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
-      if (!AUTH_REFUSAL.test(msg) || !(await this.#auth(url).catch(() => false))) {
+      const refused = AUTH_REFUSAL.test(msg);
+      const auth = refused || /timed out/.test(msg) ? await this.#auth(url).catch(() => 'none' as const) : 'none';
+      if (auth === 'none' || (auth === 'done' && !refused)) {
         if (msg.startsWith('auth-required:')) this.#setProblem(url, 'auth_required');
         throw e;
       }
@@ -320,12 +327,11 @@ export class NostrTransport {
 
   /** The relay refused our subscription for want of AUTH: answer its challenge and ask again, once per challenge. */
   #refused(sub: Sub, relay: string): void {
-    const before = this.#authed.get(relay);
     void this.#auth(relay)
-      .catch(() => false)
-      .then((ok) => {
+      .catch(() => 'none' as const)
+      .then((auth) => {
         if (this.#sub !== sub) return;
-        if (ok && this.#authed.get(relay) !== before) {
+        if (auth === 'new') {
           this.#setProblem(relay, null);
           this.#open(sub, relay);
         } else this.#setProblem(relay, 'auth_required');
