@@ -61,6 +61,7 @@ export async function fetchServerProfile(
   }
   if (res.status === 404) return null;
   if (!res.ok) throw new ProfileError(res.status, `http_${res.status}`);
+  if (Number(res.headers.get('Content-Length') ?? 0) > MAX_PROFILE_BYTES) return null;
   const text = await res.text();
   if (text.length > MAX_PROFILE_BYTES) return null;
   try {
