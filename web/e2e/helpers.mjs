@@ -21,8 +21,12 @@ export const TEXT1 = 'Hello Bob 👋 — this one is sealed 🔐 ünïcödé';
 export const TEXT2 = 'Hi Alice! Got it, loud and clear ✓';
 /** Every message text the scenarios send: none may be stored in clear (add a scenario's new ones here). */
 export const NEEDLES = [TEXT1, TEXT2, 'loud and clear', 'while you were away', 'to your other tab', 'ünïcödé'];
-/** Console errors we deliberately provoke: 409 for the taken handle; ERR_INTERNET_DISCONNECTED, API calls during the offline step. */
-const EXPECTED_ERRORS = [/status of 409/, /ERR_INTERNET_DISCONNECTED/];
+/**
+ * Console errors we deliberately provoke or that are answers, not faults: 409 for the taken handle;
+ * ERR_INTERNET_DISCONNECTED, API calls during the offline step; 404 from a profile lookup of a
+ * handle that published none (SPEC §14.5). Matched against "<text> <url>".
+ */
+const EXPECTED_ERRORS = [/status of 409/, /ERR_INTERNET_DISCONNECTED/, /status of 404 \(Not Found\) \S+\/v1\/u\/[a-z0-9_-]+\/profile$/];
 
 export const chromiumPath =
   process.env.CHROMIUM ??
@@ -54,6 +58,7 @@ export const chromiumPath =
  * @property {Window} alice
  * @property {Window} bob
  * @property {string[]} bobWords  bob's 24 words as Settings revealed them
+ * @property {string[]} aliceWords  alice's 24 words as sign-up showed them
  */
 
 /**
@@ -265,7 +270,7 @@ export function checkDbHasNoText(dbPath, when) {
 
 /** Fail on any console error other than the ones provoked on purpose. @param {ConsoleError[]} errors */
 export function checkConsole(errors) {
-  const unexpected = errors.filter((e) => !EXPECTED_ERRORS.some((re) => re.test(e.text)));
+  const unexpected = errors.filter((e) => !EXPECTED_ERRORS.some((re) => re.test(`${e.text} ${e.url}`)));
   if (unexpected.length) throw new Error(`console errors:\n${unexpected.map((e) => `  [${e.who}] ${e.text} ${e.url}`).join('\n')}`);
-  log(`console: ${errors.length} expected error(s) (HTTP 409 for the taken handle, failed requests while offline), none unexpected`);
+  log(`console: ${errors.length} expected error(s) (HTTP 409 for the taken handle, failed requests while offline, 404 for absent profiles), none unexpected`);
 }

@@ -10,7 +10,7 @@ export default {
   async run(t) {
     t.alice = await openWindow(t, 'alice');
     t.bob = await openWindow(t, 'bob');
-    await signUp(t.alice.page, 'alice', PASS.alice, '', true);
+    t.aliceWords = await signUp(t.alice.page, 'alice', PASS.alice, '', true);
     log('alice registered');
     await signUp(t.bob.page, 'bob', PASS.bob, 'alice');
     log('bob registered (after being told "alice" is taken)');

@@ -7,6 +7,7 @@ import type { KV } from './kv';
 import { buildRegistration } from './registration';
 import { SeedStore } from './vault';
 import { ChatStore } from './chat.svelte';
+import { startProfiles, type Profiles } from './profile/start';
 import { sealedKV } from './sealedkv';
 import { TabLock, tabLockName, type LockManagerLike } from './tablock';
 
@@ -25,6 +26,8 @@ export class Session {
   handle = $state<string | null>(null);
   server = $state('');
   chat = $state<ChatStore | null>(null);
+  /** The profile store (own picture, peers' avatars; SPEC §14), alongside the chat store. */
+  profiles = $state<Profiles | null>(null);
   /**
    * Unlocked, but another tab is the active one for this identity: no chat
    * store or inbox connection here until the user presses "Use here".
@@ -117,6 +120,7 @@ export class Session {
     // second lock() meanwhile waits for the same close.
     if (this.chat) this.#chatClosed = this.chat.close();
     this.chat = null;
+    this.#stopProfiles();
     await this.#chatClosed;
     // Closed: another tab may become the active one (when its user asks).
     this.#tab?.release();
@@ -198,6 +202,7 @@ export class Session {
     if (!this.#seed || !this.handle || !this.primary) return;
     await this.chat?.close();
     this.chat = null;
+    this.#stopProfiles();
     const tab = this.#tabFor(this.primary);
     const held = await (steal ? tab.steal() : tab.acquire());
     // Locked while waiting for the lock (the seed is gone): let it go again,
@@ -233,6 +238,13 @@ export class Session {
     }
     this.chat = chat;
     chat.connect();
+    const me = { seed: this.#seed, primary: this.primary, handle: this.handle, server: this.server };
+    this.profiles = startProfiles(sealedKV(this.#kv, this.#seed), me, chat, api.serverNow);
+  }
+
+  #stopProfiles(): void {
+    this.profiles?.close();
+    this.profiles = null;
   }
 
   /**
@@ -269,6 +281,7 @@ export class Session {
       await this.#starting; // a start in progress finishes (or notices) first
       const chat = this.chat;
       this.chat = null;
+      this.#stopProfiles();
       this.elsewhere = true;
       await chat?.close();
     })();

@@ -1,0 +1,280 @@
+// The profile store of one unlocked identity (SPEC §14): its own picture,
+// display name and visual-encryption choice (sealed at rest, §8.2), what it
+// published, and the peer-profile cache the avatars read. Republishes, a
+// little later, when a new contact appears (first message either way), so
+// every contact gets a wrap of the picture's key; a restored device reads
+// its own picture back through its self-wrap.
+import type { KV } from '../kv';
+import type { Conversation } from '../records';
+import { bytesToHex, fromHex } from '../bytes';
+import { rfc3339 } from '../time';
+import { buildProfile, cleanDisplayName, type ProfilePayload } from './document';
+import { isStale, PeerCache, refreshPeer, type PeerProfile, type ProfileSource, type Reveal } from './peers';
+import { fetchNostrProfile, fetchServerProfile, metadataContent, putProfile } from './publish';
+import { findKey, wrapForAll } from './wrap';
+
+/**
+ * How often the conversations are looked at (ms): a new contact gets a wrap
+ * (the profile is republished) and a new peer's profile is fetched within
+ * this delay. A plain timer, not an $effect: it also runs outside
+ * components and in the unit tests.
+ */
+export const CHECK_EVERY_MS = 2_000;
+/** A background refresh of one peer is not tried again sooner than this (ms): a failing source is not hammered. */
+export const RETRY_AFTER_MS = 5 * 60_000;
+
+/** The own profile as stored (sealed) on this device. */
+export interface OwnProfile {
+  /** The local picture (256×256 JPEG, or the 192×192 PNG a restored device recovered), a data URL. */
+  picture: string | null;
+  display_name: string | null;
+  /** Visual encryption (default on). */
+  visual: boolean;
+  /** The published picture's visual key (hex), when scrambled. */
+  key: string | null;
+  /** The published `picture`: what strangers see. */
+  published: string | null;
+  /** The primaries the last published document has a wrap for. */
+  wrapped_for: string[];
+  updated_at: string | null;
+}
+
+const EMPTY: OwnProfile = { picture: null, display_name: null, visual: true, key: null, published: null, wrapped_for: [], updated_at: null };
+
+/** What the store needs from the chat (a ChatStore satisfies it). */
+export interface ChatView {
+  conversations: Conversation[];
+  conversation(peer: string): Conversation | undefined;
+  transport: 'server' | 'nostr' | 'both';
+  relays: string[];
+  /** Publish a kind 0 with this content, signed by the derived nostr key (SPEC §12, §14.6). */
+  publishMetadata(content: Record<string, unknown>): Promise<unknown>;
+}
+
+/** The canvas work (canvas.ts in the browser; tests pass their own). */
+export interface PictureOps {
+  reveal: Reveal;
+  publish(localUrl: string, visual: boolean): Promise<{ picture: string; key: Uint8Array | null }>;
+}
+
+export interface ProfilesDeps {
+  kv: KV;
+  seed: Uint8Array;
+  primary: string;
+  handle: string;
+  server: string;
+  chat: ChatView;
+  pictures: PictureOps;
+  now: () => Date;
+  fetch?: typeof fetch;
+}
+
+/** The peers a wrap is owed to: conversations with at least one message either way. */
+export function contactsOf(convs: readonly Conversation[]): string[] {
+  return convs.filter((c) => c.last_preview !== '').map((c) => c.peer_primary);
+}
+
+/** A strictly newer `updated_at` than `prev` (the server refuses an equal one: `stale_profile`). */
+export function nextUpdatedAt(now: Date, prev: string | null): string {
+  const t = rfc3339(now);
+  if (!prev || t > prev) return t;
+  return rfc3339(new Date(Date.parse(prev) + 1000));
+}
+
+export class Profiles {
+  own = $state<OwnProfile>({ ...EMPTY });
+  peers = $state<Record<string, PeerProfile>>({});
+  /** A plain sentence when the last publish failed (null otherwise). */
+  publishError = $state<string | null>(null);
+  publishing = $state(false);
+
+  readonly #d: ProfilesDeps;
+  readonly #cache: PeerCache;
+  #closed = false;
+  #timer: ReturnType<typeof setInterval> | null = null;
+  #inflight = new Map<string, Promise<void>>();
+  /** When each peer was last refreshed in the background (ms). */
+  #tried = new Map<string, number>();
+  /** When the last publish failed (ms), 0 after a success. */
+  #failedAt = 0;
+
+  constructor(deps: ProfilesDeps) {
+    this.#d = deps;
+    this.#cache = new PeerCache(deps.kv, deps.primary);
+  }
+
+  get #ownKey(): string {
+    return `ownprofile:${this.#d.primary}`;
+  }
+
+  /** Load the own profile; on a device that has none, recover it from what was published. */
+  async load(): Promise<void> {
+    const stored = await this.#d.kv.get<OwnProfile>(this.#ownKey);
+    if (stored) this.own = { ...EMPTY, ...stored };
+    else await this.#recoverOwn();
+  }
+
+  /** Watch the conversations: show their peers' profiles, republish for new contacts. */
+  start(): void {
+    if (this.#closed || this.#timer) return;
+    this.#check();
+    this.#timer = setInterval(() => this.#check(), CHECK_EVERY_MS);
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  #check(): void {
+    const convs = this.#d.chat.conversations;
+    void this.#showAll(convs.map((c) => c.peer_primary));
+    const wrapped = new Set(this.own.wrapped_for);
+    const owed = contactsOf(convs).some((p) => !wrapped.has(p));
+    if (owed && this.own.published && this.own.key && !this.publishing && !this.#failedRecently()) void this.publish();
+  }
+
+  /** After a failed publish, the next automatic one waits a minute (no hammering a refusing server). */
+  #failedRecently(): boolean {
+    return this.#failedAt !== 0 && this.#d.now().getTime() - this.#failedAt < 60_000;
+  }
+
+  /** A peer's cached profile (reactive). */
+  peer(primary: string): PeerProfile | undefined {
+    return this.peers[primary];
+  }
+
+  /** Fetch a peer's profile when stale, or now (`force`: a thread opened). */
+  refresh(peer: string, force = false): Promise<void> {
+    const running = this.#inflight.get(peer);
+    if (running) return running;
+    const run = (async () => {
+      const p = await refreshPeer({
+        cache: this.#cache,
+        seed: this.#d.seed,
+        peer,
+        sources: this.#sources(() => this.#d.chat.conversation(peer)?.peer_handle ?? null),
+        reveal: this.#d.pictures.reveal,
+        now: this.#d.now().getTime(),
+        force,
+      });
+      if (p && !this.#closed) this.peers[peer] = p;
+    })()
+      .catch((e: unknown) => console.debug('profile refresh failed:', (e as Error).message))
+      .finally(() => this.#inflight.delete(peer));
+    this.#inflight.set(peer, run);
+    return run;
+  }
+
+  /** Background refresh of every peer whose entry is missing or stale, at most one try per peer per RETRY_AFTER_MS. */
+  async #showAll(peers: string[]): Promise<void> {
+    const now = this.#d.now().getTime();
+    for (const p of peers) {
+      if (this.#closed) return;
+      if (now - (this.#tried.get(p) ?? -Infinity) < RETRY_AFTER_MS) continue;
+      const known = this.peers[p];
+      if (known && !isStale(known, now)) continue;
+      this.#tried.set(p, now);
+      await this.refresh(p);
+    }
+  }
+
+  /** The home server (for a handle on this server) and, with nostr on, the relays. */
+  #sources(fqhn: () => string | null): ProfileSource[] {
+    const list: ProfileSource[] = [];
+    if (this.#d.chat.transport !== 'nostr') {
+      list.push(async (peer) => {
+        const h = fqhn();
+        const at = h?.lastIndexOf('@') ?? -1;
+        if (!h || at < 0 || h.slice(at + 1) !== this.#d.server) return null;
+        return fetchServerProfile(h.slice(0, at), this.#d.server, peer, this.#d.fetch);
+      });
+    }
+    if (this.#d.chat.transport !== 'server' && this.#d.chat.relays.length) {
+      list.push((peer) => fetchNostrProfile([...this.#d.chat.relays], peer));
+    }
+    return list;
+  }
+
+  async #recoverOwn(): Promise<void> {
+    const fqhn = `${this.#d.handle}@${this.#d.server}`;
+    const found: (ProfilePayload | null)[] = await Promise.all(
+      this.#sources(() => fqhn).map((s) => s(this.#d.primary).catch(() => null)),
+    );
+    let best: ProfilePayload | null = null;
+    for (const p of found) if (p && (!best || p.updated_at > best.updated_at)) best = p;
+    if (!best || this.#closed) return;
+    const key = findKey(this.#d.seed, best.visual_keys);
+    const shown = best.picture ? await this.#d.pictures.reveal(best.picture, key).catch(() => null) : null;
+    this.own = {
+      picture: shown?.clear ? shown.url : null,
+      display_name: best.display_name,
+      visual: !!key || !best.picture,
+      key: key ? bytesToHex(key) : null,
+      published: best.picture,
+      wrapped_for: [],
+      updated_at: best.updated_at,
+    };
+    if (!this.#closed) await this.#d.kv.set(this.#ownKey, $state.snapshot(this.own));
+  }
+
+  /**
+   * Save and publish a new profile. `picture`: a new local picture (data
+   * URL), null to remove it, undefined to keep it.
+   */
+  async save(change: { picture?: string | null; display_name: string; visual: boolean }): Promise<void> {
+    const own: OwnProfile = { ...$state.snapshot(this.own), display_name: cleanDisplayName(change.display_name), visual: change.visual };
+    if (change.picture !== undefined) own.picture = change.picture;
+    if (own.picture && (change.picture !== undefined || change.visual !== this.own.visual || !own.published)) {
+      const pub = await this.#d.pictures.publish(own.picture, own.visual);
+      own.published = pub.picture;
+      own.key = pub.key ? bytesToHex(pub.key) : null;
+    } else if (!own.picture) {
+      own.published = null;
+      own.key = null;
+    }
+    this.own = own;
+    await this.#d.kv.set(this.#ownKey, $state.snapshot(this.own));
+    await this.publish();
+  }
+
+  /** Sign and publish the own profile with a wrap for every contact (home server, and nostr when on). */
+  async publish(): Promise<void> {
+    if (this.#closed) return;
+    this.publishing = true;
+    try {
+      const contacts = contactsOf(this.#d.chat.conversations);
+      const key = this.own.key ? fromHex(this.own.key, 32) : null;
+      const updated_at = nextUpdatedAt(this.#d.now(), this.own.updated_at);
+      const doc = buildProfile(this.#d.seed, {
+        handle: this.#d.handle,
+        server: this.#d.server,
+        display_name: this.own.display_name,
+        picture: this.own.published,
+        visual_keys: key ? wrapForAll(key, this.#d.primary, contacts) : [],
+        updated_at,
+      });
+      await this.#send(doc);
+      this.own.updated_at = updated_at;
+      this.own.wrapped_for = contacts;
+      await this.#d.kv.set(this.#ownKey, $state.snapshot(this.own));
+      this.publishError = null;
+      this.#failedAt = 0;
+    } catch (e) {
+      this.#failedAt = this.#d.now().getTime();
+      this.publishError = 'Your profile could not be published. It will be tried again with your next change.';
+      console.debug('profile publish failed:', (e as Error).message);
+    } finally {
+      this.publishing = false;
+    }
+  }
+
+  async #send(doc: ReturnType<typeof buildProfile>): Promise<void> {
+    const tasks: Promise<void>[] = [];
+    const { transport, relays } = this.#d.chat;
+    if (transport !== 'nostr') tasks.push(putProfile(doc, this.#d.fetch));
+    if (transport !== 'server' && relays.length) tasks.push(this.#d.chat.publishMetadata(metadataContent(doc)).then(() => undefined));
+    await Promise.any(tasks);
+  }
+}
