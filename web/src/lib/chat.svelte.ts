@@ -75,6 +75,7 @@ export class ChatStore {
   readonly #directory: HandleDirectory;
   readonly #outbox: Outbox;
   readonly #receipts: Receipts;
+  readonly #stallCheck: boolean;
   /** Files in conversations (SPEC §13): send, ask again, stored bytes and URLs for the UI. */
   readonly files: Attachments;
   #queue: Promise<unknown> = Promise.resolve();
@@ -95,6 +96,7 @@ export class ChatStore {
     const access = this.#access();
     this.#outbox = new Outbox(access);
     this.#receipts = new Receipts(access, deps.ackDelayMs);
+    this.#stallCheck = deps.stallCheck ?? true;
     this.files = new Attachments({
       chat: access,
       kv: this.#kv,
@@ -187,7 +189,7 @@ export class ChatStore {
     this.lastSeq = (await this.#kv.get<number>(this.#key('seq'))) ?? 0;
     ({ transport: this.transport, relays: this.relays } = await this.#transports.load());
     await this.#seen.load();
-    await this.files.load(this.#deps.stallCheck ?? true);
+    await this.files.load(this.#stallCheck);
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
     void this.#outbox.resend(true);
