@@ -117,8 +117,7 @@ describe('key wraps', () => {
 
 describe('RGB PNG encoder', () => {
   it('writes 8-bit RGB (colour type 2) whose IDAT inflates to the filtered rows', async () => {
-    const { crc32, encodeRgbPng, toBase64 } = await import('../src/lib/profile/png');
-    expect(crc32(new TextEncoder().encode('IEND'))).toBe(0xae426082);
+    const { encodeRgbPng, toBase64 } = await import('../src/lib/profile/png');
     const rgb = Uint8Array.from({ length: 2 * 3 * 3 }, (_, i) => i * 7);
     const png = await encodeRgbPng(rgb, 3, 2);
     expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -131,5 +130,34 @@ describe('RGB PNG encoder', () => {
     );
     expect([...inflated]).toEqual([0, ...rgb.subarray(0, 9), 0, ...rgb.subarray(9)]);
     expect(toBase64(Uint8Array.of(0xff, 0xd8, 0xff))).toBe('/9j/');
+    // Nothing but IHDR, IDAT, IEND: no colour-space chunk (SPEC §14.2).
+    expect(new TextDecoder().decode(png.subarray(41 + idatLen + 8, 41 + idatLen + 12))).toBe('IEND');
+    expect(png.length).toBe(41 + idatLen + 4 + 12);
+  });
+
+  it('decodes the exact samples back, drops alpha, and refuses what no scrambler writes', async () => {
+    const { decodeRgbPng, encodeRgbPng, fromBase64, toBase64 } = await import('../src/lib/profile/png');
+    const { encode } = await import('fast-png');
+    const rgb = Uint8Array.from({ length: 5 * 4 * 3 }, (_, i) => (i * 97) & 0xff);
+    const png = encodeRgbPng(rgb, 5, 4);
+    expect(decodeRgbPng(png, 20)).toEqual({ rgb, width: 5, height: 4 });
+    expect(fromBase64(toBase64(png))).toEqual(png);
+    expect(fromBase64('not base64!')).toBeNull();
+    // Bounded from IHDR before inflating.
+    expect(decodeRgbPng(png, 19)).toBeNull();
+    // A canvas-style RGBA PNG: alpha ignored.
+    const rgba = Uint8Array.from({ length: 5 * 4 * 4 }, (_, i) => (i % 4 === 3 ? 255 : rgb[Math.floor(i / 4) * 3 + (i % 4)]));
+    expect(decodeRgbPng(encode({ width: 5, height: 4, data: rgba, channels: 4, depth: 8 }), 20)?.rgb).toEqual(rgb);
+    // A gAMA chunk (inserted after IHDR) changes nothing: no colour management.
+    const gama = Uint8Array.of(0, 0, 0, 4, 0x67, 0x41, 0x4d, 0x41, 0, 0, 0xb1, 0x8f, 0x0b, 0xfc, 0x61, 0x05);
+    const withGama = new Uint8Array([...png.subarray(0, 33), ...gama, ...png.subarray(33)]);
+    expect(decodeRgbPng(withGama, 20)?.rgb).toEqual(rgb);
+    // 16-bit, greyscale, a flipped byte (CRC) and not a PNG at all.
+    expect(decodeRgbPng(encode({ width: 2, height: 1, data: Uint16Array.of(1, 2, 3, 4, 5, 6), channels: 3, depth: 16 }), 20)).toBeNull();
+    expect(decodeRgbPng(encode({ width: 2, height: 1, data: Uint8Array.of(1, 2), channels: 1, depth: 8 }), 20)).toBeNull();
+    const flipped = png.slice();
+    flipped[45] ^= 1;
+    expect(decodeRgbPng(flipped, 20)).toBeNull();
+    expect(decodeRgbPng(Uint8Array.of(0xff, 0xd8, 0xff, 0xe0), 20)).toBeNull();
   });
 });

@@ -1,12 +1,17 @@
 // The browser half of profile pictures (SPEC §14): decode, centre-crop,
 // re-encode (which also strips EXIF), and scramble/unscramble through a 2D
-// canvas. The permutation itself is visual.ts's pure code.
+// canvas. The permutation itself is visual.ts's pure code; the scrambled
+// PNG is written and read by png.ts, never by the canvas (SPEC §14.2: no
+// colour management on the way).
 import { randomBytes } from '../bytes';
-import { encodeRgbPng, toBase64 } from './png';
+import { decodeRgbPng, encodeRgbPng, fromBase64, toBase64 } from './png';
 import { LOCAL_SIDE, parsePicture, permutation, PUBLISHED_SIDE, rgbaToRgb, rgbToRgba, scramble, scrambledPictureUrl, unscramble } from './visual';
 
 /** JPEG quality of the local and the plain published picture. */
 const JPEG_QUALITY = 0.85;
+
+/** The largest scrambled picture a reader unscrambles (published ones are 192). */
+const MAX_SIDE = 512;
 
 function canvas(side: number): { c: HTMLCanvasElement; g: CanvasRenderingContext2D } {
   const c = document.createElement('canvas');
@@ -56,8 +61,8 @@ function encodeJpeg(rgb: Uint8Array, side: number): string {
 }
 
 /** 8-bit RGB PNG (SPEC §14.2); the canvas would write RGBA. */
-async function encodePng(rgb: Uint8Array, side: number): Promise<string> {
-  return `data:image/png;base64,${toBase64(await encodeRgbPng(rgb, side, side))}`;
+function encodePng(rgb: Uint8Array, side: number): string {
+  return `data:image/png;base64,${toBase64(encodeRgbPng(rgb, side, side))}`;
 }
 
 /** What gets published: the picture's URL, and its visual key when scrambled. */
@@ -77,7 +82,7 @@ export async function publishPicture(localUrl: string, visual: boolean, key?: Ui
   const k = key ?? randomBytes(32);
   const salt = randomBytes(16);
   const p = permutation(PUBLISHED_SIDE * PUBLISHED_SIDE, k, salt);
-  return { picture: scrambledPictureUrl(await encodePng(scramble(rgb, p), PUBLISHED_SIDE), salt), key: k };
+  return { picture: scrambledPictureUrl(encodePng(scramble(rgb, p), PUBLISHED_SIDE), salt), key: k };
 }
 
 /**
@@ -90,12 +95,11 @@ export async function revealPicture(picture: string, key: Uint8Array | null): Pr
   if (!parts) return null;
   if (!parts.salt) return { url: parts.dataUrl, clear: true };
   if (!key) return { url: parts.dataUrl, clear: false };
-  const img = await loadImage(parts.dataUrl);
-  if (img.naturalWidth !== img.naturalHeight || img.naturalWidth < 1 || img.naturalWidth > 512) return { url: parts.dataUrl, clear: false };
-  const side = img.naturalWidth;
-  const { g } = canvas(side);
-  g.drawImage(img, 0, 0);
-  const rgb = rgbaToRgb(g.getImageData(0, 0, side, side).data);
+  // Decoded by png.ts, not drawn on a canvas: the exact stored samples.
+  const png = fromBase64(parts.dataUrl.slice(parts.dataUrl.indexOf(',') + 1));
+  const img = png && decodeRgbPng(png, MAX_SIDE * MAX_SIDE);
+  if (!img || img.width !== img.height || img.width < 1 || img.width > MAX_SIDE) return { url: parts.dataUrl, clear: false };
+  const side = img.width;
   const p = permutation(side * side, key, parts.salt);
-  return { url: await encodePng(unscramble(rgb, p), side), clear: true };
+  return { url: encodePng(unscramble(img.rgb, p), side), clear: true };
 }
