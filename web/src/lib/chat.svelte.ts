@@ -4,22 +4,19 @@
 // browser never see each other's history), opens what the inbox delivers and
 // runs the live connection. The outgoing queue (outbox.ts), delivery receipts
 // (receipts.ts) and the handle directory (directory.ts) work on its records
-// through a ChatAccess.
+// through a ChatAccess; what arrives is opened and applied by inbound.ts.
 import * as realApi from './api';
 import { ApiError, type InboxItem, type LookupRecord } from './api';
 import { ContactBook, fqhnOf, HandleDirectory, lookupProblem, parseKez, StartChatError, startChatProblem } from './directory';
-import { EnvelopeError, openEnvelope, type SealedMessage } from './envelope';
 import type { LiveStatus } from './inbox';
 import { memoryKV, type KV } from './kv';
 import { Attachments } from './attachments/attachments';
 import { SealedFiles } from './attachments/filestore';
-import { filePreview, type Attachment } from './attachments/meta';
 import { Outbox } from './outbox';
 import { Receipts } from './receipts';
+import { Inbound } from './inbound';
 import {
-  bySentAt,
   ChatClosedError,
-  isLatest,
   type Api,
   type ChatAccess,
   type ChatDeps,
@@ -30,7 +27,7 @@ import {
 import type { RelayProblem, RelayState } from './nostr/transport';
 import type { Event as NostrEvent } from 'nostr-tools/pure';
 import { SeenIds } from './seen';
-import { parseRfc3339, rfc3339 } from './time';
+import { rfc3339 } from './time';
 import { checkedRelays, Transports, type TransportChoice } from './transports';
 
 export { keyChangedText, parseKez, StartChatError } from './directory';
@@ -75,6 +72,7 @@ export class ChatStore {
   readonly #directory: HandleDirectory;
   readonly #outbox: Outbox;
   readonly #receipts: Receipts;
+  readonly #inbound: Inbound;
   readonly #stallCheck: boolean;
   /** Files in conversations (SPEC §13): send, ask again, stored bytes and URLs for the UI. */
   readonly files: Attachments;
@@ -97,13 +95,14 @@ export class ChatStore {
     this.#outbox = new Outbox(access);
     this.#receipts = new Receipts(access, deps.ackDelayMs);
     this.#stallCheck = deps.stallCheck ?? true;
+    this.#inbound = this.#makeInbound(access);
     this.files = new Attachments({
       chat: access,
       kv: this.#kv,
       files: new SealedFiles(deps.files ?? memoryKV(), deps.me.seed),
       key: (part) => this.#key(part),
       transport: () => this.transport,
-      receive: (msg, shown) => this.#receive(msg, shown),
+      receive: (msg, shown) => this.#inbound.receive(msg, shown),
       scheduleAck: (peer) => this.#receipts.schedule(peer),
     });
     this.#transports = new Transports({
@@ -121,7 +120,7 @@ export class ChatStore {
       peerRelay: (peer) => this.conversation(peer)?.peer_relay,
       key: (part) => this.#key(part),
       lastSeq: () => this.lastSeq,
-      rewind: (newest) => this.#rewind(newest),
+      rewind: (newest) => this.#inbound.rewind(newest),
       ingest: (items) => this.ingest(items),
       ingestNostr: (ev, relay) => this.ingestNostr([ev], relay),
       setLive: (s) => {
@@ -166,6 +165,25 @@ export class ChatStore {
       saveConvs: () => this.#saveConvs(),
       post: (peer, m, opts) => this.#transports.post(peer, m, opts),
     };
+  }
+
+  /** The inbound side (inbound.ts) over this store's state. */
+  #makeInbound(chat: ChatAccess): Inbound {
+    return new Inbound({
+      chat,
+      seed: this.#me.seed,
+      seen: this.#seen,
+      lastSeq: () => this.lastSeq,
+      setLastSeq: (seq) => (this.lastSeq = seq),
+      saveSeq: (seq) => this.#kv.set(this.#key('seq'), seq),
+      ensureConversation: (peer, handle) => this.#ensureConversation(peer, handle),
+      resolveHandle: (peer, claimed) => this.#directory.resolve(peer, claimed),
+      viewing: (peer) => this.activePeer === peer && (typeof document === 'undefined' || document.visibilityState === 'visible'),
+      applyAck: (peer, body) => this.#receipts.applyAck(peer, body),
+      applyFile: (msg) => this.files.apply(msg),
+      scheduleAck: (peer) => this.#receipts.schedule(peer),
+      saveSince: () => this.#transports.saveSince(),
+    });
   }
 
   /** Run `fn` after every previously queued mutation (keeps IDB writes ordered). */
@@ -306,7 +324,6 @@ export class ChatStore {
     return this.#outbox.deliver(peer, id);
   }
 
-
   /** Retry failed sends whose error may have passed (connection back, browser online). */
   retryFailed(): Promise<void> {
     return this.#outbox.resend(false);
@@ -323,118 +340,12 @@ export class ChatStore {
 
   /** Process inbox items in seq order; skips seqs already processed. */
   ingest(items: InboxItem[]): Promise<void> {
-    // After close() the items stay on the server for the next unlock.
-    if (this.#closed) return Promise.resolve();
-    return this.#serial(async () => {
-      for (const item of [...items].sort((a, b) => a.seq - b.seq)) {
-        // Locking: stop here, so lastSeq stays before what wasn't opened.
-        if (this.#closed) break;
-        if (!Number.isSafeInteger(item.seq) || item.seq <= this.lastSeq) continue;
-        await this.#ingestOne(item);
-        this.lastSeq = item.seq;
-      }
-      // Seen ids first, then the seq: a crash in between re-delivers, and the
-      // replay guard drops what was already handled.
-      await this.#seen.flush();
-      await this.#kv.set(this.#key('seq'), this.lastSeq);
-    });
+    return this.#inbound.ingest(items);
   }
 
-  /**
-   * The server's mailbox ends at `newest`, below lastSeq (restored from a
-   * backup, SPEC §7.3): start again from 0. Seqs up to `newest` may have been
-   * reused for messages posted since the restore, so the server replays all it
-   * holds; what this device already has is dropped by message id (the replay
-   * guard in #ingestOne, and #receive's thread check).
-   */
-  #rewind(newest: number): Promise<void> {
-    return this.#serial(async () => {
-      if (this.#closed || newest >= this.lastSeq) return;
-      this.lastSeq = 0;
-      await this.#kv.set(this.#key('seq'), 0);
-    });
-  }
-
-  async #ingestOne(item: InboxItem): Promise<void> {
-    await this.#openAndApply(item.envelope, `inbox message seq ${item.seq}`);
-  }
-
-  /**
-   * Events from the relays (already checked by the transport, SPEC §12):
-   * their envelopes go through the same open, replay guard and apply as the
-   * server's, so a message arriving by both transports is shown once.
-   */
+  /** Events from the relays (SPEC §12), opened and applied like the inbox's (inbound.ts). */
   ingestNostr(events: NostrEvent[], relay?: string): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    return this.#serial(async () => {
-      for (const ev of events) {
-        if (this.#closed) break;
-        let envelope: unknown;
-        try {
-          envelope = JSON.parse(ev.content);
-        } catch {
-          console.debug(`dropped nostr event ${ev.id}: bad_json`);
-          continue;
-        }
-        const from = await this.#openAndApply(envelope, `nostr event ${ev.id}`);
-        // The peer's relay, for our next event to them (SPEC §12).
-        const c = from && relay ? this.conversation(from) : undefined;
-        if (c && c.peer_relay !== relay) {
-          c.peer_relay = relay;
-          await this.#saveConvs();
-        }
-      }
-      await this.#seen.flush();
-      await this.#transports.saveSince();
-    });
-  }
-
-  /** Open, replay-check and apply one envelope; the sender's primary, or null when dropped. */
-  async #openAndApply(envelope: unknown, what: string): Promise<string | null> {
-    let msg: SealedMessage;
-    try {
-      msg = openEnvelope(this.#me.seed, envelope, { now: this.#now(), seen: (id) => this.#seen.has(id) });
-    } catch (e) {
-      if (!(e instanceof EnvelopeError)) throw e;
-      console.debug(`dropped ${what}: ${e.code}`);
-      return null;
-    }
-    this.#seen.add(msg.id);
-    if (msg.kind === 'ack') await this.#receipts.applyAck(msg.from, msg.body);
-    else if (msg.kind === 'text') await this.#receive(msg);
-    else await this.files.apply(msg);
-    return msg.from;
-  }
-
-  /**
-   * A text (or, with `shown`, a file's visible message) arrived: into its
-   * thread and conversation, then a (batched) delivery receipt. False when
-   * the thread had it already.
-   */
-  async #receive(msg: SealedMessage, shown?: { body: string; attachment: Attachment }): Promise<boolean> {
-    const peer = msg.from;
-    const thread = await this.#thread(peer);
-    if (thread.some((m) => m.id === msg.id && m.dir === 'in')) return false;
-    const handle = await this.#directory.resolve(peer, msg.from_handle);
-    // As UTC `Z`, like ours: sent_at is sorted as text, and an offset such as
-    // `+14:00` would otherwise let the sender pin a message to the top.
-    const sentAt = rfc3339(new Date(parseRfc3339(msg.sent_at)));
-    const body = shown?.body ?? msg.body;
-    thread.push({ id: msg.id, dir: 'in', body, sent_at: sentAt, status: 'received', acked: false, ...(shown ? { attachment: shown.attachment } : {}) });
-    thread.sort(bySentAt);
-    const c = this.#ensureConversation(peer, handle);
-    if (isLatest(c, sentAt)) {
-      c.last_at = sentAt;
-      c.last_preview = shown ? filePreview(body) : body;
-    }
-    const viewing = this.activePeer === peer && (typeof document === 'undefined' || document.visibilityState === 'visible');
-    if (!viewing) c.unread += 1;
-    await this.#saveThread(peer);
-    await this.#saveConvs();
-    // A delivery receipt as soon as the message is on this device, batched
-    // with the others arriving now.
-    this.#receipts.schedule(peer);
-    return true;
+    return this.#inbound.ingestNostr(events, relay);
   }
 
   /** Catch up when the tab becomes visible on an open thread. */

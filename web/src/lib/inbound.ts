@@ -1,0 +1,200 @@
+// What arrives for one identity, by either transport: the server inbox's
+// items in seq order (with the restore rewind, SPEC §7.3) and the relays'
+// events (SPEC §12) go through one open, replay guard and dispatch by sealed
+// kind (SPEC §8: `ack` → receipts, `text` → thread, the file kinds → the
+// attachments, SPEC §13). ChatStore owns the state; this works on it through
+// an InboundAccess. The decisions that need no state are the exported
+// functions below, unit-tested on their own.
+import type { InboxItem } from './api';
+import { EnvelopeError, openEnvelope, type SealedMessage } from './envelope';
+import type { Attachment } from './attachments/meta';
+import { filePreview } from './attachments/meta';
+import { bySentAt, isLatest, type ChatAccess, type ChatMessage, type Conversation } from './records';
+import type { Event as NostrEvent } from 'nostr-tools/pure';
+import type { SeenIds } from './seen';
+import { parseRfc3339, rfc3339 } from './time';
+
+/** A file's visible message (SPEC §13): the text shown and what it points to. */
+export interface Shown {
+  body: string;
+  attachment: Attachment;
+}
+
+/** What Inbound may use of the ChatStore. */
+export interface InboundAccess {
+  chat: ChatAccess;
+  seed: Uint8Array;
+  seen: SeenIds;
+  /** The last inbox seq processed (SPEC §7.2) and its persistence. */
+  lastSeq(): number;
+  setLastSeq(seq: number): void;
+  saveSeq(seq: number): Promise<void>;
+  ensureConversation(peer: string, handle: string | null): Conversation;
+  /** The sender's handle: the directory's answer for a claimed `from_handle` (null when unverified). */
+  resolveHandle(peer: string, claimed: string | null): Promise<string | null>;
+  /** Whether the user is looking at this peer's thread now (no unread count then). */
+  viewing(peer: string): boolean;
+  applyAck(peer: string, body: string): Promise<void>;
+  applyFile(msg: SealedMessage): Promise<void>;
+  scheduleAck(peer: string): void;
+  /** Persist the relays' `since` cursor after a batch of events. */
+  saveSince(): Promise<void>;
+}
+
+/**
+ * Inbox items to process, in seq order: only safe-integer seqs above
+ * `lastSeq`, each seq once (the first given wins, as the sort is stable).
+ */
+export function inboxOrder(items: readonly InboxItem[], lastSeq: number): InboxItem[] {
+  const out: InboxItem[] = [];
+  let last = lastSeq;
+  for (const item of [...items].sort((a, b) => a.seq - b.seq)) {
+    if (!Number.isSafeInteger(item.seq) || item.seq <= last) continue;
+    out.push(item);
+    last = item.seq;
+  }
+  return out;
+}
+
+/** A relay event's envelope (its `content` as JSON), or undefined when not JSON. */
+export function nostrEnvelope(ev: Pick<NostrEvent, 'content'>): unknown {
+  try {
+    return JSON.parse(ev.content);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where an opened message goes, by its sealed kind (SPEC §8, §13). */
+export function routeOf(kind: SealedMessage['kind']): 'ack' | 'text' | 'file' {
+  return kind === 'ack' ? 'ack' : kind === 'text' ? 'text' : 'file';
+}
+
+/**
+ * The thread entry of a received text (or file, with `shown`). sent_at is
+ * re-written as UTC `Z`, like ours: threads sort it as text, and an offset
+ * such as `+14:00` would otherwise let the sender pin a message to the top.
+ */
+export function incomingMessage(msg: Pick<SealedMessage, 'id' | 'body' | 'sent_at'>, shown?: Shown): ChatMessage {
+  const sentAt = rfc3339(new Date(parseRfc3339(msg.sent_at)));
+  const body = shown?.body ?? msg.body;
+  return { id: msg.id, dir: 'in', body, sent_at: sentAt, status: 'received', acked: false, ...(shown ? { attachment: shown.attachment } : {}) };
+}
+
+export class Inbound {
+  readonly #a: InboundAccess;
+
+  constructor(access: InboundAccess) {
+    this.#a = access;
+  }
+
+  /** Process inbox items in seq order; skips seqs already processed. */
+  ingest(items: InboxItem[]): Promise<void> {
+    const { chat } = this.#a;
+    // After close() the items stay on the server for the next unlock.
+    if (chat.closed) return Promise.resolve();
+    return chat.serial(async () => {
+      for (const item of inboxOrder(items, this.#a.lastSeq())) {
+        // Locking: stop here, so lastSeq stays before what wasn't opened.
+        if (chat.closed) break;
+        await this.#openAndApply(item.envelope, `inbox message seq ${item.seq}`);
+        this.#a.setLastSeq(item.seq);
+      }
+      // Seen ids first, then the seq: a crash in between re-delivers, and the
+      // replay guard drops what was already handled.
+      await this.#a.seen.flush();
+      await this.#a.saveSeq(this.#a.lastSeq());
+    });
+  }
+
+  /**
+   * The server's mailbox ends at `newest`, below lastSeq (restored from a
+   * backup, SPEC §7.3): start again from 0. Seqs up to `newest` may have been
+   * reused for messages posted since the restore, so the server replays all it
+   * holds; what this device already has is dropped by message id (the replay
+   * guard in #openAndApply, and receive's thread check).
+   */
+  rewind(newest: number): Promise<void> {
+    return this.#a.chat.serial(async () => {
+      if (this.#a.chat.closed || newest >= this.#a.lastSeq()) return;
+      this.#a.setLastSeq(0);
+      await this.#a.saveSeq(0);
+    });
+  }
+
+  /**
+   * Events from the relays (already checked by the transport, SPEC §12):
+   * their envelopes go through the same open, replay guard and apply as the
+   * server's, so a message arriving by both transports is shown once.
+   */
+  ingestNostr(events: NostrEvent[], relay?: string): Promise<void> {
+    const { chat } = this.#a;
+    if (chat.closed) return Promise.resolve();
+    return chat.serial(async () => {
+      for (const ev of events) {
+        if (chat.closed) break;
+        const envelope = nostrEnvelope(ev);
+        if (envelope === undefined) {
+          console.debug(`dropped nostr event ${ev.id}: bad_json`);
+          continue;
+        }
+        const from = await this.#openAndApply(envelope, `nostr event ${ev.id}`);
+        // The peer's relay, for our next event to them (SPEC §12).
+        const c = from && relay ? chat.conversation(from) : undefined;
+        if (c && c.peer_relay !== relay) {
+          c.peer_relay = relay;
+          await chat.saveConvs();
+        }
+      }
+      await this.#a.seen.flush();
+      await this.#a.saveSince();
+    });
+  }
+
+  /** Open, replay-check and apply one envelope; the sender's primary, or null when dropped. */
+  async #openAndApply(envelope: unknown, what: string): Promise<string | null> {
+    const { seen } = this.#a;
+    let msg: SealedMessage;
+    try {
+      msg = openEnvelope(this.#a.seed, envelope, { now: this.#a.chat.now(), seen: (id) => seen.has(id) });
+    } catch (e) {
+      if (!(e instanceof EnvelopeError)) throw e;
+      console.debug(`dropped ${what}: ${e.code}`);
+      return null;
+    }
+    seen.add(msg.id);
+    const route = routeOf(msg.kind);
+    if (route === 'ack') await this.#a.applyAck(msg.from, msg.body);
+    else if (route === 'text') await this.receive(msg);
+    else await this.#a.applyFile(msg);
+    return msg.from;
+  }
+
+  /**
+   * A text (or, with `shown`, a file's visible message) arrived: into its
+   * thread and conversation, then a (batched) delivery receipt. False when
+   * the thread had it already.
+   */
+  async receive(msg: SealedMessage, shown?: Shown): Promise<boolean> {
+    const { chat } = this.#a;
+    const peer = msg.from;
+    const thread = await chat.thread(peer);
+    if (thread.some((m) => m.id === msg.id && m.dir === 'in')) return false;
+    const handle = await this.#a.resolveHandle(peer, msg.from_handle);
+    const entry = incomingMessage(msg, shown);
+    thread.push(entry);
+    thread.sort(bySentAt);
+    const c = this.#a.ensureConversation(peer, handle);
+    if (isLatest(c, entry.sent_at)) {
+      c.last_at = entry.sent_at;
+      c.last_preview = shown ? filePreview(entry.body) : entry.body;
+    }
+    if (!this.#a.viewing(peer)) c.unread += 1;
+    await chat.saveThread(peer);
+    await chat.saveConvs();
+    // A delivery receipt as soon as the message is on this device, batched
+    // with the others arriving now.
+    this.#a.scheduleAck(peer);
+    return true;
+  }
+}
