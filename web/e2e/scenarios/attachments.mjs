@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import { assert, colorScheme, conversation, log, shot, signUp, startServer, DOMAIN } from '../helpers.mjs';
-import { chooseNostr, startRelay } from './nostr.mjs';
+import { chooseNostr, freePort, metric, query, startRelay } from './nostr.mjs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -235,7 +235,9 @@ async function overNostr(t, png) {
   }
   // Chunk events are ~150 KB: the relay's default max_event_size (4096) would refuse them.
   const relay = await startRelay(bin, mkdtempSync(join(tmpdir(), 'kez-e2e-relay-')), 0, 'max_event_size: 262144\n');
-  const server = startServer(['--nostr-relays', relay.url]);
+  const metricsPort = await freePort();
+  const metrics = `http://127.0.0.1:${metricsPort}`;
+  const server = startServer(['--nostr-relays', relay.url, '--metrics-bind', `127.0.0.1:${metricsPort}`]);
   /** @type {import('playwright-core').BrowserContext[]} */
   const contexts = [];
   try {
@@ -264,6 +266,16 @@ async function overNostr(t, png) {
     assert(sha === (await outFile.getAttribute('data-sha256')), 'oscar has the file nadia sent');
     await N.locator('[data-message][data-dir="out"][data-state="delivered"] [data-file]').last().waitFor();
     log('over nostr: the image arrived whole and shows delivered');
+    // Only the pointer may push (SPEC §12 "Kinds"): one kind 4243 on the relay, the chunks
+    // as silent 4244, and the server's listener pushed for exactly one event.
+    const messages = await query(relay.url, { kinds: [4243] });
+    const silent = await query(relay.url, { kinds: [4244] });
+    assert(messages.length === 1, `one kind 4243 (the pointer), got ${messages.length}`);
+    assert(silent.length >= Math.ceil(png.length / 81920), `the chunks as kind 4244: ${silent.length}`);
+    for (let i = 0; i < 100 && (await metric(metrics, 'kez_nostr_events_pushed')) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    const pushed = await metric(metrics, 'kez_nostr_events_pushed');
+    assert(pushed === 1, `the nostr listener pushed for one event (the pointer), not per chunk: ${pushed}`);
+    log(`over nostr: 1 kind 4243, ${silent.length} silent 4244, one push`);
     await shot(O, 'attachment-nostr.png');
   } catch (e) {
     if (process.env.KEZ_E2E_VERBOSE) console.error(server.output(), relay.output());
