@@ -99,7 +99,8 @@ describe('Session', () => {
     await expect(s.register('admin')).rejects.toThrow('That handle is reserved. Please pick another one.');
     srv.byHandle.set('taken', 'ed25519:' + 'ab'.repeat(32));
     await expect(s.register('taken')).rejects.toThrow('Someone already has that handle. Try another one.');
-    await s.register('alice');
+    // Typed in capitals: folded before signing (SPEC §3); the fake server refuses `Alice` like the real one.
+    await s.register('Alice');
     expect(s.fqhn).toBe('alice@kez.test');
     expect(s.chat?.fqhn).toBe('alice@kez.test');
 

@@ -2,6 +2,7 @@
 // persistent session, and the handle registered on this server.
 import * as api from './api';
 import { ApiError } from './api';
+import { foldKez } from './handles';
 import { generateSeed, phraseToSeed, primaryFromSeed, seedToPhrase, signString } from './identity';
 import type { KV } from './kv';
 import { buildRegistration } from './registration';
@@ -167,7 +168,8 @@ export class Session {
 
   async register(handle: string): Promise<void> {
     if (!this.#seed) throw new Error('Unlock first.');
-    const env = buildRegistration(this.#seed, handle, this.server, api.serverNow());
+    // Typed in capitals: registered lower-cased (SPEC §3), the server never folds.
+    const env = buildRegistration(this.#seed, foldKez(handle), this.server, api.serverNow());
     try {
       const rec = await api.register(env);
       await this.#setHandle(rec.handle);
