@@ -9,6 +9,7 @@ import { buildRegistration } from './registration';
 import { SeedStore } from './vault';
 import { ChatStore } from './chat.svelte';
 import { startProfiles, type Profiles } from './profile/start';
+import { RouteMemory } from './lastroute';
 import { sealedKV } from './sealedkv';
 import { TabLock, tabLockName, type LockManagerLike } from './tablock';
 
@@ -34,6 +35,14 @@ export class Session {
    * store or inbox connection here until the user presses "Use here".
    */
   elsewhere = $state(false);
+
+  /**
+   * Set by unlock(): the route that was open before the lock (lastroute.ts),
+   * for App to return to once; null otherwise.
+   */
+  resumeRoute = $state<string | null>(null);
+  /** The current route, remembered (sealed) while unlocked; null while locked. */
+  routes: RouteMemory | null = null;
 
   fqhn = $derived(this.handle && this.server ? `${this.handle}@${this.server}` : null);
 
@@ -68,6 +77,9 @@ export class Session {
       return;
     }
     this.primary = vault.primary;
+    // The lock screen names the identity (handle@server): `profile:` is kept in clear (SPEC §8.2).
+    const known = await this.#kv.get<Profile>(`profile:${vault.primary}`);
+    if (known && (known.server === this.server || !this.#serverKnown)) this.handle = known.handle;
     const seed = await this.#store.resumeSession();
     if (seed && primaryFromSeed(seed) === vault.primary) {
       await this.#becomeUnlocked(seed);
@@ -100,6 +112,7 @@ export class Session {
   async unlock(passphrase: string): Promise<void> {
     const seed = await this.#store.unlock(passphrase); // throws WrongPassphraseError
     await this.#store.startSession(seed, primaryFromSeed(seed));
+    this.resumeRoute = await new RouteMemory(sealedKV(this.#kv, seed), primaryFromSeed(seed)).recall();
     await this.#becomeUnlocked(seed);
   }
 
@@ -129,12 +142,14 @@ export class Session {
     await this.#store.endSession();
     this.#seed?.fill(0);
     this.#seed = null;
+    this.routes = null;
     this.status = 'locked';
   }
 
   async #becomeUnlocked(seed: Uint8Array, discover = true): Promise<void> {
     this.#seed = seed;
     this.primary = primaryFromSeed(seed);
+    this.routes = new RouteMemory(sealedKV(this.#kv, seed), this.primary);
     const profile = await this.#kv.get<Profile>(`profile:${this.primary}`);
     if (profile && !this.#serverKnown) {
       // Offline at boot: trust what we registered last time; the inbox reconnects later.
