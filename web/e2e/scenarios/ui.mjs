@@ -69,6 +69,12 @@ export default {
     const rtl = inA.filter({ hasText: 'שלום' });
     await rtl.waitFor();
     assert((await rtl.evaluate((el) => getComputedStyle(el).direction)) === 'rtl', 'Hebrew bubble laid out right to left');
+    const sides = await rtl.evaluate((el) => {
+      const time = /** @type {Element} */ (el.querySelector('time')).getBoundingClientRect();
+      const body = el.getBoundingClientRect();
+      return { time: time.left + time.width / 2, body: body.left + body.width / 2 };
+    });
+    assert(sides.time < sides.body, 'the time sits at the end of right-to-left text: on the left');
     const ltr = inA.filter({ hasText: 'second line' });
     assert((await ltr.evaluate((el) => getComputedStyle(el).direction)) === 'ltr', 'English bubble stays left to right');
     log('alice (desktop): the phone’s new line arrived; the Hebrew bubble is rtl');
