@@ -20,7 +20,7 @@ export const PASS = { alice: 'alice correct horse battery', bob: 'bob staple pap
 export const TEXT1 = 'Hello Bob 👋 — this one is sealed 🔐 ünïcödé';
 export const TEXT2 = 'Hi Alice! Got it, loud and clear ✓';
 /** Every message text the scenarios send: none may be stored in clear (add a scenario's new ones here). */
-export const NEEDLES = [TEXT1, TEXT2, 'loud and clear', 'while you were away', 'to your other tab', 'ünïcödé'];
+export const NEEDLES = [TEXT1, TEXT2, 'loud and clear', 'while you were away', 'to your other tab', 'ünïcödé', 'שלום עולם', 'first line on the phone'];
 /**
  * Console errors we deliberately provoke or that are answers, not faults: 409 for the taken handle;
  * ERR_INTERNET_DISCONNECTED, API calls during the offline step; 404 from a profile lookup of a
@@ -250,7 +250,8 @@ async function registerHandle(page, handle, taken, shots) {
   }
   await page.locator('#handle').fill(handle);
   await page.getByRole('button', { name: 'Register' }).click();
-  await page.getByTestId('my-kez').getByText(`${handle}@${DOMAIN}`).waitFor();
+  // Typed in capitals, registered lower-cased (SPEC §3).
+  await page.getByTestId('my-kez').getByText(`${handle.toLowerCase()}@${DOMAIN}`).waitFor();
   await page.locator('[data-live="live"]').waitFor();
 }
 

@@ -124,7 +124,10 @@ describe('ChatStore starting a chat', () => {
     await expect(alice.startChat('alice')).rejects.toThrow(/That’s you/);
     await expect(alice.startChat('nobody1')).rejects.toThrow(/Nobody called “nobody1” is registered/);
     await expect(alice.startChat('bob@other.example')).rejects.toThrow(/Only people on kez.test/);
-    await expect(alice.startChat('Bob')).rejects.toThrow(/lower case/);
+    // Capitals are folded (SPEC §3), not refused; look-alike non-ASCII is not.
+    expect(await alice.startChat('Bob')).toBe(bp);
+    expect(await alice.startChat(' @BOB@Kez.Test ')).toBe(bp);
+    await expect(alice.startChat('\u212Aob')).rejects.toThrow(/isn’t a valid handle/);
     await expect(alice.startChat('')).rejects.toThrow(/Type the KEZ/);
     expect(await alice.startChat('bob@kez.test')).toBe(bp);
     expect(await alice.startChat('@bob')).toBe(bp);

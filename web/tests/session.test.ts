@@ -99,7 +99,8 @@ describe('Session', () => {
     await expect(s.register('admin')).rejects.toThrow('That handle is reserved. Please pick another one.');
     srv.byHandle.set('taken', 'ed25519:' + 'ab'.repeat(32));
     await expect(s.register('taken')).rejects.toThrow('Someone already has that handle. Try another one.');
-    await s.register('alice');
+    // Typed in capitals: folded before signing (SPEC §3); the fake server refuses `Alice` like the real one.
+    await s.register('Alice');
     expect(s.fqhn).toBe('alice@kez.test');
     expect(s.chat?.fqhn).toBe('alice@kez.test');
 
@@ -111,17 +112,25 @@ describe('Session', () => {
     await expect(s2.revealPhrase('nope')).rejects.toThrow('That passphrase doesn’t unlock this identity.');
     expect(await s2.revealPhrase('passphrase-1')).toBe(phrase);
 
+    // A thread was open before the lock: remembered sealed, offered back after the unlock.
+    const bobThread = `/chats/${primaryFromSeed(new Uint8Array(32).fill(9))}`;
+    await s2.routes!.remember(bobThread);
+    expect(s2.resumeRoute).toBeNull(); // a resumed session is not an unlock
     await s2.lock();
     expect(s2.status).toBe('locked');
     expect(s2.chat).toBeNull();
+    expect(JSON.stringify([...kv.map.values()], (_k, v) => (v instanceof Uint8Array ? [...v] : v))).not.toContain(bobThread.slice(15, 40));
     const s3 = new Session(kv, { iterations: 1000 });
     await s3.boot();
     expect(s3.status).toBe('locked');
+    // The lock screen names the identity, read from the clear `profile:` record (SPEC §8.2).
+    expect(s3.fqhn).toBe('alice@kez.test');
     await expect(s3.unlock('wrong')).rejects.toThrow('That passphrase doesn’t unlock this identity.');
     expect(s3.status).toBe('locked');
     await s3.unlock('passphrase-1');
     expect(s3.status).toBe('unlocked');
     expect(s3.handle).toBe('alice');
+    expect(s3.resumeRoute).toBe(bobThread);
 
     // a fresh browser restores from the phrase and finds its handle
     const s4 = new Session(memoryKV(), { iterations: 1000 });

@@ -7,6 +7,7 @@
 // through a ChatAccess; what arrives is opened and applied by inbound.ts.
 import * as realApi from './api';
 import { ApiError, type InboxItem, type LookupRecord } from './api';
+import { foldKez } from './handles';
 import { ContactBook, fqhnOf, HandleDirectory, lookupProblem, parseKez, StartChatError, startChatProblem } from './directory';
 import type { LiveStatus } from './inbox';
 import { memoryKV, type KV } from './kv';
@@ -276,7 +277,7 @@ export class ChatStore {
 
   /** Resolve `alice` / `alice@server` and make sure a conversation exists. Returns the peer primary. */
   async startChat(input: string): Promise<string> {
-    const { handle, server } = parseKez(input);
+    const { handle, server } = parseKez(foldKez(input));
     const problem = startChatProblem(handle, server, this.#me);
     if (problem) throw new StartChatError(problem);
     let rec: LookupRecord;

@@ -15,3 +15,33 @@ export function autofocusOk(mm: MatchMedia | undefined = typeof matchMedia === '
     return false;
   }
 }
+
+/**
+ * Whether Enter sends in the composer. With a fine pointer (a desktop's
+ * mouse or trackpad, so a real keyboard) Enter sends and Shift+Enter is a
+ * new line, as in every desktop chat. On a touch screen the on-screen
+ * keyboard's Enter is the only way to a new line and the send button is
+ * under the thumb, so there Enter is a new line. Unknown counts as touch.
+ */
+export const enterSends = autofocusOk;
+
+/** The keys the composer sees, as a KeyboardEvent has them. */
+export interface ComposerKey {
+  key: string;
+  shiftKey: boolean;
+  ctrlKey: boolean;
+  metaKey: boolean;
+  isComposing: boolean;
+}
+
+/**
+ * What a key press in the composer does: 'send', or null to let the
+ * textarea have it (a new line, typing). Ctrl/Cmd+Enter sends on every
+ * device (a phone with a keyboard attached); nothing sends mid-composition
+ * (an IME's Enter picks the candidate).
+ */
+export function composerKey(e: ComposerKey, enterIsSend: boolean): 'send' | null {
+  if (e.key !== 'Enter' || e.isComposing) return null;
+  if (e.ctrlKey || e.metaKey) return 'send';
+  return enterIsSend && !e.shiftKey ? 'send' : null;
+}

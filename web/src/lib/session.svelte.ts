@@ -2,12 +2,14 @@
 // persistent session, and the handle registered on this server.
 import * as api from './api';
 import { ApiError } from './api';
+import { foldKez } from './handles';
 import { generateSeed, phraseToSeed, primaryFromSeed, seedToPhrase, signString } from './identity';
 import type { KV } from './kv';
 import { buildRegistration } from './registration';
 import { SeedStore } from './vault';
 import { ChatStore } from './chat.svelte';
 import { startProfiles, type Profiles } from './profile/start';
+import { RouteMemory } from './lastroute';
 import { sealedKV } from './sealedkv';
 import { TabLock, tabLockName, type LockManagerLike } from './tablock';
 
@@ -33,6 +35,14 @@ export class Session {
    * store or inbox connection here until the user presses "Use here".
    */
   elsewhere = $state(false);
+
+  /**
+   * Set by unlock(): the route that was open before the lock (lastroute.ts),
+   * for App to return to once; null otherwise.
+   */
+  resumeRoute = $state<string | null>(null);
+  /** The current route, remembered (sealed) while unlocked; null while locked. */
+  routes: RouteMemory | null = null;
 
   fqhn = $derived(this.handle && this.server ? `${this.handle}@${this.server}` : null);
 
@@ -67,6 +77,9 @@ export class Session {
       return;
     }
     this.primary = vault.primary;
+    // The lock screen names the identity (handle@server): `profile:` is kept in clear (SPEC §8.2).
+    const known = await this.#kv.get<Profile>(`profile:${vault.primary}`);
+    if (known && (known.server === this.server || !this.#serverKnown)) this.handle = known.handle;
     const seed = await this.#store.resumeSession();
     if (seed && primaryFromSeed(seed) === vault.primary) {
       await this.#becomeUnlocked(seed);
@@ -99,6 +112,7 @@ export class Session {
   async unlock(passphrase: string): Promise<void> {
     const seed = await this.#store.unlock(passphrase); // throws WrongPassphraseError
     await this.#store.startSession(seed, primaryFromSeed(seed));
+    this.resumeRoute = await new RouteMemory(sealedKV(this.#kv, seed), primaryFromSeed(seed)).recall();
     await this.#becomeUnlocked(seed);
   }
 
@@ -128,12 +142,14 @@ export class Session {
     await this.#store.endSession();
     this.#seed?.fill(0);
     this.#seed = null;
+    this.routes = null;
     this.status = 'locked';
   }
 
   async #becomeUnlocked(seed: Uint8Array, discover = true): Promise<void> {
     this.#seed = seed;
     this.primary = primaryFromSeed(seed);
+    this.routes = new RouteMemory(sealedKV(this.#kv, seed), this.primary);
     const profile = await this.#kv.get<Profile>(`profile:${this.primary}`);
     if (profile && !this.#serverKnown) {
       // Offline at boot: trust what we registered last time; the inbox reconnects later.
@@ -167,7 +183,8 @@ export class Session {
 
   async register(handle: string): Promise<void> {
     if (!this.#seed) throw new Error('Unlock first.');
-    const env = buildRegistration(this.#seed, handle, this.server, api.serverNow());
+    // Typed in capitals: registered lower-cased (SPEC §3), the server never folds.
+    const env = buildRegistration(this.#seed, foldKez(handle), this.server, api.serverNow());
     try {
       const rec = await api.register(env);
       await this.#setHandle(rec.handle);
