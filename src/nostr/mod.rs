@@ -4,7 +4,7 @@
 //! through the push service (which coalesces), so push keeps working for
 //! chats that travel over nostr. Acks (4244) are never subscribed to.
 //!
-//! Relays are not trusted: each event's id and signature are checked here,
+//! Relays are not trusted: every event is checked here,
 //! in SPEC §12's order (kind, first `q` tag, `created_at` against the
 //! freshness window, id, signature), then the addr against the registered
 //! handles, the content's envelope v2 shape, its id against a bounded set of
