@@ -188,6 +188,13 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_NOSTR_RELAYS", value_name = "URLS",
           default_value = "", value_parser = parse_relays)]
     pub nostr_relays: RelayList,
+
+    /// Pushes the nostr listener may cause per handle and minute (a token
+    /// bucket of as many, SPEC §12): anyone can publish events to an addr, so
+    /// beyond this they are counted and dropped. 1..=600.
+    #[arg(long, env = "KEZ_CHAT_NOSTR_PUSH_PER_MINUTE", default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..=600))]
+    pub nostr_push_per_minute: u32,
 }
 
 /// Validated nostr relay URLs, in the order given, without duplicates.

@@ -87,6 +87,7 @@ impl AppState {
                 store.clone(),
                 push.clone(),
                 h.clone(),
+                config.nostr_push_per_minute,
             )
         });
         let state = Self {

@@ -3,14 +3,18 @@
 //! each notification checked and turned into at most one push.
 
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use governor::{DefaultKeyedRateLimiter, Quota};
 use nostr_sdk::prelude::*;
+use parking_lot::Mutex;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
 use super::check::{Dedupe, check_event};
+use super::nodb::NoDatabase;
 use super::shards::shard;
 use super::{NostrHandle, NostrStats};
 use crate::kez::Handle;
@@ -31,14 +35,26 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// How far back a new subscription asks for events (seconds): a small
 /// overlap over the moment it is sent; the dedupe drops repeats.
 const SINCE_OVERLAP_SECS: u64 = 60;
+/// Least time between two re-fetches after a lag (each re-sends every
+/// shard to every relay, so a listener that keeps lagging asks again at
+/// most this often).
+const REFETCH_MIN_GAP: Duration = Duration::from_secs(5);
+/// The pool's notification channel (nostr-sdk's default): a burst beyond
+/// it while the listener is busy is a lag, answered by a re-fetch.
+pub const NOTIFICATION_CHANNEL_SIZE: usize = 4096;
 
 /// The listener's configuration and shared parts; [`Self::run`] is the
-/// supervised task (a restart builds a fresh client).
+/// supervised task (a restart builds a fresh client, but keeps the ids
+/// already accepted and the push budgets: the new subscriptions' 60 s
+/// lookback re-delivers recent events, which must not push again).
 pub struct NostrListener {
     relays: Vec<String>,
     store: Store,
     push: PushService,
     handle: NostrHandle,
+    seen: Mutex<Dedupe>,
+    budget: DefaultKeyedRateLimiter<Handle>,
+    channel_size: usize,
 }
 
 /// What a run knows: the addr → handle map, the subscribed shards and the
@@ -84,14 +100,44 @@ impl RelayWatch {
 }
 
 impl NostrListener {
-    /// A listener for `relays` (validated URLs), not yet running.
-    pub fn new(relays: Vec<String>, store: Store, push: PushService, handle: NostrHandle) -> Self {
+    /// A listener for `relays` (validated URLs), not yet running, that
+    /// causes at most `push_per_minute` pushes per handle and minute (a
+    /// bucket of as many; `--nostr-push-per-minute`).
+    pub fn new(
+        relays: Vec<String>,
+        store: Store,
+        push: PushService,
+        handle: NostrHandle,
+        push_per_minute: u32,
+    ) -> Self {
+        let rate = NonZeroU32::new(push_per_minute).unwrap_or(NonZeroU32::MIN);
         Self {
             relays,
             store,
             push,
             handle,
+            seen: Mutex::default(),
+            budget: DefaultKeyedRateLimiter::keyed(Quota::per_minute(rate)),
+            channel_size: NOTIFICATION_CHANNEL_SIZE,
         }
+    }
+
+    /// The same listener with a notification channel of `size` (tests make
+    /// it tiny to make the listener lag).
+    #[must_use]
+    pub fn with_channel_size(mut self, size: usize) -> Self {
+        self.channel_size = size.max(1);
+        self
+    }
+
+    /// A client that remembers no event id ([`NoDatabase`]): every copy
+    /// reaches our [`Dedupe`].
+    fn client(&self) -> Client {
+        let pool = RelayPoolOptions::new().notification_channel_size(self.channel_size);
+        Client::builder()
+            .database(NoDatabase)
+            .opts(ClientOptions::new().pool(pool))
+            .build()
     }
 
     fn stats(&self) -> &NostrStats {
@@ -100,7 +146,7 @@ impl NostrListener {
 
     /// Connects, subscribes and pushes until `shutdown` flips.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
-        let client = Client::default();
+        let client = self.client();
         let opts = RelayOptions::new().retry_interval(RETRY_INTERVAL);
         for url in &self.relays {
             if let Err(e) = client.pool().add_relay(url.as_str(), opts.clone()).await {
@@ -111,7 +157,7 @@ impl NostrListener {
         client.connect().await;
         let mut subscribed = Subscribed::default();
         let mut relays = RelayWatch::default();
-        let mut seen = Dedupe::default();
+        let mut refetch = Refetch::default();
         self.resync(&client, &mut subscribed, &mut relays).await;
         let mut resync = tokio::time::interval(RESYNC_EVERY);
         let mut status = tokio::time::interval(STATUS_EVERY);
@@ -123,7 +169,7 @@ impl NostrListener {
             tokio::select! {
                 n = rx.recv() => match n {
                     Ok(RelayPoolNotification::Event { event, .. }) => {
-                        self.on_event(&event, &subscribed, &mut seen);
+                        self.on_event(&event, &subscribed);
                     }
                     Ok(RelayPoolNotification::Message { relay_url, message }) => {
                         relays.on_message(relay_url, &message);
@@ -134,7 +180,8 @@ impl NostrListener {
                     }
                     Err(RecvError::Lagged(n)) => {
                         self.stats().lagged.fetch_add(n, Ordering::Relaxed);
-                        tracing::warn!(missed = n, "nostr listener fell behind");
+                        tracing::warn!(missed = n, "nostr listener fell behind; re-fetching");
+                        refetch.due = true;
                     }
                 },
                 () = self.handle.wake.notified() => {
@@ -142,6 +189,7 @@ impl NostrListener {
                     self.resync(&client, &mut subscribed, &mut relays).await;
                 }
                 _ = resync.tick() => {
+                    self.budget.retain_recent();
                     self.resync(&client, &mut subscribed, &mut relays).await;
                     for url in std::mem::take(&mut relays.retry) {
                         if !self.resend(&client, &url, &subscribed).await {
@@ -149,7 +197,15 @@ impl NostrListener {
                         }
                     }
                 }
-                _ = status.tick() => self.watch_relays(&client, &subscribed, &mut relays).await,
+                _ = status.tick() => {
+                    self.watch_relays(&client, &subscribed, &mut relays).await;
+                    if refetch.ready() {
+                        // Every shard again, with `since` = now − 60 s.
+                        subscribed.shards.clear();
+                        self.resync(&client, &mut subscribed, &mut relays).await;
+                        self.stats().refetched.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 () = &mut stop => break,
             }
         }
@@ -157,14 +213,19 @@ impl NostrListener {
         client.shutdown().await;
     }
 
-    fn on_event(&self, event: &Event, subscribed: &Subscribed, seen: &mut Dedupe) {
+    fn on_event(&self, event: &Event, subscribed: &Subscribed) {
         let stats = self.stats();
         stats.received.fetch_add(1, Ordering::Relaxed);
         let now = chrono::Utc::now().timestamp();
-        match check_event(event, &subscribed.addrs, now, seen) {
+        let checked = check_event(event, &subscribed.addrs, now, &mut self.seen.lock());
+        match checked {
+            Ok(handle) if self.budget.check_key(&handle).is_err() => {
+                stats.over_budget.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("nostr event over its handle's push budget");
+            }
             Ok(handle) => {
-                stats.pushed.fetch_add(1, Ordering::Relaxed);
-                self.push.notify(&handle);
+                stats.accepted.fetch_add(1, Ordering::Relaxed);
+                self.push.notify_from_nostr(&handle);
             }
             Err(why) => {
                 stats.refused(why);
@@ -262,6 +323,27 @@ impl NostrListener {
             }
         }
         self.stats().resubscribed.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+}
+
+/// A re-fetch owed after a lag: every shard sent again with a fresh
+/// lookback, at most every [`REFETCH_MIN_GAP`].
+#[derive(Default)]
+struct Refetch {
+    due: bool,
+    last: Option<tokio::time::Instant>,
+}
+
+impl Refetch {
+    /// Whether to re-fetch now (then it is no longer due).
+    fn ready(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if !self.due || self.last.is_some_and(|t| now - t < REFETCH_MIN_GAP) {
+            return false;
+        }
+        self.due = false;
+        self.last = Some(now);
         true
     }
 }

@@ -5,13 +5,16 @@
 //! chats that travel over nostr. Silent events (4244: acks, file chunks,
 //! missing-chunk requests) are never subscribed to.
 //!
-//! Relays are not trusted: each event's id and signature are checked here,
-//! then its kind, its `q` tag against the registered handles, its
-//! `created_at` against the freshness window, and its id against a bounded
-//! set of ids already pushed. No addr, handle or event id is logged.
+//! Relays are not trusted: every event is checked here,
+//! in SPEC §12's order (kind, first `q` tag, `created_at` against the
+//! freshness window, id, signature), then the addr against the registered
+//! handles, the content's envelope v2 shape, its id against a bounded set of
+//! ids already accepted (kept across listener restarts), and a per-handle
+//! push budget. No addr, handle or event id is logged.
 
 mod check;
 mod listener;
+mod nodb;
 mod shards;
 
 use std::sync::Arc;
@@ -19,30 +22,45 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::Notify;
 
-pub use check::{Dedupe, Refusal, SEEN_CAPACITY, check_event};
-pub use listener::NostrListener;
+pub use check::{Dedupe, Refusal, SEEN_CAPACITY, check_event, is_envelope_shape};
+pub use listener::{NOTIFICATION_CHANNEL_SIZE, NostrListener};
 pub use shards::{MAX_VALUES_PER_SUBSCRIPTION, shard};
 
 /// Counters of the listener, for `/metrics`; all monotonic except
-/// `relays_connected`.
+/// `relays_connected`. The pushes nostr caused that were actually sent or
+/// dropped are counted by the push service (`PushStats::nostr_*`).
 #[derive(Debug, Default)]
 pub struct NostrStats {
-    /// Events the relays delivered to us (first copy per id).
+    /// Events the relays delivered to us (every copy).
     pub received: AtomicU64,
-    /// Events that caused a push.
-    pub pushed: AtomicU64,
-    /// Events already pushed (seen again, e.g. through another relay).
+    /// Events that passed every check and the budget: handed to the push
+    /// service, which coalesces them and sends only to handles with a subscription.
+    pub accepted: AtomicU64,
+    /// Events already accepted (seen again: another relay, a lookback, a restart).
     pub duplicates: AtomicU64,
-    /// Refused: bad id or signature.
-    pub rejected_signature: AtomicU64,
-    /// Refused: not kind 4243.
-    pub rejected_kind: AtomicU64,
-    /// Refused: no `q` value is the addr of a registered handle.
-    pub rejected_unknown_addr: AtomicU64,
-    /// Refused: `created_at` outside `[now − 48 h, now + 5 min]`.
+    /// Refused `wrong_kind`: not kind 4243.
+    pub rejected_wrong_kind: AtomicU64,
+    /// Refused `bad_route`: no first `q` of 64 lowercase hex.
+    pub rejected_bad_route: AtomicU64,
+    /// Refused `future`: dated more than 5 min ahead.
+    pub rejected_future: AtomicU64,
+    /// Refused `stale`: dated more than 48 h ago.
     pub rejected_stale: AtomicU64,
+    /// Refused `bad_id`. nostr-sdk drops such events before us: defence in depth.
+    pub rejected_bad_id: AtomicU64,
+    /// Refused `bad_signature`. nostr-sdk drops such events before us too.
+    pub rejected_bad_signature: AtomicU64,
+    /// Ignored: the first `q` is the addr of no registered handle.
+    pub rejected_unknown_addr: AtomicU64,
+    /// Refused: `content` is not an envelope v2 object (§8 outer shape).
+    pub rejected_not_envelope: AtomicU64,
+    /// Valid events over their handle's push budget (`--nostr-push-per-minute`).
+    pub over_budget: AtomicU64,
     /// Notifications lost because the listener fell behind the pool's channel.
     pub lagged: AtomicU64,
+    /// Times every shard was sent again with a fresh lookback after a lag,
+    /// so the relays deliver what was lost.
+    pub refetched: AtomicU64,
     /// Times every shard was re-sent to a relay that reconnected or closed
     /// one of our subscriptions.
     pub resubscribed: AtomicU64,
@@ -54,10 +72,14 @@ impl NostrStats {
     /// Bumps the counter of a refusal reason.
     pub fn refused(&self, why: Refusal) {
         let c = match why {
-            Refusal::Signature => &self.rejected_signature,
-            Refusal::Kind => &self.rejected_kind,
-            Refusal::UnknownAddr => &self.rejected_unknown_addr,
+            Refusal::WrongKind => &self.rejected_wrong_kind,
+            Refusal::BadRoute => &self.rejected_bad_route,
+            Refusal::Future => &self.rejected_future,
             Refusal::Stale => &self.rejected_stale,
+            Refusal::BadId => &self.rejected_bad_id,
+            Refusal::BadSignature => &self.rejected_bad_signature,
+            Refusal::UnknownAddr => &self.rejected_unknown_addr,
+            Refusal::NotEnvelope => &self.rejected_not_envelope,
             Refusal::Duplicate => &self.duplicates,
         };
         c.fetch_add(1, Ordering::Relaxed);

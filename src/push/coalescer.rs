@@ -1,7 +1,7 @@
 //! Per-handle coalescing of push notifications (SPEC §10: one push per
 //! burst, at the end of a fixed window that starts with the first).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -27,7 +27,9 @@ pub(crate) struct Coalescer {
     window: Duration,
     cap: usize,
     queue: VecDeque<(Instant, Handle)>,
-    waiting: HashSet<Handle>,
+    /// Each waiting handle, and whether a notification from the nostr
+    /// listener opened or joined its window (its pushes count as nostr's).
+    waiting: HashMap<Handle, bool>,
 }
 
 impl Coalescer {
@@ -36,18 +38,20 @@ impl Coalescer {
             window,
             cap,
             queue: VecDeque::new(),
-            waiting: HashSet::new(),
+            waiting: HashMap::new(),
         }
     }
 
-    pub(crate) fn add(&mut self, handle: Handle, now: Instant) -> Added {
-        if self.waiting.contains(&handle) {
+    /// Queues `handle`; `from_nostr` marks a notification of the nostr listener.
+    pub(crate) fn add(&mut self, handle: Handle, from_nostr: bool, now: Instant) -> Added {
+        if let Some(nostr) = self.waiting.get_mut(&handle) {
+            *nostr |= from_nostr;
             return Added::Coalesced;
         }
         if self.waiting.len() >= self.cap {
             return Added::Full;
         }
-        self.waiting.insert(handle.clone());
+        self.waiting.insert(handle.clone(), from_nostr);
         self.queue.push_back((now + self.window, handle));
         Added::Scheduled
     }
@@ -56,24 +60,31 @@ impl Coalescer {
         self.queue.front().map(|(t, _)| *t)
     }
 
-    pub(crate) fn take_due(&mut self, now: Instant) -> Vec<Handle> {
+    /// The handles whose window ended by `now`, each with its nostr mark.
+    pub(crate) fn take_due(&mut self, now: Instant) -> Vec<(Handle, bool)> {
         let mut due = Vec::new();
         while let Some((t, _)) = self.queue.front() {
             if *t > now {
                 break;
             }
             if let Some((_, handle)) = self.queue.pop_front() {
-                self.waiting.remove(&handle);
-                due.push(handle);
+                let nostr = self.waiting.remove(&handle).unwrap_or(false);
+                due.push((handle, nostr));
             }
         }
         due
     }
 
     /// Everything still waiting, due or not (shutdown).
-    pub(crate) fn take_all(&mut self) -> Vec<Handle> {
-        self.waiting.clear();
-        self.queue.drain(..).map(|(_, handle)| handle).collect()
+    pub(crate) fn take_all(&mut self) -> Vec<(Handle, bool)> {
+        let mut waiting = std::mem::take(&mut self.waiting);
+        self.queue
+            .drain(..)
+            .map(|(_, handle)| {
+                let nostr = waiting.remove(&handle).unwrap_or(false);
+                (handle, nostr)
+            })
+            .collect()
     }
 
     #[cfg(test)]

@@ -60,7 +60,7 @@ pub struct PushService {
 }
 
 struct Inner {
-    tx: mpsc::Sender<Handle>,
+    tx: mpsc::Sender<sender::Notice>,
     /// Set once by `drain`; every worker run watches it.
     drain: watch::Sender<bool>,
     dispatcher: Arc<sender::Dispatcher>,
@@ -70,7 +70,7 @@ struct Inner {
 /// [`PushService::new`] for the server to run and supervise.
 pub struct PushWorker {
     dispatcher: Arc<sender::Dispatcher>,
-    queue: mpsc::Receiver<Handle>,
+    queue: mpsc::Receiver<sender::Notice>,
     drain: watch::Receiver<bool>,
 }
 
@@ -96,6 +96,10 @@ pub struct PushStats {
     pub flushed: u64,
     /// Deliveries alive now, sending or waiting to retry (a gauge).
     pub in_flight: u64,
+    /// Of `delivered`: pushes of windows the nostr listener opened or joined.
+    pub nostr_delivered: u64,
+    /// Of `dropped`: notifications of the nostr listener.
+    pub nostr_dropped: u64,
 }
 
 impl PushService {
@@ -182,13 +186,30 @@ impl PushService {
     /// Schedules a push to every subscription of `handle`; never blocks.
     /// When the queue is full the notification is dropped and counted.
     pub fn notify(&self, handle: &Handle) {
+        self.enqueue(handle, false);
+    }
+
+    /// [`Self::notify`] for the nostr listener (SPEC §12): the same push,
+    /// its deliveries and drops also counted as nostr's.
+    pub fn notify_from_nostr(&self, handle: &Handle) {
+        self.enqueue(handle, true);
+    }
+
+    fn enqueue(&self, handle: &Handle, from_nostr: bool) {
         let counters = &self.inner.dispatcher.counters;
-        match self.inner.tx.try_send(handle.clone()) {
+        let notice = sender::Notice {
+            handle: handle.clone(),
+            from_nostr,
+        };
+        match self.inner.tx.try_send(notice) {
             Ok(()) => {
                 sender::Counters::bump(&counters.queued);
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let n = sender::Counters::bump(&counters.dropped);
+                if from_nostr {
+                    sender::Counters::bump(&counters.nostr_dropped);
+                }
                 if n.is_power_of_two() {
                     tracing::warn!(dropped_total = n, "push queue full; notification dropped");
                 }
@@ -211,6 +232,8 @@ impl PushService {
             failed: get(&c.failed),
             flushed: get(&c.flushed),
             in_flight: self.inner.dispatcher.live_deliveries(),
+            nostr_delivered: get(&c.nostr_delivered),
+            nostr_dropped: get(&c.nostr_dropped),
         }
     }
 

@@ -68,6 +68,18 @@ pub(crate) struct Counters {
     pub(crate) removed: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) flushed: AtomicU64,
+    /// Of `delivered`: pushes of windows a nostr notification opened or joined.
+    pub(crate) nostr_delivered: AtomicU64,
+    /// Of `dropped`: notifications from the nostr listener.
+    pub(crate) nostr_dropped: AtomicU64,
+}
+
+/// One notification on the queue: whom to push, and whether the nostr
+/// listener asked (its pushes are counted apart, SPEC §12).
+#[derive(Debug)]
+pub(crate) struct Notice {
+    pub(crate) handle: Handle,
+    pub(crate) from_nostr: bool,
 }
 
 impl Counters {
@@ -107,7 +119,7 @@ pub(crate) struct Dispatcher {
 /// sender is gone.
 pub(crate) async fn run(
     dispatcher: Arc<Dispatcher>,
-    rx: &mut mpsc::Receiver<Handle>,
+    rx: &mut mpsc::Receiver<Notice>,
     drain: tokio::sync::oneshot::Receiver<()>,
 ) {
     let mut pending = Coalescer::new(dispatcher.coalesce_window, MAX_PENDING_HANDLES);
@@ -122,14 +134,17 @@ pub(crate) async fn run(
         };
         tokio::select! {
             received = rx.recv() => {
-                let Some(handle) = received else { break };
-                match pending.add(handle, Instant::now()) {
+                let Some(Notice { handle, from_nostr }) = received else { break };
+                match pending.add(handle, from_nostr, Instant::now()) {
                     Added::Scheduled => {}
                     Added::Coalesced => {
                         Counters::bump(&dispatcher.counters.coalesced);
                     }
                     Added::Full => {
                         let n = Counters::bump(&dispatcher.counters.dropped);
+                        if from_nostr {
+                            Counters::bump(&dispatcher.counters.nostr_dropped);
+                        }
                         if n.is_power_of_two() {
                             tracing::warn!(dropped_total = n, "push backlog full; notification dropped");
                         }
@@ -137,22 +152,22 @@ pub(crate) async fn run(
                 }
             }
             () = wait => {
-                for handle in pending.take_due(Instant::now()) {
-                    dispatcher.fanout(&handle).await;
+                for (handle, nostr) in pending.take_due(Instant::now()) {
+                    dispatcher.fanout(&handle, nostr).await;
                 }
             }
             _ = &mut drain => {
                 dispatcher.draining.store(true, Ordering::Relaxed);
                 let now = Instant::now();
-                while let Ok(handle) = rx.try_recv() {
-                    if pending.add(handle, now) == Added::Coalesced {
+                while let Ok(n) = rx.try_recv() {
+                    if pending.add(n.handle, n.from_nostr, now) == Added::Coalesced {
                         Counters::bump(&dispatcher.counters.coalesced);
                     }
                 }
                 let due = pending.take_all();
                 tracing::debug!(handles = due.len(), "push worker draining");
-                for handle in due {
-                    dispatcher.fanout(&handle).await;
+                for (handle, nostr) in due {
+                    dispatcher.fanout(&handle, nostr).await;
                 }
                 // A request in flight holds a slot; deliveries that were waiting
                 // to retry give up at their next try (draining), so all slots
@@ -175,15 +190,15 @@ impl Dispatcher {
 
     /// Ends one coalescing window: starts the deliveries for `handle`, then
     /// counts the window as flushed (every delivery of it has started).
-    async fn fanout(self: &Arc<Self>, handle: &Handle) {
-        self.start_deliveries(handle).await;
+    async fn fanout(self: &Arc<Self>, handle: &Handle, from_nostr: bool) {
+        self.start_deliveries(handle, from_nostr).await;
         Counters::bump(&self.counters.flushed);
     }
 
     /// Starts one delivery per subscription of `handle`, waiting for a task
     /// slot and a request slot before each (back-pressure lands on the
     /// bounded queue).
-    async fn start_deliveries(self: &Arc<Self>, handle: &Handle) {
+    async fn start_deliveries(self: &Arc<Self>, handle: &Handle, from_nostr: bool) {
         let subs = match self.store.push_subscriptions_of(handle.clone()).await {
             Ok(subs) => subs,
             Err(e) => {
@@ -200,7 +215,7 @@ impl Dispatcher {
             };
             let this = self.clone();
             tokio::spawn(async move {
-                this.deliver(sub, permit).await;
+                this.deliver(sub, permit, from_nostr).await;
                 drop(task);
             });
         }
@@ -210,7 +225,7 @@ impl Dispatcher {
     /// subscription when the push service says it is gone. `permit` is held
     /// only while a request is in flight, never across a retry wait, so slow
     /// or rate-limiting push services can't hold every slot for minutes.
-    async fn deliver(&self, sub: PushSubscription, permit: OwnedSemaphorePermit) {
+    async fn deliver(&self, sub: PushSubscription, permit: OwnedSemaphorePermit, from_nostr: bool) {
         let handle = self.redact.hash(sub.handle.as_str());
         let endpoint = self.redact.hash(&sub.endpoint);
         let mut first = Some(permit);
@@ -229,6 +244,9 @@ impl Dispatcher {
             match self.send_once(&sub).await {
                 Attempt::Delivered => {
                     Counters::bump(&self.counters.delivered);
+                    if from_nostr {
+                        Counters::bump(&self.counters.nostr_delivered);
+                    }
                     tracing::debug!(%handle, %endpoint, attempt, "push delivered");
                     return;
                 }

@@ -16,6 +16,7 @@ mod messages;
 mod metrics;
 mod nats;
 mod nostr;
+mod nostr_faults;
 mod profile;
 mod proxy;
 mod push;

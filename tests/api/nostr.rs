@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use kez_chat_server::config::parse_relays;
 use kez_chat_server::kez::Identity;
-use kez_chat_server::kez::nostr::{KIND_ACK, KIND_MESSAGE, addr};
+use kez_chat_server::kez::nostr::{KIND_MESSAGE, addr};
 use kez_chat_server::nostr::NostrStats;
 use nostr_sdk::prelude::*;
 use serde_json::Value;
@@ -21,24 +21,33 @@ use crate::push::{insecure_app_with, push_service_for, subscribe_new, wait_push_
 /// An app listening on `relays`, the stand-in push service, and bob
 /// registered and subscribed at `/bob`.
 async fn app_on(relays: &[&NostrRelay]) -> (TestApp, StandIn, TestIdentity) {
-    let list = relays.iter().map(|r| r.url()).collect::<Vec<_>>().join(",");
+    let urls: Vec<String> = relays.iter().map(|r| r.url()).collect();
+    app_on_urls(&urls, |_| {}).await
+}
+
+/// [`app_on`] by relay URLs, after `tweak` adjusts the config.
+pub(crate) async fn app_on_urls(
+    urls: &[String],
+    tweak: impl FnOnce(&mut kez_chat_server::config::Config),
+) -> (TestApp, StandIn, TestIdentity) {
     let app = insecure_app_with(|c| {
-        c.nostr_relays = parse_relays(&list).unwrap();
+        c.nostr_relays = parse_relays(&urls.join(",")).unwrap();
         c.metrics_bind = Some("127.0.0.1:0".parse().unwrap());
+        tweak(c);
     })
     .await;
     let ps = push_service_for(&app).await;
     let bob = app.user("bob").await;
     subscribe_new(&app, &bob, "bob", &ps.endpoint("/bob")).await;
-    wait_connected(&app, relays.len()).await;
+    wait_connected(&app, urls.len()).await;
     (app, ps, bob)
 }
 
-fn stats(app: &TestApp) -> &NostrStats {
+pub(crate) fn stats(app: &TestApp) -> &NostrStats {
     &app.state().nostr.as_ref().unwrap().stats
 }
 
-async fn wait_connected(app: &TestApp, n: usize) {
+pub(crate) async fn wait_connected(app: &TestApp, n: usize) {
     let n = u64::try_from(n).unwrap();
     // nostr-sdk's reconnect backoff grows while a relay is down, and a
     // Python relay restarting on a busy CI core takes seconds: a generous bound.
@@ -48,26 +57,36 @@ async fn wait_connected(app: &TestApp, n: usize) {
     .await;
 }
 
-async fn wait_pushed(app: &TestApp, n: u64) {
+pub(crate) async fn wait_pushed(app: &TestApp, n: u64) {
     wait_for(20, "the listener to push", async || {
-        stats(app).pushed.load(Ordering::Relaxed) >= n
+        stats(app).accepted.load(Ordering::Relaxed) >= n
     })
     .await;
     wait_push_idle(app).await;
 }
 
-fn addr_of(id: &TestIdentity) -> String {
+pub(crate) fn addr_of(id: &TestIdentity) -> String {
     addr(&Identity::parse(&id.primary()).unwrap())
 }
 
+/// An envelope v2 by its outer shape (§8), all the listener checks.
+pub(crate) const ENVELOPE: &str = concat!(
+    r#"{"ct":"AAAA","epk":""#,
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    r#"","nonce":"000000000000000000000000","v":2}"#
+);
+
 /// A signed event of `kind` for `to`, dated `age` seconds ago (negative: ahead).
-fn event(kind: u16, to: &str, age: i64) -> Event {
+pub(crate) fn event(kind: u16, to: &str, age: i64) -> Event {
+    event_with(kind, &[to], age, ENVELOPE)
+}
+
+/// A signed event of `kind` with one `q` tag per value of `qs`, in order.
+pub(crate) fn event_with(kind: u16, qs: &[&str], age: i64, content: &str) -> Event {
     let at = u64::try_from(now() - age).unwrap();
-    EventBuilder::new(Kind::from(kind), "{\"v\":2}")
-        .tag(Tag::custom(
-            TagKind::SingleLetter(SingleLetterTag::lowercase(Alphabet::Q)),
-            [to],
-        ))
+    let q = TagKind::SingleLetter(SingleLetterTag::lowercase(Alphabet::Q));
+    EventBuilder::new(Kind::from(kind), content)
+        .tags(qs.iter().map(|v| Tag::custom(q.clone(), [*v])))
         .custom_created_at(Timestamp::from(at))
         .sign_with_keys(&Keys::generate())
         .unwrap()
@@ -87,19 +106,6 @@ async fn publish(relay: &NostrRelay, events: &[Event]) {
     client.shutdown().await;
 }
 
-/// Publishes `events` that the relay may refuse (without answering).
-async fn publish_refusable(relay: &NostrRelay, events: &[Event]) {
-    let client = Client::default();
-    client.add_relay(relay.url()).await.unwrap();
-    client.connect().await;
-    client.wait_for_connection(Duration::from_secs(10)).await;
-    // Sent at once; a relay that refuses may never answer OK, so no waiting
-    // long for the answers (the events are on the wire by then).
-    let sends = futures_util::future::join_all(events.iter().map(|e| client.send_event(e)));
-    let _ = tokio::time::timeout(Duration::from_secs(3), sends).await;
-    client.shutdown().await;
-}
-
 #[tokio::test]
 async fn an_event_pushes_once_even_through_a_second_relay() {
     let (Some(r1), Some(r2)) = (NostrRelay::start().await, NostrRelay::start().await) else {
@@ -111,49 +117,17 @@ async fn an_event_pushes_once_even_through_a_second_relay() {
     publish(&r1, std::slice::from_ref(&ev)).await;
     wait_pushed(&app, 1).await;
     publish(&r2, std::slice::from_ref(&ev)).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The second copy reaches the listener's own dedupe (nostr-sdk's is
+    // kept to one id, TODO #59) and is counted there.
+    wait_for(20, "the second copy to be seen", async || {
+        stats(&app).duplicates.load(Ordering::Relaxed) >= 1
+    })
+    .await;
     wait_push_idle(&app).await;
 
     assert_eq!(ps.received("/bob").len(), 1);
-    assert_eq!(stats(&app).pushed.load(Ordering::Relaxed), 1);
+    assert_eq!(stats(&app).accepted.load(Ordering::Relaxed), 1);
     ps.assert_no_problems();
-}
-
-#[tokio::test]
-async fn forged_wrong_kind_stale_future_and_unknown_events_push_nothing() {
-    let Some(relay) = NostrRelay::start().await else {
-        return;
-    };
-    let (app, ps, bob) = app_on(&[&relay]).await;
-    let to = addr_of(&bob);
-    let mut forged = event(KIND_MESSAGE, &to, 0);
-    forged.content = "{\"v\":3}".to_owned();
-    let bad = [
-        forged,
-        event(KIND_ACK, &to, 0),
-        event(KIND_MESSAGE, &to, 172_800 + 60),
-        event(KIND_MESSAGE, &to, -400),
-        event(KIND_MESSAGE, &"0".repeat(64), 0),
-    ];
-    publish_refusable(&relay, &bad).await;
-    // A good event afterwards proves the pipeline ran past the bad ones.
-    let good = event(KIND_MESSAGE, &to, 0);
-    publish(&relay, &[good]).await;
-    wait_pushed(&app, 1).await;
-
-    assert_eq!(ps.received("/bob").len(), 1);
-    assert_eq!(stats(&app).pushed.load(Ordering::Relaxed), 1);
-    let text = app.metrics_text().await;
-    for line in [
-        "kez_nostr_events_pushed_total 1",
-        "kez_nostr_relays_connected 1",
-    ] {
-        assert!(
-            text.lines().any(|l| l == line),
-            "{line} missing in:\n{text}"
-        );
-    }
-    assert!(!text.contains(&to[..16]), "an addr in /metrics");
 }
 
 #[tokio::test]
@@ -197,7 +171,7 @@ async fn a_restarted_relay_is_reconnected_and_resubscribed() {
 
     // The REQ may still be on its way when the event is published: publish
     // a new event every 5 s until one pushes (bounded).
-    let pushed = || stats(&app).pushed.load(Ordering::Relaxed) >= 1;
+    let pushed = || stats(&app).accepted.load(Ordering::Relaxed) >= 1;
     let mut published = 0;
     for _ in 0..12 {
         published += 1;
@@ -294,7 +268,7 @@ async fn a_thousand_registered_handles_are_all_covered() {
 
     let want = u64::try_from(addrs.len()).unwrap();
     wait_for(60, "every handle to be pushed", async || {
-        stats(&app).pushed.load(Ordering::Relaxed) == want
+        stats(&app).accepted.load(Ordering::Relaxed) == want
     })
     .await;
     let s = stats(&app);

@@ -4,6 +4,7 @@
 
 mod app;
 mod binary;
+pub mod fault_relay;
 mod identity;
 pub mod nostr_relay;
 pub mod push_service;

@@ -275,8 +275,8 @@ async function overNostr(t, png) {
     const silent = await query(relay.url, { kinds: [4244] });
     assert(messages.length === 1, `one kind 4243 (the pointer), got ${messages.length}`);
     assert(silent.length >= Math.ceil(png.length / 81920), `the chunks as kind 4244: ${silent.length}`);
-    for (let i = 0; i < 100 && (await metric(metrics, 'kez_nostr_events_pushed')) === 0; i++) await new Promise((r) => setTimeout(r, 100));
-    const pushed = await metric(metrics, 'kez_nostr_events_pushed');
+    for (let i = 0; i < 100 && (await metric(metrics, 'kez_nostr_events_accepted')) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    const pushed = await metric(metrics, 'kez_nostr_events_accepted');
     assert(pushed === 1, `the nostr listener pushed for one event (the pointer), not per chunk: ${pushed}`);
     log(`over nostr: 1 kind 4243, ${silent.length} silent 4244, one push`);
     await profileOverNostr(base, relay.url, N, O);

@@ -388,7 +388,7 @@ export default {
       await D.locator('[data-message][data-dir="in"] [data-body]').getByText('over the relay 1').waitFor();
       await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(2).waitFor();
       log('carol → dave over nostr, delivered');
-      const pushedBefore = await metric(metrics, 'kez_nostr_events_pushed');
+      const pushedBefore = await metric(metrics, 'kez_nostr_events_accepted');
       const toCarol = () => pushes.got.filter((p) => p.path === '/push/carol');
       assert(toCarol().length === 0, `no push to carol before dave writes: ${JSON.stringify(pushes.got)}`);
       await D.locator('#composer').fill('reply by relay');
@@ -398,9 +398,9 @@ export default {
       for (let i = 0; i < 150 && toCarol().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
       const got = toCarol();
       assert(got.length === 1 && got[0].method === 'POST' && got[0].bodyLen === 0, `one empty push to carol: ${JSON.stringify(pushes.got)}`);
-      const pushedAfter = await metric(metrics, 'kez_nostr_events_pushed');
+      const pushedAfter = await metric(metrics, 'kez_nostr_events_accepted');
       // (Its count may also include carol's message to dave, pushed meanwhile.)
-      assert(pushedAfter > pushedBefore, `the nostr listener pushed it (kez_nostr_events_pushed ${pushedBefore} → ${pushedAfter})`);
+      assert(pushedAfter > pushedBefore, `the nostr listener pushed it (kez_nostr_events_accepted ${pushedBefore} → ${pushedAfter})`);
       log('dave → carol over nostr: one push at the stand-in, through the nostr listener');
       await D.locator('[data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
       const after = await storedTotal(metrics);
