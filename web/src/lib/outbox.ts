@@ -129,6 +129,7 @@ export class Outbox {
       c.last_at = msg.sent_at;
       c.last_preview = body;
       c.unsent = true;
+      c.wrote = true;
       // The flag first: a tab closed in between must not hide the message from load().
       await this.#chat.saveConvs();
       await this.#chat.saveThread(peer);
