@@ -37,8 +37,11 @@ function home(first: ReturnType<typeof published> | null) {
   const fetchFn = (async (_url: string, init?: RequestInit) => {
     state.inits.push(init);
     if (init?.method === 'PUT') {
+      const p = verifyProfile(JSON.parse(init.body as string), A);
+      // As the server (SPEC §14.5 step 13): only a strictly newer updated_at replaces.
+      if (state.doc && p.updated_at <= verifyProfile(JSON.parse(state.doc), A).updated_at) return new Response('{"error":"stale_profile"}', { status: 409 });
       state.doc = init.body as string;
-      state.puts.push(verifyProfile(JSON.parse(state.doc), A));
+      state.puts.push(p);
       return new Response('{}', { status: 200 });
     }
     return new Response(state.doc ?? '', { status: state.doc ? 200 : 404 });
@@ -107,6 +110,18 @@ describe('own wraps across devices', () => {
     expect(state.puts).toHaveLength(1);
     expect(findKey(carol, state.puts[0].visual_keys)).toEqual(K2);
     expect(findKey(bob, state.puts[0].visual_keys)).toEqual(K2);
+  });
+});
+
+describe('publishing twice at once', () => {
+  it('a save while an automatic republish runs is published after it, not refused as stale', async () => {
+    const { state, fetchFn } = home(null);
+    const { profiles } = device(fetchFn, [wrote(B)]);
+    await profiles.load();
+    await Promise.all([profiles.publish(), profiles.save({ display_name: 'Alice', visual: true })]);
+    expect(profiles.publishError).toBeNull();
+    expect(state.puts.map((p) => p.display_name)).toEqual(['Alice', 'Alice']);
+    expect(profiles.publishing).toBe(false);
   });
 });
 

@@ -105,6 +105,9 @@ export class Profiles {
   #tried = new Map<string, number>();
   /** When the last publish failed (ms), 0 after a success. */
   #failedAt = 0;
+  /** The publish running or last run (publishes are serialised), and how many are queued. */
+  #queue: Promise<void> = Promise.resolve();
+  #queued = 0;
   /** Each peer's background-refresh jitter in [0, 1) (peers.ts backgroundDue). */
   #jitter = new Map<string, number>();
 
@@ -280,8 +283,10 @@ export class Profiles {
       own.key = null;
     }
     this.own = own;
+    // publish() first: it marks `publishing` at once, so the check loop does not start a second one.
+    const published = this.publish(true);
     await this.#d.kv.set(this.#ownKey, $state.snapshot(this.own));
-    await this.publish(true);
+    await published;
   }
 
   /**
@@ -290,10 +295,23 @@ export class Profiles {
    * its wraps of the same key are kept and only new contacts get one
    * (SPEC §14.3). `explicit`: the user saved this device's profile (it wins);
    * otherwise a newer document from another device is adopted first.
+   * Publishes run one after another (two at once would sign the same
+   * `updated_at`, and the second would be refused as `stale_profile`).
    */
-  async publish(explicit = false): Promise<void> {
-    if (this.#closed) return;
+  publish(explicit = false): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#queued += 1;
     this.publishing = true;
+    const run = this.#queue.then(() => this.#publishNow(explicit));
+    this.#queue = run.finally(() => {
+      this.#queued -= 1;
+      if (this.#queued === 0) this.publishing = false;
+    });
+    return run;
+  }
+
+  async #publishNow(explicit: boolean): Promise<void> {
+    if (this.#closed) return;
     try {
       const current = await this.#published();
       const theirs = current && (!this.own.updated_at || current.updated_at > this.own.updated_at) ? current : null;
@@ -324,8 +342,6 @@ export class Profiles {
       this.#failedAt = this.#d.now().getTime();
       this.publishError = 'Your profile could not be published. It will be tried again with your next change.';
       console.debug('profile publish failed:', (e as Error).message);
-    } finally {
-      this.publishing = false;
     }
   }
 
