@@ -200,21 +200,21 @@ async function strangerEarnsNoKey(t, local) {
  */
 async function restoredReadsOwnPicture(t, local) {
   assert(t.aliceWords?.length === 24, 'register kept alice\'s 24 words');
-  // Dave: alice writes to him from her first device and he never answers, so
-  // a restored device has no trace of him (bob's replies come back from the inbox).
-  const D = await openWindow(t, 'dave');
+  // Dora: alice writes to her from her first device and she never answers, so
+  // a restored device has no trace of her (bob's replies come back from the inbox).
+  const D = await openWindow(t, 'dora');
   const R = await openWindow(t, 'alice-restored');
   try {
-    await signUp(D.page, 'dave', 'dave long passphrase');
+    await signUp(D.page, 'dora', 'dora long passphrase');
     const A = t.alice.page;
     const before = await publishedAt(t);
     await A.goto(t.base + '/#/chats');
-    await A.locator('#start-chat').fill(`dave@${DOMAIN}`);
+    await A.locator('#start-chat').fill(`dora@${DOMAIN}`);
     await A.getByRole('button', { name: 'Chat', exact: true }).click();
-    await A.locator('#composer').fill('hi dave');
+    await A.locator('#composer').fill('hi dora');
     await A.locator('#composer').press('Enter');
     await republishedAfter(t, before);
-    log('alice wrote to dave: republished with his wrap');
+    log('alice wrote to dora: republished with her wrap');
     await R.page.getByRole('link', { name: 'I have a recovery phrase' }).click();
     await R.page.locator('#phrase').fill(t.aliceWords.join(' '));
     await R.page.locator('#new-passphrase').fill('alice restored passphrase');
@@ -226,18 +226,18 @@ async function restoredReadsOwnPicture(t, local) {
     const d = meanDiff(local, own);
     assert(d < 12, `the restored device shows alice's own picture (diff ${d.toFixed(1)})`);
     log(`alice restored: reads her own picture through the self-wrap (mean diff ${d.toFixed(1)})`);
-    // The restored device republishes; dave (only in the old device's history) keeps his wrap.
+    // The restored device republishes; dora (only in the old device's history) keeps her wrap.
     await saveName(R.page, t.base, 'Alice R.');
     await reopen(D.page, t.base, 'alice');
     await D.page.getByTestId('thread-display-name').getByText('Alice R.').waitFor();
-    const daveSees = meanDiff(local, await pixelsOf(D.page, 'thread-avatar'));
-    assert(daveSees < 12, `dave still sees alice's face after the restored device republished (diff ${daveSees.toFixed(1)})`);
+    const doraSees = meanDiff(local, await pixelsOf(D.page, 'thread-avatar'));
+    assert(doraSees < 12, `dora still sees alice's face after the restored device republished (diff ${doraSees.toFixed(1)})`);
     const B = t.bob.page;
     await reopen(B, t.base, 'alice');
     await B.getByTestId('thread-display-name').getByText('Alice R.').waitFor();
     const bobSees = meanDiff(local, await pixelsOf(B, 'thread-avatar'));
     assert(bobSees < 12, `bob still sees alice's face after the restored device republished (diff ${bobSees.toFixed(1)})`);
-    log(`restored device republished: dave and bob still see her face (mean diff ${daveSees.toFixed(1)}, ${bobSees.toFixed(1)})`);
+    log(`restored device republished: dora and bob still see her face (mean diff ${doraSees.toFixed(1)}, ${bobSees.toFixed(1)})`);
   } finally {
     await R.ctx.close();
     await D.ctx.close();
