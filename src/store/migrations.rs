@@ -61,6 +61,9 @@ const MIGRATIONS: &[&str] = &[
         document   TEXT NOT NULL,              -- the signed profile document, the PUT body byte for byte (opaque)
         updated_at INTEGER NOT NULL            -- unix seconds of its payload.updated_at; only a newer one replaces it
     ) STRICT, WITHOUT ROWID;",
+    // 7: a profile's entity tag, computed once when it is stored (SPEC §14.5), not on every public GET
+    "ALTER TABLE profiles ADD COLUMN
+        etag TEXT NOT NULL DEFAULT '';         -- \"<b64url SHA-256 of document>\"; '' for rows stored before this column",
 ];
 
 /// Brings the schema up to date; fails if the file is newer than this binary.

@@ -31,22 +31,24 @@ impl Store {
         primary: Identity,
         updated_at: i64,
         document: String,
+        etag: String,
     ) -> Result<PutProfile> {
         self.write(
-            move |conn| put(conn, &handle, &primary, updated_at, &document),
+            move |conn| put(conn, &handle, &primary, updated_at, &document, &etag),
             |_| {},
         )
         .await
     }
 
-    /// The stored profile document of `handle`, byte for byte.
-    pub async fn profile(&self, handle: Handle) -> Result<Option<String>> {
+    /// The stored profile document of `handle`, byte for byte, and the
+    /// entity tag stored with it (`""` for a row from before migration 7).
+    pub async fn profile(&self, handle: Handle) -> Result<Option<(String, String)>> {
         self.read(move |conn| {
             Ok(conn
                 .query_row(
-                    "SELECT document FROM profiles WHERE handle = ?1",
+                    "SELECT document, etag FROM profiles WHERE handle = ?1",
                     params![handle],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?)
         })
@@ -60,6 +62,7 @@ fn put(
     primary: &Identity,
     updated_at: i64,
     document: &str,
+    etag: &str,
 ) -> Result<PutProfile> {
     let owner: Option<String> = conn
         .query_row(
@@ -84,10 +87,11 @@ fn put(
         return Ok(PutProfile::Stale);
     }
     conn.execute(
-        "INSERT INTO profiles (handle, document, updated_at) VALUES (?1, ?2, ?3)
+        "INSERT INTO profiles (handle, document, updated_at, etag) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (handle) DO UPDATE SET document = excluded.document,
-                                            updated_at = excluded.updated_at",
-        params![handle, document, updated_at],
+                                            updated_at = excluded.updated_at,
+                                            etag = excluded.etag",
+        params![handle, document, updated_at, etag],
     )?;
     Ok(PutProfile::Stored)
 }

@@ -7,6 +7,7 @@ use kez_chat_server::kez::Identity;
 use kez_chat_server::kez::profile::{PNG_PREFIX, sign_profile};
 use kez_chat_server::kez::visual;
 use serde_json::{Value, json};
+use sha2::Digest as _;
 
 use crate::helpers::*;
 
@@ -115,6 +116,40 @@ async fn the_etag_revalidates_until_the_profile_changes() {
     let res = app.get_profile("alice", Some(&etag)).await;
     assert_eq!(res.status(), 200);
     assert_ne!(header(&res, "etag"), etag);
+}
+
+#[tokio::test]
+async fn the_etag_is_computed_once_when_stored_not_on_every_get() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let body = serde_json::to_vec(&document(&alice, "alice", now())).unwrap();
+    assert_eq!(app.put_profile_bytes(body.clone()).await.status(), 200);
+    let served = header(&app.get_profile("alice", None).await, "etag").to_owned();
+    let expected = format!(
+        "\"{}\"",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&body))
+    );
+    assert_eq!(
+        served, expected,
+        "the ETag is the b64url SHA-256 of the bytes"
+    );
+
+    let db = rusqlite::Connection::open(&app.config.db).unwrap();
+    let stored: String = db
+        .query_row("SELECT etag FROM profiles", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, expected, "stored at PUT");
+    // A GET serves the stored tag as is (no hashing per request): marking
+    // the row shows up in the answer.
+    db.execute("UPDATE profiles SET etag = '\"marked\"'", [])
+        .unwrap();
+    let res = app.get_profile("alice", None).await;
+    assert_eq!(header(&res, "etag"), "\"marked\"");
+    assert_eq!(res.bytes().await.unwrap().to_vec(), body);
+    assert_eq!(
+        app.get_profile("alice", Some("\"marked\"")).await.status(),
+        304
+    );
 }
 
 #[tokio::test]
@@ -241,7 +276,7 @@ async fn the_database_holds_only_the_opaque_document() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(columns, ["handle", "document", "updated_at"]);
+    assert_eq!(columns, ["handle", "document", "updated_at", "etag"]);
     let stored: String = db
         .query_row("SELECT document FROM profiles", [], |r| r.get(0))
         .unwrap();

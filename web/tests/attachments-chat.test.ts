@@ -71,6 +71,9 @@ describe('files between two chat stores', () => {
     expect(m.attachment).toMatchObject({ state: 'ready', name: 'note.txt', size: 5000 });
     expect(await bob.files.bytes(w.ap, m)).toEqual(bytes);
     expect(bob.conversation(w.ap)?.last_preview).toBe('📎 note.txt');
+    // Sending a file makes bob a contact of alice (a profile wrap, SPEC §14.3); receiving one does not.
+    expect(alice.conversation(w.bp)?.wrote).toBe(true);
+    expect(bob.conversation(w.ap)?.wrote).toBeUndefined();
     await settle(5);
     await deliver(alice, box(w.server, 'alice'));
     expect(fileMsg(alice, w.bp, 'out')?.status).toBe('delivered');

@@ -10,6 +10,7 @@ import { rfc3339, unixSeconds } from '../src/lib/time';
 import { aliceSeed, bobSeed, carolSeed, pull, settle, setup } from './chat-fixture';
 import { FakeEventSource } from './helpers';
 import { RELEASE_AT_PERCENT } from '../src/lib/inbox';
+import type { Conversation } from '../src/lib/records';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -105,6 +106,30 @@ describe('ChatStore', () => {
     const other = new ChatStore({ kv: bkv, me: me(carolSeed, 'carol', 'ed25519:' + '0'.repeat(64)), api: server.api() });
     await other.load();
     expect(other.conversations).toHaveLength(0);
+  });
+
+  it('marks conversations the user wrote in (profile contacts, SPEC §14.3), also in history from before the flag', async () => {
+    const { server, ap, bp, alice, bob, akv, bkv, me } = setup();
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    await alice.send(bp, 'hi');
+    await pull(bob, server, 'bob');
+    expect(alice.conversation(bp)?.wrote).toBe(true);
+    expect(bob.conversation(ap)?.wrote).toBeUndefined(); // bob only received
+    // History from before `wrote`: the flag is gone; a load looks at each thread once.
+    for (const kv of [akv, bkv]) {
+      for (const k of [...kv.map.keys()].filter((k) => k.endsWith('convs'))) {
+        const convs = (await kv.get<Conversation[]>(k)) ?? [];
+        await kv.set(k, convs.map(({ wrote: _, ...c }) => c));
+      }
+    }
+    const alice2 = new ChatStore({ kv: akv, me: me(aliceSeed, 'alice', ap), api: server.api() });
+    const bob2 = new ChatStore({ kv: bkv, me: me(bobSeed, 'bob', bp), api: server.api() });
+    await alice2.load();
+    await bob2.load();
+    await vi.waitFor(() => expect(alice2.conversation(bp)?.wrote).toBe(true));
+    await vi.waitFor(() => expect(bob2.conversation(ap)?.wrote).toBe(false));
   });
 
   it('skips seqs already processed and keeps order', async () => {

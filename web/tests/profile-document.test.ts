@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { primaryFromSeed, signJcs } from '../src/lib/identity';
 import { memoryKV } from '../src/lib/kv';
 import { buildProfile, cleanDisplayName, verifyProfile, type ProfilePayload } from '../src/lib/profile/document';
-import { isStale, PeerCache, refreshPeer, STALE_AFTER_MS } from '../src/lib/profile/peers';
+import { isStale, PeerCache, refreshPeer, STALE_AFTER_MS, STALE_JITTER_MS } from '../src/lib/profile/peers';
 import { metadataContent, profileFromEvent } from '../src/lib/profile/publish';
 import { buildMetadataEvent } from '../src/lib/nostr/hygiene';
 import { nostrSecretKey } from '../src/lib/nostr/keys';
@@ -126,11 +126,16 @@ describe('peer cache', () => {
 });
 
 describe('profile store', () => {
-  afterEach(() => vi.useRealTimers());
-  const conv = (peer: string, preview: string): Conversation => ({ peer_primary: peer, peer_handle: null, last_at: '', last_preview: preview, unread: 0 });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+  // A conversation the user wrote in (`wrote`), as Outbox.send leaves it.
+  const conv = (peer: string, preview: string): Conversation => ({ peer_primary: peer, peer_handle: null, last_at: '', last_preview: preview, unread: 0, wrote: preview !== '' });
 
-  it('counts conversations with a message as contacts; updated_at always moves forward', () => {
-    expect(contactsOf([conv(B, 'hi'), conv(A, '')])).toEqual([B]);
+  it('counts peers the user has written to as contacts, not strangers who wrote first; updated_at always moves forward', () => {
+    const stranger: Conversation = { ...conv(A, 'hi alice, I am a stranger'), wrote: undefined };
+    expect(contactsOf([conv(B, 'hi'), conv(A, ''), stranger])).toEqual([B]);
     const now = new Date('2026-05-25T03:00:00Z');
     expect(nextUpdatedAt(now, null)).toBe('2026-05-25T03:00:00Z');
     expect(nextUpdatedAt(now, '2026-05-25T03:00:00Z')).toBe('2026-05-25T03:00:01Z');
@@ -162,11 +167,17 @@ describe('profile store', () => {
     expect(puts).toHaveLength(1);
     const first = verifyProfile(puts[0], A);
     expect(first.display_name).toBe('Alice');
-    expect(first.visual_keys).toHaveLength(2);
+    expect(first.visual_keys).toHaveLength(16); // 2 real, padded (SPEC §14.3)
     expect(findKey(bob, first.visual_keys)).toEqual(K);
     expect(findKey(carol, first.visual_keys)).toBeNull();
 
-    chat.conversations = [...chat.conversations, conv(primaryFromSeed(carol), 'hello')];
+    // Carol writes first: a stranger, no wrap, no republish.
+    const fromCarol: Conversation = { ...conv(primaryFromSeed(carol), 'hello'), wrote: undefined };
+    chat.conversations = [...chat.conversations, fromCarol];
+    await vi.advanceTimersByTimeAsync(CHECK_EVERY_MS * 3);
+    expect(puts).toHaveLength(1);
+    // Alice answers her: now a contact.
+    chat.conversations = [chat.conversations[0], { ...fromCarol, wrote: true }];
     await vi.advanceTimersByTimeAsync(CHECK_EVERY_MS + 10);
     expect(puts).toHaveLength(2);
     const second = verifyProfile(puts[1], A);
@@ -232,6 +243,7 @@ describe('profile store', () => {
   it('refreshes peers in the background when stale, and does not hammer a failing server', async () => {
     vi.useFakeTimers();
     vi.setSystemTime(new Date('2026-05-25T03:00:00Z'));
+    vi.spyOn(Math, 'random').mockReturnValue(0.25); // the per-peer jitter
     const bobDoc = JSON.stringify(
       buildProfile(bob, { handle: 'bob', server: 'kez.test', display_name: 'Bob', picture: null, visual_keys: [], updated_at: '2026-05-25T02:00:00Z' }),
     );
@@ -249,11 +261,15 @@ describe('profile store', () => {
     await profiles.load();
     profiles.start();
     await vi.advanceTimersByTimeAsync(CHECK_EVERY_MS * 3);
-    expect(gets).toEqual(['/v1/u/bob/profile']);
+    // Its own document once (another device may have published), then bob's.
+    expect(gets).toEqual(['/v1/u/alice/profile', '/v1/u/bob/profile']);
+    gets.shift();
     expect(profiles.peer(B)?.display_name).toBe('Bob');
-    // Stale after 6 h: fetched again in the background; a failing server keeps the entry and waits before trying again.
+    // Stale after 6 h (plus a per-peer jitter): fetched again in the background; a failing server keeps the entry and waits before trying again.
     status = 500;
-    await vi.advanceTimersByTimeAsync(STALE_AFTER_MS);
+    await vi.advanceTimersByTimeAsync(STALE_AFTER_MS + 0.25 * STALE_JITTER_MS - CHECK_EVERY_MS * 4);
+    expect(gets).toHaveLength(1); // not before its jitter
+    await vi.advanceTimersByTimeAsync(CHECK_EVERY_MS * 2);
     expect(gets).toHaveLength(2);
     expect(profiles.peer(B)?.display_name).toBe('Bob');
     await vi.advanceTimersByTimeAsync(60_000);

@@ -2,12 +2,15 @@
 // and a display name in Settings; bob, a contact, sees her face in the thread
 // header (pixels close to her local picture) and can zoom it; carol, a third
 // browser that never talked to her, fetches the same profile and sees noise
-// (pixels far from it); a fresh browser restored from alice's phrase reads
-// her own picture back through its self-wrap; the SQLite file holds the
+// (pixels far from it), and still does after writing to alice first and
+// alice republishing (a stranger's message earns no key); once alice answers
+// her, carol sees the face. A fresh browser restored from alice's phrase
+// reads her own picture back through its self-wrap, and its republish keeps
+// bob's wrap (bob still sees her face); the SQLite file holds the
 // scrambled PNG (positive control) but neither her local JPEG nor a plain one.
 // Alice ends in the thread she started in.
 import { existsSync, readFileSync } from 'node:fs';
-import { assert, log, openWindow, shot, signUp, DOMAIN } from '../helpers.mjs';
+import { assert, conversation, log, openWindow, shot, signUp, DOMAIN } from '../helpers.mjs';
 
 /** Mean absolute difference per channel (0–255) between two equal-length RGB arrays. */
 export function meanDiff(/** @type {number[]} */ a, /** @type {number[]} */ b) {
@@ -103,22 +106,7 @@ export default {
     await B.getByTestId('avatar-zoom').waitFor({ state: 'detached' });
     log(`bob: sees alice's face (mean diff ${near.toFixed(1)}) and her display name`);
 
-    // Carol never talked to alice: she sees the noise.
-    const C = await openWindow(t, 'carol');
-    try {
-      await signUp(C.page, 'carol', 'carol long passphrase');
-      await C.page.locator('#start-chat').fill(`alice@${DOMAIN}`);
-      await C.page.getByRole('button', { name: 'Chat', exact: true }).click();
-      await C.page.getByTestId('thread-title').getByText(`alice@${DOMAIN}`).waitFor();
-      const carolSees = await pixelsOf(C.page, 'thread-avatar');
-      const far = meanDiff(local, carolSees);
-      assert(far > 40, `carol sees noise (diff ${far.toFixed(1)})`);
-      await shot(C.page, 'profile-carol-noise.png');
-      log(`carol (a stranger): sees noise (mean diff ${far.toFixed(1)})`);
-    } finally {
-      await C.ctx.close();
-    }
-
+    await strangerEarnsNoKey(t, local);
     await restoredReadsOwnPicture(t, local);
     checkDb(t.dbPath, published, localUrl);
     // Back where the chat scenario left her (the next scenarios type in that thread).
@@ -127,11 +115,106 @@ export default {
   },
 };
 
-/** A fresh browser restored from alice's phrase shows her own picture in Settings. @param {import('../helpers.mjs').Run} t @param {number[]} local */
+/** Alice's published `updated_at` (the home server's copy). @param {import('../helpers.mjs').Run} t */
+async function publishedAt(t) {
+  const res = await fetch(`${t.base}/v1/u/alice/profile`, { cache: 'no-store' });
+  assert(res.ok, `alice has a profile (${res.status})`);
+  return /** @type {{payload: {updated_at: string}}} */ (await res.json()).payload.updated_at;
+}
+
+/** Wait (bounded) until alice's published document is newer than `than`. @param {import('../helpers.mjs').Run} t @param {string} than */
+async function republishedAfter(t, than) {
+  for (let i = 0; i < 100; i++) {
+    if ((await publishedAt(t)) > than) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`alice's profile was not republished after ${than}`);
+}
+
+/** Save a new display name in Settings (an explicit republish). @param {import("playwright-core").Page} page @param {string} base @param {string} name */
+async function saveName(page, base, name) {
+  await page.goto(base + '/#/settings');
+  await page.locator('#profile-name').fill(name);
+  await page.getByTestId('profile-save').click();
+  await page.getByTestId('profile-saved').waitFor();
+}
+
+/** Open `peer`'s thread again from the list (a thread opening refetches the peer's profile). @param {import('playwright-core').Page} page @param {string} base @param {string} peer */
+async function reopen(page, base, peer) {
+  await page.goto(base + '/#/chats');
+  await conversation(page, peer).click();
+  await page.getByTestId('thread-title').getByText(`${peer}@${DOMAIN}`).waitFor();
+}
+
+/**
+ * Carol never talked to alice: she sees the noise, and still does after
+ * writing to alice first and alice republishing (SPEC §14.3: a wrap only for
+ * peers alice has written to); once alice answers, carol sees the face.
+ * @param {import('../helpers.mjs').Run} t @param {number[]} local
+ */
+async function strangerEarnsNoKey(t, local) {
+  const A = t.alice.page;
+  const C = await openWindow(t, 'carol');
+  try {
+    await signUp(C.page, 'carol', 'carol long passphrase');
+    await C.page.locator('#start-chat').fill(`alice@${DOMAIN}`);
+    await C.page.getByRole('button', { name: 'Chat', exact: true }).click();
+    await C.page.getByTestId('thread-title').getByText(`alice@${DOMAIN}`).waitFor();
+    let far = meanDiff(local, await pixelsOf(C.page, 'thread-avatar'));
+    assert(far > 40, `carol sees noise (diff ${far.toFixed(1)})`);
+    await shot(C.page, 'profile-carol-noise.png');
+    log(`carol (a stranger): sees noise (mean diff ${far.toFixed(1)})`);
+
+    await C.page.locator('#composer').fill('hi alice, we have not met');
+    await C.page.locator('#composer').press('Enter');
+    await A.goto(t.base + '/#/chats');
+    await conversation(A, 'carol').waitFor();
+    // Alice republishes (a new display name): still no wrap for carol.
+    await saveName(A, t.base, 'Alice L.');
+    await reopen(C.page, t.base, 'alice');
+    await C.page.getByTestId('thread-display-name').getByText('Alice L.').waitFor();
+    far = meanDiff(local, await pixelsOf(C.page, 'thread-avatar'));
+    assert(far > 40, `carol, who wrote first, still sees noise after alice republished (diff ${far.toFixed(1)})`);
+    log(`carol wrote first: alice republished, carol still sees noise (mean diff ${far.toFixed(1)})`);
+
+    // Alice answers: carol is a contact, the profile is republished with her wrap.
+    const before = await publishedAt(t);
+    await reopen(A, t.base, 'carol');
+    await A.locator('#composer').fill('hello carol');
+    await A.locator('#composer').press('Enter');
+    await republishedAfter(t, before);
+    await reopen(C.page, t.base, 'alice');
+    const near = meanDiff(local, await pixelsOf(C.page, 'thread-avatar'));
+    assert(near < 12, `carol sees alice's face once alice wrote to her (diff ${near.toFixed(1)})`);
+    log(`alice answered carol: carol sees her face (mean diff ${near.toFixed(1)})`);
+  } finally {
+    await C.ctx.close();
+  }
+}
+
+/**
+ * A fresh browser restored from alice's phrase shows her own picture in
+ * Settings; its republish keeps the wraps of contacts it has no history of
+ * (bob still sees her face).
+ * @param {import('../helpers.mjs').Run} t @param {number[]} local
+ */
 async function restoredReadsOwnPicture(t, local) {
   assert(t.aliceWords?.length === 24, 'register kept alice\'s 24 words');
+  // Dora: alice writes to her from her first device and she never answers, so
+  // a restored device has no trace of her (bob's replies come back from the inbox).
+  const D = await openWindow(t, 'dora');
   const R = await openWindow(t, 'alice-restored');
   try {
+    await signUp(D.page, 'dora', 'dora long passphrase');
+    const A = t.alice.page;
+    const before = await publishedAt(t);
+    await A.goto(t.base + '/#/chats');
+    await A.locator('#start-chat').fill(`dora@${DOMAIN}`);
+    await A.getByRole('button', { name: 'Chat', exact: true }).click();
+    await A.locator('#composer').fill('hi dora');
+    await A.locator('#composer').press('Enter');
+    await republishedAfter(t, before);
+    log('alice wrote to dora: republished with her wrap');
     await R.page.getByRole('link', { name: 'I have a recovery phrase' }).click();
     await R.page.locator('#phrase').fill(t.aliceWords.join(' '));
     await R.page.locator('#new-passphrase').fill('alice restored passphrase');
@@ -143,8 +226,21 @@ async function restoredReadsOwnPicture(t, local) {
     const d = meanDiff(local, own);
     assert(d < 12, `the restored device shows alice's own picture (diff ${d.toFixed(1)})`);
     log(`alice restored: reads her own picture through the self-wrap (mean diff ${d.toFixed(1)})`);
+    // The restored device republishes; dora (only in the old device's history) keeps her wrap.
+    await saveName(R.page, t.base, 'Alice R.');
+    await reopen(D.page, t.base, 'alice');
+    await D.page.getByTestId('thread-display-name').getByText('Alice R.').waitFor();
+    const doraSees = meanDiff(local, await pixelsOf(D.page, 'thread-avatar'));
+    assert(doraSees < 12, `dora still sees alice's face after the restored device republished (diff ${doraSees.toFixed(1)})`);
+    const B = t.bob.page;
+    await reopen(B, t.base, 'alice');
+    await B.getByTestId('thread-display-name').getByText('Alice R.').waitFor();
+    const bobSees = meanDiff(local, await pixelsOf(B, 'thread-avatar'));
+    assert(bobSees < 12, `bob still sees alice's face after the restored device republished (diff ${bobSees.toFixed(1)})`);
+    log(`restored device republished: dora and bob still see her face (mean diff ${doraSees.toFixed(1)}, ${bobSees.toFixed(1)})`);
   } finally {
     await R.ctx.close();
+    await D.ctx.close();
   }
 }
 

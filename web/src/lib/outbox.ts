@@ -129,6 +129,7 @@ export class Outbox {
       c.last_at = msg.sent_at;
       c.last_preview = body;
       c.unsent = true;
+      c.wrote = true;
       // The flag first: a tab closed in between must not hide the message from load().
       await this.#chat.saveConvs();
       await this.#chat.saveThread(peer);
@@ -154,14 +155,25 @@ export class Outbox {
     }
   }
 
-  /** Queued: the `[peer, id]`s to re-send, and each conversation's `unsent` flag brought up to date. */
+  /**
+   * Queued: the `[peer, id]`s to re-send, and each conversation's `unsent`
+   * flag brought up to date; a conversation from before `wrote` existed gets
+   * it from its thread (looked at once: a contact is a peer written to, §14.3).
+   */
   async #pick(atLoad: boolean): Promise<[string, string][]> {
     const found: [string, string][] = [];
     let changed = false;
     for (const c of this.#chat.conversations()) {
-      if (c.unsent === false) continue;
+      const legacy = c.wrote === undefined && c.last_preview !== '';
+      if (c.unsent === false && !legacy) continue;
       const peer = c.peer_primary;
-      const { unsent, picks } = resendPicks(await this.#chat.thread(peer), atLoad, (id) => this.#busy(peer, id));
+      const thread = await this.#chat.thread(peer);
+      if (legacy) {
+        c.wrote = thread.some((m) => m.dir === 'out');
+        changed = true;
+      }
+      if (c.unsent === false) continue;
+      const { unsent, picks } = resendPicks(thread, atLoad, (id) => this.#busy(peer, id));
       for (const id of picks) found.push([peer, id]);
       if (c.unsent !== unsent) {
         c.unsent = unsent;

@@ -20,6 +20,12 @@ export interface Conversation {
    * this field: looked at once.
    */
   unsent?: boolean;
+  /**
+   * The user has sent this peer at least one message: the peer is a contact
+   * and gets a wrap of the profile picture's key (SPEC §14.3). Absent: never
+   * written to (a stranger's first message does not make a contact).
+   */
+  wrote?: boolean;
   /** The relay URL the peer's last nostr event came from: published there first (SPEC §12). */
   peer_relay?: string;
   /**

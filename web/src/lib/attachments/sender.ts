@@ -98,6 +98,7 @@ export class Sender {
       c.last_at = msg.sent_at;
       c.last_preview = filePreview(a.name);
       c.unsent = true;
+      c.wrote = true; // a file sent makes a contact (SPEC §14.3), as a text does
       await this.#chat.saveConvs();
       await this.#chat.saveThread(peer);
     });

@@ -30,6 +30,19 @@ export function isStale(p: PeerProfile | undefined, now: number): boolean {
   return !p || now - p.fetched_at >= STALE_AFTER_MS || p.fetched_at > now + 60_000;
 }
 
+/** The background refresh of a stale entry is spread over this much more (ms, times a per-peer jitter in [0, 1)). */
+export const STALE_JITTER_MS = 2 * 3600 * 1000;
+
+/**
+ * Whether a background refresh of `p` is due at `now` (ms): missing, or
+ * stale by STALE_AFTER_MS plus `jitter` × STALE_JITTER_MS, so the fetches of
+ * a user's peers do not go out together (SPEC §14.7).
+ */
+export function backgroundDue(p: PeerProfile | undefined, now: number, jitter: number): boolean {
+  if (!p || p.fetched_at > now + 60_000) return true;
+  return now - p.fetched_at >= STALE_AFTER_MS + jitter * STALE_JITTER_MS;
+}
+
 /** Turns a published picture into what to show (canvas.ts revealPicture in the browser). */
 export type Reveal = (picture: string, key: Uint8Array | null) => Promise<{ url: string; clear: boolean } | null>;
 

@@ -1,17 +1,20 @@
 // The profile store of one unlocked identity (SPEC §14): its own picture,
 // display name and visual-encryption choice (sealed at rest, §8.2), what it
 // published, and the peer-profile cache the avatars read. Republishes, a
-// little later, when a new contact appears (first message either way), so
-// every contact gets a wrap of the picture's key; a restored device reads
-// its own picture back through its self-wrap.
+// little later, when a new contact appears (a peer the user has sent a
+// message to: a stranger writing first gets no key), so every contact gets a
+// wrap of the picture's key. A republish starts from the document currently
+// published (another device's or a lost history's wraps stay); a restored
+// device reads its own picture back through its self-wrap.
 import type { KV } from '../kv';
 import type { Conversation } from '../records';
 import { bytesToHex, fromHex } from '../bytes';
 import { rfc3339 } from '../time';
 import { buildProfile, cleanDisplayName, type ProfilePayload } from './document';
-import { isStale, PeerCache, refreshPeer, type PeerProfile, type ProfileSource, type Reveal } from './peers';
-import { fetchNostrProfile, fetchServerProfile, metadataContent, putProfile } from './publish';
-import { findKey, wrapForAll } from './wrap';
+import { backgroundDue, PeerCache, refreshPeer, type PeerProfile, type ProfileSource, type Reveal } from './peers';
+import { fetchNostrProfile, fetchServerProfile, metadataContent, newest, putProfile } from './publish';
+import { carriesKey, nextWraps } from './own-wraps';
+import { findKey, type KeyWrap } from './wrap';
 
 /**
  * How often the conversations are looked at (ms): a new contact gets a wrap
@@ -34,12 +37,14 @@ export interface OwnProfile {
   key: string | null;
   /** The published `picture`: what strangers see. */
   published: string | null;
-  /** The primaries the last published document has a wrap for. */
+  /** The primaries this device knows the published key has a wrap for (other devices' contacts may have one too). */
   wrapped_for: string[];
+  /** The last published `visual_keys` (used when the published document cannot be read back). */
+  wraps?: KeyWrap[];
   updated_at: string | null;
 }
 
-const EMPTY: OwnProfile = { picture: null, display_name: null, visual: true, key: null, published: null, wrapped_for: [], updated_at: null };
+const EMPTY: OwnProfile = { picture: null, display_name: null, visual: true, key: null, published: null, wrapped_for: [], wraps: [], updated_at: null };
 
 /** What the store needs from the chat (a ChatStore satisfies it). */
 export interface ChatView {
@@ -69,9 +74,12 @@ export interface ProfilesDeps {
   fetch?: typeof fetch;
 }
 
-/** The peers a wrap is owed to: conversations with at least one message either way. */
+/**
+ * The peers a wrap is owed to (SPEC §14.3): those the user has sent at least
+ * one message to. A stranger who writes first gets no key to the picture.
+ */
 export function contactsOf(convs: readonly Conversation[]): string[] {
-  return convs.filter((c) => c.last_preview !== '').map((c) => c.peer_primary);
+  return convs.filter((c) => c.wrote === true).map((c) => c.peer_primary);
 }
 
 /** A strictly newer `updated_at` than `prev` (the server refuses an equal one: `stale_profile`). */
@@ -97,6 +105,11 @@ export class Profiles {
   #tried = new Map<string, number>();
   /** When the last publish failed (ms), 0 after a success. */
   #failedAt = 0;
+  /** The publish running or last run (publishes are serialised), and how many are queued. */
+  #queue: Promise<void> = Promise.resolve();
+  #queued = 0;
+  /** Each peer's background-refresh jitter in [0, 1) (peers.ts backgroundDue). */
+  #jitter = new Map<string, number>();
 
   constructor(deps: ProfilesDeps) {
     this.#d = deps;
@@ -114,9 +127,15 @@ export class Profiles {
     else await this.#recoverOwn();
   }
 
-  /** Watch the conversations: show their peers' profiles, republish for new contacts. */
+  /**
+   * Watch the conversations: show their peers' profiles, republish for new
+   * contacts. First reads the published own document once: another device
+   * may have published a newer one (a new picture: this device's contacts
+   * then get wraps of its key at the next check).
+   */
   start(): void {
     if (this.#closed || this.#timer) return;
+    void this.#syncOwn();
     this.#check();
     this.#timer = setInterval(() => this.#check(), CHECK_EVERY_MS);
   }
@@ -133,6 +152,13 @@ export class Profiles {
     const wrapped = new Set(this.own.wrapped_for);
     const owed = contactsOf(convs).some((p) => !wrapped.has(p));
     if (owed && this.own.published && this.own.key && !this.publishing && !this.#failedRecently()) void this.publish();
+  }
+
+  async #syncOwn(): Promise<void> {
+    const cur = await this.#published();
+    if (!cur || this.#closed || this.publishing || (this.own.updated_at && cur.updated_at <= this.own.updated_at)) return;
+    await this.#adopt(cur);
+    if (!this.#closed) await this.#d.kv.set(this.#ownKey, $state.snapshot(this.own));
   }
 
   /** After a failed publish, the next automatic one waits a minute (no hammering a refusing server). */
@@ -154,7 +180,7 @@ export class Profiles {
         cache: this.#cache,
         seed: this.#d.seed,
         peer,
-        sources: this.#sources(() => this.#d.chat.conversation(peer)?.peer_handle ?? null),
+        sources: this.#sources(() => this.#d.chat.conversation(peer)?.peer_handle ?? null, force),
         reveal: this.#d.pictures.reveal,
         now: this.#d.now().getTime(),
         force,
@@ -167,44 +193,65 @@ export class Profiles {
     return run;
   }
 
-  /** Background refresh of every peer whose entry is missing or stale, at most one try per peer per RETRY_AFTER_MS. */
+  /**
+   * Background refresh of every peer whose entry is missing or stale (after
+   * a per-peer random delay, so refreshes do not go out together), at most
+   * one try per peer per RETRY_AFTER_MS. Each fetch tells the source that
+   * this user knows that peer (SPEC §14.7).
+   */
   async #showAll(peers: string[]): Promise<void> {
     const now = this.#d.now().getTime();
     for (const p of peers) {
       if (this.#closed) return;
       if (now - (this.#tried.get(p) ?? -Infinity) < RETRY_AFTER_MS) continue;
-      const known = this.peers[p];
-      if (known && !isStale(known, now)) continue;
+      if (!this.#jitter.has(p)) this.#jitter.set(p, Math.random());
+      if (!backgroundDue(this.peers[p], now, this.#jitter.get(p) ?? 0)) continue;
       this.#tried.set(p, now);
       await this.refresh(p);
     }
   }
 
-  /** The home server (for a handle on this server) and, with nostr on, the relays. */
-  #sources(fqhn: () => string | null): ProfileSource[] {
+  /**
+   * The home server (for a handle on this server) and, with nostr on, the
+   * relays. `fresh`: past the HTTP cache (a revalidation, cheap with the
+   * ETag), for a thread opening and the own document.
+   */
+  #sources(fqhn: () => string | null, fresh = false): ProfileSource[] {
     const list: ProfileSource[] = [];
+    const split = (): { handle: string; server: string } | undefined => {
+      const h = fqhn();
+      const at = h?.lastIndexOf('@') ?? -1;
+      return h && at > 0 ? { handle: h.slice(0, at), server: h.slice(at + 1) } : undefined;
+    };
     if (this.#d.chat.transport !== 'nostr') {
       list.push(async (peer) => {
-        const h = fqhn();
-        const at = h?.lastIndexOf('@') ?? -1;
-        if (!h || at < 0 || h.slice(at + 1) !== this.#d.server) return null;
-        return fetchServerProfile(h.slice(0, at), this.#d.server, peer, this.#d.fetch);
+        const who = split();
+        if (!who || who.server !== this.#d.server) return null;
+        return fetchServerProfile(who.handle, this.#d.server, peer, this.#d.fetch, fresh);
       });
     }
     if (this.#d.chat.transport !== 'server' && this.#d.chat.relays.length) {
-      list.push((peer) => fetchNostrProfile([...this.#d.chat.relays], peer));
+      list.push((peer) => fetchNostrProfile([...this.#d.chat.relays], peer, split()));
     }
     return list;
   }
 
-  async #recoverOwn(): Promise<void> {
+  /** The newest own document the home server and relays hold (null: none, or none could be read). */
+  async #published(): Promise<ProfilePayload | null> {
     const fqhn = `${this.#d.handle}@${this.#d.server}`;
-    const found: (ProfilePayload | null)[] = await Promise.all(
-      this.#sources(() => fqhn).map((s) => s(this.#d.primary).catch(() => null)),
-    );
-    let best: ProfilePayload | null = null;
-    for (const p of found) if (p && (!best || p.updated_at > best.updated_at)) best = p;
+    const found = await Promise.all(this.#sources(() => fqhn, true).map((s) => s(this.#d.primary).catch(() => null)));
+    return newest(found);
+  }
+
+  async #recoverOwn(): Promise<void> {
+    const best = await this.#published();
     if (!best || this.#closed) return;
+    await this.#adopt(best);
+    if (!this.#closed) await this.#d.kv.set(this.#ownKey, $state.snapshot(this.own));
+  }
+
+  /** Take `best` (published by another device, or before a restore) as the own profile; its wraps are kept. */
+  async #adopt(best: ProfilePayload): Promise<void> {
     const key = findKey(this.#d.seed, best.visual_keys);
     const shown = best.picture ? await this.#d.pictures.reveal(best.picture, key).catch(() => null) : null;
     this.own = {
@@ -213,10 +260,11 @@ export class Profiles {
       visual: !!key || !best.picture,
       key: key ? bytesToHex(key) : null,
       published: best.picture,
-      wrapped_for: [],
+      // The same key: the contacts this device wrapped for still have theirs.
+      wrapped_for: key && this.own.key === bytesToHex(key) ? this.own.wrapped_for : [],
+      wraps: best.visual_keys,
       updated_at: best.updated_at,
     };
-    if (!this.#closed) await this.#d.kv.set(this.#ownKey, $state.snapshot(this.own));
   }
 
   /**
@@ -235,29 +283,58 @@ export class Profiles {
       own.key = null;
     }
     this.own = own;
+    // publish() first: it marks `publishing` at once, so the check loop does not start a second one.
+    const published = this.publish(true);
     await this.#d.kv.set(this.#ownKey, $state.snapshot(this.own));
-    await this.publish();
+    await published;
   }
 
-  /** Sign and publish the own profile with a wrap for every contact (home server, and nostr when on). */
-  async publish(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Sign and publish the own profile with a wrap for every contact (home
+   * server, and nostr when on), starting from the document published now:
+   * its wraps of the same key are kept and only new contacts get one
+   * (SPEC §14.3). `explicit`: the user saved this device's profile (it wins);
+   * otherwise a newer document from another device is adopted first.
+   * Publishes run one after another (two at once would sign the same
+   * `updated_at`, and the second would be refused as `stale_profile`).
+   */
+  publish(explicit = false): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#queued += 1;
     this.publishing = true;
+    const run = this.#queue.then(() => this.#publishNow(explicit));
+    this.#queue = run.finally(() => {
+      this.#queued -= 1;
+      if (this.#queued === 0) this.publishing = false;
+    });
+    return run;
+  }
+
+  async #publishNow(explicit: boolean): Promise<void> {
+    if (this.#closed) return;
     try {
+      const current = await this.#published();
+      const theirs = current && (!this.own.updated_at || current.updated_at > this.own.updated_at) ? current : null;
+      if (theirs && !explicit) await this.#adopt(theirs);
+      const carried = theirs?.visual_keys ?? this.own.wraps ?? [];
       const contacts = contactsOf(this.#d.chat.conversations);
       const key = this.own.key ? fromHex(this.own.key, 32) : null;
-      const updated_at = nextUpdatedAt(this.#d.now(), this.own.updated_at);
+      // Wraps are deterministic per reader: those the published list already holds are not added twice.
+      const wraps = key ? nextWraps({ seed: this.#d.seed, key, own: this.#d.primary, carried, readers: contacts }) : [];
+      const known = key && carriesKey(this.#d.seed, carried, key) ? this.own.wrapped_for : [];
+      const updated_at = nextUpdatedAt(this.#d.now(), theirs?.updated_at ?? this.own.updated_at);
       const doc = buildProfile(this.#d.seed, {
         handle: this.#d.handle,
         server: this.#d.server,
         display_name: this.own.display_name,
         picture: this.own.published,
-        visual_keys: key ? wrapForAll(key, this.#d.primary, contacts) : [],
+        visual_keys: wraps,
         updated_at,
       });
       await this.#send(doc);
       this.own.updated_at = updated_at;
-      this.own.wrapped_for = contacts;
+      this.own.wrapped_for = [...new Set([...known, ...contacts])];
+      this.own.wraps = wraps;
       await this.#d.kv.set(this.#ownKey, $state.snapshot(this.own));
       this.publishError = null;
       this.#failedAt = 0;
@@ -265,8 +342,6 @@ export class Profiles {
       this.#failedAt = this.#d.now().getTime();
       this.publishError = 'Your profile could not be published. It will be tried again with your next change.';
       console.debug('profile publish failed:', (e as Error).message);
-    } finally {
-      this.publishing = false;
     }
   }
 

@@ -45,17 +45,22 @@ export async function putProfile(doc: ProfileDocument, fetchFn: typeof fetch = f
 /**
  * `GET /v1/u/{handle}/profile` of a handle on this server, verified against
  * `primary`; null when there is none (404), it is too big, or it does not
- * verify (a server can serve anything).
+ * verify (a server can serve anything). `fresh`: `cache: 'no-cache'`, the
+ * browser revalidates its copy (`If-None-Match`, a 304 when unchanged)
+ * instead of using it for up to `max-age` (SPEC §14.5, §14.7).
  */
 export async function fetchServerProfile(
   handle: string,
   server: string,
   primary: string,
   fetchFn: typeof fetch = fetch,
+  fresh = false,
 ): Promise<ProfilePayload | null> {
   let res: Response;
   try {
-    res = await fetchFn(`/v1/u/${encodeURIComponent(handle)}/profile`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+    const init: RequestInit = { signal: AbortSignal.timeout(TIMEOUT_MS) };
+    if (fresh) init.cache = 'no-cache';
+    res = await fetchFn(`/v1/u/${encodeURIComponent(handle)}/profile`, init);
   } catch {
     throw new ProfileError(0, 'network');
   }
@@ -82,24 +87,31 @@ export function metadataContent(doc: ProfileDocument): Record<string, unknown> {
   return { name: `${p.handle}@${p.server}`, display_name: p.display_name, kez_profile: doc };
 }
 
-/** The verified document inside a kind 0, or null (anyone may publish one with that tag). */
-export function profileFromEvent(ev: Event, primary: string): ProfilePayload | null {
+/** Who a profile must name (SPEC §14.4 reader checks); undefined when the peer's handle is not known. */
+export type Expected = { handle: string; server: string } | undefined;
+
+/**
+ * The verified document inside a kind 0, or null (anyone may publish one
+ * with that tag). `expected`: the handle/server it must name, as the home
+ * server's answer must (SPEC §14.4, §14.6).
+ */
+export function profileFromEvent(ev: Event, primary: string, expected?: Expected): ProfilePayload | null {
   if (ev.kind !== 0 || ev.content.length > 2 * MAX_PROFILE_BYTES || !verifyEvent(ev)) return null;
   try {
     const c = JSON.parse(ev.content) as { kez_profile?: unknown };
-    return verifyProfile(c?.kez_profile, primary);
+    return verifyProfile(c?.kez_profile, primary, expected);
   } catch {
     return null;
   }
 }
 
 /** The newest verified profile of `primary` among the relays' kind 0 events, or null. */
-export async function fetchNostrProfile(relays: string[], primary: string): Promise<ProfilePayload | null> {
+export async function fetchNostrProfile(relays: string[], primary: string, expected?: Expected): Promise<ProfilePayload | null> {
   if (!relays.length) return null;
   const pool = new SimplePool();
   try {
     const events = await pool.querySync(relays, { kinds: [0], '#q': [addr(primary)], limit: 20 }, { maxWait: TIMEOUT_MS });
-    return newest(events.map((e) => profileFromEvent(e, primary)));
+    return newest(events.map((e) => profileFromEvent(e, primary, expected)));
   } finally {
     pool.destroy();
   }
