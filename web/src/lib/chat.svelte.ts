@@ -81,7 +81,7 @@ export class ChatStore {
   #connected = false;
   /** Set by close(): no more sealing, ingesting or queued writes. */
   #closed = false;
-  #onOnline = () => void this.retryFailed();
+  #onOnline = () => void this.#reconnected();
 
   constructor(deps: ChatDeps) {
     this.#kv = deps.kv;
@@ -128,7 +128,7 @@ export class ChatStore {
         this.live = s;
         if (s === 'live') this.liveProblem = null;
         // Back online: what failed for want of a connection may go through now.
-        if (s === 'live' && was !== 'live') void this.retryFailed();
+        if (s === 'live' && was !== 'live') void this.#reconnected();
       },
       setLiveProblem: (problem) => (this.liveProblem = problem),
     });
@@ -211,6 +211,7 @@ export class ChatStore {
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
     void this.#outbox.resend(true);
+    void this.#receipts.retryAll();
     void this.files.resume();
   }
 
@@ -327,6 +328,11 @@ export class ChatStore {
   /** Retry failed sends whose error may have passed (connection back, browser online). */
   retryFailed(): Promise<void> {
     return this.#outbox.resend(false);
+  }
+
+  /** The connection is back (live again, browser online): failed sends and receipts go again. */
+  async #reconnected(): Promise<void> {
+    await Promise.all([this.retryFailed(), this.#receipts.retryAll()]);
   }
 
   async #peerHandle(peer: string): Promise<string> {

@@ -20,6 +20,12 @@ export interface Conversation {
    * this field: looked at once.
    */
   unsent?: boolean;
+  /**
+   * The thread may hold inbound messages whose receipt the server hasn't
+   * accepted, so load() and a reconnect retry it (receipts.ts). Absent in
+   * history from before this field: looked at once.
+   */
+  unacked?: boolean;
   /** The relay URL the peer's last nostr event came from: published there first (SPEC §12). */
   peer_relay?: string;
   /**
