@@ -49,10 +49,12 @@ export interface ChatMessage {
   acked?: boolean;
   /** Outbound `failed`: the error may pass (network, 429, 5xx), so it is retried automatically. */
   retryable?: boolean;
-  /** Outbound: automatic retries since the last send or manual Retry (bounded by AUTO_RETRIES). */
+  /** Outbound: re-send passes at load since the last send or manual Retry. */
   retries?: number;
   /** Outbound `sent`: the relay that accepted it first ("via relay.x"), when a relay did. */
   via?: string;
+  /** Outbound `sending`: why the post waits before trying again ("Waiting (sending too fast)…"), while it does. */
+  waiting?: string;
   /** Outbound: ids it was posted under before a re-send gave it a fresh one (an ack may name them). */
   prev_ids?: string[];
   /** A file (SPEC §13); `body` then holds its name. */
@@ -151,4 +153,6 @@ export interface ChatDeps {
   files?: KV;
   /** Look for stalled incoming files every 15 s (default true). */
   stallCheck?: boolean;
+  /** The send queue's wait between attempts (default setTimeout); tests record and skip it. */
+  sleep?: (ms: number) => Promise<void>;
 }
