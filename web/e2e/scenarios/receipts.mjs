@@ -20,7 +20,9 @@ export default {
       refused += 1;
       return route.abort('internetdisconnected');
     };
-    await B.route('**/v1/messages', refuse);
+    // Receipts go to `/v1/messages?notify=false` (SPEC §7.5).
+    const MESSAGES = /\/v1\/messages(\?|$)/;
+    await B.route(MESSAGES, refuse);
     await A.locator('#composer').fill(TEXT);
     await A.locator('#composer').press('Enter');
     const mine = A.locator('[data-message][data-dir="out"]').filter({ hasText: TEXT });
@@ -30,7 +32,7 @@ export default {
     await waitUntil(() => refused > 0, 20_000, 'bob tried to post the receipt');
     assert((await mine.getAttribute('data-state')) === 'sent', 'still "Sent" while bob cannot post');
 
-    await B.unroute('**/v1/messages', refuse);
+    await B.unroute(MESSAGES, refuse);
     // Offline and back: the browser's "online" event (an open stream may survive a short drop).
     await t.bob.ctx.setOffline(true);
     await B.waitForFunction(() => !navigator.onLine);
