@@ -3,7 +3,7 @@
 // same address, like two people behind one NAT). Every message arrives at
 // bob in the order sent, and none is left "Not sent" at alice: the queue
 // posts them one after another per conversation and waits out any 429.
-import { assert, log } from '../helpers.mjs';
+import { assert, conversation, log } from '../helpers.mjs';
 
 const COUNT = 100;
 const text = (/** @type {number} */ i) => `burst ${String(i).padStart(3, '0')}`;
@@ -14,6 +14,8 @@ export default {
   async run(t) {
     const A = t.alice.page;
     const B = t.bob.page;
+    await conversation(A, 'bob').click();
+    await conversation(B, 'alice').click();
     const composer = A.locator('#composer');
     const t0 = Date.now();
     for (let i = 0; i < COUNT; i++) {

@@ -3,7 +3,7 @@
 // delivers), then he goes offline and back online; alice's message turns
 // "Delivered" without bob opening or re-opening the chat (his client
 // retries pending receipts when it is online or live again).
-import { assert, log } from '../helpers.mjs';
+import { assert, conversation, log } from '../helpers.mjs';
 
 const TEXT = 'Receipt after a network drop';
 
@@ -13,6 +13,8 @@ export default {
   async run(t) {
     const A = t.alice.page;
     const B = t.bob.page;
+    await conversation(A, 'bob').click();
+    await conversation(B, 'alice').click();
     let refused = 0;
     /** @param {import('playwright-core').Route} route */
     const refuse = (route) => {
