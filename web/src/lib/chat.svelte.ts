@@ -81,7 +81,7 @@ export class ChatStore {
   #connected = false;
   /** Set by close(): no more sealing, ingesting or queued writes. */
   #closed = false;
-  #onOnline = () => void this.#reconnected();
+  #onOnline = () => void this.retryFailed();
 
   constructor(deps: ChatDeps) {
     this.#kv = deps.kv;
@@ -128,7 +128,7 @@ export class ChatStore {
         this.live = s;
         if (s === 'live') this.liveProblem = null;
         // Back online: what failed for want of a connection may go through now.
-        if (s === 'live' && was !== 'live') void this.#reconnected();
+        if (s === 'live' && was !== 'live') void this.retryFailed();
       },
       setLiveProblem: (problem) => (this.liveProblem = problem),
     });
@@ -325,14 +325,9 @@ export class ChatStore {
     return this.#outbox.retry(peer);
   }
 
-  /** The connection is back: sends waiting to try again try now (outbox.ts). */
-  retryFailed(): Promise<void> {
-    return this.#outbox.resend(false);
-  }
-
-  /** The connection is back (live again, browser online): failed sends and receipts go again. */
-  async #reconnected(): Promise<void> {
-    await Promise.all([this.retryFailed(), this.#receipts.retryAll()]);
+  /** The connection is back (live again, browser online): waiting sends try now, pending receipts go again. */
+  async retryFailed(): Promise<void> {
+    await Promise.all([this.#outbox.resend(false), this.#receipts.retryAll()]);
   }
 
   async #peerHandle(peer: string): Promise<string> {
