@@ -64,9 +64,18 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub max_connections_per_ip: usize,
 
-    /// Message posts allowed per client IP per minute (also the burst size).
-    #[arg(long, env = "KEZ_CHAT_MESSAGE_RATE_PER_MINUTE", default_value_t = 60)]
+    /// Message posts allowed per client IP per minute (also the burst size). 240: people behind
+    /// one NAT (a household, an office, a carrier's CGNAT) share an address, and one of them
+    /// typing fast sends about one a second; mailboxes are protected by their quotas and the
+    /// per-sender share (SPEC §7.5), not by this limit.
+    #[arg(long, env = "KEZ_CHAT_MESSAGE_RATE_PER_MINUTE", default_value_t = 240)]
     pub message_rate_per_minute: u32,
+
+    /// Silent message posts (`POST /v1/messages?notify=false`: receipts, attachment chunks)
+    /// allowed per client IP per minute (also the burst size): their own bucket, so reading a
+    /// chat or receiving a file never uses up the texts' (SPEC §7.5).
+    #[arg(long, env = "KEZ_CHAT_SILENT_RATE_PER_MINUTE", default_value_t = 240)]
+    pub silent_rate_per_minute: u32,
 
     /// Registrations allowed per client IP per minute (also the burst size).
     #[arg(long, env = "KEZ_CHAT_REGISTER_RATE_PER_MINUTE", default_value_t = 5)]

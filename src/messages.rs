@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use crate::error::{AppError, Result};
 use crate::extract::{ClientIp, StrictJsonBytes};
 use crate::kez::Handle;
-use crate::rate_limit::{Messages, RateLimited, network_key};
+use crate::rate_limit::{MessageToken, network_key};
 use crate::state::AppState;
 use crate::store::{NewMessage, Store, unix_now};
 
@@ -56,7 +56,7 @@ fn yes() -> bool {
 /// 201 when stored, 200 with the original seq when `(to, id)` was already stored.
 async fn post_message(
     State(state): State<AppState>,
-    _: RateLimited<Messages>,
+    token: MessageToken,
     ClientIp(ip): ClientIp,
     StrictJsonBytes(body): StrictJsonBytes,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
@@ -93,7 +93,8 @@ async fn post_message(
     if outcome.created {
         crate::metrics::RequestCounters::bump(&state.counters.messages_stored);
     }
-    if outcome.created && body.notify {
+    // A post that took the silent bucket's token never pushes (SPEC §7.5).
+    if outcome.created && body.notify && !token.silent {
         // Fire-and-forget: push delivery never delays or fails the post.
         state.push.notify(&recipient);
     }

@@ -225,6 +225,7 @@ fn stream_metrics(r: &mut Registry, state: &AppState) {
         "Client networks with a rate-limit bucket (all classes)",
         to_i64(
             state.message_limiter.tracked_keys()
+                + state.silent_limiter.tracked_keys()
                 + state.register_limiter.tracked_keys()
                 + state.push_limiter.tracked_keys()
                 + state.profile_limiter.tracked_keys(),

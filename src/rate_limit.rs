@@ -24,6 +24,8 @@ pub trait Limit {
 
 /// `POST /v1/messages`.
 pub struct Messages;
+/// `POST /v1/messages?notify=false` (receipts, attachment chunks: SPEC §7.5).
+pub struct SilentMessages;
 /// `POST /v1/register`.
 pub struct Registrations;
 /// Push subscription changes.
@@ -34,6 +36,11 @@ pub struct Profiles;
 impl Limit for Messages {
     fn limiter(state: &AppState) -> &IpRateLimiter {
         &state.message_limiter
+    }
+}
+impl Limit for SilentMessages {
+    fn limiter(state: &AppState) -> &IpRateLimiter {
+        &state.silent_limiter
     }
 }
 impl Limit for Registrations {
@@ -67,6 +74,34 @@ impl<L: Limit> axum::extract::FromRequestParts<AppState> for RateLimited<L> {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
         L::limiter(state).check(ip)?;
         Ok(Self(std::marker::PhantomData))
+    }
+}
+
+/// The token of a message post, from the bucket its query names before the
+/// body is read (SPEC §7.5): `?notify=false` takes it from the silent
+/// bucket, and then the post never pushes, whatever its body says.
+pub struct MessageToken {
+    /// The post came with `?notify=false`.
+    pub silent: bool,
+}
+
+impl axum::extract::FromRequestParts<AppState> for MessageToken {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let silent = parts
+            .uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv == "notify=false"));
+        if silent {
+            RateLimited::<SilentMessages>::from_request_parts(parts, state).await?;
+        } else {
+            RateLimited::<Messages>::from_request_parts(parts, state).await?;
+        }
+        Ok(Self { silent })
     }
 }
 

@@ -27,6 +27,8 @@ pub struct AppState {
     pub streams: StreamRegistry,
     /// Per-IP limit on `POST /v1/messages`.
     pub message_limiter: IpRateLimiter,
+    /// Silent message posts (`?notify=false`, SPEC §7.5): their own bucket.
+    pub silent_limiter: IpRateLimiter,
     /// Per-IP limit on `POST /v1/register`.
     pub register_limiter: IpRateLimiter,
     /// Per-IP limit on push subscription changes.
@@ -97,6 +99,11 @@ impl AppState {
                 config.message_rate_per_minute,
                 config.message_rate_per_minute,
                 "messages",
+            ),
+            silent_limiter: IpRateLimiter::per_minute(
+                config.silent_rate_per_minute,
+                config.silent_rate_per_minute,
+                "silent messages",
             ),
             register_limiter: IpRateLimiter::per_minute(
                 config.register_rate_per_minute,

@@ -22,6 +22,7 @@ mod proxy;
 mod push;
 mod registry;
 mod robustness;
+mod silent_rate;
 mod stream_budget;
 mod supervision;
 mod vectors;

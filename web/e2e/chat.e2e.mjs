@@ -20,6 +20,8 @@ import { artifacts, checkDbHasNoText, launchBrowser, log, preflight, startServer
 import register from './scenarios/register.mjs';
 import pwa from './scenarios/pwa.mjs';
 import chat from './scenarios/chat.mjs';
+import receipts from './scenarios/receipts.mjs';
+import burst from './scenarios/burst.mjs';
 import lock from './scenarios/lock.mjs';
 import away from './scenarios/away.mjs';
 import oneTab from './scenarios/one-tab.mjs';
@@ -38,7 +40,7 @@ import ui from './scenarios/ui.mjs';
 // ui after profile: carol on a phone chats with alice (bob's scenarios after it don't see her).
 // attachments right after chat: it uses alice and bob's fresh conversation (and runs its own relay for its nostr part).
 /** @type {Record<string, import('./helpers.mjs').Scenario>} */
-const ALL = { register, pwa, chat, attachments, profile, ui, lock, away, oneTab, offline, keys, restore, push, ios, storage, nostr };
+const ALL = { register, pwa, chat, attachments, profile, ui, receipts, burst, lock, away, oneTab, offline, keys, restore, push, ios, storage, nostr };
 const only = process.env.KEZ_E2E_ONLY?.split(',').map((s) => s.trim().replace(/-(.)/g, (_, c) => c.toUpperCase()));
 const SCENARIOS = Object.entries(ALL)
   .filter(([name]) => !only || only.includes(name))

@@ -8,7 +8,7 @@ export const aliceSeed = seedFor('alice');
 export const bobSeed = seedFor('bob');
 export const carolSeed = seedFor('carol');
 
-/** alice and bob registered on one FakeServer, each with a ChatStore (acks batched over 0 ms). */
+/** alice and bob registered on one FakeServer, each with a ChatStore (acks batched over 0 ms, send retries without waiting). */
 export function setup() {
   const server = new FakeServer('kez.test');
   const ap = server.add('alice', aliceSeed);
@@ -16,8 +16,8 @@ export function setup() {
   const me = (seed: Uint8Array, handle: string, primary: string): Me => ({ seed, handle, primary, server: 'kez.test' });
   const akv = memoryKV();
   const bkv = memoryKV();
-  const alice = new ChatStore({ kv: akv, me: me(aliceSeed, 'alice', ap), api: server.api(), ackDelayMs: 0 });
-  const bob = new ChatStore({ kv: bkv, me: me(bobSeed, 'bob', bp), api: server.api(), ackDelayMs: 0 });
+  const alice = new ChatStore({ kv: akv, me: me(aliceSeed, 'alice', ap), api: server.api(), ackDelayMs: 0, sleep: noWait });
+  const bob = new ChatStore({ kv: bkv, me: me(bobSeed, 'bob', bp), api: server.api(), ackDelayMs: 0, sleep: noWait });
   return { server, ap, bp, alice, bob, akv, bkv, me };
 }
 
@@ -26,6 +26,9 @@ export async function pull(store: ChatStore, server: FakeServer, handle: string)
   const { messages } = await server.api().pollInbox(handle, store.lastSeq, server.pollAuth(handle, store.lastSeq));
   await store.ingest(messages);
 }
+
+/** The send queue's waits between attempts, skipped (tests record them where they matter). */
+export const noWait = async (_ms: number): Promise<void> => {};
 
 /** One macrotask: lets queued writes, 0 ms ack timers and their posts run. */
 export const settle = () => new Promise((r) => setTimeout(r, 0));

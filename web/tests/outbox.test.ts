@@ -6,7 +6,6 @@ import { ChatStore, type ChatMessage } from '../src/lib/chat.svelte';
 import { MAX_AGE_MS } from '../src/lib/envelope';
 import { memoryKV } from '../src/lib/kv';
 import {
-  AUTO_RETRIES,
   autoResendable,
   countsAsRetry,
   failure,
@@ -48,17 +47,16 @@ describe('outbox decisions', () => {
     for (const s of [400, 401, 404, 409, 413, 422]) expect(isTransient(new ApiError(s, 'x', ''))).toBe(false);
     expect(isTransient(new Error('boom'))).toBe(false);
     const full = new ApiError(507, 'mailbox_full', 'full');
-    expect(failure(full)).toEqual({ status: 'failed', error: full.message, retryable: true });
+    expect(failure(full)).toEqual({ status: 'failed', error: full.message, retryable: true, waiting: undefined });
     expect(full.message).toMatch(/inbox is full/);
-    expect(failure('odd')).toEqual({ status: 'failed', error: 'odd', retryable: false });
+    expect(failure('odd')).toEqual({ status: 'failed', error: 'odd', retryable: false, waiting: undefined });
   });
 
-  it('re-sends by itself: "sending" only at load, transient failures up to AUTO_RETRIES times', () => {
+  it('re-sends by itself only what is still "sending" at load (a failed one had its attempts: Retry)', () => {
     expect(autoResendable(out({ status: 'sending' }), true)).toBe(true);
     expect(autoResendable(out({ status: 'sending' }), false)).toBe(false);
-    expect(autoResendable(out({ retryable: true }), false)).toBe(true);
-    expect(autoResendable(out({ retryable: true, retries: AUTO_RETRIES - 1 }), true)).toBe(true);
-    expect(autoResendable(out({ retryable: true, retries: AUTO_RETRIES }), true)).toBe(false);
+    expect(autoResendable(out({ retryable: true }), false)).toBe(false);
+    expect(autoResendable(out({ retryable: true }), true)).toBe(false);
     expect(autoResendable(out({ retryable: false }), true)).toBe(false);
     expect(autoResendable(out({ retryable: undefined }), true)).toBe(false);
     for (const status of ['sent', 'delivered'] as const) expect(autoResendable(out({ status, retryable: true }), true)).toBe(false);
@@ -73,8 +71,9 @@ describe('outbox decisions', () => {
       out({ id: 'd', retryable: false }),
       out({ id: 'e', retryable: true }),
     ];
-    expect(resendPicks(thread, true, () => false)).toEqual({ unsent: true, picks: ['b', 'c', 'e'] });
-    expect(resendPicks(thread, false, (id) => id === 'c')).toEqual({ unsent: true, picks: ['e'] });
+    expect(resendPicks(thread, true, () => false)).toEqual({ unsent: true, picks: ['b'] });
+    expect(resendPicks(thread, true, (id) => id === 'b')).toEqual({ unsent: true, picks: [] });
+    expect(resendPicks(thread, false, () => false)).toEqual({ unsent: true, picks: [] });
     // A permanent failure keeps the thread "unsent" (the Retry button is there) but isn't picked.
     expect(resendPicks([out({ retryable: false })], true, () => false)).toEqual({ unsent: true, picks: [] });
     expect(resendPicks([out({ status: 'delivered' }), out({ dir: 'in', status: 'received' })], true, () => false)).toEqual({
@@ -103,8 +102,8 @@ describe('outbox decisions', () => {
     const failed = failure(timeout);
     expect(settled('delivered', SENT)).toBeNull();
     expect(settled('delivered', failed)).toBeNull();
-    expect(settled('sending', SENT)).toEqual({ status: 'sent', error: undefined, retryable: undefined });
-    expect(settled('sending', failed)).toEqual({ status: 'failed', error: timeout.message, retryable: true });
+    expect(settled('sending', SENT)).toEqual({ status: 'sent', error: undefined, retryable: undefined, waiting: undefined });
+    expect(settled('sending', failed)).toEqual({ status: 'failed', error: timeout.message, retryable: true, waiting: undefined });
   });
 
   it('re-stamps only after RESTAMP_AFTER_MS, keeping the ids it had', () => {
@@ -150,15 +149,15 @@ describe('ChatStore sending', () => {
     expect(gated.threads[bp][0].status).toBe('sent');
   });
 
-  it('marks failed sends and retries them', async () => {
+  it('marks a final failure "Not sent" and Retry sends it', async () => {
     const { server, bp, alice } = setup();
     await alice.load();
     await alice.startChat('bob');
-    server.failNextPost = new ApiError(507, 'mailbox_full', 'full');
+    server.failNextPost = new ApiError(413, 'payload_too_large', 'too large');
     await alice.send(bp, 'one');
     const m = alice.threads[bp][0];
     expect(m.status).toBe('failed');
-    expect(m.error).toMatch(/inbox is full/);
+    expect(m.retryable).toBe(false);
     await alice.retry(bp, m.id);
     expect(alice.threads[bp][0].status).toBe('sent');
     expect(alice.threads[bp][0].error).toBeUndefined();

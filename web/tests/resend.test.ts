@@ -3,11 +3,11 @@
 // and id once the old one would be stale at the recipient).
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ApiError } from '../src/lib/api';
-import { AUTO_RETRIES, ChatStore, type Api } from '../src/lib/chat.svelte';
+import { ChatStore, MAX_SEND_ATTEMPTS, type Api } from '../src/lib/chat.svelte';
 import { openEnvelope, seal } from '../src/lib/envelope';
 import { memoryKV } from '../src/lib/kv';
 import { rfc3339 } from '../src/lib/time';
-import { aliceSeed, bobSeed, pull, settle, setup } from './chat-fixture';
+import { aliceSeed, bobSeed, noWait, pull, settle, setup } from './chat-fixture';
 import { FakeEventSource } from './helpers';
 
 afterEach(() => {
@@ -57,7 +57,7 @@ describe('ChatStore outbox', () => {
     expect(posted).toHaveLength(2);
   });
 
-  it('retries transient failures when the connection comes back, but not permanent ones', async () => {
+  it('retries a transient failure when the connection comes back, a final one not', async () => {
     FakeEventSource.all = [];
     const { server, bp, alice } = setup();
     const store = new ChatStore({
@@ -65,19 +65,29 @@ describe('ChatStore outbox', () => {
       me: { seed: aliceSeed, ...alice.me },
       api: server.api(),
       EventSource: FakeEventSource as unknown as typeof EventSource,
+      // The backoff never ends by itself here: only the connection coming back ends it.
+      sleep: () => new Promise(() => {}),
     });
     await store.load();
     await store.startChat('bob');
     server.failNextPost = new ApiError(0, 'network', 'network error');
-    await store.send(bp, 'offline for a moment');
-    server.failNextPost = new ApiError(422, 'invalid_message_id', '');
-    await store.send(bp, 'never going to work');
-    expect(store.threads[bp].map((m) => m.status)).toEqual(['failed', 'failed']);
+    void store.send(bp, 'offline for a moment');
+    await vi.waitFor(() => expect(store.threads[bp]?.[0].waiting).toBe('Waiting for the connection…'));
+    expect(store.threads[bp][0].status).toBe('sending');
 
     store.connect();
     FakeEventSource.all[0].emit('open');
     expect(store.live).toBe('live');
     await vi.waitFor(() => expect(store.threads[bp][0].status).toBe('sent'));
+    expect(store.threads[bp][0].waiting).toBeUndefined();
+    expect(server.boxes.get('bob')).toHaveLength(1);
+
+    server.failNextPost = new ApiError(422, 'invalid_message_id', '');
+    await store.send(bp, 'never going to work');
+    expect(store.threads[bp][1].status).toBe('failed');
+    FakeEventSource.all[0].emit('error');
+    await vi.waitFor(() => expect(FakeEventSource.all.length).toBeGreaterThan(1), { timeout: 10_000 });
+    FakeEventSource.all.at(-1)!.emit('open');
     for (let i = 0; i < 5; i++) await settle();
     expect(store.threads[bp][1].status).toBe('failed');
     expect(server.boxes.get('bob')).toHaveLength(1);
@@ -88,7 +98,7 @@ describe('ChatStore outbox', () => {
     store.disconnect();
   });
 
-  it('retries on the browser "online" event, at most AUTO_RETRIES times', async () => {
+  it('the browser "online" event ends a wait; attempts stop at MAX_SEND_ATTEMPTS with "Not sent"', async () => {
     const win = new EventTarget();
     vi.stubGlobal('window', win);
     const { server, bp, alice } = setup();
@@ -105,22 +115,20 @@ describe('ChatStore outbox', () => {
         },
       },
       EventSource: FakeEventSource as unknown as typeof EventSource,
+      sleep: () => new Promise(() => {}),
     });
     await store.load();
     await store.startChat('bob');
-    await store.send(bp, 'server is down');
-    expect(attempts).toBe(1);
+    void store.send(bp, 'server is down');
+    await vi.waitFor(() => expect(attempts).toBe(1));
     store.connect();
-    for (let i = 0; i < AUTO_RETRIES + 3; i++) {
+    for (let i = 0; i < MAX_SEND_ATTEMPTS + 3; i++) {
       win.dispatchEvent(new Event('online'));
       for (let j = 0; j < 10; j++) await settle();
     }
-    expect(attempts).toBe(1 + AUTO_RETRIES);
-    expect(store.threads[bp][0].status).toBe('failed');
+    expect(attempts).toBe(MAX_SEND_ATTEMPTS);
+    expect(store.threads[bp][0]).toMatchObject({ status: 'failed', retryable: true });
     store.disconnect();
-    win.dispatchEvent(new Event('online'));
-    await settle();
-    expect(attempts).toBe(1 + AUTO_RETRIES);
   });
 });
 
@@ -132,20 +140,27 @@ describe('ChatStore re-sends after days', () => {
     let now = Date.now();
     const clock = () => new Date(now);
     const akv = memoryKV();
-    const a = new ChatStore({ kv: akv, me: me(aliceSeed, 'alice', ap), api: server.api(), now: clock, ackDelayMs: 0 });
+    const api = server.api();
+    let down = true;
+    const flaky: Api = { ...api, postMessage: async (...x) => (down ? Promise.reject(new ApiError(0, 'network', 'network error')) : api.postMessage(...x)) };
+    const a = new ChatStore({ kv: akv, me: me(aliceSeed, 'alice', ap), api: flaky, now: clock, ackDelayMs: 0, sleep: noWait });
     const b = new ChatStore({ kv: memoryKV(), me: me(bobSeed, 'bob', bp), api: server.api(), now: clock, ackDelayMs: 0 });
     await a.load();
     await b.load();
     await a.startChat('bob');
-    server.failNextPost = new ApiError(0, 'network', 'network error');
     await a.send(bp, 'written before the trip');
     const before = { ...a.threads[bp][0] };
     expect(before.status).toBe('failed');
-    // Sent before this one failed and was retried: the re-sent one moves after it.
-    await a.send(bp, 'a later one that went through');
+    // Sent earlier by hand (another device, say): the re-sent one moves after it.
+    now -= 1000;
+    const { envelope } = seal(aliceSeed, { kind: 'text', id: 'lateronethatwentthrough', from_handle: 'alice@kez.test', to: bp, sent_at: rfc3339(clock()), body: 'a later one that went through' });
+    now += 1000;
+    a.threads[bp].unshift({ id: 'lateronethatwentthrough', dir: 'out', body: 'a later one that went through', sent_at: rfc3339(new Date(now - 1000)), status: 'sent' });
+    await api.postMessage('bob', 'lateronethatwentthrough', envelope);
 
-    now += 8 * DAY; // back online a week later
-    await a.retryFailed();
+    now += 8 * DAY; // back online a week later: Retry
+    down = false;
+    await a.retry(bp, before.id);
     const t = a.threads[bp];
     const resent = t.find((m) => m.body === 'written before the trip')!;
     expect(resent.status).toBe('sent');
@@ -216,11 +231,11 @@ describe('ChatStore re-sends after days', () => {
     const a = new ChatStore({ kv: memoryKV(), me: me(aliceSeed, 'alice', ap), api: server.api(), now: clock });
     await a.load();
     await a.startChat('bob');
-    server.failNextPost = new ApiError(503, 'internal', '');
+    server.failNextPost = new ApiError(413, 'payload_too_large', '');
     await a.send(bp, 'hello?');
     const oldId = a.threads[bp][0].id;
     now += 7 * DAY;
-    server.failNextPost = new ApiError(503, 'internal', '');
+    server.failNextPost = new ApiError(413, 'payload_too_large', '');
     await a.retry(bp, oldId);
     expect(a.threads[bp][0]).toMatchObject({ status: 'failed', prev_ids: [oldId] });
     // bob had got the first post after all (a lost answer) and acks it.

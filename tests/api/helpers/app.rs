@@ -58,6 +58,7 @@ pub fn test_config(dir: &tempfile::TempDir) -> Config {
     c.db = dir.path().join("kez.db");
     c.server = SERVER.to_owned();
     c.message_rate_per_minute = 100_000;
+    c.silent_rate_per_minute = 100_000;
     c.register_rate_per_minute = 100_000;
     c.push_rate_per_minute = 100_000;
     c.profile_rate_per_minute = 100_000;

@@ -206,6 +206,10 @@ async fn a_message_posted_with_notify_false_is_stored_and_streamed_but_not_pushe
 
     // Act
     assert_eq!(app.post_json("/v1/messages", &receipt).await.status(), 201);
+    // Silent by the query (SPEC §7.1, §7.5), whatever the body says.
+    let by_query = message_body("bob", &random_id(), "a receipt, silent by the query");
+    let res = app.post_json("/v1/messages?notify=false", &by_query).await;
+    assert_eq!(res.status(), 201);
     let mut not_bool = message_body("bob", &random_id(), "x");
     not_bool["notify"] = json!("no");
     let refused = app.post_json("/v1/messages", &not_bool).await;
@@ -217,7 +221,7 @@ async fn a_message_posted_with_notify_false_is_stored_and_streamed_but_not_pushe
     assert_eq!(ps.received("/bob").len(), 1);
     let s = stats(&app);
     assert_eq!((s.queued, s.delivered), (1, 1), "only the text was queued");
-    assert_eq!(app.inbox_len(&bob, "bob").await, 2, "both stored");
+    assert_eq!(app.inbox_len(&bob, "bob").await, 3, "all stored");
 }
 
 #[tokio::test]

@@ -158,7 +158,9 @@ export default {
     /** @type {() => void} */
     let release = () => {};
     const released = new Promise((r) => (release = () => r(undefined)));
-    await A.route('**/v1/messages', async (route) => {
+    // Chunks go to `/v1/messages?notify=false` (SPEC §7.1, §7.5).
+    const MESSAGES = /\/v1\/messages(\?|$)/;
+    await A.route(MESSAGES, async (route) => {
       if (++posts > HOLD_AFTER) await released;
       await route.continue().catch(() => {});
     });
@@ -178,7 +180,7 @@ export default {
     const { sha, bytes } = await receivedImage(B);
     assert(sha === (await outFile.getAttribute('data-sha256')), 'bob has the file alice sent');
     await A.locator('[data-message][data-dir="out"][data-state="delivered"] [data-file]').last().waitFor();
-    await A.unroute('**/v1/messages');
+    await A.unroute(MESSAGES);
     log(`bob: image complete after the reload (${bytes.length} bytes), alice: delivered`);
     await B.getByTestId('file-image').last().click();
     await B.getByTestId('file-full').waitFor();

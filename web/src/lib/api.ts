@@ -181,6 +181,9 @@ export async function lookupPrimary(primary: string): Promise<LookupRecord> {
 /**
  * Post a sealed message. `notify: false` skips the recipient's Web Push
  * (SPEC §7.1): delivery receipts use it so reading never buzzes a phone.
+ * It also goes in the query (`?notify=false`), which the server reads
+ * before the body to take the token from the silent posts' own per-IP
+ * bucket (SPEC §7.5), so receipts and file chunks never use up the texts'.
  */
 export async function postMessage(
   to: string,
@@ -189,7 +192,8 @@ export async function postMessage(
   opts: { notify?: boolean } = {},
 ): Promise<{ status: number; seq: number; received_at: string }> {
   const payload = opts.notify === false ? { to, id, envelope, notify: false } : { to, id, envelope };
-  const { status, body } = await request<{ seq: number; received_at: string }>('/v1/messages', json(payload));
+  const path = opts.notify === false ? '/v1/messages?notify=false' : '/v1/messages';
+  const { status, body } = await request<{ seq: number; received_at: string }>(path, json(payload));
   return { status, ...body };
 }
 

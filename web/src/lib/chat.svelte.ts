@@ -33,7 +33,7 @@ import { checkedRelays, Transports, type TransportChoice } from './transports';
 
 export { keyChangedText, parseKez, StartChatError } from './directory';
 export { CLOCK_PROBLEM, liveStatusText, threadLiveText } from './live';
-export { AUTO_RETRIES, RESTAMP_AFTER_MS } from './outbox';
+export { MAX_SEND_ATTEMPTS, RESTAMP_AFTER_MS } from './outbox';
 export { EmptyFileError, FileTooLargeError } from './attachments/attachments';
 export { defaultTransport, firstSuccess, isRelayUrl, TRANSPORTS, type TransportChoice } from './transports';
 export { ChatClosedError, type Api, type ChatDeps, type ChatMessage, type Conversation, type Me, type MessageStatus } from './records';
@@ -93,7 +93,7 @@ export class ChatStore {
     this.#contacts = new ContactBook(this.#kv, this.#key('contacts'));
     this.#directory = new HandleDirectory(this.#api, this.#me.server);
     const access = this.#access();
-    this.#outbox = new Outbox(access);
+    this.#outbox = new Outbox(access, deps.sleep);
     this.#receipts = new Receipts(access, deps.ackDelayMs);
     this.#stallCheck = deps.stallCheck ?? true;
     this.#inbound = this.#makeInbound(access);
@@ -212,6 +212,7 @@ export class ChatStore {
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
     void this.#outbox.resend(true);
+    void this.#receipts.retryAll();
     void this.files.resume();
   }
 
@@ -319,15 +320,15 @@ export class ChatStore {
     return this.#outbox.send(peer, text);
   }
 
-  /** The Retry button: any failed message, whatever the error (a file continues where it stopped). */
+  /** The Retry button: the failed texts of the thread again, in order, whatever the error (a file continues where it stopped). */
   retry(peer: string, id: string): Promise<void> {
     if (this.threads[peer]?.find((m) => m.id === id && m.dir === 'out')?.attachment) return this.files.retry(peer, id);
-    return this.#outbox.deliver(peer, id);
+    return this.#outbox.retry(peer);
   }
 
-  /** Retry failed sends whose error may have passed (connection back, browser online). */
-  retryFailed(): Promise<void> {
-    return this.#outbox.resend(false);
+  /** The connection is back (live again, browser online): waiting sends try now, pending receipts go again. */
+  async retryFailed(): Promise<void> {
+    await Promise.all([this.#outbox.resend(false), this.#receipts.retryAll()]);
   }
 
   async #peerHandle(peer: string): Promise<string> {

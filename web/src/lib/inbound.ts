@@ -190,6 +190,8 @@ export class Inbound {
       c.last_preview = shown ? filePreview(entry.body) : entry.body;
     }
     if (!this.#a.viewing(peer)) c.unread += 1;
+    // Saved before the receipt is tried: a reload or reconnect retries it.
+    c.unacked = true;
     await chat.saveThread(peer);
     await chat.saveConvs();
     // A delivery receipt as soon as the message is on this device, batched

@@ -2,14 +2,22 @@
 // decisions (what is retried and when, which id/sent_at a re-send gets, what
 // a POST's answer may change) are the pure functions at the top; `Outbox`
 // applies them to the ChatStore's records.
+//
+// Per conversation the queue is in order (issue 13): posts of one peer run
+// one after another (a KeyedChain), a message waits until the earlier ones
+// were accepted, and one behind a message that finally failed is not posted
+// either. A transient failure is retried inside the post with the chunk
+// pacer's decisions (attachments/pacer.ts: 429 waits its Retry-After and
+// pauses every conversation, since the per-IP bucket is shared; network
+// errors and 5xx back off 2 s doubling to 60 s), showing "Waiting…", at most
+// MAX_ATTEMPTS times; then "Not sent" with Retry.
 import { ApiError } from './api';
 import { newMessageId } from './bytes';
+import { afterFailure, MAX_ATTEMPTS } from './attachments/pacer';
+import { KeyedChain } from './receipts';
 import { PublishError } from './nostr/transport';
 import { ChatClosedError, bySentAt, isLatest, type ChatAccess, type ChatMessage, type MessageStatus } from './records';
 import { parseRfc3339, rfc3339 } from './time';
-
-/** Automatic retries of one failed message before only the Retry button is left. */
-export const AUTO_RETRIES = 5;
 
 /**
  * A message re-posted once its sent_at is older than this gets a fresh
@@ -23,10 +31,33 @@ export const RESTAMP_AFTER_MS = 6 * 24 * 3600_000;
 export type SendMode = 'send' | 'auto' | 'load';
 
 /** What a POST's answer leaves on the message. */
-export type PostOutcome = Pick<ChatMessage, 'status' | 'error' | 'retryable' | 'via'>;
+export type PostOutcome = Pick<ChatMessage, 'status' | 'error' | 'retryable' | 'via' | 'waiting'>;
 
 /** The outcome of a POST the server accepted (201, or 200 for an id it already had). */
-export const SENT: Readonly<PostOutcome> = Object.freeze({ status: 'sent', error: undefined, retryable: undefined, via: undefined });
+export const SENT: Readonly<PostOutcome> = Object.freeze({ status: 'sent', error: undefined, retryable: undefined, via: undefined, waiting: undefined });
+
+/** Posts of one message in a row (the first and its automatic retries) before it shows "Not sent". */
+export const MAX_SEND_ATTEMPTS = MAX_ATTEMPTS;
+
+/** The error of a message held back because an earlier one of its conversation was not sent. */
+export const BEHIND_FAILED = 'Not sent: an earlier message was not sent.';
+
+/**
+ * Whether `id` must wait: an earlier text of the thread is `failed`, so
+ * posting it now would put it before that one at the recipient.
+ */
+export function behindFailed(thread: readonly ChatMessage[], id: string): boolean {
+  for (const m of thread) {
+    if (m.id === id) return false;
+    if (m.dir === 'out' && !m.attachment && m.status === 'failed') return true;
+  }
+  return false;
+}
+
+/** The texts a Retry sends again, in thread order: every failed one (order is kept). */
+export function retryAllFailed(thread: readonly ChatMessage[]): string[] {
+  return thread.filter((m) => m.dir === 'out' && !m.attachment && m.status === 'failed').map((m) => m.id);
+}
 
 /** The text as sent (trailing whitespace dropped), or null when there is nothing to send. */
 export function outgoingBody(text: string): string | null {
@@ -43,7 +74,7 @@ export function isTransient(e: unknown): boolean {
 
 /** The outcome of a POST that threw `e`. */
 export function failure(e: unknown): PostOutcome {
-  return { status: 'failed', error: e instanceof Error ? e.message : String(e), retryable: isTransient(e) };
+  return { status: 'failed', error: e instanceof Error ? e.message : String(e), retryable: isTransient(e), waiting: undefined };
 }
 
 /** Outbound and never accepted by the server (`sending` or `failed`). */
@@ -52,16 +83,15 @@ export function isUnsent(m: ChatMessage): boolean {
 }
 
 /**
- * Whether a re-send pass posts `m` without being asked. `sending` only at
- * load (the tab closed mid-send; otherwise a post is under way), `failed`
- * only for a transient error and at most AUTO_RETRIES times, so e.g. a 404
- * unknown_recipient is left to the Retry button.
+ * Whether a re-send pass posts `m` without being asked: only a message
+ * still `sending` at load (the tab closed while it was queued or posted;
+ * otherwise its post is under way and retries by itself). A `failed` one
+ * already had its MAX_SEND_ATTEMPTS, or a final error: the Retry button.
  */
 export function autoResendable(m: ChatMessage, atLoad: boolean): boolean {
   // Files have their own sender (attachments/sender.ts).
   if (m.dir !== 'out' || m.attachment) return false;
-  if (m.status === 'sending') return atLoad;
-  return m.status === 'failed' && m.retryable === true && (m.retries ?? 0) < AUTO_RETRIES;
+  return m.status === 'sending' && atLoad;
 }
 
 /** One thread in a re-send pass: whether it still holds unsent messages, and which to post now (in order). */
@@ -83,6 +113,11 @@ export function countsAsRetry(m: ChatMessage, mode: SendMode): boolean {
 /** The fields a message gets as its post starts (the count restarts on a send or Retry). */
 export function startedFields(m: ChatMessage, counted: boolean): Pick<ChatMessage, 'status' | 'error' | 'retryable' | 'retries'> {
   return { retries: counted ? (m.retries ?? 0) + 1 : 0, status: 'sending', error: undefined, retryable: undefined };
+}
+
+/** What a failed attempt leaves while the post waits to try again ("Waiting…" and why). */
+export function waitingFields(waiting: string): PostOutcome {
+  return { status: 'sending', error: undefined, retryable: undefined, via: undefined, waiting };
 }
 
 /**
@@ -110,11 +145,19 @@ export function restamp(m: ChatMessage, now: Date, newId: () => string): Pick<Ch
 /** The outgoing queue of one ChatStore. */
 export class Outbox {
   readonly #chat: ChatAccess;
+  readonly #sleep: (ms: number) => Promise<void>;
   /** `peer/id` of outbound messages being posted right now (never posted twice at once). */
   readonly #delivering = new Set<string>();
+  /** Per peer: its posts, one after another, in the order they were queued. */
+  readonly #chains = new KeyedChain();
+  /** Epoch ms before which nothing is posted: a 429's Retry-After (the per-IP bucket is shared by every conversation). */
+  #pauseUntil = 0;
+  /** Resolvers of the waits between attempts (wake() ends them early). */
+  readonly #wakers = new Set<() => void>();
 
-  constructor(chat: ChatAccess) {
+  constructor(chat: ChatAccess, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))) {
     this.#chat = chat;
+    this.#sleep = sleep;
   }
 
   /** Send a text message with local echo: sending → sent (201/200) → delivered (ack). */
@@ -134,21 +177,33 @@ export class Outbox {
       await this.#chat.saveConvs();
       await this.#chat.saveThread(peer);
     });
-    await this.deliver(peer, msg.id);
+    await this.#queue(peer, msg.id, 'send');
+  }
+
+  /** The Retry button: every failed text of the thread goes again, in order (the counts start again). */
+  async retry(peer: string): Promise<void> {
+    const ids = retryAllFailed(this.#chat.loadedThread(peer) ?? []);
+    await Promise.all(ids.map((id) => this.#queue(peer, id, 'send')));
+  }
+
+  /** The connection is back: waits between attempts end now (a 429's pause still holds). */
+  wake(): void {
+    for (const w of [...this.#wakers]) w();
   }
 
   /**
-   * Post what the server never accepted (see autoResendable). At load that
-   * includes messages still `sending`: the server answers 200 with the same
-   * seq for a `(to, id)` it already has, and the re-sealed envelope keeps id
-   * and sent_at, unless too old (restamp). Never rejects.
+   * Wake the waits (the connection is back) and, at load, post what was
+   * still `sending` (see autoResendable): the server answers 200 with the
+   * same seq for a `(to, id)` it already has, and the re-sealed envelope
+   * keeps id and sent_at, unless too old (restamp). Never rejects.
    */
   async resend(atLoad: boolean): Promise<void> {
     if (this.#chat.closed) return;
+    this.wake();
     try {
       const todo = await this.#chat.serial(() => this.#pick(atLoad));
-      // One at a time, in order: keeps the recipient's seqs in send order.
-      for (const [peer, id] of todo) await this.deliver(peer, id, atLoad ? 'load' : 'auto');
+      // In order per conversation (the chains), conversations side by side.
+      await Promise.all(todo.map(([peer, id]) => this.#queue(peer, id, atLoad ? 'load' : 'auto')));
     } catch (e) {
       // Runs unasked (load, online): a storage error must not become an unhandled rejection.
       if (!(e instanceof ChatClosedError)) console.debug('resend:', e);
@@ -192,6 +247,11 @@ export class Outbox {
     return this.#chat.loadedThread(peer)?.find((m) => m.id === id);
   }
 
+  /** Post `id` after every post queued before it for `peer`. */
+  #queue(peer: string, id: string, mode: SendMode): Promise<void> {
+    return this.#chains.run(peer, () => this.deliver(peer, id, mode));
+  }
+
   /** Post one outbound message (see SendMode); at most one post per message at a time. */
   async deliver(peer: string, id: string, mode: SendMode = 'send'): Promise<void> {
     const key = `${peer}/${id}`;
@@ -200,6 +260,8 @@ export class Outbox {
     if (!m || m.dir !== 'out' || m.status === 'delivered' || this.#chat.closed || this.#delivering.has(key)) return;
     // Re-checked now: a manual Retry may have settled it since it was picked.
     if (mode !== 'send' && !autoResendable(m, mode === 'load')) return;
+    // Never overtakes an earlier message that failed.
+    if (behindFailed(this.#chat.loadedThread(peer) ?? [], id)) return this.#holdBack(peer, id);
     this.#delivering.add(key);
     try {
       await this.#post(peer, id, countsAsRetry(m, mode));
@@ -211,33 +273,84 @@ export class Outbox {
     }
   }
 
+  /** An earlier message failed: this one shows "Not sent" too (Retry sends them all, in order). */
+  #holdBack(peer: string, id: string): Promise<void> {
+    return this.#chat.serial(async () => {
+      const msg = this.#find(peer, id);
+      if (!msg || msg.status === 'delivered' || msg.status === 'sent') return;
+      Object.assign(msg, { status: 'failed', error: BEHIND_FAILED, retryable: true, waiting: undefined });
+      await this.#chat.saveThread(peer);
+    });
+  }
+
+  /** Attempts of one post until accepted, final, or MAX_SEND_ATTEMPTS (see pacer afterFailure). */
   async #post(peer: string, id: string, counted: boolean): Promise<void> {
-    const m = await this.#chat.serial(() => this.#start(peer, id, counted));
-    if (!m) return;
-    const { sent_at, body } = m;
-    const fresh = m.id !== id;
-    id = m.id;
-    // Under its new id too: a re-send pass must not pick it while this post runs.
-    if (fresh) this.#delivering.add(`${peer}/${id}`);
+    const renamed = new Set<string>();
     try {
-      let outcome = SENT;
-      try {
-        const r = await this.#chat.post(peer, { kind: 'text', id, sent_at, body });
-        if (r?.via) outcome = { ...SENT, via: r.via };
-      } catch (e) {
-        if (e instanceof ChatClosedError) throw e;
-        outcome = failure(e);
+      for (let attempt = 1; ; attempt++) {
+        await this.#pause();
+        const m = await this.#chat.serial(() => this.#start(peer, id, counted && attempt === 1));
+        if (!m) return;
+        if (m.id !== id) {
+          id = m.id;
+          // Under its new id too: a re-send pass must not pick it while this post runs.
+          renamed.add(`${peer}/${id}`);
+          this.#delivering.add(`${peer}/${id}`);
+        }
+        const error = await this.#attempt(peer, m);
+        if (error === null) return;
+        // Bounded by the pacer too (MAX_SEND_ATTEMPTS is its MAX_ATTEMPTS).
+        const next = afterFailure(error, attempt);
+        if (!next.retry || this.#chat.closed) return await this.#settle(peer, id, failure(error));
+        if (error instanceof ApiError && error.status === 429) this.#pauseUntil = Math.max(this.#pauseUntil, Date.now() + next.ms);
+        await this.#settle(peer, id, waitingFields(next.waiting));
+        await this.#wait(next.ms);
       }
-      await this.#chat.serial(async () => {
-        const msg = this.#find(peer, id);
-        if (!msg) return;
-        const next = settled(msg.status, outcome);
-        if (next) Object.assign(msg, next);
-        await this.#chat.saveThread(peer);
-      });
     } finally {
-      if (fresh) this.#delivering.delete(`${peer}/${id}`);
+      for (const k of renamed) this.#delivering.delete(k);
     }
+  }
+
+  /** One POST of `m`: null once accepted (settled as sent), else the error. */
+  async #attempt(peer: string, m: ChatMessage): Promise<unknown> {
+    const { id, sent_at, body } = m;
+    try {
+      const r = await this.#chat.post(peer, { kind: 'text', id, sent_at, body });
+      await this.#settle(peer, id, r?.via ? { ...SENT, via: r.via } : SENT);
+      return null;
+    } catch (e) {
+      if (e instanceof ChatClosedError) throw e;
+      return e ?? new Error('post failed');
+    }
+  }
+
+  /** Queued: apply a post's outcome (never over `delivered`). */
+  #settle(peer: string, id: string, outcome: PostOutcome): Promise<void> {
+    return this.#chat.serial(async () => {
+      const msg = this.#find(peer, id);
+      if (!msg) return;
+      const next = settled(msg.status, outcome);
+      if (next) Object.assign(msg, next);
+      await this.#chat.saveThread(peer);
+    });
+  }
+
+  /** Sit out a 429's Retry-After (shared by every conversation). */
+  async #pause(): Promise<void> {
+    const ms = this.#pauseUntil - Date.now();
+    if (ms > 0) await this.#sleep(ms);
+  }
+
+  /** Wait `ms` between attempts, or until wake(). */
+  #wait(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        this.#wakers.delete(done);
+        resolve();
+      };
+      this.#wakers.add(done);
+      void this.#sleep(ms).then(done);
+    });
   }
 
   /** Queued: mark the message `sending` (re-stamped if stale) and save; null if acked meanwhile. */
@@ -246,9 +359,12 @@ export class Outbox {
     // Acked while this post waited for the queue.
     if (!msg || msg.status === 'delivered') return null;
     const restamped = this.#restampIfStale(peer, msg);
-    Object.assign(msg, startedFields(msg, counted));
+    const fields = { ...startedFields(msg, counted), waiting: undefined };
+    // A fresh message is saved `sending` already: one write less per message of a burst.
+    const same = (Object.keys(fields) as (keyof typeof fields)[]).every((k) => (k === 'retries' ? (msg.retries ?? 0) === fields.retries : msg[k] === fields[k]));
+    Object.assign(msg, fields);
     if (restamped) await this.#chat.saveConvs();
-    await this.#chat.saveThread(peer);
+    if (restamped || !same) await this.#chat.saveThread(peer);
     return msg;
   }
 

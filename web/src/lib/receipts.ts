@@ -2,13 +2,47 @@
 // (batched, at most MAX_ACK_IDS ids per post, never two runs for one peer at
 // once) and applying a peer's ack to what we sent (`delivered`, final). The
 // decisions are the pure functions at the top; `Receipts` applies them.
+// A receipt that could not be posted is retried (bounded, with backoff) and
+// again whenever the connection comes back and at load: the conversation's
+// `unacked` flag (sealed with the conversations, SPEC §8.2) says where to
+// look, so a reload keeps the work.
 import { ackBody, ackIds, MAX_ACK_IDS } from './envelope';
+import { afterFailure } from './attachments/pacer';
 import { newMessageId } from './bytes';
 import { ChatClosedError, type ChatAccess, type ChatMessage } from './records';
 import { rfc3339 } from './time';
 
 /** How long a live ack waits for others arriving with it, to go out as one post. */
 export const ACK_DELAY_MS = 500;
+
+/**
+ * Failed ack runs in a row for one peer before the retries stop until the
+ * next trigger (connection live again, browser online, load, thread opened,
+ * a new message): with the chunk pacer's backoff (2 s doubling to 60 s,
+ * Retry-After on 429) that is about 4 minutes of trying.
+ */
+export const MAX_ACK_ATTEMPTS = 8;
+
+/**
+ * After ack run `attempt` (1-based) for a peer failed with `e`: the wait
+ * before the next run, or null to stop (a final error such as 404, or the
+ * bound). Shares the chunk sender's decisions (attachments/pacer.ts).
+ */
+export function ackRetryMs(e: unknown, attempt: number): number | null {
+  if (attempt >= MAX_ACK_ATTEMPTS) return null;
+  const d = afterFailure(e, attempt);
+  return d.retry ? d.ms : null;
+}
+
+/** Whether the conversation may hold inbound messages without an accepted receipt (`undefined`: history from before the flag, looked at once). */
+export function mayHaveUnacked(c: { unacked?: boolean }): boolean {
+  return c.unacked !== false;
+}
+
+/** Whether `thread` still holds an inbound message without an accepted receipt (incl. a file not complete yet). */
+export function hasUnacked(thread: readonly ChatMessage[]): boolean {
+  return thread.some((m) => m.dir === 'in' && !m.acked);
+}
 
 /**
  * Ids of inbound messages whose receipt the server hasn't accepted yet, in
@@ -79,6 +113,10 @@ export class Receipts {
   readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
   /** Per peer: the ack runs (runs for one peer never overlap). */
   readonly #runs = new KeyedChain();
+  /** Per peer: failed runs in a row (bounded by MAX_ACK_ATTEMPTS). */
+  readonly #failures = new Map<string, number>();
+  /** Per peer: the backoff timer of the next retry. */
+  readonly #retries = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(chat: ChatAccess, delayMs = ACK_DELAY_MS) {
     this.#chat = chat;
@@ -95,46 +133,97 @@ export class Receipts {
     this.#timers.set(peer, timer);
   }
 
-  /** Drop every batched ack still waiting (what it would have acked is acked on the next open). */
+  /** Drop every batched ack and retry still waiting (the `unacked` flags keep the work for the next load or reconnect). */
   cancel(): void {
-    for (const t of this.#timers.values()) clearTimeout(t);
+    for (const t of [...this.#timers.values(), ...this.#retries.values()]) clearTimeout(t);
     this.#timers.clear();
+    this.#retries.clear();
   }
 
   /** Acknowledge every unacked inbound message from `peer`, in batches. Never rejects. */
   ackPending(peer: string): Promise<void> {
+    const retry = this.#retries.get(peer);
+    if (retry) clearTimeout(retry);
+    this.#retries.delete(peer);
     return this.#runs.run(peer, () => this.#ackNow(peer));
   }
 
-  /** Never rejects: runs unasked (timer, openThread), and what failed is retried on the next open. */
+  /**
+   * The connection is back, or the store loaded: every conversation that may
+   * hold unacked messages gets a fresh run (the retry count starts again).
+   * Never rejects.
+   */
+  async retryAll(): Promise<void> {
+    const peers = this.#chat
+      .conversations()
+      .filter(mayHaveUnacked)
+      .map((c) => c.peer_primary);
+    await Promise.all(
+      peers.map((peer) => {
+        this.#failures.delete(peer);
+        return this.ackPending(peer);
+      }),
+    );
+  }
+
+  /** Never rejects: runs unasked (timer, openThread, retryAll); a failure schedules a bounded retry. */
   async #ackNow(peer: string): Promise<void> {
     try {
-      const thread = this.#chat.loadedThread(peer);
-      if (!thread) return;
+      if (this.#chat.closed) return;
+      // Read from the KV (in the write queue) only when not in memory: at load or a reconnect.
+      const thread = this.#chat.loadedThread(peer) ?? (await this.#chat.serial(() => this.#chat.thread(peer)));
       for (const ids of ackBatches(unackedIds(thread))) {
-        if (this.#chat.closed || !(await this.#send(peer, ids))) return;
+        if (this.#chat.closed) return;
+        const err = await this.#send(peer, ids);
+        if (err !== null) return this.#failed(peer, err);
       }
+      this.#failures.delete(peer);
+      await this.#chat.serial(() => this.#settleFlag(peer));
     } catch (e) {
       if (!(e instanceof ChatClosedError)) console.debug('ack:', e);
     }
   }
 
-  /** One signed ack for `ids`; false if it could not be posted (retried on the next open). */
-  async #send(peer: string, ids: string[]): Promise<boolean> {
+  /** A run failed with `e`: retry after the backoff, or stop until the next trigger. */
+  #failed(peer: string, e: unknown): void {
+    const attempt = (this.#failures.get(peer) ?? 0) + 1;
+    this.#failures.set(peer, attempt);
+    const ms = ackRetryMs(e, attempt);
+    if (ms === null || this.#chat.closed || this.#retries.has(peer)) return;
+    this.#retries.set(
+      peer,
+      setTimeout(() => {
+        this.#retries.delete(peer);
+        void this.ackPending(peer);
+      }, ms),
+    );
+  }
+
+  /** Queued: the conversation's `unacked` flag brought up to date with its thread. */
+  async #settleFlag(peer: string): Promise<void> {
+    const c = this.#chat.conversation(peer);
+    const left = hasUnacked(this.#chat.loadedThread(peer) ?? []);
+    if (!c || c.unacked === left) return;
+    c.unacked = left;
+    await this.#chat.saveConvs();
+  }
+
+  /** One signed ack for `ids`; null once posted, else the error (the run is retried). */
+  async #send(peer: string, ids: string[]): Promise<unknown> {
     try {
       const ack = { kind: 'ack', id: newMessageId(), sent_at: rfc3339(this.#chat.now()), body: ackBody(ids) } as const;
       // A receipt never causes a Web Push (SPEC §7.1).
       await this.#chat.post(peer, ack, { notify: false });
-    } catch {
-      return false;
+    } catch (e) {
+      return e ?? new Error('ack failed');
     }
     // Closed meanwhile: left unacked, so the next unlock acks again (idempotent).
-    if (this.#chat.closed) return false;
+    if (this.#chat.closed) return new ChatClosedError();
     await this.#chat.serial(async () => {
       for (const m of coveredBy(this.#chat.loadedThread(peer) ?? [], ids)) m.acked = true;
       await this.#chat.saveThread(peer);
     });
-    return true;
+    return null;
   }
 
   /**

@@ -26,6 +26,12 @@ export interface Conversation {
    * written to (a stranger's first message does not make a contact).
    */
   wrote?: boolean;
+  /**
+   * The thread may hold inbound messages whose receipt the server hasn't
+   * accepted, so load() and a reconnect retry it (receipts.ts). Absent in
+   * history from before this field: looked at once.
+   */
+  unacked?: boolean;
   /** The relay URL the peer's last nostr event came from: published there first (SPEC §12). */
   peer_relay?: string;
   /**
@@ -49,10 +55,12 @@ export interface ChatMessage {
   acked?: boolean;
   /** Outbound `failed`: the error may pass (network, 429, 5xx), so it is retried automatically. */
   retryable?: boolean;
-  /** Outbound: automatic retries since the last send or manual Retry (bounded by AUTO_RETRIES). */
+  /** Outbound: re-send passes at load since the last send or manual Retry. */
   retries?: number;
   /** Outbound `sent`: the relay that accepted it first ("via relay.x"), when a relay did. */
   via?: string;
+  /** Outbound `sending`: why the post waits before trying again ("Waiting (sending too fast)…"), while it does. */
+  waiting?: string;
   /** Outbound: ids it was posted under before a re-send gave it a fresh one (an ack may name them). */
   prev_ids?: string[];
   /** A file (SPEC §13); `body` then holds its name. */
@@ -151,4 +159,6 @@ export interface ChatDeps {
   files?: KV;
   /** Look for stalled incoming files every 15 s (default true). */
   stallCheck?: boolean;
+  /** The send queue's wait between attempts (default setTimeout); tests record and skip it. */
+  sleep?: (ms: number) => Promise<void>;
 }

@@ -5,9 +5,10 @@ import { ApiError } from '../api';
 import { PublishError } from '../nostr/transport';
 
 /**
- * Chunks per minute on the server transport, and the burst: two thirds of
- * the server's default per-IP bucket (60/min, §7.5), so the user's texts and
- * receipts still get through while a file goes out. A 2 MB photo (26 chunks)
+ * Chunks per minute on the server transport, and the burst: a sixth of the
+ * server's default per-IP bucket for silent posts (240/min, §7.5), so
+ * receipts, and others sending files behind the same address, still get
+ * through while a file goes out. A 2 MB photo (26 chunks)
  * leaves in one burst; a 10 MiB file takes about 3 minutes.
  */
 export const SERVER_CHUNKS_PER_MIN = 40;
