@@ -23,6 +23,8 @@ export interface RelayLike {
   readonly url: string;
   send(message: string): Promise<void> | void;
   onnotice: (msg: string) => void;
+  /** Whether its socket is open now (nostr-tools keeps reconnecting it after a drop). */
+  readonly connected?: boolean;
 }
 
 /** The part of nostr-tools' SimplePool the transport uses. */
@@ -119,6 +121,13 @@ export class NostrTransport {
   #delays = new Map<string, number>();
   #stateTimer: ReturnType<typeof setInterval> | null = null;
   #states: Record<string, RelayState> = {};
+  /**
+   * The relay object each subscription lives on (from ensureRelay). Its
+   * `connected` is the truth: nostr-tools 2.25's pool forgets a relay in
+   * listConnectionStatus() when a connect attempt fails, while the relay
+   * object keeps reconnecting and keeps the subscription (review r11 #1).
+   */
+  readonly #relayObjs = new Map<string, RelayLike>();
   #closed = false;
   /** Highest accepted created_at (unix s); the next subscription starts OVERLAP_SECS before it. */
   lastSeen = 0;
@@ -145,13 +154,17 @@ export class NostrTransport {
     return Object.values(this.#states).filter((s) => s === 'connected').length;
   }
 
-  /** Re-read the pool's connection states; tells onState when something changed. */
+  /**
+   * Re-read the connection states (the subscription's relay object first,
+   * else the pool's list); tells onState when something changed.
+   */
   refreshStates(): void {
     if (this.#closed) return;
     const status = this.#pool.listConnectionStatus();
     let changed = false;
     for (const r of this.relays) {
-      const up = status.get(r) ?? status.get(normalize(r));
+      const obj = this.#relayObjs.get(r)?.connected;
+      const up = typeof obj === 'boolean' ? obj : (status.get(r) ?? status.get(normalize(r)));
       const next: RelayState = up === true ? 'connected' : up === false ? 'disconnected' : this.#states[r] === 'connected' ? 'disconnected' : this.#states[r];
       if (next !== this.#states[r]) {
         this.#states[r] = next;
@@ -308,6 +321,7 @@ export class NostrTransport {
     // A relay may refuse the REQ with a NOTICE instead of CLOSED (nostr-relay does).
     void this.#pool.ensureRelay?.(relay).then(
       (r) => {
+        if (this.#sub === sub) this.#relayObjs.set(relay, r);
         r.onnotice = (msg) => {
           if (AUTH_REFUSAL.test(String(msg)) && this.#sub === sub && sub.closers.get(relay) === closer) {
             closer.close();
