@@ -12,7 +12,7 @@ import {
   buildRelayListEvent,
   eventMessageBytes,
   maxMessageLength,
-  minimalMetadata,
+  buildMinimalMetadataEvent,
   preferFirst,
   relayInfoUrl,
   relaysFor,
@@ -75,10 +75,16 @@ describe('events signed by the derived key', () => {
     expect([ev.kind, ev.pubkey, ev.content, ev.tags]).toEqual([10002, pk, '', [['r', A], ['r', B]]]);
   });
 
-  it('kind 0 carries JCS content and the own addr', () => {
-    const ev = buildMetadataEvent(minimalMetadata('alice@kez.test'), PRIMARY, sk, NOW);
+  it('the profile kind 0 carries JCS content and the own addr', () => {
+    const ev = buildMetadataEvent({ name: 'alice@kez.test', kez_profile: {} }, PRIMARY, sk, NOW);
     expect(verifyEvent(ev)).toBe(true);
-    expect([ev.kind, ev.pubkey, ev.content, ev.tags]).toEqual([0, pk, '{"name":"alice@kez.test"}', [['q', addr(PRIMARY)]]]);
+    expect([ev.kind, ev.pubkey, ev.content, ev.tags]).toEqual([0, pk, '{"kez_profile":{},"name":"alice@kez.test"}', [['q', addr(PRIMARY)]]]);
+  });
+
+  it('the minimal kind 0 names no handle and no addr (review r11 #2)', () => {
+    const ev = buildMinimalMetadataEvent(sk, NOW);
+    expect(verifyEvent(ev)).toBe(true);
+    expect([ev.kind, ev.pubkey, ev.content, ev.tags]).toEqual([0, pk, '{}', []]);
   });
 
   it('NIP-42 AUTH answers the challenge for the relay', () => {
@@ -94,7 +100,7 @@ describe('announceOnce', () => {
     const kv = memoryKV();
     const sent: Event[] = [];
     let fail = true;
-    const base = { kv, recordKey: 'r', primary: PRIMARY, fqhn: 'alice@kez.test', secretKey: sk, now: NOW };
+    const base = { kv, recordKey: 'r', secretKey: sk, now: NOW };
     const publish = async (e: Event) => {
       if (fail) throw new Error('no relay');
       sent.push(e);
@@ -103,6 +109,9 @@ describe('announceOnce', () => {
     fail = false;
     expect(await announceOnce({ ...base, relays: [A, B], publish })).toBe(true);
     expect(sent.map((e) => e.kind)).toEqual([10002, 0]);
+    // Nothing in the announcement names the handle or the addr (review r11 #2).
+    expect(JSON.stringify(sent)).not.toContain('alice');
+    expect(JSON.stringify(sent)).not.toContain(addr(PRIMARY));
     expect(await announceOnce({ ...base, relays: [B, A], publish })).toBe(false);
     expect(await announceOnce({ ...base, relays: [A], publish })).toBe(true);
     expect(sent.length).toBe(4);

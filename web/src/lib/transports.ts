@@ -212,8 +212,6 @@ export class Transports {
         kv: host.deps.kv,
         recordKey: host.key('nostr_announced'),
         relays: t.relays,
-        primary: host.deps.me.primary,
-        fqhn: `${host.deps.me.handle}@${host.deps.me.server}`,
         secretKey: this.#key(),
         now: Math.floor(host.now().getTime() / 1000),
         publish: (ev) => t.publish(ev),

@@ -4,15 +4,13 @@
 // decisions themselves are pure, in hygiene.ts.
 import type { Event } from 'nostr-tools/pure';
 import type { KV } from '../kv';
-import { buildMetadataEvent, buildRelayListEvent, maxMessageLength, MAX_INFO_BYTES, minimalMetadata, relayInfoUrl, relaySetKey } from './hygiene';
+import { buildMinimalMetadataEvent, buildRelayListEvent, maxMessageLength, MAX_INFO_BYTES, relayInfoUrl, relaySetKey } from './hygiene';
 
 export interface AnnounceInput {
   /** Sealed KV and the record that remembers the relay set last announced to. */
   kv: KV;
   recordKey: string;
   relays: readonly string[];
-  primary: string;
-  fqhn: string;
   /** The derived nostr key (SPEC §12). */
   secretKey: Uint8Array;
   /** Unix seconds. */
@@ -21,7 +19,8 @@ export interface AnnounceInput {
 }
 
 /**
- * Publish the kind 10002 relay list and the minimal kind 0 unless this relay
+ * Publish the kind 10002 relay list and the minimal kind 0 (`{}`, no tags:
+ * no handle, no addr) unless this relay
  * set was announced before (the record holds relaySetKey of it). The record
  * is written only when both were accepted by at least one relay, so a failed
  * attempt is tried again at the next unlock. Returns whether it published.
@@ -30,7 +29,7 @@ export async function announceOnce(a: AnnounceInput): Promise<boolean> {
   const set = relaySetKey(a.relays);
   if (!set || (await a.kv.get<string>(a.recordKey)) === set) return false;
   await a.publish(buildRelayListEvent(a.relays, a.secretKey, a.now));
-  await a.publish(buildMetadataEvent(minimalMetadata(a.fqhn), a.primary, a.secretKey, a.now));
+  await a.publish(buildMinimalMetadataEvent(a.secretKey, a.now));
   await a.kv.set(a.recordKey, set);
   return true;
 }
