@@ -41,7 +41,9 @@ export class FakeRelays {
     } else this.down.delete(url);
   }
 
+  /** One pool (a connection per relay) onto these relays; destroy() closes only its own subscriptions. */
   pool(): PoolLike {
+    const own: Sub[] = [];
     return {
       publish: (relays, event) =>
         relays.map(async (url) => {
@@ -56,6 +58,7 @@ export class FakeRelays {
         const mine: Sub[] = relays.map((relay) => ({ relay, filter: { ...filter }, onevent: params.onevent, onclose: params.onclose, open: true }));
         for (const s of mine) {
           this.subs.push(s);
+          own.push(s);
           if (this.down.has(s.relay)) {
             s.open = false;
             queueMicrotask(() => s.onclose?.(['connection failure']));
@@ -67,7 +70,7 @@ export class FakeRelays {
       },
       listConnectionStatus: () => new Map(this.urls.map((u) => [u, !this.down.has(u)])),
       destroy: () => {
-        for (const s of this.subs) s.open = false;
+        for (const s of own) s.open = false;
       },
     };
   }

@@ -155,22 +155,36 @@ function authPool(urls: string[]) {
 }
 
 describe('NostrTransport relay hygiene', () => {
-  it('answers a refusal with AUTH signed by the derived key, then publishes', async () => {
-    const { pool, authed, stored } = authPool([A]);
-    const t = new NostrTransport({ relays: [A], pool, stateEveryMs: 0, authKey: sk, now: () => NOW });
+  it('answers a refusal where it publishes with a throwaway key, never the derived one (review r11 #3)', async () => {
+    const read = authPool([A]);
+    const write = authPool([A]);
+    const t = new NostrTransport({ relays: [A], pool: read.pool, publishPool: write.pool, stateEveryMs: 0, authKey: sk, now: () => NOW });
     const ev = msg();
     expect(await t.publish(ev)).toEqual({ relay: A });
-    expect(authed.get(A)!.pubkey).toBe(pk);
-    expect(authed.get(A)!.pubkey).not.toBe(ev.pubkey);
-    expect(stored.map((s) => s.ev.id)).toEqual([ev.id]);
+    expect(write.authed.get(A)!.pubkey).not.toBe(pk);
+    expect(write.authed.get(A)!.pubkey).not.toBe(ev.pubkey);
+    expect(write.stored.map((s) => s.ev.id)).toEqual([ev.id]);
+    expect(read.stored).toEqual([]);
     expect(t.problems).toEqual({});
     t.close();
   });
 
-  it('without the key a refusing relay stays refused, marked auth_required', async () => {
+  it('own events go where it reads, AUTH signed by the derived key', async () => {
+    const read = authPool([A]);
+    const write = authPool([A]);
+    const t = new NostrTransport({ relays: [A], pool: read.pool, publishPool: write.pool, stateEveryMs: 0, authKey: sk, now: () => NOW });
+    const own = buildRelayListEvent([A], sk, NOW);
+    expect(await t.publishOwn(own)).toEqual({ relay: A });
+    expect(read.authed.get(A)!.pubkey).toBe(pk);
+    expect(read.stored.map((s) => s.ev.id)).toEqual([own.id]);
+    expect(write.stored).toEqual([]);
+    t.close();
+  });
+
+  it('without the key its own events stay refused', async () => {
     const { pool, stored } = authPool([A]);
-    const t = new NostrTransport({ relays: [A], pool, stateEveryMs: 0, now: () => NOW });
-    await expect(t.publish(msg())).rejects.toBeInstanceOf(PublishError);
+    const t = new NostrTransport({ relays: [A], pool, publishPool: authPool([A]).pool, stateEveryMs: 0, now: () => NOW });
+    await expect(t.publishOwn(buildRelayListEvent([A], sk, NOW))).rejects.toBeInstanceOf(PublishError);
     expect(stored).toEqual([]);
     t.close();
   });

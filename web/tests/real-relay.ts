@@ -79,7 +79,7 @@ export class RealRelay {
   port = 0;
   #child: ChildProcess | undefined;
 
-  constructor(readonly auth?: string) {}
+  constructor(public auth?: string) {}
 
   get url(): string {
     return `ws://127.0.0.1:${this.port}/`;

@@ -194,7 +194,7 @@ export class Transports {
   publishMetadata(content: Record<string, unknown>): Promise<{ relay: string }> {
     const t = this.#ensureNostr();
     const now = Math.floor(this.#host.now().getTime() / 1000);
-    return t.publish(buildMetadataEvent(content, this.#host.deps.me.primary, this.#key(), now));
+    return t.publishOwn(buildMetadataEvent(content, this.#host.deps.me.primary, this.#key(), now));
   }
 
   #key(): Uint8Array {
@@ -214,7 +214,7 @@ export class Transports {
         relays: t.relays,
         secretKey: this.#key(),
         now: Math.floor(host.now().getTime() / 1000),
-        publish: (ev) => t.publish(ev),
+        publish: (ev) => t.publishOwn(ev),
       });
     } catch (e) {
       console.debug('nostr: relay list / kind 0 not published:', e);
@@ -237,7 +237,9 @@ export class Transports {
     const host = this.#host;
     const t = new NostrTransport({
       relays: [...host.relays()],
+      // Two pools: reading and publishing never share a connection (SPEC §12).
       pool: host.deps.nostrPool?.(),
+      publishPool: host.deps.nostrPool?.(),
       now: () => Math.floor(host.now().getTime() / 1000),
       authKey: this.#key(),
       onState: (s, p) => {
