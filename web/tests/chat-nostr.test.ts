@@ -183,3 +183,58 @@ describe('nostr only', () => {
     bob.disconnect();
   });
 });
+
+describe('live indicator and retries (review r11 #1, #9)', () => {
+  /** Until `cond()` or 5 s (polled, no fixed sleep). */
+  async function until(cond: () => boolean): Promise<boolean> {
+    const end = Date.now() + 5_000;
+    while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    return cond();
+  }
+
+  function withStates() {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const net = new FakeRelays(RELAYS);
+    const EventSource = FakeEventSource as unknown as typeof globalThis.EventSource;
+    // States re-read every 10 ms: the relays' recovery is seen without an event.
+    const opts = { EventSource, advertisedRelays: RELAYS, nostrPool: () => net.pool(), nostrStateEveryMs: 10, ackDelayMs: 0, pollMs: 3_600_000 };
+    const me = (seed: Uint8Array, handle: string, primary: string): Me => ({ seed, handle, primary, server: 'kez.test' });
+    const alice = new ChatStore({ kv: memoryKV(), me: me(aliceSeed, 'alice', ap), api: server.api(), ...opts });
+    const bob = new ChatStore({ kv: memoryKV(), me: me(bobSeed, 'bob', bp), api: server.api(), ...opts });
+    return { net, bp, alice, bob };
+  }
+
+  it('with both, live once a relay is connected though the server stream is not', async () => {
+    const { alice } = withStates();
+    await alice.load();
+    expect(alice.transport).toBe('both');
+    alice.connect();
+    // The server's EventSource never opens here: only the relays are up.
+    expect(await until(() => alice.relaysLive === 2)).toBe(true);
+    expect(await until(() => alice.live === 'live')).toBe(true);
+    alice.disconnect();
+  });
+
+  it('nostr only: a send failed while the relays were down goes out once one is back', async () => {
+    const { net, bp, alice, bob } = withStates();
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    await alice.configure('nostr', RELAYS);
+    await bob.configure('nostr', RELAYS);
+    alice.connect();
+    bob.connect();
+    expect(await until(() => alice.live === 'live')).toBe(true);
+    for (const r of RELAYS) net.setDown(r, true);
+    expect(await until(() => alice.live !== 'live')).toBe(true);
+    await alice.send(bp, 'while down').catch(() => undefined);
+    expect(alice.threads[bp][0].status).toBe('failed');
+    for (const r of RELAYS) net.setDown(r, false);
+    expect(await until(() => alice.threads[bp][0].status !== 'failed')).toBe(true);
+    expect(await until(() => net.stored.get(RELAYS[0])!.some((e) => e.kind === 4243))).toBe(true);
+    alice.disconnect();
+    bob.disconnect();
+  });
+});

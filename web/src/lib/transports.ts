@@ -113,6 +113,8 @@ export class Transports {
   #inbox: InboxConnection | null = null;
   #connected = false;
   #nostrEverLive = false;
+  /** The inbox stream's last status (transports `server` and `both`). */
+  #inboxStatus: LiveStatus = 'connecting';
   #announcing = false;
   /** Newest created_at accepted from a relay (unix s), as persisted. */
   #since = 0;
@@ -245,7 +247,7 @@ export class Transports {
       onState: (s, p) => {
         if (this.#nostr !== t) return;
         host.onRelayStates(s, p);
-        this.#nostrLive();
+        this.#applyLive();
       },
       stateEveryMs: host.deps.nostrStateEveryMs,
     });
@@ -255,13 +257,23 @@ export class Transports {
     return t;
   }
 
-  /** With transport `nostr` only, the live status is the relays'. */
-  #nostrLive(): void {
-    if (this.#host.transport() !== 'nostr' || !this.#connected || !this.#nostr) return;
-    if (this.#nostr.connected > 0) {
-      this.#nostrEverLive = true;
-      this.#host.setLive('live');
-    } else this.#host.setLive(this.#nostrEverLive ? 'reconnecting' : 'connecting');
+  /**
+   * The live indicator from what carries messages: with `server` the inbox
+   * stream's status, with `nostr` the relays' (live when one is connected),
+   * with `both` live when either is (review r11 #9: messages flow through
+   * the relay while the server is down), else the inbox's. A change to live
+   * makes the chat retry its failed sends.
+   */
+  #applyLive(): void {
+    const host = this.#host;
+    const t = host.transport();
+    if (!this.#connected) return;
+    const nostrUp = t !== 'server' && !!this.#nostr && this.#nostr.connected > 0;
+    if (nostrUp) this.#nostrEverLive = true;
+    const inbox = this.#inboxStatus;
+    if (t === 'server') host.setLive(inbox);
+    else if (t === 'nostr') host.setLive(nostrUp ? 'live' : this.#nostrEverLive ? 'reconnecting' : 'connecting');
+    else host.setLive(inbox === 'paused' ? inbox : nostrUp ? 'live' : inbox);
   }
 
   /** Live delivery by the chosen transports: the own addr on the relays, the server's inbox stream. */
@@ -276,7 +288,7 @@ export class Transports {
           if (!(e instanceof ChatClosedError)) console.debug('nostr ingest:', e);
         }),
       );
-      this.#nostrLive();
+      this.#applyLive();
       void this.#announce();
     }
     if (host.transport() !== 'nostr') this.#connectInbox();
@@ -294,7 +306,10 @@ export class Transports {
       rewind: (newest) => host.rewind(newest),
       release: (through) => api.releaseInbox(handle, through, releaseAuth(seed, server, handle, through, host.now())),
       onItems: (items) => host.ingest(items),
-      onStatus: (s) => host.setLive(s),
+      onStatus: (s) => {
+        this.#inboxStatus = s;
+        this.#applyLive();
+      },
       onError: (e) => {
         const problem = liveProblemFor(e);
         if (problem !== undefined) host.setLiveProblem(problem);
@@ -316,6 +331,7 @@ export class Transports {
     this.#connected = false;
     this.#inbox?.stop();
     this.#inbox = null;
+    this.#inboxStatus = 'connecting';
     this.#nostr?.close();
     this.#nostr = null;
     this.#announcing = false;
