@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../src/lib/api';
 import { ChatStore, defaultTransport, firstSuccess, isRelayUrl, type Me } from '../src/lib/chat.svelte';
+import { checkedRelays } from '../src/lib/transports';
 import { memoryKV } from '../src/lib/kv';
 import type { Api } from '../src/lib/records';
 import { aliceSeed, bobSeed, pull, settle } from './chat-fixture';
@@ -236,5 +237,27 @@ describe('live indicator and retries (review r11 #1, #9)', () => {
     expect(await until(() => net.stored.get(RELAYS[0])!.some((e) => e.kind === 4243))).toBe(true);
     alice.disconnect();
     bob.disconnect();
+  });
+});
+
+describe('relay URLs compared in normal form (review r11 #16)', () => {
+  it('wss://x and wss://x/ are one relay: deduplicated, and its NIP-11 limit is read', async () => {
+    expect(checkedRelays('nostr', ['wss://relay.a', 'wss://relay.a/', 'wss://RELAY.b/'])).toEqual(['wss://relay.a', 'wss://RELAY.b/']);
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const net = new FakeRelays(['wss://relay.a']);
+    const asked: string[] = [];
+    const fetchRelayInfo = (async (url: string) => {
+      asked.push(url);
+      return new Response('{"limitation":{"max_message_length":100}}');
+    }) as typeof fetch;
+    const me: Me = { seed: aliceSeed, handle: 'alice', primary: ap, server: 'kez.test' };
+    const EventSource = FakeEventSource as unknown as typeof globalThis.EventSource;
+    const alice = new ChatStore({ kv: memoryKV(), me, api: server.api(), EventSource, advertisedRelays: ['wss://relay.a/'], nostrPool: () => net.pool(), nostrStateEveryMs: 0, fetchRelayInfo });
+    await alice.load();
+    await alice.configure('nostr', ['wss://relay.a']);
+    alice.connect();
+    expect(asked).toEqual(['https://relay.a/']);
+    alice.disconnect();
   });
 });

@@ -55,6 +55,8 @@ describe('NIP-11', () => {
       [B, size - 1],
     ]);
     expect(relaysFor(ev, [A, B, 'wss://c/'], limits)).toEqual({ fit: [A, 'wss://c/'], tooLarge: [B] });
+    // A limit learnt for one spelling of a relay URL holds for the other (review r11 #16).
+    expect(relaysFor(ev, ['wss://d'], new Map([['wss://d/', size - 1]]))).toEqual({ fit: [], tooLarge: ['wss://d'] });
     const wide = { ...ev, content: 'é' };
     expect(eventMessageBytes(wide)).toBe(new TextEncoder().encode(JSON.stringify(['EVENT', wide])).length);
   });

@@ -13,6 +13,7 @@ import { announceOnce, fetchMaxMessageLength } from './nostr/announce';
 import { buildMetadataEvent } from './nostr/hygiene';
 import { addr, nostrSecretKey } from './nostr/keys';
 import { NostrTransport, relayLabel, type RelayProblem, type RelayState } from './nostr/transport';
+import { normalize } from './nostr/bookkeeping';
 import { ChatClosedError, type Api, type ChatDeps, type Outgoing } from './records';
 
 /** Which way messages and acks travel (SPEC §12): the home server, nostr relays, or both. */
@@ -69,12 +70,23 @@ export function relayStatusText(state: RelayState | undefined, problem: RelayPro
   return 'connecting';
 }
 
-/** The deduplicated relay list of a configuration; throws on a URL that is not a relay's. */
+/**
+ * The deduplicated relay list of a configuration (duplicates by nostr-tools'
+ * normal form: `wss://x` and `wss://x/` are one relay, the first spelling
+ * kept); throws on a URL that is not a relay's.
+ */
 export function checkedRelays(transport: TransportChoice, relays: readonly string[]): string[] {
   if (!TRANSPORTS.includes(transport)) throw new Error('unknown transport');
   const bad = relays.find((r) => !isRelayUrl(r));
   if (bad !== undefined) throw new Error(`Not a relay address (ws:// or wss://): ${bad}`);
-  return [...new Set(relays)];
+  const seen = new Set<string>();
+  return relays.filter((r) => !seen.has(normalize(r)) && !!seen.add(normalize(r)));
+}
+
+/** Whether `relay` is one of `list`, comparing nostr-tools' normal forms (SPEC §12). */
+export function sameRelay(list: readonly string[], relay: string): boolean {
+  const n = normalize(relay);
+  return list.some((r) => normalize(r) === n);
 }
 
 /** What Transports reads of its ChatStore. */
@@ -227,7 +239,7 @@ export class Transports {
   #readLimits(t: NostrTransport): void {
     const fetchFn = this.#host.deps.fetchRelayInfo;
     if (!fetchFn) return;
-    for (const r of t.relays.filter((r) => (this.#host.deps.advertisedRelays ?? []).includes(r)))
+    for (const r of t.relays.filter((r) => sameRelay(this.#host.deps.advertisedRelays ?? [], r)))
       void fetchMaxMessageLength(r, fetchFn).then((n) => {
         if (n !== null) t.setLimit(r, n);
       });

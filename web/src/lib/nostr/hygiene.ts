@@ -7,6 +7,7 @@ import { makeAuthEvent } from 'nostr-tools/nip42';
 import { utf8ToBytes } from '../bytes';
 import { jcs } from '../jcs';
 import { addr } from './keys';
+import { normalize } from './bookkeeping';
 
 /** NIP-65 relay list. */
 export const KIND_RELAY_LIST = 10002;
@@ -66,7 +67,7 @@ export function relaysFor(event: Event, relays: readonly string[], limits: Reado
   const fit: string[] = [];
   const tooLarge: string[] = [];
   for (const r of relays) {
-    const limit = limits.get(r);
+    const limit = limits.get(r) ?? limits.get(normalize(r));
     (limit !== undefined && size > limit ? tooLarge : fit).push(r);
   }
   return { fit, tooLarge };

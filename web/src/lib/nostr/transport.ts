@@ -173,7 +173,7 @@ export class NostrTransport {
 
   /** A relay's NIP-11 max_message_length (bytes), learnt by the caller. */
   setLimit(relay: string, maxMessageLength: number): void {
-    this.#limits.set(relay, maxMessageLength);
+    this.#limits.set(normalize(relay), maxMessageLength);
   }
 
   /**
@@ -252,7 +252,7 @@ export class NostrTransport {
     if (!this.relays.length) return Promise.reject(new PublishError(['no relays']));
     const { fit, tooLarge } = relaysFor(event, this.relays, this.#limits);
     for (const r of tooLarge) this.#setProblem(r, 'too_large');
-    if (!fit.length) return Promise.reject(new PublishError(tooLarge.map((r) => `${r}: too large (max_message_length ${this.#limits.get(r)} bytes)`)));
+    if (!fit.length) return Promise.reject(new PublishError(tooLarge.map((r) => `${r}: too large (max_message_length ${this.#limits.get(normalize(r))} bytes)`)));
     const targets = preferFirst(fit, preferred);
     const attempts = this.#poolOf(side).publish(targets, event).map((p, i) => this.#publishOne(targets[i], event, p, side));
     return firstOk(targets, attempts, targets[0] === preferred, (relay) => this.#setState(relay, 'connected'));
