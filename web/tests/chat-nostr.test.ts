@@ -260,4 +260,13 @@ describe('relay URLs compared in normal form (review r11 #16)', () => {
     expect(asked).toEqual(['https://relay.a/']);
     alice.disconnect();
   });
+
+  it('plain ws:// only for the advertised relays, which the page may open (review r11 #15)', async () => {
+    expect(checkedRelays('nostr', ['ws://127.0.0.1:7777'], ['ws://127.0.0.1:7777/'])).toEqual(['ws://127.0.0.1:7777']);
+    expect(() => checkedRelays('nostr', ['ws://relay.mine'], ['ws://127.0.0.1:7777'])).toThrow(/wss:/);
+    const { alice } = setup();
+    await alice.load();
+    await expect(alice.configure('both', [...RELAYS, 'ws://relay.mine'])).rejects.toThrow(/only for your server/);
+    expect(alice.relays).toEqual(RELAYS);
+  });
 });

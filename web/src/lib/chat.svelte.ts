@@ -64,6 +64,8 @@ export class ChatStore {
   totalUnread = $derived(this.conversations.reduce((n, c) => n + c.unread, 0));
 
   readonly #kv: KV;
+  /** The relays the home server advertises (SPEC §12 discovery). */
+  readonly #advertised: readonly string[];
   readonly #me: Me;
   readonly #api: Api;
   readonly #now: () => Date;
@@ -85,6 +87,7 @@ export class ChatStore {
 
   constructor(deps: ChatDeps) {
     this.#kv = deps.kv;
+    this.#advertised = deps.advertisedRelays ?? [];
     this.#me = deps.me;
     this.#api = deps.api ?? realApi;
     this.#now = deps.now ?? (() => new Date());
@@ -380,7 +383,7 @@ export class ChatStore {
 
   /** Change the transport and/or relays: persisted, and live delivery restarted on the new ones. */
   async configure(transport: TransportChoice, relays: readonly string[]): Promise<void> {
-    const list = checkedRelays(transport, relays);
+    const list = checkedRelays(transport, relays, this.#advertised);
     await this.#serial(async () => {
       await this.#kv.set(this.#key('transport'), transport);
       await this.#kv.set(this.#key('relays'), list);

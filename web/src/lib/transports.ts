@@ -73,12 +73,16 @@ export function relayStatusText(state: RelayState | undefined, problem: RelayPro
 /**
  * The deduplicated relay list of a configuration (duplicates by nostr-tools'
  * normal form: `wss://x` and `wss://x/` are one relay, the first spelling
- * kept); throws on a URL that is not a relay's.
+ * kept); throws on a URL that is not a relay's, and on a `ws://` relay the
+ * server does not advertise: the page's CSP opens plain `ws:` only for
+ * those (SPEC §12 "Content-Security-Policy"), so it could never connect.
  */
-export function checkedRelays(transport: TransportChoice, relays: readonly string[]): string[] {
+export function checkedRelays(transport: TransportChoice, relays: readonly string[], advertised: readonly string[] = []): string[] {
   if (!TRANSPORTS.includes(transport)) throw new Error('unknown transport');
   const bad = relays.find((r) => !isRelayUrl(r));
   if (bad !== undefined) throw new Error(`Not a relay address (ws:// or wss://): ${bad}`);
+  const plain = relays.find((r) => r.toLowerCase().startsWith('ws:') && !sameRelay(advertised, r));
+  if (plain !== undefined) throw new Error(`${plain}: plain ws:// works only for your server’s own relays (the page may not open others). Use wss://.`);
   const seen = new Set<string>();
   return relays.filter((r) => !seen.has(normalize(r)) && !!seen.add(normalize(r)));
 }
