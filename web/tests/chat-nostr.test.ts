@@ -80,6 +80,26 @@ describe('transport choice', () => {
     expect([s2.transport, s2.relays]).toEqual(['nostr', ['wss://relay.c']]);
   });
 
+  it('follows the advertised relays unless the user changed the list (review r11 #5)', async () => {
+    const kv = memoryKV();
+    const server = new FakeServer();
+    const p = server.add('alice', aliceSeed);
+    const me: Me = { seed: aliceSeed, handle: 'alice', primary: p, server: 'kez.test' };
+    const s1 = new ChatStore({ kv, me, api: server.api(), advertisedRelays: RELAYS });
+    await s1.load();
+    // Only the transport changed (the list as advertised, in another order and spelling).
+    await s1.configure('nostr', [RELAYS[1] + '/', RELAYS[0]]);
+    const moved = ['wss://relay.new'];
+    const s2 = new ChatStore({ kv, me, api: server.api(), advertisedRelays: moved });
+    await s2.load();
+    expect([s2.transport, s2.relays]).toEqual(['nostr', moved]);
+    // A list of the user's own stays.
+    await s2.configure('nostr', [...moved, 'wss://relay.mine']);
+    const s3 = new ChatStore({ kv, me, api: server.api(), advertisedRelays: RELAYS });
+    await s3.load();
+    expect(s3.relays).toEqual([...moved, 'wss://relay.mine']);
+  });
+
   it('firstSuccess: the first to succeed, else the first error', async () => {
     expect(await firstSuccess([Promise.reject(new Error('x')), Promise.resolve(2)])).toBe(2);
     await expect(firstSuccess([Promise.reject(new Error('server')), Promise.reject(new Error('relay'))])).rejects.toThrow('server');

@@ -28,7 +28,7 @@ import type { RelayProblem, RelayState } from './nostr/transport';
 import type { Event as NostrEvent } from 'nostr-tools/pure';
 import { SeenIds } from './seen';
 import { rfc3339 } from './time';
-import { checkedRelays, Transports, type TransportChoice } from './transports';
+import { checkedRelays, sameRelaySet, Transports, type TransportChoice } from './transports';
 
 export { keyChangedText, parseKez, StartChatError } from './directory';
 export { CLOCK_PROBLEM, liveStatusText, threadLiveText } from './live';
@@ -381,12 +381,18 @@ export class ChatStore {
     return this.#transports.publishMetadata(content);
   }
 
-  /** Change the transport and/or relays: persisted, and live delivery restarted on the new ones. */
+  /**
+   * Change the transport and/or relays: persisted, and live delivery
+   * restarted on the new ones. A relay list equal to the advertised one (as
+   * a set) is not stored: the identity keeps following the server's list
+   * when the operator changes it (review r11 #5).
+   */
   async configure(transport: TransportChoice, relays: readonly string[]): Promise<void> {
     const list = checkedRelays(transport, relays, this.#advertised);
     await this.#serial(async () => {
       await this.#kv.set(this.#key('transport'), transport);
-      await this.#kv.set(this.#key('relays'), list);
+      if (sameRelaySet(list, this.#advertised)) await this.#kv.del(this.#key('relays'));
+      else await this.#kv.set(this.#key('relays'), list);
     });
     const wasConnected = this.#connected;
     this.disconnect();

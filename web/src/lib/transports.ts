@@ -87,6 +87,12 @@ export function checkedRelays(transport: TransportChoice, relays: readonly strin
   return relays.filter((r) => !seen.has(normalize(r)) && !!seen.add(normalize(r)));
 }
 
+/** Whether two relay lists name the same relays, in any order or spelling (normal forms). */
+export function sameRelaySet(a: readonly string[], b: readonly string[]): boolean {
+  const key = (l: readonly string[]) => [...new Set(l.map(normalize))].sort().join(' ');
+  return key(a) === key(b);
+}
+
 /** Whether `relay` is one of `list`, comparing nostr-tools' normal forms (SPEC §12). */
 export function sameRelay(list: readonly string[], relay: string): boolean {
   const n = normalize(relay);
