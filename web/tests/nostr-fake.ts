@@ -1,6 +1,6 @@
 // A test double of a few nostr relays behind one SimplePool-shaped object
 // (PoolLike): publish stores and fans out, subscriptions filter by kind, #q
-// and since; a relay can be taken down (publish rejects, its subscriptions
+// and since, then EOSE; a relay can be taken down (publish rejects, its subscriptions
 // close) and brought back. The real relay is exercised in the e2e.
 import type { Event } from 'nostr-tools/pure';
 import type { PoolLike } from '../src/lib/nostr/transport';
@@ -56,6 +56,7 @@ export class FakeRelays {
         }),
       subscribe: (relays, filter, params) => {
         const mine: Sub[] = relays.map((relay) => ({ relay, filter: { ...filter }, onevent: params.onevent, onclose: params.onclose, open: true }));
+        const eose: (() => void)[] = [];
         for (const s of mine) {
           this.subs.push(s);
           own.push(s);
@@ -65,7 +66,10 @@ export class FakeRelays {
             continue;
           }
           for (const e of [...this.stored.get(s.relay)!]) if (this.matches(s.filter, e)) s.onevent(e);
+          eose.push(() => params.oneose?.());
         }
+        // After subscribe() returned, as a relay's EOSE comes later.
+        queueMicrotask(() => eose.forEach((f) => f()));
         return { close: () => mine.forEach((s) => (s.open = false)) };
       },
       listConnectionStatus: () => new Map(this.urls.map((u) => [u, !this.down.has(u)])),

@@ -36,7 +36,7 @@ export interface PoolLike {
   subscribe(
     relays: string[],
     filter: { kinds: number[]; '#q': string[]; since: number },
-    params: { onevent: (e: Event) => void; onclose?: (reasons: unknown) => void },
+    params: { onevent: (e: Event) => void; oneose?: () => void; onclose?: (reasons: unknown) => void },
   ): { close: (reason?: string) => void };
   listConnectionStatus(): Map<string, boolean>;
   destroy(): void;
@@ -294,6 +294,13 @@ export class NostrTransport {
         this.#setProblem(relay, null);
         this.#delays.delete(relay);
         this.#accept(sub, e, relay);
+      },
+      // The relay took the REQ and sent what it had: the subscription is up,
+      // so the next drop starts the backoff afresh (review r11 #14).
+      oneose: () => {
+        if (this.#sub !== sub || sub.closers.get(relay) !== closer) return;
+        this.#delays.delete(relay);
+        this.#setState(relay, 'connected');
       },
       onclose: (reasons) => {
         if (this.#sub !== sub || sub.closers.get(relay) !== closer) return;
