@@ -2,9 +2,10 @@
 // preference, kind 10002 / kind 0 / NIP-42 event building, checked with
 // nostr-tools' verifyEvent) and the transport's use of them on a fake pool
 // whose relays refuse until AUTH. The real relay's AUTH: tests/relay-auth.test.ts.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { verifyEvent, type Event } from 'nostr-tools/pure';
 import { announceOnce } from '../src/lib/nostr/announce';
+import { firstOk, PREFERRED_WAIT_MS } from '../src/lib/nostr/firstok';
 import { buildMessageEvent } from '../src/lib/nostr/events';
 import {
   buildAuthEvent,
@@ -231,6 +232,23 @@ describe('NostrTransport relay hygiene', () => {
     releaseB();
     expect(await got).toEqual({ relay: B });
     t.close();
+  });
+
+  it('waits for a silent peer’s relay 1.5 s at most, then reports the other (review r11 #18)', async () => {
+    vi.useFakeTimers();
+    try {
+      const answered = Promise.resolve();
+      const never = new Promise<void>(() => {});
+      const got = firstOk([B, A], [never, answered], true, () => {});
+      let result: { relay: string } | undefined;
+      void got.then((r) => (result = r));
+      await vi.advanceTimersByTimeAsync(PREFERRED_WAIT_MS - 1);
+      expect(result).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(1);
+      expect(result).toEqual({ relay: A });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('re-subscribes after answering an auth-required CLOSED, once per challenge', async () => {
