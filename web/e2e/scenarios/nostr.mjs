@@ -4,8 +4,10 @@
 // carol and dave register there; on the default `both` a message shows once
 // and, with the relay killed, still arrives through the server (shown once);
 // with the relay back they switch Settings → Delivery to "nostr relays
-// only", and chat with the delivered mark while the server stores nothing
-// (`kez_messages_stored_total` does not move). Then that server is stopped and they
+// only", and chat with the delivered mark while the server is never asked
+// to store (no POST /v1/messages in its request log, and
+// `kez_messages_stored_total` does not move); the "via" line stays inside
+// its bubble at every line fill. Then that server is stopped and they
 // still chat. Carol's browser has a push subscription at a stand-in push
 // service (a local HTTP server; the browser's PushManager is replaced by one
 // that hands out its URL, as no real push service is reachable here): dave's
@@ -138,6 +140,47 @@ async function shownOnce(page, text) {
   await page.waitForTimeout(1500);
   const n = await loc.count();
   assert(n === 1, `"${text}" shown once, got ${n}`);
+}
+
+/**
+ * How many POST /v1/messages requests the server answered, whatever the
+ * status, from its request log (the route template, as src/lib.rs logs it):
+ * a refused POST would not move kez_messages_stored_total (review r11 #17).
+ * @param {{ output: () => string }} server
+ */
+function messagePosts(server) {
+  return server.output().split('\n').filter((l) => l.includes('method=POST route=/v1/messages ') && l.includes('finished processing request')).length;
+}
+
+/**
+ * The last outgoing bubble's time / "via" / status line stays inside the
+ * bubble whatever the text's length (review r11 #10: when the text filled the
+ * line it floated out below, white on the light background). The text node is
+ * set to 1..120 words in place and measured, then restored.
+ * @param {import('playwright-core').Page} page
+ */
+async function metaInsideBubble(page) {
+  const bad = await page
+    .locator('[data-message][data-dir="out"]')
+    .last()
+    .evaluate((li) => {
+      const bubble = /** @type {HTMLElement} */ (li.firstElementChild);
+      const body = /** @type {HTMLElement} */ (li.querySelector('[data-body]'));
+      const meta = /** @type {HTMLElement} */ (body.querySelector('span'));
+      const text = [...body.childNodes].find((n) => n.nodeType === Node.TEXT_NODE && n.textContent);
+      if (!text) return ['no text node'];
+      const orig = text.textContent;
+      const out = [];
+      for (let n = 1; n <= 120; n++) {
+        text.textContent = Array.from({ length: n }, (_, i) => (i % 3 ? 'word' : 'relay')).join(' ');
+        const b = bubble.getBoundingClientRect();
+        const m = meta.getBoundingClientRect();
+        if (m.bottom > b.bottom + 0.5 || m.right > b.right + 0.5 || m.left < b.left - 0.5) out.push(n);
+      }
+      text.textContent = orig;
+      return out;
+    });
+  assert(bad.length === 0, `meta line outside the bubble at ${JSON.stringify(bad)} words`);
 }
 
 /** `kez_messages_stored_total` from the metrics port. @param {string} metrics */
@@ -378,6 +421,8 @@ export default {
       await relayPopover(C);
       log('relay popover: the relay listed as connected');
       const before = await storedTotal(metrics);
+      const postsBefore = messagePosts(server);
+      assert(postsBefore > 0, 'the request log shows the "both" part’s POST /v1/messages');
       await C.locator(`[data-testid="conversation"][data-peer="dave@${DOMAIN}"]`).click();
       await convD.click();
 
@@ -385,6 +430,8 @@ export default {
       await C.locator('#composer').fill('over the relay 1');
       await C.locator('#composer').press('Enter');
       await C.locator('[data-message][data-dir="out"]').last().getByTestId('via').getByText('via 127.0.0.1').waitFor();
+      await metaInsideBubble(C);
+      log('"via 127.0.0.1:…" stays inside its bubble at every line fill');
       await D.locator('[data-message][data-dir="in"] [data-body]').getByText('over the relay 1').waitFor();
       await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(2).waitFor();
       log('carol → dave over nostr, delivered');
@@ -405,7 +452,9 @@ export default {
       await D.locator('[data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
       const after = await storedTotal(metrics);
       assert(after === before, `POST /v1/messages never stored anything (kez_messages_stored_total ${before} → ${after})`);
-      log(`on nostr the server stored nothing (kez_messages_stored_total stays ${after}, all from the "both" part)`);
+      const postsAfter = messagePosts(server);
+      assert(postsAfter === postsBefore, `POST /v1/messages never called on nostr (request log: ${postsBefore} → ${postsAfter})`);
+      log(`on nostr the server was never asked to store (POST /v1/messages stays at ${postsAfter} in its log, kez_messages_stored_total at ${after})`);
 
       // The kez server goes away; the relay carries on.
       await server.stop();
