@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../src/lib/api';
 import { ChatStore, defaultTransport, firstSuccess, isRelayUrl, type Me } from '../src/lib/chat.svelte';
-import { checkedRelays } from '../src/lib/transports';
+import { checkedRelays, crossServerNote } from '../src/lib/transports';
 import { memoryKV } from '../src/lib/kv';
 import type { Api } from '../src/lib/records';
 import { aliceSeed, bobSeed, pull, settle } from './chat-fixture';
@@ -98,6 +98,15 @@ describe('transport choice', () => {
     const s3 = new ChatStore({ kv, me, api: server.api(), advertisedRelays: RELAYS });
     await s3.load();
     expect(s3.relays).toEqual([...moved, 'wss://relay.mine']);
+  });
+
+  it('a peer on another server over nostr gets a note: delivery needs a shared relay (review r11 #6)', () => {
+    const note = crossServerNote('dave@other.example', 'kez.test', 'nostr', RELAYS);
+    expect(note).toMatch(/^dave is on other\.example\. .*\(relay\.a, relay\.b\).*Settings → Delivery/);
+    expect(crossServerNote('dave@other.example', 'kez.test', 'both', RELAYS)).toMatch(/only if their app reads one of your relays/);
+    expect(crossServerNote('dave@other.example', 'kez.test', 'server', RELAYS)).toBeNull();
+    expect(crossServerNote('dave@KEZ.test', 'kez.test', 'nostr', RELAYS)).toBeNull();
+    expect(crossServerNote(undefined, 'kez.test', 'nostr', RELAYS)).toBeNull();
   });
 
   it('firstSuccess: the first to succeed, else the first error', async () => {

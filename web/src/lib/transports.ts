@@ -99,6 +99,24 @@ export function sameRelay(list: readonly string[], relay: string): boolean {
   return list.some((r) => normalize(r) === n);
 }
 
+/**
+ * The thread's note for a peer on another server when messages go over
+ * nostr (review r11 #6): a client publishes to its own relays only and the
+ * peer's app reads its server's, which this page cannot learn (no kind 10002
+ * lookup; another server's GET /v1/server is outside the CSP), so delivery
+ * depends on sharing a relay. null when it does not apply.
+ */
+export function crossServerNote(peerFqhn: string | null | undefined, myServer: string, transport: TransportChoice, relays: readonly string[]): string | null {
+  const at = peerFqhn?.lastIndexOf('@') ?? -1;
+  if (!peerFqhn || at < 0 || transport === 'server') return null;
+  const server = peerFqhn.slice(at + 1).toLowerCase();
+  if (server === myServer.toLowerCase()) return null;
+  const handle = peerFqhn.slice(0, at);
+  const hosts = relays.map(relayLabel).join(', ') || 'none';
+  const tail = transport === 'nostr' ? ' If your messages stay “sent”, add a relay you share in Settings → Delivery.' : '';
+  return `${handle} is on ${server}. Over nostr your messages reach ${handle} only if their app reads one of your relays (${hosts}); their server’s relays are not known here.${tail}`;
+}
+
 /** What Transports reads of its ChatStore. */
 export interface TransportHost {
   /** The store's own deps: identity, sealed KV, advertised relays and (tests) network parts. */
