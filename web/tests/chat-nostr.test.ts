@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../src/lib/api';
 import { ChatStore, defaultTransport, firstSuccess, isRelayUrl, type Me } from '../src/lib/chat.svelte';
+import { checkedRelays, crossServerNote } from '../src/lib/transports';
 import { memoryKV } from '../src/lib/kv';
 import type { Api } from '../src/lib/records';
 import { aliceSeed, bobSeed, pull, settle } from './chat-fixture';
@@ -77,6 +78,35 @@ describe('transport choice', () => {
     const s2 = new ChatStore({ kv, me, api: server.api(), advertisedRelays: RELAYS });
     await s2.load();
     expect([s2.transport, s2.relays]).toEqual(['nostr', ['wss://relay.c']]);
+  });
+
+  it('follows the advertised relays unless the user changed the list (review r11 #5)', async () => {
+    const kv = memoryKV();
+    const server = new FakeServer();
+    const p = server.add('alice', aliceSeed);
+    const me: Me = { seed: aliceSeed, handle: 'alice', primary: p, server: 'kez.test' };
+    const s1 = new ChatStore({ kv, me, api: server.api(), advertisedRelays: RELAYS });
+    await s1.load();
+    // Only the transport changed (the list as advertised, in another order and spelling).
+    await s1.configure('nostr', [RELAYS[1] + '/', RELAYS[0]]);
+    const moved = ['wss://relay.new'];
+    const s2 = new ChatStore({ kv, me, api: server.api(), advertisedRelays: moved });
+    await s2.load();
+    expect([s2.transport, s2.relays]).toEqual(['nostr', moved]);
+    // A list of the user's own stays.
+    await s2.configure('nostr', [...moved, 'wss://relay.mine']);
+    const s3 = new ChatStore({ kv, me, api: server.api(), advertisedRelays: RELAYS });
+    await s3.load();
+    expect(s3.relays).toEqual([...moved, 'wss://relay.mine']);
+  });
+
+  it('a peer on another server over nostr gets a note: delivery needs a shared relay (review r11 #6)', () => {
+    const note = crossServerNote('dave@other.example', 'kez.test', 'nostr', RELAYS);
+    expect(note).toMatch(/^dave is on other\.example\. .*\(relay\.a, relay\.b\).*Settings → Delivery/);
+    expect(crossServerNote('dave@other.example', 'kez.test', 'both', RELAYS)).toMatch(/only if their app reads one of your relays/);
+    expect(crossServerNote('dave@other.example', 'kez.test', 'server', RELAYS)).toBeNull();
+    expect(crossServerNote('dave@KEZ.test', 'kez.test', 'nostr', RELAYS)).toBeNull();
+    expect(crossServerNote(undefined, 'kez.test', 'nostr', RELAYS)).toBeNull();
   });
 
   it('firstSuccess: the first to succeed, else the first error', async () => {
@@ -181,5 +211,91 @@ describe('nostr only', () => {
     expect(alice.relaysLive).toBe(2);
     alice.disconnect();
     bob.disconnect();
+  });
+});
+
+describe('live indicator and retries (review r11 #1, #9)', () => {
+  /** Until `cond()` or 5 s (polled, no fixed sleep). */
+  async function until(cond: () => boolean): Promise<boolean> {
+    const end = Date.now() + 5_000;
+    while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    return cond();
+  }
+
+  function withStates() {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const net = new FakeRelays(RELAYS);
+    const EventSource = FakeEventSource as unknown as typeof globalThis.EventSource;
+    // States re-read every 10 ms: the relays' recovery is seen without an event.
+    const opts = { EventSource, advertisedRelays: RELAYS, nostrPool: () => net.pool(), nostrStateEveryMs: 10, ackDelayMs: 0, pollMs: 3_600_000 };
+    const me = (seed: Uint8Array, handle: string, primary: string): Me => ({ seed, handle, primary, server: 'kez.test' });
+    const alice = new ChatStore({ kv: memoryKV(), me: me(aliceSeed, 'alice', ap), api: server.api(), ...opts });
+    const bob = new ChatStore({ kv: memoryKV(), me: me(bobSeed, 'bob', bp), api: server.api(), ...opts });
+    return { net, bp, alice, bob };
+  }
+
+  it('with both, live once a relay is connected though the server stream is not', async () => {
+    const { alice } = withStates();
+    await alice.load();
+    expect(alice.transport).toBe('both');
+    alice.connect();
+    // The server's EventSource never opens here: only the relays are up.
+    expect(await until(() => alice.relaysLive === 2)).toBe(true);
+    expect(await until(() => alice.live === 'live')).toBe(true);
+    alice.disconnect();
+  });
+
+  it('nostr only: a send failed while the relays were down goes out once one is back', async () => {
+    const { net, bp, alice, bob } = withStates();
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    await alice.configure('nostr', RELAYS);
+    await bob.configure('nostr', RELAYS);
+    alice.connect();
+    bob.connect();
+    expect(await until(() => alice.live === 'live')).toBe(true);
+    for (const r of RELAYS) net.setDown(r, true);
+    expect(await until(() => alice.live !== 'live')).toBe(true);
+    await alice.send(bp, 'while down').catch(() => undefined);
+    expect(alice.threads[bp][0].status).toBe('failed');
+    for (const r of RELAYS) net.setDown(r, false);
+    expect(await until(() => alice.threads[bp][0].status !== 'failed')).toBe(true);
+    expect(await until(() => net.stored.get(RELAYS[0])!.some((e) => e.kind === 4243))).toBe(true);
+    alice.disconnect();
+    bob.disconnect();
+  });
+});
+
+describe('relay URLs compared in normal form (review r11 #16)', () => {
+  it('wss://x and wss://x/ are one relay: deduplicated, and its NIP-11 limit is read', async () => {
+    expect(checkedRelays('nostr', ['wss://relay.a', 'wss://relay.a/', 'wss://RELAY.b/'])).toEqual(['wss://relay.a', 'wss://RELAY.b/']);
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const net = new FakeRelays(['wss://relay.a']);
+    const asked: string[] = [];
+    const fetchRelayInfo = (async (url: string) => {
+      asked.push(url);
+      return new Response('{"limitation":{"max_message_length":100}}');
+    }) as typeof fetch;
+    const me: Me = { seed: aliceSeed, handle: 'alice', primary: ap, server: 'kez.test' };
+    const EventSource = FakeEventSource as unknown as typeof globalThis.EventSource;
+    const alice = new ChatStore({ kv: memoryKV(), me, api: server.api(), EventSource, advertisedRelays: ['wss://relay.a/'], nostrPool: () => net.pool(), nostrStateEveryMs: 0, fetchRelayInfo });
+    await alice.load();
+    await alice.configure('nostr', ['wss://relay.a']);
+    alice.connect();
+    expect(asked).toEqual(['https://relay.a/']);
+    alice.disconnect();
+  });
+
+  it('plain ws:// only for the advertised relays, which the page may open (review r11 #15)', async () => {
+    expect(checkedRelays('nostr', ['ws://127.0.0.1:7777'], ['ws://127.0.0.1:7777/'])).toEqual(['ws://127.0.0.1:7777']);
+    expect(() => checkedRelays('nostr', ['ws://relay.mine'], ['ws://127.0.0.1:7777'])).toThrow(/wss:/);
+    const { alice } = setup();
+    await alice.load();
+    await expect(alice.configure('both', [...RELAYS, 'ws://relay.mine'])).rejects.toThrow(/only for your server/);
+    expect(alice.relays).toEqual(RELAYS);
   });
 });

@@ -1,6 +1,6 @@
 // A test double of a few nostr relays behind one SimplePool-shaped object
 // (PoolLike): publish stores and fans out, subscriptions filter by kind, #q
-// and since; a relay can be taken down (publish rejects, its subscriptions
+// and since, then EOSE; a relay can be taken down (publish rejects, its subscriptions
 // close) and brought back. The real relay is exercised in the e2e.
 import type { Event } from 'nostr-tools/pure';
 import type { PoolLike } from '../src/lib/nostr/transport';
@@ -41,7 +41,9 @@ export class FakeRelays {
     } else this.down.delete(url);
   }
 
+  /** One pool (a connection per relay) onto these relays; destroy() closes only its own subscriptions. */
   pool(): PoolLike {
+    const own: Sub[] = [];
     return {
       publish: (relays, event) =>
         relays.map(async (url) => {
@@ -54,15 +56,20 @@ export class FakeRelays {
         }),
       subscribe: (relays, filter, params) => {
         const mine: Sub[] = relays.map((relay) => ({ relay, filter: { ...filter }, onevent: params.onevent, onclose: params.onclose, open: true }));
+        const eose: (() => void)[] = [];
         for (const s of mine) {
           this.subs.push(s);
+          own.push(s);
           if (this.down.has(s.relay)) {
             s.open = false;
             queueMicrotask(() => s.onclose?.(['connection failure']));
             continue;
           }
           for (const e of [...this.stored.get(s.relay)!]) if (this.matches(s.filter, e)) s.onevent(e);
+          eose.push(() => params.oneose?.());
         }
+        // After subscribe() returned, as a relay's EOSE comes later.
+        queueMicrotask(() => eose.forEach((f) => f()));
         return { close: () => mine.forEach((s) => (s.open = false)) };
       },
       querySync: async (relays, filter) => {
@@ -73,7 +80,7 @@ export class FakeRelays {
       },
       listConnectionStatus: () => new Map(this.urls.map((u) => [u, !this.down.has(u)])),
       destroy: () => {
-        for (const s of this.subs) s.open = false;
+        for (const s of own) s.open = false;
       },
     };
   }

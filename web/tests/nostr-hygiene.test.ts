@@ -2,9 +2,10 @@
 // preference, kind 10002 / kind 0 / NIP-42 event building, checked with
 // nostr-tools' verifyEvent) and the transport's use of them on a fake pool
 // whose relays refuse until AUTH. The real relay's AUTH: tests/relay-auth.test.ts.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { verifyEvent, type Event } from 'nostr-tools/pure';
 import { announceOnce } from '../src/lib/nostr/announce';
+import { firstOk, PREFERRED_WAIT_MS } from '../src/lib/nostr/firstok';
 import { buildMessageEvent } from '../src/lib/nostr/events';
 import {
   buildAuthEvent,
@@ -12,7 +13,7 @@ import {
   buildRelayListEvent,
   eventMessageBytes,
   maxMessageLength,
-  minimalMetadata,
+  buildMinimalMetadataEvent,
   preferFirst,
   relayInfoUrl,
   relaysFor,
@@ -55,6 +56,8 @@ describe('NIP-11', () => {
       [B, size - 1],
     ]);
     expect(relaysFor(ev, [A, B, 'wss://c/'], limits)).toEqual({ fit: [A, 'wss://c/'], tooLarge: [B] });
+    // A limit learnt for one spelling of a relay URL holds for the other (review r11 #16).
+    expect(relaysFor(ev, ['wss://d'], new Map([['wss://d/', size - 1]]))).toEqual({ fit: [], tooLarge: ['wss://d'] });
     const wide = { ...ev, content: 'é' };
     expect(eventMessageBytes(wide)).toBe(new TextEncoder().encode(JSON.stringify(['EVENT', wide])).length);
   });
@@ -75,10 +78,16 @@ describe('events signed by the derived key', () => {
     expect([ev.kind, ev.pubkey, ev.content, ev.tags]).toEqual([10002, pk, '', [['r', A], ['r', B]]]);
   });
 
-  it('kind 0 carries JCS content and the own addr', () => {
-    const ev = buildMetadataEvent(minimalMetadata('alice@kez.test'), PRIMARY, sk, NOW);
+  it('the profile kind 0 carries JCS content and the own addr', () => {
+    const ev = buildMetadataEvent({ name: 'alice@kez.test', kez_profile: {} }, PRIMARY, sk, NOW);
     expect(verifyEvent(ev)).toBe(true);
-    expect([ev.kind, ev.pubkey, ev.content, ev.tags]).toEqual([0, pk, '{"name":"alice@kez.test"}', [['q', addr(PRIMARY)]]]);
+    expect([ev.kind, ev.pubkey, ev.content, ev.tags]).toEqual([0, pk, '{"kez_profile":{},"name":"alice@kez.test"}', [['q', addr(PRIMARY)]]]);
+  });
+
+  it('the minimal kind 0 names no handle and no addr (review r11 #2)', () => {
+    const ev = buildMinimalMetadataEvent(sk, NOW);
+    expect(verifyEvent(ev)).toBe(true);
+    expect([ev.kind, ev.pubkey, ev.content, ev.tags]).toEqual([0, pk, '{}', []]);
   });
 
   it('NIP-42 AUTH answers the challenge for the relay', () => {
@@ -94,7 +103,7 @@ describe('announceOnce', () => {
     const kv = memoryKV();
     const sent: Event[] = [];
     let fail = true;
-    const base = { kv, recordKey: 'r', primary: PRIMARY, fqhn: 'alice@kez.test', secretKey: sk, now: NOW };
+    const base = { kv, recordKey: 'r', secretKey: sk, now: NOW };
     const publish = async (e: Event) => {
       if (fail) throw new Error('no relay');
       sent.push(e);
@@ -103,6 +112,9 @@ describe('announceOnce', () => {
     fail = false;
     expect(await announceOnce({ ...base, relays: [A, B], publish })).toBe(true);
     expect(sent.map((e) => e.kind)).toEqual([10002, 0]);
+    // Nothing in the announcement names the handle or the addr (review r11 #2).
+    expect(JSON.stringify(sent)).not.toContain('alice');
+    expect(JSON.stringify(sent)).not.toContain(addr(PRIMARY));
     expect(await announceOnce({ ...base, relays: [B, A], publish })).toBe(false);
     expect(await announceOnce({ ...base, relays: [A], publish })).toBe(true);
     expect(sent.length).toBe(4);
@@ -112,7 +124,7 @@ describe('announceOnce', () => {
   it('republishes the profile kind 0 in place of the minimal one when there is one', async () => {
     const sent: Event[] = [];
     const profile = { kind: 0, id: 'p' } as Event;
-    const base = { kv: memoryKV(), recordKey: 'r', primary: PRIMARY, fqhn: 'alice@kez.test', secretKey: sk, now: NOW, relays: [A] };
+    const base = { kv: memoryKV(), recordKey: 'r', secretKey: sk, now: NOW, relays: [A] };
     expect(await announceOnce({ ...base, publish: async (e: Event) => void sent.push(e), profileEvent: async () => profile })).toBe(true);
     expect(sent.map((e) => e.kind)).toEqual([10002, 0]);
     expect(sent[1]).toBe(profile);
@@ -155,22 +167,36 @@ function authPool(urls: string[]) {
 }
 
 describe('NostrTransport relay hygiene', () => {
-  it('answers a refusal with AUTH signed by the derived key, then publishes', async () => {
-    const { pool, authed, stored } = authPool([A]);
-    const t = new NostrTransport({ relays: [A], pool, stateEveryMs: 0, authKey: sk, now: () => NOW });
+  it('answers a refusal where it publishes with a throwaway key, never the derived one (review r11 #3)', async () => {
+    const read = authPool([A]);
+    const write = authPool([A]);
+    const t = new NostrTransport({ relays: [A], pool: read.pool, publishPool: write.pool, stateEveryMs: 0, authKey: sk, now: () => NOW });
     const ev = msg();
     expect(await t.publish(ev)).toEqual({ relay: A });
-    expect(authed.get(A)!.pubkey).toBe(pk);
-    expect(authed.get(A)!.pubkey).not.toBe(ev.pubkey);
-    expect(stored.map((s) => s.ev.id)).toEqual([ev.id]);
+    expect(write.authed.get(A)!.pubkey).not.toBe(pk);
+    expect(write.authed.get(A)!.pubkey).not.toBe(ev.pubkey);
+    expect(write.stored.map((s) => s.ev.id)).toEqual([ev.id]);
+    expect(read.stored).toEqual([]);
     expect(t.problems).toEqual({});
     t.close();
   });
 
-  it('without the key a refusing relay stays refused, marked auth_required', async () => {
+  it('own events go where it reads, AUTH signed by the derived key', async () => {
+    const read = authPool([A]);
+    const write = authPool([A]);
+    const t = new NostrTransport({ relays: [A], pool: read.pool, publishPool: write.pool, stateEveryMs: 0, authKey: sk, now: () => NOW });
+    const own = buildRelayListEvent([A], sk, NOW);
+    expect(await t.publishOwn(own)).toEqual({ relay: A });
+    expect(read.authed.get(A)!.pubkey).toBe(pk);
+    expect(read.stored.map((s) => s.ev.id)).toEqual([own.id]);
+    expect(write.stored).toEqual([]);
+    t.close();
+  });
+
+  it('without the key its own events stay refused', async () => {
     const { pool, stored } = authPool([A]);
-    const t = new NostrTransport({ relays: [A], pool, stateEveryMs: 0, now: () => NOW });
-    await expect(t.publish(msg())).rejects.toBeInstanceOf(PublishError);
+    const t = new NostrTransport({ relays: [A], pool, publishPool: authPool([A]).pool, stateEveryMs: 0, now: () => NOW });
+    await expect(t.publishOwn(buildRelayListEvent([A], sk, NOW))).rejects.toBeInstanceOf(PublishError);
     expect(stored).toEqual([]);
     t.close();
   });
@@ -215,6 +241,23 @@ describe('NostrTransport relay hygiene', () => {
     releaseB();
     expect(await got).toEqual({ relay: B });
     t.close();
+  });
+
+  it('waits for a silent peer’s relay 1.5 s at most, then reports the other (review r11 #18)', async () => {
+    vi.useFakeTimers();
+    try {
+      const answered = Promise.resolve();
+      const never = new Promise<void>(() => {});
+      const got = firstOk([B, A], [never, answered], true, () => {});
+      let result: { relay: string } | undefined;
+      void got.then((r) => (result = r));
+      await vi.advanceTimersByTimeAsync(PREFERRED_WAIT_MS - 1);
+      expect(result).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(1);
+      expect(result).toEqual({ relay: A });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('re-subscribes after answering an auth-required CLOSED, once per challenge', async () => {

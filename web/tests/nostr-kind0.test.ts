@@ -43,7 +43,7 @@ describe('the announcement and the profile kind 0', () => {
     await alice.configure('nostr', [A]);
     alice.connect();
     await until(() => kept(net, A) !== undefined);
-    expect(JSON.parse(kept(net, A)!.content)).toEqual({ name: 'alice@kez.test' });
+    expect(JSON.parse(kept(net, A)!.content)).toEqual({}); // the minimal kind 0 names nothing
     clock += 60_000;
     await alice.publishMetadata({ name: 'alice@kez.test', kez_profile: { kez: 'profile' } });
     const profile = kept(net, A)!;

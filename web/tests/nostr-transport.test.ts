@@ -93,6 +93,23 @@ describe('NostrTransport', () => {
     t.close();
   });
 
+  it('a re-subscription the relay took (EOSE) resets the backoff (review r11 #14)', async () => {
+    vi.useFakeTimers();
+    const net = new FakeRelays([A]);
+    const t = new NostrTransport({ relays: [A], pool: net.pool(), now: () => NOW, stateEveryMs: 0, resubscribeMs: 100 });
+    t.subscribe(me, NOW, () => {});
+    const open = () => net.subs.filter((s) => s.open).length;
+    for (let round = 0; round < 3; round++) {
+      net.setDown(A, true);
+      expect(open()).toBe(0);
+      net.setDown(A, false);
+      // Always the first step: each re-subscription was taken, with its EOSE.
+      await vi.advanceTimersByTimeAsync(100);
+      expect(open()).toBe(1);
+    }
+    t.close();
+  });
+
   it('counts connected relays', () => {
     const net = new FakeRelays([A, B]);
     net.setDown(B, true);

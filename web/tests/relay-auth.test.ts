@@ -1,162 +1,138 @@
-// NIP-42 against the REAL relay (PyPI nostr-relay 1.14, NOSTR_RELAY_BIN;
-// skipped without it unless KEZ_REQUIRE_NOSTR): a relay configured to let only known, authenticated
-// pubkeys read (`query: r`) and write (`save: w`), with the role given to
-// alice's DERIVED nostr key only. A transport without the key can neither
-// publish nor read; with it, it answers the relay's challenge and both work.
-// Since only the derived key holds the role, the AUTH was signed by it (a
-// one-time key would get the default anonymous role and stay refused).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// NIP-42 against the REAL relay (tests/real-relay.ts). Reading and publishing
+// use separate connections (SPEC §12, review r11 #3): the reading one
+// answers AUTH with the identity's DERIVED nostr key, the publishing one with
+// a throwaway key, and no connection carries both the REQ for the own addr
+// and an event to a peer. What each socket sent is recorded by a WebSocket
+// subclass (the real `ws` underneath).
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { SimplePool, useWebSocketImplementation } from 'nostr-tools/pool';
+import { useWebSocketImplementation } from 'nostr-tools/pool';
 import type { Event } from 'nostr-tools/pure';
 import { buildMessageEvent } from '../src/lib/nostr/events';
+import { buildRelayListEvent } from '../src/lib/nostr/hygiene';
 import { addr, nostrPublicKey, nostrSecretKey } from '../src/lib/nostr/keys';
-import { NostrTransport, PublishError, type PoolLike } from '../src/lib/nostr/transport';
+import { NostrTransport, PublishError } from '../src/lib/nostr/transport';
 import { aliceSeed } from './chat-fixture';
+import { freePort, NO_RELAY, RealRelay, RELAY_BIN, until } from './real-relay';
 
-const BIN = process.env.NOSTR_RELAY_BIN;
 const PRIMARY = 'ed25519:' + '33'.repeat(32);
 const sk = nostrSecretKey(aliceSeed);
+const pk = nostrPublicKey(sk);
+const now = () => Math.floor(Date.now() / 1000);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
+/** Every message each socket sent, parsed. */
+const sent = new Map<WebSocket, unknown[][]>();
+class RecordingWebSocket extends WebSocket {
+  override send(data: unknown, ...rest: unknown[]): void {
+    const list = sent.get(this) ?? [];
+    list.push(JSON.parse(String(data)) as unknown[]);
+    sent.set(this, list);
+    (super.send as (...a: unknown[]) => void)(data, ...rest);
+  }
+}
+
+/** Per socket: what it sent (message types) and the pubkeys its AUTH events were signed by. */
+function sockets(): { types: Set<string>; authBy: string[]; eventKinds: number[]; eventsBy: string[] }[] {
+  return [...sent.values()].map((msgs) => {
+    const events = msgs.filter((m) => m[0] === 'EVENT').map((m) => m[1] as Event);
+    return {
+      types: new Set(msgs.map((m) => String(m[0]))),
+      authBy: msgs.filter((m) => m[0] === 'AUTH').map((m) => (m[1] as Event).pubkey),
+      eventKinds: events.map((e) => e.kind),
+      eventsBy: events.map((e) => e.pubkey),
+    };
   });
 }
 
-/** The packaged config (as e2e/scenarios/nostr.mjs) with NIP-42 on: read and write need roles r and w. */
-function config(dir: string, port: number): string {
-  return `DEBUG: false
-relay_name: auth test relay
-relay_description: kez-chat NIP-42 test
-storage:
-  sqlalchemy.url: sqlite+aiosqlite:///${join(dir, 'relay.sqlite3')}
-  num_concurrent_reqs: 10
-  num_concurrent_adds: 2
-  validators:
-    - nostr_relay.validators.is_signed
-    - nostr_relay.validators.is_recent
-verification:
-  nip05_verification: disabled
-  expiration: 86400
-  update_frequency: 3600
-gunicorn:
-  bind: 127.0.0.1:${port}
-  workers: 1
-  loglevel: warning
-  reload: false
-  control_socket_disable: true
-  graceful_timeout: 1
-purple:
-  host: 127.0.0.1
-  port: ${port}
-  workers: 1
-  disable_compression: true
-authentication:
-  enabled: true
+const auth = (actions: string, port: number) => `  enabled: true
   relay_urls:
     - ws://127.0.0.1:${port}
     - ws://127.0.0.1:${port}/
   actions:
-    save: w
-    query: r
-message_timeout: 1800
-subscription_limit: 64
-max_limit: 6000
-`;
+${actions}`;
+
+function transport(url: string, authKey?: Uint8Array): NostrTransport {
+  return new NostrTransport({ relays: [url], stateEveryMs: 0, authKey, resubscribeMs: 60_000 });
 }
 
-let child: ChildProcess | undefined;
-let dir = '';
-let url = '';
+describe.skipIf(NO_RELAY)('NIP-42 on real relays that require AUTH', () => {
+  // Both reading and writing need roles, given to alice's derived key only.
+  const strict: RealRelay = new RealRelay();
+  // Only reading needs a role (writing: anonymous, or the writer role, as nostr-relay
+  // checks the authenticated connection's roles instead of the anonymous default).
+  const reads: RealRelay = new RealRelay();
 
-/** Until `cond()` or `ms` have passed (no fixed sleeps: the condition is polled). */
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  return cond();
-}
-
-function transport(authKey?: Uint8Array): NostrTransport {
-  const pool = new SimplePool({ enablePing: false }) as unknown as PoolLike;
-  return new NostrTransport({ relays: [url], pool, stateEveryMs: 0, authKey, resubscribeMs: 60_000 });
-}
-
-// KEZ_REQUIRE_NOSTR (scripts/test): fail instead of skipping when the relay is missing.
-describe.skipIf(!BIN && !process.env.KEZ_REQUIRE_NOSTR)('NIP-42 on a real relay that requires AUTH', () => {
   beforeAll(async () => {
-    useWebSocketImplementation(WebSocket);
-    dir = mkdtempSync(join(tmpdir(), 'kez-relay-auth-'));
-    const port = await freePort();
-    const conf = join(dir, 'config.yaml');
-    writeFileSync(conf, config(dir, port));
-    child = spawn(BIN!, ['-c', conf, 'serve'], { cwd: dir, stdio: 'ignore' });
-    const up = async () => {
-      try {
-        return (await fetch(`http://127.0.0.1:${port}/`, { headers: { accept: 'application/nostr+json' } })).ok;
-      } catch {
-        return false;
-      }
-    };
-    const end = Date.now() + 40_000;
-    while (!(await up())) {
-      if (Date.now() > end || child.exitCode !== null) throw new Error('nostr-relay did not start');
-      await new Promise((r) => setTimeout(r, 100));
+    useWebSocketImplementation(RecordingWebSocket);
+    for (const [relay, actions] of [
+      [strict, '    save: w\n    query: r\n'],
+      [reads, '    save: aw\n    query: r\n'],
+    ] as const) {
+      relay.port = await freePort();
+      relay.auth = auth(actions, relay.port);
+      await relay.start();
+      // The serving relay made its tables; it reads roles at each AUTH.
+      execFileSync(RELAY_BIN!, ['-c', relay.conf, 'role', 'set', '-p', pk, '-r', 'rw'], { cwd: relay.dir, stdio: 'pipe' });
     }
-    // The serving relay made its tables; it reads roles at each AUTH.
-    execFileSync(BIN!, ['-c', conf, 'role', 'set', '-p', nostrPublicKey(sk), '-r', 'rw'], { cwd: dir, stdio: 'pipe' });
-    url = `ws://127.0.0.1:${port}/`;
-  }, 60_000);
+  }, 120_000);
 
-  afterAll(() => {
-    if (child?.pid) {
-      try {
-        execFileSync('pkill', ['-KILL', '-P', String(child.pid)]);
-      } catch {
-        /* none left */
-      }
-      child.kill('SIGKILL');
-    }
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('without the derived key: publish refused, nothing read', async () => {
-    const t = transport();
-    const err = await t.publish(buildMessageEvent({ v: 2, ct: 'anon' }, addr(PRIMARY), Math.floor(Date.now() / 1000))).catch((e: unknown) => e);
-    // nostr-relay 1.14 answers the refusal with an empty event id: nostr-tools sees a timeout.
-    expect(err).toBeInstanceOf(PublishError);
-    t.close();
+  afterAll(async () => {
+    await strict.cleanup();
+    await reads.cleanup();
   }, 30_000);
 
-  it('with it: AUTH answered, the event published (one-time key) and read back, the refused one absent', async () => {
-    const writer = transport(sk);
-    const ev = buildMessageEvent({ v: 2, ct: 'authed' }, addr(PRIMARY), Math.floor(Date.now() / 1000));
-    expect(await writer.publish(ev)).toEqual({ relay: url });
-    expect(ev.pubkey).not.toBe(nostrPublicKey(sk));
-    writer.close();
+  it('publishing AUTHs with a throwaway key, never the derived one: refused where only the derived key may write', async () => {
+    sent.clear();
+    for (const key of [undefined, sk]) {
+      const t = transport(strict.url, key);
+      const err = await t.publish(buildMessageEvent({ v: 2, ct: 'w' }, addr(PRIMARY), now())).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PublishError);
+      t.close();
+    }
+    const writers = sockets().filter((s) => s.types.has('EVENT'));
+    expect(writers.length).toBeGreaterThan(0);
+    const authors = writers.flatMap((s) => s.authBy);
+    expect(authors.length).toBeGreaterThan(0);
+    expect(authors).not.toContain(pk);
+  }, 60_000);
 
-    const anon = transport();
-    const anonGot: Event[] = [];
-    anon.subscribe(addr(PRIMARY), 0, (e) => anonGot.push(e));
-    const reader = transport(sk);
+  it('reading AUTHs with the derived key on its own connection; the anonymous reader is refused', async () => {
+    sent.clear();
+    const writer = transport(reads.url, sk);
+    const ev = buildMessageEvent({ v: 2, ct: 'authed' }, addr(PRIMARY), now());
+    const reader = transport(reads.url, sk);
     const got: Event[] = [];
     reader.subscribe(addr(PRIMARY), 0, (e) => got.push(e));
+    expect(await writer.publish(ev)).toEqual({ relay: reads.url });
+    expect(ev.pubkey).not.toBe(pk);
     expect(await until(() => got.length > 0, 20_000)).toBe(true);
     expect(got.map((e) => e.id)).toEqual([ev.id]);
-    // The anonymous reader was refused by a NOTICE and has no key to answer with.
-    expect(await until(() => anon.problems[url] === 'auth_required', 20_000)).toBe(true);
+
+    const anon = transport(reads.url);
+    const anonGot: Event[] = [];
+    anon.subscribe(addr(PRIMARY), 0, (e) => anonGot.push(e));
+    // Refused by a NOTICE, and no key to answer with.
+    expect(await until(() => anon.problems[reads.url] === 'auth_required', 20_000)).toBe(true);
     expect(anonGot).toEqual([]);
-    reader.close();
-    anon.close();
+
+    // One transport reading and publishing: never on one socket (review r11 #3).
+    const both = transport(reads.url, sk);
+    const mine: Event[] = [];
+    both.subscribe(addr(PRIMARY), 0, (e) => mine.push(e));
+    expect(await until(() => mine.length > 0, 20_000)).toBe(true);
+    await both.publish(buildMessageEvent({ v: 2, ct: 'to a peer' }, addr('ed25519:' + '55'.repeat(32)), now()));
+    // The identity's own relay list goes where it reads, never next to events to peers.
+    await both.publishOwn(buildRelayListEvent([reads.url], sk, now()));
+    const s = sockets();
+    const own = s.filter((x) => x.eventsBy.includes(pk));
+    expect(own.length).toBe(1);
+    expect(own[0].types.has('REQ')).toBe(true);
+    expect(own[0].eventKinds).not.toContain(4243);
+    expect(s.some((x) => x.types.has('REQ') && x.authBy.includes(pk))).toBe(true);
+    expect(s.filter((x) => x.types.has('REQ') && x.eventKinds.some((k) => k === 4243 || k === 4244))).toEqual([]);
+    // Where events to peers went, no AUTH by the derived key.
+    expect(s.filter((x) => x.eventKinds.includes(4243)).flatMap((x) => x.authBy)).not.toContain(pk);
+    for (const t of [writer, reader, anon, both]) t.close();
   }, 60_000);
 });

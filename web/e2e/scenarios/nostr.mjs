@@ -4,8 +4,10 @@
 // carol and dave register there; on the default `both` a message shows once
 // and, with the relay killed, still arrives through the server (shown once);
 // with the relay back they switch Settings → Delivery to "nostr relays
-// only", and chat with the delivered mark while the server stores nothing
-// (`kez_messages_stored_total` does not move). Then that server is stopped and they
+// only", and chat with the delivered mark while the server is never asked
+// to store (no POST /v1/messages in its request log, and
+// `kez_messages_stored_total` does not move); the "via" line stays inside
+// its bubble at every line fill. Then that server is stopped and they
 // still chat. Carol's browser has a push subscription at a stand-in push
 // service (a local HTTP server; the browser's PushManager is replaced by one
 // that hands out its URL, as no real push service is reachable here): dave's
@@ -22,6 +24,7 @@ import { join } from 'node:path';
 import { verifyEvent } from 'nostr-tools/pure';
 import WebSocket from 'ws';
 import { assert, colorScheme, log, shot, signUp, startServer, DOMAIN } from '../helpers.mjs';
+import { messagePosts, metaInsideBubble } from '../nostr-checks.mjs';
 
 const PASS = 'nostr test passphrase 1';
 
@@ -175,25 +178,25 @@ export function query(url, filter) {
 
 /**
  * First unlock published, per identity, one kind 10002 listing the relay and
- * one kind 0 named handle@server, both by the same (derived, not one-time)
+ * one minimal kind 0 (content `{}`, no tags: nothing on the relay maps an
+ * addr to a handle, review r11 #2), both by the same (derived, not one-time)
  * key and valid. Polled, bounded: they go out in the background.
- * @param {string} url @param {string[]} handles
+ * @param {string} url @param {number} count identities expected
  * @returns {Promise<Set<string>>} the derived public keys
  */
-async function announced(url, handles) {
+async function announced(url, count) {
   for (let i = 0; ; i++) {
     const lists = await query(url, { kinds: [10002] });
     const meta = await query(url, { kinds: [0] });
-    const names = meta.map((e) => JSON.parse(e.content).name).sort();
-    if (lists.length >= handles.length && names.length >= handles.length) {
-      assert(JSON.stringify(names) === JSON.stringify(handles.sort()), `kind 0 names: ${names}`);
+    if (lists.length >= count && meta.length >= count) {
+      assert(meta.every((e) => e.content === '{}' && e.tags.length === 0), `minimal kind 0: ${JSON.stringify(meta.map((e) => [e.content, e.tags]))}`);
       assert([...lists, ...meta].every((e) => verifyEvent(e)), 'kind 10002 / 0 verify');
       assert(lists.every((e) => JSON.stringify(e.tags) === JSON.stringify([['r', url + '/']])), `10002 tags: ${JSON.stringify(lists.map((e) => e.tags))}`);
       const keys = new Set(meta.map((e) => e.pubkey));
-      assert(keys.size === handles.length && lists.every((e) => keys.has(e.pubkey)), 'each identity signs its 10002 and kind 0 with one key');
+      assert(keys.size === count && lists.every((e) => keys.has(e.pubkey)), 'each identity signs its 10002 and kind 0 with one key');
       return keys;
     }
-    assert(i < 100, `relay list and kind 0 published: ${lists.length} lists, names ${names}`);
+    assert(i < 100, `relay list and kind 0 published: ${lists.length} lists, ${meta.length} kind 0`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -347,8 +350,8 @@ export default {
       // Default with relays advertised: both. Every message goes both ways and shows once.
       await C.locator('[data-testid="relays-live"][data-count="1"]').waitFor();
       await D.locator('[data-testid="relays-live"][data-count="1"]').waitFor();
-      const derived = await announced(relay.url, [`carol@${DOMAIN}`, `dave@${DOMAIN}`]);
-      log('first unlock: kind 10002 and kind 0 on the relay, signed by each one’s derived key');
+      const derived = await announced(relay.url, 2);
+      log('first unlock: kind 10002 and a minimal kind 0 (no handle, no addr) on the relay, signed by each one’s derived key');
       await C.locator('#start-chat').fill(`dave@${DOMAIN}`);
       await C.getByRole('button', { name: 'Chat', exact: true }).click();
       await C.getByTestId('thread-title').getByText(`dave@${DOMAIN}`).waitFor();
@@ -378,6 +381,8 @@ export default {
       await relayPopover(C);
       log('relay popover: the relay listed as connected');
       const before = await storedTotal(metrics);
+      const postsBefore = messagePosts(server);
+      assert(postsBefore > 0, 'the request log shows the "both" part’s POST /v1/messages');
       await C.locator(`[data-testid="conversation"][data-peer="dave@${DOMAIN}"]`).click();
       await convD.click();
 
@@ -385,6 +390,8 @@ export default {
       await C.locator('#composer').fill('over the relay 1');
       await C.locator('#composer').press('Enter');
       await C.locator('[data-message][data-dir="out"]').last().getByTestId('via').getByText('via 127.0.0.1').waitFor();
+      await metaInsideBubble(C);
+      log('"via 127.0.0.1:…" stays inside its bubble at every line fill');
       await D.locator('[data-message][data-dir="in"] [data-body]').getByText('over the relay 1').waitFor();
       await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(2).waitFor();
       log('carol → dave over nostr, delivered');
@@ -405,7 +412,9 @@ export default {
       await D.locator('[data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
       const after = await storedTotal(metrics);
       assert(after === before, `POST /v1/messages never stored anything (kez_messages_stored_total ${before} → ${after})`);
-      log(`on nostr the server stored nothing (kez_messages_stored_total stays ${after}, all from the "both" part)`);
+      const postsAfter = messagePosts(server);
+      assert(postsAfter === postsBefore, `POST /v1/messages never called on nostr (request log: ${postsBefore} → ${postsAfter})`);
+      log(`on nostr the server was never asked to store (POST /v1/messages stays at ${postsAfter} in its log, kez_messages_stored_total at ${after})`);
 
       // The kez server goes away; the relay carries on.
       await server.stop();
@@ -418,6 +427,23 @@ export default {
       await D.locator('#composer').press('Enter');
       await C.locator('[data-message][data-dir="in"] [data-body]').getByText('and back, without it').waitFor();
       log('chat goes on with the kez server stopped');
+
+      // Relay restart on nostr only (review r11 #1): the send fails while it is
+      // down, and once it is back the count returns to 1 and the failed message
+      // goes out by itself (nostr-tools reconnects after 10 s).
+      relay.kill();
+      await portFree(relay.port);
+      await C.locator('[data-testid="relays-live"][data-count="0"]').waitFor({ timeout: 20_000 });
+      await C.locator('#composer').fill('sent while the relay is down');
+      await C.locator('#composer').press('Enter');
+      const pending = C.locator('[data-message][data-dir="out"]').filter({ hasText: 'sent while the relay is down' });
+      await C.locator('[data-message][data-dir="out"][data-state="failed"]').filter({ hasText: 'sent while the relay is down' }).waitFor();
+      log('relay killed: the send failed');
+      relay = await startRelay(bin, relay.dir, relay.port);
+      await C.locator('[data-testid="relays-live"][data-count="1"]').waitFor({ timeout: 40_000 });
+      await D.locator('[data-message][data-dir="in"] [data-body]').getByText('sent while the relay is down').waitFor({ timeout: 20_000 });
+      await pending.and(C.locator('[data-state="delivered"]')).waitFor({ timeout: 20_000 });
+      log('relay back: count 1 again, the failed message re-sent by itself and delivered');
       const events = await query(relay.url, { kinds: [4243, 4244] });
       const signers = new Set(events.map((e) => e.pubkey));
       assert(events.length > 0 && signers.size === events.length && events.every((e) => !derived.has(e.pubkey)), 'messages and acks: a one-time key each, never a derived key');

@@ -29,7 +29,7 @@ import type { RelayProblem, RelayState } from './nostr/transport';
 import type { Event as NostrEvent } from 'nostr-tools/pure';
 import { SeenIds } from './seen';
 import { rfc3339 } from './time';
-import { checkedRelays, Transports, type TransportChoice } from './transports';
+import { checkedRelays, sameRelaySet, Transports, type TransportChoice } from './transports';
 
 export { keyChangedText, parseKez, StartChatError } from './directory';
 export { CLOCK_PROBLEM, liveStatusText, threadLiveText } from './live';
@@ -65,6 +65,8 @@ export class ChatStore {
   totalUnread = $derived(this.conversations.reduce((n, c) => n + c.unread, 0));
 
   readonly #kv: KV;
+  /** The relays the home server advertises (SPEC §12 discovery). */
+  readonly #advertised: readonly string[];
   readonly #me: Me;
   readonly #api: Api;
   readonly #now: () => Date;
@@ -86,6 +88,7 @@ export class ChatStore {
 
   constructor(deps: ChatDeps) {
     this.#kv = deps.kv;
+    this.#advertised = deps.advertisedRelays ?? [];
     this.#me = deps.me;
     this.#api = deps.api ?? realApi;
     this.#now = deps.now ?? (() => new Date());
@@ -380,12 +383,18 @@ export class ChatStore {
     return this.#transports.publishMetadata(content);
   }
 
-  /** Change the transport and/or relays: persisted, and live delivery restarted on the new ones. */
+  /**
+   * Change the transport and/or relays: persisted, and live delivery
+   * restarted on the new ones. A relay list equal to the advertised one (as
+   * a set) is not stored: the identity keeps following the server's list
+   * when the operator changes it (review r11 #5).
+   */
   async configure(transport: TransportChoice, relays: readonly string[]): Promise<void> {
-    const list = checkedRelays(transport, relays);
+    const list = checkedRelays(transport, relays, this.#advertised);
     await this.#serial(async () => {
       await this.#kv.set(this.#key('transport'), transport);
-      await this.#kv.set(this.#key('relays'), list);
+      if (sameRelaySet(list, this.#advertised)) await this.#kv.del(this.#key('relays'));
+      else await this.#kv.set(this.#key('relays'), list);
     });
     const wasConnected = this.#connected;
     this.disconnect();

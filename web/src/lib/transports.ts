@@ -14,68 +14,21 @@ import { buildMetadataEvent } from './nostr/hygiene';
 import { addr, nostrPublicKey, nostrSecretKey } from './nostr/keys';
 import { NostrTransport, relayLabel, type RelayProblem, type RelayState } from './nostr/transport';
 import { ChatClosedError, type Api, type ChatDeps, type Outgoing } from './records';
+import { defaultTransport, firstSuccess, isRelayUrl, sameRelay, TRANSPORTS, type TransportChoice } from './relays';
 
-/** Which way messages and acks travel (SPEC §12): the home server, nostr relays, or both. */
-export type TransportChoice = 'server' | 'nostr' | 'both';
-export const TRANSPORTS: readonly TransportChoice[] = ['server', 'nostr', 'both'];
+export {
+  checkedRelays,
+  crossServerNote,
+  defaultTransport,
+  firstSuccess,
+  isRelayUrl,
+  relayStatusText,
+  sameRelay,
+  sameRelaySet,
+  TRANSPORTS,
+  type TransportChoice,
+} from './relays';
 
-/** A relay URL the client accepts: ws:// or wss://, a host, no credentials. */
-export function isRelayUrl(url: string): boolean {
-  try {
-    const u = new URL(url);
-    return (u.protocol === 'wss:' || u.protocol === 'ws:') && !!u.hostname && !u.username && !u.password && !u.hash;
-  } catch {
-    return false;
-  }
-}
-
-/** The transport an identity starts with: `both` when its server advertises relays, else `server`. */
-export function defaultTransport(advertised: readonly string[]): TransportChoice {
-  return advertised.length ? 'both' : 'server';
-}
-
-/** The first of `tasks` to succeed; if all fail, the error of the first (the server's, when it ran). */
-export function firstSuccess<T>(tasks: Promise<T>[]): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const errors: unknown[] = [];
-    let failed = 0;
-    let done = false;
-    tasks.forEach((t, i) =>
-      t.then(
-        (v) => {
-          if (!done) {
-            done = true;
-            resolve(v);
-          }
-        },
-        (e: unknown) => {
-          errors[i] = e;
-          if (++failed === tasks.length && !done) {
-            done = true;
-            reject(errors[0]);
-          } else console.debug('one transport failed:', e);
-        },
-      ),
-    );
-  });
-}
-
-/** What the relay popover says of one relay: a problem (SPEC §12 hygiene) outranks the connection state. */
-export function relayStatusText(state: RelayState | undefined, problem: RelayProblem | undefined): string {
-  if (problem === 'auth_required') return 'auth required';
-  if (problem === 'too_large') return 'message too large';
-  if (state === 'connected') return 'connected';
-  if (state === 'disconnected') return 'error: not connected';
-  return 'connecting';
-}
-
-/** The deduplicated relay list of a configuration; throws on a URL that is not a relay's. */
-export function checkedRelays(transport: TransportChoice, relays: readonly string[]): string[] {
-  if (!TRANSPORTS.includes(transport)) throw new Error('unknown transport');
-  const bad = relays.find((r) => !isRelayUrl(r));
-  if (bad !== undefined) throw new Error(`Not a relay address (ws:// or wss://): ${bad}`);
-  return [...new Set(relays)];
-}
 
 /** What Transports reads of its ChatStore. */
 export interface TransportHost {
@@ -113,6 +66,8 @@ export class Transports {
   #inbox: InboxConnection | null = null;
   #connected = false;
   #nostrEverLive = false;
+  /** The inbox stream's last status (transports `server` and `both`). */
+  #inboxStatus: LiveStatus = 'connecting';
   #announcing = false;
   /** Newest created_at accepted from a relay (unix s), as persisted. */
   #since = 0;
@@ -197,7 +152,7 @@ export class Transports {
     const t = this.#ensureNostr();
     const now = Math.floor(this.#host.now().getTime() / 1000);
     const ev = buildMetadataEvent(content, this.#host.deps.me.primary, this.#key(), now);
-    const ok = await t.publish(ev);
+    const ok = await t.publishOwn(ev);
     // The one kind 0 of this identity from now on: announcements republish it (SPEC §12).
     this.#profileEvent = ev;
     if (!this.#host.closed()) await this.#host.deps.kv.set(this.#host.key('nostr_profile_event'), ev);
@@ -243,14 +198,12 @@ export class Transports {
         kv: host.deps.kv,
         recordKey: host.key('nostr_announced'),
         relays: t.relays,
-        primary: host.deps.me.primary,
-        fqhn: `${host.deps.me.handle}@${host.deps.me.server}`,
         secretKey: this.#key(),
         now: Math.floor(host.now().getTime() / 1000),
-        publish: (ev) => t.publish(ev),
+        publish: (ev) => t.publishOwn(ev),
       });
       const latest = this.#profileEvent;
-      if (published && latest && latest !== used) await t.publish(latest);
+      if (published && latest && latest !== used) await t.publishOwn(latest);
     } catch (e) {
       console.debug('nostr: relay list / kind 0 not published:', e);
     }
@@ -260,7 +213,7 @@ export class Transports {
   #readLimits(t: NostrTransport): void {
     const fetchFn = this.#host.deps.fetchRelayInfo;
     if (!fetchFn) return;
-    for (const r of t.relays.filter((r) => (this.#host.deps.advertisedRelays ?? []).includes(r)))
+    for (const r of t.relays.filter((r) => sameRelay(this.#host.deps.advertisedRelays ?? [], r)))
       void fetchMaxMessageLength(r, fetchFn).then((n) => {
         if (n !== null) t.setLimit(r, n);
       });
@@ -272,13 +225,15 @@ export class Transports {
     const host = this.#host;
     const t = new NostrTransport({
       relays: [...host.relays()],
+      // Two pools: reading and publishing never share a connection (SPEC §12).
       pool: host.deps.nostrPool?.(),
+      publishPool: host.deps.nostrPool?.(),
       now: () => Math.floor(host.now().getTime() / 1000),
       authKey: this.#key(),
       onState: (s, p) => {
         if (this.#nostr !== t) return;
         host.onRelayStates(s, p);
-        this.#nostrLive();
+        this.#applyLive();
       },
       stateEveryMs: host.deps.nostrStateEveryMs,
     });
@@ -288,13 +243,23 @@ export class Transports {
     return t;
   }
 
-  /** With transport `nostr` only, the live status is the relays'. */
-  #nostrLive(): void {
-    if (this.#host.transport() !== 'nostr' || !this.#connected || !this.#nostr) return;
-    if (this.#nostr.connected > 0) {
-      this.#nostrEverLive = true;
-      this.#host.setLive('live');
-    } else this.#host.setLive(this.#nostrEverLive ? 'reconnecting' : 'connecting');
+  /**
+   * The live indicator from what carries messages: with `server` the inbox
+   * stream's status, with `nostr` the relays' (live when one is connected),
+   * with `both` live when either is (review r11 #9: messages flow through
+   * the relay while the server is down), else the inbox's. A change to live
+   * makes the chat retry its failed sends.
+   */
+  #applyLive(): void {
+    const host = this.#host;
+    const t = host.transport();
+    if (!this.#connected) return;
+    const nostrUp = t !== 'server' && !!this.#nostr && this.#nostr.connected > 0;
+    if (nostrUp) this.#nostrEverLive = true;
+    const inbox = this.#inboxStatus;
+    if (t === 'server') host.setLive(inbox);
+    else if (t === 'nostr') host.setLive(nostrUp ? 'live' : this.#nostrEverLive ? 'reconnecting' : 'connecting');
+    else host.setLive(inbox === 'paused' ? inbox : nostrUp ? 'live' : inbox);
   }
 
   /** Live delivery by the chosen transports: the own addr on the relays, the server's inbox stream. */
@@ -309,7 +274,7 @@ export class Transports {
           if (!(e instanceof ChatClosedError)) console.debug('nostr ingest:', e);
         }),
       );
-      this.#nostrLive();
+      this.#applyLive();
       void this.#announce();
     }
     if (host.transport() !== 'nostr') this.#connectInbox();
@@ -327,7 +292,10 @@ export class Transports {
       rewind: (newest) => host.rewind(newest),
       release: (through) => api.releaseInbox(handle, through, releaseAuth(seed, server, handle, through, host.now())),
       onItems: (items) => host.ingest(items),
-      onStatus: (s) => host.setLive(s),
+      onStatus: (s) => {
+        this.#inboxStatus = s;
+        this.#applyLive();
+      },
       onError: (e) => {
         const problem = liveProblemFor(e);
         if (problem !== undefined) host.setLiveProblem(problem);
@@ -349,6 +317,7 @@ export class Transports {
     this.#connected = false;
     this.#inbox?.stop();
     this.#inbox = null;
+    this.#inboxStatus = 'connecting';
     this.#nostr?.close();
     this.#nostr = null;
     this.#announcing = false;

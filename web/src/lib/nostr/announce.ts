@@ -1,18 +1,17 @@
 // Relay housekeeping that talks to the network (SPEC §12 "Relay hygiene"):
-// the NIP-65 relay list and a kind 0 (the profile's, else a minimal one)
+// the NIP-65 relay list and a kind 0 (the profile's, else a minimal one:
+// `{}`, no tags, no handle, no addr)
 // published once per identity and relay set, and the NIP-11 limits of the relays the page may ask. The
 // decisions themselves are pure, in hygiene.ts.
 import type { Event } from 'nostr-tools/pure';
 import type { KV } from '../kv';
-import { buildMetadataEvent, buildRelayListEvent, maxMessageLength, MAX_INFO_BYTES, minimalMetadata, relayInfoUrl, relaySetKey } from './hygiene';
+import { buildMinimalMetadataEvent, buildRelayListEvent, maxMessageLength, MAX_INFO_BYTES, relayInfoUrl, relaySetKey } from './hygiene';
 
 export interface AnnounceInput {
   /** Sealed KV and the record that remembers the relay set last announced to. */
   kv: KV;
   recordKey: string;
   relays: readonly string[];
-  primary: string;
-  fqhn: string;
   /** The derived nostr key (SPEC §12). */
   secretKey: Uint8Array;
   /** Unix seconds. */
@@ -40,7 +39,7 @@ export async function announceOnce(a: AnnounceInput): Promise<boolean> {
   if (!set || (await a.kv.get<string>(a.recordKey)) === set) return false;
   await a.publish(buildRelayListEvent(a.relays, a.secretKey, a.now));
   const profile = (await a.profileEvent?.()) ?? null;
-  await a.publish(profile ?? buildMetadataEvent(minimalMetadata(a.fqhn), a.primary, a.secretKey, a.now));
+  await a.publish(profile ?? buildMinimalMetadataEvent(a.secretKey, a.now));
   await a.kv.set(a.recordKey, set);
   return true;
 }

@@ -1,12 +1,13 @@
 // Relay hygiene (SPEC §12 "Relay hygiene"): the pure decisions. NIP-42 AUTH
-// and the NIP-65 relay list / kind 0 are signed by the identity's derived
-// nostr key (keys.ts), never by a one-time key; NIP-11 limits decide which
+// on the reading connection and the NIP-65 relay list / kind 0 are signed by
+// the identity's derived nostr key (keys.ts), never by a one-time key; NIP-11 limits decide which
 // relays may take an event; the peer's last relay is tried first.
 import { finalizeEvent, type Event, type EventTemplate, type VerifiedEvent } from 'nostr-tools/pure';
 import { makeAuthEvent } from 'nostr-tools/nip42';
 import { utf8ToBytes } from '../bytes';
 import { jcs } from '../jcs';
 import { addr } from './keys';
+import { normalize } from './bookkeeping';
 
 /** NIP-65 relay list. */
 export const KIND_RELAY_LIST = 10002;
@@ -66,7 +67,7 @@ export function relaysFor(event: Event, relays: readonly string[], limits: Reado
   const fit: string[] = [];
   const tooLarge: string[] = [];
   for (const r of relays) {
-    const limit = limits.get(r);
+    const limit = limits.get(r) ?? limits.get(normalize(r));
     (limit !== undefined && size > limit ? tooLarge : fit).push(r);
   }
   return { fit, tooLarge };
@@ -85,16 +86,23 @@ export function buildRelayListEvent(relays: readonly string[], secretKey: Uint8A
 }
 
 /**
- * A kind 0 metadata event: `content` = the JCS text of `content`, tagged
- * `["q", addr(primary)]` so readers find it by addr (SPEC §12, §14).
+ * The profile kind 0 (SPEC §14.6): `content` = the JCS text of `content`,
+ * tagged `["q", addr(primary)]` so readers find it by addr. Public on the
+ * relays: it maps the addr to the handle (§12 "What it hides").
  */
 export function buildMetadataEvent(content: Record<string, unknown>, primary: string, secretKey: Uint8Array, createdAt: number): Event {
   return plain(finalizeEvent({ kind: KIND_METADATA, created_at: createdAt, tags: [['q', addr(primary)]], content: jcs(content) }, secretKey));
 }
 
-/** The minimal kind 0 of first unlock: `{"name":"<handle@server>"}`. */
-export function minimalMetadata(fqhn: string): { name: string } {
-  return { name: fqhn };
+/**
+ * The minimal kind 0 of first unlock (SPEC §12): content `{}`, no tags. It
+ * names no handle and carries no `q` tag, so it ties the derived key to
+ * nothing (review r11 #2: `{"name":"<handle@server>"}` tagged with the addr
+ * let anyone map an addr to its handle from the relays). Only a profile the
+ * user sets publishes the §14.6 kind 0, which does reveal it.
+ */
+export function buildMinimalMetadataEvent(secretKey: Uint8Array, createdAt: number): Event {
+  return plain(finalizeEvent({ kind: KIND_METADATA, created_at: createdAt, tags: [], content: '{}' }, secretKey));
 }
 
 /** The relay set an announcement was made for, as one string (sorted, deduplicated). */

@@ -1,28 +1,31 @@
 // The client's nostr transport (SPEC §12): publish KEZ events to every relay,
 // subscribe to the own addr on every relay, verify every event ourselves
 // (relays are not trusted) and drop event ids already handled. Relay
-// hygiene (hygiene.ts): NIP-42 AUTH with the derived key when a relay
-// refuses for want of it, NIP-11 limits, the peer's last relay first. Built
-// on nostr-tools' SimplePool; tests pass a fake pool (PoolLike).
-import type { Event } from 'nostr-tools/pure';
+// hygiene (hygiene.ts): NIP-42 AUTH when a relay refuses for want of it,
+// NIP-11 limits, the peer's last relay first. Reading and publishing use
+// separate pools, so separate connections (review r11 #3): the connection
+// that asks for the own addr (and may AUTH with the derived key) never
+// carries an event to a peer, and the publishing one AUTHs, if asked, with a
+// throwaway key. Built on nostr-tools' SimplePool; tests pass fakes (PoolLike).
+import { generateSecretKey, type Event } from 'nostr-tools/pure';
 import { SimplePool } from 'nostr-tools/pool';
-import { normalizeURL } from 'nostr-tools/utils';
-import { KIND_ACK, KIND_MESSAGE, LOOKBACK_SECS, verifyKezEvent } from './events';
+import { KIND_ACK, KIND_MESSAGE, verifyKezEvent } from './events';
 import { firstOk, PublishError } from './firstok';
 import { buildAuthEvent, preferFirst, relaysFor } from './hygiene';
+import { BoundedSet, normalize, relayLabel, SEEN_EVENTS, subscribeSince } from './bookkeeping';
+
+export { BoundedSet, OVERLAP_SECS, relayLabel, SEEN_EVENTS, subscribeSince } from './bookkeeping';
 
 export { PublishError };
 
-/** How far before the last seen created_at a (re)subscription starts. */
-export const OVERLAP_SECS = 300;
-/** Event ids remembered against relays repeating themselves (SPEC §12: at least 10,000). */
-export const SEEN_EVENTS = 10_000;
 
 /** The part of a nostr-tools AbstractRelay the AUTH answer uses. */
 export interface RelayLike {
   readonly url: string;
   send(message: string): Promise<void> | void;
   onnotice: (msg: string) => void;
+  /** Whether its socket is open now (nostr-tools keeps reconnecting it after a drop). */
+  readonly connected?: boolean;
 }
 
 /** The part of nostr-tools' SimplePool the transport uses. */
@@ -33,7 +36,7 @@ export interface PoolLike {
   subscribe(
     relays: string[],
     filter: { kinds: number[]; '#q': string[]; since: number },
-    params: { onevent: (e: Event) => void; onclose?: (reasons: unknown) => void },
+    params: { onevent: (e: Event) => void; oneose?: () => void; onclose?: (reasons: unknown) => void },
   ): { close: (reason?: string) => void };
   /** Stored events of `filter` (REQ until EOSE or `maxWait` ms); absent = the transport cannot query. */
   querySync?(relays: string[], filter: { kinds: number[]; authors: string[] }, params?: { maxWait?: number }): Promise<Event[]>;
@@ -54,12 +57,15 @@ const AUTH_REFUSAL = /^(auth-required|restricted):/;
 
 export interface NostrTransportOptions {
   relays: string[];
+  /** Reading (the own subscription); default a SimplePool with reconnect. */
   pool?: PoolLike;
+  /** Publishing; default a second SimplePool (the same as `pool` when only that is given: tests). */
+  publishPool?: PoolLike;
   /** Unix seconds (default: the device clock). */
   now?: () => number;
   /** Called whenever a relay's state or problem may have changed. */
   onState?: (states: Record<string, RelayState>, problems: Record<string, RelayProblem>) => void;
-  /** The identity's derived nostr key (SPEC §12): signs NIP-42 AUTH only. Without it no AUTH. */
+  /** The identity's derived nostr key (SPEC §12): signs NIP-42 AUTH on the reading connection only. Without it no AUTH there. */
   authKey?: Uint8Array;
   /** Delay before re-subscribing on a relay whose subscription closed (default 3 s, doubling to 60 s). */
   resubscribeMs?: number;
@@ -67,51 +73,21 @@ export interface NostrTransportOptions {
   stateEveryMs?: number;
 }
 
-/** The relay's host, for "via relay.x". */
-export function relayLabel(url: string): string {
-  try {
-    return new URL(url).host || url;
-  } catch {
-    return url;
-  }
-}
-
-/** A bounded FIFO set of ids. */
-export class BoundedSet {
-  readonly #set = new Set<string>();
-  constructor(readonly capacity: number) {}
-  has(id: string): boolean {
-    return this.#set.has(id);
-  }
-  add(id: string): void {
-    if (this.#set.has(id)) return;
-    this.#set.add(id);
-    if (this.#set.size > this.capacity) {
-      const oldest = this.#set.values().next().value;
-      if (oldest !== undefined) this.#set.delete(oldest);
-    }
-  }
-  get size(): number {
-    return this.#set.size;
-  }
-}
-
-/** The `since` of a subscription: `last` minus the overlap, never before the 48 h lookback. */
-export function subscribeSince(last: number, now: number): number {
-  return Math.max(last - OVERLAP_SECS, now - LOOKBACK_SECS, 0);
-}
+/** The reading connection (own addr, derived-key AUTH) or the publishing one (throwaway AUTH). */
+type Side = 'read' | 'write';
 
 type Sub = { addr: string; onEvent: (e: Event, relay: string) => void; closers: Map<string, { close: () => void }> };
 
 export class NostrTransport {
   readonly relays: readonly string[];
   readonly #pool: PoolLike;
+  readonly #pubPool: PoolLike;
   readonly #now: () => number;
   readonly #seen = new BoundedSet(SEEN_EVENTS);
   readonly #onState?: (s: Record<string, RelayState>, p: Record<string, RelayProblem>) => void;
   readonly #authKey?: Uint8Array;
-  /** The challenge each relay was last answered for (one AUTH per challenge). */
-  readonly #authed = new Map<string, string>();
+  /** The challenge each relay was last answered for, per connection (one AUTH per challenge). */
+  readonly #authed = { read: new Map<string, string>(), write: new Map<string, string>() };
   /** NIP-11 max_message_length per relay (bytes), where known. */
   readonly #limits = new Map<string, number>();
   #problems: Record<string, RelayProblem> = {};
@@ -121,6 +97,13 @@ export class NostrTransport {
   #delays = new Map<string, number>();
   #stateTimer: ReturnType<typeof setInterval> | null = null;
   #states: Record<string, RelayState> = {};
+  /**
+   * The relay object each subscription lives on (from ensureRelay). Its
+   * `connected` is the truth: nostr-tools 2.25's pool forgets a relay in
+   * listConnectionStatus() when a connect attempt fails, while the relay
+   * object keeps reconnecting and keeps the subscription (review r11 #1).
+   */
+  readonly #relayObjs = new Map<string, RelayLike>();
   #closed = false;
   /** Highest accepted created_at (unix s); the next subscription starts OVERLAP_SECS before it. */
   lastSeen = 0;
@@ -128,6 +111,7 @@ export class NostrTransport {
   constructor(opts: NostrTransportOptions) {
     this.relays = [...new Set(opts.relays)];
     this.#pool = opts.pool ?? new SimplePool({ enableReconnect: true, enablePing: true });
+    this.#pubPool = opts.publishPool ?? opts.pool ?? new SimplePool({ enablePing: true });
     this.#authKey = opts.authKey;
     this.#now = opts.now ?? (() => Math.floor(Date.now() / 1000));
     this.#onState = opts.onState;
@@ -147,13 +131,17 @@ export class NostrTransport {
     return Object.values(this.#states).filter((s) => s === 'connected').length;
   }
 
-  /** Re-read the pool's connection states; tells onState when something changed. */
+  /**
+   * Re-read the connection states (the subscription's relay object first,
+   * else the pool's list); tells onState when something changed.
+   */
   refreshStates(): void {
     if (this.#closed) return;
     const status = this.#pool.listConnectionStatus();
     let changed = false;
     for (const r of this.relays) {
-      const up = status.get(r) ?? status.get(normalize(r));
+      const obj = this.#relayObjs.get(r)?.connected;
+      const up = typeof obj === 'boolean' ? obj : (status.get(r) ?? status.get(normalize(r)));
       const next: RelayState = up === true ? 'connected' : up === false ? 'disconnected' : this.#states[r] === 'connected' ? 'disconnected' : this.#states[r];
       if (next !== this.#states[r]) {
         this.#states[r] = next;
@@ -187,24 +175,28 @@ export class NostrTransport {
 
   /** A relay's NIP-11 max_message_length (bytes), learnt by the caller. */
   setLimit(relay: string, maxMessageLength: number): void {
-    this.#limits.set(relay, maxMessageLength);
+    this.#limits.set(normalize(relay), maxMessageLength);
   }
 
   /**
-   * NIP-42: answer the relay's last challenge with a kind 22242 event signed
-   * by the derived key, once per challenge: `new` when sent now, `done` when
-   * sent before, `none` without a key or a challenge. After an answer a
-   * refused request may be sent again: the relay reads it after the AUTH on
-   * the same connection.
+   * NIP-42: answer the relay's last challenge with a kind 22242 event, once
+   * per challenge: on the reading connection signed by the derived key, on
+   * the publishing one by a fresh throwaway key (never the derived key: that
+   * would tie the events sent there to the identity). `new` when sent now,
+   * `done` when sent before, `none` without a key or a challenge. After an
+   * answer a refused request may be sent again: the relay reads it after the
+   * AUTH on the same connection.
    */
-  async #auth(url: string): Promise<'new' | 'done' | 'none'> {
-    if (!this.#authKey || !this.#pool.ensureRelay || this.#closed) return 'none';
-    const relay = await this.#pool.ensureRelay(url);
+  async #auth(url: string, side: Side): Promise<'new' | 'done' | 'none'> {
+    const pool = this.#poolOf(side);
+    if ((side === 'read' && !this.#authKey) || !pool.ensureRelay || this.#closed) return 'none';
+    const relay = await pool.ensureRelay(url);
     const challenge = (relay as unknown as { challenge?: unknown }).challenge;
     if (typeof challenge !== 'string' || !challenge) return 'none';
-    if (this.#authed.get(url) === challenge) return 'done';
-    this.#authed.set(url, challenge);
-    await relay.send(JSON.stringify(['AUTH', buildAuthEvent(relay.url, challenge, this.#authKey)]));
+    if (this.#authed[side].get(url) === challenge) return 'done';
+    this.#authed[side].set(url, challenge);
+    const key = side === 'read' ? this.#authKey! : generateSecretKey();
+    await relay.send(JSON.stringify(['AUTH', buildAuthEvent(relay.url, challenge, key)]));
     return 'new';
   }
 
@@ -213,19 +205,19 @@ export class NostrTransport {
    * for want of one, or (nostr-relay 1.14 answers such refusals with an empty
    * event id) did not answer while its challenge was unanswered.
    */
-  async #publishOne(url: string, event: Event, first: Promise<string>): Promise<void> {
+  async #publishOne(url: string, event: Event, first: Promise<string>, side: Side): Promise<void> {
     try {
       await first;
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       const refused = AUTH_REFUSAL.test(msg);
-      const auth = refused || /timed out/.test(msg) ? await this.#auth(url).catch(() => 'none' as const) : 'none';
+      const auth = refused || /timed out/.test(msg) ? await this.#auth(url, side).catch(() => 'none' as const) : 'none';
       if (auth === 'none' || (auth === 'done' && !refused)) {
         if (msg.startsWith('auth-required:')) this.#setProblem(url, 'auth_required');
         throw e;
       }
       try {
-        await this.#pool.publish([url], event)[0];
+        await this.#poolOf(side).publish([url], event)[0];
       } catch (e2) {
         this.#setProblem(url, 'auth_required');
         throw e2;
@@ -241,13 +233,30 @@ export class NostrTransport {
    * else the first other. Rejects with PublishError when none does.
    */
   publish(event: Event, preferred?: string | null): Promise<{ relay: string }> {
+    return this.#publishBy('write', event, preferred);
+  }
+
+  /**
+   * The identity's own housekeeping events (kind 10002, kind 0, signed by the
+   * derived key), published like publish() but on the reading connection,
+   * which already speaks for the identity: never next to events to peers.
+   */
+  publishOwn(event: Event): Promise<{ relay: string }> {
+    return this.#publishBy('read', event);
+  }
+
+  #poolOf(side: Side): PoolLike {
+    return side === 'read' ? this.#pool : this.#pubPool;
+  }
+
+  #publishBy(side: Side, event: Event, preferred?: string | null): Promise<{ relay: string }> {
     if (this.#closed) return Promise.reject(new PublishError(['closed']));
     if (!this.relays.length) return Promise.reject(new PublishError(['no relays']));
     const { fit, tooLarge } = relaysFor(event, this.relays, this.#limits);
     for (const r of tooLarge) this.#setProblem(r, 'too_large');
-    if (!fit.length) return Promise.reject(new PublishError(tooLarge.map((r) => `${r}: too large (max_message_length ${this.#limits.get(r)} bytes)`)));
+    if (!fit.length) return Promise.reject(new PublishError(tooLarge.map((r) => `${r}: too large (max_message_length ${this.#limits.get(normalize(r))} bytes)`)));
     const targets = preferFirst(fit, preferred);
-    const attempts = this.#pool.publish(targets, event).map((p, i) => this.#publishOne(targets[i], event, p));
+    const attempts = this.#poolOf(side).publish(targets, event).map((p, i) => this.#publishOne(targets[i], event, p, side));
     return firstOk(targets, attempts, targets[0] === preferred, (relay) => this.#setState(relay, 'connected'));
   }
 
@@ -288,6 +297,13 @@ export class NostrTransport {
         this.#delays.delete(relay);
         this.#accept(sub, e, relay);
       },
+      // The relay took the REQ and sent what it had: the subscription is up,
+      // so the next drop starts the backoff afresh (review r11 #14).
+      oneose: () => {
+        if (this.#sub !== sub || sub.closers.get(relay) !== closer) return;
+        this.#delays.delete(relay);
+        this.#setState(relay, 'connected');
+      },
       onclose: (reasons) => {
         if (this.#sub !== sub || sub.closers.get(relay) !== closer) return;
         sub.closers.delete(relay);
@@ -310,6 +326,7 @@ export class NostrTransport {
     // A relay may refuse the REQ with a NOTICE instead of CLOSED (nostr-relay does).
     void this.#pool.ensureRelay?.(relay).then(
       (r) => {
+        if (this.#sub === sub) this.#relayObjs.set(relay, r);
         r.onnotice = (msg) => {
           if (AUTH_REFUSAL.test(String(msg)) && this.#sub === sub && sub.closers.get(relay) === closer) {
             closer.close();
@@ -324,7 +341,7 @@ export class NostrTransport {
 
   /** The relay refused our subscription for want of AUTH: answer its challenge and ask again, once per challenge. */
   #refused(sub: Sub, relay: string): void {
-    void this.#auth(relay)
+    void this.#auth(relay, 'read')
       .catch(() => 'none' as const)
       .then((auth) => {
         if (this.#sub !== sub) return;
@@ -369,15 +386,7 @@ export class NostrTransport {
     // nostr-tools sends CLOSE once the connection promise settles: close the
     // sockets after that, or the browser logs "WebSocket is already in
     // CLOSING or CLOSED state" (the pool's own close would send CLOSE too).
-    const pool = this.#pool;
-    setTimeout(() => pool.destroy(), 0);
-  }
-}
-
-function normalize(url: string): string {
-  try {
-    return normalizeURL(url);
-  } catch {
-    return url;
+    const pools = new Set([this.#pool, this.#pubPool]);
+    setTimeout(() => pools.forEach((p) => p.destroy()), 0);
   }
 }
