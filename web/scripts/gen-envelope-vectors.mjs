@@ -233,7 +233,7 @@ function sentCases() {
     sent_at: '2026-05-25T03:00:00Z',
     body: attach.inlineBody('hi.txt', 'text/plain', new TextEncoder().encode('hi'), hex(sha256(new TextEncoder().encode('hi')))),
   });
-  const S = (/** @type {string} */ n, /** @type {string} */ d, /** @type {any} */ orig, /** @type {any} */ o) => sentCase(n, d, orig, o);
+  const S = sentCase;
   const bad = reject('malformed_message');
   return [
     S('sent_text', 'alice files a self-copy of her text to bob, sealed to herself (SPEC §8.3)', original, { expected: ACCEPT }),

@@ -31,7 +31,9 @@ describe('files over both transports', () => {
     await alice.files.send(bp, 'both.bin', 'application/octet-stream', bytes);
     await alice.files.idle(bp);
     // Pointer + 3 chunks to the server (only the pointer pushes) and as 4 events to the relay.
-    expect(server.posts.map((p) => p.notify)).toEqual([true, false, false, false]);
+    expect(server.posts.filter((p) => p.to !== 'alice').map((p) => p.notify)).toEqual([true, false, false, false]);
+    // The pointer's self-copy (SPEC §8.3), silent; chunks are not copied.
+    expect(server.posts.filter((p) => p.to === 'alice').map((p) => p.notify)).toEqual([false]);
     expect(net.stored.get(RELAYS[0])!.filter((e) => e.kind === 4243)).toHaveLength(4);
     for (let i = 0; i < 5; i++) await settle();
     await pull(bob, server, 'bob'); // the same four again, from the server

@@ -181,6 +181,7 @@ export class ChatStore {
       viewing: (peer) => this.activePeer === peer && (typeof document === 'undefined' || document.visibilityState === 'visible'),
       applyAck: (peer, body) => this.#receipts.applyAck(peer, body),
       applyFile: (msg) => this.files.apply(msg),
+      putOutFile: (peer, id, bytes) => this.files.putOut(peer, id, bytes),
       scheduleAck: (peer) => this.#receipts.schedule(peer),
       saveSince: () => this.#transports.saveSince(),
     });

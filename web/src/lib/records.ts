@@ -145,4 +145,9 @@ export interface ChatDeps {
   files?: KV;
   /** Look for stalled incoming files every 15 s (default true). */
   stallCheck?: boolean;
+  /**
+   * File a self-copy of each text/file sent (SPEC §8.3; default true). Off
+   * only in unit tests of other parts that count the posts and mailboxes.
+   */
+  selfCopies?: boolean;
 }

@@ -5,7 +5,8 @@
 import type { Event as NostrEvent } from 'nostr-tools/pure';
 import type { InboxItem } from './api';
 import { pollAuth, releaseAuth, streamAuth } from './auth';
-import { seal } from './envelope';
+import { seal, type SealedMessage } from './envelope';
+import { sentBody, wantsCopy } from './history/selfcopy';
 import { InboxConnection, type LiveStatus } from './inbox';
 import { liveProblemFor } from './live';
 import { buildAckEvent, buildMessageEvent } from './nostr/events';
@@ -160,7 +161,7 @@ export class Transports {
     if (host.closed()) throw new ChatClosedError();
     const { kind, id, sent_at, body } = m;
     const { seed, handle, server } = host.deps.me;
-    const { envelope } = seal(seed, { kind, id, from_handle: `${handle}@${server}`, to: peer, sent_at, body });
+    const { message, envelope } = seal(seed, { kind, id, from_handle: `${handle}@${server}`, to: peer, sent_at, body });
     const tasks: Promise<{ via?: string }>[] = [];
     if (useServer)
       tasks.push(
@@ -174,10 +175,42 @@ export class Transports {
     if (useNostr) tasks.push(this.#publish(peer, kind === 'ack', envelope));
     // Only after the envelope is sealed: a send isn't held up by bookkeeping.
     if (useNostr) void this.#announce();
-    return firstSuccess(tasks);
+    const result = await firstSuccess(tasks);
+    // After the original was accepted, never before, and in the same queue slot (SPEC §8.3).
+    if (host.deps.selfCopies !== false && wantsCopy(kind, peer, host.deps.me.primary)) await this.#selfCopy(message, to, useServer, useNostr);
+    return result;
   }
 
-  /** The envelope as a kind 4243 (or 4244 ack) event to the peer's addr, on every relay. */
+  /**
+   * File a self-copy of `message` (SPEC §8.3): sealed to the own primary,
+   * posted to the own handle with notify false and/or published to the own
+   * addr as a silent kind 4244. Best effort: a failure is logged, the
+   * original stays sent.
+   */
+  async #selfCopy(message: SealedMessage, toHandle: string | null, useServer: boolean, useNostr: boolean): Promise<void> {
+    const host = this.#host;
+    const me = host.deps.me;
+    try {
+      const handle = toHandle ?? (await host.peerHandle(message.to).catch(() => null));
+      if (host.closed()) return;
+      const { envelope } = seal(me.seed, {
+        kind: 'sent',
+        id: message.id,
+        from_handle: message.from_handle,
+        to: me.primary,
+        sent_at: message.sent_at,
+        body: sentBody(message, handle),
+      });
+      const tasks: Promise<unknown>[] = [];
+      if (useServer) tasks.push(host.api.postMessage(me.handle, message.id, envelope, { notify: false }));
+      if (useNostr) tasks.push(this.#publish(me.primary, true, envelope));
+      await firstSuccess(tasks);
+    } catch (e) {
+      console.debug('self-copy not filed:', e);
+    }
+  }
+
+  /** The envelope as a kind 4243 (or silent 4244: acks, self-copies) event to the peer's addr, on every relay. */
   async #publish(peer: string, ack: boolean, envelope: unknown): Promise<{ via?: string }> {
     const t = this.#ensureNostr();
     const createdAt = Math.floor(this.#host.now().getTime() / 1000);
