@@ -25,11 +25,20 @@ async function restoreAlice(t, who) {
   return W;
 }
 
-/** Both sides of the alice–bob thread on `page`: her TEXT1 outgoing, bob's reply incoming. @param {import('playwright-core').Page} page */
-async function bothSides(page) {
-  await conversation(page, 'bob').click();
+/**
+ * Both sides of the alice–bob thread on `page`: her TEXT1 outgoing, bob's
+ * reply incoming. Opened from the list, or at `href` (after the keys
+ * scenario alice also has a "key changed" conversation under bob's handle).
+ * Returns the thread's href.
+ * @param {import('playwright-core').Page} page @param {string | null} [href]
+ */
+async function bothSides(page, href = null) {
+  if (href) await page.locator(`[data-testid="conversation"][href="${href}"]`).click();
+  else await conversation(page, 'bob').first().click();
+  const at = new URL(page.url()).hash;
   await page.locator('[data-message][data-dir="out"] [data-body]').getByText(TEXT1).waitFor();
   await page.locator('[data-message][data-dir="in"] [data-body]').getByText(REPLY_PART).waitFor();
+  return at;
 }
 
 /** @type {import('../helpers.mjs').Scenario} */
@@ -38,8 +47,9 @@ export default {
   async run(t) {
     // 1. A second device: both sides from the mailbox (self-copies + bob's messages).
     const second = await restoreAlice(t, 'alice-second');
+    let thread;
     try {
-      await bothSides(second.page);
+      thread = await bothSides(second.page);
       log('alice restored on a second device: her sent messages and bob’s replies are both there');
     } finally {
       await second.ctx.close();
@@ -73,7 +83,7 @@ export default {
       const note = await P.getByTestId('history-note').textContent();
       assert(/messages? added/.test(note ?? '') && !/^0 /.test(note ?? ''), `import added messages (${note})`);
       await P.goto(t.base + '/#/chats');
-      await bothSides(P);
+      await bothSides(P, thread);
       log(`alice restored after retention: the exported history brings both sides back (${note})`);
     } finally {
       await third.ctx.close();
