@@ -3,7 +3,10 @@
 // identity (same seed, empty storage: restored from the phrase) files it as
 // outgoing, the sending device drops it, nobody acks it, and a note to self
 // does not double up.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { ApiError } from '../src/lib/api';
+import { copyRetryDelay, COPY_RETRIES } from '../src/lib/history/copyretry';
+import { PublishError } from '../src/lib/nostr/firstok';
 import { CHUNK_SIZE } from '../src/lib/attachments/body';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
 import { openEnvelope, seal } from '../src/lib/envelope';
@@ -74,6 +77,7 @@ describe('a second device of alice sees both sides', () => {
     await alice.startChat('bob');
     await alice.send(w.bp, 'first from alice');
     // The original to bob, then its silent copy to alice's own mailbox.
+    await vi.waitFor(() => expect(w.server.posts).toHaveLength(2));
     expect(w.server.posts.map((p) => [p.to, p.notify])).toEqual([
       ['bob@kez.test', true],
       ['alice', false],
@@ -136,6 +140,7 @@ describe('a second device of alice sees both sides', () => {
     await alice.files.send(w.bp, 'big.bin', 'application/octet-stream', new Uint8Array(CHUNK_SIZE + 5));
     await alice.files.idle(w.bp);
     // Two copies, none of a chunk.
+    await vi.waitFor(() => expect(w.server.posts.filter((p) => p.to === 'alice')).toHaveLength(2));
     expect(w.server.posts.filter((p) => p.to === 'alice')).toHaveLength(2);
     const alice2 = w.store('alice');
     await alice2.load();
@@ -146,5 +151,50 @@ describe('a second device of alice sees both sides', () => {
     expect(await alice2.files.bytes(w.bp, a)).toEqual(small);
     expect(b).toMatchObject({ dir: 'out', body: 'big.bin', attachment: { mode: 'pointer', note: NOT_ON_THIS_DEVICE } });
     expect(alice2.conversations[0].last_preview).toBe('📎 big.bin');
+  });
+});
+
+describe('self-copy pacing', () => {
+  it('retries only what may pass, after Retry-After (capped), a bounded number of times', () => {
+    expect(copyRetryDelay(new ApiError(429, 'rate_limited', '', 7), 0)).toBe(7000);
+    expect(copyRetryDelay(new ApiError(429, 'rate_limited', '', 3600), 0)).toBe(60_000);
+    expect(copyRetryDelay(new ApiError(0, 'network', ''), 1)).toBe(4000);
+    expect(copyRetryDelay(new ApiError(507, 'mailbox_full', ''), 0)).toBe(2000);
+    expect(copyRetryDelay(new PublishError([]), 2)).toBe(8000);
+    expect(copyRetryDelay(new ApiError(429, 'rate_limited', '', 1), COPY_RETRIES)).toBeNull();
+    expect(copyRetryDelay(new ApiError(413, 'payload_too_large', ''), 0)).toBeNull();
+    expect(copyRetryDelay(new Error('bug'), 0)).toBeNull();
+  });
+
+  it('a copy refused with 429 is posted again after Retry-After, and the next message waits for it', async () => {
+    const w = world();
+    const api = w.server.api();
+    let toSelf = 0;
+    const alice = new ChatStore({
+      kv: memoryKV(),
+      me: { seed: aliceSeed, handle: 'alice', primary: w.ap, server: 'kez.test' },
+      api: {
+        ...api,
+        postMessage: async (to, id, envelope, opts) => {
+          if (to === 'alice' && toSelf++ === 0) throw new ApiError(429, 'rate_limited', '', 1);
+          return api.postMessage(to, id, envelope, opts);
+        },
+      },
+      stallCheck: false,
+    });
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.send(w.bp, 'one');
+    await alice.send(w.bp, 'two');
+    await vi.waitFor(() => expect(w.server.posts).toHaveLength(4), { timeout: 5000 });
+    const ids = alice.threads[w.bp].map((m) => m.id);
+    // In order: one, its copy (after one refusal), two, its copy.
+    expect(w.server.posts.map((p) => [p.to, p.id])).toEqual([
+      ['bob@kez.test', ids[0]],
+      ['alice', ids[0]],
+      ['bob@kez.test', ids[1]],
+      ['alice', ids[1]],
+    ]);
+    expect(toSelf).toBe(3); // one refused, two stored
   });
 });
