@@ -77,3 +77,55 @@ pub fn parse(outer: &OpenedMessage) -> Option<SelfCopy> {
         original,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Identity;
+    use crate::envelope::{open, seal, sign_message};
+    use chrono::{DateTime, Utc};
+    use ed25519_dalek::SigningKey;
+
+    fn primary(key: &SigningKey) -> String {
+        Identity::from_bytes(key.verifying_key().as_bytes())
+            .unwrap()
+            .to_string()
+    }
+
+    fn message(key: &SigningKey, kind: &str, to: &str, body: &str) -> Value {
+        let fields = json!({
+            "type": "kez.chat.message", "version": 2, "kind": kind,
+            "id": "c2VudCBjb3B5IHRlc3QxMg", "from": primary(key),
+            "from_handle": "alice@kez.test", "to": to,
+            "sent_at": "2026-05-25T03:00:00Z", "body": body,
+        });
+        let Value::Object(map) = fields else {
+            unreachable!()
+        };
+        sign_message(key, map)
+    }
+
+    #[test]
+    fn a_copy_built_here_opens_for_its_sender_only() {
+        let alice = SigningKey::from_bytes(&[1; 32]);
+        let bob = SigningKey::from_bytes(&[2; 32]);
+        let original = message(&alice, "text", &primary(&bob), "hi bob");
+        let body = sent_body(&primary(&bob), Some("bob@kez.test"), &original);
+        let copy = message(&alice, "sent", &primary(&alice), &body);
+        let now: DateTime<Utc> = "2026-05-25T03:01:00Z".parse().unwrap();
+        let me = Identity::parse(&primary(&alice)).unwrap();
+        let opened = open(&seal(&copy, &me), &[1; 32], now, |_| false).unwrap();
+        let read = parse(&opened).unwrap();
+        assert_eq!(read.to, primary(&bob));
+        assert_eq!(read.to_handle.as_deref(), Some("bob@kez.test"));
+        assert_eq!(read.original.body, "hi bob");
+        assert_eq!(read.message, original);
+        // A `sent` whose outer `to` is not its `from` is refused.
+        let to_bob = message(&alice, "sent", &primary(&bob), &body);
+        let bob_id = Identity::parse(&primary(&bob)).unwrap();
+        assert_eq!(
+            open(&seal(&to_bob, &bob_id), &[2; 32], now, |_| false).unwrap_err(),
+            crate::envelope::OpenError::MalformedMessage
+        );
+    }
+}
