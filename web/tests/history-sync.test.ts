@@ -16,6 +16,8 @@ import { checkMessageShape } from '../src/lib/envelope';
 import { memoryKV } from '../src/lib/kv';
 import { aliceSeed, bobSeed, pull, settle } from './chat-fixture';
 import { FakeServer } from './helpers';
+import { FakeRelays } from './nostr-fake';
+import { addr } from '../src/lib/nostr/keys';
 
 function world() {
   const server = new FakeServer('kez.test');
@@ -196,5 +198,33 @@ describe('self-copy pacing', () => {
       ['alice', ids[1]],
     ]);
     expect(toSelf).toBe(3); // one refused, two stored
+  });
+});
+
+describe('self-copies over nostr (SPEC §8.3, §12)', () => {
+  it('with transport nostr, the copy is a kind 4244 to the own addr, and a second device gets it from the relay', async () => {
+    const RELAYS = ['wss://relay.a'];
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const net = new FakeRelays(RELAYS);
+    const me: Me = { seed: aliceSeed, handle: 'alice', primary: ap, server: 'kez.test' };
+    const opts = { advertisedRelays: RELAYS, nostrPool: () => net.pool(), nostrStateEveryMs: 0, ackDelayMs: 0, stallCheck: false };
+    const alice = new ChatStore({ kv: memoryKV(), me, api: server.api(), ...opts });
+    await alice.load();
+    await alice.configure('nostr', RELAYS);
+    await alice.startChat('bob');
+    await alice.send(bp, 'over the relay');
+    const copies = () => net.stored.get(RELAYS[0])!.filter((e) => e.kind === 4244 && e.tags.some(([k, v]) => k === 'q' && v === addr(ap)));
+    await vi.waitFor(() => expect(copies()).toHaveLength(1));
+    expect(net.stored.get(RELAYS[0])!.filter((e) => e.kind === 4243)).toHaveLength(1); // the original, to bob
+    expect(server.posts).toHaveLength(0); // nostr only: the server is not used
+
+    const alice2 = new ChatStore({ kv: memoryKV(), me, api: server.api(), ...opts });
+    await alice2.load();
+    await alice2.configure('nostr', RELAYS);
+    alice2.connect();
+    await vi.waitFor(() => expect(alice2.threads[bp]?.map((m) => [m.dir, m.body, m.status])).toEqual([['out', 'over the relay', 'sent']]));
+    alice2.disconnect();
   });
 });
