@@ -28,6 +28,7 @@ import oneTab from './scenarios/one-tab.mjs';
 import offline from './scenarios/offline.mjs';
 import keys from './scenarios/keys.mjs';
 import restore from './scenarios/restore.mjs';
+import history from './scenarios/history.mjs';
 import push from './scenarios/push.mjs';
 import ios from './scenarios/ios.mjs';
 import storage from './scenarios/storage.mjs';
@@ -40,7 +41,7 @@ import ui from './scenarios/ui.mjs';
 // ui after profile: carol on a phone chats with alice (bob's scenarios after it don't see her).
 // attachments right after chat: it uses alice and bob's fresh conversation (and runs its own relay for its nostr part).
 /** @type {Record<string, import('./helpers.mjs').Scenario>} */
-const ALL = { register, pwa, chat, attachments, profile, ui, receipts, burst, lock, away, oneTab, offline, keys, restore, push, ios, storage, nostr };
+const ALL = { register, pwa, chat, attachments, profile, ui, receipts, burst, lock, away, oneTab, offline, keys, restore, history, push, ios, storage, nostr };
 const only = process.env.KEZ_E2E_ONLY?.split(',').map((s) => s.trim().replace(/-(.)/g, (_, c) => c.toUpperCase()));
 const SCENARIOS = Object.entries(ALL)
   .filter(([name]) => !only || only.includes(name))

@@ -21,6 +21,8 @@ const env = await load('../src/lib/envelope.ts');
 const id = await load('../src/lib/identity.ts');
 const bytes = await load('../src/lib/bytes.ts');
 const { jcs } = await load('../src/lib/jcs.ts');
+const { SENT_TYPE } = await load('../src/lib/history/selfcopy.ts');
+const attach = await load('../src/lib/attachments/body.ts');
 const { sha256 } = await import('@noble/hashes/sha2.js');
 const { x25519 } = await import('@noble/curves/ed25519.js');
 
@@ -192,6 +194,86 @@ function forgedFrom() {
     body: 'I am totally alice',
   };
   return { ...unsigned, sig: id.signJcs(carol, unsigned) };
+}
+
+/**
+ * SPEC §8.3 self-copies: alice files a copy of what she sent bob, sealed to
+ * herself. `changes` alter the body object (then re-JCS'd), `outer` the outer
+ * fields; everything is signed as is.
+ * @param {string} name @param {string} description @param {any} original
+ * @param {{ body?: (b: any) => any, outer?: Record<string, unknown>, seal?: 'alice'|'bob', signer?: Uint8Array, expected: any }} o
+ */
+function sentCase(name, description, original, o) {
+  let body = { type: SENT_TYPE, to: original.to, to_handle: handles.bob, message: original };
+  if (o.body) body = o.body(body);
+  const unsigned = {
+    type: 'kez.chat.message',
+    version: 2,
+    kind: 'sent',
+    id: original.id,
+    from: P.alice,
+    from_handle: handles.alice,
+    to: P.alice,
+    sent_at: original.sent_at,
+    body: jcs(body),
+    ...(o.outer ?? {}),
+  };
+  const message = { ...unsigned, sig: id.signJcs(o.signer ?? alice, unsigned) };
+  const who = o.seal ?? 'alice';
+  return makeCase({ name, description, sender: 'alice', recipient: who, message, expected: o.expected });
+}
+
+function sentCases() {
+  const original = text('alice', 'bob', { id: mid('sent original'), body: 'hi bob, from my phone' });
+  const inline = env.signMessage(alice, {
+    kind: 'file',
+    id: mid('sent inline'),
+    from_handle: handles.alice,
+    to: P.bob,
+    sent_at: '2026-05-25T03:00:00Z',
+    body: attach.inlineBody('hi.txt', 'text/plain', new TextEncoder().encode('hi'), hex(sha256(new TextEncoder().encode('hi')))),
+  });
+  const S = sentCase;
+  const bad = reject('malformed_message');
+  return [
+    S('sent_text', 'alice files a self-copy of her text to bob, sealed to herself (SPEC §8.3)', original, { expected: ACCEPT }),
+    S('sent_inline_file', 'a self-copy of an inline file alice sent bob', inline, { expected: ACCEPT }),
+    S('sent_to_handle_null', 'a self-copy whose to_handle is null (the peer handle was unknown)', original, {
+      body: (b) => ({ ...b, to_handle: null }),
+      expected: ACCEPT,
+    }),
+    S('sent_outer_to_peer', 'a kind sent whose outer to is bob (from != to), sealed to bob', original, {
+      outer: { to: P.bob },
+      seal: 'bob',
+      expected: bad,
+    }),
+    S('sent_original_not_own', "a copy holding carol's message to bob (message.from != from)", text('carol', 'bob', { id: mid('sent original') }), {
+      expected: bad,
+    }),
+    S('sent_original_bad_sig', "the original's sig with its first hex char changed", { ...original, sig: flipHexChar(original.sig, 0) }, {
+      expected: reject('bad_signature'),
+    }),
+    S('sent_original_ack', 'a copy of an ack (only text and file are copied)', ack([firstId], 'sent original ack'), {
+      outer: { id: mid('sent original ack'), from: P.alice },
+      expected: bad,
+    }),
+    S('sent_to_mismatch', 'body.to names carol, the original went to bob', original, { body: (b) => ({ ...b, to: P.carol }), expected: bad }),
+    S('sent_note_to_self', 'a copy of a note to self (body.to == from): never made, refused', text('alice', 'alice', { id: mid('sent original') }), {
+      expected: bad,
+    }),
+    S('sent_id_mismatch', "the outer id differs from the original's", original, { outer: { id: mid('other id') }, expected: bad }),
+    S('sent_sent_at_mismatch', "the outer sent_at differs from the original's", original, {
+      outer: { sent_at: '2026-05-25T03:00:01Z' },
+      expected: bad,
+    }),
+    S('sent_body_extra_field', 'the body carries a field SPEC §8.3 does not define', original, { body: (b) => ({ ...b, note: 'x' }), expected: bad }),
+    S('sent_body_no_to_handle', 'the body lacks to_handle (it must be present, null when unknown)', original, {
+      body: ({ to_handle: _h, ...b }) => b,
+      expected: bad,
+    }),
+    S('sent_body_wrong_type', 'the body type is not kez-sent-v1', original, { body: (b) => ({ ...b, type: 'kez-sent-v2' }), expected: bad }),
+    S('sent_outer_forged', 'a self-copy to alice signed by carol (outer sig)', original, { signer: carol, expected: reject('bad_signature') }),
+  ];
 }
 
 const cases = [
@@ -427,6 +509,7 @@ const cases = [
       expected: reject('malformed_message'),
     }),
   ),
+  ...sentCases(),
   makeCase({
     name: 'not_v2',
     description: 'a valid envelope relabelled v: 1',
@@ -450,7 +533,7 @@ const doc = {
     malformed_envelope: 'epk/nonce/ct not 64 hex / 24 hex / unpadded base64url (>= 16 bytes)',
     decrypt_failed: 'X25519, HKDF or AES-256-GCM (with AAD) failed',
     malformed_message:
-      'plaintext is not a JSON sealed message of the SPEC §8 shape (for acks: body is 1-100 distinct message ids joined by commas)',
+      'plaintext is not a JSON sealed message of the SPEC §8 shape (for acks: body is 1-100 distinct message ids joined by commas; for sent: the SPEC §8.3 self-copy rules)',
     wrong_recipient: 'sealed message `to` is not the opener\'s primary',
     bad_signature: '`sig` does not verify strictly against `from` over the JCS of the message without `sig`',
     bad_ack_signature: 'kind ack and `ack_sig` does not verify against `from` over "kez.chat.ack.v1\\n<body>"',

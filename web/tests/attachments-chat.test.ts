@@ -86,7 +86,9 @@ describe('files between two chat stores', () => {
     const bytes = file(3 * CHUNK_SIZE + 17);
     const items = await sendAndCollect(w, alice, bytes);
     expect(items).toHaveLength(5);
-    expect(w.server.posts.map((p) => p.notify)).toEqual([true, false, false, false, false]);
+    expect(w.server.posts.filter((p) => p.to !== 'alice').map((p) => p.notify)).toEqual([true, false, false, false, false]);
+    // The pointer's self-copy (SPEC §8.3) to alice's own mailbox, silent; chunks are not copied.
+    expect(w.server.posts.filter((p) => p.to === 'alice').map((p) => p.notify)).toEqual([false]);
     const [pointer, ...chunks] = items;
     await bob.load();
     // Two chunks before the pointer, in reverse, one of them twice; then the pointer, then the rest shuffled.

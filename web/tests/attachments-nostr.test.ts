@@ -35,9 +35,11 @@ describe('files over both transports', () => {
     await alice.files.idle(bp);
     // Pointer + 3 chunks to the server (only the pointer pushes) and as 4 events to the relay:
     // the pointer as 4243 (may push), the chunks as 4244 (silent, SPEC §12), like notify false.
-    expect(server.posts.map((p) => p.notify)).toEqual([true, false, false, false]);
+    expect(server.posts.filter((p) => p.to !== 'alice').map((p) => p.notify)).toEqual([true, false, false, false]);
     const toBob = net.stored.get(RELAYS[0])!.filter((e) => e.kind !== 0 && e.tags[0][1] === addr(bp));
     expect(toBob.map((e) => e.kind)).toEqual([4243, 4244, 4244, 4244]);
+    // The pointer's self-copy (SPEC §8.3), silent; chunks are not copied.
+    expect(server.posts.filter((p) => p.to === 'alice').map((p) => p.notify)).toEqual([false]);
     for (let i = 0; i < 5; i++) await settle();
     await pull(bob, server, 'bob'); // the same four again, from the server
     await settle();

@@ -25,7 +25,8 @@ describe('ChatStore outbox', () => {
     const spy: Api = {
       ...api,
       postMessage: async (to, id, envelope, opts) => {
-        posted.push({ id, envelope });
+        // Posts to bob only: the self-copies to alice's own mailbox (SPEC §8.3) are not what this counts.
+        if (to !== 'alice') posted.push({ id, envelope });
         return api.postMessage(to, id, envelope, opts);
       },
     };

@@ -47,6 +47,8 @@ function queued(fail: (n: number) => ApiError | null) {
     me: { seed: aliceSeed, ...w.alice.me },
     api: flaky,
     ackDelayMs: 0,
+    // Counts the posts to bob; self-copies (SPEC §8.3) are history-sync.test.ts's.
+    selfCopies: false,
     sleep: async (ms) => {
       waits.push(ms);
       shown.push(store.threads[w.bp].map((x) => x.waiting));

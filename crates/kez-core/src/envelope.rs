@@ -91,8 +91,9 @@ pub struct OpenedMessage {
     #[serde(rename = "type")]
     kind_tag: String,
     version: u64,
-    /// `text`, `ack`, or an attachment kind (`file`, `chunk`, `need`:
-    /// read `body` with [`crate::file::parse_body`], SPEC §13).
+    /// `text`, `ack`, an attachment kind (`file`, `chunk`, `need`: read
+    /// `body` with [`crate::file::parse_body`], SPEC §13) or `sent` (a
+    /// self-copy: read `body` with [`crate::sent::parse`], SPEC §8.3).
     pub kind: String,
     /// The client message id.
     pub id: String,
@@ -107,7 +108,9 @@ pub struct OpenedMessage {
     /// The text, or for an ack the acknowledged ids joined by commas
     /// (see [`ack_ids`]).
     pub body: String,
-    sig: String,
+    /// Checked on the JSON value (see `signed_by`); kept for the exact field set.
+    #[serde(rename = "sig")]
+    _sig: String,
     /// For acks: signature over `kez.chat.ack.v1\n<body>`.
     #[serde(default)]
     pub ack_sig: Option<String>,
@@ -218,38 +221,19 @@ pub fn open(
     if json::canonical_bytes(&value) != plaintext {
         return Err(OpenError::MalformedMessage);
     }
-    let msg: OpenedMessage =
-        serde_json::from_value(value.clone()).map_err(|_| OpenError::MalformedMessage)?;
-    // By key, not by value: `"ack_sig": null` on a text is still the field.
-    let has_ack_sig = value.get("ack_sig").is_some();
-    let sent_at = strict_utc_seconds(&msg.sent_at);
-    let shape_ok = msg.kind_tag == "kez.chat.message"
-        && msg.version == 2
-        && super::valid_message_id(&msg.id)
-        && sent_at.is_some()
-        && match msg.kind.as_str() {
-            "text" => !has_ack_sig,
-            "ack" => msg.ack_sig.is_some() && ack_ids(&msg.body).is_some(),
-            "file" | "chunk" | "need" => {
-                !has_ack_sig && super::file::parse_body(&msg.kind, &msg.body).is_some()
-            }
-            _ => false,
-        };
-    let Ok(from) = Identity::parse(&msg.from) else {
-        return Err(OpenError::MalformedMessage);
+    let (msg, from) = message_shape(&value)?;
+    // A self-copy (SPEC §8.3): its body holds the original, checked whole.
+    let copy = match msg.kind.as_str() {
+        "sent" => Some(super::sent::parse(&msg).ok_or(OpenError::MalformedMessage)?),
+        _ => None,
     };
-    if !shape_ok {
-        return Err(OpenError::MalformedMessage);
-    }
     if msg.to != my_primary {
         return Err(OpenError::WrongRecipient);
     }
-    let sig = SignatureHex::parse(&msg.sig).ok_or(OpenError::BadSignature)?;
-    let mut unsigned = value;
-    if let Some(o) = unsigned.as_object_mut() {
-        o.remove("sig");
+    if !signed_by(&value, &from) {
+        return Err(OpenError::BadSignature);
     }
-    if !from.verify(&json::canonical_bytes(&unsigned), &sig) {
+    if copy.is_some_and(|c| !signed_by(&c.message, &from)) {
         return Err(OpenError::BadSignature);
     }
     if let Some(ack_sig) = &msg.ack_sig {
@@ -259,7 +243,7 @@ pub fn open(
             return Err(OpenError::BadAckSignature);
         }
     }
-    let Some(sent_at) = sent_at else {
+    let Some(sent_at) = strict_utc_seconds(&msg.sent_at) else {
         return Err(OpenError::MalformedMessage);
     };
     let age = (now - sent_at).num_seconds();
@@ -273,6 +257,53 @@ pub fn open(
         return Err(OpenError::Replay);
     }
     Ok(msg)
+}
+
+/// The SPEC §8 `malformed_message` rules on a parsed sealed message (also
+/// the original inside a self-copy, SPEC §8.3): the exact field set, `kind`
+/// and its body, `id`, `sent_at` and `from`. The `sent` body is checked by
+/// the caller ([`super::sent::parse`]).
+pub(crate) fn message_shape(value: &Value) -> Result<(OpenedMessage, Identity), OpenError> {
+    let msg: OpenedMessage =
+        serde_json::from_value(value.clone()).map_err(|_| OpenError::MalformedMessage)?;
+    // By key, not by value: `"ack_sig": null` on a text is still the field.
+    let has_ack_sig = value.get("ack_sig").is_some();
+    let shape_ok = msg.kind_tag == "kez.chat.message"
+        && msg.version == 2
+        && super::valid_message_id(&msg.id)
+        && strict_utc_seconds(&msg.sent_at).is_some()
+        && match msg.kind.as_str() {
+            "text" | "sent" => !has_ack_sig,
+            "ack" => msg.ack_sig.is_some() && ack_ids(&msg.body).is_some(),
+            "file" | "chunk" | "need" => {
+                !has_ack_sig && super::file::parse_body(&msg.kind, &msg.body).is_some()
+            }
+            _ => false,
+        };
+    let Ok(from) = Identity::parse(&msg.from) else {
+        return Err(OpenError::MalformedMessage);
+    };
+    if !shape_ok {
+        return Err(OpenError::MalformedMessage);
+    }
+    Ok((msg, from))
+}
+
+/// Whether `sig` verifies strictly against `from` over the JCS of `message`
+/// without `sig` (SPEC §8).
+fn signed_by(message: &Value, from: &Identity) -> bool {
+    let Some(sig) = message
+        .get("sig")
+        .and_then(Value::as_str)
+        .and_then(SignatureHex::parse)
+    else {
+        return false;
+    };
+    let mut unsigned = message.clone();
+    if let Some(o) = unsigned.as_object_mut() {
+        o.remove("sig");
+    }
+    from.verify(&json::canonical_bytes(&unsigned), &sig)
 }
 
 /// SPEC §8 steps 1-7 under `domain` (HKDF info and AAD prefix): encrypts

@@ -22,6 +22,8 @@ pub mod identity;
 pub mod json;
 pub mod nostr;
 pub mod profile;
+#[cfg(feature = "envelope")]
+pub mod sent;
 pub mod signed;
 #[cfg(feature = "rusqlite")]
 mod sql;

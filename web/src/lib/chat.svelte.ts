@@ -5,6 +5,7 @@
 // runs the live connection. The outgoing queue (outbox.ts), delivery receipts
 // (receipts.ts) and the handle directory (directory.ts) work on its records
 // through a ChatAccess; what arrives is opened and applied by inbound.ts.
+import { HistoryFile } from './history/exportfile';
 import * as realApi from './api';
 import { ApiError, type InboxItem, type LookupRecord } from './api';
 import { foldKez } from './handles';
@@ -79,6 +80,8 @@ export class ChatStore {
   readonly #stallCheck: boolean;
   /** Files in conversations (SPEC §13): send, ask again, stored bytes and URLs for the UI. */
   readonly files: Attachments;
+  /** The encrypted history export and import (SPEC §8.4). */
+  readonly history: HistoryFile;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #transports: Transports;
   #connected = false;
@@ -109,6 +112,7 @@ export class ChatStore {
       receive: (msg, shown) => this.#inbound.receive(msg, shown),
       scheduleAck: (peer) => this.#receipts.schedule(peer),
     });
+    this.history = new HistoryFile({ chat: access, seed: deps.me.seed, primary: deps.me.primary, ensureConversation: (p, h) => this.#ensureConversation(p, h) });
     this.#transports = new Transports({
       deps,
       api: this.#api,
@@ -185,6 +189,7 @@ export class ChatStore {
       viewing: (peer) => this.activePeer === peer && (typeof document === 'undefined' || document.visibilityState === 'visible'),
       applyAck: (peer, body) => this.#receipts.applyAck(peer, body),
       applyFile: (msg) => this.files.apply(msg),
+      putOutFile: (peer, id, bytes) => this.files.putOut(peer, id, bytes),
       scheduleAck: (peer) => this.#receipts.schedule(peer),
       saveSince: () => this.#transports.saveSince(),
     });

@@ -19,15 +19,20 @@ import { isValidPrimary, parsePrimary, primaryFromSeed, signJcs, signString, ver
 import { jcs } from './jcs';
 import { parseRfc3339 } from './time';
 import { isValidBody } from './attachments/body';
+import { parseSentBody } from './history/selfcopy';
 
 export const ENVELOPE_INFO = 'kez.chat.envelope.v2';
 export const ACK_CONTEXT = 'kez.chat.ack.v1';
 export const MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 export const MAX_SKEW_MS = 5 * 60 * 1000;
 
-/** `file`, `chunk` and `need` carry attachments (SPEC §13): their body is the JCS of a fixed shape. */
-export type MessageKind = 'text' | 'ack' | 'file' | 'chunk' | 'need';
-const KINDS: readonly string[] = ['text', 'ack', 'file', 'chunk', 'need'];
+/**
+ * `file`, `chunk` and `need` carry attachments (SPEC §13): their body is the
+ * JCS of a fixed shape. `sent` is a self-copy of a message the identity sent
+ * (SPEC §8.3, history/selfcopy.ts).
+ */
+export type MessageKind = 'text' | 'ack' | 'file' | 'chunk' | 'need' | 'sent';
+const KINDS: readonly string[] = ['text', 'ack', 'file', 'chunk', 'need', 'sent'];
 
 export interface SealedMessage {
   type: 'kez.chat.message';
@@ -194,8 +199,12 @@ export function isStrictUtcSeconds(s: string): boolean {
 
 const TEXT_FIELDS = ['type', 'version', 'kind', 'id', 'from', 'from_handle', 'to', 'sent_at', 'body', 'sig'];
 
-/** Exactly the SPEC §8 shape: no other fields, `ack_sig` only (and always) on acks. */
-function checkMessageShape(m: unknown): m is SealedMessage {
+/**
+ * Exactly the SPEC §8 shape: no other fields, `ack_sig` only (and always) on
+ * acks. A `sent` body is checked apart (parseSentBody), with this for the
+ * original it carries.
+ */
+export function checkMessageShape(m: unknown): m is SealedMessage {
   if (!isPlainObject(m)) return false;
   const s = (k: string) => typeof m[k] === 'string';
   if (m.type !== 'kez.chat.message' || m.version !== 2) return false;
@@ -211,6 +220,16 @@ function checkMessageShape(m: unknown): m is SealedMessage {
   if (m.kind === 'ack' && ackIds(m.body as string) === null) return false;
   if ((m.kind === 'file' || m.kind === 'chunk' || m.kind === 'need') && !isValidBody(m.kind, m.body as string)) return false;
   return true;
+}
+
+/** Whether `m.sig` verifies strictly against `from` over the JCS of `m` without `sig` (SPEC §8). */
+function signedBy(m: SealedMessage, from: string = m.from): boolean {
+  const { sig, ...unsigned } = m;
+  try {
+    return verifyJcs(sig, unsigned, from);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -254,16 +273,13 @@ export function openEnvelope(seed: Uint8Array, envelope: unknown, opts: OpenOpti
     throw new EnvelopeError('malformed_message');
   }
   if (!checkMessageShape(msg)) throw new EnvelopeError('malformed_message');
+  const copy = msg.kind === 'sent' ? parseSentBody(msg, checkMessageShape) : null;
+  if (msg.kind === 'sent' && !copy) throw new EnvelopeError('malformed_message');
   if (msg.to !== myPrimary) throw new EnvelopeError('wrong_recipient');
 
-  const { sig, ...unsigned } = msg;
-  let sigOk = false;
-  try {
-    sigOk = verifyJcs(sig, unsigned, msg.from);
-  } catch {
-    sigOk = false;
-  }
-  if (!sigOk) throw new EnvelopeError('bad_signature');
+  if (!signedBy(msg)) throw new EnvelopeError('bad_signature');
+  // A self-copy's original must be the opener's own signed message (SPEC §8.3).
+  if (copy && !signedBy(copy.message, msg.from)) throw new EnvelopeError('bad_signature');
   if (msg.kind === 'ack' && !verifyString(msg.ack_sig!, ackSignedString(msg.body), msg.from)) {
     throw new EnvelopeError('bad_ack_signature');
   }

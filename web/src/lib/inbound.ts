@@ -13,6 +13,8 @@ import { bySentAt, isLatest, type ChatAccess, type ChatMessage, type Conversatio
 import type { Event as NostrEvent } from 'nostr-tools/pure';
 import type { SeenIds } from './seen';
 import { parseRfc3339, rfc3339 } from './time';
+import { primaryFromSeed } from './identity';
+import { copyOf, holds, outgoingFromOriginal, type Filed } from './history/ingest';
 
 /** A file's visible message (SPEC §13): the text shown and what it points to. */
 export interface Shown {
@@ -37,6 +39,8 @@ export interface InboundAccess {
   applyAck(peer: string, body: string): Promise<void>;
   applyFile(msg: SealedMessage): Promise<void>;
   scheduleAck(peer: string): void;
+  /** Store the bytes of an outgoing file (an inline file's self-copy, SPEC §8.3). */
+  putOutFile(peer: string, id: string, bytes: Uint8Array): Promise<void>;
   /** Persist the relays' `since` cursor after a batch of events. */
   saveSince(): Promise<void>;
 }
@@ -65,9 +69,9 @@ export function nostrEnvelope(ev: Pick<NostrEvent, 'content'>): unknown {
   }
 }
 
-/** Where an opened message goes, by its sealed kind (SPEC §8, §13). */
-export function routeOf(kind: SealedMessage['kind']): 'ack' | 'text' | 'file' {
-  return kind === 'ack' ? 'ack' : kind === 'text' ? 'text' : 'file';
+/** Where an opened message goes, by its sealed kind (SPEC §8, §8.3, §13). */
+export function routeOf(kind: SealedMessage['kind']): 'ack' | 'text' | 'file' | 'sent' {
+  return kind === 'ack' ? 'ack' : kind === 'text' ? 'text' : kind === 'sent' ? 'sent' : 'file';
 }
 
 /**
@@ -83,9 +87,11 @@ export function incomingMessage(msg: Pick<SealedMessage, 'id' | 'body' | 'sent_a
 
 export class Inbound {
   readonly #a: InboundAccess;
+  readonly #own: string;
 
   constructor(access: InboundAccess) {
     this.#a = access;
+    this.#own = primaryFromSeed(access.seed);
   }
 
   /** Process inbox items in seq order; skips seqs already processed. */
@@ -166,6 +172,7 @@ export class Inbound {
     const route = routeOf(msg.kind);
     if (route === 'ack') await this.#a.applyAck(msg.from, msg.body);
     else if (route === 'text') await this.receive(msg);
+    else if (route === 'sent') await this.receiveCopy(msg);
     else await this.#a.applyFile(msg);
     return msg.from;
   }
@@ -178,6 +185,11 @@ export class Inbound {
   async receive(msg: SealedMessage, shown?: Shown): Promise<boolean> {
     const { chat } = this.#a;
     const peer = msg.from;
+    // A note to self (SPEC §8.3): the device that wrote it has it already, others file it as ours.
+    if (peer === this.#own && !shown) {
+      const filed = outgoingFromOriginal(msg);
+      return filed ? this.#fileOutgoing(peer, filed, msg.from_handle) : false;
+    }
     const thread = await chat.thread(peer);
     if (thread.some((m) => m.id === msg.id && m.dir === 'in')) return false;
     const handle = await this.#a.resolveHandle(peer, msg.from_handle);
@@ -197,6 +209,36 @@ export class Inbound {
     // A delivery receipt as soon as the message is on this device, batched
     // with the others arriving now.
     this.#a.scheduleAck(peer);
+    return true;
+  }
+
+  /**
+   * A self-copy (SPEC §8.3): the original goes into the conversation with
+   * its recipient as an outgoing message, unless this device has it (it sent
+   * it, or got the copy by both transports). Never acknowledged.
+   */
+  async receiveCopy(msg: SealedMessage): Promise<boolean> {
+    const copy = copyOf(msg);
+    const filed = outgoingFromOriginal(copy.message);
+    return filed ? this.#fileOutgoing(copy.to, filed, copy.to_handle) : false;
+  }
+
+  /** File an outgoing message into `peer`'s thread (deduped by id); no unread count, no receipt. */
+  async #fileOutgoing(peer: string, { entry, bytes }: Filed, claimedHandle: string | null): Promise<boolean> {
+    const { chat } = this.#a;
+    const thread = await chat.thread(peer);
+    if (holds(thread, entry.id)) return false;
+    const handle = await this.#a.resolveHandle(peer, claimedHandle);
+    if (bytes) await this.#a.putOutFile(peer, entry.id, bytes);
+    thread.push(entry);
+    thread.sort(bySentAt);
+    const c = this.#a.ensureConversation(peer, handle);
+    if (isLatest(c, entry.sent_at)) {
+      c.last_at = entry.sent_at;
+      c.last_preview = entry.attachment ? filePreview(entry.body) : entry.body;
+    }
+    await chat.saveThread(peer);
+    await chat.saveConvs();
     return true;
   }
 }

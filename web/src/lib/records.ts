@@ -161,4 +161,9 @@ export interface ChatDeps {
   stallCheck?: boolean;
   /** The send queue's wait between attempts (default setTimeout); tests record and skip it. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * File a self-copy of each text/file sent (SPEC §8.3; default true). Off
+   * only in unit tests of other parts that count the posts and mailboxes.
+   */
+  selfCopies?: boolean;
 }

@@ -5,10 +5,12 @@
 import { verifyEvent, type Event as NostrEvent } from 'nostr-tools/pure';
 import type { InboxItem } from './api';
 import { pollAuth, releaseAuth, streamAuth } from './auth';
-import { seal } from './envelope';
+import { seal, type SealedMessage } from './envelope';
+import { copyRetryDelay } from './history/copyretry';
+import { sentBody, wantsCopy } from './history/selfcopy';
 import { InboxConnection, type LiveStatus } from './inbox';
 import { liveProblemFor } from './live';
-import { buildKezEvent, eventKindFor } from './nostr/events';
+import { buildKezEvent, eventKindFor, KIND_SILENT } from './nostr/events';
 import { announceOnce, fetchMaxMessageLength } from './nostr/announce';
 import { buildMetadataEvent } from './nostr/hygiene';
 import { addr, nostrPublicKey, nostrSecretKey } from './nostr/keys';
@@ -69,6 +71,8 @@ export class Transports {
   /** The inbox stream's last status (transports `server` and `both`). */
   #inboxStatus: LiveStatus = 'connecting';
   #announcing = false;
+  /** The last self-copy's post (SPEC §8.3), which the next post waits for; never rejects. */
+  #copies: Promise<void> = Promise.resolve();
   /** Newest created_at accepted from a relay (unix s), as persisted. */
   #since = 0;
   /** The derived nostr key (SPEC §12), while a relay connection may need it; zeroed on close. */
@@ -109,6 +113,8 @@ export class Transports {
    */
   async post(peer: string, m: Outgoing, opts?: { notify?: boolean }): Promise<{ via?: string }> {
     const host = this.#host;
+    // A self-copy still on its way goes first: copies keep the send order and share its pace (SPEC §8.3).
+    await this.#copies;
     const useServer = host.transport() !== 'nostr';
     const useNostr = host.transport() !== 'server';
     // Server only: resolve the handle first, as before (nothing sealed for an unknown one).
@@ -117,7 +123,7 @@ export class Transports {
     if (host.closed()) throw new ChatClosedError();
     const { kind, id, sent_at, body } = m;
     const { seed, handle, server } = host.deps.me;
-    const { envelope } = seal(seed, { kind, id, from_handle: `${handle}@${server}`, to: peer, sent_at, body });
+    const { message, envelope } = seal(seed, { kind, id, from_handle: `${handle}@${server}`, to: peer, sent_at, body });
     const tasks: Promise<{ via?: string }>[] = [];
     if (useServer)
       tasks.push(
@@ -131,7 +137,45 @@ export class Transports {
     if (useNostr) tasks.push(this.#publish(peer, eventKindFor(kind), envelope));
     // Only after the envelope is sealed: a send isn't held up by bookkeeping.
     if (useNostr) void this.#announce();
-    return firstSuccess(tasks);
+    const result = await firstSuccess(tasks);
+    // After the original was accepted, never before (SPEC §8.3); the next post waits for it.
+    if (host.deps.selfCopies !== false && wantsCopy(kind, peer, host.deps.me.primary))
+      this.#copies = this.#selfCopy(message, to, useServer, useNostr);
+    return result;
+  }
+
+  /**
+   * File a self-copy of `message` (SPEC §8.3): sealed to the own primary,
+   * posted to the own handle with notify false and/or published to the own
+   * addr as a silent kind 4244, retried on transient errors (copyRetryDelay).
+   * Never rejects: a copy that still fails is logged and dropped, the
+   * original stays sent.
+   */
+  async #selfCopy(message: SealedMessage, toHandle: string | null, useServer: boolean, useNostr: boolean): Promise<void> {
+    const host = this.#host;
+    const me = host.deps.me;
+    const handle = toHandle ?? (await host.peerHandle(message.to).catch(() => null));
+    for (let attempt = 0; !host.closed(); attempt++) {
+      try {
+        const { envelope } = seal(me.seed, {
+          kind: 'sent',
+          id: message.id,
+          from_handle: message.from_handle,
+          to: me.primary,
+          sent_at: message.sent_at,
+          body: sentBody(message, handle),
+        });
+        const tasks: Promise<unknown>[] = [];
+        if (useServer) tasks.push(host.api.postMessage(me.handle, message.id, envelope, { notify: false }));
+        if (useNostr) tasks.push(this.#publish(me.primary, KIND_SILENT, envelope));
+        await firstSuccess(tasks);
+        return;
+      } catch (e) {
+        const wait = copyRetryDelay(e, attempt);
+        if (wait === null) return console.debug('self-copy not filed:', e);
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   /** The envelope as a kind 4243 (may push) or 4244 (silent) event to the peer's addr, on every relay. */

@@ -87,6 +87,11 @@ export class Attachments {
     return this.receiver.askAgain(peer, id);
   }
 
+  /** Store an outgoing file's bytes that came by a self-copy (SPEC §8.3), as the sending device keeps them. */
+  async putOut(peer: string, id: string, bytes: Uint8Array): Promise<void> {
+    await this.#host.files.put(this.#host.key(fileRecord('out', peer, id)), bytes);
+  }
+
   /** The stored file's bytes (null while it is not complete). */
   async bytes(peer: string, m: ChatMessage): Promise<Uint8Array | null> {
     return (await this.#host.files.get(this.#host.key(fileRecord(m.dir, peer, m.id)))) ?? null;

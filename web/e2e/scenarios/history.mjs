@@ -1,0 +1,92 @@
+// History follows the identity (SPEC §8.3, §8.4): a second device of alice,
+// restored from her phrase in a fresh context, shows both sides of her
+// conversation with bob (her sent messages came back as self-copies from her
+// own mailbox). Then alice exports her history on her first device, the
+// mailbox is emptied as the 48 h retention would, and a third device restored
+// from the phrase gets the old messages only by importing the file.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { artifacts, assert, conversation, log, openWindow, DOMAIN, TEXT1, TEXT2 } from '../helpers.mjs';
+
+const REPLY_PART = TEXT2.replace('Hi Alice! ', '');
+
+/** @param {import('../helpers.mjs').Run} t @param {string} who */
+async function restoreAlice(t, who) {
+  assert(t.aliceWords?.length === 24, "register kept alice's 24 words");
+  const W = await openWindow(t, who);
+  await W.page.getByRole('link', { name: 'I have a recovery phrase' }).click();
+  const note = (await W.page.getByTestId('restore-history-note').textContent())?.replace(/\s+/g, ' ');
+  assert(/48 hours/.test(note ?? '') && /what you sent/.test(note ?? '') && /history file/.test(note ?? ''), 'the restore screen says what comes back');
+  await W.page.locator('#phrase').fill(t.aliceWords.join(' '));
+  await W.page.locator('#new-passphrase').fill('alice second device pass');
+  await W.page.locator('#confirm-passphrase').fill('alice second device pass');
+  await W.page.getByRole('button', { name: 'Restore' }).click();
+  await W.page.getByTestId('my-kez').getByText(`alice@${DOMAIN}`).waitFor();
+  return W;
+}
+
+/**
+ * Both sides of the alice–bob thread on `page`: her TEXT1 outgoing, bob's
+ * reply incoming. Opened from the list, or at `href` (after the keys
+ * scenario alice also has a "key changed" conversation under bob's handle).
+ * Returns the thread's href.
+ * @param {import('playwright-core').Page} page @param {string | null} [href]
+ */
+async function bothSides(page, href = null) {
+  if (href) await page.locator(`[data-testid="conversation"][href="${href}"]`).click();
+  else await conversation(page, 'bob').first().click();
+  const at = new URL(page.url()).hash;
+  await page.locator('[data-message][data-dir="out"] [data-body]').getByText(TEXT1).waitFor();
+  await page.locator('[data-message][data-dir="in"] [data-body]').getByText(REPLY_PART).waitFor();
+  return at;
+}
+
+/** @type {import('../helpers.mjs').Scenario} */
+export default {
+  name: 'history follows the identity',
+  async run(t) {
+    // 1. A second device: both sides from the mailbox (self-copies + bob's messages).
+    const second = await restoreAlice(t, 'alice-second');
+    let thread;
+    try {
+      thread = await bothSides(second.page);
+      log('alice restored on a second device: her sent messages and bob’s replies are both there');
+    } finally {
+      await second.ctx.close();
+    }
+
+    // 2. Export on the first device.
+    const A = t.alice.page;
+    const aliceWasAt = A.url();
+    await A.goto(t.base + '/#/settings');
+    const [download] = await Promise.all([A.waitForEvent('download'), A.getByTestId('history-export').click()]);
+    const file = join(artifacts, 'alice.kezhistory');
+    await download.saveAs(file);
+    await A.getByTestId('history-note').waitFor();
+    await A.goto(aliceWasAt);
+    await A.locator('#composer').waitFor();
+
+    // 3. 48 h later: retention has emptied alice's mailbox (done here in the database, as the sweep would).
+    const sql =
+      "DELETE FROM messages WHERE recipient = 'alice';" +
+      "UPDATE mailboxes SET msg_count = 0, msg_bytes = 0 WHERE handle = 'alice';";
+    execFileSync('sqlite3', [t.dbPath, sql]);
+
+    // 4. A device restored now has nothing with bob until it imports the file.
+    const third = await restoreAlice(t, 'alice-third');
+    try {
+      const P = third.page;
+      await P.locator('[data-testid="live-status"][data-live="live"]').waitFor();
+      assert((await conversation(P, 'bob').count()) === 0, 'with the mailbox emptied, no conversation comes back by itself');
+      await P.goto(t.base + '/#/settings');
+      await P.getByTestId('history-import').setInputFiles(file);
+      const note = await P.getByTestId('history-note').textContent();
+      assert(/messages? added/.test(note ?? '') && !/^0 /.test(note ?? ''), `import added messages (${note})`);
+      await P.goto(t.base + '/#/chats');
+      await bothSides(P, thread);
+      log(`alice restored after retention: the exported history brings both sides back (${note})`);
+    } finally {
+      await third.ctx.close();
+    }
+  },
+};
