@@ -25,6 +25,13 @@ describe('prepare', () => {
   it('cleans names and types to what SPEC §13 accepts', () => {
     for (const n of ['a/b\\c.txt', '..', '', 'x\u0000y', 'é'.repeat(200), '  spaced  ']) expect(isValidName(safeName(n)), n).toBe(true);
     expect(safeName('a/b.txt')).toBe('a_b.txt');
+    // SPEC §13: bidi controls and invisible characters would let "invoice‮fdp.exe" read as "invoiceexe.pdf".
+    for (const n of ['invoice\u202efdp.exe', 'a\u2066b\u2069.txt', 'a\u200b.txt', '\u061c\u200f\ufeff']) {
+      expect(isValidName(n), n).toBe(false);
+      expect(isValidName(safeName(n)), n).toBe(true);
+    }
+    expect(safeName('invoice\u202efdp.exe')).toBe('invoicefdp.exe');
+    expect(isValidName('👩\u200d💻.png')).toBe(true);
     expect(safeMime('Text/Plain; charset=UTF-8')).toBe('text/plain');
     expect(safeMime('')).toBe('application/octet-stream');
     expect(safeMime('weird type')).toBe('application/octet-stream');

@@ -25,6 +25,7 @@ pub mod profile;
 pub mod signed;
 #[cfg(feature = "rusqlite")]
 mod sql;
+pub mod text;
 pub mod time;
 #[cfg(feature = "envelope")]
 pub mod visual;

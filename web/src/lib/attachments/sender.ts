@@ -7,6 +7,7 @@
 import { newMessageId } from '../bytes';
 import { ChatClosedError, type ChatMessage, type Outgoing } from '../records';
 import { KeyedChain } from '../receipts';
+import { stripSpoofChars } from '../spoof';
 import { rfc3339 } from '../time';
 import { chunkBody, chunkCount, inlineBody, isValidMime, MAX_FILE, MAX_INLINE, needBody, pointerBody, sha256Hex, type FileNeed } from './body';
 import { fileRecord, sleep, type AttachmentHost } from './host';
@@ -34,10 +35,10 @@ export class EmptyFileError extends Error {
   }
 }
 
-/** A name SPEC §13 accepts: path and control characters replaced, cut to 255 UTF-8 bytes. */
+/** A name SPEC §13 accepts: path and control characters replaced, bidi/invisible ones dropped, cut to 255 UTF-8 bytes. */
 export function safeName(name: string): string {
   // eslint-disable-next-line no-control-regex
-  let n = name.replace(/[/\\\u0000-\u001f\u007f-\u009f]/g, '_').replace(/\p{Surrogate}/gu, '_').trim();
+  let n = stripSpoofChars(name.replace(/[/\\\u0000-\u001f\u007f-\u009f]/g, '_').replace(/\p{Surrogate}/gu, '_')).trim();
   if (!n || n === '.' || n === '..') n = 'file';
   while (new TextEncoder().encode(n).length > 255) n = [...n].slice(0, -1).join('');
   return n;
