@@ -99,12 +99,13 @@ export class Receiver {
       t = undefined;
     }
     const a: Attachment = { ...base, mode: 'pointer', file_id: f.file_id, chunks: f.chunks, done: t?.have.length ?? 0, state: 'receiving' };
-    if (!t && admitChunk(this.#xfers, peer, { file_id: f.file_id, index: 0, count: f.chunks }, 0)) {
+    const stranger = t ? !!t.stranger : await this.#isStranger(peer);
+    if (!t && (await this.#admit(peer, { file_id: f.file_id, index: 0, count: f.chunks }, 0, stranger))) {
       // Over the transfer bounds: shown as failed; "Ask again" starts it once others are done.
       await this.#host.receive(msg, { body: f.name, attachment: { ...a, state: 'failed', note: 'Too many files arriving at once.' } });
       return;
     }
-    t ??= this.#track(peer, f.file_id, f.chunks);
+    t ??= this.#track(peer, f.file_id, f.chunks, stranger);
     t.pointer = { msg_id: msg.id, size: f.size, sha256: f.sha256, chunks: f.chunks };
     t.last_at = this.#chat.now().getTime();
     await this.#host.receive(msg, { body: f.name, attachment: a });
@@ -112,27 +113,50 @@ export class Receiver {
     if (isComplete(t)) await this.#finish(t);
   }
 
-  /** A chunk: buffered (sealed) unless a duplicate or over the bounds, then acked. */
+  /**
+   * A chunk: buffered (sealed) unless a duplicate or over the bounds, then
+   * acked. A contact's chunk over the bounds stays unacked in the mailbox
+   * (it comes back on the next connect, maybe with room then); a stranger's
+   * is acked and discarded, so it is not decrypted again and again.
+   */
   async onChunk(msg: SealedMessage, c: FileChunk): Promise<void> {
     const peer = msg.from;
     const data = fromB64url(c.data);
-    const refused = admitChunk(this.#xfers, peer, c, data.length);
+    const known = this.#find(peer, c.file_id);
+    const stranger = known ? !!known.stranger : await this.#isStranger(peer);
+    const refused = await this.#admit(peer, c, data.length, stranger);
     const done = this.#finished.includes(transferKey(peer, c.file_id));
-    if (refused && refused !== 'duplicate' && !done) return console.debug(`dropped chunk: ${refused}`);
+    if (refused && refused !== 'duplicate' && !done) {
+      if (stranger) this.ackLater(peer, msg.id);
+      return console.debug(`dropped chunk: ${refused}`);
+    }
     this.ackLater(peer, msg.id);
     if (refused || done) return;
     await this.#host.files.put(this.#host.key(chunkRecord(peer, c.file_id, c.index)), data);
-    const t = this.#find(peer, c.file_id) ?? this.#track(peer, c.file_id, c.count);
+    const t = this.#find(peer, c.file_id) ?? this.#track(peer, c.file_id, c.count, stranger);
     noteChunk(t, c.index, data.length, this.#chat.now().getTime());
     await this.#save();
     if (t.pointer) await this.#show(t, { done: t.have.length, state: 'receiving', note: undefined });
     if (isComplete(t)) await this.#finish(t);
   }
 
+  /** Whether the user never wrote to `peer` (no conversation, or no outbound message in it). */
+  async #isStranger(peer: string): Promise<boolean> {
+    if (!this.#chat.conversation(peer)) return true;
+    return !(await this.#chat.thread(peer)).some((m) => m.dir === 'out');
+  }
+
+  /** admitChunk; when over a bound, once more after dropping expired transfers. Queued. */
+  async #admit(peer: string, c: Pick<FileChunk, 'file_id' | 'index' | 'count'>, len: number, stranger: boolean) {
+    const refused = admitChunk(this.#xfers, peer, c, len, stranger);
+    if (!refused || refused === 'duplicate' || refused === 'count_mismatch') return refused;
+    return (await this.#dropOrphans()) ? admitChunk(this.#xfers, peer, c, len, stranger) : refused;
+  }
+
   /** A new transfer in the index (saved by the caller). */
-  #track(peer: string, fileId: string, count: number): Transfer {
+  #track(peer: string, fileId: string, count: number, stranger: boolean): Transfer {
     const now = this.#chat.now().getTime();
-    const t: Transfer = { peer, file_id: fileId, count, have: [], bytes: 0, first_at: now, last_at: now };
+    const t: Transfer = { peer, file_id: fileId, count, have: [], bytes: 0, first_at: now, last_at: now, ...(stranger ? { stranger } : {}) };
     this.#xfers.push(t);
     return t;
   }
@@ -182,15 +206,24 @@ export class Receiver {
     await this.#save();
   }
 
+  /** Queued: drop transfers past their time (isOrphan); whether any went. */
+  async #dropOrphans(): Promise<boolean> {
+    const now = this.#chat.now().getTime();
+    const gone = this.#xfers.filter((t) => isOrphan(t, now));
+    for (const t of gone) {
+      await this.#drop(t);
+      if (t.pointer) await this.#show(t, { state: 'failed', note: 'This file didn’t arrive within 48 hours.' });
+    }
+    return gone.length > 0;
+  }
+
   /** Mark transfers that stopped moving as failed, drop pointerless chunks past their time. */
   checkStalls(): Promise<void> {
     return this.#chat.serial(async () => {
+      await this.#dropOrphans();
       const now = this.#chat.now().getTime();
       for (const t of [...this.#xfers]) {
-        if (isOrphan(t, now)) {
-          await this.#drop(t);
-          if (t.pointer) await this.#show(t, { state: 'failed', note: 'This file didn’t arrive within 48 hours.' });
-        } else if (!t.stalled && isStalled(t, now, this.#since)) {
+        if (!t.stalled && isStalled(t, now, this.#since)) {
           t.stalled = true;
           await this.#save();
           await this.#show(t, { state: 'failed', note: `Stopped at ${t.have.length}/${t.count}.` });
@@ -224,8 +257,9 @@ export class Receiver {
     if (!a || a.mode !== 'pointer' || !a.file_id || !a.chunks || a.state !== 'failed') return null;
     let t = this.#find(peer, a.file_id);
     if (t && t.count !== a.chunks) return null;
-    if (!t && admitChunk(this.#xfers, peer, { file_id: a.file_id, index: 0, count: a.chunks }, 0)) return null;
-    t ??= this.#track(peer, a.file_id, a.chunks);
+    const stranger = await this.#isStranger(peer);
+    if (!t && (await this.#admit(peer, { file_id: a.file_id, index: 0, count: a.chunks }, 0, stranger))) return null;
+    t ??= this.#track(peer, a.file_id, a.chunks, stranger);
     t.pointer = { msg_id: msgId, size: a.size, sha256: a.sha256, chunks: a.chunks };
     await this.#save();
     return t;
@@ -239,12 +273,14 @@ export class Receiver {
     if (this.#ackTimer || this.#chat.closed) return;
     this.#ackTimer = setTimeout(() => {
       this.#ackTimer = null;
-      void this.#flushAcks();
+      void this.flushAcks();
     }, CHUNK_ACK_DELAY_MS);
   }
 
-  /** Best effort: the sender needs no chunk receipt to finish (the pointer's ack says delivered). */
-  async #flushAcks(): Promise<void> {
+  /** Post the gathered chunk receipts now. Best effort: the sender needs none to finish (the pointer's ack says delivered). */
+  async flushAcks(): Promise<void> {
+    if (this.#ackTimer) clearTimeout(this.#ackTimer);
+    this.#ackTimer = null;
     const all = [...this.#acks.entries()];
     this.#acks.clear();
     for (const [peer, ids] of all) {

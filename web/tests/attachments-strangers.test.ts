@@ -1,0 +1,68 @@
+// Strangers cannot block incoming files (review r12 #5, SPEC §13 client
+// behaviour): chunks from peers the user never wrote to share a small part of
+// the receive buffer, are acked and discarded over it, and chunks whose
+// pointer never comes are dropped after POINTERLESS_MS, not 48 h.
+import { describe, expect, it } from 'vitest';
+import { ChatStore, type Me } from '../src/lib/chat.svelte';
+import { memoryKV } from '../src/lib/kv';
+import { CHUNK_SIZE, chunkBody } from '../src/lib/attachments/body';
+import { PEER_TRANSFERS, POINTERLESS_MS, STRANGER_TRANSFERS, TOTAL_TRANSFERS } from '../src/lib/attachments/assembler';
+import { seal } from '../src/lib/envelope';
+import { newMessageId } from '../src/lib/bytes';
+import type { InboxItem } from '../src/lib/api';
+import { aliceSeed, bobSeed } from './chat-fixture';
+import { FakeServer, seedFor } from './helpers';
+
+let clock = Date.now();
+const now = () => new Date(clock);
+const file = (n: number) => new Uint8Array(n).map((_, i) => (i * 7 + (i >> 9)) % 256);
+
+function store(server: FakeServer, seed: Uint8Array, handle: string, primary: string) {
+  const me: Me = { seed, handle, primary, server: 'kez.test' };
+  return new ChatStore({ kv: memoryKV(), files: memoryKV(), me, api: server.api(), ackDelayMs: 0, now, stallCheck: false });
+}
+
+/** A chunk of a file the sender never announces (no pointer), sealed by `seed`. */
+function strayChunk(seed: Uint8Array, handle: string, to: string, n: number): InboxItem {
+  const id = newMessageId();
+  const fileId = newMessageId().slice(0, 21) + 'A';
+  const sent_at = now().toISOString().slice(0, 19) + 'Z';
+  const body = chunkBody(fileId, file(2 * CHUNK_SIZE), 0);
+  const { envelope } = seal(seed, { kind: 'chunk', id, from_handle: `${handle}@kez.test`, to, sent_at, body });
+  return { seq: n, id, envelope, received_at: sent_at };
+}
+
+describe('chunks from strangers', () => {
+  it('take at most STRANGER_TRANSFERS slots; a contact’s file still arrives; over the share they are acked; pointerless ones expire', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const strangers = ['carol', 'dave', 'erin', 'frank'].map((h) => ({ h, seed: seedFor(h), p: server.add(h, seedFor(h)) }));
+    const alice = store(server, aliceSeed, 'alice', ap);
+    const bob = store(server, bobSeed, 'bob', bp);
+    await alice.load();
+    await bob.load();
+    await bob.startChat('alice');
+    await bob.send(ap, 'hi'); // bob has written to alice: she is a contact
+    // Enough stray chunks to fill every slot under the old bounds.
+    const stray = strangers.flatMap((s) => Array.from({ length: PEER_TRANSFERS }, () => strayChunk(s.seed, s.h, bp, 0)));
+    expect(stray.length).toBe(TOTAL_TRANSFERS);
+    await bob.ingest(stray.map((m, i) => ({ ...m, seq: bob.lastSeq + i + 1 })));
+    expect(bob.files.receiver.transfers.length).toBe(STRANGER_TRANSFERS);
+
+    await alice.startChat('bob');
+    await alice.files.send(bp, 'photo.png', 'image/png', file(CHUNK_SIZE + 10));
+    await alice.files.idle(bp);
+    const items = (server.boxes.get('bob') ?? []).filter((m) => !stray.some((s) => s.id === m.id));
+    await bob.ingest(items.map((m, i) => ({ ...m, seq: bob.lastSeq + i + 1 })));
+    expect(bob.threads[ap].find((m) => m.attachment)?.attachment?.state).toBe('ready');
+
+    // The refused stray chunks are acked (discarded), so they are not decrypted on every reconnect.
+    await bob.files.receiver.flushAcks();
+    for (const s of strangers.slice(1)) expect(server.boxes.get(s.h)!.length, s.h).toBeGreaterThan(0);
+
+    clock += POINTERLESS_MS + 1;
+    await bob.files.checkStalls();
+    expect(bob.files.receiver.transfers).toEqual([]);
+  });
+});
