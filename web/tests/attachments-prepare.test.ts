@@ -7,13 +7,11 @@ import { safeMime, safeName } from '../src/lib/attachments/sender';
 import { isValidMime, isValidName } from '../src/lib/attachments/body';
 
 describe('prepare', () => {
-  it('re-encodes decodable images (EXIF gone), keeps PNG/WebP types, HEIC becomes JPEG; GIF and SVG go as they are', () => {
+  it('re-encodes photos as JPEG (EXIF gone), HEIC too; PNG/WebP/GIF are stripped instead (strip.ts), SVG goes as it is', () => {
     expect(reencodeTarget('image/jpeg')).toBe('image/jpeg');
     expect(reencodeTarget('image/heic')).toBe('image/jpeg');
     expect(reencodeTarget('image/heif')).toBe('image/jpeg');
-    expect(reencodeTarget('image/png')).toBe('image/png');
-    expect(reencodeTarget('image/webp')).toBe('image/webp');
-    for (const m of ['image/gif', 'image/svg+xml', 'application/pdf', 'text/html', '']) expect(reencodeTarget(m)).toBeNull();
+    for (const m of ['image/png', 'image/webp', 'image/gif', 'image/svg+xml', 'application/pdf', 'text/html', '']) expect(reencodeTarget(m)).toBeNull();
   });
 
   it('renames a converted file by its new type', () => {

@@ -21,8 +21,10 @@ export const MAX_RESENDS = 5;
 
 /** Thrown by send() before anything is stored or sent: the file is over MAX_FILE. */
 export class FileTooLargeError extends Error {
-  constructor(size: number) {
-    super(`That file is ${(size / 1_048_576).toFixed(1)} MB. Files up to 10 MB can be sent; try a smaller one.`);
+  /** `cleaned`: the size is the one after removing the location data (prepare.ts), not the picked file's. */
+  constructor(size: number, cleaned = false) {
+    const after = cleaned ? ' after removing location data' : '';
+    super(`That file is ${(size / 1_048_576).toFixed(1)} MB${after}. Files up to 10 MB can be sent; try a smaller one.`);
     this.name = 'FileTooLargeError';
   }
 }
