@@ -9,7 +9,7 @@ import { CHUNK_SIZE, chunkBody } from '../src/lib/attachments/body';
 import { PEER_TRANSFERS, POINTERLESS_MS, STRANGER_TRANSFERS, TOTAL_TRANSFERS } from '../src/lib/attachments/assembler';
 import { seal } from '../src/lib/envelope';
 import { newMessageId } from '../src/lib/bytes';
-import type { InboxItem } from '../src/lib/api';
+import { ApiError, type InboxItem } from '../src/lib/api';
 import { aliceSeed, bobSeed } from './chat-fixture';
 import { FakeServer, seedFor } from './helpers';
 
@@ -64,5 +64,22 @@ describe('chunks from strangers', () => {
     clock += POINTERLESS_MS + 1;
     await bob.files.checkStalls();
     expect(bob.files.receiver.transfers).toEqual([]);
+  }, 30_000);
+});
+
+describe('chunk receipts', () => {
+  it('a batch whose post fails is kept and goes with the next flush (review r12 #14)', async () => {
+    const server = new FakeServer('kez.test');
+    server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const bob = store(server, bobSeed, 'bob', bp);
+    await bob.load();
+    await bob.ingest([strayChunk(aliceSeed, 'alice', bp, 1)]);
+    const before = server.boxes.get('alice')!.length;
+    server.failNextPost = new ApiError(503, 'unavailable', '');
+    await bob.files.receiver.flushAcks();
+    expect(server.boxes.get('alice')!.length).toBe(before);
+    await bob.files.receiver.flushAcks();
+    expect(server.boxes.get('alice')!.length).toBe(before + 1);
   });
 });

@@ -30,6 +30,8 @@ import type { Attachment } from './meta';
 export const CHUNK_ACK_DELAY_MS = 5_000;
 /** How often stalled transfers are looked for. */
 export const STALL_CHECK_MS = 15_000;
+/** Chunk receipts waiting per peer at most (the oldest go first: a receipt lost costs the sender nothing). */
+export const PENDING_ACKS_MAX = 4096;
 /** Completed files remembered, so chunks re-sent after completion start no new transfer. */
 export const FINISHED_KEPT = 256;
 
@@ -267,9 +269,7 @@ export class Receiver {
 
   /** Chunk receipts gather for CHUNK_ACK_DELAY_MS, then go out in batches of MAX_ACK_IDS. */
   ackLater(peer: string, id: string): void {
-    const ids = this.#acks.get(peer) ?? [];
-    if (!ids.includes(id)) ids.push(id);
-    this.#acks.set(peer, ids);
+    this.#queueAcks(peer, [id]);
     if (this.#ackTimer || this.#chat.closed) return;
     this.#ackTimer = setTimeout(() => {
       this.#ackTimer = null;
@@ -277,7 +277,19 @@ export class Receiver {
     }, CHUNK_ACK_DELAY_MS);
   }
 
-  /** Post the gathered chunk receipts now. Best effort: the sender needs none to finish (the pointer's ack says delivered). */
+  /** Add `ids` to `peer`'s pending receipts, keeping the newest PENDING_ACKS_MAX. */
+  #queueAcks(peer: string, ids: readonly string[]): void {
+    const have = this.#acks.get(peer) ?? [];
+    for (const id of ids) if (!have.includes(id)) have.push(id);
+    this.#acks.set(peer, have.slice(-PENDING_ACKS_MAX));
+  }
+
+  /**
+   * Post the gathered chunk receipts now (also when the connection comes
+   * back). A batch that fails goes back in the queue with the rest of its
+   * peer's, for the next flush; the sender needs none to finish (the
+   * pointer's ack says delivered), so there is no retry timer of its own.
+   */
   async flushAcks(): Promise<void> {
     if (this.#ackTimer) clearTimeout(this.#ackTimer);
     this.#ackTimer = null;
@@ -291,6 +303,8 @@ export class Receiver {
         } catch (e) {
           if (e instanceof ChatClosedError) return;
           console.debug('chunk ack:', e);
+          this.#queueAcks(peer, ids.slice(i));
+          break;
         }
       }
     }
