@@ -17,9 +17,9 @@ let clock = Date.now();
 const now = () => new Date(clock);
 const file = (n: number) => new Uint8Array(n).map((_, i) => (i * 7 + (i >> 9)) % 256);
 
-function store(server: FakeServer, seed: Uint8Array, handle: string, primary: string) {
+function store(server: FakeServer, seed: Uint8Array, handle: string, primary: string, kv = memoryKV()) {
   const me: Me = { seed, handle, primary, server: 'kez.test' };
-  return new ChatStore({ kv: memoryKV(), files: memoryKV(), me, api: server.api(), ackDelayMs: 0, now, stallCheck: false });
+  return new ChatStore({ kv, files: memoryKV(), me, api: server.api(), ackDelayMs: 0, now, stallCheck: false });
 }
 
 /** A chunk of a file the sender never announces (no pointer), sealed by `seed`. */
@@ -81,5 +81,30 @@ describe('chunk receipts', () => {
     expect(server.boxes.get('alice')!.length).toBe(before);
     await bob.files.receiver.flushAcks();
     expect(server.boxes.get('alice')!.length).toBe(before + 1);
+  });
+});
+
+describe('answering a need', () => {
+  it('the count of answers is saved before the chunks go, so MAX_RESENDS survives a reload (review r12 #16)', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const akv = memoryKV();
+    const alice = store(server, aliceSeed, 'alice', ap, akv);
+    const bob = store(server, bobSeed, 'bob', bp);
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    await alice.files.send(bp, 'photo.png', 'image/png', file(2 * CHUNK_SIZE + 10));
+    await alice.files.idle(bp);
+    const [pointer, chunk0] = server.boxes.get('bob')!;
+    await bob.ingest([pointer, chunk0].map((m, i) => ({ ...m, seq: i + 1 })));
+    await bob.files.askAgain(ap, bob.threads[ap].find((m) => m.attachment)!.id);
+    const need = server.boxes.get('alice')!.at(-1)!;
+    server.failNextPost = new ApiError(503, 'unavailable', ''); // the re-sent chunk waits before a retry
+    await alice.ingest([{ ...need, seq: alice.lastSeq + 1 }]);
+    const saved = (await akv.get<{ attachment?: { resent?: number } }[]>(`chat:${ap}:msgs:${bp}`))!;
+    expect(saved.find((m) => m.attachment)?.attachment?.resent).toBe(1);
+    await alice.close();
   });
 });

@@ -53,7 +53,7 @@ export class Attachments {
       // Only the conversation's peer can ask for what we sent them.
       if (n && this.#host.chat.conversation(msg.from)) {
         await this.#host.chat.thread(msg.from);
-        this.sender.answerNeed(msg.from, n);
+        await this.sender.answerNeed(msg.from, n);
       }
     }
   }

@@ -136,12 +136,17 @@ export class Sender {
     return this.#run(peer, id);
   }
 
-  /** A peer's `need`: re-send the chunks it names, if we sent them that file and still have it. */
-  answerNeed(peer: string, need: FileNeed): void {
+  /**
+   * A peer's `need` (inside the write queue): re-send the chunks it names, if
+   * we sent them that file and still have it. The count of answers is saved
+   * before anything is posted, so MAX_RESENDS holds across reloads.
+   */
+  async answerNeed(peer: string, need: FileNeed): Promise<void> {
     const m = this.#chat.loadedThread(peer)?.find((x) => x.dir === 'out' && x.attachment?.file_id === need.file_id);
     const a = m?.attachment;
     if (!m || !a || !a.chunks || (a.resent ?? 0) >= MAX_RESENDS) return;
     a.resent = (a.resent ?? 0) + 1;
+    await this.#chat.saveThread(peer);
     const missing = need.missing.filter((i) => i < a.chunks!);
     void this.#chain.run(peer, async () => {
       try {
