@@ -230,6 +230,8 @@ export default {
 async function overNostr(t, png) {
   const bin = process.env.NOSTR_RELAY_BIN;
   if (!bin) {
+    // scripts/test sets both: there a missing relay is a failure, not a skip.
+    if (process.env.KEZ_REQUIRE_NOSTR) throw new Error('nostr part: KEZ_REQUIRE_NOSTR is set but NOSTR_RELAY_BIN is not');
     log('nostr part SKIPPED: NOSTR_RELAY_BIN not set');
     return;
   }
