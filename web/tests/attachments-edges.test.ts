@@ -1,11 +1,13 @@
-// Strangers cannot block incoming files (review r12 #5, SPEC §13 client
-// behaviour): chunks from peers the user never wrote to share a small part of
-// the receive buffer, are acked and discarded over it, and chunks whose
-// pointer never comes are dropped after POINTERLESS_MS, not 48 h.
+// Files between ChatStores on the in-memory server, the edges review r12
+// found (SPEC §13): strangers cannot block incoming files (their chunks share
+// a small part of the buffer, are acked and dropped over it, pointerless ones
+// expire after POINTERLESS_MS), failed chunk receipts are kept, need answers
+// are counted across reloads, and a refused file does not stop the others.
 import { describe, expect, it } from 'vitest';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
 import { memoryKV } from '../src/lib/kv';
-import { CHUNK_SIZE, chunkBody } from '../src/lib/attachments/body';
+import { CHUNK_SIZE, chunkBody, MAX_FILE } from '../src/lib/attachments/body';
+import { sendFiles } from '../src/lib/attachments/ui';
 import { PEER_TRANSFERS, POINTERLESS_MS, STRANGER_TRANSFERS, TOTAL_TRANSFERS } from '../src/lib/attachments/assembler';
 import { seal } from '../src/lib/envelope';
 import { newMessageId } from '../src/lib/bytes';
@@ -105,6 +107,28 @@ describe('answering a need', () => {
     await alice.ingest([{ ...need, seq: alice.lastSeq + 1 }]);
     const saved = (await akv.get<{ attachment?: { resent?: number } }[]>(`chat:${ap}:msgs:${bp}`))!;
     expect(saved.find((m) => m.attachment)?.attachment?.resent).toBe(1);
+    await alice.close();
+  });
+});
+
+describe('several files at once', () => {
+  it('a refused file does not stop the others; every refusal is listed (review r12 #20)', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const alice = store(server, aliceSeed, 'alice', ap);
+    await alice.load();
+    await alice.startChat('bob');
+    const picked = [
+      new File(['one'], 'one.txt', { type: 'text/plain' }),
+      new File([], 'empty.txt', { type: 'text/plain' }),
+      new File([new Uint8Array(MAX_FILE + 1)], 'big.bin'),
+      new File(['two'], 'two.txt', { type: 'text/plain' }),
+    ];
+    const said = await sendFiles(alice, bp, picked);
+    await alice.files.idle(bp);
+    expect(alice.threads[bp].filter((m) => m.attachment).map((m) => m.body)).toEqual(['one.txt', 'two.txt']);
+    expect(said?.split('\n')).toEqual([expect.stringMatching(/^empty\.txt: That file is empty/), expect.stringMatching(/^big\.bin: That file is 10\.0 MB/)]);
     await alice.close();
   });
 });
