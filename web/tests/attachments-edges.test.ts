@@ -8,7 +8,8 @@ import { ChatStore, type Me } from '../src/lib/chat.svelte';
 import { memoryKV } from '../src/lib/kv';
 import { CHUNK_SIZE, chunkBody, MAX_FILE } from '../src/lib/attachments/body';
 import { sendFiles } from '../src/lib/attachments/ui';
-import { PEER_TRANSFERS, POINTERLESS_MS, STRANGER_TRANSFERS, TOTAL_TRANSFERS } from '../src/lib/attachments/assembler';
+import { resolveObjectURL } from 'node:buffer';
+import { assembleFrom, PEER_TRANSFERS, POINTERLESS_MS, STRANGER_TRANSFERS, TOTAL_TRANSFERS } from '../src/lib/attachments/assembler';
 import { seal } from '../src/lib/envelope';
 import { newMessageId } from '../src/lib/bytes';
 import { ApiError, type InboxItem } from '../src/lib/api';
@@ -130,5 +131,42 @@ describe('several files at once', () => {
     expect(alice.threads[bp].filter((m) => m.attachment).map((m) => m.body)).toEqual(['one.txt', 'two.txt']);
     expect(said?.split('\n')).toEqual([expect.stringMatching(/^empty\.txt: That file is empty/), expect.stringMatching(/^big\.bin: That file is 10\.0 MB/)]);
     await alice.close();
+  });
+});
+
+describe('memory (review r12 #15)', () => {
+  it('object URLs are shared while shown and revoked when the last bubble lets go', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const alice = store(server, aliceSeed, 'alice', ap);
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.files.send(bp, 'a.png', 'image/png', file(100));
+    const m = alice.threads[bp].find((x) => x.attachment)!;
+    const u1 = await alice.files.url(bp, m);
+    const u2 = await alice.files.url(bp, m);
+    expect(u1).toBe(u2);
+    alice.files.release(bp, m);
+    expect(resolveObjectURL(u1!)).toBeDefined();
+    alice.files.release(bp, m);
+    await Promise.resolve();
+    expect(resolveObjectURL(u1!)).toBeUndefined();
+    await alice.close();
+  });
+
+  it('a file is assembled reading one chunk at a time into one buffer', async () => {
+    const bytes = file(2 * CHUNK_SIZE + 5);
+    let reading = 0;
+    let most = 0;
+    const built = await assembleFrom(bytes.length, async (i) => {
+      most = Math.max(most, ++reading);
+      await Promise.resolve();
+      reading--;
+      return bytes.slice(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE);
+    });
+    expect(built).toEqual({ ok: true, bytes });
+    expect(most).toBe(1);
+    expect(await assembleFrom(bytes.length, async (i) => (i === 1 ? undefined : new Uint8Array(CHUNK_SIZE)))).toEqual({ ok: false, reason: 'missing' });
   });
 });

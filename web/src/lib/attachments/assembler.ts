@@ -157,14 +157,38 @@ export type Assembly = { ok: true; bytes: Uint8Array } | { ok: false; reason: 'm
  */
 export function assemble(size: number, chunks: readonly (Uint8Array | undefined)[]): Assembly {
   const count = chunkCount(size);
-  if (chunks.length !== count || chunks.some((c) => !c)) return { ok: false, reason: 'missing' };
+  if (chunks.length !== count) return { ok: false, reason: 'missing' };
   const out = new Uint8Array(size);
   let at = 0;
-  for (const [i, c] of (chunks as Uint8Array[]).entries()) {
-    const last = i === count - 1;
-    if ((!last && c.length !== CHUNK_SIZE) || at + c.length > size) return { ok: false, reason: 'wrong_size' };
-    out.set(c, at);
-    at += c.length;
+  for (const [i, c] of chunks.entries()) {
+    const r = place(out, at, i, count, c);
+    if (typeof r !== 'number') return { ok: false, reason: r };
+    at = r;
   }
   return at === size ? { ok: true, bytes: out } : { ok: false, reason: 'wrong_size' };
+}
+
+/**
+ * As assemble, reading chunk i with `get(i)` one at a time into one buffer
+ * of `size` bytes, so a 10 MiB file never has its chunks and the whole file
+ * in memory at once.
+ */
+export async function assembleFrom(size: number, get: (i: number) => Promise<Uint8Array | undefined>): Promise<Assembly> {
+  const count = chunkCount(size);
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const r = place(out, at, i, count, await get(i));
+    if (typeof r !== 'number') return { ok: false, reason: r };
+    at = r;
+  }
+  return at === size ? { ok: true, bytes: out } : { ok: false, reason: 'wrong_size' };
+}
+
+/** Copy chunk `i` of `count` into `out` at `at`: the offset after it, or why not. */
+function place(out: Uint8Array, at: number, i: number, count: number, c: Uint8Array | undefined): number | 'missing' | 'wrong_size' {
+  if (!c) return 'missing';
+  if ((i < count - 1 && c.length !== CHUNK_SIZE) || at + c.length > out.length) return 'wrong_size';
+  out.set(c, at);
+  return at + c.length;
 }

@@ -12,7 +12,7 @@ import { ChatClosedError, type ChatMessage } from '../records';
 import { rfc3339 } from '../time';
 import {
   admitChunk,
-  assemble,
+  assembleFrom,
   isComplete,
   isOrphan,
   isStalled,
@@ -179,8 +179,7 @@ export class Receiver {
   /** Assemble, check, store; then the pointer becomes ackable. A damaged file starts over (ask again). */
   async #finish(t: Transfer): Promise<void> {
     const p = t.pointer!;
-    const chunks = await Promise.all(t.have.map((i) => this.#host.files.get(this.#host.key(chunkRecord(t.peer, t.file_id, i)))));
-    const built = assemble(p.size, chunks);
+    const built = await assembleFrom(p.size, (i) => this.#host.files.get(this.#host.key(chunkRecord(t.peer, t.file_id, i))));
     const ok = built.ok && (await sha256Hex(built.bytes)) === p.sha256;
     if (built.ok && ok) await this.#host.files.put(this.#host.key(fileRecord('in', t.peer, p.msg_id)), built.bytes);
     await this.#dropChunks(t);
