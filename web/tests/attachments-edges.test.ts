@@ -8,6 +8,7 @@ import { ChatStore, type Me } from '../src/lib/chat.svelte';
 import { memoryKV } from '../src/lib/kv';
 import { CHUNK_SIZE, chunkBody, MAX_FILE } from '../src/lib/attachments/body';
 import { sendFiles } from '../src/lib/attachments/ui';
+import { progressText } from '../src/lib/attachments/meta';
 import { resolveObjectURL } from 'node:buffer';
 import { assembleFrom, PEER_TRANSFERS, POINTERLESS_MS, STRANGER_TRANSFERS, TOTAL_TRANSFERS } from '../src/lib/attachments/assembler';
 import { seal } from '../src/lib/envelope';
@@ -168,5 +169,15 @@ describe('memory (review r12 #15)', () => {
     expect(built).toEqual({ ok: true, bytes });
     expect(most).toBe(1);
     expect(await assembleFrom(bytes.length, async (i) => (i === 1 ? undefined : new Uint8Array(CHUNK_SIZE)))).toEqual({ ok: false, reason: 'missing' });
+  });
+});
+
+describe('offline (review r12 #19)', () => {
+  it('a moving file says it is paused while offline', () => {
+    const a = { name: 'a', mime: 'image/png', size: 1, sha256: '', mode: 'pointer', chunks: 71, done: 53 } as const;
+    expect(progressText({ ...a, state: 'receiving' }, 'in')).toBe('Receiving 53/71…');
+    expect(progressText({ ...a, state: 'receiving' }, 'in', true)).toBe('Paused – offline (53/71)');
+    expect(progressText({ ...a, state: 'sending' }, 'out', true)).toBe('Paused – offline (53/71)');
+    expect(progressText({ ...a, state: 'ready' }, 'in', true)).toBeNull();
   });
 });
