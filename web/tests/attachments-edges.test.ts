@@ -3,7 +3,7 @@
 // a small part of the buffer, are acked and dropped over it, pointerless ones
 // expire after POINTERLESS_MS), failed chunk receipts are kept, need answers
 // are counted across reloads, and a refused file does not stop the others.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
 import { memoryKV } from '../src/lib/kv';
 import { CHUNK_SIZE, chunkBody, MAX_FILE } from '../src/lib/attachments/body';
@@ -16,6 +16,9 @@ import { newMessageId } from '../src/lib/bytes';
 import { ApiError, type InboxItem } from '../src/lib/api';
 import { aliceSeed, bobSeed } from './chat-fixture';
 import { FakeServer, seedFor } from './helpers';
+
+// Each test seals and opens a few MB: on a loaded shared machine that takes longer than vitest's default 5 s.
+vi.setConfig({ testTimeout: 30_000 });
 
 let clock = Date.now();
 const now = () => new Date(clock);
@@ -68,7 +71,7 @@ describe('chunks from strangers', () => {
     clock += POINTERLESS_MS + 1;
     await bob.files.checkStalls();
     expect(bob.files.receiver.transfers).toEqual([]);
-  }, 30_000);
+  });
 });
 
 describe('chunk receipts', () => {
