@@ -2,7 +2,8 @@
 //! on every relay for message events (kind 4243) routed to the `addr` of
 //! any registered handle, and sends that handle one Web Push per new event
 //! through the push service (which coalesces), so push keeps working for
-//! chats that travel over nostr. Acks (4244) are never subscribed to.
+//! chats that travel over nostr. Silent events (4244: acks, file chunks,
+//! missing-chunk requests) are never subscribed to.
 //!
 //! Relays are not trusted: each event's id and signature are checked here,
 //! then its kind, its `q` tag against the registered handles, its

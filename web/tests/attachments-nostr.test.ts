@@ -8,6 +8,9 @@ import { CHUNK_SIZE } from '../src/lib/attachments/body';
 import { aliceSeed, bobSeed, pull, settle } from './chat-fixture';
 import { FakeEventSource, FakeServer } from './helpers';
 import { FakeRelays } from './nostr-fake';
+import { addr } from '../src/lib/nostr/keys';
+import { buildKezEvent, eventKindFor } from '../src/lib/nostr/events';
+import type { MessageKind } from '../src/lib/envelope';
 
 const RELAYS = ['wss://relay.a'];
 
@@ -30,9 +33,11 @@ describe('files over both transports', () => {
     const bytes = new Uint8Array(2 * CHUNK_SIZE + 9).map((_, i) => i % 253);
     await alice.files.send(bp, 'both.bin', 'application/octet-stream', bytes);
     await alice.files.idle(bp);
-    // Pointer + 3 chunks to the server (only the pointer pushes) and as 4 events to the relay.
+    // Pointer + 3 chunks to the server (only the pointer pushes) and as 4 events to the relay:
+    // the pointer as 4243 (may push), the chunks as 4244 (silent, SPEC §12), like notify false.
     expect(server.posts.map((p) => p.notify)).toEqual([true, false, false, false]);
-    expect(net.stored.get(RELAYS[0])!.filter((e) => e.kind === 4243)).toHaveLength(4);
+    const toBob = net.stored.get(RELAYS[0])!.filter((e) => e.kind !== 0 && e.tags[0][1] === addr(bp));
+    expect(toBob.map((e) => e.kind)).toEqual([4243, 4244, 4244, 4244]);
     for (let i = 0; i < 5; i++) await settle();
     await pull(bob, server, 'bob'); // the same four again, from the server
     await settle();
@@ -46,5 +51,12 @@ describe('files over both transports', () => {
     expect(alice.threads[bp].find((m) => m.attachment)?.status).toBe('delivered');
     alice.disconnect();
     bob.disconnect();
+  });
+});
+
+describe('event kind of a sealed kind (SPEC §12 "Kinds")', () => {
+  it('4243 only for what may notify; acks, chunks and needs are silent 4244', () => {
+    expect(['text', 'file', 'ack', 'chunk', 'need'].map((k) => eventKindFor(k as MessageKind))).toEqual([4243, 4243, 4244, 4244, 4244]);
+    expect(() => buildKezEvent(4245, {}, 'a'.repeat(64), 1)).toThrow(/kind/);
   });
 });

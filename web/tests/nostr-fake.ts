@@ -65,6 +65,12 @@ export class FakeRelays {
         }
         return { close: () => mine.forEach((s) => (s.open = false)) };
       },
+      querySync: async (relays, filter) => {
+        await Promise.resolve();
+        const up = relays.filter((u) => !this.down.has(u));
+        const all = up.flatMap((u) => this.stored.get(u) ?? []);
+        return [...new Map(all.filter((e) => filter.kinds.includes(e.kind) && filter.authors.includes(e.pubkey)).map((e) => [e.id, e])).values()];
+      },
       listConnectionStatus: () => new Map(this.urls.map((u) => [u, !this.down.has(u)])),
       destroy: () => {
         for (const s of this.subs) s.open = false;

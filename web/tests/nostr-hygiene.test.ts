@@ -108,6 +108,15 @@ describe('announceOnce', () => {
     expect(sent.length).toBe(4);
     expect(await kv.get('r')).toBe(relaySetKey([A]));
   });
+
+  it('republishes the profile kind 0 in place of the minimal one when there is one', async () => {
+    const sent: Event[] = [];
+    const profile = { kind: 0, id: 'p' } as Event;
+    const base = { kv: memoryKV(), recordKey: 'r', primary: PRIMARY, fqhn: 'alice@kez.test', secretKey: sk, now: NOW, relays: [A] };
+    expect(await announceOnce({ ...base, publish: async (e: Event) => void sent.push(e), profileEvent: async () => profile })).toBe(true);
+    expect(sent.map((e) => e.kind)).toEqual([10002, 0]);
+    expect(sent[1]).toBe(profile);
+  });
 });
 
 /** Relays that refuse ("restricted:") every publish and REQ until the connection sent an AUTH signed for its challenge. */

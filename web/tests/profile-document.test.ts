@@ -201,7 +201,9 @@ describe('profile store', () => {
     await profiles.save({ picture: 'data:image/jpeg;base64,/9j/', display_name: 'Alice', visual: true });
     expect(sent).toHaveLength(1);
     expect(sent[0].name).toBe('alice@kez.test');
-    expect(sent[0].picture).toBe(scrambled);
+    // The picture once, inside the signed document (SPEC §14.6): no outer `picture`.
+    expect(Object.keys(sent[0]).sort()).toEqual(['display_name', 'kez_profile', 'name']);
+    expect((sent[0].kez_profile as { payload: { picture: string } }).payload.picture).toBe(scrambled);
     expect(findKey(bob, verifyProfile(sent[0].kez_profile, A).visual_keys)).toEqual(K);
     expect(profiles.publishError).toBeNull();
   });

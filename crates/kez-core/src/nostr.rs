@@ -13,10 +13,15 @@ use super::identity::Identity;
 #[cfg(feature = "nostr-keys")]
 pub mod keys;
 
-/// Event kind of a chat message (NIP-01 regular event), SPEC §12.
+/// Event kind of a sealed message that may notify (`text`, `file`): the
+/// server's listener pushes for it. NIP-01 regular event, SPEC §12.
 pub const KIND_MESSAGE: u16 = 4243;
-/// Event kind of a delivery receipt (NIP-01 regular event), SPEC §12.
-pub const KIND_ACK: u16 = 4244;
+/// Event kind of a silent sealed message (`ack`, `chunk`, `need`): never
+/// pushes, like `notify: false` on the server (SPEC §12, §13). NIP-01
+/// regular event.
+pub const KIND_SILENT: u16 = 4244;
+/// Acks travel as [`KIND_SILENT`]; the name kept for callers that mean one.
+pub const KIND_ACK: u16 = KIND_SILENT;
 /// Events dated more than this many seconds ahead of now are refused.
 pub const MAX_FUTURE_SECS: i64 = 300;
 /// Events dated more than this many seconds before now are refused (48 h,
@@ -81,7 +86,7 @@ pub struct Event {
     pub pubkey: String,
     /// Unix seconds.
     pub created_at: i64,
-    /// [`KIND_MESSAGE`] or [`KIND_ACK`] for KEZ events.
+    /// [`KIND_MESSAGE`] or [`KIND_SILENT`] for KEZ events.
     pub kind: u16,
     /// See [`tags`].
     pub tags: Vec<Vec<String>>,
@@ -147,7 +152,7 @@ impl Event {
 /// the codes are shared with the web client and the server's metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reject {
-    /// `kind` is neither [`KIND_MESSAGE`] nor [`KIND_ACK`].
+    /// `kind` is neither [`KIND_MESSAGE`] nor [`KIND_SILENT`].
     WrongKind,
     /// No `q` tag, or its value is not 64 lowercase hex.
     BadRoute,
@@ -186,7 +191,7 @@ impl Reject {
 /// # Errors
 /// The first [`Reject`] that applies.
 pub fn check_unsigned(event: &Event, now: i64) -> Result<&str, Reject> {
-    if !matches!(event.kind, KIND_MESSAGE | KIND_ACK) {
+    if !matches!(event.kind, KIND_MESSAGE | KIND_SILENT) {
         return Err(Reject::WrongKind);
     }
     let q = event

@@ -10,12 +10,15 @@
 // the SQLite file nor bob's IndexedDB holds the image's bytes (raw or
 // b64url). Then, on a second server
 // with a local relay (skipped without NOSTR_RELAY_BIN), two users on
-// transport `nostr` send the same image.
+// transport `nostr` send the same image: one kind 4243 (the pointer), the
+// chunks as silent 4244, one push by the server's listener; then nadia's
+// profile travels by the relay's kind 0 alone and oscar sees her face.
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import { assert, colorScheme, conversation, log, shot, signUp, startServer, DOMAIN } from '../helpers.mjs';
-import { chooseNostr, startRelay } from './nostr.mjs';
+import { chooseNostr, freePort, metric, query, startRelay } from './nostr.mjs';
+import { makePicture, meanDiff, pixelsOf } from './profile.mjs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -245,7 +248,9 @@ async function overNostr(t, png) {
   }
   // Chunk events are ~150 KB: the relay's default max_event_size (4096) would refuse them.
   const relay = await startRelay(bin, mkdtempSync(join(tmpdir(), 'kez-e2e-relay-')), 0, 'max_event_size: 262144\n');
-  const server = startServer(['--nostr-relays', relay.url]);
+  const metricsPort = await freePort();
+  const metrics = `http://127.0.0.1:${metricsPort}`;
+  const server = startServer(['--nostr-relays', relay.url, '--metrics-bind', `127.0.0.1:${metricsPort}`]);
   /** @type {import('playwright-core').BrowserContext[]} */
   const contexts = [];
   try {
@@ -274,6 +279,17 @@ async function overNostr(t, png) {
     assert(sha === (await outFile.getAttribute('data-sha256')), 'oscar has the file nadia sent');
     await N.locator('[data-message][data-dir="out"][data-state="delivered"] [data-file]').last().waitFor();
     log('over nostr: the image arrived whole and shows delivered');
+    // Only the pointer may push (SPEC §12 "Kinds"): one kind 4243 on the relay, the chunks
+    // as silent 4244, and the server's listener pushed for exactly one event.
+    const messages = await query(relay.url, { kinds: [4243] });
+    const silent = await query(relay.url, { kinds: [4244] });
+    assert(messages.length === 1, `one kind 4243 (the pointer), got ${messages.length}`);
+    assert(silent.length >= Math.ceil(png.length / 81920), `the chunks as kind 4244: ${silent.length}`);
+    for (let i = 0; i < 100 && (await metric(metrics, 'kez_nostr_events_pushed')) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    const pushed = await metric(metrics, 'kez_nostr_events_pushed');
+    assert(pushed === 1, `the nostr listener pushed for one event (the pointer), not per chunk: ${pushed}`);
+    log(`over nostr: 1 kind 4243, ${silent.length} silent 4244, one push`);
+    await profileOverNostr(base, relay.url, N, O);
     await shot(O, 'attachment-nostr.png');
   } catch (e) {
     if (process.env.KEZ_E2E_VERBOSE) console.error(server.output(), relay.output());
@@ -285,4 +301,30 @@ async function overNostr(t, png) {
     relay.kill();
     relay.cleanup();
   }
+}
+
+/**
+ * The profile over nostr only (SPEC §14.6): on transport `nostr` nothing is
+ * PUT to the home server, so oscar gets nadia's face from the relay's kind 0
+ * alone. The kind 0 carries the picture once (inside `kez_profile`): with a
+ * second copy it would be over the relay's max_event_size.
+ * @param {string} base @param {string} relayUrl @param {import('playwright-core').Page} N @param {import('playwright-core').Page} O
+ */
+async function profileOverNostr(base, relayUrl, N, O) {
+  const convN = N.url();
+  await N.goto(base + '/#/settings');
+  await N.getByTestId('profile-file').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: await makePicture(N) });
+  await N.getByTestId('profile-save').click();
+  await N.getByTestId('profile-saved').waitFor();
+  const local = await pixelsOf(N, 'profile-real');
+  const atHome = await fetch(`${base}/v1/u/nadia/profile`);
+  assert(atHome.status === 404, `transport nostr: the home server has no profile of nadia (${atHome.status})`);
+  const zeros = (await query(relayUrl, { kinds: [0] })).map((e) => JSON.parse(e.content)).filter((c) => c.kez_profile);
+  assert(zeros.length === 1 && Object.keys(zeros[0]).sort().join() === 'display_name,kez_profile,name', `one profile kind 0, no outer picture: ${zeros.map((c) => Object.keys(c))}`);
+  await O.goto(base + '/#/chats');
+  await O.locator(`[data-testid="conversation"][data-peer="nadia@${DOMAIN}"]`).click();
+  const d = meanDiff(local, await pixelsOf(O, 'thread-avatar'));
+  assert(d < 12, `oscar sees nadia's face from the relay's kind 0 (diff ${d.toFixed(1)})`);
+  log(`over nostr: oscar sees nadia's face from the relay's kind 0 (mean diff ${d.toFixed(1)})`);
+  await N.goto(convN);
 }

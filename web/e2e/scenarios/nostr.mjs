@@ -153,7 +153,7 @@ async function storedTotal(metrics) {
  * @param {string} url @param {object} filter
  * @returns {Promise<import('nostr-tools/pure').Event[]>}
  */
-function query(url, filter) {
+export function query(url, filter) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     /** @type {import('nostr-tools/pure').Event[]} */
@@ -199,7 +199,7 @@ async function announced(url, handles) {
 }
 
 /** A counter from the metrics port (0 when absent). @param {string} metrics @param {string} name */
-async function metric(metrics, name) {
+export async function metric(metrics, name) {
   const text = await (await fetch(`${metrics}/metrics`)).text();
   const m = new RegExp(`^${name}(?:_total)? (\\d+)`, 'm').exec(text);
   return m ? Number(m[1]) : 0;

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { assert, log, openWindow, shot, signUp, DOMAIN } from '../helpers.mjs';
 
 /** Mean absolute difference per channel (0–255) between two equal-length RGB arrays. */
-function meanDiff(/** @type {number[]} */ a, /** @type {number[]} */ b) {
+export function meanDiff(/** @type {number[]} */ a, /** @type {number[]} */ b) {
   assert(a.length === b.length && a.length > 0, `pixel arrays of equal length (${a.length}, ${b.length})`);
   let d = 0;
   for (let i = 0; i < a.length; i++) d += Math.abs(a[i] - b[i]);
@@ -22,7 +22,7 @@ function meanDiff(/** @type {number[]} */ a, /** @type {number[]} */ b) {
  * JPEG and scaling, fine enough to tell a face from noise.
  * @param {import('playwright-core').Page} page @param {string} testid
  */
-async function pixelsOf(page, testid) {
+export async function pixelsOf(page, testid) {
   const img = page.locator(`img[data-testid="${testid}"]`).first();
   await img.waitFor();
   return img.evaluate(async (el) => {
@@ -38,7 +38,7 @@ async function pixelsOf(page, testid) {
 }
 
 /** A 400×300 PNG with big shapes (a "face"), made by the page's canvas. @param {import('playwright-core').Page} page */
-async function makePicture(page) {
+export async function makePicture(page) {
   const b64 = await page.evaluate(() => {
     const c = document.createElement('canvas');
     c.width = 400;

@@ -2,16 +2,16 @@
 // POST /v1/messages, nostr relays, or both. ChatStore owns one Transports and
 // keeps the chat logic (sealing, threads, receipts); this module only moves
 // envelopes and relay events.
-import type { Event as NostrEvent } from 'nostr-tools/pure';
+import { verifyEvent, type Event as NostrEvent } from 'nostr-tools/pure';
 import type { InboxItem } from './api';
 import { pollAuth, releaseAuth, streamAuth } from './auth';
 import { seal } from './envelope';
 import { InboxConnection, type LiveStatus } from './inbox';
 import { liveProblemFor } from './live';
-import { buildAckEvent, buildMessageEvent } from './nostr/events';
+import { buildKezEvent, eventKindFor } from './nostr/events';
 import { announceOnce, fetchMaxMessageLength } from './nostr/announce';
 import { buildMetadataEvent } from './nostr/hygiene';
-import { addr, nostrSecretKey } from './nostr/keys';
+import { addr, nostrPublicKey, nostrSecretKey } from './nostr/keys';
 import { NostrTransport, relayLabel, type RelayProblem, type RelayState } from './nostr/transport';
 import { ChatClosedError, type Api, type ChatDeps, type Outgoing } from './records';
 
@@ -118,6 +118,8 @@ export class Transports {
   #since = 0;
   /** The derived nostr key (SPEC §12), while a relay connection may need it; zeroed on close. */
   #nostrKey: Uint8Array | null = null;
+  /** The last profile kind 0 this identity published (SPEC §14.6), once known. */
+  #profileEvent: NostrEvent | null = null;
 
   constructor(host: TransportHost) {
     this.#host = host;
@@ -171,17 +173,17 @@ export class Transports {
           return {};
         })(),
       );
-    if (useNostr) tasks.push(this.#publish(peer, kind === 'ack', envelope));
+    if (useNostr) tasks.push(this.#publish(peer, eventKindFor(kind), envelope));
     // Only after the envelope is sealed: a send isn't held up by bookkeeping.
     if (useNostr) void this.#announce();
     return firstSuccess(tasks);
   }
 
-  /** The envelope as a kind 4243 (or 4244 ack) event to the peer's addr, on every relay. */
-  async #publish(peer: string, ack: boolean, envelope: unknown): Promise<{ via?: string }> {
+  /** The envelope as a kind 4243 (may push) or 4244 (silent) event to the peer's addr, on every relay. */
+  async #publish(peer: string, eventKind: number, envelope: unknown): Promise<{ via?: string }> {
     const t = this.#ensureNostr();
     const createdAt = Math.floor(this.#host.now().getTime() / 1000);
-    const ev = (ack ? buildAckEvent : buildMessageEvent)(envelope, addr(peer), createdAt);
+    const ev = buildKezEvent(eventKind, envelope, addr(peer), createdAt);
     const { relay } = await t.publish(ev, this.#host.peerRelay(peer));
     return { via: relayLabel(relay) };
   }
@@ -191,24 +193,53 @@ export class Transports {
    * signed by the derived key, on every relay; resolves with the first relay
    * that accepted it. The seam for profiles (SPEC §14).
    */
-  publishMetadata(content: Record<string, unknown>): Promise<{ relay: string }> {
+  async publishMetadata(content: Record<string, unknown>): Promise<{ relay: string }> {
     const t = this.#ensureNostr();
     const now = Math.floor(this.#host.now().getTime() / 1000);
-    return t.publish(buildMetadataEvent(content, this.#host.deps.me.primary, this.#key(), now));
+    const ev = buildMetadataEvent(content, this.#host.deps.me.primary, this.#key(), now);
+    const ok = await t.publish(ev);
+    // The one kind 0 of this identity from now on: announcements republish it (SPEC §12).
+    this.#profileEvent = ev;
+    if (!this.#host.closed()) await this.#host.deps.kv.set(this.#host.key('nostr_profile_event'), ev);
+    return ok;
+  }
+
+  /**
+   * The identity's profile kind 0, if it has one: the last published here,
+   * else the one remembered in the sealed KV, else the newest kind 0 of the
+   * derived key on the relays that carries a `kez_profile` (a restored
+   * device). Null when there is none: then the minimal kind 0 may go out.
+   */
+  async #findProfileEvent(t: NostrTransport): Promise<NostrEvent | null> {
+    if (this.#profileEvent) return this.#profileEvent;
+    const kept = await this.#host.deps.kv.get<NostrEvent>(this.#host.key('nostr_profile_event'));
+    if (kept && verifyEvent({ ...kept })) return (this.#profileEvent = kept);
+    const pk = nostrPublicKey(this.#key());
+    const found = (await t.query({ kinds: [0], authors: [pk] }).catch(() => []))
+      .filter((e) => e.kind === 0 && e.pubkey === pk && hasProfile(e.content) && verifyEvent({ ...e }))
+      .sort((a, b) => b.created_at - a.created_at);
+    return found[0] ?? null;
   }
 
   #key(): Uint8Array {
     return (this.#nostrKey ??= nostrSecretKey(this.#host.deps.me.seed));
   }
 
-  /** Once per identity and relay set (SPEC §12): the relay list and minimal kind 0. Errors are only logged. */
+  /**
+   * Once per identity and relay set (SPEC §12): the relay list and a kind 0,
+   * the profile's when there is one (never the minimal one over it). A
+   * profile published while this ran goes out again after it. Errors are
+   * only logged.
+   */
   async #announce(): Promise<void> {
     const host = this.#host;
     if (this.#announcing || host.closed()) return;
     this.#announcing = true;
     const t = this.#ensureNostr();
+    let used: NostrEvent | null = null;
     try {
-      await announceOnce({
+      const published = await announceOnce({
+        profileEvent: async () => (used = await this.#findProfileEvent(t)),
         kv: host.deps.kv,
         recordKey: host.key('nostr_announced'),
         relays: t.relays,
@@ -218,6 +249,8 @@ export class Transports {
         now: Math.floor(host.now().getTime() / 1000),
         publish: (ev) => t.publish(ev),
       });
+      const latest = this.#profileEvent;
+      if (published && latest && latest !== used) await t.publish(latest);
     } catch (e) {
       console.debug('nostr: relay list / kind 0 not published:', e);
     }
@@ -321,5 +354,15 @@ export class Transports {
     this.#announcing = false;
     this.#nostrKey?.fill(0);
     this.#nostrKey = null;
+  }
+}
+
+/** A kind 0 `content` that carries a profile document (SPEC §14.6), not the minimal announcement. */
+function hasProfile(content: string): boolean {
+  try {
+    const c = JSON.parse(content) as { kez_profile?: unknown } | null;
+    return typeof c?.kez_profile === 'object' && c.kez_profile !== null;
+  } catch {
+    return false;
   }
 }

@@ -1,14 +1,28 @@
-// KEZ nostr events (SPEC §12): kind 4243 messages and 4244 acks carrying an
-// envelope v2, signed by a one-time key, and the receiver's checks. Built on
-// nostr-tools (NIP-01 id, BIP-340 via @noble/curves); not wired into the UI
-// yet (the client transport comes later).
+// KEZ nostr events (SPEC §12): kind 4243 (may push) and 4244 (silent: acks,
+// file chunks, missing-chunk requests) carrying an envelope v2, signed by a
+// one-time key, and the receiver's checks. Built on nostr-tools (NIP-01 id,
+// BIP-340 via @noble/curves).
 import { sha256 } from '@noble/hashes/sha2.js';
 import { finalizeEvent, generateSecretKey, verifyEvent, type Event } from 'nostr-tools/pure';
 import { bytesToHex, utf8ToBytes } from '../bytes';
+import type { MessageKind } from '../envelope';
 import { jcs } from '../jcs';
 
+/** A sealed message that may wake the recipient (the server's listener pushes for it), SPEC §12. */
 export const KIND_MESSAGE = 4243;
-export const KIND_ACK = 4244;
+/** A silent sealed message (`ack`, `chunk`, `need`): never pushes, like `notify: false` (SPEC §12, §13). */
+export const KIND_SILENT = 4244;
+/** The kind acks travel in (they are silent). */
+export const KIND_ACK = KIND_SILENT;
+
+/**
+ * The event kind a sealed message of `kind` is published as (SPEC §12
+ * "Kinds"): 4243 for what may notify (`text`, `file`), 4244 for the silent
+ * ones, so a file's chunks do not make the server's listener push once each.
+ */
+export function eventKindFor(kind: MessageKind): number {
+  return kind === 'text' || kind === 'file' ? KIND_MESSAGE : KIND_SILENT;
+}
 /** Events dated more than this many seconds ahead of now are refused. */
 export const MAX_FUTURE_SECS = 300;
 /** Events older than this many seconds are refused (48 h); also the expiration offset. */
@@ -39,7 +53,12 @@ function plainEvent(e: Event): Event {
   return { id, pubkey, created_at, kind, tags, content, sig };
 }
 
-function build(kind: number, envelope: unknown, routeAddr: string, createdAt: number, oneTimeKey?: Uint8Array): Event {
+/**
+ * A KEZ event of `kind` (see eventKindFor) carrying `envelope`, routed to
+ * `routeAddr`, signed by `oneTimeKey` (default: a fresh random key).
+ */
+export function buildKezEvent(kind: number, envelope: unknown, routeAddr: string, createdAt: number, oneTimeKey?: Uint8Array): Event {
+  if (kind !== KIND_MESSAGE && kind !== KIND_SILENT) throw new Error('kind must be 4243 or 4244');
   if (!ADDR_RE.test(routeAddr)) throw new Error('addr must be 64 lowercase hex');
   if (!Number.isSafeInteger(createdAt) || createdAt < 0) throw new Error('created_at must be unix seconds');
   // Fresh per event unless a caller (tests) passes one; never the derived key.
@@ -55,12 +74,12 @@ function build(kind: number, envelope: unknown, routeAddr: string, createdAt: nu
  * `oneTimeKey` (default: a fresh random key).
  */
 export function buildMessageEvent(envelope: unknown, recipientAddr: string, createdAt: number, oneTimeKey?: Uint8Array): Event {
-  return build(KIND_MESSAGE, envelope, recipientAddr, createdAt, oneTimeKey);
+  return buildKezEvent(KIND_MESSAGE, envelope, recipientAddr, createdAt, oneTimeKey);
 }
 
 /** A kind 4244 ack event: the envelope of the §8.1 receipt, routed to the original sender's addr. */
 export function buildAckEvent(envelope: unknown, senderAddr: string, createdAt: number, oneTimeKey?: Uint8Array): Event {
-  return build(KIND_ACK, envelope, senderAddr, createdAt, oneTimeKey);
+  return buildKezEvent(KIND_ACK, envelope, senderAddr, createdAt, oneTimeKey);
 }
 
 /** NIP-01 id: hex SHA-256 of JSON [0,pubkey,created_at,kind,tags,content] (no whitespace). */

@@ -35,6 +35,8 @@ export interface PoolLike {
     filter: { kinds: number[]; '#q': string[]; since: number },
     params: { onevent: (e: Event) => void; onclose?: (reasons: unknown) => void },
   ): { close: (reason?: string) => void };
+  /** Stored events of `filter` (REQ until EOSE or `maxWait` ms); absent = the transport cannot query. */
+  querySync?(relays: string[], filter: { kinds: number[]; authors: string[] }, params?: { maxWait?: number }): Promise<Event[]>;
   listConnectionStatus(): Map<string, boolean>;
   destroy(): void;
 }
@@ -346,6 +348,16 @@ export class NostrTransport {
     // Never past now: a clock ahead must not push the next `since` forward.
     this.lastSeen = Math.max(this.lastSeen, Math.min(e.created_at, now));
     sub.onEvent(e, relay);
+  }
+
+  /**
+   * The events of `filter` stored on the relays (NIP-01 REQ until EOSE, at
+   * most `maxWaitMs`), unchecked: the caller verifies what it uses. [] when
+   * closed, without relays, or with a pool that cannot query.
+   */
+  async query(filter: { kinds: number[]; authors: string[] }, maxWaitMs = 5_000): Promise<Event[]> {
+    if (this.#closed || !this.relays.length || !this.#pool.querySync) return [];
+    return this.#pool.querySync([...this.relays], filter, { maxWait: maxWaitMs });
   }
 
   /** Stop for good: subscriptions closed, connections dropped. */

@@ -72,10 +72,14 @@ export async function fetchServerProfile(
   }
 }
 
-/** The kind 0 `content` object of a profile (SPEC §14.6); the transport sends its JCS. */
+/**
+ * The kind 0 `content` object of a profile (SPEC §14.6); the transport sends
+ * its JCS. No outer `picture`: the picture is inside `kez_profile` already,
+ * and twice would double an event that must fit relays' max_message_length.
+ */
 export function metadataContent(doc: ProfileDocument): Record<string, unknown> {
   const p = doc.payload;
-  return { name: `${p.handle}@${p.server}`, display_name: p.display_name, picture: p.picture, kez_profile: doc };
+  return { name: `${p.handle}@${p.server}`, display_name: p.display_name, kez_profile: doc };
 }
 
 /** The verified document inside a kind 0, or null (anyone may publish one with that tag). */
