@@ -117,6 +117,21 @@ fn attachment_cases() -> (Vec<Value>, Vec<Value>) {
             inline.replace("cat.jpg", "cat\u{9b}.jpg"),
         ),
         (
+            "name with right-to-left override",
+            "file",
+            inline.replace("cat.jpg", "invoice\u{202e}gpj.exe"),
+        ),
+        (
+            "name with bidi isolate",
+            "file",
+            inline.replace("cat.jpg", "cat\u{2066}.jpg"),
+        ),
+        (
+            "name with zero-width space",
+            "file",
+            inline.replace("cat.jpg", "cat\u{200b}.jpg"),
+        ),
+        (
             "mime upper case",
             "file",
             inline.replace("image/jpeg", "image/JPEG"),

@@ -142,6 +142,14 @@ pub(crate) fn profiles(png: &str) -> Value {
         ),
         ("empty name", with("display_name", json!(""))),
         (
+            "name with right-to-left override",
+            with("display_name", json!("Ali\u{202e}ecila")),
+        ),
+        (
+            "name with zero-width space",
+            with("display_name", json!("Ali\u{200b}ce")),
+        ),
+        (
             "SVG picture",
             with("picture", json!("data:image/svg+xml;base64,PHN2Zz4=")),
         ),

@@ -4,12 +4,16 @@ import { describe, expect, it } from 'vitest';
 import {
   admitChunk,
   assemble,
+  isOrphan,
   isStalled,
   missingChunks,
   noteChunk,
   PEER_BUFFER_BYTES,
   PEER_TRANSFERS,
+  POINTERLESS_MS,
   STALL_MS,
+  STRANGER_BUFFER_BYTES,
+  STRANGER_TRANSFERS,
   TOTAL_TRANSFERS,
   type Transfer,
 } from '../src/lib/attachments/assembler';
@@ -33,6 +37,24 @@ describe('admitChunk', () => {
     expect(admitChunk(many, 'p', { file_id: 'new', index: 0, count: 3 }, 1)).toBe('peer_transfers');
     const all = Array.from({ length: TOTAL_TRANSFERS }, (_, i) => t({ peer: `p${i}`, file_id: 'f' }));
     expect(admitChunk(all, 'new', { file_id: 'f', index: 0, count: 3 }, 1)).toBe('total_transfers');
+  });
+});
+
+describe('strangers (review r12 #5)', () => {
+  it('share STRANGER_TRANSFERS transfers and STRANGER_BUFFER_BYTES; contacts keep the rest', () => {
+    const xs = Array.from({ length: STRANGER_TRANSFERS }, (_, i) => t({ peer: `s${i}`, stranger: true }));
+    expect(admitChunk(xs, 'new', { file_id: 'f', index: 0, count: 3 }, 1, true)).toBe('stranger_transfers');
+    expect(admitChunk(xs, 'new', { file_id: 'f', index: 0, count: 3 }, 1)).toBeNull();
+    const big = [t({ peer: 's', stranger: true, bytes: STRANGER_BUFFER_BYTES - 5 })];
+    expect(admitChunk(big, 's2', { file_id: 'f', index: 0, count: 3 }, 6, true)).toBe('stranger_bytes');
+    expect(admitChunk(big, 'c', { file_id: 'f', index: 0, count: 3 }, 6)).toBeNull();
+  });
+
+  it('chunks without a pointer expire POINTERLESS_MS after the first, however many follow', () => {
+    const p = { msg_id: 'm', size: 3 * CHUNK_SIZE, sha256: '', chunks: 3 };
+    expect(isOrphan(t({ first_at: 0, last_at: POINTERLESS_MS }), POINTERLESS_MS + 1)).toBe(true);
+    expect(isOrphan(t({ first_at: 0, last_at: 0 }), POINTERLESS_MS)).toBe(false);
+    expect(isOrphan(t({ first_at: 0, last_at: 0, pointer: p }), POINTERLESS_MS + 1)).toBe(false);
   });
 });
 

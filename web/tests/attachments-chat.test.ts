@@ -2,7 +2,7 @@
 // and chunked, chunks shuffled / before the pointer / duplicated, a missing
 // chunk answered by `need`, a wrong hash, a reload in the middle, and
 // "delivered" only once the whole file is there.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ChatStore, FileTooLargeError, type ChatMessage, type Me } from '../src/lib/chat.svelte';
 import { memoryKV } from '../src/lib/kv';
 import { CHUNK_SIZE, chunkBody, MAX_FILE, pointerBody, sha256Hex } from '../src/lib/attachments/body';
@@ -11,6 +11,9 @@ import { seal } from '../src/lib/envelope';
 import type { InboxItem } from '../src/lib/api';
 import { aliceSeed, bobSeed } from './chat-fixture';
 import { FakeServer } from './helpers';
+
+// Each test seals and opens a few MB: on a loaded shared machine that takes longer than vitest's default 5 s.
+vi.setConfig({ testTimeout: 30_000 });
 
 let clock = Date.now();
 const now = () => new Date(clock);

@@ -219,8 +219,9 @@ pub fn renders_inline(mime: &str) -> bool {
     INLINE_IMAGE_TYPES.contains(&mime)
 }
 
-/// A file name: 1..=255 UTF-8 bytes, no `/`, `\` or control character
-/// (C0, DEL, C1), not `.` or `..`.
+/// A file name: 1..=255 UTF-8 bytes, no `/`, `\`, control character
+/// (C0, DEL, C1) or bidi/invisible character
+/// ([`crate::text::is_spoofing_char`]), not `.` or `..`.
 #[must_use]
 pub fn valid_name(name: &str) -> bool {
     (1..=255).contains(&name.len())
@@ -228,7 +229,7 @@ pub fn valid_name(name: &str) -> bool {
         && name != ".."
         && !name
             .chars()
-            .any(|c| c == '/' || c == '\\' || c.is_control())
+            .any(|c| c == '/' || c == '\\' || c.is_control() || crate::text::is_spoofing_char(c))
 }
 
 /// A media type: lowercase `type/subtype`, each an RFC 6838

@@ -27,6 +27,7 @@ pub mod sent;
 pub mod signed;
 #[cfg(feature = "rusqlite")]
 mod sql;
+pub mod text;
 pub mod time;
 #[cfg(feature = "envelope")]
 pub mod visual;

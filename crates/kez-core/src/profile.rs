@@ -81,7 +81,9 @@ pub enum ProfileError {
     #[error("updated_at must be within 5 minutes of the server's clock")]
     StaleTimestamp,
     /// `invalid_display_name`
-    #[error("display_name must be 1-64 characters, trimmed, without control characters")]
+    #[error(
+        "display_name must be 1-64 characters, trimmed, without control, bidi or invisible characters"
+    )]
     InvalidDisplayName,
     /// `invalid_picture`
     #[error("picture must be a PNG or JPEG data URL of at most 200 KiB of base64")]
@@ -257,12 +259,15 @@ fn check_contents(p: &RawProfile) -> Result<(), ProfileError> {
     Ok(())
 }
 
-/// 1..=64 code points, no control character, no white space at either end.
+/// 1..=64 code points, no control character, no bidi/invisible character
+/// ([`crate::text::is_spoofing_char`]), no white space at either end.
 #[must_use]
 pub fn valid_display_name(name: &str) -> bool {
     let edge = |c: char| c.is_whitespace() || c == '\u{feff}';
     (1..=MAX_DISPLAY_NAME_CHARS).contains(&name.chars().count())
-        && !name.chars().any(char::is_control)
+        && !name
+            .chars()
+            .any(|c| c.is_control() || crate::text::is_spoofing_char(c))
         && !name.starts_with(edge)
         && !name.ends_with(edge)
 }

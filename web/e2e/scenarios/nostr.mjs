@@ -306,6 +306,7 @@ export default {
   async run(t) {
     const bin = process.env.NOSTR_RELAY_BIN;
     if (!bin) {
+      if (process.env.KEZ_REQUIRE_NOSTR) throw new Error('KEZ_REQUIRE_NOSTR is set but NOSTR_RELAY_BIN is not');
       log('SKIPPED: NOSTR_RELAY_BIN not set (scripts/test sets it)');
       return;
     }

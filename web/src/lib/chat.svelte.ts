@@ -136,7 +136,10 @@ export class ChatStore {
         this.live = s;
         if (s === 'live') this.liveProblem = null;
         // Back online: what failed for want of a connection may go through now.
-        if (s === 'live' && was !== 'live') void this.retryFailed();
+        if (s === 'live' && was !== 'live') {
+          void this.retryFailed();
+          void this.files.receiver.flushAcks();
+        }
       },
       setLiveProblem: (problem) => (this.liveProblem = problem),
     });

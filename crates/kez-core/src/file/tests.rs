@@ -92,6 +92,10 @@ fn names_and_types() {
         "a\u{0}",
         "a\u{7f}",
         "a\u{9f}",
+        "invoice\u{202e}fdp.exe",
+        "a\u{2067}b",
+        "a\u{200b}.txt",
+        "a\u{feff}",
         &"n".repeat(256),
     ] {
         assert!(!valid_name(bad), "{bad:?}");

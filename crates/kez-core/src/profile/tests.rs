@@ -184,7 +184,13 @@ fn each_failure_has_its_own_code() {
 
 #[test]
 fn display_names() {
-    for good in ["Alice", "Ünïcødé ✓", "a b", &"é".repeat(64)] {
+    for good in [
+        "Alice",
+        "Ünïcødé ✓",
+        "a b",
+        &"é".repeat(64),
+        "👩\u{200d}💻 Ana",
+    ] {
         assert!(valid_display_name(good), "{good}");
     }
     for bad in [
@@ -195,6 +201,11 @@ fn display_names() {
         "\u{feff}a",
         "a\u{85}b",
         &"é".repeat(65),
+        "Ali\u{202e}ecila",
+        "a\u{2066}b\u{2069}",
+        "a\u{200b}b",
+        "a\u{200f}b",
+        "a\u{61c}b",
     ] {
         assert!(!valid_display_name(bad), "{bad:?}");
     }

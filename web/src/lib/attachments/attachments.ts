@@ -14,8 +14,8 @@ export class Attachments {
   readonly #host: AttachmentHost;
   readonly sender: Sender;
   readonly receiver: Receiver;
-  /** Object URLs handed out, by record name (revoked on close). */
-  readonly #urls = new Map<string, string>();
+  /** Object URLs handed out, by record name, with how many bubbles hold each (revoked at 0 and on close). */
+  readonly #urls = new Map<string, { url: Promise<string | null>; refs: number }>();
 
   constructor(host: AttachmentHost) {
     this.#host = host;
@@ -34,7 +34,7 @@ export class Attachments {
 
   close(): void {
     this.receiver.close();
-    for (const u of this.#urls.values()) URL.revokeObjectURL(u);
+    for (const e of this.#urls.values()) void e.url.then((u) => u && URL.revokeObjectURL(u));
     this.#urls.clear();
   }
 
@@ -53,7 +53,7 @@ export class Attachments {
       // Only the conversation's peer can ask for what we sent them.
       if (n && this.#host.chat.conversation(msg.from)) {
         await this.#host.chat.thread(msg.from);
-        this.sender.answerNeed(msg.from, n);
+        await this.sender.answerNeed(msg.from, n);
       }
     }
   }
@@ -101,16 +101,35 @@ export class Attachments {
    * An object URL for a stored file: typed as the image for the four inline
    * image types, else application/octet-stream (so an HTML or SVG file is
    * never rendered by the browser, only downloaded). Null when not stored.
+   * Every non-null answer is held until release(): bubbles on screen share
+   * one URL, and the decrypted copy goes once the last one unmounts.
    */
   async url(peer: string, m: ChatMessage): Promise<string | null> {
     const name = fileRecord(m.dir, peer, m.id);
-    const have = this.#urls.get(name);
-    if (have) return have;
+    let e = this.#urls.get(name);
+    if (!e) {
+      e = { url: this.#makeUrl(peer, m), refs: 0 };
+      this.#urls.set(name, e);
+    }
+    e.refs++;
+    const u = await e.url;
+    if (!u) this.release(peer, m);
+    return u;
+  }
+
+  /** A bubble no longer shows the file: its URL is revoked when nothing else holds it. */
+  release(peer: string, m: ChatMessage): void {
+    const name = fileRecord(m.dir, peer, m.id);
+    const e = this.#urls.get(name);
+    if (!e || --e.refs > 0) return;
+    this.#urls.delete(name);
+    void e.url.then((u) => u && URL.revokeObjectURL(u));
+  }
+
+  async #makeUrl(peer: string, m: ChatMessage): Promise<string | null> {
     const bytes = await this.bytes(peer, m);
     if (!bytes || !m.attachment) return null;
     const type = rendersInline(m.attachment.mime) ? m.attachment.mime : 'application/octet-stream';
-    const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type }));
-    this.#urls.set(name, url);
-    return url;
+    return URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type }));
   }
 }

@@ -5,6 +5,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, fromB64url, toB64url, utf8ToBytes } from '../bytes';
 import { jcs } from '../jcs';
+import { hasSpoofChar } from '../spoof';
 
 /** Raw bytes per chunk, and the largest inline file (SPEC §13). */
 export const CHUNK_SIZE = 81_920;
@@ -65,9 +66,9 @@ export function chunkCount(size: number): number {
   return Math.ceil(size / CHUNK_SIZE);
 }
 
-/** A file name SPEC §13 allows: 1..=255 UTF-8 bytes, no `/`, `\` or control characters, not `.`/`..`. */
+/** A file name SPEC §13 allows: 1..=255 UTF-8 bytes, no `/`, `\`, control, bidi or invisible characters, not `.`/`..`. */
 export function isValidName(name: unknown): name is string {
-  if (typeof name !== 'string' || name === '.' || name === '..' || NAME_BAD_RE.test(name)) return false;
+  if (typeof name !== 'string' || name === '.' || name === '..' || NAME_BAD_RE.test(name) || hasSpoofChar(name)) return false;
   const n = utf8ToBytes(name).length;
   return n >= 1 && n <= 255;
 }

@@ -39,9 +39,14 @@ export function formatSize(n: number): string {
   return `${(n / 1_000_000).toFixed(1)} MB`;
 }
 
-/** The progress line under a file bubble, or null when there is none to show. */
-export function progressText(a: Attachment, dir: 'in' | 'out'): string | null {
+/**
+ * The progress line under a file bubble, or null when there is none to show.
+ * `offline`: neither the server stream nor any relay is connected, so a
+ * moving file says it is paused rather than counting on as if it moved.
+ */
+export function progressText(a: Attachment, dir: 'in' | 'out', offline = false): string | null {
   const of = `${a.done}/${a.chunks ?? 1}`;
+  if (offline && (a.state === 'waiting' || a.state === 'sending' || a.state === 'receiving')) return `Paused – offline (${of})`;
   if (a.state === 'waiting') return `${a.note ?? 'Waiting…'} (${of} sent)`;
   if (a.state === 'sending') return a.mode === 'inline' ? 'Sending…' : `Sending ${of}…`;
   if (a.state === 'receiving') return `Receiving ${of}…`;

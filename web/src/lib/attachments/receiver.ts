@@ -12,7 +12,7 @@ import { ChatClosedError, type ChatMessage } from '../records';
 import { rfc3339 } from '../time';
 import {
   admitChunk,
-  assemble,
+  assembleFrom,
   isComplete,
   isOrphan,
   isStalled,
@@ -30,6 +30,8 @@ import type { Attachment } from './meta';
 export const CHUNK_ACK_DELAY_MS = 5_000;
 /** How often stalled transfers are looked for. */
 export const STALL_CHECK_MS = 15_000;
+/** Chunk receipts waiting per peer at most (the oldest go first: a receipt lost costs the sender nothing). */
+export const PENDING_ACKS_MAX = 4096;
 /** Completed files remembered, so chunks re-sent after completion start no new transfer. */
 export const FINISHED_KEPT = 256;
 
@@ -99,12 +101,13 @@ export class Receiver {
       t = undefined;
     }
     const a: Attachment = { ...base, mode: 'pointer', file_id: f.file_id, chunks: f.chunks, done: t?.have.length ?? 0, state: 'receiving' };
-    if (!t && admitChunk(this.#xfers, peer, { file_id: f.file_id, index: 0, count: f.chunks }, 0)) {
+    const stranger = t ? !!t.stranger : await this.#isStranger(peer);
+    if (!t && (await this.#admit(peer, { file_id: f.file_id, index: 0, count: f.chunks }, 0, stranger))) {
       // Over the transfer bounds: shown as failed; "Ask again" starts it once others are done.
       await this.#host.receive(msg, { body: f.name, attachment: { ...a, state: 'failed', note: 'Too many files arriving at once.' } });
       return;
     }
-    t ??= this.#track(peer, f.file_id, f.chunks);
+    t ??= this.#track(peer, f.file_id, f.chunks, stranger);
     t.pointer = { msg_id: msg.id, size: f.size, sha256: f.sha256, chunks: f.chunks };
     t.last_at = this.#chat.now().getTime();
     await this.#host.receive(msg, { body: f.name, attachment: a });
@@ -112,27 +115,50 @@ export class Receiver {
     if (isComplete(t)) await this.#finish(t);
   }
 
-  /** A chunk: buffered (sealed) unless a duplicate or over the bounds, then acked. */
+  /**
+   * A chunk: buffered (sealed) unless a duplicate or over the bounds, then
+   * acked. A contact's chunk over the bounds stays unacked in the mailbox
+   * (it comes back on the next connect, maybe with room then); a stranger's
+   * is acked and discarded, so it is not decrypted again and again.
+   */
   async onChunk(msg: SealedMessage, c: FileChunk): Promise<void> {
     const peer = msg.from;
     const data = fromB64url(c.data);
-    const refused = admitChunk(this.#xfers, peer, c, data.length);
+    const known = this.#find(peer, c.file_id);
+    const stranger = known ? !!known.stranger : await this.#isStranger(peer);
+    const refused = await this.#admit(peer, c, data.length, stranger);
     const done = this.#finished.includes(transferKey(peer, c.file_id));
-    if (refused && refused !== 'duplicate' && !done) return console.debug(`dropped chunk: ${refused}`);
+    if (refused && refused !== 'duplicate' && !done) {
+      if (stranger) this.ackLater(peer, msg.id);
+      return console.debug(`dropped chunk: ${refused}`);
+    }
     this.ackLater(peer, msg.id);
     if (refused || done) return;
     await this.#host.files.put(this.#host.key(chunkRecord(peer, c.file_id, c.index)), data);
-    const t = this.#find(peer, c.file_id) ?? this.#track(peer, c.file_id, c.count);
+    const t = this.#find(peer, c.file_id) ?? this.#track(peer, c.file_id, c.count, stranger);
     noteChunk(t, c.index, data.length, this.#chat.now().getTime());
     await this.#save();
     if (t.pointer) await this.#show(t, { done: t.have.length, state: 'receiving', note: undefined });
     if (isComplete(t)) await this.#finish(t);
   }
 
+  /** Whether the user never wrote to `peer` (no conversation, or no outbound message in it). */
+  async #isStranger(peer: string): Promise<boolean> {
+    if (!this.#chat.conversation(peer)) return true;
+    return !(await this.#chat.thread(peer)).some((m) => m.dir === 'out');
+  }
+
+  /** admitChunk; when over a bound, once more after dropping expired transfers. Queued. */
+  async #admit(peer: string, c: Pick<FileChunk, 'file_id' | 'index' | 'count'>, len: number, stranger: boolean) {
+    const refused = admitChunk(this.#xfers, peer, c, len, stranger);
+    if (!refused || refused === 'duplicate' || refused === 'count_mismatch') return refused;
+    return (await this.#dropOrphans()) ? admitChunk(this.#xfers, peer, c, len, stranger) : refused;
+  }
+
   /** A new transfer in the index (saved by the caller). */
-  #track(peer: string, fileId: string, count: number): Transfer {
+  #track(peer: string, fileId: string, count: number, stranger: boolean): Transfer {
     const now = this.#chat.now().getTime();
-    const t: Transfer = { peer, file_id: fileId, count, have: [], bytes: 0, first_at: now, last_at: now };
+    const t: Transfer = { peer, file_id: fileId, count, have: [], bytes: 0, first_at: now, last_at: now, ...(stranger ? { stranger } : {}) };
     this.#xfers.push(t);
     return t;
   }
@@ -153,8 +179,7 @@ export class Receiver {
   /** Assemble, check, store; then the pointer becomes ackable. A damaged file starts over (ask again). */
   async #finish(t: Transfer): Promise<void> {
     const p = t.pointer!;
-    const chunks = await Promise.all(t.have.map((i) => this.#host.files.get(this.#host.key(chunkRecord(t.peer, t.file_id, i)))));
-    const built = assemble(p.size, chunks);
+    const built = await assembleFrom(p.size, (i) => this.#host.files.get(this.#host.key(chunkRecord(t.peer, t.file_id, i))));
     const ok = built.ok && (await sha256Hex(built.bytes)) === p.sha256;
     if (built.ok && ok) await this.#host.files.put(this.#host.key(fileRecord('in', t.peer, p.msg_id)), built.bytes);
     await this.#dropChunks(t);
@@ -182,15 +207,24 @@ export class Receiver {
     await this.#save();
   }
 
+  /** Queued: drop transfers past their time (isOrphan); whether any went. */
+  async #dropOrphans(): Promise<boolean> {
+    const now = this.#chat.now().getTime();
+    const gone = this.#xfers.filter((t) => isOrphan(t, now));
+    for (const t of gone) {
+      await this.#drop(t);
+      if (t.pointer) await this.#show(t, { state: 'failed', note: 'This file didn’t arrive within 48 hours.' });
+    }
+    return gone.length > 0;
+  }
+
   /** Mark transfers that stopped moving as failed, drop pointerless chunks past their time. */
   checkStalls(): Promise<void> {
     return this.#chat.serial(async () => {
+      await this.#dropOrphans();
       const now = this.#chat.now().getTime();
       for (const t of [...this.#xfers]) {
-        if (isOrphan(t, now)) {
-          await this.#drop(t);
-          if (t.pointer) await this.#show(t, { state: 'failed', note: 'This file didn’t arrive within 48 hours.' });
-        } else if (!t.stalled && isStalled(t, now, this.#since)) {
+        if (!t.stalled && isStalled(t, now, this.#since)) {
           t.stalled = true;
           await this.#save();
           await this.#show(t, { state: 'failed', note: `Stopped at ${t.have.length}/${t.count}.` });
@@ -224,8 +258,9 @@ export class Receiver {
     if (!a || a.mode !== 'pointer' || !a.file_id || !a.chunks || a.state !== 'failed') return null;
     let t = this.#find(peer, a.file_id);
     if (t && t.count !== a.chunks) return null;
-    if (!t && admitChunk(this.#xfers, peer, { file_id: a.file_id, index: 0, count: a.chunks }, 0)) return null;
-    t ??= this.#track(peer, a.file_id, a.chunks);
+    const stranger = await this.#isStranger(peer);
+    if (!t && (await this.#admit(peer, { file_id: a.file_id, index: 0, count: a.chunks }, 0, stranger))) return null;
+    t ??= this.#track(peer, a.file_id, a.chunks, stranger);
     t.pointer = { msg_id: msgId, size: a.size, sha256: a.sha256, chunks: a.chunks };
     await this.#save();
     return t;
@@ -233,18 +268,30 @@ export class Receiver {
 
   /** Chunk receipts gather for CHUNK_ACK_DELAY_MS, then go out in batches of MAX_ACK_IDS. */
   ackLater(peer: string, id: string): void {
-    const ids = this.#acks.get(peer) ?? [];
-    if (!ids.includes(id)) ids.push(id);
-    this.#acks.set(peer, ids);
+    this.#queueAcks(peer, [id]);
     if (this.#ackTimer || this.#chat.closed) return;
     this.#ackTimer = setTimeout(() => {
       this.#ackTimer = null;
-      void this.#flushAcks();
+      void this.flushAcks();
     }, CHUNK_ACK_DELAY_MS);
   }
 
-  /** Best effort: the sender needs no chunk receipt to finish (the pointer's ack says delivered). */
-  async #flushAcks(): Promise<void> {
+  /** Add `ids` to `peer`'s pending receipts, keeping the newest PENDING_ACKS_MAX. */
+  #queueAcks(peer: string, ids: readonly string[]): void {
+    const have = this.#acks.get(peer) ?? [];
+    for (const id of ids) if (!have.includes(id)) have.push(id);
+    this.#acks.set(peer, have.slice(-PENDING_ACKS_MAX));
+  }
+
+  /**
+   * Post the gathered chunk receipts now (also when the connection comes
+   * back). A batch that fails goes back in the queue with the rest of its
+   * peer's, for the next flush; the sender needs none to finish (the
+   * pointer's ack says delivered), so there is no retry timer of its own.
+   */
+  async flushAcks(): Promise<void> {
+    if (this.#ackTimer) clearTimeout(this.#ackTimer);
+    this.#ackTimer = null;
     const all = [...this.#acks.entries()];
     this.#acks.clear();
     for (const [peer, ids] of all) {
@@ -255,6 +302,8 @@ export class Receiver {
         } catch (e) {
           if (e instanceof ChatClosedError) return;
           console.debug('chunk ack:', e);
+          this.#queueAcks(peer, ids.slice(i));
+          break;
         }
       }
     }

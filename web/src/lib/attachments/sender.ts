@@ -7,6 +7,7 @@
 import { newMessageId } from '../bytes';
 import { ChatClosedError, type ChatMessage, type Outgoing } from '../records';
 import { KeyedChain } from '../receipts';
+import { stripSpoofChars } from '../spoof';
 import { rfc3339 } from '../time';
 import { chunkBody, chunkCount, inlineBody, isValidMime, MAX_FILE, MAX_INLINE, needBody, pointerBody, sha256Hex, type FileNeed } from './body';
 import { fileRecord, sleep, type AttachmentHost } from './host';
@@ -20,8 +21,10 @@ export const MAX_RESENDS = 5;
 
 /** Thrown by send() before anything is stored or sent: the file is over MAX_FILE. */
 export class FileTooLargeError extends Error {
-  constructor(size: number) {
-    super(`That file is ${(size / 1_048_576).toFixed(1)} MB. Files up to 10 MB can be sent; try a smaller one.`);
+  /** `cleaned`: the size is the one after removing the location data (prepare.ts), not the picked file's. */
+  constructor(size: number, cleaned = false) {
+    const after = cleaned ? ' after removing location data' : '';
+    super(`That file is ${(size / 1_048_576).toFixed(1)} MB${after}. Files up to 10 MB can be sent; try a smaller one.`);
     this.name = 'FileTooLargeError';
   }
 }
@@ -34,10 +37,10 @@ export class EmptyFileError extends Error {
   }
 }
 
-/** A name SPEC §13 accepts: path and control characters replaced, cut to 255 UTF-8 bytes. */
+/** A name SPEC §13 accepts: path and control characters replaced, bidi/invisible ones dropped, cut to 255 UTF-8 bytes. */
 export function safeName(name: string): string {
   // eslint-disable-next-line no-control-regex
-  let n = name.replace(/[/\\\u0000-\u001f\u007f-\u009f]/g, '_').replace(/\p{Surrogate}/gu, '_').trim();
+  let n = stripSpoofChars(name.replace(/[/\\\u0000-\u001f\u007f-\u009f]/g, '_').replace(/\p{Surrogate}/gu, '_')).trim();
   if (!n || n === '.' || n === '..') n = 'file';
   while (new TextEncoder().encode(n).length > 255) n = [...n].slice(0, -1).join('');
   return n;
@@ -134,12 +137,17 @@ export class Sender {
     return this.#run(peer, id);
   }
 
-  /** A peer's `need`: re-send the chunks it names, if we sent them that file and still have it. */
-  answerNeed(peer: string, need: FileNeed): void {
+  /**
+   * A peer's `need` (inside the write queue): re-send the chunks it names, if
+   * we sent them that file and still have it. The count of answers is saved
+   * before anything is posted, so MAX_RESENDS holds across reloads.
+   */
+  async answerNeed(peer: string, need: FileNeed): Promise<void> {
     const m = this.#chat.loadedThread(peer)?.find((x) => x.dir === 'out' && x.attachment?.file_id === need.file_id);
     const a = m?.attachment;
     if (!m || !a || !a.chunks || (a.resent ?? 0) >= MAX_RESENDS) return;
     a.resent = (a.resent ?? 0) + 1;
+    await this.#chat.saveThread(peer);
     const missing = need.missing.filter((i) => i < a.chunks!);
     void this.#chain.run(peer, async () => {
       try {

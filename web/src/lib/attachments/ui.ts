@@ -9,20 +9,22 @@ export interface FileSink {
 }
 
 /**
- * Prepare and send `files` one after another (in order). Resolves with a
- * sentence for the first refusal (too large, empty, unreadable), or null.
- * The posts themselves go on in the background.
+ * Prepare and send `files` one after another (in order). A file that is
+ * refused (too large, empty, unreadable) does not stop the others: resolves
+ * with one line per refusal ("name: sentence" when several files were
+ * picked), or null when every file went. The posts go on in the background.
  */
 export async function sendFiles(chat: FileSink, peer: string, files: readonly File[]): Promise<string | null> {
+  const refusals: string[] = [];
   for (const f of files) {
     try {
       const p = await prepareFile(f);
       // Resolves after the local echo; the file goes out in the background, in order.
       await chat.files.send(peer, p.name, p.mime, p.bytes);
     } catch (e) {
-      if (e instanceof FileTooLargeError || e instanceof EmptyFileError) return e.message;
-      return `Couldn’t read ${f.name || 'that file'}.`;
+      const why = e instanceof FileTooLargeError || e instanceof EmptyFileError ? e.message : `Couldn’t read ${f.name || 'that file'}.`;
+      refusals.push(files.length > 1 && !why.includes(f.name) ? `${f.name || 'A file'}: ${why}` : why);
     }
   }
-  return null;
+  return refusals.length ? refusals.join('\n') : null;
 }

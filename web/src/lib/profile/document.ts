@@ -5,6 +5,7 @@
 import { isValidHandleSyntax } from '../registration';
 import { isValidPrimary, primaryFromSeed, signJcs, verifyJcs } from '../identity';
 import { isStrictUtcSeconds, MAX_SKEW_MS } from '../envelope';
+import { stripSpoofChars } from '../spoof';
 import { parsePicture } from './visual';
 import { MAX_WRAPS, type KeyWrap } from './wrap';
 
@@ -37,11 +38,11 @@ export type ProfileFields = Pick<ProfilePayload, 'handle' | 'server' | 'display_
 
 /**
  * A display name as published (SPEC §14.4): control characters (C0, DEL, C1)
- * removed, trimmed (White_Space and U+FEFF: what String.trim removes), at
+ * and bidi/invisible characters (spoof.ts) removed, trimmed (White_Space and U+FEFF: what String.trim removes), at
  * most 64 code points; '' → null.
  */
 export function cleanDisplayName(name: string | null | undefined): string | null {
-  const t = (name ?? '').replace(/\p{Cc}/gu, '').trim();
+  const t = stripSpoofChars((name ?? '').replace(/\p{Cc}/gu, '')).trim();
   return t ? [...t].slice(0, MAX_DISPLAY_NAME).join('').trim() : null;
 }
 
