@@ -429,22 +429,23 @@ export default {
       await C.locator('[data-message][data-dir="in"] [data-body]').getByText('and back, without it').waitFor();
       log('chat goes on with the kez server stopped');
 
-      // Relay restart on nostr only (review r11 #1): the send fails while it is
-      // down, and once it is back the count returns to 1 and the failed message
-      // goes out by itself (nostr-tools reconnects after 10 s).
+      // Relay restart on nostr only (review r11 #1): the send waits while it is
+      // down (the send queue shows "Waiting…", issue 13), and once it is back
+      // the count returns to 1 and the message goes out by itself (nostr-tools
+      // reconnects after 10 s).
       relay.kill();
       await portFree(relay.port);
       await C.locator('[data-testid="relays-live"][data-count="0"]').waitFor({ timeout: 20_000 });
       await C.locator('#composer').fill('sent while the relay is down');
       await C.locator('#composer').press('Enter');
       const pending = C.locator('[data-message][data-dir="out"]').filter({ hasText: 'sent while the relay is down' });
-      await C.locator('[data-message][data-dir="out"][data-state="failed"]').filter({ hasText: 'sent while the relay is down' }).waitFor();
-      log('relay killed: the send failed');
+      await C.locator('[data-message][data-dir="out"][data-state="sending"]').filter({ hasText: 'sent while the relay is down' }).getByTestId('waiting').waitFor();
+      log('relay killed: the send waits');
       relay = await startRelay(bin, relay.dir, relay.port);
       await C.locator('[data-testid="relays-live"][data-count="1"]').waitFor({ timeout: 40_000 });
       await D.locator('[data-message][data-dir="in"] [data-body]').getByText('sent while the relay is down').waitFor({ timeout: 20_000 });
       await pending.and(C.locator('[data-state="delivered"]')).waitFor({ timeout: 20_000 });
-      log('relay back: count 1 again, the failed message re-sent by itself and delivered');
+      log('relay back: count 1 again, the waiting message sent by itself and delivered');
       const events = await query(relay.url, { kinds: [4243, 4244] });
       const signers = new Set(events.map((e) => e.pubkey));
       assert(events.length > 0 && signers.size === events.length && events.every((e) => !derived.has(e.pubkey)), 'messages and acks: a one-time key each, never a derived key');
