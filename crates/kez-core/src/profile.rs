@@ -13,9 +13,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::handle::Handle;
-use super::identity::{Identity, IdentityError, SignatureHex, parse_lower_hex};
+use super::identity::{Identity, IdentityError, parse_lower_hex};
 use super::json::{self, JsonError};
-use super::signed::{ALG, MAX_SKEW_SECS};
+use super::signed::{ALG, EnvelopeFault, MAX_SKEW_SECS, PayloadHead, SignedEnvelope};
 use super::time::strict_utc_seconds;
 
 /// Envelope tag of a profile.
@@ -119,22 +119,6 @@ impl ProfileError {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawEnvelope {
-    kez: String,
-    payload: Value,
-    signature: RawSignature,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSignature {
-    alg: String,
-    key: String,
-    sig: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawProfile {
     #[serde(rename = "type")]
     kind: String,
@@ -176,26 +160,12 @@ pub fn verify_profile(
     now: Option<DateTime<Utc>>,
 ) -> Result<Profile, ProfileError> {
     let (env, p) = parse_shape(body)?;
-    if env.kez != PROFILE_TAG {
-        return Err(ProfileError::WrongEnvelopeTag);
-    }
-    if p.kind != PROFILE_TYPE {
-        return Err(ProfileError::WrongPayloadType);
-    }
-    if p.version != 1 {
-        return Err(ProfileError::UnsupportedVersion);
-    }
-    if env.signature.key != p.primary {
-        return Err(ProfileError::KeyMismatch);
-    }
-    if env.signature.alg != ALG {
-        return Err(ProfileError::UnsupportedAlg);
-    }
-    let primary = Identity::parse(&p.primary).map_err(ProfileError::InvalidKey)?;
-    let sig = SignatureHex::parse(&env.signature.sig).ok_or(ProfileError::InvalidSignature)?;
-    if !primary.verify(&json::canonical_bytes(&env.payload), &sig) {
-        return Err(ProfileError::InvalidSignature);
-    }
+    let head = PayloadHead {
+        kind: &p.kind,
+        version: p.version,
+        primary: &p.primary,
+    };
+    let primary = env.check(PROFILE_TAG, PROFILE_TYPE, &head)?;
     if p.server != server_domain {
         return Err(ProfileError::WrongServer);
     }
@@ -213,12 +183,26 @@ pub fn verify_profile(
 }
 
 /// Step 0: safe numbers, then the exact envelope and payload shape.
-fn parse_shape(body: &Value) -> Result<(RawEnvelope, RawProfile), ProfileError> {
+impl From<EnvelopeFault> for ProfileError {
+    fn from(f: EnvelopeFault) -> Self {
+        match f {
+            EnvelopeFault::WrongEnvelopeTag => Self::WrongEnvelopeTag,
+            EnvelopeFault::WrongPayloadType => Self::WrongPayloadType,
+            EnvelopeFault::UnsupportedVersion => Self::UnsupportedVersion,
+            EnvelopeFault::KeyMismatch => Self::KeyMismatch,
+            EnvelopeFault::UnsupportedAlg => Self::UnsupportedAlg,
+            EnvelopeFault::InvalidKey(e) => Self::InvalidKey(e),
+            EnvelopeFault::InvalidSignature => Self::InvalidSignature,
+        }
+    }
+}
+
+fn parse_shape(body: &Value) -> Result<(SignedEnvelope, RawProfile), ProfileError> {
     json::ensure_safe_numbers(body).map_err(|e| match e {
         JsonError::UnsafeNumber => ProfileError::UnsafeNumber,
         JsonError::Invalid(m) => ProfileError::InvalidBody(m),
     })?;
-    let env: RawEnvelope = serde_json::from_value(body.clone())
+    let env: SignedEnvelope = serde_json::from_value(body.clone())
         .map_err(|e| ProfileError::InvalidBody(e.to_string()))?;
     // serde lets an `Option` field be absent; the SPEC wants it present, even as null.
     for field in ["display_name", "picture"] {

@@ -84,11 +84,13 @@ impl RegistrationError {
     }
 }
 
+/// A signed JCS document as sent (SPEC §2, §4, §14.4): `{"kez", "payload",
+/// "signature": {"alg", "key", "sig"}}`, no other fields.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawEnvelope {
-    kez: String,
-    payload: Value,
+pub(crate) struct SignedEnvelope {
+    pub(crate) kez: String,
+    pub(crate) payload: Value,
     signature: RawSignature,
 }
 
@@ -98,6 +100,78 @@ struct RawSignature {
     alg: String,
     key: String,
     sig: String,
+}
+
+/// What the envelope checks shared by registrations (SPEC §4 steps 1-4) and
+/// profiles (§14.5) refuse, in that order; each document maps them to its
+/// own error type.
+pub(crate) enum EnvelopeFault {
+    WrongEnvelopeTag,
+    WrongPayloadType,
+    UnsupportedVersion,
+    KeyMismatch,
+    UnsupportedAlg,
+    InvalidKey(IdentityError),
+    InvalidSignature,
+}
+
+/// The payload fields the envelope checks read.
+pub(crate) struct PayloadHead<'a> {
+    /// `payload.type`.
+    pub(crate) kind: &'a str,
+    /// `payload.version`.
+    pub(crate) version: u64,
+    /// `payload.primary`.
+    pub(crate) primary: &'a str,
+}
+
+impl SignedEnvelope {
+    /// Tag, payload type, version 1, `signature.key == payload.primary`,
+    /// algorithm, then the strict signature over the payload's JCS; returns the
+    /// verified primary.
+    pub(crate) fn check(
+        &self,
+        tag: &str,
+        payload_type: &str,
+        head: &PayloadHead<'_>,
+    ) -> Result<Identity, EnvelopeFault> {
+        if self.kez != tag {
+            return Err(EnvelopeFault::WrongEnvelopeTag);
+        }
+        if head.kind != payload_type {
+            return Err(EnvelopeFault::WrongPayloadType);
+        }
+        if head.version != 1 {
+            return Err(EnvelopeFault::UnsupportedVersion);
+        }
+        if self.signature.key != head.primary {
+            return Err(EnvelopeFault::KeyMismatch);
+        }
+        if self.signature.alg != ALG {
+            return Err(EnvelopeFault::UnsupportedAlg);
+        }
+        let primary = Identity::parse(head.primary).map_err(EnvelopeFault::InvalidKey)?;
+        let sig =
+            SignatureHex::parse(&self.signature.sig).ok_or(EnvelopeFault::InvalidSignature)?;
+        if !primary.verify(&json::canonical_bytes(&self.payload), &sig) {
+            return Err(EnvelopeFault::InvalidSignature);
+        }
+        Ok(primary)
+    }
+}
+
+impl From<EnvelopeFault> for RegistrationError {
+    fn from(f: EnvelopeFault) -> Self {
+        match f {
+            EnvelopeFault::WrongEnvelopeTag => Self::WrongEnvelopeTag,
+            EnvelopeFault::WrongPayloadType => Self::WrongPayloadType,
+            EnvelopeFault::UnsupportedVersion => Self::UnsupportedVersion,
+            EnvelopeFault::KeyMismatch => Self::KeyMismatch,
+            EnvelopeFault::UnsupportedAlg => Self::UnsupportedAlg,
+            EnvelopeFault::InvalidKey(e) => Self::InvalidKey(e),
+            EnvelopeFault::InvalidSignature => Self::InvalidSignature,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -133,31 +207,17 @@ pub fn verify_registration(
         JsonError::UnsafeNumber => RegistrationError::UnsafeNumber,
         JsonError::Invalid(m) => RegistrationError::InvalidBody(m),
     })?;
-    let env: RawEnvelope = serde_json::from_value(body.clone())
+    let env: SignedEnvelope = serde_json::from_value(body.clone())
         .map_err(|e| RegistrationError::InvalidBody(e.to_string()))?;
     let payload: RawRegistration = serde_json::from_value(env.payload.clone())
         .map_err(|e| RegistrationError::InvalidBody(format!("payload: {e}")))?;
 
-    if env.kez != REGISTRATION_TAG {
-        return Err(RegistrationError::WrongEnvelopeTag);
-    }
-    if payload.kind != REGISTRATION_TYPE {
-        return Err(RegistrationError::WrongPayloadType);
-    }
-    if payload.version != 1 {
-        return Err(RegistrationError::UnsupportedVersion);
-    }
-    if env.signature.key != payload.primary {
-        return Err(RegistrationError::KeyMismatch);
-    }
-    if env.signature.alg != ALG {
-        return Err(RegistrationError::UnsupportedAlg);
-    }
-    let primary = Identity::parse(&payload.primary).map_err(RegistrationError::InvalidKey)?;
-    let sig = SignatureHex::parse(&env.signature.sig).ok_or(RegistrationError::InvalidSignature)?;
-    if !primary.verify(&json::canonical_bytes(&env.payload), &sig) {
-        return Err(RegistrationError::InvalidSignature);
-    }
+    let head = PayloadHead {
+        kind: &payload.kind,
+        version: payload.version,
+        primary: &payload.primary,
+    };
+    let primary = env.check(REGISTRATION_TAG, REGISTRATION_TYPE, &head)?;
     if payload.server != server_domain {
         return Err(RegistrationError::WrongServer);
     }
