@@ -94,6 +94,17 @@ describe('own wraps across devices', () => {
     expect(findKey(carol, p.visual_keys)).toEqual(K); // this device's contact
   });
 
+  it('on transport nostr the home server still gets the profile (contacts on `server` read it there; verify #1)', async () => {
+    const { state, fetchFn } = home(null);
+    const { profiles, chat } = device(fetchFn, [wrote(B)]);
+    const sent: unknown[] = [];
+    Object.assign(chat, { transport: 'nostr', relays: ['wss://relay.a'], publishMetadata: async (c: unknown) => (sent.push(c), {}) });
+    await profiles.load();
+    await profiles.save({ display_name: 'Alice', visual: true });
+    expect(state.puts).toHaveLength(1);
+    expect(sent).toHaveLength(1);
+  });
+
   it('a device that finds a newer picture published elsewhere adopts it and wraps it for its own contacts', async () => {
     vi.useFakeTimers();
     const K2 = seedFor('K2');
@@ -150,8 +161,16 @@ describe('padding with dummy wraps', () => {
     expect(again.filter((w) => unwrapKey(carol, w))).toHaveLength(1);
     expect(again.filter((w) => unwrapKey(bob, w))).toHaveLength(1);
     // Someone else's dummy (another owner) is kept like a real wrap: it cannot be told apart.
-    const foreign = dummyWrap(bob);
+    const foreign = dummyWrap(bob, K, 0);
     expect(nextWraps({ seed: alice, key: K, own: A, carried: [...first, foreign], readers: [] })).toContainEqual(foreign);
+  });
+
+  it('two publishes with the same contacts give the same list: kept wraps do not tell contacts from dummies (review: verify #2)', () => {
+    const one = nextWraps({ seed: alice, key: K, own: A, carried: [], readers: [B] });
+    const two = nextWraps({ seed: alice, key: K, own: A, carried: one, readers: [B] });
+    const key = (w: { epk: string }) => w.epk;
+    expect(new Set(two.map(key))).toEqual(new Set(one.map(key)));
+    expect(one).toHaveLength(16);
   });
 });
 

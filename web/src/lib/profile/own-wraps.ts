@@ -10,7 +10,7 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, fromHex, randomBytes, toB64url, utf8ToBytes } from '../bytes';
+import { bytesToHex, fromHex, toB64url, utf8ToBytes } from '../bytes';
 import { findKey, MAX_WRAPS, wrapKey, type KeyWrap } from './wrap';
 
 /** HKDF info of the owner's dummy-marking key (SPEC §14.3). */
@@ -40,14 +40,19 @@ function dummyNonce(dk: Uint8Array, epk: Uint8Array): Uint8Array {
 }
 
 /**
- * A dummy wrap: `epk` a real X25519 public key of a random secret, `ct` 48
- * random bytes, `nonce` = the first 12 bytes of HMAC-SHA256(dummy key, epk).
- * To anyone but the owner it is a wrap for someone else; the owner
- * recognises (and drops) its own dummies at the next republish.
+ * The owner's dummy wrap number `index` for `key`: `epk` = X25519 public key
+ * of the first 32 bytes of HKDF-SHA256(ikm = seed, salt = key, info =
+ * `kez.chat.visual-dummy.v1\n<index>`, L = 80), `ct` = its last 48 bytes,
+ * `nonce` = the first 12 bytes of HMAC-SHA256(dummy key, epk). To anyone but
+ * the owner it is a wrap for someone else; the owner recognises (and drops)
+ * its own dummies at the next republish. Deterministic like the real wraps,
+ * so comparing two published lists does not tell real wraps (kept) from
+ * dummies (if they were fresh each time, the kept ones would be the contacts).
  */
-export function dummyWrap(seed: Uint8Array): KeyWrap {
-  const epk = x25519.getPublicKey(randomBytes(32));
-  return { epk: bytesToHex(epk), nonce: bytesToHex(dummyNonce(dummyKey(seed), epk)), ct: toB64url(randomBytes(48)) };
+export function dummyWrap(seed: Uint8Array, key: Uint8Array, index: number): KeyWrap {
+  const okm = hkdf(sha256, seed, key, utf8ToBytes(`${DUMMY_INFO}\n${index}`), 80);
+  const epk = x25519.getPublicKey(okm.slice(0, 32));
+  return { epk: bytesToHex(epk), nonce: bytesToHex(dummyNonce(dummyKey(seed), epk)), ct: toB64url(okm.slice(32)) };
 }
 
 /** Whether `w` is one of the owner's dummies (`dk`: its dummy key). */
@@ -102,7 +107,8 @@ export function nextWraps(opts: { seed: Uint8Array; key: Uint8Array; own: string
     }
   }
   const out = real.slice(0, MAX_WRAPS);
-  while (out.length < bucketFor(out.length)) out.push(dummyWrap(opts.seed));
+  const target = bucketFor(out.length);
+  for (let i = 0; out.length < target; i++) out.push(dummyWrap(opts.seed, opts.key, i));
   return shuffle(out);
 }
 

@@ -348,7 +348,9 @@ export class Profiles {
   async #send(doc: ReturnType<typeof buildProfile>): Promise<void> {
     const tasks: Promise<void>[] = [];
     const { transport, relays } = this.#d.chat;
-    if (transport !== 'nostr') tasks.push(putProfile(doc, this.#d.fetch));
+    // The home server always gets it (contacts on transport `server` read it
+    // there, SPEC §14.6); the kind 0 goes too when the transport uses relays.
+    tasks.push(putProfile(doc, this.#d.fetch));
     if (transport !== 'server' && relays.length) tasks.push(this.#d.chat.publishMetadata(metadataContent(doc)).then(() => undefined));
     await Promise.any(tasks);
   }
