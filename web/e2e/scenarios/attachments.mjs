@@ -308,9 +308,9 @@ async function overNostr(t, png) {
 }
 
 /**
- * The profile over nostr only (SPEC §14.6): on transport `nostr` nothing is
- * PUT to the home server, so oscar gets nadia's face from the relay's kind 0
- * alone. The kind 0 carries the picture once (inside `kez_profile`): with a
+ * The profile over nostr only (SPEC §14.6): the client PUTs it to the home
+ * server too, so that PUT is made to fail here (the home server unreachable
+ * for it) and oscar gets nadia's face from the relay's kind 0 alone. The kind 0 carries the picture once (inside `kez_profile`): with a
  * second copy it would be over the relay's max_event_size.
  * @param {string} base @param {string} relayUrl @param {import('playwright-core').Page} N @param {import('playwright-core').Page} O
  */
@@ -318,11 +318,13 @@ async function profileOverNostr(base, relayUrl, N, O) {
   const convN = N.url();
   await N.goto(base + '/#/settings');
   await N.getByTestId('profile-file').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: await makePicture(N) });
+  await N.route('**/v1/profile', (route) => route.abort());
   await N.getByTestId('profile-save').click();
   await N.getByTestId('profile-saved').waitFor();
+  await N.unroute('**/v1/profile');
   const local = await pixelsOf(N, 'profile-real');
   const atHome = await fetch(`${base}/v1/u/nadia/profile`);
-  assert(atHome.status === 404, `transport nostr: the home server has no profile of nadia (${atHome.status})`);
+  assert(atHome.status === 404, `the home server has no profile of nadia (${atHome.status}): its PUT failed`);
   const zeros = (await query(relayUrl, { kinds: [0] })).map((e) => JSON.parse(e.content)).filter((c) => c.kez_profile);
   assert(zeros.length === 1 && Object.keys(zeros[0]).sort().join() === 'display_name,kez_profile,name', `one profile kind 0, no outer picture: ${zeros.map((c) => Object.keys(c))}`);
   await O.goto(base + '/#/chats');
