@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use nostr::{Event, EventId, SingleLetterTag};
 
 use crate::kez::Handle;
-use crate::kez::nostr::{KIND_MESSAGE, LOOKBACK_SECS, MAX_FUTURE_SECS};
+use crate::kez::nostr::{KIND_MESSAGE, Reject, check_freshness, is_addr};
 
 /// Event ids remembered by [`Dedupe`] (the SPEC asks for at least 10,000).
 pub const SEEN_CAPACITY: usize = 16_384;
@@ -42,15 +42,28 @@ impl Refusal {
     #[must_use]
     pub fn code(self) -> &'static str {
         match self {
-            Self::WrongKind => "wrong_kind",
-            Self::BadRoute => "bad_route",
-            Self::Future => "future",
-            Self::Stale => "stale",
-            Self::BadId => "bad_id",
-            Self::BadSignature => "bad_signature",
+            Self::WrongKind => Reject::WrongKind.code(),
+            Self::BadRoute => Reject::BadRoute.code(),
+            Self::Future => Reject::Future.code(),
+            Self::Stale => Reject::Stale.code(),
+            Self::BadId => Reject::BadId.code(),
+            Self::BadSignature => Reject::BadSignature.code(),
             Self::UnknownAddr => "unknown_addr",
             Self::NotEnvelope => "not_envelope",
             Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+impl From<Reject> for Refusal {
+    fn from(r: Reject) -> Self {
+        match r {
+            Reject::WrongKind => Self::WrongKind,
+            Reject::BadRoute => Self::BadRoute,
+            Reject::Future => Self::Future,
+            Reject::Stale => Self::Stale,
+            Reject::BadId => Self::BadId,
+            Reject::BadSignature => Self::BadSignature,
         }
     }
 }
@@ -95,15 +108,10 @@ pub fn check_event(
         return Err(Refusal::WrongKind);
     }
     let route = first_q(event)
-        .filter(|v| v.len() == 64 && v.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .filter(|v| is_addr(v))
         .ok_or(Refusal::BadRoute)?;
-    let ahead = i128::from(event.created_at.as_secs()) - i128::from(now);
-    if ahead > i128::from(MAX_FUTURE_SECS) {
-        return Err(Refusal::Future);
-    }
-    if -ahead > i128::from(LOOKBACK_SECS) {
-        return Err(Refusal::Stale);
-    }
+    let created_at = i64::try_from(event.created_at.as_secs()).unwrap_or(i64::MAX);
+    check_freshness(created_at, now).map_err(Refusal::from)?;
     if !event.verify_id() {
         return Err(Refusal::BadId);
     }

@@ -62,6 +62,28 @@ pub fn is_fresh(created_at: i64, now: i64) -> bool {
     ahead <= i128::from(MAX_FUTURE_SECS) && -ahead <= i128::from(LOOKBACK_SECS)
 }
 
+/// Whether `s` can be an addr: 64 lowercase hex (SPEC §12 `bad_route` else).
+#[must_use]
+pub fn is_addr(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// [`is_fresh`] with the shared code of a refusal: [`Reject::Future`] when
+/// more than [`MAX_FUTURE_SECS`] ahead, [`Reject::Stale`] when more than
+/// [`LOOKBACK_SECS`] behind (SPEC §12 order: future first).
+///
+/// # Errors
+/// `Future` or `Stale`.
+pub fn check_freshness(created_at: i64, now: i64) -> Result<(), Reject> {
+    if i128::from(created_at) - i128::from(now) > i128::from(MAX_FUTURE_SECS) {
+        return Err(Reject::Future);
+    }
+    if !is_fresh(created_at, now) {
+        return Err(Reject::Stale);
+    }
+    Ok(())
+}
+
 /// The tags of a kind 4243 or 4244 event (SPEC §12), in this order:
 /// `[["q", <addr>], ["expiration", "<created_at + 172800>"]]` (NIP-40,
 /// decimal unix seconds).
@@ -194,16 +216,8 @@ pub fn check_unsigned(event: &Event, now: i64) -> Result<&str, Reject> {
     if !matches!(event.kind, KIND_MESSAGE | KIND_SILENT) {
         return Err(Reject::WrongKind);
     }
-    let q = event
-        .q()
-        .filter(|q| q.len() == 64 && q.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-        .ok_or(Reject::BadRoute)?;
-    if i128::from(event.created_at) - i128::from(now) > i128::from(MAX_FUTURE_SECS) {
-        return Err(Reject::Future);
-    }
-    if !is_fresh(event.created_at, now) {
-        return Err(Reject::Stale);
-    }
+    let q = event.q().filter(|q| is_addr(q)).ok_or(Reject::BadRoute)?;
+    check_freshness(event.created_at, now)?;
     if !event.id_matches() {
         return Err(Reject::BadId);
     }
