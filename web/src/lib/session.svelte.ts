@@ -110,7 +110,13 @@ export class Session {
   }
 
   async unlock(passphrase: string): Promise<void> {
-    const seed = await this.#store.unlock(passphrase); // throws WrongPassphraseError
+    await this.unlockSeed(await this.#store.unlock(passphrase)); // throws WrongPassphraseError
+  }
+
+  /** Unlock with a seed opened another way (a passkey, passkey.ts); it must be the vault's identity. */
+  async unlockSeed(seed: Uint8Array): Promise<void> {
+    const vault = await this.#store.loadVault();
+    if (!vault || primaryFromSeed(seed) !== vault.primary) throw new Error('That key belongs to another identity.');
     await this.#store.startSession(seed, primaryFromSeed(seed));
     this.resumeRoute = await new RouteMemory(sealedKV(this.#kv, seed), primaryFromSeed(seed)).recall();
     await this.#becomeUnlocked(seed);
@@ -120,6 +126,12 @@ export class Session {
   async revealPhrase(passphrase: string): Promise<string> {
     const seed = await this.#store.unlock(passphrase);
     return seedToPhrase(seed);
+  }
+
+  /** Run `f` with the unlocked seed (passkey set-up seals it; passkey.ts). */
+  withSeed<T>(f: (seed: Uint8Array) => Promise<T>): Promise<T> {
+    if (!this.#seed) throw new Error('Unlock first.');
+    return f(this.#seed);
   }
 
   /** Sign an X-Kez-Auth string with the unlocked identity (push subscriptions). */
