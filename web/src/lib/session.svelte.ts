@@ -140,7 +140,11 @@ export class Session {
     return signString(this.#seed, text);
   }
 
+  /** Set by lock(): the lock screen then waits for a click instead of offering the passkey at once. */
+  lockedHere = false;
+
   async lock(): Promise<void> {
+    this.lockedHere = true;
     // The chat store shares the seed: let queued work finish (or stop) first,
     // or an ingest would open envelopes with a wiped seed and lose them. A
     // second lock() meanwhile waits for the same close.

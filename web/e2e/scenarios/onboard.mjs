@@ -1,0 +1,112 @@
+// Onboarding backup (issue 13): olga copies the phrase (the clipboard holds
+// exactly the 24 words), downloads it (kez-recovery-<key>.txt: one line of
+// what it is + the words), opens "I saved it" but answers "Not yet", then
+// chooses "Later". The chat list shows the reminder, also after a reload;
+// Settings leads with "Back up your recovery phrase": after the passphrase,
+// a download named after her handle and a confirmed "I saved it" end it.
+import { readFileSync } from 'node:fs';
+import { assert, log, openWindow, DOMAIN } from '../helpers.mjs';
+
+const PASS = 'olga later backup please';
+
+/** @param {import('playwright-core').Page} page @param {import('playwright-core').Locator} button */
+async function download(page, button) {
+  const [dl] = await Promise.all([page.waitForEvent('download'), button.click()]);
+  const path = await dl.path();
+  return { name: dl.suggestedFilename(), text: readFileSync(path, 'utf8') };
+}
+
+/** @type {import('../helpers.mjs').Scenario} */
+export default {
+  name: 'onboarding backup: copy, download, later, reminder',
+  async run(t) {
+    const { ctx, page: P } = await openWindow(t, 'olga');
+    await P.getByRole('link', { name: 'Create a new identity' }).click();
+    const words = await P.locator('[data-word]').allTextContents();
+    assert(words.length === 24, '24 words');
+    const phrase = words.join(' ');
+
+    await P.getByRole('button', { name: 'Copy words' }).click();
+    await P.getByRole('button', { name: 'Copied' }).waitFor();
+    const clip = await P.evaluate(() => navigator.clipboard.readText());
+    assert(clip === phrase, 'the clipboard holds exactly the phrase');
+    await P.getByText('Other apps on this device can read the clipboard').waitFor();
+
+    const first = await download(P, P.getByRole('button', { name: 'Download as a file' }));
+    assert(/^kez-recovery-[0-9a-f]{8}\.txt$/.test(first.name), `file name before a handle exists: ${first.name}`);
+    const lines = first.text.split('\n');
+    assert(lines.length === 3 && lines[1] === phrase && lines[2] === '', 'the file is one line + the words');
+    assert(/^kez-chat recovery phrase \(24 words\)/.test(lines[0]), 'the first line says what it is');
+    log('olga: phrase copied and downloaded');
+
+    // "I saved it" asks first; "Not yet" goes back; then "Later".
+    await P.getByRole('button', { name: 'I saved it' }).click();
+    await P.getByRole('button', { name: 'Not yet' }).click();
+    await P.getByRole('button', { name: 'Later: remind me to back up' }).click();
+    await P.locator('#new-passphrase').fill(PASS);
+    await P.locator('#confirm-passphrase').fill(PASS);
+    await P.getByRole('button', { name: 'Create identity' }).click();
+    await P.locator('#handle').fill('olga');
+    await P.getByRole('button', { name: 'Register' }).click();
+    await P.getByTestId('my-kez').getByText(`olga@${DOMAIN}`).waitFor();
+    await P.getByTestId('backup-reminder').waitFor();
+    await P.reload();
+    await P.getByTestId('backup-reminder').getByRole('heading', { name: 'Back up your recovery phrase' }).waitFor();
+    log('olga: "Later" leaves a reminder in the chat list, also after a reload');
+
+    // Settings: the card comes first, the phrase needs the passphrase.
+    await P.getByTestId('backup-reminder').getByRole('link', { name: 'Back up now' }).click();
+    const card = P.locator('[data-testid="phrase-settings"][data-pending="true"]');
+    await card.getByRole('heading', { name: 'Back up your recovery phrase' }).waitFor();
+    await card.getByRole('button', { name: 'Reveal recovery phrase' }).click();
+    await P.locator('#reveal-passphrase').fill(PASS);
+    await P.getByRole('button', { name: 'Show phrase' }).click();
+    await P.getByRole('list', { name: 'Recovery phrase' }).waitFor();
+    const second = await download(P, card.getByRole('button', { name: 'Download as a file' }));
+    assert(second.name === 'kez-recovery-olga.txt', `file name with the handle: ${second.name}`);
+    assert(second.text === first.text, 'same content');
+    await card.getByRole('button', { name: 'I saved it' }).click();
+    await P.getByRole('button', { name: 'Yes, they’re saved' }).click();
+    await P.locator('[data-testid="phrase-settings"][data-pending="false"]').getByRole('heading', { name: 'Recovery phrase' }).waitFor();
+    const rec = /** @type {any} */ (await readKV(P, 'backup:'));
+    assert(rec && rec.pending === false && rec.how === 'saved' && rec.deferred_at && rec.done_at, `backup record: ${JSON.stringify(rec)}`);
+    await P.goto(t.base + '/#/chats');
+    await P.getByTestId('my-kez').waitFor();
+    await P.reload();
+    await P.getByTestId('my-kez').waitFor();
+    assert((await P.getByTestId('backup-reminder').count()) === 0, 'no reminder once backed up');
+    log('olga: backed up from Settings; the reminder is gone');
+    await ctx.close();
+  },
+};
+
+/**
+ * The first clear IndexedDB record whose key starts with `prefix` (backup:, passkey:).
+ * @param {import('playwright-core').Page} page @param {string} prefix
+ */
+export function readKV(page, prefix) {
+  return page.evaluate(
+    (prefix) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('kez-chat');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const store = open.result.transaction('kv').objectStore('kv');
+          const keys = store.getAllKeys();
+          keys.onsuccess = () => {
+            const k = keys.result.find((k) => String(k).startsWith(prefix));
+            if (k === undefined) {
+              open.result.close();
+              return resolve(null);
+            }
+            const v = store.get(k);
+            v.onsuccess = () => {
+              open.result.close();
+              resolve(v.result);
+            };
+          };
+        };
+      }),
+    prefix,
+  );
+}
