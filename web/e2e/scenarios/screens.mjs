@@ -4,7 +4,8 @@
 // `shot-<view>-<desktop|phone>-<light|dark>.png` in the artifacts directory.
 // sam (desktop) and tess (phone) sign up and trade a few messages. Last in
 // the run: it checks the console once more (these pages included).
-import { assert, checkConsole, conversation, log, shot, signUp, watch, DOMAIN } from '../helpers.mjs';
+import { join } from 'node:path';
+import { artifacts, assert, checkConsole, conversation, log, signUp, watch, DOMAIN } from '../helpers.mjs';
 
 const SIZES = {
   desktop: { viewport: { width: 1280, height: 800 } },
@@ -22,7 +23,9 @@ async function shots(page, view, size) {
     const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     // The dark theme exists: body turns slate-950, light stays slate-50.
     assert(scheme === 'dark' ? bg !== 'rgb(248, 250, 252)' && bg !== 'rgb(255, 255, 255)' : bg !== 'rgb(2, 6, 23)', `${view} ${size} ${scheme}: body ${bg}`);
-    await shot(page, `shot-${view}-${size}-${scheme}.png`);
+    // Colour transitions finish first (else a button is caught half way); long views whole.
+    const path = join(artifacts, `shot-${view}-${size}-${scheme}.png`);
+    await page.screenshot({ path, animations: 'disabled', fullPage: view === 'onboarding' || view === 'settings' });
   }
   await page.emulateMedia({ colorScheme: null });
 }
