@@ -129,7 +129,7 @@ export class Session {
   }
 
   /** Run `f` with the unlocked seed (passkey set-up seals it; passkey.ts). */
-  withSeed<T>(f: (seed: Uint8Array) => Promise<T>): Promise<T> {
+  async withSeed<T>(f: (seed: Uint8Array) => Promise<T>): Promise<T> {
     if (!this.#seed) throw new Error('Unlock first.');
     return f(this.#seed);
   }
