@@ -34,6 +34,8 @@ const EXPECTED_ERRORS = [
   /ERR_INTERNET_DISCONNECTED/,
   /status of 404 \(Not Found\) \S+\/v1\/u\/[a-z0-9_-]+\/profile$/,
   /status of 429 \(Too Many Requests\) \S+\/v1\/messages(\?notify=false)?$/,
+  // The sign-ups of onboard/passkey/screens may meet the per-IP registration bucket; they wait and retry.
+  /status of 429 \(Too Many Requests\) \S+\/v1\/register$/,
 ];
 
 export const chromiumPath =

@@ -3,9 +3,10 @@
 // what it is + the words), opens "I saved it" but answers "Not yet", then
 // chooses "Later". The chat list shows the reminder, also after a reload;
 // Settings leads with "Back up your recovery phrase": after the passphrase,
-// a download named after her handle and a confirmed "I saved it" end it.
+// a download named after her handle, then the 3-word check, end it. omar
+// downloads at sign-up and confirms "I saved it": no reminder pending.
 import { readFileSync } from 'node:fs';
-import { assert, log, openWindow, DOMAIN } from '../helpers.mjs';
+import { assert, log, openWindow, shot, DOMAIN } from '../helpers.mjs';
 
 const PASS = 'olga later backup please';
 
@@ -46,12 +47,11 @@ export default {
     await P.locator('#new-passphrase').fill(PASS);
     await P.locator('#confirm-passphrase').fill(PASS);
     await P.getByRole('button', { name: 'Create identity' }).click();
-    await P.locator('#handle').fill('olga');
-    await P.getByRole('button', { name: 'Register' }).click();
-    await P.getByTestId('my-kez').getByText(`olga@${DOMAIN}`).waitFor();
+    await register(P, 'olga');
     await P.getByTestId('backup-reminder').waitFor();
     await P.reload();
     await P.getByTestId('backup-reminder').getByRole('heading', { name: 'Back up your recovery phrase' }).waitFor();
+    await shot(P, 'shot-backup-reminder-desktop-light.png', { fullPage: false });
     log('olga: "Later" leaves a reminder in the chat list, also after a reload');
 
     // Settings: the card comes first, the phrase needs the passphrase.
@@ -65,18 +65,42 @@ export default {
     const second = await download(P, card.getByRole('button', { name: 'Download as a file' }));
     assert(second.name === 'kez-recovery-olga.txt', `file name with the handle: ${second.name}`);
     assert(second.text === first.text, 'same content');
-    await card.getByRole('button', { name: 'I saved it' }).click();
-    await P.getByRole('button', { name: 'Yes, they’re saved' }).click();
+    // Written down instead: the words hide and three are asked for (a wrong one first).
+    await card.getByRole('button', { name: 'I wrote them down: check' }).click();
+    assert((await P.getByRole('list', { name: 'Recovery phrase' }).count()) === 0, 'the words are hidden during the check');
+    const inputs = P.locator('input[data-position]');
+    await inputs.nth(0).fill('notaword');
+    await P.getByRole('button', { name: 'Confirm' }).click();
+    await P.getByText(/doesn’t match/).waitFor();
+    for (let i = 0; i < 3; i++) await inputs.nth(i).fill(words[Number(await inputs.nth(i).getAttribute('data-position')) - 1]);
+    await P.getByRole('button', { name: 'Confirm' }).click();
     await P.locator('[data-testid="phrase-settings"][data-pending="false"]').getByRole('heading', { name: 'Recovery phrase' }).waitFor();
     const rec = /** @type {any} */ (await readKV(P, 'backup:'));
-    assert(rec && rec.pending === false && rec.how === 'saved' && rec.deferred_at && rec.done_at, `backup record: ${JSON.stringify(rec)}`);
+    assert(rec && rec.pending === false && rec.how === 'quiz' && rec.deferred_at && rec.done_at, `backup record: ${JSON.stringify(rec)}`);
     await P.goto(t.base + '/#/chats');
     await P.getByTestId('my-kez').waitFor();
     await P.reload();
     await P.getByTestId('my-kez').waitFor();
     assert((await P.getByTestId('backup-reminder').count()) === 0, 'no reminder once backed up');
-    log('olga: backed up from Settings; the reminder is gone');
+    log('olga: backed up from Settings (the 3-word check); the reminder is gone');
     await ctx.close();
+
+    // omar: downloads at sign-up and confirms "I saved it": no reminder, no quiz.
+    const omar = await openWindow(t, 'omar');
+    const O = omar.page;
+    await O.getByRole('link', { name: 'Create a new identity' }).click();
+    await download(O, O.getByRole('button', { name: 'Download as a file' }));
+    await O.getByRole('button', { name: 'I saved it' }).click();
+    await O.getByRole('button', { name: 'Yes, they’re saved' }).click();
+    await O.locator('#new-passphrase').fill(PASS);
+    await O.locator('#confirm-passphrase').fill(PASS);
+    await O.getByRole('button', { name: 'Create identity' }).click();
+    // Not registered (the per-IP registration budget is small): the record is written at creation.
+    await O.getByRole('heading', { name: 'Pick your handle' }).waitFor();
+    const orec = /** @type {any} */ (await readKV(O, 'backup:'));
+    assert(orec && orec.pending === false && orec.how === 'saved' && !orec.deferred_at, `omar's record: ${JSON.stringify(orec)}`);
+    log('omar: "I saved it" at sign-up, no reminder pending');
+    await omar.ctx.close();
   },
 };
 
@@ -109,4 +133,46 @@ export function readKV(page, prefix) {
       }),
     prefix,
   );
+}
+
+/**
+ * Register `handle` from "Pick your handle". The server allows 5
+ * registrations per IP per minute (`--register-rate-per-minute`) and every
+ * scenario signs up from 127.0.0.1: on "Too many attempts" it tries again
+ * every 5 s, for 75 s at most (the bucket refills one per 12 s).
+ * @param {import('playwright-core').Page} page @param {string} handle
+ */
+export async function register(page, handle) {
+  await page.getByRole('heading', { name: 'Pick your handle' }).waitFor();
+  await page.locator('#handle').fill(handle);
+  const done = page.getByTestId('my-kez').getByText(`${handle}@${DOMAIN}`);
+  const limited = page.getByText('Too many attempts in a short time.');
+  const until = Date.now() + 75_000;
+  for (;;) {
+    await page.getByRole('button', { name: 'Register' }).click();
+    await done.or(limited).first().waitFor();
+    if (await done.isVisible()) return;
+    assert(Date.now() < until, `registering ${handle}: still rate-limited after 75 s`);
+    await page.waitForTimeout(5000);
+  }
+}
+
+/**
+ * Sign up without the 3-word check: "Download as a file" → "I saved it" →
+ * "Yes" (or "Later" when `later`), the passphrase, then `register`.
+ * @param {import('playwright-core').Page} page @param {string} handle @param {string} pass @param {boolean} [later]
+ */
+export async function quickSignUp(page, handle, pass, later = false) {
+  await page.getByRole('link', { name: 'Create a new identity' }).click();
+  if (later) {
+    await page.getByRole('button', { name: 'Later: remind me to back up' }).click();
+  } else {
+    await page.getByRole('button', { name: 'Copy words' }).click();
+    await page.getByRole('button', { name: 'I saved it' }).click();
+    await page.getByRole('button', { name: 'Yes, they’re saved' }).click();
+  }
+  await page.locator('#new-passphrase').fill(pass);
+  await page.locator('#confirm-passphrase').fill(pass);
+  await page.getByRole('button', { name: 'Create identity' }).click();
+  await register(page, handle);
 }

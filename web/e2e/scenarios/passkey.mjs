@@ -6,8 +6,8 @@
 // passkey by itself. With the authenticator gone, the passphrase still
 // unlocks (the pending passkey request is dropped). Removing the passkey in
 // Settings deletes the record and the lock screen's button.
-import { assert, conversation, log, signUp, watch, DOMAIN } from '../helpers.mjs';
-import { readKV } from './onboard.mjs';
+import { assert, conversation, log, shot, watch, DOMAIN } from '../helpers.mjs';
+import { quickSignUp, readKV } from './onboard.mjs';
 
 const PASS = 'pia passkey fallback words';
 const TEXT = 'Sent before the passkey lock';
@@ -39,7 +39,7 @@ export default {
     // First an authenticator without PRF: Settings says so and stores nothing.
     const noPrf = await cdp.send('WebAuthn.addVirtualAuthenticator', authenticator(false));
     await P.goto(origin + '/');
-    await signUp(P, 'pia', PASS);
+    await quickSignUp(P, 'pia', PASS);
     await P.goto(origin + '/#/settings');
     await P.getByRole('button', { name: 'Set up passkey unlock' }).click();
     await P.getByTestId('passkey-error').getByText(/lacks the WebAuthn PRF extension.*Nothing was saved/).waitFor();
@@ -73,6 +73,7 @@ export default {
     // Lock, unlock with the passkey: no passphrase typed.
     await P.getByRole('button', { name: 'Lock now' }).click();
     await P.getByRole('heading', { name: 'Welcome back' }).waitFor();
+    await shot(P, 'shot-unlock-passkey-desktop-light.png');
     await P.getByRole('button', { name: 'Unlock with passkey' }).click();
     await conversation(P, 'alice').getByText(TEXT.slice(0, 20)).waitFor();
     assert((await P.locator('#passphrase').count()) === 0, 'unlocked');

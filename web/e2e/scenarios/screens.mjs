@@ -5,7 +5,8 @@
 // sam (desktop) and tess (phone) sign up and trade a few messages. Last in
 // the run: it checks the console once more (these pages included).
 import { join } from 'node:path';
-import { artifacts, assert, checkConsole, conversation, log, signUp, watch, DOMAIN } from '../helpers.mjs';
+import { artifacts, assert, checkConsole, conversation, log, watch, DOMAIN } from '../helpers.mjs';
+import { quickSignUp } from './onboard.mjs';
 
 const SIZES = {
   desktop: { viewport: { width: 1280, height: 800 } },
@@ -41,7 +42,8 @@ async function person(t, size, handle) {
   await page.locator('[data-word]').first().waitFor();
   await shots(page, 'onboarding', size);
   await page.getByRole('link', { name: 'Cancel' }).click();
-  await signUp(page, handle, `${handle} screenshot passphrase`);
+  await page.getByRole('link', { name: 'Create a new identity' }).waitFor();
+  await quickSignUp(page, handle, `${handle} screenshot passphrase`);
   return { ctx, page };
 }
 

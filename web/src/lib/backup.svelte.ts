@@ -26,7 +26,7 @@ export class BackupReminder {
     this.pending = true;
   }
 
-  async done(primary: string, how: 'quiz' | 'saved'): Promise<void> {
+  async done(primary: string, how: 'quiz' | 'saved' | 'restore'): Promise<void> {
     await this.#store.done(primary, how);
     if (this.#primary === primary || this.#primary === null) this.pending = false;
     this.#primary = primary;

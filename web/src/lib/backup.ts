@@ -17,8 +17,8 @@ export interface BackupRecord {
   deferred_at?: string;
   /** ISO 8601: when the quiz passed or "I saved it" was confirmed. */
   done_at?: string;
-  /** How the backup was confirmed. */
-  how?: 'quiz' | 'saved';
+  /** How the backup was confirmed (`restore`: the phrase was typed in to restore this identity). */
+  how?: 'quiz' | 'saved' | 'restore';
 }
 
 const key = (primary: string) => `${BACKUP_PREFIX}${primary}`;
@@ -39,7 +39,7 @@ export class BackupStore {
   }
 
   /** The quiz passed or "I saved it" was confirmed: the reminder stops. */
-  async done(primary: string, how: 'quiz' | 'saved', now = new Date()): Promise<void> {
+  async done(primary: string, how: 'quiz' | 'saved' | 'restore', now = new Date()): Promise<void> {
     const prev = await this.kv.get<BackupRecord>(key(primary));
     const rec: BackupRecord = { v: 1, pending: false, done_at: now.toISOString(), how };
     if (prev?.deferred_at) rec.deferred_at = prev.deferred_at;
