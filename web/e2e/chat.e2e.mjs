@@ -52,7 +52,9 @@ const SCENARIOS = Object.entries(ALL)
   .map(([, s]) => s);
 
 preflight();
-const server = startServer();
+// Many scenarios sign up from one address: lift the per-IP sign-up limit (5/min by
+// default; its 429 is covered by the API tests) so none waits out a minute.
+const server = startServer(['--register-rate-per-minute', '120']);
 /** @type {import('playwright-core').Browser | undefined} */
 let browser;
 let current = '(start-up)';
