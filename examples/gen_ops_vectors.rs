@@ -118,6 +118,11 @@ fn invalid() -> Vec<Value> {
             format!(r#"{{"reply_to":"{ID}","text":"\u0041","type":"kez-reply-v1"}}"#),
         ),
         (
+            "reply text a lone surrogate",
+            "reply",
+            format!(r#"{{"reply_to":"{ID}","text":"\ud800","type":"kez-reply-v1"}}"#),
+        ),
+        (
             "reply duplicate key",
             "reply",
             format!(r#"{{"reply_to":"{ID}","text":"x","text":"y","type":"kez-reply-v1"}}"#),
