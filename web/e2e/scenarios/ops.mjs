@@ -1,5 +1,6 @@
-// Message operations (SPEC §8.5), on alice and bob's conversation from
-// `chat`: alice replies to bob's message (bob sees the quote from his own
+// Message operations (SPEC §8.5), on alice and bob's conversation (from
+// `chat`; after `keys` alice also has a "key changed" one, left alone): bob
+// writes, alice replies to his message (bob sees the quote from his own
 // copy), reacts to it, edits one of hers and deletes another for everyone
 // (after a confirm); bob's window shows each, and bob's reaction (given
 // with the keyboard only) reaches alice. The SQLite file never holds the
@@ -11,6 +12,7 @@ const KEEP = 'Ops: a message to edit';
 const EDITED = 'Ops: edited secret 🧪 text';
 const GONE = 'Ops: a message to delete 🗑';
 const REPLY = 'Ops: a reply 🦊';
+const BOBS = 'Ops: bob says hi';
 
 /** @param {import('playwright-core').Page} page @param {'in' | 'out'} dir @param {string} text */
 const bubble = (page, dir, text) => page.locator(`[data-message][data-dir="${dir}"]`).filter({ hasText: text });
@@ -35,25 +37,26 @@ export default {
   async run(t) {
     const A = t.alice.page;
     const B = t.bob.page;
-    await conversation(A, 'bob').click();
-    await conversation(B, 'alice').click();
+    await conversation(A, 'bob').filter({ hasNot: A.getByTestId('key-changed-mark') }).first().click();
+    await conversation(B, 'alice').first().click();
+    await send(B, BOBS);
     await send(A, KEEP);
     await send(A, GONE);
     await bubble(B, 'in', GONE).waitFor();
 
     // Reply to bob's message: the banner, then the quote on both sides.
-    const theirs = bubble(A, 'in', 'loud and clear').first();
+    const theirs = bubble(A, 'in', BOBS).first();
     await (await menu(theirs)).getByTestId('action-reply').click();
-    await A.getByTestId('composer-banner').getByText('loud and clear').waitFor();
+    await A.getByTestId('composer-banner').getByText(BOBS).waitFor();
     await send(A, REPLY);
     assert((await A.getByTestId('composer-banner').count()) === 0, 'the reply banner goes once sent');
     const replyB = bubble(B, 'in', REPLY);
-    await replyB.getByTestId('reply-quote').getByText('loud and clear').waitFor();
+    await replyB.getByTestId('reply-quote').getByText(BOBS).waitFor();
     log('alice replied; bob sees the quote from his own copy');
 
     // React to bob's message.
     await (await menu(theirs)).getByTestId('react-👍').click();
-    await bubble(B, 'out', 'loud and clear').first().locator('[data-testid="reaction"][data-emoji="👍"]').getByText('1').waitFor();
+    await bubble(B, 'out', BOBS).first().locator('[data-testid="reaction"][data-emoji="👍"]').getByText('1').waitFor();
     log('alice reacted 👍; bob sees the chip');
 
     // Edit her own message: the composer holds its text, Enter sends the edit.
