@@ -92,7 +92,9 @@ pub struct OpenedMessage {
     kind_tag: String,
     version: u64,
     /// `text`, `ack`, an attachment kind (`file`, `chunk`, `need`: read
-    /// `body` with [`crate::file::parse_body`], SPEC §13) or `sent` (a
+    /// `body` with [`crate::file::parse_body`], SPEC §13), a message
+    /// operation (`reply`, `reaction`, `edit`, `delete`: read `body` with
+    /// [`crate::ops::parse_body`], SPEC §8.5) or `sent` (a
     /// self-copy: read `body` with [`crate::sent::parse`], SPEC §8.3).
     pub kind: String,
     /// The client message id.
@@ -277,6 +279,9 @@ pub(crate) fn message_shape(value: &Value) -> Result<(OpenedMessage, Identity), 
             "ack" => msg.ack_sig.is_some() && ack_ids(&msg.body).is_some(),
             "file" | "chunk" | "need" => {
                 !has_ack_sig && super::file::parse_body(&msg.kind, &msg.body).is_some()
+            }
+            "reply" | "reaction" | "edit" | "delete" => {
+                !has_ack_sig && super::ops::parse_body(&msg.kind, &msg.body).is_some()
             }
             _ => false,
         };

@@ -2,7 +2,7 @@
 //! handles. Identities, strict JSON, JCS canonicalisation, Ed25519 signed
 //! envelopes, handles and the request-auth signed strings (SPEC §1-§4, §7.2,
 //! §10.2), the nostr routing address and event rules (SPEC §12), attachment
-//! bodies (SPEC §13) and profile documents (SPEC §14), plus
+//! bodies (SPEC §13), message operations (SPEC §8.5) and profile documents (SPEC §14), plus
 //! envelope v2 (SPEC §8) and visual encryption (SPEC §14.2-§14.3) behind the
 //! `envelope` feature and nostr key
 //! derivation and event signing behind `nostr-keys`.
@@ -21,6 +21,7 @@ pub mod handle;
 pub mod identity;
 pub mod json;
 pub mod nostr;
+pub mod ops;
 pub mod profile;
 #[cfg(feature = "envelope")]
 pub mod sent;

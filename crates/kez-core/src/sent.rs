@@ -25,7 +25,7 @@ pub struct SelfCopy {
     /// The original sealed message object, `sig` included. Its signature is
     /// checked by [`crate::envelope::open`], after the outer one.
     pub message: Value,
-    /// The original, read (kind `text` or `file`).
+    /// The original, read (kind `text`, `file` or a SPEC §8.5 op).
     pub original: OpenedMessage,
 }
 
@@ -65,8 +65,10 @@ pub fn parse(outer: &OpenedMessage) -> Option<SelfCopy> {
         return None;
     }
     let (original, _) = message_shape(&raw.message).ok()?;
-    let same = matches!(original.kind.as_str(), "text" | "file")
-        && original.from == outer.from
+    let same = matches!(
+        original.kind.as_str(),
+        "text" | "file" | "reply" | "reaction" | "edit" | "delete"
+    ) && original.from == outer.from
         && original.to == raw.to
         && original.id == outer.id
         && original.sent_at == outer.sent_at;

@@ -17,6 +17,7 @@ import { SealedFiles } from './attachments/filestore';
 import { Outbox } from './outbox';
 import { Receipts } from './receipts';
 import { Inbound } from './inbound';
+import { MessageOps } from './ops/ops';
 import {
   ChatClosedError,
   type Api,
@@ -82,6 +83,8 @@ export class ChatStore {
   readonly files: Attachments;
   /** The encrypted history export and import (SPEC §8.4). */
   readonly history: HistoryFile;
+  /** Reactions, edits and deletes (SPEC §8.5): sent from the thread's menu, applied as they arrive. */
+  readonly ops: MessageOps;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #transports: Transports;
   #connected = false;
@@ -102,6 +105,7 @@ export class ChatStore {
     this.#outbox = new Outbox(access, deps.sleep);
     this.#receipts = new Receipts(access, deps.ackDelayMs);
     this.#stallCheck = deps.stallCheck ?? true;
+    this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m) => this.#outbox.postSilent(p, m), wipeFile: (p, d, id) => this.files.wipe(p, d, id) });
     this.#inbound = this.#makeInbound(access);
     this.files = new Attachments({
       chat: access,
@@ -192,6 +196,8 @@ export class ChatStore {
       viewing: (peer) => this.activePeer === peer && (typeof document === 'undefined' || document.visibilityState === 'visible'),
       applyAck: (peer, body) => this.#receipts.applyAck(peer, body),
       applyFile: (msg) => this.files.apply(msg),
+      applyOp: (msg) => this.ops.receive(msg),
+      arrived: (peer, id) => this.ops.arrived(peer, id),
       putOutFile: (peer, id, bytes) => this.files.putOut(peer, id, bytes),
       scheduleAck: (peer) => this.#receipts.schedule(peer),
       saveSince: () => this.#transports.saveSince(),
@@ -326,9 +332,9 @@ export class ChatStore {
     this.activePeer = null;
   }
 
-  /** Send a text message with local echo: sending → sent (201/200) → delivered (ack). */
-  send(peer: string, text: string): Promise<void> {
-    return this.#outbox.send(peer, text);
+  /** Send a text message (a reply to `replyTo`, SPEC §8.5) with local echo: sending → sent (201/200) → delivered (ack). */
+  send(peer: string, text: string, replyTo?: string): Promise<void> {
+    return this.#outbox.send(peer, text, replyTo);
   }
 
   /** The Retry button: the failed texts of the thread again, in order, whatever the error (a file continues where it stopped). */

@@ -15,6 +15,7 @@ import type { SeenIds } from './seen';
 import { parseRfc3339, rfc3339 } from './time';
 import { primaryFromSeed } from './identity';
 import { copyOf, holds, outgoingFromOriginal, type Filed } from './history/ingest';
+import { parseOpBody } from './ops/body';
 
 /** A file's visible message (SPEC §13): the text shown and what it points to. */
 export interface Shown {
@@ -38,6 +39,10 @@ export interface InboundAccess {
   viewing(peer: string): boolean;
   applyAck(peer: string, body: string): Promise<void>;
   applyFile(msg: SealedMessage): Promise<void>;
+  /** A reaction, edit or delete (SPEC §8.5), the peer's or this identity's own (MessageOps.receive). */
+  applyOp(msg: SealedMessage): Promise<void>;
+  /** A message was filed in `peer`'s thread: ops waiting for it apply (MessageOps.arrived). */
+  arrived(peer: string, id: string): Promise<void>;
   scheduleAck(peer: string): void;
   /** Store the bytes of an outgoing file (an inline file's self-copy, SPEC §8.3). */
   putOutFile(peer: string, id: string, bytes: Uint8Array): Promise<void>;
@@ -69,9 +74,10 @@ export function nostrEnvelope(ev: Pick<NostrEvent, 'content'>): unknown {
   }
 }
 
-/** Where an opened message goes, by its sealed kind (SPEC §8, §8.3, §13). */
-export function routeOf(kind: SealedMessage['kind']): 'ack' | 'text' | 'file' | 'sent' {
-  return kind === 'ack' ? 'ack' : kind === 'text' ? 'text' : kind === 'sent' ? 'sent' : 'file';
+/** Where an opened message goes, by its sealed kind (SPEC §8, §8.3, §8.5, §13): a reply is filed like a text. */
+export function routeOf(kind: SealedMessage['kind']): 'ack' | 'text' | 'file' | 'sent' | 'op' {
+  if (kind === 'reaction' || kind === 'edit' || kind === 'delete') return 'op';
+  return kind === 'ack' ? 'ack' : kind === 'text' || kind === 'reply' ? 'text' : kind === 'sent' ? 'sent' : 'file';
 }
 
 /**
@@ -79,10 +85,22 @@ export function routeOf(kind: SealedMessage['kind']): 'ack' | 'text' | 'file' | 
  * re-written as UTC `Z`, like ours: threads sort it as text, and an offset
  * such as `+14:00` would otherwise let the sender pin a message to the top.
  */
-export function incomingMessage(msg: Pick<SealedMessage, 'id' | 'body' | 'sent_at'>, shown?: Shown): ChatMessage {
+export function incomingMessage(msg: Pick<SealedMessage, 'id' | 'body' | 'sent_at'> & { kind?: string }, shown?: Shown): ChatMessage {
   const sentAt = rfc3339(new Date(parseRfc3339(msg.sent_at)));
-  const body = shown?.body ?? msg.body;
-  return { id: msg.id, dir: 'in', body, sent_at: sentAt, status: 'received', acked: false, ...(shown ? { attachment: shown.attachment } : {}) };
+  // A reply (SPEC §8.5): its text, and the id it quotes.
+  const reply = msg.kind === 'reply' ? parseOpBody('reply', msg.body) : null;
+  const quoted = reply?.kind === 'reply' ? { body: reply.text, reply_to: reply.reply_to } : null;
+  const body = shown?.body ?? quoted?.body ?? msg.body;
+  return {
+    id: msg.id,
+    dir: 'in',
+    body,
+    sent_at: sentAt,
+    status: 'received',
+    acked: false,
+    ...(shown ? { attachment: shown.attachment } : {}),
+    ...(quoted ? { reply_to: quoted.reply_to } : {}),
+  };
 }
 
 export class Inbound {
@@ -173,6 +191,7 @@ export class Inbound {
     if (route === 'ack') await this.#a.applyAck(msg.from, msg.body);
     else if (route === 'text') await this.receive(msg);
     else if (route === 'sent') await this.receiveCopy(msg);
+    else if (route === 'op') await this.#a.applyOp(msg);
     else await this.#a.applyFile(msg);
     return msg.from;
   }
@@ -197,6 +216,8 @@ export class Inbound {
     thread.push(entry);
     thread.sort(bySentAt);
     const c = this.#a.ensureConversation(peer, handle);
+    // Ops that came before it apply now (SPEC §8.5 "Pending").
+    await this.#a.arrived(peer, entry.id);
     if (isLatest(c, entry.sent_at)) {
       c.last_at = entry.sent_at;
       c.last_preview = shown ? filePreview(entry.body) : entry.body;
@@ -219,6 +240,11 @@ export class Inbound {
    */
   async receiveCopy(msg: SealedMessage): Promise<boolean> {
     const copy = copyOf(msg);
+    // An op this identity sent from another device (SPEC §8.5): applied as its own.
+    if (routeOf(copy.message.kind) === 'op') {
+      await this.#a.applyOp(copy.message);
+      return false;
+    }
     const filed = outgoingFromOriginal(copy.message);
     return filed ? this.#fileOutgoing(copy.to, filed, copy.to_handle) : false;
   }
@@ -233,6 +259,8 @@ export class Inbound {
     thread.push(entry);
     thread.sort(bySentAt);
     const c = this.#a.ensureConversation(peer, handle);
+    // Ops that came before it apply now (SPEC §8.5 "Pending").
+    await this.#a.arrived(peer, entry.id);
     if (isLatest(c, entry.sent_at)) {
       c.last_at = entry.sent_at;
       c.last_preview = entry.attachment ? filePreview(entry.body) : entry.body;

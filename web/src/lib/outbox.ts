@@ -16,7 +16,8 @@ import { newMessageId } from './bytes';
 import { afterFailure, MAX_ATTEMPTS } from './attachments/pacer';
 import { KeyedChain } from './receipts';
 import { PublishError } from './nostr/transport';
-import { ChatClosedError, bySentAt, isLatest, type ChatAccess, type ChatMessage, type MessageStatus } from './records';
+import { ChatClosedError, bySentAt, isLatest, type ChatAccess, type ChatMessage, type MessageStatus, type Outgoing } from './records';
+import { opBody } from './ops/body';
 import { parseRfc3339, rfc3339 } from './time';
 
 /**
@@ -160,11 +161,11 @@ export class Outbox {
     this.#sleep = sleep;
   }
 
-  /** Send a text message with local echo: sending → sent (201/200) → delivered (ack). */
-  async send(peer: string, text: string): Promise<void> {
+  /** Send a text message (a reply to `replyTo`, SPEC §8.5, when given) with local echo: sending → sent (201/200) → delivered (ack). */
+  async send(peer: string, text: string, replyTo?: string): Promise<void> {
     const body = outgoingBody(text);
     if (body === null || this.#chat.closed) return;
-    const msg: ChatMessage = { id: newMessageId(), dir: 'out', body, sent_at: rfc3339(this.#chat.now()), status: 'sending' };
+    const msg: ChatMessage = { id: newMessageId(), dir: 'out', body, sent_at: rfc3339(this.#chat.now()), status: 'sending', ...(replyTo ? { reply_to: replyTo } : {}) };
     await this.#chat.serial(async () => {
       const thread = await this.#chat.thread(peer);
       thread.push(msg);
@@ -313,15 +314,40 @@ export class Outbox {
 
   /** One POST of `m`: null once accepted (settled as sent), else the error. */
   async #attempt(peer: string, m: ChatMessage): Promise<unknown> {
-    const { id, sent_at, body } = m;
+    const { id, sent_at, body, reply_to } = m;
+    const out: Outgoing = reply_to ? { kind: 'reply', id, sent_at, body: opBody({ kind: 'reply', reply_to, text: body }) } : { kind: 'text', id, sent_at, body };
     try {
-      const r = await this.#chat.post(peer, { kind: 'text', id, sent_at, body });
+      const r = await this.#chat.post(peer, out);
       await this.#settle(peer, id, r?.via ? { ...SENT, via: r.via } : SENT);
       return null;
     } catch (e) {
       if (e instanceof ChatClosedError) throw e;
       return e ?? new Error('post failed');
     }
+  }
+
+  /**
+   * A silent message operation (SPEC §8.5: reaction, edit, delete) in the
+   * conversation's order, posted with notify false; transient failures wait
+   * and retry like a message's (the pacer), then it is dropped with a log
+   * (it was applied on this device already). Never rejects.
+   */
+  postSilent(peer: string, m: Outgoing): Promise<void> {
+    return this.#chains.run(peer, async () => {
+      for (let attempt = 1; !this.#chat.closed; attempt++) {
+        await this.#pause();
+        try {
+          await this.#chat.post(peer, m, { notify: false });
+          return;
+        } catch (e) {
+          if (e instanceof ChatClosedError) return;
+          const next = afterFailure(e, attempt);
+          if (!next.retry) return console.debug(`${m.kind} not sent:`, e instanceof ApiError ? e.code : 'error');
+          if (e instanceof ApiError && e.status === 429) this.#pauseUntil = Math.max(this.#pauseUntil, Date.now() + next.ms);
+          await this.#wait(next.ms);
+        }
+      }
+    });
   }
 
   /** Queued: apply a post's outcome (never over `delivered`). */

@@ -65,6 +65,25 @@ export interface ChatMessage {
   prev_ids?: string[];
   /** A file (SPEC §13); `body` then holds its name. */
   attachment?: Attachment;
+  /** A reply (SPEC §8.5): the id of the message it answers (the quote is read from this thread). */
+  reply_to?: string;
+  /** Edited (SPEC §8.5): the latest applied edit's `sent_at` and id (latest wins); `body` is its text. */
+  edit?: { at: string; id: string };
+  /** Deleted for everyone (SPEC §8.5): `body` is empty, no attachment, reactions or edit. */
+  deleted?: boolean;
+  /** Reactions (SPEC §8.5): one per sender (the peer, this identity), latest wins; `emoji: ''` is a removal. */
+  reactions?: Reaction[];
+}
+
+/** One sender's reaction to a message (SPEC §8.5). */
+export interface Reaction {
+  /** The sender's primary. */
+  by: string;
+  /** The emoji, or '' once removed (kept as the latest-wins key). */
+  emoji: string;
+  /** The op's sent_at and id: a later one replaces it. */
+  at: string;
+  id: string;
 }
 
 export interface Me {

@@ -92,6 +92,15 @@ export class Attachments {
     await this.#host.files.put(this.#host.key(fileRecord('out', peer, id)), bytes);
   }
 
+  /** Delete a file's stored bytes (a message deleted for everyone, SPEC §8.5); any URL handed out is revoked. */
+  async wipe(peer: string, dir: 'in' | 'out', id: string): Promise<void> {
+    const name = fileRecord(dir, peer, id);
+    const e = this.#urls.get(name);
+    this.#urls.delete(name);
+    if (e) void e.url.then((u) => u && URL.revokeObjectURL(u));
+    await this.#host.files.del(this.#host.key(name));
+  }
+
   /** The stored file's bytes (null while it is not complete). */
   async bytes(peer: string, m: ChatMessage): Promise<Uint8Array | null> {
     return (await this.#host.files.get(this.#host.key(fileRecord(m.dir, peer, m.id)))) ?? null;

@@ -8,6 +8,7 @@ import type { SealedMessage } from '../envelope';
 import type { ChatMessage } from '../records';
 import { parseRfc3339, rfc3339 } from '../time';
 import type { SentBody } from './selfcopy';
+import { parseOpBody } from '../ops/body';
 
 /** What a pointer's copy says on a device that has not got the file (chunks are not copied, SPEC §8.3). */
 export const NOT_ON_THIS_DEVICE = 'Sent from another device; the file is only there.';
@@ -37,6 +38,10 @@ export function outgoingFromOriginal(m: Pick<SealedMessage, 'id' | 'kind' | 'bod
   const sent_at = rfc3339(new Date(parseRfc3339(m.sent_at)));
   const base = { id: m.id, dir: 'out' as const, sent_at, status: 'sent' as const };
   if (m.kind === 'text') return { entry: { ...base, body: m.body } };
+  if (m.kind === 'reply') {
+    const r = parseOpBody('reply', m.body);
+    return r?.kind === 'reply' ? { entry: { ...base, body: r.text, reply_to: r.reply_to } } : null;
+  }
   if (m.kind !== 'file') return null;
   const f = parseBody('file', m.body);
   if (!f) return null;

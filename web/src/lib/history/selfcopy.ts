@@ -9,8 +9,8 @@ import type { SealedMessage } from '../envelope';
 export const SENT_TYPE = 'kez-sent-v1';
 /** Longest `to_handle`, in UTF-8 bytes. */
 export const MAX_TO_HANDLE_BYTES = 320;
-/** Kinds a self-copy may carry: the visible ones (never acks, chunks, needs or copies). */
-export const COPIED_KINDS: readonly string[] = ['text', 'file'];
+/** Kinds a self-copy may carry: the visible ones and the message operations (SPEC §8.5); never acks, chunks, needs or copies. */
+export const COPIED_KINDS: readonly string[] = ['text', 'file', 'reply', 'reaction', 'edit', 'delete'];
 
 /** A self-copy's body, read. */
 export interface SentBody {

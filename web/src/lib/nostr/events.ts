@@ -17,11 +17,11 @@ export const KIND_ACK = KIND_SILENT;
 
 /**
  * The event kind a sealed message of `kind` is published as (SPEC §12
- * "Kinds"): 4243 for what may notify (`text`, `file`), 4244 for the silent
+ * "Kinds"): 4243 for what may notify (`text`, `file`, `reply`), 4244 for the silent
  * ones, so a file's chunks do not make the server's listener push once each.
  */
 export function eventKindFor(kind: MessageKind): number {
-  return kind === 'text' || kind === 'file' ? KIND_MESSAGE : KIND_SILENT;
+  return kind === 'text' || kind === 'file' || kind === 'reply' ? KIND_MESSAGE : KIND_SILENT;
 }
 /** Events dated more than this many seconds ahead of now are refused. */
 export const MAX_FUTURE_SECS = 300;

@@ -1,0 +1,146 @@
+// Message operations (SPEC §8.5) for one ChatStore: sending a reaction,
+// edit or delete (applied here at once, then posted silently in the
+// conversation's queue; the transports file the self-copy), and applying the
+// ones that arrive (from the peer, or this identity's other devices by
+// self-copy), with a bounded wait for targets not here yet. Replies are
+// messages: the outbox sends them, Inbound files them.
+import { newMessageId } from '../bytes';
+import type { SealedMessage } from '../envelope';
+import type { ChatAccess, ChatMessage, Outgoing } from '../records';
+import { rfc3339 } from '../time';
+import { outgoingBody } from '../outbox';
+import { applyOp, DELETED_TEXT, type OpMeta } from './apply';
+import { opBody, parseOpBody, validEmoji, validOpText, type Op } from './body';
+
+/** Ops kept per conversation while their target is not here (the oldest goes first). */
+export const MAX_PENDING = 200;
+/** How long a pending op waits for its target (ms). */
+export const PENDING_MS = 10 * 60_000;
+/** Conversations with pending ops at once (the one waiting longest goes first). */
+export const MAX_PENDING_PEERS = 100;
+
+interface Waiting {
+  op: Op & { target: string };
+  meta: OpMeta;
+  until: number;
+}
+
+/** Ops waiting for their target, bounded in count and time (SPEC §8.5 "Pending"). Memory only. */
+export class PendingOps {
+  readonly #byPeer = new Map<string, Waiting[]>();
+
+  add(peer: string, w: Waiting): void {
+    const list = (this.#byPeer.get(peer) ?? []).filter((x) => x.until > w.until - PENDING_MS);
+    list.push(w);
+    while (list.length > MAX_PENDING) list.shift();
+    this.#byPeer.delete(peer);
+    this.#byPeer.set(peer, list);
+    while (this.#byPeer.size > MAX_PENDING_PEERS) this.#byPeer.delete(this.#byPeer.keys().next().value!);
+  }
+
+  /** The live ops waiting for `target` in `peer`'s thread, removed (expired ones are dropped on the way). */
+  take(peer: string, target: string, now: number): Waiting[] {
+    const list = this.#byPeer.get(peer);
+    if (!list) return [];
+    const live = list.filter((w) => w.until > now);
+    const hit = live.filter((w) => w.op.target === target);
+    const rest = live.filter((w) => w.op.target !== target);
+    if (rest.length) this.#byPeer.set(peer, rest);
+    else this.#byPeer.delete(peer);
+    return hit;
+  }
+
+  count(peer: string): number {
+    return this.#byPeer.get(peer)?.length ?? 0;
+  }
+}
+
+/** What MessageOps may use of the ChatStore. */
+export interface OpsHost {
+  chat: ChatAccess;
+  /** The own primary. */
+  own: string;
+  /** Post a silent op in `peer`'s queue (Outbox.postSilent). */
+  postSilent(peer: string, m: Outgoing): Promise<void>;
+  /** Delete a file's stored bytes (Attachments.wipe). */
+  wipeFile(peer: string, dir: 'in' | 'out', id: string): Promise<void>;
+}
+
+export class MessageOps {
+  readonly #h: OpsHost;
+  readonly pending = new PendingOps();
+
+  constructor(host: OpsHost) {
+    this.#h = host;
+  }
+
+  /** React to message `id` with `emoji` ('' removes the own reaction). */
+  react(peer: string, id: string, emoji: string): Promise<boolean> {
+    if (!validEmoji(emoji)) return Promise.resolve(false);
+    return this.#send(peer, { kind: 'reaction', target: id, emoji });
+  }
+
+  /** Replace the text of the own message `id` (a text or reply). */
+  edit(peer: string, id: string, text: string): Promise<boolean> {
+    const body = outgoingBody(text);
+    if (body === null || !validOpText(body)) return Promise.resolve(false);
+    return this.#send(peer, { kind: 'edit', target: id, text: body });
+  }
+
+  /** Delete the own message `id` for everyone. */
+  remove(peer: string, id: string): Promise<boolean> {
+    return this.#send(peer, { kind: 'delete', target: id });
+  }
+
+  /** Apply here, then post (silently, in the conversation's order). False when nothing changed (not sent). */
+  async #send(peer: string, op: Op & { target: string }): Promise<boolean> {
+    const { chat, own } = this.#h;
+    if (chat.closed) return false;
+    const m: Outgoing = { kind: op.kind, id: newMessageId(), sent_at: rfc3339(chat.now()), body: opBody(op) };
+    const applied = await chat.serial(() => this.#apply(peer, op, { id: m.id, sent_at: m.sent_at, by: own, own: true }, false));
+    if (applied) void this.#h.postSilent(peer, m);
+    return applied;
+  }
+
+  /**
+   * An opened `reaction`/`edit`/`delete` (inside the write queue): from the
+   * peer, or this identity's own (a self-copy's original, a note to self).
+   */
+  async receive(msg: Pick<SealedMessage, 'kind' | 'id' | 'from' | 'to' | 'sent_at' | 'body'>): Promise<void> {
+    const op = parseOpBody(msg.kind, msg.body);
+    if (!op || op.kind === 'reply') return;
+    const own = msg.from === this.#h.own;
+    const peer = own ? msg.to : msg.from;
+    await this.#apply(peer, op, { id: msg.id, sent_at: msg.sent_at, by: msg.from, own }, true);
+  }
+
+  /** A message arrived in `peer`'s thread (inside the write queue): the ops that waited for it now apply. */
+  async arrived(peer: string, id: string): Promise<void> {
+    for (const w of this.pending.take(peer, id, this.#h.chat.now().getTime())) await this.#apply(peer, w.op, w.meta, false);
+  }
+
+  /** Apply and save; `keep`: a missing target waits (PendingOps). Whether the thread changed. */
+  async #apply(peer: string, op: Op & { target: string }, meta: OpMeta, keep: boolean): Promise<boolean> {
+    const { chat } = this.#h;
+    // A stranger's op needs no thread of its own: it waits like one whose target is late.
+    const thread = chat.conversation(peer) ? await chat.thread(peer) : [];
+    const out = applyOp(thread, op, meta);
+    if (out.result === 'pending' && keep) this.pending.add(peer, { op, meta, until: chat.now().getTime() + PENDING_MS });
+    if (out.result !== 'applied') {
+      if (out.result === 'ignored') console.debug(`${op.kind} ignored`);
+      return false;
+    }
+    if (out.wipe) await this.#h.wipeFile(peer, out.target.dir, out.target.id);
+    await chat.saveThread(peer);
+    if (this.#followPreview(peer, thread, out.target)) await chat.saveConvs();
+    return true;
+  }
+
+  /** The list's preview follows an edit or delete of the latest message. */
+  #followPreview(peer: string, thread: readonly ChatMessage[], target: ChatMessage): boolean {
+    const c = this.#h.chat.conversation(peer);
+    if (!c || thread[thread.length - 1] !== target) return false;
+    c.last_preview = target.deleted ? DELETED_TEXT : target.body;
+    return true;
+  }
+}
