@@ -17,6 +17,7 @@ import { SealedFiles } from './attachments/filestore';
 import { Outbox } from './outbox';
 import { Receipts } from './receipts';
 import { Inbound } from './inbound';
+import { ConvoActions } from './convo';
 import {
   ChatClosedError,
   type Api,
@@ -63,7 +64,7 @@ export class ChatStore {
   relaysLive = $derived(Object.values(this.relayStates).filter((s) => s === 'connected').length);
 
   sorted = $derived([...this.conversations].sort((a, b) => (a.last_at < b.last_at ? 1 : a.last_at > b.last_at ? -1 : 0)));
-  totalUnread = $derived(this.conversations.reduce((n, c) => n + c.unread, 0));
+  totalUnread = $derived(this.conversations.reduce((n, c) => n + (c.muted ? 0 : c.unread), 0));
 
   readonly #kv: KV;
   /** The relays the home server advertises (SPEC §12 discovery). */
@@ -82,6 +83,8 @@ export class ChatStore {
   readonly files: Attachments;
   /** The encrypted history export and import (SPEC §8.4). */
   readonly history: HistoryFile;
+  /** Block, mute, delete, note to self and search (convo.ts). */
+  readonly convo: ConvoActions;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #transports: Transports;
   #connected = false;
@@ -103,6 +106,7 @@ export class ChatStore {
     this.#receipts = new Receipts(access, deps.ackDelayMs);
     this.#stallCheck = deps.stallCheck ?? true;
     this.#inbound = this.#makeInbound(access);
+    this.convo = new ConvoActions({ chat: access, kv: this.#kv, key: (p) => this.#key(p), own: { primary: deps.me.primary, fqhn: this.fqhn }, ensure: (p, h) => this.#ensureConversation(p, h), dropThread: (p) => delete this.threads[p], forgetFiles: (p, ms) => this.files.forget(p, ms) });
     this.files = new Attachments({
       chat: access,
       kv: this.#kv,
@@ -195,6 +199,7 @@ export class ChatStore {
       putOutFile: (peer, id, bytes) => this.files.putOut(peer, id, bytes),
       scheduleAck: (peer) => this.#receipts.schedule(peer),
       saveSince: () => this.#transports.saveSince(),
+      blocked: (peer) => this.convo.blocked(peer),
     });
   }
 
@@ -219,6 +224,7 @@ export class ChatStore {
     this.lastSeq = (await this.#kv.get<number>(this.#key('seq'))) ?? 0;
     ({ transport: this.transport, relays: this.relays } = await this.#transports.load());
     await this.#seen.load();
+    await this.convo.load();
     await this.files.load(this.#stallCheck);
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
@@ -298,7 +304,7 @@ export class ChatStore {
     } catch (e) {
       throw new StartChatError(lookupProblem(e, handle, this.#me.server));
     }
-    if (rec.primary === this.#me.primary) throw new StartChatError('That’s you!');
+    if (rec.primary === this.#me.primary) return this.convo.noteToSelf();
     return this.#serial(async () => {
       const c = this.#ensureConversation(rec.primary, fqhnOf(rec, this.#me.server));
       if (!c.last_at) c.last_at = rfc3339(this.#now());
