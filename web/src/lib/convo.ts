@@ -103,3 +103,12 @@ export class ConvoActions {
     );
   }
 }
+
+/** The title of the conversation with oneself. */
+export const NOTE_TO_SELF = 'Note to self';
+
+/** A conversation's title: "Note to self" for one's own primary, else the handle or the short key. */
+export function convTitle(peer: string, handle: string | null, ownPrimary: string, short: (p: string) => string): string {
+  if (peer === ownPrimary) return NOTE_TO_SELF;
+  return handle ?? short(peer);
+}
