@@ -35,10 +35,17 @@ export function invitedKez(path: string): string | null {
   return server === null ? handle : `${handle}@${server}`;
 }
 
-// The invite the app was opened with, before anything moved the hash.
+// The invite the app was opened with (or navigated to, e.g. on the welcome
+// screen), before anything moved the hash.
 let pending: string | null = typeof location === 'undefined' ? null : invitedKez(pathFromHash(location.hash));
+if (typeof window !== 'undefined') {
+  window.addEventListener('hashchange', () => {
+    const kez = invitedKez(pathFromHash(location.hash));
+    if (kez) pending = kez;
+  });
+}
 
-/** The invite the app was opened with (once: it is forgotten when taken). */
+/** The invite the app was opened with or last navigated to (once: it is forgotten when taken). */
 export function takePendingInvite(): string | null {
   const p = pending;
   pending = null;

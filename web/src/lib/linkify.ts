@@ -64,6 +64,11 @@ export function safeHref(raw: string): string | null {
   return u.href;
 }
 
+/** Whether `text` may hold a link (cheap; the UI keeps other texts one plain text node). */
+export function mayHaveLink(text: string): boolean {
+  return /https?:\/\//i.test(text);
+}
+
 /** `text` cut into plain parts and links, in order; joining every part's `text` gives `text` back. */
 export function linkify(text: string): Part[] {
   const parts: Part[] = [];
