@@ -152,7 +152,16 @@ export default {
       // In an unlocked tab the link opens the chat at once.
       await B.goto(`${t.base}/#/chat/fern`);
       await B.getByTestId('thread-title').getByText(`fern@${DOMAIN}`).waitFor();
-      log('invite: the link opens a chat with cora after sign-up, and in an open tab at once');
+      // A locked tab: the link waits for the passphrase, then opens the chat (not the remembered thread).
+      await B.goto(`${t.base}/#/settings`);
+      await B.getByRole('button', { name: 'Lock now' }).click();
+      await B.getByRole('heading', { name: 'Welcome back' }).waitFor();
+      await B.goto('about:blank');
+      await B.goto(link);
+      await B.locator('#passphrase').fill('dion convo passphrase');
+      await B.getByRole('button', { name: 'Unlock' }).click();
+      await B.getByTestId('thread-title').getByText(`cora@${DOMAIN}`).waitFor();
+      log('invite: the link opens a chat with cora after sign-up, in an open tab at once, and after an unlock');
 
       // 7. Delete a conversation: gone with its messages; cora's next message starts a fresh one.
       await send(F.page, 'hi cora, fern here');
