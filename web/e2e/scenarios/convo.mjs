@@ -35,7 +35,7 @@ export default {
     const C = await openWindow(t, 'cora');
     const D = await openWindow(t, 'dion');
     const windows = [C, D];
-    try {
+    {
       const coraWords = await signUp(C.page, 'cora', 'cora convo passphrase');
       await signUp(D.page, 'dion', 'dion convo passphrase');
       const A = C.page;
@@ -179,8 +179,8 @@ export default {
       await F.page.locator('[data-message][data-dir="in"]').filter({ hasText: 'fresh start' }).waitFor();
       assert((await F.page.locator('[data-message]').count()) === 1, 'only the new message in the fresh conversation');
       log('delete: the thread is gone; a new message starts afresh');
-    } finally {
-      for (const w of windows) await w.ctx.close().catch(() => {});
     }
+    // Closed only on success: a failure leaves them for the runner's screenshots.
+    for (const w of windows) await w.ctx.close();
   },
 };

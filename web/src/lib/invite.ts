@@ -35,14 +35,24 @@ export function invitedKez(path: string): string | null {
   return server === null ? handle : `${handle}@${server}`;
 }
 
-// The invite the app was opened with (or navigated to, e.g. on the welcome
-// screen), before anything moved the hash.
+// The invite the app was opened with (or navigated to while no opener was
+// mounted, e.g. on the welcome or lock screen), before anything moved the hash.
 let pending: string | null = typeof location === 'undefined' ? null : invitedKez(pathFromHash(location.hash));
+// Mounted openers (InviteOpener): while one is, it follows the route itself.
+let openers = 0;
 if (typeof window !== 'undefined') {
   window.addEventListener('hashchange', () => {
     const kez = invitedKez(pathFromHash(location.hash));
-    if (kez) pending = kez;
+    if (kez && openers === 0) pending = kez;
   });
+}
+
+/** An opener mounted: invites in the route are its own from now on. Returns the unmount. */
+export function openerMounted(): () => void {
+  openers++;
+  return () => {
+    openers--;
+  };
 }
 
 /** The invite the app was opened with or last navigated to (once: it is forgotten when taken). */
