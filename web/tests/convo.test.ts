@@ -7,8 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
 import { memoryKV } from '../src/lib/kv';
 import { sealedKV } from '../src/lib/sealedkv';
-import { aliceSeed, bobSeed, pull, settle, setup } from './chat-fixture';
-import { FakeServer } from './helpers';
+import { aliceSeed, bobSeed, carolSeed, pull, settle, setup } from './chat-fixture';
+import { BlockList, MAX_BLOCKED } from '../src/lib/blocklist.svelte';
+import { primaryFromSeed } from '../src/lib/identity';
+import { FakeServer, seedFor } from './helpers';
 
 const settleAll = async () => {
   for (let i = 0; i < 4; i++) await settle();
@@ -66,6 +68,33 @@ describe('block', () => {
     const rec = raw.map.get(`chat:${ap}:blocked`) as { kez_sealed: number; ct: Uint8Array };
     expect(rec.kez_sealed).toBe(1);
     expect(new TextDecoder().decode(rec.ct)).not.toContain(bp.slice(8, 30));
+  });
+});
+
+describe('block list record', () => {
+  it('keeps only valid primaries, at most MAX_BLOCKED, oldest out first', async () => {
+    const kv = memoryKV();
+    const [a, b, c] = [aliceSeed, bobSeed, carolSeed].map(primaryFromSeed);
+    await kv.set('k', [a, 'not a primary', 42, b]);
+    const list = new BlockList(kv, 'k');
+    await list.load();
+    expect(list.list).toEqual([a, b]);
+    await list.block(c);
+    await list.block(c);
+    expect(await kv.get('k')).toEqual([a, b, c]);
+    await list.unblock(a);
+    expect(list.has(a)).toBe(false);
+    await kv.set('k', [a, a, b]);
+    await list.load();
+    expect(list.list).toEqual([a, b]);
+    // The bound: the oldest block goes first.
+    const many = Array.from({ length: MAX_BLOCKED }, (_, i) => primaryFromSeed(seedFor(`blocked ${i}`)));
+    await kv.set('k', many);
+    await list.load();
+    await list.block(c);
+    expect(list.list).toHaveLength(MAX_BLOCKED);
+    expect(list.has(many[0])).toBe(false);
+    expect(list.list.at(-1)).toBe(c);
   });
 });
 

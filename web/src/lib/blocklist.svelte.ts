@@ -21,10 +21,11 @@ export class BlockList {
     this.#key = key;
   }
 
+  /** Read the record; entries that are not valid primaries and repeats are left out, at most MAX_BLOCKED kept. */
   async load(): Promise<void> {
     const v = await this.#kv.get<unknown>(this.#key);
     const list = Array.isArray(v) ? v.filter((p): p is string => typeof p === 'string' && isValidPrimary(p)) : [];
-    this.#apply(list.slice(-MAX_BLOCKED));
+    this.#apply([...new Set(list)].slice(-MAX_BLOCKED));
   }
 
   /** Whether messages from `primary` are dropped. */
@@ -34,16 +35,19 @@ export class BlockList {
     return this.#set.has(primary);
   }
 
+  /** The blocked primaries, oldest block first. */
   get list(): readonly string[] {
     return this.#list;
   }
 
+  /** Add `primary` and save (past MAX_BLOCKED the oldest block goes). */
   async block(primary: string): Promise<void> {
     if (this.#set.has(primary)) return;
     this.#apply([...this.#list, primary].slice(-MAX_BLOCKED));
     await this.#save();
   }
 
+  /** Remove `primary` and save. */
   async unblock(primary: string): Promise<void> {
     if (!this.#set.has(primary)) return;
     this.#apply(this.#list.filter((p) => p !== primary));

@@ -33,6 +33,7 @@ export class ConvoActions {
     this.blocks = new BlockList(host.kv, host.key('blocked'));
   }
 
+  /** Read the block list (ChatStore.load). */
   load(): Promise<void> {
     return this.blocks.load();
   }
