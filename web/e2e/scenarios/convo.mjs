@@ -82,6 +82,17 @@ export default {
       });
       assert(inView, 'the found message is scrolled into view');
       log('search: an old message found (folded), opened and highlighted');
+      // On a phone the field waits behind the header's magnifier (the list starts high).
+      await A.setViewportSize({ width: 390, height: 844 });
+      await A.goto(`${t.base}/#/chats`);
+      assert(!(await A.getByTestId('search-input').isVisible()), 'phone: the search field is tucked away');
+      await A.getByTestId('search-toggle').click();
+      await A.getByTestId('search-input').fill('filler 3');
+      await A.getByTestId('search-hit').first().click();
+      await A.getByTestId('thread-title').getByText(`dion@${DOMAIN}`).waitFor();
+      await A.locator('[data-message][data-flash]').filter({ hasText: 'filler 3' }).waitFor();
+      await A.setViewportSize({ width: 1100, height: 760 });
+      log('search on a phone: behind the magnifier, opens the thread at the hit');
 
       // 3. Block: dion blocks cora; her next message never shows and is never acknowledged.
       await B.getByTestId('conversation-menu').click();
