@@ -25,7 +25,8 @@ describe('directory decisions', () => {
     expect(startChatProblem('Bob', null, me)).toBe('KEZ handles are lower case — try “bob”.');
     expect(startChatProblem('b!', null, me)).toBe('“b!” isn’t a valid handle.');
     expect(startChatProblem('bo', 'kez.test', me)).toBe('“bo” isn’t a valid handle.');
-    expect(startChatProblem('alice', null, me)).toMatch(/^That’s you!/);
+    // One's own handle is a note to self (SPEC §8.3), not a problem.
+    expect(startChatProblem('alice', null, me)).toBeNull();
     expect(startChatProblem('bob', null, me)).toBeNull();
     expect(startChatProblem('bob', 'kez.test', me)).toBeNull();
   });
@@ -118,10 +119,10 @@ describe('directory decisions', () => {
 });
 
 describe('ChatStore starting a chat', () => {
-  it('starts chats only with registered people other than yourself', async () => {
-    const { alice, bp } = setup();
+  it('starts chats only with registered people (oneself: the note to self)', async () => {
+    const { alice, ap, bp } = setup();
     await alice.load();
-    await expect(alice.startChat('alice')).rejects.toThrow(/That’s you/);
+    expect(await alice.startChat('alice')).toBe(ap);
     await expect(alice.startChat('nobody1')).rejects.toThrow(/Nobody called “nobody1” is registered/);
     await expect(alice.startChat('bob@other.example')).rejects.toThrow(/Only people on kez.test/);
     // Capitals are folded (SPEC §3), not refused; look-alike non-ASCII is not.
@@ -131,8 +132,7 @@ describe('ChatStore starting a chat', () => {
     await expect(alice.startChat('')).rejects.toThrow(/Type the KEZ/);
     expect(await alice.startChat('bob@kez.test')).toBe(bp);
     expect(await alice.startChat('@bob')).toBe(bp);
-    expect(alice.conversations).toHaveLength(1);
-    expect(alice.conversations[0].peer_handle).toBe('bob@kez.test');
+    expect(alice.conversations.map((c) => c.peer_handle)).toEqual(['alice@kez.test', 'bob@kez.test']);
   });
 });
 

@@ -18,6 +18,7 @@ import { Outbox } from './outbox';
 import { Receipts } from './receipts';
 import { Inbound } from './inbound';
 import { MessageOps } from './ops/ops';
+import { ConvoActions } from './convo';
 import {
   ChatClosedError,
   type Api,
@@ -64,7 +65,7 @@ export class ChatStore {
   relaysLive = $derived(Object.values(this.relayStates).filter((s) => s === 'connected').length);
 
   sorted = $derived([...this.conversations].sort((a, b) => (a.last_at < b.last_at ? 1 : a.last_at > b.last_at ? -1 : 0)));
-  totalUnread = $derived(this.conversations.reduce((n, c) => n + c.unread, 0));
+  totalUnread = $derived(this.conversations.reduce((n, c) => n + (c.muted ? 0 : c.unread), 0));
 
   readonly #kv: KV;
   /** The relays the home server advertises (SPEC §12 discovery). */
@@ -85,6 +86,8 @@ export class ChatStore {
   readonly history: HistoryFile;
   /** Reactions, edits and deletes (SPEC §8.5): sent from the thread's menu, applied as they arrive. */
   readonly ops: MessageOps;
+  /** Block, mute, delete, note to self and search (convo.ts). */
+  readonly convo: ConvoActions;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #transports: Transports;
   #connected = false;
@@ -107,6 +110,7 @@ export class ChatStore {
     this.#stallCheck = deps.stallCheck ?? true;
     this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m) => this.#outbox.postSilent(p, m), wipeFile: (p, d, id) => this.files.wipe(p, d, id) });
     this.#inbound = this.#makeInbound(access);
+    this.convo = new ConvoActions({ chat: access, kv: this.#kv, key: (p) => this.#key(p), own: { primary: deps.me.primary, fqhn: this.fqhn }, ensure: (p, h) => this.#ensureConversation(p, h), dropThread: (p) => delete this.threads[p], forgetFiles: (p, ms) => this.files.forget(p, ms) });
     this.files = new Attachments({
       chat: access,
       kv: this.#kv,
@@ -201,6 +205,7 @@ export class ChatStore {
       putOutFile: (peer, id, bytes) => this.files.putOut(peer, id, bytes),
       scheduleAck: (peer) => this.#receipts.schedule(peer),
       saveSince: () => this.#transports.saveSince(),
+      blocked: (peer) => this.convo.blocked(peer),
     });
   }
 
@@ -225,6 +230,7 @@ export class ChatStore {
     this.lastSeq = (await this.#kv.get<number>(this.#key('seq'))) ?? 0;
     ({ transport: this.transport, relays: this.relays } = await this.#transports.load());
     await this.#seen.load();
+    await this.convo.load();
     await this.files.load(this.#stallCheck);
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
@@ -304,7 +310,7 @@ export class ChatStore {
     } catch (e) {
       throw new StartChatError(lookupProblem(e, handle, this.#me.server));
     }
-    if (rec.primary === this.#me.primary) throw new StartChatError('That’s you!');
+    if (rec.primary === this.#me.primary) return this.convo.noteToSelf();
     return this.#serial(async () => {
       const c = this.#ensureConversation(rec.primary, fqhnOf(rec, this.#me.server));
       if (!c.last_at) c.last_at = rfc3339(this.#now());

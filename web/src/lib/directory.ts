@@ -30,9 +30,6 @@ export function startChatProblem(handle: string, server: string | null, me: Pick
   if (!/^[a-z0-9][a-z0-9_-]{2,31}$/.test(handle)) {
     return /[A-Z]/.test(handle) ? `KEZ handles are lower case — try “${handle.toLowerCase()}”.` : `“${handle}” isn’t a valid handle.`;
   }
-  if (handle === me.handle) {
-    return 'That’s you! Open this site in a second browser, create another account and message yourself there.';
-  }
   return null;
 }
 

@@ -48,6 +48,8 @@ export interface InboundAccess {
   putOutFile(peer: string, id: string, bytes: Uint8Array): Promise<void>;
   /** Persist the relays' `since` cursor after a batch of events. */
   saveSince(): Promise<void>;
+  /** Whether the user blocked this primary: all it sends is dropped, never acknowledged. */
+  blocked(peer: string): boolean;
 }
 
 /**
@@ -187,6 +189,10 @@ export class Inbound {
       return null;
     }
     seen.add(msg.id);
+    if (this.#a.blocked(msg.from)) {
+      console.debug(`dropped ${what}: blocked`);
+      return null;
+    }
     const route = routeOf(msg.kind);
     if (route === 'ack') await this.#a.applyAck(msg.from, msg.body);
     else if (route === 'text') await this.receive(msg);
@@ -222,7 +228,7 @@ export class Inbound {
       c.last_at = entry.sent_at;
       c.last_preview = shown ? filePreview(entry.body) : entry.body;
     }
-    if (!this.#a.viewing(peer)) c.unread += 1;
+    if (!this.#a.viewing(peer) && !c.muted) c.unread += 1;
     // Saved before the receipt is tried: a reload or reconnect retries it.
     c.unacked = true;
     await chat.saveThread(peer);

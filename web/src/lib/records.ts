@@ -40,6 +40,8 @@ export interface Conversation {
    * reset their identity, or someone else has the handle. Cleared by trustKey().
    */
   key_changed_from?: string;
+  /** Muted by the user: arrivals bump no unread count (so no badge or title count). Absent: not muted. */
+  muted?: boolean;
 }
 
 export type MessageStatus = 'sending' | 'sent' | 'delivered' | 'failed' | 'received';

@@ -101,6 +101,14 @@ export class Attachments {
     await this.#host.files.del(this.#host.key(name));
   }
 
+  /** Delete the stored bytes of these messages' files (a deleted conversation). */
+  async forget(peer: string, messages: readonly ChatMessage[]): Promise<void> {
+    for (const m of messages) {
+      this.release(peer, m);
+      await this.#host.files.del(this.#host.key(fileRecord(m.dir, peer, m.id)));
+    }
+  }
+
   /** The stored file's bytes (null while it is not complete). */
   async bytes(peer: string, m: ChatMessage): Promise<Uint8Array | null> {
     return (await this.#host.files.get(this.#host.key(fileRecord(m.dir, peer, m.id)))) ?? null;
