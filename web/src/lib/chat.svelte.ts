@@ -17,6 +17,7 @@ import { SealedFiles } from './attachments/filestore';
 import { Outbox } from './outbox';
 import { Receipts } from './receipts';
 import { Inbound } from './inbound';
+import { Presence } from './presence.svelte';
 import {
   ChatClosedError,
   type Api,
@@ -82,6 +83,8 @@ export class ChatStore {
   readonly files: Attachments;
   /** The encrypted history export and import (SPEC §8.4). */
   readonly history: HistoryFile;
+  /** Read receipts and typing (SPEC §8.6): the switches, what is shown, what goes out. */
+  readonly presence: Presence;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #transports: Transports;
   #connected = false;
@@ -102,6 +105,7 @@ export class ChatStore {
     this.#outbox = new Outbox(access, deps.sleep);
     this.#receipts = new Receipts(access, deps.ackDelayMs);
     this.#stallCheck = deps.stallCheck ?? true;
+    this.presence = new Presence({ chat: access, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m) => this.#transports.postLive(peer, m), activePeer: () => this.activePeer });
     this.#inbound = this.#makeInbound(access);
     this.files = new Attachments({
       chat: access,
@@ -131,6 +135,7 @@ export class ChatStore {
       rewind: (newest) => this.#inbound.rewind(newest),
       ingest: (items) => this.ingest(items),
       ingestNostr: (ev, relay) => this.ingestNostr([ev], relay),
+      ingestEphemeral: (envelope) => this.#inbound.ingestEphemeral(envelope),
       setLive: (s) => {
         const was = this.live;
         this.live = s;
@@ -195,6 +200,7 @@ export class ChatStore {
       putOutFile: (peer, id, bytes) => this.files.putOut(peer, id, bytes),
       scheduleAck: (peer) => this.#receipts.schedule(peer),
       saveSince: () => this.#transports.saveSince(),
+      live: this.presence,
     });
   }
 
@@ -219,6 +225,7 @@ export class ChatStore {
     this.lastSeq = (await this.#kv.get<number>(this.#key('seq'))) ?? 0;
     ({ transport: this.transport, relays: this.relays } = await this.#transports.load());
     await this.#seen.load();
+    await this.presence.load();
     await this.files.load(this.#stallCheck);
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
@@ -236,6 +243,7 @@ export class ChatStore {
     this.#closed = true;
     this.disconnect();
     this.files.close();
+    this.presence.close();
     await this.#queue;
   }
 
@@ -314,6 +322,7 @@ export class ChatStore {
     await this.#serial(async () => {
       await this.#thread(peer);
       const c = this.conversation(peer);
+      this.presence.opened(peer, c?.unread ?? 0);
       if (c && c.unread) {
         c.unread = 0;
         await this.#saveConvs();
