@@ -36,12 +36,13 @@ import nostr from './scenarios/nostr.mjs';
 import attachments from './scenarios/attachments.mjs';
 import profile from './scenarios/profile.mjs';
 import ui from './scenarios/ui.mjs';
+import live from './scenarios/live.mjs';
 
 // nostr runs its own server and relay (skipped without NOSTR_RELAY_BIN), after storage's console check.
 // ui after profile: carol on a phone chats with alice (bob's scenarios after it don't see her).
 // attachments right after chat: it uses alice and bob's fresh conversation (and runs its own relay for its nostr part).
 /** @type {Record<string, import('./helpers.mjs').Scenario>} */
-const ALL = { register, pwa, chat, attachments, profile, ui, receipts, burst, lock, away, oneTab, offline, keys, restore, history, push, ios, storage, nostr };
+const ALL = { register, pwa, chat, attachments, profile, ui, receipts, burst, lock, away, oneTab, offline, keys, restore, history, push, ios, storage, nostr, live };
 const only = process.env.KEZ_E2E_ONLY?.split(',').map((s) => s.trim().replace(/-(.)/g, (_, c) => c.toUpperCase()));
 const SCENARIOS = Object.entries(ALL)
   .filter(([name]) => !only || only.includes(name))
