@@ -23,14 +23,14 @@ function dbHolds(dbPath, text) {
   return ['', '-wal', '-journal'].some((s) => existsSync(dbPath + s) && readFileSync(dbPath + s).includes(Buffer.from(text, 'utf8')));
 }
 
-/** @param {import('playwright-core').Page} page @param {string} peer */
+/** @param {import("../helpers.mjs").Run} t @param {import("playwright-core").Page} page @param {string} peer */
 async function openChat(t, page, peer) {
   await page.goto(t.base + '/#/chats');
   await conversation(page, peer).click();
   await page.locator('#composer').waitFor();
 }
 
-/** @param {import('playwright-core').Page} page */
+/** @param {import("../helpers.mjs").Run} t @param {import("playwright-core").Page} page */
 async function turnReadReceiptsOn(t, page) {
   await page.goto(t.base + '/#/settings');
   const toggle = page.getByTestId('read-receipts-toggle');
