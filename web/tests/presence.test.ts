@@ -81,7 +81,7 @@ describe('Presence typing display', () => {
       activePeer: () => null,
     });
     const typing = (state: 'active' | 'paused', id: string) =>
-      p.accept({ kind: 'typing', from: 'peer', body: typingBody(state), id } as SealedMessage);
+      p.accept({ kind: 'typing', from: 'peer', body: typingBody(state), id, sent_at: new Date().toISOString() } as SealedMessage);
     await typing('active', 'id-000000000000001');
     expect(p.typing.peer).toBe(true);
     vi.advanceTimersByTime(TYPING_SHOWN_MS - 1);
@@ -97,6 +97,10 @@ describe('Presence typing display', () => {
     expect(p.typing.peer).toBeUndefined();
     await typing('active', 'id-000000000000005');
     p.heard('peer', 'id-000000000000006');
+    expect(p.typing.peer).toBeUndefined();
+    // An old one (a relay kept it) is not shown.
+    const old = new Date(Date.now() - TYPING_SHOWN_MS - 1_000).toISOString();
+    await p.accept({ kind: 'typing', from: 'peer', body: typingBody('active'), id: 'id-000000000000008', sent_at: old } as SealedMessage);
     expect(p.typing.peer).toBeUndefined();
     await p.setTypingOn(false);
     await typing('active', 'id-000000000000007');

@@ -127,7 +127,9 @@ export class Presence {
   /** An opened `typing` or `read` (every §8 check passed). */
   async accept(msg: SealedMessage): Promise<void> {
     this.#seen.add(msg.id);
-    if (msg.kind === 'typing') return this.#typingFrom(msg.from, parseTyping(msg.body));
+    // A relay that stored it, or a late delivery: an old "typing" says nothing now.
+    const age = this.#h.chat.now().getTime() - Date.parse(msg.sent_at);
+    if (msg.kind === 'typing') return this.#typingFrom(msg.from, age <= TYPING_SHOWN_MS ? parseTyping(msg.body) : null);
     if (msg.kind === 'read' && this.readOn) await this.#readFrom(msg.from, msg.body);
   }
 

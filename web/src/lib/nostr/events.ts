@@ -43,11 +43,20 @@ export function isFresh(createdAt: number, now: number): boolean {
   return createdAt - now <= MAX_FUTURE_SECS && now - createdAt <= LOOKBACK_SECS;
 }
 
-/** The tags of a KEZ event: [["q", addr], ["expiration", "<createdAt + 172800>"]] (NIP-40). */
-export function kezTags(routeAddr: string, createdAt: number): string[][] {
+/**
+ * An ephemeral event's NIP-40 expiration (SPEC §8.6): relays that ignore the
+ * ephemeral range and store it anyway (nostr-relay 1.14 does) drop it soon.
+ */
+export const EPHEMERAL_TTL_SECS = 60;
+
+/**
+ * The tags of a KEZ event: [["q", addr], ["expiration", "<createdAt + 172800>"]]
+ * (NIP-40); `createdAt + 60` for the ephemeral kind 24244.
+ */
+export function kezTags(routeAddr: string, createdAt: number, ttl = LOOKBACK_SECS): string[][] {
   return [
     ['q', routeAddr],
-    ['expiration', String(createdAt + LOOKBACK_SECS)],
+    ['expiration', String(createdAt + ttl)],
   ];
 }
 
@@ -67,7 +76,7 @@ export function buildKezEvent(kind: number, envelope: unknown, routeAddr: string
   if (!Number.isSafeInteger(createdAt) || createdAt < 0) throw new Error('created_at must be unix seconds');
   // Fresh per event unless a caller (tests) passes one; never the derived key.
   const sk = oneTimeKey ?? generateSecretKey();
-  const ev = finalizeEvent({ kind, created_at: createdAt, tags: kezTags(routeAddr, createdAt), content: jcs(envelope) }, sk);
+  const ev = finalizeEvent({ kind, created_at: createdAt, tags: kezTags(routeAddr, createdAt, kind === KIND_EPHEMERAL ? EPHEMERAL_TTL_SECS : LOOKBACK_SECS), content: jcs(envelope) }, sk);
   // A plain object: finalizeEvent marks its result "verified" with a symbol.
   return plainEvent(ev);
 }
