@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+use serde::Serialize;
+use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
 use crate::kez::Handle;
@@ -18,10 +20,27 @@ use crate::store::StoredMessage;
 /// and catches up from the database.
 pub const CHANNEL_CAPACITY: usize = 64;
 
+/// Slots per recipient for ephemeral posts (SPEC §7.7); a subscriber further
+/// behind loses the oldest (they are best effort and never replayed).
+pub const EPHEMERAL_CAPACITY: usize = 32;
+
+/// An ephemeral post (SPEC §7.7): the `data` of an `event: ephemeral`, never
+/// stored, so it has no seq.
+#[derive(Debug, Serialize)]
+pub struct Ephemeral {
+    /// The client's message id (§7.1).
+    pub id: String,
+    /// The opaque envelope, embedded verbatim.
+    pub envelope: Box<RawValue>,
+}
+
 /// Fan-out of stored messages to live subscribers.
 pub trait Broker: Send + Sync + 'static {
     /// Delivers to current subscribers of `handle`; a no-op without any.
     fn publish(&self, handle: &Handle, msg: Arc<StoredMessage>);
+    /// Delivers an ephemeral post to current subscribers of `handle` only
+    /// (here and, with NATS, on other instances); a no-op without any.
+    fn publish_ephemeral(&self, handle: &Handle, ev: Arc<Ephemeral>);
     /// Subscribes to messages for `handle` from now on.
     fn subscribe(&self, handle: &Handle) -> Subscription;
 }
@@ -31,6 +50,8 @@ pub trait Broker: Send + Sync + 'static {
 pub struct Subscription {
     /// Messages published after the subscription was made.
     pub receiver: broadcast::Receiver<Arc<StoredMessage>>,
+    /// Ephemeral posts published after the subscription was made.
+    pub ephemeral: broadcast::Receiver<Arc<Ephemeral>>,
     _guard: Box<dyn Send + Sync>,
 }
 
@@ -40,6 +61,7 @@ impl Subscription {
     pub fn also_holding(self, guard: impl Send + Sync + 'static) -> Self {
         Self {
             receiver: self.receiver,
+            ephemeral: self.ephemeral,
             // A tuple drops in order: the local unsubscribe first, then `guard`.
             _guard: Box::new((self._guard, guard)),
         }
@@ -49,7 +71,14 @@ impl Subscription {
 /// The default single-process broker.
 #[derive(Clone, Default)]
 pub struct LocalBroker {
-    channels: RefCountedMap<String, broadcast::Sender<Arc<StoredMessage>>>,
+    channels: RefCountedMap<String, Channels>,
+}
+
+/// One recipient's two channels: stored messages and ephemeral posts.
+#[derive(Clone)]
+struct Channels {
+    stored: broadcast::Sender<Arc<StoredMessage>>,
+    ephemeral: broadcast::Sender<Arc<Ephemeral>>,
 }
 
 impl LocalBroker {
@@ -68,17 +97,27 @@ impl Broker for LocalBroker {
     fn publish(&self, handle: &Handle, msg: Arc<StoredMessage>) {
         if let Some(tx) = self.channels.get(handle.as_str()) {
             // Err only means every receiver has gone since the lookup.
-            let _ = tx.send(msg);
+            let _ = tx.stored.send(msg);
+        }
+    }
+
+    fn publish_ephemeral(&self, handle: &Handle, ev: Arc<Ephemeral>) {
+        if let Some(tx) = self.channels.get(handle.as_str()) {
+            let _ = tx.ephemeral.send(ev);
         }
     }
 
     fn subscribe(&self, handle: &Handle) -> Subscription {
         // The guard removes the channel once the recipient's last stream leaves.
-        let guard = self.channels.acquire(handle.as_str().to_owned(), || {
-            broadcast::channel(CHANNEL_CAPACITY).0
-        });
+        let guard = self
+            .channels
+            .acquire(handle.as_str().to_owned(), || Channels {
+                stored: broadcast::channel(CHANNEL_CAPACITY).0,
+                ephemeral: broadcast::channel(EPHEMERAL_CAPACITY).0,
+            });
         Subscription {
-            receiver: guard.value().subscribe(),
+            receiver: guard.value().stored.subscribe(),
+            ephemeral: guard.value().ephemeral.subscribe(),
             _guard: Box::new(guard),
         }
     }
@@ -127,6 +166,22 @@ mod tests {
         let mut alice = b.subscribe(&h("alice"));
         b.publish(&h("bob"), msg(1));
         assert!(alice.receiver.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn ephemeral_posts_reach_only_current_subscribers() {
+        let b = LocalBroker::new();
+        let ev = |id: &str| {
+            Arc::new(Ephemeral {
+                id: id.to_owned(),
+                envelope: RawValue::from_string("{}".to_owned()).unwrap(),
+            })
+        };
+        b.publish_ephemeral(&h("bob"), ev("before-aaaaaaaaaaaa"));
+        let mut s = b.subscribe(&h("bob"));
+        b.publish_ephemeral(&h("bob"), ev("after-aaaaaaaaaaaaa"));
+        assert_eq!(s.ephemeral.recv().await.unwrap().id, "after-aaaaaaaaaaaaa");
+        assert!(s.receiver.try_recv().is_err(), "no stored message");
     }
 
     #[test]

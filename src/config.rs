@@ -77,6 +77,16 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_SILENT_RATE_PER_MINUTE", default_value_t = 240)]
     pub silent_rate_per_minute: u32,
 
+    /// Ephemeral posts (`POST /v1/messages?ephemeral=true`: typing indicators, read receipts,
+    /// never stored) allowed per client IP per minute (also the burst size): their own bucket
+    /// (SPEC §7.5, §7.7). 600: a typing ping every ~3 s from every tab behind one address.
+    #[arg(
+        long,
+        env = "KEZ_CHAT_EPHEMERAL_RATE_PER_MINUTE",
+        default_value_t = 600
+    )]
+    pub ephemeral_rate_per_minute: u32,
+
     /// Registrations allowed per client IP per minute (also the burst size).
     #[arg(long, env = "KEZ_CHAT_REGISTER_RATE_PER_MINUTE", default_value_t = 5)]
     pub register_rate_per_minute: u32,

@@ -29,6 +29,7 @@ use budget::{EVENT_OVERHEAD, Outgoing, StreamBudget};
 pub use registry::{StreamRegistry, StreamTicket};
 
 use crate::auth::{authenticate, header_credential, query_credential};
+use crate::broker::Ephemeral;
 use crate::error::Result;
 use crate::extract::{AppPath, AppQuery, ClientIp};
 use crate::kez::{Handle, auth};
@@ -230,6 +231,14 @@ impl StreamTask {
                         Err(RecvError::Closed) => Err(Stop::ClientGone),
                     };
                 }
+                received = sub.ephemeral.recv() => {
+                    stop = match received {
+                        Ok(ev) => self.send_ephemeral(&ev),
+                        // Best effort (SPEC §7.7): lost ones are not replayed.
+                        Err(RecvError::Lagged(_)) => Ok(()),
+                        Err(RecvError::Closed) => Err(Stop::ClientGone),
+                    };
+                }
                 _ = &mut self.ticket.closed => stop = Err(Stop::Displaced),
                 _ = self.shutdown.changed() => stop = Err(Stop::ClientGone),
                 () = self.tx.closed() => stop = Err(Stop::ClientGone),
@@ -268,6 +277,25 @@ impl StreamTask {
             if !more {
                 return Ok(());
             }
+        }
+    }
+
+    /// Queues an ephemeral post (SPEC §7.4, §7.7) if it fits at once, as
+    /// `event: ephemeral` without an `id:` line, so `Last-Event-ID` and
+    /// `last` stay the last stored seq; dropped when there is no room.
+    fn send_ephemeral(&self, ev: &Ephemeral) -> std::result::Result<(), Stop> {
+        let data = serde_json::to_string(ev).map_err(|_| Stop::Failed)?;
+        let cost = data.len() + EVENT_OVERHEAD;
+        let Some(reserved) = self.state.streams.bytes.try_reserve(&self.budget, cost) else {
+            return Ok(());
+        };
+        let event = Event::default().event("ephemeral").data(data);
+        match self.tx.try_send(Outgoing {
+            event,
+            _reserved: Some(reserved),
+        }) {
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Stop::ClientGone),
+            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => Ok(()),
         }
     }
 

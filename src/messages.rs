@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::broker::Ephemeral;
 use crate::error::{AppError, Result};
 use crate::extract::{ClientIp, StrictJsonBytes};
 use crate::kez::Handle;
@@ -23,6 +24,10 @@ use crate::store::{NewMessage, Store, unix_now};
 pub const MAX_ENVELOPE_BYTES: usize = 256 * 1024;
 /// Largest request body (envelope plus the small wrapper and whitespace).
 pub const MAX_BODY_BYTES: usize = 320 * 1024;
+/// Largest ephemeral envelope (SPEC §7.7): a `read` of 100 ids fits.
+pub const MAX_EPHEMERAL_ENVELOPE_BYTES: usize = 8 * 1024;
+/// Largest declared body of an ephemeral post (SPEC §7.7).
+pub const MAX_EPHEMERAL_BODY_BYTES: usize = 9 * 1024;
 
 /// Routes owned by message posting.
 pub fn router() -> Router<AppState> {
@@ -46,6 +51,9 @@ struct PostBody {
     /// receipts this way, so reading a chat does not buzz the sender).
     #[serde(default = "yes")]
     notify: bool,
+    /// Live streams only, never stored (SPEC §7.7).
+    #[serde(default)]
+    ephemeral: bool,
 }
 
 fn yes() -> bool {
@@ -53,7 +61,8 @@ fn yes() -> bool {
 }
 
 /// # `POST /v1/messages`
-/// 201 when stored, 200 with the original seq when `(to, id)` was already stored.
+/// 201 when stored, 200 with the original seq when `(to, id)` was already
+/// stored, 202 for an ephemeral post (SPEC §7.7).
 async fn post_message(
     State(state): State<AppState>,
     token: MessageToken,
@@ -62,6 +71,11 @@ async fn post_message(
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
     let body: PostBody =
         serde_json::from_slice(&body).map_err(|e| AppError::invalid_body(e.to_string()))?;
+    if body.ephemeral != token.ephemeral {
+        return Err(AppError::invalid_body(
+            "\"ephemeral\": true and ?ephemeral=true go together",
+        ));
+    }
     let recipient = local_recipient(&body.to, &state.config.server)?;
     if !valid_message_id(&body.id) {
         return Err(AppError::unprocessable(
@@ -70,6 +84,9 @@ async fn post_message(
         ));
     }
     check_envelope(&body.envelope)?;
+    if body.ephemeral {
+        return post_ephemeral(&state, recipient, body).await;
+    }
     let handle_hash = state.redact.hash(recipient.as_str());
     let broker = state.broker.clone();
     let to = recipient.clone();
@@ -109,6 +126,41 @@ async fn post_message(
             "seq": outcome.seq,
             "received_at": crate::time::rfc3339(outcome.received_at),
         })),
+    ))
+}
+
+/// An ephemeral post (SPEC §7.7): handed to the recipient's live streams
+/// (here and over NATS), never written to the database. The answer is the
+/// same whether anyone listened, so it never reveals presence.
+async fn post_ephemeral(
+    state: &AppState,
+    recipient: Handle,
+    body: PostBody,
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    if body.envelope.get().len() > MAX_EPHEMERAL_ENVELOPE_BYTES {
+        return Err(AppError::payload_too_large(
+            "an ephemeral envelope is larger than 8 KiB",
+        ));
+    }
+    // A read: the handle must be registered, as for a stored post.
+    if state
+        .store
+        .handle_by_name(recipient.clone())
+        .await?
+        .is_none()
+    {
+        return Err(AppError::unknown_recipient());
+    }
+    state.broker.publish_ephemeral(
+        &recipient,
+        Arc::new(Ephemeral {
+            id: body.id,
+            envelope: body.envelope,
+        }),
+    );
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "accepted": true })),
     ))
 }
 

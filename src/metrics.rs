@@ -226,6 +226,7 @@ fn stream_metrics(r: &mut Registry, state: &AppState) {
         to_i64(
             state.message_limiter.tracked_keys()
                 + state.silent_limiter.tracked_keys()
+                + state.ephemeral_limiter.tracked_keys()
                 + state.register_limiter.tracked_keys()
                 + state.push_limiter.tracked_keys()
                 + state.profile_limiter.tracked_keys(),

@@ -43,6 +43,13 @@ impl Limit for SilentMessages {
         &state.silent_limiter
     }
 }
+/// `POST /v1/messages?ephemeral=true` (typing, read receipts: SPEC §7.7).
+pub struct EphemeralMessages;
+impl Limit for EphemeralMessages {
+    fn limiter(state: &AppState) -> &IpRateLimiter {
+        &state.ephemeral_limiter
+    }
+}
 impl Limit for Registrations {
     fn limiter(state: &AppState) -> &IpRateLimiter {
         &state.register_limiter
@@ -83,6 +90,9 @@ impl<L: Limit> axum::extract::FromRequestParts<AppState> for RateLimited<L> {
 pub struct MessageToken {
     /// The post came with `?notify=false`.
     pub silent: bool,
+    /// The post came with `?ephemeral=true` (SPEC §7.7): its token came
+    /// from the ephemeral bucket, and its body must say `"ephemeral": true`.
+    pub ephemeral: bool,
 }
 
 impl axum::extract::FromRequestParts<AppState> for MessageToken {
@@ -92,16 +102,32 @@ impl axum::extract::FromRequestParts<AppState> for MessageToken {
         parts: &mut axum::http::request::Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let silent = parts
-            .uri
-            .query()
-            .is_some_and(|q| q.split('&').any(|kv| kv == "notify=false"));
-        if silent {
+        let has = |pair: &str| {
+            parts
+                .uri
+                .query()
+                .is_some_and(|q| q.split('&').any(|kv| kv == pair))
+        };
+        let (silent, ephemeral) = (has("notify=false"), has("ephemeral=true"));
+        if ephemeral {
+            RateLimited::<EphemeralMessages>::from_request_parts(parts, state).await?;
+            // The small bound is known before the body is read (SPEC §7.7).
+            let declared = parts
+                .headers
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > crate::messages::MAX_EPHEMERAL_BODY_BYTES as u64) {
+                return Err(AppError::payload_too_large(
+                    "an ephemeral post is larger than 9 KiB",
+                ));
+            }
+        } else if silent {
             RateLimited::<SilentMessages>::from_request_parts(parts, state).await?;
         } else {
             RateLimited::<Messages>::from_request_parts(parts, state).await?;
         }
-        Ok(Self { silent })
+        Ok(Self { silent, ephemeral })
     }
 }
 

@@ -173,6 +173,7 @@ fn supervise_jobs(tasks: &mut Supervisor, state: &AppState) {
     let limiters = [
         state.message_limiter.clone(),
         state.silent_limiter.clone(),
+        state.ephemeral_limiter.clone(),
         state.register_limiter.clone(),
         state.push_limiter.clone(),
         state.profile_limiter.clone(),

@@ -29,6 +29,8 @@ pub struct AppState {
     pub message_limiter: IpRateLimiter,
     /// Silent message posts (`?notify=false`, SPEC §7.5): their own bucket.
     pub silent_limiter: IpRateLimiter,
+    /// Ephemeral posts (`?ephemeral=true`, SPEC §7.7): a bucket of their own.
+    pub ephemeral_limiter: IpRateLimiter,
     /// Per-IP limit on `POST /v1/register`.
     pub register_limiter: IpRateLimiter,
     /// Per-IP limit on push subscription changes.
@@ -104,6 +106,11 @@ impl AppState {
                 config.silent_rate_per_minute,
                 config.silent_rate_per_minute,
                 "silent messages",
+            ),
+            ephemeral_limiter: IpRateLimiter::per_minute(
+                config.ephemeral_rate_per_minute,
+                config.ephemeral_rate_per_minute,
+                "ephemeral messages",
             ),
             register_limiter: IpRateLimiter::per_minute(
                 config.register_rate_per_minute,

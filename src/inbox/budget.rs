@@ -124,6 +124,19 @@ impl ByteBudget {
         }
     }
 
+    /// Reserves `bytes` only if they fit at once (ephemeral events, SPEC
+    /// §7.7, are dropped rather than waited for).
+    pub(super) fn try_reserve(&self, stream: &StreamBudget, bytes: usize) -> Option<Reserved> {
+        let n = u32::try_from(bytes.min(STREAM_BUFFER_BYTES)).unwrap_or(u32::MAX);
+        let take = |sem: &Arc<Semaphore>| sem.clone().try_acquire_many_owned(n).ok();
+        Some(Reserved {
+            _own: take(&stream.own)?,
+            _network: take(stream.network.value())?,
+            _all: take(&self.all)?,
+            _share: stream.network.clone(),
+        })
+    }
+
     /// Bytes currently queued across all streams.
     pub fn in_use(&self) -> usize {
         self.capacity.saturating_sub(self.all.available_permits())

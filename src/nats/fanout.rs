@@ -19,7 +19,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::broker::{Broker, LocalBroker, Subscription};
+use crate::broker::{Broker, Ephemeral, LocalBroker, Subscription};
 use crate::kez::Handle;
 use crate::refmap::RefCountedMap;
 use crate::store::{Seq, Store, StoredMessage};
@@ -27,7 +27,7 @@ use crate::store::{Seq, Store, StoredMessage};
 mod wire;
 
 pub use wire::inbox_subject;
-use wire::{decode_message, subject_token};
+use wire::{decode_ephemeral, decode_message, subject_token};
 
 /// Subject prefix of per-recipient inbox subjects.
 pub const SUBJECT_PREFIX: &str = "kez.chat.inbox.";
@@ -35,6 +35,11 @@ pub const SUBJECT_PREFIX: &str = "kez.chat.inbox.";
 pub const SUBJECT_WILDCARD: &str = "kez.chat.inbox.>";
 /// Header naming the publishing instance, so it can ignore its own messages.
 pub const INSTANCE_HEADER: &str = "Kez-Instance";
+/// Header marking an ephemeral post (SPEC §7.7, §11): its value is
+/// [`EPHEMERAL_EVENT`] and its payload the post itself, not a stored seq.
+pub const EVENT_HEADER: &str = "Kez-Event";
+/// The value of [`EVENT_HEADER`] on ephemeral posts.
+pub const EPHEMERAL_EVENT: &str = "ephemeral";
 /// Default depth of the queue from the writer thread to the bridge task.
 pub const DEFAULT_QUEUE: usize = 1024;
 
@@ -102,7 +107,14 @@ type SubjectIndex = RefCountedMap<String, Handle>;
 /// A message waiting to be published to NATS.
 struct Outbound {
     subject: String,
-    msg: Arc<StoredMessage>,
+    msg: Payload,
+}
+
+/// What an inbox subject carries: a stored message's wake-up, or an
+/// ephemeral post (SPEC §11).
+enum Payload {
+    Stored(Arc<StoredMessage>),
+    Ephemeral(Arc<Ephemeral>),
 }
 
 /// The broker used when `--nats-url` is set: local delivery plus NATS.
@@ -157,16 +169,25 @@ impl NatsBroker {
     pub fn stats(&self) -> Arc<NatsStats> {
         self.stats.clone()
     }
+
+    fn enqueue(&self, handle: &Handle, msg: Payload) {
+        let subject = inbox_subject(&self.domain, handle.as_str());
+        if self.outbound.try_send(Outbound { subject, msg }).is_err() {
+            self.stats.count_drop();
+        }
+    }
 }
 
 impl Broker for NatsBroker {
     fn publish(&self, handle: &Handle, msg: Arc<StoredMessage>) {
         self.local.publish(handle, msg.clone());
-        let subject = inbox_subject(&self.domain, handle.as_str());
         // Called on the writer thread: never wait for the bridge.
-        if self.outbound.try_send(Outbound { subject, msg }).is_err() {
-            self.stats.count_drop();
-        }
+        self.enqueue(handle, Payload::Stored(msg));
+    }
+
+    fn publish_ephemeral(&self, handle: &Handle, ev: Arc<Ephemeral>) {
+        self.local.publish_ephemeral(handle, ev.clone());
+        self.enqueue(handle, Payload::Ephemeral(ev));
     }
 
     fn subscribe(&self, handle: &Handle) -> Subscription {
@@ -315,9 +336,15 @@ impl NatsBridge {
     }
 
     async fn publish(&self, client: &async_nats::Client, m: Outbound) -> anyhow::Result<()> {
-        let payload = serde_json::to_vec(&*m.msg)?;
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(INSTANCE_HEADER, self.instance.as_str());
+        let payload = match &m.msg {
+            Payload::Stored(msg) => serde_json::to_vec(&**msg)?,
+            Payload::Ephemeral(ev) => {
+                headers.insert(EVENT_HEADER, EPHEMERAL_EVENT);
+                serde_json::to_vec(&**ev)?
+            }
+        };
         match client
             .publish_with_headers(m.subject, headers, payload.into())
             .await
@@ -340,12 +367,13 @@ impl NatsBridge {
     /// database, so whoever can publish on NATS can wake streams but can
     /// never inject or replace a message.
     async fn forward(&self, store: &Store, m: &async_nats::Message) {
-        let from = m
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(INSTANCE_HEADER))
-            .map(async_nats::HeaderValue::as_str);
-        if from == Some(self.instance.as_str()) {
+        let header = |name: &str| {
+            m.headers
+                .as_ref()
+                .and_then(|h| h.get(name))
+                .map(async_nats::HeaderValue::as_str)
+        };
+        if header(INSTANCE_HEADER) == Some(self.instance.as_str()) {
             return;
         }
         let Some(token) = m.subject.as_str().strip_prefix(SUBJECT_PREFIX) else {
@@ -354,6 +382,18 @@ impl NatsBridge {
         let Some(handle) = self.index.get(token) else {
             return;
         };
+        if header(EVENT_HEADER) == Some(EPHEMERAL_EVENT) {
+            // Nothing stored to check it against (SPEC §11): clients open it
+            // with every §8 check.
+            match decode_ephemeral(&m.payload) {
+                Ok(ev) => {
+                    self.local.publish_ephemeral(&handle, Arc::new(ev));
+                    self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => tracing::warn!(error = %e, "ignoring a malformed NATS ephemeral post"),
+            }
+            return;
+        }
         let (seq, before) = match decode_message(&m.payload) {
             Ok(msg) => (msg.seq, msg.seq.prev().unwrap_or(Seq::ZERO)),
             Err(e) => {

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::helpers::*;
 
 /// A `nats-server` child on 127.0.0.1 and a random port, killed on drop.
-struct NatsServer {
+pub(crate) struct NatsServer {
     process: LoggedChild,
     bin: PathBuf,
     url: String,
@@ -41,7 +41,7 @@ fn find_nats_server() -> Option<PathBuf> {
 
 /// Starts nats-server, or returns `None` (after saying so loudly) when it is
 /// not installed and not required.
-async fn start_nats() -> Option<NatsServer> {
+pub(crate) async fn start_nats() -> Option<NatsServer> {
     let Some(bin) = find_nats_server() else {
         assert!(
             std::env::var("KEZ_REQUIRE_NATS").as_deref() != Ok("1"),
@@ -99,7 +99,7 @@ async fn wait_nats_ready(app: &TestApp) {
 
 /// Two instances on one database and one NATS, and bob's stream open on
 /// the second.
-async fn two_instances_streaming_bob(
+pub(crate) async fn two_instances_streaming_bob(
     nats: &NatsServer,
 ) -> (
     TestApp,

@@ -45,7 +45,7 @@ describe('NostrTransport', () => {
     const got: [Event, string][] = [];
     t.subscribe(me, 0, (e, r) => got.push([e, r]));
     expect(net.subs.map((s) => s.filter['#q'])).toEqual([[me], [me]]);
-    expect(net.subs[0].filter.kinds).toEqual([4243, 4244]);
+    expect(net.subs[0].filter.kinds).toEqual([4243, 4244, 24244]);
     const ev = buildMessageEvent(env(1), me, NOW);
     net.inject(A, ev);
     net.inject(B, ev); // the same event from a second relay

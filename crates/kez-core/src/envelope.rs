@@ -277,6 +277,9 @@ pub(crate) fn message_shape(value: &Value) -> Result<(OpenedMessage, Identity), 
         && match msg.kind.as_str() {
             "text" | "sent" => !has_ack_sig,
             "ack" => msg.ack_sig.is_some() && ack_ids(&msg.body).is_some(),
+            // SPEC §8.6: ephemeral signals, no `ack_sig`.
+            "read" => !has_ack_sig && ack_ids(&msg.body).is_some(),
+            "typing" => !has_ack_sig && super::live::parse_typing(&msg.body).is_some(),
             "file" | "chunk" | "need" => {
                 !has_ack_sig && super::file::parse_body(&msg.kind, &msg.body).is_some()
             }

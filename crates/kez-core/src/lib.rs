@@ -20,6 +20,7 @@ pub mod file;
 pub mod handle;
 pub mod identity;
 pub mod json;
+pub mod live;
 pub mod nostr;
 pub mod ops;
 pub mod profile;

@@ -6,6 +6,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::SUBJECT_PREFIX;
+use crate::broker::Ephemeral;
 use crate::store::{Seq, StoredMessage};
 
 /// The NATS subject of `handle`'s inbox on the server `domain`:
@@ -46,5 +47,29 @@ pub(super) fn decode_message(payload: &[u8]) -> anyhow::Result<StoredMessage> {
         id: w.id,
         envelope: w.envelope,
         received_at,
+    })
+}
+
+/// The payload of an ephemeral post on an inbox subject (SPEC §11).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEphemeral {
+    id: String,
+    envelope: Box<RawValue>,
+}
+
+pub(super) fn decode_ephemeral(payload: &[u8]) -> anyhow::Result<Ephemeral> {
+    let w: WireEphemeral = serde_json::from_slice(payload)?;
+    let raw = w.envelope.get();
+    if !crate::kez::valid_message_id(&w.id)
+        || !raw.starts_with('{')
+        || raw.len() > crate::messages::MAX_EPHEMERAL_ENVELOPE_BYTES
+        || raw.contains('\r')
+    {
+        anyhow::bail!("invalid id or envelope");
+    }
+    Ok(Ephemeral {
+        id: w.id,
+        envelope: w.envelope,
     })
 }

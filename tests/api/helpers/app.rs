@@ -59,6 +59,7 @@ pub fn test_config(dir: &tempfile::TempDir) -> Config {
     c.server = SERVER.to_owned();
     c.message_rate_per_minute = 100_000;
     c.silent_rate_per_minute = 100_000;
+    c.ephemeral_rate_per_minute = 100_000;
     c.register_rate_per_minute = 100_000;
     c.push_rate_per_minute = 100_000;
     c.profile_rate_per_minute = 100_000;

@@ -265,3 +265,18 @@ async fn pushes_waiting_to_retry_do_not_hold_the_delivery_slots() {
     );
     ps.assert_no_problems();
 }
+
+#[tokio::test]
+async fn an_ephemeral_post_never_pushes() {
+    let (app, ps, _bob) = bob_subscribed("/bob", Mode::Created).await;
+    let mut body = message_body("bob", &random_id(), "typing");
+    body["ephemeral"] = true.into();
+    let res = app.post_json("/v1/messages?ephemeral=true", &body).await;
+    assert_eq!(res.status(), 202);
+    // A stored message afterwards pushes, and is the only one queued.
+    assert_eq!(app.send("bob", "text").await.status(), 201);
+    wait_for(10, "the push", async || ps.total() >= 1).await;
+    wait_push_idle(&app).await;
+    assert_eq!(ps.total(), 1);
+    assert_eq!(stats(&app).queued, 1, "the ephemeral post queued no push");
+}

@@ -197,6 +197,14 @@ export async function postMessage(
   return { status, ...body };
 }
 
+/**
+ * An ephemeral post (SPEC §7.7): live streams only, never stored; 202 whether
+ * or not anyone listened. Its own per-IP bucket (`?ephemeral=true`).
+ */
+export async function postEphemeral(to: string, id: string, envelope: EnvelopeV2): Promise<void> {
+  await request<{ accepted: boolean }>('/v1/messages?ephemeral=true', json({ to, id, envelope, ephemeral: true }));
+}
+
 /** A poll answer (SPEC §7.3). */
 export interface PollPage {
   messages: InboxItem[];

@@ -19,6 +19,7 @@ import { Receipts } from './receipts';
 import { Inbound } from './inbound';
 import { MessageOps } from './ops/ops';
 import { ConvoActions } from './convo';
+import { Presence } from './presence.svelte';
 import {
   ChatClosedError,
   type Api,
@@ -88,6 +89,8 @@ export class ChatStore {
   readonly ops: MessageOps;
   /** Block, mute, delete, note to self and search (convo.ts). */
   readonly convo: ConvoActions;
+  /** Read receipts and typing (SPEC §8.6): the switches, what is shown, what goes out. */
+  readonly presence: Presence;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #transports: Transports;
   #connected = false;
@@ -109,6 +112,7 @@ export class ChatStore {
     this.#receipts = new Receipts(access, deps.ackDelayMs);
     this.#stallCheck = deps.stallCheck ?? true;
     this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m) => this.#outbox.postSilent(p, m), wipeFile: (p, d, id) => this.files.wipe(p, d, id) });
+    this.presence = new Presence({ chat: access, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m) => this.#transports.postLive(peer, m), activePeer: () => this.activePeer });
     this.#inbound = this.#makeInbound(access);
     this.convo = new ConvoActions({ chat: access, kv: this.#kv, key: (p) => this.#key(p), own: { primary: deps.me.primary, fqhn: this.fqhn }, ensure: (p, h) => this.#ensureConversation(p, h), dropThread: (p) => delete this.threads[p], forgetFiles: (p, ms) => this.files.forget(p, ms) });
     this.files = new Attachments({
@@ -139,6 +143,7 @@ export class ChatStore {
       rewind: (newest) => this.#inbound.rewind(newest),
       ingest: (items) => this.ingest(items),
       ingestNostr: (ev, relay) => this.ingestNostr([ev], relay),
+      ingestEphemeral: (envelope) => this.#inbound.ingestEphemeral(envelope),
       setLive: (s) => {
         const was = this.live;
         this.live = s;
@@ -206,6 +211,7 @@ export class ChatStore {
       scheduleAck: (peer) => this.#receipts.schedule(peer),
       saveSince: () => this.#transports.saveSince(),
       blocked: (peer) => this.convo.blocked(peer),
+      live: this.presence,
     });
   }
 
@@ -231,6 +237,7 @@ export class ChatStore {
     ({ transport: this.transport, relays: this.relays } = await this.#transports.load());
     await this.#seen.load();
     await this.convo.load();
+    await this.presence.load();
     await this.files.load(this.#stallCheck);
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
@@ -248,6 +255,7 @@ export class ChatStore {
     this.#closed = true;
     this.disconnect();
     this.files.close();
+    this.presence.close();
     await this.#queue;
   }
 
@@ -326,6 +334,7 @@ export class ChatStore {
     await this.#serial(async () => {
       await this.#thread(peer);
       const c = this.conversation(peer);
+      this.presence.opened(peer, c?.unread ?? 0);
       if (c && c.unread) {
         c.unread = 0;
         await this.#saveConvs();

@@ -21,6 +21,7 @@ import { parseRfc3339 } from './time';
 import { isValidBody } from './attachments/body';
 import { parseSentBody } from './history/selfcopy';
 import { parseOpBody } from './ops/body';
+import { parseTyping } from './livebody';
 
 export const ENVELOPE_INFO = 'kez.chat.envelope.v2';
 export const ACK_CONTEXT = 'kez.chat.ack.v1';
@@ -31,10 +32,11 @@ export const MAX_SKEW_MS = 5 * 60 * 1000;
  * `file`, `chunk` and `need` carry attachments (SPEC §13): their body is the
  * JCS of a fixed shape. `sent` is a self-copy of a message the identity sent
  * (SPEC §8.3, history/selfcopy.ts). `reply`, `reaction`, `edit` and `delete`
- * act on earlier messages (SPEC §8.5, ops/body.ts).
+ * act on earlier messages (SPEC §8.5, ops/body.ts); `read` and `typing` are
+ * ephemeral signals (SPEC §8.6, presence.ts), never stored.
  */
-export type MessageKind = 'text' | 'ack' | 'file' | 'chunk' | 'need' | 'sent' | 'reply' | 'reaction' | 'edit' | 'delete';
-const KINDS: readonly string[] = ['text', 'ack', 'file', 'chunk', 'need', 'sent', 'reply', 'reaction', 'edit', 'delete'];
+export type MessageKind = 'text' | 'ack' | 'file' | 'chunk' | 'need' | 'sent' | 'reply' | 'reaction' | 'edit' | 'delete' | 'read' | 'typing';
+const KINDS: readonly string[] = ['text', 'ack', 'file', 'chunk', 'need', 'sent', 'reply', 'reaction', 'edit', 'delete', 'read', 'typing'];
 
 export interface SealedMessage {
   type: 'kez.chat.message';
@@ -219,7 +221,8 @@ export function checkMessageShape(m: unknown): m is SealedMessage {
   if (!isStrictUtcSeconds(m.sent_at as string)) return false;
   if (!MESSAGE_ID_RE.test(m.id as string)) return false;
   if (!isValidPrimary(m.from as string)) return false;
-  if (m.kind === 'ack' && ackIds(m.body as string) === null) return false;
+  if ((m.kind === 'ack' || m.kind === 'read') && ackIds(m.body as string) === null) return false;
+  if (m.kind === 'typing' && parseTyping(m.body as string) === null) return false;
   if ((m.kind === 'file' || m.kind === 'chunk' || m.kind === 'need') && !isValidBody(m.kind, m.body as string)) return false;
   if ((m.kind === 'reply' || m.kind === 'reaction' || m.kind === 'edit' || m.kind === 'delete') && !parseOpBody(m.kind, m.body as string)) return false;
   return true;

@@ -16,6 +16,7 @@ import { parseRfc3339, rfc3339 } from './time';
 import { primaryFromSeed } from './identity';
 import { copyOf, holds, outgoingFromOriginal, type Filed } from './history/ingest';
 import { parseOpBody } from './ops/body';
+import type { Presence } from './presence.svelte';
 
 /** A file's visible message (SPEC §13): the text shown and what it points to. */
 export interface Shown {
@@ -50,6 +51,13 @@ export interface InboundAccess {
   saveSince(): Promise<void>;
   /** Whether the user blocked this primary: all it sends is dropped, never acknowledged. */
   blocked(peer: string): boolean;
+  /** Read receipts and typing (SPEC §8.6, presence.svelte.ts): their own in-memory replay guard. */
+  live: Pick<Presence, 'has' | 'accept' | 'heard'>;
+}
+
+/** The ephemeral kinds (SPEC §8.6): never stored, acked or in the stored replay list. */
+export function isLive(kind: SealedMessage['kind']): boolean {
+  return kind === 'read' || kind === 'typing';
 }
 
 /**
@@ -177,15 +185,34 @@ export class Inbound {
     });
   }
 
+  /**
+   * An ephemeral post from the inbox stream (SPEC §7.7): only `read` and
+   * `typing` are taken this way (anything else must come stored, so every
+   * device gets it).
+   */
+  ingestEphemeral(envelope: unknown): Promise<void> {
+    const { chat } = this.#a;
+    if (chat.closed) return Promise.resolve();
+    return chat.serial(async () => void (await this.#openAndApply(envelope, 'ephemeral post', true)));
+  }
+
   /** Open, replay-check and apply one envelope; the sender's primary, or null when dropped. */
-  async #openAndApply(envelope: unknown, what: string): Promise<string | null> {
-    const { seen } = this.#a;
+  async #openAndApply(envelope: unknown, what: string, liveOnly = false): Promise<string | null> {
+    const { seen, live } = this.#a;
     let msg: SealedMessage;
     try {
-      msg = openEnvelope(this.#a.seed, envelope, { now: this.#a.chat.now(), seen: (id) => seen.has(id) });
+      msg = openEnvelope(this.#a.seed, envelope, { now: this.#a.chat.now(), seen: (id) => seen.has(id) || live.has(id) });
     } catch (e) {
       if (!(e instanceof EnvelopeError)) throw e;
       console.debug(`dropped ${what}: ${e.code}`);
+      return null;
+    }
+    if (isLive(msg.kind)) {
+      await live.accept(msg);
+      return msg.from;
+    }
+    if (liveOnly) {
+      console.debug(`dropped ${what}: not an ephemeral kind`);
       return null;
     }
     seen.add(msg.id);
@@ -229,6 +256,7 @@ export class Inbound {
       c.last_preview = shown ? filePreview(entry.body) : entry.body;
     }
     if (!this.#a.viewing(peer) && !c.muted) c.unread += 1;
+    this.#a.live.heard(peer, msg.id);
     // Saved before the receipt is tried: a reload or reconnect retries it.
     c.unacked = true;
     await chat.saveThread(peer);

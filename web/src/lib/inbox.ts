@@ -31,6 +31,8 @@ export interface InboxDeps {
    */
   release?(through: number): Promise<unknown>;
   onItems(items: InboxItem[]): Promise<void> | void;
+  /** An `event: ephemeral` (SPEC §7.7): its envelope, never stored, no seq. */
+  onEphemeral?(envelope: unknown): void;
   onStatus(status: LiveStatus): void;
   onError?(err: unknown): void;
   EventSource?: typeof EventSource;
@@ -149,6 +151,14 @@ export class InboxConnection {
       const wait = this.deps.batchMs ?? 20;
       if (wait <= 0 || this.#batch.length >= MAX_BATCH) this.#flush();
       else this.#batchTimer ??= setTimeout(() => this.#flush(), wait);
+    });
+    es.addEventListener('ephemeral', (ev) => {
+      if (this.#es !== es) return;
+      try {
+        this.deps.onEphemeral?.((JSON.parse((ev as MessageEvent<string>).data) as { envelope?: unknown }).envelope);
+      } catch (err) {
+        this.deps.onError?.(err);
+      }
     });
     es.addEventListener('reset', (ev) => {
       if (this.#es !== es) return;

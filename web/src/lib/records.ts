@@ -53,6 +53,8 @@ export interface ChatMessage {
   sent_at: string;
   status: MessageStatus;
   error?: string;
+  /** Outbound: the peer's read receipt came (SPEC §8.6); shown as "Read", only ever set, never cleared. */
+  read?: boolean;
   /** Inbound: whether our delivery receipt has been accepted by the server. */
   acked?: boolean;
   /** Outbound `failed`: the error may pass (network, 429, 5xx), so it is retried automatically. */
@@ -96,7 +98,8 @@ export interface Me {
 }
 
 /** The server calls the chat makes (faked in tests). */
-export type Api = Pick<typeof realApi, 'lookupHandle' | 'lookupPrimary' | 'postMessage' | 'pollInbox' | 'releaseInbox' | 'streamUrl'>;
+export type Api = Pick<typeof realApi, 'lookupHandle' | 'lookupPrimary' | 'postMessage' | 'pollInbox' | 'releaseInbox' | 'streamUrl'> &
+  Partial<Pick<typeof realApi, 'postEphemeral'>>;
 
 /** Thrown by queued work once the store is closed (the identity is locking). */
 export class ChatClosedError extends Error {

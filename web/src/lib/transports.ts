@@ -56,6 +56,8 @@ export interface TransportHost {
   ingest(items: InboxItem[]): Promise<void>;
   /** The events the nostr subscription brings. */
   ingestNostr(ev: NostrEvent, relay: string): Promise<void>;
+  /** An ephemeral post from the inbox stream (SPEC §7.7): read receipts and typing only. */
+  ingestEphemeral(envelope: unknown): Promise<void>;
   /** The live indicator: set from the inbox stream, or from the relays with transport `nostr`. */
   setLive(s: LiveStatus): void;
   setLiveProblem(problem: string): void;
@@ -142,6 +144,25 @@ export class Transports {
     if (host.deps.selfCopies !== false && wantsCopy(kind, peer, host.deps.me.primary))
       this.#copies = this.#selfCopy(message, to, useServer, useNostr);
     return result;
+  }
+
+  /**
+   * A read receipt or typing signal (SPEC §8.6): sealed once, posted
+   * ephemeral (§7.7) and/or published as kind 24244; never self-copied,
+   * never retried. Resolves when one transport took it.
+   */
+  async postLive(peer: string, m: Outgoing): Promise<void> {
+    const host = this.#host;
+    const useServer = host.transport() !== 'nostr' && !!host.api.postEphemeral;
+    const useNostr = host.transport() !== 'server' && host.relays().length > 0;
+    if (host.closed()) throw new ChatClosedError();
+    const { seed, handle, server } = host.deps.me;
+    const { kind, id, sent_at, body } = m;
+    const { envelope } = seal(seed, { kind, id, from_handle: `${handle}@${server}`, to: peer, sent_at, body });
+    const tasks: Promise<unknown>[] = [];
+    if (useServer) tasks.push(host.peerHandle(peer).then((h) => host.api.postEphemeral!(h, id, envelope)));
+    if (useNostr) tasks.push(this.#publish(peer, eventKindFor(kind), envelope));
+    if (tasks.length) await firstSuccess(tasks);
   }
 
   /**
@@ -336,6 +357,7 @@ export class Transports {
       rewind: (newest) => host.rewind(newest),
       release: (through) => api.releaseInbox(handle, through, releaseAuth(seed, server, handle, through, host.now())),
       onItems: (items) => host.ingest(items),
+      onEphemeral: (envelope) => void host.ingestEphemeral(envelope).catch((e: unknown) => console.debug('ephemeral:', e)),
       onStatus: (s) => {
         this.#inboxStatus = s;
         this.#applyLive();

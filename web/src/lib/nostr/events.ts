@@ -7,6 +7,7 @@ import { finalizeEvent, generateSecretKey, verifyEvent, type Event } from 'nostr
 import { bytesToHex, utf8ToBytes } from '../bytes';
 import type { MessageKind } from '../envelope';
 import { jcs } from '../jcs';
+import { EPHEMERAL_EVENT_KIND } from '../livebody';
 
 /** A sealed message that may wake the recipient (the server's listener pushes for it), SPEC §12. */
 export const KIND_MESSAGE = 4243;
@@ -14,6 +15,8 @@ export const KIND_MESSAGE = 4243;
 export const KIND_SILENT = 4244;
 /** The kind acks travel in (they are silent). */
 export const KIND_ACK = KIND_SILENT;
+/** Read receipts and typing (SPEC §8.6): an ephemeral kind, relays store none. */
+export const KIND_EPHEMERAL = EPHEMERAL_EVENT_KIND;
 
 /**
  * The event kind a sealed message of `kind` is published as (SPEC §12
@@ -21,6 +24,7 @@ export const KIND_ACK = KIND_SILENT;
  * ones, so a file's chunks do not make the server's listener push once each.
  */
 export function eventKindFor(kind: MessageKind): number {
+  if (kind === 'read' || kind === 'typing') return KIND_EPHEMERAL;
   return kind === 'text' || kind === 'file' || kind === 'reply' ? KIND_MESSAGE : KIND_SILENT;
 }
 /** Events dated more than this many seconds ahead of now are refused. */
@@ -39,11 +43,20 @@ export function isFresh(createdAt: number, now: number): boolean {
   return createdAt - now <= MAX_FUTURE_SECS && now - createdAt <= LOOKBACK_SECS;
 }
 
-/** The tags of a KEZ event: [["q", addr], ["expiration", "<createdAt + 172800>"]] (NIP-40). */
-export function kezTags(routeAddr: string, createdAt: number): string[][] {
+/**
+ * An ephemeral event's NIP-40 expiration (SPEC §8.6): relays that ignore the
+ * ephemeral range and store it anyway (nostr-relay 1.14 does) drop it soon.
+ */
+export const EPHEMERAL_TTL_SECS = 60;
+
+/**
+ * The tags of a KEZ event: [["q", addr], ["expiration", "<createdAt + 172800>"]]
+ * (NIP-40); `createdAt + 60` for the ephemeral kind 24244.
+ */
+export function kezTags(routeAddr: string, createdAt: number, ttl = LOOKBACK_SECS): string[][] {
   return [
     ['q', routeAddr],
-    ['expiration', String(createdAt + LOOKBACK_SECS)],
+    ['expiration', String(createdAt + ttl)],
   ];
 }
 
@@ -58,12 +71,12 @@ function plainEvent(e: Event): Event {
  * `routeAddr`, signed by `oneTimeKey` (default: a fresh random key).
  */
 export function buildKezEvent(kind: number, envelope: unknown, routeAddr: string, createdAt: number, oneTimeKey?: Uint8Array): Event {
-  if (kind !== KIND_MESSAGE && kind !== KIND_SILENT) throw new Error('kind must be 4243 or 4244');
+  if (kind !== KIND_MESSAGE && kind !== KIND_SILENT && kind !== KIND_EPHEMERAL) throw new Error('kind must be 4243, 4244 or 24244');
   if (!ADDR_RE.test(routeAddr)) throw new Error('addr must be 64 lowercase hex');
   if (!Number.isSafeInteger(createdAt) || createdAt < 0) throw new Error('created_at must be unix seconds');
   // Fresh per event unless a caller (tests) passes one; never the derived key.
   const sk = oneTimeKey ?? generateSecretKey();
-  const ev = finalizeEvent({ kind, created_at: createdAt, tags: kezTags(routeAddr, createdAt), content: jcs(envelope) }, sk);
+  const ev = finalizeEvent({ kind, created_at: createdAt, tags: kezTags(routeAddr, createdAt, kind === KIND_EPHEMERAL ? EPHEMERAL_TTL_SECS : LOOKBACK_SECS), content: jcs(envelope) }, sk);
   // A plain object: finalizeEvent marks its result "verified" with a symbol.
   return plainEvent(ev);
 }
@@ -93,7 +106,7 @@ export function eventId(e: Pick<Event, 'pubkey' | 'created_at' | 'kind' | 'tags'
  * compares `addr` with the addrs it serves and drops seen event ids.
  */
 export function verifyKezEvent(event: Event, now: number): KezEventVerdict {
-  if (event.kind !== KIND_MESSAGE && event.kind !== KIND_ACK) return { ok: false, reason: 'wrong_kind' };
+  if (event.kind !== KIND_MESSAGE && event.kind !== KIND_ACK && event.kind !== KIND_EPHEMERAL) return { ok: false, reason: 'wrong_kind' };
   const q = Array.isArray(event.tags) ? event.tags.find((t) => Array.isArray(t) && t[0] === 'q') : undefined;
   const route = q?.[1];
   if (typeof route !== 'string' || !ADDR_RE.test(route)) return { ok: false, reason: 'bad_route' };

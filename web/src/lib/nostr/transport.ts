@@ -9,7 +9,7 @@
 // throwaway key. Built on nostr-tools' SimplePool; tests pass fakes (PoolLike).
 import { generateSecretKey, type Event } from 'nostr-tools/pure';
 import { SimplePool } from 'nostr-tools/pool';
-import { KIND_ACK, KIND_MESSAGE, verifyKezEvent } from './events';
+import { KIND_ACK, KIND_EPHEMERAL, KIND_MESSAGE, verifyKezEvent } from './events';
 import { firstOk, PublishError } from './firstok';
 import { buildAuthEvent, preferFirst, relaysFor } from './hygiene';
 import { BoundedSet, normalize, relayLabel, SEEN_EVENTS, subscribeSince } from './bookkeeping';
@@ -288,7 +288,7 @@ export class NostrTransport {
   /** One subscription on one relay; re-opened with backoff when the relay closes it. */
   #open(sub: Sub, relay: string): void {
     if (this.#closed || this.#sub !== sub) return;
-    const filter = { kinds: [KIND_MESSAGE, KIND_ACK], '#q': [sub.addr], since: subscribeSince(this.lastSeen || this.#now(), this.#now()) };
+    const filter = { kinds: [KIND_MESSAGE, KIND_ACK, KIND_EPHEMERAL], '#q': [sub.addr], since: subscribeSince(this.lastSeen || this.#now(), this.#now()) };
     const closer = this.#pool.subscribe([relay], filter, {
       onevent: (e) => {
         if (this.#sub !== sub) return;
@@ -363,7 +363,8 @@ export class NostrTransport {
     if (v.addr !== sub.addr) return;
     this.#seen.add(e.id);
     // Never past now: a clock ahead must not push the next `since` forward.
-    this.lastSeen = Math.max(this.lastSeen, Math.min(e.created_at, now));
+    // Ephemeral events (SPEC §8.6) are never stored: they must not move `since`.
+    if (e.kind !== KIND_EPHEMERAL) this.lastSeen = Math.max(this.lastSeen, Math.min(e.created_at, now));
     sub.onEvent(e, relay);
   }
 

@@ -1,0 +1,94 @@
+// Issue 13, typing indicator and read receipts (SPEC §7.7, §8.6): bob
+// types and alice sees "typing…", which ends when bob empties his
+// composer; the typing envelopes were posted ephemeral and never reached
+// the database (no row added, not a byte of their ciphertext in the file or
+// its WAL). Read receipts are off by default: alice's message stays
+// "Delivered" while bob reads it. With both turning them on in Settings,
+// her next message shows "Read" once bob opens the thread; the earlier one
+// never does.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { assert, conversation, log } from '../helpers.mjs';
+
+const OFF_TEXT = 'Read receipts are off for this one';
+const ON_TEXT = 'Now they are on: read me';
+
+/** Stored messages in the server's database (the sqlite3 CLI reads the WAL too). @param {string} dbPath */
+function storedCount(dbPath) {
+  return Number(execFileSync('sqlite3', [dbPath, 'SELECT COUNT(*) FROM messages;']).toString().trim());
+}
+
+/** Whether the database file or its WAL holds `text`. @param {string} dbPath @param {string} text */
+function dbHolds(dbPath, text) {
+  return ['', '-wal', '-journal'].some((s) => existsSync(dbPath + s) && readFileSync(dbPath + s).includes(Buffer.from(text, 'utf8')));
+}
+
+/** @param {import("../helpers.mjs").Run} t @param {import("playwright-core").Page} page @param {string} peer */
+async function openChat(t, page, peer) {
+  await page.goto(t.base + '/#/chats');
+  // Not the stranger keys.mjs gave the handle "bob" (an empty conversation), when it ran.
+  await conversation(page, peer).filter({ hasNotText: 'No messages yet' }).first().click();
+  await page.locator('#composer').waitFor();
+}
+
+/** @param {import("../helpers.mjs").Run} t @param {import("playwright-core").Page} page */
+async function turnReadReceiptsOn(t, page) {
+  await page.goto(t.base + '/#/settings');
+  const toggle = page.getByTestId('read-receipts-toggle');
+  assert(!(await toggle.isChecked()), 'read receipts are off by default');
+  assert(await page.getByTestId('typing-toggle').isChecked(), 'typing indicators are on by default');
+  await toggle.check();
+}
+
+/** @type {import('../helpers.mjs').Scenario} */
+export default {
+  name: 'typing indicator and read receipts',
+  async run(t) {
+    const A = t.alice.page;
+    const B = t.bob.page;
+    await openChat(t, A, 'bob');
+    await openChat(t, B, 'alice');
+
+    // 1. Typing: posted ephemeral, shown to alice, never stored.
+    /** @type {string[]} */
+    const cts = [];
+    /** @param {import('playwright-core').Request} req */
+    const onRequest = (req) => {
+      if (req.method() === 'POST' && req.url().includes('/v1/messages?ephemeral=true')) cts.push(JSON.parse(req.postData() ?? '{}').envelope?.ct);
+    };
+    B.on('request', onRequest);
+    const before = storedCount(t.dbPath);
+    await B.locator('#composer').pressSequentially('Hel');
+    await A.getByTestId('typing').waitFor({ timeout: 15_000 });
+    await B.locator('#composer').fill('');
+    await A.getByTestId('typing').waitFor({ state: 'hidden', timeout: 15_000 });
+    B.off('request', onRequest);
+    assert(cts.length >= 2 && cts.every((c) => typeof c === 'string' && c.length > 40), `bob posted active and paused ephemeral (${cts.length})`);
+    assert(storedCount(t.dbPath) === before, 'no message row was added by typing');
+    for (const ct of cts) assert(!dbHolds(t.dbPath, ct.slice(0, 64)), 'the database never holds a typing envelope');
+    log(`bob typed: alice saw "typing…" and then not; ${cts.length} ephemeral posts, messages still ${before}, no ciphertext of them in the db`);
+
+    // 2. Read receipts off (the default): "Delivered", never "Read".
+    await A.locator('#composer').fill(OFF_TEXT);
+    await A.locator('#composer').press('Enter');
+    await B.locator('[data-message][data-dir="in"]').filter({ hasText: OFF_TEXT }).waitFor();
+    const offMsg = A.locator('[data-message][data-dir="out"]').filter({ hasText: OFF_TEXT });
+    await A.locator('[data-message][data-dir="out"][data-state="delivered"]').filter({ hasText: OFF_TEXT }).waitFor({ timeout: 30_000 });
+
+    // 3. Both turn them on; bob is away from the thread when alice writes, then opens it.
+    await turnReadReceiptsOn(t, A);
+    await turnReadReceiptsOn(t, B);
+    await B.goto(t.base + '/#/chats');
+    await openChat(t, A, 'bob');
+    await A.locator('#composer').fill(ON_TEXT);
+    await A.locator('#composer').press('Enter');
+    const onMsg = A.locator('[data-message][data-dir="out"]').filter({ hasText: ON_TEXT });
+    await A.locator('[data-message][data-dir="out"][data-state="delivered"]').filter({ hasText: ON_TEXT }).waitFor({ timeout: 30_000 });
+    assert((await onMsg.locator('[data-status="read"]').count()) === 0, 'not "Read" before bob opens the thread');
+    await conversation(B, 'alice').first().click();
+    await onMsg.locator('[data-status="read"]').waitFor({ timeout: 15_000 });
+    // The one bob read while receipts were off was never marked.
+    assert((await offMsg.locator('[data-status="read"]').count()) === 0, 'the message read while receipts were off never shows "Read"');
+    log('read receipts: off by default (only "Delivered"); with both on, "Read" once bob opened the thread');
+  },
+};

@@ -1,0 +1,173 @@
+// Read receipts and typing for one unlocked identity (SPEC §8.6): the two
+// switches (typing on by default, read receipts off by default and
+// reciprocal), what goes out (ephemeral, never retried) and what a received
+// `typing`/`read` changes. Nothing of a received signal is stored: typing
+// lives in memory, and a read mark only sets `read` on our own message.
+// The rules without state are in presence.ts.
+import type { KV } from './kv';
+import { newMessageId } from './bytes';
+import type { SealedMessage } from './envelope';
+import { parseTyping, typingBody } from './livebody';
+import { BoundedSet } from './nostr/bookkeeping';
+import { LIVE_SEEN_MAX, markRead, newlyRead, READ_BATCH_MS, readBodies, readTargets, TYPING_SHOWN_MS, TypingSender } from './presence';
+import type { ChatAccess, Outgoing } from './records';
+import { rfc3339 } from './time';
+
+/** What Presence uses of the ChatStore. */
+export interface PresenceHost {
+  chat: ChatAccess;
+  kv: KV;
+  key(part: string): string;
+  /** Seal and send ephemeral (Transports.postLive). */
+  post(peer: string, m: Outgoing): Promise<void>;
+  /** The thread open in the UI, if any. */
+  activePeer(): string | null;
+}
+
+/** Whether `peer`'s thread is open on a visible page: what "the message is shown" means here. */
+function viewing(host: PresenceHost, peer: string): boolean {
+  return host.activePeer() === peer && (typeof document === 'undefined' || document.visibilityState === 'visible');
+}
+
+export class Presence {
+  /** Send and show typing indicators (default on). */
+  typingOn = $state(true);
+  /** Send and show read receipts (default off; reciprocal: off means neither). */
+  readOn = $state(false);
+  /** Peers shown as typing now. */
+  typing = $state<Record<string, boolean>>({});
+
+  readonly #h: PresenceHost;
+  readonly #sender = new TypingSender();
+  readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
+  readonly #reads = new Map<string, Set<string>>();
+  #readTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Replay guard for ephemeral ids, in memory only (never the stored list). */
+  readonly #seen = new BoundedSet(LIVE_SEEN_MAX);
+
+  constructor(host: PresenceHost) {
+    this.#h = host;
+  }
+
+  async load(): Promise<void> {
+    this.typingOn = (await this.#h.kv.get<boolean>(this.#h.key('typing_indicators'))) ?? true;
+    this.readOn = (await this.#h.kv.get<boolean>(this.#h.key('read_receipts'))) ?? false;
+  }
+
+  async setTypingOn(on: boolean): Promise<void> {
+    this.typingOn = on;
+    if (!on) for (const peer of Object.keys(this.typing)) this.#hide(peer);
+    await this.#h.kv.set(this.#h.key('typing_indicators'), on);
+  }
+
+  async setReadOn(on: boolean): Promise<void> {
+    this.readOn = on;
+    if (!on) this.#reads.clear();
+    await this.#h.kv.set(this.#h.key('read_receipts'), on);
+  }
+
+  // ---- sending ----------------------------------------------------------------
+
+  /** The composer of `peer`'s thread now holds `text`. */
+  composing(peer: string, text: string): void {
+    if (!this.typingOn) return;
+    const state = this.#sender.input(peer, text.trim() !== '', this.#h.chat.now().getTime());
+    if (state) this.#send(peer, 'typing', typingBody(state));
+  }
+
+  /** Sent, blurred or closed: `paused` if `active` went out. */
+  stopTyping(peer: string): void {
+    const state = this.#sender.stop(peer);
+    if (state && this.typingOn) this.#send(peer, 'typing', typingBody(state));
+  }
+
+  /** `peer`'s thread was opened with `unread` new messages: those are read now. */
+  opened(peer: string, unread: number): void {
+    if (!this.readOn || !viewing(this.#h, peer)) return;
+    const thread = this.#h.chat.loadedThread(peer) ?? [];
+    this.#queueRead(peer, newlyRead(thread, unread));
+  }
+
+  /** A visible message from `peer` arrived: it ends their typing, and is read if the thread is open. */
+  heard(peer: string, id: string): void {
+    this.#hide(peer);
+    if (this.readOn && viewing(this.#h, peer)) this.#queueRead(peer, [id]);
+  }
+
+  #queueRead(peer: string, ids: string[]): void {
+    if (!ids.length) return;
+    const set = this.#reads.get(peer) ?? new Set<string>();
+    for (const id of ids) set.add(id);
+    this.#reads.set(peer, set);
+    this.#readTimer ??= setTimeout(() => this.#flushReads(), READ_BATCH_MS);
+  }
+
+  #flushReads(): void {
+    this.#readTimer = null;
+    const all = [...this.#reads];
+    this.#reads.clear();
+    if (!this.readOn) return;
+    for (const [peer, ids] of all) for (const body of readBodies([...ids])) this.#send(peer, 'read', body);
+  }
+
+  /** Best effort: never retried, a failure only logged (SPEC §7.7). */
+  #send(peer: string, kind: 'read' | 'typing', body: string): void {
+    if (this.#h.chat.closed) return;
+    const m: Outgoing = { kind, id: newMessageId(), sent_at: rfc3339(this.#h.chat.now()), body };
+    void this.#h.post(peer, m).catch((e: unknown) => console.debug(`${kind} not sent:`, e));
+  }
+
+  // ---- receiving --------------------------------------------------------------
+
+  /** Whether an ephemeral id was handled already (with the stored replay list, SPEC §8). */
+  has(id: string): boolean {
+    return this.#seen.has(id);
+  }
+
+  /** An opened `typing` or `read` (every §8 check passed). */
+  async accept(msg: SealedMessage): Promise<void> {
+    this.#seen.add(msg.id);
+    // A relay that stored it, or a late delivery: an old "typing" says nothing now.
+    const age = this.#h.chat.now().getTime() - Date.parse(msg.sent_at);
+    if (msg.kind === 'typing') return this.#typingFrom(msg.from, age <= TYPING_SHOWN_MS ? parseTyping(msg.body) : null);
+    if (msg.kind === 'read' && this.readOn) await this.#readFrom(msg.from, msg.body);
+  }
+
+  #typingFrom(peer: string, state: 'active' | 'paused' | null): void {
+    if (!this.typingOn || state !== 'active') return this.#hide(peer);
+    clearTimeout(this.#timers.get(peer));
+    this.typing[peer] = true;
+    this.#timers.set(
+      peer,
+      setTimeout(() => this.#hide(peer), TYPING_SHOWN_MS),
+    );
+  }
+
+  #hide(peer: string): void {
+    clearTimeout(this.#timers.get(peer));
+    this.#timers.delete(peer);
+    if (this.typing[peer]) delete this.typing[peer];
+  }
+
+  /**
+   * Only the conversation's peer can mark what we sent them (like acks,
+   * SPEC §8.1). Runs inside the store's write queue (from the inbound side).
+   */
+  async #readFrom(peer: string, body: string): Promise<void> {
+    const chat = this.#h.chat;
+    if (!chat.conversation(peer)) return;
+    const marked = readTargets(await chat.thread(peer), body) ?? [];
+    for (const m of marked) markRead(m);
+    if (marked.length) await chat.saveThread(peer);
+  }
+
+  /** Locking: no timers left behind. */
+  close(): void {
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    this.typing = {};
+    if (this.#readTimer) clearTimeout(this.#readTimer);
+    this.#readTimer = null;
+    this.#reads.clear();
+  }
+}
