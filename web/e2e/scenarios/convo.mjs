@@ -5,7 +5,7 @@
 // "Delivered"), mutes her (no unread count, no title count); cora writes a
 // note to self and a second device restored from her phrase shows it; a
 // block made on one of cora's devices holds on the other (no receipt); her
-// invite link opened in a fresh context opens a chat with her after sign-up,
+// invite link opened in a fresh context asks, then opens a chat with her after sign-up,
 // and in dion's unlocked tab at once; fern deletes the conversation and
 // cora's next message starts a fresh one.
 import { assert, conversation, log, openWindow, shot, signUp, DOMAIN } from '../helpers.mjs';
@@ -203,9 +203,17 @@ export default {
       await F.page.goto('about:blank');
       await F.page.goto(link);
       await signUp(F.page, 'fern', 'fern convo passphrase');
+      // It asks first (review r13 #13): "Not now" saves no conversation; the link again, then yes.
+      await F.page.getByTestId('invite-confirm').getByText('Start a chat with cora?').waitFor();
+      await F.page.getByTestId('invite-confirm').getByRole('button', { name: 'Not now' }).click();
+      await F.page.getByTestId('invite-confirm').waitFor({ state: 'detached' });
+      assert((await conversation(F.page, 'cora').count()) === 0, 'no conversation saved without a yes');
+      await F.page.goto(link);
+      await F.page.getByTestId('invite-accept').click();
       await F.page.getByTestId('thread-title').getByText(`cora@${DOMAIN}`).waitFor();
-      // In an unlocked tab the link opens the chat at once.
+      // In an unlocked tab the link asks at once.
       await B.goto(`${t.base}/#/chat/fern`);
+      await B.getByTestId('invite-accept').click();
       await B.getByTestId('thread-title').getByText(`fern@${DOMAIN}`).waitFor();
       // A locked tab: the link waits for the passphrase, then opens the chat (not the remembered thread).
       await B.goto(`${t.base}/#/settings`);
@@ -215,8 +223,9 @@ export default {
       await B.goto(link);
       await B.locator('#passphrase').fill('dion convo passphrase');
       await B.getByRole('button', { name: 'Unlock' }).click();
+      await B.getByTestId('invite-accept').click();
       await B.getByTestId('thread-title').getByText(`cora@${DOMAIN}`).waitFor();
-      log('invite: the link opens a chat with cora after sign-up, in an open tab at once, and after an unlock');
+      log('invite: the link asks, then opens a chat with cora after sign-up, in an open tab, and after an unlock');
 
       // 7. Delete a conversation: gone with its messages; cora's next message starts a fresh one.
       await send(F.page, 'hi cora, fern here');
