@@ -56,9 +56,9 @@ export class BlockList {
     return this.#list.length >= MAX_BLOCKED;
   }
 
-  /** Replace the whole list (a snapshot from another device, SPEC §8.7) and save. */
+  /** Replace the whole list (a snapshot from another device, SPEC §8.7, its primaries checked by parseSyncBody) and save. */
   async replace(list: readonly string[]): Promise<void> {
-    this.#apply([...new Set(list.filter(isValidPrimary))].slice(0, MAX_BLOCKED));
+    this.#apply([...new Set(list)].slice(0, MAX_BLOCKED));
     await this.#save();
   }
 
