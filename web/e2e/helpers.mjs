@@ -216,14 +216,24 @@ export function conversation(page, handle) {
  * Create an identity (phrase → a wrong word, then the 3 asked for →
  * passphrase) and register `handle`, after "admin" (reserved) and `taken`
  * if given (the server's 409 shown as a sentence). Returns the 24 words.
- * @param {Page} page @param {string} handle @param {string} pass @param {string} [taken] @param {boolean} [shots]
+ * With `later`, the phrase is left for later (the backup reminder shows).
+ * @param {Page} page @param {string} handle @param {string} pass @param {string} [taken] @param {boolean} [shots] @param {boolean} [later]
  */
-export async function signUp(page, handle, pass, taken = '', shots = false) {
+export async function signUp(page, handle, pass, taken = '', shots = false, later = false) {
   if (shots) await shot(page, '1-welcome.png');
   await page.getByRole('link', { name: 'Create a new identity' }).click();
   const words = await page.locator('[data-word]').allTextContents();
   assert(words.length === 24, `24 words shown, got ${words.length}`);
   if (shots) await shot(page, '2-recovery-phrase.png');
+  if (later) {
+    await page.getByRole('button', { name: 'Later: remind me to back up' }).click();
+    await page.locator('#new-passphrase').fill(pass);
+    await page.locator('#confirm-passphrase').fill(pass);
+    await page.getByRole('button', { name: 'Create identity' }).click();
+    await page.getByRole('heading', { name: 'Pick your handle' }).waitFor();
+    await registerHandle(page, handle, taken, shots);
+    return words;
+  }
   await page.getByLabel('I’ve written these words down in order.').check();
   await page.getByRole('button', { name: 'Continue' }).click();
   const inputs = page.locator('input[data-position]');

@@ -72,7 +72,7 @@ describe('block', () => {
 });
 
 describe('block list record', () => {
-  it('keeps only valid primaries, at most MAX_BLOCKED, oldest out first', async () => {
+  it('keeps only valid primaries, at most MAX_BLOCKED; a block past it is refused', async () => {
     const kv = memoryKV();
     const [a, b, c] = [aliceSeed, bobSeed, carolSeed].map(primaryFromSeed);
     await kv.set('k', [a, 'not a primary', 42, b]);
@@ -87,14 +87,13 @@ describe('block list record', () => {
     await kv.set('k', [a, a, b]);
     await list.load();
     expect(list.list).toEqual([a, b]);
-    // The bound: the oldest block goes first.
+    // The bound: refused, never an old block dropped (review r13 #11).
     const many = Array.from({ length: MAX_BLOCKED }, (_, i) => primaryFromSeed(seedFor(`blocked ${i}`)));
     await kv.set('k', many);
     await list.load();
-    await list.block(c);
-    expect(list.list).toHaveLength(MAX_BLOCKED);
-    expect(list.has(many[0])).toBe(false);
-    expect(list.list.at(-1)).toBe(c);
+    expect(await list.block(c)).toBe(false);
+    expect(list.list).toEqual(many);
+    expect(list.has(c)).toBe(false);
   });
 });
 

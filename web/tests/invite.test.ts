@@ -61,15 +61,16 @@ describe('invite links', () => {
 describe('QR code', () => {
   it('draws the matrix as one path with the finder patterns in place', () => {
     const { size, d } = qrPath('https://kez.lat/#/chat/alice');
-    // Version 2 (25 modules) fits this at ECC M; plus a 2-module border each side.
-    expect(size).toBeGreaterThanOrEqual(25 + 4);
+    // Version 2 (25 modules) fits this at ECC M; plus the 4-module quiet zone each side (ISO/IEC 18004).
+    expect(size).toBeGreaterThanOrEqual(25 + 8);
     expect(d).toMatch(/^(M\d+ \d+h1v1h-1z)+$/);
     // The top-left finder's corner sits just inside the border, its inner gap one module further in.
-    expect(d).toContain('M2 2h1v1h-1z');
-    expect(d).not.toContain('M3 3h1v1h-1z');
     expect(d).toContain('M4 4h1v1h-1z');
-    // The border stays light.
-    expect(d).not.toMatch(/M[01] \d+h/);
+    expect(d).not.toContain('M5 5h1v1h-1z');
+    expect(d).toContain('M6 6h1v1h-1z');
+    // The quiet zone stays light: nothing in the first four rows or columns.
+    expect(d).not.toMatch(/M[0-3] \d+h/);
+    expect(d).not.toMatch(/M\d+ [0-3]h/);
     expect(qrPath('https://kez.lat/#/chat/bob').d).not.toBe(d);
   });
 });

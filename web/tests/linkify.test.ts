@@ -84,4 +84,21 @@ describe('linkify', () => {
     expect(links(many)).toHaveLength(MAX_LINKS);
     expect(linkify(many).map((p) => p.text).join('')).toBe(many);
   });
+
+  it('leaves URLs with a user name or password as text (the host is after the @)', () => {
+    const text = 'login at https://paypal.com@evil.example/ now or https://a:b@x.org/';
+    expect(links(text)).toEqual([]);
+    expect(safeHref('https://paypal.com@evil.example/')).toBeNull();
+    expect(safeHref('https://:pw@x.org/')).toBeNull();
+    expect(linkify(text).map((p) => p.text).join('')).toBe(text);
+  });
+
+  it('shows the real (punycode) host of a lookalike, internationalized host', () => {
+    const [part] = linkify('https://ex\u0430mple.com/x').filter((p) => p.href);
+    expect(part.href).toBe('https://xn--exmple-4nf.com/x');
+    expect(part.host).toBe('xn--exmple-4nf.com');
+    expect(part.text).toBe('https://ex\u0430mple.com/x');
+    const [plain] = linkify('https://example.com/x').filter((p) => p.href);
+    expect(plain.host).toBeUndefined();
+  });
 });

@@ -280,6 +280,10 @@ pub(crate) fn message_shape(value: &Value) -> Result<(OpenedMessage, Identity), 
             // SPEC §8.6: ephemeral signals, no `ack_sig`.
             "read" => !has_ack_sig && ack_ids(&msg.body).is_some(),
             "typing" => !has_ack_sig && super::live::parse_typing(&msg.body).is_some(),
+            // SPEC §8.7: a snapshot the identity sends itself.
+            "sync" => {
+                !has_ack_sig && msg.from == msg.to && super::sync::parse_body(&msg.body).is_some()
+            }
             "file" | "chunk" | "need" => {
                 !has_ack_sig && super::file::parse_body(&msg.kind, &msg.body).is_some()
             }

@@ -29,6 +29,7 @@ pub mod sent;
 pub mod signed;
 #[cfg(feature = "rusqlite")]
 mod sql;
+pub mod sync;
 pub mod text;
 pub mod time;
 #[cfg(feature = "envelope")]

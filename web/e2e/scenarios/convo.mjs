@@ -3,8 +3,9 @@
 // only); the on-device search finds an old message and opens the thread at
 // it; dion blocks cora (her message never shows, she never sees
 // "Delivered"), mutes her (no unread count, no title count); cora writes a
-// note to self and a second device restored from her phrase shows it; her
-// invite link opened in a fresh context opens a chat with her after sign-up,
+// note to self and a second device restored from her phrase shows it; a
+// block made on one of cora's devices holds on the other (no receipt); her
+// invite link opened in a fresh context asks, then opens a chat with her after sign-up,
 // and in dion's unlocked tab at once; fern deletes the conversation and
 // cora's next message starts a fresh one.
 import { assert, conversation, log, openWindow, shot, signUp, DOMAIN } from '../helpers.mjs';
@@ -146,6 +147,49 @@ export default {
       assert((await C2.page.locator('[data-message][data-dir="in"]').count()) === 0, 'the note is filed as outgoing on the other device');
       log('note to self: sent on one device, shown as outgoing on the restored one');
 
+      // 5b. A block follows the identity (SPEC §8.7, review r13 #1): cora blocks dion on her first
+      // device; her restored second device drops his message too, so he never sees "Delivered".
+      const A2 = C2.page;
+      await A.goto(`${t.base}/#/chats`);
+      await conversation(A, 'dion').click();
+      await A.getByTestId('conversation-menu').click();
+      await A.getByTestId('block-conversation').click();
+      await A.getByTestId('blocked-notice').getByText('You blocked dion').waitFor();
+      await A2.goto(`${t.base}/#/chats`);
+      await conversation(A2, 'dion').click();
+      await A2.getByTestId('blocked-notice').getByText('You blocked dion').waitFor();
+      await B.goto(`${t.base}/#/chats`);
+      await conversation(B, 'cora').click();
+      const toBoth = await send(B, 'cora, on both your devices?');
+      // Notes to self after it, each shown on the other device: both have processed dion's message by then.
+      /** @type {[import('playwright-core').Page, import('playwright-core').Page, string][]} */
+      const notes = [[A2, A, 'note: after dion 1'], [A, A2, 'note: after dion 2']];
+      for (const [from, to, text] of notes) {
+        await from.goto(`${t.base}/#/chats`);
+        await conversation(from, 'cora').click();
+        await send(from, text);
+        await to.goto(`${t.base}/#/chats`);
+        await conversation(to, 'cora').click();
+        await to.locator('[data-message][data-dir="out"]').filter({ hasText: text }).waitFor();
+      }
+      // Unblocked on the second device: the first follows, and dion's next message is delivered.
+      await A2.goto(`${t.base}/#/chats`);
+      await conversation(A2, 'dion').click();
+      await A2.getByTestId('blocked-notice').getByRole('button', { name: 'Unblock' }).click();
+      await A.goto(`${t.base}/#/chats`);
+      await conversation(A, 'dion').click();
+      await A.locator('#composer').waitFor();
+      await send(B, 'and now?');
+      await B.locator('[data-message][data-dir="out"][data-state="delivered"]').filter({ hasText: 'and now?' }).waitFor();
+      for (const P of [A, A2]) {
+        await P.goto(`${t.base}/#/chats`);
+        await conversation(P, 'dion').click();
+        await P.locator('[data-message][data-dir="in"]').filter({ hasText: 'and now?' }).waitFor();
+        assert((await P.locator('[data-message]').filter({ hasText: 'on both your devices?' }).count()) === 0, 'the blocked message shows on no device');
+      }
+      assert((await toBoth.getAttribute('data-state')) === 'sent', 'no device of cora acked the blocked message');
+      log('block follows the identity: the second device drops and never acks; an unblock there reaches the first');
+
       // 6. Invite link + QR: opened in a fresh context, it opens the chat with cora after sign-up.
       await A.goto(`${t.base}/#/chats`);
       await A.getByTestId('invite-toggle').click();
@@ -159,9 +203,17 @@ export default {
       await F.page.goto('about:blank');
       await F.page.goto(link);
       await signUp(F.page, 'fern', 'fern convo passphrase');
+      // It asks first (review r13 #13): "Not now" saves no conversation; the link again, then yes.
+      await F.page.getByTestId('invite-confirm').getByText('Start a chat with cora?').waitFor();
+      await F.page.getByTestId('invite-confirm').getByRole('button', { name: 'Not now' }).click();
+      await F.page.getByTestId('invite-confirm').waitFor({ state: 'detached' });
+      assert((await conversation(F.page, 'cora').count()) === 0, 'no conversation saved without a yes');
+      await F.page.goto(link);
+      await F.page.getByTestId('invite-accept').click();
       await F.page.getByTestId('thread-title').getByText(`cora@${DOMAIN}`).waitFor();
-      // In an unlocked tab the link opens the chat at once.
+      // In an unlocked tab the link asks at once.
       await B.goto(`${t.base}/#/chat/fern`);
+      await B.getByTestId('invite-accept').click();
       await B.getByTestId('thread-title').getByText(`fern@${DOMAIN}`).waitFor();
       // A locked tab: the link waits for the passphrase, then opens the chat (not the remembered thread).
       await B.goto(`${t.base}/#/settings`);
@@ -171,8 +223,9 @@ export default {
       await B.goto(link);
       await B.locator('#passphrase').fill('dion convo passphrase');
       await B.getByRole('button', { name: 'Unlock' }).click();
+      await B.getByTestId('invite-accept').click();
       await B.getByTestId('thread-title').getByText(`cora@${DOMAIN}`).waitFor();
-      log('invite: the link opens a chat with cora after sign-up, in an open tab at once, and after an unlock');
+      log('invite: the link asks, then opens a chat with cora after sign-up, in an open tab, and after an unlock');
 
       // 7. Delete a conversation: gone with its messages; cora's next message starts a fresh one.
       await send(F.page, 'hi cora, fern here');

@@ -40,7 +40,10 @@ export default {
     assert(/^kez-chat recovery phrase \(24 words\)/.test(lines[0]), 'the first line says what it is');
     log('olga: phrase copied and downloaded');
 
-    // "I saved it" asks first; "Not yet" goes back; then "Later".
+    // "I saved it" asks first; "Not yet" goes back; then "Later". At sign-up it is not the main
+    // button: Continue (the word check) is (review r13 #14).
+    const savedClass = (await P.getByRole('button', { name: 'I saved it' }).getAttribute('class')) ?? '';
+    assert(savedClass.includes('btn-secondary') && !savedClass.includes('btn-primary'), `"I saved it" is secondary at sign-up, got ${savedClass}`);
     await P.getByRole('button', { name: 'I saved it' }).click();
     await P.getByRole('button', { name: 'Not yet' }).click();
     await P.getByRole('button', { name: 'Later: remind me to back up' }).click();

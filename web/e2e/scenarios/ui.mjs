@@ -37,8 +37,9 @@ export default {
     watch(t, C, 'dana');
     await C.goto(t.base + '/');
     assert(await C.evaluate(() => matchMedia('(pointer: coarse)').matches), 'the phone context has a coarse pointer');
-    await signUp(C, 'Dana', PASS_DANA);
-    log('dana (phone): typed "Dana", registered as dana');
+    // "Later" at sign-up: the backup reminder shows in the list (the layout check below counts it).
+    await signUp(C, 'Dana', PASS_DANA, '', false, true);
+    log('dana (phone): typed "Dana", registered as dana (backup left for later)');
 
     // f) capitals are folded in the start-chat form too.
     await C.locator('#start-chat').fill('ALICE');
@@ -110,10 +111,13 @@ export default {
     await pill.waitFor({ state: 'detached' });
     log('dana (phone): a new message kept her place, the pill took her down');
 
-    // a) the list on a phone: starts in the top third once the card is hidden, and stays hidden.
+    // a) the list on a phone: starts in the top third once the card is hidden, and stays hidden,
+    // with the backup reminder showing (a one-line strip on a phone, review r13 #6).
     await C.getByRole('link', { name: 'Back to conversations' }).click();
     const first = conversation(C, 'alice');
     await first.waitFor();
+    const strip = (await C.getByTestId('backup-reminder').boundingBox())?.height ?? Infinity;
+    assert(strip <= 48, `the backup reminder is one line on a phone, ${strip}px high`);
     const withCard = (await first.boundingBox())?.y ?? Infinity;
     await shots(C, 'phone-list-card');
     await C.getByTestId('kez-card-hide').click();

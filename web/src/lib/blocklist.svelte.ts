@@ -2,12 +2,15 @@
 // `chat:<own primary>:blocked` in the history KV (SPEC §8.2), a list of
 // primaries. What a blocked primary sends is opened (the sender is only
 // known then), then dropped: not stored, not shown, never acknowledged
-// (inbound.ts). Reactive, so the thread swaps its composer at once.
+// (inbound.ts). Reactive, so the thread swaps its composer at once. It
+// follows the identity: settingsync.ts sends it to the other devices.
 import { isValidPrimary } from './identity';
 import type { KV } from './kv';
 
-/** At most this many blocked primaries (the oldest block goes first past it). */
+/** At most this many blocked primaries; a block past it is refused (never an old one dropped). */
 export const MAX_BLOCKED = 1000;
+/** What the user is told when the list is full. */
+export const BLOCK_LIST_FULL = 'You can block at most 1,000 people. Unblock someone first.';
 
 export class BlockList {
   #list = $state<string[]>([]);
@@ -40,18 +43,31 @@ export class BlockList {
     return this.#list;
   }
 
-  /** Add `primary` and save (past MAX_BLOCKED the oldest block goes). */
-  async block(primary: string): Promise<void> {
-    if (this.#set.has(primary)) return;
-    this.#apply([...this.#list, primary].slice(-MAX_BLOCKED));
+  /** Add `primary` and save; false (nothing changed) when it was there or the list is full. */
+  async block(primary: string): Promise<boolean> {
+    if (this.#set.has(primary) || this.#list.length >= MAX_BLOCKED) return false;
+    this.#apply([...this.#list, primary]);
+    await this.#save();
+    return true;
+  }
+
+  /** Whether another block fits. */
+  get full(): boolean {
+    return this.#list.length >= MAX_BLOCKED;
+  }
+
+  /** Replace the whole list (a snapshot from another device, SPEC §8.7, its primaries checked by parseSyncBody) and save. */
+  async replace(list: readonly string[]): Promise<void> {
+    this.#apply([...new Set(list)].slice(0, MAX_BLOCKED));
     await this.#save();
   }
 
-  /** Remove `primary` and save. */
-  async unblock(primary: string): Promise<void> {
-    if (!this.#set.has(primary)) return;
+  /** Remove `primary` and save; false when it was not there. */
+  async unblock(primary: string): Promise<boolean> {
+    if (!this.#set.has(primary)) return false;
     this.#apply(this.#list.filter((p) => p !== primary));
     await this.#save();
+    return true;
   }
 
   #apply(list: string[]): void {

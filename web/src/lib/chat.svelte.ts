@@ -210,7 +210,7 @@ export class ChatStore {
       putOutFile: (peer, id, bytes) => this.files.putOut(peer, id, bytes),
       scheduleAck: (peer) => this.#receipts.schedule(peer),
       saveSince: () => this.#transports.saveSince(),
-      blocked: (peer) => this.convo.blocked(peer),
+      convo: { blocked: (peer) => this.convo.blocked(peer), applySync: (msg) => this.convo.applySync(msg) },
       live: this.presence,
     });
   }
@@ -282,7 +282,7 @@ export class ChatStore {
   #ensureConversation(peer: string, handle: string | null): Conversation {
     let c = this.conversation(peer);
     if (!c) {
-      this.conversations.push({ peer_primary: peer, peer_handle: handle, last_at: '', last_preview: '', unread: 0, unsent: false });
+      this.conversations.push({ peer_primary: peer, peer_handle: handle, last_at: '', last_preview: '', unread: 0, unsent: false, ...(this.convo.mutedElsewhere(peer) ? { muted: true } : {}) });
       c = this.conversations[this.conversations.length - 1];
     } else if (handle && c.peer_handle !== handle) {
       c.peer_handle = handle;

@@ -2,7 +2,9 @@
 // on-device search. ChatStore keeps one ConvoActions and hands it what it
 // needs; the state stays the store's (conversations and threads, sealed in
 // the history KV, SPEC §8.2) and every write goes through its queue.
-import { BlockList } from './blocklist.svelte';
+import { BLOCK_LIST_FULL, BlockList } from './blocklist.svelte';
+import type { SealedMessage } from './envelope';
+import { SettingsSync } from './settingsync';
 import type { KV } from './kv';
 import type { ChatAccess, ChatMessage, Conversation } from './records';
 import { search, type HitGroup } from './search';
@@ -27,15 +29,38 @@ export class ConvoActions {
   readonly #h: ConvoHost;
   /** The blocked primaries (a sealed record of its own). */
   readonly blocks: BlockList;
+  /** Block and mute follow the identity (SPEC §8.7). */
+  readonly #sync: SettingsSync;
 
   constructor(host: ConvoHost) {
     this.#h = host;
     this.blocks = new BlockList(host.kv, host.key('blocked'));
+    this.#sync = new SettingsSync({
+      chat: host.chat,
+      kv: host.kv,
+      key: host.key('sync'),
+      own: host.own.primary,
+      blocked: () => this.blocks.list,
+      replaceBlocked: (list) => this.blocks.replace(list),
+    });
   }
 
-  /** Read the block list (ChatStore.load). */
-  load(): Promise<void> {
-    return this.blocks.load();
+  /** Read the block list and the last snapshot (ChatStore.load); re-post a snapshot older than a day (SPEC §8.7). */
+  async load(): Promise<void> {
+    await this.blocks.load();
+    await this.#sync.load();
+    const again = await this.#sync.stale();
+    if (again) void this.#sync.post(again);
+  }
+
+  /** A snapshot from a device of this identity (Inbound, queued): replaces the lists when later. */
+  applySync(msg: SealedMessage): Promise<void> {
+    return this.#sync.apply(msg);
+  }
+
+  /** Whether the identity's last snapshot muted `peer`: a conversation that starts here with it starts muted. */
+  mutedElsewhere(peer: string): boolean {
+    return this.#sync.muted(peer);
   }
 
   /** Whether `peer` is blocked: what it sends is dropped and never acknowledged (inbound.ts). */
@@ -43,21 +68,34 @@ export class ConvoActions {
     return this.blocks.has(peer);
   }
 
-  /** Block or unblock `peer`; never oneself. */
-  setBlocked(peer: string, on: boolean): Promise<void> {
-    if (peer === this.#h.own.primary) return Promise.resolve();
-    return this.#h.chat.serial(() => (on ? this.blocks.block(peer) : this.blocks.unblock(peer)));
+  /**
+   * Block or unblock `peer` (never oneself) on every device of the identity
+   * (SPEC §8.7). Null when done, else the sentence to show (the list is full:
+   * a block is refused, no older one is dropped).
+   */
+  async setBlocked(peer: string, on: boolean): Promise<string | null> {
+    if (peer === this.#h.own.primary) return null;
+    const m = await this.#h.chat.serial(async () => {
+      if (on && this.blocks.full && !this.blocks.has(peer)) return BLOCK_LIST_FULL;
+      const changed = on ? await this.blocks.block(peer) : await this.blocks.unblock(peer);
+      return changed ? this.#sync.changed() : null;
+    });
+    if (typeof m === 'string') return m;
+    if (m) await this.#sync.post(m);
+    return null;
   }
 
-  /** Mute or unmute: a muted conversation bumps no unread count, so no badge or title count. */
-  setMuted(peer: string, on: boolean): Promise<void> {
-    return this.#h.chat.serial(async () => {
+  /** Mute or unmute on every device of the identity: a muted conversation bumps no unread count, so no badge or title count. */
+  async setMuted(peer: string, on: boolean): Promise<void> {
+    const m = await this.#h.chat.serial(async () => {
       const c = this.#h.chat.conversation(peer);
-      if (!c) return;
+      if (!c || !!c.muted === on) return null;
       if (on) c.muted = true;
       else delete c.muted;
       await this.#h.chat.saveConvs();
+      return this.#sync.changed();
     });
+    if (m) await this.#sync.post(m);
   }
 
   /**

@@ -22,6 +22,7 @@ import { isValidBody } from './attachments/body';
 import { parseSentBody } from './history/selfcopy';
 import { parseOpBody } from './ops/body';
 import { parseTyping } from './livebody';
+import { parseSyncBody } from './syncbody';
 
 export const ENVELOPE_INFO = 'kez.chat.envelope.v2';
 export const ACK_CONTEXT = 'kez.chat.ack.v1';
@@ -33,10 +34,11 @@ export const MAX_SKEW_MS = 5 * 60 * 1000;
  * JCS of a fixed shape. `sent` is a self-copy of a message the identity sent
  * (SPEC §8.3, history/selfcopy.ts). `reply`, `reaction`, `edit` and `delete`
  * act on earlier messages (SPEC §8.5, ops/body.ts); `read` and `typing` are
- * ephemeral signals (SPEC §8.6, presence.ts), never stored.
+ * ephemeral signals (SPEC §8.6, presence.ts), never stored; `sync` is the
+ * identity's block and mute snapshot to itself (SPEC §8.7, syncbody.ts).
  */
-export type MessageKind = 'text' | 'ack' | 'file' | 'chunk' | 'need' | 'sent' | 'reply' | 'reaction' | 'edit' | 'delete' | 'read' | 'typing';
-const KINDS: readonly string[] = ['text', 'ack', 'file', 'chunk', 'need', 'sent', 'reply', 'reaction', 'edit', 'delete', 'read', 'typing'];
+export type MessageKind = 'text' | 'ack' | 'file' | 'chunk' | 'need' | 'sent' | 'reply' | 'reaction' | 'edit' | 'delete' | 'read' | 'typing' | 'sync';
+const KINDS: readonly string[] = ['text', 'ack', 'file', 'chunk', 'need', 'sent', 'reply', 'reaction', 'edit', 'delete', 'read', 'typing', 'sync'];
 
 export interface SealedMessage {
   type: 'kez.chat.message';
@@ -223,6 +225,8 @@ export function checkMessageShape(m: unknown): m is SealedMessage {
   if (!isValidPrimary(m.from as string)) return false;
   if ((m.kind === 'ack' || m.kind === 'read') && ackIds(m.body as string) === null) return false;
   if (m.kind === 'typing' && parseTyping(m.body as string) === null) return false;
+  // SPEC §8.7: a snapshot the identity sends itself.
+  if (m.kind === 'sync' && (m.from !== m.to || parseSyncBody(m.body as string) === null)) return false;
   if ((m.kind === 'file' || m.kind === 'chunk' || m.kind === 'need') && !isValidBody(m.kind, m.body as string)) return false;
   if ((m.kind === 'reply' || m.kind === 'reaction' || m.kind === 'edit' || m.kind === 'delete') && !parseOpBody(m.kind, m.body as string)) return false;
   return true;

@@ -49,8 +49,8 @@ export interface InboundAccess {
   putOutFile(peer: string, id: string, bytes: Uint8Array): Promise<void>;
   /** Persist the relays' `since` cursor after a batch of events. */
   saveSince(): Promise<void>;
-  /** Whether the user blocked this primary: all it sends is dropped, never acknowledged. */
-  blocked(peer: string): boolean;
+  /** Whether the user blocked this primary (all it sends is dropped, never acknowledged); a block and mute snapshot from a device of this identity (SPEC §8.7). */
+  convo: { blocked(peer: string): boolean; applySync(msg: SealedMessage): Promise<void> };
   /** Read receipts and typing (SPEC §8.6, presence.svelte.ts): their own in-memory replay guard. */
   live: Pick<Presence, 'has' | 'accept' | 'heard'>;
 }
@@ -85,8 +85,9 @@ export function nostrEnvelope(ev: Pick<NostrEvent, 'content'>): unknown {
 }
 
 /** Where an opened message goes, by its sealed kind (SPEC §8, §8.3, §8.5, §13): a reply is filed like a text. */
-export function routeOf(kind: SealedMessage['kind']): 'ack' | 'text' | 'file' | 'sent' | 'op' {
+export function routeOf(kind: SealedMessage['kind']): 'ack' | 'text' | 'file' | 'sent' | 'op' | 'sync' {
   if (kind === 'reaction' || kind === 'edit' || kind === 'delete') return 'op';
+  if (kind === 'sync') return 'sync';
   return kind === 'ack' ? 'ack' : kind === 'text' || kind === 'reply' ? 'text' : kind === 'sent' ? 'sent' : 'file';
 }
 
@@ -216,7 +217,7 @@ export class Inbound {
       return null;
     }
     seen.add(msg.id);
-    if (this.#a.blocked(msg.from)) {
+    if (this.#a.convo.blocked(msg.from)) {
       console.debug(`dropped ${what}: blocked`);
       return null;
     }
@@ -225,6 +226,7 @@ export class Inbound {
     else if (route === 'text') await this.receive(msg);
     else if (route === 'sent') await this.receiveCopy(msg);
     else if (route === 'op') await this.#a.applyOp(msg);
+    else if (route === 'sync') await this.#a.convo.applySync(msg);
     else await this.#a.applyFile(msg);
     return msg.from;
   }

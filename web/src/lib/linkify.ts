@@ -4,8 +4,13 @@
 // data:, vbscript:, file:, bare domains) stays text. The UI builds one text
 // node or <a> per part (never {@html}), so nothing in a message is markup.
 
-/** One part of a message's text: plain text, or a link with the exact text it came from. */
-export type Part = { text: string; href?: undefined } | { text: string; href: string };
+/**
+ * One part of a message's text: plain text, or a link with the exact text it
+ * came from; `host` is set when the host is internationalized: its punycode
+ * (what the browser will really open), shown next to the link so a
+ * lookalike (Cyrillic "а" in "exаmple.com") cannot pass for the real one.
+ */
+export type Part = { text: string; href?: undefined; host?: undefined } | { text: string; href: string; host?: string };
 
 /** Longest URL turned into a link, in UTF-16 units (longer ones stay text). */
 export const MAX_URL_LENGTH = 2048;
@@ -50,9 +55,15 @@ export function trimTrailing(url: string): string {
 
 /**
  * The href for `raw` if it is a link worth making: parsed by the URL parser,
- * scheme http or https, with a host. Null otherwise.
+ * scheme http or https, with a host, and no user name or password (in
+ * "https://paypal.com@evil.example/" the host is evil.example: such URLs
+ * stay text). Null otherwise.
  */
 export function safeHref(raw: string): string | null {
+  return parseLink(raw)?.href ?? null;
+}
+
+function parseLink(raw: string): URL | null {
   if (raw.length > MAX_URL_LENGTH) return null;
   let u: URL;
   try {
@@ -61,7 +72,13 @@ export function safeHref(raw: string): string | null {
     return null;
   }
   if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) return null;
-  return u.href;
+  if (u.username || u.password) return null;
+  return u;
+}
+
+/** The punycode host of an internationalized host (a label starting `xn--`), else undefined. */
+export function idnHost(u: URL): string | undefined {
+  return u.hostname.split('.').some((l) => l.startsWith('xn--')) ? u.hostname : undefined;
 }
 
 /** Whether `text` may hold a link (cheap; the UI keeps other texts one plain text node). */
@@ -78,11 +95,12 @@ export function linkify(text: string): Part[] {
     if (links >= MAX_LINKS) break;
     const start = m.index;
     const raw = trimTrailing(m[0]);
-    const href = safeHref(raw);
+    const u = parseLink(raw);
     // "http:///path" would parse with host "path": the host must follow the "//".
-    if (!href || !/^https?:\/\/[^/\\?#]/i.test(raw)) continue;
+    if (!u || !/^https?:\/\/[^/\\?#]/i.test(raw)) continue;
     if (start > at) parts.push({ text: text.slice(at, start) });
-    parts.push({ text: raw, href });
+    const host = idnHost(u);
+    parts.push(host ? { text: raw, href: u.href, host } : { text: raw, href: u.href });
     at = start + raw.length;
     links++;
   }

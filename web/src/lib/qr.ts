@@ -11,7 +11,7 @@ export interface QrPath {
 
 /** The QR code of `text` (error correction M, a 2-module quiet zone). */
 export function qrPath(text: string): QrPath {
-  const { data, size } = encode(text, { ecc: 'M', border: 2 });
+  const { data, size } = encode(text, { ecc: 'M', border: 4 });
   let d = '';
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) if (data[y][x]) d += `M${x} ${y}h1v1h-1z`;
