@@ -16,7 +16,7 @@ import { newMessageId } from './bytes';
 import { afterFailure } from './attachments/pacer';
 import { KeyedChain } from './receipts';
 import { ChatClosedError, bySentAt, isLatest, type ChatAccess, type ChatMessage, type Outgoing } from './records';
-import { opBody } from './ops/body';
+import { opBody, validOpText } from './ops/body';
 import { rfc3339 } from './time';
 import {
   autoResendable,
@@ -56,10 +56,15 @@ export class Outbox {
     this.#sleep = sleep;
   }
 
-  /** Send a text message (a reply to `replyTo`, SPEC §8.5, when given) with local echo: sending → sent (201/200) → delivered (ack). */
+  /**
+   * Send a text message (a reply to `replyTo`, SPEC §8.5, when given) with local echo: sending → sent (201/200) → delivered (ack).
+   * A reply over MAX_OP_TEXT_BYTES is not sent (never filed).
+   */
   async send(peer: string, text: string, replyTo?: string): Promise<void> {
     const body = outgoingBody(text);
     if (body === null || this.#chat.closed) return;
+    // The peer would drop it as malformed (SPEC §8.5); the composer says so first (ops/compose.ts).
+    if (replyTo && !validOpText(body)) return;
     const msg: ChatMessage = { id: newMessageId(), dir: 'out', body, sent_at: rfc3339(this.#chat.now()), status: 'sending', ...(replyTo ? { reply_to: replyTo } : {}) };
     await this.#chat.serial(async () => {
       const thread = await this.#chat.thread(peer);

