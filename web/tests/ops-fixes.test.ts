@@ -5,7 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
 import { memoryKV, type KV } from '../src/lib/kv';
-import { MAX_OP_TEXT_BYTES } from '../src/lib/ops/body';
+import { seal } from '../src/lib/envelope';
+import { DELETED_TEXT } from '../src/lib/ops/apply';
+import { MAX_OP_TEXT_BYTES, opBody, type Op } from '../src/lib/ops/body';
 import { actionable, composeRefusal, editable } from '../src/lib/ops/compose';
 import type { ChatMessage } from '../src/lib/records';
 import { aliceSeed, bobSeed, pull, settle } from './chat-fixture';
@@ -69,5 +71,33 @@ describe('action menu availability (r13 #8)', () => {
     expect(actionable(msg(), true)).toBe(false);
     expect(actionable(msg({ deleted: true }), false)).toBe(false);
     expect(actionable(msg({ status: 'failed' }), false)).toBe(false);
+  });
+});
+
+describe('an op that came before its target (r13 #9)', () => {
+  it('shows in the list preview, and a deleted message is not unread', async () => {
+    const w = world();
+    const alice = w.store('alice');
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.send(w.bp, 'one');
+    await alice.send(w.bp, 'two');
+    await settleAll();
+    const [one, two] = alice.threads[w.bp];
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const op = (id: string, o: Op) => seal(aliceSeed, { kind: o.kind, id, from_handle: 'alice@kez.test', to: w.bp, sent_at: now, body: opBody(o) }).envelope;
+    const { messages } = await w.server.api().pollInbox('bob', 0, w.server.pollAuth('bob', 0));
+    const bob = w.store('bob');
+    await bob.load();
+    // The edit of "one" and the delete of "two" come first, then the texts.
+    await bob.ingest([
+      { seq: 1, envelope: op('earlyedit0000000000001', { kind: 'edit', target: one.id, text: 'one, edited' }), received_at: now } as never,
+      { seq: 2, envelope: op('earlydelete00000000001', { kind: 'delete', target: two.id }), received_at: now } as never,
+    ]);
+    await bob.ingest([messages[0]].map((m) => ({ ...m, seq: 3 })));
+    expect(bob.conversation(w.ap)).toMatchObject({ last_preview: 'one, edited', unread: 1 });
+    await bob.ingest([messages[1]].map((m) => ({ ...m, seq: 4 })));
+    expect(bob.threads[w.ap].at(-1)).toMatchObject({ deleted: true });
+    expect(bob.conversation(w.ap)).toMatchObject({ last_preview: DELETED_TEXT, unread: 1 });
   });
 });
