@@ -9,7 +9,10 @@ import { seal } from '../src/lib/envelope';
 import { DELETED_TEXT } from '../src/lib/ops/apply';
 import { MAX_OP_TEXT_BYTES, opBody, type Op } from '../src/lib/ops/body';
 import { actionable, composeRefusal, editable } from '../src/lib/ops/compose';
+import { EDGE, placeMenu } from '../src/lib/ops/place';
+import { MAX_UNSENT_OPS } from '../src/lib/ops/ops';
 import type { ChatMessage } from '../src/lib/records';
+import { ApiError } from '../src/lib/api';
 import { aliceSeed, bobSeed, pull, settle } from './chat-fixture';
 import { FakeServer } from './helpers';
 
@@ -18,8 +21,8 @@ function world() {
   const ap = server.add('alice', aliceSeed);
   const bp = server.add('bob', bobSeed);
   const me = (seed: Uint8Array, handle: string, primary: string): Me => ({ seed, handle, primary, server: 'kez.test' });
-  const store = (who: 'alice' | 'bob', files: KV = memoryKV()) =>
-    new ChatStore({ kv: memoryKV(), files, me: who === 'alice' ? me(aliceSeed, 'alice', ap) : me(bobSeed, 'bob', bp), api: server.api(), ackDelayMs: 0, stallCheck: false });
+  const store = (who: 'alice' | 'bob', files: KV = memoryKV(), kv: KV = memoryKV(), api = server.api(), now?: () => Date) =>
+    new ChatStore({ now, kv, files, me: who === 'alice' ? me(aliceSeed, 'alice', ap) : me(bobSeed, 'bob', bp), api, ackDelayMs: 0, stallCheck: false });
   return { server, ap, bp, store };
 }
 
@@ -99,5 +102,85 @@ describe('an op that came before its target (r13 #9)', () => {
     await bob.ingest([messages[1]].map((m) => ({ ...m, seq: 4 })));
     expect(bob.threads[w.ap].at(-1)).toMatchObject({ deleted: true });
     expect(bob.conversation(w.ap)).toMatchObject({ last_preview: DELETED_TEXT, unread: 1 });
+  });
+});
+
+describe('action menu placement (r13 #2)', () => {
+  const phone = { width: 390, height: 844 };
+  const inside = (p: { left: number; top: number }, w: number, h: number, v = phone) =>
+    p.left >= EDGE && p.top >= EDGE && p.left + w <= v.width - EDGE && p.top + h <= v.height - EDGE;
+  const btn = (left: number, top: number) => ({ left, top, right: left + 24, bottom: top + 24 });
+
+  it('keeps the menu inside a phone viewport beside a long bubble, either side', () => {
+    // The review's boxes: own at x = -133…91, incoming at 299…523 (224 px wide).
+    const own = placeMenu(btn(67, 600), 224, 220, phone, 'end');
+    expect(inside(own, 224, 220)).toBe(true);
+    const theirs = placeMenu(btn(299, 600), 224, 220, phone, 'start');
+    expect(inside(theirs, 224, 220)).toBe(true);
+    expect(theirs.top + 220).toBeLessThanOrEqual(600); // above the button while it fits
+  });
+
+  it('opens below near the top, and stays inside when neither side fits', () => {
+    const top = placeMenu(btn(200, 60), 224, 220, phone, 'start');
+    expect(top.top).toBeGreaterThan(84);
+    expect(inside(top, 224, 220)).toBe(true);
+    const short = { width: 390, height: 300 };
+    const p = placeMenu(btn(100, 140), 224, 220, short, 'end');
+    expect(inside(p, 224, 220, short)).toBe(true);
+  });
+
+  it('on a wide screen stays next to the button', () => {
+    expect(placeMenu(btn(800, 500), 224, 220, { width: 1280, height: 800 }, 'end')).toEqual({ left: 600, top: 276 });
+  });
+});
+
+describe('a silent op that finally fails (r13 #5, TODO #162)', () => {
+  it('is kept on its target, sealed, and Retry posts it to the peer', async () => {
+    const w = world();
+    const kv = memoryKV();
+    const [alice, bob] = [w.store('alice', memoryKV(), kv), w.store('bob')];
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    await alice.send(w.bp, 'first');
+    await settleAll();
+    const id = alice.threads[w.bp][0].id;
+    w.server.failNextPost = new ApiError(400, 'bad_request', 'refused'); // final: no automatic retry
+    expect(await alice.ops.react(w.bp, id, '👍')).toBe(true);
+    await settleAll();
+    expect(alice.threads[w.bp][0].unsent_ops).toMatchObject([{ kind: 'reaction' }]);
+    // Kept across a reload (in the sealed thread record), never in clear.
+    await alice.close();
+    const again = w.store('alice', memoryKV(), kv);
+    await again.load();
+    await again.openThread(w.bp);
+    expect(again.threads[w.bp][0].unsent_ops).toHaveLength(1);
+    expect(JSON.stringify([...kv.map.values()].map(String))).not.toContain('kez-reaction-v1');
+
+    await again.ops.retry(w.bp, id);
+    await settleAll();
+    expect(again.threads[w.bp][0].unsent_ops).toBeUndefined();
+    await pull(bob, w.server, 'bob');
+    await settleAll();
+    expect(bob.threads[w.ap][0].reactions).toMatchObject([{ by: w.ap, emoji: '👍' }]);
+  });
+
+  it('keeps at most MAX_UNSENT_OPS per message', async () => {
+    const w = world();
+    const api = w.server.api();
+    let t = Date.now();
+    const alice = w.store('alice', memoryKV(), memoryKV(), api, () => new Date(t));
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.send(w.bp, 'first');
+    await settleAll();
+    const id = alice.threads[w.bp][0].id;
+    api.postMessage = () => Promise.reject(new ApiError(400, 'bad_request', 'refused'));
+    for (let i = 0; i < MAX_UNSENT_OPS + 3; i++) {
+      t += 1000; // each a later second: latest wins (SPEC §8.5)
+      expect(await alice.ops.react(w.bp, id, i % 2 ? '👍' : '❤️')).toBe(true);
+      await settleAll();
+    }
+    expect(alice.threads[w.bp][0].unsent_ops).toHaveLength(MAX_UNSENT_OPS);
   });
 });

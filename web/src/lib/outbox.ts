@@ -229,24 +229,26 @@ export class Outbox {
   /**
    * A silent message operation (SPEC §8.5: reaction, edit, delete) in the
    * conversation's order, posted with notify false; transient failures wait
-   * and retry like a message's (the pacer), then it is dropped with a log
-   * (it was applied on this device already). Never rejects.
+   * and retry like a message's (the pacer). False when it finally failed
+   * (the caller keeps it for Retry: MessageOps); true once posted, or when
+   * the chat closed meanwhile. Never rejects.
    */
-  postSilent(peer: string, m: Outgoing): Promise<void> {
+  postSilent(peer: string, m: Outgoing): Promise<boolean> {
     return this.#chains.run(peer, async () => {
       for (let attempt = 1; !this.#chat.closed; attempt++) {
         await this.#pause();
         try {
           await this.#chat.post(peer, m, { notify: false });
-          return;
+          return true;
         } catch (e) {
-          if (e instanceof ChatClosedError) return;
+          if (e instanceof ChatClosedError) return true;
           const next = afterFailure(e, attempt);
-          if (!next.retry) return console.debug(`${m.kind} not sent:`, e instanceof ApiError ? e.code : 'error');
+          if (!next.retry) return (console.debug(`${m.kind} not sent:`, e instanceof ApiError ? e.code : 'error'), false);
           if (e instanceof ApiError && e.status === 429) this.#pauseUntil = Math.max(this.#pauseUntil, Date.now() + next.ms);
           await this.#wait(next.ms);
         }
       }
+      return true;
     });
   }
 

@@ -1,0 +1,96 @@
+// The message action menu on a phone (review r13 #2, #15), on alice and
+// bob's conversation (from `chat`/`ops`): alice's window at 390×844 opens
+// the menu on a long outgoing and a long incoming bubble; its box lies
+// inside the viewport and Reply/Edit/Delete and every emoji are the
+// element under their own centre (clickable). With a touch screen (coarse
+// pointer) the ⋯ button shows without hover.
+import { assert, conversation, log, shot } from '../helpers.mjs';
+
+const PHONE = { width: 390, height: 844 };
+const LONG_OUT = 'Phone: a long message from alice that fills the bubble to the edge of the screen';
+const LONG_IN = 'Phone: a long message from bob that fills the bubble to the edge of the screen too';
+
+/** @param {import('playwright-core').Page} page @param {'in' | 'out'} dir @param {string} text */
+const bubble = (page, dir, text) => page.locator(`[data-message][data-dir="${dir}"]`).filter({ hasText: text }).last();
+
+/** @param {import('playwright-core').Page} page @param {string} text */
+async function send(page, text) {
+  await page.locator('#composer').fill(text);
+  await page.locator('#composer').press('Enter');
+  await page.locator('[data-message][data-dir="out"][data-state="delivered"]').filter({ hasText: text }).waitFor();
+}
+
+/**
+ * Open the menu of `msg` by a right-click (a long-press's twin), then check its box and items.
+ * @param {import('playwright-core').Page} page @param {import('playwright-core').Locator} msg @param {string[]} items
+ */
+async function checkMenu(page, msg, items) {
+  await msg.locator('[data-body]').click({ button: 'right' });
+  const menu = msg.getByTestId('message-menu');
+  await menu.waitFor();
+  await page.waitForFunction(() => getComputedStyle(document.querySelector('[data-testid="message-menu"]') ?? document.body).visibility === 'visible');
+  const box = await menu.boundingBox();
+  assert(box, 'the menu has a box');
+  const inside = box.x >= 0 && box.y >= 0 && box.x + box.width <= PHONE.width && box.y + box.height <= PHONE.height;
+  assert(inside, `the menu lies inside the 390×844 viewport, got x ${box.x}…${box.x + box.width}, y ${box.y}…${box.y + box.height}`);
+  for (const id of [...items, 'react-👍', 'react-🙏']) {
+    const el = menu.getByTestId(id);
+    const hit = await el.evaluate((e) => {
+      const r = e.getBoundingClientRect();
+      return e.contains(document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2));
+    });
+    assert(hit, `${id} is clickable (the element at its centre)`);
+    await el.click({ trial: true });
+  }
+  return menu;
+}
+
+/** @type {import('../helpers.mjs').Scenario} */
+export default {
+  name: 'message menu on a phone',
+  async run(t) {
+    const A = t.alice.page;
+    const B = t.bob.page;
+    await conversation(B, 'alice').first().click();
+    await send(B, LONG_IN);
+    await conversation(A, 'bob').filter({ hasText: 'Phone: a long message from bob' }).click();
+    await send(A, LONG_OUT);
+    const size = A.viewportSize();
+    await A.setViewportSize(PHONE);
+    try {
+      await A.getByTestId('messages').waitFor();
+      const out = bubble(A, 'out', LONG_OUT);
+      let menu = await checkMenu(A, out, ['action-reply', 'action-edit', 'action-delete']);
+      await shot(A, 'ops-phone-menu-out.png');
+      await menu.getByTestId('action-edit').click();
+      assert((await A.locator('#composer').inputValue()) === LONG_OUT, 'Edit puts the text in the composer');
+      await A.locator('#composer').press('Escape');
+      menu = await checkMenu(A, bubble(A, 'in', LONG_IN), ['action-reply']);
+      await shot(A, 'ops-phone-menu-in.png');
+      await menu.getByTestId('action-reply').click();
+      await A.getByTestId('composer-banner').waitFor();
+      await A.locator('#composer').press('Escape');
+      // Delete asks first; dismissed, the message stays.
+      A.once('dialog', (d) => void d.dismiss());
+      await (await checkMenu(A, out, ['action-delete'])).getByTestId('action-delete').click();
+      assert((await out.getAttribute('data-deleted')) === null, 'a dismissed delete keeps the message');
+      log('phone: the menu stays inside the viewport on long bubbles both ways; Edit, Reply and Delete work');
+
+      // A touch screen: ⋯ shows without hover (pointer: coarse).
+      const cdp = await A.context().newCDPSession(A);
+      await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: true, maxTouchPoints: 5 });
+      try {
+        assert(await A.evaluate(() => matchMedia('(pointer: coarse)').matches), 'touch emulation gives a coarse pointer');
+        await A.mouse.move(1, 1);
+        const opacity = await bubble(A, 'in', LONG_IN).getByTestId('message-actions').evaluate((e) => Number(getComputedStyle(e).opacity));
+        assert(opacity >= 0.5, `the ⋯ button shows on touch without hover, opacity ${opacity}`);
+      } finally {
+        await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: false });
+        await cdp.detach();
+      }
+      log('touch: the ⋯ button shows without hover');
+    } finally {
+      if (size) await A.setViewportSize(size);
+    }
+  },
+};
