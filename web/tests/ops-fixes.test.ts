@@ -75,6 +75,25 @@ describe('action menu availability (r13 #8)', () => {
     expect(actionable(msg({ deleted: true }), false)).toBe(false);
     expect(actionable(msg({ status: 'failed' }), false)).toBe(false);
   });
+
+  it('posts no reaction, edit or delete to a blocked peer', async () => {
+    const w = world();
+    const alice = w.store('alice');
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.send(w.bp, 'first');
+    await settleAll();
+    const id = alice.threads[w.bp][0].id;
+    await alice.convo.setBlocked(w.bp, true);
+    const posts = w.server.posts.length;
+    expect(await alice.ops.react(w.bp, id, '👍')).toBe(false);
+    expect(await alice.ops.edit(w.bp, id, 'changed')).toBe(false);
+    expect(await alice.ops.remove(w.bp, id)).toBe(false);
+    await settleAll();
+    expect(w.server.posts.length).toBe(posts);
+    expect(alice.threads[w.bp][0]).toMatchObject({ body: 'first' });
+    expect(alice.threads[w.bp][0].reactions).toBeUndefined();
+  });
 });
 
 describe('an op that came before its target (r13 #9)', () => {

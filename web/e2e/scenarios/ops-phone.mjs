@@ -3,9 +3,12 @@
 // the menu on a long outgoing and a long incoming bubble; its box lies
 // inside the viewport and Reply/Edit/Delete and every emoji are the
 // element under their own centre (clickable). With a touch screen (coarse
-// pointer) the ⋯ button shows without hover.
+// pointer) the ⋯ button shows without hover. A reply or edit over 64 KiB is
+// refused with the draft kept (#3, #4); a blocked thread offers no actions (#8);
+// a reaction refused by the server shows "Not sent to bob" and Retry (#5).
 import { assert, conversation, log, shot } from '../helpers.mjs';
 
+const MESSAGES = /\/v1\/messages(\?|$)/;
 const PHONE = { width: 390, height: 844 };
 const LONG_OUT = 'Phone: a long message from alice that fills the bubble to the edge of the screen';
 const LONG_IN = 'Phone: a long message from bob that fills the bubble to the edge of the screen too';
@@ -92,5 +95,65 @@ export default {
     } finally {
       if (size) await A.setViewportSize(size);
     }
+
+    // r13 #3/#4: a reply or an edit too long for the peer (over 64 KiB) is refused with a sentence; the draft stays.
+    const LONG = 'long '.repeat(14_000);
+    const composer = A.locator('#composer');
+    const outs = await A.locator('[data-message][data-dir="out"]').count();
+    await (await openMenu(bubble(A, 'in', LONG_IN))).getByTestId('action-reply').click();
+    await composer.fill(LONG);
+    await composer.press('Enter');
+    await A.getByTestId('compose-error').getByText(/^Too long for a reply/).waitFor();
+    assert((await composer.inputValue()) === LONG, 'the refused reply stays in the composer');
+    assert((await A.getByTestId('composer-banner').count()) === 1, 'still replying');
+    await composer.press('Escape');
+    await composer.fill('');
+    await (await openMenu(bubble(A, 'out', LONG_OUT))).getByTestId('action-edit').click();
+    await composer.fill(LONG);
+    await composer.press('Enter');
+    await A.getByTestId('compose-error').getByText(/^Too long for an edit/).waitFor();
+    assert((await composer.inputValue()) === LONG, 'the refused edit stays in the composer');
+    await composer.press('Escape');
+    assert((await A.locator('[data-message][data-dir="out"]').count()) === outs, 'nothing was posted');
+    assert((await bubble(A, 'out', LONG_OUT).getByTestId('edited').count()) === 0, 'the message is not edited');
+    log('a reply or edit over 64 KiB is refused with a sentence, the draft kept');
+
+    // r13 #8: a blocked conversation offers no message actions.
+    await A.getByTestId('conversation-menu').click();
+    await A.getByTestId('block-conversation').click();
+    await A.getByTestId('blocked-notice').waitFor();
+    assert((await A.getByTestId('message-actions').count()) === 0, 'no ⋯ on any bubble while blocked');
+    await bubble(A, 'in', LONG_IN).locator('[data-body]').click({ button: 'right' });
+    assert((await A.getByTestId('message-menu').count()) === 0, 'no menu by right-click while blocked');
+    await A.getByTestId('blocked-notice').getByRole('button', { name: 'Unblock' }).click();
+    await A.getByTestId('message-actions').first().waitFor({ state: 'attached' });
+    log('blocked: no message actions; unblocked: back');
+
+    // r13 #5: a reaction whose post is finally refused shows "Not sent to bob · Retry"; Retry delivers it.
+    /** @param {import('playwright-core').Route} r */
+    const refuse = (r) =>
+      r.request().method() === 'POST'
+        ? r.fulfill({ status: 400, contentType: 'application/json', body: JSON.stringify({ error: { code: 'bad_request', message: 'refused' } }) })
+        : r.continue();
+    await A.route(MESSAGES, refuse);
+    const theirs = bubble(A, 'in', LONG_IN);
+    try {
+      await (await openMenu(theirs)).getByTestId('react-😮').click();
+      await theirs.getByTestId('op-unsent').getByText('Reaction not sent to bob.').waitFor();
+    } finally {
+      await A.unroute(MESSAGES, refuse);
+    }
+    await theirs.getByTestId('op-unsent').getByRole('button', { name: 'Retry' }).click();
+    await bubble(B, 'out', LONG_IN).locator('[data-testid="reaction"][data-emoji="😮"]').waitFor();
+    assert((await theirs.getByTestId('op-unsent').count()) === 0, 'the note goes once sent');
+    log('a refused reaction shows "Not sent to bob · Retry"; Retry delivers it');
   },
 };
+
+/** Open `msg`'s menu by a right-click. @param {import('playwright-core').Locator} msg */
+async function openMenu(msg) {
+  await msg.locator('[data-body]').click({ button: 'right' });
+  const menu = msg.getByTestId('message-menu');
+  await menu.waitFor();
+  return menu;
+}

@@ -64,6 +64,8 @@ export interface OpsHost {
   own: string;
   /** Post a silent op in `peer`'s queue (Outbox.postSilent); false when it finally failed. */
   postSilent(peer: string, m: Outgoing): Promise<boolean>;
+  /** Whether `peer` is blocked: no op is sent there (review r13 #8). */
+  blocked(peer: string): boolean;
   /** Delete a file's stored bytes (Attachments.wipe). */
   wipeFile(peer: string, dir: 'in' | 'out', id: string): Promise<void>;
 }
@@ -97,7 +99,7 @@ export class MessageOps {
   /** Apply here, then post (silently, in the conversation's order). False when nothing changed (not sent). */
   async #send(peer: string, op: Op & { target: string }): Promise<boolean> {
     const { chat, own } = this.#h;
-    if (chat.closed) return false;
+    if (chat.closed || this.#h.blocked(peer)) return false;
     const m: Outgoing = { kind: op.kind, id: newMessageId(), sent_at: rfc3339(chat.now()), body: opBody(op) };
     const applied = await chat.serial(() => this.#apply(peer, op, { id: m.id, sent_at: m.sent_at, by: own, own: true }, false));
     if (applied) this.#post(peer, op.target, m);
@@ -131,6 +133,7 @@ export class MessageOps {
    */
   async retry(peer: string, id: string): Promise<void> {
     const { chat } = this.#h;
+    if (this.#h.blocked(peer)) return;
     const ops = await chat.serial(async () => {
       const t = (await chat.thread(peer)).find((x) => x.id === id);
       const list = t?.unsent_ops ?? [];
