@@ -7,7 +7,7 @@ import { ChatStore, type Me } from '../src/lib/chat.svelte';
 import { memoryKV, type KV } from '../src/lib/kv';
 import { seal } from '../src/lib/envelope';
 import { DELETED_TEXT } from '../src/lib/ops/apply';
-import { MAX_OP_TEXT_BYTES, opBody, type Op } from '../src/lib/ops/body';
+import { MAX_OP_TEXT_BYTES, opBody, parseOpBody, validEmoji, type Op } from '../src/lib/ops/body';
 import { actionable, composeRefusal, editable } from '../src/lib/ops/compose';
 import { EDGE, placeMenu } from '../src/lib/ops/place';
 import { MAX_UNSENT_OPS } from '../src/lib/ops/ops';
@@ -201,5 +201,15 @@ describe('a silent op that finally fails (r13 #5, TODO #162)', () => {
       await settleAll();
     }
     expect(alice.threads[w.bp][0].unsent_ops).toHaveLength(MAX_UNSENT_OPS);
+  });
+});
+
+describe('a reaction is an emoji (r13 #10, SPEC §8.5)', () => {
+  it('refuses words, letters and lone components; takes emoji sequences, flags and keycaps', () => {
+    for (const ok of ['', '👍', '👍🏽', '❤️', '👨‍👩‍👧', '🇫🇷', '1️⃣', '🏴\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}', '©️', '🙏']) expect(validEmoji(ok), ok).toBe(true);
+    for (const bad of ['LOL', 'SCAM.COM', 'a', '1', '🇫', '👍ok', '\u200D', '\uFE0F', '中', '👍 ', '\u202E👍', '👍\u200B']) expect(validEmoji(bad), bad).toBe(false);
+    const body = (emoji: string) => JSON.stringify({ emoji, target: 'targetmessage000000001', type: 'kez-reaction-v1' });
+    expect(parseOpBody('reaction', body('SCAM.COM'))).toBeNull();
+    expect(parseOpBody('reaction', body('👍'))).toMatchObject({ kind: 'reaction', emoji: '👍' });
   });
 });
