@@ -134,11 +134,11 @@ export default {
     await A.getByTestId('message-actions').first().waitFor({ state: 'attached' });
     log('blocked: no message actions; unblocked: back');
 
-    // r13 #5: a reaction whose post is finally refused shows "Not sent to bob · Retry"; Retry delivers it.
+    // r13 #5: a reaction whose post is finally refused (418: final, and expected by checkConsole) shows "Not sent to bob · Retry"; Retry delivers it.
     /** @param {import('playwright-core').Route} r */
     const refuse = (r) =>
       r.request().method() === 'POST'
-        ? r.fulfill({ status: 400, contentType: 'application/json', body: JSON.stringify({ error: { code: 'bad_request', message: 'refused' } }) })
+        ? r.fulfill({ status: 418, contentType: 'application/json', body: JSON.stringify({ error: { code: 'refused', message: 'refused' } }) })
         : r.continue();
     await A.route(MESSAGES, refuse);
     const theirs = bubble(A, 'in', LONG_IN);
