@@ -53,6 +53,13 @@ fn valid() -> Vec<Value> {
         ("reaction with skin tone", react("👍🏽")),
         ("reaction ZWJ family", react("👨‍👩‍👧")),
         ("reaction flag", react("🇫🇷")),
+        ("reaction keycap", react("1\u{FE0F}\u{20E3}")),
+        ("reaction heart with VS16", react("❤\u{FE0F}")),
+        (
+            "reaction subdivision flag (tags)",
+            react("🏴\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}"),
+        ),
+        ("reaction copyright sign", react("©\u{FE0F}")),
         (
             "reaction at 32 bytes",
             react(&"😀".repeat(MAX_EMOJI_BYTES / 4)),
@@ -181,6 +188,51 @@ fn invalid() -> Vec<Value> {
             "reaction emoji with ZWSP",
             "reaction",
             jcs(&json!({"type": "kez-reaction-v1", "target": ID, "emoji": "👍\u{200B}"})),
+        ),
+        (
+            "reaction a word",
+            "reaction",
+            jcs(&json!({"type": "kez-reaction-v1", "target": ID, "emoji": "LOL"})),
+        ),
+        (
+            "reaction a domain",
+            "reaction",
+            jcs(&json!({"type": "kez-reaction-v1", "target": ID, "emoji": "SCAM.COM"})),
+        ),
+        (
+            "reaction a letter",
+            "reaction",
+            jcs(&json!({"type": "kez-reaction-v1", "target": ID, "emoji": "a"})),
+        ),
+        (
+            "reaction a digit",
+            "reaction",
+            jcs(&json!({"type": "kez-reaction-v1", "target": ID, "emoji": "1"})),
+        ),
+        (
+            "reaction one regional indicator",
+            "reaction",
+            jcs(&json!({"type": "kez-reaction-v1", "target": ID, "emoji": "\u{1F1EB}"})),
+        ),
+        (
+            "reaction emoji then letters",
+            "reaction",
+            jcs(&json!({"type": "kez-reaction-v1", "target": ID, "emoji": "👍ok"})),
+        ),
+        (
+            "reaction ZWJ only",
+            "reaction",
+            jcs(&json!({"type": "kez-reaction-v1", "target": ID, "emoji": "\u{200D}"})),
+        ),
+        (
+            "reaction VS16 only",
+            "reaction",
+            jcs(&json!({"type": "kez-reaction-v1", "target": ID, "emoji": "\u{FE0F}"})),
+        ),
+        (
+            "reaction a CJK character",
+            "reaction",
+            jcs(&json!({"type": "kez-reaction-v1", "target": ID, "emoji": "中"})),
         ),
         (
             "reaction emoji missing",

@@ -40,6 +40,7 @@ import onboard from './scenarios/onboard.mjs';
 import passkey from './scenarios/passkey.mjs';
 import screens from './scenarios/screens.mjs';
 import ops from './scenarios/ops.mjs';
+import opsPhone from './scenarios/ops-phone.mjs';
 import convo from './scenarios/convo.mjs';
 import live from './scenarios/live.mjs';
 
@@ -48,7 +49,7 @@ import live from './scenarios/live.mjs';
 // onboard, passkey and screens make their own users (screens last: it checks the console once more).
 // attachments right after chat: it uses alice and bob's fresh conversation (and runs its own relay for its nostr part).
 /** @type {Record<string, import('./helpers.mjs').Scenario>} */
-const ALL = { register, pwa, chat, attachments, profile, ui, receipts, burst, lock, away, oneTab, offline, keys, restore, history, push, ios, storage, nostr, ops, onboard, passkey, convo, live, screens };
+const ALL = { register, pwa, chat, attachments, profile, ui, receipts, burst, lock, away, oneTab, offline, keys, restore, history, push, ios, storage, nostr, ops, opsPhone, onboard, passkey, convo, live, screens };
 const only = process.env.KEZ_E2E_ONLY?.split(',').map((s) => s.trim().replace(/-(.)/g, (_, c) => c.toUpperCase()));
 const SCENARIOS = Object.entries(ALL)
   .filter(([name]) => !only || only.includes(name))

@@ -10,7 +10,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::json;
-use super::text::is_spoofing_char;
 
 /// `type` of a `reply` body.
 pub const REPLY_TYPE: &str = "kez-reply-v1";
@@ -82,14 +81,51 @@ pub fn valid_text(text: &str) -> bool {
     (1..=MAX_OP_TEXT_BYTES).contains(&text.len())
 }
 
-/// Whether `emoji` is a valid reaction: empty, or 1 to [`MAX_EMOJI_BYTES`]
-/// bytes without control, white-space or bidi/invisible characters.
+/// Pictographic code points of a reaction (SPEC §8.5 "emoji"): a fixed
+/// list of ranges, not a Unicode property, so every implementation (and
+/// Unicode version) agrees byte for byte. Regional indicators and skin
+/// tones are components, not pictographs.
+const fn is_pictographic(c: u32) -> bool {
+    matches!(c,
+        0xA9 | 0xAE | 0x203C | 0x2049 | 0x2122 | 0x2139 | 0x2194..=0x21AA | 0x231A..=0x23FF
+        | 0x24C2 | 0x25AA..=0x25FE | 0x2600..=0x27BF | 0x2934..=0x2935 | 0x2B05..=0x2B55
+        | 0x3030 | 0x303D | 0x3297 | 0x3299
+        | 0x1_F000..=0x1_F1E5 | 0x1_F200..=0x1_F3FA | 0x1_F400..=0x1_FAFF)
+}
+
+/// Code points allowed beside pictographs: keycap bases `#*0-9`, ZWJ,
+/// the combining keycap, VS16, skin tones and tag characters (subdivision
+/// flags). Regional indicators are counted apart.
+const fn is_emoji_component(c: u32) -> bool {
+    matches!(c,
+        0x23 | 0x2A | 0x30..=0x39 | 0x200D | 0x20E3 | 0xFE0F | 0x1_F3FB..=0x1_F3FF | 0xE_0020..=0xE_007F)
+}
+
+/// Whether `emoji` is a valid reaction (SPEC §8.5): empty, or 1 to
+/// [`MAX_EMOJI_BYTES`] bytes of only pictographs, regional indicators and
+/// emoji components, with at least one pictograph, a regional-indicator pair
+/// or a keycap. Words ("LOL", "SCAM.COM") are refused: receivers show it as is.
 #[must_use]
 pub fn valid_emoji(emoji: &str) -> bool {
-    emoji.len() <= MAX_EMOJI_BYTES
-        && !emoji
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || is_spoofing_char(c))
+    if emoji.is_empty() {
+        return true;
+    }
+    if emoji.len() > MAX_EMOJI_BYTES {
+        return false;
+    }
+    let (mut pictograph, mut regional, mut keycap) = (false, 0_usize, false);
+    for c in emoji.chars().map(u32::from) {
+        if is_pictographic(c) {
+            pictograph = true;
+        } else if (0x1_F1E6..=0x1_F1FF).contains(&c) {
+            regional += 1;
+        } else if !is_emoji_component(c) {
+            return false;
+        } else if c == 0x20E3 {
+            keycap = true;
+        }
+    }
+    pictograph || regional >= 2 || keycap
 }
 
 /// The SPEC §8.5 checks of an op body of `kind`; `None` means `malformed_message`.
@@ -216,6 +252,30 @@ mod tests {
         assert!(!valid_emoji("👍 "));
         assert!(!valid_emoji("\u{202E}👍"));
         assert!(!valid_emoji(&"👍".repeat(9)));
+        for ok in [
+            "👍🏽",
+            "❤️",
+            "🇫🇷",
+            "1️⃣",
+            "🏴\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}",
+            "©️",
+        ] {
+            assert!(valid_emoji(ok), "{ok}");
+        }
+        for bad in [
+            "LOL",
+            "SCAM.COM",
+            "a",
+            "1",
+            "🇫",
+            "👍ok",
+            "\u{200D}",
+            "\u{FE0F}",
+            "中",
+            "👍\u{200B}",
+        ] {
+            assert!(!valid_emoji(bad), "{bad}");
+        }
         assert!(!valid_text(""));
         assert!(valid_text(&"a".repeat(MAX_OP_TEXT_BYTES)));
         assert!(!valid_text(&"a".repeat(MAX_OP_TEXT_BYTES + 1)));

@@ -111,7 +111,7 @@ export class ChatStore {
     this.#outbox = new Outbox(access, deps.sleep);
     this.#receipts = new Receipts(access, deps.ackDelayMs);
     this.#stallCheck = deps.stallCheck ?? true;
-    this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m) => this.#outbox.postSilent(p, m), wipeFile: (p, d, id) => this.files.wipe(p, d, id) });
+    this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m) => this.#outbox.postSilent(p, m), blocked: (p) => this.convo.blocked(p), wipeFile: (p, d, id) => this.files.wipe(p, d, id) });
     this.presence = new Presence({ chat: access, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m) => this.#transports.postLive(peer, m), activePeer: () => this.activePeer });
     this.#inbound = this.#makeInbound(access);
     this.convo = new ConvoActions({ chat: access, kv: this.#kv, key: (p) => this.#key(p), own: { primary: deps.me.primary, fqhn: this.fqhn }, ensure: (p, h) => this.#ensureConversation(p, h), dropThread: (p) => delete this.threads[p], forgetFiles: (p, ms) => this.files.forget(p, ms) });

@@ -251,13 +251,14 @@ export class Inbound {
     thread.push(entry);
     thread.sort(bySentAt);
     const c = this.#a.ensureConversation(peer, handle);
-    // Ops that came before it apply now (SPEC §8.5 "Pending").
-    await this.#a.arrived(peer, entry.id);
     if (isLatest(c, entry.sent_at)) {
       c.last_at = entry.sent_at;
       c.last_preview = shown ? filePreview(entry.body) : entry.body;
     }
-    if (!this.#a.viewing(peer) && !c.muted) c.unread += 1;
+    // Ops that came before it apply now (SPEC §8.5 "Pending"), after the preview so an edit or delete shows there.
+    await this.#a.arrived(peer, entry.id);
+    // Already deleted for everyone: nothing to read.
+    if (!entry.deleted && !this.#a.viewing(peer) && !c.muted) c.unread += 1;
     this.#a.live.heard(peer, msg.id);
     // Saved before the receipt is tried: a reload or reconnect retries it.
     c.unacked = true;
@@ -295,12 +296,12 @@ export class Inbound {
     thread.push(entry);
     thread.sort(bySentAt);
     const c = this.#a.ensureConversation(peer, handle);
-    // Ops that came before it apply now (SPEC §8.5 "Pending").
-    await this.#a.arrived(peer, entry.id);
     if (isLatest(c, entry.sent_at)) {
       c.last_at = entry.sent_at;
       c.last_preview = entry.attachment ? filePreview(entry.body) : entry.body;
     }
+    // Ops that came before it apply now (SPEC §8.5 "Pending"), after the preview so an edit or delete shows there.
+    await this.#a.arrived(peer, entry.id);
     await chat.saveThread(peer);
     await chat.saveConvs();
     return true;

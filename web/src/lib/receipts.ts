@@ -86,9 +86,9 @@ export function deliveredBy(thread: readonly ChatMessage[], ids: readonly string
  * don't wait for each other. Finished chains are forgotten.
  */
 export class KeyedChain {
-  readonly #runs = new Map<string, Promise<void>>();
+  readonly #runs = new Map<string, Promise<unknown>>();
 
-  run(key: string, fn: () => Promise<void>): Promise<void> {
+  run<T = void>(key: string, fn: () => Promise<T>): Promise<T> {
     const run = (this.#runs.get(key) ?? Promise.resolve()).then(fn, fn);
     this.#runs.set(key, run);
     void run

@@ -77,6 +77,12 @@ export interface ChatMessage {
   deleted?: boolean;
   /** Reactions (SPEC §8.5): one per sender (the peer, this identity), latest wins; `emoji: ''` is a removal. */
   reactions?: Reaction[];
+  /**
+   * This identity's silent ops on this message (SPEC §8.5 reaction, edit,
+   * delete) whose post finally failed: kept, sealed with the thread, for the
+   * bubble's "Not sent · Retry" (MessageOps.retry); at most MAX_UNSENT_OPS.
+   */
+  unsent_ops?: Outgoing[];
 }
 
 /** One sender's reaction to a message (SPEC §8.5). */

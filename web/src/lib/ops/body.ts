@@ -5,7 +5,6 @@
 // kez-core `ops.rs`, proven by tests/vectors/ops.json.
 import { MESSAGE_ID_RE, utf8ToBytes } from '../bytes';
 import { jcs } from '../jcs';
-import { hasSpoofChar } from '../spoof';
 
 export const REPLY_TYPE = 'kez-reply-v1';
 export const REACTION_TYPE = 'kez-reaction-v1';
@@ -42,10 +41,42 @@ export function validOpText(t: unknown): t is string {
   return typeof t === 'string' && t.length > 0 && noSurrogate(t) && utf8ToBytes(t).length <= MAX_OP_TEXT_BYTES;
 }
 
-/** A reaction: empty, or ≤ MAX_EMOJI_BYTES without control, white space or bidi/invisible characters. */
+/**
+ * Pictographic code points of a reaction (SPEC §8.5 "emoji"): a fixed list
+ * of ranges, not \p{Extended_Pictographic}, so kez-core (ops.rs) and every
+ * Unicode version agree. Regional indicators and skin tones are components.
+ */
+const PICTOGRAPHIC: readonly (readonly [number, number])[] = [
+  [0xa9, 0xa9], [0xae, 0xae], [0x203c, 0x203c], [0x2049, 0x2049], [0x2122, 0x2122], [0x2139, 0x2139],
+  [0x2194, 0x21aa], [0x231a, 0x23ff], [0x24c2, 0x24c2], [0x25aa, 0x25fe], [0x2600, 0x27bf], [0x2934, 0x2935],
+  [0x2b05, 0x2b55], [0x3030, 0x3030], [0x303d, 0x303d], [0x3297, 0x3297], [0x3299, 0x3299],
+  [0x1f000, 0x1f1e5], [0x1f200, 0x1f3fa], [0x1f400, 0x1faff],
+];
+/** Beside pictographs: keycap bases #*0-9, ZWJ, combining keycap, VS16, skin tones, tag characters. */
+const COMPONENT: readonly (readonly [number, number])[] = [
+  [0x23, 0x23], [0x2a, 0x2a], [0x30, 0x39], [0x200d, 0x200d], [0x20e3, 0x20e3], [0xfe0f, 0xfe0f], [0x1f3fb, 0x1f3ff], [0xe0020, 0xe007f],
+];
+const within = (c: number, ranges: readonly (readonly [number, number])[]) => ranges.some(([a, b]) => c >= a && c <= b);
+
+/**
+ * A reaction: empty, or ≤ MAX_EMOJI_BYTES of only pictographs, regional
+ * indicators and emoji components, with at least one pictograph, a
+ * regional-indicator pair or a keycap. Words ("LOL", "SCAM.COM") are refused:
+ * receivers show the string as it is. Same rule as kez-core `valid_emoji`.
+ */
 export function validEmoji(e: unknown): e is string {
   if (typeof e !== 'string' || !noSurrogate(e)) return false;
-  return utf8ToBytes(e).length <= MAX_EMOJI_BYTES && !/[\p{Cc}\s]/u.test(e) && !hasSpoofChar(e);
+  if (e === '') return true;
+  if (utf8ToBytes(e).length > MAX_EMOJI_BYTES) return false;
+  let [pictograph, regional, keycap] = [false, 0, false];
+  for (const ch of e) {
+    const c = ch.codePointAt(0)!;
+    if (within(c, PICTOGRAPHIC)) pictograph = true;
+    else if (c >= 0x1f1e6 && c <= 0x1f1ff) regional += 1;
+    else if (!within(c, COMPONENT)) return false;
+    else if (c === 0x20e3) keycap = true;
+  }
+  return pictograph || regional >= 2 || keycap;
 }
 
 const isId = (v: unknown): v is string => typeof v === 'string' && MESSAGE_ID_RE.test(v);

@@ -6,9 +6,9 @@
 // messages: the outbox sends them, Inbound files them.
 import { newMessageId } from '../bytes';
 import type { SealedMessage } from '../envelope';
-import type { ChatAccess, ChatMessage, Outgoing } from '../records';
-import { rfc3339 } from '../time';
-import { outgoingBody } from '../outbox';
+import { ChatClosedError, type ChatAccess, type ChatMessage, type Outgoing } from '../records';
+import { parseRfc3339, rfc3339 } from '../time';
+import { outgoingBody, RESTAMP_AFTER_MS } from '../outboxrules';
 import { applyOp, DELETED_TEXT, type OpMeta } from './apply';
 import { opBody, parseOpBody, validEmoji, validOpText, type Op } from './body';
 
@@ -18,6 +18,8 @@ export const MAX_PENDING = 200;
 export const PENDING_MS = 10 * 60_000;
 /** Conversations with pending ops at once (the one waiting longest goes first). */
 export const MAX_PENDING_PEERS = 100;
+/** Finally failed ops kept per message for Retry (the oldest goes first). */
+export const MAX_UNSENT_OPS = 8;
 
 interface Waiting {
   op: Op & { target: string };
@@ -60,8 +62,10 @@ export interface OpsHost {
   chat: ChatAccess;
   /** The own primary. */
   own: string;
-  /** Post a silent op in `peer`'s queue (Outbox.postSilent). */
-  postSilent(peer: string, m: Outgoing): Promise<void>;
+  /** Post a silent op in `peer`'s queue (Outbox.postSilent); false when it finally failed. */
+  postSilent(peer: string, m: Outgoing): Promise<boolean>;
+  /** Whether `peer` is blocked: no op is sent there (review r13 #8). */
+  blocked(peer: string): boolean;
   /** Delete a file's stored bytes (Attachments.wipe). */
   wipeFile(peer: string, dir: 'in' | 'out', id: string): Promise<void>;
 }
@@ -95,11 +99,52 @@ export class MessageOps {
   /** Apply here, then post (silently, in the conversation's order). False when nothing changed (not sent). */
   async #send(peer: string, op: Op & { target: string }): Promise<boolean> {
     const { chat, own } = this.#h;
-    if (chat.closed) return false;
+    if (chat.closed || this.#h.blocked(peer)) return false;
     const m: Outgoing = { kind: op.kind, id: newMessageId(), sent_at: rfc3339(chat.now()), body: opBody(op) };
     const applied = await chat.serial(() => this.#apply(peer, op, { id: m.id, sent_at: m.sent_at, by: own, own: true }, false));
-    if (applied) void this.#h.postSilent(peer, m);
+    if (applied) this.#post(peer, op.target, m);
     return applied;
+  }
+
+  /** Post in the background; a final failure is kept on the target (unsent_ops) for its Retry. */
+  #post(peer: string, target: string, m: Outgoing): void {
+    void this.#h.postSilent(peer, m).then((ok) => (ok ? undefined : this.#keepUnsent(peer, target, m)));
+  }
+
+  async #keepUnsent(peer: string, target: string, m: Outgoing): Promise<void> {
+    const { chat } = this.#h;
+    try {
+      await chat.serial(async () => {
+        const t = (await chat.thread(peer)).find((x) => x.id === target);
+        if (!t) return;
+        t.unsent_ops = [...(t.unsent_ops ?? []), m].slice(-MAX_UNSENT_OPS);
+        await chat.saveThread(peer);
+      });
+    } catch (e) {
+      // Locked meanwhile: the op stays applied here only (as before a Retry).
+      if (!(e instanceof ChatClosedError)) throw e;
+    }
+  }
+
+  /**
+   * The bubble's Retry: post message `id`'s unsent ops again, in order
+   * (one older than RESTAMP_AFTER_MS gets a fresh id and sent_at, or the
+   * peer would drop it as stale, SPEC §8). A new failure keeps it again.
+   */
+  async retry(peer: string, id: string): Promise<void> {
+    const { chat } = this.#h;
+    if (this.#h.blocked(peer)) return;
+    const ops = await chat.serial(async () => {
+      const t = (await chat.thread(peer)).find((x) => x.id === id);
+      const list = t?.unsent_ops ?? [];
+      if (t?.unsent_ops) {
+        delete t.unsent_ops;
+        await chat.saveThread(peer);
+      }
+      return list;
+    });
+    const now = chat.now();
+    for (const m of ops) this.#post(peer, id, now.getTime() - parseRfc3339(m.sent_at) > RESTAMP_AFTER_MS ? { ...m, id: newMessageId(), sent_at: rfc3339(now) } : m);
   }
 
   /**
