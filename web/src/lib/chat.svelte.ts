@@ -5,6 +5,7 @@
 // runs the live connection. The outgoing queue (outbox.ts), delivery receipts
 // (receipts.ts) and the handle directory (directory.ts) work on its records
 // through a ChatAccess; what arrives is opened and applied by inbound.ts.
+// How inbound.ts and the transports are wired to it is in chatwiring.ts.
 import { HistoryFile } from './history/exportfile';
 import * as realApi from './api';
 import { ApiError, type InboxItem, type LookupRecord } from './api';
@@ -16,7 +17,7 @@ import { Attachments } from './attachments/attachments';
 import { SealedFiles } from './attachments/filestore';
 import { Outbox } from './outbox';
 import { Receipts } from './receipts';
-import { Inbound } from './inbound';
+import type { Inbound } from './inbound';
 import { MessageOps } from './ops/ops';
 import { ConvoActions } from './convo';
 import { Presence } from './presence.svelte';
@@ -33,7 +34,8 @@ import type { RelayProblem, RelayState } from './nostr/transport';
 import type { Event as NostrEvent } from 'nostr-tools/pure';
 import { SeenIds } from './seen';
 import { rfc3339 } from './time';
-import { checkedRelays, sameRelaySet, Transports, type TransportChoice } from './transports';
+import { checkedRelays, sameRelaySet, type Transports, type TransportChoice } from './transports';
+import { wireInbound, wireTransports, type StoreParts } from './chatwiring';
 
 export { keyChangedText, parseKez, StartChatError } from './directory';
 export { CLOCK_PROBLEM, liveStatusText, threadLiveText } from './live';
@@ -113,7 +115,10 @@ export class ChatStore {
     this.#stallCheck = deps.stallCheck ?? true;
     this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m) => this.#outbox.postSilent(p, m), blocked: (p) => this.convo.blocked(p), wipeFile: (p, d, id) => this.files.wipe(p, d, id) });
     this.presence = new Presence({ chat: access, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m) => this.#transports.postLive(peer, m), activePeer: () => this.activePeer });
-    this.#inbound = this.#makeInbound(access);
+    const parts: StoreParts = { store: this, chat: access, deps, api: this.#api, kv: this.#kv, seen: this.#seen, directory: this.#directory, receipts: this.#receipts,
+      now: () => this.#now(), closed: () => this.#closed, key: (p) => this.#key(p), ensureConversation: (p, h) => this.#ensureConversation(p, h),
+      peerHandle: (p) => this.#peerHandle(p), inbound: () => this.#inbound, transports: () => this.#transports };
+    this.#inbound = wireInbound(parts);
     this.convo = new ConvoActions({ chat: access, kv: this.#kv, key: (p) => this.#key(p), own: { primary: deps.me.primary, fqhn: this.fqhn }, ensure: (p, h) => this.#ensureConversation(p, h), dropThread: (p) => delete this.threads[p], forgetFiles: (p, ms) => this.files.forget(p, ms) });
     this.files = new Attachments({
       chat: access,
@@ -125,37 +130,7 @@ export class ChatStore {
       scheduleAck: (peer) => this.#receipts.schedule(peer),
     });
     this.history = new HistoryFile({ chat: access, seed: deps.me.seed, primary: deps.me.primary, ensureConversation: (p, h) => this.#ensureConversation(p, h) });
-    this.#transports = new Transports({
-      deps,
-      api: this.#api,
-      now: () => this.#now(),
-      closed: () => this.#closed,
-      transport: () => this.transport,
-      relays: () => this.relays,
-      peerHandle: (peer) => this.#peerHandle(peer),
-      onRelayStates: (s, p) => {
-        this.relayStates = s;
-        this.relayProblems = p;
-      },
-      peerRelay: (peer) => this.conversation(peer)?.peer_relay,
-      key: (part) => this.#key(part),
-      lastSeq: () => this.lastSeq,
-      rewind: (newest) => this.#inbound.rewind(newest),
-      ingest: (items) => this.ingest(items),
-      ingestNostr: (ev, relay) => this.ingestNostr([ev], relay),
-      ingestEphemeral: (envelope) => this.#inbound.ingestEphemeral(envelope),
-      setLive: (s) => {
-        const was = this.live;
-        this.live = s;
-        if (s === 'live') this.liveProblem = null;
-        // Back online: what failed for want of a connection may go through now.
-        if (s === 'live' && was !== 'live') {
-          void this.retryFailed();
-          void this.files.receiver.flushAcks();
-        }
-      },
-      setLiveProblem: (problem) => (this.liveProblem = problem),
-    });
+    this.#transports = wireTransports(parts);
   }
 
   get me(): Readonly<Omit<Me, 'seed'>> {
@@ -189,30 +164,6 @@ export class ChatStore {
       saveConvs: () => this.#saveConvs(),
       post: (peer, m, opts) => this.#transports.post(peer, m, opts),
     };
-  }
-
-  /** The inbound side (inbound.ts) over this store's state. */
-  #makeInbound(chat: ChatAccess): Inbound {
-    return new Inbound({
-      chat,
-      seed: this.#me.seed,
-      seen: this.#seen,
-      lastSeq: () => this.lastSeq,
-      setLastSeq: (seq) => (this.lastSeq = seq),
-      saveSeq: (seq) => this.#kv.set(this.#key('seq'), seq),
-      ensureConversation: (peer, handle) => this.#ensureConversation(peer, handle),
-      resolveHandle: (peer, claimed) => this.#directory.resolve(peer, claimed),
-      viewing: (peer) => this.activePeer === peer && (typeof document === 'undefined' || document.visibilityState === 'visible'),
-      applyAck: (peer, body) => this.#receipts.applyAck(peer, body),
-      applyFile: (msg) => this.files.apply(msg),
-      applyOp: (msg) => this.ops.receive(msg),
-      arrived: (peer, id) => this.ops.arrived(peer, id),
-      putOutFile: (peer, id, bytes) => this.files.putOut(peer, id, bytes),
-      scheduleAck: (peer) => this.#receipts.schedule(peer),
-      saveSince: () => this.#transports.saveSince(),
-      convo: { blocked: (peer) => this.convo.blocked(peer), applySync: (msg) => this.convo.applySync(msg) },
-      live: this.presence,
-    });
   }
 
   /** Run `fn` after every previously queued mutation (keeps IDB writes ordered). */
