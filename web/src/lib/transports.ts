@@ -1,9 +1,8 @@
 // The ways a sealed envelope travels (SPEC §12): the home server's
 // POST /v1/messages, nostr relays, or both. ChatStore owns one Transports and
 // keeps the chat logic (sealing, threads, receipts); this module only moves
-// envelopes and relay events.
+// envelopes and relay events. What it reads of the store: transporthost.ts.
 import { verifyEvent, type Event as NostrEvent } from 'nostr-tools/pure';
-import type { InboxItem } from './api';
 import { pollAuth, releaseAuth, streamAuth } from './auth';
 import { seal, type SealedMessage } from './envelope';
 import { copyRetryDelay } from './history/copyretry';
@@ -14,8 +13,9 @@ import { buildKezEvent, eventKindFor, KIND_SILENT } from './nostr/events';
 import { announceOnce, fetchMaxMessageLength } from './nostr/announce';
 import { buildMetadataEvent } from './nostr/hygiene';
 import { addr, nostrPublicKey, nostrSecretKey } from './nostr/keys';
-import { NostrTransport, relayLabel, type RelayProblem, type RelayState } from './nostr/transport';
-import { ChatClosedError, type Api, type ChatDeps, type Outgoing } from './records';
+import { NostrTransport, relayLabel } from './nostr/transport';
+import { ChatClosedError, type Outgoing } from './records';
+import type { TransportHost } from './transporthost';
 import { defaultTransport, firstSuccess, isRelayUrl, sameRelay, TRANSPORTS, type TransportChoice } from './relays';
 
 export {
@@ -30,39 +30,7 @@ export {
   TRANSPORTS,
   type TransportChoice,
 } from './relays';
-
-
-/** What Transports reads of its ChatStore. */
-export interface TransportHost {
-  /** The store's own deps: identity, sealed KV, advertised relays and (tests) network parts. */
-  readonly deps: ChatDeps;
-  readonly api: Api;
-  now(): Date;
-  /** Set once the store is closed (locking): never seal after that. */
-  closed(): boolean;
-  transport(): TransportChoice;
-  relays(): readonly string[];
-  /** The peer's verified handle (for the server transport). */
-  peerHandle(peer: string): Promise<string>;
-  /** The relays' states or problems changed (only for the transport currently in use). */
-  onRelayStates(states: Record<string, RelayState>, problems: Record<string, RelayProblem>): void;
-  /** The relay the peer's last event came from (SPEC §12: published there first). */
-  peerRelay(peer: string): string | undefined;
-  /** The store's KV key naming, for the announcement record. */
-  key(part: string): string;
-  /** The server's mailbox position (SPEC §7.3) and what to do with what arrives live. */
-  lastSeq(): number;
-  rewind(newest: number): Promise<void>;
-  ingest(items: InboxItem[]): Promise<void>;
-  /** The events the nostr subscription brings. */
-  ingestNostr(ev: NostrEvent, relay: string): Promise<void>;
-  /** An ephemeral post from the inbox stream (SPEC §7.7): read receipts and typing only. */
-  ingestEphemeral(envelope: unknown): Promise<void>;
-  /** The live indicator: set from the inbox stream, or from the relays with transport `nostr`. */
-  setLive(s: LiveStatus): void;
-  setLiveProblem(problem: string): void;
-
-}
+export type { TransportHost } from './transporthost';
 
 export class Transports {
   readonly #host: TransportHost;
