@@ -39,8 +39,10 @@ impl ServerProcess {
         let big = u32::MAX.to_string();
         // KEZ_BENCH_SERVER_BIN: another build (say, the one before a change),
         // to compare both in one sitting.
-        let bin = std::env::var_os("KEZ_BENCH_SERVER_BIN")
-            .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kez-chat-server")), PathBuf::from);
+        let bin = std::env::var_os("KEZ_BENCH_SERVER_BIN").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_kez-chat-server")),
+            PathBuf::from,
+        );
         let child = Command::new(bin)
             .args(["--bind", &addr.to_string(), "--server", SERVER])
             .arg("--db")
