@@ -211,8 +211,7 @@ fn switch_to_wal(conn: &Connection) -> rusqlite::Result<()> {
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    // Room for every hot statement (posts, replays, lookups, the savepoint
-    // and transaction verbs), so none is evicted and parsed again.
+    // Room for every hot statement, so none is evicted and parsed again.
     conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
@@ -228,9 +227,8 @@ fn open_reader(path: &Path) -> Result<Connection> {
 }
 
 /// Runs one job in its own savepoint so a failing job (say, a UNIQUE
-/// violation) does not undo the others sharing the transaction.
-/// Each of its statements is prepared once per connection (`prepare_cached`),
-/// not parsed again for every job.
+/// violation) does not undo the others sharing the transaction; the
+/// savepoint verbs are prepared once per connection, not per job.
 fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
     run_cached(conn, "SAVEPOINT job")?;
     let out = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
