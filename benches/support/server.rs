@@ -140,8 +140,15 @@ impl ServerProcess {
         Ok((q("page_count")? - q("freelist_count")?) * q("page_size")?)
     }
 
-    /// Stops the server with SIGTERM-free simplicity: it is a benchmark child.
-    pub(crate) fn stop(mut self) {
+    /// Stops the server (killed: it is a benchmark child with a throwaway database).
+    pub(crate) fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for ServerProcess {
+    /// Also when the benchmark fails half-way: no server is left running.
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
