@@ -1,67 +1,44 @@
-//! Messaging benchmark: prints figures, asserts nothing about speed.
+//! Messaging benchmark (issue 14): prints figures, asserts nothing about speed.
 //!
-//! 1. POST /v1/messages throughput with durable (fsync'd, group-committed)
-//!    persistence, at several client concurrencies.
-//! 2. POST -> SSE delivery latency (p50/p99) while 1,000 other streams sit idle.
+//! The release server runs as a separate process on 127.0.0.1 with its own
+//! SQLite file (every 201 after an fsync); this process is the load
+//! generator and reads the server's `/proc/<pid>/{status,stat,fd}`:
+//! 1. RSS per idle SSE stream at 1k and at the full count (10k);
+//! 2. server CPU µs per message at saturation with 10k / 1k / 10 streams
+//!    online, and at 100 msg/s (one commit per message);
+//! 3. delivery p50/p99/max when a stream gets bursts of two events;
+//! 4. database bytes per stored ~1.15 KB envelope;
+//! 5. time to open all streams 100 at a time, and RSS after they close,
+//!    over several rounds.
 //!
-//! `cargo bench --bench messaging` (release build, real server on 127.0.0.1).
+//! `cargo bench --bench messaging`. Quick mode: `KEZ_BENCH_STREAMS=2000`
+//! (streams, default 10,000), `KEZ_BENCH_MESSAGES` (per saturation run,
+//! default 10,000), `KEZ_BENCH_ROUNDS` (open/close rounds, default 10);
+//! `KEZ_BENCH_SERVER_BIN` runs another server binary (a before/after pair).
+
+#[path = "support/client.rs"]
+mod client;
+#[path = "support/server.rs"]
+mod server;
 
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::{Signer, SigningKey};
+use client::{User, close_all, envelope, open_many, post, register};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
-use kez_chat_server::config::Config;
-use kez_chat_server::kez::{auth, json};
-use kez_chat_server::server;
-use serde_json::{Value, json};
+use serde_json::Value;
+use server::ServerProcess;
 
-const SERVER: &str = "bench.test";
+/// Envelope size of every stored message (the issue's 1.15 KB).
+const ENVELOPE_BYTES: usize = 1150;
+/// Posts in flight at saturation.
+const CONCURRENCY: usize = 64;
 
-struct User {
-    sk: SigningKey,
-    handle: String,
-}
-
-impl User {
-    fn new(i: usize) -> Self {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).expect("rng");
-        Self {
-            sk: SigningKey::from_bytes(&seed),
-            handle: format!("user{i:05}"),
-        }
-    }
-
-    fn primary(&self) -> String {
-        format!(
-            "ed25519:{}",
-            hex::encode(self.sk.verifying_key().as_bytes())
-        )
-    }
-
-    fn registration(&self) -> Value {
-        let payload = json!({"type": "kez.chat.handle_registration", "version": 1,
-            "handle": self.handle, "primary": self.primary(), "server": SERVER,
-            "created_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)});
-        let sig = hex::encode(self.sk.sign(&json::canonical_bytes(&payload)).to_bytes());
-        json!({"kez": "handle_registration", "payload": payload,
-               "signature": {"alg": "ed25519-sha512-jcs", "key": self.primary(), "sig": sig}})
-    }
-
-    fn stream_url(&self, base: &str) -> String {
-        let ts = chrono::Utc::now().timestamp();
-        let sig = hex::encode(
-            self.sk
-                .sign(auth::stream_string(SERVER, &self.handle, ts).as_bytes())
-                .to_bytes(),
-        );
-        format!("{base}/v1/inbox/{}/stream?auth={ts}:{sig}", self.handle)
-    }
-}
-
-fn envelope(bytes: usize) -> Value {
-    json!({"v": 2, "epk": "00".repeat(32), "nonce": "00".repeat(12), "ct": "A".repeat(bytes)})
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[allow(
@@ -74,131 +51,286 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let mut config = Config::defaults();
-    config.bind = "127.0.0.1:0".parse()?;
-    config.db = dir.path().join("bench.db");
-    config.server = SERVER.to_owned();
-    config.message_rate_per_minute = u32::MAX;
-    config.register_rate_per_minute = u32::MAX;
-    config.max_connections_per_ip = usize::MAX;
-    config.mailbox_max_messages = u64::MAX / 2;
-    config.mailbox_max_bytes = u64::MAX / 2;
-    let running = server::start(config).await?;
-    let base = format!("http://{}", running.addr);
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()?;
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
 
-    let users: Vec<User> = (0..1001).map(User::new).collect();
-    for chunk in users.chunks(50) {
-        let regs = chunk.iter().map(|u| {
-            client
-                .post(format!("{base}/v1/register"))
-                .json(&u.registration())
-                .send()
-        });
-        for r in futures_util::future::join_all(regs).await {
-            anyhow::ensure!(r?.status() == 201, "registration failed");
-        }
-    }
+#[allow(clippy::cast_precision_loss, reason = "byte counts far below 2^52")]
+fn kb(bytes: u64) -> f64 {
+    bytes as f64 / 1000.0
+}
 
-    println!("## POST /v1/messages throughput (durable: synchronous=FULL, group commit)");
-    println!("| concurrent clients | messages | seconds | msg/s |");
-    println!("|---|---|---|---|");
-    let env = envelope(1024);
-    for concurrency in [1usize, 16, 64, 256] {
-        let total = if concurrency == 1 { 1_000 } else { 10_000 };
+#[allow(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+fn per(total: u64, n: usize) -> f64 {
+    total as f64 / n as f64
+}
+
+/// The shared pieces of every phase.
+struct Bench {
+    srv: ServerProcess,
+    client: reqwest::Client,
+    base: String,
+    env: Value,
+    run: usize,
+}
+
+impl Bench {
+    /// Posts `total` messages to `to` round robin, [`CONCURRENCY`] in
+    /// flight; returns (msg/s, server CPU µs per message).
+    async fn saturate(&mut self, to: &[String], total: usize) -> anyhow::Result<(f64, f64)> {
+        self.run += 1;
+        let cpu0 = self.srv.cpu_us();
         let started = Instant::now();
-        let per = total / concurrency;
-        let tasks: Vec<_> = (0..concurrency)
+        let each = total / CONCURRENCY;
+        let tasks: Vec<_> = (0..CONCURRENCY)
             .map(|c| {
-                let (client, base, env) = (client.clone(), base.clone(), env.clone());
-                let to = users[c % 100].handle.clone();
+                let (client, base, env, run) = (
+                    self.client.clone(),
+                    self.base.clone(),
+                    self.env.clone(),
+                    self.run,
+                );
+                let to: Vec<String> = (0..each)
+                    .map(|i| to[(c * each + i) % to.len()].clone())
+                    .collect();
                 tokio::spawn(async move {
-                    for i in 0..per {
-                        let body = json!({"to": to, "id": format!("bench-{concurrency}-{c}-{i:08}"), "envelope": env});
-                        let r = client.post(format!("{base}/v1/messages")).json(&body).send().await.expect("post");
-                        assert_eq!(r.status(), 201);
+                    for (i, h) in to.iter().enumerate() {
+                        post(&client, &base, h, &format!("sat-{run}-{c:03}-{i:08}"), &env).await?;
                     }
+                    anyhow::Ok(())
                 })
             })
             .collect();
         for t in tasks {
-            t.await?;
+            t.await??;
         }
         let secs = started.elapsed().as_secs_f64();
-        println!(
-            "| {concurrency} | {} | {secs:.2} | {:.0} |",
-            per * concurrency,
-            f64::from(u32::try_from(per * concurrency)?) / secs
-        );
+        let n = each * CONCURRENCY;
+        Ok((per(n as u64, 1) / secs, per(self.srv.cpu_us() - cpu0, n)))
     }
 
-    println!();
-    println!("## POST -> SSE delivery latency with 1,000 idle streams open");
-    let mut idle = Vec::new();
-    for u in &users[..1000] {
-        let res = client
-            .get(u.stream_url(&base))
-            .header("last-event-id", "999999999")
+    /// One post every 10 ms, each awaited: a commit per message.
+    async fn paced(&mut self, to: &str, total: usize) -> anyhow::Result<f64> {
+        let cpu0 = self.srv.cpu_us();
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        for i in 0..total {
+            tick.tick().await;
+            post(
+                &self.client,
+                &self.base,
+                to,
+                &format!("paced-{i:010}-xxxxx"),
+                &self.env,
+            )
+            .await?;
+        }
+        Ok(per(self.srv.cpu_us() - cpu0, total))
+    }
+
+    /// Bursts of two posts at once to one stream; returns sorted (delivery,
+    /// ack) latencies, both from the burst's start.
+    async fn bursts(
+        &self,
+        target: &User,
+        n: usize,
+    ) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+        let res = self
+            .client
+            .get(format!("{}{}", self.base, target.stream_path()))
             .send()
             .await?;
         anyhow::ensure!(res.status() == 200);
-        idle.push(res);
-    }
-    // The idle streams resume after a huge Last-Event-ID, so none of the
-    // throughput messages replay; the measured user has received nothing yet.
-    let target = &users[1000];
-    let res = client.get(target.stream_url(&base)).send().await?;
-    let mut events = Box::pin(res.bytes_stream().eventsource());
-    let small = envelope(256);
-    let mut samples = Vec::new();
-    let mut stored = 0u64;
-    for i in 0..500 {
-        let body =
-            json!({"to": target.handle, "id": format!("latency-{i:08}-xxxxx"), "envelope": small});
-        let t0 = Instant::now();
-        let r = client
-            .post(format!("{base}/v1/messages"))
-            .json(&body)
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == 201);
-        let seq = r.json::<Value>().await?["seq"].as_u64().unwrap_or(0);
-        loop {
-            let ev = tokio::time::timeout(Duration::from_secs(10), events.next())
-                .await?
-                .expect("stream open")?;
-            if ev.event == "message" && ev.id == seq.to_string() {
-                break;
+        let mut events = Box::pin(res.bytes_stream().eventsource());
+        let small = envelope(300);
+        let (mut delivery, mut acks) = (Vec::new(), Vec::new());
+        for b in 0..n {
+            let t0 = Instant::now();
+            let one = async {
+                let seq = post(
+                    &self.client,
+                    &self.base,
+                    &target.handle,
+                    &format!("burst-{b:010}-aaaaa"),
+                    &small,
+                )
+                .await;
+                (seq, t0.elapsed())
+            };
+            let two = async {
+                let seq = post(
+                    &self.client,
+                    &self.base,
+                    &target.handle,
+                    &format!("burst-{b:010}-bbbbb"),
+                    &small,
+                )
+                .await;
+                (seq, t0.elapsed())
+            };
+            let ((s1, a1), (s2, a2)) = tokio::join!(one, two);
+            let mut want = vec![s1?.to_string(), s2?.to_string()];
+            acks.extend([a1, a2]);
+            while !want.is_empty() {
+                let ev = tokio::time::timeout(Duration::from_secs(10), events.next())
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("stream ended"))??;
+                if ev.event == "message"
+                    && let Some(i) = want.iter().position(|w| *w == ev.id)
+                {
+                    want.swap_remove(i);
+                    delivery.push(t0.elapsed());
+                }
             }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        samples.push(t0.elapsed());
-        stored += 1;
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        delivery.sort();
+        acks.sort();
+        Ok((delivery, acks))
     }
-    samples.sort();
-    println!("| samples | p50 | p99 | max |");
-    println!("|---|---|---|---|");
+}
+
+fn latency_row(name: &str, s: &[Duration]) {
     println!(
-        "| {stored} | {:.2} ms | {:.2} ms | {:.2} ms |",
-        percentile(&samples, 0.5).as_secs_f64() * 1e3,
-        percentile(&samples, 0.99).as_secs_f64() * 1e3,
-        samples.last().map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        "| {name} | {} | {:.2} | {:.2} | {:.2} |",
+        s.len(),
+        ms(percentile(s, 0.5)),
+        ms(percentile(s, 0.99)),
+        s.last().map_or(0.0, |d| ms(*d))
+    );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let nofile = server::raise_nofile();
+    let streams = env_usize("KEZ_BENCH_STREAMS", 10_000);
+    let messages = env_usize("KEZ_BENCH_MESSAGES", 10_000);
+    let rounds = env_usize("KEZ_BENCH_ROUNDS", 10);
+    let mid = streams.min(1_000);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir()?;
+    let srv = ServerProcess::start(dir.path()).await?;
+    let base = format!("http://{}", srv.addr);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    println!(
+        "# kez-chat-server messaging benchmark: {streams} streams, {messages} messages per saturation run, {rounds} rounds (client open-file limit {nofile})"
+    );
+    let fresh_rss = srv.rss();
+    let users: Vec<User> = (0..=streams).map(User::new).collect();
+    let t = Instant::now();
+    register(&client, &base, &users).await?;
+    println!(
+        "registered {} handles in {:.2} s",
+        users.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let base_fds = srv.open_fds();
+    let base_rss = srv.rss();
+    let mut b = Bench {
+        srv,
+        client,
+        base,
+        env: envelope(ENVELOPE_BYTES),
+        run: 0,
+    };
+
+    println!("\n## Idle SSE streams (server RSS from /proc/<pid>/status)");
+    let t = Instant::now();
+    let mut open = open_many(b.srv.addr, &users[..mid], 100).await?;
+    let rss_mid = b.srv.rss();
+    open.extend(open_many(b.srv.addr, &users[mid..streams], 100).await?);
+    let first_open = t.elapsed();
+    let rss_all = b.srv.rss();
+    println!("| streams | server RSS | per stream |\n|---|---|---|");
+    println!(
+        "| 0 (fresh, before registering) | {:.1} MB | |",
+        kb(fresh_rss) / 1e3
+    );
+    println!("| 0 (after registering) | {:.1} MB | |", kb(base_rss) / 1e3);
+    println!(
+        "| {mid} | {:.1} MB | {:.1} KB |",
+        kb(rss_mid) / 1e3,
+        kb(rss_mid - base_rss) / per(mid as u64, 1)
     );
     println!(
-        "(latency = POST sent -> 201 received -> matching SSE event read; includes the fsync)"
+        "| {streams} | {:.1} MB | {:.1} KB |",
+        kb(rss_all) / 1e3,
+        kb(rss_all - base_rss) / per(streams as u64, 1)
     );
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
-        && let Some(rss) = status.lines().find(|l| l.starts_with("VmRSS"))
-    {
-        println!("process {rss} (server + 1,001 client streams in one process)");
+    println!(
+        "first open of {streams} streams, 100 at a time: {:.2} s",
+        first_open.as_secs_f64()
+    );
+
+    println!(
+        "\n## Saturation: {messages} posts of {ENVELOPE_BYTES}-byte envelopes, {CONCURRENCY} in flight, to online streams"
+    );
+    let db0 = b.srv.db_bytes()?;
+    let handles: Vec<String> = users.iter().map(|u| u.handle.clone()).collect();
+    println!("| streams online | acked msg/s | server CPU µs/msg |\n|---|---|---|");
+    let mut stored = 0;
+    for n in [streams, mid, 10] {
+        close_all(open.split_off(n.min(open.len())));
+        b.srv.settle_fds(base_fds + n + CONCURRENCY + 8).await;
+        let (rate, cpu) = b.saturate(&handles[..n], messages).await?;
+        stored += messages / CONCURRENCY * CONCURRENCY;
+        println!("| {n} | {rate:.0} | {cpu:.0} |");
     }
-    drop(idle);
-    running.shutdown().await;
+    let db1 = b.srv.db_bytes()?;
+    let paced_n = (messages / 20).clamp(100, 500);
+    let paced = b.paced(&handles[0], paced_n).await?;
+    println!(
+        "100 msg/s ({paced_n} posts, one commit each), 10 streams online: {paced:.0} µs server CPU per message"
+    );
+    println!(
+        "database: {:.0} bytes of live pages per stored message ({stored} messages of {} bytes of envelope JSON)",
+        per(db1 - db0, stored),
+        b.env.to_string().len()
+    );
+
+    println!(
+        "\n## Bursts of two posts at once to one stream (10 other streams online; ms from the burst's start)"
+    );
+    let (delivery, acks) = b.bursts(&users[streams], 200).await?;
+    println!("| what | samples | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|");
+    latency_row("event read on the stream", &delivery);
+    latency_row("201 received", &acks);
+
+    close_all(open);
+    b.srv.settle_fds(base_fds + 8).await;
+    println!(
+        "\n## Open {streams} authenticated streams 100 at a time, then close them all; {rounds} rounds"
+    );
+    println!(
+        "server RSS with none open before the rounds: {:.1} MB",
+        kb(b.srv.rss()) / 1e3
+    );
+    println!("| round | open s | RSS open | RSS after close |\n|---|---|---|---|");
+    let mut times = Vec::new();
+    for r in 1..=rounds {
+        let t = Instant::now();
+        let open = open_many(b.srv.addr, &users[..streams], 100).await?;
+        let took = t.elapsed();
+        times.push(took);
+        let rss_open = b.srv.rss();
+        close_all(open);
+        b.srv.settle_fds(base_fds + 8).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        println!(
+            "| {r} | {:.2} | {:.1} MB | {:.1} MB |",
+            took.as_secs_f64(),
+            kb(rss_open) / 1e3,
+            kb(b.srv.rss()) / 1e3
+        );
+    }
+    times.sort();
+    if !times.is_empty() {
+        println!(
+            "median open time: {:.2} s",
+            percentile(&times, 0.5).as_secs_f64()
+        );
+    }
+    b.srv.stop();
     Ok(())
 }

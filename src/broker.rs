@@ -17,12 +17,14 @@ use crate::refmap::RefCountedMap;
 use crate::store::StoredMessage;
 
 /// Slots per recipient channel; a subscriber further behind is told it lagged
-/// and catches up from the database.
-pub const CHANNEL_CAPACITY: usize = 64;
+/// and catches up from the database. Each slot costs about 40 bytes per
+/// online recipient, allocated when its first stream opens: a stream task
+/// moves events on to its own queue at once, so 16 is plenty (issue 14).
+pub const CHANNEL_CAPACITY: usize = 16;
 
 /// Slots per recipient for ephemeral posts (SPEC §7.7); a subscriber further
 /// behind loses the oldest (they are best effort and never replayed).
-pub const EPHEMERAL_CAPACITY: usize = 32;
+pub const EPHEMERAL_CAPACITY: usize = 16;
 
 /// An ephemeral post (SPEC §7.7): the `data` of an `event: ephemeral`, never
 /// stored, so it has no seq.

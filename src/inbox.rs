@@ -161,7 +161,7 @@ async fn stream(
     if since > newest {
         // A cursor ahead of the mailbox (SPEC §7.4): say so, then go on from
         // the newest seq. The channel is empty, so this never waits.
-        let _ = tx.try_send(Outgoing::control(reset_event(newest)));
+        let _ = tx.try_send(Box::new(Outgoing::control(reset_event(newest))));
         since = newest;
     }
     let task = StreamTask {
@@ -178,7 +178,7 @@ async fn stream(
     // first byte) sees the stream open before any event or keep-alive.
     let opened = tokio_stream::once(Ok(Event::default().comment(OPENED_COMMENT)));
     // Taking an event from the queue releases the bytes it held.
-    let events = ReceiverStream::new(rx).map(|o: Outgoing| Ok::<_, Infallible>(o.event));
+    let events = ReceiverStream::new(rx).map(|o: Box<Outgoing>| Ok::<_, Infallible>(o.event));
     let sse = Sse::new(opened.chain(events)).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(state.config.sse_keepalive_secs.max(1)))
@@ -210,7 +210,9 @@ struct StreamTask {
     state: AppState,
     handle: Handle,
     last: Seq,
-    tx: mpsc::Sender<Outgoing>,
+    /// Boxed: the channel allocates a block of 32 slots up front, so each
+    /// open stream holds 32 pointers rather than 32 events (issue 14).
+    tx: mpsc::Sender<Box<Outgoing>>,
     /// What this stream may hold queued, in bytes.
     budget: StreamBudget,
     ticket: StreamTicket,
@@ -246,11 +248,11 @@ impl StreamTask {
         }
         if let Err(Stop::Displaced) = stop {
             // Best effort and never waiting: a client that reads gets told why.
-            let _ = self.tx.try_send(Outgoing::control(
+            let _ = self.tx.try_send(Box::new(Outgoing::control(
                 Event::default()
                     .event("close")
                     .data(r#"{"reason":"stream_limit"}"#),
-            ));
+            )));
         }
     }
 
@@ -290,10 +292,10 @@ impl StreamTask {
             return Ok(());
         };
         let event = Event::default().event("ephemeral").data(data);
-        match self.tx.try_send(Outgoing {
+        match self.tx.try_send(Box::new(Outgoing {
             event,
             _reserved: Some(reserved),
-        }) {
+        })) {
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Stop::ClientGone),
             Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => Ok(()),
         }
@@ -309,10 +311,10 @@ impl StreamTask {
         let (tx, budget, all) = (&self.tx, &self.budget, &self.state.streams.bytes);
         let queue = async move {
             let reserved = all.reserve(budget, cost).await;
-            tx.send(Outgoing {
+            tx.send(Box::new(Outgoing {
                 event,
                 _reserved: Some(reserved),
-            })
+            }))
             .await
         };
         tokio::select! {

@@ -98,6 +98,10 @@ pub(crate) async fn serve(
             },
             _ = shutdown.changed() => break,
         };
+        // Events are small writes, often two back to back on one stream:
+        // without this the second waits for the client's delayed ACK (up
+        // to 40 ms, issue 14). Best effort: a socket that refuses is served.
+        let _ = stream.set_nodelay(true);
         let Ok(ip_slot) = opts.per_ip_slot(&per_ip, peer.ip()) else {
             // Over its share: hang up at once rather than queue it.
             tracing::debug!("connection refused: too many from one address");

@@ -34,19 +34,27 @@ impl Store {
         .await
     }
 
-    /// Looks a handle up by name.
+    /// Looks a handle up by name; a registered one is answered from memory
+    /// after its first lookup (registrations are final, see `handle_cache`).
     pub async fn handle_by_name(&self, handle: Handle) -> Result<Option<HandleRecord>> {
-        self.read(move |conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT handle, primary_key, registered_at FROM handles WHERE handle = ?1",
-                    params![handle],
-                    row_to_record,
-                )
-                .optional()
-                .or_else(quarantine)?)
-        })
-        .await
+        if let Some(hit) = self.inner.handle_cache.get(&handle) {
+            return Ok(Some(hit));
+        }
+        let found = self
+            .read(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT handle, primary_key, registered_at FROM handles WHERE handle = ?1",
+                    )?
+                    .query_row(params![handle], row_to_record)
+                    .optional()
+                    .or_else(quarantine)?)
+            })
+            .await?;
+        if let Some(record) = &found {
+            self.inner.handle_cache.insert(record);
+        }
+        Ok(found)
     }
 
     /// Every registered handle with its key, in registration order (rowid),

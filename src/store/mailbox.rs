@@ -99,11 +99,8 @@ impl Store {
 
 fn newest_seq(conn: &Connection, recipient: &Handle) -> Result<Seq> {
     Ok(conn
-        .query_row(
-            "SELECT last_seq FROM mailboxes WHERE handle = ?1",
-            params![recipient],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT last_seq FROM mailboxes WHERE handle = ?1")?
+        .query_row(params![recipient], |r| r.get(0))
         .optional()?
         .unwrap_or(Seq::ZERO))
 }
@@ -112,11 +109,10 @@ fn newest_seq(conn: &Connection, recipient: &Handle) -> Result<Seq> {
 /// no row yet).
 fn mailbox_row(conn: &Connection, recipient: &Handle) -> Result<(Seq, u64, u64)> {
     Ok(conn
-        .query_row(
-            "SELECT last_seq, msg_count, msg_bytes FROM mailboxes WHERE handle = ?1",
-            params![recipient],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .prepare_cached("SELECT last_seq, msg_count, msg_bytes FROM mailboxes WHERE handle = ?1")?
+        .query_row(params![recipient], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?
         .unwrap_or((Seq::ZERO, 0, 0)))
 }
@@ -143,10 +139,10 @@ fn release_chunk(
         bytes += row.get::<_, u64>(0)?;
     }
     drop(rows);
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE mailboxes SET msg_count = msg_count - ?2, msg_bytes = msg_bytes - ?3 WHERE handle = ?1",
-        params![recipient, count, bytes],
-    )?;
+    )?
+    .execute(params![recipient, count, bytes])?;
     Ok(count)
 }
 

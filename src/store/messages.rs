@@ -131,24 +131,24 @@ fn insert_message(
         return Ok((outcome, None));
     }
     let (seq, size) = next_seq_within_quota(conn, &msg, limits)?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO messages (recipient, seq, client_id, envelope, size, received_at, sender)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            msg.recipient,
-            seq,
-            msg.client_id,
-            msg.envelope.get(),
-            size,
-            now,
-            msg.sender
-        ],
-    )?;
-    conn.execute(
+    )?
+    .execute(params![
+        msg.recipient,
+        seq,
+        msg.client_id,
+        msg.envelope.get(),
+        size,
+        now,
+        msg.sender
+    ])?;
+    conn.prepare_cached(
         "UPDATE mailboxes SET last_seq = ?2, msg_count = msg_count + 1, msg_bytes = msg_bytes + ?3
          WHERE handle = ?1",
-        params![msg.recipient, seq, size],
-    )?;
+    )?
+    .execute(params![msg.recipient, seq, size])?;
     let outcome = PostOutcome {
         seq,
         received_at: now,
@@ -166,11 +166,12 @@ fn insert_message(
 /// The outcome of the first post when `msg`'s id is already stored (a retry).
 fn already_stored(conn: &Connection, msg: &NewMessage) -> Result<Option<PostOutcome>> {
     let existing = conn
-        .query_row(
+        .prepare_cached(
             "SELECT seq, received_at FROM messages WHERE recipient = ?1 AND client_id = ?2",
-            params![msg.recipient, msg.client_id],
-            |r| Ok((r.get::<_, Seq>(0)?, r.get::<_, i64>(1)?)),
-        )
+        )?
+        .query_row(params![msg.recipient, msg.client_id], |r| {
+            Ok((r.get::<_, Seq>(0)?, r.get::<_, i64>(1)?))
+        })
         .optional()?;
     Ok(existing.map(|(seq, received_at)| PostOutcome {
         seq,
@@ -187,11 +188,10 @@ fn next_seq_within_quota(
     limits: MailboxLimits,
 ) -> Result<(Seq, u64)> {
     let (last_seq, count, bytes): (Seq, u64, u64) = conn
-        .query_row(
-            "SELECT last_seq, msg_count, msg_bytes FROM mailboxes WHERE handle = ?1",
-            params![msg.recipient],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .prepare_cached("SELECT last_seq, msg_count, msg_bytes FROM mailboxes WHERE handle = ?1")?
+        .query_row(params![msg.recipient], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?
         .ok_or(StoreError::UnknownRecipient)?;
     if !limits.accept_new {
@@ -221,8 +221,11 @@ fn check_sender_share(
     if msg.sender.is_empty() || limits.sender_share_percent >= 100 {
         return Ok(());
     }
-    let (held, held_bytes): (u64, u64) = conn.query_row(
-        "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE recipient = ?1 AND sender = ?2",
+    let (held, held_bytes): (u64, u64) = conn
+        .prepare_cached(
+            "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE recipient = ?1 AND sender = ?2",
+        )?
+        .query_row(
         params![msg.recipient, msg.sender],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;

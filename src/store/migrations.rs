@@ -64,6 +64,28 @@ const MIGRATIONS: &[&str] = &[
     // 7: a profile's entity tag, computed once when it is stored (SPEC §14.5), not on every public GET
     "ALTER TABLE profiles ADD COLUMN
         etag TEXT NOT NULL DEFAULT '';         -- \"<b64url SHA-256 of document>\"; '' for rows stored before this column",
+    // 8: messages as a rowid table with the envelope last (issue 14). The WITHOUT ROWID row of
+    //    migration 2 spilled every ~1.2 KB envelope onto an overflow page of its own (4 KB per
+    //    message); a rowid row keeps it on the leaf page. Rows are copied as they are (same seqs,
+    //    ids, senders, times) in this migration's one transaction; the keys become UNIQUE indexes.
+    "CREATE TABLE messages_v8 (
+        recipient   TEXT NOT NULL REFERENCES handles(handle) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL,          -- per-recipient, strictly increasing
+        client_id   TEXT NOT NULL,             -- sender-chosen id; (recipient, client_id) is idempotent
+        size        INTEGER NOT NULL,          -- length of envelope in bytes
+        received_at INTEGER NOT NULL,          -- unix seconds when stored
+        sender      TEXT NOT NULL DEFAULT '',  -- hash of the sender's IP (/64) keyed by meta.sender_salt, '' when unknown
+        envelope    TEXT NOT NULL,             -- opaque end-to-end-encrypted JSON object; last, so quota and purge reads skip it
+        UNIQUE (recipient, seq),
+        UNIQUE (recipient, client_id)
+    ) STRICT;
+    INSERT INTO messages_v8 (recipient, seq, client_id, size, received_at, sender, envelope)
+        SELECT recipient, seq, client_id, size, received_at, sender, envelope
+        FROM messages ORDER BY recipient, seq;
+    DROP TABLE messages;
+    ALTER TABLE messages_v8 RENAME TO messages;
+    CREATE INDEX messages_by_age ON messages(received_at);
+    CREATE INDEX messages_by_sender ON messages(recipient, sender, size);",
 ];
 
 /// Brings the schema up to date; fails if the file is newer than this binary.
@@ -128,6 +150,102 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(usize::try_from(v).unwrap(), MIGRATIONS.len());
+    }
+
+    /// A database made before migration 8 (messages `WITHOUT ROWID`) still
+    /// serves its messages with the same seqs, ids and envelopes, keeps
+    /// retries idempotent, the per-sender share and retention working.
+    #[tokio::test]
+    async fn messages_stored_before_the_rowid_table_keep_their_seqs() {
+        use crate::kez::Handle;
+        use crate::store::{MailboxLimits, NewMessage, Seq, Store, StoreError};
+        use serde_json::value::RawValue;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v7.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..7] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 7).unwrap();
+            conn.execute_batch(&format!(
+                "INSERT INTO handles VALUES ('alice', 'ed25519:{}', 1, '{{}}');
+                 INSERT INTO mailboxes VALUES ('alice', 9, 3, 24);
+                 INSERT INTO messages (recipient, seq, client_id, envelope, size, received_at, sender)
+                 VALUES ('alice', 2, 'm-2', '{{\"n\":2}}', 7, 100, 's1'),
+                        ('alice', 5, 'm-5', '{{\"n\":5}}', 7, 200, 's1'),
+                        ('alice', 9, 'm-9', '{{\"n\":99}}', 8, 300, '');",
+                "11".repeat(32)
+            ))
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let schema: String = Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'messages'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!schema.contains("WITHOUT ROWID"), "{schema}");
+        let alice = Handle::parse("alice").unwrap();
+        let page = store
+            .page_after(alice.clone(), Seq::ZERO, 10, 1 << 20)
+            .await
+            .unwrap();
+        let got: Vec<_> = page
+            .messages
+            .iter()
+            .map(|m| (m.seq.get(), m.id.as_str(), m.envelope.get(), m.received_at))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (2, "m-2", r#"{"n":2}"#, 100),
+                (5, "m-5", r#"{"n":5}"#, 200),
+                (9, "m-9", r#"{"n":99}"#, 300)
+            ]
+        );
+        assert_eq!(
+            (page.newest.get(), page.msg_count, page.msg_bytes),
+            (9, 3, 24)
+        );
+
+        let limits = MailboxLimits {
+            max_messages: 4,
+            max_bytes: 1 << 20,
+            sender_share_percent: 50,
+            accept_new: true,
+        };
+        let post = |id: &str, sender: &str| {
+            let msg = NewMessage {
+                recipient: alice.clone(),
+                client_id: id.to_owned(),
+                sender: sender.to_owned(),
+                envelope: RawValue::from_string(r#"{"n":0}"#.to_owned()).unwrap(),
+            };
+            store.post_message(msg, limits, 400, |_| {})
+        };
+        let retry = post("m-5", "s1").await.unwrap();
+        assert_eq!((retry.seq.get(), retry.created), (5, false));
+        // s1 already holds its half of the 4-message mailbox.
+        assert!(matches!(
+            post("m-new", "s1").await,
+            Err(StoreError::MailboxFull)
+        ));
+        let fresh = post("m-10", "").await.unwrap();
+        assert_eq!((fresh.seq.get(), fresh.created), (10, true));
+
+        assert_eq!(store.purge_messages_before(250).await.unwrap(), 2);
+        let page = store
+            .page_after(alice, Seq::ZERO, 10, 1 << 20)
+            .await
+            .unwrap();
+        let seqs: Vec<u64> = page.messages.iter().map(|m| m.seq.get()).collect();
+        assert_eq!((seqs, page.msg_count), (vec![9, 10], 2));
+        store.close().await;
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod backup;
 mod error;
+mod handle_cache;
 mod handles;
 mod mailbox;
 mod messages;
@@ -65,6 +66,8 @@ struct Inner {
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<WriterStats>,
     sender_salt: [u8; 16],
+    /// Registered handles with their parsed keys (see `handle_cache`).
+    handle_cache: handle_cache::HandleCache,
 }
 
 /// What the writer did, to see how well group commit batches under load.
@@ -105,6 +108,7 @@ impl Store {
                 writer_thread: Mutex::new(Some(thread)),
                 stats,
                 sender_salt,
+                handle_cache: handle_cache::HandleCache::default(),
             }),
         })
     }
@@ -207,6 +211,8 @@ fn switch_to_wal(conn: &Connection) -> rusqlite::Result<()> {
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Room for every hot statement, so none is evicted and parsed again.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
 }
@@ -221,18 +227,22 @@ fn open_reader(path: &Path) -> Result<Connection> {
 }
 
 /// Runs one job in its own savepoint so a failing job (say, a UNIQUE
-/// violation) does not undo the others sharing the transaction.
+/// violation) does not undo the others sharing the transaction; the
+/// savepoint verbs are prepared once per connection, not per job.
 fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.execute_batch("SAVEPOINT job")?;
+    run_cached(conn, "SAVEPOINT job")?;
     let out = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
         .unwrap_or(Err(StoreError::JobPanicked));
-    let end = if out.is_ok() {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
-    };
-    conn.execute_batch(end)?;
+    if out.is_err() {
+        run_cached(conn, "ROLLBACK TO job")?;
+    }
+    run_cached(conn, "RELEASE job")?;
     out
+}
+
+/// Runs one parameterless statement through the connection's statement cache.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 #[allow(clippy::needless_pass_by_value)] // the thread owns the connection until it exits
@@ -279,7 +289,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>, stats: &Writer
 
 /// Runs one transaction; true when it committed.
 fn run_batch(conn: &Connection, batch: Vec<WriteJob>) -> bool {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = run_cached(conn, "BEGIN IMMEDIATE") {
         // Dropping the jobs drops their reply channels: each caller gets an
         // internal error instead of hanging.
         tracing::error!(error = %e, jobs = batch.len(), "cannot begin write transaction");
@@ -299,8 +309,7 @@ fn run_batch(conn: &Connection, batch: Vec<WriteJob>) -> bool {
     }
     // Jobs never run are dropped with their reply channels: an error each.
     drop(jobs);
-    let committed = conn
-        .execute_batch("COMMIT")
+    let committed = run_cached(conn, "COMMIT")
         .map_err(|e| Arc::new(anyhow::Error::from(e).context("COMMIT failed")));
     if committed.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
