@@ -9,7 +9,7 @@ import { isStale, PeerCache, refreshPeer, STALE_AFTER_MS, STALE_JITTER_MS } from
 import { metadataContent, profileFromEvent } from '../src/lib/profile/publish';
 import { buildMetadataEvent } from '../src/lib/nostr/hygiene';
 import { nostrSecretKey } from '../src/lib/nostr/keys';
-import { contactsOf, nextUpdatedAt, Profiles, CHECK_EVERY_MS } from '../src/lib/profile/profiles.svelte';
+import { contactsOf, nextUpdatedAt, Profiles, CHECK_EVERY_MS, RECOVERY_TRIES } from '../src/lib/profile/profiles.svelte';
 import { findKey, wrapKey } from '../src/lib/profile/wrap';
 import { addr } from '../src/lib/nostr/keys';
 import type { Conversation } from '../src/lib/records';
@@ -238,6 +238,43 @@ describe('profile store', () => {
     await again.load();
     expect(urls).toHaveLength(1);
     expect(again.own.picture).toBe('the face');
+  });
+
+  it('a restored device whose first read failed recovers its picture later, and stops trying after a few', async () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(new Date('2026-05-25T03:00:00Z'));
+    const published = JSON.stringify(doc({ visual_keys: [wrapKey(K, A)] }, '2026-05-25T02:00:00Z'));
+    let up = false;
+    const urls: string[] = [];
+    const fetchFn = (async (url: string) => {
+      urls.push(url);
+      return up ? new Response(published, { status: 200 }) : new Response('', { status: 503 });
+    }) as unknown as typeof fetch;
+    const chat = { conversations: [], conversation: () => undefined, transport: 'server' as const, relays: [], publishMetadata: async () => ({}) };
+    const reveal = async (_p: string, key: Uint8Array | null) => (key ? { url: 'the face', clear: true } : null);
+    const make = () => new Profiles({ kv: memoryKV(), seed: alice, primary: A, handle: 'alice', server: 'kez.test', chat, now: () => new Date(), fetch: fetchFn, pictures: { reveal, publish: async () => ({ picture: scrambled, key: K }) } });
+    const restored = make();
+    await restored.load();
+    restored.start();
+    await vi.advanceTimersByTimeAsync(CHECK_EVERY_MS);
+    expect(restored.own.picture).toBeNull();
+    up = true; // the server answers again
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(restored.own.picture).toBe('the face');
+    const after = urls.length;
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(urls.length).toBe(after); // recovered: no more own reads
+    restored.close();
+    // Nothing published (or never reachable): a bounded number of reads, then none.
+    up = false;
+    urls.length = 0;
+    const never = make();
+    await never.load();
+    never.start();
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(urls.length).toBeLessThanOrEqual(2 + RECOVERY_TRIES);
+    expect(urls.length).toBeGreaterThan(2);
+    never.close();
   });
 
   it('refreshes peers in the background when stale, and does not hammer a failing server', async () => {

@@ -23,6 +23,8 @@ import { findKey, type KeyWrap } from './wrap';
  * components and in the unit tests.
  */
 export const CHECK_EVERY_MS = 2_000;
+/** Retries of a restored device's own-profile recovery that read nothing (backoff 2 s doubling). */
+export const RECOVERY_TRIES = 5;
 /** A background refresh of one peer is not tried again sooner than this (ms): a failing source is not hammered. */
 export const RETRY_AFTER_MS = 5 * 60_000;
 
@@ -110,6 +112,12 @@ export class Profiles {
   #queued = 0;
   /** Each peer's background-refresh jitter in [0, 1) (peers.ts backgroundDue). */
   #jitter = new Map<string, number>();
+  /**
+   * A device with no own record whose recovery read nothing (the server or
+   * relays unreachable, or nothing published): tries left and when the next
+   * is due (ms). Bounded, so a user who never published costs a few fetches.
+   */
+  #recovery = { tries: 0, dueAt: 0, running: false };
 
   constructor(deps: ProfilesDeps) {
     this.#d = deps;
@@ -147,6 +155,14 @@ export class Profiles {
   }
 
   #check(): void {
+    const r = this.#recovery;
+    if (r.tries > 0 && r.tries <= RECOVERY_TRIES && !r.running && !this.own.updated_at && this.#d.now().getTime() >= r.dueAt) {
+      r.running = true;
+      void this.#recoverOwn().catch((e: unknown) => {
+        r.running = false;
+        console.debug('profile recovery failed:', (e as Error).message);
+      });
+    }
     const convs = this.#d.chat.conversations;
     void this.#showAll(convs.map((c) => c.peer_primary));
     const wrapped = new Set(this.own.wrapped_for);
@@ -245,7 +261,16 @@ export class Profiles {
 
   async #recoverOwn(): Promise<void> {
     const best = await this.#published();
-    if (!best || this.#closed) return;
+    if (this.#closed) return;
+    if (!best) {
+      // Tried again from #check, 2, 4, 8, 16 and 32 s later (RECOVERY_TRIES).
+      const r = this.#recovery;
+      this.#recovery = { tries: r.tries + 1, dueAt: this.#d.now().getTime() + 2_000 * 2 ** r.tries, running: false };
+      return;
+    }
+    this.#recovery = { tries: RECOVERY_TRIES + 1, dueAt: 0, running: false };
+    // A later try never replaces what this device saved or adopted meanwhile.
+    if (this.own.updated_at && (!best.updated_at || best.updated_at <= this.own.updated_at)) return;
     await this.#adopt(best);
     if (!this.#closed) await this.#d.kv.set(this.#ownKey, $state.snapshot(this.own));
   }
