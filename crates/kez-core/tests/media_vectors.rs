@@ -1,32 +1,17 @@
 //! `tests/vectors/media.json` (SPEC §13, §14), checked field by field; the
 //! web client's Vitest suites read the same file.
 
+mod common;
+
+use common::{bytes, check_sealed_case, load, s};
+
 use chrono::{DateTime, Utc};
-use ed25519_dalek::SigningKey;
+use kez_core::Identity;
 use kez_core::file::{self, CHUNK_SIZE};
 use kez_core::profile::verify_profile;
 use kez_core::visual::{self, Wrap, Xoshiro256StarStar};
-use kez_core::{Identity, envelope, json};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-fn load() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/vectors/media.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
-}
-
-fn bytes<const N: usize>(v: &Value) -> [u8; N] {
-    let mut out = [0u8; N];
-    hex::decode_to_slice(s(v), &mut out).unwrap();
-    out
-}
 
 fn sha(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
@@ -42,7 +27,7 @@ fn hex_u64s(v: &Value) -> Vec<u64> {
 
 #[test]
 fn attachment_bodies_get_their_verdicts() {
-    let doc = load();
+    let doc = load("media.json");
     let a = &doc["attachments"];
     assert_eq!(a["chunk_size"], CHUNK_SIZE);
     for (list, want) in [("valid", "ok"), ("invalid", "malformed_message")] {
@@ -59,7 +44,7 @@ fn attachment_bodies_get_their_verdicts() {
 
 #[test]
 fn chunking_of_the_test_file() {
-    let doc = load();
+    let doc = load("media.json");
     let c = &doc["attachments"]["chunking"];
     let len = usize::try_from(c["length"].as_u64().unwrap()).unwrap();
     let data: Vec<u8> = (0..len)
@@ -88,33 +73,15 @@ fn chunking_of_the_test_file() {
 
 #[test]
 fn sealed_attachment_messages_open_as_stated() {
-    let doc = load();
+    let doc = load("media.json");
     for c in doc["attachments"]["sealed"].as_array().unwrap() {
-        let name = &c["name"];
-        let msg = &c["sealed_message"];
-        assert_eq!(
-            json::canonical_bytes(msg),
-            s(&c["plaintext"]).as_bytes(),
-            "{name}"
-        );
-        let sender = SigningKey::from_bytes(&bytes::<32>(&c["sender_seed"]));
-        let fields = msg.as_object().unwrap().clone();
-        assert_eq!(&envelope::sign_message(&sender, fields), msg, "{name}");
-        let rx_seed = bytes::<32>(&c["recipient_seed"]);
-        let rx = SigningKey::from_bytes(&rx_seed);
-        let to = Identity::from_bytes(rx.verifying_key().as_bytes()).unwrap();
-        let env = envelope::seal_with(msg, &to, bytes(&c["ephemeral_secret"]), bytes(&c["nonce"]));
-        assert_eq!(env.unwrap(), c["envelope"], "{name}");
-        let now: DateTime<Utc> = s(&c["now"]).parse().unwrap();
-        let verdict = envelope::open(&c["envelope"], &rx_seed, now, |_| false)
-            .map_or_else(|e| e.code(), |_| "ok");
-        assert_eq!(verdict, s(&c["verdict"]), "{name}");
+        check_sealed_case(c);
     }
 }
 
 #[test]
 fn xoshiro_seeds_and_uniform() {
-    let doc = load();
+    let doc = load("media.json");
     let v = &doc["visual"];
     let reference = &v["xoshiro"][0];
     let state: [u64; 4] = hex_u64s(&reference["state"]).try_into().unwrap();
@@ -146,7 +113,7 @@ fn xoshiro_seeds_and_uniform() {
 
 #[test]
 fn permutation_and_scrambles() {
-    let doc = load();
+    let doc = load("media.json");
     let v = &doc["visual"];
     let p = &v["permutation_4x4"];
     let (key, salt) = (bytes::<32>(&p["key"]), bytes::<16>(&p["salt"]));
@@ -175,7 +142,7 @@ fn permutation_and_scrambles() {
 
 #[test]
 fn the_key_wrap() {
-    let doc = load();
+    let doc = load("media.json");
     let w = &doc["wrap"];
     let rx_seed = bytes::<32>(&w["recipient_seed"]);
     let to = Identity::parse(s(&w["recipient_primary"])).unwrap();
@@ -193,7 +160,7 @@ fn the_key_wrap() {
 
 #[test]
 fn profile_documents_get_their_codes() {
-    let doc = load();
+    let doc = load("media.json");
     let p = &doc["profiles"];
     let now: DateTime<Utc> = s(&p["now"]).parse().unwrap();
     let cases = p["cases"].as_array().unwrap();

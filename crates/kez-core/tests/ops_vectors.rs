@@ -1,36 +1,25 @@
 //! `tests/vectors/ops.json` (SPEC §8.5), every verdict recomputed; the web
 //! client's `web/tests/ops-vectors.test.ts` reads the same file.
 
+mod common;
+
+use common::{bytes, load, s};
+
 use chrono::{DateTime, Utc};
 use kez_core::ops::{self, MAX_EMOJI_BYTES, MAX_OP_TEXT_BYTES};
 use kez_core::{Identity, envelope, json};
 use serde_json::Value;
 
-fn load() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/vectors/ops.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
-}
-
-fn bytes<const N: usize>(v: &Value) -> [u8; N] {
-    let mut out = [0u8; N];
-    hex::decode_to_slice(s(v), &mut out).unwrap();
-    out
-}
-
 #[test]
 fn constants_match() {
-    let doc = load();
+    let doc = load("ops.json");
     assert_eq!(doc["max_op_text_bytes"], MAX_OP_TEXT_BYTES);
     assert_eq!(doc["max_emoji_bytes"], MAX_EMOJI_BYTES);
 }
 
 #[test]
 fn body_verdicts_hold() {
-    let doc = load();
+    let doc = load("ops.json");
     for (part, want) in [("valid", "ok"), ("invalid", "malformed_message")] {
         let cases = doc[part].as_array().unwrap();
         assert!(cases.len() > 8, "{part}");
@@ -53,7 +42,7 @@ fn body_verdicts_hold() {
 
 #[test]
 fn sealed_verdicts_hold_and_seal_to_the_same_bytes() {
-    let doc = load();
+    let doc = load("ops.json");
     let cases = doc["sealed"].as_array().unwrap();
     assert!(cases.iter().any(|c| c["verdict"] == "ok"));
     assert!(cases.iter().any(|c| c["verdict"] != "ok"));
