@@ -32,6 +32,22 @@ export class Router {
     else history.pushState(history.state, '', url);
     this.path = current();
   }
+
+  /** The path now, read from `location` (a `hashchange` not yet dispatched included). */
+  get now(): string {
+    return current();
+  }
+
+  /**
+   * The last step of an awaited flow (restore, sign-up, opening an invite):
+   * go to `to` only while the route is still `from`, the path the flow
+   * started on. The app may show a new view before the flow's last await
+   * resolves, and a route the user chose meanwhile (Settings, another
+   * chat) must not be taken away.
+   */
+  finish(from: string, to: string, replace = false): void {
+    if (current() === from) this.go(to, replace);
+  }
 }
 
 export const router = new Router();
