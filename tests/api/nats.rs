@@ -54,7 +54,7 @@ pub(crate) async fn start_nats_with_config(config: PathBuf) -> Option<NatsServer
 
 /// The nats-server binary, or `None` (after saying so loudly) when it is
 /// not installed and not required.
-fn nats_or_skip() -> Option<PathBuf> {
+pub(crate) fn nats_or_skip() -> Option<PathBuf> {
     let Some(bin) = find_nats_server() else {
         assert!(
             std::env::var("KEZ_REQUIRE_NATS").as_deref() != Ok("1"),
