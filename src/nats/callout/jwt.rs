@@ -11,7 +11,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha512_256};
 
@@ -143,25 +143,37 @@ pub(super) fn nonce_signed(user_nkey: &str, nonce: &str, sig: &str) -> bool {
 }
 
 /// What a user JWT grants (`nats` of jwt.go's `UserClaims`).
-#[derive(Serialize)]
 pub(super) struct UserGrant {
     /// Subjects it may publish to (`allow`), or `deny: [">"]` for none.
-    #[serde(rename = "pub")]
     pub(super) publish: Permission,
     /// Subjects it may subscribe to.
-    #[serde(rename = "sub")]
     pub(super) subscribe: Permission,
     /// Most subscriptions at once; -1 for no limit.
     pub(super) subs: i64,
 }
 
 /// jwt.go's `Permission`: an allow and a deny list of subjects.
-#[derive(Serialize, Default)]
+#[derive(Default)]
 pub(super) struct Permission {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(super) allow: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(super) deny: Vec<String>,
+}
+
+impl Permission {
+    /// `{"allow": [...], "deny": [...]}`, each list only when not empty.
+    /// Built by hand, infallibly: a grant must never degrade to an empty
+    /// (unrestricted) permission.
+    fn to_json(&self) -> Value {
+        let list = |l: &[String]| Value::Array(l.iter().cloned().map(Value::String).collect());
+        let mut m = serde_json::Map::new();
+        if !self.allow.is_empty() {
+            m.insert("allow".to_owned(), list(&self.allow));
+        }
+        if !self.deny.is_empty() {
+            m.insert("deny".to_owned(), list(&self.deny));
+        }
+        Value::Object(m)
+    }
 }
 
 /// The user JWT for the connection `user_nkey` in `account`, issued by
@@ -176,11 +188,10 @@ pub(super) fn user_jwt(
     ttl_secs: u64,
 ) -> String {
     let ttl = i64::try_from(ttl_secs).unwrap_or(i64::MAX);
-    let mut nats = serde_json::to_value(grant).unwrap_or_else(|_| json!({}));
-    nats["data"] = json!(-1);
-    nats["payload"] = json!(-1);
-    nats["type"] = json!("user");
-    nats["version"] = json!(2);
+    let nats = json!({
+        "pub": grant.publish.to_json(), "sub": grant.subscribe.to_json(), "subs": grant.subs,
+        "data": -1, "payload": -1, "type": "user", "version": 2,
+    });
     let claims = json!({
         "iat": now, "exp": now.saturating_add(ttl), "iss": issuer.public_key(),
         "name": name, "sub": user_nkey, "aud": account, "nats": nats,
