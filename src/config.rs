@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
+mod nats_auth;
+pub use nats_auth::{CalloutSecrets, NatsAuthConfig};
+
 /// The browsers' push services (`--push-hosts` default): Chrome/Edge-on-Android/
 /// Opera/Brave (FCM), Firefox (autopush), Safari (Apple), Edge on Windows (WNS).
 pub const DEFAULT_PUSH_HOSTS: &str =
@@ -196,6 +199,10 @@ pub struct Config {
     /// unset, streams only see messages posted to this process.
     #[arg(long, env = "KEZ_CHAT_NATS_URL", value_name = "URL")]
     pub nats_url: Option<String>,
+
+    /// The NATS auth callout and instance token (SPEC §11 "Auth callout").
+    #[command(flatten)]
+    pub nats_auth: NatsAuthConfig,
 
     /// Most simultaneous live streams per handle; a new one closes the oldest.
     #[arg(long, env = "KEZ_CHAT_MAX_STREAMS_PER_HANDLE", default_value_t = 8)]

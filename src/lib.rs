@@ -129,7 +129,6 @@ pub fn app(state: AppState) -> Router {
         .merge(webfinger::router())
         .merge(messages::router())
         .merge(inbox::router())
-        .merge(nats::router())
         .merge(push::router())
         .merge(profile::router())
         .fallback(web::fallback)

@@ -156,6 +156,9 @@ pub fn render(state: &AppState) -> String {
     if let Some(nats) = &state.nats {
         nats_metrics(r, nats);
     }
+    if let Some(callout) = &state.callout {
+        callout.register_metrics(r);
+    }
     if let Some(nostr) = &state.nostr {
         nostr_metrics(r, &nostr.stats, &state.push.stats());
     }

@@ -249,6 +249,13 @@ fn supervise_workers(
             async move { bridge.lock_owned().await.run(store, shutdown).await }
         });
     }
+    if let Some(callout) = background.callout {
+        let (callout, shutdown) = (Arc::new(callout), state.shutdown.clone());
+        tasks.restartable("nats_callout", move || {
+            let (callout, shutdown) = (callout.clone(), shutdown.clone());
+            async move { callout.run(shutdown).await }
+        });
+    }
     if let Some(listener) = background.nostr {
         let (listener, shutdown) = (Arc::new(listener), state.shutdown.clone());
         tasks.restartable("nostr_listener", move || {

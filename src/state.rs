@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use crate::broker::{Broker, LocalBroker};
 use crate::config::Config;
 use crate::inbox::StreamRegistry;
+use crate::nats::callout::{Authorizer, CalloutService, CalloutStats};
 use crate::nats::fanout::{NatsBridge, NatsBroker, NatsStats};
 use crate::push::{PushService, PushWorker};
 use crate::rate_limit::IpRateLimiter;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub counters: Arc<crate::metrics::RequestCounters>,
     /// Counters and readiness of the NATS fan-out, when `--nats-url` is set.
     pub nats: Option<Arc<NatsStats>>,
+    /// Decisions and readiness of the NATS auth callout, when it is on.
+    pub callout: Option<Arc<CalloutStats>>,
     /// The nostr listener's counters and wake-up, when `--nostr-relays` is set.
     pub nostr: Option<crate::nostr::NostrHandle>,
     /// Background tasks that ended before shutdown, for `/metrics`.
@@ -65,6 +68,9 @@ pub struct Background {
     pub push: PushWorker,
     /// Carries messages to and from other instances, with `--nats-url`.
     pub nats: Option<NatsBridge>,
+    /// Answers nats-server's authorization requests, with
+    /// `--nats-callout-issuer-seed-file`.
+    pub callout: Option<CalloutService>,
     /// Pushes for message events on nostr relays, with `--nostr-relays`.
     pub nostr: Option<crate::nostr::NostrListener>,
 }
@@ -83,7 +89,9 @@ impl AppState {
         let senders = Redactor::with_salt(store.sender_salt());
         let (push, push_worker) = PushService::new(&config, &store, &redact)?;
         let disk = crate::disk::DiskGuard::new(&config.db, config.min_free_disk_mb);
-        let (broker, nats, nats_bridge) = choose_broker(&config);
+        let (broker, nats, nats_bridge) = choose_broker(&config)?;
+        let callout_service = callout(&config, &store)?;
+        let callout = callout_service.as_ref().map(CalloutService::stats);
         let nostr = (!config.nostr_relays.0.is_empty()).then(crate::nostr::NostrHandle::default);
         let nostr_listener = nostr.as_ref().map(|h| {
             crate::nostr::NostrListener::new(
@@ -135,6 +143,7 @@ impl AppState {
             senders,
             counters: Arc::default(),
             nats,
+            callout,
             nostr,
             task_exits: crate::metrics::TaskExits::default(),
             shutdown,
@@ -142,6 +151,7 @@ impl AppState {
         let background = Background {
             push: push_worker,
             nats: nats_bridge,
+            callout: callout_service,
             nostr: nostr_listener,
         };
         Ok((state, background))
@@ -160,14 +170,45 @@ impl AppState {
 
 /// The NATS broker (which wraps a local one) with `--nats-url`, with its
 /// counters and the bridge it needs running; otherwise the local broker.
-fn choose_broker(config: &Config) -> (Arc<dyn Broker>, Option<Arc<NatsStats>>, Option<NatsBridge>) {
-    match &config.nats_url {
+/// Errors: an unreadable `--nats-instance-token-file`.
+fn choose_broker(config: &Config) -> anyhow::Result<BrokerParts> {
+    Ok(match &config.nats_url {
         Some(url) => {
             let (broker, bridge) =
                 NatsBroker::new(url, &config.server, crate::nats::fanout::DEFAULT_QUEUE);
+            let bridge = bridge.with_token(config.nats_auth.instance_token()?);
             let stats = broker.stats();
             (Arc::new(broker), Some(stats), Some(bridge))
         }
         None => (Arc::new(LocalBroker::new()), None, None),
-    }
+    })
+}
+
+type BrokerParts = (Arc<dyn Broker>, Option<Arc<NatsStats>>, Option<NatsBridge>);
+
+/// The auth callout service when `--nats-callout-issuer-seed-file` is set
+/// (SPEC §11 "Auth callout"). Errors: a missing companion flag, an
+/// unreadable secret file, a seed that is not an account seed.
+fn callout(config: &Config, store: &Store) -> anyhow::Result<Option<CalloutService>> {
+    let a = &config.nats_auth;
+    let (Some(secrets), Some(url)) = (
+        a.callout_secrets(config.nats_url.as_deref())?,
+        &config.nats_url,
+    ) else {
+        return Ok(None);
+    };
+    let authorizer = Authorizer::new(
+        &secrets.issuer_seed,
+        &a.nats_callout_account,
+        &secrets.instance_token,
+        &config.server,
+        a.nats_callout_user_ttl_secs,
+    )?;
+    Ok(Some(CalloutService::new(
+        url,
+        &a.nats_callout_user,
+        &secrets.password,
+        authorizer,
+        store.clone(),
+    )))
 }

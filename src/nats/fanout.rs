@@ -13,7 +13,7 @@
 //! until the next one (or the client's reconnect).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -24,8 +24,10 @@ use crate::kez::Handle;
 use crate::refmap::RefCountedMap;
 use crate::store::{Seq, Store, StoredMessage};
 
+mod stats;
 mod wire;
 
+pub use stats::NatsStats;
 pub use wire::inbox_subject;
 use wire::{decode_ephemeral, decode_message, subject_token};
 
@@ -51,53 +53,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(15);
 const RECONNECT_FLUSH: Duration = Duration::from_secs(5);
 /// How long shutdown waits for already-queued publishes to reach NATS.
 const FLUSH_ON_SHUTDOWN: Duration = Duration::from_secs(2);
-
-/// Counters and readiness of the NATS bridge, shared with `AppState` for
-/// tests and (later) metrics.
-#[derive(Debug)]
-pub struct NatsStats {
-    /// Messages handed to NATS.
-    pub published: AtomicU64,
-    /// Messages not sent to NATS: queue full, or NATS not connected.
-    pub dropped: AtomicU64,
-    /// Messages from other instances delivered to local streams.
-    pub forwarded: AtomicU64,
-    ready: watch::Sender<bool>,
-}
-
-impl NatsStats {
-    fn new() -> Self {
-        Self {
-            published: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            forwarded: AtomicU64::new(0),
-            ready: watch::Sender::new(false),
-        }
-    }
-
-    /// Whether the bridge is connected and its subscription is in place.
-    pub fn is_ready(&self) -> bool {
-        *self.ready.borrow()
-    }
-
-    /// Resolves once the bridge is connected and subscribed (tests wait on
-    /// this instead of sleeping).
-    pub async fn ready(&self) {
-        let mut rx = self.ready.subscribe();
-        let _ = rx.wait_for(|r| *r).await;
-    }
-
-    fn count_drop(&self) {
-        let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        // Log the first drop and then ever more rarely, not once per message.
-        if n.is_power_of_two() {
-            tracing::warn!(
-                dropped = n,
-                "NATS fan-out queue full or disconnected; messages not sent to other instances"
-            );
-        }
-    }
-}
 
 /// Handles with a local subscriber, by subject token: how an incoming NATS
 /// message (which carries only the hash) finds its local recipient. Each
@@ -129,6 +84,8 @@ pub struct NatsBroker {
 /// The background half of [`NatsBroker`]: owns the NATS connection.
 pub struct NatsBridge {
     url: String,
+    /// The instance token sent as CONNECT `auth_token` (SPEC §11 "Auth callout").
+    token: Option<String>,
     instance: String,
     local: LocalBroker,
     index: SubjectIndex,
@@ -149,6 +106,7 @@ impl NatsBroker {
         getrandom::fill(&mut id).expect("the OS random number generator is unavailable");
         let bridge = NatsBridge {
             url: url.to_owned(),
+            token: None,
             instance: hex::encode(id),
             local: local.clone(),
             index: index.clone(),
@@ -208,6 +166,13 @@ enum SessionEnd {
 }
 
 impl NatsBridge {
+    /// The same bridge connecting with the instance `token`, if any.
+    #[must_use]
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+
     /// Connects (retrying with backoff until it works), subscribes to every
     /// inbox subject, then publishes queued messages and forwards other
     /// instances' messages until shutdown. async-nats reconnects a dropped
@@ -222,7 +187,11 @@ impl NatsBridge {
         // on this signal before it reports ready again.
         let reconnected = Arc::new(Notify::new());
         loop {
-            let attempt = async_nats::ConnectOptions::new()
+            let mut options = async_nats::ConnectOptions::new();
+            if let Some(token) = &self.token {
+                options = options.token(token.clone());
+            }
+            let attempt = options
                 .name("kez-chat-server")
                 // Our own messages are already delivered locally.
                 .no_echo()

@@ -133,3 +133,39 @@ fn the_compose_stack_trusts_the_proxy_on_its_gateway() {
     assert!(trusted.contains("172.16.0.0/12"), "{trusted}");
     assert!(!compose.lines().any(|l| l.starts_with("version:")));
 }
+
+/// deploy/nats.conf passes `nats-server -t` with the two values compose
+/// passes it, and names the callout's parts as the server's defaults do
+/// (`--nats-callout-user auth`, `--nats-callout-account APP`).
+#[test]
+fn the_deploy_nats_config_is_valid_with_its_callout() {
+    let Some(bin) = crate::nats::nats_or_skip() else {
+        return;
+    };
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nats.conf");
+    let issuer = nkeys::KeyPair::new_account().public_key();
+    let check = |env: &[(&str, &str)]| {
+        let out = std::process::Command::new(&bin)
+            .arg("-t")
+            .arg("-c")
+            .arg(&conf)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, log) = check(&[
+        ("NATS_CALLOUT_ISSUER", &issuer),
+        ("NATS_CALLOUT_PASSWORD", "pw"),
+    ]);
+    assert!(ok, "{log}");
+    let (ok, _) = check(&[("NATS_CALLOUT_PASSWORD", "pw")]);
+    assert!(!ok, "a config without the issuer must not start");
+    let text = read("deploy/nats.conf");
+    let defaults = kez_chat_server::config::Config::defaults().nats_auth;
+    assert!(text.contains(&format!("auth_users: [ {} ]", defaults.nats_callout_user)));
+    assert!(text.contains(&format!("  {} {{}}", defaults.nats_callout_account)));
+}

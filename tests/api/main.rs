@@ -16,6 +16,7 @@ mod mailbox;
 mod messages;
 mod metrics;
 mod nats;
+mod nats_callout;
 mod nostr;
 mod nostr_faults;
 mod profile;

@@ -19,9 +19,11 @@ use crate::helpers::*;
 
 /// A `nats-server` child on 127.0.0.1 and a random port, killed on drop.
 pub(crate) struct NatsServer {
-    process: LoggedChild,
+    pub(crate) process: LoggedChild,
     bin: PathBuf,
-    url: String,
+    pub(crate) url: String,
+    /// The `-c` file, if any.
+    config: Option<PathBuf>,
 }
 
 fn find_nats_server() -> Option<PathBuf> {
@@ -42,6 +44,17 @@ fn find_nats_server() -> Option<PathBuf> {
 /// Starts nats-server, or returns `None` (after saying so loudly) when it is
 /// not installed and not required.
 pub(crate) async fn start_nats() -> Option<NatsServer> {
+    Some(launch(nats_or_skip()?, "-1", None).await)
+}
+
+/// Like [`start_nats`], with the configuration file `config` (`-c`).
+pub(crate) async fn start_nats_with_config(config: PathBuf) -> Option<NatsServer> {
+    Some(launch(nats_or_skip()?, "-1", Some(config)).await)
+}
+
+/// The nats-server binary, or `None` (after saying so loudly) when it is
+/// not installed and not required.
+pub(crate) fn nats_or_skip() -> Option<PathBuf> {
     let Some(bin) = find_nats_server() else {
         assert!(
             std::env::var("KEZ_REQUIRE_NATS").as_deref() != Ok("1"),
@@ -54,12 +67,15 @@ pub(crate) async fn start_nats() -> Option<NatsServer> {
         );
         return None;
     };
-    Some(launch(bin, "-1").await)
+    Some(bin)
 }
 
 /// Runs `bin` on 127.0.0.1:`port` (`-1`: a random free port, read from its log).
-async fn launch(bin: PathBuf, port: &str) -> NatsServer {
+async fn launch(bin: PathBuf, port: &str, config: Option<PathBuf>) -> NatsServer {
     let mut cmd = tokio::process::Command::new(&bin);
+    if let Some(c) = &config {
+        cmd.arg("-c").arg(c);
+    }
     cmd.args(["-a", "127.0.0.1", "-p", port]);
     let (process, addr) =
         LoggedChild::spawn(&mut cmd, "Listening for client connections on ", 20).await;
@@ -67,20 +83,26 @@ async fn launch(bin: PathBuf, port: &str) -> NatsServer {
         process,
         bin,
         url: format!("nats://{addr}"),
+        config,
     }
 }
 
 impl NatsServer {
     /// Kills the server and starts a new one on the same port.
     async fn restart(self) -> Self {
-        let NatsServer { process, bin, url } = self;
+        let NatsServer {
+            process,
+            bin,
+            url,
+            config,
+        } = self;
         process.kill().await;
         let port = url.rsplit(':').next().unwrap().to_owned();
-        launch(bin, &port).await
+        launch(bin, &port, config).await
     }
 }
 
-async fn spawn_with_nats(url: &str, db: Option<PathBuf>) -> TestApp {
+pub(crate) async fn spawn_with_nats(url: &str, db: Option<PathBuf>) -> TestApp {
     let app = spawn_app_with(|c| {
         c.nats_url = Some(url.to_owned());
         if let Some(db) = db {
@@ -92,7 +114,7 @@ async fn spawn_with_nats(url: &str, db: Option<PathBuf>) -> TestApp {
     app
 }
 
-async fn wait_nats_ready(app: &TestApp) {
+pub(crate) async fn wait_nats_ready(app: &TestApp) {
     let stats = app.state().nats.clone().unwrap();
     within(10, "the NATS bridge to be ready", stats.ready()).await;
 }

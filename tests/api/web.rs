@@ -145,11 +145,13 @@ async fn wrong_methods_get_405_json() {
     assert_error(res, 405, "method_not_allowed").await;
 }
 
+/// nats-server calls the auth callout over NATS (SPEC §11), so the old
+/// HTTP placeholder is gone rather than a second way in.
 #[tokio::test]
-async fn nats_auth_callout_is_an_honest_501() {
+async fn the_old_http_nats_auth_placeholder_is_gone() {
     let app = spawn_app().await;
     let res = app.post_json("/internal/nats/auth", &Value::Null).await;
-    assert_error(res, 501, "not_implemented").await;
+    assert_error(res, 404, "not_found").await;
 }
 
 #[tokio::test]

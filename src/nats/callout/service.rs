@@ -1,0 +1,220 @@
+//! The callout as a background task: its own NATS connection as an
+//! `auth_users` member, a queue subscription on `$SYS.REQ.USER.AUTH`, and
+//! one answer per request (SPEC §11 "Auth callout").
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::Ordering;
+use tokio::sync::{Notify, watch};
+
+use super::{Authorizer, CALLOUT_QUEUE, CALLOUT_SUBJECT, Decisions, Outcome};
+use crate::store::Store;
+
+/// First wait before retrying a failed connection; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest wait between connection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(15);
+
+/// The callout's counters and readiness, shared with `AppState`.
+#[derive(Debug)]
+pub struct CalloutStats {
+    /// Requests answered, by outcome.
+    pub decisions: Decisions,
+    ready: watch::Sender<bool>,
+}
+
+impl CalloutStats {
+    /// Whether the service is connected and subscribed.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Resolves once the service is connected and subscribed.
+    pub async fn ready(&self) {
+        let mut rx = self.ready.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
+    }
+
+    /// Adds `nats_callout_decisions_total{outcome="instance|identity|refused"}`
+    /// and the `nats_callout_ready` gauge to a scrape.
+    pub fn register_metrics(&self, r: &mut Registry) {
+        let decisions = Family::<[(&'static str, &'static str); 1], Counter>::default();
+        let d = &self.decisions;
+        for (outcome, n) in [
+            ("instance", &d.instance),
+            ("identity", &d.identity),
+            ("refused", &d.refused),
+        ] {
+            decisions
+                .get_or_create(&[("outcome", outcome)])
+                .inc_by(n.load(Ordering::Relaxed));
+        }
+        r.register(
+            "nats_callout_decisions",
+            "Authorization requests the NATS auth callout answered, by outcome",
+            decisions,
+        );
+        let ready = Gauge::<i64>::default();
+        ready.set(i64::from(self.is_ready()));
+        r.register(
+            "nats_callout_ready",
+            "1 when the NATS auth callout is connected and subscribed",
+            ready,
+        );
+    }
+}
+
+/// The background task answering nats-server's authorization requests.
+pub struct CalloutService {
+    url: String,
+    user: String,
+    password: String,
+    authorizer: Arc<Authorizer>,
+    store: Store,
+    stats: Arc<CalloutStats>,
+}
+
+impl std::fmt::Debug for CalloutService {
+    // The password stays out of any debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CalloutService")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CalloutService {
+    /// A service connecting to `url` as `user`/`password` (an `auth_users`
+    /// member of nats-server's `auth_callout`), deciding with `authorizer`
+    /// and looking keys up in `store`.
+    pub fn new(
+        url: &str,
+        user: &str,
+        password: &str,
+        authorizer: Authorizer,
+        store: Store,
+    ) -> Self {
+        Self {
+            url: url.to_owned(),
+            user: user.to_owned(),
+            password: password.to_owned(),
+            authorizer: Arc::new(authorizer),
+            store,
+            stats: Arc::new(CalloutStats {
+                decisions: Decisions::default(),
+                ready: watch::Sender::new(false),
+            }),
+        }
+    }
+
+    /// The shared counters and readiness signal.
+    pub fn stats(&self) -> Arc<CalloutStats> {
+        self.stats.clone()
+    }
+
+    /// Connects (retrying with backoff), subscribes in the queue group and
+    /// answers requests until shutdown. async-nats reconnects a dropped
+    /// connection and re-subscribes by itself; this loop starts over only if
+    /// the subscription ends.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        self.stats.ready.send_replace(false);
+        let mut backoff = FIRST_BACKOFF;
+        // After a reconnect the session flushes on this before it reports ready again.
+        let reconnected = Arc::new(Notify::new());
+        loop {
+            let (stats, notify) = (self.stats.clone(), reconnected.clone());
+            let attempt = async_nats::ConnectOptions::with_user_and_password(
+                self.user.clone(),
+                self.password.clone(),
+            )
+            .name("kez-chat-server auth callout")
+            .connection_timeout(Duration::from_secs(5))
+            .event_callback(move |event| {
+                match event {
+                    async_nats::Event::Disconnected => {
+                        stats.ready.send_replace(false);
+                    }
+                    async_nats::Event::Connected => notify.notify_one(),
+                    _ => {}
+                }
+                async move { tracing::info!(%event, "NATS auth callout connection event") }
+            })
+            .connect(self.url.as_str());
+            let connected = tokio::select! {
+                c = attempt => c,
+                _ = shutdown.changed() => return,
+            };
+            let error = match connected {
+                Ok(client) => {
+                    backoff = FIRST_BACKOFF;
+                    match self.session(&client, &reconnected, &mut shutdown).await {
+                        Ok(()) => return,
+                        Err(e) => e,
+                    }
+                }
+                Err(e) => e.into(),
+            };
+            self.stats.ready.send_replace(false);
+            tracing::warn!(
+                error.message = %error,
+                retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+                "NATS auth callout unavailable"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                _ = shutdown.changed() => return,
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Answers requests on `client` until shutdown (`Ok`) or the
+    /// subscription fails (`Err`).
+    async fn session(
+        &self,
+        client: &async_nats::Client,
+        reconnected: &Notify,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let mut requests = client
+            .queue_subscribe(CALLOUT_SUBJECT, CALLOUT_QUEUE.to_owned())
+            .await?;
+        client.flush().await?;
+        self.stats.ready.send_replace(true);
+        tracing::info!("NATS auth callout ready");
+        loop {
+            let m = tokio::select! {
+                m = requests.next() => m,
+                () = reconnected.notified() => {
+                    if let Ok(Ok(())) = tokio::time::timeout(FIRST_BACKOFF * 20, client.flush()).await {
+                        self.stats.ready.send_replace(true);
+                    }
+                    continue;
+                }
+                _ = shutdown.changed() => return Ok(()),
+            };
+            let Some(m) = m else {
+                anyhow::bail!("the auth callout subscription ended");
+            };
+            let Some(reply) = m.reply else { continue };
+            let now = chrono::Utc::now().timestamp();
+            let (response, outcome) = self
+                .authorizer
+                .authorize(&m.payload, now, &self.store)
+                .await;
+            self.stats.decisions.count(outcome);
+            // Debug, not info: anyone can make refusals by connecting (the
+            // metric counts them); the reason names no key or handle.
+            if let Outcome::Refused(why) = outcome {
+                tracing::debug!(reason = %why, "NATS auth callout refused a connection");
+            }
+            client.publish(reply, response.into()).await?;
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! The NATS auth callout (SPEC §11 "Auth callout") against a real
+//! nats-server 2.15 configured with `authorization { auth_callout { … } }`:
+//! the kez server answers `$SYS.REQ.USER.AUTH` itself, admits instances by
+//! their token and registered identities by their nkey, and nobody else.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use kez_chat_server::config::Config;
+use kez_chat_server::nats::fanout::{
+    EPHEMERAL_EVENT, EVENT_HEADER, INSTANCE_HEADER, inbox_subject,
+};
+use nkeys::{KeyPair, KeyPairType};
+
+use crate::helpers::*;
+use crate::nats::{NatsServer, start_nats_with_config, wait_nats_ready};
+
+const TOKEN: &str = "instance-token-for-tests-0123456789";
+const AUTH_PASSWORD: &str = "callout-password-for-tests";
+
+/// A nats-server with the callout turned on, and the secret files the kez
+/// servers of the test read.
+struct Deployment {
+    nats: NatsServer,
+    dir: tempfile::TempDir,
+}
+
+/// Starts nats-server with accounts AUTH (the callout's user `auth`), APP
+/// and SYS, and `auth_callout` naming a fresh issuer account key.
+async fn deployment() -> Option<Deployment> {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = KeyPair::new_account();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("{text}\n")).unwrap();
+        p
+    };
+    write("issuer.seed", &issuer.seed().unwrap());
+    write("auth.password", AUTH_PASSWORD);
+    write("instance.token", TOKEN);
+    // The nkey user nobody holds the seed of makes nats-server send every
+    // client a nonce (it does only when some nkey user is configured).
+    let conf = write(
+        "nats.conf",
+        &format!(
+            "accounts {{\n  AUTH {{ users: [ {{ user: auth, password: \"{AUTH_PASSWORD}\" }}, \
+             {{ nkey: {} }} ] }}\n  APP {{}}\n  SYS {{}}\n}}\nsystem_account: SYS\n\
+             authorization {{\n  auth_callout {{\n    issuer: {}\n    auth_users: [ auth ]\n    \
+             account: AUTH\n  }}\n}}\n",
+            KeyPair::new_user().public_key(),
+            issuer.public_key()
+        ),
+    );
+    let nats = start_nats_with_config(conf).await?;
+    Some(Deployment { nats, dir })
+}
+
+impl Deployment {
+    /// Points `c` at this NATS with the callout on, sending `token`.
+    fn configure(&self, c: &mut Config, token_file: &str) {
+        let file = |n: &str| Some(self.dir.path().join(n));
+        c.nats_url = Some(self.nats.url.clone());
+        c.nats_auth.nats_callout_issuer_seed_file = file("issuer.seed");
+        c.nats_auth.nats_callout_password_file = file("auth.password");
+        c.nats_auth.nats_callout_user = "auth".to_owned();
+        c.nats_auth.nats_callout_account = "APP".to_owned();
+        c.nats_auth.nats_instance_token_file = file(token_file);
+    }
+
+    /// A kez server answering the callout, its fan-out admitted and subscribed.
+    async fn instance(&self, db: Option<PathBuf>) -> TestApp {
+        let app = spawn_app_with(|c| {
+            self.configure(c, "instance.token");
+            if let Some(db) = db {
+                c.db = db;
+            }
+        })
+        .await;
+        wait_callout_ready(&app).await;
+        wait_nats_ready(&app).await;
+        app
+    }
+}
+
+async fn wait_callout_ready(app: &TestApp) {
+    let stats = app.state().callout.clone().expect("callout on");
+    within(10, "the auth callout to be ready", stats.ready()).await;
+}
+
+/// A client connected as `id`'s KEZ key (its seed as a user nkey), and the
+/// server errors (permission violations) reported to it.
+async fn connect_as(
+    nats: &NatsServer,
+    id: &TestIdentity,
+) -> Result<(async_nats::Client, Arc<Mutex<Vec<String>>>), async_nats::ConnectError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let seed = KeyPair::new_from_raw(KeyPairType::User, id.sk.to_bytes())
+        .unwrap()
+        .seed()
+        .unwrap();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let sink = errors.clone();
+    let client = async_nats::ConnectOptions::with_nkey(seed)
+        .event_callback(move |event| {
+            if let async_nats::Event::ServerError(e) = event {
+                sink.lock().unwrap().push(e.to_string());
+            }
+            async {}
+        })
+        .connect(nats.url.as_str())
+        .await?;
+    Ok((client, errors))
+}
+
+async fn wait_error(errors: &Mutex<Vec<String>>, what: &str) {
+    wait_for(10, what, async || {
+        errors
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.to_lowercase().contains(what))
+    })
+    .await;
+}
+
+fn assert_refused(res: Result<impl Sized, async_nats::ConnectError>) {
+    match res {
+        Ok(_) => panic!("nats-server admitted the client"),
+        Err(e) => assert!(
+            e.to_string()
+                .to_lowercase()
+                .contains("authorization violation"),
+            "{e}"
+        ),
+    }
+}
+
+#[tokio::test]
+async fn fanout_between_two_instances_works_through_the_callout() {
+    let Some(d) = deployment().await else { return };
+    // Arrange: two instances admitted by the callout, bob streaming on B.
+    let a = d.instance(None).await;
+    let b = d.instance(Some(a.config.db.clone())).await;
+    let bob = a.user("bob").await;
+    let mut stream = b.open_stream(&bob, "bob", None).await;
+
+    // Act
+    assert_eq!(a.send("bob", "through the callout").await.status(), 201);
+
+    // Assert
+    let m = next_message(&mut stream).await;
+    assert_eq!(m["envelope"]["ct"], "through the callout");
+    let admitted = |app: &TestApp| {
+        let c = app.state().callout.clone().unwrap();
+        c.decisions
+            .instance
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert!(admitted(&a) + admitted(&b) >= 2);
+    let metrics = kez_chat_server::metrics::render(a.state());
+    assert!(metrics.contains("kez_nats_callout_decisions_total{outcome=\"instance\"}"));
+    assert!(metrics.contains("kez_nats_callout_ready 1"));
+}
+
+#[tokio::test]
+async fn a_wrong_instance_token_is_refused() {
+    let Some(d) = deployment().await else { return };
+    let app = d.instance(None).await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = d.nats.url.as_str();
+
+    let wrong = async_nats::ConnectOptions::with_token("not-the-token".to_owned())
+        .connect(url)
+        .await;
+    let none = async_nats::connect(url).await;
+    let password = async_nats::ConnectOptions::with_user_and_password("x".into(), "y".into())
+        .connect(url)
+        .await;
+
+    assert_refused(wrong);
+    assert_refused(none);
+    assert_refused(password);
+    let c = app.state().callout.clone().unwrap();
+    assert!(
+        c.decisions
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 3
+    );
+    assert!(!d.nats.process.logged(TOKEN), "the token reached a log");
+}
+
+#[tokio::test]
+async fn an_identity_reads_its_own_inbox_subject_and_nothing_else() {
+    let Some(d) = deployment().await else { return };
+    // Arrange: bob connects with his KEZ key; carol is another user.
+    let app = d.instance(None).await;
+    let bob = app.user("bob").await;
+    app.user("carol").await;
+    let (client, errors) = connect_as(&d.nats, &bob).await.expect("bob admitted");
+    let mut own = client
+        .subscribe(inbox_subject(SERVER, "bob"))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+
+    // Act: a message to bob, then a subscription to carol's subject.
+    assert_eq!(app.send("bob", "for bob").await.status(), 201);
+    let mut other = client
+        .subscribe(inbox_subject(SERVER, "carol"))
+        .await
+        .unwrap();
+    let _ = client.flush().await;
+    assert_eq!(app.send("carol", "for carol").await.status(), 201);
+
+    // Assert: bob's wake-up arrives; carol's subject is refused and silent.
+    let m = within(10, "bob's NATS message", own.next()).await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+    assert_eq!(body["envelope"]["ct"], "for bob");
+    wait_error(&errors, "permissions violation for subscription").await;
+    let got = tokio::time::timeout(Duration::from_millis(500), other.next()).await;
+    assert!(!matches!(got, Ok(Some(_))), "carol's message reached bob");
+}
+
+#[tokio::test]
+async fn an_identity_cannot_show_streams_an_ephemeral_event() {
+    let Some(d) = deployment().await else { return };
+    // Arrange: bob's stream open; bob (or whoever holds a registered key)
+    // on NATS tries the injection of TODO #173.
+    let app = d.instance(None).await;
+    let bob = app.user("bob").await;
+    let mut stream = app.open_stream(&bob, "bob", None).await;
+    let (client, errors) = connect_as(&d.nats, &bob).await.expect("bob admitted");
+
+    // Act
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(INSTANCE_HEADER, "0123456789abcdef0123456789abcdef");
+    headers.insert(EVENT_HEADER, EPHEMERAL_EVENT);
+    let forged = serde_json::json!({"id": random_id(), "envelope": {"v": 2, "ct": "FORGED"}});
+    let payload = serde_json::to_vec(&forged).unwrap();
+    client
+        .publish_with_headers(inbox_subject(SERVER, "bob"), headers, payload.into())
+        .await
+        .unwrap();
+    let _ = client.flush().await;
+    wait_error(&errors, "permissions violation for publish").await;
+    assert_eq!(app.send("bob", "real").await.status(), 201);
+
+    // Assert: the first event bob's stream shows is the real message.
+    let ev = within(10, "an event", stream.next()).await.unwrap();
+    assert_eq!(ev.event, "message", "got {ev:?}");
+    assert!(!ev.data.contains("FORGED"));
+}
+
+#[tokio::test]
+async fn an_unregistered_key_is_refused() {
+    let Some(d) = deployment().await else { return };
+    let app = d.instance(None).await;
+    app.user("bob").await;
+
+    let stranger = TestIdentity::generate();
+
+    assert_refused(connect_as(&d.nats, &stranger).await);
+    let c = app.state().callout.clone().unwrap();
+    assert_eq!(
+        c.decisions
+            .identity
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
