@@ -113,7 +113,7 @@ export class ChatStore {
     this.#outbox = new Outbox(access, deps.sleep);
     this.#receipts = new Receipts(access, deps.ackDelayMs);
     this.#stallCheck = deps.stallCheck ?? true;
-    this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m) => this.#outbox.postSilent(p, m), blocked: (p) => this.convo.blocked(p), wipeFile: (p, d, id) => this.files.wipe(p, d, id) });
+    this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m) => this.#outbox.postSilent(p, m), blocked: (p) => this.convo.blocked(p), wipeFile: (p, d, id) => this.files.wipe(p, d, id), kv: this.#kv, key: (p) => this.#key(p) });
     this.presence = new Presence({ chat: access, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m) => this.#transports.postLive(peer, m), activePeer: () => this.activePeer });
     const parts: StoreParts = { store: this, chat: access, deps, api: this.#api, kv: this.#kv, seen: this.#seen, directory: this.#directory, receipts: this.#receipts,
       now: () => this.#now(), closed: () => this.#closed, key: (p) => this.#key(p), ensureConversation: (p, h) => this.#ensureConversation(p, h),
@@ -189,6 +189,7 @@ export class ChatStore {
     await this.#seen.load();
     await this.convo.load();
     await this.presence.load();
+    await this.ops.load();
     await this.files.load(this.#stallCheck);
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
