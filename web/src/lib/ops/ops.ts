@@ -50,6 +50,12 @@ export class MessageOps {
     await this.pending.save();
   }
 
+  /** The conversation with `peer` was deleted here (inside the write queue): its pending ops go too. */
+  async forget(peer: string): Promise<void> {
+    this.pending.dropPeer(peer);
+    await this.pending.save();
+  }
+
   /** React to message `id` with `emoji` ('' removes the own reaction). */
   react(peer: string, id: string, emoji: string): Promise<boolean> {
     if (!validEmoji(emoji)) return Promise.resolve(false);
