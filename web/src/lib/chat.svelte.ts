@@ -114,7 +114,7 @@ export class ChatStore {
     this.#receipts = new Receipts(access, deps.ackDelayMs);
     this.#stallCheck = deps.stallCheck ?? true;
     this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m) => this.#outbox.postSilent(p, m), blocked: (p) => this.convo.blocked(p), wipeFile: (p, d, id) => this.files.wipe(p, d, id), kv: this.#kv, key: (p) => this.#key(p) });
-    this.presence = new Presence({ chat: access, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m) => this.#transports.postLive(peer, m), activePeer: () => this.activePeer });
+    this.presence = new Presence({ chat: access, own: deps.me.primary, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m) => this.#transports.postLive(peer, m), activePeer: () => this.activePeer });
     const parts: StoreParts = { store: this, chat: access, deps, api: this.#api, kv: this.#kv, seen: this.#seen, directory: this.#directory, receipts: this.#receipts,
       now: () => this.#now(), closed: () => this.#closed, key: (p) => this.#key(p), ensureConversation: (p, h) => this.#ensureConversation(p, h),
       peerHandle: (p) => this.#peerHandle(p), inbound: () => this.#inbound, transports: () => this.#transports };
@@ -318,7 +318,7 @@ export class ChatStore {
 
   async #peerHandle(peer: string): Promise<string> {
     const c = this.conversation(peer);
-    const h = c?.peer_handle ?? (await this.#directory.resolve(peer, null));
+    const h = c?.peer_handle ?? (peer === this.#me.primary ? this.fqhn : await this.#directory.resolve(peer, null));
     if (!h) throw new ApiError(404, 'unknown_recipient', '');
     return h;
   }
