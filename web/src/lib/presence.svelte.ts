@@ -45,7 +45,10 @@ export class Presence {
   readonly #h: PresenceHost;
   readonly #sender = new TypingSender();
   readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Per peer: ids read while receipts were on, for the next `read` to that peer. */
   readonly #reads = new Map<string, Set<string>>();
+  /** Per peer: ids read here, for the next `read` to the own devices (SPEC §8.6 "Own devices"). */
+  readonly #ownReads = new Map<string, Set<string>>();
   #readTimer: ReturnType<typeof setTimeout> | null = null;
   /** Replay guard for ephemeral ids, in memory only (never the stored list). */
   readonly #seen = new BoundedSet(LIVE_SEEN_MAX);
@@ -67,6 +70,7 @@ export class Presence {
 
   async setReadOn(on: boolean): Promise<void> {
     this.readOn = on;
+    if (!on) this.#reads.clear();
     await this.#h.kv.set(this.#h.key('read_receipts'), on);
   }
 
@@ -98,26 +102,25 @@ export class Presence {
     if (viewing(this.#h, peer)) this.#queueRead(peer, [id]);
   }
 
+  /** Batch `ids` (read now): for `peer` only while receipts are on (at the moment of reading), for the own devices always. */
   #queueRead(peer: string, ids: string[]): void {
     if (!ids.length) return;
-    const set = this.#reads.get(peer) ?? new Set<string>();
-    for (const id of ids) set.add(id);
-    this.#reads.set(peer, set);
+    const own = this.#h.own;
+    if (this.readOn) add(this.#reads, peer, ids);
+    if (own && peer !== own) add(this.#ownReads, peer, ids);
     this.#readTimer ??= setTimeout(() => this.#flushReads(), READ_BATCH_MS);
   }
 
   #flushReads(): void {
     this.#readTimer = null;
-    const all = [...this.#reads];
+    const toPeers = [...this.#reads];
+    const toOwn = [...this.#ownReads];
     this.#reads.clear();
+    this.#ownReads.clear();
     const own = this.#h.own;
-    for (const [peer, ids] of all) {
-      for (const body of readBodies([...ids])) {
-        if (this.readOn) this.#send(peer, 'read', body);
-        // The own other devices: whatever the switch, it tells no one else anything (SPEC §8.6).
-        if (own && peer !== own) this.#send(own, 'read', body);
-      }
-    }
+    if (this.readOn) for (const [peer, ids] of toPeers) for (const body of readBodies([...ids])) this.#send(peer, 'read', body);
+    // The own other devices, one body per conversation: whatever the switch, it tells no one else anything (SPEC §8.6).
+    if (own) for (const [, ids] of toOwn) for (const body of readBodies([...ids])) this.#send(own, 'read', body);
   }
 
   /** Best effort: never retried, a failure only logged (SPEC §7.7). */
@@ -201,5 +204,13 @@ export class Presence {
     if (this.#readTimer) clearTimeout(this.#readTimer);
     this.#readTimer = null;
     this.#reads.clear();
+    this.#ownReads.clear();
   }
+}
+
+/** Add `ids` to `peer`'s set in `map`. */
+function add(map: Map<string, Set<string>>, peer: string, ids: readonly string[]): void {
+  const set = map.get(peer) ?? new Set<string>();
+  for (const id of ids) set.add(id);
+  map.set(peer, set);
 }
