@@ -120,7 +120,7 @@ export class ChatStore {
       peerHandle: (p) => this.#peerHandle(p), inbound: () => this.#inbound, transports: () => this.#transports };
     this.#inbound = wireInbound(parts);
     this.convo = new ConvoActions({ chat: access, kv: this.#kv, key: (p) => this.#key(p), own: { primary: deps.me.primary, fqhn: this.fqhn }, ensure: (p, h) => this.#ensureConversation(p, h), dropThread: (p) => delete this.threads[p], forgetFiles: (p, ms) => this.files.forget(p, ms),
-      forgetQueued: (p, ids) => (this.#outbox.forget(p), ids.forEach((id) => this.#seen.add(id)), this.#seen.flush().then(() => this.ops.forget(p))) });
+      forgetQueued: async (p, ids) => { this.#outbox.forget(p); await this.#seen.addAll(ids); await this.ops.forget(p); } });
     this.files = new Attachments({
       chat: access,
       kv: this.#kv,
