@@ -10,6 +10,7 @@ import {
   EXPORT_INFO,
   HistoryFileError,
   MAX_EXPORT_BYTES,
+  mergeInto,
   mergeThread,
   openHistory,
   sealHistory,
@@ -122,5 +123,75 @@ describe('export on one device, import on a restored one', () => {
     expect(server.posts.length).toBe(posts); // nothing acked or re-sent
     // Bob's device cannot read alice's file.
     await expect(bob.history.import(file)).rejects.toThrow(HistoryFileError);
+  });
+});
+
+describe('message operations in the export (TODO #163, SPEC §8.4 v2)', () => {
+  it('carries reply_to, edits, reactions and deleted; a deleted message imports deleted, never as an empty bubble', async () => {
+    const { server, ap, bp, alice, bob, me } = setup();
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    await alice.send(bp, 'first');
+    await alice.send(bp, 'second');
+    const [first, second] = alice.threads[bp];
+    await alice.send(bp, 'a reply', first.id);
+    expect(await alice.ops.edit(bp, first.id, 'first, edited')).toBe(true);
+    expect(await alice.ops.react(bp, first.id, '👍')).toBe(true);
+    expect(await alice.ops.remove(bp, second.id)).toBe(true);
+    await settle();
+    const file = await alice.history.export();
+    expect(openHistory(aliceSeed, ap, file).version).toBe(2);
+
+    server.boxes.set('alice', []);
+    const restored = new ChatStore({ kv: memoryKV(), me: me(aliceSeed, 'alice', ap), api: server.api(), ackDelayMs: 0 });
+    await restored.load();
+    expect(await restored.history.import(file)).toBe(3);
+    const t = restored.threads[bp];
+    expect(t.find((m) => m.id === first.id)).toMatchObject({ body: 'first, edited', edit: first.edit, reactions: [{ by: ap, emoji: '👍' }] });
+    expect(t.find((m) => m.id === second.id)).toMatchObject({ body: '', deleted: true });
+    expect(t.find((m) => m.body === 'a reply')?.reply_to).toBe(first.id);
+  });
+
+  it('reads a version 1 file: an empty body without a file was a deleted message', () => {
+    const v1: HistoryDoc = {
+      type: 'kez.chat.history',
+      version: 1,
+      primary: setup().ap,
+      exported_at: '2026-05-25T03:00:00Z',
+      conversations: [{ peer_primary: setup().bp, peer_handle: null, messages: [msg(1), msg(2, { body: '' })] }],
+    };
+    const doc = openHistory(aliceSeed, v1.primary, sealHistory(aliceSeed, v1));
+    const thread: ChatMessage[] = [];
+    expect(mergeThread(thread, doc.conversations[0].messages)).toBe(2);
+    expect(thread.map((m) => [m.body, !!m.deleted])).toEqual([
+      ['m1', false],
+      ['', true],
+    ]);
+    // v1 has no op fields: one there makes the file malformed.
+    const bad = { ...v1, conversations: [{ ...v1.conversations[0], messages: [msg(1, { deleted: true })] }] };
+    expect(() => openHistory(aliceSeed, v1.primary, sealHistory(aliceSeed, bad))).toThrow(HistoryFileError);
+  });
+
+  it('merges by the ops rules: deleted is final and wipes the file, later edit and reaction win', () => {
+    const by = setup().bp;
+    const thread: ChatMessage[] = [
+      { id: id(1), dir: 'in', body: 'a.bin', sent_at: '2026-05-25T03:00:01Z', status: 'received', attachment: { name: 'a.bin', mime: 'application/octet-stream', size: 3, sha256: '00', mode: 'inline', done: 1, chunks: 1, state: 'ready' } },
+      { id: id(2), dir: 'in', body: 'old', sent_at: '2026-05-25T03:00:02Z', status: 'received', edit: { at: '2026-05-25T03:01:00Z', id: id(50) } },
+    ];
+    const out = mergeInto(thread, [
+      msg(1, { dir: 'in', status: 'received', body: '', deleted: true }),
+      msg(2, { dir: 'in', status: 'received', body: 'newer', edit: { at: '2026-05-25T03:02:00Z', id: id(51) }, reactions: [{ by, emoji: '😂', at: '2026-05-25T03:02:00Z', id: id(52) }] }),
+    ]);
+    expect(out).toEqual({ added: 0, updated: 2, wiped: [{ dir: 'in', id: id(1) }] });
+    expect(thread[0]).toMatchObject({ body: '', deleted: true });
+    expect(thread[0].attachment).toBeUndefined();
+    expect(thread[1]).toMatchObject({ body: 'newer', reactions: [{ emoji: '😂' }] });
+    // An older edit does not come back; nothing undeletes.
+    mergeInto(thread, [msg(2, { dir: 'in', status: 'received', body: 'older', edit: { at: '2026-05-25T03:00:30Z', id: id(53) } }), msg(1, { dir: 'in', status: 'received', body: 'x' })]);
+    expect(thread.map((m) => m.body)).toEqual(['', 'newer']);
+    // A v2 deleted message with a body is malformed.
+    const v2: HistoryDoc = { type: 'kez.chat.history', version: 2, primary: setup().ap, exported_at: '2026-05-25T03:00:00Z', conversations: [{ peer_primary: by, peer_handle: null, messages: [msg(1, { deleted: true })] }] };
+    expect(() => openHistory(aliceSeed, v2.primary, sealHistory(aliceSeed, v2))).toThrow(HistoryFileError);
   });
 });

@@ -6,7 +6,7 @@ import { ChatStore, type Api } from '../src/lib/chat.svelte';
 import type { EnvelopeV2, SealedMessage } from '../src/lib/envelope';
 import { memoryKV } from '../src/lib/kv';
 import { typingBody } from '../src/lib/livebody';
-import { markRead, newlyRead, readBodies, readTargets, TYPING_SHOWN_MS, TypingSender } from '../src/lib/presence';
+import { markRead, newlyRead, readBodies, readTargets, TYPING_SHOWN_MS, TypingSender, unreadAfterRead } from '../src/lib/presence';
 import { Presence } from '../src/lib/presence.svelte';
 import type { ChatAccess, ChatMessage } from '../src/lib/records';
 import { aliceSeed, bobSeed, settle } from './chat-fixture';
@@ -67,6 +67,16 @@ describe('read rules', () => {
     const ids = Array.from({ length: 250 }, (_, i) => `id-${String(i).padStart(13, '0')}`);
     const bodies = readBodies(ids);
     expect(bodies.map((b) => b.split(',').length)).toEqual([100, 100, 50]);
+  });
+
+  it('a read from an own device leaves unread what came after the newest message it names', () => {
+    const thread = [msg('a', 'in', 'received'), msg('b', 'in', 'received'), msg('x', 'out', 'sent'), msg('c', 'in', 'received'), msg('d', 'in', 'received')];
+    expect(unreadAfterRead(thread, new Set(['b', 'c']), 3)).toBe(1);
+    expect(unreadAfterRead(thread, new Set(['d']), 3)).toBe(0);
+    // Names only what is read here already, or another thread's messages: no change.
+    expect(unreadAfterRead(thread, new Set(['a']), 2)).toBeNull();
+    expect(unreadAfterRead(thread, new Set(['zz']), 4)).toBeNull();
+    expect(unreadAfterRead(thread, new Set(['d']), 0)).toBeNull();
   });
 });
 
@@ -217,5 +227,61 @@ describe('ChatStore read receipts and typing', () => {
     await until('bob’s delivery receipt', () => server.boxes.get('alice')!.length > 0);
     await pull(alice, 'alice'); // ... then the ack
     expect(alice.threads[bp][0]).toMatchObject({ status: 'delivered', read: true });
+  });
+});
+
+describe('reading on one device clears the unread count on the others (TODO #174, SPEC §8.6 "Own devices")', () => {
+  it('sends a read to oneself even with read receipts off; the other device counts only what came after', async () => {
+    FakeEventSource.all = [];
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const ephemeral: { to: string; id: string; envelope: EnvelopeV2 }[] = [];
+    const api: Api = { ...server.api(), postEphemeral: async (to, id, envelope) => void ephemeral.push({ to, id, envelope }) };
+    const EventSource = FakeEventSource as unknown as typeof globalThis.EventSource;
+    const store = (seed: Uint8Array, handle: 'alice' | 'bob', primary: string) =>
+      new ChatStore({ kv: memoryKV(), me: { seed, handle, primary, server: 'kez.test' }, api, ackDelayMs: 0, EventSource, selfCopies: false });
+    const alice = store(aliceSeed, 'alice', ap);
+    const [bob1, bob2] = [store(bobSeed, 'bob', bp), store(bobSeed, 'bob', bp)];
+    for (const s of [alice, bob1, bob2]) {
+      await s.load();
+      s.connect();
+    }
+    const pull = async (s: ChatStore) => {
+      const { messages } = await server.api().pollInbox('bob', s.lastSeq, server.pollAuth('bob', s.lastSeq));
+      await s.ingest(messages);
+    };
+    // Every live stream of the recipient's handle gets the ephemeral post (SPEC §7.7): both of bob's devices.
+    const deliver = async () => {
+      for (const e of ephemeral.splice(0)) {
+        const local = e.to.split('@')[0];
+        for (const s of FakeEventSource.all.filter((x) => x.url.includes(`/v1/inbox/${local}/stream`))) s.emit('ephemeral', { data: JSON.stringify({ id: e.id, envelope: e.envelope }) });
+      }
+      for (let i = 0; i < 10; i++) await settle();
+    };
+
+    await alice.startChat('bob');
+    await alice.send(bp, 'one');
+    await alice.send(bp, 'two');
+    await pull(bob1);
+    await pull(bob2);
+    expect([bob1.conversation(ap)!.unread, bob2.conversation(ap)!.unread]).toEqual([2, 2]);
+    expect(bob1.presence.readOn).toBe(false);
+
+    await bob1.openThread(ap);
+    await until('the own-devices read', () => ephemeral.length > 0);
+    // To bob's own handle only: alice learns nothing (receipts are off).
+    expect(ephemeral.map((e) => e.to)).toEqual(['bob@kez.test']);
+    // A message that came after, not yet read anywhere, stays unread on bob2.
+    await alice.send(bp, 'three');
+    await pull(bob2);
+    expect(bob2.conversation(ap)!.unread).toBe(3);
+    await deliver();
+    expect(bob2.conversation(ap)!.unread).toBe(1);
+    expect(bob2.totalUnread).toBe(1);
+    expect(bob1.conversation(ap)!.unread).toBe(0);
+    // Ephemeral: nothing in the mailbox but the three messages.
+    expect(server.boxes.get('bob')).toHaveLength(3);
+    for (const s of [alice, bob1, bob2]) await s.close();
   });
 });

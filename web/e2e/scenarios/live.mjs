@@ -3,15 +3,17 @@
 // composer; the typing envelopes were posted ephemeral and never reached
 // the database (no row added, not a byte of their ciphertext in the file or
 // its WAL). Read receipts are off by default: alice's message stays
-// "Delivered" while bob reads it. With both turning them on in Settings,
-// her next message shows "Read" once bob opens the thread; the earlier one
-// never does.
+// "Delivered" while bob reads it. Still off, what alice reads on one device
+// clears its unread mark on her second device (restored from her phrase,
+// live). With both turning them on in Settings, her next message shows
+// "Read" once bob opens the thread; the earlier one never does.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { assert, conversation, log } from '../helpers.mjs';
+import { assert, conversation, log, openWindow, DOMAIN } from '../helpers.mjs';
 
 const OFF_TEXT = 'Read receipts are off for this one';
 const ON_TEXT = 'Now they are on: read me';
+const OWN_TEXT = 'Read me on one device, read on both';
 
 /** Stored messages in the server's database (the sqlite3 CLI reads the WAL too). @param {string} dbPath */
 function storedCount(dbPath) {
@@ -38,6 +40,43 @@ async function turnReadReceiptsOn(t, page) {
   assert(!(await toggle.isChecked()), 'read receipts are off by default');
   assert(await page.getByTestId('typing-toggle').isChecked(), 'typing indicators are on by default');
   await toggle.check();
+}
+
+/**
+ * A second device of alice, restored from her phrase and live, shows bob's
+ * new message as unread; alice opens it on her first device and the
+ * second one's unread mark goes (a `read` alice sends herself, receipts
+ * still off: bob's message never shows "Read").
+ * @param {import("../helpers.mjs").Run} t @param {import("playwright-core").Page} A @param {import("playwright-core").Page} B
+ */
+async function ownDevicesRead(t, A, B) {
+  assert(t.aliceWords?.length === 24, "register kept alice's 24 words");
+  const second = await openWindow(t, 'alice-live-second');
+  try {
+    const P = second.page;
+    await P.getByRole('link', { name: 'I have a recovery phrase' }).click();
+    await P.locator('#phrase').fill(t.aliceWords.join(' '));
+    await P.locator('#new-passphrase').fill('alice live second device');
+    await P.locator('#confirm-passphrase').fill('alice live second device');
+    await P.getByRole('button', { name: 'Restore' }).click();
+    await P.getByTestId('my-kez').getByText(`alice@${DOMAIN}`).waitFor();
+    await P.locator('[data-testid="live-status"][data-live="live"]').waitFor({ timeout: 30_000 });
+    await A.goto(t.base + '/#/chats');
+    await B.locator('#composer').fill(OWN_TEXT);
+    await B.locator('#composer').press('Enter');
+    const onSecond = conversation(P, 'bob').filter({ hasText: OWN_TEXT });
+    await onSecond.getByTestId('unread').waitFor({ timeout: 30_000 });
+    await conversation(A, 'bob').filter({ hasText: OWN_TEXT }).getByTestId('unread').waitFor({ timeout: 30_000 });
+    await conversation(A, 'bob').filter({ hasText: OWN_TEXT }).click();
+    await A.locator('[data-message][data-dir="in"]').filter({ hasText: OWN_TEXT }).waitFor();
+    await onSecond.getByTestId('unread').waitFor({ state: 'hidden', timeout: 15_000 });
+    const sent = B.locator('[data-message][data-dir="out"]').filter({ hasText: OWN_TEXT });
+    await B.locator('[data-message][data-dir="out"][data-state="delivered"]').filter({ hasText: OWN_TEXT }).waitFor({ timeout: 30_000 });
+    assert((await sent.locator('[data-status="read"]').count()) === 0, 'receipts off: bob never sees "Read"');
+    log("own devices: read on alice's first device, the unread mark went on her second one (receipts off)");
+  } finally {
+    await second.ctx.close();
+  }
 }
 
 /** @type {import('../helpers.mjs').Scenario} */
@@ -74,6 +113,9 @@ export default {
     await B.locator('[data-message][data-dir="in"]').filter({ hasText: OFF_TEXT }).waitFor();
     const offMsg = A.locator('[data-message][data-dir="out"]').filter({ hasText: OFF_TEXT });
     await A.locator('[data-message][data-dir="out"][data-state="delivered"]').filter({ hasText: OFF_TEXT }).waitFor({ timeout: 30_000 });
+
+    // 2b. Read on one of alice's devices, the unread count goes on her other (live) one too, with receipts off (SPEC §8.6 "Own devices").
+    await ownDevicesRead(t, A, B);
 
     // 3. Both turn them on; bob is away from the thread when alice writes, then opens it.
     await turnReadReceiptsOn(t, A);

@@ -113,13 +113,14 @@ export class ChatStore {
     this.#outbox = new Outbox(access, deps.sleep);
     this.#receipts = new Receipts(access, deps.ackDelayMs);
     this.#stallCheck = deps.stallCheck ?? true;
-    this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m) => this.#outbox.postSilent(p, m), blocked: (p) => this.convo.blocked(p), wipeFile: (p, d, id) => this.files.wipe(p, d, id) });
-    this.presence = new Presence({ chat: access, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m) => this.#transports.postLive(peer, m), activePeer: () => this.activePeer });
+    this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m) => this.#outbox.postSilent(p, m), blocked: (p) => this.convo.blocked(p), wipeFile: (p, d, id) => this.files.wipe(p, d, id), kv: this.#kv, key: (p) => this.#key(p) });
+    this.presence = new Presence({ chat: access, own: deps.me.primary, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m) => this.#transports.postLive(peer, m), activePeer: () => this.activePeer });
     const parts: StoreParts = { store: this, chat: access, deps, api: this.#api, kv: this.#kv, seen: this.#seen, directory: this.#directory, receipts: this.#receipts,
       now: () => this.#now(), closed: () => this.#closed, key: (p) => this.#key(p), ensureConversation: (p, h) => this.#ensureConversation(p, h),
       peerHandle: (p) => this.#peerHandle(p), inbound: () => this.#inbound, transports: () => this.#transports };
     this.#inbound = wireInbound(parts);
-    this.convo = new ConvoActions({ chat: access, kv: this.#kv, key: (p) => this.#key(p), own: { primary: deps.me.primary, fqhn: this.fqhn }, ensure: (p, h) => this.#ensureConversation(p, h), dropThread: (p) => delete this.threads[p], forgetFiles: (p, ms) => this.files.forget(p, ms) });
+    this.convo = new ConvoActions({ chat: access, kv: this.#kv, key: (p) => this.#key(p), own: { primary: deps.me.primary, fqhn: this.fqhn }, ensure: (p, h) => this.#ensureConversation(p, h), dropThread: (p) => delete this.threads[p], forgetFiles: (p, ms) => this.files.forget(p, ms),
+      forgetQueued: async (p, ids) => { this.#outbox.forget(p); await this.#seen.addAll(ids); await this.ops.forget(p); } });
     this.files = new Attachments({
       chat: access,
       kv: this.#kv,
@@ -129,7 +130,7 @@ export class ChatStore {
       receive: (msg, shown) => this.#inbound.receive(msg, shown),
       scheduleAck: (peer) => this.#receipts.schedule(peer),
     });
-    this.history = new HistoryFile({ chat: access, seed: deps.me.seed, primary: deps.me.primary, ensureConversation: (p, h) => this.#ensureConversation(p, h) });
+    this.history = new HistoryFile({ chat: access, seed: deps.me.seed, primary: deps.me.primary, ensureConversation: (p, h) => this.#ensureConversation(p, h), wipeFile: (p, d, id) => this.files.wipe(p, d, id) });
     this.#transports = wireTransports(parts);
   }
 
@@ -189,6 +190,7 @@ export class ChatStore {
     await this.#seen.load();
     await this.convo.load();
     await this.presence.load();
+    await this.ops.load();
     await this.files.load(this.#stallCheck);
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
@@ -316,7 +318,7 @@ export class ChatStore {
 
   async #peerHandle(peer: string): Promise<string> {
     const c = this.conversation(peer);
-    const h = c?.peer_handle ?? (await this.#directory.resolve(peer, null));
+    const h = c?.peer_handle ?? (peer === this.#me.primary ? this.fqhn : await this.#directory.resolve(peer, null));
     if (!h) throw new ApiError(404, 'unknown_recipient', '');
     return h;
   }

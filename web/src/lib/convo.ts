@@ -21,8 +21,26 @@ export interface ConvoHost {
   ensure(peer: string, handle: string | null): Conversation;
   /** Forget the in-memory thread of `peer`. */
   dropThread(peer: string): void;
-  /** Delete the stored bytes of these messages' files. */
+  /** Delete the stored bytes of these messages' files, and the peer's incoming transfers (Attachments.forget). */
   forgetFiles(peer: string, messages: readonly ChatMessage[]): Promise<void>;
+  /**
+   * Drop what still waits for `peer`: unsealed posts in the send queue
+   * (Outbox.forget), pending ops (MessageOps.forget); and put `sentIds` in the
+   * replay guard, so self-copies of them still on their way are not filed.
+   */
+  forgetQueued?(peer: string, sentIds: readonly string[]): Promise<void>;
+}
+
+/** Own message ids of a deleted thread put in the replay guard at most (the newest): copies older than a week are stale anyway (SPEC §8). */
+export const MAX_FORGOTTEN_IDS = 1000;
+/** How far back a deleted thread's own messages may still have a self-copy on its way (ms): the §8 freshness window. */
+const COPY_WINDOW_MS = 7 * 24 * 3600_000;
+
+/** The ids (and earlier ids) of the own messages of `thread` sent within COPY_WINDOW_MS of `now`, newest MAX_FORGOTTEN_IDS. */
+export function recentSentIds(thread: readonly ChatMessage[], now: Date): string[] {
+  const since = new Date(now.getTime() - COPY_WINDOW_MS).toISOString().slice(0, 19) + 'Z';
+  const ids = thread.filter((m) => m.dir === 'out' && m.sent_at >= since).flatMap((m) => [m.id, ...(m.prev_ids ?? [])]);
+  return ids.slice(-MAX_FORGOTTEN_IDS);
 }
 
 export class ConvoActions {
@@ -100,13 +118,17 @@ export class ConvoActions {
 
   /**
    * Delete the conversation with `peer` from this device: its thread, its
-   * messages' stored file bytes and the conversation record. A later
-   * message from the peer starts a fresh conversation (unless blocked).
+   * messages' stored file bytes, the peer's incoming files still arriving,
+   * what the send queue holds for it (not yet sealed), its pending ops and
+   * the conversation record; self-copies of its recent own messages are not
+   * filed again (recentSentIds). A later message from the peer starts a
+   * fresh conversation (unless blocked).
    */
   delete(peer: string): Promise<void> {
     const { chat, kv, key } = this.#h;
     return chat.serial(async () => {
       const thread = chat.loadedThread(peer) ?? (await kv.get<ChatMessage[]>(key(`msgs:${peer}`))) ?? [];
+      await this.#h.forgetQueued?.(peer, recentSentIds(thread, chat.now()));
       await this.#h.forgetFiles(peer, thread.filter((m) => m.attachment));
       await kv.del(key(`msgs:${peer}`));
       this.#h.dropThread(peer);

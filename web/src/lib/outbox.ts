@@ -15,7 +15,7 @@ import { ApiError } from './api';
 import { newMessageId } from './bytes';
 import { afterFailure } from './attachments/pacer';
 import { KeyedChain } from './receipts';
-import { ChatClosedError, bySentAt, isLatest, type ChatAccess, type ChatMessage, type Outgoing } from './records';
+import { ChatClosedError, PostCancelledError, bySentAt, isLatest, type ChatAccess, type ChatMessage, type Outgoing } from './records';
 import { opBody, validOpText } from './ops/body';
 import { rfc3339 } from './time';
 import {
@@ -38,6 +38,9 @@ import {
 
 export * from './outboxrules';
 
+/** Peers whose conversation was deleted that the queue remembers (the oldest forgotten first; its posts are long done). */
+export const MAX_FORGOTTEN_PEERS = 1000;
+
 /** The outgoing queue of one ChatStore. */
 export class Outbox {
   readonly #chat: ChatAccess;
@@ -50,6 +53,8 @@ export class Outbox {
   #pauseUntil = 0;
   /** Resolvers of the waits between attempts (wake() ends them early). */
   readonly #wakers = new Set<() => void>();
+  /** Per peer: how many times its conversation was deleted here; a post queued under an older count is dropped. */
+  readonly #gens = new Map<string, number>();
 
   constructor(chat: ChatAccess, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))) {
     this.#chat = chat;
@@ -85,6 +90,29 @@ export class Outbox {
   async retry(peer: string): Promise<void> {
     const ids = retryAllFailed(this.#chat.loadedThread(peer) ?? []);
     await Promise.all(ids.map((id) => this.#queue(peer, id, 'send')));
+  }
+
+  /**
+   * The conversation with `peer` was deleted on this device (ConvoActions):
+   * every post queued for it and not yet sealed is dropped, messages and
+   * silent ops alike; waits end now. A post already handed to the network
+   * cannot be called back.
+   */
+  forget(peer: string): void {
+    this.#gens.delete(peer);
+    this.#gens.set(peer, this.#gen(peer) + 1);
+    while (this.#gens.size > MAX_FORGOTTEN_PEERS) this.#gens.delete(this.#gens.keys().next().value!);
+    this.wake();
+  }
+
+  /** Deletions of `peer`'s conversation so far (0: never). */
+  #gen(peer: string): number {
+    return this.#gens.get(peer) ?? 0;
+  }
+
+  /** Whether a post queued when the count was `gen` is still wanted. */
+  #current(peer: string, gen: number): boolean {
+    return this.#gen(peer) === gen;
   }
 
   /** The connection is back: waits between attempts end now (a 429's pause still holds). */
@@ -150,25 +178,30 @@ export class Outbox {
 
   /** Post `id` after every post queued before it for `peer`. */
   #queue(peer: string, id: string, mode: SendMode): Promise<void> {
-    return this.#chains.run(peer, () => this.deliver(peer, id, mode));
+    const gen = this.#gen(peer);
+    return this.#chains.run(peer, () => this.deliver(peer, id, mode, gen));
   }
 
-  /** Post one outbound message (see SendMode); at most one post per message at a time. */
-  async deliver(peer: string, id: string, mode: SendMode = 'send'): Promise<void> {
+  /**
+   * Post one outbound message (see SendMode); at most one post per message
+   * at a time. `gen`: the peer's deletion count when it was queued (a
+   * deleted conversation's posts are dropped: forget()).
+   */
+  async deliver(peer: string, id: string, mode: SendMode = 'send', gen = this.#gen(peer)): Promise<void> {
     const key = `${peer}/${id}`;
     const m = this.#find(peer, id);
     // Delivered is final: never posted again, so never downgraded to sending.
-    if (!m || m.dir !== 'out' || m.status === 'delivered' || this.#chat.closed || this.#delivering.has(key)) return;
+    if (!m || m.dir !== 'out' || m.status === 'delivered' || this.#chat.closed || this.#delivering.has(key) || !this.#current(peer, gen)) return;
     // Re-checked now: a manual Retry may have settled it since it was picked.
     if (mode !== 'send' && !autoResendable(m, mode === 'load')) return;
     // Never overtakes an earlier message that failed.
     if (behindFailed(this.#chat.loadedThread(peer) ?? [], id)) return this.#holdBack(peer, id);
     this.#delivering.add(key);
     try {
-      await this.#post(peer, id, countsAsRetry(m, mode));
+      await this.#post(peer, id, countsAsRetry(m, mode), gen);
     } catch (e) {
-      // Closed mid-way: left `sending`, so the next unlock posts it again.
-      if (!(e instanceof ChatClosedError)) throw e;
+      // Closed mid-way: left `sending`, so the next unlock posts it again. Cancelled: the conversation is gone.
+      if (!(e instanceof ChatClosedError) && !(e instanceof PostCancelledError)) throw e;
     } finally {
       this.#delivering.delete(key);
     }
@@ -185,20 +218,20 @@ export class Outbox {
   }
 
   /** Attempts of one post until accepted, final, or MAX_SEND_ATTEMPTS (see pacer afterFailure). */
-  async #post(peer: string, id: string, counted: boolean): Promise<void> {
+  async #post(peer: string, id: string, counted: boolean, gen: number): Promise<void> {
     const renamed = new Set<string>();
     try {
       for (let attempt = 1; ; attempt++) {
         await this.#pause();
         const m = await this.#chat.serial(() => this.#start(peer, id, counted && attempt === 1));
-        if (!m) return;
+        if (!m || !this.#current(peer, gen)) return;
         if (m.id !== id) {
           id = m.id;
           // Under its new id too: a re-send pass must not pick it while this post runs.
           renamed.add(`${peer}/${id}`);
           this.#delivering.add(`${peer}/${id}`);
         }
-        const error = await this.#attempt(peer, m);
+        const error = await this.#attempt(peer, m, () => !this.#current(peer, gen));
         if (error === null) return;
         // Bounded by the pacer too (MAX_SEND_ATTEMPTS is its MAX_ATTEMPTS).
         const next = afterFailure(error, attempt);
@@ -213,15 +246,15 @@ export class Outbox {
   }
 
   /** One POST of `m`: null once accepted (settled as sent), else the error. */
-  async #attempt(peer: string, m: ChatMessage): Promise<unknown> {
+  async #attempt(peer: string, m: ChatMessage, cancelled: () => boolean): Promise<unknown> {
     const { id, sent_at, body, reply_to } = m;
     const out: Outgoing = reply_to ? { kind: 'reply', id, sent_at, body: opBody({ kind: 'reply', reply_to, text: body }) } : { kind: 'text', id, sent_at, body };
     try {
-      const r = await this.#chat.post(peer, out);
+      const r = await this.#chat.post(peer, out, { cancelled });
       await this.#settle(peer, id, r?.via ? { ...SENT, via: r.via } : SENT);
       return null;
     } catch (e) {
-      if (e instanceof ChatClosedError) throw e;
+      if (e instanceof ChatClosedError || e instanceof PostCancelledError) throw e;
       return e ?? new Error('post failed');
     }
   }
@@ -230,18 +263,21 @@ export class Outbox {
    * A silent message operation (SPEC §8.5: reaction, edit, delete) in the
    * conversation's order, posted with notify false; transient failures wait
    * and retry like a message's (the pacer). False when it finally failed
-   * (the caller keeps it for Retry: MessageOps); true once posted, or when
-   * the chat closed meanwhile. Never rejects.
+   * (the caller keeps it for Retry: MessageOps); true once posted, when
+   * the chat closed meanwhile, or when the conversation was deleted before
+   * it was sealed (forget()). Never rejects.
    */
   postSilent(peer: string, m: Outgoing): Promise<boolean> {
+    const gen = this.#gen(peer);
+    const cancelled = () => !this.#current(peer, gen);
     return this.#chains.run(peer, async () => {
-      for (let attempt = 1; !this.#chat.closed; attempt++) {
+      for (let attempt = 1; !this.#chat.closed && !cancelled(); attempt++) {
         await this.#pause();
         try {
-          await this.#chat.post(peer, m, { notify: false });
+          await this.#chat.post(peer, m, { notify: false, cancelled });
           return true;
         } catch (e) {
-          if (e instanceof ChatClosedError) return true;
+          if (e instanceof ChatClosedError || e instanceof PostCancelledError) return true;
           const next = afterFailure(e, attempt);
           if (!next.retry) return (console.debug(`${m.kind} not sent:`, e instanceof ApiError ? e.code : 'error'), false);
           if (e instanceof ApiError && e.status === 429) this.#pauseUntil = Math.max(this.#pauseUntil, Date.now() + next.ms);

@@ -3,19 +3,24 @@
 // reciprocal), what goes out (ephemeral, never retried) and what a received
 // `typing`/`read` changes. Nothing of a received signal is stored: typing
 // lives in memory, and a read mark only sets `read` on our own message.
+// What this device reads also goes to the identity's own other devices (a
+// `read` to oneself, whatever the switch), which clear their unread counts.
 // The rules without state are in presence.ts.
 import type { KV } from './kv';
 import { newMessageId } from './bytes';
 import type { SealedMessage } from './envelope';
 import { parseTyping, typingBody } from './livebody';
 import { BoundedSet } from './nostr/bookkeeping';
-import { LIVE_SEEN_MAX, markRead, newlyRead, READ_BATCH_MS, readBodies, readTargets, TYPING_SHOWN_MS, TypingSender } from './presence';
+import { ackIds } from './envelope';
+import { LIVE_SEEN_MAX, markRead, newlyRead, READ_BATCH_MS, readBodies, readTargets, TYPING_SHOWN_MS, TypingSender, unreadAfterRead } from './presence';
 import type { ChatAccess, Outgoing } from './records';
 import { rfc3339 } from './time';
 
 /** What Presence uses of the ChatStore. */
 export interface PresenceHost {
   chat: ChatAccess;
+  /** The own primary: where the own-devices `read` goes, and how one from them is told apart. */
+  own?: string;
   kv: KV;
   key(part: string): string;
   /** Seal and send ephemeral (Transports.postLive). */
@@ -40,7 +45,10 @@ export class Presence {
   readonly #h: PresenceHost;
   readonly #sender = new TypingSender();
   readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Per peer: ids read while receipts were on, for the next `read` to that peer. */
   readonly #reads = new Map<string, Set<string>>();
+  /** Per peer: ids read here, for the next `read` to the own devices (SPEC §8.6 "Own devices"). */
+  readonly #ownReads = new Map<string, Set<string>>();
   #readTimer: ReturnType<typeof setTimeout> | null = null;
   /** Replay guard for ephemeral ids, in memory only (never the stored list). */
   readonly #seen = new BoundedSet(LIVE_SEEN_MAX);
@@ -81,9 +89,9 @@ export class Presence {
     if (state && this.typingOn) this.#send(peer, 'typing', typingBody(state));
   }
 
-  /** `peer`'s thread was opened with `unread` new messages: those are read now. */
+  /** `peer`'s thread was opened with `unread` new messages: those are read now (told to the peer when on, always to the own devices). */
   opened(peer: string, unread: number): void {
-    if (!this.readOn || !viewing(this.#h, peer)) return;
+    if (!viewing(this.#h, peer)) return;
     const thread = this.#h.chat.loadedThread(peer) ?? [];
     this.#queueRead(peer, newlyRead(thread, unread));
   }
@@ -91,23 +99,28 @@ export class Presence {
   /** A visible message from `peer` arrived: it ends their typing, and is read if the thread is open. */
   heard(peer: string, id: string): void {
     this.#hide(peer);
-    if (this.readOn && viewing(this.#h, peer)) this.#queueRead(peer, [id]);
+    if (viewing(this.#h, peer)) this.#queueRead(peer, [id]);
   }
 
+  /** Batch `ids` (read now): for `peer` only while receipts are on (at the moment of reading), for the own devices always. */
   #queueRead(peer: string, ids: string[]): void {
     if (!ids.length) return;
-    const set = this.#reads.get(peer) ?? new Set<string>();
-    for (const id of ids) set.add(id);
-    this.#reads.set(peer, set);
+    const own = this.#h.own;
+    if (this.readOn) add(this.#reads, peer, ids);
+    if (own && peer !== own) add(this.#ownReads, peer, ids);
     this.#readTimer ??= setTimeout(() => this.#flushReads(), READ_BATCH_MS);
   }
 
   #flushReads(): void {
     this.#readTimer = null;
-    const all = [...this.#reads];
+    const toPeers = [...this.#reads];
+    const toOwn = [...this.#ownReads];
     this.#reads.clear();
-    if (!this.readOn) return;
-    for (const [peer, ids] of all) for (const body of readBodies([...ids])) this.#send(peer, 'read', body);
+    this.#ownReads.clear();
+    const own = this.#h.own;
+    if (this.readOn) for (const [peer, ids] of toPeers) for (const body of readBodies([...ids])) this.#send(peer, 'read', body);
+    // The own other devices, one body per conversation: whatever the switch, it tells no one else anything (SPEC §8.6).
+    if (own) for (const [, ids] of toOwn) for (const body of readBodies([...ids])) this.#send(own, 'read', body);
   }
 
   /** Best effort: never retried, a failure only logged (SPEC §7.7). */
@@ -130,7 +143,29 @@ export class Presence {
     // A relay that stored it, or a late delivery: an old "typing" says nothing now.
     const age = this.#h.chat.now().getTime() - Date.parse(msg.sent_at);
     if (msg.kind === 'typing') return this.#typingFrom(msg.from, age <= TYPING_SHOWN_MS ? parseTyping(msg.body) : null);
+    if (msg.kind === 'read' && this.#h.own && msg.from === this.#h.own) return this.#readByOwn(msg.body);
     if (msg.kind === 'read' && this.readOn) await this.#readFrom(msg.from, msg.body);
+  }
+
+  /**
+   * Another device of this identity read messages (SPEC §8.6 "Own
+   * devices"): the conversation they are in drops its unread count to what
+   * came after them. Only conversations with unread messages are looked at.
+   */
+  async #readByOwn(body: string): Promise<void> {
+    const chat = this.#h.chat;
+    const ids = ackIds(body);
+    if (!ids) return;
+    const named = new Set(ids);
+    let changed = false;
+    for (const c of chat.conversations()) {
+      if (c.unread <= 0 || c.peer_primary === this.#h.own) continue;
+      const left = unreadAfterRead(await chat.thread(c.peer_primary), named, c.unread);
+      if (left === null || left === c.unread) continue;
+      c.unread = left;
+      changed = true;
+    }
+    if (changed) await chat.saveConvs();
   }
 
   #typingFrom(peer: string, state: 'active' | 'paused' | null): void {
@@ -169,5 +204,13 @@ export class Presence {
     if (this.#readTimer) clearTimeout(this.#readTimer);
     this.#readTimer = null;
     this.#reads.clear();
+    this.#ownReads.clear();
   }
+}
+
+/** Add `ids` to `peer`'s set in `map`. */
+function add(map: Map<string, Set<string>>, peer: string, ids: readonly string[]): void {
+  const set = map.get(peer) ?? new Set<string>();
+  for (const id of ids) set.add(id);
+  map.set(peer, set);
 }

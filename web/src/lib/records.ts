@@ -116,6 +116,25 @@ export class ChatClosedError extends Error {
 }
 
 /**
+ * Thrown by ChatAccess.post when its `cancelled` check says the post is no
+ * longer wanted (the conversation was deleted on this device while the post
+ * waited): nothing was sealed or sent.
+ */
+export class PostCancelledError extends Error {
+  constructor() {
+    super('The conversation was deleted.');
+    this.name = 'PostCancelledError';
+  }
+}
+
+/** How a post goes: `notify` false for silent kinds (SPEC §7.1); `cancelled` is asked right before sealing. */
+export interface PostOptions {
+  notify?: boolean;
+  /** True once the post must not happen (PostCancelledError): checked after any wait, before the envelope exists. */
+  cancelled?: () => boolean;
+}
+
+/**
  * Thread order: by `sent_at` as text, which is time order because every
  * stored `sent_at` is UTC `…Z` (inbound ones are re-written so on ingest).
  */
@@ -161,9 +180,10 @@ export interface ChatAccess {
   /**
    * Seal `m` to `peer` and post it to the peer's handle. Throws
    * ChatClosedError when the store closed before sealing (the seed is about
-   * to be wiped), ApiError for the server's answer or an unknown handle.
+   * to be wiped), PostCancelledError when `opts.cancelled()` said so before
+   * sealing, ApiError for the server's answer or an unknown handle.
    */
-  post(peer: string, m: Outgoing, opts?: { notify?: boolean }): Promise<{ via?: string } | void>;
+  post(peer: string, m: Outgoing, opts?: PostOptions): Promise<{ via?: string } | void>;
 }
 
 /** What a ChatStore is built from: storage, identity, and (tests) the network parts. */

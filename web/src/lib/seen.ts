@@ -43,6 +43,12 @@ export class SeenIds {
     return true;
   }
 
+  /** Record `ids` and persist (ids that must not be filed again, e.g. a deleted conversation's own messages). */
+  async addAll(ids: readonly string[]): Promise<void> {
+    for (const id of ids) this.add(id);
+    await this.flush();
+  }
+
   /** Persist if anything changed (once per inbox batch rather than per id). */
   async flush(): Promise<void> {
     if (!this.#dirty) return;

@@ -14,7 +14,7 @@ import { announceOnce, fetchMaxMessageLength } from './nostr/announce';
 import { buildMetadataEvent } from './nostr/hygiene';
 import { addr, nostrPublicKey, nostrSecretKey } from './nostr/keys';
 import { NostrTransport, relayLabel } from './nostr/transport';
-import { ChatClosedError, type Outgoing } from './records';
+import { ChatClosedError, PostCancelledError, type Outgoing, type PostOptions } from './records';
 import type { TransportHost } from './transporthost';
 import { defaultTransport, firstSuccess, isRelayUrl, sameRelay, TRANSPORTS, type TransportChoice } from './relays';
 
@@ -81,7 +81,9 @@ export class Transports {
    * (`via` = the relay, when a relay was first); with `nostr` the server is
    * never called.
    */
-  async post(peer: string, m: Outgoing, opts?: { notify?: boolean }): Promise<{ via?: string }> {
+  async post(peer: string, m: Outgoing, options?: PostOptions): Promise<{ via?: string }> {
+    const { cancelled, ...rest } = options ?? {};
+    const opts = options && 'notify' in rest ? rest : undefined;
     const host = this.#host;
     // A self-copy still on its way goes first: copies keep the send order and share its pace (SPEC §8.3).
     await this.#copies;
@@ -91,6 +93,8 @@ export class Transports {
     const to = useServer && !useNostr ? await host.peerHandle(peer) : null;
     // Locking wipes the seed once close() returns: never seal after that.
     if (host.closed()) throw new ChatClosedError();
+    // The conversation was deleted while this post waited (for the copy before it, the handle): nothing goes out.
+    if (cancelled?.()) throw new PostCancelledError();
     const { kind, id, sent_at, body } = m;
     const { seed, handle, server } = host.deps.me;
     const { message, envelope } = seal(seed, { kind, id, from_handle: `${handle}@${server}`, to: peer, sent_at, body });

@@ -101,8 +101,9 @@ export class Attachments {
     await this.#host.files.del(this.#host.key(name));
   }
 
-  /** Delete the stored bytes of these messages' files (a deleted conversation). */
+  /** A deleted conversation (inside the write queue): the stored bytes of these messages' files, and the peer's incoming transfers. */
   async forget(peer: string, messages: readonly ChatMessage[]): Promise<void> {
+    await this.receiver.forgetPeer(peer);
     for (const m of messages) {
       this.release(peer, m);
       await this.#host.files.del(this.#host.key(fileRecord(m.dir, peer, m.id)));

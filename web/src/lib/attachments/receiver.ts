@@ -218,6 +218,22 @@ export class Receiver {
     return gone.length > 0;
   }
 
+  /**
+   * The conversation with `peer` was deleted on this device (inside the write
+   * queue): its transfers' buffered chunks go now, and the files count as
+   * finished, so chunks still arriving are only acked (the sender stops
+   * re-sending) and start no new transfer.
+   */
+  async forgetPeer(peer: string): Promise<void> {
+    const gone = this.#xfers.filter((t) => t.peer === peer);
+    if (!gone.length) return;
+    for (const t of gone) await this.#dropChunks(t);
+    this.#xfers = this.#xfers.filter((t) => t.peer !== peer);
+    this.#finished = [...this.#finished, ...gone.map((t) => transferKey(peer, t.file_id))].slice(-FINISHED_KEPT);
+    await this.#host.kv.set(this.#host.key('xfers_done'), this.#finished);
+    await this.#save();
+  }
+
   /** Mark transfers that stopped moving as failed, drop pointerless chunks past their time. */
   checkStalls(): Promise<void> {
     return this.#chat.serial(async () => {

@@ -5,7 +5,7 @@
 // Retry button, which continues where it stopped. A `need` from the peer
 // re-sends the chunks it names.
 import { newMessageId } from '../bytes';
-import { ChatClosedError, type ChatMessage, type Outgoing } from '../records';
+import { ChatClosedError, PostCancelledError, type ChatMessage, type Outgoing } from '../records';
 import { KeyedChain } from '../receipts';
 import { stripSpoofChars } from '../spoof';
 import { rfc3339 } from '../time';
@@ -221,16 +221,20 @@ export class Sender {
     return this.#buckets;
   }
 
-  /** Post `out`, waiting and retrying as afterFailure decides (state `waiting` meanwhile); throws Stop when it gives up. */
+  /** Post `out`, waiting and retrying as afterFailure decides (state `waiting` meanwhile); throws Stop when it gives up or the message is gone. */
   async #post(peer: string, m: ChatMessage, out: Outgoing, opts?: { notify?: boolean }): Promise<void> {
+    // The message left the thread (its conversation was deleted on this device): the rest of the file stays here.
+    const gone = () => !this.#find(peer, m.id);
     for (let attempt = 1; ; attempt++) {
       if (this.#chat.closed) throw new ChatClosedError();
+      if (gone()) throw new Stop();
       try {
-        await (opts ? this.#chat.post(peer, out, opts) : this.#chat.post(peer, out));
+        await this.#chat.post(peer, out, { ...opts, cancelled: gone });
         if (m.attachment?.state === 'waiting') await this.#update(peer, m, { state: 'sending', note: undefined }, {});
         return;
       } catch (e) {
         if (e instanceof ChatClosedError) throw e;
+        if (e instanceof PostCancelledError) throw new Stop();
         const d = afterFailure(e, attempt);
         if (!d.retry) {
           await this.#update(peer, m, { state: 'failed', note: undefined }, { status: 'failed', error: d.error, retryable: false });

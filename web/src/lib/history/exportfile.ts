@@ -6,12 +6,14 @@
 import { gcm } from '@noble/ciphers/aes.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import type { Attachment } from '../attachments/meta';
-import { bytesToHex, fromB64url, fromHex, MESSAGE_ID_RE, randomBytes, toB64url, utf8Decode, utf8ToBytes } from '../bytes';
+import { bytesToHex, fromB64url, fromHex, randomBytes, toB64url, utf8Decode, utf8ToBytes } from '../bytes';
 import { isValidPrimary } from '../identity';
-import { bySentAt, isLatest, type ChatAccess, type ChatMessage, type Conversation, type MessageStatus } from '../records';
-import { NOT_ON_THIS_DEVICE } from './ingest';
+import { DELETED_TEXT } from '../ops/apply';
+import { isLatest, type ChatAccess, type Conversation } from '../records';
 import { filePreview } from '../attachments/meta';
+import { exported, fromV1, isExportedMessage, mergeInto, type ExportedMessage } from './exportmsg';
+
+export { exported, imported, mergeInto, mergeThread, type ExportedMessage, type MergeOutcome } from './exportmsg';
 
 /** HKDF info and AAD prefix of the export key (not the §8.2 at-rest key). */
 export const EXPORT_INFO = 'kez.chat.history-export.v1';
@@ -20,25 +22,20 @@ export const MAX_EXPORT_BYTES = 64 * 1024 * 1024;
 export const MAX_CONVERSATIONS = 1000;
 export const MAX_MESSAGES = 100_000;
 
-export interface ExportedMessage {
-  id: string;
-  dir: 'in' | 'out';
-  body: string;
-  sent_at: string;
-  status: MessageStatus;
-  attachment?: Pick<Attachment, 'name' | 'mime' | 'size' | 'sha256' | 'mode'>;
-}
-
 export interface ExportedConversation {
   peer_primary: string;
   peer_handle: string | null;
   messages: ExportedMessage[];
 }
 
+/** The plaintext's version written now (2: with the ops' outcome, SPEC §8.4); 1 is still read. */
+export const HISTORY_VERSION = 2;
+
 /** The plaintext of an export file. */
 export interface HistoryDoc {
   type: 'kez.chat.history';
-  version: 1;
+  /** 1: texts, statuses and file metadata; 2: also reply_to, edit, reactions, deleted. */
+  version: 1 | 2;
   primary: string;
   exported_at: string;
   conversations: ExportedConversation[];
@@ -107,26 +104,14 @@ export function openHistory(seed: Uint8Array, primary: string, text: string): Hi
   if (!isDoc(doc, primary)) throw new HistoryFileError('malformed');
   const count = doc.conversations.reduce((n, c) => n + c.messages.length, 0);
   if (doc.conversations.length > MAX_CONVERSATIONS || count > MAX_MESSAGES) throw new HistoryFileError('too_large');
-  return doc;
-}
-
-const STATUSES: readonly string[] = ['sending', 'sent', 'delivered', 'failed', 'received'];
-const SENT_AT_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
-
-function isMessage(m: unknown): m is ExportedMessage {
-  const o = m as ExportedMessage;
-  if (typeof m !== 'object' || m === null) return false;
-  if (typeof o.id !== 'string' || !MESSAGE_ID_RE.test(o.id) || (o.dir !== 'in' && o.dir !== 'out')) return false;
-  if (typeof o.body !== 'string' || typeof o.sent_at !== 'string' || !SENT_AT_RE.test(o.sent_at) || !STATUSES.includes(o.status)) return false;
-  const a = o.attachment;
-  if (a === undefined) return true;
-  return typeof a === 'object' && a !== null && typeof a.name === 'string' && typeof a.mime === 'string' && Number.isSafeInteger(a.size) && typeof a.sha256 === 'string' && (a.mode === 'inline' || a.mode === 'pointer');
+  return upgraded(doc);
 }
 
 function isDoc(d: unknown, primary: string): d is HistoryDoc {
   const o = d as HistoryDoc;
-  if (typeof d !== 'object' || d === null || o.type !== 'kez.chat.history' || o.version !== 1 || o.primary !== primary) return false;
+  if (typeof d !== 'object' || d === null || o.type !== 'kez.chat.history' || (o.version !== 1 && o.version !== 2) || o.primary !== primary) return false;
   if (!Array.isArray(o.conversations)) return false;
+  const version = o.version;
   return o.conversations.every(
     (c) =>
       typeof c === 'object' &&
@@ -135,52 +120,14 @@ function isDoc(d: unknown, primary: string): d is HistoryDoc {
       isValidPrimary(c.peer_primary) &&
       (c.peer_handle === null || typeof c.peer_handle === 'string') &&
       Array.isArray(c.messages) &&
-      c.messages.every(isMessage),
+      c.messages.every((m) => isExportedMessage(m, version)),
   );
 }
 
-/** What one message is in the file: the shown fields (file bytes stay on the device). */
-export function exported(m: ChatMessage): ExportedMessage {
-  const out: ExportedMessage = { id: m.id, dir: m.dir, body: m.body, sent_at: m.sent_at, status: m.status };
-  if (m.attachment) {
-    const { name, mime, size, sha256, mode } = m.attachment;
-    out.attachment = { name, mime, size, sha256, mode };
-  }
-  return out;
-}
-
-/** The thread entry an imported message becomes: unsent ones as failed (never re-sent unasked), files without bytes. */
-export function imported(m: ExportedMessage): ChatMessage {
-  const status: MessageStatus = m.status === 'sending' || m.status === 'failed' ? 'failed' : m.status;
-  const entry: ChatMessage = { id: m.id, dir: m.dir, body: m.body, sent_at: m.sent_at, status };
-  if (m.dir === 'in') entry.acked = true; // never acked from an import
-  if (status === 'failed') entry.retryable = false;
-  if (m.attachment) entry.attachment = { ...m.attachment, done: 0, state: 'ready', note: NOT_ON_THIS_DEVICE };
-  return entry;
-}
-
-/**
- * Merge imported messages into `thread` by id (SPEC §8.4): a message the
- * thread has keeps its own fields, except that `delivered` is taken over a
- * lower outgoing status; others are added, in sent_at order. Returns how
- * many were added.
- */
-export function mergeThread(thread: ChatMessage[], incoming: readonly ExportedMessage[]): number {
-  const byId = new Map(thread.map((m) => [m.id, m]));
-  let added = 0;
-  for (const m of incoming) {
-    const have = byId.get(m.id) ?? thread.find((t) => t.prev_ids?.includes(m.id));
-    if (have) {
-      if (have.dir === 'out' && m.status === 'delivered' && have.status !== 'delivered') have.status = 'delivered';
-      continue;
-    }
-    const entry = imported(m);
-    thread.push(entry);
-    byId.set(entry.id, entry);
-    added++;
-  }
-  thread.sort(bySentAt);
-  return added;
+/** A checked doc with v1 messages read as v2 (fromV1: an empty body without a file was a deleted message). */
+function upgraded(doc: HistoryDoc): HistoryDoc {
+  if (doc.version === 2) return doc;
+  return { ...doc, conversations: doc.conversations.map((c) => ({ ...c, messages: c.messages.map(fromV1) })) };
 }
 
 /** What HistoryFile needs of the ChatStore besides its ChatAccess. */
@@ -189,6 +136,8 @@ export interface HistoryHost {
   seed: Uint8Array;
   primary: string;
   ensureConversation(peer: string, handle: string | null): Conversation;
+  /** Delete a file's stored bytes (Attachments.wipe): an imported deletion wipes them like the op (SPEC §8.5). */
+  wipeFile?(peer: string, dir: 'in' | 'out', id: string): Promise<void>;
 }
 
 /** Export and import of one ChatStore's history. */
@@ -208,7 +157,7 @@ export class HistoryFile {
         const thread = await chat.thread(c.peer_primary);
         conversations.push({ peer_primary: c.peer_primary, peer_handle: c.peer_handle, messages: thread.map(exported) });
       }
-      const doc: HistoryDoc = { type: 'kez.chat.history', version: 1, primary, exported_at: chat.now().toISOString().slice(0, 19) + 'Z', conversations };
+      const doc: HistoryDoc = { type: 'kez.chat.history', version: HISTORY_VERSION, primary, exported_at: chat.now().toISOString().slice(0, 19) + 'Z', conversations };
       return sealHistory(seed, doc);
     });
   }
@@ -221,15 +170,16 @@ export class HistoryFile {
       let added = 0;
       for (const ec of doc.conversations) {
         const thread = await chat.thread(ec.peer_primary);
-        const n = mergeThread(thread, ec.messages);
+        const n = mergeInto(thread, ec.messages);
+        for (const w of n.wiped) await this.#h.wipeFile?.(ec.peer_primary, w.dir, w.id);
         const c = this.#h.ensureConversation(ec.peer_primary, chat.conversation(ec.peer_primary)?.peer_handle ?? ec.peer_handle);
         const last = thread.at(-1);
         if (last && (!c.last_at || isLatest(c, last.sent_at))) {
           c.last_at = last.sent_at;
-          c.last_preview = last.attachment ? filePreview(last.body) : last.body;
+          c.last_preview = last.deleted ? DELETED_TEXT : last.attachment ? filePreview(last.body) : last.body;
         }
-        if (n) await chat.saveThread(ec.peer_primary);
-        added += n;
+        if (n.added || n.updated) await chat.saveThread(ec.peer_primary);
+        added += n.added;
       }
       await chat.saveConvs();
       return added;

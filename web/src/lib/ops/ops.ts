@@ -11,51 +11,12 @@ import { parseRfc3339, rfc3339 } from '../time';
 import { outgoingBody, RESTAMP_AFTER_MS } from '../outboxrules';
 import { applyOp, DELETED_TEXT, type OpMeta } from './apply';
 import { opBody, parseOpBody, validEmoji, validOpText, type Op } from './body';
+import { PENDING_MS, PendingOps } from './pending';
+import type { KV } from '../kv';
 
-/** Ops kept per conversation while their target is not here (the oldest goes first). */
-export const MAX_PENDING = 200;
-/** How long a pending op waits for its target (ms). */
-export const PENDING_MS = 10 * 60_000;
-/** Conversations with pending ops at once (the one waiting longest goes first). */
-export const MAX_PENDING_PEERS = 100;
+export { MAX_PENDING, MAX_PENDING_PEERS, PENDING_MS, PendingOps } from './pending';
 /** Finally failed ops kept per message for Retry (the oldest goes first). */
 export const MAX_UNSENT_OPS = 8;
-
-interface Waiting {
-  op: Op & { target: string };
-  meta: OpMeta;
-  until: number;
-}
-
-/** Ops waiting for their target, bounded in count and time (SPEC §8.5 "Pending"). Memory only. */
-export class PendingOps {
-  readonly #byPeer = new Map<string, Waiting[]>();
-
-  add(peer: string, w: Waiting): void {
-    const list = (this.#byPeer.get(peer) ?? []).filter((x) => x.until > w.until - PENDING_MS);
-    list.push(w);
-    while (list.length > MAX_PENDING) list.shift();
-    this.#byPeer.delete(peer);
-    this.#byPeer.set(peer, list);
-    while (this.#byPeer.size > MAX_PENDING_PEERS) this.#byPeer.delete(this.#byPeer.keys().next().value!);
-  }
-
-  /** The live ops waiting for `target` in `peer`'s thread, removed (expired ones are dropped on the way). */
-  take(peer: string, target: string, now: number): Waiting[] {
-    const list = this.#byPeer.get(peer);
-    if (!list) return [];
-    const live = list.filter((w) => w.until > now);
-    const hit = live.filter((w) => w.op.target === target);
-    const rest = live.filter((w) => w.op.target !== target);
-    if (rest.length) this.#byPeer.set(peer, rest);
-    else this.#byPeer.delete(peer);
-    return hit;
-  }
-
-  count(peer: string): number {
-    return this.#byPeer.get(peer)?.length ?? 0;
-  }
-}
 
 /** What MessageOps may use of the ChatStore. */
 export interface OpsHost {
@@ -68,14 +29,31 @@ export interface OpsHost {
   blocked(peer: string): boolean;
   /** Delete a file's stored bytes (Attachments.wipe). */
   wipeFile(peer: string, dir: 'in' | 'out', id: string): Promise<void>;
+  /** The sealed history KV (SPEC §8.2) and the store's record names: pending ops survive a reload there. */
+  kv?: KV;
+  key?(part: string): string;
 }
 
 export class MessageOps {
   readonly #h: OpsHost;
-  readonly pending = new PendingOps();
+  /** Ops that came before their target (sealed record `pending_ops`, SPEC §8.2, §8.5). */
+  readonly pending: PendingOps;
 
   constructor(host: OpsHost) {
     this.#h = host;
+    this.pending = new PendingOps(host.kv, host.key?.('pending_ops'));
+  }
+
+  /** Read the pending ops kept before a reload (ChatStore.load); expired ones are dropped. */
+  async load(): Promise<void> {
+    await this.pending.load(this.#h.chat.now().getTime());
+    await this.pending.save();
+  }
+
+  /** The conversation with `peer` was deleted here (inside the write queue): its pending ops go too. */
+  async forget(peer: string): Promise<void> {
+    this.pending.dropPeer(peer);
+    await this.pending.save();
   }
 
   /** React to message `id` with `emoji` ('' removes the own reaction). */
@@ -162,6 +140,7 @@ export class MessageOps {
   /** A message arrived in `peer`'s thread (inside the write queue): the ops that waited for it now apply. */
   async arrived(peer: string, id: string): Promise<void> {
     for (const w of this.pending.take(peer, id, this.#h.chat.now().getTime())) await this.#apply(peer, w.op, w.meta, false);
+    await this.pending.save();
   }
 
   /** Apply and save; `keep`: a missing target waits (PendingOps). Whether the thread changed. */
@@ -170,7 +149,10 @@ export class MessageOps {
     // A stranger's op needs no thread of its own: it waits like one whose target is late.
     const thread = chat.conversation(peer) ? await chat.thread(peer) : [];
     const out = applyOp(thread, op, meta);
-    if (out.result === 'pending' && keep) this.pending.add(peer, { op, meta, until: chat.now().getTime() + PENDING_MS });
+    if (out.result === 'pending' && keep) {
+      this.pending.add(peer, { op, meta, until: chat.now().getTime() + PENDING_MS });
+      await this.pending.save();
+    }
     if (out.result !== 'applied') {
       if (out.result === 'ignored') console.debug(`${op.kind} ignored`);
       return false;

@@ -1,0 +1,103 @@
+// Deleting a conversation drops what still waits for that peer (TODO #188):
+// a message and an op in the send queue are never posted, the self-copy of
+// the message that was already on its way does not bring the thread back,
+// and an incoming file's buffered chunks go at once (later chunks are only
+// acked).
+import { describe, expect, it, vi } from 'vitest';
+import type { Api } from '../src/lib/records';
+import { ChatStore, type Me } from '../src/lib/chat.svelte';
+import { CHUNK_SIZE } from '../src/lib/attachments/body';
+import { memoryKV } from '../src/lib/kv';
+import { aliceSeed, bobSeed, noWait, pull, settle } from './chat-fixture';
+import { FakeServer } from './helpers';
+
+vi.setConfig({ testTimeout: 30_000 });
+
+const me = (seed: Uint8Array, handle: string, primary: string): Me => ({ seed, handle, primary, server: 'kez.test' });
+const settleAll = async () => {
+  for (let i = 0; i < 6; i++) await settle();
+};
+
+/** Resolves once `cond()` holds (checked each macrotask, at most `tries` times). */
+async function until(cond: () => boolean, tries = 200): Promise<void> {
+  for (let i = 0; i < tries && !cond(); i++) await settle();
+  expect(cond()).toBe(true);
+}
+
+describe('deleting a conversation', () => {
+  it('drops the queued message and op; the copy already on its way does not bring the thread back', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    // Self-copies to alice's own mailbox wait at this gate, so the next post waits behind them (SPEC §8.3).
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const api: Api = server.api();
+    const post = api.postMessage;
+    let copiesWaiting = 0;
+    api.postMessage = async (to, ...rest) => {
+      if (to === 'alice') {
+        copiesWaiting++;
+        await gate;
+      }
+      return post(to, ...rest);
+    };
+    const alice = new ChatStore({ kv: memoryKV(), me: me(aliceSeed, 'alice', ap), api, ackDelayMs: 0, sleep: noWait, stallCheck: false });
+    await alice.load();
+    await alice.startChat('bob');
+
+    await alice.send(bp, 'one');
+    const one = alice.threads[bp][0];
+    expect(one.status).toBe('sent');
+    await until(() => copiesWaiting === 1);
+    const two = alice.send(bp, 'two');
+    expect(await alice.ops.react(bp, one.id, '👍')).toBe(true);
+    await alice.convo.delete(bp);
+    open();
+    await two;
+    await settleAll();
+
+    // Only 'one' (posted before the delete) reached bob; 'two' and the reaction were never sealed.
+    expect(server.posts.filter((p) => p.to === 'bob@kez.test').map((p) => p.id)).toEqual([one.id]);
+    // The copy of 'one' lands in alice's mailbox; this device does not file it again.
+    expect(server.boxes.get('alice')!.map((m) => m.id)).toEqual([one.id]);
+    await pull(alice, server, 'alice');
+    expect(alice.conversation(bp)).toBeUndefined();
+    expect(alice.threads[bp]).toBeUndefined();
+
+    // A new message afterwards goes out as usual.
+    await alice.startChat('bob');
+    await alice.send(bp, 'three');
+    expect(server.posts.filter((p) => p.to === 'bob@kez.test')).toHaveLength(2);
+  });
+
+  it('drops an incoming file’s buffered chunks at once; later chunks are only acked', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const bobFiles = memoryKV();
+    const alice = new ChatStore({ kv: memoryKV(), me: me(aliceSeed, 'alice', ap), api: server.api(), ackDelayMs: 0, stallCheck: false, selfCopies: false });
+    const bob = new ChatStore({ kv: memoryKV(), files: bobFiles, me: me(bobSeed, 'bob', bp), api: server.api(), ackDelayMs: 0, stallCheck: false, selfCopies: false });
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    await alice.files.send(bp, 'big.bin', 'application/octet-stream', new Uint8Array(4 * CHUNK_SIZE).fill(7));
+    await alice.files.idle(bp);
+    const items = server.boxes.get('bob')!;
+    expect(items).toHaveLength(5); // the pointer and four chunks
+
+    await bob.ingest(items.slice(0, 3));
+    const chunkKeys = () => [...bobFiles.map.keys()].filter((k) => k.includes(':chunk:'));
+    expect(bob.files.receiver.transfers).toHaveLength(1);
+    expect(chunkKeys()).toHaveLength(2);
+
+    await bob.convo.delete(ap);
+    expect(bob.files.receiver.transfers).toHaveLength(0);
+    expect(chunkKeys()).toHaveLength(0);
+
+    await bob.ingest(items.slice(3));
+    expect(bob.files.receiver.transfers).toHaveLength(0);
+    expect(chunkKeys()).toHaveLength(0);
+    expect(bob.conversation(ap)).toBeUndefined();
+  });
+});

@@ -1,0 +1,101 @@
+// Pending ops survive a reload (TODO #161, SPEC §8.5 "Pending"): an op that
+// came before its target is kept in a sealed, bounded record and applied
+// when the target arrives after the reload (its id is in the replay guard,
+// so it is never delivered again).
+import { describe, expect, it } from 'vitest';
+import { ChatStore, type Me } from '../src/lib/chat.svelte';
+import { seal } from '../src/lib/envelope';
+import { memoryKV } from '../src/lib/kv';
+import { opBody } from '../src/lib/ops/body';
+import { MAX_PENDING_BYTES, MAX_PENDING_TOTAL, PENDING_MS, PendingOps } from '../src/lib/ops/pending';
+import { sealedKV } from '../src/lib/sealedkv';
+import { primaryFromSeed } from '../src/lib/identity';
+import { aliceSeed, bobSeed } from './chat-fixture';
+import { FakeServer } from './helpers';
+
+// Real primaries: the record's entries are checked at load (isValidPrimary).
+const A = primaryFromSeed(aliceSeed);
+const B = primaryFromSeed(bobSeed);
+const meta = { id: 'op00000000000000000001', sent_at: '2026-05-25T03:00:00Z', by: B, own: false };
+const target = (n: number) => `target${String(n).padStart(16, '0')}`;
+
+describe('a pending op across a reload', () => {
+  it('is kept sealed and applied when its target comes after the reload', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const me = (seed: Uint8Array, handle: string, primary: string): Me => ({ seed, handle, primary, server: 'kez.test' });
+    const raw = memoryKV();
+    const bob = () => new ChatStore({ kv: sealedKV(raw, bobSeed), me: me(bobSeed, 'bob', bp), api: server.api(), ackDelayMs: 0, stallCheck: false, selfCopies: false });
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const text = seal(aliceSeed, { kind: 'text', id: 'latetarget000000000001', from_handle: 'alice@kez.test', to: bp, sent_at: now, body: 'hello' });
+    const react = seal(aliceSeed, { kind: 'reaction', id: 'earlyreaction000000001', from_handle: 'alice@kez.test', to: bp, sent_at: now, body: opBody({ kind: 'reaction', target: text.message.id, emoji: '🙏' }) });
+
+    const before = bob();
+    await before.load();
+    await before.ingest([{ seq: 1, id: react.message.id, envelope: react.envelope, received_at: now }]);
+    expect(before.ops.pending.count(ap)).toBe(1);
+    await before.close();
+    // Sealed like every chat record (SPEC §8.2): no emoji or id in clear.
+    const stored = raw.map.get(`chat:${bp}:pending_ops`);
+    expect(stored).toMatchObject({ kez_sealed: 1 });
+    expect(JSON.stringify(stored)).not.toContain(text.message.id);
+
+    const after = bob();
+    await after.load();
+    expect(after.ops.pending.count(ap)).toBe(1);
+    // The op itself is never delivered again (the replay guard has it); only the target comes.
+    await after.ingest([{ seq: 2, id: text.message.id, envelope: text.envelope, received_at: now }]);
+    expect(after.threads[ap][0].reactions).toMatchObject([{ by: ap, emoji: '🙏' }]);
+    expect(after.ops.pending.count(ap)).toBe(0);
+    await after.close();
+    expect(raw.map.has(`chat:${bp}:pending_ops`)).toBe(false);
+  });
+});
+
+describe('the pending_ops record', () => {
+  it('leaves out expired and damaged entries at load', async () => {
+    const kv = memoryKV();
+    const p = new PendingOps(kv, 'k');
+    p.add(A, { op: { kind: 'delete', target: target(1) }, meta, until: 1000 + PENDING_MS });
+    p.add(B, { op: { kind: 'reaction', target: target(2), emoji: '👍' }, meta, until: 5000 + PENDING_MS });
+    await p.save();
+    const rec = (await kv.get<{ v: number; ops: Record<string, unknown>[] }>('k'))!;
+    expect(rec.v).toBe(1);
+    rec.ops.push({ ...rec.ops[1], body: '{"emoji":"LOL","target":"x","type":"kez-reaction-v1"}' });
+    rec.ops.push({ ...rec.ops[1], peer: 'bob' });
+    await kv.set('k', rec);
+
+    const q = new PendingOps(kv, 'k');
+    await q.load(2000 + PENDING_MS);
+    const early = new PendingOps(kv, 'k');
+    await early.load(0);
+    expect([early.count(A), early.count(B)]).toEqual([1, 1]);
+    expect(q.count(A)).toBe(0); // past its time
+    expect(q.count(B)).toBe(1); // the two damaged copies were left out
+    await q.save();
+    expect((await kv.get<{ ops: unknown[] }>('k'))!.ops).toHaveLength(1);
+    expect(q.take(B, target(2), 2000 + PENDING_MS)).toMatchObject([{ op: { emoji: '👍' } }]);
+  });
+
+  it('is bounded in count and bytes, the oldest dropped first', async () => {
+    const p = new PendingOps(memoryKV(), 'k');
+    const peer = (n: number) => 'ed25519:' + n.toString(16).padStart(64, '0');
+    // Spread over many conversations so the per-conversation bound is not the one that acts.
+    for (let i = 0; i < MAX_PENDING_TOTAL + 10; i++) p.add(peer(i % 90), { op: { kind: 'delete', target: target(i) }, meta, until: PENDING_MS });
+    let total = 0;
+    for (let i = 0; i < 90; i++) total += p.count(peer(i));
+    expect(total).toBe(MAX_PENDING_TOTAL);
+    expect(p.take(peer(0), target(0), 0)).toEqual([]); // the oldest went
+    expect(p.take(peer(10), target(10), 0)).toHaveLength(1);
+
+    const big = 'x'.repeat(60_000);
+    const q = new PendingOps(memoryKV(), 'k');
+    const edits = Math.ceil(MAX_PENDING_BYTES / 60_000) + 3;
+    for (let i = 0; i < edits; i++) q.add(A, { op: { kind: 'edit', target: target(i), text: big }, meta, until: PENDING_MS });
+    expect(q.count(A)).toBeLessThan(edits);
+    expect(q.count(A) * 60_000).toBeLessThanOrEqual(MAX_PENDING_BYTES);
+    expect(q.take(A, target(0), 0)).toEqual([]);
+    expect(q.take(A, target(edits - 1), 0)).toHaveLength(1);
+  });
+});
