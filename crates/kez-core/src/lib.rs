@@ -26,6 +26,7 @@ pub mod ops;
 pub mod profile;
 #[cfg(feature = "envelope")]
 pub mod sent;
+pub mod sigchain;
 pub mod signed;
 #[cfg(feature = "rusqlite")]
 mod sql;

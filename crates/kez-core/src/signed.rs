@@ -135,6 +135,23 @@ impl SignedEnvelope {
         payload_type: &str,
         head: &PayloadHead<'_>,
     ) -> Result<Identity, EnvelopeFault> {
+        let primary = self.check_unsigned(tag, payload_type, head)?;
+        let sig =
+            SignatureHex::parse(&self.signature.sig).ok_or(EnvelopeFault::InvalidSignature)?;
+        if !primary.verify(&json::canonical_bytes(&self.payload), &sig) {
+            return Err(EnvelopeFault::InvalidSignature);
+        }
+        Ok(primary)
+    }
+
+    /// [`Self::check`] without the signature: for documents this side
+    /// verified before storing them (a stored sigchain link, SPEC §15).
+    pub(crate) fn check_unsigned(
+        &self,
+        tag: &str,
+        payload_type: &str,
+        head: &PayloadHead<'_>,
+    ) -> Result<Identity, EnvelopeFault> {
         if self.kez != tag {
             return Err(EnvelopeFault::WrongEnvelopeTag);
         }
@@ -150,13 +167,7 @@ impl SignedEnvelope {
         if self.signature.alg != ALG {
             return Err(EnvelopeFault::UnsupportedAlg);
         }
-        let primary = Identity::parse(head.primary).map_err(EnvelopeFault::InvalidKey)?;
-        let sig =
-            SignatureHex::parse(&self.signature.sig).ok_or(EnvelopeFault::InvalidSignature)?;
-        if !primary.verify(&json::canonical_bytes(&self.payload), &sig) {
-            return Err(EnvelopeFault::InvalidSignature);
-        }
-        Ok(primary)
+        Identity::parse(head.primary).map_err(EnvelopeFault::InvalidKey)
     }
 }
 
