@@ -32,13 +32,11 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_SERVER", default_value = "kez.lat")]
     pub server: String,
 
-    /// Base URL of the sigchain service, used to build `sigchain_url`.
-    #[arg(
-        long,
-        env = "KEZ_CHAT_SIG_SERVER_URL",
-        default_value = "http://localhost:7878"
-    )]
-    pub sig_server_url: String,
+    /// Base URL of an external sigchain service, used to build `sigchain_url`
+    /// (SPEC §5). Unset: this server serves the chains itself (SPEC §15), at
+    /// `https://<--server>/v1/sigchains/ed25519/<hex>`.
+    #[arg(long, env = "KEZ_CHAT_SIG_SERVER_URL")]
+    pub sig_server_url: Option<String>,
 
     /// Serve the web client from this directory instead of the built-in one.
     #[arg(long, env = "KEZ_CHAT_WEB_DIR")]
@@ -101,6 +99,11 @@ pub struct Config {
     /// Profile updates (`PUT /v1/profile`) allowed per client IP per minute (also the burst size).
     #[arg(long, env = "KEZ_CHAT_PROFILE_RATE_PER_MINUTE", default_value_t = 10)]
     pub profile_rate_per_minute: u32,
+
+    /// Sigchain appends (`POST /v1/sigchains/ed25519/{hex}`, SPEC §15) allowed per client IP per
+    /// minute (also the burst size).
+    #[arg(long, env = "KEZ_CHAT_SIGCHAIN_RATE_PER_MINUTE", default_value_t = 30)]
+    pub sigchain_rate_per_minute: u32,
 
     /// Take the client IP from the proxy's header (see --client-ip-header; only behind a proxy you
     /// run), for connections from --trusted-proxies only.
@@ -271,12 +274,14 @@ impl Config {
         Duration::from_secs(self.write_timeout_secs.max(1))
     }
 
-    /// The sigchain URL of a key, per SPEC §5.
+    /// The sigchain URL of a key, per SPEC §5: under `--sig-server-url` when
+    /// set, else on this server (`https://<server>`, SPEC §15).
     pub fn sigchain_url(&self, key_hex: &str) -> String {
-        format!(
-            "{}/v1/sigchains/ed25519/{key_hex}",
-            self.sig_server_url.trim_end_matches('/')
-        )
+        let base = match &self.sig_server_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("https://{}", self.server),
+        };
+        format!("{base}/v1/sigchains/ed25519/{key_hex}")
     }
 }
 

@@ -27,6 +27,7 @@ use crate::webfinger;
 const PUBLIC: &[&str] = &[
     "/v1/u/*",
     "/v1/u/*/profile",
+    "/v1/sigchains/ed25519/*",
     "/v1/by-primary/*",
     "/.well-known/webfinger",
     "/v1/push/vapid-public-key",
@@ -79,8 +80,10 @@ fn matches(pattern: &str, path: &str) -> bool {
 /// Middleware: the per-path response headers.
 pub async fn response_headers(req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    // Read from other origins (SPEC §6, §14.5), errors included.
-    let cors = path == webfinger::PATH || matches(crate::profile::PUBLIC_PATH, path);
+    // Read from other origins (SPEC §6, §14.5, §15), errors included.
+    let cors = path == webfinger::PATH
+        || matches(crate::profile::PUBLIC_PATH, path)
+        || matches(crate::sigchain::PUBLIC_PATH, path);
     let policy = cache_policy(path);
     let mut res = next.run(req).await;
     if cors {

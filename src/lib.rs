@@ -20,6 +20,7 @@ pub mod rate_limit;
 pub mod refmap;
 pub mod registry;
 pub mod server;
+pub mod sigchain;
 pub mod state;
 pub mod store;
 pub mod supervisor;
@@ -131,6 +132,7 @@ pub fn app(state: AppState) -> Router {
         .merge(inbox::router())
         .merge(push::router())
         .merge(profile::router())
+        .merge(sigchain::router())
         .fallback(web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(log_internal_errors))

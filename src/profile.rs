@@ -146,7 +146,7 @@ fn etag_of(document: &str) -> String {
 
 /// Whether an `If-None-Match` value names `etag` (weak comparison, RFC 9110
 /// §13.1.2: a `W/` prefix is ignored) or is `*`.
-fn etag_listed(if_none_match: &str, etag: &str) -> bool {
+pub(crate) fn etag_listed(if_none_match: &str, etag: &str) -> bool {
     if_none_match
         .split(',')
         .map(str::trim)

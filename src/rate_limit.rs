@@ -32,6 +32,8 @@ pub struct Registrations;
 pub struct PushChanges;
 /// `PUT /v1/profile`.
 pub struct Profiles;
+/// `POST /v1/sigchains/ed25519/{hex}`.
+pub struct Sigchains;
 
 impl Limit for Messages {
     fn limiter(state: &AppState) -> &IpRateLimiter {
@@ -63,6 +65,11 @@ impl Limit for PushChanges {
 impl Limit for Profiles {
     fn limiter(state: &AppState) -> &IpRateLimiter {
         &state.profile_limiter
+    }
+}
+impl Limit for Sigchains {
+    fn limiter(state: &AppState) -> &IpRateLimiter {
+        &state.sigchain_limiter
     }
 }
 

@@ -38,6 +38,8 @@ pub struct AppState {
     pub push_limiter: IpRateLimiter,
     /// Per-IP limit on `PUT /v1/profile`.
     pub profile_limiter: IpRateLimiter,
+    /// Per-IP limit on sigchain appends (SPEC §15).
+    pub sigchain_limiter: IpRateLimiter,
     /// Salted hashing of identifiers for logs.
     pub redact: Redactor,
     /// Hashing of senders' networks for the per-sender share (SPEC §7.5),
@@ -134,6 +136,11 @@ impl AppState {
                 config.profile_rate_per_minute,
                 config.profile_rate_per_minute,
                 "profile updates",
+            ),
+            sigchain_limiter: IpRateLimiter::per_minute(
+                config.sigchain_rate_per_minute,
+                config.sigchain_rate_per_minute,
+                "sigchain appends",
             ),
             streams: StreamRegistry::new(config.max_streams_per_handle),
             config: Arc::new(config),

@@ -86,6 +86,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages_v8 RENAME TO messages;
     CREATE INDEX messages_by_age ON messages(received_at);
     CREATE INDEX messages_by_sender ON messages(recipient, sender, size);",
+    // 9: sigchains (SPEC §15), append-only; a key's links are read whole, in seq order
+    "CREATE TABLE sigchain_links (
+        primary_key TEXT NOT NULL,             -- 'ed25519:<hex>' whose chain this is (payload.primary)
+        seq         INTEGER NOT NULL,          -- 1-based position; consecutive, checked before the insert
+        hash        TEXT NOT NULL,             -- lowercase hex SHA-256 of the link's JCS (its name in prev/revoke)
+        created_at  INTEGER NOT NULL,          -- unix seconds of payload.created_at
+        envelope    TEXT NOT NULL,             -- the link as posted, byte for byte (opaque)
+        PRIMARY KEY (primary_key, seq)
+    ) STRICT;",
 ];
 
 /// Brings the schema up to date; fails if the file is newer than this binary.

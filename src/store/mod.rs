@@ -15,6 +15,7 @@ mod migrations;
 mod profiles;
 mod push_subs;
 mod seq;
+mod sigchains;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ pub use messages::{MailboxLimits, NewMessage, PURGE_CHUNK, PostOutcome, StoredMe
 pub use profiles::PutProfile;
 pub use push_subs::{PushSubscription, SubscribeOutcome};
 pub use seq::Seq;
+pub use sigchains::{AppendLink, NewLink, StoredLink};
 
 /// Most write jobs folded into one transaction.
 const MAX_BATCH: usize = 512;

@@ -24,6 +24,7 @@ mod proxy;
 mod push;
 mod registry;
 mod robustness;
+mod sigchain;
 mod silent_rate;
 mod stream_budget;
 mod supervision;

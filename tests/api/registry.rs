@@ -46,7 +46,7 @@ async fn registration_returns_the_lookup_record() {
     let hex = alice.primary().trim_start_matches("ed25519:").to_owned();
     assert_eq!(
         created["sigchain_url"],
-        format!("http://localhost:7878/v1/sigchains/ed25519/{hex}")
+        format!("https://{SERVER}/v1/sigchains/ed25519/{hex}")
     );
     let at = created["registered_at"].as_str().unwrap();
     assert!(

@@ -1,0 +1,191 @@
+//! Sigchains (SPEC §15): this server keeps the chain of every key registered
+//! here. `POST /v1/sigchains/ed25519/{hex}` appends one signed link after
+//! the kez-core checks; `GET` serves the chain to anyone, from any origin,
+//! revalidated by ETag.
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::error::{AppError, Result};
+use crate::extract::{AppPath, StrictJsonBytes};
+use crate::kez::Identity;
+use crate::kez::json;
+use crate::kez::sigchain::{self, Chain, Link, LinkError};
+use crate::rate_limit::{RateLimited, Sigchains};
+use crate::state::AppState;
+use crate::store::{AppendLink, NewLink, StoredLink};
+
+/// The chain path, as an `edge` pattern (`*` = one segment): its answers
+/// carry `Access-Control-Allow-Origin: *`, errors included.
+pub const PUBLIC_PATH: &str = "/v1/sigchains/ed25519/*";
+/// Largest accepted append body, in bytes (the link itself is at most
+/// [`sigchain::MAX_LINK_BYTES`] of JCS).
+pub const MAX_APPEND_BYTES: usize = 8 * 1024;
+
+/// Routes owned by sigchains.
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/v1/sigchains/ed25519/{hex}",
+        post(append_link)
+            .layer(DefaultBodyLimit::max(MAX_APPEND_BYTES))
+            .get(get_chain),
+    )
+}
+
+/// The key a path names: `{hex}` must make `ed25519:<hex>` a valid
+/// identity (SPEC §1), else 400 `invalid_key`.
+fn path_key(hex: &str) -> Result<Identity> {
+    Ok(Identity::parse(&format!("ed25519:{hex}"))?)
+}
+
+fn unregistered() -> AppError {
+    AppError::not_found("no handle on this server has that key")
+}
+
+/// # `GET /v1/sigchains/ed25519/{hex}`
+/// 200 `{"primary": "ed25519:<hex>", "links": [<envelope as posted>, …]}`
+/// in seq order (`[]` for a registered key without links), `ETag:
+/// "<n>-<hash of link n>"` (`"0"` when empty; a chain only grows, so its
+/// head names it), `If-None-Match` naming it → 304, `Cache-Control:
+/// no-cache` (edge). 404 `not_found` for a key not registered here, 400
+/// `invalid_key` for a malformed one.
+async fn get_chain(
+    State(state): State<AppState>,
+    AppPath(hex): AppPath<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let primary = path_key(&hex)?;
+    let links = state
+        .store
+        .sigchain(primary.clone())
+        .await?
+        .ok_or_else(unregistered)?;
+    let etag = match links.last() {
+        Some(last) => format!("\"{}-{}\"", links.len(), last.hash),
+        None => "\"0\"".to_owned(),
+    };
+    let fresh = headers.get_all(header::IF_NONE_MATCH).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| crate::profile::etag_listed(v, &etag))
+    });
+    let mut res = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        // Each stored envelope is a strictly parsed JSON object, so the
+        // list is valid JSON without re-serialising the links.
+        let envelopes: Vec<&str> = links.iter().map(|l| l.envelope.as_str()).collect();
+        let body = format!(
+            "{{\"primary\":\"{primary}\",\"links\":[{}]}}",
+            envelopes.join(",")
+        );
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    };
+    let h = res.headers_mut();
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).map_err(AppError::internal)?,
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("ETag"),
+    );
+    Ok(res)
+}
+
+/// # `POST /v1/sigchains/ed25519/{hex}`
+/// Checks one link in SPEC §15 order (the rate-limit token is taken before
+/// the body is read), then appends it; 201 `{"seq": n, "hash": "<hex>"}`.
+/// A seq or prev that does not extend the stored chain (a racing append
+/// included) is 409 `chain_conflict`: the client refetches.
+async fn append_link(
+    State(state): State<AppState>,
+    _: RateLimited<Sigchains>,
+    AppPath(hex): AppPath<String>,
+    StrictJsonBytes(bytes): StrictJsonBytes,
+) -> Result<Response> {
+    let primary = path_key(&hex)?;
+    let body = json::parse_strict(&bytes)?;
+    let link = sigchain::verify_link(&body, Some(chrono::Utc::now())).map_err(|e| refusal(&e))?;
+    if link.primary != primary {
+        return Err(refusal(&LinkError::PrimaryMismatch));
+    }
+    let stored = state
+        .store
+        .sigchain(primary.clone())
+        .await?
+        .ok_or_else(unregistered)?;
+    let chain_key = primary.clone();
+    let chain = tokio::task::spawn_blocking(move || rebuild(chain_key, &stored))
+        .await
+        .map_err(AppError::internal)??;
+    chain.check_next(&link).map_err(|e| refusal(&e))?;
+    stored_answer(&state, primary, link, &bytes).await
+}
+
+/// Stores a checked link and says so: 201, or 409 when a racing append
+/// took its seq first.
+async fn stored_answer(
+    state: &AppState,
+    primary: Identity,
+    link: Link,
+    bytes: &[u8],
+) -> Result<Response> {
+    // Strict JSON parsing has already refused invalid UTF-8.
+    let envelope = String::from_utf8(bytes.to_vec()).map_err(AppError::internal)?;
+    let key_hash = state.redact.hash(&primary.to_string());
+    let (seq, hash) = (link.seq, link.hash.clone());
+    let outcome = state
+        .store
+        .append_sigchain_link(NewLink {
+            primary,
+            seq,
+            prev: link.prev,
+            hash: link.hash,
+            created_at: link.created_at.timestamp(),
+            envelope,
+        })
+        .await?;
+    if outcome == AppendLink::Conflict {
+        return Err(refusal(&LinkError::SeqMismatch));
+    }
+    tracing::info!(key = %key_hash, seq, "sigchain link stored");
+    let mut res = (StatusCode::CREATED, Json(json!({"seq": seq, "hash": hash}))).into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(crate::edge::NO_STORE),
+    );
+    Ok(res)
+}
+
+/// The chain state of the stored links (checked when they were stored, so
+/// their signatures are not verified again).
+fn rebuild(primary: Identity, stored: &[StoredLink]) -> Result<Chain> {
+    let mut chain = Chain::new(primary);
+    for row in stored {
+        let value: Value =
+            json::parse_strict(row.envelope.as_bytes()).map_err(AppError::internal)?;
+        let link = sigchain::read_stored_link(&value).map_err(AppError::internal)?;
+        chain.push(link).map_err(AppError::internal)?;
+    }
+    Ok(chain)
+}
+
+/// SPEC §15 statuses: an unsafe number is a malformed request, a bad
+/// signature an authentication failure, a seq or prev that does not extend
+/// the stored chain a conflict, anything else a broken rule.
+fn refusal(e: &LinkError) -> AppError {
+    let message = e.to_string();
+    match e {
+        LinkError::UnsafeNumber => AppError::bad_request(e.code(), message),
+        LinkError::InvalidSignature => AppError::unauthorized(e.code(), message),
+        LinkError::SeqMismatch | LinkError::PrevMismatch => AppError::conflict(
+            "chain_conflict",
+            format!("{message}; fetch the chain and sign the next link again"),
+        ),
+        _ => AppError::unprocessable(e.code(), message),
+    }
+}
