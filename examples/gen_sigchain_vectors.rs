@@ -1,0 +1,393 @@
+//! Regenerates `tests/vectors/sigchain.json` (SPEC §15): a valid chain (add
+//! github, add https, revoke the first, add dns) with each link's hash, a
+//! proof statement, and invalid links, chains and statements each with the
+//! code it gets. Deterministic (fixed seeds and times): running it again
+//! yields the same bytes. `crates/kez-core/tests/sigchain_vectors.rs` and the
+//! web client's `web/tests/sigchain-vectors.test.ts` recompute every verdict.
+//!
+//! `cargo run --example gen-sigchain-vectors` (writes the file itself).
+
+use ed25519_dalek::SigningKey;
+use kez_chat_server::kez::sigchain::{
+    self, Body, Chain, Claim, LINK_TYPE, MAX_ACTIVE_CLAIMS, MAX_LINK_BYTES, MAX_LINKS, link_hash,
+    proof_payload, sign_link, sign_proof,
+};
+use kez_chat_server::kez::{Identity, json, time};
+use serde_json::{Value, json};
+
+const SEED: [u8; 32] = [7; 32];
+const OTHER_SEED: [u8; 32] = [8; 32];
+/// The clock single links are checked against (±5 min).
+const NOW: &str = "2026-05-25T03:05:00Z";
+const GIST: &str = "https://gist.github.com/alice-kez/0123456789abcdef0123456789abcdef";
+
+fn key(seed: &[u8; 32]) -> (SigningKey, Identity) {
+    let sk = SigningKey::from_bytes(seed);
+    let id = Identity::from_bytes(sk.verifying_key().as_bytes()).expect("valid key");
+    (sk, id)
+}
+
+fn at(minute: u32) -> String {
+    format!("2026-05-25T03:{minute:02}:00Z")
+}
+
+fn github() -> Claim {
+    Claim::parse("github", "alice-kez", GIST).expect("claim")
+}
+
+fn https() -> Claim {
+    let proof = "https://alice.example/.well-known/kez-proof.txt";
+    Claim::parse("https", "alice.example", proof).expect("claim")
+}
+
+fn dns() -> Claim {
+    Claim::parse("dns", "alice.example", "dns:_kez.alice.example").expect("claim")
+}
+
+/// The valid chain: add github, add https, revoke the first, add dns.
+fn valid_chain() -> Vec<Value> {
+    let (sk, id) = key(&SEED);
+    let mut links: Vec<Value> = Vec::new();
+    let mut first = String::new();
+    let bodies = [
+        Body::Add(github()),
+        Body::Add(https()),
+        Body::Revoke(String::new()),
+        Body::Add(dns()),
+    ];
+    for (i, body) in bodies.into_iter().enumerate() {
+        let body = match body {
+            Body::Revoke(_) => Body::Revoke(first.clone()),
+            b => b,
+        };
+        let prev = links.last().map(link_hash);
+        let seq = u64::try_from(i + 1).expect("small");
+        let minute = u32::try_from(i).expect("small");
+        let payload = sigchain::link_payload(&id, seq, prev.as_deref(), &at(minute), &body);
+        let link = sign_link(&sk, &payload);
+        if i == 0 {
+            first = link_hash(&link);
+        }
+        links.push(link);
+    }
+    Chain::verify(&id, &links).expect("the valid chain verifies");
+    links
+}
+
+/// A seq-2 link after the valid chain's first, with its payload altered.
+fn altered(f: impl Fn(&mut Value)) -> Value {
+    let (sk, id) = key(&SEED);
+    let first = &valid_chain()[0];
+    let mut p = sigchain::link_payload(&id, 2, Some(&link_hash(first)), &at(1), &Body::Add(dns()));
+    f(&mut p);
+    sign_link(&sk, &p)
+}
+
+#[allow(clippy::needless_pass_by_value)] // call sites read better passing owned links
+fn invalid_link(name: &str, link: Value) -> Value {
+    let now = time::strict_utc_seconds(NOW).expect("NOW");
+    let code = sigchain::verify_link(&link, Some(now))
+        .expect_err(name)
+        .code();
+    json!({"name": name, "link": link, "code": code})
+}
+
+fn invalid_links() -> Vec<Value> {
+    let ok = altered(|_| {});
+    let env = |f: &dyn Fn(&mut Value)| {
+        let mut e = ok.clone();
+        f(&mut e);
+        e
+    };
+    let other = key(&OTHER_SEED).1.to_string();
+    vec![
+        invalid_link("float seq", altered(|p| p["seq"] = json!(2.5))),
+        invalid_link(
+            "over 4 KiB",
+            altered(|p| p["body"]["claim"]["proof"] = json!("x".repeat(MAX_LINK_BYTES))),
+        ),
+        invalid_link("extra payload field", altered(|p| p["note"] = json!("hi"))),
+        invalid_link(
+            "prev missing",
+            altered(|p| {
+                p.as_object_mut().expect("object").remove("prev");
+            }),
+        ),
+        invalid_link(
+            "unknown op",
+            altered(|p| p["body"] = json!({"op": "rename", "link": "x"})),
+        ),
+        invalid_link(
+            "claim with an extra field",
+            altered(|p| p["body"]["claim"]["extra"] = json!(1)),
+        ),
+        invalid_link("proof tag", env(&|e| e["kez"] = json!("sigchain_proof"))),
+        invalid_link(
+            "profile type",
+            altered(|p| p["type"] = json!("kez.chat.profile")),
+        ),
+        invalid_link("version 2", altered(|p| p["version"] = json!(2))),
+        invalid_link(
+            "another signature key",
+            env(&|e| e["signature"]["key"] = json!(other)),
+        ),
+        invalid_link(
+            "another algorithm",
+            env(&|e| e["signature"]["alg"] = json!("ed25519")),
+        ),
+        invalid_link(
+            "malformed primary",
+            env(&|e| {
+                e["payload"]["primary"] = json!("ed25519:00");
+                e["signature"]["key"] = json!("ed25519:00");
+            }),
+        ),
+        invalid_link(
+            "payload changed after signing",
+            env(&|e| e["payload"]["body"]["claim"]["name"] = json!("evil.example")),
+        ),
+        invalid_link("seq 0", altered(|p| p["seq"] = json!(0))),
+        invalid_link("seq 2 without prev", altered(|p| p["prev"] = Value::Null)),
+        invalid_link("seq 1 with prev", altered(|p| p["seq"] = json!(1))),
+        invalid_link(
+            "upper-case prev",
+            altered(|p| p["prev"] = json!("AB".repeat(32))),
+        ),
+        invalid_link(
+            "offset timestamp",
+            altered(|p| p["created_at"] = json!("2026-05-25T03:01:00+00:00")),
+        ),
+        invalid_link(
+            "stale timestamp",
+            altered(|p| p["created_at"] = json!("2026-05-25T02:59:59Z")),
+        ),
+        invalid_link(
+            "unknown service",
+            altered(|p| p["body"]["claim"]["service"] = json!("mastodon")),
+        ),
+        invalid_link(
+            "github login with a double hyphen",
+            altered(|p| {
+                p["body"]["claim"] = json!({"service": "github", "name": "a--b", "proof": GIST})
+            }),
+        ),
+        invalid_link(
+            "upper-case host",
+            altered(
+                |p| p["body"]["claim"] = json!({"service": "dns", "name": "Alice.example", "proof": "dns:_kez.Alice.example"}),
+            ),
+        ),
+        invalid_link(
+            "single-label host",
+            altered(
+                |p| p["body"]["claim"] = json!({"service": "https", "name": "localhost", "proof": "https://localhost/.well-known/kez-proof.txt"}),
+            ),
+        ),
+        invalid_link(
+            "IPv4 host",
+            altered(
+                |p| p["body"]["claim"] = json!({"service": "https", "name": "10.0.0.1", "proof": "https://10.0.0.1/.well-known/kez-proof.txt"}),
+            ),
+        ),
+        invalid_link(
+            "gist of another login",
+            altered(
+                |p| p["body"]["claim"] = json!({"service": "github", "name": "alice-kez", "proof": "https://gist.github.com/bob/0123456789abcdef0123456789abcdef"}),
+            ),
+        ),
+        invalid_link(
+            "http proof",
+            altered(
+                |p| p["body"]["claim"] = json!({"service": "https", "name": "alice.example", "proof": "http://alice.example/.well-known/kez-proof.txt"}),
+            ),
+        ),
+        invalid_link(
+            "dns proof without _kez",
+            altered(|p| {
+                p["body"]["claim"] =
+                    json!({"service": "dns", "name": "alice.example", "proof": "dns:alice.example"})
+            }),
+        ),
+        invalid_link(
+            "revoke of a non-hash",
+            altered(|p| p["body"] = json!({"op": "revoke", "link": "first"})),
+        ),
+    ]
+}
+
+/// The valid chain's first `keep` links, then `last` signed by `seed`.
+fn chain_case(name: &str, keep: usize, last: Value) -> Value {
+    let mut links: Vec<Value> = valid_chain().into_iter().take(keep).collect();
+    links.push(last);
+    let (_, id) = key(&SEED);
+    let err = Chain::verify(&id, &links).expect_err(name);
+    json!({"name": name, "links": links, "index": err.index, "code": err.error.code()})
+}
+
+fn invalid_chains() -> Vec<Value> {
+    let (sk, id) = key(&SEED);
+    let chain = valid_chain();
+    let h = |i: usize| link_hash(&chain[i]);
+    let next = |seq: u64, prev: Option<&str>, minute: u32, body: &Body| {
+        sign_link(
+            &sk,
+            &sigchain::link_payload(&id, seq, prev, &at(minute), body),
+        )
+    };
+    let (other_sk, other) = key(&OTHER_SEED);
+    let foreign = sign_link(
+        &other_sk,
+        &sigchain::link_payload(&other, 1, None, &at(0), &Body::Add(dns())),
+    );
+    vec![
+        chain_case("another key's link", 0, foreign),
+        chain_case(
+            "seq skips one",
+            1,
+            next(3, Some(&h(0)), 1, &Body::Add(dns())),
+        ),
+        chain_case(
+            "prev is not the last hash",
+            2,
+            next(3, Some(&h(0)), 2, &Body::Add(dns())),
+        ),
+        chain_case(
+            "created_at before the previous",
+            2,
+            next(3, Some(&h(1)), 0, &Body::Add(dns())),
+        ),
+        chain_case(
+            "revoke of an unknown hash",
+            2,
+            next(3, Some(&h(1)), 2, &Body::Revoke("0".repeat(64))),
+        ),
+        chain_case(
+            "revoke of a revoke",
+            3,
+            next(4, Some(&h(2)), 3, &Body::Revoke(h(2))),
+        ),
+        chain_case(
+            "second revoke of one add",
+            3,
+            next(4, Some(&h(2)), 3, &Body::Revoke(h(0))),
+        ),
+        chain_case(
+            "the same claim added twice",
+            2,
+            next(3, Some(&h(1)), 2, &Body::Add(https())),
+        ),
+    ]
+}
+
+/// A chain of `MAX_ACTIVE_CLAIMS` adds plus one, and one of `MAX_LINKS`
+/// plus one: each with its refusal at the last link.
+fn bounds() -> Vec<Value> {
+    let (sk, id) = key(&SEED);
+    let grow = |n: usize, body: &dyn Fn(usize, &[Value]) -> Body| {
+        let mut links: Vec<Value> = Vec::new();
+        for i in 0..n {
+            let prev = links.last().map(link_hash);
+            let b = body(i, &links);
+            let seq = u64::try_from(i + 1).expect("small");
+            links.push(sign_link(
+                &sk,
+                &sigchain::link_payload(&id, seq, prev.as_deref(), &at(0), &b),
+            ));
+        }
+        links
+    };
+    let host = |i: usize| {
+        Body::Add(
+            Claim::parse(
+                "dns",
+                &format!("h{i}.example"),
+                &format!("dns:_kez.h{i}.example"),
+            )
+            .expect("claim"),
+        )
+    };
+    let claims = grow(MAX_ACTIVE_CLAIMS + 1, &|i, _| host(i));
+    let full = grow(MAX_LINKS + 1, &|i, links| {
+        if i % 2 == 1 {
+            Body::Revoke(link_hash(&links[i - 1]))
+        } else {
+            host(i)
+        }
+    });
+    [("33 active claims", claims), ("257 links", full)]
+        .into_iter()
+        .map(|(name, links)| {
+            let err = Chain::verify(&id, &links).expect_err(name);
+            json!({"name": name, "count": links.len(), "first_link_hash": link_hash(&links[0]),
+                   "index": err.index, "code": err.error.code()})
+        })
+        .collect()
+}
+
+fn proof() -> (Value, Vec<Value>) {
+    let (sk, id) = key(&SEED);
+    let payload = proof_payload(&id, &github(), &at(0));
+    let statement = sign_proof(&sk, &payload);
+    let ok = json!({"claim": {"service": "github", "name": "alice-kez", "proof": GIST},
+        "payload_jcs": String::from_utf8(json::canonical_bytes(&payload)).expect("utf-8"),
+        "statement": statement});
+    let bad = |name: &str, f: &dyn Fn(&mut Value)| {
+        let mut e = statement.clone();
+        f(&mut e);
+        let code = sigchain::verify_proof(&e).expect_err(name).code();
+        json!({"name": name, "statement": e, "code": code})
+    };
+    let resign = |f: &dyn Fn(&mut Value)| {
+        let mut p = payload.clone();
+        f(&mut p);
+        sign_proof(&sk, &p)
+    };
+    let invalid = vec![
+        bad("link tag", &|e| e["kez"] = json!("sigchain_link")),
+        bad("name changed after signing", &|e| {
+            e["payload"]["name"] = json!("bob")
+        }),
+        bad("extra field", &|e| {
+            *e = resign(&|p| p["proof"] = json!(GIST))
+        }),
+        bad("unknown service", &|e| {
+            *e = resign(&|p| p["service"] = json!("mastodon"))
+        }),
+        bad("invalid login", &|e| {
+            *e = resign(&|p| p["name"] = json!("-alice"))
+        }),
+        bad("offset timestamp", &|e| {
+            *e = resign(&|p| p["created_at"] = json!("2026-05-25T03:00:00.000Z"))
+        }),
+        bad("link type", &|e| {
+            *e = resign(&|p| p["type"] = json!(LINK_TYPE))
+        }),
+    ];
+    (ok, invalid)
+}
+
+fn main() {
+    let id = key(&SEED).1;
+    let chain = valid_chain();
+    let hashes: Vec<String> = chain.iter().map(link_hash).collect();
+    let (proof, invalid_proofs) = proof();
+    let doc = json!({
+        "description": "SPEC §15 sigchains: a valid chain, a proof statement, and refusals with their codes (generated by examples/gen_sigchain_vectors.rs)",
+        "limits": {"max_links": MAX_LINKS, "max_link_bytes": MAX_LINK_BYTES, "max_active_claims": MAX_ACTIVE_CLAIMS},
+        "seed": hex::encode(SEED),
+        "primary": id.to_string(),
+        "now": NOW,
+        "chain": {"links": chain, "hashes": hashes,
+                  "active": [{"service": "https", "name": "alice.example", "link": hashes[1]},
+                             {"service": "dns", "name": "alice.example", "link": hashes[3]}]},
+        "proof": proof,
+        "invalid_links": invalid_links(),
+        "invalid_chains": invalid_chains(),
+        "bounds_recipe": "each link signed with the seed, created_at 2026-05-25T03:00:00Z; link i (0-based) adds dns h<i>.example (proof dns:_kez.h<i>.example), except that in \"257 links\" an odd i revokes link i-1",
+        "bounds": bounds(),
+        "invalid_proofs": invalid_proofs,
+    });
+    let text = serde_json::to_string_pretty(&doc).expect("json") + "\n";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/sigchain.json");
+    std::fs::write(path, text).expect("write tests/vectors/sigchain.json");
+}
