@@ -16,6 +16,7 @@
 //! Everything else gets an `authorization_response` with `nats.error`.
 
 mod jwt;
+pub mod keys;
 mod service;
 
 use std::future::Future;
