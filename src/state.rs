@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use tokio::sync::watch;
 
 use crate::broker::{Broker, LocalBroker};
@@ -92,6 +94,7 @@ impl AppState {
         let (broker, nats, nats_bridge) = choose_broker(&config)?;
         let callout_service = callout(&config, &store)?;
         let callout = callout_service.as_ref().map(CalloutService::stats);
+        let per_minute = |rate, what| IpRateLimiter::per_minute(rate, rate, what);
         let nostr = (!config.nostr_relays.0.is_empty()).then(crate::nostr::NostrHandle::default);
         let nostr_listener = nostr.as_ref().map(|h| {
             crate::nostr::NostrListener::new(
@@ -105,36 +108,12 @@ impl AppState {
         let state = Self {
             disk,
             push,
-            message_limiter: IpRateLimiter::per_minute(
-                config.message_rate_per_minute,
-                config.message_rate_per_minute,
-                "messages",
-            ),
-            silent_limiter: IpRateLimiter::per_minute(
-                config.silent_rate_per_minute,
-                config.silent_rate_per_minute,
-                "silent messages",
-            ),
-            ephemeral_limiter: IpRateLimiter::per_minute(
-                config.ephemeral_rate_per_minute,
-                config.ephemeral_rate_per_minute,
-                "ephemeral messages",
-            ),
-            register_limiter: IpRateLimiter::per_minute(
-                config.register_rate_per_minute,
-                config.register_rate_per_minute,
-                "registrations",
-            ),
-            push_limiter: IpRateLimiter::per_minute(
-                config.push_rate_per_minute,
-                config.push_rate_per_minute,
-                "push subscription changes",
-            ),
-            profile_limiter: IpRateLimiter::per_minute(
-                config.profile_rate_per_minute,
-                config.profile_rate_per_minute,
-                "profile updates",
-            ),
+            message_limiter: per_minute(config.message_rate_per_minute, "messages"),
+            silent_limiter: per_minute(config.silent_rate_per_minute, "silent messages"),
+            ephemeral_limiter: per_minute(config.ephemeral_rate_per_minute, "ephemeral messages"),
+            register_limiter: per_minute(config.register_rate_per_minute, "registrations"),
+            push_limiter: per_minute(config.push_rate_per_minute, "push subscription changes"),
+            profile_limiter: per_minute(config.profile_rate_per_minute, "profile updates"),
             streams: StreamRegistry::new(config.max_streams_per_handle),
             config: Arc::new(config),
             store,
@@ -191,6 +170,9 @@ type BrokerParts = (Arc<dyn Broker>, Option<Arc<NatsStats>>, Option<NatsBridge>)
 /// unreadable secret file, a seed that is not an account seed.
 fn callout(config: &Config, store: &Store) -> anyhow::Result<Option<CalloutService>> {
     let a = &config.nats_auth;
+    for flag in a.ignored_flags(config.nats_url.as_deref()) {
+        tracing::warn!(flag, "flag has no effect without its companion");
+    }
     let (Some(secrets), Some(url)) = (
         a.callout_secrets(config.nats_url.as_deref())?,
         &config.nats_url,
@@ -203,7 +185,18 @@ fn callout(config: &Config, store: &Store) -> anyhow::Result<Option<CalloutServi
         &secrets.instance_token,
         &config.server,
         a.nats_callout_user_ttl_secs,
-    )?;
+    )
+    .with_context(|| {
+        let seed = a
+            .nats_callout_issuer_seed_file
+            .as_deref()
+            .unwrap_or_else(|| "".as_ref());
+        format!("--nats-callout-issuer-seed-file: {}", seed.display())
+    })?
+    .with_identities(
+        a.nats_callout_identities
+            .then_some(a.nats_callout_identity_account.as_str()),
+    );
     Ok(Some(CalloutService::new(
         url,
         &a.nats_callout_user,

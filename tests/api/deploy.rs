@@ -140,7 +140,7 @@ fn the_compose_stack_trusts_the_proxy_on_its_gateway() {
 /// writes next to it and the issuer compose passes, and refuses to start
 /// without either (never an empty callout password); it names the callout's
 /// parts as the server's defaults do (`--nats-callout-user auth`,
-/// `--nats-callout-account APP`).
+/// `--nats-callout-account APP`, `--nats-callout-identity-account IDENTITIES`).
 #[test]
 fn the_deploy_nats_config_is_valid_only_with_its_secrets() {
     let Some(bin) = crate::nats::nats_or_skip() else {
@@ -178,7 +178,12 @@ fn the_deploy_nats_config_is_valid_only_with_its_secrets() {
     let text = read("deploy/nats.conf");
     let defaults = kez_chat_server::config::Config::defaults().nats_auth;
     assert!(text.contains(&format!("auth_users: [ {} ]", defaults.nats_callout_user)));
-    assert!(text.contains(&format!("  {} {{}}", defaults.nats_callout_account)));
+    for account in [
+        defaults.nats_callout_account,
+        defaults.nats_callout_identity_account,
+    ] {
+        assert!(text.contains(&format!("  {account} {{")), "{account}");
+    }
 }
 
 /// The nonce-forcing nkey user is made per deployment (no key in the repo)

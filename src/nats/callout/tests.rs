@@ -11,6 +11,7 @@ use sha2::{Digest, Sha512_256};
 
 use super::*;
 use crate::nats::fanout::inbox_subject;
+use std::sync::atomic::Ordering;
 
 const NKEY_REQUEST: &str = include_str!("../../../tests/data/nats-callout/request-nkey.jwt");
 const TOKEN_REQUEST: &str = include_str!("../../../tests/data/nats-callout/request-token.jwt");
@@ -42,7 +43,9 @@ fn with_bob() -> Map {
 
 fn authorizer() -> (Authorizer, nkeys::KeyPair) {
     let issuer = nkeys::KeyPair::new_account();
-    let a = Authorizer::new(&issuer.seed().unwrap(), "APP", TOKEN, DOMAIN, 3600).unwrap();
+    let a = Authorizer::new(&issuer.seed().unwrap(), "APP", TOKEN, DOMAIN, 3600)
+        .unwrap()
+        .with_identities(Some("IDENTITIES"));
     (a, issuer)
 }
 
@@ -106,7 +109,11 @@ async fn a_registered_identity_may_only_subscribe_to_its_inbox() {
     assert_eq!(user["sub"], request["nats"]["user_nkey"]);
     assert_eq!(
         (user["aud"].as_str(), user["name"].as_str()),
-        (Some("APP"), Some("kez-identity"))
+        (Some("IDENTITIES"), Some("kez-identity"))
+    );
+    assert_eq!(
+        user["nats"]["allowed_connection_types"],
+        json!(["STANDARD", "WEBSOCKET"])
     );
     assert_eq!(
         (user["iat"].as_i64(), user["exp"].as_i64()),
@@ -147,6 +154,11 @@ async fn the_instance_token_admits_to_every_inbox_subject() {
         (&inboxes, &inboxes)
     );
     assert_eq!(user["name"], "kez-instance");
+    assert_eq!(user["aud"], "APP");
+    assert_eq!(
+        user["nats"]["allowed_connection_types"],
+        json!(["STANDARD"])
+    );
 }
 
 #[tokio::test]
@@ -211,6 +223,9 @@ async fn a_request_must_be_signed_by_the_server_and_meant_for_a_callout() {
     });
     let wrong_type = resigned(NKEY_REQUEST, |c| c["nats"]["type"] = json!("user"));
     let expired = resigned(NKEY_REQUEST, |c| c["exp"] = json!(IAT - 60));
+    let no_exp = resigned(NKEY_REQUEST, |c| {
+        c.as_object_mut().unwrap().remove("exp");
+    });
     let no_user = resigned(NKEY_REQUEST, |c| c["nats"]["user_nkey"] = json!("ABC"));
     let cases = [
         (bad_sig, RequestError::BadSignature),
@@ -219,6 +234,7 @@ async fn a_request_must_be_signed_by_the_server_and_meant_for_a_callout() {
         (wrong_aud, RequestError::WrongAudience),
         (wrong_type, RequestError::WrongAudience),
         (expired, RequestError::Expired),
+        (no_exp, RequestError::Expired),
         (no_user, RequestError::NoUserNkey),
     ];
     for (request, want) in cases {
@@ -275,4 +291,33 @@ fn the_issuer_must_be_an_account_seed_and_the_token_not_empty() {
     assert!(Authorizer::new(&account, "APP", "", DOMAIN, 60).is_err());
     let a = Authorizer::new(&format!("{account}\n"), "APP", TOKEN, DOMAIN, 60).unwrap();
     assert!(a.issuer_public_key().starts_with('A'));
+}
+
+/// Off by default (`--nats-callout-identities`): a registered key's valid
+/// nonce signature is refused without a lookup, and counted by reason.
+#[tokio::test]
+async fn identities_are_refused_unless_turned_on() {
+    let issuer = nkeys::KeyPair::new_account();
+    let a = Authorizer::new(&issuer.seed().unwrap(), "APP", TOKEN, DOMAIN, 3600).unwrap();
+    let (response, outcome) = a.authorize(NKEY_REQUEST.as_bytes(), IAT, &with_bob()).await;
+    assert_eq!(outcome, Outcome::Refused(RequestError::IdentitiesOff));
+    assert_eq!(
+        open(&response)["nats"]["error"],
+        "identities are not admitted"
+    );
+    let (_, outcome) = a
+        .authorize(TOKEN_REQUEST.as_bytes(), IAT, &with_bob())
+        .await;
+    assert_eq!(outcome, Outcome::Instance);
+
+    let d = Decisions::default();
+    d.count(Outcome::Refused(RequestError::IdentitiesOff));
+    d.count(Outcome::Refused(RequestError::BadToken));
+    d.count(Outcome::Refused(RequestError::BadToken));
+    assert_eq!(d.refused_for(RequestError::BadToken), 2);
+    assert_eq!(d.refused_for(RequestError::IdentitiesOff), 1);
+    assert_eq!(d.refused.load(Ordering::Relaxed), 3);
+    let labels: std::collections::HashSet<_> =
+        RequestError::ALL.iter().map(|r| r.label()).collect();
+    assert_eq!(labels.len(), RequestError::ALL.len());
 }
