@@ -91,9 +91,9 @@ impl AppState {
         let senders = Redactor::with_salt(store.sender_salt());
         let (push, push_worker) = PushService::new(&config, &store, &redact)?;
         let disk = crate::disk::DiskGuard::new(&config.db, config.min_free_disk_mb);
-        let (broker, nats, nats_bridge) = choose_broker(&config)?;
         let callout_service = callout(&config, &store)?;
         let callout = callout_service.as_ref().map(CalloutService::stats);
+        let (broker, nats, nats_bridge) = choose_broker(&config, callout.clone())?;
         let per_minute = |rate, what| IpRateLimiter::per_minute(rate, rate, what);
         let nostr = (!config.nostr_relays.0.is_empty()).then(crate::nostr::NostrHandle::default);
         let nostr_listener = nostr.as_ref().map(|h| {
@@ -148,14 +148,20 @@ impl AppState {
 }
 
 /// The NATS broker (which wraps a local one) with `--nats-url`, with its
-/// counters and the bridge it needs running; otherwise the local broker.
+/// counters and the bridge it needs running (its first connect waiting for
+/// this process's `callout`, if on); otherwise the local broker.
 /// Errors: an unreadable `--nats-instance-token-file`.
-fn choose_broker(config: &Config) -> anyhow::Result<BrokerParts> {
+fn choose_broker(
+    config: &Config,
+    callout: Option<Arc<CalloutStats>>,
+) -> anyhow::Result<BrokerParts> {
     Ok(match &config.nats_url {
         Some(url) => {
             let (broker, bridge) =
                 NatsBroker::new(url, &config.server, crate::nats::fanout::DEFAULT_QUEUE);
-            let bridge = bridge.with_token(config.nats_auth.instance_token()?);
+            let bridge = bridge
+                .with_token(config.nats_auth.instance_token()?)
+                .with_callout(callout);
             let stats = broker.stats();
             (Arc::new(broker), Some(stats), Some(bridge))
         }

@@ -1,5 +1,6 @@
 //! The auth callout as an operator runs it (SPEC §11.1), against a real
-//! nats-server with deploy/nats.conf: a NATS restart, the kez servers down and up again, and user JWTs
+//! nats-server with deploy/nats.conf: a cold start without a spurious
+//! warning, a NATS restart, the kez servers down and up again, and user JWTs
 //! expiring under a running fan-out.
 
 use std::sync::atomic::Ordering;
@@ -43,6 +44,23 @@ async fn instance_connect(d: &Deployment) -> Result<async_nats::Client, async_na
     async_nats::ConnectOptions::with_token(d.secret(keys::TOKEN_FILE))
         .connect(d.nats.url.as_str())
         .await
+}
+
+/// A lone instance's fan-out waits for its own callout, so its first
+/// CONNECT is admitted: no "NATS unavailable" warning on a cold start.
+#[tokio::test]
+async fn a_cold_start_admits_the_fanout_without_a_warning() {
+    let Some(d) = deployment().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let args = d.binary_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = start_binary(&dir.path().join("cold.db"), "info", &args).await;
+    wait_for(15, "the fan-out to connect", async || {
+        server.process.logged("connected to NATS")
+    })
+    .await;
+    let log = server.process.kill().await;
+    assert!(!log.contains("NATS unavailable"), "{log}");
 }
 
 #[tokio::test]
