@@ -26,7 +26,7 @@ fn main() -> anyhow::Result<()> {
         [flag, seed] if flag == "--print-issuer" => keys::issuer_of(Path::new(seed))?,
         [dir] if !dir.starts_with('-') => {
             let issuer = keys::generate(Path::new(dir))?;
-            println!("# the container user (uid 10001) and nats must read them:");
+            println!("# the chat-server (uid 10001) and the nats container must read them:");
             println!("# sudo chown -R 10001 {dir}");
             issuer
         }

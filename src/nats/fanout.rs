@@ -8,7 +8,9 @@
 //! thread, so a slow or absent NATS can't delay or fail a post). The bridge
 //! publishes on `kez.chat.inbox.<hash>` and forwards messages published by
 //! *other* instances into the local broker. Subjects carry a hash, never a
-//! handle, so the NATS operator's logs don't reveal who gets mail; a stream
+//! handle, so the NATS operator's logs don't reveal who gets mail (but with
+//! `--nats-callout-identities` nats-server logs a refused identity's nkey,
+//! its KEZ primary: SPEC §11.1); a stream
 //! refills any gap from SQLite, so a lost NATS message only delays delivery
 //! until the next one (or the client's reconnect).
 
