@@ -150,6 +150,26 @@ impl Authorizer {
         (response, outcome)
     }
 
+    /// [`Self::authorize`] within `limit`: a decision that takes longer (a
+    /// directory lookup waiting for the database) is answered
+    /// [`RequestError::Busy`], in time for nats-server's `auth_timeout`.
+    pub async fn authorize_within(
+        &self,
+        request: &[u8],
+        now: i64,
+        dir: &impl Directory,
+        limit: std::time::Duration,
+    ) -> (String, Outcome) {
+        let decide = self.authorize(request, now, dir);
+        match tokio::time::timeout(limit, decide).await {
+            Ok(decided) => decided,
+            Err(_) => {
+                let why = RequestError::Busy;
+                (self.refuse(request, now, why), Outcome::Refused(why))
+            }
+        }
+    }
+
     /// A refusal for `why` of `request` (unverified, addressed as well as it
     /// allows), for a request that could not be decided.
     pub fn refuse(&self, request: &[u8], now: i64, why: RequestError) -> String {

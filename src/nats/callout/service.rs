@@ -249,17 +249,18 @@ impl CalloutService {
         let permit = self.in_flight.clone().try_acquire_owned();
         tokio::spawn(async move {
             let now = chrono::Utc::now().timestamp();
-            let decided = match permit {
+            let (response, outcome) = match permit {
                 Ok(_permit) => {
-                    let decide = authorizer.authorize(&request, now, &store);
-                    tokio::time::timeout(DECISION_TIMEOUT, decide).await.ok()
+                    let limit = DECISION_TIMEOUT;
+                    authorizer
+                        .authorize_within(&request, now, &store, limit)
+                        .await
                 }
-                Err(_) => None,
+                Err(_) => {
+                    let why = RequestError::Busy;
+                    (authorizer.refuse(&request, now, why), Outcome::Refused(why))
+                }
             };
-            let (response, outcome) = decided.unwrap_or_else(|| {
-                let why = RequestError::Busy;
-                (authorizer.refuse(&request, now, why), Outcome::Refused(why))
-            });
             stats.decisions.count(outcome);
             // Debug, not info: anyone can make refusals by connecting (the
             // metric counts them by reason); the reason names no key or handle.

@@ -321,3 +321,33 @@ async fn identities_are_refused_unless_turned_on() {
         RequestError::ALL.iter().map(|r| r.label()).collect();
     assert_eq!(labels.len(), RequestError::ALL.len());
 }
+
+/// A directory that never answers (a database reader that never frees up).
+struct Stuck;
+
+impl Directory for Stuck {
+    async fn handle_of(&self, _: Identity) -> Option<Handle> {
+        std::future::pending().await
+    }
+}
+
+/// A lookup that hangs is answered "busy" once the limit passes, addressed
+/// to the connection, so nats-server refuses the client before its own
+/// `auth_timeout` instead of waiting it out; the token path needs no lookup.
+#[tokio::test]
+async fn a_stuck_lookup_is_answered_busy_within_the_limit() {
+    let (a, _) = authorizer();
+    // The lookup never ends, so the outcome does not depend on the limit.
+    let limit = std::time::Duration::from_millis(20);
+    let (response, outcome) = a
+        .authorize_within(NKEY_REQUEST.as_bytes(), IAT, &Stuck, limit)
+        .await;
+    assert_eq!(outcome, Outcome::Refused(RequestError::Busy));
+    let r = open(&response);
+    assert_eq!(r["nats"]["error"], "auth callout busy");
+    assert_eq!(r["sub"], claims_of(NKEY_REQUEST)["nats"]["user_nkey"]);
+    let (_, outcome) = a
+        .authorize_within(TOKEN_REQUEST.as_bytes(), IAT, &Stuck, limit)
+        .await;
+    assert_eq!(outcome, Outcome::Instance);
+}
