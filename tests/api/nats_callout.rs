@@ -349,3 +349,33 @@ async fn an_unregistered_key_is_refused() {
     assert_eq!(c.decisions.identity.load(Ordering::Relaxed), 0);
     assert_eq!(c.decisions.refused_for(RequestError::UnknownIdentity), 1);
 }
+
+/// A seed file holding another kind of nkey seed stops the start with an
+/// error naming the flag and the file, never the seed (review item 15).
+#[tokio::test]
+async fn a_wrong_seed_file_is_named_in_the_start_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let user_seed = KeyPair::new_user().seed().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let mut config = test_config(&dir);
+    config.nats_url = Some("nats://127.0.0.1:1".to_owned());
+    let seed = write("issuer.seed", &user_seed);
+    config.nats_auth.nats_callout_issuer_seed_file = Some(seed.clone());
+    config.nats_auth.nats_callout_password_file = Some(write("pw", "pw"));
+    config.nats_auth.nats_instance_token_file = Some(write("token", "token"));
+
+    let err = kez_chat_server::server::start(config)
+        .await
+        .err()
+        .expect("start must fail");
+
+    let err = format!("{err:#}");
+    assert!(err.contains("--nats-callout-issuer-seed-file"), "{err}");
+    assert!(err.contains(seed.to_str().unwrap()), "{err}");
+    assert!(err.contains("not an account nkey seed"), "{err}");
+    assert!(!err.contains(&user_seed), "{err}");
+}
