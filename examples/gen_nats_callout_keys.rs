@@ -26,8 +26,9 @@ fn main() -> anyhow::Result<()> {
         [flag, seed] if flag == "--print-issuer" => keys::issuer_of(Path::new(seed))?,
         [dir] if !dir.starts_with('-') => {
             let issuer = keys::generate(Path::new(dir))?;
-            println!("# the chat-server (uid 10001) and the nats container must read them:");
-            println!("# sudo chown -R 10001 {dir}");
+            // Stdout is the line for deploy/.env; the advice goes to stderr.
+            eprintln!("the chat-server (uid 10001) and the nats container must read them:");
+            eprintln!("  sudo chown -R 10001 {dir}");
             issuer
         }
         _ => anyhow::bail!("usage: gen-nats-callout-keys <directory> | --print-issuer <seed file>"),

@@ -238,7 +238,11 @@ fn the_compose_stack_fails_closed_without_the_callout_secrets() {
     );
     assert!(compose.contains("./secrets/nats-callout.conf:/etc/nats/secrets/nats-callout.conf:ro"));
     assert!(compose.contains("image: nats:2.15-alpine"));
+    // An empty env file: an operator's deploy/.env must not make it pass.
+    let empty = tempfile::NamedTempFile::new().unwrap();
     let Ok(out) = std::process::Command::new("docker-compose")
+        .arg("--env-file")
+        .arg(empty.path())
         .args(["-f", "deploy/docker-compose.yml", "config"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("NATS_CALLOUT_ISSUER")
