@@ -228,54 +228,72 @@ impl CalloutService {
             let Some(m) = m else {
                 anyhow::bail!("the auth callout subscription ended");
             };
-            self.answer(client, m);
+            self.answer(client, m).await;
         }
     }
 
     /// Decides one request in a task of its own (a permit of
-    /// [`MAX_IN_FLIGHT`] held, within [`DECISION_TIMEOUT`]) and publishes the
-    /// answer on the shared client. Without a free permit the answer is a
-    /// busy refusal, decided here without a lookup.
-    fn answer(&self, client: &async_nats::Client, m: async_nats::Message) {
+    /// [`MAX_IN_FLIGHT`] held, within [`DECISION_TIMEOUT`]) that publishes
+    /// the answer on the shared client. Without a free permit the answer is
+    /// a busy refusal, made and published here without a lookup, so this
+    /// loop slows down rather than piling up tasks.
+    async fn answer(&self, client: &async_nats::Client, m: async_nats::Message) {
         let started = std::time::Instant::now();
         let Some(reply) = m.reply else { return };
         let request = m.payload;
+        let now = chrono::Utc::now().timestamp();
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            let why = RequestError::Busy;
+            let response = self.authorizer.refuse(&request, now, why);
+            finish(
+                &self.stats,
+                client,
+                reply,
+                response,
+                Outcome::Refused(why),
+                started,
+            )
+            .await;
+            return;
+        };
         let (authorizer, store, stats) = (
             self.authorizer.clone(),
             self.store.clone(),
             self.stats.clone(),
         );
         let client = client.clone();
-        let permit = self.in_flight.clone().try_acquire_owned();
         tokio::spawn(async move {
-            let now = chrono::Utc::now().timestamp();
-            let (response, outcome) = match permit {
-                Ok(_permit) => {
-                    let limit = DECISION_TIMEOUT;
-                    authorizer
-                        .authorize_within(&request, now, &store, limit)
-                        .await
-                }
-                Err(_) => {
-                    let why = RequestError::Busy;
-                    (authorizer.refuse(&request, now, why), Outcome::Refused(why))
-                }
-            };
-            stats.decisions.count(outcome);
-            // Debug, not info: anyone can make refusals by connecting (the
-            // metric counts them by reason); the reason names no key or handle.
-            if let Outcome::Refused(why) = outcome {
-                tracing::debug!(
-                    reason = why.label(),
-                    "NATS auth callout refused a connection"
-                );
-            }
-            // A failed publish means the connection is gone: nats-server
-            // times the client out, and the session notices the loss itself.
-            let _ = client.publish(reply, response.into()).await;
-            stats
-                .answer_seconds
-                .observe(started.elapsed().as_secs_f64());
+            let _permit = permit;
+            let decide = authorizer.authorize_within(&request, now, &store, DECISION_TIMEOUT);
+            let (response, outcome) = decide.await;
+            finish(&stats, &client, reply, response, outcome, started).await;
         });
     }
+}
+
+/// Counts `outcome`, publishes `response` to `reply` and records the time
+/// since `started`.
+async fn finish(
+    stats: &CalloutStats,
+    client: &async_nats::Client,
+    reply: async_nats::Subject,
+    response: String,
+    outcome: Outcome,
+    started: std::time::Instant,
+) {
+    stats.decisions.count(outcome);
+    // Debug, not info: anyone can make refusals by connecting (the metric
+    // counts them by reason); the reason names no key or handle.
+    if let Outcome::Refused(why) = outcome {
+        tracing::debug!(
+            reason = why.label(),
+            "NATS auth callout refused a connection"
+        );
+    }
+    // A failed publish means the connection is gone: nats-server times the
+    // client out, and the session notices the loss itself.
+    let _ = client.publish(reply, response.into()).await;
+    stats
+        .answer_seconds
+        .observe(started.elapsed().as_secs_f64());
 }
