@@ -32,6 +32,8 @@ struct Header {
 #[serde(default)]
 pub(super) struct RequestClaims {
     pub(super) iss: String,
+    /// The issuer account the request is for (`auth_callout.issuer`).
+    pub(super) sub: String,
     pub(super) aud: String,
     pub(super) exp: Option<i64>,
     pub(super) nats: RequestNats,

@@ -136,7 +136,7 @@ impl Authorizer {
         };
         let (user, server) = addressee(request);
         let decided = match unverified {
-            Ok(u) => match check(&u, now) {
+            Ok(u) => match check(&u, &self.issuer.public_key(), now) {
                 Ok(()) => self.decide(&u.claims.nats, now, dir).await,
                 Err(e) => Err(e),
             },
@@ -262,14 +262,18 @@ fn addressee(request: &[u8]) -> (String, String) {
 }
 
 /// The checks on the request itself: signed by the server it names, meant
-/// for a callout, not expired, with a user nkey to answer about.
-fn check(u: &jwt::Unverified, now: i64) -> Result<(), RequestError> {
+/// for a callout and for `issuer` (`sub`), not expired, with a user nkey to
+/// answer about.
+fn check(u: &jwt::Unverified, issuer: &str, now: i64) -> Result<(), RequestError> {
     let c = &u.claims;
     if !u.signed_by_issuer() || c.iss != c.nats.server_id.id {
         return Err(RequestError::BadSignature);
     }
     if c.aud != jwt::REQUEST_AUDIENCE || c.nats.kind != "authorization_request" {
         return Err(RequestError::WrongAudience);
+    }
+    if c.sub != issuer {
+        return Err(RequestError::WrongIssuer);
     }
     if c.exp
         .is_none_or(|exp| exp.saturating_add(EXP_LEEWAY_SECS) < now)

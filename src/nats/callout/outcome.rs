@@ -22,6 +22,9 @@ pub enum RequestError {
     /// `aud` other than `nats-authorization-request`, or another `type`.
     #[error("not an authorization request")]
     WrongAudience,
+    /// `sub` is not this callout's issuer: meant for another callout.
+    #[error("authorization request for another issuer")]
+    WrongIssuer,
     /// `exp` missing, or in the past.
     #[error("authorization request expired")]
     Expired,
@@ -51,12 +54,13 @@ pub enum RequestError {
 
 impl RequestError {
     /// Every reason, for the metric's label set.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::TooLarge,
         Self::Malformed,
         Self::BadAlgorithm,
         Self::BadSignature,
         Self::WrongAudience,
+        Self::WrongIssuer,
         Self::Expired,
         Self::NoUserNkey,
         Self::BadToken,
@@ -76,6 +80,7 @@ impl RequestError {
             Self::BadAlgorithm => "bad_algorithm",
             Self::BadSignature => "bad_signature",
             Self::WrongAudience => "wrong_audience",
+            Self::WrongIssuer => "wrong_issuer",
             Self::Expired => "expired",
             Self::NoUserNkey => "no_user_nkey",
             Self::BadToken => "bad_token",

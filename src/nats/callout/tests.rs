@@ -41,8 +41,19 @@ fn with_bob() -> Map {
     Map(HashMap::from([(client_identity().hex(), handle)]))
 }
 
+/// The tests' issuer account key (fixed, so requests can name it in `sub`).
+fn issuer() -> nkeys::KeyPair {
+    nkeys::KeyPair::new_from_raw(nkeys::KeyPairType::Account, [7; 32]).unwrap()
+}
+
+/// A captured request as nats-server would send it to [`issuer`]: `sub` =
+/// the issuer, re-signed by a new server key (see [`resigned`]).
+fn ours(request: &str) -> String {
+    resigned(request, |_| {})
+}
+
 fn authorizer() -> (Authorizer, nkeys::KeyPair) {
-    let issuer = nkeys::KeyPair::new_account();
+    let issuer = issuer();
     let a = Authorizer::new(&issuer.seed().unwrap(), "APP", TOKEN, DOMAIN, 3600)
         .unwrap()
         .with_identities(Some("IDENTITIES"));
@@ -69,10 +80,11 @@ fn claims_of(token: &str) -> Value {
 }
 
 /// `request`'s claims changed by `edit`, signed by a new server key that
-/// also becomes `server_id.id`.
+/// also becomes `server_id.id`, addressed (`sub`) to [`issuer`].
 fn resigned(request: &str, edit: impl FnOnce(&mut Value)) -> String {
     let server = nkeys::KeyPair::new_server();
     let mut c = claims_of(request);
+    c["sub"] = json!(issuer().public_key());
     c["iss"] = json!(server.public_key());
     c["nats"]["server_id"]["id"] = json!(server.public_key());
     edit(&mut c);
@@ -96,10 +108,11 @@ async fn refusal(request: &[u8], dir: &Map) -> (RequestError, Value) {
 #[tokio::test]
 async fn a_registered_identity_may_only_subscribe_to_its_inbox() {
     let (a, issuer) = authorizer();
-    let (response, outcome) = a.authorize(NKEY_REQUEST.as_bytes(), IAT, &with_bob()).await;
+    let req = ours(NKEY_REQUEST);
+    let (response, outcome) = a.authorize(req.as_bytes(), IAT, &with_bob()).await;
 
     assert_eq!(outcome, Outcome::Identity);
-    let request = claims_of(NKEY_REQUEST);
+    let request = claims_of(&req);
     let r = open(&response);
     assert_eq!(r["sub"], request["nats"]["user_nkey"]);
     assert_eq!(r["aud"], request["nats"]["server_id"]["id"]);
@@ -143,7 +156,7 @@ async fn a_registered_identity_may_only_subscribe_to_its_inbox() {
 async fn the_instance_token_admits_to_every_inbox_subject() {
     let (a, _) = authorizer();
     let (response, outcome) = a
-        .authorize(TOKEN_REQUEST.as_bytes(), IAT, &with_bob())
+        .authorize(ours(TOKEN_REQUEST).as_bytes(), IAT, &with_bob())
         .await;
 
     assert_eq!(outcome, Outcome::Instance);
@@ -172,6 +185,7 @@ async fn wrong_credentials_are_refused() {
     let no_nonce = resigned(NKEY_REQUEST, |c| {
         c["nats"]["client_info"]["nonce"] = json!("")
     });
+    let unknown = ours(NKEY_REQUEST);
     let nothing = resigned(TOKEN_REQUEST, |c| {
         c["nats"]["connect_opts"] = json!({"user": "x", "pass": "y"})
     });
@@ -188,7 +202,7 @@ async fn wrong_credentials_are_refused() {
             RequestError::BadNonceSignature,
         ),
         (
-            NKEY_REQUEST.as_bytes(),
+            unknown.as_bytes(),
             Map(HashMap::new()),
             RequestError::UnknownIdentity,
         ),
@@ -227,6 +241,9 @@ async fn a_request_must_be_signed_by_the_server_and_meant_for_a_callout() {
         c.as_object_mut().unwrap().remove("exp");
     });
     let no_user = resigned(NKEY_REQUEST, |c| c["nats"]["user_nkey"] = json!("ABC"));
+    let other_issuer = resigned(NKEY_REQUEST, |c| {
+        c["sub"] = json!(nkeys::KeyPair::new_account().public_key());
+    });
     let cases = [
         (bad_sig, RequestError::BadSignature),
         (tampered, RequestError::BadSignature),
@@ -236,6 +253,7 @@ async fn a_request_must_be_signed_by_the_server_and_meant_for_a_callout() {
         (expired, RequestError::Expired),
         (no_exp, RequestError::Expired),
         (no_user, RequestError::NoUserNkey),
+        (other_issuer, RequestError::WrongIssuer),
     ];
     for (request, want) in cases {
         let (why, response) = refusal(request.as_bytes(), &with_bob()).await;
@@ -297,16 +315,16 @@ fn the_issuer_must_be_an_account_seed_and_the_token_not_empty() {
 /// nonce signature is refused without a lookup, and counted by reason.
 #[tokio::test]
 async fn identities_are_refused_unless_turned_on() {
-    let issuer = nkeys::KeyPair::new_account();
-    let a = Authorizer::new(&issuer.seed().unwrap(), "APP", TOKEN, DOMAIN, 3600).unwrap();
-    let (response, outcome) = a.authorize(NKEY_REQUEST.as_bytes(), IAT, &with_bob()).await;
+    let a = Authorizer::new(&issuer().seed().unwrap(), "APP", TOKEN, DOMAIN, 3600).unwrap();
+    let req = ours(NKEY_REQUEST);
+    let (response, outcome) = a.authorize(req.as_bytes(), IAT, &with_bob()).await;
     assert_eq!(outcome, Outcome::Refused(RequestError::IdentitiesOff));
     assert_eq!(
         open(&response)["nats"]["error"],
         "identities are not admitted"
     );
     let (_, outcome) = a
-        .authorize(TOKEN_REQUEST.as_bytes(), IAT, &with_bob())
+        .authorize(ours(TOKEN_REQUEST).as_bytes(), IAT, &with_bob())
         .await;
     assert_eq!(outcome, Outcome::Instance);
 
@@ -340,14 +358,14 @@ async fn a_stuck_lookup_is_answered_busy_within_the_limit() {
     // The lookup never ends, so the outcome does not depend on the limit.
     let limit = std::time::Duration::from_millis(20);
     let (response, outcome) = a
-        .authorize_within(NKEY_REQUEST.as_bytes(), IAT, &Stuck, limit)
+        .authorize_within(ours(NKEY_REQUEST).as_bytes(), IAT, &Stuck, limit)
         .await;
     assert_eq!(outcome, Outcome::Refused(RequestError::Busy));
     let r = open(&response);
     assert_eq!(r["nats"]["error"], "auth callout busy");
     assert_eq!(r["sub"], claims_of(NKEY_REQUEST)["nats"]["user_nkey"]);
     let (_, outcome) = a
-        .authorize_within(TOKEN_REQUEST.as_bytes(), IAT, &Stuck, limit)
+        .authorize_within(ours(TOKEN_REQUEST).as_bytes(), IAT, &Stuck, limit)
         .await;
     assert_eq!(outcome, Outcome::Instance);
 }
