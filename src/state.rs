@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use tokio::sync::watch;
 
 use crate::broker::{Broker, LocalBroker};
@@ -91,9 +93,10 @@ impl AppState {
         let senders = Redactor::with_salt(store.sender_salt());
         let (push, push_worker) = PushService::new(&config, &store, &redact)?;
         let disk = crate::disk::DiskGuard::new(&config.db, config.min_free_disk_mb);
-        let (broker, nats, nats_bridge) = choose_broker(&config)?;
         let callout_service = callout(&config, &store)?;
         let callout = callout_service.as_ref().map(CalloutService::stats);
+        let (broker, nats, nats_bridge) = choose_broker(&config, callout.clone())?;
+        let per_minute = |rate, what| IpRateLimiter::per_minute(rate, rate, what);
         let nostr = (!config.nostr_relays.0.is_empty()).then(crate::nostr::NostrHandle::default);
         let nostr_listener = nostr.as_ref().map(|h| {
             crate::nostr::NostrListener::new(
@@ -107,41 +110,13 @@ impl AppState {
         let state = Self {
             disk,
             push,
-            message_limiter: IpRateLimiter::per_minute(
-                config.message_rate_per_minute,
-                config.message_rate_per_minute,
-                "messages",
-            ),
-            silent_limiter: IpRateLimiter::per_minute(
-                config.silent_rate_per_minute,
-                config.silent_rate_per_minute,
-                "silent messages",
-            ),
-            ephemeral_limiter: IpRateLimiter::per_minute(
-                config.ephemeral_rate_per_minute,
-                config.ephemeral_rate_per_minute,
-                "ephemeral messages",
-            ),
-            register_limiter: IpRateLimiter::per_minute(
-                config.register_rate_per_minute,
-                config.register_rate_per_minute,
-                "registrations",
-            ),
-            push_limiter: IpRateLimiter::per_minute(
-                config.push_rate_per_minute,
-                config.push_rate_per_minute,
-                "push subscription changes",
-            ),
-            profile_limiter: IpRateLimiter::per_minute(
-                config.profile_rate_per_minute,
-                config.profile_rate_per_minute,
-                "profile updates",
-            ),
-            sigchain_limiter: IpRateLimiter::per_minute(
-                config.sigchain_rate_per_minute,
-                config.sigchain_rate_per_minute,
-                "sigchain appends",
-            ),
+            message_limiter: per_minute(config.message_rate_per_minute, "messages"),
+            silent_limiter: per_minute(config.silent_rate_per_minute, "silent messages"),
+            ephemeral_limiter: per_minute(config.ephemeral_rate_per_minute, "ephemeral messages"),
+            register_limiter: per_minute(config.register_rate_per_minute, "registrations"),
+            push_limiter: per_minute(config.push_rate_per_minute, "push subscription changes"),
+            profile_limiter: per_minute(config.profile_rate_per_minute, "profile updates"),
+            sigchain_limiter: per_minute(config.sigchain_rate_per_minute, "sigchain appends"),
             streams: StreamRegistry::new(config.max_streams_per_handle),
             config: Arc::new(config),
             store,
@@ -176,14 +151,20 @@ impl AppState {
 }
 
 /// The NATS broker (which wraps a local one) with `--nats-url`, with its
-/// counters and the bridge it needs running; otherwise the local broker.
+/// counters and the bridge it needs running (its first connect waiting for
+/// this process's `callout`, if on); otherwise the local broker.
 /// Errors: an unreadable `--nats-instance-token-file`.
-fn choose_broker(config: &Config) -> anyhow::Result<BrokerParts> {
+fn choose_broker(
+    config: &Config,
+    callout: Option<Arc<CalloutStats>>,
+) -> anyhow::Result<BrokerParts> {
     Ok(match &config.nats_url {
         Some(url) => {
             let (broker, bridge) =
                 NatsBroker::new(url, &config.server, crate::nats::fanout::DEFAULT_QUEUE);
-            let bridge = bridge.with_token(config.nats_auth.instance_token()?);
+            let bridge = bridge
+                .with_token(config.nats_auth.instance_token()?)
+                .with_callout(callout);
             let stats = broker.stats();
             (Arc::new(broker), Some(stats), Some(bridge))
         }
@@ -198,6 +179,9 @@ type BrokerParts = (Arc<dyn Broker>, Option<Arc<NatsStats>>, Option<NatsBridge>)
 /// unreadable secret file, a seed that is not an account seed.
 fn callout(config: &Config, store: &Store) -> anyhow::Result<Option<CalloutService>> {
     let a = &config.nats_auth;
+    for flag in a.ignored_flags(config.nats_url.as_deref()) {
+        tracing::warn!(flag, "flag has no effect without its companion");
+    }
     let (Some(secrets), Some(url)) = (
         a.callout_secrets(config.nats_url.as_deref())?,
         &config.nats_url,
@@ -210,7 +194,18 @@ fn callout(config: &Config, store: &Store) -> anyhow::Result<Option<CalloutServi
         &secrets.instance_token,
         &config.server,
         a.nats_callout_user_ttl_secs,
-    )?;
+    )
+    .with_context(|| {
+        let seed = a
+            .nats_callout_issuer_seed_file
+            .as_deref()
+            .unwrap_or_else(|| "".as_ref());
+        format!("--nats-callout-issuer-seed-file: {}", seed.display())
+    })?
+    .with_identities(
+        a.nats_callout_identities
+            .then_some(a.nats_callout_identity_account.as_str()),
+    );
     Ok(Some(CalloutService::new(
         url,
         &a.nats_callout_user,

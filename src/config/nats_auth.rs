@@ -31,9 +31,24 @@ pub struct NatsAuthConfig {
     #[arg(long, env = "KEZ_CHAT_NATS_CALLOUT_PASSWORD_FILE", value_name = "FILE")]
     pub nats_callout_password_file: Option<PathBuf>,
 
-    /// The NATS account admitted clients are placed in.
+    /// The NATS account admitted instances are placed in.
     #[arg(long, env = "KEZ_CHAT_NATS_CALLOUT_ACCOUNT", default_value = "APP")]
     pub nats_callout_account: String,
+
+    /// Also admit identities (a registered KEZ key as a user nkey, subscribe
+    /// to its own inbox subject only). Off: no client uses it yet, and
+    /// registration is open to anyone.
+    #[arg(long, env = "KEZ_CHAT_NATS_CALLOUT_IDENTITIES")]
+    pub nats_callout_identities: bool,
+
+    /// The NATS account admitted identities are placed in (their own, with
+    /// a connection cap, importing the inbox subjects from the instances').
+    #[arg(
+        long,
+        env = "KEZ_CHAT_NATS_CALLOUT_IDENTITY_ACCOUNT",
+        default_value = "IDENTITIES"
+    )]
+    pub nats_callout_identity_account: String,
 
     /// Seconds a user JWT the callout issues is valid; nats-server closes the
     /// connection then, and the client's reconnect is authorized afresh. 60..=86400.
@@ -92,6 +107,26 @@ impl NatsAuthConfig {
             password: read_secret(password, "--nats-callout-password-file")?,
             instance_token: token,
         }))
+    }
+}
+
+impl NatsAuthConfig {
+    /// Flags set that have no effect with this configuration (with what
+    /// they need), for a warning at startup: an operator may think the
+    /// callout is on.
+    pub fn ignored_flags(&self, nats_url: Option<&str>) -> Vec<&'static str> {
+        let callout = self.nats_callout_issuer_seed_file.is_some();
+        let mut ignored = Vec::new();
+        if !callout && self.nats_callout_password_file.is_some() {
+            ignored.push("--nats-callout-password-file (needs --nats-callout-issuer-seed-file)");
+        }
+        if !callout && self.nats_callout_identities {
+            ignored.push("--nats-callout-identities (needs --nats-callout-issuer-seed-file)");
+        }
+        if nats_url.is_none() && self.nats_instance_token_file.is_some() {
+            ignored.push("--nats-instance-token-file (needs --nats-url)");
+        }
+        ignored
     }
 }
 
@@ -168,5 +203,23 @@ mod tests {
         assert!(e.contains("is empty") && !e.contains("s3cr3t"), "{e}");
         let missing = ["--nats-instance-token-file", "/nonexistent/token"];
         assert!(config(&missing).instance_token().is_err());
+    }
+
+    #[test]
+    fn flags_without_their_companions_are_reported() {
+        let lone = config(&[
+            "--nats-callout-password-file",
+            "/p",
+            "--nats-callout-identities",
+            "--nats-instance-token-file",
+            "/t",
+        ]);
+        assert_eq!(lone.ignored_flags(None).len(), 3);
+        assert_eq!(lone.ignored_flags(Some("nats://x")).len(), 2);
+        assert!(config(&[]).ignored_flags(None).is_empty());
+        assert!(
+            !config(&[]).nats_callout_identities,
+            "identities default off"
+        );
     }
 }

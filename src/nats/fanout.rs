@@ -8,7 +8,9 @@
 //! thread, so a slow or absent NATS can't delay or fail a post). The bridge
 //! publishes on `kez.chat.inbox.<hash>` and forwards messages published by
 //! *other* instances into the local broker. Subjects carry a hash, never a
-//! handle, so the NATS operator's logs don't reveal who gets mail; a stream
+//! handle, so the NATS operator's logs don't reveal who gets mail (but with
+//! `--nats-callout-identities` nats-server logs a refused identity's nkey,
+//! its KEZ primary: SPEC §11.1); a stream
 //! refills any gap from SQLite, so a lost NATS message only delays delivery
 //! until the next one (or the client's reconnect).
 
@@ -24,6 +26,7 @@ use crate::kez::Handle;
 use crate::refmap::RefCountedMap;
 use crate::store::{Seq, Store, StoredMessage};
 
+mod connect;
 mod stats;
 mod wire;
 
@@ -86,6 +89,8 @@ pub struct NatsBridge {
     url: String,
     /// The instance token sent as CONNECT `auth_token` (SPEC §11 "Auth callout").
     token: Option<String>,
+    /// This process's auth callout: the first connect waits for it (bounded).
+    callout: Option<Arc<crate::nats::callout::CalloutStats>>,
     instance: String,
     local: LocalBroker,
     index: SubjectIndex,
@@ -107,6 +112,7 @@ impl NatsBroker {
         let bridge = NatsBridge {
             url: url.to_owned(),
             token: None,
+            callout: None,
             instance: hex::encode(id),
             local: local.clone(),
             index: index.clone(),
@@ -173,6 +179,18 @@ impl NatsBridge {
         self
     }
 
+    /// The same bridge, first connecting once `callout` (this process's auth
+    /// callout) is ready or a few seconds passed: before it subscribed, a
+    /// lone instance's CONNECT would wait out nats-server's `auth_timeout`.
+    #[must_use]
+    pub fn with_callout(
+        mut self,
+        callout: Option<Arc<crate::nats::callout::CalloutStats>>,
+    ) -> Self {
+        self.callout = callout;
+        self
+    }
+
     /// Connects (retrying with backoff until it works), subscribes to every
     /// inbox subject, then publishes queued messages and forwards other
     /// instances' messages until shutdown. async-nats reconnects a dropped
@@ -186,30 +204,12 @@ impl NatsBridge {
         // async-nats re-sends our SUB after a reconnect; the session flushes
         // on this signal before it reports ready again.
         let reconnected = Arc::new(Notify::new());
+        tokio::select! {
+            () = connect::wait_for_callout(self.callout.as_deref()) => {}
+            _ = shutdown.changed() => return,
+        }
         loop {
-            let mut options = async_nats::ConnectOptions::new();
-            if let Some(token) = &self.token {
-                options = options.token(token.clone());
-            }
-            let attempt = options
-                .name("kez-chat-server")
-                // Our own messages are already delivered locally.
-                .no_echo()
-                .connection_timeout(Duration::from_secs(5))
-                .event_callback({
-                    let stats = self.stats.clone();
-                    let reconnected = reconnected.clone();
-                    move |event| {
-                        match event {
-                            async_nats::Event::Disconnected => {
-                                stats.ready.send_replace(false);
-                            }
-                            async_nats::Event::Connected => reconnected.notify_one(),
-                            _ => {}
-                        }
-                        async move { tracing::info!(%event, "NATS connection event") }
-                    }
-                })
+            let attempt = connect::options(self.token.as_deref(), &self.stats, &reconnected)
                 .connect(self.url.as_str());
             let connected = tokio::select! {
                 c = attempt => c,
@@ -233,6 +233,7 @@ impl NatsBridge {
                     error.message = %e,
                     error.cause_chain = ?e,
                     retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+                    hint = connect::auth_hint(&e),
                     "NATS unavailable; local delivery continues"
                 ),
             }

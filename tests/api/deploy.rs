@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use kez_chat_server::nats::callout::keys;
+
 /// Every deploy file, from the repository root.
 const DEPLOY_FILES: [&str; 6] = [
     "Dockerfile",
@@ -134,21 +136,25 @@ fn the_compose_stack_trusts_the_proxy_on_its_gateway() {
     assert!(!compose.lines().any(|l| l.starts_with("version:")));
 }
 
-/// deploy/nats.conf passes `nats-server -t` with the two values compose
-/// passes it, and names the callout's parts as the server's defaults do
-/// (`--nats-callout-user auth`, `--nats-callout-account APP`).
+/// deploy/nats.conf passes `nats-server -t` with the secrets the generator
+/// writes next to it and the issuer compose passes, and refuses to start
+/// without either (never an empty callout password); it names the callout's
+/// parts as the server's defaults do (`--nats-callout-user auth`,
+/// `--nats-callout-account APP`, `--nats-callout-identity-account IDENTITIES`).
 #[test]
-fn the_deploy_nats_config_is_valid_with_its_callout() {
+fn the_deploy_nats_config_is_valid_only_with_its_secrets() {
     let Some(bin) = crate::nats::nats_or_skip() else {
         return;
     };
-    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nats.conf");
-    let issuer = nkeys::KeyPair::new_account().public_key();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nats.conf");
+    std::fs::write(&conf, read("deploy/nats.conf")).unwrap();
     let check = |env: &[(&str, &str)]| {
         let out = std::process::Command::new(&bin)
             .arg("-t")
             .arg("-c")
             .arg(&conf)
+            .env_remove("NATS_CALLOUT_PASSWORD")
             .envs(env.iter().copied())
             .output()
             .unwrap();
@@ -157,15 +163,95 @@ fn the_deploy_nats_config_is_valid_with_its_callout() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (ok, log) = check(&[
-        ("NATS_CALLOUT_ISSUER", &issuer),
-        ("NATS_CALLOUT_PASSWORD", "pw"),
+    let other_issuer = nkeys::KeyPair::new_account().public_key();
+    // Without the generated include, even with a password in the environment.
+    let (ok, _) = check(&[
+        ("NATS_CALLOUT_ISSUER", &other_issuer),
+        ("NATS_CALLOUT_PASSWORD", ""),
     ]);
+    assert!(!ok, "a config without the secrets file must not start");
+    let issuer = keys::generate(&dir.path().join("secrets")).unwrap();
+    let (ok, log) = check(&[("NATS_CALLOUT_ISSUER", &issuer)]);
     assert!(ok, "{log}");
-    let (ok, _) = check(&[("NATS_CALLOUT_PASSWORD", "pw")]);
+    let (ok, _) = check(&[]);
     assert!(!ok, "a config without the issuer must not start");
     let text = read("deploy/nats.conf");
     let defaults = kez_chat_server::config::Config::defaults().nats_auth;
     assert!(text.contains(&format!("auth_users: [ {} ]", defaults.nats_callout_user)));
-    assert!(text.contains(&format!("  {} {{}}", defaults.nats_callout_account)));
+    for account in [
+        defaults.nats_callout_account,
+        defaults.nats_callout_identity_account,
+    ] {
+        assert!(text.contains(&format!("  {account} {{")), "{account}");
+    }
+}
+
+/// The nonce-forcing nkey user is made per deployment (no key in the repo)
+/// and sits in an account of its own that may do nothing.
+#[test]
+fn the_nonce_user_is_per_deployment_and_powerless() {
+    let text = read("deploy/nats.conf");
+    let nonce = text
+        .split("NONCE {")
+        .nth(1)
+        .expect("a NONCE account")
+        .split("\n  }")
+        .next()
+        .unwrap();
+    assert!(nonce.contains("nkey: $NATS_NONCE_USER"), "{nonce}");
+    assert!(nonce.contains("publish: { deny: \">\" }, subscribe: { deny: \">\" }"));
+    let auth = text
+        .split("AUTH {")
+        .nth(1)
+        .unwrap()
+        .split("\n  }")
+        .next()
+        .unwrap();
+    assert!(
+        !auth.contains("nkey"),
+        "AUTH holds only the callout user: {auth}"
+    );
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    keys::generate(a.path()).unwrap();
+    keys::generate(b.path()).unwrap();
+    let include = |d: &tempfile::TempDir| {
+        std::fs::read_to_string(d.path().join(keys::NATS_INCLUDE_FILE)).unwrap()
+    };
+    assert_ne!(include(&a), include(&b));
+    assert!(keys::generate(a.path()).is_err(), "never overwrites");
+}
+
+/// The compose stack refuses to start without the issuer, and passes no
+/// callout password through the environment (SPEC §11.1); it runs the
+/// nats-server line the callout is tested against.
+#[test]
+fn the_compose_stack_fails_closed_without_the_callout_secrets() {
+    let compose = read("deploy/docker-compose.yml");
+    assert!(compose.contains("NATS_CALLOUT_ISSUER: ${NATS_CALLOUT_ISSUER:?"));
+    assert!(
+        !compose
+            .lines()
+            .any(|l| l.trim().starts_with("NATS_CALLOUT_PASSWORD")
+                || l.contains("${NATS_CALLOUT_PASSWORD")),
+        "no password in the environment"
+    );
+    assert!(compose.contains("./secrets/nats-callout.conf:/etc/nats/secrets/nats-callout.conf:ro"));
+    assert!(compose.contains("image: nats:2.15-alpine"));
+    // An empty env file: an operator's deploy/.env must not make it pass.
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let Ok(out) = std::process::Command::new("docker-compose")
+        .arg("--env-file")
+        .arg(empty.path())
+        .args(["-f", "deploy/docker-compose.yml", "config"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("NATS_CALLOUT_ISSUER")
+        .output()
+    else {
+        eprintln!("docker-compose not found: only the text was checked");
+        return;
+    };
+    assert!(!out.status.success(), "compose started without the issuer");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gen-nats-callout-keys"), "{err}");
 }

@@ -185,3 +185,70 @@ async fn a_local_vapid_subject_is_warned_about_at_start() {
         );
     }
 }
+
+/// The auth callout at debug level (SPEC §11.1): an admitted instance (the
+/// server's own fan-out), an admitted identity and refusals (a wrong token,
+/// no credentials, an unregistered key) leave none of the secrets, the
+/// handle, the primary or its user nkey in the server's log.
+#[tokio::test]
+async fn the_auth_callout_logs_no_secrets_keys_or_handles() {
+    use crate::nats_callout::{assert_refused, connect_as, deployment};
+    use kez_chat_server::nats::callout::keys;
+    let Some(d) = deployment().await else { return };
+    // Arrange: the binary with the callout and identities on.
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = d.binary_args();
+    args.push("--nats-callout-identities".to_owned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = start_binary(&dir.path().join("callout.db"), "debug", &args).await;
+    wait_for(15, "the callout and fan-out to be ready", async || {
+        server.process.logged("NATS auth callout ready")
+            && server.process.logged("connected to NATS")
+    })
+    .await;
+    let id = server.user(HANDLE).await;
+
+    // Act
+    let (client, _) = connect_as(&d.nats, &id).await.expect("admitted");
+    client.flush().await.unwrap();
+    let stranger = TestIdentity::generate();
+    assert_refused(connect_as(&d.nats, &stranger).await);
+    let url = d.nats.url.as_str();
+    let wrong = async_nats::ConnectOptions::with_token("zq7-not-the-token".to_owned())
+        .connect(url)
+        .await;
+    assert_refused(wrong);
+    assert_refused(async_nats::connect(url).await);
+    let log = server.process.kill().await;
+
+    // Assert
+    for seen in [
+        "NATS auth callout ready",
+        "refused a connection",
+        "reason=\"unknown_identity\"",
+    ] {
+        assert!(log.contains(seen), "{seen} missing:\n{log}");
+    }
+    let primary = id.primary().trim_start_matches("ed25519:").to_owned();
+    let user_nkey = |id: &TestIdentity| {
+        nkeys::KeyPair::new_from_raw(nkeys::KeyPairType::User, id.sk.to_bytes())
+            .unwrap()
+            .public_key()
+    };
+    let secrets = [
+        d.secret(keys::ISSUER_SEED_FILE),
+        d.secret(keys::PASSWORD_FILE),
+        d.secret(keys::TOKEN_FILE),
+        "zq7-not-the-token".to_owned(),
+        HANDLE.to_owned(),
+        primary,
+        user_nkey(&id),
+        user_nkey(&stranger),
+    ];
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "log contains {secret:?}:\n{log}"
+        );
+    }
+}

@@ -17,6 +17,7 @@ mod messages;
 mod metrics;
 mod nats;
 mod nats_callout;
+mod nats_callout_ops;
 mod nostr;
 mod nostr_faults;
 mod profile;

@@ -89,7 +89,7 @@ async fn launch(bin: PathBuf, port: &str, config: Option<PathBuf>) -> NatsServer
 
 impl NatsServer {
     /// Kills the server and starts a new one on the same port.
-    async fn restart(self) -> Self {
+    pub(crate) async fn restart(self) -> Self {
         let NatsServer {
             process,
             bin,

@@ -4,11 +4,13 @@
 //! their token and registered identities by their nkey, and nobody else.
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use kez_chat_server::config::Config;
+use kez_chat_server::nats::callout::{RequestError, keys};
 use kez_chat_server::nats::fanout::{
     EPHEMERAL_EVENT, EVENT_HEADER, INSTANCE_HEADER, inbox_subject,
 };
@@ -17,81 +19,118 @@ use nkeys::{KeyPair, KeyPairType};
 use crate::helpers::*;
 use crate::nats::{NatsServer, start_nats_with_config, wait_nats_ready};
 
-const TOKEN: &str = "instance-token-for-tests-0123456789";
-const AUTH_PASSWORD: &str = "callout-password-for-tests";
-
-/// A nats-server with the callout turned on, and the secret files the kez
-/// servers of the test read.
-struct Deployment {
-    nats: NatsServer,
+/// A nats-server running the shipped deploy/nats.conf (its own listen and
+/// no monitoring port), with secrets from the real generator, and the
+/// secret files the kez servers of the test read.
+pub(crate) struct Deployment {
+    pub(crate) nats: NatsServer,
     dir: tempfile::TempDir,
 }
 
-/// Starts nats-server with accounts AUTH (the callout's user `auth`), APP
-/// and SYS, and `auth_callout` naming a fresh issuer account key.
-async fn deployment() -> Option<Deployment> {
+/// Starts nats-server with deploy/nats.conf: accounts AUTH (the callout's
+/// user `auth`), NONCE, APP, IDENTITIES and SYS, `auth_callout` naming a
+/// fresh issuer, and `gen-nats-callout-keys`' include file.
+pub(crate) async fn deployment() -> Option<Deployment> {
     let dir = tempfile::tempdir().unwrap();
-    let issuer = KeyPair::new_account();
-    let write = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, format!("{text}\n")).unwrap();
-        p
-    };
-    write("issuer.seed", &issuer.seed().unwrap());
-    write("auth.password", AUTH_PASSWORD);
-    write("instance.token", TOKEN);
-    // The nkey user nobody holds the seed of makes nats-server send every
-    // client a nonce (it does only when some nkey user is configured).
-    let conf = write(
-        "nats.conf",
-        &format!(
-            "accounts {{\n  AUTH {{ users: [ {{ user: auth, password: \"{AUTH_PASSWORD}\" }}, \
-             {{ nkey: {} }} ] }}\n  APP {{}}\n  SYS {{}}\n}}\nsystem_account: SYS\n\
-             authorization {{\n  auth_callout {{\n    issuer: {}\n    auth_users: [ auth ]\n    \
-             account: AUTH\n  }}\n}}\n",
-            KeyPair::new_user().public_key(),
-            issuer.public_key()
-        ),
-    );
+    let issuer = keys::generate(&dir.path().join("secrets")).unwrap();
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nats.conf"),
+    )
+    .unwrap();
+    let conf = dir.path().join("nats.conf");
+    let text = shipped.replace("http: 0.0.0.0:8222\n", "");
+    assert_ne!(text, shipped, "deploy/nats.conf names its monitoring port");
+    std::fs::write(&conf, format!("NATS_CALLOUT_ISSUER: {issuer}\n{text}")).unwrap();
     let nats = start_nats_with_config(conf).await?;
     Some(Deployment { nats, dir })
 }
 
 impl Deployment {
-    /// Points `c` at this NATS with the callout on, sending `token`.
-    fn configure(&self, c: &mut Config, token_file: &str) {
-        let file = |n: &str| Some(self.dir.path().join(n));
+    /// The same deployment after nats-server was killed and started again
+    /// on the same port with the same configuration.
+    pub(crate) async fn restart_nats(self) -> Self {
+        Deployment {
+            nats: self.nats.restart().await,
+            dir: self.dir,
+        }
+    }
+
+    /// Where the generated secrets are.
+    pub(crate) fn secrets_dir(&self) -> PathBuf {
+        self.dir.path().join("secrets")
+    }
+
+    /// The binary's flags for this NATS with the callout on.
+    pub(crate) fn binary_args(&self) -> Vec<String> {
+        let file = |n: &str| self.secrets_dir().join(n).to_str().unwrap().to_owned();
+        vec![
+            "--nats-url".to_owned(),
+            self.nats.url.clone(),
+            "--nats-callout-issuer-seed-file".to_owned(),
+            file(keys::ISSUER_SEED_FILE),
+            "--nats-callout-password-file".to_owned(),
+            file(keys::PASSWORD_FILE),
+            "--nats-instance-token-file".to_owned(),
+            file(keys::TOKEN_FILE),
+        ]
+    }
+
+    /// A generated secret (one of `keys::FILES`).
+    pub(crate) fn secret(&self, name: &str) -> String {
+        let path = self.dir.path().join("secrets").join(name);
+        std::fs::read_to_string(path).unwrap().trim().to_owned()
+    }
+
+    /// Points `c` at this NATS with the callout on, sending the token in
+    /// `token_file` (under the secrets directory).
+    pub(crate) fn configure(&self, c: &mut Config, token_file: &str) {
+        let file = |n: &str| Some(self.dir.path().join("secrets").join(n));
         c.nats_url = Some(self.nats.url.clone());
-        c.nats_auth.nats_callout_issuer_seed_file = file("issuer.seed");
-        c.nats_auth.nats_callout_password_file = file("auth.password");
-        c.nats_auth.nats_callout_user = "auth".to_owned();
-        c.nats_auth.nats_callout_account = "APP".to_owned();
+        c.nats_auth.nats_callout_issuer_seed_file = file(keys::ISSUER_SEED_FILE);
+        c.nats_auth.nats_callout_password_file = file(keys::PASSWORD_FILE);
         c.nats_auth.nats_instance_token_file = file(token_file);
     }
 
-    /// A kez server answering the callout, its fan-out admitted and subscribed.
-    async fn instance(&self, db: Option<PathBuf>) -> TestApp {
+    /// A kez server answering the callout (identities admitted if
+    /// `identities`), its fan-out admitted and subscribed.
+    pub(crate) async fn instance_with(
+        &self,
+        db: Option<PathBuf>,
+        edit: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let app = spawn_app_with(|c| {
-            self.configure(c, "instance.token");
+            self.configure(c, keys::TOKEN_FILE);
             if let Some(db) = db {
                 c.db = db;
             }
+            edit(c);
         })
         .await;
         wait_callout_ready(&app).await;
         wait_nats_ready(&app).await;
         app
     }
+
+    /// [`Self::instance_with`] with the defaults (identities off).
+    pub(crate) async fn instance(&self, db: Option<PathBuf>) -> TestApp {
+        self.instance_with(db, |_| {}).await
+    }
+
+    /// An instance with `--nats-callout-identities`.
+    async fn with_identities(&self) -> TestApp {
+        self.instance_with(None, |c| c.nats_auth.nats_callout_identities = true)
+            .await
+    }
 }
 
-async fn wait_callout_ready(app: &TestApp) {
+pub(crate) async fn wait_callout_ready(app: &TestApp) {
     let stats = app.state().callout.clone().expect("callout on");
     within(10, "the auth callout to be ready", stats.ready()).await;
 }
 
 /// A client connected as `id`'s KEZ key (its seed as a user nkey), and the
 /// server errors (permission violations) reported to it.
-async fn connect_as(
+pub(crate) async fn connect_as(
     nats: &NatsServer,
     id: &TestIdentity,
 ) -> Result<(async_nats::Client, Arc<Mutex<Vec<String>>>), async_nats::ConnectError> {
@@ -125,7 +164,7 @@ async fn wait_error(errors: &Mutex<Vec<String>>, what: &str) {
     .await;
 }
 
-fn assert_refused(res: Result<impl Sized, async_nats::ConnectError>) {
+pub(crate) fn assert_refused(res: Result<impl Sized, async_nats::ConnectError>) {
     match res {
         Ok(_) => panic!("nats-server admitted the client"),
         Err(e) => assert!(
@@ -160,8 +199,13 @@ async fn fanout_between_two_instances_works_through_the_callout() {
     };
     assert!(admitted(&a) + admitted(&b) >= 2);
     let metrics = kez_chat_server::metrics::render(a.state());
-    assert!(metrics.contains("kez_nats_callout_decisions_total{outcome=\"instance\"}"));
+    let line = format!(
+        "kez_nats_callout_decisions_total{{outcome=\"instance\"}} {}\n",
+        admitted(&a)
+    );
+    assert!(metrics.contains(&line), "{line} in:\n{metrics}");
     assert!(metrics.contains("kez_nats_callout_ready 1"));
+    assert!(metrics.contains("kez_nats_callout_answer_seconds_count"));
 }
 
 #[tokio::test]
@@ -183,20 +227,38 @@ async fn a_wrong_instance_token_is_refused() {
     assert_refused(none);
     assert_refused(password);
     let c = app.state().callout.clone().unwrap();
-    assert!(
-        c.decisions
-            .refused
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 3
-    );
-    assert!(!d.nats.process.logged(TOKEN), "the token reached a log");
+    assert_eq!(c.decisions.refused_for(RequestError::BadToken), 1);
+    assert_eq!(c.decisions.refused_for(RequestError::NoCredentials), 2);
+    let metrics = kez_chat_server::metrics::render(app.state());
+    for line in [
+        "{outcome=\"refused\",reason=\"bad_token\"} 1\n",
+        "{outcome=\"refused\",reason=\"no_credentials\"} 2\n",
+    ] {
+        let line = format!("kez_nats_callout_decisions_total{line}");
+        assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    }
+}
+
+/// Identities are off by default (`--nats-callout-identities`): a
+/// registered key with a valid nonce signature is refused.
+#[tokio::test]
+async fn identities_are_refused_unless_turned_on() {
+    let Some(d) = deployment().await else { return };
+    let app = d.instance(None).await;
+    let bob = app.user("bob").await;
+
+    assert_refused(connect_as(&d.nats, &bob).await);
+
+    let c = app.state().callout.clone().unwrap();
+    assert_eq!(c.decisions.refused_for(RequestError::IdentitiesOff), 1);
+    assert_eq!(c.decisions.identity.load(Ordering::Relaxed), 0);
 }
 
 #[tokio::test]
 async fn an_identity_reads_its_own_inbox_subject_and_nothing_else() {
     let Some(d) = deployment().await else { return };
     // Arrange: bob connects with his KEZ key; carol is another user.
-    let app = d.instance(None).await;
+    let app = d.with_identities().await;
     let bob = app.user("bob").await;
     app.user("carol").await;
     let (client, errors) = connect_as(&d.nats, &bob).await.expect("bob admitted");
@@ -212,16 +274,36 @@ async fn an_identity_reads_its_own_inbox_subject_and_nothing_else() {
         .subscribe(inbox_subject(SERVER, "carol"))
         .await
         .unwrap();
+    let mut all = client.subscribe("kez.chat.inbox.>").await.unwrap();
+    let mut any = client.subscribe("kez.chat.inbox.*").await.unwrap();
     let _ = client.flush().await;
     assert_eq!(app.send("carol", "for carol").await.status(), 201);
 
-    // Assert: bob's wake-up arrives; carol's subject is refused and silent.
+    // Assert: bob's wake-up arrives; carol's subject and both wildcards are
+    // refused and silent.
     let m = within(10, "bob's NATS message", own.next()).await.unwrap();
     let body: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
     assert_eq!(body["envelope"]["ct"], "for bob");
-    wait_error(&errors, "permissions violation for subscription").await;
-    let got = tokio::time::timeout(Duration::from_millis(500), other.next()).await;
-    assert!(!matches!(got, Ok(Some(_))), "carol's message reached bob");
+    for subject in [
+        inbox_subject(SERVER, "carol"),
+        "kez.chat.inbox.>".into(),
+        "kez.chat.inbox.*".into(),
+    ] {
+        wait_for(10, "a refused subscription", async || {
+            errors.lock().unwrap().iter().any(|e| {
+                let e = e.to_lowercase();
+                e.contains("permissions violation for subscription") && e.contains(&subject)
+            })
+        })
+        .await;
+    }
+    for sub in [&mut other, &mut all, &mut any] {
+        let got = tokio::time::timeout(Duration::from_millis(500), sub.next()).await;
+        assert!(
+            !matches!(got, Ok(Some(_))),
+            "a refused subscription got a message"
+        );
+    }
 }
 
 #[tokio::test]
@@ -229,7 +311,7 @@ async fn an_identity_cannot_show_streams_an_ephemeral_event() {
     let Some(d) = deployment().await else { return };
     // Arrange: bob's stream open; bob (or whoever holds a registered key)
     // on NATS tries the injection of TODO #173.
-    let app = d.instance(None).await;
+    let app = d.with_identities().await;
     let bob = app.user("bob").await;
     let mut stream = app.open_stream(&bob, "bob", None).await;
     let (client, errors) = connect_as(&d.nats, &bob).await.expect("bob admitted");
@@ -257,17 +339,43 @@ async fn an_identity_cannot_show_streams_an_ephemeral_event() {
 #[tokio::test]
 async fn an_unregistered_key_is_refused() {
     let Some(d) = deployment().await else { return };
-    let app = d.instance(None).await;
+    let app = d.with_identities().await;
     app.user("bob").await;
 
     let stranger = TestIdentity::generate();
 
     assert_refused(connect_as(&d.nats, &stranger).await);
     let c = app.state().callout.clone().unwrap();
-    assert_eq!(
-        c.decisions
-            .identity
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    assert_eq!(c.decisions.identity.load(Ordering::Relaxed), 0);
+    assert_eq!(c.decisions.refused_for(RequestError::UnknownIdentity), 1);
+}
+
+/// A seed file holding another kind of nkey seed stops the start with an
+/// error naming the flag and the file, never the seed (review item 15).
+#[tokio::test]
+async fn a_wrong_seed_file_is_named_in_the_start_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let user_seed = KeyPair::new_user().seed().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let mut config = test_config(&dir);
+    config.nats_url = Some("nats://127.0.0.1:1".to_owned());
+    let seed = write("issuer.seed", &user_seed);
+    config.nats_auth.nats_callout_issuer_seed_file = Some(seed.clone());
+    config.nats_auth.nats_callout_password_file = Some(write("pw", "pw"));
+    config.nats_auth.nats_instance_token_file = Some(write("token", "token"));
+
+    let err = kez_chat_server::server::start(config)
+        .await
+        .err()
+        .expect("start must fail");
+
+    let err = format!("{err:#}");
+    assert!(err.contains("--nats-callout-issuer-seed-file"), "{err}");
+    assert!(err.contains(seed.to_str().unwrap()), "{err}");
+    assert!(err.contains("not an account nkey seed"), "{err}");
+    assert!(!err.contains(&user_seed), "{err}");
 }

@@ -32,6 +32,8 @@ struct Header {
 #[serde(default)]
 pub(super) struct RequestClaims {
     pub(super) iss: String,
+    /// The issuer account the request is for (`auth_callout.issuer`).
+    pub(super) sub: String,
     pub(super) aud: String,
     pub(super) exp: Option<i64>,
     pub(super) nats: RequestNats,
@@ -150,6 +152,9 @@ pub(super) struct UserGrant {
     pub(super) subscribe: Permission,
     /// Most subscriptions at once; -1 for no limit.
     pub(super) subs: i64,
+    /// `allowed_connection_types` (jwt.go's `ConnectionTypeStandard`, …):
+    /// a later leafnode or MQTT listener does not inherit the grant.
+    pub(super) connection_types: &'static [&'static str],
 }
 
 /// jwt.go's `Permission`: an allow and a deny list of subjects.
@@ -191,6 +196,7 @@ pub(super) fn user_jwt(
     let nats = json!({
         "pub": grant.publish.to_json(), "sub": grant.subscribe.to_json(), "subs": grant.subs,
         "data": -1, "payload": -1, "type": "user", "version": 2,
+        "allowed_connection_types": grant.connection_types,
     });
     let claims = json!({
         "iat": now, "exp": now.saturating_add(ttl), "iss": issuer.public_key(),
@@ -226,7 +232,10 @@ pub(super) fn encode(key: &nkeys::KeyPair, mut claims: Value) -> String {
     let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"typ":"JWT","alg":"{ALG}"}}"#));
     let body = URL_SAFE_NO_PAD.encode(claims.to_string());
     let input = format!("{header}.{body}");
-    // Only a public-only key cannot sign, and the issuer is loaded from a seed.
-    let sig = key.sign(input.as_bytes()).unwrap_or_default();
+    // Only a public-only key cannot sign, and the issuer is loaded from a
+    // seed (checked at startup): a silent empty signature would be worse.
+    let sig = key
+        .sign(input.as_bytes())
+        .expect("the callout issuer is loaded from a seed");
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
 }

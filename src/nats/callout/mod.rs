@@ -9,84 +9,39 @@
 //! - **instances** (other server processes, §11 fan-out) with the shared
 //!   instance token (`auth_token` of CONNECT): publish and subscribe on
 //!   `kez.chat.inbox.>`;
-//! - **identities**: a client whose CONNECT `nkey` is the user-nkey form of
-//!   a KEZ primary (§1) registered here, with a valid `sig` of the nonce:
-//!   subscribe to its own inbox subject only, publish nothing.
+//! - **identities**, only with `--nats-callout-identities`: a client whose
+//!   CONNECT `nkey` is the user-nkey form of a KEZ primary (§1) registered
+//!   here, with a valid `sig` of the nonce: subscribe to its own inbox
+//!   subject only, publish nothing, in an account of its own.
 //!
 //! Everything else gets an `authorization_response` with `nats.error`.
 
 mod jwt;
+pub mod keys;
+mod outcome;
 mod service;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
 use crate::kez::{Handle, Identity};
 use jwt::{Permission, UserGrant};
+pub use outcome::{Decisions, Outcome, RequestError};
 pub use service::{CalloutService, CalloutStats};
 
 /// The subject nats-server sends authorization requests on.
 pub const CALLOUT_SUBJECT: &str = "$SYS.REQ.USER.AUTH";
 /// The queue group the instances answer in, so one of them answers each.
 pub const CALLOUT_QUEUE: &str = "kez-chat-callout";
-/// Largest request JWT read; a larger one is refused unread (bytes).
-pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
+/// Largest request JWT read; a larger one is refused unread (bytes). Room
+/// for a client certificate chain (PEM) under `tls { verify: true }`, and
+/// still bounded by nats-server's `max_payload`.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// Most subscriptions an identity connection may hold.
 pub const IDENTITY_MAX_SUBS: i64 = 8;
 /// Seconds a request's `exp` may lie in the past (clock skew).
 const EXP_LEEWAY_SECS: i64 = 30;
-
-/// Why a request was not answered with a user JWT. The `Display` text goes
-/// into `nats.error`, which nats-server logs: it never names a key or handle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum RequestError {
-    /// Over [`MAX_REQUEST_BYTES`].
-    #[error("authorization request too large")]
-    TooLarge,
-    /// Not a JWT of JSON parts.
-    #[error("malformed authorization request")]
-    Malformed,
-    /// `alg` other than `ed25519-nkey`.
-    #[error("unsupported JWT algorithm")]
-    BadAlgorithm,
-    /// Not signed by the server key in `iss`, or `iss` is not `server_id.id`.
-    #[error("authorization request not signed by the asking server")]
-    BadSignature,
-    /// `aud` other than `nats-authorization-request`, or another `type`.
-    #[error("not an authorization request")]
-    WrongAudience,
-    /// `exp` in the past.
-    #[error("authorization request expired")]
-    Expired,
-    /// No or a malformed `user_nkey`.
-    #[error("authorization request without a user nkey")]
-    NoUserNkey,
-    /// An `auth_token` that is not the instance token.
-    #[error("unknown instance token")]
-    BadToken,
-    /// An `nkey` without a valid signature of the nonce.
-    #[error("nonce signature missing or invalid")]
-    BadNonceSignature,
-    /// An `nkey` that is not a registered KEZ primary here.
-    #[error("unknown identity")]
-    UnknownIdentity,
-    /// No token and no nkey.
-    #[error("no accepted credentials")]
-    NoCredentials,
-}
-
-/// What became of one request, for metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Admitted as a server instance.
-    Instance,
-    /// Admitted as a registered identity.
-    Identity,
-    /// Answered with `nats.error`.
-    Refused(RequestError),
-}
 
 /// Looks up the handle registered here for a KEZ primary (the store in the
 /// server, a map in unit tests).
@@ -111,37 +66,16 @@ impl Directory for crate::store::Store {
 pub struct Authorizer {
     /// The account nkey (`auth_callout.issuer`) that signs every answer.
     issuer: nkeys::KeyPair,
-    /// The account admitted users are placed in (`aud` of the user JWT).
+    /// The account admitted instances are placed in (`aud` of the user JWT).
     account: String,
+    /// Where admitted identities go; `None`: identities are refused.
+    identity_account: Option<String>,
     /// SHA-256 of the instance token (compared in constant time).
     instance_token: [u8; 32],
     /// `--server`, for identities' inbox subjects.
     domain: String,
     /// Lifetime of a user JWT in seconds.
     ttl_secs: u64,
-}
-
-/// Counters of [`Outcome`]s.
-#[derive(Debug, Default)]
-pub struct Decisions {
-    /// Admitted instances.
-    pub instance: AtomicU64,
-    /// Admitted identities.
-    pub identity: AtomicU64,
-    /// Refused requests.
-    pub refused: AtomicU64,
-}
-
-impl Decisions {
-    /// Counts `o`.
-    pub fn count(&self, o: Outcome) {
-        let c = match o {
-            Outcome::Instance => &self.instance,
-            Outcome::Identity => &self.identity,
-            Outcome::Refused(_) => &self.refused,
-        };
-        c.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 impl Authorizer {
@@ -155,20 +89,27 @@ impl Authorizer {
         ttl_secs: u64,
     ) -> anyhow::Result<Self> {
         let issuer = nkeys::KeyPair::from_seed(issuer_seed.trim())
-            .map_err(|_| anyhow::anyhow!("the callout issuer seed is not an nkey seed"))?;
-        anyhow::ensure!(
-            issuer.key_pair_type() == nkeys::KeyPairType::Account,
-            "the callout issuer seed must be an account seed (SA…)"
-        );
+            .ok()
+            .filter(|k| k.key_pair_type() == nkeys::KeyPairType::Account)
+            .ok_or_else(|| anyhow::anyhow!("not an account nkey seed (SA…)"))?;
         anyhow::ensure!(!instance_token.is_empty(), "the instance token is empty");
         anyhow::ensure!(!account.is_empty(), "the callout account is empty");
         Ok(Self {
             issuer,
             account: account.to_owned(),
+            identity_account: None,
             instance_token: Sha256::digest(instance_token.as_bytes()).into(),
             domain: domain.to_owned(),
             ttl_secs,
         })
+    }
+
+    /// Admits identities too, into `account` (`--nats-callout-identities`);
+    /// `None` keeps them refused.
+    #[must_use]
+    pub fn with_identities(mut self, account: Option<&str>) -> Self {
+        self.identity_account = account.map(str::to_owned);
+        self
     }
 
     /// The issuer's public key (`A…`), for `auth_callout.issuer`.
@@ -193,15 +134,9 @@ impl Authorizer {
                 .map_err(|_| RequestError::Malformed)
                 .and_then(jwt::decode)
         };
-        let (user, server) = match &unverified {
-            Ok(u) => (
-                u.claims.nats.user_nkey.clone(),
-                u.claims.nats.server_id.id.clone(),
-            ),
-            Err(_) => (String::new(), String::new()),
-        };
+        let (user, server) = addressee(request);
         let decided = match unverified {
-            Ok(u) => match check(&u, now) {
+            Ok(u) => match check(&u, &self.issuer.public_key(), now) {
                 Ok(()) => self.decide(&u.claims.nats, now, dir).await,
                 Err(e) => Err(e),
             },
@@ -215,6 +150,33 @@ impl Authorizer {
         (response, outcome)
     }
 
+    /// [`Self::authorize`] within `limit`: a decision that takes longer (a
+    /// directory lookup waiting for the database) is answered
+    /// [`RequestError::Busy`], in time for nats-server's `auth_timeout`.
+    pub async fn authorize_within(
+        &self,
+        request: &[u8],
+        now: i64,
+        dir: &impl Directory,
+        limit: std::time::Duration,
+    ) -> (String, Outcome) {
+        let decide = self.authorize(request, now, dir);
+        match tokio::time::timeout(limit, decide).await {
+            Ok(decided) => decided,
+            Err(_) => {
+                let why = RequestError::Busy;
+                (self.refuse(request, now, why), Outcome::Refused(why))
+            }
+        }
+    }
+
+    /// A refusal for `why` of `request` (unverified, addressed as well as it
+    /// allows), for a request that could not be decided.
+    pub fn refuse(&self, request: &[u8], now: i64, why: RequestError) -> String {
+        let (user, server) = addressee(request);
+        jwt::response_jwt(&self.issuer, &user, &server, Err(why.to_string()), now)
+    }
+
     /// Who the client is, and its user JWT.
     async fn decide(
         &self,
@@ -223,22 +185,33 @@ impl Authorizer {
         dir: &impl Directory,
     ) -> Result<(String, Outcome), RequestError> {
         let opts = &req.connect_opts;
-        let (name, grant, outcome) = if !opts.auth_token.is_empty() {
+        let (name, account, grant, outcome) = if !opts.auth_token.is_empty() {
             if !self.is_instance_token(&opts.auth_token) {
                 return Err(RequestError::BadToken);
             }
-            ("kez-instance", instance_grant(), Outcome::Instance)
+            let grant = instance_grant();
+            ("kez-instance", &self.account, grant, Outcome::Instance)
         } else if !opts.nkey.is_empty() {
+            // Refused before any signature check or lookup when off.
+            let account = self
+                .identity_account
+                .as_ref()
+                .ok_or(RequestError::IdentitiesOff)?;
             let handle = self.identity(req, dir).await?;
             let subject = super::fanout::inbox_subject(&self.domain, handle.as_str());
-            ("kez-identity", identity_grant(subject), Outcome::Identity)
+            (
+                "kez-identity",
+                account,
+                identity_grant(subject),
+                Outcome::Identity,
+            )
         } else {
             return Err(RequestError::NoCredentials);
         };
         let user = jwt::user_jwt(
             &self.issuer,
             &req.user_nkey,
-            &self.account,
+            account,
             name,
             &grant,
             now,
@@ -275,9 +248,23 @@ impl Authorizer {
     }
 }
 
+/// The connection's `user_nkey` and the asking server's id from an
+/// unverified request, or empty strings when unreadable.
+fn addressee(request: &[u8]) -> (String, String) {
+    if request.len() > MAX_REQUEST_BYTES {
+        return (String::new(), String::new());
+    }
+    std::str::from_utf8(request)
+        .map_err(|_| RequestError::Malformed)
+        .and_then(jwt::decode)
+        .map(|u| (u.claims.nats.user_nkey, u.claims.nats.server_id.id))
+        .unwrap_or_default()
+}
+
 /// The checks on the request itself: signed by the server it names, meant
-/// for a callout, not expired, with a user nkey to answer about.
-fn check(u: &jwt::Unverified, now: i64) -> Result<(), RequestError> {
+/// for a callout and for `issuer` (`sub`), not expired, with a user nkey to
+/// answer about.
+fn check(u: &jwt::Unverified, issuer: &str, now: i64) -> Result<(), RequestError> {
     let c = &u.claims;
     if !u.signed_by_issuer() || c.iss != c.nats.server_id.id {
         return Err(RequestError::BadSignature);
@@ -285,8 +272,11 @@ fn check(u: &jwt::Unverified, now: i64) -> Result<(), RequestError> {
     if c.aud != jwt::REQUEST_AUDIENCE || c.nats.kind != "authorization_request" {
         return Err(RequestError::WrongAudience);
     }
+    if c.sub != issuer {
+        return Err(RequestError::WrongIssuer);
+    }
     if c.exp
-        .is_some_and(|exp| exp.saturating_add(EXP_LEEWAY_SECS) < now)
+        .is_none_or(|exp| exp.saturating_add(EXP_LEEWAY_SECS) < now)
     {
         return Err(RequestError::Expired);
     }
@@ -310,6 +300,7 @@ fn instance_grant() -> UserGrant {
             deny: Vec::new(),
         },
         subs: -1,
+        connection_types: &["STANDARD"],
     }
 }
 
@@ -325,6 +316,7 @@ fn identity_grant(subject: String) -> UserGrant {
             deny: Vec::new(),
         },
         subs: IDENTITY_MAX_SUBS,
+        connection_types: &["STANDARD", "WEBSOCKET"],
     }
 }
 

@@ -1,6 +1,7 @@
 //! The callout as a background task: its own NATS connection as an
 //! `auth_users` member, a queue subscription on `$SYS.REQ.USER.AUTH`, and
-//! one answer per request (SPEC §11 "Auth callout").
+//! one answer per request (SPEC §11.1): up to [`MAX_IN_FLIGHT`] decided at
+//! once, each within [`DECISION_TIMEOUT`] or refused as busy.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,17 +10,26 @@ use futures_util::StreamExt;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::Ordering;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 
-use super::{Authorizer, CALLOUT_QUEUE, CALLOUT_SUBJECT, Decisions, Outcome};
+use super::{Authorizer, CALLOUT_QUEUE, CALLOUT_SUBJECT, Decisions, Outcome, RequestError};
 use crate::store::Store;
 
 /// First wait before retrying a failed connection; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// Longest wait between connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(15);
+/// Most requests one instance decides at once; more are refused as busy at
+/// once (no lookup), so one slow instance never holds the queue group's
+/// share past nats-server's `auth_timeout`.
+const MAX_IN_FLIGHT: usize = 64;
+/// Longest one decision may take (the directory lookup waits for a database
+/// reader); then the client is refused as busy and may retry. Below
+/// nats-server's default `auth_timeout` (2 s).
+const DECISION_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The callout's counters and readiness, shared with `AppState`.
 #[derive(Debug)]
@@ -27,6 +37,8 @@ pub struct CalloutStats {
     /// Requests answered, by outcome.
     pub decisions: Decisions,
     ready: watch::Sender<bool>,
+    /// Seconds from a request's arrival to its answer being handed to NATS.
+    answer_seconds: Histogram,
 }
 
 impl CalloutStats {
@@ -41,20 +53,30 @@ impl CalloutStats {
         let _ = rx.wait_for(|r| *r).await;
     }
 
-    /// Adds `nats_callout_decisions_total{outcome="instance|identity|refused"}`
-    /// and the `nats_callout_ready` gauge to a scrape.
+    /// Adds `nats_callout_decisions_total{outcome="instance|identity"}` and
+    /// `{outcome="refused",reason=…}` (one per [`RequestError::label`]),
+    /// the `nats_callout_answer_seconds` histogram and the
+    /// `nats_callout_ready` gauge to a scrape. No identifiers.
     pub fn register_metrics(&self, r: &mut Registry) {
-        let decisions = Family::<[(&'static str, &'static str); 1], Counter>::default();
+        type Labels = Vec<(&'static str, &'static str)>;
+        let decisions = Family::<Labels, Counter>::default();
         let d = &self.decisions;
-        for (outcome, n) in [
-            ("instance", &d.instance),
-            ("identity", &d.identity),
-            ("refused", &d.refused),
-        ] {
+        for (outcome, n) in [("instance", &d.instance), ("identity", &d.identity)] {
             decisions
-                .get_or_create(&[("outcome", outcome)])
+                .get_or_create(&vec![("outcome", outcome)])
                 .inc_by(n.load(Ordering::Relaxed));
         }
+        for why in RequestError::ALL {
+            decisions
+                .get_or_create(&vec![("outcome", "refused"), ("reason", why.label())])
+                .inc_by(d.refused_for(why));
+        }
+        r.register_with_unit(
+            "nats_callout_answer",
+            "Time from an authorization request's arrival to its answer",
+            Unit::Seconds,
+            self.answer_seconds.clone(),
+        );
         r.register(
             "nats_callout_decisions",
             "Authorization requests the NATS auth callout answered, by outcome",
@@ -78,6 +100,8 @@ pub struct CalloutService {
     authorizer: Arc<Authorizer>,
     store: Store,
     stats: Arc<CalloutStats>,
+    /// [`MAX_IN_FLIGHT`] permits, one per request being decided.
+    in_flight: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for CalloutService {
@@ -109,7 +133,9 @@ impl CalloutService {
             stats: Arc::new(CalloutStats {
                 decisions: Decisions::default(),
                 ready: watch::Sender::new(false),
+                answer_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 13)),
             }),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         }
     }
 
@@ -202,19 +228,72 @@ impl CalloutService {
             let Some(m) = m else {
                 anyhow::bail!("the auth callout subscription ended");
             };
-            let Some(reply) = m.reply else { continue };
-            let now = chrono::Utc::now().timestamp();
-            let (response, outcome) = self
-                .authorizer
-                .authorize(&m.payload, now, &self.store)
-                .await;
-            self.stats.decisions.count(outcome);
-            // Debug, not info: anyone can make refusals by connecting (the
-            // metric counts them); the reason names no key or handle.
-            if let Outcome::Refused(why) = outcome {
-                tracing::debug!(reason = %why, "NATS auth callout refused a connection");
-            }
-            client.publish(reply, response.into()).await?;
+            self.answer(client, m).await;
         }
     }
+
+    /// Decides one request in a task of its own (a permit of
+    /// [`MAX_IN_FLIGHT`] held, within [`DECISION_TIMEOUT`]) that publishes
+    /// the answer on the shared client. Without a free permit the answer is
+    /// a busy refusal, made and published here without a lookup, so this
+    /// loop slows down rather than piling up tasks.
+    async fn answer(&self, client: &async_nats::Client, m: async_nats::Message) {
+        let started = std::time::Instant::now();
+        let Some(reply) = m.reply else { return };
+        let request = m.payload;
+        let now = chrono::Utc::now().timestamp();
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            let why = RequestError::Busy;
+            let response = self.authorizer.refuse(&request, now, why);
+            finish(
+                &self.stats,
+                client,
+                reply,
+                response,
+                Outcome::Refused(why),
+                started,
+            )
+            .await;
+            return;
+        };
+        let (authorizer, store, stats) = (
+            self.authorizer.clone(),
+            self.store.clone(),
+            self.stats.clone(),
+        );
+        let client = client.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let decide = authorizer.authorize_within(&request, now, &store, DECISION_TIMEOUT);
+            let (response, outcome) = decide.await;
+            finish(&stats, &client, reply, response, outcome, started).await;
+        });
+    }
+}
+
+/// Counts `outcome`, publishes `response` to `reply` and records the time
+/// since `started`.
+async fn finish(
+    stats: &CalloutStats,
+    client: &async_nats::Client,
+    reply: async_nats::Subject,
+    response: String,
+    outcome: Outcome,
+    started: std::time::Instant,
+) {
+    stats.decisions.count(outcome);
+    // Debug, not info: anyone can make refusals by connecting (the metric
+    // counts them by reason); the reason names no key or handle.
+    if let Outcome::Refused(why) = outcome {
+        tracing::debug!(
+            reason = why.label(),
+            "NATS auth callout refused a connection"
+        );
+    }
+    // A failed publish means the connection is gone: nats-server times the
+    // client out, and the session notices the loss itself.
+    let _ = client.publish(reply, response.into()).await;
+    stats
+        .answer_seconds
+        .observe(started.elapsed().as_secs_f64());
 }

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha512_256};
 
 use super::*;
 use crate::nats::fanout::inbox_subject;
+use std::sync::atomic::Ordering;
 
 const NKEY_REQUEST: &str = include_str!("../../../tests/data/nats-callout/request-nkey.jwt");
 const TOKEN_REQUEST: &str = include_str!("../../../tests/data/nats-callout/request-token.jwt");
@@ -40,9 +41,22 @@ fn with_bob() -> Map {
     Map(HashMap::from([(client_identity().hex(), handle)]))
 }
 
+/// The tests' issuer account key (fixed, so requests can name it in `sub`).
+fn issuer() -> nkeys::KeyPair {
+    nkeys::KeyPair::new_from_raw(nkeys::KeyPairType::Account, [7; 32]).unwrap()
+}
+
+/// A captured request as nats-server would send it to [`issuer`]: `sub` =
+/// the issuer, re-signed by a new server key (see [`resigned`]).
+fn ours(request: &str) -> String {
+    resigned(request, |_| {})
+}
+
 fn authorizer() -> (Authorizer, nkeys::KeyPair) {
-    let issuer = nkeys::KeyPair::new_account();
-    let a = Authorizer::new(&issuer.seed().unwrap(), "APP", TOKEN, DOMAIN, 3600).unwrap();
+    let issuer = issuer();
+    let a = Authorizer::new(&issuer.seed().unwrap(), "APP", TOKEN, DOMAIN, 3600)
+        .unwrap()
+        .with_identities(Some("IDENTITIES"));
     (a, issuer)
 }
 
@@ -66,10 +80,11 @@ fn claims_of(token: &str) -> Value {
 }
 
 /// `request`'s claims changed by `edit`, signed by a new server key that
-/// also becomes `server_id.id`.
+/// also becomes `server_id.id`, addressed (`sub`) to [`issuer`].
 fn resigned(request: &str, edit: impl FnOnce(&mut Value)) -> String {
     let server = nkeys::KeyPair::new_server();
     let mut c = claims_of(request);
+    c["sub"] = json!(issuer().public_key());
     c["iss"] = json!(server.public_key());
     c["nats"]["server_id"]["id"] = json!(server.public_key());
     edit(&mut c);
@@ -93,10 +108,11 @@ async fn refusal(request: &[u8], dir: &Map) -> (RequestError, Value) {
 #[tokio::test]
 async fn a_registered_identity_may_only_subscribe_to_its_inbox() {
     let (a, issuer) = authorizer();
-    let (response, outcome) = a.authorize(NKEY_REQUEST.as_bytes(), IAT, &with_bob()).await;
+    let req = ours(NKEY_REQUEST);
+    let (response, outcome) = a.authorize(req.as_bytes(), IAT, &with_bob()).await;
 
     assert_eq!(outcome, Outcome::Identity);
-    let request = claims_of(NKEY_REQUEST);
+    let request = claims_of(&req);
     let r = open(&response);
     assert_eq!(r["sub"], request["nats"]["user_nkey"]);
     assert_eq!(r["aud"], request["nats"]["server_id"]["id"]);
@@ -106,7 +122,11 @@ async fn a_registered_identity_may_only_subscribe_to_its_inbox() {
     assert_eq!(user["sub"], request["nats"]["user_nkey"]);
     assert_eq!(
         (user["aud"].as_str(), user["name"].as_str()),
-        (Some("APP"), Some("kez-identity"))
+        (Some("IDENTITIES"), Some("kez-identity"))
+    );
+    assert_eq!(
+        user["nats"]["allowed_connection_types"],
+        json!(["STANDARD", "WEBSOCKET"])
     );
     assert_eq!(
         (user["iat"].as_i64(), user["exp"].as_i64()),
@@ -136,7 +156,7 @@ async fn a_registered_identity_may_only_subscribe_to_its_inbox() {
 async fn the_instance_token_admits_to_every_inbox_subject() {
     let (a, _) = authorizer();
     let (response, outcome) = a
-        .authorize(TOKEN_REQUEST.as_bytes(), IAT, &with_bob())
+        .authorize(ours(TOKEN_REQUEST).as_bytes(), IAT, &with_bob())
         .await;
 
     assert_eq!(outcome, Outcome::Instance);
@@ -147,6 +167,11 @@ async fn the_instance_token_admits_to_every_inbox_subject() {
         (&inboxes, &inboxes)
     );
     assert_eq!(user["name"], "kez-instance");
+    assert_eq!(user["aud"], "APP");
+    assert_eq!(
+        user["nats"]["allowed_connection_types"],
+        json!(["STANDARD"])
+    );
 }
 
 #[tokio::test]
@@ -160,6 +185,7 @@ async fn wrong_credentials_are_refused() {
     let no_nonce = resigned(NKEY_REQUEST, |c| {
         c["nats"]["client_info"]["nonce"] = json!("")
     });
+    let unknown = ours(NKEY_REQUEST);
     let nothing = resigned(TOKEN_REQUEST, |c| {
         c["nats"]["connect_opts"] = json!({"user": "x", "pass": "y"})
     });
@@ -176,7 +202,7 @@ async fn wrong_credentials_are_refused() {
             RequestError::BadNonceSignature,
         ),
         (
-            NKEY_REQUEST.as_bytes(),
+            unknown.as_bytes(),
             Map(HashMap::new()),
             RequestError::UnknownIdentity,
         ),
@@ -211,7 +237,13 @@ async fn a_request_must_be_signed_by_the_server_and_meant_for_a_callout() {
     });
     let wrong_type = resigned(NKEY_REQUEST, |c| c["nats"]["type"] = json!("user"));
     let expired = resigned(NKEY_REQUEST, |c| c["exp"] = json!(IAT - 60));
+    let no_exp = resigned(NKEY_REQUEST, |c| {
+        c.as_object_mut().unwrap().remove("exp");
+    });
     let no_user = resigned(NKEY_REQUEST, |c| c["nats"]["user_nkey"] = json!("ABC"));
+    let other_issuer = resigned(NKEY_REQUEST, |c| {
+        c["sub"] = json!(nkeys::KeyPair::new_account().public_key());
+    });
     let cases = [
         (bad_sig, RequestError::BadSignature),
         (tampered, RequestError::BadSignature),
@@ -219,7 +251,9 @@ async fn a_request_must_be_signed_by_the_server_and_meant_for_a_callout() {
         (wrong_aud, RequestError::WrongAudience),
         (wrong_type, RequestError::WrongAudience),
         (expired, RequestError::Expired),
+        (no_exp, RequestError::Expired),
         (no_user, RequestError::NoUserNkey),
+        (other_issuer, RequestError::WrongIssuer),
     ];
     for (request, want) in cases {
         let (why, response) = refusal(request.as_bytes(), &with_bob()).await;
@@ -275,4 +309,63 @@ fn the_issuer_must_be_an_account_seed_and_the_token_not_empty() {
     assert!(Authorizer::new(&account, "APP", "", DOMAIN, 60).is_err());
     let a = Authorizer::new(&format!("{account}\n"), "APP", TOKEN, DOMAIN, 60).unwrap();
     assert!(a.issuer_public_key().starts_with('A'));
+}
+
+/// Off by default (`--nats-callout-identities`): a registered key's valid
+/// nonce signature is refused without a lookup, and counted by reason.
+#[tokio::test]
+async fn identities_are_refused_unless_turned_on() {
+    let a = Authorizer::new(&issuer().seed().unwrap(), "APP", TOKEN, DOMAIN, 3600).unwrap();
+    let req = ours(NKEY_REQUEST);
+    let (response, outcome) = a.authorize(req.as_bytes(), IAT, &with_bob()).await;
+    assert_eq!(outcome, Outcome::Refused(RequestError::IdentitiesOff));
+    assert_eq!(
+        open(&response)["nats"]["error"],
+        "identities are not admitted"
+    );
+    let (_, outcome) = a
+        .authorize(ours(TOKEN_REQUEST).as_bytes(), IAT, &with_bob())
+        .await;
+    assert_eq!(outcome, Outcome::Instance);
+
+    let d = Decisions::default();
+    d.count(Outcome::Refused(RequestError::IdentitiesOff));
+    d.count(Outcome::Refused(RequestError::BadToken));
+    d.count(Outcome::Refused(RequestError::BadToken));
+    assert_eq!(d.refused_for(RequestError::BadToken), 2);
+    assert_eq!(d.refused_for(RequestError::IdentitiesOff), 1);
+    assert_eq!(d.refused.load(Ordering::Relaxed), 3);
+    let labels: std::collections::HashSet<_> =
+        RequestError::ALL.iter().map(|r| r.label()).collect();
+    assert_eq!(labels.len(), RequestError::ALL.len());
+}
+
+/// A directory that never answers (a database reader that never frees up).
+struct Stuck;
+
+impl Directory for Stuck {
+    async fn handle_of(&self, _: Identity) -> Option<Handle> {
+        std::future::pending().await
+    }
+}
+
+/// A lookup that hangs is answered "busy" once the limit passes, addressed
+/// to the connection, so nats-server refuses the client before its own
+/// `auth_timeout` instead of waiting it out; the token path needs no lookup.
+#[tokio::test]
+async fn a_stuck_lookup_is_answered_busy_within_the_limit() {
+    let (a, _) = authorizer();
+    // The lookup never ends, so the outcome does not depend on the limit.
+    let limit = std::time::Duration::from_millis(20);
+    let (response, outcome) = a
+        .authorize_within(ours(NKEY_REQUEST).as_bytes(), IAT, &Stuck, limit)
+        .await;
+    assert_eq!(outcome, Outcome::Refused(RequestError::Busy));
+    let r = open(&response);
+    assert_eq!(r["nats"]["error"], "auth callout busy");
+    assert_eq!(r["sub"], claims_of(NKEY_REQUEST)["nats"]["user_nkey"]);
+    let (_, outcome) = a
+        .authorize_within(ours(TOKEN_REQUEST).as_bytes(), IAT, &Stuck, limit)
+        .await;
+    assert_eq!(outcome, Outcome::Instance);
 }
