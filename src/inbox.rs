@@ -220,16 +220,20 @@ struct StreamTask {
 }
 
 impl StreamTask {
+    /// Replays, then forwards live events until the client goes, the stream
+    /// is displaced or the server stops. The replay and send futures are
+    /// boxed: they are the largest states of this future, which otherwise
+    /// every idle stream would hold in its task (about 2 KB, issue 14).
     async fn run(mut self, mut sub: crate::broker::Subscription) {
-        let mut stop = self.catch_up().await;
+        let mut stop = Box::pin(self.catch_up()).await;
         while stop.is_ok() {
             tokio::select! {
                 received = sub.receiver.recv() => {
                     stop = match received {
                         Ok(m) if m.seq <= self.last => Ok(()),
-                        Ok(m) if Some(m.seq) == self.last.next() => self.send(&m).await,
+                        Ok(m) if Some(m.seq) == self.last.next() => Box::pin(self.send(&m)).await,
                         // A hole (or a lag): the database has everything up to m.
-                        Ok(_) | Err(RecvError::Lagged(_)) => self.catch_up().await,
+                        Ok(_) | Err(RecvError::Lagged(_)) => Box::pin(self.catch_up()).await,
                         Err(RecvError::Closed) => Err(Stop::ClientGone),
                     };
                 }
