@@ -157,21 +157,7 @@ async fn stream(
     let subscription = state.broker.subscribe(&handle);
     let ticket = state.streams.open(handle.as_str());
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-    // The replay's first page and the newest seq in one read: one trip to
-    // the blocking pool per open instead of two (issue 14, TODO #208).
-    let page = state
-        .store
-        .page_after(handle.clone(), since, PAGE_SIZE, STREAM_PAGE_BYTES)
-        .await?;
-    let first = if since > page.newest {
-        // A cursor ahead of the mailbox (SPEC §7.4): say so, then go on from
-        // the newest seq (a fresh read). The channel is empty, so this never waits.
-        let _ = tx.try_send(Box::new(Outgoing::control(reset_event(page.newest))));
-        since = page.newest;
-        None
-    } else {
-        Some(page.messages)
-    };
+    let first = first_page(&state, &handle, &mut since, &tx).await?;
     let task = StreamTask {
         shutdown: state.shutdown.clone(),
         state: state.clone(),
@@ -194,6 +180,30 @@ async fn stream(
     );
     // nginx buffers proxied responses by default; this turns it off for the stream.
     Ok(([(HeaderName::from_static("x-accel-buffering"), "no")], sse))
+}
+
+/// The replay's first page after `since`, read together with the mailbox's
+/// newest seq: one trip to the blocking pool per open instead of two
+/// (issue 14, TODO #208). A cursor ahead of the mailbox (SPEC §7.4) gets
+/// `event: reset` queued on `tx` and `since` moved back to the newest seq,
+/// then `None`: the stream goes on from there with a fresh read.
+async fn first_page(
+    state: &AppState,
+    handle: &Handle,
+    since: &mut Seq,
+    tx: &mpsc::Sender<Box<Outgoing>>,
+) -> Result<Option<Vec<StoredMessage>>> {
+    let page = state
+        .store
+        .page_after(handle.clone(), *since, PAGE_SIZE, STREAM_PAGE_BYTES)
+        .await?;
+    if *since > page.newest {
+        // The channel is empty, so this never waits.
+        let _ = tx.try_send(Box::new(Outgoing::control(reset_event(page.newest))));
+        *since = page.newest;
+        return Ok(None);
+    }
+    Ok(Some(page.messages))
 }
 
 /// `event: reset`: the client's cursor was above the mailbox's newest seq;
