@@ -14,6 +14,7 @@ RUN npm run build
 FROM rust:1.95-bookworm AS server
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo/ .cargo/
 COPY crates/ crates/
 COPY src/ src/
 COPY benches/ benches/

@@ -306,19 +306,23 @@ async fn main() -> anyhow::Result<()> {
         "server RSS with none open before the rounds: {:.1} MB",
         kb(b.srv.rss()) / 1e3
     );
-    println!("| round | open s | RSS open | RSS after close |\n|---|---|---|---|");
+    println!(
+        "| round | open s | server CPU µs per open | RSS open | RSS after close |\n|---|---|---|---|---|"
+    );
     let mut times = Vec::new();
     for r in 1..=rounds {
         let t = Instant::now();
+        let cpu0 = b.srv.cpu_us();
         let open = open_many(b.srv.addr, &users[..streams], 100).await?;
         let took = t.elapsed();
+        let cpu = per(b.srv.cpu_us() - cpu0, streams);
         times.push(took);
         let rss_open = b.srv.rss();
         close_all(open);
         b.srv.settle_fds(base_fds + 8).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         println!(
-            "| {r} | {:.2} | {:.1} MB | {:.1} MB |",
+            "| {r} | {:.2} | {cpu:.0} | {:.1} MB | {:.1} MB |",
             took.as_secs_f64(),
             kb(rss_open) / 1e3,
             kb(b.srv.rss()) / 1e3

@@ -157,13 +157,7 @@ async fn stream(
     let subscription = state.broker.subscribe(&handle);
     let ticket = state.streams.open(handle.as_str());
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-    let newest = state.store.newest_seq(handle.clone()).await?;
-    if since > newest {
-        // A cursor ahead of the mailbox (SPEC §7.4): say so, then go on from
-        // the newest seq. The channel is empty, so this never waits.
-        let _ = tx.try_send(Box::new(Outgoing::control(reset_event(newest))));
-        since = newest;
-    }
+    let first = first_page(&state, &handle, &mut since, &tx).await?;
     let task = StreamTask {
         shutdown: state.shutdown.clone(),
         state: state.clone(),
@@ -173,7 +167,7 @@ async fn stream(
         budget: state.streams.bytes.for_stream(network_key(ip)),
         ticket,
     };
-    tokio::spawn(task.run(subscription));
+    tokio::spawn(task.run(subscription, first));
     // A comment at once, so a buffering proxy (or a client waiting for the
     // first byte) sees the stream open before any event or keep-alive.
     let opened = tokio_stream::once(Ok(Event::default().comment(OPENED_COMMENT)));
@@ -186,6 +180,30 @@ async fn stream(
     );
     // nginx buffers proxied responses by default; this turns it off for the stream.
     Ok(([(HeaderName::from_static("x-accel-buffering"), "no")], sse))
+}
+
+/// The replay's first page after `since`, read together with the mailbox's
+/// newest seq: one trip to the blocking pool per open instead of two
+/// (issue 14, TODO #208). A cursor ahead of the mailbox (SPEC §7.4) gets
+/// `event: reset` queued on `tx` and `since` moved back to the newest seq,
+/// then `None`: the stream goes on from there with a fresh read.
+async fn first_page(
+    state: &AppState,
+    handle: &Handle,
+    since: &mut Seq,
+    tx: &mpsc::Sender<Box<Outgoing>>,
+) -> Result<Option<Vec<StoredMessage>>> {
+    let page = state
+        .store
+        .page_after(handle.clone(), *since, PAGE_SIZE, STREAM_PAGE_BYTES)
+        .await?;
+    if *since > page.newest {
+        // The channel is empty, so this never waits.
+        let _ = tx.try_send(Box::new(Outgoing::control(reset_event(page.newest))));
+        *since = page.newest;
+        return Ok(None);
+    }
+    Ok(Some(page.messages))
 }
 
 /// `event: reset`: the client's cursor was above the mailbox's newest seq;
@@ -220,16 +238,25 @@ struct StreamTask {
 }
 
 impl StreamTask {
-    async fn run(mut self, mut sub: crate::broker::Subscription) {
-        let mut stop = self.catch_up().await;
+    /// Replays, then forwards live events until the client goes, the stream
+    /// is displaced or the server stops. The replay and send futures are
+    /// boxed: they are the largest states of this future, which otherwise
+    /// every idle stream would hold in its task (about 2 KB, issue 14).
+    /// `first` is the replay's first page when the handler already read it.
+    async fn run(
+        mut self,
+        mut sub: crate::broker::Subscription,
+        first: Option<Vec<StoredMessage>>,
+    ) {
+        let mut stop = Box::pin(self.catch_up(first)).await;
         while stop.is_ok() {
             tokio::select! {
                 received = sub.receiver.recv() => {
                     stop = match received {
                         Ok(m) if m.seq <= self.last => Ok(()),
-                        Ok(m) if Some(m.seq) == self.last.next() => self.send(&m).await,
+                        Ok(m) if Some(m.seq) == self.last.next() => Box::pin(self.send(&m)).await,
                         // A hole (or a lag): the database has everything up to m.
-                        Ok(_) | Err(RecvError::Lagged(_)) => self.catch_up().await,
+                        Ok(_) | Err(RecvError::Lagged(_)) => Box::pin(self.catch_up(None)).await,
                         Err(RecvError::Closed) => Err(Stop::ClientGone),
                     };
                 }
@@ -256,18 +283,25 @@ impl StreamTask {
         }
     }
 
-    /// Sends every stored message after `last`, page by page.
-    async fn catch_up(&mut self) -> std::result::Result<(), Stop> {
+    /// Sends every stored message after `last`, page by page, starting
+    /// with `first` when that page was already read.
+    async fn catch_up(
+        &mut self,
+        mut first: Option<Vec<StoredMessage>>,
+    ) -> std::result::Result<(), Stop> {
         loop {
-            let page = self
-                .state
-                .store
-                .messages_after(self.handle.clone(), self.last, PAGE_SIZE, STREAM_PAGE_BYTES)
-                .await
-                .map_err(|e| {
-                    tracing::warn!(error = %e, "stream replay failed");
-                    Stop::Failed
-                })?;
+            let page = match first.take() {
+                Some(page) => page,
+                None => self
+                    .state
+                    .store
+                    .messages_after(self.handle.clone(), self.last, PAGE_SIZE, STREAM_PAGE_BYTES)
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "stream replay failed");
+                        Stop::Failed
+                    })?,
+            };
             // A page is cut short by count or by bytes; only a page short on
             // both counts proves the end was reached.
             let bytes: usize = page.iter().map(|m| m.envelope.get().len()).sum();

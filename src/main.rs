@@ -4,6 +4,14 @@
 use clap::Parser;
 use kez_chat_server::{config::Config, server, telemetry};
 
+/// jemalloc rather than glibc's malloc (issue 14): it gives memory back
+/// after a burst of closed streams (glibc kept the peak: 313 MB vs 14.5 MB
+/// fresh after 10k streams), and an idle stream's 8 KiB hyper buffers,
+/// page-aligned and mostly unwritten, stay partly unbacked. Its settings
+/// (purging) are in `.cargo/config.toml`.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init();

@@ -17,9 +17,22 @@ use crate::rate_limit::IpRateLimiter;
 use crate::store::{MailboxLimits, Store};
 use crate::telemetry::Redactor;
 
-/// Cheap-to-clone bundle of shared handles.
+/// Cheap-to-clone handle on the shared [`AppStateInner`]: one `Arc`, so
+/// the clone each extractor and each open stream takes is one reference
+/// count bump, not one per field (issue 14). Fields read through `Deref`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+/// Everything a handler needs, built once by [`AppState::new`].
+pub struct AppStateInner {
     /// The parsed configuration.
     pub config: Arc<Config>,
     /// The database.
@@ -107,7 +120,7 @@ impl AppState {
                 config.nostr_push_per_minute,
             )
         });
-        let state = Self {
+        let state = Self(Arc::new(AppStateInner {
             disk,
             push,
             message_limiter: per_minute(config.message_rate_per_minute, "messages"),
@@ -129,7 +142,7 @@ impl AppState {
             nostr,
             task_exits: crate::metrics::TaskExits::default(),
             shutdown,
-        };
+        }));
         let background = Background {
             push: push_worker,
             nats: nats_bridge,

@@ -90,19 +90,6 @@ impl Store {
             }
         }
     }
-
-    /// The highest seq `recipient`'s mailbox ever assigned (0 when none).
-    pub async fn newest_seq(&self, recipient: Handle) -> Result<Seq> {
-        self.read(move |conn| newest_seq(conn, &recipient)).await
-    }
-}
-
-fn newest_seq(conn: &Connection, recipient: &Handle) -> Result<Seq> {
-    Ok(conn
-        .prepare_cached("SELECT last_seq FROM mailboxes WHERE handle = ?1")?
-        .query_row(params![recipient], |r| r.get(0))
-        .optional()?
-        .unwrap_or(Seq::ZERO))
 }
 
 /// The mailbox's newest seq, message count and bytes (zeros when it has

@@ -221,14 +221,16 @@ fn check_sender_share(
     if msg.sender.is_empty() || limits.sender_share_percent >= 100 {
         return Ok(());
     }
+    // Kept by triggers on `messages` (migration 10); no row: nothing held.
     let (held, held_bytes): (u64, u64) = conn
         .prepare_cached(
-            "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE recipient = ?1 AND sender = ?2",
+            "SELECT msg_count, msg_bytes FROM mailbox_senders WHERE recipient = ?1 AND sender = ?2",
         )?
-        .query_row(
-        params![msg.recipient, msg.sender],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+        .query_row(params![msg.recipient, msg.sender], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?
+        .unwrap_or((0, 0));
     let share = |quota: u64| {
         let part = u128::from(quota) * u128::from(limits.sender_share_percent) / 100;
         u64::try_from(part).unwrap_or(u64::MAX)

@@ -95,6 +95,31 @@ const MIGRATIONS: &[&str] = &[
         envelope    TEXT NOT NULL,             -- the link as posted, byte for byte (opaque)
         PRIMARY KEY (primary_key, seq)
     ) STRICT;",
+    // 10: what each sender holds in each mailbox (SPEC §7.5's share), kept by triggers on every
+    //    insert and delete (posts, releases, purges, replicas on older binaries alike), so a post
+    //    reads one row instead of counting the sender's messages (~40 µs at 3k rows, issue 14).
+    "CREATE TABLE mailbox_senders (
+        recipient TEXT NOT NULL,               -- the mailbox's handle (messages.recipient)
+        sender    TEXT NOT NULL,               -- as messages.sender
+        msg_count INTEGER NOT NULL,            -- that sender's messages stored in the mailbox (> 0)
+        msg_bytes INTEGER NOT NULL,            -- their sizes summed (messages.size)
+        PRIMARY KEY (recipient, sender)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO mailbox_senders (recipient, sender, msg_count, msg_bytes)
+        SELECT recipient, sender, count(*), sum(size) FROM messages GROUP BY recipient, sender;
+    CREATE TRIGGER messages_count_sender AFTER INSERT ON messages BEGIN
+        INSERT INTO mailbox_senders (recipient, sender, msg_count, msg_bytes)
+            VALUES (NEW.recipient, NEW.sender, 1, NEW.size)
+            ON CONFLICT (recipient, sender) DO UPDATE
+            SET msg_count = msg_count + 1, msg_bytes = msg_bytes + excluded.msg_bytes;
+    END;
+    CREATE TRIGGER messages_uncount_sender AFTER DELETE ON messages BEGIN
+        UPDATE mailbox_senders SET msg_count = msg_count - 1, msg_bytes = msg_bytes - OLD.size
+            WHERE recipient = OLD.recipient AND sender = OLD.sender;
+        DELETE FROM mailbox_senders
+            WHERE recipient = OLD.recipient AND sender = OLD.sender AND msg_count <= 0;
+    END;
+    DROP INDEX messages_by_sender;",
 ];
 
 /// Brings the schema up to date; fails if the file is newer than this binary.
@@ -163,7 +188,8 @@ mod tests {
 
     /// A database made before migration 8 (messages `WITHOUT ROWID`) still
     /// serves its messages with the same seqs, ids and envelopes, keeps
-    /// retries idempotent, the per-sender share and retention working.
+    /// retries idempotent, the per-sender share (counted by migration 10)
+    /// and retention working.
     #[tokio::test]
     async fn messages_stored_before_the_rowid_table_keep_their_seqs() {
         use crate::kez::Handle;
@@ -249,11 +275,14 @@ mod tests {
 
         assert_eq!(store.purge_messages_before(250).await.unwrap(), 2);
         let page = store
-            .page_after(alice, Seq::ZERO, 10, 1 << 20)
+            .page_after(alice.clone(), Seq::ZERO, 10, 1 << 20)
             .await
             .unwrap();
         let seqs: Vec<u64> = page.messages.iter().map(|m| m.seq.get()).collect();
         assert_eq!((seqs, page.msg_count), (vec![9, 10], 2));
+        // The purge gave s1's share back (migration 10's counters follow deletes).
+        let again = post("m-11", "s1").await.unwrap();
+        assert_eq!((again.seq.get(), again.created), (11, true));
         store.close().await;
     }
 
