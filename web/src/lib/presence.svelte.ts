@@ -4,7 +4,7 @@
 // `typing`/`read` changes. Nothing of a received signal is stored: typing
 // lives in memory, and a read mark only sets `read` on our own message.
 // What this device reads also goes to the identity's own other devices (a
-// `read` to oneself, whatever the switch), which clear their unread counts.
+// `read` to oneself over the server only, whatever the switch), which clear their unread counts.
 // The rules without state are in presence.ts.
 import type { KV } from './kv';
 import { newMessageId } from './bytes';
@@ -119,7 +119,7 @@ export class Presence {
     this.#ownReads.clear();
     const own = this.#h.own;
     if (this.readOn) for (const [peer, ids] of toPeers) for (const body of readBodies([...ids])) this.#send(peer, 'read', body);
-    // The own other devices, one body per conversation: whatever the switch, it tells no one else anything (SPEC §8.6).
+    // The own other devices, one body per conversation, whatever the switch; postLive sends it over the server only (SPEC §8.6).
     if (own) for (const [, ids] of toOwn) for (const body of readBodies([...ids])) this.#send(own, 'read', body);
   }
 
