@@ -101,3 +101,36 @@ describe('deleting a conversation', () => {
     expect(bob.conversation(ap)).toBeUndefined();
   });
 });
+
+describe('deleting a conversation, files (review findings 2, 7)', () => {
+  it('a file whose chunks came before its pointer was never shown: its pointer after the delete is a new message', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const alice = new ChatStore({ kv: memoryKV(), me: me(aliceSeed, 'alice', ap), api: server.api(), ackDelayMs: 0, stallCheck: false, selfCopies: false });
+    const bob = new ChatStore({ kv: memoryKV(), files: memoryKV(), me: me(bobSeed, 'bob', bp), api: server.api(), ackDelayMs: 0, stallCheck: false, selfCopies: false });
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    await alice.send(bp, 'hi');
+    await pull(bob, server, 'bob');
+    const seen = server.boxes.get('bob')!.length;
+    await alice.files.send(bp, 'big.bin', 'application/octet-stream', new Uint8Array(4 * CHUNK_SIZE).fill(7));
+    await alice.files.idle(bp);
+    const items = server.boxes.get('bob')!.slice(seen);
+    expect(items).toHaveLength(5); // the pointer and four chunks
+
+    await bob.ingest(items.slice(1, 3)); // two chunks, no pointer yet (relays and the mailbox allow it)
+    expect(bob.files.receiver.transfers).toHaveLength(1);
+    await bob.convo.delete(ap);
+    expect(bob.files.receiver.transfers).toHaveLength(0);
+
+    // The pointer, then the rest, as a relay may order them (re-numbered past the chunks, as the inbox takes seqs in order).
+    const last = items[items.length - 1].seq;
+    await bob.ingest([items[0], ...items.slice(3)].map((it, i) => ({ ...it, seq: last + 1 + i })));
+    await settleAll();
+    expect(bob.conversation(ap)?.unread).toBe(1);
+    await bob.openThread(ap);
+    expect(bob.threads[ap].map((m) => m.body)).toEqual(['big.bin']);
+  });
+});
