@@ -2,7 +2,7 @@
 // a message and an op in the send queue are never posted, the self-copy of
 // the message that was already on its way does not bring the thread back,
 // and an incoming file's buffered chunks go at once (later chunks are only
-// acked).
+// acked); an outgoing file posts no chunk after the delete started.
 import { describe, expect, it, vi } from 'vitest';
 import type { Api } from '../src/lib/records';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
@@ -102,7 +102,7 @@ describe('deleting a conversation', () => {
   });
 });
 
-describe('deleting a conversation, files (review findings 2, 7)', () => {
+describe('deleting a conversation: files', () => {
   it('a file whose chunks came before its pointer was never shown: its pointer after the delete is a new message', async () => {
     const server = new FakeServer('kez.test');
     const ap = server.add('alice', aliceSeed);
@@ -132,5 +132,77 @@ describe('deleting a conversation, files (review findings 2, 7)', () => {
     expect(bob.conversation(ap)?.unread).toBe(1);
     await bob.openThread(ap);
     expect(bob.threads[ap].map((m) => m.body)).toEqual(['big.bin']);
+  });
+
+  it('an outgoing file stops at the delete: no chunk is posted after it (a chunk in flight may land)', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const api: Api = server.api();
+    const post = api.postMessage;
+    let posts = 0;
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    api.postMessage = async (to, ...rest) => {
+      if (++posts === 3) await gate; // the second chunk, held in flight
+      return post(to, ...rest);
+    };
+    const alice = new ChatStore({ kv: memoryKV(), files: memoryKV(), me: me(aliceSeed, 'alice', ap), api, ackDelayMs: 0, sleep: noWait, stallCheck: false, selfCopies: false });
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.files.send(bp, 'big.bin', 'application/octet-stream', new Uint8Array(6 * CHUNK_SIZE).fill(7));
+    await until(() => posts === 3);
+    await alice.convo.delete(bp);
+    open();
+    await alice.files.idle(bp);
+    await settleAll();
+    expect(posts).toBe(3);
+    expect(server.boxes.get('bob')).toHaveLength(3);
+  });
+
+  it('a chunk whose post waited behind a self-copy is not sealed once the delete has started', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    // The pointer's self-copy (SPEC §8.3) waits at copyGate, so the first chunk's post waits behind it.
+    let openCopy!: () => void;
+    const copyGate = new Promise<void>((r) => (openCopy = r));
+    let copyWaiting = false;
+    const api: Api = server.api();
+    const post = api.postMessage;
+    const toBob: string[] = [];
+    api.postMessage = async (to, id, ...rest) => {
+      if (to === 'alice') {
+        copyWaiting = true;
+        await copyGate;
+      } else toBob.push(id);
+      return post(to, id, ...rest);
+    };
+    // The delete is held while it wipes the file's stored bytes: after the send queue was told, before the thread went.
+    const files = memoryKV();
+    let openDel!: () => void;
+    const delGate = new Promise<void>((r) => (openDel = r));
+    let delWaiting = false;
+    const del = files.del.bind(files);
+    files.del = async (k) => {
+      delWaiting = true;
+      await delGate;
+      return del(k);
+    };
+    const alice = new ChatStore({ kv: memoryKV(), files, me: me(aliceSeed, 'alice', ap), api, ackDelayMs: 0, sleep: noWait, stallCheck: false });
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.files.send(bp, 'big.bin', 'application/octet-stream', new Uint8Array(3 * CHUNK_SIZE).fill(7));
+    await until(() => copyWaiting);
+    expect(toBob).toHaveLength(1); // the pointer
+    const deleting = alice.convo.delete(bp);
+    await until(() => delWaiting);
+    openCopy();
+    await settleAll();
+    openDel();
+    await deleting;
+    await alice.files.idle(bp);
+    await settleAll();
+    expect(toBob).toHaveLength(1);
   });
 });
