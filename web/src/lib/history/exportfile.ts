@@ -11,7 +11,7 @@ import { isValidPrimary } from '../identity';
 import { DELETED_TEXT } from '../ops/apply';
 import { isLatest, type ChatAccess, type Conversation } from '../records';
 import { filePreview } from '../attachments/meta';
-import { exported, fromV1, isExportedMessage, mergeInto, type ExportedMessage } from './exportmsg';
+import { exported, fromV1, isExportedMessage, mergeInto, opsCleaned, type ExportedMessage } from './exportmsg';
 
 export { exported, imported, mergeInto, mergeThread, type ExportedMessage, type MergeOutcome } from './exportmsg';
 
@@ -124,10 +124,22 @@ function isDoc(d: unknown, primary: string): d is HistoryDoc {
   );
 }
 
-/** A checked doc with v1 messages read as v2 (fromV1: an empty body without a file was a deleted message). */
+/**
+ * A checked doc as v2: v1 messages read by fromV1 (an empty body without a
+ * file was a deleted message), v2 ones with only the op fields this client
+ * accepts (opsCleaned; how many were left out is logged, nothing else).
+ */
 function upgraded(doc: HistoryDoc): HistoryDoc {
-  if (doc.version === 2) return doc;
-  return { ...doc, conversations: doc.conversations.map((c) => ({ ...c, messages: c.messages.map(fromV1) })) };
+  if (doc.version === 1) return { ...doc, conversations: doc.conversations.map((c) => ({ ...c, messages: c.messages.map(fromV1) })) };
+  let dropped = 0;
+  const clean = (m: ExportedMessage) => {
+    const c = opsCleaned(m);
+    dropped += c.dropped;
+    return c.message;
+  };
+  const conversations = doc.conversations.map((c) => ({ ...c, messages: c.messages.map(clean) }));
+  if (dropped) console.debug(`history import: ${dropped} reply, edit or reaction fields not valid here were left out`);
+  return { ...doc, conversations };
 }
 
 /** What HistoryFile needs of the ChatStore besides its ChatAccess. */
