@@ -4,7 +4,7 @@
 // so it is never delivered again).
 import { describe, expect, it } from 'vitest';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
-import { seal } from '../src/lib/envelope';
+import { seal, type MessageKind } from '../src/lib/envelope';
 import { memoryKV } from '../src/lib/kv';
 import { opBody } from '../src/lib/ops/body';
 import { MAX_PENDING_BYTES, MAX_PENDING_TOTAL, PENDING_MS, PendingOps } from '../src/lib/ops/pending';
@@ -50,6 +50,42 @@ describe('a pending op across a reload', () => {
     expect(after.ops.pending.count(ap)).toBe(0);
     await after.close();
     expect(raw.map.has(`chat:${bp}:pending_ops`)).toBe(false);
+  });
+});
+
+describe('the pending_ops record is written once per inbox batch (review i13 #4)', () => {
+  it('five early ops in one batch: one write, then one when their targets come', async () => {
+    const server = new FakeServer('kez.test');
+    const bp = server.add('bob', bobSeed);
+    server.add('alice', aliceSeed);
+    const raw = memoryKV();
+    const key = `chat:${bp}:pending_ops`;
+    let writes = 0;
+    for (const name of ['set', 'del'] as const) {
+      const fn = raw[name].bind(raw) as (...a: unknown[]) => Promise<void>;
+      (raw as unknown as Record<string, unknown>)[name] = (k: string, ...rest: unknown[]) => {
+        if (k === key) writes++;
+        return fn(k, ...rest);
+      };
+    }
+    const me: Me = { seed: bobSeed, handle: 'bob', primary: bp, server: 'kez.test' };
+    const bob = new ChatStore({ kv: sealedKV(raw, bobSeed), me, api: server.api(), ackDelayMs: 0, stallCheck: false, selfCopies: false });
+    await bob.load();
+    await bob.startChat('alice'); // a contact: its ops are kept on disk
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const mk = (kind: MessageKind, n: number, body: string) => seal(aliceSeed, { kind, id: `${kind.slice(0, 4)}${String(n).padStart(18, '0')}`, from_handle: 'alice@kez.test', to: bp, sent_at: now, body });
+    const texts = [1, 2, 3, 4, 5].map((n) => mk('text', n, `t${n}`));
+    const reacts = texts.map((t, n) => mk('reaction', n, opBody({ kind: 'reaction', target: t.message.id, emoji: '👍' })));
+    const items = (list: typeof texts, from: number) => list.map((x, i) => ({ seq: from + i, id: x.message.id, envelope: x.envelope, received_at: now }));
+    writes = 0;
+    await bob.ingest(items(reacts, 1));
+    expect(bob.ops.pending.count(A)).toBe(5);
+    expect(writes).toBe(1);
+    await bob.ingest(items(texts, 10));
+    expect(bob.ops.pending.count(A)).toBe(0);
+    expect(writes).toBe(2);
+    expect(raw.map.has(key)).toBe(false);
+    await bob.close();
   });
 });
 

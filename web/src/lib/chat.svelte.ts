@@ -32,7 +32,7 @@ import {
 } from './records';
 import type { RelayProblem, RelayState } from './nostr/transport';
 import type { Event as NostrEvent } from 'nostr-tools/pure';
-import { SeenIds } from './seen';
+import { SEEN_CAPACITY, SeenIds } from './seen';
 import { rfc3339 } from './time';
 import { checkedRelays, sameRelaySet, type Transports, type TransportChoice } from './transports';
 import { wireInbound, wireTransports, type StoreParts } from './chatwiring';
@@ -106,7 +106,7 @@ export class ChatStore {
     this.#me = deps.me;
     this.#api = deps.api ?? realApi;
     this.#now = deps.now ?? (() => new Date());
-    this.#seen = new SeenIds(this.#kv, this.#key('seen'));
+    this.#seen = new SeenIds(this.#kv, this.#key('seen'), SEEN_CAPACITY, () => this.ops.pending.save());
     this.#contacts = new ContactBook(this.#kv, this.#key('contacts'));
     this.#directory = new HandleDirectory(this.#api, this.#me.server);
     const access = this.#access();

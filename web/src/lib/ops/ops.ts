@@ -137,10 +137,14 @@ export class MessageOps {
     await this.#apply(peer, op, { id: msg.id, sent_at: msg.sent_at, by: msg.from, own }, true);
   }
 
-  /** A message arrived in `peer`'s thread (inside the write queue): the ops that waited for it now apply. */
+  /**
+   * A message arrived in `peer`'s thread (inside the write queue): the ops
+   * that waited for it now apply. The pending record is written once per
+   * inbox batch (SeenIds.flush runs pending.save before the replay list),
+   * not per op: writes proportional to the batch, not to the record.
+   */
   async arrived(peer: string, id: string): Promise<void> {
     for (const w of this.pending.take(peer, id, this.#h.chat.now().getTime())) await this.#apply(peer, w.op, w.meta, false);
-    await this.pending.save();
   }
 
   /** Apply and save; `keep`: a missing target waits (PendingOps). Whether the thread changed. */
@@ -149,10 +153,8 @@ export class MessageOps {
     // A stranger's op needs no thread of its own: it waits like one whose target is late.
     const thread = chat.conversation(peer) ? await chat.thread(peer) : [];
     const out = applyOp(thread, op, meta);
-    if (out.result === 'pending' && keep) {
-      this.pending.add(peer, { op, meta, until: chat.now().getTime() + PENDING_MS });
-      await this.pending.save();
-    }
+    // Written with the batch's replay list, before it (SeenIds.flush): a crash cannot keep the id and lose the op.
+    if (out.result === 'pending' && keep) this.pending.add(peer, { op, meta, until: chat.now().getTime() + PENDING_MS });
     if (out.result !== 'applied') {
       if (out.result === 'ignored') console.debug(`${op.kind} ignored`);
       return false;
