@@ -7,7 +7,7 @@ import { ChatStore, type Me } from '../src/lib/chat.svelte';
 import { seal, type MessageKind } from '../src/lib/envelope';
 import { memoryKV } from '../src/lib/kv';
 import { opBody } from '../src/lib/ops/body';
-import { MAX_PENDING_BYTES, MAX_PENDING_TOTAL, PENDING_MS, PendingOps } from '../src/lib/ops/pending';
+import { MAX_PENDING_BYTES, MAX_PENDING_TOTAL, MAX_STRANGER_PENDING, MAX_STRANGER_PENDING_BYTES, PENDING_MS, PendingOps } from '../src/lib/ops/pending';
 import { sealedKV } from '../src/lib/sealedkv';
 import { primaryFromSeed } from '../src/lib/identity';
 import { aliceSeed, bobSeed } from './chat-fixture';
@@ -33,6 +33,7 @@ describe('a pending op across a reload', () => {
 
     const before = bob();
     await before.load();
+    await before.startChat('alice'); // a contact (a stranger's ops wait in memory only)
     await before.ingest([{ seq: 1, id: react.message.id, envelope: react.envelope, received_at: now }]);
     expect(before.ops.pending.count(ap)).toBe(1);
     await before.close();
@@ -133,5 +134,28 @@ describe('the pending_ops record', () => {
     expect(q.count(A) * 60_000).toBeLessThanOrEqual(MAX_PENDING_BYTES);
     expect(q.take(A, target(0), 0)).toEqual([]);
     expect(q.take(A, target(edits - 1), 0)).toHaveLength(1);
+  });
+
+  it('strangers have a quota of their own, in memory only; a flooding contact loses its own oldest first (review i13 #5)', async () => {
+    const kv = memoryKV();
+    const p = new PendingOps(kv, 'k');
+    const peer = (n: number) => 'ed25519:' + n.toString(16).padStart(64, '0');
+    p.add(A, { op: { kind: 'delete', target: target(0) }, meta, until: PENDING_MS });
+    // Strangers: large edits, then many small ops, from many keys.
+    const big = 'x'.repeat(60_000);
+    for (let i = 1; i <= 20; i++) p.add(peer(i), { op: { kind: 'edit', target: target(i), text: big }, meta, until: PENDING_MS }, true);
+    for (let i = 21; i <= MAX_PENDING_TOTAL + 50; i++) p.add(peer(i % 300), { op: { kind: 'delete', target: target(i) }, meta, until: PENDING_MS }, true);
+    let strangers = 0;
+    for (let i = 0; i < 300; i++) strangers += p.count(peer(i));
+    expect(strangers).toBe(MAX_STRANGER_PENDING);
+    expect(MAX_STRANGER_PENDING_BYTES).toBeLessThan(MAX_PENDING_BYTES);
+    await p.save();
+    // The contact's op is still there, and the only one on disk.
+    expect((await kv.get<{ ops: { peer: string }[] }>('k'))!.ops.map((o) => o.peer)).toEqual([A]);
+    // Contacts filling the count: the oldest op of the conversation holding the most goes, not A's one op.
+    for (let c = 1; c <= MAX_PENDING_TOTAL / 200; c++) for (let i = 0; i < 200; i++) p.add(peer(1000 + c), { op: { kind: 'delete', target: target(c * 1000 + i) }, meta, until: PENDING_MS });
+    expect(p.take(A, target(0), 0)).toHaveLength(1);
+    expect(p.take(peer(1001), target(1000), 0)).toEqual([]);
+    expect(p.take(peer(1001), target(1001), 0)).toHaveLength(1);
   });
 });

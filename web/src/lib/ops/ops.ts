@@ -154,7 +154,7 @@ export class MessageOps {
     const thread = chat.conversation(peer) ? await chat.thread(peer) : [];
     const out = applyOp(thread, op, meta);
     // Written with the batch's replay list, before it (SeenIds.flush): a crash cannot keep the id and lose the op.
-    if (out.result === 'pending' && keep) this.pending.add(peer, { op, meta, until: chat.now().getTime() + PENDING_MS });
+    if (out.result === 'pending' && keep) this.pending.add(peer, { op, meta, until: chat.now().getTime() + PENDING_MS }, !chat.conversation(peer));
     if (out.result !== 'applied') {
       if (out.result === 'ignored') console.debug(`${op.kind} ignored`);
       return false;
