@@ -229,4 +229,35 @@ describe('message operations in the export (TODO #163, SPEC §8.4 v2)', () => {
     expect(exported(stored).reactions).toBeUndefined();
     expect(exported({ ...stored, reactions: [legacy, { ...legacy, emoji: '👍', id: id(65) }] }).reactions).toEqual([{ ...legacy, emoji: '👍', id: id(65) }]);
   });
+
+  it('an imported deletion wipes the file bytes only once the thread saying so is saved', async () => {
+    const { server, ap, bp, me } = setup();
+    const kv = memoryKV();
+    const files = memoryKV();
+    const alice = new ChatStore({ kv, files, me: me(aliceSeed, 'alice', ap), api: server.api(), ackDelayMs: 0, selfCopies: false, stallCheck: false });
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.files.send(bp, 'a.txt', 'text/plain', new Uint8Array([1, 2, 3]));
+    await alice.files.idle(bp);
+    const m = alice.threads[bp][0];
+    expect(m.attachment?.mode).toBe('inline');
+    // What the stored thread says of the message at each wipe of stored bytes.
+    const storedAtWipe: unknown[] = [];
+    const del = files.del.bind(files);
+    files.del = async (k) => {
+      storedAtWipe.push((await kv.get<ChatMessage[]>(`chat:${ap}:msgs:${bp}`))?.find((x) => x.id === m.id)?.deleted);
+      return del(k);
+    };
+    const doc: HistoryDoc = {
+      type: 'kez.chat.history',
+      version: 2,
+      primary: ap,
+      exported_at: '2026-05-25T03:00:00Z',
+      conversations: [{ peer_primary: bp, peer_handle: 'bob@kez.test', messages: [{ id: m.id, dir: 'out', body: '', sent_at: m.sent_at, status: 'sent', deleted: true }] }],
+    };
+    expect(await alice.history.import(sealHistory(aliceSeed, doc))).toBe(0);
+    expect(storedAtWipe.length).toBeGreaterThan(0);
+    expect(storedAtWipe.every((d) => d === true)).toBe(true);
+    await alice.close();
+  });
 });

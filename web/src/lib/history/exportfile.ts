@@ -183,7 +183,6 @@ export class HistoryFile {
       for (const ec of doc.conversations) {
         const thread = await chat.thread(ec.peer_primary);
         const n = mergeInto(thread, ec.messages);
-        for (const w of n.wiped) await this.#h.wipeFile?.(ec.peer_primary, w.dir, w.id);
         const c = this.#h.ensureConversation(ec.peer_primary, chat.conversation(ec.peer_primary)?.peer_handle ?? ec.peer_handle);
         const last = thread.at(-1);
         if (last && (!c.last_at || isLatest(c, last.sent_at))) {
@@ -191,6 +190,8 @@ export class HistoryFile {
           c.last_preview = last.deleted ? DELETED_TEXT : last.attachment ? filePreview(last.body) : last.body;
         }
         if (n.added || n.updated) await chat.saveThread(ec.peer_primary);
+        // After the thread is saved: a crash in between leaves bytes of a deleted message, never a bubble whose file is gone.
+        for (const w of n.wiped) await this.#h.wipeFile?.(ec.peer_primary, w.dir, w.id);
         added += n.added;
       }
       await chat.saveConvs();
