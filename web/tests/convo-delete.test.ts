@@ -4,7 +4,8 @@
 // and an incoming file's buffered chunks go at once (later chunks are only
 // acked); an outgoing file posts no chunk after the delete started.
 import { describe, expect, it, vi } from 'vitest';
-import type { Api } from '../src/lib/records';
+import { PostCancelledError, type Api, type ChatAccess, type Outgoing } from '../src/lib/records';
+import { MAX_FORGOTTEN_PEERS, Outbox } from '../src/lib/outbox';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
 import { CHUNK_SIZE } from '../src/lib/attachments/body';
 import { memoryKV } from '../src/lib/kv';
@@ -206,3 +207,37 @@ describe('deleting a conversation: files', () => {
     expect(toBob).toHaveLength(1);
   });
 });
+
+describe('the send queue remembers a deletion past its bound', () => {
+  it('a silent op queued before the delete stays dropped after 1,000 other conversations were deleted', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const posted: string[] = [];
+    let waiting = false;
+    // The transports' part: wait (a self-copy ahead), then seal only if not cancelled meanwhile.
+    const chat = {
+      closed: false,
+      post: async (_peer: string, m: Outgoing, opts?: { cancelled?: () => boolean }) => {
+        waiting = true;
+        await gate;
+        if (opts?.cancelled?.()) throw new PostCancelledError();
+        posted.push(m.id);
+        return {};
+      },
+    } as unknown as ChatAccess;
+    const outbox = new Outbox(chat, noWait);
+    const peer = (n: number) => 'ed25519:' + n.toString(16).padStart(64, '0');
+    const op: Outgoing = { kind: 'reaction', id: 'op-0000000000000000001', sent_at: '2026-05-25T03:00:00Z', body: '{}' };
+    const sent = outbox.postSilent(peer(0), op);
+    await until(() => waiting);
+    outbox.forget(peer(0));
+    for (let i = 1; i <= MAX_FORGOTTEN_PEERS; i++) outbox.forget(peer(i));
+    open();
+    expect(await sent).toBe(true);
+    expect(posted).toEqual([]);
+    // A post queued now, to a peer never deleted, goes out.
+    expect(await outbox.postSilent(peer(5000), { ...op, id: 'op-0000000000000000002' })).toBe(true);
+    expect(posted).toEqual(['op-0000000000000000002']);
+  });
+});
+
