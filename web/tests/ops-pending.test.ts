@@ -101,6 +101,8 @@ describe('the pending_ops record', () => {
     expect(rec.v).toBe(1);
     rec.ops.push({ ...rec.ops[1], body: '{"emoji":"LOL","target":"x","type":"kez-reaction-v1"}' });
     rec.ops.push({ ...rec.ops[1], peer: 'bob' });
+    // Damaged meta: the id, the time and the author are checked as the envelope had them.
+    rec.ops.push({ ...rec.ops[1], id: 'short' }, { ...rec.ops[1], sent_at: '2026-05-25 03:00:00' }, { ...rec.ops[1], by: 'ed25519:xyz' });
     await kv.set('k', rec);
 
     const q = new PendingOps(kv, 'k');
@@ -109,7 +111,7 @@ describe('the pending_ops record', () => {
     await early.load(0);
     expect([early.count(A), early.count(B)]).toEqual([1, 1]);
     expect(q.count(A)).toBe(0); // past its time
-    expect(q.count(B)).toBe(1); // the two damaged copies were left out
+    expect(q.count(B)).toBe(1); // the five damaged copies were left out
     await q.save();
     expect((await kv.get<{ ops: unknown[] }>('k'))!.ops).toHaveLength(1);
     expect(q.take(B, target(2), 2000 + PENDING_MS)).toMatchObject([{ op: { emoji: '👍' } }]);

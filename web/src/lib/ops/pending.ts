@@ -7,7 +7,8 @@
 // logged, never the content). A stranger's ops (no conversation here) wait in
 // memory only, under a small quota of their own, so they never push out a
 // contact's.
-import { utf8ToBytes } from '../bytes';
+import { MESSAGE_ID_RE, utf8ToBytes } from '../bytes';
+import { isStrictUtcSeconds } from '../envelope';
 import { isValidPrimary } from '../identity';
 import type { KV } from '../kv';
 import type { OpMeta } from './apply';
@@ -77,7 +78,9 @@ function entry(peer: string, w: Waiting): Entry {
 function revive(s: unknown): Entry | null {
   const o = s as StoredOp;
   if (typeof s !== 'object' || s === null || typeof o.peer !== 'string' || !isValidPrimary(o.peer)) return null;
-  if (typeof o.body !== 'string' || typeof o.id !== 'string' || typeof o.sent_at !== 'string' || typeof o.by !== 'string') return null;
+  // As the envelope checks had them (SPEC §8): `by` decides the author-only rule, so a damaged one must not pass.
+  if (typeof o.body !== 'string' || typeof o.id !== 'string' || !MESSAGE_ID_RE.test(o.id)) return null;
+  if (typeof o.sent_at !== 'string' || !isStrictUtcSeconds(o.sent_at) || typeof o.by !== 'string' || !isValidPrimary(o.by)) return null;
   if (typeof o.own !== 'boolean' || !Number.isFinite(o.until)) return null;
   const op = typeof o.kind === 'string' ? parseOpBody(o.kind, o.body) : null;
   if (!op || op.kind === 'reply') return null;
