@@ -9,6 +9,7 @@ import { memoryKV } from '../src/lib/kv';
 import { opBody } from '../src/lib/ops/body';
 import { MAX_PENDING_BYTES, MAX_PENDING_TOTAL, MAX_STRANGER_PENDING, MAX_STRANGER_PENDING_BYTES, PENDING_MS, PendingOps } from '../src/lib/ops/pending';
 import { sealedKV } from '../src/lib/sealedkv';
+import { sealHistory, type HistoryDoc } from '../src/lib/history/exportfile';
 import { primaryFromSeed } from '../src/lib/identity';
 import { aliceSeed, bobSeed } from './chat-fixture';
 import { FakeServer } from './helpers';
@@ -51,6 +52,48 @@ describe('a pending op across a reload', () => {
     expect(after.ops.pending.count(ap)).toBe(0);
     await after.close();
     expect(raw.map.has(`chat:${bp}:pending_ops`)).toBe(false);
+  });
+});
+
+describe('a pending op whose target comes by another route (review i13 #11)', () => {
+  async function early() {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const me: Me = { seed: bobSeed, handle: 'bob', primary: bp, server: 'kez.test' };
+    const kv = sealedKV(memoryKV(), bobSeed);
+    const bob = () => new ChatStore({ kv, me, api: server.api(), ackDelayMs: 0, stallCheck: false, selfCopies: false });
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const targetId = 'latetarget000000000001';
+    const react = seal(aliceSeed, { kind: 'reaction', id: 'earlyreaction000000001', from_handle: 'alice@kez.test', to: bp, sent_at: now, body: opBody({ kind: 'reaction', target: targetId, emoji: '🙏' }) });
+    const first = bob();
+    await first.load();
+    await first.startChat('alice');
+    await first.ingest([{ seq: 1, id: react.message.id, envelope: react.envelope, received_at: now }]);
+    expect(first.ops.pending.count(ap)).toBe(1);
+    const target = { id: targetId, dir: 'in' as const, body: 'hello', sent_at: now, status: 'received' as const };
+    return { ap, bp, kv, bob, first, target };
+  }
+
+  it('a history import brings the target: the op applies', async () => {
+    const { ap, bp, first, target } = await early();
+    const doc: HistoryDoc = { type: 'kez.chat.history', version: 2, primary: bp, exported_at: target.sent_at, conversations: [{ peer_primary: ap, peer_handle: 'alice@kez.test', messages: [target] }] };
+    expect(await first.history.import(sealHistory(bobSeed, doc))).toBe(1);
+    expect(first.threads[ap][0].reactions).toMatchObject([{ by: ap, emoji: '🙏' }]);
+    expect(first.ops.pending.count(ap)).toBe(0);
+    await first.close();
+  });
+
+  it('the target was stored but the record not yet (a crash): the op applies at load', async () => {
+    const { ap, bp, kv, bob, first, target } = await early();
+    await first.close();
+    await kv.set(`chat:${bp}:msgs:${ap}`, [target]);
+    const again = bob();
+    await again.load();
+    expect(again.ops.pending.count(ap)).toBe(0);
+    await again.openThread(ap);
+    expect(again.threads[ap][0].reactions).toMatchObject([{ by: ap, emoji: '🙏' }]);
+    await again.close();
   });
 });
 

@@ -130,7 +130,7 @@ export class ChatStore {
       receive: (msg, shown) => this.#inbound.receive(msg, shown),
       scheduleAck: (peer) => this.#receipts.schedule(peer),
     });
-    this.history = new HistoryFile({ chat: access, seed: deps.me.seed, primary: deps.me.primary, ensureConversation: (p, h) => this.#ensureConversation(p, h), wipeFile: (p, d, id) => this.files.wipe(p, d, id) });
+    this.history = new HistoryFile({ chat: access, seed: deps.me.seed, primary: deps.me.primary, ensureConversation: (p, h) => this.#ensureConversation(p, h), wipeFile: (p, d, id) => this.files.wipe(p, d, id), settleOps: (ps) => this.ops.settle(ps) });
     this.#transports = wireTransports(parts);
   }
 

@@ -150,6 +150,8 @@ export interface HistoryHost {
   ensureConversation(peer: string, handle: string | null): Conversation;
   /** Delete a file's stored bytes (Attachments.wipe): an imported deletion wipes them like the op (SPEC §8.5). */
   wipeFile?(peer: string, dir: 'in' | 'out', id: string): Promise<void>;
+  /** Apply the ops that waited for messages now imported (MessageOps.settle, inside the write queue). */
+  settleOps?(peers: readonly string[]): Promise<void>;
 }
 
 /** Export and import of one ChatStore's history. */
@@ -180,6 +182,7 @@ export class HistoryFile {
     const doc = openHistory(seed, primary, text);
     return chat.serial(async () => {
       let added = 0;
+      const grown: string[] = [];
       for (const ec of doc.conversations) {
         const thread = await chat.thread(ec.peer_primary);
         const n = mergeInto(thread, ec.messages);
@@ -193,8 +196,11 @@ export class HistoryFile {
         // After the thread is saved: a crash in between leaves bytes of a deleted message, never a bubble whose file is gone.
         for (const w of n.wiped) await this.#h.wipeFile?.(ec.peer_primary, w.dir, w.id);
         added += n.added;
+        if (n.added) grown.push(ec.peer_primary);
       }
       await chat.saveConvs();
+      // An op that came before its target, the target now imported (SPEC §8.5 "Pending").
+      if (grown.length) await this.#h.settleOps?.(grown);
       return added;
     });
   }

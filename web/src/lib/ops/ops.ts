@@ -9,7 +9,7 @@ import type { SealedMessage } from '../envelope';
 import { ChatClosedError, type ChatAccess, type ChatMessage, type Outgoing } from '../records';
 import { parseRfc3339, rfc3339 } from '../time';
 import { outgoingBody, RESTAMP_AFTER_MS } from '../outboxrules';
-import { applyOp, DELETED_TEXT, type OpMeta } from './apply';
+import { applyOp, DELETED_TEXT, findTarget, type OpMeta } from './apply';
 import { opBody, parseOpBody, validEmoji, validOpText, type Op } from './body';
 import { PENDING_MS, PendingOps } from './pending';
 import type { KV } from '../kv';
@@ -44,9 +44,31 @@ export class MessageOps {
     this.pending = new PendingOps(host.kv, host.key?.('pending_ops'));
   }
 
-  /** Read the pending ops kept before a reload (ChatStore.load); expired ones are dropped. */
+  /**
+   * Read the pending ops kept before a reload (ChatStore.load); expired ones
+   * are dropped, and those whose target is in its thread already (stored
+   * just before a crash) apply now.
+   */
   async load(): Promise<void> {
     await this.pending.load(this.#h.chat.now().getTime());
+    await this.#h.chat.serial(() => this.settle());
+  }
+
+  /**
+   * Apply the waiting ops whose target is in its thread now, though it did
+   * not arrive by ingest (a history import, a crash between the thread's
+   * write and the pending record's); `peers`: only theirs. Inside the write
+   * queue; the record is saved.
+   */
+  async settle(peers?: readonly string[]): Promise<void> {
+    const { chat } = this.#h;
+    for (const [peer, targets] of this.pending.targets()) {
+      if ((peers && !peers.includes(peer)) || !chat.conversation(peer)) continue;
+      const thread = await chat.thread(peer);
+      for (const t of targets) {
+        if (findTarget(thread, t)) await this.arrived(peer, t);
+      }
+    }
     await this.pending.save();
   }
 

@@ -147,6 +147,13 @@ export class PendingOps {
     this.#list = this.#list.filter((e) => e.peer !== peer);
   }
 
+  /** The peers with ops waiting, and each one's targets (distinct). */
+  targets(): Map<string, Set<string>> {
+    const out = new Map<string, Set<string>>();
+    for (const e of this.#list) out.set(e.peer, (out.get(e.peer) ?? new Set<string>()).add(e.w.op.target));
+    return out;
+  }
+
   /** How many ops wait in `peer`'s conversation. */
   count(peer: string): number {
     return this.#list.reduce((n, e) => n + (e.peer === peer ? 1 : 0), 0);
