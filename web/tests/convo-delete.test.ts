@@ -6,6 +6,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { PostCancelledError, type Api, type ChatAccess, type Outgoing } from '../src/lib/records';
 import { MAX_FORGOTTEN_PEERS, Outbox } from '../src/lib/outbox';
+import { MessageOps } from '../src/lib/ops/ops';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
 import { CHUNK_SIZE } from '../src/lib/attachments/body';
 import { memoryKV } from '../src/lib/kv';
@@ -238,6 +239,40 @@ describe('the send queue remembers a deletion past its bound', () => {
     // A post queued now, to a peer never deleted, goes out.
     expect(await outbox.postSilent(peer(5000), { ...op, id: 'op-0000000000000000002' })).toBe(true);
     expect(posted).toEqual(['op-0000000000000000002']);
+  });
+
+  it('a reaction decided before the delete is not posted when the delete runs before it is handed to the queue', async () => {
+    const posted: string[] = [];
+    const outbox = new Outbox({ closed: false, post: async (_p: string, m: Outgoing) => void posted.push(m.id) } as unknown as ChatAccess, noWait);
+    const peer = 'ed25519:' + '1'.repeat(64);
+    const target = { id: 'target-00000000000001', dir: 'in' as const, body: 'hi', sent_at: '2026-05-25T03:00:00Z', status: 'received' as const };
+    const conv = { peer_primary: peer, peer_handle: null, last_at: target.sent_at, last_preview: 'hi', unread: 0, unsent: false };
+    // The write queue hands the op's outcome back only after the delete (below) ran.
+    let applied = false;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const chat = {
+      closed: false,
+      now: () => new Date(),
+      serial: async <T>(fn: () => Promise<T>) => {
+        const out = await fn();
+        applied = true;
+        await held;
+        return out;
+      },
+      conversation: () => conv,
+      thread: async () => [target],
+      saveThread: async () => {},
+      saveConvs: async () => {},
+    } as unknown as ChatAccess;
+    const ops = new MessageOps({ chat, own: 'ed25519:' + '2'.repeat(64), postSilent: (p, m, g) => outbox.postSilent(p, m, g), generation: (p) => outbox.generation(p), blocked: () => false, wipeFile: async () => {} });
+    const reacting = ops.react(peer, target.id, '👍');
+    await until(() => applied);
+    outbox.forget(peer); // the conversation is deleted
+    release();
+    expect(await reacting).toBe(true);
+    await settleAll();
+    expect(posted).toEqual([]);
   });
 });
 

@@ -113,7 +113,7 @@ export class ChatStore {
     this.#outbox = new Outbox(access, deps.sleep);
     this.#receipts = new Receipts(access, deps.ackDelayMs);
     this.#stallCheck = deps.stallCheck ?? true;
-    this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m) => this.#outbox.postSilent(p, m), blocked: (p) => this.convo.blocked(p), wipeFile: (p, d, id) => this.files.wipe(p, d, id), kv: this.#kv, key: (p) => this.#key(p) });
+    this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m, g) => this.#outbox.postSilent(p, m, g), generation: (p) => this.#outbox.generation(p), blocked: (p) => this.convo.blocked(p), wipeFile: (p, d, id) => this.files.wipe(p, d, id), kv: this.#kv, key: (p) => this.#key(p) });
     this.presence = new Presence({ chat: access, own: deps.me.primary, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m) => this.#transports.postLive(peer, m), activePeer: () => this.activePeer });
     const parts: StoreParts = { store: this, chat: access, deps, api: this.#api, kv: this.#kv, seen: this.#seen, directory: this.#directory, receipts: this.#receipts,
       now: () => this.#now(), closed: () => this.#closed, key: (p) => this.#key(p), ensureConversation: (p, h) => this.#ensureConversation(p, h),

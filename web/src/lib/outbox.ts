@@ -119,6 +119,11 @@ export class Outbox {
     return this.#tick;
   }
 
+  /** The count to pass to postSilent for an op decided now (MessageOps takes it before applying the op). */
+  generation(peer: string): number {
+    return this.#gen(peer);
+  }
+
   /** Whether a post to `peer` queued under count `gen` is still wanted: no deletion of the conversation since. */
   #current(peer: string, gen: number): boolean {
     return gen >= (this.#gens.get(peer) ?? this.#floor);
@@ -274,10 +279,10 @@ export class Outbox {
    * and retry like a message's (the pacer). False when it finally failed
    * (the caller keeps it for Retry: MessageOps); true once posted, when
    * the chat closed meanwhile, or when the conversation was deleted before
-   * it was sealed (forget()). Never rejects.
+   * it was sealed (forget()); `gen`: generation() when the op was decided,
+   * so a deletion after that drops it. Never rejects.
    */
-  postSilent(peer: string, m: Outgoing): Promise<boolean> {
-    const gen = this.#gen(peer);
+  postSilent(peer: string, m: Outgoing, gen = this.#gen(peer)): Promise<boolean> {
     const cancelled = () => !this.#current(peer, gen);
     return this.#chains.run(peer, async () => {
       for (let attempt = 1; !this.#chat.closed && !cancelled(); attempt++) {

@@ -23,8 +23,10 @@ export interface OpsHost {
   chat: ChatAccess;
   /** The own primary. */
   own: string;
-  /** Post a silent op in `peer`'s queue (Outbox.postSilent); false when it finally failed. */
-  postSilent(peer: string, m: Outgoing): Promise<boolean>;
+  /** Post a silent op in `peer`'s queue (Outbox.postSilent; `gen` from generation()); false when it finally failed. */
+  postSilent(peer: string, m: Outgoing, gen?: number): Promise<boolean>;
+  /** The send queue's deletion count now (Outbox.generation): taken before an op is applied. */
+  generation?(peer: string): number;
   /** Whether `peer` is blocked: no op is sent there (review r13 #8). */
   blocked(peer: string): boolean;
   /** Delete a file's stored bytes (Attachments.wipe). */
@@ -101,14 +103,16 @@ export class MessageOps {
     const { chat, own } = this.#h;
     if (chat.closed || this.#h.blocked(peer)) return false;
     const m: Outgoing = { kind: op.kind, id: newMessageId(), sent_at: rfc3339(chat.now()), body: opBody(op) };
+    // Before the apply: a conversation deleted after this call never gets the op posted.
+    const gen = this.#h.generation?.(peer);
     const applied = await chat.serial(() => this.#apply(peer, op, { id: m.id, sent_at: m.sent_at, by: own, own: true }, false));
-    if (applied) this.#post(peer, op.target, m);
+    if (applied) this.#post(peer, op.target, m, gen);
     return applied;
   }
 
   /** Post in the background; a final failure is kept on the target (unsent_ops) for its Retry. */
-  #post(peer: string, target: string, m: Outgoing): void {
-    void this.#h.postSilent(peer, m).then((ok) => (ok ? undefined : this.#keepUnsent(peer, target, m)));
+  #post(peer: string, target: string, m: Outgoing, gen?: number): void {
+    void this.#h.postSilent(peer, m, gen).then((ok) => (ok ? undefined : this.#keepUnsent(peer, target, m)));
   }
 
   async #keepUnsent(peer: string, target: string, m: Outgoing): Promise<void> {
