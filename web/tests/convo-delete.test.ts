@@ -2,9 +2,11 @@
 // a message and an op in the send queue are never posted, the self-copy of
 // the message that was already on its way does not bring the thread back,
 // and an incoming file's buffered chunks go at once (later chunks are only
-// acked).
+// acked); an outgoing file posts no chunk after the delete started.
 import { describe, expect, it, vi } from 'vitest';
-import type { Api } from '../src/lib/records';
+import { PostCancelledError, type Api, type ChatAccess, type Outgoing } from '../src/lib/records';
+import { MAX_FORGOTTEN_PEERS, Outbox } from '../src/lib/outbox';
+import { MessageOps } from '../src/lib/ops/ops';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
 import { CHUNK_SIZE } from '../src/lib/attachments/body';
 import { memoryKV } from '../src/lib/kv';
@@ -101,3 +103,176 @@ describe('deleting a conversation', () => {
     expect(bob.conversation(ap)).toBeUndefined();
   });
 });
+
+describe('deleting a conversation: files', () => {
+  it('a file whose chunks came before its pointer was never shown: its pointer after the delete is a new message', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const alice = new ChatStore({ kv: memoryKV(), me: me(aliceSeed, 'alice', ap), api: server.api(), ackDelayMs: 0, stallCheck: false, selfCopies: false });
+    const bob = new ChatStore({ kv: memoryKV(), files: memoryKV(), me: me(bobSeed, 'bob', bp), api: server.api(), ackDelayMs: 0, stallCheck: false, selfCopies: false });
+    await alice.load();
+    await bob.load();
+    await alice.startChat('bob');
+    await alice.send(bp, 'hi');
+    await pull(bob, server, 'bob');
+    const seen = server.boxes.get('bob')!.length;
+    await alice.files.send(bp, 'big.bin', 'application/octet-stream', new Uint8Array(4 * CHUNK_SIZE).fill(7));
+    await alice.files.idle(bp);
+    const items = server.boxes.get('bob')!.slice(seen);
+    expect(items).toHaveLength(5); // the pointer and four chunks
+
+    await bob.ingest(items.slice(1, 3)); // two chunks, no pointer yet (relays and the mailbox allow it)
+    expect(bob.files.receiver.transfers).toHaveLength(1);
+    await bob.convo.delete(ap);
+    expect(bob.files.receiver.transfers).toHaveLength(0);
+
+    // The pointer, then the rest, as a relay may order them (re-numbered past the chunks, as the inbox takes seqs in order).
+    const last = items[items.length - 1].seq;
+    await bob.ingest([items[0], ...items.slice(3)].map((it, i) => ({ ...it, seq: last + 1 + i })));
+    await settleAll();
+    expect(bob.conversation(ap)?.unread).toBe(1);
+    await bob.openThread(ap);
+    expect(bob.threads[ap].map((m) => m.body)).toEqual(['big.bin']);
+  });
+
+  it('an outgoing file stops at the delete: no chunk is posted after it (a chunk in flight may land)', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const api: Api = server.api();
+    const post = api.postMessage;
+    let posts = 0;
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    api.postMessage = async (to, ...rest) => {
+      if (++posts === 3) await gate; // the second chunk, held in flight
+      return post(to, ...rest);
+    };
+    const alice = new ChatStore({ kv: memoryKV(), files: memoryKV(), me: me(aliceSeed, 'alice', ap), api, ackDelayMs: 0, sleep: noWait, stallCheck: false, selfCopies: false });
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.files.send(bp, 'big.bin', 'application/octet-stream', new Uint8Array(6 * CHUNK_SIZE).fill(7));
+    await until(() => posts === 3);
+    await alice.convo.delete(bp);
+    open();
+    await alice.files.idle(bp);
+    await settleAll();
+    expect(posts).toBe(3);
+    expect(server.boxes.get('bob')).toHaveLength(3);
+  });
+
+  it('a chunk whose post waited behind a self-copy is not sealed once the delete has started', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    // The pointer's self-copy (SPEC §8.3) waits at copyGate, so the first chunk's post waits behind it.
+    let openCopy!: () => void;
+    const copyGate = new Promise<void>((r) => (openCopy = r));
+    let copyWaiting = false;
+    const api: Api = server.api();
+    const post = api.postMessage;
+    const toBob: string[] = [];
+    api.postMessage = async (to, id, ...rest) => {
+      if (to === 'alice') {
+        copyWaiting = true;
+        await copyGate;
+      } else toBob.push(id);
+      return post(to, id, ...rest);
+    };
+    // The delete is held while it wipes the file's stored bytes: after the send queue was told, before the thread went.
+    const files = memoryKV();
+    let openDel!: () => void;
+    const delGate = new Promise<void>((r) => (openDel = r));
+    let delWaiting = false;
+    const del = files.del.bind(files);
+    files.del = async (k) => {
+      delWaiting = true;
+      await delGate;
+      return del(k);
+    };
+    const alice = new ChatStore({ kv: memoryKV(), files, me: me(aliceSeed, 'alice', ap), api, ackDelayMs: 0, sleep: noWait, stallCheck: false });
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.files.send(bp, 'big.bin', 'application/octet-stream', new Uint8Array(3 * CHUNK_SIZE).fill(7));
+    await until(() => copyWaiting);
+    expect(toBob).toHaveLength(1); // the pointer
+    const deleting = alice.convo.delete(bp);
+    await until(() => delWaiting);
+    openCopy();
+    await settleAll();
+    openDel();
+    await deleting;
+    await alice.files.idle(bp);
+    await settleAll();
+    expect(toBob).toHaveLength(1);
+  });
+});
+
+describe('the send queue remembers a deletion past its bound', () => {
+  it('a silent op queued before the delete stays dropped after 1,000 other conversations were deleted', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const posted: string[] = [];
+    let waiting = false;
+    // The transports' part: wait (a self-copy ahead), then seal only if not cancelled meanwhile.
+    const chat = {
+      closed: false,
+      post: async (_peer: string, m: Outgoing, opts?: { cancelled?: () => boolean }) => {
+        waiting = true;
+        await gate;
+        if (opts?.cancelled?.()) throw new PostCancelledError();
+        posted.push(m.id);
+        return {};
+      },
+    } as unknown as ChatAccess;
+    const outbox = new Outbox(chat, noWait);
+    const peer = (n: number) => 'ed25519:' + n.toString(16).padStart(64, '0');
+    const op: Outgoing = { kind: 'reaction', id: 'op-0000000000000000001', sent_at: '2026-05-25T03:00:00Z', body: '{}' };
+    const sent = outbox.postSilent(peer(0), op);
+    await until(() => waiting);
+    outbox.forget(peer(0));
+    for (let i = 1; i <= MAX_FORGOTTEN_PEERS; i++) outbox.forget(peer(i));
+    open();
+    expect(await sent).toBe(true);
+    expect(posted).toEqual([]);
+    // A post queued now, to a peer never deleted, goes out.
+    expect(await outbox.postSilent(peer(5000), { ...op, id: 'op-0000000000000000002' })).toBe(true);
+    expect(posted).toEqual(['op-0000000000000000002']);
+  });
+
+  it('a reaction decided before the delete is not posted when the delete runs before it is handed to the queue', async () => {
+    const posted: string[] = [];
+    const outbox = new Outbox({ closed: false, post: async (_p: string, m: Outgoing) => void posted.push(m.id) } as unknown as ChatAccess, noWait);
+    const peer = 'ed25519:' + '1'.repeat(64);
+    const target = { id: 'target-00000000000001', dir: 'in' as const, body: 'hi', sent_at: '2026-05-25T03:00:00Z', status: 'received' as const };
+    const conv = { peer_primary: peer, peer_handle: null, last_at: target.sent_at, last_preview: 'hi', unread: 0, unsent: false };
+    // The write queue hands the op's outcome back only after the delete (below) ran.
+    let applied = false;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const chat = {
+      closed: false,
+      now: () => new Date(),
+      serial: async <T>(fn: () => Promise<T>) => {
+        const out = await fn();
+        applied = true;
+        await held;
+        return out;
+      },
+      conversation: () => conv,
+      thread: async () => [target],
+      saveThread: async () => {},
+      saveConvs: async () => {},
+    } as unknown as ChatAccess;
+    const ops = new MessageOps({ chat, own: 'ed25519:' + '2'.repeat(64), postSilent: (p, m, g) => outbox.postSilent(p, m, g), generation: (p) => outbox.generation(p), blocked: () => false, wipeFile: async () => {} });
+    const reacting = ops.react(peer, target.id, '👍');
+    await until(() => applied);
+    outbox.forget(peer); // the conversation is deleted
+    release();
+    expect(await reacting).toBe(true);
+    await settleAll();
+    expect(posted).toEqual([]);
+  });
+});
+

@@ -8,6 +8,7 @@ import { fromB64url, fromHex } from '../src/lib/bytes';
 import { ChatStore } from '../src/lib/chat.svelte';
 import {
   EXPORT_INFO,
+  exported,
   HistoryFileError,
   MAX_EXPORT_BYTES,
   mergeInto,
@@ -193,5 +194,70 @@ describe('message operations in the export (TODO #163, SPEC §8.4 v2)', () => {
     // A v2 deleted message with a body is malformed.
     const v2: HistoryDoc = { type: 'kez.chat.history', version: 2, primary: setup().ap, exported_at: '2026-05-25T03:00:00Z', conversations: [{ peer_primary: by, peer_handle: null, messages: [msg(1, { deleted: true })] }] };
     expect(() => openHistory(aliceSeed, v2.primary, sealHistory(aliceSeed, v2))).toThrow(HistoryFileError);
+  });
+
+  it('leaves out an op field no longer valid here (a legacy reaction), not the whole file; one reaction per sender', () => {
+    const { ap, bp } = setup();
+    const at = '2026-05-25T03:01:00Z';
+    // Accepted when it was stored (validEmoji was looser before), refused by today's rule.
+    const legacy = { by: bp, emoji: 'LOL', at, id: id(60) };
+    const v2: HistoryDoc = {
+      type: 'kez.chat.history',
+      version: 2,
+      primary: ap,
+      exported_at: '2026-05-25T03:00:00Z',
+      conversations: [
+        {
+          peer_primary: bp,
+          peer_handle: null,
+          messages: [
+            msg(1, { reactions: [legacy, { by: ap, emoji: '👍', at, id: id(61) }] }),
+            msg(2, { edit: { at: 'yesterday', id: id(62) }, reply_to: 'not an id' }),
+            // Two from one sender (a hand-made or damaged file): the later stands.
+            msg(3, { reactions: [{ by: bp, emoji: '😂', at: '2026-05-25T03:02:00Z', id: id(63) }, { by: bp, emoji: '👍', at, id: id(64) }] }),
+          ],
+        },
+      ],
+    };
+    const doc = openHistory(aliceSeed, ap, sealHistory(aliceSeed, v2));
+    const [m1, m2, m3] = doc.conversations[0].messages;
+    expect(m1.reactions).toEqual([{ by: ap, emoji: '👍', at, id: id(61) }]);
+    expect([m2.body, m2.edit, m2.reply_to]).toEqual(['m2', undefined, undefined]);
+    expect(m3.reactions?.map((r) => r.emoji)).toEqual(['😂']);
+    // The exporter writes only what today's import takes.
+    const stored: ChatMessage = { id: id(1), dir: 'in', body: 'x', sent_at: '2026-05-25T03:00:01Z', status: 'received', reactions: [legacy] };
+    expect(exported(stored).reactions).toBeUndefined();
+    expect(exported({ ...stored, reactions: [legacy, { ...legacy, emoji: '👍', id: id(65) }] }).reactions).toEqual([{ ...legacy, emoji: '👍', id: id(65) }]);
+  });
+
+  it('an imported deletion wipes the file bytes only once the thread saying so is saved', async () => {
+    const { server, ap, bp, me } = setup();
+    const kv = memoryKV();
+    const files = memoryKV();
+    const alice = new ChatStore({ kv, files, me: me(aliceSeed, 'alice', ap), api: server.api(), ackDelayMs: 0, selfCopies: false, stallCheck: false });
+    await alice.load();
+    await alice.startChat('bob');
+    await alice.files.send(bp, 'a.txt', 'text/plain', new Uint8Array([1, 2, 3]));
+    await alice.files.idle(bp);
+    const m = alice.threads[bp][0];
+    expect(m.attachment?.mode).toBe('inline');
+    // What the stored thread says of the message at each wipe of stored bytes.
+    const storedAtWipe: unknown[] = [];
+    const del = files.del.bind(files);
+    files.del = async (k) => {
+      storedAtWipe.push((await kv.get<ChatMessage[]>(`chat:${ap}:msgs:${bp}`))?.find((x) => x.id === m.id)?.deleted);
+      return del(k);
+    };
+    const doc: HistoryDoc = {
+      type: 'kez.chat.history',
+      version: 2,
+      primary: ap,
+      exported_at: '2026-05-25T03:00:00Z',
+      conversations: [{ peer_primary: bp, peer_handle: 'bob@kez.test', messages: [{ id: m.id, dir: 'out', body: '', sent_at: m.sent_at, status: 'sent', deleted: true }] }],
+    };
+    expect(await alice.history.import(sealHistory(aliceSeed, doc))).toBe(0);
+    expect(storedAtWipe.length).toBeGreaterThan(0);
+    expect(storedAtWipe.every((d) => d === true)).toBe(true);
+    await alice.close();
   });
 });

@@ -6,7 +6,8 @@ import { ChatStore, type Api } from '../src/lib/chat.svelte';
 import type { EnvelopeV2, SealedMessage } from '../src/lib/envelope';
 import { memoryKV } from '../src/lib/kv';
 import { typingBody } from '../src/lib/livebody';
-import { markRead, newlyRead, readBodies, readTargets, TYPING_SHOWN_MS, TypingSender, unreadAfterRead } from '../src/lib/presence';
+import { markRead, newlyRead, readBodies, readTargets, TYPING_SHOWN_MS, TypingSender } from '../src/lib/presence';
+import { UnreadIds } from '../src/lib/unreadids';
 import { Presence } from '../src/lib/presence.svelte';
 import type { ChatAccess, ChatMessage } from '../src/lib/records';
 import { aliceSeed, bobSeed, settle } from './chat-fixture';
@@ -69,14 +70,33 @@ describe('read rules', () => {
     expect(bodies.map((b) => b.split(',').length)).toEqual([100, 100, 50]);
   });
 
-  it('a read from an own device leaves unread what came after the newest message it names', () => {
-    const thread = [msg('a', 'in', 'received'), msg('b', 'in', 'received'), msg('x', 'out', 'sent'), msg('c', 'in', 'received'), msg('d', 'in', 'received')];
-    expect(unreadAfterRead(thread, new Set(['b', 'c']), 3)).toBe(1);
-    expect(unreadAfterRead(thread, new Set(['d']), 3)).toBe(0);
+  it('a read from an own device leaves unread what came after the newest counted message it names', () => {
+    // b, c, d raised the count to 1, 2, 3.
+    const fresh = () => {
+      const u = new UnreadIds();
+      ['b', 'c', 'd'].forEach((id, i) => u.arrived('p', id, true, i + 1));
+      return u;
+    };
+    expect(fresh().afterRead('p', new Set(['b', 'c']), 3)).toBe(1);
+    expect(fresh().afterRead('p', new Set(['d']), 3)).toBe(0);
     // Names only what is read here already, or another thread's messages: no change.
-    expect(unreadAfterRead(thread, new Set(['a']), 2)).toBeNull();
-    expect(unreadAfterRead(thread, new Set(['zz']), 4)).toBeNull();
-    expect(unreadAfterRead(thread, new Set(['d']), 0)).toBeNull();
+    expect(fresh().afterRead('p', new Set(['b']), 2)).toBeNull();
+    expect(fresh().afterRead('p', new Set(['zz']), 3)).toBeNull();
+    expect(fresh().afterRead('p', new Set(['d']), 0)).toBeNull();
+    // An arrival not counted (deleted on arrival, muted) stands for nothing (review i13 #15).
+    const v = new UnreadIds();
+    v.arrived('p', 'a', true, 1);
+    v.arrived('p', 'b', false, 1);
+    expect(v.ids('p', 1)).toEqual(['a']);
+    expect(v.afterRead('p', new Set(['a']), 1)).toBe(0);
+    // Counted before the load: matched only once filled from the stored thread.
+    const w = new UnreadIds();
+    w.arrived('p', 'e', true, 3);
+    expect(w.needsFill('p', 3)).toBe(true);
+    expect(w.afterRead('p', new Set(['c']), 3)).toBeNull();
+    w.fill('p', ['c', 'd', 'e']);
+    expect(w.needsFill('p', 3)).toBe(false);
+    expect(w.afterRead('p', new Set(['c']), 3)).toBe(2);
   });
 });
 

@@ -32,7 +32,7 @@ import {
 } from './records';
 import type { RelayProblem, RelayState } from './nostr/transport';
 import type { Event as NostrEvent } from 'nostr-tools/pure';
-import { SeenIds } from './seen';
+import { SEEN_CAPACITY, SeenIds } from './seen';
 import { rfc3339 } from './time';
 import { checkedRelays, sameRelaySet, type Transports, type TransportChoice } from './transports';
 import { wireInbound, wireTransports, type StoreParts } from './chatwiring';
@@ -106,14 +106,14 @@ export class ChatStore {
     this.#me = deps.me;
     this.#api = deps.api ?? realApi;
     this.#now = deps.now ?? (() => new Date());
-    this.#seen = new SeenIds(this.#kv, this.#key('seen'));
+    this.#seen = new SeenIds(this.#kv, this.#key('seen'), SEEN_CAPACITY, () => this.ops.pending.save());
     this.#contacts = new ContactBook(this.#kv, this.#key('contacts'));
     this.#directory = new HandleDirectory(this.#api, this.#me.server);
     const access = this.#access();
     this.#outbox = new Outbox(access, deps.sleep);
     this.#receipts = new Receipts(access, deps.ackDelayMs);
     this.#stallCheck = deps.stallCheck ?? true;
-    this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m) => this.#outbox.postSilent(p, m), blocked: (p) => this.convo.blocked(p), wipeFile: (p, d, id) => this.files.wipe(p, d, id), kv: this.#kv, key: (p) => this.#key(p) });
+    this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m, g) => this.#outbox.postSilent(p, m, g), generation: (p) => this.#outbox.generation(p), blocked: (p) => this.convo.blocked(p), wipeFile: (p, d, id) => this.files.wipe(p, d, id), kv: this.#kv, key: (p) => this.#key(p) });
     this.presence = new Presence({ chat: access, own: deps.me.primary, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m) => this.#transports.postLive(peer, m), activePeer: () => this.activePeer });
     const parts: StoreParts = { store: this, chat: access, deps, api: this.#api, kv: this.#kv, seen: this.#seen, directory: this.#directory, receipts: this.#receipts,
       now: () => this.#now(), closed: () => this.#closed, key: (p) => this.#key(p), ensureConversation: (p, h) => this.#ensureConversation(p, h),
@@ -130,7 +130,7 @@ export class ChatStore {
       receive: (msg, shown) => this.#inbound.receive(msg, shown),
       scheduleAck: (peer) => this.#receipts.schedule(peer),
     });
-    this.history = new HistoryFile({ chat: access, seed: deps.me.seed, primary: deps.me.primary, ensureConversation: (p, h) => this.#ensureConversation(p, h), wipeFile: (p, d, id) => this.files.wipe(p, d, id) });
+    this.history = new HistoryFile({ chat: access, seed: deps.me.seed, primary: deps.me.primary, ensureConversation: (p, h) => this.#ensureConversation(p, h), wipeFile: (p, d, id) => this.files.wipe(p, d, id), settleOps: (ps) => this.ops.settle(ps) });
     this.#transports = wireTransports(parts);
   }
 

@@ -128,6 +128,8 @@ export class ConvoActions {
     const { chat, kv, key } = this.#h;
     return chat.serial(async () => {
       const thread = chat.loadedThread(peer) ?? (await kv.get<ChatMessage[]>(key(`msgs:${peer}`))) ?? [];
+      // Out of memory first: a file's next chunk checks the loaded thread before it is sealed (Sender), and must see it gone now.
+      this.#h.dropThread(peer);
       await this.#h.forgetQueued?.(peer, recentSentIds(thread, chat.now()));
       await this.#h.forgetFiles(peer, thread.filter((m) => m.attachment));
       await kv.del(key(`msgs:${peer}`));

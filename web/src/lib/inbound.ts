@@ -258,8 +258,9 @@ export class Inbound {
     // Ops that came before it apply now (SPEC §8.5 "Pending"), after the preview so an edit or delete shows there.
     await this.#a.arrived(peer, entry.id);
     // Already deleted for everyone: nothing to read.
-    if (!entry.deleted && !this.#a.viewing(peer) && !c.muted) c.unread += 1;
-    this.#a.live.heard(peer, msg.id);
+    const counted = !entry.deleted && !this.#a.viewing(peer) && !c.muted;
+    if (counted) c.unread += 1;
+    this.#a.live.heard(peer, msg.id, counted);
     // Saved before the receipt is tried: a reload or reconnect retries it.
     c.unacked = true;
     await chat.saveThread(peer);

@@ -53,8 +53,12 @@ export class Outbox {
   #pauseUntil = 0;
   /** Resolvers of the waits between attempts (wake() ends them early). */
   readonly #wakers = new Set<() => void>();
-  /** Per peer: how many times its conversation was deleted here; a post queued under an older count is dropped. */
+  /** Conversation deletions so far, all peers together: a post remembers the count it was queued under. */
+  #tick = 0;
+  /** Per peer: the count at its conversation's last deletion here; a post queued under an older count is dropped. */
   readonly #gens = new Map<string, number>();
+  /** The newest count among peers no longer in #gens: a post queued before it, to a peer not there, counts as stale. */
+  #floor = 0;
 
   constructor(chat: ChatAccess, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))) {
     this.#chat = chat;
@@ -100,19 +104,29 @@ export class Outbox {
    */
   forget(peer: string): void {
     this.#gens.delete(peer);
-    this.#gens.set(peer, this.#gen(peer) + 1);
-    while (this.#gens.size > MAX_FORGOTTEN_PEERS) this.#gens.delete(this.#gens.keys().next().value!);
+    this.#gens.set(peer, ++this.#tick);
+    // Never forgets a deletion outright: a pruned one raises the floor, so its stale posts stay stale.
+    for (const [p, at] of this.#gens) {
+      if (this.#gens.size <= MAX_FORGOTTEN_PEERS) break;
+      this.#gens.delete(p);
+      this.#floor = Math.max(this.#floor, at);
+    }
     this.wake();
   }
 
-  /** Deletions of `peer`'s conversation so far (0: never). */
-  #gen(peer: string): number {
-    return this.#gens.get(peer) ?? 0;
+  /** The count a post queued now remembers (one for every peer: only the deletions' own counts are per peer). */
+  #gen(_peer: string): number {
+    return this.#tick;
   }
 
-  /** Whether a post queued when the count was `gen` is still wanted. */
+  /** The count to pass to postSilent for an op decided now (MessageOps takes it before applying the op). */
+  generation(peer: string): number {
+    return this.#gen(peer);
+  }
+
+  /** Whether a post to `peer` queued under count `gen` is still wanted: no deletion of the conversation since. */
   #current(peer: string, gen: number): boolean {
-    return this.#gen(peer) === gen;
+    return gen >= (this.#gens.get(peer) ?? this.#floor);
   }
 
   /** The connection is back: waits between attempts end now (a 429's pause still holds). */
@@ -184,7 +198,7 @@ export class Outbox {
 
   /**
    * Post one outbound message (see SendMode); at most one post per message
-   * at a time. `gen`: the peer's deletion count when it was queued (a
+   * at a time. `gen`: the deletion count when it was queued (a
    * deleted conversation's posts are dropped: forget()).
    */
   async deliver(peer: string, id: string, mode: SendMode = 'send', gen = this.#gen(peer)): Promise<void> {
@@ -265,10 +279,10 @@ export class Outbox {
    * and retry like a message's (the pacer). False when it finally failed
    * (the caller keeps it for Retry: MessageOps); true once posted, when
    * the chat closed meanwhile, or when the conversation was deleted before
-   * it was sealed (forget()). Never rejects.
+   * it was sealed (forget()); `gen`: generation() when the op was decided,
+   * so a deletion after that drops it. Never rejects.
    */
-  postSilent(peer: string, m: Outgoing): Promise<boolean> {
-    const gen = this.#gen(peer);
+  postSilent(peer: string, m: Outgoing, gen = this.#gen(peer)): Promise<boolean> {
     const cancelled = () => !this.#current(peer, gen);
     return this.#chains.run(peer, async () => {
       for (let attempt = 1; !this.#chat.closed && !cancelled(); attempt++) {

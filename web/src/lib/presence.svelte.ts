@@ -4,7 +4,7 @@
 // `typing`/`read` changes. Nothing of a received signal is stored: typing
 // lives in memory, and a read mark only sets `read` on our own message.
 // What this device reads also goes to the identity's own other devices (a
-// `read` to oneself, whatever the switch), which clear their unread counts.
+// `read` to oneself over the server only, whatever the switch), which clear their unread counts.
 // The rules without state are in presence.ts.
 import type { KV } from './kv';
 import { newMessageId } from './bytes';
@@ -12,9 +12,10 @@ import type { SealedMessage } from './envelope';
 import { parseTyping, typingBody } from './livebody';
 import { BoundedSet } from './nostr/bookkeeping';
 import { ackIds } from './envelope';
-import { LIVE_SEEN_MAX, markRead, newlyRead, READ_BATCH_MS, readBodies, readTargets, TYPING_SHOWN_MS, TypingSender, unreadAfterRead } from './presence';
-import type { ChatAccess, Outgoing } from './records';
+import { LIVE_SEEN_MAX, markRead, newlyRead, OWN_READS_KEPT, READ_BATCH_MS, readBodies, readTargets, TYPING_SHOWN_MS, TypingSender } from './presence';
+import type { ChatAccess, ChatMessage, Outgoing } from './records';
 import { rfc3339 } from './time';
+import { UnreadIds } from './unreadids';
 
 /** What Presence uses of the ChatStore. */
 export interface PresenceHost {
@@ -52,6 +53,10 @@ export class Presence {
   #readTimer: ReturnType<typeof setTimeout> | null = null;
   /** Replay guard for ephemeral ids, in memory only (never the stored list). */
   readonly #seen = new BoundedSet(LIVE_SEEN_MAX);
+  /** The ids behind each unread count, for the own devices' `read` (no thread opened to match it). */
+  readonly #unread = new UnreadIds();
+  /** Ids of the own-devices `read`s sent from here: the server's echo to this device is skipped. */
+  readonly #sentOwn = new BoundedSet(OWN_READS_KEPT);
 
   constructor(host: PresenceHost) {
     this.#h = host;
@@ -89,16 +94,17 @@ export class Presence {
     if (state && this.typingOn) this.#send(peer, 'typing', typingBody(state));
   }
 
-  /** `peer`'s thread was opened with `unread` new messages: those are read now (told to the peer when on, always to the own devices). */
+  /** `peer`'s thread was opened with `unread` new messages (the count goes to 0): those are read now (told to the peer when on, always to the own devices). */
   opened(peer: string, unread: number): void {
-    if (!viewing(this.#h, peer)) return;
-    const thread = this.#h.chat.loadedThread(peer) ?? [];
-    this.#queueRead(peer, newlyRead(thread, unread));
+    const ids = this.#unread.ids(peer, unread) ?? newlyRead(this.#h.chat.loadedThread(peer) ?? [], unread);
+    this.#unread.cleared(peer);
+    if (viewing(this.#h, peer)) this.#queueRead(peer, ids);
   }
 
-  /** A visible message from `peer` arrived: it ends their typing, and is read if the thread is open. */
-  heard(peer: string, id: string): void {
+  /** A visible message from `peer` arrived (`counted`: it raised the unread count): it ends their typing, and is read if the thread is open. */
+  heard(peer: string, id: string, counted = false): void {
     this.#hide(peer);
+    if (counted) this.#unread.arrived(peer, id, true, this.#h.chat.conversation(peer)?.unread ?? 0);
     if (viewing(this.#h, peer)) this.#queueRead(peer, [id]);
   }
 
@@ -119,7 +125,7 @@ export class Presence {
     this.#ownReads.clear();
     const own = this.#h.own;
     if (this.readOn) for (const [peer, ids] of toPeers) for (const body of readBodies([...ids])) this.#send(peer, 'read', body);
-    // The own other devices, one body per conversation: whatever the switch, it tells no one else anything (SPEC §8.6).
+    // The own other devices, one body per conversation, whatever the switch; postLive sends it over the server only (SPEC §8.6).
     if (own) for (const [, ids] of toOwn) for (const body of readBodies([...ids])) this.#send(own, 'read', body);
   }
 
@@ -127,6 +133,7 @@ export class Presence {
   #send(peer: string, kind: 'read' | 'typing', body: string): void {
     if (this.#h.chat.closed) return;
     const m: Outgoing = { kind, id: newMessageId(), sent_at: rfc3339(this.#h.chat.now()), body };
+    if (kind === 'read' && peer === this.#h.own) this.#sentOwn.add(m.id);
     void this.#h.post(peer, m).catch((e: unknown) => console.debug(`${kind} not sent:`, e));
   }
 
@@ -143,14 +150,16 @@ export class Presence {
     // A relay that stored it, or a late delivery: an old "typing" says nothing now.
     const age = this.#h.chat.now().getTime() - Date.parse(msg.sent_at);
     if (msg.kind === 'typing') return this.#typingFrom(msg.from, age <= TYPING_SHOWN_MS ? parseTyping(msg.body) : null);
-    if (msg.kind === 'read' && this.#h.own && msg.from === this.#h.own) return this.#readByOwn(msg.body);
+    if (msg.kind === 'read' && this.#h.own && msg.from === this.#h.own) return this.#sentOwn.has(msg.id) ? undefined : this.#readByOwn(msg.body);
     if (msg.kind === 'read' && this.readOn) await this.#readFrom(msg.from, msg.body);
   }
 
   /**
    * Another device of this identity read messages (SPEC §8.6 "Own
    * devices"): the conversation they are in drops its unread count to what
-   * came after them. Only conversations with unread messages are looked at.
+   * came after them. Matched against the ids behind each count (UnreadIds),
+   * no thread opened; a count from before the load is matched once per
+   * conversation against its stored thread, not kept in memory.
    */
   async #readByOwn(body: string): Promise<void> {
     const chat = this.#h.chat;
@@ -159,13 +168,23 @@ export class Presence {
     const named = new Set(ids);
     let changed = false;
     for (const c of chat.conversations()) {
-      if (c.unread <= 0 || c.peer_primary === this.#h.own) continue;
-      const left = unreadAfterRead(await chat.thread(c.peer_primary), named, c.unread);
-      if (left === null || left === c.unread) continue;
+      const peer = c.peer_primary;
+      if (c.unread <= 0 || peer === this.#h.own) continue;
+      let left = this.#unread.afterRead(peer, named, c.unread);
+      if (left === null && this.#unread.needsFill(peer, c.unread)) {
+        this.#unread.fill(peer, newlyRead(await this.#stored(peer), c.unread));
+        left = this.#unread.afterRead(peer, named, c.unread);
+      }
+      if (left === null || left >= c.unread) continue;
       c.unread = left;
       changed = true;
     }
     if (changed) await chat.saveConvs();
+  }
+
+  /** `peer`'s thread as loaded, else as stored, without making it the UI's state. */
+  async #stored(peer: string): Promise<readonly ChatMessage[]> {
+    return this.#h.chat.loadedThread(peer) ?? (await this.#h.kv.get<ChatMessage[]>(this.#h.key(`msgs:${peer}`))) ?? [];
   }
 
   #typingFrom(peer: string, state: 'active' | 'paused' | null): void {

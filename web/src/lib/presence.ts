@@ -13,6 +13,8 @@ export const TYPING_SHOWN_MS = 6_000;
 export const READ_BATCH_MS = 1_000;
 /** Ephemeral ids remembered (in memory only) against replays. */
 export const LIVE_SEEN_MAX = 2_000;
+/** Own-devices `read` ids sent from here, remembered so their echo is skipped. */
+export const OWN_READS_KEPT = 64;
 
 /**
  * The typing signals of one device: `active` at most every
@@ -74,20 +76,4 @@ export function readBodies(ids: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < ids.length; i += MAX_ACK_IDS) out.push(ids.slice(i, i + MAX_ACK_IDS).join(','));
   return out;
-}
-
-/**
- * The unread count of a conversation after a `read` from another device of
- * this identity (SPEC §8.6 "Own devices") naming `ids`: the received
- * messages after the newest one named among the `unread` newest; null when
- * it names none of them (read here already, or another conversation).
- */
-export function unreadAfterRead(thread: readonly ChatMessage[], ids: ReadonlySet<string>, unread: number): number | null {
-  if (unread <= 0) return null;
-  const recent = thread.filter((m) => m.dir === 'in').slice(-unread);
-  let last = -1;
-  recent.forEach((m, i) => {
-    if (ids.has(m.id)) last = i;
-  });
-  return last === -1 ? null : recent.length - 1 - last;
 }

@@ -1,9 +1,12 @@
 // Replay guard for envelope ids (SPEC §8): remembers the most recent
-// `capacity` accepted ids, persisted as a FIFO list.
+// `capacity` accepted ids, persisted as a FIFO list. What must be on disk
+// before an id counts as handled (the pending ops, SPEC §8.5) is written
+// first, by the `before` hook, once per batch.
 import type { KV } from './kv';
 
 export const SEEN_CAPACITY = 10_000;
 
+/** The replay guard's ids in memory and in one KV record. */
 export class SeenIds {
   #ids: string[] = [];
   #set = new Set<string>();
@@ -12,6 +15,8 @@ export class SeenIds {
     private readonly kv: KV,
     private readonly key: string,
     private readonly capacity = SEEN_CAPACITY,
+    /** Runs at every flush, before the ids are written: state an id's handling left in memory goes to disk first. */
+    private readonly before?: () => Promise<void>,
   ) {}
 
   async load(): Promise<void> {
@@ -51,6 +56,7 @@ export class SeenIds {
 
   /** Persist if anything changed (once per inbox batch rather than per id). */
   async flush(): Promise<void> {
+    await this.before?.();
     if (!this.#dirty) return;
     this.#dirty = false;
     await this.kv.set(this.key, this.#ids);

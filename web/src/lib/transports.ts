@@ -121,12 +121,16 @@ export class Transports {
   /**
    * A read receipt or typing signal (SPEC §8.6): sealed once, posted
    * ephemeral (§7.7) and/or published as kind 24244; never self-copied,
-   * never retried. Resolves when one transport took it.
+   * never retried. Resolves when one transport took it. One to the own
+   * primary (the own devices' `read`) goes over the server only, never to a
+   * relay: a 24244 to the own addr would tell the peer when we read (§8.6);
+   * without the server it is not sent at all.
    */
   async postLive(peer: string, m: Outgoing): Promise<void> {
     const host = this.#host;
+    const toOwn = peer === host.deps.me.primary;
     const useServer = host.transport() !== 'nostr' && !!host.api.postEphemeral;
-    const useNostr = host.transport() !== 'server' && host.relays().length > 0;
+    const useNostr = !toOwn && host.transport() !== 'server' && host.relays().length > 0;
     if (host.closed()) throw new ChatClosedError();
     const { seed, handle, server } = host.deps.me;
     const { kind, id, sent_at, body } = m;

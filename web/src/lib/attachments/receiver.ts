@@ -220,16 +220,19 @@ export class Receiver {
 
   /**
    * The conversation with `peer` was deleted on this device (inside the write
-   * queue): its transfers' buffered chunks go now, and the files count as
-   * finished, so chunks still arriving are only acked (the sender stops
-   * re-sending) and start no new transfer.
+   * queue): its transfers' buffered chunks go now. The files whose pointer
+   * was shown count as finished, so chunks still arriving are only acked
+   * (the sender stops re-sending) and start no new transfer. A pointerless
+   * one (chunks before the pointer) was never shown, so it is not finished:
+   * its pointer, when it comes, is a new message like any other.
    */
   async forgetPeer(peer: string): Promise<void> {
     const gone = this.#xfers.filter((t) => t.peer === peer);
     if (!gone.length) return;
     for (const t of gone) await this.#dropChunks(t);
     this.#xfers = this.#xfers.filter((t) => t.peer !== peer);
-    this.#finished = [...this.#finished, ...gone.map((t) => transferKey(peer, t.file_id))].slice(-FINISHED_KEPT);
+    const shown = gone.filter((t) => t.pointer);
+    this.#finished = [...this.#finished, ...shown.map((t) => transferKey(peer, t.file_id))].slice(-FINISHED_KEPT);
     await this.#host.kv.set(this.#host.key('xfers_done'), this.#finished);
     await this.#save();
   }

@@ -11,7 +11,7 @@ import { isValidPrimary } from '../identity';
 import { DELETED_TEXT } from '../ops/apply';
 import { isLatest, type ChatAccess, type Conversation } from '../records';
 import { filePreview } from '../attachments/meta';
-import { exported, fromV1, isExportedMessage, mergeInto, type ExportedMessage } from './exportmsg';
+import { exported, fromV1, isExportedMessage, mergeInto, opsCleaned, type ExportedMessage } from './exportmsg';
 
 export { exported, imported, mergeInto, mergeThread, type ExportedMessage, type MergeOutcome } from './exportmsg';
 
@@ -124,10 +124,22 @@ function isDoc(d: unknown, primary: string): d is HistoryDoc {
   );
 }
 
-/** A checked doc with v1 messages read as v2 (fromV1: an empty body without a file was a deleted message). */
+/**
+ * A checked doc as v2: v1 messages read by fromV1 (an empty body without a
+ * file was a deleted message), v2 ones with only the op fields this client
+ * accepts (opsCleaned; how many were left out is logged, nothing else).
+ */
 function upgraded(doc: HistoryDoc): HistoryDoc {
-  if (doc.version === 2) return doc;
-  return { ...doc, conversations: doc.conversations.map((c) => ({ ...c, messages: c.messages.map(fromV1) })) };
+  if (doc.version === 1) return { ...doc, conversations: doc.conversations.map((c) => ({ ...c, messages: c.messages.map(fromV1) })) };
+  let dropped = 0;
+  const clean = (m: ExportedMessage) => {
+    const c = opsCleaned(m);
+    dropped += c.dropped;
+    return c.message;
+  };
+  const conversations = doc.conversations.map((c) => ({ ...c, messages: c.messages.map(clean) }));
+  if (dropped) console.debug(`history import: ${dropped} reply, edit or reaction fields not valid here were left out`);
+  return { ...doc, conversations };
 }
 
 /** What HistoryFile needs of the ChatStore besides its ChatAccess. */
@@ -138,6 +150,8 @@ export interface HistoryHost {
   ensureConversation(peer: string, handle: string | null): Conversation;
   /** Delete a file's stored bytes (Attachments.wipe): an imported deletion wipes them like the op (SPEC §8.5). */
   wipeFile?(peer: string, dir: 'in' | 'out', id: string): Promise<void>;
+  /** Apply the ops that waited for messages now imported (MessageOps.settle, inside the write queue). */
+  settleOps?(peers: readonly string[]): Promise<void>;
 }
 
 /** Export and import of one ChatStore's history. */
@@ -168,10 +182,10 @@ export class HistoryFile {
     const doc = openHistory(seed, primary, text);
     return chat.serial(async () => {
       let added = 0;
+      const grown: string[] = [];
       for (const ec of doc.conversations) {
         const thread = await chat.thread(ec.peer_primary);
         const n = mergeInto(thread, ec.messages);
-        for (const w of n.wiped) await this.#h.wipeFile?.(ec.peer_primary, w.dir, w.id);
         const c = this.#h.ensureConversation(ec.peer_primary, chat.conversation(ec.peer_primary)?.peer_handle ?? ec.peer_handle);
         const last = thread.at(-1);
         if (last && (!c.last_at || isLatest(c, last.sent_at))) {
@@ -179,9 +193,14 @@ export class HistoryFile {
           c.last_preview = last.deleted ? DELETED_TEXT : last.attachment ? filePreview(last.body) : last.body;
         }
         if (n.added || n.updated) await chat.saveThread(ec.peer_primary);
+        // After the thread is saved: a crash in between leaves bytes of a deleted message, never a bubble whose file is gone.
+        for (const w of n.wiped) await this.#h.wipeFile?.(ec.peer_primary, w.dir, w.id);
         added += n.added;
+        if (n.added) grown.push(ec.peer_primary);
       }
       await chat.saveConvs();
+      // An op that came before its target, the target now imported (SPEC §8.5 "Pending").
+      if (grown.length) await this.#h.settleOps?.(grown);
       return added;
     });
   }

@@ -53,13 +53,43 @@ function isAttachment(a: unknown): boolean {
   return typeof a === 'object' && a !== null && typeof o.name === 'string' && typeof o.mime === 'string' && Number.isSafeInteger(o.size) && typeof o.sha256 === 'string' && (o.mode === 'inline' || o.mode === 'pointer');
 }
 
-/** The v2 fields' shape: each valid where present, and a deleted message carries none of the others. */
+/**
+ * The v2 fields' structure: reactions (if any) a bounded array, and a
+ * deleted message carrying none of the others. Whether each op field is
+ * valid is opsCleaned's: one this client no longer accepts (a rule tightened
+ * since) is left out of its message, not the whole file refused.
+ */
 function opFieldsOk(o: ExportedMessage): boolean {
-  if (o.reply_to !== undefined && !isId(o.reply_to)) return false;
-  if (o.edit !== undefined && (!isKey(o.edit) || !validOpText(o.body))) return false;
-  if (o.reactions !== undefined && !(Array.isArray(o.reactions) && o.reactions.length <= MAX_EXPORT_REACTIONS && o.reactions.every(isReaction))) return false;
+  if (o.reactions !== undefined && !(Array.isArray(o.reactions) && o.reactions.length <= MAX_EXPORT_REACTIONS)) return false;
   if (o.deleted === undefined) return true;
   return o.deleted === true && o.body === '' && o.attachment === undefined && o.edit === undefined && o.reactions === undefined && o.reply_to === undefined;
+}
+
+/**
+ * `m` with only the op fields this client accepts (SPEC §8.4): an invalid
+ * `reply_to` or `edit` left out, invalid reactions left out and one per
+ * sender (the later, §8.5); `dropped` counts what was left out. Used on
+ * export (what this store holds may predate a rule) and on import.
+ */
+export function opsCleaned(m: ExportedMessage): { message: ExportedMessage; dropped: number } {
+  const out: ExportedMessage = { ...m };
+  let dropped = 0;
+  if (out.reply_to !== undefined && !isId(out.reply_to)) {
+    delete out.reply_to;
+    dropped++;
+  }
+  if (out.edit !== undefined && (!isKey(out.edit) || !validOpText(out.body))) {
+    delete out.edit;
+    dropped++;
+  }
+  if (out.reactions !== undefined) {
+    const latest = new Map<string, Reaction>();
+    for (const r of out.reactions) if (isReaction(r) && isLater(r.at, r.id, latest.get(r.by))) latest.set(r.by, r);
+    dropped += out.reactions.length - latest.size;
+    if (latest.size) out.reactions = [...latest.values()];
+    else delete out.reactions;
+  }
+  return { message: out, dropped };
 }
 
 /** Whether `m` is a message of a file of `version` (1: without the op fields, 2: with them). */
@@ -93,7 +123,7 @@ export function exported(m: ChatMessage): ExportedMessage {
   if (m.reply_to) out.reply_to = m.reply_to;
   if (m.edit) out.edit = { at: m.edit.at, id: m.edit.id };
   if (m.reactions?.length) out.reactions = m.reactions.slice(-MAX_EXPORT_REACTIONS).map(({ by, emoji, at, id }) => ({ by, emoji, at, id }));
-  return out;
+  return opsCleaned(out).message;
 }
 
 /** The thread entry an imported message becomes: unsent ones as failed (never re-sent unasked), files without bytes. */

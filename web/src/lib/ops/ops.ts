@@ -9,7 +9,7 @@ import type { SealedMessage } from '../envelope';
 import { ChatClosedError, type ChatAccess, type ChatMessage, type Outgoing } from '../records';
 import { parseRfc3339, rfc3339 } from '../time';
 import { outgoingBody, RESTAMP_AFTER_MS } from '../outboxrules';
-import { applyOp, DELETED_TEXT, type OpMeta } from './apply';
+import { applyOp, DELETED_TEXT, findTarget, type OpMeta } from './apply';
 import { opBody, parseOpBody, validEmoji, validOpText, type Op } from './body';
 import { PENDING_MS, PendingOps } from './pending';
 import type { KV } from '../kv';
@@ -23,8 +23,10 @@ export interface OpsHost {
   chat: ChatAccess;
   /** The own primary. */
   own: string;
-  /** Post a silent op in `peer`'s queue (Outbox.postSilent); false when it finally failed. */
-  postSilent(peer: string, m: Outgoing): Promise<boolean>;
+  /** Post a silent op in `peer`'s queue (Outbox.postSilent; `gen` from generation()); false when it finally failed. */
+  postSilent(peer: string, m: Outgoing, gen?: number): Promise<boolean>;
+  /** The send queue's deletion count now (Outbox.generation): taken before an op is applied. */
+  generation?(peer: string): number;
   /** Whether `peer` is blocked: no op is sent there (review r13 #8). */
   blocked(peer: string): boolean;
   /** Delete a file's stored bytes (Attachments.wipe). */
@@ -44,9 +46,31 @@ export class MessageOps {
     this.pending = new PendingOps(host.kv, host.key?.('pending_ops'));
   }
 
-  /** Read the pending ops kept before a reload (ChatStore.load); expired ones are dropped. */
+  /**
+   * Read the pending ops kept before a reload (ChatStore.load); expired ones
+   * are dropped, and those whose target is in its thread already (stored
+   * just before a crash) apply now.
+   */
   async load(): Promise<void> {
     await this.pending.load(this.#h.chat.now().getTime());
+    await this.#h.chat.serial(() => this.settle());
+  }
+
+  /**
+   * Apply the waiting ops whose target is in its thread now, though it did
+   * not arrive by ingest (a history import, a crash between the thread's
+   * write and the pending record's); `peers`: only theirs. Inside the write
+   * queue; the record is saved.
+   */
+  async settle(peers?: readonly string[]): Promise<void> {
+    const { chat } = this.#h;
+    for (const [peer, targets] of this.pending.targets()) {
+      if ((peers && !peers.includes(peer)) || !chat.conversation(peer)) continue;
+      const thread = await chat.thread(peer);
+      for (const t of targets) {
+        if (findTarget(thread, t)) await this.arrived(peer, t);
+      }
+    }
     await this.pending.save();
   }
 
@@ -79,14 +103,16 @@ export class MessageOps {
     const { chat, own } = this.#h;
     if (chat.closed || this.#h.blocked(peer)) return false;
     const m: Outgoing = { kind: op.kind, id: newMessageId(), sent_at: rfc3339(chat.now()), body: opBody(op) };
+    // Before the apply: a conversation deleted after this call never gets the op posted.
+    const gen = this.#h.generation?.(peer);
     const applied = await chat.serial(() => this.#apply(peer, op, { id: m.id, sent_at: m.sent_at, by: own, own: true }, false));
-    if (applied) this.#post(peer, op.target, m);
+    if (applied) this.#post(peer, op.target, m, gen);
     return applied;
   }
 
   /** Post in the background; a final failure is kept on the target (unsent_ops) for its Retry. */
-  #post(peer: string, target: string, m: Outgoing): void {
-    void this.#h.postSilent(peer, m).then((ok) => (ok ? undefined : this.#keepUnsent(peer, target, m)));
+  #post(peer: string, target: string, m: Outgoing, gen?: number): void {
+    void this.#h.postSilent(peer, m, gen).then((ok) => (ok ? undefined : this.#keepUnsent(peer, target, m)));
   }
 
   async #keepUnsent(peer: string, target: string, m: Outgoing): Promise<void> {
@@ -137,10 +163,14 @@ export class MessageOps {
     await this.#apply(peer, op, { id: msg.id, sent_at: msg.sent_at, by: msg.from, own }, true);
   }
 
-  /** A message arrived in `peer`'s thread (inside the write queue): the ops that waited for it now apply. */
+  /**
+   * A message arrived in `peer`'s thread (inside the write queue): the ops
+   * that waited for it now apply. The pending record is written once per
+   * inbox batch (SeenIds.flush runs pending.save before the replay list),
+   * not per op: writes proportional to the batch, not to the record.
+   */
   async arrived(peer: string, id: string): Promise<void> {
     for (const w of this.pending.take(peer, id, this.#h.chat.now().getTime())) await this.#apply(peer, w.op, w.meta, false);
-    await this.pending.save();
   }
 
   /** Apply and save; `keep`: a missing target waits (PendingOps). Whether the thread changed. */
@@ -149,10 +179,8 @@ export class MessageOps {
     // A stranger's op needs no thread of its own: it waits like one whose target is late.
     const thread = chat.conversation(peer) ? await chat.thread(peer) : [];
     const out = applyOp(thread, op, meta);
-    if (out.result === 'pending' && keep) {
-      this.pending.add(peer, { op, meta, until: chat.now().getTime() + PENDING_MS });
-      await this.pending.save();
-    }
+    // Written with the batch's replay list, before it (SeenIds.flush): a crash cannot keep the id and lose the op.
+    if (out.result === 'pending' && keep) this.pending.add(peer, { op, meta, until: chat.now().getTime() + PENDING_MS }, !chat.conversation(peer));
     if (out.result !== 'applied') {
       if (out.result === 'ignored') console.debug(`${op.kind} ignored`);
       return false;

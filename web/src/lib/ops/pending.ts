@@ -3,8 +3,12 @@
 // guard as soon as it is opened, so it is never opened again: the wait must
 // survive a reload. Kept in memory and in one sealed record
 // `chat:<own primary>:pending_ops` (SPEC §8.2), bounded in count and bytes,
-// the oldest dropped first (with the reason logged, never the content).
-import { utf8ToBytes } from '../bytes';
+// the oldest of the largest conversation dropped first (with the reason
+// logged, never the content). A stranger's ops (no conversation here) wait in
+// memory only, under a small quota of their own, so they never push out a
+// contact's.
+import { MESSAGE_ID_RE, utf8ToBytes } from '../bytes';
+import { isStrictUtcSeconds } from '../envelope';
 import { isValidPrimary } from '../identity';
 import type { KV } from '../kv';
 import type { OpMeta } from './apply';
@@ -20,6 +24,10 @@ export const MAX_PENDING_PEERS = 100;
 export const MAX_PENDING_TOTAL = 1000;
 /** The sealed record's JSON at most (UTF-8 bytes): sixteen edits of the largest text still fit. */
 export const MAX_PENDING_BYTES = 1024 * 1024;
+/** Strangers' pending ops in all (memory only, apart from the contacts' bounds). */
+export const MAX_STRANGER_PENDING = 20;
+/** Their size in all (UTF-8 bytes as stored): two edits of the largest text. */
+export const MAX_STRANGER_PENDING_BYTES = 160 * 1024;
 /** The record's format version. */
 export const PENDING_RECORD_V = 1;
 
@@ -31,7 +39,7 @@ export interface Waiting {
 }
 
 /** Why a pending op was dropped before its target came (logged, SPEC §8.5). */
-export type PendingDrop = 'expired' | 'conversation_full' | 'too_many_conversations' | 'too_many' | 'too_large';
+export type PendingDrop = 'expired' | 'conversation_full' | 'too_many_conversations' | 'too_many' | 'too_large' | 'strangers_full';
 
 /**
  * One stored entry of `pending_ops`: `{"v":1,"ops":[…]}` holds these, oldest
@@ -54,6 +62,8 @@ interface Entry {
   w: Waiting;
   /** UTF-8 bytes of its stored JSON (plus a comma). */
   size: number;
+  /** From a stranger (no conversation here): memory only, its own quota. */
+  stranger?: true;
 }
 
 function stored(peer: string, w: Waiting): StoredOp {
@@ -68,7 +78,9 @@ function entry(peer: string, w: Waiting): Entry {
 function revive(s: unknown): Entry | null {
   const o = s as StoredOp;
   if (typeof s !== 'object' || s === null || typeof o.peer !== 'string' || !isValidPrimary(o.peer)) return null;
-  if (typeof o.body !== 'string' || typeof o.id !== 'string' || typeof o.sent_at !== 'string' || typeof o.by !== 'string') return null;
+  // As the envelope checks had them (SPEC §8): `by` decides the author-only rule, so a damaged one must not pass.
+  if (typeof o.body !== 'string' || typeof o.id !== 'string' || !MESSAGE_ID_RE.test(o.id)) return null;
+  if (typeof o.sent_at !== 'string' || !isStrictUtcSeconds(o.sent_at) || typeof o.by !== 'string' || !isValidPrimary(o.by)) return null;
   if (typeof o.own !== 'boolean' || !Number.isFinite(o.until)) return null;
   const op = typeof o.kind === 'string' ? parseOpBody(o.kind, o.body) : null;
   if (!op || op.kind === 'reply') return null;
@@ -105,11 +117,15 @@ export class PendingOps {
     this.#bound();
   }
 
-  /** Keep `w` for `peer` (its wait started at `w.until − PENDING_MS`); the oldest go when a bound is passed. */
-  add(peer: string, w: Waiting): void {
+  /**
+   * Keep `w` for `peer` (its wait started at `w.until − PENDING_MS`); past a
+   * bound the oldest of the largest conversation goes. A `stranger`'s op is
+   * kept in memory only, under the strangers' quota.
+   */
+  add(peer: string, w: Waiting, stranger = false): void {
     this.#expire(w.until - PENDING_MS);
-    this.#list.push(entry(peer, w));
-    this.#dirty = true;
+    this.#list.push(stranger ? { ...entry(peer, w), stranger } : entry(peer, w));
+    if (!stranger) this.#dirty = true;
     const mine = this.#list.filter((e) => e.peer === peer);
     for (const e of mine.slice(0, Math.max(0, mine.length - MAX_PENDING))) this.#drop(e, 'conversation_full');
     this.#bound();
@@ -121,15 +137,21 @@ export class PendingOps {
     const hit = this.#list.filter((e) => e.peer === peer && e.w.op.target === target);
     if (!hit.length) return [];
     this.#list = this.#list.filter((e) => !hit.includes(e));
-    this.#dirty = true;
+    if (hit.some((e) => !e.stranger)) this.#dirty = true;
     return hit.map((e) => e.w);
   }
 
   /** Forget every op waiting in `peer`'s conversation (it was deleted on this device). */
   dropPeer(peer: string): void {
-    const before = this.#list.length;
+    if (this.#list.some((e) => e.peer === peer && !e.stranger)) this.#dirty = true;
     this.#list = this.#list.filter((e) => e.peer !== peer);
-    if (this.#list.length !== before) this.#dirty = true;
+  }
+
+  /** The peers with ops waiting, and each one's targets (distinct). */
+  targets(): Map<string, Set<string>> {
+    const out = new Map<string, Set<string>>();
+    for (const e of this.#list) out.set(e.peer, (out.get(e.peer) ?? new Set<string>()).add(e.w.op.target));
+    return out;
   }
 
   /** How many ops wait in `peer`'s conversation. */
@@ -141,31 +163,53 @@ export class PendingOps {
   async save(): Promise<void> {
     if (!this.#dirty || !this.#kv) return;
     this.#dirty = false;
-    if (!this.#list.length) return this.#kv.del(this.#key);
-    await this.#kv.set(this.#key, { v: PENDING_RECORD_V, ops: this.#list.map((e) => stored(e.peer, e.w)) });
+    const kept = this.#list.filter((e) => !e.stranger);
+    if (!kept.length) return this.#kv.del(this.#key);
+    await this.#kv.set(this.#key, { v: PENDING_RECORD_V, ops: kept.map((e) => stored(e.peer, e.w)) });
   }
 
   #expire(now: number): void {
     for (const e of this.#list.filter((x) => x.w.until <= now)) this.#drop(e, 'expired');
   }
 
-  /** The conversation, count and byte bounds across all peers, oldest first. */
+  /**
+   * The strangers' quota, then the contacts' conversation, count and byte
+   * bounds: the conversation waiting longest goes past 100; past the count
+   * or bytes, the oldest op of the conversation holding the most.
+   */
   #bound(): void {
-    while (new Set(this.#list.map((e) => e.peer)).size > MAX_PENDING_PEERS) {
-      const peer = this.#list[0].peer;
-      for (const e of this.#list.filter((x) => x.peer === peer)) this.#drop(e, 'too_many_conversations');
+    const strangers = this.#list.filter((e) => e.stranger);
+    let sBytes = strangers.reduce((n, e) => n + e.size, 0);
+    for (let i = 0; strangers.length - i > MAX_STRANGER_PENDING || sBytes > MAX_STRANGER_PENDING_BYTES; i++) {
+      sBytes -= strangers[i].size;
+      this.#drop(strangers[i], 'strangers_full');
     }
-    while (this.#list.length > MAX_PENDING_TOTAL) this.#drop(this.#list[0], 'too_many');
-    let bytes = this.#list.reduce((n, e) => n + e.size, 0);
-    while (bytes > MAX_PENDING_BYTES && this.#list.length) {
-      bytes -= this.#list[0].size;
-      this.#drop(this.#list[0], 'too_large');
+    const kept = () => this.#list.filter((e) => !e.stranger);
+    while (new Set(kept().map((e) => e.peer)).size > MAX_PENDING_PEERS) {
+      const peer = kept()[0].peer;
+      for (const e of kept().filter((x) => x.peer === peer)) this.#drop(e, 'too_many_conversations');
+    }
+    while (kept().length > MAX_PENDING_TOTAL) this.#drop(oldestOfLargest(kept(), () => 1), 'too_many');
+    let bytes = kept().reduce((n, e) => n + e.size, 0);
+    while (bytes > MAX_PENDING_BYTES) {
+      const e = oldestOfLargest(kept(), (x) => x.size);
+      bytes -= e.size;
+      this.#drop(e, 'too_large');
     }
   }
 
   #drop(e: Entry, why: PendingDrop): void {
     this.#list = this.#list.filter((x) => x !== e);
-    this.#dirty = true;
+    if (!e.stranger) this.#dirty = true;
     console.debug(`pending ${e.w.op.kind} dropped: ${why}`);
   }
+}
+
+/** The oldest entry of the peer whose entries weigh most in `list` (oldest first; a tie goes to the peer seen first). */
+function oldestOfLargest(list: readonly Entry[], weight: (e: Entry) => number): Entry {
+  const total = new Map<string, number>();
+  for (const e of list) total.set(e.peer, (total.get(e.peer) ?? 0) + weight(e));
+  let peer = list[0].peer;
+  for (const [p, w] of total) if (w > total.get(peer)!) peer = p;
+  return list.find((e) => e.peer === peer)!;
 }
