@@ -251,15 +251,17 @@ impl Dispatcher {
                     return;
                 }
                 Attempt::Gone(status) => {
-                    Counters::bump(&self.counters.removed);
+                    // Counted once the row is gone: a reader of `removed` (the
+                    // self-heal check, the tests) then sees it deleted.
                     let deleted = self.store.delete_gone_push_subscription(sub).await;
+                    Counters::bump(&self.counters.removed);
                     tracing::info!(%handle, %endpoint, status = status.as_u16(), deleted = ?deleted.ok(),
                         "push subscription gone; removed");
                     return;
                 }
                 Attempt::Refused => {
-                    Counters::bump(&self.counters.removed);
                     let deleted = self.store.delete_gone_push_subscription(sub).await;
+                    Counters::bump(&self.counters.removed);
                     tracing::info!(%handle, %endpoint, deleted = ?deleted.ok(),
                         "push endpoint no longer allowed (--push-hosts, https, public host); removed");
                     return;
