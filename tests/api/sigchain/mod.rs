@@ -2,6 +2,7 @@
 //! /v1/sigchains/ed25519/{hex}`, the `sigchain_url` of lookups, a restart.
 
 mod errors;
+mod shapes;
 
 use kez_chat_server::kez::sigchain::{LINK_TYPE, link_hash, sign_link};
 use serde_json::{Value, json};
