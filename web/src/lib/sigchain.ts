@@ -108,7 +108,8 @@ export function isGithubLogin(name: string): boolean {
 /**
  * A claim's host: lowercase ASCII (IDNs in punycode), RFC 1123 labels of
  * 1-63 `a-z0-9-` not starting or ending with `-`, two labels or more, ≤ 253
- * characters, the last label not all digits.
+ * characters, the last label starting with a letter `a-z` (so no IPv4
+ * literal in any WHATWG form: `10.0.0.1`, `127.0x1`). SPEC §15.1.
  */
 export function isHost(name: string): boolean {
   const labels = name.split('.');
@@ -116,7 +117,7 @@ export function isHost(name: string): boolean {
     name.length <= 253 &&
     labels.length >= 2 &&
     labels.every((l) => /^[a-z0-9-]{1,63}$/.test(l) && !l.startsWith('-') && !l.endsWith('-')) &&
-    !/^[0-9]+$/.test(labels[labels.length - 1])
+    /^[a-z]/.test(labels[labels.length - 1])
   );
 }
 
@@ -244,7 +245,9 @@ export class Chain {
     const body = p.body;
     if (body.op === 'add') {
       const active = this.activeClaims();
-      if (active.some((a) => a.claim.service === body.claim.service && a.claim.name === body.claim.name)) throw new SigchainError('duplicate_claim');
+      // GitHub logins are case-insensitive; names are ASCII, so toLowerCase is ASCII folding (SPEC §15.2).
+      const name = body.claim.name.toLowerCase();
+      if (active.some((a) => a.claim.service === body.claim.service && a.claim.name.toLowerCase() === name)) throw new SigchainError('duplicate_claim');
       if (active.length >= MAX_ACTIVE_CLAIMS) throw new SigchainError('too_many_claims');
     } else {
       const add = this.#entries.find((e) => e.claim && e.hash === body.link);
