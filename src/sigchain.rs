@@ -47,7 +47,7 @@ fn unregistered() -> AppError {
 }
 
 /// # `GET /v1/sigchains/ed25519/{hex}`
-/// 200 `{"primary": "ed25519:<hex>", "links": [<envelope as posted>, …]}`
+/// 200 `{"primary": "ed25519:<hex>", "links": [<envelope's JCS>, …]}`
 /// in seq order (`[]` for a registered key without links), `ETag:
 /// "<n>-<hash of link n>"` (`"0"` when empty; a chain only grows, so its
 /// head names it), `If-None-Match` naming it → 304, `Cache-Control:
@@ -75,8 +75,8 @@ async fn get_chain(
     let mut res = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        // Each stored envelope is a strictly parsed JSON object, so the
-        // list is valid JSON without re-serialising the links.
+        // Each stored envelope is the JCS of a JSON object, so the list
+        // is valid JSON without re-serialising the links.
         let envelopes: Vec<&str> = links.iter().map(|l| l.envelope.as_str()).collect();
         let body = format!(
             "{{\"primary\":\"{primary}\",\"links\":[{}]}}",
@@ -98,9 +98,12 @@ async fn get_chain(
 
 /// # `POST /v1/sigchains/ed25519/{hex}`
 /// Checks one link in SPEC §15 order (the rate-limit token is taken before
-/// the body is read), then appends it; 201 `{"seq": n, "hash": "<hex>"}`.
-/// A seq or prev that does not extend the stored chain (a racing append
-/// included) is 409 `chain_conflict`: the client refetches.
+/// the body is read), then appends its JCS; 201 `{"seq": n, "hash":
+/// "<hex>"}`. The very link already stored at its seq (a retry after a lost
+/// answer) is 200 with the same body. A seq or prev that does not extend
+/// the stored chain (a racing append included) is 409 `chain_conflict`,
+/// answered from the head alone before the chain is read: the client
+/// refetches.
 async fn append_link(
     State(state): State<AppState>,
     _: RateLimited<Sigchains>,
@@ -109,9 +112,28 @@ async fn append_link(
 ) -> Result<Response> {
     let primary = path_key(&hex)?;
     let body = json::parse_strict(&bytes)?;
-    let link = sigchain::verify_link(&body, Some(chrono::Utc::now())).map_err(|e| refusal(&e))?;
+    let link = tokio::task::spawn_blocking(move || {
+        sigchain::verify_link(&body, Some(chrono::Utc::now())).map(|link| (link, body))
+    })
+    .await
+    .map_err(AppError::internal)?;
+    let (link, body) = link.map_err(|e| refusal(&e))?;
     if link.primary != primary {
         return Err(refusal(&LinkError::PrimaryMismatch));
+    }
+    let head = state
+        .store
+        .sigchain_head(primary.clone(), link.seq)
+        .await?
+        .ok_or_else(unregistered)?;
+    if head.hash_at_seq.as_deref() == Some(link.hash.as_str()) {
+        return Ok(link_answer(StatusCode::OK, link.seq, &link.hash));
+    }
+    if link.seq != head.len + 1 {
+        return Err(refusal(&LinkError::SeqMismatch));
+    }
+    if link.prev != head.hash {
+        return Err(refusal(&LinkError::PrevMismatch));
     }
     let stored = state
         .store
@@ -123,19 +145,20 @@ async fn append_link(
         .await
         .map_err(AppError::internal)??;
     chain.check_next(&link).map_err(|e| refusal(&e))?;
-    stored_answer(&state, primary, link, &bytes).await
+    stored_answer(&state, primary, link, &body).await
 }
 
-/// Stores a checked link and says so: 201, or 409 when a racing append
-/// took its seq first.
+/// Stores a checked link as its JCS (the bytes its hash names, at most
+/// [`sigchain::MAX_LINK_BYTES`]) and says so: 201, or 409 when a racing
+/// append took its seq first.
 async fn stored_answer(
     state: &AppState,
     primary: Identity,
     link: Link,
-    bytes: &[u8],
+    body: &Value,
 ) -> Result<Response> {
-    // Strict JSON parsing has already refused invalid UTF-8.
-    let envelope = String::from_utf8(bytes.to_vec()).map_err(AppError::internal)?;
+    // JCS output is UTF-8 by construction.
+    let envelope = String::from_utf8(json::canonical_bytes(body)).map_err(AppError::internal)?;
     let key_hash = state.redact.hash(&primary.to_string());
     let (seq, hash) = (link.seq, link.hash.clone());
     let outcome = state
@@ -153,12 +176,17 @@ async fn stored_answer(
         return Err(refusal(&LinkError::SeqMismatch));
     }
     tracing::info!(key = %key_hash, seq, "sigchain link stored");
-    let mut res = (StatusCode::CREATED, Json(json!({"seq": seq, "hash": hash}))).into_response();
+    Ok(link_answer(StatusCode::CREATED, seq, &hash))
+}
+
+/// `{"seq", "hash"}` with `status`, never cached.
+fn link_answer(status: StatusCode, seq: u64, hash: &str) -> Response {
+    let mut res = (status, Json(json!({"seq": seq, "hash": hash}))).into_response();
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(crate::edge::NO_STORE),
     );
-    Ok(res)
+    res
 }
 
 /// The chain state of the stored links (checked when they were stored, so
