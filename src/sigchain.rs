@@ -26,14 +26,25 @@ pub const PUBLIC_PATH: &str = "/v1/sigchains/ed25519/*";
 /// [`sigchain::MAX_LINK_BYTES`] of JCS).
 pub const MAX_APPEND_BYTES: usize = 8 * 1024;
 
-/// Routes owned by sigchains.
-pub fn router() -> Router<AppState> {
+/// Routes owned by sigchains. With `external` (`--sig-server-url` set,
+/// SPEC §15.3) the chains live elsewhere: `GET` and `POST` answer 404
+/// `not_found`, so no link is accepted here that readers never see.
+pub fn router(external: bool) -> Router<AppState> {
+    let path = "/v1/sigchains/ed25519/{hex}";
+    if external {
+        return Router::new().route(path, post(elsewhere).get(elsewhere));
+    }
     Router::new().route(
-        "/v1/sigchains/ed25519/{hex}",
+        path,
         post(append_link)
             .layer(DefaultBodyLimit::max(MAX_APPEND_BYTES))
             .get(get_chain),
     )
+}
+
+/// Both methods when an external sigchain service keeps the chains.
+async fn elsewhere() -> AppError {
+    AppError::not_found("this server does not keep sigchains: read the key's sigchain_url")
 }
 
 /// The key a path names: `{hex}` must make `ed25519:<hex>` a valid

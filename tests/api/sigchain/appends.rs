@@ -1,4 +1,5 @@
-//! Appends beyond the happy path (review item 6): a retried link.
+//! Appends beyond the happy path (review items 6, 7): a retried link, and a
+//! server whose chains an external sigchain service keeps.
 
 use kez_chat_server::kez::sigchain::link_hash;
 use serde_json::{Value, json};
@@ -31,4 +32,22 @@ async fn a_retried_link_is_answered_200_and_stored_once() {
     assert_eq!(res.status(), 409);
     let chain: Value = app.get_chain(&hex, None).await.json().await.unwrap();
     assert_eq!(chain["links"], json!([first, second]));
+}
+
+#[tokio::test]
+async fn with_an_external_sig_server_this_server_keeps_no_chains() {
+    let app = spawn_app_with(|c| c.sig_server_url = Some("https://sig.example/".into())).await;
+    let bob = app.user("bob").await;
+    let hex = hex_of(&bob);
+    let res = app
+        .post_link(&hex, &link(&bob, 1, None, add_dns("bob.example")))
+        .await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(header(&res, "access-control-allow-origin"), "*");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "not_found");
+    let res = app.get_chain(&hex, None).await;
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "not_found");
 }
