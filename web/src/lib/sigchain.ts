@@ -7,6 +7,7 @@ import { bytesToHex } from './bytes';
 import { isStrictUtcSeconds, MAX_SKEW_MS } from './envelope';
 import { parsePrimary, primaryFromSeed, signJcs, verifyJcs } from './identity';
 import { jcs, jcsBytes } from './jcs';
+import { parseStrictJson, StrictJsonError } from './strictjson';
 
 export const LINK_TAG = 'sigchain_link';
 export const LINK_TYPE = 'kez.sigchain.link';
@@ -269,7 +270,12 @@ export class Chain {
   }
 }
 
-/** Checks a fetched chain of `primary` link by link (no clock window); throws a {@link ChainError}. */
+/**
+ * Checks a fetched chain of `primary` link by link (no clock window); throws a {@link ChainError}.
+ * `primary` must be the *trusted* key (from the handle lookup or the contact), never the
+ * response's own `primary`: else any key's chain served under another key's URL passes
+ * (SPEC §15.2). Links must come from a strict parse: {@link readChain} does both.
+ */
 export function verifyChain(primary: string, links: unknown[]): Chain {
   const chain = new Chain(primary);
   links.forEach((envelope, index) => {
@@ -281,6 +287,25 @@ export function verifyChain(primary: string, links: unknown[]): Chain {
     }
   });
   return chain;
+}
+
+/**
+ * Reads a `GET /v1/sigchains/ed25519/{hex}` body (SPEC §15.3, the text as received) for the
+ * trusted `primary`: a strict parse (no duplicate keys, no `1.0`/`1e0`: Rust refuses what
+ * `JSON.parse` would fold; throws {@link SigchainError} `invalid_json` or `unsafe_number`),
+ * `{"primary", "links": [...]}` with at most {@link MAX_LINKS} + 1 links kept for the check
+ * (`invalid_body` otherwise), then {@link verifyChain}.
+ */
+export function readChain(primary: string, text: string): Chain {
+  let doc: unknown;
+  try {
+    doc = parseStrictJson(text);
+  } catch (e) {
+    if (e instanceof StrictJsonError) throw new SigchainError(e.code);
+    throw e;
+  }
+  if (!isObj(doc) || !exactKeys(doc, ['primary', 'links']) || !Array.isArray(doc.links)) throw new SigchainError('invalid_body');
+  return verifyChain(primary, doc.links.slice(0, MAX_LINKS + 1));
 }
 
 /** The payload of the link after `chain`'s head. */
