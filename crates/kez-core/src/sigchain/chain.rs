@@ -147,6 +147,8 @@ impl Chain {
     /// Checks a whole fetched chain of `primary`, link by link
     /// ([`verify_link`] without a clock window, then [`Self::push`]).
     /// More than [`MAX_LINKS`] links fail at the first extra one.
+    /// `primary` is the *trusted* key (the handle lookup's or the
+    /// contact's), never the fetched body's own `primary` (SPEC §15.2).
     pub fn verify(primary: &Identity, links: &[Value]) -> Result<Self, ChainError> {
         let mut chain = Self::new(primary.clone());
         for (index, envelope) in links.iter().enumerate() {
