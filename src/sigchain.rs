@@ -62,7 +62,8 @@ fn unregistered() -> AppError {
 /// in seq order (`[]` for a registered key without links), `ETag:
 /// "<n>-<hash of link n>"` (`"0"` when empty; a chain only grows, so its
 /// head names it), `If-None-Match` naming it → 304, `Cache-Control:
-/// no-cache` (edge). 404 `not_found` for a key not registered here, 400
+/// no-cache` (edge); a revalidation reads the head only. 404 `not_found`
+/// for a key not registered here, 400
 /// `invalid_key` for a malformed one.
 async fn get_chain(
     State(state): State<AppState>,
@@ -70,35 +71,49 @@ async fn get_chain(
     headers: HeaderMap,
 ) -> Result<Response> {
     let primary = path_key(&hex)?;
+    // The head names the chain: a revalidation reads it alone.
+    let head = state
+        .store
+        .sigchain_head(primary.clone(), 0)
+        .await?
+        .ok_or_else(unregistered)?;
+    let etag = etag_of(head.len, head.hash.as_deref());
+    let fresh = headers.get_all(header::IF_NONE_MATCH).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| crate::profile::etag_listed(v, &etag))
+    });
+    if fresh {
+        return with_etag(StatusCode::NOT_MODIFIED.into_response(), &etag);
+    }
     let links = state
         .store
         .sigchain(primary.clone())
         .await?
         .ok_or_else(unregistered)?;
-    let etag = match links.last() {
-        Some(last) => format!("\"{}-{}\"", links.len(), last.hash),
-        None => "\"0\"".to_owned(),
-    };
-    let fresh = headers.get_all(header::IF_NONE_MATCH).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|v| crate::profile::etag_listed(v, &etag))
-    });
-    let mut res = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        // Each stored envelope is the JCS of a JSON object, so the list
-        // is valid JSON without re-serialising the links.
-        let envelopes: Vec<&str> = links.iter().map(|l| l.envelope.as_str()).collect();
-        let body = format!(
-            "{{\"primary\":\"{primary}\",\"links\":[{}]}}",
-            envelopes.join(",")
-        );
-        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-    };
+    // Named from the links read: the chain may have grown since the head.
+    let etag = etag_of(links.len() as u64, links.last().map(|l| l.hash.as_str()));
+    // Each stored envelope is the JCS of a JSON object, so the list is
+    // valid JSON without re-serialising the links.
+    let envelopes: Vec<&str> = links.iter().map(|l| l.envelope.as_str()).collect();
+    let body = format!(
+        "{{\"primary\":\"{primary}\",\"links\":[{}]}}",
+        envelopes.join(",")
+    );
+    let res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    with_etag(res, &etag)
+}
+
+/// `"<n>-<hash of link n>"`, `"0"` for an empty chain.
+fn etag_of(len: u64, head: Option<&str>) -> String {
+    head.map_or_else(|| "\"0\"".to_owned(), |h| format!("\"{len}-{h}\""))
+}
+
+/// `res` with the chain's `ETag`, exposed to other origins.
+fn with_etag(mut res: Response, etag: &str) -> Result<Response> {
     let h = res.headers_mut();
     h.insert(
         header::ETAG,
-        HeaderValue::from_str(&etag).map_err(AppError::internal)?,
+        HeaderValue::from_str(etag).map_err(AppError::internal)?,
     );
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
