@@ -86,6 +86,42 @@ fn valid_chain() -> Vec<Value> {
     links
 }
 
+/// Chains that must verify beyond the main one: a claim revoked and added
+/// again, every link at one `created_at` (SPEC §15.2 allows both).
+fn valid_chains() -> Vec<Value> {
+    let (sk, id) = key(&SEED);
+    let first = valid_chain().swap_remove(0);
+    let h0 = link_hash(&first);
+    let revoke = sign_link(
+        &sk,
+        &sigchain::link_payload(&id, 2, Some(&h0), &at(0), &Body::Revoke(h0.clone())),
+    );
+    let h1 = link_hash(&revoke);
+    let again = sign_link(
+        &sk,
+        &sigchain::link_payload(&id, 3, Some(&h1), &at(0), &Body::Add(github())),
+    );
+    let links = vec![first, revoke, again];
+    let chain = Chain::verify(&id, &links).expect("re-add verifies");
+    assert_eq!(chain.active_claims().count(), 1);
+    vec![
+        json!({"name": "a claim revoked and added again, all at one created_at",
+                "links": links, "active": 1}),
+    ]
+}
+
+/// The valid chain's first link as text with whitespace and an escape: its
+/// hash is the SHA-256 of the JCS of the parsed link, not of these bytes.
+fn text_link() -> Value {
+    let first = &valid_chain()[0];
+    let text = serde_json::to_string_pretty(first)
+        .expect("json")
+        .replace("\"sigchain_link\"", "\"sigchain_\\u006cink\"");
+    let parsed = json::parse_strict(text.as_bytes()).expect("strict");
+    assert_eq!(&parsed, first);
+    json!({"text": text, "hash": link_hash(first)})
+}
+
 /// A seq-2 link after the valid chain's first, with its payload altered.
 fn altered(f: impl Fn(&mut Value)) -> Value {
     let (sk, id) = key(&SEED);
@@ -317,6 +353,8 @@ fn main() {
         "chain": {"links": chain, "hashes": hashes,
                   "active": [{"service": "https", "name": "alice.example", "link": hashes[1]},
                              {"service": "dns", "name": "alice.example", "link": hashes[3]}]},
+        "valid_chains": valid_chains(),
+        "text_link": text_link(),
         "proof": proof,
         "invalid_links": links::invalid_links(),
         "invalid_chains": invalid_chains(),

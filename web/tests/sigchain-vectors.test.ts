@@ -12,6 +12,7 @@ import {
   checkClaim,
   linkHash,
   linkPayload,
+  readChain,
   signLink,
   verifyChain,
   verifyLink,
@@ -58,7 +59,13 @@ describe('sigchain.json', () => {
     });
   });
 
-  it('every invalid link gets the Rust code', () => {
+  it('the other valid chains verify; a link given as text hashes its parsed JCS', () => {
+    for (const c of doc.valid_chains) expect(verifyChain(doc.primary, c.links).activeClaims().length, c.name).toBe(c.active);
+    expect(linkHash(JSON.parse(doc.text_link.text))).toBe(doc.text_link.hash);
+    expect(readChain(doc.primary, `{"primary":"${doc.primary}","links":[${doc.text_link.text}]}`).head).toBe(doc.text_link.hash);
+  });
+
+  it('every invalid link gets the SPEC code', () => {
     expect(doc.invalid_links.length).toBeGreaterThanOrEqual(25);
     const now = new Date(doc.now);
     for (const c of doc.invalid_links) expect(codeOf(() => verifyLink(c.link, now)), c.name).toBe(c.code);
