@@ -132,7 +132,7 @@ pub fn app(state: AppState) -> Router {
         .merge(inbox::router())
         .merge(push::router())
         .merge(profile::router())
-        .merge(sigchain::router())
+        .merge(sigchain::router(config.sig_server_url.is_some()))
         .fallback(web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(log_internal_errors))

@@ -26,14 +26,25 @@ pub const PUBLIC_PATH: &str = "/v1/sigchains/ed25519/*";
 /// [`sigchain::MAX_LINK_BYTES`] of JCS).
 pub const MAX_APPEND_BYTES: usize = 8 * 1024;
 
-/// Routes owned by sigchains.
-pub fn router() -> Router<AppState> {
+/// Routes owned by sigchains. With `external` (`--sig-server-url` set,
+/// SPEC §15.3) the chains live elsewhere: `GET` and `POST` answer 404
+/// `not_found`, so no link is accepted here that readers never see.
+pub fn router(external: bool) -> Router<AppState> {
+    let path = "/v1/sigchains/ed25519/{hex}";
+    if external {
+        return Router::new().route(path, post(elsewhere).get(elsewhere));
+    }
     Router::new().route(
-        "/v1/sigchains/ed25519/{hex}",
+        path,
         post(append_link)
             .layer(DefaultBodyLimit::max(MAX_APPEND_BYTES))
             .get(get_chain),
     )
+}
+
+/// Both methods when an external sigchain service keeps the chains.
+async fn elsewhere() -> AppError {
+    AppError::not_found("this server does not keep sigchains: read the key's sigchain_url")
 }
 
 /// The key a path names: `{hex}` must make `ed25519:<hex>` a valid
@@ -47,11 +58,12 @@ fn unregistered() -> AppError {
 }
 
 /// # `GET /v1/sigchains/ed25519/{hex}`
-/// 200 `{"primary": "ed25519:<hex>", "links": [<envelope as posted>, …]}`
+/// 200 `{"primary": "ed25519:<hex>", "links": [<envelope's JCS>, …]}`
 /// in seq order (`[]` for a registered key without links), `ETag:
 /// "<n>-<hash of link n>"` (`"0"` when empty; a chain only grows, so its
 /// head names it), `If-None-Match` naming it → 304, `Cache-Control:
-/// no-cache` (edge). 404 `not_found` for a key not registered here, 400
+/// no-cache` (edge); a revalidation reads the head only. 404 `not_found`
+/// for a key not registered here, 400
 /// `invalid_key` for a malformed one.
 async fn get_chain(
     State(state): State<AppState>,
@@ -59,35 +71,49 @@ async fn get_chain(
     headers: HeaderMap,
 ) -> Result<Response> {
     let primary = path_key(&hex)?;
+    // The head names the chain: a revalidation reads it alone.
+    let head = state
+        .store
+        .sigchain_head(primary.clone(), 0)
+        .await?
+        .ok_or_else(unregistered)?;
+    let etag = etag_of(head.len, head.hash.as_deref());
+    let fresh = headers.get_all(header::IF_NONE_MATCH).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| crate::profile::etag_listed(v, &etag))
+    });
+    if fresh {
+        return with_etag(StatusCode::NOT_MODIFIED.into_response(), &etag);
+    }
     let links = state
         .store
         .sigchain(primary.clone())
         .await?
         .ok_or_else(unregistered)?;
-    let etag = match links.last() {
-        Some(last) => format!("\"{}-{}\"", links.len(), last.hash),
-        None => "\"0\"".to_owned(),
-    };
-    let fresh = headers.get_all(header::IF_NONE_MATCH).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|v| crate::profile::etag_listed(v, &etag))
-    });
-    let mut res = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        // Each stored envelope is a strictly parsed JSON object, so the
-        // list is valid JSON without re-serialising the links.
-        let envelopes: Vec<&str> = links.iter().map(|l| l.envelope.as_str()).collect();
-        let body = format!(
-            "{{\"primary\":\"{primary}\",\"links\":[{}]}}",
-            envelopes.join(",")
-        );
-        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-    };
+    // Named from the links read: the chain may have grown since the head.
+    let etag = etag_of(links.len() as u64, links.last().map(|l| l.hash.as_str()));
+    // Each stored envelope is the JCS of a JSON object, so the list is
+    // valid JSON without re-serialising the links.
+    let envelopes: Vec<&str> = links.iter().map(|l| l.envelope.as_str()).collect();
+    let body = format!(
+        "{{\"primary\":\"{primary}\",\"links\":[{}]}}",
+        envelopes.join(",")
+    );
+    let res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    with_etag(res, &etag)
+}
+
+/// `"<n>-<hash of link n>"`, `"0"` for an empty chain.
+fn etag_of(len: u64, head: Option<&str>) -> String {
+    head.map_or_else(|| "\"0\"".to_owned(), |h| format!("\"{len}-{h}\""))
+}
+
+/// `res` with the chain's `ETag`, exposed to other origins.
+fn with_etag(mut res: Response, etag: &str) -> Result<Response> {
     let h = res.headers_mut();
     h.insert(
         header::ETAG,
-        HeaderValue::from_str(&etag).map_err(AppError::internal)?,
+        HeaderValue::from_str(etag).map_err(AppError::internal)?,
     );
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
@@ -98,9 +124,12 @@ async fn get_chain(
 
 /// # `POST /v1/sigchains/ed25519/{hex}`
 /// Checks one link in SPEC §15 order (the rate-limit token is taken before
-/// the body is read), then appends it; 201 `{"seq": n, "hash": "<hex>"}`.
-/// A seq or prev that does not extend the stored chain (a racing append
-/// included) is 409 `chain_conflict`: the client refetches.
+/// the body is read), then appends its JCS; 201 `{"seq": n, "hash":
+/// "<hex>"}`. The very link already stored at its seq (a retry after a lost
+/// answer) is 200 with the same body. A seq or prev that does not extend
+/// the stored chain (a racing append included) is 409 `chain_conflict`,
+/// answered from the head alone before the chain is read: the client
+/// refetches.
 async fn append_link(
     State(state): State<AppState>,
     _: RateLimited<Sigchains>,
@@ -109,9 +138,28 @@ async fn append_link(
 ) -> Result<Response> {
     let primary = path_key(&hex)?;
     let body = json::parse_strict(&bytes)?;
-    let link = sigchain::verify_link(&body, Some(chrono::Utc::now())).map_err(|e| refusal(&e))?;
+    let link = tokio::task::spawn_blocking(move || {
+        sigchain::verify_link(&body, Some(chrono::Utc::now())).map(|link| (link, body))
+    })
+    .await
+    .map_err(AppError::internal)?;
+    let (link, body) = link.map_err(|e| refusal(&e))?;
     if link.primary != primary {
         return Err(refusal(&LinkError::PrimaryMismatch));
+    }
+    let head = state
+        .store
+        .sigchain_head(primary.clone(), link.seq)
+        .await?
+        .ok_or_else(unregistered)?;
+    if head.hash_at_seq.as_deref() == Some(link.hash.as_str()) {
+        return Ok(link_answer(StatusCode::OK, link.seq, &link.hash));
+    }
+    if link.seq != head.len + 1 {
+        return Err(refusal(&LinkError::SeqMismatch));
+    }
+    if link.prev != head.hash {
+        return Err(refusal(&LinkError::PrevMismatch));
     }
     let stored = state
         .store
@@ -123,19 +171,20 @@ async fn append_link(
         .await
         .map_err(AppError::internal)??;
     chain.check_next(&link).map_err(|e| refusal(&e))?;
-    stored_answer(&state, primary, link, &bytes).await
+    stored_answer(&state, primary, link, &body).await
 }
 
-/// Stores a checked link and says so: 201, or 409 when a racing append
-/// took its seq first.
+/// Stores a checked link as its JCS (the bytes its hash names, at most
+/// [`sigchain::MAX_LINK_BYTES`]) and says so: 201, or 409 when a racing
+/// append took its seq first.
 async fn stored_answer(
     state: &AppState,
     primary: Identity,
     link: Link,
-    bytes: &[u8],
+    body: &Value,
 ) -> Result<Response> {
-    // Strict JSON parsing has already refused invalid UTF-8.
-    let envelope = String::from_utf8(bytes.to_vec()).map_err(AppError::internal)?;
+    // JCS output is UTF-8 by construction.
+    let envelope = String::from_utf8(json::canonical_bytes(body)).map_err(AppError::internal)?;
     let key_hash = state.redact.hash(&primary.to_string());
     let (seq, hash) = (link.seq, link.hash.clone());
     let outcome = state
@@ -153,12 +202,17 @@ async fn stored_answer(
         return Err(refusal(&LinkError::SeqMismatch));
     }
     tracing::info!(key = %key_hash, seq, "sigchain link stored");
-    let mut res = (StatusCode::CREATED, Json(json!({"seq": seq, "hash": hash}))).into_response();
+    Ok(link_answer(StatusCode::CREATED, seq, &hash))
+}
+
+/// `{"seq", "hash"}` with `status`, never cached.
+fn link_answer(status: StatusCode, seq: u64, hash: &str) -> Response {
+    let mut res = (status, Json(json!({"seq": seq, "hash": hash}))).into_response();
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(crate::edge::NO_STORE),
     );
-    Ok(res)
+    res
 }
 
 /// The chain state of the stored links (checked when they were stored, so

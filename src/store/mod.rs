@@ -35,7 +35,7 @@ pub use messages::{MailboxLimits, NewMessage, PURGE_CHUNK, PostOutcome, StoredMe
 pub use profiles::PutProfile;
 pub use push_subs::{PushSubscription, SubscribeOutcome};
 pub use seq::Seq;
-pub use sigchains::{AppendLink, NewLink, StoredLink};
+pub use sigchains::{AppendLink, ChainHead, NewLink, StoredLink};
 
 /// Most write jobs folded into one transaction.
 const MAX_BATCH: usize = 512;

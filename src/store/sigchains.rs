@@ -1,5 +1,5 @@
 //! The sigchain links table (SPEC §15): each key's append-only chain, one
-//! row per link, the envelope kept as the client posted it.
+//! row per link, the envelope kept as its JCS (the bytes its hash names).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -12,8 +12,19 @@ use crate::kez::Identity;
 pub struct StoredLink {
     /// Its hash, lowercase hex (SPEC §15).
     pub hash: String,
-    /// The envelope as posted, byte for byte.
+    /// The envelope's JCS (SPEC §2), at most 4096 bytes (§15.1).
     pub envelope: String,
+}
+
+/// Where a chain stands, read before the costly checks of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// Links stored.
+    pub len: u64,
+    /// The last link's hash; `None` for an empty chain.
+    pub hash: Option<String>,
+    /// The hash of the link stored at the seq asked about, if any.
+    pub hash_at_seq: Option<String>,
 }
 
 /// A link to append, already checked against the chain it extends.
@@ -29,7 +40,7 @@ pub struct NewLink {
     pub hash: String,
     /// Unix seconds of `payload.created_at`.
     pub created_at: i64,
-    /// The envelope as posted.
+    /// The envelope's JCS.
     pub envelope: String,
 }
 
@@ -50,6 +61,12 @@ impl Store {
         self.read(move |conn| read_chain(conn, &primary)).await
     }
 
+    /// `primary`'s chain length, head hash and the hash stored at `seq`,
+    /// or `None` when no handle here is registered to that key.
+    pub async fn sigchain_head(&self, primary: Identity, seq: u64) -> Result<Option<ChainHead>> {
+        self.read(move |conn| read_head(conn, &primary, seq)).await
+    }
+
     /// Appends `link` if the chain's head is still the link it was checked
     /// against (`seq - 1` with hash `prev`). The check and the insert are
     /// one job of the single writer, so of two racing appends of one seq
@@ -59,13 +76,41 @@ impl Store {
     }
 }
 
-fn read_chain(conn: &Connection, primary: &Identity) -> Result<Option<Vec<StoredLink>>> {
-    let registered = conn
+fn registered(conn: &Connection, primary: &Identity) -> Result<bool> {
+    Ok(conn
         .prepare_cached("SELECT 1 FROM handles WHERE primary_key = ?1")?
         .query_row(params![primary.to_string()], |_| Ok(()))
         .optional()?
-        .is_some();
-    if !registered {
+        .is_some())
+}
+
+fn read_head(conn: &Connection, primary: &Identity, seq: u64) -> Result<Option<ChainHead>> {
+    if !registered(conn, primary)? {
+        return Ok(None);
+    }
+    let key = primary.to_string();
+    let head: Option<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT seq, hash FROM sigchain_links WHERE primary_key = ?1 ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let hash_at_seq: Option<String> = conn
+        .prepare_cached("SELECT hash FROM sigchain_links WHERE primary_key = ?1 AND seq = ?2")?
+        .query_row(params![key, i64::try_from(seq).unwrap_or(i64::MAX)], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let (len, hash) = head.map_or((0, None), |(n, h)| (n.unsigned_abs(), Some(h)));
+    Ok(Some(ChainHead {
+        len,
+        hash,
+        hash_at_seq,
+    }))
+}
+
+fn read_chain(conn: &Connection, primary: &Identity) -> Result<Option<Vec<StoredLink>>> {
+    if !registered(conn, primary)? {
         return Ok(None);
     }
     let mut stmt = conn.prepare_cached(
@@ -100,16 +145,23 @@ fn append(conn: &Connection, link: &NewLink) -> Result<AppendLink> {
     if !extends {
         return Ok(AppendLink::Conflict);
     }
-    conn.prepare_cached(
-        "INSERT INTO sigchain_links (primary_key, seq, hash, created_at, envelope)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        link.primary.to_string(),
-        seq,
-        link.hash,
-        link.created_at,
-        link.envelope
-    ])?;
-    Ok(AppendLink::Stored)
+    // The head check above makes a taken seq impossible; should it ever
+    // slip, a conflict is still a 409, never a constraint error (a 500).
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO sigchain_links (primary_key, seq, hash, created_at, envelope)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            link.primary.to_string(),
+            seq,
+            link.hash,
+            link.created_at,
+            link.envelope
+        ])?;
+    Ok(if inserted == 1 {
+        AppendLink::Stored
+    } else {
+        AppendLink::Conflict
+    })
 }

@@ -52,6 +52,60 @@ pub fn ensure_safe_numbers(v: &Value) -> Result<(), JsonError> {
     }
 }
 
+/// Deserializes `v` into a record type `T` only if `v` is a JSON object.
+///
+/// serde's derive also fills a struct from a JSON *array* in field order
+/// (and an internally tagged enum from `[tag, …]`); signed documents and
+/// every record inside them are objects with exact fields (SPEC §2), so
+/// an array is refused here. Errors: the serde message, or "expected a
+/// JSON object, found <kind>".
+pub fn from_object<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, String> {
+    if !v.is_object() {
+        return Err(format!("expected a JSON object, found {}", kind(v)));
+    }
+    serde_json::from_value(v.clone()).map_err(|e| e.to_string())
+}
+
+/// `#[serde(deserialize_with = "json::object")]` for a record field:
+/// [`from_object`] inside a derive.
+pub fn object<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    from_object(&Value::deserialize(d)?).map_err(de::Error::custom)
+}
+
+/// `#[serde(deserialize_with = "json::objects")]` for a list of records:
+/// a JSON array whose every item is an object ([`from_object`]).
+pub fn objects<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    match Value::deserialize(d)? {
+        Value::Array(items) => items
+            .iter()
+            .map(|item| from_object(item).map_err(de::Error::custom))
+            .collect(),
+        other => Err(de::Error::custom(format!(
+            "expected a JSON array, found {}",
+            kind(&other)
+        ))),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// The RFC 8785 canonical bytes of a JSON value.
 pub fn canonical_bytes(v: &Value) -> Vec<u8> {
     // serde_jcs only fails on non-finite floats, which serde_json::Value cannot hold.

@@ -128,6 +128,7 @@ struct RawProfile {
     primary: String,
     display_name: Option<String>,
     picture: Option<String>,
+    #[serde(deserialize_with = "json::objects")]
     visual_keys: Vec<RawWrap>,
     updated_at: String,
 }
@@ -202,8 +203,7 @@ fn parse_shape(body: &Value) -> Result<(SignedEnvelope, RawProfile), ProfileErro
         JsonError::UnsafeNumber => ProfileError::UnsafeNumber,
         JsonError::Invalid(m) => ProfileError::InvalidBody(m),
     })?;
-    let env: SignedEnvelope = serde_json::from_value(body.clone())
-        .map_err(|e| ProfileError::InvalidBody(e.to_string()))?;
+    let env: SignedEnvelope = json::from_object(body).map_err(ProfileError::InvalidBody)?;
     // serde lets an `Option` field be absent; the SPEC wants it present, even as null.
     for field in ["display_name", "picture"] {
         if env.payload.get(field).is_none() {
@@ -212,7 +212,7 @@ fn parse_shape(body: &Value) -> Result<(SignedEnvelope, RawProfile), ProfileErro
             )));
         }
     }
-    let p: RawProfile = serde_json::from_value(env.payload.clone())
+    let p: RawProfile = json::from_object(&env.payload)
         .map_err(|e| ProfileError::InvalidBody(format!("payload: {e}")))?;
     Ok((env, p))
 }

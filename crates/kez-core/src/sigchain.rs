@@ -237,14 +237,20 @@ struct RawLink {
     seq: u64,
     prev: Option<String>,
     created_at: String,
+    #[serde(deserialize_with = "json::object")]
     body: RawBody,
 }
 
 #[derive(Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
 enum RawBody {
-    Add { claim: RawClaim },
-    Revoke { link: String },
+    Add {
+        #[serde(deserialize_with = "json::object")]
+        claim: RawClaim,
+    },
+    Revoke {
+        link: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -291,15 +297,14 @@ fn read_link(
     if json::canonical_bytes(envelope).len() > MAX_LINK_BYTES {
         return Err(LinkError::LinkTooLarge);
     }
-    let env: SignedEnvelope = serde_json::from_value(envelope.clone())
-        .map_err(|e| LinkError::InvalidBody(e.to_string()))?;
+    let env: SignedEnvelope = json::from_object(envelope).map_err(LinkError::InvalidBody)?;
     // serde lets an `Option` field be absent; the SPEC wants `prev` present, even as null.
     if env.payload.get("prev").is_none() {
         return Err(LinkError::InvalidBody(
             "payload: missing field `prev`".into(),
         ));
     }
-    let p: RawLink = serde_json::from_value(env.payload.clone())
+    let p: RawLink = json::from_object(&env.payload)
         .map_err(|e| LinkError::InvalidBody(format!("payload: {e}")))?;
     let head = PayloadHead {
         kind: &p.kind,

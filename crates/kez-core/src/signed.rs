@@ -91,6 +91,7 @@ impl RegistrationError {
 pub(crate) struct SignedEnvelope {
     pub(crate) kez: String,
     pub(crate) payload: Value,
+    #[serde(deserialize_with = "json::object")]
     signature: RawSignature,
 }
 
@@ -218,9 +219,8 @@ pub fn verify_registration(
         JsonError::UnsafeNumber => RegistrationError::UnsafeNumber,
         JsonError::Invalid(m) => RegistrationError::InvalidBody(m),
     })?;
-    let env: SignedEnvelope = serde_json::from_value(body.clone())
-        .map_err(|e| RegistrationError::InvalidBody(e.to_string()))?;
-    let payload: RawRegistration = serde_json::from_value(env.payload.clone())
+    let env: SignedEnvelope = json::from_object(body).map_err(RegistrationError::InvalidBody)?;
+    let payload: RawRegistration = json::from_object(&env.payload)
         .map_err(|e| RegistrationError::InvalidBody(format!("payload: {e}")))?;
 
     let head = PayloadHead {

@@ -11,6 +11,7 @@ use kez_core::sigchain::{
 };
 use kez_core::time::strict_utc_seconds;
 use serde_json::Value;
+use sha2::Digest as _;
 
 fn list(v: &Value) -> &Vec<Value> {
     v.as_array().unwrap()
@@ -134,4 +135,25 @@ fn the_proof_statement_verifies_and_the_invalid_ones_get_their_codes() {
         let err = sigchain::verify_proof(&c["statement"]).unwrap_err();
         assert_eq!(err.code(), s(&c["code"]), "{}", c["name"]);
     }
+}
+
+#[test]
+fn the_other_valid_chains_verify_and_a_text_link_hashes_its_jcs() {
+    let doc = load("sigchain.json");
+    for c in list(&doc["valid_chains"]) {
+        let chain = Chain::verify(&primary(&doc), list(&c["links"])).unwrap();
+        assert_eq!(
+            chain.active_claims().count() as u64,
+            c["active"].as_u64().unwrap()
+        );
+    }
+    let text = s(&doc["text_link"]["text"]);
+    let parsed = kez_core::json::parse_strict(text.as_bytes()).unwrap();
+    assert_eq!(link_hash(&parsed), s(&doc["text_link"]["hash"]));
+    let raw = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    assert_ne!(
+        raw,
+        s(&doc["text_link"]["hash"]),
+        "the hash is of the JCS, not the text"
+    );
 }

@@ -1,7 +1,9 @@
 //! Sigchains (SPEC §15) over real HTTP: `POST` and `GET
 //! /v1/sigchains/ed25519/{hex}`, the `sigchain_url` of lookups, a restart.
 
+mod appends;
 mod errors;
+mod shapes;
 
 use kez_chat_server::kez::sigchain::{LINK_TYPE, link_hash, sign_link};
 use serde_json::{Value, json};
@@ -72,7 +74,7 @@ impl Api {
 }
 
 #[tokio::test]
-async fn links_are_stored_as_posted_and_served_in_order() {
+async fn links_are_stored_as_jcs_and_served_in_order() {
     // Arrange
     let app = spawn_app().await;
     let alice = app.user("alice").await;
@@ -109,10 +111,11 @@ async fn links_are_stored_as_posted_and_served_in_order() {
     assert_eq!(header(&res, "access-control-allow-origin"), "*");
     assert_eq!(header(&res, "etag"), format!("\"2-{h2}\""));
     let text = res.text().await.unwrap();
-    assert!(
-        text.contains(&pretty),
-        "the first link is served byte for byte"
-    );
+    // Stored and served as its JCS (what its hash names), not as posted:
+    // whitespace padding is neither kept nor served (review item 4).
+    let jcs = String::from_utf8(kez_chat_server::kez::json::canonical_bytes(&first)).unwrap();
+    assert!(text.contains(&jcs), "the first link is served as its JCS");
+    assert!(!text.contains(&pretty));
     let chain: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(chain["primary"], alice.primary());
     let links = chain["links"].as_array().unwrap();

@@ -7,6 +7,7 @@ import { bytesToHex } from './bytes';
 import { isStrictUtcSeconds, MAX_SKEW_MS } from './envelope';
 import { parsePrimary, primaryFromSeed, signJcs, verifyJcs } from './identity';
 import { jcs, jcsBytes } from './jcs';
+import { parseStrictJson, StrictJsonError } from './strictjson';
 
 export const LINK_TAG = 'sigchain_link';
 export const LINK_TYPE = 'kez.sigchain.link';
@@ -108,7 +109,8 @@ export function isGithubLogin(name: string): boolean {
 /**
  * A claim's host: lowercase ASCII (IDNs in punycode), RFC 1123 labels of
  * 1-63 `a-z0-9-` not starting or ending with `-`, two labels or more, ≤ 253
- * characters, the last label not all digits.
+ * characters, the last label starting with a letter `a-z` (so no IPv4
+ * literal in any WHATWG form: `10.0.0.1`, `127.0x1`). SPEC §15.1.
  */
 export function isHost(name: string): boolean {
   const labels = name.split('.');
@@ -116,7 +118,7 @@ export function isHost(name: string): boolean {
     name.length <= 253 &&
     labels.length >= 2 &&
     labels.every((l) => /^[a-z0-9-]{1,63}$/.test(l) && !l.startsWith('-') && !l.endsWith('-')) &&
-    !/^[0-9]+$/.test(labels[labels.length - 1])
+    /^[a-z]/.test(labels[labels.length - 1])
   );
 }
 
@@ -244,7 +246,9 @@ export class Chain {
     const body = p.body;
     if (body.op === 'add') {
       const active = this.activeClaims();
-      if (active.some((a) => a.claim.service === body.claim.service && a.claim.name === body.claim.name)) throw new SigchainError('duplicate_claim');
+      // GitHub logins are case-insensitive; names are ASCII, so toLowerCase is ASCII folding (SPEC §15.2).
+      const name = body.claim.name.toLowerCase();
+      if (active.some((a) => a.claim.service === body.claim.service && a.claim.name.toLowerCase() === name)) throw new SigchainError('duplicate_claim');
       if (active.length >= MAX_ACTIVE_CLAIMS) throw new SigchainError('too_many_claims');
     } else {
       const add = this.#entries.find((e) => e.claim && e.hash === body.link);
@@ -266,7 +270,12 @@ export class Chain {
   }
 }
 
-/** Checks a fetched chain of `primary` link by link (no clock window); throws a {@link ChainError}. */
+/**
+ * Checks a fetched chain of `primary` link by link (no clock window); throws a {@link ChainError}.
+ * `primary` must be the *trusted* key (from the handle lookup or the contact), never the
+ * response's own `primary`: else any key's chain served under another key's URL passes
+ * (SPEC §15.2). Links must come from a strict parse: {@link readChain} does both.
+ */
 export function verifyChain(primary: string, links: unknown[]): Chain {
   const chain = new Chain(primary);
   links.forEach((envelope, index) => {
@@ -278,6 +287,25 @@ export function verifyChain(primary: string, links: unknown[]): Chain {
     }
   });
   return chain;
+}
+
+/**
+ * Reads a `GET /v1/sigchains/ed25519/{hex}` body (SPEC §15.3, the text as received) for the
+ * trusted `primary`: a strict parse (no duplicate keys, no `1.0`/`1e0`: Rust refuses what
+ * `JSON.parse` would fold; throws {@link SigchainError} `invalid_json` or `unsafe_number`),
+ * `{"primary", "links": [...]}` with at most {@link MAX_LINKS} + 1 links kept for the check
+ * (`invalid_body` otherwise), then {@link verifyChain}.
+ */
+export function readChain(primary: string, text: string): Chain {
+  let doc: unknown;
+  try {
+    doc = parseStrictJson(text);
+  } catch (e) {
+    if (e instanceof StrictJsonError) throw new SigchainError(e.code);
+    throw e;
+  }
+  if (!isObj(doc) || !exactKeys(doc, ['primary', 'links']) || !Array.isArray(doc.links)) throw new SigchainError('invalid_body');
+  return verifyChain(primary, doc.links.slice(0, MAX_LINKS + 1));
 }
 
 /** The payload of the link after `chain`'s head. */

@@ -72,7 +72,8 @@ impl Chain {
 
     /// Whether `link` may come next, in SPEC §15 order: `primary_mismatch`,
     /// `seq_mismatch`, `prev_mismatch`, `chain_full`,
-    /// `created_at_regression`, then for an add `duplicate_claim` and
+    /// `created_at_regression`, then for an add `duplicate_claim` (names
+    /// compared ASCII case-insensitively) and
     /// `too_many_claims`, for a revoke `revoke_unknown` and `already_revoked`.
     pub fn check_next(&self, link: &Link) -> Result<(), LinkError> {
         if link.primary != self.primary {
@@ -97,7 +98,11 @@ impl Chain {
         match &link.body {
             Body::Add(claim) => {
                 let mut active = self.active_claims();
-                if active.any(|(_, c)| c.service == claim.service && c.name == claim.name) {
+                // GitHub logins are case-insensitive (hosts are lower-case already).
+                let same = |c: &Claim| {
+                    c.service == claim.service && c.name.eq_ignore_ascii_case(&claim.name)
+                };
+                if active.any(|(_, c)| same(c)) {
                     return Err(LinkError::DuplicateClaim);
                 }
                 if self.active_claims().count() >= MAX_ACTIVE_CLAIMS {
@@ -142,6 +147,8 @@ impl Chain {
     /// Checks a whole fetched chain of `primary`, link by link
     /// ([`verify_link`] without a clock window, then [`Self::push`]).
     /// More than [`MAX_LINKS`] links fail at the first extra one.
+    /// `primary` is the *trusted* key (the handle lookup's or the
+    /// contact's), never the fetched body's own `primary` (SPEC §15.2).
     pub fn verify(primary: &Identity, links: &[Value]) -> Result<Self, ChainError> {
         let mut chain = Self::new(primary.clone());
         for (index, envelope) in links.iter().enumerate() {

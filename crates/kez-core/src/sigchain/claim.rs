@@ -108,8 +108,12 @@ pub fn valid_github_login(name: &str) -> bool {
 
 /// A host name as the claim carries it: lowercase ASCII (IDNs in punycode),
 /// RFC 1123 labels of 1-63 `a-z0-9-` not starting or ending with `-`, at
-/// least two labels, at most 253 characters, and a last label that is not
-/// all digits (an IPv4 address is not a host name).
+/// least two labels, at most 253 characters, and a last label that starts
+/// with a letter `a-z` (as every TLD does, `xn--` included): no IPv4
+/// literal in any form a WHATWG URL parser reads as one (`10.0.0.1`,
+/// `127.0x1`, `1.2.3.0x7f`). Private or loopback *names* (`a.localhost`)
+/// pass this syntax rule; the proof checker refuses their addresses after
+/// resolution (SPEC §15.4).
 #[must_use]
 pub fn valid_host(name: &str) -> bool {
     let labels: Vec<&str> = name.split('.').collect();
@@ -124,5 +128,5 @@ pub fn valid_host(name: &str) -> bool {
         })
         && labels
             .last()
-            .is_some_and(|l| !l.bytes().all(|b| b.is_ascii_digit()))
+            .is_some_and(|l| l.bytes().next().is_some_and(|b| b.is_ascii_lowercase()))
 }

@@ -57,9 +57,8 @@ pub fn sign_proof(signer: &SigningKey, payload: &Value) -> Value {
 /// caller's comparison.
 pub fn verify_proof(envelope: &Value) -> Result<ProofStatement, LinkError> {
     json::ensure_safe_numbers(envelope)?;
-    let env: SignedEnvelope = serde_json::from_value(envelope.clone())
-        .map_err(|e| LinkError::InvalidBody(e.to_string()))?;
-    let p: RawProof = serde_json::from_value(env.payload.clone())
+    let env: SignedEnvelope = json::from_object(envelope).map_err(LinkError::InvalidBody)?;
+    let p: RawProof = json::from_object(&env.payload)
         .map_err(|e| LinkError::InvalidBody(format!("payload: {e}")))?;
     let head = PayloadHead {
         kind: &p.kind,

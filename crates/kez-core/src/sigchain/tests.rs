@@ -230,6 +230,12 @@ fn each_chain_rule_has_its_own_code() {
         code(&chain, &next(add("github", "alice", GIST))),
         "duplicate_claim"
     );
+    // GitHub logins are case-insensitive: `ALICE` is the same account.
+    let upper = "https://gist.github.com/ALICE/0123456789abcdef0123";
+    assert_eq!(
+        code(&chain, &next(add("github", "ALICE", upper))),
+        "duplicate_claim"
+    );
     assert_eq!(
         code(
             &chain,
@@ -301,7 +307,12 @@ fn claim_names_and_proofs() {
     for bad in ["", "-a", "a-", "a--b", "a_b", &"a".repeat(40)] {
         assert!(!valid_github_login(bad), "{bad}");
     }
-    for ok in ["a.b", "xn--bcher-kva.example", "a-1.b2.example"] {
+    for ok in [
+        "a.b",
+        "xn--bcher-kva.example",
+        "a-1.b2.example",
+        "a.xn--p1ai",
+    ] {
         assert!(valid_host(ok), "{ok}");
     }
     for bad in [
@@ -312,6 +323,9 @@ fn claim_names_and_proofs() {
         "a-.b",
         "a.b.",
         "10.0.0.1",
+        "127.0x1",
+        "1.2.3.0x7f",
+        "a.1b",
         "bücher.example",
         &format!("{}.b", "a".repeat(64)),
     ] {

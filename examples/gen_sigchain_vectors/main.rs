@@ -5,6 +5,10 @@
 //! yields the same bytes. `crates/kez-core/tests/sigchain_vectors.rs` and the
 //! web client's `web/tests/sigchain-vectors.test.ts` recompute every verdict.
 //!
+//! Every refusal carries the code SPEC §15's table gives it, written here
+//! by hand and asserted against Rust, so a changed verdict stops the
+//! generator; `.ci/run` regenerates and fails on any diff.
+//!
 //! `cargo run --example gen-sigchain-vectors` (writes the file itself).
 
 use ed25519_dalek::SigningKey;
@@ -12,8 +16,10 @@ use kez_chat_server::kez::sigchain::{
     self, Body, Chain, Claim, LINK_TYPE, MAX_ACTIVE_CLAIMS, MAX_LINK_BYTES, MAX_LINKS, link_hash,
     proof_payload, sign_link, sign_proof,
 };
-use kez_chat_server::kez::{Identity, json, time};
+use kez_chat_server::kez::{Identity, json};
 use serde_json::{Value, json};
+
+mod links;
 
 const SEED: [u8; 32] = [7; 32];
 const OTHER_SEED: [u8; 32] = [8; 32];
@@ -33,6 +39,12 @@ fn at(minute: u32) -> String {
 
 fn github() -> Claim {
     Claim::parse("github", "alice-kez", GIST).expect("claim")
+}
+
+/// `github()`'s login in other case: the same GitHub account.
+fn github_upper() -> Claim {
+    let proof = GIST.replace("alice-kez", "Alice-KEZ");
+    Claim::parse("github", "Alice-KEZ", &proof).expect("claim")
 }
 
 fn https() -> Claim {
@@ -74,6 +86,42 @@ fn valid_chain() -> Vec<Value> {
     links
 }
 
+/// Chains that must verify beyond the main one: a claim revoked and added
+/// again, every link at one `created_at` (SPEC §15.2 allows both).
+fn valid_chains() -> Vec<Value> {
+    let (sk, id) = key(&SEED);
+    let first = valid_chain().swap_remove(0);
+    let h0 = link_hash(&first);
+    let revoke = sign_link(
+        &sk,
+        &sigchain::link_payload(&id, 2, Some(&h0), &at(0), &Body::Revoke(h0.clone())),
+    );
+    let h1 = link_hash(&revoke);
+    let again = sign_link(
+        &sk,
+        &sigchain::link_payload(&id, 3, Some(&h1), &at(0), &Body::Add(github())),
+    );
+    let links = vec![first, revoke, again];
+    let chain = Chain::verify(&id, &links).expect("re-add verifies");
+    assert_eq!(chain.active_claims().count(), 1);
+    vec![
+        json!({"name": "a claim revoked and added again, all at one created_at",
+                "links": links, "active": 1}),
+    ]
+}
+
+/// The valid chain's first link as text with whitespace and an escape: its
+/// hash is the SHA-256 of the JCS of the parsed link, not of these bytes.
+fn text_link() -> Value {
+    let first = &valid_chain()[0];
+    let text = serde_json::to_string_pretty(first)
+        .expect("json")
+        .replace("\"sigchain_link\"", "\"sigchain_\\u006cink\"");
+    let parsed = json::parse_strict(text.as_bytes()).expect("strict");
+    assert_eq!(&parsed, first);
+    json!({"text": text, "hash": link_hash(first)})
+}
+
 /// A seq-2 link after the valid chain's first, with its payload altered.
 fn altered(f: impl Fn(&mut Value)) -> Value {
     let (sk, id) = key(&SEED);
@@ -83,145 +131,39 @@ fn altered(f: impl Fn(&mut Value)) -> Value {
     sign_link(&sk, &p)
 }
 
-#[allow(clippy::needless_pass_by_value)] // call sites read better passing owned links
-fn invalid_link(name: &str, link: Value) -> Value {
-    let now = time::strict_utc_seconds(NOW).expect("NOW");
-    let code = sigchain::verify_link(&link, Some(now))
-        .expect_err(name)
-        .code();
-    json!({"name": name, "link": link, "code": code})
-}
-
-fn invalid_links() -> Vec<Value> {
-    let ok = altered(|_| {});
-    let env = |f: &dyn Fn(&mut Value)| {
-        let mut e = ok.clone();
-        f(&mut e);
-        e
-    };
-    let other = key(&OTHER_SEED).1.to_string();
+/// The array forms of the good envelope `ok` (SPEC §2: objects only): the
+/// envelope, its signature block, and its payload re-signed, each with the
+/// values in field order; each is `invalid_body`.
+fn array_forms(ok: &Value, payload_fields: &[&str]) -> Vec<(&'static str, Value)> {
+    let (sk, _) = key(&SEED);
+    let s = &ok["signature"];
+    let mut sig = ok.clone();
+    sig["signature"] = json!([s["alg"], s["key"], s["sig"]]);
+    let payload: Vec<Value> = payload_fields
+        .iter()
+        .map(|f| ok["payload"][*f].clone())
+        .collect();
+    let tag = ok["kez"].as_str().expect("tag");
+    // Only the payload is signed, so the link signer serves every tag.
+    let mut resigned = sign_link(&sk, &Value::Array(payload));
+    resigned["kez"] = json!(tag);
     vec![
-        invalid_link("float seq", altered(|p| p["seq"] = json!(2.5))),
-        invalid_link(
-            "over 4 KiB",
-            altered(|p| p["body"]["claim"]["proof"] = json!("x".repeat(MAX_LINK_BYTES))),
-        ),
-        invalid_link("extra payload field", altered(|p| p["note"] = json!("hi"))),
-        invalid_link(
-            "prev missing",
-            altered(|p| {
-                p.as_object_mut().expect("object").remove("prev");
-            }),
-        ),
-        invalid_link(
-            "unknown op",
-            altered(|p| p["body"] = json!({"op": "rename", "link": "x"})),
-        ),
-        invalid_link(
-            "claim with an extra field",
-            altered(|p| p["body"]["claim"]["extra"] = json!(1)),
-        ),
-        invalid_link("proof tag", env(&|e| e["kez"] = json!("sigchain_proof"))),
-        invalid_link(
-            "profile type",
-            altered(|p| p["type"] = json!("kez.chat.profile")),
-        ),
-        invalid_link("version 2", altered(|p| p["version"] = json!(2))),
-        invalid_link(
-            "another signature key",
-            env(&|e| e["signature"]["key"] = json!(other)),
-        ),
-        invalid_link(
-            "another algorithm",
-            env(&|e| e["signature"]["alg"] = json!("ed25519")),
-        ),
-        invalid_link(
-            "malformed primary",
-            env(&|e| {
-                e["payload"]["primary"] = json!("ed25519:00");
-                e["signature"]["key"] = json!("ed25519:00");
-            }),
-        ),
-        invalid_link(
-            "payload changed after signing",
-            env(&|e| e["payload"]["body"]["claim"]["name"] = json!("evil.example")),
-        ),
-        invalid_link("seq 0", altered(|p| p["seq"] = json!(0))),
-        invalid_link("seq 2 without prev", altered(|p| p["prev"] = Value::Null)),
-        invalid_link("seq 1 with prev", altered(|p| p["seq"] = json!(1))),
-        invalid_link(
-            "upper-case prev",
-            altered(|p| p["prev"] = json!("AB".repeat(32))),
-        ),
-        invalid_link(
-            "offset timestamp",
-            altered(|p| p["created_at"] = json!("2026-05-25T03:01:00+00:00")),
-        ),
-        invalid_link(
-            "stale timestamp",
-            altered(|p| p["created_at"] = json!("2026-05-25T02:59:59Z")),
-        ),
-        invalid_link(
-            "unknown service",
-            altered(|p| p["body"]["claim"]["service"] = json!("mastodon")),
-        ),
-        invalid_link(
-            "github login with a double hyphen",
-            altered(|p| {
-                p["body"]["claim"] = json!({"service": "github", "name": "a--b", "proof": GIST})
-            }),
-        ),
-        invalid_link(
-            "upper-case host",
-            altered(
-                |p| p["body"]["claim"] = json!({"service": "dns", "name": "Alice.example", "proof": "dns:_kez.Alice.example"}),
-            ),
-        ),
-        invalid_link(
-            "single-label host",
-            altered(
-                |p| p["body"]["claim"] = json!({"service": "https", "name": "localhost", "proof": "https://localhost/.well-known/kez-proof.txt"}),
-            ),
-        ),
-        invalid_link(
-            "IPv4 host",
-            altered(
-                |p| p["body"]["claim"] = json!({"service": "https", "name": "10.0.0.1", "proof": "https://10.0.0.1/.well-known/kez-proof.txt"}),
-            ),
-        ),
-        invalid_link(
-            "gist of another login",
-            altered(
-                |p| p["body"]["claim"] = json!({"service": "github", "name": "alice-kez", "proof": "https://gist.github.com/bob/0123456789abcdef0123456789abcdef"}),
-            ),
-        ),
-        invalid_link(
-            "http proof",
-            altered(
-                |p| p["body"]["claim"] = json!({"service": "https", "name": "alice.example", "proof": "http://alice.example/.well-known/kez-proof.txt"}),
-            ),
-        ),
-        invalid_link(
-            "dns proof without _kez",
-            altered(|p| {
-                p["body"]["claim"] =
-                    json!({"service": "dns", "name": "alice.example", "proof": "dns:alice.example"})
-            }),
-        ),
-        invalid_link(
-            "revoke of a non-hash",
-            altered(|p| p["body"] = json!({"op": "revoke", "link": "first"})),
-        ),
+        ("envelope as an array", json!([ok["kez"], ok["payload"], s])),
+        ("signature as an array", sig),
+        ("payload as an array", resigned),
     ]
 }
 
 /// The valid chain's first `keep` links, then `last` signed by `seed`.
-fn chain_case(name: &str, keep: usize, last: Value) -> Value {
+/// The valid chain's first `keep` links, then `last`, refused at
+/// `want` = (index, code) as SPEC §15's table says (checked here).
+fn chain_case(name: &str, want: (usize, &str), keep: usize, last: Value) -> Value {
     let mut links: Vec<Value> = valid_chain().into_iter().take(keep).collect();
     links.push(last);
     let (_, id) = key(&SEED);
     let err = Chain::verify(&id, &links).expect_err(name);
-    json!({"name": name, "links": links, "index": err.index, "code": err.error.code()})
+    assert_eq!((err.index, err.error.code()), want, "{name}");
+    json!({"name": name, "links": links, "index": want.0, "code": want.1})
 }
 
 fn invalid_chains() -> Vec<Value> {
@@ -240,39 +182,52 @@ fn invalid_chains() -> Vec<Value> {
         &sigchain::link_payload(&other, 1, None, &at(0), &Body::Add(dns())),
     );
     vec![
-        chain_case("another key's link", 0, foreign),
+        chain_case("another key's link", (0, "primary_mismatch"), 0, foreign),
         chain_case(
             "seq skips one",
+            (1, "seq_mismatch"),
             1,
             next(3, Some(&h(0)), 1, &Body::Add(dns())),
         ),
         chain_case(
             "prev is not the last hash",
+            (2, "prev_mismatch"),
             2,
             next(3, Some(&h(0)), 2, &Body::Add(dns())),
         ),
         chain_case(
             "created_at before the previous",
+            (2, "created_at_regression"),
             2,
             next(3, Some(&h(1)), 0, &Body::Add(dns())),
         ),
         chain_case(
             "revoke of an unknown hash",
+            (2, "revoke_unknown"),
             2,
             next(3, Some(&h(1)), 2, &Body::Revoke("0".repeat(64))),
         ),
         chain_case(
             "revoke of a revoke",
+            (3, "revoke_unknown"),
             3,
             next(4, Some(&h(2)), 3, &Body::Revoke(h(2))),
         ),
         chain_case(
             "second revoke of one add",
+            (3, "already_revoked"),
             3,
             next(4, Some(&h(2)), 3, &Body::Revoke(h(0))),
         ),
         chain_case(
+            "a GitHub login again in other case",
+            (1, "duplicate_claim"),
+            1,
+            next(2, Some(&h(0)), 1, &Body::Add(github_upper())),
+        ),
+        chain_case(
             "the same claim added twice",
+            (2, "duplicate_claim"),
             2,
             next(3, Some(&h(1)), 2, &Body::Add(https())),
         ),
@@ -314,14 +269,18 @@ fn bounds() -> Vec<Value> {
             host(i)
         }
     });
-    [("33 active claims", claims), ("257 links", full)]
-        .into_iter()
-        .map(|(name, links)| {
-            let err = Chain::verify(&id, &links).expect_err(name);
-            json!({"name": name, "count": links.len(), "first_link_hash": link_hash(&links[0]),
-                   "index": err.index, "code": err.error.code()})
-        })
-        .collect()
+    [
+        ("33 active claims", claims, (32, "too_many_claims")),
+        ("257 links", full, (256, "chain_full")),
+    ]
+    .into_iter()
+    .map(|(name, links, want)| {
+        let err = Chain::verify(&id, &links).expect_err(name);
+        assert_eq!((err.index, err.error.code()), want, "{name}");
+        json!({"name": name, "count": links.len(), "first_link_hash": link_hash(&links[0]),
+               "index": want.0, "code": want.1})
+    })
+    .collect()
 }
 
 fn proof() -> (Value, Vec<Value>) {
@@ -331,10 +290,11 @@ fn proof() -> (Value, Vec<Value>) {
     let ok = json!({"claim": {"service": "github", "name": "alice-kez", "proof": GIST},
         "payload_jcs": String::from_utf8(json::canonical_bytes(&payload)).expect("utf-8"),
         "statement": statement});
-    let bad = |name: &str, f: &dyn Fn(&mut Value)| {
+    let bad = |name: &str, code: &str, f: &dyn Fn(&mut Value)| {
         let mut e = statement.clone();
         f(&mut e);
-        let code = sigchain::verify_proof(&e).expect_err(name).code();
+        let got = sigchain::verify_proof(&e).expect_err(name).code();
+        assert_eq!(got, code, "{name}");
         json!({"name": name, "statement": e, "code": code})
     };
     let resign = |f: &dyn Fn(&mut Value)| {
@@ -342,27 +302,40 @@ fn proof() -> (Value, Vec<Value>) {
         f(&mut p);
         sign_proof(&sk, &p)
     };
-    let invalid = vec![
-        bad("link tag", &|e| e["kez"] = json!("sigchain_link")),
-        bad("name changed after signing", &|e| {
+    let mut invalid = vec![
+        bad("link tag", "wrong_envelope_tag", &|e| {
+            e["kez"] = json!("sigchain_link")
+        }),
+        bad("name changed after signing", "invalid_signature", &|e| {
             e["payload"]["name"] = json!("bob")
         }),
-        bad("extra field", &|e| {
+        bad("extra field", "invalid_body", &|e| {
             *e = resign(&|p| p["proof"] = json!(GIST))
         }),
-        bad("unknown service", &|e| {
+        bad("unknown service", "unknown_service", &|e| {
             *e = resign(&|p| p["service"] = json!("mastodon"))
         }),
-        bad("invalid login", &|e| {
+        bad("invalid login", "invalid_claim_name", &|e| {
             *e = resign(&|p| p["name"] = json!("-alice"))
         }),
-        bad("offset timestamp", &|e| {
+        bad("offset timestamp", "invalid_timestamp", &|e| {
             *e = resign(&|p| p["created_at"] = json!("2026-05-25T03:00:00.000Z"))
         }),
-        bad("link type", &|e| {
+        bad("link type", "wrong_payload_type", &|e| {
             *e = resign(&|p| p["type"] = json!(LINK_TYPE))
         }),
     ];
+    let fields = [
+        "type",
+        "version",
+        "primary",
+        "service",
+        "name",
+        "created_at",
+    ];
+    for (name, form) in array_forms(&statement, &fields) {
+        invalid.push(bad(name, "invalid_body", &|e| *e = form.clone()));
+    }
     (ok, invalid)
 }
 
@@ -372,7 +345,7 @@ fn main() {
     let hashes: Vec<String> = chain.iter().map(link_hash).collect();
     let (proof, invalid_proofs) = proof();
     let doc = json!({
-        "description": "SPEC §15 sigchains: a valid chain, a proof statement, and refusals with their codes (generated by examples/gen_sigchain_vectors.rs)",
+        "description": "SPEC §15 sigchains: a valid chain, a proof statement, and refusals with their codes (generated by examples/gen_sigchain_vectors/main.rs)",
         "limits": {"max_links": MAX_LINKS, "max_link_bytes": MAX_LINK_BYTES, "max_active_claims": MAX_ACTIVE_CLAIMS},
         "seed": hex::encode(SEED),
         "primary": id.to_string(),
@@ -380,8 +353,10 @@ fn main() {
         "chain": {"links": chain, "hashes": hashes,
                   "active": [{"service": "https", "name": "alice.example", "link": hashes[1]},
                              {"service": "dns", "name": "alice.example", "link": hashes[3]}]},
+        "valid_chains": valid_chains(),
+        "text_link": text_link(),
         "proof": proof,
-        "invalid_links": invalid_links(),
+        "invalid_links": links::invalid_links(),
         "invalid_chains": invalid_chains(),
         "bounds_recipe": "each link signed with the seed, created_at 2026-05-25T03:00:00Z; link i (0-based) adds dns h<i>.example (proof dns:_kez.h<i>.example), except that in \"257 links\" an odd i revokes link i-1",
         "bounds": bounds(),
