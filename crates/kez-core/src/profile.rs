@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::handle::Handle;
 use super::identity::{Identity, IdentityError, parse_lower_hex};
 use super::json::{self, JsonError};
-use super::signed::{ALG, EnvelopeFault, MAX_SKEW_SECS, PayloadHead, SignedEnvelope};
+use super::signed::{ALG, MAX_SKEW_SECS, PayloadHead, SignedEnvelope};
 use super::time::strict_utc_seconds;
 
 /// Envelope tag of a profile.
@@ -183,20 +183,8 @@ pub fn verify_profile(
     })
 }
 
-/// Step 0: safe numbers, then the exact envelope and payload shape.
-impl From<EnvelopeFault> for ProfileError {
-    fn from(f: EnvelopeFault) -> Self {
-        match f {
-            EnvelopeFault::WrongEnvelopeTag => Self::WrongEnvelopeTag,
-            EnvelopeFault::WrongPayloadType => Self::WrongPayloadType,
-            EnvelopeFault::UnsupportedVersion => Self::UnsupportedVersion,
-            EnvelopeFault::KeyMismatch => Self::KeyMismatch,
-            EnvelopeFault::UnsupportedAlg => Self::UnsupportedAlg,
-            EnvelopeFault::InvalidKey(e) => Self::InvalidKey(e),
-            EnvelopeFault::InvalidSignature => Self::InvalidSignature,
-        }
-    }
-}
+// Step 0: safe numbers, then the exact envelope and payload shape.
+crate::signed::from_envelope_fault!(ProfileError);
 
 fn parse_shape(body: &Value) -> Result<(SignedEnvelope, RawProfile), ProfileError> {
     json::ensure_safe_numbers(body).map_err(|e| match e {

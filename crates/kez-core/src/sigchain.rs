@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::identity::{Identity, IdentityError};
 use super::json::{self, JsonError};
-use super::signed::{ALG, EnvelopeFault, MAX_SKEW_SECS, PayloadHead, SignedEnvelope};
+use super::signed::{ALG, MAX_SKEW_SECS, PayloadHead, SignedEnvelope};
 use super::time::strict_utc_seconds;
 
 mod chain;
@@ -166,19 +166,7 @@ impl LinkError {
     }
 }
 
-impl From<EnvelopeFault> for LinkError {
-    fn from(f: EnvelopeFault) -> Self {
-        match f {
-            EnvelopeFault::WrongEnvelopeTag => Self::WrongEnvelopeTag,
-            EnvelopeFault::WrongPayloadType => Self::WrongPayloadType,
-            EnvelopeFault::UnsupportedVersion => Self::UnsupportedVersion,
-            EnvelopeFault::KeyMismatch => Self::KeyMismatch,
-            EnvelopeFault::UnsupportedAlg => Self::UnsupportedAlg,
-            EnvelopeFault::InvalidKey(e) => Self::InvalidKey(e),
-            EnvelopeFault::InvalidSignature => Self::InvalidSignature,
-        }
-    }
-}
+crate::signed::from_envelope_fault!(LinkError);
 
 impl From<JsonError> for LinkError {
     fn from(e: JsonError) -> Self {

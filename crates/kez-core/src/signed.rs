@@ -116,6 +116,28 @@ pub(crate) enum EnvelopeFault {
     InvalidSignature,
 }
 
+/// `From<EnvelopeFault>` for a document's error type, whose variants carry
+/// the fault's names (registration, profile, sigchain link: one mapping).
+macro_rules! from_envelope_fault {
+    ($t:ty) => {
+        impl From<$crate::signed::EnvelopeFault> for $t {
+            fn from(f: $crate::signed::EnvelopeFault) -> Self {
+                use $crate::signed::EnvelopeFault as F;
+                match f {
+                    F::WrongEnvelopeTag => Self::WrongEnvelopeTag,
+                    F::WrongPayloadType => Self::WrongPayloadType,
+                    F::UnsupportedVersion => Self::UnsupportedVersion,
+                    F::KeyMismatch => Self::KeyMismatch,
+                    F::UnsupportedAlg => Self::UnsupportedAlg,
+                    F::InvalidKey(e) => Self::InvalidKey(e),
+                    F::InvalidSignature => Self::InvalidSignature,
+                }
+            }
+        }
+    };
+}
+pub(crate) use from_envelope_fault;
+
 /// The payload fields the envelope checks read.
 pub(crate) struct PayloadHead<'a> {
     /// `payload.type`.
@@ -172,19 +194,7 @@ impl SignedEnvelope {
     }
 }
 
-impl From<EnvelopeFault> for RegistrationError {
-    fn from(f: EnvelopeFault) -> Self {
-        match f {
-            EnvelopeFault::WrongEnvelopeTag => Self::WrongEnvelopeTag,
-            EnvelopeFault::WrongPayloadType => Self::WrongPayloadType,
-            EnvelopeFault::UnsupportedVersion => Self::UnsupportedVersion,
-            EnvelopeFault::KeyMismatch => Self::KeyMismatch,
-            EnvelopeFault::UnsupportedAlg => Self::UnsupportedAlg,
-            EnvelopeFault::InvalidKey(e) => Self::InvalidKey(e),
-            EnvelopeFault::InvalidSignature => Self::InvalidSignature,
-        }
-    }
-}
+from_envelope_fault!(RegistrationError);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
