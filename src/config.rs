@@ -32,10 +32,13 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_SERVER", default_value = "kez.lat")]
     pub server: String,
 
-    /// Base URL of an external sigchain service, used to build `sigchain_url`
-    /// (SPEC §5). Unset: this server serves the chains itself (SPEC §15), at
-    /// `https://<--server>/v1/sigchains/ed25519/<hex>`.
-    #[arg(long, env = "KEZ_CHAT_SIG_SERVER_URL")]
+    /// Base URL (http or https) of an external sigchain service, used to
+    /// build `sigchain_url` (SPEC §5). Set, this server's own sigchain
+    /// endpoints answer 404 (the chains live there), so never give it this
+    /// server's own address. Unset: this server serves the chains itself
+    /// (SPEC §15), at `https://<--server>/v1/sigchains/ed25519/<hex>`, which
+    /// assumes it is reached over https at that name (behind a TLS proxy).
+    #[arg(long, env = "KEZ_CHAT_SIG_SERVER_URL", value_parser = parse_base_url)]
     pub sig_server_url: Option<String>,
 
     /// Serve the web client from this directory instead of the built-in one.
@@ -226,6 +229,26 @@ pub struct Config {
     pub nostr_push_per_minute: u32,
 }
 
+/// Parses `--sig-server-url`: an `http://` or `https://` URL with a host and
+/// no credentials, query or fragment; returned without a trailing `/`.
+pub fn parse_base_url(s: &str) -> Result<String, String> {
+    let url = url::Url::parse(s.trim()).map_err(|e| format!("{s}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{s}: must start with http:// or https://"));
+    }
+    if url.host_str().is_none_or(str::is_empty)
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(format!(
+            "{s}: needs a host and no credentials, query or fragment"
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 /// Validated nostr relay URLs, in the order given, without duplicates.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RelayList(pub Vec<String>);
@@ -349,5 +372,33 @@ mod tests {
         );
         assert!("10.0.0.0/33".parse::<TrustedProxies>().is_err());
         assert!("proxy.example".parse::<TrustedProxies>().is_err());
+    }
+
+    #[test]
+    fn sig_server_url_must_be_an_http_base_url() {
+        assert_eq!(
+            parse_base_url("https://sig.example.org/").unwrap(),
+            "https://sig.example.org"
+        );
+        assert_eq!(
+            parse_base_url("http://127.0.0.1:7878/chains").unwrap(),
+            "http://127.0.0.1:7878/chains"
+        );
+        for bad in [
+            "chat example org/",
+            "sig.example.org",
+            "ftp://sig.example.org",
+            "https://user:pw@sig.example.org",
+            "https://sig.example.org/?a=1",
+            "https://sig.example.org/#x",
+        ] {
+            assert!(parse_base_url(bad).is_err(), "{bad}");
+        }
+        let ok = Config::try_parse_from(["kez", "--sig-server-url", "https://sig.example.org/"]);
+        assert_eq!(
+            ok.unwrap().sigchain_url("ab"),
+            "https://sig.example.org/v1/sigchains/ed25519/ab"
+        );
+        assert!(Config::try_parse_from(["kez", "--sig-server-url", "chat example org/"]).is_err());
     }
 }
