@@ -73,10 +73,15 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, App
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let read = req.extensions().get::<BodyRead>().cloned();
+    let cap = req.extensions().get::<BodyCap>().map(|c| c.0);
     let (parts, body) = req.into_parts();
     let extensions = parts.extensions.clone();
     // The limited body's size hint is capped at the route's limit.
     let body = Request::from_parts(parts, body).into_limited_body();
+    let body = match cap {
+        Some(cap) => axum::body::Body::new(http_body_util::Limited::new(body, cap)),
+        None => body,
+    };
     let max = HttpBody::size_hint(&body).upper();
     if declared.is_some_and(|len| max.is_some_and(|max| len > max)) {
         return Err(too_large());
@@ -101,6 +106,13 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, App
 fn too_large() -> AppError {
     AppError::payload_too_large("the request body is too large")
 }
+
+/// A tighter bound (bytes) than the route's `DefaultBodyLimit`, put on the
+/// request by an extractor that knows it before the body is read (an
+/// ephemeral post, SPEC §7.7): a body without `Content-Length` is cut there
+/// too, with the same 413, instead of being read up to the route's limit.
+#[derive(Clone, Copy)]
+pub struct BodyCap(pub usize);
 
 /// Put on a request that came with a body by `edge::close_unread_bodies`
 /// and set once a handler has read that body to its end. A response to a

@@ -129,6 +129,10 @@ impl axum::extract::FromRequestParts<AppState> for MessageToken {
                     "an ephemeral post is larger than 9 KiB",
                 ));
             }
+            // A chunked body is cut there too, not at the route's limit.
+            parts.extensions.insert(crate::extract::BodyCap(
+                crate::messages::MAX_EPHEMERAL_BODY_BYTES,
+            ));
         } else if silent {
             RateLimited::<SilentMessages>::from_request_parts(parts, state).await?;
         } else {

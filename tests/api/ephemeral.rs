@@ -218,3 +218,35 @@ async fn an_ephemeral_post_crosses_instances_over_nats() {
     // Neither instance stored it (they share the database file).
     assert!(!contains(&db_bytes(&b), "across-marker"));
 }
+
+#[tokio::test]
+async fn a_chunked_ephemeral_body_is_cut_at_its_own_bound_not_the_routes() {
+    let app = spawn_app().await;
+    app.user("bob").await;
+    // 20 KiB of non-JSON with no Content-Length: read whole (up to the route's
+    // 320 KiB) it would be refused as `invalid_json`; cut at 9 KiB it is 413.
+    let chunks = (0..20).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 1024]));
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let res = app
+        .client
+        .post(app.url("/v1/messages?ephemeral=true"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 413, "payload_too_large").await;
+    // The same body as a stored post is read (and refused for what it is).
+    let chunks = (0..20).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 1024]));
+    let res = app
+        .client
+        .post(app.url("/v1/messages"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 400, "invalid_json").await;
+}
