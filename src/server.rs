@@ -116,6 +116,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         tracing::info!("metrics on http://{m}/metrics");
     }
     tracing::info!("listening on http://{addr}");
+    log_setup(&state.config);
     Ok(RunningServer {
         addr,
         state,
@@ -286,4 +287,23 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// What an operator checks first: the domain handles live under, the
+/// database file, where the web client comes from and where lookups send
+/// readers of a sigchain (no secret among them).
+fn log_setup(c: &Config) {
+    let client = match &c.web_dir {
+        Some(dir) => dir.display().to_string(),
+        None if cfg!(feature = "embed-web") => "embedded".to_owned(),
+        None => "none (a placeholder page; see --web-dir)".to_owned(),
+    };
+    tracing::info!(
+        domain = %c.server,
+        db = %c.db.display(),
+        client = %client,
+        sigchains = %c.sigchain_url("<key>"),
+        "serving handle@{}",
+        c.server
+    );
 }
