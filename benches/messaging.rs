@@ -18,6 +18,8 @@
 
 #[path = "support/client.rs"]
 mod client;
+#[path = "support/floor.rs"]
+mod floor;
 #[path = "support/server.rs"]
 mod server;
 
@@ -282,6 +284,19 @@ async fn main() -> anyhow::Result<()> {
     let paced = b.paced(&handles[0], paced_n).await?;
     println!(
         "100 msg/s ({paced_n} posts, one commit each), 10 streams online: {paced:.0} µs server CPU per message"
+    );
+    let floor_dir = dir.path().to_path_buf();
+    let floor = tokio::task::spawn_blocking(move || {
+        floor::sqlite_commit_floor(
+            &floor_dir,
+            paced_n,
+            ENVELOPE_BYTES,
+            Duration::from_millis(10),
+        )
+    })
+    .await??;
+    println!(
+        "floor on this disk: a bare SQLite commit of one {ENVELOPE_BYTES}-byte row (WAL, synchronous=FULL), one every 10 ms, in the bench process: {floor:.0} µs CPU per commit"
     );
     println!(
         "database: {:.0} bytes of live pages per stored message ({stored} messages of {} bytes of envelope JSON)",
