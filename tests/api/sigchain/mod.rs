@@ -3,6 +3,7 @@
 
 mod appends;
 mod errors;
+mod proofs;
 mod shapes;
 
 use kez_chat_server::kez::sigchain::{LINK_TYPE, link_hash, sign_link};

@@ -1,0 +1,248 @@
+//! Fetching proof statements (SPEC §15.5): the GitHub gist API, the https
+//! well-known file and DNS TXT over DoH, each body read up to its bound.
+//! Returns candidate statements; judging them is the caller's.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use reqwest::header::{ACCEPT, HOST};
+use serde_json::Value;
+
+use super::Fail;
+use crate::config::ProofConfig;
+use crate::kez::sigchain::{Claim, MAX_LINK_BYTES};
+use crate::push::{PublicOnlyResolver, is_refused_address};
+
+/// Largest gist API answer read, in bytes: the JSON of a gist with a
+/// statement (~500 bytes) and its history is a few KiB.
+pub(super) const MAX_GIST_JSON_BYTES: usize = 64 * 1024;
+/// Largest DoH answer read, in bytes: a 4096-byte statement escaped in TXT
+/// presentation form stays well below it.
+pub(super) const MAX_DOH_JSON_BYTES: usize = 32 * 1024;
+/// Most files of one gist looked at.
+const MAX_GIST_FILES: usize = 8;
+const USER_AGENT: &str = concat!("kez-chat-server/", env!("CARGO_PKG_VERSION"), " (proofs)");
+
+/// One place a statement may be, or why it could not be read.
+pub(super) type Candidate = Result<Vec<u8>, Fail>;
+
+/// The outbound side of the checker: one client, the configured bases.
+pub(super) struct Fetcher {
+    client: reqwest::Client,
+    github_api: String,
+    gist_raw_host: String,
+    doh: url::Url,
+    https_origin: Option<String>,
+}
+
+impl Fetcher {
+    /// A client with `timeout` per fetch (body included), no proxy, no
+    /// redirects and, unless the test switch is on, https only through a
+    /// resolver that refuses non-public addresses (the address it checked
+    /// is the one connected to). Fails on a `--doh-url` that is not a URL.
+    pub(super) fn new(c: &ProofConfig, timeout: Duration) -> anyhow::Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut b = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy();
+        let insecure = c.allow_insecure_proof_fetches;
+        if !insecure {
+            b = b.https_only(true).dns_resolver(PublicOnlyResolver);
+        }
+        Ok(Self {
+            client: b.build()?,
+            github_api: c.github_api_url.trim_end_matches('/').to_owned(),
+            gist_raw_host: c.gist_raw_host.to_ascii_lowercase(),
+            doh: url::Url::parse(&c.doh_url).context("--doh-url must be an absolute URL")?,
+            https_origin: c
+                .proof_https_test_origin
+                .clone()
+                .filter(|_| insecure)
+                .map(|o| o.trim_end_matches('/').to_owned()),
+        })
+    }
+
+    /// `GET <api>/gists/<id>`: the owner must be the claimed login; each
+    /// file's content (or its `raw_url` on the gist raw host) is a candidate.
+    pub(super) async fn github(&self, claim: &Claim) -> Vec<Candidate> {
+        let id = claim.proof.rsplit('/').next().unwrap_or_default();
+        let req = self
+            .client
+            .get(format!("{}/gists/{id}", self.github_api))
+            .header(ACCEPT, "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28");
+        let gist = match self
+            .get(req, MAX_GIST_JSON_BYTES)
+            .await
+            .and_then(|b| json(&b))
+        {
+            Ok(v) => v,
+            Err(f) => return vec![Err(f)],
+        };
+        let Some(owner) = gist.pointer("/owner/login").and_then(Value::as_str) else {
+            return vec![Err(Fail::failed("bad_answer"))];
+        };
+        if !owner.eq_ignore_ascii_case(&claim.name) {
+            return vec![Err(Fail::failed("wrong_owner"))];
+        }
+        let Some(files) = gist.get("files").and_then(Value::as_object) else {
+            return vec![Err(Fail::failed("bad_answer"))];
+        };
+        if files.is_empty() {
+            return vec![Err(Fail::failed("not_found"))];
+        }
+        let mut out = Vec::new();
+        for file in files.values().take(MAX_GIST_FILES) {
+            out.push(self.gist_file(file).await);
+        }
+        out
+    }
+
+    /// A gist file's statement: its `content` unless truncated, else its
+    /// `raw_url` when that is on the configured raw host.
+    async fn gist_file(&self, file: &Value) -> Candidate {
+        let truncated = file.get("truncated").and_then(Value::as_bool) == Some(true);
+        if let (Some(content), false) = (file.get("content").and_then(Value::as_str), truncated) {
+            return Ok(content.as_bytes().to_vec());
+        }
+        let raw = file.get("raw_url").and_then(Value::as_str);
+        let url = raw
+            .and_then(|r| url::Url::parse(r).ok())
+            .filter(|u| u.host_str().is_some_and(|h| h == self.gist_raw_host))
+            .ok_or_else(|| Fail::failed("bad_answer"))?;
+        self.get(self.client.get(url), MAX_LINK_BYTES).await
+    }
+
+    /// `GET https://<name>/.well-known/kez-proof.txt`: the body.
+    pub(super) async fn https(&self, claim: &Claim) -> Vec<Candidate> {
+        const PATH: &str = "/.well-known/kez-proof.txt";
+        let req = match &self.https_origin {
+            Some(origin) => self
+                .client
+                .get(format!("{origin}{PATH}"))
+                .header(HOST, &claim.name),
+            None => self.client.get(format!("https://{}{PATH}", claim.name)),
+        };
+        vec![self.get(req, MAX_LINK_BYTES).await]
+    }
+
+    /// TXT `_kez.<name>` over DoH JSON: each record's strings joined.
+    pub(super) async fn dns(&self, claim: &Claim) -> Vec<Candidate> {
+        let mut url = self.doh.clone();
+        url.query_pairs_mut()
+            .append_pair("name", &format!("_kez.{}", claim.name))
+            .append_pair("type", "TXT");
+        let req = self.client.get(url).header(ACCEPT, "application/dns-json");
+        let answer = match self
+            .get(req, MAX_DOH_JSON_BYTES)
+            .await
+            .and_then(|b| json(&b))
+        {
+            Ok(v) => v,
+            Err(f) => return vec![Err(f)],
+        };
+        match answer.get("Status").and_then(Value::as_u64) {
+            Some(0) => {}
+            Some(3) => return vec![Err(Fail::failed("not_found"))],
+            Some(_) => return vec![Err(Fail::unreachable("dns_error"))],
+            None => return vec![Err(Fail::failed("bad_answer"))],
+        }
+        let records: Vec<Candidate> = answer
+            .get("Answer")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|r| r.get("type").and_then(Value::as_u64) == Some(16))
+            .map(|r| {
+                r.get("data")
+                    .and_then(Value::as_str)
+                    .and_then(txt_bytes)
+                    .ok_or_else(|| Fail::failed("bad_answer"))
+            })
+            .collect();
+        if records.is_empty() {
+            return vec![Err(Fail::failed("not_found"))];
+        }
+        records
+    }
+
+    /// Sends `req` and reads a 2xx body of at most `bound` bytes.
+    async fn get(&self, req: reqwest::RequestBuilder, bound: usize) -> Candidate {
+        let mut res = req.send().await.map_err(|e| transport(&e))?;
+        let status = res.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(Fail::failed("not_found"));
+        }
+        if !status.is_success() {
+            return Err(Fail::failed(format!("http_{}", status.as_u16())));
+        }
+        if res.content_length().is_some_and(|n| n > bound as u64) {
+            return Err(Fail::failed("too_large"));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| transport(&e))? {
+            if body.len() + chunk.len() > bound {
+                return Err(Fail::failed("too_large"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+fn json(body: &[u8]) -> Result<Value, Fail> {
+    serde_json::from_slice(body).map_err(|_| Fail::failed("bad_answer"))
+}
+
+/// A transport failure as a reason code (never the error's text: it can
+/// name the host).
+fn transport(e: &reqwest::Error) -> Fail {
+    if is_refused_address(e) {
+        Fail::unreachable("private_address")
+    } else if e.is_timeout() {
+        Fail::unreachable("timeout")
+    } else {
+        Fail::unreachable("connect_error")
+    }
+}
+
+/// The bytes of one TXT record as a DoH JSON `data` field gives them:
+/// quoted character-strings (`"a" "b"`, with `\"`, `\\` and `\DDD`
+/// escapes) joined without separators, or (some resolvers) already
+/// joined and unquoted. `None` when a quoted form is malformed.
+pub(super) fn txt_bytes(data: &str) -> Option<Vec<u8>> {
+    let data = data.trim();
+    if !data.starts_with('"') {
+        return Some(data.as_bytes().to_vec());
+    }
+    let mut out = Vec::new();
+    let mut bytes = data.bytes();
+    loop {
+        match bytes.next() {
+            None => return Some(out),
+            Some(b' ') => continue,
+            Some(b'"') => {}
+            Some(_) => return None,
+        }
+        loop {
+            match bytes.next()? {
+                b'"' => break,
+                b'\\' => {
+                    let c = bytes.next()?;
+                    if c.is_ascii_digit() {
+                        let d = [c, bytes.next()?, bytes.next()?];
+                        let n = std::str::from_utf8(&d).ok()?.parse::<u8>().ok()?;
+                        out.push(n);
+                    } else {
+                        out.push(c);
+                    }
+                }
+                b => out.push(b),
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+use ed25519_dalek::SigningKey;
+
+use super::fetch::txt_bytes;
+use super::*;
+use crate::kez::sigchain::{proof_payload, sign_proof};
+
+fn key(seed: u8) -> (SigningKey, Identity) {
+    let sk = SigningKey::from_bytes(&[seed; 32]);
+    let id = Identity::parse(&format!(
+        "ed25519:{}",
+        hex::encode(sk.verifying_key().as_bytes())
+    ))
+    .unwrap();
+    (sk, id)
+}
+
+fn dns_claim(name: &str) -> Claim {
+    Claim::parse("dns", name, &format!("dns:_kez.{name}")).unwrap()
+}
+
+fn statement(sk: &SigningKey, id: &Identity, claim: &Claim) -> Vec<u8> {
+    let env = sign_proof(sk, &proof_payload(id, claim, "2026-05-25T03:00:00Z"));
+    json::canonical_bytes(&env)
+}
+
+#[test]
+fn a_statement_proves_its_claim_and_nothing_else() {
+    let (sk, alice) = key(1);
+    let (_, bob) = key(2);
+    let claim = dns_claim("alice.example");
+    let good = statement(&sk, &alice, &claim);
+    let padded = [b"\n ".as_slice(), &good, b"\r\n"].concat();
+
+    assert_eq!(judge(&good, &alice, &claim), Ok(()));
+    assert_eq!(
+        judge(&padded, &alice, &claim),
+        Ok(()),
+        "whitespace around is ignored"
+    );
+    assert_eq!(judge(&good, &bob, &claim).unwrap_err().reason, "wrong_key");
+    let other = dns_claim("other.example");
+    assert_eq!(
+        judge(&good, &alice, &other).unwrap_err().reason,
+        "wrong_claim"
+    );
+    let github = Claim::parse(
+        "github",
+        "alice",
+        "https://gist.github.com/alice/0123456789abcdef0123",
+    )
+    .unwrap();
+    assert_eq!(
+        judge(&good, &alice, &github).unwrap_err().reason,
+        "wrong_claim"
+    );
+}
+
+#[test]
+fn bad_statements_carry_the_kez_core_code() {
+    let (sk, alice) = key(1);
+    let claim = dns_claim("alice.example");
+    let mut tampered: serde_json::Value =
+        serde_json::from_slice(&statement(&sk, &alice, &claim)).unwrap();
+    tampered["payload"]["name"] = "mallory.example".into();
+    let cases: [(&[u8], &str); 4] = [
+        (b"not json", "invalid_json"),
+        (br#"{"a":1,"a":2}"#, "invalid_json"),
+        (br#"{"kez":1.5}"#, "unsafe_number"),
+        (&json::canonical_bytes(&tampered), "invalid_signature"),
+    ];
+    for (bytes, code) in cases {
+        let f = judge(bytes, &alice, &claim).unwrap_err();
+        assert_eq!((f.reason.as_str(), f.detail), ("bad_statement", Some(code)));
+    }
+    let big = vec![b' '; MAX_LINK_BYTES + 1];
+    assert_eq!(judge(&big, &alice, &claim).unwrap_err().reason, "too_large");
+}
+
+#[test]
+fn txt_data_is_unquoted_and_joined_in_order() {
+    assert_eq!(txt_bytes(r#""ab" "cd""#).unwrap(), b"abcd");
+    assert_eq!(txt_bytes(r#""{\"k\":1}""#).unwrap(), br#"{"k":1}"#);
+    assert_eq!(txt_bytes(r#""a\\b\065""#).unwrap(), b"a\\bA");
+    assert_eq!(txt_bytes("plain joined").unwrap(), b"plain joined");
+    assert_eq!(txt_bytes(r#""open"#), None);
+    assert_eq!(txt_bytes(r#""a" x"#), None);
+}

@@ -1,0 +1,339 @@
+//! Proof checks by the home server (SPEC §15.5) against real local
+//! stand-ins: one HTTP server on 127.0.0.1 plays the GitHub API, the DoH
+//! endpoint and the claimed https host, records what it is asked and
+//! answers as each test tells it to.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use kez_chat_server::config::Config;
+use kez_chat_server::kez::Identity;
+use kez_chat_server::kez::json::canonical_bytes;
+use kez_chat_server::kez::sigchain::{Claim, proof_payload, sign_proof};
+use serde_json::{Value, json};
+
+use super::{add_dns, hex_of};
+use crate::helpers::*;
+
+/// What the stand-in answers on one path.
+#[derive(Clone)]
+enum Answer {
+    Body(String),
+    Never,
+}
+
+/// One request as the stand-in got it.
+#[derive(Clone, Debug)]
+struct Seen {
+    path: String,
+    query: String,
+    headers: HeaderMap,
+}
+
+#[derive(Clone, Default)]
+struct Stand {
+    origin: String,
+    answers: Arc<Mutex<HashMap<String, Answer>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Stand {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stand = Self {
+            origin: format!("http://{}", listener.local_addr().unwrap()),
+            ..Self::default()
+        };
+        let app = axum::Router::new()
+            .fallback(answer)
+            .with_state(stand.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        stand
+    }
+
+    fn answer(&self, path: &str, a: Answer) {
+        self.answers.lock().unwrap().insert(path.to_owned(), a);
+    }
+
+    fn seen(&self, path: &str) -> Vec<Seen> {
+        let seen = self.seen.lock().unwrap();
+        seen.iter().filter(|s| s.path == path).cloned().collect()
+    }
+
+    /// Points the checker's three kinds of fetch at this stand-in.
+    fn configure(&self, c: &mut Config) {
+        c.proofs.allow_insecure_proof_fetches = true;
+        c.proofs.github_api_url = self.origin.clone();
+        c.proofs.doh_url = format!("{}/dns-query", self.origin);
+        c.proofs.proof_https_test_origin = Some(self.origin.clone());
+        c.proofs.proof_timeout_ms = 500;
+    }
+}
+
+async fn answer(
+    axum::extract::State(s): axum::extract::State<Stand>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    s.seen.lock().unwrap().push(Seen {
+        path: uri.path().to_owned(),
+        query: uri.query().unwrap_or_default().to_owned(),
+        headers,
+    });
+    let a = s.answers.lock().unwrap().get(uri.path()).cloned();
+    match a {
+        Some(Answer::Body(b)) => b.into_response(),
+        Some(Answer::Never) => std::future::pending().await,
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+const GIST: &str = "0123456789abcdef0123";
+const WELL_KNOWN: &str = "/.well-known/kez-proof.txt";
+
+fn identity(id: &TestIdentity) -> Identity {
+    Identity::parse(&id.primary()).unwrap()
+}
+
+/// `signer`'s statement for `claim` of `owner`'s chain, as its JCS text.
+fn statement(signer: &TestIdentity, owner: &TestIdentity, claim: &Claim) -> String {
+    let payload = proof_payload(&identity(owner), claim, "2026-05-25T03:00:00Z");
+    String::from_utf8(canonical_bytes(&sign_proof(&signer.sk, &payload))).unwrap()
+}
+
+fn github(login: &str) -> (Value, Claim) {
+    let proof = format!("https://gist.github.com/{login}/{GIST}");
+    let body = json!({"op": "add", "claim": {"service": "github", "name": login, "proof": proof}});
+    (body, Claim::parse("github", login, &proof).unwrap())
+}
+
+fn https(host: &str) -> (Value, Claim) {
+    let proof = format!("https://{host}{WELL_KNOWN}");
+    let body = json!({"op": "add", "claim": {"service": "https", "name": host, "proof": proof}});
+    (body, Claim::parse("https", host, &proof).unwrap())
+}
+
+/// A gist API answer owned by `login` holding `content`.
+fn gist(login: &str, content: &str) -> String {
+    json!({"id": GIST, "owner": {"login": login},
+           "files": {"kez-proof.json": {"filename": "kez-proof.json", "truncated": false, "content": content}}})
+    .to_string()
+}
+
+/// The proofs answer for `id`'s chain, asserting 200.
+async fn proofs(app: &TestApp, id: &TestIdentity) -> Vec<Value> {
+    let res = within(
+        10,
+        "the proofs answer",
+        app.get(&format!("/v1/sigchains/ed25519/{}/proofs", hex_of(id))),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(header(&res, "cache-control"), "no-store");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["primary"], id.primary());
+    body["proofs"].as_array().unwrap().clone()
+}
+
+fn verdict(p: &Value) -> (&str, &str) {
+    (p["status"].as_str().unwrap(), p["reason"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn a_gist_of_the_claimed_owner_is_verified_then_served_from_the_cache() {
+    // Arrange
+    let stand = Stand::start().await;
+    let app = spawn_app_with(|c| stand.configure(c)).await;
+    let alice = app.user("alice").await;
+    let (body, claim) = github("alice-kez");
+    stand.answer(
+        &format!("/gists/{GIST}"),
+        Answer::Body(gist("Alice-KEZ", &statement(&alice, &alice, &claim))),
+    );
+    let link = app.append(&alice, 1, None, body).await;
+
+    // Act
+    let first = proofs(&app, &alice).await;
+    let second = proofs(&app, &alice).await;
+
+    // Assert
+    assert_eq!(first.len(), 1);
+    assert_eq!(verdict(&first[0]), ("verified", "ok"));
+    assert_eq!(first[0]["link"], link);
+    assert_eq!(
+        (first[0]["service"].as_str(), first[0]["name"].as_str()),
+        (Some("github"), Some("alice-kez"))
+    );
+    assert!(chrono::DateTime::parse_from_rfc3339(first[0]["checked_at"].as_str().unwrap()).is_ok());
+    assert_eq!(second, first, "the second answer is the cached verdict");
+    let seen = stand.seen(&format!("/gists/{GIST}"));
+    assert_eq!(seen.len(), 1, "one fetch for two requests");
+    assert_eq!(seen[0].headers["accept"], "application/vnd.github+json");
+    assert!(
+        seen[0].headers["user-agent"]
+            .to_str()
+            .unwrap()
+            .starts_with("kez-chat-server/")
+    );
+}
+
+#[tokio::test]
+async fn a_gist_of_another_owner_is_wrong_owner() {
+    let stand = Stand::start().await;
+    let app = spawn_app_with(|c| stand.configure(c)).await;
+    let alice = app.user("alice").await;
+    let (body, claim) = github("alice-kez");
+    // gist.github.com/<any>/<id> serves any gist: the owner decides.
+    stand.answer(
+        &format!("/gists/{GIST}"),
+        Answer::Body(gist("mallory", &statement(&alice, &alice, &claim))),
+    );
+    app.append(&alice, 1, None, body).await;
+
+    let p = proofs(&app, &alice).await;
+
+    assert_eq!(verdict(&p[0]), ("failed", "wrong_owner"));
+}
+
+#[tokio::test]
+async fn an_https_statement_signed_by_another_key_is_wrong_key() {
+    let stand = Stand::start().await;
+    let app = spawn_app_with(|c| stand.configure(c)).await;
+    let alice = app.user("alice").await;
+    let mallory = TestIdentity::generate();
+    let (body, claim) = https("alice.example");
+    stand.answer(
+        WELL_KNOWN,
+        Answer::Body(statement(&mallory, &mallory, &claim)),
+    );
+    app.append(&alice, 1, None, body).await;
+
+    let p = proofs(&app, &alice).await;
+
+    assert_eq!(verdict(&p[0]), ("failed", "wrong_key"));
+    let seen = stand.seen(WELL_KNOWN);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].headers["host"], "alice.example");
+}
+
+#[tokio::test]
+async fn a_dns_statement_split_over_txt_strings_is_verified_and_a_revoked_claim_is_not_listed() {
+    // Arrange
+    let stand = Stand::start().await;
+    let app = spawn_app_with(|c| stand.configure(c)).await;
+    let alice = app.user("alice").await;
+    let claim = Claim::parse("dns", "alice.example", "dns:_kez.alice.example").unwrap();
+    let text = statement(&alice, &alice, &claim);
+    // Presentation form: quoted strings of at most 255 bytes, `"` escaped.
+    let data: Vec<String> = text
+        .as_bytes()
+        .chunks(200)
+        .map(|c| {
+            format!(
+                "\"{}\"",
+                std::str::from_utf8(c).unwrap().replace('"', "\\\"")
+            )
+        })
+        .collect();
+    let answer = json!({"Status": 0, "Answer": [{"name": "_kez.alice.example", "type": 16, "data": data.join(" ")}]});
+    stand.answer("/dns-query", Answer::Body(answer.to_string()));
+    let h1 = app.append(&alice, 1, None, add_dns("old.example")).await;
+    let h2 = app
+        .append(&alice, 2, Some(&h1), add_dns("alice.example"))
+        .await;
+    app.append(&alice, 3, Some(&h2), json!({"op": "revoke", "link": h1}))
+        .await;
+
+    // Act
+    let p = proofs(&app, &alice).await;
+
+    // Assert
+    assert_eq!(p.len(), 1, "the revoked claim is not listed: {p:?}");
+    assert_eq!(p[0]["link"], h2);
+    assert_eq!(verdict(&p[0]), ("verified", "ok"));
+    let seen = stand.seen("/dns-query");
+    assert_eq!(seen.len(), 1, "only the active claim is checked");
+    assert_eq!(seen[0].query, "name=_kez.alice.example&type=TXT");
+    assert_eq!(seen[0].headers["accept"], "application/dns-json");
+}
+
+#[tokio::test]
+async fn an_oversize_statement_is_too_large() {
+    let stand = Stand::start().await;
+    let app = spawn_app_with(|c| stand.configure(c)).await;
+    let alice = app.user("alice").await;
+    let (body, _) = https("alice.example");
+    stand.answer(WELL_KNOWN, Answer::Body("x".repeat(4097)));
+    app.append(&alice, 1, None, body).await;
+
+    let p = proofs(&app, &alice).await;
+
+    assert_eq!(verdict(&p[0]), ("failed", "too_large"));
+}
+
+#[tokio::test]
+async fn a_host_that_never_answers_is_a_timeout() {
+    let stand = Stand::start().await;
+    let app = spawn_app_with(|c| stand.configure(c)).await;
+    let alice = app.user("alice").await;
+    let (body, _) = https("alice.example");
+    stand.answer(WELL_KNOWN, Answer::Never);
+    app.append(&alice, 1, None, body).await;
+
+    // `proofs` bounds the wait (10 s); the fetch timeout is 500 ms here.
+    let p = proofs(&app, &alice).await;
+
+    assert_eq!(verdict(&p[0]), ("unreachable", "timeout"));
+}
+
+#[tokio::test]
+async fn a_private_address_is_refused_without_the_test_switch() {
+    // Arrange: the switch off, the GitHub API on a name resolving to loopback.
+    let app = spawn_app_with(|c| c.proofs.github_api_url = "https://localhost:9".to_owned()).await;
+    let alice = app.user("alice").await;
+    let (body, _) = github("alice-kez");
+    app.append(&alice, 1, None, body).await;
+
+    // Act
+    let p = proofs(&app, &alice).await;
+
+    // Assert
+    assert_eq!(verdict(&p[0]), ("unreachable", "private_address"));
+}
+
+#[tokio::test]
+async fn a_key_not_registered_here_has_no_proofs() {
+    let app = spawn_app().await;
+    let stranger = TestIdentity::generate();
+
+    let res = app
+        .get(&format!(
+            "/v1/sigchains/ed25519/{}/proofs",
+            hex_of(&stranger)
+        ))
+        .await;
+    let bad = app.get("/v1/sigchains/ed25519/zz/proofs").await;
+
+    assert_eq!(res.status(), 404);
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn a_gist_answer_past_its_bound_is_too_large_even_with_a_good_statement() {
+    let stand = Stand::start().await;
+    let app = spawn_app_with(|c| stand.configure(c)).await;
+    let alice = app.user("alice").await;
+    let (body, claim) = github("alice-kez");
+    let mut answer: Value =
+        serde_json::from_str(&gist("alice-kez", &statement(&alice, &alice, &claim))).unwrap();
+    // 64 KiB is the gist JSON's bound (SPEC §15.5).
+    answer["files"]["padding.txt"] = json!({"truncated": false, "content": "x".repeat(65 * 1024)});
+    stand.answer(&format!("/gists/{GIST}"), Answer::Body(answer.to_string()));
+    app.append(&alice, 1, None, body).await;
+
+    let p = proofs(&app, &alice).await;
+
+    assert_eq!(verdict(&p[0]), ("failed", "too_large"));
+}
