@@ -137,25 +137,14 @@ impl ProofChecker {
         primary: &Identity,
         claims: &[(String, Claim)],
     ) -> Vec<ProofView> {
-        let key = primary.to_string();
-        let lock = {
-            let mut chains = self.chains.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(chains.entry(key.clone()).or_default())
-        };
-        let guard = lock.lock().await;
-        let views = join_all(
+        let slot = ChainSlot::take(&self.chains, primary.to_string());
+        let _guard = slot.lock.lock().await;
+        join_all(
             claims
                 .iter()
                 .map(|(hash, claim)| self.verdict(primary, hash, claim)),
         )
-        .await;
-        drop(guard);
-        let mut chains = self.chains.lock().unwrap_or_else(PoisonError::into_inner);
-        // The map's and ours: nobody else waits on this chain.
-        if Arc::strong_count(&lock) == 2 {
-            chains.remove(&key);
-        }
-        views
+        .await
     }
 
     async fn verdict(&self, primary: &Identity, hash: &str, claim: &Claim) -> ProofView {
@@ -229,6 +218,35 @@ impl ProofChecker {
                 expires,
             },
         );
+    }
+}
+
+/// A chain's single-flight lock, held from the map; dropping the last
+/// holder (a finished or an abandoned request alike) removes the entry, so
+/// the map holds only chains being checked.
+struct ChainSlot<'a> {
+    chains: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    key: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a> ChainSlot<'a> {
+    fn take(chains: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>, key: String) -> Self {
+        let lock = {
+            let mut map = chains.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(map.entry(key.clone()).or_default())
+        };
+        Self { chains, key, lock }
+    }
+}
+
+impl Drop for ChainSlot<'_> {
+    fn drop(&mut self) {
+        let mut map = self.chains.lock().unwrap_or_else(PoisonError::into_inner);
+        // The map's and ours: nobody else holds or waits on this chain.
+        if Arc::strong_count(&self.lock) == 2 {
+            map.remove(&self.key);
+        }
     }
 }
 

@@ -85,3 +85,25 @@ fn txt_data_is_unquoted_and_joined_in_order() {
     assert_eq!(txt_bytes(r#""open"#), None);
     assert_eq!(txt_bytes(r#""a" x"#), None);
 }
+
+#[tokio::test]
+async fn the_single_flight_map_keeps_only_chains_being_checked() {
+    // Arrange
+    let checker = ProofChecker::new(&crate::config::Config::defaults().proofs).unwrap();
+    let (_, alice) = key(1);
+    let held = ChainSlot::take(&checker.chains, alice.to_string());
+    let guard = held.lock.lock().await;
+
+    // Act: a second request waits on the chain, then is abandoned.
+    let mut waiting = Box::pin(checker.check_chain(&alice, &[]));
+    assert!(futures_util::poll!(waiting.as_mut()).is_pending());
+    drop(waiting);
+    assert_eq!(checker.chains.lock().unwrap().len(), 1, "still held");
+    drop(guard);
+    drop(held);
+
+    // Assert
+    assert!(checker.chains.lock().unwrap().is_empty());
+    assert!(checker.check_chain(&alice, &[]).await.is_empty());
+    assert!(checker.chains.lock().unwrap().is_empty());
+}

@@ -337,3 +337,49 @@ async fn a_gist_answer_past_its_bound_is_too_large_even_with_a_good_statement() 
 
     assert_eq!(verdict(&p[0]), ("failed", "too_large"));
 }
+
+#[tokio::test]
+async fn a_truncated_gist_file_is_read_from_the_raw_host_only() {
+    // Arrange: two claims, one whose raw_url is on the configured raw host.
+    let stand = Stand::start().await;
+    let app = spawn_app_with(|c| {
+        stand.configure(c);
+        c.proofs.gist_raw_host = "127.0.0.1".to_owned();
+    })
+    .await;
+    let alice = app.user("alice").await;
+    let (body, claim) = github("alice-kez");
+    let raw = format!("{}/raw/kez-proof.json", stand.origin);
+    let file = json!({"truncated": true, "content": "", "raw_url": raw});
+    let answer = json!({"owner": {"login": "alice-kez"}, "files": {"kez-proof.json": file}});
+    stand.answer(&format!("/gists/{GIST}"), Answer::Body(answer.to_string()));
+    stand.answer(
+        "/raw/kez-proof.json",
+        Answer::Body(statement(&alice, &alice, &claim)),
+    );
+    let link = app.append(&alice, 1, None, body).await;
+    // Alice's verdict is cached before Bob's gist replaces hers.
+    let first = proofs(&app, &alice).await;
+    let other = raw.replace("127.0.0.1", "localhost");
+    let file = json!({"truncated": true, "content": "", "raw_url": other});
+    let answer = json!({"owner": {"login": "bob-kez"}, "files": {"kez-proof.json": file}});
+    let (body, _) = github("bob-kez");
+    let bob = app.user("bob").await;
+    stand.answer(&format!("/gists/{GIST}"), Answer::Body(answer.to_string()));
+    app.append(&bob, 1, None, body).await;
+
+    // Act
+    let second = proofs(&app, &bob).await;
+
+    // Assert
+    assert_eq!(
+        (verdict(&first[0]), &first[0]["link"]),
+        (("verified", "ok"), &json!(link))
+    );
+    assert_eq!(verdict(&second[0]), ("failed", "bad_answer"));
+    assert_eq!(
+        stand.seen("/raw/kez-proof.json").len(),
+        1,
+        "never from another host"
+    );
+}
