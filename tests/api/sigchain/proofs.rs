@@ -1,94 +1,15 @@
 //! Proof checks by the home server (SPEC §15.5) against real local
-//! stand-ins: one HTTP server on 127.0.0.1 plays the GitHub API, the DoH
-//! endpoint and the claimed https host, records what it is asked and
-//! answers as each test tells it to.
+//! stand-ins (`helpers::proof_stand`) for the GitHub API, the DoH endpoint
+//! and the claimed https host.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use kez_chat_server::config::Config;
 use kez_chat_server::kez::Identity;
 use kez_chat_server::kez::json::canonical_bytes;
 use kez_chat_server::kez::sigchain::{Claim, proof_payload, sign_proof};
 use serde_json::{Value, json};
 
 use super::{add_dns, hex_of};
+use crate::helpers::proof_stand::{Answer, Stand};
 use crate::helpers::*;
-
-/// What the stand-in answers on one path.
-#[derive(Clone)]
-enum Answer {
-    Body(String),
-    Never,
-}
-
-/// One request as the stand-in got it.
-#[derive(Clone, Debug)]
-struct Seen {
-    path: String,
-    query: String,
-    headers: HeaderMap,
-}
-
-#[derive(Clone, Default)]
-struct Stand {
-    origin: String,
-    answers: Arc<Mutex<HashMap<String, Answer>>>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Stand {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let stand = Self {
-            origin: format!("http://{}", listener.local_addr().unwrap()),
-            ..Self::default()
-        };
-        let app = axum::Router::new()
-            .fallback(answer)
-            .with_state(stand.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        stand
-    }
-
-    fn answer(&self, path: &str, a: Answer) {
-        self.answers.lock().unwrap().insert(path.to_owned(), a);
-    }
-
-    fn seen(&self, path: &str) -> Vec<Seen> {
-        let seen = self.seen.lock().unwrap();
-        seen.iter().filter(|s| s.path == path).cloned().collect()
-    }
-
-    /// Points the checker's three kinds of fetch at this stand-in.
-    fn configure(&self, c: &mut Config) {
-        c.proofs.allow_insecure_proof_fetches = true;
-        c.proofs.github_api_url = self.origin.clone();
-        c.proofs.doh_url = format!("{}/dns-query", self.origin);
-        c.proofs.proof_https_test_origin = Some(self.origin.clone());
-        c.proofs.proof_timeout_ms = 500;
-    }
-}
-
-async fn answer(
-    axum::extract::State(s): axum::extract::State<Stand>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    s.seen.lock().unwrap().push(Seen {
-        path: uri.path().to_owned(),
-        query: uri.query().unwrap_or_default().to_owned(),
-        headers,
-    });
-    let a = s.answers.lock().unwrap().get(uri.path()).cloned();
-    match a {
-        Some(Answer::Body(b)) => b.into_response(),
-        Some(Answer::Never) => std::future::pending().await,
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
 
 const GIST: &str = "0123456789abcdef0123";
 const WELL_KNOWN: &str = "/.well-known/kez-proof.txt";
@@ -382,4 +303,55 @@ async fn a_truncated_gist_file_is_read_from_the_raw_host_only() {
         1,
         "never from another host"
     );
+}
+
+#[tokio::test]
+async fn missing_redirected_and_refused_places_get_their_codes() {
+    // Arrange: three hosts on one stand-in, told apart by their path.
+    let stand = Stand::start().await;
+    let app = spawn_app_with(|c| stand.configure(c)).await;
+    let cases = [
+        (None, ("failed", "not_found")),
+        (Some(301), ("failed", "http_301")),
+        (Some(503), ("failed", "http_503")),
+    ];
+    for (i, (status, expected)) in cases.into_iter().enumerate() {
+        let id = app.user(&format!("user{i}")).await;
+        let (body, _) = https("alice.example");
+        match status {
+            Some(code) => stand.answer(WELL_KNOWN, Answer::Status(code)),
+            None => stand.answers.lock().unwrap().clear(),
+        }
+        app.append(&id, 1, None, body).await;
+
+        // Act
+        let p = proofs(&app, &id).await;
+
+        // Assert
+        assert_eq!(verdict(&p[0]), expected, "answer {status:?}");
+    }
+    assert!(
+        stand.seen("/elsewhere").is_empty(),
+        "a redirect is not followed"
+    );
+}
+
+#[tokio::test]
+async fn an_nxdomain_is_not_found_and_a_resolver_failure_is_dns_error() {
+    let stand = Stand::start().await;
+    let app = spawn_app_with(|c| stand.configure(c)).await;
+    let cases = [
+        (3, ("failed", "not_found")),
+        (2, ("unreachable", "dns_error")),
+    ];
+    for (i, (rcode, expected)) in cases.into_iter().enumerate() {
+        let id = app.user(&format!("user{i}")).await;
+        let answer = json!({"Status": rcode, "Answer": []});
+        stand.answer("/dns-query", Answer::Body(answer.to_string()));
+        app.append(&id, 1, None, add_dns("alice.example")).await;
+
+        let p = proofs(&app, &id).await;
+
+        assert_eq!(verdict(&p[0]), expected, "Status {rcode}");
+    }
 }
