@@ -40,7 +40,8 @@ impl Fetcher {
     /// A client with `timeout` per fetch (body included), no proxy, no
     /// redirects and, unless the test switch is on, https only through a
     /// resolver that refuses non-public addresses (the address it checked
-    /// is the one connected to). Fails on a `--doh-url` that is not a URL.
+    /// is the one connected to). Fails on a `--github-api-url` or `--doh-url`
+    /// that is not an https URL (http too with the test switch).
     pub(super) fn new(c: &ProofConfig, timeout: Duration) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut b = reqwest::Client::builder()
@@ -55,9 +56,12 @@ impl Fetcher {
         }
         Ok(Self {
             client: b.build()?,
-            github_api: c.github_api_url.trim_end_matches('/').to_owned(),
+            github_api: base_url(&c.github_api_url, insecure, "--github-api-url")?
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
             gist_raw_host: c.gist_raw_host.to_ascii_lowercase(),
-            doh: url::Url::parse(&c.doh_url).context("--doh-url must be an absolute URL")?,
+            doh: base_url(&c.doh_url, insecure, "--doh-url")?,
             https_origin: c
                 .proof_https_test_origin
                 .clone()
@@ -191,6 +195,17 @@ impl Fetcher {
             body.extend_from_slice(&chunk);
         }
         Ok(body)
+    }
+}
+
+/// `url` parsed; https only unless `insecure` (a fetch over http would
+/// fail on every check: refused at start-up instead).
+pub(super) fn base_url(url: &str, insecure: bool, flag: &str) -> anyhow::Result<url::Url> {
+    let u = url::Url::parse(url).with_context(|| format!("{flag} must be an absolute URL"))?;
+    match u.scheme() {
+        "https" => Ok(u),
+        "http" if insecure => Ok(u),
+        _ => anyhow::bail!("{flag} must be an https URL"),
     }
 }
 

@@ -1,6 +1,6 @@
 use ed25519_dalek::SigningKey;
 
-use super::fetch::txt_bytes;
+use super::fetch::{base_url, txt_bytes};
 use super::*;
 use crate::kez::sigchain::{proof_payload, sign_proof};
 
@@ -106,4 +106,13 @@ async fn the_single_flight_map_keeps_only_chains_being_checked() {
     assert!(checker.chains.lock().unwrap().is_empty());
     assert!(checker.check_chain(&alice, &[]).await.is_empty());
     assert!(checker.chains.lock().unwrap().is_empty());
+}
+
+#[test]
+fn api_and_doh_bases_must_be_https_unless_the_test_switch_is_on() {
+    assert!(base_url("https://api.github.com", false, "--github-api-url").is_ok());
+    assert!(base_url("http://127.0.0.1:1", true, "--doh-url").is_ok());
+    let err = base_url("http://api.github.com", false, "--github-api-url").unwrap_err();
+    assert_eq!(err.to_string(), "--github-api-url must be an https URL");
+    assert!(base_url("api.github.com", false, "--doh-url").is_err());
 }
