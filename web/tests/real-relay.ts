@@ -2,7 +2,7 @@
 // suites skip without it unless KEZ_REQUIRE_NOSTR): started on a free port
 // with its own SQLite file, killed (gunicorn's worker too) and started again
 // on the same port and database, as a relay restart.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -93,7 +93,8 @@ export class RealRelay {
   async start(): Promise<void> {
     this.port ||= await freePort();
     writeFileSync(this.conf, relayConfig(this.dir, this.port, this.auth));
-    const child = spawn(RELAY_BIN!, ['-c', this.conf, 'serve'], { cwd: this.dir, stdio: 'ignore' });
+    // Its own process group, killed whole (see kill).
+    const child = spawn(RELAY_BIN!, ['-c', this.conf, 'serve'], { cwd: this.dir, stdio: 'ignore', detached: true });
     this.#child = child;
     const end = Date.now() + 40_000;
     while (!(await answers(this.port))) {
@@ -102,17 +103,20 @@ export class RealRelay {
     }
   }
 
-  /** SIGKILL the relay and its worker; resolves once nothing answers on the port. */
+  /**
+   * SIGKILL the relay's whole process group at once (master and worker):
+   * killing the worker first let the master fork a new one that outlived it
+   * holding the port. Resolves once nothing answers on the port.
+   */
   async kill(): Promise<void> {
     const child = this.#child;
     this.#child = undefined;
     if (child?.pid) {
       try {
-        execFileSync('pkill', ['-KILL', '-P', String(child.pid)]);
+        process.kill(-child.pid, 'SIGKILL');
       } catch {
-        /* none left */
+        /* already gone */
       }
-      child.kill('SIGKILL');
     }
     const end = Date.now() + 20_000;
     while ((await answers(this.port)) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));

@@ -249,6 +249,10 @@ mod tests {
         assert!(!id.verify(b"hellp", &sig));
     }
 
+    /// A pin, not a proof of the doc's argument: no signature with such an
+    /// `R` can satisfy the equation for a prime-order key (which is why the
+    /// separate check went), so this one fails the equation too. It keeps
+    /// such a signature refused and `prime_order_point` still calling it bad.
     #[test]
     fn refuses_a_signature_whose_r_has_a_small_order_component() {
         let sk = key();

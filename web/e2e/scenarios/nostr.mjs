@@ -15,7 +15,7 @@
 // can only come through the server's nostr listener. The relay count opens
 // its popover of relay states. Console errors of this scenario are its own
 // (requests to the stopped server fail on purpose), not the run's.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
@@ -91,21 +91,12 @@ export async function startRelay(bin, dir = mkdtempSync(join(tmpdir(), 'kez-e2e-
     const port = fixedPort || (await freePort());
     const conf = join(dir, 'config.yaml');
     writeFileSync(conf, relayConfig(dir, port, extra));
-    const child = spawn(bin, ['-c', conf, 'serve'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, killed whole (see kill).
+    const child = spawn(bin, ['-c', conf, 'serve'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     child.stderr.on('data', (c) => (out += c));
-    const kill = () => {
-      // gunicorn's worker is the master's child: kill it too.
-      if (child.pid) {
-        try {
-          execFileSync('pkill', ['-KILL', '-P', String(child.pid)]);
-        } catch {
-          /* none left */
-        }
-      }
-      child.kill('SIGKILL');
-    };
+    const kill = () => killGroup(child);
     for (let i = 0; i < 400 && child.exitCode === null; i++) {
       try {
         const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { accept: 'application/nostr+json' }, signal: AbortSignal.timeout(1000) });
@@ -118,6 +109,22 @@ export async function startRelay(bin, dir = mkdtempSync(join(tmpdir(), 'kez-e2e-
     kill();
   }
   throw new Error(`nostr-relay did not start${fixedPort ? ` again on ${fixedPort}` : ' after 5 ports'}`);
+}
+
+/**
+ * SIGKILL a relay started `detached` and every process of its group at once.
+ * Killing gunicorn's worker first and then its master let the master fork a
+ * new worker in between, which outlived it holding the port (a CI run's
+ * "port … stayed busy").
+ * @param {import('node:child_process').ChildProcess} child
+ */
+export function killGroup(child) {
+  if (!child.pid) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
 }
 
 /** Until nothing listens on `port` (a killed relay's socket is gone). @param {number} port */
