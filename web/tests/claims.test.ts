@@ -192,6 +192,7 @@ describe('verdicts', () => {
     expect(parseVerdicts(JSON.stringify({ primary: 'ed25519:00', proofs: [v(a.hash, 'alice-kez')] }), primary)).toEqual([]);
     expect(parseVerdicts(JSON.stringify({ primary, proofs: [{ ...v(a.hash, 'alice-kez'), status: 'trusted' }, 7, null] }), primary)).toEqual([]);
     expect(parseVerdicts('<html>', primary)).toEqual([]);
+    expect(parseVerdicts(JSON.stringify({ primary, proofs: [{ ...v(a.hash, 'alice-kez'), checked_at: 'x'.repeat(5000) }] }), primary)).toEqual([]);
   });
 
   it('the store shows a chain that fails verification as such, never with the server’s verified', async () => {

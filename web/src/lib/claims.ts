@@ -204,7 +204,7 @@ export function parseVerdicts(text: string, primary: string): Verdict[] {
     const { link, service, name, status, reason, detail, checked_at } = p;
     if (typeof link !== 'string' || typeof service !== 'string' || typeof name !== 'string' || typeof reason !== 'string') continue;
     if (typeof checked_at !== 'string' || !STATUSES.includes(status as Status)) continue;
-    if (reason.length > 64 || (detail !== undefined && typeof detail !== 'string')) continue;
+    if (reason.length > 64 || checked_at.length > 64 || (detail !== undefined && typeof detail !== 'string')) continue;
     out.push({ link, service, name, status: status as Status, reason, checked_at, ...(typeof detail === 'string' ? { detail: detail.slice(0, 64) } : {}) });
   }
   return out;
