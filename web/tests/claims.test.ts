@@ -9,6 +9,7 @@ import {
   claimRows,
   gistProof,
   linkTime,
+  locateChain,
   nameProblem,
   parseVerdicts,
   placement,
@@ -20,6 +21,7 @@ import {
   type Fetch,
 } from '../src/lib/claims';
 import { LinkedAccounts } from '../src/lib/claims.svelte';
+import { ApiError } from '../src/lib/api';
 import { primaryFromSeed } from '../src/lib/identity';
 import { jcs } from '../src/lib/jcs';
 import { Chain, buildProof, linkHash, readChain, signLink, verifyLink, verifyProof, type LinkPayload } from '../src/lib/sigchain';
@@ -274,6 +276,22 @@ describe('what to publish', () => {
     expect(nameProblem('dns', '10.0.0.1').problem).toMatch(/IP address/);
     expect(nameProblem('dns', 'localhost').problem).toMatch(/dot/);
     expect(nameProblem('dns', 'bücher.example').problem).toMatch(/punycode/);
+  });
+});
+
+describe('locateChain', () => {
+  it('a key with no handle here has no chain to read (no request); a failed lookup falls back to this server', async () => {
+    expect(await locateChain(async () => Promise.reject(new ApiError(404, 'not_found', '')), primary, 'kez.test')).toBeNull();
+    expect(await locateChain(async () => Promise.reject(new ApiError(0, 'network', '')), primary, 'kez.test')).toBe(`/v1/sigchains/ed25519/${primary.slice(8)}`);
+    expect(await locateChain(async () => ({ sigchain_url: `https://kez.test/v1/sigchains/ed25519/${primary.slice(8)}` }), primary, 'kez.test')).toBe(`/v1/sigchains/ed25519/${primary.slice(8)}`);
+  });
+
+  it('the store asks nothing more for an unregistered key and says none', async () => {
+    let asked = 0;
+    const store = new LinkedAccounts(primary, { fetch: async () => (asked++, new Response('{}')), now: () => NOW, locate: async () => null });
+    await store.load();
+    expect(store.state).toBe('none');
+    expect(asked).toBe(0);
   });
 });
 

@@ -19,8 +19,8 @@ import type { Claim, LinkPayload, SignedLink } from './sigchain';
 export interface LinkedAccountsDeps {
   fetch: Fetch;
   now: () => Date;
-  /** Where the chain is read (default: this server's path for the key). */
-  locate?: () => Promise<string>;
+  /** Where the chain is read (default: this server's path for the key); null: the key has no handle there, so no chain. */
+  locate?: () => Promise<string | null>;
   /** Whether this server's verdicts apply (false: the key's home server is another one). */
   verdicts?: boolean;
   /** Only for one's own key: signs a link payload. */
@@ -55,12 +55,18 @@ export class LinkedAccounts {
     const run = ++this.#run;
     this.busy = true;
     try {
-      let url: string;
+      let url: string | null;
       try {
         url = this.#deps.locate ? await this.#deps.locate() : chainPath(this.primary);
       } catch (e) {
         if (run !== this.#run) return;
         this.#set('unreachable', [], errorText(e));
+        return;
+      }
+      if (url === null) {
+        // Not registered: no chain and no verdicts to ask for (each would be a 404).
+        this.verdictsProblem = '';
+        this.#set('none', [], '');
         return;
       }
       const [read, verdicts] = await Promise.all([

@@ -67,6 +67,19 @@ export function chainUrl(primary: string, sigchainUrl: string | undefined, serve
   }
 }
 
+/**
+ * Where `primary`'s chain is read, from its lookup record (SPEC §5 `sigchain_url`, see {@link chainUrl}):
+ * null when the directory has no handle for that key (404), this server's path when the lookup fails otherwise.
+ */
+export async function locateChain(lookup: (primary: string) => Promise<{ sigchain_url?: string }>, primary: string, server: string): Promise<string | null> {
+  try {
+    return chainUrl(primary, (await lookup(primary)).sigchain_url, server);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    return chainPath(primary);
+  }
+}
+
 /** Why a read failed, as a word the UI turns into a sentence. */
 export class ClaimsError extends Error {
   constructor(
