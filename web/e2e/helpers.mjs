@@ -226,6 +226,7 @@ export function conversation(page, handle) {
 export async function signUp(page, handle, pass, taken = '', shots = false, later = false) {
   if (shots) await shot(page, '1-welcome.png');
   await page.getByRole('link', { name: 'Create a new identity' }).click();
+  await page.locator('[data-word]').first().waitFor(); // the screen is loaded on demand
   const words = await page.locator('[data-word]').allTextContents();
   assert(words.length === 24, `24 words shown, got ${words.length}`);
   if (shots) await shot(page, '2-recovery-phrase.png');
