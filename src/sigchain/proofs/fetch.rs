@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use reqwest::header::{ACCEPT, HOST};
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, HOST, HeaderMap};
 use serde_json::Value;
 
 use super::Fail;
 use crate::config::ProofConfig;
 use crate::kez::sigchain::{Claim, MAX_LINK_BYTES};
-use crate::push::{PublicOnlyResolver, is_refused_address};
+use crate::push::{AllPublicResolver, is_refused_address};
 
 /// Largest gist API answer read, in bytes: the JSON of a gist with a
 /// statement (~500 bytes) and its history is a few KiB.
@@ -39,7 +40,7 @@ pub(super) struct Fetcher {
 impl Fetcher {
     /// A client with `timeout` per fetch (body included), no proxy, no
     /// redirects and, unless the test switch is on, https only through a
-    /// resolver that refuses non-public addresses (the address it checked
+    /// resolver that refuses a name with any non-public address (the address it checked
     /// is the one connected to). Fails on a `--github-api-url` or `--doh-url`
     /// that is not an https URL (http too with the test switch).
     pub(super) fn new(c: &ProofConfig, timeout: Duration) -> anyhow::Result<Self> {
@@ -52,7 +53,7 @@ impl Fetcher {
             .no_proxy();
         let insecure = c.allow_insecure_proof_fetches;
         if !insecure {
-            b = b.https_only(true).dns_resolver(PublicOnlyResolver);
+            b = b.https_only(true).dns_resolver(AllPublicResolver);
         }
         Ok(Self {
             client: b.build()?,
@@ -177,13 +178,7 @@ impl Fetcher {
     /// Sends `req` and reads a 2xx body of at most `bound` bytes.
     async fn get(&self, req: reqwest::RequestBuilder, bound: usize) -> Candidate {
         let mut res = req.send().await.map_err(|e| transport(&e))?;
-        let status = res.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Err(Fail::failed("not_found"));
-        }
-        if !status.is_success() {
-            return Err(Fail::failed(format!("http_{}", status.as_u16())));
-        }
+        status_fail(res.status(), res.headers()).map_or(Ok(()), Err)?;
         if res.content_length().is_some_and(|n| n > bound as u64) {
             return Err(Fail::failed("too_large"));
         }
@@ -195,6 +190,30 @@ impl Fetcher {
             body.extend_from_slice(&chunk);
         }
         Ok(body)
+    }
+}
+
+/// Why a non-2xx answer is no statement (SPEC §15.5): 404 `not_found`;
+/// 429 and a 403 with `x-ratelimit-remaining: 0` (GitHub's rate limit)
+/// `rate_limited` and a 5xx `http_<status>`, both `unreachable` (the
+/// place could not be read now); any other `failed` `http_<status>`.
+/// `None` for a 2xx.
+pub(super) fn status_fail(status: StatusCode, headers: &HeaderMap) -> Option<Fail> {
+    let limited = status == StatusCode::TOO_MANY_REQUESTS
+        || (status == StatusCode::FORBIDDEN
+            && headers
+                .get("x-ratelimit-remaining")
+                .is_some_and(|v| v.as_bytes().trim_ascii() == b"0"));
+    if status.is_success() {
+        None
+    } else if status == StatusCode::NOT_FOUND {
+        Some(Fail::failed("not_found"))
+    } else if limited {
+        Some(Fail::unreachable("rate_limited"))
+    } else if status.is_server_error() {
+        Some(Fail::unreachable(&format!("http_{}", status.as_u16())))
+    } else {
+        Some(Fail::failed(format!("http_{}", status.as_u16())))
     }
 }
 
