@@ -36,6 +36,11 @@ pub struct ProofConfig {
         value_parser = clap::value_parser!(u32).range(1..=256))]
     pub proof_checks_in_flight: u32,
 
+    /// Proof-check requests (`GET /v1/sigchains/ed25519/{hex}/proofs`, SPEC
+    /// §15.5) allowed per client IP (IPv6: per /64) per minute (also the burst size).
+    #[arg(long, env = "KEZ_CHAT_PROOF_RATE_PER_MINUTE", default_value_t = 60)]
+    pub proof_rate_per_minute: u32,
+
     /// Milliseconds one proof fetch may take, body included (SPEC §15.5: 5 s).
     #[arg(long, env = "KEZ_CHAT_PROOF_TIMEOUT_MS", default_value_t = 5000,
         value_parser = clap::value_parser!(u64).range(1..=60_000), hide = true)]
