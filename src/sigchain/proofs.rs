@@ -195,7 +195,10 @@ impl Inner {
             return view;
         }
         let outcome = match tokio::time::timeout(self.timeout, self.slots.acquire()).await {
-            Ok(Ok(_permit)) => self.check(primary, claim).await,
+            // One deadline for the whole claim (a gist and its raw files).
+            Ok(Ok(_permit)) => tokio::time::timeout(self.timeout, self.check(primary, claim))
+                .await
+                .unwrap_or_else(|_| Err(Fail::unreachable("timeout"))),
             _ => Err(Fail::unreachable("busy")),
         };
         let busy = matches!(&outcome, Err(f) if f.reason == "busy");

@@ -235,3 +235,40 @@ async fn a_claim_added_later_is_checked_once_the_chain_grows() {
     let links: Vec<&Value> = after.iter().map(|p| &p["link"]).collect();
     assert_eq!(links, [&Value::from(h1), &Value::from(h2)]);
 }
+
+#[tokio::test]
+async fn one_deadline_covers_a_claim_with_all_its_raw_files() {
+    // Arrange: three truncated gist files whose raw answers never come.
+    let stand = Stand::start().await;
+    let app = spawn_app_with(|c| {
+        stand.configure(c);
+        c.proofs.gist_raw_host = "127.0.0.1".to_owned();
+        c.proofs.proof_timeout_ms = 500;
+    })
+    .await;
+    let alice = app.user("alice").await;
+    let (body, _) = github("alice-kez");
+    let raw: Vec<String> = ["a", "b", "c"].map(|f| format!("/raw/{f}")).into();
+    let files: serde_json::Map<String, Value> = raw
+        .iter()
+        .map(|path| {
+            stand.answer(path, Answer::Never);
+            let url = format!("{}{path}", stand.origin);
+            (
+                path.clone(),
+                serde_json::json!({"truncated": true, "raw_url": url}),
+            )
+        })
+        .collect();
+    let answer = serde_json::json!({"owner": {"login": "alice-kez"}, "files": files});
+    stand.answer(&format!("/gists/{GIST}"), Answer::Body(answer.to_string()));
+    app.append(&alice, 1, None, body).await;
+
+    // Act
+    let p = proofs(&app, &alice).await;
+
+    // Assert: the claim's deadline ended it during the first raw fetch.
+    assert_eq!(verdict(&p[0]), ("unreachable", "timeout"));
+    let fetched: usize = raw.iter().map(|path| stand.seen(path).len()).sum();
+    assert_eq!(fetched, 1, "not one timeout per file");
+}
