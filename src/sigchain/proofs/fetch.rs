@@ -40,9 +40,13 @@ pub(super) struct Fetcher {
 impl Fetcher {
     /// A client with `timeout` per fetch (body included), no proxy, no
     /// redirects and, unless the test switch is on, https only through a
-    /// resolver that refuses a name with any non-public address (the address it checked
-    /// is the one connected to). Fails on a `--github-api-url` or `--doh-url`
-    /// that is not an https URL (http too with the test switch).
+    /// resolver that refuses a name with any non-public address (the
+    /// address it checked is the one connected to). Fails on a
+    /// `--github-api-url` or `--doh-url` that is not an https URL (http too
+    /// with the test switch) or names a non-public IP literal, a
+    /// `--gist-raw-host` that is not a bare host name, and a
+    /// `--proof-https-test-origin` without the switch. Warns when the
+    /// switch is on.
     pub(super) fn new(c: &ProofConfig, timeout: Duration) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut b = reqwest::Client::builder()
@@ -52,8 +56,16 @@ impl Fetcher {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy();
         let insecure = c.allow_insecure_proof_fetches;
-        if !insecure {
+        if insecure {
+            tracing::warn!(
+                "--allow-insecure-proof-fetches is on: proof fetches may use http and private addresses (tests only)"
+            );
+        } else {
             b = b.https_only(true).dns_resolver(AllPublicResolver);
+            anyhow::ensure!(
+                c.proof_https_test_origin.is_none(),
+                "--proof-https-test-origin needs --allow-insecure-proof-fetches"
+            );
         }
         Ok(Self {
             client: b.build()?,
@@ -61,12 +73,11 @@ impl Fetcher {
                 .as_str()
                 .trim_end_matches('/')
                 .to_owned(),
-            gist_raw_host: c.gist_raw_host.to_ascii_lowercase(),
+            gist_raw_host: bare_host(&c.gist_raw_host)?,
             doh: base_url(&c.doh_url, insecure, "--doh-url")?,
             https_origin: c
                 .proof_https_test_origin
-                .clone()
-                .filter(|_| insecure)
+                .as_ref()
                 .map(|o| o.trim_end_matches('/').to_owned()),
         })
     }
@@ -218,14 +229,35 @@ pub(super) fn status_fail(status: StatusCode, headers: &HeaderMap) -> Option<Fai
 }
 
 /// `url` parsed; https only unless `insecure` (a fetch over http would
-/// fail on every check: refused at start-up instead).
+/// fail on every check: refused at start-up instead), and no non-public IP
+/// literal unless `insecure` (the resolver, which guards names, never sees
+/// a literal).
 pub(super) fn base_url(url: &str, insecure: bool, flag: &str) -> anyhow::Result<url::Url> {
     let u = url::Url::parse(url).with_context(|| format!("{flag} must be an absolute URL"))?;
+    let literal = match u.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
+    };
+    if !insecure && literal.is_some_and(|ip| !crate::push::is_public_ip(ip)) {
+        anyhow::bail!("{flag} must not name a non-public address");
+    }
     match u.scheme() {
         "https" => Ok(u),
         "http" if insecure => Ok(u),
         _ => anyhow::bail!("{flag} must be an https URL"),
     }
+}
+
+/// `--gist-raw-host` lower-cased: a bare host name or address (letters,
+/// digits, `.`, `-`), no scheme, port or path, which would never match.
+pub(super) fn bare_host(host: &str) -> anyhow::Result<String> {
+    let ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    anyhow::ensure!(ok, "--gist-raw-host must be a bare host name");
+    Ok(host.to_ascii_lowercase())
 }
 
 fn json(body: &[u8]) -> Result<Value, Fail> {

@@ -170,4 +170,37 @@ fn api_and_doh_bases_must_be_https_unless_the_test_switch_is_on() {
     let err = base_url("http://api.github.com", false, "--github-api-url").unwrap_err();
     assert_eq!(err.to_string(), "--github-api-url must be an https URL");
     assert!(base_url("api.github.com", false, "--doh-url").is_err());
+    let err = base_url("https://127.0.0.1:8443/dns-query", false, "--doh-url").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--doh-url must not name a non-public address"
+    );
+    assert!(base_url("https://[::1]/", false, "--github-api-url").is_err());
+    assert!(base_url("https://1.1.1.1/dns-query", false, "--doh-url").is_ok());
+}
+
+#[test]
+fn the_raw_host_is_bare_and_the_test_origin_needs_the_switch() {
+    use super::fetch::bare_host;
+    assert_eq!(
+        bare_host("Gist.GitHubUserContent.com").unwrap(),
+        "gist.githubusercontent.com"
+    );
+    assert!(bare_host("127.0.0.1").is_ok());
+    for bad in [
+        "https://gist.githubusercontent.com",
+        "gist.githubusercontent.com:443",
+        "",
+    ] {
+        assert!(bare_host(bad).is_err(), "{bad}");
+    }
+    let mut c = crate::config::Config::defaults().proofs;
+    c.proof_https_test_origin = Some("http://127.0.0.1:1".to_owned());
+    let err = ProofChecker::new(&c).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "--proof-https-test-origin needs --allow-insecure-proof-fetches"
+    );
+    c.allow_insecure_proof_fetches = true;
+    assert!(ProofChecker::new(&c).is_ok());
 }
