@@ -1,6 +1,8 @@
 //! The proof checker's flags (SPEC §15.5), flattened into
 //! [`Config`](super::Config).
 
+use std::path::PathBuf;
+
 use clap::Args;
 
 /// Where the home server fetches proofs from, and how many at once.
@@ -13,6 +15,12 @@ pub struct ProofConfig {
         default_value = "https://api.github.com"
     )]
     pub github_api_url: String,
+
+    /// A file holding a GitHub token sent (`Authorization: Bearer`) with
+    /// gist API requests only: the API allows 60 unauthenticated requests
+    /// an hour per IP. Read at start-up, never logged.
+    #[arg(long, env = "KEZ_CHAT_GITHUB_TOKEN_FILE")]
+    pub github_token_file: Option<PathBuf>,
 
     /// The only host a gist file's `raw_url` is fetched from (when the API
     /// truncated the file's content).

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, HOST, HeaderMap};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HOST, HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use super::Fail;
@@ -32,6 +32,8 @@ pub(super) type Candidate = Result<Vec<u8>, Fail>;
 pub(super) struct Fetcher {
     client: reqwest::Client,
     github_api: String,
+    /// `Bearer <token>` from `--github-token-file`, marked sensitive.
+    github_token: Option<HeaderValue>,
     gist_raw_host: String,
     doh: url::Url,
     https_origin: Option<String>,
@@ -73,6 +75,7 @@ impl Fetcher {
                 .as_str()
                 .trim_end_matches('/')
                 .to_owned(),
+            github_token: c.github_token_file.as_deref().map(token).transpose()?,
             gist_raw_host: bare_host(&c.gist_raw_host)?,
             doh: base_url(&c.doh_url, insecure, "--doh-url")?,
             https_origin: c
@@ -91,6 +94,10 @@ impl Fetcher {
             .get(format!("{}/gists/{id}", self.github_api))
             .header(ACCEPT, "application/vnd.github+json")
             .header("x-github-api-version", "2022-11-28");
+        let req = match &self.github_token {
+            Some(t) => req.header(AUTHORIZATION, t.clone()),
+            None => req,
+        };
         let gist = match self
             .get(req, MAX_GIST_JSON_BYTES)
             .await
@@ -247,6 +254,27 @@ pub(super) fn base_url(url: &str, insecure: bool, flag: &str) -> anyhow::Result<
         "http" if insecure => Ok(u),
         _ => anyhow::bail!("{flag} must be an https URL"),
     }
+}
+
+/// The `Authorization` value of the token in `path` (at most 1 KiB,
+/// surrounding whitespace trimmed, printable ASCII), marked sensitive.
+/// Errors name the flag, never the content.
+pub(super) fn token(path: &std::path::Path) -> anyhow::Result<HeaderValue> {
+    use std::io::Read as _;
+    let mut raw = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(1025).read_to_end(&mut raw))
+        .context("--github-token-file cannot be read")?;
+    let t = raw.trim_ascii();
+    let ok = !t.is_empty() && raw.len() <= 1024 && t.iter().all(|b| b.is_ascii_graphic());
+    anyhow::ensure!(
+        ok,
+        "--github-token-file must hold one token (printable ASCII, at most 1 KiB)"
+    );
+    let mut v = HeaderValue::from_bytes(&[b"Bearer ", t].concat())
+        .map_err(|_| anyhow::anyhow!("--github-token-file holds no valid token"))?;
+    v.set_sensitive(true);
+    Ok(v)
 }
 
 /// `--gist-raw-host` lower-cased: a bare host name or address (letters,

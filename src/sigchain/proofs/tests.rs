@@ -204,3 +204,21 @@ fn the_raw_host_is_bare_and_the_test_origin_needs_the_switch() {
     c.allow_insecure_proof_fetches = true;
     assert!(ProofChecker::new(&c).is_ok());
 }
+
+#[test]
+fn a_github_token_file_holds_one_token_and_its_value_is_never_printed() {
+    use super::fetch::token;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t");
+    std::fs::write(&path, " ghp_secret\n").unwrap();
+    let v = token(&path).unwrap();
+    assert_eq!(v.as_bytes(), b"Bearer ghp_secret");
+    assert!(!format!("{v:?}").contains("secret"));
+    for bad in ["", "two words", &"x".repeat(1025)] {
+        std::fs::write(&path, bad).unwrap();
+        let err = token(&path).unwrap_err().to_string();
+        assert!(err.starts_with("--github-token-file"), "{err}");
+        assert!(bad.is_empty() || !err.contains(bad));
+    }
+    assert!(token(&dir.path().join("missing")).is_err());
+}

@@ -272,3 +272,37 @@ async fn one_deadline_covers_a_claim_with_all_its_raw_files() {
     let fetched: usize = raw.iter().map(|path| stand.seen(path).len()).sum();
     assert_eq!(fetched, 1, "not one timeout per file");
 }
+
+#[tokio::test]
+async fn a_github_token_goes_to_the_gist_api_only() {
+    // Arrange
+    let stand = Stand::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("github-token");
+    std::fs::write(&file, "ghp_test123\n").unwrap();
+    let app = spawn_app_with(|c| {
+        stand.configure(c);
+        c.proofs.github_token_file = Some(file.clone());
+    })
+    .await;
+    let alice = app.user("alice").await;
+    let (body, claim) = github("alice-kez");
+    let good = gist("alice-kez", &statement(&alice, &alice, &claim));
+    stand.answer(&format!("/gists/{GIST}"), Answer::Body(good));
+    let h1 = app.append(&alice, 1, None, body).await;
+    let (body, _) = https("alice.example");
+    app.append(&alice, 2, Some(&h1), body).await;
+
+    // Act
+    let p = proofs(&app, &alice).await;
+
+    // Assert
+    assert_eq!(verdict(&p[0]), ("verified", "ok"));
+    let api = stand.seen(&format!("/gists/{GIST}"));
+    assert_eq!(api[0].headers["authorization"], "Bearer ghp_test123");
+    let host = stand.seen(WELL_KNOWN);
+    assert!(
+        !host[0].headers.contains_key("authorization"),
+        "not to claimed hosts"
+    );
+}
