@@ -222,3 +222,27 @@ fn a_github_token_file_holds_one_token_and_its_value_is_never_printed() {
     }
     assert!(token(&dir.path().join("missing")).is_err());
 }
+
+#[tokio::test]
+async fn past_max_flights_no_check_starts() {
+    let flights = super::flight::Flights::default();
+    for i in 0..super::MAX_FLIGHTS {
+        assert!(
+            flights
+                .join_or_start(&format!("k{i}"), std::future::pending())
+                .is_some()
+        );
+    }
+    assert!(
+        flights
+            .join_or_start("k0", std::future::pending())
+            .is_some(),
+        "joins"
+    );
+    assert!(
+        flights
+            .join_or_start("new", std::future::pending())
+            .is_none()
+    );
+    assert_eq!(flights.len(), super::MAX_FLIGHTS);
+}
