@@ -187,35 +187,49 @@ async fn transient_upstream_answers_are_unreachable_and_a_plain_403_is_failed() 
 }
 
 #[tokio::test]
-async fn a_body_without_a_length_is_read_to_its_bound_only_and_a_trickle_times_out() {
-    // Arrange: one host streams 100 KiB unannounced, one a byte per 100 ms.
+async fn a_body_without_a_length_is_read_to_its_bound_only() {
+    // Arrange: 100 KiB streamed unannounced (the stand-in's 10 s timeout).
     let stand = Stand::start().await;
-    let app = spawn_app_with(|c| {
-        stand.configure(c);
-        c.proofs.proof_timeout_ms = 500;
-    })
-    .await;
+    let app = spawn_app_with(|c| stand.configure(c)).await;
     let big = Answer::Stream {
         chunk: 1024,
         n: 100,
         delay_ms: 0,
     };
-    let trickle = Answer::Stream {
-        chunk: 1,
-        n: 1_000_000,
-        delay_ms: 100,
-    };
-    stand.answer_host("big.example", WELL_KNOWN, big);
-    stand.answer_host("slow.example", WELL_KNOWN, trickle);
+    stand.answer(WELL_KNOWN, big);
     let alice = app.user("alice").await;
-    claim_hosts(&app, &alice, &["big.example".into(), "slow.example".into()]).await;
+    claim_hosts(&app, &alice, &["big.example".into()]).await;
 
     // Act
     let p = proofs(&app, &alice).await;
 
     // Assert
     assert_eq!(verdict(&p[0]), ("failed", "too_large"));
-    assert_eq!(verdict(&p[1]), ("unreachable", "timeout"));
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_past_the_deadline_is_a_timeout() {
+    // Arrange: a byte per 100 ms for a day: never done within 500 ms.
+    let stand = Stand::start().await;
+    let app = spawn_app_with(|c| {
+        stand.configure(c);
+        c.proofs.proof_timeout_ms = 500;
+    })
+    .await;
+    let trickle = Answer::Stream {
+        chunk: 1,
+        n: 1_000_000,
+        delay_ms: 100,
+    };
+    stand.answer(WELL_KNOWN, trickle);
+    let alice = app.user("alice").await;
+    claim_hosts(&app, &alice, &["slow.example".into()]).await;
+
+    // Act
+    let p = proofs(&app, &alice).await;
+
+    // Assert
+    assert_eq!(verdict(&p[0]), ("unreachable", "timeout"));
 }
 
 #[tokio::test]
@@ -243,7 +257,7 @@ async fn one_deadline_covers_a_claim_with_all_its_raw_files() {
     let app = spawn_app_with(|c| {
         stand.configure(c);
         c.proofs.gist_raw_host = "127.0.0.1".to_owned();
-        c.proofs.proof_timeout_ms = 500;
+        c.proofs.proof_timeout_ms = 2_000;
     })
     .await;
     let alice = app.user("alice").await;
@@ -267,10 +281,11 @@ async fn one_deadline_covers_a_claim_with_all_its_raw_files() {
     // Act
     let p = proofs(&app, &alice).await;
 
-    // Assert: the claim's deadline ended it during the first raw fetch.
+    // Assert: the claim's deadline ended it during the first raw fetch
+    // (or, on a machine slow enough, before it).
     assert_eq!(verdict(&p[0]), ("unreachable", "timeout"));
     let fetched: usize = raw.iter().map(|path| stand.seen(path).len()).sum();
-    assert_eq!(fetched, 1, "not one timeout per file");
+    assert!(fetched <= 1, "not one timeout per file: {fetched} fetched");
 }
 
 #[tokio::test]
