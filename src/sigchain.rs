@@ -21,7 +21,8 @@ use crate::store::{AppendLink, NewLink, StoredLink};
 
 mod proofs;
 pub use proofs::{
-    Claims as ProofClaims, FAILED_TTL as PROOF_FAILED_TTL, MAX_CACHED as MAX_CACHED_PROOFS,
+    ANSWER_WITHIN_TIMEOUTS as PROOF_ANSWER_WITHIN_TIMEOUTS, Claims as ProofClaims,
+    FAILED_TTL as PROOF_FAILED_TTL, MAX_CACHED as MAX_CACHED_PROOFS,
     MAX_CACHED_CHAINS as MAX_CACHED_PROOF_CHAINS, MAX_FLIGHTS as MAX_PROOF_FLIGHTS, ProofChecker,
     ProofView, Status as ProofStatus, VERIFIED_TTL as PROOF_VERIFIED_TTL,
 };

@@ -34,6 +34,10 @@ mod tests;
 pub use cache::{Claims, FAILED_TTL, MAX_CACHED, MAX_CACHED_CHAINS, VERIFIED_TTL};
 pub use flight::MAX_FLIGHTS;
 
+/// A request waits at most this many fetch timeouts for its chain's check
+/// (20 s with the default 5 s, below the default 30 s request timeout).
+pub const ANSWER_WITHIN_TIMEOUTS: u32 = 4;
+
 /// A verdict's class (SPEC §15.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -137,8 +141,10 @@ impl ProofChecker {
     /// cached ones reused, the others fetched, a chain's fetches at most
     /// `per_chain` at once. The check runs in its own task, joined by every
     /// request for the same chain head; an abandoned request leaves it
-    /// running. With [`flight::MAX_FLIGHTS`] checks running, the uncached
-    /// claims are `busy`. Errors: 500 if the check's task panicked.
+    /// running. The request waits at most [`ANSWER_WITHIN_TIMEOUTS`] fetch
+    /// timeouts: claims not checked by then are `busy` (the check goes on
+    /// and caches them). With [`flight::MAX_FLIGHTS`] checks running, the
+    /// uncached claims are `busy`. Errors: 500 if the check's task panicked.
     pub async fn check_chain(
         &self,
         primary: &Identity,
@@ -151,24 +157,31 @@ impl ProofChecker {
             .flights
             .join_or_start(&format!("{primary} {etag}"), check);
         let Some(flight) = started else {
-            return Ok(claims
-                .iter()
-                .map(|(h, c)| {
-                    self.0
-                        .verdicts
-                        .get(h)
-                        .unwrap_or_else(|| view_of(h, c, Err(Fail::unreachable("busy"))))
-                })
-                .collect());
+            return Ok(self.0.cached_or_busy(&claims));
         };
-        let views = flight
-            .await
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("proof check task failed")))?;
+        let within = self.0.timeout.saturating_mul(ANSWER_WITHIN_TIMEOUTS);
+        let Ok(views) = tokio::time::timeout(within, flight).await else {
+            return Ok(self.0.cached_or_busy(&claims));
+        };
+        let views =
+            views.ok_or_else(|| AppError::internal(anyhow::anyhow!("proof check task failed")))?;
         Ok(views.as_ref().clone())
     }
 }
 
 impl Inner {
+    /// Each claim's cached verdict, else `busy`.
+    fn cached_or_busy(&self, claims: &[(String, Claim)]) -> Vec<ProofView> {
+        claims
+            .iter()
+            .map(|(h, c)| {
+                self.verdicts
+                    .get(h)
+                    .unwrap_or_else(|| view_of(h, c, Err(Fail::unreachable("busy"))))
+            })
+            .collect()
+    }
+
     /// The verdicts of `claims`, at most `per_chain` checked at once.
     fn check_all(
         me: &Arc<Self>,

@@ -321,3 +321,35 @@ async fn a_github_token_goes_to_the_gist_api_only() {
         "not to claimed hosts"
     );
 }
+
+#[tokio::test]
+async fn a_long_check_answers_busy_in_time_and_caches_the_rest_for_later() {
+    // Arrange: 1 slot per chain, six hosts that never answer (500 ms each,
+    // 3 s in all), a request that waits 4 timeouts (2 s).
+    let stand = Stand::start().await;
+    let app = spawn_app_with(|c| {
+        stand.configure(c);
+        c.proofs.proof_checks_in_flight = 4;
+        c.proofs.proof_timeout_ms = 500;
+    })
+    .await;
+    stand.answer(WELL_KNOWN, Answer::Never);
+    let alice = app.user("alice").await;
+    let hosts: Vec<String> = (0..6).map(|i| format!("a{i}.example")).collect();
+    claim_hosts(&app, &alice, &hosts).await;
+
+    // Act
+    let first = proofs(&app, &alice).await;
+    wait_for(20, "all six checked", async || {
+        let p = proofs(&app, &alice).await;
+        p.iter().all(|p| verdict(p) == ("unreachable", "timeout"))
+    })
+    .await;
+
+    // Assert
+    assert!(
+        first.iter().any(|p| verdict(p) == ("unreachable", "busy")),
+        "{first:?}"
+    );
+    assert_eq!(stand.seen(WELL_KNOWN).len(), 6, "each host fetched once");
+}
