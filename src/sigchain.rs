@@ -21,13 +21,18 @@ use crate::store::{AppendLink, NewLink, StoredLink};
 
 mod proofs;
 pub use proofs::{
-    FAILED_TTL as PROOF_FAILED_TTL, MAX_CACHED as MAX_CACHED_PROOFS, ProofChecker, ProofView,
-    Status as ProofStatus, VERIFIED_TTL as PROOF_VERIFIED_TTL,
+    ANSWER_WITHIN_TIMEOUTS as PROOF_ANSWER_WITHIN_TIMEOUTS, Claims as ProofClaims,
+    FAILED_TTL as PROOF_FAILED_TTL, MAX_CACHED as MAX_CACHED_PROOFS,
+    MAX_CACHED_CHAINS as MAX_CACHED_PROOF_CHAINS, MAX_FLIGHTS as MAX_PROOF_FLIGHTS, ProofChecker,
+    ProofView, Status as ProofStatus, VERIFIED_TTL as PROOF_VERIFIED_TTL,
 };
 
 /// The chain path, as an `edge` pattern (`*` = one segment): its answers
 /// carry `Access-Control-Allow-Origin: *`, errors included.
 pub const PUBLIC_PATH: &str = "/v1/sigchains/ed25519/*";
+/// The proofs path (SPEC §15.5), as an `edge` pattern: read from any
+/// origin too, errors included.
+pub const PROOFS_PATH: &str = "/v1/sigchains/ed25519/*/proofs";
 /// Largest accepted append body, in bytes (the link itself is at most
 /// [`sigchain::MAX_LINK_BYTES`] of JCS).
 pub const MAX_APPEND_BYTES: usize = 8 * 1024;

@@ -55,6 +55,8 @@ pub struct AppStateInner {
     pub profile_limiter: IpRateLimiter,
     /// Per-IP limit on sigchain appends (SPEC §15).
     pub sigchain_limiter: IpRateLimiter,
+    /// Per-IP limit on proof checks (SPEC §15.5).
+    pub proof_limiter: IpRateLimiter,
     /// Salted hashing of identifiers for logs.
     pub redact: Redactor,
     /// Hashing of senders' networks for the per-sender share (SPEC §7.5),
@@ -134,6 +136,7 @@ impl AppState {
             push_limiter: per_minute(config.push_rate_per_minute, "push subscription changes"),
             profile_limiter: per_minute(config.profile_rate_per_minute, "profile updates"),
             sigchain_limiter: per_minute(config.sigchain_rate_per_minute, "sigchain appends"),
+            proof_limiter: per_minute(config.proofs.proof_rate_per_minute, "proof checks"),
             streams: StreamRegistry::new(config.max_streams_per_handle),
             config: Arc::new(config),
             store,

@@ -1,6 +1,8 @@
 //! The proof checker's flags (SPEC §15.5), flattened into
 //! [`Config`](super::Config).
 
+use std::path::PathBuf;
+
 use clap::Args;
 
 /// Where the home server fetches proofs from, and how many at once.
@@ -13,6 +15,12 @@ pub struct ProofConfig {
         default_value = "https://api.github.com"
     )]
     pub github_api_url: String,
+
+    /// A file holding a GitHub token sent (`Authorization: Bearer`) with
+    /// gist API requests only: the API allows 60 unauthenticated requests
+    /// an hour per IP. Read at start-up, never logged.
+    #[arg(long, env = "KEZ_CHAT_GITHUB_TOKEN_FILE")]
+    pub github_token_file: Option<PathBuf>,
 
     /// The only host a gist file's `raw_url` is fetched from (when the API
     /// truncated the file's content).
@@ -35,6 +43,11 @@ pub struct ProofConfig {
     #[arg(long, env = "KEZ_CHAT_PROOF_CHECKS_IN_FLIGHT", default_value_t = 16,
         value_parser = clap::value_parser!(u32).range(1..=256))]
     pub proof_checks_in_flight: u32,
+
+    /// Proof-check requests (`GET /v1/sigchains/ed25519/{hex}/proofs`, SPEC
+    /// §15.5) allowed per client IP (IPv6: per /64) per minute (also the burst size).
+    #[arg(long, env = "KEZ_CHAT_PROOF_RATE_PER_MINUTE", default_value_t = 60)]
+    pub proof_rate_per_minute: u32,
 
     /// Milliseconds one proof fetch may take, body included (SPEC §15.5: 5 s).
     #[arg(long, env = "KEZ_CHAT_PROOF_TIMEOUT_MS", default_value_t = 5000,

@@ -14,7 +14,7 @@ mod sender;
 mod subscriptions;
 mod vapid;
 
-pub(crate) use endpoint::PublicOnlyResolver;
+pub(crate) use endpoint::AllPublicResolver;
 pub(crate) use sender::is_refused_address;
 
 use std::sync::Arc;

@@ -4,16 +4,15 @@
 //! the claim. Verdicts are cached per add link, one request per chain
 //! checks at a time, and fetches share a server-wide bound.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{SecondsFormat, Utc};
-use futures_util::future::join_all;
+use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
@@ -23,18 +22,21 @@ use crate::extract::AppPath;
 use crate::kez::Identity;
 use crate::kez::json::{self, JsonError};
 use crate::kez::sigchain::{Claim, MAX_LINK_BYTES, Service, verify_proof};
+use crate::rate_limit::{Proofs, RateLimited};
 use crate::state::AppState;
 
+mod cache;
 mod fetch;
+mod flight;
 #[cfg(test)]
 mod tests;
 
-/// How long a `verified` verdict is reused.
-pub const VERIFIED_TTL: Duration = Duration::from_secs(3600);
-/// How long any other verdict is reused.
-pub const FAILED_TTL: Duration = Duration::from_secs(600);
-/// Most verdicts cached (one per add link).
-pub const MAX_CACHED: usize = 4096;
+pub use cache::{Claims, FAILED_TTL, MAX_CACHED, MAX_CACHED_CHAINS, VERIFIED_TTL};
+pub use flight::MAX_FLIGHTS;
+
+/// A request waits at most this many fetch timeouts for its chain's check
+/// (20 s with the default 5 s, below the default 30 s request timeout).
+pub const ANSWER_WITHIN_TIMEOUTS: u32 = 4;
 
 /// A verdict's class (SPEC §15.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -101,64 +103,121 @@ pub struct ProofView {
     pub checked_at: String,
 }
 
-struct Cached {
-    view: ProofView,
-    expires: Instant,
-}
+/// The checker in [`AppState`]: fetcher, caches, per-chain single flight
+/// and the bounds on fetches. Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct ProofChecker(Arc<Inner>);
 
-/// The checker in [`AppState`]: fetcher, verdict cache, per-chain single
-/// flight and the server-wide bound on fetches.
-pub struct ProofChecker {
+struct Inner {
     fetcher: fetch::Fetcher,
-    cache: Mutex<HashMap<String, Cached>>,
-    chains: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    verdicts: cache::Verdicts,
+    claims: cache::ChainClaims,
+    flights: flight::Flights,
     slots: Semaphore,
+    per_chain: usize,
     timeout: Duration,
 }
 
 impl ProofChecker {
     /// Builds the checker from `--github-api-url`, `--doh-url` and the
-    /// other SPEC §15.5 flags; fails only if the HTTP client cannot be built.
+    /// other SPEC §15.5 flags; a chain's check may use a quarter of
+    /// `--proof-checks-in-flight` (at least 1). Fails if the HTTP client
+    /// cannot be built or a base URL is refused.
     pub fn new(c: &ProofConfig) -> anyhow::Result<Self> {
         let timeout = Duration::from_millis(c.proof_timeout_ms);
-        Ok(Self {
+        let slots = c.proof_checks_in_flight as usize;
+        Ok(Self(Arc::new(Inner {
             fetcher: fetch::Fetcher::new(c, timeout)?,
-            cache: Mutex::new(HashMap::new()),
-            chains: Mutex::new(HashMap::new()),
-            slots: Semaphore::new(c.proof_checks_in_flight as usize),
+            verdicts: cache::Verdicts::default(),
+            claims: cache::ChainClaims::default(),
+            flights: flight::Flights::default(),
+            slots: Semaphore::new(slots),
+            per_chain: (slots / 4).max(1),
             timeout,
-        })
+        })))
     }
 
-    /// Verdicts for `claims` (`(add link hash, claim)`) of `primary`'s
-    /// chain, in order: cached ones reused, the others fetched at once.
+    /// Verdicts for `claims` of `primary`'s chain at `etag`, in order:
+    /// cached ones reused, the others fetched, a chain's fetches at most
+    /// `per_chain` at once. The check runs in its own task, joined by every
+    /// request for the same chain head; an abandoned request leaves it
+    /// running. The request waits at most [`ANSWER_WITHIN_TIMEOUTS`] fetch
+    /// timeouts: claims not checked by then are `busy` (the check goes on
+    /// and caches them). With [`flight::MAX_FLIGHTS`] checks running, the
+    /// uncached claims are `busy`. Errors: 500 if the check's task panicked.
     pub async fn check_chain(
         &self,
         primary: &Identity,
-        claims: &[(String, Claim)],
-    ) -> Vec<ProofView> {
-        let slot = ChainSlot::take(&self.chains, primary.to_string());
-        let _guard = slot.lock.lock().await;
-        join_all(
-            claims
-                .iter()
-                .map(|(hash, claim)| self.verdict(primary, hash, claim)),
-        )
-        .await
+        etag: &str,
+        claims: Claims,
+    ) -> Result<Vec<ProofView>> {
+        let check = Inner::check_all(&self.0, primary, &claims);
+        let started = self
+            .0
+            .flights
+            .join_or_start(&format!("{primary} {etag}"), check);
+        let Some(flight) = started else {
+            return Ok(self.0.cached_or_busy(&claims));
+        };
+        let within = self.0.timeout.saturating_mul(ANSWER_WITHIN_TIMEOUTS);
+        let Ok(views) = tokio::time::timeout(within, flight).await else {
+            return Ok(self.0.cached_or_busy(&claims));
+        };
+        let views =
+            views.ok_or_else(|| AppError::internal(anyhow::anyhow!("proof check task failed")))?;
+        Ok(views.as_ref().clone())
+    }
+}
+
+impl Inner {
+    /// Each claim's cached verdict, else `busy`.
+    fn cached_or_busy(&self, claims: &[(String, Claim)]) -> Vec<ProofView> {
+        claims
+            .iter()
+            .map(|(h, c)| {
+                self.verdicts
+                    .get(h)
+                    .unwrap_or_else(|| view_of(h, c, Err(Fail::unreachable("busy"))))
+            })
+            .collect()
+    }
+
+    /// The verdicts of `claims`, at most `per_chain` checked at once.
+    fn check_all(
+        me: &Arc<Self>,
+        primary: &Identity,
+        claims: &Claims,
+    ) -> impl Future<Output = Vec<ProofView>> + Send + 'static {
+        let each: Vec<_> = (0..claims.len())
+            .map(|i| {
+                let (me, primary, claims) = (Arc::clone(me), primary.clone(), Arc::clone(claims));
+                async move {
+                    let (hash, claim) = &claims[i];
+                    me.verdict(&primary, hash, claim).await
+                }
+            })
+            .collect();
+        let per_chain = me.per_chain;
+        futures_util::stream::iter(each)
+            .buffered(per_chain)
+            .collect()
     }
 
     async fn verdict(&self, primary: &Identity, hash: &str, claim: &Claim) -> ProofView {
-        if let Some(view) = self.cached(hash) {
+        if let Some(view) = self.verdicts.get(hash) {
             return view;
         }
         let outcome = match tokio::time::timeout(self.timeout, self.slots.acquire()).await {
-            Ok(Ok(_permit)) => self.check(primary, claim).await,
+            // One deadline for the whole claim (a gist and its raw files).
+            Ok(Ok(_permit)) => tokio::time::timeout(self.timeout, self.check(primary, claim))
+                .await
+                .unwrap_or_else(|_| Err(Fail::unreachable("timeout"))),
             _ => Err(Fail::unreachable("busy")),
         };
         let busy = matches!(&outcome, Err(f) if f.reason == "busy");
         let view = view_of(hash, claim, outcome);
         if !busy {
-            self.remember(&view);
+            self.verdicts.put(&view);
         }
         view
     }
@@ -179,74 +238,6 @@ impl ProofChecker {
             }
         }
         Err(first.unwrap_or_else(|| Fail::failed("not_found")))
-    }
-
-    fn cached(&self, hash: &str) -> Option<ProofView> {
-        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache
-            .get(hash)
-            .filter(|c| c.expires > Instant::now())
-            .map(|c| c.view.clone())
-    }
-
-    fn remember(&self, view: &ProofView) {
-        let ttl = if view.status == Status::Verified {
-            VERIFIED_TTL
-        } else {
-            FAILED_TTL
-        };
-        let now = Instant::now();
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if cache.len() >= MAX_CACHED && !cache.contains_key(&view.link) {
-            cache.retain(|_, c| c.expires > now);
-        }
-        if cache.len() >= MAX_CACHED && !cache.contains_key(&view.link) {
-            // The one expiring first was checked first.
-            if let Some(oldest) = cache
-                .iter()
-                .min_by_key(|(_, c)| c.expires)
-                .map(|(k, _)| k.clone())
-            {
-                cache.remove(&oldest);
-            }
-        }
-        let expires = now + ttl;
-        cache.insert(
-            view.link.clone(),
-            Cached {
-                view: view.clone(),
-                expires,
-            },
-        );
-    }
-}
-
-/// A chain's single-flight lock, held from the map; dropping the last
-/// holder (a finished or an abandoned request alike) removes the entry, so
-/// the map holds only chains being checked.
-struct ChainSlot<'a> {
-    chains: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    key: String,
-    lock: Arc<tokio::sync::Mutex<()>>,
-}
-
-impl<'a> ChainSlot<'a> {
-    fn take(chains: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>, key: String) -> Self {
-        let lock = {
-            let mut map = chains.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(map.entry(key.clone()).or_default())
-        };
-        Self { chains, key, lock }
-    }
-}
-
-impl Drop for ChainSlot<'_> {
-    fn drop(&mut self) {
-        let mut map = self.chains.lock().unwrap_or_else(PoisonError::into_inner);
-        // The map's and ours: nobody else holds or waits on this chain.
-        if Arc::strong_count(&self.lock) == 2 {
-            map.remove(&self.key);
-        }
     }
 }
 
@@ -290,28 +281,18 @@ pub(super) fn judge(bytes: &[u8], primary: &Identity, claim: &Claim) -> Result<(
 
 /// # `GET /v1/sigchains/ed25519/{hex}/proofs`
 /// 200 `{"primary", "proofs": [{"link", "service", "name", "status",
-/// "reason", "checked_at"}…]}` for the chain's active claims in order
-/// (SPEC §15.5), `Cache-Control: no-store`; 404 `not_found` for a key not
-/// registered here, 400 `invalid_key` for a malformed one.
+/// "reason", "detail"?, "checked_at"}…]}` for the chain's active claims in
+/// order (SPEC §15.5), `Cache-Control: no-store`; 404 `not_found` for a key
+/// not registered here, 400 `invalid_key` for a malformed one, 429
+/// `rate_limited` past `--proof-rate-per-minute` for the client's network.
 pub(super) async fn get_proofs(
     State(state): State<AppState>,
+    _: RateLimited<Proofs>,
     AppPath(hex): AppPath<String>,
 ) -> Result<Response> {
     let primary = super::path_key(&hex)?;
-    let stored = state
-        .store
-        .sigchain(primary.clone())
-        .await?
-        .ok_or_else(super::unregistered)?;
-    let key = primary.clone();
-    let chain = tokio::task::spawn_blocking(move || super::rebuild(key, &stored))
-        .await
-        .map_err(AppError::internal)??;
-    let claims: Vec<(String, Claim)> = chain
-        .active_claims()
-        .map(|(h, c)| (h.to_owned(), c.clone()))
-        .collect();
-    let proofs = state.proofs.check_chain(&primary, &claims).await;
+    let (etag, claims) = active_claims(&state, &primary).await?;
+    let proofs = state.proofs.check_chain(&primary, &etag, claims).await?;
     let body = serde_json::json!({"primary": primary.to_string(), "proofs": proofs});
     let mut res = Json(body).into_response();
     res.headers_mut().insert(
@@ -319,4 +300,39 @@ pub(super) async fn get_proofs(
         HeaderValue::from_static(crate::edge::NO_STORE),
     );
     Ok(res)
+}
+
+/// The chain's ETag and active claims: from the cache while the head is
+/// unchanged (one cheap head read), else read and rebuilt (on the blocking
+/// pool) and cached. 404 for a key not registered here.
+async fn active_claims(state: &AppState, primary: &Identity) -> Result<(String, Claims)> {
+    let head = state
+        .store
+        .sigchain_head(primary.clone(), 0)
+        .await?
+        .ok_or_else(super::unregistered)?;
+    let etag = super::etag_of(head.len, head.hash.as_deref());
+    let name = primary.to_string();
+    if let Some(claims) = state.proofs.0.claims.get(&name, &etag) {
+        return Ok((etag, claims));
+    }
+    let stored = state
+        .store
+        .sigchain(primary.clone())
+        .await?
+        .ok_or_else(super::unregistered)?;
+    // Named from the links read: the chain may have grown since the head.
+    let etag = super::etag_of(stored.len() as u64, stored.last().map(|l| l.hash.as_str()));
+    let key = primary.clone();
+    let chain = tokio::task::spawn_blocking(move || super::rebuild(key, &stored))
+        .await
+        .map_err(AppError::internal)??;
+    let claims: Claims = Arc::new(
+        chain
+            .active_claims()
+            .map(|(h, c)| (h.to_owned(), c.clone()))
+            .collect(),
+    );
+    state.proofs.0.claims.put(&name, &etag, &claims);
+    Ok((etag, claims))
 }

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use reqwest::header::{ACCEPT, HOST};
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HOST, HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use super::Fail;
 use crate::config::ProofConfig;
 use crate::kez::sigchain::{Claim, MAX_LINK_BYTES};
-use crate::push::{PublicOnlyResolver, is_refused_address};
+use crate::push::{AllPublicResolver, is_refused_address};
 
 /// Largest gist API answer read, in bytes: the JSON of a gist with a
 /// statement (~500 bytes) and its history is a few KiB.
@@ -31,6 +32,8 @@ pub(super) type Candidate = Result<Vec<u8>, Fail>;
 pub(super) struct Fetcher {
     client: reqwest::Client,
     github_api: String,
+    /// `Bearer <token>` from `--github-token-file`, marked sensitive.
+    github_token: Option<HeaderValue>,
     gist_raw_host: String,
     doh: url::Url,
     https_origin: Option<String>,
@@ -39,9 +42,13 @@ pub(super) struct Fetcher {
 impl Fetcher {
     /// A client with `timeout` per fetch (body included), no proxy, no
     /// redirects and, unless the test switch is on, https only through a
-    /// resolver that refuses non-public addresses (the address it checked
-    /// is the one connected to). Fails on a `--github-api-url` or `--doh-url`
-    /// that is not an https URL (http too with the test switch).
+    /// resolver that refuses a name with any non-public address (the
+    /// address it checked is the one connected to). Fails on a
+    /// `--github-api-url` or `--doh-url` that is not an https URL (http too
+    /// with the test switch) or names a non-public IP literal, a
+    /// `--gist-raw-host` that is not a bare host name, and a
+    /// `--proof-https-test-origin` without the switch. Warns when the
+    /// switch is on.
     pub(super) fn new(c: &ProofConfig, timeout: Duration) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut b = reqwest::Client::builder()
@@ -51,8 +58,16 @@ impl Fetcher {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy();
         let insecure = c.allow_insecure_proof_fetches;
-        if !insecure {
-            b = b.https_only(true).dns_resolver(PublicOnlyResolver);
+        if insecure {
+            tracing::warn!(
+                "--allow-insecure-proof-fetches is on: proof fetches may use http and private addresses (tests only)"
+            );
+        } else {
+            b = b.https_only(true).dns_resolver(AllPublicResolver);
+            anyhow::ensure!(
+                c.proof_https_test_origin.is_none(),
+                "--proof-https-test-origin needs --allow-insecure-proof-fetches"
+            );
         }
         Ok(Self {
             client: b.build()?,
@@ -60,12 +75,12 @@ impl Fetcher {
                 .as_str()
                 .trim_end_matches('/')
                 .to_owned(),
-            gist_raw_host: c.gist_raw_host.to_ascii_lowercase(),
+            github_token: c.github_token_file.as_deref().map(token).transpose()?,
+            gist_raw_host: bare_host(&c.gist_raw_host)?,
             doh: base_url(&c.doh_url, insecure, "--doh-url")?,
             https_origin: c
                 .proof_https_test_origin
-                .clone()
-                .filter(|_| insecure)
+                .as_ref()
                 .map(|o| o.trim_end_matches('/').to_owned()),
         })
     }
@@ -79,6 +94,10 @@ impl Fetcher {
             .get(format!("{}/gists/{id}", self.github_api))
             .header(ACCEPT, "application/vnd.github+json")
             .header("x-github-api-version", "2022-11-28");
+        let req = match &self.github_token {
+            Some(t) => req.header(AUTHORIZATION, t.clone()),
+            None => req,
+        };
         let gist = match self
             .get(req, MAX_GIST_JSON_BYTES)
             .await
@@ -177,13 +196,7 @@ impl Fetcher {
     /// Sends `req` and reads a 2xx body of at most `bound` bytes.
     async fn get(&self, req: reqwest::RequestBuilder, bound: usize) -> Candidate {
         let mut res = req.send().await.map_err(|e| transport(&e))?;
-        let status = res.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Err(Fail::failed("not_found"));
-        }
-        if !status.is_success() {
-            return Err(Fail::failed(format!("http_{}", status.as_u16())));
-        }
+        status_fail(res.status(), res.headers()).map_or(Ok(()), Err)?;
         if res.content_length().is_some_and(|n| n > bound as u64) {
             return Err(Fail::failed("too_large"));
         }
@@ -198,15 +211,81 @@ impl Fetcher {
     }
 }
 
+/// Why a non-2xx answer is no statement (SPEC §15.5): 404 `not_found`;
+/// 429 and a 403 with `x-ratelimit-remaining: 0` (GitHub's rate limit)
+/// `rate_limited` and a 5xx `http_<status>`, both `unreachable` (the
+/// place could not be read now); any other `failed` `http_<status>`.
+/// `None` for a 2xx.
+pub(super) fn status_fail(status: StatusCode, headers: &HeaderMap) -> Option<Fail> {
+    let limited = status == StatusCode::TOO_MANY_REQUESTS
+        || (status == StatusCode::FORBIDDEN
+            && headers
+                .get("x-ratelimit-remaining")
+                .is_some_and(|v| v.as_bytes().trim_ascii() == b"0"));
+    if status.is_success() {
+        None
+    } else if status == StatusCode::NOT_FOUND {
+        Some(Fail::failed("not_found"))
+    } else if limited {
+        Some(Fail::unreachable("rate_limited"))
+    } else if status.is_server_error() {
+        Some(Fail::unreachable(&format!("http_{}", status.as_u16())))
+    } else {
+        Some(Fail::failed(format!("http_{}", status.as_u16())))
+    }
+}
+
 /// `url` parsed; https only unless `insecure` (a fetch over http would
-/// fail on every check: refused at start-up instead).
+/// fail on every check: refused at start-up instead), and no non-public IP
+/// literal unless `insecure` (the resolver, which guards names, never sees
+/// a literal).
 pub(super) fn base_url(url: &str, insecure: bool, flag: &str) -> anyhow::Result<url::Url> {
     let u = url::Url::parse(url).with_context(|| format!("{flag} must be an absolute URL"))?;
+    let literal = match u.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
+    };
+    if !insecure && literal.is_some_and(|ip| !crate::push::is_public_ip(ip)) {
+        anyhow::bail!("{flag} must not name a non-public address");
+    }
     match u.scheme() {
         "https" => Ok(u),
         "http" if insecure => Ok(u),
         _ => anyhow::bail!("{flag} must be an https URL"),
     }
+}
+
+/// The `Authorization` value of the token in `path` (at most 1 KiB,
+/// surrounding whitespace trimmed, printable ASCII), marked sensitive.
+/// Errors name the flag, never the content.
+pub(super) fn token(path: &std::path::Path) -> anyhow::Result<HeaderValue> {
+    use std::io::Read as _;
+    let mut raw = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(1025).read_to_end(&mut raw))
+        .context("--github-token-file cannot be read")?;
+    let t = raw.trim_ascii();
+    let ok = !t.is_empty() && raw.len() <= 1024 && t.iter().all(|b| b.is_ascii_graphic());
+    anyhow::ensure!(
+        ok,
+        "--github-token-file must hold one token (printable ASCII, at most 1 KiB)"
+    );
+    let mut v = HeaderValue::from_bytes(&[b"Bearer ", t].concat())
+        .map_err(|_| anyhow::anyhow!("--github-token-file holds no valid token"))?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// `--gist-raw-host` lower-cased: a bare host name or address (letters,
+/// digits, `.`, `-`), no scheme, port or path, which would never match.
+pub(super) fn bare_host(host: &str) -> anyhow::Result<String> {
+    let ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    anyhow::ensure!(ok, "--gist-raw-host must be a bare host name");
+    Ok(host.to_ascii_lowercase())
 }
 
 fn json(body: &[u8]) -> Result<Value, Fail> {

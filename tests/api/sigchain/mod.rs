@@ -3,6 +3,7 @@
 
 mod appends;
 mod errors;
+mod proof_bounds;
 mod proofs;
 mod shapes;
 

@@ -11,42 +11,42 @@ use super::{add_dns, hex_of};
 use crate::helpers::proof_stand::{Answer, Stand};
 use crate::helpers::*;
 
-const GIST: &str = "0123456789abcdef0123";
-const WELL_KNOWN: &str = "/.well-known/kez-proof.txt";
+pub(super) const GIST: &str = "0123456789abcdef0123";
+pub(super) const WELL_KNOWN: &str = "/.well-known/kez-proof.txt";
 
 fn identity(id: &TestIdentity) -> Identity {
     Identity::parse(&id.primary()).unwrap()
 }
 
 /// `signer`'s statement for `claim` of `owner`'s chain, as its JCS text.
-fn statement(signer: &TestIdentity, owner: &TestIdentity, claim: &Claim) -> String {
+pub(super) fn statement(signer: &TestIdentity, owner: &TestIdentity, claim: &Claim) -> String {
     let payload = proof_payload(&identity(owner), claim, "2026-05-25T03:00:00Z");
     String::from_utf8(canonical_bytes(&sign_proof(&signer.sk, &payload))).unwrap()
 }
 
-fn github(login: &str) -> (Value, Claim) {
+pub(super) fn github(login: &str) -> (Value, Claim) {
     let proof = format!("https://gist.github.com/{login}/{GIST}");
     let body = json!({"op": "add", "claim": {"service": "github", "name": login, "proof": proof}});
     (body, Claim::parse("github", login, &proof).unwrap())
 }
 
-fn https(host: &str) -> (Value, Claim) {
+pub(super) fn https(host: &str) -> (Value, Claim) {
     let proof = format!("https://{host}{WELL_KNOWN}");
     let body = json!({"op": "add", "claim": {"service": "https", "name": host, "proof": proof}});
     (body, Claim::parse("https", host, &proof).unwrap())
 }
 
 /// A gist API answer owned by `login` holding `content`.
-fn gist(login: &str, content: &str) -> String {
+pub(super) fn gist(login: &str, content: &str) -> String {
     json!({"id": GIST, "owner": {"login": login},
            "files": {"kez-proof.json": {"filename": "kez-proof.json", "truncated": false, "content": content}}})
     .to_string()
 }
 
 /// The proofs answer for `id`'s chain, asserting 200.
-async fn proofs(app: &TestApp, id: &TestIdentity) -> Vec<Value> {
+pub(super) async fn proofs(app: &TestApp, id: &TestIdentity) -> Vec<Value> {
     let res = within(
-        10,
+        30,
         "the proofs answer",
         app.get(&format!("/v1/sigchains/ed25519/{}/proofs", hex_of(id))),
     )
@@ -58,7 +58,7 @@ async fn proofs(app: &TestApp, id: &TestIdentity) -> Vec<Value> {
     body["proofs"].as_array().unwrap().clone()
 }
 
-fn verdict(p: &Value) -> (&str, &str) {
+pub(super) fn verdict(p: &Value) -> (&str, &str) {
     (p["status"].as_str().unwrap(), p["reason"].as_str().unwrap())
 }
 
@@ -197,13 +197,18 @@ async fn an_oversize_statement_is_too_large() {
 #[tokio::test]
 async fn a_host_that_never_answers_is_a_timeout() {
     let stand = Stand::start().await;
-    let app = spawn_app_with(|c| stand.configure(c)).await;
+    let app = spawn_app_with(|c| {
+        stand.configure(c);
+        c.proofs.proof_timeout_ms = 500;
+    })
+    .await;
     let alice = app.user("alice").await;
     let (body, _) = https("alice.example");
+    // Never, not late: no machine is slow enough to make this an answer.
     stand.answer(WELL_KNOWN, Answer::Never);
     app.append(&alice, 1, None, body).await;
 
-    // `proofs` bounds the wait (10 s); the fetch timeout is 500 ms here.
+    // `proofs` bounds the wait (30 s); the fetch timeout is 500 ms here.
     let p = proofs(&app, &alice).await;
 
     assert_eq!(verdict(&p[0]), ("unreachable", "timeout"));
@@ -313,7 +318,7 @@ async fn missing_redirected_and_refused_places_get_their_codes() {
     let cases = [
         (None, ("failed", "not_found")),
         (Some(301), ("failed", "http_301")),
-        (Some(503), ("failed", "http_503")),
+        (Some(410), ("failed", "http_410")),
     ];
     for (i, (status, expected)) in cases.into_iter().enumerate() {
         let id = app.user(&format!("user{i}")).await;
