@@ -8,7 +8,9 @@ use std::time::Duration;
 use clap::Parser;
 
 mod nats_auth;
+mod proofs;
 pub use nats_auth::{CalloutSecrets, NatsAuthConfig};
+pub use proofs::ProofConfig;
 
 /// The browsers' push services (`--push-hosts` default): Chrome/Edge-on-Android/
 /// Opera/Brave (FCM), Firefox (autopush), Safari (Apple), Edge on Windows (WNS).
@@ -209,6 +211,10 @@ pub struct Config {
     /// The NATS auth callout and instance token (SPEC §11 "Auth callout").
     #[command(flatten)]
     pub nats_auth: NatsAuthConfig,
+
+    /// The sigchain proof checker (SPEC §15.5).
+    #[command(flatten)]
+    pub proofs: ProofConfig,
 
     /// Most simultaneous live streams per handle; a new one closes the oldest.
     #[arg(long, env = "KEZ_CHAT_MAX_STREAMS_PER_HANDLE", default_value_t = 8)]

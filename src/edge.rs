@@ -83,7 +83,8 @@ pub async fn response_headers(req: Request, next: Next) -> Response {
     // Read from other origins (SPEC §6, §14.5, §15), errors included.
     let cors = path == webfinger::PATH
         || matches(crate::profile::PUBLIC_PATH, path)
-        || matches(crate::sigchain::PUBLIC_PATH, path);
+        || matches(crate::sigchain::PUBLIC_PATH, path)
+        || matches(crate::sigchain::PROOFS_PATH, path);
     let policy = cache_policy(path);
     let mut res = next.run(req).await;
     if cors {

@@ -34,6 +34,8 @@ pub struct PushChanges;
 pub struct Profiles;
 /// `POST /v1/sigchains/ed25519/{hex}`.
 pub struct Sigchains;
+/// `GET /v1/sigchains/ed25519/{hex}/proofs` (SPEC §15.5): it starts fetches.
+pub struct Proofs;
 
 impl Limit for Messages {
     fn limiter(state: &AppState) -> &IpRateLimiter {
@@ -70,6 +72,11 @@ impl Limit for Profiles {
 impl Limit for Sigchains {
     fn limiter(state: &AppState) -> &IpRateLimiter {
         &state.sigchain_limiter
+    }
+}
+impl Limit for Proofs {
+    fn limiter(state: &AppState) -> &IpRateLimiter {
+        &state.proof_limiter
     }
 }
 

@@ -179,6 +179,7 @@ fn supervise_jobs(tasks: &mut Supervisor, state: &AppState) {
         state.push_limiter.clone(),
         state.profile_limiter.clone(),
         state.sigchain_limiter.clone(),
+        state.proof_limiter.clone(),
     ];
     let shutdown = state.shutdown.clone();
     tasks.restartable("rate_limit_sweep", move || {

@@ -6,7 +6,7 @@
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
@@ -19,27 +19,43 @@ use crate::rate_limit::{RateLimited, Sigchains};
 use crate::state::AppState;
 use crate::store::{AppendLink, NewLink, StoredLink};
 
+mod proofs;
+pub use proofs::{
+    ANSWER_WITHIN_TIMEOUTS as PROOF_ANSWER_WITHIN_TIMEOUTS, Claims as ProofClaims,
+    FAILED_TTL as PROOF_FAILED_TTL, MAX_CACHED as MAX_CACHED_PROOFS,
+    MAX_CACHED_CHAINS as MAX_CACHED_PROOF_CHAINS, MAX_FLIGHTS as MAX_PROOF_FLIGHTS, ProofChecker,
+    ProofView, Status as ProofStatus, VERIFIED_TTL as PROOF_VERIFIED_TTL,
+};
+
 /// The chain path, as an `edge` pattern (`*` = one segment): its answers
 /// carry `Access-Control-Allow-Origin: *`, errors included.
 pub const PUBLIC_PATH: &str = "/v1/sigchains/ed25519/*";
+/// The proofs path (SPEC §15.5), as an `edge` pattern: read from any
+/// origin too, errors included.
+pub const PROOFS_PATH: &str = "/v1/sigchains/ed25519/*/proofs";
 /// Largest accepted append body, in bytes (the link itself is at most
 /// [`sigchain::MAX_LINK_BYTES`] of JCS).
 pub const MAX_APPEND_BYTES: usize = 8 * 1024;
 
-/// Routes owned by sigchains. With `external` (`--sig-server-url` set,
+/// Routes owned by sigchains (the proof checks of SPEC §15.5 included). With `external` (`--sig-server-url` set,
 /// SPEC §15.3) the chains live elsewhere: `GET` and `POST` answer 404
 /// `not_found`, so no link is accepted here that readers never see.
 pub fn router(external: bool) -> Router<AppState> {
     let path = "/v1/sigchains/ed25519/{hex}";
+    let proofs_path = "/v1/sigchains/ed25519/{hex}/proofs";
     if external {
-        return Router::new().route(path, post(elsewhere).get(elsewhere));
+        return Router::new()
+            .route(path, post(elsewhere).get(elsewhere))
+            .route(proofs_path, get(elsewhere));
     }
-    Router::new().route(
-        path,
-        post(append_link)
-            .layer(DefaultBodyLimit::max(MAX_APPEND_BYTES))
-            .get(get_chain),
-    )
+    Router::new()
+        .route(
+            path,
+            post(append_link)
+                .layer(DefaultBodyLimit::max(MAX_APPEND_BYTES))
+                .get(get_chain),
+        )
+        .route(proofs_path, get(proofs::get_proofs))
 }
 
 /// Both methods when an external sigchain service keeps the chains.

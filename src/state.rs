@@ -55,6 +55,8 @@ pub struct AppStateInner {
     pub profile_limiter: IpRateLimiter,
     /// Per-IP limit on sigchain appends (SPEC §15).
     pub sigchain_limiter: IpRateLimiter,
+    /// Per-IP limit on proof checks (SPEC §15.5).
+    pub proof_limiter: IpRateLimiter,
     /// Salted hashing of identifiers for logs.
     pub redact: Redactor,
     /// Hashing of senders' networks for the per-sender share (SPEC §7.5),
@@ -62,6 +64,8 @@ pub struct AppStateInner {
     pub senders: Redactor,
     /// Web Push subscriptions and fanout.
     pub push: PushService,
+    /// Sigchain proof checks (SPEC §15.5).
+    pub proofs: crate::sigchain::ProofChecker,
     /// Counts bumped by handlers, for `/metrics`.
     pub counters: Arc<crate::metrics::RequestCounters>,
     /// Counters and readiness of the NATS fan-out, when `--nats-url` is set.
@@ -106,6 +110,7 @@ impl AppState {
         let senders = Redactor::with_salt(store.sender_salt());
         let (push, push_worker) = PushService::new(&config, &store, &redact)?;
         let disk = crate::disk::DiskGuard::new(&config.db, config.min_free_disk_mb);
+        let proofs = crate::sigchain::ProofChecker::new(&config.proofs)?;
         let callout_service = callout(&config, &store)?;
         let callout = callout_service.as_ref().map(CalloutService::stats);
         let (broker, nats, nats_bridge) = choose_broker(&config, callout.clone())?;
@@ -123,6 +128,7 @@ impl AppState {
         let state = Self(Arc::new(AppStateInner {
             disk,
             push,
+            proofs,
             message_limiter: per_minute(config.message_rate_per_minute, "messages"),
             silent_limiter: per_minute(config.silent_rate_per_minute, "silent messages"),
             ephemeral_limiter: per_minute(config.ephemeral_rate_per_minute, "ephemeral messages"),
@@ -130,6 +136,7 @@ impl AppState {
             push_limiter: per_minute(config.push_rate_per_minute, "push subscription changes"),
             profile_limiter: per_minute(config.profile_rate_per_minute, "profile updates"),
             sigchain_limiter: per_minute(config.sigchain_rate_per_minute, "sigchain appends"),
+            proof_limiter: per_minute(config.proofs.proof_rate_per_minute, "proof checks"),
             streams: StreamRegistry::new(config.max_streams_per_handle),
             config: Arc::new(config),
             store,

@@ -2,11 +2,44 @@
 import { defineConfig } from 'vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import tailwindcss from '@tailwindcss/vite';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Plugin } from 'vite';
+
+// The service worker (public/sw.js, copied as is) precaches every built
+// /assets/ file, the chunks loaded on demand with import() too, so an
+// installed app works offline even in parts it has not opened yet. The list
+// is written into dist/sw.js here: a new build is a new sw.js, which the
+// browser installs (and so precaches) by itself.
+const PRECACHE_LINE = 'const PRECACHE = [];';
+function precacheList(): Plugin {
+  let assets: string[] = [];
+  let outDir = 'dist';
+  return {
+    name: 'kez-precache-list',
+    apply: 'build',
+    configResolved(config) {
+      outDir = config.build.outDir;
+    },
+    writeBundle(_options, bundle) {
+      assets = Object.keys(bundle)
+        .filter((f) => f.startsWith('assets/') && !f.endsWith('.map'))
+        .sort();
+    },
+    closeBundle() {
+      const path = join(outDir, 'sw.js');
+      const sw = readFileSync(path, 'utf8');
+      if (!sw.includes(PRECACHE_LINE)) throw new Error(`${path}: no '${PRECACHE_LINE}' line to fill in`);
+      const list = JSON.stringify(assets.map((f) => `/${f}`));
+      writeFileSync(path, sw.replace(PRECACHE_LINE, `const PRECACHE = ${list};`));
+    },
+  };
+}
 
 // The SPA is served by the Rust home server from the same origin, so API calls
 // use relative URLs. `npm run dev` proxies /v1 to a locally running server.
 export default defineConfig({
-  plugins: [tailwindcss(), svelte()],
+  plugins: [tailwindcss(), svelte(), precacheList()],
   server: {
     proxy: {
       '/v1': { target: process.env.KEZ_DEV_SERVER ?? 'http://127.0.0.1:6969', changeOrigin: false },

@@ -217,19 +217,40 @@ pub(crate) struct NoPublicAddress;
 
 impl reqwest::dns::Resolve for PublicOnlyResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| is_public_ip(a.ip()))
-                .collect();
-            if addrs.is_empty() {
-                return Err(Box::new(NoPublicAddress) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
-            Ok(addrs)
-        })
+        resolve_public(&name, false)
     }
+}
+
+/// The proof checker's resolver (SPEC §15.5): like [`PublicOnlyResolver`],
+/// but a name with **any** non-public address is refused whole
+/// ([`NoPublicAddress`]), its public addresses included.
+pub(crate) struct AllPublicResolver;
+
+impl reqwest::dns::Resolve for AllPublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        resolve_public(&name, true)
+    }
+}
+
+fn resolve_public(name: &reqwest::dns::Name, strict: bool) -> reqwest::dns::Resolving {
+    let host = name.as_str().to_owned();
+    Box::pin(async move {
+        let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+        let Some(addrs) = public_addresses(found, strict) else {
+            return Err(Box::new(NoPublicAddress) as Box<dyn std::error::Error + Send + Sync>);
+        };
+        let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+        Ok(addrs)
+    })
+}
+
+/// The addresses a resolver may connect to: the public ones of `found`;
+/// `None` when none is public, or (`strict`) when any is not.
+pub(crate) fn public_addresses(found: Vec<SocketAddr>, strict: bool) -> Option<Vec<SocketAddr>> {
+    let total = found.len();
+    let public: Vec<SocketAddr> = found.into_iter().filter(|a| is_public_ip(a.ip())).collect();
+    let refused = public.is_empty() || (strict && public.len() < total);
+    (!refused).then_some(public)
 }
 
 #[cfg(test)]

@@ -14,6 +14,9 @@ mod sender;
 mod subscriptions;
 mod vapid;
 
+pub(crate) use endpoint::AllPublicResolver;
+pub(crate) use sender::is_refused_address;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 

@@ -43,13 +43,15 @@ import ops from './scenarios/ops.mjs';
 import opsPhone from './scenarios/ops-phone.mjs';
 import convo from './scenarios/convo.mjs';
 import live from './scenarios/live.mjs';
+import claims from './scenarios/claims.mjs';
 
 // nostr runs its own server and relay (skipped without NOSTR_RELAY_BIN), after storage's console check.
 // ui after profile: carol on a phone chats with alice (bob's scenarios after it don't see her).
+// claims runs its own server (the proof-check flags point at its stand-in) and users.
 // onboard, passkey and screens make their own users (screens last: it checks the console once more).
 // attachments right after chat: it uses alice and bob's fresh conversation (and runs its own relay for its nostr part).
 /** @type {Record<string, import('./helpers.mjs').Scenario>} */
-const ALL = { register, pwa, chat, attachments, profile, ui, receipts, burst, lock, away, oneTab, offline, keys, restore, history, push, ios, storage, nostr, ops, opsPhone, onboard, passkey, convo, live, screens };
+const ALL = { register, pwa, chat, attachments, profile, ui, receipts, burst, lock, away, oneTab, offline, keys, restore, history, push, ios, storage, nostr, ops, opsPhone, onboard, passkey, convo, live, claims, screens };
 const only = process.env.KEZ_E2E_ONLY?.split(',').map((s) => s.trim().replace(/-(.)/g, (_, c) => c.toUpperCase()));
 const SCENARIOS = Object.entries(ALL)
   .filter(([name]) => !only || only.includes(name))

@@ -9,6 +9,10 @@
 // a network and shows the history kept on the device. Pages are fetched
 // network-first (a new version is picked up at once), hashed /assets/ files
 // cache-first; the API (/v1/, /.well-known/, /internal/) is never cached.
+// Every /assets/ file of the build (PRECACHE, written in by vite.config.ts:
+// the chunks the app loads on demand with import() as well) is fetched at
+// install, so an installed app has all of itself offline, not only the parts
+// it had opened before.
 /* eslint-env serviceworker */
 /// <reference lib="webworker" />
 const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
@@ -16,10 +20,33 @@ const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self
 const TAG = 'kez-chat-new-message';
 const SHELL = 'kez-chat-shell-v1';
 const NEVER_CACHED = ['/v1/', '/.well-known/', '/internal/'];
+/** @type {string[]} the build's /assets/ files; empty in `vite dev` */
+const PRECACHE = [];
 
-sw.addEventListener('install', () => {
+sw.addEventListener('install', (event) => {
   void sw.skipWaiting();
+  event.waitUntil(precache());
 });
+
+/**
+ * Fetches the build's assets not cached yet. One that fails (offline during
+ * the install) is left to the cache-first fetch below, so the worker still
+ * installs and the page keeps working.
+ */
+async function precache() {
+  const cache = await caches.open(SHELL);
+  await Promise.all(
+    PRECACHE.map(async (path) => {
+      if (await cache.match(path)) return;
+      try {
+        const res = await fetch(path);
+        if (res.ok) await cache.put(path, res);
+      } catch {
+        // fetched on first use instead
+      }
+    }),
+  );
+}
 
 sw.addEventListener('activate', (event) => {
   event.waitUntil(
@@ -89,9 +116,13 @@ async function file(req) {
   }
 }
 
-/** Drops cached /assets/ files the current page no longer uses (old versions). @param {Cache} cache @param {string} html */
+/**
+ * Drops cached /assets/ files neither the current page nor this build's
+ * precache list uses (old versions); the chunks loaded on demand aren't in
+ * the page. @param {Cache} cache @param {string} html
+ */
 async function pruneAssets(cache, html) {
-  const used = new Set(Array.from(html.matchAll(/\/assets\/[^"'?#\s>]+/g), (m) => m[0]));
+  const used = new Set([...PRECACHE, ...Array.from(html.matchAll(/\/assets\/[^"'?#\s>]+/g), (m) => m[0])]);
   for (const key of await cache.keys()) {
     const path = new URL(key.url).pathname;
     if (path.startsWith('/assets/') && !used.has(path)) await cache.delete(key);

@@ -26,7 +26,7 @@ class FakeCache {
 type Handler = (event: unknown) => void;
 
 /** Runs public/sw.js against fakes; `site` is what the network answers (path → [Content-Type, body]). */
-function loadWorker(site: Record<string, [string, string]>) {
+function loadWorker(site: Record<string, [string, string]>, source = SW_SOURCE) {
   const listeners: Record<string, Handler> = {};
   const cache = new FakeCache();
   const net = { online: true };
@@ -36,13 +36,20 @@ function loadWorker(site: Record<string, [string, string]>) {
     skipWaiting: async () => undefined,
   };
   const caches = { open: async () => cache, keys: async () => ['kez-chat-shell-v1'], delete: async () => true };
-  const fetch = vi.fn(async (req: { url: string }) => {
+  const fetch = vi.fn(async (req: { url: string } | string) => {
     if (!net.online) throw new TypeError('Failed to fetch');
-    const page = site[new URL(req.url).pathname];
+    const page = site[new URL(typeof req === 'string' ? req : req.url, ORIGIN).pathname];
     if (!page) return new Response('not found', { status: 404, headers: { 'Content-Type': 'text/plain' } });
     return new Response(page[1], { status: 200, headers: { 'Content-Type': page[0] } });
   });
-  new Function('self', 'caches', 'fetch', SW_SOURCE)(self, caches, fetch);
+  new Function('self', 'caches', 'fetch', source)(self, caches, fetch);
+
+  /** Dispatch install like the browser, and wait for what it holds the install open for. */
+  async function install(): Promise<void> {
+    let held: Promise<unknown> = Promise.resolve();
+    listeners.install({ waitUntil: (p: Promise<unknown>) => (held = p) });
+    await held;
+  }
 
   /** Dispatch a fetch event like the browser: what the worker answers. */
   async function get(path: string, mode: 'navigate' | 'no-cors' = 'navigate'): Promise<Response> {
@@ -53,7 +60,7 @@ function loadWorker(site: Record<string, [string, string]>) {
     if (!answer) throw new Error(`the worker did not answer ${path}`);
     return answer;
   }
-  return { cache, net, get };
+  return { cache, net, get, install };
 }
 
 const INDEX = '<!doctype html><div id="app"></div><script type="module" src="/assets/index-abc123.js"></script>';
@@ -87,5 +94,27 @@ describe('service worker app shell', () => {
     const offline = await get('/');
     expect(await offline.text()).toBe(INDEX);
     expect(await (await get('/assets/index-abc123.js', 'no-cors')).text()).toBe('console.log(1)');
+  });
+
+  it('precaches the build assets at install (chunks loaded with import() too) and keeps them when the page is fetched', async () => {
+    // vite.config.ts writes the build's list into dist/sw.js; the source's list is empty.
+    expect(SW_SOURCE).toContain('const PRECACHE = [];');
+    const lazy = '/assets/qr-def456.js';
+    const source = SW_SOURCE.replace('const PRECACHE = [];', `const PRECACHE = ${JSON.stringify(['/assets/index-abc123.js', lazy, '/assets/gone-0.js'])};`);
+    const { cache, net, get, install } = loadWorker(
+      {
+        '/': ['text/html; charset=utf-8', INDEX],
+        '/assets/index-abc123.js': ['text/javascript', 'console.log(1)'],
+        [lazy]: ['text/javascript', 'export const qr = 1'],
+      },
+      source,
+    );
+    await cache.put('/assets/index-old999.js', new Response('old'));
+    await install(); // a 404 in the list (gone-0.js) doesn't fail the install
+    expect(cache.entries.has(lazy)).toBe(true);
+    await get('/'); // the page doesn't mention the lazy chunk: it stays; the old entry goes
+    expect([...cache.entries.keys()].sort()).toEqual(['/', '/assets/index-abc123.js', lazy]);
+    net.online = false;
+    expect(await (await get(lazy, 'no-cors')).text()).toBe('export const qr = 1');
   });
 });

@@ -75,6 +75,26 @@ async fn resolver_refuses_names_with_only_local_addresses() {
     assert!(err.is::<NoPublicAddress>(), "{err}");
 }
 
+#[test]
+fn a_mixed_name_keeps_its_public_addresses_unless_strict() {
+    let addr = |s: &str| SocketAddr::new(s.parse().unwrap(), 0);
+    let mixed = vec![addr("8.8.8.8"), addr("127.0.0.1")];
+    let public = vec![addr("8.8.8.8"), addr("2001:4860:4860::8888")];
+
+    assert_eq!(
+        public_addresses(mixed.clone(), false),
+        Some(vec![addr("8.8.8.8")])
+    );
+    assert_eq!(
+        public_addresses(mixed, true),
+        None,
+        "the proof checker refuses it whole"
+    );
+    assert_eq!(public_addresses(public.clone(), true), Some(public));
+    assert_eq!(public_addresses(vec![addr("10.0.0.1")], false), None);
+    assert_eq!(public_addresses(Vec::new(), false), None);
+}
+
 #[tokio::test]
 async fn the_production_client_filters_resolution_and_requires_https() {
     use super::super::sender::{build_client, is_refused_address};

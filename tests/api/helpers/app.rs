@@ -64,6 +64,7 @@ pub fn test_config(dir: &tempfile::TempDir) -> Config {
     c.push_rate_per_minute = 100_000;
     c.profile_rate_per_minute = 100_000;
     c.sigchain_rate_per_minute = 100_000;
+    c.proofs.proof_rate_per_minute = 100_000;
     // Tests open hundreds of connections from 127.0.0.1.
     c.max_connections_per_ip = 100_000;
     // Tests are not about the disk, and CI disks can be small.

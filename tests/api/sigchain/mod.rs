@@ -3,6 +3,8 @@
 
 mod appends;
 mod errors;
+mod proof_bounds;
+mod proofs;
 mod shapes;
 
 use kez_chat_server::kez::sigchain::{LINK_TYPE, link_hash, sign_link};

@@ -18,6 +18,12 @@ export default {
     await B3.locator('[data-message][data-dir="in"] [data-body]').getByText('to your other tab').waitFor();
     assert((await B3.locator('[data-live="live"]').count()) === 0, 'not live while offline');
     await shot(B3, '8-offline.png');
+    // A screen loaded on demand (its own chunk, never opened in this tab) comes from the precache too.
+    await B3.evaluate(() => (location.hash = '#/settings'));
+    await B3.locator('[data-testid="push-toggle"]').waitFor();
+    await B3.evaluate(() => history.back());
+    await B3.locator('[data-message][data-dir="in"] [data-body]').getByText('to your other tab').waitFor();
+    log('bob: offline, Settings (loaded on demand) opens from the precache');
     // Phone-sized with the thread open: the list's status footer is hidden, so the thread header says it.
     await B3.setViewportSize({ width: 390, height: 780 });
     const headerStatus = B3.getByTestId('thread-live-status');
@@ -51,6 +57,12 @@ async function checkShellCache(t) {
   assert(shell.keys.includes('/'), `the page is cached (got ${shell.keys.join(', ')})`);
   assert(shell.script && shell.keys.includes(shell.script), `the app's script is cached (${shell.script})`);
   assert(!shell.keys.some((k) => k.startsWith('/v1/')), 'no API response is cached');
+  // Every built asset is precached at install (sw.js's list), the chunks loaded with import() too.
+  const sw = await (await t.bob.ctx.request.get(t.base + '/sw.js')).text();
+  const listed = /** @type {string[]} */ (JSON.parse(/const PRECACHE = (\[.*\]);/.exec(sw)?.[1] ?? '[]'));
+  assert(listed.length > 3 && listed.some((f) => /\/kit-/.test(f)), `sw.js lists the lazy chunks (got ${listed.length} files)`);
+  const missing = listed.filter((f) => !shell.keys.includes(f));
+  assert(missing.length === 0, `every listed asset is cached (missing ${missing.join(', ')})`);
   const iconTab = await t.bob.ctx.newPage();
   const icon = await iconTab.goto(t.base + '/icon-192.png');
   assert(icon?.ok() && (icon.headers()['content-type'] ?? '').startsWith('image/png'), 'the icon opens in a tab');

@@ -23,6 +23,7 @@ export default {
   async run(t) {
     const { ctx, page: P } = await openWindow(t, 'olga');
     await P.getByRole('link', { name: 'Create a new identity' }).click();
+    await P.locator('[data-word]').first().waitFor(); // the screen is loaded on demand
     const words = await P.locator('[data-word]').allTextContents();
     assert(words.length === 24, '24 words');
     const phrase = words.join(' ');

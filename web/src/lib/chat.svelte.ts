@@ -6,7 +6,8 @@
 // (receipts.ts) and the handle directory (directory.ts) work on its records
 // through a ChatAccess; what arrives is opened and applied by inbound.ts.
 // How inbound.ts and the transports are wired to it is in chatwiring.ts.
-import { HistoryFile } from './history/exportfile';
+import type { HistoryFile } from './history/exportfile';
+import { lazy } from './lazy';
 import * as realApi from './api';
 import { ApiError, type InboxItem, type LookupRecord } from './api';
 import { foldKez } from './handles';
@@ -85,8 +86,8 @@ export class ChatStore {
   readonly #stallCheck: boolean;
   /** Files in conversations (SPEC §13): send, ask again, stored bytes and URLs for the UI. */
   readonly files: Attachments;
-  /** The encrypted history export and import (SPEC §8.4). */
-  readonly history: HistoryFile;
+  /** The encrypted history export and import (SPEC §8.4); history/exportfile.ts loads on first use. */
+  readonly history: Pick<HistoryFile, 'export' | 'import'>;
   /** Reactions, edits and deletes (SPEC §8.5): sent from the thread's menu, applied as they arrive. */
   readonly ops: MessageOps;
   /** Block, mute, delete, note to self and search (convo.ts). */
@@ -130,7 +131,14 @@ export class ChatStore {
       receive: (msg, shown) => this.#inbound.receive(msg, shown),
       scheduleAck: (peer) => this.#receipts.schedule(peer),
     });
-    this.history = new HistoryFile({ chat: access, seed: deps.me.seed, primary: deps.me.primary, ensureConversation: (p, h) => this.#ensureConversation(p, h), wipeFile: (p, d, id) => this.files.wipe(p, d, id), settleOps: (ps) => this.ops.settle(ps) });
+    const historyFile = lazy(async () => {
+      const { HistoryFile } = await import('./history/exportfile');
+      return new HistoryFile({ chat: access, seed: deps.me.seed, primary: deps.me.primary, ensureConversation: (p, h) => this.#ensureConversation(p, h), wipeFile: (p, d, id) => this.files.wipe(p, d, id), settleOps: (ps) => this.ops.settle(ps) });
+    });
+    this.history = {
+      export: async () => (await historyFile()).export(),
+      import: async (text) => (await historyFile()).import(text),
+    };
     this.#transports = wireTransports(parts);
   }
 

@@ -2,7 +2,7 @@
 // what is retried and when, which id/sent_at a re-send gets, what a POST's
 // answer may change. `Outbox` (outbox.ts) applies them to the records.
 import { ApiError } from './api';
-import { PublishError } from './nostr/transport';
+import { PublishError } from './nostr/firstok';
 import type { ChatMessage, MessageStatus } from './records';
 import { parseRfc3339, rfc3339 } from './time';
 import { MAX_ATTEMPTS } from './attachments/pacer';

@@ -229,6 +229,11 @@ export class Chain {
     return this.#entries.at(-1)?.hash ?? null;
   }
 
+  /** The last link's `created_at` in epoch ms, `null` when empty (the next link's earliest time). */
+  get headCreatedAt(): number | null {
+    return this.#entries.at(-1)?.createdAt ?? null;
+  }
+
   /** Claims added and not revoked, in the order added, with their add link's hash. */
   activeClaims(): { link: string; claim: Claim }[] {
     return this.#entries.filter((e) => e.claim && !e.revoked).map((e) => ({ link: e.hash, claim: e.claim as Claim }));

@@ -2,18 +2,20 @@
 // POST /v1/messages, nostr relays, or both. ChatStore owns one Transports and
 // keeps the chat logic (sealing, threads, receipts); this module only moves
 // envelopes and relay events. What it reads of the store: transporthost.ts.
-import { verifyEvent, type Event as NostrEvent } from 'nostr-tools/pure';
+// The nostr side (nostr-tools, secp256k1: nostr/kit.ts) is loaded with
+// import() the first time relays are used, not with the app.
+import type { Event as NostrEvent } from 'nostr-tools/pure';
 import { pollAuth, releaseAuth, streamAuth } from './auth';
 import { seal, type SealedMessage } from './envelope';
 import { copyRetryDelay } from './history/copyretry';
 import { sentBody, wantsCopy } from './history/selfcopy';
 import { InboxConnection, type LiveStatus } from './inbox';
 import { liveProblemFor } from './live';
-import { buildKezEvent, eventKindFor, KIND_SILENT } from './nostr/events';
-import { announceOnce, fetchMaxMessageLength } from './nostr/announce';
-import { buildMetadataEvent } from './nostr/hygiene';
-import { addr, nostrPublicKey, nostrSecretKey } from './nostr/keys';
-import { NostrTransport, relayLabel } from './nostr/transport';
+import { addr } from './nostr/addr';
+import { relayLabel } from './nostr/bookkeeping';
+import { eventKindFor, KIND_SILENT } from './nostr/kinds';
+import type * as NostrKit from './nostr/kit';
+import type { NostrTransport } from './nostr/transport';
 import { ChatClosedError, PostCancelledError, type Outgoing, type PostOptions } from './records';
 import type { TransportHost } from './transporthost';
 import { defaultTransport, firstSuccess, isRelayUrl, sameRelay, TRANSPORTS, type TransportChoice } from './relays';
@@ -32,6 +34,17 @@ export {
 } from './relays';
 export type { TransportHost } from './transporthost';
 
+type Kit = typeof NostrKit;
+let kitLoading: Promise<Kit> | undefined;
+/** nostr/kit.ts, loaded once; a failed load (offline before it was cached) is tried again next time. */
+function loadKit(): Promise<Kit> {
+  kitLoading ??= import('./nostr/kit').catch((e: unknown) => {
+    kitLoading = undefined;
+    throw e;
+  });
+  return kitLoading;
+}
+
 export class Transports {
   readonly #host: TransportHost;
   #nostr: NostrTransport | null = null;
@@ -49,6 +62,8 @@ export class Transports {
   #nostrKey: Uint8Array | null = null;
   /** The last profile kind 0 this identity published (SPEC §14.6), once known. */
   #profileEvent: NostrEvent | null = null;
+  /** Bumped by connect() and close(): a subscription whose kit arrives after a close() is not made. */
+  #generation = 0;
 
   constructor(host: TransportHost) {
     this.#host = host;
@@ -177,9 +192,11 @@ export class Transports {
 
   /** The envelope as a kind 4243 (may push) or 4244 (silent) event to the peer's addr, on every relay. */
   async #publish(peer: string, eventKind: number, envelope: unknown): Promise<{ via?: string }> {
-    const t = this.#ensureNostr();
+    const kit = await loadKit();
+    if (this.#host.closed()) throw new ChatClosedError();
+    const t = this.#ensureNostr(kit);
     const createdAt = Math.floor(this.#host.now().getTime() / 1000);
-    const ev = buildKezEvent(eventKind, envelope, addr(peer), createdAt);
+    const ev = kit.buildKezEvent(eventKind, envelope, addr(peer), createdAt);
     const { relay } = await t.publish(ev, this.#host.peerRelay(peer));
     return { via: relayLabel(relay) };
   }
@@ -190,9 +207,11 @@ export class Transports {
    * that accepted it. The seam for profiles (SPEC §14).
    */
   async publishMetadata(content: Record<string, unknown>): Promise<{ relay: string }> {
-    const t = this.#ensureNostr();
+    const kit = await loadKit();
+    if (this.#host.closed()) throw new ChatClosedError();
+    const t = this.#ensureNostr(kit);
     const now = Math.floor(this.#host.now().getTime() / 1000);
-    const ev = buildMetadataEvent(content, this.#host.deps.me.primary, this.#key(), now);
+    const ev = kit.buildMetadataEvent(content, this.#host.deps.me.primary, this.#key(kit), now);
     const ok = await t.publishOwn(ev);
     // The one kind 0 of this identity from now on: announcements republish it (SPEC §12).
     this.#profileEvent = ev;
@@ -206,19 +225,19 @@ export class Transports {
    * derived key on the relays that carries a `kez_profile` (a restored
    * device). Null when there is none: then the minimal kind 0 may go out.
    */
-  async #findProfileEvent(t: NostrTransport): Promise<NostrEvent | null> {
+  async #findProfileEvent(kit: Kit, t: NostrTransport): Promise<NostrEvent | null> {
     if (this.#profileEvent) return this.#profileEvent;
     const kept = await this.#host.deps.kv.get<NostrEvent>(this.#host.key('nostr_profile_event'));
-    if (kept && verifyEvent({ ...kept })) return (this.#profileEvent = kept);
-    const pk = nostrPublicKey(this.#key());
+    if (kept && kit.verifyEvent({ ...kept })) return (this.#profileEvent = kept);
+    const pk = kit.nostrPublicKey(this.#key(kit));
     const found = (await t.query({ kinds: [0], authors: [pk] }).catch(() => []))
-      .filter((e) => e.kind === 0 && e.pubkey === pk && hasProfile(e.content) && verifyEvent({ ...e }))
+      .filter((e) => e.kind === 0 && e.pubkey === pk && hasProfile(e.content) && kit.verifyEvent({ ...e }))
       .sort((a, b) => b.created_at - a.created_at);
     return found[0] ?? null;
   }
 
-  #key(): Uint8Array {
-    return (this.#nostrKey ??= nostrSecretKey(this.#host.deps.me.seed));
+  #key(kit: Kit): Uint8Array {
+    return (this.#nostrKey ??= kit.nostrSecretKey(this.#host.deps.me.seed));
   }
 
   /**
@@ -231,15 +250,18 @@ export class Transports {
     const host = this.#host;
     if (this.#announcing || host.closed()) return;
     this.#announcing = true;
-    const t = this.#ensureNostr();
     let used: NostrEvent | null = null;
     try {
-      const published = await announceOnce({
-        profileEvent: async () => (used = await this.#findProfileEvent(t)),
+      const kit = await loadKit();
+      // Closed while the kit loaded: close() cleared #announcing, nothing to announce for.
+      if (host.closed() || !this.#announcing) return;
+      const t = this.#ensureNostr(kit);
+      const published = await kit.announceOnce({
+        profileEvent: async () => (used = await this.#findProfileEvent(kit, t)),
         kv: host.deps.kv,
         recordKey: host.key('nostr_announced'),
         relays: t.relays,
-        secretKey: this.#key(),
+        secretKey: this.#key(kit),
         now: Math.floor(host.now().getTime() / 1000),
         publish: (ev) => t.publishOwn(ev),
       });
@@ -251,26 +273,26 @@ export class Transports {
   }
 
   /** NIP-11 limits of the advertised relays (the others' cannot be read under the page's CSP). */
-  #readLimits(t: NostrTransport): void {
+  #readLimits(kit: Kit, t: NostrTransport): void {
     const fetchFn = this.#host.deps.fetchRelayInfo;
     if (!fetchFn) return;
     for (const r of t.relays.filter((r) => sameRelay(this.#host.deps.advertisedRelays ?? [], r)))
-      void fetchMaxMessageLength(r, fetchFn).then((n) => {
+      void kit.fetchMaxMessageLength(r, fetchFn).then((n) => {
         if (n !== null) t.setLimit(r, n);
       });
   }
 
-  /** The nostr transport, created on first use (sending works before or without subscribe()). */
-  #ensureNostr(): NostrTransport {
+  /** The nostr transport, created on first use (sending works before or without subscribe()); the kit is loaded. */
+  #ensureNostr(kit: Kit): NostrTransport {
     if (this.#nostr) return this.#nostr;
     const host = this.#host;
-    const t = new NostrTransport({
+    const t = new kit.NostrTransport({
       relays: [...host.relays()],
       // Two pools: reading and publishing never share a connection (SPEC §12).
       pool: host.deps.nostrPool?.(),
       publishPool: host.deps.nostrPool?.(),
       now: () => Math.floor(host.now().getTime() / 1000),
-      authKey: this.#key(),
+      authKey: this.#key(kit),
       onState: (s, p) => {
         if (this.#nostr !== t) return;
         host.onRelayStates(s, p);
@@ -280,7 +302,7 @@ export class Transports {
     });
     this.#nostr = t;
     host.onRelayStates(t.states, t.problems);
-    this.#readLimits(t);
+    this.#readLimits(kit, t);
     return t;
   }
 
@@ -308,17 +330,35 @@ export class Transports {
     if (this.#connected) return;
     this.#connected = true;
     const host = this.#host;
-    if (host.transport() !== 'server' && host.relays().length) {
-      this.#ensureNostr().subscribe(addr(host.deps.me.primary), this.#since, (ev, relay) =>
-        // Runs unasked: a storage error must not become an unhandled rejection.
-        host.ingestNostr(ev, relay).catch((e: unknown) => {
-          if (!(e instanceof ChatClosedError)) console.debug('nostr ingest:', e);
-        }),
-      );
-      this.#applyLive();
-      void this.#announce();
-    }
+    if (host.transport() !== 'server' && host.relays().length) void this.#subscribeNostr(++this.#generation);
     if (host.transport() !== 'nostr') this.#connectInbox();
+  }
+
+  /**
+   * The own addr on the relays, once the kit has loaded (meanwhile the live
+   * indicator says connecting). Nothing is missed while it loads: the
+   * subscription asks from the persisted `since` (SPEC §12), and relay events
+   * go through the store's one ingest queue in the order they arrive.
+   */
+  async #subscribeNostr(generation: number): Promise<void> {
+    const host = this.#host;
+    let kit: Kit;
+    try {
+      kit = await loadKit();
+    } catch (e) {
+      // Offline before the kit was cached: the next connect() (back online, unlock) tries again.
+      console.debug('nostr: transport not loaded:', e);
+      return;
+    }
+    if (generation !== this.#generation || !this.#connected || host.closed()) return;
+    this.#ensureNostr(kit).subscribe(addr(host.deps.me.primary), this.#since, (ev, relay) =>
+      // Runs unasked: a storage error must not become an unhandled rejection.
+      host.ingestNostr(ev, relay).catch((e: unknown) => {
+        if (!(e instanceof ChatClosedError)) console.debug('nostr ingest:', e);
+      }),
+    );
+    this.#applyLive();
+    void this.#announce();
   }
 
   #connectInbox(): void {
@@ -357,6 +397,7 @@ export class Transports {
   /** Stop live delivery and drop the relay connections (a later post opens new ones on the current relays). */
   close(): void {
     this.#connected = false;
+    this.#generation++;
     this.#inbox?.stop();
     this.#inbox = null;
     this.#inboxStatus = 'connecting';

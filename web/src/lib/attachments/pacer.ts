@@ -2,7 +2,7 @@
 // client behaviour). Pure decisions plus a small token bucket; the sender
 // (transfers.ts) sleeps as told.
 import { ApiError } from '../api';
-import { PublishError } from '../nostr/transport';
+import { PublishError } from '../nostr/firstok';
 
 /**
  * Chunks per minute on the server transport, and the burst: a sixth of the

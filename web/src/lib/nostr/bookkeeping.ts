@@ -1,7 +1,9 @@
 // The transport's small bookkeeping (SPEC §12): the replay set, the
 // subscription's `since`, relay labels and URL normalisation.
 import { normalizeURL } from 'nostr-tools/utils';
-import { LOOKBACK_SECS } from './events';
+
+/** How far back a relay event may be (s): SPEC §12's two days; events.ts re-exports it. */
+export const LOOKBACK_SECS = 172_800;
 
 /** How far before the last seen created_at a (re)subscription starts. */
 export const OVERLAP_SECS = 300;

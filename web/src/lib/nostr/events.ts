@@ -5,32 +5,16 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { finalizeEvent, generateSecretKey, verifyEvent, type Event } from 'nostr-tools/pure';
 import { bytesToHex, utf8ToBytes } from '../bytes';
-import type { MessageKind } from '../envelope';
 import { jcs } from '../jcs';
-import { EPHEMERAL_EVENT_KIND } from '../livebody';
+import { LOOKBACK_SECS } from './bookkeeping';
+import { KIND_ACK, KIND_EPHEMERAL, KIND_MESSAGE, KIND_SILENT } from './kinds';
 
-/** A sealed message that may wake the recipient (the server's listener pushes for it), SPEC §12. */
-export const KIND_MESSAGE = 4243;
-/** A silent sealed message (`ack`, `chunk`, `need`): never pushes, like `notify: false` (SPEC §12, §13). */
-export const KIND_SILENT = 4244;
-/** The kind acks travel in (they are silent). */
-export const KIND_ACK = KIND_SILENT;
-/** Read receipts and typing (SPEC §8.6): an ephemeral kind, relays store none. */
-export const KIND_EPHEMERAL = EPHEMERAL_EVENT_KIND;
+export { eventKindFor, KIND_ACK, KIND_EPHEMERAL, KIND_MESSAGE, KIND_SILENT } from './kinds';
 
-/**
- * The event kind a sealed message of `kind` is published as (SPEC §12
- * "Kinds"): 4243 for what may notify (`text`, `file`, `reply`), 4244 for the silent
- * ones, so a file's chunks do not make the server's listener push once each.
- */
-export function eventKindFor(kind: MessageKind): number {
-  if (kind === 'read' || kind === 'typing') return KIND_EPHEMERAL;
-  return kind === 'text' || kind === 'file' || kind === 'reply' ? KIND_MESSAGE : KIND_SILENT;
-}
 /** Events dated more than this many seconds ahead of now are refused. */
 export const MAX_FUTURE_SECS = 300;
 /** Events older than this many seconds are refused (48 h); also the expiration offset. */
-export const LOOKBACK_SECS = 172_800;
+export { LOOKBACK_SECS };
 
 /** Why an event was refused, in the order the checks run (SPEC §12). */
 export type RejectReason = 'wrong_kind' | 'bad_route' | 'future' | 'stale' | 'bad_id' | 'bad_signature';

@@ -5,12 +5,12 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { getPublicKey } from 'nostr-tools/pure';
-import { bytesToHex, concatBytes, utf8ToBytes } from '../bytes';
+import { concatBytes, utf8ToBytes } from '../bytes';
+
+export { addr, ADDR_LABEL } from './addr';
 
 /** HKDF info of the nostr key (SPEC §12); retries append one counter byte. */
 export const NOSTR_KEY_INFO = 'kez.chat.nostr.key.v1';
-/** Domain-separation prefix of {@link addr}; the primary follows directly. */
-export const ADDR_LABEL = 'kez.chat.nostr.addr.v1\n';
 
 /**
  * The nostr secret key (32 bytes, big-endian scalar) of a 32-byte identity
@@ -32,13 +32,4 @@ export function nostrSecretKey(seed: Uint8Array): Uint8Array {
 /** The BIP-340 x-only public key (64 lowercase hex) of a nostr secret key. */
 export function nostrPublicKey(secretKey: Uint8Array): string {
   return getPublicKey(secretKey);
-}
-
-/**
- * The routing address of a primary `ed25519:<64 hex>` (SPEC §12): 64
- * lowercase hex of SHA-256(UTF-8("kez.chat.nostr.addr.v1\n" + primary)).
- * Hides handle and server, but anyone who knows the primary computes it.
- */
-export function addr(primary: string): string {
-  return bytesToHex(sha256(utf8ToBytes(ADDR_LABEL + primary)));
 }

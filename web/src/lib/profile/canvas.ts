@@ -4,11 +4,24 @@
 // PNG is written and read by png.ts, never by the canvas (SPEC §14.2: no
 // colour management on the way).
 import { randomBytes } from '../bytes';
-import { decodeRgbPng, encodeRgbPng, fromBase64, toBase64 } from './png';
+import type * as PngModule from './png';
 import { LOCAL_SIDE, parsePicture, permutation, PUBLISHED_SIDE, rgbaToRgb, rgbToRgba, scramble, scrambledPictureUrl, unscramble } from './visual';
 
 /** JPEG quality of the local and the plain published picture. */
 const JPEG_QUALITY = 0.85;
+
+/**
+ * png.ts with fast-png, fflate and iobuffer (about 12 kB gzipped): loaded the
+ * first time a scrambled picture is written or read, not with the app.
+ */
+let pngModule: Promise<typeof PngModule> | undefined;
+function png(): Promise<typeof PngModule> {
+  pngModule ??= import('./png').catch((err: unknown) => {
+    pngModule = undefined; // offline before the precache had it: try again next time
+    throw err;
+  });
+  return pngModule;
+}
 
 /** The largest scrambled picture a reader unscrambles (published ones are 192). */
 const MAX_SIDE = 512;
@@ -61,7 +74,8 @@ function encodeJpeg(rgb: Uint8Array, side: number): string {
 }
 
 /** 8-bit RGB PNG (SPEC §14.2); the canvas would write RGBA. */
-function encodePng(rgb: Uint8Array, side: number): string {
+async function encodePng(rgb: Uint8Array, side: number): Promise<string> {
+  const { encodeRgbPng, toBase64 } = await png();
   return `data:image/png;base64,${toBase64(encodeRgbPng(rgb, side, side))}`;
 }
 
@@ -82,7 +96,7 @@ export async function publishPicture(localUrl: string, visual: boolean, key?: Ui
   const k = key ?? randomBytes(32);
   const salt = randomBytes(16);
   const p = permutation(PUBLISHED_SIDE * PUBLISHED_SIDE, k, salt);
-  return { picture: scrambledPictureUrl(encodePng(scramble(rgb, p), PUBLISHED_SIDE), salt), key: k };
+  return { picture: scrambledPictureUrl(await encodePng(scramble(rgb, p), PUBLISHED_SIDE), salt), key: k };
 }
 
 /**
@@ -96,10 +110,11 @@ export async function revealPicture(picture: string, key: Uint8Array | null): Pr
   if (!parts.salt) return { url: parts.dataUrl, clear: true };
   if (!key) return { url: parts.dataUrl, clear: false };
   // Decoded by png.ts, not drawn on a canvas: the exact stored samples.
-  const png = fromBase64(parts.dataUrl.slice(parts.dataUrl.indexOf(',') + 1));
-  const img = png && decodeRgbPng(png, MAX_SIDE * MAX_SIDE);
+  const { decodeRgbPng, fromBase64 } = await png();
+  const bytes = fromBase64(parts.dataUrl.slice(parts.dataUrl.indexOf(',') + 1));
+  const img = bytes && decodeRgbPng(bytes, MAX_SIDE * MAX_SIDE);
   if (!img || img.width !== img.height || img.width < 1 || img.width > MAX_SIDE) return { url: parts.dataUrl, clear: false };
   const side = img.width;
   const p = permutation(side * side, key, parts.salt);
-  return { url: encodePng(unscramble(img.rgb, p), side), clear: true };
+  return { url: await encodePng(unscramble(img.rgb, p), side), clear: true };
 }

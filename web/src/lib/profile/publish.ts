@@ -3,14 +3,11 @@
 // identity's transport uses nostr, a NIP-01 kind 0 signed by the derived
 // nostr key (§12) that embeds the signed document, published through the
 // chat's transport (ChatStore.publishMetadata: NIP-42 AUTH, NIP-11 limits)
-// and read here with nostr-tools' pool.
-import { verifyEvent, type Event } from 'nostr-tools/pure';
-import { SimplePool } from 'nostr-tools/pool';
-import { addr } from '../nostr/keys';
+// and read with nostr-tools' pool by relayread.ts, loaded on first use.
 import { MAX_PROFILE_BYTES, verifyProfile, type ProfileDocument, type ProfilePayload } from './document';
 
 /** How long one profile request or relay query may take. */
-const TIMEOUT_MS = 8_000;
+export const TIMEOUT_MS = 8_000;
 
 /** Thrown when the home server refuses a profile: `code` is its stable error code. */
 export class ProfileError extends Error {
@@ -90,31 +87,10 @@ export function metadataContent(doc: ProfileDocument): Record<string, unknown> {
 /** Who a profile must name (SPEC §14.4 reader checks); undefined when the peer's handle is not known. */
 export type Expected = { handle: string; server: string } | undefined;
 
-/**
- * The verified document inside a kind 0, or null (anyone may publish one
- * with that tag). `expected`: the handle/server it must name, as the home
- * server's answer must (SPEC §14.4, §14.6).
- */
-export function profileFromEvent(ev: Event, primary: string, expected?: Expected): ProfilePayload | null {
-  if (ev.kind !== 0 || ev.content.length > 2 * MAX_PROFILE_BYTES || !verifyEvent(ev)) return null;
-  try {
-    const c = JSON.parse(ev.content) as { kez_profile?: unknown };
-    return verifyProfile(c?.kez_profile, primary, expected);
-  } catch {
-    return null;
-  }
-}
-
-/** The newest verified profile of `primary` among the relays' kind 0 events, or null. */
+/** The newest verified profile of `primary` among the relays' kind 0 events, or null (relayread.ts, loaded on first use). */
 export async function fetchNostrProfile(relays: string[], primary: string, expected?: Expected): Promise<ProfilePayload | null> {
   if (!relays.length) return null;
-  const pool = new SimplePool();
-  try {
-    const events = await pool.querySync(relays, { kinds: [0], '#q': [addr(primary)], limit: 20 }, { maxWait: TIMEOUT_MS });
-    return newest(events.map((e) => profileFromEvent(e, primary, expected)));
-  } finally {
-    pool.destroy();
-  }
+  return (await import('./relayread')).fetchNostrProfile(relays, primary, expected);
 }
 
 /** The newest of some verified payloads by `updated_at` (RFC 3339 Z sorts as text). */

@@ -1,0 +1,110 @@
+// One key's linked accounts as a component shows them (Settings → Linked
+// accounts for one's own, the Verify panel for a peer's): the chain read and
+// verified on this device, the home server's verdicts beside its claims, and
+// for one's own key adding and revoking (lib/claims.ts does the work).
+import {
+  appendLink,
+  chainInvalidText,
+  chainPath,
+  claimRows,
+  ClaimsError,
+  errorText,
+  readChainAt,
+  readVerdicts,
+  type ClaimRow,
+  type Fetch,
+} from './claims';
+import type { Claim, LinkPayload, SignedLink } from './sigchain';
+
+export interface LinkedAccountsDeps {
+  fetch: Fetch;
+  now: () => Date;
+  /** Where the chain is read (default: this server's path for the key); null: the key has no handle there, so no chain. */
+  locate?: () => Promise<string | null>;
+  /** Whether this server's verdicts apply (false: the key's home server is another one). */
+  verdicts?: boolean;
+  /** Only for one's own key: signs a link payload. */
+  sign?: (payload: LinkPayload) => Promise<SignedLink>;
+}
+
+export type ChainState = 'loading' | 'ok' | 'none' | 'invalid' | 'unreachable';
+
+export class LinkedAccounts {
+  state = $state<ChainState>('loading');
+  rows = $state<ClaimRow[]>([]);
+  /** Why the chain is `invalid` or `unreachable`, in words. */
+  problem = $state('');
+  /** Why there are no verdicts (the server couldn't be asked), in words; '' when they came. */
+  verdictsProblem = $state('');
+  /** A read is running (the re-check button says so). */
+  busy = $state(false);
+  /** Active claims in the chain, verified or not (0 while not `ok`). */
+  count = $derived(this.rows.length);
+
+  readonly primary: string;
+  readonly #deps: LinkedAccountsDeps;
+  #run = 0;
+
+  constructor(primary: string, deps: LinkedAccountsDeps) {
+    this.primary = primary;
+    this.#deps = deps;
+  }
+
+  /** Reads the chain (verified here) and this server's verdicts; a later call wins over an earlier one still running. */
+  async load(): Promise<void> {
+    const run = ++this.#run;
+    this.busy = true;
+    try {
+      let url: string | null;
+      try {
+        url = this.#deps.locate ? await this.#deps.locate() : chainPath(this.primary);
+      } catch (e) {
+        if (run !== this.#run) return;
+        this.#set('unreachable', [], errorText(e));
+        return;
+      }
+      if (url === null) {
+        // Not registered: no chain and no verdicts to ask for (each would be a 404).
+        this.verdictsProblem = '';
+        this.#set('none', [], '');
+        return;
+      }
+      const [read, verdicts] = await Promise.all([
+        readChainAt(this.#deps.fetch, url, this.primary),
+        this.#deps.verdicts === false ? null : readVerdicts(this.#deps.fetch, this.primary),
+      ]);
+      if (run !== this.#run) return;
+      this.verdictsProblem =
+        verdicts === null ? 'Their home server is not this one, so there is no proof check from here.' : verdicts.kind === 'ok' ? '' : verdicts.message;
+      if (read.kind === 'ok') this.#set('ok', claimRows(read.chain, verdicts?.kind === 'ok' ? verdicts.verdicts : []), '');
+      else if (read.kind === 'none') this.#set('none', [], '');
+      else if (read.kind === 'invalid') this.#set('invalid', [], chainInvalidText(read.code, read.index));
+      else this.#set('unreachable', [], read.message);
+    } finally {
+      if (run === this.#run) this.busy = false;
+    }
+  }
+
+  #set(state: ChainState, rows: ClaimRow[], problem: string) {
+    this.state = state;
+    this.rows = rows;
+    this.problem = problem;
+  }
+
+  /** Adds `claim` (own key only), then reads everything again. Throws {@link ClaimsError} with a sentence. */
+  async add(claim: Claim): Promise<void> {
+    await this.#append({ op: 'add', claim });
+  }
+
+  /** Revokes the claim added by `link` (own key only), then reads everything again. */
+  async revoke(link: string): Promise<void> {
+    await this.#append({ op: 'revoke', link });
+  }
+
+  async #append(body: Parameters<typeof appendLink>[1]): Promise<void> {
+    const sign = this.#deps.sign;
+    if (!sign) throw new ClaimsError('read_only', 'Only the key’s owner can change its linked accounts.');
+    await appendLink(this.primary, body, { fetch: this.#deps.fetch, now: this.#deps.now, sign });
+    await this.load();
+  }
+}

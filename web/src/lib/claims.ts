@@ -1,0 +1,466 @@
+// Linked accounts (sigchain claims, SPEC §15) as the UI uses them: where a
+// chain is read, reading it bounded and verified on this device, the home
+// server's proof verdicts (§15.5) matched to the verified claims, what to
+// publish where (§15.4), and appending a signed link (§15.3) with one retry
+// after a 409. The sigchain rules themselves are lib/sigchain.ts.
+import { ApiError, friendly } from './api';
+import { jcs } from './jcs';
+import { rfc3339 } from './time';
+import {
+  ChainError,
+  MAX_LINK_BYTES,
+  MAX_LINKS,
+  SigchainError,
+  nextLinkPayload,
+  readChain,
+  type Chain,
+  type Claim,
+  type LinkBody,
+  type LinkPayload,
+  type Service,
+  type SignedLink,
+  type SignedProof,
+} from './sigchain';
+
+export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** A chain body: 256 links of at most 4096 bytes each, plus the wrapper and separators (SPEC §15.4). */
+export const MAX_CHAIN_BODY = MAX_LINKS * (MAX_LINK_BYTES + 1) + 1024;
+/** A proofs answer: 32 active claims of a few hundred bytes each, with room to spare. */
+export const MAX_PROOFS_BODY = 64 * 1024;
+/** Verdicts kept from one answer (a hostile server may list more than 32). */
+const MAX_VERDICTS = 64;
+const TIMEOUT_MS = 15_000;
+
+export const SERVICES: { id: Service; label: string; nameLabel: string; placeholder: string }[] = [
+  { id: 'github', label: 'GitHub', nameLabel: 'GitHub username', placeholder: 'octocat' },
+  { id: 'https', label: 'Website', nameLabel: 'Website host', placeholder: 'example.com' },
+  { id: 'dns', label: 'Domain (DNS)', nameLabel: 'Domain name', placeholder: 'example.com' },
+];
+
+export const serviceLabel = (s: string): string => SERVICES.find((x) => x.id === s)?.label ?? s;
+
+/** `ed25519:<hex>` → `<hex>` (the path segment of the chain's URL). */
+export function keyHex(primary: string): string {
+  return primary.startsWith('ed25519:') ? primary.slice('ed25519:'.length) : primary;
+}
+
+/** The chain's path on a home server (same origin as this page for our own server). */
+export function chainPath(primary: string): string {
+  return `/v1/sigchains/ed25519/${encodeURIComponent(keyHex(primary))}`;
+}
+
+/**
+ * Where to read `primary`'s chain: its lookup record's `sigchain_url`, except that a URL naming
+ * `server` (this page's home server, which hands out `https://<server>/…` whatever it is reached
+ * through) is read from this origin's own path. A key whose record has none reads from here.
+ */
+export function chainUrl(primary: string, sigchainUrl: string | undefined, server: string): string {
+  if (!sigchainUrl) return chainPath(primary);
+  try {
+    const u = new URL(sigchainUrl);
+    if (u.hostname.toLowerCase() === server.toLowerCase()) return chainPath(primary);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') return chainPath(primary);
+    return u.toString();
+  } catch {
+    return chainPath(primary);
+  }
+}
+
+/**
+ * Where `primary`'s chain is read, from its lookup record (SPEC §5 `sigchain_url`, see {@link chainUrl}):
+ * null when the directory has no handle for that key (404), this server's path when the lookup fails otherwise.
+ */
+export async function locateChain(lookup: (primary: string) => Promise<{ sigchain_url?: string }>, primary: string, server: string): Promise<string | null> {
+  try {
+    return chainUrl(primary, (await lookup(primary)).sigchain_url, server);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    return chainPath(primary);
+  }
+}
+
+/** Why a read failed, as a word the UI turns into a sentence. */
+export class ClaimsError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+    this.name = 'ClaimsError';
+  }
+}
+
+/** The body as text, refusing more than `max` bytes (the length header, then while reading). */
+export async function readBounded(res: Response, max: number): Promise<string> {
+  const declared = Number(res.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > max) throw new ClaimsError('too_large', 'The answer was too large to read.');
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  if (!res.body) return decodeOrThrow(decoder, new Uint8Array(await res.arrayBuffer()), max);
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel().catch(() => {});
+      throw new ClaimsError('too_large', 'The answer was too large to read.');
+    }
+    parts.push(value);
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.byteLength;
+  }
+  return decodeOrThrow(decoder, all, max);
+}
+
+function decodeOrThrow(decoder: TextDecoder, bytes: Uint8Array, max: number): string {
+  if (bytes.byteLength > max) throw new ClaimsError('too_large', 'The answer was too large to read.');
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    throw new ClaimsError('invalid_json', 'The answer wasn’t readable text.');
+  }
+}
+
+async function get(fetchFn: Fetch, url: string): Promise<Response> {
+  try {
+    return await fetchFn(url, { headers: { Accept: 'application/json' }, cache: 'no-store', signal: AbortSignal.timeout(TIMEOUT_MS) });
+  } catch {
+    throw new ClaimsError('network', 'Couldn’t reach the server. Check your connection and try again.');
+  }
+}
+
+/** What reading a chain gave. `none`: the server keeps no chain for that key (404, or 400 for a legacy key). */
+export type ChainRead =
+  | { kind: 'ok'; chain: Chain }
+  | { kind: 'none' }
+  | { kind: 'invalid'; code: string; index: number | null }
+  | { kind: 'unreachable'; message: string };
+
+/**
+ * Reads and verifies `primary`'s chain at `url` on this device: bounded, strictly parsed, every
+ * signature and rule checked against the trusted `primary` (never the answer's own).
+ */
+export async function readChainAt(fetchFn: Fetch, url: string, primary: string): Promise<ChainRead> {
+  let text: string;
+  try {
+    const res = await get(fetchFn, url);
+    if (res.status === 404 || res.status === 400) return { kind: 'none' };
+    if (!res.ok) return { kind: 'unreachable', message: res.status >= 500 ? 'The server had a problem. Try again in a moment.' : `The server answered with an error (HTTP ${res.status}).` };
+    text = await readBounded(res, MAX_CHAIN_BODY);
+  } catch (e) {
+    if (e instanceof ClaimsError && e.code !== 'network') return { kind: 'invalid', code: e.code, index: null };
+    return { kind: 'unreachable', message: e instanceof Error ? e.message : String(e) };
+  }
+  try {
+    return { kind: 'ok', chain: readChain(primary, text) };
+  } catch (e) {
+    if (e instanceof ChainError) return { kind: 'invalid', code: e.code, index: e.index };
+    if (e instanceof SigchainError) return { kind: 'invalid', code: e.code, index: null };
+    return { kind: 'invalid', code: 'invalid_json', index: null };
+  }
+}
+
+/** Why a chain failed verification, in words. */
+export function chainInvalidText(code: string, index: number | null): string {
+  const at = index === null ? '' : ` (change ${index + 1})`;
+  const why: Record<string, string> = {
+    invalid_signature: 'a signature doesn’t check',
+    primary_mismatch: 'it contains a change signed by another key',
+    key_mismatch: 'it contains a change signed by another key',
+    prev_mismatch: 'its changes aren’t linked in order',
+    seq_mismatch: 'its changes aren’t numbered in order',
+    created_at_regression: 'its changes go back in time',
+    too_large: 'it is larger than any valid chain',
+    invalid_json: 'it isn’t valid JSON',
+    unsafe_number: 'it isn’t valid JSON',
+    invalid_body: 'it isn’t shaped like a chain',
+  };
+  return `This chain failed verification on this device: ${why[code] ?? 'it breaks the chain rules'}${at}. None of its claims can be trusted.`;
+}
+
+export type Status = 'verified' | 'failed' | 'unreachable';
+
+/** One entry of `GET …/proofs` (SPEC §15.5). */
+export interface Verdict {
+  link: string;
+  service: string;
+  name: string;
+  status: Status;
+  reason: string;
+  detail?: string;
+  checked_at: string;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const STATUSES: Status[] = ['verified', 'failed', 'unreachable'];
+
+/** The verdicts of a proofs answer for `primary`; entries of the wrong shape are dropped, a wrong `primary` drops all. */
+export function parseVerdicts(text: string, primary: string): Verdict[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  if (!isObj(doc) || doc.primary !== primary || !Array.isArray(doc.proofs)) return [];
+  const out: Verdict[] = [];
+  for (const p of doc.proofs.slice(0, MAX_VERDICTS)) {
+    if (!isObj(p)) continue;
+    const { link, service, name, status, reason, detail, checked_at } = p;
+    if (typeof link !== 'string' || typeof service !== 'string' || typeof name !== 'string' || typeof reason !== 'string') continue;
+    if (typeof checked_at !== 'string' || !STATUSES.includes(status as Status)) continue;
+    if (reason.length > 64 || checked_at.length > 64 || (detail !== undefined && typeof detail !== 'string')) continue;
+    out.push({ link, service, name, status: status as Status, reason, checked_at, ...(typeof detail === 'string' ? { detail: detail.slice(0, 64) } : {}) });
+  }
+  return out;
+}
+
+export type VerdictsRead = { kind: 'ok'; verdicts: Verdict[] } | { kind: 'unavailable'; message: string };
+
+/** `GET <chain path>/proofs` on the home server (this origin). */
+export async function readVerdicts(fetchFn: Fetch, primary: string): Promise<VerdictsRead> {
+  try {
+    const res = await get(fetchFn, `${chainPath(primary)}/proofs`);
+    if (res.status === 404) return { kind: 'unavailable', message: 'This server doesn’t check proofs for that key.' };
+    if (!res.ok) return { kind: 'unavailable', message: res.status >= 500 ? 'The server had a problem checking the proofs. Try again in a moment.' : `The server couldn’t check the proofs (HTTP ${res.status}).` };
+    return { kind: 'ok', verdicts: parseVerdicts(await readBounded(res, MAX_PROOFS_BODY), primary) };
+  } catch (e) {
+    return { kind: 'unavailable', message: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/** An active claim of a verified chain, with the server's verdict on it when the verdict names that very link and claim. */
+export interface ClaimRow {
+  link: string;
+  claim: Claim;
+  verdict: Verdict | null;
+}
+
+export function claimRows(chain: Chain, verdicts: Verdict[]): ClaimRow[] {
+  return chain.activeClaims().map(({ link, claim }) => ({
+    link,
+    claim,
+    verdict: verdicts.find((v) => v.link === link && v.service === claim.service && v.name.toLowerCase() === claim.name.toLowerCase()) ?? null,
+  }));
+}
+
+/** A verdict's reason in words. */
+export function reasonText(v: Pick<Verdict, 'reason' | 'detail' | 'service'>): string {
+  const where = v.service === 'github' ? 'the gist' : v.service === 'dns' ? 'the TXT record' : 'the proof file';
+  const fixed: Record<string, string> = {
+    ok: 'The published proof matches this key.',
+    not_found: `Nothing was found at ${where}.`,
+    too_large: `What’s published at ${where} is too large to be a proof.`,
+    bad_statement: `What’s published at ${where} isn’t a valid proof statement${v.detail === 'invalid_signature' ? ' (its signature doesn’t check)' : v.detail === 'invalid_json' ? ' (it isn’t valid JSON)' : ''}.`,
+    wrong_key: `The proof at ${where} was signed by a different key.`,
+    wrong_claim: `The proof at ${where} is for a different account.`,
+    wrong_owner: 'That gist belongs to another GitHub user.',
+    bad_answer: v.service === 'dns' ? 'The DNS answer couldn’t be read.' : 'GitHub’s answer couldn’t be read.',
+    private_address: 'The site points to a private network address, which isn’t checked.',
+    timeout: 'No answer within 5 seconds.',
+    connect_error: 'Couldn’t connect (the name doesn’t resolve, or the connection or TLS failed).',
+    dns_error: 'The DNS lookup failed.',
+    busy: 'The server was busy checking other proofs. Try again shortly.',
+  };
+  if (fixed[v.reason]) return fixed[v.reason];
+  const http = /^http_(\d{3})$/.exec(v.reason);
+  if (http) return Number(http[1]) >= 300 && Number(http[1]) < 400 ? 'The site redirected elsewhere; proofs must be served at the exact address.' : `The site answered with an error (HTTP ${http[1]}).`;
+  return 'The proof couldn’t be checked.';
+}
+
+export const statusText = (s: Status): string => (s === 'verified' ? 'Verified' : s === 'failed' ? 'Failed' : 'Unreachable');
+
+/** `checked_at` for people; the raw string when it doesn't parse. */
+export function checkedWhen(iso: string, now = new Date()): string {
+  const t = Date.parse(iso);
+  if (!Number.isFinite(t)) return iso;
+  const mins = Math.round((now.getTime() - t) / 60_000);
+  if (mins < 1) return 'just now';
+  if (mins < 60) return `${mins} min ago`;
+  return new Date(t).toLocaleString();
+}
+
+/** The name typed for `service`, as the claim will carry it, and what is wrong with it (null when fine). */
+export function nameProblem(service: Service, raw: string): { name: string; problem: string | null } {
+  const t = raw.trim();
+  if (service === 'github') {
+    const name = t.replace(/^@/, '');
+    if (!name) return { name, problem: 'Type your GitHub username.' };
+    if (!/^[A-Za-z0-9-]{1,39}$/.test(name)) return { name, problem: 'GitHub usernames are up to 39 letters, digits or hyphens.' };
+    if (name.startsWith('-') || name.endsWith('-') || name.includes('--')) return { name, problem: 'A GitHub username can’t start or end with a hyphen or have two in a row.' };
+    return { name, problem: null };
+  }
+  const name = t.toLowerCase().replace(/\.$/, '');
+  if (!name) return { name, problem: 'Type a host name like example.com.' };
+  if (/^[a-z]+:\/\//.test(name) || name.includes('/')) return { name, problem: 'Type just the host name, like example.com, without https:// or a path.' };
+  if (/[^\x00-\x7f]/.test(name)) return { name, problem: 'Type international names in their punycode form (xn--…).' };
+  if (!name.includes('.')) return { name, problem: 'A host name has at least one dot, like example.com.' };
+  if (name.length > 253) return { name, problem: 'That host name is too long.' };
+  const labels = name.split('.');
+  if (labels.some((l) => !/^[a-z0-9-]{1,63}$/.test(l) || l.startsWith('-') || l.endsWith('-')))
+    return { name, problem: 'Each part of the name is 1–63 letters, digits or hyphens, not starting or ending with a hyphen.' };
+  if (!/^[a-z]/.test(labels[labels.length - 1])) return { name, problem: 'That looks like an IP address; claim a host name instead.' };
+  return { name, problem: null };
+}
+
+/** The proof place of a website or DNS claim (SPEC §15.1); GitHub's needs the gist, see {@link gistProof}. */
+export function fixedProof(service: 'https' | 'dns', name: string): string {
+  return service === 'https' ? `https://${name}/.well-known/kez-proof.txt` : `dns:_kez.${name}`;
+}
+
+/**
+ * The claim's proof for a pasted gist address (`https://gist.github.com/<user>/<id>`, with or
+ * without the user, or the bare id), written under the claimed `login`; or why it can't be.
+ */
+export function gistProof(login: string, input: string): { proof: string } | { problem: string } {
+  const t = input.trim();
+  let id: string | undefined;
+  if (/^[0-9a-f]{20,32}$/i.test(t)) id = t;
+  else {
+    const m = /^(?:https?:\/\/)?gist\.github\.com\/(?:([A-Za-z0-9-]{1,39})\/)?([0-9a-fA-F]+)\/?(?:[?#].*)?$/.exec(t);
+    if (!m) return { problem: 'Paste the gist’s address, like https://gist.github.com/' + (login || 'you') + '/1234abcd….' };
+    if (m[1] && m[1].toLowerCase() !== login.toLowerCase()) return { problem: `That gist’s address names ${m[1]}, not ${login}. Create the gist while signed in as ${login}.` };
+    id = m[2];
+  }
+  if (!/^[0-9a-f]{20,32}$/i.test(id)) return { problem: 'That doesn’t look like a gist address: the last part should be 20–32 hexadecimal characters.' };
+  return { proof: `https://gist.github.com/${login}/${id.toLowerCase()}` };
+}
+
+/** A TXT record's character-strings: ≤ 255 bytes each, joined without separators by the checker (SPEC §15.4). */
+export function txtStrings(text: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let bytes = 0;
+  const enc = new TextEncoder();
+  for (const ch of text) {
+    const n = enc.encode(ch).length;
+    if (bytes + n > 255) {
+      out.push(cur);
+      cur = '';
+      bytes = 0;
+    }
+    cur += ch;
+    bytes += n;
+  }
+  if (cur || out.length === 0) out.push(cur);
+  return out;
+}
+
+/** The record as a zone-file line: each string quoted, `"` and `\` escaped. */
+export function txtZoneLine(name: string, text: string): string {
+  const quoted = txtStrings(text).map((s) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`);
+  return `_kez.${name}. 300 IN TXT ${quoted.join(' ')}`;
+}
+
+/** What to publish where for a claim on `service` with `name`, given the signed statement. */
+export type Placement =
+  | { service: 'github'; file: string; content: string; createUrl: string }
+  | { service: 'https'; url: string; content: string }
+  | { service: 'dns'; record: string; content: string; strings: string[]; zone: string };
+
+export const GIST_FILE = 'kez-proof.json';
+
+export function placement(service: Service, name: string, statement: SignedProof): Placement {
+  const content = jcs(statement);
+  if (service === 'github') return { service, file: GIST_FILE, content, createUrl: 'https://gist.github.com/' };
+  if (service === 'https') return { service, url: fixedProof('https', name), content };
+  return { service, record: `_kez.${name}`, content, strings: txtStrings(content), zone: txtZoneLine(name, content) };
+}
+
+/** A link's `created_at`: now, or the previous link's time when the clock runs behind it (SPEC §15.1). */
+export function linkTime(now: Date, prev: number | null): string {
+  return rfc3339(new Date(Math.max(now.getTime(), prev ?? 0)));
+}
+
+/** A refused append or local rule in words. */
+export function appendErrorText(code: string, status = 0): string {
+  const m: Record<string, string> = {
+    chain_conflict: 'Your linked accounts changed elsewhere at the same moment. Reload this page and try again.',
+    chain_full: 'Your chain is full: it already holds 256 changes, so nothing more can be added.',
+    too_many_claims: 'You can have at most 32 linked accounts. Remove one first.',
+    duplicate_claim: 'That account is already linked.',
+    already_revoked: 'That account was already removed.',
+    revoke_unknown: 'That link isn’t in your chain any more. Reload this page.',
+    created_at_regression: 'Your device clock is behind your last change. Set the correct time and try again.',
+    stale_timestamp: 'Your device clock is more than 5 minutes off. Set the correct time and try again.',
+    invalid_claim_name: 'That name isn’t valid for this service.',
+    invalid_proof: 'That proof address isn’t valid for this account.',
+    link_too_large: 'That change is too large to add.',
+    payload_too_large: 'That change is too large to add.',
+    not_found: 'Your handle isn’t registered on this server, so it keeps no linked accounts for you.',
+    rate_limited: 'Too many changes in a short time. Wait a minute and try again.',
+    broken_chain: 'Your chain on the server doesn’t verify, so no change can be added to it.',
+  };
+  return m[code] ?? friendly(code, status);
+}
+
+export interface AppendDeps {
+  fetch: Fetch;
+  /** The server-corrected clock. */
+  now: () => Date;
+  /** Signs the payload with the unlocked identity. */
+  sign: (payload: LinkPayload) => Promise<SignedLink>;
+}
+
+/**
+ * Appends `body` to `primary`'s chain on this server: read and verify the chain, check the link
+ * against it here (a refusal the server would give, in words, before anything is sent), sign,
+ * POST. A `409 chain_conflict` (another device or tab appended first) reads the chain again and
+ * signs once more; a second conflict is an error. Throws {@link ClaimsError}.
+ */
+export async function appendLink(primary: string, body: LinkBody, deps: AppendDeps): Promise<{ seq: number; hash: string }> {
+  for (let attempt = 0; ; attempt++) {
+    const read = await readChainAt(deps.fetch, chainPath(primary), primary);
+    if (read.kind === 'unreachable') throw new ClaimsError('network', read.message);
+    if (read.kind === 'none') throw new ClaimsError('not_found', appendErrorText('not_found'));
+    if (read.kind === 'invalid') throw new ClaimsError('broken_chain', appendErrorText('broken_chain'));
+    const chain = read.chain;
+    const payload = nextLinkPayload(chain, body, linkTime(deps.now(), chain.headCreatedAt));
+    try {
+      chain.checkNext({ payload, hash: '' });
+    } catch (e) {
+      if (e instanceof SigchainError) throw new ClaimsError(e.code, appendErrorText(e.code));
+      throw e;
+    }
+    const link = await deps.sign(payload);
+    let res: Response;
+    try {
+      res = await deps.fetch(chainPath(primary), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: jcs(link),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+    } catch {
+      throw new ClaimsError('network', appendErrorText('network'));
+    }
+    const text = await res.text().catch(() => '');
+    let answer: Record<string, unknown> = {};
+    try {
+      const v: unknown = JSON.parse(text);
+      if (isObj(v)) answer = v;
+    } catch {
+      /* an error page */
+    }
+    if (res.ok && typeof answer.seq === 'number' && typeof answer.hash === 'string') return { seq: answer.seq, hash: answer.hash };
+    const code = typeof answer.error === 'string' ? answer.error : res.ok ? 'invalid_response' : res.status >= 500 ? 'internal' : `http_${res.status}`;
+    if (code === 'chain_conflict' && attempt === 0) continue;
+    const ra = Number(res.headers.get('Retry-After'));
+    throw new ClaimsError(code, appendErrorText(code, res.status), Number.isFinite(ra) && ra > 0 ? ra : undefined);
+  }
+}
+
+/** An `ApiError`-like sentence for anything thrown at the UI. */
+export function errorText(e: unknown): string {
+  if (e instanceof ClaimsError || e instanceof ApiError) return e.message;
+  if (e instanceof Error && e.message) return e.message;
+  return 'Something went wrong. Try again.';
+}
