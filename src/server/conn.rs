@@ -218,11 +218,44 @@ fn spawn_connection(
         shutdown: shutdown.clone(),
         counters,
     });
-    tokio::spawn(async move {
+    // One allocation holds what the task starts with and is freed once
+    // taken apart: what an idle direct stream keeps is only its own state
+    // (an async block's captures would stay for the task's life, issue 14).
+    let task = Box::new(Connection {
+        stream,
+        held,
+        hyper,
+        direct,
+    });
+    tokio::spawn(task.run());
+}
+
+/// A connection's task: how it is served and the slots it holds.
+struct Connection {
+    stream: TcpStream,
+    held: HeldSlots,
+    hyper: Hyper,
+    direct: Option<direct::Direct>,
+}
+
+impl Connection {
+    /// Serves the connection until it closes, then gives up its slots.
+    async fn run(self: Box<Self>) {
+        let Self {
+            stream,
+            held,
+            hyper,
+            direct,
+        } = *self;
         match direct {
-            Some(direct) => direct::serve(stream, hyper, direct).await,
-            None => hyper.serve(Rewind::new(stream, Vec::new())).await,
+            Some(direct) => {
+                let opened = Box::pin(direct::open(stream, hyper, direct)).await;
+                if let Some(opened) = opened {
+                    direct::stream(opened).await;
+                }
+            }
+            None => Box::pin(hyper.serve(Rewind::new(stream, Vec::new()))).await,
         }
         drop(held);
-    });
+    }
 }

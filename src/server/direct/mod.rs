@@ -15,6 +15,7 @@ mod response;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hyper_util::server::graceful::Watcher;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tower::ServiceExt as _;
@@ -35,57 +36,68 @@ pub(super) struct Direct {
     pub(super) counters: Arc<RequestCounters>,
 }
 
-/// Serves one fresh connection: the direct stream path when its first
-/// request is a stream open, hyper otherwise. Returns when it is closed.
-pub(super) async fn serve(socket: TcpStream, mut hyper: Hyper, direct: Direct) {
+/// A stream whose head is written, what its task keeps while it lasts.
+pub(super) struct Opened {
+    socket: TcpStream,
+    body: axum::body::Body,
+    write_timeout: Duration,
+    /// Held while the stream lasts, so the shutdown's wait covers it.
+    watcher: Watcher,
+}
+
+/// Writes an opened stream's events until it ends or its client leaves.
+pub(super) async fn stream(opened: Opened) {
+    response::pump(&opened.socket, opened.body, opened.write_timeout).await;
+    drop(opened.watcher);
+}
+
+/// Reads a fresh connection's first head and routes it: `Some` for a
+/// stream whose head is written, `None` once anything else was served (by
+/// hyper, or as a whole error answer) or the client left. Large and
+/// short-lived: the caller boxes it, so an idle stream's task keeps only
+/// [`Opened`] and [`stream`]'s state (issue 14).
+pub(super) async fn open(socket: TcpStream, mut hyper: Hyper, direct: Direct) -> Option<Opened> {
     let Direct {
         header_timeout,
         mut shutdown,
         counters,
     } = direct;
     let started = Instant::now();
-    // Boxed: the head's read is the largest state of this future and
-    // lives only until the head is in; the stream's idle task stays small.
-    let read = tokio::time::timeout(header_timeout, Box::pin(head::read(&socket, hyper.peer)));
+    let read = tokio::time::timeout(header_timeout, head::read(&socket, hyper.peer));
     let head = tokio::select! {
         head = read => head,
-        _ = shutdown.changed() => return,
+        _ = shutdown.changed() => return None,
     };
     drop(shutdown);
     match head {
         // Too slow (slowloris), gone, or failed: hang up, as hyper does.
-        Err(_) | Ok(head::Head::Closed) => {}
+        Err(_) | Ok(head::Head::Closed) => None,
         Ok(head::Head::Pass(prefix)) => {
             let left = header_timeout.saturating_sub(started.elapsed());
-            if left.is_zero() {
-                return;
+            if !left.is_zero() {
+                hyper.http.header_read_timeout(left);
+                hyper.serve(Rewind::new(socket, prefix)).await;
             }
-            hyper.http.header_read_timeout(left);
-            // Boxed, here and below: hyper's connection state is large, and
-            // an idle stream's task should not keep room for it.
-            Box::pin(hyper.serve(Rewind::new(socket, prefix))).await;
+            None
         }
         Ok(head::Head::Stream(req)) => {
-            let res = Box::pin(hyper.app.clone().oneshot(*req)).await;
-            let Ok(res) = res;
+            let Ok(res) = hyper.app.clone().oneshot(*req).await;
             if response::is_event_stream(&res) {
                 RequestCounters::bump(&counters.streams_opened_direct);
-                drop(counters);
-                let Hyper {
-                    write_timeout,
-                    watcher,
-                    http,
-                    app,
-                    ..
-                } = hyper;
-                drop((http, app));
-                response::stream(&socket, res, write_timeout).await;
-                drop(watcher);
-            } else if Box::pin(response::whole(&socket, res, hyper.write_timeout)).await {
+                let body = response::write_head(&socket, res, hyper.write_timeout).await?;
+                return Some(Opened {
+                    socket,
+                    body,
+                    write_timeout: hyper.write_timeout,
+                    watcher: hyper.watcher,
+                });
+            }
+            if response::whole(&socket, res, hyper.write_timeout).await {
                 // An error answer (401, 404, 429…): the connection goes on
                 // with hyper, as a keep-alive one would.
-                Box::pin(hyper.serve(Rewind::new(socket, Vec::new()))).await;
+                hyper.serve(Rewind::new(socket, Vec::new())).await;
             }
+            None
         }
     }
 }

@@ -6,6 +6,7 @@
 use std::io::{self, IoSlice};
 use std::time::{Duration, SystemTime};
 
+use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header, response::Parts};
 use axum::response::Response;
 use http_body_util::{BodyExt as _, Limited};
@@ -32,21 +33,26 @@ pub(super) fn is_event_stream(res: &Response) -> bool {
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
-/// Writes `res`'s head, then its body's frames as chunks as they come,
-/// until the body ends (then the last chunk), the client leaves or sends
-/// anything, or a write makes no progress for `write_timeout`. Nothing is
-/// buffered here between frames.
-pub(super) async fn stream(socket: &TcpStream, res: Response, write_timeout: Duration) {
-    let (parts, mut body) = res.into_parts();
+/// Writes `res`'s head (chunked); its body, to [`pump`], unless the
+/// client stopped reading.
+pub(super) async fn write_head(
+    socket: &TcpStream,
+    res: Response,
+    write_timeout: Duration,
+) -> Option<Body> {
+    let (parts, body) = res.into_parts();
     let head = encode_head(&parts, &Framing::Chunked);
     drop(parts);
-    if write_all(socket, [&head, &[], &[]], write_timeout)
+    write_all(socket, [&head, &[], &[]], write_timeout)
         .await
-        .is_err()
-    {
-        return;
-    }
-    drop(head);
+        .ok()?;
+    Some(body)
+}
+
+/// Writes `body`'s frames as chunks as they come, until it ends (then the
+/// last chunk), the client leaves or sends anything, or a write makes no
+/// progress for `write_timeout`. Nothing is buffered here between frames.
+pub(super) async fn pump(socket: &TcpStream, mut body: Body, write_timeout: Duration) {
     loop {
         let frame = tokio::select! {
             frame = body.frame() => frame,
@@ -60,12 +66,15 @@ pub(super) async fn stream(socket: &TcpStream, res: Response, write_timeout: Dur
             // A failed body ends the connection without the last chunk.
             Some(Err(_)) => return,
             None => {
-                let _ = write_all(socket, [LAST_CHUNK, &[], &[]], write_timeout).await;
+                let _ = Box::pin(write_all(socket, [LAST_CHUNK, &[], &[]], write_timeout)).await;
                 return;
             }
         };
+        // Boxed: a write waits (with a timer) only while the client is
+        // slow, and an idle stream's task should not keep room for it.
         let size = format!("{:X}\r\n", data.len());
-        if write_all(socket, [size.as_bytes(), &data, b"\r\n"], write_timeout)
+        let chunk = [size.as_bytes(), &data, b"\r\n"];
+        if Box::pin(write_all(socket, chunk, write_timeout))
             .await
             .is_err()
         {
@@ -174,7 +183,6 @@ fn connection_close(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::body::Body;
 
     #[test]
     fn a_head_is_written_as_hyper_writes_it() {
