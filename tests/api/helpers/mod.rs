@@ -8,9 +8,11 @@ pub mod fault_relay;
 mod identity;
 pub mod nostr_relay;
 pub mod push_service;
+mod raw;
 mod wait;
 
 pub use app::*;
 pub use binary::*;
 pub use identity::*;
+pub use raw::*;
 pub use wait::*;
