@@ -239,14 +239,22 @@ struct Connection {
 }
 
 impl Connection {
-    /// Serves the connection until it closes, then gives up its slots.
-    async fn run(self: Box<Self>) {
+    /// The parts, with the box they came in freed.
+    fn into_parts(self: Box<Self>) -> (TcpStream, HeldSlots, Hyper, Option<direct::Direct>) {
         let Self {
             stream,
             held,
             hyper,
             direct,
         } = *self;
+        (stream, held, hyper, direct)
+    }
+
+    /// Serves the connection until it closes, then gives up its slots.
+    async fn run(self: Box<Self>) {
+        // Taken apart in a plain fn, so the box is freed here and not when
+        // this future ends (a moved-out-of box argument lives as long).
+        let (stream, held, hyper, direct) = self.into_parts();
         match direct {
             Some(direct) => {
                 let opened = Box::pin(direct::open(stream, hyper, direct)).await;
