@@ -178,6 +178,7 @@ async fn stream(
             .interval(Duration::from_secs(state.config.sse_keepalive_secs.max(1)))
             .text("keep-alive"),
     );
+    crate::metrics::RequestCounters::bump(&state.counters.streams_opened);
     // nginx buffers proxied responses by default; this turns it off for the stream.
     Ok(([(HeaderName::from_static("x-accel-buffering"), "no")], sse))
 }

@@ -32,6 +32,10 @@ pub struct RequestCounters {
     pub registrations: AtomicU64,
     /// Messages newly stored (retries of a stored id excluded).
     pub messages_stored: AtomicU64,
+    /// SSE streams opened (answered 200), on either connection path.
+    pub streams_opened: AtomicU64,
+    /// Of those, the ones served off hyper (`server::direct`, TODO #205).
+    pub streams_opened_direct: AtomicU64,
 }
 
 impl RequestCounters {
@@ -105,6 +109,7 @@ pub async fn serve(listener: &MetricsListener, state: AppState, shutdown: watch:
         max_connections: MAX_CONNECTIONS,
         max_per_ip: None,
         trusted_proxies: None,
+        direct: None,
     };
     let app = Router::new()
         .route("/metrics", get(metrics))
@@ -204,6 +209,23 @@ fn store_metrics(r: &mut Registry, state: &AppState) {
 
 /// Live streams, disk space and rate-limit buckets.
 fn stream_metrics(r: &mut Registry, state: &AppState) {
+    counters(
+        r,
+        &[
+            (
+                "streams_opened",
+                "SSE streams opened (answered 200), on either connection path",
+                load(&state.counters.streams_opened),
+            ),
+            (
+                "streams_opened_direct",
+                "SSE streams opened on a fresh connection and served off hyper's \
+                 per-connection buffers (src/server/direct, issue 14): the rest of \
+                 streams_opened rode hyper; tells whether clients reach the lean path",
+                load(&state.counters.streams_opened_direct),
+            ),
+        ],
+    );
     gauge(
         r,
         "streams_open",

@@ -19,7 +19,9 @@ use crate::state::{AppState, Background};
 use crate::supervisor::{Supervisor, TaskFailed, run_periodically};
 
 mod conn;
+mod direct;
 pub mod fd_limit;
+mod rewind;
 
 pub(crate) use conn::{ServeOptions, serve};
 
@@ -157,6 +159,7 @@ fn supervise_http(
             .config
             .trust_proxy
             .then(|| state.config.trusted_proxies.clone()),
+        direct: Some(state.counters.clone()),
     };
     let app = crate::app(state.clone());
     let shutdown = state.shutdown.clone();

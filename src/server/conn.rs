@@ -11,14 +11,16 @@ use axum::extract::{ConnectInfo, Request};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
 
-use super::fd_limit;
+use super::rewind::Rewind;
+use super::{direct, fd_limit};
 use crate::config::TrustedProxies;
+use crate::metrics::RequestCounters;
 use crate::refmap::{RefCountedMap, RefGuard};
 
 /// How long shutdown waits for open connections before giving up on them.
@@ -38,6 +40,10 @@ pub(crate) struct ServeOptions {
     pub(crate) max_per_ip: Option<usize>,
     /// With `--trust-proxy`, `--trusted-proxies` (as `extract::is_trusted_proxy`).
     pub(crate) trusted_proxies: Option<TrustedProxies>,
+    /// `Some` on the public listener: a fresh connection whose first request
+    /// opens an SSE stream is served off hyper's buffers (`super::direct`,
+    /// issue 14, TODO #205), counted here for `/metrics`.
+    pub(crate) direct: Option<Arc<RequestCounters>>,
 }
 
 /// Open connections per client network, so one address can't take every
@@ -113,7 +119,7 @@ pub(crate) async fn serve(
             _ip_slot: ip_slot,
         };
         let conn = Accepted { stream, peer, held };
-        spawn_connection(&http, &graceful, &app, conn, opts.write_timeout);
+        spawn_connection(&http, &graceful, &app, conn, &opts, &shutdown);
     }
     drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
@@ -156,30 +162,108 @@ struct Accepted {
     held: HeldSlots,
 }
 
-/// Serves one connection on its own task, watched by `graceful`.
+/// What a connection task needs to serve its socket with hyper.
+pub(super) struct Hyper {
+    pub(super) http: http1::Builder,
+    pub(super) app: Router,
+    pub(super) peer: SocketAddr,
+    pub(super) write_timeout: Duration,
+    /// Held until the connection ends, so the shutdown's wait covers it.
+    pub(super) watcher: Watcher,
+}
+
+impl Hyper {
+    /// Serves `io` (a socket, perhaps with bytes already read put back)
+    /// with hyper until the connection ends.
+    pub(super) async fn serve(self, io: Rewind<TcpStream>) {
+        let peer = self.peer;
+        let svc = self.app.map_request(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req
+        });
+        // A write that makes no progress for this long ends the connection,
+        // and with it whatever its response (say an SSE stream) buffered for
+        // a client that stopped reading.
+        let mut io = tokio_io_timeout::TimeoutStream::new(io);
+        io.set_write_timeout(Some(self.write_timeout));
+        let conn = self
+            .http
+            .serve_connection(TokioIo::new(Box::pin(io)), TowerToHyperService::new(svc));
+        if let Err(e) = self.watcher.watch(conn).await {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+    }
+}
+
+/// Serves one connection on its own task, watched by `graceful`: through
+/// the direct stream path when `direct` is set, else with hyper alone.
 fn spawn_connection(
     http: &http1::Builder,
     graceful: &GracefulShutdown,
     app: &Router,
     conn: Accepted,
-    write_timeout: Duration,
+    opts: &ServeOptions,
+    shutdown: &watch::Receiver<bool>,
 ) {
     let Accepted { stream, peer, held } = conn;
-    let svc = app.clone().map_request(move |mut req: Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        req
+    let hyper = Hyper {
+        http: http.clone(),
+        app: app.clone(),
+        peer,
+        write_timeout: opts.write_timeout,
+        watcher: graceful.watcher(),
+    };
+    let direct = opts.direct.clone().map(|counters| direct::Direct {
+        header_timeout: opts.header_timeout,
+        shutdown: shutdown.clone(),
+        counters,
     });
-    // A write that makes no progress for this long ends the connection,
-    // and with it whatever its response (say an SSE stream) buffered for
-    // a client that stopped reading.
-    let mut io = tokio_io_timeout::TimeoutStream::new(stream);
-    io.set_write_timeout(Some(write_timeout));
-    let conn = http.serve_connection(TokioIo::new(Box::pin(io)), TowerToHyperService::new(svc));
-    let conn = graceful.watch(conn);
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "connection ended with an error");
+    // One allocation holds what the task starts with and is freed once
+    // taken apart: what an idle direct stream keeps is only its own state
+    // (an async block's captures would stay for the task's life, issue 14).
+    let task = Box::new(Connection {
+        stream,
+        held,
+        hyper,
+        direct,
+    });
+    tokio::spawn(task.run());
+}
+
+/// A connection's task: how it is served and the slots it holds.
+struct Connection {
+    stream: TcpStream,
+    held: HeldSlots,
+    hyper: Hyper,
+    direct: Option<direct::Direct>,
+}
+
+impl Connection {
+    /// The parts, with the box they came in freed.
+    fn into_parts(self: Box<Self>) -> (TcpStream, HeldSlots, Hyper, Option<direct::Direct>) {
+        let Self {
+            stream,
+            held,
+            hyper,
+            direct,
+        } = *self;
+        (stream, held, hyper, direct)
+    }
+
+    /// Serves the connection until it closes, then gives up its slots.
+    async fn run(self: Box<Self>) {
+        // Taken apart in a plain fn, so the box is freed here and not when
+        // this future ends (a moved-out-of box argument lives as long).
+        let (stream, held, hyper, direct) = self.into_parts();
+        match direct {
+            Some(direct) => {
+                let opened = Box::pin(direct::open(stream, hyper, direct)).await;
+                if let Some(opened) = opened {
+                    direct::stream(opened).await;
+                }
+            }
+            None => Box::pin(hyper.serve(Rewind::new(stream, Vec::new()))).await,
         }
         drop(held);
-    });
+    }
 }

@@ -362,7 +362,7 @@ async fn a_stream_that_stops_reading_is_ended_when_a_newer_one_displaces_it() {
 
 /// Whether the kernel still has the server's end of the IPv4 connection
 /// `server` ↔ `client` established (Linux `/proc/net/tcp`).
-fn established(server: SocketAddr, client: SocketAddr) -> bool {
+pub(crate) fn established(server: SocketAddr, client: SocketAddr) -> bool {
     let hex = |a: SocketAddr| match a {
         SocketAddr::V4(v4) => format!(
             "{:08X}:{:04X}",

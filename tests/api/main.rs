@@ -6,6 +6,7 @@
 mod crash;
 mod cross_server;
 mod deploy;
+mod direct_stream;
 mod ephemeral;
 mod helpers;
 mod http_edge;

@@ -9,9 +9,11 @@ mod identity;
 pub mod nostr_relay;
 pub mod proof_stand;
 pub mod push_service;
+mod raw;
 mod wait;
 
 pub use app::*;
 pub use binary::*;
 pub use identity::*;
+pub use raw::*;
 pub use wait::*;

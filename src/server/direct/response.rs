@@ -1,0 +1,212 @@
+//! Writing the router's answer to a direct stream request straight to the
+//! socket, in the bytes hyper would write: an event stream as chunks from
+//! each frame's own buffer, anything else whole with its length (issue 14,
+//! TODO #205).
+
+use std::io::{self, IoSlice};
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header, response::Parts};
+use axum::response::Response;
+use http_body_util::{BodyExt as _, Limited};
+use tokio::net::TcpStream;
+
+/// Most bytes of a non-stream answer (a JSON error) written here; a larger
+/// one ends the connection instead.
+const MAX_WHOLE_BODY: usize = 64 * 1024;
+/// The last chunk of a chunked body.
+const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// How a response's body is framed.
+enum Framing {
+    Chunked,
+    Length(usize),
+}
+
+/// Whether `res` is an event stream (the stream route's success).
+pub(super) fn is_event_stream(res: &Response) -> bool {
+    res.status() == StatusCode::OK
+        && res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+}
+
+/// Writes `res`'s head (chunked); its body, to [`pump`], unless the
+/// client stopped reading.
+pub(super) async fn write_head(
+    socket: &TcpStream,
+    res: Response,
+    write_timeout: Duration,
+) -> Option<Body> {
+    let (parts, body) = res.into_parts();
+    let head = encode_head(&parts, &Framing::Chunked);
+    drop(parts);
+    write_all(socket, [&head, &[], &[]], write_timeout)
+        .await
+        .ok()?;
+    Some(body)
+}
+
+/// Writes `body`'s frames as chunks as they come, until it ends (then the
+/// last chunk), the client leaves or sends anything, or a write makes no
+/// progress for `write_timeout`. Nothing is buffered here between frames.
+pub(super) async fn pump(socket: &TcpStream, mut body: Body, write_timeout: Duration) {
+    loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            () = client_left(socket) => return,
+        };
+        let data = match frame {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => data,
+                _ => continue,
+            },
+            // A failed body ends the connection without the last chunk.
+            Some(Err(_)) => return,
+            None => {
+                let _ = Box::pin(write_all(socket, [LAST_CHUNK, &[], &[]], write_timeout)).await;
+                return;
+            }
+        };
+        // Boxed: a write waits (with a timer) only while the client is
+        // slow, and an idle stream's task should not keep room for it.
+        let size = format!("{:X}\r\n", data.len());
+        let chunk = [size.as_bytes(), &data, b"\r\n"];
+        if Box::pin(write_all(socket, chunk, write_timeout))
+            .await
+            .is_err()
+        {
+            tracing::debug!("stream client stopped reading; closing its connection");
+            return;
+        }
+    }
+}
+
+/// Writes `res` whole with its `content-length`; `true` when the connection
+/// may serve another request (no `connection: close`).
+pub(super) async fn whole(socket: &TcpStream, res: Response, write_timeout: Duration) -> bool {
+    let (parts, body) = res.into_parts();
+    let collected =
+        tokio::time::timeout(write_timeout, Limited::new(body, MAX_WHOLE_BODY).collect()).await;
+    let Ok(Ok(body)) = collected else {
+        return false;
+    };
+    let body = body.to_bytes();
+    let head = encode_head(&parts, &Framing::Length(body.len()));
+    let written = write_all(socket, [&head, &body, &[]], write_timeout).await;
+    written.is_ok() && !connection_close(&parts.headers)
+}
+
+/// Resolves once the client hung up, failed, or sent anything: SSE answers
+/// no second request, so pipelined bytes end the connection too.
+async fn client_left(socket: &TcpStream) {
+    loop {
+        if socket.readable().await.is_err() {
+            return;
+        }
+        match socket.try_read(&mut [0u8; 1]) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Ok(_) | Err(_) => return,
+        }
+    }
+}
+
+/// Writes `parts` in order (vectored), each wait for the socket bounded by
+/// `timeout`, as `tokio_io_timeout` bounds hyper's writes.
+async fn write_all(socket: &TcpStream, parts: [&[u8]; 3], timeout: Duration) -> io::Result<()> {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let mut done = 0;
+    while done < total {
+        tokio::time::timeout(timeout, socket.writable())
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        let slices = remaining(parts, done);
+        match socket.try_write_vectored(&slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// `parts` without their first `skip` bytes.
+fn remaining(parts: [&[u8]; 3], mut skip: usize) -> [IoSlice<'_>; 3] {
+    parts.map(|p| {
+        let cut = skip.min(p.len());
+        skip -= cut;
+        IoSlice::new(&p[cut..])
+    })
+}
+
+/// The status line and headers as hyper 1.x writes them: the response's
+/// headers in order, then the framing header, then `date`.
+fn encode_head(parts: &Parts, framing: &Framing) -> Vec<u8> {
+    let mut head = Vec::with_capacity(512);
+    let status = parts.status;
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(status.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
+    head.extend_from_slice(b"\r\n");
+    for (name, value) in &parts.headers {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        Framing::Chunked => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::Length(_) if parts.headers.contains_key(header::CONTENT_LENGTH) => {}
+        Framing::Length(n) => head.extend_from_slice(format!("content-length: {n}\r\n").as_bytes()),
+    }
+    if !parts.headers.contains_key(header::DATE) {
+        head.extend_from_slice(b"date: ");
+        head.extend_from_slice(httpdate::fmt_http_date(SystemTime::now()).as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+/// A `connection: close` among `headers`.
+fn connection_close(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_is_written_as_hyper_writes_it() {
+        let res = Response::builder()
+            .status(401)
+            .header("content-type", "application/json")
+            .header("x-a", "1")
+            .body(Body::empty())
+            .unwrap();
+        let (parts, _) = res.into_parts();
+        let head = String::from_utf8(encode_head(&parts, &Framing::Length(7))).unwrap();
+        let (before, date) = head.split_once("date: ").unwrap();
+        assert_eq!(
+            before,
+            "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\nx-a: 1\r\ncontent-length: 7\r\n"
+        );
+        assert!(date.ends_with(" GMT\r\n\r\n"), "{date}");
+    }
+
+    #[test]
+    fn remaining_skips_whole_and_partial_parts() {
+        let parts: [&[u8]; 3] = [b"ab", b"cde", b"f"];
+        let left = remaining(parts, 3);
+        let lens: Vec<usize> = left.iter().map(|s| s.len()).collect();
+        assert_eq!(lens, [0, 2, 1]);
+    }
+}
