@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   MAX_CHAIN_BODY,
+  readVerdicts,
+  recheckWhen,
   appendLink,
   chainUrl,
   claimRows,
@@ -40,6 +42,10 @@ class ChainServer {
   verdicts: unknown[] = [];
   postStatus: number | null = null;
   getBody: string | null = null;
+  /** Every GET's URL and init, in order. */
+  gets: { url: string; init?: RequestInit }[] = [];
+  /** Answers a GET instead of the server when it returns one. */
+  intercept: ((url: string) => Response | Promise<Response> | undefined) | null = null;
 
   constructor(readonly primary: string) {
     this.chain = new Chain(primary);
@@ -70,6 +76,9 @@ class ChainServer {
       }
       return new Response(JSON.stringify({ seq: l.payload.seq, hash: l.hash }), { status: 201 });
     }
+    this.gets.push({ url, init });
+    const odd = this.intercept?.(url);
+    if (odd) return odd;
     if (url === `/v1/sigchains/ed25519/${hex}`) return new Response(this.getBody ?? JSON.stringify({ primary: this.primary, links: this.links }));
     if (url === `/v1/sigchains/ed25519/${hex}/proofs`) return new Response(JSON.stringify({ primary: this.primary, proofs: this.verdicts }));
     return new Response('{"error":"not_found"}', { status: 404 });
@@ -122,7 +131,7 @@ describe('appendLink', () => {
   it('a rate limit is a sentence with the wait', async () => {
     const s = new ChainServer(primary);
     s.postStatus = 429;
-    await expect(appendLink(primary, { op: 'add', claim: ghClaim }, deps(s))).rejects.toMatchObject({ code: 'rate_limited', retryAfter: 42, message: expect.stringMatching(/Wait a minute/) });
+    await expect(appendLink(primary, { op: 'add', claim: ghClaim }, deps(s))).rejects.toMatchObject({ code: 'rate_limited', retryAfter: 42, message: 'Too many changes in a short time. Try again in 42 seconds.' });
   });
 
   it('never signs on top of a chain that does not verify', async () => {
@@ -311,4 +320,74 @@ it('the vectors’ seed signs what the vectors hold (the test server’s rules a
   expect(primaryFromSeed(s)).toBe(doc.primary);
   expect(linkHash(doc.chain.links[0])).toBe(doc.chain.hashes[0]);
   expect(readChain(doc.primary, JSON.stringify({ primary: doc.primary, links: doc.chain.links })).head).toBe(doc.chain.hashes.at(-1));
+});
+
+describe('checking again (review B1, S2, S3)', () => {
+  const hex = primary.slice('ed25519:'.length);
+  const proofsUrl = `/v1/sigchains/ed25519/${hex}/proofs`;
+  const failed = (link: string, recheck_at?: string) => ({
+    link, service: 'https', name: 'alice.example', status: 'failed', reason: 'not_found', checked_at: '2026-05-25T03:00:00Z', ...(recheck_at ? { recheck_at } : {}),
+  });
+
+  it('“Check again” asks the server for a fresh check (Cache-Control: no-cache); a plain read does not', async () => {
+    const s = new ChainServer(primary);
+    const store = new LinkedAccounts(primary, deps(s));
+    await store.load();
+    await store.recheck();
+    const [plain, fresh] = s.gets.filter((g) => g.url === proofsUrl).map((g) => g.init);
+    expect(new Headers(plain?.headers).get('cache-control')).toBeNull();
+    expect(plain?.cache).not.toBe('no-store'); // a no-store fetch would make the browser add no-cache itself
+    expect(new Headers(fresh?.headers).get('cache-control')).toBe('no-cache');
+  });
+
+  it('says when the server will look at a failed proof again', async () => {
+    const s = new ChainServer(primary);
+    const a = await appendLink(primary, { op: 'add', claim: webClaim }, deps(s));
+    s.verdicts = [failed(a.hash, '2026-05-25T03:00:30Z')];
+    expect(parseVerdicts(JSON.stringify({ primary, proofs: s.verdicts }), primary)[0].recheck_at).toBe('2026-05-25T03:00:30Z');
+    expect(recheckWhen({ status: 'failed', recheck_at: '2026-05-25T03:00:30Z' }, NOW)).toMatch(/^after /);
+    expect(recheckWhen({ status: 'failed', recheck_at: '2026-05-25T02:59:00Z' }, NOW)).toBeNull();
+    expect(recheckWhen({ status: 'verified', recheck_at: '2026-05-25T03:00:30Z' }, NOW)).toBeNull();
+  });
+
+  it('a 429 is “busy” with the Retry-After wait, and the store waits that long before the next check', async () => {
+    const s = new ChainServer(primary);
+    s.intercept = (url) => (url === proofsUrl ? new Response('{"error":"rate_limited"}', { status: 429, headers: { 'Retry-After': '30' } }) : undefined);
+    expect(await readVerdicts(s.fetch, primary)).toEqual({ kind: 'unavailable', message: 'The server is busy. Try again in 30 seconds.', retryAfter: 30 });
+    const store = new LinkedAccounts(primary, deps(s));
+    await store.load();
+    expect(store.waitUntil).toBeGreaterThan(Date.now());
+    expect(store.waitText).toMatch(/try again in \d+ seconds/);
+    const chain429 = await readChainAt(async () => new Response('', { status: 429 }), '/x', primary);
+    expect(chain429).toMatchObject({ kind: 'unreachable', message: 'The server is busy. Try again in a minute.' });
+  });
+
+  it('a timeout is named as one, not as a connection problem', async () => {
+    const timedOut = async () => Promise.reject(new DOMException('signal timed out', 'TimeoutError'));
+    expect(await readChainAt(timedOut, '/x', primary)).toMatchObject({ kind: 'unreachable', message: expect.stringMatching(/didn’t answer within 15 seconds/) });
+  });
+
+  it('a failed refresh keeps the rows and verdicts shown, with a note; failed verdicts keep the earlier ones', async () => {
+    const s = new ChainServer(primary);
+    const a = await appendLink(primary, { op: 'add', claim: webClaim }, deps(s));
+    s.verdicts = [failed(a.hash)];
+    const store = new LinkedAccounts(primary, deps(s));
+    await store.load();
+    s.intercept = (url) => (url === proofsUrl ? new Response('', { status: 503 }) : undefined);
+    await store.recheck();
+    expect(store.rows[0].verdict?.status).toBe('failed');
+    expect(store.verdictsProblem).toMatch(/had a problem/);
+    s.intercept = () => Promise.reject(new TypeError('Failed to fetch'));
+    await store.recheck();
+    expect(store.state).toBe('ok');
+    expect(store.rows.map((r) => r.claim.name)).toEqual(['alice.example']);
+    expect(store.stale).toMatch(/^Couldn’t refresh: Couldn’t reach the server.*Showing what was read at /);
+  });
+
+  it('the two bounds: a 400 (legacy key) is no chain; a reason past 64 characters drops the verdict', async () => {
+    expect(await readChainAt(async () => new Response('{"error":"invalid_key"}', { status: 400 }), '/x', primary)).toEqual({ kind: 'none' });
+    const v = { ...failed('a'.repeat(64)), reason: 'x'.repeat(65) };
+    expect(parseVerdicts(JSON.stringify({ primary, proofs: [v] }), primary)).toEqual([]);
+    expect(parseVerdicts(JSON.stringify({ primary, proofs: [{ ...v, reason: 'x'.repeat(64) }] }), primary)).toHaveLength(1);
+  });
 });

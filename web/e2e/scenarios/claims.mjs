@@ -95,6 +95,8 @@ export default {
       '--gist-raw-host', '127.0.0.1',
       '--doh-url', `${origin}/dns-query`,
       '--proof-https-test-origin', origin,
+      // "Check again" re-checks a failed proof at once here (30 s by default, SPEC §15.5).
+      '--proof-recheck-after-secs', '0',
     ]);
     /** @type {import('playwright-core').BrowserContext[]} */
     const contexts = [];
@@ -156,14 +158,21 @@ export default {
       assert(stand.seen.some((s) => s.path === '/.well-known/kez-proof.txt' && s.host === 'ann.example'), 'the server fetched the well-known file for ann.example');
       log('ann: website linked, verified');
 
-      // DNS with the wrong text published (the website's statement): failed, with the reason in words.
-      await makeProof(A, 'dns', 'ann.example');
+      // DNS with the wrong text published (the website's statement): failed, with the reason in words
+      // and what to do; "I've published it" again checks again (it does not say "already linked").
+      const dnsText = await makeProof(A, 'dns', 'ann.example');
       stand.txt.set('_kez.ann.example', webText);
       await A.getByTestId('claim-published').click();
       await A.getByTestId('claim-result').getByText('Linked. Failed').waitFor();
+      await A.getByTestId('claim-result').getByText('Fix what you published').waitFor();
       const dnsRow = claim(mine, 'dns', 'ann.example');
       await dnsRow.and(A.locator('[data-status="failed"]')).waitFor();
       await dnsRow.getByTestId('claim-reason').getByText('is for a different account').waitFor();
+      await dnsRow.getByTestId('claim-recheck-when').getByText('Check again').waitFor();
+      const asked = stand.seen.filter((s) => s.path.startsWith('/dns-query?name=_kez.ann.example')).length;
+      await A.getByTestId('claim-published').click();
+      await A.getByTestId('claim-result').getByText('Checked again. Failed').waitFor();
+      assert(stand.seen.filter((s) => s.path.startsWith('/dns-query?name=_kez.ann.example')).length === asked + 1, 'the server looked at the TXT record again');
       assert(stand.seen.some((s) => s.path.startsWith('/dns-query?name=_kez.ann.example&type=TXT')), 'the server asked the DoH stand-in');
       await shot(A, 'claims-settings.png', { fullPage: true });
       log('ann: DNS claim with the wrong text shows Failed');
@@ -184,12 +193,24 @@ export default {
       await shot(B, 'claims-peer.png');
       log('ben: ann’s chain verified in his browser, her proofs checked by kez.test');
 
+      // ann fixes the TXT record and presses "Check again": verified now, for ben too (review B1).
+      stand.txt.set('_kez.ann.example', dnsText);
+      await mine.getByTestId('claims-recheck').click();
+      await dnsRow.and(A.locator('[data-status="verified"]')).waitFor();
+      await B.getByTestId('peer-claims-recheck').click();
+      await claim(theirs, 'dns', 'ann.example').and(B.locator('[data-status="verified"]')).waitFor();
+      log('ann: fixed DNS proof verified after “Check again”; ben sees it verified');
+
       // ann removes the website (asked first); ben checks again and it is gone.
       const webRow = claim(mine, 'https', 'ann.example');
+      await webRow.getByTestId('claim-revoke').click();
+      await webRow.getByTestId('claim-revoke-cancel').click();
+      assert(await webRow.getByTestId('claim-revoke').evaluate((el) => el === document.activeElement), 'Cancel puts focus back on Remove');
       await webRow.getByTestId('claim-revoke').click();
       await webRow.getByTestId('claim-revoke-confirm').click();
       await webRow.waitFor({ state: 'detached' });
       await mine.getByText('Website ann.example is no longer linked.').waitFor();
+      assert(await mine.getByText('Website ann.example is no longer linked.').evaluate((el) => el === document.activeElement), 'focus moves to the sentence once the row is gone');
       await B.getByTestId('peer-claims-recheck').click();
       await claim(theirs, 'https', 'ann.example').waitFor({ state: 'detached' });
       await claim(theirs, 'github', 'Ann-Kez').and(B.locator('[data-status="verified"]')).waitFor();
