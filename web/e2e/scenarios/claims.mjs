@@ -188,7 +188,7 @@ export default {
       await claim(theirs, 'https', 'ann.example').and(B.locator('[data-status="verified"]')).waitFor();
       await claim(theirs, 'dns', 'ann.example').and(B.locator('[data-status="failed"]')).waitFor();
       const note = (await theirs.getByTestId('peer-claims-note').textContent()) ?? '';
-      assert(/checked on this device/.test(note) && note.includes(`checked by ${DOMAIN}`), `whose check it is: ${note}`);
+      assert(/this device checked every signature against the key above\. The proofs/.test(note) && note.includes(`checked by ${DOMAIN}`), `whose check it is: ${note}`);
       await claim(theirs, 'github', 'Ann-Kez').getByText(`Proof checked by ${DOMAIN}`).waitFor();
       await shot(B, 'claims-peer.png');
       log('ben: ann’s chain verified in his browser, her proofs checked by kez.test');
