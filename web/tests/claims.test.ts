@@ -26,7 +26,7 @@ import { LinkedAccounts } from '../src/lib/claims.svelte';
 import { ApiError } from '../src/lib/api';
 import { primaryFromSeed } from '../src/lib/identity';
 import { jcs } from '../src/lib/jcs';
-import { Chain, buildProof, linkHash, readChain, signLink, verifyLink, verifyProof, type LinkPayload } from '../src/lib/sigchain';
+import { Chain, VERIFY_SLICE, buildProof, linkHash, readChain, readChainYielding, signLink, verifyLink, verifyProof, type LinkPayload } from '../src/lib/sigchain';
 import { hexSeed, loadJson, seedFor, vectorPath } from './helpers';
 
 const doc = loadJson(vectorPath('sigchain.json'));
@@ -390,4 +390,26 @@ describe('checking again (review B1, S2, S3)', () => {
     expect(parseVerdicts(JSON.stringify({ primary, proofs: [v] }), primary)).toEqual([]);
     expect(parseVerdicts(JSON.stringify({ primary, proofs: [{ ...v, reason: 'x'.repeat(64) }] }), primary)).toHaveLength(1);
   });
+});
+
+it('a long chain is verified in slices, giving the page a turn between them (review NICE 3)', async () => {
+  const links: unknown[] = [];
+  let head: string | null = null;
+  for (let seq = 1; seq <= 2 * VERIFY_SLICE + 1; seq++) {
+    // Adds and revokes in turn (at most 32 claims are active at once).
+    const name = `n${seq}.example`;
+    const body = seq % 2 ? { op: 'add' as const, claim: { service: 'dns' as const, name, proof: `dns:_kez.${name}` } } : { op: 'revoke' as const, link: head as string };
+    const link = signLink(seed, { ...basePayload(seq, head), body });
+    head = linkHash(link);
+    links.push(link);
+  }
+  const text = JSON.stringify({ primary, links });
+  let turns = 0;
+  const tick = setInterval(() => turns++, 0);
+  const chain = await readChainYielding(primary, text);
+  clearInterval(tick);
+  expect(chain.length).toBe(readChain(primary, text).length);
+  expect(turns).toBeGreaterThanOrEqual(1);
+  const bad = JSON.stringify({ primary, links: [...links.slice(0, 20), { ...(links[20] as object), signature: { alg: 'ed25519-sha512-jcs', key: primary, sig: '00'.repeat(64) } }] });
+  await expect(readChainYielding(primary, bad)).rejects.toMatchObject({ index: 20, code: 'invalid_signature' });
 });

@@ -12,7 +12,7 @@ import {
   MAX_LINKS,
   SigchainError,
   nextLinkPayload,
-  readChain,
+  readChainYielding,
   type Chain,
   type Claim,
   type LinkBody,
@@ -198,7 +198,7 @@ export async function readChainAt(fetchFn: Fetch, url: string, primary: string):
     return { kind: 'unreachable', message: e instanceof Error ? e.message : String(e) };
   }
   try {
-    return { kind: 'ok', chain: readChain(primary, text) };
+    return { kind: 'ok', chain: await readChainYielding(primary, text) };
   } catch (e) {
     if (e instanceof ChainError) return { kind: 'invalid', code: e.code, index: e.index };
     if (e instanceof SigchainError) return { kind: 'invalid', code: e.code, index: null };
