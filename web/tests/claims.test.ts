@@ -384,6 +384,16 @@ describe('checking again (review B1, S2, S3)', () => {
     expect(store.stale).toMatch(/^Couldn’t refresh: Couldn’t reach the server.*Showing what was read at /);
   });
 
+  it('a chain kept by another service (--sig-server-url) is read there, and no proof check is asked of this server', async () => {
+    const s = new ChainServer(primary);
+    const store = new LinkedAccounts(primary, { ...deps(s), locate: async () => 'https://sig.example/v1/sigchains/ed25519/x' });
+    s.intercept = (url) => (url.startsWith('https://sig.example/') ? new Response(JSON.stringify({ primary, links: [] })) : undefined);
+    await store.load();
+    expect(store.state).toBe('ok');
+    expect(s.gets.map((g) => g.url)).toEqual(['https://sig.example/v1/sigchains/ed25519/x']);
+    expect(store.verdictsProblem).toMatch(/kept by another service/);
+  });
+
   it('the two bounds: a 400 (legacy key) is no chain; a reason past 64 characters drops the verdict', async () => {
     expect(await readChainAt(async () => new Response('{"error":"invalid_key"}', { status: 400 }), '/x', primary)).toEqual({ kind: 'none' });
     const v = { ...failed('a'.repeat(64)), reason: 'x'.repeat(65) };

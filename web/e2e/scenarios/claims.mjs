@@ -8,7 +8,11 @@
 // ben opens ann's Verify panel (from the conversation menu): the chain is verified in his
 // browser, the proofs "checked by kez.test"; ann removes the website, ben's "Check again" no
 // longer lists it; a tampered chain (a Playwright route) is shown as failing verification, with
-// no claim. Phone width: the Verify panel and Settings fit. Console errors are this scenario's own.
+// no claim. A DNS proof that failed is checked again by "I've published it" (not "already linked")
+// and, once fixed, by "Check again" (the server started with --proof-recheck-after-secs 0). Focus
+// after Remove / Cancel. A third server with --sig-server-url (the stand-in plays it): the page reads
+// the chain there (CSP) and offers no changes. Phone width: the Verify panel and Settings fit.
+// Console errors are this scenario's own.
 import { createServer } from 'node:http';
 import { assert, colorScheme, log, shot, signUp, startServer, DOMAIN } from '../helpers.mjs';
 
@@ -43,6 +47,12 @@ function standIn() {
         res.writeHead(200, { 'content-type': 'text/plain' });
         return res.end(body);
       }
+    }
+    // Playing a --sig-server-url service: every key's chain is empty, readable from any origin.
+    const chain = /^\/v1\/sigchains\/ed25519\/([0-9a-f]{64})$/.exec(url.pathname);
+    if (chain) {
+      res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' });
+      return res.end(JSON.stringify({ primary: `ed25519:${chain[1]}`, links: [] }));
     }
     if (url.pathname === '/dns-query') {
       const name = url.searchParams.get('name') ?? '';
@@ -242,6 +252,32 @@ export default {
         assert(wide <= 1, `${who}: no sideways scroll at phone width (${wide}px)`);
       }
       await shot(B, 'claims-peer-phone.png');
+
+      // A server with --sig-server-url: its CSP lets the page read the chain there (review S1), and
+      // Settings says the list is kept there instead of offering changes this server would refuse.
+      const sig = startServer(['--register-rate-per-minute', '120', '--sig-server-url', origin]);
+      const ctx = await t.browser.newContext({ viewport: { width: 1100, height: 760 }, colorScheme });
+      try {
+        const sigBase = await sig.base;
+        const C = await ctx.newPage();
+        C.setDefaultTimeout(20_000);
+        C.on('console', (msg) => {
+          if (msg.type() === 'error') errors.push(`[cara] ${msg.text()} ${msg.location().url}`);
+        });
+        await C.goto(sigBase + '/');
+        await signUp(C, 'cara', PASS);
+        await C.goto(sigBase + '/#/settings');
+        const hers = C.getByTestId('linked-accounts');
+        await hers.getByTestId('claims-empty').waitFor();
+        await hers.getByTestId('claims-elsewhere').getByText(new URL(origin).host).waitFor();
+        assert((await hers.getByTestId('claim-add').count()) === 0, 'no “Link an account” when another service keeps the chain');
+        assert(stand.seen.some((s) => s.path.startsWith('/v1/sigchains/ed25519/')), 'the page read the chain from the sig server');
+        log('cara: with --sig-server-url the chain is read there (CSP), no changes offered');
+      } finally {
+        await ctx.close(); // before its server goes away (no connection errors in the console)
+        await sig.stop();
+        sig.cleanup();
+      }
 
       const unexpected = errors.filter((e) => !/status of 404 \(Not Found\) \S+\/v1\/u\/[a-z0-9_-]+\/profile$/.test(e));
       assert(unexpected.length === 0, `console errors:\n${unexpected.join('\n')}`);

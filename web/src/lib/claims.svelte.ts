@@ -43,6 +43,8 @@ export class LinkedAccounts {
   stale = $state('');
   /** Until when (ms) the server asked us to wait (429 Retry-After); 0 when free. */
   waitUntil = $state(0);
+  /** Where the chain was last read from (this origin's path, or another service's URL); '' before. */
+  url = $state('');
   /** A read is running (the re-check button says so). */
   busy = $state(false);
   /** Active claims in the chain, verified or not (0 while not `ok`). */
@@ -83,14 +85,23 @@ export class LinkedAccounts {
         this.#set('none', [], '');
         return;
       }
+      this.url = url;
+      // A chain kept by another service (--sig-server-url) has no proof check here (SPEC §15.5: 404).
+      const here = url.startsWith('/');
       const [read, verdicts] = await Promise.all([
         readChainAt(this.#deps.fetch, url, this.primary),
-        this.#deps.verdicts === false ? null : readVerdicts(this.#deps.fetch, this.primary, opts.fresh),
+        this.#deps.verdicts === false || !here ? null : readVerdicts(this.#deps.fetch, this.primary, opts.fresh),
       ]);
       if (run !== this.#run) return;
       this.#wait(Math.max(read.kind === 'unreachable' ? (read.retryAfter ?? 0) : 0, verdicts?.kind === 'unavailable' ? (verdicts.retryAfter ?? 0) : 0));
       this.verdictsProblem =
-        verdicts === null ? 'Their home server is not this one, so there is no proof check from here.' : verdicts.kind === 'ok' ? '' : verdicts.message;
+        verdicts !== null
+          ? verdicts.kind === 'ok'
+            ? ''
+            : verdicts.message
+          : here
+            ? 'Their home server is not this one, so there is no proof check from here.'
+            : 'These linked accounts are kept by another service, so their proofs aren’t checked here.';
       if (read.kind === 'ok') {
         // Verdicts that couldn't be read now: keep the ones shown before for the same links.
         const got: Verdict[] | null = verdicts?.kind === 'ok' ? verdicts.verdicts : null;
