@@ -163,7 +163,9 @@ impl ProofChecker {
     ) -> Result<Vec<ProofView>> {
         if fresh {
             for (hash, _) in claims.iter() {
-                self.0.verdicts.forget_unverified(hash, self.0.recheck_after);
+                self.0
+                    .verdicts
+                    .forget_unverified(hash, self.0.recheck_after);
             }
         }
         let check = Inner::check_all(&self.0, primary, &claims);

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::hex_of;
-use super::proofs::{WELL_KNOWN, github, gist, https, statement, verdict};
+use super::proofs::{WELL_KNOWN, gist, github, https, statement, verdict};
 use crate::helpers::proof_stand::{Answer, Stand};
 use crate::helpers::*;
 
@@ -15,7 +15,10 @@ async fn proofs_no_cache(app: &TestApp, id: &TestIdentity) -> Vec<Value> {
     let res = within(
         30,
         "the proofs answer",
-        app.client.get(url).header("cache-control", "no-cache").send(),
+        app.client
+            .get(url)
+            .header("cache-control", "no-cache")
+            .send(),
     )
     .await
     .unwrap();

@@ -139,6 +139,12 @@ export default {
       const mine = A.getByTestId('linked-accounts');
       await mine.getByTestId('claims-empty').waitFor();
 
+      // The form takes focus; Cancel gives it back to "Link an account".
+      await A.getByTestId('claim-add').click();
+      assert(await A.getByTestId('claim-service-github').evaluate((el) => el === document.activeElement), 'the form’s first choice has focus');
+      await A.getByTestId('claim-form').getByRole('button', { name: 'Cancel' }).click();
+      assert(await A.getByTestId('claim-add').evaluate((el) => el === document.activeElement), 'Cancel puts focus back on “Link an account”');
+
       // The name is checked as typed.
       await A.getByTestId('claim-add').click();
       await A.getByTestId('claim-service-https').check();

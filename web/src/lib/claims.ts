@@ -216,12 +216,12 @@ export function chainInvalidText(code: string, index: number | null): string {
     prev_mismatch: 'its changes aren’t linked in order',
     seq_mismatch: 'its changes aren’t numbered in order',
     created_at_regression: 'its changes go back in time',
-    too_large: 'it is larger than any valid chain',
+    too_large: 'it is larger than any valid list',
     invalid_json: 'it isn’t valid JSON',
     unsafe_number: 'it isn’t valid JSON',
-    invalid_body: 'it isn’t shaped like a chain',
+    invalid_body: 'it isn’t shaped like a list of linked accounts',
   };
-  return `This chain failed verification on this device: ${why[code] ?? 'it breaks the chain rules'}${at}. None of its claims can be trusted.`;
+  return `This list of linked accounts failed verification on this device (every change in it must be signed with this key): ${why[code] ?? 'it breaks the rules for such lists'}${at}. None of its claims can be trusted.`;
 }
 
 export type Status = 'verified' | 'failed' | 'unreachable';
