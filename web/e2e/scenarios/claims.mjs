@@ -232,6 +232,21 @@ export default {
       await claim(theirs, 'github', 'Ann-Kez').and(B.locator('[data-status="verified"]')).waitFor();
       log('ann: website removed; ben no longer sees it');
 
+      // A busy server (429 with Retry-After) is said in words with the wait, the rows stay; offline,
+      // a refresh keeps what was shown with a note (review S2, S3).
+      const proofsPath = '**/v1/sigchains/ed25519/*/proofs';
+      await B.route(proofsPath, (route) => route.fulfill({ status: 429, headers: { 'retry-after': '1', 'content-type': 'application/json' }, body: '{"error":"rate_limited"}' }));
+      await B.getByTestId('peer-claims-recheck').click();
+      await theirs.getByTestId('peer-claims-verdicts-problem').getByText('The server is busy. Try again in 1 second.').waitFor();
+      await claim(theirs, 'github', 'Ann-Kez').and(B.locator('[data-status="verified"]')).waitFor();
+      await B.unroute(proofsPath);
+      await B.context().setOffline(true);
+      await B.getByTestId('peer-claims-recheck').click();
+      await theirs.getByTestId('peer-claims-stale').getByText('Couldn’t refresh').waitFor();
+      assert((await claim(theirs, 'github', 'Ann-Kez').count()) === 1, 'offline, the rows shown stay');
+      await B.context().setOffline(false);
+      log('ben: a 429 says the wait; offline, the list stays with a note');
+
       // A tampered chain (a claim's name changed after signing) fails verification in ben's browser: no claim shown.
       const hex = String((await (await fetch(`${base}/v1/u/ann`)).json()).primary).replace('ed25519:', '');
       assert(/^[0-9a-f]{64}$/.test(hex), `ann's key read from Settings: ${hex}`);
@@ -285,7 +300,12 @@ export default {
         sig.cleanup();
       }
 
-      const unexpected = errors.filter((e) => !/status of 404 \(Not Found\) \S+\/v1\/u\/[a-z0-9_-]+\/profile$/.test(e));
+      const unexpected = errors.filter(
+        (e) =>
+          !/status of 404 \(Not Found\) \S+\/v1\/u\/[a-z0-9_-]+\/profile$/.test(e) &&
+          // ben's own 429 route and offline refresh, above
+          !/^\[ben\] .*(status of 429 .*\/proofs$|ERR_INTERNET_DISCONNECTED)/.test(e),
+      );
       assert(unexpected.length === 0, `console errors:\n${unexpected.join('\n')}`);
     } finally {
       for (const c of contexts) await c.close().catch(() => {});
