@@ -6,11 +6,9 @@ import {
   MAX_CHAIN_BODY,
   readVerdicts,
   recheckWhen,
-  appendLink,
   chainUrl,
   claimRows,
   gistProof,
-  linkTime,
   locateChain,
   nameProblem,
   parseVerdicts,
@@ -22,6 +20,7 @@ import {
   txtZoneLine,
   type Fetch,
 } from '../src/lib/claims';
+import { appendLink, linkTime } from '../src/lib/claims-append';
 import { LinkedAccounts } from '../src/lib/claims.svelte';
 import { ApiError } from '../src/lib/api';
 import { primaryFromSeed } from '../src/lib/identity';

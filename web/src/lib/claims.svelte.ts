@@ -3,8 +3,8 @@
 // verified on this device, the home server's verdicts beside its claims, and
 // for one's own key adding and revoking (lib/claims.ts does the work). A
 // refresh that fails keeps what was shown, with a note.
+import { appendLink } from './claims-append';
 import {
-  appendLink,
   chainInvalidText,
   chainPath,
   claimRows,
