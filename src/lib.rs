@@ -66,10 +66,18 @@ object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 /// not use it anyway). Each advertised relay's `http(s)` origin (ws → http,
 /// wss → https) is added too, so the client can read its NIP-11 document
 /// (`max_message_length`); relays users add have none readable (SPEC §12).
-/// Without relays the policy is [`CSP`].
+/// With `--sig-server-url` (SPEC §5, §15.3), its origin is added too: the
+/// page reads its own and its contacts' chains there.
+/// Without relays or a sig server the policy is [`CSP`].
 pub fn csp(config: &config::Config) -> String {
     let relays = &config.nostr_relays.0;
-    if relays.is_empty() {
+    let sig = config
+        .sig_server_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null");
+    if relays.is_empty() && sig.is_none() {
         return CSP.to_owned();
     }
     let mut connect = vec!["'self'".to_owned()];
@@ -91,7 +99,14 @@ pub fn csp(config: &config::Config) -> String {
             }
         }
     }
-    connect.push("wss:".to_owned());
+    if let Some(o) = sig
+        && !connect.contains(&o)
+    {
+        connect.push(o);
+    }
+    if !relays.is_empty() {
+        connect.push("wss:".to_owned());
+    }
     CSP.replace(
         "connect-src 'self'",
         &format!("connect-src {}", connect.join(" ")),

@@ -54,6 +54,12 @@ pub struct ProofConfig {
         value_parser = clap::value_parser!(u64).range(1..=60_000), hide = true)]
     pub proof_timeout_ms: u64,
 
+    /// Seconds after which a `Cache-Control: no-cache` proofs request
+    /// checks a claim again whose verdict is not `verified` (SPEC §15.5: 30).
+    #[arg(long, env = "KEZ_CHAT_PROOF_RECHECK_AFTER_SECS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(0..=600), hide = true)]
+    pub proof_recheck_after_secs: u64,
+
     /// Tests only: proof fetches may use http and private addresses.
     #[arg(long, env = "KEZ_CHAT_ALLOW_INSECURE_PROOF_FETCHES", hide = true)]
     pub allow_insecure_proof_fetches: bool,

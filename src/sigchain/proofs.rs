@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{SecondsFormat, Utc};
 use futures_util::StreamExt;
@@ -101,6 +101,10 @@ pub struct ProofView {
     pub detail: Option<&'static str>,
     /// When the verdict was reached, RFC 3339 UTC seconds.
     pub checked_at: String,
+    /// Not `verified`: the earliest time a `Cache-Control: no-cache`
+    /// request checks the claim again (absent for `busy`, never cached).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recheck_at: Option<String>,
 }
 
 /// The checker in [`AppState`]: fetcher, caches, per-chain single flight
@@ -116,6 +120,7 @@ struct Inner {
     slots: Semaphore,
     per_chain: usize,
     timeout: Duration,
+    recheck_after: Duration,
 }
 
 impl ProofChecker {
@@ -134,6 +139,7 @@ impl ProofChecker {
             slots: Semaphore::new(slots),
             per_chain: (slots / 4).max(1),
             timeout,
+            recheck_after: Duration::from_secs(c.proof_recheck_after_secs),
         })))
     }
 
@@ -144,13 +150,24 @@ impl ProofChecker {
     /// running. The request waits at most [`ANSWER_WITHIN_TIMEOUTS`] fetch
     /// timeouts: claims not checked by then are `busy` (the check goes on
     /// and caches them). With [`flight::MAX_FLIGHTS`] checks running, the
-    /// uncached claims are `busy`. Errors: 500 if the check's task panicked.
+    /// uncached claims are `busy`. With `fresh` (a `Cache-Control: no-cache`
+    /// request), a cached verdict that is not `verified` and at least
+    /// `--proof-recheck-after-secs` old is dropped first, so it is checked
+    /// again. Errors: 500 if the check's task panicked.
     pub async fn check_chain(
         &self,
         primary: &Identity,
         etag: &str,
         claims: Claims,
+        fresh: bool,
     ) -> Result<Vec<ProofView>> {
+        if fresh {
+            for (hash, _) in claims.iter() {
+                self.0
+                    .verdicts
+                    .forget_unverified(hash, self.0.recheck_after);
+            }
+        }
         let check = Inner::check_all(&self.0, primary, &claims);
         let started = self
             .0
@@ -215,8 +232,14 @@ impl Inner {
             _ => Err(Fail::unreachable("busy")),
         };
         let busy = matches!(&outcome, Err(f) if f.reason == "busy");
-        let view = view_of(hash, claim, outcome);
+        let mut view = view_of(hash, claim, outcome);
         if !busy {
+            if view.status != Status::Verified {
+                let now = Utc::now();
+                view.checked_at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
+                let at = now + self.recheck_after;
+                view.recheck_at = Some(at.to_rfc3339_opts(SecondsFormat::Secs, true));
+            }
             self.verdicts.put(&view);
         }
         view
@@ -254,7 +277,22 @@ fn view_of(hash: &str, claim: &Claim, outcome: Result<(), Fail>) -> ProofView {
         reason,
         detail,
         checked_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        recheck_at: None,
     }
+}
+
+/// Whether the request's `Cache-Control` carries the `no-cache` directive
+/// (RFC 9111 §5.2.1.4; a browser's `fetch(…, {cache: "reload"})` sends it).
+fn asks_no_cache(headers: &HeaderMap) -> bool {
+    headers.get_all(header::CACHE_CONTROL).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',').any(|d| {
+                let d = d.trim();
+                let name = d.split('=').next().unwrap_or(d).trim();
+                name.eq_ignore_ascii_case("no-cache")
+            })
+        })
+    })
 }
 
 /// Whether `bytes` is a statement proving `claim` of `primary`'s chain
@@ -285,14 +323,21 @@ pub(super) fn judge(bytes: &[u8], primary: &Identity, claim: &Claim) -> Result<(
 /// order (SPEC §15.5), `Cache-Control: no-store`; 404 `not_found` for a key
 /// not registered here, 400 `invalid_key` for a malformed one, 429
 /// `rate_limited` past `--proof-rate-per-minute` for the client's network.
+/// `Cache-Control: no-cache` re-checks what is not verified (see
+/// [`ProofChecker::check_chain`]).
 pub(super) async fn get_proofs(
     State(state): State<AppState>,
     _: RateLimited<Proofs>,
+    headers: HeaderMap,
     AppPath(hex): AppPath<String>,
 ) -> Result<Response> {
     let primary = super::path_key(&hex)?;
+    let fresh = asks_no_cache(&headers);
     let (etag, claims) = active_claims(&state, &primary).await?;
-    let proofs = state.proofs.check_chain(&primary, &etag, claims).await?;
+    let proofs = state
+        .proofs
+        .check_chain(&primary, &etag, claims, fresh)
+        .await?;
     let body = serde_json::json!({"primary": primary.to_string(), "proofs": proofs});
     let mut res = Json(body).into_response();
     res.headers_mut().insert(

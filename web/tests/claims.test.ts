@@ -4,11 +4,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   MAX_CHAIN_BODY,
-  appendLink,
+  readVerdicts,
+  recheckWhen,
   chainUrl,
   claimRows,
   gistProof,
-  linkTime,
   locateChain,
   nameProblem,
   parseVerdicts,
@@ -20,11 +20,12 @@ import {
   txtZoneLine,
   type Fetch,
 } from '../src/lib/claims';
+import { appendLink, linkTime } from '../src/lib/claims-append';
 import { LinkedAccounts } from '../src/lib/claims.svelte';
 import { ApiError } from '../src/lib/api';
 import { primaryFromSeed } from '../src/lib/identity';
 import { jcs } from '../src/lib/jcs';
-import { Chain, buildProof, linkHash, readChain, signLink, verifyLink, verifyProof, type LinkPayload } from '../src/lib/sigchain';
+import { Chain, VERIFY_SLICE, buildProof, linkHash, readChain, readChainYielding, signLink, verifyLink, verifyProof, type LinkPayload } from '../src/lib/sigchain';
 import { hexSeed, loadJson, seedFor, vectorPath } from './helpers';
 
 const doc = loadJson(vectorPath('sigchain.json'));
@@ -40,6 +41,10 @@ class ChainServer {
   verdicts: unknown[] = [];
   postStatus: number | null = null;
   getBody: string | null = null;
+  /** Every GET's URL and init, in order. */
+  gets: { url: string; init?: RequestInit }[] = [];
+  /** Answers a GET instead of the server when it returns one. */
+  intercept: ((url: string) => Response | Promise<Response> | undefined) | null = null;
 
   constructor(readonly primary: string) {
     this.chain = new Chain(primary);
@@ -70,6 +75,9 @@ class ChainServer {
       }
       return new Response(JSON.stringify({ seq: l.payload.seq, hash: l.hash }), { status: 201 });
     }
+    this.gets.push({ url, init });
+    const odd = this.intercept?.(url);
+    if (odd) return odd;
     if (url === `/v1/sigchains/ed25519/${hex}`) return new Response(this.getBody ?? JSON.stringify({ primary: this.primary, links: this.links }));
     if (url === `/v1/sigchains/ed25519/${hex}/proofs`) return new Response(JSON.stringify({ primary: this.primary, proofs: this.verdicts }));
     return new Response('{"error":"not_found"}', { status: 404 });
@@ -122,7 +130,7 @@ describe('appendLink', () => {
   it('a rate limit is a sentence with the wait', async () => {
     const s = new ChainServer(primary);
     s.postStatus = 429;
-    await expect(appendLink(primary, { op: 'add', claim: ghClaim }, deps(s))).rejects.toMatchObject({ code: 'rate_limited', retryAfter: 42, message: expect.stringMatching(/Wait a minute/) });
+    await expect(appendLink(primary, { op: 'add', claim: ghClaim }, deps(s))).rejects.toMatchObject({ code: 'rate_limited', retryAfter: 42, message: 'Too many changes in a short time. Try again in 42 seconds.' });
   });
 
   it('never signs on top of a chain that does not verify', async () => {
@@ -311,4 +319,106 @@ it('the vectors’ seed signs what the vectors hold (the test server’s rules a
   expect(primaryFromSeed(s)).toBe(doc.primary);
   expect(linkHash(doc.chain.links[0])).toBe(doc.chain.hashes[0]);
   expect(readChain(doc.primary, JSON.stringify({ primary: doc.primary, links: doc.chain.links })).head).toBe(doc.chain.hashes.at(-1));
+});
+
+describe('checking again (review B1, S2, S3)', () => {
+  const hex = primary.slice('ed25519:'.length);
+  const proofsUrl = `/v1/sigchains/ed25519/${hex}/proofs`;
+  const failed = (link: string, recheck_at?: string) => ({
+    link, service: 'https', name: 'alice.example', status: 'failed', reason: 'not_found', checked_at: '2026-05-25T03:00:00Z', ...(recheck_at ? { recheck_at } : {}),
+  });
+
+  it('“Check again” asks the server for a fresh check (Cache-Control: no-cache); a plain read does not', async () => {
+    const s = new ChainServer(primary);
+    const store = new LinkedAccounts(primary, deps(s));
+    await store.load();
+    await store.recheck();
+    const [plain, fresh] = s.gets.filter((g) => g.url === proofsUrl).map((g) => g.init);
+    expect(new Headers(plain?.headers).get('cache-control')).toBeNull();
+    expect(plain?.cache).not.toBe('no-store'); // a no-store fetch would make the browser add no-cache itself
+    expect(new Headers(fresh?.headers).get('cache-control')).toBe('no-cache');
+  });
+
+  it('says when the server will look at a failed proof again', async () => {
+    const s = new ChainServer(primary);
+    const a = await appendLink(primary, { op: 'add', claim: webClaim }, deps(s));
+    s.verdicts = [failed(a.hash, '2026-05-25T03:00:30Z')];
+    expect(parseVerdicts(JSON.stringify({ primary, proofs: s.verdicts }), primary)[0].recheck_at).toBe('2026-05-25T03:00:30Z');
+    expect(recheckWhen({ status: 'failed', recheck_at: '2026-05-25T03:00:30Z' }, NOW)).toMatch(/^after /);
+    expect(recheckWhen({ status: 'failed', recheck_at: '2026-05-25T02:59:00Z' }, NOW)).toBeNull();
+    expect(recheckWhen({ status: 'verified', recheck_at: '2026-05-25T03:00:30Z' }, NOW)).toBeNull();
+  });
+
+  it('a 429 is “busy” with the Retry-After wait, and the store waits that long before the next check', async () => {
+    const s = new ChainServer(primary);
+    s.intercept = (url) => (url === proofsUrl ? new Response('{"error":"rate_limited"}', { status: 429, headers: { 'Retry-After': '30' } }) : undefined);
+    expect(await readVerdicts(s.fetch, primary)).toEqual({ kind: 'unavailable', message: 'The server is busy. Try again in 30 seconds.', retryAfter: 30 });
+    const store = new LinkedAccounts(primary, deps(s));
+    await store.load();
+    expect(store.waitUntil).toBeGreaterThan(Date.now());
+    expect(store.waitText).toMatch(/try again in \d+ seconds/);
+    const chain429 = await readChainAt(async () => new Response('', { status: 429 }), '/x', primary);
+    expect(chain429).toMatchObject({ kind: 'unreachable', message: 'The server is busy. Try again in a minute.' });
+  });
+
+  it('a timeout is named as one, not as a connection problem', async () => {
+    const timedOut = async () => Promise.reject(new DOMException('signal timed out', 'TimeoutError'));
+    expect(await readChainAt(timedOut, '/x', primary)).toMatchObject({ kind: 'unreachable', message: expect.stringMatching(/didn’t answer within 15 seconds/) });
+  });
+
+  it('a failed refresh keeps the rows and verdicts shown, with a note; failed verdicts keep the earlier ones', async () => {
+    const s = new ChainServer(primary);
+    const a = await appendLink(primary, { op: 'add', claim: webClaim }, deps(s));
+    s.verdicts = [failed(a.hash)];
+    const store = new LinkedAccounts(primary, deps(s));
+    await store.load();
+    s.intercept = (url) => (url === proofsUrl ? new Response('', { status: 503 }) : undefined);
+    await store.recheck();
+    expect(store.rows[0].verdict?.status).toBe('failed');
+    expect(store.verdictsProblem).toMatch(/had a problem/);
+    s.intercept = () => Promise.reject(new TypeError('Failed to fetch'));
+    await store.recheck();
+    expect(store.state).toBe('ok');
+    expect(store.rows.map((r) => r.claim.name)).toEqual(['alice.example']);
+    expect(store.stale).toMatch(/^Couldn’t refresh: Couldn’t reach the server.*Showing what was read at /);
+  });
+
+  it('a chain kept by another service (--sig-server-url) is read there, and no proof check is asked of this server', async () => {
+    const s = new ChainServer(primary);
+    const store = new LinkedAccounts(primary, { ...deps(s), locate: async () => 'https://sig.example/v1/sigchains/ed25519/x' });
+    s.intercept = (url) => (url.startsWith('https://sig.example/') ? new Response(JSON.stringify({ primary, links: [] })) : undefined);
+    await store.load();
+    expect(store.state).toBe('ok');
+    expect(s.gets.map((g) => g.url)).toEqual(['https://sig.example/v1/sigchains/ed25519/x']);
+    expect(store.verdictsProblem).toMatch(/kept by another service/);
+  });
+
+  it('the two bounds: a 400 (legacy key) is no chain; a reason past 64 characters drops the verdict', async () => {
+    expect(await readChainAt(async () => new Response('{"error":"invalid_key"}', { status: 400 }), '/x', primary)).toEqual({ kind: 'none' });
+    const v = { ...failed('a'.repeat(64)), reason: 'x'.repeat(65) };
+    expect(parseVerdicts(JSON.stringify({ primary, proofs: [v] }), primary)).toEqual([]);
+    expect(parseVerdicts(JSON.stringify({ primary, proofs: [{ ...v, reason: 'x'.repeat(64) }] }), primary)).toHaveLength(1);
+  });
+});
+
+it('a long chain is verified in slices, giving the page a turn between them (review NICE 3)', async () => {
+  const links: unknown[] = [];
+  let head: string | null = null;
+  for (let seq = 1; seq <= 2 * VERIFY_SLICE + 1; seq++) {
+    // Adds and revokes in turn (at most 32 claims are active at once).
+    const name = `n${seq}.example`;
+    const body = seq % 2 ? { op: 'add' as const, claim: { service: 'dns' as const, name, proof: `dns:_kez.${name}` } } : { op: 'revoke' as const, link: head as string };
+    const link = signLink(seed, { ...basePayload(seq, head), body });
+    head = linkHash(link);
+    links.push(link);
+  }
+  const text = JSON.stringify({ primary, links });
+  let turns = 0;
+  const tick = setInterval(() => turns++, 0);
+  const chain = await readChainYielding(primary, text);
+  clearInterval(tick);
+  expect(chain.length).toBe(readChain(primary, text).length);
+  expect(turns).toBeGreaterThanOrEqual(1);
+  const bad = JSON.stringify({ primary, links: [...links.slice(0, 20), { ...(links[20] as object), signature: { alg: 'ed25519-sha512-jcs', key: primary, sig: '00'.repeat(64) } }] });
+  await expect(readChainYielding(primary, bad)).rejects.toMatchObject({ index: 20, code: 'invalid_signature' });
 });

@@ -23,6 +23,7 @@ pub type Claims = Arc<Vec<(String, Claim)>>;
 
 struct Cached {
     view: ProofView,
+    at: Instant,
     expires: Instant,
 }
 
@@ -67,9 +68,23 @@ impl Verdicts {
             view.link.clone(),
             Cached {
                 view: view.clone(),
+                at: now,
                 expires: now + ttl,
             },
         );
+    }
+
+    /// Drops the verdict of `hash` when it is not `verified` and was reached
+    /// at least `after` ago, so the next check fetches again (a
+    /// `Cache-Control: no-cache` request, SPEC §15.5).
+    pub(super) fn forget_unverified(&self, hash: &str, after: Duration) {
+        let now = Instant::now();
+        let mut cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.get(hash).is_some_and(|c| {
+            c.view.status != Status::Verified && now.saturating_duration_since(c.at) >= after
+        }) {
+            cache.remove(hash);
+        }
     }
 
     /// How many verdicts are held.

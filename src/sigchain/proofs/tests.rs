@@ -95,7 +95,7 @@ async fn a_chain_check_outlives_its_request_then_leaves_the_map() {
     checker.0.verdicts.put(&view_of("h1", &claims[0].1, Ok(())));
 
     // Act: the request spawns the check, then is abandoned before it ran.
-    let mut waiting = Box::pin(checker.check_chain(&alice, "\"1-h1\"", Arc::clone(&claims)));
+    let mut waiting = Box::pin(checker.check_chain(&alice, "\"1-h1\"", Arc::clone(&claims), false));
     assert!(futures_util::poll!(waiting.as_mut()).is_pending());
     assert_eq!(checker.0.flights.len(), 1, "one check running");
     drop(waiting);
@@ -109,7 +109,7 @@ async fn a_chain_check_outlives_its_request_then_leaves_the_map() {
     // Assert: the check ran to its end on its own and removed its entry.
     assert_eq!(checker.0.flights.len(), 0);
     let again = checker
-        .check_chain(&alice, "\"1-h1\"", claims)
+        .check_chain(&alice, "\"1-h1\"", claims, false)
         .await
         .unwrap();
     assert_eq!(again[0].status, Status::Verified);
@@ -127,7 +127,7 @@ async fn busy_is_not_cached() {
 
     // Act
     let v = checker
-        .check_chain(&alice, "\"1-h1\"", claims)
+        .check_chain(&alice, "\"1-h1\"", claims, false)
         .await
         .unwrap();
 
@@ -245,4 +245,37 @@ async fn past_max_flights_no_check_starts() {
             .is_none()
     );
     assert_eq!(flights.len(), super::MAX_FLIGHTS);
+}
+
+#[test]
+fn no_cache_is_read_as_a_directive_of_cache_control() {
+    use axum::http::HeaderMap;
+    let with = |v: &str| {
+        let mut h = HeaderMap::new();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_str(v).unwrap());
+        asks_no_cache(&h)
+    };
+    assert!(with("no-cache"));
+    assert!(with("max-age=0, No-Cache"));
+    assert!(with("no-cache=\"set-cookie\""));
+    assert!(!with("no-store"));
+    assert!(!with("max-age=0"));
+    assert!(!with("x-no-cache"));
+    assert!(!asks_no_cache(&HeaderMap::new()));
+}
+
+#[test]
+fn only_an_old_enough_unverified_verdict_is_forgotten() {
+    let verdicts = cache::Verdicts::default();
+    let claim = dns_claim("alice.example");
+    verdicts.put(&view_of("ok", &claim, Ok(())));
+    verdicts.put(&view_of("bad", &claim, Err(Fail::failed("not_found"))));
+
+    verdicts.forget_unverified("bad", Duration::from_secs(30));
+    verdicts.forget_unverified("ok", Duration::ZERO);
+    assert!(verdicts.get("bad").is_some(), "too recent to check again");
+    assert!(verdicts.get("ok").is_some(), "verified stays");
+
+    verdicts.forget_unverified("bad", Duration::ZERO);
+    assert!(verdicts.get("bad").is_none());
 }

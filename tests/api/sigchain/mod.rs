@@ -5,6 +5,7 @@ mod appends;
 mod errors;
 mod proof_bounds;
 mod proofs;
+mod recheck;
 mod shapes;
 
 use kez_chat_server::kez::sigchain::{LINK_TYPE, link_hash, sign_link};
@@ -278,6 +279,13 @@ async fn lookups_point_at_this_server_unless_a_sig_server_is_set() {
         .await
         .unwrap();
     assert_eq!(jrd["links"][1]["href"], other);
+    // The page reads chains there, so the CSP lets it.
+    let res = app.get("/").await;
+    let csp = header(&res, "content-security-policy");
+    assert!(
+        csp.contains("connect-src 'self' https://sig.example;"),
+        "{csp}"
+    );
 }
 
 #[tokio::test]

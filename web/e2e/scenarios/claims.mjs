@@ -8,7 +8,11 @@
 // ben opens ann's Verify panel (from the conversation menu): the chain is verified in his
 // browser, the proofs "checked by kez.test"; ann removes the website, ben's "Check again" no
 // longer lists it; a tampered chain (a Playwright route) is shown as failing verification, with
-// no claim. Phone width: the Verify panel and Settings fit. Console errors are this scenario's own.
+// no claim. A DNS proof that failed is checked again by "I've published it" (not "already linked")
+// and, once fixed, by "Check again" (the server started with --proof-recheck-after-secs 0). Focus
+// after Remove / Cancel. A third server with --sig-server-url (the stand-in plays it): the page reads
+// the chain there (CSP) and offers no changes. Phone width: the Verify panel and Settings fit.
+// Console errors are this scenario's own.
 import { createServer } from 'node:http';
 import { assert, colorScheme, log, shot, signUp, startServer, DOMAIN } from '../helpers.mjs';
 
@@ -43,6 +47,12 @@ function standIn() {
         res.writeHead(200, { 'content-type': 'text/plain' });
         return res.end(body);
       }
+    }
+    // Playing a --sig-server-url service: every key's chain is empty, readable from any origin.
+    const chain = /^\/v1\/sigchains\/ed25519\/([0-9a-f]{64})$/.exec(url.pathname);
+    if (chain) {
+      res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*' });
+      return res.end(JSON.stringify({ primary: `ed25519:${chain[1]}`, links: [] }));
     }
     if (url.pathname === '/dns-query') {
       const name = url.searchParams.get('name') ?? '';
@@ -95,6 +105,8 @@ export default {
       '--gist-raw-host', '127.0.0.1',
       '--doh-url', `${origin}/dns-query`,
       '--proof-https-test-origin', origin,
+      // "Check again" re-checks a failed proof at once here (30 s by default, SPEC §15.5).
+      '--proof-recheck-after-secs', '0',
     ]);
     /** @type {import('playwright-core').BrowserContext[]} */
     const contexts = [];
@@ -127,6 +139,12 @@ export default {
       const mine = A.getByTestId('linked-accounts');
       await mine.getByTestId('claims-empty').waitFor();
 
+      // The form takes focus; Cancel gives it back to "Link an account".
+      await A.getByTestId('claim-add').click();
+      assert(await A.getByTestId('claim-service-github').evaluate((el) => el === document.activeElement), 'the form’s first choice has focus');
+      await A.getByTestId('claim-form').getByRole('button', { name: 'Cancel' }).click();
+      assert(await A.getByTestId('claim-add').evaluate((el) => el === document.activeElement), 'Cancel puts focus back on “Link an account”');
+
       // The name is checked as typed.
       await A.getByTestId('claim-add').click();
       await A.getByTestId('claim-service-https').check();
@@ -156,14 +174,21 @@ export default {
       assert(stand.seen.some((s) => s.path === '/.well-known/kez-proof.txt' && s.host === 'ann.example'), 'the server fetched the well-known file for ann.example');
       log('ann: website linked, verified');
 
-      // DNS with the wrong text published (the website's statement): failed, with the reason in words.
-      await makeProof(A, 'dns', 'ann.example');
+      // DNS with the wrong text published (the website's statement): failed, with the reason in words
+      // and what to do; "I've published it" again checks again (it does not say "already linked").
+      const dnsText = await makeProof(A, 'dns', 'ann.example');
       stand.txt.set('_kez.ann.example', webText);
       await A.getByTestId('claim-published').click();
       await A.getByTestId('claim-result').getByText('Linked. Failed').waitFor();
+      await A.getByTestId('claim-result').getByText('Fix what you published').waitFor();
       const dnsRow = claim(mine, 'dns', 'ann.example');
       await dnsRow.and(A.locator('[data-status="failed"]')).waitFor();
       await dnsRow.getByTestId('claim-reason').getByText('is for a different account').waitFor();
+      await dnsRow.getByTestId('claim-recheck-when').getByText('Check again').waitFor();
+      const asked = stand.seen.filter((s) => s.path.startsWith('/dns-query?name=_kez.ann.example')).length;
+      await A.getByTestId('claim-published').click();
+      await A.getByTestId('claim-result').getByText('Checked again. Failed').waitFor();
+      assert(stand.seen.filter((s) => s.path.startsWith('/dns-query?name=_kez.ann.example')).length === asked + 1, 'the server looked at the TXT record again');
       assert(stand.seen.some((s) => s.path.startsWith('/dns-query?name=_kez.ann.example&type=TXT')), 'the server asked the DoH stand-in');
       await shot(A, 'claims-settings.png', { fullPage: true });
       log('ann: DNS claim with the wrong text shows Failed');
@@ -179,21 +204,48 @@ export default {
       await claim(theirs, 'https', 'ann.example').and(B.locator('[data-status="verified"]')).waitFor();
       await claim(theirs, 'dns', 'ann.example').and(B.locator('[data-status="failed"]')).waitFor();
       const note = (await theirs.getByTestId('peer-claims-note').textContent()) ?? '';
-      assert(/checked on this device/.test(note) && note.includes(`checked by ${DOMAIN}`), `whose check it is: ${note}`);
+      assert(/this device checked every signature against the key above\. The proofs/.test(note) && note.includes(`checked by ${DOMAIN}`), `whose check it is: ${note}`);
       await claim(theirs, 'github', 'Ann-Kez').getByText(`Proof checked by ${DOMAIN}`).waitFor();
       await shot(B, 'claims-peer.png');
       log('ben: ann’s chain verified in his browser, her proofs checked by kez.test');
 
+      // ann fixes the TXT record and presses "Check again": verified now, for ben too (review B1).
+      stand.txt.set('_kez.ann.example', dnsText);
+      await mine.getByTestId('claims-recheck').click();
+      await dnsRow.and(A.locator('[data-status="verified"]')).waitFor();
+      await B.getByTestId('peer-claims-recheck').click();
+      await claim(theirs, 'dns', 'ann.example').and(B.locator('[data-status="verified"]')).waitFor();
+      log('ann: fixed DNS proof verified after “Check again”; ben sees it verified');
+
       // ann removes the website (asked first); ben checks again and it is gone.
       const webRow = claim(mine, 'https', 'ann.example');
+      await webRow.getByTestId('claim-revoke').click();
+      await webRow.getByTestId('claim-revoke-cancel').click();
+      assert(await webRow.getByTestId('claim-revoke').evaluate((el) => el === document.activeElement), 'Cancel puts focus back on Remove');
       await webRow.getByTestId('claim-revoke').click();
       await webRow.getByTestId('claim-revoke-confirm').click();
       await webRow.waitFor({ state: 'detached' });
       await mine.getByText('Website ann.example is no longer linked.').waitFor();
+      assert(await mine.getByText('Website ann.example is no longer linked.').evaluate((el) => el === document.activeElement), 'focus moves to the sentence once the row is gone');
       await B.getByTestId('peer-claims-recheck').click();
       await claim(theirs, 'https', 'ann.example').waitFor({ state: 'detached' });
       await claim(theirs, 'github', 'Ann-Kez').and(B.locator('[data-status="verified"]')).waitFor();
       log('ann: website removed; ben no longer sees it');
+
+      // A busy server (429 with Retry-After) is said in words with the wait, the rows stay; offline,
+      // a refresh keeps what was shown with a note (review S2, S3).
+      const proofsPath = '**/v1/sigchains/ed25519/*/proofs';
+      await B.route(proofsPath, (route) => route.fulfill({ status: 429, headers: { 'retry-after': '1', 'content-type': 'application/json' }, body: '{"error":"rate_limited"}' }));
+      await B.getByTestId('peer-claims-recheck').click();
+      await theirs.getByTestId('peer-claims-verdicts-problem').getByText('The server is busy. Try again in 1 second.').waitFor();
+      await claim(theirs, 'github', 'Ann-Kez').and(B.locator('[data-status="verified"]')).waitFor();
+      await B.unroute(proofsPath);
+      await B.context().setOffline(true);
+      await B.getByTestId('peer-claims-recheck').click();
+      await theirs.getByTestId('peer-claims-stale').getByText('Couldn’t refresh').waitFor();
+      assert((await claim(theirs, 'github', 'Ann-Kez').count()) === 1, 'offline, the rows shown stay');
+      await B.context().setOffline(false);
+      log('ben: a 429 says the wait; offline, the list stays with a note');
 
       // A tampered chain (a claim's name changed after signing) fails verification in ben's browser: no claim shown.
       const hex = String((await (await fetch(`${base}/v1/u/ann`)).json()).primary).replace('ed25519:', '');
@@ -222,7 +274,38 @@ export default {
       }
       await shot(B, 'claims-peer-phone.png');
 
-      const unexpected = errors.filter((e) => !/status of 404 \(Not Found\) \S+\/v1\/u\/[a-z0-9_-]+\/profile$/.test(e));
+      // A server with --sig-server-url: its CSP lets the page read the chain there (review S1), and
+      // Settings says the list is kept there instead of offering changes this server would refuse.
+      const sig = startServer(['--register-rate-per-minute', '120', '--sig-server-url', origin]);
+      const ctx = await t.browser.newContext({ viewport: { width: 1100, height: 760 }, colorScheme });
+      try {
+        const sigBase = await sig.base;
+        const C = await ctx.newPage();
+        C.setDefaultTimeout(20_000);
+        C.on('console', (msg) => {
+          if (msg.type() === 'error') errors.push(`[cara] ${msg.text()} ${msg.location().url}`);
+        });
+        await C.goto(sigBase + '/');
+        await signUp(C, 'cara', PASS);
+        await C.goto(sigBase + '/#/settings');
+        const hers = C.getByTestId('linked-accounts');
+        await hers.getByTestId('claims-empty').waitFor();
+        await hers.getByTestId('claims-elsewhere').getByText(new URL(origin).host).waitFor();
+        assert((await hers.getByTestId('claim-add').count()) === 0, 'no “Link an account” when another service keeps the chain');
+        assert(stand.seen.some((s) => s.path.startsWith('/v1/sigchains/ed25519/')), 'the page read the chain from the sig server');
+        log('cara: with --sig-server-url the chain is read there (CSP), no changes offered');
+      } finally {
+        await ctx.close(); // before its server goes away (no connection errors in the console)
+        await sig.stop();
+        sig.cleanup();
+      }
+
+      const unexpected = errors.filter(
+        (e) =>
+          !/status of 404 \(Not Found\) \S+\/v1\/u\/[a-z0-9_-]+\/profile$/.test(e) &&
+          // ben's own 429 route and offline refresh, above
+          !/^\[ben\] .*(status of 429 .*\/proofs$|ERR_INTERNET_DISCONNECTED)/.test(e),
+      );
       assert(unexpected.length === 0, `console errors:\n${unexpected.join('\n')}`);
     } finally {
       for (const c of contexts) await c.close().catch(() => {});

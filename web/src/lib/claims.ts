@@ -1,28 +1,15 @@
 // Linked accounts (sigchain claims, SPEC §15) as the UI uses them: where a
 // chain is read, reading it bounded and verified on this device, the home
-// server's proof verdicts (§15.5) matched to the verified claims, what to
-// publish where (§15.4), and appending a signed link (§15.3) with one retry
-// after a 409. The sigchain rules themselves are lib/sigchain.ts.
-import { ApiError, friendly } from './api';
-import { jcs } from './jcs';
-import { rfc3339 } from './time';
-import {
-  ChainError,
-  MAX_LINK_BYTES,
-  MAX_LINKS,
-  SigchainError,
-  nextLinkPayload,
-  readChain,
-  type Chain,
-  type Claim,
-  type LinkBody,
-  type LinkPayload,
-  type Service,
-  type SignedLink,
-  type SignedProof,
-} from './sigchain';
+// server's proof verdicts (§15.5) matched to the verified claims. What to
+// publish where (§15.4) is lib/claims-publish.ts (re-exported here), appending
+// a signed link (§15.3) lib/claims-append.ts. The sigchain rules themselves
+// are lib/sigchain.ts.
+import { ApiError } from './api';
+import { ChainError, MAX_LINK_BYTES, MAX_LINKS, SigchainError, readChainYielding, type Chain, type Claim, type Service } from './sigchain';
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
+
+export * from './claims-publish';
 
 /** A chain body: 256 links of at most 4096 bytes each, plus the wrapper and separators (SPEC §15.4). */
 export const MAX_CHAIN_BODY = MAX_LINKS * (MAX_LINK_BYTES + 1) + 1024;
@@ -30,7 +17,8 @@ export const MAX_CHAIN_BODY = MAX_LINKS * (MAX_LINK_BYTES + 1) + 1024;
 export const MAX_PROOFS_BODY = 64 * 1024;
 /** Verdicts kept from one answer (a hostile server may list more than 32). */
 const MAX_VERDICTS = 64;
-const TIMEOUT_MS = 15_000;
+/** How long one request of this module may take. */
+export const TIMEOUT_MS = 15_000;
 
 export const SERVICES: { id: Service; label: string; nameLabel: string; placeholder: string }[] = [
   { id: 'github', label: 'GitHub', nameLabel: 'GitHub username', placeholder: 'octocat' },
@@ -129,11 +117,48 @@ function decodeOrThrow(decoder: TextDecoder, bytes: Uint8Array, max: number): st
   }
 }
 
-async function get(fetchFn: Fetch, url: string): Promise<Response> {
+/** Seconds of a `Retry-After` header (delta form), or undefined. */
+export function retryAfter(res: Response): number | undefined {
+  const ra = Number(res.headers.get('Retry-After'));
+  return Number.isFinite(ra) && ra > 0 ? Math.min(Math.ceil(ra), 3600) : undefined;
+}
+
+/** A wait in words: "30 seconds", "2 minutes". */
+export function waitWords(seconds: number): string {
+  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const m = Math.ceil(seconds / 60);
+  return `${m} minute${m === 1 ? '' : 's'}`;
+}
+
+/** A refused GET in words: 429 with its wait, 5xx, else the status. */
+function httpProblem(res: Response, what: string): { message: string; retryAfter?: number } {
+  if (res.status === 429) {
+    const ra = retryAfter(res);
+    return { message: `The server is busy. Try again in ${ra ? waitWords(ra) : 'a minute'}.`, retryAfter: ra ?? 60 };
+  }
+  if (res.status >= 500) return { message: `The server had a problem ${what}. Try again in a moment.` };
+  return { message: `The server refused ${what} (error ${res.status}).` };
+}
+
+/** A thrown fetch in words: a timeout is named as such, anything else is the connection. */
+export function fetchFailure(e: unknown): ClaimsError {
+  if (e instanceof DOMException && e.name === 'TimeoutError')
+    return new ClaimsError('timeout', `The server didn’t answer within ${TIMEOUT_MS / 1000} seconds. Try again in a moment.`);
+  return new ClaimsError('network', 'Couldn’t reach the server. Check your connection and try again.');
+}
+
+/**
+ * A GET of JSON, never from a cache. `fresh` asks the server to check again (`Cache-Control:
+ * no-cache`, SPEC §15.5); otherwise the request carries no such header (a `no-store` fetch would
+ * add it, so plain reads use `no-cache`: the answers are `no-store` anyway).
+ */
+async function get(fetchFn: Fetch, url: string, fresh = false): Promise<Response> {
   try {
-    return await fetchFn(url, { headers: { Accept: 'application/json' }, cache: 'no-store', signal: AbortSignal.timeout(TIMEOUT_MS) });
-  } catch {
-    throw new ClaimsError('network', 'Couldn’t reach the server. Check your connection and try again.');
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (fresh) headers['Cache-Control'] = 'no-cache';
+    return await fetchFn(url, { headers, cache: fresh ? 'no-store' : 'no-cache', signal: AbortSignal.timeout(TIMEOUT_MS) });
+  } catch (e) {
+    throw fetchFailure(e);
   }
 }
 
@@ -142,7 +167,7 @@ export type ChainRead =
   | { kind: 'ok'; chain: Chain }
   | { kind: 'none' }
   | { kind: 'invalid'; code: string; index: number | null }
-  | { kind: 'unreachable'; message: string };
+  | { kind: 'unreachable'; message: string; retryAfter?: number };
 
 /**
  * Reads and verifies `primary`'s chain at `url` on this device: bounded, strictly parsed, every
@@ -153,14 +178,14 @@ export async function readChainAt(fetchFn: Fetch, url: string, primary: string):
   try {
     const res = await get(fetchFn, url);
     if (res.status === 404 || res.status === 400) return { kind: 'none' };
-    if (!res.ok) return { kind: 'unreachable', message: res.status >= 500 ? 'The server had a problem. Try again in a moment.' : `The server answered with an error (HTTP ${res.status}).` };
+    if (!res.ok) return { kind: 'unreachable', ...httpProblem(res, 'the linked accounts') };
     text = await readBounded(res, MAX_CHAIN_BODY);
   } catch (e) {
-    if (e instanceof ClaimsError && e.code !== 'network') return { kind: 'invalid', code: e.code, index: null };
+    if (e instanceof ClaimsError && e.code !== 'network' && e.code !== 'timeout') return { kind: 'invalid', code: e.code, index: null };
     return { kind: 'unreachable', message: e instanceof Error ? e.message : String(e) };
   }
   try {
-    return { kind: 'ok', chain: readChain(primary, text) };
+    return { kind: 'ok', chain: await readChainYielding(primary, text) };
   } catch (e) {
     if (e instanceof ChainError) return { kind: 'invalid', code: e.code, index: e.index };
     if (e instanceof SigchainError) return { kind: 'invalid', code: e.code, index: null };
@@ -178,12 +203,12 @@ export function chainInvalidText(code: string, index: number | null): string {
     prev_mismatch: 'its changes aren’t linked in order',
     seq_mismatch: 'its changes aren’t numbered in order',
     created_at_regression: 'its changes go back in time',
-    too_large: 'it is larger than any valid chain',
+    too_large: 'it is larger than any valid list',
     invalid_json: 'it isn’t valid JSON',
     unsafe_number: 'it isn’t valid JSON',
-    invalid_body: 'it isn’t shaped like a chain',
+    invalid_body: 'it isn’t shaped like a list of linked accounts',
   };
-  return `This chain failed verification on this device: ${why[code] ?? 'it breaks the chain rules'}${at}. None of its claims can be trusted.`;
+  return `This list of linked accounts failed verification on this device (every change in it must be signed with this key): ${why[code] ?? 'it breaks the rules for such lists'}${at}. None of its claims can be trusted.`;
 }
 
 export type Status = 'verified' | 'failed' | 'unreachable';
@@ -197,6 +222,8 @@ export interface Verdict {
   reason: string;
   detail?: string;
   checked_at: string;
+  /** Not verified: from when a re-check (`Cache-Control: no-cache`) checks it again. */
+  recheck_at?: string;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -214,23 +241,24 @@ export function parseVerdicts(text: string, primary: string): Verdict[] {
   const out: Verdict[] = [];
   for (const p of doc.proofs.slice(0, MAX_VERDICTS)) {
     if (!isObj(p)) continue;
-    const { link, service, name, status, reason, detail, checked_at } = p;
+    const { link, service, name, status, reason, detail, checked_at, recheck_at } = p;
     if (typeof link !== 'string' || typeof service !== 'string' || typeof name !== 'string' || typeof reason !== 'string') continue;
     if (typeof checked_at !== 'string' || !STATUSES.includes(status as Status)) continue;
     if (reason.length > 64 || checked_at.length > 64 || (detail !== undefined && typeof detail !== 'string')) continue;
-    out.push({ link, service, name, status: status as Status, reason, checked_at, ...(typeof detail === 'string' ? { detail: detail.slice(0, 64) } : {}) });
+    const recheck = typeof recheck_at === 'string' && recheck_at.length <= 64 ? { recheck_at } : {};
+    out.push({ link, service, name, status: status as Status, reason, checked_at, ...recheck, ...(typeof detail === 'string' ? { detail: detail.slice(0, 64) } : {}) });
   }
   return out;
 }
 
-export type VerdictsRead = { kind: 'ok'; verdicts: Verdict[] } | { kind: 'unavailable'; message: string };
+export type VerdictsRead = { kind: 'ok'; verdicts: Verdict[] } | { kind: 'unavailable'; message: string; retryAfter?: number };
 
-/** `GET <chain path>/proofs` on the home server (this origin). */
-export async function readVerdicts(fetchFn: Fetch, primary: string): Promise<VerdictsRead> {
+/** `GET <chain path>/proofs` on the home server (this origin); `fresh` asks it to check again what isn't verified. */
+export async function readVerdicts(fetchFn: Fetch, primary: string, fresh = false): Promise<VerdictsRead> {
   try {
-    const res = await get(fetchFn, `${chainPath(primary)}/proofs`);
+    const res = await get(fetchFn, `${chainPath(primary)}/proofs`, fresh);
     if (res.status === 404) return { kind: 'unavailable', message: 'This server doesn’t check proofs for that key.' };
-    if (!res.ok) return { kind: 'unavailable', message: res.status >= 500 ? 'The server had a problem checking the proofs. Try again in a moment.' : `The server couldn’t check the proofs (HTTP ${res.status}).` };
+    if (!res.ok) return { kind: 'unavailable', ...httpProblem(res, 'checking the proofs') };
     return { kind: 'ok', verdicts: parseVerdicts(await readBounded(res, MAX_PROOFS_BODY), primary) };
   } catch (e) {
     return { kind: 'unavailable', message: e instanceof Error ? e.message : String(e) };
@@ -278,6 +306,17 @@ export function reasonText(v: Pick<Verdict, 'reason' | 'detail' | 'service'>): s
 
 export const statusText = (s: Status): string => (s === 'verified' ? 'Verified' : s === 'failed' ? 'Failed' : 'Unreachable');
 
+/**
+ * When the server looks at a proof that isn't verified again, for people: null when it would now
+ * (or the verdict says nothing), else "after 10:42:05".
+ */
+export function recheckWhen(v: Pick<Verdict, 'status' | 'recheck_at'>, now = new Date()): string | null {
+  if (v.status === 'verified' || !v.recheck_at) return null;
+  const t = Date.parse(v.recheck_at);
+  if (!Number.isFinite(t) || t <= now.getTime()) return null;
+  return `after ${new Date(t).toLocaleTimeString()}`;
+}
+
 /** `checked_at` for people; the raw string when it doesn't parse. */
 export function checkedWhen(iso: string, now = new Date()): string {
   const t = Date.parse(iso);
@@ -286,176 +325,6 @@ export function checkedWhen(iso: string, now = new Date()): string {
   if (mins < 1) return 'just now';
   if (mins < 60) return `${mins} min ago`;
   return new Date(t).toLocaleString();
-}
-
-/** The name typed for `service`, as the claim will carry it, and what is wrong with it (null when fine). */
-export function nameProblem(service: Service, raw: string): { name: string; problem: string | null } {
-  const t = raw.trim();
-  if (service === 'github') {
-    const name = t.replace(/^@/, '');
-    if (!name) return { name, problem: 'Type your GitHub username.' };
-    if (!/^[A-Za-z0-9-]{1,39}$/.test(name)) return { name, problem: 'GitHub usernames are up to 39 letters, digits or hyphens.' };
-    if (name.startsWith('-') || name.endsWith('-') || name.includes('--')) return { name, problem: 'A GitHub username can’t start or end with a hyphen or have two in a row.' };
-    return { name, problem: null };
-  }
-  const name = t.toLowerCase().replace(/\.$/, '');
-  if (!name) return { name, problem: 'Type a host name like example.com.' };
-  if (/^[a-z]+:\/\//.test(name) || name.includes('/')) return { name, problem: 'Type just the host name, like example.com, without https:// or a path.' };
-  if (/[^\x00-\x7f]/.test(name)) return { name, problem: 'Type international names in their punycode form (xn--…).' };
-  if (!name.includes('.')) return { name, problem: 'A host name has at least one dot, like example.com.' };
-  if (name.length > 253) return { name, problem: 'That host name is too long.' };
-  const labels = name.split('.');
-  if (labels.some((l) => !/^[a-z0-9-]{1,63}$/.test(l) || l.startsWith('-') || l.endsWith('-')))
-    return { name, problem: 'Each part of the name is 1–63 letters, digits or hyphens, not starting or ending with a hyphen.' };
-  if (!/^[a-z]/.test(labels[labels.length - 1])) return { name, problem: 'That looks like an IP address; claim a host name instead.' };
-  return { name, problem: null };
-}
-
-/** The proof place of a website or DNS claim (SPEC §15.1); GitHub's needs the gist, see {@link gistProof}. */
-export function fixedProof(service: 'https' | 'dns', name: string): string {
-  return service === 'https' ? `https://${name}/.well-known/kez-proof.txt` : `dns:_kez.${name}`;
-}
-
-/**
- * The claim's proof for a pasted gist address (`https://gist.github.com/<user>/<id>`, with or
- * without the user, or the bare id), written under the claimed `login`; or why it can't be.
- */
-export function gistProof(login: string, input: string): { proof: string } | { problem: string } {
-  const t = input.trim();
-  let id: string | undefined;
-  if (/^[0-9a-f]{20,32}$/i.test(t)) id = t;
-  else {
-    const m = /^(?:https?:\/\/)?gist\.github\.com\/(?:([A-Za-z0-9-]{1,39})\/)?([0-9a-fA-F]+)\/?(?:[?#].*)?$/.exec(t);
-    if (!m) return { problem: 'Paste the gist’s address, like https://gist.github.com/' + (login || 'you') + '/1234abcd….' };
-    if (m[1] && m[1].toLowerCase() !== login.toLowerCase()) return { problem: `That gist’s address names ${m[1]}, not ${login}. Create the gist while signed in as ${login}.` };
-    id = m[2];
-  }
-  if (!/^[0-9a-f]{20,32}$/i.test(id)) return { problem: 'That doesn’t look like a gist address: the last part should be 20–32 hexadecimal characters.' };
-  return { proof: `https://gist.github.com/${login}/${id.toLowerCase()}` };
-}
-
-/** A TXT record's character-strings: ≤ 255 bytes each, joined without separators by the checker (SPEC §15.4). */
-export function txtStrings(text: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let bytes = 0;
-  const enc = new TextEncoder();
-  for (const ch of text) {
-    const n = enc.encode(ch).length;
-    if (bytes + n > 255) {
-      out.push(cur);
-      cur = '';
-      bytes = 0;
-    }
-    cur += ch;
-    bytes += n;
-  }
-  if (cur || out.length === 0) out.push(cur);
-  return out;
-}
-
-/** The record as a zone-file line: each string quoted, `"` and `\` escaped. */
-export function txtZoneLine(name: string, text: string): string {
-  const quoted = txtStrings(text).map((s) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`);
-  return `_kez.${name}. 300 IN TXT ${quoted.join(' ')}`;
-}
-
-/** What to publish where for a claim on `service` with `name`, given the signed statement. */
-export type Placement =
-  | { service: 'github'; file: string; content: string; createUrl: string }
-  | { service: 'https'; url: string; content: string }
-  | { service: 'dns'; record: string; content: string; strings: string[]; zone: string };
-
-export const GIST_FILE = 'kez-proof.json';
-
-export function placement(service: Service, name: string, statement: SignedProof): Placement {
-  const content = jcs(statement);
-  if (service === 'github') return { service, file: GIST_FILE, content, createUrl: 'https://gist.github.com/' };
-  if (service === 'https') return { service, url: fixedProof('https', name), content };
-  return { service, record: `_kez.${name}`, content, strings: txtStrings(content), zone: txtZoneLine(name, content) };
-}
-
-/** A link's `created_at`: now, or the previous link's time when the clock runs behind it (SPEC §15.1). */
-export function linkTime(now: Date, prev: number | null): string {
-  return rfc3339(new Date(Math.max(now.getTime(), prev ?? 0)));
-}
-
-/** A refused append or local rule in words. */
-export function appendErrorText(code: string, status = 0): string {
-  const m: Record<string, string> = {
-    chain_conflict: 'Your linked accounts changed elsewhere at the same moment. Reload this page and try again.',
-    chain_full: 'Your chain is full: it already holds 256 changes, so nothing more can be added.',
-    too_many_claims: 'You can have at most 32 linked accounts. Remove one first.',
-    duplicate_claim: 'That account is already linked.',
-    already_revoked: 'That account was already removed.',
-    revoke_unknown: 'That link isn’t in your chain any more. Reload this page.',
-    created_at_regression: 'Your device clock is behind your last change. Set the correct time and try again.',
-    stale_timestamp: 'Your device clock is more than 5 minutes off. Set the correct time and try again.',
-    invalid_claim_name: 'That name isn’t valid for this service.',
-    invalid_proof: 'That proof address isn’t valid for this account.',
-    link_too_large: 'That change is too large to add.',
-    payload_too_large: 'That change is too large to add.',
-    not_found: 'Your handle isn’t registered on this server, so it keeps no linked accounts for you.',
-    rate_limited: 'Too many changes in a short time. Wait a minute and try again.',
-    broken_chain: 'Your chain on the server doesn’t verify, so no change can be added to it.',
-  };
-  return m[code] ?? friendly(code, status);
-}
-
-export interface AppendDeps {
-  fetch: Fetch;
-  /** The server-corrected clock. */
-  now: () => Date;
-  /** Signs the payload with the unlocked identity. */
-  sign: (payload: LinkPayload) => Promise<SignedLink>;
-}
-
-/**
- * Appends `body` to `primary`'s chain on this server: read and verify the chain, check the link
- * against it here (a refusal the server would give, in words, before anything is sent), sign,
- * POST. A `409 chain_conflict` (another device or tab appended first) reads the chain again and
- * signs once more; a second conflict is an error. Throws {@link ClaimsError}.
- */
-export async function appendLink(primary: string, body: LinkBody, deps: AppendDeps): Promise<{ seq: number; hash: string }> {
-  for (let attempt = 0; ; attempt++) {
-    const read = await readChainAt(deps.fetch, chainPath(primary), primary);
-    if (read.kind === 'unreachable') throw new ClaimsError('network', read.message);
-    if (read.kind === 'none') throw new ClaimsError('not_found', appendErrorText('not_found'));
-    if (read.kind === 'invalid') throw new ClaimsError('broken_chain', appendErrorText('broken_chain'));
-    const chain = read.chain;
-    const payload = nextLinkPayload(chain, body, linkTime(deps.now(), chain.headCreatedAt));
-    try {
-      chain.checkNext({ payload, hash: '' });
-    } catch (e) {
-      if (e instanceof SigchainError) throw new ClaimsError(e.code, appendErrorText(e.code));
-      throw e;
-    }
-    const link = await deps.sign(payload);
-    let res: Response;
-    try {
-      res = await deps.fetch(chainPath(primary), {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: jcs(link),
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      });
-    } catch {
-      throw new ClaimsError('network', appendErrorText('network'));
-    }
-    const text = await res.text().catch(() => '');
-    let answer: Record<string, unknown> = {};
-    try {
-      const v: unknown = JSON.parse(text);
-      if (isObj(v)) answer = v;
-    } catch {
-      /* an error page */
-    }
-    if (res.ok && typeof answer.seq === 'number' && typeof answer.hash === 'string') return { seq: answer.seq, hash: answer.hash };
-    const code = typeof answer.error === 'string' ? answer.error : res.ok ? 'invalid_response' : res.status >= 500 ? 'internal' : `http_${res.status}`;
-    if (code === 'chain_conflict' && attempt === 0) continue;
-    const ra = Number(res.headers.get('Retry-After'));
-    throw new ClaimsError(code, appendErrorText(code, res.status), Number.isFinite(ra) && ra > 0 ? ra : undefined);
-  }
 }
 
 /** An `ApiError`-like sentence for anything thrown at the UI. */

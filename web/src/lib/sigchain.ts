@@ -302,6 +302,11 @@ export function verifyChain(primary: string, links: unknown[]): Chain {
  * (`invalid_body` otherwise), then {@link verifyChain}.
  */
 export function readChain(primary: string, text: string): Chain {
+  return verifyChain(primary, chainLinks(text));
+}
+
+/** The links of a chain body, strictly parsed, at most {@link MAX_LINKS} + 1 (see {@link readChain}). */
+function chainLinks(text: string): unknown[] {
   let doc: unknown;
   try {
     doc = parseStrictJson(text);
@@ -310,7 +315,29 @@ export function readChain(primary: string, text: string): Chain {
     throw e;
   }
   if (!isObj(doc) || !exactKeys(doc, ['primary', 'links']) || !Array.isArray(doc.links)) throw new SigchainError('invalid_body');
-  return verifyChain(primary, doc.links.slice(0, MAX_LINKS + 1));
+  return doc.links.slice(0, MAX_LINKS + 1);
+}
+
+/** Links verified between two yields of {@link readChainYielding} (a few ms each on a phone). */
+export const VERIFY_SLICE = 16;
+
+/**
+ * {@link readChain} for the UI: the same checks, giving the page a turn (a macrotask) after every
+ * {@link VERIFY_SLICE} links, so a full 256-link chain does not freeze it for seconds.
+ */
+export async function readChainYielding(primary: string, text: string): Promise<Chain> {
+  const links = chainLinks(text);
+  const chain = new Chain(primary);
+  for (let index = 0; index < links.length; index++) {
+    if (index > 0 && index % VERIFY_SLICE === 0) await new Promise((r) => setTimeout(r, 0));
+    try {
+      chain.push(verifyLink(links[index]));
+    } catch (e) {
+      if (e instanceof SigchainError) throw new ChainError(index, e.code);
+      throw e;
+    }
+  }
+  return chain;
 }
 
 /** The payload of the link after `chain`'s head. */
