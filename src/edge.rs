@@ -136,6 +136,9 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// [`MAX_HEADERS`] so that the usual excess gets our JSON answer.
 pub const HYPER_MAX_HEADERS: usize = 4 * MAX_HEADERS;
 
+/// The request id header (`tower_http`'s `x-request-id`).
+const REQUEST_ID: &str = "x-request-id";
+
 /// Middleware: JSON 414 and 431 for requests over our limits.
 pub async fn request_limits(req: Request, next: Next) -> Response {
     let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
@@ -144,11 +147,15 @@ pub async fn request_limits(req: Request, next: Next) -> Response {
             .into_response();
     }
     let headers = req.headers();
+    // The request id is set by our own layer before this one runs (the
+    // client's is kept only from a trusted proxy): not counted.
+    let own = headers.get_all(REQUEST_ID).iter().count();
     let bytes: usize = headers
         .iter()
+        .filter(|(n, _)| *n != REQUEST_ID)
         .map(|(n, v)| n.as_str().len() + v.len() + 4)
         .sum();
-    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+    if headers.len() - own > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
         return AppError::headers_too_large(format!(
             "at most {MAX_HEADERS} request headers of {MAX_HEADER_BYTES} bytes in all"
         ))

@@ -232,6 +232,34 @@ async fn a_stream_head_dribbled_past_the_header_timeout_is_cut_off() {
 }
 
 #[tokio::test]
+async fn a_slow_first_head_does_not_shorten_the_connections_later_waits() {
+    // Arrange: a 4 s header timeout; a poll head (handed to hyper) sent in
+    // pieces over ~2.5 s, whole before its time is up.
+    let app = spawn_app_with(|c| c.header_timeout_secs = 4).await;
+    let _bob = app.user("bob").await;
+    let mut raw = Raw::connect(&app).await;
+    for piece in [
+        &b"GET /v1/inbox/bob"[..],
+        b"?since=0 HTTP/1.1\r\n",
+        b"host: x\r\n\r\n",
+    ] {
+        raw.send(piece).await;
+        tokio::time::sleep(Duration::from_millis(1250)).await;
+    }
+    let (status, headers) = raw.head().await;
+    raw.body(&headers).await;
+
+    // Act: the next request comes after an idle wait longer than what was
+    // left of the first head's time, shorter than the whole timeout.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    raw.send(HEALTHZ).await;
+
+    // Assert: hyper waited with the whole timeout, not the first head's rest.
+    assert_eq!(status, "HTTP/1.1 401 Unauthorized");
+    assert_eq!(raw.head().await.0, "HTTP/1.1 200 OK");
+}
+
+#[tokio::test]
 async fn unusual_stream_requests_and_other_paths_go_to_hyper_as_before() {
     let app = spawn_app().await;
     let bob = app.user("bob").await;

@@ -171,3 +171,25 @@ async fn odd_paths_and_queries_get_json_errors() {
         assert!(v["error"].is_string(), "{path}: {text}");
     }
 }
+
+/// The header limit counts what the client sent: the request id the
+/// server adds on its way in is not the client's (exactly
+/// `MAX_HEADERS` used to get a 431).
+#[tokio::test]
+async fn exactly_the_header_limit_is_answered_and_one_more_is_not() {
+    use kez_chat_server::edge::MAX_HEADERS;
+    let app = spawn_app().await;
+    for (count, want) in [(MAX_HEADERS, "200"), (MAX_HEADERS + 1, "431")] {
+        // `host` is one of them.
+        let fillers: String = (1..count).map(|i| format!("x-f{i}: 1\r\n")).collect();
+        let head = format!("GET /v1/healthz HTTP/1.1\r\nhost: x\r\n{fillers}\r\n");
+        let mut raw = Raw::connect(&app).await;
+        raw.send(head.as_bytes()).await;
+        let (status, _) = raw.head().await;
+        assert_eq!(
+            status.split(' ').nth(1),
+            Some(want),
+            "{count} headers: {status}"
+        );
+    }
+}

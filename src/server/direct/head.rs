@@ -65,6 +65,12 @@ pub(super) async fn read(socket: &TcpStream, peer: SocketAddr) -> Head {
     }
 }
 
+/// Whether `prefix` holds a whole request head (its blank line, CRLF or
+/// the bare LF hyper also accepts), so hyper reads no more of it.
+pub(super) fn has_complete_head(prefix: &[u8]) -> bool {
+    prefix.windows(4).any(|w| w == b"\r\n\r\n") || prefix.windows(2).any(|w| w == b"\n\n")
+}
+
 /// Sorts the bytes read so far (`buf`, the connection's first).
 fn classify(buf: &[u8], peer: SocketAddr) -> Verdict {
     let n = buf.len().min(STREAM_PREFIX.len());
@@ -182,6 +188,18 @@ mod tests {
         for (head, want) in cases {
             assert_eq!(verdict(&head), want, "{head:?}");
         }
+    }
+
+    #[test]
+    fn a_head_is_complete_at_its_blank_line() {
+        assert!(has_complete_head(
+            b"GET /v1/inbox/a HTTP/1.1\r\nhost: x\r\n\r\n"
+        ));
+        assert!(has_complete_head(b"GET /v1/inbox/a HTTP/1.1\nhost: x\n\n"));
+        assert!(!has_complete_head(
+            b"GET /v1/inbox/a HTTP/1.1\r\nhost: x\r\n"
+        ));
+        assert!(!has_complete_head(b"GET /v1/in"));
     }
 
     #[test]

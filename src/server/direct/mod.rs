@@ -73,18 +73,24 @@ pub(super) async fn open(socket: TcpStream, mut hyper: Hyper, direct: Direct) ->
         // Too slow (slowloris), gone, or failed: hang up, as hyper does.
         Err(_) | Ok(head::Head::Closed) => None,
         Ok(head::Head::Pass(prefix)) => {
-            let left = header_timeout.saturating_sub(started.elapsed());
-            if !left.is_zero() {
+            // hyper's header timeout also bounds every later head and the
+            // idle wait before it: only a head still arriving gets what is
+            // left of the first one's time.
+            if !head::has_complete_head(&prefix) {
+                let left = header_timeout.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return None;
+                }
                 hyper.http.header_read_timeout(left);
-                hyper.serve(Rewind::new(socket, prefix)).await;
             }
+            hyper.serve(Rewind::new(socket, prefix)).await;
             None
         }
         Ok(head::Head::Stream(req)) => {
             let Ok(res) = hyper.app.clone().oneshot(*req).await;
             if response::is_event_stream(&res) {
-                RequestCounters::bump(&counters.streams_opened_direct);
                 let body = response::write_head(&socket, res, hyper.write_timeout).await?;
+                RequestCounters::bump(&counters.streams_opened_direct);
                 return Some(Opened {
                     socket,
                     body,
