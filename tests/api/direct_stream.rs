@@ -18,8 +18,6 @@ fn open_request(id: &TestIdentity, handle: &str, extra: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-const HEALTHZ: &[u8] = b"GET /v1/healthz HTTP/1.1\r\nhost: x\r\n\r\n";
-
 fn direct_opens(app: &TestApp) -> u64 {
     app.state()
         .counters

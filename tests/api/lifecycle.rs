@@ -9,8 +9,6 @@ use tokio::net::TcpStream;
 
 use crate::helpers::*;
 
-const HEALTHZ: &[u8] = b"GET /v1/healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-
 /// A raw connection to `app` that has sent `bytes`.
 async fn raw_sent(app: &TestApp, bytes: &[u8]) -> TcpStream {
     let mut s = TcpStream::connect(app.addr()).await.unwrap();

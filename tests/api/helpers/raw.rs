@@ -6,6 +6,9 @@ use tokio::net::TcpStream;
 
 use super::{TestApp, within};
 
+/// A whole `GET /v1/healthz` head: the plainest request a raw client sends.
+pub const HEALTHZ: &[u8] = b"GET /v1/healthz HTTP/1.1\r\nhost: x\r\n\r\n";
+
 /// A raw HTTP/1.1 client connection and what it read but did not consume.
 pub struct Raw {
     pub s: TcpStream,
