@@ -17,6 +17,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { artifacts, checkDbHasNoText, launchBrowser, log, preflight, startServer } from './helpers.mjs';
+import { freePort, metric } from './scenarios/nostr.mjs';
 import register from './scenarios/register.mjs';
 import pwa from './scenarios/pwa.mjs';
 import chat from './scenarios/chat.mjs';
@@ -60,7 +61,9 @@ const SCENARIOS = Object.entries(ALL)
 preflight();
 // Many scenarios sign up from one address: lift the per-IP sign-up limit (5/min by
 // default; its 429 is covered by the API tests) so none waits out a minute.
-const server = startServer(['--register-rate-per-minute', '120']);
+// A metrics port, to see which path served the browsers' streams.
+const metrics = `http://127.0.0.1:${await freePort()}`;
+const server = startServer(['--register-rate-per-minute', '120', '--metrics-bind', metrics.slice('http://'.length)]);
 /** @type {import('playwright-core').Browser | undefined} */
 let browser;
 let current = '(start-up)';
@@ -85,6 +88,13 @@ try {
     log(`── ${s.name}: ok (${seconds(t0)} s)`);
   }
   current = '(shut-down)';
+  // Which path served the browsers' event streams (issue 14, TODO #205): a
+  // stream opened as a fresh connection's first request goes off hyper
+  // (src/server/direct/); Chromium opens its streams on kept-alive
+  // connections, so they go through hyper. Printed, not asserted: both
+  // paths are held to the same bytes by tests/api/direct_stream.rs.
+  const [opened, direct] = [await metric(metrics, 'kez_streams_opened'), await metric(metrics, 'kez_streams_opened_direct')];
+  log(`event streams opened: ${opened}, ${direct} of them off hyper`);
   await browser.close();
   browser = undefined;
   await server.stop();
