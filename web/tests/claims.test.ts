@@ -1,7 +1,7 @@
 // Linked accounts (lib/claims.ts, lib/claims.svelte.ts): reading a chain bounded and verified on
 // this device, the home server's verdicts matched to verified claims only, what to publish where,
 // and appends against a stand-in server that applies SPEC §15.3's rules (409 once, then retry).
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   MAX_CHAIN_BODY,
   readVerdicts,
@@ -233,6 +233,30 @@ describe('verdicts', () => {
     expect(store.rows).toEqual([]);
     const peer = new LinkedAccounts(primary, { fetch: s.fetch, now: () => NOW });
     await expect(peer.add(webClaim)).rejects.toMatchObject({ code: 'read_only' });
+  });
+
+  it('adding reads and verifies the chain once: the appended chain is shown, not read again (TODO #210)', async () => {
+    const s = new ChainServer(primary);
+    await appendLink(primary, { op: 'add', claim: ghClaim }, deps(s));
+    const store = new LinkedAccounts(primary, deps(s));
+    await store.load();
+    const chainUrl = `/v1/sigchains/ed25519/${primary.slice(8)}`;
+    const reads = () => s.gets.filter((g) => g.url === chainUrl).length;
+    const before = reads();
+    const pushes = vi.spyOn(Chain.prototype, 'push');
+    try {
+      await store.add(webClaim);
+      // One read verifying the one stored link, then the new link added to that chain (the
+      // stand-in server's own chain aside).
+      expect(reads() - before).toBe(1);
+      expect(pushes.mock.contexts.filter((c) => c !== s.chain)).toHaveLength(2);
+    } finally {
+      pushes.mockRestore();
+    }
+    expect(store.state).toBe('ok');
+    expect(store.rows.map((r) => r.link)).toEqual(s.chain.activeClaims().map((c) => c.link));
+    expect(store.rows.map((r) => r.claim.name)).toEqual(['Alice-Kez', 'alice.example']);
+    expect(s.gets.at(-1)?.url).toBe(`${chainUrl}/proofs`);
   });
 
   it('reasons are words', () => {
