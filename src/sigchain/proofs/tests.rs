@@ -279,3 +279,15 @@ fn only_an_old_enough_unverified_verdict_is_forgotten() {
     verdicts.forget_unverified("bad", Duration::ZERO);
     assert!(verdicts.get("bad").is_none());
 }
+
+#[test]
+fn metric_reasons_come_from_a_fixed_set() {
+    use super::stats::reason_label;
+    assert_eq!(reason_label("connect_error"), "connect_error");
+    assert_eq!(reason_label("ok"), "ok");
+    assert_eq!(reason_label("http_503"), "http_5xx");
+    assert_eq!(reason_label("http_404"), "http_4xx");
+    assert_eq!(reason_label("http_301"), "http_3xx");
+    assert_eq!(reason_label("http_"), "other");
+    assert_eq!(reason_label("alice.example"), "other");
+}
