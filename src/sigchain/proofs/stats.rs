@@ -142,8 +142,8 @@ pub(super) fn reason_label(reason: &str) -> &'static str {
         "connect_error",
         "dns_error",
     ];
-    if let Some(code) = CODES.iter().find(|c| **c == reason) {
-        return *code;
+    if let Some(code) = CODES.into_iter().find(|c| *c == reason) {
+        return code;
     }
     match reason.strip_prefix("http_").and_then(|s| s.bytes().next()) {
         Some(b'1') => "http_1xx",

@@ -2,7 +2,8 @@ use ed25519_dalek::SigningKey;
 
 use super::fetch::{base_url, txt_bytes};
 use super::*;
-use crate::kez::sigchain::{proof_payload, sign_proof};
+use crate::kez::json;
+use crate::kez::sigchain::{MAX_LINK_BYTES, proof_payload, sign_proof};
 
 fn key(seed: u8) -> (SigningKey, Identity) {
     let sk = SigningKey::from_bytes(&[seed; 32]);
