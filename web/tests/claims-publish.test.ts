@@ -46,5 +46,11 @@ describe('what to publish', () => {
     expect(nameProblem('dns', '10.0.0.1').problem).toMatch(/IP address/);
     expect(nameProblem('dns', 'localhost').problem).toMatch(/dot/);
     expect(nameProblem('dns', 'bücher.example').problem).toMatch(/punycode/);
+    // _kez.<name> must fit in 253 characters: 248 is the longest DNS claim that can verify.
+    const long = (n: number) => `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(n - 3 * 61 - 8)}.example`;
+    expect(long(248).length).toBe(248);
+    expect(nameProblem('dns', long(248)).problem).toBeNull();
+    expect(nameProblem('dns', long(249)).problem).toMatch(/too long for a DNS proof/);
+    expect(nameProblem('https', long(249)).problem).toBeNull();
   });
 });
