@@ -158,6 +158,7 @@ pub fn render(state: &AppState) -> String {
     stream_metrics(r, state);
     push_metrics(r, state);
     task_metrics(r, state);
+    state.proofs.register_metrics(r);
     if let Some(nats) = &state.nats {
         nats_metrics(r, nats);
     }

@@ -20,6 +20,10 @@ use crate::state::AppState;
 pub trait Limit {
     /// The limiter this class draws tokens from.
     fn limiter(state: &AppState) -> &IpRateLimiter;
+
+    /// Called when a request of this class is refused (counted where the
+    /// class has a `/metrics` figure for it).
+    fn refused(_state: &AppState) {}
 }
 
 /// `POST /v1/messages`.
@@ -78,6 +82,10 @@ impl Limit for Proofs {
     fn limiter(state: &AppState) -> &IpRateLimiter {
         &state.proof_limiter
     }
+
+    fn refused(state: &AppState) {
+        state.proofs.count_rate_limited();
+    }
 }
 
 /// Extractor that takes a token for the client from `L`'s limiter. Listed
@@ -93,7 +101,9 @@ impl<L: Limit> axum::extract::FromRequestParts<AppState> for RateLimited<L> {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
-        L::limiter(state).check(ip)?;
+        L::limiter(state)
+            .check(ip)
+            .inspect_err(|_| L::refused(state))?;
         Ok(Self(std::marker::PhantomData))
     }
 }

@@ -20,19 +20,21 @@ use crate::config::ProofConfig;
 use crate::error::{AppError, Result};
 use crate::extract::AppPath;
 use crate::kez::Identity;
-use crate::kez::json::{self, JsonError};
-use crate::kez::sigchain::{Claim, MAX_LINK_BYTES, Service, verify_proof};
+use crate::kez::sigchain::{Claim, Service};
 use crate::rate_limit::{Proofs, RateLimited};
 use crate::state::AppState;
 
 mod cache;
 mod fetch;
 mod flight;
+mod judge;
+mod stats;
 #[cfg(test)]
 mod tests;
 
 pub use cache::{Claims, FAILED_TTL, MAX_CACHED, MAX_CACHED_CHAINS, VERIFIED_TTL};
 pub use flight::MAX_FLIGHTS;
+use judge::{asks_no_cache, judge};
 
 /// A request waits at most this many fetch timeouts for its chain's check
 /// (20 s with the default 5 s, below the default 30 s request timeout).
@@ -48,6 +50,17 @@ pub enum Status {
     Failed,
     /// The place could not be read (timeout, refused address, DNS error…).
     Unreachable,
+}
+
+impl Status {
+    /// The SPEC §15.5 name (also the `/metrics` label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Failed => "failed",
+            Self::Unreachable => "unreachable",
+        }
+    }
 }
 
 /// Why a claim is not verified: a status and a SPEC §15.5 reason code.
@@ -121,6 +134,7 @@ struct Inner {
     per_chain: usize,
     timeout: Duration,
     recheck_after: Duration,
+    stats: stats::Stats,
 }
 
 impl ProofChecker {
@@ -140,7 +154,18 @@ impl ProofChecker {
             per_chain: (slots / 4).max(1),
             timeout,
             recheck_after: Duration::from_secs(c.proof_recheck_after_secs),
+            stats: stats::Stats::default(),
         })))
+    }
+
+    /// Adds the `kez_proof_*` figures to a `/metrics` scrape (no identifiers).
+    pub fn register_metrics(&self, r: &mut prometheus_client::registry::Registry) {
+        self.0.stats.register(r);
+    }
+
+    /// Counts a `/proofs` request refused by `--proof-rate-per-minute`.
+    pub fn count_rate_limited(&self) {
+        self.0.stats.rate_limited();
     }
 
     /// Verdicts for `claims` of `primary`'s chain at `etag`, in order:
@@ -192,9 +217,12 @@ impl Inner {
         claims
             .iter()
             .map(|(h, c)| {
-                self.verdicts
-                    .get(h)
-                    .unwrap_or_else(|| view_of(h, c, Err(Fail::unreachable("busy"))))
+                if let Some(view) = self.verdicts.get(h) {
+                    self.stats.cache_hit();
+                    return view;
+                }
+                self.stats.busy();
+                view_of(h, c, Err(Fail::unreachable("busy")))
             })
             .collect()
     }
@@ -222,8 +250,11 @@ impl Inner {
 
     async fn verdict(&self, primary: &Identity, hash: &str, claim: &Claim) -> ProofView {
         if let Some(view) = self.verdicts.get(hash) {
+            self.stats.cache_hit();
             return view;
         }
+        self.stats.started();
+        let started = std::time::Instant::now();
         let outcome = match tokio::time::timeout(self.timeout, self.slots.acquire()).await {
             // One deadline for the whole claim (a gist and its raw files).
             Ok(Ok(_permit)) => tokio::time::timeout(self.timeout, self.check(primary, claim))
@@ -233,7 +264,11 @@ impl Inner {
         };
         let busy = matches!(&outcome, Err(f) if f.reason == "busy");
         let mut view = view_of(hash, claim, outcome);
-        if !busy {
+        if busy {
+            self.stats.busy();
+        } else {
+            let seconds = started.elapsed().as_secs_f64();
+            self.stats.finished(view.status, &view.reason, seconds);
             if view.status != Status::Verified {
                 let now = Utc::now();
                 view.checked_at = now.to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -279,42 +314,6 @@ fn view_of(hash: &str, claim: &Claim, outcome: Result<(), Fail>) -> ProofView {
         checked_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         recheck_at: None,
     }
-}
-
-/// Whether the request's `Cache-Control` carries the `no-cache` directive
-/// (RFC 9111 §5.2.1.4; a browser's `fetch(…, {cache: "reload"})` sends it).
-fn asks_no_cache(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CACHE_CONTROL).iter().any(|v| {
-        v.to_str().is_ok_and(|v| {
-            v.split(',').any(|d| {
-                let d = d.trim();
-                let name = d.split('=').next().unwrap_or(d).trim();
-                name.eq_ignore_ascii_case("no-cache")
-            })
-        })
-    })
-}
-
-/// Whether `bytes` is a statement proving `claim` of `primary`'s chain
-/// (SPEC §15.4): at most 4096 bytes, strict JSON, [`verify_proof`], then
-/// the key (`wrong_key`) and the service and name (`wrong_claim`, the name
-/// ASCII case-insensitively). Surrounding whitespace is ignored.
-pub(super) fn judge(bytes: &[u8], primary: &Identity, claim: &Claim) -> Result<(), Fail> {
-    if bytes.len() > MAX_LINK_BYTES {
-        return Err(Fail::failed("too_large"));
-    }
-    let value = json::parse_strict(bytes.trim_ascii()).map_err(|e| match e {
-        JsonError::UnsafeNumber => Fail::bad_statement("unsafe_number"),
-        JsonError::Invalid(_) => Fail::bad_statement("invalid_json"),
-    })?;
-    let st = verify_proof(&value).map_err(|e| Fail::bad_statement(e.code()))?;
-    if st.primary != *primary {
-        return Err(Fail::failed("wrong_key"));
-    }
-    if st.service != claim.service || !st.name.eq_ignore_ascii_case(&claim.name) {
-        return Err(Fail::failed("wrong_claim"));
-    }
-    Ok(())
 }
 
 /// # `GET /v1/sigchains/ed25519/{hex}/proofs`

@@ -2,7 +2,8 @@ use ed25519_dalek::SigningKey;
 
 use super::fetch::{base_url, txt_bytes};
 use super::*;
-use crate::kez::sigchain::{proof_payload, sign_proof};
+use crate::kez::json;
+use crate::kez::sigchain::{MAX_LINK_BYTES, proof_payload, sign_proof};
 
 fn key(seed: u8) -> (SigningKey, Identity) {
     let sk = SigningKey::from_bytes(&[seed; 32]);
@@ -278,4 +279,16 @@ fn only_an_old_enough_unverified_verdict_is_forgotten() {
 
     verdicts.forget_unverified("bad", Duration::ZERO);
     assert!(verdicts.get("bad").is_none());
+}
+
+#[test]
+fn metric_reasons_come_from_a_fixed_set() {
+    use super::stats::reason_label;
+    assert_eq!(reason_label("connect_error"), "connect_error");
+    assert_eq!(reason_label("ok"), "ok");
+    assert_eq!(reason_label("http_503"), "http_5xx");
+    assert_eq!(reason_label("http_404"), "http_4xx");
+    assert_eq!(reason_label("http_301"), "http_3xx");
+    assert_eq!(reason_label("http_"), "other");
+    assert_eq!(reason_label("alice.example"), "other");
 }

@@ -4,6 +4,7 @@
 mod appends;
 mod errors;
 mod proof_bounds;
+mod proof_metrics;
 mod proofs;
 mod recheck;
 mod shapes;

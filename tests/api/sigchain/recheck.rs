@@ -10,7 +10,7 @@ use crate::helpers::proof_stand::{Answer, Stand};
 use crate::helpers::*;
 
 /// The proofs answer for `id`'s chain asked with `Cache-Control: no-cache`.
-async fn proofs_no_cache(app: &TestApp, id: &TestIdentity) -> Vec<Value> {
+pub(super) async fn proofs_no_cache(app: &TestApp, id: &TestIdentity) -> Vec<Value> {
     let url = app.url(&format!("/v1/sigchains/ed25519/{}/proofs", hex_of(id)));
     let res = within(
         30,

@@ -4,7 +4,7 @@ import { friendly } from './api';
 import { jcs } from './jcs';
 import { rfc3339 } from './time';
 import { ClaimsError, TIMEOUT_MS, chainPath, fetchFailure, readChainAt, retryAfter, waitWords, type Fetch } from './claims';
-import { SigchainError, nextLinkPayload, type LinkBody, type LinkPayload, type SignedLink } from './sigchain';
+import { SigchainError, linkHash, nextLinkPayload, type Chain, type LinkBody, type LinkPayload, type SignedLink } from './sigchain';
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -47,9 +47,11 @@ export interface AppendDeps {
  * Appends `body` to `primary`'s chain on this server: read and verify the chain, check the link
  * against it here (a refusal the server would give, in words, before anything is sent), sign,
  * POST. A `409 chain_conflict` (another device or tab appended first) reads the chain again and
- * signs once more; a second conflict is an error. Throws {@link ClaimsError}.
+ * signs once more; a second conflict is an error. Throws {@link ClaimsError}. Gives the chain as it
+ * now stands (the one verified here, plus the link the server stored) so the caller need not read
+ * and verify it again; `null` if the server named another hash than the link's.
  */
-export async function appendLink(primary: string, body: LinkBody, deps: AppendDeps): Promise<{ seq: number; hash: string }> {
+export async function appendLink(primary: string, body: LinkBody, deps: AppendDeps): Promise<{ seq: number; hash: string; chain: Chain | null }> {
   for (let attempt = 0; ; attempt++) {
     const read = await readChainAt(deps.fetch, chainPath(primary), primary);
     if (read.kind === 'unreachable') throw new ClaimsError('network', read.message);
@@ -83,7 +85,11 @@ export async function appendLink(primary: string, body: LinkBody, deps: AppendDe
     } catch {
       /* an error page */
     }
-    if (res.ok && typeof answer.seq === 'number' && typeof answer.hash === 'string') return { seq: answer.seq, hash: answer.hash };
+    if (res.ok && typeof answer.seq === 'number' && typeof answer.hash === 'string') {
+      const stored = answer.hash === linkHash(link);
+      if (stored) chain.push({ payload, hash: answer.hash });
+      return { seq: answer.seq, hash: answer.hash, chain: stored ? chain : null };
+    }
     const code = typeof answer.error === 'string' ? answer.error : res.ok ? 'invalid_response' : res.status >= 500 ? 'internal' : `http_${res.status}`;
     if (code === 'chain_conflict' && attempt === 0) continue;
     const ra = retryAfter(res);

@@ -19,6 +19,8 @@ export function nameProblem(service: Service, raw: string): { name: string; prob
   if (/[^\x00-\x7f]/.test(name)) return { name, problem: 'Type international names in their punycode form (xn--…).' };
   if (!name.includes('.')) return { name, problem: 'A host name has at least one dot, like example.com.' };
   if (name.length > 253) return { name, problem: 'That host name is too long.' };
+  // `_kez.<name>` must itself fit DNS's 253 characters, or the record can't exist (SPEC §15.5).
+  if (service === 'dns' && name.length > 248) return { name, problem: 'That domain name is too long for a DNS proof: _kez. in front of it would pass 253 characters.' };
   const labels = name.split('.');
   if (labels.some((l) => !/^[a-z0-9-]{1,63}$/.test(l) || l.startsWith('-') || l.endsWith('-')))
     return { name, problem: 'Each part of the name is 1–63 letters, digits or hyphens, not starting or ending with a hyphen.' };

@@ -17,7 +17,7 @@ import {
   type Fetch,
   type Verdict,
 } from './claims';
-import type { Claim, LinkPayload, SignedLink } from './sigchain';
+import type { Chain, Claim, LinkPayload, SignedLink } from './sigchain';
 
 export interface LinkedAccountsDeps {
   fetch: Fetch;
@@ -67,13 +67,18 @@ export class LinkedAccounts {
   }
 
   /** Reads the chain (verified here) and this server's verdicts; a later call wins over an earlier one still running. */
-  async load(opts: { fresh?: boolean } = {}): Promise<void> {
+  load(opts: { fresh?: boolean } = {}): Promise<void> {
+    return this.#load(opts, null);
+  }
+
+  /** {@link load}; given `chain` (just appended to on this server and verified here), shows it without reading it again. */
+  async #load(opts: { fresh?: boolean }, chain: Chain | null): Promise<void> {
     const run = ++this.#run;
     this.busy = true;
     try {
       let url: string | null;
       try {
-        url = this.#deps.locate ? await this.#deps.locate() : chainPath(this.primary);
+        url = chain ? chainPath(this.primary) : this.#deps.locate ? await this.#deps.locate() : chainPath(this.primary);
       } catch (e) {
         if (run !== this.#run) return;
         this.#unreachable(errorText(e));
@@ -89,7 +94,7 @@ export class LinkedAccounts {
       // A chain kept by another service (--sig-server-url) has no proof check here (SPEC §15.5: 404).
       const here = url.startsWith('/');
       const [read, verdicts] = await Promise.all([
-        readChainAt(this.#deps.fetch, url, this.primary),
+        chain ? ({ kind: 'ok', chain } as const) : readChainAt(this.#deps.fetch, url, this.primary),
         this.#deps.verdicts === false || !here ? null : readVerdicts(this.#deps.fetch, this.primary, opts.fresh),
       ]);
       if (run !== this.#run) return;
@@ -161,7 +166,8 @@ export class LinkedAccounts {
   async #append(body: Parameters<typeof appendLink>[1]): Promise<void> {
     const sign = this.#deps.sign;
     if (!sign) throw new ClaimsError('read_only', 'Only the key’s owner can change its linked accounts.');
-    await appendLink(this.primary, body, { fetch: this.#deps.fetch, now: this.#deps.now, sign });
-    await this.load();
+    const { chain } = await appendLink(this.primary, body, { fetch: this.#deps.fetch, now: this.#deps.now, sign });
+    // The chain was read and verified before signing: the appended one is shown, not read again.
+    await this.#load({}, chain);
   }
 }
