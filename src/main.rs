@@ -7,8 +7,9 @@ use kez_chat_server::{config::Config, server, telemetry};
 /// jemalloc rather than glibc's malloc (issue 14): it gives memory back
 /// after a burst of closed streams (glibc kept the peak: 313 MB vs 14.5 MB
 /// fresh after 10k streams), and an idle stream's 8 KiB hyper buffers,
-/// page-aligned and mostly unwritten, stay partly unbacked. Its settings
-/// (purging) are in `.cargo/config.toml`.
+/// page-aligned and mostly unwritten, stay partly unbacked. It is also the
+/// C `malloc` (Cargo.toml), so SQLite's page caches live on it too. Its
+/// settings (purging) are in `.cargo/config.toml`.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -65,6 +65,7 @@ fn store_failures_are_internal() {
         (S::WriterGone.into(), 500, "internal"),
         (S::JobDropped.into(), 500, "internal"),
         (S::JobPanicked.into(), 500, "internal"),
+        (S::ReaderGone.into(), 500, "internal"),
         (commit.into(), 500, "internal"),
         (
             S::Sqlite(rusqlite::Error::QueryReturnedNoRows).into(),
@@ -72,14 +73,6 @@ fn store_failures_are_internal() {
             "internal",
         ),
     ]);
-}
-
-#[tokio::test]
-async fn a_failed_read_task_is_internal() {
-    let task = tokio::spawn(std::future::pending::<()>());
-    task.abort();
-    let e: AppError = StoreError::from(task.await.unwrap_err()).into();
-    check(vec![(e, 500, "internal")]);
 }
 
 #[test]

@@ -45,9 +45,9 @@ pub enum StoreError {
     /// The transaction holding the job did not commit.
     #[error("commit failed: {0:#}")]
     CommitFailed(Arc<anyhow::Error>),
-    /// The blocking task running a read failed (panicked or was cancelled).
-    #[error("database read task failed: {0}")]
-    ReadTask(#[from] tokio::task::JoinError),
+    /// No reader thread could be started, or one stopped with a job.
+    #[error("database reader has stopped")]
+    ReaderGone,
     /// Any other SQLite error.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),

@@ -1,5 +1,5 @@
 //! All SQL lives here. rusqlite never runs on the async runtime's threads:
-//! reads run on the blocking pool with a small set of read-only connections,
+//! reads run on a few reader threads with a read-only connection each,
 //! and every write goes to one dedicated writer thread that group-commits
 //! (everything queued while the previous commit was syncing lands in the next
 //! transaction), so a durable `synchronous=FULL` commit is shared by many posts.
@@ -14,6 +14,7 @@ mod meta;
 mod migrations;
 mod profiles;
 mod push_subs;
+mod readers;
 mod seq;
 mod sigchains;
 
@@ -25,7 +26,7 @@ use std::thread::JoinHandle;
 use anyhow::Context;
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 pub use backup::{BACKUP_SEQ_GAP, backup};
 pub use error::{Result, StoreError};
@@ -39,8 +40,6 @@ pub use sigchains::{AppendLink, ChainHead, NewLink, StoredLink};
 
 /// Most write jobs folded into one transaction.
 const MAX_BATCH: usize = 512;
-/// Most concurrently open read connections.
-const MAX_READERS: usize = 8;
 /// Queued write jobs before callers wait for room.
 const WRITE_QUEUE: usize = 4096;
 
@@ -62,8 +61,7 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
-    readers: Mutex<Vec<Connection>>,
-    reader_slots: Semaphore,
+    readers: readers::Readers,
     writer: mpsc::Sender<Command>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<WriterStats>,
@@ -104,8 +102,7 @@ impl Store {
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
-                readers: Mutex::new(Vec::new()),
-                reader_slots: Semaphore::new(MAX_READERS),
+                readers: readers::Readers::new(path),
                 writer: tx,
                 writer_thread: Mutex::new(Some(thread)),
                 stats,
@@ -115,32 +112,13 @@ impl Store {
         })
     }
 
-    /// Runs `f` on a read-only connection off the async threads.
+    /// Runs `f` on a read-only connection, on a reader thread (see `readers`).
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let _slot = self
-            .inner
-            .reader_slots
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        let inner = self.inner.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _g = span.enter();
-            let pooled = inner.readers.lock().pop();
-            let conn = match pooled {
-                Some(c) => c,
-                None => open_reader(&inner.path)?,
-            };
-            let out = f(&conn);
-            inner.readers.lock().push(conn);
-            out
-        })
-        .await?
+        self.inner.readers.run(f).await
     }
 
     /// Runs `f` inside the writer's next transaction and resolves once that
@@ -225,6 +203,7 @@ fn open_reader(path: &Path) -> Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     configure(&conn)?;
+    conn.pragma_update(None, "cache_size", -readers::CACHE_KIB)?;
     Ok(conn)
 }
 

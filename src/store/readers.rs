@@ -1,0 +1,250 @@
+//! Read-only connections, each owned by a thread of its own (issue 14,
+//! TODO #208).
+//!
+//! Reads used to borrow a pooled connection on tokio's blocking pool. Under
+//! a burst of stream opens that pool grew to ~40 threads (a read's permit
+//! came free before its thread was idle again, so the next read spawned
+//! another), and those threads were shared with everything else that
+//! blocks: a getaddrinfo that hangs for seconds (push, proof checks) could
+//! hold one. Here at most [`MAX_READERS`] threads exist, started on first
+//! need, each keeping one connection (and its page cache) for its life.
+//!
+//! A read holds a slot of a semaphore with as many permits as readers, so
+//! a slot always finds an idle reader or room to start one. The reader puts
+//! itself back on the idle list before the slot is released, from its own
+//! thread, so a caller that gives up mid-read loses nothing. The threads
+//! end when the [`Readers`] are dropped (their channels close).
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+use rusqlite::Connection;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+
+use super::{Result, StoreError, open_reader};
+
+/// Most read-only connections (and reader threads) at once.
+pub(super) const MAX_READERS: usize = 8;
+
+/// Page cache of each read-only connection, in KiB (SQLite's default is
+/// 2,000). Reads are short lookups whose pages the OS caches anyway; at
+/// the default, 10k stream opens (one replay read each) grew the readers'
+/// caches by ~12 MB that stayed after the streams closed (issue 14: RSS
+/// after close 57 → 42 MB, per idle stream 8.1 → 6.6 KB at 10k, in
+/// `cargo bench --bench messaging`). The writer keeps the default.
+pub(super) const CACHE_KIB: i64 = 512;
+
+/// A read to run: gets the reader's connection, or why it could not open.
+type Job = Box<dyn FnOnce(Result<&Connection>) + Send>;
+
+/// What a reader thread receives: the job, the way back to the idle list
+/// (its own sender) and the slot it frees once it is idle again.
+struct Run {
+    job: Job,
+    reader: Reader,
+    slot: OwnedSemaphorePermit,
+}
+
+/// The sending side of one reader thread.
+struct Reader(Sender<Run>);
+
+/// The pool of reader threads of one database file.
+pub(super) struct Readers {
+    path: PathBuf,
+    slots: Arc<Semaphore>,
+    idle: Arc<Mutex<Vec<Reader>>>,
+}
+
+impl Readers {
+    pub(super) fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            slots: Arc::new(Semaphore::new(MAX_READERS)),
+            idle: Arc::new(Mutex::new(Vec::with_capacity(MAX_READERS))),
+        }
+    }
+
+    /// Runs `f` on a reader's connection, off the async threads.
+    ///
+    /// Errors: what `f` returns; [`StoreError::JobPanicked`] if `f` panicked (the reader lives on);
+    /// [`StoreError::ReaderGone`] if no reader thread could be started.
+    pub(super) async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let reader = match self.idle.lock().pop() {
+            Some(r) => r,
+            None => self.start()?,
+        };
+        let (tx, rx) = oneshot::channel();
+        let span = tracing::Span::current();
+        let job: Job = Box::new(move |conn| {
+            let _g = span.enter();
+            let out = conn.and_then(|c| {
+                std::panic::catch_unwind(AssertUnwindSafe(|| f(c)))
+                    .unwrap_or(Err(StoreError::JobPanicked))
+            });
+            let _ = tx.send(out);
+        });
+        let sender = reader.0.clone();
+        sender
+            .send(Run { job, reader, slot })
+            .map_err(|_| StoreError::ReaderGone)?;
+        rx.await.map_err(|_| StoreError::ReaderGone)?
+    }
+
+    /// Starts one more reader thread (only when every started one is busy
+    /// and a slot is free, so never more than [`MAX_READERS`]).
+    fn start(&self) -> Result<Reader> {
+        let (tx, rx) = channel();
+        let path = self.path.clone();
+        let idle = Arc::downgrade(&self.idle);
+        std::thread::Builder::new()
+            .name("kez-db-reader".to_owned())
+            .spawn(move || reader_loop(&path, &rx, &idle))
+            .map_err(|_| StoreError::ReaderGone)?;
+        Ok(Reader(tx))
+    }
+}
+
+/// One reader thread: opens its connection on first use (again after a
+/// failed open), runs each job, then goes back on the idle list. Ends when
+/// its channel closes, i.e. once the pool is gone.
+fn reader_loop(path: &Path, rx: &Receiver<Run>, idle: &Weak<Mutex<Vec<Reader>>>) {
+    let mut conn: Option<Connection> = None;
+    while let Ok(Run { job, reader, slot }) = rx.recv() {
+        match conn.take().map_or_else(|| open_reader(path), Ok) {
+            Ok(c) => {
+                job(Ok(&c));
+                conn = Some(c);
+            }
+            Err(e) => job(Err(e)),
+        }
+        match idle.upgrade() {
+            Some(list) => list.lock().push(reader),
+            None => return,
+        }
+        drop(slot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
+    use std::sync::{Arc, Barrier};
+    use std::time::Duration;
+
+    use super::MAX_READERS;
+    use crate::store::{Store, StoreError};
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("r.db")).unwrap();
+        (dir, store)
+    }
+
+    /// `MAX_READERS` reads that only finish once all of them are running.
+    async fn all_slots_at_once(store: &Store) {
+        let barrier = Arc::new(Barrier::new(MAX_READERS));
+        let reads = (0..MAX_READERS).map(|_| {
+            let b = barrier.clone();
+            store.read(move |_| {
+                b.wait();
+                Ok(())
+            })
+        });
+        let all = futures_util::future::join_all(reads);
+        let done = tokio::time::timeout(Duration::from_secs(10), all).await;
+        for r in done.expect("a reader slot was lost: the barrier never filled") {
+            r.unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_reads_runs_on_at_most_max_readers_threads() {
+        let (_dir, store) = store();
+        let reads = (0..400).map(|_| {
+            store.read(|c| {
+                c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+                Ok(std::thread::current().id())
+            })
+        });
+        let threads: HashSet<_> = futures_util::future::join_all(reads)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            threads.len() <= MAX_READERS,
+            "{} threads ran reads",
+            threads.len()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_read_is_an_error_and_its_reader_lives_on() {
+        let (_dir, store) = store();
+        let out = store
+            .read(|_| -> Result<(), StoreError> { panic!("boom") })
+            .await;
+        assert!(matches!(out, Err(StoreError::JobPanicked)), "{out:?}");
+        all_slots_at_once(&store).await;
+    }
+
+    #[tokio::test]
+    async fn a_read_given_up_mid_way_keeps_its_slot_and_reader() {
+        let (_dir, store) = store();
+        let (started_tx, started_rx) = channel();
+        let slow = store.read(move |_| {
+            let _ = started_tx.send(());
+            std::thread::sleep(Duration::from_millis(200));
+            Ok(())
+        });
+        let given_up = tokio::select! {
+            _ = slow => false,
+            _ = tokio::task::spawn_blocking(move || started_rx.recv()) => true,
+        };
+        assert!(given_up);
+        all_slots_at_once(&store).await;
+    }
+
+    thread_local! {
+        /// Dropped, closing its channel, when the thread holding it ends.
+        static ON_EXIT: RefCell<Option<Sender<()>>> = const { RefCell::new(None) };
+    }
+
+    #[tokio::test]
+    async fn the_reader_threads_end_with_the_store() {
+        let (_dir, store) = store();
+        let (tx, rx) = channel::<()>();
+        store
+            .read(move |_| {
+                ON_EXIT.with(|s| *s.borrow_mut() = Some(tx));
+                Ok(())
+            })
+            .await
+            .unwrap();
+        store.close().await;
+        drop(store);
+        let ended = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert_eq!(
+            ended,
+            Err(RecvTimeoutError::Disconnected),
+            "the reader thread lives on"
+        );
+    }
+}
