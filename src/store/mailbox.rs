@@ -57,15 +57,15 @@ impl Store {
         max_bytes: usize,
     ) -> Result<Page> {
         self.read(move |conn| {
-            let tx = conn.unchecked_transaction()?;
-            let messages = list_after(&tx, &recipient, since, limit, max_bytes)?;
-            let (newest, msg_count, msg_bytes) = mailbox_row(&tx, &recipient)?;
-            tx.finish()?;
-            Ok(Page {
-                messages,
-                newest,
-                msg_count,
-                msg_bytes,
+            super::in_snapshot(conn, |tx| {
+                let messages = list_after(tx, &recipient, since, limit, max_bytes)?;
+                let (newest, msg_count, msg_bytes) = mailbox_row(tx, &recipient)?;
+                Ok(Page {
+                    messages,
+                    newest,
+                    msg_count,
+                    msg_bytes,
+                })
             })
         })
         .await

@@ -226,6 +226,28 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
+/// Runs `f` in one read transaction, so its statements see one snapshot.
+/// BEGIN and COMMIT come from the statement cache: rusqlite's `Transaction`
+/// parses them on every call (issue 14: the parser showed on every stream
+/// open). Rolled back on an error or a panic, so the connection stays usable.
+fn in_snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    /// Rolls the transaction back unless it was committed.
+    struct Open<'c>(&'c Connection, bool);
+    impl Drop for Open<'_> {
+        fn drop(&mut self) {
+            if !self.1 {
+                let _ = run_cached(self.0, "ROLLBACK");
+            }
+        }
+    }
+    run_cached(conn, "BEGIN")?;
+    let mut open = Open(conn, false);
+    let out = f(conn)?;
+    run_cached(conn, "COMMIT")?;
+    open.1 = true;
+    Ok(out)
+}
+
 #[allow(clippy::needless_pass_by_value)] // the thread owns the connection until it exits
 fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>, stats: &WriterStats) {
     let mut closing = false;
@@ -328,6 +350,25 @@ mod tests {
                 store.unwrap();
             }
         }
+    }
+
+    #[test]
+    fn a_snapshot_that_fails_or_panics_leaves_the_connection_usable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).unwrap());
+        let conn = open_reader(&path).unwrap();
+        let failed = in_snapshot(&conn, |_| -> Result<()> { Err(StoreError::Closed) });
+        assert!(failed.is_err());
+        let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            in_snapshot(&conn, |_| -> Result<()> { panic!("boom") })
+        }));
+        assert!(panicked.is_err());
+        assert!(conn.is_autocommit(), "a transaction was left open");
+        let one = in_snapshot(&conn, |c| {
+            Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)
+        });
+        assert_eq!(one.unwrap(), 1);
     }
 
     #[tokio::test]
