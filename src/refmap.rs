@@ -133,6 +133,20 @@ impl<K: Hash + Eq + Clone, V: Clone> RefCountedMap<K, V> {
     }
 }
 
+/// Entries a map keeps room for however empty it gets.
+const MIN_ROOM: usize = 64;
+
+/// Gives a map's table back once it is at most a quarter full: hashbrown
+/// never shrinks by itself, so the entries of 10k streams kept their
+/// tables (~3 MB across the broker, the stream registry and the push
+/// coalescer) after the streams closed (issue 14, TODO #206). Shrinking to
+/// twice the length keeps removals amortized O(1).
+pub fn shrink_if_sparse<K: Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > MIN_ROOM && map.len() * 4 < map.capacity() {
+        map.shrink_to((map.len() * 2).max(MIN_ROOM));
+    }
+}
+
 impl<K: Hash + Eq, V> RefGuard<K, V> {
     /// The entry's value, as it was when this guard was taken.
     pub fn value(&self) -> &V {
@@ -151,6 +165,9 @@ impl<K: Hash + Eq, V> Drop for RefGuard<K, V> {
             Some(_) => entries.remove(&self.key),
             None => None,
         };
+        if removed.is_some() {
+            shrink_if_sparse(&mut entries);
+        }
         drop(entries);
         // The entry's own value (say, a channel sender) drops outside the lock.
         drop(removed);
@@ -160,6 +177,20 @@ impl<K: Hash + Eq, V> Drop for RefGuard<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_shrinks_once_most_entries_are_gone() {
+        let map: RefCountedMap<u32, ()> = RefCountedMap::new();
+        let guards: Vec<_> = (0..10_000).map(|k| map.acquire(k, || ())).collect();
+        let peak = map.entries.lock().capacity();
+        drop(guards);
+        assert!(map.is_empty());
+        let left = map.entries.lock().capacity();
+        assert!(
+            left <= 2 * MIN_ROOM,
+            "capacity {left} of {peak} kept for 0 entries"
+        );
+    }
 
     #[test]
     fn the_entry_lives_while_any_guard_does() {

@@ -94,6 +94,7 @@ impl Drop for StreamTicket {
             streams.retain(|(id, _)| *id != self.id);
             if streams.is_empty() {
                 open.remove(&self.handle);
+                crate::refmap::shrink_if_sparse(&mut open);
             }
         }
     }
@@ -102,6 +103,16 @@ impl Drop for StreamTicket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_shrinks_once_the_streams_are_gone() {
+        let reg = StreamRegistry::new(2);
+        let tickets: Vec<_> = (0..10_000).map(|i| reg.open(&format!("u{i}"))).collect();
+        drop(tickets);
+        assert_eq!(reg.total_open(), 0);
+        let left = reg.open.lock().capacity();
+        assert!(left <= 128, "capacity {left} kept for 0 streams");
+    }
 
     #[test]
     fn the_oldest_stream_is_closed_beyond_the_cap() {

@@ -72,6 +72,12 @@ impl Coalescer {
                 due.push((handle, nostr));
             }
         }
+        if !due.is_empty() {
+            crate::refmap::shrink_if_sparse(&mut self.waiting);
+            if self.queue.capacity() > 64 && self.queue.len() * 4 < self.queue.capacity() {
+                self.queue.shrink_to((self.queue.len() * 2).max(64));
+            }
+        }
         due
     }
 
@@ -90,5 +96,11 @@ impl Coalescer {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Room kept by the queue and the map of waiting handles.
+    #[cfg(test)]
+    pub(crate) fn capacities(&self) -> (usize, usize) {
+        (self.queue.capacity(), self.waiting.capacity())
     }
 }

@@ -4,6 +4,22 @@ use super::*;
 use axum::http::HeaderValue;
 
 #[test]
+fn the_coalescer_gives_its_room_back_after_a_burst() {
+    let t0 = Instant::now();
+    let w = Duration::from_secs(2);
+    let mut c = Coalescer::new(w, 20_000);
+    for i in 0..10_000 {
+        c.add(h(&format!("u{i:05}")), false, t0);
+    }
+    assert_eq!(c.take_due(t0 + w).len(), 10_000);
+    let (queue, map) = c.capacities();
+    assert!(
+        queue <= 128 && map <= 128,
+        "room kept: queue {queue}, map {map}"
+    );
+}
+
+#[test]
 fn coalescer_folds_a_burst_and_bounds_the_backlog() {
     let t0 = Instant::now();
     let w = Duration::from_secs(2);
