@@ -36,7 +36,8 @@ import type { Event as NostrEvent } from 'nostr-tools/pure';
 import { SEEN_CAPACITY, SeenIds } from './seen';
 import { rfc3339 } from './time';
 import { checkedRelays, sameRelaySet, type Transports, type TransportChoice } from './transports';
-import { wireInbound, wireTransports, type StoreParts } from './chatwiring';
+import { wireCopies, wireInbound, wireTransports, type StoreParts } from './chatwiring';
+import type { CopyQueue } from './history/copyqueue';
 
 export { keyChangedText, parseKez, StartChatError } from './directory';
 export { CLOCK_PROBLEM, liveStatusText, threadLiveText } from './live';
@@ -81,6 +82,8 @@ export class ChatStore {
   readonly #contacts: ContactBook;
   readonly #directory: HandleDirectory;
   readonly #outbox: Outbox;
+  /** The self-copies waiting to go (SPEC §8.3), persisted. */
+  readonly #copies: CopyQueue;
   readonly #receipts: Receipts;
   readonly #inbound: Inbound;
   readonly #stallCheck: boolean;
@@ -118,10 +121,11 @@ export class ChatStore {
     this.presence = new Presence({ chat: access, own: deps.me.primary, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m) => this.#transports.postLive(peer, m), activePeer: () => this.activePeer });
     const parts: StoreParts = { store: this, chat: access, deps, api: this.#api, kv: this.#kv, seen: this.#seen, directory: this.#directory, receipts: this.#receipts,
       now: () => this.#now(), closed: () => this.#closed, key: (p) => this.#key(p), ensureConversation: (p, h) => this.#ensureConversation(p, h),
-      peerHandle: (p) => this.#peerHandle(p), inbound: () => this.#inbound, transports: () => this.#transports };
+      peerHandle: (p) => this.#peerHandle(p), inbound: () => this.#inbound, transports: () => this.#transports, copies: () => this.#copies };
+    this.#copies = wireCopies(parts, this.#outbox);
     this.#inbound = wireInbound(parts);
     this.convo = new ConvoActions({ chat: access, kv: this.#kv, key: (p) => this.#key(p), own: { primary: deps.me.primary, fqhn: this.fqhn }, ensure: (p, h) => this.#ensureConversation(p, h), dropThread: (p) => delete this.threads[p], forgetFiles: (p, ms) => this.files.forget(p, ms),
-      forgetQueued: async (p, ids) => { this.#outbox.forget(p); await this.#seen.addAll(ids); await this.ops.forget(p); } });
+      forgetQueued: async (p, ids) => { this.#outbox.forget(p); await this.#copies.forget(p); await this.#seen.addAll(ids); await this.ops.forget(p); } });
     this.files = new Attachments({
       chat: access,
       kv: this.#kv,
@@ -200,9 +204,11 @@ export class ChatStore {
     await this.presence.load();
     await this.ops.load();
     await this.files.load(this.#stallCheck);
+    await this.#copies.load();
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
     void this.#outbox.resend(true);
+    this.#copies.wake();
     void this.#receipts.retryAll();
     void this.files.resume();
   }
@@ -319,8 +325,9 @@ export class ChatStore {
     return this.#outbox.retry(peer);
   }
 
-  /** The connection is back (live again, browser online): waiting sends try now, pending receipts go again. */
+  /** The connection is back (live again, browser online): waiting sends and self-copies try now, pending receipts go again. */
   async retryFailed(): Promise<void> {
+    this.#copies.wake();
     await Promise.all([this.#outbox.resend(false), this.#receipts.retryAll()]);
   }
 

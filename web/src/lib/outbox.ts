@@ -236,7 +236,7 @@ export class Outbox {
     const renamed = new Set<string>();
     try {
       for (let attempt = 1; ; attempt++) {
-        await this.#pause();
+        await this.pause();
         const m = await this.#chat.serial(() => this.#start(peer, id, counted && attempt === 1));
         if (!m || !this.#current(peer, gen)) return;
         if (m.id !== id) {
@@ -286,7 +286,7 @@ export class Outbox {
     const cancelled = () => !this.#current(peer, gen);
     return this.#chains.run(peer, async () => {
       for (let attempt = 1; !this.#chat.closed && !cancelled(); attempt++) {
-        await this.#pause();
+        await this.pause();
         try {
           await this.#chat.post(peer, m, { notify: false, cancelled });
           return true;
@@ -313,10 +313,15 @@ export class Outbox {
     });
   }
 
-  /** Sit out a 429's Retry-After (shared by every conversation). */
-  async #pause(): Promise<void> {
+  /** Sit out a 429's Retry-After (shared by every conversation, and the self-copies: history/copyqueue.ts). */
+  async pause(): Promise<void> {
     const ms = this.#pauseUntil - Date.now();
     if (ms > 0) await this.#sleep(ms);
+  }
+
+  /** Nothing is posted for `ms` from now: a self-copy got a 429 (the per-IP bucket is shared). */
+  hold(ms: number): void {
+    this.#pauseUntil = Math.max(this.#pauseUntil, Date.now() + ms);
   }
 
   /** Wait `ms` between attempts, or until wake(). */

@@ -85,7 +85,7 @@ export class SettingsSync {
     return m;
   }
 
-  /** Post a snapshot to the own identity (notify false), retried like a self-copy; never rejects. */
+  /** Post a snapshot to the own identity (notify false), retried in memory (copyRetryDelay); never rejects. */
   async post(m: Outgoing): Promise<void> {
     const { chat, own } = this.#h;
     for (let attempt = 0; !chat.closed; attempt++) {

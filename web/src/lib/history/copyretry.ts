@@ -1,16 +1,17 @@
-// When a self-copy (SPEC §8.3) whose post failed is tried again. Apart from
-// selfcopy.ts, which the envelope opener imports: this one needs the
-// network errors.
+// When a settings snapshot (SPEC §8.7) whose post failed is tried again, in
+// memory. Self-copies (SPEC §8.3) used it before they became a persisted
+// part of the send queue (copyqueue.ts). Apart from selfcopy.ts, which the
+// envelope opener imports: this one needs the network errors.
 import { ApiError } from '../api';
 import { PublishError } from '../nostr/firstok';
 
-/** Tries of one self-copy's post after the first (transient errors only). */
+/** Tries of one snapshot's post after the first (transient errors only). */
 export const COPY_RETRIES = 3;
 /** Longest wait before a retry (ms), whatever Retry-After says. */
 export const MAX_COPY_WAIT_MS = 60_000;
 
 /**
- * How long to wait before trying a self-copy again after `e` on try
+ * How long to wait before trying a snapshot again after `e` on try
  * `attempt` (0-based), or null to give up: only errors that may pass (no
  * connection, 429, 5xx incl. 507, no relay), at most COPY_RETRIES times,
  * after the server's Retry-After when it gave one, else 2, 4, 8 s.

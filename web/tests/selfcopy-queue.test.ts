@@ -1,0 +1,229 @@
+// Self-copies are a persisted part of the send queue (SPEC §8.3, TODO #153):
+// one that could not go survives a closed tab and goes at the next load, one
+// refused offline goes when the connection is back, a 429's Retry-After is
+// honoured (and pauses the messages too), a deleted conversation's pending
+// copy is never posted, a copy never goes before its original was accepted
+// (and a message that failed for good has none), and the message's own status
+// never waits on its copy.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ApiError } from '../src/lib/api';
+import { MAX_ATTEMPTS } from '../src/lib/attachments/pacer';
+import { ChatStore, type Api, type Me } from '../src/lib/chat.svelte';
+import { bounded, MAX_PENDING_COPIES, MAX_PENDING_COPY_BYTES, type PendingCopy } from '../src/lib/history/copyqueue';
+import { memoryKV } from '../src/lib/kv';
+import { aliceSeed, bobSeed, noWait, pull, settle } from './chat-fixture';
+import { FakeServer } from './helpers';
+
+vi.setConfig({ testTimeout: 30_000 });
+
+const settleAll = async () => {
+  for (let i = 0; i < 6; i++) await settle();
+};
+
+/** Resolves once `cond()` holds (checked each macrotask, at most `tries` times). */
+async function until(cond: () => boolean, tries = 300): Promise<void> {
+  for (let i = 0; i < tries && !cond(); i++) await settle();
+  expect(cond()).toBe(true);
+}
+
+/** alice and bob on one server; alice's posts to her own mailbox (the copies) fail while `offline`. */
+function world() {
+  const server = new FakeServer('kez.test');
+  const ap = server.add('alice', aliceSeed);
+  const bp = server.add('bob', bobSeed);
+  const net = { offline: false, copyTries: 0, refuse: null as ApiError | null };
+  const api: Api = server.api();
+  const post = api.postMessage;
+  api.postMessage = async (to, ...rest) => {
+    if (to === 'alice') {
+      net.copyTries++;
+      if (net.offline) throw new ApiError(0, 'network', '');
+      const e = net.refuse;
+      net.refuse = null;
+      if (e) throw e;
+    }
+    return post(to, ...rest);
+  };
+  const me: Me = { seed: aliceSeed, handle: 'alice', primary: ap, server: 'kez.test' };
+  const kv = memoryKV();
+  const alice = (sleep: (ms: number) => Promise<void> = noWait) => new ChatStore({ kv, me, api, ackDelayMs: 0, sleep, stallCheck: false });
+  const copiesIn = () => server.boxes.get('alice')!.map((m) => m.id);
+  const record = () => kv.map.get(`chat:${ap}:self_copies`) as { copies: PendingCopy[] } | undefined;
+  return { server, ap, bp, net, kv, alice, copiesIn, record };
+}
+
+/** A sleep that never ends by itself: the queue's waits end only by wake() (back online) or a reload. */
+const forever = () => new Promise<void>(() => {});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('self-copies survive the tab (TODO #153)', () => {
+  it('a copy that could not go is on disk; the app closed and opened again sends it, and a second device gets it', async () => {
+    const w = world();
+    w.net.offline = true;
+    const a = w.alice(forever);
+    await a.load();
+    await a.startChat('bob');
+    await a.send(w.bp, 'sent, then the tab closed');
+    const id = a.threads[w.bp][0].id;
+    await until(() => w.net.copyTries === 1);
+    // The message is sent, whatever its copy does.
+    expect(a.threads[w.bp][0].status).toBe('sent');
+    expect(w.record()?.copies.map((c) => c.message.id)).toEqual([id]);
+    await a.close();
+
+    w.net.offline = false;
+    const again = w.alice();
+    await again.load();
+    await until(() => w.copiesIn().length === 1);
+    expect(w.copiesIn()).toEqual([id]);
+    await until(() => w.record() === undefined); // the record goes once empty
+
+    const other = new ChatStore({ kv: memoryKV(), me: { seed: aliceSeed, handle: 'alice', primary: w.ap, server: 'kez.test' }, api: w.server.api(), ackDelayMs: 0, stallCheck: false });
+    await other.load();
+    await pull(other, w.server, 'alice');
+    await settleAll();
+    expect(other.threads[w.bp].map((m) => [m.dir, m.body, m.id])).toEqual([['out', 'sent, then the tab closed', id]]);
+  });
+
+  it('offline: tried MAX_ATTEMPTS times, then it rests; back online it goes, the message stays sent throughout', async () => {
+    const w = world();
+    w.net.offline = true;
+    const a = w.alice();
+    await a.load();
+    await a.startChat('bob');
+    await a.send(w.bp, 'while offline');
+    await until(() => w.net.copyTries === MAX_ATTEMPTS);
+    await settleAll();
+    expect(w.net.copyTries).toBe(MAX_ATTEMPTS); // bounded: it rests on disk
+    expect(w.copiesIn()).toEqual([]);
+    expect(w.record()?.copies).toHaveLength(1);
+    expect(a.threads[w.bp][0].status).toBe('sent');
+
+    w.net.offline = false;
+    await a.retryFailed(); // what the live stream coming back, or the browser's `online`, does
+    await until(() => w.copiesIn().length === 1);
+    expect(w.copiesIn()).toEqual([a.threads[w.bp][0].id]);
+    expect(a.threads[w.bp][0].status).toBe('sent');
+  });
+
+  it('a 429 waits its Retry-After, and the messages sent meanwhile wait for it too (the per-IP bucket is shared)', async () => {
+    const w = world();
+    w.net.refuse = new ApiError(429, 'rate_limited', '', 7);
+    const waits: number[] = [];
+    const a = w.alice(async (ms) => void waits.push(ms));
+    await a.load();
+    await a.startChat('bob');
+    await a.send(w.bp, 'one');
+    await until(() => w.copiesIn().length === 1);
+    expect(w.net.copyTries).toBe(2);
+    expect(waits).toContain(7000); // the copy's wait
+    const before = waits.length;
+    await a.send(w.bp, 'two');
+    // The first wait after it: the message's pause, what is left of the 7 s (the recorded sleep returns at once;
+    // the copy of 'two' cannot wait before 'two' was accepted).
+    expect(waits[before]).toBeGreaterThan(5000);
+    expect(waits[before]).toBeLessThanOrEqual(7000);
+    await until(() => w.copiesIn().length === 2);
+    expect(w.copiesIn()).toEqual(a.threads[w.bp].map((m) => m.id));
+  });
+
+  it('a deleted conversation’s pending copy is never posted, not after going online, not after a reload', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const w = world();
+    w.net.offline = true;
+    const a = w.alice(forever);
+    await a.load();
+    await a.startChat('bob');
+    await a.send(w.bp, 'soon deleted');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(w.net.copyTries).toBe(1);
+    await a.convo.delete(w.bp);
+    expect(w.record()).toBeUndefined();
+    w.net.offline = false;
+    await a.retryFailed();
+    // Longer than any wait between tries (the in-memory retries of old went after 2, 4, 8 s).
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(w.net.copyTries).toBe(1);
+    await a.close();
+    const again = w.alice();
+    await again.load();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(w.net.copyTries).toBe(1);
+    expect(w.copiesIn()).toEqual([]);
+  });
+
+  it('a copy already on its way when the conversation is deleted lands, and does not bring the thread back', async () => {
+    const w = world();
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const api = w.server.api();
+    const post = api.postMessage;
+    let held = 0;
+    api.postMessage = async (to, ...rest) => {
+      if (to === 'alice' && held++ === 0) await gate;
+      return post(to, ...rest);
+    };
+    const a = new ChatStore({ kv: memoryKV(), me: { seed: aliceSeed, handle: 'alice', primary: w.ap, server: 'kez.test' }, api, ackDelayMs: 0, sleep: noWait, stallCheck: false });
+    await a.load();
+    await a.startChat('bob');
+    await a.send(w.bp, 'one');
+    await until(() => held === 1);
+    await a.convo.delete(w.bp);
+    open();
+    await until(() => w.copiesIn().length === 1);
+    await pull(a, w.server, 'alice');
+    await settleAll();
+    expect(a.conversation(w.bp)).toBeUndefined();
+  });
+});
+
+describe('self-copies keep the order of the send queue', () => {
+  it('a copy goes after its original was accepted, copies in the order of their originals; a message that failed for good has none', async () => {
+    const w = world();
+    const order: string[] = [];
+    const api = w.server.api();
+    const post = api.postMessage;
+    let gone = false;
+    api.postMessage = async (to, id, ...rest) => {
+      if (to === 'bob@kez.test' && gone) throw new ApiError(404, 'unknown_recipient', '');
+      const r = await post(to, id, ...rest);
+      order.push(`${to === 'alice' ? 'copy' : 'msg'}:${id}`);
+      return r;
+    };
+    const a = new ChatStore({ kv: memoryKV(), me: { seed: aliceSeed, handle: 'alice', primary: w.ap, server: 'kez.test' }, api, ackDelayMs: 0, sleep: noWait, stallCheck: false });
+    await a.load();
+    await a.startChat('bob');
+    await Promise.all([a.send(w.bp, 'one'), a.send(w.bp, 'two'), a.send(w.bp, 'three')]);
+    await until(() => order.length === 6);
+    const ids = a.threads[w.bp].map((m) => m.id);
+    for (const id of ids) expect(order.indexOf(`msg:${id}`)).toBeLessThan(order.indexOf(`copy:${id}`));
+    expect(order.filter((o) => o.startsWith('copy:'))).toEqual(ids.map((id) => `copy:${id}`));
+
+    gone = true;
+    await a.send(w.bp, 'refused');
+    await settleAll();
+    expect(a.threads[w.bp][3].status).toBe('failed');
+    expect(w.copiesIn()).toEqual(ids);
+    expect(w.record()).toBeUndefined();
+  });
+});
+
+describe('the queue is bounded', () => {
+  const copy = (i: number, body = 'x'): PendingCopy => ({
+    message: { type: 'kez.chat.message', version: 2, kind: 'text', id: `id-${i}`, from: 'ed25519:a', from_handle: 'a@x', to: 'ed25519:b', sent_at: '2026-05-25T03:00:00Z', body, sig: 's' } as PendingCopy['message'],
+    to_handle: null,
+  });
+  it('by count and by bytes, the oldest dropped first', () => {
+    const many = Array.from({ length: MAX_PENDING_COPIES + 3 }, (_, i) => copy(i));
+    expect(bounded(many).map((c) => c.message.id)).toEqual(many.slice(3).map((c) => c.message.id));
+    const big = 'b'.repeat(100_000);
+    const heavy = Array.from({ length: 50 }, (_, i) => copy(i, big));
+    const kept = bounded(heavy);
+    expect(kept.length).toBeLessThan(50);
+    expect(new TextEncoder().encode(JSON.stringify(kept)).length).toBeLessThanOrEqual(MAX_PENDING_COPY_BYTES);
+    expect(kept[kept.length - 1].message.id).toBe('id-49');
+  });
+});
