@@ -38,6 +38,7 @@ import { rfc3339 } from './time';
 import { checkedRelays, sameRelaySet, type Transports, type TransportChoice } from './transports';
 import { wireCopies, wireInbound, wireTransports, type StoreParts } from './chatwiring';
 import type { CopyQueue } from './history/copyqueue';
+import { EarlyAcks } from './history/earlyacks';
 
 export { keyChangedText, parseKez, StartChatError } from './directory';
 export { CLOCK_PROBLEM, liveStatusText, threadLiveText } from './live';
@@ -115,7 +116,7 @@ export class ChatStore {
     this.#directory = new HandleDirectory(this.#api, this.#me.server);
     const access = this.#access();
     this.#outbox = new Outbox(access, deps.sleep);
-    this.#receipts = new Receipts(access, deps.ackDelayMs);
+    this.#receipts = new Receipts(access, deps.ackDelayMs, new EarlyAcks(this.#kv, this.#key('early_acks')));
     this.#stallCheck = deps.stallCheck ?? true;
     this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m, g) => this.#outbox.postSilent(p, m, g), generation: (p) => this.#outbox.generation(p), blocked: (p) => this.convo.blocked(p), wipeFile: (p, d, id) => this.files.wipe(p, d, id), kv: this.#kv, key: (p) => this.#key(p) });
     this.presence = new Presence({ chat: access, own: deps.me.primary, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m) => this.#transports.postLive(peer, m), activePeer: () => this.activePeer });
@@ -205,6 +206,7 @@ export class ChatStore {
     await this.ops.load();
     await this.files.load(this.#stallCheck);
     await this.#copies.load();
+    await this.#receipts.early?.load();
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
     void this.#outbox.resend(true);

@@ -4,12 +4,12 @@
 // at a time, oldest first, with the send queue's rules: a 429 waits its
 // Retry-After and pauses the messages too (the per-IP bucket is shared),
 // network errors and 5xx back off 2 s doubling to 60 s (attachments/pacer),
-// after MAX_ATTEMPTS in a row it rests until the connection comes back or
+// after MAX_ATTEMPTS (pacer) in a row it rests until the connection comes back or
 // the app loads again; a final error (404, 413…) drops the copy. The record
 // (`self_copies`, sealed like every chat record, SPEC §8.2) is rewritten on
 // every change, so a copy survives a closed tab, a lock, a reload. The
 // message's own status never waits on its copy, nor changes with it.
-import { afterFailure, MAX_ATTEMPTS } from '../attachments/pacer';
+import { afterFailure } from '../attachments/pacer';
 import { ApiError } from '../api';
 import type { SealedMessage } from '../envelope';
 import type { KV } from '../kv';
@@ -76,6 +76,8 @@ export class CopyQueue {
   readonly #d: CopyQueueDeps;
   #items: PendingCopy[] = [];
   #running = false;
+  /** wake() came while the worker ran: it does not rest this time. */
+  #woken = false;
   /** Resolvers of the wait between attempts (wake() ends it early). */
   readonly #wakers = new Set<() => void>();
   /** The record's writes, one after another. */
@@ -122,15 +124,20 @@ export class CopyQueue {
   /** Load, or the connection is back: the worker runs (again) and a wait between attempts ends now. */
   wake(): void {
     for (const w of [...this.#wakers]) w();
+    this.#woken = this.#running;
     if (!this.#running && this.#items.length && !this.#d.closed()) void this.#run();
   }
 
   /** Post the copies oldest first until none is left, the store closed, or one rests (MAX_ATTEMPTS). */
   async #run(): Promise<void> {
     this.#running = true;
+    this.#woken = false;
     try {
       let attempt = 0;
+      let last: PendingCopy | undefined;
       for (let c = this.#items[0]; c && !this.#d.closed(); c = this.#items[0]) {
+        // The count is per copy: a new head (the last one went, or was dropped) starts again.
+        if (c !== last) [last, attempt] = [c, 0];
         if (this.#d.now().getTime() - parseRfc3339(c.message.sent_at) > COPY_MAX_AGE_MS) {
           await this.#drop(c, 'too old');
           continue;
@@ -140,18 +147,18 @@ export class CopyQueue {
         if (this.#items[0] !== c || this.#d.closed()) continue;
         const error = await this.#try(c);
         if (error === null) {
-          attempt = 0;
           await this.#drop(c);
           continue;
         }
         if (error instanceof ChatClosedError) return;
         const next = afterFailure(error, ++attempt);
         if (!isTransient(error)) {
-          attempt = 0;
           await this.#drop(c, error);
-        } else if (!next.retry || attempt >= MAX_ATTEMPTS) {
+        } else if (!next.retry && !this.#woken) {
           // Rests on disk: wake() (back online) or the next load tries again.
           return;
+        } else if (!next.retry) {
+          [this.#woken, attempt] = [false, 0];
         } else {
           if (error instanceof ApiError && error.status === 429) this.#d.hold(next.ms);
           await this.#wait(next.ms);
