@@ -83,7 +83,6 @@ export class ChatStore {
   readonly #contacts: ContactBook;
   readonly #directory: HandleDirectory;
   readonly #outbox: Outbox;
-  /** The self-copies waiting to go (SPEC §8.3), persisted. */
   readonly #copies: CopyQueue;
   readonly #receipts: Receipts;
   readonly #inbound: Inbound;
@@ -205,8 +204,7 @@ export class ChatStore {
     await this.presence.load();
     await this.ops.load();
     await this.files.load(this.#stallCheck);
-    await this.#copies.load();
-    await this.#receipts.early?.load();
+    await Promise.all([this.#copies.load(), this.#receipts.early?.load()]);
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
     void this.#outbox.resend(true);
