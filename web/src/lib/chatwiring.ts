@@ -108,8 +108,9 @@ export function wireCopies(p: StoreParts, outbox: Outbox): CopyQueue {
     closed: () => p.closed(),
     now: () => p.now(),
     send: (c) => p.transports().postCopy(c),
-    pause: () => outbox.pause(),
-    hold: (ms) => outbox.hold(ms),
+    // Copies go with notify false: the silent bucket's pause, the texts' is not theirs (SPEC §7.5).
+    pause: () => outbox.pause('silent'),
+    hold: (ms) => outbox.hold(ms, 'silent'),
     sleep: p.deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
   });
 }

@@ -2,7 +2,8 @@
 // queue. Transports.post files the copy of an original here once the
 // original was accepted (never before), and this queue posts the copies one
 // at a time, oldest first, with the send queue's rules: a 429 waits its
-// Retry-After and pauses the messages too (the per-IP bucket is shared),
+// Retry-After and pauses the other posts of the silent bucket (ops; copies
+// go with notify false, SPEC §7.5), never the texts (their own bucket),
 // network errors and 5xx back off 2 s doubling to 60 s (attachments/pacer),
 // after MAX_ATTEMPTS (pacer) in a row it rests until the connection comes back or
 // the app loads again; a final error (404, 413…) drops the copy. The record
@@ -44,9 +45,9 @@ export interface CopyQueueDeps {
   now(): Date;
   /** Seal and post/publish one copy by the current transports; rejects with the network's error. */
   send(c: PendingCopy): Promise<void>;
-  /** Sit out the send queue's 429 pause (Outbox.pause). */
+  /** Sit out the silent bucket's 429 pause (Outbox.pause('silent')). */
   pause(): Promise<void>;
-  /** Extend that pause by `ms` from now (Outbox.hold). */
+  /** Extend that pause by `ms` from now (Outbox.hold(ms, 'silent')). */
   hold(ms: number): void;
   sleep(ms: number): Promise<void>;
 }
