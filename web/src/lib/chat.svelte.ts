@@ -209,6 +209,7 @@ export class ChatStore {
     // In the background: offline, a post can take the whole request timeout.
     void this.#outbox.resend(true);
     this.#copies.wake();
+    this.ops.resume();
     void this.#receipts.retryAll();
     void this.files.resume();
   }
