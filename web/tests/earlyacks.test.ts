@@ -5,7 +5,10 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ApiError } from '../src/lib/api';
 import { ChatStore, type Api, type Me } from '../src/lib/chat.svelte';
-import { EarlyAcks, MAX_EARLY_ACKS } from '../src/lib/history/earlyacks';
+import { newMessageId } from '../src/lib/bytes';
+import { ackBody, seal } from '../src/lib/envelope';
+import { EARLY_ACK_MAX_AGE_MS, EarlyAcks, MAX_EARLY_ACKS, MAX_EARLY_ACKS_OTHERS, MAX_EARLY_ACKS_PER_PEER } from '../src/lib/history/earlyacks';
+import { rfc3339 } from '../src/lib/time';
 import { memoryKV } from '../src/lib/kv';
 import { aliceSeed, bobSeed, pull, settle } from './chat-fixture';
 import { FakeServer } from './helpers';
@@ -66,18 +69,95 @@ describe('an ack before the copy (TODO #155)', () => {
   });
 });
 
+describe('chunk acks do not push out the early acks (review S3)', () => {
+  it('another device keeps the ack of a text across 300 chunk-like acks of the same peer, and files its copy delivered', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    let offline = false;
+    const api: Api = server.api();
+    const post = api.postMessage;
+    api.postMessage = async (to, ...rest) => {
+      if (to === 'alice' && offline) throw new ApiError(0, 'network', '');
+      return post(to, ...rest);
+    };
+    const me: Me = { seed: aliceSeed, handle: 'alice', primary: ap, server: 'kez.test' };
+    const opts = { ackDelayMs: 0, stallCheck: false };
+    const alice = new ChatStore({ kv: memoryKV(), me, api, sleep: () => new Promise<void>(() => {}), ...opts });
+    const bob = new ChatStore({ kv: memoryKV(), me: { seed: bobSeed, handle: 'bob', primary: bp, server: 'kez.test' }, api: server.api(), ...opts });
+    const a2 = new ChatStore({ kv: memoryKV(), me, api: server.api(), ...opts });
+    await Promise.all([alice.load(), bob.load(), a2.load()]);
+    await alice.startChat('bob');
+    await alice.send(bp, 'hello'); // its copy reaches the second device: bob is a conversation there
+    await vi.waitFor(() => expect(server.boxes.get('alice')).toHaveLength(1));
+    await pull(a2, server, 'alice');
+    await settleAll();
+    expect(a2.threads[bp]).toHaveLength(1);
+
+    offline = true;
+    await alice.send(bp, 'acked before its copy');
+    const id = alice.threads[bp][1].id;
+    await pull(bob, server, 'bob');
+    await settleAll(); // bob's ack of both → alice's mailbox
+    // Then bob acks 300 chunk ids of some upload (§13: every chunk is acked), in batches of 100.
+    for (let b = 0; b < 3; b++) {
+      const ids = Array.from({ length: 100 }, () => newMessageId());
+      const ackId = newMessageId();
+      const { envelope } = seal(bobSeed, { kind: 'ack', id: ackId, from_handle: 'bob@kez.test', to: ap, sent_at: rfc3339(new Date()), body: ackBody(ids) });
+      await server.api().postMessage('alice', ackId, envelope, { notify: false });
+    }
+    await pull(a2, server, 'alice');
+    await settleAll();
+
+    offline = false;
+    await alice.retryFailed();
+    await vi.waitFor(() => expect(server.boxes.get('alice')!.map((m) => m.id)).toContain(id));
+    await pull(a2, server, 'alice');
+    await settleAll();
+    expect(a2.threads[bp].find((m) => m.id === id)?.status).toBe('delivered');
+  });
+});
+
 describe('EarlyAcks', () => {
-  it('keeps at most MAX_EARLY_ACKS ids, the oldest forgotten first; per peer; a taken id is gone', async () => {
+  const now = Date.parse('2026-05-25T03:00:00Z');
+  const ids = (n: number, p = 'id') => Array.from({ length: n }, (_, i) => `${p}-${i}`);
+
+  it('a contact has a quota of its own: another contact’s and the strangers’ flood never push its entries out', async () => {
     const kv = memoryKV();
     const early = new EarlyAcks(kv, 'k');
-    const ids = Array.from({ length: MAX_EARLY_ACKS + 10 }, (_, i) => `id-${i}`);
-    await early.add('ed25519:bob', ids);
+    early.add('ed25519:bob', ['bob-text'], true, now);
+    early.add('ed25519:carol', ids(MAX_EARLY_ACKS_PER_PEER + 10, 'carol'), true, now);
+    early.add('ed25519:mallory', ids(MAX_EARLY_ACKS_OTHERS * 3, 'm'), false, now);
+    await early.flush();
     const reloaded = new EarlyAcks(kv, 'k');
-    await reloaded.load();
-    expect(await reloaded.take('ed25519:bob', ['id-0'])).toBe(false);
-    expect(await reloaded.take('ed25519:carol', ['id-20'])).toBe(false);
-    expect(await reloaded.take('ed25519:bob', ['id-20'])).toBe(true);
-    expect(await reloaded.take('ed25519:bob', ['id-20'])).toBe(false);
-    expect((kv.map.get('k') as { acks: unknown[] }).acks).toHaveLength(MAX_EARLY_ACKS - 1);
+    await reloaded.load(now);
+    expect(reloaded.has('ed25519:bob', 'bob-text')).toBe(true);
+    expect(reloaded.has('ed25519:carol', 'carol-9')).toBe(false); // its own oldest went
+    expect(reloaded.has('ed25519:carol', 'carol-10')).toBe(true);
+    expect(reloaded.has('ed25519:mallory', `m-${MAX_EARLY_ACKS_OTHERS * 2 - 1}`)).toBe(false);
+    expect(reloaded.has('ed25519:mallory', `m-${MAX_EARLY_ACKS_OTHERS * 2}`)).toBe(true);
+    expect((kv.map.get('k') as { acks: unknown[] }).acks).toHaveLength(1 + MAX_EARLY_ACKS_PER_PEER + MAX_EARLY_ACKS_OTHERS);
+    expect(MAX_EARLY_ACKS).toBeGreaterThanOrEqual(MAX_EARLY_ACKS_PER_PEER + MAX_EARLY_ACKS_OTHERS);
+  });
+
+  it('the ids of chunks this device posted are never kept; writes only at flush, and only after a change; old ones go at load', async () => {
+    const kv = memoryKV();
+    let writes = 0;
+    const counted = { ...kv, set: async (k: string, v: unknown) => (writes++, kv.set(k, v)), del: async (k: string) => (writes++, kv.del(k)) };
+    const early = new EarlyAcks(counted, 'k');
+    for (const id of ids(100, 'chunk')) early.noteOwnChunk(id);
+    early.add('ed25519:bob', ids(100, 'chunk'), true, now);
+    await early.flush();
+    expect(writes).toBe(0);
+    for (let b = 0; b < 5; b++) early.add('ed25519:bob', ids(100, `b${b}`), true, now);
+    expect(writes).toBe(0);
+    await early.flush();
+    await early.flush();
+    expect(writes).toBe(1);
+    early.used('ed25519:bob', 'b0-0');
+    expect(early.has('ed25519:bob', 'b0-0')).toBe(false);
+    const later = new EarlyAcks(kv, 'k');
+    await later.load(now + EARLY_ACK_MAX_AGE_MS + 1);
+    expect(later.has('ed25519:bob', 'b1-1')).toBe(false);
   });
 });

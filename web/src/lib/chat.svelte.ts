@@ -110,7 +110,8 @@ export class ChatStore {
     this.#me = deps.me;
     this.#api = deps.api ?? realApi;
     this.#now = deps.now ?? (() => new Date());
-    this.#seen = new SeenIds(this.#kv, this.#key('seen'), SEEN_CAPACITY, () => this.ops.pending.save());
+    // Before each batch's seen ids: the pending ops, the early acks (written once per batch, not per op or ack).
+    this.#seen = new SeenIds(this.#kv, this.#key('seen'), SEEN_CAPACITY, async () => (await this.ops.pending.save(), await this.#receipts.early?.flush()));
     this.#contacts = new ContactBook(this.#kv, this.#key('contacts'));
     this.#directory = new HandleDirectory(this.#api, this.#me.server);
     const access = this.#access();
@@ -134,6 +135,7 @@ export class ChatStore {
       transport: () => this.transport,
       receive: (msg, shown) => this.#inbound.receive(msg, shown),
       scheduleAck: (peer) => this.#receipts.schedule(peer),
+      sentChunk: (id) => this.#receipts.early?.noteOwnChunk(id),
     });
     const historyFile = lazy(async () => {
       const { HistoryFile } = await import('./history/exportfile');
@@ -204,7 +206,7 @@ export class ChatStore {
     await this.presence.load();
     await this.ops.load();
     await this.files.load(this.#stallCheck);
-    await Promise.all([this.#copies.load(), this.#receipts.early?.load()]);
+    await Promise.all([this.#copies.load(), this.#receipts.early?.load(this.#now().getTime())]);
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
     void this.#outbox.resend(true);

@@ -52,6 +52,7 @@ export function wireInbound(p: StoreParts): Inbound {
     viewing: (peer) => store.activePeer === peer && (typeof document === 'undefined' || document.visibilityState === 'visible'),
     applyAck: (peer, body) => p.receipts.applyAck(peer, body),
     ackedBefore: (peer, id) => p.receipts.ackedBefore(peer, id),
+    earlyAckUsed: (peer, id) => p.receipts.early?.used(peer, id),
     applyFile: (msg) => store.files.apply(msg),
     applyOp: (msg) => store.ops.receive(msg),
     arrived: (peer, id) => store.ops.arrived(peer, id),

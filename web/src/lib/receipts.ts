@@ -248,11 +248,12 @@ export class Receipts {
     if (delivered.length) await this.#chat.saveThread(peer);
     // Ids naming no message here: its self-copy may still come (another device sent it); it is filed delivered then.
     const unknown = (ids ?? []).filter((id) => !thread.some((m) => m.id === id || m.prev_ids?.includes(id)));
-    if (unknown.length) await this.early?.add(peer, unknown);
+    // Kept in memory, written with the batch (EarlyAcks.flush); a peer with a conversation here has its own quota.
+    if (unknown.length) this.early?.add(peer, unknown, !!this.#chat.conversation(peer), this.#chat.now().getTime());
   }
 
-  /** Queued (Inbound, as a self-copy is filed): whether `peer` acked `id` before this device had it. */
-  ackedBefore(peer: string, id: string): Promise<boolean> {
-    return this.early?.take(peer, [id]) ?? Promise.resolve(false);
+  /** Queued (Inbound, as a self-copy is filed): whether `peer` acked `id` before this device had it (earlyAckUsed forgets it). */
+  ackedBefore(peer: string, id: string): boolean {
+    return this.early?.has(peer, id) ?? false;
   }
 }
