@@ -5,7 +5,7 @@
 // does not double up.
 import { describe, expect, it, vi } from 'vitest';
 import { ApiError } from '../src/lib/api';
-import { copyRetryDelay, COPY_RETRIES } from '../src/lib/history/copyretry';
+import { snapshotRetryDelay, SNAPSHOT_RETRIES } from '../src/lib/history/snapshotretry';
 import { PublishError } from '../src/lib/nostr/firstok';
 import { CHUNK_SIZE } from '../src/lib/attachments/body';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
@@ -158,14 +158,14 @@ describe('a second device of alice sees both sides', () => {
 
 describe('settings snapshot pacing (SPEC §8.7; self-copies had it before their queue)', () => {
   it('retries only what may pass, after Retry-After (capped), a bounded number of times', () => {
-    expect(copyRetryDelay(new ApiError(429, 'rate_limited', '', 7), 0)).toBe(7000);
-    expect(copyRetryDelay(new ApiError(429, 'rate_limited', '', 3600), 0)).toBe(60_000);
-    expect(copyRetryDelay(new ApiError(0, 'network', ''), 1)).toBe(4000);
-    expect(copyRetryDelay(new ApiError(507, 'mailbox_full', ''), 0)).toBe(2000);
-    expect(copyRetryDelay(new PublishError([]), 2)).toBe(8000);
-    expect(copyRetryDelay(new ApiError(429, 'rate_limited', '', 1), COPY_RETRIES)).toBeNull();
-    expect(copyRetryDelay(new ApiError(413, 'payload_too_large', ''), 0)).toBeNull();
-    expect(copyRetryDelay(new Error('bug'), 0)).toBeNull();
+    expect(snapshotRetryDelay(new ApiError(429, 'rate_limited', '', 7), 0)).toBe(7000);
+    expect(snapshotRetryDelay(new ApiError(429, 'rate_limited', '', 3600), 0)).toBe(60_000);
+    expect(snapshotRetryDelay(new ApiError(0, 'network', ''), 1)).toBe(4000);
+    expect(snapshotRetryDelay(new ApiError(507, 'mailbox_full', ''), 0)).toBe(2000);
+    expect(snapshotRetryDelay(new PublishError([]), 2)).toBe(8000);
+    expect(snapshotRetryDelay(new ApiError(429, 'rate_limited', '', 1), SNAPSHOT_RETRIES)).toBeNull();
+    expect(snapshotRetryDelay(new ApiError(413, 'payload_too_large', ''), 0)).toBeNull();
+    expect(snapshotRetryDelay(new Error('bug'), 0)).toBeNull();
   });
   // The copies' own queue (persisted, paced with the messages): selfcopy-queue.test.ts.
 });

@@ -186,6 +186,37 @@ describe('self-copies survive the tab (TODO #153)', () => {
   });
 });
 
+describe('closing the store (lock)', () => {
+  it('close() waits for a self-copy write begun before it (review N3)', async () => {
+    const server = new FakeServer('kez.test');
+    const ap = server.add('alice', aliceSeed);
+    const bp = server.add('bob', bobSeed);
+    const kv = memoryKV();
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let held = false;
+    const gated = { ...kv, set: async (k: string, v: unknown) => {
+      if (k.endsWith(':self_copies') && !held) {
+        held = true;
+        await gate;
+      }
+      return kv.set(k, v);
+    } };
+    const a = new ChatStore({ kv: gated, me: { seed: aliceSeed, handle: 'alice', primary: ap, server: 'kez.test' }, api: server.api(), ackDelayMs: 0, sleep: forever, stallCheck: false });
+    await a.load();
+    await a.startChat('bob');
+    void a.send(bp, 'locked while its copy is written');
+    await until(() => held);
+    let closed = false;
+    void a.close().then(() => (closed = true));
+    for (let i = 0; i < 20; i++) await settle();
+    expect(closed).toBe(false);
+    open();
+    await until(() => closed);
+    expect((kv.map.get(`chat:${ap}:self_copies`) as { copies: unknown[] }).copies).toHaveLength(1);
+  });
+});
+
 describe('self-copies keep the order of the send queue', () => {
   it('a copy goes after its original was accepted, copies in the order of their originals; a message that failed for good has none', async () => {
     const w = world();

@@ -22,15 +22,7 @@ import type { Inbound } from './inbound';
 import { MessageOps } from './ops/ops';
 import { ConvoActions } from './convo';
 import { Presence } from './presence.svelte';
-import {
-  ChatClosedError,
-  type Api,
-  type ChatAccess,
-  type ChatDeps,
-  type ChatMessage,
-  type Conversation,
-  type Me,
-} from './records';
+import { ChatClosedError, type Api, type ChatAccess, type ChatDeps, type ChatMessage, type Conversation, type Me } from './records';
 import type { RelayProblem, RelayState } from './nostr/transport';
 import type { Event as NostrEvent } from 'nostr-tools/pure';
 import { SEEN_CAPACITY, SeenIds } from './seen';
@@ -218,15 +210,16 @@ export class ChatStore {
 
   /**
    * Stop for good (on lock) before the seed is wiped: no more sealing or
-   * ingesting, and every queued write finished. An ingest in progress stops
-   * between items, so lastSeq never moves past a message it didn't open.
+   * ingesting, and every queued write finished (the store's, the self-copies'
+   * and the unposted ops'; the copy worker is woken to stop). An ingest in
+   * progress stops between items, so lastSeq never moves past a message it didn't open.
    */
   async close(): Promise<void> {
     this.#closed = true;
     this.disconnect();
     this.files.close();
     this.presence.close();
-    await this.#queue;
+    await Promise.all([this.#queue, this.#copies.close(), this.ops.unposted.settled()]);
   }
 
   async #saveConvs(): Promise<void> {
@@ -341,8 +334,6 @@ export class ChatStore {
     return h;
   }
 
-  // ---- inbound -------------------------------------------------------------------
-
   /** Process inbox items in seq order; skips seqs already processed. */
   ingest(items: InboxItem[]): Promise<void> {
     return this.#inbound.ingest(items);
@@ -355,12 +346,8 @@ export class ChatStore {
 
   /** Catch up when the tab becomes visible on an open thread. */
   onVisible(): void {
-    const peer = this.activePeer;
-    if (!peer) return;
-    void this.openThread(peer);
+    if (this.activePeer) void this.openThread(this.activePeer);
   }
-
-  // ---- live connection ---------------------------------------------------------
 
   connect(): void {
     if (this.#connected || this.#closed) return;
@@ -373,11 +360,7 @@ export class ChatStore {
     return this.#transports.pollNow();
   }
 
-  /**
-   * Publish a kind 0 signed by this identity's derived nostr key (SPEC §12,
-   * §14): `content` becomes its JCS text. For profiles; rejects with the
-   * relays' reasons when none accepted it.
-   */
+  /** Publish a kind 0 signed by the derived nostr key (SPEC §12, §14), `content` as its JCS text; rejects with the relays' reasons when none took it. */
   publishMetadata(content: Record<string, unknown>): Promise<{ relay: string }> {
     if (this.#closed) return Promise.reject(new ChatClosedError());
     return this.#transports.publishMetadata(content);

@@ -20,18 +20,7 @@ import { ChatClosedError, PostCancelledError, type Outgoing, type PostOptions } 
 import type { TransportHost } from './transporthost';
 import { defaultTransport, firstSuccess, isRelayUrl, sameRelay, TRANSPORTS, type TransportChoice } from './relays';
 
-export {
-  checkedRelays,
-  crossServerNote,
-  defaultTransport,
-  firstSuccess,
-  isRelayUrl,
-  relayStatusText,
-  sameRelay,
-  sameRelaySet,
-  TRANSPORTS,
-  type TransportChoice,
-} from './relays';
+export { checkedRelays, crossServerNote, defaultTransport, firstSuccess, isRelayUrl, relayStatusText, sameRelay, sameRelaySet, TRANSPORTS, type TransportChoice } from './relays';
 export type { TransportHost } from './transporthost';
 
 type Kit = typeof NostrKit;

@@ -129,6 +129,12 @@ export class CopyQueue {
     if (!this.#running && this.#items.length && !this.#d.closed()) void this.#run();
   }
 
+  /** The store closed (lock): a wait between attempts ends now (the worker stops), and the writes begun before it finish. */
+  close(): Promise<void> {
+    for (const w of [...this.#wakers]) w();
+    return this.#writes;
+  }
+
   /** Post the copies oldest first until none is left, the store closed, or one rests (MAX_ATTEMPTS). */
   async #run(): Promise<void> {
     this.#running = true;

@@ -92,6 +92,11 @@ export class UnpostedOps {
     return this.#save();
   }
 
+  /** The writes begun so far, finished (ChatStore.close). */
+  settled(): Promise<void> {
+    return this.#writes;
+  }
+
   /** Write the record as it is now (deleted when empty), after the writes before; never rejects. */
   #save(): Promise<void> {
     const kv = this.#kv;
