@@ -125,6 +125,7 @@ describe('EarlyAcks', () => {
   it('a contact has a quota of its own: another contact’s and the strangers’ flood never push its entries out', async () => {
     const kv = memoryKV();
     const early = new EarlyAcks(kv, 'k');
+    await early.load(now);
     early.add('ed25519:bob', ['bob-text'], true, now);
     early.add('ed25519:carol', ids(MAX_EARLY_ACKS_PER_PEER + 10, 'carol'), true, now);
     early.add('ed25519:mallory', ids(MAX_EARLY_ACKS_OTHERS * 3, 'm'), false, now);
@@ -145,6 +146,13 @@ describe('EarlyAcks', () => {
     let writes = 0;
     const counted = { ...kv, set: async (k: string, v: unknown) => (writes++, kv.set(k, v)), del: async (k: string) => (writes++, kv.del(k)) };
     const early = new EarlyAcks(counted, 'k');
+    early.add('ed25519:bob', ['before-load'], true, now);
+    await early.flush();
+    expect(writes).toBe(0); // before load() a write would replace the stored record
+    await early.load(now);
+    await early.flush();
+    expect(writes).toBe(1); // the entry added before the load, with the stored ones
+    writes = 0;
     for (const id of ids(100, 'chunk')) early.noteOwnChunk(id);
     early.add('ed25519:bob', ids(100, 'chunk'), true, now);
     await early.flush();

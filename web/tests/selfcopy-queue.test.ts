@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ApiError } from '../src/lib/api';
 import { MAX_ATTEMPTS } from '../src/lib/attachments/pacer';
 import { ChatStore, type Api, type Me } from '../src/lib/chat.svelte';
-import { bounded, MAX_PENDING_COPIES, MAX_PENDING_COPY_BYTES, type PendingCopy } from '../src/lib/history/copyqueue';
+import { bounded, CopyQueue, MAX_PENDING_COPIES, MAX_PENDING_COPY_BYTES, type PendingCopy } from '../src/lib/history/copyqueue';
 import { memoryKV } from '../src/lib/kv';
 import { aliceSeed, bobSeed, noWait, pull, settle } from './chat-fixture';
 import { FakeServer } from './helpers';
@@ -186,6 +186,36 @@ describe('self-copies survive the tab (TODO #153)', () => {
   });
 });
 
+describe('a copy that keeps failing', () => {
+  it('moves behind the copies after it: they go, and the queue rests after one more round (review N5)', async () => {
+    const w = world();
+    const api = w.server.api();
+    const post = api.postMessage;
+    let stuck: string | null = null;
+    let stuckTries = 0;
+    api.postMessage = async (to, id, ...rest) => {
+      if (to === 'alice' && (stuck ??= id) === id) {
+        stuckTries++;
+        throw new ApiError(503, 'unavailable', ''); // transient by its code, refused every time
+      }
+      return post(to, id, ...rest);
+    };
+    const a = new ChatStore({ kv: w.kv, me: { seed: aliceSeed, handle: 'alice', primary: w.ap, server: 'kez.test' }, api, ackDelayMs: 0, sleep: noWait, stallCheck: false });
+    await a.load();
+    await a.startChat('bob');
+    await a.send(w.bp, 'one');
+    await a.send(w.bp, 'two');
+    await a.send(w.bp, 'three');
+    const ids = a.threads[w.bp].map((m) => m.id);
+    await until(() => w.copiesIn().length === 2);
+    expect(w.copiesIn()).toEqual(ids.slice(1));
+    await settleAll();
+    // Bounded: its own round, one behind the others, one more for the wake() of the copies queued meanwhile; then it rests on disk.
+    expect(stuckTries).toBeLessThanOrEqual(3 * MAX_ATTEMPTS);
+    expect(w.record()?.copies.map((c) => c.message.id)).toEqual([ids[0]]);
+  });
+});
+
 describe('closing the store (lock)', () => {
   it('close() waits for a self-copy write begun before it (review N3)', async () => {
     const server = new FakeServer('kez.test');
@@ -245,6 +275,20 @@ describe('self-copies keep the order of the send queue', () => {
     expect(a.threads[w.bp][3].status).toBe('failed');
     expect(w.copiesIn()).toEqual(ids);
     expect(w.record()).toBeUndefined();
+  });
+});
+
+describe('add() before load() (review N8)', () => {
+  it('does not replace the stored copies: load merges, then writes both', async () => {
+    const kv = memoryKV();
+    const msg = (id: string) => ({ message: { type: 'kez.chat.message', version: 2, kind: 'text', id, from: 'ed25519:a', from_handle: 'a@x', to: 'ed25519:b', sent_at: '2026-05-25T03:00:00Z', body: 'x', sig: 's' }, to_handle: null }) as unknown as PendingCopy;
+    await kv.set('k', { v: 1, copies: [msg('stored-id-0000000')] });
+    const deps = { kv, key: 'k', closed: () => false, now: () => new Date('2026-05-25T03:00:00Z'), send: () => new Promise<void>(() => {}), pause: async () => {}, hold: () => {}, sleep: async () => {} };
+    const q = new CopyQueue(deps);
+    await q.add(msg('added-id-00000000'));
+    expect((kv.map.get('k') as { copies: PendingCopy[] }).copies.map((c) => c.message.id)).toEqual(['stored-id-0000000']);
+    await q.load();
+    expect((kv.map.get('k') as { copies: PendingCopy[] }).copies.map((c) => c.message.id)).toEqual(['stored-id-0000000', 'added-id-00000000']);
   });
 });
 

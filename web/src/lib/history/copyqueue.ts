@@ -5,7 +5,9 @@
 // Retry-After and pauses the other posts of the silent bucket (ops; copies
 // go with notify false, SPEC §7.5), never the texts (their own bucket),
 // network errors and 5xx back off 2 s doubling to 60 s (attachments/pacer),
-// after MAX_ATTEMPTS (pacer) in a row it rests until the connection comes back or
+// after MAX_ATTEMPTS (pacer) in a row it moves behind the copies waiting
+// after it (so one a relay keeps refusing holds none up), and once each
+// waiting copy failed in turn the queue rests until the connection comes back or
 // the app loads again; a final error (404, 413…) drops the copy. The record
 // (`self_copies`, sealed like every chat record, SPEC §8.2) is rewritten on
 // every change, so a copy survives a closed tab, a lock, a reload. The
@@ -81,6 +83,8 @@ export class CopyQueue {
   #woken = false;
   /** Resolvers of the wait between attempts (wake() ends it early). */
   readonly #wakers = new Set<() => void>();
+  /** load() ran: writes may go (before it they would replace the stored record). */
+  #loaded = false;
   /** The record's writes, one after another. */
   #writes: Promise<void> = Promise.resolve();
 
@@ -93,12 +97,18 @@ export class CopyQueue {
     return this.#items;
   }
 
-  /** Read the record (at load); copies added before it stay after the stored ones. Starts nothing: wake() does. */
+  /**
+   * Read the record (at load); copies added before it stay after the stored
+   * ones, and are written then (no write before the load: it would replace
+   * the stored copies). Starts nothing: wake() does.
+   */
   async load(): Promise<void> {
     const rec = await this.#d.kv.get<{ v?: number; copies?: unknown[] }>(this.#d.key);
     const stored = rec?.v === 1 && Array.isArray(rec.copies) ? rec.copies.filter(isPendingCopy) : [];
     const added = this.#items.filter((c) => !stored.some((s) => same(s, c)));
     this.#items = bounded([...stored, ...added]);
+    this.#loaded = true;
+    if (added.length) await this.#save();
   }
 
   /**
@@ -142,6 +152,8 @@ export class CopyQueue {
     try {
       let attempt = 0;
       let last: PendingCopy | undefined;
+      /** Copies moved behind the others in this run: when one comes round again, every copy failed in turn. */
+      const rotated = new Set<PendingCopy>();
       for (let c = this.#items[0]; c && !this.#d.closed(); c = this.#items[0]) {
         // The count is per copy: a new head (the last one went, or was dropped) starts again.
         if (c !== last) [last, attempt] = [c, 0];
@@ -161,6 +173,11 @@ export class CopyQueue {
         const next = afterFailure(error, ++attempt);
         if (!isTransient(error)) {
           await this.#drop(c, error);
+        } else if (!next.retry && this.#items.length > 1 && !rotated.has(c)) {
+          // One a relay keeps refusing (too large, blocked…) must not hold up the copies behind it.
+          rotated.add(c);
+          this.#items = [...this.#items.filter((x) => x !== c), c];
+          await this.#save();
         } else if (!next.retry && !this.#woken) {
           // Rests on disk: wake() (back online) or the next load tries again.
           return;
@@ -207,6 +224,7 @@ export class CopyQueue {
   /** Write the record as it is now (deleted when empty), after the writes before; never rejects. */
   #save(): Promise<void> {
     const { kv, key } = this.#d;
+    if (!this.#loaded) return this.#writes;
     this.#writes = this.#writes.then(async () => {
       if (this.#d.closed()) return;
       try {

@@ -50,6 +50,8 @@ export class EarlyAcks {
   readonly #key: string;
   #entries: Entry[] = [];
   #dirty = false;
+  /** load() ran: flush() may write (before it, it would replace the stored entries). */
+  #loaded = false;
   /** Ids of chunks posted by this device (insertion order; the oldest forgotten first). */
   readonly #ownChunks = new Set<string>();
 
@@ -62,6 +64,7 @@ export class EarlyAcks {
     const rec = await this.#kv.get<{ v?: number; acks?: unknown[] }>(this.#key);
     const stored = rec?.v === 2 && Array.isArray(rec.acks) ? rec.acks.filter(isEntry) : [];
     this.#entries = [...stored, ...this.#entries].filter(([, , at]) => now - at <= EARLY_ACK_MAX_AGE_MS).slice(-MAX_EARLY_ACKS);
+    this.#loaded = true;
   }
 
   /** This device posted a chunk under `id`: an ack naming it is never kept. */
@@ -106,7 +109,7 @@ export class EarlyAcks {
 
   /** Write the record if it changed (deleted when empty); a storage error is logged, never thrown into ingest. */
   async flush(): Promise<void> {
-    if (!this.#dirty) return;
+    if (!this.#dirty || !this.#loaded) return;
     this.#dirty = false;
     try {
       if (this.#entries.length) await this.#kv.set(this.#key, { v: 2, acks: this.#entries });

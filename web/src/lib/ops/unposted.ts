@@ -57,6 +57,8 @@ export class UnpostedOps {
   readonly #closed: () => boolean;
   #items: Unposted[] = [];
   #writes: Promise<void> = Promise.resolve();
+  /** load() ran: writes may go (before it they would replace the stored record). */
+  #loaded = false;
 
   constructor(kv: KV | undefined, key: string | undefined, closed: () => boolean) {
     this.#kv = kv;
@@ -69,7 +71,10 @@ export class UnpostedOps {
     if (!this.#kv || !this.#key) return [];
     const rec = await this.#kv.get<{ v?: number; ops?: unknown[] }>(this.#key);
     const stored = rec?.v === 1 && Array.isArray(rec.ops) ? rec.ops.filter(isUnposted) : [];
-    this.#items = bounded([...stored, ...this.#items.filter((x) => !stored.some((s) => same(s, x)))]);
+    const added = this.#items.filter((x) => !stored.some((s) => same(s, x)));
+    this.#items = bounded([...stored, ...added]);
+    this.#loaded = true;
+    if (added.length) await this.#save();
     return [...this.#items];
   }
 
@@ -101,7 +106,7 @@ export class UnpostedOps {
   #save(): Promise<void> {
     const kv = this.#kv;
     const key = this.#key;
-    if (!kv || !key) return Promise.resolve();
+    if (!kv || !key || !this.#loaded) return this.#writes;
     this.#writes = this.#writes.then(async () => {
       if (this.#closed()) return;
       try {
