@@ -113,7 +113,8 @@ export class CopyQueue {
 
   /**
    * Queue the copy of an original that was just accepted: on disk when this
-   * resolves (a tab closed right after still sends it at the next load),
+   * resolves (a tab closed right after still sends it at the next load; a
+   * failed write is logged, the copy then lives in memory only, SPEC §8.3),
    * posted after every copy queued before it. Never rejects.
    */
   async add(c: PendingCopy): Promise<void> {
