@@ -1,9 +1,10 @@
 // Deleting a conversation drops what still waits for that peer (TODO #188):
-// a message and an op in the send queue are never posted, the self-copy of
-// the message that was already on its way does not bring the thread back,
+// a message, an op and a self-copy in the send queue are never posted (a
+// copy already on its way does not bring the thread back: selfcopy-queue.test.ts),
 // and an incoming file's buffered chunks go at once (later chunks are only
 // acked); an outgoing file posts no chunk after the delete started.
 import { describe, expect, it, vi } from 'vitest';
+import { ApiError } from '../src/lib/api';
 import { PostCancelledError, type Api, type ChatAccess, type Outgoing } from '../src/lib/records';
 import { MAX_FORGOTTEN_PEERS, Outbox } from '../src/lib/outbox';
 import { MessageOps } from '../src/lib/ops/ops';
@@ -27,24 +28,22 @@ async function until(cond: () => boolean, tries = 200): Promise<void> {
 }
 
 describe('deleting a conversation', () => {
-  it('drops the queued message and op; the copy already on its way does not bring the thread back', async () => {
+  it('drops the queued message, op and self-copy (held by a 429 pause); nothing brings the thread back', async () => {
     const server = new FakeServer('kez.test');
     const ap = server.add('alice', aliceSeed);
     const bp = server.add('bob', bobSeed);
-    // Self-copies to alice's own mailbox wait at this gate, so the next post waits behind them (SPEC §8.3).
+    // The first self-copy (SPEC §8.3) is refused with a 429: the send queue pauses for its Retry-After
+    // (the per-IP bucket is shared), and that pause (the queue's sleep) lasts until `open`.
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
     const api: Api = server.api();
     const post = api.postMessage;
     let copiesWaiting = 0;
     api.postMessage = async (to, ...rest) => {
-      if (to === 'alice') {
-        copiesWaiting++;
-        await gate;
-      }
+      if (to === 'alice' && copiesWaiting++ === 0) throw new ApiError(429, 'rate_limited', '', 5);
       return post(to, ...rest);
     };
-    const alice = new ChatStore({ kv: memoryKV(), me: me(aliceSeed, 'alice', ap), api, ackDelayMs: 0, sleep: noWait, stallCheck: false });
+    const alice = new ChatStore({ kv: memoryKV(), me: me(aliceSeed, 'alice', ap), api, ackDelayMs: 0, sleep: () => gate, stallCheck: false });
     await alice.load();
     await alice.startChat('bob');
 
@@ -61,8 +60,9 @@ describe('deleting a conversation', () => {
 
     // Only 'one' (posted before the delete) reached bob; 'two' and the reaction were never sealed.
     expect(server.posts.filter((p) => p.to === 'bob@kez.test').map((p) => p.id)).toEqual([one.id]);
-    // The copy of 'one' lands in alice's mailbox; this device does not file it again.
-    expect(server.boxes.get('alice')!.map((m) => m.id)).toEqual([one.id]);
+    // The copy of 'one' was still queued (history/copyqueue.ts): dropped with the conversation, never posted.
+    expect(server.boxes.get('alice')!.map((m) => m.id)).toEqual([]);
+    expect(copiesWaiting).toBe(1);
     await pull(alice, server, 'alice');
     expect(alice.conversation(bp)).toBeUndefined();
     expect(alice.threads[bp]).toBeUndefined();
@@ -162,22 +162,22 @@ describe('deleting a conversation: files', () => {
     expect(server.boxes.get('bob')).toHaveLength(3);
   });
 
-  it('a chunk whose post waited behind a self-copy is not sealed once the delete has started', async () => {
+  it('no chunk is sealed once the delete has started (the next chunk waited behind one in flight)', async () => {
     const server = new FakeServer('kez.test');
     const ap = server.add('alice', aliceSeed);
     const bp = server.add('bob', bobSeed);
-    // The pointer's self-copy (SPEC §8.3) waits at copyGate, so the first chunk's post waits behind it.
-    let openCopy!: () => void;
-    const copyGate = new Promise<void>((r) => (openCopy = r));
-    let copyWaiting = false;
+    // The first chunk's post is held in flight at chunkGate, so the next chunk waits behind it.
+    // (Self-copies no longer hold posts back: they have their own queue, history/copyqueue.ts.)
+    let openChunk!: () => void;
+    const chunkGate = new Promise<void>((r) => (openChunk = r));
     const api: Api = server.api();
     const post = api.postMessage;
     const toBob: string[] = [];
     api.postMessage = async (to, id, ...rest) => {
-      if (to === 'alice') {
-        copyWaiting = true;
-        await copyGate;
-      } else toBob.push(id);
+      if (to !== 'alice') {
+        toBob.push(id);
+        if (toBob.length === 2) await chunkGate;
+      }
       return post(to, id, ...rest);
     };
     // The delete is held while it wipes the file's stored bytes: after the send queue was told, before the thread went.
@@ -195,17 +195,16 @@ describe('deleting a conversation: files', () => {
     await alice.load();
     await alice.startChat('bob');
     await alice.files.send(bp, 'big.bin', 'application/octet-stream', new Uint8Array(3 * CHUNK_SIZE).fill(7));
-    await until(() => copyWaiting);
-    expect(toBob).toHaveLength(1); // the pointer
+    await until(() => toBob.length === 2);
     const deleting = alice.convo.delete(bp);
     await until(() => delWaiting);
-    openCopy();
+    openChunk();
     await settleAll();
     openDel();
     await deleting;
     await alice.files.idle(bp);
     await settleAll();
-    expect(toBob).toHaveLength(1);
+    expect(toBob).toHaveLength(2); // the pointer and the chunk that was in flight
   });
 });
 

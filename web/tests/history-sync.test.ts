@@ -5,7 +5,7 @@
 // does not double up.
 import { describe, expect, it, vi } from 'vitest';
 import { ApiError } from '../src/lib/api';
-import { copyRetryDelay, COPY_RETRIES } from '../src/lib/history/copyretry';
+import { snapshotRetryDelay, SNAPSHOT_RETRIES } from '../src/lib/history/snapshotretry';
 import { PublishError } from '../src/lib/nostr/firstok';
 import { CHUNK_SIZE } from '../src/lib/attachments/body';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
@@ -156,49 +156,18 @@ describe('a second device of alice sees both sides', () => {
   });
 });
 
-describe('self-copy pacing', () => {
+describe('settings snapshot pacing (SPEC §8.7; self-copies had it before their queue)', () => {
   it('retries only what may pass, after Retry-After (capped), a bounded number of times', () => {
-    expect(copyRetryDelay(new ApiError(429, 'rate_limited', '', 7), 0)).toBe(7000);
-    expect(copyRetryDelay(new ApiError(429, 'rate_limited', '', 3600), 0)).toBe(60_000);
-    expect(copyRetryDelay(new ApiError(0, 'network', ''), 1)).toBe(4000);
-    expect(copyRetryDelay(new ApiError(507, 'mailbox_full', ''), 0)).toBe(2000);
-    expect(copyRetryDelay(new PublishError([]), 2)).toBe(8000);
-    expect(copyRetryDelay(new ApiError(429, 'rate_limited', '', 1), COPY_RETRIES)).toBeNull();
-    expect(copyRetryDelay(new ApiError(413, 'payload_too_large', ''), 0)).toBeNull();
-    expect(copyRetryDelay(new Error('bug'), 0)).toBeNull();
+    expect(snapshotRetryDelay(new ApiError(429, 'rate_limited', '', 7), 0)).toBe(7000);
+    expect(snapshotRetryDelay(new ApiError(429, 'rate_limited', '', 3600), 0)).toBe(60_000);
+    expect(snapshotRetryDelay(new ApiError(0, 'network', ''), 1)).toBe(4000);
+    expect(snapshotRetryDelay(new ApiError(507, 'mailbox_full', ''), 0)).toBe(2000);
+    expect(snapshotRetryDelay(new PublishError([]), 2)).toBe(8000);
+    expect(snapshotRetryDelay(new ApiError(429, 'rate_limited', '', 1), SNAPSHOT_RETRIES)).toBeNull();
+    expect(snapshotRetryDelay(new ApiError(413, 'payload_too_large', ''), 0)).toBeNull();
+    expect(snapshotRetryDelay(new Error('bug'), 0)).toBeNull();
   });
-
-  it('a copy refused with 429 is posted again after Retry-After, and the next message waits for it', async () => {
-    const w = world();
-    const api = w.server.api();
-    let toSelf = 0;
-    const alice = new ChatStore({
-      kv: memoryKV(),
-      me: { seed: aliceSeed, handle: 'alice', primary: w.ap, server: 'kez.test' },
-      api: {
-        ...api,
-        postMessage: async (to, id, envelope, opts) => {
-          if (to === 'alice' && toSelf++ === 0) throw new ApiError(429, 'rate_limited', '', 1);
-          return api.postMessage(to, id, envelope, opts);
-        },
-      },
-      stallCheck: false,
-    });
-    await alice.load();
-    await alice.startChat('bob');
-    await alice.send(w.bp, 'one');
-    await alice.send(w.bp, 'two');
-    await vi.waitFor(() => expect(w.server.posts).toHaveLength(4), { timeout: 5000 });
-    const ids = alice.threads[w.bp].map((m) => m.id);
-    // In order: one, its copy (after one refusal), two, its copy.
-    expect(w.server.posts.map((p) => [p.to, p.id])).toEqual([
-      ['bob@kez.test', ids[0]],
-      ['alice', ids[0]],
-      ['bob@kez.test', ids[1]],
-      ['alice', ids[1]],
-    ]);
-    expect(toSelf).toBe(3); // one refused, two stored
-  });
+  // The copies' own queue (persisted, paced with the messages): selfcopy-queue.test.ts.
 });
 
 describe('self-copies over nostr (SPEC §8.3, §12)', () => {

@@ -1,14 +1,97 @@
 // History follows the identity (SPEC §8.3, §8.4): a second device of alice,
 // restored from her phrase in a fresh context, shows both sides of her
 // conversation with bob (her sent messages came back as self-copies from her
-// own mailbox). Then alice exports her history on her first device, the
+// own mailbox), also the one whose self-copy could not go before her first
+// device's tab was reloaded (the copy waited in the persisted send queue,
+// SPEC §8.3, and went after the reload), and her reaction whose tab closed
+// the instant the server accepted it (kept in `unposted_ops`, posted again at
+// the reopen, its copy then). Then alice exports her history on her first device, the
 // mailbox is emptied as the 48 h retention would, and a third device restored
 // from the phrase gets the old messages only by importing the file.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { artifacts, assert, conversation, log, openWindow, DOMAIN, TEXT1, TEXT2 } from '../helpers.mjs';
+import { artifacts, assert, conversation, log, openWindow, watch, DOMAIN, PASS, TEXT1, TEXT2 } from '../helpers.mjs';
 
 const REPLY_PART = TEXT2.replace('Hi Alice! ', '');
+const LATE_COPY = 'Sent just before my tab was reloaded';
+
+/**
+ * alice sends LATE_COPY while her posts to her own mailbox (the self-copy)
+ * fail as offline, then her tab reloads: the copy, kept in the persisted
+ * queue, goes after the reload.
+ * @param {import('../helpers.mjs').Run} t
+ */
+async function copyAfterReload(t) {
+  const A = t.alice.page;
+  await A.goto(t.base + '/#/chats');
+  // Not the stranger keys.mjs gave the handle "bob" (an empty conversation), when it ran.
+  await conversation(A, 'bob').filter({ hasNotText: 'No messages yet' }).first().click();
+  let refused = 0;
+  const MESSAGES = /\/v1\/messages(\?|$)/;
+  /** @param {import('playwright-core').Route} route */
+  const refuseCopies = (route) => {
+    if (route.request().postDataJSON()?.to !== 'alice') return route.continue();
+    refused += 1;
+    return route.abort('internetdisconnected');
+  };
+  await A.route(MESSAGES, refuseCopies);
+  await A.locator('#composer').fill(LATE_COPY);
+  await A.locator('#composer').press('Enter');
+  await A.locator('[data-message][data-dir="out"][data-state="sent"]').filter({ hasText: LATE_COPY }).waitFor();
+  for (let i = 0; i < 400 && refused === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  assert(refused > 0, 'the self-copy was tried and refused');
+  await A.unroute(MESSAGES, refuseCopies);
+  await A.reload();
+  await A.locator('[data-message][data-dir="out"]').filter({ hasText: LATE_COPY }).waitFor();
+  log(`alice: the self-copy refused ${refused}×, the tab reloaded before it went`);
+}
+
+const REACTED = '❤️';
+
+/**
+ * alice reacts to bob's reply and her tab is closed the instant the server
+ * accepted the reaction (the browser never hears the 201, so no write after
+ * it lands): the op was kept in `unposted_ops` (SPEC §8.2) before its post,
+ * the reopened tab posts it again (200) and its self-copy goes then.
+ * @param {import('../helpers.mjs').Run} t
+ */
+async function reactionAtAccept(t) {
+  const A = t.alice.page;
+  await A.goto(t.base + '/#/chats');
+  await conversation(A, 'bob').filter({ hasNotText: 'No messages yet' }).first().click();
+  const theirs = A.locator('[data-message][data-dir="in"]').filter({ hasText: REPLY_PART }).first();
+  await theirs.hover();
+  await theirs.getByTestId('message-actions').click();
+  const MESSAGES = /\/v1\/messages(\?|$)/;
+  let caught = false;
+  /** @type {() => void} */
+  let closed = () => {};
+  const gone = new Promise((r) => (closed = () => r(undefined)));
+  await A.route(MESSAGES, async (route) => {
+    const req = route.request();
+    if (caught || !req.url().includes('notify=false') || String(req.postDataJSON()?.to ?? '').startsWith('alice')) return route.continue().catch(() => {});
+    caught = true;
+    await route.fetch().catch(() => {}); // the server takes it
+    await A.close().catch(() => {}); // and the tab is gone before it hears so
+    closed();
+  });
+  await theirs.getByTestId('message-menu').getByTestId(`react-${REACTED}`).click();
+  await gone;
+  const page = await t.alice.ctx.newPage();
+  watch(t, page, 'alice');
+  t.alice.page = page;
+  await page.goto(t.base + '/');
+  const locked = page.getByRole('heading', { name: 'Welcome back' });
+  await locked.or(conversation(page, 'bob').first()).first().waitFor();
+  if (await locked.isVisible()) {
+    await page.locator('#passphrase').fill(PASS.alice);
+    await page.getByRole('button', { name: 'Unlock' }).click();
+  }
+  // Back in the thread, where the scenarios after this one expect alice.
+  await conversation(page, 'bob').filter({ hasNotText: 'No messages yet' }).first().click();
+  await page.locator('#composer').waitFor();
+  log(`alice: reacted ${REACTED}, the tab closed at the server's accept, reopened`);
+}
 
 /** @param {import('../helpers.mjs').Run} t @param {string} who */
 async function restoreAlice(t, who) {
@@ -45,12 +128,19 @@ async function bothSides(page, href = null) {
 export default {
   name: 'history follows the identity',
   async run(t) {
+    // 0. A message whose self-copy could not go before the tab reloaded.
+    await copyAfterReload(t);
+    // 0b. A reaction whose tab closed at the server's accept (review S2).
+    await reactionAtAccept(t);
+
     // 1. A second device: both sides from the mailbox (self-copies + bob's messages).
     const second = await restoreAlice(t, 'alice-second');
     let thread;
     try {
       thread = await bothSides(second.page);
-      log('alice restored on a second device: her sent messages and bob’s replies are both there');
+      await second.page.locator('[data-message][data-dir="out"] [data-body]').getByText(LATE_COPY).waitFor();
+      await second.page.locator('[data-message][data-dir="in"]').filter({ hasText: REPLY_PART }).locator(`[data-testid="reaction"][data-emoji="${REACTED}"]`).waitFor();
+      log('alice restored on a second device: her sent messages (the one whose copy went after the reload too), bob’s replies and her reaction from the closed tab are all there');
     } finally {
       await second.ctx.close();
     }

@@ -22,21 +22,15 @@ import type { Inbound } from './inbound';
 import { MessageOps } from './ops/ops';
 import { ConvoActions } from './convo';
 import { Presence } from './presence.svelte';
-import {
-  ChatClosedError,
-  type Api,
-  type ChatAccess,
-  type ChatDeps,
-  type ChatMessage,
-  type Conversation,
-  type Me,
-} from './records';
+import { ChatClosedError, type Api, type ChatAccess, type ChatDeps, type ChatMessage, type Conversation, type Me } from './records';
 import type { RelayProblem, RelayState } from './nostr/transport';
 import type { Event as NostrEvent } from 'nostr-tools/pure';
 import { SEEN_CAPACITY, SeenIds } from './seen';
 import { rfc3339 } from './time';
 import { checkedRelays, sameRelaySet, type Transports, type TransportChoice } from './transports';
-import { wireInbound, wireTransports, type StoreParts } from './chatwiring';
+import { wireCopies, wireInbound, wireTransports, type StoreParts } from './chatwiring';
+import type { CopyQueue } from './history/copyqueue';
+import { EarlyAcks } from './history/earlyacks';
 
 export { keyChangedText, parseKez, StartChatError } from './directory';
 export { CLOCK_PROBLEM, liveStatusText, threadLiveText } from './live';
@@ -81,6 +75,7 @@ export class ChatStore {
   readonly #contacts: ContactBook;
   readonly #directory: HandleDirectory;
   readonly #outbox: Outbox;
+  readonly #copies: CopyQueue;
   readonly #receipts: Receipts;
   readonly #inbound: Inbound;
   readonly #stallCheck: boolean;
@@ -107,21 +102,23 @@ export class ChatStore {
     this.#me = deps.me;
     this.#api = deps.api ?? realApi;
     this.#now = deps.now ?? (() => new Date());
-    this.#seen = new SeenIds(this.#kv, this.#key('seen'), SEEN_CAPACITY, () => this.ops.pending.save());
+    // Before each batch's seen ids: the pending ops, the early acks (written once per batch, not per op or ack).
+    this.#seen = new SeenIds(this.#kv, this.#key('seen'), SEEN_CAPACITY, async () => (await this.ops.pending.save(), await this.#receipts.early?.flush()));
     this.#contacts = new ContactBook(this.#kv, this.#key('contacts'));
     this.#directory = new HandleDirectory(this.#api, this.#me.server);
     const access = this.#access();
     this.#outbox = new Outbox(access, deps.sleep);
-    this.#receipts = new Receipts(access, deps.ackDelayMs);
+    this.#receipts = new Receipts(access, deps.ackDelayMs, new EarlyAcks(this.#kv, this.#key('early_acks')));
     this.#stallCheck = deps.stallCheck ?? true;
     this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m, g) => this.#outbox.postSilent(p, m, g), generation: (p) => this.#outbox.generation(p), blocked: (p) => this.convo.blocked(p), wipeFile: (p, d, id) => this.files.wipe(p, d, id), kv: this.#kv, key: (p) => this.#key(p) });
     this.presence = new Presence({ chat: access, own: deps.me.primary, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m) => this.#transports.postLive(peer, m), activePeer: () => this.activePeer });
     const parts: StoreParts = { store: this, chat: access, deps, api: this.#api, kv: this.#kv, seen: this.#seen, directory: this.#directory, receipts: this.#receipts,
       now: () => this.#now(), closed: () => this.#closed, key: (p) => this.#key(p), ensureConversation: (p, h) => this.#ensureConversation(p, h),
-      peerHandle: (p) => this.#peerHandle(p), inbound: () => this.#inbound, transports: () => this.#transports };
+      peerHandle: (p) => this.#peerHandle(p), inbound: () => this.#inbound, transports: () => this.#transports, copies: () => this.#copies };
+    this.#copies = wireCopies(parts, this.#outbox);
     this.#inbound = wireInbound(parts);
     this.convo = new ConvoActions({ chat: access, kv: this.#kv, key: (p) => this.#key(p), own: { primary: deps.me.primary, fqhn: this.fqhn }, ensure: (p, h) => this.#ensureConversation(p, h), dropThread: (p) => delete this.threads[p], forgetFiles: (p, ms) => this.files.forget(p, ms),
-      forgetQueued: async (p, ids) => { this.#outbox.forget(p); await this.#seen.addAll(ids); await this.ops.forget(p); } });
+      forgetQueued: async (p, ids) => { this.#outbox.forget(p); await this.#copies.forget(p); await this.#seen.addAll(ids); await this.ops.forget(p); } });
     this.files = new Attachments({
       chat: access,
       kv: this.#kv,
@@ -130,6 +127,7 @@ export class ChatStore {
       transport: () => this.transport,
       receive: (msg, shown) => this.#inbound.receive(msg, shown),
       scheduleAck: (peer) => this.#receipts.schedule(peer),
+      sentChunk: (id) => this.#receipts.early?.noteOwnChunk(id),
     });
     const historyFile = lazy(async () => {
       const { HistoryFile } = await import('./history/exportfile');
@@ -200,24 +198,28 @@ export class ChatStore {
     await this.presence.load();
     await this.ops.load();
     await this.files.load(this.#stallCheck);
+    await Promise.all([this.#copies.load(), this.#receipts.early?.load(this.#now().getTime())]);
     this.loaded = true;
     // In the background: offline, a post can take the whole request timeout.
     void this.#outbox.resend(true);
+    this.#copies.wake();
+    this.ops.resume();
     void this.#receipts.retryAll();
     void this.files.resume();
   }
 
   /**
    * Stop for good (on lock) before the seed is wiped: no more sealing or
-   * ingesting, and every queued write finished. An ingest in progress stops
-   * between items, so lastSeq never moves past a message it didn't open.
+   * ingesting, and every queued write finished (the store's, the self-copies'
+   * and the unposted ops'; the copy worker is woken to stop). An ingest in
+   * progress stops between items, so lastSeq never moves past a message it didn't open.
    */
   async close(): Promise<void> {
     this.#closed = true;
     this.disconnect();
     this.files.close();
     this.presence.close();
-    await this.#queue;
+    await Promise.all([this.#queue, this.#copies.close(), this.ops.unposted.settled()]);
   }
 
   async #saveConvs(): Promise<void> {
@@ -319,8 +321,9 @@ export class ChatStore {
     return this.#outbox.retry(peer);
   }
 
-  /** The connection is back (live again, browser online): waiting sends try now, pending receipts go again. */
+  /** The connection is back (live again, browser online): waiting sends and self-copies try now, pending receipts go again. */
   async retryFailed(): Promise<void> {
+    this.#copies.wake();
     await Promise.all([this.#outbox.resend(false), this.#receipts.retryAll()]);
   }
 
@@ -330,8 +333,6 @@ export class ChatStore {
     if (!h) throw new ApiError(404, 'unknown_recipient', '');
     return h;
   }
-
-  // ---- inbound -------------------------------------------------------------------
 
   /** Process inbox items in seq order; skips seqs already processed. */
   ingest(items: InboxItem[]): Promise<void> {
@@ -345,12 +346,8 @@ export class ChatStore {
 
   /** Catch up when the tab becomes visible on an open thread. */
   onVisible(): void {
-    const peer = this.activePeer;
-    if (!peer) return;
-    void this.openThread(peer);
+    if (this.activePeer) void this.openThread(this.activePeer);
   }
-
-  // ---- live connection ---------------------------------------------------------
 
   connect(): void {
     if (this.#connected || this.#closed) return;
@@ -363,11 +360,7 @@ export class ChatStore {
     return this.#transports.pollNow();
   }
 
-  /**
-   * Publish a kind 0 signed by this identity's derived nostr key (SPEC §12,
-   * §14): `content` becomes its JCS text. For profiles; rejects with the
-   * relays' reasons when none accepted it.
-   */
+  /** Publish a kind 0 signed by the derived nostr key (SPEC §12, §14), `content` as its JCS text; rejects with the relays' reasons when none took it. */
   publishMetadata(content: Record<string, unknown>): Promise<{ relay: string }> {
     if (this.#closed) return Promise.reject(new ChatClosedError());
     return this.#transports.publishMetadata(content);

@@ -11,7 +11,9 @@ import type { HandleDirectory } from './directory';
 import type { KV } from './kv';
 import type { Receipts } from './receipts';
 import type { SeenIds } from './seen';
+import { CopyQueue } from './history/copyqueue';
 import { Inbound } from './inbound';
+import type { Outbox } from './outbox';
 import { Transports } from './transports';
 
 /** What of ChatStore the wiring needs: its public side, plus the private parts it hands over. */
@@ -32,6 +34,7 @@ export interface StoreParts {
   /** Created after the wiring object: read only when called. */
   inbound(): Inbound;
   transports(): Transports;
+  copies(): CopyQueue;
 }
 
 /** The inbound side (inbound.ts) over the store's state. */
@@ -48,6 +51,8 @@ export function wireInbound(p: StoreParts): Inbound {
     resolveHandle: (peer, claimed) => p.directory.resolve(peer, claimed),
     viewing: (peer) => store.activePeer === peer && (typeof document === 'undefined' || document.visibilityState === 'visible'),
     applyAck: (peer, body) => p.receipts.applyAck(peer, body),
+    ackedBefore: (peer, id) => p.receipts.ackedBefore(peer, id),
+    earlyAckUsed: (peer, id) => p.receipts.early?.used(peer, id),
     applyFile: (msg) => store.files.apply(msg),
     applyOp: (msg) => store.ops.receive(msg),
     arrived: (peer, id) => store.ops.arrived(peer, id),
@@ -70,6 +75,7 @@ export function wireTransports(p: StoreParts): Transports {
     transport: () => store.transport,
     relays: () => store.relays,
     peerHandle: (peer) => p.peerHandle(peer),
+    queueCopy: (c) => p.copies().add(c),
     onRelayStates: (s, problems) => {
       store.relayStates = s;
       store.relayProblems = problems;
@@ -92,5 +98,20 @@ export function wireTransports(p: StoreParts): Transports {
       }
     },
     setLiveProblem: (problem) => (store.liveProblem = problem),
+  });
+}
+
+/** The self-copies' queue (history/copyqueue.ts): posted by the transports, paced with the send queue. */
+export function wireCopies(p: StoreParts, outbox: Outbox): CopyQueue {
+  return new CopyQueue({
+    kv: p.kv,
+    key: p.key('self_copies'),
+    closed: () => p.closed(),
+    now: () => p.now(),
+    send: (c) => p.transports().postCopy(c),
+    // Copies go with notify false: the silent bucket's pause, the texts' is not theirs (SPEC §7.5).
+    pause: () => outbox.pause('silent'),
+    hold: (ms) => outbox.hold(ms, 'silent'),
+    sleep: p.deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
   });
 }

@@ -39,6 +39,10 @@ export interface InboundAccess {
   /** Whether the user is looking at this peer's thread now (no unread count then). */
   viewing(peer: string): boolean;
   applyAck(peer: string, body: string): Promise<void>;
+  /** Whether `peer` acked `id` before the message was on this device (its self-copy came after the ack, SPEC §8.3). */
+  ackedBefore(peer: string, id: string): boolean;
+  /** The copy acked before it came was filed: the remembered ack goes (after the save, so a failed filing keeps it). */
+  earlyAckUsed(peer: string, id: string): void;
   applyFile(msg: SealedMessage): Promise<void>;
   /** A reaction, edit or delete (SPEC §8.5), the peer's or this identity's own (MessageOps.receive). */
   applyOp(msg: SealedMessage): Promise<void>;
@@ -292,6 +296,8 @@ export class Inbound {
     const { chat } = this.#a;
     const thread = await chat.thread(peer);
     if (holds(thread, entry.id)) return false;
+    const early = this.#a.ackedBefore(peer, entry.id);
+    if (early) entry.status = 'delivered';
     const handle = await this.#a.resolveHandle(peer, claimedHandle);
     if (bytes) await this.#a.putOutFile(peer, entry.id, bytes);
     thread.push(entry);
@@ -305,6 +311,7 @@ export class Inbound {
     await this.#a.arrived(peer, entry.id);
     await chat.saveThread(peer);
     await chat.saveConvs();
+    if (early) this.#a.earlyAckUsed(peer, entry.id);
     return true;
   }
 }

@@ -8,7 +8,9 @@
 // were accepted, and one behind a message that finally failed is not posted
 // either. A transient failure is retried inside the post with the chunk
 // pacer's decisions (attachments/pacer.ts: 429 waits its Retry-After and
-// pauses every conversation, since the per-IP bucket is shared; network
+// pauses every conversation's posts of that rate bucket, SPEC §7.5: texts
+// the messages bucket, silent ops and self-copies, `?notify=false`, the
+// silent one; network
 // errors and 5xx back off 2 s doubling to 60 s), showing "Waiting…", at most
 // MAX_ATTEMPTS times; then "Not sent" with Retry.
 import { ApiError } from './api';
@@ -38,6 +40,12 @@ import {
 
 export * from './outboxrules';
 
+/**
+ * The server's per-IP rate bucket a post takes (SPEC §7.5): `messages` for
+ * texts and replies, `silent` for `?notify=false` (ops, self-copies).
+ */
+export type Bucket = 'messages' | 'silent';
+
 /** Peers whose conversation was deleted that the queue remembers (the oldest forgotten first; its posts are long done). */
 export const MAX_FORGOTTEN_PEERS = 1000;
 
@@ -49,8 +57,13 @@ export class Outbox {
   readonly #delivering = new Set<string>();
   /** Per peer: its posts, one after another, in the order they were queued. */
   readonly #chains = new KeyedChain();
-  /** Epoch ms before which nothing is posted: a 429's Retry-After (the per-IP bucket is shared by every conversation). */
-  #pauseUntil = 0;
+  /**
+   * Per server rate bucket (SPEC §7.5), epoch ms before which none of its
+   * posts goes: a 429's Retry-After. Shared by every conversation (the
+   * buckets are per IP), never across buckets: a silent post's 429 says
+   * nothing about the texts' budget.
+   */
+  readonly #pauseUntil: Record<Bucket, number> = { messages: 0, silent: 0 };
   /** Resolvers of the waits between attempts (wake() ends them early). */
   readonly #wakers = new Set<() => void>();
   /** Conversation deletions so far, all peers together: a post remembers the count it was queued under. */
@@ -236,7 +249,7 @@ export class Outbox {
     const renamed = new Set<string>();
     try {
       for (let attempt = 1; ; attempt++) {
-        await this.#pause();
+        await this.pause('messages');
         const m = await this.#chat.serial(() => this.#start(peer, id, counted && attempt === 1));
         if (!m || !this.#current(peer, gen)) return;
         if (m.id !== id) {
@@ -250,7 +263,7 @@ export class Outbox {
         // Bounded by the pacer too (MAX_SEND_ATTEMPTS is its MAX_ATTEMPTS).
         const next = afterFailure(error, attempt);
         if (!next.retry || this.#chat.closed) return await this.#settle(peer, id, failure(error));
-        if (error instanceof ApiError && error.status === 429) this.#pauseUntil = Math.max(this.#pauseUntil, Date.now() + next.ms);
+        if (error instanceof ApiError && error.status === 429) this.hold(next.ms, 'messages');
         await this.#settle(peer, id, waitingFields(next.waiting));
         await this.#wait(next.ms);
       }
@@ -286,7 +299,7 @@ export class Outbox {
     const cancelled = () => !this.#current(peer, gen);
     return this.#chains.run(peer, async () => {
       for (let attempt = 1; !this.#chat.closed && !cancelled(); attempt++) {
-        await this.#pause();
+        await this.pause('silent');
         try {
           await this.#chat.post(peer, m, { notify: false, cancelled });
           return true;
@@ -294,7 +307,7 @@ export class Outbox {
           if (e instanceof ChatClosedError || e instanceof PostCancelledError) return true;
           const next = afterFailure(e, attempt);
           if (!next.retry) return (console.debug(`${m.kind} not sent:`, e instanceof ApiError ? e.code : 'error'), false);
-          if (e instanceof ApiError && e.status === 429) this.#pauseUntil = Math.max(this.#pauseUntil, Date.now() + next.ms);
+          if (e instanceof ApiError && e.status === 429) this.hold(next.ms, 'silent');
           await this.#wait(next.ms);
         }
       }
@@ -313,10 +326,15 @@ export class Outbox {
     });
   }
 
-  /** Sit out a 429's Retry-After (shared by every conversation). */
-  async #pause(): Promise<void> {
-    const ms = this.#pauseUntil - Date.now();
+  /** Sit out a 429's Retry-After in `bucket` (every conversation's; the self-copies': history/copyqueue.ts). */
+  async pause(bucket: Bucket): Promise<void> {
+    const ms = this.#pauseUntil[bucket] - Date.now();
     if (ms > 0) await this.#sleep(ms);
+  }
+
+  /** No post of `bucket` goes for `ms` from now: one of them got a 429. */
+  hold(ms: number, bucket: Bucket): void {
+    this.#pauseUntil[bucket] = Math.max(this.#pauseUntil[bucket], Date.now() + ms);
   }
 
   /** Wait `ms` between attempts, or until wake(). */

@@ -9,6 +9,7 @@
 import { ackBody, ackIds, MAX_ACK_IDS } from './envelope';
 import { afterFailure } from './attachments/pacer';
 import { newMessageId } from './bytes';
+import type { EarlyAcks } from './history/earlyacks';
 import { ChatClosedError, type ChatAccess, type ChatMessage } from './records';
 import { rfc3339 } from './time';
 
@@ -118,9 +119,13 @@ export class Receipts {
   /** Per peer: the backoff timer of the next retry. */
   readonly #retries = new Map<string, ReturnType<typeof setTimeout>>();
 
-  constructor(chat: ChatAccess, delayMs = ACK_DELAY_MS) {
+  /** Acked ids this device had no message for yet (a self-copy still to come, SPEC §8.3); absent in some unit tests. */
+  readonly early: EarlyAcks | undefined;
+
+  constructor(chat: ChatAccess, delayMs = ACK_DELAY_MS, early?: EarlyAcks) {
     this.#chat = chat;
     this.#delayMs = delayMs;
+    this.early = early;
   }
 
   /** Batch the delivery receipts of messages arriving together into one post. */
@@ -234,11 +239,21 @@ export class Receipts {
    */
   async applyAck(peer: string, body: string): Promise<void> {
     const thread = this.#chat.conversation(peer) ? await this.#chat.thread(peer) : [];
-    const delivered = deliveredBy(thread, ackIds(body));
+    const ids = ackIds(body);
+    const delivered = deliveredBy(thread, ids);
     for (const m of delivered) {
       m.status = 'delivered';
       m.error = undefined;
     }
     if (delivered.length) await this.#chat.saveThread(peer);
+    // Ids naming no message here: its self-copy may still come (another device sent it); it is filed delivered then.
+    const unknown = (ids ?? []).filter((id) => !thread.some((m) => m.id === id || m.prev_ids?.includes(id)));
+    // Kept in memory, written with the batch (EarlyAcks.flush); a peer with a conversation here has its own quota.
+    if (unknown.length) this.early?.add(peer, unknown, !!this.#chat.conversation(peer), this.#chat.now().getTime());
+  }
+
+  /** Queued (Inbound, as a self-copy is filed): whether `peer` acked `id` before this device had it (earlyAckUsed forgets it). */
+  ackedBefore(peer: string, id: string): boolean {
+    return this.early?.has(peer, id) ?? false;
   }
 }

@@ -209,7 +209,7 @@ export interface ChatDeps {
   files?: KV;
   /** Look for stalled incoming files every 15 s (default true). */
   stallCheck?: boolean;
-  /** The send queue's wait between attempts (default setTimeout); tests record and skip it. */
+  /** The send queue's wait between attempts, its self-copies' too (default setTimeout); tests record and skip it. */
   sleep?: (ms: number) => Promise<void>;
   /**
    * File a self-copy of each text/file sent (SPEC §8.3; default true). Off

@@ -7,7 +7,7 @@
 // retention) and so a muted peer without a conversation here is muted once
 // one starts.
 import { newMessageId } from './bytes';
-import { copyRetryDelay } from './history/copyretry';
+import { snapshotRetryDelay } from './history/snapshotretry';
 import type { KV } from './kv';
 import type { ChatAccess, Outgoing } from './records';
 import { MAX_SYNC_LIST, parseSyncBody, syncBody, type SyncSnapshot } from './syncbody';
@@ -85,7 +85,7 @@ export class SettingsSync {
     return m;
   }
 
-  /** Post a snapshot to the own identity (notify false), retried like a self-copy; never rejects. */
+  /** Post a snapshot to the own identity (notify false), retried in memory (snapshotRetryDelay); never rejects. */
   async post(m: Outgoing): Promise<void> {
     const { chat, own } = this.#h;
     for (let attempt = 0; !chat.closed; attempt++) {
@@ -93,7 +93,7 @@ export class SettingsSync {
         await chat.post(own, m, { notify: false });
         return;
       } catch (e) {
-        const wait = copyRetryDelay(e, attempt);
+        const wait = snapshotRetryDelay(e, attempt);
         if (wait === null) return console.debug('sync not posted:', e);
         await new Promise((r) => setTimeout(r, wait));
       }

@@ -7,6 +7,7 @@
  */
 import type { Event as NostrEvent } from 'nostr-tools/pure';
 import type { InboxItem } from './api';
+import type { PendingCopy } from './history/copyqueue';
 import type { LiveStatus } from './inbox';
 import type { RelayProblem, RelayState } from './nostr/transport';
 import type { Api, ChatDeps } from './records';
@@ -24,6 +25,8 @@ export interface TransportHost {
   relays(): readonly string[];
   /** The peer's verified handle (for the server transport). */
   peerHandle(peer: string): Promise<string>;
+  /** File the self-copy of an accepted original in the persisted queue (SPEC §8.3); on disk when it resolves, never rejects. */
+  queueCopy(c: PendingCopy): Promise<void>;
   /** The relays' states or problems changed (only for the transport currently in use). */
   onRelayStates(states: Record<string, RelayState>, problems: Record<string, RelayProblem>): void;
   /** The relay the peer's last event came from (SPEC §12: published there first). */

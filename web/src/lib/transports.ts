@@ -6,8 +6,8 @@
 // import() the first time relays are used, not with the app.
 import type { Event as NostrEvent } from 'nostr-tools/pure';
 import { pollAuth, releaseAuth, streamAuth } from './auth';
-import { seal, type SealedMessage } from './envelope';
-import { copyRetryDelay } from './history/copyretry';
+import { seal } from './envelope';
+import type { PendingCopy } from './history/copyqueue';
 import { sentBody, wantsCopy } from './history/selfcopy';
 import { InboxConnection, type LiveStatus } from './inbox';
 import { liveProblemFor } from './live';
@@ -20,18 +20,7 @@ import { ChatClosedError, PostCancelledError, type Outgoing, type PostOptions } 
 import type { TransportHost } from './transporthost';
 import { defaultTransport, firstSuccess, isRelayUrl, sameRelay, TRANSPORTS, type TransportChoice } from './relays';
 
-export {
-  checkedRelays,
-  crossServerNote,
-  defaultTransport,
-  firstSuccess,
-  isRelayUrl,
-  relayStatusText,
-  sameRelay,
-  sameRelaySet,
-  TRANSPORTS,
-  type TransportChoice,
-} from './relays';
+export { checkedRelays, crossServerNote, defaultTransport, firstSuccess, isRelayUrl, relayStatusText, sameRelay, sameRelaySet, TRANSPORTS, type TransportChoice } from './relays';
 export type { TransportHost } from './transporthost';
 
 type Kit = typeof NostrKit;
@@ -54,8 +43,6 @@ export class Transports {
   /** The inbox stream's last status (transports `server` and `both`). */
   #inboxStatus: LiveStatus = 'connecting';
   #announcing = false;
-  /** The last self-copy's post (SPEC §8.3), which the next post waits for; never rejects. */
-  #copies: Promise<void> = Promise.resolve();
   /** Newest created_at accepted from a relay (unix s), as persisted. */
   #since = 0;
   /** The derived nostr key (SPEC §12), while a relay connection may need it; zeroed on close. */
@@ -100,15 +87,13 @@ export class Transports {
     const { cancelled, ...rest } = options ?? {};
     const opts = options && 'notify' in rest ? rest : undefined;
     const host = this.#host;
-    // A self-copy still on its way goes first: copies keep the send order and share its pace (SPEC §8.3).
-    await this.#copies;
     const useServer = host.transport() !== 'nostr';
     const useNostr = host.transport() !== 'server';
     // Server only: resolve the handle first, as before (nothing sealed for an unknown one).
     const to = useServer && !useNostr ? await host.peerHandle(peer) : null;
     // Locking wipes the seed once close() returns: never seal after that.
     if (host.closed()) throw new ChatClosedError();
-    // The conversation was deleted while this post waited (for the copy before it, the handle): nothing goes out.
+    // The conversation was deleted while this post waited (for the handle): nothing goes out.
     if (cancelled?.()) throw new PostCancelledError();
     const { kind, id, sent_at, body } = m;
     const { seed, handle, server } = host.deps.me;
@@ -127,9 +112,10 @@ export class Transports {
     // Only after the envelope is sealed: a send isn't held up by bookkeeping.
     if (useNostr) void this.#announce();
     const result = await firstSuccess(tasks);
-    // After the original was accepted, never before (SPEC §8.3); the next post waits for it.
-    if (host.deps.selfCopies !== false && wantsCopy(kind, peer, host.deps.me.primary))
-      this.#copies = this.#selfCopy(message, to, useServer, useNostr);
+    // After the original was accepted, never before (SPEC §8.3), and not for a conversation deleted meanwhile:
+    // into the persisted queue (history/copyqueue.ts), on disk before this resolves; never rejects.
+    if (host.deps.selfCopies !== false && wantsCopy(kind, peer, host.deps.me.primary) && !cancelled?.())
+      await host.queueCopy({ message, to_handle: to });
     return result;
   }
 
@@ -157,37 +143,22 @@ export class Transports {
   }
 
   /**
-   * File a self-copy of `message` (SPEC §8.3): sealed to the own primary,
-   * posted to the own handle with notify false and/or published to the own
-   * addr as a silent kind 4244, retried on transient errors (copyRetryDelay).
-   * Never rejects: a copy that still fails is logged and dropped, the
-   * original stays sent.
+   * Post one self-copy (SPEC §8.3; the queue is history/copyqueue.ts): the
+   * original sealed again to the own primary as `sent`, posted to the own
+   * handle with notify false and/or published to the own addr as a silent
+   * kind 4244, by the transports chosen now. Resolves when one accepted it.
    */
-  async #selfCopy(message: SealedMessage, toHandle: string | null, useServer: boolean, useNostr: boolean): Promise<void> {
+  async postCopy({ message, to_handle }: PendingCopy): Promise<void> {
     const host = this.#host;
     const me = host.deps.me;
-    const handle = toHandle ?? (await host.peerHandle(message.to).catch(() => null));
-    for (let attempt = 0; !host.closed(); attempt++) {
-      try {
-        const { envelope } = seal(me.seed, {
-          kind: 'sent',
-          id: message.id,
-          from_handle: message.from_handle,
-          to: me.primary,
-          sent_at: message.sent_at,
-          body: sentBody(message, handle),
-        });
-        const tasks: Promise<unknown>[] = [];
-        if (useServer) tasks.push(host.api.postMessage(me.handle, message.id, envelope, { notify: false }));
-        if (useNostr) tasks.push(this.#publish(me.primary, KIND_SILENT, envelope));
-        await firstSuccess(tasks);
-        return;
-      } catch (e) {
-        const wait = copyRetryDelay(e, attempt);
-        if (wait === null) return console.debug('self-copy not filed:', e);
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    }
+    const handle = to_handle ?? (await host.peerHandle(message.to).catch(() => null));
+    if (host.closed()) throw new ChatClosedError();
+    const { id, from_handle, sent_at } = message;
+    const { envelope } = seal(me.seed, { kind: 'sent', id, from_handle, to: me.primary, sent_at, body: sentBody(message, handle) });
+    const tasks: Promise<unknown>[] = [];
+    if (host.transport() !== 'nostr') tasks.push(host.api.postMessage(me.handle, id, envelope, { notify: false }));
+    if (host.transport() !== 'server') tasks.push(this.#publish(me.primary, KIND_SILENT, envelope));
+    await firstSuccess(tasks);
   }
 
   /** The envelope as a kind 4243 (may push) or 4244 (silent) event to the peer's addr, on every relay. */

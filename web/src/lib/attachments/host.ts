@@ -22,6 +22,8 @@ export interface AttachmentHost {
   receive(msg: SealedMessage, shown: { body: string; attachment: Attachment }): Promise<boolean>;
   /** Batch a delivery receipt for what is ackable in the peer's thread (SPEC §8.1). */
   scheduleAck(peer: string): void;
+  /** A chunk of ours went under `id`: its ack is never taken for an early ack (history/earlyacks.ts). */
+  sentChunk?(id: string): void;
 }
 
 /** A file's bytes: `in`bound ones under the sender's message id, `out`bound under ours. */

@@ -208,6 +208,7 @@ export class Sender {
     const wait = takeAll(this.#bucketsNow());
     if (wait > 0) await sleep(wait);
     const out: Outgoing = { kind: 'chunk', id: newMessageId(), sent_at: rfc3339(this.#chat.now()), body: chunkBody(m.attachment!.file_id!, bytes, i) };
+    this.#host.sentChunk?.(out.id);
     await this.#post(peer, m, out, { notify: false });
   }
 

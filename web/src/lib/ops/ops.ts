@@ -1,6 +1,7 @@
 // Message operations (SPEC §8.5) for one ChatStore: sending a reaction,
-// edit or delete (applied here at once, then posted silently in the
-// conversation's queue; the transports file the self-copy), and applying the
+// edit or delete (applied here at once, kept in `unposted_ops` until its post
+// settled, then posted silently in the conversation's queue; the transports
+// file the self-copy), and applying the
 // ones that arrive (from the peer, or this identity's other devices by
 // self-copy), with a bounded wait for targets not here yet. Replies are
 // messages: the outbox sends them, Inbound files them.
@@ -12,6 +13,7 @@ import { outgoingBody, RESTAMP_AFTER_MS } from '../outboxrules';
 import { applyOp, DELETED_TEXT, findTarget, type OpMeta } from './apply';
 import { opBody, parseOpBody, validEmoji, validOpText, type Op } from './body';
 import { PENDING_MS, PendingOps } from './pending';
+import { UnpostedOps, type Unposted } from './unposted';
 import type { KV } from '../kv';
 
 export { MAX_PENDING, MAX_PENDING_PEERS, PENDING_MS, PendingOps } from './pending';
@@ -40,10 +42,15 @@ export class MessageOps {
   readonly #h: OpsHost;
   /** Ops that came before their target (sealed record `pending_ops`, SPEC §8.2, §8.5). */
   readonly pending: PendingOps;
+  /** Own ops until their post settled (sealed record `unposted_ops`, SPEC §8.2): a closed tab posts them again. */
+  readonly unposted: UnpostedOps;
+  /** Read by load(), posted by resume(). */
+  #toResume: readonly Unposted[] = [];
 
   constructor(host: OpsHost) {
     this.#h = host;
     this.pending = new PendingOps(host.kv, host.key?.('pending_ops'));
+    this.unposted = new UnpostedOps(host.kv, host.key?.('unposted_ops'), () => host.chat.closed);
   }
 
   /**
@@ -54,6 +61,22 @@ export class MessageOps {
   async load(): Promise<void> {
     await this.pending.load(this.#h.chat.now().getTime());
     await this.#h.chat.serial(() => this.settle());
+    this.#toResume = await this.unposted.load();
+  }
+
+  /**
+   * After the load (the copy queue read): post again the own ops whose post
+   * had not settled when the tab closed or locked, same id (the server
+   * answers 200 for one it has) so their self-copies are queued now.
+   */
+  resume(): void {
+    const todo = this.#toResume;
+    this.#toResume = [];
+    for (const { peer, m } of todo) {
+      const op = parseOpBody(m.kind, m.body);
+      if (!op || op.kind === 'reply' || this.#h.blocked(peer)) void this.unposted.done({ peer, m });
+      else this.#post(peer, op.target, m);
+    }
   }
 
   /**
@@ -78,6 +101,7 @@ export class MessageOps {
   async forget(peer: string): Promise<void> {
     this.pending.dropPeer(peer);
     await this.pending.save();
+    await this.unposted.forget(peer);
   }
 
   /** React to message `id` with `emoji` ('' removes the own reaction). */
@@ -110,9 +134,18 @@ export class MessageOps {
     return applied;
   }
 
-  /** Post in the background; a final failure is kept on the target (unsent_ops) for its Retry. */
+  /**
+   * Post in the background, on disk (`unposted_ops`) until the post settled:
+   * accepted (its copy queued), or finally failed and kept on the target
+   * (unsent_ops) for its Retry. A lock meanwhile leaves it for the next load.
+   */
   #post(peer: string, target: string, m: Outgoing, gen?: number): void {
-    void this.#h.postSilent(peer, m, gen).then((ok) => (ok ? undefined : this.#keepUnsent(peer, target, m)));
+    const u = { peer, m };
+    void (async () => {
+      await this.unposted.add(u);
+      if (!(await this.#h.postSilent(peer, m, gen))) await this.#keepUnsent(peer, target, m);
+      await this.unposted.done(u);
+    })().catch((e: unknown) => console.debug(`${m.kind} not kept:`, e));
   }
 
   async #keepUnsent(peer: string, target: string, m: Outgoing): Promise<void> {
