@@ -61,7 +61,6 @@ fn store_failures_are_internal() {
             500,
             "internal",
         ),
-        (S::Closed.into(), 500, "internal"),
         (S::WriterGone.into(), 500, "internal"),
         (S::JobDropped.into(), 500, "internal"),
         (S::JobPanicked.into(), 500, "internal"),

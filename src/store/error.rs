@@ -29,9 +29,6 @@ pub enum StoreError {
     /// A stored value no longer parses (e.g. an envelope that is not JSON).
     #[error("{0}")]
     Corrupt(String),
-    /// The store is closed: no more reads.
-    #[error("store closed")]
-    Closed,
     /// The writer thread stopped before taking the job.
     #[error("database writer has stopped")]
     WriterGone,
@@ -39,7 +36,7 @@ pub enum StoreError {
     /// or was rolled back before the job ran).
     #[error("database writer dropped a job")]
     JobDropped,
-    /// A job's closure panicked; its savepoint was rolled back.
+    /// A job's closure panicked (a write's savepoint was rolled back).
     #[error("database job panicked")]
     JobPanicked,
     /// The transaction holding the job did not commit.

@@ -235,8 +235,10 @@ fn in_snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -
     struct Open<'c>(&'c Connection, bool);
     impl Drop for Open<'_> {
         fn drop(&mut self) {
-            if !self.1 {
-                let _ = run_cached(self.0, "ROLLBACK");
+            if !self.1
+                && let Err(e) = run_cached(self.0, "ROLLBACK")
+            {
+                tracing::error!(error = %e, "cannot roll back a read snapshot");
             }
         }
     }
@@ -358,7 +360,7 @@ mod tests {
         let path = dir.path().join("s.db");
         drop(Store::open(&path).unwrap());
         let conn = open_reader(&path).unwrap();
-        let failed = in_snapshot(&conn, |_| -> Result<()> { Err(StoreError::Closed) });
+        let failed = in_snapshot(&conn, |_| -> Result<()> { Err(StoreError::ReaderGone) });
         assert!(failed.is_err());
         let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
             in_snapshot(&conn, |_| -> Result<()> { panic!("boom") })

@@ -2,7 +2,7 @@
 //! TODO #208).
 //!
 //! Reads used to borrow a pooled connection on tokio's blocking pool. Under
-//! a burst of stream opens that pool grew to ~40 threads (a read's permit
+//! a burst of stream opens that pool grew to ~42 threads (a read's permit
 //! came free before its thread was idle again, so the next read spawned
 //! another), and those threads were shared with everything else that
 //! blocks: a getaddrinfo that hangs for seconds (push, proof checks) could
@@ -12,8 +12,10 @@
 //! A read holds a slot of a semaphore with as many permits as readers, so
 //! a slot always finds an idle reader or room to start one. The reader puts
 //! itself back on the idle list before the slot is released, from its own
-//! thread, so a caller that gives up mid-read loses nothing. The threads
-//! end when the [`Readers`] are dropped (their channels close).
+//! thread, so a caller that gives up mid-read loses nothing. Reads go on
+//! after `Store::close` (which stops the writer); the threads end when the
+//! [`Readers`] are dropped (their channels close). A read needing one
+//! snapshot across statements uses `in_snapshot` (cached BEGIN/COMMIT).
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -76,13 +78,16 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        // The semaphore is never closed: reads go on until the store drops.
         let slot = self
             .slots
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| StoreError::Closed)?;
-        let reader = match self.idle.lock().pop() {
+            .map_err(|_| StoreError::ReaderGone)?;
+        // Popped first, so a thread is never started under the idle lock.
+        let popped = self.idle.lock().pop();
+        let reader = match popped {
             Some(r) => r,
             None => self.start()?,
         };
@@ -112,7 +117,10 @@ impl Readers {
         std::thread::Builder::new()
             .name("kez-db-reader".to_owned())
             .spawn(move || reader_loop(&path, &rx, &idle))
-            .map_err(|_| StoreError::ReaderGone)?;
+            .map_err(|e| {
+                tracing::warn!(error = %e, "cannot start a database reader thread");
+                StoreError::ReaderGone
+            })?;
         Ok(Reader(tx))
     }
 }
@@ -126,7 +134,7 @@ fn reader_loop(path: &Path, rx: &Receiver<Run>, idle: &Weak<Mutex<Vec<Reader>>>)
         match conn.take().map_or_else(|| open_reader(path), Ok) {
             Ok(c) => {
                 job(Ok(&c));
-                conn = Some(c);
+                conn = left_usable(c);
             }
             Err(e) => job(Err(e)),
         }
@@ -138,12 +146,27 @@ fn reader_loop(path: &Path, rx: &Receiver<Run>, idle: &Weak<Mutex<Vec<Reader>>>)
     }
 }
 
+/// The connection back after a job, or `None` (reopened on the next job)
+/// if the job left a transaction open that will not roll back: kept, it
+/// would pin one WAL snapshot for good (no checkpoint could pass it) and
+/// answer every later read from it.
+fn left_usable(conn: Connection) -> Option<Connection> {
+    if conn.is_autocommit() {
+        return Some(conn);
+    }
+    if let Err(e) = conn.execute_batch("ROLLBACK") {
+        tracing::error!(error = %e, "a read left a transaction open; reopening its connection");
+    }
+    conn.is_autocommit().then_some(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
     use std::collections::HashSet;
     use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
     use std::sync::{Arc, Barrier};
+    use std::thread::ThreadId;
     use std::time::Duration;
 
     use super::MAX_READERS;
@@ -155,21 +178,33 @@ mod tests {
         (dir, store)
     }
 
-    /// `MAX_READERS` reads that only finish once all of them are running.
-    async fn all_slots_at_once(store: &Store) {
+    /// `MAX_READERS` reads that only finish once all of them are running;
+    /// the threads they ran on.
+    async fn all_slots_at_once(store: &Store) -> HashSet<ThreadId> {
         let barrier = Arc::new(Barrier::new(MAX_READERS));
         let reads = (0..MAX_READERS).map(|_| {
             let b = barrier.clone();
             store.read(move |_| {
                 b.wait();
-                Ok(())
+                Ok(std::thread::current().id())
             })
         });
         let all = futures_util::future::join_all(reads);
         let done = tokio::time::timeout(Duration::from_secs(10), all).await;
-        for r in done.expect("a reader slot was lost: the barrier never filled") {
-            r.unwrap();
-        }
+        done.expect("a reader slot was lost: the barrier never filled")
+            .into_iter()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// Every reader started, then `mishap`, then all slots at once: the
+    /// same threads answer (none was lost and replaced).
+    async fn no_reader_lost_to<F: std::future::Future<Output = ()>>(store: &Store, mishap: F) {
+        let before = all_slots_at_once(store).await;
+        assert_eq!(before.len(), MAX_READERS);
+        mishap.await;
+        let after = all_slots_at_once(store).await;
+        assert_eq!(after, before, "a reader was lost and another started");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,28 +231,53 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_read_is_an_error_and_its_reader_lives_on() {
         let (_dir, store) = store();
-        let out = store
-            .read(|_| -> Result<(), StoreError> { panic!("boom") })
-            .await;
-        assert!(matches!(out, Err(StoreError::JobPanicked)), "{out:?}");
-        all_slots_at_once(&store).await;
+        no_reader_lost_to(&store, async {
+            let out = store
+                .read(|_| -> Result<(), StoreError> { panic!("boom") })
+                .await;
+            assert!(matches!(out, Err(StoreError::JobPanicked)), "{out:?}");
+        })
+        .await;
     }
 
     #[tokio::test]
     async fn a_read_given_up_mid_way_keeps_its_slot_and_reader() {
         let (_dir, store) = store();
-        let (started_tx, started_rx) = channel();
-        let slow = store.read(move |_| {
-            let _ = started_tx.send(());
-            std::thread::sleep(Duration::from_millis(200));
-            Ok(())
-        });
-        let given_up = tokio::select! {
-            _ = slow => false,
-            _ = tokio::task::spawn_blocking(move || started_rx.recv()) => true,
-        };
-        assert!(given_up);
-        all_slots_at_once(&store).await;
+        no_reader_lost_to(&store, async {
+            let (started_tx, started_rx) = channel();
+            let (release_tx, release_rx) = channel::<()>();
+            let slow = store.read(move |_| {
+                let _ = started_tx.send(());
+                let _ = release_rx.recv();
+                Ok(())
+            });
+            let given_up = tokio::select! {
+                _ = slow => false,
+                _ = tokio::task::spawn_blocking(move || started_rx.recv()) => true,
+            };
+            assert!(given_up);
+            drop(release_tx);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_read_that_leaves_a_transaction_open_does_not_pin_its_connection() {
+        let (_dir, store) = store();
+        let left_open = store
+            .read(|c| {
+                c.execute_batch("BEGIN; SELECT count(*) FROM mailboxes;")?;
+                Err::<(), _>(StoreError::ReaderGone)
+            })
+            .await;
+        assert!(left_open.is_err());
+        let reads = (0..MAX_READERS * 4).map(|_| store.read(|c| Ok(c.is_autocommit())));
+        for autocommit in futures_util::future::join_all(reads).await {
+            assert!(
+                autocommit.unwrap(),
+                "a reader is still inside that transaction"
+            );
+        }
     }
 
     thread_local! {
