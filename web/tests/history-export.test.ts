@@ -10,6 +10,7 @@ import {
   EXPORT_INFO,
   exported,
   HistoryFileError,
+  importNote,
   MAX_EXPORT_BYTES,
   mergeInto,
   mergeThread,
@@ -113,13 +114,13 @@ describe('export on one device, import on a restored one', () => {
     await pull(restored, server, 'alice');
     expect(restored.conversations).toHaveLength(0);
     const posts = server.posts.length;
-    expect(await restored.history.import(file)).toBe(2);
+    expect((await restored.history.import(file)).added).toBe(2);
     expect(restored.threads[bp].map((m) => [m.dir, m.body])).toEqual([
       ['out', 'old from alice'],
       ['in', 'old from bob'],
     ]);
     expect(restored.conversations[0]).toMatchObject({ peer_handle: 'bob@kez.test', last_preview: 'old from bob', unread: 0 });
-    expect(await restored.history.import(file)).toBe(0);
+    expect((await restored.history.import(file)).added).toBe(0);
     await settle();
     expect(server.posts.length).toBe(posts); // nothing acked or re-sent
     // Bob's device cannot read alice's file.
@@ -147,7 +148,7 @@ describe('message operations in the export (TODO #163, SPEC §8.4 v2)', () => {
     server.boxes.set('alice', []);
     const restored = new ChatStore({ kv: memoryKV(), me: me(aliceSeed, 'alice', ap), api: server.api(), ackDelayMs: 0 });
     await restored.load();
-    expect(await restored.history.import(file)).toBe(3);
+    expect((await restored.history.import(file)).added).toBe(3);
     const t = restored.threads[bp];
     expect(t.find((m) => m.id === first.id)).toMatchObject({ body: 'first, edited', edit: first.edit, reactions: [{ by: ap, emoji: '👍' }] });
     expect(t.find((m) => m.id === second.id)).toMatchObject({ body: '', deleted: true });
@@ -255,9 +256,19 @@ describe('message operations in the export (TODO #163, SPEC §8.4 v2)', () => {
       exported_at: '2026-05-25T03:00:00Z',
       conversations: [{ peer_primary: bp, peer_handle: 'bob@kez.test', messages: [{ id: m.id, dir: 'out', body: '', sent_at: m.sent_at, status: 'sent', deleted: true }] }],
     };
-    expect(await alice.history.import(sealHistory(aliceSeed, doc))).toBe(0);
+    expect((await alice.history.import(sealHistory(aliceSeed, doc))).added).toBe(0);
     expect(storedAtWipe.length).toBeGreaterThan(0);
     expect(storedAtWipe.every((d) => d === true)).toBe(true);
     await alice.close();
+  });
+});
+
+describe('importNote', () => {
+  it('says why nothing was added instead of "0 messages added"', () => {
+    expect(importNote({ added: 0, updated: 0, inFile: 12 })).toBe('Nothing new: all 12 messages in it were already on this device.');
+    expect(importNote({ added: 0, updated: 0, inFile: 1 })).toBe('Nothing new: its 1 message was already on this device.');
+    expect(importNote({ added: 0, updated: 2, inFile: 5 })).toBe('Nothing new: all 5 messages in it were already on this device. 2 messages updated (edits, reactions or deletions).');
+    expect(importNote({ added: 0, updated: 0, inFile: 0 })).toBe('The file holds no messages.');
+    expect(importNote({ added: 1, updated: 0, inFile: 3 })).toBe('1 message added (3 in the file).');
   });
 });

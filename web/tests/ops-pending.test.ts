@@ -78,7 +78,7 @@ describe('a pending op whose target comes by another route (review i13 #11)', ()
   it('a history import brings the target: the op applies', async () => {
     const { ap, bp, first, target } = await early();
     const doc: HistoryDoc = { type: 'kez.chat.history', version: 2, primary: bp, exported_at: target.sent_at, conversations: [{ peer_primary: ap, peer_handle: 'alice@kez.test', messages: [target] }] };
-    expect(await first.history.import(sealHistory(bobSeed, doc))).toBe(1);
+    expect((await first.history.import(sealHistory(bobSeed, doc))).added).toBe(1);
     expect(first.threads[ap][0].reactions).toMatchObject([{ by: ap, emoji: '🙏' }]);
     expect(first.ops.pending.count(ap)).toBe(0);
     await first.close();

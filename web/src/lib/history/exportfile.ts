@@ -176,12 +176,14 @@ export class HistoryFile {
     });
   }
 
-  /** Merge an export file into this device's history; how many messages were added. Throws HistoryFileError. */
-  async import(text: string): Promise<number> {
+  /** Merge an export file into this device's history: how many messages were added, updated and in the file. Throws HistoryFileError. */
+  async import(text: string): Promise<ImportOutcome> {
     const { chat, seed, primary } = this.#h;
     const doc = openHistory(seed, primary, text);
     return chat.serial(async () => {
       let added = 0;
+      let updated = 0;
+      let inFile = 0;
       const grown: string[] = [];
       for (const ec of doc.conversations) {
         const thread = await chat.thread(ec.peer_primary);
@@ -196,12 +198,34 @@ export class HistoryFile {
         // After the thread is saved: a crash in between leaves bytes of a deleted message, never a bubble whose file is gone.
         for (const w of n.wiped) await this.#h.wipeFile?.(ec.peer_primary, w.dir, w.id);
         added += n.added;
+        updated += n.updated;
+        inFile += ec.messages.length;
         if (n.added) grown.push(ec.peer_primary);
       }
       await chat.saveConvs();
       // An op that came before its target, the target now imported (SPEC §8.5 "Pending").
       if (grown.length) await this.#h.settleOps?.(grown);
-      return added;
+      return { added, updated, inFile };
     });
   }
+}
+
+/** What an import did (counts of messages). */
+export interface ImportOutcome {
+  added: number;
+  updated: number;
+  inFile: number;
+}
+
+const count = (n: number, one: string) => (n === 1 ? `1 ${one}` : `${n} ${one}s`);
+
+/** The sentence Settings shows after an import (TODO #197: "0 messages added" said nothing of why). */
+export function importNote({ added, updated, inFile }: ImportOutcome): string {
+  if (inFile === 0) return 'The file holds no messages.';
+  const changed = updated ? ` ${count(updated, 'message')} updated (edits, reactions or deletions).` : '';
+  if (added === 0) {
+    const all = inFile === 1 ? 'its 1 message was' : `all ${inFile} messages in it were`;
+    return `Nothing new: ${all} already on this device.${changed}`;
+  }
+  return `${count(added, 'message')} added (${inFile} in the file).${changed}`;
 }
