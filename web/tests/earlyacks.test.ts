@@ -19,23 +19,32 @@ const settleAll = async () => {
   for (let i = 0; i < 6; i++) await settle();
 };
 
+/**
+ * alice (her own mailbox offline while `net.offline`: her copies wait until
+ * woken, she never sleeps) and bob, on one fake server.
+ */
+function aliceAndBob(offline: boolean) {
+  const server = new FakeServer('kez.test');
+  const ap = server.add('alice', aliceSeed);
+  const bp = server.add('bob', bobSeed);
+  const net = { offline };
+  const api: Api = server.api();
+  const post = api.postMessage;
+  api.postMessage = async (to, ...rest) => {
+    if (to === 'alice' && net.offline) throw new ApiError(0, 'network', '');
+    return post(to, ...rest);
+  };
+  const me: Me = { seed: aliceSeed, handle: 'alice', primary: ap, server: 'kez.test' };
+  const opts = { ackDelayMs: 0, stallCheck: false };
+  const alice = new ChatStore({ kv: memoryKV(), me, api, sleep: () => new Promise<void>(() => {}), ...opts });
+  const bob = new ChatStore({ kv: memoryKV(), me: { seed: bobSeed, handle: 'bob', primary: bp, server: 'kez.test' }, api: server.api(), ...opts });
+  return { server, ap, bp, net, me, opts, alice, bob };
+}
+
 describe('an ack before the copy (TODO #155)', () => {
   it('another device of the sender shows the message delivered when its copy comes after the ack, across a reload', async () => {
-    const server = new FakeServer('kez.test');
-    const ap = server.add('alice', aliceSeed);
-    const bp = server.add('bob', bobSeed);
     // alice's copies cannot go at first (offline to her own mailbox), and wait until woken.
-    let offline = true;
-    const api: Api = server.api();
-    const post = api.postMessage;
-    api.postMessage = async (to, ...rest) => {
-      if (to === 'alice' && offline) throw new ApiError(0, 'network', '');
-      return post(to, ...rest);
-    };
-    const me: Me = { seed: aliceSeed, handle: 'alice', primary: ap, server: 'kez.test' };
-    const opts = { ackDelayMs: 0, stallCheck: false };
-    const alice = new ChatStore({ kv: memoryKV(), me, api, sleep: () => new Promise<void>(() => {}), ...opts });
-    const bob = new ChatStore({ kv: memoryKV(), me: { seed: bobSeed, handle: 'bob', primary: bp, server: 'kez.test' }, api: server.api(), ...opts });
+    const { server, ap, bp, net, me, opts, alice, bob } = aliceAndBob(true);
     await alice.load();
     await bob.load();
     await alice.startChat('bob');
@@ -56,7 +65,7 @@ describe('an ack before the copy (TODO #155)', () => {
     await a2.close();
 
     // The copy goes now; the second device, reloaded, files it delivered.
-    offline = false;
+    net.offline = false;
     await alice.retryFailed();
     await vi.waitFor(() => expect(server.boxes.get('alice')).toHaveLength(2));
     const again = second();
@@ -71,20 +80,7 @@ describe('an ack before the copy (TODO #155)', () => {
 
 describe('chunk acks do not push out the early acks (review S3)', () => {
   it('another device keeps the ack of a text across 300 chunk-like acks of the same peer, and files its copy delivered', async () => {
-    const server = new FakeServer('kez.test');
-    const ap = server.add('alice', aliceSeed);
-    const bp = server.add('bob', bobSeed);
-    let offline = false;
-    const api: Api = server.api();
-    const post = api.postMessage;
-    api.postMessage = async (to, ...rest) => {
-      if (to === 'alice' && offline) throw new ApiError(0, 'network', '');
-      return post(to, ...rest);
-    };
-    const me: Me = { seed: aliceSeed, handle: 'alice', primary: ap, server: 'kez.test' };
-    const opts = { ackDelayMs: 0, stallCheck: false };
-    const alice = new ChatStore({ kv: memoryKV(), me, api, sleep: () => new Promise<void>(() => {}), ...opts });
-    const bob = new ChatStore({ kv: memoryKV(), me: { seed: bobSeed, handle: 'bob', primary: bp, server: 'kez.test' }, api: server.api(), ...opts });
+    const { server, ap, bp, net, me, opts, alice, bob } = aliceAndBob(false);
     const a2 = new ChatStore({ kv: memoryKV(), me, api: server.api(), ...opts });
     await Promise.all([alice.load(), bob.load(), a2.load()]);
     await alice.startChat('bob');
@@ -94,7 +90,7 @@ describe('chunk acks do not push out the early acks (review S3)', () => {
     await settleAll();
     expect(a2.threads[bp]).toHaveLength(1);
 
-    offline = true;
+    net.offline = true;
     await alice.send(bp, 'acked before its copy');
     const id = alice.threads[bp][1].id;
     await pull(bob, server, 'bob');
@@ -109,7 +105,7 @@ describe('chunk acks do not push out the early acks (review S3)', () => {
     await pull(a2, server, 'alice');
     await settleAll();
 
-    offline = false;
+    net.offline = false;
     await alice.retryFailed();
     await vi.waitFor(() => expect(server.boxes.get('alice')!.map((m) => m.id)).toContain(id));
     await pull(a2, server, 'alice');

@@ -13,6 +13,7 @@
 // silent one; network
 // errors and 5xx back off 2 s doubling to 60 s), showing "Waiting…", at most
 // MAX_ATTEMPTS times; then "Not sent" with Retry.
+import { Wakeable } from './wakeable';
 import { ApiError } from './api';
 import { newMessageId } from './bytes';
 import { afterFailure } from './attachments/pacer';
@@ -65,7 +66,7 @@ export class Outbox {
    */
   readonly #pauseUntil: Record<Bucket, number> = { messages: 0, silent: 0 };
   /** Resolvers of the waits between attempts (wake() ends them early). */
-  readonly #wakers = new Set<() => void>();
+  readonly #waits: Wakeable;
   /** Conversation deletions so far, all peers together: a post remembers the count it was queued under. */
   #tick = 0;
   /** Per peer: the count at its conversation's last deletion here; a post queued under an older count is dropped. */
@@ -76,6 +77,7 @@ export class Outbox {
   constructor(chat: ChatAccess, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))) {
     this.#chat = chat;
     this.#sleep = sleep;
+    this.#waits = new Wakeable(sleep);
   }
 
   /**
@@ -144,7 +146,7 @@ export class Outbox {
 
   /** The connection is back: waits between attempts end now (a 429's pause still holds). */
   wake(): void {
-    for (const w of [...this.#wakers]) w();
+    this.#waits.wakeAll();
   }
 
   /**
@@ -265,7 +267,7 @@ export class Outbox {
         if (!next.retry || this.#chat.closed) return await this.#settle(peer, id, failure(error));
         if (error instanceof ApiError && error.status === 429) this.hold(next.ms, 'messages');
         await this.#settle(peer, id, waitingFields(next.waiting));
-        await this.#wait(next.ms);
+        await this.#waits.wait(next.ms);
       }
     } finally {
       for (const k of renamed) this.#delivering.delete(k);
@@ -308,7 +310,7 @@ export class Outbox {
           const next = afterFailure(e, attempt);
           if (!next.retry) return (console.debug(`${m.kind} not sent:`, e instanceof ApiError ? e.code : 'error'), false);
           if (e instanceof ApiError && e.status === 429) this.hold(next.ms, 'silent');
-          await this.#wait(next.ms);
+          await this.#waits.wait(next.ms);
         }
       }
       return true;
@@ -337,17 +339,6 @@ export class Outbox {
     this.#pauseUntil[bucket] = Math.max(this.#pauseUntil[bucket], Date.now() + ms);
   }
 
-  /** Wait `ms` between attempts, or until wake(). */
-  #wait(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        this.#wakers.delete(done);
-        resolve();
-      };
-      this.#wakers.add(done);
-      void this.#sleep(ms).then(done);
-    });
-  }
 
   /** Queued: mark the message `sending` (re-stamped if stale) and save; null if acked meanwhile. */
   async #start(peer: string, id: string, counted: boolean): Promise<ChatMessage | null> {

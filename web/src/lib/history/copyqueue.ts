@@ -12,6 +12,7 @@
 // (`self_copies`, sealed like every chat record, SPEC §8.2) is rewritten on
 // every change, so a copy survives a closed tab, a lock, a reload. The
 // message's own status never waits on its copy, nor changes with it.
+import { Wakeable } from '../wakeable';
 import { afterFailure } from '../attachments/pacer';
 import { ApiError } from '../api';
 import type { SealedMessage } from '../envelope';
@@ -81,8 +82,8 @@ export class CopyQueue {
   #running = false;
   /** wake() came while the worker ran: it does not rest this time. */
   #woken = false;
-  /** Resolvers of the wait between attempts (wake() ends it early). */
-  readonly #wakers = new Set<() => void>();
+  /** The waits between attempts (wake() ends them early). */
+  readonly #waits: Wakeable;
   /** load() ran: writes may go (before it they would replace the stored record). */
   #loaded = false;
   /** The record's writes, one after another. */
@@ -90,6 +91,7 @@ export class CopyQueue {
 
   constructor(deps: CopyQueueDeps) {
     this.#d = deps;
+    this.#waits = new Wakeable((ms) => deps.sleep(ms));
   }
 
   /** Copies waiting, oldest first (tests, diagnostics). */
@@ -135,14 +137,14 @@ export class CopyQueue {
 
   /** Load, or the connection is back: the worker runs (again) and a wait between attempts ends now. */
   wake(): void {
-    for (const w of [...this.#wakers]) w();
+    this.#waits.wakeAll();
     this.#woken = this.#running;
     if (!this.#running && this.#items.length && !this.#d.closed()) void this.#run();
   }
 
   /** The store closed (lock): a wait between attempts ends now (the worker stops), and the writes begun before it finish. */
   close(): Promise<void> {
-    for (const w of [...this.#wakers]) w();
+    this.#waits.wakeAll();
     return this.#writes;
   }
 
@@ -186,7 +188,7 @@ export class CopyQueue {
           [this.#woken, attempt] = [false, 0];
         } else {
           if (error instanceof ApiError && error.status === 429) this.#d.hold(next.ms);
-          await this.#wait(next.ms);
+          await this.#waits.wait(next.ms);
         }
       }
     } finally {
@@ -208,18 +210,6 @@ export class CopyQueue {
     if (why !== undefined) console.debug('self-copy not filed:', why);
     this.#items = this.#items.filter((x) => x !== c);
     await this.#save();
-  }
-
-  /** Wait `ms`, or until wake(). */
-  #wait(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        this.#wakers.delete(done);
-        resolve();
-      };
-      this.#wakers.add(done);
-      void this.#d.sleep(ms).then(done);
-    });
   }
 
   /** Write the record as it is now (deleted when empty), after the writes before; never rejects. */
