@@ -142,9 +142,15 @@ const MIN_ROOM: usize = 64;
 /// coalescer) after the streams closed (issue 14, TODO #206). Shrinking to
 /// twice the length keeps removals amortized O(1).
 pub fn shrink_if_sparse<K: Hash + Eq, V>(map: &mut HashMap<K, V>) {
-    if map.capacity() > MIN_ROOM && map.len() * 4 < map.capacity() {
-        map.shrink_to((map.len() * 2).max(MIN_ROOM));
+    if let Some(room) = shrunk_room(map.len(), map.capacity()) {
+        map.shrink_to(room);
     }
+}
+
+/// The room to shrink to when `len` entries sit in room for `capacity`
+/// ([`shrink_if_sparse`]'s rule, for any collection), or `None` to keep it.
+pub fn shrunk_room(len: usize, capacity: usize) -> Option<usize> {
+    (capacity > MIN_ROOM && len * 4 < capacity).then(|| (len * 2).max(MIN_ROOM))
 }
 
 impl<K: Hash + Eq, V> RefGuard<K, V> {

@@ -74,9 +74,9 @@ impl Coalescer {
         }
         if !due.is_empty() {
             crate::refmap::shrink_if_sparse(&mut self.waiting);
-            // The rule of `refmap::shrink_if_sparse`, for the queue.
-            if self.queue.capacity() > 64 && self.queue.len() * 4 < self.queue.capacity() {
-                self.queue.shrink_to((self.queue.len() * 2).max(64));
+            if let Some(room) = crate::refmap::shrunk_room(self.queue.len(), self.queue.capacity())
+            {
+                self.queue.shrink_to(room);
             }
         }
         due

@@ -25,6 +25,12 @@ fn direct_opens(app: &TestApp) -> u64 {
         .load(Ordering::Relaxed)
 }
 
+/// Streams opened (direct, all) so far.
+fn opens(app: &TestApp) -> (u64, u64) {
+    let opened = &app.state().counters.streams_opened;
+    (direct_opens(app), opened.load(Ordering::Relaxed))
+}
+
 #[tokio::test]
 async fn a_fresh_connection_gets_its_stream_off_hyper_with_the_full_head() {
     // Arrange
@@ -113,9 +119,7 @@ async fn a_stream_after_another_request_rides_hyper_with_the_same_bytes() {
     };
     assert_eq!(fixed(&direct_headers), fixed(&hyper_headers));
     assert_eq!(direct_events, hyper_events);
-    assert_eq!(direct_opens(&app), 1);
-    let opened = &app.state().counters.streams_opened;
-    assert_eq!(opened.load(Ordering::Relaxed), 2);
+    assert_eq!(opens(&app), (1, 2));
 }
 
 #[tokio::test]
@@ -294,9 +298,7 @@ async fn unusual_stream_requests_and_other_paths_go_to_hyper_as_before() {
             assert!(raw.body(&headers).await.contains("missing_auth"));
         }
     }
-    assert_eq!(direct_opens(&app), 0);
-    let opened = &app.state().counters.streams_opened;
-    assert_eq!(opened.load(Ordering::Relaxed), 3);
+    assert_eq!(opens(&app), (0, 3));
 }
 
 #[tokio::test]
