@@ -246,6 +246,9 @@ fn check_sender_share(
 /// At most `limit` messages after `since`, in seq order, stopping early once
 /// the envelopes reach `max_bytes` (the page then ends with the message that
 /// crossed it, so every page holds at least one message).
+const LIST_AFTER: &str = "SELECT seq, client_id, envelope, received_at FROM messages
+     WHERE recipient = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+
 pub(super) fn list_after(
     conn: &Connection,
     recipient: &Handle,
@@ -253,10 +256,7 @@ pub(super) fn list_after(
     limit: usize,
     max_bytes: usize,
 ) -> Result<Vec<StoredMessage>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, client_id, envelope, received_at FROM messages
-         WHERE recipient = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-    )?;
+    let mut stmt = conn.prepare_cached(LIST_AFTER)?;
     // A cursor beyond what SQLite can store is after every stored message.
     let since = i64::try_from(since.get()).unwrap_or(i64::MAX);
     let rows = stmt.query_map(params![recipient, since, limit], |r| {
@@ -314,4 +314,27 @@ fn purge_chunk(conn: &Connection, cutoff: i64, limit: usize) -> Result<usize> {
         update.execute(params![handle, count, bytes])?;
     }
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::StatementStatus;
+
+    use super::*;
+
+    /// A cached statement with `LIMIT ?` must not be parsed again on each
+    /// call with another limit (the reprepare `perf` found on stream opens).
+    #[test]
+    fn a_cached_page_read_is_not_prepared_again_per_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        drop(super::super::Store::open(&path).unwrap());
+        let conn = super::super::open_reader(&path).unwrap();
+        let alice = Handle::parse("alice").unwrap();
+        for limit in [10, 11, 500, 10] {
+            list_after(&conn, &alice, Seq::ZERO, limit, 1 << 20).unwrap();
+        }
+        let stmt = conn.prepare_cached(LIST_AFTER).unwrap();
+        assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0);
+    }
 }

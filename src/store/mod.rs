@@ -17,8 +17,8 @@ mod push_subs;
 mod readers;
 mod seq;
 mod sigchains;
+mod writer;
 
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -37,21 +37,19 @@ pub use profiles::PutProfile;
 pub use push_subs::{PushSubscription, SubscribeOutcome};
 pub use seq::Seq;
 pub use sigchains::{AppendLink, ChainHead, NewLink, StoredLink};
+pub use writer::WriterStats;
 
-/// Most write jobs folded into one transaction.
-const MAX_BATCH: usize = 512;
-/// Queued write jobs before callers wait for room.
-const WRITE_QUEUE: usize = 4096;
+use writer::{Command, WRITE_QUEUE, WriteJob, run_in_savepoint, writer_loop};
 
-/// A job for the writer thread: runs inside the open transaction and returns
-/// the completion to call once the transaction's fate is known.
-type WriteJob = Box<dyn FnOnce(&Connection) -> Completion + Send>;
-type Completion = Box<dyn FnOnce(std::result::Result<(), Arc<anyhow::Error>>) + Send>;
-
-enum Command {
-    Write(WriteJob),
-    Close,
-}
+/// How long a database thread (the writer, each reader) waits with
+/// nothing to do before it hands its page cache back
+/// (`sqlite3_db_release_memory`). An idle server held the caches of its
+/// last burst for nothing: ~6 MB after 10k stream opens (issue 14, RSS
+/// after the streams close). Short, because a pause costs little: the
+/// pages stay in the OS's cache, a reader's cache is dropped by SQLite at
+/// its first read after any commit anyway (the WAL changed), and a writer
+/// idle this long is far from needing its cache for throughput.
+const RELEASE_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Cheap, cloneable handle to the database.
 #[derive(Clone)]
@@ -68,15 +66,6 @@ struct Inner {
     sender_salt: [u8; 16],
     /// Registered handles with their parsed keys (see `handle_cache`).
     handle_cache: handle_cache::HandleCache,
-}
-
-/// What the writer did, to see how well group commit batches under load.
-#[derive(Debug, Default)]
-pub struct WriterStats {
-    /// Transactions committed (one fsync each).
-    pub commits: std::sync::atomic::AtomicU64,
-    /// Write jobs carried by those transactions.
-    pub jobs: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -102,7 +91,7 @@ impl Store {
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
-                readers: readers::Readers::new(path),
+                readers: readers::Readers::new(path, RELEASE_AFTER),
                 writer: tx,
                 writer_thread: Mutex::new(Some(thread)),
                 stats,
@@ -193,6 +182,15 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // Room for every hot statement, so none is evicted and parsed again.
     conn.set_prepared_statement_cache_capacity(64);
+    // The query planner stability guarantee: without it a bound `LIMIT ?`
+    // marks the statement as depending on that value, so every rebind
+    // (each call) parses and plans it again (`sqlite3Reprepare`: a third
+    // of a reader's time on a stream open, issue 14). Our statements have
+    // one good plan whatever the values.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
 }
@@ -207,22 +205,8 @@ fn open_reader(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Runs one job in its own savepoint so a failing job (say, a UNIQUE
-/// violation) does not undo the others sharing the transaction; the
-/// savepoint verbs are prepared once per connection, not per job.
-fn run_in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    run_cached(conn, "SAVEPOINT job")?;
-    let out = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
-        .unwrap_or(Err(StoreError::JobPanicked));
-    if out.is_err() {
-        run_cached(conn, "ROLLBACK TO job")?;
-    }
-    run_cached(conn, "RELEASE job")?;
-    out
-}
-
 /// Runs one parameterless statement through the connection's statement cache.
-fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+pub(super) fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
@@ -250,86 +234,6 @@ fn in_snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -
     Ok(out)
 }
 
-#[allow(clippy::needless_pass_by_value)] // the thread owns the connection until it exits
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>, stats: &WriterStats) {
-    let mut closing = false;
-    while !closing {
-        let Some(first) = rx.blocking_recv() else {
-            break;
-        };
-        let mut batch = Vec::new();
-        match first {
-            Command::Write(j) => batch.push(j),
-            Command::Close => closing = true,
-        }
-        while batch.len() < MAX_BATCH && !closing {
-            match rx.try_recv() {
-                Ok(Command::Write(j)) => batch.push(j),
-                Ok(Command::Close) => closing = true,
-                Err(_) => break,
-            }
-        }
-        if !batch.is_empty() {
-            let jobs = u64::try_from(batch.len()).unwrap_or(u64::MAX);
-            if run_batch(&conn, batch) {
-                stats
-                    .commits
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                stats
-                    .jobs
-                    .fetch_add(jobs, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-    }
-    // Refuse anything still queued, then fold the WAL back into the main file.
-    rx.close();
-    while let Ok(Command::Write(j)) = rx.try_recv() {
-        drop(j);
-    }
-    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-        tracing::warn!(error = %e, "WAL checkpoint at shutdown failed");
-    }
-    tracing::debug!("database writer stopped");
-}
-
-/// Runs one transaction; true when it committed.
-fn run_batch(conn: &Connection, batch: Vec<WriteJob>) -> bool {
-    if let Err(e) = run_cached(conn, "BEGIN IMMEDIATE") {
-        // Dropping the jobs drops their reply channels: each caller gets an
-        // internal error instead of hanging.
-        tracing::error!(error = %e, jobs = batch.len(), "cannot begin write transaction");
-        return false;
-    }
-    let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
-    let mut jobs = batch.into_iter();
-    for job in jobs.by_ref() {
-        completions.push(job(conn));
-        // SQLite rolls the whole transaction back on some errors (disk full,
-        // I/O): the rest must not run outside a transaction, each committing
-        // on its own while its caller is told it failed.
-        if conn.is_autocommit() {
-            tracing::error!("the write transaction was rolled back; failing the rest of the batch");
-            break;
-        }
-    }
-    // Jobs never run are dropped with their reply channels: an error each.
-    drop(jobs);
-    let committed = run_cached(conn, "COMMIT")
-        .map_err(|e| Arc::new(anyhow::Error::from(e).context("COMMIT failed")));
-    if committed.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    let ok = committed.is_ok();
-    for done in completions {
-        // A panicking `after_commit` must not take the only writer down.
-        let result = committed.clone();
-        if std::panic::catch_unwind(AssertUnwindSafe(move || done(result))).is_err() {
-            tracing::error!("a write completion panicked");
-        }
-    }
-    ok
-}
-
 /// Current time as unix seconds.
 pub(crate) fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -337,6 +241,8 @@ pub(crate) fn unix_now() -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use std::panic::AssertUnwindSafe;
+
     use super::*;
 
     #[test]
@@ -371,56 +277,5 @@ mod tests {
             Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)
         });
         assert_eq!(one.unwrap(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_transaction_rolled_back_mid_batch_runs_no_later_job_outside_it() {
-        // Arrange: a job holds the writer so the next two share one batch.
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let (started_tx, started_rx) = std::sync::mpsc::channel();
-        let holder = store.clone();
-        let hold = tokio::spawn(async move {
-            holder
-                .write(
-                    move |_| {
-                        let _ = started_tx.send(());
-                        std::thread::sleep(std::time::Duration::from_millis(200));
-                        Ok(())
-                    },
-                    |_| {},
-                )
-                .await
-        });
-        tokio::task::spawn_blocking(move || started_rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        // What SQLite does to the transaction on SQLITE_FULL or an I/O error.
-        let rollback = store.write(|c| Ok(c.execute_batch("ROLLBACK")?), |_| {});
-        let later = store.write(
-            |c| Ok(c.execute_batch("CREATE TABLE probe(x); INSERT INTO probe VALUES (1)")?),
-            |_| {},
-        );
-
-        // Act
-        let (rolled, later) = tokio::join!(rollback, later);
-
-        // Assert: the later job failed and left nothing behind.
-        assert!(hold.await.unwrap().is_ok());
-        assert!(rolled.is_err());
-        assert!(later.is_err());
-        let probe: i64 = open_reader(&dir.path().join("t.db"))
-            .unwrap()
-            .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE name = 'probe'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(probe, 0, "a job ran outside the transaction and committed");
-        // The writer still works.
-        assert!(store.write(|_| Ok(()), |_| {}).await.is_ok());
-        store.close().await;
     }
 }

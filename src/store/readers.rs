@@ -19,7 +19,8 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
@@ -56,14 +57,19 @@ struct Reader(Sender<Run>);
 /// The pool of reader threads of one database file.
 pub(super) struct Readers {
     path: PathBuf,
+    release_after: std::time::Duration,
+    /// Page caches handed back by idle readers, counted.
+    released: Arc<AtomicU64>,
     slots: Arc<Semaphore>,
     idle: Arc<Mutex<Vec<Reader>>>,
 }
 
 impl Readers {
-    pub(super) fn new(path: &Path) -> Self {
+    pub(super) fn new(path: &Path, release_after: std::time::Duration) -> Self {
         Self {
             path: path.to_owned(),
+            release_after,
+            released: Arc::default(),
             slots: Arc::new(Semaphore::new(MAX_READERS)),
             idle: Arc::new(Mutex::new(Vec::with_capacity(MAX_READERS))),
         }
@@ -114,9 +120,10 @@ impl Readers {
         let (tx, rx) = channel();
         let path = self.path.clone();
         let idle = Arc::downgrade(&self.idle);
+        let (release_after, released) = (self.release_after, self.released.clone());
         std::thread::Builder::new()
             .name("kez-db-reader".to_owned())
-            .spawn(move || reader_loop(&path, &rx, &idle))
+            .spawn(move || reader_loop(&path, &rx, &idle, release_after, &released))
             .map_err(|e| {
                 tracing::warn!(error = %e, "cannot start a database reader thread");
                 StoreError::ReaderGone
@@ -126,11 +133,43 @@ impl Readers {
 }
 
 /// One reader thread: opens its connection on first use (again after a
-/// failed open), runs each job, then goes back on the idle list. Ends when
-/// its channel closes, i.e. once the pool is gone.
-fn reader_loop(path: &Path, rx: &Receiver<Run>, idle: &Weak<Mutex<Vec<Reader>>>) {
+/// failed open), runs each job, then goes back on the idle list; hands its
+/// page cache back once idle for `release_after`. Ends when its channel
+/// closes, i.e. once the pool is gone.
+fn reader_loop(
+    path: &Path,
+    rx: &Receiver<Run>,
+    idle: &Weak<Mutex<Vec<Reader>>>,
+    release_after: std::time::Duration,
+    released: &AtomicU64,
+) {
     let mut conn: Option<Connection> = None;
-    while let Ok(Run { job, reader, slot }) = rx.recv() {
+    let mut cached = false;
+    loop {
+        let next = if cached {
+            rx.recv_timeout(release_after)
+        } else {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        };
+        let Run { job, reader, slot } = match next {
+            Ok(run) => run,
+            Err(RecvTimeoutError::Timeout) => {
+                cached = false;
+                if let Some(c) = &conn {
+                    match c.release_memory() {
+                        Ok(()) => {
+                            released.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a database reader could not release its cache")
+                        }
+                    }
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        cached = true;
         match conn.take().map_or_else(|| open_reader(path), Ok) {
             Ok(c) => {
                 job(Ok(&c));
@@ -176,6 +215,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("r.db")).unwrap();
         (dir, store)
+    }
+
+    /// A reader hands its cache back once idle, and only then: not between
+    /// reads that come sooner, and not again while it stays idle.
+    #[tokio::test]
+    async fn an_idle_reader_releases_its_cache_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        drop(Store::open(&path).unwrap());
+        let readers = super::Readers::new(&path, Duration::from_millis(500));
+        let released = || readers.released.load(std::sync::atomic::Ordering::Relaxed);
+        let read = || {
+            readers.run(|c| {
+                Ok(c.query_row("SELECT count(*) FROM handles", [], |r| r.get::<_, i64>(0))?)
+            })
+        };
+        for _ in 0..5 {
+            read().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(released(), 0, "released while reads kept coming");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            released(),
+            1,
+            "an idle reader kept its cache, or released it again"
+        );
+        read().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(released(), 2);
     }
 
     /// `MAX_READERS` reads that only finish once all of them are running;
