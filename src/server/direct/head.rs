@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version, header};
 use tokio::net::TcpStream;
 
 /// Most bytes of a head read here: a longer one goes to hyper, which reads
@@ -21,11 +21,27 @@ const STREAM_PREFIX: &[u8] = b"GET /v1/inbox/";
 /// once the head is parsed).
 const READ_CHUNK: usize = 2048;
 
+/// How the connection of a stream served here goes on, from the request's
+/// version and `Connection` header, as hyper would answer it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Keep {
+    /// HTTP/1.1, kept alive: a chunked stream; after an error answer the
+    /// connection goes on with hyper.
+    Alive,
+    /// HTTP/1.1 with `Connection: close`: a chunked stream, and
+    /// `connection: close` on every answer, then the connection ends.
+    Close,
+    /// HTTP/1.0 without keep-alive (nginx's default upstream request): an
+    /// `HTTP/1.0` status line, the stream's body delimited by the close
+    /// (RFC 9112 §6.3: no chunked coding for 1.0), then the connection ends.
+    Http10,
+}
+
 /// What the first bytes of a connection are.
 pub(super) enum Head {
     /// A complete stream request, with nothing after it (boxed: a
     /// request is large next to the other variants).
-    Stream(Box<Request<Body>>),
+    Stream(Box<Request<Body>>, Keep),
     /// Anything else: hyper serves the connection, these bytes first.
     Pass(Vec<u8>),
     /// The client left (or the socket failed) before sending anything.
@@ -34,7 +50,7 @@ pub(super) enum Head {
 
 /// What the bytes read so far say.
 enum Verdict {
-    Stream(Box<Request<Body>>),
+    Stream(Box<Request<Body>>, Keep),
     Pass,
     NeedMore,
 }
@@ -58,7 +74,7 @@ pub(super) async fn read(socket: &TcpStream, peer: SocketAddr) -> Head {
             Err(_) => return Head::Closed,
         }
         match classify(&buf, peer) {
-            Verdict::Stream(req) => return Head::Stream(req),
+            Verdict::Stream(req, keep) => return Head::Stream(req, keep),
             Verdict::NeedMore if buf.len() < MAX_HEAD_BYTES => {}
             Verdict::NeedMore | Verdict::Pass => return Head::Pass(buf),
         }
@@ -83,17 +99,22 @@ fn classify(buf: &[u8], peer: SocketAddr) -> Verdict {
         Ok(httparse::Status::Partial) => Verdict::NeedMore,
         // Bytes after the head (a body, a pipelined request): hyper's job.
         Ok(httparse::Status::Complete(len)) if len == buf.len() => {
-            build(&req, peer).map_or(Verdict::Pass, Verdict::Stream)
+            build(&req, peer).map_or(Verdict::Pass, |(r, keep)| Verdict::Stream(r, keep))
         }
         // Too many headers, a bad head, trailing bytes: hyper answers.
         _ => Verdict::Pass,
     }
 }
 
-/// The router's request for a parsed head, or `None` when it is not a
-/// plain HTTP/1.1 stream open.
-fn build(req: &httparse::Request<'_, '_>, peer: SocketAddr) -> Option<Box<Request<Body>>> {
-    if req.method != Some("GET") || req.version != Some(1) {
+/// The router's request for a parsed head and how its connection goes
+/// on, or `None` when it is not a plain HTTP/1.x stream open.
+fn build(req: &httparse::Request<'_, '_>, peer: SocketAddr) -> Option<(Box<Request<Body>>, Keep)> {
+    let version = match req.version {
+        Some(1) => Version::HTTP_11,
+        Some(0) => Version::HTTP_10,
+        _ => return None,
+    };
+    if req.method != Some("GET") {
         return None;
     }
     let target = req.path?;
@@ -101,22 +122,37 @@ fn build(req: &httparse::Request<'_, '_>, peer: SocketAddr) -> Option<Box<Reques
         return None;
     }
     let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let mut connection = None;
     for h in req.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
         if !served_here(&name, h.value) {
             return None;
         }
+        if name == header::CONNECTION {
+            // One option only: two headers saying different things go to hyper.
+            let close = h.value.eq_ignore_ascii_case(b"close");
+            if connection.replace(close).is_some_and(|c| c != close) {
+                return None;
+            }
+        }
         headers.append(name, HeaderValue::from_bytes(h.value).ok()?);
     }
+    let keep = match (version, connection) {
+        (Version::HTTP_11, Some(true)) => Keep::Close,
+        (Version::HTTP_11, _) => Keep::Alive,
+        // A kept-alive 1.0 connection is rare enough to leave to hyper.
+        (_, Some(false)) => return None,
+        _ => Keep::Http10,
+    };
     let mut out = Request::builder()
         .method(Method::GET)
         .uri(Uri::try_from(target).ok()?)
-        .version(Version::HTTP_11)
+        .version(version)
         .extension(ConnectInfo(peer))
         .body(Body::empty())
         .ok()?;
     *out.headers_mut() = headers;
-    Some(Box::new(out))
+    Some((Box::new(out), keep))
 }
 
 /// `/v1/inbox/<one segment>/stream`, with or without a query.
@@ -128,13 +164,15 @@ fn is_stream_path(target: &str) -> bool {
 }
 
 /// Whether a request with this header may be served here: a body, an
-/// upgrade, an `Expect` or a connection option other than keep-alive all
-/// go to hyper, which knows what to do with them.
+/// upgrade, an `Expect` or a connection option other than keep-alive or
+/// close all go to hyper, which knows what to do with them.
 fn served_here(name: &HeaderName, value: &[u8]) -> bool {
     match name.as_str() {
         "content-length" => value == b"0",
         "transfer-encoding" | "upgrade" | "expect" => false,
-        "connection" => value.eq_ignore_ascii_case(b"keep-alive"),
+        "connection" => {
+            value.eq_ignore_ascii_case(b"keep-alive") || value.eq_ignore_ascii_case(b"close")
+        }
         _ => true,
     }
 }
@@ -149,7 +187,9 @@ mod tests {
 
     fn verdict(head: &str) -> &'static str {
         match classify(head.as_bytes(), peer()) {
-            Verdict::Stream(_) => "stream",
+            Verdict::Stream(_, Keep::Alive) => "stream",
+            Verdict::Stream(_, Keep::Close) => "stream, then close",
+            Verdict::Stream(_, Keep::Http10) => "stream over 1.0",
             Verdict::Pass => "pass",
             Verdict::NeedMore => "more",
         }
@@ -172,12 +212,28 @@ mod tests {
                 "pass",
             ),
             ("GET /v1/inbox//stream HTTP/1.1\r\n\r\n".to_owned(), "pass"),
-            (open.replace("1.1", "1.0") + "\r\n", "pass"),
+            (open.replace("1.1", "1.0") + "\r\n", "stream over 1.0"),
+            (
+                open.replace("1.1", "1.0") + "Connection: close\r\n\r\n",
+                "stream over 1.0",
+            ),
+            (
+                open.replace("1.1", "1.0") + "connection: keep-alive\r\n\r\n",
+                "pass",
+            ),
             (format!("{open}content-length: 3\r\n\r\n"), "pass"),
             (format!("{open}transfer-encoding: chunked\r\n\r\n"), "pass"),
             (format!("{open}upgrade: websocket\r\n\r\n"), "pass"),
             (format!("{open}expect: 100-continue\r\n\r\n"), "pass"),
-            (format!("{open}connection: close\r\n\r\n"), "pass"),
+            (
+                format!("{open}Connection: Close\r\n\r\n"),
+                "stream, then close",
+            ),
+            (
+                format!("{open}connection: close\r\nconnection: keep-alive\r\n\r\n"),
+                "pass",
+            ),
+            (format!("{open}connection: close, te\r\n\r\n"), "pass"),
             (
                 format!("{open}\r\nGET /v1/healthz HTTP/1.1\r\n\r\n"),
                 "pass",
@@ -205,7 +261,7 @@ mod tests {
     #[test]
     fn the_request_carries_the_head_and_the_peer() {
         let head = "GET /v1/inbox/bob/stream?since=4 HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 9\r\nA: 1\r\nA: 2\r\n\r\n";
-        let Verdict::Stream(req) = classify(head.as_bytes(), peer()) else {
+        let Verdict::Stream(req, _) = classify(head.as_bytes(), peer()) else {
             panic!("not served here");
         };
         assert_eq!(req.uri(), "/v1/inbox/bob/stream?since=4");

@@ -40,6 +40,8 @@ pub(super) struct Direct {
 pub(super) struct Opened {
     socket: TcpStream,
     body: axum::body::Body,
+    /// Chunked (HTTP/1.1) or delimited by the close (HTTP/1.0).
+    chunked: bool,
     write_timeout: Duration,
     /// Held while the stream lasts, so the shutdown's wait covers it.
     watcher: Watcher,
@@ -47,8 +49,15 @@ pub(super) struct Opened {
 
 /// Writes an opened stream's events until it ends or its client leaves.
 pub(super) async fn stream(opened: Opened) {
-    response::pump(&opened.socket, opened.body, opened.write_timeout).await;
-    drop(opened.watcher);
+    let Opened {
+        socket,
+        body,
+        chunked,
+        write_timeout,
+        watcher,
+    } = opened;
+    response::pump(&socket, body, chunked, write_timeout).await;
+    drop(watcher);
 }
 
 /// Reads a fresh connection's first head and routes it: `Some` for a
@@ -86,21 +95,22 @@ pub(super) async fn open(socket: TcpStream, mut hyper: Hyper, direct: Direct) ->
             hyper.serve(Rewind::new(socket, prefix)).await;
             None
         }
-        Ok(head::Head::Stream(req)) => {
+        Ok(head::Head::Stream(req, keep)) => {
             let Ok(res) = hyper.app.clone().oneshot(*req).await;
             if response::is_event_stream(&res) {
-                let body = response::write_head(&socket, res, hyper.write_timeout).await?;
+                let body = response::write_head(&socket, res, keep, hyper.write_timeout).await?;
                 RequestCounters::bump(&counters.streams_opened_direct);
                 return Some(Opened {
                     socket,
                     body,
+                    chunked: keep != head::Keep::Http10,
                     write_timeout: hyper.write_timeout,
                     watcher: hyper.watcher,
                 });
             }
-            if response::whole(&socket, res, hyper.write_timeout).await {
-                // An error answer (401, 404, 429…): the connection goes on
-                // with hyper, as a keep-alive one would.
+            if response::whole(&socket, res, keep, hyper.write_timeout).await {
+                // An error answer (401, 404, 429…) on a kept-alive
+                // connection: it goes on with hyper.
                 hyper.serve(Rewind::new(socket, Vec::new())).await;
             }
             None

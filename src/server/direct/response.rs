@@ -12,6 +12,8 @@ use axum::response::Response;
 use http_body_util::{BodyExt as _, Limited};
 use tokio::net::TcpStream;
 
+use super::head::Keep;
+
 /// Most bytes of a non-stream answer (a JSON error) written here; a larger
 /// one ends the connection instead.
 const MAX_WHOLE_BODY: usize = 64 * 1024;
@@ -22,6 +24,8 @@ const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 enum Framing {
     Chunked,
     Length(usize),
+    /// Until the connection closes (an HTTP/1.0 stream).
+    Close,
 }
 
 /// Whether `res` is an event stream (the stream route's success).
@@ -33,15 +37,21 @@ pub(super) fn is_event_stream(res: &Response) -> bool {
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
-/// Writes `res`'s head (chunked); its body, to [`pump`], unless the
-/// client stopped reading.
+/// Writes `res`'s head (chunked, or close-delimited over HTTP/1.0); its
+/// body, to [`pump`], unless the client stopped reading.
 pub(super) async fn write_head(
     socket: &TcpStream,
     res: Response,
+    keep: Keep,
     write_timeout: Duration,
 ) -> Option<Body> {
     let (parts, body) = res.into_parts();
-    let head = encode_head(&parts, &Framing::Chunked);
+    let framing = if keep == Keep::Http10 {
+        Framing::Close
+    } else {
+        Framing::Chunked
+    };
+    let head = encode_head(&parts, &framing, keep);
     drop(parts);
     write_all(socket, [&head, &[], &[]], write_timeout)
         .await
@@ -49,10 +59,16 @@ pub(super) async fn write_head(
     Some(body)
 }
 
-/// Writes `body`'s frames as chunks as they come, until it ends (then the
-/// last chunk), the client leaves or sends anything, or a write makes no
+/// Writes `body`'s frames as they come (as chunks, or bare when `chunked`
+/// is false: a close-delimited body), until it ends (then the last
+/// chunk), the client leaves or sends anything, or a write makes no
 /// progress for `write_timeout`. Nothing is buffered here between frames.
-pub(super) async fn pump(socket: &TcpStream, mut body: Body, write_timeout: Duration) {
+pub(super) async fn pump(
+    socket: &TcpStream,
+    mut body: Body,
+    chunked: bool,
+    write_timeout: Duration,
+) {
     loop {
         let frame = tokio::select! {
             frame = body.frame() => frame,
@@ -66,14 +82,21 @@ pub(super) async fn pump(socket: &TcpStream, mut body: Body, write_timeout: Dura
             // A failed body ends the connection without the last chunk.
             Some(Err(_)) => return,
             None => {
-                let _ = Box::pin(write_all(socket, [LAST_CHUNK, &[], &[]], write_timeout)).await;
+                if chunked {
+                    let end = write_all(socket, [LAST_CHUNK, &[], &[]], write_timeout);
+                    let _ = Box::pin(end).await;
+                }
                 return;
             }
         };
         // Boxed: a write waits (with a timer) only while the client is
         // slow, and an idle stream's task should not keep room for it.
         let size = format!("{:X}\r\n", data.len());
-        let chunk = [size.as_bytes(), &data, b"\r\n"];
+        let chunk: [&[u8]; 3] = if chunked {
+            [size.as_bytes(), &data, b"\r\n"]
+        } else {
+            [&data, &[], &[]]
+        };
         if Box::pin(write_all(socket, chunk, write_timeout))
             .await
             .is_err()
@@ -85,8 +108,13 @@ pub(super) async fn pump(socket: &TcpStream, mut body: Body, write_timeout: Dura
 }
 
 /// Writes `res` whole with its `content-length`; `true` when the connection
-/// may serve another request (no `connection: close`).
-pub(super) async fn whole(socket: &TcpStream, res: Response, write_timeout: Duration) -> bool {
+/// may serve another request (kept alive, no `connection: close`).
+pub(super) async fn whole(
+    socket: &TcpStream,
+    res: Response,
+    keep: Keep,
+    write_timeout: Duration,
+) -> bool {
     let (parts, body) = res.into_parts();
     let collected =
         tokio::time::timeout(write_timeout, Limited::new(body, MAX_WHOLE_BODY).collect()).await;
@@ -94,9 +122,9 @@ pub(super) async fn whole(socket: &TcpStream, res: Response, write_timeout: Dura
         return false;
     };
     let body = body.to_bytes();
-    let head = encode_head(&parts, &Framing::Length(body.len()));
+    let head = encode_head(&parts, &Framing::Length(body.len()), keep);
     let written = write_all(socket, [&head, &body, &[]], write_timeout).await;
-    written.is_ok() && !connection_close(&parts.headers)
+    written.is_ok() && keep == Keep::Alive && !connection_close(&parts.headers)
 }
 
 /// Resolves once the client hung up, failed, or sent anything: SSE answers
@@ -143,11 +171,17 @@ fn remaining(parts: [&[u8]; 3], mut skip: usize) -> [IoSlice<'_>; 3] {
 }
 
 /// The status line and headers as hyper 1.x writes them: the response's
-/// headers in order, then the framing header, then `date`.
-fn encode_head(parts: &Parts, framing: &Framing) -> Vec<u8> {
+/// headers in order (`connection: close` added after them when the client
+/// asked for it over HTTP/1.1), then the framing header, then `date`; an
+/// `HTTP/1.0` status line for an HTTP/1.0 client.
+fn encode_head(parts: &Parts, framing: &Framing, keep: Keep) -> Vec<u8> {
     let mut head = Vec::with_capacity(512);
     let status = parts.status;
-    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(if keep == Keep::Http10 {
+        b"HTTP/1.0 "
+    } else {
+        b"HTTP/1.1 "
+    });
     head.extend_from_slice(status.as_str().as_bytes());
     head.push(b' ');
     head.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
@@ -158,7 +192,11 @@ fn encode_head(parts: &Parts, framing: &Framing) -> Vec<u8> {
         head.extend_from_slice(value.as_bytes());
         head.extend_from_slice(b"\r\n");
     }
+    if keep == Keep::Close && !connection_close(&parts.headers) {
+        head.extend_from_slice(b"connection: close\r\n");
+    }
     match framing {
+        Framing::Close => {}
         Framing::Chunked => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         Framing::Length(_) if parts.headers.contains_key(header::CONTENT_LENGTH) => {}
         Framing::Length(n) => head.extend_from_slice(format!("content-length: {n}\r\n").as_bytes()),
@@ -193,7 +231,8 @@ mod tests {
             .body(Body::empty())
             .unwrap();
         let (parts, _) = res.into_parts();
-        let head = String::from_utf8(encode_head(&parts, &Framing::Length(7))).unwrap();
+        let head =
+            String::from_utf8(encode_head(&parts, &Framing::Length(7), Keep::Alive)).unwrap();
         let (before, date) = head.split_once("date: ").unwrap();
         assert_eq!(
             before,

@@ -96,6 +96,14 @@ impl Raw {
         data
     }
 
+    /// Takes bare bytes (a close-delimited body) until they hold `needle`.
+    pub async fn bytes_until(&mut self, needle: &str) -> String {
+        while !String::from_utf8_lossy(&self.buf).contains(needle) {
+            assert!(self.fill().await, "the stream ended before {needle:?}");
+        }
+        String::from_utf8(std::mem::take(&mut self.buf)).unwrap()
+    }
+
     /// Everything up to the end of the connection.
     pub async fn rest(&mut self) -> Vec<u8> {
         while self.fill().await {}
