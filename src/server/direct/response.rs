@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header, response::Parts};
 use axum::response::Response;
+use futures_util::FutureExt as _;
 use http_body_util::{BodyExt as _, Limited};
 use tokio::net::TcpStream;
 
@@ -19,6 +20,11 @@ use super::head::Keep;
 const MAX_WHOLE_BODY: usize = 64 * 1024;
 /// The last chunk of a chunked body.
 const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+/// Most bytes of frames already waiting that go out in one write (with
+/// the head, or with the frame that woke the stream): `: open` and a
+/// replay's first events reach the socket in one system call instead of
+/// one each (issue 14: stream opens).
+const MAX_COALESCED: usize = 64 * 1024;
 
 /// How a response's body is framed.
 enum Framing {
@@ -37,32 +43,75 @@ pub(super) fn is_event_stream(res: &Response) -> bool {
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
 }
 
-/// Writes `res`'s head (chunked, or close-delimited over HTTP/1.0); its
-/// body, to [`pump`], unless the client stopped reading.
+/// Writes `res`'s head (chunked, or close-delimited over HTTP/1.0) with
+/// the body's frames already ready; the rest of the body, to [`pump`],
+/// unless the client stopped reading.
 pub(super) async fn write_head(
     socket: &TcpStream,
     res: Response,
     keep: Keep,
     write_timeout: Duration,
 ) -> Option<Body> {
-    let (parts, body) = res.into_parts();
+    let (parts, mut body) = res.into_parts();
     let framing = if keep == Keep::Http10 {
         Framing::Close
     } else {
         Framing::Chunked
     };
-    let head = encode_head(&parts, &framing, keep);
+    let mut out = encode_head(&parts, &framing, keep);
     drop(parts);
-    write_all(socket, [&head, &[], &[]], write_timeout)
+    // A body that already ended or failed is left to `pump`, which sees
+    // the same again (an ended body keeps answering `None`).
+    let _ = take_ready(&mut body, &mut out, keep != Keep::Http10);
+    write_all(socket, [&out, &[], &[]], write_timeout)
         .await
         .ok()?;
     Some(body)
 }
 
+/// How a body stood once [`take_ready`] stopped.
+#[derive(PartialEq, Eq)]
+enum Ready {
+    /// Nothing more was waiting (or the byte budget was reached).
+    Waiting,
+    Ended,
+    Failed,
+}
+
+/// Appends `data` to `out`, as a chunk when `chunked`.
+fn append_frame(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
+    if chunked {
+        out.extend_from_slice(format!("{:X}\r\n", data.len()).as_bytes());
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(data);
+    }
+}
+
+/// Appends the frames `body` has ready now, without waiting, until about
+/// [`MAX_COALESCED`] bytes are in `out`.
+fn take_ready(body: &mut Body, out: &mut Vec<u8>, chunked: bool) -> Ready {
+    while out.len() < MAX_COALESCED {
+        match body.frame().now_or_never() {
+            None => return Ready::Waiting,
+            Some(None) => return Ready::Ended,
+            Some(Some(Err(_))) => return Ready::Failed,
+            Some(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    append_frame(out, &data, chunked);
+                }
+            }
+        }
+    }
+    Ready::Waiting
+}
+
 /// Writes `body`'s frames as they come (as chunks, or bare when `chunked`
-/// is false: a close-delimited body), until it ends (then the last
-/// chunk), the client leaves or sends anything, or a write makes no
-/// progress for `write_timeout`. Nothing is buffered here between frames.
+/// is false: a close-delimited body), those already queued behind one in
+/// the same write, until it ends (then the last chunk), the client leaves
+/// or sends anything, or a write makes no progress for `write_timeout`.
+/// Nothing is kept here between writes.
 pub(super) async fn pump(
     socket: &TcpStream,
     mut body: Body,
@@ -74,34 +123,33 @@ pub(super) async fn pump(
             frame = body.frame() => frame,
             () = client_left(socket) => return,
         };
-        let data = match frame {
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) if !data.is_empty() => data,
-                _ => continue,
-            },
-            // A failed body ends the connection without the last chunk.
-            Some(Err(_)) => return,
-            None => {
-                if chunked {
-                    let end = write_all(socket, [LAST_CHUNK, &[], &[]], write_timeout);
-                    let _ = Box::pin(end).await;
+        let mut out = Vec::new();
+        let state = match frame {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    append_frame(&mut out, &data, chunked);
                 }
-                return;
+                // Events queued behind this one go in the same write.
+                take_ready(&mut body, &mut out, chunked)
             }
+            Some(Err(_)) => Ready::Failed,
+            None => Ready::Ended,
         };
+        // A failed body ends the connection without the last chunk.
+        if state == Ready::Ended && chunked {
+            out.extend_from_slice(LAST_CHUNK);
+        }
         // Boxed: a write waits (with a timer) only while the client is
         // slow, and an idle stream's task should not keep room for it.
-        let size = format!("{:X}\r\n", data.len());
-        let chunk: [&[u8]; 3] = if chunked {
-            [size.as_bytes(), &data, b"\r\n"]
-        } else {
-            [&data, &[], &[]]
-        };
-        if Box::pin(write_all(socket, chunk, write_timeout))
-            .await
-            .is_err()
+        if !out.is_empty()
+            && Box::pin(write_all(socket, [&out, &[], &[]], write_timeout))
+                .await
+                .is_err()
         {
             tracing::debug!("stream client stopped reading; closing its connection");
+            return;
+        }
+        if state != Ready::Waiting {
             return;
         }
     }
@@ -239,6 +287,53 @@ mod tests {
             "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\nx-a: 1\r\ncontent-length: 7\r\n"
         );
         assert!(date.ends_with(" GMT\r\n\r\n"), "{date}");
+    }
+
+    fn body_of(frames: Vec<&'static str>, then_wait: bool) -> Body {
+        let ready = futures_util::stream::iter(
+            frames
+                .into_iter()
+                .map(|f| Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(f))),
+        );
+        if then_wait {
+            Body::from_stream(futures_util::StreamExt::chain(
+                ready,
+                futures_util::stream::pending(),
+            ))
+        } else {
+            Body::from_stream(ready)
+        }
+    }
+
+    #[test]
+    fn frames_already_waiting_go_out_together() {
+        let mut out = b"head\r\n\r\n".to_vec();
+        let state = take_ready(
+            &mut body_of(vec![": open\n\n", "id: 1\n\n"], true),
+            &mut out,
+            true,
+        );
+        assert!(state == Ready::Waiting);
+        assert_eq!(out, b"head\r\n\r\n8\r\n: open\n\n\r\n7\r\nid: 1\n\n\r\n");
+
+        let mut bare = Vec::new();
+        let state = take_ready(&mut body_of(vec!["a", "bc"], false), &mut bare, false);
+        assert!(state == Ready::Ended);
+        assert_eq!(bare, b"abc");
+    }
+
+    #[test]
+    fn one_write_takes_at_most_about_the_budget() {
+        let big: &'static str = "x".repeat(40 * 1024).leak();
+        let mut body = body_of(vec![big, big, big, big], false);
+        let mut out = Vec::new();
+        assert!(take_ready(&mut body, &mut out, true) == Ready::Waiting);
+        // Two frames pass the 64 KiB budget; the other two wait their turn.
+        assert!(out.len() > MAX_COALESCED && out.len() < 2 * MAX_COALESCED);
+        let mut rest = Vec::new();
+        assert!(take_ready(&mut body, &mut rest, true) == Ready::Waiting);
+        assert!(take_ready(&mut body, &mut Vec::new(), true) == Ready::Ended);
+        assert_eq!(out.len(), rest.len());
     }
 
     #[test]
