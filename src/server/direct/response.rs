@@ -23,8 +23,11 @@ const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 /// Most bytes of frames already waiting that go out in one write (with
 /// the head, or with the frame that woke the stream): `: open` and a
 /// replay's first events reach the socket in one system call instead of
-/// one each (issue 14: stream opens).
-const MAX_COALESCED: usize = 64 * 1024;
+/// one each (issue 14: stream opens). Taking an event off the stream's
+/// queue frees its share of the stream's byte budget, so a slow client can
+/// hold up to this much (plus one frame) beyond that budget while a write
+/// waits; nothing is kept between writes.
+const MAX_COALESCED: usize = 16 * 1024;
 
 /// How a response's body is framed.
 enum Framing {
@@ -80,6 +83,10 @@ enum Ready {
 
 /// Appends `data` to `out`, as a chunk when `chunked`.
 fn append_frame(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
+    // An empty chunk would end the body (hyper skips empty frames too).
+    if data.is_empty() {
+        return;
+    }
     if chunked {
         out.extend_from_slice(format!("{:X}\r\n", data.len()).as_bytes());
         out.extend_from_slice(data);
@@ -90,7 +97,9 @@ fn append_frame(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
 }
 
 /// Appends the frames `body` has ready now, without waiting, until about
-/// [`MAX_COALESCED`] bytes are in `out`.
+/// [`MAX_COALESCED`] bytes are in `out`. It polls with a no-op waker: the
+/// caller must poll `body` again with its own (as `pump` does) before it
+/// waits on it.
 fn take_ready(body: &mut Body, out: &mut Vec<u8>, chunked: bool) -> Ready {
     while out.len() < MAX_COALESCED {
         match body.frame().now_or_never() {
@@ -316,6 +325,11 @@ mod tests {
         assert!(state == Ready::Waiting);
         assert_eq!(out, b"head\r\n\r\n8\r\n: open\n\n\r\n7\r\nid: 1\n\n\r\n");
 
+        // An empty frame is skipped, not written as the last chunk.
+        let mut skipped = Vec::new();
+        take_ready(&mut body_of(vec!["", "a"], true), &mut skipped, true);
+        assert_eq!(skipped, b"1\r\na\r\n");
+
         let mut bare = Vec::new();
         let state = take_ready(&mut body_of(vec!["a", "bc"], false), &mut bare, false);
         assert!(state == Ready::Ended);
@@ -324,16 +338,50 @@ mod tests {
 
     #[test]
     fn one_write_takes_at_most_about_the_budget() {
-        let big: &'static str = "x".repeat(40 * 1024).leak();
+        let big: &'static str = "x".repeat(10 * 1024).leak();
         let mut body = body_of(vec![big, big, big, big], false);
         let mut out = Vec::new();
         assert!(take_ready(&mut body, &mut out, true) == Ready::Waiting);
-        // Two frames pass the 64 KiB budget; the other two wait their turn.
+        // Two frames pass the 16 KiB budget; the other two wait their turn.
         assert!(out.len() > MAX_COALESCED && out.len() < 2 * MAX_COALESCED);
         let mut rest = Vec::new();
         assert!(take_ready(&mut body, &mut rest, true) == Ready::Waiting);
         assert!(take_ready(&mut body, &mut Vec::new(), true) == Ready::Ended);
         assert_eq!(out.len(), rest.len());
+    }
+
+    /// An error answer hands the connection on (to hyper) only when the
+    /// client keeps it alive; its status line speaks the client's version.
+    #[tokio::test]
+    async fn an_error_answer_ends_a_closing_or_http10_connection() {
+        use tokio::io::AsyncReadExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        for (keep, status, goes_on) in [
+            (Keep::Alive, "HTTP/1.1 401 Unauthorized\r\n", true),
+            (Keep::Close, "HTTP/1.1 401 Unauthorized\r\n", false),
+            (Keep::Http10, "HTTP/1.0 401 Unauthorized\r\n", false),
+        ] {
+            let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            let res = Response::builder()
+                .status(401)
+                .body(Body::from("{}"))
+                .unwrap();
+            let on = whole(&server, res, keep, Duration::from_secs(5)).await;
+            assert_eq!(on, goes_on, "{keep:?}");
+            drop(server);
+            let mut got = String::new();
+            client.read_to_string(&mut got).await.unwrap();
+            assert!(got.starts_with(status), "{got}");
+            assert_eq!(
+                got.contains("connection: close\r\n"),
+                keep == Keep::Close,
+                "{got}"
+            );
+            assert!(got.ends_with("\r\n\r\n{}"), "{got}");
+        }
     }
 
     #[test]
