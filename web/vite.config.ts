@@ -36,10 +36,27 @@ function precacheList(): Plugin {
   };
 }
 
+// The reaction picker's data (src/lib/ops/emoji.ts imports emojibase-data's
+// English compact set, a chunk of its own): only the entries it offers (no
+// component or regional-indicator entry) and the fields it reads (no skin
+// variants, hexcodes or emoticons); 571 kB → about 270 kB before gzip.
+function emojiData(): Plugin {
+  return {
+    name: 'kez-emoji-data',
+    enforce: 'pre',
+    transform(code, id) {
+      if (!/emojibase-data[\\/]en[\\/]compact\.json$/.test(id.split('?')[0]!)) return null;
+      const all = JSON.parse(code) as { unicode: string; label: string; group?: number; order?: number; tags?: string[] }[];
+      const kept = all.filter((e) => e.group !== undefined && e.group !== 2).map(({ unicode, label, group, order, tags }) => ({ unicode, label, group, order, tags }));
+      return { code: JSON.stringify(kept), map: null };
+    },
+  };
+}
+
 // The SPA is served by the Rust home server from the same origin, so API calls
 // use relative URLs. `npm run dev` proxies /v1 to a locally running server.
 export default defineConfig({
-  plugins: [tailwindcss(), svelte(), precacheList()],
+  plugins: [tailwindcss(), svelte(), precacheList(), emojiData()],
   server: {
     proxy: {
       '/v1': { target: process.env.KEZ_DEV_SERVER ?? 'http://127.0.0.1:6969', changeOrigin: false },

@@ -88,6 +88,40 @@ export default {
     log('bob reacted ❤️ with the keyboard; alice sees it');
     await shot(A, 'ops-alice.png');
 
+    // The picker (TODO #165), on a 360 px phone: "+" opens it in the menu, the search finds 🔥, ↓ then Enter picks it.
+    const wide = B.viewportSize();
+    await B.setViewportSize({ width: 360, height: 740 });
+    await (await menu(replyB)).getByTestId('react-more').click();
+    const picker = replyB.getByTestId('emoji-picker');
+    await picker.getByTestId('emoji-search').fill('fire');
+    await picker.getByTestId('pick-🔥').waitFor();
+    const box = await replyB.getByTestId('message-menu').boundingBox();
+    assert(box && box.x >= 0 && box.x + box.width <= 360 && box.y >= 0 && box.y + box.height <= 740, `the picker lies inside a 360×740 viewport, got ${JSON.stringify(box)}`);
+    await shot(B, 'ops-picker.png');
+    await B.keyboard.press('ArrowDown');
+    await picker.getByTestId('pick-🔥').and(B.locator(':focus')).waitFor();
+    await B.keyboard.press('Enter');
+    await bubble(A, 'out', REPLY).locator('[data-testid="reaction"][data-emoji="🔥"]').waitFor();
+    assert((await bubble(A, 'out', REPLY).locator('[data-testid="reaction"][data-emoji="❤️"]').count()) === 0, 'the 🔥 replaced bob’s ❤️');
+    if (wide) await B.setViewportSize(wide);
+    // Used once, 🔥 leads the quick row; Escape leaves the picker for the menu, then closes the menu.
+    const again = await menu(replyB);
+    await again.getByTestId('react-🔥').first().waitFor();
+    assert((await again.getByTestId('react-🔥').getAttribute('aria-checked')) === 'true', 'the quick row marks the 🔥 bob gave');
+    await again.getByTestId('react-more').click();
+    await picker.getByTestId('recent-🔥').waitFor();
+    await picker.getByTestId('pick-😀').waitFor();
+    await shot(B, 'ops-picker-recent.png');
+    await B.keyboard.press('Escape');
+    await again.getByTestId('react-more').and(B.locator(':focus')).waitFor();
+    await B.keyboard.press('Escape');
+    await again.waitFor({ state: 'detached' });
+    // Picking the one given takes it back.
+    await (await menu(replyB)).getByTestId('react-more').click();
+    await picker.getByTestId('recent-🔥').click();
+    await bubble(A, 'out', REPLY).locator('[data-testid="reaction"]').first().waitFor({ state: 'detached' });
+    log('bob reacted 🔥 through the picker’s search (fits 360 px), 🔥 leads his quick row, picking it again took it back');
+
     for (const n of [EDITED, GONE, KEEP]) dbHasNo(t.dbPath, n);
     const dump = await idbDump(B);
     for (const n of ['Ops: edited secret', 'Ops: a message to delete', 'Ops: a reply']) assert(!dump.includes(n), `bob's IndexedDB holds "${n}" in clear`);

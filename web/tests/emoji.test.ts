@@ -1,0 +1,138 @@
+// The reaction picker's data, search and recent list (emoji.ts, recent.ts, TODO #165).
+import { describe, expect, it } from 'vitest';
+import { QUICK_EMOJI } from '../src/lib/ops/apply';
+import { validEmoji } from '../src/lib/ops/body';
+import { EMOJI_GROUPS, fromEmojibase, loadEmoji, reactionForm, searchEmoji, type EmojiEntry } from '../src/lib/ops/emoji';
+import { MAX_RECENT, RECENT_KEY, pushRecent, quickRow, readRecent, type RecentStorage } from '../src/lib/ops/recent';
+
+function mapStorage(): RecentStorage & { map: Map<string, string> } {
+  const map = new Map<string, string>();
+  return { map, getItem: (k) => map.get(k) ?? null, setItem: (k, v) => void map.set(k, v) };
+}
+
+describe('the offered emoji', () => {
+  it('every one passes validEmoji, distinct, in every tab, with a name', async () => {
+    const list = await loadEmoji();
+    expect(list.length).toBeGreaterThan(1800);
+    const bad = list.filter((e) => !validEmoji(e.emoji) || e.emoji === '');
+    expect(bad.map((e) => `${e.emoji} ${e.name}`)).toEqual([]);
+    expect(new Set(list.map((e) => e.emoji)).size).toBe(list.length);
+    for (const g of EMOJI_GROUPS) expect(list.some((e) => e.group === g.id), g.name).toBe(true);
+    expect(list.every((e) => e.name.length > 0)).toBe(true);
+    // No skin-tone swatch or lone regional indicator offered as a reaction.
+    expect(list.some((e) => e.emoji === '🏻' || e.emoji === '🇦')).toBe(false);
+  });
+
+  it('the data chunk is trimmed at build time (vite.config.ts emojiData)', async () => {
+    const raw: object[] = (await import('emojibase-data/en/compact.json')).default;
+    expect(raw.length).toBe((await loadEmoji()).length);
+    expect(raw.some((e) => 'skins' in e || 'hexcode' in e || 'emoticon' in e)).toBe(false);
+  });
+
+  it('the quick defaults are among them, in the same form (one emoji, one chip)', async () => {
+    const all = new Set((await loadEmoji()).map((e) => e.emoji));
+    for (const q of QUICK_EMOJI) expect(all.has(q), q).toBe(true);
+  });
+
+  it('reactionForm drops VS16 only after a default-emoji code point', () => {
+    expect(reactionForm('👍\uFE0F')).toBe('👍');
+    expect(reactionForm('😐\uFE0F')).toBe('😐');
+    expect(reactionForm('❤️')).toBe('❤️');
+    expect(reactionForm('☺️')).toBe('☺️');
+    expect(reactionForm('🏳️‍🌈')).toBe('🏳️‍🌈');
+    expect(reactionForm('#️⃣')).toBe('#️⃣');
+  });
+
+  it('fromEmojibase leaves out ungrouped and component entries, sorts by order', () => {
+    const out = fromEmojibase([
+      { unicode: '😃', label: 'b', group: 0, order: 2 },
+      { unicode: '🇦', label: 'regional indicator A' },
+      { unicode: '🏻', label: 'light skin tone', group: 2, order: 0 },
+      { unicode: '😀', label: 'a', group: 0, order: 1, tags: ['Grin'] },
+    ]);
+    expect(out).toEqual([
+      { emoji: '😀', name: 'a', group: 0, tags: ['grin'] },
+      { emoji: '😃', name: 'b', group: 0, tags: [] },
+    ]);
+  });
+});
+
+describe('search', () => {
+  it('by name and keyword, best match first', async () => {
+    const list = await loadEmoji();
+    expect(searchEmoji(list, 'fire')[0]?.emoji).toBe('🔥');
+    expect(searchEmoji(list, 'thumbs').map((e) => e.emoji).slice(0, 2)).toEqual(['👍', '👎']);
+    expect(searchEmoji(list, '  Thumbs   UP ')[0]?.emoji).toBe('👍');
+    expect(searchEmoji(list, 'heart').map((e) => e.emoji)).toContain('❤️');
+    // A keyword only (🔥's tags hold "lit").
+    expect(searchEmoji(list, 'lit').map((e) => e.emoji)).toContain('🔥');
+    expect(searchEmoji(list, 'pizza')[0]?.emoji).toBe('🍕');
+  });
+
+  it('words must each match the start of a word; nothing or blank finds nothing', () => {
+    const list: EmojiEntry[] = [
+      { emoji: '😂', name: 'face with tears of joy', group: 0, tags: ['laugh'] },
+      { emoji: '😢', name: 'crying face', group: 0, tags: ['sad', 'tear'] },
+      { emoji: '🙂', name: 'face', group: 0, tags: [] },
+    ];
+    expect(searchEmoji(list, 'face').map((e) => e.emoji)).toEqual(['🙂', '😂', '😢']);
+    expect(searchEmoji(list, 'tear').map((e) => e.emoji)).toEqual(['😂', '😢']);
+    expect(searchEmoji(list, 'ace')).toEqual([]);
+    expect(searchEmoji(list, 'joy laugh').map((e) => e.emoji)).toEqual(['😂']);
+    expect(searchEmoji(list, '   ')).toEqual([]);
+    expect(searchEmoji(list, 'face', 1)).toHaveLength(1);
+  });
+});
+
+describe('recently used', () => {
+  it('most recent first, distinct, at most MAX_RECENT, persisted under RECENT_KEY', () => {
+    const s = mapStorage();
+    expect(readRecent(s)).toEqual([]);
+    pushRecent('👍', s);
+    pushRecent('🔥', s);
+    expect(pushRecent('👍', s)).toEqual(['👍', '🔥']);
+    expect(readRecent(s)).toEqual(['👍', '🔥']);
+    expect([...s.map.keys()]).toEqual([RECENT_KEY]);
+    expect(RECENT_KEY.startsWith('kez-')).toBe(true);
+    const many = ['😀', '😃', '😄', '😁', '😆', '😅', '🤣', '😂', '🙂', '🙃', '🫠', '😉', '😊', '😇', '🥰', '😍', '🤩', '😘'];
+    for (const e of many) pushRecent(e, s);
+    const r = readRecent(s);
+    expect(r).toHaveLength(MAX_RECENT);
+    expect(r[0]).toBe('😘');
+    expect(r).not.toContain('👍');
+  });
+
+  it('refuses a removal, a word or an invalid emoji; ignores tampered storage', () => {
+    const s = mapStorage();
+    pushRecent('', s);
+    pushRecent('LOL', s);
+    expect(readRecent(s)).toEqual([]);
+    s.map.set(RECENT_KEY, JSON.stringify(['🔥', 'SCAM.COM', 7, '🔥', '👍']));
+    expect(readRecent(s)).toEqual(['🔥', '👍']);
+    s.map.set(RECENT_KEY, '{not json');
+    expect(readRecent(s)).toEqual([]);
+    s.map.set(RECENT_KEY, JSON.stringify(Array.from({ length: 40 }, () => '🔥').concat(Array(30).fill('👍'))));
+    expect(readRecent(s)).toEqual(['🔥', '👍']);
+  });
+
+  it('storage that throws or is missing: no exception, nothing kept', () => {
+    const broken: RecentStorage = {
+      getItem: () => {
+        throw new Error('denied');
+      },
+      setItem: () => {
+        throw new Error('quota');
+      },
+    };
+    expect(readRecent(broken)).toEqual([]);
+    expect(pushRecent('🔥', broken)).toEqual(['🔥']);
+    expect(readRecent(null)).toEqual([]);
+  });
+
+  it('the quick row: six, recent ones first, then the defaults', () => {
+    expect(quickRow([])).toEqual([...QUICK_EMOJI]);
+    expect(quickRow(['🔥', '❤️'])).toEqual(['🔥', '❤️', '👍', '😂', '😮', '😢']);
+    const many = ['😀', '😃', '😄', '😁', '😆', '😅', '🤣'];
+    expect(quickRow(many)).toEqual(many.slice(0, 6));
+  });
+});
