@@ -1,9 +1,12 @@
 // The reaction picker's data, search and recent list (emoji.ts, recent.ts, TODO #165).
 import { describe, expect, it } from 'vitest';
-import { QUICK_EMOJI } from '../src/lib/ops/apply';
+import { QUICK_EMOJI, reactionChips } from '../src/lib/ops/apply';
 import { validEmoji } from '../src/lib/ops/body';
 import { EMOJI_GROUPS, fromEmojibase, loadEmoji, reactionForm, searchEmoji, type EmojiEntry } from '../src/lib/ops/emoji';
 import { MAX_RECENT, RECENT_KEY, pushRecent, quickRow, readRecent, type RecentStorage } from '../src/lib/ops/recent';
+import { sameReaction } from '../src/lib/ops/reactionform';
+import { placeMenu, visibleView } from '../src/lib/ops/place';
+import type { Reaction } from '../src/lib/records';
 
 function mapStorage(): RecentStorage & { map: Map<string, string> } {
   const map = new Map<string, string>();
@@ -51,8 +54,8 @@ describe('the offered emoji', () => {
       { unicode: '😀', label: 'a', group: 0, order: 1, tags: ['Grin'] },
     ]);
     expect(out).toEqual([
-      { emoji: '😀', name: 'a', group: 0, tags: ['grin'] },
-      { emoji: '😃', name: 'b', group: 0, tags: [] },
+      { emoji: '😀', name: 'a', group: 0, tags: ['grin'], words: ['a'] },
+      { emoji: '😃', name: 'b', group: 0, tags: [], words: ['b'] },
     ]);
   });
 });
@@ -69,12 +72,23 @@ describe('search', () => {
     expect(searchEmoji(list, 'pizza')[0]?.emoji).toBe('🍕');
   });
 
+  it('splits the query as it splits names (space : , -), with ’ and \' alike', async () => {
+    const list = await loadEmoji();
+    expect(searchEmoji(list, 'flag: France')[0]?.emoji).toBe('🇫🇷');
+    expect(searchEmoji(list, 'Flag:France')[0]?.emoji).toBe('🇫🇷');
+    expect(searchEmoji(list, 'flag: f').map((e) => e.emoji)).toContain('🇫🇷');
+    expect(searchEmoji(list, 'thumbs-up')[0]?.emoji).toBe('👍');
+    expect(searchEmoji(list, "man's shoe")[0]?.emoji).toBe('👞');
+    expect(searchEmoji(list, 'man’s shoe')[0]?.emoji).toBe('👞');
+    expect(searchEmoji(list, ' :,- ')).toEqual([]);
+  });
+
   it('words must each match the start of a word; nothing or blank finds nothing', () => {
-    const list: EmojiEntry[] = [
-      { emoji: '😂', name: 'face with tears of joy', group: 0, tags: ['laugh'] },
-      { emoji: '😢', name: 'crying face', group: 0, tags: ['sad', 'tear'] },
-      { emoji: '🙂', name: 'face', group: 0, tags: [] },
-    ];
+    const list: EmojiEntry[] = fromEmojibase([
+      { unicode: '😂', label: 'face with tears of joy', group: 0, order: 1, tags: ['laugh'] },
+      { unicode: '😢', label: 'crying face', group: 0, order: 2, tags: ['sad', 'tear'] },
+      { unicode: '🙂', label: 'face', group: 0, order: 3 },
+    ]);
     expect(searchEmoji(list, 'face').map((e) => e.emoji)).toEqual(['🙂', '😂', '😢']);
     expect(searchEmoji(list, 'tear').map((e) => e.emoji)).toEqual(['😂', '😢']);
     expect(searchEmoji(list, 'ace')).toEqual([]);
@@ -93,7 +107,8 @@ describe('recently used', () => {
     expect(pushRecent('👍', s)).toEqual(['👍', '🔥']);
     expect(readRecent(s)).toEqual(['👍', '🔥']);
     expect([...s.map.keys()]).toEqual([RECENT_KEY]);
-    expect(RECENT_KEY.startsWith('kez-')).toBe(true);
+    // Kept in the sending form: "👍\uFE0F" is the 👍 already there.
+    expect(pushRecent('👍\uFE0F', s)).toEqual(['👍', '🔥']);
     const many = ['😀', '😃', '😄', '😁', '😆', '😅', '🤣', '😂', '🙂', '🙃', '🫠', '😉', '😊', '😇', '🥰', '😍', '🤩', '😘'];
     for (const e of many) pushRecent(e, s);
     const r = readRecent(s);
@@ -134,5 +149,48 @@ describe('recently used', () => {
     expect(quickRow(['🔥', '❤️'])).toEqual(['🔥', '❤️', '👍', '😂', '😮', '😢']);
     const many = ['😀', '😃', '😄', '😁', '😆', '😅', '🤣'];
     expect(quickRow(many)).toEqual(many.slice(0, 6));
+  });
+});
+
+describe('one emoji, one chip (SPEC §8.5: compared in reactionForm)', () => {
+  const r = (by: string, emoji: string, at: string): Reaction => ({ by, emoji, at, id: `${by}-${at}` });
+
+  it('"👍" and "👍\uFE0F" are one chip with count 2, shown in the sending form', () => {
+    const m = { reactions: [r('peer', '👍\uFE0F', '2026-01-01T00:00:01Z'), r('me', '👍', '2026-01-01T00:00:02Z'), r('other', '❤️', '2026-01-01T00:00:03Z')] };
+    expect(reactionChips(m, 'me')).toEqual([
+      { emoji: '👍', count: 2, mine: true },
+      { emoji: '❤️', count: 1, mine: false },
+    ]);
+    // The user's own reaction from another device in the VS16 form is "mine" in the 👍 chip.
+    expect(reactionChips({ reactions: [r('me', '👍\uFE0F', '2026-01-01T00:00:01Z'), r('peer', '👍', '2026-01-01T00:00:02Z')] }, 'me')).toEqual([{ emoji: '👍', count: 2, mine: true }]);
+  });
+
+  it('picking 👍 matches the own reaction in either form (the menu takes it back)', () => {
+    expect(sameReaction('👍\uFE0F', '👍')).toBe(true);
+    expect(sameReaction('👍', '👍\uFE0F')).toBe(true);
+    expect(sameReaction('❤️', '❤️')).toBe(true);
+    expect(sameReaction('❤️', '❤')).toBe(false);
+    expect(sameReaction('', '')).toBe(false);
+    expect(sameReaction('👍', '👎')).toBe(false);
+  });
+});
+
+describe('placement against the visual viewport (the on-screen keyboard)', () => {
+  const btn = (top: number) => ({ left: 20, right: 52, top, bottom: top + 32 });
+
+  it('visibleView uses visualViewport when there is one', () => {
+    expect(visibleView({ innerWidth: 360, innerHeight: 740, visualViewport: { width: 360, height: 400, offsetTop: 120, offsetLeft: 0 } })).toEqual({ width: 360, height: 400, top: 120, left: 0 });
+    expect(visibleView({ innerWidth: 360, innerHeight: 740 })).toEqual({ width: 360, height: 740 });
+  });
+
+  it('a 360×740 phone whose keyboard leaves 400 px: the picker stays within them', () => {
+    const kb = { width: 360, height: 400 };
+    const p = placeMenu(btn(600), 288, 330, kb, 'start');
+    expect(p.top).toBeGreaterThanOrEqual(8);
+    expect(p.top + 330).toBeLessThanOrEqual(400 - 8);
+    // Scrolled down by 200 px inside the layout viewport: the box moves with it.
+    const q = placeMenu(btn(600), 288, 330, { ...kb, top: 200 }, 'start');
+    expect(q.top).toBeGreaterThanOrEqual(208);
+    expect(q.top + 330).toBeLessThanOrEqual(600 - 8);
   });
 });

@@ -112,6 +112,11 @@ export default {
     await picker.getByTestId('recent-🔥').waitFor();
     await picker.getByTestId('pick-😀').waitFor();
     await shot(B, 'ops-picker-recent.png');
+    // Escape in a search with text clears it; the next one goes back to the menu, the third closes it.
+    await picker.getByTestId('emoji-search').fill('cat');
+    await B.keyboard.press('Escape');
+    await picker.getByTestId('recent-🔥').waitFor();
+    assert((await picker.getByTestId('emoji-search').inputValue()) === '', 'the first Escape clears the search');
     await B.keyboard.press('Escape');
     await again.getByTestId('react-more').and(B.locator(':focus')).waitFor();
     await B.keyboard.press('Escape');

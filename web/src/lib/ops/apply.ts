@@ -3,6 +3,7 @@
 // runs them inside the write queue and saves.
 import type { ChatMessage, Reaction } from '../records';
 import type { Op } from './body';
+import { reactionForm } from './reactionform';
 
 /** What the bubble of a message deleted for everyone says (and the list's preview). */
 export const DELETED_TEXT = 'This message was deleted';
@@ -79,16 +80,22 @@ function react(target: ChatMessage, emoji: string, meta: OpMeta): OpOutcome {
   return { result: 'applied', target, wipe: false };
 }
 
-/** The chips under a bubble: each emoji shown with its count and whether `me` chose it, in first-chosen order. */
+/**
+ * The chips under a bubble: each emoji shown with its count and whether `me`
+ * chose it, in first-chosen order. One emoji is one chip whatever form it
+ * arrived in ("👍" and "👍\uFE0F"): chips are keyed and shown in the sending
+ * form (reactionForm, SPEC §8.5).
+ */
 export function reactionChips(m: Pick<ChatMessage, 'reactions'>, me: string): { emoji: string; count: number; mine: boolean }[] {
   const chips: { emoji: string; count: number; mine: boolean }[] = [];
   for (const r of [...(m.reactions ?? [])].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))) {
     if (!r.emoji) continue;
-    const chip = chips.find((c) => c.emoji === r.emoji);
+    const emoji = reactionForm(r.emoji);
+    const chip = chips.find((c) => c.emoji === emoji);
     if (chip) {
       chip.count += 1;
       chip.mine ||= r.by === me;
-    } else chips.push({ emoji: r.emoji, count: 1, mine: r.by === me });
+    } else chips.push({ emoji, count: 1, mine: r.by === me });
   }
   return chips;
 }
@@ -102,5 +109,5 @@ export function quoteOf(thread: readonly ChatMessage[], replyTo: string, max = 1
   return { text: text.length > max ? `${text.slice(0, max - 1)}…` : text, found: true, dir: m.dir };
 }
 
-/** The emoji the React menu offers (any other valid one may arrive and is shown). */
+/** The default quick reactions: the React row shows them after the recently used ones (recent.ts quickRow); the picker offers any emoji. */
 export const QUICK_EMOJI: readonly string[] = ['👍', '❤️', '😂', '😮', '😢', '🙏'];

@@ -1,9 +1,14 @@
 // The reaction picker's data (TODO #165): every emoji of emojibase-data's
 // English compact set (trimmed to the fields read here at build time, see
-// vite.config.ts), loaded with import() only when the picker opens: its own
-// chunk, never in the first load, and no network beyond this origin. And the
-// search over names and keywords. Every offered emoji passes validEmoji
-// (SPEC §8.5, tests/emoji.test.ts). The recent reactions are in recent.ts.
+// vite.config.ts), loaded with import() when the picker first opens: a chunk
+// of its own, which the service worker precaches at install (downloaded, not
+// parsed) but the first render never waits for; no network beyond this
+// origin. And the search over names and keywords. Every offered emoji passes
+// validEmoji (SPEC §8.5, tests/emoji.test.ts). The recent reactions are in
+// recent.ts, the sending form in reactionform.ts.
+import { reactionForm } from './reactionform';
+
+export { reactionForm };
 
 /** One emoji the picker offers. */
 export interface EmojiEntry {
@@ -13,8 +18,10 @@ export interface EmojiEntry {
   name: string;
   /** Its group (EMOJI_GROUPS id). */
   group: number;
-  /** CLDR keywords, lower case. */
+  /** CLDR keywords, lower case (’ written '). */
   tags: readonly string[];
+  /** The name's words, lower case (’ written '), split as a query is (searchEmoji). */
+  words: readonly string[];
 }
 
 /** The fields of an emojibase-data compact entry the picker reads. */
@@ -40,22 +47,22 @@ export const EMOJI_GROUPS: readonly { id: number; name: string; icon: string }[]
 ];
 const OFFERED_GROUPS = new Set(EMOJI_GROUPS.map((g) => g.id));
 
-/**
- * The form a reaction is sent in: VS16 (U+FE0F) dropped after a code point
- * that shows as emoji by default (emojibase writes "👍️" where the quick row
- * and other clients send "👍"), kept where it is needed ("❤️", "☺️"); so one
- * emoji is one chip, whichever menu it came from.
- */
-export function reactionForm(s: string): string {
-  return s.replace(/(\p{Emoji_Presentation})\uFE0F/gu, '$1');
-}
-
 /** emojibase-data entries → what the picker offers: grouped ones, skin-tone variants left out, in Unicode's order. */
 export function fromEmojibase(data: readonly CompactEmojiLike[]): EmojiEntry[] {
   return data
     .filter((e) => e.group !== undefined && OFFERED_GROUPS.has(e.group))
     .sort((a, b) => (a.order ?? 0) - (b.order ?? 0))
-    .map((e) => ({ emoji: reactionForm(e.unicode), name: e.label, group: e.group!, tags: (e.tags ?? []).map((t) => t.toLowerCase()) }));
+    .map((e) => ({ emoji: reactionForm(e.unicode), name: e.label, group: e.group!, tags: (e.tags ?? []).map(fold), words: searchWords(e.label) }));
+}
+
+/** Lower case, with the typographic apostrophe (’) written as ' (names hold "man’s shoe"). */
+function fold(s: string): string {
+  return s.toLowerCase().replace(/’/g, "'");
+}
+
+/** The words of a name or a query: split on white space, ':', ',' and '-' ("flag: France", "thumbs-up"). */
+export function searchWords(s: string): string[] {
+  return fold(s).split(/[\s:,-]+/).filter(Boolean);
 }
 
 let loading: Promise<EmojiEntry[]> | null = null;
@@ -74,16 +81,15 @@ export function loadEmoji(): Promise<EmojiEntry[]> {
  * query, then a name word, then keywords only; Unicode order within each.
  */
 export function searchEmoji(list: readonly EmojiEntry[], query: string, limit = 96): EmojiEntry[] {
-  const q = query.trim().toLowerCase().replace(/\s+/g, ' ');
-  if (!q) return [];
-  const terms = q.split(' ');
+  const terms = searchWords(query);
+  if (!terms.length) return [];
+  const q = terms.join(' ');
   const scored: { e: EmojiEntry; rank: number; i: number }[] = [];
   list.forEach((e, i) => {
-    const name = e.name.toLowerCase();
-    const words = name.split(/[\s:,-]+/).filter(Boolean);
-    const inName = (t: string) => words.some((w) => w.startsWith(t));
+    const inName = (t: string) => e.words.some((w) => w.startsWith(t));
     const inTags = (t: string) => e.tags.some((k) => k.startsWith(t));
     if (!terms.every((t) => inName(t) || inTags(t))) return;
+    const name = e.words.join(' ');
     const rank = name === q ? 0 : name.startsWith(q) ? 1 : terms.every(inName) ? 2 : 3;
     scored.push({ e, rank, i });
   });

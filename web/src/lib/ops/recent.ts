@@ -4,6 +4,7 @@
 // picker and its data come later (emoji.ts, EmojiPicker.svelte).
 import { QUICK_EMOJI } from './apply';
 import { validEmoji } from './body';
+import { reactionForm } from './reactionform';
 
 /** What localStorage offers (tests pass a Map-backed one). */
 export type RecentStorage = Pick<Storage, 'getItem' | 'setItem'>;
@@ -20,13 +21,13 @@ function browserStorage(): RecentStorage | null {
   }
 }
 
-/** The recently used reactions, most recent first (at most MAX_RECENT valid, distinct emoji; [] when unreadable). */
+/** The recently used reactions, most recent first (at most MAX_RECENT valid, distinct emoji in reactionForm; [] when unreadable). */
 export function readRecent(storage: RecentStorage | null = browserStorage()): string[] {
   try {
     const v: unknown = JSON.parse(storage?.getItem(RECENT_KEY) ?? '[]');
     if (!Array.isArray(v)) return [];
     const out: string[] = [];
-    for (const e of v) if (typeof e === 'string' && e !== '' && validEmoji(e) && !out.includes(e) && out.length < MAX_RECENT) out.push(e);
+    for (const e of v) if (typeof e === 'string' && e !== '' && validEmoji(e) && !out.includes(reactionForm(e)) && out.length < MAX_RECENT) out.push(reactionForm(e));
     return out;
   } catch {
     return [];
@@ -37,6 +38,7 @@ export function readRecent(storage: RecentStorage | null = browserStorage()): st
 export function pushRecent(emoji: string, storage: RecentStorage | null = browserStorage()): string[] {
   const prev = readRecent(storage);
   if (!emoji || !validEmoji(emoji)) return prev;
+  emoji = reactionForm(emoji);
   const next = [emoji, ...prev.filter((e) => e !== emoji)].slice(0, MAX_RECENT);
   try {
     storage?.setItem(RECENT_KEY, JSON.stringify(next));
