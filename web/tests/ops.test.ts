@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
 import { seal } from '../src/lib/envelope';
 import { memoryKV, type KV } from '../src/lib/kv';
-import { applyOp, DELETED_TEXT, ORIGINAL_MISSING, quoteOf, reactionChips, type OpMeta } from '../src/lib/ops/apply';
+import { applyOp, DELETED_TEXT, opSentAt, ORIGINAL_MISSING, quoteOf, reactionChips, type OpMeta } from '../src/lib/ops/apply';
 import { opBody, parseOpBody } from '../src/lib/ops/body';
 import { MAX_PENDING, PENDING_MS, PendingOps } from '../src/lib/ops/ops';
 import type { ChatMessage } from '../src/lib/records';
@@ -183,5 +183,40 @@ describe('message operations between two ChatStores and a second device', () => 
     expect(bob2.threads[w.ap][0].reactions).toMatchObject([{ by: w.ap, emoji: '🙏' }]);
     expect(bob2.ops.pending.count(w.ap)).toBe(0);
     expect(parseOpBody('reaction', early.message.body)).toBeTruthy();
+  });
+});
+
+describe('quick changes (SPEC §8.5 stamping)', () => {
+  it('stamps an op 1 s after the sender’s own latest one of its kind when that is not earlier', () => {
+    const now = new Date('2026-05-25T03:00:00Z');
+    const m = { reactions: [{ by: A, emoji: '👍', at: '2026-05-25T03:00:00Z', id: 'x' }], edit: { at: '2026-05-25T03:00:04Z', id: 'y' } } as never;
+    expect(opSentAt(now, m, 'reaction', A).toISOString()).toBe('2026-05-25T03:00:01.000Z');
+    expect(opSentAt(now, m, 'reaction', 'someone else').toISOString()).toBe('2026-05-25T03:00:00.000Z');
+    expect(opSentAt(now, m, 'edit', A).toISOString()).toBe('2026-05-25T03:00:05.000Z');
+    expect(opSentAt(now, m, 'delete', A)).toBe(now);
+    expect(opSentAt(new Date('2026-05-25T03:00:09Z'), m, 'reaction', A).toISOString()).toBe('2026-05-25T03:00:09.000Z');
+    expect(opSentAt(now, undefined, 'reaction', A)).toBe(now);
+    const ahead = { reactions: [{ by: A, emoji: '👍', at: '2026-05-25T03:05:00Z', id: 'x' }] } as never;
+    expect(opSentAt(now, ahead, 'reaction', A).toISOString()).toBe('2026-05-25T03:01:00.000Z');
+  });
+
+  it('keeps the last of several reactions changed within one second, on both sides', async () => {
+    const w = world();
+    const [alice, bob] = [w.store('alice'), w.store('bob')];
+    for (const s of [alice, bob]) await s.load();
+    await alice.startChat('bob');
+    await alice.send(w.bp, 'react to me');
+    await settleAll();
+    await pull(bob, w.server, 'bob');
+    const id = alice.threads[w.bp][0].id;
+    // Ten quick changes: with a random tiebreak each pair would keep the
+    // later one only half the time.
+    const emoji = ['👍', '❤️', '😂', '😮', '😢', '🙏', '🔥', '🎉', '👀', '✅'];
+    for (const e of emoji) expect(await alice.ops.react(w.bp, id, e)).toBe(true);
+    await settleAll();
+    await pull(bob, w.server, 'bob');
+    await settleAll();
+    expect(alice.threads[w.bp][0].reactions?.map((r) => r.emoji)).toEqual(['✅']);
+    expect(bob.threads[w.ap].find((m) => m.id === id)?.reactions?.map((r) => r.emoji)).toEqual(['✅']);
   });
 });

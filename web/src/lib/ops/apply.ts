@@ -35,6 +35,21 @@ export function isLater(sentAt: string, id: string, than: { at: string; id: stri
   return sentAt > than.at || (sentAt === than.at && id > than.id);
 }
 
+/**
+ * When a new op of `kind` by `by` on `target` is sent, given the clock's
+ * `now`: now, or 1 s after that sender's own latest op of the kind on it
+ * when that is not earlier (SPEC §8.5), so two quick changes (👍 then ❤️ in
+ * one second) keep their order instead of leaving it to the id tiebreak.
+ */
+export function opSentAt(now: Date, target: ChatMessage | undefined, kind: Op['kind'], by: string): Date {
+  const last = kind === 'reaction' ? target?.reactions?.find((r) => r.by === by)?.at : kind === 'edit' ? target?.edit?.at : undefined;
+  if (!last) return now;
+  // Never more than a minute ahead, well inside a receiver's 5 minutes of
+  // allowed skew (SPEC §8 `future_sent_at`), however fast the changes come.
+  const next = Math.min(Date.parse(last) + 1000, now.getTime() + 60_000);
+  return Number.isFinite(next) && next > now.getTime() ? new Date(next) : now;
+}
+
 /** The thread message `id` names (under it, or an id it was posted under before). */
 export function findTarget(thread: readonly ChatMessage[], id: string): ChatMessage | undefined {
   return thread.find((m) => m.id === id || m.prev_ids?.includes(id));

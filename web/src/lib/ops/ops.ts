@@ -10,7 +10,7 @@ import type { SealedMessage } from '../envelope';
 import { ChatClosedError, type ChatAccess, type ChatMessage, type Outgoing } from '../records';
 import { parseRfc3339, rfc3339 } from '../time';
 import { outgoingBody, RESTAMP_AFTER_MS } from '../outboxrules';
-import { applyOp, DELETED_TEXT, findTarget, type OpMeta } from './apply';
+import { applyOp, DELETED_TEXT, findTarget, opSentAt, type OpMeta } from './apply';
 import { opBody, parseOpBody, validEmoji, validOpText, type Op } from './body';
 import { PENDING_MS, PendingOps } from './pending';
 import { UnpostedOps, type Unposted } from './unposted';
@@ -126,11 +126,17 @@ export class MessageOps {
   async #send(peer: string, op: Op & { target: string }): Promise<boolean> {
     const { chat, own } = this.#h;
     if (chat.closed || this.#h.blocked(peer)) return false;
-    const m: Outgoing = { kind: op.kind, id: newMessageId(), sent_at: rfc3339(chat.now()), body: opBody(op) };
     // Before the apply: a conversation deleted after this call never gets the op posted.
     const gen = this.#h.generation?.(peer);
-    const applied = await chat.serial(() => this.#apply(peer, op, { id: m.id, sent_at: m.sent_at, by: own, own: true }, false));
-    if (applied) this.#post(peer, op.target, m, gen);
+    let m: Outgoing | undefined;
+    const applied = await chat.serial(async () => {
+      // Stamped where the target's own latest op is known (opSentAt).
+      const target = findTarget(await chat.thread(peer), op.target);
+      const sent_at = rfc3339(opSentAt(chat.now(), target, op.kind, own));
+      m = { kind: op.kind, id: newMessageId(), sent_at, body: opBody(op) };
+      return this.#apply(peer, op, { id: m.id, sent_at, by: own, own: true }, false);
+    });
+    if (applied && m) this.#post(peer, op.target, m, gen);
     return applied;
   }
 
