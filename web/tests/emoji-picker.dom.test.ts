@@ -61,6 +61,24 @@ describe('EmojiPicker', () => {
     expect(cell.getAttribute('aria-label')).toBe('Remove reaction thumbs up');
   });
 
+  it('the group tabs move with Left/Right only, and two pickers never share an id', async () => {
+    await open();
+    const tabs = () => [...document.querySelectorAll<HTMLElement>('[role="tab"]')];
+    tabs()[0]!.focus();
+    key(tabs()[0]!, 'ArrowDown');
+    expect(document.activeElement).toBe(tabs()[0]);
+    key(tabs()[0]!, 'ArrowRight');
+    expect(document.activeElement).toBe(tabs()[1]);
+    const grid = document.querySelector('[data-testid="emoji-grid"]')!;
+    expect(tabs()[0]!.getAttribute('aria-controls')).toBe(grid.id);
+    const second = mount(EmojiPicker, { target: document.body, props: { mine: '', recent: [], onpick: vi.fn(), onback: vi.fn() } });
+    flushSync();
+    const ids = [...document.querySelectorAll('[data-testid="emoji-grid"]')].map((g) => g.id);
+    unmount(second);
+    expect(ids).toHaveLength(2);
+    expect(new Set(ids).size).toBe(2);
+  });
+
   it('arrow keys move by a row of 8 in the grid; a new search puts the cursor back on the first cell', async () => {
     const { search, type } = await open();
     await type('face');
