@@ -20,6 +20,7 @@ import type { KV } from '../kv';
 import { isTransient, RESTAMP_AFTER_MS } from '../outboxrules';
 import { ChatClosedError } from '../records';
 import { parseRfc3339 } from '../time';
+import { RecordWrites } from '../recordwrites';
 
 /** Copies waiting at most; past it the oldest is dropped (logged). */
 export const MAX_PENDING_COPIES = 500;
@@ -87,11 +88,12 @@ export class CopyQueue {
   /** load() ran: writes may go (before it they would replace the stored record). */
   #loaded = false;
   /** The record's writes, one after another. */
-  #writes: Promise<void> = Promise.resolve();
+  readonly #writes: RecordWrites;
 
   constructor(deps: CopyQueueDeps) {
     this.#d = deps;
     this.#waits = new Wakeable((ms) => deps.sleep(ms));
+    this.#writes = new RecordWrites(deps.kv, deps.key, 'self-copies', () => deps.closed());
   }
 
   /** Copies waiting, oldest first (tests, diagnostics). */
@@ -145,7 +147,7 @@ export class CopyQueue {
   /** The store closed (lock): a wait between attempts ends now (the worker stops), and the writes begun before it finish. */
   close(): Promise<void> {
     this.#waits.wakeAll();
-    return this.#writes;
+    return this.#writes.settled();
   }
 
   /** Post the copies oldest first until none is left, the store closed, or one rests (MAX_ATTEMPTS). */
@@ -214,18 +216,8 @@ export class CopyQueue {
 
   /** Write the record as it is now (deleted when empty), after the writes before; never rejects. */
   #save(): Promise<void> {
-    const { kv, key } = this.#d;
-    if (!this.#loaded) return this.#writes;
-    this.#writes = this.#writes.then(async () => {
-      if (this.#d.closed()) return;
-      try {
-        if (this.#items.length) await kv.set(key, { v: 1, copies: this.#items });
-        else await kv.del(key);
-      } catch (e) {
-        console.debug('self-copies not saved:', e);
-      }
-    });
-    return this.#writes;
+    if (!this.#loaded) return this.#writes.settled();
+    return this.#writes.write(() => (this.#items.length ? { v: 1, copies: this.#items } : undefined));
   }
 }
 

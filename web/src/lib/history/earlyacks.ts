@@ -25,6 +25,7 @@
 //   acks it held, and never when nothing changed.
 import type { KV } from '../kv';
 import { RESTAMP_AFTER_MS } from '../outboxrules';
+import { RecordWrites } from '../recordwrites';
 
 /** `[peer, id, at, contact]` entries kept at most, in all. */
 export const MAX_EARLY_ACKS = 4096;
@@ -48,6 +49,7 @@ function isEntry(v: unknown): v is Entry {
 export class EarlyAcks {
   readonly #kv: KV;
   readonly #key: string;
+  readonly #writes: RecordWrites;
   #entries: Entry[] = [];
   #dirty = false;
   /** load() ran: flush() may write (before it, it would replace the stored entries). */
@@ -58,6 +60,7 @@ export class EarlyAcks {
   constructor(kv: KV, key: string) {
     this.#kv = kv;
     this.#key = key;
+    this.#writes = new RecordWrites(kv, key, 'early acks');
   }
 
   async load(now: number): Promise<void> {
@@ -108,14 +111,9 @@ export class EarlyAcks {
   }
 
   /** Write the record if it changed (deleted when empty); a storage error is logged, never thrown into ingest. */
-  async flush(): Promise<void> {
-    if (!this.#dirty || !this.#loaded) return;
+  flush(): Promise<void> {
+    if (!this.#dirty || !this.#loaded) return this.#writes.settled();
     this.#dirty = false;
-    try {
-      if (this.#entries.length) await this.#kv.set(this.#key, { v: 2, acks: this.#entries });
-      else await this.#kv.del(this.#key);
-    } catch (e) {
-      console.debug('early acks not saved:', e);
-    }
+    return this.#writes.write(() => (this.#entries.length ? { v: 2, acks: this.#entries } : undefined));
   }
 }

@@ -12,6 +12,7 @@ import { MESSAGE_ID_RE, utf8ToBytes } from '../bytes';
 import { isStrictUtcSeconds } from '../envelope';
 import type { KV } from '../kv';
 import type { Outgoing } from '../records';
+import { RecordWrites } from '../recordwrites';
 
 /** Ops kept at most (the oldest dropped first, logged). */
 export const MAX_UNPOSTED_OPS = 200;
@@ -55,8 +56,9 @@ export class UnpostedOps {
   readonly #kv: KV | undefined;
   readonly #key: string | undefined;
   readonly #closed: () => boolean;
+  /** Undefined without storage (nothing is kept). */
+  readonly #writes: RecordWrites | undefined;
   #items: Unposted[] = [];
-  #writes: Promise<void> = Promise.resolve();
   /** load() ran: writes may go (before it they would replace the stored record). */
   #loaded = false;
 
@@ -64,6 +66,7 @@ export class UnpostedOps {
     this.#kv = kv;
     this.#key = key;
     this.#closed = closed;
+    this.#writes = kv && key ? new RecordWrites(kv, key, 'unposted ops', closed) : undefined;
   }
 
   /** Read the record (ChatStore.load); the ops in it, oldest first, to post again. */
@@ -86,7 +89,7 @@ export class UnpostedOps {
 
   /** The op's post settled (never while closed: a lock mid-post leaves it for the next load). */
   done(u: Unposted): Promise<void> {
-    if (this.#closed()) return this.#writes;
+    if (this.#closed()) return this.settled();
     this.#items = this.#items.filter((x) => !same(x, u));
     return this.#save();
   }
@@ -99,24 +102,13 @@ export class UnpostedOps {
 
   /** The writes begun so far, finished (ChatStore.close). */
   settled(): Promise<void> {
-    return this.#writes;
+    return this.#writes?.settled() ?? Promise.resolve();
   }
 
   /** Write the record as it is now (deleted when empty), after the writes before; never rejects. */
   #save(): Promise<void> {
-    const kv = this.#kv;
-    const key = this.#key;
-    if (!kv || !key || !this.#loaded) return this.#writes;
-    this.#writes = this.#writes.then(async () => {
-      if (this.#closed()) return;
-      try {
-        if (this.#items.length) await kv.set(key, { v: 1, ops: this.#items });
-        else await kv.del(key);
-      } catch (e) {
-        console.debug('unposted ops not saved:', e);
-      }
-    });
-    return this.#writes;
+    if (!this.#writes || !this.#loaded) return this.settled();
+    return this.#writes.write(() => (this.#items.length ? { v: 1, ops: this.#items } : undefined));
   }
 }
 
