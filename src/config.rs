@@ -9,8 +9,10 @@ use clap::Parser;
 
 mod nats_auth;
 mod proofs;
+mod runtime;
 pub use nats_auth::{CalloutSecrets, NatsAuthConfig};
 pub use proofs::ProofConfig;
+pub use runtime::{RuntimeConfig, default_workers};
 
 /// The browsers' push services (`--push-hosts` default): Chrome/Edge-on-Android/
 /// Opera/Brave (FCM), Firefox (autopush), Safari (Apple), Edge on Windows (WNS).
@@ -215,6 +217,10 @@ pub struct Config {
     /// The sigchain proof checker (SPEC §15.5).
     #[command(flatten)]
     pub proofs: ProofConfig,
+
+    /// The async runtime's worker threads.
+    #[command(flatten)]
+    pub runtime: RuntimeConfig,
 
     /// Most simultaneous live streams per handle; a new one closes the oldest.
     #[arg(long, env = "KEZ_CHAT_MAX_STREAMS_PER_HANDLE", default_value_t = 8)]

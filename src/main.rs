@@ -13,8 +13,7 @@ use kez_chat_server::{config::Config, server, telemetry};
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     telemetry::init();
     let config = Config::parse();
     if let Some(dest) = &config.backup_to {
@@ -22,6 +21,9 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!(to = %dest.display(), "backup written");
         return Ok(());
     }
-    let running = server::start(config).await?;
-    running.run_until(server::shutdown_signal()).await
+    let runtime = config.runtime.build()?;
+    runtime.block_on(async {
+        let running = server::start(config).await?;
+        running.run_until(server::shutdown_signal()).await
+    })
 }

@@ -307,6 +307,7 @@ fn log_setup(c: &Config) {
         db = %c.db.display(),
         client = %client,
         sigchains = %c.sigchain_url("<key>"),
+        workers = tokio::runtime::Handle::current().metrics().num_workers(),
         "serving handle@{}",
         c.server
     );

@@ -82,3 +82,24 @@ async fn dropping_a_running_server_stops_it() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// `--worker-threads` sizes the runtime; unset, it is one fewer than the
+/// CPUs, at least one (the writer thread keeps a core: issue 14). The
+/// start-up line reports the runtime's own count.
+#[tokio::test]
+async fn the_runtime_has_the_configured_worker_threads() {
+    let cpus = std::thread::available_parallelism().ok();
+    let default = kez_chat_server::config::default_workers(cpus);
+    for (args, want) in [(&["--worker-threads", "3"][..], 3), (&[][..], default)] {
+        // Arrange + Act
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_binary(&dir.path().join("rt.db"), "info", args).await;
+
+        // Assert
+        assert_eq!(server.get("/v1/healthz").await.status(), 200);
+        assert!(
+            server.process.logged(&format!("workers={want}")),
+            "{args:?}"
+        );
+    }
+}
