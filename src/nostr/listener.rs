@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -15,12 +15,13 @@ use tokio::sync::watch;
 
 use super::check::{Dedupe, check_event};
 use super::nodb::NoDatabase;
+use super::seen::{self, Unsaved};
 use super::shards::shard;
 use super::{NostrHandle, NostrStats};
 use crate::kez::Handle;
 use crate::kez::nostr::KIND_MESSAGE;
 use crate::push::PushService;
-use crate::store::Store;
+use crate::store::{Store, unix_now};
 
 /// First wait before reconnecting a relay; nostr-sdk grows it with each
 /// failure (up to 60 s, with jitter).
@@ -53,6 +54,10 @@ pub struct NostrListener {
     push: PushService,
     handle: NostrHandle,
     seen: Mutex<Dedupe>,
+    /// Accepted ids not yet in the database (see `seen`).
+    unsaved: Unsaved,
+    /// Whether the stored ids were read into `seen` (once per process).
+    loaded: AtomicBool,
     budget: DefaultKeyedRateLimiter<Handle>,
     channel_size: usize,
 }
@@ -117,6 +122,8 @@ impl NostrListener {
             push,
             handle,
             seen: Mutex::default(),
+            unsaved: Unsaved::default(),
+            loaded: AtomicBool::new(false),
             budget: DefaultKeyedRateLimiter::keyed(Quota::per_minute(rate)),
             channel_size: NOTIFICATION_CHANNEL_SIZE,
         }
@@ -146,6 +153,9 @@ impl NostrListener {
 
     /// Connects, subscribes and pushes until `shutdown` flips.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        if !self.loaded.swap(true, Ordering::Relaxed) {
+            seen::load(&self.store, unix_now(), &self.seen).await;
+        }
         let client = self.client();
         let opts = RelayOptions::new().retry_interval(RETRY_INTERVAL);
         for url in &self.relays {
@@ -198,6 +208,7 @@ impl NostrListener {
                     }
                 }
                 _ = status.tick() => {
+                    self.unsaved.save(&self.store, unix_now()).await;
                     self.watch_relays(&client, &subscribed, &mut relays).await;
                     if refetch.ready() {
                         // Every shard again, with `since` = now − 60 s.
@@ -210,6 +221,7 @@ impl NostrListener {
             }
         }
         self.stats().relays_connected.store(0, Ordering::Relaxed);
+        self.unsaved.save(&self.store, unix_now()).await;
         client.shutdown().await;
     }
 
@@ -220,10 +232,12 @@ impl NostrListener {
         let checked = check_event(event, &subscribed.addrs, now, &mut self.seen.lock());
         match checked {
             Ok(handle) if self.budget.check_key(&handle).is_err() => {
+                self.unsaved.push(event);
                 stats.over_budget.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!("nostr event over its handle's push budget");
             }
             Ok(handle) => {
+                self.unsaved.push(event);
                 stats.accepted.fetch_add(1, Ordering::Relaxed);
                 self.push.notify_from_nostr(&handle);
             }

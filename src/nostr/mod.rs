@@ -15,6 +15,7 @@
 mod check;
 mod listener;
 mod nodb;
+mod seen;
 mod shards;
 
 use std::sync::Arc;

@@ -120,6 +120,14 @@ const MIGRATIONS: &[&str] = &[
             WHERE recipient = OLD.recipient AND sender = OLD.sender AND msg_count <= 0;
     END;
     DROP INDEX messages_by_sender;",
+    // 11: nostr event ids the listener accepted lately (SPEC §12), so a restarted server's
+    //    fresh subscriptions (60 s lookback) do not push them again (TODO #141). Pruned to the
+    //    last minutes as they are written; never read by anything but the listener.
+    "CREATE TABLE nostr_seen (
+        id         BLOB PRIMARY KEY,           -- the event id, 32 bytes (NIP-01)
+        created_at INTEGER NOT NULL            -- the event's created_at, unix seconds
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX nostr_seen_by_time ON nostr_seen(created_at);",
 ];
 
 /// Brings the schema up to date; fails if the file is newer than this binary.

@@ -12,6 +12,7 @@ mod mailbox;
 mod messages;
 mod meta;
 mod migrations;
+mod nostr_seen;
 mod profiles;
 mod push_subs;
 mod readers;

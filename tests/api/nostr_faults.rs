@@ -185,6 +185,54 @@ async fn an_event_seen_before_a_listener_restart_does_not_push_again() {
     assert_eq!(ps.received("/bob").len(), 1);
 }
 
+/// A restarted server (a new process: a new listener, its dedupe empty)
+/// subscribes with a 60 s lookback and gets the event it pushed for
+/// before the restart again: the ids kept in the database stop a second
+/// push (TODO #141).
+#[tokio::test]
+async fn an_event_pushed_before_a_server_restart_does_not_push_again() {
+    // Arrange: one run accepts and pushes the event, then stops.
+    let mut app = insecure_app_with(|_| {}).await;
+    let ps = push_service_for(&app).await;
+    let bob = app.user("bob").await;
+    subscribe_new(&app, &bob, "bob", &ps.endpoint("/bob")).await;
+    let relay = FaultRelay::start(raw(&[event(KIND_MESSAGE, &addr_of(&bob), 0)])).await;
+    let (listener, handle) = listener_for(&app, &relay, 4096);
+    let (stop, rx) = watch::channel(false);
+    let run = tokio::spawn(async move { listener.run(rx).await });
+    wait_for(20, "the first server to accept the event", async || {
+        handle.stats.accepted.load(Ordering::Relaxed) == 1
+    })
+    .await;
+    stop.send_replace(true);
+    within(20, "the first listener to stop", run).await.unwrap();
+    wait_push_idle(&app).await;
+    assert_eq!(ps.received("/bob").len(), 1);
+
+    // Act: the server restarts on its database with a new listener.
+    app.restart().await;
+    let (listener, handle) = listener_for(&app, &relay, 4096);
+    let s = handle.stats.clone();
+    let (stop, rx) = watch::channel(false);
+    let run = tokio::spawn(async move { listener.run(rx).await });
+    wait_for(
+        20,
+        "the restarted server to receive the event",
+        async || s.received.load(Ordering::Relaxed) >= 1,
+    )
+    .await;
+    stop.send_replace(true);
+    within(20, "the second listener to stop", run)
+        .await
+        .unwrap();
+    wait_push_idle(&app).await;
+
+    // Assert
+    assert_eq!(s.accepted.load(Ordering::Relaxed), 0);
+    assert_eq!(s.duplicates.load(Ordering::Relaxed), 1);
+    assert_eq!(ps.received("/bob").len(), 1);
+}
+
 #[tokio::test]
 async fn a_listener_that_lags_fetches_the_last_minute_again() {
     let app = insecure_app_with(|_| {}).await;
