@@ -11,11 +11,11 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use nostr_sdk::prelude::*;
 use parking_lot::Mutex;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::check::{Dedupe, check_event};
+use super::claims::{self, Claim, Outcome};
 use super::nodb::NoDatabase;
-use super::seen::{self, Unsaved};
 use super::shards::shard;
 use super::{NostrHandle, NostrStats};
 use crate::kez::Handle;
@@ -54,8 +54,6 @@ pub struct NostrListener {
     push: PushService,
     handle: NostrHandle,
     seen: Mutex<Dedupe>,
-    /// Accepted ids not yet in the database (see `seen`).
-    unsaved: Unsaved,
     /// Whether the stored ids were read into `seen` (once per process).
     loaded: AtomicBool,
     budget: DefaultKeyedRateLimiter<Handle>,
@@ -122,7 +120,6 @@ impl NostrListener {
             push,
             handle,
             seen: Mutex::default(),
-            unsaved: Unsaved::default(),
             loaded: AtomicBool::new(false),
             budget: DefaultKeyedRateLimiter::keyed(Quota::per_minute(rate)),
             channel_size: NOTIFICATION_CHANNEL_SIZE,
@@ -151,11 +148,22 @@ impl NostrListener {
         &self.handle.stats
     }
 
-    /// Connects, subscribes and pushes until `shutdown` flips.
-    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+    /// Connects, subscribes and pushes until `shutdown` flips. The first
+    /// run of a process reads the ids claimed lately into the dedupe.
+    pub async fn run(&self, shutdown: watch::Receiver<bool>) {
         if !self.loaded.swap(true, Ordering::Relaxed) {
-            seen::load(&self.store, unix_now(), &self.seen).await;
+            claims::load(&self.store, unix_now(), &self.seen).await;
         }
+        let (tx, rx) = mpsc::channel(claims::QUEUE);
+        let claimer = claims::run(&self.store, rx, unix_now, |handle, outcome| {
+            self.settle(handle, outcome);
+        });
+        // `listen` drops `tx` when it ends; the claimer then settles what
+        // is queued and ends too.
+        tokio::join!(self.listen(shutdown, tx), claimer);
+    }
+
+    async fn listen(&self, mut shutdown: watch::Receiver<bool>, claims: mpsc::Sender<Claim>) {
         let client = self.client();
         let opts = RelayOptions::new().retry_interval(RETRY_INTERVAL);
         for url in &self.relays {
@@ -179,7 +187,7 @@ impl NostrListener {
             tokio::select! {
                 n = rx.recv() => match n {
                     Ok(RelayPoolNotification::Event { event, .. }) => {
-                        self.on_event(&event, &subscribed);
+                        self.on_event(&event, &subscribed, &claims);
                     }
                     Ok(RelayPoolNotification::Message { relay_url, message }) => {
                         relays.on_message(relay_url, &message);
@@ -208,7 +216,6 @@ impl NostrListener {
                     }
                 }
                 _ = status.tick() => {
-                    self.unsaved.save(&self.store, unix_now()).await;
                     self.watch_relays(&client, &subscribed, &mut relays).await;
                     if refetch.ready() {
                         // Every shard again, with `since` = now − 60 s.
@@ -221,29 +228,49 @@ impl NostrListener {
             }
         }
         self.stats().relays_connected.store(0, Ordering::Relaxed);
-        self.unsaved.save(&self.store, unix_now()).await;
         client.shutdown().await;
     }
 
-    fn on_event(&self, event: &Event, subscribed: &Subscribed) {
+    /// Checks `event`; one that passes goes to be claimed (or, with the
+    /// claim queue full, straight to [`Self::settle`] as won).
+    fn on_event(&self, event: &Event, subscribed: &Subscribed, claims: &mpsc::Sender<Claim>) {
         let stats = self.stats();
         stats.received.fetch_add(1, Ordering::Relaxed);
         let now = chrono::Utc::now().timestamp();
-        let checked = check_event(event, &subscribed.addrs, now, &mut self.seen.lock());
-        match checked {
-            Ok(handle) if self.budget.check_key(&handle).is_err() => {
-                self.unsaved.push(event);
-                stats.over_budget.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!("nostr event over its handle's push budget");
-            }
+        match check_event(event, &subscribed.addrs, now, &mut self.seen.lock()) {
             Ok(handle) => {
-                self.unsaved.push(event);
-                stats.accepted.fetch_add(1, Ordering::Relaxed);
-                self.push.notify_from_nostr(&handle);
+                let created_at = i64::try_from(event.created_at.as_secs()).unwrap_or(i64::MAX);
+                let claim = Claim {
+                    id: event.id,
+                    created_at,
+                    handle,
+                };
+                if let Err(full) = claims.try_send(claim) {
+                    self.settle(&full.into_inner().handle, Outcome::Won);
+                }
             }
             Err(why) => {
                 stats.refused(why);
                 tracing::debug!(reason = ?why, "nostr event refused");
+            }
+        }
+    }
+
+    /// A claimed event: pushed for when this instance won its claim and the
+    /// handle's budget allows.
+    fn settle(&self, handle: &Handle, outcome: Outcome) {
+        let stats = self.stats();
+        match outcome {
+            Outcome::Taken => {
+                stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::Won if self.budget.check_key(handle).is_err() => {
+                stats.over_budget.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("nostr event over its handle's push budget");
+            }
+            Outcome::Won => {
+                stats.accepted.fetch_add(1, Ordering::Relaxed);
+                self.push.notify_from_nostr(handle);
             }
         }
     }

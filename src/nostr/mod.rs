@@ -9,13 +9,15 @@
 //! in SPEC §12's order (kind, first `q` tag, `created_at` against the
 //! freshness window, id, signature), then the addr against the registered
 //! handles, the content's envelope v2 shape, its id against a bounded set of
-//! ids already accepted (kept across listener restarts), and a per-handle
-//! push budget. No addr, handle or event id is logged.
+//! ids already accepted (kept across listener restarts), a claim of the id
+//! in the database (one push per event across restarts and across the
+//! instances sharing it, `claims`), and a per-handle push budget. No addr,
+//! handle or event id is logged.
 
 mod check;
+mod claims;
 mod listener;
 mod nodb;
-mod seen;
 mod shards;
 
 use std::sync::Arc;
@@ -37,7 +39,8 @@ pub struct NostrStats {
     /// Events that passed every check and the budget: handed to the push
     /// service, which coalesces them and sends only to handles with a subscription.
     pub accepted: AtomicU64,
-    /// Events already accepted (seen again: another relay, a lookback, a restart).
+    /// Events already accepted (seen again: another relay, a lookback, a
+    /// restart), or claimed by another instance on the database.
     pub duplicates: AtomicU64,
     /// Refused `wrong_kind`: not kind 4243.
     pub rejected_wrong_kind: AtomicU64,

@@ -10,15 +10,17 @@ use super::{Result, Store};
 const LOAD_LIMIT: usize = 16_384;
 
 impl Store {
-    /// Stores `ids` (event id, `created_at` in unix seconds) in one
-    /// transaction, repeats ignored, and deletes those with `created_at`
-    /// before `forget_before` (unix seconds).
-    pub async fn remember_nostr_events(
+    /// Claims `ids` (event id, `created_at` in unix seconds) in one
+    /// transaction: `true` for each id stored now, `false` for one stored
+    /// before (by another instance on this database, or before a restart).
+    /// Ids with `created_at` before `forget_before` (unix seconds) are
+    /// deleted in the same transaction.
+    pub async fn claim_nostr_events(
         &self,
         ids: Vec<([u8; 32], i64)>,
         forget_before: i64,
-    ) -> Result<()> {
-        self.write(move |conn| remember(conn, &ids, forget_before), |()| {})
+    ) -> Result<Vec<bool>> {
+        self.write(move |conn| claim(conn, &ids, forget_before), |_| {})
             .await
     }
 
@@ -29,16 +31,17 @@ impl Store {
     }
 }
 
-fn remember(conn: &Connection, ids: &[([u8; 32], i64)], forget_before: i64) -> Result<()> {
+fn claim(conn: &Connection, ids: &[([u8; 32], i64)], forget_before: i64) -> Result<Vec<bool>> {
+    conn.prepare_cached("DELETE FROM nostr_seen WHERE created_at < ?1")?
+        .execute(params![forget_before])?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO nostr_seen (id, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
     )?;
+    let mut fresh = Vec::with_capacity(ids.len());
     for (id, created_at) in ids {
-        insert.execute(params![&id[..], created_at])?;
+        fresh.push(insert.execute(params![&id[..], created_at])? == 1);
     }
-    conn.prepare_cached("DELETE FROM nostr_seen WHERE created_at < ?1")?
-        .execute(params![forget_before])?;
-    Ok(())
+    Ok(fresh)
 }
 
 fn recent(conn: &Connection, since: i64) -> Result<Vec<[u8; 32]>> {
@@ -62,19 +65,16 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn ids_come_back_after_a_reopen_and_old_ones_are_forgotten() {
+    async fn an_id_is_claimed_once_kept_across_a_reopen_and_forgotten_when_old() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seen.db");
         let store = Store::open(&path).unwrap();
-        store
-            .remember_nostr_events(vec![([1; 32], 100), ([2; 32], 200)], 0)
-            .await
-            .unwrap();
-        // A repeat is fine; 150 forgets the first.
-        store
-            .remember_nostr_events(vec![([2; 32], 200), ([3; 32], 300)], 150)
-            .await
-            .unwrap();
+        let first = store.claim_nostr_events(vec![([1; 32], 100), ([2; 32], 200)], 0);
+        assert_eq!(first.await.unwrap(), vec![true, true]);
+        // A repeat is not claimed again, within a batch either; 150 forgets the first.
+        let again =
+            store.claim_nostr_events(vec![([2; 32], 200), ([3; 32], 300), ([3; 32], 300)], 150);
+        assert_eq!(again.await.unwrap(), vec![false, true, false]);
         store.close().await;
 
         let store = Store::open(&path).unwrap();

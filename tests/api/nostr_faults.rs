@@ -233,6 +233,44 @@ async fn an_event_pushed_before_a_server_restart_does_not_push_again() {
     assert_eq!(ps.received("/bob").len(), 1);
 }
 
+/// Two instances on one database (SPEC §11), each with its own listener
+/// and push service, get the same event: only the one whose claim is
+/// stored first pushes (before claims, each instance pushed).
+#[tokio::test]
+async fn two_instances_on_one_database_push_once_per_event() {
+    // Arrange
+    let one = insecure_app_with(|_| {}).await;
+    let db = one.config.db.clone();
+    let two = insecure_app_with(move |c| c.db = db).await;
+    let ps = push_service_for(&one).await;
+    let bob = one.user("bob").await;
+    subscribe_new(&one, &bob, "bob", &ps.endpoint("/bob")).await;
+    let relay = FaultRelay::start(raw(&[event(KIND_MESSAGE, &addr_of(&bob), 0)])).await;
+    let (l1, h1) = listener_for(&one, &relay, 4096);
+    let (l2, h2) = listener_for(&two, &relay, 4096);
+
+    // Act
+    let (stop, rx) = watch::channel(false);
+    let (rx1, rx2) = (rx.clone(), rx);
+    let runs = tokio::spawn(async move { tokio::join!(l1.run(rx1), l2.run(rx2)) });
+    let settled = |h: &NostrHandle| {
+        h.stats.accepted.load(Ordering::Relaxed) + h.stats.duplicates.load(Ordering::Relaxed)
+    };
+    wait_for(20, "both instances to settle the event", async || {
+        settled(&h1) >= 1 && settled(&h2) >= 1
+    })
+    .await;
+    stop.send_replace(true);
+    within(20, "both listeners to stop", runs).await.unwrap();
+    wait_push_idle(&one).await;
+    wait_push_idle(&two).await;
+
+    // Assert
+    let accepted = |h: &NostrHandle| h.stats.accepted.load(Ordering::Relaxed);
+    assert_eq!(accepted(&h1) + accepted(&h2), 1);
+    assert_eq!(ps.received("/bob").len(), 1);
+}
+
 #[tokio::test]
 async fn a_listener_that_lags_fetches_the_last_minute_again() {
     let app = insecure_app_with(|_| {}).await;
