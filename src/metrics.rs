@@ -396,8 +396,13 @@ fn nostr_metrics(r: &mut Registry, s: &crate::nostr::NostrStats, push: &crate::p
             ),
             (
                 "nostr_events_duplicate",
-                "nostr events already accepted",
+                "nostr events already accepted here, or claimed by another instance",
                 load(&s.duplicates),
+            ),
+            (
+                "nostr_events_unclaimed",
+                "accepted nostr events pushed without a database claim (queue full or database error)",
+                load(&s.unclaimed),
             ),
             (
                 "nostr_events_over_budget",

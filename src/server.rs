@@ -229,9 +229,15 @@ fn supervise_workers(
 ) {
     let worker = Arc::new(tokio::sync::Mutex::new(background.push));
     let push = state.push.clone();
+    // Flipped once the nostr listener has settled its last claims.
+    let (nostr_tx, nostr_done) = watch::channel(background.nostr.is_none());
     tasks.restartable("push_worker", move || {
-        let (worker, push, mut requests_done) =
-            (worker.clone(), push.clone(), requests_done.clone());
+        let (worker, push, mut requests_done, mut nostr_done) = (
+            worker.clone(),
+            push.clone(),
+            requests_done.clone(),
+            nostr_done.clone(),
+        );
         async move {
             let mut worker = worker.lock_owned().await;
             let run = worker.run();
@@ -240,6 +246,9 @@ fn supervise_workers(
                 () = &mut run => return,
                 _ = requests_done.wait_for(|d| *d) => {}
             }
+            // Nor can the nostr listener (bounded: its relays may hang).
+            let listener_done = nostr_done.wait_for(|d| *d);
+            let _ = tokio::time::timeout(PUSH_DRAIN_GRACE, listener_done).await;
             // No request can store a message any more: push what is still waiting.
             push.drain();
             if tokio::time::timeout(PUSH_DRAIN_GRACE, run).await.is_err() {
@@ -264,9 +273,15 @@ fn supervise_workers(
     }
     if let Some(listener) = background.nostr {
         let (listener, shutdown) = (Arc::new(listener), state.shutdown.clone());
+        let nostr_tx = Arc::new(nostr_tx);
         tasks.restartable("nostr_listener", move || {
-            let (listener, shutdown) = (listener.clone(), shutdown.clone());
-            async move { listener.run(shutdown).await }
+            let (listener, shutdown, done) = (listener.clone(), shutdown.clone(), nostr_tx.clone());
+            async move {
+                listener.run(shutdown.clone()).await;
+                if *shutdown.borrow() {
+                    done.send_replace(true);
+                }
+            }
         });
     }
 }

@@ -2,7 +2,7 @@
 //! the `#q` subscriptions kept in step with the registered handles, and
 //! each notification checked and turned into at most one push.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 use super::check::{Dedupe, check_event};
 use super::claims::{self, Claim, Outcome};
 use super::nodb::NoDatabase;
+use super::relays::{Refetch, RelayWatch, shard_id};
 use super::shards::shard;
 use super::{NostrHandle, NostrStats};
 use crate::kez::Handle;
@@ -36,10 +37,6 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// How far back a new subscription asks for events (seconds): a small
 /// overlap over the moment it is sent; the dedupe drops repeats.
 const SINCE_OVERLAP_SECS: u64 = 60;
-/// Least time between two re-fetches after a lag (each re-sends every
-/// shard to every relay, so a listener that keeps lagging asks again at
-/// most this often).
-const REFETCH_MIN_GAP: Duration = Duration::from_secs(5);
 /// The pool's notification channel (nostr-sdk's default): a burst beyond
 /// it while the listener is busy is a lag, answered by a re-fetch.
 pub const NOTIFICATION_CHANNEL_SIZE: usize = 4096;
@@ -68,38 +65,6 @@ struct Subscribed {
     addrs: HashMap<String, Handle>,
     shards: Vec<Vec<String>>,
     filters: Vec<Filter>,
-}
-
-/// Per relay: what says it may not hold our subscriptions. nostr-sdk
-/// re-sends a subscription on a reconnect only if the relay took it in the
-/// first place: one sent while a relay that already failed to connect is
-/// down is refused for that relay (`NotConnected`, reported only in the
-/// output's `failed`) and never sent to it later; and nostr-sdk forgets a
-/// subscription the relay closed. So the listener re-sends every shard
-/// itself (TODO #60).
-#[derive(Default)]
-struct RelayWatch {
-    /// nostr-sdk's count of connections made to each relay, last look.
-    connections: HashMap<RelayUrl, usize>,
-    /// Relays that refused a subscription: re-sent to once connected.
-    pending: HashSet<RelayUrl>,
-    /// Relays that closed one of ours (`CLOSED`) or refused a re-send:
-    /// tried again at the next resync, so at most every 30 s (no REQ flood,
-    /// no log line a second).
-    retry: HashSet<RelayUrl>,
-}
-
-impl RelayWatch {
-    /// Notes a relay that closed one of our subscriptions.
-    fn on_message(&mut self, url: RelayUrl, message: &RelayMessage<'_>) {
-        if let RelayMessage::Closed {
-            subscription_id, ..
-        } = message
-            && subscription_id.as_str().starts_with(SUBSCRIPTION_PREFIX)
-        {
-            self.retry.insert(url);
-        }
-    }
 }
 
 impl NostrListener {
@@ -149,7 +114,9 @@ impl NostrListener {
     }
 
     /// Connects, subscribes and pushes until `shutdown` flips. The first
-    /// run of a process reads the ids claimed lately into the dedupe.
+    /// run of a process reads the ids claimed lately into the dedupe. A
+    /// panic in a run loses the claims still queued (their ids are already
+    /// in the dedupe, so those events make no push).
     pub async fn run(&self, shutdown: watch::Receiver<bool>) {
         if !self.loaded.swap(true, Ordering::Relaxed) {
             claims::load(&self.store, unix_now(), &self.seen).await;
@@ -163,7 +130,8 @@ impl NostrListener {
         tokio::join!(self.listen(shutdown, tx), claimer);
     }
 
-    async fn listen(&self, mut shutdown: watch::Receiver<bool>, claims: mpsc::Sender<Claim>) {
+    /// The client with every relay added, connecting.
+    async fn connect(&self) -> Client {
         let client = self.client();
         let opts = RelayOptions::new().retry_interval(RETRY_INTERVAL);
         for url in &self.relays {
@@ -171,6 +139,13 @@ impl NostrListener {
                 tracing::warn!(relay = %url, error.message = %e, "nostr relay not added");
             }
         }
+        client
+    }
+
+    /// Listens until `shutdown` flips (or the client stops), handing
+    /// checked events to `claims`; dropping it at the end ends the claimer.
+    async fn listen(&self, mut shutdown: watch::Receiver<bool>, claims: mpsc::Sender<Claim>) {
+        let client = self.connect().await;
         let mut rx = client.notifications();
         client.connect().await;
         let mut subscribed = Subscribed::default();
@@ -231,22 +206,26 @@ impl NostrListener {
         client.shutdown().await;
     }
 
-    /// Checks `event`; one that passes goes to be claimed (or, with the
-    /// claim queue full, straight to [`Self::settle`] as won).
+    /// Checks `event`; one that passes and is within its handle's budget
+    /// goes to be claimed (with the claim queue full, it pushes unclaimed).
     fn on_event(&self, event: &Event, subscribed: &Subscribed, claims: &mpsc::Sender<Claim>) {
         let stats = self.stats();
         stats.received.fetch_add(1, Ordering::Relaxed);
         let now = chrono::Utc::now().timestamp();
         match check_event(event, &subscribed.addrs, now, &mut self.seen.lock()) {
+            // Before the claim: every instance sees every event, so each
+            // bucket bounds the pushes of all, and a flood costs no writes.
+            Ok(handle) if self.budget.check_key(&handle).is_err() => {
+                stats.over_budget.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("nostr event over its handle's push budget");
+            }
             Ok(handle) => {
-                let created_at = i64::try_from(event.created_at.as_secs()).unwrap_or(i64::MAX);
                 let claim = Claim {
                     id: event.id,
-                    created_at,
                     handle,
                 };
                 if let Err(full) = claims.try_send(claim) {
-                    self.settle(&full.into_inner().handle, Outcome::Won);
+                    self.settle(&full.into_inner().handle, Outcome::Unclaimed);
                 }
             }
             Err(why) => {
@@ -256,23 +235,22 @@ impl NostrListener {
         }
     }
 
-    /// A claimed event: pushed for when this instance won its claim and the
-    /// handle's budget allows.
+    /// A claim's end: a push unless another instance (or this server
+    /// before a restart) claimed the event first.
     fn settle(&self, handle: &Handle, outcome: Outcome) {
         let stats = self.stats();
         match outcome {
             Outcome::Taken => {
                 stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                return;
             }
-            Outcome::Won if self.budget.check_key(handle).is_err() => {
-                stats.over_budget.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!("nostr event over its handle's push budget");
+            Outcome::Unclaimed => {
+                stats.unclaimed.fetch_add(1, Ordering::Relaxed);
             }
-            Outcome::Won => {
-                stats.accepted.fetch_add(1, Ordering::Relaxed);
-                self.push.notify_from_nostr(handle);
-            }
+            Outcome::Won => {}
         }
+        stats.accepted.fetch_add(1, Ordering::Relaxed);
+        self.push.notify_from_nostr(handle);
     }
 
     /// Re-reads the handles and re-sends every shard whose values changed
@@ -366,32 +344,4 @@ impl NostrListener {
         self.stats().resubscribed.fetch_add(1, Ordering::Relaxed);
         true
     }
-}
-
-/// A re-fetch owed after a lag: every shard sent again with a fresh
-/// lookback, at most every [`REFETCH_MIN_GAP`].
-#[derive(Default)]
-struct Refetch {
-    due: bool,
-    last: Option<tokio::time::Instant>,
-}
-
-impl Refetch {
-    /// Whether to re-fetch now (then it is no longer due).
-    fn ready(&mut self) -> bool {
-        let now = tokio::time::Instant::now();
-        if !self.due || self.last.is_some_and(|t| now - t < REFETCH_MIN_GAP) {
-            return false;
-        }
-        self.due = false;
-        self.last = Some(now);
-        true
-    }
-}
-
-/// Our subscription ids are `kez-q-<shard number>`.
-const SUBSCRIPTION_PREFIX: &str = "kez-q-";
-
-fn shard_id(n: usize) -> SubscriptionId {
-    SubscriptionId::new(format!("{SUBSCRIPTION_PREFIX}{n}"))
 }

@@ -18,6 +18,7 @@ mod check;
 mod claims;
 mod listener;
 mod nodb;
+mod relays;
 mod shards;
 
 use std::sync::Arc;
@@ -36,12 +37,16 @@ pub use shards::{MAX_VALUES_PER_SUBSCRIPTION, shard};
 pub struct NostrStats {
     /// Events the relays delivered to us (every copy).
     pub received: AtomicU64,
-    /// Events that passed every check and the budget: handed to the push
-    /// service, which coalesces them and sends only to handles with a subscription.
+    /// Events that passed every check and the budget and were not claimed
+    /// by another instance first: handed to the push service, which
+    /// coalesces them and sends only to handles with a subscription.
     pub accepted: AtomicU64,
     /// Events already accepted (seen again: another relay, a lookback, a
     /// restart), or claimed by another instance on the database.
     pub duplicates: AtomicU64,
+    /// Accepted events pushed without a claim (the claim queue was full or
+    /// the database failed): another instance may push for them too.
+    pub unclaimed: AtomicU64,
     /// Refused `wrong_kind`: not kind 4243.
     pub rejected_wrong_kind: AtomicU64,
     /// Refused `bad_route`: no first `q` of 64 lowercase hex.

@@ -120,14 +120,15 @@ const MIGRATIONS: &[&str] = &[
             WHERE recipient = OLD.recipient AND sender = OLD.sender AND msg_count <= 0;
     END;
     DROP INDEX messages_by_sender;",
-    // 11: nostr event ids the listener accepted lately (SPEC §12), so a restarted server's
-    //    fresh subscriptions (60 s lookback) do not push them again (TODO #141). Pruned to the
-    //    last minutes as they are written; never read by anything but the listener.
+    // 11: nostr event ids claimed by a listener before it pushes (SPEC §12, TODO #141): the
+    //    instances sharing this file push once per event between them, and a restarted server's
+    //    fresh subscriptions (60 s lookback) push nothing twice. Pruned to the last 10 minutes
+    //    of claims as claims are written; read by nothing but the listeners.
     "CREATE TABLE nostr_seen (
-        id         BLOB PRIMARY KEY,           -- the event id, 32 bytes (NIP-01)
-        created_at INTEGER NOT NULL            -- the event's created_at, unix seconds
+        id      BLOB PRIMARY KEY,              -- the event id, 32 bytes (NIP-01)
+        seen_at INTEGER NOT NULL               -- unix seconds when it was claimed
     ) STRICT, WITHOUT ROWID;
-    CREATE INDEX nostr_seen_by_time ON nostr_seen(created_at);",
+    CREATE INDEX nostr_seen_by_time ON nostr_seen(seen_at);",
 ];
 
 /// Brings the schema up to date; fails if the file is newer than this binary.

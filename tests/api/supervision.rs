@@ -90,16 +90,20 @@ async fn dropping_a_running_server_stops_it() {
 async fn the_runtime_has_the_configured_worker_threads() {
     let cpus = std::thread::available_parallelism().ok();
     let default = kez_chat_server::config::default_workers(cpus);
-    for (args, want) in [(&["--worker-threads", "3"][..], 3), (&[][..], default)] {
+    let cases = [
+        (&["--worker-threads", "3"][..], 3),
+        (&["--worker-threads", "2"][..], 2),
+        (&[][..], default),
+    ];
+    for (args, want) in cases {
         // Arrange + Act
         let dir = tempfile::tempdir().unwrap();
         let server = start_binary(&dir.path().join("rt.db"), "info", args).await;
 
         // Assert
         assert_eq!(server.get("/v1/healthz").await.status(), 200);
-        assert!(
-            server.process.logged(&format!("workers={want}")),
-            "{args:?}"
-        );
+        // The last field of its line, so `workers=1` cannot match `workers=12`.
+        let field = format!("workers={want}\n");
+        assert!(server.process.logged(&field), "{args:?}");
     }
 }

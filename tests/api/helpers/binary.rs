@@ -100,7 +100,9 @@ pub async fn start_binary(
     .arg("--db")
     .arg(db)
     .args(extra_args)
-    .env("RUST_LOG", rust_log);
+    .env("RUST_LOG", rust_log)
+    // Its flags come from the test alone, not from the environment it runs in.
+    .env_remove("KEZ_CHAT_WORKER_THREADS");
     let (process, base) = LoggedChild::spawn(&mut cmd, "listening on ", 30).await;
     BinaryServer {
         process,
