@@ -238,6 +238,18 @@ async fn an_event_pushed_before_a_server_restart_does_not_push_again() {
 /// stored first pushes (before claims, each instance pushed).
 #[tokio::test]
 async fn two_instances_on_one_database_push_once_per_event() {
+    two_instances_push_once(0).await;
+}
+
+/// The same for an event dated 20 minutes back (a client's slow clock;
+/// the freshness window is 48 h): claims are kept by when they were made,
+/// not by the event's date, which would have dropped this one at once.
+#[tokio::test]
+async fn two_instances_push_once_for_an_event_dated_long_ago() {
+    two_instances_push_once(1_200).await;
+}
+
+async fn two_instances_push_once(age: i64) {
     // Arrange
     let one = insecure_app_with(|_| {}).await;
     let db = one.config.db.clone();
@@ -245,7 +257,7 @@ async fn two_instances_on_one_database_push_once_per_event() {
     let ps = push_service_for(&one).await;
     let bob = one.user("bob").await;
     subscribe_new(&one, &bob, "bob", &ps.endpoint("/bob")).await;
-    let relay = FaultRelay::start(raw(&[event(KIND_MESSAGE, &addr_of(&bob), 0)])).await;
+    let relay = FaultRelay::start(raw(&[event(KIND_MESSAGE, &addr_of(&bob), age)])).await;
     let (l1, h1) = listener_for(&one, &relay, 4096);
     let (l2, h2) = listener_for(&two, &relay, 4096);
 
