@@ -3,20 +3,31 @@
 //! with. Written by hand on `p256`: every push is empty, so none of the
 //! payload encryption a web-push crate brings is needed.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::{URL_SAFE_NO_PAD, URL_SAFE_NO_PAD_INDIFFERENT};
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey};
+use parking_lot::Mutex;
 use url::Url;
 
 /// How far ahead the JWT `exp` is set (RFC 8292 allows at most 24 h).
 pub const JWT_LIFETIME_SECS: i64 = 12 * 3600;
+/// Most `(audience, subject)` pairs whose signed header is kept; the push
+/// services a server sends to are a handful (`--push-hosts`).
+const MAX_CACHED_TOKENS: usize = 64;
 
 /// The server's VAPID key pair.
 #[derive(Clone)]
 pub struct VapidKey {
     sk: SigningKey,
     public_b64: String,
+    /// `Authorization` values by `"<aud> <sub>"`, with their `exp`: one
+    /// ES256 signature serves a push service for half the token's life
+    /// instead of one per push (on the async workers).
+    tokens: Arc<Mutex<HashMap<String, (i64, String)>>>,
 }
 
 impl VapidKey {
@@ -43,7 +54,11 @@ impl VapidKey {
     fn from_signing_key(sk: SigningKey) -> Self {
         let point = sk.verifying_key().to_sec1_point(false);
         let public_b64 = URL_SAFE_NO_PAD.encode(point.as_bytes());
-        Self { sk, public_b64 }
+        Self {
+            sk,
+            public_b64,
+            tokens: Arc::default(),
+        }
     }
 
     /// The private scalar as base64url, for storage.
@@ -69,10 +84,29 @@ impl VapidKey {
         format!("{signing_input}.{sig}")
     }
 
-    /// The `Authorization` header value for a push to `endpoint` at `now`.
+    /// The `Authorization` header value for a push to `endpoint` at `now`
+    /// (unix seconds): the one made last for that origin and subject while
+    /// at least half its lifetime is left, else a newly signed one.
     pub fn authorization(&self, endpoint: &Url, now: i64, sub: &str) -> String {
-        let jwt = self.jwt(&audience(endpoint), now + JWT_LIFETIME_SECS, sub);
-        format!("vapid t={jwt}, k={}", self.public_b64)
+        let aud = audience(endpoint);
+        let key = format!("{aud} {sub}");
+        if let Some((exp, value)) = self.tokens.lock().get(&key)
+            && exp - now >= JWT_LIFETIME_SECS / 2
+        {
+            return value.clone();
+        }
+        let exp = now + JWT_LIFETIME_SECS;
+        let value = format!(
+            "vapid t={}, k={}",
+            self.jwt(&aud, exp, sub),
+            self.public_b64
+        );
+        let mut tokens = self.tokens.lock();
+        if tokens.len() >= MAX_CACHED_TOKENS {
+            tokens.clear();
+        }
+        tokens.insert(key, (exp, value.clone()));
+        value
     }
 }
 
@@ -127,6 +161,30 @@ pub(super) fn local_subject_host(subject: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signed_header_is_reused_for_half_its_life_per_origin_and_subject() {
+        let key = VapidKey::generate();
+        let fcm = Url::parse("https://fcm.googleapis.com/fcm/send/a").unwrap();
+        let fcm_other = Url::parse("https://fcm.googleapis.com/fcm/send/b").unwrap();
+        let apple = Url::parse("https://web.push.apple.com/x").unwrap();
+        let sub = "mailto:ops@example.org";
+        let first = key.authorization(&fcm, 1_000, sub);
+        // Same origin, another subscription, an hour later: the same token.
+        assert_eq!(key.authorization(&fcm_other, 4_600, sub), first);
+        assert_ne!(key.authorization(&apple, 1_000, sub), first);
+        assert_ne!(
+            key.authorization(&fcm, 1_000, "mailto:other@example.org"),
+            first
+        );
+        // Past half its life, a new one with a later `exp`.
+        let later = key.authorization(&fcm, 1_001 + JWT_LIFETIME_SECS / 2, sub);
+        assert_ne!(later, first);
+        assert_eq!(
+            key.authorization(&fcm, 1_002 + JWT_LIFETIME_SECS / 2, sub),
+            later
+        );
+    }
     use p256::ecdsa::VerifyingKey;
     use p256::ecdsa::signature::Verifier as _;
     use serde_json::Value;
