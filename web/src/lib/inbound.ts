@@ -59,7 +59,13 @@ export interface InboundAccess {
   live: Pick<Presence, 'has' | 'accept' | 'heard'>;
 }
 
-/** The ephemeral kinds (SPEC §8.6): never stored, acked or in the stored replay list. */
+/**
+ * The display-hint kinds (SPEC §8.6): never acked, kept in IndexedDB or in
+ * the stored replay list, by whichever path they come. Most come ephemeral;
+ * the own devices' `read` comes stored (poll, stream, a restored device's
+ * replay from 0), and a peer's client may store one too: both are applied
+ * exactly as a live one.
+ */
 export function isLive(kind: SealedMessage['kind']): boolean {
   return kind === 'read' || kind === 'typing';
 }

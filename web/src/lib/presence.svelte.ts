@@ -4,7 +4,8 @@
 // `typing`/`read` changes. Nothing of a received signal is stored: typing
 // lives in memory, and a read mark only sets `read` on our own message.
 // What this device reads also goes to the identity's own other devices (a
-// `read` to oneself over the server only, whatever the switch), which clear their unread counts.
+// `read` to oneself over the server only, stored so devices that were closed
+// or restored later get it too, whatever the switch), which clear their unread counts.
 // The rules without state are in presence.ts.
 import type { KV } from './kv';
 import { newMessageId } from './bytes';
@@ -24,7 +25,7 @@ export interface PresenceHost {
   own?: string;
   kv: KV;
   key(part: string): string;
-  /** Seal and send ephemeral (Transports.postLive). */
+  /** Seal and send: ephemeral, or stored when to the own primary (Transports.postLive). */
   post(peer: string, m: Outgoing): Promise<void>;
   /** The thread open in the UI, if any. */
   activePeer(): string | null;
