@@ -1,7 +1,9 @@
-// The own devices' `read` is stored in the own mailbox (SPEC §8.6 "Own
-// devices", TODO #174/#197), so a device restored from the recovery phrase,
-// which replays the mailbox from 0, ends with what was read elsewhere read
-// here too. The stored `read` is applied like a live one and nothing else:
+// Besides the ephemeral one, the own devices' `read` is also stored in the
+// own mailbox, naming the newest message read in a conversation (SPEC §8.6
+// "Own devices", TODO #174/#197), so a device that was closed, or restored
+// from the recovery phrase and replaying the mailbox from 0, ends with what
+// was read elsewhere read here too. Here it is flushed by closing the thread
+// (the 30 s and the page hidden: own-read-batch.test.ts). The stored `read` is applied like a live one and nothing else:
 // never acked, never in the stored replay list or any IndexedDB record. A
 // `read` from the PEER that arrives stored is the same display hint as a
 // live one (receipts on), also never acked or kept.
@@ -55,6 +57,7 @@ describe('a stored own read reaches devices that were not live (SPEC §8.6 "Own 
     await pull(bob1, server, 'bob');
     bob1.connect();
     await bob1.openThread(ap);
+    bob1.closeThread();
     await until('the own-devices read', () => server.boxes.get('bob')!.length === 2);
     const [, readItem] = server.boxes.get('bob')!;
     const read = openEnvelope(bobSeed, readItem.envelope);
@@ -84,6 +87,32 @@ describe('a stored own read reaches devices that were not live (SPEC §8.6 "Own 
     expect(stored).not.toContain(read.id);
     await bob2.close();
     await alice.close();
+  });
+
+  it('a closed device that gets only the stored read: [M1, M2, M3, read naming M3] → 0, [M1, M2, M3, read naming M2] → 1', async () => {
+    for (const [readUpTo, left] of [[3, 0], [2, 1]] as const) {
+      const { server, ap, bp, device } = world();
+      const alice = device(aliceSeed, 'alice', ap).store;
+      const bob1 = device(bobSeed, 'bob', bp).store;
+      // bob2 is loaded, never connected: no stream, so the ephemeral own reads cannot reach it.
+      const bob2 = device(bobSeed, 'bob', bp).store;
+      for (const s of [alice, bob1, bob2]) await s.load();
+      await alice.startChat('bob');
+      for (const t of ['M1', 'M2', 'M3']) await alice.send(bp, t);
+      const ms = server.boxes.get('bob')!.slice();
+      // bob1 has the thread open while the first `readUpTo` arrive, then leaves it: the stored read names the newest of them.
+      await bob1.startChat('alice');
+      await bob1.openThread(ap);
+      await bob1.ingest(ms.slice(0, readUpTo));
+      bob1.closeThread();
+      await until('the stored own read', () => server.boxes.get('bob')!.length === 4);
+      const read = openEnvelope(bobSeed, server.boxes.get('bob')![3].envelope);
+      expect({ kind: read.kind, body: read.body }).toEqual({ kind: 'read', body: alice.threads[bp][readUpTo - 1].id });
+      await pull(bob2, server, 'bob');
+      for (let i = 0; i < 10; i++) await settle();
+      expect(bob2.conversation(ap)!.unread).toBe(left);
+      for (const s of [alice, bob1, bob2]) await s.close();
+    }
   });
 
   it('a read from the peer that arrives stored is a display hint (receipts on): marks Read, never acked or kept', async () => {

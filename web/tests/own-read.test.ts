@@ -1,13 +1,12 @@
 // The own devices' `read` (SPEC §8.6 "Own devices", TODO #174): it goes to
-// the own handle over the server only, stored (notify false) so devices that
-// catch up later get it too, never as a nostr 24244 to the own
+// the own handle over the server only, never as a nostr 24244 to the own
 // addr, which the peer (who knows that addr) could watch to learn when we
 // read with receipts off. The devices that get it match it against the ids
 // behind their unread counts, without opening threads, and skip their own
 // echo.
 import { describe, expect, it } from 'vitest';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
-import { openEnvelope, type EnvelopeV2 } from '../src/lib/envelope';
+import type { EnvelopeV2 } from '../src/lib/envelope';
 import { memoryKV } from '../src/lib/kv';
 import { KIND_EPHEMERAL } from '../src/lib/nostr/events';
 import { addr } from '../src/lib/nostr/keys';
@@ -40,13 +39,7 @@ async function setup() {
   expect(alice.conversation(bp)!.unread).toBe(1);
   /** The 24244 events published to `primary`'s addr. */
   const live = (primary: string) => [...net.stored.values()].flat().filter((e) => e.kind === KIND_EPHEMERAL && e.tags.some((t) => t[0] === 'q' && t[1] === addr(primary)));
-  return { server, ap, bp, alice, bob, ephemeral, live };
-}
-
-/** Whether `envelope` opens with `seed` as a `read` from `own` to itself (an op or a text does not). */
-function ownRead(seed: Uint8Array, own: string, envelope: unknown): boolean {
-  const m = openEnvelope(seed, envelope);
-  return m.kind === 'read' && m.from === own && m.to === own;
+  return { ap, bp, alice, bob, ephemeral, live };
 }
 
 async function until(what: string, cond: () => boolean) {
@@ -55,39 +48,35 @@ async function until(what: string, cond: () => boolean) {
 }
 
 describe('the own devices’ read never goes to a relay (SPEC §8.6)', () => {
-  it('transport both, receipts off: posted stored to the own handle, no 24244 to the own addr', async () => {
-    const { server, ap, bp, alice, ephemeral, live } = await setup();
+  it('transport both, receipts off: posted to the own handle, no 24244 to the own addr', async () => {
+    const { ap, bp, alice, ephemeral, live } = await setup();
     expect(alice.transport).toBe('both');
     expect(alice.presence.readOn).toBe(false);
     alice.connect();
     await alice.openThread(bp);
-    const own = () => server.posts.filter((p) => p.to.split('@')[0] === 'alice' && !p.notify && ownRead(aliceSeed, ap, p.envelope));
-    await until('the own-devices read', () => own().length > 0);
+    await until('the own-devices read', () => ephemeral.length > 0);
     await settle();
-    expect(own()).toHaveLength(1);
-    expect(ephemeral).toHaveLength(0);
+    expect(ephemeral.map((e) => e.to)).toEqual(['alice@kez.test']);
     expect(live(ap)).toHaveLength(0);
     await alice.close();
   });
 
   it('transport nostr, receipts on: the read to the peer is published, none to the own addr', async () => {
-    const { server, ap, bp, alice, ephemeral, live } = await setup();
+    const { ap, bp, alice, ephemeral, live } = await setup();
     await alice.configure('nostr', RELAYS);
     await alice.presence.setReadOn(true);
     alice.connect();
     await alice.openThread(bp);
-    const mailbox = server.boxes.get('alice')!.length;
     // The peer's and the own read are flushed together: once the peer's is out, the own one was decided.
     await until('the read to bob', () => live(bp).length > 0);
     await settle();
     expect(live(ap)).toHaveLength(0);
     expect(ephemeral).toHaveLength(0);
-    expect(server.boxes.get('alice')).toHaveLength(mailbox);
     await alice.close();
   });
 });
 
-/** alice and carol, and two live devices of bob; the own devices' `read` is stored in bob's mailbox, and a poll delivers it (to the sender too). */
+/** alice and carol, and two live devices of bob; ephemeral posts reach every live stream of their handle (SPEC §7.7), the sender's included. */
 async function devices() {
   FakeEventSource.all = [];
   const server = new FakeServer('kez.test');
@@ -119,13 +108,13 @@ async function devices() {
     await s.load();
     s.connect();
   }
-  /** bob's devices catch up with bob's mailbox. */
-  const deliver = async (...bobs: ChatStore[]) => {
-    for (const b of bobs) await pull(b, server, 'bob');
+  const deliver = async () => {
+    for (const e of ephemeral.splice(0)) {
+      const local = e.to.split('@')[0];
+      for (const x of FakeEventSource.all.filter((x) => x.url.includes(`/v1/inbox/${local}/stream`))) x.emit('ephemeral', { data: JSON.stringify({ id: e.id, envelope: e.envelope }) });
+    }
     for (let i = 0; i < 10; i++) await settle();
   };
-  /** The own devices' `read`s posted so far (stored, notify false, to bob's own handle). */
-  const ownReads = () => server.posts.filter((p) => p.to.split('@')[0] === 'bob' && !p.notify && ownRead(bobSeed, bp, p.envelope));
   const box = () => server.boxes.get('bob')!;
   /** bob's two devices reloaded (the same KV): their counts are from before the load. */
   const reload = async (...old: ChatStore[]) => {
@@ -139,12 +128,12 @@ async function devices() {
     for (let i = 0; i < 10; i++) await settle(); // the load's background work (resend, receipts)
     return again;
   };
-  return { server, ap, bp, cp, alice, carol, bob1, bob2, ephemeral, deliver, ownReads, threadReads, box, reload };
+  return { server, ap, bp, cp, alice, carol, bob1, bob2, ephemeral, deliver, threadReads, box, reload };
 }
 
 describe('the own devices’ read is matched without opening threads (review i13 #6, #15)', () => {
   it('clears the named conversation on the other device, reading each stored thread at most once and keeping none; the reader skips its own echo', async () => {
-    const { server, ap, bp, cp, alice, carol, ownReads, deliver, threadReads, reload, ...d } = await devices();
+    const { server, ap, bp, cp, alice, carol, ephemeral, deliver, threadReads, reload, ...d } = await devices();
     await alice.startChat('bob');
     await carol.startChat('bob');
     await alice.send(bp, 'one');
@@ -157,8 +146,8 @@ describe('the own devices’ read is matched without opening threads (review i13
     expect([bob2.conversation(ap)!.unread, bob2.conversation(cp)!.unread]).toEqual([2, 1]);
     threadReads.clear();
     await bob1.openThread(ap);
-    await until('the own-devices read', () => ownReads().length > 0);
-    await deliver(bob2, bob1); // to bob2, and back to bob1
+    await until('the own-devices read', () => ephemeral.length > 0);
+    await deliver(); // to bob2, and back to bob1
     expect([bob2.conversation(ap)!.unread, bob2.conversation(cp)!.unread]).toEqual([0, 1]);
     // bob2 looked at the stored threads once (their counts are from before its load), and keeps neither.
     expect(Object.keys(bob2.threads)).toEqual([]);
@@ -172,16 +161,16 @@ describe('the own devices’ read is matched without opening threads (review i13
     await alice.send(bp, 'three');
     for (const b of [bob1, bob2]) await pull(b, server, 'bob');
     expect(bob2.conversation(ap)!.unread).toBe(1);
-    await until('the second own-devices read', () => ownReads().length > 1);
+    await until('the second own-devices read', () => ephemeral.length > 0);
     threadReads.clear();
-    await deliver(bob2);
+    await deliver();
     expect(bob2.conversation(ap)!.unread).toBe(0);
     expect(threadReads.get('bob2')).toBeUndefined();
     for (const s of [alice, carol, bob1, bob2]) await s.close();
   });
 
   it('a message that arrived deleted (not counted) does not hide the one the read names', async () => {
-    const { ap, bp, alice, carol, bob1, bob2, ownReads, deliver, box } = await devices();
+    const { ap, bp, alice, carol, bob1, bob2, ephemeral, deliver, box } = await devices();
     await alice.startChat('bob');
     await alice.send(bp, 'a');
     await alice.send(bp, 'b');
@@ -196,8 +185,8 @@ describe('the own devices’ read is matched without opening threads (review i13
     // bob1 reads 'a' while 'b' is not there yet.
     await bob1.ingest([ia]);
     await bob1.openThread(ap);
-    await until('the own-devices read', () => ownReads().length > 0);
-    await deliver(bob2);
+    await until('the own-devices read', () => ephemeral.length > 0);
+    await deliver();
     expect(bob2.conversation(ap)!.unread).toBe(0);
     for (const s of [alice, carol, bob1, bob2]) await s.close();
   });

@@ -62,9 +62,9 @@ export interface InboundAccess {
 /**
  * The display-hint kinds (SPEC §8.6): never acked, kept in IndexedDB or in
  * the stored replay list, by whichever path they come. Most come ephemeral;
- * the own devices' `read` comes stored (poll, stream, a restored device's
- * replay from 0), and a peer's client may store one too: both are applied
- * exactly as a live one.
+ * the own devices' `read` also comes stored, one per conversation per 30 s
+ * (poll, stream, a restored device's replay from 0), and a peer's client may
+ * store one too: both are applied exactly as a live one.
  */
 export function isLive(kind: SealedMessage['kind']): boolean {
   return kind === 'read' || kind === 'typing';

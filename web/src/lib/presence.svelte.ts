@@ -4,11 +4,12 @@
 // `typing`/`read` changes. Nothing of a received signal is stored: typing
 // lives in memory, and a read mark only sets `read` on our own message.
 // What this device reads also goes to the identity's own other devices (a
-// `read` to oneself over the server only, stored so devices that were closed
-// or restored later get it too, whatever the switch), which clear their unread counts.
+// `read` to oneself over the server only, whatever the switch), which clear their unread counts;
+// devices not live then get a cheap stored one later (ownreads.ts).
 // The rules without state are in presence.ts.
 import type { KV } from './kv';
 import { newMessageId } from './bytes';
+import { StoredOwnReads } from './ownreads';
 import type { SealedMessage } from './envelope';
 import { parseTyping, typingBody } from './livebody';
 import { BoundedSet } from './nostr/bookkeeping';
@@ -25,8 +26,8 @@ export interface PresenceHost {
   own?: string;
   kv: KV;
   key(part: string): string;
-  /** Seal and send: ephemeral, or stored when to the own primary (Transports.postLive). */
-  post(peer: string, m: Outgoing): Promise<void>;
+  /** Seal and send ephemeral, or `stored` (the own devices' stored `read` only) (Transports.postLive). */
+  post(peer: string, m: Outgoing, stored?: boolean): Promise<void>;
   /** The thread open in the UI, if any. */
   activePeer(): string | null;
 }
@@ -58,6 +59,8 @@ export class Presence {
   readonly #unread = new UnreadIds();
   /** Ids of the own-devices `read`s sent from here: the server's echo to this device is skipped. */
   readonly #sentOwn = new BoundedSet(OWN_READS_KEPT);
+  /** Per conversation, the newest id read here for the next STORED own `read` (SPEC §8.6 "Own devices"). */
+  readonly #storedOwn = new StoredOwnReads((_peer, id) => this.#h.own && this.#send(this.#h.own, 'read', id, true));
 
   constructor(host: PresenceHost) {
     this.#h = host;
@@ -99,7 +102,19 @@ export class Presence {
   opened(peer: string, unread: number): void {
     const ids = this.#unread.ids(peer, unread) ?? newlyRead(this.#h.chat.loadedThread(peer) ?? [], unread);
     this.#unread.cleared(peer);
+    // Another thread was left for this one: what was read there is stored now.
+    this.#storedOwn.flush(peer);
     if (viewing(this.#h, peer)) this.#queueRead(peer, ids);
+  }
+
+  /** The open thread was closed: the stored own `read` of what was read goes now. */
+  left(): void {
+    this.#storedOwn.flush();
+  }
+
+  /** `peer`'s conversation was deleted: its pending stored own `read` is dropped. */
+  forget(peer: string): void {
+    this.#storedOwn.drop(peer);
   }
 
   /** A visible message from `peer` arrived (`counted`: it raised the unread count): it ends their typing, and is read if the thread is open. */
@@ -115,6 +130,8 @@ export class Presence {
     const own = this.#h.own;
     if (this.readOn) add(this.#reads, peer, ids);
     if (own && peer !== own) add(this.#ownReads, peer, ids);
+    // The newest read (ids come oldest first): one id names them all (SPEC §8.6).
+    if (own && peer !== own) this.#storedOwn.read(peer, ids[ids.length - 1]);
     this.#readTimer ??= setTimeout(() => this.#flushReads(), READ_BATCH_MS);
   }
 
@@ -131,11 +148,11 @@ export class Presence {
   }
 
   /** Best effort: never retried, a failure only logged (SPEC §7.7). */
-  #send(peer: string, kind: 'read' | 'typing', body: string): void {
+  #send(peer: string, kind: 'read' | 'typing', body: string, stored = false): void {
     if (this.#h.chat.closed) return;
     const m: Outgoing = { kind, id: newMessageId(), sent_at: rfc3339(this.#h.chat.now()), body };
     if (kind === 'read' && peer === this.#h.own) this.#sentOwn.add(m.id);
-    void this.#h.post(peer, m).catch((e: unknown) => console.debug(`${kind} not sent:`, e));
+    void this.#h.post(peer, m, stored).catch((e: unknown) => console.debug(`${kind} not sent:`, e));
   }
 
   // ---- receiving --------------------------------------------------------------
@@ -225,6 +242,7 @@ export class Presence {
     this.#readTimer = null;
     this.#reads.clear();
     this.#ownReads.clear();
+    this.#storedOwn.close();
   }
 }
 
