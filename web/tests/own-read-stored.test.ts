@@ -115,6 +115,39 @@ describe('a stored own read reaches devices that were not live (SPEC §8.6 "Own 
     }
   });
 
+  it('a device that applied the live read changes nothing when the stored one comes later (the count never goes up)', async () => {
+    const { server, ap, bp, device } = world();
+    const alice = device(aliceSeed, 'alice', ap).store;
+    const bob2 = device(bobSeed, 'bob', bp).store;
+    for (const s of [alice, bob2]) await s.load();
+    bob2.connect();
+    await alice.startChat('bob');
+    for (const t of ['M1', 'M2', 'M3']) await alice.send(bp, t);
+    await pull(bob2, server, 'bob');
+    expect(bob2.conversation(ap)!.unread).toBe(3);
+    const ids = alice.threads[bp].map((m) => m.id);
+    /** A `read` from bob's other device naming `body`, as it seals one. */
+    const ownRead = (body: string) => {
+      const id = newMessageId();
+      return { id, envelope: seal(bobSeed, { kind: 'read', id, from_handle: 'bob@kez.test', to: bp, sent_at: rfc3339(new Date()), body }).envelope };
+    };
+    // The live one (every id of the batch) over bob2's stream.
+    const es = FakeEventSource.all.filter((x) => x.url.includes('/v1/inbox/bob/stream')).at(-1)!;
+    es.emit('ephemeral', { data: JSON.stringify(ownRead(ids.join(','))) });
+    await until('the live read applied', () => bob2.conversation(ap)!.unread === 0);
+    await alice.send(bp, 'M4');
+    await pull(bob2, server, 'bob');
+    expect(bob2.conversation(ap)!.unread).toBe(1);
+    // The stored one (only the newest read, M3) comes after M4: nothing changes.
+    const stored = ownRead(ids[2]);
+    await server.api().postMessage('bob', stored.id, stored.envelope, { notify: false });
+    await pull(bob2, server, 'bob');
+    for (let i = 0; i < 10; i++) await settle();
+    expect(bob2.lastSeq).toBe(5);
+    expect(bob2.conversation(ap)!.unread).toBe(1);
+    for (const s of [alice, bob2]) await s.close();
+  });
+
   it('a read from the peer that arrives stored is a display hint (receipts on): marks Read, never acked or kept', async () => {
     const { server, ap, bp, device, ackedToAlice } = world();
     const alice = device(aliceSeed, 'alice', ap).store;
