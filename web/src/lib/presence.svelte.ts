@@ -60,7 +60,9 @@ export class Presence {
   /** Ids of the own-devices `read`s sent from here: the server's echo to this device is skipped. */
   readonly #sentOwn = new BoundedSet(OWN_READS_KEPT);
   /** Per conversation, the newest id read here for the next STORED own `read` (SPEC §8.6 "Own devices"). */
-  readonly #storedOwn = new StoredOwnReads((_peer, id) => this.#h.own && this.#send(this.#h.own, 'read', id, true));
+  readonly #storedOwn = new StoredOwnReads((_peer, id) => {
+    if (this.#h.own) this.#send(this.#h.own, 'read', id, true);
+  });
 
   constructor(host: PresenceHost) {
     this.#h = host;
