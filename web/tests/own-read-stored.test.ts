@@ -1,13 +1,14 @@
 // Besides the ephemeral one, the own devices' `read` is also stored in the
-// own mailbox, naming the newest message read in a conversation (SPEC §8.6
-// "Own devices", TODO #174/#197), so a device that was closed, or restored
-// from the recovery phrase and replaying the mailbox from 0, ends with what
-// was read elsewhere read here too. Here it is flushed by closing the thread
-// (the 30 s and the page hidden: own-read-batch.test.ts). The stored `read` is applied like a live one and nothing else:
+// own mailbox, naming every message read in a conversation since the last
+// one (SPEC §8.6 "Own devices", TODO #174/#197), so a device that was closed,
+// or restored from the recovery phrase and replaying the mailbox from 0,
+// ends with what was read elsewhere read here too. Here it is flushed by
+// `pagehide` on a stub window (the 5 min and the page hidden:
+// own-read-batch.test.ts). The stored `read` is applied like a live one and nothing else:
 // never acked, never in the stored replay list or any IndexedDB record. A
 // `read` from the PEER that arrives stored is the same display hint as a
 // live one (receipts on), also never acked or kept.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
 import { openEnvelope, seal } from '../src/lib/envelope';
 import { memoryKV } from '../src/lib/kv';
@@ -23,16 +24,21 @@ async function until(what: string, cond: () => boolean) {
   if (!cond()) throw new Error(`timed out waiting for ${what}`);
 }
 
+afterEach(() => void vi.unstubAllGlobals());
+
+/** The page closing (`pagehide` on the stub window): the pending stored own reads go out. */
+const pageHide = () => void window.dispatchEvent(new Event('pagehide'));
+
 /** alice and bob on one server (server transport, no relays); bob's devices made on demand, each with its own KV. */
 function world() {
+  vi.stubGlobal('window', new EventTarget());
   FakeEventSource.all = [];
   const server = new FakeServer('kez.test');
   const ap = server.add('alice', aliceSeed);
   const bp = server.add('bob', bobSeed);
   const me = (seed: Uint8Array, handle: string, primary: string): Me => ({ seed, handle, primary, server: 'kez.test' });
-  const device = (seed: Uint8Array, handle: string, primary: string) => {
-    const kv = memoryKV();
-    const store = new ChatStore({ kv, me: me(seed, handle, primary), api: server.api(), EventSource, ackDelayMs: 0, selfCopies: false });
+  const device = (seed: Uint8Array, handle: string, primary: string, kv = memoryKV(), now?: () => Date) => {
+    const store = new ChatStore({ kv, me: me(seed, handle, primary), api: server.api(), EventSource, ackDelayMs: 0, selfCopies: false, now });
     return { kv, store };
   };
   /** The ids named by every `ack` in alice's mailbox (bob's delivery receipts). */
@@ -57,7 +63,7 @@ describe('a stored own read reaches devices that were not live (SPEC §8.6 "Own 
     await pull(bob1, server, 'bob');
     bob1.connect();
     await bob1.openThread(ap);
-    bob1.closeThread();
+    pageHide();
     await until('the own-devices read', () => server.boxes.get('bob')!.length === 2);
     const [, readItem] = server.boxes.get('bob')!;
     const read = openEnvelope(bobSeed, readItem.envelope);
@@ -100,19 +106,45 @@ describe('a stored own read reaches devices that were not live (SPEC §8.6 "Own 
       await alice.startChat('bob');
       for (const t of ['M1', 'M2', 'M3']) await alice.send(bp, t);
       const ms = server.boxes.get('bob')!.slice();
-      // bob1 has the thread open while the first `readUpTo` arrive, then leaves it: the stored read names the newest of them.
+      // bob1 has the thread open while the first `readUpTo` arrive, then the page closes: the stored read names them.
       await bob1.startChat('alice');
       await bob1.openThread(ap);
       await bob1.ingest(ms.slice(0, readUpTo));
-      bob1.closeThread();
+      pageHide();
       await until('the stored own read', () => server.boxes.get('bob')!.length === 4);
       const read = openEnvelope(bobSeed, server.boxes.get('bob')![3].envelope);
-      expect({ kind: read.kind, body: read.body }).toEqual({ kind: 'read', body: alice.threads[bp][readUpTo - 1].id });
+      expect({ kind: read.kind, body: read.body }).toEqual({ kind: 'read', body: alice.threads[bp].slice(0, readUpTo).map((m) => m.id).join(',') });
       await pull(bob2, server, 'bob');
       for (let i = 0; i < 10; i++) await settle();
       expect(bob2.conversation(ap)!.unread).toBe(left);
       for (const s of [alice, bob1, bob2]) await s.close();
     }
+  });
+
+  it('a count from before the load, sent_at order unlike arrival order: the stored read names both, the closed device ends at 0', async () => {
+    const { server, ap, bp, device } = world();
+    let t = Date.now();
+    const alice = device(aliceSeed, 'alice', ap, memoryKV(), () => new Date(t)).store;
+    const { kv, store: bob1 } = device(bobSeed, 'bob', bp);
+    const bob2 = device(bobSeed, 'bob', bp).store; // closed: never connected
+    for (const s of [alice, bob1, bob2]) await s.load();
+    await alice.startChat('bob');
+    await alice.send(bp, 'Ma');
+    t -= 60_000; // Mb arrives second but was sent a minute earlier: bob1's thread shows it first
+    await alice.send(bp, 'Mb');
+    await pull(bob1, server, 'bob');
+    expect(bob1.conversation(ap)!.unread).toBe(2);
+    await bob1.close();
+    // Reloaded: the count predates the load, so opening matches the stored thread (sent_at order).
+    const again = device(bobSeed, 'bob', bp, kv).store;
+    await again.load();
+    await again.openThread(ap);
+    pageHide();
+    await until('the stored own read', () => server.boxes.get('bob')!.length === 3);
+    await pull(bob2, server, 'bob');
+    for (let i = 0; i < 10; i++) await settle();
+    expect(bob2.conversation(ap)!.unread).toBe(0);
+    for (const s of [alice, again, bob2]) await s.close();
   });
 
   it('a device that applied the live read changes nothing when the stored one comes later (the count never goes up)', async () => {
@@ -138,8 +170,8 @@ describe('a stored own read reaches devices that were not live (SPEC §8.6 "Own 
     await alice.send(bp, 'M4');
     await pull(bob2, server, 'bob');
     expect(bob2.conversation(ap)!.unread).toBe(1);
-    // The stored one (only the newest read, M3) comes after M4: nothing changes.
-    const stored = ownRead(ids[2]);
+    // The stored one (M1..M3, read before) comes after M4: nothing changes.
+    const stored = ownRead(ids.join(','));
     await server.api().postMessage('bob', stored.id, stored.envelope, { notify: false });
     await pull(bob2, server, 'bob');
     for (let i = 0; i < 10; i++) await settle();

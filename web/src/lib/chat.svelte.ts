@@ -111,7 +111,7 @@ export class ChatStore {
     this.#receipts = new Receipts(access, deps.ackDelayMs, new EarlyAcks(this.#kv, this.#key('early_acks')));
     this.#stallCheck = deps.stallCheck ?? true;
     this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m, g) => this.#outbox.postSilent(p, m, g), generation: (p) => this.#outbox.generation(p), blocked: (p) => this.convo.blocked(p), wipeFile: (p, d, id) => this.files.wipe(p, d, id), kv: this.#kv, key: (p) => this.#key(p) });
-    this.presence = new Presence({ chat: access, own: deps.me.primary, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m, stored) => this.#transports.postLive(peer, m, stored), activePeer: () => this.activePeer });
+    this.presence = new Presence({ chat: access, own: deps.me.primary, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m, stored, keepalive) => this.#transports.postLive(peer, m, stored, keepalive), activePeer: () => this.activePeer });
     const parts: StoreParts = { store: this, chat: access, deps, api: this.#api, kv: this.#kv, seen: this.#seen, directory: this.#directory, receipts: this.#receipts,
       now: () => this.#now(), closed: () => this.#closed, key: (p) => this.#key(p), ensureConversation: (p, h) => this.#ensureConversation(p, h),
       peerHandle: (p) => this.#peerHandle(p), inbound: () => this.#inbound, transports: () => this.#transports, copies: () => this.#copies };
@@ -308,7 +308,6 @@ export class ChatStore {
 
   closeThread(): void {
     this.activePeer = null;
-    this.presence.left();
   }
 
   /** Send a text message (a reply to `replyTo`, SPEC §8.5) with local echo: sending → sent (201/200) → delivered (ack). */

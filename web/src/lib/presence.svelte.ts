@@ -1,6 +1,7 @@
 // Read receipts and typing for one unlocked identity (SPEC §8.6): the two
 // switches (typing on by default, read receipts off by default and
-// reciprocal), what goes out (ephemeral, never retried) and what a received
+// reciprocal), what goes out (ephemeral, never retried; for the own devices
+// also a cheap stored `read`, ownreads.ts) and what a received
 // `typing`/`read` changes. Nothing of a received signal is stored: typing
 // lives in memory, and a read mark only sets `read` on our own message.
 // What this device reads also goes to the identity's own other devices (a
@@ -26,8 +27,8 @@ export interface PresenceHost {
   own?: string;
   kv: KV;
   key(part: string): string;
-  /** Seal and send ephemeral, or `stored` (the own devices' stored `read` only) (Transports.postLive). */
-  post(peer: string, m: Outgoing, stored?: boolean): Promise<void>;
+  /** Seal and send ephemeral, or `stored` (the own devices' stored `read` only, `keepalive` as the page goes) (Transports.postLive). */
+  post(peer: string, m: Outgoing, stored?: boolean, keepalive?: boolean): Promise<void>;
   /** The thread open in the UI, if any. */
   activePeer(): string | null;
 }
@@ -59,9 +60,9 @@ export class Presence {
   readonly #unread = new UnreadIds();
   /** Ids of the own-devices `read`s sent from here: the server's echo to this device is skipped. */
   readonly #sentOwn = new BoundedSet(OWN_READS_KEPT);
-  /** Per conversation, the newest id read here for the next STORED own `read` (SPEC §8.6 "Own devices"). */
-  readonly #storedOwn = new StoredOwnReads((_peer, id) => {
-    if (this.#h.own) this.#send(this.#h.own, 'read', id, true);
+  /** Per conversation, the ids read here for the next STORED own `read` (SPEC §8.6 "Own devices"). */
+  readonly #storedOwn = new StoredOwnReads((_peer, ids, keepalive) => {
+    if (this.#h.own) this.#send(this.#h.own, 'read', ids.join(','), true, keepalive);
   });
 
   constructor(host: PresenceHost) {
@@ -104,17 +105,10 @@ export class Presence {
   opened(peer: string, unread: number): void {
     const ids = this.#unread.ids(peer, unread) ?? newlyRead(this.#h.chat.loadedThread(peer) ?? [], unread);
     this.#unread.cleared(peer);
-    // Another thread was left for this one: what was read there is stored now.
-    this.#storedOwn.flush(peer);
     if (viewing(this.#h, peer)) this.#queueRead(peer, ids);
   }
 
-  /** The open thread was closed: the stored own `read` of what was read goes now. */
-  left(): void {
-    this.#storedOwn.flush();
-  }
-
-  /** `peer`'s conversation was deleted: its pending stored own `read` is dropped. */
+  /** `peer`'s conversation was deleted: its pending stored own `read` is dropped (the ephemeral batch still goes). */
   forget(peer: string): void {
     this.#storedOwn.drop(peer);
   }
@@ -132,8 +126,7 @@ export class Presence {
     const own = this.#h.own;
     if (this.readOn) add(this.#reads, peer, ids);
     if (own && peer !== own) add(this.#ownReads, peer, ids);
-    // The newest read (ids come oldest first): one id names them all (SPEC §8.6).
-    if (own && peer !== own) this.#storedOwn.read(peer, ids[ids.length - 1]);
+    if (own && peer !== own) this.#storedOwn.read(peer, ids);
     this.#readTimer ??= setTimeout(() => this.#flushReads(), READ_BATCH_MS);
   }
 
@@ -150,11 +143,11 @@ export class Presence {
   }
 
   /** Best effort: never retried, a failure only logged (SPEC §7.7). */
-  #send(peer: string, kind: 'read' | 'typing', body: string, stored = false): void {
+  #send(peer: string, kind: 'read' | 'typing', body: string, stored = false, keepalive = false): void {
     if (this.#h.chat.closed) return;
     const m: Outgoing = { kind, id: newMessageId(), sent_at: rfc3339(this.#h.chat.now()), body };
     if (kind === 'read' && peer === this.#h.own) this.#sentOwn.add(m.id);
-    void this.#h.post(peer, m, stored).catch((e: unknown) => console.debug(`${kind} not sent:`, e));
+    void this.#h.post(peer, m, stored, keepalive).catch((e: unknown) => console.debug(`${kind} not sent:`, e));
   }
 
   // ---- receiving --------------------------------------------------------------

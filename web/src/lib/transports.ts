@@ -127,9 +127,9 @@ export class Transports {
    * relay: a 24244 to the own addr would tell the peer when we read (§8.6);
    * without the server it is not sent at all. `stored` (own primary only):
    * the cheap STORED own `read` instead, in the own mailbox with notify
-   * false, for devices closed now or restored later (§8.6 "Own devices").
+   * false (`keepalive` as the page goes), for devices not live (§8.6).
    */
-  async postLive(peer: string, m: Outgoing, stored = false): Promise<void> {
+  async postLive(peer: string, m: Outgoing, stored = false, keepalive = false): Promise<void> {
     const host = this.#host;
     const toOwn = peer === host.deps.me.primary;
     if (stored && !toOwn) throw new Error('only the own devices’ read is stored');
@@ -140,7 +140,7 @@ export class Transports {
     const { kind, id, sent_at, body } = m;
     const { envelope } = seal(seed, { kind, id, from_handle: `${handle}@${server}`, to: peer, sent_at, body });
     const tasks: Promise<unknown>[] = [];
-    if (useServer && stored) tasks.push(host.api.postMessage(handle, id, envelope, { notify: false }));
+    if (useServer && stored) tasks.push(host.api.postMessage(handle, id, envelope, { notify: false, keepalive }));
     else if (useServer) tasks.push(host.peerHandle(peer).then((h) => host.api.postEphemeral!(h, id, envelope)));
     if (useNostr) tasks.push(this.#publish(peer, eventKindFor(kind), envelope));
     if (tasks.length) await firstSuccess(tasks);
