@@ -22,7 +22,7 @@ export class FakeServer {
   users = new Map<string, string>(); // handle → primary
   seeds = new Map<string, Uint8Array>(); // handle → seed, for tests that poll by hand
   boxes = new Map<string, InboxItem[]>();
-  posts: { to: string; id: string; envelope: unknown; notify: boolean }[] = [];
+  posts: { to: string; id: string; envelope: unknown; notify: boolean; keepalive?: boolean }[] = [];
   /** DELETE /v1/inbox calls, in order. */
   released: { handle: string; through: number }[] = [];
   /** What polls say of how full each mailbox is (`used_percent`, SPEC §7.3); 0 when unset. */
@@ -73,7 +73,7 @@ export class FakeServer {
         if (!box) throw new ApiError(404, 'unknown_recipient', '');
         const dup = box.find((m) => m.id === id);
         if (dup) return { status: 200, seq: dup.seq, received_at: dup.received_at };
-        this.posts.push({ to, id, envelope, notify: opts.notify !== false });
+        this.posts.push({ to, id, envelope, notify: opts.notify !== false, keepalive: opts.keepalive === true });
         const item = { seq: box.length + 1, id, envelope: structuredClone(envelope), received_at: new Date().toISOString() };
         box.push(item);
         return { status: 201, seq: item.seq, received_at: item.received_at };

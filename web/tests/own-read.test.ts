@@ -4,14 +4,17 @@
 // read with receipts off. The devices that get it match it against the ids
 // behind their unread counts, without opening threads, and skip their own
 // echo.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ChatStore, type Me } from '../src/lib/chat.svelte';
-import type { EnvelopeV2 } from '../src/lib/envelope';
+import { openEnvelope, type EnvelopeV2 } from '../src/lib/envelope';
 import { memoryKV } from '../src/lib/kv';
 import { KIND_EPHEMERAL } from '../src/lib/nostr/events';
+import { Transports } from '../src/lib/transports';
+import type { TransportHost } from '../src/lib/transporthost';
 import { addr } from '../src/lib/nostr/keys';
 import type { Api } from '../src/lib/records';
 import { aliceSeed, bobSeed, carolSeed, pull, settle } from './chat-fixture';
+import { newMessageId } from '../src/lib/bytes';
 import { FakeEventSource, FakeServer } from './helpers';
 import { FakeRelays } from './nostr-fake';
 
@@ -39,7 +42,7 @@ async function setup() {
   expect(alice.conversation(bp)!.unread).toBe(1);
   /** The 24244 events published to `primary`'s addr. */
   const live = (primary: string) => [...net.stored.values()].flat().filter((e) => e.kind === KIND_EPHEMERAL && e.tags.some((t) => t[0] === 'q' && t[1] === addr(primary)));
-  return { ap, bp, alice, bob, ephemeral, live };
+  return { ap, bp, alice, bob, server, ephemeral, live };
 }
 
 async function until(what: string, cond: () => boolean) {
@@ -47,7 +50,40 @@ async function until(what: string, cond: () => boolean) {
   if (!cond()) throw new Error(`timed out waiting for ${what}`);
 }
 
+afterEach(() => void vi.unstubAllGlobals());
+
 describe('the own devices’ read never goes to a relay (SPEC §8.6)', () => {
+  it('transport both: the STORED own read (flushed by pagehide) goes to the own handle only, notify false, no 24244 to the own addr', async () => {
+    const win = new EventTarget();
+    vi.stubGlobal('window', win);
+    const { ap, bp, alice, server, live } = await setup();
+    expect(alice.transport).toBe('both');
+    alice.connect();
+    await alice.openThread(bp);
+    await settle();
+    win.dispatchEvent(new Event('pagehide'));
+    const own = () => server.posts.filter((p) => p.to.startsWith('alice') && openEnvelope(aliceSeed, p.envelope as EnvelopeV2).from === ap);
+    await until('the stored own read', () => own().length > 0);
+    await settle();
+    expect(own().map((p) => openEnvelope(aliceSeed, p.envelope as EnvelopeV2).kind)).toEqual(['read']);
+    // A relay publish (the nostr kit loaded first) would land within this; one does when the stored path is let onto nostr.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(own().map((p) => ({ notify: p.notify, keepalive: p.keepalive }))).toEqual([{ notify: false, keepalive: true }]);
+    expect(live(ap)).toHaveLength(0);
+    await alice.close();
+  });
+
+  it('postLive refuses to store a read to a peer (only the own one is stored)', async () => {
+    const { bp, server } = await setup();
+    const before = server.posts.length;
+    const host = { deps: { me: { seed: aliceSeed, handle: 'alice', primary: 'not-bob', server: 'kez.test' } }, api: server.api(), closed: () => false, transport: () => 'server', relays: () => [] };
+    const t = new Transports(host as unknown as TransportHost);
+    const m = { kind: 'read' as const, id: newMessageId(), sent_at: new Date().toISOString(), body: newMessageId() };
+    await expect(t.postLive(bp, m, true)).rejects.toThrow(/only the own/);
+    expect(server.posts).toHaveLength(before);
+  });
+
+
   it('transport both, receipts off: posted to the own handle, no 24244 to the own addr', async () => {
     const { ap, bp, alice, ephemeral, live } = await setup();
     expect(alice.transport).toBe('both');

@@ -197,6 +197,23 @@ describe('ChatStore read receipts and typing', () => {
     for (const id of ids) expect(stored).not.toContain(id);
   });
 
+  it('a blocked peer’s typing and read are not applied (SPEC §8.7)', async () => {
+    const { ap, bp, alice, bob, ephemeral, deliver, pull } = await live();
+    await alice.presence.setReadOn(true);
+    await bob.presence.setReadOn(true);
+    await alice.startChat('bob');
+    await bob.startChat('alice');
+    await alice.send(bp, 'one');
+    expect(await alice.convo.setBlocked(bp, true)).toBeNull();
+    bob.presence.composing(ap, 'h');
+    await pull(bob, 'bob');
+    await bob.openThread(ap);
+    await until('the typing and read posts', () => ephemeral.filter((e) => e.to.startsWith('alice')).length === 2);
+    await deliver();
+    expect(alice.presence.typing[bp]).toBeUndefined();
+    expect(alice.threads[bp][0].read).toBeUndefined();
+  });
+
   it('read receipts are off by default: none sent, none shown', async () => {
     const { ap, alice, bob, ephemeral, pull } = await live();
     await alice.startChat('bob');

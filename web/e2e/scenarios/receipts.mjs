@@ -18,7 +18,11 @@ export default {
     let refused = 0;
     /** @param {import('playwright-core').Route} route */
     const refuse = (route) => {
-      if (route.request().method() !== 'POST') return route.continue();
+      const req = route.request();
+      if (req.method() !== 'POST') return route.continue();
+      // Only a stored post to alice is the receipt counted here: bob's own-devices `read` (stored or
+      // ephemeral, to his own handle, SPEC §8.6) and any ephemeral post go through.
+      if (req.url().includes('ephemeral=true') || !String(req.postDataJSON()?.to ?? '').startsWith('alice')) return route.continue();
       refused += 1;
       return route.abort('internetdisconnected');
     };

@@ -189,11 +189,13 @@ export async function postMessage(
   to: string,
   id: string,
   envelope: EnvelopeV2,
-  opts: { notify?: boolean } = {},
+  opts: { notify?: boolean; keepalive?: boolean } = {},
 ): Promise<{ status: number; seq: number; received_at: string }> {
   const payload = opts.notify === false ? { to, id, envelope, notify: false } : { to, id, envelope };
   const path = opts.notify === false ? '/v1/messages?notify=false' : '/v1/messages';
-  const { status, body } = await request<{ seq: number; received_at: string }>(path, json(payload));
+  // keepalive: the post outlives a page being closed (the body must stay under 64 KiB: only the small own `read`, SPEC §8.6).
+  const init = opts.keepalive ? { ...json(payload), keepalive: true } : json(payload);
+  const { status, body } = await request<{ seq: number; received_at: string }>(path, init);
   return { status, ...body };
 }
 

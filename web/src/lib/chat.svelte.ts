@@ -111,14 +111,14 @@ export class ChatStore {
     this.#receipts = new Receipts(access, deps.ackDelayMs, new EarlyAcks(this.#kv, this.#key('early_acks')));
     this.#stallCheck = deps.stallCheck ?? true;
     this.ops = new MessageOps({ chat: access, own: deps.me.primary, postSilent: (p, m, g) => this.#outbox.postSilent(p, m, g), generation: (p) => this.#outbox.generation(p), blocked: (p) => this.convo.blocked(p), wipeFile: (p, d, id) => this.files.wipe(p, d, id), kv: this.#kv, key: (p) => this.#key(p) });
-    this.presence = new Presence({ chat: access, own: deps.me.primary, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m) => this.#transports.postLive(peer, m), activePeer: () => this.activePeer });
+    this.presence = new Presence({ chat: access, own: deps.me.primary, kv: this.#kv, key: (p) => this.#key(p), post: (peer, m, stored, keepalive) => this.#transports.postLive(peer, m, stored, keepalive), activePeer: () => this.activePeer });
     const parts: StoreParts = { store: this, chat: access, deps, api: this.#api, kv: this.#kv, seen: this.#seen, directory: this.#directory, receipts: this.#receipts,
       now: () => this.#now(), closed: () => this.#closed, key: (p) => this.#key(p), ensureConversation: (p, h) => this.#ensureConversation(p, h),
       peerHandle: (p) => this.#peerHandle(p), inbound: () => this.#inbound, transports: () => this.#transports, copies: () => this.#copies };
     this.#copies = wireCopies(parts, this.#outbox);
     this.#inbound = wireInbound(parts);
     this.convo = new ConvoActions({ chat: access, kv: this.#kv, key: (p) => this.#key(p), own: { primary: deps.me.primary, fqhn: this.fqhn }, ensure: (p, h) => this.#ensureConversation(p, h), dropThread: (p) => delete this.threads[p], forgetFiles: (p, ms) => this.files.forget(p, ms),
-      forgetQueued: async (p, ids) => { this.#outbox.forget(p); await this.#copies.forget(p); await this.#seen.addAll(ids); await this.ops.forget(p); } });
+      forgetQueued: async (p, ids) => { this.presence.forget(p); this.#outbox.forget(p); await this.#copies.forget(p); await this.#seen.addAll(ids); await this.ops.forget(p); } });
     this.files = new Attachments({
       chat: access,
       kv: this.#kv,

@@ -59,7 +59,14 @@ export interface InboundAccess {
   live: Pick<Presence, 'has' | 'accept' | 'heard'>;
 }
 
-/** The ephemeral kinds (SPEC §8.6): never stored, acked or in the stored replay list. */
+/**
+ * The display-hint kinds (SPEC §8.6): never acked, kept in IndexedDB or in
+ * the stored replay list, by whichever path they come. Most come ephemeral;
+ * the own devices' `read` also comes stored, per conversation at most one per 5 min
+ * plus one each time a device's page is hidden or closed (poll, stream, a
+ * restored device's replay from 0), and a peer's client may
+ * store one too: both are applied exactly as a live one.
+ */
 export function isLive(kind: SealedMessage['kind']): boolean {
   return kind === 'read' || kind === 'typing';
 }
@@ -210,6 +217,11 @@ export class Inbound {
     } catch (e) {
       if (!(e instanceof EnvelopeError)) throw e;
       console.debug(`dropped ${what}: ${e.code}`);
+      return null;
+    }
+    // A blocked peer's `read`/`typing`, live or stored, is not applied either (the own primary is never blocked).
+    if (isLive(msg.kind) && this.#a.convo.blocked(msg.from)) {
+      console.debug(`dropped ${what}: blocked`);
       return null;
     }
     if (isLive(msg.kind)) {

@@ -1,13 +1,16 @@
 // Read receipts and typing for one unlocked identity (SPEC §8.6): the two
 // switches (typing on by default, read receipts off by default and
-// reciprocal), what goes out (ephemeral, never retried) and what a received
+// reciprocal), what goes out (ephemeral, never retried; for the own devices
+// also a cheap stored `read`, ownreads.ts) and what a received
 // `typing`/`read` changes. Nothing of a received signal is stored: typing
 // lives in memory, and a read mark only sets `read` on our own message.
 // What this device reads also goes to the identity's own other devices (a
-// `read` to oneself over the server only, whatever the switch), which clear their unread counts.
+// `read` to oneself over the server only, whatever the switch), which clear their unread counts;
+// devices not live then get a cheap stored one later (ownreads.ts).
 // The rules without state are in presence.ts.
 import type { KV } from './kv';
 import { newMessageId } from './bytes';
+import { StoredOwnReads } from './ownreads';
 import type { SealedMessage } from './envelope';
 import { parseTyping, typingBody } from './livebody';
 import { BoundedSet } from './nostr/bookkeeping';
@@ -24,8 +27,8 @@ export interface PresenceHost {
   own?: string;
   kv: KV;
   key(part: string): string;
-  /** Seal and send ephemeral (Transports.postLive). */
-  post(peer: string, m: Outgoing): Promise<void>;
+  /** Seal and send ephemeral, or `stored` (the own devices' stored `read` only, `keepalive` as the page goes) (Transports.postLive). */
+  post(peer: string, m: Outgoing, stored?: boolean, keepalive?: boolean): Promise<void>;
   /** The thread open in the UI, if any. */
   activePeer(): string | null;
 }
@@ -57,6 +60,10 @@ export class Presence {
   readonly #unread = new UnreadIds();
   /** Ids of the own-devices `read`s sent from here: the server's echo to this device is skipped. */
   readonly #sentOwn = new BoundedSet(OWN_READS_KEPT);
+  /** Per conversation, the ids read here for the next STORED own `read` (SPEC §8.6 "Own devices"). */
+  readonly #storedOwn = new StoredOwnReads((_peer, ids, keepalive) => {
+    if (this.#h.own) this.#send(this.#h.own, 'read', ids.join(','), true, keepalive);
+  });
 
   constructor(host: PresenceHost) {
     this.#h = host;
@@ -101,6 +108,11 @@ export class Presence {
     if (viewing(this.#h, peer)) this.#queueRead(peer, ids);
   }
 
+  /** `peer`'s conversation was deleted: its pending stored own `read` is dropped (the ephemeral batch still goes). */
+  forget(peer: string): void {
+    this.#storedOwn.drop(peer);
+  }
+
   /** A visible message from `peer` arrived (`counted`: it raised the unread count): it ends their typing, and is read if the thread is open. */
   heard(peer: string, id: string, counted = false): void {
     this.#hide(peer);
@@ -114,6 +126,7 @@ export class Presence {
     const own = this.#h.own;
     if (this.readOn) add(this.#reads, peer, ids);
     if (own && peer !== own) add(this.#ownReads, peer, ids);
+    if (own && peer !== own) this.#storedOwn.read(peer, ids);
     this.#readTimer ??= setTimeout(() => this.#flushReads(), READ_BATCH_MS);
   }
 
@@ -130,11 +143,11 @@ export class Presence {
   }
 
   /** Best effort: never retried, a failure only logged (SPEC §7.7). */
-  #send(peer: string, kind: 'read' | 'typing', body: string): void {
+  #send(peer: string, kind: 'read' | 'typing', body: string, stored = false, keepalive = false): void {
     if (this.#h.chat.closed) return;
     const m: Outgoing = { kind, id: newMessageId(), sent_at: rfc3339(this.#h.chat.now()), body };
     if (kind === 'read' && peer === this.#h.own) this.#sentOwn.add(m.id);
-    void this.#h.post(peer, m).catch((e: unknown) => console.debug(`${kind} not sent:`, e));
+    void this.#h.post(peer, m, stored, keepalive).catch((e: unknown) => console.debug(`${kind} not sent:`, e));
   }
 
   // ---- receiving --------------------------------------------------------------
@@ -224,6 +237,7 @@ export class Presence {
     this.#readTimer = null;
     this.#reads.clear();
     this.#ownReads.clear();
+    this.#storedOwn.close();
   }
 }
 

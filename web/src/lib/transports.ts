@@ -125,19 +125,23 @@ export class Transports {
    * never retried. Resolves when one transport took it. One to the own
    * primary (the own devices' `read`) goes over the server only, never to a
    * relay: a 24244 to the own addr would tell the peer when we read (§8.6);
-   * without the server it is not sent at all.
+   * without the server it is not sent at all. `stored` (own primary only):
+   * the cheap STORED own `read` instead, in the own mailbox with notify
+   * false (`keepalive` as the page goes), for devices not live (§8.6).
    */
-  async postLive(peer: string, m: Outgoing): Promise<void> {
+  async postLive(peer: string, m: Outgoing, stored = false, keepalive = false): Promise<void> {
     const host = this.#host;
     const toOwn = peer === host.deps.me.primary;
-    const useServer = host.transport() !== 'nostr' && !!host.api.postEphemeral;
+    if (stored && !toOwn) throw new Error('only the own devices’ read is stored');
+    const useServer = host.transport() !== 'nostr' && (stored || !!host.api.postEphemeral);
     const useNostr = !toOwn && host.transport() !== 'server' && host.relays().length > 0;
     if (host.closed()) throw new ChatClosedError();
     const { seed, handle, server } = host.deps.me;
     const { kind, id, sent_at, body } = m;
     const { envelope } = seal(seed, { kind, id, from_handle: `${handle}@${server}`, to: peer, sent_at, body });
     const tasks: Promise<unknown>[] = [];
-    if (useServer) tasks.push(host.peerHandle(peer).then((h) => host.api.postEphemeral!(h, id, envelope)));
+    if (useServer && stored) tasks.push(host.api.postMessage(handle, id, envelope, { notify: false, keepalive }));
+    else if (useServer) tasks.push(host.peerHandle(peer).then((h) => host.api.postEphemeral!(h, id, envelope)));
     if (useNostr) tasks.push(this.#publish(peer, eventKindFor(kind), envelope));
     if (tasks.length) await firstSuccess(tasks);
   }
