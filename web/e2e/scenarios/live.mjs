@@ -173,7 +173,7 @@ export default {
   async run(t) {
     const A = t.alice.page;
     const B = t.bob.page;
-    // Opening the threads reads what was unread there: a stored own-device `read` may follow (§8.6: 5 min later, or when the page is hidden or closed), so rows are counted against stored posts.
+    // Opening the threads reads what was unread there: a stored own-device `read` may follow (§8.6: 5 min later, or when the page is hidden or closed); these pages' stored posts are counted for the log.
     let storedPosts = 0;
     /** @param {import('playwright-core').Response} res */
     const onResponse = (res) => {
@@ -201,9 +201,12 @@ export default {
     await A.waitForTimeout(1_500); // a read batch begun by the openings is posted and answered
     for (const p of [A, B]) p.off('response', onResponse);
     assert(cts.length >= 2 && cts.every((c) => typeof c === 'string' && c.length > 40), `bob posted active and paused ephemeral (${cts.length})`);
-    assert(storedCount(t.dbPath) === before + storedPosts, `no message row was added by typing (${storedPosts} stored posts meanwhile)`);
+    // What proves typing is never stored is that no row holds any of its ciphertexts. The row count is only logged:
+    // any tab of either identity (earlier scenarios' devices too) may post a stored own read meanwhile (§8.6: when a
+    // page is hidden, or 5 min after a read), which these two pages' responses do not see.
     for (const ct of cts) assert(!dbHolds(t.dbPath, ct.slice(0, 64)), 'the database never holds a typing envelope');
-    log(`bob typed: alice saw "typing…" and then not; ${cts.length} ephemeral posts, no row from them (${storedPosts} stored posts meanwhile), no ciphertext of them in the db`);
+    const added = storedCount(t.dbPath) - before;
+    log(`bob typed: alice saw "typing…" and then not; ${cts.length} ephemeral posts, no ciphertext of them in the db (${added} rows added meanwhile, ${storedPosts} stored posts from these two pages)`);
 
     // 2. Read receipts off (the default): "Delivered", never "Read".
     await A.locator('#composer').fill(OFF_TEXT);
