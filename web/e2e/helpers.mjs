@@ -217,6 +217,25 @@ export function conversation(page, handle) {
 }
 
 /**
+ * Goes to `url` and, if the lock screen shows, unlocks with `pass`, until
+ * `peer`'s conversation is listed (a page opened again on a saved identity).
+ * @param {import('playwright-core').Page} page
+ * @param {string} url
+ * @param {string} pass
+ * @param {string} peer
+ */
+export async function openUnlocked(page, url, pass, peer) {
+  await page.goto(url);
+  const locked = page.getByRole('heading', { name: 'Welcome back' });
+  await locked.or(conversation(page, peer).first()).first().waitFor();
+  if (await locked.isVisible()) {
+    await page.locator('#passphrase').fill(pass);
+    await page.getByRole('button', { name: 'Unlock' }).click();
+  }
+  await conversation(page, peer).first().waitFor();
+}
+
+/**
  * Create an identity (phrase → a wrong word, then the 3 asked for →
  * passphrase) and register `handle`, after "admin" (reserved) and `taken`
  * if given (the server's 409 shown as a sentence). Returns the 24 words.

@@ -10,7 +10,7 @@
 // from the phrase gets the old messages only by importing the file.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { artifacts, assert, conversation, log, openWindow, watch, DOMAIN, PASS, TEXT1, TEXT2 } from '../helpers.mjs';
+import { artifacts, assert, conversation, log, openUnlocked, openWindow, watch, DOMAIN, PASS, TEXT1, TEXT2 } from '../helpers.mjs';
 
 const REPLY_PART = TEXT2.replace('Hi Alice! ', '');
 const LATE_COPY = 'Sent just before my tab was reloaded';
@@ -80,13 +80,7 @@ async function reactionAtAccept(t) {
   const page = await t.alice.ctx.newPage();
   watch(t, page, 'alice');
   t.alice.page = page;
-  await page.goto(t.base + '/');
-  const locked = page.getByRole('heading', { name: 'Welcome back' });
-  await locked.or(conversation(page, 'bob').first()).first().waitFor();
-  if (await locked.isVisible()) {
-    await page.locator('#passphrase').fill(PASS.alice);
-    await page.getByRole('button', { name: 'Unlock' }).click();
-  }
+  await openUnlocked(page, t.base + '/', PASS.alice, 'bob');
   // Back in the thread, where the scenarios after this one expect alice.
   await conversation(page, 'bob').filter({ hasNotText: 'No messages yet' }).first().click();
   await page.locator('#composer').waitFor();

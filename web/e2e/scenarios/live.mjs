@@ -1,8 +1,7 @@
 // Issue 13, typing indicator and read receipts (SPEC §7.7, §8.6): bob
 // types and alice sees "typing…", which ends when bob empties his
 // composer; the typing envelopes were posted ephemeral and never reached
-// the database (no row added, not a byte of their ciphertext in the file or
-// its WAL). Read receipts are off by default: alice's message stays
+// the database (not a byte of their ciphertext in the file or its WAL). Read receipts are off by default: alice's message stays
 // "Delivered" while bob reads it. Still off, what alice reads on one device
 // clears its unread mark on her second device (restored from her phrase,
 // live), and also when that device was closed at the time and opened
@@ -10,7 +9,7 @@
 // "Read" once bob opens the thread; the earlier one never does.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { assert, conversation, log, openWindow, watch, DOMAIN, PASS } from '../helpers.mjs';
+import { assert, conversation, log, openUnlocked, openWindow, watch, DOMAIN, PASS } from '../helpers.mjs';
 
 const OFF_TEXT = 'Read receipts are off for this one';
 const ON_TEXT = 'Now they are on: read me';
@@ -141,24 +140,11 @@ async function closedDeviceRead(t, A, B, second) {
     delete (/** @type {any} */ (document)).visibilityState;
     document.dispatchEvent(new Event('visibilitychange'));
   });
-  await A.goto(t.base + '/#/chats');
-  const lockedA = A.getByRole('heading', { name: 'Welcome back' });
-  await lockedA.or(conversation(A, 'bob').first()).first().waitFor();
-  if (await lockedA.isVisible()) {
-    await A.locator('#passphrase').fill(PASS.alice);
-    await A.getByRole('button', { name: 'Unlock' }).click();
-    await conversation(A, 'bob').first().waitFor();
-  }
+  await openUnlocked(A, t.base + '/#/chats', PASS.alice, 'bob');
   const P = await second.ctx.newPage();
   watch(t, P, 'alice-live-second');
   second.page = P;
-  await P.goto(t.base + '/');
-  const locked = P.getByRole('heading', { name: 'Welcome back' });
-  await locked.or(conversation(P, 'bob').first()).first().waitFor();
-  if (await locked.isVisible()) {
-    await P.locator('#passphrase').fill('alice live second device');
-    await P.getByRole('button', { name: 'Unlock' }).click();
-  }
+  await openUnlocked(P, t.base + '/', 'alice live second device', 'bob');
   const entry = conversation(P, 'bob').filter({ hasText: CLOSED_TEXT });
   await entry.waitFor({ timeout: 30_000 });
   await entry.getByTestId('unread').waitFor({ state: 'hidden', timeout: 15_000 });
