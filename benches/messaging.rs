@@ -79,8 +79,9 @@ struct Bench {
 impl Bench {
     /// Posts `total` messages to `to` round robin, [`CONCURRENCY`] in
     /// flight; returns (msg/s, server CPU µs per message).
-    async fn saturate(&mut self, to: &[String], total: usize) -> anyhow::Result<(f64, f64)> {
+    async fn saturate(&mut self, to: &[String], total: usize) -> anyhow::Result<(f64, f64, f64)> {
         self.run += 1;
+        let (commits0, jobs0) = self.srv.writer_counts().await?;
         let cpu0 = self.srv.cpu_us();
         let started = Instant::now();
         let each = total / CONCURRENCY;
@@ -108,6 +109,44 @@ impl Bench {
         }
         let secs = started.elapsed().as_secs_f64();
         let n = each * CONCURRENCY;
+        let cpu = per(self.srv.cpu_us() - cpu0, n);
+        let (commits, jobs) = self.srv.writer_counts().await?;
+        let batch = per(jobs - jobs0, usize::try_from(commits - commits0)?.max(1));
+        Ok((per(n as u64, 1) / secs, cpu, batch))
+    }
+
+    /// `total` requests, [`CONCURRENCY`] in flight, each built by `req(i)`
+    /// and expected to answer `status`; returns (requests/s, server CPU µs
+    /// per request). The request stack's floor under a post's cost.
+    async fn floor<F>(&mut self, total: usize, status: u16, req: F) -> anyhow::Result<(f64, f64)>
+    where
+        F: Fn(&reqwest::Client, &str, usize) -> reqwest::RequestBuilder + Clone + Send + 'static,
+    {
+        let cpu0 = self.srv.cpu_us();
+        let started = Instant::now();
+        let each = total / CONCURRENCY;
+        let tasks: Vec<_> = (0..CONCURRENCY)
+            .map(|c| {
+                let (client, base, req) = (self.client.clone(), self.base.clone(), req.clone());
+                tokio::spawn(async move {
+                    for i in 0..each {
+                        let r = req(&client, &base, c * each + i).send().await?;
+                        anyhow::ensure!(
+                            r.status() == status,
+                            "floor request answered {}",
+                            r.status()
+                        );
+                        r.bytes().await?;
+                    }
+                    anyhow::Ok(())
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await??;
+        }
+        let n = each * CONCURRENCY;
+        let secs = started.elapsed().as_secs_f64();
         Ok((per(n as u64, 1) / secs, per(self.srv.cpu_us() - cpu0, n)))
     }
 
@@ -270,15 +309,36 @@ async fn main() -> anyhow::Result<()> {
     );
     let db0 = b.srv.db_bytes()?;
     let handles: Vec<String> = users.iter().map(|u| u.handle.clone()).collect();
-    println!("| streams online | acked msg/s | server CPU µs/msg |\n|---|---|---|");
+    println!(
+        "| streams online | acked msg/s | server CPU µs/msg | posts per commit |\n|---|---|---|---|"
+    );
     let mut stored = 0;
     for n in [streams, mid, 10] {
         close_all(open.split_off(n.min(open.len())));
         b.srv.settle_fds(base_fds + n + CONCURRENCY + 8).await;
-        let (rate, cpu) = b.saturate(&handles[..n], messages).await?;
+        let (rate, cpu, batch) = b.saturate(&handles[..n], messages).await?;
         stored += messages / CONCURRENCY * CONCURRENCY;
-        println!("| {n} | {rate:.0} | {cpu:.0} |");
+        println!("| {n} | {rate:.0} | {cpu:.0} | {batch:.1} |");
     }
+    println!(
+        "\n## The request stack's floor ({CONCURRENCY} in flight, 10 streams online, nothing stored)"
+    );
+    println!("| request | answer | req/s | server CPU µs/req |\n|---|---|---|---|");
+    let (rate, cpu) = b
+        .floor(messages, 200, |c, base, _| {
+            c.get(format!("{base}/v1/healthz"))
+        })
+        .await?;
+    println!("| GET /v1/healthz | 200 | {rate:.0} | {cpu:.0} |");
+    let refused = serde_json::json!({"to": handles[0], "id": "short", "envelope": b.env});
+    let (rate, cpu) = b
+        .floor(messages, 422, move |c, base, _| {
+            c.post(format!("{base}/v1/messages")).json(&refused)
+        })
+        .await?;
+    println!(
+        "| POST /v1/messages, same body, refused after parsing (`invalid_message_id`) | 422 | {rate:.0} | {cpu:.0} |"
+    );
     let db1 = b.srv.db_bytes()?;
     let paced_n = (messages / 20).clamp(100, 500);
     let paced = b.paced(&handles[0], paced_n).await?;

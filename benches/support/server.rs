@@ -15,6 +15,8 @@ pub(crate) struct ServerProcess {
     pub(crate) addr: SocketAddr,
     /// Its SQLite file.
     pub(crate) db: PathBuf,
+    /// Its `/metrics` listener.
+    metrics: SocketAddr,
 }
 
 /// Raises this process's open-file limit to its hard limit: 10k streams need
@@ -35,6 +37,7 @@ impl ServerProcess {
             .local_addr()?
             .port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+        let metrics = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let db = dir.join("bench.db");
         let big = u32::MAX.to_string();
         // KEZ_BENCH_SERVER_BIN: another build (say, the one before a change),
@@ -45,6 +48,7 @@ impl ServerProcess {
         );
         let child = Command::new(bin)
             .args(["--bind", &addr.to_string(), "--server", SERVER])
+            .args(["--metrics-bind", &metrics.to_string()])
             .arg("--db")
             .arg(&db)
             .args([
@@ -68,7 +72,12 @@ impl ServerProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;
-        let server = Self { child, addr, db };
+        let server = Self {
+            child,
+            addr,
+            db,
+            metrics,
+        };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -113,6 +122,25 @@ impl ServerProcess {
             .collect();
         // rest starts at field 3 (state); utime is field 14, stime 15.
         (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) * 10_000
+    }
+
+    /// The writer's (commits, write jobs) so far, from `/metrics`
+    /// (`kez_db_commits_total`, `kez_db_write_jobs_total`): how well group
+    /// commit batched.
+    pub(crate) async fn writer_counts(&self) -> anyhow::Result<(u64, u64)> {
+        let text = reqwest::get(format!("http://{}/metrics", self.metrics))
+            .await?
+            .text()
+            .await?;
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("{name} not in /metrics"))
+        };
+        Ok((
+            value("kez_db_commits_total")?,
+            value("kez_db_write_jobs_total")?,
+        ))
     }
 
     /// Open file descriptors (sockets included) of the server.
