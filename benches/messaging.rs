@@ -23,6 +23,7 @@ mod floor;
 #[path = "support/server.rs"]
 mod server;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use client::{User, close_all, envelope, open_many, post, register};
@@ -78,47 +79,27 @@ struct Bench {
 
 impl Bench {
     /// Posts `total` messages to `to` round robin, [`CONCURRENCY`] in
-    /// flight; returns (msg/s, server CPU µs per message).
+    /// flight; returns (msg/s, server CPU µs per message, posts per commit).
     async fn saturate(&mut self, to: &[String], total: usize) -> anyhow::Result<(f64, f64, f64)> {
         self.run += 1;
         let (commits0, jobs0) = self.srv.writer_counts().await?;
-        let cpu0 = self.srv.cpu_us();
-        let started = Instant::now();
-        let each = total / CONCURRENCY;
-        let tasks: Vec<_> = (0..CONCURRENCY)
-            .map(|c| {
-                let (client, base, env, run) = (
-                    self.client.clone(),
-                    self.base.clone(),
-                    self.env.clone(),
-                    self.run,
-                );
-                let to: Vec<String> = (0..each)
-                    .map(|i| to[(c * each + i) % to.len()].clone())
-                    .collect();
-                tokio::spawn(async move {
-                    for (i, h) in to.iter().enumerate() {
-                        post(&client, &base, h, &format!("sat-{run}-{c:03}-{i:08}"), &env).await?;
-                    }
-                    anyhow::Ok(())
-                })
+        let (run, env, to) = (self.run, self.env.clone(), Arc::new(to.to_vec()));
+        let (rate, cpu) = self
+            .load(total, 201, move |c, base, k| {
+                let id = format!("sat-{run}-{k:010}");
+                let body = serde_json::json!({"to": to[k % to.len()], "id": id, "envelope": env});
+                c.post(format!("{base}/v1/messages")).json(&body)
             })
-            .collect();
-        for t in tasks {
-            t.await??;
-        }
-        let secs = started.elapsed().as_secs_f64();
-        let n = each * CONCURRENCY;
-        let cpu = per(self.srv.cpu_us() - cpu0, n);
+            .await?;
         let (commits, jobs) = self.srv.writer_counts().await?;
         let batch = per(jobs - jobs0, usize::try_from(commits - commits0)?.max(1));
-        Ok((per(n as u64, 1) / secs, cpu, batch))
+        Ok((rate, cpu, batch))
     }
 
-    /// `total` requests, [`CONCURRENCY`] in flight, each built by `req(i)`
-    /// and expected to answer `status`; returns (requests/s, server CPU µs
-    /// per request). The request stack's floor under a post's cost.
-    async fn floor<F>(&mut self, total: usize, status: u16, req: F) -> anyhow::Result<(f64, f64)>
+    /// `total` requests, [`CONCURRENCY`] in flight, the `k`th built by
+    /// `req(client, base, k)` and expected to answer `status`; returns
+    /// (requests/s, server CPU µs per request).
+    async fn load<F>(&mut self, total: usize, status: u16, req: F) -> anyhow::Result<(f64, f64)>
     where
         F: Fn(&reqwest::Client, &str, usize) -> reqwest::RequestBuilder + Clone + Send + 'static,
     {
@@ -129,13 +110,9 @@ impl Bench {
             .map(|c| {
                 let (client, base, req) = (self.client.clone(), self.base.clone(), req.clone());
                 tokio::spawn(async move {
-                    for i in 0..each {
-                        let r = req(&client, &base, c * each + i).send().await?;
-                        anyhow::ensure!(
-                            r.status() == status,
-                            "floor request answered {}",
-                            r.status()
-                        );
+                    for k in c * each..(c + 1) * each {
+                        let r = req(&client, &base, k).send().await?;
+                        anyhow::ensure!(r.status() == status, "answered {}", r.status());
                         r.bytes().await?;
                     }
                     anyhow::Ok(())
@@ -325,14 +302,14 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("| request | answer | req/s | server CPU µs/req |\n|---|---|---|---|");
     let (rate, cpu) = b
-        .floor(messages, 200, |c, base, _| {
+        .load(messages, 200, |c, base, _| {
             c.get(format!("{base}/v1/healthz"))
         })
         .await?;
     println!("| GET /v1/healthz | 200 | {rate:.0} | {cpu:.0} |");
     let refused = serde_json::json!({"to": handles[0], "id": "short", "envelope": b.env});
     let (rate, cpu) = b
-        .floor(messages, 422, move |c, base, _| {
+        .load(messages, 422, move |c, base, _| {
             c.post(format!("{base}/v1/messages")).json(&refused)
         })
         .await?;
