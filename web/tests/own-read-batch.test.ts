@@ -72,6 +72,7 @@ async function world(n = 10) {
       .filter(({ m }) => m.kind === 'read' && m.from === bp && m.to === bp)
       .map(({ notify, keepalive, m }) => ({ notify, keepalive, ids: m.body.split(',') }));
   const ownEphemeral = () => ephemeral.filter((e) => e.to === 'bob@kez.test');
+  const peerEphemeral = () => ephemeral.filter((e) => e.to === 'alice@kez.test');
   /** The messages `from`..`to` arrive one by one on bob1, a second apart (each its own 1 s batch). */
   const read = async (from = 0, to = n) => {
     for (const item of items.slice(from, to)) {
@@ -88,7 +89,7 @@ async function world(n = 10) {
     vi.useRealTimers();
     for (const s of [alice, bob1]) await s.close();
   };
-  return { server, ap, cp, alice, bob1, ids, doc, win, stored, ownEphemeral, read, hide, close };
+  return { server, ap, cp, alice, bob1, ids, items, doc, win, stored, ownEphemeral, peerEphemeral, read, hide, close };
 }
 
 describe('the stored own read: a 5 min fallback, flushed when the page is hidden or closed (SPEC §8.6)', () => {
@@ -163,7 +164,7 @@ describe('the stored own read: a 5 min fallback, flushed when the page is hidden
     await close();
   });
 
-  it('a conversation deleted before the flush: its pending stored read is dropped', async () => {
+  it('a conversation deleted before the flush: its pending stored read is dropped (the live ones had gone)', async () => {
     const { ap, bob1, stored, ownEphemeral, read, hide, close } = await world();
     await read();
     await bob1.convo.delete(ap);
@@ -171,6 +172,18 @@ describe('the stored own read: a 5 min fallback, flushed when the page is hidden
     await vi.advanceTimersByTimeAsync(OWN_READ_STORE_MS);
     expect(ownEphemeral()).toHaveLength(10);
     expect(stored()).toEqual([]);
+    await close();
+  });
+
+  it('a conversation deleted with a live batch pending: neither the own devices nor the peer get that read', async () => {
+    const { ap, bob1, items, ownEphemeral, peerEphemeral, read, close } = await world();
+    await bob1.presence.setReadOn(true);
+    await read(0, 9);
+    expect([ownEphemeral().length, peerEphemeral().length]).toEqual([9, 9]);
+    await bob1.ingest([items[9]!]);
+    await bob1.convo.delete(ap);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect([ownEphemeral().length, peerEphemeral().length]).toEqual([9, 9]);
     await close();
   });
 

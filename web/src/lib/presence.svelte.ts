@@ -108,9 +108,12 @@ export class Presence {
     if (viewing(this.#h, peer)) this.#queueRead(peer, ids);
   }
 
-  /** `peer`'s conversation was deleted: its pending stored own `read` is dropped (the ephemeral batch still goes). */
+  /** `peer`'s conversation was deleted: every `read` still pending for it (to the peer, the live own devices, the stored one) is dropped, with the ids behind its count. */
   forget(peer: string): void {
     this.#storedOwn.drop(peer);
+    this.#reads.delete(peer);
+    this.#ownReads.delete(peer);
+    this.#unread.cleared(peer);
   }
 
   /** A visible message from `peer` arrived (`counted`: it raised the unread count): it ends their typing, and is read if the thread is open. */
