@@ -243,6 +243,31 @@ describe('files between two chat stores', () => {
     expect(fileMsg(bob, w.ap, 'in')?.attachment?.state).toBe('ready');
   });
 
+  it('a file deleted for everyone while its chunks arrive: the transfer stops, later chunks are only acked, no bytes are kept (TODO #164)', async () => {
+    const w = world();
+    const alice = w.store('alice');
+    const bob = w.store('bob');
+    const bytes = file(3 * CHUNK_SIZE + 5);
+    const items = await sendAndCollect(w, alice, bytes);
+    const [pointer, ...chunks] = items;
+    await bob.load();
+    await deliver(bob, [pointer, chunks[0]]);
+    expect(fileMsg(bob, w.ap, 'in')?.attachment).toMatchObject({ state: 'receiving', done: 1 });
+    const sent = fileMsg(alice, w.bp, 'out')!;
+    expect(await alice.ops.remove(w.bp, sent.id)).toBe(true);
+    await alice.files.idle(w.bp);
+    await settle(5);
+    const del = box(w.server, 'bob', items[items.length - 1].seq);
+    expect(del).toHaveLength(1);
+    await deliver(bob, del);
+    expect(bob.files.receiver.transfers).toEqual([]);
+    await deliver(bob, chunks.slice(1));
+    expect(bob.files.receiver.transfers).toEqual([]);
+    const m = bob.threads[w.ap].find((x) => x.id === pointer.id);
+    expect(m?.deleted).toBe(true);
+    expect(await bob.files.bytes(w.ap, { ...m!, dir: 'in' })).toBeNull();
+  });
+
   it('pointers over the transfer bound show failed; "Ask again" starts one once there is room', async () => {
     const w = world();
     const alice = w.store('alice');

@@ -92,8 +92,9 @@ export class Attachments {
     await this.#host.files.put(this.#host.key(fileRecord('out', peer, id)), bytes);
   }
 
-  /** Delete a file's stored bytes (a message deleted for everyone, SPEC §8.5); any URL handed out is revoked. */
+  /** Delete a file's stored bytes (a message deleted for everyone, SPEC §8.5), and stop its transfer if it is still arriving; any URL handed out is revoked. */
   async wipe(peer: string, dir: 'in' | 'out', id: string): Promise<void> {
+    if (dir === 'in') await this.receiver.forgetMessage(peer, id);
     const name = fileRecord(dir, peer, id);
     const e = this.#urls.get(name);
     this.#urls.delete(name);

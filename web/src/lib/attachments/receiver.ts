@@ -237,6 +237,20 @@ export class Receiver {
     await this.#save();
   }
 
+  /**
+   * The incoming file message `msgId` was deleted for everyone (SPEC §8.5,
+   * inside the write queue): its transfer stops, its buffered chunks go, and
+   * it counts as finished, so chunks still arriving are only acked and are
+   * never assembled into bytes for a deleted message.
+   */
+  async forgetMessage(peer: string, msgId: string): Promise<void> {
+    const t = this.#xfers.find((x) => x.peer === peer && x.pointer?.msg_id === msgId);
+    if (!t) return;
+    await this.#drop(t);
+    this.#finished = [...this.#finished, transferKey(peer, t.file_id)].slice(-FINISHED_KEPT);
+    await this.#host.kv.set(this.#host.key('xfers_done'), this.#finished);
+  }
+
   /** Mark transfers that stopped moving as failed, drop pointerless chunks past their time. */
   checkStalls(): Promise<void> {
     return this.#chat.serial(async () => {
