@@ -29,14 +29,26 @@ sw.addEventListener('install', (event) => {
 });
 
 /**
- * Fetches the build's assets not cached yet. One that fails (offline during
- * the install) is left to the cache-first fetch below, so the worker still
- * installs and the page keeps working.
+ * Fetches the page and the build's assets not cached yet. The page the
+ * worker was installed from loaded before the worker existed, and the app
+ * moves between screens without loading another page, so without this the
+ * first session had no page to open offline (a new user on "nostr relays
+ * only" could not open the app while the home server was down). A fetch
+ * that fails (offline during the install) is left to the fetch handlers
+ * below, so the worker still installs and the page keeps working.
  */
 async function precache() {
   const cache = await caches.open(SHELL);
-  await Promise.all(
-    PRECACHE.map(async (path) => {
+  await Promise.all([
+    (async () => {
+      try {
+        const res = await fetch('/', { cache: 'no-cache' });
+        if (isPage(res)) await cache.put('/', res);
+      } catch {
+        // kept by the next page load instead
+      }
+    })(),
+    ...PRECACHE.map(async (path) => {
       if (await cache.match(path)) return;
       try {
         const res = await fetch(path);
@@ -45,7 +57,12 @@ async function precache() {
         // fetched on first use instead
       }
     }),
-  );
+  ]);
+}
+
+/** Whether `res` may be kept as the app's page: a success, and HTML. @param {Response} res */
+function isPage(res) {
+  return res.ok && /^text\/html\b/i.test(res.headers.get('Content-Type') ?? '');
 }
 
 sw.addEventListener('activate', (event) => {
@@ -78,8 +95,7 @@ async function page(req) {
   const cache = await caches.open(SHELL);
   try {
     const res = await fetch(req);
-    const type = res.headers.get('Content-Type') ?? '';
-    if (res.ok && /^text\/html\b/i.test(type)) {
+    if (isPage(res)) {
       const html = await res.clone().text();
       await cache.put('/', res.clone());
       await pruneAssets(cache, html);

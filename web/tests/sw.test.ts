@@ -96,6 +96,24 @@ describe('service worker app shell', () => {
     expect(await (await get('/assets/index-abc123.js', 'no-cors')).text()).toBe('console.log(1)');
   });
 
+  it('keeps the page at install, so the first session opens offline (the page it was installed from loaded before it existed)', async () => {
+    const { cache, net, get, install } = loadWorker({ '/': ['text/html; charset=utf-8', INDEX] });
+    await install();
+    expect([...cache.entries.keys()]).toEqual(['/']);
+    net.online = false;
+    expect(await (await get('/chats')).text()).toBe(INDEX);
+  });
+
+  it('an install that gets no HTML page (an error, or offline) keeps the page it had', async () => {
+    const { cache, net, install } = loadWorker({ '/': ['text/plain', 'maintenance'] });
+    await cache.put('/', new Response(INDEX, { headers: { 'Content-Type': 'text/html' } }));
+    await install();
+    expect(await (await cache.match('/'))!.text()).toBe(INDEX);
+    net.online = false;
+    await install();
+    expect(await (await cache.match('/'))!.text()).toBe(INDEX);
+  });
+
   it('precaches the build assets at install (chunks loaded with import() too) and keeps them when the page is fetched', async () => {
     // vite.config.ts writes the build's list into dist/sw.js; the source's list is empty.
     expect(SW_SOURCE).toContain('const PRECACHE = [];');
