@@ -215,11 +215,12 @@ export class ChatStore {
    * progress stops between items, so lastSeq never moves past a message it didn't open.
    */
   async close(): Promise<void> {
+    // Before closing: what was read here and not yet told to the own devices is posted now.
+    const reads = this.presence.close();
     this.#closed = true;
     this.disconnect();
     this.files.close();
-    this.presence.close();
-    await Promise.all([this.#queue, this.#copies.close(), this.ops.unposted.settled()]);
+    await Promise.all([reads, this.#queue, this.#copies.close(), this.ops.unposted.settled()]);
   }
 
   async #saveConvs(): Promise<void> {

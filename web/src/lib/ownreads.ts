@@ -8,8 +8,9 @@
 // stored one (the newest MAX_ACK_IDS), at most once per OWN_READ_STORE_MS
 // (a fallback, trailing from the first read not yet stored), and at once
 // when the page is hidden (`visibilitychange`) or closed (`pagehide`), then
-// with `keepalive` so the post outlives the page. Pending state is in memory
-// only: never retried, never kept in IndexedDB, dropped with the conversation.
+// with `keepalive` so the post outlives the page, and when the app locks.
+// Pending state is in memory only: never retried, never kept in IndexedDB,
+// dropped with the conversation.
 import { MAX_ACK_IDS } from './envelope';
 
 /** How long after the first read not yet stored the stored own `read` goes out, unless the page is hidden first. */
@@ -21,8 +22,8 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
 }
 
-/** Posts one stored own `read` naming `ids` for `peer`'s conversation; `keepalive` when the page is going away. */
-export type SendStoredRead = (peer: string, ids: string[], keepalive: boolean) => void;
+/** Posts one stored own `read` naming `ids` for `peer`'s conversation; `keepalive` when the page is going away. Settles when the post is done (never rejects). */
+export type SendStoredRead = (peer: string, ids: string[], keepalive: boolean) => Promise<void> | void;
 
 /** The pending stored own `read`s, one per conversation. */
 export class StoredOwnReads {
@@ -67,17 +68,24 @@ export class StoredOwnReads {
     this.#pending.delete(peer);
   }
 
-  /** Locking: nothing pending is sent, no timer or listener left behind. */
-  close(): void {
-    for (const peer of [...this.#pending.keys()]) this.drop(peer);
+  /**
+   * Locking (or this tab giving way to another): what is pending is posted
+   * now, as when the page is hidden (a device restored later would
+   * otherwise show what was read here as unread); no timer or listener is
+   * left behind. Settles once those posts are done, so the caller can wipe
+   * the keys after.
+   */
+  close(): Promise<void> {
+    const posts = [...this.#pending.keys()].map((peer) => this.#flushOne(peer, false));
     if (typeof document !== 'undefined') document.removeEventListener('visibilitychange', this.#onVisibility);
     if (typeof window !== 'undefined') window.removeEventListener('pagehide', this.#onPageHide);
+    return Promise.all(posts).then(() => undefined);
   }
 
-  #flushOne(peer: string, keepalive: boolean): void {
+  #flushOne(peer: string, keepalive: boolean): Promise<void> | void {
     const p = this.#pending.get(peer);
     if (!p) return;
     this.drop(peer);
-    if (p.ids.size) this.#send(peer, [...p.ids], keepalive);
+    if (p.ids.size) return this.#send(peer, [...p.ids], keepalive);
   }
 }

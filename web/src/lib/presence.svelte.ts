@@ -61,9 +61,9 @@ export class Presence {
   /** Ids of the own-devices `read`s sent from here: the server's echo to this device is skipped. */
   readonly #sentOwn = new BoundedSet(OWN_READS_KEPT);
   /** Per conversation, the ids read here for the next STORED own `read` (SPEC §8.6 "Own devices"). */
-  readonly #storedOwn = new StoredOwnReads((_peer, ids, keepalive) => {
-    if (this.#h.own) this.#send(this.#h.own, 'read', ids.join(','), true, keepalive);
-  });
+  readonly #storedOwn = new StoredOwnReads((_peer, ids, keepalive) =>
+    this.#h.own ? this.#send(this.#h.own, 'read', ids.join(','), true, keepalive) : undefined,
+  );
 
   constructor(host: PresenceHost) {
     this.#h = host;
@@ -145,12 +145,12 @@ export class Presence {
     if (own) for (const [, ids] of toOwn) for (const body of readBodies([...ids])) this.#send(own, 'read', body);
   }
 
-  /** Best effort: never retried, a failure only logged (SPEC §7.7). */
-  #send(peer: string, kind: 'read' | 'typing', body: string, stored = false, keepalive = false): void {
-    if (this.#h.chat.closed) return;
+  /** Best effort: never retried, a failure only logged (SPEC §7.7). Settles when the post is done. */
+  #send(peer: string, kind: 'read' | 'typing', body: string, stored = false, keepalive = false): Promise<void> {
+    if (this.#h.chat.closed) return Promise.resolve();
     const m: Outgoing = { kind, id: newMessageId(), sent_at: rfc3339(this.#h.chat.now()), body };
     if (kind === 'read' && peer === this.#h.own) this.#sentOwn.add(m.id);
-    void this.#h.post(peer, m, stored, keepalive).catch((e: unknown) => console.debug(`${kind} not sent:`, e));
+    return this.#h.post(peer, m, stored, keepalive).catch((e: unknown) => console.debug(`${kind} not sent:`, e));
   }
 
   // ---- receiving --------------------------------------------------------------
@@ -231,8 +231,8 @@ export class Presence {
     if (marked.length) await chat.saveThread(peer);
   }
 
-  /** Locking: no timers left behind. */
-  close(): void {
+  /** Locking: no timers left behind; the pending stored own `read`s are posted (settles when done; call while the store is still open). */
+  close(): Promise<void> {
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
     this.typing = {};
@@ -240,7 +240,7 @@ export class Presence {
     this.#readTimer = null;
     this.#reads.clear();
     this.#ownReads.clear();
-    this.#storedOwn.close();
+    return this.#storedOwn.close();
   }
 }
 
