@@ -181,7 +181,13 @@ pub fn app(state: AppState) -> Router {
                             tracing::info_span!("request", method = %req.method(), route = %route, id = %id)
                         })
                         .on_request(())
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                        .on_response(DefaultOnResponse::new().level(Level::INFO))
+                        // Every answer is already logged once above, with its
+                        // status; internal errors again with their cause
+                        // (`log_internal_errors`). The default would add an
+                        // ERROR line for every 5xx, and a client refused
+                        // with 507 `mailbox_full` could flood the error log.
+                        .on_failure(()),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )

@@ -1,11 +1,16 @@
-//! Byte budgets for SSE streams (SPEC §7.4): what waits in a stream's queue
-//! for a client that reads slowly (or never) is counted in bytes, per stream,
-//! per client network and across all streams, so stalled readers cannot pin
-//! unbounded memory, and one network's cannot starve everyone else's.
+//! Byte budgets for SSE streams and poll answers (SPEC §7.3, §7.4): what
+//! waits for a client that reads slowly (or never) is counted in bytes, per
+//! stream, per client network and across the process, so stalled readers
+//! cannot pin unbounded memory, and one network's cannot starve everyone
+//! else's. A reservation lasts until the bytes it covers are gone: a page
+//! read from the database holds one before the read, each event takes its
+//! share from it, and the frame written to the socket keeps it until the
+//! write is done (`Reserved::hold`), not only while it waits in a queue.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::response::sse::Event;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -39,16 +44,72 @@ pub(super) struct StreamBudget {
     network: Arc<RefGuard<IpAddr, Arc<Semaphore>>>,
 }
 
-/// Bytes reserved for one queued event; released when it is dropped, i.e.
-/// when the response body takes the event from the queue.
+/// Bytes reserved in the budgets: for one queued event (from its stream's
+/// own budget too), or for a page or an answer being read or written (from
+/// its network's share and the process-wide budget only). Released when
+/// dropped; [`Reserved::hold`] ties that to the bytes it covers.
 #[must_use = "the bytes are released as soon as the reservation is dropped"]
-pub(super) struct Reserved {
-    _own: OwnedSemaphorePermit,
-    _network: OwnedSemaphorePermit,
-    _all: OwnedSemaphorePermit,
-    /// Keeps the network's share alive while the event is queued, even
-    /// after its stream task ended, so a new stream cannot get a fresh one.
-    _share: Arc<RefGuard<IpAddr, Arc<Semaphore>>>,
+pub struct Reserved {
+    own: Option<OwnedSemaphorePermit>,
+    network: OwnedSemaphorePermit,
+    all: OwnedSemaphorePermit,
+    /// Keeps the network's share alive while the bytes are held, even
+    /// after its stream ended, so a new stream cannot get a fresh one.
+    share: Arc<RefGuard<IpAddr, Arc<Semaphore>>>,
+}
+
+impl Reserved {
+    /// Gives back whatever is held beyond `bytes` (a page or an answer
+    /// smaller than the most it could have been).
+    pub fn shrink_to(&mut self, bytes: usize) {
+        let permits = [
+            self.own.as_mut(),
+            Some(&mut self.network),
+            Some(&mut self.all),
+        ];
+        for p in permits.into_iter().flatten() {
+            let excess = p.num_permits().saturating_sub(bytes);
+            drop(p.split(excess));
+        }
+    }
+
+    /// `bytes` of network share and process-wide budget taken out of this
+    /// reservation (an event's part of its page's), or `None` when less is
+    /// left.
+    pub(super) fn take(&mut self, bytes: usize) -> Option<Reserved> {
+        if self.network.num_permits() < bytes || self.all.num_permits() < bytes {
+            return None;
+        }
+        Some(Reserved {
+            own: None,
+            network: self.network.split(bytes)?,
+            all: self.all.split(bytes)?,
+            share: self.share.clone(),
+        })
+    }
+
+    /// `bytes` that keep this reservation until their last copy is dropped:
+    /// for a response frame, once the server has written it to the socket
+    /// (hyper's write queue and the direct stream path both hold a frame's
+    /// `Bytes` until then).
+    pub fn hold(self, bytes: Bytes) -> Bytes {
+        Bytes::from_owner(Held {
+            bytes,
+            _reserved: self,
+        })
+    }
+}
+
+/// Bytes with the reservation that covers them.
+struct Held {
+    bytes: Bytes,
+    _reserved: Reserved,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 /// An event in a stream's queue with the bytes it holds (`None`: a small
@@ -56,8 +117,9 @@ pub(super) struct Reserved {
 pub(super) struct Outgoing {
     /// The SSE event.
     pub(super) event: Event,
-    /// What it holds of the budgets, until it is dropped.
-    pub(super) _reserved: Option<Reserved>,
+    /// What it holds of the budgets, until it is dropped (its frame's
+    /// bytes take it over on the way to the socket).
+    pub(super) reserved: Option<Reserved>,
 }
 
 impl Outgoing {
@@ -65,7 +127,7 @@ impl Outgoing {
     pub(super) fn control(event: Event) -> Self {
         Self {
             event,
-            _reserved: None,
+            reserved: None,
         }
     }
 }
@@ -109,32 +171,92 @@ impl ByteBudget {
     /// Waits until `bytes` (counted as at most [`STREAM_BUFFER_BYTES`]) fit
     /// in the stream's budget, its network's share and the process-wide one.
     pub(super) async fn reserve(&self, stream: &StreamBudget, bytes: usize) -> Reserved {
-        let n = u32::try_from(bytes.min(STREAM_BUFFER_BYTES)).unwrap_or(u32::MAX);
+        let n = permits(bytes.min(STREAM_BUFFER_BYTES));
+        // Its own budget first: a stream whose client stalls waits there,
+        // holding nothing of its network's share.
+        let own = stream.own.clone().acquire_many_owned(n).await;
+        let mut shared = self
+            .reserve_page(stream, bytes.min(STREAM_BUFFER_BYTES))
+            .await;
+        shared.own =
+            Some(own.unwrap_or_else(|_| unreachable!("stream byte budgets are never closed")));
+        shared
+    }
+
+    /// `shared` (an event's part of its page's reservation) with the
+    /// event's `bytes` (counted as at most [`STREAM_BUFFER_BYTES`]) of the
+    /// stream's own budget, once they fit: only the stream's own reader
+    /// frees them, so no stream waits on another's.
+    pub(super) async fn add_own(
+        stream: &StreamBudget,
+        bytes: usize,
+        mut shared: Reserved,
+    ) -> Reserved {
+        let n = permits(bytes.min(STREAM_BUFFER_BYTES));
         // No semaphore is ever closed, so acquiring cannot fail.
+        let own = stream.own.clone().acquire_many_owned(n).await;
+        shared.own =
+            Some(own.unwrap_or_else(|_| unreachable!("stream byte budgets are never closed")));
+        shared
+    }
+
+    /// Waits until `bytes` (counted as at most the network share) fit in
+    /// the stream's network share and the process-wide budget: a page,
+    /// reserved before it is read; its events then take their part of it.
+    pub(super) async fn reserve_page(&self, stream: &StreamBudget, bytes: usize) -> Reserved {
+        let n = permits(bytes.min(self.network_share));
         let take = |sem: &Arc<Semaphore>| sem.clone().acquire_many_owned(n);
-        let own = take(&stream.own).await;
         let network = take(stream.network.value()).await;
         let all = take(&self.all).await;
         let never_closed = |_| unreachable!("stream byte budgets are never closed");
         Reserved {
-            _own: own.unwrap_or_else(never_closed),
-            _network: network.unwrap_or_else(never_closed),
-            _all: all.unwrap_or_else(never_closed),
-            _share: stream.network.clone(),
+            own: None,
+            network: network.unwrap_or_else(never_closed),
+            all: all.unwrap_or_else(never_closed),
+            share: stream.network.clone(),
         }
+    }
+
+    /// [`Self::reserve_page`], only if the bytes fit at once.
+    pub(super) fn try_reserve_page(&self, stream: &StreamBudget, bytes: usize) -> Option<Reserved> {
+        self.try_shared(stream.network.clone(), bytes)
+    }
+
+    /// Reserves `bytes` (counted as at most the network share) of
+    /// `network`'s share and the process-wide budget for an answer that
+    /// is not a stream (a poll page, SPEC §7.3), only if they fit at once.
+    pub fn try_reserve_answer(&self, network: IpAddr, bytes: usize) -> Option<Reserved> {
+        let share = self.network_share;
+        let guard = self
+            .networks
+            .acquire(network, || Arc::new(Semaphore::new(share)));
+        self.try_shared(Arc::new(guard), bytes)
+    }
+
+    fn try_shared(
+        &self,
+        share: Arc<RefGuard<IpAddr, Arc<Semaphore>>>,
+        bytes: usize,
+    ) -> Option<Reserved> {
+        let n = permits(bytes.min(self.network_share));
+        let network = share.value().clone().try_acquire_many_owned(n).ok()?;
+        let all = self.all.clone().try_acquire_many_owned(n).ok()?;
+        Some(Reserved {
+            own: None,
+            network,
+            all,
+            share,
+        })
     }
 
     /// Reserves `bytes` only if they fit at once (ephemeral events, SPEC
     /// §7.7, are dropped rather than waited for).
     pub(super) fn try_reserve(&self, stream: &StreamBudget, bytes: usize) -> Option<Reserved> {
-        let n = u32::try_from(bytes.min(STREAM_BUFFER_BYTES)).unwrap_or(u32::MAX);
-        let take = |sem: &Arc<Semaphore>| sem.clone().try_acquire_many_owned(n).ok();
-        Some(Reserved {
-            _own: take(&stream.own)?,
-            _network: take(stream.network.value())?,
-            _all: take(&self.all)?,
-            _share: stream.network.clone(),
-        })
+        let n = permits(bytes.min(STREAM_BUFFER_BYTES));
+        let own = stream.own.clone().try_acquire_many_owned(n).ok()?;
+        let mut shared = self.try_shared(stream.network.clone(), bytes.min(STREAM_BUFFER_BYTES))?;
+        shared.own = Some(own);
+        Some(shared)
     }
 
     /// Bytes currently queued across all streams.
@@ -149,6 +271,11 @@ impl ByteBudget {
             self.network_share().saturating_sub(sem.available_permits())
         })
     }
+}
+
+/// Semaphore permits for `bytes` (never more than a semaphore holds).
+fn permits(bytes: usize) -> u32 {
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

@@ -62,10 +62,12 @@ const FLUSH_ON_SHUTDOWN: Duration = Duration::from_secs(2);
 /// subscription holds its token's entry.
 type SubjectIndex = RefCountedMap<String, Handle>;
 
-/// A message waiting to be published to NATS.
+/// A message waiting to be published to NATS, with its share of the
+/// local broker's carry budget (the queue is bounded in bytes too).
 struct Outbound {
     subject: String,
     msg: Payload,
+    _bytes: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// What an inbox subject carries: a stored message's wake-up, or an
@@ -134,9 +136,20 @@ impl NatsBroker {
         self.stats.clone()
     }
 
-    fn enqueue(&self, handle: &Handle, msg: Payload) {
+    /// Queues `msg` (of about `bytes`) for the bridge, or drops it (counted)
+    /// when the queue is full in messages or in bytes.
+    fn enqueue(&self, handle: &Handle, msg: Payload, bytes: usize) {
+        let Some(permit) = self.local.carry(bytes) else {
+            self.stats.count_drop();
+            return;
+        };
         let subject = inbox_subject(&self.domain, handle.as_str());
-        if self.outbound.try_send(Outbound { subject, msg }).is_err() {
+        let out = Outbound {
+            subject,
+            msg,
+            _bytes: permit,
+        };
+        if self.outbound.try_send(out).is_err() {
             self.stats.count_drop();
         }
     }
@@ -146,12 +159,14 @@ impl Broker for NatsBroker {
     fn publish(&self, handle: &Handle, msg: Arc<StoredMessage>) {
         self.local.publish(handle, msg.clone());
         // Called on the writer thread: never wait for the bridge.
-        self.enqueue(handle, Payload::Stored(msg));
+        let bytes = msg.envelope.get().len() + msg.id.len() + 64;
+        self.enqueue(handle, Payload::Stored(msg), bytes);
     }
 
     fn publish_ephemeral(&self, handle: &Handle, ev: Arc<Ephemeral>) {
         self.local.publish_ephemeral(handle, ev.clone());
-        self.enqueue(handle, Payload::Ephemeral(ev));
+        let bytes = ev.envelope.get().len() + ev.id.len() + 64;
+        self.enqueue(handle, Payload::Ephemeral(ev), bytes);
     }
 
     fn subscribe(&self, handle: &Handle) -> Subscription {

@@ -135,6 +135,10 @@ fn http_builder(header_timeout: Duration) -> http1::Builder {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
+        // A client may shut its sending side once the request is sent
+        // (`shutdown(SHUT_WR)`, netcat, some proxies): it still gets its
+        // answer; without this hyper closed such connections unanswered.
+        .half_close(true)
         // Above our own limit, so most excess gets `edge`'s JSON 431.
         .max_headers(crate::edge::HYPER_MAX_HEADERS);
     http

@@ -193,3 +193,73 @@ async fn exactly_the_header_limit_is_answered_and_one_more_is_not() {
         );
     }
 }
+
+/// A client that shuts its sending side once the request is sent (netcat,
+/// `shutdown(SHUT_WR)`) still gets its answer, and the post is stored.
+#[tokio::test]
+async fn a_half_closed_connection_still_gets_its_answer() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = spawn_app().await;
+    let _bob = app.user("bob").await;
+    let body = serde_json::json!({"to": "bob", "id": "half-closed-000001", "envelope": {"v": 2}})
+        .to_string();
+    for (path, extra) in [("/v1/messages", body.as_str()), ("/v1/healthz", "")] {
+        let method = if extra.is_empty() { "GET" } else { "POST" };
+        let mut conn = tokio::net::TcpStream::connect(app.addr()).await.unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            extra.len()
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        conn.write_all(extra.as_bytes()).await.unwrap();
+        conn.shutdown().await.unwrap();
+        let mut answer = String::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            conn.read_to_string(&mut answer),
+        )
+        .await
+        .expect("no answer within 10 s")
+        .unwrap();
+        let want = if extra.is_empty() {
+            "HTTP/1.1 200 "
+        } else {
+            "HTTP/1.1 201 "
+        };
+        assert!(answer.starts_with(want), "{path}: {answer:?}");
+    }
+}
+
+/// A `Last-Event-ID` that is not a seq is refused (it used to be ignored,
+/// replaying the whole mailbox); an empty one counts as none.
+#[tokio::test]
+async fn a_malformed_last_event_id_is_refused() {
+    let app = spawn_app().await;
+    let bob = app.user("bob").await;
+    for bad in ["-1", "abc", "1 2", "18446744073709551616", "0x5"] {
+        let res = app
+            .client
+            .get(app.url(&format!(
+                "/v1/inbox/bob/stream?auth={}",
+                bob.stream_auth("bob")
+            )))
+            .header("last-event-id", bad)
+            .send()
+            .await
+            .unwrap();
+        assert_error(res, 400, "invalid_last_event_id").await;
+    }
+    for fine in ["", " 7 ", "0"] {
+        let res = app
+            .client
+            .get(app.url(&format!(
+                "/v1/inbox/bob/stream?auth={}",
+                bob.stream_auth("bob")
+            )))
+            .header("last-event-id", fine)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{fine:?}");
+    }
+}

@@ -9,6 +9,7 @@
 //! Anything else, and any unusual head, goes to hyper with the bytes
 //! already read put back, so hyper gives its usual answers.
 
+mod batch;
 mod head;
 mod response;
 

@@ -3,32 +3,21 @@
 //! each frame's own buffer, anything else whole with its length (issue 14,
 //! TODO #205).
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header, response::Parts};
 use axum::response::Response;
-use futures_util::FutureExt as _;
 use http_body_util::{BodyExt as _, Limited};
 use tokio::net::TcpStream;
 
+use super::batch::{Batch, Ready, write_all};
 use super::head::Keep;
 
 /// Most bytes of a non-stream answer (a JSON error) written here; a larger
 /// one ends the connection instead.
 const MAX_WHOLE_BODY: usize = 64 * 1024;
-/// The last chunk of a chunked body.
-const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
-/// Most bytes of frames already waiting that go out in one write (with
-/// the head, or with the frame that woke the stream): `: open` and a
-/// replay's first events reach the socket in one system call instead of
-/// one each (issue 14: stream opens). Taking an event off the stream's
-/// queue frees its share of the stream's byte budget, so a slow client can
-/// hold up to this much (plus one frame) beyond that budget while a write
-/// waits; nothing is kept between writes.
-const MAX_COALESCED: usize = 16 * 1024;
-
 /// How a response's body is framed.
 enum Framing {
     Chunked,
@@ -61,59 +50,13 @@ pub(super) async fn write_head(
     } else {
         Framing::Chunked
     };
-    let mut out = encode_head(&parts, &framing, keep);
+    let mut batch = Batch::new(encode_head(&parts, &framing, keep), keep != Keep::Http10);
     drop(parts);
     // A body that already ended or failed is left to `pump`, which sees
     // the same again (an ended body keeps answering `None`).
-    let _ = take_ready(&mut body, &mut out, keep != Keep::Http10);
-    write_all(socket, [&out, &[], &[]], write_timeout)
-        .await
-        .ok()?;
+    let _ = batch.take_ready(&mut body);
+    batch.write(socket, write_timeout).await.ok()?;
     Some(body)
-}
-
-/// How a body stood once [`take_ready`] stopped.
-#[derive(PartialEq, Eq)]
-enum Ready {
-    /// Nothing more was waiting (or the byte budget was reached).
-    Waiting,
-    Ended,
-    Failed,
-}
-
-/// Appends `data` to `out`, as a chunk when `chunked`.
-fn append_frame(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
-    // An empty chunk would end the body (hyper skips empty frames too).
-    if data.is_empty() {
-        return;
-    }
-    if chunked {
-        out.extend_from_slice(format!("{:X}\r\n", data.len()).as_bytes());
-        out.extend_from_slice(data);
-        out.extend_from_slice(b"\r\n");
-    } else {
-        out.extend_from_slice(data);
-    }
-}
-
-/// Appends the frames `body` has ready now, without waiting, until about
-/// [`MAX_COALESCED`] bytes are in `out`. It polls with a no-op waker: the
-/// caller must poll `body` again with its own (as `pump` does) before it
-/// waits on it.
-fn take_ready(body: &mut Body, out: &mut Vec<u8>, chunked: bool) -> Ready {
-    while out.len() < MAX_COALESCED {
-        match body.frame().now_or_never() {
-            None => return Ready::Waiting,
-            Some(None) => return Ready::Ended,
-            Some(Some(Err(_))) => return Ready::Failed,
-            Some(Some(Ok(frame))) => {
-                if let Ok(data) = frame.into_data() {
-                    append_frame(out, &data, chunked);
-                }
-            }
-        }
-    }
-    Ready::Waiting
 }
 
 /// Writes `body`'s frames as they come (as chunks, or bare when `chunked`
@@ -132,29 +75,25 @@ pub(super) async fn pump(
             frame = body.frame() => frame,
             () = client_left(socket) => return,
         };
-        let mut out = Vec::new();
+        let mut batch = Batch::new(Vec::new(), chunked);
         let state = match frame {
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
-                    append_frame(&mut out, &data, chunked);
+                    batch.add(data);
                 }
                 // Events queued behind this one go in the same write.
-                take_ready(&mut body, &mut out, chunked)
+                batch.take_ready(&mut body)
             }
             Some(Err(_)) => Ready::Failed,
             None => Ready::Ended,
         };
         // A failed body ends the connection without the last chunk.
-        if state == Ready::Ended && chunked {
-            out.extend_from_slice(LAST_CHUNK);
+        if state == Ready::Ended {
+            batch.end();
         }
         // Boxed: a write waits (with a timer) only while the client is
         // slow, and an idle stream's task should not keep room for it.
-        if !out.is_empty()
-            && Box::pin(write_all(socket, [&out, &[], &[]], write_timeout))
-                .await
-                .is_err()
-        {
+        if !batch.is_empty() && Box::pin(batch.write(socket, write_timeout)).await.is_err() {
             tracing::debug!("stream client stopped reading; closing its connection");
             return;
         }
@@ -180,7 +119,7 @@ pub(super) async fn whole(
     };
     let body = body.to_bytes();
     let head = encode_head(&parts, &Framing::Length(body.len()), keep);
-    let written = write_all(socket, [&head, &body, &[]], write_timeout).await;
+    let written = write_all(socket, &[&head, &body], write_timeout).await;
     written.is_ok() && keep == Keep::Alive && !connection_close(&parts.headers)
 }
 
@@ -196,35 +135,6 @@ async fn client_left(socket: &TcpStream) {
             Ok(_) | Err(_) => return,
         }
     }
-}
-
-/// Writes `parts` in order (vectored), each wait for the socket bounded by
-/// `timeout`, as `tokio_io_timeout` bounds hyper's writes.
-async fn write_all(socket: &TcpStream, parts: [&[u8]; 3], timeout: Duration) -> io::Result<()> {
-    let total: usize = parts.iter().map(|p| p.len()).sum();
-    let mut done = 0;
-    while done < total {
-        tokio::time::timeout(timeout, socket.writable())
-            .await
-            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
-        let slices = remaining(parts, done);
-        match socket.try_write_vectored(&slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// `parts` without their first `skip` bytes.
-fn remaining(parts: [&[u8]; 3], mut skip: usize) -> [IoSlice<'_>; 3] {
-    parts.map(|p| {
-        let cut = skip.min(p.len());
-        skip -= cut;
-        IoSlice::new(&p[cut..])
-    })
 }
 
 /// The status line and headers as hyper 1.x writes them: the response's
@@ -298,58 +208,6 @@ mod tests {
         assert!(date.ends_with(" GMT\r\n\r\n"), "{date}");
     }
 
-    fn body_of(frames: Vec<&'static str>, then_wait: bool) -> Body {
-        let ready = futures_util::stream::iter(
-            frames
-                .into_iter()
-                .map(|f| Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(f))),
-        );
-        if then_wait {
-            Body::from_stream(futures_util::StreamExt::chain(
-                ready,
-                futures_util::stream::pending(),
-            ))
-        } else {
-            Body::from_stream(ready)
-        }
-    }
-
-    #[test]
-    fn frames_already_waiting_go_out_together() {
-        let mut out = b"head\r\n\r\n".to_vec();
-        let state = take_ready(
-            &mut body_of(vec![": open\n\n", "id: 1\n\n"], true),
-            &mut out,
-            true,
-        );
-        assert!(state == Ready::Waiting);
-        assert_eq!(out, b"head\r\n\r\n8\r\n: open\n\n\r\n7\r\nid: 1\n\n\r\n");
-
-        // An empty frame is skipped, not written as the last chunk.
-        let mut skipped = Vec::new();
-        take_ready(&mut body_of(vec!["", "a"], true), &mut skipped, true);
-        assert_eq!(skipped, b"1\r\na\r\n");
-
-        let mut bare = Vec::new();
-        let state = take_ready(&mut body_of(vec!["a", "bc"], false), &mut bare, false);
-        assert!(state == Ready::Ended);
-        assert_eq!(bare, b"abc");
-    }
-
-    #[test]
-    fn one_write_takes_at_most_about_the_budget() {
-        let big: &'static str = "x".repeat(10 * 1024).leak();
-        let mut body = body_of(vec![big, big, big, big], false);
-        let mut out = Vec::new();
-        assert!(take_ready(&mut body, &mut out, true) == Ready::Waiting);
-        // Two frames pass the 16 KiB budget; the other two wait their turn.
-        assert!(out.len() > MAX_COALESCED && out.len() < 2 * MAX_COALESCED);
-        let mut rest = Vec::new();
-        assert!(take_ready(&mut body, &mut rest, true) == Ready::Waiting);
-        assert!(take_ready(&mut body, &mut Vec::new(), true) == Ready::Ended);
-        assert_eq!(out.len(), rest.len());
-    }
-
     /// An error answer hands the connection on (to hyper) only when the
     /// client keeps it alive; its status line speaks the client's version.
     #[tokio::test]
@@ -382,13 +240,5 @@ mod tests {
             );
             assert!(got.ends_with("\r\n\r\n{}"), "{got}");
         }
-    }
-
-    #[test]
-    fn remaining_skips_whole_and_partial_parts() {
-        let parts: [&[u8]; 3] = [b"ab", b"cde", b"f"];
-        let left = remaining(parts, 3);
-        let lens: Vec<usize> = left.iter().map(|s| s.len()).collect();
-        assert_eq!(lens, [0, 2, 1]);
     }
 }
