@@ -1,18 +1,21 @@
 //! Command-line flags and environment variables: the whole configuration.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Parser;
 
 mod nats_auth;
 mod proofs;
+mod proxy;
 mod runtime;
+mod urls;
 pub use nats_auth::{CalloutSecrets, NatsAuthConfig};
 pub use proofs::ProofConfig;
+pub use proxy::{ClientIpHeader, TrustedProxies};
 pub use runtime::{RuntimeConfig, default_workers};
+pub use urls::{RelayList, parse_base_url, parse_relays};
 
 /// The browsers' push services (`--push-hosts` default): Chrome/Edge-on-Android/
 /// Opera/Brave (FCM), Firefox (autopush), Safari (Apple), Edge on Windows (WNS).
@@ -241,58 +244,6 @@ pub struct Config {
     pub nostr_push_per_minute: u32,
 }
 
-/// Parses `--sig-server-url`: an `http://` or `https://` URL with a host and
-/// no credentials, query or fragment; returned without a trailing `/`.
-pub fn parse_base_url(s: &str) -> Result<String, String> {
-    let url = url::Url::parse(s.trim()).map_err(|e| format!("{s}: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{s}: must start with http:// or https://"));
-    }
-    if url.host_str().is_none_or(str::is_empty)
-        || !url.username().is_empty()
-        || url.password().is_some()
-        || url.query().is_some()
-        || url.fragment().is_some()
-    {
-        return Err(format!(
-            "{s}: needs a host and no credentials, query or fragment"
-        ));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
-/// Validated nostr relay URLs, in the order given, without duplicates.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RelayList(pub Vec<String>);
-
-/// Parses `--nostr-relays`: each comma-separated entry must be a `ws://` or
-/// `wss://` URL with a host and no credentials or fragment; blanks are skipped.
-pub fn parse_relays(s: &str) -> Result<RelayList, String> {
-    let mut out: Vec<String> = Vec::new();
-    for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let url = url::Url::parse(entry).map_err(|e| format!("{entry}: {e}"))?;
-        if !matches!(url.scheme(), "ws" | "wss") {
-            return Err(format!(
-                "{entry}: a relay URL must start with ws:// or wss://"
-            ));
-        }
-        if url.host_str().is_none_or(str::is_empty)
-            || !url.username().is_empty()
-            || url.password().is_some()
-            || url.fragment().is_some()
-        {
-            return Err(format!(
-                "{entry}: a relay URL needs a host and no credentials or fragment"
-            ));
-        }
-        let url = url.to_string();
-        if !out.contains(&url) {
-            out.push(url);
-        }
-    }
-    Ok(RelayList(out))
-}
-
 impl Config {
     /// A configuration with every default, for tests and embedding.
     pub fn defaults() -> Self {
@@ -317,100 +268,5 @@ impl Config {
             None => format!("https://{}", self.server),
         };
         format!("{base}/v1/sigchains/ed25519/{key_hex}")
-    }
-}
-
-/// Where a trusted proxy puts the client's address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ClientIpHeader {
-    /// The last (proxy-appended) entry of `X-Forwarded-For`.
-    XForwardedFor,
-    /// `CF-Connecting-IP`, set by Cloudflare.
-    CfConnectingIp,
-}
-
-/// The networks of the proxies we run (`--trusted-proxies`): only a TCP peer
-/// inside one of them may report the client's address in a header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<ipnet::IpNet>);
-
-impl TrustedProxies {
-    /// Whether `peer` (an IPv4-mapped IPv6 address counts as its IPv4 form)
-    /// lies in one of the networks.
-    pub fn contains(&self, peer: IpAddr) -> bool {
-        let peer = peer.to_canonical();
-        self.0.iter().any(|net| net.contains(&peer))
-    }
-}
-
-impl FromStr for TrustedProxies {
-    type Err = String;
-
-    /// Comma-separated CIDRs (`10.0.0.0/8`) or single addresses (`::1`);
-    /// empty trusts no peer.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.split(',')
-            .map(str::trim)
-            .filter(|part| !part.is_empty())
-            .map(|part| {
-                part.parse::<ipnet::IpNet>()
-                    .or_else(|_| part.parse::<IpAddr>().map(ipnet::IpNet::from))
-                    .map(|net| net.trunc())
-                    .map_err(|_| format!("{part:?} is not a CIDR (10.0.0.0/8) or an IP address"))
-            })
-            .collect::<Result<_, _>>()
-            .map(Self)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trusted_proxies_parse_cidrs_and_addresses() {
-        let t: TrustedProxies = "127.0.0.0/8, ::1/128,10.1.2.3".parse().unwrap();
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert!(t.contains(ip("127.9.9.9")));
-        assert!(t.contains(ip("::1")));
-        assert!(t.contains(ip("::ffff:127.0.0.1")));
-        assert!(t.contains(ip("10.1.2.3")));
-        assert!(!t.contains(ip("10.1.2.4")));
-        assert!(!t.contains(ip("192.0.2.1")));
-        assert!(
-            !"".parse::<TrustedProxies>()
-                .unwrap()
-                .contains(ip("127.0.0.1"))
-        );
-        assert!("10.0.0.0/33".parse::<TrustedProxies>().is_err());
-        assert!("proxy.example".parse::<TrustedProxies>().is_err());
-    }
-
-    #[test]
-    fn sig_server_url_must_be_an_http_base_url() {
-        assert_eq!(
-            parse_base_url("https://sig.example.org/").unwrap(),
-            "https://sig.example.org"
-        );
-        assert_eq!(
-            parse_base_url("http://127.0.0.1:7878/chains").unwrap(),
-            "http://127.0.0.1:7878/chains"
-        );
-        for bad in [
-            "chat example org/",
-            "sig.example.org",
-            "ftp://sig.example.org",
-            "https://user:pw@sig.example.org",
-            "https://sig.example.org/?a=1",
-            "https://sig.example.org/#x",
-        ] {
-            assert!(parse_base_url(bad).is_err(), "{bad}");
-        }
-        let ok = Config::try_parse_from(["kez", "--sig-server-url", "https://sig.example.org/"]);
-        assert_eq!(
-            ok.unwrap().sigchain_url("ab"),
-            "https://sig.example.org/v1/sigchains/ed25519/ab"
-        );
-        assert!(Config::try_parse_from(["kez", "--sig-server-url", "chat example org/"]).is_err());
     }
 }

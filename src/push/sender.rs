@@ -8,16 +8,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::header;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::coalescer::{Added, Coalescer};
-use super::endpoint::{self, NoPublicAddress, PublicOnlyResolver};
+use super::endpoint::{self, PublicOnlyResolver};
 use super::vapid::VapidKey;
 use crate::kez::Handle;
 use crate::store::{PushSubscription, Store, unix_now};
 use crate::telemetry::Redactor;
+
+mod attempt;
+
+pub(crate) use attempt::is_refused_address;
+use attempt::{Attempt, backoff, classify, describe};
 
 /// Notifications waiting for the worker; beyond this they are dropped and counted.
 pub const QUEUE_CAPACITY: usize = 4096;
@@ -36,7 +41,6 @@ pub const MAX_ATTEMPTS: u32 = 4;
 pub const PUSH_TTL_SECS: u32 = 86_400;
 
 const USER_AGENT: &str = concat!("kez-chat-server/", env!("CARGO_PKG_VERSION"), " (web-push)");
-const BACKOFF_BASE: Duration = Duration::from_secs(1);
 
 /// The shared outbound client: fixed User-Agent, timeouts, no redirects, no
 /// proxy, and unless `allow_insecure` https only with a resolver that refuses
@@ -315,91 +319,6 @@ impl Dispatcher {
             },
         }
     }
-}
-
-/// The result of one try.
-#[derive(Debug, PartialEq, Eq)]
-enum Attempt {
-    Delivered,
-    /// 404/410: the subscription expired or was withdrawn (RFC 8030 §7.3).
-    Gone(StatusCode),
-    /// The endpoint is no longer one this server sends to (the policy
-    /// changed since it was stored): dropped, so the client's self-heal
-    /// check sees it gone and the user gets the reason on re-subscribing.
-    Refused,
-    Retry {
-        after: Option<Duration>,
-        why: String,
-    },
-    Failed(String),
-}
-
-fn classify(status: StatusCode, headers: &HeaderMap) -> Attempt {
-    match status.as_u16() {
-        200..=299 => Attempt::Delivered,
-        404 | 410 => Attempt::Gone(status),
-        408 | 429 | 500..=599 => Attempt::Retry {
-            after: retry_after(headers, chrono::Utc::now()),
-            why: format!("push service answered {}", status.as_u16()),
-        },
-        _ => Attempt::Failed(format!("push service answered {}", status.as_u16())),
-    }
-}
-
-/// `Retry-After` as seconds or an HTTP date.
-fn retry_after(headers: &HeaderMap, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let secs = (at.with_timezone(&chrono::Utc) - now).num_seconds().max(0);
-    Some(Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
-}
-
-fn backoff(attempt: u32) -> Duration {
-    BACKOFF_BASE.saturating_mul(1 << attempt.saturating_sub(1).min(8))
-}
-
-/// Whether the SSRF resolver refused the endpoint's addresses (no retry).
-pub(crate) fn is_refused_address(e: &reqwest::Error) -> bool {
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        if cause.is::<NoPublicAddress>() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
-}
-
-/// A transport error as fixed categories: never the URL, and never a cause's
-/// own text, which can name the endpoint's host (e.g. a TLS name mismatch).
-fn describe(e: &reqwest::Error) -> String {
-    let mut out = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    }
-    .to_owned();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        let category = if cause.is::<rustls::Error>() {
-            Some("TLS error".to_owned())
-        } else {
-            cause
-                .downcast_ref::<std::io::Error>()
-                .map(|io| io.kind().to_string())
-        };
-        if let Some(c) = category {
-            out.push_str(": ");
-            out.push_str(&c);
-        }
-        source = cause.source();
-    }
-    out
 }
 
 #[cfg(test)]

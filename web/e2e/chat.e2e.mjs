@@ -17,7 +17,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { artifacts, checkDbHasNoText, launchBrowser, log, preflight, startServer } from './helpers.mjs';
-import { freePort, metric } from './scenarios/nostr.mjs';
+import { freePort } from './nostr-relay.mjs';
+import { metric } from './nostr-server.mjs';
 import register from './scenarios/register.mjs';
 import pwa from './scenarios/pwa.mjs';
 import chat from './scenarios/chat.mjs';
@@ -92,7 +93,7 @@ try {
   // stream opened as a fresh connection's first request goes off hyper
   // (src/server/direct/); Chromium opens its streams on kept-alive
   // connections, so they go through hyper. Printed, not asserted: both
-  // paths are held to the same bytes by tests/api/direct_stream.rs.
+  // paths are held to the same bytes by tests/api/direct_stream/.
   const [opened, direct] = [await metric(metrics, 'kez_streams_opened'), await metric(metrics, 'kez_streams_opened_direct')];
   log(`event streams opened: ${opened}, ${direct} of them off hyper`);
   await browser.close();

@@ -13,14 +13,13 @@
 // transport `nostr` send the same image: one kind 4243 (the pointer), the
 // chunks as silent 4244, one push by the server's listener; then nadia's
 // profile travels by the relay's kind 0 alone and oscar sees her face.
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
-import { assert, colorScheme, conversation, log, shot, signUp, startServer, DOMAIN } from '../helpers.mjs';
-import { chooseNostr, freePort, metric, query, startRelay } from './nostr.mjs';
+import { assert, colorScheme, conversation, log, shot, signUp, DOMAIN } from '../helpers.mjs';
+import { metric, query, relayBin, withRelayServer } from '../nostr-server.mjs';
+import { chooseNostr } from './nostr.mjs';
 import { makePicture, meanDiff, pixelsOf } from './profile.mjs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 /** Posts that go through before the hold: the pointer and this many chunks minus one. */
 const HOLD_AFTER = 8;
@@ -243,68 +242,52 @@ export default {
 
 /** The same image between two users on transport `nostr`, through a local relay. @param {import('../helpers.mjs').Run} t @param {Buffer} png */
 async function overNostr(t, png) {
-  const bin = process.env.NOSTR_RELAY_BIN;
-  if (!bin) {
-    // scripts/test sets both: there a missing relay is a failure, not a skip.
-    if (process.env.KEZ_REQUIRE_NOSTR) throw new Error('nostr part: KEZ_REQUIRE_NOSTR is set but NOSTR_RELAY_BIN is not');
-    log('nostr part SKIPPED: NOSTR_RELAY_BIN not set');
-    return;
-  }
+  const bin = relayBin('nostr part');
+  if (!bin) return;
   // Chunk events are ~150 KB: the relay's default max_event_size (4096) would refuse them.
-  const relay = await startRelay(bin, mkdtempSync(join(tmpdir(), 'kez-e2e-relay-')), 0, 'max_event_size: 262144\n');
-  const metricsPort = await freePort();
-  const metrics = `http://127.0.0.1:${metricsPort}`;
-  const server = startServer(['--nostr-relays', relay.url, '--metrics-bind', `127.0.0.1:${metricsPort}`]);
-  /** @type {import('playwright-core').BrowserContext[]} */
-  const contexts = [];
-  try {
-    const base = await server.base;
-    /** @param {string} who */
-    const open = async (who) => {
-      const ctx = await t.browser.newContext({ viewport: { width: 1100, height: 760 }, colorScheme });
-      contexts.push(ctx);
-      const page = await ctx.newPage();
-      page.setDefaultTimeout(30_000);
-      await page.goto(base + '/');
-      await signUp(page, who, `${who} file passphrase 1`);
-      await chooseNostr(page);
-      return page;
-    };
-    const N = await open('nadia');
-    const O = await open('oscar');
-    await N.locator('#start-chat').fill(`oscar@${DOMAIN}`);
-    await N.getByRole('button', { name: 'Chat', exact: true }).click();
-    await N.getByTestId('thread-title').getByText(`oscar@${DOMAIN}`).waitFor();
-    await N.getByTestId('file-input').setInputFiles({ name: 'noise.png', mimeType: 'image/png', buffer: png });
-    const outFile = N.locator('[data-message][data-dir="out"] [data-file]').last();
-    await outFile.getByTestId('file-image').waitFor();
-    await O.locator(`[data-testid="conversation"][data-peer="nadia@${DOMAIN}"]`).click();
-    const { sha } = await receivedImage(O);
-    assert(sha === (await outFile.getAttribute('data-sha256')), 'oscar has the file nadia sent');
-    await N.locator('[data-message][data-dir="out"][data-state="delivered"] [data-file]').last().waitFor();
-    log('over nostr: the image arrived whole and shows delivered');
-    // Only the pointer may push (SPEC §12 "Kinds"): one kind 4243 on the relay, the chunks
-    // as silent 4244, and the server's listener pushed for exactly one event.
-    const messages = await query(relay.url, { kinds: [4243] });
-    const silent = await query(relay.url, { kinds: [4244] });
-    assert(messages.length === 1, `one kind 4243 (the pointer), got ${messages.length}`);
-    assert(silent.length >= Math.ceil(png.length / 81920), `the chunks as kind 4244: ${silent.length}`);
-    for (let i = 0; i < 100 && (await metric(metrics, 'kez_nostr_events_accepted')) === 0; i++) await new Promise((r) => setTimeout(r, 100));
-    const pushed = await metric(metrics, 'kez_nostr_events_accepted');
-    assert(pushed === 1, `the nostr listener pushed for one event (the pointer), not per chunk: ${pushed}`);
-    log(`over nostr: 1 kind 4243, ${silent.length} silent 4244, one push`);
-    await profileOverNostr(base, relay.url, N, O);
-    await shot(O, 'attachment-nostr.png');
-  } catch (e) {
-    if (process.env.KEZ_E2E_VERBOSE) console.error(server.output(), relay.output());
-    throw e;
-  } finally {
-    for (const ctx of contexts) await ctx.close().catch(() => {});
-    await server.stop();
-    server.cleanup();
-    relay.kill();
-    relay.cleanup();
-  }
+  await withRelayServer(bin, { extra: 'max_event_size: 262144\n' }, (env) => fileOverNostr(t, env, png));
+}
+
+/** The nostr part's steps on the second server and its relay. @param {import('../helpers.mjs').Run} t @param {import('../nostr-server.mjs').RelayServer} env @param {Buffer} png */
+async function fileOverNostr(t, env, png) {
+  const { server, metrics, contexts } = env;
+  const base = await server.base;
+  /** @param {string} who */
+  const open = async (who) => {
+    const ctx = await t.browser.newContext({ viewport: { width: 1100, height: 760 }, colorScheme });
+    contexts.push(ctx);
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(30_000);
+    await page.goto(base + '/');
+    await signUp(page, who, `${who} file passphrase 1`);
+    await chooseNostr(page);
+    return page;
+  };
+  const N = await open('nadia');
+  const O = await open('oscar');
+  await N.locator('#start-chat').fill(`oscar@${DOMAIN}`);
+  await N.getByRole('button', { name: 'Chat', exact: true }).click();
+  await N.getByTestId('thread-title').getByText(`oscar@${DOMAIN}`).waitFor();
+  await N.getByTestId('file-input').setInputFiles({ name: 'noise.png', mimeType: 'image/png', buffer: png });
+  const outFile = N.locator('[data-message][data-dir="out"] [data-file]').last();
+  await outFile.getByTestId('file-image').waitFor();
+  await O.locator(`[data-testid="conversation"][data-peer="nadia@${DOMAIN}"]`).click();
+  const { sha } = await receivedImage(O);
+  assert(sha === (await outFile.getAttribute('data-sha256')), 'oscar has the file nadia sent');
+  await N.locator('[data-message][data-dir="out"][data-state="delivered"] [data-file]').last().waitFor();
+  log('over nostr: the image arrived whole and shows delivered');
+  // Only the pointer may push (SPEC §12 "Kinds"): one kind 4243 on the relay, the chunks
+  // as silent 4244, and the server's listener pushed for exactly one event.
+  const messages = await query(env.relay.url, { kinds: [4243] });
+  const silent = await query(env.relay.url, { kinds: [4244] });
+  assert(messages.length === 1, `one kind 4243 (the pointer), got ${messages.length}`);
+  assert(silent.length >= Math.ceil(png.length / 81920), `the chunks as kind 4244: ${silent.length}`);
+  for (let i = 0; i < 100 && (await metric(metrics, 'kez_nostr_events_accepted')) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  const pushed = await metric(metrics, 'kez_nostr_events_accepted');
+  assert(pushed === 1, `the nostr listener pushed for one event (the pointer), not per chunk: ${pushed}`);
+  log(`over nostr: 1 kind 4243, ${silent.length} silent 4244, one push`);
+  await profileOverNostr(base, env.relay.url, N, O);
+  await shot(O, 'attachment-nostr.png');
 }
 
 /**

@@ -15,131 +15,13 @@
 // can only come through the server's nostr listener. The relay count opens
 // its popover of relay states. Console errors of this scenario are its own
 // (requests to the stopped server fail on purpose), not the run's.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { verifyEvent } from 'nostr-tools/pure';
-import WebSocket from 'ws';
-import { assert, colorScheme, log, shot, signUp, startServer, DOMAIN } from '../helpers.mjs';
+import { assert, colorScheme, log, shot, signUp, DOMAIN } from '../helpers.mjs';
 import { messagePosts, metaInsideBubble } from '../nostr-checks.mjs';
+import { metric, query, relayBin, withRelayServer } from '../nostr-server.mjs';
 
 const PASS = 'nostr test passphrase 1';
-
-/** A port that was free a moment ago (the relay can't bind port 0 itself). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = /** @type {import('node:net').AddressInfo} */ (srv.address());
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** The packaged config with our port and database, no control socket (as tests/api/helpers/nostr_relay.rs), plus `extra` YAML. @param {string} dir @param {number} port @param {string} [extra] */
-function relayConfig(dir, port, extra = '') {
-  const db = join(dir, 'relay.sqlite3');
-  return `DEBUG: false
-relay_name: test relay
-relay_description: kez-chat e2e
-storage:
-  sqlalchemy.url: sqlite+aiosqlite:///${db}
-  num_concurrent_reqs: 10
-  num_concurrent_adds: 2
-  validators:
-    - nostr_relay.validators.is_not_too_large
-    - nostr_relay.validators.is_signed
-    - nostr_relay.validators.is_recent
-verification:
-  nip05_verification: disabled
-  expiration: 86400
-  update_frequency: 3600
-gunicorn:
-  bind: 127.0.0.1:${port}
-  workers: 1
-  loglevel: warning
-  reload: false
-  control_socket_disable: true
-  graceful_timeout: 1
-purple:
-  host: 127.0.0.1
-  port: ${port}
-  workers: 1
-  disable_compression: true
-authentication:
-  enabled: false
-message_timeout: 1800
-subscription_limit: 64
-max_limit: 6000
-hellthread_limit: 100
-${extra}`;
-}
-
-/**
- * Starts the relay (on `port` if given, else a free one; same directory and
- * database) and waits (40 s at most) until it answers NIP-11. `extra`: more
- * config YAML (e.g. `max_event_size` for file chunks).
- * @param {string} bin @param {string} [dir] @param {number} [fixedPort] @param {string} [extra]
- * @returns {Promise<{ url: string, port: number, dir: string, kill: () => void, cleanup: () => void, output: () => string }>}
- */
-export async function startRelay(bin, dir = mkdtempSync(join(tmpdir(), 'kez-e2e-relay-')), fixedPort = 0, extra = '') {
-  for (let attempt = 0; attempt < (fixedPort ? 1 : 5); attempt++) {
-    const port = fixedPort || (await freePort());
-    const conf = join(dir, 'config.yaml');
-    writeFileSync(conf, relayConfig(dir, port, extra));
-    // Its own process group, killed whole (see kill).
-    const child = spawn(bin, ['-c', conf, 'serve'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let out = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (out += c));
-    const kill = () => killGroup(child);
-    for (let i = 0; i < 400 && child.exitCode === null; i++) {
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { accept: 'application/nostr+json' }, signal: AbortSignal.timeout(1000) });
-        if (res.ok) return { url: `ws://127.0.0.1:${port}`, port, dir, kill, cleanup: () => rmSync(dir, { recursive: true, force: true }), output: () => out };
-      } catch {
-        /* not yet */
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    kill();
-  }
-  throw new Error(`nostr-relay did not start${fixedPort ? ` again on ${fixedPort}` : ' after 5 ports'}`);
-}
-
-/**
- * SIGKILL a relay started `detached` and every process of its group at once.
- * Killing gunicorn's worker first and then its master let the master fork a
- * new worker in between, which outlived it holding the port (a CI run's
- * "port … stayed busy").
- * @param {import('node:child_process').ChildProcess} child
- */
-export function killGroup(child) {
-  if (!child.pid) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    /* already gone */
-  }
-}
-
-/** Until nothing listens on `port` (a killed relay's socket is gone). @param {number} port */
-async function portFree(port) {
-  for (let i = 0; i < 100; i++) {
-    const free = await new Promise((resolve) => {
-      const srv = createServer();
-      srv.once('error', () => resolve(false));
-      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-    });
-    if (free) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`port ${port} stayed busy`);
-}
 
 /** How many of `page`'s incoming messages read `text`, after a moment for a second copy to show up. @param {import('playwright-core').Page} page @param {string} text */
 async function shownOnce(page, text) {
@@ -156,31 +38,6 @@ async function storedTotal(metrics) {
   const m = /^kez_messages_stored_total (\d+)/m.exec(text);
   assert(m, `kez_messages_stored_total in /metrics:\n${text.slice(0, 400)}`);
   return Number(m[1]);
-}
-
-/**
- * The stored events of `filter` on the relay (REQ until EOSE, 10 s at most).
- * @param {string} url @param {object} filter
- * @returns {Promise<import('nostr-tools/pure').Event[]>}
- */
-export function query(url, filter) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    /** @type {import('nostr-tools/pure').Event[]} */
-    const got = [];
-    const timer = setTimeout(() => (ws.close(), reject(new Error(`no EOSE from ${url}`))), 10_000);
-    ws.on('open', () => ws.send(JSON.stringify(['REQ', 'q', filter])));
-    ws.on('error', (e) => (clearTimeout(timer), reject(e)));
-    ws.on('message', (m) => {
-      const msg = JSON.parse(String(m));
-      if (msg[0] === 'EVENT') got.push(msg[2]);
-      if (msg[0] === 'EOSE') {
-        clearTimeout(timer);
-        ws.close();
-        resolve(got);
-      }
-    });
-  });
 }
 
 /**
@@ -206,13 +63,6 @@ async function announced(url, count) {
     assert(i < 100, `relay list and kind 0 published: ${lists.length} lists, ${meta.length} kind 0`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** A counter from the metrics port (0 when absent). @param {string} metrics @param {string} name */
-export async function metric(metrics, name) {
-  const text = await (await fetch(`${metrics}/metrics`)).text();
-  const m = new RegExp(`^${name}(?:_total)? (\\d+)`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
 }
 
 /**
@@ -307,169 +157,159 @@ export async function chooseNostr(page) {
   await page.locator('[data-live="live"]').waitFor();
 }
 
+/**
+ * The scenario's steps on the second server and its relay (see the header).
+ * @param {import('../helpers.mjs').Run} t @param {import('../nostr-server.mjs').RelayServer} env
+ * @param {Awaited<ReturnType<typeof startPushStandIn>>} pushes
+ */
+async function chatOverNostr(t, env, pushes) {
+  const { server, metrics, contexts } = env;
+  /** @type {string[]} */
+  const errors = [];
+  const base = await server.base;
+  log(`second server at ${base} with relay ${env.relay.url}`);
+  const info = await (await fetch(`${base}/v1/server`)).json();
+  assert(JSON.stringify(info.nostr_relays) === JSON.stringify([env.relay.url + '/']), `discovery lists the relay: ${JSON.stringify(info)}`);
+  const csp = (await fetch(`${base}/`)).headers.get('content-security-policy') ?? '';
+  assert(csp.includes(env.relay.url), `CSP connect-src lists the relay: ${csp}`);
+
+  /** @param {string} who @param {string} [init] */
+  const open = async (who, init) => {
+    const ctx = await t.browser.newContext({ viewport: { width: 1100, height: 760 }, colorScheme });
+    contexts.push(ctx);
+    if (init) await ctx.addInitScript({ content: init });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(20_000);
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') errors.push(`[${who}] ${msg.text()}`);
+    });
+    page.on('pageerror', (err) => errors.push(`[${who}] pageerror: ${err.message}`));
+    await page.goto(base + '/');
+    return page;
+  };
+  const carolPush = `${pushes.origin}/push/carol`;
+  const C = await open('carol', fakePushManager(carolPush));
+  const D = await open('dave');
+  await signUp(C, 'carol', PASS);
+  await signUp(D, 'dave', PASS);
+  await enablePush(C);
+  log('carol: push subscription at the stand-in push service');
+  // Default with relays advertised: both. Every message goes both ways and shows once.
+  await C.locator('[data-testid="relays-live"][data-count="1"]').waitFor();
+  await D.locator('[data-testid="relays-live"][data-count="1"]').waitFor();
+  const derived = await announced(env.relay.url, 2);
+  log('first unlock: kind 10002 and a minimal kind 0 (no handle, no addr) on the relay, signed by each one’s derived key');
+  await C.locator('#start-chat').fill(`dave@${DOMAIN}`);
+  await C.getByRole('button', { name: 'Chat', exact: true }).click();
+  await C.getByTestId('thread-title').getByText(`dave@${DOMAIN}`).waitFor();
+  await C.locator('#composer').fill('both ways at once');
+  await C.locator('#composer').press('Enter');
+  const convD = D.locator(`[data-testid="conversation"][data-peer="carol@${DOMAIN}"]`);
+  await convD.waitFor();
+  await convD.click();
+  await shownOnce(D, 'both ways at once');
+  await C.locator('[data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
+  log('transport both: delivered, shown once');
+
+  // The relay dies mid-conversation: the server path carries on.
+  await env.relayDown();
+  await C.locator('#composer').fill('relay is down');
+  await C.locator('#composer').press('Enter');
+  await shownOnce(D, 'relay is down');
+  await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(1).waitFor();
+  log('relay killed: delivered through the server, shown once');
+  await env.relayUp();
+  log('relay restarted');
+
+  await chooseNostr(C);
+  await chooseNostr(D);
+  log('carol and dave: transport nostr, relay connected');
+  await relayPopover(C);
+  log('relay popover: the relay listed as connected');
+  const before = await storedTotal(metrics);
+  const postsBefore = messagePosts(server);
+  assert(postsBefore > 0, 'the request log shows the "both" part’s POST /v1/messages');
+  await C.locator(`[data-testid="conversation"][data-peer="dave@${DOMAIN}"]`).click();
+  await convD.click();
+
+  // An existing conversation: nothing asks the server; the relay takes it.
+  await C.locator('#composer').fill('over the relay 1');
+  await C.locator('#composer').press('Enter');
+  await C.locator('[data-message][data-dir="out"]').last().getByTestId('via').getByText('via 127.0.0.1').waitFor();
+  await metaInsideBubble(C);
+  log('"via 127.0.0.1:…" stays inside its bubble at every line fill');
+  await D.locator('[data-message][data-dir="in"] [data-body]').getByText('over the relay 1').waitFor();
+  await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(2).waitFor();
+  log('carol → dave over nostr, delivered');
+  const pushedBefore = await metric(metrics, 'kez_nostr_events_accepted');
+  const toCarol = () => pushes.got.filter((p) => p.path === '/push/carol');
+  assert(toCarol().length === 0, `no push to carol before dave writes: ${JSON.stringify(pushes.got)}`);
+  await D.locator('#composer').fill('reply by relay');
+  await D.locator('#composer').press('Enter');
+  await C.locator('[data-message][data-dir="in"] [data-body]').getByText('reply by relay').waitFor();
+  // The listener pushes after its coalescing window (2 s): wait for it, bounded.
+  for (let i = 0; i < 150 && toCarol().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  const got = toCarol();
+  assert(got.length === 1 && got[0].method === 'POST' && got[0].bodyLen === 0, `one empty push to carol: ${JSON.stringify(pushes.got)}`);
+  const pushedAfter = await metric(metrics, 'kez_nostr_events_accepted');
+  // (Its count may also include carol's message to dave, pushed meanwhile.)
+  assert(pushedAfter > pushedBefore, `the nostr listener pushed it (kez_nostr_events_accepted ${pushedBefore} → ${pushedAfter})`);
+  log('dave → carol over nostr: one push at the stand-in, through the nostr listener');
+  await D.locator('[data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
+  const after = await storedTotal(metrics);
+  assert(after === before, `POST /v1/messages never stored anything (kez_messages_stored_total ${before} → ${after})`);
+  const postsAfter = messagePosts(server);
+  assert(postsAfter === postsBefore, `POST /v1/messages never called on nostr (request log: ${postsBefore} → ${postsAfter})`);
+  log(`on nostr the server was never asked to store (POST /v1/messages stays at ${postsAfter} in its log, kez_messages_stored_total at ${after})`);
+
+  // The kez server goes away; the relay carries on.
+  await server.stop();
+  log('kez server stopped');
+  await C.locator('#composer').fill('server is gone, still here');
+  await C.locator('#composer').press('Enter');
+  await D.locator('[data-message][data-dir="in"] [data-body]').getByText('server is gone, still here').waitFor();
+  await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(3).waitFor();
+  await D.locator('#composer').fill('and back, without it');
+  await D.locator('#composer').press('Enter');
+  await C.locator('[data-message][data-dir="in"] [data-body]').getByText('and back, without it').waitFor();
+  log('chat goes on with the kez server stopped');
+
+  // Relay restart on nostr only (review r11 #1): the send waits while it is
+  // down (the send queue shows "Waiting…", issue 13), and once it is back
+  // the count returns to 1 and the message goes out by itself (nostr-tools
+  // reconnects after 10 s).
+  await env.relayDown();
+  await C.locator('[data-testid="relays-live"][data-count="0"]').waitFor({ timeout: 20_000 });
+  await C.locator('#composer').fill('sent while the relay is down');
+  await C.locator('#composer').press('Enter');
+  const pending = C.locator('[data-message][data-dir="out"]').filter({ hasText: 'sent while the relay is down' });
+  await C.locator('[data-message][data-dir="out"][data-state="sending"]').filter({ hasText: 'sent while the relay is down' }).getByTestId('waiting').waitFor();
+  log('relay killed: the send waits');
+  await env.relayUp();
+  await C.locator('[data-testid="relays-live"][data-count="1"]').waitFor({ timeout: 40_000 });
+  await D.locator('[data-message][data-dir="in"] [data-body]').getByText('sent while the relay is down').waitFor({ timeout: 20_000 });
+  await pending.and(C.locator('[data-state="delivered"]')).waitFor({ timeout: 20_000 });
+  log('relay back: count 1 again, the waiting message sent by itself and delivered');
+  const events = await query(env.relay.url, { kinds: [4243, 4244] });
+  const signers = new Set(events.map((e) => e.pubkey));
+  assert(events.length > 0 && signers.size === events.length && events.every((e) => !derived.has(e.pubkey)), 'messages and acks: a one-time key each, never a derived key');
+  log(`${events.length} message/ack events on the relay, each by its own one-time key`);
+  await shot(C, 'nostr-carol.png');
+  await shot(D, 'nostr-dave.png');
+  const unexpected = errors.filter((e) => !/Failed to load resource|ERR_CONNECTION_REFUSED|net::ERR_/.test(e));
+  assert(unexpected.length === 0, `console errors:\n${unexpected.join('\n')}`);
+}
+
 /** @type {import('../helpers.mjs').Scenario} */
 export default {
   name: 'chat over nostr (real relay), server not used, then stopped',
   async run(t) {
-    const bin = process.env.NOSTR_RELAY_BIN;
-    if (!bin) {
-      if (process.env.KEZ_REQUIRE_NOSTR) throw new Error('KEZ_REQUIRE_NOSTR is set but NOSTR_RELAY_BIN is not');
-      log('SKIPPED: NOSTR_RELAY_BIN not set (scripts/test sets it)');
-      return;
-    }
-    let relay = await startRelay(bin);
+    const bin = relayBin('nostr scenario');
+    if (!bin) return;
     const pushes = await startPushStandIn();
-    const metricsPort = await freePort();
-    const metrics = `http://127.0.0.1:${metricsPort}`;
-    const server = startServer(['--nostr-relays', relay.url, '--metrics-bind', `127.0.0.1:${metricsPort}`, '--allow-insecure-push-endpoints']);
-    /** @type {import('playwright-core').BrowserContext[]} */
-    const contexts = [];
-    /** @type {string[]} */
-    const errors = [];
     try {
-      const base = await server.base;
-      log(`second server at ${base} with relay ${relay.url}`);
-      const info = await (await fetch(`${base}/v1/server`)).json();
-      assert(JSON.stringify(info.nostr_relays) === JSON.stringify([relay.url + '/']), `discovery lists the relay: ${JSON.stringify(info)}`);
-      const csp = (await fetch(`${base}/`)).headers.get('content-security-policy') ?? '';
-      assert(csp.includes(relay.url), `CSP connect-src lists the relay: ${csp}`);
-
-      /** @param {string} who @param {string} [init] */
-      const open = async (who, init) => {
-        const ctx = await t.browser.newContext({ viewport: { width: 1100, height: 760 }, colorScheme });
-        contexts.push(ctx);
-        if (init) await ctx.addInitScript({ content: init });
-        const page = await ctx.newPage();
-        page.setDefaultTimeout(20_000);
-        page.on('console', (msg) => {
-          if (msg.type() === 'error') errors.push(`[${who}] ${msg.text()}`);
-        });
-        page.on('pageerror', (err) => errors.push(`[${who}] pageerror: ${err.message}`));
-        await page.goto(base + '/');
-        return page;
-      };
-      const carolPush = `${pushes.origin}/push/carol`;
-      const C = await open('carol', fakePushManager(carolPush));
-      const D = await open('dave');
-      await signUp(C, 'carol', PASS);
-      await signUp(D, 'dave', PASS);
-      await enablePush(C);
-      log('carol: push subscription at the stand-in push service');
-      // Default with relays advertised: both. Every message goes both ways and shows once.
-      await C.locator('[data-testid="relays-live"][data-count="1"]').waitFor();
-      await D.locator('[data-testid="relays-live"][data-count="1"]').waitFor();
-      const derived = await announced(relay.url, 2);
-      log('first unlock: kind 10002 and a minimal kind 0 (no handle, no addr) on the relay, signed by each one’s derived key');
-      await C.locator('#start-chat').fill(`dave@${DOMAIN}`);
-      await C.getByRole('button', { name: 'Chat', exact: true }).click();
-      await C.getByTestId('thread-title').getByText(`dave@${DOMAIN}`).waitFor();
-      await C.locator('#composer').fill('both ways at once');
-      await C.locator('#composer').press('Enter');
-      const convD = D.locator(`[data-testid="conversation"][data-peer="carol@${DOMAIN}"]`);
-      await convD.waitFor();
-      await convD.click();
-      await shownOnce(D, 'both ways at once');
-      await C.locator('[data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
-      log('transport both: delivered, shown once');
-
-      // The relay dies mid-conversation: the server path carries on.
-      relay.kill();
-      await portFree(relay.port);
-      await C.locator('#composer').fill('relay is down');
-      await C.locator('#composer').press('Enter');
-      await shownOnce(D, 'relay is down');
-      await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(1).waitFor();
-      log('relay killed: delivered through the server, shown once');
-      relay = await startRelay(bin, relay.dir, relay.port);
-      log('relay restarted');
-
-      await chooseNostr(C);
-      await chooseNostr(D);
-      log('carol and dave: transport nostr, relay connected');
-      await relayPopover(C);
-      log('relay popover: the relay listed as connected');
-      const before = await storedTotal(metrics);
-      const postsBefore = messagePosts(server);
-      assert(postsBefore > 0, 'the request log shows the "both" part’s POST /v1/messages');
-      await C.locator(`[data-testid="conversation"][data-peer="dave@${DOMAIN}"]`).click();
-      await convD.click();
-
-      // An existing conversation: nothing asks the server; the relay takes it.
-      await C.locator('#composer').fill('over the relay 1');
-      await C.locator('#composer').press('Enter');
-      await C.locator('[data-message][data-dir="out"]').last().getByTestId('via').getByText('via 127.0.0.1').waitFor();
-      await metaInsideBubble(C);
-      log('"via 127.0.0.1:…" stays inside its bubble at every line fill');
-      await D.locator('[data-message][data-dir="in"] [data-body]').getByText('over the relay 1').waitFor();
-      await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(2).waitFor();
-      log('carol → dave over nostr, delivered');
-      const pushedBefore = await metric(metrics, 'kez_nostr_events_accepted');
-      const toCarol = () => pushes.got.filter((p) => p.path === '/push/carol');
-      assert(toCarol().length === 0, `no push to carol before dave writes: ${JSON.stringify(pushes.got)}`);
-      await D.locator('#composer').fill('reply by relay');
-      await D.locator('#composer').press('Enter');
-      await C.locator('[data-message][data-dir="in"] [data-body]').getByText('reply by relay').waitFor();
-      // The listener pushes after its coalescing window (2 s): wait for it, bounded.
-      for (let i = 0; i < 150 && toCarol().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
-      const got = toCarol();
-      assert(got.length === 1 && got[0].method === 'POST' && got[0].bodyLen === 0, `one empty push to carol: ${JSON.stringify(pushes.got)}`);
-      const pushedAfter = await metric(metrics, 'kez_nostr_events_accepted');
-      // (Its count may also include carol's message to dave, pushed meanwhile.)
-      assert(pushedAfter > pushedBefore, `the nostr listener pushed it (kez_nostr_events_accepted ${pushedBefore} → ${pushedAfter})`);
-      log('dave → carol over nostr: one push at the stand-in, through the nostr listener');
-      await D.locator('[data-message][data-dir="out"][data-state="delivered"]').first().waitFor();
-      const after = await storedTotal(metrics);
-      assert(after === before, `POST /v1/messages never stored anything (kez_messages_stored_total ${before} → ${after})`);
-      const postsAfter = messagePosts(server);
-      assert(postsAfter === postsBefore, `POST /v1/messages never called on nostr (request log: ${postsBefore} → ${postsAfter})`);
-      log(`on nostr the server was never asked to store (POST /v1/messages stays at ${postsAfter} in its log, kez_messages_stored_total at ${after})`);
-
-      // The kez server goes away; the relay carries on.
-      await server.stop();
-      log('kez server stopped');
-      await C.locator('#composer').fill('server is gone, still here');
-      await C.locator('#composer').press('Enter');
-      await D.locator('[data-message][data-dir="in"] [data-body]').getByText('server is gone, still here').waitFor();
-      await C.locator('[data-message][data-dir="out"][data-state="delivered"]').nth(3).waitFor();
-      await D.locator('#composer').fill('and back, without it');
-      await D.locator('#composer').press('Enter');
-      await C.locator('[data-message][data-dir="in"] [data-body]').getByText('and back, without it').waitFor();
-      log('chat goes on with the kez server stopped');
-
-      // Relay restart on nostr only (review r11 #1): the send waits while it is
-      // down (the send queue shows "Waiting…", issue 13), and once it is back
-      // the count returns to 1 and the message goes out by itself (nostr-tools
-      // reconnects after 10 s).
-      relay.kill();
-      await portFree(relay.port);
-      await C.locator('[data-testid="relays-live"][data-count="0"]').waitFor({ timeout: 20_000 });
-      await C.locator('#composer').fill('sent while the relay is down');
-      await C.locator('#composer').press('Enter');
-      const pending = C.locator('[data-message][data-dir="out"]').filter({ hasText: 'sent while the relay is down' });
-      await C.locator('[data-message][data-dir="out"][data-state="sending"]').filter({ hasText: 'sent while the relay is down' }).getByTestId('waiting').waitFor();
-      log('relay killed: the send waits');
-      relay = await startRelay(bin, relay.dir, relay.port);
-      await C.locator('[data-testid="relays-live"][data-count="1"]').waitFor({ timeout: 40_000 });
-      await D.locator('[data-message][data-dir="in"] [data-body]').getByText('sent while the relay is down').waitFor({ timeout: 20_000 });
-      await pending.and(C.locator('[data-state="delivered"]')).waitFor({ timeout: 20_000 });
-      log('relay back: count 1 again, the waiting message sent by itself and delivered');
-      const events = await query(relay.url, { kinds: [4243, 4244] });
-      const signers = new Set(events.map((e) => e.pubkey));
-      assert(events.length > 0 && signers.size === events.length && events.every((e) => !derived.has(e.pubkey)), 'messages and acks: a one-time key each, never a derived key');
-      log(`${events.length} message/ack events on the relay, each by its own one-time key`);
-      await shot(C, 'nostr-carol.png');
-      await shot(D, 'nostr-dave.png');
-      const unexpected = errors.filter((e) => !/Failed to load resource|ERR_CONNECTION_REFUSED|net::ERR_/.test(e));
-      assert(unexpected.length === 0, `console errors:\n${unexpected.join('\n')}`);
-    } catch (e) {
-      if (process.env.KEZ_E2E_VERBOSE) console.error(server.output(), relay.output());
-      throw e;
+      await withRelayServer(bin, { args: ['--allow-insecure-push-endpoints'] }, (env) => chatOverNostr(t, env, pushes));
     } finally {
-      for (const ctx of contexts) await ctx.close().catch(() => {});
-      await server.stop();
-      server.cleanup();
-      relay.kill();
-      relay.cleanup();
       await pushes.close();
     }
   },
