@@ -1,6 +1,6 @@
 // The thread follows new messages only while the reader is at the bottom (scrollfollow.ts).
-import { describe, expect, it } from 'vitest';
-import { isAtBottom, onThreadGrowth, pillLabel } from '../src/lib/scrollfollow';
+import { describe, expect, it, vi } from 'vitest';
+import { followGrowth, isAtBottom, onThreadGrowth, pillLabel } from '../src/lib/scrollfollow';
 
 describe('isAtBottom', () => {
   it('is true at the end and within the slack, false higher up', () => {
@@ -37,5 +37,34 @@ describe('pillLabel', () => {
     expect(pillLabel(1)).toBe('1 new message');
     expect(pillLabel(4)).toBe('4 new messages');
     expect(pillLabel(120)).toBe('99+ new messages');
+  });
+});
+
+describe('followGrowth', () => {
+  it('keeps a reader at the bottom there when the list grows without a new message (an image loading), not one reading higher up', () => {
+    const observers: { fire: () => void; disconnected: boolean }[] = [];
+    class FakeResizeObserver {
+      #o: { fire: () => void; disconnected: boolean };
+      constructor(cb: () => void) {
+        this.#o = { fire: cb, disconnected: false };
+        observers.push(this.#o);
+      }
+      observe() {}
+      disconnect() {
+        this.#o.disconnected = true;
+      }
+    }
+    vi.stubGlobal('ResizeObserver', FakeResizeObserver);
+    let following = true;
+    const toBottom = vi.fn();
+    const stop = followGrowth({} as Element, () => following, toBottom);
+    observers[0].fire();
+    expect(toBottom).toHaveBeenCalledTimes(1);
+    following = false;
+    observers[0].fire();
+    expect(toBottom).toHaveBeenCalledTimes(1);
+    stop();
+    expect(observers[0].disconnected).toBe(true);
+    vi.unstubAllGlobals();
   });
 });

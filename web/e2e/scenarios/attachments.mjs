@@ -213,6 +213,22 @@ export default {
     assert(!bare.bytes.includes(Buffer.from(marker)), 'the EXIF block of a typeless JPEG was stripped before sending');
     log('a JPEG without extension or type arrives without its EXIF too');
 
+    // Pictures above the newest messages load after the thread scrolled to its end:
+    // reopened, the thread still shows its end once they have (new-user trial, session 8).
+    for (const text of ['after the pictures, one', 'after the pictures, two']) {
+      await A.locator('#composer').fill(text);
+      await A.locator('#composer').press('Enter');
+      await B.locator('[data-message][data-dir="in"]').getByText(text).waitFor();
+    }
+    await B.reload();
+    await B.locator('[data-message][data-dir="in"]').getByText('after the pictures, two').waitFor();
+    await B.locator('[data-message] [data-file][data-name="IMG_0002"] [data-testid="file-image"]').waitFor();
+    await B.waitForFunction(() => [...document.querySelectorAll('[data-testid="file-image"]')].every((i) => /** @type {HTMLImageElement} */ (i).complete));
+    await B.waitForTimeout(300);
+    const gap = await B.getByTestId('messages').evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight);
+    assert(gap <= 48, `reopened with pictures, the thread shows its end (${gap} px below)`);
+    log(`reopened with pictures: at the end once they loaded (${gap} px)`);
+
     // Dropped on the thread: a small HTML file goes inline and is only ever a download on bob's side.
     const html = '<!doctype html><h1>never rendered</h1><script>alert(1)</script>';
     const drop = await A.evaluateHandle((text) => {

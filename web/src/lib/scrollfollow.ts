@@ -39,3 +39,19 @@ export function pillLabel(unseen: number): string {
   if (unseen > 99) return '99+ new messages';
   return unseen === 1 ? '1 new message' : `${unseen} new messages`;
 }
+
+/**
+ * Keeps a reader who is at the bottom there while the content grows without
+ * a new message: an image (or any bubble) that finishes loading after the
+ * scroll to the end would otherwise push the newest messages below the
+ * fold. `following()` says whether the reader was at the bottom (as last
+ * scrolled); `toBottom` scrolls. Returns the cleanup.
+ */
+export function followGrowth(content: Element, following: () => boolean, toBottom: () => void): () => void {
+  if (typeof ResizeObserver === 'undefined') return () => {};
+  const observer = new ResizeObserver(() => {
+    if (following()) toBottom();
+  });
+  observer.observe(content);
+  return () => observer.disconnect();
+}
