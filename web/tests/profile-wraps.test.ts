@@ -197,6 +197,42 @@ describe('fetching', () => {
     expect(backgroundDue(p, STALE_AFTER_MS + 0.5 * STALE_JITTER_MS, 0.5)).toBe(true);
   });
 
+  it('a peer whose conversation moved since the last fetch is revalidated within a minute, not before, once per minute at most', async () => {
+    vi.useFakeTimers();
+    try {
+      let now = Date.parse('2026-11-30T12:00:00Z');
+      vi.setSystemTime(now);
+      const c: Conversation = { ...wrote(B), peer_handle: 'bob@kez.test', last_at: '2026-11-30T11:00:00Z' };
+      const bobs: (RequestInit | undefined)[] = [];
+      const fetchFn = (async (url: string, init?: RequestInit) => {
+        if (url.includes('/v1/u/bob/')) bobs.push(init);
+        return new Response('', { status: 404 });
+      }) as unknown as typeof fetch;
+      const chat = { conversations: [c], conversation: () => c, transport: 'server' as const, relays: [] as string[], publishMetadata: async () => ({}) };
+      const profiles = new Profiles({ kv: memoryKV(), seed: alice, primary: A, handle: 'alice', server: 'kez.test', chat, now: () => new Date(now), fetch: fetchFn, pictures: { reveal: async () => null, publish: async () => ({ picture: scrambled, key: K }) } });
+      await profiles.refresh(B, true);
+      const fresh = () => bobs.filter((i) => i?.cache === 'no-cache').length;
+      expect(fresh()).toBe(1);
+      profiles.start();
+      const tick = async (ms: number) => {
+        now += ms;
+        await vi.advanceTimersByTimeAsync(ms);
+      };
+      // Bob writes 10 s after the fetch: nothing yet, then one revalidation once the fetch is a minute old.
+      c.last_at = new Date(now + 10_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      await tick(30_000);
+      expect(fresh()).toBe(1);
+      await tick(32_000);
+      expect(fresh()).toBe(2);
+      // Nothing new since: no more.
+      await tick(120_000);
+      expect(fresh()).toBe(2);
+      profiles.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('a kind 0 whose document names another handle or server is not trusted', () => {
     const d = buildProfile(alice, { handle: 'alice', server: 'kez.test', display_name: 'Alice', picture: null, visual_keys: [], updated_at: '2026-05-25T03:00:00Z' });
     const ev = buildMetadataEvent(metadataContent(d), A, nostrSecretKey(alice), 1779678030);

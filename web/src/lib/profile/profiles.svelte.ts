@@ -27,6 +27,8 @@ export const CHECK_EVERY_MS = 2_000;
 export const RECOVERY_TRIES = 5;
 /** A background refresh of one peer is not tried again sooner than this (ms): a failing source is not hammered. */
 export const RETRY_AFTER_MS = 5 * 60_000;
+/** A peer whose conversation moved since their profile's fetch is revalidated once it is this old (ms): a new name or picture, or the wrap added once this user wrote back (SPEC §14.3, §14.7), shows within a minute. */
+export const ACTIVE_REFRESH_MS = 60_000;
 
 /** The own profile as stored (sealed) on this device. */
 export interface OwnProfile {
@@ -219,12 +221,25 @@ export class Profiles {
     const now = this.#d.now().getTime();
     for (const p of peers) {
       if (this.#closed) return;
+      if (this.#movedSinceFetch(p, now)) {
+        this.#tried.set(p, now);
+        await this.refresh(p, true);
+        continue;
+      }
       if (now - (this.#tried.get(p) ?? -Infinity) < RETRY_AFTER_MS) continue;
       if (!this.#jitter.has(p)) this.#jitter.set(p, Math.random());
       if (!backgroundDue(this.peers[p], now, this.#jitter.get(p) ?? 0)) continue;
       this.#tried.set(p, now);
       await this.refresh(p);
     }
+  }
+
+  /** Whether `peer`'s conversation has a message newer than their profile's fetch, fetched (and tried) at least ACTIVE_REFRESH_MS ago. */
+  #movedSinceFetch(peer: string, now: number): boolean {
+    const fetched = this.peers[peer]?.fetched_at;
+    const last = Date.parse(this.#d.chat.conversation(peer)?.last_at ?? '');
+    if (fetched === undefined || !(last > fetched)) return false;
+    return now - fetched >= ACTIVE_REFRESH_MS && now - (this.#tried.get(peer) ?? -Infinity) >= ACTIVE_REFRESH_MS;
   }
 
   /**
