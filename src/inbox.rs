@@ -255,8 +255,11 @@ async fn first_page(
         *since = page.newest;
         return Ok(None);
     }
-    Ok(reserved.map(|mut reserved| {
-        reserved.shrink_to(page.messages.iter().map(task::event_cost).sum());
+    // A page costlier than reserved (envelopes full of line breaks) is left
+    // to the task, which reads it again once its whole cost fits.
+    let cost: usize = page.messages.iter().map(task::event_cost).sum();
+    Ok(reserved.filter(|r| cost <= r.bytes()).map(|mut reserved| {
+        reserved.shrink_to(cost);
         Page {
             messages: page.messages,
             reserved,

@@ -59,6 +59,11 @@ pub struct Reserved {
 }
 
 impl Reserved {
+    /// Bytes held of the network's share (and of the process-wide budget).
+    pub fn bytes(&self) -> usize {
+        self.network.num_permits()
+    }
+
     /// Gives back whatever is held beyond `bytes` (a page or an answer
     /// smaller than the most it could have been).
     pub fn shrink_to(&mut self, bytes: usize) {
@@ -175,9 +180,10 @@ impl ByteBudget {
         // Its own budget first: a stream whose client stalls waits there,
         // holding nothing of its network's share.
         let own = stream.own.clone().acquire_many_owned(n).await;
-        let mut shared = self
-            .reserve_page(stream, bytes.min(STREAM_BUFFER_BYTES))
-            .await;
+        // The whole event against its network and the process (at most the
+        // network's share); only the stream's own budget lets a larger one
+        // through alone.
+        let mut shared = self.reserve_page(stream, bytes).await;
         shared.own =
             Some(own.unwrap_or_else(|_| unreachable!("stream byte budgets are never closed")));
         shared
@@ -254,7 +260,7 @@ impl ByteBudget {
     pub(super) fn try_reserve(&self, stream: &StreamBudget, bytes: usize) -> Option<Reserved> {
         let n = permits(bytes.min(STREAM_BUFFER_BYTES));
         let own = stream.own.clone().try_acquire_many_owned(n).ok()?;
-        let mut shared = self.try_shared(stream.network.clone(), bytes.min(STREAM_BUFFER_BYTES))?;
+        let mut shared = self.try_shared(stream.network.clone(), bytes)?;
         shared.own = Some(own);
         Some(shared)
     }
@@ -317,14 +323,21 @@ mod tests {
         let mut third = Box::pin(global.reserve(&a, 1));
         assert!(futures_util::poll!(&mut third).is_pending());
         drop(first);
-        let std::task::Poll::Ready(_third) = futures_util::poll!(&mut third) else {
+        let std::task::Poll::Ready(third) = futures_util::poll!(&mut third) else {
             panic!("room was made in stream a");
         };
-        // Stream b has its own room, but a huge event (counted as one
-        // stream's budget) no longer fits globally.
+        // Stream b has its own room (a huge event takes all of it, alone),
+        // but the event counts whole against the network and the process
+        // (at most the network's share): it waits until nothing else holds.
         let mut huge = Box::pin(global.reserve(&b, 10 * STREAM_BUFFER_BYTES));
         assert!(futures_util::poll!(&mut huge).is_pending());
         drop(second);
-        assert!(futures_util::poll!(&mut huge).is_ready());
+        assert!(futures_util::poll!(&mut huge).is_pending());
+        drop(third);
+        let std::task::Poll::Ready(huge) = futures_util::poll!(&mut huge) else {
+            panic!("everything else was let go");
+        };
+        assert_eq!(global.in_use(), STREAM_BUFFER_BYTES * 3 / 2);
+        drop(huge);
     }
 }

@@ -140,25 +140,36 @@ impl StreamTask {
     /// to what it costs.
     async fn read_page(&mut self) -> std::result::Result<Page, Stop> {
         let all = self.state.streams.bytes.clone();
-        let reserve = all.reserve_page(&self.budget, page_bound(STREAM_PAGE_BYTES));
-        let (wait, ticket, stop) = (
-            self.state.config.write_timeout(),
-            &mut self.ticket.closed,
-            &mut self.shutdown,
-        );
-        let mut reserved = bounded(wait, ticket, stop, reserve).await?;
-        let messages = self
-            .state
-            .store
-            .messages_after(self.handle.clone(), self.last, PAGE_SIZE, STREAM_PAGE_BYTES)
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "stream replay failed");
-                Stop::Failed
-            })?;
-        let cost: usize = messages.iter().map(event_cost).sum();
-        reserved.shrink_to(cost);
-        Ok(Page { messages, reserved })
+        let mut want = page_bound(STREAM_PAGE_BYTES);
+        loop {
+            let reserve = all.reserve_page(&self.budget, want);
+            let (wait, ticket, stop) = (
+                self.state.config.write_timeout(),
+                &mut self.ticket.closed,
+                &mut self.shutdown,
+            );
+            let mut reserved = bounded(wait, ticket, stop, reserve).await?;
+            let messages = self
+                .state
+                .store
+                .messages_after(self.handle.clone(), self.last, PAGE_SIZE, STREAM_PAGE_BYTES)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "stream replay failed");
+                    Stop::Failed
+                })?;
+            let cost: usize = messages.iter().map(event_cost).sum();
+            // Costlier than reserved (envelopes full of line breaks): both
+            // go, and the page is read again once its whole cost fits, so
+            // nothing uncounted waits meanwhile. A cost above the network's
+            // share is reserved as the share (the events then wait per event).
+            if cost > reserved.bytes() && want < all.network_share() {
+                want = cost;
+                continue;
+            }
+            reserved.shrink_to(cost);
+            return Ok(Page { messages, reserved });
+        }
     }
 
     /// Queues an ephemeral post (SPEC §7.4, §7.7) if it fits at once, as
@@ -190,33 +201,43 @@ impl StreamTask {
         page: Option<&mut Reserved>,
     ) -> std::result::Result<(), Stop> {
         let cost = event_cost(m);
-        let data = serde_json::to_string(m).map_err(|_| Stop::Failed)?;
-        let event = Event::default()
-            .event("message")
-            .id(m.seq.to_string())
-            .data(data);
-        let shared = page.and_then(|p| p.take(cost));
+        // From the page's reservation; a page that cost more than it held
+        // (envelopes full of line breaks) lets the rest go first, so this
+        // stream never waits while holding bytes others may wait for.
+        let shared = page.and_then(|p| {
+            let part = p.take(cost);
+            if part.is_none() {
+                p.shrink_to(0);
+            }
+            part
+        });
         let (tx, budget, all) = (&self.tx, &self.budget, &self.state.streams.bytes);
         let queue = async move {
             let reserved = match shared {
                 Some(shared) => super::ByteBudget::add_own(budget, cost, shared).await,
                 None => all.reserve(budget, cost).await,
             };
-            tx.send(Box::new(Outgoing {
+            // Built once its bytes are counted: a stream waiting for room
+            // holds no event the budgets do not see.
+            let data = serde_json::to_string(m).map_err(|_| Stop::Failed)?;
+            let event = Event::default()
+                .event("message")
+                .id(m.seq.to_string())
+                .data(data);
+            let queued = Outgoing {
                 event,
                 reserved: Some(reserved),
-            }))
-            .await
+            };
+            tx.send(Box::new(queued))
+                .await
+                .map_err(|_| Stop::ClientGone)
         };
         let (wait, ticket, stop) = (
             self.state.config.write_timeout(),
             &mut self.ticket.closed,
             &mut self.shutdown,
         );
-        match bounded(wait, ticket, stop, queue).await? {
-            Ok(()) => {}
-            Err(_) => return Err(Stop::ClientGone),
-        }
+        bounded(wait, ticket, stop, queue).await??;
         self.last = m.seq;
         Ok(())
     }

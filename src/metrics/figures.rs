@@ -69,6 +69,13 @@ pub(super) fn stream_metrics(r: &mut Registry, state: &AppState) {
     );
     gauge(
         r,
+        "reader_held_bytes",
+        "Bytes of stream events, replay pages and poll answers held for clients \
+         until written (SPEC 7.4: at most 128 MiB, 8 MiB per client network)",
+        to_i64(state.streams.bytes.in_use()),
+    );
+    gauge(
+        r,
         "disk_low",
         "1 while free disk space is under --min-free-disk-mb (new messages refused)",
         i64::from(state.disk.low()),

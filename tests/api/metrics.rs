@@ -36,6 +36,8 @@ async fn metrics_count_what_happened_without_naming_anyone() {
     assert_eq!(value("kez_messages_stored_total"), 3.0);
     assert_eq!(value("kez_streams_open"), 1.0);
     assert_eq!(value("kez_stream_tasks"), 1.0);
+    // Whatever the open stream still holds of the three events, in bytes.
+    assert!((0.0..=16_384.0).contains(&value("kez_reader_held_bytes")));
     assert_eq!(value("kez_disk_low"), 0.0);
     assert!(value("kez_db_commits_total") >= 1.0);
     assert!(value("kez_db_write_jobs_total") >= 4.0);
