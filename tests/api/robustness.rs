@@ -236,30 +236,21 @@ async fn a_half_closed_connection_still_gets_its_answer() {
 async fn a_malformed_last_event_id_is_refused() {
     let app = spawn_app().await;
     let bob = app.user("bob").await;
-    for bad in ["-1", "abc", "1 2", "18446744073709551616", "0x5"] {
-        let res = app
-            .client
+    let open = async |last_event_id: &str| {
+        app.client
             .get(app.url(&format!(
                 "/v1/inbox/bob/stream?auth={}",
                 bob.stream_auth("bob")
             )))
-            .header("last-event-id", bad)
+            .header("last-event-id", last_event_id)
             .send()
             .await
-            .unwrap();
-        assert_error(res, 400, "invalid_last_event_id").await;
+            .unwrap()
+    };
+    for bad in ["-1", "abc", "1 2", "18446744073709551616", "0x5"] {
+        assert_error(open(bad).await, 400, "invalid_last_event_id").await;
     }
     for fine in ["", " 7 ", "0"] {
-        let res = app
-            .client
-            .get(app.url(&format!(
-                "/v1/inbox/bob/stream?auth={}",
-                bob.stream_auth("bob")
-            )))
-            .header("last-event-id", fine)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{fine:?}");
+        assert_eq!(open(fine).await.status(), 200, "{fine:?}");
     }
 }
