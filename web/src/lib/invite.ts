@@ -62,6 +62,11 @@ export function takePendingInvite(): string | null {
   return p;
 }
 
+/** The invite the app was opened with, left for the opener to take (the welcome screen names who invited). */
+export function peekPendingInvite(): string | null {
+  return pending;
+}
+
 /** Tests: what the app was "opened with". */
 export function setPendingInvite(kez: string | null): void {
   pending = kez;
