@@ -73,7 +73,11 @@ async fn a_hostile_relays_events_are_refused_each_by_its_spec_code() {
             m.get(&format!("kez_nostr_events_rejected_{c}_total"))
                 .is_some_and(|n| *n >= 1)
         });
-        refused && m.get("kez_nostr_events_duplicate_total") >= Some(&1)
+        // The good event is counted once its claim settled (batched, TODO
+        // #141): under load that can come after the duplicate's count.
+        refused
+            && m.get("kez_nostr_events_duplicate_total") >= Some(&1)
+            && m.get("kez_nostr_events_accepted_total") >= Some(&1)
     })
     .await;
     wait_push_idle(&app).await;
