@@ -41,7 +41,7 @@ pub const CARRY_BYTES: usize = 32 * 1024 * 1024;
 
 /// What a message or ephemeral post counts against [`CARRY_BYTES`]: its
 /// envelope and id plus the rest of the value, roughly.
-fn carried_size(envelope: &RawValue, id: &str) -> usize {
+pub(crate) fn carried_size(envelope: &RawValue, id: &str) -> usize {
     envelope.get().len() + id.len() + 64
 }
 

@@ -26,13 +26,17 @@ pub(super) const fn page_bound(page_bytes: usize) -> usize {
     page_bytes + MAX_ENVELOPE_BYTES + PAGE_SIZE * MESSAGE_WRAP
 }
 
-/// What `m` costs as an SSE event, at most: SSE starts a `data: ` line at
-/// each line break of the data, so an envelope of line breaks costs up to
-/// 7 bytes per byte.
+/// What `data` costs in an SSE event: SSE starts a `data: ` line at each
+/// line break, so data of line breaks costs up to 7 bytes per byte.
+fn sse_cost(data: &[u8]) -> usize {
+    let breaks = data.iter().filter(|&&b| b == b'\n' || b == b'\r').count();
+    data.len() + 6 * breaks + EVENT_OVERHEAD
+}
+
+/// What `m` costs as an SSE event, at most (its envelope's cost plus the
+/// message's wrapping), known before the event is built.
 pub(super) fn event_cost(m: &StoredMessage) -> usize {
-    let env = m.envelope.get().as_bytes();
-    let breaks = env.iter().filter(|&&b| b == b'\n' || b == b'\r').count();
-    env.len() + 6 * breaks + MESSAGE_WRAP + EVENT_OVERHEAD
+    sse_cost(m.envelope.get().as_bytes()) + MESSAGE_WRAP
 }
 
 /// A page read for the replay with the bytes reserved for it.
@@ -177,8 +181,7 @@ impl StreamTask {
     /// `last` stay the last stored seq; dropped when there is no room.
     fn send_ephemeral(&self, ev: &Ephemeral) -> std::result::Result<(), Stop> {
         let data = serde_json::to_string(ev).map_err(|_| Stop::Failed)?;
-        let breaks = data.bytes().filter(|&b| b == b'\n' || b == b'\r').count();
-        let cost = data.len() + 6 * breaks + EVENT_OVERHEAD;
+        let cost = sse_cost(data.as_bytes());
         let Some(reserved) = self.state.streams.bytes.try_reserve(&self.budget, cost) else {
             return Ok(());
         };

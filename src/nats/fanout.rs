@@ -159,13 +159,13 @@ impl Broker for NatsBroker {
     fn publish(&self, handle: &Handle, msg: Arc<StoredMessage>) {
         self.local.publish(handle, msg.clone());
         // Called on the writer thread: never wait for the bridge.
-        let bytes = msg.envelope.get().len() + msg.id.len() + 64;
+        let bytes = crate::broker::carried_size(&msg.envelope, &msg.id);
         self.enqueue(handle, Payload::Stored(msg), bytes);
     }
 
     fn publish_ephemeral(&self, handle: &Handle, ev: Arc<Ephemeral>) {
         self.local.publish_ephemeral(handle, ev.clone());
-        let bytes = ev.envelope.get().len() + ev.id.len() + 64;
+        let bytes = crate::broker::carried_size(&ev.envelope, &ev.id);
         self.enqueue(handle, Payload::Ephemeral(ev), bytes);
     }
 
