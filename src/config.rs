@@ -229,6 +229,14 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_MAX_STREAMS_PER_HANDLE", default_value_t = 8)]
     pub max_streams_per_handle: usize,
 
+    /// Most bytes of stream events, replay pages and poll answers held for
+    /// clients until written, across the process (SPEC §7.4); one client
+    /// network may hold 1/16 of it. When short, readers slow for 2 s lose
+    /// their connection. 16..=65536.
+    #[arg(long, env = "KEZ_CHAT_STREAM_BUFFERS_MIB", default_value_t = 128,
+        value_parser = clap::value_parser!(u32).range(16..=65536))]
+    pub stream_buffers_mib: u32,
+
     /// nostr relays to listen on for the users' message events, so Web Push
     /// keeps working for chats that go over nostr (SPEC §12): comma-separated
     /// `ws://` or `wss://` URLs. Empty (the default) turns the listener off.
@@ -248,6 +256,11 @@ impl Config {
     /// A configuration with every default, for tests and embedding.
     pub fn defaults() -> Self {
         Self::parse_from(["kez-chat-server"])
+    }
+
+    /// [`Self::stream_buffers_mib`] in bytes.
+    pub fn stream_buffer_bytes(&self) -> usize {
+        usize::try_from(self.stream_buffers_mib).unwrap_or(usize::MAX) * 1024 * 1024
     }
 
     /// How long a client may take to send request headers.

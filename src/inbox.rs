@@ -8,12 +8,13 @@
 mod budget;
 mod hold;
 mod registry;
+mod shed;
 mod task;
 
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
@@ -27,6 +28,7 @@ pub use budget::{
     ALL_STREAMS_BUFFER_BYTES, ByteBudget, NETWORK_SHARE_DIVISOR, Reserved, STREAM_BUFFER_BYTES,
 };
 pub use registry::{StreamRegistry, StreamTicket};
+pub use shed::{CloseConnection, SLOW_AFTER};
 use task::{Page, StreamTask, page_bound};
 
 use crate::auth::{authenticate, header_credential, query_credential};
@@ -98,6 +100,7 @@ async fn poll(
     AppPath(name): AppPath<String>,
     AppQuery(q): AppQuery<PollQuery>,
     ClientIp(ip): ClientIp,
+    close: Option<Extension<CloseConnection>>,
     headers: HeaderMap,
 ) -> Result<Response> {
     let since = q.since.unwrap_or(Seq::ZERO);
@@ -110,7 +113,11 @@ async fn poll(
     let mut reserved = state
         .streams
         .bytes
-        .try_reserve_answer(network_key(ip), page_bound(POLL_PAGE_BYTES))
+        .try_reserve_answer(
+            network_key(ip),
+            page_bound(POLL_PAGE_BYTES),
+            close.map(|Extension(c)| c),
+        )
         .ok_or_else(|| {
             AppError::too_many_requests(
                 "busy",
@@ -164,6 +171,7 @@ async fn stream(
     AppPath(name): AppPath<String>,
     AppQuery(q): AppQuery<StreamQuery>,
     ClientIp(ip): ClientIp,
+    close: Option<Extension<CloseConnection>>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse> {
     let cred = query_credential(q.auth.as_deref())?;
@@ -177,7 +185,10 @@ async fn stream(
     let subscription = state.broker.subscribe(&handle);
     let ticket = state.streams.open(handle.as_str());
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-    let budget = state.streams.bytes.for_stream(network_key(ip));
+    let budget = state
+        .streams
+        .bytes
+        .for_stream(network_key(ip), close.map(|Extension(c)| c));
     let page = state
         .streams
         .bytes

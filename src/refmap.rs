@@ -113,6 +113,16 @@ impl<K: Hash + Eq + Clone, V: Clone> RefCountedMap<K, V> {
         self.entries.lock().get(key).map(|e| e.value.clone())
     }
 
+    /// A clone of every held entry's value (a snapshot: entries may come
+    /// and go right after).
+    pub fn values(&self) -> Vec<V> {
+        self.entries
+            .lock()
+            .values()
+            .map(|e| e.value.clone())
+            .collect()
+    }
+
     /// How many guards hold `key` (0 when it has no entry).
     pub fn holders<Q>(&self, key: &Q) -> usize
     where

@@ -137,7 +137,10 @@ impl AppState {
             profile_limiter: per_minute(config.profile_rate_per_minute, "profile updates"),
             sigchain_limiter: per_minute(config.sigchain_rate_per_minute, "sigchain appends"),
             proof_limiter: per_minute(config.proofs.proof_rate_per_minute, "proof checks"),
-            streams: StreamRegistry::new(config.max_streams_per_handle),
+            streams: StreamRegistry::new(
+                config.max_streams_per_handle,
+                config.stream_buffer_bytes(),
+            ),
             config: Arc::new(config),
             store,
             broker,

@@ -6,6 +6,7 @@
 //! read from the database holds one before the read, each event takes its
 //! share from it, and the frame written to the socket keeps it until the
 //! write is done (`Reserved::hold`), not only while it waits in a queue.
+//! A reservation that has to wait first sheds slow readers (`super::shed`).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -14,12 +15,14 @@ use axum::body::Bytes;
 use axum::response::sse::Event;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::shed::{Clock, CloseConnection, Holder, NetworkShare, SLOW_AFTER, Shedder};
 use crate::refmap::{RefCountedMap, RefGuard};
 
 /// Most event bytes queued for one stream (one more event always fits, so
 /// an envelope larger than this still goes out, alone).
 pub const STREAM_BUFFER_BYTES: usize = 512 * 1024;
-/// Most event bytes queued across all streams of the process.
+/// Most event bytes queued across all streams of the process, unless
+/// `--stream-buffers-mib` says otherwise.
 pub const ALL_STREAMS_BUFFER_BYTES: usize = 128 * 1024 * 1024;
 /// One client network (`rate_limit::network_key`: an IPv4 address or an
 /// IPv6 /64) may hold at most this fraction (1/16) of the process-wide budget.
@@ -35,13 +38,19 @@ pub struct ByteBudget {
     network_share: usize,
     /// Each network's share, alive while one of its streams (or a queued
     /// event of one) is.
-    networks: RefCountedMap<IpAddr, Arc<Semaphore>>,
+    networks: RefCountedMap<IpAddr, Arc<NetworkShare>>,
+    shedder: Arc<Shedder>,
+    clock: Clock,
 }
+
+/// A network's share, held while anything of the network holds bytes.
+type ShareGuard = Arc<RefGuard<IpAddr, Arc<NetworkShare>>>;
 
 /// One stream's own budget and its network's share.
 pub(super) struct StreamBudget {
     own: Arc<Semaphore>,
-    network: Arc<RefGuard<IpAddr, Arc<Semaphore>>>,
+    network: ShareGuard,
+    holder: Arc<Holder>,
 }
 
 /// Bytes reserved in the budgets: for one queued event (from its stream's
@@ -55,7 +64,15 @@ pub struct Reserved {
     all: OwnedSemaphorePermit,
     /// Keeps the network's share alive while the bytes are held, even
     /// after its stream ended, so a new stream cannot get a fresh one.
-    share: Arc<RefGuard<IpAddr, Arc<Semaphore>>>,
+    share: ShareGuard,
+    /// The stream or answer holding them, for shedding slow readers.
+    holder: Arc<Holder>,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.holder.sub(self.network.num_permits());
+    }
 }
 
 impl Reserved {
@@ -67,6 +84,8 @@ impl Reserved {
     /// Gives back whatever is held beyond `bytes` (a page or an answer
     /// smaller than the most it could have been).
     pub fn shrink_to(&mut self, bytes: usize) {
+        self.holder
+            .sub(self.network.num_permits().saturating_sub(bytes));
         let permits = [
             self.own.as_mut(),
             Some(&mut self.network),
@@ -90,6 +109,7 @@ impl Reserved {
             network: self.network.split(bytes)?,
             all: self.all.split(bytes)?,
             share: self.share.clone(),
+            holder: self.holder.clone(),
         })
     }
 
@@ -147,11 +167,14 @@ impl ByteBudget {
     /// A process-wide budget of `capacity` bytes, of which one network may
     /// hold `network_share`.
     pub fn with_network_share(capacity: usize, network_share: usize) -> Self {
+        let clock = Clock::new();
         Self {
             all: Arc::new(Semaphore::new(capacity)),
             capacity,
             network_share,
             networks: RefCountedMap::new(),
+            shedder: Arc::new(Shedder::new(clock)),
+            clock,
         }
     }
 
@@ -161,15 +184,69 @@ impl ByteBudget {
     }
 
     /// A fresh budget for one stream of a client in `network` (a
-    /// `rate_limit::network_key`).
-    pub(super) fn for_stream(&self, network: IpAddr) -> StreamBudget {
-        let share = self.network_share();
+    /// `rate_limit::network_key`), whose connection `close` drops when the
+    /// stream is shed as a slow reader.
+    pub(super) fn for_stream(
+        &self,
+        network: IpAddr,
+        close: Option<CloseConnection>,
+    ) -> StreamBudget {
+        let (network, holder) = self.join(network, close);
         StreamBudget {
             own: Arc::new(Semaphore::new(STREAM_BUFFER_BYTES)),
-            network: Arc::new(
-                self.networks
-                    .acquire(network, || Arc::new(Semaphore::new(share))),
-            ),
+            network,
+            holder,
+        }
+    }
+
+    /// `network`'s share and a new reader registered in it.
+    fn join(&self, network: IpAddr, close: Option<CloseConnection>) -> (ShareGuard, Arc<Holder>) {
+        let capacity = self.network_share;
+        let share = self
+            .networks
+            .acquire(network, || NetworkShare::new(capacity));
+        let holder = Holder::new(self.clock, close);
+        share.value().register(&holder);
+        (Arc::new(share), holder)
+    }
+
+    /// Connections of slow readers closed to make room (`/metrics`).
+    pub fn slow_readers_closed(&self) -> u64 {
+        self.shedder
+            .closed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `n` permits of `sem` for `asking`; while they do not fit, other
+    /// slow readers are shed (of `network` when it is that network's
+    /// share, else of any), again every quarter of [`SLOW_AFTER`] while
+    /// the wait lasts.
+    async fn acquire(
+        &self,
+        sem: &Arc<Semaphore>,
+        n: u32,
+        network: Option<&NetworkShare>,
+        asking: &Holder,
+    ) -> OwnedSemaphorePermit {
+        let never_closed = |_| unreachable!("stream byte budgets are never closed");
+        if let Ok(p) = sem.clone().try_acquire_many_owned(n) {
+            return p;
+        }
+        let wait = sem.clone().acquire_many_owned(n);
+        tokio::pin!(wait);
+        loop {
+            self.shed(network, asking);
+            tokio::select! {
+                p = &mut wait => return p.unwrap_or_else(never_closed),
+                () = tokio::time::sleep(SLOW_AFTER / 4) => {}
+            }
+        }
+    }
+
+    fn shed(&self, network: Option<&NetworkShare>, asking: &Holder) {
+        match network {
+            Some(share) => self.shedder.shed_network(share, asking),
+            None => self.shedder.shed_any(|| self.networks.values(), asking),
         }
     }
 
@@ -211,48 +288,66 @@ impl ByteBudget {
     /// reserved before it is read; its events then take their part of it.
     pub(super) async fn reserve_page(&self, stream: &StreamBudget, bytes: usize) -> Reserved {
         let n = permits(bytes.min(self.network_share));
-        let take = |sem: &Arc<Semaphore>| sem.clone().acquire_many_owned(n);
-        let network = take(stream.network.value()).await;
-        let all = take(&self.all).await;
-        let never_closed = |_| unreachable!("stream byte budgets are never closed");
+        let share = stream.network.value();
+        let asking = &stream.holder;
+        let network = self.acquire(&share.permits, n, Some(share), asking).await;
+        let all = self.acquire(&self.all, n, None, asking).await;
+        Self::reserved(network, all, stream.network.clone(), stream.holder.clone())
+    }
+
+    fn reserved(
+        network: OwnedSemaphorePermit,
+        all: OwnedSemaphorePermit,
+        share: ShareGuard,
+        holder: Arc<Holder>,
+    ) -> Reserved {
+        holder.add(network.num_permits());
         Reserved {
             own: None,
-            network: network.unwrap_or_else(never_closed),
-            all: all.unwrap_or_else(never_closed),
-            share: stream.network.clone(),
+            network,
+            all,
+            share,
+            holder,
         }
     }
 
     /// [`Self::reserve_page`], only if the bytes fit at once.
     pub(super) fn try_reserve_page(&self, stream: &StreamBudget, bytes: usize) -> Option<Reserved> {
-        self.try_shared(stream.network.clone(), bytes)
+        self.try_shared(&stream.network, &stream.holder, bytes)
     }
 
     /// Reserves `bytes` (counted as at most the network share) of
     /// `network`'s share and the process-wide budget for an answer that
-    /// is not a stream (a poll page, SPEC §7.3), only if they fit at once.
-    pub fn try_reserve_answer(&self, network: IpAddr, bytes: usize) -> Option<Reserved> {
-        let share = self.network_share;
-        let guard = self
-            .networks
-            .acquire(network, || Arc::new(Semaphore::new(share)));
-        self.try_shared(Arc::new(guard), bytes)
+    /// is not a stream (a poll page, SPEC §7.3), only if they fit at once;
+    /// `close` drops its connection if it is shed as a slow reader.
+    pub fn try_reserve_answer(
+        &self,
+        network: IpAddr,
+        bytes: usize,
+        close: Option<CloseConnection>,
+    ) -> Option<Reserved> {
+        let (share, holder) = self.join(network, close);
+        self.try_shared(&share, &holder, bytes)
     }
 
+    /// Reserves at once or not at all; a budget found short sheds slow
+    /// readers for whoever asks next.
     fn try_shared(
         &self,
-        share: Arc<RefGuard<IpAddr, Arc<Semaphore>>>,
+        share: &ShareGuard,
+        holder: &Arc<Holder>,
         bytes: usize,
     ) -> Option<Reserved> {
         let n = permits(bytes.min(self.network_share));
-        let network = share.value().clone().try_acquire_many_owned(n).ok()?;
-        let all = self.all.clone().try_acquire_many_owned(n).ok()?;
-        Some(Reserved {
-            own: None,
-            network,
-            all,
-            share,
-        })
+        let Ok(network) = share.value().permits.clone().try_acquire_many_owned(n) else {
+            self.shed(Some(share.value()), holder);
+            return None;
+        };
+        let Ok(all) = self.all.clone().try_acquire_many_owned(n) else {
+            self.shed(None, holder);
+            return None;
+        };
+        Some(Self::reserved(network, all, share.clone(), holder.clone()))
     }
 
     /// Reserves `bytes` only if they fit at once (ephemeral events, SPEC
@@ -260,7 +355,7 @@ impl ByteBudget {
     pub(super) fn try_reserve(&self, stream: &StreamBudget, bytes: usize) -> Option<Reserved> {
         let n = permits(bytes.min(STREAM_BUFFER_BYTES));
         let own = stream.own.clone().try_acquire_many_owned(n).ok()?;
-        let mut shared = self.try_shared(stream.network.clone(), bytes)?;
+        let mut shared = self.try_shared(&stream.network, &stream.holder, bytes)?;
         shared.own = Some(own);
         Some(shared)
     }
@@ -273,9 +368,9 @@ impl ByteBudget {
     /// Bytes currently queued by the streams of `network` (a
     /// `rate_limit::network_key`).
     pub fn network_in_use(&self, network: IpAddr) -> usize {
-        self.networks.get(&network).map_or(0, |sem| {
-            self.network_share().saturating_sub(sem.available_permits())
-        })
+        self.networks
+            .get(&network)
+            .map_or(0, |share| share.in_use())
     }
 }
 
@@ -296,7 +391,7 @@ mod tests {
     async fn one_network_holds_at_most_its_share_and_others_still_fit() {
         let global = ByteBudget::new(NETWORK_SHARE_DIVISOR * STREAM_BUFFER_BYTES);
         let share = global.network_share();
-        let streams: Vec<_> = (0..3).map(|_| global.for_stream(net(1))).collect();
+        let streams: Vec<_> = (0..3).map(|_| global.for_stream(net(1), None)).collect();
         let _held = (
             global.reserve(&streams[0], share / 2).await,
             global.reserve(&streams[1], share / 2).await,
@@ -305,7 +400,7 @@ mod tests {
         // A third stream of the same network waits; another network fits.
         let mut third = Box::pin(global.reserve(&streams[2], 1));
         assert!(futures_util::poll!(&mut third).is_pending());
-        let other = global.for_stream(net(2));
+        let other = global.for_stream(net(2), None);
         assert!(futures_util::poll!(Box::pin(global.reserve(&other, 1))).is_ready());
     }
 
@@ -315,7 +410,10 @@ mod tests {
             STREAM_BUFFER_BYTES * 3 / 2,
             STREAM_BUFFER_BYTES * 3 / 2,
         );
-        let (a, b) = (global.for_stream(net(1)), global.for_stream(net(1)));
+        let (a, b) = (
+            global.for_stream(net(1), None),
+            global.for_stream(net(1), None),
+        );
         let first = global.reserve(&a, STREAM_BUFFER_BYTES / 2).await;
         let second = global.reserve(&a, STREAM_BUFFER_BYTES / 2).await;
         assert_eq!(global.in_use(), STREAM_BUFFER_BYTES);
@@ -339,5 +437,47 @@ mod tests {
         };
         assert_eq!(global.in_use(), STREAM_BUFFER_BYTES * 3 / 2);
         drop(huge);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reservation_that_waits_sheds_the_slow_readers_of_the_network_holding_most() {
+        let global = ByteBudget::with_network_share(3000, 2000);
+        let (most, less) = (CloseConnection::default(), CloseConnection::default());
+        let a = global.for_stream(net(1), Some(most.clone()));
+        let b = global.for_stream(net(2), Some(less.clone()));
+        let held_a = global.reserve(&a, 2000).await;
+        let _held_b = global.reserve(&b, 1000).await;
+        let c = global.for_stream(net(3), None);
+
+        let mut waiting = Box::pin(global.reserve(&c, 500));
+        assert!(futures_util::poll!(&mut waiting).is_pending());
+        assert_eq!(global.slow_readers_closed(), 0, "not slow yet");
+        tokio::time::advance(SLOW_AFTER).await;
+        assert!(futures_util::poll!(&mut waiting).is_pending());
+
+        assert_eq!(global.slow_readers_closed(), 1);
+        assert!(futures_util::poll!(Box::pin(most.closed())).is_ready());
+        assert!(futures_util::poll!(Box::pin(less.closed())).is_pending());
+        // The closed connection drops what it held; the wait ends.
+        drop(held_a);
+        assert!(futures_util::poll!(&mut waiting).is_ready());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_short_network_share_sheds_only_that_networks_slow_readers() {
+        let global = ByteBudget::with_network_share(10_000, 1000);
+        let (mine, other) = (CloseConnection::default(), CloseConnection::default());
+        let a = global.for_stream(net(1), Some(mine.clone()));
+        let b = global.for_stream(net(2), Some(other.clone()));
+        let _held = (
+            global.reserve(&a, 1000).await,
+            global.reserve(&b, 1000).await,
+        );
+        tokio::time::advance(SLOW_AFTER).await;
+
+        let c = global.for_stream(net(1), None);
+        assert!(global.try_reserve_page(&c, 10).is_none());
+        assert!(futures_util::poll!(Box::pin(mine.closed())).is_ready());
+        assert!(futures_util::poll!(Box::pin(other.closed())).is_pending());
     }
 }

@@ -103,7 +103,7 @@ mod tests {
     #[tokio::test]
     async fn a_frame_keeps_its_events_bytes_until_it_is_dropped() {
         let budget = ByteBudget::new(crate::inbox::ALL_STREAMS_BUFFER_BYTES);
-        let stream = budget.for_stream(IpAddr::from([203, 0, 113, 1]));
+        let stream = budget.for_stream(IpAddr::from([203, 0, 113, 1]), None);
         let (tx, rx) = mpsc::channel(4);
         let res = response(
             Event::default().comment("open"),

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use super::budget::{ALL_STREAMS_BUFFER_BYTES, ByteBudget};
+use super::budget::ByteBudget;
 
 /// Tracks open streams per handle and closes the oldest beyond the cap, so
 /// the newest tab always wins and a handle can't hold unbounded connections.
@@ -37,14 +37,15 @@ pub struct StreamTicket {
 }
 
 impl StreamRegistry {
-    /// A registry allowing `max_per_handle` concurrent streams per handle.
-    pub fn new(max_per_handle: usize) -> Self {
+    /// A registry allowing `max_per_handle` concurrent streams per handle,
+    /// whose streams and poll answers hold at most `buffer_bytes` (SPEC §7.4).
+    pub fn new(max_per_handle: usize, buffer_bytes: usize) -> Self {
         Self {
             open: Arc::default(),
             next_id: Arc::default(),
             max_per_handle: max_per_handle.max(1),
             live: Arc::default(),
-            bytes: ByteBudget::new(ALL_STREAMS_BUFFER_BYTES),
+            bytes: ByteBudget::new(buffer_bytes),
         }
     }
 
@@ -106,7 +107,7 @@ mod tests {
 
     #[test]
     fn the_table_shrinks_once_the_streams_are_gone() {
-        let reg = StreamRegistry::new(2);
+        let reg = StreamRegistry::new(2, super::super::ALL_STREAMS_BUFFER_BYTES);
         let tickets: Vec<_> = (0..10_000).map(|i| reg.open(&format!("u{i}"))).collect();
         drop(tickets);
         assert_eq!(reg.total_open(), 0);
@@ -116,7 +117,7 @@ mod tests {
 
     #[test]
     fn the_oldest_stream_is_closed_beyond_the_cap() {
-        let reg = StreamRegistry::new(2);
+        let reg = StreamRegistry::new(2, super::super::ALL_STREAMS_BUFFER_BYTES);
         let mut first = reg.open("bob");
         let mut second = reg.open("bob");
         let _third = reg.open("bob");

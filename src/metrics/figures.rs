@@ -53,6 +53,12 @@ pub(super) fn stream_metrics(r: &mut Registry, state: &AppState) {
                  streams_opened rode hyper; tells whether clients reach the lean path",
                 load(&state.counters.streams_opened_direct),
             ),
+            (
+                "slow_readers_closed",
+                "Connections of streams and poll answers closed because they held \
+                 bytes unwritten for 2 s while the byte budget was short (SPEC 7.4)",
+                state.streams.bytes.slow_readers_closed(),
+            ),
         ],
     );
     gauge(
@@ -71,7 +77,7 @@ pub(super) fn stream_metrics(r: &mut Registry, state: &AppState) {
         r,
         "reader_held_bytes",
         "Bytes of stream events, replay pages and poll answers held for clients \
-         until written (SPEC 7.4: at most 128 MiB, 8 MiB per client network)",
+         until written (SPEC 7.4: at most --stream-buffers-mib, 1/16 per client network)",
         to_i64(state.streams.bytes.in_use()),
     );
     gauge(

@@ -20,6 +20,7 @@ use tower::ServiceExt;
 use super::rewind::Rewind;
 use super::{direct, fd_limit};
 use crate::config::TrustedProxies;
+use crate::inbox::CloseConnection;
 use crate::metrics::RequestCounters;
 use crate::refmap::{RefCountedMap, RefGuard};
 
@@ -174,15 +175,19 @@ pub(super) struct Hyper {
     pub(super) write_timeout: Duration,
     /// Held until the connection ends, so the shutdown's wait covers it.
     pub(super) watcher: Watcher,
+    /// Given to every request, so a slow reader's stream or answer can
+    /// drop its connection (`inbox::shed`).
+    pub(super) close: CloseConnection,
 }
 
 impl Hyper {
     /// Serves `io` (a socket, perhaps with bytes already read put back)
     /// with hyper until the connection ends.
     pub(super) async fn serve(self, io: Rewind<TcpStream>) {
-        let peer = self.peer;
+        let (peer, close) = (self.peer, self.close);
         let svc = self.app.map_request(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(close.clone());
             req
         });
         // A write that makes no progress for this long ends the connection,
@@ -216,6 +221,7 @@ fn spawn_connection(
         peer,
         write_timeout: opts.write_timeout,
         watcher: graceful.watcher(),
+        close: CloseConnection::default(),
     };
     let direct = opts.direct.clone().map(|counters| direct::Direct {
         header_timeout: opts.header_timeout,
@@ -259,14 +265,22 @@ impl Connection {
         // Taken apart in a plain fn, so the box is freed here and not when
         // this future ends (a moved-out-of box argument lives as long).
         let (stream, held, hyper, direct) = self.into_parts();
-        match direct {
-            Some(direct) => {
-                let opened = Box::pin(direct::open(stream, hyper, direct)).await;
-                if let Some(opened) = opened {
-                    direct::stream(opened).await;
+        let close = hyper.close.clone();
+        let serve = async move {
+            match direct {
+                Some(direct) => {
+                    let opened = Box::pin(direct::open(stream, hyper, direct)).await;
+                    if let Some(opened) = opened {
+                        direct::stream(opened).await;
+                    }
                 }
+                None => Box::pin(hyper.serve(Rewind::new(stream, Vec::new()))).await,
             }
-            None => Box::pin(hyper.serve(Rewind::new(stream, Vec::new()))).await,
+        };
+        // Shed as a slow reader: the connection goes with what it holds.
+        tokio::select! {
+            () = serve => {}
+            () = close.closed() => {}
         }
         drop(held);
     }

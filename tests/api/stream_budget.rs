@@ -142,3 +142,114 @@ async fn one_networks_unread_polls_hold_at_most_its_share() {
     assert_eq!(budget.in_use(), 0);
     assert_eq!(unread_poll(&app, &bob, net).await.status(), 200);
 }
+
+/// Slow readers are shed when the process budget is short (SPEC §7.4,
+/// TODO #211): 20 networks' streams that never read hold all of a 16 MiB
+/// budget, more than their shares leave for anyone else; a reader from
+/// another network then gets its events (and a poll its page) once their
+/// connections, slow for 2 s, are closed. Before, it waited until the
+/// write timeout (here 600 s) ended the stalled ones.
+#[tokio::test]
+async fn slow_readers_are_shed_when_the_process_budget_is_short() {
+    const MIB: usize = 1024 * 1024;
+    // Arrange: 100 envelopes of ~250 KiB; a 16 MiB budget, 1 MiB a network.
+    let app = spawn_app_with(|c| {
+        c.mailbox_sender_share_percent = 100;
+        c.max_streams_per_handle = 64;
+        c.trust_proxy = true;
+        c.write_timeout_secs = 600;
+        c.stream_buffers_mib = 16;
+        c.metrics_bind = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let bob = app.user("bob").await;
+    crate::inbox::post_big(&app, "bob", 100).await;
+    let budget = app.state().streams.bytes.clone();
+    assert_eq!(budget.network_share(), MIB);
+
+    // Act: two streams from each of 20 networks that never read a byte…
+    let mut stalled = Vec::new();
+    for n in 1..=20 {
+        for _ in 0..2 {
+            let from = format!("x-forwarded-for: 203.0.113.{n}\r\n");
+            stalled.push(app.stalled_stream(&bob, "bob", &from).await);
+        }
+    }
+    // (Stalled streams wanting more shed each other once slow: this
+    // server's sign of a short budget.)
+    wait_for(
+        30,
+        "the stalled streams to hold the whole budget",
+        async || budget.in_use() >= 16 * MIB - MIB / 2 || budget.slow_readers_closed() > 0,
+    )
+    .await;
+    // …then a stream from another network that reads.
+    let res = app
+        .client
+        .get(app.url(&format!(
+            "/v1/inbox/bob/stream?auth={}",
+            bob.stream_auth("bob")
+        )))
+        .header("x-forwarded-for", "198.51.100.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut reader = events(res);
+
+    // Assert: it gets its events once slow readers were shed (within 10 s
+    // each), and a poll from a third network gets its page.
+    for seq in 1..=3 {
+        assert_eq!(next_message(&mut reader).await["seq"], seq);
+    }
+    assert!(budget.slow_readers_closed() >= 1);
+    let mut polled = None;
+    for _ in 0..50 {
+        let res = app
+            .client
+            .get(app.url("/v1/inbox/bob?since=0"))
+            .header("x-kez-auth", bob.poll_auth("bob", 0))
+            .header("x-forwarded-for", "192.0.2.1")
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 200 {
+            polled = Some(res.json::<serde_json::Value>().await.unwrap());
+            break;
+        }
+        assert_eq!(res.status(), 429);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let polled = polled.expect("a poll got its page within 10 s");
+    assert_eq!(polled["messages"][0]["seq"], 1);
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains("kez_slow_readers_closed_total"),
+        "{metrics}"
+    );
+    // A shed connection was closed: its client reads what the kernel
+    // had taken, then the end.
+    let shed = stalled.iter_mut().map(read_to_end);
+    let ended = futures_util::future::join_all(shed).await;
+    assert!(
+        ended.iter().any(|&closed| closed),
+        "no stalled stream was closed"
+    );
+}
+
+/// Reads `conn` to its end within 20 s: whether the server closed it.
+async fn read_to_end(conn: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = vec![0u8; 64 * 1024];
+    let drain = async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), drain)
+        .await
+        .unwrap_or(false)
+}

@@ -96,7 +96,8 @@ pub(super) async fn open(socket: TcpStream, mut hyper: Hyper, direct: Direct) ->
             hyper.serve(Rewind::new(socket, prefix)).await;
             None
         }
-        Ok(head::Head::Stream(req, keep)) => {
+        Ok(head::Head::Stream(mut req, keep)) => {
+            req.extensions_mut().insert(hyper.close.clone());
             let Ok(res) = hyper.app.clone().oneshot(*req).await;
             if response::is_event_stream(&res) {
                 let body = response::write_head(&socket, res, keep, hyper.write_timeout).await?;
