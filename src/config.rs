@@ -35,6 +35,23 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_DB", default_value = "kez-chat.db")]
     pub db: PathBuf,
 
+    /// The ring of keys that tag senders for the per-sender share (SPEC §7.5), kept outside the
+    /// database so a copy of it does not give senders' addresses back: a small JSON file
+    /// (mode 0600), created if missing. Default: the --db path with `.sender-keys` appended.
+    /// Instances sharing one database must share this file too.
+    #[arg(long, env = "KEZ_CHAT_SENDER_KEY_FILE", value_name = "FILE")]
+    pub sender_key_file: Option<PathBuf>,
+
+    /// Tests only: days added to the clock of the sender key ring (which epoch is "today").
+    #[arg(
+        long,
+        env = "KEZ_CHAT_SENDER_KEY_DAY_OFFSET",
+        default_value_t = 0,
+        allow_negative_numbers = true,
+        hide = true
+    )]
+    pub sender_key_day_offset: i64,
+
     /// This server's domain: the part after `@` in `handle@server`.
     #[arg(long, env = "KEZ_CHAT_SERVER", default_value = "kez.lat")]
     pub server: String,
@@ -261,6 +278,16 @@ impl Config {
     /// [`Self::stream_buffers_mib`] in bytes.
     pub fn stream_buffer_bytes(&self) -> usize {
         usize::try_from(self.stream_buffers_mib).unwrap_or(usize::MAX) * 1024 * 1024
+    }
+
+    /// The sender key ring's path: `--sender-key-file`, else the database's
+    /// path with `.sender-keys` appended (`kez-chat.db.sender-keys`).
+    pub fn sender_key_file(&self) -> PathBuf {
+        self.sender_key_file.clone().unwrap_or_else(|| {
+            let mut path = self.db.clone().into_os_string();
+            path.push(".sender-keys");
+            PathBuf::from(path)
+        })
     }
 
     /// How long a client may take to send request headers.

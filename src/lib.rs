@@ -19,6 +19,7 @@ pub mod push;
 pub mod rate_limit;
 pub mod refmap;
 pub mod registry;
+pub mod sender_keys;
 pub mod server;
 pub mod sigchain;
 pub mod state;

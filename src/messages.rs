@@ -97,9 +97,9 @@ async fn post_message(
                 recipient: recipient.clone(),
                 client_id: body.id,
                 envelope: body.envelope,
-                // Keyed by the database's salt (stable across restarts and
-                // replicas); the DB never holds a sender's address.
-                sender: state.senders.hash(&network_key(ip).to_string()).to_string(),
+                // HMACs under the ring's keys, kept outside the database:
+                // the DB never holds a sender's address nor what gives it back.
+                sender: state.sender_keys.tags(&network_key(ip).to_string()),
             },
             state.mailbox_limits(),
             unix_now(),

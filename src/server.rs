@@ -204,6 +204,21 @@ fn supervise_jobs(tasks: &mut Supervisor, state: &AppState) {
             crate::messages::purge_expired(store.clone(), retention)
         })
     });
+    let keys = state.sender_keys.clone();
+    let shutdown = state.shutdown.clone();
+    tasks.restartable("sender_keys", move || {
+        let keys = keys.clone();
+        run_periodically(crate::sender_keys::CHECK_EVERY, shutdown.clone(), move || {
+            let keys = keys.clone();
+            async move {
+                let checked = tokio::task::spawn_blocking(move || keys.check()).await;
+                // The ring in memory stays as it was; the next tick tries again.
+                if let Err(e) = checked.map_err(anyhow::Error::from).and_then(|r| r) {
+                    tracing::warn!(error.cause_chain = ?e, error.message = %e, "sender key ring check failed");
+                }
+            }
+        })
+    });
     let disk = state.disk.clone();
     let shutdown = state.shutdown.clone();
     tasks.restartable("disk_measure", move || {

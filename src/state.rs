@@ -59,9 +59,10 @@ pub struct AppStateInner {
     pub proof_limiter: IpRateLimiter,
     /// Salted hashing of identifiers for logs.
     pub redact: Redactor,
-    /// Hashing of senders' networks for the per-sender share (SPEC §7.5),
-    /// keyed by the database's salt so it survives restarts and replicas.
-    pub senders: Redactor,
+    /// Tags of senders' networks for the per-sender share (SPEC §7.5),
+    /// keyed by the ring file beside the database (`--sender-key-file`),
+    /// so they survive restarts and are the same on every instance.
+    pub sender_keys: crate::sender_keys::SenderKeys,
     /// Web Push subscriptions and fanout.
     pub push: PushService,
     /// Sigchain proof checks (SPEC §15.5).
@@ -107,7 +108,11 @@ impl AppState {
     ) -> anyhow::Result<(Self, Background)> {
         let store = Store::open(&config.db)?;
         let redact = Redactor::new();
-        let senders = Redactor::with_salt(store.sender_salt());
+        let sender_keys = crate::sender_keys::SenderKeys::open(
+            config.sender_key_file(),
+            config.retention_hours.saturating_mul(3600),
+            config.sender_key_day_offset,
+        )?;
         let (push, push_worker) = PushService::new(&config, &store, &redact)?;
         let disk = crate::disk::DiskGuard::new(&config.db, config.min_free_disk_mb);
         let proofs = crate::sigchain::ProofChecker::new(&config.proofs)?;
@@ -145,7 +150,7 @@ impl AppState {
             store,
             broker,
             redact,
-            senders,
+            sender_keys,
             counters: Arc::default(),
             nats,
             callout,

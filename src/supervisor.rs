@@ -1,7 +1,8 @@
 //! Every background task in one supervised set.
 //!
-//! The server's tasks (the HTTP accept loop, limiter sweep, retention, disk
-//! measure, push worker, NATS bridge, metrics listener) run in one `JoinSet`
+//! The server's tasks (the HTTP accept loop, limiter sweep, retention,
+//! sender key check, disk measure, push worker, NATS bridge, metrics
+//! listener) run in one `JoinSet`
 //! watched by [`Supervisor::run`]. A task that ends before shutdown, by
 //! returning or by panicking, is logged with its name and counted in
 //! `kez_background_task_exits_total{task="…"}`; then, by the policy it was

@@ -46,12 +46,6 @@ impl Redactor {
         Self { salt }
     }
 
-    /// A redactor with a given salt, for hashes that must stay stable
-    /// across restarts and instances (the database's sender salt).
-    pub fn with_salt(salt: [u8; 16]) -> Self {
-        Self { salt }
-    }
-
     /// A short salted hash of `value`, suitable for a log field.
     pub fn hash(&self, value: &str) -> Redacted {
         let digest = Sha256::new()

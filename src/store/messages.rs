@@ -29,12 +29,34 @@ pub struct NewMessage {
     pub recipient: Handle,
     /// Client message id (validated).
     pub client_id: String,
-    /// Who sent it, as an opaque key counted against the per-sender share
-    /// of the mailbox (the server's salted hash of the client's network);
-    /// empty: not counted.
-    pub sender: String,
+    /// Who sent it, as opaque tags counted against the per-sender share
+    /// of the mailbox (`sender_keys`: HMACs of the client's network).
+    pub sender: SenderTags,
     /// The envelope exactly as the client sent it (a JSON object).
     pub envelope: Box<RawValue>,
+}
+
+/// A sender's tags under the ring of sender keys (SPEC §7.5): `current`
+/// (`h:` + 12 hex digits, under the newest key) is stored with the
+/// message; `older` (under the ring's older keys) only count what the same
+/// sender already holds, so its share survives a key rotation. An empty
+/// `current` is not counted at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SenderTags {
+    /// The tag stored in `messages.sender`; empty: unknown sender.
+    pub current: String,
+    /// The same sender's tags under older keys, newest first.
+    pub older: Vec<String>,
+}
+
+impl SenderTags {
+    /// A sender known by one tag only (no older keys).
+    pub fn single(tag: impl Into<String>) -> Self {
+        Self {
+            current: tag.into(),
+            older: Vec::new(),
+        }
+    }
 }
 
 /// What a post did.
@@ -142,7 +164,7 @@ fn insert_message(
         msg.envelope.get(),
         size,
         now,
-        msg.sender
+        msg.sender.current
     ])?;
     conn.prepare_cached(
         "UPDATE mailboxes SET last_seq = ?2, msg_count = msg_count + 1, msg_bytes = msg_bytes + ?3
@@ -211,26 +233,31 @@ fn next_seq_within_quota(
 
 /// `MailboxFull` when the message's sender already holds its share
 /// (`sender_share_percent` of the message and of the byte quota, at least
-/// one message) of the recipient's mailbox.
+/// one message) of the recipient's mailbox, counting what it holds under
+/// each of its tags (the ring's every key).
 fn check_sender_share(
     conn: &Connection,
     msg: &NewMessage,
     size: u64,
     limits: MailboxLimits,
 ) -> Result<()> {
-    if msg.sender.is_empty() || limits.sender_share_percent >= 100 {
+    let tags = &msg.sender;
+    if tags.current.is_empty() || limits.sender_share_percent >= 100 {
         return Ok(());
     }
     // Kept by triggers on `messages` (migration 10); no row: nothing held.
-    let (held, held_bytes): (u64, u64) = conn
-        .prepare_cached(
-            "SELECT msg_count, msg_bytes FROM mailbox_senders WHERE recipient = ?1 AND sender = ?2",
-        )?
-        .query_row(params![msg.recipient, msg.sender], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?
-        .unwrap_or((0, 0));
+    let mut held_by = conn.prepare_cached(
+        "SELECT msg_count, msg_bytes FROM mailbox_senders WHERE recipient = ?1 AND sender = ?2",
+    )?;
+    let (mut held, mut held_bytes) = (0u64, 0u64);
+    for tag in std::iter::once(&tags.current).chain(&tags.older) {
+        let (count, bytes): (u64, u64) = held_by
+            .query_row(params![msg.recipient, tag], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((0, 0));
+        held = held.saturating_add(count);
+        held_bytes = held_bytes.saturating_add(bytes);
+    }
     let share = |quota: u64| {
         let part = u128::from(quota) * u128::from(limits.sender_share_percent) / 100;
         u64::try_from(part).unwrap_or(u64::MAX)

@@ -129,6 +129,14 @@ const MIGRATIONS: &[&str] = &[
         seen_at INTEGER NOT NULL               -- unix seconds when it was claimed
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX nostr_seen_by_time ON nostr_seen(seen_at);",
+    // 12: forget the sender salt (TODO #212). Senders' tags are now HMACs under keys kept in a
+    //    ring file outside the database (src/sender_keys.rs, SPEC §7.5), because with the salt
+    //    in this file a copy of it gave back each sender's IPv4 address by brute force. The salt
+    //    is overwritten before the row goes, so its bytes do not linger in the freed cell. Tags
+    //    stored before this step stop counting toward their sender's share: a one-time reset,
+    //    over within one retention period, when those messages expire. The `meta` table stays.
+    "UPDATE meta SET value = zeroblob(length(value)) WHERE key = 'sender_salt';
+    DELETE FROM meta WHERE key = 'sender_salt';",
 ];
 
 /// Brings the schema up to date; fails if the file is newer than this binary.
@@ -202,7 +210,7 @@ mod tests {
     #[tokio::test]
     async fn messages_stored_before_the_rowid_table_keep_their_seqs() {
         use crate::kez::Handle;
-        use crate::store::{MailboxLimits, NewMessage, Seq, Store, StoreError};
+        use crate::store::{MailboxLimits, NewMessage, SenderTags, Seq, Store, StoreError};
         use serde_json::value::RawValue;
 
         let dir = tempfile::tempdir().unwrap();
@@ -267,7 +275,7 @@ mod tests {
             let msg = NewMessage {
                 recipient: alice.clone(),
                 client_id: id.to_owned(),
-                sender: sender.to_owned(),
+                sender: SenderTags::single(sender),
                 envelope: RawValue::from_string(r#"{"n":0}"#.to_owned()).unwrap(),
             };
             store.post_message(msg, limits, 400, |_| {})
@@ -293,6 +301,26 @@ mod tests {
         let again = post("m-11", "s1").await.unwrap();
         assert_eq!((again.seq.get(), again.created), (11, true));
         store.close().await;
+    }
+
+    /// Migration 12 leaves no sender salt in the file (TODO #212).
+    #[test]
+    fn the_sender_salt_is_forgotten() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..11] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 11).unwrap();
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('sender_salt', ?1)",
+            [[7u8; 16].as_slice()],
+        )
+        .unwrap();
+        apply(&mut conn).unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM meta", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
     }
 
     #[test]

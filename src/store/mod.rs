@@ -10,7 +10,6 @@ mod handle_cache;
 mod handles;
 mod mailbox;
 mod messages;
-mod meta;
 mod migrations;
 mod nostr_seen;
 mod profiles;
@@ -33,7 +32,9 @@ pub use backup::{BACKUP_SEQ_GAP, backup};
 pub use error::{Result, StoreError};
 pub use handles::HandleRecord;
 pub use mailbox::Page;
-pub use messages::{MailboxLimits, NewMessage, PURGE_CHUNK, PostOutcome, StoredMessage};
+pub use messages::{
+    MailboxLimits, NewMessage, PURGE_CHUNK, PostOutcome, SenderTags, StoredMessage,
+};
 pub use profiles::PutProfile;
 pub use push_subs::{PushSubscription, SubscribeOutcome};
 pub use seq::Seq;
@@ -67,7 +68,6 @@ struct Inner {
     writer: mpsc::Sender<Command>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<WriterStats>,
-    sender_salt: [u8; 16],
     /// Registered handles with their parsed keys (see `handle_cache`).
     handle_cache: handle_cache::HandleCache,
 }
@@ -83,7 +83,6 @@ impl Store {
         // survives power loss, not just a process crash.
         conn.pragma_update(None, "synchronous", "FULL")?;
         migrations::apply(&mut conn).context("database migration failed")?;
-        let sender_salt = meta::load_sender_salt(&conn).context("cannot read the sender salt")?;
 
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let stats = Arc::new(WriterStats::default());
@@ -99,7 +98,6 @@ impl Store {
                 writer: tx,
                 writer_thread: Mutex::new(Some(thread)),
                 stats,
-                sender_salt,
                 handle_cache: handle_cache::HandleCache::default(),
             }),
         })

@@ -276,7 +276,7 @@ async fn a_release_not_signed_by_the_owner_for_that_seq_is_refused() {
 }
 
 /// Posts a message to `to` as if from `ip` (behind a trusted proxy).
-async fn send_from(app: &Api, to: &str, ip: &str) -> reqwest::Response {
+pub(crate) async fn send_from(app: &Api, to: &str, ip: &str) -> reqwest::Response {
     app.client
         .post(app.url("/v1/messages"))
         .header("x-forwarded-for", ip)

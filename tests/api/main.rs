@@ -26,6 +26,7 @@ mod proxy;
 mod push;
 mod registry;
 mod robustness;
+mod sender_keys;
 mod sigchain;
 mod silent_rate;
 mod stream_budget;

@@ -318,7 +318,7 @@ async fn a_rate_limited_post_is_refused_before_its_body_is_read() {
 #[tokio::test]
 async fn retention_purges_in_chunks_and_keeps_the_quota_counters_right() {
     use kez_chat_server::kez::Handle;
-    use kez_chat_server::store::{NewMessage, PURGE_CHUNK};
+    use kez_chat_server::store::{NewMessage, PURGE_CHUNK, SenderTags};
     // Arrange: 2.5 chunks of old messages and one fresh one, for two handles.
     let app = spawn_app_with(|c| c.mailbox_max_messages = 5_000).await;
     let bob = app.user("bob").await;
@@ -334,7 +334,7 @@ async fn retention_purges_in_chunks_and_keeps_the_quota_counters_right() {
                 recipient: Handle::parse(to).unwrap(),
                 client_id: format!("old-message-{i:010}"),
                 envelope: serde_json::value::RawValue::from_string(r#"{"v":2}"#.into()).unwrap(),
-                sender: String::new(),
+                sender: SenderTags::default(),
             };
             store.post_message(msg, limits, old, |_| {}).await.unwrap();
         }
@@ -358,7 +358,7 @@ async fn retention_purges_in_chunks_and_keeps_the_quota_counters_right() {
         recipient: Handle::parse("bob").unwrap(),
         client_id: "one-too-many-000".into(),
         envelope: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
-        sender: String::new(),
+        sender: SenderTags::default(),
     };
     let post = |limits| state.store.post_message(extra(), limits, old, |_| {});
     assert!(post(full).await.is_err());

@@ -29,6 +29,7 @@ async fn every_background_task_is_listed_with_no_early_exits() {
         "rate_limit_sweep",
         "retention",
         "disk_measure",
+        "sender_keys",
         "push_worker",
         "nats_bridge",
         "metrics_listener",
