@@ -5,7 +5,8 @@
 //! generator and reads the server's `/proc/<pid>/{status,stat,fd}`:
 //! 1. RSS per idle SSE stream at 1k and at the full count (10k);
 //! 2. server CPU µs per message at saturation with 10k / 1k / 10 streams
-//!    online, and at 100 msg/s (one commit per message);
+//!    online, and at 100 msg/s (one commit per message), beside the disk's
+//!    floors (a bare SQLite commit; a bare append + fdatasync);
 //! 3. delivery p50/p99/max when a stream gets bursts of two events;
 //! 4. database bytes per stored ~1.15 KB envelope;
 //! 5. time to open all streams 100 at a time, and RSS after they close,
@@ -334,6 +335,19 @@ async fn main() -> anyhow::Result<()> {
     .await??;
     println!(
         "floor on this disk: a bare SQLite commit of one {ENVELOPE_BYTES}-byte row (WAL, synchronous=FULL), one every 10 ms, in the bench process: {floor:.0} µs CPU per commit"
+    );
+    let floor_dir = dir.path().to_path_buf();
+    let append = tokio::task::spawn_blocking(move || {
+        floor::append_fdatasync_floor(
+            &floor_dir,
+            paced_n,
+            ENVELOPE_BYTES,
+            Duration::from_millis(10),
+        )
+    })
+    .await??;
+    println!(
+        "floor under any durable design: append {ENVELOPE_BYTES} bytes to a plain file + fdatasync, one every 10 ms, in the bench process: {append:.0} µs CPU per append"
     );
     println!(
         "database: {:.0} bytes of live pages per stored message ({stored} messages of {} bytes of envelope JSON)",

@@ -49,3 +49,30 @@ pub(crate) fn sqlite_commit_floor(
     #[allow(clippy::cast_precision_loss, reason = "counts far below 2^52")]
     Ok(cpu as f64 / 1e3 / n as f64)
 }
+
+/// The floor under any durable design, not only SQLite's: `n` appends of
+/// `bytes` each to a plain file, each followed by `fdatasync`, one every
+/// `pace`, on the same disk; returns CPU µs per append (write + sync).
+/// What a log of our own in front of the database would pay per message at
+/// 100 msg/s, before any HTTP, crypto, fan-out or index. Blocking.
+pub(crate) fn append_fdatasync_floor(
+    dir: &Path,
+    n: usize,
+    bytes: usize,
+    pace: Duration,
+) -> anyhow::Result<f64> {
+    use std::io::Write as _;
+    let path = dir.join("floor.log");
+    let mut file = std::fs::File::create(&path)?;
+    let record = vec![b'x'; bytes];
+    let cpu0 = thread_cpu_ns()?;
+    for _ in 0..n {
+        std::thread::sleep(pace);
+        file.write_all(&record)?;
+        file.sync_data()?;
+    }
+    let cpu = thread_cpu_ns()? - cpu0;
+    std::fs::remove_file(path)?;
+    #[allow(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+    Ok(cpu as f64 / 1e3 / n as f64)
+}
