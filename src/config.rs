@@ -254,6 +254,12 @@ pub struct Config {
         value_parser = clap::value_parser!(u32).range(16..=65536))]
     pub stream_buffers_mib: u32,
 
+    /// Tests only: KiB of stored messages the fan-out carries in memory to
+    /// live streams (SPEC §7.4's 32 MiB); past it streams get the seq and
+    /// read the message from the database.
+    #[arg(long, env = "KEZ_CHAT_FANOUT_CARRY_KIB", default_value_t = 32 * 1024, hide = true)]
+    pub fanout_carry_kib: u32,
+
     /// nostr relays to listen on for the users' message events, so Web Push
     /// keeps working for chats that go over nostr (SPEC §12): comma-separated
     /// `ws://` or `wss://` URLs. Empty (the default) turns the listener off.
@@ -278,6 +284,11 @@ impl Config {
     /// [`Self::stream_buffers_mib`] in bytes.
     pub fn stream_buffer_bytes(&self) -> usize {
         usize::try_from(self.stream_buffers_mib).unwrap_or(usize::MAX) * 1024 * 1024
+    }
+
+    /// [`Self::fanout_carry_kib`] in bytes.
+    pub fn fanout_carry_bytes(&self) -> usize {
+        usize::try_from(self.fanout_carry_kib).unwrap_or(usize::MAX) * 1024
     }
 
     /// The sender key ring's path: `--sender-key-file`, else the database's

@@ -186,17 +186,18 @@ fn choose_broker(
     config: &Config,
     callout: Option<Arc<CalloutStats>>,
 ) -> anyhow::Result<BrokerParts> {
+    let local = LocalBroker::with_carry_bytes(config.fanout_carry_bytes());
     Ok(match &config.nats_url {
         Some(url) => {
-            let (broker, bridge) =
-                NatsBroker::new(url, &config.server, crate::nats::fanout::DEFAULT_QUEUE);
+            let queue = crate::nats::fanout::DEFAULT_QUEUE;
+            let (broker, bridge) = NatsBroker::new(url, &config.server, queue, local);
             let bridge = bridge
                 .with_token(config.nats_auth.instance_token()?)
                 .with_callout(callout);
             let stats = broker.stats();
             (Arc::new(broker), Some(stats), Some(bridge))
         }
-        None => (Arc::new(LocalBroker::new()), None, None),
+        None => (Arc::new(local), None, None),
     })
 }
 

@@ -102,11 +102,10 @@ pub struct NatsBridge {
 
 impl NatsBroker {
     /// A broker for the server `domain` publishing through NATS at `url`,
-    /// with up to `queue` messages waiting for the bridge. Run the returned
-    /// [`NatsBridge`] as a background task.
-    pub fn new(url: &str, domain: &str, queue: usize) -> (Self, NatsBridge) {
+    /// with up to `queue` messages waiting for the bridge, delivering here
+    /// through `local`. Run the returned [`NatsBridge`] as a background task.
+    pub fn new(url: &str, domain: &str, queue: usize, local: LocalBroker) -> (Self, NatsBridge) {
         let (tx, rx) = mpsc::channel(queue.max(1));
-        let local = LocalBroker::new();
         let index = SubjectIndex::default();
         let stats = Arc::new(NatsStats::new());
         let mut id = [0u8; 16];

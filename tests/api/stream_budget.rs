@@ -255,3 +255,50 @@ async fn read_to_end(conn: &mut tokio::net::TcpStream) -> bool {
         .await
         .unwrap_or(false)
 }
+
+/// Past the fan-out's carry budget (SPEC §7.4: 32 MiB; here none at all), a
+/// live stream is sent a stored message's seq only (`Live::Wake`) and reads
+/// the message from the database: each still arrives whole and in order,
+/// and an ephemeral post, which has no database copy, is dropped.
+#[tokio::test]
+async fn past_the_fanout_carry_budget_live_streams_read_messages_from_the_database() {
+    let app = spawn_app_with(|c| c.fanout_carry_kib = 0).await;
+    let bob = app.user("bob").await;
+    let res = app
+        .client
+        .get(app.url(&format!(
+            "/v1/inbox/bob/stream?auth={}",
+            bob.stream_auth("bob")
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut live = events(res);
+
+    for i in 1..=5 {
+        assert_eq!(app.send("bob", &format!("woken {i}")).await.status(), 201);
+    }
+    let mut ephemeral = message_body("bob", &random_id(), "dropped");
+    ephemeral["ephemeral"] = true.into();
+    let res = app
+        .post_json("/v1/messages?ephemeral=true", &ephemeral)
+        .await;
+    assert_eq!(res.status(), 202);
+    assert_eq!(app.send("bob", "woken 6").await.status(), 201);
+
+    // Every event is a message: the ephemeral one never came between.
+    for i in 1..=6 {
+        let ev = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            futures_util::StreamExt::next(&mut live),
+        )
+        .await
+        .expect("an event within 10 s")
+        .expect("the stream goes on");
+        assert_eq!(ev.event, "message", "{}", ev.data);
+        let m: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
+        assert_eq!(m["seq"], i);
+        assert_eq!(m["envelope"]["ct"], format!("woken {i}"));
+    }
+}

@@ -72,7 +72,7 @@ fn payload_round_trips_through_json() {
 
 #[tokio::test]
 async fn a_full_queue_drops_and_counts_but_local_delivery_goes_on() {
-    let (broker, _bridge) = NatsBroker::new("nats://127.0.0.1:1", "kez.lat", 1);
+    let (broker, _bridge) = NatsBroker::new("nats://127.0.0.1:1", "kez.lat", 1, LocalBroker::new());
     let mut sub = broker.subscribe(&h("bob"));
     broker.publish(&h("bob"), msg(1));
     broker.publish(&h("bob"), msg(2));
@@ -87,7 +87,7 @@ async fn a_full_queue_drops_and_counts_but_local_delivery_goes_on() {
 
 #[test]
 fn the_subject_index_tracks_local_subscribers() {
-    let (broker, bridge) = NatsBroker::new("nats://127.0.0.1:1", "kez.lat", 8);
+    let (broker, bridge) = NatsBroker::new("nats://127.0.0.1:1", "kez.lat", 8, LocalBroker::new());
     let token = subject_token("kez.lat", "bob");
     assert_eq!(bridge.index.get(&token), None);
     let s1 = broker.subscribe(&h("bob"));
