@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InboxConnection, RELEASE_AT_PERCENT, type LiveStatus } from '../src/lib/inbox';
+import { makeInbox as make } from './inbox-fixture';
 import { ApiError, releaseInbox, type InboxItem } from '../src/lib/api';
 import { releaseSignedString } from '../src/lib/auth';
 
@@ -11,35 +12,6 @@ describe('InboxConnection', () => {
     FakeES.all = [];
   });
   afterEach(() => vi.useRealTimers());
-
-  function make(seqRef: { v: number }, polled: (InboxItem[] | Error)[] = []) {
-    const statuses: LiveStatus[] = [];
-    const errors: unknown[] = [];
-    const got: InboxItem[] = [];
-    let n = 0;
-    const polls: number[] = [];
-    const conn = new InboxConnection({
-      streamUrl: (since) => `/stream?auth=${++n}&since=${since}`,
-      poll: async (since) => {
-        polls.push(since);
-        const next = polled.shift() ?? [];
-        if (next instanceof Error) throw next;
-        const messages = next;
-        return { messages, next: messages.length ? messages[messages.length - 1].seq : null };
-      },
-      lastSeq: () => seqRef.v,
-      rewind: () => void (seqRef.v = 0),
-      onItems: (items) => {
-        got.push(...items);
-        seqRef.v = Math.max(seqRef.v, ...items.map((i) => i.seq));
-      },
-      onStatus: (s) => statuses.push(s),
-      onError: (e) => errors.push(e),
-      EventSource: FakeES as unknown as typeof EventSource,
-      batchMs: 0,
-    });
-    return { conn, statuses, got, polls, errors };
-  }
 
   it('goes live, delivers events, reconnects after 3 s with fresh auth and since', async () => {
     const seq = { v: 4 };

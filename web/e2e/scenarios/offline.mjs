@@ -1,6 +1,7 @@
 // Offline: the service worker has cached the page and the app's script (no
 // API answer); opening `/icon-192.png` in a tab (also a navigation) leaves
-// them alone; offline, the app opens from the cache with the history kept
+// them alone; a live page going offline stops saying "live" at once;
+// offline, the app opens from the cache with the history kept
 // on this device, and on a phone-sized window with the thread open the
 // header shows the connection state the hidden list footer would, until
 // the app is live again online.
@@ -12,7 +13,12 @@ export default {
   async run(t) {
     const B3 = t.bob.page;
     const shell = await checkShellCache(t);
+    // A live page that loses the network says so at once (the browser's
+    // `offline` event), not once its dead stream times out (TODO #213).
+    await B3.locator('[data-live="live"]').waitFor();
     await t.bob.ctx.setOffline(true);
+    await B3.locator('[data-live="reconnecting"]').waitFor({ timeout: 5_000 });
+    log('bob: a live page went offline and stopped saying "live" at once');
     await B3.goto(t.base + '/');
     await conversation(B3, 'alice').click();
     await B3.locator('[data-message][data-dir="in"] [data-body]').getByText('to your other tab').waitFor();

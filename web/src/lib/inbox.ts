@@ -2,6 +2,10 @@
 // 30 s polling heartbeat. On a stream error the source is closed and re-opened
 // with a fresh signature and `since=<last seq>` (EventSource's own retry would
 // reuse the stale URL), after 3 s doubling to 60 s until a stream opens again.
+// A socket can die without an error reaching the EventSource (the network
+// went away, a laptop slept): when the browser says it is offline, or a poll
+// cannot reach the server while the stream looks open, the stream is dropped
+// as after an error, and back online it opens again at once.
 import { ApiError, type InboxItem } from './api';
 
 // 'paused': the server closed this stream because newer tabs of the same
@@ -90,6 +94,19 @@ export class InboxConnection {
     this.resume();
     void this.pollNow();
   };
+  #onOffline = () => {
+    if (this.#stopped || !this.#es) return;
+    this.#dropStream();
+    this.#scheduleReconnect();
+  };
+  #onOnline = () => {
+    if (this.#stopped || this.#displaced || this.#es) return;
+    if (this.#reconnect) clearTimeout(this.#reconnect);
+    this.#reconnect = null;
+    this.#delay = this.deps.reconnectMs ?? 3_000;
+    this.#open();
+    void this.pollNow();
+  };
 
   constructor(private readonly deps: InboxDeps) {}
 
@@ -101,6 +118,10 @@ export class InboxConnection {
     this.#open();
     this.#poller = setInterval(() => void this.pollNow(), this.deps.pollMs ?? 30_000);
     if (typeof document !== 'undefined') document.addEventListener('visibilitychange', this.#onVisible);
+    if (typeof window !== 'undefined') {
+      window.addEventListener('offline', this.#onOffline);
+      window.addEventListener('online', this.#onOnline);
+    }
   }
 
   stop(): void {
@@ -117,6 +138,18 @@ export class InboxConnection {
     if (this.#poller) clearInterval(this.#poller);
     this.#reconnect = this.#poller = null;
     if (typeof document !== 'undefined') document.removeEventListener('visibilitychange', this.#onVisible);
+    if (typeof window !== 'undefined') {
+      window.removeEventListener('offline', this.#onOffline);
+      window.removeEventListener('online', this.#onOnline);
+    }
+  }
+
+  /** Closes the current stream as after an error (its pending batch handed over). */
+  #dropStream(): void {
+    this.#es?.close();
+    this.#es = null;
+    this.#flush();
+    this.#streaming = false;
   }
 
   #open(): void {
@@ -191,10 +224,7 @@ export class InboxConnection {
     });
     es.addEventListener('error', () => {
       if (this.#es !== es) return;
-      es.close();
-      this.#es = null;
-      this.#flush();
-      this.#streaming = false;
+      this.#dropStream();
       this.#scheduleReconnect();
       // EventSource hides the HTTP status; a poll tells a refused signature
       // (401) from a network problem, and catches up meanwhile.
@@ -313,6 +343,12 @@ export class InboxConnection {
       await this.#releaseStored();
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) this.#setAuthFailed(true);
+      // The server is unreachable, yet the stream looks open: its socket is
+      // most likely dead without having said so. Drop it and try again.
+      if (err instanceof ApiError && err.status === 0 && this.#streaming) {
+        this.#dropStream();
+        this.#scheduleReconnect();
+      }
       this.deps.onError?.(err);
     } finally {
       this.#polling = false;
