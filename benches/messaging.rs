@@ -9,7 +9,9 @@
 //!    floors (a bare SQLite commit; a bare append + fdatasync);
 //! 3. delivery p50/p99/max when a stream gets bursts of two events;
 //! 4. database bytes per stored ~1.15 KB envelope;
-//! 5. time to open all streams 100 at a time, and RSS after they close,
+//! 5. time to open all streams 100 at a time (their paths signed before
+//!    the clock starts, as clients sign on their own devices), and RSS
+//!    after they close,
 //!    over several rounds.
 //!
 //! `cargo bench --bench messaging`. Quick mode: `KEZ_BENCH_STREAMS=2000`
@@ -27,7 +29,7 @@ mod server;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use client::{User, close_all, envelope, open_many, post, register};
+use client::{User, close_all, envelope, open_many, post, register, stream_paths};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -255,10 +257,11 @@ async fn main() -> anyhow::Result<()> {
     };
 
     println!("\n## Idle SSE streams (server RSS from /proc/<pid>/status)");
+    let paths = stream_paths(&users[..streams]);
     let t = Instant::now();
-    let mut open = open_many(b.srv.addr, &users[..mid], 100).await?;
+    let mut open = open_many(b.srv.addr, &paths[..mid], 100).await?;
     let rss_mid = b.srv.rss();
-    open.extend(open_many(b.srv.addr, &users[mid..streams], 100).await?);
+    open.extend(open_many(b.srv.addr, &paths[mid..], 100).await?);
     let first_open = t.elapsed();
     let rss_all = b.srv.rss();
     println!("| streams | server RSS | per stream |\n|---|---|---|");
@@ -375,13 +378,16 @@ async fn main() -> anyhow::Result<()> {
         kb(b.srv.rss()) / 1e3
     );
     println!(
-        "| round | open s | server CPU µs per open | RSS open | RSS after close |\n|---|---|---|---|---|"
+        "| round | open s | server CPU µs per open | RSS open | RSS after close | clients' signing s (before the clock) |\n|---|---|---|---|---|---|"
     );
     let mut times = Vec::new();
     for r in 1..=rounds {
+        let signing = Instant::now();
+        let paths = stream_paths(&users[..streams]);
+        let signed = signing.elapsed();
         let t = Instant::now();
         let cpu0 = b.srv.cpu_us();
-        let open = open_many(b.srv.addr, &users[..streams], 100).await?;
+        let open = open_many(b.srv.addr, &paths, 100).await?;
         let took = t.elapsed();
         let cpu = per(b.srv.cpu_us() - cpu0, streams);
         times.push(took);
@@ -390,10 +396,11 @@ async fn main() -> anyhow::Result<()> {
         b.srv.settle_fds(base_fds + 8).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         println!(
-            "| {r} | {:.2} | {cpu:.0} | {:.1} MB | {:.1} MB |",
+            "| {r} | {:.2} | {cpu:.0} | {:.1} MB | {:.1} MB | {:.2} |",
             took.as_secs_f64(),
             kb(rss_open) / 1e3,
-            kb(b.srv.rss()) / 1e3
+            kb(b.srv.rss()) / 1e3,
+            signed.as_secs_f64()
         );
     }
     times.sort();

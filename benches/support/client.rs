@@ -94,14 +94,19 @@ pub(crate) async fn open_idle(addr: SocketAddr, path: String) -> anyhow::Result<
     }))
 }
 
-/// Opens one idle stream per user, `batch` at a time; returns the drains.
+/// Each user's signed stream path. Signing is the clients' work, done on
+/// their own devices: the bench does it before it starts a clock.
+pub(crate) fn stream_paths(users: &[User]) -> Vec<String> {
+    users.iter().map(User::stream_path).collect()
+}
+
+/// Opens one idle stream per signed path, `batch` at a time; returns the drains.
 pub(crate) async fn open_many(
     addr: SocketAddr,
-    users: &[User],
+    paths: &[String],
     batch: usize,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
-    let paths: Vec<String> = users.iter().map(User::stream_path).collect();
-    let mut open = Vec::with_capacity(users.len());
+    let mut open = Vec::with_capacity(paths.len());
     for chunk in paths.chunks(batch) {
         let opens = chunk.iter().map(|p| open_idle(addr, p.clone()));
         for r in futures_util::future::join_all(opens).await {
