@@ -246,8 +246,9 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<Seq>> {
 /// #208). Without `reserved` (its network's share is spent, SPEC §7.4)
 /// only the newest seq is read, and the task reads the page once it may. A
 /// cursor ahead of the mailbox gets `event: reset` queued on `tx` and
-/// `since` moved back to the newest seq, then `None`: the stream goes on
-/// from there with a fresh read.
+/// `since` moved back to the newest seq, and the (empty) page after it: the
+/// stream goes on from there, and what came since the read comes live (it
+/// subscribed first), with no second read.
 async fn first_page(
     state: &AppState,
     handle: &Handle,
@@ -264,7 +265,13 @@ async fn first_page(
         // The channel is empty, so this never waits.
         let _ = tx.try_send(Box::new(Outgoing::control(reset_event(page.newest))));
         *since = page.newest;
-        return Ok(None);
+        return Ok(reserved.map(|mut reserved| {
+            reserved.shrink_to(0);
+            Page {
+                messages: Vec::new(),
+                reserved,
+            }
+        }));
     }
     // A page costlier than reserved (envelopes full of line breaks) is left
     // to the task, which reads it again once its whole cost fits.

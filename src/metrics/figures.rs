@@ -23,6 +23,11 @@ pub(super) fn store_metrics(r: &mut Registry, state: &AppState) {
                 load(&state.counters.messages_stored),
             ),
             (
+                "db_reads",
+                "Reads run on the database's reader threads (each one hand-off)",
+                state.store.reads(),
+            ),
+            (
                 "db_commits",
                 "Write transactions committed (one fsync each)",
                 load(&writer.commits),

@@ -147,6 +147,11 @@ impl Store {
         rx.await.map_err(|_| StoreError::JobDropped)?
     }
 
+    /// Reads run on the reader threads so far (`/metrics` `kez_db_reads_total`).
+    pub fn reads(&self) -> u64 {
+        self.inner.readers.reads()
+    }
+
     /// Counters of the writer thread.
     pub fn writer_stats(&self) -> &WriterStats {
         &self.inner.stats

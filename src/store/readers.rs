@@ -62,6 +62,8 @@ pub(super) struct Readers {
     release_after: std::time::Duration,
     /// Page caches handed back by idle readers, counted.
     released: Arc<AtomicU64>,
+    /// Reads run (or begun), for `/metrics`.
+    reads: AtomicU64,
     slots: Arc<Semaphore>,
     idle: Arc<Mutex<Vec<Reader>>>,
 }
@@ -72,6 +74,7 @@ impl Readers {
             path: path.to_owned(),
             release_after,
             released: Arc::default(),
+            reads: AtomicU64::new(0),
             slots: Arc::new(Semaphore::new(MAX_READERS)),
             idle: Arc::new(Mutex::new(Vec::with_capacity(MAX_READERS))),
         }
@@ -86,6 +89,7 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         // The semaphore is never closed: reads go on until the store drops.
         let slot = self
             .slots
@@ -114,6 +118,11 @@ impl Readers {
             .send(Run { job, reader, slot })
             .map_err(|_| StoreError::ReaderGone)?;
         rx.await.map_err(|_| StoreError::ReaderGone)?
+    }
+
+    /// Reads run so far (each one trip to a reader thread).
+    pub(super) fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
     }
 
     /// Starts one more reader thread (only when every started one is busy
