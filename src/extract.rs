@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::RequestExt;
 use axum::body::{Bytes, HttpBody};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts};
 use serde_json::Value;
@@ -202,13 +204,22 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| Self(v))
-            .map_err(|_| {
-                // Every path parameter is text: only bad UTF-8 fails here.
-                AppError::bad_request(
-                    "invalid_path",
-                    "a path segment is not valid UTF-8 after percent-decoding",
-                )
-            })
+            .map_err(path_error)
+    }
+}
+
+/// Our sentence for a path that does not fit its route; a route without
+/// the parameters its handler asks for is our bug, not the client's.
+fn path_error(rejection: PathRejection) -> AppError {
+    match rejection {
+        PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+            ErrorKind::InvalidUtf8InPathParam { .. } => AppError::bad_request(
+                "invalid_path",
+                "a path segment is not valid UTF-8 after percent-decoding",
+            ),
+            _ => AppError::bad_request("invalid_path", "a path segment does not fit this route"),
+        },
+        other => AppError::internal(anyhow::anyhow!("path parameters: {other}")),
     }
 }
 
