@@ -1,7 +1,9 @@
 //! Free-disk guard: below `--min-free-disk-mb` on the database's file
-//! system, new messages are refused with `507 storage_full` instead of
-//! filling the disk until SQLite fails (mailbox quotas bound each handle,
-//! not their sum). Deletions, retention and reads go on, so space comes back.
+//! system, every request that adds stored data (posts, registrations,
+//! profiles, sigchain links, push subscriptions; `AppState::check_room`)
+//! is refused with `507 storage_full` instead of filling the disk until
+//! SQLite fails (mailbox quotas bound each handle, not their sum).
+//! Deletions, retention and reads go on, so space comes back.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,12 +58,12 @@ impl DiskGuard {
             if low {
                 tracing::warn!(
                     free_mb = free >> 20,
-                    "disk almost full; refusing new messages"
+                    "disk almost full; refusing new stored data"
                 );
             } else {
                 tracing::info!(
                     free_mb = free >> 20,
-                    "disk space recovered; accepting messages"
+                    "disk space recovered; accepting new stored data"
                 );
             }
         }

@@ -314,9 +314,7 @@ impl From<IdentityError> for AppError {
 impl From<JsonError> for AppError {
     fn from(e: JsonError) -> Self {
         match e {
-            JsonError::Invalid(m) => {
-                Self::bad_request("invalid_json", format!("the body is not valid JSON: {m}"))
-            }
+            JsonError::Invalid(m) => Self::bad_request("invalid_json", m),
             JsonError::UnsafeNumber => Self::bad_request("unsafe_number", e.to_string()),
         }
     }

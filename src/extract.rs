@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::RequestExt;
 use axum::body::{Bytes, HttpBody};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts};
 use serde_json::Value;
@@ -44,7 +46,9 @@ impl<S: Send + Sync> FromRequest<S> for StrictJsonBytes {
     }
 }
 
-/// Checks the content type (415 otherwise), then reads the body.
+/// Checks the content type (415 otherwise), then reads the body. Only
+/// `application/json` (any case, parameters such as `charset` allowed) is
+/// JSON here: SPEC §7.6 names that type, not `+json` or `text/json` ones.
 async fn read_json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
     let is_json = req
         .headers()
@@ -52,8 +56,7 @@ async fn read_json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<mime_guess::Mime>().ok())
         .is_some_and(|m| {
-            m.type_() == "application"
-                && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+            m.type_() == "application" && m.subtype() == "json" && m.suffix().is_none()
         });
     if !is_json {
         return Err(AppError::unsupported_media_type(
@@ -94,7 +97,10 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, App
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 too_large()
             } else {
-                AppError::bad_request("unreadable_body", rejection.body_text())
+                AppError::bad_request(
+                    "unreadable_body",
+                    "the request body could not be read to its end",
+                )
             }
         })?;
     if let Some(BodyRead(flag)) = read {
@@ -198,11 +204,28 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| Self(v))
-            .map_err(|e| AppError::bad_request("invalid_path", e.body_text()))
+            .map_err(path_error)
     }
 }
 
-/// `axum::extract::Query` whose rejection is our JSON 400 `invalid_query`.
+/// Our sentence for a path that does not fit its route; a route without
+/// the parameters its handler asks for is our bug, not the client's.
+fn path_error(rejection: PathRejection) -> AppError {
+    match rejection {
+        PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+            ErrorKind::InvalidUtf8InPathParam { .. } => AppError::bad_request(
+                "invalid_path",
+                "a path segment is not valid UTF-8 after percent-decoding",
+            ),
+            _ => AppError::bad_request("invalid_path", "a path segment does not fit this route"),
+        },
+        other => AppError::internal(anyhow::anyhow!("path parameters: {other}")),
+    }
+}
+
+/// A query string parsed by the one rule every route follows (SPEC §7.6):
+/// a parameter given twice, or a known one with a value of the wrong type,
+/// is 400 `invalid_query` naming it; unknown parameters are ignored.
 pub struct AppQuery<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for AppQuery<T>
@@ -212,10 +235,51 @@ where
 {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Query(v)| Self(v))
-            .map_err(|e| AppError::invalid_query(e.body_text()))
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or("")).map(Self)
     }
+}
+
+/// Parses `query` into `T` as [`AppQuery`] does, for an extractor that
+/// reads the query itself (the message post's bucket, before the body).
+pub fn parse_query<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, AppError> {
+    if let Some(name) = repeated_parameter(query, &[]) {
+        return Err(given_twice(&name));
+    }
+    let pairs = url::form_urlencoded::parse(query.as_bytes());
+    serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs)).map_err(|e| {
+        let name = e.path().to_string();
+        if name.is_empty() || name == "." {
+            AppError::invalid_query("the query string could not be read")
+        } else {
+            AppError::invalid_query(format!(
+                "the query parameter `{}` has a value of the wrong type",
+                shown(&name)
+            ))
+        }
+    })
+}
+
+/// The first parameter of `query` given more than once (after
+/// percent-decoding), leaving out the `repeatable` ones.
+pub fn repeated_parameter(query: &str, repeatable: &[&str]) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(name, _)| name)
+        .filter(|name| !repeatable.contains(&name.as_ref()))
+        .find(|name| !seen.insert(name.clone()))
+        .map(std::borrow::Cow::into_owned)
+}
+
+/// 400 `invalid_query` for a parameter given more than once.
+pub fn given_twice(name: &str) -> AppError {
+    AppError::invalid_query(format!(
+        "the query parameter `{}` is given more than once; give it once",
+        shown(name)
+    ))
+}
+
+/// A client's parameter name as quoted back: at most 64 characters.
+fn shown(name: &str) -> String {
+    name.chars().take(64).collect()
 }

@@ -61,7 +61,7 @@ const STREAM_BUFFER: usize = 16;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/inbox/{handle}", get(poll).delete(release))
-        .route("/v1/inbox/{handle}/stream", get(stream))
+        .route("/v1/inbox/{handle}/stream", get(stream).head(stream_head))
 }
 
 /// The poll response, serialised directly so each stored envelope is
@@ -85,7 +85,7 @@ struct PollQuery {
 
 #[derive(Deserialize)]
 struct ReleaseQuery {
-    through: Seq,
+    through: Option<Seq>,
 }
 
 #[derive(Deserialize)]
@@ -156,11 +156,14 @@ async fn release(
     AppQuery(q): AppQuery<ReleaseQuery>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>> {
+    let through = q
+        .through
+        .ok_or_else(|| AppError::invalid_query("the query parameter `through` is required"))?;
     let handle = authenticate(&state, &name, header_credential(&headers), |server, ts| {
-        auth::release_string(server, &name, q.through.get(), ts)
+        auth::release_string(server, &name, through.get(), ts)
     })
     .await?;
-    let deleted = state.store.release_through(handle, q.through).await?;
+    let deleted = state.store.release_through(handle, through).await?;
     Ok(Json(serde_json::json!({ "deleted": deleted })))
 }
 
@@ -220,6 +223,34 @@ async fn stream(
         HeaderValue::from_static("no"),
     );
     Ok(res)
+}
+
+/// # `HEAD /v1/inbox/{handle}/stream?auth=<ts>:<sig>[&since=<seq>]`
+/// The checks of a stream open (signature, handle, `Last-Event-ID`) and
+/// the head it would answer with (SPEC §7.4), but no stream: nothing is
+/// subscribed, registered, read or counted. axum would otherwise run
+/// [`stream`] for a HEAD and drop only the body.
+async fn stream_head(
+    State(state): State<AppState>,
+    AppPath(name): AppPath<String>,
+    AppQuery(q): AppQuery<StreamQuery>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let cred = query_credential(q.auth.as_deref())?;
+    authenticate(&state, &name, Some(cred), |server, ts| {
+        auth::stream_string(server, &name, ts)
+    })
+    .await?;
+    last_event_id(&headers)?;
+    let events = futures_util::stream::empty::<Result<Event, std::convert::Infallible>>();
+    let (mut parts, _) = axum::response::Sse::new(events)
+        .into_response()
+        .into_parts();
+    parts.headers.insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    Ok(Response::from_parts(parts, Body::empty()))
 }
 
 /// The `Last-Event-ID` header as a seq; absent or empty: none (SPEC §7.4).

@@ -69,8 +69,7 @@ async fn post_message(
     ClientIp(ip): ClientIp,
     StrictJsonBytes(body): StrictJsonBytes,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    let body: PostBody =
-        serde_json::from_slice(&body).map_err(|e| AppError::invalid_body(e.to_string()))?;
+    let body: PostBody = crate::kez::json::from_slice(&body).map_err(AppError::invalid_body)?;
     if body.ephemeral != token.ephemeral {
         return Err(AppError::invalid_body(
             "\"ephemeral\": true and ?ephemeral=true go together",

@@ -55,6 +55,7 @@ async fn put_profile(
     let updated_at = checked.updated_at.timestamp();
     let handle_hash = state.redact.hash(checked.handle.as_str());
     let etag = etag_of(&document);
+    state.check_room()?;
     let outcome = state
         .store
         .put_profile(checked.handle, checked.primary, updated_at, document, etag)

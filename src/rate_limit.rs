@@ -119,6 +119,14 @@ pub struct MessageToken {
     pub ephemeral: bool,
 }
 
+/// The query of a message post (SPEC §7.1): `?notify=false`,
+/// `?ephemeral=true`; `true`/`false` only, each at most once.
+#[derive(serde::Deserialize)]
+struct MessageQuery {
+    notify: Option<bool>,
+    ephemeral: Option<bool>,
+}
+
 impl axum::extract::FromRequestParts<AppState> for MessageToken {
     type Rejection = AppError;
 
@@ -126,13 +134,9 @@ impl axum::extract::FromRequestParts<AppState> for MessageToken {
         parts: &mut axum::http::request::Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let has = |pair: &str| {
-            parts
-                .uri
-                .query()
-                .is_some_and(|q| q.split('&').any(|kv| kv == pair))
-        };
-        let (silent, ephemeral) = (has("notify=false"), has("ephemeral=true"));
+        let query: MessageQuery = crate::extract::parse_query(parts.uri.query().unwrap_or(""))?;
+        let silent = query.notify == Some(false);
+        let ephemeral = query.ephemeral == Some(true);
         if ephemeral {
             RateLimited::<EphemeralMessages>::from_request_parts(parts, state).await?;
             // The small bound is known before the body is read (SPEC §7.7).

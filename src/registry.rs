@@ -103,6 +103,7 @@ async fn register(
 ) -> Result<(StatusCode, Json<HandleView>)> {
     let now = chrono::Utc::now();
     let reg = signed::verify_registration(&body, &state.config.server, now)?;
+    state.check_room()?;
     let handle_hash = state.redact.hash(reg.handle.as_str());
     let record = state
         .store

@@ -55,7 +55,18 @@ pub fn router(external: bool) -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(MAX_APPEND_BYTES))
                 .get(get_chain),
         )
-        .route(proofs_path, get(proofs::get_proofs))
+        .route(proofs_path, get(proofs::get_proofs).head(get_only))
+}
+
+/// `HEAD` of the proofs path: 405 with `Allow: GET`. A GET there takes a
+/// rate-limit token and may start fetches and fill the verdict cache;
+/// axum would run it for a HEAD too and drop only the body (SPEC §15.5).
+async fn get_only() -> Response {
+    let mut res =
+        AppError::method_not_allowed("this endpoint answers GET only, not HEAD").into_response();
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET"));
+    res
 }
 
 /// Both methods when an external sigchain service keeps the chains.
@@ -177,6 +188,7 @@ async fn append_link(
     if link.prev != head.hash {
         return Err(refusal(&LinkError::PrevMismatch));
     }
+    state.check_room()?;
     let stored = state
         .store
         .sigchain(primary.clone())

@@ -167,6 +167,18 @@ impl AppState {
         Ok((state, background))
     }
 
+    /// 507 `storage_full` while the disk guard says the disk is almost full
+    /// (SPEC §7.5): asked by every request that adds stored data (handle,
+    /// profile, sigchain link, push subscription) before it writes. Posts
+    /// ask the same guard inside the store ([`MailboxLimits::accept_new`](crate::store::MailboxLimits::accept_new)),
+    /// so a retry of a stored message still gets its seq.
+    pub fn check_room(&self) -> Result<(), crate::error::AppError> {
+        if self.disk.low() {
+            return Err(crate::store::StoreError::StorageFull.into());
+        }
+        Ok(())
+    }
+
     /// The mailbox quota from the configuration.
     pub fn mailbox_limits(&self) -> MailboxLimits {
         MailboxLimits {

@@ -39,7 +39,12 @@ pub fn with_cors(res: &mut Response) {
 /// # `GET /.well-known/webfinger?resource=acct:user@server[&rel=...]`
 /// HEAD is answered by axum from the same handler, without the body.
 async fn webfinger(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response> {
-    let params = parse_query(query.as_deref().unwrap_or(""));
+    let query = query.as_deref().unwrap_or("");
+    // `rel` is repeatable (RFC 7033 §4.3); any other parameter once, as on every route.
+    if let Some(name) = crate::extract::repeated_parameter(query, &["rel"]) {
+        return Err(crate::extract::given_twice(&name));
+    }
+    let params = parse_query(query);
     let resource = params
         .iter()
         .find(|(k, _)| k == "resource")

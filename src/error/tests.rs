@@ -127,10 +127,11 @@ fn handle_key_and_json_errors_are_client_errors() {
         (JsonError::Invalid("x".into()).into(), 400, "invalid_json"),
         (JsonError::UnsafeNumber.into(), 400, "unsafe_number"),
     ]);
-    let e = AppError::from(JsonError::Invalid("trailing characters".into()));
+    // The core's sentence is the message, with nothing of serde's added.
+    let e = AppError::from(crate::kez::json::parse_strict(b"{\"a\":1} x").unwrap_err());
     assert_eq!(
         e.to_string(),
-        "the body is not valid JSON: trailing characters"
+        "the body is not valid JSON at line 1, column 9"
     );
 }
 

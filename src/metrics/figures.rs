@@ -88,7 +88,7 @@ pub(super) fn stream_metrics(r: &mut Registry, state: &AppState) {
     gauge(
         r,
         "disk_low",
-        "1 while free disk space is under --min-free-disk-mb (new messages refused)",
+        "1 while free disk space is under --min-free-disk-mb (new stored data refused)",
         i64::from(state.disk.low()),
     );
     gauge(

@@ -80,8 +80,8 @@ fn invalid_keys(message: impl Into<std::borrow::Cow<'static, str>>) -> AppError 
     AppError::unprocessable("invalid_keys", message)
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: Value) -> Result<T> {
-    serde_json::from_value(body).map_err(|e| AppError::invalid_body(e.to_string()))
+fn parse_body<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T> {
+    crate::kez::json::from_object(body).map_err(AppError::invalid_body)
 }
 
 fn check_endpoint_len(endpoint: &str) -> Result<()> {
@@ -111,7 +111,7 @@ async fn subscribe(
     headers: HeaderMap,
     StrictJson(body): StrictJson,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let body: SubscribeBody = parse_body(body)?;
+    let body: SubscribeBody = parse_body(&body)?;
     state
         .push
         .accept_endpoint(&body.endpoint)
@@ -130,6 +130,7 @@ async fn subscribe(
         |server, ts| subscribe_string(server, &body.handle, &body.endpoint, ts),
     )
     .await?;
+    state.check_room()?;
     let handle_hash = state.redact.hash(&body.handle);
     let endpoint_tag = state.redact.hash(&body.endpoint);
     let outcome = state
@@ -166,7 +167,7 @@ async fn unsubscribe(
     headers: HeaderMap,
     StrictJson(body): StrictJson,
 ) -> Result<StatusCode> {
-    let body: UnsubscribeBody = parse_body(body)?;
+    let body: UnsubscribeBody = parse_body(&body)?;
     check_endpoint_len(&body.endpoint)?;
     let handle = authenticate(
         &state,

@@ -25,6 +25,7 @@ mod profile;
 mod proxy;
 mod push;
 mod registry;
+mod request_edge;
 mod robustness;
 mod sender_keys;
 mod sigchain;

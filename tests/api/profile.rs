@@ -28,7 +28,7 @@ fn payload(id: &TestIdentity, handle: &str, updated_at: i64) -> Value {
            "visual_keys": [wrap], "updated_at": stamp(updated_at)})
 }
 
-fn document(id: &TestIdentity, handle: &str, updated_at: i64) -> Value {
+pub(crate) fn document(id: &TestIdentity, handle: &str, updated_at: i64) -> Value {
     sign_profile(&id.sk, &payload(id, handle, updated_at))
 }
 
@@ -43,7 +43,7 @@ impl Api {
             .unwrap()
     }
 
-    async fn put_profile(&self, doc: &Value) -> reqwest::Response {
+    pub(crate) async fn put_profile(&self, doc: &Value) -> reqwest::Response {
         self.put_profile_bytes(serde_json::to_vec(doc).unwrap())
             .await
     }

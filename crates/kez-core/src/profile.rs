@@ -196,12 +196,12 @@ fn parse_shape(body: &Value) -> Result<(SignedEnvelope, RawProfile), ProfileErro
     for field in ["display_name", "picture"] {
         if env.payload.get(field).is_none() {
             return Err(ProfileError::InvalidBody(format!(
-                "payload: missing field `{field}`"
+                "the field `payload.{field}` is missing"
             )));
         }
     }
-    let p: RawProfile = json::from_object(&env.payload)
-        .map_err(|e| ProfileError::InvalidBody(format!("payload: {e}")))?;
+    let p: RawProfile =
+        json::from_object_at(&env.payload, "payload").map_err(ProfileError::InvalidBody)?;
     Ok((env, p))
 }
 

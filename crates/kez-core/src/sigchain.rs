@@ -289,11 +289,11 @@ fn read_link(
     // serde lets an `Option` field be absent; the SPEC wants `prev` present, even as null.
     if env.payload.get("prev").is_none() {
         return Err(LinkError::InvalidBody(
-            "payload: missing field `prev`".into(),
+            "the field `payload.prev` is missing".into(),
         ));
     }
-    let p: RawLink = json::from_object(&env.payload)
-        .map_err(|e| LinkError::InvalidBody(format!("payload: {e}")))?;
+    let p: RawLink =
+        json::from_object_at(&env.payload, "payload").map_err(LinkError::InvalidBody)?;
     let head = PayloadHead {
         kind: &p.kind,
         version: p.version,

@@ -230,8 +230,8 @@ pub fn verify_registration(
         JsonError::Invalid(m) => RegistrationError::InvalidBody(m),
     })?;
     let env: SignedEnvelope = json::from_object(body).map_err(RegistrationError::InvalidBody)?;
-    let payload: RawRegistration = json::from_object(&env.payload)
-        .map_err(|e| RegistrationError::InvalidBody(format!("payload: {e}")))?;
+    let payload: RawRegistration =
+        json::from_object_at(&env.payload, "payload").map_err(RegistrationError::InvalidBody)?;
 
     let head = PayloadHead {
         kind: &payload.kind,

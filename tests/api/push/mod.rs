@@ -60,7 +60,7 @@ async fn post_sub(app: &TestApp, body: &Value, auth: Option<String>) -> reqwest:
 }
 
 /// Subscribes `endpoint` for `handle`, signed by `id`.
-async fn subscribe(
+pub(crate) async fn subscribe(
     app: &TestApp,
     id: &TestIdentity,
     handle: &str,

@@ -58,8 +58,8 @@ pub fn sign_proof(signer: &SigningKey, payload: &Value) -> Value {
 pub fn verify_proof(envelope: &Value) -> Result<ProofStatement, LinkError> {
     json::ensure_safe_numbers(envelope)?;
     let env: SignedEnvelope = json::from_object(envelope).map_err(LinkError::InvalidBody)?;
-    let p: RawProof = json::from_object(&env.payload)
-        .map_err(|e| LinkError::InvalidBody(format!("payload: {e}")))?;
+    let p: RawProof =
+        json::from_object_at(&env.payload, "payload").map_err(LinkError::InvalidBody)?;
     let head = PayloadHead {
         kind: &p.kind,
         version: p.version,
