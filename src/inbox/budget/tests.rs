@@ -25,10 +25,8 @@ async fn one_network_holds_at_most_its_share_and_others_still_fit() {
 
 #[tokio::test]
 async fn a_stream_waits_once_its_own_budget_or_the_global_one_is_spent() {
-    let global = ByteBudget::with_network_share(
-        STREAM_BUFFER_BYTES * 3 / 2,
-        STREAM_BUFFER_BYTES * 3 / 2,
-    );
+    let global =
+        ByteBudget::with_network_share(STREAM_BUFFER_BYTES * 3 / 2, STREAM_BUFFER_BYTES * 3 / 2);
     let (a, b) = (
         global.for_stream(net(1), None),
         global.for_stream(net(1), None),
