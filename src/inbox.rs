@@ -113,11 +113,12 @@ async fn poll(
     let mut reserved = state
         .streams
         .bytes
-        .try_reserve_answer(
+        .reserve_answer(
             network_key(ip),
             page_bound(POLL_PAGE_BYTES),
             close.map(|Extension(c)| c),
         )
+        .await
         .ok_or_else(|| {
             AppError::too_many_requests(
                 "busy",

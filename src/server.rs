@@ -23,6 +23,7 @@ mod direct;
 pub mod fd_limit;
 mod rewind;
 
+pub use conn::SEND_BUFFER_BYTES;
 pub(crate) use conn::{ServeOptions, serve};
 
 /// How long shutdown waits for the last pushes (those still coalescing).

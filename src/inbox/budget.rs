@@ -27,6 +27,10 @@ pub const ALL_STREAMS_BUFFER_BYTES: usize = 128 * 1024 * 1024;
 /// One client network (`rate_limit::network_key`: an IPv4 address or an
 /// IPv6 /64) may hold at most this fraction (1/16) of the process-wide budget.
 pub const NETWORK_SHARE_DIVISOR: usize = 16;
+/// How long a poll answer waits for room in the process-wide budget, in
+/// turn with the streams waiting for it, before `429 busy` (SPEC §7.3):
+/// trying once lost every time to streams that were already waiting.
+pub(super) const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// SSE framing counted on top of an event's data (`event:`, `id:`, `data:`).
 pub(super) const EVENT_OVERHEAD: usize = 64;
 
@@ -318,16 +322,26 @@ impl ByteBudget {
 
     /// Reserves `bytes` (counted as at most the network share) of
     /// `network`'s share and the process-wide budget for an answer that
-    /// is not a stream (a poll page, SPEC §7.3), only if they fit at once;
-    /// `close` drops its connection if it is shed as a slow reader.
-    pub fn try_reserve_answer(
+    /// is not a stream (a poll page, SPEC §7.3): the share at once (else
+    /// `None`: the network's own answers and streams hold it), the
+    /// process-wide part in turn with the streams waiting for it, for at
+    /// most [`ANSWER_WAIT`] (else `None`). `close` drops its connection if
+    /// it is shed as a slow reader.
+    pub async fn reserve_answer(
         &self,
         network: IpAddr,
         bytes: usize,
         close: Option<CloseConnection>,
     ) -> Option<Reserved> {
         let (share, holder) = self.join(network, close);
-        self.try_shared(&share, &holder, bytes)
+        let n = permits(bytes.min(self.network_share));
+        let Ok(own_share) = share.value().permits.clone().try_acquire_many_owned(n) else {
+            self.shed(Some(share.value()), &holder);
+            return None;
+        };
+        let all = self.acquire(&self.all, n, None, &holder);
+        let all = tokio::time::timeout(ANSWER_WAIT, all).await.ok()?;
+        Some(Self::reserved(own_share, all, share, holder))
     }
 
     /// Reserves at once or not at all; a budget found short sheds slow

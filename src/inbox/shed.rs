@@ -4,12 +4,14 @@
 //! networks of such clients held the whole process budget, and every other
 //! stream waited, every poll got 429, until they left. Now a reservation
 //! that has to wait on a shared budget (its network's share, or the
-//! process-wide one) first closes the connections of readers that have
-//! held bytes unwritten for [`SLOW_AFTER`] or longer: of its own network
-//! when the share is short, else of the network holding the most that has
-//! any. What they held is dropped with the connection; a stream's client
-//! resumes from its `Last-Event-ID` (stored messages are read again), an
-//! answer's client asks again.
+//! process-wide one) first closes the connections of slow readers: those
+//! that have held bytes for [`SLOW_AFTER`] without a break and finished
+//! writing less than [`PROGRESS_BYTES`] in that time (a reader catching
+//! up on a backlog holds bytes all along, but writes them): of its own
+//! network when the share is short, else of the network holding the most
+//! that has any. What they held is dropped with the connection; a
+//! stream's client resumes from its `Last-Event-ID` (stored messages are
+//! read again), an answer's client asks again.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -19,9 +21,13 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 
-/// How long a reader may hold bytes unwritten, without a moment with
-/// nothing held, before it counts as slow (and may be shed under pressure).
-pub const SLOW_AFTER: Duration = Duration::from_secs(2);
+/// How long a reader may hold bytes without a break, and go without
+/// writing [`PROGRESS_BYTES`], before it counts as slow (and may be shed
+/// under pressure): at most 16 KiB/s. Bytes count as written when a whole
+/// frame is, so a 256 KiB event read at 64 KiB/s still just passes.
+pub const SLOW_AFTER: Duration = Duration::from_secs(4);
+/// Bytes a reader must finish writing per [`SLOW_AFTER`] not to be slow.
+pub(super) const PROGRESS_BYTES: usize = 64 * 1024;
 /// A budget is scanned for slow readers at most this often.
 const SHED_EVERY_MS: u64 = 100;
 
@@ -66,6 +72,11 @@ pub(super) struct Holder {
     held: AtomicUsize,
     /// When `held` last left 0 ([`Clock`] ms), or 0 while nothing is held.
     busy_since: AtomicU64,
+    /// Bytes let go so far (written, or dropped with their connection).
+    written: AtomicUsize,
+    /// When `written` last crossed a multiple of [`PROGRESS_BYTES`], or
+    /// `held` left 0 ([`Clock`] ms).
+    progress_ms: AtomicU64,
     /// Its connection, when it came through the connection loop.
     close: Option<CloseConnection>,
     shed: AtomicBool,
@@ -77,6 +88,8 @@ impl Holder {
         Arc::new(Self {
             held: AtomicUsize::new(0),
             busy_since: AtomicU64::new(0),
+            written: AtomicUsize::new(0),
+            progress_ms: AtomicU64::new(0),
             close,
             shed: AtomicBool::new(false),
             clock,
@@ -85,13 +98,22 @@ impl Holder {
 
     pub(super) fn add(&self, bytes: usize) {
         if bytes > 0 && self.held.fetch_add(bytes, Ordering::AcqRel) == 0 {
-            self.busy_since
-                .store(self.clock.now_ms(), Ordering::Release);
+            let now = self.clock.now_ms();
+            self.progress_ms.store(now, Ordering::Release);
+            self.busy_since.store(now, Ordering::Release);
         }
     }
 
     pub(super) fn sub(&self, bytes: usize) {
-        if bytes == 0 || self.held.fetch_sub(bytes, Ordering::AcqRel) != bytes {
+        if bytes == 0 {
+            return;
+        }
+        let before = self.written.fetch_add(bytes, Ordering::AcqRel);
+        if before / PROGRESS_BYTES != before.wrapping_add(bytes) / PROGRESS_BYTES {
+            self.progress_ms
+                .store(self.clock.now_ms(), Ordering::Release);
+        }
+        if self.held.fetch_sub(bytes, Ordering::AcqRel) != bytes {
             return;
         }
         self.busy_since.store(0, Ordering::Release);
@@ -107,11 +129,15 @@ impl Holder {
         }
     }
 
-    /// Holding bytes without a break for [`SLOW_AFTER`] at `now_ms`.
+    /// At `now_ms`: holding bytes without a break for [`SLOW_AFTER`], and
+    /// [`PROGRESS_BYTES`] not written in that time.
     fn is_slow(&self, now_ms: u64) -> bool {
         let since = self.busy_since.load(Ordering::Acquire);
+        let progress = self.progress_ms.load(Ordering::Acquire);
         let slow = u64::try_from(SLOW_AFTER.as_millis()).unwrap_or(u64::MAX);
-        since != 0 && now_ms.saturating_sub(since) >= slow
+        since != 0
+            && now_ms.saturating_sub(since) >= slow
+            && now_ms.saturating_sub(progress) >= slow
     }
 
     /// Closes its connection once; false when it has none or was shed.
@@ -277,6 +303,26 @@ mod tests {
         h.sub(5);
         assert_eq!(h.busy_since.load(Ordering::Acquire), 0);
         assert!(!h.is_slow(later));
+    }
+
+    /// A reader catching up on a backlog holds bytes all along; it is not
+    /// slow while it writes (review of session 9: 14 honest readers at
+    /// 200 KB/s behind one address were shed as slow).
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_that_keeps_writing_is_not_slow_however_long_it_holds_bytes() {
+        let h = Holder::new(Clock::new(), None);
+        h.add(10 * PROGRESS_BYTES);
+        for _ in 0..10 {
+            tokio::time::advance(SLOW_AFTER / 2).await;
+            h.add(PROGRESS_BYTES);
+            h.sub(PROGRESS_BYTES);
+            assert!(!h.is_slow(h.clock.now_ms()));
+        }
+        tokio::time::advance(SLOW_AFTER).await;
+        assert!(h.is_slow(h.clock.now_ms()), "it stopped writing");
+        // Dribbling less than PROGRESS_BYTES per SLOW_AFTER is slow too.
+        h.sub(PROGRESS_BYTES / 4);
+        assert!(h.is_slow(h.clock.now_ms()));
     }
 
     #[tokio::test]

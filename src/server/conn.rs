@@ -26,6 +26,12 @@ use crate::refmap::{RefCountedMap, RefGuard};
 
 /// How long shutdown waits for open connections before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// The kernel's send buffer per accepted socket (Linux doubles it for its
+/// own bookkeeping). Left to autotuning, each stalled reader tied up ~2.8
+/// MB of queued data in the kernel, outside the byte budgets (SPEC §7.4;
+/// review of session 9: 30 stalled streams, +110 MB of TCP memory); this
+/// still fills a 100 ms path at ~2.5 MB/s.
+pub const SEND_BUFFER_BYTES: usize = 128 * 1024;
 
 /// How [`serve`] treats connections; the public listener and the metrics
 /// one share the loop and its protections.
@@ -109,6 +115,7 @@ pub(crate) async fn serve(
         // without this the second waits for the client's delayed ACK (up
         // to 40 ms, issue 14). Best effort: a socket that refuses is served.
         let _ = stream.set_nodelay(true);
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER_BYTES);
         let Ok(ip_slot) = opts.per_ip_slot(&per_ip, peer.ip()) else {
             // Over its share: hang up at once rather than queue it.
             tracing::debug!("connection refused: too many from one address");

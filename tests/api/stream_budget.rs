@@ -302,3 +302,40 @@ async fn past_the_fanout_carry_budget_live_streams_read_messages_from_the_databa
         assert_eq!(m["envelope"]["ct"], format!("woken {i}"));
     }
 }
+
+/// The kernel's send queue of a stalled stream's socket stays near the
+/// server's `SO_SNDBUF` (review of session 9: left to autotuning, each
+/// stalled reader tied up ~2.8 MB of kernel memory outside the byte
+/// budgets). Read from `/proc/net/tcp`: the server socket's `tx_queue`.
+#[tokio::test]
+async fn a_stalled_streams_kernel_send_queue_stays_small() {
+    let app = spawn_app_with(|c| c.mailbox_sender_share_percent = 100).await;
+    let bob = app.user("bob").await;
+    crate::inbox::post_big(&app, "bob", 40).await;
+    let stalled = app.stalled_stream(&bob, "bob", "").await;
+    let (server, client) = (app.addr().port(), stalled.local_addr().unwrap().port());
+
+    // The queue grows while the client's receive buffer fills, then stops.
+    let mut most = 0;
+    for _ in 0..30 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        most = most.max(send_queue(server, client).expect("the server's socket"));
+    }
+    let cap = 2 * kez_chat_server::server::SEND_BUFFER_BYTES;
+    assert!(most > 0, "nothing queued: the stream did not stall");
+    assert!(most <= cap + 64 * 1024, "{most} bytes queued in the kernel");
+    drop(stalled);
+}
+
+/// `tx_queue` of the IPv4 socket from local port `local` to `remote`.
+fn send_queue(local: u16, remote: u16) -> Option<usize> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let port = |addr: &str| u16::from_str_radix(addr.rsplit(':').next()?, 16).ok();
+        if port(f.get(1)?)? != local || port(f.get(2)?)? != remote {
+            return None;
+        }
+        usize::from_str_radix(f.get(4)?.split(':').next()?, 16).ok()
+    })
+}
