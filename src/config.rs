@@ -248,8 +248,8 @@ pub struct Config {
 
     /// Most bytes of stream events, replay pages and poll answers held for
     /// clients until written, across the process (SPEC §7.4); one client
-    /// network may hold 1/16 of it. When short, readers slow for 2 s lose
-    /// their connection. 16..=65536.
+    /// network may hold 1/16 of it. When short, slow readers (holding bytes
+    /// 4 s while writing under 64 KiB) lose their connection. 16..=65536.
     #[arg(long, env = "KEZ_CHAT_STREAM_BUFFERS_MIB", default_value_t = 128,
         value_parser = clap::value_parser!(u32).range(16..=65536))]
     pub stream_buffers_mib: u32,

@@ -61,7 +61,7 @@ pub(super) fn stream_metrics(r: &mut Registry, state: &AppState) {
             (
                 "slow_readers_closed",
                 "Connections of streams and poll answers closed because they held \
-                 bytes unwritten for 2 s while the byte budget was short (SPEC 7.4)",
+                 bytes for 4 s writing under 64 KiB while the byte budget was short (SPEC 7.4)",
                 state.streams.bytes.slow_readers_closed(),
             ),
         ],
