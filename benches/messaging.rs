@@ -327,28 +327,17 @@ async fn main() -> anyhow::Result<()> {
         "100 msg/s ({paced_n} posts, one commit each), 10 streams online: {paced:.0} µs server CPU per message"
     );
     let floor_dir = dir.path().to_path_buf();
-    let floor = tokio::task::spawn_blocking(move || {
-        floor::sqlite_commit_floor(
-            &floor_dir,
-            paced_n,
-            ENVELOPE_BYTES,
-            Duration::from_millis(10),
-        )
+    let (floor, append) = tokio::task::spawn_blocking(move || {
+        let pace = Duration::from_millis(10);
+        anyhow::Ok((
+            floor::sqlite_commit_floor(&floor_dir, paced_n, ENVELOPE_BYTES, pace)?,
+            floor::append_fdatasync_floor(&floor_dir, paced_n, ENVELOPE_BYTES, pace)?,
+        ))
     })
     .await??;
     println!(
         "floor on this disk: a bare SQLite commit of one {ENVELOPE_BYTES}-byte row (WAL, synchronous=FULL), one every 10 ms, in the bench process: {floor:.0} µs CPU per commit"
     );
-    let floor_dir = dir.path().to_path_buf();
-    let append = tokio::task::spawn_blocking(move || {
-        floor::append_fdatasync_floor(
-            &floor_dir,
-            paced_n,
-            ENVELOPE_BYTES,
-            Duration::from_millis(10),
-        )
-    })
-    .await??;
     println!(
         "floor under any durable design: append {ENVELOPE_BYTES} bytes to a plain file + fdatasync, one every 10 ms, in the bench process: {append:.0} µs CPU per append"
     );

@@ -38,18 +38,7 @@ async fn one_networks_stalled_streams_hold_at_most_its_share() {
     )
     .await;
     // …and one stream from another network that reads.
-    let res = app
-        .client
-        .get(app.url(&format!(
-            "/v1/inbox/bob/stream?auth={}",
-            bob.stream_auth("bob")
-        )))
-        .header("x-forwarded-for", "198.51.100.9")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let mut reader = events(res);
+    let mut reader = reading_stream(&app, &bob, "198.51.100.9").await;
 
     // Assert: the reader gets its events; the stalled network holds no
     for seq in 1..=3 {
@@ -75,6 +64,26 @@ async fn one_networks_stalled_streams_hold_at_most_its_share() {
         async || budget.in_use() == 0,
     )
     .await;
+}
+
+/// Bob's stream from a client that reads, behind the proxy as `from`
+/// (`X-Forwarded-For`; empty: none).
+async fn reading_stream(
+    app: &TestApp,
+    bob: &TestIdentity,
+    from: &str,
+) -> impl futures_util::Stream<Item = eventsource_stream::Event> + Unpin + use<> {
+    let url = app.url(&format!(
+        "/v1/inbox/bob/stream?auth={}",
+        bob.stream_auth("bob")
+    ));
+    let mut req = app.client.get(url);
+    if !from.is_empty() {
+        req = req.header("x-forwarded-for", from);
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    events(res)
 }
 
 /// A poll of bob's mailbox from `from`, through the app's own router, its
@@ -186,18 +195,7 @@ async fn slow_readers_are_shed_when_the_process_budget_is_short() {
     )
     .await;
     // …then a stream from another network that reads.
-    let res = app
-        .client
-        .get(app.url(&format!(
-            "/v1/inbox/bob/stream?auth={}",
-            bob.stream_auth("bob")
-        )))
-        .header("x-forwarded-for", "198.51.100.9")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let mut reader = events(res);
+    let mut reader = reading_stream(&app, &bob, "198.51.100.9").await;
 
     // Assert: it gets its events once slow readers were shed (within 10 s
     // each), and a poll from a third network gets its page.
@@ -264,17 +262,7 @@ async fn read_to_end(conn: &mut tokio::net::TcpStream) -> bool {
 async fn past_the_fanout_carry_budget_live_streams_read_messages_from_the_database() {
     let app = spawn_app_with(|c| c.fanout_carry_kib = 0).await;
     let bob = app.user("bob").await;
-    let res = app
-        .client
-        .get(app.url(&format!(
-            "/v1/inbox/bob/stream?auth={}",
-            bob.stream_auth("bob")
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let mut live = events(res);
+    let mut live = reading_stream(&app, &bob, "").await;
 
     for i in 1..=5 {
         assert_eq!(app.send("bob", &format!("woken {i}")).await.status(), 201);
