@@ -68,7 +68,7 @@ fn a_rotation_adds_a_key_for_a_new_day_and_keeps_the_newest_ones() {
 }
 
 #[test]
-fn the_newest_key_makes_the_stored_tag_and_older_keys_the_counted_ones() {
+fn todays_key_makes_the_stored_tag_and_older_keys_the_counted_ones() {
     let old = KeyRing::default().rotated(99 * DAY, TWO_DAYS).unwrap();
     let both = old.rotated(100 * DAY, TWO_DAYS).unwrap();
     let before = old.tags("203.0.113.7", 99 * DAY);

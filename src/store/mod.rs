@@ -199,8 +199,7 @@ fn create_private(path: &Path) -> anyhow::Result<()> {
                 }
             }
             Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot create database {}", path.display()));
+                return Err(e).with_context(|| format!("cannot open database {}", path.display()));
             }
         }
     }
