@@ -209,16 +209,20 @@ fn supervise_jobs(tasks: &mut Supervisor, state: &AppState) {
     let shutdown = state.shutdown.clone();
     tasks.restartable("sender_keys", move || {
         let keys = keys.clone();
-        run_periodically(crate::sender_keys::CHECK_EVERY, shutdown.clone(), move || {
-            let keys = keys.clone();
-            async move {
-                let checked = tokio::task::spawn_blocking(move || keys.check()).await;
-                // The ring in memory stays as it was; the next tick tries again.
-                if let Err(e) = checked.map_err(anyhow::Error::from).and_then(|r| r) {
-                    tracing::warn!(error.cause_chain = ?e, error.message = %e, "sender key ring check failed");
+        run_periodically(
+            crate::sender_keys::CHECK_EVERY,
+            shutdown.clone(),
+            move || {
+                let keys = keys.clone();
+                async move {
+                    let checked = tokio::task::spawn_blocking(move || keys.check()).await;
+                    // The ring in memory stays as it was; the next tick tries again.
+                    if let Err(e) = checked.map_err(anyhow::Error::from).and_then(|r| r) {
+                        tracing::warn!(error = format!("{e:#}"), "sender key ring check failed");
+                    }
                 }
-            }
-        })
+            },
+        )
     });
     let disk = state.disk.clone();
     let shutdown = state.shutdown.clone();

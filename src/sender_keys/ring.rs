@@ -31,8 +31,9 @@ pub fn epoch_of(secs: i64) -> i64 {
 #[error("malformed sender key ring: {0}")]
 pub struct Malformed(String);
 
-/// The sender keys, one per epoch, oldest first. The newest makes the tags
-/// stored with new messages; the others only count what their sender holds.
+/// The sender keys, one per epoch, oldest first. The current epoch's key
+/// makes the tags stored with new messages; the others only count what
+/// their sender holds.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct KeyRing {
     keys: BTreeMap<i64, [u8; KEY_BYTES]>,
@@ -112,35 +113,109 @@ impl KeyRing {
         self.keys.keys().copied().collect()
     }
 
-    /// The tags of `network` (`rate_limit::network_key(ip).to_string()`):
-    /// `h:` + hex of the first 6 bytes of HMAC-SHA256(key, network), under
-    /// the newest key (the one to store) and every older one (to count).
+    /// The tags of `network` (`rate_limit::network_key(ip).to_string()`)
+    /// at `now` (unix seconds): `h:` + hex of the first 6 bytes of
+    /// HMAC-SHA256(key, network). `current` (the one to store) is made with
+    /// the key of the current epoch, or the newest one not after it (the
+    /// oldest if all are later: a clock behind another instance's);
+    /// `older` holds the tags under every other key, newest first, to count.
+    /// A later key than the current epoch's is never used to store, so a
+    /// clock that ran ahead does not keep tagging with one key for days.
     /// An empty ring gives an empty tag, which is never counted.
-    pub fn tags(&self, network: &str) -> SenderTags {
-        let mut tags = self.keys.values().rev().map(|key| tag(key, network));
+    pub fn tags(&self, network: &str, now: i64) -> SenderTags {
+        let current = epoch_of(now);
+        let storing = self
+            .keys
+            .range(..=current)
+            .next_back()
+            .or_else(|| self.keys.iter().next())
+            .map(|(&e, _)| e);
+        let Some(storing) = storing else {
+            return SenderTags::default();
+        };
         SenderTags {
-            current: tags.next().unwrap_or_default(),
-            older: tags.collect(),
+            current: tag(&self.keys[&storing], network),
+            older: self
+                .keys
+                .iter()
+                .rev()
+                .filter(|&(&e, _)| e != storing)
+                .map(|(_, key)| tag(key, network))
+                .collect(),
         }
     }
 
     /// The ring a rotation at `now` (unix seconds) leaves, or `None` when
-    /// nothing changes. A key of epoch `e` stays while messages stored
-    /// under it may still be live, `(e + 1) * 86400 > now - retention_secs`,
-    /// and so does any key of the current or a later epoch; a fresh random
-    /// key is added for the current epoch unless one that new exists.
+    /// nothing changes; see [`KeyRing::rotation`].
     pub fn rotated(&self, now: i64, retention_secs: u64) -> Option<Self> {
+        let rotation = self.rotation(now, retention_secs);
+        (rotation.ring != *self).then_some(rotation.ring)
+    }
+
+    /// A rotation at `now` (unix seconds) under a retention of
+    /// `retention_secs` (SPEC §7.5), in this order:
+    /// 1. keys of an epoch more than 1 ahead of the current one are dropped
+    ///    (a clock that was ahead made them; [`Rotation::ahead`]);
+    /// 2. a fresh random key is added for the current epoch if it has none,
+    ///    even when a later key exists;
+    /// 3. a key of epoch `e` is dropped once the next key in the ring, of
+    ///    epoch `n`, took over before the oldest live message:
+    ///    `n × 86400 ≤ now − retention_secs`. Key `e` stored tags only until
+    ///    `n` began, so none of its messages can still be live. Day by day
+    ///    `n = e + 1`; after a clock jump of days, `n` is the day jumped to,
+    ///    so the key used just before the jump stays a full retention.
+    ///    The newest key is never dropped here.
+    pub fn rotation(&self, now: i64, retention_secs: u64) -> Rotation {
         let current = epoch_of(now);
         let oldest_live = now.saturating_sub(i64::try_from(retention_secs).unwrap_or(i64::MAX));
-        let mut next = self.clone();
-        next.keys.retain(|&e, _| {
-            e >= current || e.saturating_add(1).saturating_mul(EPOCH_SECS) > oldest_live
-        });
-        if next.keys.range(current..).next().is_none() {
-            next.keys.insert(current, fresh_key());
+        let mut keys = self.keys.clone();
+        let ahead: Vec<i64> = keys
+            .range(current.saturating_add(2)..)
+            .map(|(&e, _)| e)
+            .collect();
+        for e in &ahead {
+            keys.remove(e);
         }
-        (next != *self).then_some(next)
+        keys.entry(current).or_insert_with(fresh_key);
+        let epochs: Vec<i64> = keys.keys().copied().collect();
+        let expired: Vec<i64> = epochs
+            .windows(2)
+            .filter(|w| w[1].saturating_mul(EPOCH_SECS) <= oldest_live)
+            .map(|w| w[0])
+            .collect();
+        for e in &expired {
+            keys.remove(e);
+        }
+        Rotation {
+            ring: Self { keys },
+            ahead,
+            expired,
+        }
     }
+
+    /// The epochs whose keys in `self` are still live at `now` (a rotation
+    /// would keep them) but which `other` lacks or holds with another key:
+    /// the tags of messages stored under them stop counting if `other`
+    /// replaces `self`.
+    pub fn live_keys_lost_in(&self, other: &Self, now: i64, retention_secs: u64) -> Vec<i64> {
+        let kept = self.rotation(now, retention_secs).ring;
+        self.keys
+            .iter()
+            .filter(|&(e, key)| kept.keys.contains_key(e) && other.keys.get(e) != Some(key))
+            .map(|(&e, _)| e)
+            .collect()
+    }
+}
+
+/// What [`KeyRing::rotation`] did.
+#[derive(Debug)]
+pub struct Rotation {
+    /// The ring after it (equal to the one before when nothing changed).
+    pub ring: KeyRing,
+    /// Epochs dropped for being more than 1 epoch ahead of the current one.
+    pub ahead: Vec<i64>,
+    /// Epochs dropped because no message stored under them can be live.
+    pub expired: Vec<i64>,
 }
 
 /// A tag under one key (see [`KeyRing::tags`]).

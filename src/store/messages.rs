@@ -37,15 +37,15 @@ pub struct NewMessage {
 }
 
 /// A sender's tags under the ring of sender keys (SPEC §7.5): `current`
-/// (`h:` + 12 hex digits, under the newest key) is stored with the
-/// message; `older` (under the ring's older keys) only count what the same
+/// (`h:` + 12 hex digits, under the current epoch's key) is stored with the
+/// message; `older` (under the ring's other keys) only count what the same
 /// sender already holds, so its share survives a key rotation. An empty
 /// `current` is not counted at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SenderTags {
     /// The tag stored in `messages.sender`; empty: unknown sender.
     pub current: String,
-    /// The same sender's tags under older keys, newest first.
+    /// The same sender's tags under the ring's other keys, newest first.
     pub older: Vec<String>,
 }
 

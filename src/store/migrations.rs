@@ -142,7 +142,25 @@ const MIGRATIONS: &[&str] = &[
 /// Brings the schema up to date; fails if the file is newer than this binary.
 /// Each step reads the version inside a write-locked transaction, so two
 /// instances starting on one fresh file (SPEC §11) apply each step once.
+/// Steps run with `secure_delete` on (what they delete is overwritten with
+/// zeros), and after any step the WAL is checkpointed into the main file
+/// and truncated, so no page from before a step (such as migration 12's
+/// salt) stays in the `.db` file or the `-wal` file: best effort, a
+/// checkpoint blocked by another connection is logged at WARN.
 pub(super) fn apply(conn: &mut Connection) -> anyhow::Result<()> {
+    let secure_delete: i64 = conn.pragma_query_value(None, "secure_delete", |r| r.get(0))?;
+    conn.pragma_update(None, "secure_delete", 1)?;
+    let applied = apply_steps(conn);
+    conn.pragma_update(None, "secure_delete", secure_delete)?;
+    if applied? > 0 {
+        checkpoint(conn);
+    }
+    Ok(())
+}
+
+/// Applies the pending steps; returns how many ran.
+fn apply_steps(conn: &mut Connection) -> anyhow::Result<usize> {
+    let mut applied = 0;
     loop {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -153,180 +171,37 @@ pub(super) fn apply(conn: &mut Connection) -> anyhow::Result<()> {
             MIGRATIONS.len()
         );
         let Some(sql) = MIGRATIONS.get(current) else {
-            return Ok(());
+            return Ok(applied);
         };
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i64::try_from(current + 1)?)?;
         tx.commit()?;
+        applied += 1;
         tracing::info!(version = current + 1, "applied database migration");
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn migrations_apply_once_and_are_idempotent() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        apply(&mut conn).unwrap();
-        apply(&mut conn).unwrap();
-        let v: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(usize::try_from(v).unwrap(), MIGRATIONS.len());
-    }
-
-    #[test]
-    fn instances_starting_together_on_a_fresh_file_migrate_it_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("fresh.db");
-        let results: Vec<anyhow::Result<()>> = std::thread::scope(|s| {
-            let starts: Vec<_> = (0..4)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut conn = Connection::open(&path)?;
-                        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-                        apply(&mut conn)
-                    })
-                })
-                .collect();
-            starts.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        for r in results {
-            r.unwrap();
-        }
-        let v: i64 = Connection::open(&path)
-            .unwrap()
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(usize::try_from(v).unwrap(), MIGRATIONS.len());
-    }
-
-    /// A database made before migration 8 (messages `WITHOUT ROWID`) still
-    /// serves its messages with the same seqs, ids and envelopes, keeps
-    /// retries idempotent, the per-sender share (counted by migration 10)
-    /// and retention working.
-    #[tokio::test]
-    async fn messages_stored_before_the_rowid_table_keep_their_seqs() {
-        use crate::kez::Handle;
-        use crate::store::{MailboxLimits, NewMessage, SenderTags, Seq, Store, StoreError};
-        use serde_json::value::RawValue;
-
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v7.db");
-        {
-            let conn = Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..7] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 7).unwrap();
-            conn.execute_batch(&format!(
-                "INSERT INTO handles VALUES ('alice', 'ed25519:{}', 1, '{{}}');
-                 INSERT INTO mailboxes VALUES ('alice', 9, 3, 24);
-                 INSERT INTO messages (recipient, seq, client_id, envelope, size, received_at, sender)
-                 VALUES ('alice', 2, 'm-2', '{{\"n\":2}}', 7, 100, 's1'),
-                        ('alice', 5, 'm-5', '{{\"n\":5}}', 7, 200, 's1'),
-                        ('alice', 9, 'm-9', '{{\"n\":99}}', 8, 300, '');",
-                "11".repeat(32)
-            ))
-            .unwrap();
-        }
-        let store = Store::open(&path).unwrap();
-        let schema: String = Connection::open(&path)
-            .unwrap()
-            .query_row(
-                "SELECT sql FROM sqlite_master WHERE name = 'messages'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert!(!schema.contains("WITHOUT ROWID"), "{schema}");
-        let alice = Handle::parse("alice").unwrap();
-        let page = store
-            .page_after(alice.clone(), Seq::ZERO, 10, 1 << 20)
-            .await
-            .unwrap();
-        let got: Vec<_> = page
-            .messages
-            .iter()
-            .map(|m| (m.seq.get(), m.id.as_str(), m.envelope.get(), m.received_at))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (2, "m-2", r#"{"n":2}"#, 100),
-                (5, "m-5", r#"{"n":5}"#, 200),
-                (9, "m-9", r#"{"n":99}"#, 300)
-            ]
-        );
-        assert_eq!(
-            (page.newest.get(), page.msg_count, page.msg_bytes),
-            (9, 3, 24)
-        );
-
-        let limits = MailboxLimits {
-            max_messages: 4,
-            max_bytes: 1 << 20,
-            sender_share_percent: 50,
-            accept_new: true,
-        };
-        let post = |id: &str, sender: &str| {
-            let msg = NewMessage {
-                recipient: alice.clone(),
-                client_id: id.to_owned(),
-                sender: SenderTags::single(sender),
-                envelope: RawValue::from_string(r#"{"n":0}"#.to_owned()).unwrap(),
-            };
-            store.post_message(msg, limits, 400, |_| {})
-        };
-        let retry = post("m-5", "s1").await.unwrap();
-        assert_eq!((retry.seq.get(), retry.created), (5, false));
-        // s1 already holds its half of the 4-message mailbox.
-        assert!(matches!(
-            post("m-new", "s1").await,
-            Err(StoreError::MailboxFull)
-        ));
-        let fresh = post("m-10", "").await.unwrap();
-        assert_eq!((fresh.seq.get(), fresh.created), (10, true));
-
-        assert_eq!(store.purge_messages_before(250).await.unwrap(), 2);
-        let page = store
-            .page_after(alice.clone(), Seq::ZERO, 10, 1 << 20)
-            .await
-            .unwrap();
-        let seqs: Vec<u64> = page.messages.iter().map(|m| m.seq.get()).collect();
-        assert_eq!((seqs, page.msg_count), (vec![9, 10], 2));
-        // The purge gave s1's share back (migration 10's counters follow deletes).
-        let again = post("m-11", "s1").await.unwrap();
-        assert_eq!((again.seq.get(), again.created), (11, true));
-        store.close().await;
-    }
-
-    /// Migration 12 leaves no sender salt in the file (TODO #212).
-    #[test]
-    fn the_sender_salt_is_forgotten() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..11] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 11).unwrap();
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('sender_salt', ?1)",
-            [[7u8; 16].as_slice()],
-        )
-        .unwrap();
-        apply(&mut conn).unwrap();
-        let rows: i64 = conn
-            .query_row("SELECT count(*) FROM meta", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, 0);
-    }
-
-    #[test]
-    fn refuses_a_newer_schema() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.pragma_update(None, "user_version", 999).unwrap();
-        assert!(apply(&mut conn).is_err());
+/// `PRAGMA wal_checkpoint(TRUNCATE)`: copies every WAL frame into the main
+/// file and empties the WAL. Another connection reading or writing can
+/// block it (after the busy timeout): WARN and go on, the next checkpoint
+/// (automatic, or at the last close) finishes the job.
+fn checkpoint(conn: &Connection) {
+    let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    });
+    match done {
+        Ok(0) => {}
+        Ok(_) => tracing::warn!(
+            "checkpoint after a migration blocked by another connection; \
+             pages from before it stay in the database file until the next checkpoint"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "checkpoint after a migration failed; \
+             pages from before it stay in the database file until the next checkpoint"
+        ),
     }
 }
+
+#[cfg(test)]
+mod tests;

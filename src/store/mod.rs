@@ -73,8 +73,13 @@ struct Inner {
 }
 
 impl Store {
-    /// Opens (creating if missing) and migrates the database, then starts the writer.
+    /// Opens (creating if missing, mode 0600: it holds the VAPID private
+    /// key) and migrates the database, then starts the writer. WARNs when
+    /// an existing file is readable by others (its mode is left alone).
+    /// Blocking: call it off the async runtime's threads. Errors: the file
+    /// cannot be created, opened or migrated.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        create_private(path)?;
         let mut conn = Connection::open(path)
             .with_context(|| format!("cannot open database {}", path.display()))?;
         configure(&conn)?;
@@ -165,6 +170,42 @@ impl Store {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
     }
+}
+
+/// Creates the database file empty with mode 0600 if it is missing (SQLite
+/// gives its `-wal` and `-shm` files the main file's mode), or WARNs when
+/// the existing file lets others than its owner read or write it. No-op off
+/// unix.
+fn create_private(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        match created {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if std::fs::metadata(path)
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o077 != 0)
+                {
+                    tracing::warn!(
+                        path = %path.display(),
+                        "the database file is readable by others than its owner and holds the \
+                         VAPID private key; chmod 600 it and its -wal and -shm files"
+                    );
+                }
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot open database {}", path.display()));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Turns on WAL. Switching takes an exclusive lock and SQLite does not wait
@@ -284,5 +325,23 @@ mod tests {
             Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)
         });
         assert_eq!(one.unwrap(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_database_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("private.db");
+        let store = Store::open(&path).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("private.db-wal")), 0o600);
+        assert_eq!(mode(&dir.path().join("private.db-shm")), 0o600);
+        drop(store);
+        // An operator's wider mode is left as it is (and warned about).
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        drop(Store::open(&path).unwrap());
+        assert_eq!(mode(&path), 0o640);
     }
 }
