@@ -189,13 +189,7 @@ impl NetworkShare {
     /// Closes the connections of its slow readers but `asking` (unless it
     /// was scanned within [`SHED_EVERY_MS`]); how many.
     pub(super) fn shed_slow(&self, now_ms: u64, asking: &Holder) -> u64 {
-        let last = self.last_shed_ms.load(Ordering::Acquire);
-        if now_ms.saturating_sub(last) < SHED_EVERY_MS
-            || self
-                .last_shed_ms
-                .compare_exchange(last, now_ms, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
+        if !take_turn(&self.last_shed_ms, now_ms) {
             return 0;
         }
         let mut holders = self.holders.lock();
@@ -209,6 +203,16 @@ impl NetworkShare {
         }
         closed
     }
+}
+
+/// Whether a scan may run at `now_ms`: none ran within [`SHED_EVERY_MS`]
+/// (`last` holds when one last did), and no other caller took this turn.
+fn take_turn(last: &AtomicU64, now_ms: u64) -> bool {
+    let was = last.load(Ordering::Acquire);
+    now_ms.saturating_sub(was) >= SHED_EVERY_MS
+        && last
+            .compare_exchange(was, now_ms, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
 }
 
 /// Process-wide shedding: when the whole budget is short, the network
@@ -249,13 +253,7 @@ impl Shedder {
         asking: &Holder,
     ) {
         let now = self.now_ms();
-        let last = self.last_ms.load(Ordering::Acquire);
-        if now.saturating_sub(last) < SHED_EVERY_MS
-            || self
-                .last_ms
-                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
+        if !take_turn(&self.last_ms, now) {
             return;
         }
         let mut networks = networks();
