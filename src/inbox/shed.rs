@@ -117,8 +117,8 @@ impl Holder {
             return;
         }
         self.busy_since.store(0, Ordering::Release);
-        // Taken again between the two steps: that `add` saw 1 → more, not
-        // 0 → some, so the clock is restarted here.
+        // An `add` between the two steps (held 0 → some) set the clock,
+        // and the store above erased it: set it again.
         if self.held.load(Ordering::Acquire) != 0 {
             let _ = self.busy_since.compare_exchange(
                 0,
