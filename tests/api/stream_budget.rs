@@ -29,8 +29,8 @@ async fn one_networks_stalled_streams_hold_at_most_its_share() {
             .await;
         stalled.push(conn);
     }
-    // (Once slow for 2 s, streams waiting on the share close others of
-    // the network, §7.4: that too shows the share was filled.)
+    // (Streams waiting on the share close the network's slow ones, §7.4:
+    // that too shows the share was filled.)
     wait_for(
         30,
         "the stalled streams to fill the network's share",
@@ -158,7 +158,7 @@ async fn one_networks_unread_polls_hold_at_most_its_share() {
 /// TODO #211): 30 networks' streams that never read hold all of a 16 MiB
 /// budget (their shares add up to 30 MiB); a reader from
 /// another network then gets its events (and a poll its page) once their
-/// connections, slow for 2 s, are closed. Before, it waited until the
+/// connections, slow for 4 s, are closed. Before, it waited until the
 /// write timeout (here 600 s) ended the stalled ones.
 #[tokio::test]
 async fn slow_readers_are_shed_when_the_process_budget_is_short() {
