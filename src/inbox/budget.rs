@@ -335,10 +335,7 @@ impl ByteBudget {
     ) -> Option<Reserved> {
         let (share, holder) = self.join(network, close);
         let n = permits(bytes.min(self.network_share));
-        let Ok(own_share) = share.value().permits.clone().try_acquire_many_owned(n) else {
-            self.shed(Some(share.value()), &holder);
-            return None;
-        };
+        let own_share = self.try_take(&share.value().permits, n, Some(share.value()), &holder)?;
         let all = self.acquire(&self.all, n, None, &holder);
         let all = tokio::time::timeout(ANSWER_WAIT, all).await.ok()?;
         Some(Self::reserved(own_share, all, share, holder))
@@ -353,15 +350,25 @@ impl ByteBudget {
         bytes: usize,
     ) -> Option<Reserved> {
         let n = permits(bytes.min(self.network_share));
-        let Ok(network) = share.value().permits.clone().try_acquire_many_owned(n) else {
-            self.shed(Some(share.value()), holder);
-            return None;
-        };
-        let Ok(all) = self.all.clone().try_acquire_many_owned(n) else {
-            self.shed(None, holder);
-            return None;
-        };
+        let network = self.try_take(&share.value().permits, n, Some(share.value()), holder)?;
+        let all = self.try_take(&self.all, n, None, holder)?;
         Some(Self::reserved(network, all, share.clone(), holder.clone()))
+    }
+
+    /// `n` permits of `sem` at once, or `None` after shedding slow readers
+    /// (of `network`, else of any) for whoever asks next.
+    fn try_take(
+        &self,
+        sem: &Arc<Semaphore>,
+        n: u32,
+        network: Option<&NetworkShare>,
+        asking: &Holder,
+    ) -> Option<OwnedSemaphorePermit> {
+        let taken = sem.clone().try_acquire_many_owned(n).ok();
+        if taken.is_none() {
+            self.shed(network, asking);
+        }
+        taken
     }
 
     /// Reserves `bytes` only if they fit at once (ephemeral events, SPEC

@@ -70,12 +70,12 @@ impl Clock {
 pub(super) struct Holder {
     /// Bytes of its network's share it holds (events, pages, answers).
     held: AtomicUsize,
-    /// When `held` last left 0 ([`Clock`] ms), or 0 while nothing is held.
-    busy_since: AtomicU64,
     /// Bytes let go so far (written, or dropped with their connection).
     written: AtomicUsize,
     /// When `written` last crossed a multiple of [`PROGRESS_BYTES`], or
-    /// `held` left 0 ([`Clock`] ms).
+    /// `held` last left 0 ([`Clock`] ms): never before the current busy
+    /// spell began, so it alone tells how long the reader went without
+    /// progress while holding bytes.
     progress_ms: AtomicU64,
     /// Its connection, when it came through the connection loop.
     close: Option<CloseConnection>,
@@ -87,7 +87,6 @@ impl Holder {
     pub(super) fn new(clock: Clock, close: Option<CloseConnection>) -> Arc<Self> {
         Arc::new(Self {
             held: AtomicUsize::new(0),
-            busy_since: AtomicU64::new(0),
             written: AtomicUsize::new(0),
             progress_ms: AtomicU64::new(0),
             close,
@@ -98,9 +97,8 @@ impl Holder {
 
     pub(super) fn add(&self, bytes: usize) {
         if bytes > 0 && self.held.fetch_add(bytes, Ordering::AcqRel) == 0 {
-            let now = self.clock.now_ms();
-            self.progress_ms.store(now, Ordering::Release);
-            self.busy_since.store(now, Ordering::Release);
+            self.progress_ms
+                .store(self.clock.now_ms(), Ordering::Release);
         }
     }
 
@@ -113,31 +111,15 @@ impl Holder {
             self.progress_ms
                 .store(self.clock.now_ms(), Ordering::Release);
         }
-        if self.held.fetch_sub(bytes, Ordering::AcqRel) != bytes {
-            return;
-        }
-        self.busy_since.store(0, Ordering::Release);
-        // An `add` between the two steps (held 0 → some) set the clock,
-        // and the store above erased it: set it again.
-        if self.held.load(Ordering::Acquire) != 0 {
-            let _ = self.busy_since.compare_exchange(
-                0,
-                self.clock.now_ms(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-        }
+        self.held.fetch_sub(bytes, Ordering::AcqRel);
     }
 
     /// At `now_ms`: holding bytes without a break for [`SLOW_AFTER`], and
     /// [`PROGRESS_BYTES`] not written in that time.
     fn is_slow(&self, now_ms: u64) -> bool {
-        let since = self.busy_since.load(Ordering::Acquire);
         let progress = self.progress_ms.load(Ordering::Acquire);
         let slow = u64::try_from(SLOW_AFTER.as_millis()).unwrap_or(u64::MAX);
-        since != 0
-            && now_ms.saturating_sub(since) >= slow
-            && now_ms.saturating_sub(progress) >= slow
+        self.held.load(Ordering::Acquire) > 0 && now_ms.saturating_sub(progress) >= slow
     }
 
     /// Closes its connection once; false when it has none or was shed.
@@ -289,17 +271,21 @@ mod tests {
     fn a_holder_is_busy_from_its_first_byte_until_it_holds_none() {
         let clock = Clock::new();
         let h = Holder::new(clock, None);
-        assert_eq!(h.busy_since.load(Ordering::Acquire), 0);
+        assert_eq!(h.progress_ms.load(Ordering::Acquire), 0);
         h.add(10);
-        let since = h.busy_since.load(Ordering::Acquire);
+        let since = h.progress_ms.load(Ordering::Acquire);
         assert_ne!(since, 0);
         h.add(5);
         h.sub(10);
-        assert_eq!(h.busy_since.load(Ordering::Acquire), since, "still holds 5");
+        assert_eq!(
+            h.progress_ms.load(Ordering::Acquire),
+            since,
+            "still holds 5"
+        );
         let later = since + u64::try_from(SLOW_AFTER.as_millis()).unwrap();
         assert!(h.is_slow(later));
         h.sub(5);
-        assert_eq!(h.busy_since.load(Ordering::Acquire), 0);
+        assert_eq!(h.held.load(Ordering::Acquire), 0);
         assert!(!h.is_slow(later));
     }
 
@@ -336,10 +322,10 @@ mod tests {
         }
         slow.add(1);
         unclosable.add(1);
-        let now = slow.busy_since.load(Ordering::Acquire)
+        let now = slow.progress_ms.load(Ordering::Acquire)
             + u64::try_from(SLOW_AFTER.as_millis()).unwrap();
         quick.add(1);
-        quick.busy_since.store(now, Ordering::Release);
+        quick.progress_ms.store(now, Ordering::Release);
 
         let asking = Holder::new(clock, None);
         assert_eq!(share.shed_slow(now, &asking), 1);
