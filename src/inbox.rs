@@ -178,12 +178,7 @@ async fn stream(
     close: Option<Extension<CloseConnection>>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse> {
-    let cred = query_credential(q.auth.as_deref())?;
-    let handle = authenticate(&state, &name, Some(cred), |server, ts| {
-        auth::stream_string(server, &name, ts)
-    })
-    .await?;
-    let mut since = last_event_id(&headers)?.or(q.since).unwrap_or(Seq::ZERO);
+    let (handle, mut since) = stream_checks(&state, &name, &q, &headers).await?;
 
     // Subscribe before the replay query so nothing published in between is lost.
     let subscription = state.broker.subscribe(&handle);
@@ -237,12 +232,7 @@ async fn stream_head(
     AppQuery(q): AppQuery<StreamQuery>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let cred = query_credential(q.auth.as_deref())?;
-    authenticate(&state, &name, Some(cred), |server, ts| {
-        auth::stream_string(server, &name, ts)
-    })
-    .await?;
-    last_event_id(&headers)?;
+    stream_checks(&state, &name, &q, &headers).await?;
     let events = futures_util::stream::empty::<Result<Event, std::convert::Infallible>>();
     let (mut parts, _) = axum::response::Sse::new(events)
         .into_response()
@@ -252,6 +242,23 @@ async fn stream_head(
         HeaderValue::from_static("no"),
     );
     Ok(Response::from_parts(parts, Body::empty()))
+}
+
+/// What a stream open and its `HEAD` check alike: the signature for
+/// `name` (SPEC §7.4), then the cursor (`Last-Event-ID` over `since`, 0).
+async fn stream_checks(
+    state: &AppState,
+    name: &str,
+    q: &StreamQuery,
+    headers: &HeaderMap,
+) -> Result<(Handle, Seq)> {
+    let cred = query_credential(q.auth.as_deref())?;
+    let handle = authenticate(state, name, Some(cred), |server, ts| {
+        auth::stream_string(server, name, ts)
+    })
+    .await?;
+    let since = last_event_id(headers)?.or(q.since).unwrap_or(Seq::ZERO);
+    Ok((handle, since))
 }
 
 /// The `Last-Event-ID` header as a seq; absent or empty: none (SPEC §7.4).
