@@ -12,7 +12,7 @@ mod proofs;
 mod proxy;
 mod runtime;
 mod urls;
-pub use database::DatabaseUrl;
+pub use database::{DatabaseUrl, PgOptions};
 pub use nats_auth::{CalloutSecrets, NatsAuthConfig};
 pub use proofs::ProofConfig;
 pub use proxy::{ClientIpHeader, TrustedProxies};
@@ -43,6 +43,19 @@ pub struct Config {
     /// on a private network). Unset: SQLite at --db.
     #[arg(long, env = "KEZ_CHAT_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<DatabaseUrl>,
+
+    /// PEM file of the certificate authorities that sign PostgreSQL's certificate (with
+    /// --database-url and TLS); unset: the system's roots. TLS follows `sslmode` in the URL:
+    /// `prefer` (the default: TLS when the server offers it), `require`, or `disable`; with TLS
+    /// the certificate and the host name are always checked.
+    #[arg(long, env = "KEZ_CHAT_DATABASE_CA_FILE", value_name = "FILE")]
+    pub database_ca_file: Option<PathBuf>,
+
+    /// File with PostgreSQL's password (with --database-url), so it need not be in the URL
+    /// (where the environment and process list would show it); a password in the URL is
+    /// replaced by this one.
+    #[arg(long, env = "KEZ_CHAT_DATABASE_PASSWORD_FILE", value_name = "FILE")]
+    pub database_password_file: Option<PathBuf>,
 
     /// Most connections this instance keeps to PostgreSQL (with --database-url).
     #[arg(long, env = "KEZ_CHAT_DATABASE_POOL", default_value_t = 16)]
@@ -304,6 +317,24 @@ impl Config {
     /// [`Self::fanout_carry_kib`] in bytes.
     pub fn fanout_carry_bytes(&self) -> usize {
         usize::try_from(self.fanout_carry_kib).unwrap_or(usize::MAX) * 1024
+    }
+
+    /// How to reach PostgreSQL, with `--database-url` (its password file
+    /// read now). Errors: the password file cannot be read or is empty.
+    pub fn postgres(&self) -> anyhow::Result<Option<PgOptions>> {
+        let Some(url) = &self.database_url else {
+            return Ok(None);
+        };
+        let password = match &self.database_password_file {
+            Some(path) => Some(nats_auth::read_secret(path, "--database-password-file")?),
+            None => None,
+        };
+        Ok(Some(PgOptions {
+            url: url.clone(),
+            password,
+            ca_file: self.database_ca_file.clone(),
+            pool: self.database_pool,
+        }))
     }
 
     /// The sender key ring's path: `--sender-key-file`, else the database's

@@ -265,6 +265,13 @@ impl From<StoreError> for AppError {
             }
             StoreError::MailboxFull => Self::insufficient_storage("mailbox_full", e.to_string()),
             StoreError::StorageFull => Self::insufficient_storage("storage_full", e.to_string()),
+            StoreError::Pool(_) | StoreError::Postgres(_) if e.is_unreachable() => {
+                tracing::warn!(error = %e, "no database connection");
+                Self::unavailable(
+                    "database_unavailable",
+                    "the database cannot be reached right now; try again",
+                )
+            }
             other => Self::Internal(other.into()),
         }
     }

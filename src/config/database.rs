@@ -1,7 +1,21 @@
 //! `--database-url`: where a PostgreSQL store lives (SPEC §11.2).
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
+
+/// Everything the PostgreSQL store needs to connect (`Config::postgres`).
+#[derive(Clone)]
+pub struct PgOptions {
+    /// `--database-url`.
+    pub url: DatabaseUrl,
+    /// From `--database-password-file`; replaces one in the URL.
+    pub password: Option<String>,
+    /// `--database-ca-file`: the roots for TLS; `None`: the system's.
+    pub ca_file: Option<PathBuf>,
+    /// `--database-pool`: most connections.
+    pub pool: usize,
+}
 
 /// A PostgreSQL connection string as libpq takes it (URL or `key=value`).
 /// It may hold a password, so `Debug` and `Display` show only that one is

@@ -132,7 +132,7 @@ impl NatsAuthConfig {
 
 /// A secret file's content without surrounding whitespace. The error names
 /// the flag and file, never the content.
-fn read_secret(path: &Path, flag: &str) -> anyhow::Result<String> {
+pub(super) fn read_secret(path: &Path, flag: &str) -> anyhow::Result<String> {
     let len = std::fs::metadata(path)
         .with_context(|| format!("{flag}: cannot read {}", path.display()))?
         .len();

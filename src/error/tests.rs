@@ -43,6 +43,12 @@ fn store_refusals_keep_status_code_and_sentence() {
             "storage_full",
             "this server is out of disk space; try again later",
         ),
+        (
+            S::Pool("timed out waiting for a connection".into()),
+            503,
+            "database_unavailable",
+            "the database cannot be reached right now; try again",
+        ),
     ];
     for (e, status, code, sentence) in cases {
         let e = AppError::from(e);
@@ -65,6 +71,7 @@ fn store_failures_are_internal() {
         (S::JobDropped.into(), 500, "internal"),
         (S::JobPanicked.into(), 500, "internal"),
         (S::ReaderGone.into(), 500, "internal"),
+        (S::WrongBackend.into(), 500, "internal"),
         (commit.into(), 500, "internal"),
         (
             S::Sqlite(rusqlite::Error::QueryReturnedNoRows).into(),

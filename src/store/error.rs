@@ -58,3 +58,15 @@ pub enum StoreError {
     #[error("not available on this database backend")]
     WrongBackend,
 }
+
+impl StoreError {
+    /// The database could not be reached (no pooled connection in time, or
+    /// the connection broke): worth a retry, not a bug.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Pool(_) => true,
+            Self::Postgres(e) => e.is_closed(),
+            _ => false,
+        }
+    }
+}

@@ -128,19 +128,19 @@ impl Store {
     /// turns under an advisory lock). Blocking: call it off the async
     /// runtime's threads, inside a runtime. Errors: the database cannot be
     /// reached, or its schema is newer than this binary's.
-    pub fn open_postgres(url: &crate::config::DatabaseUrl, pool: usize) -> anyhow::Result<Self> {
+    pub fn open_postgres(options: &crate::config::PgOptions) -> anyhow::Result<Self> {
         let handle = tokio::runtime::Handle::try_current()
             .context("opening PostgreSQL needs a tokio runtime")?;
         let stats = Arc::new(WriterStats::default());
-        let pg = handle.block_on(pg::Pg::connect(url, pool, stats.clone()))?;
+        let pg = handle.block_on(pg::Pg::connect(options, stats.clone()))?;
         Ok(Self::with(Backend::Postgres(pg), stats))
     }
 
     /// The store `config` asks for: PostgreSQL with `--database-url`, else
     /// SQLite at `--db`. Blocking, as both openers.
     pub fn open_configured(config: &crate::config::Config) -> anyhow::Result<Self> {
-        match &config.database_url {
-            Some(url) => Self::open_postgres(url, config.database_pool),
+        match config.postgres()? {
+            Some(options) => Self::open_postgres(&options),
             None => Self::open(&config.db),
         }
     }

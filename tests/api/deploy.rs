@@ -8,13 +8,14 @@ use std::path::Path;
 use kez_chat_server::nats::callout::keys;
 
 /// Every deploy file, from the repository root.
-const DEPLOY_FILES: [&str; 6] = [
+const DEPLOY_FILES: [&str; 7] = [
     "Dockerfile",
     "Dockerfile.runtime",
     "docker-compose.fast.yml",
     ".dockerignore",
     "Dockerfile.dockerignore",
     "deploy/docker-compose.yml",
+    "deploy/docker-compose.postgres.yml",
 ];
 
 fn read(file: &str) -> String {
@@ -254,4 +255,23 @@ fn the_compose_stack_fails_closed_without_the_callout_secrets() {
     assert!(!out.status.success(), "compose started without the issuer");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("gen-nats-callout-keys"), "{err}");
+}
+
+/// The PostgreSQL stack (SPEC §11.2) passes the password as a file, never
+/// in the environment or the URL, and keeps the database off the host's ports.
+#[test]
+fn the_postgres_stack_keeps_its_password_in_a_secret_file() {
+    let compose = read("deploy/docker-compose.postgres.yml");
+    assert!(compose.contains("KEZ_CHAT_DATABASE_PASSWORD_FILE: /run/secrets/postgres_password"));
+    assert!(compose.contains("POSTGRES_PASSWORD_FILE: /run/secrets/postgres_password"));
+    assert!(!compose.contains("POSTGRES_PASSWORD:"));
+    let url = compose
+        .lines()
+        .find(|l| l.contains("KEZ_CHAT_DATABASE_URL:"))
+        .expect("the database URL");
+    assert!(url.contains("postgres://kez@postgres:5432/kez"), "{url}");
+    assert!(
+        !compose.contains("ports:"),
+        "PostgreSQL must not be published"
+    );
 }

@@ -12,6 +12,7 @@ mod nostr_seen;
 mod push;
 mod schema;
 mod sigchains;
+mod tls;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,11 +22,10 @@ use anyhow::Context;
 use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Transaction,
 };
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use super::{Result, StoreError, WriterStats};
-use crate::config::DatabaseUrl;
+use crate::config::PgOptions;
 
 /// How long a request waits for a pooled connection, or for a new one to
 /// be made, before it fails (`StoreError::Pool`, a 500 the client retries).
@@ -47,23 +47,28 @@ impl Pg {
     /// Connects (at most `max` connections) and migrates. Errors: the
     /// database cannot be reached or its schema is newer than ours.
     pub(super) async fn connect(
-        url: &DatabaseUrl,
-        max: usize,
+        options: &PgOptions,
         stats: Arc<WriterStats>,
     ) -> anyhow::Result<Self> {
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = options
+            .url
             .expose()
             .parse()
             .context("not a PostgreSQL connection string")?;
+        if let Some(password) = &options.password {
+            config.password(password);
+        }
+        // Named in pg_stat_activity, so an operator sees whose connections these are.
+        config.application_name("kez-chat-server");
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls::connector(options.ca_file.as_deref())?,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(max.max(1))
+            .max_size(options.pool.max(1))
             .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(POOL_WAIT))
             .runtime(Runtime::Tokio1)
