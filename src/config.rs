@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use clap::Parser;
 
+mod database;
 mod nats_auth;
 mod proofs;
 mod proxy;
 mod runtime;
 mod urls;
+pub use database::DatabaseUrl;
 pub use nats_auth::{CalloutSecrets, NatsAuthConfig};
 pub use proofs::ProofConfig;
 pub use proxy::{ClientIpHeader, TrustedProxies};
@@ -34,6 +36,17 @@ pub struct Config {
     /// SQLite database file; created if missing.
     #[arg(long, env = "KEZ_CHAT_DB", default_value = "kez-chat.db")]
     pub db: PathBuf,
+
+    /// PostgreSQL instead of SQLite, so instances on several machines share
+    /// one database (SPEC §11.2): a URL (`postgres://user@host/db`) or
+    /// `key=value` string as libpq takes it, without TLS (keep the database
+    /// on a private network). Unset: SQLite at --db.
+    #[arg(long, env = "KEZ_CHAT_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// Most connections this instance keeps to PostgreSQL (with --database-url).
+    #[arg(long, env = "KEZ_CHAT_DATABASE_POOL", default_value_t = 16)]
+    pub database_pool: usize,
 
     /// The ring of keys that tag senders for the per-sender share (SPEC §7.5), kept outside the
     /// database so a copy of it does not give senders' addresses back: a small JSON file
@@ -161,7 +174,8 @@ pub struct Config {
     pub mailbox_max_messages: u64,
 
     /// Refuse new messages (507 storage_full) while the database's disk has less than this
-    /// many MiB free; 0 turns the check off.
+    /// many MiB free; 0 turns the check off. SQLite only: PostgreSQL refuses writes itself
+    /// when its disk fills, and those posts get the same 507.
     #[arg(long, env = "KEZ_CHAT_MIN_FREE_DISK_MB", default_value_t = 256)]
     pub min_free_disk_mb: u64,
 
@@ -222,6 +236,7 @@ pub struct Config {
 
     /// Write a consistent copy of the database to this new file (SQLite
     /// `VACUUM INTO`, safe while another server process runs) and exit.
+    /// Not with --database-url (use pg_dump).
     #[arg(long, env = "KEZ_CHAT_BACKUP_TO", value_name = "FILE")]
     pub backup_to: Option<PathBuf>,
 

@@ -17,6 +17,11 @@ fn main() -> anyhow::Result<()> {
     telemetry::init();
     let config = Config::parse();
     if let Some(dest) = &config.backup_to {
+        anyhow::ensure!(
+            config.database_url.is_none(),
+            "--backup-to copies the SQLite database; with --database-url use PostgreSQL's \
+             own tools (pg_dump, or continuous archiving)"
+        );
         kez_chat_server::store::backup(&config.db, dest)?;
         tracing::info!(to = %dest.display(), "backup written");
         return Ok(());

@@ -328,6 +328,15 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Where the data lives, for the start-up line: the SQLite file, or that
+/// it is PostgreSQL (the connection string may hold a password: not shown).
+fn database(c: &Config) -> String {
+    match &c.database_url {
+        Some(url) => url.to_string(),
+        None => c.db.display().to_string(),
+    }
+}
+
 /// What an operator checks first: the domain handles live under, the
 /// database file, where the web client comes from and where lookups send
 /// readers of a sigchain (no secret among them).
@@ -339,7 +348,7 @@ fn log_setup(c: &Config) {
     };
     tracing::info!(
         domain = %c.server,
-        db = %c.db.display(),
+        db = %database(c),
         client = %client,
         sigchains = %c.sigchain_url("<key>"),
         workers = tokio::runtime::Handle::current().metrics().num_workers(),

@@ -106,7 +106,7 @@ impl AppState {
         config: Config,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<(Self, Background)> {
-        let store = Store::open(&config.db)?;
+        let store = Store::open_configured(&config)?;
         let redact = Redactor::new();
         let sender_keys = crate::sender_keys::SenderKeys::open(
             config.sender_key_file(),
@@ -114,7 +114,13 @@ impl AppState {
             config.sender_key_day_offset,
         )?;
         let (push, push_worker) = PushService::new(&config, &store, &redact)?;
-        let disk = crate::disk::DiskGuard::new(&config.db, config.min_free_disk_mb);
+        // PostgreSQL's disk is not ours to watch: it refuses writes itself
+        // when full (SQLSTATE 53100), which the store turns into the same 507.
+        let min_free_mb = match config.database_url {
+            Some(_) => 0,
+            None => config.min_free_disk_mb,
+        };
+        let disk = crate::disk::DiskGuard::new(&config.db, min_free_mb);
         let proofs = crate::sigchain::ProofChecker::new(&config.proofs)?;
         let callout_service = callout(&config, &store)?;
         let callout = callout_service.as_ref().map(CalloutService::stats);

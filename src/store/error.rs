@@ -48,4 +48,13 @@ pub enum StoreError {
     /// Any other SQLite error.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// Any other PostgreSQL error (the server's message, or the connection's).
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had from the pool in time.
+    #[error("no database connection: {0}")]
+    Pool(String),
+    /// A SQLite-only operation asked of a PostgreSQL store (a bug).
+    #[error("not available on this database backend")]
+    WrongBackend,
 }

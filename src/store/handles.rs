@@ -27,6 +27,9 @@ impl Store {
         envelope_json: String,
         now: i64,
     ) -> Result<HandleRecord> {
+        if let Some(pg) = self.pg() {
+            return pg.register_handle(&reg, &envelope_json, now).await;
+        }
         self.write(
             move |conn| insert_handle(conn, &reg, &envelope_json, now),
             |_| {},
@@ -40,8 +43,10 @@ impl Store {
         if let Some(hit) = self.inner.handle_cache.get(&handle) {
             return Ok(Some(hit));
         }
-        let found = self
-            .read(move |conn| {
+        let found = if let Some(pg) = self.pg() {
+            pg.handle_by_name(&handle).await?
+        } else {
+            self.read(move |conn| {
                 Ok(conn
                     .prepare_cached(
                         "SELECT handle, primary_key, registered_at FROM handles WHERE handle = ?1",
@@ -50,7 +55,8 @@ impl Store {
                     .optional()
                     .or_else(quarantine)?)
             })
-            .await?;
+            .await?
+        };
         if let Some(record) = &found {
             self.inner.handle_cache.insert(record);
         }
@@ -62,6 +68,9 @@ impl Store {
     /// back (a handle or key that no parser accepts) is skipped with a
     /// warning, so one bad row never stops the listener.
     pub async fn all_primaries(&self) -> Result<Vec<(Handle, Identity)>> {
+        if let Some(pg) = self.pg() {
+            return pg.all_primaries().await;
+        }
         self.read(move |conn| {
             let mut stmt =
                 conn.prepare_cached("SELECT handle, primary_key FROM handles ORDER BY rowid")?;
@@ -81,6 +90,9 @@ impl Store {
 
     /// Looks a handle up by its key.
     pub async fn handle_by_primary(&self, primary: Identity) -> Result<Option<HandleRecord>> {
+        if let Some(pg) = self.pg() {
+            return pg.handle_by_primary(&primary).await;
+        }
         self.read(move |conn| {
             Ok(conn
                 .query_row(

@@ -56,6 +56,9 @@ impl Store {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Page> {
+        if let Some(pg) = self.pg() {
+            return pg.page_after(&recipient, since, limit, max_bytes).await;
+        }
         self.read(move |conn| {
             super::in_snapshot(conn, |tx| {
                 let messages = list_after(tx, &recipient, since, limit, max_bytes)?;
@@ -78,12 +81,15 @@ impl Store {
         let mut total = 0u64;
         loop {
             let who = recipient.clone();
-            let n = self
-                .write(
+            let n = if let Some(pg) = self.pg() {
+                pg.release_chunk(&who, through, super::PURGE_CHUNK).await?
+            } else {
+                self.write(
                     move |conn| release_chunk(conn, &who, through, super::PURGE_CHUNK),
                     |_| {},
                 )
-                .await?;
+                .await?
+            };
             total += u64::try_from(n).unwrap_or(u64::MAX);
             if n < super::PURGE_CHUNK {
                 return Ok(total);

@@ -96,6 +96,13 @@ impl Store {
         now: i64,
         after_commit: impl FnOnce(StoredMessage) + Send + 'static,
     ) -> Result<PostOutcome> {
+        if let Some(pg) = self.pg() {
+            let (outcome, stored) = pg.post_message(&msg, limits, now).await?;
+            if let Some(m) = stored {
+                after_commit(m);
+            }
+            return Ok(outcome);
+        }
         self.write(
             move |conn| insert_message(conn, msg, limits, now),
             move |(outcome, stored): &(PostOutcome, Option<StoredMessage>)| {
@@ -121,6 +128,9 @@ impl Store {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Vec<StoredMessage>> {
+        if let Some(pg) = self.pg() {
+            return pg.messages_after(&recipient, since, limit, max_bytes).await;
+        }
         self.read(move |conn| list_after(conn, &recipient, since, limit, max_bytes))
             .await
     }
@@ -132,9 +142,12 @@ impl Store {
     pub async fn purge_messages_before(&self, cutoff: i64) -> Result<usize> {
         let mut total = 0;
         loop {
-            let n = self
-                .write(move |conn| purge_chunk(conn, cutoff, PURGE_CHUNK), |_| {})
-                .await?;
+            let n = if let Some(pg) = self.pg() {
+                pg.purge_chunk(cutoff, PURGE_CHUNK).await?
+            } else {
+                self.write(move |conn| purge_chunk(conn, cutoff, PURGE_CHUNK), |_| {})
+                    .await?
+            };
             total += n;
             if n < PURGE_CHUNK {
                 return Ok(total);

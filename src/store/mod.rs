@@ -1,8 +1,15 @@
-//! All SQL lives here. rusqlite never runs on the async runtime's threads:
-//! reads run on a few reader threads with a read-only connection each,
-//! and every write goes to one dedicated writer thread that group-commits
-//! (everything queued while the previous commit was syncing lands in the next
-//! transaction), so a durable `synchronous=FULL` commit is shared by many posts.
+//! All SQL lives here, for two backends behind one [`Store`]:
+//!
+//! * SQLite (the default, one machine): rusqlite never runs on the async
+//!   runtime's threads: reads run on a few reader threads with a read-only
+//!   connection each, and every write goes to one dedicated writer thread
+//!   that group-commits (everything queued while the previous commit was
+//!   syncing lands in the next transaction), so a durable
+//!   `synchronous=FULL` commit is shared by many posts.
+//! * PostgreSQL (`--database-url`, instances on several machines, SPEC
+//!   §11.2): `pg`, async over a connection pool; the same operations with
+//!   the same answers, serialised per mailbox by row locks instead of the
+//!   single writer.
 
 mod backup;
 mod error;
@@ -12,6 +19,7 @@ mod mailbox;
 mod messages;
 mod migrations;
 mod nostr_seen;
+mod pg;
 mod profiles;
 mod push_subs;
 mod readers;
@@ -63,13 +71,23 @@ pub struct Store {
 }
 
 struct Inner {
+    backend: Backend,
+    /// Counters of the SQLite writer (all zero on PostgreSQL).
+    stats: Arc<WriterStats>,
+    /// Registered handles with their parsed keys (see `handle_cache`).
+    handle_cache: handle_cache::HandleCache,
+}
+
+enum Backend {
+    Sqlite(Sqlite),
+    Postgres(pg::Pg),
+}
+
+struct Sqlite {
     path: PathBuf,
     readers: readers::Readers,
     writer: mpsc::Sender<Command>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
-    stats: Arc<WriterStats>,
-    /// Registered handles with their parsed keys (see `handle_cache`).
-    handle_cache: handle_cache::HandleCache,
 }
 
 impl Store {
@@ -96,16 +114,61 @@ impl Store {
             .name("kez-db-writer".to_owned())
             .spawn(move || writer_loop(conn, rx, &writer_stats))
             .context("cannot start database writer thread")?;
-        Ok(Self {
+        let sqlite = Sqlite {
+            path: path.to_owned(),
+            readers: readers::Readers::new(path, RELEASE_AFTER),
+            writer: tx,
+            writer_thread: Mutex::new(Some(thread)),
+        };
+        Ok(Self::with(Backend::Sqlite(sqlite), stats))
+    }
+
+    /// Connects to PostgreSQL (SPEC §11.2) with at most `pool` connections
+    /// and brings its schema up to date (instances starting together take
+    /// turns under an advisory lock). Blocking: call it off the async
+    /// runtime's threads, inside a runtime. Errors: the database cannot be
+    /// reached, or its schema is newer than this binary's.
+    pub fn open_postgres(url: &crate::config::DatabaseUrl, pool: usize) -> anyhow::Result<Self> {
+        let handle = tokio::runtime::Handle::try_current()
+            .context("opening PostgreSQL needs a tokio runtime")?;
+        let stats = Arc::new(WriterStats::default());
+        let pg = handle.block_on(pg::Pg::connect(url, pool, stats.clone()))?;
+        Ok(Self::with(Backend::Postgres(pg), stats))
+    }
+
+    /// The store `config` asks for: PostgreSQL with `--database-url`, else
+    /// SQLite at `--db`. Blocking, as both openers.
+    pub fn open_configured(config: &crate::config::Config) -> anyhow::Result<Self> {
+        match &config.database_url {
+            Some(url) => Self::open_postgres(url, config.database_pool),
+            None => Self::open(&config.db),
+        }
+    }
+
+    fn with(backend: Backend, stats: Arc<WriterStats>) -> Self {
+        Self {
             inner: Arc::new(Inner {
-                path: path.to_owned(),
-                readers: readers::Readers::new(path, RELEASE_AFTER),
-                writer: tx,
-                writer_thread: Mutex::new(Some(thread)),
+                backend,
                 stats,
                 handle_cache: handle_cache::HandleCache::default(),
             }),
-        })
+        }
+    }
+
+    /// The PostgreSQL backend, when this store is one; each operation
+    /// hands itself to it first.
+    fn pg(&self) -> Option<&pg::Pg> {
+        match &self.inner.backend {
+            Backend::Postgres(pg) => Some(pg),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    fn sqlite(&self) -> Result<&Sqlite> {
+        match &self.inner.backend {
+            Backend::Sqlite(s) => Ok(s),
+            Backend::Postgres(_) => Err(StoreError::WrongBackend),
+        }
     }
 
     /// Runs `f` on a read-only connection, on a reader thread (see `readers`).
@@ -114,7 +177,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.inner.readers.run(f).await
+        self.sqlite()?.readers.run(f).await
     }
 
     /// Runs `f` inside the writer's next transaction and resolves once that
@@ -144,7 +207,7 @@ impl Store {
                 let _ = tx.send(out);
             })
         });
-        self.inner
+        self.sqlite()?
             .writer
             .send(Command::Write(job))
             .await
@@ -154,7 +217,10 @@ impl Store {
 
     /// Reads run on the reader threads so far (`/metrics` `kez_db_reads_total`).
     pub fn reads(&self) -> u64 {
-        self.inner.readers.reads()
+        match &self.inner.backend {
+            Backend::Sqlite(s) => s.readers.reads(),
+            Backend::Postgres(pg) => pg.reads(),
+        }
     }
 
     /// Counters of the writer thread.
@@ -164,8 +230,12 @@ impl Store {
 
     /// Flushes and stops the writer; later writes fail. Safe to call more than once.
     pub async fn close(&self) {
-        let _ = self.inner.writer.send(Command::Close).await;
-        let thread = self.inner.writer_thread.lock().take();
+        let sqlite = match &self.inner.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(pg) => return pg.close(),
+        };
+        let _ = sqlite.writer.send(Command::Close).await;
+        let thread = sqlite.writer_thread.lock().take();
         if let Some(t) = thread {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }

@@ -22,6 +22,9 @@ impl Store {
         now: i64,
         forget_before: i64,
     ) -> Result<Vec<bool>> {
+        if let Some(pg) = self.pg() {
+            return pg.claim_nostr_events(&ids, now, forget_before).await;
+        }
         self.write(move |conn| claim(conn, &ids, now, forget_before), |_| {})
             .await
     }
@@ -29,6 +32,9 @@ impl Store {
     /// The ids claimed at or after `since` (unix seconds), newest first, at
     /// most 16,384.
     pub async fn recent_nostr_events(&self, since: i64) -> Result<Vec<[u8; 32]>> {
+        if let Some(pg) = self.pg() {
+            return pg.recent_nostr_events(since).await;
+        }
         self.read(move |conn| recent(conn, since)).await
     }
 }

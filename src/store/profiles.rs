@@ -33,6 +33,11 @@ impl Store {
         document: String,
         etag: String,
     ) -> Result<PutProfile> {
+        if let Some(pg) = self.pg() {
+            return pg
+                .put_profile(&handle, &primary, updated_at, &document, &etag)
+                .await;
+        }
         self.write(
             move |conn| put(conn, &handle, &primary, updated_at, &document, &etag),
             |_| {},
@@ -43,6 +48,9 @@ impl Store {
     /// The stored profile document of `handle`, byte for byte, and the
     /// entity tag stored with it (`""` for a row from before migration 7).
     pub async fn profile(&self, handle: Handle) -> Result<Option<(String, String)>> {
+        if let Some(pg) = self.pg() {
+            return pg.profile(&handle).await;
+        }
         self.read(move |conn| {
             Ok(conn
                 .query_row(

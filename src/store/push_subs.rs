@@ -34,7 +34,12 @@ impl Store {
     /// there is none. Synchronous on its own connection because it runs once
     /// while the server starts, before anything else writes.
     pub fn vapid_private_key(&self, generate: impl FnOnce() -> String) -> anyhow::Result<String> {
-        let conn = Connection::open(&self.inner.path).context("cannot open database")?;
+        if let Some(pg) = self.pg() {
+            let handle = tokio::runtime::Handle::try_current()
+                .context("reading the VAPID key from PostgreSQL needs a tokio runtime")?;
+            return Ok(handle.block_on(pg.vapid_private_key(generate()))?);
+        }
+        let conn = Connection::open(&self.sqlite()?.path).context("cannot open database")?;
         super::configure(&conn)?;
         let select = |conn: &Connection| -> rusqlite::Result<Option<String>> {
             conn.query_row("SELECT private_key FROM vapid_keys WHERE id = 1", [], |r| {
@@ -62,6 +67,11 @@ impl Store {
         max_per_handle: usize,
         now_ms: i64,
     ) -> Result<SubscribeOutcome> {
+        if let Some(pg) = self.pg() {
+            return pg
+                .upsert_push_subscription(&sub, max_per_handle, now_ms)
+                .await;
+        }
         self.write(
             move |conn| upsert(conn, &sub, max_per_handle, now_ms),
             |_| {},
@@ -71,6 +81,9 @@ impl Store {
 
     /// Deletes `(handle, endpoint)`; true if it existed.
     pub async fn delete_push_subscription(&self, handle: Handle, endpoint: String) -> Result<bool> {
+        if let Some(pg) = self.pg() {
+            return pg.delete_push_subscription(&handle, &endpoint, None).await;
+        }
         self.write(
             move |conn| {
                 Ok(conn.execute(
@@ -87,6 +100,11 @@ impl Store {
     /// still has the `auth` secret we pushed to: a re-subscription racing the
     /// failure (new keys, same endpoint) survives.
     pub async fn delete_gone_push_subscription(&self, sub: PushSubscription) -> Result<bool> {
+        if let Some(pg) = self.pg() {
+            return pg
+                .delete_push_subscription(&sub.handle, &sub.endpoint, Some(&sub.auth))
+                .await;
+        }
         self.write(
             move |conn| {
                 Ok(conn.execute(
@@ -101,6 +119,9 @@ impl Store {
 
     /// Whether `(handle, endpoint)` is stored.
     pub async fn has_push_subscription(&self, handle: Handle, endpoint: String) -> Result<bool> {
+        if let Some(pg) = self.pg() {
+            return pg.has_push_subscription(&handle, &endpoint).await;
+        }
         self.read(move |conn| {
             Ok(conn
                 .query_row(
@@ -116,6 +137,9 @@ impl Store {
 
     /// Every subscription of `handle`.
     pub async fn push_subscriptions_of(&self, handle: Handle) -> Result<Vec<PushSubscription>> {
+        if let Some(pg) = self.pg() {
+            return pg.push_subscriptions_of(&handle).await;
+        }
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT handle, endpoint, p256dh, auth FROM push_subscriptions

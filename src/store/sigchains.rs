@@ -58,12 +58,18 @@ impl Store {
     /// `primary`'s links in seq order, or `None` when no handle here is
     /// registered to that key.
     pub async fn sigchain(&self, primary: Identity) -> Result<Option<Vec<StoredLink>>> {
+        if let Some(pg) = self.pg() {
+            return pg.sigchain(&primary).await;
+        }
         self.read(move |conn| read_chain(conn, &primary)).await
     }
 
     /// `primary`'s chain length, head hash and the hash stored at `seq`,
     /// or `None` when no handle here is registered to that key.
     pub async fn sigchain_head(&self, primary: Identity, seq: u64) -> Result<Option<ChainHead>> {
+        if let Some(pg) = self.pg() {
+            return pg.sigchain_head(&primary, seq).await;
+        }
         self.read(move |conn| read_head(conn, &primary, seq)).await
     }
 
@@ -72,6 +78,9 @@ impl Store {
     /// one job of the single writer, so of two racing appends of one seq
     /// exactly one is stored.
     pub async fn append_sigchain_link(&self, link: NewLink) -> Result<AppendLink> {
+        if let Some(pg) = self.pg() {
+            return pg.append_sigchain_link(&link).await;
+        }
         self.write(move |conn| append(conn, &link), |_| {}).await
     }
 }

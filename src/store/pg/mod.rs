@@ -1,0 +1,180 @@
+//! The PostgreSQL backend (`--database-url`, SPEC §11.2): the SQLite
+//! store's operations with the same answers, for instances on several
+//! machines sharing one database. Async over a bounded pool; what the
+//! SQLite writer serialises (a mailbox's seqs and quotas, a chain's head)
+//! is serialised here by row locks taken first in every transaction that
+//! writes them, always in the same order (a mailbox, then its senders), so
+//! instances never deadlock each other.
+
+mod handles;
+mod messages;
+mod nostr_seen;
+mod push;
+mod schema;
+mod sigchains;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Transaction,
+};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use super::{Result, StoreError, WriterStats};
+use crate::config::DatabaseUrl;
+
+/// How long a request waits for a pooled connection, or for a new one to
+/// be made, before it fails (`StoreError::Pool`, a 500 the client retries).
+const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// Tries of a transaction that PostgreSQL aborted to break a deadlock or a
+/// serialisation conflict; the next try sees the winner's commit.
+const RETRIES: usize = 3;
+
+/// A pool of connections to one PostgreSQL database.
+pub(super) struct Pg {
+    pool: Pool,
+    reads: AtomicU64,
+    /// Write transactions committed, for `/metrics` as the SQLite writer's.
+    stats: Arc<WriterStats>,
+}
+
+impl Pg {
+    /// Connects (at most `max` connections) and migrates. Errors: the
+    /// database cannot be reached or its schema is newer than ours.
+    pub(super) async fn connect(
+        url: &DatabaseUrl,
+        max: usize,
+        stats: Arc<WriterStats>,
+    ) -> anyhow::Result<Self> {
+        let config: tokio_postgres::Config = url
+            .expose()
+            .parse()
+            .context("not a PostgreSQL connection string")?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max.max(1))
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .context("cannot build the PostgreSQL pool")?;
+        let pg = Self {
+            pool,
+            reads: AtomicU64::new(0),
+            stats,
+        };
+        let mut client = pg
+            .pool
+            .get()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
+        schema::migrate(&mut client).await?;
+        Ok(pg)
+    }
+
+    /// A pooled connection.
+    async fn client(&self) -> Result<Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Pool(e.to_string()))
+    }
+
+    /// A pooled connection for a read, counted (`kez_db_reads_total`).
+    async fn reader(&self) -> Result<Object> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.client().await
+    }
+
+    /// Commits `tx` and counts it (a full disk: `StorageFull`).
+    async fn commit(&self, tx: Transaction<'_>) -> Result<()> {
+        tx.commit().await.map_err(refuse_full)?;
+        self.wrote();
+        Ok(())
+    }
+
+    /// Counts a write committed on its own (outside `commit`).
+    fn wrote(&self) {
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        self.stats.jobs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads so far.
+    pub(super) fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// Closes the pool: idle connections go at once, busy ones when returned.
+    pub(super) fn close(&self) {
+        self.pool.close();
+    }
+}
+
+/// Whether PostgreSQL aborted the transaction only to let another go
+/// first (deadlock, serialisation failure): worth one more try.
+fn is_retryable(e: &StoreError) -> bool {
+    matches!(e, StoreError::Postgres(pe) if pe.code().is_some_and(|c| {
+        *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    }))
+}
+
+/// The store's refusal for a full disk (SQLSTATE 53100) or an error as is,
+/// so a full database disk gives `storage_full` (507) as the disk guard
+/// does on SQLite.
+fn refuse_full(e: tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&SqlState::DISK_FULL) {
+        StoreError::StorageFull
+    } else {
+        StoreError::Postgres(e)
+    }
+}
+
+/// Whether `e` broke the unique constraint named `constraint`.
+fn violates(e: &tokio_postgres::Error, constraint: &str) -> bool {
+    e.as_db_error().is_some_and(|d| {
+        *d.code() == SqlState::UNIQUE_VIOLATION && d.constraint() == Some(constraint)
+    })
+}
+
+/// Runs `f` up to [`RETRIES`] times while PostgreSQL aborts it to break a
+/// deadlock or a serialisation conflict.
+async fn retrying<T, F, Fut>(mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match f().await {
+            Err(e) if tries + 1 < RETRIES && is_retryable(&e) => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+/// `u64` counters and sizes as PostgreSQL's BIGINT (saturating: a count
+/// past `i64::MAX` cannot happen under any quota).
+fn big(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A BIGINT column that holds a count or a seq, refused when negative.
+fn count(n: i64) -> Result<u64> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative count {n} stored")))
+}
+
+/// A length or limit as BIGINT (saturating, as [`big`]).
+fn big_len(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

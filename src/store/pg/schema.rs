@@ -1,0 +1,135 @@
+//! The PostgreSQL schema: SQLite's (`src/store/migrations.rs`) as it stands
+//! after its migration 12, in PostgreSQL's types. Versions are counted in
+//! `kez_schema` and applied under a transaction-level advisory lock, so
+//! instances starting together migrate once, one after the other.
+
+use anyhow::Context;
+use deadpool_postgres::Object;
+
+/// Each entry moves the schema from version `i` to `i + 1`. Never edit a
+/// released entry; append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the whole schema of SQLite migration 12, comments there.
+    "CREATE TABLE handles (
+        handle        TEXT PRIMARY KEY,
+        primary_key   TEXT NOT NULL,
+        registered_at BIGINT NOT NULL,
+        envelope      TEXT NOT NULL,
+        registered_no BIGINT GENERATED ALWAYS AS IDENTITY, -- registration order (SQLite's rowid)
+        CONSTRAINT handles_primary_key_key UNIQUE (primary_key)
+    );
+    CREATE TABLE mailboxes (
+        handle    TEXT PRIMARY KEY REFERENCES handles(handle) ON DELETE CASCADE,
+        last_seq  BIGINT NOT NULL DEFAULT 0,
+        msg_count BIGINT NOT NULL DEFAULT 0,
+        msg_bytes BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE TABLE messages (
+        recipient   TEXT NOT NULL REFERENCES handles(handle) ON DELETE CASCADE,
+        seq         BIGINT NOT NULL,
+        client_id   TEXT NOT NULL,
+        size        BIGINT NOT NULL,
+        received_at BIGINT NOT NULL,
+        sender      TEXT NOT NULL DEFAULT '',
+        envelope    TEXT NOT NULL,
+        PRIMARY KEY (recipient, seq),
+        UNIQUE (recipient, client_id)
+    );
+    CREATE INDEX messages_by_age ON messages(received_at);
+    CREATE TABLE mailbox_senders (
+        recipient TEXT NOT NULL,
+        sender    TEXT NOT NULL,
+        msg_count BIGINT NOT NULL,
+        msg_bytes BIGINT NOT NULL,
+        PRIMARY KEY (recipient, sender)
+    );
+    CREATE FUNCTION kez_count_sender() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO mailbox_senders AS s (recipient, sender, msg_count, msg_bytes)
+            VALUES (NEW.recipient, NEW.sender, 1, NEW.size)
+            ON CONFLICT (recipient, sender) DO UPDATE
+            SET msg_count = s.msg_count + 1, msg_bytes = s.msg_bytes + EXCLUDED.msg_bytes;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER messages_count_sender AFTER INSERT ON messages
+        FOR EACH ROW EXECUTE FUNCTION kez_count_sender();
+    CREATE FUNCTION kez_uncount_sender() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE mailbox_senders SET msg_count = msg_count - 1, msg_bytes = msg_bytes - OLD.size
+            WHERE recipient = OLD.recipient AND sender = OLD.sender;
+        DELETE FROM mailbox_senders
+            WHERE recipient = OLD.recipient AND sender = OLD.sender AND msg_count <= 0;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER messages_uncount_sender AFTER DELETE ON messages
+        FOR EACH ROW EXECUTE FUNCTION kez_uncount_sender();
+    CREATE TABLE vapid_keys (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        private_key TEXT NOT NULL,
+        created_at  BIGINT NOT NULL
+    );
+    CREATE TABLE push_subscriptions (
+        handle     TEXT NOT NULL REFERENCES handles(handle) ON DELETE CASCADE,
+        endpoint   TEXT NOT NULL,
+        p256dh     TEXT NOT NULL,
+        auth       TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_ms BIGINT NOT NULL,
+        PRIMARY KEY (handle, endpoint)
+    );
+    CREATE TABLE profiles (
+        handle     TEXT PRIMARY KEY REFERENCES handles(handle) ON DELETE CASCADE,
+        document   TEXT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        etag       TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE sigchain_links (
+        primary_key TEXT NOT NULL,
+        seq         BIGINT NOT NULL,
+        hash        TEXT NOT NULL,
+        created_at  BIGINT NOT NULL,
+        envelope    TEXT NOT NULL,
+        PRIMARY KEY (primary_key, seq)
+    );
+    CREATE TABLE nostr_seen (
+        id      BYTEA PRIMARY KEY,
+        seen_at BIGINT NOT NULL
+    );
+    CREATE INDEX nostr_seen_by_time ON nostr_seen(seen_at);",
+];
+
+/// Brings the schema up to [`MIGRATIONS`]' length in one transaction.
+/// Errors: the database's version is newer than this binary's.
+pub(super) async fn migrate(client: &mut Object) -> anyhow::Result<()> {
+    let tx = client.transaction().await?;
+    // One key for every kez-chat-server on this database: 'kez1' as an i64.
+    tx.execute("SELECT pg_advisory_xact_lock(1801812273)", &[])
+        .await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS kez_schema (version INTEGER NOT NULL)")
+        .await?;
+    let version: i32 = match tx.query_opt("SELECT version FROM kez_schema", &[]).await? {
+        Some(row) => row.get(0),
+        None => {
+            tx.execute("INSERT INTO kez_schema (version) VALUES (0)", &[])
+                .await?;
+            0
+        }
+    };
+    let have = usize::try_from(version).context("negative schema version")?;
+    anyhow::ensure!(
+        have <= MIGRATIONS.len(),
+        "the database's schema (version {have}) is newer than this server's ({}): \
+         run a newer kez-chat-server",
+        MIGRATIONS.len()
+    );
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(have) {
+        tx.batch_execute(sql)
+            .await
+            .with_context(|| format!("PostgreSQL migration {} failed", i + 1))?;
+    }
+    let now = i32::try_from(MIGRATIONS.len()).context("too many migrations")?;
+    tx.execute("UPDATE kez_schema SET version = $1", &[&now])
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
