@@ -16,7 +16,9 @@ use serde_json::Value;
 use crate::helpers::*;
 use crate::nats::{NatsServer, start_nats, wait_nats_ready};
 
-/// A and B, their NATS and the dir of their shared ring.
+/// A and B, their NATS and the dir of their shared ring. Bind every field
+/// (`Pair { a, b, _nats, _shared }`): a `..` pattern would drop the NATS
+/// server at once.
 struct Pair {
     a: TestApp,
     b: TestApp,
@@ -70,7 +72,13 @@ async fn all_messages(api: &Api, id: &TestIdentity, handle: &str) -> Vec<Value> 
 
 #[tokio::test]
 async fn a_handle_registered_on_one_instance_is_looked_up_on_the_other() {
-    let Some(Pair { a, b, .. }) = two_instances().await else {
+    let Some(Pair {
+        a,
+        b,
+        _nats,
+        _shared,
+    }) = two_instances().await
+    else {
         return;
     };
     // Act
@@ -87,7 +95,13 @@ async fn a_handle_registered_on_one_instance_is_looked_up_on_the_other() {
 
 #[tokio::test]
 async fn a_stream_on_one_instance_gets_what_is_posted_on_the_other_in_order_once() {
-    let Some(Pair { a, b, .. }) = two_instances().await else {
+    let Some(Pair {
+        a,
+        b,
+        _nats,
+        _shared,
+    }) = two_instances().await
+    else {
         return;
     };
     let bob = b.user("bob").await;
@@ -125,7 +139,13 @@ async fn a_stream_on_one_instance_gets_what_is_posted_on_the_other_in_order_once
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_posts_through_both_instances_get_dense_seqs() {
-    let Some(Pair { a, b, .. }) = two_instances().await else {
+    let Some(Pair {
+        a,
+        b,
+        _nats,
+        _shared,
+    }) = two_instances().await
+    else {
         return;
     };
     let bob = a.user("bob").await;
@@ -160,7 +180,13 @@ async fn concurrent_posts_through_both_instances_get_dense_seqs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_handle_registered_on_both_instances_at_once_has_one_winner() {
-    let Some(Pair { a, b, .. }) = two_instances().await else {
+    let Some(Pair {
+        a,
+        b,
+        _nats,
+        _shared,
+    }) = two_instances().await
+    else {
         return;
     };
     for round in 0..10 {
@@ -197,7 +223,13 @@ async fn one_handle_registered_on_both_instances_at_once_has_one_winner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_retried_on_the_other_instance_keeps_its_seq() {
-    let Some(Pair { a, b, .. }) = two_instances().await else {
+    let Some(Pair {
+        a,
+        b,
+        _nats,
+        _shared,
+    }) = two_instances().await
+    else {
         return;
     };
     let bob = a.user("bob").await;
