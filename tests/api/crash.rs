@@ -178,10 +178,12 @@ async fn sigterm_ends_streams_and_closes_the_database_cleanly() {
     // The stream ended instead of hanging.
     assert!(within(5, "the stream to end", stream.bytes()).await.is_ok());
     // The WAL was checkpointed into the main file on the way out.
-    let wal = std::fs::metadata(dir.path().join("term.db-wal"))
-        .map(|m| m.len())
-        .unwrap_or(0);
-    assert_eq!(wal, 0, "WAL not checkpointed at shutdown");
+    if !skip_on_postgres("the WAL check reads the SQLite file (the rest runs)") {
+        let wal = std::fs::metadata(dir.path().join("term.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert_eq!(wal, 0, "WAL not checkpointed at shutdown");
+    }
     // And the late message is in the database.
     let server = start(&db).await;
     let ids = stored_ids(&server, &bob, "bob").await;
@@ -190,6 +192,9 @@ async fn sigterm_ends_streams_and_closes_the_database_cleanly() {
 
 #[tokio::test]
 async fn backup_writes_a_consistent_copy_while_the_server_runs() {
+    if skip_on_postgres("--backup-to copies a SQLite file") {
+        return;
+    }
     let mut app = spawn_app().await;
     let bob = app.user("bob").await;
     for _ in 0..3 {

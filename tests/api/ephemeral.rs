@@ -103,6 +103,9 @@ async fn an_ephemeral_post_reaches_live_streams_only_and_is_never_stored() {
     assert!(!ids.contains(&id.as_str()));
     assert_eq!(page["newest"], 3);
     // Not a byte of it in SQLite, while the stored ones are there.
+    if skip_on_postgres("the never-stored check reads the SQLite file (the rest ran)") {
+        return;
+    }
     let bytes = db_bytes(&app);
     assert!(
         contains(&bytes, "stored-three"),
@@ -122,7 +125,9 @@ async fn the_answer_is_the_same_whether_anyone_listens() {
         res.json::<Value>().await.unwrap(),
         json!({"accepted": true})
     );
-    assert!(!contains(&db_bytes(&app), "nobody-listens"));
+    if !skip_on_postgres("the never-stored check reads the SQLite file (the rest ran)") {
+        assert!(!contains(&db_bytes(&app), "nobody-listens"));
+    }
 }
 
 #[tokio::test]
@@ -216,7 +221,9 @@ async fn an_ephemeral_post_crosses_instances_over_nats() {
         (Some(&*id), Some("across-marker"))
     );
     // Neither instance stored it (they share the database file).
-    assert!(!contains(&db_bytes(&b), "across-marker"));
+    if !skip_on_postgres("the never-stored check reads the SQLite file (the rest ran)") {
+        assert!(!contains(&db_bytes(&b), "across-marker"));
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,8 @@
 //! Integration tests: the real router on 127.0.0.1:0 with a fresh SQLite
-//! file per test, exercised over HTTP. No mocks.
+//! file per test, exercised over HTTP. No mocks. With
+//! `KEZ_TEST_DATABASE=postgres` (scripts/test's second pass) every server
+//! the helpers start stores in a fresh database of a real PostgreSQL
+//! instead (`helpers::postgres`).
 
 #![allow(unreachable_pub, clippy::needless_pass_by_value)]
 
@@ -27,6 +30,7 @@ mod push;
 mod registry;
 mod request_edge;
 mod robustness;
+mod scale_out;
 mod sender_keys;
 mod sigchain;
 mod silent_rate;

@@ -1,7 +1,10 @@
 //! The server under test, in process (`spawn_app`) on 127.0.0.1:0 with a
-//! fresh SQLite file, and `Api`, a typed client for any running server.
+//! fresh SQLite file (or, in the PostgreSQL pass, a fresh PostgreSQL
+//! database: [`on_postgres`]), and `Api`, a typed client for any running server.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
@@ -75,6 +78,47 @@ pub fn test_config(dir: &tempfile::TempDir) -> Config {
     c
 }
 
+/// Whether this run is the PostgreSQL pass (`KEZ_TEST_DATABASE=postgres`,
+/// set by `scripts/test`): every server the helpers start stores in a
+/// PostgreSQL database instead of its SQLite file.
+pub fn on_postgres() -> bool {
+    std::env::var("KEZ_TEST_DATABASE").as_deref() == Ok("postgres")
+}
+
+/// In the PostgreSQL pass, the database that stands for the SQLite file
+/// `db`: a fresh one per path, the same one for the same path, so servers
+/// given one `--db` share a database as they would share the file (two
+/// instances, a restart, the binary started again). `None` on SQLite.
+pub async fn database_url_for(db: &Path) -> Option<String> {
+    static BY_PATH: Mutex<Option<HashMap<PathBuf, String>>> = Mutex::new(None);
+    if !on_postgres() {
+        return None;
+    }
+    let known = |db: &Path| BY_PATH.lock().unwrap().as_ref()?.get(db).cloned();
+    if let Some(url) = known(db) {
+        return Some(url);
+    }
+    let fresh = super::postgres::fresh_database_url()
+        .await
+        .expect("KEZ_TEST_DATABASE=postgres, but there is no PostgreSQL to test on");
+    // Two servers on one new path at once: the first database wins.
+    let mut map = BY_PATH.lock().unwrap();
+    let url = map
+        .get_or_insert_default()
+        .entry(db.to_owned())
+        .or_insert(fresh);
+    Some(url.clone())
+}
+
+/// Prints why a test does not apply in the PostgreSQL pass and returns true
+/// there (the test then returns early); false on SQLite.
+pub fn skip_on_postgres(why: &str) -> bool {
+    if on_postgres() {
+        eprintln!("SKIPPED on PostgreSQL: {why}");
+    }
+    on_postgres()
+}
+
 /// Starts a server with the test defaults.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -85,6 +129,11 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let mut config = test_config(&dir);
     tweak(&mut config);
+    if config.database_url.is_none()
+        && let Some(url) = database_url_for(&config.db).await
+    {
+        config.database_url = Some(url.parse().unwrap());
+    }
     let server = server::start(config.clone()).await.expect("server starts");
     TestApp {
         api: Api::new(format!("http://{}", server.addr)),

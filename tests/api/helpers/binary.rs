@@ -81,8 +81,9 @@ impl std::ops::Deref for BinaryServer {
     }
 }
 
-/// Starts `kez-chat-server` on 127.0.0.1:0 with `db` and waits for its
-/// "listening on" line.
+/// Starts `kez-chat-server` on 127.0.0.1:0 with `db` (and in the PostgreSQL
+/// pass `--database-url`, the database that stands for `db`) and waits for
+/// its "listening on" line.
 pub async fn start_binary(
     db: &std::path::Path,
     rust_log: &str,
@@ -100,9 +101,13 @@ pub async fn start_binary(
     .arg("--db")
     .arg(db)
     .args(extra_args)
+    .env_remove("KEZ_CHAT_DATABASE_URL")
     .env("RUST_LOG", rust_log)
     // Its flags come from the test alone, not from the environment it runs in.
     .env_remove("KEZ_CHAT_WORKER_THREADS");
+    if let Some(url) = super::database_url_for(db).await {
+        cmd.arg("--database-url").arg(url);
+    }
     let (process, base) = LoggedChild::spawn(&mut cmd, "listening on ", 30).await;
     BinaryServer {
         process,
