@@ -17,7 +17,10 @@
 //! `cargo bench --bench messaging`. Quick mode: `KEZ_BENCH_STREAMS=2000`
 //! (streams, default 10,000), `KEZ_BENCH_MESSAGES` (per saturation run,
 //! default 10,000), `KEZ_BENCH_ROUNDS` (open/close rounds, default 10);
-//! `KEZ_BENCH_SERVER_BIN` runs another server binary (a before/after pair).
+//! `KEZ_BENCH_SERVER_BIN` runs another server binary (a before/after pair);
+//! `KEZ_BENCH_DATABASE_URL` (an empty PostgreSQL database) runs it on
+//! PostgreSQL (SPEC §11.2), counting the CPU of the `postgres` processes
+//! here too.
 
 #[path = "support/client.rs"]
 mod client;
@@ -246,6 +249,7 @@ async fn main() -> anyhow::Result<()> {
         users.len(),
         t.elapsed().as_secs_f64()
     );
+    println!("database: {}", srv.database());
     let base_fds = srv.open_fds();
     let base_rss = srv.rss();
     let mut b = Bench {
@@ -288,7 +292,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "\n## Saturation: {messages} posts of {ENVELOPE_BYTES}-byte envelopes, {CONCURRENCY} in flight, to online streams"
     );
-    let db0 = b.srv.db_bytes()?;
+    let db0 = b.srv.db_bytes().await?;
     let handles: Vec<String> = users.iter().map(|u| u.handle.clone()).collect();
     println!(
         "| streams online | acked msg/s | server CPU µs/msg | posts per commit |\n|---|---|---|---|"
@@ -320,7 +324,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "| POST /v1/messages, same body, refused after parsing (`invalid_message_id`) | 422 | {rate:.0} | {cpu:.0} |"
     );
-    let db1 = b.srv.db_bytes()?;
+    let db1 = b.srv.db_bytes().await?;
     let paced_n = (messages / 20).clamp(100, 500);
     let paced = b.paced(&handles[0], paced_n).await?;
     println!(

@@ -11,14 +11,24 @@ use tracing_subscriber::{EnvFilter, fmt as tfmt, prelude::*};
 /// `RUST_LOG` you set (the deploy files do), or the request lines go.
 pub const DEFAULT_FILTER: &str = "kez_chat_server=info,tower_http=info";
 
+/// Capped whatever `RUST_LOG` says: tokio-postgres logs every statement
+/// with its parameters (handles, keys, envelopes) at debug, which would put
+/// the social graph in the logs (README, "Logging").
+const CAPPED: &[&str] = &["tokio_postgres=info"];
+
 /// Installs the global tracing subscriber (`RUST_LOG`, when set and not
-/// empty, replaces [`DEFAULT_FILTER`]).
+/// empty, replaces [`DEFAULT_FILTER`]; [`CAPPED`] targets stay capped).
 pub fn init() {
-    let filter = std::env::var("RUST_LOG")
+    let mut filter = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty())
         .and_then(|v| EnvFilter::try_new(v).ok())
         .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER));
+    for cap in CAPPED {
+        if let Ok(directive) = cap.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(

@@ -15,6 +15,9 @@ pub(crate) struct ServerProcess {
     pub(crate) addr: SocketAddr,
     /// Its SQLite file.
     pub(crate) db: PathBuf,
+    /// `KEZ_BENCH_DATABASE_URL`: an empty PostgreSQL database to run on
+    /// instead of SQLite (SPEC §11.2).
+    postgres: Option<String>,
     /// Its `/metrics` listener.
     metrics: SocketAddr,
 }
@@ -46,7 +49,12 @@ impl ServerProcess {
             || PathBuf::from(env!("CARGO_BIN_EXE_kez-chat-server")),
             PathBuf::from,
         );
-        let child = Command::new(bin)
+        let postgres = std::env::var("KEZ_BENCH_DATABASE_URL").ok();
+        let mut command = Command::new(bin);
+        if let Some(url) = &postgres {
+            command.args(["--database-url", url]);
+        }
+        let child = command
             .args(["--bind", &addr.to_string(), "--server", SERVER])
             .args(["--metrics-bind", &metrics.to_string()])
             .arg("--db")
@@ -76,6 +84,7 @@ impl ServerProcess {
             child,
             addr,
             db,
+            postgres,
             metrics,
         };
         let client = reqwest::Client::new();
@@ -109,19 +118,43 @@ impl ServerProcess {
             .map_or(0, |kb| kb * 1024)
     }
 
-    /// User plus system CPU time in microseconds (`utime + stime` of
-    /// `/proc/<pid>/stat`, in clock ticks of 10 ms: Linux's USER_HZ is 100).
+    /// The database it runs on, for the report.
+    pub(crate) fn database(&self) -> &'static str {
+        if self.postgres.is_some() {
+            "PostgreSQL (KEZ_BENCH_DATABASE_URL); CPU figures add its processes on this machine"
+        } else {
+            "SQLite"
+        }
+    }
+
+    /// User plus system CPU time in microseconds of the server and, on
+    /// PostgreSQL, of every `postgres` process on this machine: what storing
+    /// costs here either way.
     pub(crate) fn cpu_us(&self) -> u64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let f: Vec<u64> = rest
-            .split_whitespace()
-            .map(|v| v.parse().unwrap_or(0))
-            .collect();
-        // rest starts at field 3 (state); utime is field 14, stime 15.
-        (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) * 10_000
+        let mut cpu = proc_cpu_us(self.pid());
+        if self.postgres.is_some() {
+            for pid in postgres_pids() {
+                cpu += proc_cpu_us(pid);
+            }
+        }
+        cpu
+    }
+
+    /// Bytes the database's live pages take: SQLite's `(page_count -
+    /// freelist_count) * page_size` (WAL included), or PostgreSQL's
+    /// `pg_database_size`.
+    pub(crate) async fn db_bytes(&self) -> anyhow::Result<u64> {
+        let Some(url) = &self.postgres else {
+            return self.sqlite_bytes();
+        };
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        let task = tokio::spawn(conn);
+        let row = client
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .await?;
+        drop(client);
+        let _ = task.await;
+        Ok(u64::try_from(row.get::<_, i64>(0))?)
     }
 
     /// The writer's (commits, write jobs) so far, from `/metrics`
@@ -157,9 +190,7 @@ impl ServerProcess {
         }
     }
 
-    /// Bytes the database's live pages take (`(page_count - freelist_count)
-    /// * page_size`, WAL included, read from a separate connection).
-    pub(crate) fn db_bytes(&self) -> anyhow::Result<u64> {
+    fn sqlite_bytes(&self) -> anyhow::Result<u64> {
         let conn = rusqlite::Connection::open_with_flags(
             &self.db,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -180,4 +211,32 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// User plus system CPU time of `pid` in microseconds (`utime + stime` of
+/// `/proc/<pid>/stat`, in clock ticks of 10 ms: Linux's USER_HZ is 100).
+fn proc_cpu_us(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // rest starts at field 3 (state); utime is field 14, stime 15.
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) * 10_000
+}
+
+/// Every process of this machine whose command is `postgres`.
+fn postgres_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .collect()
 }

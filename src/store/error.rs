@@ -60,12 +60,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The database could not be reached (no pooled connection in time, or
-    /// the connection broke): worth a retry, not a bug.
+    /// The database could not be reached (no pooled connection in time, the
+    /// connection broke, SQLSTATE class 08, or the server is shutting down
+    /// or restarting, class 57P): worth a retry, not a bug.
     pub fn is_unreachable(&self) -> bool {
         match self {
             Self::Pool(_) => true,
-            Self::Postgres(e) => e.is_closed(),
+            Self::Postgres(e) => {
+                e.is_closed()
+                    || e.code().is_some_and(|c| {
+                        let code = c.code();
+                        code.starts_with("08") || code.starts_with("57P")
+                    })
+            }
             _ => false,
         }
     }

@@ -267,9 +267,7 @@ async fn spawn_under_nofile(soft: u64, hard: u64, dir: &tempfile::TempDir) -> (L
         .arg("--db")
         .arg(dir.path().join("nofile.db"))
         .env("RUST_LOG", "info");
-    if let Some(url) = database_url_for(&dir.path().join("nofile.db")).await {
-        cmd.arg("--database-url").arg(url);
-    }
+    cmd.args(database_args_for(&dir.path().join("nofile.db")).await);
     let (process, base) = LoggedChild::spawn(&mut cmd, "listening on ", 30).await;
     (process, Api::new(base))
 }

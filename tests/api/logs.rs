@@ -118,9 +118,7 @@ async fn without_rust_log_each_request_logs_one_line() {
         .arg("--db")
         .arg(dir.path().join("requests.db"))
         .env_remove("RUST_LOG");
-    if let Some(url) = database_url_for(&dir.path().join("requests.db")).await {
-        cmd.arg("--database-url").arg(url);
-    }
+    cmd.args(database_args_for(&dir.path().join("requests.db")).await);
     let (process, base) = LoggedChild::spawn(&mut cmd, "listening on ", 30).await;
     let api = Api::new(base);
 

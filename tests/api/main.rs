@@ -24,6 +24,7 @@ mod nats_callout;
 mod nats_callout_ops;
 mod nostr;
 mod nostr_faults;
+mod postgres;
 mod profile;
 mod proxy;
 mod push;

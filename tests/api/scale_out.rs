@@ -38,6 +38,7 @@ async fn two_instances() -> Option<Pair> {
         let (url, nats_url, ring) = (url.clone(), nats.url.clone(), ring.clone());
         spawn_app_with(move |c| {
             c.database_url = Some(url.parse().unwrap());
+            c.database_ca_file = postgres::ca_file();
             c.nats_url = Some(nats_url);
             c.sender_key_file = Some(ring);
         })

@@ -110,6 +110,21 @@ pub async fn database_url_for(db: &Path) -> Option<String> {
     Some(url.clone())
 }
 
+/// The binary's flags for the database standing for `db`
+/// ([`database_url_for`]) and the test cluster's CA; none on SQLite.
+pub async fn database_args_for(db: &Path) -> Vec<std::ffi::OsString> {
+    let Some(url) = database_url_for(db).await else {
+        return Vec::new();
+    };
+    let ca = super::postgres::ca_file().expect("the test PostgreSQL runs");
+    vec![
+        "--database-url".into(),
+        url.into(),
+        "--database-ca-file".into(),
+        ca.into(),
+    ]
+}
+
 /// Prints why a test does not apply in the PostgreSQL pass and returns true
 /// there (the test then returns early); false on SQLite.
 pub fn skip_on_postgres(why: &str) -> bool {
@@ -133,6 +148,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         && let Some(url) = database_url_for(&config.db).await
     {
         config.database_url = Some(url.parse().unwrap());
+        config.database_ca_file = super::postgres::ca_file();
     }
     let server = server::start(config.clone()).await.expect("server starts");
     TestApp {

@@ -105,9 +105,7 @@ pub async fn start_binary(
     .env("RUST_LOG", rust_log)
     // Its flags come from the test alone, not from the environment it runs in.
     .env_remove("KEZ_CHAT_WORKER_THREADS");
-    if let Some(url) = super::database_url_for(db).await {
-        cmd.arg("--database-url").arg(url);
-    }
+    cmd.args(super::database_args_for(db).await);
     let (process, base) = LoggedChild::spawn(&mut cmd, "listening on ", 30).await;
     BinaryServer {
         process,

@@ -1,7 +1,11 @@
 //! A real PostgreSQL for the tests: one cluster per test process, started on
 //! first use in a temp dir, on 127.0.0.1 and a free port only, with
 //! `fsync=on` (durability is what the tests check) and trust auth for
-//! 127.0.0.1 (test only). Every [`fresh_database_url`] is a new database in it.
+//! 127.0.0.1 (test only; the role [`PASSWORD_ROLE`] alone must give its
+//! password), TLS on with a certificate from a CA of its own
+//! ([`ca_file`]). Every [`fresh_database_url`] is a new database in it,
+//! reached over TLS (`sslmode=require`), so the whole PostgreSQL pass checks
+//! the server's TLS too.
 //!
 //! The binaries come from `KEZ_POSTGRES_BIN_DIR`, else the highest
 //! `/usr/lib/postgresql/<version>/bin` (Debian's `postgresql`, which
@@ -29,6 +33,8 @@ use std::time::{Duration, Instant};
 /// for: it outlives the test process and stops the cluster then).
 struct Cluster {
     port: u16,
+    /// The CA that signed the cluster's certificate (for 127.0.0.1).
+    ca: PathBuf,
     _watchdog: std::process::Child,
 }
 
@@ -53,23 +59,60 @@ kill -0 "$t" 2>/dev/null || rm -rf "$dir"
 /// as `postgres://postgres@127.0.0.1:<port>/kez_<n>`; `None` (after saying
 /// so loudly) when PostgreSQL is not installed and not required.
 pub async fn fresh_database_url() -> Option<String> {
+    let (port, name) = new_database("postgres").await?;
+    Some(format!(
+        "postgres://postgres@127.0.0.1:{port}/{name}?sslmode=require"
+    ))
+}
+
+/// The role whose logins need its password ([`PASSWORD`], scram-sha-256).
+pub const PASSWORD_ROLE: &str = "kez_pw";
+/// [`PASSWORD_ROLE`]'s password.
+pub const PASSWORD: &str = "kez-test-password";
+
+/// A new database owned by [`PASSWORD_ROLE`], as a URL without the
+/// password (TLS required).
+pub async fn password_database_url() -> Option<String> {
+    let (port, name) = new_database(PASSWORD_ROLE).await?;
+    Some(format!(
+        "postgres://{PASSWORD_ROLE}@127.0.0.1:{port}/{name}?sslmode=require"
+    ))
+}
+
+/// The CA file that verifies the cluster's certificate (after the cluster
+/// started; `None` without PostgreSQL).
+pub fn ca_file() -> Option<PathBuf> {
+    CLUSTER.get()?.as_ref().map(|c| c.ca.clone())
+}
+
+/// A superuser connection to database `name` of the cluster (plain TCP).
+pub async fn admin(name: &str) -> tokio_postgres::Client {
+    let port = CLUSTER
+        .get()
+        .and_then(Option::as_ref)
+        .expect("the test PostgreSQL runs")
+        .port;
+    let admin = format!("host=127.0.0.1 port={port} user=postgres dbname={name}");
+    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL: {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+/// Creates `kez_<n>` owned by `owner`; its port and name.
+async fn new_database(owner: &str) -> Option<(u16, String)> {
     let port = tokio::task::spawn_blocking(|| CLUSTER.get_or_init(start).as_ref().map(|c| c.port))
         .await
         .unwrap()?;
     // The cluster is this process's alone: a counter makes names unique.
     let name = format!("kez_{}", NEXT_DB.fetch_add(1, Ordering::Relaxed));
-    let admin = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres");
-    let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+    admin("postgres")
         .await
-        .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL: {e}"));
-    let conn = tokio::spawn(conn);
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .batch_execute(&format!("CREATE DATABASE {name} OWNER {owner}"))
         .await
         .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-    drop(client);
-    let _ = conn.await;
-    Some(format!("postgres://postgres@127.0.0.1:{port}/{name}"))
+    Some((port, name))
 }
 
 /// Whether PostgreSQL is there to be used; says why not (or panics when it
@@ -211,17 +254,24 @@ fn try_start(bin: &Path) -> Result<Cluster, String> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    // Only the socket in `dir` and 127.0.0.1, without a password (test only).
+    // Only the socket in `dir` and 127.0.0.1, without a password (test
+    // only), but for the role that tests passwords.
     let hba = data.join("pg_hba.conf");
     std::fs::write(
         &hba,
-        "local all all trust\nhost all all 127.0.0.1/32 trust\n",
+        format!(
+            "local all all trust\nhost all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n\
+             host all all 127.0.0.1/32 trust\n"
+        ),
     )
     .unwrap();
+    let ca = make_certificates(&dir, &data);
     if running_as_root() {
         let s = Command::new("chown")
             .arg("postgres:postgres")
             .arg(&hba)
+            .arg(data.join("server.crt"))
+            .arg(data.join("server.key"))
             .status()
             .unwrap();
         assert!(s.success());
@@ -249,6 +299,8 @@ fn try_start(bin: &Path) -> Result<Cluster, String> {
         "listen_addresses=127.0.0.1",
         "fsync=on",
         "max_connections=400",
+        "ssl=on",
+        "password_encryption=scram-sha-256",
     ] {
         watchdog.args(["-c", setting]);
     }
@@ -266,8 +318,10 @@ fn try_start(bin: &Path) -> Result<Cluster, String> {
     loop {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         if log.contains("database system is ready to accept connections") {
+            add_password_role(port);
             return Ok(Cluster {
                 port,
+                ca,
                 _watchdog: child,
             });
         }
@@ -283,4 +337,86 @@ fn try_start(bin: &Path) -> Result<Cluster, String> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A CA of the test's own (in `dir`) and a certificate it signed for
+/// 127.0.0.1, `server.crt`/`server.key` in `data` (postgres's defaults for
+/// `ssl=on`), with the openssl command line. Returns the CA file.
+fn make_certificates(dir: &Path, data: &Path) -> PathBuf {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("the openssl command (Debian's openssl) makes the test certificates");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca_args = vec!["req", "-x509", "-days", "2", "-subj", "/CN=kez test CA"];
+    ca_args.extend(ec);
+    ca_args.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
+    openssl(&ca_args);
+    let mut csr_args = vec!["req", "-subj", "/CN=127.0.0.1"];
+    csr_args.extend(ec);
+    csr_args.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    openssl(&csr_args);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.crt",
+    ]);
+    for f in ["server.crt", "server.key"] {
+        std::fs::rename(dir.join(f), data.join(f)).unwrap();
+    }
+    let key = data.join("server.key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    dir.join("ca.crt")
+}
+
+/// Creates [`PASSWORD_ROLE`] once the cluster accepts connections.
+fn add_password_role(port: u16) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let admin = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres");
+        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!(
+                "CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD '{PASSWORD}'"
+            ))
+            .await
+            .unwrap();
+    });
 }

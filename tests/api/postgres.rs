@@ -1,0 +1,141 @@
+//! What only the PostgreSQL store has (SPEC §11.2): TLS to the database
+//! checked against a CA, the password from a file, an outage answered with
+//! `503 database_unavailable` and recovered from by itself. Against the
+//! real test cluster (`helpers/postgres.rs`), in both passes.
+
+use crate::helpers::postgres::{self, PASSWORD};
+use crate::helpers::*;
+
+/// A server on `url` (and `tweak`), or its start-up error.
+async fn start_on(
+    url: &str,
+    tweak: impl FnOnce(&mut kez_chat_server::config::Config),
+) -> anyhow::Result<kez_chat_server::server::RunningServer> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&dir);
+    config.database_url = Some(url.parse().unwrap());
+    tweak(&mut config);
+    kez_chat_server::server::start(config).await
+}
+
+#[tokio::test]
+async fn tls_to_the_database_is_checked_against_the_ca_given() {
+    let Some(url) = postgres::fresh_database_url().await else {
+        return;
+    };
+    // Without the CA the cluster's certificate is refused (not a system
+    // root), and the server does not start on an unchecked connection.
+    let refused = start_on(&url, |c| c.database_ca_file = None).await;
+    let err = format!("{:#}", refused.err().expect("no CA: refused"));
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    // A CA file that holds no certificate is refused by name.
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let bad = start_on(&url, |c| c.database_ca_file = Some(empty.clone())).await;
+    let err = format!("{:#}", bad.err().expect("an empty CA file: refused"));
+    assert!(err.contains("holds no certificate"), "{err}");
+    // With it, the server runs over TLS, and the cluster says so.
+    let ok = start_on(&url, |c| c.database_ca_file = postgres::ca_file())
+        .await
+        .expect("starts with the CA");
+    let api = Api::new(format!("http://{}", ok.addr));
+    assert_eq!(api.get("/v1/healthz").await.status(), 200);
+    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let tls: i64 = postgres::admin("postgres")
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+             WHERE datname = $1 AND application_name = 'kez-chat-server' AND ssl",
+            &[&db],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(tls >= 1, "the server's connections use TLS");
+    ok.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_password_comes_from_its_file_and_a_wrong_one_is_refused() {
+    let Some(url) = postgres::password_database_url().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let (right, wrong) = (file("pw", &format!("{PASSWORD}\n")), file("bad", "nope"));
+    let ca = postgres::ca_file();
+    let wrong_start = start_on(&url, |c| {
+        c.database_ca_file = ca.clone();
+        c.database_password_file = Some(wrong);
+    })
+    .await;
+    let err = format!(
+        "{:#}",
+        wrong_start.err().expect("a wrong password: refused")
+    );
+    assert!(!err.contains("nope"), "the password is never shown: {err}");
+    let server = start_on(&url, |c| {
+        c.database_ca_file = ca.clone();
+        c.database_password_file = Some(right);
+    })
+    .await
+    .expect("starts with the password from its file");
+    let api = Api::new(format!("http://{}", server.addr));
+    assert_eq!(api.get("/v1/healthz").await.status(), 200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_answers_503_and_the_server_recovers() {
+    let Some(url) = postgres::fresh_database_url().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&dir);
+    config.database_url = Some(url.parse().unwrap());
+    config.database_ca_file = postgres::ca_file();
+    let server = kez_chat_server::server::start(config).await.unwrap();
+    let app = Api::new(format!("http://{}", server.addr));
+    app.user("bob").await;
+    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let admin = postgres::admin("postgres").await;
+
+    // Act: the database stops taking connections and drops the server's.
+    admin
+        .batch_execute(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false"))
+        .await
+        .unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&db],
+        )
+        .await
+        .unwrap();
+    let body = message_body("bob", &random_id(), "during the outage");
+    // Assert: a clear, retryable answer, not a 500.
+    let res = app.post_json("/v1/messages", &body).await;
+    assert_error(res, 503, "database_unavailable").await;
+
+    // And back: the same post goes through once the database is (a
+    // connection the pool still held from before may cost one more 503).
+    admin
+        .batch_execute(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let status = app.post_json("/v1/messages", &body).await.status().as_u16();
+        statuses.push(status);
+        if status != 503 {
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&201), "{statuses:?}");
+    server.shutdown().await;
+}
