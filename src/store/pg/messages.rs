@@ -1,7 +1,8 @@
 //! Mailboxes on PostgreSQL (as `store::messages`, `store::mailbox`). A
-//! post locks its mailbox's row before anything else, so posts to one
-//! mailbox from any instance take turns: seqs stay gapless and in commit
-//! order, quotas exact, and a retried id finds the first copy.
+//! post (`kez_post`, schema migration 2) locks its mailbox's row before
+//! anything else, so posts to one mailbox from any instance take turns:
+//! seqs stay gapless and in commit order, quotas exact, and a retried id
+//! finds the first copy.
 
 use std::collections::BTreeMap;
 
@@ -19,32 +20,66 @@ const LIST_AFTER: &str = "SELECT seq, client_id, envelope, received_at FROM mess
 
 impl Pg {
     /// See `Store::post_message`: the stored message is returned when it is
-    /// new, for the caller to publish after the commit.
+    /// new, for the caller to publish after the commit. One round trip:
+    /// `kez_post` (schema migration 2) does the checks and the insert in
+    /// its own transaction.
     pub(in crate::store) async fn post_message(
         &self,
         msg: &NewMessage,
         limits: MailboxLimits,
         now: i64,
     ) -> Result<(PostOutcome, Option<StoredMessage>)> {
-        retrying(|| async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            let out = insert(&tx, msg, limits, now).await?;
-            if out.created {
-                self.commit(tx).await?;
+        let size = u64::try_from(msg.envelope.get().len()).unwrap_or(u64::MAX);
+        let row = retrying(|| async {
+            let client = self.client().await?;
+            let post = client
+                .prepare_cached(
+                    "SELECT outcome, seq, received_at
+                     FROM kez_post($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .await?;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 11] = [
+                &msg.recipient.as_str(),
+                &msg.client_id,
+                &msg.envelope.get(),
+                &big(size),
+                &now,
+                &msg.sender.current,
+                &msg.sender.older,
+                &big(limits.max_messages),
+                &big(limits.max_bytes),
+                &big(limits.sender_share_percent),
+                &limits.accept_new,
+            ];
+            client
+                .query_one(&post, &params)
+                .await
+                .map_err(refuse_full)
+        })
+        .await?;
+        let outcome = match row.get::<_, &str>(0) {
+            "created" => {
+                self.wrote();
+                true
             }
-            Ok(out)
-        })
-        .await
-        .map(|out| {
-            let stored = out.created.then(|| StoredMessage {
-                seq: out.seq,
-                id: msg.client_id.clone(),
-                envelope: msg.envelope.clone(),
-                received_at: now,
-            });
-            (out, stored)
-        })
+            "exists" => false,
+            "unknown_recipient" => return Err(StoreError::UnknownRecipient),
+            "storage_full" => return Err(StoreError::StorageFull),
+            "mailbox_full" => return Err(StoreError::MailboxFull),
+            other => return Err(StoreError::Corrupt(format!("kez_post said {other:?}"))),
+        };
+        let out = PostOutcome {
+            seq: Seq::new(count(row.get(1))?),
+            received_at: row.get(2),
+            created: outcome,
+        };
+        let stored = out.created.then(|| StoredMessage {
+            seq: out.seq,
+            id: msg.client_id.clone(),
+            envelope: msg.envelope.clone(),
+            received_at: now,
+        });
+        Ok((out, stored))
     }
 
     /// See `Store::messages_after`.
@@ -151,124 +186,6 @@ impl Pg {
         })
         .await
     }
-}
-
-/// The post itself, inside `tx`: lock the mailbox, then the retry check,
-/// the quotas and the insert, as SQLite's `insert_message`.
-async fn insert(
-    tx: &Transaction<'_>,
-    msg: &NewMessage,
-    limits: MailboxLimits,
-    now: i64,
-) -> Result<PostOutcome> {
-    let recipient = msg.recipient.as_str();
-    let lock = tx
-        .prepare_cached(
-            "SELECT last_seq, msg_count, msg_bytes FROM mailboxes WHERE handle = $1 FOR UPDATE",
-        )
-        .await?;
-    let mailbox = tx.query_opt(&lock, &[&recipient]).await?;
-    let existing = tx
-        .prepare_cached(
-            "SELECT seq, received_at FROM messages WHERE recipient = $1 AND client_id = $2",
-        )
-        .await?;
-    if let Some(r) = tx
-        .query_opt(&existing, &[&recipient, &msg.client_id])
-        .await?
-    {
-        return Ok(PostOutcome {
-            seq: Seq::new(count(r.get(0))?),
-            received_at: r.get(1),
-            created: false,
-        });
-    }
-    let mailbox = mailbox.ok_or(StoreError::UnknownRecipient)?;
-    let (last_seq, held, held_bytes) = (
-        count(mailbox.get(0))?,
-        count(mailbox.get(1))?,
-        count(mailbox.get(2))?,
-    );
-    if !limits.accept_new {
-        return Err(StoreError::StorageFull);
-    }
-    let size = u64::try_from(msg.envelope.get().len()).unwrap_or(u64::MAX);
-    if held >= limits.max_messages || held_bytes.saturating_add(size) > limits.max_bytes {
-        return Err(StoreError::MailboxFull);
-    }
-    check_sender_share(tx, msg, size, limits).await?;
-    let seq = last_seq
-        .checked_add(1)
-        .ok_or_else(|| StoreError::Corrupt("the mailbox's seq is exhausted".to_owned()))?;
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO messages (recipient, seq, client_id, envelope, size, received_at, sender)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .await?;
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-        &recipient,
-        &big(seq),
-        &msg.client_id,
-        &msg.envelope.get(),
-        &big(size),
-        &now,
-        &msg.sender.current,
-    ];
-    tx.execute(&insert, &params).await.map_err(refuse_full)?;
-    let bump = tx
-        .prepare_cached(
-            "UPDATE mailboxes SET last_seq = $2, msg_count = msg_count + 1,
-             msg_bytes = msg_bytes + $3 WHERE handle = $1",
-        )
-        .await?;
-    tx.execute(&bump, &[&recipient, &big(seq), &big(size)])
-        .await
-        .map_err(refuse_full)?;
-    Ok(PostOutcome {
-        seq: Seq::new(seq),
-        received_at: now,
-        created: true,
-    })
-}
-
-/// SQLite's `check_sender_share`: what the sender holds under each of its
-/// tags, against its share of both quotas.
-async fn check_sender_share(
-    tx: &Transaction<'_>,
-    msg: &NewMessage,
-    size: u64,
-    limits: MailboxLimits,
-) -> Result<()> {
-    let tags = &msg.sender;
-    if tags.current.is_empty() || limits.sender_share_percent >= 100 {
-        return Ok(());
-    }
-    let held_by = tx
-        .prepare_cached(
-            "SELECT msg_count, msg_bytes FROM mailbox_senders WHERE recipient = $1 AND sender = $2",
-        )
-        .await?;
-    let (mut held, mut held_bytes) = (0u64, 0u64);
-    for tag in std::iter::once(&tags.current).chain(&tags.older) {
-        if let Some(r) = tx
-            .query_opt(&held_by, &[&msg.recipient.as_str(), tag])
-            .await?
-        {
-            held = held.saturating_add(count(r.get(0))?);
-            held_bytes = held_bytes.saturating_add(count(r.get(1))?);
-        }
-    }
-    let share = |quota: u64| {
-        let part = u128::from(quota) * u128::from(limits.sender_share_percent) / 100;
-        u64::try_from(part).unwrap_or(u64::MAX)
-    };
-    if held >= share(limits.max_messages).max(1)
-        || held_bytes.saturating_add(size) > share(limits.max_bytes)
-    {
-        return Err(StoreError::MailboxFull);
-    }
-    Ok(())
 }
 
 /// Locks `recipient`'s mailbox, deletes its messages with these seqs (the

@@ -96,6 +96,52 @@ const MIGRATIONS: &[&str] = &[
         seen_at BIGINT NOT NULL
     );
     CREATE INDEX nostr_seen_by_time ON nostr_seen(seen_at);",
+    // 2: a post in one round trip (SQLite's `insert_message` and `check_sender_share`, the
+    //    same checks in the same order): the mailbox row locked first, then the retry check
+    //    (its own statement, so its snapshot sees a post that held the lock before), the
+    //    quotas, the sender's share under all its tags, the insert and the counters.
+    //    Outcome: 'created' | 'exists' (seq and time of the first copy) | 'unknown_recipient'
+    //    | 'storage_full' | 'mailbox_full'. Quotas are BIGINTs (callers saturate).
+    "CREATE FUNCTION kez_post(
+        p_recipient TEXT, p_client_id TEXT, p_envelope TEXT, p_size BIGINT, p_now BIGINT,
+        p_sender TEXT, p_older TEXT[], p_max_messages BIGINT, p_max_bytes BIGINT,
+        p_share_percent BIGINT, p_accept_new BOOLEAN)
+    RETURNS TABLE (outcome TEXT, seq BIGINT, received_at BIGINT)
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        box mailboxes%ROWTYPE;
+        held BIGINT;
+        held_bytes BIGINT;
+    BEGIN
+        SELECT * INTO box FROM mailboxes WHERE handle = p_recipient FOR UPDATE;
+        RETURN QUERY SELECT 'exists', m.seq, m.received_at FROM messages m
+            WHERE m.recipient = p_recipient AND m.client_id = p_client_id;
+        IF FOUND THEN RETURN; END IF;
+        IF box.handle IS NULL THEN
+            RETURN QUERY SELECT 'unknown_recipient', 0::BIGINT, 0::BIGINT; RETURN;
+        END IF;
+        IF NOT p_accept_new THEN
+            RETURN QUERY SELECT 'storage_full', 0::BIGINT, 0::BIGINT; RETURN;
+        END IF;
+        IF box.msg_count >= p_max_messages
+            OR box.msg_bytes::NUMERIC + p_size > p_max_bytes THEN
+            RETURN QUERY SELECT 'mailbox_full', 0::BIGINT, 0::BIGINT; RETURN;
+        END IF;
+        IF p_sender <> '' AND p_share_percent < 100 THEN
+            SELECT coalesce(sum(s.msg_count), 0), coalesce(sum(s.msg_bytes), 0)
+                INTO held, held_bytes FROM mailbox_senders s
+                WHERE s.recipient = p_recipient AND s.sender = ANY(p_sender || p_older);
+            IF held >= greatest(div(p_max_messages::NUMERIC * p_share_percent, 100), 1)
+                OR held_bytes::NUMERIC + p_size > div(p_max_bytes::NUMERIC * p_share_percent, 100) THEN
+                RETURN QUERY SELECT 'mailbox_full', 0::BIGINT, 0::BIGINT; RETURN;
+            END IF;
+        END IF;
+        INSERT INTO messages (recipient, seq, client_id, envelope, size, received_at, sender)
+            VALUES (p_recipient, box.last_seq + 1, p_client_id, p_envelope, p_size, p_now, p_sender);
+        UPDATE mailboxes SET last_seq = box.last_seq + 1, msg_count = msg_count + 1,
+            msg_bytes = msg_bytes + p_size WHERE handle = p_recipient;
+        RETURN QUERY SELECT 'created', box.last_seq + 1, p_now;
+    END $$;",
 ];
 
 /// Brings the schema up to [`MIGRATIONS`]' length in one transaction.
