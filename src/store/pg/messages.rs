@@ -18,6 +18,16 @@ use crate::store::{
 const LIST_AFTER: &str = "SELECT seq, client_id, envelope, received_at FROM messages
      WHERE recipient = $1 AND seq > $2 ORDER BY seq LIMIT $3";
 
+/// The mailbox row (NULLs when there is none) beside each message of the
+/// page (one row with NULL message columns when there is none).
+const PAGE_AFTER: &str = "SELECT b.last_seq, b.msg_count, b.msg_bytes,
+            m.seq, m.client_id, m.envelope, m.received_at
+     FROM (SELECT 1) AS one
+     LEFT JOIN mailboxes b ON b.handle = $1
+     LEFT JOIN LATERAL (SELECT seq, client_id, envelope, received_at FROM messages
+                        WHERE recipient = $1 AND seq > $2 ORDER BY seq LIMIT $3) m ON true
+     ORDER BY m.seq";
+
 impl Pg {
     /// See `Store::post_message`: the stored message is returned when it is
     /// new, for the caller to publish after the commit. One round trip:
@@ -82,7 +92,7 @@ impl Pg {
         Ok((out, stored))
     }
 
-    /// See `Store::messages_after`.
+    /// See `Store::messages_after`: one statement, so one snapshot.
     pub(in crate::store) async fn messages_after(
         &self,
         recipient: &Handle,
@@ -90,13 +100,26 @@ impl Pg {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Vec<StoredMessage>> {
-        let mut client = self.reader().await?;
-        let tx = client.transaction().await?;
-        list_after(&tx, recipient, since, limit, max_bytes).await
+        let client = self.reader().await?;
+        let stmt = client.prepare_cached(LIST_AFTER).await?;
+        let rows = client
+            .query(
+                &stmt,
+                &[&recipient.as_str(), &big(since.get()), &big_len(limit)],
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut bytes = 0usize;
+        for r in &rows {
+            if !take(r, 0, &mut bytes, max_bytes, &mut out)? {
+                break;
+            }
+        }
+        Ok(out)
     }
 
-    /// See `Store::page_after`: the page and the mailbox row from one
-    /// snapshot (REPEATABLE READ).
+    /// See `Store::page_after`: the page and the mailbox row in one
+    /// statement (one snapshot, one round trip; a stream open's read).
     pub(in crate::store) async fn page_after(
         &self,
         recipient: &Handle,
@@ -104,30 +127,36 @@ impl Pg {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Page> {
-        let mut client = self.reader().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let messages = list_after(&tx, recipient, since, limit, max_bytes).await?;
-        let row = tx
-            .query_opt(
-                "SELECT last_seq, msg_count, msg_bytes FROM mailboxes WHERE handle = $1",
-                &[&recipient.as_str()],
+        let client = self.reader().await?;
+        let stmt = client.prepare_cached(PAGE_AFTER).await?;
+        let rows = client
+            .query(
+                &stmt,
+                &[&recipient.as_str(), &big(since.get()), &big_len(limit)],
             )
             .await?;
-        let (newest, msg_count, msg_bytes) = match row {
-            Some(r) => (count(r.get(0))?, count(r.get(1))?, count(r.get(2))?),
-            None => (0, 0, 0),
+        let mut page = Page {
+            messages: Vec::with_capacity(rows.len()),
+            newest: Seq::ZERO,
+            msg_count: 0,
+            msg_bytes: 0,
         };
-        Ok(Page {
-            messages,
-            newest: Seq::new(newest),
-            msg_count,
-            msg_bytes,
-        })
+        if let Some(r) = rows.first()
+            && let Some(last_seq) = r.get::<_, Option<i64>>(0)
+        {
+            page.newest = Seq::new(count(last_seq)?);
+            page.msg_count = count(r.get(1))?;
+            page.msg_bytes = count(r.get(2))?;
+        }
+        let mut bytes = 0usize;
+        for r in &rows {
+            if r.get::<_, Option<i64>>(3).is_none()
+                || !take(r, 3, &mut bytes, max_bytes, &mut page.messages)?
+            {
+                break;
+            }
+        }
+        Ok(page)
     }
 
     /// One chunk of `Store::purge_messages_before`: up to `limit` of the
@@ -216,36 +245,29 @@ async fn delete_and_uncount(tx: &Transaction<'_>, recipient: &str, seqs: &[i64])
     Ok(gone.len())
 }
 
-/// At most `limit` messages after `since` in seq order, stopping once the
-/// envelopes reach `max_bytes` (SQLite's `list_after`).
-async fn list_after(
-    tx: &Transaction<'_>,
-    recipient: &Handle,
-    since: Seq,
-    limit: usize,
+/// Adds the message in columns `at..at + 4` of `r` (seq, id, envelope,
+/// time) unless the page already holds `max_bytes` of envelopes (SQLite's
+/// `list_after`: the message that crosses the bound is still taken, so a
+/// page is never empty); false when it stopped.
+fn take(
+    r: &tokio_postgres::Row,
+    at: usize,
+    bytes: &mut usize,
     max_bytes: usize,
-) -> Result<Vec<StoredMessage>> {
-    let stmt = tx.prepare_cached(LIST_AFTER).await?;
-    let since = big(since.get());
-    let rows = tx
-        .query(&stmt, &[&recipient.as_str(), &since, &big_len(limit)])
-        .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    let mut bytes = 0usize;
-    for r in rows {
-        if bytes >= max_bytes {
-            break;
-        }
-        let envelope: String = r.get(2);
-        bytes = bytes.saturating_add(envelope.len());
-        let envelope = RawValue::from_string(envelope)
-            .map_err(|e| StoreError::Corrupt(format!("stored envelope is not JSON: {e}")))?;
-        out.push(StoredMessage {
-            seq: Seq::new(count(r.get(0))?),
-            id: r.get(1),
-            envelope,
-            received_at: r.get(3),
-        });
+    out: &mut Vec<StoredMessage>,
+) -> Result<bool> {
+    if *bytes >= max_bytes {
+        return Ok(false);
     }
-    Ok(out)
+    let envelope: String = r.get(at + 2);
+    *bytes = bytes.saturating_add(envelope.len());
+    let envelope = RawValue::from_string(envelope)
+        .map_err(|e| StoreError::Corrupt(format!("stored envelope is not JSON: {e}")))?;
+    out.push(StoredMessage {
+        seq: Seq::new(count(r.get(at))?),
+        id: r.get(at + 1),
+        envelope,
+        received_at: r.get(at + 3),
+    });
+    Ok(true)
 }
