@@ -39,8 +39,8 @@ pub struct Config {
 
     /// PostgreSQL instead of SQLite, so instances on several machines share
     /// one database (SPEC §11.2): a URL (`postgres://user@host/db`) or
-    /// `key=value` string as libpq takes it, without TLS (keep the database
-    /// on a private network). Unset: SQLite at --db.
+    /// `key=value` string as libpq takes it; TLS as its `sslmode` says (see
+    /// --database-ca-file). Unset: SQLite at --db.
     #[arg(long, env = "KEZ_CHAT_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<DatabaseUrl>,
 
@@ -325,8 +325,12 @@ impl Config {
         let Some(url) = &self.database_url else {
             return Ok(None);
         };
+        url.config()?;
         let password = match &self.database_password_file {
-            Some(path) => Some(nats_auth::read_secret(path, "--database-password-file")?),
+            Some(path) => {
+                warn_if_shared(path, "--database-password-file");
+                Some(nats_auth::read_secret(path, "--database-password-file")?)
+            }
             None => None,
         };
         Ok(Some(PgOptions {
@@ -366,4 +370,21 @@ impl Config {
         };
         format!("{base}/v1/sigchains/ed25519/{key_hex}")
     }
+}
+
+/// WARNs when a secret file lets others than its owner read or write it
+/// (its mode is left alone). No-op off unix.
+fn warn_if_shared(path: &std::path::Path, flag: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+            tracing::warn!(
+                path = %path.display(),
+                "{flag}: the file is readable by others than its owner; chmod 600 it"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, flag);
 }

@@ -28,15 +28,32 @@ impl DatabaseUrl {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The driver's configuration. libpq's `sslmode=verify-ca` and
+    /// `verify-full` read as `require`, which checks the certificate and
+    /// the host name here anyway (tokio-postgres knows only `disable`,
+    /// `prefer` and `require`). Errors: the string does not parse; the
+    /// message never quotes it (it may hold a password).
+    pub fn config(&self) -> anyhow::Result<tokio_postgres::Config> {
+        let mut text = self.0.clone();
+        for libpq in ["sslmode=verify-full", "sslmode=verify-ca"] {
+            text = text.replace(libpq, "sslmode=require");
+        }
+        text.parse().map_err(|e| {
+            anyhow::anyhow!(
+                "--database-url is not a PostgreSQL connection string ({e}); sslmode takes \
+                 disable, prefer, require, verify-ca or verify-full"
+            )
+        })
+    }
 }
 
 impl FromStr for DatabaseUrl {
-    type Err = String;
+    type Err = std::convert::Infallible;
 
-    /// Refuses what tokio-postgres cannot parse, at start-up, with its reason.
+    /// Takes any string: it is checked at start-up by [`DatabaseUrl::config`],
+    /// whose error does not quote it (clap's would).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse::<tokio_postgres::Config>()
-            .map_err(|e| format!("not a PostgreSQL connection string: {e}"))?;
         Ok(Self(s.to_owned()))
     }
 }
@@ -62,6 +79,23 @@ mod tests {
         let url: DatabaseUrl = "postgres://kez:hunter2@db.internal/kez".parse().unwrap();
         assert!(!format!("{url:?} {url}").contains("hunter2"));
         assert_eq!(url.expose(), "postgres://kez:hunter2@db.internal/kez");
-        assert!("postgres://[bad".parse::<DatabaseUrl>().is_err());
+        let bad: DatabaseUrl = "postgres://kez:hunter2@db/kez?sslmode=sometimes"
+            .parse()
+            .unwrap();
+        let err = format!("{:#}", bad.config().unwrap_err());
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("verify-full"), "{err}");
+    }
+
+    #[test]
+    fn libpq_verify_modes_read_as_require() {
+        for mode in ["verify-full", "verify-ca", "require"] {
+            let url: DatabaseUrl = format!("postgres://db/kez?sslmode={mode}").parse().unwrap();
+            let config = url.config().unwrap();
+            assert_eq!(
+                config.get_ssl_mode(),
+                tokio_postgres::config::SslMode::Require
+            );
+        }
     }
 }

@@ -48,8 +48,9 @@ pub enum StoreError {
     /// Any other SQLite error.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
-    /// Any other PostgreSQL error (the server's message, or the connection's).
-    #[error(transparent)]
+    /// Any other PostgreSQL error: its SQLSTATE and message, never the
+    /// DETAIL (which quotes key values: handles).
+    #[error("{}", pg_text(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// No PostgreSQL connection could be had from the pool in time.
     #[error("no database connection: {0}")]
@@ -60,20 +61,40 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The database could not be reached (no pooled connection in time, the
-    /// connection broke, SQLSTATE class 08, or the server is shutting down
-    /// or restarting, class 57P): worth a retry, not a bug.
+    /// The database cannot serve us now, though nothing is wrong with the
+    /// request: no pooled connection in time, a broken connection (class
+    /// 08), a server shutting down (57P), out of connections or memory
+    /// (53, but a full disk, which is `StorageFull`), read-only after a
+    /// failover (25006), a lock or statement timeout (55P03, 57014), or a
+    /// deadlock or conflict still there after the retries (40P01, 40001).
+    /// Worth a retry (503), not a bug.
     pub fn is_unreachable(&self) -> bool {
+        const TRANSIENT: [&str; 6] = ["25006", "55P03", "57014", "40P01", "40001", "53300"];
         match self {
             Self::Pool(_) => true,
             Self::Postgres(e) => {
                 e.is_closed()
                     || e.code().is_some_and(|c| {
                         let code = c.code();
-                        code.starts_with("08") || code.starts_with("57P")
+                        code.starts_with("08")
+                            || code.starts_with("57P")
+                            || (code.starts_with("53") && code != "53100")
+                            || TRANSIENT.contains(&code)
                     })
             }
             _ => false,
         }
+    }
+}
+
+/// A PostgreSQL error for the log: `SQLSTATE <code>: <message>` from the
+/// server, else the driver's sentence with its cause.
+fn pg_text(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("SQLSTATE {}: {}", db.code().code(), db.message()),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     }
 }

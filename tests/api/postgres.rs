@@ -28,6 +28,7 @@ async fn tls_to_the_database_is_checked_against_the_ca_given() {
     let refused = start_on(&url, |c| c.database_ca_file = None).await;
     let err = format!("{:#}", refused.err().expect("no CA: refused"));
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    assert!(err.contains("certificate"), "the cause is: {err}");
     // A CA file that holds no certificate is refused by name.
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty.pem");
@@ -79,6 +80,10 @@ async fn the_password_comes_from_its_file_and_a_wrong_one_is_refused() {
         wrong_start.err().expect("a wrong password: refused")
     );
     assert!(!err.contains("nope"), "the password is never shown: {err}");
+    assert!(
+        err.contains("password authentication failed"),
+        "the cause is: {err}"
+    );
     let server = start_on(&url, |c| {
         c.database_ca_file = ca.clone();
         c.database_password_file = Some(right);
@@ -137,5 +142,56 @@ async fn an_unreachable_database_answers_503_and_the_server_recovers() {
         }
     }
     assert_eq!(statuses.last(), Some(&201), "{statuses:?}");
+    server.shutdown().await;
+}
+
+/// A stalled instance (here: a session that locked bob's mailbox and went
+/// quiet) holds up posts to that mailbox for the lock timeout only: they
+/// answer 503, posts to other mailboxes go on, and once the lock goes,
+/// bob's do too. Before, they hung until the request timeout, and a few
+/// filled the pool for every mailbox.
+#[tokio::test]
+async fn a_mailbox_locked_by_a_stalled_instance_answers_503_not_a_hang() {
+    let Some(url) = postgres::fresh_database_url().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&dir);
+    config.database_url = Some(url.parse().unwrap());
+    config.database_ca_file = postgres::ca_file();
+    config.database_pool = 2;
+    let server = kez_chat_server::server::start(config).await.unwrap();
+    let app = Api::new(format!("http://{}", server.addr));
+    app.user("bob").await;
+    app.user("alice").await;
+    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let mut stalled = postgres::admin(db).await;
+    let tx = stalled.transaction().await.unwrap();
+    tx.execute(
+        "SELECT 1 FROM mailboxes WHERE handle = 'bob' FOR UPDATE",
+        &[],
+    )
+    .await
+    .unwrap();
+
+    // Act: two posts to bob wait on the lock (the whole pool), then one to alice.
+    let to_bob = async || {
+        let body = message_body("bob", &random_id(), "b");
+        app.post_json("/v1/messages", &body).await
+    };
+    let started = std::time::Instant::now();
+    let (first, second) = tokio::join!(to_bob(), to_bob());
+    let waited = started.elapsed();
+    let to_alice = app
+        .post_json("/v1/messages", &message_body("alice", &random_id(), "a"))
+        .await;
+
+    // Assert
+    assert_error(first, 503, "database_unavailable").await;
+    assert_error(second, 503, "database_unavailable").await;
+    assert!(waited.as_secs() < 15, "waited {waited:?}");
+    assert_eq!(to_alice.status(), 201);
+    tx.rollback().await.unwrap();
+    assert_eq!(to_bob().await.status(), 201);
     server.shutdown().await;
 }

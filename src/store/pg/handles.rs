@@ -113,7 +113,7 @@ impl Pg {
         let tx = client.transaction().await?;
         let owner = tx
             .query_opt(
-                "SELECT primary_key FROM handles WHERE handle = $1 FOR UPDATE",
+                "SELECT primary_key FROM handles WHERE handle = $1 FOR NO KEY UPDATE",
                 &[&handle.as_str()],
             )
             .await?;

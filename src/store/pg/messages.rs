@@ -61,10 +61,7 @@ impl Pg {
                 &big(limits.sender_share_percent),
                 &limits.accept_new,
             ];
-            client
-                .query_one(&post, &params)
-                .await
-                .map_err(refuse_full)
+            client.query_one(&post, &params).await.map_err(refuse_full)
         })
         .await?;
         let outcome = match row.get::<_, &str>(0) {
@@ -224,7 +221,7 @@ async fn delete_and_uncount(tx: &Transaction<'_>, recipient: &str, seqs: &[i64])
         return Ok(0);
     }
     tx.execute(
-        "SELECT 1 FROM mailboxes WHERE handle = $1 FOR UPDATE",
+        "SELECT 1 FROM mailboxes WHERE handle = $1 FOR NO KEY UPDATE",
         &[&recipient],
     )
     .await?;

@@ -28,8 +28,22 @@ use super::{Result, StoreError, WriterStats};
 use crate::config::PgOptions;
 
 /// How long a request waits for a pooled connection, or for a new one to
-/// be made, before it fails (`StoreError::Pool`, a 500 the client retries).
+/// be made, before it fails (`StoreError::Pool`: 503 `database_unavailable`).
 const POOL_WAIT: Duration = Duration::from_secs(5);
+
+/// What each session is told, so one stalled instance (a paused VM, a
+/// network cut mid-transaction) holds a mailbox's lock, and the other
+/// instances' pooled connections waiting on it, for seconds, not until TCP
+/// gives up (hours): a lock waited for longer fails (55P03), a transaction
+/// idle longer is ended by the server (its locks go with it), a statement
+/// running longer is cancelled (57014); each answers 503.
+const SESSION_OPTIONS: &str = "-c lock_timeout=5s -c idle_in_transaction_session_timeout=10s \
+     -c statement_timeout=20s";
+
+/// How long sent data may stay unacknowledged, and a connection idle
+/// before keepalives probe it: a database that vanished from the network
+/// is noticed within seconds.
+const TCP_DEAD_AFTER: Duration = Duration::from_secs(10);
 
 /// Tries of a transaction that PostgreSQL aborted to break a deadlock or a
 /// serialisation conflict; the next try sees the winner's commit.
@@ -50,16 +64,26 @@ impl Pg {
         options: &PgOptions,
         stats: Arc<WriterStats>,
     ) -> anyhow::Result<Self> {
-        let mut config: tokio_postgres::Config = options
-            .url
-            .expose()
-            .parse()
-            .context("not a PostgreSQL connection string")?;
+        let mut config = options.url.config()?;
         if let Some(password) = &options.password {
             config.password(password);
         }
         // Named in pg_stat_activity, so an operator sees whose connections these are.
         config.application_name("kez-chat-server");
+        let session = match config.get_options() {
+            Some(given) => format!("{given} {SESSION_OPTIONS}"),
+            None => SESSION_OPTIONS.to_owned(),
+        };
+        config
+            .options(session)
+            .keepalives(true)
+            .keepalives_idle(TCP_DEAD_AFTER)
+            .keepalives_interval(Duration::from_secs(2))
+            .keepalives_retries(3)
+            .tcp_user_timeout(TCP_DEAD_AFTER);
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(POOL_WAIT);
+        }
         let manager = Manager::from_config(
             config,
             tls::connector(options.ca_file.as_deref())?,
@@ -83,7 +107,7 @@ impl Pg {
             .pool
             .get()
             .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {}", causes(&e)))?;
         schema::migrate(&mut client).await?;
         Ok(pg)
     }
@@ -124,6 +148,24 @@ impl Pg {
     pub(super) fn close(&self) {
         self.pool.close();
     }
+}
+
+/// An error with its causes, as far as they go (deadpool's own sentence
+/// says only "error performing TLS handshake" or "db error"; the cause says
+/// which certificate or which password). No cause holds the connection
+/// string: tokio-postgres errors never quote it.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        next = cause.source();
+    }
+    text
 }
 
 /// Whether PostgreSQL aborted the transaction only to let another go

@@ -37,7 +37,7 @@ impl Pg {
         let tx = client.transaction().await?;
         let handle = sub.handle.as_str();
         tx.execute(
-            "SELECT 1 FROM handles WHERE handle = $1 FOR UPDATE",
+            "SELECT 1 FROM handles WHERE handle = $1 FOR NO KEY UPDATE",
             &[&handle],
         )
         .await?;

@@ -4,7 +4,7 @@
 //! instances starting together migrate once, one after the other.
 
 use anyhow::Context;
-use deadpool_postgres::Object;
+use deadpool_postgres::{GenericClient, Object};
 
 /// Each entry moves the schema from version `i` to `i + 1`. Never edit a
 /// released entry; append a new one.
@@ -113,7 +113,7 @@ const MIGRATIONS: &[&str] = &[
         held BIGINT;
         held_bytes BIGINT;
     BEGIN
-        SELECT * INTO box FROM mailboxes WHERE handle = p_recipient FOR UPDATE;
+        SELECT * INTO box FROM mailboxes WHERE handle = p_recipient FOR NO KEY UPDATE;
         RETURN QUERY SELECT 'exists', m.seq, m.received_at FROM messages m
             WHERE m.recipient = p_recipient AND m.client_id = p_client_id;
         IF FOUND THEN RETURN; END IF;
@@ -145,29 +145,28 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Brings the schema up to [`MIGRATIONS`]' length in one transaction.
-/// Errors: the database's version is newer than this binary's.
+/// A database already there is only read (so an instance starts on a
+/// read-only standby too, and logs no NOTICE). Errors: the database's
+/// version is newer than this binary's.
 pub(super) async fn migrate(client: &mut Object) -> anyhow::Result<()> {
+    if version(client).await? == Some(MIGRATIONS.len()) {
+        return Ok(());
+    }
     let tx = client.transaction().await?;
     // One key for every kez-chat-server on this database: 'kez1' as an i64.
     tx.execute("SELECT pg_advisory_xact_lock(1801812273)", &[])
         .await?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS kez_schema (version INTEGER NOT NULL)")
-        .await?;
-    let version: i32 = match tx.query_opt("SELECT version FROM kez_schema", &[]).await? {
-        Some(row) => row.get(0),
+    let have = match version(&tx).await? {
+        Some(have) => have,
         None => {
-            tx.execute("INSERT INTO kez_schema (version) VALUES (0)", &[])
-                .await?;
+            tx.batch_execute(
+                "CREATE TABLE kez_schema (version INTEGER NOT NULL);
+                 INSERT INTO kez_schema (version) VALUES (0);",
+            )
+            .await?;
             0
         }
     };
-    let have = usize::try_from(version).context("negative schema version")?;
-    anyhow::ensure!(
-        have <= MIGRATIONS.len(),
-        "the database's schema (version {have}) is newer than this server's ({}): \
-         run a newer kez-chat-server",
-        MIGRATIONS.len()
-    );
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(have) {
         tx.batch_execute(sql)
             .await
@@ -178,4 +177,28 @@ pub(super) async fn migrate(client: &mut Object) -> anyhow::Result<()> {
         .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The schema's version (`None`: no kez_schema table yet). Errors: a
+/// version newer than this binary knows.
+async fn version(client: &impl GenericClient) -> anyhow::Result<Option<usize>> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('kez_schema') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let version: Option<i32> = client
+        .query_one("SELECT max(version) FROM kez_schema", &[])
+        .await?
+        .get(0);
+    let have = usize::try_from(version.unwrap_or(0)).context("negative schema version")?;
+    anyhow::ensure!(
+        have <= MIGRATIONS.len(),
+        "the database's schema (version {have}) is newer than this server's ({}): \
+         run a newer kez-chat-server",
+        MIGRATIONS.len()
+    );
+    Ok(Some(have))
 }

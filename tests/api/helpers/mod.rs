@@ -7,6 +7,7 @@ mod binary;
 pub mod fault_relay;
 mod identity;
 pub mod nostr_relay;
+mod pg_certs;
 pub mod postgres;
 pub mod proof_stand;
 pub mod push_service;
