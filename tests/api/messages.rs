@@ -319,8 +319,14 @@ async fn a_rate_limited_post_is_refused_before_its_body_is_read() {
 async fn retention_purges_in_chunks_and_keeps_the_quota_counters_right() {
     use kez_chat_server::kez::Handle;
     use kez_chat_server::store::{NewMessage, PURGE_CHUNK, SenderTags};
-    // Arrange: 2.5 chunks of old messages and one fresh one, for two handles.
-    let app = spawn_app_with(|c| c.mailbox_max_messages = 5_000).await;
+    // Arrange: 2.5 chunks of old messages and one fresh one, for two handles
+    // (a retention long enough that the server's own passes, one at start,
+    // never take any of them while they are being posted).
+    let app = spawn_app_with(|c| {
+        c.mailbox_max_messages = 5_000;
+        c.retention_hours = 24 * 365;
+    })
+    .await;
     let bob = app.user("bob").await;
     app.user("carol").await;
     let state = app.server.as_ref().unwrap().state.clone();
