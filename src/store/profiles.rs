@@ -20,6 +20,18 @@ pub enum PutProfile {
     Stale,
 }
 
+impl PutProfile {
+    /// The refusal a handle's registered key (`None`: no such handle) gives
+    /// a profile signed by `primary`, if any (both backends).
+    pub(super) fn refused_by_owner(owner: Option<&str>, primary: &Identity) -> Option<Self> {
+        match owner {
+            None => Some(Self::UnknownHandle),
+            Some(owner) if owner != primary.to_string() => Some(Self::WrongPrimary),
+            Some(_) => None,
+        }
+    }
+}
+
 impl Store {
     /// Stores `document` as `handle`'s profile if `primary` owns the handle
     /// and `updated_at` (unix seconds) is newer than the stored one; the
@@ -79,10 +91,8 @@ fn put(
             |r| r.get(0),
         )
         .optional()?;
-    match owner {
-        None => return Ok(PutProfile::UnknownHandle),
-        Some(owner) if owner != primary.to_string() => return Ok(PutProfile::WrongPrimary),
-        Some(_) => {}
+    if let Some(refused) = PutProfile::refused_by_owner(owner.as_deref(), primary) {
+        return Ok(refused);
     }
     let stored: Option<i64> = conn
         .query_row(

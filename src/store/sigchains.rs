@@ -44,6 +44,20 @@ pub struct NewLink {
     pub envelope: String,
 }
 
+impl NewLink {
+    /// Whether the link goes right after `head` (the chain's last seq and
+    /// hash; `None`: empty), as it was checked: both backends ask this of
+    /// the head they read.
+    pub(super) fn extends(&self, head: Option<(i64, &str)>) -> bool {
+        let seq = i64::try_from(self.seq).unwrap_or(i64::MAX);
+        match (head, &self.prev) {
+            (None, None) => seq == 1,
+            (Some((last, hash)), Some(prev)) => last == seq - 1 && hash == prev,
+            _ => false,
+        }
+    }
+}
+
 /// What appending came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendLink {
@@ -146,12 +160,7 @@ fn append(conn: &Connection, link: &NewLink) -> Result<AppendLink> {
         })
         .optional()?;
     let seq = i64::try_from(link.seq).unwrap_or(i64::MAX);
-    let extends = match (&head, &link.prev) {
-        (None, None) => seq == 1,
-        (Some((last, hash)), Some(prev)) => *last == seq - 1 && hash == prev,
-        _ => false,
-    };
-    if !extends {
+    if !link.extends(head.as_ref().map(|(n, h)| (*n, h.as_str()))) {
         return Ok(AppendLink::Conflict);
     }
     // The head check above makes a taken seq impossible; should it ever

@@ -6,16 +6,41 @@
 use crate::helpers::postgres::{self, PASSWORD};
 use crate::helpers::*;
 
-/// A server on `url` (and `tweak`), or its start-up error.
+/// A server on `url` (and `tweak`), or its start-up error. Its temp dir
+/// (the sender key ring) lives as long as the test process: the tests here
+/// stop their servers before they end.
 async fn start_on(
     url: &str,
     tweak: impl FnOnce(&mut kez_chat_server::config::Config),
 ) -> anyhow::Result<kez_chat_server::server::RunningServer> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(&dir);
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    let mut config = test_config(dir);
+    // Each server its own ring file in the shared dir.
+    config.db = dir.path().join(format!("{}.db", random_id()));
     config.database_url = Some(url.parse().unwrap());
     tweak(&mut config);
     kez_chat_server::server::start(config).await
+}
+
+/// A running server on `url` with the test cluster's CA, and its client.
+async fn serve(
+    url: &str,
+    tweak: impl FnOnce(&mut kez_chat_server::config::Config),
+) -> (kez_chat_server::server::RunningServer, Api) {
+    let server = start_on(url, |c| {
+        c.database_ca_file = postgres::ca_file();
+        tweak(c);
+    })
+    .await
+    .expect("the server starts");
+    let api = Api::new(format!("http://{}", server.addr));
+    (server, api)
+}
+
+/// The database's name in a URL of `fresh_database_url`.
+fn db_name(url: &str) -> &str {
+    url.rsplit('/').next().unwrap().split('?').next().unwrap()
 }
 
 #[tokio::test]
@@ -42,7 +67,7 @@ async fn tls_to_the_database_is_checked_against_the_ca_given() {
         .expect("starts with the CA");
     let api = Api::new(format!("http://{}", ok.addr));
     assert_eq!(api.get("/v1/healthz").await.status(), 200);
-    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let db = db_name(&url);
     let tls: i64 = postgres::admin("postgres")
         .await
         .query_one(
@@ -100,14 +125,9 @@ async fn an_unreachable_database_answers_503_and_the_server_recovers() {
     let Some(url) = postgres::fresh_database_url().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(&dir);
-    config.database_url = Some(url.parse().unwrap());
-    config.database_ca_file = postgres::ca_file();
-    let server = kez_chat_server::server::start(config).await.unwrap();
-    let app = Api::new(format!("http://{}", server.addr));
+    let (server, app) = serve(&url, |_| {}).await;
     app.user("bob").await;
-    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let db = db_name(&url);
     let admin = postgres::admin("postgres").await;
 
     // Act: the database stops taking connections and drops the server's.
@@ -155,16 +175,10 @@ async fn a_mailbox_locked_by_a_stalled_instance_answers_503_not_a_hang() {
     let Some(url) = postgres::fresh_database_url().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(&dir);
-    config.database_url = Some(url.parse().unwrap());
-    config.database_ca_file = postgres::ca_file();
-    config.database_pool = 2;
-    let server = kez_chat_server::server::start(config).await.unwrap();
-    let app = Api::new(format!("http://{}", server.addr));
+    let (server, app) = serve(&url, |c| c.database_pool = 2).await;
     app.user("bob").await;
     app.user("alice").await;
-    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let db = db_name(&url);
     let mut stalled = postgres::admin(db).await;
     let tx = stalled.transaction().await.unwrap();
     tx.execute(

@@ -73,21 +73,16 @@ async fn all_messages(api: &Api, id: &TestIdentity, handle: &str) -> Vec<Value> 
 
 #[tokio::test]
 async fn a_handle_registered_on_one_instance_is_looked_up_on_the_other() {
-    let Some(Pair {
-        a,
-        b,
-        _nats,
-        _shared,
-    }) = two_instances().await
-    else {
+    let Some(pair) = two_instances().await else {
         return;
     };
+    let (a, b) = (&pair.a, &pair.b);
     // Act
     let alice = a.register(&TestIdentity::generate(), "alice").await;
     let bob = b.register(&TestIdentity::generate(), "bob").await;
 
     // Assert: each record is served, the same, by the other instance.
-    for (api, handle, created) in [(&*b, "alice", &alice), (&*a, "bob", &bob)] {
+    for (api, handle, created) in [(&b.api, "alice", &alice), (&a.api, "bob", &bob)] {
         let res = api.get(&format!("/v1/u/{handle}")).await;
         assert_eq!(res.status(), 200, "{handle} on the other instance");
         assert_eq!(&res.json::<Value>().await.unwrap(), created);
@@ -96,15 +91,10 @@ async fn a_handle_registered_on_one_instance_is_looked_up_on_the_other() {
 
 #[tokio::test]
 async fn a_stream_on_one_instance_gets_what_is_posted_on_the_other_in_order_once() {
-    let Some(Pair {
-        a,
-        b,
-        _nats,
-        _shared,
-    }) = two_instances().await
-    else {
+    let Some(pair) = two_instances().await else {
         return;
     };
+    let (a, b) = (&pair.a, &pair.b);
     let bob = b.user("bob").await;
     let alice = a.user("alice").await;
     // bob streams from A and is written to on B; alice the other way round.
@@ -140,15 +130,10 @@ async fn a_stream_on_one_instance_gets_what_is_posted_on_the_other_in_order_once
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_posts_through_both_instances_get_dense_seqs() {
-    let Some(Pair {
-        a,
-        b,
-        _nats,
-        _shared,
-    }) = two_instances().await
-    else {
+    let Some(pair) = two_instances().await else {
         return;
     };
+    let (a, b) = (&pair.a, &pair.b);
     let bob = a.user("bob").await;
     // Act: 200 posts at once, 100 through A and 100 through B.
     let bodies: Vec<Value> = (0..200)
@@ -181,15 +166,10 @@ async fn concurrent_posts_through_both_instances_get_dense_seqs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_handle_registered_on_both_instances_at_once_has_one_winner() {
-    let Some(Pair {
-        a,
-        b,
-        _nats,
-        _shared,
-    }) = two_instances().await
-    else {
+    let Some(pair) = two_instances().await else {
         return;
     };
+    let (a, b) = (&pair.a, &pair.b);
     for round in 0..10 {
         let handle = format!("contested{round}");
         let (on_a, on_b) = (TestIdentity::generate(), TestIdentity::generate());
@@ -224,15 +204,10 @@ async fn one_handle_registered_on_both_instances_at_once_has_one_winner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_retried_on_the_other_instance_keeps_its_seq() {
-    let Some(Pair {
-        a,
-        b,
-        _nats,
-        _shared,
-    }) = two_instances().await
-    else {
+    let Some(pair) = two_instances().await else {
         return;
     };
+    let (a, b) = (&pair.a, &pair.b);
     let bob = a.user("bob").await;
     assert_eq!(a.send("bob", "before").await.status(), 201);
 

@@ -117,10 +117,9 @@ impl Pg {
                 &[&handle.as_str()],
             )
             .await?;
-        match owner.map(|r| r.get::<_, String>(0)) {
-            None => return Ok(PutProfile::UnknownHandle),
-            Some(owner) if owner != primary.to_string() => return Ok(PutProfile::WrongPrimary),
-            Some(_) => {}
+        let owner = owner.map(|r| r.get::<_, String>(0));
+        if let Some(refused) = PutProfile::refused_by_owner(owner.as_deref(), primary) {
+            return Ok(refused);
         }
         let stored = tx
             .query_opt(

@@ -19,11 +19,7 @@ impl Pg {
         let mut client = self.reader().await?;
         let tx = client.transaction().await?;
         let key = primary.to_string();
-        if tx
-            .query_opt("SELECT 1 FROM handles WHERE primary_key = $1", &[&key])
-            .await?
-            .is_none()
-        {
+        if !registered(&tx, &key).await? {
             return Ok(None);
         }
         let rows = tx
@@ -51,11 +47,7 @@ impl Pg {
         let mut client = self.reader().await?;
         let tx = client.transaction().await?;
         let key = primary.to_string();
-        if tx
-            .query_opt("SELECT 1 FROM handles WHERE primary_key = $1", &[&key])
-            .await?
-            .is_none()
-        {
+        if !registered(&tx, &key).await? {
             return Ok(None);
         }
         let head = tx.query_opt(HEAD, &[&key]).await?;
@@ -85,12 +77,7 @@ impl Pg {
         let key = link.primary.to_string();
         let head = client.query_opt(HEAD, &[&key]).await?;
         let seq = big(link.seq);
-        let extends = match (head, &link.prev) {
-            (None, None) => seq == 1,
-            (Some(r), Some(prev)) => r.get::<_, i64>(0) == seq - 1 && r.get::<_, &str>(1) == prev,
-            _ => false,
-        };
-        if !extends {
+        if !link.extends(head.as_ref().map(|r| (r.get(0), r.get(1)))) {
             return Ok(AppendLink::Conflict);
         }
         let inserted = client
@@ -108,4 +95,13 @@ impl Pg {
             AppendLink::Conflict
         })
     }
+}
+
+/// Whether a handle here is registered to `key` (no chain is served for
+/// others, as on SQLite).
+async fn registered(tx: &deadpool_postgres::Transaction<'_>, key: &str) -> Result<bool> {
+    Ok(tx
+        .query_opt("SELECT 1 FROM handles WHERE primary_key = $1", &[&key])
+        .await?
+        .is_some())
 }

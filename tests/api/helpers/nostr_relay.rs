@@ -47,8 +47,9 @@ fn config(dir: &Path, port: u16) -> String {
     )
 }
 
-/// A port that was free a moment ago (the relay cannot bind port 0 itself).
-fn free_port() -> u16 {
+/// A port that was free a moment ago (the relay, like PostgreSQL, cannot
+/// bind port 0 itself).
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

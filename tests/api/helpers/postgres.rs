@@ -201,15 +201,6 @@ fn command_as_owner(program: &Path, dir: &Path) -> Command {
     cmd
 }
 
-/// A port that was free a moment ago (postgres cannot bind port 0 itself).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts the cluster (a few ports are tried: another process may take a
 /// free port before postgres binds it).
 fn start() -> Option<Cluster> {
@@ -277,7 +268,7 @@ fn try_start(bin: &Path) -> Result<Cluster, String> {
         assert!(s.success());
     }
 
-    let port = free_port();
+    let port = super::nostr_relay::free_port();
     let mut watchdog = Command::new("sh");
     watchdog
         .arg("-c")
