@@ -253,6 +253,12 @@ pub struct Config {
     #[arg(long, env = "KEZ_CHAT_BACKUP_TO", value_name = "FILE")]
     pub backup_to: Option<PathBuf>,
 
+    /// Copy the SQLite database at --db into the empty PostgreSQL database of --database-url
+    /// (every row, from one snapshot, in one transaction; seqs raised as --backup-to raises
+    /// them) and exit: the move from one machine to several (SPEC §11.2). Stop the server first.
+    #[arg(long, env = "KEZ_CHAT_COPY_TO_POSTGRES", requires = "database_url")]
+    pub copy_to_postgres: bool,
+
     /// NATS server for cross-instance fan-out (e.g. `nats://127.0.0.1:4222`);
     /// unset, streams only see messages posted to this process.
     #[arg(long, env = "KEZ_CHAT_NATS_URL", value_name = "URL")]

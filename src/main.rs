@@ -27,6 +27,17 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let runtime = config.runtime.build()?;
+    if config.copy_to_postgres {
+        let options = config.postgres()?.expect("clap requires --database-url");
+        let copied = runtime.block_on(kez_chat_server::store::copy_to_postgres(
+            &config.db, &options,
+        ))?;
+        for (table, rows) in copied {
+            tracing::info!(table, rows, "copied");
+        }
+        tracing::info!("copy to PostgreSQL done: start the servers with --database-url");
+        return Ok(());
+    }
     runtime.block_on(async {
         let running = server::start(config).await?;
         running.run_until(server::shutdown_signal()).await

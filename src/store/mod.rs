@@ -43,6 +43,7 @@ pub use mailbox::Page;
 pub use messages::{
     MailboxLimits, NewMessage, PURGE_CHUNK, PostOutcome, SenderTags, StoredMessage,
 };
+pub use pg::copy_to_postgres;
 pub use profiles::PutProfile;
 pub use push_subs::{PushSubscription, SubscribeOutcome};
 pub use seq::Seq;
@@ -313,7 +314,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn open_reader(path: &Path) -> Result<Connection> {
+pub(crate) fn open_reader(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -332,7 +333,10 @@ pub(super) fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// BEGIN and COMMIT come from the statement cache: rusqlite's `Transaction`
 /// parses them on every call (issue 14: the parser showed on every stream
 /// open). Rolled back on an error or a panic, so the connection stays usable.
-fn in_snapshot<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+pub(crate) fn in_snapshot<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
     /// Rolls the transaction back unless it was committed.
     struct Open<'c>(&'c Connection, bool);
     impl Drop for Open<'_> {

@@ -6,6 +6,7 @@
 
 #![allow(unreachable_pub, clippy::needless_pass_by_value)]
 
+mod copy_to_postgres;
 mod crash;
 mod cross_server;
 mod deploy;

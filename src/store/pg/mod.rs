@@ -7,6 +7,7 @@
 //! instances never deadlock each other.
 
 mod handles;
+mod import;
 mod messages;
 mod nostr_seen;
 mod push;
@@ -26,6 +27,8 @@ use tokio_postgres::error::SqlState;
 
 use super::{Result, StoreError, WriterStats};
 use crate::config::PgOptions;
+
+pub use import::copy_to_postgres;
 
 /// How long a request waits for a pooled connection, or for a new one to
 /// be made, before it fails (`StoreError::Pool`: 503 `database_unavailable`).
