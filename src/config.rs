@@ -64,7 +64,8 @@ pub struct Config {
     /// The ring of keys that tag senders for the per-sender share (SPEC §7.5), kept outside the
     /// database so a copy of it does not give senders' addresses back: a small JSON file
     /// (mode 0600), created if missing. Default: the --db path with `.sender-keys` appended.
-    /// Instances sharing one database must share this file too.
+    /// Instances sharing one SQLite file must share this file too; instances on several
+    /// machines (--database-url) keep one each (SPEC §11.2).
     #[arg(long, env = "KEZ_CHAT_SENDER_KEY_FILE", value_name = "FILE")]
     pub sender_key_file: Option<PathBuf>,
 

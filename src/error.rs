@@ -266,7 +266,7 @@ impl From<StoreError> for AppError {
             StoreError::MailboxFull => Self::insufficient_storage("mailbox_full", e.to_string()),
             StoreError::StorageFull => Self::insufficient_storage("storage_full", e.to_string()),
             StoreError::Pool(_) | StoreError::Postgres(_) if e.is_unreachable() => {
-                tracing::warn!(error = %e, "no database connection");
+                tracing::warn!(error = %e, "the database cannot serve this request now");
                 Self::unavailable(
                     "database_unavailable",
                     "the database cannot be reached right now; try again",

@@ -209,3 +209,27 @@ async fn a_mailbox_locked_by_a_stalled_instance_answers_503_not_a_hang() {
     assert_eq!(to_bob().await.status(), 201);
     server.shutdown().await;
 }
+
+/// Instances started at the same moment on an empty database migrate it
+/// once between them and all start (the one that waited for the lock used
+/// to begin its transaction before it, miss the schema table the first one
+/// made, and exit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_on_an_empty_database_all_start() {
+    let Some(url) = postgres::fresh_database_url().await else {
+        return;
+    };
+    let starts = (0..4).map(|_| start_on(&url, |c| c.database_ca_file = postgres::ca_file()));
+    let started = futures_util::future::join_all(starts).await;
+    for server in started {
+        server.expect("every instance starts").shutdown().await;
+    }
+    let db = db_name(&url);
+    let version: i32 = postgres::admin(db)
+        .await
+        .query_one("SELECT version FROM kez_schema", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(version >= 3);
+}

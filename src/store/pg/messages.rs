@@ -4,9 +4,6 @@
 //! seqs stay gapless and in commit order, quotas exact, and a retried id
 //! finds the first copy.
 
-use std::collections::BTreeMap;
-
-use deadpool_postgres::Transaction;
 use serde_json::value::RawValue;
 
 use super::{Pg, big, big_len, count, refuse_full, retrying};
@@ -157,89 +154,43 @@ impl Pg {
     }
 
     /// One chunk of `Store::purge_messages_before`: up to `limit` of the
-    /// oldest messages stored before `cutoff`; returns how many went.
+    /// oldest messages stored before `cutoff` (`kez_purge`, migration 3);
+    /// returns how many went.
     pub(in crate::store) async fn purge_chunk(&self, cutoff: i64, limit: usize) -> Result<usize> {
-        retrying(|| async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            let rows = tx
-                .query(
-                    "SELECT recipient, seq FROM messages WHERE received_at < $1
-                     ORDER BY received_at LIMIT $2",
-                    &[&cutoff, &big_len(limit)],
-                )
-                .await?;
-            let mut by_mailbox: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-            for r in &rows {
-                by_mailbox.entry(r.get(0)).or_default().push(r.get(1));
-            }
-            let mut deleted = 0;
-            // Mailboxes locked in name order, as every writer of them does.
-            for (recipient, seqs) in by_mailbox {
-                deleted += delete_and_uncount(&tx, &recipient, &seqs).await?;
-            }
-            self.commit(tx).await?;
-            Ok(deleted)
-        })
-        .await
+        self.run_count("SELECT kez_purge($1, $2)", &[&cutoff, &big_len(limit)])
+            .await
     }
 
     /// One chunk of `Store::release_through`: up to `limit` of the
-    /// mailbox's oldest messages with `seq <= through`.
+    /// mailbox's oldest messages with `seq <= through` (`kez_release`).
     pub(in crate::store) async fn release_chunk(
         &self,
         recipient: &Handle,
         through: Seq,
         limit: usize,
     ) -> Result<usize> {
-        let through = big(through.get());
-        retrying(|| async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            let seqs: Vec<i64> = tx
-                .query(
-                    "SELECT seq FROM messages WHERE recipient = $1 AND seq <= $2
-                     ORDER BY seq LIMIT $3",
-                    &[&recipient.as_str(), &through, &big_len(limit)],
-                )
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            let deleted = delete_and_uncount(&tx, recipient.as_str(), &seqs).await?;
-            self.commit(tx).await?;
-            Ok(deleted)
-        })
+        self.run_count(
+            "SELECT kez_release($1, $2, $3)",
+            &[&recipient.as_str(), &big(through.get()), &big_len(limit)],
+        )
         .await
     }
-}
 
-/// Locks `recipient`'s mailbox, deletes its messages with these seqs (the
-/// senders' counts follow by trigger) and takes them off its counters.
-async fn delete_and_uncount(tx: &Transaction<'_>, recipient: &str, seqs: &[i64]) -> Result<usize> {
-    if seqs.is_empty() {
-        return Ok(0);
-    }
-    tx.execute(
-        "SELECT 1 FROM mailboxes WHERE handle = $1 FOR NO KEY UPDATE",
-        &[&recipient],
-    )
-    .await?;
-    let gone = tx
-        .query(
-            "DELETE FROM messages WHERE recipient = $1 AND seq = ANY($2) RETURNING size",
-            &[&recipient, &seqs],
-        )
+    /// Runs a function call that answers how many rows it deleted.
+    async fn run_count(
+        &self,
+        call: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<usize> {
+        let n: i64 = retrying(|| async {
+            let client = self.client().await?;
+            let stmt = client.prepare_cached(call).await?;
+            Ok(client.query_one(&stmt, params).await?.get(0))
+        })
         .await?;
-    let bytes: i64 = gone.iter().map(|r| r.get::<_, i64>(0)).sum();
-    let n = big_len(gone.len());
-    tx.execute(
-        "UPDATE mailboxes SET msg_count = msg_count - $2, msg_bytes = msg_bytes - $3
-         WHERE handle = $1",
-        &[&recipient, &n, &bytes],
-    )
-    .await?;
-    Ok(gone.len())
+        self.wrote();
+        usize::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} rows deleted")))
+    }
 }
 
 /// Adds the message in columns `at..at + 4` of `r` (seq, id, envelope,

@@ -35,12 +35,15 @@ pub use import::copy_to_postgres;
 const POOL_WAIT: Duration = Duration::from_secs(5);
 
 /// What each session is told, so one stalled instance (a paused VM, a
-/// network cut mid-transaction) holds a mailbox's lock, and the other
-/// instances' pooled connections waiting on it, for seconds, not until TCP
-/// gives up (hours): a lock waited for longer fails (55P03), a transaction
-/// idle longer is ended by the server (its locks go with it), a statement
-/// running longer is cancelled (57014); each answers 503.
-const SESSION_OPTIONS: &str = "-c lock_timeout=5s -c idle_in_transaction_session_timeout=10s \
+/// network cut mid-transaction) holds a lock, and the other instances'
+/// pooled connections waiting on it, for seconds, not until TCP gives up
+/// (hours): a lock waited for longer fails (55P03; shorter than
+/// [`POOL_WAIT`], so waiters do not fill the pool for everyone else), a
+/// transaction idle longer is ended by the server (its locks go with it), a
+/// statement running longer is cancelled (57014); each answers 503. Posts,
+/// releases and purges hold mailbox locks within one statement anyway.
+/// Options in the URL come after these, so an operator's own win.
+const SESSION_OPTIONS: &str = "-c lock_timeout=2s -c idle_in_transaction_session_timeout=10s \
      -c statement_timeout=20s";
 
 /// How long sent data may stay unacknowledged, and a connection idle
@@ -74,7 +77,7 @@ impl Pg {
         // Named in pg_stat_activity, so an operator sees whose connections these are.
         config.application_name("kez-chat-server");
         let session = match config.get_options() {
-            Some(given) => format!("{given} {SESSION_OPTIONS}"),
+            Some(given) => format!("{SESSION_OPTIONS} {given}"),
             None => SESSION_OPTIONS.to_owned(),
         };
         config

@@ -7,9 +7,14 @@ use crate::store::{PushSubscription, Result, SubscribeOutcome};
 
 impl Pg {
     /// See `Store::vapid_private_key`: the first instance to start stores
-    /// the key it generated; every other one reads that key.
+    /// the key it generated; every other one reads that key (without
+    /// writing: an instance also starts on a read-only standby).
     pub(in crate::store) async fn vapid_private_key(&self, generated: String) -> Result<String> {
         let client = self.client().await?;
+        let select = "SELECT private_key FROM vapid_keys WHERE id = 1";
+        if let Some(row) = client.query_opt(select, &[]).await? {
+            return Ok(row.get(0));
+        }
         client
             .execute(
                 "INSERT INTO vapid_keys (id, private_key, created_at) VALUES (1, $1, $2)
@@ -19,9 +24,7 @@ impl Pg {
             .await
             .map_err(refuse_full)?;
         self.wrote();
-        let row = client
-            .query_one("SELECT private_key FROM vapid_keys WHERE id = 1", &[])
-            .await?;
+        let row = client.query_one(select, &[]).await?;
         Ok(row.get(0))
     }
 

@@ -142,20 +142,82 @@ const MIGRATIONS: &[&str] = &[
             msg_bytes = msg_bytes + p_size WHERE handle = p_recipient;
         RETURN QUERY SELECT 'created', box.last_seq + 1, p_now;
     END $$;",
+    // 3: a release chunk and a purge chunk in one round trip each, so no lock is held across a
+    //    client's round trips (a paused instance held a mailbox's lock until its transaction
+    //    timed out): the mailbox row locked first, as a post does (purges lock theirs in name
+    //    order), then the messages deleted (the senders' counts follow by trigger) and the
+    //    counters moved. Each returns how many messages went.
+    "CREATE FUNCTION kez_release(p_recipient TEXT, p_through BIGINT, p_limit BIGINT)
+    RETURNS BIGINT LANGUAGE plpgsql AS $$
+    DECLARE
+        n BIGINT;
+        freed BIGINT;
+    BEGIN
+        PERFORM 1 FROM mailboxes WHERE handle = p_recipient FOR NO KEY UPDATE;
+        WITH gone AS (
+            DELETE FROM messages WHERE recipient = p_recipient AND seq IN (
+                SELECT m.seq FROM messages m WHERE m.recipient = p_recipient AND m.seq <= p_through
+                ORDER BY m.seq LIMIT p_limit)
+            RETURNING size)
+        SELECT count(*), coalesce(sum(size), 0) INTO n, freed FROM gone;
+        UPDATE mailboxes SET msg_count = msg_count - n, msg_bytes = msg_bytes - freed
+            WHERE handle = p_recipient;
+        RETURN n;
+    END $$;
+    CREATE FUNCTION kez_purge(p_cutoff BIGINT, p_limit BIGINT)
+    RETURNS BIGINT LANGUAGE plpgsql AS $$
+    DECLARE
+        box TEXT;
+        seqs BIGINT[];
+        n BIGINT;
+        freed BIGINT;
+        total BIGINT := 0;
+    BEGIN
+        FOR box, seqs IN
+            SELECT old.recipient, array_agg(old.seq) FROM (
+                SELECT m.recipient, m.seq FROM messages m WHERE m.received_at < p_cutoff
+                ORDER BY m.received_at LIMIT p_limit) old
+            GROUP BY old.recipient ORDER BY old.recipient
+        LOOP
+            PERFORM 1 FROM mailboxes WHERE handle = box FOR NO KEY UPDATE;
+            WITH gone AS (
+                DELETE FROM messages WHERE recipient = box AND seq = ANY(seqs) RETURNING size)
+            SELECT count(*), coalesce(sum(size), 0) INTO n, freed FROM gone;
+            UPDATE mailboxes SET msg_count = msg_count - n, msg_bytes = msg_bytes - freed
+                WHERE handle = box;
+            total := total + n;
+        END LOOP;
+        RETURN total;
+    END $$;",
 ];
 
 /// Brings the schema up to [`MIGRATIONS`]' length in one transaction.
 /// A database already there is only read (so an instance starts on a
-/// read-only standby too, and logs no NOTICE). Errors: the database's
-/// version is newer than this binary's.
+/// read-only standby too, and logs no NOTICE). Instances starting together
+/// take turns under a session advisory lock taken before the transaction
+/// begins, so the one that waited sees what the first one made. Errors:
+/// the database's version is newer than this binary's.
 pub(super) async fn migrate(client: &mut Object) -> anyhow::Result<()> {
-    if version(client).await? == Some(MIGRATIONS.len()) {
+    if version(&*client).await? == Some(MIGRATIONS.len()) {
         return Ok(());
     }
-    let tx = client.transaction().await?;
-    // One key for every kez-chat-server on this database: 'kez1' as an i64.
-    tx.execute("SELECT pg_advisory_xact_lock(1801812273)", &[])
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
         .await?;
+    let migrated = migrate_locked(client).await;
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .await;
+    migrated?;
+    unlocked?;
+    Ok(())
+}
+
+/// One key for every kez-chat-server on a database: 'kez1' as an i64.
+const LOCK_KEY: i64 = 1_801_812_273;
+
+async fn migrate_locked(client: &mut Object) -> anyhow::Result<()> {
+    let tx = client.transaction().await?;
     let have = match version(&tx).await? {
         Some(have) => have,
         None => {
