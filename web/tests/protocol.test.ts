@@ -56,6 +56,11 @@ describe('registration envelope', () => {
     }
     expect(friendly('brand_new_code', 400)).toContain('brand_new_code');
   });
+
+  it('says what a 503 database_unavailable (SPEC §7.6, §11.2) means, not only "a problem"', () => {
+    expect(friendly('database_unavailable', 503)).toMatch(/database.*Try again/);
+    expect(friendly('database_unavailable', 503)).not.toBe(friendly('internal', 500));
+  });
 });
 
 describe('X-Kez-Auth signed strings', () => {

@@ -64,6 +64,7 @@ const MESSAGES: Record<string, string> = {
   invalid_message_id: GENERIC_BUG,
   mailbox_full: 'Their inbox is full right now. Try again later.',
   storage_full: 'The server is out of space right now. Try again later.',
+  database_unavailable: 'The server can’t reach its database right now. Try again in a moment.',
   // inbox auth (SPEC §7.2)
   missing_auth: GENERIC_BUG,
   malformed_auth: GENERIC_BUG,
