@@ -23,6 +23,7 @@ mod pg;
 mod profiles;
 mod push_subs;
 mod readers;
+pub(crate) mod running;
 mod seq;
 mod sigchains;
 mod writer;
@@ -86,6 +87,8 @@ enum Backend {
 
 struct Sqlite {
     path: PathBuf,
+    /// This server's shared hold on `<db>.lock` (see `running`).
+    _running: std::fs::File,
     readers: readers::Readers,
     writer: mpsc::Sender<Command>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
@@ -98,6 +101,7 @@ impl Store {
     /// Blocking: call it off the async runtime's threads. Errors: the file
     /// cannot be created, opened or migrated.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let running = running::hold(path)?;
         create_private(path)?;
         let mut conn = Connection::open(path)
             .with_context(|| format!("cannot open database {}", path.display()))?;
@@ -117,13 +121,25 @@ impl Store {
             .context("cannot start database writer thread")?;
         let sqlite = Sqlite {
             path: path.to_owned(),
+            _running: running,
             readers: readers::Readers::new(path, RELEASE_AFTER),
             writer: tx,
             writer_thread: Mutex::new(Some(thread)),
         };
         Ok(Self::with(Backend::Sqlite(sqlite), stats))
     }
+}
 
+/// Opens and migrates the SQLite file at `db`, then closes it (no server
+/// may hold it: the caller holds `running::hold_alone`). Blocking.
+pub(crate) fn migrate_file(db: &Path) -> anyhow::Result<()> {
+    let mut conn =
+        Connection::open(db).with_context(|| format!("cannot open database {}", db.display()))?;
+    configure(&conn)?;
+    migrations::apply(&mut conn).context("database migration failed")
+}
+
+impl Store {
     /// Connects to PostgreSQL (SPEC §11.2) with at most `pool` connections
     /// and brings its schema up to date (instances starting together take
     /// turns under an advisory lock). Blocking: call it off the async

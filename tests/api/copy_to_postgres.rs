@@ -45,6 +45,22 @@ async fn a_sqlite_deployment_moves_to_postgres_with_everything_its_users_had() {
         .json()
         .await
         .unwrap();
+    let ca = postgres::ca_file().unwrap();
+    let run = |url: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kez-chat-server"))
+            .arg("--db")
+            .arg(&test_config(&dir).db)
+            .args(["--database-url", url, "--copy-to-postgres"])
+            .arg("--database-ca-file")
+            .arg(&ca)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    // While the server runs, the copy is refused (its later posts would be lost).
+    let early = run(&url);
+    assert!(!early.status.success());
+    assert!(String::from_utf8_lossy(&early.stderr).contains("a server is running"));
     old.shutdown().await;
     // The two tables no request here fills, written as the server would.
     let sqlite = rusqlite::Connection::open(test_config(&dir).db).unwrap();
@@ -58,18 +74,6 @@ async fn a_sqlite_deployment_moves_to_postgres_with_everything_its_users_had() {
     drop(sqlite);
 
     // Act: the copy, with the binary as an operator runs it.
-    let ca = postgres::ca_file().unwrap();
-    let run = |url: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_kez-chat-server"))
-            .arg("--db")
-            .arg(&test_config(&dir).db)
-            .args(["--database-url", url, "--copy-to-postgres"])
-            .arg("--database-ca-file")
-            .arg(&ca)
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    };
     let copied = run(&url);
     assert!(
         copied.status.success(),

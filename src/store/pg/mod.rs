@@ -114,7 +114,10 @@ impl Pg {
             .get()
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL: {}", causes(&e)))?;
-        schema::migrate(&mut client).await?;
+        schema::migrate(&mut client).await.context(
+            "cannot bring the PostgreSQL schema up to date (the role must own the database, \
+             or may CREATE in its public schema)",
+        )?;
         Ok(pg)
     }
 
