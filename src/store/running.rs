@@ -25,9 +25,13 @@ fn open_lock(db: &Path) -> anyhow::Result<File> {
     options.create(true).truncate(false).write(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))
+    options.open(&path).with_context(|| {
+        format!(
+            "cannot open database {}: cannot create its lock file {}",
+            db.display(),
+            path.display()
+        )
+    })
 }
 
 /// A server's hold on `db` (released when dropped). Errors: a copy to
