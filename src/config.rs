@@ -332,17 +332,13 @@ impl Config {
         let Some(url) = &self.database_url else {
             return Ok(None);
         };
-        url.config()?;
-        let password = match &self.database_password_file {
-            Some(path) => {
-                warn_if_shared(path, "--database-password-file");
-                Some(nats_auth::read_secret(path, "--database-password-file")?)
-            }
-            None => None,
-        };
+        let mut connect = url.config()?;
+        if let Some(path) = &self.database_password_file {
+            warn_if_shared(path, "--database-password-file");
+            connect.password(nats_auth::read_secret(path, "--database-password-file")?);
+        }
         Ok(Some(PgOptions {
-            url: url.clone(),
-            password,
+            connect,
             ca_file: self.database_ca_file.clone(),
             pool: self.database_pool,
         }))
@@ -351,11 +347,9 @@ impl Config {
     /// The sender key ring's path: `--sender-key-file`, else the database's
     /// path with `.sender-keys` appended (`kez-chat.db.sender-keys`).
     pub fn sender_key_file(&self) -> PathBuf {
-        self.sender_key_file.clone().unwrap_or_else(|| {
-            let mut path = self.db.clone().into_os_string();
-            path.push(".sender-keys");
-            PathBuf::from(path)
-        })
+        self.sender_key_file
+            .clone()
+            .unwrap_or_else(|| crate::private_file::sibling(&self.db, ".sender-keys"))
     }
 
     /// How long a client may take to send request headers.
@@ -382,16 +376,10 @@ impl Config {
 /// WARNs when a secret file lets others than its owner read or write it
 /// (its mode is left alone). No-op off unix.
 fn warn_if_shared(path: &std::path::Path, flag: &str) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
-            tracing::warn!(
-                path = %path.display(),
-                "{flag}: the file is readable by others than its owner; chmod 600 it"
-            );
-        }
+    if crate::private_file::too_open(path) {
+        tracing::warn!(
+            path = %path.display(),
+            "{flag}: the file is readable by others than its owner; chmod 600 it"
+        );
     }
-    #[cfg(not(unix))]
-    let _ = (path, flag);
 }

@@ -14,6 +14,7 @@ pub mod messages;
 pub mod metrics;
 pub mod nats;
 pub mod nostr;
+pub mod private_file;
 pub mod profile;
 pub mod push;
 pub mod rate_limit;

@@ -84,7 +84,7 @@ impl SenderKeys {
             };
             e.context(format!("sender key ring {}{hint}", keys.path().display()))
         })?;
-        if file::too_open(keys.path()) {
+        if crate::private_file::too_open(keys.path()) {
             tracing::warn!(
                 path = %keys.path().display(),
                 "the sender key ring is readable by others than its owner; chmod 600 it"

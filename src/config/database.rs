@@ -7,10 +7,10 @@ use std::str::FromStr;
 /// Everything the PostgreSQL store needs to connect (`Config::postgres`).
 #[derive(Clone)]
 pub struct PgOptions {
-    /// `--database-url`.
-    pub url: DatabaseUrl,
-    /// From `--database-password-file`; replaces one in the URL.
-    pub password: Option<String>,
+    /// `--database-url` as the driver reads it, with the password of
+    /// `--database-password-file` (which replaces one in the URL). Its
+    /// `Debug` does not show the password.
+    pub connect: tokio_postgres::Config,
     /// `--database-ca-file`: the roots for TLS; `None`: the system's.
     pub ca_file: Option<PathBuf>,
     /// `--database-pool`: most connections.

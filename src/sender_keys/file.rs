@@ -2,14 +2,15 @@
 //! rotation, and replace it atomically. Blocking I/O: call from a blocking
 //! thread.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{ErrorKind, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::Context;
 
 use super::ring::KeyRing;
+use crate::private_file;
 
 /// What identifies one version of the file: a replacement is a new file
 /// (a new inode), and a rewrite in place changes its time or length.
@@ -57,27 +58,12 @@ pub(super) fn read(path: &Path) -> anyhow::Result<Option<(KeyRing, Stamp)>> {
     Ok(Some((ring, stamp_of(&meta))))
 }
 
-/// Whether the file's mode lets anyone but its owner read or write it
-/// (always `false` off unix).
-pub(super) fn too_open(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        false
-    }
-}
-
 /// An exclusive lock on `<ring>.lock` (created 0600 if missing), held
 /// until dropped: one rotation at a time among the instances sharing the
 /// ring. Blocks until the lock is free.
 pub(super) fn lock(ring_path: &Path) -> anyhow::Result<File> {
-    let path = sibling(ring_path, ".lock");
-    let file = private_options()
+    let path = private_file::sibling(ring_path, ".lock");
+    let file = private_file::options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -94,9 +80,12 @@ pub(super) fn lock(ring_path: &Path) -> anyhow::Result<File> {
 pub(super) fn write_atomic(path: &Path, ring: &KeyRing) -> anyhow::Result<Stamp> {
     let mut suffix = [0u8; 6];
     getrandom::fill(&mut suffix).context("the OS random number generator is unavailable")?;
-    let tmp = sibling(path, &format!(".tmp-{}", hex::encode(suffix)));
+    let tmp = private_file::sibling(path, &format!(".tmp-{}", hex::encode(suffix)));
     let written = (|| -> anyhow::Result<Stamp> {
-        let mut file = private_options().write(true).create_new(true).open(&tmp)?;
+        let mut file = private_file::options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         file.write_all(&ring.to_json())?;
         file.sync_all()?;
         let stamp = stamp_of(&file.metadata()?);
@@ -109,20 +98,6 @@ pub(super) fn write_atomic(path: &Path, ring: &KeyRing) -> anyhow::Result<Stamp>
     let stamp = written.with_context(|| format!("cannot write {}", path.display()))?;
     sync_dir(path).with_context(|| format!("cannot sync the directory of {}", path.display()))?;
     Ok(stamp)
-}
-
-/// `path` with `suffix` appended to its file name.
-pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
-fn private_options() -> OpenOptions {
-    let mut options = OpenOptions::new();
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
 }
 
 fn sync_dir(path: &Path) -> std::io::Result<()> {

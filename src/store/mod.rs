@@ -264,34 +264,25 @@ impl Store {
 /// the existing file lets others than its owner read or write it. No-op off
 /// unix.
 fn create_private(path: &Path) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let created = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path);
-        match created {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if std::fs::metadata(path)
-                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o077 != 0)
-                {
-                    tracing::warn!(
-                        path = %path.display(),
-                        "the database file is readable by others than its owner and holds the \
-                         VAPID private key; chmod 600 it and its -wal and -shm files"
-                    );
-                }
-            }
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot open database {}", path.display()));
+    let created = crate::private_file::options()
+        .write(true)
+        .create_new(true)
+        .open(path);
+    match created {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if path.is_file() && crate::private_file::too_open(path) {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the database file is readable by others than its owner and holds the \
+                     VAPID private key; chmod 600 it and its -wal and -shm files"
+                );
             }
         }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot open database {}", path.display()));
+        }
     }
-    #[cfg(not(unix))]
-    let _ = path;
     Ok(())
 }
 

@@ -8,23 +8,17 @@
 //! none behind.
 
 use std::fs::{File, TryLockError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
-/// `<db>.lock`.
-fn lock_path(db: &Path) -> PathBuf {
-    let mut path = db.as_os_str().to_owned();
-    path.push(".lock");
-    PathBuf::from(path)
-}
+use crate::private_file;
 
+/// `<db>.lock`, created 0600 if missing.
 fn open_lock(db: &Path) -> anyhow::Result<File> {
-    let path = lock_path(db);
-    let mut options = std::fs::OpenOptions::new();
+    let path = private_file::sibling(db, ".lock");
+    let mut options = private_file::options();
     options.create(true).truncate(false).write(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(&path).with_context(|| {
         format!(
             "cannot open database {}: cannot create its lock file {}",

@@ -70,10 +70,7 @@ impl Pg {
         options: &PgOptions,
         stats: Arc<WriterStats>,
     ) -> anyhow::Result<Self> {
-        let mut config = options.url.config()?;
-        if let Some(password) = &options.password {
-            config.password(password);
-        }
+        let mut config = options.connect.clone();
         // Named in pg_stat_activity, so an operator sees whose connections these are.
         config.application_name("kez-chat-server");
         let session = match config.get_options() {
